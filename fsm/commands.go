@@ -1,0 +1,73 @@
+package fsm
+
+// SettingUpsertRequest sets a cluster setting. With CASIndex non-nil the
+// write succeeds only if the setting's ModifyIndex equals it (0: the setting
+// must not exist).
+type SettingUpsertRequest struct {
+	WriteMeta
+	Key      string
+	Value    string
+	CASIndex *uint64
+}
+
+// Type returns SettingUpsertType.
+func (*SettingUpsertRequest) Type() MessageType { return SettingUpsertType }
+
+// SettingDeleteRequest deletes a cluster setting.
+type SettingDeleteRequest struct {
+	WriteMeta
+	Key string
+}
+
+// Type returns SettingDeleteType.
+func (*SettingDeleteRequest) Type() MessageType { return SettingDeleteType }
+
+// ACLBootstrapRequest installs the first admin token. It succeeds once per
+// cluster.
+type ACLBootstrapRequest struct {
+	WriteMeta
+	Token Token
+}
+
+// Type returns ACLBootstrapType.
+func (*ACLBootstrapRequest) Type() MessageType { return ACLBootstrapType }
+
+// TokenCreateRequest stores a new API token; the leader generates its
+// accessor ID and secret and stamps only the secret's hash.
+type TokenCreateRequest struct {
+	WriteMeta
+	Token Token
+}
+
+// Type returns TokenCreateType.
+func (*TokenCreateRequest) Type() MessageType { return TokenCreateType }
+
+// TokenRevokeRequest deletes an API token.
+type TokenRevokeRequest struct {
+	WriteMeta
+	AccessorID string
+}
+
+// Type returns TokenRevokeType.
+func (*TokenRevokeRequest) Type() MessageType { return TokenRevokeType }
+
+// IdempotencyReapRequest deletes idempotency records created before Before
+// (leader time, Unix nanoseconds).
+type IdempotencyReapRequest struct {
+	WriteMeta
+	Before int64
+}
+
+// Type returns IdempotencyReapType.
+func (*IdempotencyReapRequest) Type() MessageType { return IdempotencyReapType }
+
+// BatchRequest carries several encoded commands in one log entry, so that
+// concurrent writes share one disk sync. Each entry applies in its own
+// transaction: a rejected entry does not affect the others.
+type BatchRequest struct {
+	WriteMeta
+	Entries [][]byte
+}
+
+// Type returns BatchType.
+func (*BatchRequest) Type() MessageType { return BatchType }

@@ -1,0 +1,172 @@
+package fsm
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/raft"
+)
+
+// Result is what Apply returns for one command: the command's value, or the
+// error that rejected it. Replayed is true when the value is the stored
+// first result of an idempotent command.
+type Result struct {
+	Value    any
+	Err      error
+	Replayed bool
+}
+
+// FSM is Moxxie's raft finite state machine. It satisfies raft.FSM.
+//
+// The raft contract: Apply must be deterministic and Restore must discard
+// all previous state. Apply runs on one goroutine; reads go through State,
+// which returns the current Store.
+type FSM struct {
+	mu    sync.RWMutex
+	state *Store // guarded by mu; replaced wholesale by Restore
+
+	// OnApply, when set, is called after each applied command with its type
+	// and result; metrics hook in here. It must not block.
+	OnApply func(t MessageType, r *Result)
+}
+
+// New returns an FSM with an empty store.
+func New() *FSM {
+	return &FSM{state: newStore(newMemDB())}
+}
+
+// State returns the current store. The returned store stays valid for reads
+// even after a Restore replaces it; its AbandonCh is closed then.
+func (f *FSM) State() *Store {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state
+}
+
+// Apply applies one raft log entry. A command that cannot be decoded means
+// a corrupt log or a newer server's command, and halts the server (panic),
+// unless its type carries IgnoreUnknownTypeFlag.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	buf := l.Data
+	if len(buf) > 0 && MessageType(buf[0])&IgnoreUnknownTypeFlag != 0 {
+		if _, known := commands[MessageType(buf[0])]; !known {
+			return nil
+		}
+	}
+	cmd, err := Decode(buf)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: index %d: %v", l.Index, err))
+	}
+	if b, ok := cmd.(*BatchRequest); ok {
+		out := make([]*Result, len(b.Entries))
+		for i, e := range b.Entries {
+			sub, err := Decode(e)
+			if err != nil {
+				panic(fmt.Sprintf("fsm: index %d entry %d: %v", l.Index, i, err))
+			}
+			out[i] = f.applyOne(l.Index, sub)
+		}
+		return out
+	}
+	return f.applyOne(l.Index, cmd)
+}
+
+func (f *FSM) applyOne(index uint64, cmd Command) *Result {
+	info := commands[cmd.Type()]
+	if info.apply == nil { // a batch nested in a batch
+		return &Result{Err: fmt.Errorf("fsm: %s cannot be nested", cmd.Type())}
+	}
+	st := f.State()
+	txn := st.db.Txn(true)
+	defer txn.Abort()
+
+	m := cmd.Meta()
+	var idemKey string
+	if m.IdempotencyKey != "" {
+		idemKey = m.Actor + "/" + m.IdempotencyKey
+		raw, err := txn.First(tableIdempotency, "id", idemKey)
+		if err != nil {
+			return f.done(cmd, &Result{Err: err})
+		}
+		if raw != nil {
+			rec := raw.(*IdempotencyRecord)
+			if rec.RequestHash != m.RequestHash {
+				return f.done(cmd, &Result{Err: ErrIdempotencyMismatch})
+			}
+			return f.done(cmd, &Result{Value: json.RawMessage(rec.Result), Replayed: true})
+		}
+	}
+
+	v, err := info.apply(txn, index, cmd)
+	if err != nil {
+		return f.done(cmd, &Result{Err: err})
+	}
+	if idemKey != "" {
+		body, err := json.Marshal(v)
+		if err != nil {
+			return f.done(cmd, &Result{Err: fmt.Errorf("fsm: encode result: %w", err)})
+		}
+		rec := &IdempotencyRecord{Key: idemKey, RequestHash: m.RequestHash, Result: body, Index: index, CreatedAt: m.Now}
+		if err := insert(txn, tableIdempotency, index, rec); err != nil {
+			return f.done(cmd, &Result{Err: err})
+		}
+	}
+	txn.Commit()
+	st.setLatest(index)
+	return f.done(cmd, &Result{Value: v})
+}
+
+func (f *FSM) done(cmd Command, r *Result) *Result {
+	if f.OnApply != nil {
+		f.OnApply(cmd.Type(), r)
+	}
+	return r
+}
+
+// Snapshot captures the current store for raft. It only takes a memdb
+// snapshot (a pointer copy); Persist does the I/O.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	st := f.State()
+	return &fsmSnapshot{txn: st.db.Snapshot().Txn(false)}, nil
+}
+
+// Restore replaces the whole state with the snapshot read from rc. The
+// stream is parsed completely into a new store first: a corrupt or truncated
+// snapshot returns an error and leaves the current state unchanged.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	db, latest, err := readSnapshot(rc)
+	if err != nil {
+		return err
+	}
+	next := newStore(db)
+	next.setLatest(latest)
+	f.mu.Lock()
+	old := f.state
+	f.state = next
+	f.mu.Unlock()
+	old.abandon()
+	return nil
+}
+
+// insert writes obj into table and records index as the table's latest.
+func insert(txn *memdb.Txn, table string, index uint64, obj any) error {
+	if err := txn.Insert(table, obj); err != nil {
+		return fmt.Errorf("fsm: insert %s: %w", table, err)
+	}
+	return txn.Insert(tableIndex, &IndexEntry{Table: table, Index: index})
+}
+
+// remove deletes obj from table and records index as the table's latest.
+func remove(txn *memdb.Txn, table string, index uint64, obj any) error {
+	if err := txn.Delete(table, obj); err != nil {
+		return fmt.Errorf("fsm: delete %s: %w", table, err)
+	}
+	return txn.Insert(tableIndex, &IndexEntry{Table: table, Index: index})
+}

@@ -1,0 +1,52 @@
+package fsm
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// applyFunc applies one decoded command inside a write transaction. It
+// returns the command's result or an error; on error the transaction is
+// aborted and nothing changes.
+type applyFunc func(txn *memdb.Txn, index uint64, cmd Command) (any, error)
+
+type commandInfo struct {
+	name  string
+	new   func() Command
+	apply applyFunc
+}
+
+// commands is the registration table: every message type, its name, its
+// decoder and its apply function, in one place.
+var commands = map[MessageType]commandInfo{}
+
+func register(t MessageType, name string, newCmd func() Command, apply applyFunc) {
+	if _, dup := commands[t]; dup {
+		panic(fmt.Sprintf("fsm: message type %d registered twice", t))
+	}
+	if got := newCmd().Type(); got != t {
+		panic(fmt.Sprintf("fsm: %s: constructor returns type %d, want %d", name, got, t))
+	}
+	commands[t] = commandInfo{name: name, new: newCmd, apply: apply}
+}
+
+func init() {
+	register(SettingUpsertType, "setting_upsert", func() Command { return new(SettingUpsertRequest) }, applySettingUpsert)
+	register(SettingDeleteType, "setting_delete", func() Command { return new(SettingDeleteRequest) }, applySettingDelete)
+	register(ACLBootstrapType, "acl_bootstrap", func() Command { return new(ACLBootstrapRequest) }, applyACLBootstrap)
+	register(TokenCreateType, "token_create", func() Command { return new(TokenCreateRequest) }, applyTokenCreate)
+	register(TokenRevokeType, "token_revoke", func() Command { return new(TokenRevokeRequest) }, applyTokenRevoke)
+	register(IdempotencyReapType, "idempotency_reap", func() Command { return new(IdempotencyReapRequest) }, applyIdempotencyReap)
+	// BatchType is dispatched by Apply itself; its entry exists for decoding.
+	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
+}
+
+// MessageTypes returns every registered message type, for tests and metrics.
+func MessageTypes() []MessageType {
+	out := make([]MessageType, 0, len(commands))
+	for t := range commands {
+		out = append(out, t)
+	}
+	return out
+}

@@ -1,0 +1,94 @@
+package fsm
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// Table names of the go-memdb schema.
+const (
+	tableIndex       = "index"
+	tableSettings    = "settings"
+	tableTokens      = "tokens"
+	tableACL         = "acl"
+	tableIdempotency = "idempotency"
+)
+
+// Setting is one cluster-wide key/value setting.
+type Setting struct {
+	Key         string `json:"key"`
+	Value       string `json:"value"`
+	CreateIndex uint64 `json:"create_index"`
+	ModifyIndex uint64 `json:"modify_index"`
+	// UpdatedAt is the leader time of the last change, in Unix nanoseconds.
+	UpdatedAt int64 `json:"updated_at"`
+}
+
+// Token is an API token. Only the SHA-256 hash of its secret is stored.
+type Token struct {
+	AccessorID  string `json:"accessor_id"`
+	SecretHash  string `json:"-" codec:"SecretHash"`
+	Description string `json:"description"`
+	Role        string `json:"role"`
+	Tenant      string `json:"tenant,omitempty"`
+	// CreatedAt and ExpiresAt are leader times in Unix nanoseconds;
+	// ExpiresAt 0 means the token does not expire.
+	CreatedAt   int64  `json:"created_at"`
+	ExpiresAt   int64  `json:"expires_at,omitempty"`
+	CreateIndex uint64 `json:"create_index"`
+}
+
+// ACLState records whether the ACL system has been bootstrapped.
+type ACLState struct {
+	ID             string
+	Bootstrapped   bool
+	BootstrapIndex uint64
+}
+
+// IdempotencyRecord stores the first result of a command that carried an
+// idempotency key.
+type IdempotencyRecord struct {
+	// Key is the caller's key scoped by actor: "<actor>/<key>".
+	Key         string
+	RequestHash string
+	// Result is the JSON encoding of the command's result.
+	Result    []byte
+	Index     uint64
+	CreatedAt int64
+}
+
+// IndexEntry records the raft index at which a table last changed.
+type IndexEntry struct {
+	Table string
+	Index uint64
+}
+
+func schema() *memdb.DBSchema {
+	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Table"}},
+		}},
+		tableSettings: {Name: tableSettings, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
+		}},
+		tableTokens: {Name: tableTokens, Indexes: map[string]*memdb.IndexSchema{
+			"id":     {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "AccessorID"}},
+			"secret": {Name: "secret", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "SecretHash"}},
+		}},
+		tableACL: {Name: tableACL, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+		}},
+		tableIdempotency: {Name: tableIdempotency, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
+		}},
+	}}
+}
+
+func newMemDB() *memdb.MemDB {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		panic(fmt.Sprintf("fsm: invalid schema: %v", err))
+	}
+	return db
+}
