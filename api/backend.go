@@ -1,0 +1,98 @@
+// Package api serves Moxxie's HTTP API under /v1: routing, authentication,
+// request IDs, JSON errors, strict decoding, forwarding to the leader, read
+// consistency modes, blocking queries and the OpenAPI document.
+//
+// The package does not know how a server is built: it talks to a Backend,
+// which node.Server implements.
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// Errors a Backend returns. Handlers map them to HTTP statuses.
+var (
+	// ErrNoLeader means no leader was known within the hold timeout (503).
+	ErrNoLeader = errors.New("no cluster leader")
+	// ErrNotLeader means a leader-only operation reached a follower; the
+	// request was not proposed and may be retried elsewhere (503).
+	ErrNotLeader = errors.New("not the leader")
+	// ErrLeadershipLost means leadership was lost after the command was
+	// proposed: it may or may not have been applied (503; retry with the
+	// same Idempotency-Key to find out safely).
+	ErrLeadershipLost = errors.New("leadership lost while applying; outcome unknown")
+	// ErrTimeout means raft did not commit the command in time (503).
+	ErrTimeout = errors.New("timed out waiting for raft")
+	// ErrUnknownServer means a cluster operation named a server that is not
+	// in the raft configuration (404).
+	ErrUnknownServer = errors.New("unknown server")
+)
+
+// Status is the body of GET /v1/status.
+type Status struct {
+	Leader       string         `json:"leader"`
+	Term         uint64         `json:"term"`
+	CommitIndex  uint64         `json:"commit_index"`
+	AppliedIndex uint64         `json:"applied_index"`
+	Servers      []ServerStatus `json:"servers"`
+}
+
+// ServerStatus describes one server of the raft configuration.
+type ServerStatus struct {
+	ID          string `json:"id"`
+	RaftAddress string `json:"raft_address"`
+	APIAddress  string `json:"api_address"`
+	// State is leader, follower, candidate, or unreachable when the server
+	// did not answer.
+	State string `json:"state"`
+	Voter bool   `json:"voter"`
+}
+
+// JoinRequest is the body of POST /v1/cluster/join.
+type JoinRequest struct {
+	ID          string `json:"id"`
+	RaftAddress string `json:"raft_address"`
+}
+
+// Backend is what the API needs from the server it runs in.
+type Backend interface {
+	// ID returns this server's ID.
+	ID() string
+	// State returns the local replicated store for reads.
+	State() *fsm.Store
+	// IsLeader reports whether this server is the raft leader now.
+	IsLeader() bool
+	// Forward delivers r to the leader, waiting up to the hold timeout for
+	// one, and returns the leader's response. It returns ErrNoLeader when no
+	// leader appeared in time.
+	Forward(r *http.Request) (*http.Response, error)
+	// Apply proposes cmd through raft and waits for the FSM's result and the
+	// index it was applied at. Only the leader may apply (ErrNotLeader).
+	Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, uint64, error)
+	// VerifyLeader confirms with a quorum that this server still leads and
+	// waits until its FSM has applied everything committed (for ?consistent).
+	VerifyLeader(ctx context.Context) error
+	// Status reports the raft state of the cluster.
+	Status(ctx context.Context) (*Status, error)
+	// Join adds a voter; leader only.
+	Join(ctx context.Context, req JoinRequest) error
+	// Remove removes a server; leader only.
+	Remove(ctx context.Context, id string) error
+	// SnapshotSave writes a consistent, checksummed backup archive to w;
+	// leader only.
+	SnapshotSave(ctx context.Context, w io.Writer) (*fsm.ArchiveMeta, error)
+	// SnapshotRestore replaces the whole state with a verified archive and
+	// replicates it to every server; leader only.
+	SnapshotRestore(ctx context.Context, a *fsm.Archive) error
+	// Ready returns nil when the server can serve: a leader is known and the
+	// local FSM has caught up with the commit index.
+	Ready() error
+	// Now returns the leader clock used to stamp commands.
+	Now() time.Time
+}
