@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/moxxie/moxxie/node"
+	"github.com/spf13/cobra"
+)
+
+func devCmd() *cobra.Command {
+	opts := node.DevOptions{}
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a whole dev appliance on loopback",
+		Long: `Run a dev appliance: N server processes on loopback with a generated CA,
+TLS everywhere and an admin token. It writes <data-dir>/env (source it to
+point moxxiectl at the cluster) and <data-dir>/servers.json (id, pid and
+addresses of each server). A server that dies is restarted. State is kept
+in --data-dir across restarts. Ctrl-C stops everything.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bin, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			opts.Binary = bin
+			opts.Out = cmd.OutOrStdout()
+			opts.Logf = func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "dev: "+format+"\n", args...) }
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return node.RunDev(ctx, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.DataDir, "data-dir", "moxxie-dev", "directory for all dev state (kept across restarts)")
+	f.IntVar(&opts.Nodes, "nodes", 3, "number of servers")
+	f.BoolVar(&opts.Restart, "restart", true, "restart a server process that dies")
+	return cmd
+}

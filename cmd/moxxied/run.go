@@ -1,0 +1,34 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// usageError marks errors in how the command was called (exit status 2).
+type usageError struct{ error }
+
+// Run executes moxxied with args and returns the process exit status.
+func Run(args []string) int {
+	root := &cobra.Command{
+		Use:           "moxxied",
+		Short:         "Moxxie control-plane server",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(serverCmd(), devCmd(), versionCmd(), recoverCmd(), tlsCmd())
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}

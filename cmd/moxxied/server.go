@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moxxie/moxxie/node"
+	"github.com/spf13/cobra"
+)
+
+func serverCmd() *cobra.Command {
+	var (
+		configFile     string
+		exitWithParent bool
+		flags          node.Config
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run one Moxxie server",
+		Long: `Run one Moxxie server. Configuration comes from the defaults, then the
+YAML file given with --config, then MOXXIE_* environment variables (named
+after the YAML keys, e.g. MOXXIE_NODE_ID, MOXXIE_RAFT_HEARTBEAT_TIMEOUT),
+then flags.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := node.DefaultConfig()
+			if configFile != "" {
+				if err := cfg.LoadConfigFile(configFile); err != nil {
+					return err
+				}
+			}
+			if err := cfg.ApplyEnv(os.LookupEnv); err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			if f.Changed("node-id") {
+				cfg.NodeID = flags.NodeID
+			}
+			if f.Changed("data-dir") {
+				cfg.DataDir = flags.DataDir
+			}
+			if f.Changed("raft-address") {
+				cfg.RaftAddress = flags.RaftAddress
+			}
+			if f.Changed("api-address") {
+				cfg.APIAddress = flags.APIAddress
+			}
+			if f.Changed("bootstrap-expect") {
+				cfg.BootstrapExpect = flags.BootstrapExpect
+			}
+			if f.Changed("retry-join") {
+				cfg.RetryJoin = flags.RetryJoin
+			}
+			if f.Changed("log-level") {
+				cfg.LogLevel = flags.LogLevel
+			}
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			return runServer(cfg, exitWithParent)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&configFile, "config", "c", "", "YAML configuration file (e.g. /etc/moxxie/moxxied.yaml)")
+	f.StringVar(&flags.NodeID, "node-id", "", "server ID")
+	f.StringVar(&flags.DataDir, "data-dir", "", "data directory")
+	f.StringVar(&flags.RaftAddress, "raft-address", "", "raft host:port")
+	f.StringVar(&flags.APIAddress, "api-address", "", "API host:port")
+	f.IntVar(&flags.BootstrapExpect, "bootstrap-expect", 0, "servers to wait for before bootstrapping")
+	f.StringSliceVar(&flags.RetryJoin, "retry-join", nil, "raft addresses of other servers")
+	f.StringVar(&flags.LogLevel, "log-level", "", "debug, info, warn or error")
+	f.BoolVar(&exitWithParent, "exit-with-parent", false, "exit when the parent process dies (used by moxxied dev)")
+	_ = f.MarkHidden("exit-with-parent")
+	return cmd
+}
+
+func newLogger(cfg *node.Config) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func runServer(cfg *node.Config, exitWithParent bool) error {
+	logger := newLogger(cfg)
+	slog.SetDefault(logger)
+	srv, err := node.New(cfg, node.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	notifySystemd("READY=1")
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	parentGone := make(chan struct{})
+	if exitWithParent {
+		ppid := os.Getppid()
+		go func() {
+			for os.Getppid() == ppid {
+				time.Sleep(500 * time.Millisecond)
+			}
+			close(parentGone)
+		}()
+	}
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if err := srv.ReloadCertificates(); err != nil {
+					logger.Error("certificate reload failed; keeping the old ones", "error", err)
+				} else {
+					logger.Info("certificates reloaded")
+				}
+				continue
+			}
+			logger.Info("shutting down", "signal", sig.String())
+		case <-parentGone:
+			logger.Info("parent process exited; shutting down")
+		}
+		notifySystemd("STOPPING=1")
+		return srv.Shutdown(true)
+	}
+}
+
+// notifySystemd sends a state line to systemd when run as a Type=notify
+// service; elsewhere it does nothing.
+func notifySystemd(state string) {
+	sock := os.Getenv("NOTIFY_SOCKET")
+	if sock == "" {
+		return
+	}
+	if strings.HasPrefix(sock, "@") {
+		sock = "\x00" + sock[1:]
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sd_notify:", err)
+		return
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte(state))
+}

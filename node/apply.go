@@ -1,0 +1,133 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/moxxie/moxxie/api"
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// defaultApplyTimeout bounds a write that carries no context deadline.
+const defaultApplyTimeout = 10 * time.Second
+
+type applyReq struct {
+	buf  []byte
+	done chan applyResp
+}
+
+type applyResp struct {
+	res   *fsm.Result
+	index uint64
+	err   error
+}
+
+// Apply proposes cmd through raft and returns the FSM's result and the log
+// index. Concurrent calls are coalesced into one log entry (see batchLoop).
+func (s *Server) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, uint64, error) {
+	if !s.IsLeader() {
+		return nil, 0, api.ErrNotLeader
+	}
+	buf, err := fsm.Encode(cmd)
+	if err != nil {
+		return nil, 0, err
+	}
+	req := &applyReq{buf: buf, done: make(chan applyResp, 1)}
+	select {
+	case s.applyCh <- req:
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	case <-s.shutdownCh:
+		return nil, 0, api.ErrNotLeader
+	}
+	select {
+	case r := <-req.done:
+		return r.res, r.index, r.err
+	case <-ctx.Done():
+		// The command may still apply; a retry with the same idempotency
+		// key returns its result.
+		return nil, 0, api.ErrTimeout
+	}
+}
+
+// batchLoop takes queued writes and proposes them: one alone as itself,
+// several together as one fsm.BatchRequest entry, so that many concurrent
+// writes share one log entry, one disk sync and one replication round.
+// Batches form by themselves under load: while raft is busy, requests queue.
+func (s *Server) batchLoop() {
+	max := s.cfg.Raft.MaxBatch
+	for {
+		var first *applyReq
+		select {
+		case first = <-s.applyCh:
+		case <-s.shutdownCh:
+			return
+		}
+		batch := []*applyReq{first}
+	drain:
+		for len(batch) < max {
+			select {
+			case r := <-s.applyCh:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.propose(batch)
+	}
+}
+
+func (s *Server) propose(batch []*applyReq) {
+	data := batch[0].buf
+	if len(batch) > 1 {
+		entries := make([][]byte, len(batch))
+		for i, r := range batch {
+			entries[i] = r.buf
+		}
+		var err error
+		if data, err = fsm.Encode(&fsm.BatchRequest{Entries: entries}); err != nil {
+			for _, r := range batch {
+				r.done <- applyResp{err: err}
+			}
+			return
+		}
+	}
+	f := s.raft.Apply(data, defaultApplyTimeout)
+	go func() {
+		err := mapRaftError(f.Error())
+		if err != nil {
+			for _, r := range batch {
+				r.done <- applyResp{err: err}
+			}
+			return
+		}
+		idx := f.Index()
+		switch v := f.Response().(type) {
+		case *fsm.Result:
+			batch[0].done <- applyResp{res: v, index: idx}
+		case []*fsm.Result:
+			for i, r := range batch {
+				r.done <- applyResp{res: v[i], index: idx}
+			}
+		default:
+			for _, r := range batch {
+				r.done <- applyResp{err: fmt.Errorf("node: unexpected FSM response %T", v)}
+			}
+		}
+	}()
+}
+
+// raftApply proposes a command from the server itself (leader loops),
+// returning the command's own error if it was rejected.
+func (s *Server) raftApply(cmd fsm.Command) (any, error) {
+	cmd.Meta().Now = s.now().UnixNano()
+	cmd.Meta().Actor = "server:" + s.cfg.NodeID
+	ctx, cancel := context.WithTimeout(context.Background(), defaultApplyTimeout)
+	defer cancel()
+	res, _, err := s.Apply(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return res.Value, res.Err
+}

@@ -1,0 +1,271 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Config is one server's configuration. It is built as DefaultConfig, then
+// the YAML file, then MOXXIE_* environment variables, then flags, and is
+// checked by Validate.
+type Config struct {
+	// NodeID names the server in the raft configuration; it never changes.
+	NodeID string `yaml:"node_id"`
+	// DataDir holds the raft log, stable store and snapshots.
+	DataDir string `yaml:"data_dir"`
+	// RaftAddress is the host:port the raft transport (and server-to-server
+	// forwarding) listens on and advertises.
+	RaftAddress string `yaml:"raft_address"`
+	// APIAddress is the host:port of the HTTPS API.
+	APIAddress string `yaml:"api_address"`
+	// BootstrapExpect is the number of servers to wait for before
+	// bootstrapping a new cluster; 0 means never bootstrap (join instead).
+	BootstrapExpect int `yaml:"bootstrap_expect"`
+	// RetryJoin lists raft addresses of other servers, used to discover
+	// peers for bootstrap and to join an existing cluster.
+	RetryJoin []string `yaml:"retry_join"`
+	// HoldTimeout bounds how long a request waits for a leader before 503.
+	HoldTimeout Duration `yaml:"hold_timeout"`
+	// LogLevel is debug, info, warn or error; LogFormat is json or text.
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
+
+	TLS  TLSConfig  `yaml:"tls"`
+	Raft RaftConfig `yaml:"raft"`
+}
+
+// TLSConfig names the PEM files of the cluster CA and this server's
+// certificate. The same certificate serves the API and the raft transport.
+type TLSConfig struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// RaftConfig tunes raft. The defaults suit servers on one LAN.
+type RaftConfig struct {
+	HeartbeatTimeout   Duration `yaml:"heartbeat_timeout"`
+	ElectionTimeout    Duration `yaml:"election_timeout"`
+	LeaderLeaseTimeout Duration `yaml:"leader_lease_timeout"`
+	CommitTimeout      Duration `yaml:"commit_timeout"`
+	SnapshotThreshold  uint64   `yaml:"snapshot_threshold"`
+	SnapshotInterval   Duration `yaml:"snapshot_interval"`
+	TrailingLogs       uint64   `yaml:"trailing_logs"`
+	// MaxBatch bounds how many concurrent writes are coalesced into one log
+	// entry.
+	MaxBatch int `yaml:"max_batch"`
+}
+
+// Duration is a time.Duration that reads from YAML as "500ms" or "2s".
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText formats the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// DefaultConfig returns the configuration a server starts from.
+func DefaultConfig() *Config {
+	return &Config{
+		DataDir:     "/var/lib/moxxie",
+		RaftAddress: "127.0.0.1:7301",
+		APIAddress:  "127.0.0.1:7300",
+		HoldTimeout: Duration(5 * time.Second),
+		LogLevel:    "info",
+		LogFormat:   "json",
+		Raft: RaftConfig{
+			HeartbeatTimeout:   Duration(500 * time.Millisecond),
+			ElectionTimeout:    Duration(500 * time.Millisecond),
+			LeaderLeaseTimeout: Duration(250 * time.Millisecond),
+			CommitTimeout:      Duration(20 * time.Millisecond),
+			SnapshotThreshold:  8192,
+			SnapshotInterval:   Duration(2 * time.Minute),
+			TrailingLogs:       10240,
+			MaxBatch:           256,
+		},
+	}
+}
+
+// LoadConfigFile reads a YAML file over c. Unknown keys are errors that
+// name the key.
+func (c *Config) LoadConfigFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := yaml.UnmarshalWithOptions(b, c, yaml.Strict()); err != nil {
+		return fmt.Errorf("config %s: %s", path, yaml.FormatError(err, false, true))
+	}
+	return nil
+}
+
+// envPrefix starts every environment override: MOXXIE_NODE_ID,
+// MOXXIE_RAFT_HEARTBEAT_TIMEOUT, MOXXIE_TLS_CA_FILE and so on.
+const envPrefix = "MOXXIE_"
+
+// ApplyEnv overrides fields from MOXXIE_* variables named after the YAML
+// keys (nested keys joined by "_", list values comma-separated).
+func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
+	return applyEnv(reflect.ValueOf(c).Elem(), envPrefix, "", lookup)
+}
+
+func applyEnv(v reflect.Value, prefix, path string, lookup func(string) (string, bool)) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if key == "" {
+			continue
+		}
+		fv := v.Field(i)
+		full := key
+		if path != "" {
+			full = path + "." + key
+		}
+		name := prefix + strings.ToUpper(strings.ReplaceAll(full, ".", "_"))
+		if fv.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration(0)) {
+			if err := applyEnv(fv, prefix, full, lookup); err != nil {
+				return err
+			}
+			continue
+		}
+		s, ok := lookup(name)
+		if !ok {
+			continue
+		}
+		if err := setField(fv, s); err != nil {
+			return fmt.Errorf("%s (%s): %w", name, full, err)
+		}
+	}
+	return nil
+}
+
+func setField(fv reflect.Value, s string) error {
+	switch p := fv.Addr().Interface().(type) {
+	case *Duration:
+		return p.UnmarshalText([]byte(s))
+	case *string:
+		*p = s
+	case *int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return errors.New("must be an integer")
+		}
+		*p = n
+	case *uint64:
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return errors.New("must be a non-negative integer")
+		}
+		*p = n
+	case *[]string:
+		*p = nil
+		for _, e := range strings.Split(s, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				*p = append(*p, e)
+			}
+		}
+	default:
+		return fmt.Errorf("unsupported type %s", fv.Type())
+	}
+	return nil
+}
+
+var nodeIDRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+
+// Validate checks the configuration and names the first bad key.
+func (c *Config) Validate() error {
+	bad := func(key, format string, a ...any) error {
+		return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, a...))
+	}
+	if !nodeIDRe.MatchString(c.NodeID) {
+		return bad("node_id", "must be 1-64 characters of letters, digits, '.', '_' or '-' (got %q)", c.NodeID)
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", "is required")
+	}
+	for key, addr := range map[string]string{"raft_address": c.RaftAddress, "api_address": c.APIAddress} {
+		if err := checkHostPort(addr); err != nil {
+			return bad(key, "%v", err)
+		}
+	}
+	if c.RaftAddress == c.APIAddress {
+		return bad("api_address", "must differ from raft_address")
+	}
+	for i, a := range c.RetryJoin {
+		if err := checkHostPort(a); err != nil {
+			return bad(fmt.Sprintf("retry_join[%d]", i), "%v", err)
+		}
+	}
+	if c.BootstrapExpect < 0 || c.BootstrapExpect > 7 {
+		return bad("bootstrap_expect", "must be between 0 and 7 (got %d)", c.BootstrapExpect)
+	}
+	if c.BootstrapExpect > 1 && len(c.RetryJoin) < c.BootstrapExpect-1 {
+		return bad("retry_join", "lists %d peers; bootstrap_expect %d needs at least %d", len(c.RetryJoin), c.BootstrapExpect, c.BootstrapExpect-1)
+	}
+	if c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
+		return bad("tls", "ca_file, cert_file and key_file are required: servers only talk mutual TLS")
+	}
+	if c.HoldTimeout <= 0 {
+		return bad("hold_timeout", "must be positive")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log_level", "must be debug, info, warn or error (got %q)", c.LogLevel)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return bad("log_format", "must be json or text (got %q)", c.LogFormat)
+	}
+	r := c.Raft
+	if r.HeartbeatTimeout < Duration(5*time.Millisecond) {
+		return bad("raft.heartbeat_timeout", "must be at least 5ms")
+	}
+	if r.ElectionTimeout < r.HeartbeatTimeout {
+		return bad("raft.election_timeout", "must be at least raft.heartbeat_timeout")
+	}
+	if r.LeaderLeaseTimeout <= 0 || r.LeaderLeaseTimeout > r.HeartbeatTimeout {
+		return bad("raft.leader_lease_timeout", "must be positive and at most raft.heartbeat_timeout")
+	}
+	if r.CommitTimeout <= 0 {
+		return bad("raft.commit_timeout", "must be positive")
+	}
+	if r.MaxBatch < 1 || r.MaxBatch > 4096 {
+		return bad("raft.max_batch", "must be between 1 and 4096")
+	}
+	if r.SnapshotThreshold == 0 {
+		return bad("raft.snapshot_threshold", "must be positive")
+	}
+	return nil
+}
+
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		return fmt.Errorf("%q must name an address other servers can reach, not a wildcard", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has a bad port", addr)
+	}
+	return nil
+}

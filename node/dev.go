@@ -1,0 +1,387 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/moxxie/moxxie/pki"
+)
+
+// DevOptions configures a dev-mode appliance.
+type DevOptions struct {
+	// DataDir holds everything; state survives restarts of the dev cluster.
+	DataDir string
+	// Nodes is the number of servers (default 3).
+	Nodes int
+	// Binary is the moxxied executable started for each server.
+	Binary string
+	// Restart restarts a server process that dies, after a short pause.
+	Restart bool
+	// Out receives the summary printed once the cluster is ready.
+	Out io.Writer
+	// Logf reports supervisor events.
+	Logf func(format string, args ...any)
+}
+
+// DevServer is one entry of <data-dir>/servers.json.
+type DevServer struct {
+	ID          string `json:"id"`
+	PID         int    `json:"pid"`
+	APIAddress  string `json:"api_address"`
+	RaftAddress string `json:"raft_address"`
+	DNSAddress  string `json:"dns_address"`
+}
+
+// devLayout is persisted in <data-dir>/dev.json so a restarted dev cluster
+// reuses its ports: raft remembers its peers by address.
+type devLayout struct {
+	Servers []DevServer `json:"servers"`
+}
+
+// RunDev runs a dev appliance: opts.Nodes server processes on loopback with
+// a generated CA, an admin token, <data-dir>/env and <data-dir>/servers.json.
+// It returns when ctx is cancelled, after stopping the servers.
+func RunDev(ctx context.Context, opts DevOptions) error {
+	if opts.Nodes <= 0 {
+		opts.Nodes = 3
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	dd, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dd, 0o700); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	layout, err := devLoadLayout(dd, opts.Nodes)
+	if err != nil {
+		return err
+	}
+	tlsDir := filepath.Join(dd, "tls")
+	if err := devCerts(tlsDir, layout); err != nil {
+		return err
+	}
+	sup := &devSupervisor{opts: opts, dir: dd, layout: layout, procs: make([]*exec.Cmd, len(layout.Servers))}
+	for i := range layout.Servers {
+		if err := sup.writeConfig(i); err != nil {
+			return err
+		}
+	}
+	for i := range layout.Servers {
+		if err := sup.start(i); err != nil {
+			sup.stopAll()
+			return err
+		}
+	}
+	defer sup.stopAll()
+	client, err := devHTTPClient(filepath.Join(tlsDir, "ca.pem"))
+	if err != nil {
+		return err
+	}
+	token, err := devWaitAndBootstrap(ctx, client, dd, layout)
+	if err != nil {
+		return err
+	}
+	if err := sup.writeServersJSON(); err != nil {
+		return err
+	}
+	addrs := make([]string, len(layout.Servers))
+	for i, s := range layout.Servers {
+		addrs[i] = "https://" + s.APIAddress
+	}
+	env := fmt.Sprintf("export MOXXIE_ADDR=%s\nexport MOXXIE_TOKEN=%s\nexport MOXXIE_CACERT=%s\n",
+		strings.Join(addrs, ","), token, filepath.Join(tlsDir, "ca.pem"))
+	if err := os.WriteFile(filepath.Join(dd, "env"), []byte(env), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.Out, "Moxxie dev appliance is up: %d servers on loopback, data in %s\n\n%s\n", len(layout.Servers), dd, env)
+	fmt.Fprintf(opts.Out, "Use it:  . %s && moxxiectl cluster status\nServers: %s (logs in %s/<id>/moxxied.log)\nPress Ctrl-C to stop.\n",
+		filepath.Join(dd, "env"), filepath.Join(dd, "servers.json"), dd)
+	return sup.supervise(ctx)
+}
+
+func devLoadLayout(dd string, n int) (*devLayout, error) {
+	path := filepath.Join(dd, "dev.json")
+	var l devLayout
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &l); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if len(l.Servers) != n {
+			return nil, fmt.Errorf("%s holds a %d-server cluster; run with --nodes %d or a new --data-dir", dd, len(l.Servers), len(l.Servers))
+		}
+		return &l, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
+	}
+	ports, err := freePorts(2 * n)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < n; i++ {
+		l.Servers = append(l.Servers, DevServer{
+			ID:          fmt.Sprintf("s%d", i+1),
+			APIAddress:  fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
+			RaftAddress: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
+		})
+	}
+	b, _ = json.MarshalIndent(l, "", "  ")
+	return &l, os.WriteFile(path, b, 0o600)
+}
+
+// freePorts asks the kernel for n distinct free loopback ports.
+func freePorts(n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, l)
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports, nil
+}
+
+func devCerts(dir string, l *devLayout) error {
+	if _, err := os.Stat(filepath.Join(dir, "ca.pem")); errors.Is(err, os.ErrNotExist) {
+		if err := pki.CreateCA(dir, "Moxxie dev CA", 10*365*24*time.Hour); err != nil {
+			return err
+		}
+	}
+	for _, s := range l.Servers {
+		if _, err := os.Stat(pki.CertPath(dir, s.ID)); err == nil {
+			continue
+		}
+		if err := pki.CreateCert(dir, dir, s.ID, pki.RoleServer, []string{"127.0.0.1", "localhost", "::1"}, 365*24*time.Hour); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type devSupervisor struct {
+	opts   DevOptions
+	dir    string
+	layout *devLayout
+
+	mu       sync.Mutex
+	procs    []*exec.Cmd // guarded by mu
+	stopping bool        // guarded by mu
+	exited   chan int
+}
+
+func (d *devSupervisor) configPath(i int) string {
+	return filepath.Join(d.dir, d.layout.Servers[i].ID, "moxxied.yaml")
+}
+
+func (d *devSupervisor) writeConfig(i int) error {
+	s := d.layout.Servers[i]
+	c := DefaultConfig()
+	c.NodeID = s.ID
+	c.DataDir = filepath.Join(d.dir, s.ID)
+	c.RaftAddress, c.APIAddress = s.RaftAddress, s.APIAddress
+	c.BootstrapExpect = len(d.layout.Servers)
+	for j, p := range d.layout.Servers {
+		if j != i {
+			c.RetryJoin = append(c.RetryJoin, p.RaftAddress)
+		}
+	}
+	c.LogFormat = "text"
+	tlsDir := filepath.Join(d.dir, "tls")
+	c.TLS = TLSConfig{CAFile: filepath.Join(tlsDir, "ca.pem"), CertFile: pki.CertPath(tlsDir, s.ID), KeyFile: pki.KeyPath(tlsDir, s.ID)}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return err
+	}
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(d.configPath(i), b, 0o600)
+}
+
+func (d *devSupervisor) start(i int) error {
+	id := d.layout.Servers[i].ID
+	logf, err := os.OpenFile(filepath.Join(d.dir, id, "moxxied.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(d.opts.Binary, "server", "--config", d.configPath(i), "--exit-with-parent")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	logf.Close()
+	d.mu.Lock()
+	d.procs[i] = cmd
+	d.layout.Servers[i].PID = cmd.Process.Pid
+	if d.exited == nil {
+		d.exited = make(chan int, len(d.procs))
+	}
+	exited := d.exited
+	d.mu.Unlock()
+	go func() {
+		_ = cmd.Wait()
+		exited <- i
+	}()
+	return nil
+}
+
+func (d *devSupervisor) writeServersJSON() error {
+	d.mu.Lock()
+	b, err := json.MarshalIndent(d.layout.Servers, "", "  ")
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(d.dir, "servers.json.tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(d.dir, "servers.json"))
+}
+
+func (d *devSupervisor) supervise(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case i := <-d.exited:
+			d.mu.Lock()
+			stopping := d.stopping
+			state := d.procs[i].ProcessState
+			d.mu.Unlock()
+			if stopping {
+				continue
+			}
+			id := d.layout.Servers[i].ID
+			d.opts.Logf("server %s exited (%v)", id, state)
+			if !d.opts.Restart {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			if err := d.start(i); err != nil {
+				d.opts.Logf("restart %s: %v", id, err)
+				continue
+			}
+			d.opts.Logf("server %s restarted as pid %d", id, d.layout.Servers[i].PID)
+			if err := d.writeServersJSON(); err != nil {
+				d.opts.Logf("servers.json: %v", err)
+			}
+		}
+	}
+}
+
+// stopAll sends SIGTERM to every server (each hands off leadership if it
+// leads) and kills any still running after ten seconds.
+func (d *devSupervisor) stopAll() {
+	d.mu.Lock()
+	d.stopping = true
+	procs := append([]*exec.Cmd(nil), d.procs...)
+	d.mu.Unlock()
+	for _, p := range procs {
+		if p != nil && p.Process != nil && p.ProcessState == nil {
+			_ = p.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range procs {
+		if p == nil || p.Process == nil {
+			continue
+		}
+		for p.ProcessState == nil && syscall.Kill(p.Process.Pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if syscall.Kill(p.Process.Pid, 0) == nil {
+			_ = p.Process.Kill()
+		}
+	}
+}
+
+func devHTTPClient(caFile string) (*http.Client, error) {
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
+}
+
+// devWaitAndBootstrap waits for every server to be ready, then returns the
+// admin token: created by ACL bootstrap on the first run, read back from
+// <data-dir>/admin-token after.
+func devWaitAndBootstrap(ctx context.Context, c *http.Client, dd string, l *devLayout) (string, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for _, s := range l.Servers {
+		for {
+			resp, err := c.Get("https://" + s.APIAddress + "/v1/ready")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				return "", fmt.Errorf("server %s not ready after 60s (see %s)", s.ID, filepath.Join(dd, s.ID, "moxxied.log"))
+			}
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	tokenFile := filepath.Join(dd, "admin-token")
+	if b, err := os.ReadFile(tokenFile); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	resp, err := c.Post("https://"+l.Servers[0].APIAddress+"/v1/acl/bootstrap", "application/json", bytes.NewReader(nil))
+	if err != nil {
+		return "", fmt.Errorf("ACL bootstrap: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		SecretID string `json:"secret_id"`
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &out) != nil || out.SecretID == "" {
+		return "", fmt.Errorf("ACL bootstrap: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return out.SecretID, os.WriteFile(tokenFile, []byte(out.SecretID+"\n"), 0o600)
+}

@@ -1,0 +1,74 @@
+package node
+
+import (
+	"time"
+
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// Idempotency records are kept this long, then reaped by the leader.
+const (
+	idempotencyRetention = 24 * time.Hour
+	reapInterval         = 10 * time.Minute
+)
+
+// monitorLeadership starts the leader-only loops when this server gains
+// leadership and stops them when it loses it.
+func (s *Server) monitorLeadership() {
+	var stop chan struct{}
+	var done chan struct{}
+	for {
+		select {
+		case isLeader := <-s.raft.LeaderCh():
+			if isLeader && stop == nil {
+				stop, done = make(chan struct{}), make(chan struct{})
+				go func(stop, done chan struct{}) {
+					defer close(done)
+					s.leaderLoop(stop)
+				}(stop, done)
+			} else if !isLeader && stop != nil {
+				close(stop)
+				<-done
+				stop = nil
+			}
+		case <-s.shutdownCh:
+			if stop != nil {
+				close(stop)
+				<-done
+			}
+			return
+		}
+	}
+}
+
+func (s *Server) leaderLoop(stop chan struct{}) {
+	defer s.consistentReady.Store(false)
+	s.logger.Info("gained leadership", "term", s.raft.CurrentTerm())
+	// A barrier makes the FSM apply every entry of earlier terms, so
+	// ?consistent reads are served from a complete store.
+	for {
+		if err := s.raft.Barrier(time.Minute).Error(); err == nil {
+			break
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	s.consistentReady.Store(true)
+	t := time.NewTicker(reapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			s.logger.Info("lost leadership")
+			return
+		case <-t.C:
+			before := s.now().Add(-idempotencyRetention).UnixNano()
+			if _, err := s.raftApply(&fsm.IdempotencyReapRequest{Before: before}); err != nil {
+				s.logger.Warn("reaping idempotency records failed", "error", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,299 @@
+// Package node runs one Moxxie server: raft over a mutual-TLS transport with
+// raft-boltdb and file snapshots, bootstrap and join, forwarding to the
+// leader, read consistency, leader-only loops, and the HTTPS API.
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/moxxie/moxxie/api"
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// Options carries what a server needs besides its Config. Zero values are
+// fine outside tests.
+type Options struct {
+	// Logger receives the server's structured logs.
+	Logger *slog.Logger
+	// RaftListener and APIListener, when set, are used instead of listening
+	// on the configured addresses (tests pass port-0 listeners).
+	RaftListener net.Listener
+	APIListener  net.Listener
+	// Now is the leader clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server is one moxxied server.
+type Server struct {
+	cfg    *Config
+	logger *slog.Logger
+	now    func() time.Time
+
+	fsm       *fsm.FSM
+	raft      *raft.Raft
+	store     *raftboltdb.BoltStore
+	transport *raft.NetworkTransport
+	mux       *mux
+	certs     *certs
+
+	raftAddr string
+	apiAddr  string
+	apiLn    net.Listener
+	apiSrv   *http.Server
+	fwdSrv   *http.Server
+	fwd      *http.Client
+
+	applyCh chan *applyReq
+
+	// consistentReady is true while this server leads and has applied a
+	// barrier in its term, so its store reflects every committed write.
+	consistentReady atomic.Bool
+
+	shutdownOnce sync.Once
+	shutdownCh   chan struct{}
+	wg           sync.WaitGroup
+}
+
+// New starts a server: it opens the stores, starts raft and the listeners,
+// and begins bootstrap or join as configured. It returns once the server
+// accepts connections; a leader may not exist yet.
+func New(cfg *Config, opts Options) (s *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s = &Server{
+		cfg: cfg, logger: logger.With("server", cfg.NodeID), now: opts.Now,
+		fsm: fsm.New(), applyCh: make(chan *applyReq, 4096), shutdownCh: make(chan struct{}),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+
+	if s.certs, err = loadCerts(cfg.TLS); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "raft"), 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+
+	raftLn := opts.RaftListener
+	if raftLn == nil {
+		if raftLn, err = net.Listen("tcp", cfg.RaftAddress); err != nil {
+			return nil, fmt.Errorf("raft_address: %w", err)
+		}
+	}
+	closers = append(closers, func() { raftLn.Close() })
+	s.raftAddr = advertised(cfg.RaftAddress, raftLn.Addr())
+	advAddr, err := net.ResolveTCPAddr("tcp", s.raftAddr)
+	if err != nil {
+		return nil, fmt.Errorf("raft_address: %w", err)
+	}
+	s.mux = newMux(raftLn, advAddr, s.certs.peerServerTLS(), s.certs.peerClientTLS(), s.logger)
+	s.mux.rpc = s.handleRPC
+	closers = append(closers, func() { s.mux.close() })
+	go s.mux.serve()
+
+	if err := s.setupRaft(); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = s.raft.Shutdown().Error(); s.store.Close() })
+
+	s.apiLn = opts.APIListener
+	if s.apiLn == nil {
+		if s.apiLn, err = net.Listen("tcp", cfg.APIAddress); err != nil {
+			return nil, fmt.Errorf("api_address: %w", err)
+		}
+	}
+	s.apiAddr = advertised(cfg.APIAddress, s.apiLn.Addr())
+	handler := api.New(s, api.Options{Logger: s.logger})
+	errLog := slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)
+	s.apiSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+	s.fwdSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+	s.fwd = &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return s.mux.dial(ctx, addr, connForward)
+		},
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     time.Minute,
+	}}
+	tlsLn := tls.NewListener(s.apiLn, s.certs.apiTLS())
+	s.goRun(func() { serveHTTP(s.apiSrv, tlsLn, s.logger) })
+	s.goRun(func() { serveHTTP(s.fwdSrv, forwardListener{s.mux}, s.logger) })
+	s.goRun(s.batchLoop)
+	s.goRun(s.monitorLeadership)
+	s.goRun(s.bootstrapOrJoin)
+	s.logger.Info("server started", "raft_address", s.raftAddr, "api_address", s.apiAddr)
+	return s, nil
+}
+
+func serveHTTP(srv *http.Server, ln net.Listener, logger *slog.Logger) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		logger.Error("HTTP server failed", "error", err)
+	}
+}
+
+// advertised returns the configured address, with the port the listener
+// really got when the configuration asked for port 0.
+func advertised(configured string, bound net.Addr) string {
+	host, port, err := net.SplitHostPort(configured)
+	if err != nil || port != "0" {
+		return configured
+	}
+	_, p, _ := net.SplitHostPort(bound.String())
+	return net.JoinHostPort(host, p)
+}
+
+func (s *Server) goRun(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+func (s *Server) setupRaft() error {
+	rc := s.cfg.Raft
+	conf := raft.DefaultConfig()
+	conf.LocalID = raft.ServerID(s.cfg.NodeID)
+	conf.HeartbeatTimeout = time.Duration(rc.HeartbeatTimeout)
+	conf.ElectionTimeout = time.Duration(rc.ElectionTimeout)
+	conf.LeaderLeaseTimeout = time.Duration(rc.LeaderLeaseTimeout)
+	conf.CommitTimeout = time.Duration(rc.CommitTimeout)
+	conf.SnapshotThreshold = rc.SnapshotThreshold
+	conf.SnapshotInterval = time.Duration(rc.SnapshotInterval)
+	conf.TrailingLogs = rc.TrailingLogs
+	conf.BatchApplyCh = true
+	conf.Logger = newHCLogger(s.logger, "raft", s.cfg.LogLevel)
+
+	dir := filepath.Join(s.cfg.DataDir, "raft")
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("open raft store: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 3, conf.Logger.Named("snapshots"))
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  raftLayer{s.mux},
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  conf.Logger.Named("transport"),
+	})
+	r, err := raft.NewRaft(conf, s.fsm, store, store, snaps, s.transport)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("start raft: %w", err)
+	}
+	s.store, s.raft = store, r
+	return nil
+}
+
+// ID returns this server's node ID.
+func (s *Server) ID() string { return s.cfg.NodeID }
+
+// RaftAddress returns the address peers reach this server's raft transport on.
+func (s *Server) RaftAddress() string { return s.raftAddr }
+
+// APIAddress returns the host:port of this server's HTTPS API.
+func (s *Server) APIAddress() string { return s.apiAddr }
+
+// State returns the local replicated store.
+func (s *Server) State() *fsm.Store { return s.fsm.State() }
+
+// FSM returns the server's state machine, for tests comparing servers.
+func (s *Server) FSM() *fsm.FSM { return s.fsm }
+
+// IsLeader reports whether this server leads now.
+func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Now returns the clock used to stamp commands.
+func (s *Server) Now() time.Time { return s.now() }
+
+// ReloadCertificates re-reads the CA and certificate files (on SIGHUP).
+func (s *Server) ReloadCertificates() error { return s.certs.Reload() }
+
+// Shutdown stops the server. With leave set and this server leading, it
+// first hands leadership to another voter so writes pause only briefly.
+func (s *Server) Shutdown(leave bool) error {
+	var err error
+	s.shutdownOnce.Do(func() {
+		if leave && s.IsLeader() {
+			if f := s.raft.LeadershipTransfer(); f.Error() != nil {
+				s.logger.Warn("leadership transfer failed", "error", f.Error())
+			} else {
+				s.logger.Info("leadership transferred")
+			}
+		}
+		close(s.shutdownCh)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.apiSrv.Shutdown(ctx)
+		err = s.raft.Shutdown().Error()
+		_ = s.fwdSrv.Close()
+		s.mux.close()
+		s.wg.Wait()
+		if cerr := s.store.Close(); err == nil {
+			err = cerr
+		}
+	})
+	return err
+}
+
+// newHCLogger adapts slog for raft's hclog.
+func newHCLogger(l *slog.Logger, name, level string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       name,
+		Level:      hclog.LevelFromString(level),
+		Output:     slogWriter{l.With("component", name)},
+		JSONFormat: false,
+	})
+}
+
+// slogWriter turns hclog's lines into slog records.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	msg := string(p)
+	lvl := slog.LevelInfo
+	switch {
+	case containsAny(msg, "[ERROR]"):
+		lvl = slog.LevelError
+	case containsAny(msg, "[WARN]"):
+		lvl = slog.LevelWarn
+	case containsAny(msg, "[DEBUG]", "[TRACE]"):
+		lvl = slog.LevelDebug
+	}
+	w.l.Log(context.Background(), lvl, trimLine(msg))
+	return len(p), nil
+}
+
+var _ io.Writer = slogWriter{}
