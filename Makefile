@@ -1,0 +1,33 @@
+# Moxxie build, test, benchmark and lint targets.
+GO      ?= go
+BIN     ?= bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/moxxie/moxxie/version.Version=$(VERSION)
+
+.PHONY: build test test-short bench lint fuzz clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+# The whole suite, as CI runs it (README: "Run the tests").
+test:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Unit tests only: no process or cluster tests.
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./fsm/
+	$(GO) test -run '^$$' -fuzz FuzzRestore -fuzztime 30s ./fsm/
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+clean:
+	rm -rf $(BIN)
