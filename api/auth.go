@@ -1,0 +1,90 @@
+package api
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"net/http"
+	"strings"
+)
+
+// RoleAdmin is the only role tokens can have until RBAC arrives.
+const RoleAdmin = "admin"
+
+// secretPrefix starts every token secret, so leaked secrets are easy to
+// recognise (and to scan for).
+const secretPrefix = "mxx_"
+
+const (
+	challenge        = `Bearer realm="moxxie"`
+	challengeInvalid = `Bearer realm="moxxie", error="invalid_token"`
+)
+
+var secretEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// authenticate checks the bearer token of the request against the local
+// store and records the token in the call. Only the SHA-256 of a secret is
+// ever stored or compared.
+func (s *server) authenticate(c *call) error {
+	h := c.r.Header.Get("Authorization")
+	if h == "" {
+		return unauthorized("missing bearer token (Authorization: Bearer <secret>)", challenge)
+	}
+	scheme, secret, ok := strings.Cut(h, " ")
+	secret = strings.TrimSpace(secret)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
+		return unauthorized("Authorization header must be \"Bearer <secret>\"", challengeInvalid)
+	}
+	hash := HashSecret(secret)
+	tok, err := s.b.State().TokenBySecretHash(hash)
+	if err != nil {
+		return internal(err)
+	}
+	if tok == nil || subtle.ConstantTimeCompare([]byte(tok.SecretHash), []byte(hash)) != 1 {
+		return unauthorized("invalid token", challengeInvalid)
+	}
+	if tok.ExpiresAt != 0 && tok.ExpiresAt <= s.b.Now().UnixNano() {
+		return unauthorized("token expired", challengeInvalid)
+	}
+	if tok.Role != RoleAdmin {
+		return &apiError{status: http.StatusForbidden, code: CodeForbidden, message: "token role " + tok.Role + " may not use this endpoint"}
+	}
+	c.token = tok
+	return nil
+}
+
+// HashSecret returns the hex SHA-256 of a token secret, the form in which
+// the store keeps it.
+func HashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// newAccessorID returns a random UUID (version 4 layout).
+func newAccessorID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
+// newSecret returns a new token secret: "mxx_" and 32 random bytes in
+// lowercase base32.
+func newSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return secretPrefix + strings.ToLower(secretEncoding.EncodeToString(b[:]))
+}

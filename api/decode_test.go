@@ -1,0 +1,135 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/moxxie/moxxie/fsm"
+)
+
+func TestDecodeErrorsNameTheField(t *testing.T) {
+	ts := newLeader(t)
+	for _, c := range []struct {
+		name, body, field, message string
+	}{
+		{"empty", "", "", "request body is empty; a JSON object is required"},
+		{"blank", " \n", "", "request body is empty; a JSON object is required"},
+		{"malformed", `{"value":"x",}`, "", "malformed JSON at byte offset 14: invalid character '}' looking for beginning of object key string"},
+		{"truncated", `{"value":"x"`, "", "malformed JSON: unexpected end of input at byte offset 12"},
+		{"unknown field", `{"value":"x","colour":"red"}`, "colour", `unknown field "colour"`},
+		{"wrong type", `{"value":42}`, "value", "must be a string"},
+		{"trailing data", `{"value":"x"} {"value":"y"}`, "", "unexpected data after the JSON object at byte offset 14"},
+		{"trailing garbage", `{"value":"x"}}`, "", "unexpected data after the JSON object at byte offset 13"},
+		{"array", `["x"]`, "", "request body must be a JSON object"},
+		{"null", `null`, "", "request body must be a JSON object"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := wantError(t, ts.do("PUT", "/v1/cluster/settings/k", c.body), 400, CodeInvalidRequest, c.field)
+			if d.Message != c.message {
+				t.Errorf("message %q, want %q", d.Message, c.message)
+			}
+		})
+	}
+	d := wantError(t, ts.do("POST", "/v1/cluster/join", `{"id":"s2","raft_address":["a"]}`), 400, CodeInvalidRequest, "raft_address")
+	if d.Message != "must be a string" {
+		t.Errorf("message %q", d.Message)
+	}
+	if ts.b.State().LatestIndex() != 1 {
+		t.Fatal("a rejected request changed the state")
+	}
+}
+
+func TestDecodeTypeMessages(t *testing.T) {
+	type inner struct {
+		N int `json:"n"`
+	}
+	var v struct {
+		S  string   `json:"s"`
+		B  bool     `json:"b"`
+		U  uint64   `json:"u"`
+		F  float64  `json:"f"`
+		L  []string `json:"l"`
+		In inner    `json:"in"`
+	}
+	for body, want := range map[string][2]string{
+		`{"s":true}`:       {"s", "must be a string"},
+		`{"b":"yes"}`:      {"b", "must be a boolean"},
+		`{"u":-1}`:         {"u", "must be a non-negative integer"},
+		`{"f":"1"}`:        {"f", "must be a number"},
+		`{"l":"a"}`:        {"l", "must be an array"},
+		`{"in":[]}`:        {"in", "must be an object"},
+		`{"in":{"n":1.5}}`: {"in.n", "must be an integer"},
+	} {
+		err := decodeJSON([]byte(body), &v, true)
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.field != want[0] || ae.message != want[1] {
+			t.Errorf("%s: %v, want field %q message %q", body, err, want[0], want[1])
+		}
+	}
+	if err := decodeJSON(nil, &v, false); err != nil {
+		t.Errorf("optional empty body: %v", err)
+	}
+}
+
+func TestBodyLimitAndContentType(t *testing.T) {
+	ts := newTestServer(t, newFakeBackend("s1", fsm.New(), true), Options{MaxBodyBytes: 64})
+	ts.bootstrap()
+	big := `{"value":"` + strings.Repeat("x", 100) + `"}`
+	d := wantError(t, ts.do("PUT", "/v1/cluster/settings/k", big), http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "")
+	if d.Message != "request body exceeds the limit of 64 bytes" {
+		t.Errorf("message %q", d.Message)
+	}
+
+	// Without Content-Length the limit holds while reading.
+	req, _ := http.NewRequest("PUT", "/v1/cluster/settings/k", struct{ *strings.Reader }{strings.NewReader(big)})
+	req.Header.Set("Authorization", "Bearer "+ts.secret)
+	req.ContentLength = -1
+	rec := httptest.NewRecorder()
+	ts.h.ServeHTTP(rec, req)
+	wantError(t, rec, http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "")
+
+	wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Type", "text/plain"), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Type")
+	wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Type", "application/x-www-form-urlencoded"), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Type")
+	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Type", "application/json"), 200)
+}
+
+// FuzzDecodeSettingPut checks that the strict decoder never panics, answers
+// every bad body with a 400, and accepts only single, valid JSON objects
+// that decode the same way again.
+func FuzzDecodeSettingPut(f *testing.F) {
+	for _, s := range []string{
+		`{"value":"x"}`, `{"value":""}`, `{"value":null}`, `{}`, ``, ` `, `null`, `[]`, `"x"`,
+		`{"value":1}`, `{"value":"x","extra":1}`, `{"value":"x"} {}`, `{"value":"x"}}`, `{"value":"\u00e9\ud800"}`,
+		`{"VALUE":"x"}`, `{"value":"x","value":"y"}`, `{"value`, "{\"value\":\"x\"}\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req SettingPutRequest
+		err := decodeJSON(body, &req, true)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.status != http.StatusBadRequest || ae.code != CodeInvalidRequest || ae.message == "" {
+				t.Fatalf("%q: error %#v is not a 400", body, err)
+			}
+			return
+		}
+		trimmed := bytes.TrimSpace(body)
+		if !json.Valid(trimmed) || trimmed[0] != '{' {
+			t.Fatalf("%q accepted but is not one JSON object", body)
+		}
+		again, _ := json.Marshal(req)
+		var req2 SettingPutRequest
+		if err := decodeJSON(again, &req2, true); err != nil {
+			t.Fatalf("re-encoded %s rejected: %v", again, err)
+		}
+		if (req.Value == nil) != (req2.Value == nil) || (req.Value != nil && *req.Value != *req2.Value) {
+			t.Fatalf("round trip changed %q", body)
+		}
+	})
+}

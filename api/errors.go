@@ -1,0 +1,171 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// Error codes carried in the "code" field of an error response. Clients
+// branch on the code, never on the message.
+const (
+	CodeInvalidRequest       = "invalid_request"
+	CodeUnauthorized         = "unauthorized"
+	CodeForbidden            = "forbidden"
+	CodeNotFound             = "not_found"
+	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeConflict             = "conflict"
+	CodeRequestTooLarge      = "request_too_large"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeIdempotencyMismatch  = "idempotency_mismatch"
+	CodeBadSnapshot          = "bad_snapshot"
+	CodeNoLeader             = "no_leader"
+	CodeLeadershipLost       = "leadership_lost"
+	CodeTimeout              = "timeout"
+	CodeNotReady             = "not_ready"
+	CodeInternal             = "internal"
+)
+
+// ErrorResponse is the body of every error response.
+type ErrorResponse struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong. Field names the offending JSON field,
+// path or query parameter, or header, when there is one.
+type ErrorDetail struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"request_id"`
+}
+
+// apiError is an error with everything needed to answer it over HTTP.
+// Handlers return it (or a Backend or fsm error, which toAPIError maps).
+type apiError struct {
+	status  int
+	code    string
+	message string
+	field   string
+	// retry sets Retry-After: 1 on the response.
+	retry bool
+	// header holds extra response headers, such as Allow or WWW-Authenticate.
+	header map[string]string
+	// cause is logged for 5xx answers and never sent to the client.
+	cause error
+}
+
+// Error describes the error for logs; clients see the JSON body instead.
+func (e *apiError) Error() string {
+	if e.field != "" {
+		return e.code + ": " + e.field + ": " + e.message
+	}
+	return e.code + ": " + e.message
+}
+
+// Unwrap returns the cause, if any.
+func (e *apiError) Unwrap() error { return e.cause }
+
+// invalid returns a 400 naming the offending field.
+func invalid(field, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: CodeInvalidRequest, field: field, message: fmt.Sprintf(format, args...)}
+}
+
+// unauthorized returns a 401 carrying the WWW-Authenticate challenge.
+func unauthorized(message, challenge string) *apiError {
+	return &apiError{
+		status:  http.StatusUnauthorized,
+		code:    CodeUnauthorized,
+		message: message,
+		header:  map[string]string{"WWW-Authenticate": challenge},
+	}
+}
+
+// unavailable returns a 503 with Retry-After.
+func unavailable(code, message string, cause error) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, code: code, message: message, retry: true, cause: cause}
+}
+
+// tooLarge returns a 413 naming the limit.
+func tooLarge(limit int64) *apiError {
+	return &apiError{
+		status:  http.StatusRequestEntityTooLarge,
+		code:    CodeRequestTooLarge,
+		message: "request body exceeds the limit of " + strconv.FormatInt(limit, 10) + " bytes",
+	}
+}
+
+// internal returns a 500 that reveals nothing of cause to the client.
+func internal(cause error) *apiError {
+	return &apiError{status: http.StatusInternalServerError, code: CodeInternal, message: "internal error", cause: cause}
+}
+
+// toAPIError maps any error a handler returns to its HTTP answer. Unknown
+// errors become a 500 whose message reveals nothing; the cause is logged.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &mbe):
+		return tooLarge(mbe.Limit)
+	case errors.Is(err, fsm.ErrNotFound), errors.Is(err, ErrUnknownServer):
+		return &apiError{status: http.StatusNotFound, code: CodeNotFound, message: err.Error()}
+	case errors.Is(err, fsm.ErrConflict), errors.Is(err, fsm.ErrAlreadyBootstrapped):
+		return &apiError{status: http.StatusConflict, code: CodeConflict, message: err.Error()}
+	case errors.Is(err, fsm.ErrIdempotencyMismatch):
+		return &apiError{status: http.StatusUnprocessableEntity, code: CodeIdempotencyMismatch, field: headerIdempotencyKey, message: err.Error()}
+	case errors.Is(err, fsm.ErrBadSnapshot):
+		return &apiError{status: http.StatusBadRequest, code: CodeBadSnapshot, message: err.Error()}
+	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader):
+		return unavailable(CodeNoLeader, err.Error(), nil)
+	case errors.Is(err, ErrLeadershipLost):
+		return unavailable(CodeLeadershipLost, err.Error(), nil)
+	case errors.Is(err, ErrTimeout):
+		return unavailable(CodeTimeout, err.Error(), nil)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return unavailable(CodeTimeout, "request canceled or timed out before it completed", err)
+	}
+	return internal(err)
+}
+
+// writeError answers the request with err as a JSON error body.
+func (s *server) writeError(w *responseWriter, r *http.Request, err error) {
+	ae := toAPIError(err)
+	if w.wroteHeader {
+		// Too late to answer with an error: the response has begun.
+		s.log.Error("error after the response started", "request_id", w.reqID, "path", r.URL.Path, "error", err)
+		return
+	}
+	if ae.status >= 500 {
+		attrs := []any{"request_id", w.reqID, "method", r.Method, "path", r.URL.Path, "status", ae.status}
+		if ae.cause != nil {
+			attrs = append(attrs, "error", ae.cause)
+		} else {
+			attrs = append(attrs, "error", ae.message)
+		}
+		if ae.status == http.StatusInternalServerError {
+			s.log.Error("request failed", attrs...)
+		} else {
+			s.log.Debug("request unavailable", attrs...)
+		}
+	}
+	h := w.Header()
+	for k, v := range ae.header {
+		h.Set(k, v)
+	}
+	if ae.retry {
+		h.Set("Retry-After", "1")
+	}
+	writeJSON(w, ae.status, ErrorResponse{Error: ErrorDetail{
+		Code:      ae.code,
+		Message:   ae.message,
+		Field:     ae.field,
+		RequestID: w.reqID,
+	}})
+}

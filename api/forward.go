@@ -1,0 +1,75 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// hopHeaders are connection-level headers that are not copied from the
+// leader's response.
+var hopHeaders = map[string]bool{
+	"Connection":          true,
+	"Content-Length":      true,
+	"Keep-Alive":          true,
+	"Proxy-Authenticate":  true,
+	"Proxy-Authorization": true,
+	"Te":                  true,
+	"Trailer":             true,
+	"Transfer-Encoding":   true,
+	"Upgrade":             true,
+}
+
+// forward sends the request to the leader through Backend.Forward and
+// copies the leader's answer back. A request that was already forwarded
+// once is not forwarded again: two servers that each think the other leads
+// would otherwise bounce it between them.
+func (s *server) forward(c *call) error {
+	if from := c.r.Header.Get(headerForwarded); from != "" {
+		return unavailable(CodeNoLeader, "request forwarded by "+from+" reached "+s.b.ID()+", which is not the leader either", nil)
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	fr := c.r.Clone(c.r.Context())
+	fr.RequestURI = ""
+	fr.ContentLength = int64(len(body))
+	if len(body) == 0 {
+		fr.Body, fr.GetBody = http.NoBody, nil
+	} else {
+		fr.Body = io.NopCloser(bytes.NewReader(body))
+		fr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	fr.Header.Set(headerForwarded, s.b.ID())
+	fr.Header.Set(headerRequestID, c.w.reqID)
+
+	resp, err := s.b.Forward(fr)
+	if err != nil {
+		if errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) {
+			return err
+		}
+		if ctxErr := c.r.Context().Err(); ctxErr != nil {
+			return unavailable(CodeTimeout, "request canceled before the leader answered", ctxErr)
+		}
+		return unavailable(CodeNoLeader, "could not reach the leader", err)
+	}
+	defer resp.Body.Close()
+	h := c.w.Header()
+	for k, vv := range resp.Header {
+		if !hopHeaders[k] {
+			h[k] = vv
+		}
+	}
+	if resp.ContentLength >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	c.w.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(c.w, resp.Body); err != nil {
+		s.log.Warn("copying the leader's response failed",
+			"request_id", c.w.reqID, "path", c.r.URL.Path, "error", err)
+	}
+	return nil
+}

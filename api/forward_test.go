@@ -1,0 +1,155 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// cluster is a leader served over HTTP and a follower forwarding to it.
+type cluster struct {
+	leader, follower *testServer
+}
+
+// newCluster starts a bootstrapped leader and a follower. With shared, the
+// follower reads the leader's FSM (as if replication were instant);
+// otherwise it has an empty store of its own.
+func newCluster(t *testing.T, shared bool) *cluster {
+	t.Helper()
+	leader := newLeader(t)
+	hs := httptest.NewServer(leader.h)
+	t.Cleanup(hs.Close)
+	f := leader.b.fsm
+	if !shared {
+		f = fsm.New()
+	}
+	fb := newFakeBackend("s2", f, false)
+	fb.leaderURL = hs.URL
+	follower := newTestServer(t, fb, Options{MaxBodyBytes: 4096})
+	follower.secret = leader.secret
+	return &cluster{leader: leader, follower: follower}
+}
+
+func TestForward_WritesGoToTheLeaderBeforeAuth(t *testing.T) {
+	c := newCluster(t, false) // the follower knows no token at all
+	rec := c.follower.do("PUT", "/v1/cluster/settings/fwd", `{"value":"via follower"}`, "X-Request-ID", "req-fwd-1", "Idempotency-Key", "k1")
+	var s fsm.Setting
+	mustJSON(t, wantStatus(t, rec, 200), &s)
+	if s.Value != "via follower" {
+		t.Fatalf("setting %+v", s)
+	}
+	if c.follower.b.forwards.Load() != 1 || c.follower.b.applies.Load() != 0 {
+		t.Fatalf("forwards %d applies %d", c.follower.b.forwards.Load(), c.follower.b.applies.Load())
+	}
+	if rec.Header().Get("X-Request-ID") != "req-fwd-1" || rec.Header().Get("X-Moxxie-Index") == "" {
+		t.Fatalf("headers %v", rec.Header())
+	}
+	m := c.leader.b.lastMeta.Load()
+	if m.RequestID != "req-fwd-1" || m.IdempotencyKey != "k1" || m.Actor == "" {
+		t.Fatalf("leader stamped %+v", m)
+	}
+
+	// The leader validates: the follower passes errors through untouched.
+	rec = c.follower.do("PUT", "/v1/cluster/settings/fwd", `{"value":1}`, "X-Request-ID", "req-fwd-2")
+	if d := wantError(t, rec, 400, CodeInvalidRequest, "value"); d.RequestID != "req-fwd-2" {
+		t.Fatalf("request id %q", d.RequestID)
+	}
+	wantError(t, c.follower.do("GET", "/v1/status", "", "Authorization", "Bearer nope"), 401, CodeUnauthorized, "")
+	if c.follower.do("GET", "/v1/status", "", "Authorization", "").Header().Get("WWW-Authenticate") == "" {
+		t.Fatal("forwarded 401 lost WWW-Authenticate")
+	}
+
+	// Bootstrap is a write too.
+	wantError(t, c.follower.do("POST", "/v1/acl/bootstrap", ""), 409, CodeConflict, "")
+}
+
+func TestForward_DefaultReadsForwardStaleReadsStayLocal(t *testing.T) {
+	c := newCluster(t, true)
+	wantStatus(t, c.leader.do("PUT", "/v1/cluster/settings/k", `{"value":"v"}`), 200)
+	fb := c.follower.b
+
+	wantStatus(t, c.follower.do("GET", "/v1/cluster/settings/k", ""), 200)
+	if fb.forwards.Load() != 1 {
+		t.Fatalf("default read: forwards %d", fb.forwards.Load())
+	}
+	for _, q := range []string{"?stale", "?stale=true", "?stale=1"} {
+		wantStatus(t, c.follower.do("GET", "/v1/cluster/settings/k"+q, ""), 200)
+	}
+	wantStatus(t, c.follower.do("GET", "/v1/acl/tokens?stale", ""), 200)
+	if fb.forwards.Load() != 1 {
+		t.Fatalf("stale reads forwarded: %d", fb.forwards.Load())
+	}
+	// ?stale=false is a default read.
+	wantStatus(t, c.follower.do("GET", "/v1/cluster/settings/k?stale=false", ""), 200)
+	if fb.forwards.Load() != 2 {
+		t.Fatalf("stale=false: forwards %d", fb.forwards.Load())
+	}
+	wantError(t, c.follower.do("GET", "/v1/cluster/settings/k?stale=maybe", ""), 400, CodeInvalidRequest, "stale")
+	wantError(t, c.follower.do("GET", "/v1/cluster/settings/k?stale&consistent", ""), 400, CodeInvalidRequest, "consistent")
+
+	// ?consistent: a follower forwards, the leader verifies first.
+	wantStatus(t, c.follower.do("GET", "/v1/cluster/settings/k?consistent", ""), 200)
+	if fb.forwards.Load() != 3 || c.leader.b.verifies.Load() != 1 {
+		t.Fatalf("consistent: forwards %d verifies %d", fb.forwards.Load(), c.leader.b.verifies.Load())
+	}
+	c.leader.b.verifyErr = ErrNotLeader
+	wantError(t, c.leader.do("GET", "/v1/cluster/settings/k?consistent", ""), 503, CodeNoLeader, "")
+
+	// Snapshots are leader-only, stale or not.
+	wantStatus(t, c.follower.do("GET", "/v1/snapshot?stale", ""), 200)
+	if fb.forwards.Load() != 4 {
+		t.Fatalf("snapshot: forwards %d", fb.forwards.Load())
+	}
+
+	// Local routes never forward.
+	for _, p := range []string{"/v1/health", "/v1/ready", "/v1/openapi.json"} {
+		wantStatus(t, c.follower.do("GET", p, ""), 200)
+	}
+	if fb.forwards.Load() != 4 {
+		t.Fatalf("local routes forwarded: %d", fb.forwards.Load())
+	}
+}
+
+func TestForward_NotTwice(t *testing.T) {
+	c := newCluster(t, true)
+	rec := c.follower.do("PUT", "/v1/cluster/settings/k", `{"value":"v"}`, "X-Moxxie-Forwarded", "s3")
+	wantError(t, rec, 503, CodeNoLeader, "")
+	if c.follower.b.forwards.Load() != 0 {
+		t.Fatal("a forwarded request was forwarded again")
+	}
+
+	// Two followers that each believe the other leads: one hop, then 503.
+	b1 := newFakeBackend("f1", fsm.New(), false)
+	b2 := newFakeBackend("f2", fsm.New(), false)
+	f1, f2 := newTestServer(t, b1, Options{}), newTestServer(t, b2, Options{})
+	hs1, hs2 := httptest.NewServer(f1.h), httptest.NewServer(f2.h)
+	defer hs1.Close()
+	defer hs2.Close()
+	b1.leaderURL, b2.leaderURL = hs2.URL, hs1.URL
+	rec = f1.do("DELETE", "/v1/cluster/settings/k", "")
+	d := wantError(t, rec, 503, CodeNoLeader, "")
+	if !strings.Contains(d.Message, "f1") || b1.forwards.Load() != 1 || b2.forwards.Load() != 0 {
+		t.Fatalf("loop: %q, forwards %d/%d", d.Message, b1.forwards.Load(), b2.forwards.Load())
+	}
+}
+
+func TestForward_NoLeader(t *testing.T) {
+	ts := newTestServer(t, newFakeBackend("s2", fsm.New(), false), Options{})
+	wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"v"}`), 503, CodeNoLeader, "")
+	wantError(t, ts.do("GET", "/v1/status", ""), 503, CodeNoLeader, "")
+}
+
+func TestForward_BodyLimitOnFollower(t *testing.T) {
+	c := newCluster(t, true)
+	big := `{"value":"` + strings.Repeat("x", 5000) + `"}`
+	d := wantError(t, c.follower.do("PUT", "/v1/cluster/settings/k", big), http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "")
+	if !strings.Contains(d.Message, "4096") {
+		t.Errorf("message %q does not name the limit", d.Message)
+	}
+	if c.follower.b.forwards.Load() != 0 {
+		t.Fatal("oversized body was forwarded")
+	}
+}

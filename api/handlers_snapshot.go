@@ -1,0 +1,70 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// RestoreResponse is the body of a successful PUT /v1/snapshot.
+type RestoreResponse struct {
+	RestoredIndex uint64 `json:"restored_index"`
+}
+
+// handleSnapshotSave sends a backup archive. The archive is spooled to a
+// temporary file first: its index and checksum go in the headers, which
+// precede the body, and a failure midway can still be answered with a JSON
+// error instead of a truncated file.
+func (s *server) handleSnapshotSave(c *call) error {
+	f, err := os.CreateTemp(s.opts.TempDir, "moxxie-snapshot-*")
+	if err != nil {
+		return internal(fmt.Errorf("snapshot spool file: %w", err))
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+
+	sum := sha256.New()
+	meta, err := s.b.SnapshotSave(c.r.Context(), io.MultiWriter(f, sum))
+	if err != nil {
+		return err
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return internal(err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return internal(err)
+	}
+	h := c.w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=\"moxxie-%d.snap\"", meta.Index))
+	h.Set(headerSnapshotSHA256, hex.EncodeToString(sum.Sum(nil)))
+	c.setIndex(meta.Index)
+	c.w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(c.w, f); err != nil {
+		s.log.Warn("sending snapshot failed", "request_id", c.w.reqID, "error", err)
+	}
+	return nil
+}
+
+// handleSnapshotRestore verifies an uploaded archive completely and only
+// then asks the backend to restore it; a damaged archive changes nothing.
+func (s *server) handleSnapshotRestore(c *call) error {
+	a, err := fsm.ReadArchive(bytes.NewReader(c.body), s.opts.MaxSnapshotBytes)
+	if err != nil {
+		return err
+	}
+	if err := s.b.SnapshotRestore(c.r.Context(), a); err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, RestoreResponse{RestoredIndex: a.Meta.Index})
+	return nil
+}

@@ -1,0 +1,120 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync/atomic"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxBodyBytes     int64 = 1 << 20
+	DefaultMaxSnapshotBytes int64 = 1 << 30
+)
+
+// Options configures the handler returned by New.
+type Options struct {
+	// Logger receives request failures, panics and, at debug level, one
+	// line per request. Nil discards everything.
+	Logger *slog.Logger
+	// MaxBodyBytes bounds JSON request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxSnapshotBytes bounds an uploaded backup archive (PUT /v1/snapshot);
+	// 0 means DefaultMaxSnapshotBytes.
+	MaxSnapshotBytes int64
+	// TempDir is where GET /v1/snapshot spools the archive before sending
+	// it; empty means os.TempDir().
+	TempDir string
+}
+
+// server is the http.Handler returned by New.
+type server struct {
+	b    Backend
+	opts Options
+	log  *slog.Logger
+
+	// mux routes requests to the route table; paths knows every path
+	// pattern regardless of method, to tell 405 from 404.
+	mux   *http.ServeMux
+	paths *http.ServeMux
+	allow map[string]string // path pattern -> Allow header value
+
+	// reqPrefix and reqSeq generate request IDs: a random per-process
+	// prefix and a counter.
+	reqPrefix string
+	reqSeq    atomic.Uint64
+
+	// watchHook, when set by tests, runs just before a blocking query
+	// starts waiting.
+	watchHook func()
+}
+
+// New returns the /v1 API handler serving b. It validates, authenticates
+// and forwards requests as described in the package documentation; node
+// wraps it in its TLS listener.
+func New(b Backend, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxSnapshotBytes <= 0 {
+		opts.MaxSnapshotBytes = DefaultMaxSnapshotBytes
+	}
+	var p [6]byte
+	_, _ = rand.Read(p[:])
+	s := &server{
+		b:         b,
+		opts:      opts,
+		log:       opts.Logger,
+		mux:       http.NewServeMux(),
+		paths:     http.NewServeMux(),
+		allow:     map[string]string{},
+		reqPrefix: hex.EncodeToString(p[:]),
+	}
+	methods := map[string][]string{}
+	for i := range routeTable {
+		rt := &routeTable[i]
+		s.mux.HandleFunc(rt.Pattern(), func(w http.ResponseWriter, r *http.Request) {
+			s.serveRoute(rt, w, r)
+		})
+		if _, seen := methods[rt.Path]; !seen {
+			s.paths.Handle(rt.Path, http.NotFoundHandler())
+		}
+		methods[rt.Path] = append(methods[rt.Path], rt.Method)
+		if rt.Method == http.MethodGet {
+			methods[rt.Path] = append(methods[rt.Path], http.MethodHead)
+		}
+	}
+	for path, ms := range methods {
+		sort.Strings(ms)
+		s.allow[path] = strings.Join(ms, ", ")
+	}
+	s.mux.HandleFunc("/", s.serveUnrouted)
+	return s
+}
+
+// serveUnrouted answers requests no route matched: 405 with Allow when the
+// path exists under another method, 404 otherwise.
+func (s *server) serveUnrouted(w http.ResponseWriter, r *http.Request) {
+	rw := writerOf(w)
+	if _, pattern := s.paths.Handler(r); pattern != "" {
+		s.writeError(rw, r, &apiError{
+			status:  http.StatusMethodNotAllowed,
+			code:    CodeMethodNotAllowed,
+			message: "method " + r.Method + " is not allowed on " + r.URL.Path,
+			header:  map[string]string{"Allow": s.allow[pattern]},
+		})
+		return
+	}
+	s.writeError(rw, r, &apiError{
+		status:  http.StatusNotFound,
+		code:    CodeNotFound,
+		message: "no route for " + r.URL.Path,
+	})
+}

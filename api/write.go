@@ -1,0 +1,90 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// maxIdempotencyKeyLen bounds the Idempotency-Key header.
+const maxIdempotencyKeyLen = 255
+
+// RequestHash fingerprints a write for idempotency: the hex SHA-256 of
+// method, "\n", path, "\n" and the body. The API passes the URL path
+// followed by "?" and the sorted query string when there is one, so that
+// ?cas=1 and ?cas=2 are different requests.
+func RequestHash(method, path string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(method))
+	h.Write([]byte{'\n'})
+	h.Write([]byte(path))
+	h.Write([]byte{'\n'})
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writeMeta stamps what the FSM must not compute itself: the leader's
+// clock, the caller, the request ID and, when the Idempotency-Key header is
+// set, the key and the request's fingerprint.
+func (s *server) writeMeta(c *call) (fsm.WriteMeta, error) {
+	m := fsm.WriteMeta{
+		Now:       s.b.Now().UnixNano(),
+		Actor:     c.actor(),
+		RequestID: c.w.reqID,
+	}
+	key := c.r.Header.Get(headerIdempotencyKey)
+	if key == "" {
+		return m, nil
+	}
+	if len(key) > maxIdempotencyKeyLen {
+		return m, invalid(headerIdempotencyKey, "must be at most %d characters", maxIdempotencyKeyLen)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < ' ' || key[i] > '~' {
+			return m, invalid(headerIdempotencyKey, "must be printable ASCII")
+		}
+	}
+	path := c.r.URL.Path
+	if c.r.URL.RawQuery != "" {
+		path += "?" + c.q().Encode()
+	}
+	m.IdempotencyKey = key
+	m.RequestHash = RequestHash(c.r.Method, path, c.body)
+	return m, nil
+}
+
+// apply proposes cmd and answers with its result: status and the value
+// (passed through render when given) on success, a mapped error otherwise.
+// A replayed idempotent result keeps the original status and is marked
+// with Idempotent-Replayed: true.
+func (s *server) apply(c *call, cmd fsm.Command, status int, render func(any) (any, error)) error {
+	res, index, err := s.b.Apply(c.r.Context(), cmd)
+	if err != nil {
+		return err
+	}
+	if index != 0 {
+		c.setIndex(index)
+	}
+	if res == nil {
+		return internal(errNilResult)
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	v := res.Value
+	if render != nil {
+		if v, err = render(v); err != nil {
+			return internal(err)
+		}
+	}
+	if res.Replayed {
+		c.w.Header().Set(headerReplayed, "true")
+	}
+	writeJSON(c.w, status, v)
+	return nil
+}
+
+// errNilResult means a Backend returned neither a result nor an error.
+var errNilResult = errors.New("api: backend returned no result and no error")
