@@ -50,12 +50,12 @@ func checkSecret(ts *TokenSecret, m *Meta) (*TokenSecret, error) {
 func (c *Client) TokenList(ctx context.Context, q *QueryOptions) ([]Token, *Meta, error) {
 	r := &request{method: http.MethodGet, path: "/v1/acl/tokens"}
 	r.query, r.wait = q.values()
-	var out []Token
+	out := listOf[Token]{field: "tokens"}
 	m, err := c.call(ctx, r, &out)
 	if err != nil {
 		return nil, nil, err
 	}
-	return out, m, nil
+	return out.items, m, nil
 }
 
 // TokenRevoke deletes the token with the given accessor ID (DELETE

@@ -7,18 +7,14 @@ import (
 	"errors"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/moxxie/moxxie/pki"
 )
 
 // fake is an HTTPS test server recording the requests it got.
@@ -95,18 +91,6 @@ func writeErr(w http.ResponseWriter, status int, code, msg, field string) {
 	}})
 }
 
-// closedAddr returns an https address where nothing listens.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "https://" + addr
-}
-
 func TestNew_Addresses(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -140,58 +124,6 @@ func TestNew_Addresses(t *testing.T) {
 	}
 	if _, err := New(Config{Address: "https://x:1", CACert: "/nonexistent/ca.pem"}); err == nil {
 		t.Error("missing CA file accepted")
-	}
-}
-
-func TestAPIError_Error(t *testing.T) {
-	tests := []struct {
-		err  APIError
-		want string
-	}{
-		{
-			APIError{Status: 409, Code: "conflict", Message: `conflict: setting "x" has modify index 5, not 3`, RequestID: "7f3a"},
-			`409 conflict: setting "x" has modify index 5, not 3 (request 7f3a)`,
-		},
-		{
-			APIError{Status: 400, Code: "invalid_request", Message: "must not be empty", Field: "value", RequestID: "r1"},
-			`400 invalid_request: must not be empty (field value, request r1)`,
-		},
-		{
-			APIError{Status: 400, Code: "invalid_request", Message: "value: must not be empty", Field: "value"},
-			`400 invalid_request: value: must not be empty`,
-		},
-		{APIError{Status: 502, Message: "bad\ngateway  here"}, `502 bad gateway: bad gateway here`},
-		{APIError{Status: 503}, `503 service unavailable: service unavailable`},
-	}
-	for _, tt := range tests {
-		if got := tt.err.Error(); got != tt.want {
-			t.Errorf("Error() = %q\nwant      %q", got, tt.want)
-		}
-	}
-}
-
-func TestErrorAnswers(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/v1/cluster/settings/missing":
-			writeErr(w, 404, "not_found", `not found: setting "missing"`, "")
-		default:
-			w.WriteHeader(502)
-			io.WriteString(w, "<html>upstream down</html>\nmore")
-		}
-	})
-	c := f.client(t, Config{})
-	_, _, err := c.SettingGet(context.Background(), "missing", nil)
-	if !IsNotFound(err) {
-		t.Fatalf("err %v, want a 404", err)
-	}
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != "not_found" || ae.RequestID != "req-1" {
-		t.Errorf("APIError %+v", ae)
-	}
-	err = c.Health(context.Background())
-	if StatusCode(err) != 502 || err.Error() != "502 bad gateway: <html>upstream down</html> (request req-1)" {
-		t.Errorf("non-JSON error: %v", err)
 	}
 }
 
@@ -234,7 +166,7 @@ func TestSettings(t *testing.T) {
 		switch r.Method {
 		case http.MethodGet:
 			if r.URL.Path == "/v1/cluster/settings" {
-				writeJSON(w, 200, []any{s})
+				writeJSON(w, 200, map[string]any{"settings": []any{s}})
 				return
 			}
 			writeJSON(w, 200, s)
@@ -313,7 +245,7 @@ func TestTokens(t *testing.T) {
 			writeJSON(w, 201, map[string]any{"accessor_id": "acc-1", "secret_id": secret, "role": "admin",
 				"description": "Bootstrap token", "created_at": "2025-01-02T03:04:05Z"})
 		case r.Method == http.MethodGet:
-			writeJSON(w, 200, []any{map[string]any{"accessor_id": "acc-1", "role": "admin", "created_at": 1700000000000000000}})
+			writeJSON(w, 200, map[string]any{"tokens": []any{map[string]any{"accessor_id": "acc-1", "role": "admin", "created_at": "2023-11-14T22:13:20Z"}}})
 		default:
 			w.WriteHeader(200)
 			io.WriteString(w, "{}")
@@ -411,203 +343,24 @@ func TestTime(t *testing.T) {
 	}
 }
 
-func TestConnError_Refused(t *testing.T) {
-	addr := closedAddr(t)
-	c, err := New(Config{Address: addr, RetryFor: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
+func TestListShapes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+		err  bool
+	}{
+		{`{"settings": [{"key": "a"}, {"key": "b"}]}`, 2, false},
+		{`{"settings": []}`, 0, false},
+		{`{"settings": null}`, 0, false},
+		{`[{"key": "a"}]`, 1, false},
+		{`{"tokens": []}`, 0, true},
+		{`"x"`, 0, true},
 	}
-	start := time.Now()
-	err = c.Health(context.Background())
-	var ce *ConnError
-	if !errors.As(err, &ce) || !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Fatalf("err %v (%T), want a ConnError wrapping ECONNREFUSED", err, err)
-	}
-	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
-		t.Errorf("gave up after %s, want about 300ms", d)
-	}
-	msg := err.Error()
-	if !strings.HasPrefix(msg, "cannot reach "+addr+": connection refused (retried for ") || strings.Contains(msg, "\n") {
-		t.Errorf("message %q", msg)
-	}
-
-	c, _ = New(Config{Address: addr, RetryFor: -1})
-	if err := c.Health(context.Background()); err == nil || strings.Contains(err.Error(), "retried") {
-		t.Errorf("without retries: %v", err)
-	}
-}
-
-func TestFailover(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
-	down := closedAddr(t)
-	c := f.client(t, Config{Address: down + "," + f.URL, RetryFor: -1})
-	for range 3 {
-		if err := c.Health(context.Background()); err != nil {
-			t.Fatal(err)
+	for _, tt := range tests {
+		l := listOf[Setting]{field: "settings"}
+		err := json.Unmarshal([]byte(tt.in), &l)
+		if (err != nil) != tt.err || len(l.items) != tt.want {
+			t.Errorf("%s: %d items, %v; want %d (error %v)", tt.in, len(l.items), err, tt.want, tt.err)
 		}
-	}
-	if got := int(c.preferred.Load()); got != 1 {
-		t.Errorf("preferred server %d, want 1 (the one that answered)", got)
-	}
-	// Both down: the error names both.
-	c, _ = New(Config{Address: down + "," + closedAddr(t), RetryFor: -1})
-	err := c.Health(context.Background())
-	if err == nil || strings.Count(err.Error(), "cannot reach") != 2 {
-		t.Errorf("err %v, want both addresses named", err)
-	}
-}
-
-func TestRetry_503(t *testing.T) {
-	var mu sync.Mutex
-	fails := map[string]int{}
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		if r.URL.Path == "/v1/cluster/settings/plain" {
-			writeErr(w, 503, "no_leader", "no cluster leader", "")
-			return
-		}
-		if fails[r.URL.Path] < 2 {
-			fails[r.URL.Path]++
-			w.Header().Set("Retry-After", "0")
-			writeErr(w, 503, "no_leader", "no cluster leader", "")
-			return
-		}
-		writeJSON(w, 200, map[string]any{"key": "k", "value": "v"})
-	})
-	c := f.client(t, Config{})
-	ctx := context.Background()
-	if _, _, err := c.SettingGet(ctx, "k", nil); err != nil {
-		t.Fatalf("read not retried: %v", err)
-	}
-	if _, _, err := c.SettingPut(ctx, "w", "v", nil); err != nil {
-		t.Fatalf("write not retried: %v", err)
-	}
-	var keys []string
-	for _, r := range f.requests() {
-		if r.method == "PUT" {
-			keys = append(keys, r.header.Get("Idempotency-Key"))
-		}
-	}
-	if len(keys) != 3 || keys[0] == "" || keys[0] != keys[1] || keys[1] != keys[2] {
-		t.Errorf("write attempts carried keys %q, want one key three times", keys)
-	}
-
-	n := len(f.requests())
-	if _, _, err := c.SettingGet(ctx, "plain", nil); StatusCode(err) != 503 {
-		t.Fatalf("503 without Retry-After: %v", err)
-	}
-	if got := len(f.requests()) - n; got != 1 {
-		t.Errorf("503 without Retry-After sent %d times, want 1", got)
-	}
-}
-
-func TestRetry_Budget(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", "1")
-		writeErr(w, 503, "no_leader", "no cluster leader", "")
-	})
-	c := f.client(t, Config{RetryFor: 300 * time.Millisecond})
-	start := time.Now()
-	_, err := c.Status(context.Background())
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.Status != 503 || ae.RetryAfter != time.Second {
-		t.Fatalf("err %v, want the last 503", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("retried for %s, want the 300ms budget", d)
-	}
-	if n := len(f.requests()); n != 2 {
-		t.Errorf("%d attempts, want 2 (one retry after the capped wait)", n)
-	}
-
-	n := len(f.requests())
-	if err := c.Ready(context.Background()); StatusCode(err) != 503 {
-		t.Fatalf("Ready: %v", err)
-	}
-	if got := len(f.requests()) - n; got != 1 {
-		t.Errorf("Ready retried: %d attempts", got)
-	}
-}
-
-func TestRetry_ContextCanceled(t *testing.T) {
-	c, _ := New(Config{Address: closedAddr(t)})
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
-	defer cancel()
-	if err := c.Health(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("err %v, want the context's error", err)
-	}
-}
-
-func TestBrokenConnection_NotRepeatable(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err == nil {
-			conn.Close()
-		}
-	})
-	c := f.client(t, Config{RetryFor: 2 * time.Second})
-	ctx := context.Background()
-
-	// A write without an Idempotency-Key may have been applied: not retried.
-	r := &request{method: http.MethodPost, path: "/v1/x"}
-	if _, err := c.call(ctx, r, nil); err == nil {
-		t.Fatal("broken connection reported success")
-	}
-	if n := len(f.requests()); n != 1 {
-		t.Errorf("write without key sent %d times, want 1", n)
-	}
-	// With a key it is retried within the budget.
-	c = f.client(t, Config{RetryFor: 300 * time.Millisecond})
-	_, err := c.call(ctx, newWrite(http.MethodPost, "/v1/x", ""), nil)
-	var ce *ConnError
-	if !errors.As(err, &ce) || ce.Retried == 0 {
-		t.Fatalf("err %v, want a ConnError after retries", err)
-	}
-	if n := len(f.requests()); n < 3 {
-		t.Errorf("write with key sent %d times in total, want retries", n)
-	}
-}
-
-func TestTLS_WrongCA(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
-	// httptest servers share one certificate: another CA comes from pki.
-	caDir := t.TempDir()
-	if err := pki.CreateCA(caDir, "Other CA", time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	c := f.client(t, Config{CACert: filepath.Join(caDir, pki.CACertFile)})
-	start := time.Now()
-	err := c.Health(context.Background())
-	if err == nil || !strings.Contains(err.Error(), f.URL+": TLS: server certificate signed by an unknown authority") {
-		t.Fatalf("err %v", err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("a TLS failure was retried for %s", d)
-	}
-	plain := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	defer plain.Close()
-	c = f.client(t, Config{Address: strings.Replace(plain.URL, "http://", "https://", 1)})
-	if err := c.Health(context.Background()); err == nil || !strings.HasSuffix(err.Error(), ": the server speaks plain HTTP, not HTTPS") {
-		t.Errorf("plain HTTP server: %v", err)
-	}
-}
-
-func TestBlockingQuery_Timeout(t *testing.T) {
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("index") != "" {
-			time.Sleep(300 * time.Millisecond)
-		}
-		writeJSON(w, 200, []any{})
-	})
-	c := f.client(t, Config{Timeout: 150 * time.Millisecond, RetryFor: -1})
-	if _, _, err := c.SettingList(context.Background(), &QueryOptions{Index: 3, Wait: time.Second}); err != nil {
-		t.Fatalf("blocking query cut by the timeout: %v", err)
-	}
-	if _, _, err := c.SettingList(context.Background(), &QueryOptions{Index: 3}); err != nil {
-		t.Fatal(err)
-	}
-	if got := f.requests()[1].query; got != "index=3&wait=5m0s" {
-		t.Errorf("default wait query %q", got)
 	}
 }

@@ -78,7 +78,7 @@ func New(cfg Config) (*Client, error) {
 	tlsCfg := cfg.TLSConfig
 	if tlsCfg == nil {
 		if tlsCfg, err = pki.ClientTLSConfig(cfg.CACert, cfg.ClientCert, cfg.ClientKey); err != nil {
-			return nil, fmt.Errorf("client: %w", err)
+			return nil, err
 		}
 	}
 	c := &Client{

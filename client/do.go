@@ -80,6 +80,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 	deadline := start.Add(max(c.retryFor, 0))
 	backoff := minBackoff
 	n := len(c.addrs)
+	retried := false
 	for {
 		first := int(c.preferred.Load())
 		var failures []AddrError
@@ -116,6 +117,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 				return nil, err
 			}
 			failures = nil
+			retried = true
 			break
 		}
 		if failures == nil {
@@ -124,7 +126,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 		left := time.Until(deadline)
 		if !retryable || left <= 0 {
 			ce := &ConnError{Failures: failures}
-			if c.retryFor > 0 && retryable {
+			if retried {
 				ce.Retried = time.Since(start)
 			}
 			return nil, ce
@@ -133,6 +135,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 			return nil, err
 		}
 		backoff = min(2*backoff, maxBackoff)
+		retried = true
 	}
 }
 

@@ -26,12 +26,12 @@ func (c *Client) SettingGet(ctx context.Context, key string, q *QueryOptions) (*
 func (c *Client) SettingList(ctx context.Context, q *QueryOptions) ([]Setting, *Meta, error) {
 	r := &request{method: http.MethodGet, path: settingsPath}
 	r.query, r.wait = q.values()
-	var out []Setting
+	out := listOf[Setting]{field: "settings"}
 	m, err := c.call(ctx, r, &out)
 	if err != nil {
 		return nil, nil, err
 	}
-	return out, m, nil
+	return out.items, m, nil
 }
 
 // SettingPut writes a setting (PUT /v1/cluster/settings/{key}), only if its

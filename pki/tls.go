@@ -122,7 +122,6 @@ func (r *Reloader) MutualTLSConfigs(caFile string) (server, client *tls.Config, 
 	client = &tls.Config{
 		MinVersion:           tls.VersionTLS12,
 		GetClientCertificate: r.GetClientCertificate,
-		RootCAs:              pool,
 		// Host name verification is replaced by VerifyConnection, which
 		// verifies the chain against pool and the role.
 		InsecureSkipVerify: true,
