@@ -128,12 +128,14 @@ func TestProcess_KillLeader(t *testing.T) {
 				lists = append(lists, s)
 			}
 			if err == nil && lists[0] == lists[1] && lists[1] == lists[2] {
-				var got []struct{ Key, Value string }
+				var got struct {
+					Settings []struct{ Key, Value string }
+				}
 				if err := json.Unmarshal([]byte(lists[0]), &got); err != nil {
 					t.Fatal(err)
 				}
 				have := map[string]string{}
-				for _, s := range got {
+				for _, s := range got.Settings {
 					have[s.Key] = s.Value
 				}
 				mu.Lock()

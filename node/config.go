@@ -206,7 +206,7 @@ func (c *Config) Validate() error {
 			return bad(key, "%v", err)
 		}
 	}
-	if c.RaftAddress == c.APIAddress {
+	if c.RaftAddress == c.APIAddress && !strings.HasSuffix(c.APIAddress, ":0") {
 		return bad("api_address", "must differ from raft_address")
 	}
 	for i, a := range c.RetryJoin {

@@ -8,8 +8,8 @@ import (
 
 // Idempotency records are kept this long, then reaped by the leader.
 const (
-	idempotencyRetention = 24 * time.Hour
-	reapInterval         = 10 * time.Minute
+	idempotencyRetention = time.Hour
+	reapInterval         = time.Minute
 )
 
 // monitorLeadership starts the leader-only loops when this server gains

@@ -118,7 +118,6 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	s.mux = newMux(raftLn, advAddr, s.certs.peerServerTLS(), s.certs.peerClientTLS(), s.logger)
 	s.mux.rpc = s.handleRPC
 	closers = append(closers, func() { s.mux.close() })
-	go s.mux.serve()
 
 	if err := s.setupRaft(); err != nil {
 		return nil, err
@@ -143,6 +142,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     time.Minute,
 	}}
+	go s.mux.serve()
 	tlsLn := tls.NewListener(s.apiLn, s.certs.apiTLS())
 	s.goRun(func() { serveHTTP(s.apiSrv, tlsLn, s.logger) })
 	s.goRun(func() { serveHTTP(s.fwdSrv, forwardListener{s.mux}, s.logger) })
@@ -258,8 +258,8 @@ func (s *Server) Shutdown(leave bool) error {
 		defer cancel()
 		_ = s.apiSrv.Shutdown(ctx)
 		err = s.raft.Shutdown().Error()
-		_ = s.fwdSrv.Close()
 		s.mux.close()
+		_ = s.fwdSrv.Close()
 		s.wg.Wait()
 		if cerr := s.store.Close(); err == nil {
 			err = cerr

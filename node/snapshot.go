@@ -44,6 +44,7 @@ func (s *Server) SnapshotRestore(ctx context.Context, a *fsm.Archive) error {
 		Version: raft.SnapshotVersionMax,
 		Index:   a.Meta.Index,
 		Term:    a.Meta.Term,
+		Size:    int64(len(a.Data)),
 	}
 	if err := s.raft.Restore(meta, bytes.NewReader(a.Data), timeoutFrom(ctx)); err != nil {
 		return mapRaftError(err)

@@ -1,0 +1,256 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/moxxie/moxxie/fsm"
+)
+
+func TestSingleNode_ApplyAndRestart(t *testing.T) {
+	s := TestServer(t, nil)
+	WaitForLeader(t, s)
+	for i := 0; i < 20; i++ {
+		if _, err := s.raftApply(&fsm.SettingUpsertRequest{Key: fmt.Sprintf("k%d", i), Value: "v"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := dump(t, s)
+	cfg := s.Config()
+	if err := s.Shutdown(false); err != nil {
+		t.Fatal(err)
+	}
+	s2 := StartTestServer(t, cfg)
+	WaitForLeader(t, s2)
+	WaitForResult(t, 5*time.Second, func() error {
+		if !bytes.Equal(dump(t, s2), before) {
+			return fmt.Errorf("state after restart differs")
+		}
+		return nil
+	})
+}
+
+func TestMultiNode_FormsFromConfig(t *testing.T) {
+	servers := TestCluster(t, 3, nil)
+	leader := WaitForLeader(t, servers...)
+	st, err := leader.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaders, voters := 0, 0
+	for _, s := range st.Servers {
+		if s.State == "leader" {
+			leaders++
+		}
+		if s.Voter {
+			voters++
+		}
+		if s.APIAddress == "" {
+			t.Errorf("server %s has no API address", s.ID)
+		}
+	}
+	if leaders != 1 || voters != 3 || st.Leader != leader.ID() {
+		t.Fatalf("status = %+v, want one leader and three voters", st)
+	}
+}
+
+func TestMultiNode_ForwardedWriteAndStaleReads(t *testing.T) {
+	servers := TestCluster(t, 3, nil)
+	leader := WaitForLeader(t, servers...)
+	token := bootstrapToken(t, servers[0])
+	var follower *Server
+	for _, s := range servers {
+		if s != leader {
+			follower = s
+		}
+	}
+	r := put(t, follower, token, "color", "blue")
+	if r.status != http.StatusOK {
+		t.Fatalf("write via follower: %d %s", r.status, r.body)
+	}
+	var set fsm.Setting
+	if err := json.Unmarshal(r.body, &set); err != nil {
+		t.Fatal(err)
+	}
+	WaitForApplied(t, set.ModifyIndex, servers...)
+	for _, s := range servers {
+		r := call(t, s, "GET", "/v1/cluster/settings/color?stale", token, nil, nil)
+		if r.status != http.StatusOK || !bytes.Contains(r.body, []byte(`"blue"`)) {
+			t.Fatalf("stale read on %s: %d %s", s.ID(), r.status, r.body)
+		}
+		if r.header.Get("X-Moxxie-Index") == "" {
+			t.Errorf("stale read on %s has no X-Moxxie-Index", s.ID())
+		}
+	}
+	// A default read on a follower is answered by the leader.
+	if r := call(t, follower, "GET", "/v1/cluster/settings/color", token, nil, nil); r.status != http.StatusOK {
+		t.Fatalf("default read via follower: %d %s", r.status, r.body)
+	}
+	if r := call(t, follower, "GET", "/v1/cluster/settings/color?consistent", token, nil, nil); r.status != http.StatusOK {
+		t.Fatalf("consistent read via follower: %d %s", r.status, r.body)
+	}
+}
+
+func TestMultiNode_IsolatedServerRefusesWritesAndConverges(t *testing.T) {
+	servers := TestCluster(t, 3, nil)
+	leader := WaitForLeader(t, servers...)
+	token := bootstrapToken(t, leader)
+	if r := put(t, leader, token, "before", "1"); r.status != http.StatusOK {
+		t.Fatalf("write: %d %s", r.status, r.body)
+	}
+	for _, victim := range []string{"follower", "leader"} {
+		t.Run(victim, func(t *testing.T) {
+			leader := WaitForLeader(t, servers...)
+			cut := leader
+			if victim == "follower" {
+				for _, s := range servers {
+					if s != leader {
+						cut = s
+					}
+				}
+			}
+			var rest []*Server
+			for _, s := range servers {
+				if s != cut {
+					rest = append(rest, s)
+				}
+			}
+			WaitForApplied(t, leader.raft.CommitIndex(), servers...)
+			cut.Isolate(true)
+			defer cut.Isolate(false)
+			newLeader := WaitForLeader(t, rest...)
+
+			// The cut-off server refuses writes with 503 and Retry-After.
+			WaitForResult(t, 10*time.Second, func() error {
+				r := call(t, cut, "PUT", "/v1/cluster/settings/during-"+victim, token, map[string]string{"value": "x"}, nil)
+				if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+					return fmt.Errorf("write on cut-off server: %d %s", r.status, r.body)
+				}
+				return nil
+			})
+			// It still serves stale reads.
+			if r := call(t, cut, "GET", "/v1/cluster/settings/before?stale", token, nil, nil); r.status != http.StatusOK {
+				t.Fatalf("stale read on cut-off server: %d %s", r.status, r.body)
+			}
+			// The majority keeps writing.
+			if r := put(t, newLeader, token, "majority-"+victim, "y"); r.status != http.StatusOK {
+				t.Fatalf("write on majority: %d %s", r.status, r.body)
+			}
+			cut.Isolate(false)
+			leader = WaitForLeader(t, servers...)
+			WaitForResult(t, 10*time.Second, func() error {
+				want := dump(t, leader)
+				for _, s := range servers {
+					if !bytes.Equal(dump(t, s), want) {
+						return fmt.Errorf("%s has not converged with leader %s", s.ID(), leader.ID())
+					}
+				}
+				return nil
+			})
+			if r := call(t, cut, "GET", "/v1/cluster/settings/majority-"+victim+"?stale", token, nil, nil); r.status != http.StatusOK {
+				t.Fatalf("healed server lacks the majority's write: %d %s", r.status, r.body)
+			}
+		})
+	}
+}
+
+func TestMultiNode_IdempotencyAcrossLeaderChange(t *testing.T) {
+	servers := TestCluster(t, 3, nil)
+	leader := WaitForLeader(t, servers...)
+	token := bootstrapToken(t, leader)
+	hdr := map[string]string{"Idempotency-Key": "create-42"}
+	first := call(t, leader, "PUT", "/v1/cluster/settings/once", token, map[string]string{"value": "a"}, hdr)
+	if first.status != http.StatusOK {
+		t.Fatalf("first: %d %s", first.status, first.body)
+	}
+	if err := leader.raft.LeadershipTransfer().Error(); err != nil {
+		t.Fatal(err)
+	}
+	var next *Server
+	WaitForResult(t, 10*time.Second, func() error {
+		next = WaitForLeader(t, servers...)
+		if next == leader {
+			return fmt.Errorf("leadership still with %s", leader.ID())
+		}
+		return nil
+	})
+	for _, s := range servers {
+		again := call(t, s, "PUT", "/v1/cluster/settings/once", token, map[string]string{"value": "a"}, hdr)
+		if again.status != first.status || !bytes.Equal(again.body, first.body) {
+			t.Fatalf("replay via %s: %d %s, want %d %s", s.ID(), again.status, again.body, first.status, first.body)
+		}
+		if again.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("replay via %s lacks Idempotent-Replayed", s.ID())
+		}
+	}
+	_, set, err := next.State().Setting(nil, "once")
+	if err != nil || set == nil {
+		t.Fatalf("setting: %v %v", set, err)
+	}
+	if set.CreateIndex != set.ModifyIndex {
+		t.Fatalf("setting applied more than once: create %d modify %d", set.CreateIndex, set.ModifyIndex)
+	}
+}
+
+func TestMultiNode_SnapshotToAnotherCluster(t *testing.T) {
+	a := TestCluster(t, 3, nil)
+	la := WaitForLeader(t, a...)
+	tokA := bootstrapToken(t, la)
+	for i := 0; i < 50; i++ {
+		r := put(t, a[i%3], tokA, fmt.Sprintf("key-%02d", i), fmt.Sprint(i))
+		if r.status != http.StatusOK {
+			t.Fatalf("write %d: %d %s", i, r.status, r.body)
+		}
+	}
+	var archive bytes.Buffer
+	if _, err := la.SnapshotSave(context.Background(), &archive); err != nil {
+		t.Fatal(err)
+	}
+	want := dump(t, la)
+
+	b := TestCluster(t, 3, nil)
+	lb := WaitForLeader(t, b...)
+	tokB := bootstrapToken(t, lb)
+	before := dump(t, lb)
+
+	// A damaged archive is refused and changes nothing.
+	bad := append([]byte(nil), archive.Bytes()...)
+	bad[len(bad)/2] ^= 0xff
+	for name, body := range map[string][]byte{"corrupt": bad, "truncated": archive.Bytes()[:archive.Len()-10]} {
+		r := callRaw(t, b[0], "PUT", "/v1/snapshot", tokA, body)
+		if r.status != http.StatusUnauthorized {
+			// Cluster B does not know A's token: the first check is auth.
+			t.Fatalf("%s with foreign token: %d %s", name, r.status, r.body)
+		}
+	}
+	for name, body := range map[string][]byte{"corrupt": bad, "truncated": archive.Bytes()[:archive.Len()-10]} {
+		r := callRaw(t, b[1], "PUT", "/v1/snapshot", tokB, body)
+		if r.status != http.StatusBadRequest || !bytes.Contains(r.body, []byte("bad_snapshot")) {
+			t.Fatalf("%s snapshot: %d %s", name, r.status, r.body)
+		}
+		if !bytes.Equal(dump(t, lb), before) {
+			t.Fatalf("%s snapshot changed state", name)
+		}
+	}
+	r := callRaw(t, b[1], "PUT", "/v1/snapshot", tokB, archive.Bytes())
+	if r.status != http.StatusOK {
+		t.Fatalf("restore: %d %s", r.status, r.body)
+	}
+	WaitForResult(t, 10*time.Second, func() error {
+		for _, s := range b {
+			if !bytes.Equal(dump(t, s), want) {
+				return fmt.Errorf("%s differs from cluster A after restore", s.ID())
+			}
+		}
+		return nil
+	})
+	// After the restore, cluster A's token is the one that works on B.
+	if r := call(t, b[2], "GET", "/v1/cluster/settings/key-07?stale", tokA, nil, nil); r.status != http.StatusOK {
+		t.Fatalf("read after restore: %d %s", r.status, r.body)
+	}
+}
