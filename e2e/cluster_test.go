@@ -102,7 +102,27 @@ func startCluster(t *testing.T, n int) *cluster {
 	}
 	c.waitReady(30 * time.Second)
 	c.token = c.bootstrap()
+	c.waitToken()
 	return c
+}
+
+// waitToken waits until every live server knows the token: ?stale reads
+// authenticate against the local store, which a new token reaches a moment
+// after the leader acknowledged it.
+func (c *cluster) waitToken() {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range c.procs {
+		for {
+			if _, err := c.settings(p); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("token not usable on %s", p.id)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
 
 func tail(b []byte, n int) []byte {

@@ -63,6 +63,7 @@ func TestProcess_SnapshotSaveInspectRestore(t *testing.T) {
 	}
 	// Cluster B now holds A's state, tokens included.
 	b.token = a.token
+	b.waitToken()
 	deadline := time.Now().Add(15 * time.Second)
 	for _, p := range b.procs {
 		for {

@@ -3,9 +3,11 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"github.com/moxxie/moxxie/api"
@@ -24,7 +26,11 @@ func (s *Server) Forward(r *http.Request) (*http.Response, error) {
 	defer cancel()
 	for {
 		addr, id := s.raft.LeaderWithID()
-		if addr != "" && string(id) != s.cfg.NodeID {
+		if string(id) == s.cfg.NodeID {
+			// This server won an election while the request waited.
+			return s.serveLocal(r, body), nil
+		}
+		if addr != "" {
 			req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+string(addr)+r.URL.RequestURI(), bytes.NewReader(body))
 			if err != nil {
 				return nil, err
@@ -33,9 +39,14 @@ func (s *Server) Forward(r *http.Request) (*http.Response, error) {
 			req.ContentLength = int64(len(body))
 			resp, err := s.fwd.Do(req)
 			if err == nil {
-				return resp, nil
+				if !notProposed(resp) || ctx.Err() != nil {
+					return resp, nil
+				}
+				// The server we took for the leader no longer leads and did
+				// not propose the request: look for the new leader.
+			} else {
+				s.logger.Debug("forward to leader failed", "leader", id, "error", err)
 			}
-			s.logger.Debug("forward to leader failed", "leader", id, "error", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -48,6 +59,41 @@ func (s *Server) Forward(r *http.Request) (*http.Response, error) {
 		case <-time.After(jitter(50 * time.Millisecond)):
 		}
 	}
+}
+
+// notProposed reports whether resp is a 503 no_leader answer, which means
+// the request was refused before anything was proposed and can be retried
+// safely. It consumes and closes the body in that case.
+func notProposed(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		return false
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Error.Code != "no_leader" {
+		return false
+	}
+	return true
+}
+
+// serveLocal runs a request that was waiting for a leader through this
+// server's own handler, now that it leads.
+func (s *Server) serveLocal(r *http.Request, body []byte) *http.Response {
+	req := r.Clone(r.Context())
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, req)
+	return rec.Result()
 }
 
 // jitter returns a duration between d and 2d.

@@ -57,6 +57,7 @@ type Server struct {
 	apiSrv   *http.Server
 	fwdSrv   *http.Server
 	fwd      *http.Client
+	handler  http.Handler
 
 	applyCh chan *applyReq
 
@@ -132,6 +133,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	}
 	s.apiAddr = advertised(cfg.APIAddress, s.apiLn.Addr())
 	handler := api.New(s, api.Options{Logger: s.logger})
+	s.handler = handler
 	errLog := slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)
 	s.apiSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	s.fwdSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
