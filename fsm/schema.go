@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 )
@@ -91,4 +93,36 @@ func newMemDB() *memdb.MemDB {
 		panic(fmt.Sprintf("fsm: invalid schema: %v", err))
 	}
 	return db
+}
+
+// MarshalJSON writes UpdatedAt as an RFC 3339 time, like every time in the
+// API.
+func (s *Setting) MarshalJSON() ([]byte, error) {
+	type plain Setting
+	return json.Marshal(struct {
+		*plain
+		UpdatedAt string `json:"updated_at"`
+	}{(*plain)(s), time.Unix(0, s.UpdatedAt).UTC().Format(time.RFC3339Nano)})
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes.
+func (s *Setting) UnmarshalJSON(b []byte) error {
+	type plain Setting
+	aux := struct {
+		*plain
+		UpdatedAt string `json:"updated_at"`
+	}{plain: (*plain)(s)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	s.UpdatedAt = 0
+	if aux.UpdatedAt == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, aux.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("updated_at: %w", err)
+	}
+	s.UpdatedAt = t.UnixNano()
+	return nil
 }
