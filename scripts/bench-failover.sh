@@ -11,12 +11,18 @@
 #
 # Environment:
 #   KILLS    number of leader kills (default 20)
-#   RESULTS  keep the JSON result in this directory (default: discarded)
+#   RESULTS  keep the JSON result and the server logs in this directory
+#            (default: discarded)
+#   NICE     run the cluster and moxxiebench at this niceness, e.g. -10 on a
+#            machine shared with other work (default 0: unchanged)
 #   TMPDIR   where the cluster keeps its data (default /tmp)
 #   FAILOVER_FLAGS  extra flags for moxxiebench failover, e.g. "--attempt-timeout 1s"
 set -euo pipefail
 
 KILLS=${KILLS:-20}
+
+NICE=${NICE:-0}
+run=(nice -n "$NICE")
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -54,8 +60,13 @@ cleanup() {
 		wait "$dev_pid" 2>/dev/null || true
 	fi
 	stop_dev_servers "$tmp/moxxie"
-	if [ -n "${RESULTS:-}" ] && [ -f "$tmp/failover.json" ]; then
-		mkdir -p "$RESULTS" && cp "$tmp/failover.json" "$RESULTS"/
+	if [ -n "${RESULTS:-}" ]; then
+		mkdir -p "$RESULTS"
+		[ -f "$tmp/failover.json" ] && cp "$tmp/failover.json" "$RESULTS"/
+		for f in "$tmp"/moxxie/*/moxxied.log; do
+			[ -f "$f" ] && cp "$f" "$RESULTS/failover-$(basename "$(dirname "$f")").log"
+		done
+		[ -f "$tmp/moxxie-dev.log" ] && cp "$tmp/moxxie-dev.log" "$RESULTS/failover-dev.log"
 	fi
 	if [ "$rc" != 0 ]; then
 		echo "bench-failover: failed (exit $rc); last lines of the logs:" >&2
@@ -75,7 +86,7 @@ mkdir -p "$tmp/bin"
 (cd "$root" && go build -o "$tmp/bin/moxxied" ./cmd/moxxied && go build -o "$tmp/bin/moxxiebench" ./bench/moxxiebench)
 
 echo "== starting a moxxie dev cluster"
-"$tmp/bin/moxxied" dev --data-dir "$tmp/moxxie" >"$tmp/moxxie-dev.log" 2>&1 &
+"${run[@]}" "$tmp/bin/moxxied" dev --data-dir "$tmp/moxxie" >"$tmp/moxxie-dev.log" 2>&1 &
 dev_pid=$!
 for i in $(seq 900); do
 	[ -s "$tmp/moxxie/env" ] && [ -s "$tmp/moxxie/servers.json" ] && break
@@ -94,6 +105,6 @@ done
 
 echo "== $KILLS leader kills"
 # shellcheck disable=SC2086
-"$tmp/bin/moxxiebench" failover --servers-json "$tmp/moxxie/servers.json" \
+"${run[@]}" "$tmp/bin/moxxiebench" failover --servers-json "$tmp/moxxie/servers.json" \
 	--addr "$MOXXIE_ADDR" --token "$MOXXIE_TOKEN" --cacert "$MOXXIE_CACERT" \
 	--kills "$KILLS" --out "$tmp/failover.json" ${FAILOVER_FLAGS:-}

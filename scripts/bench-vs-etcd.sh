@@ -17,7 +17,10 @@
 #   VALUE_SIZE  bytes per value (default 64)
 #   KEYS        key space (default 10000)
 #   ROUNDS      repeat etcd, moxxie (default 1)
-#   RESULTS     keep the JSON results in this directory (default: discarded)
+#   RESULTS     keep the JSON results and the server logs in this directory
+#               (default: discarded)
+#   NICE        run the clusters and moxxiebench at this niceness, e.g. -10 on
+#               a machine shared with other work (default 0: unchanged)
 #   TMPDIR      where the clusters keep their data (default /tmp)
 set -euo pipefail
 
@@ -27,6 +30,9 @@ WARMUP=${WARMUP:-2s}
 VALUE_SIZE=${VALUE_SIZE:-64}
 KEYS=${KEYS:-10000}
 ROUNDS=${ROUNDS:-1}
+
+NICE=${NICE:-0}
+run=(nice -n "$NICE")
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -80,7 +86,7 @@ cleanup() {
 	if [ "${#pids[@]}" -gt 0 ]; then stop "${pids[@]}"; fi
 	stop_dev_servers "$tmp/moxxie"
 	if [ -n "${RESULTS:-}" ] && [ -d "$tmp/results" ]; then
-		mkdir -p "$RESULTS" && cp "$tmp"/results/*.json "$RESULTS"/ 2>/dev/null || true
+		mkdir -p "$RESULTS" && cp "$tmp"/results/* "$RESULTS"/ 2>/dev/null || true
 	fi
 	if [ "$rc" != 0 ]; then
 		echo "bench-vs-etcd: failed (exit $rc); last lines of the logs:" >&2
@@ -114,7 +120,7 @@ start_etcd() {
 	etcd_endpoints=""
 	for i in 1 2 3; do
 		local cport=${ports[$((2 * i - 2))]} pport=${ports[$((2 * i - 1))]}
-		etcd --name "e$i" --data-dir "$tmp/etcd/e$i" \
+		"${run[@]}" etcd --name "e$i" --data-dir "$tmp/etcd/e$i" \
 			--listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
 			--listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
 			--initial-cluster "$cluster" --initial-cluster-token "moxxie-bench-$$" --initial-cluster-state new \
@@ -129,7 +135,7 @@ start_etcd() {
 # and sets dev_pid.
 start_moxxie() {
 	rm -rf "$tmp/moxxie"
-	"$tmp/bin/moxxied" dev --data-dir "$tmp/moxxie" >"$tmp/moxxie-dev.log" 2>&1 &
+	"${run[@]}" "$tmp/bin/moxxied" dev --data-dir "$tmp/moxxie" >"$tmp/moxxie-dev.log" 2>&1 &
 	dev_pid=$!
 	pids+=("$dev_pid")
 	local i
@@ -163,9 +169,10 @@ for round in $(seq "$ROUNDS"); do
 
 	echo "== round $round/$ROUNDS: etcd $(etcd --version | awk '/etcd Version/ {print $3}'), three members"
 	start_etcd
-	"$bench" etcd --endpoints "$etcd_endpoints" "${common[@]}" --cpu-pids "$(IFS=,; echo "${etcd_pids[*]}")" --label "etcd /v3/kv/put$sfx" --out "$tmp/results/etcd-$round.json"
+	"${run[@]}" "$bench" etcd --endpoints "$etcd_endpoints" "${common[@]}" --cpu-pids "$(IFS=,; echo "${etcd_pids[*]}")" --label "etcd /v3/kv/put$sfx" --out "$tmp/results/etcd-$round.json"
 	stop "${etcd_pids[@]}"
 	forget "${etcd_pids[@]}"
+	for i in 1 2 3; do cp "$tmp/etcd/e$i.log" "$tmp/results/etcd-$round-e$i.log"; done
 	files+=("$tmp/results/etcd-$round.json")
 
 	echo "== round $round/$ROUNDS: moxxie dev cluster, three servers"
@@ -173,13 +180,16 @@ for round in $(seq "$ROUNDS"); do
 	# shellcheck disable=SC1091
 	. "$tmp/moxxie/env"
 	for target in all leader; do
-		"$bench" write --addr "$MOXXIE_ADDR" --token "$MOXXIE_TOKEN" --cacert "$MOXXIE_CACERT" --target "$target" \
+		"${run[@]}" "$bench" write --addr "$MOXXIE_ADDR" --token "$MOXXIE_TOKEN" --cacert "$MOXXIE_CACERT" --target "$target" \
 			"${common[@]}" --cpu-pids "$(dev_server_pids "$tmp/moxxie")" --label "moxxie --target $target$sfx" --out "$tmp/results/moxxie-$target-$round.json"
 		files+=("$tmp/results/moxxie-$target-$round.json")
 	done
 	stop "$dev_pid"
 	forget "$dev_pid"
 	stop_dev_servers "$tmp/moxxie"
+	for f in "$tmp"/moxxie/*/moxxied.log; do
+		cp "$f" "$tmp/results/moxxie-$round-$(basename "$(dirname "$f")").log"
+	done
 done
 
 echo

@@ -20,6 +20,9 @@ type Kill struct {
 	N      int    `json:"n"`
 	Leader string `json:"leader"`
 	PID    int    `json:"pid"`
+	// KilledAt is the wall-clock time of the kill (RFC 3339 with
+	// nanoseconds), to find the election in the server logs.
+	KilledAt string `json:"killed_at"`
 	// OK is false when no write succeeded within --write-timeout.
 	OK bool `json:"ok"`
 	// FirstWriteMS is the time from the kill to the first successful write.
@@ -31,8 +34,27 @@ type Kill struct {
 	Errors       map[string]int    `json:"errors,omitempty"`
 	ErrorSamples map[string]string `json:"error_samples,omitempty"`
 	// RecoveredMS is the time from the kill until every server, the killed
-	// one restarted, was ready again with a leader.
+	// one restarted, was ready again with a leader (measured after the first
+	// successful write, so never less than FirstWriteMS).
 	RecoveredMS float64 `json:"recovered_ms"`
+	// NewLeader is the leader once the cluster was healthy again.
+	NewLeader string `json:"new_leader"`
+	// Trace lists the first attempts, to show where time went.
+	Trace []Attempt `json:"trace"`
+}
+
+// maxTrace bounds Kill.Trace.
+const maxTrace = 10
+
+// Attempt is one write attempt after a kill.
+type Attempt struct {
+	// To is the survivor the write was sent to.
+	To string `json:"to"`
+	// StartMS and EndMS are offsets from the kill.
+	StartMS float64 `json:"start_ms"`
+	EndMS   float64 `json:"end_ms"`
+	// Result is "ok", an HTTP status or a transport error class.
+	Result string `json:"result"`
 }
 
 // FailoverResult is the outcome of a failover run, as printed with --json.
@@ -188,6 +210,7 @@ func (f *failover) run(ctx context.Context) (*FailoverResult, error) {
 			return res, fmt.Errorf("kill %d: %w", n, err)
 		}
 		k.RecoveredMS = ms(time.Since(t0))
+		k.NewLeader = st.Leader
 		res.Kills = append(res.Kills, k)
 		if !k.OK {
 			res.Failed++
@@ -224,14 +247,23 @@ func (f *failover) killOnce(ctx context.Context, n int, servers []devServer, st 
 	}
 
 	t0 = time.Now()
+	k.KilledAt = t0.UTC().Format(time.RFC3339Nano)
 	if err := syscall.Kill(leader.PID, syscall.SIGKILL); err != nil {
 		return k, t0, fmt.Errorf("kill -9 %d: %w", leader.PID, err)
 	}
 	for i := 0; ; i++ {
 		s := survivors[i%len(survivors)]
 		url := baseURL(s.APIAddress) + "/v1/cluster/settings/" + fmt.Sprintf("failover-%03d-%06d", n, i)
+		start := time.Since(t0)
 		o, _ := send(ctx, f.api.client, http.MethodPut, url, f.api.token, f.body, f.attemptTimeout, http.StatusOK)
 		k.Attempts++
+		if len(k.Trace) < maxTrace {
+			result := o.Class
+			if result == "" {
+				result = "ok"
+			}
+			k.Trace = append(k.Trace, Attempt{To: s.ID, StartMS: ms(start), EndMS: ms(time.Since(t0)), Result: result})
+		}
 		if o.Class == "" {
 			k.OK, k.FirstWriteMS, k.Via = true, ms(time.Since(t0)), s.ID
 			break
@@ -362,13 +394,13 @@ func checkMoxxied(pid int) error {
 func printFailover(w io.Writer, r *FailoverResult) {
 	fmt.Fprintf(w, "failover: %d leader kills (kill -9), time to the first successful write through a survivor\n", len(r.Kills))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "kill\tleader\tpid\tfirst write\tvia\tattempts\thealthy again\terrors\t")
+	fmt.Fprintln(tw, "kill\tleader\tpid\tfirst write\tvia\tattempts\thealthy again\tnew leader\terrors\t")
 	for _, k := range r.Kills {
 		fw := fmtMS(k.FirstWriteMS)
 		if !k.OK {
 			fw = "none in " + fw
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t\n", k.N, k.Leader, k.PID, fw, k.Via, k.Attempts, fmtMS(k.RecoveredMS), formatCounts(k.Errors))
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\t%s\t\n", k.N, k.Leader, k.PID, fw, k.Via, k.Attempts, fmtMS(k.RecoveredMS), k.NewLeader, formatCounts(k.Errors))
 	}
 	tw.Flush()
 	s := r.FirstWrite

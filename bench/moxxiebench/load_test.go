@@ -66,6 +66,7 @@ func TestSend(t *testing.T) {
 		t.Errorf("busy: %+v", o)
 	}
 	ts.Close()
+	tr.CloseIdleConnections()
 	if o, _ := send(ctx, c, http.MethodPut, ts.URL+"/ok", "tok", []byte(`{}`), time.Second, 200); o.Class != "conn-refused" {
 		t.Errorf("closed server: %+v", o)
 	}
