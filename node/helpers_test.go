@@ -106,3 +106,5 @@ func put(t *testing.T, s *Server, token, key, value string) httpResult {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func contains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
