@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 )
 
 // Config is one server's configuration. It is built as DefaultConfig, then
@@ -73,6 +74,25 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
 		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// UnmarshalYAML parses a duration from a YAML node, naming the key and
+// line when the value is not a duration.
+func (d *Duration) UnmarshalYAML(n ast.Node) error {
+	s := strings.Trim(n.String(), `"'`)
+	if sn, ok := n.(*ast.StringNode); ok {
+		s = sn.Value
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		line := 0
+		if tk := n.GetToken(); tk != nil && tk.Position != nil {
+			line = tk.Position.Line
+		}
+		return fmt.Errorf("%s (line %d): %q is not a duration (use e.g. 500ms or 2s)", strings.TrimPrefix(n.GetPath(), "$."), line, s)
 	}
 	*d = Duration(v)
 	return nil

@@ -1,0 +1,117 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validConfig() *Config {
+	c := DefaultConfig()
+	c.NodeID = "s1"
+	c.TLS = TLSConfig{CAFile: "ca.pem", CertFile: "s1.pem", KeyFile: "s1-key.pem"}
+	return c
+}
+
+func TestConfig_LoadFileEnvAndValidate(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "moxxied.yaml")
+	yaml := `node_id: s2
+data_dir: /var/lib/moxxie
+raft_address: 10.0.0.12:7301
+api_address: 10.0.0.12:7300
+bootstrap_expect: 3
+retry_join: [10.0.0.11:7301, 10.0.0.13:7301]
+tls: {ca_file: /etc/moxxie/ca.pem, cert_file: /etc/moxxie/s2.pem, key_file: /etc/moxxie/s2-key.pem}
+raft:
+  heartbeat_timeout: 1s
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultConfig()
+	if err := c.LoadConfigFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"MOXXIE_LOG_LEVEL":              "debug",
+		"MOXXIE_RAFT_ELECTION_TIMEOUT":  "2s",
+		"MOXXIE_RETRY_JOIN":             "10.0.0.21:7301, 10.0.0.23:7301",
+		"MOXXIE_RAFT_SNAPSHOT_INTERVAL": "5m",
+	}
+	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeID != "s2" || c.BootstrapExpect != 3 || c.LogLevel != "debug" ||
+		time.Duration(c.Raft.HeartbeatTimeout) != time.Second || time.Duration(c.Raft.ElectionTimeout) != 2*time.Second ||
+		time.Duration(c.Raft.SnapshotInterval) != 5*time.Minute || len(c.RetryJoin) != 2 || c.RetryJoin[1] != "10.0.0.23:7301" ||
+		c.Raft.MaxBatch != DefaultConfig().Raft.MaxBatch {
+		t.Fatalf("merged config wrong: %+v", c)
+	}
+}
+
+func TestConfig_FileErrorsNameTheKey(t *testing.T) {
+	for name, tc := range map[string]struct{ yaml, want string }{
+		"unknown key":   {"node_id: s1\nbootstrap_expct: 3\n", "bootstrap_expct"},
+		"wrong type":    {"bootstrap_expect: three\n", "bootstrap_expect"},
+		"bad duration":  {"raft:\n  heartbeat_timeout: soon\n", "heartbeat_timeout"},
+		"nested unkown": {"tls:\n  ca: x\n", "ca"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			err := DefaultConfig().LoadConfigFile(file)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v does not name %q", err, tc.want)
+			}
+		})
+	}
+	if err := DefaultConfig().ApplyEnv(func(k string) (string, bool) {
+		return "x", k == "MOXXIE_BOOTSTRAP_EXPECT"
+	}); err == nil || !strings.Contains(err.Error(), "bootstrap_expect") {
+		t.Fatalf("env error %v does not name the key", err)
+	}
+}
+
+func TestConfig_Validate(t *testing.T) {
+	for _, tc := range []struct {
+		key    string
+		mutate func(*Config)
+	}{
+		{"node_id", func(c *Config) { c.NodeID = "" }},
+		{"node_id", func(c *Config) { c.NodeID = "has space" }},
+		{"data_dir", func(c *Config) { c.DataDir = "" }},
+		{"raft_address", func(c *Config) { c.RaftAddress = "nohost" }},
+		{"raft_address", func(c *Config) { c.RaftAddress = "0.0.0.0:7301" }},
+		{"api_address", func(c *Config) { c.APIAddress = c.RaftAddress }},
+		{"retry_join[0]", func(c *Config) { c.RetryJoin = []string{"bad"} }},
+		{"bootstrap_expect", func(c *Config) { c.BootstrapExpect = 9 }},
+		{"retry_join", func(c *Config) { c.BootstrapExpect = 3; c.RetryJoin = []string{"10.0.0.2:7301"} }},
+		{"tls", func(c *Config) { c.TLS.KeyFile = "" }},
+		{"hold_timeout", func(c *Config) { c.HoldTimeout = 0 }},
+		{"log_level", func(c *Config) { c.LogLevel = "loud" }},
+		{"log_format", func(c *Config) { c.LogFormat = "xml" }},
+		{"raft.heartbeat_timeout", func(c *Config) { c.Raft.HeartbeatTimeout = Duration(time.Millisecond) }},
+		{"raft.election_timeout", func(c *Config) { c.Raft.ElectionTimeout = Duration(10 * time.Millisecond) }},
+		{"raft.leader_lease_timeout", func(c *Config) { c.Raft.LeaderLeaseTimeout = Duration(time.Hour) }},
+		{"raft.max_batch", func(c *Config) { c.Raft.MaxBatch = 0 }},
+		{"raft.snapshot_threshold", func(c *Config) { c.Raft.SnapshotThreshold = 0 }},
+	} {
+		c := validConfig()
+		tc.mutate(c)
+		err := c.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), "config: "+tc.key+":") {
+			t.Errorf("%s: got %v", tc.key, err)
+		}
+	}
+	if err := validConfig().Validate(); err != nil {
+		t.Fatalf("valid config refused: %v", err)
+	}
+}
