@@ -75,6 +75,13 @@ func createToken(txn *memdb.Txn, index uint64, t Token) (*Token, error) {
 	} else if raw != nil {
 		return nil, fmt.Errorf("%w: token %s already exists", ErrConflict, t.AccessorID)
 	}
+	// The secret index is unique but memdb does not enforce that on
+	// secondary indexes: a duplicate would shadow the other token.
+	if raw, err := txn.First(tableTokens, "secret", t.SecretHash); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fmt.Errorf("%w: a token with this secret already exists", ErrConflict)
+	}
 	t.CreateIndex = index
 	tok := &t
 	if err := insert(txn, tableTokens, index, tok); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -106,6 +107,9 @@ func ReadArchive(r io.Reader, limit int64) (*Archive, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&a.Meta); err != nil {
 		return nil, fmt.Errorf("%w: metadata: %v", ErrBadSnapshot, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: metadata: trailing data", ErrBadSnapshot)
 	}
 	p = p[ml:]
 	dl := binary.BigEndian.Uint64(p[:8])

@@ -53,11 +53,11 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
+	// LatestIndex counts every applied command, rejected or skipped ones too.
+	defer f.State().setLatest(l.Index)
 	buf := l.Data
-	if len(buf) > 0 && MessageType(buf[0])&IgnoreUnknownTypeFlag != 0 {
-		if _, known := commands[MessageType(buf[0])]; !known {
-			return nil
-		}
+	if ignorable(buf) {
+		return nil
 	}
 	cmd, err := Decode(buf)
 	if err != nil {
@@ -66,6 +66,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if b, ok := cmd.(*BatchRequest); ok {
 		out := make([]*Result, len(b.Entries))
 		for i, e := range b.Entries {
+			if ignorable(e) {
+				out[i] = &Result{}
+				continue
+			}
 			sub, err := Decode(e)
 			if err != nil {
 				panic(fmt.Sprintf("fsm: index %d entry %d: %v", l.Index, i, err))
@@ -75,6 +79,16 @@ func (f *FSM) Apply(l *raft.Log) any {
 		return out
 	}
 	return f.applyOne(l.Index, cmd)
+}
+
+// ignorable reports whether buf holds a command of a type this server does
+// not know but may skip, because the type carries IgnoreUnknownTypeFlag.
+func ignorable(buf []byte) bool {
+	if len(buf) == 0 || MessageType(buf[0])&IgnoreUnknownTypeFlag == 0 {
+		return false
+	}
+	_, known := commands[MessageType(buf[0])]
+	return !known
 }
 
 func (f *FSM) applyOne(index uint64, cmd Command) *Result {
@@ -118,7 +132,6 @@ func (f *FSM) applyOne(index uint64, cmd Command) *Result {
 		}
 	}
 	txn.Commit()
-	st.setLatest(index)
 	return f.done(cmd, &Result{Value: v})
 }
 

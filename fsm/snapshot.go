@@ -137,13 +137,16 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 		}
 		rt, n := recordType(h[0]), binary.BigEndian.Uint32(h[1:])
 		if rt == recEnd {
+			if n != 0 {
+				return nil, 0, fmt.Errorf("%w: end record of %d bytes", ErrBadSnapshot, n)
+			}
 			break
 		}
 		if n > maxRecordSize {
 			return nil, 0, fmt.Errorf("%w: record of %d bytes", ErrBadSnapshot, n)
 		}
-		body := make([]byte, n)
-		if _, err := io.ReadFull(br, body); err != nil {
+		body, err := readBody(br, n)
+		if err != nil {
 			return nil, 0, fmt.Errorf("%w: truncated record: %v", ErrBadSnapshot, err)
 		}
 		t, ok := byRec[rt]
@@ -166,6 +169,22 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 	}
 	txn.Commit()
 	return db, latest, nil
+}
+
+// readBody reads a record body of n bytes. A large n is not trusted before
+// the data is there: a corrupt length in a short stream must not allocate
+// up to maxRecordSize.
+func readBody(r io.Reader, n uint32) ([]byte, error) {
+	if n <= 1<<20 {
+		body := make([]byte, n)
+		_, err := io.ReadFull(r, body)
+		return body, err
+	}
+	body, err := io.ReadAll(io.LimitReader(r, int64(n)))
+	if err == nil && len(body) != int(n) {
+		err = io.ErrUnexpectedEOF
+	}
+	return body, err
 }
 
 // TableCounts returns the number of objects per table in a snapshot stream,
@@ -195,4 +214,21 @@ func TableCounts(r io.Reader) (map[string]int, error) {
 // applied the same log dump identical bytes.
 func (s *Store) Dump(w io.Writer) error {
 	return WriteSnapshot(w, s.db.Txn(false))
+}
+
+// DumpIndexed is Dump that also returns the highest table index in the
+// dumped state, read in the same transaction.
+func (s *Store) DumpIndexed(w io.Writer) (uint64, error) {
+	txn := s.db.Txn(false)
+	var max uint64
+	it, err := txn.Get(tableIndex, "id")
+	if err != nil {
+		return 0, err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if i := raw.(*IndexEntry).Index; i > max {
+			max = i
+		}
+	}
+	return max, WriteSnapshot(w, txn)
 }

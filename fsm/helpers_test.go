@@ -1,0 +1,248 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/raft"
+)
+
+// logEntry wraps data as a raft command entry at index.
+func logEntry(index uint64, data []byte) *raft.Log {
+	return &raft.Log{Type: raft.LogCommand, Index: index, Data: data}
+}
+
+// mustEncode encodes cmd or fails the test.
+func mustEncode(t testing.TB, cmd Command) []byte {
+	t.Helper()
+	buf, err := Encode(cmd)
+	if err != nil {
+		t.Fatalf("Encode(%T): %v", cmd, err)
+	}
+	return buf
+}
+
+// applyCmd encodes cmd, applies it at index and returns its single Result.
+func applyCmd(t testing.TB, f *FSM, index uint64, cmd Command) *Result {
+	t.Helper()
+	resp := f.Apply(logEntry(index, mustEncode(t, cmd)))
+	r, ok := resp.(*Result)
+	if !ok {
+		t.Fatalf("Apply(%T) at %d returned %T, want *Result", cmd, index, resp)
+	}
+	return r
+}
+
+// applyOK is applyCmd that fails the test if the command was rejected.
+func applyOK(t testing.TB, f *FSM, index uint64, cmd Command) *Result {
+	t.Helper()
+	r := applyCmd(t, f, index, cmd)
+	if r.Err != nil {
+		t.Fatalf("Apply(%T) at %d: %v", cmd, index, r.Err)
+	}
+	return r
+}
+
+// applyBatch applies cmds as one BatchRequest at index.
+func applyBatch(t testing.TB, f *FSM, index uint64, entries ...[]byte) []*Result {
+	t.Helper()
+	resp := f.Apply(logEntry(index, mustEncode(t, &BatchRequest{Entries: entries})))
+	rs, ok := resp.([]*Result)
+	if !ok {
+		t.Fatalf("Apply(batch) at %d returned %T, want []*Result", index, resp)
+	}
+	return rs
+}
+
+// dump returns the FSM's current state in snapshot format.
+func dump(t testing.TB, f *FSM) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := f.State().Dump(&buf); err != nil {
+		t.Fatalf("Dump: %v", err)
+	}
+	return buf.Bytes()
+}
+
+// requireSameDump fails unless a and b hold byte-identical state.
+func requireSameDump(t testing.TB, a, b *FSM) {
+	t.Helper()
+	da, db := dump(t, a), dump(t, b)
+	if !bytes.Equal(da, db) {
+		t.Fatalf("dumps differ: %d bytes vs %d bytes\n%q\n%q", len(da), len(db), da, db)
+	}
+}
+
+// memSink is an in-memory raft.SnapshotSink.
+type memSink struct {
+	bytes.Buffer
+	failWrite bool
+	closed    bool
+	cancelled bool
+}
+
+var _ raft.SnapshotSink = (*memSink)(nil)
+
+var errSinkWrite = errors.New("sink: write failed")
+
+func (s *memSink) Write(p []byte) (int, error) {
+	if s.failWrite {
+		return 0, errSinkWrite
+	}
+	return s.Buffer.Write(p)
+}
+
+func (s *memSink) ID() string { return "mem" }
+
+func (s *memSink) Close() error {
+	s.closed = true
+	return nil
+}
+
+func (s *memSink) Cancel() error {
+	s.cancelled = true
+	return nil
+}
+
+// persist takes a raft snapshot of f and returns what Persist wrote.
+func persist(t testing.TB, f *FSM) []byte {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	defer snap.Release()
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatalf("Persist: %v", err)
+	}
+	if !sink.closed || sink.cancelled {
+		t.Fatalf("Persist: sink closed=%v cancelled=%v, want closed only", sink.closed, sink.cancelled)
+	}
+	return sink.Bytes()
+}
+
+// readCloser wraps b as the io.ReadCloser Restore takes and records Close.
+type readCloser struct {
+	io.Reader
+	closed bool
+}
+
+func (r *readCloser) Close() error {
+	r.closed = true
+	return nil
+}
+
+func restoreBytes(f *FSM, b []byte) error {
+	return f.Restore(&readCloser{Reader: bytes.NewReader(b)})
+}
+
+// testSnapshotRestore round-trips f through Snapshot, Persist and Restore
+// into a fresh FSM, checks that both hold identical state and returns the
+// restored FSM.
+func testSnapshotRestore(t testing.TB, f *FSM) *FSM {
+	t.Helper()
+	data := persist(t, f)
+	if !bytes.Equal(data, dump(t, f)) {
+		t.Fatalf("Persist and Dump of the same state differ")
+	}
+	f2 := New()
+	rc := &readCloser{Reader: bytes.NewReader(data)}
+	if err := f2.Restore(rc); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if !rc.closed {
+		t.Fatalf("Restore did not close its reader")
+	}
+	requireSameDump(t, f, f2)
+	return f2
+}
+
+// requireErrorIs fails unless err matches want (nil want: no error).
+func requireErrorIs(t testing.TB, err, want error) {
+	t.Helper()
+	switch {
+	case want == nil && err != nil:
+		t.Fatalf("unexpected error: %v", err)
+	case want != nil && !errors.Is(err, want):
+		t.Fatalf("error = %v, want %v", err, want)
+	}
+}
+
+// fired reports whether any channel of ws is closed, without blocking.
+func fired(ws memdb.WatchSet) bool {
+	for ch := range ws {
+		select {
+		case <-ch:
+			return true
+		default:
+		}
+	}
+	return false
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func u64(v uint64) *uint64 { return &v }
+
+// sampleCommands returns one command of every registered type with every
+// field populated (see requirePopulated).
+func sampleCommands(t testing.TB) map[MessageType]Command {
+	t.Helper()
+	meta := func(n int64) WriteMeta {
+		return WriteMeta{Now: n, Actor: "acc-1", RequestID: "req-1", IdempotencyKey: "idem-1", RequestHash: "hash-1"}
+	}
+	tok := func(id string) Token {
+		return Token{
+			AccessorID: id, SecretHash: "sh-" + id, Description: "desc " + id, Role: "admin",
+			Tenant: "t1", CreatedAt: 11, ExpiresAt: 22, CreateIndex: 33,
+		}
+	}
+	inner := &SettingUpsertRequest{WriteMeta: meta(2), Key: "inner", Value: "v", CASIndex: u64(0)}
+	return map[MessageType]Command{
+		SettingUpsertType:   &SettingUpsertRequest{WriteMeta: meta(1), Key: "k", Value: "v", CASIndex: u64(7)},
+		SettingDeleteType:   &SettingDeleteRequest{WriteMeta: meta(2), Key: "k"},
+		ACLBootstrapType:    &ACLBootstrapRequest{WriteMeta: meta(3), Token: tok("boot")},
+		TokenCreateType:     &TokenCreateRequest{WriteMeta: meta(4), Token: tok("tok")},
+		TokenRevokeType:     &TokenRevokeRequest{WriteMeta: meta(5), AccessorID: "tok"},
+		IdempotencyReapType: &IdempotencyReapRequest{WriteMeta: meta(6), Before: 99},
+		BatchType:           &BatchRequest{WriteMeta: meta(7), Entries: [][]byte{mustEncode(t, inner), {byte(SettingDeleteType), 0x80}}},
+	}
+}
+
+// requirePopulated fails if any field reachable from v holds its zero
+// value, so that a round-trip test cannot pass by dropping a field.
+func requirePopulated(t testing.TB, name string, v reflect.Value) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			t.Errorf("%s is nil", name)
+			return
+		}
+		requirePopulated(t, name, v.Elem())
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			requirePopulated(t, name+"."+v.Type().Field(i).Name, v.Field(i))
+		}
+	case reflect.Slice:
+		if v.Len() == 0 {
+			t.Errorf("%s is empty", name)
+		}
+	default:
+		if v.IsZero() {
+			t.Errorf("%s is zero", name)
+		}
+	}
+}
