@@ -144,16 +144,28 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestJoin adds each of servers to leader's cluster as a voter.
+// TestJoin adds each of servers to leader's cluster as a voter. Leadership
+// may move while the configuration grows (50 ms timers on a busy machine):
+// it retries through whichever joined server leads.
 func TestJoin(t testing.TB, leader *Server, servers ...*Server) {
 	t.Helper()
+	joined := []*Server{leader}
 	for _, s := range servers {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := leader.Join(ctx, api.JoinRequest{ID: s.ID(), RaftAddress: s.RaftAddress()})
-		cancel()
-		if err != nil {
-			t.Fatalf("join %s to %s: %v", s.ID(), leader.ID(), err)
-		}
+		WaitForResult(t, 20*time.Second, func() error {
+			l := leader
+			for _, j := range joined {
+				if j.IsLeader() {
+					l = j
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := l.Join(ctx, api.JoinRequest{ID: s.ID(), RaftAddress: s.RaftAddress()}); err != nil {
+				return fmt.Errorf("join %s via %s: %w", s.ID(), l.ID(), err)
+			}
+			return nil
+		})
+		joined = append(joined, s)
 	}
 }
 
