@@ -261,4 +261,3 @@ func mustJSON(t *testing.T, b []byte, v any) {
 		t.Fatalf("decode %s: %v", b, err)
 	}
 }
-
