@@ -64,19 +64,16 @@ func (f *FSM) Apply(l *raft.Log) any {
 		panic(fmt.Sprintf("fsm: index %d: %v", l.Index, err))
 	}
 	if b, ok := cmd.(*BatchRequest); ok {
-		out := make([]*Result, len(b.Entries))
+		subs := make([]Command, len(b.Entries))
 		for i, e := range b.Entries {
 			if ignorable(e) {
-				out[i] = &Result{}
 				continue
 			}
-			sub, err := Decode(e)
-			if err != nil {
+			if subs[i], err = Decode(e); err != nil {
 				panic(fmt.Sprintf("fsm: index %d entry %d: %v", l.Index, i, err))
 			}
-			out[i] = f.applyOne(l.Index, sub)
 		}
-		return out
+		return f.applyBatch(l.Index, subs)
 	}
 	return f.applyOne(l.Index, cmd)
 }
@@ -92,47 +89,87 @@ func ignorable(buf []byte) bool {
 }
 
 func (f *FSM) applyOne(index uint64, cmd Command) *Result {
+	txn := f.State().db.Txn(true)
+	defer txn.Abort()
+	r := f.applyTxn(txn, index, cmd)
+	if r.Err == nil {
+		txn.Commit()
+	}
+	return f.done(cmd, r)
+}
+
+// applyBatch applies the commands of one batch entry (nil for skipped
+// ones). It tries them all in one transaction, which is much cheaper than
+// one each; if any is rejected it starts over with a transaction per
+// command, so a rejected command still changes nothing and the others
+// apply. Both paths give the same results and the same state.
+func (f *FSM) applyBatch(index uint64, cmds []Command) []*Result {
+	out := make([]*Result, len(cmds))
+	txn := f.State().db.Txn(true)
+	for i, c := range cmds {
+		if c == nil {
+			out[i] = &Result{}
+			continue
+		}
+		if out[i] = f.applyTxn(txn, index, c); out[i].Err != nil {
+			txn.Abort()
+			for j, c := range cmds {
+				if c == nil {
+					out[j] = &Result{}
+				} else {
+					out[j] = f.applyOne(index, c)
+				}
+			}
+			return out
+		}
+	}
+	txn.Commit()
+	for i, c := range cmds {
+		if c != nil {
+			f.done(c, out[i])
+		}
+	}
+	return out
+}
+
+// applyTxn applies one command inside txn. When the result carries an
+// error, txn may hold part of the command's writes and must be aborted.
+func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command) *Result {
 	info := commands[cmd.Type()]
 	if info.apply == nil { // a batch nested in a batch
 		return &Result{Err: fmt.Errorf("fsm: %s cannot be nested", cmd.Type())}
 	}
-	st := f.State()
-	txn := st.db.Txn(true)
-	defer txn.Abort()
-
 	m := cmd.Meta()
 	var idemKey string
 	if m.IdempotencyKey != "" {
 		idemKey = m.Actor + "/" + m.IdempotencyKey
 		raw, err := txn.First(tableIdempotency, "id", idemKey)
 		if err != nil {
-			return f.done(cmd, &Result{Err: err})
+			return &Result{Err: err}
 		}
 		if raw != nil {
 			rec := raw.(*IdempotencyRecord)
 			if rec.RequestHash != m.RequestHash {
-				return f.done(cmd, &Result{Err: ErrIdempotencyMismatch})
+				return &Result{Err: ErrIdempotencyMismatch}
 			}
-			return f.done(cmd, &Result{Value: json.RawMessage(rec.Result), Replayed: true})
+			return &Result{Value: json.RawMessage(rec.Result), Replayed: true}
 		}
 	}
-
 	v, err := info.apply(txn, index, cmd)
 	if err != nil {
-		return f.done(cmd, &Result{Err: err})
+		return &Result{Err: err}
 	}
 	if idemKey != "" {
 		body, err := json.Marshal(v)
 		if err != nil {
-			return f.done(cmd, &Result{Err: fmt.Errorf("fsm: encode result: %w", err)})
+			return &Result{Err: fmt.Errorf("fsm: encode result: %w", err)}
 		}
 		rec := &IdempotencyRecord{Key: idemKey, RequestHash: m.RequestHash, Result: body, Index: index, CreatedAt: m.Now}
 		if err := insert(txn, tableIdempotency, index, rec); err != nil {
-			return f.done(cmd, &Result{Err: err})
+			return &Result{Err: err}
 		}
 	}
-	txn.Commit()
-	return f.done(cmd, &Result{Value: v})
+	return &Result{Value: v}
 }
 
 func (f *FSM) done(cmd Command, r *Result) *Result {

@@ -12,6 +12,9 @@ import (
 // defaultApplyTimeout bounds a write that carries no context deadline.
 const defaultApplyTimeout = 10 * time.Second
 
+// maxInflight bounds the log entries batchLoop has in raft at once.
+const maxInflight = 1
+
 type applyReq struct {
 	buf  []byte
 	done chan applyResp
@@ -52,16 +55,25 @@ func (s *Server) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, uint6
 }
 
 // batchLoop takes queued writes and proposes them: one alone as itself,
-// several together as one fsm.BatchRequest entry, so that many concurrent
-// writes share one log entry, one disk sync and one replication round.
-// Batches form by themselves under load: while raft is busy, requests queue.
+// several together as one fsm.BatchRequest entry, so that concurrent writes
+// share one log entry, one disk sync, one replication round and one FSM
+// transaction. At most maxInflight entries are in raft at once; writes that
+// arrive meanwhile wait and form the next batch (group commit). Under light
+// load a write is proposed at once, alone.
 func (s *Server) batchLoop() {
 	max := s.cfg.Raft.MaxBatch
+	slots := make(chan struct{}, maxInflight)
 	for {
 		var first *applyReq
 		select {
 		case first = <-s.applyCh:
 		case <-s.shutdownCh:
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-s.shutdownCh:
+			first.done <- applyResp{err: api.ErrNotLeader}
 			return
 		}
 		batch := []*applyReq{first}
@@ -74,11 +86,13 @@ func (s *Server) batchLoop() {
 				break drain
 			}
 		}
-		s.propose(batch)
+		s.propose(batch, func() { <-slots })
 	}
 }
 
-func (s *Server) propose(batch []*applyReq) {
+func (s *Server) propose(batch []*applyReq, release func()) {
+	s.proposals.Add(1)
+	s.proposed.Add(uint64(len(batch)))
 	data := batch[0].buf
 	if len(batch) > 1 {
 		entries := make([][]byte, len(batch))
@@ -87,6 +101,7 @@ func (s *Server) propose(batch []*applyReq) {
 		}
 		var err error
 		if data, err = fsm.Encode(&fsm.BatchRequest{Entries: entries}); err != nil {
+			release()
 			for _, r := range batch {
 				r.done <- applyResp{err: err}
 			}
@@ -96,6 +111,7 @@ func (s *Server) propose(batch []*applyReq) {
 	f := s.raft.Apply(data, defaultApplyTimeout)
 	go func() {
 		err := mapRaftError(f.Error())
+		release()
 		if err != nil {
 			for _, r := range batch {
 				r.done <- applyResp{err: err}

@@ -108,3 +108,5 @@ func put(t *testing.T, s *Server, token, key, value string) httpResult {
 }
 
 func contains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

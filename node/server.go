@@ -60,6 +60,9 @@ type Server struct {
 	handler  http.Handler
 
 	applyCh chan *applyReq
+	// proposals and proposed count raft log entries proposed by batchLoop
+	// and the writes they carried.
+	proposals, proposed atomic.Uint64
 
 	// consistentReady is true while this server leads and has applied a
 	// barrier in its term, so its store reflects every committed write.
