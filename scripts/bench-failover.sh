@@ -31,7 +31,7 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/moxxie-failover.XXXXXX")
+tmp=$(cd "$(mktemp -d "${TMPDIR:-/tmp}/moxxie-failover.XXXXXX")" && pwd -P)
 dev_pid=""
 
 # stop_dev_servers kills the moxxied servers the dev supervisor started, in
@@ -39,11 +39,11 @@ dev_pid=""
 stop_dev_servers() {
 	local sj=$1/servers.json p
 	[ -f "$sj" ] || return 0
-	for p in $(grep -o '"pid": *[0-9]*' "$sj" | grep -o '[0-9]*$'); do
+	while read -r p; do
 		if { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q "moxxied server --config $1/"; then
 			kill -KILL "$p" 2>/dev/null || true
 		fi
-	done
+	done < <(grep -o '"pid": *[0-9]*' "$sj" | grep -o '[0-9]*$')
 }
 
 cleanup() {

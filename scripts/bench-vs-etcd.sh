@@ -45,7 +45,7 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/moxxie-bench.XXXXXX")
+tmp=$(cd "$(mktemp -d "${TMPDIR:-/tmp}/moxxie-bench.XXXXXX")" && pwd -P)
 pids=()
 
 # stop sends SIGTERM to the given pids, waits up to 15 s for them to exit,
@@ -68,11 +68,11 @@ stop() {
 stop_dev_servers() {
 	local sj=$1/servers.json p
 	[ -f "$sj" ] || return 0
-	for p in $(grep -o '"pid": *[0-9]*' "$sj" | grep -o '[0-9]*$'); do
+	while read -r p; do
 		if { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q "moxxied server --config $1/"; then
 			kill -KILL "$p" 2>/dev/null || true
 		fi
-	done
+	done < <(grep -o '"pid": *[0-9]*' "$sj" | grep -o '[0-9]*$')
 }
 
 # dev_server_pids prints the pids in a dev cluster's servers.json, comma-separated.
@@ -86,7 +86,8 @@ cleanup() {
 	if [ "${#pids[@]}" -gt 0 ]; then stop "${pids[@]}"; fi
 	stop_dev_servers "$tmp/moxxie"
 	if [ -n "${RESULTS:-}" ] && [ -d "$tmp/results" ]; then
-		mkdir -p "$RESULTS" && cp "$tmp"/results/* "$RESULTS"/ 2>/dev/null || true
+		mkdir -p "$RESULTS"
+		cp "$tmp"/results/* "$RESULTS"/ 2>/dev/null || true
 	fi
 	if [ "$rc" != 0 ]; then
 		echo "bench-vs-etcd: failed (exit $rc); last lines of the logs:" >&2
@@ -110,7 +111,7 @@ common=(--clients "$CLIENTS" --duration "$DURATION" --warmup "$WARMUP" --value-s
 # start_etcd starts a three-member etcd cluster in $tmp/etcd and sets
 # etcd_pids and etcd_endpoints.
 start_etcd() {
-	local ports i peers="" cluster=""
+	local ports i cluster=""
 	mapfile -t ports < <("$bench" ports 6)
 	rm -rf "$tmp/etcd" && mkdir -p "$tmp/etcd"
 	for i in 1 2 3; do

@@ -184,11 +184,12 @@ func (f *failover) run(ctx context.Context) (*FailoverResult, error) {
 		res.FirstWrite = summarize(d)
 	}()
 	fmt.Fprintf(f.log, "waiting for a healthy cluster (up to %v)\n", f.recoverTimeout)
-	servers, st, err := f.waitHealthy(ctx)
+	servers, _, err := f.waitHealthy(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for n := 1; n <= f.kills; n++ {
+		var st *clusterStatus
 		if !sleepCtx(ctx, f.settle) {
 			return res, ctx.Err()
 		}

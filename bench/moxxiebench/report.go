@@ -168,7 +168,7 @@ func portsCmd(stdout, stderr io.Writer, args []string) error {
 	}
 	n, err := strconv.Atoi(fs.Arg(0))
 	if err != nil || n < 1 || n > 1000 {
-		return errors.New("N must be a number between 1 and 1000")
+		return errors.New("the number of ports must be between 1 and 1000")
 	}
 	ports, err := freePorts(n)
 	if err != nil {
