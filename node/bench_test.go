@@ -14,6 +14,13 @@ import (
 // (HTTPS, auth, JSON, batching, raft over mutual TLS, bolt, FSM) of an
 // in-process three-server cluster, with 64 concurrent clients on the leader.
 func BenchmarkClusterWrite(b *testing.B) {
+	b.Run("leader", func(b *testing.B) { benchClusterWrite(b, false) })
+	b.Run("all", func(b *testing.B) { benchClusterWrite(b, true) })
+}
+
+// benchClusterWrite sends every write to the leader, or with all set
+// spreads them over the three servers (two thirds are forwarded).
+func benchClusterWrite(b *testing.B, all bool) {
 	servers := TestCluster(b, 3, func(c *Config) { c.LogLevel = "error" })
 	leader := WaitForLeader(b, servers...)
 	r, err := TestHTTPClient(b, leader).Post(leader.URL()+"/v1/acl/bootstrap", "application/json", nil)
@@ -43,7 +50,11 @@ func BenchmarkClusterWrite(b *testing.B) {
 				if i > int64(b.N) {
 					return
 				}
-				req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/v1/cluster/settings/k%d", leader.URL(), i%10000), bytes.NewReader([]byte(`{"value":"0123456789012345678901234567890123456789012345678901234567890123"}`)))
+				target := leader
+				if all {
+					target = servers[i%3]
+				}
+				req, _ := http.NewRequest("PUT", fmt.Sprintf("%s/v1/cluster/settings/k%d", target.URL(), i%10000), bytes.NewReader([]byte(`{"value":"0123456789012345678901234567890123456789012345678901234567890123"}`)))
 				req.Header.Set("Authorization", "Bearer "+tok.SecretID)
 				resp, err := client.Do(req)
 				if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -31,13 +32,7 @@ func (s *Server) Forward(r *http.Request) (*http.Response, error) {
 			return s.serveLocal(r, body), nil
 		}
 		if addr != "" {
-			req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+string(addr)+r.URL.RequestURI(), bytes.NewReader(body))
-			if err != nil {
-				return nil, err
-			}
-			req.Header = r.Header.Clone()
-			req.ContentLength = int64(len(body))
-			resp, err := s.fwd.Do(req)
+			resp, err := s.forwardOnce(r, string(addr), body)
 			if err == nil {
 				if !notProposed(resp) || ctx.Err() != nil {
 					return resp, nil
@@ -45,7 +40,13 @@ func (s *Server) Forward(r *http.Request) (*http.Response, error) {
 				// The server we took for the leader no longer leads and did
 				// not propose the request: look for the new leader.
 			} else {
-				s.logger.Debug("forward to leader failed", "leader", id, "error", err)
+				var de *dialError
+				if !errors.As(err, &de) {
+					// The request may have reached the leader: retrying
+					// could apply it twice.
+					return nil, err
+				}
+				s.logger.Debug("cannot reach the leader", "leader", id, "error", err)
 			}
 		}
 		select {
@@ -59,6 +60,21 @@ func (s *Server) Forward(r *http.Request) (*http.Response, error) {
 		case <-time.After(jitter(50 * time.Millisecond)):
 		}
 	}
+}
+
+// forwardOnce sends the request to addr once: small writes in a batch
+// frame, everything else as forwarded HTTP.
+func (s *Server) forwardOnce(r *http.Request, addr string, body []byte) (*http.Response, error) {
+	if batchable(r, body) {
+		return s.forwardBatched(r.Context(), addr, r, body)
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header = r.Header.Clone()
+	req.ContentLength = int64(len(body))
+	return s.fwd.Do(req)
 }
 
 // notProposed reports whether resp is a 503 no_leader answer, which means

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 )
@@ -38,7 +39,7 @@ func call(t *testing.T, s *Server, method, path, token string, body any, hdr map
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := TestHTTPClient(t, s).Do(req)
+	resp, err := clientFor(t, s).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s on %s: %v", method, path, s.ID(), err)
 	}
@@ -110,3 +111,17 @@ func put(t *testing.T, s *Server, token, key, value string) httpResult {
 func contains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+var clients sync.Map // *Server -> *http.Client
+
+// clientFor returns one kept-alive HTTPS client per server, as real
+// clients use.
+func clientFor(t *testing.T, s *Server) *http.Client {
+	if c, ok := clients.Load(s); ok {
+		return c.(*http.Client)
+	}
+	c := TestHTTPClient(t, s)
+	c.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	actual, _ := clients.LoadOrStore(s, c)
+	return actual.(*http.Client)
+}

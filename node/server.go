@@ -60,6 +60,9 @@ type Server struct {
 	handler  http.Handler
 
 	applyCh chan *applyReq
+
+	fwdMu      sync.Mutex
+	fwdClients map[string]*fwdClient // guarded by fwdMu; batch connections by leader address
 	// proposals and proposed count raft log entries proposed by batchLoop
 	// and the writes they carried.
 	proposals, proposed atomic.Uint64
@@ -87,6 +90,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	s = &Server{
 		cfg: cfg, logger: logger.With("server", cfg.NodeID), now: opts.Now,
 		fsm: fsm.New(), applyCh: make(chan *applyReq, 4096), shutdownCh: make(chan struct{}),
+		fwdClients: map[string]*fwdClient{},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -121,6 +125,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	}
 	s.mux = newMux(raftLn, advAddr, s.certs.peerServerTLS(), s.certs.peerClientTLS(), s.logger)
 	s.mux.rpc = s.handleRPC
+	s.mux.batch = s.serveForwardBatch
 	closers = append(closers, func() { s.mux.close() })
 
 	if err := s.setupRaft(); err != nil {
@@ -142,7 +147,11 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	s.fwdSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	s.fwd = &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			return s.mux.dial(ctx, addr, connForward)
+			c, err := s.mux.dial(ctx, addr, connForward)
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			return c, nil
 		},
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     time.Minute,
@@ -263,6 +272,7 @@ func (s *Server) Shutdown(leave bool) error {
 		defer cancel()
 		_ = s.apiSrv.Shutdown(ctx)
 		err = s.raft.Shutdown().Error()
+		s.closeFwdClients()
 		s.mux.close()
 		_ = s.fwdSrv.Close()
 		s.wg.Wait()

@@ -40,6 +40,7 @@ type mux struct {
 	raftCh    chan net.Conn
 	forwardCh chan net.Conn
 	rpc       func(net.Conn)
+	batch     func(net.Conn)
 
 	mu       sync.Mutex
 	isolated bool                  // guarded by mu
@@ -106,6 +107,9 @@ func (m *mux) handle(raw net.Conn) {
 	case connRPC:
 		m.rpc(conn)
 		conn.Close()
+		return
+	case connForwardBatch:
+		m.batch(conn)
 		return
 	default:
 		m.logger.Warn("unknown connection type from peer", "remote", raw.RemoteAddr().String(), "type", kind[0])
