@@ -11,7 +11,7 @@ build:
 
 # The whole suite, as CI runs it (README: "Run the tests").
 test:
-	$(GO) test -race -count=1 -timeout 30m ./...
+	scripts/test
 
 # Unit tests only: no process or cluster tests.
 test-short:
