@@ -1,0 +1,72 @@
+package dns
+
+import (
+	"github.com/miekg/dns"
+)
+
+// arenaChunk is the size of the blocks an arena carves packed answers from.
+const arenaChunk = 64 << 10
+
+// arena packs answers into large shared blocks, so an index of many names
+// costs a few allocations instead of one per answer. Packed bytes are never
+// modified after they are handed out.
+type arena struct {
+	block   []byte
+	scratch []byte
+}
+
+// alloc returns a copy of b carved from the current block.
+func (a *arena) alloc(b []byte) []byte {
+	if len(b) > arenaChunk/4 {
+		return append([]byte(nil), b...)
+	}
+	if cap(a.block)-len(a.block) < len(b) {
+		a.block = make([]byte, 0, arenaChunk)
+	}
+	start := len(a.block)
+	a.block = append(a.block, b...)
+	return a.block[start:len(a.block):len(a.block)]
+}
+
+// packAnswer packs rrs as the answer section of a response to a question for
+// k, and returns the section and the length of header and question before
+// it. It returns nil if the records do not pack.
+func (a *arena) packAnswer(k key, rrs []dns.RR) (wire []byte, qlen int) {
+	m := dns.Msg{
+		Question: []dns.Question{{Name: k.name, Qtype: k.qtype, Qclass: dns.ClassINET}},
+		Answer:   rrs,
+		Compress: true,
+	}
+	buf, err := m.PackBuffer(a.buf())
+	if err != nil {
+		return nil, 0
+	}
+	a.scratch = buf[:0]
+	qlen = headerLen
+	for qlen < len(buf) && buf[qlen] != 0 {
+		qlen += int(buf[qlen]) + 1
+	}
+	qlen += 1 + 4 // the root label, type and class
+	if qlen > len(buf) {
+		return nil, 0
+	}
+	return a.alloc(buf[qlen:]), qlen
+}
+
+// packRR packs rr without compression, to be placed anywhere in a message.
+func (a *arena) packRR(rr dns.RR) []byte {
+	buf := a.buf()
+	n, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		return nil
+	}
+	return a.alloc(buf[:n])
+}
+
+// buf returns the scratch buffer, large enough for any message.
+func (a *arena) buf() []byte {
+	if cap(a.scratch) < dns.MaxMsgSize {
+		a.scratch = make([]byte, dns.MaxMsgSize)
+	}
+	return a.scratch[:cap(a.scratch)]
+}

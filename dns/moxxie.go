@@ -1,0 +1,113 @@
+package dns
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/miekg/dns"
+)
+
+// pluginName is the plugin's name in a Corefile.
+const pluginName = "moxxie"
+
+// Moxxie is the plugin handler. It answers for the zones of its Source with
+// answers built ahead of queries, and passes names outside every zone to the
+// next plugin.
+type Moxxie struct {
+	// Next is the next plugin in the chain.
+	Next plugin.Handler
+	// Fall lists the zones in which a name that does not exist is passed to
+	// the next plugin instead of answered with NXDOMAIN.
+	Fall fall.F
+
+	index   atomic.Pointer[index]
+	ready   atomic.Bool
+	metrics *serverMetrics
+}
+
+// newMoxxie returns a handler serving nothing until load is called, with
+// metrics labelled with server.
+func newMoxxie(server string) *Moxxie {
+	m := &Moxxie{metrics: newServerMetrics(server)}
+	m.index.Store(buildIndex(nil))
+	return m
+}
+
+// Name implements plugin.Handler.
+func (m *Moxxie) Name() string { return pluginName }
+
+// ServeDNS implements plugin.Handler.
+func (m *Moxxie) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if len(r.Question) == 0 || r.Question[0].Qclass != dns.ClassINET {
+		return m.pass(ctx, w, r)
+	}
+	q := r.Question[0]
+	qname := strings.ToLower(q.Name)
+	ix := m.index.Load()
+	a, z, exists := ix.lookup(qname, q.Qtype)
+	switch {
+	case a != nil:
+	case z == nil:
+		return m.pass(ctx, w, r)
+	case !exists && m.Fall.Through(qname):
+		return m.pass(ctx, w, r)
+	}
+	if r.Opcode != dns.OpcodeQuery {
+		m.metrics.count(q.Qtype, dns.RcodeNotImplemented)
+		return dns.RcodeNotImplemented, nil
+	}
+
+	if a != nil {
+		m.metrics.count(q.Qtype, dns.RcodeSuccess)
+		if a.wire != nil {
+			if done, err := writeWire(w, r, dns.RcodeSuccess, a.count, 0, a.qlen, a.wire); done {
+				return dns.RcodeSuccess, err
+			}
+		}
+		return dns.RcodeSuccess, writeMsg(w, r, dns.RcodeSuccess, a.rrs, nil)
+	}
+	if q.Qtype == dns.TypeANY && exists {
+		if rrs := ix.rrsets(qname); len(rrs) > 0 {
+			m.metrics.count(q.Qtype, dns.RcodeSuccess)
+			return dns.RcodeSuccess, writeMsg(w, r, dns.RcodeSuccess, rrs, nil)
+		}
+	}
+
+	// NODATA when the name exists, NXDOMAIN when it does not: both with the
+	// zone's SOA in the authority section (RFC 2308).
+	rcode := dns.RcodeNameError
+	if exists {
+		rcode = dns.RcodeSuccess
+	}
+	m.metrics.count(q.Qtype, rcode)
+	if z.negWire != nil {
+		if done, err := writeWire(w, r, rcode, 0, 1, 0, z.negWire); done {
+			return rcode, err
+		}
+	}
+	return rcode, writeMsg(w, r, rcode, nil, z.neg)
+}
+
+// pass hands r to the next plugin, or refuses it at the end of the chain:
+// the server is authoritative only for its zones and does not recurse.
+func (m *Moxxie) pass(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	m.metrics.passed.Inc()
+	if m.Next == nil {
+		return dns.RcodeRefused, nil
+	}
+	return plugin.NextOrFailure(pluginName, m.Next, ctx, w, r)
+}
+
+// writeMsg writes an authoritative response to r built as a dns.Msg, which
+// CoreDNS's writer truncates to fit the client's buffer.
+func writeMsg(w dns.ResponseWriter, r *dns.Msg, rcode int, answer, ns []dns.RR) error {
+	m := new(dns.Msg)
+	m.SetRcode(r, rcode)
+	m.Authoritative = true
+	m.Answer = answer
+	m.Ns = ns
+	return w.WriteMsg(m)
+}

@@ -1,0 +1,6 @@
+package dns
+
+// Ready implements the ready plugin's Readiness interface: the plugin is
+// ready once it has built answers from its source, which happens before the
+// server starts listening.
+func (m *Moxxie) Ready() bool { return m.ready.Load() }

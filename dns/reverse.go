@@ -1,0 +1,109 @@
+package dns
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+const hexDigits = "0123456789abcdef"
+
+// ReverseName returns the owner name of addr's PTR record, such as
+// "1.0.0.10.in-addr.arpa." or the 32-nibble name under "ip6.arpa.".
+func ReverseName(addr netip.Addr) string {
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return reverse4(addr.As4(), 4)
+	}
+	return reverse6(addr.As16(), 32)
+}
+
+// ReverseZones returns the names of the reverse zones that cover prefix
+// exactly, for serving PTR records of its addresses. Reverse names have a
+// label per octet (IPv4) or nibble (IPv6), so a prefix on such a boundary
+// gives one zone: 10.1.0.0/16 gives "1.10.in-addr.arpa.". A shorter prefix
+// off the boundary is split at the next one: 10.0.0.0/22 gives the four /24
+// zones. A prefix longer than /24 (IPv4) or /124 (IPv6) gives the zone of
+// the /24 or /124 that contains it, which then answers NXDOMAIN for the
+// other addresses in it. An invalid prefix gives nil.
+func ReverseZones(prefix netip.Prefix) []string {
+	if !prefix.IsValid() {
+		return nil
+	}
+	prefix = prefix.Masked()
+	addr, bits := prefix.Addr(), prefix.Bits()
+	if addr.Is4In6() && bits >= 96 {
+		addr, bits = addr.Unmap(), bits-96
+	}
+	step, width := 4, 128
+	if addr.Is4() {
+		step, width = 8, 32
+	}
+	if bits > width-step {
+		bits = width - step
+		p, _ := addr.Prefix(bits)
+		return []string{reverseZone(p.Addr(), bits, step)}
+	}
+	if bits%step == 0 {
+		return []string{reverseZone(addr, bits, step)}
+	}
+	boundary := (bits/step + 1) * step
+	n := 1 << (boundary - bits)
+	zones := make([]string, 0, n)
+	sub := addr
+	for range n {
+		zones = append(zones, reverseZone(sub, boundary, step))
+		sub = nextPrefix(sub, boundary)
+	}
+	return zones
+}
+
+// reverseZone names the zone of the prefix addr/bits, bits a multiple of step.
+func reverseZone(addr netip.Addr, bits, step int) string {
+	if step == 8 {
+		return reverse4(addr.As4(), bits/8)
+	}
+	return reverse6(addr.As16(), bits/4)
+}
+
+// reverse4 returns the in-addr.arpa. name of the first n octets of a.
+func reverse4(a [4]byte, n int) string {
+	var b strings.Builder
+	for i := n - 1; i >= 0; i-- {
+		b.WriteString(strconv.Itoa(int(a[i])))
+		b.WriteByte('.')
+	}
+	b.WriteString("in-addr.arpa.")
+	return b.String()
+}
+
+// reverse6 returns the ip6.arpa. name of the first n nibbles of a.
+func reverse6(a [16]byte, n int) string {
+	var b strings.Builder
+	b.Grow(2*n + len("ip6.arpa."))
+	for i := n - 1; i >= 0; i-- {
+		nib := a[i/2] >> 4
+		if i%2 == 1 {
+			nib = a[i/2] & 0x0f
+		}
+		b.WriteByte(hexDigits[nib])
+		b.WriteByte('.')
+	}
+	b.WriteString("ip6.arpa.")
+	return b.String()
+}
+
+// nextPrefix returns the first address of the prefix of length bits that
+// follows the one starting at addr.
+func nextPrefix(addr netip.Addr, bits int) netip.Addr {
+	b := addr.AsSlice()
+	// Add 1 at bit position bits-1, counted from the most significant bit.
+	i, carry := (bits-1)/8, byte(1)<<(7-(bits-1)%8)
+	for ; i >= 0 && carry != 0; i-- {
+		sum := uint16(b[i]) + uint16(carry)
+		b[i] = byte(sum)
+		carry = byte(sum >> 8)
+	}
+	next, _ := netip.AddrFromSlice(b)
+	return next
+}
