@@ -13,6 +13,7 @@ const arenaChunk = 64 << 10
 type arena struct {
 	block   []byte
 	scratch []byte
+	section []byte
 }
 
 // alloc returns a copy of b carved from the current block.
@@ -28,29 +29,28 @@ func (a *arena) alloc(b []byte) []byte {
 	return a.block[start:len(a.block):len(a.block)]
 }
 
-// packAnswer packs rrs as the answer section of a response to a question for
-// k, and returns the section and the length of header and question before
-// it. It returns nil if the records do not pack.
+// packAnswer packs rrs, all owned by k.name, as the answer section of a
+// response to a question for k, and returns the section and the length of
+// header and question before it. Every owner name is a pointer to the
+// question name at offset 12; the rest is packed without compression. It
+// returns nil if the records do not pack.
 func (a *arena) packAnswer(k key, rrs []dns.RR) (wire []byte, qlen int) {
-	m := dns.Msg{
-		Question: []dns.Question{{Name: k.name, Qtype: k.qtype, Qclass: dns.ClassINET}},
-		Answer:   rrs,
-		Compress: true,
-	}
-	buf, err := m.PackBuffer(a.buf())
+	buf := a.buf()
+	nameEnd, err := dns.PackDomainName(k.name, buf, 0, nil, false)
 	if err != nil {
 		return nil, 0
 	}
-	a.scratch = buf[:0]
-	qlen = headerLen
-	for qlen < len(buf) && buf[qlen] != 0 {
-		qlen += int(buf[qlen]) + 1
+	out := a.section[:0]
+	for _, rr := range rrs {
+		end, err := dns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			return nil, 0
+		}
+		out = append(out, 0xc0, headerLen) // pointer to the question name
+		out = append(out, buf[nameEnd:end]...)
 	}
-	qlen += 1 + 4 // the root label, type and class
-	if qlen > len(buf) {
-		return nil, 0
-	}
-	return a.alloc(buf[qlen:]), qlen
+	a.section = out
+	return a.alloc(out), headerLen + nameEnd + 4
 }
 
 // packRR packs rr without compression, to be placed anywhere in a message.

@@ -82,6 +82,16 @@ func (m *Moxxie) fastAnswer(p, out, name []byte) ([]byte, bool) {
 			o+optLen+int(binary.BigEndian.Uint16(p[o+9:])) != len(p) {
 			return nil, false
 		}
+		// The options must be well formed: code, length, data.
+		for i := o + optLen; i < len(p); {
+			if i+4 > len(p) {
+				return nil, false
+			}
+			i += 4 + int(binary.BigEndian.Uint16(p[i+2:]))
+			if i > len(p) {
+				return nil, false
+			}
+		}
 		opt, do = true, p[o+7]&0x80 != 0
 		limit = max(limit, int(binary.BigEndian.Uint16(p[o+3:])))
 	} else if qend != len(p) {

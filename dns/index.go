@@ -104,7 +104,14 @@ func buildIndex(recs *Records) *index {
 	if recs == nil {
 		return ix
 	}
-	b := builder{ix: ix, sets: make(map[key][]dns.RR), kinds: make(map[*zone]ZoneKind), ttls: make(map[*zone]uint32)}
+	ix.answers = make(map[key]*answer, len(recs.Records)+2*len(recs.Zones))
+	ix.names = make(map[string]*zone, len(recs.Records)+len(recs.Zones))
+	b := builder{
+		ix:    ix,
+		sets:  make(map[key][]dns.RR, len(recs.Records)+2*len(recs.Zones)),
+		kinds: make(map[*zone]ZoneKind),
+		ttls:  make(map[*zone]uint32),
+	}
 	for i := range recs.Zones {
 		b.addZone(&recs.Zones[i])
 	}
@@ -229,12 +236,13 @@ func (b *builder) addRecord(rec *Record) {
 		return
 	}
 	k := key{name, rec.Type}
-	for _, have := range b.sets[k] {
+	set := b.sets[k]
+	for _, have := range set {
 		if dns.IsDuplicate(have, rr) {
 			return
 		}
 	}
-	b.sets[k] = append(b.sets[k], rr)
+	b.sets[k] = append(set, rr)
 	b.addName(name, z)
 }
 
@@ -252,6 +260,7 @@ func (b *builder) addName(name string, z *zone) {
 
 // finish packs every RRset into its answer.
 func (b *builder) finish() {
+	answers := make([]answer, 0, len(b.sets))
 	for k, rrs := range b.sets {
 		// RFC 2181 5.2: the records of an RRset share one TTL.
 		ttl := rrs[0].Header().Ttl
@@ -261,7 +270,8 @@ func (b *builder) finish() {
 		for _, rr := range rrs {
 			rr.Header().Ttl = ttl
 		}
-		a := &answer{rrs: rrs, count: uint16(min(len(rrs), 0xffff))}
+		answers = append(answers, answer{rrs: rrs, count: uint16(min(len(rrs), 0xffff))})
+		a := &answers[len(answers)-1]
 		a.wire, a.qlen = b.arena.packAnswer(k, rrs)
 		b.ix.answers[k] = a
 		if k.qtype != dns.TypeSOA && k.qtype != dns.TypeNS {

@@ -1,0 +1,206 @@
+package dns
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// startServer starts Serve on a free loopback port and stops it when the
+// test ends.
+func startServer(t *testing.T, cfg ServerConfig) *Server {
+	t.Helper()
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	s, err := Serve(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	return s
+}
+
+// query asks addr over net ("udp" or "tcp") and fails the test on a
+// transport error.
+func query(t *testing.T, network, addr, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+	resp, _, err := c.Exchange(new(dns.Msg).SetQuestion(name, qtype), addr)
+	if err != nil {
+		t.Fatalf("%s %s over %s: %v", name, dns.TypeToString[qtype], network, err)
+	}
+	return resp
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	// An upstream serving example.org., for forwarding and fallthrough.
+	upstream := startServer(t, ServerConfig{Source: NewStaticSource(&Records{
+		Zones:   []Zone{{Name: "example.org."}, {Name: "moxxie.test."}},
+		Records: []Record{{Name: "www.example.org.", Type: TypeA, Value: "192.0.2.1"}, {Name: "legacy.moxxie.test.", Type: TypeA, Value: "192.0.2.2"}},
+	})})
+	src := NewStaticSource(testRecords())
+	s := startServer(t, ServerConfig{Source: src, Forward: []string{upstream.Addr()}, Fallthrough: []string{"moxxie.test."}, Sockets: 2})
+	if !strings.HasPrefix(s.Addr(), "127.0.0.1:") || s.Addr() == "127.0.0.1:0" {
+		t.Fatalf("Addr() = %q, want the bound port", s.Addr())
+	}
+	if s.fast == nil {
+		t.Error("no UDP fast path on a loopback address")
+	}
+
+	tests := []struct {
+		name   string
+		qtype  uint16
+		rcode  int
+		answer string
+	}{
+		{"web.moxxie.test.", dns.TypeA, dns.RcodeSuccess, "10.0.0.5"},
+		{"WEB.moxxie.test.", dns.TypeAAAA, dns.RcodeSuccess, "2001:db8::5"},
+		{"5.0.0.10.in-addr.arpa.", dns.TypePTR, dns.RcodeSuccess, "web.moxxie.test."},
+		{"99.0.0.10.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError, ""},
+		{"prod.moxxie.test.", dns.TypeA, dns.RcodeSuccess, ""},
+		{"web.moxxie.test.", dns.TypeANY, dns.RcodeSuccess, "10.0.0.5"},
+		{"www.example.org.", dns.TypeA, dns.RcodeSuccess, "192.0.2.1"},    // forwarded
+		{"legacy.moxxie.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.2"}, // fell through
+	}
+	for _, network := range []string{"udp", "tcp"} {
+		for _, tt := range tests {
+			resp := query(t, network, s.Addr(), tt.name, tt.qtype)
+			if resp.Rcode != tt.rcode {
+				t.Errorf("%s: %s %s: rcode %s, want %s", network, tt.name, dns.TypeToString[tt.qtype], dns.RcodeToString[resp.Rcode], dns.RcodeToString[tt.rcode])
+				continue
+			}
+			if tt.answer == "" {
+				if len(resp.Answer) != 0 || len(resp.Ns) != 1 || resp.Ns[0].Header().Rrtype != dns.TypeSOA {
+					t.Errorf("%s: %s: answer %v authority %v, want the SOA alone", network, tt.name, resp.Answer, resp.Ns)
+				}
+				continue
+			}
+			if len(resp.Answer) == 0 || !strings.HasSuffix(resp.Answer[0].String(), "\t"+tt.answer) {
+				t.Errorf("%s: %s %s: answer %v, want %s", network, tt.name, dns.TypeToString[tt.qtype], resp.Answer, tt.answer)
+			}
+		}
+	}
+
+	// A committed change is served within a second, over the fast path.
+	recs := testRecords()
+	recs.Records = append(recs.Records, HostRecords("new.moxxie.test.", netip.MustParseAddr("10.0.0.9"), 0)...)
+	start := time.Now()
+	src.Set(recs)
+	for {
+		resp := query(t, "udp", s.Addr(), "new.moxxie.test.", dns.TypeA)
+		if len(resp.Answer) == 1 {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatal("change not served after 1 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestServeWithoutForwardRefuses(t *testing.T) {
+	s := startServer(t, ServerConfig{Source: NewStaticSource(testRecords())})
+	for _, network := range []string{"udp", "tcp"} {
+		if resp := query(t, network, s.Addr(), "example.org.", dns.TypeA); resp.Rcode != dns.RcodeRefused {
+			t.Errorf("%s: rcode %s for a name outside every zone, want REFUSED", network, dns.RcodeToString[resp.Rcode])
+		}
+	}
+}
+
+func TestServeStopsWithContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := Serve(ctx, ServerConfig{Listen: "127.0.0.1:0", Source: NewStaticSource(testRecords())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := s.name
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for handlerOf(name) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("server still registered 5 s after its context ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Stop(); err != nil {
+		t.Errorf("Stop after the context ended: %v", err)
+	}
+	// The port is free again, for UDP and TCP.
+	pc, err := net.ListenPacket("udp", s.Addr())
+	if err != nil {
+		t.Fatalf("UDP port still bound after Stop: %v", err)
+	}
+	pc.Close()
+	ln, err := net.Listen("tcp", s.Addr())
+	if err != nil {
+		t.Fatalf("TCP port still bound after Stop: %v", err)
+	}
+	ln.Close()
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	src := NewStaticSource(nil)
+	for _, cfg := range []ServerConfig{
+		{Listen: "127.0.0.1:0"},
+		{Listen: "127.0.0.1", Source: src},
+		{Listen: "127.0.0.1:99999", Source: src},
+		{Listen: "127.0.0.1:0", Source: src, Sockets: -1},
+		{Listen: "127.0.0.1:0", Source: src, Fallthrough: []string{"bad..zone"}},
+		{Listen: "127.0.0.1:0", Source: src, Forward: []string{"1.1.1.1 }"}},
+		{Listen: "192.0.2.1:0", Source: src}, // an address this host does not have
+	} {
+		if s, err := Serve(context.Background(), cfg); err == nil {
+			s.Stop()
+			t.Errorf("Serve(%+v) succeeded, want an error", cfg)
+		}
+	}
+}
+
+// TestDig queries a running server with the real dig, as an operator would.
+func TestDig(t *testing.T) {
+	dig, err := exec.LookPath("dig")
+	if err != nil {
+		t.Skip("dig not installed: apt-get install dnsutils")
+	}
+	s := startServer(t, ServerConfig{Source: NewStaticSource(testRecords())})
+	host, port, _ := net.SplitHostPort(s.Addr())
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"web.moxxie.test", "A"}, "10.0.0.5"},
+		{[]string{"web.moxxie.test", "AAAA"}, "2001:db8::5"},
+		{[]string{"-x", "10.0.0.5"}, "web.moxxie.test."},
+		{[]string{"-x", "10.0.0.6"}, "db.prod.moxxie.test."},
+		{[]string{"-x", "2001:db8::5"}, "web.moxxie.test."},
+		{[]string{"+tcp", "web.moxxie.test", "A"}, "10.0.0.5"},
+		{[]string{"moxxie.test", "NS"}, "ns1.moxxie.test."},
+		{[]string{"nope.moxxie.test", "A"}, ""},
+	}
+	for _, tt := range tests {
+		args := append([]string{"@" + host, "-p", port, "+short", "+time=2", "+tries=1"}, tt.args...)
+		out, err := exec.Command(dig, args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("dig %s: %v\n%s", strings.Join(args, " "), err, out)
+			continue
+		}
+		if got := strings.TrimSpace(string(out)); got != tt.want {
+			t.Errorf("dig %s = %q, want %q", strings.Join(args, " "), got, tt.want)
+		}
+	}
+	out, err := exec.Command(dig, "@"+host, "-p", port, "nope.moxxie.test", "A").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "status: NXDOMAIN") || !strings.Contains(string(out), "flags: qr aa rd;") {
+		t.Errorf("dig nope.moxxie.test: %v\n%s\nwant an authoritative NXDOMAIN", err, out)
+	}
+}

@@ -1,0 +1,120 @@
+package dns
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// countingSource counts Snapshot calls, to tell a watch from polling.
+type countingSource struct {
+	*StaticSource
+	calls atomic.Int32
+}
+
+func (s *countingSource) Snapshot() (*Records, <-chan struct{}) {
+	s.calls.Add(1)
+	return s.StaticSource.Snapshot()
+}
+
+func TestWatchServesChangeWithinASecond(t *testing.T) {
+	src := &countingSource{StaticSource: NewStaticSource(testRecords())}
+	m := newMoxxie("dns://test-" + t.Name())
+	w := newWatcher(m, src)
+	if err := w.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.close()
+		m.metrics.unregister()
+	})
+	if !m.Ready() {
+		t.Fatal("not ready after start")
+	}
+
+	req := new(dns.Msg).SetQuestion("new.moxxie.test.", dns.TypeA)
+	if rcode, _ := serve(t, m, req, false); rcode != dns.RcodeNameError {
+		t.Fatalf("before the change: rcode %d, want NXDOMAIN", rcode)
+	}
+	// Nothing changes: the watcher waits instead of asking again.
+	time.Sleep(3 * rebuildGap)
+	if n := src.calls.Load(); n != 1 {
+		t.Fatalf("Snapshot called %d times without a change, want 1", n)
+	}
+
+	recs := testRecords()
+	recs.Records = append(recs.Records, HostRecords("new.moxxie.test.", netip.MustParseAddr("10.0.0.9"), 0)...)
+	start := time.Now()
+	src.Set(recs)
+	for {
+		rcode, resp := serve(t, m, req, false)
+		if rcode == dns.RcodeSuccess && len(resp.Answer) == 1 {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("change not served after 1 s: rcode %d", rcode)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("change served after %v", time.Since(start))
+	if n := src.calls.Load(); n != 2 {
+		t.Errorf("Snapshot called %d times for one change, want 2", n)
+	}
+}
+
+func TestWatchCoalescesBursts(t *testing.T) {
+	src := &countingSource{StaticSource: NewStaticSource(testRecords())}
+	m := newMoxxie("dns://test-" + t.Name())
+	w := newWatcher(m, src)
+	if err := w.start(); err != nil {
+		t.Fatal(err)
+	}
+	defer m.metrics.unregister()
+	for range 100 {
+		src.Set(testRecords())
+	}
+	time.Sleep(3 * rebuildGap)
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+	// One at start, one for the first change, one for the rest of the burst.
+	if n := src.calls.Load(); n > 4 {
+		t.Errorf("Snapshot called %d times for a burst of 100 changes, want a few", n)
+	}
+	if err := w.close(); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+}
+
+func TestWatcherCloseWithoutStart(t *testing.T) {
+	w := newWatcher(newMoxxie("dns://test-"+t.Name()), NewStaticSource(nil))
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.start(); err != nil {
+		t.Fatal(err)
+	}
+	if w.stop != nil {
+		t.Error("start after close started the watcher")
+	}
+}
+
+func TestStaticSourceZeroValue(t *testing.T) {
+	var s StaticSource
+	recs, changed := s.Snapshot()
+	if recs != nil {
+		t.Fatalf("zero source has records %v", recs)
+	}
+	s.Set(testRecords())
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Set did not close the watch channel")
+	}
+	if recs, _ := s.Snapshot(); recs == nil || len(recs.Zones) != 3 {
+		t.Fatalf("after Set: %v", recs)
+	}
+}
