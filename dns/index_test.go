@@ -9,15 +9,15 @@ import (
 func TestBuildIndexSkipsInvalid(t *testing.T) {
 	recs := &Records{
 		Zones: []Zone{
-			{Name: "Moxxie.Test", Kind: ZoneForward},           // not fully qualified, mixed case: fine
-			{Name: "moxxie.test.", Kind: ZoneForward},          // listed twice
-			{Name: "bad..name.", Kind: ZoneForward},            // invalid
-			{Name: "example.org.", Kind: ZoneReverse},          // reverse outside in-addr.arpa.
+			{Name: "Moxxie.Test", Kind: ZoneForward},  // not fully qualified, mixed case: fine
+			{Name: "moxxie.test.", Kind: ZoneForward}, // listed twice
+			{Name: "bad..name.", Kind: ZoneForward},   // invalid
+			{Name: "example.org.", Kind: ZoneReverse}, // reverse outside in-addr.arpa.
 			{Name: "0.0.10.in-addr.arpa.", Kind: ZoneReverse},
 		},
 		Records: []Record{
 			{Name: "a.moxxie.test.", Type: TypeA, Value: "10.0.0.1"},
-			{Name: "a.moxxie.test.", Type: TypeA, Value: "10.0.0.1"},        // duplicate: served once
+			{Name: "a.moxxie.test.", Type: TypeA, Value: "10.0.0.1"},         // duplicate: served once
 			{Name: "A.MOXXIE.TEST", Type: TypeA, Value: "10.0.0.2", TTL: 10}, // same RRset
 			{Name: "b.moxxie.test.", Type: TypeA, Value: "2001:db8::1"},      // not IPv4
 			{Name: "b.moxxie.test.", Type: TypeAAAA, Value: "10.0.0.1"},      // not IPv6
