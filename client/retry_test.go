@@ -131,8 +131,10 @@ func TestRetry_Budget(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("retried for %s, want the 300ms budget", d)
 	}
-	if n := len(f.requests()); n != 2 {
-		t.Errorf("%d attempts, want 2 (one retry after the capped wait)", n)
+	// One retry after the wait capped to the budget; on a loaded machine
+	// the first attempt alone may use the whole budget.
+	if n := len(f.requests()); n < 1 || n > 2 {
+		t.Errorf("%d attempts, want at most 2 (one retry after the capped wait)", n)
 	}
 
 	n := len(f.requests())

@@ -168,9 +168,12 @@ func TestMultiNode_IdempotencyAcrossLeaderChange(t *testing.T) {
 	if first.status != http.StatusOK {
 		t.Fatalf("first: %d %s", first.status, first.body)
 	}
-	if err := leader.raft.LeadershipTransfer().Error(); err != nil {
-		t.Fatal(err)
-	}
+	WaitForResult(t, 10*time.Second, func() error {
+		if !leader.IsLeader() {
+			return nil // it moved on its own
+		}
+		return leader.raft.LeadershipTransfer().Error()
+	})
 	var next *Server
 	WaitForResult(t, 10*time.Second, func() error {
 		next = WaitForLeader(t, servers...)

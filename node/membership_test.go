@@ -36,10 +36,13 @@ func TestMembership_JoinAndRemove(t *testing.T) {
 
 	// Through the API, as moxxiectl cluster remove does.
 	token := bootstrapToken(t, leader)
-	r := call(t, s2, "DELETE", "/v1/cluster/servers/"+s3.ID(), token, nil, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("remove: %d %s", r.status, r.body)
-	}
+	WaitForResult(t, 10*time.Second, func() error {
+		r := call(t, s2, "DELETE", "/v1/cluster/servers/"+s3.ID(), token, nil, nil)
+		if r.status != http.StatusOK && !(r.status == http.StatusNotFound && !voters(t, WaitForLeader(t, s1, s2))[s3.ID()]) {
+			return fmt.Errorf("remove: %d %s", r.status, r.body)
+		}
+		return nil
+	})
 	WaitForResult(t, 5*time.Second, func() error {
 		if v := voters(t, WaitForLeader(t, s1, s2)); len(v) != 2 || v[s3.ID()] {
 			return fmt.Errorf("voters after remove: %v", v)
@@ -49,11 +52,15 @@ func TestMembership_JoinAndRemove(t *testing.T) {
 	if r := call(t, s1, "DELETE", "/v1/cluster/servers/nope", token, nil, nil); r.status != http.StatusNotFound {
 		t.Fatalf("remove unknown server: %d %s", r.status, r.body)
 	}
-	// And back in through the API.
-	r = call(t, s1, "POST", "/v1/cluster/join", token, map[string]string{"id": s3.ID(), "raft_address": s3.RaftAddress()}, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("join: %d %s", r.status, r.body)
-	}
+	// And back in through the API; a join is idempotent, so a 503 from a
+	// leader change is retried.
+	WaitForResult(t, 10*time.Second, func() error {
+		r := call(t, s1, "POST", "/v1/cluster/join", token, map[string]string{"id": s3.ID(), "raft_address": s3.RaftAddress()}, nil)
+		if r.status != http.StatusOK {
+			return fmt.Errorf("join: %d %s", r.status, r.body)
+		}
+		return nil
+	})
 	WaitForResult(t, 5*time.Second, func() error {
 		if v := voters(t, WaitForLeader(t, s1, s2, s3)); len(v) != 3 {
 			return fmt.Errorf("voters after rejoin: %v", v)

@@ -96,6 +96,25 @@ func TestConfig(t testing.TB, id string) *Config {
 	return c
 }
 
+// testServers maps the IDs of running test servers to them, so helpers
+// can reach whichever one leads.
+var testServers sync.Map
+
+func registerTestServer(t testing.TB, s *Server) {
+	testServers.Store(s.ID(), s)
+	t.Cleanup(func() { testServers.CompareAndDelete(s.ID(), s) })
+}
+
+// TestLeaderOf returns the running test server that s currently follows
+// (or s itself), or nil when s knows no leader.
+func TestLeaderOf(s *Server) *Server {
+	_, id := s.raft.LeaderWithID()
+	if v, ok := testServers.Load(string(id)); ok {
+		return v.(*Server)
+	}
+	return nil
+}
+
 var testServerSeq struct {
 	sync.Mutex
 	n int
@@ -132,6 +151,7 @@ func StartTestServer(t testing.TB, c *Config) *Server {
 	// Later restarts of this config reuse the ports it got.
 	c.RaftAddress, c.APIAddress = s.RaftAddress(), s.APIAddress()
 	t.Cleanup(func() { _ = s.Shutdown(false) })
+	registerTestServer(t, s)
 	return s
 }
 
@@ -296,6 +316,7 @@ func TestCluster(t testing.TB, n int, cb func(*Config)) []*Server {
 		}
 		c.APIAddress = s.APIAddress()
 		t.Cleanup(func() { _ = s.Shutdown(false) })
+		registerTestServer(t, s)
 		servers[i] = s
 	}
 	WaitForLeader(t, servers...)
