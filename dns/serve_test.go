@@ -204,3 +204,21 @@ func TestDig(t *testing.T) {
 		t.Errorf("dig nope.moxxie.test: %v\n%s\nwant an authoritative NXDOMAIN", err, out)
 	}
 }
+
+func TestServeIPv6(t *testing.T) {
+	if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		ln.Close()
+	}
+	s := startServer(t, ServerConfig{Listen: "[::1]:0", Source: NewStaticSource(testRecords())})
+	for _, network := range []string{"udp", "tcp"} {
+		resp := query(t, network, s.Addr(), "web.moxxie.test.", dns.TypeAAAA)
+		if len(resp.Answer) != 1 {
+			t.Errorf("%s over IPv6: %v", network, resp)
+		}
+		if resp := query(t, network, s.Addr(), "example.org.", dns.TypeA); resp.Rcode != dns.RcodeRefused {
+			t.Errorf("%s over IPv6: rcode %s for a name outside the zones, want REFUSED", network, dns.RcodeToString[resp.Rcode])
+		}
+	}
+}
