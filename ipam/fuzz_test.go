@@ -14,8 +14,8 @@ type model struct {
 	used   []bool
 }
 
-// fuzzSpaces are the small spaces FuzzAllocator picks from by its first
-// byte. Each has at most 32 keys from an aligned base.
+// fuzzSpace returns the small space FuzzAllocator picks by its first byte,
+// and its model. Each space has at most 32 keys from a 32-aligned base.
 func fuzzSpace(b byte) (Space, model) {
 	var sp Space
 	switch b % 6 {

@@ -43,7 +43,7 @@ func formatKeys(sp *Space, keys []Key) string {
 	return strings.Join(parts, ",")
 }
 
-// formatRuns renders the runs of m as "a-b,c".
+// formatRuns renders runs as "a-b,c".
 func formatRuns(sp *Space, runs []Run) string {
 	parts := make([]string, len(runs))
 	for i, r := range runs {

@@ -156,14 +156,6 @@ func alignUp(k Key, shift uint) (Key, bool) {
 	return top.Add64(1), true
 }
 
-// digit returns byte i (0 is the most significant) of k.
-func (k Key) digit(i int) byte {
-	if i < 8 {
-		return byte(k.Hi >> (56 - 8*uint(i)))
-	}
-	return byte(k.Lo >> (56 - 8*uint(i-8)))
-}
-
 // withDigit returns k with byte i set to d; the byte must be zero in k.
 func (k Key) withDigit(i int, d byte) Key {
 	if i < 8 {

@@ -6,13 +6,51 @@ import "math/bits"
 // fixed depth 16 over the bytes of Start, each node with 256 children and a
 // bitmap of which are present. Every operation walks at most two root-to-leaf
 // paths, so its cost depends on the key length only, not on how many runs
-// the store holds, much as go-memdb's radix tree behaves. Nodes emptied by
-// Delete are kept for reuse, so a store's memory follows its high-water
-// mark. The zero value is an empty store. It is not safe for concurrent
-// use.
+// the store holds, much as go-memdb's radix tree behaves. It remembers the
+// two leaves it reached last (fingers), so operations near recent ones skip
+// the walk; an allocation works at two places, the run it extends and the
+// gap it fills. Nodes emptied by Delete are kept for reuse, so a store's
+// memory follows its high-water mark. The zero value is an empty store. It
+// is not safe for concurrent use, not even for concurrent reads.
 type MemRuns struct {
-	root *trieNode
-	n    int
+	root     *trieNode
+	n        int
+	min, max Key // the least and greatest Start, when n > 0
+
+	fingers [2]finger
+	mru     int // index of the most recently used finger
+}
+
+// finger is a last-level node and the key of its first slot.
+type finger struct {
+	leaf *trieNode
+	key  Key
+}
+
+// leafKey returns the key of the first slot of a's leaf.
+func leafKey(a Key) Key { return Key{Hi: a.Hi, Lo: a.Lo &^ 0xff} }
+
+// fingerOf returns a's leaf if a finger holds it, or nil.
+func (m *MemRuns) fingerOf(a Key) *trieNode {
+	k := leafKey(a)
+	if f := m.fingers[m.mru]; f.leaf != nil && f.key == k {
+		return f.leaf
+	}
+	if f := m.fingers[1-m.mru]; f.leaf != nil && f.key == k {
+		m.mru = 1 - m.mru
+		return f.leaf
+	}
+	return nil
+}
+
+// setFinger records n as the leaf of key a, replacing the least recently
+// used finger.
+func (m *MemRuns) setFinger(n *trieNode, a Key) {
+	if m.fingers[m.mru].leaf == n {
+		return
+	}
+	m.mru = 1 - m.mru
+	m.fingers[m.mru] = finger{leaf: n, key: leafKey(a)}
 }
 
 // trieNode is one level of MemRuns. Nodes above the last level use kids;
@@ -79,16 +117,33 @@ func (m *MemRuns) Runs() []Run {
 
 // Floor returns the run with the greatest Start <= a.
 func (m *MemRuns) Floor(a Key) (Run, bool) {
+	if m.n == 0 || a.Less(m.min) {
+		return Run{}, false
+	}
+	if !a.Less(m.max) {
+		a = m.max
+	}
+	if f := m.fingerOf(a); f != nil {
+		d := byte(a.Lo)
+		if f.has(d) {
+			return Run{Start: a, End: f.ends[d]}, true
+		}
+		if p := f.below(d); p >= 0 {
+			return Run{Start: leafKey(a).withDigit(trieDepth-1, byte(p)), End: f.ends[p]}, true
+		}
+	}
+	b := a.Bytes()
 	var path [trieDepth]*trieNode
 	n := m.root
 	i := 0
 	for ; n != nil; i++ {
 		path[i] = n
-		d := a.digit(i)
+		d := b[i]
 		if !n.has(d) {
 			break
 		}
 		if i == trieDepth-1 {
+			m.setFinger(n, a)
 			return Run{Start: a, End: n.ends[d]}, true
 		}
 		n = n.kids[d]
@@ -97,7 +152,7 @@ func (m *MemRuns) Floor(a Key) (Run, bool) {
 		return Run{}, false
 	}
 	for ; i >= 0; i-- {
-		if d := path[i].below(a.digit(i)); d >= 0 {
+		if d := path[i].below(b[i]); d >= 0 {
 			return m.edge(path[i], i, a.head(i).withDigit(i, byte(d)), byte(d), true), true
 		}
 	}
@@ -106,16 +161,33 @@ func (m *MemRuns) Floor(a Key) (Run, bool) {
 
 // Ceil returns the run with the smallest Start >= a.
 func (m *MemRuns) Ceil(a Key) (Run, bool) {
+	if m.n == 0 || m.max.Less(a) {
+		return Run{}, false
+	}
+	if a.Less(m.min) {
+		a = m.min
+	}
+	if f := m.fingerOf(a); f != nil {
+		d := byte(a.Lo)
+		if f.has(d) {
+			return Run{Start: a, End: f.ends[d]}, true
+		}
+		if p := f.above(d); p >= 0 {
+			return Run{Start: leafKey(a).withDigit(trieDepth-1, byte(p)), End: f.ends[p]}, true
+		}
+	}
+	b := a.Bytes()
 	var path [trieDepth]*trieNode
 	n := m.root
 	i := 0
 	for ; n != nil; i++ {
 		path[i] = n
-		d := a.digit(i)
+		d := b[i]
 		if !n.has(d) {
 			break
 		}
 		if i == trieDepth-1 {
+			m.setFinger(n, a)
 			return Run{Start: a, End: n.ends[d]}, true
 		}
 		n = n.kids[d]
@@ -124,7 +196,7 @@ func (m *MemRuns) Ceil(a Key) (Run, bool) {
 		return Run{}, false
 	}
 	for ; i >= 0; i-- {
-		if d := path[i].above(a.digit(i)); d >= 0 {
+		if d := path[i].above(b[i]); d >= 0 {
 			return m.edge(path[i], i, a.head(i).withDigit(i, byte(d)), byte(d), false), true
 		}
 	}
@@ -151,17 +223,41 @@ func (m *MemRuns) edge(n *trieNode, i int, k Key, d byte, max bool) Run {
 		d = byte(c)
 		k = k.withDigit(i+1, d)
 	}
+	m.setFinger(n, k)
 	return Run{Start: k, End: n.ends[d]}
 }
 
 // Put inserts r, or replaces the run with the same Start.
 func (m *MemRuns) Put(r Run) {
+	// A non-empty leaf has its bits set on the path above it.
+	n := m.fingerOf(r.Start)
+	if n == nil || n.empty() {
+		n = m.walkCreate(r.Start)
+	}
+	d := byte(r.Start.Lo)
+	if !n.has(d) {
+		n.mark(d)
+		if m.n == 0 || r.Start.Less(m.min) {
+			m.min = r.Start
+		}
+		if m.n == 0 || m.max.Less(r.Start) {
+			m.max = r.Start
+		}
+		m.n++
+	}
+	n.ends[d] = r.End
+}
+
+// walkCreate returns the leaf for key a, creating and marking the path to
+// it, and makes it the finger.
+func (m *MemRuns) walkCreate(a Key) *trieNode {
 	if m.root == nil {
 		m.root = new(trieNode)
 	}
 	n := m.root
+	b := a.Bytes()
 	for i := 0; i < trieDepth-1; i++ {
-		d := r.Start.digit(i)
+		d := b[i]
 		if !n.has(d) {
 			n.mark(d)
 			if n.kids[d] == nil {
@@ -170,35 +266,61 @@ func (m *MemRuns) Put(r Run) {
 		}
 		n = n.kids[d]
 	}
-	d := r.Start.digit(trieDepth - 1)
 	if n.ends == nil {
 		n.ends = new([256]Key)
 	}
-	if !n.has(d) {
-		n.mark(d)
-		m.n++
-	}
-	n.ends[d] = r.End
+	m.setFinger(n, a)
+	return n
 }
 
 // Delete removes the run starting at start, if there is one.
 func (m *MemRuns) Delete(start Key) {
+	if m.n == 0 || start.Less(m.min) || m.max.Less(start) {
+		return
+	}
+	if f := m.fingerOf(start); f != nil {
+		d := byte(start.Lo)
+		if !f.has(d) {
+			return
+		}
+		// Clearing the last run of a leaf must clear the path above
+		// it too: leave that to the walk below.
+		if f.clear(d); !f.empty() {
+			m.deleted(start)
+			return
+		}
+		f.mark(d)
+	}
+	b := start.Bytes()
 	var path [trieDepth]*trieNode
 	n := m.root
 	for i := 0; i < trieDepth; i++ {
-		if n == nil || !n.has(start.digit(i)) {
+		if !n.has(b[i]) {
 			return
 		}
 		path[i] = n
 		if i < trieDepth-1 {
-			n = n.kids[start.digit(i)]
+			n = n.kids[b[i]]
 		}
 	}
-	m.n--
 	for i := trieDepth - 1; i >= 0; i-- {
-		path[i].clear(start.digit(i))
+		path[i].clear(b[i])
 		if !path[i].empty() {
-			return
+			break
 		}
+	}
+	m.deleted(start)
+}
+
+// deleted updates the count and bounds after the run at start is gone.
+func (m *MemRuns) deleted(start Key) {
+	m.n--
+	if m.n > 0 && start == m.min {
+		r, _ := m.Ceil(start)
+		m.min = r.Start
+	}
+	if m.n > 0 && start == m.max {
+		r, _ := m.Floor(start)
+		m.max = r.Start
 	}
 }

@@ -277,12 +277,16 @@ func TestKeyArithmetic(t *testing.T) {
 		}
 	}
 	k := Key{Hi: 0x0102030405060708, Lo: 0x090a0b0c0d0e0f10}
+	b := k.Bytes()
 	for i := 0; i < 16; i++ {
-		if k.digit(i) != byte(i+1) {
-			t.Errorf("digit(%d) = %d", i, k.digit(i))
+		if b[i] != byte(i+1) {
+			t.Errorf("Bytes()[%d] = %d", i, b[i])
 		}
-		if h := k.head(i); h.withDigit(i, k.digit(i)) != k.head(i+1) {
+		if h := k.head(i); h.withDigit(i, b[i]) != k.head(i+1) {
 			t.Errorf("head(%d) and withDigit disagree", i)
 		}
+	}
+	if KeyFromBytes(b) != k {
+		t.Errorf("KeyFromBytes(Bytes()) = %v", KeyFromBytes(b))
 	}
 }
