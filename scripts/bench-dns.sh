@@ -10,8 +10,8 @@
 # compete for the CPU: it starts `moxxiedns serve` (the plugin inside an
 # embedded CoreDNS, through dns.Serve) and runs dnsperf against it, stops
 # it, starts pdns_server on the same zone files and runs the same dnsperf
-# against it, stops it. It prints qps and latency of every run and the
-# median of each server. Everything started is stopped and the temporary
+# against it, stops it. It prints qps, latency and the server's CPU time
+# per query of every run, and the median of each server. Everything started is stopped and the temporary
 # directory removed on exit, also on failure.
 #
 # Needs: go, dnsperf, pdns_server with the bind backend. On Debian:
@@ -122,12 +122,19 @@ perf() { # perf PORT DURATION: dnsperf against 127.0.0.1:PORT
 		-c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING"
 }
 
+# cputicks: CPU time (user + system, in clock ticks) the server has used.
+cputicks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+hz=$(getconf CLK_TCK)
+
 # measure NAME PORT: warms up, runs dnsperf, appends "NAME qps latency_ms
-# lost" to results.
+# lost cpu_us_per_query" to results. The server's CPU time per query is
+# the measure least disturbed by other load on the machine.
 measure() {
 	[ "$WARMUP" -gt 0 ] && perf "$2" "$WARMUP" >/dev/null 2>&1
-	local out qps lat lost
+	local out qps lat lost t0 t1 cpu
+	t0=$(cputicks)
 	out=$(perf "$2" "$DURATION" 2>&1)
+	t1=$(cputicks)
 	qps=$(awk '/Queries per second:/ {print $4}' <<<"$out")
 	lat=$(awk '/Average Latency \(s\):/ {printf "%.3f", $4 * 1000}' <<<"$out")
 	lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
@@ -136,8 +143,9 @@ measure() {
 		echo "$out" >&2
 		exit 1
 	fi
-	printf '%s %.0f %s %s\n' "$1" "$qps" "$lat" "$lost" >>"$tmp/results"
-	printf '  %-7s %9.0f qps  %7s ms avg latency  %s lost\n' "$1" "$qps" "$lat" "$lost"
+	cpu=$(awk -v t="$((t1 - t0))" -v hz="$hz" -v q="$qps" -v d="$DURATION" 'BEGIN {printf "%.2f", t / hz * 1e6 / (q * d)}')
+	printf '%s %.0f %s %s %s\n' "$1" "$qps" "$lat" "$lost" "$cpu" >>"$tmp/results"
+	printf '  %-7s %9.0f qps  %7s ms avg latency  %s lost  %6s us server CPU per query\n' "$1" "$qps" "$lat" "$lost" "$cpu"
 }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r)"
@@ -165,9 +173,9 @@ median() {
 mq=$(median moxxie 2)
 pq=$(median pdns 2)
 echo
-printf '%-8s %12s %16s\n' server "median qps" "median latency"
-printf '%-8s %12.0f %13s ms\n' moxxie "$mq" "$(median moxxie 3)"
-printf '%-8s %12.0f %13s ms\n' pdns "$pq" "$(median pdns 3)"
+printf '%-8s %12s %16s %22s\n' server "median qps" "median latency" "median CPU per query"
+printf '%-8s %12.0f %13s ms %19s us\n' moxxie "$mq" "$(median moxxie 3)" "$(median moxxie 5)"
+printf '%-8s %12.0f %13s ms %19s us\n' pdns "$pq" "$(median pdns 3)" "$(median pdns 5)"
 awk -v m="$mq" -v p="$pq" 'BEGIN {
 	printf "moxxie/pdns: %.2f (target >= 1.00): %s\n", m / p, (m >= p ? "met" : "NOT met")
 }'
