@@ -8,10 +8,11 @@ import (
 // segment is a stretch of free keys NextFree has chosen, with the used runs
 // on either side that it merges with.
 type segment struct {
-	from, to    Key
-	left, right Run
-	hasLeft     bool // left.End+1 == from
-	hasRight    bool // to+1 == right.Start
+	from, to  Key
+	leftStart Key // Start of the run ending at from-1, if hasLeft
+	right     Run // the run starting at to+1, if hasRight
+	hasLeft   bool
+	hasRight  bool
 }
 
 // NextFree claims the count lowest free keys of the space, all or nothing,
@@ -51,7 +52,7 @@ func (sp *Space) NextFree(s RunStore, count int) ([]Key, error) {
 		if i > 0 && last.End.Add64(1) == g.from {
 			r.Start = last.Start
 		} else if g.hasLeft {
-			r.Start = g.left.Start
+			r.Start = g.leftStart
 		}
 		if g.hasRight {
 			s.Delete(g.right.Start)
@@ -95,7 +96,7 @@ func findFree(s RunStore, rg Run, need uint64, segs []segment) ([]segment, uint6
 		if inRange {
 			gapEnd = next.Start.Sub64(1)
 		}
-		g := segment{from: cur, left: left, hasLeft: hasLeft}
+		g := segment{from: cur, leftStart: left.Start, hasLeft: hasLeft}
 		if n := gapEnd.Sub(cur); n.Hi == 0 && n.Lo < need {
 			g.to = gapEnd
 			g.right, g.hasRight = next, inRange

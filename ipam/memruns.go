@@ -4,22 +4,26 @@ import "math/bits"
 
 // MemRuns is an in-memory RunStore for tests, benchmarks and tools: a trie of
 // fixed depth 16 over the bytes of Start, each node with 256 children and a
-// bitmap of which are present. Every operation walks at most two root-to-leaf
-// paths, so its cost depends on the key length only, not on how many runs
-// the store holds, much as go-memdb's radix tree behaves. It remembers the
-// two leaves it reached last (fingers), so operations near recent ones skip
-// the walk; an allocation works at two places, the run it extends and the
-// gap it fills. Nodes emptied by Delete are kept for reuse, so a store's
-// memory follows its high-water mark. The zero value is an empty store. It
-// is not safe for concurrent use, not even for concurrent reads.
+// bitmap of which are present. Every operation takes at most a few
+// root-to-leaf walks, so its cost depends on the key length only, not on how
+// many runs the store holds, much as go-memdb's radix tree behaves. It also
+// caches recently reached leaves (fingers), so an operation near a recent
+// one skips the walk: an allocation works at two places, the run it extends
+// and the gap it fills. Nodes emptied by Delete are kept for reuse, so a
+// store's memory follows its high-water mark. The zero value is an empty
+// store. It is not safe for concurrent use, not even for concurrent reads.
 type MemRuns struct {
 	root     *trieNode
 	n        int
 	min, max Key // the least and greatest Start, when n > 0
 
-	fingers [2]finger
-	mru     int // index of the most recently used finger
+	// fingers caches recently reached leaves, direct-mapped by the low
+	// bits of their leaf number, so neighbouring leaves do not evict each
+	// other.
+	fingers [fingerSlots]finger
 }
+
+const fingerSlots = 8
 
 // finger is a last-level node and the key of its first slot.
 type finger struct {
@@ -32,25 +36,19 @@ func leafKey(a Key) Key { return Key{Hi: a.Hi, Lo: a.Lo &^ 0xff} }
 
 // fingerOf returns a's leaf if a finger holds it, or nil.
 func (m *MemRuns) fingerOf(a Key) *trieNode {
-	k := leafKey(a)
-	if f := m.fingers[m.mru]; f.leaf != nil && f.key == k {
-		return f.leaf
-	}
-	if f := m.fingers[1-m.mru]; f.leaf != nil && f.key == k {
-		m.mru = 1 - m.mru
+	f := &m.fingers[a.Lo>>8%fingerSlots]
+	if f.key.Lo == a.Lo&^0xff && f.key.Hi == a.Hi {
 		return f.leaf
 	}
 	return nil
 }
 
-// setFinger records n as the leaf of key a, replacing the least recently
-// used finger.
+// inLeaf returns the key in slot d of a's leaf.
+func inLeaf(a Key, d int) Key { return Key{Hi: a.Hi, Lo: a.Lo&^0xff | uint64(d)} }
+
+// setFinger records n as the leaf of key a.
 func (m *MemRuns) setFinger(n *trieNode, a Key) {
-	if m.fingers[m.mru].leaf == n {
-		return
-	}
-	m.mru = 1 - m.mru
-	m.fingers[m.mru] = finger{leaf: n, key: leafKey(a)}
+	m.fingers[a.Lo>>8%fingerSlots] = finger{leaf: n, key: leafKey(a)}
 }
 
 // trieNode is one level of MemRuns. Nodes above the last level use kids;
@@ -59,8 +57,8 @@ func (m *MemRuns) setFinger(n *trieNode, a Key) {
 // bit is off is an empty node kept for reuse.
 type trieNode struct {
 	set  [4]uint64
-	kids [256]*trieNode
-	ends *[256]Key
+	kids *[256]*trieNode // above the last level
+	ends *[256]Key       // at the last level; holds no pointers for the GC
 }
 
 const trieDepth = 16
@@ -129,7 +127,7 @@ func (m *MemRuns) Floor(a Key) (Run, bool) {
 			return Run{Start: a, End: f.ends[d]}, true
 		}
 		if p := f.below(d); p >= 0 {
-			return Run{Start: leafKey(a).withDigit(trieDepth-1, byte(p)), End: f.ends[p]}, true
+			return Run{Start: inLeaf(a, p), End: f.ends[p]}, true
 		}
 	}
 	b := a.Bytes()
@@ -173,7 +171,7 @@ func (m *MemRuns) Ceil(a Key) (Run, bool) {
 			return Run{Start: a, End: f.ends[d]}, true
 		}
 		if p := f.above(d); p >= 0 {
-			return Run{Start: leafKey(a).withDigit(trieDepth-1, byte(p)), End: f.ends[p]}, true
+			return Run{Start: inLeaf(a, p), End: f.ends[p]}, true
 		}
 	}
 	b := a.Bytes()
@@ -249,7 +247,7 @@ func (m *MemRuns) Put(r Run) {
 }
 
 // walkCreate returns the leaf for key a, creating and marking the path to
-// it, and makes it the finger.
+// it, and records it as a finger.
 func (m *MemRuns) walkCreate(a Key) *trieNode {
 	if m.root == nil {
 		m.root = new(trieNode)
@@ -260,6 +258,9 @@ func (m *MemRuns) walkCreate(a Key) *trieNode {
 		d := b[i]
 		if !n.has(d) {
 			n.mark(d)
+			if n.kids == nil {
+				n.kids = new([256]*trieNode)
+			}
 			if n.kids[d] == nil {
 				n.kids[d] = new(trieNode)
 			}
@@ -275,9 +276,6 @@ func (m *MemRuns) walkCreate(a Key) *trieNode {
 
 // Delete removes the run starting at start, if there is one.
 func (m *MemRuns) Delete(start Key) {
-	if m.n == 0 || start.Less(m.min) || m.max.Less(start) {
-		return
-	}
 	if f := m.fingerOf(start); f != nil {
 		d := byte(start.Lo)
 		if !f.has(d) {
@@ -290,6 +288,9 @@ func (m *MemRuns) Delete(start Key) {
 			return
 		}
 		f.mark(d)
+	}
+	if m.n == 0 || start.Less(m.min) || m.max.Less(start) {
+		return
 	}
 	b := start.Bytes()
 	var path [trieDepth]*trieNode
@@ -314,7 +315,14 @@ func (m *MemRuns) Delete(start Key) {
 
 // deleted updates the count and bounds after the run at start is gone.
 func (m *MemRuns) deleted(start Key) {
-	m.n--
+	if m.n--; start == m.min || start == m.max {
+		m.bounds(start)
+	}
+}
+
+// bounds recomputes min or max after the run at start, one of them, is
+// gone.
+func (m *MemRuns) bounds(start Key) {
 	if m.n > 0 && start == m.min {
 		r, _ := m.Ceil(start)
 		m.min = r.Start
