@@ -20,7 +20,8 @@ type segment struct {
 // changes nothing and returns an *ExhaustedError. It costs one Floor, then
 // one Ceil and at most two writes per free stretch it takes from, so its
 // cost grows with count and fragmentation near the start, never with the
-// size of the space or how full it is.
+// size of the space or how full it is. The result holds count keys, so
+// callers bound count (the API caps it).
 func (sp *Space) NextFree(s RunStore, count int) ([]Key, error) {
 	if count < 1 {
 		return nil, errorf(ErrInvalidCount, "count %d: at least 1 is needed", count)
@@ -36,7 +37,7 @@ func (sp *Space) NextFree(s RunStore, count int) ([]Key, error) {
 		}
 	}
 	if need > 0 {
-		// Used claimed more was free than the store holds; the store wins.
+		// Used promised more free keys than the store has; the store wins.
 		return nil, &ExhaustedError{Requested: count, Available: uint64(count) - need}
 	}
 	out := make([]Key, 0, count)
