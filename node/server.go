@@ -222,7 +222,14 @@ func (s *Server) setupRaft() error {
 		Timeout: 10 * time.Second,
 		Logger:  conf.Logger.Named("transport"),
 	})
-	r, err := raft.NewRaft(conf, s.fsm, store, store, snaps, s.transport)
+	// Replication reads back entries the leader has just written; a cache
+	// keeps those reads off bolt.
+	logs, err := raft.NewLogCache(512, store)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	r, err := raft.NewRaft(conf, s.fsm, logs, store, snaps, s.transport)
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("start raft: %w", err)
