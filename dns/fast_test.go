@@ -150,7 +150,7 @@ func TestFastAnswerAllocations(t *testing.T) {
 
 func TestSteerAttaches(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("the fast path's steering is Linux only")
+		t.Skip("fast-path socket steering not supported here: it needs the Linux kernel (SO_REUSEPORT BPF)")
 	}
 	s := startServer(t, ServerConfig{Source: NewStaticSource(testRecords()), Sockets: 2})
 	if s.fast == nil || len(s.fast.conns) != 2 {

@@ -171,7 +171,7 @@ func TestServeConfigErrors(t *testing.T) {
 func TestDig(t *testing.T) {
 	dig, err := exec.LookPath("dig")
 	if err != nil {
-		t.Skip("dig not installed: apt-get install dnsutils")
+		t.Skip("dig missing: apt-get install dnsutils")
 	}
 	s := startServer(t, ServerConfig{Source: NewStaticSource(testRecords())})
 	host, port, _ := net.SplitHostPort(s.Addr())
