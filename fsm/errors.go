@@ -1,6 +1,9 @@
 package fsm
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned by Apply and the store. API handlers map them to HTTP
 // statuses; they are values, never panics.
@@ -19,7 +22,45 @@ var (
 	// ErrIdempotencyMismatch means an idempotency key was reused for a
 	// different request.
 	ErrIdempotencyMismatch = errors.New("idempotency key reused with a different request")
+	// ErrInvalid means a command's input is invalid (HTTP 400); it comes
+	// wrapped in a *FieldError naming the field.
+	ErrInvalid = errors.New("invalid")
 	// ErrBadSnapshot means a snapshot stream is truncated, corrupt or of an
 	// unsupported version.
 	ErrBadSnapshot = errors.New("bad snapshot")
 )
+
+// FieldError is an error about one field of a request: Field is its JSON
+// name and Err says what is wrong, wrapping the sentinel that decides the
+// HTTP status (ErrInvalid or an ipam validation error: 400; ErrConflict or
+// an ipam in-use or exhaustion error: 409; ErrNotFound: 404).
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+// Error returns the message of Err; the field travels separately.
+func (e *FieldError) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// fieldErr wraps err as a FieldError naming field.
+func fieldErr(field string, err error) error {
+	return &FieldError{Field: field, Err: err}
+}
+
+// fieldErrf returns a FieldError naming field whose error wraps kind and
+// reads as the formatted message alone.
+func fieldErrf(field string, kind error, format string, args ...any) error {
+	return &FieldError{Field: field, Err: &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}}
+}
+
+// kindError is a message that wraps a sentinel without repeating it.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }

@@ -88,7 +88,11 @@ func schema() *memdb.DBSchema {
 }
 
 func newMemDB() *memdb.MemDB {
-	db, err := memdb.NewMemDB(schema())
+	sc := schema()
+	for name, t := range ipamTables() {
+		sc.Tables[name] = t
+	}
+	db, err := memdb.NewMemDB(sc)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: invalid schema: %v", err))
 	}

@@ -27,6 +27,17 @@ const (
 	recToken       recordType = 3
 	recACL         recordType = 4
 	recIdempotency recordType = 5
+	recVRF         recordType = 6
+	recPrefix      recordType = 7
+	recIPRange     recordType = 8
+	recAddress     recordType = 9
+	recPool        recordType = 10
+	recIDAlloc     recordType = 11
+	recZone        recordType = 12
+	recSpace       recordType = 13
+	recRun         recordType = 14
+	recHold        recordType = 15
+	recIPAMClock   recordType = 16
 	recEnd         recordType = 255
 )
 
@@ -47,6 +58,17 @@ var snapshotTables = []tableRecord{
 	{tableTokens, recToken, func() any { return new(Token) }},
 	{tableACL, recACL, func() any { return new(ACLState) }},
 	{tableIdempotency, recIdempotency, func() any { return new(IdempotencyRecord) }},
+	{tableVRFs, recVRF, func() any { return new(VRF) }},
+	{tablePrefixes, recPrefix, func() any { return new(Prefix) }},
+	{tableIPRanges, recIPRange, func() any { return new(IPRange) }},
+	{tableAddresses, recAddress, func() any { return new(Address) }},
+	{tablePools, recPool, func() any { return new(Pool) }},
+	{tableIDAllocs, recIDAlloc, func() any { return new(IDAllocation) }},
+	{tableZones, recZone, func() any { return new(Zone) }},
+	{tableSpaces, recSpace, func() any { return new(spaceUsage) }},
+	{tableRuns, recRun, func() any { return new(storedRun) }},
+	{tableHolds, recHold, func() any { return new(storedHold) }},
+	{tableIPAMClock, recIPAMClock, func() any { return new(ipamClock) }},
 }
 
 type fsmSnapshot struct {

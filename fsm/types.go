@@ -27,6 +27,23 @@ const (
 	TokenRevokeType     MessageType = 5
 	IdempotencyReapType MessageType = 6
 	BatchType           MessageType = 7
+	VRFCreateType       MessageType = 8
+	VRFDeleteType       MessageType = 9
+	PrefixCreateType    MessageType = 10
+	PrefixUpdateType    MessageType = 11
+	PrefixDeleteType    MessageType = 12
+	PrefixAllocateType  MessageType = 13
+	IPRangeCreateType   MessageType = 14
+	IPRangeDeleteType   MessageType = 15
+	AddressAllocateType MessageType = 16
+	AddressUpdateType   MessageType = 17
+	AddressReleaseType  MessageType = 18
+	PoolCreateType      MessageType = 19
+	PoolDeleteType      MessageType = 20
+	IDAllocateType      MessageType = 21
+	IDReleaseType       MessageType = 22
+	ZoneCreateType      MessageType = 23
+	ZoneDeleteType      MessageType = 24
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does

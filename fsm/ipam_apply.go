@@ -1,0 +1,908 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/ipam"
+)
+
+// AddressList is the result of an address allocation: the addresses in
+// the order they were handed out.
+type AddressList struct {
+	Addresses []*Address `json:"addresses"`
+}
+
+// AddressReleased is the result of an address release.
+type AddressReleased struct {
+	Address *Address `json:"address"`
+	// QuarantinedUntil is when the address may be handed out again; absent
+	// when it was released with force or the quarantine is off.
+	QuarantinedUntil *Timestamp `json:"quarantined_until,omitempty"`
+}
+
+// validator is implemented by the commands that check their own input.
+type validator interface{ Validate() error }
+
+// validated runs cmd's Validate, if it has one, before apply.
+func validated(apply applyFunc) applyFunc {
+	return func(txn *memdb.Txn, index uint64, cmd Command) (any, error) {
+		if v, ok := cmd.(validator); ok {
+			if err := v.Validate(); err != nil {
+				return nil, err
+			}
+		}
+		return apply(txn, index, cmd)
+	}
+}
+
+// --- shared helpers ---------------------------------------------------
+
+func notFound(what, id string) error {
+	return fmt.Errorf("%w: %s %s", ErrNotFound, what, id)
+}
+
+func loadSpace(txn *memdb.Txn, id string, sp ipam.Space) ipam.Space {
+	raw, err := txn.First(tableSpaces, "id", id)
+	must(err)
+	if raw != nil {
+		sp.Used = raw.(*spaceUsage).Used
+	}
+	return sp
+}
+
+func saveSpace(txn *memdb.Txn, index uint64, id string, sp ipam.Space) error {
+	if sp.Used.IsZero() {
+		raw, err := txn.First(tableSpaces, "id", id)
+		must(err)
+		if raw == nil {
+			return nil
+		}
+		return remove(txn, tableSpaces, index, raw)
+	}
+	return insert(txn, tableSpaces, index, &spaceUsage{ID: id, Used: sp.Used})
+}
+
+// dropSpace deletes a space's runs and usage.
+func dropSpace(txn *memdb.Txn, index uint64, id string) error {
+	if _, err := txn.DeleteAll(tableRuns, "id_prefix", id); err != nil {
+		return err
+	}
+	return saveSpace(txn, index, id, ipam.Space{})
+}
+
+func prefixNet(p *Prefix) netip.Prefix { return netip.MustParsePrefix(p.Prefix) }
+
+func rootSpace(txn *memdb.Txn, vrf string, is4 bool) (string, ipam.Space) {
+	all := netip.MustParsePrefix("::/0")
+	if is4 {
+		all = netip.MustParsePrefix("0.0.0.0/0")
+	}
+	id := rootSpaceID(vrf, is4)
+	return id, loadSpace(txn, id, ipam.BlockSpace(all))
+}
+
+func addrSpace(txn *memdb.Txn, p *Prefix) ipam.Space {
+	return loadSpace(txn, addrSpaceID(p.ID), ipam.AddrSpace(prefixNet(p), p.IsPool))
+}
+
+func blockSpace(txn *memdb.Txn, p *Prefix) ipam.Space {
+	return loadSpace(txn, blockSpaceID(p.ID), ipam.BlockSpace(prefixNet(p)))
+}
+
+// parentSpace returns the space p is claimed in: its container's block
+// space, or its VRF's root space.
+func parentSpace(txn *memdb.Txn, p *Prefix) (string, ipam.Space, error) {
+	if p.ParentID == "" {
+		id, sp := rootSpace(txn, p.VRF, prefixNet(p).Addr().Is4())
+		return id, sp, nil
+	}
+	parent, err := getPrefix(txn, p.ParentID)
+	if err != nil {
+		return "", ipam.Space{}, err
+	}
+	return blockSpaceID(parent.ID), blockSpace(txn, parent), nil
+}
+
+func blockRange(p netip.Prefix) (ipam.Key, ipam.Key) {
+	return ipam.KeyOf(p.Addr()), ipam.KeyOf(ipam.LastAddr(p))
+}
+
+func getPrefix(txn *memdb.Txn, id string) (*Prefix, error) {
+	raw, err := txn.First(tablePrefixes, "id", id)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, notFound("prefix", id)
+	}
+	return raw.(*Prefix), nil
+}
+
+// enclosing returns the longest prefix of vrf that contains a/bits, with a
+// length of at most maxBits, or nil. It costs one lookup per length.
+func enclosing(txn *memdb.Txn, vrf string, a netip.Addr, maxBits int) *Prefix {
+	for b := maxBits; b >= 0; b-- {
+		raw, err := txn.First(tablePrefixes, "cidr", vrf, netip.PrefixFrom(a, b).Masked())
+		must(err)
+		if raw != nil {
+			return raw.(*Prefix)
+		}
+	}
+	return nil
+}
+
+func vrfExists(txn *memdb.Txn, vrf string) bool {
+	if vrf == DefaultVRF {
+		return true
+	}
+	raw, err := txn.First(tableVRFs, "id", vrf)
+	must(err)
+	return raw != nil
+}
+
+// ipamNow returns the greatest leader time seen by IPAM commands, now
+// included, and records it.
+func ipamNow(txn *memdb.Txn, index uint64, now int64) (int64, error) {
+	raw, err := txn.First(tableIPAMClock, "id", ipamClockID)
+	must(err)
+	if raw != nil && raw.(*ipamClock).Now >= now {
+		return raw.(*ipamClock).Now, nil
+	}
+	return now, insert(txn, tableIPAMClock, index, &ipamClock{ID: ipamClockID, Now: now})
+}
+
+// drainQuarantine releases every quarantined address whose hold expired.
+func drainQuarantine(txn *memdb.Txn, index uint64, now int64) error {
+	for _, h := range ipam.Expired(txnHolds{txn}, now) {
+		pid, ok := prefixIDOfAddrSpace(h.Space)
+		if !ok {
+			continue
+		}
+		raw, err := txn.First(tablePrefixes, "id", pid)
+		must(err)
+		if raw == nil {
+			continue
+		}
+		sp := addrSpace(txn, raw.(*Prefix))
+		if err := sp.Release(txnRuns{txn, h.Space}, h.Key); err != nil {
+			return fmt.Errorf("fsm: quarantine of %s: %w", h.Space, err)
+		}
+		if err := saveSpace(txn, index, h.Space, sp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// quarantine returns the configured quarantine: the ipam.quarantine
+// setting when it parses as a duration of at least zero, else the default.
+func quarantine(txn *memdb.Txn) time.Duration {
+	raw, err := txn.First(tableSettings, "id", quarantineSetKey)
+	must(err)
+	if raw != nil {
+		if d, err := time.ParseDuration(raw.(*Setting).Value); err == nil && d >= 0 {
+			return d
+		}
+	}
+	return ipam.DefaultQuarantine
+}
+
+// allocErr names field in an allocator error; errors that are not about
+// the request pass through.
+func allocErr(field string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fieldErr(field, err)
+}
+
+// --- VRFs -------------------------------------------------------------
+
+func applyVRFCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*VRFCreateRequest)
+	v := req.VRF
+	if v.ID == DefaultVRF || vrfExists(txn, v.ID) {
+		return nil, fieldErrf("id", ErrConflict, "VRF %s already exists", v.ID)
+	}
+	v.CreateIndex, v.ModifyIndex, v.CreatedAt = index, index, Timestamp(req.Now)
+	if err := insert(txn, tableVRFs, index, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+func applyVRFDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*VRFDeleteRequest)
+	if req.ID == DefaultVRF {
+		return nil, fieldErrf("id", ErrConflict, "VRF %s always exists and cannot be deleted", DefaultVRF)
+	}
+	raw, err := txn.First(tableVRFs, "id", req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, notFound("VRF", req.ID)
+	}
+	if p, err := txn.First(tablePrefixes, "cidr_prefix", req.ID); err != nil {
+		return nil, err
+	} else if p != nil {
+		return nil, fieldErrf("id", ErrConflict, "VRF %s still holds prefixes, such as %s; delete them first", req.ID, p.(*Prefix).Prefix)
+	}
+	if err := remove(txn, tableVRFs, index, raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// --- prefixes ---------------------------------------------------------
+
+func applyPrefixCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*PrefixCreateRequest)
+	p := req.Prefix
+	pfx := prefixNet(&p)
+	if !vrfExists(txn, p.VRF) {
+		return nil, fieldErrf("vrf", ErrInvalid, "VRF %s does not exist", p.VRF)
+	}
+	if raw, err := txn.First(tablePrefixes, "id", p.ID); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("id", ErrConflict, "prefix %s already exists", p.ID)
+	}
+	if raw, err := txn.First(tablePrefixes, "cidr", p.VRF, pfx); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("prefix", ErrConflict, "%s already exists in VRF %s (id %s)", pfx, p.VRF, raw.(*Prefix).ID)
+	}
+	p.ParentID = ""
+	if parent := enclosing(txn, p.VRF, pfx.Addr(), pfx.Bits()-1); parent != nil {
+		if parent.Status != PrefixContainer {
+			return nil, fieldErrf("prefix", ErrConflict, "%s lies inside active prefix %s (id %s); only a container holds child prefixes", pfx, parent.Prefix, parent.ID)
+		}
+		p.ParentID = parent.ID
+	}
+	spID, sp, err := parentSpace(txn, &p)
+	if err != nil {
+		return nil, err
+	}
+	first, last := blockRange(pfx)
+	runs := txnRuns{txn, spID}
+	if err := sp.ClaimRange(runs, first, last); err != nil {
+		if !errors.Is(err, ipam.ErrInUse) {
+			return nil, fieldErr("prefix", err)
+		}
+		// Prefixes inside the new one, at the same level, occupy it. A
+		// container adopts them; anything else overlaps.
+		kids := childrenWithin(txn, p.VRF, p.ParentID, pfx)
+		if p.Status != PrefixContainer {
+			return nil, fieldErrf("prefix", ErrConflict, "%s overlaps %s (id %s); create it as a container to hold it", pfx, kids[0].Prefix, kids[0].ID)
+		}
+		if err := adopt(txn, index, &p, sp, runs, kids); err != nil {
+			return nil, err
+		}
+		if err := sp.ClaimRange(runs, first, last); err != nil {
+			return nil, fmt.Errorf("fsm: claim %s after adopting its children: %w", pfx, err)
+		}
+	}
+	if err := saveSpace(txn, index, spID, sp); err != nil {
+		return nil, err
+	}
+	p.CreateIndex, p.ModifyIndex = index, index
+	p.CreatedAt, p.UpdatedAt = Timestamp(req.Now), Timestamp(req.Now)
+	if err := insert(txn, tablePrefixes, index, &p); err != nil {
+		return nil, err
+	}
+	if p.Gateway != "" {
+		if err := reserveGateway(txn, index, req, &p); err != nil {
+			return nil, err
+		}
+	}
+	return prefixView(txn, &p), nil
+}
+
+// childrenWithin returns the prefixes of vrf inside pfx whose parent is
+// parentID, in address order.
+func childrenWithin(txn *memdb.Txn, vrf, parentID string, pfx netip.Prefix) []*Prefix {
+	it, err := txn.LowerBound(tablePrefixes, "cidr", vrf, pfx)
+	must(err)
+	var out []*Prefix
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		q := raw.(*Prefix)
+		qn := prefixNet(q)
+		if q.VRF != vrf || !ipam.Contains(pfx, qn) {
+			break
+		}
+		if q.ParentID == parentID {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// adopt moves kids from the space they are claimed in (sp, runs) into the
+// block space of the new container p.
+func adopt(txn *memdb.Txn, index uint64, p *Prefix, sp ipam.Space, runs txnRuns, kids []*Prefix) error {
+	own := ipam.BlockSpace(prefixNet(p))
+	ownRuns := txnRuns{txn, blockSpaceID(p.ID)}
+	for _, k := range kids {
+		first, last := blockRange(prefixNet(k))
+		if err := sp.ReleaseRange(runs, first, last); err != nil {
+			return fmt.Errorf("fsm: move %s: %w", k.Prefix, err)
+		}
+		if err := own.ClaimRange(ownRuns, first, last); err != nil {
+			return fmt.Errorf("fsm: move %s: %w", k.Prefix, err)
+		}
+		moved := *k
+		moved.ParentID, moved.ModifyIndex = p.ID, index
+		if err := insert(txn, tablePrefixes, index, &moved); err != nil {
+			return err
+		}
+	}
+	return saveSpace(txn, index, blockSpaceID(p.ID), own)
+}
+
+func reserveGateway(txn *memdb.Txn, index uint64, req *PrefixCreateRequest, p *Prefix) error {
+	sp := addrSpace(txn, p)
+	gw := netip.MustParseAddr(p.Gateway)
+	k, err := sp.KeyOf(gw)
+	if err != nil {
+		return fieldErr("gateway", err)
+	}
+	if err := sp.Claim(txnRuns{txn, addrSpaceID(p.ID)}, k); err != nil {
+		return fieldErr("gateway", err)
+	}
+	a := &Address{
+		ID: req.GatewayID, Address: gw.String(), PrefixID: p.ID, VRF: p.VRF,
+		Status: AddressReserved, Tenant: p.Tenant, Description: "gateway",
+		CreateIndex: index, ModifyIndex: index, CreatedAt: Timestamp(req.Now), UpdatedAt: Timestamp(req.Now),
+	}
+	if err := insertAddress(txn, index, a); err != nil {
+		return err
+	}
+	return saveSpace(txn, index, addrSpaceID(p.ID), sp)
+}
+
+func applyPrefixUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*PrefixUpdateRequest)
+	old, err := getPrefix(txn, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	p := *old
+	if req.Tenant != nil {
+		p.Tenant = *req.Tenant
+	}
+	if req.Description != nil {
+		p.Description = *req.Description
+	}
+	p.ModifyIndex, p.UpdatedAt = index, Timestamp(req.Now)
+	if err := insert(txn, tablePrefixes, index, &p); err != nil {
+		return nil, err
+	}
+	return prefixView(txn, &p), nil
+}
+
+func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*PrefixDeleteRequest)
+	p, err := getPrefix(txn, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if p.Status == PrefixContainer {
+		if sp := blockSpace(txn, p); !sp.Used.IsZero() {
+			kid := childrenWithin(txn, p.VRF, p.ID, prefixNet(p))
+			return nil, fieldErrf("id", ErrConflict, "container %s still holds %d child prefixes, such as %s; delete them first", p.Prefix, len(kid), kid[0].Prefix)
+		}
+	}
+	// Addresses other than the gateway reserved with the prefix block it.
+	it, err := txn.Get(tableAddresses, "prefix", p.ID)
+	if err != nil {
+		return nil, err
+	}
+	var gateway *Address
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		a := raw.(*Address)
+		if a.Address == p.Gateway && a.Status == AddressReserved && gateway == nil {
+			gateway = a
+			continue
+		}
+		return nil, fieldErrf("id", ErrConflict, "prefix %s still holds addresses, such as %s; release them first", p.Prefix, a.Address)
+	}
+	if gateway != nil {
+		if err := remove(txn, tableAddresses, index, gateway); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := txn.DeleteAll(tableIPRanges, "prefix", p.ID); err != nil {
+		return nil, err
+	}
+	if _, err := txn.DeleteAll(tableHolds, "id_prefix", addrSpaceID(p.ID)); err != nil {
+		return nil, err
+	}
+	for _, id := range []string{addrSpaceID(p.ID), blockSpaceID(p.ID)} {
+		if err := dropSpace(txn, index, id); err != nil {
+			return nil, err
+		}
+	}
+	spID, sp, err := parentSpace(txn, p)
+	if err != nil {
+		return nil, err
+	}
+	first, last := blockRange(prefixNet(p))
+	if err := sp.ReleaseRange(txnRuns{txn, spID}, first, last); err != nil {
+		return nil, fmt.Errorf("fsm: release %s in its parent: %w", p.Prefix, err)
+	}
+	if err := saveSpace(txn, index, spID, sp); err != nil {
+		return nil, err
+	}
+	if err := remove(txn, tablePrefixes, index, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func applyPrefixAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*PrefixAllocateRequest)
+	parent, err := getPrefix(txn, req.ParentID)
+	if err != nil {
+		return nil, err
+	}
+	if parent.Status != PrefixContainer {
+		return nil, fieldErrf("prefix_id", ErrConflict, "%s is an active prefix; child prefixes come from containers", parent.Prefix)
+	}
+	if raw, err := txn.First(tablePrefixes, "id", req.Child.ID); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("id", ErrConflict, "prefix %s already exists", req.Child.ID)
+	}
+	sp := blockSpace(txn, parent)
+	spID := blockSpaceID(parent.ID)
+	child, err := sp.NextFreePrefix(txnRuns{txn, spID}, req.Bits)
+	if err != nil {
+		return nil, fieldErr("prefix_length", err)
+	}
+	if err := saveSpace(txn, index, spID, sp); err != nil {
+		return nil, err
+	}
+	p := req.Child
+	p.Prefix, p.VRF, p.ParentID, p.Gateway = child.String(), parent.VRF, parent.ID, ""
+	p.CreateIndex, p.ModifyIndex = index, index
+	p.CreatedAt, p.UpdatedAt = Timestamp(req.Now), Timestamp(req.Now)
+	if err := insert(txn, tablePrefixes, index, &p); err != nil {
+		return nil, err
+	}
+	return prefixView(txn, &p), nil
+}
+
+// activePrefix returns prefix id, which must hold addresses; field names
+// the request field that chose it.
+func activePrefix(txn *memdb.Txn, id, field string) (*Prefix, error) {
+	p, err := getPrefix(txn, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Status != PrefixActive {
+		return nil, fieldErrf(field, ErrConflict, "%s is a container: addresses come from its active child prefixes (or allocate a child prefix with allocate-prefix)", p.Prefix)
+	}
+	return p, nil
+}
+
+// --- IP ranges --------------------------------------------------------
+
+func applyIPRangeCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*IPRangeCreateRequest)
+	g := req.Range
+	p, err := activePrefix(txn, g.PrefixID, "prefix_id")
+	if err != nil {
+		return nil, err
+	}
+	if raw, err := txn.First(tableIPRanges, "id", g.ID); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("id", ErrConflict, "IP range %s already exists", g.ID)
+	}
+	sp := addrSpace(txn, p)
+	first, err := sp.KeyOf(netip.MustParseAddr(g.Start))
+	if err != nil {
+		return nil, fieldErr("start_address", err)
+	}
+	last, err := sp.KeyOf(netip.MustParseAddr(g.End))
+	if err != nil {
+		return nil, fieldErr("end_address", err)
+	}
+	if err := sp.ClaimRange(txnRuns{txn, addrSpaceID(p.ID)}, first, last); err != nil {
+		return nil, fieldErr("start_address", err)
+	}
+	if err := saveSpace(txn, index, addrSpaceID(p.ID), sp); err != nil {
+		return nil, err
+	}
+	g.CreateIndex, g.CreatedAt = index, Timestamp(req.Now)
+	if err := insert(txn, tableIPRanges, index, &g); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+func applyIPRangeDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*IPRangeDeleteRequest)
+	raw, err := txn.First(tableIPRanges, "id", req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, notFound("IP range", req.ID)
+	}
+	g := raw.(*IPRange)
+	p, err := getPrefix(txn, g.PrefixID)
+	if err != nil {
+		return nil, err
+	}
+	sp := addrSpace(txn, p)
+	first, _ := sp.KeyOf(netip.MustParseAddr(g.Start))
+	last, _ := sp.KeyOf(netip.MustParseAddr(g.End))
+	if err := sp.ReleaseRange(txnRuns{txn, addrSpaceID(p.ID)}, first, last); err != nil {
+		return nil, fmt.Errorf("fsm: release IP range %s: %w", g.ID, err)
+	}
+	if err := saveSpace(txn, index, addrSpaceID(p.ID), sp); err != nil {
+		return nil, err
+	}
+	if err := remove(txn, tableIPRanges, index, g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// --- addresses --------------------------------------------------------
+
+func insertAddress(txn *memdb.Txn, index uint64, a *Address) error {
+	if raw, err := txn.First(tableAddresses, "id", a.ID); err != nil {
+		return err
+	} else if raw != nil {
+		return fieldErrf("id", ErrConflict, "address %s already exists", a.ID)
+	}
+	return insert(txn, tableAddresses, index, a)
+}
+
+func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*AddressAllocateRequest)
+	now, err := ipamNow(txn, index, req.Now)
+	if err != nil {
+		return nil, err
+	}
+	if err := drainQuarantine(txn, index, now); err != nil {
+		return nil, err
+	}
+	var p *Prefix
+	if req.PrefixID != "" {
+		if p, err = activePrefix(txn, req.PrefixID, "prefix_id"); err != nil {
+			return nil, err
+		}
+	} else {
+		a := netip.MustParseAddr(req.Address)
+		if !vrfExists(txn, req.VRF) {
+			return nil, fieldErrf("vrf", ErrInvalid, "VRF %s does not exist", req.VRF)
+		}
+		if p = enclosing(txn, req.VRF, a, a.BitLen()); p == nil {
+			return nil, fieldErrf("address", ErrInvalid, "%s is in no prefix of VRF %s; create the prefix first", a, req.VRF)
+		}
+		if p.Status != PrefixActive {
+			return nil, fieldErrf("address", ErrConflict, "%s lies in container %s, not in an active prefix", a, p.Prefix)
+		}
+	}
+	spID := addrSpaceID(p.ID)
+	sp := addrSpace(txn, p)
+	runs := txnRuns{txn, spID}
+	var keys []ipam.Key
+	if req.Address != "" {
+		k, err := claimAddress(txn, req, p.VRF, &sp, runs, spID)
+		if err != nil {
+			return nil, err
+		}
+		keys = []ipam.Key{k}
+	} else if keys, err = sp.NextFree(runs, req.Count); err != nil {
+		return nil, fieldErr("count", err)
+	}
+	out := &AddressList{Addresses: make([]*Address, len(keys))}
+	for i, k := range keys {
+		a := &Address{
+			ID: req.IDs[i], Address: sp.Addr(k).String(), PrefixID: p.ID, VRF: p.VRF,
+			Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Owner: req.Owner, Description: req.Description,
+			CreateIndex: index, ModifyIndex: index, CreatedAt: Timestamp(req.Now), UpdatedAt: Timestamp(req.Now),
+		}
+		if err := insertAddress(txn, index, a); err != nil {
+			return nil, err
+		}
+		out.Addresses[i] = a
+	}
+	if err := saveSpace(txn, index, spID, sp); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// claimAddress claims the requested address of req, lifting its
+// quarantine with Force and falling back to the next free one with
+// Fallback.
+func claimAddress(txn *memdb.Txn, req *AddressAllocateRequest, vrf string, sp *ipam.Space, runs txnRuns, spID string) (ipam.Key, error) {
+	a := netip.MustParseAddr(req.Address)
+	k, err := sp.KeyOf(a)
+	if err != nil {
+		return k, fieldErr("address", err)
+	}
+	holds := txnHolds{txn}
+	if req.Force {
+		if _, ok := ipam.Lift(holds, spID, k); ok {
+			if err := sp.Release(runs, k); err != nil {
+				return k, fmt.Errorf("fsm: lift quarantine of %s: %w", a, err)
+			}
+		}
+	}
+	if req.Fallback {
+		k, err = sp.ClaimOrNext(runs, k)
+		return k, allocErr("address", err)
+	}
+	if err := sp.Claim(runs, k); err != nil {
+		if h, ok := holds.Get(spID, k); ok {
+			until := time.Unix(0, h.Until).UTC().Format(time.RFC3339)
+			return k, fieldErrf("address", ipam.ErrInUse, "%s is in quarantine until %s; ask with force to reuse it now", a, until)
+		}
+		if raw, _ := txn.First(tableAddresses, "addr", vrf, a); raw != nil {
+			return k, fieldErrf("address", ipam.ErrInUse, "%s is already allocated (id %s)", a, raw.(*Address).ID)
+		}
+		return k, fieldErr("address", err)
+	}
+	return k, nil
+}
+
+func applyAddressUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*AddressUpdateRequest)
+	raw, err := txn.First(tableAddresses, "id", req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, notFound("address", req.ID)
+	}
+	a := *raw.(*Address)
+	for _, f := range []struct {
+		dst *string
+		src *string
+	}{{&a.Status, req.Status}, {&a.DNSName, req.DNSName}, {&a.Tenant, req.Tenant}, {&a.Owner, req.Owner}, {&a.Description, req.Description}} {
+		if f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	a.ModifyIndex, a.UpdatedAt = index, Timestamp(req.Now)
+	if err := insert(txn, tableAddresses, index, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func applyAddressRelease(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*AddressReleaseRequest)
+	raw, err := txn.First(tableAddresses, "id", req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, notFound("address", req.ID)
+	}
+	a := raw.(*Address)
+	now, err := ipamNow(txn, index, req.Now)
+	if err != nil {
+		return nil, err
+	}
+	p, err := getPrefix(txn, a.PrefixID)
+	if err != nil {
+		return nil, err
+	}
+	spID := addrSpaceID(p.ID)
+	sp := addrSpace(txn, p)
+	k, err := sp.KeyOf(netip.MustParseAddr(a.Address))
+	if err != nil {
+		return nil, fmt.Errorf("fsm: address %s: %w", a.ID, err)
+	}
+	out := &AddressReleased{Address: a}
+	if d := quarantine(txn); req.Force || d == 0 {
+		if err := sp.Release(txnRuns{txn, spID}, k); err != nil {
+			return nil, fmt.Errorf("fsm: release %s: %w", a.Address, err)
+		}
+		if err := saveSpace(txn, index, spID, sp); err != nil {
+			return nil, err
+		}
+	} else {
+		h, err := ipam.Quarantine(txnHolds{txn}, spID, k, now, d)
+		if err != nil {
+			return nil, fmt.Errorf("fsm: quarantine %s: %w", a.Address, err)
+		}
+		until := Timestamp(h.Until)
+		out.QuarantinedUntil = &until
+	}
+	if err := remove(txn, tableAddresses, index, a); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// --- pools ------------------------------------------------------------
+
+func getPool(txn *memdb.Txn, kind, id string) (*Pool, error) {
+	raw, err := txn.First(tablePools, "id", id)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil || raw.(*Pool).Kind != kind {
+		return nil, notFound(poolNoun(kind), id)
+	}
+	return raw.(*Pool), nil
+}
+
+func poolNoun(kind string) string {
+	if kind == PoolVNI {
+		return "VNI pool"
+	}
+	return "VLAN group"
+}
+
+func numberField(kind string) string {
+	if kind == PoolVNI {
+		return "vni"
+	}
+	return "vid"
+}
+
+func applyPoolCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*PoolCreateRequest)
+	p := req.Pool
+	if raw, err := txn.First(tablePools, "id", p.ID); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("id", ErrConflict, "%s %s already exists", poolNoun(p.Kind), p.ID)
+	}
+	if raw, err := txn.First(tablePools, "name", p.Kind, p.Name); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("name", ErrConflict, "%s %s already exists (id %s)", poolNoun(p.Kind), p.Name, raw.(*Pool).ID)
+	}
+	p.CreateIndex, p.ModifyIndex, p.CreatedAt = index, index, Timestamp(req.Now)
+	if err := insert(txn, tablePools, index, &p); err != nil {
+		return nil, err
+	}
+	return poolView(txn, &p), nil
+}
+
+func applyPoolDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*PoolDeleteRequest)
+	p, err := getPool(txn, req.Kind, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if raw, err := txn.First(tableIDAllocs, "number_prefix", p.ID); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("id", ErrConflict, "%s %s still has allocations, such as %d; release them first", poolNoun(p.Kind), p.Name, raw.(*IDAllocation).Number)
+	}
+	if err := dropSpace(txn, index, poolSpaceID(p.ID)); err != nil {
+		return nil, err
+	}
+	if err := remove(txn, tablePools, index, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func applyIDAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*IDAllocateRequest)
+	p, err := getPool(txn, req.Kind, req.PoolID)
+	if err != nil {
+		return nil, err
+	}
+	if raw, err := txn.First(tableIDAllocs, "id", req.Allocation.ID); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("id", ErrConflict, "allocation %s already exists", req.Allocation.ID)
+	}
+	spID := poolSpaceID(p.ID)
+	base, err := poolSpace(p)
+	if err != nil {
+		return nil, err
+	}
+	sp := loadSpace(txn, spID, base)
+	runs := txnRuns{txn, spID}
+	var k ipam.Key
+	field := numberField(p.Kind)
+	switch {
+	case req.Number != 0 && req.Fallback:
+		k, err = sp.ClaimOrNext(runs, ipam.IntKey(uint64(req.Number)))
+	case req.Number != 0:
+		k = ipam.IntKey(uint64(req.Number))
+		err = sp.Claim(runs, k)
+	default:
+		var keys []ipam.Key
+		if keys, err = sp.NextFree(runs, 1); err == nil {
+			k = keys[0]
+		}
+	}
+	if err != nil {
+		return nil, fieldErr(field, err)
+	}
+	if err := saveSpace(txn, index, spID, sp); err != nil {
+		return nil, err
+	}
+	n, _ := k.Uint64()
+	a := req.Allocation
+	a.Kind, a.PoolID, a.Number = p.Kind, p.ID, int(n)
+	a.CreateIndex, a.CreatedAt = index, Timestamp(req.Now)
+	if err := insert(txn, tableIDAllocs, index, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func applyIDRelease(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*IDReleaseRequest)
+	raw, err := txn.First(tableIDAllocs, "id", req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil || raw.(*IDAllocation).Kind != req.Kind {
+		return nil, notFound(map[string]string{PoolVLAN: "VLAN", PoolVNI: "VNI"}[req.Kind], req.ID)
+	}
+	a := raw.(*IDAllocation)
+	p, err := getPool(txn, a.Kind, a.PoolID)
+	if err != nil {
+		return nil, err
+	}
+	spID := poolSpaceID(p.ID)
+	base, err := poolSpace(p)
+	if err != nil {
+		return nil, err
+	}
+	sp := loadSpace(txn, spID, base)
+	if err := sp.Release(txnRuns{txn, spID}, ipam.IntKey(uint64(a.Number))); err != nil {
+		return nil, fmt.Errorf("fsm: release %d: %w", a.Number, err)
+	}
+	if err := saveSpace(txn, index, spID, sp); err != nil {
+		return nil, err
+	}
+	if err := remove(txn, tableIDAllocs, index, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// --- DNS zones --------------------------------------------------------
+
+func applyZoneCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*ZoneCreateRequest)
+	z := req.Zone
+	if raw, err := txn.First(tableZones, "id", z.ID); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("name", ErrConflict, "zone %s already exists", z.ID)
+	}
+	z.CreateIndex, z.CreatedAt = index, Timestamp(req.Now)
+	if err := insert(txn, tableZones, index, &z); err != nil {
+		return nil, err
+	}
+	return &z, nil
+}
+
+func applyZoneDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*ZoneDeleteRequest)
+	raw, err := txn.First(tableZones, "id", req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, notFound("zone", req.ID)
+	}
+	if err := remove(txn, tableZones, index, raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}

@@ -1,0 +1,458 @@
+package fsm
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/ipam"
+)
+
+// prefixView returns a copy of p with its utilization: addresses of an
+// active prefix, child blocks of a container.
+func prefixView(txn *memdb.Txn, p *Prefix) *PrefixView {
+	v := PrefixView{Prefix: p}
+	var sp ipam.Space
+	if p.Status == PrefixContainer {
+		sp = blockSpace(txn, p)
+	} else {
+		sp = addrSpace(txn, p)
+	}
+	v.Utilization = utilization(sp.Used, sp.Size())
+	return &v
+}
+
+// poolView returns a copy of p with its utilization.
+func poolView(txn *memdb.Txn, p *Pool) *PoolView {
+	v := PoolView{Pool: p}
+	if base, err := poolSpace(p); err == nil {
+		sp := loadSpace(txn, poolSpaceID(p.ID), base)
+		v.Utilization = utilization(sp.Used, sp.Size())
+	}
+	return &v
+}
+
+// implicitVRF is the always-present default VRF as lists show it.
+var implicitVRF = &VRF{ID: DefaultVRF, Description: "default VRF"}
+
+// VRFs lists the VRFs, the default one first.
+func (s *Store) VRFs(ws memdb.WatchSet) (uint64, []*VRF, error) {
+	txn := s.db.Txn(false)
+	it, err := txn.Get(tableVRFs, "id")
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(it.WatchCh())
+	out := []*VRF{implicitVRF}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*VRF))
+	}
+	return s.tableIndex(txn, tableVRFs), out, nil
+}
+
+// VRF returns one VRF, or nil.
+func (s *Store) VRF(ws memdb.WatchSet, id string) (uint64, *VRF, error) {
+	txn := s.db.Txn(false)
+	idx := s.tableIndex(txn, tableVRFs)
+	if id == DefaultVRF {
+		return idx, implicitVRF, nil
+	}
+	ch, raw, err := txn.FirstWatch(tableVRFs, "id", id)
+	if err != nil || raw == nil {
+		ws.Add(ch)
+		return idx, nil, err
+	}
+	ws.Add(ch)
+	return idx, raw.(*VRF), nil
+}
+
+// PrefixFilter selects prefixes; empty fields match everything.
+type PrefixFilter struct {
+	VRF      string
+	Tenant   string
+	ParentID string
+	Status   string
+	// Family is 4 or 6, or 0 for both.
+	Family int
+	// Contains keeps the prefixes that contain this address or prefix.
+	Contains netip.Prefix
+}
+
+func (f *PrefixFilter) match(p *Prefix) bool {
+	if f.Tenant != "" && p.Tenant != f.Tenant ||
+		f.ParentID != "" && p.ParentID != f.ParentID ||
+		f.Status != "" && p.Status != f.Status {
+		return false
+	}
+	if f.Family != 0 || f.Contains.IsValid() {
+		n := prefixNet(p)
+		if f.Family == 4 && !n.Addr().Is4() || f.Family == 6 && n.Addr().Is4() {
+			return false
+		}
+		if f.Contains.IsValid() && !ipam.Contains(n, f.Contains) {
+			return false
+		}
+	}
+	return true
+}
+
+// Prefixes lists prefixes in (VRF, address, length) order, each with its
+// utilization.
+func (s *Store) Prefixes(ws memdb.WatchSet, f PrefixFilter) (uint64, []*PrefixView, error) {
+	txn := s.db.Txn(false)
+	var it memdb.ResultIterator
+	var err error
+	if f.VRF != "" {
+		it, err = txn.Get(tablePrefixes, "cidr_prefix", f.VRF)
+	} else {
+		it, err = txn.Get(tablePrefixes, "cidr")
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(it.WatchCh())
+	out := []*PrefixView{}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if p := raw.(*Prefix); f.match(p) {
+			out = append(out, prefixView(txn, p))
+		}
+	}
+	return s.tableIndex(txn, tablePrefixes, tableSpaces), out, nil
+}
+
+// Prefix returns one prefix with its utilization, or nil.
+func (s *Store) Prefix(ws memdb.WatchSet, id string) (uint64, *PrefixView, error) {
+	txn := s.db.Txn(false)
+	ch, raw, err := txn.FirstWatch(tablePrefixes, "id", id)
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(ch)
+	idx := s.tableIndex(txn, tablePrefixes, tableSpaces)
+	if raw == nil {
+		return idx, nil, nil
+	}
+	return idx, prefixView(txn, raw.(*Prefix)), nil
+}
+
+// Available lists up to limit free addresses of an active prefix, or free
+// child prefixes (the largest aligned blocks) of a container, lowest
+// first. Addresses in quarantine are not free.
+func (s *Store) Available(id string, limit int) ([]string, error) {
+	txn := s.db.Txn(false)
+	raw, err := txn.First(tablePrefixes, "id", id)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, notFound("prefix", id)
+	}
+	p := raw.(*Prefix)
+	out := []string{}
+	if p.Status == PrefixContainer {
+		sp := blockSpace(txn, p)
+		for _, r := range sp.FreeRuns(txnRuns{txn, blockSpaceID(p.ID)}, limit) {
+			for _, b := range blocks(sp.Addr(r.Start), sp.Addr(r.End)) {
+				if len(out) == limit {
+					return out, nil
+				}
+				out = append(out, b.String())
+			}
+		}
+		return out, nil
+	}
+	sp := addrSpace(txn, p)
+	for _, r := range sp.FreeRuns(txnRuns{txn, addrSpaceID(p.ID)}, limit) {
+		for k := r.Start; len(out) < limit; k = k.Add64(1) {
+			out = append(out, sp.Addr(k).String())
+			if k == r.End {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// blocks splits [first, last] into the fewest aligned prefixes.
+func blocks(first, last netip.Addr) []netip.Prefix {
+	var out []netip.Prefix
+	for {
+		bits := first.BitLen()
+		// Shorten while the block stays aligned and within last.
+		for bits > 0 {
+			p := netip.PrefixFrom(first, bits-1).Masked()
+			if p.Addr() != first || last.Less(ipam.LastAddr(p)) {
+				break
+			}
+			bits--
+		}
+		p := netip.PrefixFrom(first, bits)
+		out = append(out, p)
+		end := ipam.LastAddr(p)
+		if end == last {
+			return out
+		}
+		first = end.Next()
+	}
+}
+
+// IPRanges lists the IP ranges of a prefix, or of all prefixes when
+// prefixID is empty.
+func (s *Store) IPRanges(ws memdb.WatchSet, prefixID string) (uint64, []*IPRange, error) {
+	txn := s.db.Txn(false)
+	var it memdb.ResultIterator
+	var err error
+	if prefixID != "" {
+		it, err = txn.Get(tableIPRanges, "prefix", prefixID)
+	} else {
+		it, err = txn.Get(tableIPRanges, "id")
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(it.WatchCh())
+	out := []*IPRange{}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*IPRange))
+	}
+	return s.tableIndex(txn, tableIPRanges), out, nil
+}
+
+// IPRange returns one IP range, or nil.
+func (s *Store) IPRange(ws memdb.WatchSet, id string) (uint64, *IPRange, error) {
+	txn := s.db.Txn(false)
+	ch, raw, err := txn.FirstWatch(tableIPRanges, "id", id)
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(ch)
+	idx := s.tableIndex(txn, tableIPRanges)
+	if raw == nil {
+		return idx, nil, nil
+	}
+	return idx, raw.(*IPRange), nil
+}
+
+// AddressFilter selects addresses; empty fields match everything.
+type AddressFilter struct {
+	PrefixID string
+	VRF      string
+	Tenant   string
+	Owner    string
+	DNSName  string
+	Status   string
+	// Limit, when positive, bounds the number returned.
+	Limit int
+}
+
+func (f *AddressFilter) match(a *Address) bool {
+	return (f.PrefixID == "" || a.PrefixID == f.PrefixID) &&
+		(f.VRF == "" || a.VRF == f.VRF) &&
+		(f.Tenant == "" || a.Tenant == f.Tenant) &&
+		(f.Owner == "" || a.Owner == f.Owner) &&
+		(f.DNSName == "" || a.DNSName == strings.ToLower(strings.TrimSuffix(f.DNSName, "."))) &&
+		(f.Status == "" || a.Status == f.Status)
+}
+
+// Addresses lists addresses, using the most selective index the filter
+// allows; without one they come in (VRF, address) order.
+func (s *Store) Addresses(ws memdb.WatchSet, f AddressFilter) (uint64, []*Address, error) {
+	txn := s.db.Txn(false)
+	var it memdb.ResultIterator
+	var err error
+	switch {
+	case f.DNSName != "":
+		it, err = txn.Get(tableAddresses, "dns_name", strings.TrimSuffix(f.DNSName, "."))
+	case f.Owner != "":
+		it, err = txn.Get(tableAddresses, "owner", f.Owner)
+	case f.PrefixID != "":
+		it, err = txn.Get(tableAddresses, "prefix", f.PrefixID)
+	case f.Tenant != "":
+		it, err = txn.Get(tableAddresses, "tenant", f.Tenant)
+	case f.VRF != "":
+		it, err = txn.Get(tableAddresses, "addr_prefix", f.VRF)
+	default:
+		it, err = txn.Get(tableAddresses, "addr")
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(it.WatchCh())
+	out := []*Address{}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if a := raw.(*Address); f.match(a) {
+			out = append(out, a)
+			if f.Limit > 0 && len(out) == f.Limit {
+				break
+			}
+		}
+	}
+	return s.tableIndex(txn, tableAddresses), out, nil
+}
+
+// Address returns one address, or nil.
+func (s *Store) Address(ws memdb.WatchSet, id string) (uint64, *Address, error) {
+	txn := s.db.Txn(false)
+	ch, raw, err := txn.FirstWatch(tableAddresses, "id", id)
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(ch)
+	idx := s.tableIndex(txn, tableAddresses)
+	if raw == nil {
+		return idx, nil, nil
+	}
+	return idx, raw.(*Address), nil
+}
+
+// Pools lists the pools of one kind (vlan or vni) by name, each with its
+// utilization.
+func (s *Store) Pools(ws memdb.WatchSet, kind string) (uint64, []*PoolView, error) {
+	txn := s.db.Txn(false)
+	it, err := txn.Get(tablePools, "name_prefix", kind)
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(it.WatchCh())
+	out := []*PoolView{}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, poolView(txn, raw.(*Pool)))
+	}
+	return s.tableIndex(txn, tablePools, tableSpaces), out, nil
+}
+
+// Pool returns the pool of kind whose ID or name is ref, or nil.
+func (s *Store) Pool(ws memdb.WatchSet, kind, ref string) (uint64, *PoolView, error) {
+	txn := s.db.Txn(false)
+	idx := s.tableIndex(txn, tablePools, tableSpaces)
+	ch, raw, err := txn.FirstWatch(tablePools, "id", ref)
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(ch)
+	if raw == nil || raw.(*Pool).Kind != kind {
+		ch, raw, err = txn.FirstWatch(tablePools, "name", kind, ref)
+		if err != nil {
+			return 0, nil, err
+		}
+		ws.Add(ch)
+	}
+	if raw == nil {
+		return idx, nil, nil
+	}
+	return idx, poolView(txn, raw.(*Pool)), nil
+}
+
+// IDAllocations lists the VLAN IDs or VNIs of kind taken from poolID (all
+// pools when empty), optionally only those of tenant.
+func (s *Store) IDAllocations(ws memdb.WatchSet, kind, poolID, tenant string) (uint64, []*IDAllocation, error) {
+	txn := s.db.Txn(false)
+	var it memdb.ResultIterator
+	var err error
+	if poolID != "" {
+		it, err = txn.Get(tableIDAllocs, "number_prefix", poolID)
+	} else {
+		it, err = txn.Get(tableIDAllocs, "number")
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(it.WatchCh())
+	out := []*IDAllocation{}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		a := raw.(*IDAllocation)
+		if a.Kind == kind && (tenant == "" || a.Tenant == tenant) {
+			out = append(out, a)
+		}
+	}
+	return s.tableIndex(txn, tableIDAllocs), out, nil
+}
+
+// IDAllocation returns one VLAN ID or VNI allocation of kind, or nil.
+func (s *Store) IDAllocation(ws memdb.WatchSet, kind, id string) (uint64, *IDAllocation, error) {
+	txn := s.db.Txn(false)
+	ch, raw, err := txn.FirstWatch(tableIDAllocs, "id", id)
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(ch)
+	idx := s.tableIndex(txn, tableIDAllocs)
+	if raw == nil || raw.(*IDAllocation).Kind != kind {
+		return idx, nil, nil
+	}
+	return idx, raw.(*IDAllocation), nil
+}
+
+// Zones lists the forward DNS zones by name.
+func (s *Store) Zones(ws memdb.WatchSet) (uint64, []*Zone, error) {
+	txn := s.db.Txn(false)
+	it, err := txn.Get(tableZones, "id")
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(it.WatchCh())
+	out := []*Zone{}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*Zone))
+	}
+	return s.tableIndex(txn, tableZones), out, nil
+}
+
+// Zone returns one zone, or nil.
+func (s *Store) Zone(ws memdb.WatchSet, id string) (uint64, *Zone, error) {
+	txn := s.db.Txn(false)
+	ch, raw, err := txn.FirstWatch(tableZones, "id", strings.ToLower(strings.TrimSuffix(id, ".")))
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(ch)
+	idx := s.tableIndex(txn, tableZones)
+	if raw == nil {
+		return idx, nil, nil
+	}
+	return idx, raw.(*Zone), nil
+}
+
+// DNSData is what DNS serves, read in one transaction: the forward zones,
+// the active prefixes (whose reverse zones are served) and the addresses
+// that have a DNS name.
+type DNSData struct {
+	Index     uint64
+	Zones     []*Zone
+	Prefixes  []*Prefix
+	Addresses []*Address
+}
+
+// DNS returns the DNS data and adds to ws the channels that fire when it
+// may change.
+func (s *Store) DNS(ws memdb.WatchSet) (*DNSData, error) {
+	txn := s.db.Txn(false)
+	d := &DNSData{Index: s.tableIndex(txn, tableZones, tablePrefixes, tableAddresses)}
+	zi, err := txn.Get(tableZones, "id")
+	if err != nil {
+		return nil, err
+	}
+	ws.Add(zi.WatchCh())
+	for raw := zi.Next(); raw != nil; raw = zi.Next() {
+		d.Zones = append(d.Zones, raw.(*Zone))
+	}
+	pi, err := txn.Get(tablePrefixes, "cidr")
+	if err != nil {
+		return nil, err
+	}
+	ws.Add(pi.WatchCh())
+	for raw := pi.Next(); raw != nil; raw = pi.Next() {
+		if p := raw.(*Prefix); p.Status == PrefixActive {
+			d.Prefixes = append(d.Prefixes, p)
+		}
+	}
+	ai, err := txn.Get(tableAddresses, "dns_name")
+	if err != nil {
+		return nil, err
+	}
+	ws.Add(ai.WatchCh())
+	for raw := ai.Next(); raw != nil; raw = ai.Next() {
+		d.Addresses = append(d.Addresses, raw.(*Address))
+	}
+	return d, nil
+}

@@ -1,0 +1,411 @@
+package fsm
+
+import (
+	"strings"
+
+	"github.com/moxxie/moxxie/ipam"
+)
+
+// Limits of IPAM requests.
+const (
+	// MaxAllocateCount bounds the addresses one allocation may ask for.
+	MaxAllocateCount = 4096
+	maxNameLen       = 63
+	maxDescription   = 1024
+	maxZoneTTL       = 86400
+	// DefaultZoneTTL is the TTL of a zone's records unless it sets one.
+	DefaultZoneTTL = 60
+)
+
+// ValidName checks a short name such as a VRF, tenant or pool name: lower
+// case letters, digits, '-', '_' and '.', starting with a letter or digit,
+// at most 63 characters.
+func ValidName(s string) bool {
+	if s == "" || len(s) > maxNameLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case i > 0 && (c == '-' || c == '_' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func checkName(field, s string) error {
+	if !ValidName(s) {
+		return fieldErrf(field, ErrInvalid, "%s %q must be 1-63 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit", field, s)
+	}
+	return nil
+}
+
+func checkOptionalName(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	return checkName(field, s)
+}
+
+func checkDescription(s string) error {
+	if len(s) > maxDescription {
+		return fieldErrf("description", ErrInvalid, "description is %d bytes, at most %d allowed", len(s), maxDescription)
+	}
+	return nil
+}
+
+func checkID(field, s string) error {
+	if s == "" {
+		return fieldErrf(field, ErrInvalid, "%s is required", field)
+	}
+	if len(s) > 128 {
+		return fieldErrf(field, ErrInvalid, "%s is longer than 128 characters", field)
+	}
+	return nil
+}
+
+// normalHostname checks a DNS name and returns it in lower case without a
+// trailing dot; the empty name stays empty.
+func normalHostname(field, s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if err := ipam.ValidHostname(s); err != nil {
+		return "", fieldErr(field, err)
+	}
+	return strings.ToLower(strings.TrimSuffix(s, ".")), nil
+}
+
+func checkOwner(s string) error {
+	if s == "" {
+		return nil
+	}
+	if err := ipam.ValidOwner(s); err != nil {
+		return fieldErr("owner", err)
+	}
+	return nil
+}
+
+func checkAddressStatus(s string) error {
+	switch s {
+	case AddressActive, AddressReserved, AddressDeprecated:
+		return nil
+	}
+	return fieldErrf("status", ErrInvalid, "status %q must be active, reserved or deprecated", s)
+}
+
+func defaultVRF(s string) string {
+	if s == "" {
+		return DefaultVRF
+	}
+	return s
+}
+
+// Validate checks the VRF.
+func (r *VRFCreateRequest) Validate() error {
+	if err := checkName("id", r.VRF.ID); err != nil {
+		return err
+	}
+	if err := checkOptionalName("tenant", r.VRF.Tenant); err != nil {
+		return err
+	}
+	return checkDescription(r.VRF.Description)
+}
+
+// Validate fills in the default VRF and status and checks the prefix: it
+// must be canonical, and a container can be neither a pool nor have a
+// gateway.
+func (r *PrefixCreateRequest) Validate() error {
+	p := &r.Prefix
+	if err := checkID("id", p.ID); err != nil {
+		return err
+	}
+	pfx, err := ipam.ParsePrefix(p.Prefix)
+	if err != nil {
+		return fieldErr("prefix", err)
+	}
+	p.Prefix = pfx.String()
+	p.VRF = defaultVRF(p.VRF)
+	if err := checkName("vrf", p.VRF); err != nil {
+		return err
+	}
+	if p.Status == "" {
+		p.Status = PrefixActive
+	}
+	switch p.Status {
+	case PrefixActive:
+	case PrefixContainer:
+		if p.IsPool {
+			return fieldErrf("is_pool", ErrInvalid, "a container cannot be a pool: only active prefixes hold addresses")
+		}
+		if p.Gateway != "" {
+			return fieldErrf("gateway", ErrInvalid, "a container has no gateway: only active prefixes hold addresses")
+		}
+	default:
+		return fieldErrf("status", ErrInvalid, "status %q must be active or container", p.Status)
+	}
+	if p.Gateway != "" {
+		gw, err := ipam.ParseAddr(p.Gateway)
+		if err != nil {
+			return fieldErr("gateway", err)
+		}
+		sp := ipam.AddrSpace(pfx, p.IsPool)
+		if _, err := sp.KeyOf(gw); err != nil {
+			return fieldErr("gateway", err)
+		}
+		p.Gateway = gw.String()
+		if err := checkID("gateway_id", r.GatewayID); err != nil {
+			return err
+		}
+	}
+	if err := checkOptionalName("tenant", p.Tenant); err != nil {
+		return err
+	}
+	return checkDescription(p.Description)
+}
+
+// Validate checks the changed fields.
+func (r *PrefixUpdateRequest) Validate() error {
+	if r.Tenant != nil {
+		if err := checkOptionalName("tenant", *r.Tenant); err != nil {
+			return err
+		}
+	}
+	if r.Description != nil {
+		return checkDescription(*r.Description)
+	}
+	return nil
+}
+
+// Validate checks the requested length and the child's fields.
+func (r *PrefixAllocateRequest) Validate() error {
+	if r.Bits < 0 || r.Bits > 128 {
+		return fieldErrf("prefix_length", ErrInvalid, "prefix_length %d must be 1-128", r.Bits)
+	}
+	c := &r.Child
+	if err := checkID("id", c.ID); err != nil {
+		return err
+	}
+	if c.Status == "" {
+		c.Status = PrefixActive
+	}
+	switch c.Status {
+	case PrefixActive, PrefixContainer:
+	default:
+		return fieldErrf("status", ErrInvalid, "status %q must be active or container", c.Status)
+	}
+	if c.IsPool && c.Status == PrefixContainer {
+		return fieldErrf("is_pool", ErrInvalid, "a container cannot be a pool: only active prefixes hold addresses")
+	}
+	if err := checkOptionalName("tenant", c.Tenant); err != nil {
+		return err
+	}
+	return checkDescription(c.Description)
+}
+
+// Validate checks that the range's ends are addresses in order.
+func (r *IPRangeCreateRequest) Validate() error {
+	g := &r.Range
+	if err := checkID("id", g.ID); err != nil {
+		return err
+	}
+	start, err := ipam.ParseAddr(g.Start)
+	if err != nil {
+		return fieldErr("start_address", err)
+	}
+	end, err := ipam.ParseAddr(g.End)
+	if err != nil {
+		return fieldErr("end_address", err)
+	}
+	if start.Is4() != end.Is4() {
+		return fieldErrf("end_address", ipam.ErrFamily, "%s and %s are of different families", start, end)
+	}
+	if end.Less(start) {
+		return fieldErrf("end_address", ipam.ErrInvalidRange, "end_address %s is before start_address %s", end, start)
+	}
+	g.Start, g.End = start.String(), end.String()
+	return checkDescription(g.Description)
+}
+
+// Validate fills in the defaults (count 1, status active, VRF global) and
+// checks the descriptive fields.
+func (r *AddressAllocateRequest) Validate() error {
+	if r.Count == 0 {
+		r.Count = 1
+	}
+	if r.Count < 1 || r.Count > MaxAllocateCount {
+		return fieldErrf("count", ipam.ErrInvalidCount, "count %d must be 1-%d", r.Count, MaxAllocateCount)
+	}
+	if len(r.IDs) != r.Count {
+		return fieldErrf("ids", ErrInvalid, "%d IDs for %d addresses", len(r.IDs), r.Count)
+	}
+	for _, id := range r.IDs {
+		if err := checkID("id", id); err != nil {
+			return err
+		}
+	}
+	if r.Address != "" {
+		a, err := ipam.ParseAddr(r.Address)
+		if err != nil {
+			return fieldErr("address", err)
+		}
+		r.Address = a.String()
+		if r.Count != 1 {
+			return fieldErrf("count", ipam.ErrInvalidCount, "count must be 1 when an address is requested")
+		}
+	} else if r.PrefixID == "" {
+		return fieldErrf("address", ErrInvalid, "address is required")
+	}
+	if r.PrefixID == "" {
+		r.VRF = defaultVRF(r.VRF)
+		if err := checkName("vrf", r.VRF); err != nil {
+			return err
+		}
+	}
+	if r.Status == "" {
+		r.Status = AddressActive
+	}
+	if err := checkAddressStatus(r.Status); err != nil {
+		return err
+	}
+	name, err := normalHostname("dns_name", r.DNSName)
+	if err != nil {
+		return err
+	}
+	r.DNSName = name
+	if err := checkOptionalName("tenant", r.Tenant); err != nil {
+		return err
+	}
+	if err := checkOwner(r.Owner); err != nil {
+		return err
+	}
+	return checkDescription(r.Description)
+}
+
+// Validate checks the changed fields.
+func (r *AddressUpdateRequest) Validate() error {
+	if r.Status != nil {
+		if err := checkAddressStatus(*r.Status); err != nil {
+			return err
+		}
+	}
+	if r.DNSName != nil {
+		name, err := normalHostname("dns_name", *r.DNSName)
+		if err != nil {
+			return err
+		}
+		r.DNSName = &name
+	}
+	if r.Tenant != nil {
+		if err := checkOptionalName("tenant", *r.Tenant); err != nil {
+			return err
+		}
+	}
+	if r.Owner != nil {
+		if err := checkOwner(*r.Owner); err != nil {
+			return err
+		}
+	}
+	if r.Description != nil {
+		return checkDescription(*r.Description)
+	}
+	return nil
+}
+
+// Validate checks the pool's kind, name and ranges.
+func (r *PoolCreateRequest) Validate() error {
+	p := &r.Pool
+	if err := checkID("id", p.ID); err != nil {
+		return err
+	}
+	if err := checkName("name", p.Name); err != nil {
+		return err
+	}
+	if _, err := poolSpace(p); err != nil {
+		return err
+	}
+	if err := checkOptionalName("tenant", p.Tenant); err != nil {
+		return err
+	}
+	return checkDescription(p.Description)
+}
+
+// poolSpace returns the allocation space of a pool.
+func poolSpace(p *Pool) (ipam.Space, error) {
+	var sp ipam.Space
+	var err error
+	switch p.Kind {
+	case PoolVLAN:
+		sp, err = ipam.VLANSpace(p.Ranges...)
+	case PoolVNI:
+		sp, err = ipam.VNISpace(p.Ranges...)
+	default:
+		return sp, fieldErrf("kind", ErrInvalid, "kind %q must be vlan or vni", p.Kind)
+	}
+	if err != nil {
+		return sp, fieldErr("ranges", err)
+	}
+	return sp, nil
+}
+
+// Validate checks the requested number, if any, and the fields.
+func (r *IDAllocateRequest) Validate() error {
+	switch r.Kind {
+	case PoolVLAN:
+		if r.Number != 0 {
+			if err := ipam.ValidVLAN(r.Number); err != nil {
+				return fieldErr("vid", err)
+			}
+		}
+	case PoolVNI:
+		if r.Number != 0 {
+			if err := ipam.ValidVNI(r.Number); err != nil {
+				return fieldErr("vni", err)
+			}
+		}
+	default:
+		return fieldErrf("kind", ErrInvalid, "kind %q must be vlan or vni", r.Kind)
+	}
+	a := &r.Allocation
+	if err := checkID("id", a.ID); err != nil {
+		return err
+	}
+	if a.Name != "" && !ValidName(a.Name) {
+		return fieldErrf("name", ErrInvalid, "name %q must be 1-63 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit", a.Name)
+	}
+	if err := checkOptionalName("tenant", a.Tenant); err != nil {
+		return err
+	}
+	if err := checkOwner(a.Owner); err != nil {
+		return err
+	}
+	return checkDescription(a.Description)
+}
+
+// Validate checks the zone's name and TTL and fills in the default TTL.
+func (r *ZoneCreateRequest) Validate() error {
+	z := &r.Zone
+	name, err := normalHostname("name", z.ID)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		return fieldErrf("name", ErrInvalid, "name is required")
+	}
+	if strings.HasSuffix(name, ".in-addr.arpa") || strings.HasSuffix(name, ".ip6.arpa") {
+		return fieldErrf("name", ErrInvalid, "reverse zones come from the prefixes; %s cannot be created", name)
+	}
+	z.ID = name
+	if z.TTL == 0 {
+		z.TTL = DefaultZoneTTL
+	}
+	if z.TTL > maxZoneTTL {
+		return fieldErrf("ttl", ErrInvalid, "ttl %d must be at most %d", z.TTL, maxZoneTTL)
+	}
+	if err := checkOptionalName("tenant", z.Tenant); err != nil {
+		return err
+	}
+	return checkDescription(z.Description)
+}
