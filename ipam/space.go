@@ -42,7 +42,8 @@ type Space struct {
 
 // IDRange is an inclusive range of integer IDs, such as VLAN 100-199.
 type IDRange struct {
-	First, Last int
+	First int `json:"first"`
+	Last  int `json:"last"`
 }
 
 // AddrSpace returns the space of assignable addresses of p: its
