@@ -456,6 +456,15 @@ func populate(t testing.TB, f *FSM) uint64 {
 		&TokenCreateRequest{WriteMeta: WriteMeta{Now: 6, Actor: "root", IdempotencyKey: "i2", RequestHash: "rh2"}, Token: Token{AccessorID: "t1", SecretHash: "h1", Tenant: "x"}},
 		&TokenCreateRequest{WriteMeta: WriteMeta{Now: 7}, Token: Token{AccessorID: "t2", SecretHash: "h2"}},
 		&TokenRevokeRequest{WriteMeta: WriteMeta{Now: 8}, AccessorID: "t2"},
+		&VRFCreateRequest{WriteMeta: WriteMeta{Now: 9}, VRF: VRF{ID: "red"}},
+		&PrefixCreateRequest{WriteMeta: WriteMeta{Now: 10}, Prefix: Prefix{ID: "p-c", Prefix: "10.0.0.0/8", Status: PrefixContainer}},
+		&PrefixCreateRequest{WriteMeta: WriteMeta{Now: 11}, Prefix: Prefix{ID: "p-a", Prefix: "10.1.0.0/24", Gateway: "10.1.0.1"}, GatewayID: "a-gw"},
+		&IPRangeCreateRequest{WriteMeta: WriteMeta{Now: 12}, Range: IPRange{ID: "r-1", PrefixID: "p-a", Start: "10.1.0.100", End: "10.1.0.150"}},
+		&AddressAllocateRequest{WriteMeta: WriteMeta{Now: 13}, PrefixID: "p-a", Count: 2, IDs: []string{"a-1", "a-2"}, DNSName: "web.moxxie.test"},
+		&AddressReleaseRequest{WriteMeta: WriteMeta{Now: 14}, ID: "a-2"},
+		&PoolCreateRequest{WriteMeta: WriteMeta{Now: 15}, Pool: Pool{ID: "g-1", Kind: PoolVLAN, Name: "prod"}},
+		&IDAllocateRequest{WriteMeta: WriteMeta{Now: 16}, Kind: PoolVLAN, PoolID: "g-1", Allocation: IDAllocation{ID: "v-1"}},
+		&ZoneCreateRequest{WriteMeta: WriteMeta{Now: 17}, Zone: Zone{ID: "moxxie.test"}},
 	}
 	for i, c := range cmds {
 		applyOK(t, f, uint64(i+1), c)

@@ -149,7 +149,7 @@ func TestFSM_BatchCorruptEntryPanics(t *testing.T) {
 	// top-level entry.
 	cases := map[string][]byte{
 		"empty entry":     {},
-		"unknown type":    {byte(BatchType) + 1},
+		"unknown type":    {byte(nextFreeType)},
 		"truncated entry": {byte(SettingUpsertType), 0x81},
 		"garbage msgpack": {byte(TokenCreateType), 0xc1},
 	}

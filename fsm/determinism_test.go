@@ -48,7 +48,15 @@ func requireCoverage(t *testing.T, responses []string) {
 		ErrNotFound.Error(),
 		ErrAlreadyBootstrapped.Error(),
 		"cannot be nested",
-		"reaped:",
+		`"reaped"`,
+		`"addresses":[{`,
+		`"quarantined_until"`,
+		"in quarantine until",
+		"requested,",
+		"child prefixes come from containers",
+		"overlaps",
+		`"vid":`,
+		`"vni":`,
 		"CreateIndex:",
 		"\nnil\n",                          // a skipped ignorable entry
 		"{<nil> err=<nil> replayed=false}", // a skipped ignorable batch entry

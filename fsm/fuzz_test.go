@@ -34,7 +34,7 @@ func addCommandSeeds(f *testing.F) {
 	f.Add(mustEncode(f, &BatchRequest{Entries: [][]byte{{byte(IgnoreUnknownTypeFlag) | 3}}}))
 	f.Add([]byte{})
 	f.Add([]byte{byte(IgnoreUnknownTypeFlag) | 1, 0x80})
-	f.Add([]byte{byte(BatchType) + 1, 0x80})
+	f.Add([]byte{byte(nextFreeType), 0x80})
 }
 
 func FuzzDecode(f *testing.F) {

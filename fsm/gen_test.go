@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/moxxie/moxxie/ipam"
 )
 
 // logGen generates a random but seeded raft log of mixed commands that
@@ -46,6 +48,9 @@ func (g *logGen) accessor() string { return fmt.Sprintf("t%d", g.rnd.IntN(12)) }
 
 // command returns one random non-batch command.
 func (g *logGen) command() Command {
+	if g.rnd.IntN(2) == 0 {
+		return g.ipamCommand()
+	}
 	switch n := g.rnd.IntN(100); {
 	case n < 40:
 		c := &SettingUpsertRequest{WriteMeta: g.meta(), Key: g.key(), Value: fmt.Sprintf("v%d", g.rnd.IntN(1000))}
@@ -66,6 +71,86 @@ func (g *logGen) command() Command {
 		return &TokenRevokeRequest{WriteMeta: g.meta(), AccessorID: g.accessor()}
 	default:
 		return &IdempotencyReapRequest{WriteMeta: g.meta(), Before: g.now - g.rnd.Int64N(50_000)}
+	}
+}
+
+// Small IPAM universes, so that commands collide: prefixes that nest,
+// overlap and repeat, addresses that are taken, released and quarantined.
+var (
+	genPrefixes = []string{
+		"10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.1.2.0/28", "10.1.2.16/28", "10.1.3.0/30",
+		"10.1.3.0/31", "192.168.0.0/24", "fd00::/48", "fd00::/64", "fd00:0:0:1::/64", "fd00::/127",
+	}
+	genAddrs = []string{"10.1.2.1", "10.1.2.5", "10.1.2.17", "10.1.3.1", "192.168.0.7", "fd00::5", "fd00::1:0:0:9", "10.9.9.9"}
+)
+
+func (g *logGen) prefixID() string { return fmt.Sprintf("p%d", g.rnd.IntN(16)) }
+func (g *logGen) addrID() string   { return fmt.Sprintf("a%d", g.rnd.IntN(30)) }
+func (g *logGen) ids(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = g.addrID()
+	}
+	return out
+}
+
+// ipamCommand returns one random IPAM or DNS zone command.
+func (g *logGen) ipamCommand() Command {
+	switch n := g.rnd.IntN(100); {
+	case n < 18:
+		p := Prefix{
+			ID: g.prefixID(), Prefix: genPrefixes[g.rnd.IntN(len(genPrefixes))], VRF: g.pick("", "", "global", "red"),
+			Status: g.pick("active", "active", "container"), IsPool: g.rnd.IntN(4) == 0, Tenant: g.pick("", "acme"),
+		}
+		var gw string
+		if p.Status == "active" && g.rnd.IntN(3) == 0 {
+			p.Gateway, gw = genAddrs[g.rnd.IntN(len(genAddrs))], g.addrID()
+		}
+		return &PrefixCreateRequest{WriteMeta: g.meta(), Prefix: p, GatewayID: gw}
+	case n < 25:
+		return &PrefixDeleteRequest{WriteMeta: g.meta(), ID: g.prefixID()}
+	case n < 28:
+		return &PrefixAllocateRequest{WriteMeta: g.meta(), ParentID: g.prefixID(), Bits: 24 + g.rnd.IntN(8),
+			Child: Prefix{ID: g.prefixID(), Status: g.pick("active", "container")}}
+	case n < 29:
+		return &PrefixUpdateRequest{WriteMeta: g.meta(), ID: g.prefixID(), Tenant: str(g.pick("", "acme", "Bad Name"))}
+	case n < 30:
+		return &VRFCreateRequest{WriteMeta: g.meta(), VRF: VRF{ID: g.pick("red", "global", "blue")}}
+	case n < 31:
+		return &VRFDeleteRequest{WriteMeta: g.meta(), ID: g.pick("red", "global", "blue")}
+	case n < 34:
+		return &IPRangeCreateRequest{WriteMeta: g.meta(), Range: IPRange{ID: fmt.Sprintf("r%d", g.rnd.IntN(4)), PrefixID: g.prefixID(),
+			Start: g.pick("10.1.2.3", "192.168.0.100", "fd00::10"), End: g.pick("10.1.2.9", "192.168.0.150", "fd00::20")}}
+	case n < 36:
+		return &IPRangeDeleteRequest{WriteMeta: g.meta(), ID: fmt.Sprintf("r%d", g.rnd.IntN(4))}
+	case n < 56:
+		c := 1 + g.rnd.IntN(4)
+		return &AddressAllocateRequest{WriteMeta: g.meta(), PrefixID: g.prefixID(), Count: c, IDs: g.ids(c),
+			DNSName: g.pick("", "web.moxxie.test", "-bad"), Owner: g.pick("", "vm:101/net0")}
+	case n < 64:
+		return &AddressAllocateRequest{WriteMeta: g.meta(), PrefixID: g.pick("", g.prefixID()), VRF: g.pick("", "red"),
+			Address: genAddrs[g.rnd.IntN(len(genAddrs))], Fallback: g.rnd.IntN(2) == 0, Force: g.rnd.IntN(3) == 0, Count: 1, IDs: g.ids(1)}
+	case n < 68:
+		return &AddressUpdateRequest{WriteMeta: g.meta(), ID: g.addrID(), Status: str(g.pick("reserved", "deprecated", "gone"))}
+	case n < 80:
+		return &AddressReleaseRequest{WriteMeta: g.meta(), ID: g.addrID(), Force: g.rnd.IntN(4) == 0}
+	case n < 82:
+		return &SettingUpsertRequest{WriteMeta: g.meta(), Key: quarantineSetKey, Value: g.pick("0s", "2us", "1h", "junk")}
+	case n < 84:
+		kind := g.pick(PoolVLAN, PoolVNI)
+		return &PoolCreateRequest{WriteMeta: g.meta(), Pool: Pool{ID: fmt.Sprintf("g%d", g.rnd.IntN(3)), Kind: kind, Name: g.pick("a", "b"),
+			Ranges: []ipam.IDRange{{First: 100, Last: 100 + g.rnd.IntN(5)}}}}
+	case n < 85:
+		return &PoolDeleteRequest{WriteMeta: g.meta(), Kind: g.pick(PoolVLAN, PoolVNI), ID: fmt.Sprintf("g%d", g.rnd.IntN(3))}
+	case n < 93:
+		return &IDAllocateRequest{WriteMeta: g.meta(), Kind: g.pick(PoolVLAN, PoolVNI), PoolID: fmt.Sprintf("g%d", g.rnd.IntN(3)),
+			Number: g.rnd.IntN(2) * (99 + g.rnd.IntN(4)), Fallback: g.rnd.IntN(2) == 0, Allocation: IDAllocation{ID: fmt.Sprintf("v%d", g.rnd.IntN(10))}}
+	case n < 97:
+		return &IDReleaseRequest{WriteMeta: g.meta(), Kind: g.pick(PoolVLAN, PoolVNI), ID: fmt.Sprintf("v%d", g.rnd.IntN(10))}
+	case n < 99:
+		return &ZoneCreateRequest{WriteMeta: g.meta(), Zone: Zone{ID: g.pick("moxxie.test", "Moxxie.Test.", "x.in-addr.arpa")}}
+	default:
+		return &ZoneDeleteRequest{WriteMeta: g.meta(), ID: g.pick("moxxie.test", "other.test")}
 	}
 }
 
@@ -175,6 +260,11 @@ func valueString(v any) string {
 	case json.RawMessage:
 		return "raw " + string(v)
 	default:
-		return fmt.Sprintf("%T %v", v, v)
+		// IPAM results hold pointers: compare what they point at.
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Sprintf("%T %v", v, v)
+		}
+		return fmt.Sprintf("%T %s", v, b)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
+	"github.com/moxxie/moxxie/ipam"
 )
 
 // logEntry wraps data as a raft command entry at index.
@@ -218,6 +219,45 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		TokenRevokeType:     &TokenRevokeRequest{WriteMeta: meta(5), AccessorID: "tok"},
 		IdempotencyReapType: &IdempotencyReapRequest{WriteMeta: meta(6), Before: 99},
 		BatchType:           &BatchRequest{WriteMeta: meta(7), Entries: [][]byte{mustEncode(t, inner), {byte(SettingDeleteType), 0x80}}},
+		VRFCreateType:       &VRFCreateRequest{WriteMeta: meta(8), VRF: VRF{ID: "red", Description: "d", Tenant: "t", CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3}},
+		VRFDeleteType:       &VRFDeleteRequest{WriteMeta: meta(9), ID: "red"},
+		PrefixCreateType:    &PrefixCreateRequest{WriteMeta: meta(10), Prefix: samplePrefix(), GatewayID: "gw"},
+		PrefixUpdateType:    &PrefixUpdateRequest{WriteMeta: meta(11), ID: "p", Tenant: str("t"), Description: str("d")},
+		PrefixDeleteType:    &PrefixDeleteRequest{WriteMeta: meta(12), ID: "p"},
+		PrefixAllocateType:  &PrefixAllocateRequest{WriteMeta: meta(13), ParentID: "p", Bits: 26, Child: samplePrefix()},
+		IPRangeCreateType: &IPRangeCreateRequest{WriteMeta: meta(14), Range: IPRange{
+			ID: "r", PrefixID: "p", Start: "10.0.0.10", End: "10.0.0.20", Description: "dhcp", CreateIndex: 1, CreatedAt: 2,
+		}},
+		IPRangeDeleteType: &IPRangeDeleteRequest{WriteMeta: meta(15), ID: "r"},
+		AddressAllocateType: &AddressAllocateRequest{
+			WriteMeta: meta(16), PrefixID: "p", VRF: "red", Address: "10.0.0.5", Fallback: true, Force: true, Count: 1,
+			IDs: []string{"a"}, Status: "active", DNSName: "web.moxxie.test", Tenant: "t", Owner: "vm:101/net0", Description: "d",
+		},
+		AddressUpdateType: &AddressUpdateRequest{
+			WriteMeta: meta(17), ID: "a", Status: str("reserved"), DNSName: str("db.moxxie.test"), Tenant: str("t"), Owner: str("ct:105"), Description: str("d"),
+		},
+		AddressReleaseType: &AddressReleaseRequest{WriteMeta: meta(18), ID: "a", Force: true},
+		PoolCreateType: &PoolCreateRequest{WriteMeta: meta(19), Pool: Pool{
+			ID: "g", Kind: PoolVLAN, Name: "prod", Ranges: []ipam.IDRange{{First: 100, Last: 199}}, Tenant: "t", Description: "d",
+			CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3,
+		}},
+		PoolDeleteType: &PoolDeleteRequest{WriteMeta: meta(20), Kind: PoolVLAN, ID: "g"},
+		IDAllocateType: &IDAllocateRequest{WriteMeta: meta(21), Kind: PoolVLAN, PoolID: "g", Number: 100, Fallback: true, Allocation: IDAllocation{
+			ID: "v", Kind: PoolVLAN, PoolID: "g", Number: 100, Name: "n", Tenant: "t", Owner: "vm:1", Description: "d", CreateIndex: 1, CreatedAt: 2,
+		}},
+		IDReleaseType:  &IDReleaseRequest{WriteMeta: meta(22), Kind: PoolVLAN, ID: "v"},
+		ZoneCreateType: &ZoneCreateRequest{WriteMeta: meta(23), Zone: Zone{ID: "moxxie.test", Tenant: "t", TTL: 30, Description: "d", CreateIndex: 1, CreatedAt: 2}},
+		ZoneDeleteType: &ZoneDeleteRequest{WriteMeta: meta(24), ID: "moxxie.test"},
+	}
+}
+
+func str(s string) *string { return &s }
+
+// samplePrefix returns a prefix with every field set.
+func samplePrefix() Prefix {
+	return Prefix{
+		ID: "p", Prefix: "10.0.0.0/24", VRF: "red", Status: PrefixActive, IsPool: true, ParentID: "c",
+		Tenant: "t", Gateway: "10.0.0.1", Description: "d", CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3, UpdatedAt: 4,
 	}
 }
 
@@ -246,3 +286,6 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 		}
 	}
 }
+
+// nextFreeType is the first message type number not yet registered.
+const nextFreeType = ZoneDeleteType + 1

@@ -177,7 +177,7 @@ type IDAllocation struct {
 	ID          string    `json:"id"`
 	Kind        string    `json:"kind"`
 	PoolID      string    `json:"pool_id"`
-	Number      int       `json:"-"`
+	Number      int       `json:"-" codec:"Number"`
 	Name        string    `json:"name,omitempty"`
 	Tenant      string    `json:"tenant,omitempty"`
 	Owner       string    `json:"owner,omitempty"`

@@ -70,6 +70,23 @@ var messageTypeConsts = map[string]MessageType{
 	"TokenRevokeType":       TokenRevokeType,
 	"IdempotencyReapType":   IdempotencyReapType,
 	"BatchType":             BatchType,
+	"VRFCreateType":         VRFCreateType,
+	"VRFDeleteType":         VRFDeleteType,
+	"PrefixCreateType":      PrefixCreateType,
+	"PrefixUpdateType":      PrefixUpdateType,
+	"PrefixDeleteType":      PrefixDeleteType,
+	"PrefixAllocateType":    PrefixAllocateType,
+	"IPRangeCreateType":     IPRangeCreateType,
+	"IPRangeDeleteType":     IPRangeDeleteType,
+	"AddressAllocateType":   AddressAllocateType,
+	"AddressUpdateType":     AddressUpdateType,
+	"AddressReleaseType":    AddressReleaseType,
+	"PoolCreateType":        PoolCreateType,
+	"PoolDeleteType":        PoolDeleteType,
+	"IDAllocateType":        IDAllocateType,
+	"IDReleaseType":         IDReleaseType,
+	"ZoneCreateType":        ZoneCreateType,
+	"ZoneDeleteType":        ZoneDeleteType,
 	"IgnoreUnknownTypeFlag": IgnoreUnknownTypeFlag,
 }
 
@@ -140,7 +157,7 @@ func TestMessageTypes_Registration(t *testing.T) {
 }
 
 func TestMessageType_StringUnknown(t *testing.T) {
-	for _, mt := range []MessageType{0, 8, 127, 128, 200, 255} {
+	for _, mt := range []MessageType{0, 100, 127, 128, 200, 255} {
 		if got, want := mt.String(), fmt.Sprintf("unknown(%d)", uint8(mt)); got != want {
 			t.Errorf("MessageType(%d).String() = %q, want %q", mt, got, want)
 		}
@@ -238,7 +255,7 @@ func TestDecode_Errors(t *testing.T) {
 		{"nil", nil, ErrEmptyEntry},
 		{"empty", []byte{}, ErrEmptyEntry},
 		{"type 0", []byte{0, 0x80}, ErrUnknownType},
-		{"next free type", []byte{byte(BatchType) + 1, 0x80}, ErrUnknownType},
+		{"next free type", []byte{byte(nextFreeType), 0x80}, ErrUnknownType},
 		{"type 127", []byte{127}, ErrUnknownType},
 		{"flagged unknown", []byte{byte(IgnoreUnknownTypeFlag) | 1, 0x80}, ErrUnknownType},
 		{"type byte only", []byte{byte(SettingUpsertType)}, nil},
@@ -286,7 +303,7 @@ func TestFSM_ApplyUnknownType(t *testing.T) {
 		{"flagged unknown 129", []byte{byte(IgnoreUnknownTypeFlag) | 1, 0x80}, false},
 		{"flagged unknown 255 with garbage", []byte{255, 1, 2, 3}, false},
 		{"unknown 0", []byte{0, 0x80}, true},
-		{"unknown next free", []byte{byte(BatchType) + 1, 0x80}, true},
+		{"unknown next free", []byte{byte(nextFreeType), 0x80}, true},
 		{"unknown 127", []byte{127}, true},
 		{"empty entry", []byte{}, true},
 		{"known type, corrupt body", []byte{byte(SettingUpsertType), 0xc1}, true},

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
 )
 
@@ -119,6 +120,28 @@ func WriteSnapshot(w io.Writer, txn *memdb.Txn) error {
 	return bw.Flush()
 }
 
+// recordHandle decodes snapshot records strictly: a field the record's
+// type does not have means a damaged record type or a snapshot from a
+// newer server, and is refused rather than dropped.
+var recordHandle = func() *codec.MsgpackHandle {
+	h := newMsgpackHandle()
+	h.ErrorIfNoField = true
+	return h
+}()
+
+// decodeRecord decodes a record body that must hold exactly one value: a
+// body with bytes left over means damaged framing.
+func decodeRecord(body []byte, obj any) error {
+	d := codec.NewDecoderBytes(body, recordHandle)
+	if err := d.Decode(obj); err != nil {
+		return err
+	}
+	if n := d.NumBytesRead(); n != len(body) {
+		return fmt.Errorf("%d bytes left after the value", len(body)-n)
+	}
+	return nil
+}
+
 func writeRecord(w io.Writer, t recordType, body []byte) error {
 	var h [5]byte
 	h[0] = byte(t)
@@ -176,7 +199,7 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 			return nil, 0, fmt.Errorf("%w: unknown record type %d", ErrBadSnapshot, rt)
 		}
 		obj := t.new()
-		if err := decodeMsgpack(body, obj); err != nil {
+		if err := decodeRecord(body, obj); err != nil {
 			return nil, 0, fmt.Errorf("%w: %s record: %v", ErrBadSnapshot, t.table, err)
 		}
 		if ie, ok := obj.(*IndexEntry); ok && ie.Index > latest {

@@ -299,11 +299,22 @@ func TestTableCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		tableIndex:       4, // one per table written to
-		tableSettings:    2, // a, b (c deleted)
-		tableTokens:      2, // root, t1 (t2 revoked)
+		tableIndex:       13, // one per table written to through insert
+		tableSettings:    2,  // a, b (c deleted)
+		tableTokens:      2,  // root, t1 (t2 revoked)
 		tableACL:         1,
 		tableIdempotency: 2,
+		tableVRFs:        1,
+		tablePrefixes:    2, // the /8 container and the /24 in it
+		tableIPRanges:    1,
+		tableAddresses:   2, // the gateway and a-1 (a-2 released)
+		tablePools:       1,
+		tableIDAllocs:    1,
+		tableZones:       1,
+		tableSpaces:      4, // root of global, the container's blocks, the /24's addresses, the VLAN group
+		tableRuns:        5, // one each, and two in the /24: .1-.3 and the range
+		tableHolds:       1, // a-2 in quarantine
+		tableIPAMClock:   1,
 	}
 	if !reflect.DeepEqual(counts, want) {
 		t.Fatalf("TableCounts = %v, want %v", counts, want)

@@ -89,13 +89,16 @@ type WriteMeta struct {
 // WriteMeta.
 func (m *WriteMeta) Meta() *WriteMeta { return m }
 
-var msgpackHandle = func() *codec.MsgpackHandle {
+var msgpackHandle = newMsgpackHandle()
+
+// newMsgpackHandle returns the msgpack settings of the log and snapshots.
+func newMsgpackHandle() *codec.MsgpackHandle {
 	h := &codec.MsgpackHandle{}
 	h.Canonical = true
 	h.RawToString = true
 	h.WriteExt = true
 	return h
-}()
+}
 
 // Encode serialises a command as one type byte followed by msgpack.
 func Encode(cmd Command) ([]byte, error) {
