@@ -94,10 +94,10 @@ type Prefix struct {
 	// broadcast included.
 	IsPool bool `json:"is_pool"`
 	// ParentID is the container this prefix lies in, empty at the top.
-	ParentID    string `json:"parent_id,omitempty"`
-	Tenant      string `json:"tenant,omitempty"`
-	Gateway     string `json:"gateway,omitempty"`
-	Description string `json:"description,omitempty"`
+	ParentID    string    `json:"parent_id,omitempty"`
+	Tenant      string    `json:"tenant,omitempty"`
+	Gateway     string    `json:"gateway,omitempty"`
+	Description string    `json:"description,omitempty"`
 	CreateIndex uint64    `json:"create_index"`
 	ModifyIndex uint64    `json:"modify_index"`
 	CreatedAt   Timestamp `json:"created_at"`
