@@ -280,7 +280,7 @@ func applyPrefixCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		if p.Status != PrefixContainer {
 			return nil, fieldErrf("prefix", ErrConflict, "%s overlaps %s (id %s); create it as a container to hold it", pfx, kids[0].Prefix, kids[0].ID)
 		}
-		if err := adopt(txn, index, &p, sp, runs, kids); err != nil {
+		if err := adopt(txn, index, &p, &sp, runs, kids); err != nil {
 			return nil, err
 		}
 		if err := sp.ClaimRange(runs, first, last); err != nil {
@@ -324,7 +324,7 @@ func childrenWithin(txn *memdb.Txn, vrf, parentID string, pfx netip.Prefix) []*P
 
 // adopt moves kids from the space they are claimed in (sp, runs) into the
 // block space of the new container p.
-func adopt(txn *memdb.Txn, index uint64, p *Prefix, sp ipam.Space, runs txnRuns, kids []*Prefix) error {
+func adopt(txn *memdb.Txn, index uint64, p *Prefix, sp *ipam.Space, runs txnRuns, kids []*Prefix) error {
 	own := ipam.BlockSpace(prefixNet(p))
 	ownRuns := txnRuns{txn, blockSpaceID(p.ID)}
 	for _, k := range kids {

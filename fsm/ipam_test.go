@@ -1,0 +1,471 @@
+package fsm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/ipam"
+)
+
+// ipamFSM wraps an FSM with a running index and leader clock for IPAM
+// tests.
+type ipamFSM struct {
+	t     *testing.T
+	f     *FSM
+	index uint64
+	now   int64
+	ids   int
+}
+
+func newIPAM(t *testing.T) *ipamFSM {
+	return &ipamFSM{t: t, f: New(), now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano()}
+}
+
+// apply applies cmd with the next index and the current clock.
+func (x *ipamFSM) apply(cmd Command) *Result {
+	x.t.Helper()
+	x.index++
+	cmd.Meta().Now = x.now
+	return applyCmd(x.t, x.f, x.index, cmd)
+}
+
+func (x *ipamFSM) ok(cmd Command) any {
+	x.t.Helper()
+	r := x.apply(cmd)
+	if r.Err != nil {
+		x.t.Fatalf("%T: %v", cmd, r.Err)
+	}
+	return r.Value
+}
+
+// fails applies cmd, requires an error wrapping want whose FieldError names
+// field (when field is not empty) and requires the state to be unchanged.
+func (x *ipamFSM) fails(cmd Command, want error, field, msg string) {
+	x.t.Helper()
+	before := dump(x.t, x.f)
+	r := x.apply(cmd)
+	if r.Err == nil {
+		x.t.Fatalf("%T succeeded, want %v", cmd, want)
+	}
+	if !errors.Is(r.Err, want) {
+		x.t.Fatalf("%T: error %v, want %v", cmd, r.Err, want)
+	}
+	var fe *FieldError
+	if field != "" && (!errors.As(r.Err, &fe) || fe.Field != field) {
+		x.t.Fatalf("%T: error %v does not name field %q", cmd, r.Err, field)
+	}
+	if msg != "" && !strings.Contains(r.Err.Error(), msg) {
+		x.t.Fatalf("%T: error %q does not say %q", cmd, r.Err, msg)
+	}
+	if after := dump(x.t, x.f); string(after) != string(before) {
+		x.t.Fatalf("%T: a rejected command changed the state", cmd)
+	}
+}
+
+func (x *ipamFSM) id() string { x.ids++; return fmt.Sprintf("id-%d", x.ids) }
+
+func (x *ipamFSM) prefix(cidr, status string) *PrefixView {
+	x.t.Helper()
+	return x.ok(&PrefixCreateRequest{Prefix: Prefix{ID: x.id(), Prefix: cidr, Status: status}}).(*PrefixView)
+}
+
+func (x *ipamFSM) alloc(prefixID string, n int) []string {
+	x.t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = x.id()
+	}
+	v := x.ok(&AddressAllocateRequest{PrefixID: prefixID, Count: n, IDs: ids}).(*AddressList)
+	out := make([]string, len(v.Addresses))
+	for i, a := range v.Addresses {
+		out[i] = a.Address
+	}
+	return out
+}
+
+func (x *ipamFSM) allocReq(r *AddressAllocateRequest) *Address {
+	x.t.Helper()
+	r.IDs = []string{x.id()}
+	return x.ok(r).(*AddressList).Addresses[0]
+}
+
+func (x *ipamFSM) getPrefix(id string) *PrefixView {
+	x.t.Helper()
+	_, p, err := x.f.State().Prefix(nil, id)
+	if err != nil || p == nil {
+		x.t.Fatalf("prefix %s: %v %v", id, p, err)
+	}
+	return p
+}
+
+func TestIPAM_UsableAddresses(t *testing.T) {
+	cases := []struct {
+		cidr   string
+		pool   bool
+		first  []string
+		size   string
+		exhaus int // addresses to take before the prefix is full
+	}{
+		{"10.0.0.0/24", false, []string{"10.0.0.1", "10.0.0.2"}, "254", 254},
+		{"10.0.0.0/24", true, []string{"10.0.0.0", "10.0.0.1"}, "256", 256},
+		{"10.0.0.0/31", false, []string{"10.0.0.0", "10.0.0.1"}, "2", 2},
+		{"10.0.0.7/32", false, []string{"10.0.0.7"}, "1", 1},
+		{"2001:db8::/64", false, []string{"2001:db8::1", "2001:db8::2"}, "18446744073709551615", 0},
+		{"2001:db8::/48", false, []string{"2001:db8::1"}, "1208925819614629174706175", 0},
+		{"2001:db8::/127", false, []string{"2001:db8::", "2001:db8::1"}, "2", 2},
+		{"2001:db8::5/128", false, []string{"2001:db8::5"}, "1", 1},
+		{"0.0.0.0/0", false, []string{"0.0.0.1", "0.0.0.2"}, "4294967294", 0},
+		{"::/0", true, []string{"::", "::1"}, "340282366920938463463374607431768211455", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.cidr, func(t *testing.T) {
+			x := newIPAM(t)
+			p := x.ok(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: tc.cidr, IsPool: tc.pool}}).(*PrefixView)
+			if string(p.Utilization.Size) != tc.size {
+				t.Fatalf("size %s, want %s", p.Utilization.Size, tc.size)
+			}
+			got := x.alloc("p", len(tc.first))
+			if strings.Join(got, " ") != strings.Join(tc.first, " ") {
+				t.Fatalf("first addresses %v, want %v", got, tc.first)
+			}
+			if tc.exhaus > 0 {
+				if rest := tc.exhaus - len(tc.first); rest > 0 {
+					x.alloc("p", rest)
+				}
+				x.fails(&AddressAllocateRequest{PrefixID: "p", IDs: []string{"z"}}, ipam.ErrExhausted, "count", "1 requested, 0 available")
+				if u := x.getPrefix("p").Utilization; u.Percent != 100 {
+					t.Fatalf("full prefix utilization %+v", u)
+				}
+			}
+		})
+	}
+}
+
+func TestIPAM_CountIsAllOrNothing(t *testing.T) {
+	x := newIPAM(t)
+	x.prefix("10.0.0.0/29", PrefixActive) // 6 usable
+	x.alloc("id-1", 1)
+	x.fails(&AddressAllocateRequest{PrefixID: "id-1", Count: 6, IDs: []string{"a", "b", "c", "d", "e", "f"}},
+		ipam.ErrExhausted, "count", "6 requested, 5 available")
+	if got := x.alloc("id-1", 5); strings.Join(got, ",") != "10.0.0.2,10.0.0.3,10.0.0.4,10.0.0.5,10.0.0.6" {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestIPAM_Nesting(t *testing.T) {
+	x := newIPAM(t)
+	agg := x.prefix("10.0.0.0/8", PrefixContainer)
+	site := x.prefix("10.1.0.0/16", PrefixContainer)
+	lan := x.prefix("10.1.2.0/24", PrefixActive)
+	if site.ParentID != agg.ID || lan.ParentID != site.ID {
+		t.Fatalf("parents: site %q (want %q), lan %q (want %q)", site.ParentID, agg.ID, lan.ParentID, site.ID)
+	}
+	// Nesting under an active prefix, overlapping and duplicates are refused.
+	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "n", Prefix: "10.1.2.0/25"}}, ErrConflict, "prefix", "lies inside active prefix 10.1.2.0/24")
+	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "n", Prefix: "10.1.2.0/24", Status: PrefixContainer}}, ErrConflict, "prefix", "already exists")
+	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "n", Prefix: "10.1.0.0/20"}}, ErrConflict, "prefix", "overlaps 10.1.2.0/24")
+	// The same prefix in another VRF is fine.
+	x.ok(&VRFCreateRequest{VRF: VRF{ID: "red"}})
+	x.ok(&PrefixCreateRequest{Prefix: Prefix{ID: "red-lan", Prefix: "10.1.2.0/24", VRF: "red"}})
+	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "n", Prefix: "10.1.2.0/24", VRF: "blue"}}, ErrInvalid, "vrf", "does not exist")
+
+	// A container created between existing levels adopts the prefixes in it.
+	mid := x.prefix("10.1.0.0/20", PrefixContainer)
+	if got := x.getPrefix(lan.ID).ParentID; got != mid.ID {
+		t.Fatalf("lan parent %q after adoption, want %q", got, mid.ID)
+	}
+	if got := x.getPrefix(mid.ID).ParentID; got != site.ID {
+		t.Fatalf("mid parent %q, want %q", got, site.ID)
+	}
+	if u := x.getPrefix(site.ID).Utilization; u.Used != "4096" {
+		t.Fatalf("site utilization %+v, want the /20's 4096 addresses", u)
+	}
+	if u := x.getPrefix(mid.ID).Utilization; u.Used != "256" {
+		t.Fatalf("mid utilization %+v, want the /24's 256 addresses", u)
+	}
+
+	// Containers hold no addresses; children come only from containers.
+	x.fails(&AddressAllocateRequest{PrefixID: site.ID, IDs: []string{"a"}}, ErrConflict, "prefix_id", "is a container")
+	x.fails(&PrefixAllocateRequest{ParentID: lan.ID, Bits: 26, Child: Prefix{ID: "c"}}, ErrConflict, "prefix_id", "child prefixes come from containers")
+
+	// Next free child prefixes skip what is taken.
+	kid := x.ok(&PrefixAllocateRequest{ParentID: mid.ID, Bits: 24, Child: Prefix{ID: "k1"}}).(*PrefixView)
+	if kid.Prefix.Prefix != "10.1.0.0/24" || kid.ParentID != mid.ID {
+		t.Fatalf("first free /24: %+v", kid.Prefix)
+	}
+	x.ok(&PrefixAllocateRequest{ParentID: mid.ID, Bits: 24, Child: Prefix{ID: "k2"}})
+	kid3 := x.ok(&PrefixAllocateRequest{ParentID: mid.ID, Bits: 24, Child: Prefix{ID: "k3"}}).(*PrefixView)
+	if kid3.Prefix.Prefix != "10.1.3.0/24" {
+		t.Fatalf("third free /24 %s, want 10.1.3.0/24 (10.1.2.0/24 is taken)", kid3.Prefix.Prefix)
+	}
+	x.fails(&PrefixAllocateRequest{ParentID: mid.ID, Bits: 20, Child: Prefix{ID: "k4"}}, ipam.ErrInvalidLength, "prefix_length", "")
+	if half := x.ok(&PrefixAllocateRequest{ParentID: site.ID, Bits: 17, Child: Prefix{ID: "k4"}}).(*PrefixView); half.Prefix.Prefix != "10.1.128.0/17" {
+		t.Fatalf("free /17 %s, want 10.1.128.0/17", half.Prefix.Prefix)
+	}
+	x.fails(&PrefixAllocateRequest{ParentID: site.ID, Bits: 17, Child: Prefix{ID: "k6"}}, ipam.ErrExhausted, "prefix_length", "no free /17")
+
+	// Deleting: not while children or addresses remain.
+	x.fails(&PrefixDeleteRequest{ID: mid.ID}, ErrConflict, "id", "still holds 4 child prefixes")
+	addr := x.alloc(lan.ID, 1)
+	x.fails(&PrefixDeleteRequest{ID: lan.ID}, ErrConflict, "id", "still holds addresses, such as "+addr[0])
+	x.ok(&PrefixDeleteRequest{ID: "k1"})
+	again := x.ok(&PrefixAllocateRequest{ParentID: mid.ID, Bits: 24, Child: Prefix{ID: "k5"}}).(*PrefixView)
+	if again.Prefix.Prefix != "10.1.0.0/24" {
+		t.Fatalf("deleted child's block not reused: got %s", again.Prefix.Prefix)
+	}
+	x.fails(&PrefixDeleteRequest{ID: "nope"}, ErrNotFound, "", "prefix nope")
+}
+
+func TestIPAM_GatewayAndRanges(t *testing.T) {
+	x := newIPAM(t)
+	p := x.ok(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "192.168.10.0/24", Gateway: "192.168.10.1"}, GatewayID: "gw"}).(*PrefixView)
+	if p.Utilization.Used != "1" {
+		t.Fatalf("utilization after gateway %+v", p.Utilization)
+	}
+	x.ok(&IPRangeCreateRequest{Range: IPRange{ID: "dhcp", PrefixID: "p", Start: "192.168.10.2", End: "192.168.10.99"}})
+	if got := x.alloc("p", 1); got[0] != "192.168.10.100" {
+		t.Fatalf("first allocation %v, want .100 after the gateway and the DHCP range", got)
+	}
+	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: "192.168.10.90", End: "192.168.10.110"}}, ipam.ErrInUse, "start_address", "")
+	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: "192.168.10.200", End: "192.168.11.5"}}, ipam.ErrOutside, "end_address", "")
+	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: "192.168.10.20", End: "192.168.10.10"}}, ipam.ErrInvalidRange, "end_address", "")
+	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "q", Prefix: "192.168.20.0/24", Gateway: "192.168.20.0"}, GatewayID: "g2"}, ipam.ErrOutside, "gateway", "")
+	x.ok(&IPRangeDeleteRequest{ID: "dhcp"})
+	if got := x.alloc("p", 1); got[0] != "192.168.10.2" {
+		t.Fatalf("after deleting the range got %v, want .2", got)
+	}
+	// The gateway goes with its prefix; other addresses block deletion.
+	_, addrs, _ := x.f.State().Addresses(nil, AddressFilter{PrefixID: "p"})
+	for _, a := range addrs {
+		if a.ID != "gw" {
+			x.ok(&AddressReleaseRequest{ID: a.ID, Force: true})
+		}
+	}
+	x.ok(&PrefixDeleteRequest{ID: "p"})
+	if _, a, _ := x.f.State().Address(nil, "gw"); a != nil {
+		t.Fatalf("gateway address survived its prefix")
+	}
+}
+
+func TestIPAM_RequestedAddress(t *testing.T) {
+	x := newIPAM(t)
+	x.prefix("10.0.0.0/24", PrefixActive)
+	a := x.allocReq(&AddressAllocateRequest{Address: "10.0.0.50", DNSName: "Web.Moxxie.Test.", Owner: "vm:101/net0"})
+	if a.PrefixID != "id-1" || a.DNSName != "web.moxxie.test" || a.VRF != DefaultVRF {
+		t.Fatalf("requested address %+v", a)
+	}
+	x.fails(&AddressAllocateRequest{Address: "10.0.0.50", IDs: []string{"z"}}, ipam.ErrInUse, "address", "already allocated")
+	b := x.allocReq(&AddressAllocateRequest{Address: "10.0.0.50", Fallback: true})
+	if b.Address != "10.0.0.1" {
+		t.Fatalf("fallback gave %s, want 10.0.0.1", b.Address)
+	}
+	x.fails(&AddressAllocateRequest{Address: "10.9.0.1", IDs: []string{"z"}}, ErrInvalid, "address", "in no prefix")
+	x.fails(&AddressAllocateRequest{Address: "10.0.0.0", IDs: []string{"z"}}, ipam.ErrOutside, "address", "")
+	x.fails(&AddressAllocateRequest{PrefixID: "id-1", Address: "10.0.1.5", IDs: []string{"z"}}, ipam.ErrOutside, "address", "")
+	x.fails(&AddressAllocateRequest{Address: "10.0.0.9", DNSName: "bad_name!", IDs: []string{"z"}}, ipam.ErrInvalidHostname, "dns_name", "")
+	x.fails(&AddressAllocateRequest{Address: "10.0.0.9", Owner: "vm", IDs: []string{"z"}}, ipam.ErrInvalidOwner, "owner", "")
+	x.fails(&AddressAllocateRequest{Address: "10.0.0.9", Status: "gone", IDs: []string{"z"}}, ErrInvalid, "status", "")
+	x.fails(&AddressAllocateRequest{PrefixID: "id-1", Count: MaxAllocateCount + 1}, ipam.ErrInvalidCount, "count", "")
+	x.fails(&AddressReleaseRequest{ID: "nope"}, ErrNotFound, "", "address nope")
+
+	// Updates change only what they name.
+	up := x.ok(&AddressUpdateRequest{ID: a.ID, Status: str(AddressDeprecated)}).(*Address)
+	if up.Status != AddressDeprecated || up.DNSName != "web.moxxie.test" || up.Owner != "vm:101/net0" {
+		t.Fatalf("update %+v", up)
+	}
+	x.fails(&AddressUpdateRequest{ID: a.ID, DNSName: str("-x")}, ipam.ErrInvalidHostname, "dns_name", "")
+	_, byName, _ := x.f.State().Addresses(nil, AddressFilter{DNSName: "WEB.moxxie.test."})
+	if len(byName) != 1 || byName[0].ID != a.ID {
+		t.Fatalf("lookup by dns_name: %+v", byName)
+	}
+	_, byOwner, _ := x.f.State().Addresses(nil, AddressFilter{Owner: "vm:101/net0"})
+	if len(byOwner) != 1 {
+		t.Fatalf("lookup by owner: %+v", byOwner)
+	}
+}
+
+func TestIPAM_Quarantine(t *testing.T) {
+	x := newIPAM(t)
+	x.prefix("10.0.0.0/29", PrefixActive)
+	got := x.alloc("id-1", 2) // .1 .2
+	_, list, _ := x.f.State().Addresses(nil, AddressFilter{})
+	rel := x.ok(&AddressReleaseRequest{ID: list[0].ID}).(*AddressReleased)
+	if rel.QuarantinedUntil == nil || int64(*rel.QuarantinedUntil) != x.now+int64(ipam.DefaultQuarantine) {
+		t.Fatalf("release: %+v", rel)
+	}
+	// The released .1 is not handed out again while held.
+	if next := x.alloc("id-1", 1); next[0] != "10.0.0.3" {
+		t.Fatalf("after release got %v, want 10.0.0.3", next)
+	}
+	x.fails(&AddressAllocateRequest{Address: got[0], IDs: []string{"z"}}, ipam.ErrInUse, "address", "in quarantine until")
+	if av, _ := x.f.State().Available("id-1", 10); strings.Join(av, ",") != "10.0.0.4,10.0.0.5,10.0.0.6" {
+		t.Fatalf("available %v", av)
+	}
+	// A new leader whose clock lags does not shorten the quarantine.
+	x.now += int64(9 * time.Minute)
+	x.alloc("id-1", 1) // .4
+	x.now -= int64(5 * time.Minute)
+	x.now += int64(2 * time.Minute) // 6 minutes after release by this clock, 11 by the highest seen
+	x.now -= int64(0)
+	if next := x.alloc("id-1", 1); next[0] != "10.0.0.5" {
+		t.Fatalf("got %v, want 10.0.0.5: quarantine ran backwards with the clock", next)
+	}
+	x.now += int64(5 * time.Minute) // past the quarantine
+	if next := x.alloc("id-1", 1); next[0] != got[0] {
+		t.Fatalf("after the quarantine got %v, want %s", next, got[0])
+	}
+	// Forced release skips quarantine; force on allocation lifts it.
+	_, list, _ = x.f.State().Addresses(nil, AddressFilter{Status: AddressActive})
+	x.ok(&AddressReleaseRequest{ID: list[0].ID, Force: true})
+	if next := x.allocReq(&AddressAllocateRequest{Address: list[0].Address}); next.Address != list[0].Address {
+		t.Fatalf("forced release not reusable: %s", next.Address)
+	}
+	x.ok(&AddressReleaseRequest{ID: list[1].ID})
+	next := x.allocReq(&AddressAllocateRequest{Address: list[1].Address, Force: true})
+	if next.Address != list[1].Address {
+		t.Fatalf("force did not lift the quarantine: %s", next.Address)
+	}
+	// The ipam.quarantine setting changes the duration; 0 turns it off.
+	x.ok(&SettingUpsertRequest{Key: quarantineSetKey, Value: "0s"})
+	x.ok(&AddressReleaseRequest{ID: next.ID})
+	if next := x.allocReq(&AddressAllocateRequest{Address: list[1].Address}); next.Address != list[1].Address {
+		t.Fatalf("quarantine 0s still held %s", list[1].Address)
+	}
+}
+
+func TestIPAM_Pools(t *testing.T) {
+	for _, kind := range []string{PoolVLAN, PoolVNI} {
+		t.Run(kind, func(t *testing.T) {
+			x := newIPAM(t)
+			pv := x.ok(&PoolCreateRequest{Pool: Pool{ID: "g", Kind: kind, Name: "prod", Ranges: []ipam.IDRange{{First: 100, Last: 102}}}}).(*PoolView)
+			if pv.Utilization.Size != "3" {
+				t.Fatalf("pool %+v", pv.Utilization)
+			}
+			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "prod"}}, ErrConflict, "name", "")
+			bad := map[string]error{PoolVLAN: ipam.ErrInvalidVLAN, PoolVNI: ipam.ErrInvalidVNI}[kind]
+			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "x", Ranges: []ipam.IDRange{{First: 0, Last: 5}}}}, bad, "ranges", "")
+			field := numberField(kind)
+			a := x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Allocation: IDAllocation{ID: "a1"}}).(*IDAllocation)
+			if a.Number != 100 {
+				t.Fatalf("first %d", a.Number)
+			}
+			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 100, Allocation: IDAllocation{ID: "a2"}}, ipam.ErrInUse, field, "")
+			b := x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 100, Fallback: true, Allocation: IDAllocation{ID: "a2"}}).(*IDAllocation)
+			if b.Number != 101 {
+				t.Fatalf("fallback %d", b.Number)
+			}
+			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 200, Allocation: IDAllocation{ID: "a3"}}, ipam.ErrOutside, field, "")
+			x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Allocation: IDAllocation{ID: "a3"}})
+			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", Allocation: IDAllocation{ID: "a4"}}, ipam.ErrExhausted, field, "1 requested, 0 available")
+			x.fails(&PoolDeleteRequest{Kind: kind, ID: "g"}, ErrConflict, "id", "still has allocations")
+			other := PoolVNI
+			if kind == PoolVNI {
+				other = PoolVLAN
+			}
+			x.fails(&IDReleaseRequest{Kind: other, ID: "a1"}, ErrNotFound, "", "")
+			for _, id := range []string{"a1", "a2", "a3"} {
+				x.ok(&IDReleaseRequest{Kind: kind, ID: id})
+			}
+			x.ok(&PoolDeleteRequest{Kind: kind, ID: "g"})
+			if _, n, _ := x.f.State().Pools(nil, kind); len(n) != 0 {
+				t.Fatalf("pools left: %v", n)
+			}
+		})
+	}
+	x := newIPAM(t)
+	x.fails(&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", Number: 4095, Allocation: IDAllocation{ID: "a"}}, ipam.ErrInvalidVLAN, "vid", "")
+	x.fails(&IDAllocateRequest{Kind: PoolVNI, PoolID: "g", Number: 1 << 24, Allocation: IDAllocation{ID: "a"}}, ipam.ErrInvalidVNI, "vni", "")
+}
+
+func TestIPAM_VRFsAndZones(t *testing.T) {
+	x := newIPAM(t)
+	x.fails(&VRFCreateRequest{VRF: VRF{ID: DefaultVRF}}, ErrConflict, "id", "")
+	x.fails(&VRFCreateRequest{VRF: VRF{ID: "Red"}}, ErrInvalid, "id", "")
+	x.ok(&VRFCreateRequest{VRF: VRF{ID: "red"}})
+	x.ok(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/24", VRF: "red"}})
+	x.fails(&VRFDeleteRequest{ID: "red"}, ErrConflict, "id", "still holds prefixes")
+	x.fails(&VRFDeleteRequest{ID: DefaultVRF}, ErrConflict, "id", "")
+	x.ok(&PrefixDeleteRequest{ID: "p"})
+	x.ok(&VRFDeleteRequest{ID: "red"})
+	_, vrfs, _ := x.f.State().VRFs(nil)
+	if len(vrfs) != 1 || vrfs[0].ID != DefaultVRF {
+		t.Fatalf("vrfs %+v", vrfs)
+	}
+
+	z := x.ok(&ZoneCreateRequest{Zone: Zone{ID: "Moxxie.Test."}}).(*Zone)
+	if z.ID != "moxxie.test" || z.TTL != DefaultZoneTTL {
+		t.Fatalf("zone %+v", z)
+	}
+	x.fails(&ZoneCreateRequest{Zone: Zone{ID: "moxxie.test"}}, ErrConflict, "name", "")
+	x.fails(&ZoneCreateRequest{Zone: Zone{ID: "10.in-addr.arpa"}}, ErrInvalid, "name", "reverse zones")
+	x.fails(&ZoneCreateRequest{Zone: Zone{ID: "x.test", TTL: 1 << 20}}, ErrInvalid, "ttl", "")
+
+	// DNS sees zones, active prefixes and named addresses, and its watch
+	// fires on a change.
+	x.prefix("10.0.0.0/16", PrefixContainer)
+	x.prefix("10.0.1.0/24", PrefixActive)
+	x.allocReq(&AddressAllocateRequest{Address: "10.0.1.5", DNSName: "db.moxxie.test"})
+	x.alloc("id-2", 1) // no name
+	ws := memdb.NewWatchSet()
+	d, err := x.f.State().DNS(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Zones) != 1 || len(d.Prefixes) != 1 || len(d.Addresses) != 1 || d.Addresses[0].DNSName != "db.moxxie.test" {
+		t.Fatalf("dns data: %d zones, %d prefixes, %d addresses", len(d.Zones), len(d.Prefixes), len(d.Addresses))
+	}
+	x.allocReq(&AddressAllocateRequest{Address: "10.0.1.6", DNSName: "web.moxxie.test"})
+	if !fired(ws) {
+		t.Fatalf("DNS watch did not fire on a new named address")
+	}
+}
+
+func TestIPAM_PrefixValidation(t *testing.T) {
+	cases := []struct {
+		name  string
+		p     Prefix
+		want  error
+		field string
+		msg   string
+	}{
+		{"not canonical", Prefix{Prefix: "10.0.0.5/24"}, ipam.ErrNotCanonical, "prefix", "did you mean 10.0.0.0/24"},
+		{"garbage", Prefix{Prefix: "10.0.0.0/33"}, ipam.ErrInvalidPrefix, "prefix", ""},
+		{"mapped", Prefix{Prefix: "::ffff:10.0.0.0/120"}, ipam.ErrMapped, "prefix", ""},
+		{"bad status", Prefix{Prefix: "10.0.0.0/24", Status: "up"}, ErrInvalid, "status", ""},
+		{"pool container", Prefix{Prefix: "10.0.0.0/24", Status: PrefixContainer, IsPool: true}, ErrInvalid, "is_pool", ""},
+		{"container gateway", Prefix{Prefix: "10.0.0.0/24", Status: PrefixContainer, Gateway: "10.0.0.1"}, ErrInvalid, "gateway", ""},
+		{"bad vrf", Prefix{Prefix: "10.0.0.0/24", VRF: "A B"}, ErrInvalid, "vrf", ""},
+		{"bad tenant", Prefix{Prefix: "10.0.0.0/24", Tenant: "-x"}, ErrInvalid, "tenant", ""},
+		{"long description", Prefix{Prefix: "10.0.0.0/24", Description: strings.Repeat("x", 2000)}, ErrInvalid, "description", ""},
+		{"gateway family", Prefix{Prefix: "10.0.0.0/24", Gateway: "fd00::1"}, ipam.ErrFamily, "gateway", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			x := newIPAM(t)
+			tc.p.ID = "p"
+			x.fails(&PrefixCreateRequest{Prefix: tc.p, GatewayID: "g"}, tc.want, tc.field, tc.msg)
+		})
+	}
+}
+
+func TestIPAM_IdempotentAllocation(t *testing.T) {
+	x := newIPAM(t)
+	x.prefix("10.0.0.0/24", PrefixActive)
+	meta := WriteMeta{Actor: "root", IdempotencyKey: "k", RequestHash: "h"}
+	first := x.apply(&AddressAllocateRequest{WriteMeta: meta, PrefixID: "id-1", Count: 3, IDs: []string{"a", "b", "c"}})
+	again := x.apply(&AddressAllocateRequest{WriteMeta: meta, PrefixID: "id-1", Count: 3, IDs: []string{"d", "e", "f"}})
+	if first.Err != nil || again.Err != nil || !again.Replayed {
+		t.Fatalf("first %+v, again %+v", first, again)
+	}
+	if !strings.Contains(string(again.Value.(json.RawMessage)), `"address":"10.0.0.3"`) {
+		t.Fatalf("replay %s", again.Value)
+	}
+	if _, list, _ := x.f.State().Addresses(nil, AddressFilter{}); len(list) != 3 {
+		t.Fatalf("%d addresses after a replay, want 3", len(list))
+	}
+}
