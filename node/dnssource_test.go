@@ -1,0 +1,273 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/moxxie/moxxie/dns"
+	"github.com/moxxie/moxxie/fsm"
+)
+
+func TestDNSRecords_Mapping(t *testing.T) {
+	d := &fsm.DNSData{
+		Index: 42,
+		Zones: []*fsm.Zone{
+			{ID: "moxxie.test", TTL: 60},
+			{ID: "prod.moxxie.test", TTL: 30},
+		},
+		Prefixes: []*fsm.Prefix{
+			{ID: "p1", Prefix: "10.0.0.0/24", VRF: "default", Status: fsm.PrefixActive},
+			{ID: "p2", Prefix: "10.0.0.0/24", VRF: "blue", Status: fsm.PrefixActive}, // same reverse zone
+			{ID: "p3", Prefix: "2001:db8::/64", VRF: "default", Status: fsm.PrefixActive},
+			{ID: "p4", Prefix: "10.1.0.0/23", VRF: "default", Status: fsm.PrefixActive},
+		},
+		Addresses: []*fsm.Address{
+			{ID: "a1", Address: "10.0.0.5", DNSName: "web.moxxie.test"},
+			{ID: "a2", Address: "10.0.0.6", DNSName: "db.prod.moxxie.test"},
+			{ID: "a3", Address: "10.0.0.7", DNSName: "moxxie.test"},
+			{ID: "a4", Address: "2001:db8::5", DNSName: "web.moxxie.test"},
+			{ID: "a5", Address: "10.1.1.9", DNSName: "Lb.Prod.Moxxie.Test."},
+			{ID: "a6", Address: "10.0.0.8", DNSName: "outside.example"},
+			{ID: "a7", Address: "10.0.0.9", DNSName: "xmoxxie.test"},     // not under moxxie.test
+			{ID: "a8", Address: "192.0.2.1", DNSName: "far.moxxie.test"}, // no reverse zone
+		},
+	}
+	recs := dnsRecords(d)
+
+	var zones []string
+	for _, z := range recs.Zones {
+		zones = append(zones, fmt.Sprintf("%s %s serial=%d ttl=%d ns=%v mbox=%s", z.Name, z.Kind, z.Serial, z.TTL, z.NS, z.Mbox))
+	}
+	wantZones := []string{
+		"0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. reverse serial=42 ttl=0 ns=[ns1.moxxie.test.] mbox=hostmaster.moxxie.test.",
+		"0.0.10.in-addr.arpa. reverse serial=42 ttl=0 ns=[ns1.moxxie.test.] mbox=hostmaster.moxxie.test.",
+		"0.1.10.in-addr.arpa. reverse serial=42 ttl=0 ns=[ns1.moxxie.test.] mbox=hostmaster.moxxie.test.",
+		"1.1.10.in-addr.arpa. reverse serial=42 ttl=0 ns=[ns1.moxxie.test.] mbox=hostmaster.moxxie.test.",
+		"moxxie.test. forward serial=42 ttl=60 ns=[] mbox=",
+		"prod.moxxie.test. forward serial=42 ttl=30 ns=[] mbox=",
+	}
+	if !slices.Equal(zones, wantZones) {
+		t.Errorf("zones:\n%s\nwant:\n%s", strings.Join(zones, "\n"), strings.Join(wantZones, "\n"))
+	}
+
+	var got []string
+	for _, r := range recs.Records {
+		got = append(got, fmt.Sprintf("%s %d %d %s", r.Name, r.TTL, r.Type, r.Value))
+	}
+	slices.Sort(got)
+	want := []string{
+		fmt.Sprintf("5.0.0.10.in-addr.arpa. 60 %d web.moxxie.test.", dns.TypePTR),
+		fmt.Sprintf("6.0.0.10.in-addr.arpa. 30 %d db.prod.moxxie.test.", dns.TypePTR),
+		fmt.Sprintf("7.0.0.10.in-addr.arpa. 60 %d moxxie.test.", dns.TypePTR),
+		fmt.Sprintf("9.1.1.10.in-addr.arpa. 30 %d lb.prod.moxxie.test.", dns.TypePTR),
+		fmt.Sprintf("db.prod.moxxie.test. 30 %d 10.0.0.6", dns.TypeA),
+		fmt.Sprintf("far.moxxie.test. 60 %d 192.0.2.1", dns.TypeA),
+		fmt.Sprintf("lb.prod.moxxie.test. 30 %d 10.1.1.9", dns.TypeA),
+		fmt.Sprintf("moxxie.test. 60 %d 10.0.0.7", dns.TypeA),
+		fmt.Sprintf("web.moxxie.test. 60 %d 10.0.0.5", dns.TypeA),
+		fmt.Sprintf("web.moxxie.test. 60 %d 2001:db8::5", dns.TypeAAAA),
+		fmt.Sprintf("%s 60 %d web.moxxie.test.", dns.ReverseName(netip.MustParseAddr("2001:db8::5")), dns.TypePTR),
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Without forward zones nothing but the reverse zones is served, and
+	// they name their own server.
+	recs = dnsRecords(&fsm.DNSData{Prefixes: d.Prefixes[:1], Addresses: d.Addresses})
+	if len(recs.Records) != 0 || len(recs.Zones) != 1 || recs.Zones[0].NS != nil {
+		t.Errorf("without zones: %+v", recs)
+	}
+}
+
+// testFSM applies commands to an FSM as raft would.
+type testFSM struct {
+	f     *fsm.FSM
+	index uint64
+}
+
+func (tf *testFSM) apply(t testing.TB, cmd fsm.Command) any {
+	t.Helper()
+	cmd.Meta().Now = time.Now().UnixNano()
+	if v, ok := cmd.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			t.Fatalf("%T: %v", cmd, err)
+		}
+	}
+	buf, err := fsm.Encode(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf.index++
+	res := tf.f.Apply(&raft.Log{Type: raft.LogCommand, Index: tf.index, Data: buf}).(*fsm.Result)
+	if res.Err != nil {
+		t.Fatalf("%T: %v", cmd, res.Err)
+	}
+	return res.Value
+}
+
+// allocate allocates one address named name from prefix pid.
+func (tf *testFSM) allocate(t testing.TB, pid, id, name string) string {
+	t.Helper()
+	v := tf.apply(t, &fsm.AddressAllocateRequest{PrefixID: pid, IDs: []string{id}, DNSName: name})
+	return v.(*fsm.AddressList).Addresses[0].Address
+}
+
+func newTestFSM(t testing.TB, zone, prefix string) *testFSM {
+	t.Helper()
+	tf := &testFSM{f: fsm.New()}
+	tf.apply(t, &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: zone}})
+	tf.apply(t, &fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p-" + zone, Prefix: prefix}})
+	return tf
+}
+
+// lookup returns the values of the records of name and type in recs.
+func lookup(recs *dns.Records, name string, typ uint16) []string {
+	var out []string
+	if recs == nil {
+		return nil
+	}
+	for _, r := range recs.Records {
+		if r.Name == name && r.Type == typ {
+			out = append(out, r.Value)
+		}
+	}
+	return out
+}
+
+// startDNSSource runs a source over f until the test ends.
+func startDNSSource(t *testing.T, f *fsm.FSM) *dnsSource {
+	src := newDNSSource(f, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		src.run(stop)
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("DNS source did not stop")
+		}
+	})
+	return src
+}
+
+// waitRecords waits until the source's records satisfy ok, following the
+// watch channel as the DNS plugin does.
+func waitRecords(t *testing.T, src *dnsSource, what string, ok func(*dns.Records) bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	timeout := time.After(5 * time.Second)
+	for {
+		recs, ch := src.Snapshot()
+		if ok(recs) {
+			return time.Since(start)
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("%s: not seen after 5s", what)
+		}
+	}
+}
+
+func TestDNSSource_WatchesChanges(t *testing.T) {
+	tf := newTestFSM(t, "moxxie.test", "10.0.0.0/24")
+	tf.allocate(t, "p-moxxie.test", "a1", "web.moxxie.test")
+	src := startDNSSource(t, tf.f)
+	if got := lookup(mustRecords(src), "web.moxxie.test.", dns.TypeA); !slices.Equal(got, []string{"10.0.0.1"}) {
+		t.Fatalf("initial records: web A = %v", got)
+	}
+	addr := tf.allocate(t, "p-moxxie.test", "a2", "db.moxxie.test")
+	took := waitRecords(t, src, "db.moxxie.test", func(r *dns.Records) bool {
+		return slices.Equal(lookup(r, "db.moxxie.test.", dns.TypeA), []string{addr})
+	})
+	t.Logf("a change was visible in the source after %s", took)
+	if took > 500*time.Millisecond {
+		t.Errorf("a single change took %s to show", took)
+	}
+	// An address without a name changes nothing DNS serves: no rebuild.
+	src.mu.Lock()
+	builds := src.builds
+	src.mu.Unlock()
+	tf.allocate(t, "p-moxxie.test", "a3", "")
+	time.Sleep(100 * time.Millisecond)
+	src.mu.Lock()
+	if src.builds != builds {
+		t.Errorf("an unnamed address caused %d rebuilds", src.builds-builds)
+	}
+	src.mu.Unlock()
+	// Deleting the zone stops serving its names.
+	tf.apply(t, &fsm.ZoneDeleteRequest{ID: "moxxie.test"})
+	waitRecords(t, src, "zone deleted", func(r *dns.Records) bool {
+		return len(lookup(r, "web.moxxie.test.", dns.TypeA)) == 0 && len(r.Zones) == 1
+	})
+}
+
+func mustRecords(src *dnsSource) *dns.Records {
+	recs, _ := src.Snapshot()
+	return recs
+}
+
+// TestDNSSource_FollowsRestore checks that the source reads the new store
+// after a snapshot restore replaces the old one, and keeps watching it.
+func TestDNSSource_FollowsRestore(t *testing.T) {
+	other := newTestFSM(t, "restored.test", "10.9.0.0/24")
+	other.allocate(t, "p-restored.test", "r1", "host.restored.test")
+	var snap bytes.Buffer
+	if err := other.f.State().Dump(&snap); err != nil {
+		t.Fatal(err)
+	}
+
+	tf := newTestFSM(t, "moxxie.test", "10.0.0.0/24")
+	tf.allocate(t, "p-moxxie.test", "a1", "web.moxxie.test")
+	src := startDNSSource(t, tf.f)
+	if err := tf.f.Restore(io.NopCloser(&snap)); err != nil {
+		t.Fatal(err)
+	}
+	waitRecords(t, src, "restored records", func(r *dns.Records) bool {
+		return slices.Equal(lookup(r, "host.restored.test.", dns.TypeA), []string{"10.9.0.1"}) &&
+			len(lookup(r, "web.moxxie.test.", dns.TypeA)) == 0
+	})
+	// The source watches the new store.
+	tf.index = other.index
+	tf.allocate(t, "p-restored.test", "r2", "two.restored.test")
+	waitRecords(t, src, "a change after the restore", func(r *dns.Records) bool {
+		return slices.Equal(lookup(r, "two.restored.test.", dns.TypeA), []string{"10.9.0.2"})
+	})
+}
+
+// TestDNSSource_CoalescesBursts applies thousands of single-address
+// entries as fast as the FSM takes them and checks that the source
+// rebuilds far fewer times, yet ends with every name.
+func TestDNSSource_CoalescesBursts(t *testing.T) {
+	const n = 5000
+	tf := newTestFSM(t, "moxxie.test", "10.0.0.0/16")
+	src := startDNSSource(t, tf.f)
+	start := time.Now()
+	for i := range n {
+		tf.allocate(t, "p-moxxie.test", fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.moxxie.test", i))
+	}
+	applied := time.Since(start)
+	took := waitRecords(t, src, "all names", func(r *dns.Records) bool {
+		return r != nil && len(r.Records) == 2*n
+	})
+	src.mu.Lock()
+	builds := src.builds
+	src.mu.Unlock()
+	t.Logf("%d entries applied in %s; %d rebuilds; all visible %s after the last", n, applied, builds, took)
+	if builds > n/10 {
+		t.Errorf("%d rebuilds for %d entries: bursts are not coalesced", builds, n)
+	}
+}
