@@ -28,6 +28,14 @@ type Config struct {
 	RaftAddress string `yaml:"raft_address"`
 	// APIAddress is the host:port of the HTTPS API.
 	APIAddress string `yaml:"api_address"`
+	// DNSAddress is the host:port this server answers DNS on, UDP and TCP,
+	// from its own replicated state: "10.0.0.11:53", or ":53" for every
+	// address. Empty turns DNS off.
+	DNSAddress string `yaml:"dns_address"`
+	// DNSForward lists upstream resolvers ("10.0.0.2", "[2001:db8::53]:53",
+	// "tls://9.9.9.9") asked about names outside Moxxie's zones; without
+	// any, such queries are refused.
+	DNSForward []string `yaml:"dns_forward"`
 	// BootstrapExpect is the number of servers to wait for before
 	// bootstrapping a new cluster; 0 means never bootstrap (join instead).
 	BootstrapExpect int `yaml:"bootstrap_expect"`
@@ -229,6 +237,19 @@ func (c *Config) Validate() error {
 	if c.RaftAddress == c.APIAddress && !strings.HasSuffix(c.APIAddress, ":0") {
 		return bad("api_address", "must differ from raft_address")
 	}
+	if c.DNSAddress != "" {
+		if err := checkListenAddr(c.DNSAddress); err != nil {
+			return bad("dns_address", "%v", err)
+		}
+	}
+	for i, up := range c.DNSForward {
+		if up == "" || strings.ContainsAny(up, " \t\n{}#") {
+			return bad(fmt.Sprintf("dns_forward[%d]", i), "%q is not an address", up)
+		}
+	}
+	if len(c.DNSForward) > 0 && c.DNSAddress == "" {
+		return bad("dns_forward", "needs dns_address: DNS is off")
+	}
 	for i, a := range c.RetryJoin {
 		if err := checkHostPort(a); err != nil {
 			return bad(fmt.Sprintf("retry_join[%d]", i), "%v", err)
@@ -283,6 +304,22 @@ func checkHostPort(addr string) error {
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		return fmt.Errorf("%q must name an address other servers can reach, not a wildcard", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has a bad port", addr)
+	}
+	return nil
+}
+
+// checkListenAddr checks an address to listen on: host:port with an IP
+// address, or no host for every address.
+func checkListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		return fmt.Errorf("%q: the host must be an IP address, or empty for every address", addr)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("%q has a bad port", addr)

@@ -22,6 +22,8 @@ func TestConfig_LoadFileEnvAndValidate(t *testing.T) {
 data_dir: /var/lib/moxxie
 raft_address: 10.0.0.12:7301
 api_address: 10.0.0.12:7300
+dns_address: 10.0.0.12:5353
+dns_forward: [10.0.0.1]
 bootstrap_expect: 3
 retry_join: [10.0.0.11:7301, 10.0.0.13:7301]
 tls: {ca_file: /etc/moxxie/ca.pem, cert_file: /etc/moxxie/s2.pem, key_file: /etc/moxxie/s2-key.pem}
@@ -40,6 +42,8 @@ raft:
 		"MOXXIE_RAFT_ELECTION_TIMEOUT":  "2s",
 		"MOXXIE_RETRY_JOIN":             "10.0.0.21:7301, 10.0.0.23:7301",
 		"MOXXIE_RAFT_SNAPSHOT_INTERVAL": "5m",
+		"MOXXIE_DNS_ADDRESS":            "10.0.0.12:53",
+		"MOXXIE_DNS_FORWARD":            "10.0.0.2, [2001:db8::53]:53",
 	}
 	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
@@ -50,7 +54,8 @@ raft:
 	if c.NodeID != "s2" || c.BootstrapExpect != 3 || c.LogLevel != "debug" ||
 		time.Duration(c.Raft.HeartbeatTimeout) != time.Second || time.Duration(c.Raft.ElectionTimeout) != 2*time.Second ||
 		time.Duration(c.Raft.SnapshotInterval) != 5*time.Minute || len(c.RetryJoin) != 2 || c.RetryJoin[1] != "10.0.0.23:7301" ||
-		c.Raft.MaxBatch != DefaultConfig().Raft.MaxBatch {
+		c.Raft.MaxBatch != DefaultConfig().Raft.MaxBatch ||
+		c.DNSAddress != "10.0.0.12:53" || len(c.DNSForward) != 2 || c.DNSForward[1] != "[2001:db8::53]:53" {
 		t.Fatalf("merged config wrong: %+v", c)
 	}
 }
@@ -92,6 +97,11 @@ func TestConfig_Validate(t *testing.T) {
 		{"raft_address", func(c *Config) { c.RaftAddress = "0.0.0.0:7301" }},
 		{"api_address", func(c *Config) { c.APIAddress = c.RaftAddress }},
 		{"retry_join[0]", func(c *Config) { c.RetryJoin = []string{"bad"} }},
+		{"dns_address", func(c *Config) { c.DNSAddress = "53" }},
+		{"dns_address", func(c *Config) { c.DNSAddress = "dns.example:53" }},
+		{"dns_address", func(c *Config) { c.DNSAddress = "127.0.0.1:65536" }},
+		{"dns_forward[1]", func(c *Config) { c.DNSAddress = ":53"; c.DNSForward = []string{"10.0.0.2", "1.1.1.1 }"} }},
+		{"dns_forward", func(c *Config) { c.DNSForward = []string{"10.0.0.2"} }},
 		{"bootstrap_expect", func(c *Config) { c.BootstrapExpect = 9 }},
 		{"retry_join", func(c *Config) { c.BootstrapExpect = 3; c.RetryJoin = []string{"10.0.0.2:7301"} }},
 		{"tls", func(c *Config) { c.TLS.KeyFile = "" }},
@@ -113,5 +123,12 @@ func TestConfig_Validate(t *testing.T) {
 	}
 	if err := validConfig().Validate(); err != nil {
 		t.Fatalf("valid config refused: %v", err)
+	}
+	for _, addr := range []string{":53", "0.0.0.0:5353", "[::1]:0", "127.0.0.1:53"} {
+		c := validConfig()
+		c.DNSAddress = addr
+		if err := c.Validate(); err != nil {
+			t.Errorf("dns_address %q refused: %v", addr, err)
+		}
 	}
 }

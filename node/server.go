@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/moxxie/moxxie/api"
+	"github.com/moxxie/moxxie/dns"
 	"github.com/moxxie/moxxie/fsm"
 )
 
@@ -58,6 +59,9 @@ type Server struct {
 	fwdSrv   *http.Server
 	fwd      *http.Client
 	handler  http.Handler
+
+	dnsSrc *dnsSource  // nil without dns_address
+	dnsSrv *dns.Server // nil without dns_address
 
 	applyCh chan *applyReq
 
@@ -156,6 +160,15 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     time.Minute,
 	}}
+	if cfg.DNSAddress != "" {
+		s.dnsSrc = newDNSSource(s.fsm, s.logger)
+		s.dnsSrv, err = dns.Serve(context.Background(), dns.ServerConfig{Listen: cfg.DNSAddress, Source: s.dnsSrc, Forward: cfg.DNSForward})
+		if err != nil {
+			return nil, fmt.Errorf("dns_address: %w", err)
+		}
+		closers = append(closers, func() { _ = s.dnsSrv.Stop() })
+		s.goRun(func() { s.dnsSrc.run(s.shutdownCh) })
+	}
 	go s.mux.serve()
 	tlsLn := tls.NewListener(s.apiLn, s.certs.apiTLS())
 	s.goRun(func() { serveHTTP(s.apiSrv, tlsLn, s.logger) })
@@ -163,7 +176,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	s.goRun(s.batchLoop)
 	s.goRun(s.monitorLeadership)
 	s.goRun(s.bootstrapOrJoin)
-	s.logger.Info("server started", "raft_address", s.raftAddr, "api_address", s.apiAddr)
+	s.logger.Info("server started", "raft_address", s.raftAddr, "api_address", s.apiAddr, "dns_address", s.DNSAddr())
 	return s, nil
 }
 
@@ -247,6 +260,15 @@ func (s *Server) RaftAddress() string { return s.raftAddr }
 // APIAddress returns the host:port of this server's HTTPS API.
 func (s *Server) APIAddress() string { return s.apiAddr }
 
+// DNSAddr returns the host:port this server answers DNS on (the port it
+// got when dns_address asked for port 0), or "" when DNS is off.
+func (s *Server) DNSAddr() string {
+	if s.dnsSrv == nil {
+		return ""
+	}
+	return s.dnsSrv.Addr()
+}
+
 // State returns the local replicated store.
 func (s *Server) State() *fsm.Store { return s.fsm.State() }
 
@@ -275,6 +297,11 @@ func (s *Server) Shutdown(leave bool) error {
 			}
 		}
 		close(s.shutdownCh)
+		if s.dnsSrv != nil {
+			if derr := s.dnsSrv.Stop(); derr != nil {
+				s.logger.Warn("stopping DNS failed", "error", derr)
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = s.apiSrv.Shutdown(ctx)

@@ -96,6 +96,10 @@ func TestConfig(t testing.TB, id string) *Config {
 	return c
 }
 
+// TestDNS turns on DNS on a free loopback port; pass it (or call it from)
+// the callback of TestServer or TestCluster. Server.DNSAddr tells the port.
+func TestDNS(c *Config) { c.DNSAddress = "127.0.0.1:0" }
+
 // testServers maps the IDs of running test servers to them, so helpers
 // can reach whichever one leads.
 var testServers sync.Map
@@ -150,6 +154,9 @@ func StartTestServer(t testing.TB, c *Config) *Server {
 	}
 	// Later restarts of this config reuse the ports it got.
 	c.RaftAddress, c.APIAddress = s.RaftAddress(), s.APIAddress()
+	if s.DNSAddr() != "" {
+		c.DNSAddress = s.DNSAddr()
+	}
 	t.Cleanup(func() { _ = s.Shutdown(false) })
 	registerTestServer(t, s)
 	return s
@@ -315,6 +322,9 @@ func TestCluster(t testing.TB, n int, cb func(*Config)) []*Server {
 			t.Fatalf("start server %s: %v", c.NodeID, err)
 		}
 		c.APIAddress = s.APIAddress()
+		if s.DNSAddr() != "" {
+			c.DNSAddress = s.DNSAddr()
+		}
 		t.Cleanup(func() { _ = s.Shutdown(false) })
 		registerTestServer(t, s)
 		servers[i] = s

@@ -1,0 +1,216 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	"github.com/moxxie/moxxie/api"
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// lookDig returns the path of dig, skipping the test without it.
+func lookDig(t *testing.T) string {
+	t.Helper()
+	dig, err := exec.LookPath("dig")
+	if err != nil {
+		t.Skip("dig missing: apt-get install dnsutils")
+	}
+	return dig
+}
+
+// digShort runs dig +short against server (host:port) and returns its
+// answer lines.
+func digShort(dig, server string, args ...string) (string, error) {
+	host, port, err := net.SplitHostPort(server)
+	if err != nil {
+		return "", err
+	}
+	args = append([]string{"@" + host, "-p", port, "+short", "+time=1", "+tries=1"}, args...)
+	out, err := exec.Command(dig, args...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("dig %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// waitDig waits until dig on every server answers want.
+func waitDig(t *testing.T, dig string, servers []*Server, want string, args ...string) {
+	t.Helper()
+	for _, s := range servers {
+		WaitForResult(t, 5*time.Second, func() error {
+			got, err := digShort(dig, s.DNSAddr(), args...)
+			if err != nil {
+				return err
+			}
+			if got != want {
+				return fmt.Errorf("dig %s on %s = %q, want %q", strings.Join(args, " "), s.ID(), got, want)
+			}
+			return nil
+		})
+	}
+}
+
+// applyOnLeader validates cmd and applies it through whichever of servers
+// leads, retrying while there is none.
+func applyOnLeader(t *testing.T, servers []*Server, cmd fsm.Command) (*Server, any) {
+	t.Helper()
+	if v, ok := cmd.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			t.Fatalf("%T: %v", cmd, err)
+		}
+	}
+	var leader *Server
+	var out any
+	WaitForResult(t, 10*time.Second, func() error {
+		leader = nil
+		for _, s := range servers {
+			if s.IsLeader() {
+				leader = s
+			}
+		}
+		if leader == nil {
+			return errors.New("no leader")
+		}
+		v, err := leader.raftApply(cmd)
+		if errors.Is(err, api.ErrNotLeader) {
+			return err
+		}
+		if err != nil {
+			t.Fatalf("%T on %s: %v", cmd, leader.ID(), err)
+		}
+		out = v
+		return nil
+	})
+	return leader, out
+}
+
+// allocateNamed allocates one address named name from prefix pid and
+// returns it.
+func allocateNamed(t *testing.T, servers []*Server, pid, id, name string) (*Server, string) {
+	t.Helper()
+	l, v := applyOnLeader(t, servers, &fsm.AddressAllocateRequest{PrefixID: pid, IDs: []string{id}, DNSName: name})
+	return l, v.(*fsm.AddressList).Addresses[0].Address
+}
+
+// TestCluster_DNS runs three servers with DNS and checks with the real dig
+// that each answers from its own state, before and after the leader dies.
+func TestCluster_DNS(t *testing.T) {
+	dig := lookDig(t)
+	servers := TestCluster(t, 3, TestDNS)
+	for _, s := range servers {
+		if s.DNSAddr() == "" || strings.HasSuffix(s.DNSAddr(), ":0") {
+			t.Fatalf("%s: DNSAddr() = %q", s.ID(), s.DNSAddr())
+		}
+	}
+
+	applyOnLeader(t, servers, &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: "Moxxie.Test.", TTL: 120}})
+	applyOnLeader(t, servers, &fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p1", Prefix: "10.20.0.0/24"}})
+	_, web := allocateNamed(t, servers, "p1", "a-web", "web.moxxie.test")
+	waitDig(t, dig, servers, web, "web.moxxie.test", "A")
+	waitDig(t, dig, servers, "web.moxxie.test.", "-x", web)
+	waitDig(t, dig, servers, "ns1.moxxie.test.", "moxxie.test", "NS")
+	waitDig(t, dig, servers, "ns1.moxxie.test.", "0.20.10.in-addr.arpa", "NS")
+	for _, s := range servers {
+		host, port, _ := net.SplitHostPort(s.DNSAddr())
+		out, err := exec.Command(dig, "@"+host, "-p", port, "+time=1", "+tries=1", "nope.moxxie.test", "A").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "status: NXDOMAIN") || !strings.Contains(string(out), "flags: qr aa") {
+			t.Errorf("dig nope.moxxie.test on %s: %v\n%s\nwant an authoritative NXDOMAIN", s.ID(), err, out)
+		}
+		out, err = exec.Command(dig, "@"+host, "-p", port, "+time=1", "+tries=1", "example.com", "A").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "status: REFUSED") {
+			t.Errorf("dig example.com on %s: %v\n%s\nwant REFUSED without dns_forward", s.ID(), err, out)
+		}
+	}
+
+	measureDNSVisibility(t, servers, 20)
+
+	// Kill the leader (no leadership transfer): the survivors elect another
+	// and keep answering, new names included.
+	old := WaitForLeader(t, servers...)
+	if err := old.Shutdown(false); err != nil {
+		t.Logf("shutdown %s: %v", old.ID(), err)
+	}
+	var survivors []*Server
+	for _, s := range servers {
+		if s != old {
+			survivors = append(survivors, s)
+		}
+	}
+	leader := WaitForLeader(t, survivors...)
+	t.Logf("leader %s stopped; %s leads now", old.ID(), leader.ID())
+	_, after := allocateNamed(t, survivors, "p1", "a-after", "after.moxxie.test")
+	waitDig(t, dig, survivors, after, "after.moxxie.test", "A")
+	waitDig(t, dig, survivors, "after.moxxie.test.", "-x", after)
+	waitDig(t, dig, survivors, web, "web.moxxie.test", "A")
+	if _, err := digShort(dig, old.DNSAddr(), "web.moxxie.test", "A"); err == nil {
+		t.Errorf("%s still answers DNS after shutdown", old.ID())
+	}
+}
+
+// measureDNSVisibility allocates n named addresses one after another and
+// measures, for each server, how long after the leader's Apply returned
+// (the entry committed and applied there) the name resolves on it. The
+// changes are 100 ms apart, so each is a single change after a quiet spell,
+// not part of a burst (which the DNS plugin rebuilds at most every 50 ms).
+func measureDNSVisibility(t *testing.T, servers []*Server, n int) {
+	t.Helper()
+	lat := map[string][]time.Duration{} // "leader" or "follower"
+	c := &mdns.Client{Timeout: 200 * time.Millisecond}
+	for i := range n {
+		time.Sleep(100 * time.Millisecond) // a quiet spell, not a wait for a condition
+		name := fmt.Sprintf("m%d.moxxie.test.", i)
+		leader, addr := allocateNamed(t, servers, "p1", fmt.Sprintf("a-m%d", i), strings.TrimSuffix(name, "."))
+		committed := time.Now()
+		type result struct {
+			role string
+			took time.Duration
+			err  error
+		}
+		results := make(chan result, len(servers))
+		for _, s := range servers {
+			role := "follower"
+			if s == leader {
+				role = "leader"
+			}
+			go func() {
+				for {
+					m := new(mdns.Msg)
+					m.SetQuestion(name, mdns.TypeA)
+					r, _, err := c.Exchange(m, s.DNSAddr())
+					if err == nil && len(r.Answer) == 1 && r.Answer[0].(*mdns.A).A.String() == addr {
+						results <- result{role: role, took: time.Since(committed)}
+						return
+					}
+					if time.Since(committed) > 5*time.Second {
+						results <- result{err: fmt.Errorf("%s not visible on %s %s after 5s (last: %v %v)", name, role, s.ID(), r, err)}
+						return
+					}
+					time.Sleep(200 * time.Microsecond)
+				}
+			}()
+		}
+		for range servers {
+			r := <-results
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			lat[r.role] = append(lat[r.role], r.took)
+		}
+	}
+	for _, role := range []string{"leader", "follower"} {
+		d := lat[role]
+		slices.Sort(d)
+		t.Logf("DNS visibility after commit on the %s (%d samples): median %s, p90 %s, max %s",
+			role, len(d), d[len(d)/2], d[len(d)*9/10], d[len(d)-1])
+		if d[len(d)-1] > time.Second {
+			t.Errorf("a change took %s to be visible on a %s", d[len(d)-1], role)
+		}
+	}
+}
