@@ -106,6 +106,9 @@ func (s *server) handleSettingPut(c *call) error {
 	if len(*req.Value) > maxSettingValueLen {
 		return invalid("value", "must be at most %d bytes", maxSettingValueLen)
 	}
+	if err := fsm.CheckSetting(key, *req.Value); err != nil {
+		return invalid("value", "%v", err)
+	}
 	cmd := &fsm.SettingUpsertRequest{Key: key, Value: *req.Value}
 	if c.r.URL.RawQuery != "" {
 		if v, ok := c.q()["cas"]; ok {

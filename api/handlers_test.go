@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -275,4 +276,14 @@ func TestTokenExpiryUsesLeaderClock(t *testing.T) {
 	if d := wantError(t, rec, 401, CodeUnauthorized, ""); d.Message != "token expired" {
 		t.Errorf("message %q", d.Message)
 	}
+}
+
+func TestSettingPut_QuarantineMustBeDuration(t *testing.T) {
+	ts := newLeader(t)
+	rec := ts.do("PUT", "/v1/cluster/settings/ipam.quarantine", `{"value":"ten minutes"}`)
+	body := wantStatus(t, rec, http.StatusBadRequest)
+	if !strings.Contains(string(body), `"field":"value"`) || !strings.Contains(string(body), "duration") {
+		t.Fatalf("body %s", body)
+	}
+	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/ipam.quarantine", `{"value":"30m"}`), http.StatusOK)
 }

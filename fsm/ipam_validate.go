@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/moxxie/moxxie/ipam"
 )
@@ -33,6 +35,19 @@ func ValidName(s string) bool {
 		}
 	}
 	return true
+}
+
+// CheckSetting checks the value of a setting Moxxie itself reads; other
+// settings may hold anything. ipam.quarantine must be a Go duration of at
+// least zero.
+func CheckSetting(key, value string) error {
+	if key == quarantineSetKey {
+		d, err := time.ParseDuration(value)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%s must be a duration such as 10m or 0s, not %q", key, value)
+		}
+	}
+	return nil
 }
 
 func checkName(field, s string) error {
