@@ -3,8 +3,10 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -103,6 +106,9 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := devCreateZone(ctx, client, layout, token, devZone, opts.Logf); err != nil {
+		return err
+	}
 	if err := sup.writeServersJSON(); err != nil {
 		return err
 	}
@@ -110,14 +116,15 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	for i, s := range layout.Servers {
 		addrs[i] = "https://" + s.APIAddress
 	}
-	env := fmt.Sprintf("export MOXXIE_ADDR=%s\nexport MOXXIE_TOKEN=%s\nexport MOXXIE_CACERT=%s\n",
-		strings.Join(addrs, ","), token, filepath.Join(tlsDir, "ca.pem"))
+	env := fmt.Sprintf("export MOXXIE_ADDR=%s\nexport MOXXIE_TOKEN=%s\nexport MOXXIE_CACERT=%s\nexport MOXXIE_DNS_ADDR=%s\n",
+		strings.Join(addrs, ","), token, filepath.Join(tlsDir, "ca.pem"), layout.Servers[0].DNSAddress)
 	if err := os.WriteFile(filepath.Join(dd, "env"), []byte(env), 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(opts.Out, "Moxxie dev appliance is up: %d servers on loopback, data in %s\n\n%s\n", len(layout.Servers), dd, env)
-	fmt.Fprintf(opts.Out, "Use it:  . %s && moxxiectl cluster status\nServers: %s (logs in %s/<id>/moxxied.log)\nPress Ctrl-C to stop.\n",
-		filepath.Join(dd, "env"), filepath.Join(dd, "servers.json"), dd)
+	dnsHost, dnsPort, _ := net.SplitHostPort(layout.Servers[0].DNSAddress)
+	fmt.Fprintf(opts.Out, "Use it:  . %s && moxxiectl cluster status\nDNS:     dig @%s -p %s %s SOA +short (every server answers; servers.json lists their ports)\nServers: %s (logs in %s/<id>/moxxied.log)\nPress Ctrl-C to stop.\n",
+		filepath.Join(dd, "env"), dnsHost, dnsPort, devZone, filepath.Join(dd, "servers.json"), dd)
 	return sup.supervise(ctx)
 }
 
@@ -133,7 +140,14 @@ func devLoadLayout(dd string, n int) (*devLayout, error) {
 		if len(l.Servers) != n {
 			return nil, fmt.Errorf("%s holds a %d-server cluster; run with --nodes %d or a new --data-dir", dd, len(l.Servers), len(l.Servers))
 		}
-		return &l, nil
+		if l.Servers[0].DNSAddress != "" {
+			return &l, nil
+		}
+		if err := devDNSPorts(&l); err != nil {
+			return nil, err
+		}
+		b, _ = json.MarshalIndent(l, "", "  ")
+		return &l, os.WriteFile(path, b, 0o600)
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, err
 	}
@@ -148,8 +162,74 @@ func devLoadLayout(dd string, n int) (*devLayout, error) {
 			RaftAddress: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
 		})
 	}
+	if err := devDNSPorts(&l); err != nil {
+		return nil, err
+	}
 	b, _ = json.MarshalIndent(l, "", "  ")
 	return &l, os.WriteFile(path, b, 0o600)
+}
+
+// devDNSPorts gives every server of l without a DNS address one on a
+// loopback port free for UDP and TCP (a layout written before DNS existed
+// gets them on its next start).
+func devDNSPorts(l *devLayout) error {
+	var missing []int
+	used := map[int]bool{}
+	for i, s := range l.Servers {
+		if s.DNSAddress == "" {
+			missing = append(missing, i)
+		}
+		for _, a := range []string{s.APIAddress, s.RaftAddress, s.DNSAddress} {
+			if _, p, err := net.SplitHostPort(a); err == nil {
+				n, _ := strconv.Atoi(p)
+				used[n] = true
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	ports, err := freeDNSPorts(len(missing), used)
+	if err != nil {
+		return err
+	}
+	for j, i := range missing {
+		l.Servers[i].DNSAddress = fmt.Sprintf("127.0.0.1:%d", ports[j])
+	}
+	return nil
+}
+
+// freeDNSPorts asks the kernel for n distinct loopback ports free for both
+// TCP and UDP and not in used.
+func freeDNSPorts(n int, used map[int]bool) ([]int, error) {
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	var ports []int
+	for attempt := 0; len(ports) < n; attempt++ {
+		if attempt == 100*n {
+			return nil, errors.New("no loopback port free for both TCP and UDP")
+		}
+		tl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, tl)
+		port := tl.Addr().(*net.TCPAddr).Port
+		if used[port] {
+			continue
+		}
+		ul, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // UDP port taken: keep the TCP one held and try another
+		}
+		closers = append(closers, ul)
+		ports = append(ports, port)
+	}
+	return ports, nil
 }
 
 // freePorts asks the kernel for n distinct free loopback ports.
@@ -209,7 +289,7 @@ func (d *devSupervisor) writeConfig(i int) error {
 	c := DefaultConfig()
 	c.NodeID = s.ID
 	c.DataDir = filepath.Join(d.dir, s.ID)
-	c.RaftAddress, c.APIAddress = s.RaftAddress, s.APIAddress
+	c.RaftAddress, c.APIAddress, c.DNSAddress = s.RaftAddress, s.APIAddress, s.DNSAddress
 	c.BootstrapExpect = len(d.layout.Servers)
 	for j, p := range d.layout.Servers {
 		if j != i {
@@ -384,4 +464,59 @@ func devWaitAndBootstrap(ctx context.Context, c *http.Client, dd string, l *devL
 		return "", fmt.Errorf("ACL bootstrap: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	return out.SecretID, os.WriteFile(tokenFile, []byte(out.SecretID+"\n"), 0o600)
+}
+
+// devZone is the DNS zone a dev appliance serves.
+const devZone = "moxxie.test"
+
+// devCreateZone creates the DNS zone name through the API (followers
+// forward it to the leader), retrying while there is no leader or the
+// server does not know the token yet. A zone that already exists, from an
+// earlier run, is fine.
+func devCreateZone(ctx context.Context, c *http.Client, l *devLayout, token, name string, logf func(string, ...any)) error {
+	body, _ := json.Marshal(map[string]any{"name": name, "description": "dev appliance zone"})
+	var key [8]byte
+	_, _ = rand.Read(key[:])
+	deadline := time.Now().Add(30 * time.Second)
+	for attempt := 0; ; attempt++ {
+		s := l.Servers[attempt%len(l.Servers)]
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+s.APIAddress+"/v1/dns/zones", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "dev-zone-"+hex.EncodeToString(key[:]))
+		resp, err := c.Do(req)
+		var msg string
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			msg = strings.TrimSpace(string(b))
+			switch {
+			case resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusOK:
+				return nil
+			case resp.StatusCode == http.StatusConflict && strings.Contains(msg, "already exists"):
+				return nil
+			case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed:
+				// A moxxied without the zones API: DNS runs, without the zone.
+				logf("DNS zone %s not created: %s has no /v1/dns/zones (%s)", name, s.ID, resp.Status)
+				return nil
+			case resp.StatusCode == http.StatusUnauthorized:
+				// Just restarted: this server may not have replayed the
+				// log that holds the token yet. Retry.
+			case resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode < 500:
+				return fmt.Errorf("create DNS zone %s: %s: %s", name, resp.Status, msg)
+			}
+			err = fmt.Errorf("%s: %s", resp.Status, msg)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("create DNS zone %s: %w", name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
