@@ -1,0 +1,365 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/moxxie/moxxie/client"
+	"github.com/spf13/cobra"
+)
+
+// poolKind describes the commands of one kind of ID pool: VLAN groups and
+// VLANs, or VNI pools and VNIs. The two differ only in names.
+type poolKind struct {
+	vni bool
+	// poolCmd and idCmd are the command names, poolName and idName the
+	// names in messages.
+	poolCmd, idCmd   string
+	poolName, idName string
+	// numberFlag names the flag and column of the ID itself; poolFlag the
+	// list filter by pool.
+	numberFlag, poolFlag string
+	// space describes the whole ID space, for help texts.
+	space string
+}
+
+var (
+	poolVLAN = &poolKind{poolCmd: "vlan-group", idCmd: "vlan", poolName: "VLAN group", idName: "VLAN",
+		numberFlag: "vid", poolFlag: "group", space: "1-4094"}
+	poolVNI = &poolKind{vni: true, poolCmd: "vni-pool", idCmd: "vni", poolName: "VNI pool", idName: "VNI",
+		numberFlag: "vni", poolFlag: "pool", space: "1-16777215"}
+)
+
+// idAlloc is a VLAN or a VNI, for tables; raw is the client's object, for
+// JSON.
+type idAlloc struct {
+	raw                                    any
+	id, poolID, name, tenant, owner, descr string
+	number                                 int
+	created                                client.Time
+}
+
+func vlanView(v *client.VLAN) idAlloc {
+	return idAlloc{raw: v, id: v.ID, poolID: v.PoolID, name: v.Name, tenant: v.Tenant, owner: v.Owner,
+		descr: v.Description, number: v.VID, created: v.CreatedAt}
+}
+
+func vniView(v *client.VNI) idAlloc {
+	return idAlloc{raw: v, id: v.ID, poolID: v.PoolID, name: v.Name, tenant: v.Tenant, owner: v.Owner,
+		descr: v.Description, number: v.VNI, created: v.CreatedAt}
+}
+
+func (k *poolKind) listPools(ctx context.Context, c *client.Client, q *client.QueryOptions) ([]client.Pool, error) {
+	if k.vni {
+		l, _, err := c.VNIPoolList(ctx, q)
+		return l, err
+	}
+	l, _, err := c.VLANGroupList(ctx, q)
+	return l, err
+}
+
+func (k *poolKind) createPool(ctx context.Context, c *client.Client, req client.PoolRequest) (*client.Pool, error) {
+	if k.vni {
+		p, _, err := c.VNIPoolCreate(ctx, req, nil)
+		return p, err
+	}
+	p, _, err := c.VLANGroupCreate(ctx, req, nil)
+	return p, err
+}
+
+func (k *poolKind) getPool(ctx context.Context, c *client.Client, id string, q *client.QueryOptions) (*client.Pool, error) {
+	if k.vni {
+		p, _, err := c.VNIPoolGet(ctx, id, q)
+		return p, err
+	}
+	p, _, err := c.VLANGroupGet(ctx, id, q)
+	return p, err
+}
+
+func (k *poolKind) deletePool(ctx context.Context, c *client.Client, id string) (*client.Pool, error) {
+	if k.vni {
+		p, _, err := c.VNIPoolDelete(ctx, id, nil)
+		return p, err
+	}
+	p, _, err := c.VLANGroupDelete(ctx, id, nil)
+	return p, err
+}
+
+func (k *poolKind) allocate(ctx context.Context, c *client.Client, pool string, req client.IDAllocateRequest, w *client.WriteOptions) (idAlloc, *client.Meta, error) {
+	if k.vni {
+		v, m, err := c.VNIAllocate(ctx, pool, req, w)
+		if err != nil {
+			return idAlloc{}, nil, err
+		}
+		return vniView(v), m, nil
+	}
+	v, m, err := c.VLANAllocate(ctx, pool, req, w)
+	if err != nil {
+		return idAlloc{}, nil, err
+	}
+	return vlanView(v), m, nil
+}
+
+func (k *poolKind) listIDs(ctx context.Context, c *client.Client, f client.IDFilter, q *client.QueryOptions) (any, []idAlloc, error) {
+	var out []idAlloc
+	if k.vni {
+		l, _, err := c.VNIList(ctx, f, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i := range l {
+			out = append(out, vniView(&l[i]))
+		}
+		if l == nil {
+			l = []client.VNI{}
+		}
+		return l, out, nil
+	}
+	l, _, err := c.VLANList(ctx, f, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range l {
+		out = append(out, vlanView(&l[i]))
+	}
+	if l == nil {
+		l = []client.VLAN{}
+	}
+	return l, out, nil
+}
+
+func (k *poolKind) getID(ctx context.Context, c *client.Client, id string, q *client.QueryOptions) (idAlloc, error) {
+	if k.vni {
+		v, _, err := c.VNIGet(ctx, id, q)
+		if err != nil {
+			return idAlloc{}, err
+		}
+		return vniView(v), nil
+	}
+	v, _, err := c.VLANGet(ctx, id, q)
+	if err != nil {
+		return idAlloc{}, err
+	}
+	return vlanView(v), nil
+}
+
+func (k *poolKind) releaseID(ctx context.Context, c *client.Client, id string) (idAlloc, error) {
+	if k.vni {
+		v, _, err := c.VNIRelease(ctx, id, nil)
+		if err != nil {
+			return idAlloc{}, err
+		}
+		return vniView(v), nil
+	}
+	v, _, err := c.VLANRelease(ctx, id, nil)
+	if err != nil {
+		return idAlloc{}, err
+	}
+	return vlanView(v), nil
+}
+
+// parseRanges parses --range values: "100-199" or "100", each flag value
+// possibly a comma-separated list (the flag splits on commas).
+func parseRanges(values []string) ([]client.IDRange, error) {
+	var out []client.IDRange
+	for _, v := range values {
+		first, last, isRange := strings.Cut(strings.TrimSpace(v), "-")
+		a, err1 := strconv.Atoi(strings.TrimSpace(first))
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.Atoi(strings.TrimSpace(last))
+		}
+		if err1 != nil || err2 != nil || a < 0 {
+			return nil, usagef("invalid --range %q: want FIRST-LAST, such as 100-199, or one number", v)
+		}
+		if b < a {
+			return nil, usagef("invalid --range %q: it ends before it starts", v)
+		}
+		out = append(out, client.IDRange{First: a, Last: b})
+	}
+	return out, nil
+}
+
+func formatRanges(rs []client.IDRange) string {
+	var parts []string
+	for _, r := range rs {
+		if r.First == r.Last {
+			parts = append(parts, strconv.Itoa(r.First))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", r.First, r.Last))
+		}
+	}
+	return orDash(strings.Join(parts, ","))
+}
+
+// poolCommand returns the vlan-group or vni-pool command group.
+func (a *app) poolCommand(k *poolKind) *cobra.Command {
+	var req client.PoolRequest
+	var ranges []string
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a " + k.poolName,
+		Args:  exactArgs("NAME"),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			rs, err := parseRanges(ranges)
+			if err != nil {
+				return err
+			}
+			req.Name, req.Ranges = args[0], rs
+			p, err := k.createPool(ctx, c, req)
+			if err != nil {
+				return err
+			}
+			return a.show(p, func(w io.Writer) error { return printPool(w, p) })
+		}),
+	}
+	create.Flags().StringSliceVar(&ranges, "range", nil, "range of IDs to hand out, FIRST-LAST; repeatable (default "+k.space+")")
+	create.Flags().StringVar(&req.Tenant, "tenant", "", "tenant owning the "+k.poolName)
+	create.Flags().StringVar(&req.Description, "description", "", "what the "+k.poolName+" is for")
+
+	return group(k.poolCmd, "Manage "+k.poolName+"s and allocate "+k.idName+"s from them",
+		a.readCommand("list", "List "+k.poolName+"s", exactArgs(),
+			func(ctx context.Context, c *client.Client, q *client.QueryOptions, _ []string) error {
+				list, err := k.listPools(ctx, c, q)
+				if err != nil {
+					return err
+				}
+				return showList(a, list, func(w io.Writer) error {
+					tw := newTable(w)
+					row(tw, "NAME", "RANGES", "UTILIZATION", "TENANT", "ID")
+					for _, p := range list {
+						row(tw, cell(p.Name), formatRanges(p.Ranges), percent(p.Utilization), orDash(cell(p.Tenant)), cell(p.ID))
+					}
+					return tw.Flush()
+				})
+			}),
+		create,
+		a.readCommand("get ID-OR-NAME", "Show a "+k.poolName, exactArgs("ID-OR-NAME"),
+			func(ctx context.Context, c *client.Client, q *client.QueryOptions, args []string) error {
+				p, err := k.getPool(ctx, c, args[0], q)
+				if err != nil {
+					return err
+				}
+				return a.show(p, func(w io.Writer) error { return printPool(w, p) })
+			}),
+		&cobra.Command{
+			Use:   "delete ID-OR-NAME",
+			Short: "Delete a " + k.poolName + " with no allocations",
+			Args:  exactArgs("ID-OR-NAME"),
+			RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+				p, err := k.deletePool(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
+				return a.show(p, func(w io.Writer) error {
+					return printf(w, "%s %s deleted (ID %s)\n", k.poolName, cell(p.Name), cell(p.ID))
+				})
+			}),
+		},
+		a.idAllocateCommand(k),
+	)
+}
+
+func (a *app) idAllocateCommand(k *poolKind) *cobra.Command {
+	var req client.IDAllocateRequest
+	var idem idempotencyFlag
+	cmd := &cobra.Command{
+		Use:   "allocate ID-OR-NAME",
+		Short: "Allocate a " + k.idName + ": the lowest free one, or the one given with --" + k.numberFlag,
+		Args:  exactArgs("ID-OR-NAME"),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			v, m, err := k.allocate(ctx, c, args[0], req, idem.options())
+			if err != nil {
+				return err
+			}
+			a.noteReplayed(m)
+			return a.show(v.raw, func(w io.Writer) error { return k.printID(w, v) })
+		}),
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&req.Number, k.numberFlag, 0, "allocate this "+k.idName)
+	fl.BoolVar(&req.Fallback, "fallback", false, "with --"+k.numberFlag+", take the next free one when it is taken")
+	fl.StringVar(&req.Name, "name", "", "name of the "+k.idName)
+	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the "+k.idName)
+	fl.StringVar(&req.Owner, "owner", "", "what uses the "+k.idName)
+	fl.StringVar(&req.Description, "description", "", "what the "+k.idName+" is for")
+	idem.register(cmd)
+	return cmd
+}
+
+// idCommand returns the vlan or vni command group.
+func (a *app) idCommand(k *poolKind) *cobra.Command {
+	var f client.IDFilter
+	list := a.readCommand("list", "List allocated "+k.idName+"s", exactArgs(),
+		func(ctx context.Context, c *client.Client, q *client.QueryOptions, _ []string) error {
+			raw, list, err := k.listIDs(ctx, c, f, q)
+			if err != nil {
+				return err
+			}
+			return a.show(raw, func(w io.Writer) error {
+				tw := newTable(w)
+				row(tw, strings.ToUpper(k.numberFlag), "NAME", "OWNER", "TENANT", strings.ToUpper(k.poolFlag)+" ID", "ID")
+				for _, v := range list {
+					row(tw, strconv.Itoa(v.number), orDash(cell(v.name)), orDash(cell(v.owner)), orDash(cell(v.tenant)), cell(v.poolID), cell(v.id))
+				}
+				return tw.Flush()
+			})
+		})
+	list.Flags().StringVar(&f.PoolID, k.poolFlag, "", "only "+k.idName+"s of this "+k.poolName+" (ID or name)")
+	list.Flags().StringVar(&f.Tenant, "tenant", "", "only "+k.idName+"s of this tenant")
+	return group(k.idCmd, "Manage allocated "+k.idName+"s",
+		list,
+		a.readCommand("get ID", "Show an allocated "+k.idName, exactArgs("ID"),
+			func(ctx context.Context, c *client.Client, q *client.QueryOptions, args []string) error {
+				v, err := k.getID(ctx, c, args[0], q)
+				if err != nil {
+					return err
+				}
+				return a.show(v.raw, func(w io.Writer) error { return k.printID(w, v) })
+			}),
+		&cobra.Command{
+			Use:   "release ID",
+			Short: "Return a " + k.idName + " to its " + k.poolName,
+			Args:  exactArgs("ID"),
+			RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+				v, err := k.releaseID(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
+				return a.show(v.raw, func(w io.Writer) error {
+					return printf(w, "%s %d released to %s %s (ID %s)\n", k.idName, v.number, k.poolName, cell(v.poolID), cell(args[0]))
+				})
+			}),
+		},
+	)
+}
+
+func printPool(w io.Writer, p *client.Pool) error {
+	return keyValues(w,
+		"ID", cell(p.ID),
+		"Name", cell(p.Name),
+		"Kind", cell(p.Kind),
+		"Ranges", formatRanges(p.Ranges),
+		"Tenant", orDash(cell(p.Tenant)),
+		"Description", orDash(cell(p.Description)),
+		"Utilization", usage(p.Utilization),
+		"Created", formatTime(p.CreatedAt),
+	)
+}
+
+func (k *poolKind) printID(w io.Writer, v idAlloc) error {
+	return keyValues(w,
+		"ID", cell(v.id),
+		k.idName, strconv.Itoa(v.number),
+		k.poolName+" ID", cell(v.poolID),
+		"Name", orDash(cell(v.name)),
+		"Tenant", orDash(cell(v.tenant)),
+		"Owner", orDash(cell(v.owner)),
+		"Description", orDash(cell(v.descr)),
+		"Created", formatTime(v.created),
+	)
+}

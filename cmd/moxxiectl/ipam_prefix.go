@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/moxxie/moxxie/client"
+	"github.com/spf13/cobra"
+)
+
+func (a *app) prefixCommand() *cobra.Command {
+	return group("prefix", "Manage prefixes and allocate from them",
+		a.prefixListCommand(),
+		a.prefixCreateCommand(),
+		a.readCommand("get ID", "Show a prefix and its utilization", exactArgs("ID"),
+			func(ctx context.Context, c *client.Client, q *client.QueryOptions, args []string) error {
+				p, _, err := c.PrefixGet(ctx, args[0], q)
+				if err != nil {
+					return err
+				}
+				return a.show(p, func(w io.Writer) error { return printPrefix(w, p) })
+			}),
+		a.prefixUpdateCommand(),
+		&cobra.Command{
+			Use:   "delete ID",
+			Short: "Delete a prefix that holds no addresses and no child prefixes",
+			Args:  exactArgs("ID"),
+			RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+				p, _, err := c.PrefixDelete(ctx, args[0], nil)
+				if err != nil {
+					return err
+				}
+				return a.show(p, func(w io.Writer) error {
+					return printf(w, "Prefix %s deleted (ID %s)\n", cell(p.Prefix), cell(args[0]))
+				})
+			}),
+		},
+		a.prefixAllocateCommand(),
+		a.prefixAllocatePrefixCommand(),
+		a.prefixAvailableCommand(),
+	)
+}
+
+func (a *app) prefixListCommand() *cobra.Command {
+	var f client.PrefixFilter
+	cmd := a.readCommand("list", "List prefixes", exactArgs(),
+		func(ctx context.Context, c *client.Client, q *client.QueryOptions, _ []string) error {
+			if f.Family != 0 && f.Family != 4 && f.Family != 6 {
+				return usagef("--family must be 4 or 6, got %d", f.Family)
+			}
+			list, _, err := c.PrefixList(ctx, f, q)
+			if err != nil {
+				return err
+			}
+			return showList(a, list, func(w io.Writer) error { return prefixTable(w, list) })
+		})
+	fl := cmd.Flags()
+	fl.StringVar(&f.VRF, "vrf", "", "only prefixes of this VRF")
+	fl.StringVar(&f.Tenant, "tenant", "", "only prefixes of this tenant")
+	fl.StringVar(&f.ParentID, "parent", "", "only the children of this container (ID)")
+	fl.StringVar(&f.Status, "status", "", "only prefixes with this status: active or container")
+	fl.IntVar(&f.Family, "family", 0, "only IPv4 (4) or IPv6 (6) prefixes")
+	fl.StringVar(&f.Contains, "contains", "", "only prefixes containing this IP or CIDR")
+	return cmd
+}
+
+func (a *app) prefixCreateCommand() *cobra.Command {
+	var req client.PrefixRequest
+	var container bool
+	cmd := &cobra.Command{
+		Use:   "create CIDR",
+		Short: "Create a prefix",
+		Args:  exactArgs("CIDR"),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			req.Prefix = args[0]
+			if container {
+				req.Status = client.PrefixContainer
+			}
+			p, _, err := c.PrefixCreate(ctx, req, nil)
+			if err != nil {
+				return err
+			}
+			return a.show(p, func(w io.Writer) error { return printPrefix(w, p) })
+		}),
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&req.VRF, "vrf", "", "VRF of the prefix (default global)")
+	fl.BoolVar(&container, "container", false, "create a container, which holds child prefixes instead of addresses")
+	fl.BoolVar(&req.IsPool, "pool", false, "make every address usable, network and broadcast included")
+	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the prefix")
+	fl.StringVar(&req.Gateway, "gateway", "", "gateway address to reserve in the prefix")
+	fl.StringVar(&req.Description, "description", "", "what the prefix is for")
+	return cmd
+}
+
+func (a *app) prefixUpdateCommand() *cobra.Command {
+	var tenant, description string
+	cmd := &cobra.Command{
+		Use:   "update ID",
+		Short: "Change the tenant or description of a prefix",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u := client.PrefixUpdate{
+				Tenant:      changed(cmd, "tenant", tenant),
+				Description: changed(cmd, "description", description),
+			}
+			if u == (client.PrefixUpdate{}) {
+				return usagef("nothing to update: give --tenant or --description")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			p, _, err := c.PrefixUpdate(cmd.Context(), args[0], u, nil)
+			if err != nil {
+				return err
+			}
+			return a.show(p, func(w io.Writer) error { return printPrefix(w, p) })
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "new tenant; empty clears it")
+	cmd.Flags().StringVar(&description, "description", "", "new description; empty clears it")
+	return cmd
+}
+
+func (a *app) prefixAllocateCommand() *cobra.Command {
+	var req client.AllocateRequest
+	var idem idempotencyFlag
+	cmd := &cobra.Command{
+		Use:   "allocate ID",
+		Short: "Allocate addresses from an active prefix",
+		Long: `Allocate addresses from an active prefix: the lowest free ones, or the one
+given with --ip. The request carries an idempotency key, so a retry after
+a timeout or failover never hands out addresses twice.`,
+		Args: exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("count") {
+				if req.Count < 1 {
+					return usagef("--count must be at least 1, got %d", req.Count)
+				}
+			} else if req.Address != "" {
+				req.Count = 0 // one, the given address
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			addrs, m, err := c.PrefixAllocate(cmd.Context(), args[0], req, idem.options())
+			if err != nil {
+				return err
+			}
+			a.noteReplayed(m)
+			return showList(a, addrs, func(w io.Writer) error { return addressTable(w, addrs) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&req.Count, "count", 1, "number of addresses to allocate")
+	// Not --address: that is the global server address flag.
+	fl.StringVar(&req.Address, "ip", "", "allocate this address")
+	fl.BoolVar(&req.Fallback, "fallback", false, "with --ip, take the next free address when it is taken")
+	fl.BoolVar(&req.Force, "force", false, "take an address that is still in quarantine")
+	fl.StringVar(&req.DNSName, "dns-name", "", "DNS name of the address")
+	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the addresses")
+	fl.StringVar(&req.Owner, "owner", "", "what uses the addresses, e.g. vm:101/net0")
+	fl.StringVar(&req.Status, "status", "", "status of the addresses: active (default), reserved or deprecated")
+	fl.StringVar(&req.Description, "description", "", "what the addresses are for")
+	idem.register(cmd)
+	return cmd
+}
+
+func (a *app) prefixAllocatePrefixCommand() *cobra.Command {
+	var req client.PrefixAllocateRequest
+	var container bool
+	var idem idempotencyFlag
+	cmd := &cobra.Command{
+		Use:   "allocate-prefix ID --length N",
+		Short: "Allocate the lowest free child prefix of a container",
+		Args:  exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("length") {
+				return usagef("%s needs --length", cmd.CommandPath())
+			}
+			if container {
+				req.Status = client.PrefixContainer
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			p, m, err := c.PrefixAllocatePrefix(cmd.Context(), args[0], req, idem.options())
+			if err != nil {
+				return err
+			}
+			a.noteReplayed(m)
+			return a.show(p, func(w io.Writer) error { return printPrefix(w, p) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&req.PrefixLength, "length", 0, "prefix length of the new prefix, e.g. 26")
+	fl.BoolVar(&container, "container", false, "make the new prefix a container")
+	fl.BoolVar(&req.IsPool, "pool", false, "make every address of the new prefix usable")
+	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the new prefix")
+	fl.StringVar(&req.Description, "description", "", "what the new prefix is for")
+	idem.register(cmd)
+	return cmd
+}
+
+func (a *app) prefixAvailableCommand() *cobra.Command {
+	var limit int
+	cmd := a.readCommand("available ID", "List free addresses of a prefix, or free CIDRs of a container", exactArgs("ID"),
+		func(ctx context.Context, c *client.Client, q *client.QueryOptions, args []string) error {
+			if limit < 0 {
+				return usagef("--limit must not be negative, got %d", limit)
+			}
+			list, _, err := c.PrefixAvailable(ctx, args[0], limit, q)
+			if err != nil {
+				return err
+			}
+			return showList(a, list, func(w io.Writer) error {
+				for _, s := range list {
+					if err := printf(w, "%s\n", cell(s)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many (server default 50, at most 1000)")
+	return cmd
+}
+
+func prefixTable(w io.Writer, list []client.Prefix) error {
+	tw := newTable(w)
+	row(tw, "PREFIX", "VRF", "STATUS", "UTILIZATION", "TENANT", "ID")
+	for _, p := range list {
+		status := p.Status
+		if p.IsPool {
+			status += " (pool)"
+		}
+		row(tw, cell(p.Prefix), cell(p.VRF), cell(status), percent(p.Utilization), orDash(cell(p.Tenant)), cell(p.ID))
+	}
+	return tw.Flush()
+}
+
+func printPrefix(w io.Writer, p *client.Prefix) error {
+	return keyValues(w,
+		"ID", cell(p.ID),
+		"Prefix", cell(p.Prefix),
+		"VRF", cell(p.VRF),
+		"Status", cell(p.Status),
+		"Pool", yesNo(p.IsPool),
+		"Parent", orDash(cell(p.ParentID)),
+		"Tenant", orDash(cell(p.Tenant)),
+		"Gateway", orDash(cell(p.Gateway)),
+		"Description", orDash(cell(p.Description)),
+		"Utilization", usage(p.Utilization),
+		"Created", formatTime(p.CreatedAt),
+		"Updated", formatTime(p.UpdatedAt),
+	)
+}
+
+func (a *app) ipRangeCommand() *cobra.Command {
+	var prefixID string
+	list := a.readCommand("list", "List IP ranges kept out of allocation", exactArgs(),
+		func(ctx context.Context, c *client.Client, q *client.QueryOptions, _ []string) error {
+			list, _, err := c.IPRangeList(ctx, prefixID, q)
+			if err != nil {
+				return err
+			}
+			return showList(a, list, func(w io.Writer) error {
+				tw := newTable(w)
+				row(tw, "START", "END", "PREFIX ID", "DESCRIPTION", "ID")
+				for _, r := range list {
+					row(tw, cell(r.StartAddress), cell(r.EndAddress), cell(r.PrefixID), orDash(cell(r.Description)), cell(r.ID))
+				}
+				return tw.Flush()
+			})
+		})
+	list.Flags().StringVar(&prefixID, "prefix", "", "only the ranges of this prefix (ID)")
+
+	var req client.IPRangeRequest
+	create := &cobra.Command{
+		Use:   "create PREFIX_ID START END",
+		Short: "Keep a range of an active prefix out of allocation (e.g. for DHCP)",
+		Args:  exactArgs("PREFIX_ID", "START", "END"),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			req.PrefixID, req.StartAddress, req.EndAddress = args[0], args[1], args[2]
+			r, _, err := c.IPRangeCreate(ctx, req, nil)
+			if err != nil {
+				return err
+			}
+			return a.show(r, func(w io.Writer) error {
+				return printf(w, "IP range %s-%s created in prefix %s (ID %s)\n",
+					cell(r.StartAddress), cell(r.EndAddress), cell(r.PrefixID), cell(r.ID))
+			})
+		}),
+	}
+	create.Flags().StringVar(&req.Description, "description", "", "what the range is for")
+	return group("range", "Manage IP ranges kept out of allocation",
+		list,
+		create,
+		&cobra.Command{
+			Use:   "delete ID",
+			Short: "Return an IP range to allocation",
+			Args:  exactArgs("ID"),
+			RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+				r, _, err := c.IPRangeDelete(ctx, args[0], nil)
+				if err != nil {
+					return err
+				}
+				return a.show(r, func(w io.Writer) error {
+					return printf(w, "IP range %s-%s deleted (ID %s)\n", cell(r.StartAddress), cell(r.EndAddress), cell(args[0]))
+				})
+			}),
+		},
+	)
+}
