@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/ipam"
 )
 
 // Error codes carried in the "code" field of an error response. Clients
@@ -19,6 +20,7 @@ const (
 	CodeNotFound             = "not_found"
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeConflict             = "conflict"
+	CodeExhausted            = "exhausted"
 	CodeRequestTooLarge      = "request_too_large"
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeIdempotencyMismatch  = "idempotency_mismatch"
@@ -114,6 +116,11 @@ func toAPIError(err error) *apiError {
 		return ae
 	case errors.As(err, &mbe):
 		return tooLarge(mbe.Limit)
+	}
+	if ae := ipamError(err); ae != nil {
+		return ae
+	}
+	switch {
 	case errors.Is(err, fsm.ErrNotFound), errors.Is(err, ErrUnknownServer):
 		return &apiError{status: http.StatusNotFound, code: CodeNotFound, message: err.Error()}
 	case errors.Is(err, fsm.ErrConflict), errors.Is(err, fsm.ErrAlreadyBootstrapped):
@@ -132,6 +139,56 @@ func toAPIError(err error) *apiError {
 		return unavailable(CodeTimeout, "request canceled or timed out before it completed", err)
 	}
 	return internal(err)
+}
+
+// ipamInvalid lists the sentinels of input the IPAM validation refuses.
+var ipamInvalid = []error{
+	fsm.ErrInvalid,
+	ipam.ErrInvalidPrefix, ipam.ErrNotCanonical, ipam.ErrZone, ipam.ErrMapped,
+	ipam.ErrInvalidAddr, ipam.ErrFamily, ipam.ErrOutside, ipam.ErrInvalidCount,
+	ipam.ErrInvalidRange, ipam.ErrInvalidLength, ipam.ErrInvalidHostname,
+	ipam.ErrInvalidOwner, ipam.ErrInvalidVLAN, ipam.ErrInvalidVNI,
+}
+
+// ipamError maps the errors of the IPAM commands: a *fsm.FieldError
+// carries the JSON field at fault, and the sentinel it wraps decides the
+// status. It returns nil for any other error.
+func ipamError(err error) *apiError {
+	var fe *fsm.FieldError
+	hasField := errors.As(err, &fe)
+	ae := &apiError{message: err.Error()}
+	if hasField {
+		ae.field = fe.Field
+	}
+	switch {
+	case errors.Is(err, ipam.ErrExhausted):
+		ae.status, ae.code = http.StatusConflict, CodeExhausted
+	case errors.Is(err, ipam.ErrInUse), errors.Is(err, ipam.ErrQuarantined):
+		ae.status, ae.code = http.StatusConflict, CodeConflict
+	case errors.Is(err, ipam.ErrNotAllocated):
+		ae.status, ae.code = http.StatusNotFound, CodeNotFound
+	case isAny(err, ipamInvalid):
+		ae.status, ae.code = http.StatusBadRequest, CodeInvalidRequest
+	case !hasField:
+		return nil
+	case errors.Is(err, fsm.ErrConflict):
+		ae.status, ae.code = http.StatusConflict, CodeConflict
+	case errors.Is(err, fsm.ErrNotFound):
+		ae.status, ae.code = http.StatusNotFound, CodeNotFound
+	default:
+		return nil
+	}
+	return ae
+}
+
+// isAny reports whether err matches any of targets.
+func isAny(err error, targets []error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // writeError answers the request with err as a JSON error body.
