@@ -1,0 +1,544 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/netip"
+	"strconv"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/ipam"
+)
+
+// IPAM read limits.
+const (
+	// maxObjectIDLen bounds the {id} of an IPAM path, as fsm bounds IDs.
+	maxObjectIDLen = 128
+	// defaultAvailable and maxAvailable bound GET .../available.
+	defaultAvailable = 50
+	maxAvailable     = 1000
+)
+
+// newID returns the ID of a new IPAM object: a random UUID made on the
+// leader and carried in the command, like the time.
+func newID() string { return newAccessorID() }
+
+// pathID returns the {name} path value, refusing an empty or overlong one.
+func pathID(c *call, name string) (string, error) {
+	id := c.r.PathValue(name)
+	if id == "" || len(id) > maxObjectIDLen {
+		return "", invalid(name, "must be 1 to %d characters", maxObjectIDLen)
+	}
+	return id, nil
+}
+
+// notFoundError is the 404 of a read whose object does not exist.
+func notFoundError(field, what, id string) *apiError {
+	return &apiError{status: http.StatusNotFound, code: CodeNotFound, field: field, message: what + " " + strconv.Quote(id) + " not found"}
+}
+
+// withField names field in a not-found error that names none, such as a
+// missing object referred to by a body field.
+func withField(err error, field string) error {
+	var fe *fsm.FieldError
+	var ae *apiError
+	if err == nil || !errors.Is(err, fsm.ErrNotFound) || errors.As(err, &fe) || errors.As(err, &ae) {
+		return err
+	}
+	return &fsm.FieldError{Field: field, Err: err}
+}
+
+// watchPrefixUsage adds to ws, when a blocking query passes one, what
+// changes the utilization of p, or of every prefix when p is nil: the
+// addresses and IP ranges of an active prefix, the prefixes of a
+// container's VRF. The store's prefix reads report the index of the usage
+// they show but watch only the prefix rows.
+func watchPrefixUsage(st *fsm.Store, ws memdb.WatchSet, p *fsm.Prefix) error {
+	if ws == nil {
+		return nil
+	}
+	var err error
+	switch {
+	case p == nil:
+		if _, _, err = st.Addresses(ws, fsm.AddressFilter{Limit: 1}); err == nil {
+			_, _, err = st.IPRanges(ws, "")
+		}
+	case p.Status == fsm.PrefixContainer:
+		_, _, err = st.Prefixes(ws, fsm.PrefixFilter{VRF: p.VRF, ParentID: p.ID})
+	default:
+		if _, _, err = st.Addresses(ws, fsm.AddressFilter{PrefixID: p.ID, Limit: 1}); err == nil {
+			_, _, err = st.IPRanges(ws, p.ID)
+		}
+	}
+	return err
+}
+
+// queryLimit parses ?limit: def when absent, else 1 to most.
+func queryLimit(c *call, def, most int) (int, error) {
+	s := c.q().Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > most {
+		return 0, invalid("limit", "must be an integer from 1 to %d, not %q", most, s)
+	}
+	return n, nil
+}
+
+// queryOneOf returns the query parameter name, which must be empty or one
+// of allowed.
+func queryOneOf(c *call, name string, allowed ...string) (string, error) {
+	v := c.q().Get(name)
+	if v == "" {
+		return "", nil
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v, nil
+		}
+	}
+	return "", invalid(name, "must be one of %q, not %q", allowed, v)
+}
+
+// --- VRFs ---------------------------------------------------------------
+
+// VRFList is the body of GET /v1/ipam/vrfs.
+type VRFList struct {
+	VRFs []*fsm.VRF `json:"vrfs"`
+}
+
+// VRFCreateRequest is the body of POST /v1/ipam/vrfs.
+type VRFCreateRequest struct {
+	ID          string `json:"id"`
+	Description string `json:"description"`
+	Tenant      string `json:"tenant"`
+}
+
+// handleVRFList lists the VRFs, global first; it supports blocking queries.
+func (s *server) handleVRFList(c *call) error {
+	var list []*fsm.VRF
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, l, err := st.VRFs(ws)
+		list = l
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	writeJSON(c.w, http.StatusOK, VRFList{VRFs: list})
+	return nil
+}
+
+// handleVRFGet returns one VRF; it supports blocking queries.
+func (s *server) handleVRFGet(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var v *fsm.VRF
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, got, err := st.VRF(ws, id)
+		v = got
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	if v == nil {
+		return notFoundError("id", "VRF", id)
+	}
+	writeJSON(c.w, http.StatusOK, v)
+	return nil
+}
+
+// handleVRFCreate creates a VRF named by the caller.
+func (s *server) handleVRFCreate(c *call) error {
+	var req VRFCreateRequest
+	if err := decodeJSON(c.body, &req, true); err != nil {
+		return err
+	}
+	cmd := &fsm.VRFCreateRequest{VRF: fsm.VRF{ID: req.ID, Description: req.Description, Tenant: req.Tenant}}
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	var err error
+	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+		return err
+	}
+	return s.apply(c, cmd, http.StatusCreated, nil)
+}
+
+// handleVRFDelete deletes a VRF that holds no prefixes.
+func (s *server) handleVRFDelete(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	meta, err := s.writeMeta(c)
+	if err != nil {
+		return err
+	}
+	return s.apply(c, &fsm.VRFDeleteRequest{WriteMeta: meta, ID: id}, http.StatusOK, nil)
+}
+
+// --- prefixes -----------------------------------------------------------
+
+// PrefixList is the body of GET /v1/ipam/prefixes.
+type PrefixList struct {
+	Prefixes []*fsm.PrefixView `json:"prefixes"`
+}
+
+// PrefixCreateRequest is the body of POST /v1/ipam/prefixes.
+type PrefixCreateRequest struct {
+	Prefix      string `json:"prefix"`
+	VRF         string `json:"vrf"`
+	Status      string `json:"status"`
+	IsPool      bool   `json:"is_pool"`
+	Tenant      string `json:"tenant"`
+	Gateway     string `json:"gateway"`
+	Description string `json:"description"`
+}
+
+// PrefixUpdateRequest is the body of PATCH /v1/ipam/prefixes/{id}; absent
+// fields are left alone.
+type PrefixUpdateRequest struct {
+	Tenant      *string `json:"tenant"`
+	Description *string `json:"description"`
+}
+
+// PrefixAllocateRequest is the body of POST
+// /v1/ipam/prefixes/{id}/allocate-prefix.
+type PrefixAllocateRequest struct {
+	PrefixLength *int   `json:"prefix_length"`
+	Status       string `json:"status"`
+	IsPool       bool   `json:"is_pool"`
+	Tenant       string `json:"tenant"`
+	Description  string `json:"description"`
+}
+
+// AvailableList is the body of GET /v1/ipam/prefixes/{id}/available.
+type AvailableList struct {
+	Available []string `json:"available"`
+}
+
+// prefixFilter parses the query of GET /v1/ipam/prefixes.
+func prefixFilter(c *call) (fsm.PrefixFilter, error) {
+	var f fsm.PrefixFilter
+	if c.r.URL.RawQuery == "" {
+		return f, nil
+	}
+	q := c.q()
+	f.VRF, f.Tenant, f.ParentID = q.Get("vrf"), q.Get("tenant"), q.Get("parent_id")
+	var err error
+	if f.Status, err = queryOneOf(c, "status", fsm.PrefixActive, fsm.PrefixContainer); err != nil {
+		return f, err
+	}
+	switch fam := q.Get("family"); fam {
+	case "":
+	case "4":
+		f.Family = 4
+	case "6":
+		f.Family = 6
+	default:
+		return f, invalid("family", "must be 4 or 6, not %q", fam)
+	}
+	if s := q.Get("contains"); s != "" {
+		if f.Contains, err = parseContains(s); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// parseContains reads ?contains: a canonical CIDR, or an IP, which stands
+// for its /32 or /128.
+func parseContains(s string) (netip.Prefix, error) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			p, err := ipam.ParsePrefix(s)
+			if err != nil {
+				return p, invalid("contains", "%v", err)
+			}
+			return p, nil
+		}
+	}
+	a, err := ipam.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, invalid("contains", "%v", err)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// handlePrefixList lists prefixes with their utilization, filtered by the
+// query; it supports blocking queries.
+func (s *server) handlePrefixList(c *call) error {
+	f, err := prefixFilter(c)
+	if err != nil {
+		return err
+	}
+	var list []*fsm.PrefixView
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, l, err := st.Prefixes(ws, f)
+		list = l
+		if err == nil {
+			err = watchPrefixUsage(st, ws, nil)
+		}
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	writeJSON(c.w, http.StatusOK, PrefixList{Prefixes: list})
+	return nil
+}
+
+// handlePrefixGet returns one prefix; it supports blocking queries.
+func (s *server) handlePrefixGet(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var p *fsm.PrefixView
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, got, err := st.Prefix(ws, id)
+		p = got
+		if err == nil && got != nil {
+			err = watchPrefixUsage(st, ws, got.Prefix)
+		}
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	if p == nil {
+		return notFoundError("id", "prefix", id)
+	}
+	writeJSON(c.w, http.StatusOK, p)
+	return nil
+}
+
+// handlePrefixCreate creates a prefix, reserving its gateway address when
+// one is given.
+func (s *server) handlePrefixCreate(c *call) error {
+	var req PrefixCreateRequest
+	if err := decodeJSON(c.body, &req, true); err != nil {
+		return err
+	}
+	cmd := &fsm.PrefixCreateRequest{Prefix: fsm.Prefix{
+		ID: newID(), Prefix: req.Prefix, VRF: req.VRF, Status: req.Status, IsPool: req.IsPool,
+		Tenant: req.Tenant, Gateway: req.Gateway, Description: req.Description,
+	}}
+	if req.Gateway != "" {
+		cmd.GatewayID = newID()
+	}
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	var err error
+	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+		return err
+	}
+	return s.apply(c, cmd, http.StatusCreated, nil)
+}
+
+// handlePrefixUpdate changes a prefix's tenant or description.
+func (s *server) handlePrefixUpdate(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var req PrefixUpdateRequest
+	if err := decodeJSON(c.body, &req, true); err != nil {
+		return err
+	}
+	cmd := &fsm.PrefixUpdateRequest{ID: id, Tenant: req.Tenant, Description: req.Description}
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+		return err
+	}
+	return s.apply(c, cmd, http.StatusOK, nil)
+}
+
+// handlePrefixDelete deletes a prefix that holds no addresses (but its
+// gateway) and no child prefixes.
+func (s *server) handlePrefixDelete(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	meta, err := s.writeMeta(c)
+	if err != nil {
+		return err
+	}
+	return s.apply(c, &fsm.PrefixDeleteRequest{WriteMeta: meta, ID: id}, http.StatusOK, nil)
+}
+
+// handlePrefixAllocatePrefix creates the lowest free child prefix of the
+// requested length in a container.
+func (s *server) handlePrefixAllocatePrefix(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var req PrefixAllocateRequest
+	if err := decodeJSON(c.body, &req, true); err != nil {
+		return err
+	}
+	if req.PrefixLength == nil {
+		return invalid("prefix_length", "is required")
+	}
+	cmd := &fsm.PrefixAllocateRequest{ParentID: id, Bits: *req.PrefixLength, Child: fsm.Prefix{
+		ID: newID(), Status: req.Status, IsPool: req.IsPool, Tenant: req.Tenant, Description: req.Description,
+	}}
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+		return err
+	}
+	return s.apply(c, cmd, http.StatusCreated, nil)
+}
+
+// handlePrefixAvailable lists free addresses of an active prefix, or free
+// blocks of a container, lowest first. It supports blocking queries.
+func (s *server) handlePrefixAvailable(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c, defaultAvailable, maxAvailable)
+	if err != nil {
+		return err
+	}
+	var out []string
+	found := false
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, p, err := st.Prefix(ws, id)
+		if err != nil || p == nil {
+			found = false
+			return idx, err
+		}
+		found = true
+		if err := watchPrefixUsage(st, ws, p.Prefix); err != nil {
+			return idx, err
+		}
+		out, err = st.Available(id, limit)
+		if errors.Is(err, fsm.ErrNotFound) {
+			// Deleted between the two reads.
+			found = false
+			return idx, nil
+		}
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	if !found {
+		return notFoundError("id", "prefix", id)
+	}
+	writeJSON(c.w, http.StatusOK, AvailableList{Available: out})
+	return nil
+}
+
+// --- IP ranges ----------------------------------------------------------
+
+// IPRangeList is the body of GET /v1/ipam/ip-ranges.
+type IPRangeList struct {
+	IPRanges []*fsm.IPRange `json:"ip_ranges"`
+}
+
+// IPRangeCreateRequest is the body of POST /v1/ipam/ip-ranges.
+type IPRangeCreateRequest struct {
+	PrefixID     string `json:"prefix_id"`
+	StartAddress string `json:"start_address"`
+	EndAddress   string `json:"end_address"`
+	Description  string `json:"description"`
+}
+
+// handleIPRangeList lists IP ranges, of one prefix with ?prefix_id; it
+// supports blocking queries.
+func (s *server) handleIPRangeList(c *call) error {
+	prefixID := ""
+	if c.r.URL.RawQuery != "" {
+		prefixID = c.q().Get("prefix_id")
+	}
+	var list []*fsm.IPRange
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, l, err := st.IPRanges(ws, prefixID)
+		list = l
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	writeJSON(c.w, http.StatusOK, IPRangeList{IPRanges: list})
+	return nil
+}
+
+// handleIPRangeGet returns one IP range; it supports blocking queries.
+func (s *server) handleIPRangeGet(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var g *fsm.IPRange
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, got, err := st.IPRange(ws, id)
+		g = got
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	if g == nil {
+		return notFoundError("id", "IP range", id)
+	}
+	writeJSON(c.w, http.StatusOK, g)
+	return nil
+}
+
+// handleIPRangeCreate keeps a range of an active prefix out of allocation.
+func (s *server) handleIPRangeCreate(c *call) error {
+	var req IPRangeCreateRequest
+	if err := decodeJSON(c.body, &req, true); err != nil {
+		return err
+	}
+	if req.PrefixID == "" {
+		return invalid("prefix_id", "is required")
+	}
+	cmd := &fsm.IPRangeCreateRequest{Range: fsm.IPRange{
+		ID: newID(), PrefixID: req.PrefixID, Start: req.StartAddress, End: req.EndAddress, Description: req.Description,
+	}}
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	var err error
+	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+		return err
+	}
+	return withField(s.apply(c, cmd, http.StatusCreated, nil), "prefix_id")
+}
+
+// handleIPRangeDelete returns an IP range to allocation.
+func (s *server) handleIPRangeDelete(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	meta, err := s.writeMeta(c)
+	if err != nil {
+		return err
+	}
+	return s.apply(c, &fsm.IPRangeDeleteRequest{WriteMeta: meta, ID: id}, http.StatusOK, nil)
+}

@@ -1,0 +1,222 @@
+package api
+
+import (
+	"math"
+	"net/http"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// AddressList is the body of GET /v1/ipam/addresses and of the answer to
+// an allocation.
+type AddressList struct {
+	Addresses []*fsm.Address `json:"addresses"`
+}
+
+// AddressAllocateRequest is the body of POST
+// /v1/ipam/prefixes/{id}/allocate. Count defaults to 1; with Address,
+// that address is taken (Count must be 1).
+type AddressAllocateRequest struct {
+	Count       int    `json:"count"`
+	Address     string `json:"address"`
+	Fallback    bool   `json:"fallback"`
+	Force       bool   `json:"force"`
+	Status      string `json:"status"`
+	DNSName     string `json:"dns_name"`
+	Tenant      string `json:"tenant"`
+	Owner       string `json:"owner"`
+	Description string `json:"description"`
+}
+
+// AddressCreateRequest is the body of POST /v1/ipam/addresses: one
+// address, in the active prefix of VRF (global by default) containing it.
+type AddressCreateRequest struct {
+	Address     string `json:"address"`
+	VRF         string `json:"vrf"`
+	Fallback    bool   `json:"fallback"`
+	Force       bool   `json:"force"`
+	Status      string `json:"status"`
+	DNSName     string `json:"dns_name"`
+	Tenant      string `json:"tenant"`
+	Owner       string `json:"owner"`
+	Description string `json:"description"`
+}
+
+// AddressUpdateRequest is the body of PATCH /v1/ipam/addresses/{id};
+// absent fields are left alone.
+type AddressUpdateRequest struct {
+	Status      *string `json:"status"`
+	DNSName     *string `json:"dns_name"`
+	Tenant      *string `json:"tenant"`
+	Owner       *string `json:"owner"`
+	Description *string `json:"description"`
+}
+
+// allocationIDs returns one new ID per address of an allocation of count
+// (0 meaning 1), or none when count is out of range, which Validate then
+// refuses naming count.
+func allocationIDs(count int) []string {
+	if count == 0 {
+		count = 1
+	}
+	if count < 1 || count > fsm.MaxAllocateCount {
+		return nil
+	}
+	ids := make([]string, count)
+	for i := range ids {
+		ids[i] = newID()
+	}
+	return ids
+}
+
+// addressFilter parses the query of GET /v1/ipam/addresses.
+func addressFilter(c *call) (fsm.AddressFilter, error) {
+	var f fsm.AddressFilter
+	if c.r.URL.RawQuery == "" {
+		return f, nil
+	}
+	q := c.q()
+	f.PrefixID, f.VRF, f.Tenant = q.Get("prefix_id"), q.Get("vrf"), q.Get("tenant")
+	f.Owner, f.DNSName = q.Get("owner"), q.Get("dns_name")
+	var err error
+	if f.Status, err = queryOneOf(c, "status", fsm.AddressActive, fsm.AddressReserved, fsm.AddressDeprecated); err != nil {
+		return f, err
+	}
+	if f.Limit, err = queryLimit(c, 0, math.MaxInt32); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// handleAddressList lists addresses filtered by the query; it supports
+// blocking queries.
+func (s *server) handleAddressList(c *call) error {
+	f, err := addressFilter(c)
+	if err != nil {
+		return err
+	}
+	var list []*fsm.Address
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, l, err := st.Addresses(ws, f)
+		list = l
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	writeJSON(c.w, http.StatusOK, AddressList{Addresses: list})
+	return nil
+}
+
+// handleAddressGet returns one address; it supports blocking queries.
+func (s *server) handleAddressGet(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var a *fsm.Address
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, got, err := st.Address(ws, id)
+		a = got
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	if a == nil {
+		return notFoundError("id", "address", id)
+	}
+	writeJSON(c.w, http.StatusOK, a)
+	return nil
+}
+
+// handlePrefixAllocate hands out addresses of an active prefix, all or
+// nothing: count of the lowest free ones, or the one asked for.
+func (s *server) handlePrefixAllocate(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var req AddressAllocateRequest
+	if err := decodeJSON(c.body, &req, false); err != nil {
+		return err
+	}
+	cmd := &fsm.AddressAllocateRequest{
+		PrefixID: id, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
+		Count: req.Count, IDs: allocationIDs(req.Count), Status: req.Status,
+		DNSName: req.DNSName, Tenant: req.Tenant, Owner: req.Owner, Description: req.Description,
+	}
+	return s.allocate(c, cmd)
+}
+
+// handleAddressCreate takes one address in the active prefix containing
+// it.
+func (s *server) handleAddressCreate(c *call) error {
+	var req AddressCreateRequest
+	if err := decodeJSON(c.body, &req, true); err != nil {
+		return err
+	}
+	cmd := &fsm.AddressAllocateRequest{
+		VRF: req.VRF, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
+		Count: 1, IDs: allocationIDs(1), Status: req.Status,
+		DNSName: req.DNSName, Tenant: req.Tenant, Owner: req.Owner, Description: req.Description,
+	}
+	return s.allocate(c, cmd)
+}
+
+// allocate validates and proposes an address allocation.
+func (s *server) allocate(c *call, cmd *fsm.AddressAllocateRequest) error {
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	var err error
+	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+		return err
+	}
+	return s.apply(c, cmd, http.StatusCreated, nil)
+}
+
+// handleAddressUpdate changes an address's status or descriptive fields.
+func (s *server) handleAddressUpdate(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var req AddressUpdateRequest
+	if err := decodeJSON(c.body, &req, true); err != nil {
+		return err
+	}
+	cmd := &fsm.AddressUpdateRequest{
+		ID: id, Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Owner: req.Owner, Description: req.Description,
+	}
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+		return err
+	}
+	return s.apply(c, cmd, http.StatusOK, nil)
+}
+
+// handleAddressRelease releases an address into quarantine, or at once
+// with ?force=true.
+func (s *server) handleAddressRelease(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	force := false
+	if c.r.URL.RawQuery != "" {
+		if force, err = boolParam(c, "force"); err != nil {
+			return err
+		}
+	}
+	meta, err := s.writeMeta(c)
+	if err != nil {
+		return err
+	}
+	return s.apply(c, &fsm.AddressReleaseRequest{WriteMeta: meta, ID: id, Force: force}, http.StatusOK, nil)
+}

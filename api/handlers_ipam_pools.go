@@ -1,0 +1,330 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/ipam"
+)
+
+// VLAN groups and VNI pools share their handlers; poolKind says which of
+// the two a route serves and how its JSON names things.
+type poolKind struct {
+	kind string // fsm.PoolVLAN or fsm.PoolVNI
+	// noun and itemNoun name a pool and an allocation in messages.
+	noun, itemNoun string
+	// number is the JSON name of an allocation's number: vid or vni.
+	number string
+	// poolParam is the list query parameter naming a pool.
+	poolParam string
+	// all is the range a pool created without ranges covers.
+	all ipam.IDRange
+}
+
+var (
+	vlanKind = &poolKind{kind: fsm.PoolVLAN, noun: "VLAN group", itemNoun: "VLAN", number: "vid", poolParam: "group_id",
+		all: ipam.IDRange{First: ipam.MinVLAN, Last: ipam.MaxVLAN}}
+	vniKind = &poolKind{kind: fsm.PoolVNI, noun: "VNI pool", itemNoun: "VNI", number: "vni", poolParam: "pool_id",
+		all: ipam.IDRange{First: ipam.MinVNI, Last: ipam.MaxVNI}}
+)
+
+// VLANGroupList is the body of GET /v1/ipam/vlan-groups.
+type VLANGroupList struct {
+	VLANGroups []*fsm.PoolView `json:"vlan_groups"`
+}
+
+// VNIPoolList is the body of GET /v1/ipam/vni-pools.
+type VNIPoolList struct {
+	VNIPools []*fsm.PoolView `json:"vni_pools"`
+}
+
+// VLANList is the body of GET /v1/ipam/vlans.
+type VLANList struct {
+	VLANs []*fsm.IDAllocation `json:"vlans"`
+}
+
+// VNIList is the body of GET /v1/ipam/vnis.
+type VNIList struct {
+	VNIs []*fsm.IDAllocation `json:"vnis"`
+}
+
+// PoolCreateRequest is the body of POST /v1/ipam/vlan-groups and
+// /v1/ipam/vni-pools. Without ranges the pool spans every valid ID.
+type PoolCreateRequest struct {
+	Name        string         `json:"name"`
+	Ranges      []ipam.IDRange `json:"ranges"`
+	Tenant      string         `json:"tenant"`
+	Description string         `json:"description"`
+}
+
+// VLANAllocateRequest is the body of POST /v1/ipam/vlan-groups/{id}/allocate.
+// Without VID the lowest free ID is taken.
+type VLANAllocateRequest struct {
+	VID int `json:"vid"`
+	idAllocateFields
+}
+
+// VNIAllocateRequest is the body of POST /v1/ipam/vni-pools/{id}/allocate.
+// Without VNI the lowest free one is taken.
+type VNIAllocateRequest struct {
+	VNI int `json:"vni"`
+	idAllocateFields
+}
+
+// idAllocateFields are the fields VLAN and VNI allocations share.
+type idAllocateFields struct {
+	Fallback    bool   `json:"fallback"`
+	Name        string `json:"name"`
+	Tenant      string `json:"tenant"`
+	Owner       string `json:"owner"`
+	Description string `json:"description"`
+}
+
+func (k *poolKind) list(pools []*fsm.PoolView) any {
+	if k.kind == fsm.PoolVNI {
+		return VNIPoolList{VNIPools: pools}
+	}
+	return VLANGroupList{VLANGroups: pools}
+}
+
+func (k *poolKind) itemList(items []*fsm.IDAllocation) any {
+	if k.kind == fsm.PoolVNI {
+		return VNIList{VNIs: items}
+	}
+	return VLANList{VLANs: items}
+}
+
+// resolvePool returns the ID of the pool whose ID or name is ref, from
+// the leader's store, or a 404 naming field. With an Idempotency-Key an
+// unknown ref is passed on as it is: the pool may be gone because the
+// first attempt deleted it, and the FSM replays that attempt's result (or
+// answers 404 itself).
+func (s *server) resolvePool(c *call, k *poolKind, ref, field string) (string, error) {
+	_, p, err := s.b.State().Pool(nil, k.kind, ref)
+	if err != nil {
+		return "", err
+	}
+	if p == nil {
+		if c.r.Header.Get(headerIdempotencyKey) != "" {
+			return ref, nil
+		}
+		return "", notFoundError(field, k.noun, ref)
+	}
+	return p.ID, nil
+}
+
+// watchPoolUsage adds to ws, when a blocking query passes one, the
+// allocations of poolID (of every pool of the kind when empty), which make
+// its utilization: the store's pool reads do not watch them.
+func watchPoolUsage(st *fsm.Store, ws memdb.WatchSet, k *poolKind, poolID string) error {
+	if ws == nil {
+		return nil
+	}
+	_, _, err := st.IDAllocations(ws, k.kind, poolID, "")
+	return err
+}
+
+// poolList returns the handler that lists the pools of one kind.
+func poolList(k *poolKind) func(*server, *call) error {
+	return func(s *server, c *call) error {
+		var list []*fsm.PoolView
+		idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+			idx, l, err := st.Pools(ws, k.kind)
+			list = l
+			if err == nil {
+				err = watchPoolUsage(st, ws, k, "")
+			}
+			return idx, err
+		})
+		if err != nil {
+			return err
+		}
+		c.setIndex(idx)
+		writeJSON(c.w, http.StatusOK, k.list(list))
+		return nil
+	}
+}
+
+// poolGet returns the handler that reads one pool, by ID or name.
+func poolGet(k *poolKind) func(*server, *call) error {
+	return func(s *server, c *call) error {
+		ref, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		var p *fsm.PoolView
+		idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+			idx, got, err := st.Pool(ws, k.kind, ref)
+			p = got
+			if err == nil && got != nil {
+				err = watchPoolUsage(st, ws, k, got.ID)
+			}
+			return idx, err
+		})
+		if err != nil {
+			return err
+		}
+		c.setIndex(idx)
+		if p == nil {
+			return notFoundError("id", k.noun, ref)
+		}
+		writeJSON(c.w, http.StatusOK, p)
+		return nil
+	}
+}
+
+// poolCreate returns the handler that creates a pool.
+func poolCreate(k *poolKind) func(*server, *call) error {
+	return func(s *server, c *call) error {
+		var req PoolCreateRequest
+		if err := decodeJSON(c.body, &req, true); err != nil {
+			return err
+		}
+		if len(req.Ranges) == 0 {
+			req.Ranges = []ipam.IDRange{k.all}
+		}
+		cmd := &fsm.PoolCreateRequest{Pool: fsm.Pool{
+			ID: newID(), Kind: k.kind, Name: req.Name, Ranges: req.Ranges, Tenant: req.Tenant, Description: req.Description,
+		}}
+		if err := cmd.Validate(); err != nil {
+			return err
+		}
+		var err error
+		if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+			return err
+		}
+		return s.apply(c, cmd, http.StatusCreated, nil)
+	}
+}
+
+// poolDelete returns the handler that deletes a pool with no allocations,
+// by ID or name.
+func poolDelete(k *poolKind) func(*server, *call) error {
+	return func(s *server, c *call) error {
+		ref, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		id, err := s.resolvePool(c, k, ref, "id")
+		if err != nil {
+			return err
+		}
+		meta, err := s.writeMeta(c)
+		if err != nil {
+			return err
+		}
+		return s.apply(c, &fsm.PoolDeleteRequest{WriteMeta: meta, Kind: k.kind, ID: id}, http.StatusOK, nil)
+	}
+}
+
+// poolAllocate returns the handler that takes an ID from a pool named by
+// ID or name.
+func poolAllocate(k *poolKind) func(*server, *call) error {
+	return func(s *server, c *call) error {
+		ref, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		var number int
+		var f idAllocateFields
+		if k.kind == fsm.PoolVNI {
+			var req VNIAllocateRequest
+			err = decodeJSON(c.body, &req, false)
+			number, f = req.VNI, req.idAllocateFields
+		} else {
+			var req VLANAllocateRequest
+			err = decodeJSON(c.body, &req, false)
+			number, f = req.VID, req.idAllocateFields
+		}
+		if err != nil {
+			return err
+		}
+		cmd := &fsm.IDAllocateRequest{Kind: k.kind, Number: number, Fallback: f.Fallback, Allocation: fsm.IDAllocation{
+			ID: newID(), Name: f.Name, Tenant: f.Tenant, Owner: f.Owner, Description: f.Description,
+		}}
+		if err := cmd.Validate(); err != nil {
+			return err
+		}
+		if cmd.PoolID, err = s.resolvePool(c, k, ref, "id"); err != nil {
+			return err
+		}
+		if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+			return err
+		}
+		return s.apply(c, cmd, http.StatusCreated, nil)
+	}
+}
+
+// idList returns the handler that lists the VLANs or VNIs taken, of one
+// pool (by ID or name) with ?group_id or ?pool_id, of one tenant with
+// ?tenant.
+func idList(k *poolKind) func(*server, *call) error {
+	return func(s *server, c *call) error {
+		var ref, tenant string
+		if c.r.URL.RawQuery != "" {
+			ref, tenant = c.q().Get(k.poolParam), c.q().Get("tenant")
+		}
+		var list []*fsm.IDAllocation
+		idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+			poolID := ref
+			if ref != "" {
+				// A name stands for its pool; an unknown reference lists nothing.
+				if _, p, err := st.Pool(ws, k.kind, ref); err != nil {
+					return 0, err
+				} else if p != nil {
+					poolID = p.ID
+				}
+			}
+			idx, l, err := st.IDAllocations(ws, k.kind, poolID, tenant)
+			list = l
+			return idx, err
+		})
+		if err != nil {
+			return err
+		}
+		c.setIndex(idx)
+		writeJSON(c.w, http.StatusOK, k.itemList(list))
+		return nil
+	}
+}
+
+// idGet returns the handler that reads one VLAN or VNI.
+func idGet(k *poolKind) func(*server, *call) error {
+	return func(s *server, c *call) error {
+		id, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		var a *fsm.IDAllocation
+		idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+			idx, got, err := st.IDAllocation(ws, k.kind, id)
+			a = got
+			return idx, err
+		})
+		if err != nil {
+			return err
+		}
+		c.setIndex(idx)
+		if a == nil {
+			return notFoundError("id", k.itemNoun, id)
+		}
+		writeJSON(c.w, http.StatusOK, a)
+		return nil
+	}
+}
+
+// idRelease returns the handler that returns a VLAN or VNI to its pool.
+func idRelease(k *poolKind) func(*server, *call) error {
+	return func(s *server, c *call) error {
+		id, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		meta, err := s.writeMeta(c)
+		if err != nil {
+			return err
+		}
+		return s.apply(c, &fsm.IDReleaseRequest{WriteMeta: meta, Kind: k.kind, ID: id}, http.StatusOK, nil)
+	}
+}

@@ -1,0 +1,103 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// ZoneList is the body of GET /v1/dns/zones.
+type ZoneList struct {
+	Zones []*fsm.Zone `json:"zones"`
+}
+
+// ZoneCreateRequest is the body of POST /v1/dns/zones. TTL 0 means the
+// default (fsm.DefaultZoneTTL).
+type ZoneCreateRequest struct {
+	Name        string `json:"name"`
+	TTL         uint32 `json:"ttl"`
+	Tenant      string `json:"tenant"`
+	Description string `json:"description"`
+}
+
+// zoneName returns the {name} path value as zones are stored: lower case,
+// without the trailing dot.
+func zoneName(c *call) (string, error) {
+	name, err := pathID(c, "name")
+	if err != nil {
+		return "", err
+	}
+	return strings.ToLower(strings.TrimSuffix(name, ".")), nil
+}
+
+// handleZoneList lists the forward DNS zones; it supports blocking
+// queries.
+func (s *server) handleZoneList(c *call) error {
+	var list []*fsm.Zone
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, l, err := st.Zones(ws)
+		list = l
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	writeJSON(c.w, http.StatusOK, ZoneList{Zones: list})
+	return nil
+}
+
+// handleZoneGet returns one zone; it supports blocking queries.
+func (s *server) handleZoneGet(c *call) error {
+	name, err := zoneName(c)
+	if err != nil {
+		return err
+	}
+	var z *fsm.Zone
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, got, err := st.Zone(ws, name)
+		z = got
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	if z == nil {
+		return notFoundError("name", "zone", name)
+	}
+	writeJSON(c.w, http.StatusOK, z)
+	return nil
+}
+
+// handleZoneCreate creates a forward DNS zone.
+func (s *server) handleZoneCreate(c *call) error {
+	var req ZoneCreateRequest
+	if err := decodeJSON(c.body, &req, true); err != nil {
+		return err
+	}
+	cmd := &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: req.Name, TTL: req.TTL, Tenant: req.Tenant, Description: req.Description}}
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	var err error
+	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+		return err
+	}
+	return s.apply(c, cmd, http.StatusCreated, nil)
+}
+
+// handleZoneDelete deletes a forward DNS zone; its names stop resolving.
+func (s *server) handleZoneDelete(c *call) error {
+	name, err := zoneName(c)
+	if err != nil {
+		return err
+	}
+	meta, err := s.writeMeta(c)
+	if err != nil {
+		return err
+	}
+	return s.apply(c, &fsm.ZoneDeleteRequest{WriteMeta: meta, ID: name}, http.StatusOK, nil)
+}
