@@ -1,0 +1,894 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moxxie/moxxie/fsm"
+)
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// The shapes as clients see them; strict decoding keeps the tests honest
+// about field names.
+type (
+	testUtil struct {
+		Used    json.Number `json:"used"`
+		Size    json.Number `json:"size"`
+		Percent float64     `json:"percent"`
+	}
+	testPrefix struct {
+		ID          string    `json:"id"`
+		Prefix      string    `json:"prefix"`
+		VRF         string    `json:"vrf"`
+		Status      string    `json:"status"`
+		IsPool      bool      `json:"is_pool"`
+		ParentID    string    `json:"parent_id"`
+		Tenant      string    `json:"tenant"`
+		Gateway     string    `json:"gateway"`
+		Description string    `json:"description"`
+		Utilization *testUtil `json:"utilization"`
+		CreateIndex uint64    `json:"create_index"`
+		ModifyIndex uint64    `json:"modify_index"`
+		CreatedAt   string    `json:"created_at"`
+		UpdatedAt   string    `json:"updated_at"`
+	}
+	testAddress struct {
+		ID          string `json:"id"`
+		Address     string `json:"address"`
+		PrefixID    string `json:"prefix_id"`
+		VRF         string `json:"vrf"`
+		Status      string `json:"status"`
+		DNSName     string `json:"dns_name"`
+		Tenant      string `json:"tenant"`
+		Owner       string `json:"owner"`
+		Description string `json:"description"`
+		CreateIndex uint64 `json:"create_index"`
+		ModifyIndex uint64 `json:"modify_index"`
+		CreatedAt   string `json:"created_at"`
+		UpdatedAt   string `json:"updated_at"`
+	}
+	testAddresses struct {
+		Addresses []testAddress `json:"addresses"`
+	}
+	testPool struct {
+		ID          string `json:"id"`
+		Kind        string `json:"kind"`
+		Name        string `json:"name"`
+		Ranges      []struct{ First, Last int }
+		Tenant      string    `json:"tenant"`
+		Description string    `json:"description"`
+		Utilization *testUtil `json:"utilization"`
+		CreateIndex uint64    `json:"create_index"`
+		ModifyIndex uint64    `json:"modify_index"`
+		CreatedAt   string    `json:"created_at"`
+	}
+	testIDAlloc struct {
+		ID          string `json:"id"`
+		Kind        string `json:"kind"`
+		PoolID      string `json:"pool_id"`
+		VID         int    `json:"vid"`
+		VNI         int    `json:"vni"`
+		Name        string `json:"name"`
+		Tenant      string `json:"tenant"`
+		Owner       string `json:"owner"`
+		Description string `json:"description"`
+		CreateIndex uint64 `json:"create_index"`
+		CreatedAt   string `json:"created_at"`
+	}
+)
+
+// strictJSON decodes b into v, failing on fields v does not declare.
+func strictJSON(t *testing.T, b []byte, v any) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+}
+
+// call serves one request, wants status and decodes the answer into v
+// (when not nil).
+func (ts *testServer) call(method, target, body string, status int, v any, hdr ...string) *http.Response {
+	ts.t.Helper()
+	rec := ts.do(method, target, body, hdr...)
+	b := wantStatus(ts.t, rec, status)
+	if v != nil {
+		strictJSON(ts.t, b, v)
+	}
+	return rec.Result()
+}
+
+// body returns the body of a GET that must succeed.
+func (ts *testServer) body(target string) string {
+	ts.t.Helper()
+	return string(wantStatus(ts.t, ts.do("GET", target, ""), 200))
+}
+
+func (ts *testServer) createPrefix(body string) testPrefix {
+	ts.t.Helper()
+	var p testPrefix
+	ts.call("POST", "/v1/ipam/prefixes", body, 201, &p)
+	return p
+}
+
+func (ts *testServer) allocate(prefixID, body string, hdr ...string) []testAddress {
+	ts.t.Helper()
+	var out testAddresses
+	ts.call("POST", "/v1/ipam/prefixes/"+prefixID+"/allocate", body, 201, &out, hdr...)
+	return out.Addresses
+}
+
+func addrs(as []testAddress) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.Address
+	}
+	return out
+}
+
+// ipamLists are the reads whose bodies must not change when a request is
+// refused.
+var ipamLists = []string{
+	"/v1/ipam/vrfs", "/v1/ipam/prefixes", "/v1/ipam/ip-ranges", "/v1/ipam/addresses",
+	"/v1/ipam/vlan-groups", "/v1/ipam/vlans", "/v1/ipam/vni-pools", "/v1/ipam/vnis", "/v1/dns/zones",
+}
+
+// refused sends a request that must fail with status, code and field, and
+// checks that no list changed; when early, the request must also not have
+// reached the log (Validate or the handler refused it). It returns the
+// error's message.
+func (ts *testServer) refused(method, target, body string, status int, code, field string, early bool) string {
+	ts.t.Helper()
+	before := map[string]string{}
+	for _, l := range ipamLists {
+		before[l] = ts.body(l)
+	}
+	index := ts.b.State().LatestIndex()
+	applies := ts.b.applies.Load()
+	d := wantError(ts.t, ts.do(method, target, body), status, code, field)
+	for _, l := range ipamLists {
+		if after := ts.body(l); after != before[l] {
+			ts.t.Errorf("%s %s changed %s:\nbefore %s\nafter  %s", method, target, l, before[l], after)
+		}
+	}
+	if early {
+		if got := ts.b.State().LatestIndex(); got != index {
+			ts.t.Errorf("%s %s: LatestIndex moved from %d to %d", method, target, index, got)
+		}
+		if got := ts.b.applies.Load(); got != applies {
+			ts.t.Errorf("%s %s: %d commands proposed", method, target, got-applies)
+		}
+	}
+	return d.Message
+}
+
+func TestIPAM_VRFs(t *testing.T) {
+	ts := newLeader(t)
+
+	var list struct{ VRFs []fsm.VRF }
+	ts.call("GET", "/v1/ipam/vrfs", "", 200, &list)
+	if len(list.VRFs) != 1 || list.VRFs[0].ID != "global" {
+		t.Fatalf("vrfs %+v", list)
+	}
+	var v map[string]any
+	ts.call("POST", "/v1/ipam/vrfs", `{"id":"blue","description":"tenant blue","tenant":"t1"}`, 201, &v)
+	if v["id"] != "blue" || v["description"] != "tenant blue" || v["tenant"] != "t1" || v["created_at"] != "2026-01-02T03:04:05Z" {
+		t.Fatalf("vrf %v", v)
+	}
+	ts.call("GET", "/v1/ipam/vrfs/blue", "", 200, &v)
+	ts.call("GET", "/v1/ipam/vrfs/global", "", 200, &v)
+	ts.call("GET", "/v1/ipam/vrfs", "", 200, &list)
+	if len(list.VRFs) != 2 || list.VRFs[1].ID != "blue" {
+		t.Fatalf("vrfs %+v", list)
+	}
+
+	ts.refused("POST", "/v1/ipam/vrfs", `{"id":"blue"}`, 409, CodeConflict, "id", false)
+	ts.refused("POST", "/v1/ipam/vrfs", `{"id":"Blue!"}`, 400, CodeInvalidRequest, "id", true)
+	ts.refused("POST", "/v1/ipam/vrfs", `{"id":"red","colour":"red"}`, 400, CodeInvalidRequest, "colour", true)
+	ts.refused("POST", "/v1/ipam/vrfs", `{"id":"red","tenant":"A B"}`, 400, CodeInvalidRequest, "tenant", true)
+
+	// Prefixes in another VRF may overlap those of global; the VRF cannot
+	// go while it holds them.
+	ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/24","vrf":"blue"}`)
+	ts.refused("POST", "/v1/ipam/prefixes", `{"prefix":"10.1.0.0/24","vrf":"green"}`, 400, CodeInvalidRequest, "vrf", false)
+	ts.refused("DELETE", "/v1/ipam/vrfs/blue", "", 409, CodeConflict, "id", false)
+	ts.refused("DELETE", "/v1/ipam/vrfs/global", "", 409, CodeConflict, "id", false)
+	ts.call("DELETE", "/v1/ipam/prefixes/"+p.ID, "", 200, nil)
+	ts.call("DELETE", "/v1/ipam/vrfs/blue", "", 200, &v)
+	if v["id"] != "blue" {
+		t.Fatalf("deleted %v", v)
+	}
+	wantError(t, ts.do("GET", "/v1/ipam/vrfs/blue", ""), 404, CodeNotFound, "id")
+	wantError(t, ts.do("DELETE", "/v1/ipam/vrfs/blue", ""), 404, CodeNotFound, "")
+}
+
+func TestIPAM_Prefixes(t *testing.T) {
+	ts := newLeader(t)
+
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/24","tenant":"t1","gateway":"10.0.0.1","description":"lab"}`)
+	if !uuidRE.MatchString(p.ID) || p.Prefix != "10.0.0.0/24" || p.VRF != "global" || p.Status != "active" || p.Gateway != "10.0.0.1" ||
+		p.Tenant != "t1" || p.Description != "lab" || p.CreateIndex == 0 || p.CreatedAt != "2026-01-02T03:04:05Z" {
+		t.Fatalf("prefix %+v", p)
+	}
+	if u := p.Utilization; u == nil || u.Used != "1" || u.Size != "254" || u.Percent != 0.39 {
+		t.Fatalf("utilization %+v", p.Utilization)
+	}
+	// The gateway is reserved, with an ID of its own.
+	var gw testAddresses
+	ts.call("GET", "/v1/ipam/addresses?prefix_id="+p.ID, "", 200, &gw)
+	if len(gw.Addresses) != 1 || gw.Addresses[0].Address != "10.0.0.1" || gw.Addresses[0].Status != "reserved" || !uuidRE.MatchString(gw.Addresses[0].ID) || gw.Addresses[0].ID == p.ID {
+		t.Fatalf("gateway %+v", gw)
+	}
+	v6 := ts.createPrefix(`{"prefix":"2001:db8::/64","is_pool":true}`)
+	if v6.Utilization.Size != "18446744073709551616" {
+		t.Fatalf("v6 utilization %+v", v6.Utilization)
+	}
+
+	var got testPrefix
+	ts.call("GET", "/v1/ipam/prefixes/"+p.ID, "", 200, &got)
+	if got.ID != p.ID || got.Prefix != p.Prefix {
+		t.Fatalf("get %+v", got)
+	}
+	wantError(t, ts.do("GET", "/v1/ipam/prefixes/nope", ""), 404, CodeNotFound, "id")
+
+	type list struct{ Prefixes []testPrefix }
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{"10.0.0.0/24", "2001:db8::/64"}},
+		{"?family=4", []string{"10.0.0.0/24"}},
+		{"?family=6", []string{"2001:db8::/64"}},
+		{"?contains=10.0.0.7", []string{"10.0.0.0/24"}},
+		{"?contains=10.0.0.0/25", []string{"10.0.0.0/24"}},
+		{"?contains=10.0.0.0/16", nil},
+		{"?contains=2001:db8::1", []string{"2001:db8::/64"}},
+		{"?tenant=t1", []string{"10.0.0.0/24"}},
+		{"?vrf=global&status=active", []string{"10.0.0.0/24", "2001:db8::/64"}},
+		{"?status=container", nil},
+		{"?parent_id=x", nil},
+	} {
+		var l list
+		ts.call("GET", "/v1/ipam/prefixes"+c.query, "", 200, &l)
+		var gotP []string
+		for _, p := range l.Prefixes {
+			gotP = append(gotP, p.Prefix)
+		}
+		if fmt.Sprint(gotP) != fmt.Sprint(c.want) {
+			t.Errorf("%s: %v, want %v", c.query, gotP, c.want)
+		}
+	}
+	for _, c := range []struct{ query, field string }{
+		{"?family=5", "family"},
+		{"?family=ipv4", "family"},
+		{"?contains=10.0.0.300", "contains"},
+		{"?contains=10.0.0.5/24", "contains"},
+		{"?contains=fe80::1%25eth0", "contains"},
+		{"?status=deleted", "status"},
+		{"?index=x", "index"},
+	} {
+		wantError(t, ts.do("GET", "/v1/ipam/prefixes"+c.query, ""), 400, CodeInvalidRequest, c.field)
+	}
+
+	// PATCH changes what it names and nothing else.
+	ts.call("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"tenant":"t2"}`, 200, &got)
+	if got.Tenant != "t2" || got.Description != "lab" || got.ModifyIndex <= p.ModifyIndex || got.CreateIndex != p.CreateIndex {
+		t.Fatalf("patched %+v", got)
+	}
+	got = testPrefix{}
+	ts.call("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"description":""}`, 200, &got)
+	if got.Tenant != "t2" || got.Description != "" {
+		t.Fatalf("patched %+v", got)
+	}
+	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"prefix":"10.9.0.0/24"}`, 400, CodeInvalidRequest, "prefix", true)
+	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"tenant":"Nope Nope"}`, 400, CodeInvalidRequest, "tenant", true)
+	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"description":"`+strings.Repeat("d", 1025)+`"}`, 400, CodeInvalidRequest, "description", true)
+	ts.refused("PATCH", "/v1/ipam/prefixes/nope", `{"tenant":"t3"}`, 404, CodeNotFound, "", false)
+
+	// Bad input, each refused before the log.
+	for _, c := range []struct{ body, field string }{
+		{`{}`, "prefix"},
+		{`{"prefix":"10.0.0.0"}`, "prefix"},
+		{`{"prefix":"10.2.0.0/24","status":"reserved"}`, "status"},
+		{`{"prefix":"10.2.0.0/24","status":"container","is_pool":true}`, "is_pool"},
+		{`{"prefix":"10.2.0.0/24","status":"container","gateway":"10.2.0.1"}`, "gateway"},
+		{`{"prefix":"10.2.0.0/24","gateway":"10.3.0.1"}`, "gateway"},
+		{`{"prefix":"10.2.0.0/24","gateway":"10.2.0.0"}`, "gateway"},
+		{`{"prefix":"10.2.0.0/24","is_pool":"yes"}`, "is_pool"},
+		{`{"prefix":"::ffff:10.2.0.0/120"}`, "prefix"},
+		{`{"prefix":"10.2.0.0/24","id":"mine"}`, "id"},
+	} {
+		ts.refused("POST", "/v1/ipam/prefixes", c.body, 400, CodeInvalidRequest, c.field, true)
+	}
+
+	// Delete: refused while it holds addresses other than the gateway.
+	a := ts.allocate(p.ID, `{}`)
+	ts.refused("DELETE", "/v1/ipam/prefixes/"+p.ID, "", 409, CodeConflict, "id", false)
+	ts.call("DELETE", "/v1/ipam/addresses/"+a[0].ID+"?force=true", "", 200, nil)
+	var deleted map[string]any
+	ts.call("DELETE", "/v1/ipam/prefixes/"+p.ID, "", 200, &deleted)
+	if deleted["id"] != p.ID || deleted["prefix"] != "10.0.0.0/24" {
+		t.Fatalf("deleted %v", deleted)
+	}
+	// Its gateway went with it.
+	if body := ts.body("/v1/ipam/addresses"); body != `{"addresses":[]}`+"\n" {
+		t.Fatalf("addresses after delete %s", body)
+	}
+	wantError(t, ts.do("GET", "/v1/ipam/prefixes/"+p.ID, ""), 404, CodeNotFound, "id")
+	wantError(t, ts.do("DELETE", "/v1/ipam/prefixes/"+p.ID, ""), 404, CodeNotFound, "")
+}
+
+// TestIPAM_MustShows is the contract of docs/ipam.md: refusals name the
+// field, and nothing changes.
+func TestIPAM_MustShows(t *testing.T) {
+	ts := newLeader(t)
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)
+	c := ts.createPrefix(`{"prefix":"10.8.0.0/16","status":"container"}`)
+	ts.allocate(p.ID, `{"dns_name":"web1.moxxie.test"}`)
+
+	msg := ts.refused("POST", "/v1/ipam/prefixes", `{"prefix":"10.0.0.5/24"}`, 400, CodeInvalidRequest, "prefix", true)
+	if msg != "10.0.0.5/24 is not canonical: did you mean 10.0.0.0/24?" {
+		t.Errorf("non-canonical message %q", msg)
+	}
+	msg = ts.refused("POST", "/v1/ipam/prefixes", `{"prefix":"10.0.0.0/23"}`, 409, CodeConflict, "prefix", false)
+	if !strings.Contains(msg, "10.0.0.0/24") {
+		t.Errorf("overlap message %q", msg)
+	}
+	ts.refused("POST", "/v1/ipam/prefixes", `{"prefix":"10.0.0.128/25"}`, 409, CodeConflict, "prefix", false)
+	ts.refused("POST", "/v1/ipam/prefixes", `{"prefix":"10.0.0.0/24"}`, 409, CodeConflict, "prefix", false)
+	msg = ts.refused("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate", `{"count":1}`, 409, CodeConflict, "prefix_id", false)
+	if !strings.Contains(msg, "container") {
+		t.Errorf("container message %q", msg)
+	}
+	ts.refused("POST", "/v1/ipam/ip-ranges", `{"prefix_id":"`+c.ID+`","start_address":"10.8.0.10","end_address":"10.8.0.20"}`, 409, CodeConflict, "prefix_id", false)
+	ts.refused("DELETE", "/v1/ipam/addresses/no-such-address", "", 404, CodeNotFound, "", false)
+	ts.refused("DELETE", "/v1/ipam/addresses/no-such-address?force=true", "", 404, CodeNotFound, "", false)
+	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"-bad-.moxxie.test"}`, 400, CodeInvalidRequest, "dns_name", true)
+	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"a..b"}`, 400, CodeInvalidRequest, "dns_name", true)
+	ts.refused("POST", "/v1/ipam/addresses", `{"address":"10.0.0.9","dns_name":"under_score.test"}`, 400, CodeInvalidRequest, "dns_name", true)
+	var a testAddresses
+	ts.call("GET", "/v1/ipam/addresses", "", 200, &a)
+	ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"dns_name":"10.0.0.1"}`, 400, CodeInvalidRequest, "dns_name", true)
+	ts.refused("POST", "/v1/ipam/prefixes/no-such-prefix/allocate", `{}`, 404, CodeNotFound, "", false)
+}
+
+func TestIPAM_Allocate(t *testing.T) {
+	ts := newLeader(t)
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/29"}`) // usable .1 to .6
+
+	// An empty body takes one address, active.
+	got := ts.allocate(p.ID, "")
+	if len(got) != 1 || got[0].Address != "10.0.0.1" || got[0].Status != "active" || got[0].PrefixID != p.ID || got[0].VRF != "global" || !uuidRE.MatchString(got[0].ID) {
+		t.Fatalf("allocated %+v", got)
+	}
+	got = ts.allocate(p.ID, `{"count":3,"tenant":"t1","owner":"vm:101/net0","status":"reserved","description":"d"}`)
+	if fmt.Sprint(addrs(got)) != "[10.0.0.2 10.0.0.3 10.0.0.4]" {
+		t.Fatalf("allocated %v", addrs(got))
+	}
+	ids := map[string]bool{}
+	for _, a := range got {
+		if ids[a.ID] || !uuidRE.MatchString(a.ID) || a.Tenant != "t1" || a.Owner != "vm:101/net0" || a.Status != "reserved" || a.Description != "d" {
+			t.Fatalf("address %+v", a)
+		}
+		ids[a.ID] = true
+	}
+
+	// All or nothing: 3 asked, 2 left.
+	msg := ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"count":3}`, 409, CodeExhausted, "count", false)
+	if msg != "3 requested, 2 available" {
+		t.Errorf("exhausted message %q", msg)
+	}
+	for _, body := range []string{`{"count":-1}`, `{"count":4097}`, `{"count":2,"address":"10.0.0.5"}`} {
+		ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", body, 400, CodeInvalidRequest, "count", true)
+	}
+	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"count":"2"}`, 400, CodeInvalidRequest, "count", true)
+	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"ids":["x"]}`, 400, CodeInvalidRequest, "ids", true)
+	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"status":"gone"}`, 400, CodeInvalidRequest, "status", true)
+	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"owner":"vm101"}`, 400, CodeInvalidRequest, "owner", true)
+	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"address":"10.0.0.1"}`, 409, CodeConflict, "address", false)
+	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"address":"10.0.0.7"}`, 400, CodeInvalidRequest, "address", false)
+	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"address":"10.0.1.1"}`, 400, CodeInvalidRequest, "address", false)
+	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"address":"10.0.0.1x"}`, 400, CodeInvalidRequest, "address", true)
+
+	// A taken address with fallback gives the next free one.
+	got = ts.allocate(p.ID, `{"address":"10.0.0.1","fallback":true}`)
+	if fmt.Sprint(addrs(got)) != "[10.0.0.5]" {
+		t.Fatalf("fallback %v", addrs(got))
+	}
+	got = ts.allocate(p.ID, `{"address":"10.0.0.6"}`)
+	if fmt.Sprint(addrs(got)) != "[10.0.0.6]" {
+		t.Fatalf("explicit %v", addrs(got))
+	}
+	msg = ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{}`, 409, CodeExhausted, "count", false)
+	if msg != "1 requested, 0 available" {
+		t.Errorf("exhausted message %q", msg)
+	}
+	var avail AvailableList
+	ts.call("GET", "/v1/ipam/prefixes/"+p.ID+"/available", "", 200, &avail)
+	if len(avail.Available) != 0 || avail.Available == nil {
+		t.Fatalf("available %#v", avail)
+	}
+}
+
+func TestIPAM_AllocateIdempotent(t *testing.T) {
+	ts := newLeader(t)
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)
+	first := ts.do("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"count":2}`, "Idempotency-Key", "alloc-1")
+	wantStatus(t, first, 201)
+	index := ts.b.State().LatestIndex()
+	retry := ts.do("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"count":2}`, "Idempotency-Key", "alloc-1")
+	wantStatus(t, retry, 201)
+	if retry.Header().Get("Idempotent-Replayed") != "true" || first.Header().Get("Idempotent-Replayed") != "" {
+		t.Errorf("replayed headers %q %q", first.Header().Get("Idempotent-Replayed"), retry.Header().Get("Idempotent-Replayed"))
+	}
+	if first.Body.String() != retry.Body.String() {
+		t.Fatalf("replay differs:\n%s\n%s", first.Body, retry.Body)
+	}
+	var a testAddresses
+	strictJSON(t, retry.Body.Bytes(), &a)
+	if fmt.Sprint(addrs(a.Addresses)) != "[10.0.0.1 10.0.0.2]" {
+		t.Fatalf("replayed %v", addrs(a.Addresses))
+	}
+	var all testAddresses
+	ts.call("GET", "/v1/ipam/addresses", "", 200, &all)
+	if len(all.Addresses) != 2 {
+		t.Fatalf("a replay allocated again: %v", addrs(all.Addresses))
+	}
+	if ts.b.State().LatestIndex() != index+1 {
+		t.Errorf("replay index %d after %d", ts.b.State().LatestIndex(), index)
+	}
+	// The same key for another request is refused; a new key allocates.
+	wantError(t, ts.do("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"count":3}`, "Idempotency-Key", "alloc-1"), 422, CodeIdempotencyMismatch, "Idempotency-Key")
+	if got := ts.allocate(p.ID, `{"count":2}`, "Idempotency-Key", "alloc-2"); fmt.Sprint(addrs(got)) != "[10.0.0.3 10.0.0.4]" {
+		t.Fatalf("second key %v", addrs(got))
+	}
+}
+
+func TestIPAM_Quarantine(t *testing.T) {
+	ts := newLeader(t)
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)
+	a := ts.allocate(p.ID, `{}`)[0]
+
+	var rel struct {
+		Address          testAddress `json:"address"`
+		QuarantinedUntil string      `json:"quarantined_until"`
+	}
+	ts.call("DELETE", "/v1/ipam/addresses/"+a.ID, "", 200, &rel)
+	if rel.Address.ID != a.ID || rel.QuarantinedUntil != "2026-01-02T03:14:05Z" {
+		t.Fatalf("released %+v", rel)
+	}
+	wantError(t, ts.do("GET", "/v1/ipam/addresses/"+a.ID, ""), 404, CodeNotFound, "id")
+	// The released address is held back.
+	if got := ts.allocate(p.ID, `{}`); got[0].Address == a.Address {
+		t.Fatalf("allocated %s again out of quarantine", a.Address)
+	}
+	var avail AvailableList
+	ts.call("GET", "/v1/ipam/prefixes/"+p.ID+"/available?limit=2", "", 200, &avail)
+	if fmt.Sprint(avail.Available) != "[10.0.0.3 10.0.0.4]" {
+		t.Fatalf("available %v", avail.Available)
+	}
+	msg := ts.refused("POST", "/v1/ipam/addresses", `{"address":"10.0.0.1"}`, 409, CodeConflict, "address", false)
+	if !strings.Contains(msg, "quarantine") {
+		t.Errorf("message %q", msg)
+	}
+	// force lifts it on allocation.
+	got := ts.allocate(p.ID, `{"address":"10.0.0.1","force":true}`)
+	if got[0].Address != "10.0.0.1" {
+		t.Fatalf("forced %v", addrs(got))
+	}
+
+	// Released with force, an address is free at once.
+	b := ts.allocate(p.ID, `{}`)[0]
+	var frel map[string]any
+	ts.call("DELETE", "/v1/ipam/addresses/"+b.ID+"?force=true", "", 200, &frel)
+	if _, ok := frel["quarantined_until"]; ok {
+		t.Errorf("forced release %v", frel)
+	}
+	if got := ts.allocate(p.ID, `{}`); got[0].Address != b.Address {
+		t.Fatalf("after a forced release got %s, want %s", got[0].Address, b.Address)
+	}
+	wantError(t, ts.do("DELETE", "/v1/ipam/addresses/"+b.ID+"?force=maybe", ""), 400, CodeInvalidRequest, "force")
+
+	// After the quarantine the address comes back.
+	c := ts.allocate(p.ID, `{}`)[0]
+	ts.call("DELETE", "/v1/ipam/addresses/"+c.ID, "", 200, nil)
+	ts.b.advance(11 * time.Minute)
+	if got := ts.allocate(p.ID, `{}`); got[0].Address != c.Address {
+		t.Fatalf("after the quarantine got %s, want %s", got[0].Address, c.Address)
+	}
+}
+
+func TestIPAM_Addresses(t *testing.T) {
+	ts := newLeader(t)
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)
+	ts.call("POST", "/v1/ipam/vrfs", `{"id":"blue"}`, 201, nil)
+	pb := ts.createPrefix(`{"prefix":"10.0.0.0/24","vrf":"blue"}`)
+
+	// POST /v1/ipam/addresses finds the active prefix containing the address.
+	var out testAddresses
+	ts.call("POST", "/v1/ipam/addresses", `{"address":"10.0.0.10","dns_name":"Web1.Moxxie.Test.","owner":"vm:101/net0","tenant":"t1"}`, 201, &out)
+	a := out.Addresses[0]
+	if a.Address != "10.0.0.10" || a.PrefixID != p.ID || a.DNSName != "web1.moxxie.test" || a.VRF != "global" {
+		t.Fatalf("address %+v", a)
+	}
+	ts.call("POST", "/v1/ipam/addresses", `{"address":"10.0.0.10","vrf":"blue"}`, 201, &out)
+	if out.Addresses[0].PrefixID != pb.ID || out.Addresses[0].VRF != "blue" {
+		t.Fatalf("blue address %+v", out.Addresses[0])
+	}
+	ts.refused("POST", "/v1/ipam/addresses", `{"address":"10.0.0.10"}`, 409, CodeConflict, "address", false)
+	ts.refused("POST", "/v1/ipam/addresses", `{"address":"10.9.0.1"}`, 400, CodeInvalidRequest, "address", false)
+	ts.refused("POST", "/v1/ipam/addresses", `{}`, 400, CodeInvalidRequest, "address", true)
+	ts.refused("POST", "/v1/ipam/addresses", `{"address":"10.0.0.11","count":2}`, 400, CodeInvalidRequest, "count", true)
+	ts.refused("POST", "/v1/ipam/addresses", `{"address":"10.0.0.11","vrf":"Bad VRF"}`, 400, CodeInvalidRequest, "vrf", true)
+	ts.refused("POST", "/v1/ipam/addresses", `{"address":"10.0.0.11","vrf":"green"}`, 400, CodeInvalidRequest, "vrf", false)
+	ts.refused("POST", "/v1/ipam/addresses", ``, 400, CodeInvalidRequest, "", true)
+
+	var got testAddress
+	ts.call("GET", "/v1/ipam/addresses/"+a.ID, "", 200, &got)
+	if got != a {
+		t.Fatalf("get %+v, want %+v", got, a)
+	}
+	wantError(t, ts.do("GET", "/v1/ipam/addresses/nope", ""), 404, CodeNotFound, "id")
+
+	ts.call("PATCH", "/v1/ipam/addresses/"+a.ID, `{"status":"deprecated","dns_name":"web2.moxxie.test"}`, 200, &got)
+	if got.Status != "deprecated" || got.DNSName != "web2.moxxie.test" || got.Owner != "vm:101/net0" || got.Tenant != "t1" || got.ModifyIndex <= a.ModifyIndex {
+		t.Fatalf("patched %+v", got)
+	}
+	got = testAddress{}
+	ts.call("PATCH", "/v1/ipam/addresses/"+a.ID, `{"owner":""}`, 200, &got)
+	if got.Owner != "" || got.DNSName != "web2.moxxie.test" {
+		t.Fatalf("patched %+v", got)
+	}
+	ts.refused("PATCH", "/v1/ipam/addresses/"+a.ID, `{"status":"free"}`, 400, CodeInvalidRequest, "status", true)
+	ts.refused("PATCH", "/v1/ipam/addresses/"+a.ID, `{"address":"10.0.0.11"}`, 400, CodeInvalidRequest, "address", true)
+	ts.refused("PATCH", "/v1/ipam/addresses/nope", `{"status":"active"}`, 404, CodeNotFound, "", false)
+
+	for _, c := range []struct {
+		query string
+		n     int
+	}{
+		{"", 2}, {"?vrf=blue", 1}, {"?prefix_id=" + p.ID, 1}, {"?tenant=t1", 1}, {"?dns_name=WEB2.moxxie.test.", 1},
+		{"?status=deprecated", 1}, {"?status=active", 1}, {"?owner=vm:101/net0", 0}, {"?limit=1", 1},
+	} {
+		var l testAddresses
+		ts.call("GET", "/v1/ipam/addresses"+c.query, "", 200, &l)
+		if len(l.Addresses) != c.n {
+			t.Errorf("%s: %d addresses, want %d", c.query, len(l.Addresses), c.n)
+		}
+	}
+	for _, q := range []string{"?limit=0", "?limit=x", "?limit=-1"} {
+		wantError(t, ts.do("GET", "/v1/ipam/addresses"+q, ""), 400, CodeInvalidRequest, "limit")
+	}
+	wantError(t, ts.do("GET", "/v1/ipam/addresses?status=free", ""), 400, CodeInvalidRequest, "status")
+}
+
+func TestIPAM_ContainersAndAvailable(t *testing.T) {
+	ts := newLeader(t)
+	child := ts.createPrefix(`{"prefix":"10.0.1.0/24"}`)
+	// A container above an existing prefix adopts it.
+	c := ts.createPrefix(`{"prefix":"10.0.0.0/16","status":"container"}`)
+	var got testPrefix
+	ts.call("GET", "/v1/ipam/prefixes/"+child.ID, "", 200, &got)
+	if got.ParentID != c.ID {
+		t.Fatalf("child %+v not adopted by %s", got, c.ID)
+	}
+
+	var p testPrefix
+	ts.call("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{"prefix_length":24,"tenant":"t1","is_pool":true}`, 201, &p)
+	if p.Prefix != "10.0.0.0/24" || p.ParentID != c.ID || p.VRF != "global" || !p.IsPool || p.Tenant != "t1" || p.Status != "active" || !uuidRE.MatchString(p.ID) {
+		t.Fatalf("allocated %+v", p)
+	}
+	ts.call("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{"prefix_length":23,"status":"container"}`, 201, &p)
+	if p.Prefix != "10.0.2.0/23" || p.Status != "container" {
+		t.Fatalf("allocated %+v", p)
+	}
+	var avail AvailableList
+	ts.call("GET", "/v1/ipam/prefixes/"+c.ID+"/available?limit=3", "", 200, &avail)
+	if fmt.Sprint(avail.Available) != "[10.0.4.0/22 10.0.8.0/21 10.0.16.0/20]" {
+		t.Fatalf("free blocks %v", avail.Available)
+	}
+	var l struct{ Prefixes []testPrefix }
+	ts.call("GET", "/v1/ipam/prefixes?parent_id="+c.ID, "", 200, &l)
+	if len(l.Prefixes) != 3 {
+		t.Fatalf("children %+v", l)
+	}
+
+	ts.refused("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{}`, 400, CodeInvalidRequest, "prefix_length", true)
+	ts.refused("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{"prefix_length":129}`, 400, CodeInvalidRequest, "prefix_length", true)
+	ts.refused("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{"prefix_length":8}`, 400, CodeInvalidRequest, "prefix_length", false)
+	ts.refused("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{"prefix_length":24,"status":"container","is_pool":true}`, 400, CodeInvalidRequest, "is_pool", true)
+	ts.refused("POST", "/v1/ipam/prefixes/"+child.ID+"/allocate-prefix", `{"prefix_length":28}`, 409, CodeConflict, "prefix_id", false)
+	ts.refused("POST", "/v1/ipam/prefixes/nope/allocate-prefix", `{"prefix_length":28}`, 404, CodeNotFound, "", false)
+	ts.refused("DELETE", "/v1/ipam/prefixes/"+c.ID, "", 409, CodeConflict, "id", false)
+
+	small := ts.createPrefix(`{"prefix":"192.168.0.0/30","status":"container"}`)
+	ts.refused("POST", "/v1/ipam/prefixes/"+small.ID+"/allocate-prefix", `{"prefix_length":30}`, 400, CodeInvalidRequest, "prefix_length", false)
+	ts.call("POST", "/v1/ipam/prefixes/"+small.ID+"/allocate-prefix", `{"prefix_length":31}`, 201, nil)
+	ts.call("POST", "/v1/ipam/prefixes/"+small.ID+"/allocate-prefix", `{"prefix_length":31}`, 201, nil)
+	ts.refused("POST", "/v1/ipam/prefixes/"+small.ID+"/allocate-prefix", `{"prefix_length":32}`, 409, CodeExhausted, "prefix_length", false)
+
+	// available on an active prefix: addresses, limit bounded.
+	ts.call("GET", "/v1/ipam/prefixes/"+child.ID+"/available", "", 200, &avail)
+	if len(avail.Available) != 50 || avail.Available[0] != "10.0.1.1" {
+		t.Fatalf("available %d %v", len(avail.Available), avail.Available[:1])
+	}
+	ts.call("GET", "/v1/ipam/prefixes/"+child.ID+"/available?limit=1000", "", 200, &avail)
+	if len(avail.Available) != 254 {
+		t.Fatalf("available %d", len(avail.Available))
+	}
+	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=ten"} {
+		wantError(t, ts.do("GET", "/v1/ipam/prefixes/"+child.ID+"/available"+q, ""), 400, CodeInvalidRequest, "limit")
+	}
+	wantError(t, ts.do("GET", "/v1/ipam/prefixes/nope/available", ""), 404, CodeNotFound, "id")
+}
+
+func TestIPAM_IPRanges(t *testing.T) {
+	ts := newLeader(t)
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)
+	var g map[string]any
+	ts.call("POST", "/v1/ipam/ip-ranges", `{"prefix_id":"`+p.ID+`","start_address":"10.0.0.1","end_address":"10.0.0.100","description":"dhcp"}`, 201, &g)
+	id, _ := g["id"].(string)
+	if !uuidRE.MatchString(id) || g["prefix_id"] != p.ID || g["start_address"] != "10.0.0.1" || g["end_address"] != "10.0.0.100" || g["description"] != "dhcp" {
+		t.Fatalf("range %v", g)
+	}
+	if got := ts.allocate(p.ID, `{}`); got[0].Address != "10.0.0.101" {
+		t.Fatalf("allocated %s inside the range", got[0].Address)
+	}
+	var l struct {
+		IPRanges []map[string]any `json:"ip_ranges"`
+	}
+	ts.call("GET", "/v1/ipam/ip-ranges?prefix_id="+p.ID, "", 200, &l)
+	if len(l.IPRanges) != 1 || l.IPRanges[0]["id"] != id {
+		t.Fatalf("ranges %v", l)
+	}
+	ts.call("GET", "/v1/ipam/ip-ranges?prefix_id=other", "", 200, &l)
+	if len(l.IPRanges) != 0 {
+		t.Fatalf("ranges %v", l)
+	}
+	ts.call("GET", "/v1/ipam/ip-ranges/"+id, "", 200, &g)
+	wantError(t, ts.do("GET", "/v1/ipam/ip-ranges/nope", ""), 404, CodeNotFound, "id")
+
+	pre := `{"prefix_id":"` + p.ID + `",`
+	ts.refused("POST", "/v1/ipam/ip-ranges", pre+`"start_address":"10.0.0.50","end_address":"10.0.0.150"}`, 409, CodeConflict, "start_address", false)
+	ts.refused("POST", "/v1/ipam/ip-ranges", pre+`"start_address":"10.0.0.200","end_address":"10.0.0.150"}`, 400, CodeInvalidRequest, "end_address", true)
+	ts.refused("POST", "/v1/ipam/ip-ranges", pre+`"start_address":"10.0.0.200","end_address":"2001:db8::1"}`, 400, CodeInvalidRequest, "end_address", true)
+	ts.refused("POST", "/v1/ipam/ip-ranges", pre+`"start_address":"x","end_address":"10.0.0.201"}`, 400, CodeInvalidRequest, "start_address", true)
+	ts.refused("POST", "/v1/ipam/ip-ranges", pre+`"start_address":"10.0.0.200","end_address":"10.0.1.1"}`, 400, CodeInvalidRequest, "end_address", false)
+	ts.refused("POST", "/v1/ipam/ip-ranges", `{"start_address":"10.0.0.200","end_address":"10.0.0.201"}`, 400, CodeInvalidRequest, "prefix_id", true)
+	ts.refused("POST", "/v1/ipam/ip-ranges", `{"prefix_id":"nope","start_address":"10.0.0.200","end_address":"10.0.0.201"}`, 404, CodeNotFound, "prefix_id", false)
+
+	ts.call("DELETE", "/v1/ipam/ip-ranges/"+id, "", 200, &g)
+	if g["id"] != id {
+		t.Fatalf("deleted %v", g)
+	}
+	if got := ts.allocate(p.ID, `{}`); got[0].Address != "10.0.0.1" {
+		t.Fatalf("after the range went, allocated %s", got[0].Address)
+	}
+	wantError(t, ts.do("DELETE", "/v1/ipam/ip-ranges/"+id, ""), 404, CodeNotFound, "")
+}
+
+func TestIPAM_Pools(t *testing.T) {
+	for _, k := range []struct {
+		pools, items, number, poolParam, list, itemList string
+		all                                             string
+		bad                                             int
+	}{
+		{"vlan-groups", "vlans", "vid", "group_id", "vlan_groups", "vlans", "[{1 4094}]", 4095},
+		{"vni-pools", "vnis", "vni", "pool_id", "vni_pools", "vnis", "[{1 16777215}]", 16777216},
+	} {
+		t.Run(k.pools, func(t *testing.T) {
+			ts := newLeader(t)
+			base := "/v1/ipam/" + k.pools
+			var all, g testPool
+			ts.call("POST", base, `{"name":"all"}`, 201, &all)
+			if fmt.Sprint(all.Ranges) != k.all || all.Utilization == nil || all.Utilization.Used != "0" || !uuidRE.MatchString(all.ID) {
+				t.Fatalf("pool %+v", all)
+			}
+			ts.call("POST", base, `{"name":"lab","ranges":[{"first":100,"last":101}],"tenant":"t1","description":"d"}`, 201, &g)
+			if g.Name != "lab" || fmt.Sprint(g.Ranges) != "[{100 101}]" || g.Tenant != "t1" || g.Utilization.Size != "2" {
+				t.Fatalf("pool %+v", g)
+			}
+			var got testPool
+			for _, ref := range []string{g.ID, "lab"} {
+				ts.call("GET", base+"/"+ref, "", 200, &got)
+				if got.ID != g.ID {
+					t.Fatalf("get %s: %+v", ref, got)
+				}
+			}
+			wantError(t, ts.do("GET", base+"/nope", ""), 404, CodeNotFound, "id")
+			var list map[string][]testPool
+			ts.call("GET", base, "", 200, &list)
+			if len(list[k.list]) != 2 {
+				t.Fatalf("list %v", list)
+			}
+
+			ts.refused("POST", base, `{"name":"lab"}`, 409, CodeConflict, "name", false)
+			ts.refused("POST", base, `{"name":"Bad Name"}`, 400, CodeInvalidRequest, "name", true)
+			ts.refused("POST", base, `{"name":"x","ranges":[{"first":0,"last":10}]}`, 400, CodeInvalidRequest, "ranges", true)
+			ts.refused("POST", base, `{"name":"x","ranges":[{"first":10,"last":20},{"first":15,"last":30}]}`, 400, CodeInvalidRequest, "ranges", true)
+			ts.refused("POST", base, `{"name":"x","kind":"vlan"}`, 400, CodeInvalidRequest, "kind", true)
+
+			// Allocate: the lowest free, a chosen one, fallback, exhaustion.
+			var a, b testIDAlloc
+			ts.call("POST", base+"/lab/allocate", ``, 201, &a)
+			num := func(x testIDAlloc) int { return x.VID + x.VNI }
+			if num(a) != 100 || a.PoolID != g.ID || !uuidRE.MatchString(a.ID) || (k.number == "vid") != (a.VID != 0) {
+				t.Fatalf("allocated %+v", a)
+			}
+			ts.refused("POST", base+"/lab/allocate", `{"`+k.number+`":100}`, 409, CodeConflict, k.number, false)
+			ts.call("POST", base+"/"+g.ID+"/allocate", `{"`+k.number+`":100,"fallback":true,"name":"web","tenant":"t1","owner":"vm:101","description":"d"}`, 201, &b)
+			if num(b) != 101 || b.Name != "web" || b.Owner != "vm:101" {
+				t.Fatalf("fallback %+v", b)
+			}
+			ts.refused("POST", base+"/lab/allocate", `{}`, 409, CodeExhausted, k.number, false)
+			ts.refused("POST", base+"/all/allocate", `{"`+k.number+`":`+strconv.Itoa(k.bad)+`}`, 400, CodeInvalidRequest, k.number, true)
+			ts.refused("POST", base+"/all/allocate", `{"`+k.number+`":-1}`, 400, CodeInvalidRequest, k.number, true)
+			ts.refused("POST", base+"/all/allocate", `{"name":"A"}`, 400, CodeInvalidRequest, "name", true)
+			other := map[string]string{"vid": "vni", "vni": "vid"}[k.number]
+			ts.refused("POST", base+"/all/allocate", `{"`+other+`":5}`, 400, CodeInvalidRequest, other, true)
+			ts.refused("POST", base+"/nope/allocate", `{}`, 404, CodeNotFound, "id", true)
+			var c testIDAlloc
+			ts.call("POST", base+"/all/allocate", `{"`+k.number+`":100}`, 201, &c)
+			if num(c) != 100 || c.PoolID != all.ID {
+				t.Fatalf("allocated %+v from all", c)
+			}
+
+			itemBase := "/v1/ipam/" + k.items
+			for _, q := range []struct {
+				query string
+				n     int
+			}{
+				{"", 3}, {"?" + k.poolParam + "=lab", 2}, {"?" + k.poolParam + "=" + all.ID, 1},
+				{"?" + k.poolParam + "=nope", 0}, {"?tenant=t1", 1}, {"?" + k.poolParam + "=all&tenant=t1", 0},
+			} {
+				var l map[string][]testIDAlloc
+				ts.call("GET", itemBase+q.query, "", 200, &l)
+				if len(l[k.itemList]) != q.n {
+					t.Errorf("%s: %v, want %d", q.query, l, q.n)
+				}
+			}
+			var item testIDAlloc
+			ts.call("GET", itemBase+"/"+b.ID, "", 200, &item)
+			if item != b {
+				t.Fatalf("get %+v, want %+v", item, b)
+			}
+			otherItems := map[string]string{"vlans": "vnis", "vnis": "vlans"}[k.items]
+			wantError(t, ts.do("GET", "/v1/ipam/"+otherItems+"/"+b.ID, ""), 404, CodeNotFound, "id")
+			wantError(t, ts.do("DELETE", "/v1/ipam/"+otherItems+"/"+b.ID, ""), 404, CodeNotFound, "")
+
+			ts.refused("DELETE", base+"/lab", "", 409, CodeConflict, "id", false)
+			for _, x := range []testIDAlloc{a, b} {
+				ts.call("DELETE", itemBase+"/"+x.ID, "", 200, &item)
+				if item.ID != x.ID {
+					t.Fatalf("released %+v", item)
+				}
+			}
+			wantError(t, ts.do("GET", itemBase+"/"+a.ID, ""), 404, CodeNotFound, "id")
+			wantError(t, ts.do("DELETE", itemBase+"/"+a.ID, ""), 404, CodeNotFound, "")
+			ts.call("DELETE", base+"/lab", "", 200, &got)
+			if got.ID != g.ID {
+				t.Fatalf("deleted %+v", got)
+			}
+			wantError(t, ts.do("DELETE", base+"/lab", ""), 404, CodeNotFound, "id")
+			// A retried delete by name replays the first answer.
+			ts.call("POST", base, `{"name":"tmp"}`, 201, nil)
+			first := ts.do("DELETE", base+"/tmp", "", "Idempotency-Key", "del-tmp")
+			wantStatus(t, first, 200)
+			retry := ts.do("DELETE", base+"/tmp", "", "Idempotency-Key", "del-tmp")
+			if wantStatus(t, retry, 200); retry.Body.String() != first.Body.String() || retry.Header().Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("retried delete %s, first %s", retry.Body, first.Body)
+			}
+			wantError(t, ts.do("DELETE", base+"/tmp", "", "Idempotency-Key", "del-tmp-2"), 404, CodeNotFound, "")
+			wantError(t, ts.do("GET", base+"/"+g.ID, ""), 404, CodeNotFound, "id")
+		})
+	}
+}
+
+func TestIPAM_Zones(t *testing.T) {
+	ts := newLeader(t)
+	var z map[string]any
+	ts.call("POST", "/v1/dns/zones", `{"name":"Moxxie.Test.","tenant":"t1","description":"dev"}`, 201, &z)
+	if z["id"] != "moxxie.test" || z["ttl"] != 60.0 || z["tenant"] != "t1" || z["description"] != "dev" || z["created_at"] != "2026-01-02T03:04:05Z" {
+		t.Fatalf("zone %v", z)
+	}
+	ts.call("POST", "/v1/dns/zones", `{"name":"lab.example","ttl":300}`, 201, &z)
+	if z["ttl"] != 300.0 {
+		t.Fatalf("zone %v", z)
+	}
+	var l struct{ Zones []fsm.Zone }
+	ts.call("GET", "/v1/dns/zones", "", 200, &l)
+	if len(l.Zones) != 2 || l.Zones[0].ID != "lab.example" || l.Zones[1].ID != "moxxie.test" {
+		t.Fatalf("zones %+v", l)
+	}
+	ts.call("GET", "/v1/dns/zones/MOXXIE.test.", "", 200, &z)
+	if z["id"] != "moxxie.test" {
+		t.Fatalf("zone %v", z)
+	}
+	wantError(t, ts.do("GET", "/v1/dns/zones/nope.test", ""), 404, CodeNotFound, "name")
+
+	ts.refused("POST", "/v1/dns/zones", `{"name":"moxxie.test"}`, 409, CodeConflict, "name", false)
+	ts.refused("POST", "/v1/dns/zones", `{}`, 400, CodeInvalidRequest, "name", true)
+	ts.refused("POST", "/v1/dns/zones", `{"name":"bad_zone.test"}`, 400, CodeInvalidRequest, "name", true)
+	ts.refused("POST", "/v1/dns/zones", `{"name":"0.10.in-addr.arpa"}`, 400, CodeInvalidRequest, "name", true)
+	ts.refused("POST", "/v1/dns/zones", `{"name":"x.test","ttl":86401}`, 400, CodeInvalidRequest, "ttl", true)
+	ts.refused("POST", "/v1/dns/zones", `{"name":"x.test","ttl":-1}`, 400, CodeInvalidRequest, "ttl", true)
+
+	ts.call("DELETE", "/v1/dns/zones/Moxxie.Test.", "", 200, &z)
+	if z["id"] != "moxxie.test" {
+		t.Fatalf("deleted %v", z)
+	}
+	wantError(t, ts.do("DELETE", "/v1/dns/zones/moxxie.test", ""), 404, CodeNotFound, "")
+}
+
+// TestIPAM_RoutesNeedAuth checks every IPAM and DNS route refuses a
+// request without a token.
+func TestIPAM_RoutesNeedAuth(t *testing.T) {
+	ts := newLeader(t)
+	n := 0
+	for _, r := range Routes() {
+		if !strings.HasPrefix(r.Path, "/v1/ipam/") && !strings.HasPrefix(r.Path, "/v1/dns/") {
+			continue
+		}
+		n++
+		if !r.Auth {
+			t.Errorf("%s does not require auth", r.Pattern())
+		}
+		path := strings.NewReplacer("{id}", "x", "{name}", "x.test").Replace(r.Path)
+		wantError(t, ts.do(r.Method, path, `{}`, "Authorization", ""), 401, CodeUnauthorized, "")
+	}
+	if n != 41 {
+		t.Errorf("%d IPAM and DNS routes", n)
+	}
+}
+
+// TestIPAM_BlockingList checks that prefix and pool reads block until an
+// allocation changes what they show, a utilization included.
+func TestIPAM_BlockingList(t *testing.T) {
+	ts := newLeader(t)
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)
+	for _, target := range []string{"/v1/ipam/prefixes", "/v1/ipam/prefixes/" + p.ID, "/v1/ipam/addresses", "/v1/ipam/prefixes/" + p.ID + "/available"} {
+		idx := ts.do("GET", target, "").Header().Get("X-Moxxie-Index")
+		out, started := blockingGet(ts, target+"?index="+idx+"&wait=30s")
+		select {
+		case <-started:
+		case rec := <-out:
+			t.Fatalf("%s returned without blocking: %d %s", target, rec.Code, rec.Body)
+		}
+		ts.allocate(p.ID, `{}`)
+		wantBlockedIndex(t, target, idx, <-out)
+	}
+	var g testPool
+	ts.call("POST", "/v1/ipam/vlan-groups", `{"name":"g"}`, 201, &g)
+	for _, target := range []string{"/v1/ipam/vlan-groups", "/v1/ipam/vlan-groups/g", "/v1/ipam/vlans"} {
+		idx := ts.do("GET", target, "").Header().Get("X-Moxxie-Index")
+		out, started := blockingGet(ts, target+"?index="+idx+"&wait=30s")
+		select {
+		case <-started:
+		case rec := <-out:
+			t.Fatalf("%s returned without blocking: %d %s", target, rec.Code, rec.Body)
+		}
+		ts.call("POST", "/v1/ipam/vlan-groups/g/allocate", ``, 201, nil)
+		wantBlockedIndex(t, target, idx, <-out)
+	}
+}
+
+// wantBlockedIndex checks a blocking read answered with an index past idx.
+func wantBlockedIndex(t *testing.T, target, idx string, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	wantStatus(t, rec, 200)
+	got, _ := strconv.ParseUint(rec.Header().Get("X-Moxxie-Index"), 10, 64)
+	want, _ := strconv.ParseUint(idx, 10, 64)
+	if got <= want {
+		t.Fatalf("%s: index %d after %d", target, got, want)
+	}
+}
