@@ -52,6 +52,11 @@ func newTransport(caFile string, conns int) (*http.Transport, error) {
 // start of the response body or the error as detail. The body, if any, is
 // returned on success.
 func send(ctx context.Context, c *http.Client, method, url, token string, body []byte, timeout time.Duration, want int) (outcome, []byte) {
+	return sendHeader(ctx, c, method, url, token, nil, body, timeout, want)
+}
+
+// sendHeader is send with extra request headers (hdr may be nil).
+func sendHeader(ctx context.Context, c *http.Client, method, url, token string, hdr http.Header, body []byte, timeout time.Duration, want int) (outcome, []byte) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var rd io.Reader
@@ -67,6 +72,9 @@ func send(ctx context.Context, c *http.Client, method, url, token string, body [
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	resp, err := c.Do(req)
 	if err != nil {

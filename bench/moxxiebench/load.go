@@ -145,7 +145,7 @@ func runLoad(parent context.Context, cfg loadConfig, do requestFunc) loadResult 
 	return out
 }
 
-// Result is the outcome of a write or etcd run, as printed with --json and
+// Result is the outcome of a write, etcd or alloc run, as printed with --json and
 // saved with --out.
 type Result struct {
 	// Label names the run in a report table.
@@ -170,6 +170,15 @@ type Result struct {
 	Errors       map[string]int    `json:"errors"`
 	WarmupErrors map[string]int    `json:"warmup_errors,omitempty"`
 	ErrorSamples map[string]string `json:"error_samples,omitempty"`
+	// Count is the number of addresses each request allocates, in alloc
+	// runs; 0 in write and etcd runs.
+	Count int `json:"count,omitempty"`
+	// AddressesPerSecond is OK times Count divided by the measured window,
+	// in alloc runs.
+	AddressesPerSecond float64 `json:"addresses_per_second,omitempty"`
+	// Prefix is the prefix an alloc run allocated from, and its VRF.
+	Prefix string `json:"prefix,omitempty"`
+	VRF    string `json:"vrf,omitempty"`
 	// CPU is the CPU time used by the servers and the machine during the
 	// measured window.
 	CPU *CPUUsage `json:"cpu,omitempty"`

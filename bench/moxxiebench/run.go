@@ -16,8 +16,9 @@ const usage = `moxxiebench measures Moxxie (and etcd, for comparison).
 Commands:
   write     concurrent durable writes (PUT /v1/cluster/settings/{key})
   etcd      concurrent durable puts to etcd's HTTP gateway (POST /v3/kv/put)
+  alloc     concurrent IPAM address allocations (POST /v1/ipam/prefixes/{id}/allocate)
   failover  kill -9 the leader repeatedly; time to the first successful write
-  report    print a comparison table from write and etcd --out files
+  report    print a comparison table from write, etcd and alloc --out files
   ports     print N free loopback TCP ports (for scripts)
 
 Run "moxxiebench COMMAND -h" for the flags of a command.
@@ -49,6 +50,8 @@ func runTo(stdout, stderr io.Writer, args []string) int {
 		err = writeCmd(ctx, stdout, stderr, args[1:])
 	case "etcd":
 		err = etcdCmd(ctx, stdout, stderr, args[1:])
+	case "alloc":
+		err = allocCmd(ctx, stdout, stderr, args[1:])
 	case "failover":
 		err = failoverCmd(ctx, stdout, stderr, args[1:])
 	case "report":

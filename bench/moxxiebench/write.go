@@ -29,11 +29,18 @@ type loadFlags struct {
 }
 
 func (f *loadFlags) register(fs *flag.FlagSet) {
+	f.registerLoad(fs)
+	fs.IntVar(&f.valueSize, "value-size", 64, "bytes per value")
+	fs.IntVar(&f.keys, "keys", 10000, "size of the key space; consecutive writes use consecutive keys")
+}
+
+// registerLoad registers the flags of every load command, without the
+// key-value flags of write and etcd (--value-size, --keys): those keep
+// the values f already holds.
+func (f *loadFlags) registerLoad(fs *flag.FlagSet) {
 	fs.IntVar(&f.clients, "clients", 64, "concurrent clients, each one goroutine issuing one request at a time")
 	fs.DurationVar(&f.duration, "duration", 20*time.Second, "measured duration")
 	fs.DurationVar(&f.warmup, "warmup", 2*time.Second, "unmeasured load before the measurement (connections, caches)")
-	fs.IntVar(&f.valueSize, "value-size", 64, "bytes per value")
-	fs.IntVar(&f.keys, "keys", 10000, "size of the key space; consecutive writes use consecutive keys")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "timeout of one request")
 	fs.DurationVar(&f.readyTimeout, "ready-timeout", 60*time.Second, "how long to wait for the cluster to be ready before starting")
 	fs.StringVar(&f.label, "label", "", "name of the run in reports (default: system and target)")
@@ -176,15 +183,22 @@ func writeCmd(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 
 // printResult prints r as text.
 func printResult(w io.Writer, r Result) {
-	fmt.Fprintf(w, "%s: %d clients, %d-byte values, %d keys, %s\n", r.Label, r.Clients, r.ValueSize, r.Keys, strings.Join(r.Endpoints, ","))
-	fmt.Fprintf(w, "  writes:  %d ok in %.2fs = %.0f writes/s\n", r.OK, r.DurationSeconds, r.WritesPerSecond)
+	per := "write"
+	if r.Count > 0 {
+		per = "request"
+		fmt.Fprintf(w, "%s: %d clients, %d addresses per request from %s in VRF %s, %s\n", r.Label, r.Clients, r.Count, r.Prefix, r.VRF, strings.Join(r.Endpoints, ","))
+		fmt.Fprintf(w, "  allocations: %d ok in %.2fs = %.0f requests/s, %.0f addresses/s\n", r.OK, r.DurationSeconds, r.WritesPerSecond, r.AddressesPerSecond)
+	} else {
+		fmt.Fprintf(w, "%s: %d clients, %d-byte values, %d keys, %s\n", r.Label, r.Clients, r.ValueSize, r.Keys, strings.Join(r.Endpoints, ","))
+		fmt.Fprintf(w, "  writes:  %d ok in %.2fs = %.0f writes/s\n", r.OK, r.DurationSeconds, r.WritesPerSecond)
+	}
 	l := r.Latency
 	fmt.Fprintf(w, "  latency: p50 %s  p90 %s  p99 %s  max %s  (mean %s, min %s)\n",
 		fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.Max), fmtMS(l.Mean), fmtMS(l.Min))
 	if c := r.CPU; c != nil {
 		if len(c.ServerSeconds) > 0 {
-			fmt.Fprintf(w, "  cpu:     servers %.1fs (%.0f%% of the machine), %.0fµs per write; moxxiebench %.1fs; machine %.0f%% busy (%.0f%% other load)\n",
-				c.ServersTotalSeconds, c.ServersPercentOfMachine, c.MicrosPerWrite, c.ClientSeconds, c.MachineBusyPercent, c.OtherPercent)
+			fmt.Fprintf(w, "  cpu:     servers %.1fs (%.0f%% of the machine), %.0fµs per %s; moxxiebench %.1fs; machine %.0f%% busy (%.0f%% other load)\n",
+				c.ServersTotalSeconds, c.ServersPercentOfMachine, c.MicrosPerWrite, per, c.ClientSeconds, c.MachineBusyPercent, c.OtherPercent)
 		} else {
 			fmt.Fprintf(w, "  cpu:     moxxiebench %.1fs; machine %.0f%% busy\n", c.ClientSeconds, c.MachineBusyPercent)
 		}
