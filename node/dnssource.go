@@ -33,7 +33,6 @@ type dnsSource struct {
 	changed chan struct{} // guarded by mu; closed when recs is replaced
 	store   *fsm.Store    // guarded by mu; the store recs was read from
 	index   uint64        // guarded by mu; store index recs was built at
-	builtAt time.Time     // guarded by mu; when recs was published
 	builds  int           // guarded by mu; how many times recs was built
 }
 
@@ -52,14 +51,6 @@ func (s *dnsSource) Snapshot() (*dns.Records, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.recs, s.changed
-}
-
-// Index returns the store index the current records were built at and
-// when they were published.
-func (s *dnsSource) Index() (uint64, time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.index, s.builtAt
 }
 
 // run keeps the records current until stop is closed: it blocks on the
@@ -132,7 +123,7 @@ func (s *dnsSource) rebuild(ws memdb.WatchSet, force bool) (uint64, error) {
 	}
 	recs := dnsRecords(data)
 	s.mu.Lock()
-	s.recs, s.store, s.index, s.builtAt = recs, st, data.Index, time.Now()
+	s.recs, s.store, s.index = recs, st, data.Index
 	s.builds++
 	close(s.changed)
 	s.changed = make(chan struct{})
