@@ -49,31 +49,6 @@ func withField(err error, field string) error {
 	return &fsm.FieldError{Field: field, Err: err}
 }
 
-// watchPrefixUsage adds to ws, when a blocking query passes one, what
-// changes the utilization of p, or of every prefix when p is nil: the
-// addresses and IP ranges of an active prefix, the prefixes of a
-// container's VRF. The store's prefix reads report the index of the usage
-// they show but watch only the prefix rows.
-func watchPrefixUsage(st *fsm.Store, ws memdb.WatchSet, p *fsm.Prefix) error {
-	if ws == nil {
-		return nil
-	}
-	var err error
-	switch {
-	case p == nil:
-		if _, _, err = st.Addresses(ws, fsm.AddressFilter{Limit: 1}); err == nil {
-			_, _, err = st.IPRanges(ws, "")
-		}
-	case p.Status == fsm.PrefixContainer:
-		_, _, err = st.Prefixes(ws, fsm.PrefixFilter{VRF: p.VRF, ParentID: p.ID})
-	default:
-		if _, _, err = st.Addresses(ws, fsm.AddressFilter{PrefixID: p.ID, Limit: 1}); err == nil {
-			_, _, err = st.IPRanges(ws, p.ID)
-		}
-	}
-	return err
-}
-
 // queryLimit parses ?limit: def when absent, else 1 to most.
 func queryLimit(c *call, def, most int) (int, error) {
 	s := c.q().Get("limit")
@@ -284,9 +259,6 @@ func (s *server) handlePrefixList(c *call) error {
 	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
 		idx, l, err := st.Prefixes(ws, f)
 		list = l
-		if err == nil {
-			err = watchPrefixUsage(st, ws, nil)
-		}
 		return idx, err
 	})
 	if err != nil {
@@ -307,9 +279,6 @@ func (s *server) handlePrefixGet(c *call) error {
 	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
 		idx, got, err := st.Prefix(ws, id)
 		p = got
-		if err == nil && got != nil {
-			err = watchPrefixUsage(st, ws, got.Prefix)
-		}
 		return idx, err
 	})
 	if err != nil {
@@ -427,9 +396,6 @@ func (s *server) handlePrefixAvailable(c *call) error {
 			return idx, err
 		}
 		found = true
-		if err := watchPrefixUsage(st, ws, p.Prefix); err != nil {
-			return idx, err
-		}
 		out, err = st.Available(id, limit)
 		if errors.Is(err, fsm.ErrNotFound) {
 			// Deleted between the two reads.

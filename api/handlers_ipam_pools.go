@@ -114,17 +114,6 @@ func (s *server) resolvePool(c *call, k *poolKind, ref, field string) (string, e
 	return p.ID, nil
 }
 
-// watchPoolUsage adds to ws, when a blocking query passes one, the
-// allocations of poolID (of every pool of the kind when empty), which make
-// its utilization: the store's pool reads do not watch them.
-func watchPoolUsage(st *fsm.Store, ws memdb.WatchSet, k *poolKind, poolID string) error {
-	if ws == nil {
-		return nil
-	}
-	_, _, err := st.IDAllocations(ws, k.kind, poolID, "")
-	return err
-}
-
 // poolList returns the handler that lists the pools of one kind.
 func poolList(k *poolKind) func(*server, *call) error {
 	return func(s *server, c *call) error {
@@ -132,9 +121,6 @@ func poolList(k *poolKind) func(*server, *call) error {
 		idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
 			idx, l, err := st.Pools(ws, k.kind)
 			list = l
-			if err == nil {
-				err = watchPoolUsage(st, ws, k, "")
-			}
 			return idx, err
 		})
 		if err != nil {
@@ -157,9 +143,6 @@ func poolGet(k *poolKind) func(*server, *call) error {
 		idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
 			idx, got, err := st.Pool(ws, k.kind, ref)
 			p = got
-			if err == nil && got != nil {
-				err = watchPoolUsage(st, ws, k, got.ID)
-			}
 			return idx, err
 		})
 		if err != nil {

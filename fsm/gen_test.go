@@ -147,6 +147,8 @@ func (g *logGen) ipamCommand() Command {
 			Number: g.rnd.IntN(2) * (99 + g.rnd.IntN(4)), Fallback: g.rnd.IntN(2) == 0, Allocation: IDAllocation{ID: fmt.Sprintf("v%d", g.rnd.IntN(10))}}
 	case n < 97:
 		return &IDReleaseRequest{WriteMeta: g.meta(), Kind: g.pick(PoolVLAN, PoolVNI), ID: fmt.Sprintf("v%d", g.rnd.IntN(10))}
+	case n < 98:
+		return &QuarantineDrainRequest{WriteMeta: g.meta()}
 	case n < 99:
 		return &ZoneCreateRequest{WriteMeta: g.meta(), Zone: Zone{ID: g.pick("moxxie.test", "Moxxie.Test.", "x.in-addr.arpa")}}
 	default:

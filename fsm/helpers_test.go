@@ -245,9 +245,10 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		IDAllocateType: &IDAllocateRequest{WriteMeta: meta(21), Kind: PoolVLAN, PoolID: "g", Number: 100, Fallback: true, Allocation: IDAllocation{
 			ID: "v", Kind: PoolVLAN, PoolID: "g", Number: 100, Name: "n", Tenant: "t", Owner: "vm:1", Description: "d", CreateIndex: 1, CreatedAt: 2,
 		}},
-		IDReleaseType:  &IDReleaseRequest{WriteMeta: meta(22), Kind: PoolVLAN, ID: "v"},
-		ZoneCreateType: &ZoneCreateRequest{WriteMeta: meta(23), Zone: Zone{ID: "moxxie.test", Tenant: "t", TTL: 30, Description: "d", CreateIndex: 1, CreatedAt: 2}},
-		ZoneDeleteType: &ZoneDeleteRequest{WriteMeta: meta(24), ID: "moxxie.test"},
+		IDReleaseType:       &IDReleaseRequest{WriteMeta: meta(22), Kind: PoolVLAN, ID: "v"},
+		ZoneCreateType:      &ZoneCreateRequest{WriteMeta: meta(23), Zone: Zone{ID: "moxxie.test", Tenant: "t", TTL: 30, Description: "d", CreateIndex: 1, CreatedAt: 2}},
+		ZoneDeleteType:      &ZoneDeleteRequest{WriteMeta: meta(24), ID: "moxxie.test"},
+		QuarantineDrainType: &QuarantineDrainRequest{WriteMeta: meta(25)},
 	}
 }
 
@@ -288,4 +289,4 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 }
 
 // nextFreeType is the first message type number not yet registered.
-const nextFreeType = ZoneDeleteType + 1
+const nextFreeType = QuarantineDrainType + 1

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -155,9 +156,11 @@ func ipamNow(txn *memdb.Txn, index uint64, now int64) (int64, error) {
 	return now, insert(txn, tableIPAMClock, index, &ipamClock{ID: ipamClockID, Now: now})
 }
 
-// drainQuarantine releases every quarantined address whose hold expired.
-func drainQuarantine(txn *memdb.Txn, index uint64, now int64) error {
-	for _, h := range ipam.Expired(txnHolds{txn}, now) {
+// drainQuarantine releases every quarantined address whose hold expired
+// and returns how many.
+func drainQuarantine(txn *memdb.Txn, index uint64, now int64) (int, error) {
+	expired := ipam.Expired(txnHolds{txn}, now)
+	for _, h := range expired {
 		pid, ok := prefixIDOfAddrSpace(h.Space)
 		if !ok {
 			continue
@@ -169,13 +172,13 @@ func drainQuarantine(txn *memdb.Txn, index uint64, now int64) error {
 		}
 		sp := addrSpace(txn, raw.(*Prefix))
 		if err := sp.Release(txnRuns{txn, h.Space}, h.Key); err != nil {
-			return fmt.Errorf("fsm: quarantine of %s: %w", h.Space, err)
+			return 0, fmt.Errorf("fsm: quarantine of %s: %w", h.Space, err)
 		}
 		if err := saveSpace(txn, index, h.Space, sp); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return len(expired), nil
 }
 
 // quarantine returns the configured quarantine: the ipam.quarantine
@@ -393,8 +396,11 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	}
 	if p.Status == PrefixContainer {
 		if sp := blockSpace(txn, p); !sp.Used.IsZero() {
-			kid := childrenWithin(txn, p.VRF, p.ID, prefixNet(p))
-			return nil, fieldErrf("id", ErrConflict, "container %s still holds %d child prefixes, such as %s; delete them first", p.Prefix, len(kid), kid[0].Prefix)
+			kids := childrenWithin(txn, p.VRF, p.ID, prefixNet(p))
+			if len(kids) == 0 {
+				return nil, fmt.Errorf("fsm: container %s has used blocks but no children", p.Prefix)
+			}
+			return nil, fieldErrf("id", ErrConflict, "container %s still holds %d child prefixes, such as %s; delete them first", p.Prefix, len(kids), kids[0].Prefix)
 		}
 	}
 	// Addresses other than the gateway reserved with the prefix block it.
@@ -572,7 +578,7 @@ func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := drainQuarantine(txn, index, now); err != nil {
+	if _, err := drainQuarantine(txn, index, now); err != nil {
 		return nil, err
 	}
 	var p *Prefix
@@ -875,6 +881,18 @@ func applyIDRelease(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	return a, nil
 }
 
+func applyQuarantineDrain(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	now, err := ipamNow(txn, index, c.Meta().Now)
+	if err != nil {
+		return nil, err
+	}
+	n, err := drainQuarantine(txn, index, now)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int{"released": n}, nil
+}
+
 // --- DNS zones --------------------------------------------------------
 
 func applyZoneCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
@@ -894,7 +912,7 @@ func applyZoneCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 
 func applyZoneDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*ZoneDeleteRequest)
-	raw, err := txn.First(tableZones, "id", req.ID)
+	raw, err := txn.First(tableZones, "id", strings.ToLower(strings.TrimSuffix(req.ID, ".")))
 	if err != nil {
 		return nil, err
 	}

@@ -210,3 +210,14 @@ type ZoneDeleteRequest struct {
 
 // Type returns ZoneDeleteType.
 func (*ZoneDeleteRequest) Type() MessageType { return ZoneDeleteType }
+
+// QuarantineDrainRequest releases every address whose quarantine has
+// passed by the command's leader time. Allocations drain on their own; the
+// leader sends this periodically so that listings and utilization do not
+// count expired holds.
+type QuarantineDrainRequest struct {
+	WriteMeta
+}
+
+// Type returns QuarantineDrainType.
+func (*QuarantineDrainRequest) Type() MessageType { return QuarantineDrainType }

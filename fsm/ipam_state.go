@@ -8,6 +8,26 @@ import (
 	"github.com/moxxie/moxxie/ipam"
 )
 
+// QuarantineDue reports whether a quarantined address may be released at
+// leader time now, so the leader knows to send a QuarantineDrainRequest.
+func (s *Store) QuarantineDue(now int64) bool {
+	raw, err := s.db.Txn(false).First(tableHolds, "until")
+	return err == nil && raw != nil && raw.(*storedHold).Until <= now
+}
+
+// watchSpaces adds to ws the channels that fire when the usage of the
+// given spaces changes, so blocking reads of utilization wake up.
+func watchSpaces(txn *memdb.Txn, ws memdb.WatchSet, ids ...string) {
+	if ws == nil {
+		return
+	}
+	for _, id := range ids {
+		if ch, _, err := txn.FirstWatch(tableSpaces, "id", id); err == nil {
+			ws.Add(ch)
+		}
+	}
+}
+
 // prefixView returns a copy of p with its utilization: addresses of an
 // active prefix, child blocks of a container.
 func prefixView(txn *memdb.Txn, p *Prefix) *PrefixView {
@@ -111,6 +131,13 @@ func (s *Store) Prefixes(ws memdb.WatchSet, f PrefixFilter) (uint64, []*PrefixVi
 		return 0, nil, err
 	}
 	ws.Add(it.WatchCh())
+	if ws != nil {
+		sit, err := txn.Get(tableSpaces, "id")
+		if err != nil {
+			return 0, nil, err
+		}
+		ws.Add(sit.WatchCh())
+	}
 	out := []*PrefixView{}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		if p := raw.(*Prefix); f.match(p) {
@@ -132,7 +159,9 @@ func (s *Store) Prefix(ws memdb.WatchSet, id string) (uint64, *PrefixView, error
 	if raw == nil {
 		return idx, nil, nil
 	}
-	return idx, prefixView(txn, raw.(*Prefix)), nil
+	p := raw.(*Prefix)
+	watchSpaces(txn, ws, addrSpaceID(p.ID), blockSpaceID(p.ID))
+	return idx, prefixView(txn, p), nil
 }
 
 // Available lists up to limit free addresses of an active prefix, or free
@@ -314,6 +343,13 @@ func (s *Store) Pools(ws memdb.WatchSet, kind string) (uint64, []*PoolView, erro
 		return 0, nil, err
 	}
 	ws.Add(it.WatchCh())
+	if ws != nil {
+		sit, err := txn.Get(tableSpaces, "id")
+		if err != nil {
+			return 0, nil, err
+		}
+		ws.Add(sit.WatchCh())
+	}
 	out := []*PoolView{}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		out = append(out, poolView(txn, raw.(*Pool)))
@@ -340,6 +376,7 @@ func (s *Store) Pool(ws memdb.WatchSet, kind, ref string) (uint64, *PoolView, er
 	if raw == nil {
 		return idx, nil, nil
 	}
+	watchSpaces(txn, ws, poolSpaceID(raw.(*Pool).ID))
 	return idx, poolView(txn, raw.(*Pool)), nil
 }
 

@@ -469,3 +469,37 @@ func TestIPAM_IdempotentAllocation(t *testing.T) {
 		t.Fatalf("%d addresses after a replay, want 3", len(list))
 	}
 }
+
+func TestIPAM_QuarantineDrainAndWatch(t *testing.T) {
+	x := newIPAM(t)
+	x.prefix("10.0.0.0/30", PrefixActive) // .1 .2
+	x.alloc("id-1", 2)
+	_, list, _ := x.f.State().Addresses(nil, AddressFilter{})
+	x.ok(&AddressReleaseRequest{ID: list[0].ID})
+	st := x.f.State()
+	if st.QuarantineDue(x.now) {
+		t.Fatalf("quarantine due at once")
+	}
+	ws := memdb.NewWatchSet()
+	if _, p, _ := st.Prefix(ws, "id-1"); p.Utilization.Used != "2" {
+		t.Fatalf("utilization while held %+v", p.Utilization)
+	}
+	x.now += int64(ipam.DefaultQuarantine)
+	if !st.QuarantineDue(x.now) {
+		t.Fatalf("quarantine not due after %s", ipam.DefaultQuarantine)
+	}
+	if got := x.ok(&QuarantineDrainRequest{}).(map[string]int); got["released"] != 1 {
+		t.Fatalf("drain %v", got)
+	}
+	if !fired(ws) {
+		t.Fatalf("a blocking read of the prefix did not wake when its usage changed")
+	}
+	if _, p, _ := st.Prefix(nil, "id-1"); p.Utilization.Used != "1" {
+		t.Fatalf("utilization after drain %+v", p.Utilization)
+	}
+	if av, _ := st.Available("id-1", 5); len(av) != 1 || av[0] != list[0].Address {
+		t.Fatalf("available after drain %v", av)
+	}
+	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "moxxie.test"}})
+	x.ok(&ZoneDeleteRequest{ID: "Moxxie.Test."})
+}

@@ -196,7 +196,7 @@ func (r *PrefixUpdateRequest) Validate() error {
 
 // Validate checks the requested length and the child's fields.
 func (r *PrefixAllocateRequest) Validate() error {
-	if r.Bits < 0 || r.Bits > 128 {
+	if r.Bits < 1 || r.Bits > 128 {
 		return fieldErrf("prefix_length", ErrInvalid, "prefix_length %d must be 1-128", r.Bits)
 	}
 	c := &r.Child

@@ -55,6 +55,7 @@ func init() {
 	register(IDReleaseType, "id_release", func() Command { return new(IDReleaseRequest) }, applyIDRelease)
 	register(ZoneCreateType, "zone_create", func() Command { return new(ZoneCreateRequest) }, validated(applyZoneCreate))
 	register(ZoneDeleteType, "zone_delete", func() Command { return new(ZoneDeleteRequest) }, applyZoneDelete)
+	register(QuarantineDrainType, "quarantine_drain", func() Command { return new(QuarantineDrainRequest) }, applyQuarantineDrain)
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

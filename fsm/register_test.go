@@ -87,6 +87,7 @@ var messageTypeConsts = map[string]MessageType{
 	"IDReleaseType":         IDReleaseType,
 	"ZoneCreateType":        ZoneCreateType,
 	"ZoneDeleteType":        ZoneDeleteType,
+	"QuarantineDrainType":   QuarantineDrainType,
 	"IgnoreUnknownTypeFlag": IgnoreUnknownTypeFlag,
 }
 

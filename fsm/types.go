@@ -44,6 +44,7 @@ const (
 	IDReleaseType       MessageType = 22
 	ZoneCreateType      MessageType = 23
 	ZoneDeleteType      MessageType = 24
+	QuarantineDrainType MessageType = 25
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does

@@ -12,6 +12,11 @@ const (
 	reapInterval         = time.Minute
 )
 
+// drainInterval is how often the leader checks for addresses whose
+// quarantine has passed. Allocations release them anyway; the drain keeps
+// listings and utilization current between allocations.
+const drainInterval = 15 * time.Second
+
 // monitorLeadership starts the leader-only loops when this server gains
 // leadership and stops them when it loses it.
 func (s *Server) monitorLeadership() {
@@ -59,11 +64,19 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	s.consistentReady.Store(true)
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
+	drain := time.NewTicker(drainInterval)
+	defer drain.Stop()
 	for {
 		select {
 		case <-stop:
 			s.logger.Info("lost leadership")
 			return
+		case <-drain.C:
+			if s.State().QuarantineDue(s.now().UnixNano()) {
+				if _, err := s.raftApply(&fsm.QuarantineDrainRequest{}); err != nil {
+					s.logger.Warn("releasing addresses out of quarantine failed", "error", err)
+				}
+			}
 		case <-t.C:
 			before := s.now().Add(-idempotencyRetention).UnixNano()
 			if _, err := s.raftApply(&fsm.IdempotencyReapRequest{Before: before}); err != nil {
