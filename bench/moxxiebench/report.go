@@ -82,7 +82,7 @@ func printReport(w io.Writer, rs []Result) {
 	}
 	for i, r := range rs {
 		vs := "-"
-		if b := bases[i]; b != nil && b.WritesPerSecond > 0 {
+		if b := bases[i]; b != nil && b.WritesPerSecond > 0 && r.Count <= 1 {
 			vs = fmt.Sprintf("%.2fx", r.WritesPerSecond/b.WritesPerSecond)
 		}
 		cpu, other := "-", "-"
