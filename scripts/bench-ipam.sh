@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# bench-ipam.sh: IPAM allocation throughput of a three-server Moxxie cluster
+# against the durable put throughput of a three-member etcd cluster on this
+# machine, in one run (see docs/benchmarks.md).
+#
+# Each round starts a three-member etcd cluster on loopback (default fsync
+# settings), runs `moxxiebench etcd` against its HTTP gateway and stops it;
+# then starts a Moxxie dev cluster from a freshly built moxxied and runs
+# `moxxiebench alloc` three times: one address per allocation through every
+# server (--target all) and to the leader only, then COUNT addresses per
+# allocation through every server. Each alloc run allocates from a new
+# 10.0.0.0/8 in a VRF of its own, so no run finds the prefix used or full.
+# The etcd and Moxxie runs of a round alternate, so both see the same kind
+# of machine; the table compares each run with the etcd run of its round
+# (allocations/s vs puts/s) and the batched run with the single-address run
+# through every server (addresses/s), then gives the medians over the
+# rounds. Everything it starts is stopped and its temporary directory
+# removed on exit, also on failure.
+#
+# Environment:
+#   CLIENTS     concurrent clients (default 64)
+#   DURATION    measured duration of each run (default 20s)
+#   WARMUP      unmeasured warm-up before each run (default 2s)
+#   COUNT       addresses per allocation of the batched run (default 100)
+#   ROUNDS      repeat etcd, moxxie (default 1)
+#   RESULTS     keep the JSON results and the server logs in this directory
+#               (default: discarded)
+#   NICE        run the clusters and moxxiebench at this niceness, e.g. -10 on
+#               a machine shared with other work (default 0: unchanged)
+#   TMPDIR      where the clusters keep their data (default /tmp)
+set -euo pipefail
+
+CLIENTS=${CLIENTS:-64}
+DURATION=${DURATION:-20s}
+WARMUP=${WARMUP:-2s}
+COUNT=${COUNT:-100}
+ROUNDS=${ROUNDS:-1}
+
+# shellcheck source=scripts/lib-bench.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-bench.sh"
+bench_init bench-ipam
+common=(--clients "$CLIENTS" --duration "$DURATION" --warmup "$WARMUP")
+
+files=()
+for round in $(seq "$ROUNDS"); do
+	sfx=""
+	[ "$ROUNDS" -gt 1 ] && sfx=" #$round"
+
+	echo "== round $round/$ROUNDS: etcd $(etcd_version), three members"
+	start_etcd
+	"${run[@]}" "$bench" etcd --endpoints "$etcd_endpoints" "${common[@]}" --cpu-pids "$(IFS=,; echo "${etcd_pids[*]}")" \
+		--label "etcd /v3/kv/put$sfx" --out "$tmp/results/etcd-$round.json"
+	stop_etcd "$round"
+	files+=("$tmp/results/etcd-$round.json")
+
+	echo "== round $round/$ROUNDS: moxxie dev cluster, three servers"
+	start_moxxie
+	# shellcheck disable=SC1091
+	. "$tmp/moxxie/env"
+	for run_args in "1 all" "1 leader" "$COUNT all"; do
+		read -r count target <<<"$run_args"
+		out=$tmp/results/moxxie-alloc-$count-$target-$round.json
+		"${run[@]}" "$bench" alloc --addr "$MOXXIE_ADDR" --token "$MOXXIE_TOKEN" --cacert "$MOXXIE_CACERT" \
+			--count "$count" --target "$target" "${common[@]}" --cpu-pids "$(dev_server_pids "$tmp/moxxie")" \
+			--label "moxxie alloc $count --target $target$sfx" --out "$out"
+		files+=("$out")
+	done
+	stop_moxxie "$round"
+done
+
+echo
+echo "== results: $CLIENTS clients, $DURATION each (after $WARMUP warm-up), $(nproc) CPUs"
+"$bench" report --medians "${files[@]}"
