@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDev_DNSFromIPAM is the README's walk-through: in a `moxxied dev`
+// cluster, allocate named addresses with moxxiectl and resolve them with
+// dig on every server, forward and reverse, also after the leader is
+// killed.
+func TestDev_DNSFromIPAM(t *testing.T) {
+	if _, err := exec.LookPath("dig"); err != nil {
+		t.Skip("dig not installed (apt-get install dnsutils)")
+	}
+	dir := filepath.Join(t.TempDir(), "dev")
+	startDev(t, dir)
+	env, err := os.ReadFile(filepath.Join(dir, "env"))
+	if err != nil || !strings.Contains(string(env), "MOXXIE_DNS_ADDR=") {
+		t.Fatalf("env file lacks MOXXIE_DNS_ADDR: %s %v", env, err)
+	}
+
+	ctlJSON := func(v any, args ...string) {
+		t.Helper()
+		out, err := devctl(t, dir, append(args, "-o", "json")...)
+		if err != nil {
+			t.Fatalf("moxxiectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if v != nil {
+			if err := json.Unmarshal([]byte(out), v); err != nil {
+				t.Fatalf("moxxiectl %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+	}
+	var pfx struct{ ID string }
+	ctlJSON(&pfx, "ipam", "prefix", "create", "10.77.0.0/24", "--gateway", "10.77.0.1")
+	var alloc []struct{ Address string }
+	ctlJSON(&alloc, "ipam", "prefix", "allocate", pfx.ID, "--dns-name", "web.moxxie.test", "--owner", "vm:101/net0")
+	if len(alloc) != 1 || alloc[0].Address != "10.77.0.2" {
+		t.Fatalf("allocation %+v, want 10.77.0.2 (the gateway has .1)", alloc)
+	}
+
+	servers := devDNSServers(t, dir)
+	for _, s := range servers {
+		waitDig(t, s.DNSAddress, "10.77.0.2", "web.moxxie.test", "A")
+		waitDig(t, s.DNSAddress, "web.moxxie.test.", "-x", "10.77.0.2")
+	}
+
+	// Kill the leader; the survivors elect another, a new name appears
+	// on them.
+	var st struct{ Leader string }
+	ctlJSON(&st, "cluster", "status")
+	var victim devDNSServer
+	for _, s := range servers {
+		if s.ID == st.Leader {
+			victim = s
+		}
+	}
+	if victim.PID == 0 {
+		t.Fatalf("leader %q not in servers.json", st.Leader)
+	}
+	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := devctl(t, dir, "ipam", "prefix", "allocate", pfx.ID, "--dns-name", "db.moxxie.test", "-o", "json")
+		if err == nil {
+			if !strings.Contains(out, `"10.77.0.3"`) {
+				t.Fatalf("allocation after the kill: %s", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no allocation within 20s of killing leader %s: %s", victim.ID, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, s := range servers {
+		if s.ID == victim.ID {
+			continue
+		}
+		waitDig(t, s.DNSAddress, "10.77.0.3", "db.moxxie.test", "A")
+		waitDig(t, s.DNSAddress, "db.moxxie.test.", "-x", "10.77.0.3")
+		waitDig(t, s.DNSAddress, "10.77.0.2", "web.moxxie.test", "A")
+	}
+	// The dev supervisor restarts the killed server, which catches up.
+	for _, s := range devDNSServers(t, dir) {
+		if s.ID == victim.ID {
+			waitDig(t, s.DNSAddress, "10.77.0.3", "db.moxxie.test", "A")
+		}
+	}
+}
+
+type devDNSServer struct {
+	ID         string `json:"id"`
+	PID        int    `json:"pid"`
+	DNSAddress string `json:"dns_address"`
+}
+
+func devDNSServers(t *testing.T, dir string) []devDNSServer {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "servers.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []devDNSServer
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range out {
+		if s.DNSAddress == "" {
+			t.Fatalf("servers.json: %s has no dns_address", s.ID)
+		}
+	}
+	return out
+}
+
+// waitDig runs `dig @host -p port +short args...` until its output is want,
+// for up to 15 seconds.
+func waitDig(t *testing.T, addr, want string, args ...string) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		cmd := exec.Command("dig", append([]string{"@" + host, "-p", port, "+short", "+time=1", "+tries=1"}, args...)...)
+		out, _ := cmd.CombinedOutput()
+		got := strings.TrimSpace(string(out))
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dig @%s %s = %q, want %q", addr, strings.Join(args, " "), got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
