@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -171,4 +172,36 @@ func TestFSM_BatchCorruptEntryPanics(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBatch_ChunksLikeSingleCommands applies a batch heavy enough to be cut
+// into several transactions, with a rejected command in one chunk, and
+// requires the results and the state of applying each command alone.
+func TestBatch_ChunksLikeSingleCommands(t *testing.T) {
+	setup := &PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/16"}}
+	var entries [][]byte
+	for i := range 12 {
+		ids := make([]string, 100)
+		for j := range ids {
+			ids[j] = fmt.Sprintf("a-%d-%d", i, j)
+		}
+		if i == 7 {
+			ids[50] = "a-2-3" // a duplicate ID: this allocation is rejected
+		}
+		entries = append(entries, mustEncode(t, &AddressAllocateRequest{WriteMeta: WriteMeta{Now: int64(i)}, PrefixID: "p", Count: 100, IDs: ids}))
+	}
+	batched, single := New(), New()
+	applyOK(t, batched, 1, setup)
+	applyOK(t, single, 1, setup)
+	rs := applyBatch(t, batched, 2, entries...)
+	for i, e := range entries {
+		want := single.Apply(logEntry(2, e)).(*Result)
+		if responseString(rs[i]) != responseString(want) {
+			t.Fatalf("entry %d: batched %s, alone %s", i, responseString(rs[i]), responseString(want))
+		}
+		if (i == 7) != (rs[i].Err != nil) {
+			t.Fatalf("entry %d: error %v", i, rs[i].Err)
+		}
+	}
+	requireSameDump(t, batched, single)
 }

@@ -98,13 +98,49 @@ func (f *FSM) applyOne(index uint64, cmd Command) *Result {
 	return f.done(cmd, r)
 }
 
+// maxTxnWeight bounds the work of one batch transaction. go-memdb's radix
+// trees track the nodes a transaction changes for watch notification only
+// up to 8192; beyond that Commit walks whole trees, so a batch of many
+// large allocations would cost in proportion to the state's size. The
+// weight of a command is about the objects it writes (see weigher).
+const maxTxnWeight = 256
+
+// weigher is implemented by commands that write many objects.
+type weigher interface{ weight() int }
+
+func weightOf(c Command) int {
+	if w, ok := c.(weigher); ok {
+		return min(max(1, w.weight()), maxTxnWeight)
+	}
+	return 1
+}
+
 // applyBatch applies the commands of one batch entry (nil for skipped
-// ones). It tries them all in one transaction, which is much cheaper than
-// one each; if any is rejected it starts over with a transaction per
-// command, so a rejected command still changes nothing and the others
-// apply. Both paths give the same results and the same state.
+// ones). It applies them in chunks of at most maxTxnWeight, each in one
+// transaction, which is much cheaper than one each; if a command of a
+// chunk is rejected the chunk starts over with a transaction per command,
+// so a rejected command still changes nothing and the others apply. The
+// chunks depend only on the commands, so every server cuts them alike, and
+// every path gives the same results and the same state.
 func (f *FSM) applyBatch(index uint64, cmds []Command) []*Result {
 	out := make([]*Result, len(cmds))
+	for start := 0; start < len(cmds); {
+		end, weight := start, 0
+		for end < len(cmds) && (end == start || weight+weightOf(cmds[end]) <= maxTxnWeight) {
+			if cmds[end] != nil {
+				weight += weightOf(cmds[end])
+			}
+			end++
+		}
+		f.applyChunk(index, cmds[start:end], out[start:end])
+		start = end
+	}
+	return out
+}
+
+// applyChunk applies cmds in one transaction, or one transaction each if
+// any is rejected, and stores their results in out.
+func (f *FSM) applyChunk(index uint64, cmds []Command, out []*Result) {
 	txn := f.State().db.Txn(true)
 	for i, c := range cmds {
 		if c == nil {
@@ -120,7 +156,7 @@ func (f *FSM) applyBatch(index uint64, cmds []Command) []*Result {
 					out[j] = f.applyOne(index, c)
 				}
 			}
-			return out
+			return
 		}
 	}
 	txn.Commit()
@@ -129,7 +165,6 @@ func (f *FSM) applyBatch(index uint64, cmds []Command) []*Result {
 			f.done(c, out[i])
 		}
 	}
-	return out
 }
 
 // applyTxn applies one command inside txn. When the result carries an

@@ -3,6 +3,7 @@ package fsm
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"net/netip"
 	"strings"
 	"time"
@@ -153,7 +154,8 @@ func ipamNow(txn *memdb.Txn, index uint64, now int64) (int64, error) {
 	if raw != nil && raw.(*ipamClock).Now >= now {
 		return raw.(*ipamClock).Now, nil
 	}
-	return now, insert(txn, tableIPAMClock, index, &ipamClock{ID: ipamClockID, Now: now})
+	// Nothing blocks on the clock: it needs no table index entry.
+	return now, txn.Insert(tableIPAMClock, &ipamClock{ID: ipamClockID, Now: now})
 }
 
 // drainQuarantine releases every quarantined address whose hold expired
@@ -362,7 +364,10 @@ func reserveGateway(txn *memdb.Txn, index uint64, req *PrefixCreateRequest, p *P
 		Status: AddressReserved, Tenant: p.Tenant, Description: "gateway",
 		CreateIndex: index, ModifyIndex: index, CreatedAt: Timestamp(req.Now), UpdatedAt: Timestamp(req.Now),
 	}
-	if err := insertAddress(txn, index, a); err != nil {
+	if err := insertAddress(txn, a); err != nil {
+		return err
+	}
+	if err := touchTable(txn, tableAddresses, index); err != nil {
 		return err
 	}
 	return saveSpace(txn, index, addrSpaceID(p.ID), sp)
@@ -404,13 +409,8 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		}
 	}
 	// Addresses other than the gateway reserved with the prefix block it.
-	it, err := txn.Get(tableAddresses, "prefix", p.ID)
-	if err != nil {
-		return nil, err
-	}
 	var gateway *Address
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		a := raw.(*Address)
+	for a := range prefixAddresses(txn, p) {
 		if a.Address == p.Gateway && a.Status == AddressReserved && gateway == nil {
 			gateway = a
 			continue
@@ -563,13 +563,42 @@ func applyIPRangeDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 
 // --- addresses --------------------------------------------------------
 
-func insertAddress(txn *memdb.Txn, index uint64, a *Address) error {
+// insertAddress stores a new address; the caller records the table's
+// index once per command (touchTable), not once per address.
+func insertAddress(txn *memdb.Txn, a *Address) error {
 	if raw, err := txn.First(tableAddresses, "id", a.ID); err != nil {
 		return err
 	} else if raw != nil {
 		return fieldErrf("id", ErrConflict, "address %s already exists", a.ID)
 	}
-	return insert(txn, tableAddresses, index, a)
+	if err := txn.Insert(tableAddresses, a); err != nil {
+		return fmt.Errorf("fsm: insert address: %w", err)
+	}
+	return nil
+}
+
+// touchTable records index as table's latest change.
+func touchTable(txn *memdb.Txn, table string, index uint64) error {
+	return txn.Insert(tableIndex, &IndexEntry{Table: table, Index: index})
+}
+
+// prefixAddresses yields the addresses of an active prefix in address
+// order: the range of the addr index that the prefix covers.
+func prefixAddresses(txn *memdb.Txn, p *Prefix) iter.Seq[*Address] {
+	return func(yield func(*Address) bool) {
+		pfx := prefixNet(p)
+		it, err := txn.LowerBound(tableAddresses, "addr", p.VRF, pfx.Addr())
+		must(err)
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			a := raw.(*Address)
+			if a.VRF != p.VRF || a.PrefixID != p.ID {
+				return
+			}
+			if !yield(a) {
+				return
+			}
+		}
+	}
 }
 
 func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
@@ -618,10 +647,13 @@ func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 			Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Owner: req.Owner, Description: req.Description,
 			CreateIndex: index, ModifyIndex: index, CreatedAt: Timestamp(req.Now), UpdatedAt: Timestamp(req.Now),
 		}
-		if err := insertAddress(txn, index, a); err != nil {
+		if err := insertAddress(txn, a); err != nil {
 			return nil, err
 		}
 		out.Addresses[i] = a
+	}
+	if err := touchTable(txn, tableAddresses, index); err != nil {
+		return nil, err
 	}
 	if err := saveSpace(txn, index, spID, sp); err != nil {
 		return nil, err

@@ -122,6 +122,9 @@ type AddressAllocateRequest struct {
 // Type returns AddressAllocateType.
 func (*AddressAllocateRequest) Type() MessageType { return AddressAllocateType }
 
+// weight is the number of addresses: each is an object with its indexes.
+func (r *AddressAllocateRequest) weight() int { return r.Count }
+
 // AddressUpdateRequest changes an address's status and descriptive fields;
 // nil fields are left alone.
 type AddressUpdateRequest struct {

@@ -37,8 +37,9 @@ func ipamTables() map[string]*memdb.TableSchema {
 		tableAddresses: {Name: tableAddresses, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: str("ID")},
 			// addr orders addresses by VRF and numeric address.
+			// A prefix's addresses are a range of addr: active prefixes
+			// never overlap in a VRF, so no index by prefix is needed.
 			"addr":     {Name: "addr", Unique: true, Indexer: addressIndexer{}},
-			"prefix":   {Name: "prefix", Indexer: str("PrefixID")},
 			"tenant":   opt("tenant", "Tenant"),
 			"owner":    opt("owner", "Owner"),
 			"dns_name": opt("dns_name", "DNSName"),

@@ -295,7 +295,7 @@ func (s *Store) Addresses(ws memdb.WatchSet, f AddressFilter) (uint64, []*Addres
 	case f.Owner != "":
 		it, err = txn.Get(tableAddresses, "owner", f.Owner)
 	case f.PrefixID != "":
-		it, err = txn.Get(tableAddresses, "prefix", f.PrefixID)
+		return s.prefixAddressList(txn, ws, f)
 	case f.Tenant != "":
 		it, err = txn.Get(tableAddresses, "tenant", f.Tenant)
 	case f.VRF != "":
@@ -317,6 +317,41 @@ func (s *Store) Addresses(ws memdb.WatchSet, f AddressFilter) (uint64, []*Addres
 		}
 	}
 	return s.tableIndex(txn, tableAddresses), out, nil
+}
+
+// prefixAddressList lists the addresses of f.PrefixID from the range of
+// the addr index that the prefix covers.
+func (s *Store) prefixAddressList(txn *memdb.Txn, ws memdb.WatchSet, f AddressFilter) (uint64, []*Address, error) {
+	idx := s.tableIndex(txn, tableAddresses)
+	out := []*Address{}
+	ch, raw, err := txn.FirstWatch(tablePrefixes, "id", f.PrefixID)
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(ch)
+	if raw == nil {
+		return idx, out, nil
+	}
+	p := raw.(*Prefix)
+	pfx := prefixNet(p)
+	it, err := txn.LowerBound(tableAddresses, "addr", p.VRF, pfx.Addr())
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(it.WatchCh())
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		a := raw.(*Address)
+		if a.VRF != p.VRF || a.PrefixID != p.ID {
+			break
+		}
+		if f.match(a) {
+			out = append(out, a)
+			if f.Limit > 0 && len(out) == f.Limit {
+				break
+			}
+		}
+	}
+	return idx, out, nil
 }
 
 // Address returns one address, or nil.
