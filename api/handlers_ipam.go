@@ -20,10 +20,6 @@ const (
 	maxAvailable     = 1000
 )
 
-// newID returns the ID of a new IPAM object: a random UUID made on the
-// leader and carried in the command, like the time.
-func newID() string { return newAccessorID() }
-
 // pathID returns the {name} path value, refusing an empty or overlong one.
 func pathID(c *call, name string) (string, error) {
 	id := c.r.PathValue(name)

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -154,7 +155,7 @@ func BenchmarkApplyAllocateCount(b *testing.B) {
 		ids := make([]string, n)
 		for j := range ids {
 			seq++
-			ids[j] = fmt.Sprintf("id-%08d", seq)
+			ids[j] = fmt.Sprintf("%08x-%04x-4000-8000-%012x", rand.Uint32(), seq%65536, rand.Uint64()%(1<<48))
 		}
 		x.apply(&AddressAllocateRequest{PrefixID: "p", Count: n, IDs: ids, Owner: "vm:101/net0"})
 	}
