@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
 )
 
@@ -155,7 +154,8 @@ func BenchmarkApplyAllocateCount(b *testing.B) {
 		ids := make([]string, n)
 		for j := range ids {
 			seq++
-			ids[j] = fmt.Sprintf("%08x-%04x-4000-8000-%012x", rand.Uint32(), seq%65536, rand.Uint64()%(1<<48))
+			// Consecutive UUIDv7s, as the API makes them.
+			ids[j] = fmt.Sprintf("019ab9a5-9e00-7000-8000-%012x", seq)
 		}
 		x.apply(&AddressAllocateRequest{PrefixID: "p", Count: n, IDs: ids, Owner: "vm:101/net0"})
 	}
