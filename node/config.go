@@ -44,6 +44,11 @@ type Config struct {
 	RetryJoin []string `yaml:"retry_join"`
 	// HoldTimeout bounds how long a request waits for a leader before 503.
 	HoldTimeout Duration `yaml:"hold_timeout"`
+	// GCPercent is the Go garbage collector's target (GOGC), which the
+	// moxxied command applies unless the GOGC variable is set. The state
+	// is a large, long-lived heap of small objects: collecting less often
+	// trades memory (up to 1+GCPercent/100 times the live heap) for CPU.
+	GCPercent int `yaml:"gc_percent"`
 	// LogLevel is debug, info, warn or error; LogFormat is json or text.
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
@@ -116,6 +121,7 @@ func DefaultConfig() *Config {
 		RaftAddress: "127.0.0.1:7301",
 		APIAddress:  "127.0.0.1:7300",
 		HoldTimeout: Duration(5 * time.Second),
+		GCPercent:   400,
 		LogLevel:    "info",
 		LogFormat:   "json",
 		Raft: RaftConfig{
@@ -266,6 +272,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HoldTimeout <= 0 {
 		return bad("hold_timeout", "must be positive")
+	}
+	if c.GCPercent < 25 || c.GCPercent > 10000 {
+		return bad("gc_percent", "must be between 25 and 10000, not %d", c.GCPercent)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -93,6 +94,9 @@ func newLogger(cfg *node.Config) *slog.Logger {
 func runServer(cfg *node.Config, exitWithParent bool) error {
 	logger := newLogger(cfg)
 	slog.SetDefault(logger)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	srv, err := node.New(cfg, node.Options{Logger: logger})
 	if err != nil {
 		return err
