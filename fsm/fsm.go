@@ -245,13 +245,27 @@ func insert(txn *memdb.Txn, table string, index uint64, obj any) error {
 	if err := txn.Insert(table, obj); err != nil {
 		return fmt.Errorf("fsm: insert %s: %w", table, err)
 	}
-	return txn.Insert(tableIndex, &IndexEntry{Table: table, Index: index})
+	return touchTable(txn, table, index)
 }
 
 // remove deletes obj from table and records index as the table's latest.
 func remove(txn *memdb.Txn, table string, index uint64, obj any) error {
 	if err := txn.Delete(table, obj); err != nil {
 		return fmt.Errorf("fsm: delete %s: %w", table, err)
+	}
+	return touchTable(txn, table, index)
+}
+
+// touchTable records index as table's latest change. Commands of one batch
+// share their index, so after the first the entry is usually current
+// already; a read is much cheaper than rewriting it.
+func touchTable(txn *memdb.Txn, table string, index uint64) error {
+	raw, err := txn.First(tableIndex, "id", table)
+	if err != nil {
+		return err
+	}
+	if raw != nil && raw.(*IndexEntry).Index == index {
+		return nil
 	}
 	return txn.Insert(tableIndex, &IndexEntry{Table: table, Index: index})
 }

@@ -577,11 +577,6 @@ func insertAddress(txn *memdb.Txn, a *Address) error {
 	return nil
 }
 
-// touchTable records index as table's latest change.
-func touchTable(txn *memdb.Txn, table string, index uint64) error {
-	return txn.Insert(tableIndex, &IndexEntry{Table: table, Index: index})
-}
-
 // prefixAddresses yields the addresses of an active prefix in address
 // order: the range of the addr index that the prefix covers.
 func prefixAddresses(txn *memdb.Txn, p *Prefix) iter.Seq[*Address] {
