@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 
 	"github.com/moxxie/moxxie/fsm"
@@ -74,6 +75,9 @@ func (s *server) apply(c *call, cmd fsm.Command, status int, render func(any) (a
 		return res.Err
 	}
 	v := res.Value
+	if res.JSON != nil && render == nil {
+		v = json.RawMessage(res.JSON) // encoded once already, for the idempotency record
+	}
 	if render != nil {
 		if v, err = render(v); err != nil {
 			return internal(err)

@@ -17,6 +17,10 @@ type Result struct {
 	Value    any
 	Err      error
 	Replayed bool
+	// JSON is Value's JSON encoding when Apply made it (for the
+	// idempotency record of a command with a key), so that the API need
+	// not encode it again.
+	JSON []byte
 }
 
 // FSM is Moxxie's raft finite state machine. It satisfies raft.FSM.
@@ -194,9 +198,9 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command) *Result {
 	if err != nil {
 		return &Result{Err: err}
 	}
+	var body []byte
 	if idemKey != "" {
-		body, err := json.Marshal(v)
-		if err != nil {
+		if body, err = json.Marshal(v); err != nil {
 			return &Result{Err: fmt.Errorf("fsm: encode result: %w", err)}
 		}
 		rec := &IdempotencyRecord{Key: idemKey, RequestHash: m.RequestHash, Result: body, Index: index, CreatedAt: m.Now}
@@ -204,7 +208,7 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command) *Result {
 			return &Result{Err: err}
 		}
 	}
-	return &Result{Value: v}
+	return &Result{Value: v, JSON: body}
 }
 
 func (f *FSM) done(cmd Command, r *Result) *Result {
