@@ -146,13 +146,27 @@ func vrfExists(txn *memdb.Txn, vrf string) bool {
 	return raw != nil
 }
 
+// clockGranularity is how far the leader's time must move before the IPAM
+// clock is written again. Allocations come thousands a second; writing
+// the clock for each would cost them a row update, and quarantine, the
+// only thing the clock protects, is measured in minutes.
+const clockGranularity = int64(time.Second)
+
 // ipamNow returns the greatest leader time seen by IPAM commands, now
-// included, and records it.
+// included, and records it when it has moved by clockGranularity. So a new
+// leader whose clock lags sees a time at most that much below the greatest
+// ever seen.
 func ipamNow(txn *memdb.Txn, index uint64, now int64) (int64, error) {
 	raw, err := txn.First(tableIPAMClock, "id", ipamClockID)
 	must(err)
-	if raw != nil && raw.(*ipamClock).Now >= now {
-		return raw.(*ipamClock).Now, nil
+	if raw != nil {
+		last := raw.(*ipamClock).Now
+		if last >= now {
+			return last, nil
+		}
+		if now-last < clockGranularity {
+			return now, nil
+		}
 	}
 	// Nothing blocks on the clock: it needs no table index entry.
 	return now, txn.Insert(tableIPAMClock, &ipamClock{ID: ipamClockID, Now: now})
