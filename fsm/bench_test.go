@@ -93,6 +93,12 @@ func BenchmarkApplyAllocate(b *testing.B) {
 			x.apply(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: tc.cidr}})
 			if tc.fill != nil {
 				tc.fill(x)
+			} else {
+				// The same number of addresses elsewhere, so that every
+				// case has tables of the same size and only the prefix's
+				// size and fill differ.
+				x.apply(&PrefixCreateRequest{Prefix: Prefix{ID: "ballast", Prefix: "172.16.0.0/16"}})
+				fillAddresses(x, "ballast", 65534-6554)
 			}
 			// Allocate and release in turn so that a /24 never fills up
 			// and every case does the same work.
@@ -103,6 +109,18 @@ func BenchmarkApplyAllocate(b *testing.B) {
 				_ = r
 			}
 		})
+	}
+}
+
+// fillAddresses allocates n addresses from prefix, with IDs f-0, f-1, ...
+func fillAddresses(x *benchIPAM, prefix string, n int) {
+	for i := 0; i < n; i += MaxAllocateCount {
+		c := min(MaxAllocateCount, n-i)
+		ids := make([]string, c)
+		for j := range ids {
+			ids[j] = fmt.Sprintf("f-%d", i+j)
+		}
+		x.apply(&AddressAllocateRequest{PrefixID: prefix, Count: c, IDs: ids})
 	}
 }
 
@@ -129,14 +147,7 @@ func (x *benchIPAM) apply(cmd Command) any {
 // used space is fragmented into thousands of runs.
 func fillNinetyPercent(x *benchIPAM) {
 	const n = 65534
-	for i := 0; i < n; i += MaxAllocateCount {
-		c := min(MaxAllocateCount, n-i)
-		ids := make([]string, c)
-		for j := range ids {
-			ids[j] = fmt.Sprintf("f-%d", i+j)
-		}
-		x.apply(&AddressAllocateRequest{PrefixID: "p", Count: c, IDs: ids})
-	}
+	fillAddresses(x, "p", n)
 	for i := 0; i < n; i += 10 {
 		x.apply(&AddressReleaseRequest{ID: fmt.Sprintf("f-%d", i), Force: true})
 	}
