@@ -228,38 +228,15 @@ func blocks(first, last netip.Addr) []netip.Prefix {
 // IPRanges lists the IP ranges of a prefix, or of all prefixes when
 // prefixID is empty.
 func (s *Store) IPRanges(ws memdb.WatchSet, prefixID string) (uint64, []*IPRange, error) {
-	txn := s.db.Txn(false)
-	var it memdb.ResultIterator
-	var err error
 	if prefixID != "" {
-		it, err = txn.Get(tableIPRanges, "prefix", prefixID)
-	} else {
-		it, err = txn.Get(tableIPRanges, "id")
+		return list[*IPRange](s, ws, tableIPRanges, "prefix", prefixID)
 	}
-	if err != nil {
-		return 0, nil, err
-	}
-	ws.Add(it.WatchCh())
-	out := []*IPRange{}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*IPRange))
-	}
-	return s.tableIndex(txn, tableIPRanges), out, nil
+	return list[*IPRange](s, ws, tableIPRanges, "id")
 }
 
 // IPRange returns one IP range, or nil.
 func (s *Store) IPRange(ws memdb.WatchSet, id string) (uint64, *IPRange, error) {
-	txn := s.db.Txn(false)
-	ch, raw, err := txn.FirstWatch(tableIPRanges, "id", id)
-	if err != nil {
-		return 0, nil, err
-	}
-	ws.Add(ch)
-	idx := s.tableIndex(txn, tableIPRanges)
-	if raw == nil {
-		return idx, nil, nil
-	}
-	return idx, raw.(*IPRange), nil
+	return getByID[*IPRange](s, ws, tableIPRanges, id)
 }
 
 // AddressFilter selects addresses; empty fields match everything.
@@ -356,17 +333,7 @@ func (s *Store) prefixAddressList(txn *memdb.Txn, ws memdb.WatchSet, f AddressFi
 
 // Address returns one address, or nil.
 func (s *Store) Address(ws memdb.WatchSet, id string) (uint64, *Address, error) {
-	txn := s.db.Txn(false)
-	ch, raw, err := txn.FirstWatch(tableAddresses, "id", id)
-	if err != nil {
-		return 0, nil, err
-	}
-	ws.Add(ch)
-	idx := s.tableIndex(txn, tableAddresses)
-	if raw == nil {
-		return idx, nil, nil
-	}
-	return idx, raw.(*Address), nil
+	return getByID[*Address](s, ws, tableAddresses, id)
 }
 
 // Pools lists the pools of one kind (vlan or vni) by name, each with its
@@ -442,47 +409,21 @@ func (s *Store) IDAllocations(ws memdb.WatchSet, kind, poolID, tenant string) (u
 
 // IDAllocation returns one VLAN ID or VNI allocation of kind, or nil.
 func (s *Store) IDAllocation(ws memdb.WatchSet, kind, id string) (uint64, *IDAllocation, error) {
-	txn := s.db.Txn(false)
-	ch, raw, err := txn.FirstWatch(tableIDAllocs, "id", id)
-	if err != nil {
-		return 0, nil, err
+	idx, a, err := getByID[*IDAllocation](s, ws, tableIDAllocs, id)
+	if a != nil && a.Kind != kind {
+		a = nil
 	}
-	ws.Add(ch)
-	idx := s.tableIndex(txn, tableIDAllocs)
-	if raw == nil || raw.(*IDAllocation).Kind != kind {
-		return idx, nil, nil
-	}
-	return idx, raw.(*IDAllocation), nil
+	return idx, a, err
 }
 
 // Zones lists the forward DNS zones by name.
 func (s *Store) Zones(ws memdb.WatchSet) (uint64, []*Zone, error) {
-	txn := s.db.Txn(false)
-	it, err := txn.Get(tableZones, "id")
-	if err != nil {
-		return 0, nil, err
-	}
-	ws.Add(it.WatchCh())
-	out := []*Zone{}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*Zone))
-	}
-	return s.tableIndex(txn, tableZones), out, nil
+	return list[*Zone](s, ws, tableZones, "id")
 }
 
 // Zone returns one zone, or nil.
 func (s *Store) Zone(ws memdb.WatchSet, id string) (uint64, *Zone, error) {
-	txn := s.db.Txn(false)
-	ch, raw, err := txn.FirstWatch(tableZones, "id", strings.ToLower(strings.TrimSuffix(id, ".")))
-	if err != nil {
-		return 0, nil, err
-	}
-	ws.Add(ch)
-	idx := s.tableIndex(txn, tableZones)
-	if raw == nil {
-		return idx, nil, nil
-	}
-	return idx, raw.(*Zone), nil
+	return getByID[*Zone](s, ws, tableZones, strings.ToLower(strings.TrimSuffix(id, ".")))
 }
 
 // DNSData is what DNS serves, read in one transaction: the forward zones,

@@ -52,50 +52,54 @@ func (s *Store) tableIndex(txn *memdb.Txn, tables ...string) uint64 {
 	return max
 }
 
-// Settings lists all cluster settings ordered by key, with the index of the
-// settings table.
-func (s *Store) Settings(ws memdb.WatchSet) (uint64, []*Setting, error) {
+// getByID reads the object of table whose id index is id, or the zero T
+// (nil) when there is none, with the table's index; ws learns when it
+// changes.
+func getByID[T any](s *Store, ws memdb.WatchSet, table, id string) (uint64, T, error) {
+	var zero T
 	txn := s.db.Txn(false)
-	it, err := txn.Get(tableSettings, "id")
+	ch, raw, err := txn.FirstWatch(table, "id", id)
+	if err != nil {
+		return 0, zero, err
+	}
+	ws.Add(ch)
+	idx := s.tableIndex(txn, table)
+	if raw == nil {
+		return idx, zero, nil
+	}
+	return idx, raw.(T), nil
+}
+
+// list reads every object of table that index (with args) yields, in
+// index order, with the table's index; ws learns when it changes.
+func list[T any](s *Store, ws memdb.WatchSet, table, index string, args ...any) (uint64, []T, error) {
+	txn := s.db.Txn(false)
+	it, err := txn.Get(table, index, args...)
 	if err != nil {
 		return 0, nil, err
 	}
 	ws.Add(it.WatchCh())
-	out := []*Setting{}
+	out := []T{}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*Setting))
+		out = append(out, raw.(T))
 	}
-	return s.tableIndex(txn, tableSettings), out, nil
+	return s.tableIndex(txn, table), out, nil
+}
+
+// Settings lists all cluster settings ordered by key, with the index of the
+// settings table.
+func (s *Store) Settings(ws memdb.WatchSet) (uint64, []*Setting, error) {
+	return list[*Setting](s, ws, tableSettings, "id")
 }
 
 // Setting returns one setting, or nil if it does not exist.
 func (s *Store) Setting(ws memdb.WatchSet, key string) (uint64, *Setting, error) {
-	txn := s.db.Txn(false)
-	ch, raw, err := txn.FirstWatch(tableSettings, "id", key)
-	if err != nil {
-		return 0, nil, err
-	}
-	ws.Add(ch)
-	idx := s.tableIndex(txn, tableSettings)
-	if raw == nil {
-		return idx, nil, nil
-	}
-	return idx, raw.(*Setting), nil
+	return getByID[*Setting](s, ws, tableSettings, key)
 }
 
 // Tokens lists all API tokens ordered by accessor ID.
 func (s *Store) Tokens(ws memdb.WatchSet) (uint64, []*Token, error) {
-	txn := s.db.Txn(false)
-	it, err := txn.Get(tableTokens, "id")
-	if err != nil {
-		return 0, nil, err
-	}
-	ws.Add(it.WatchCh())
-	out := []*Token{}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*Token))
-	}
-	return s.tableIndex(txn, tableTokens), out, nil
+	return list[*Token](s, ws, tableTokens, "id")
 }
 
 // TokenBySecretHash finds the token whose secret hashes to hash, or nil.
