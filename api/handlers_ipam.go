@@ -89,18 +89,9 @@ type VRFCreateRequest struct {
 
 // handleVRFList lists the VRFs, global first; it supports blocking queries.
 func (s *server) handleVRFList(c *call) error {
-	var list []*fsm.VRF
-	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, l, err := st.VRFs(ws)
-		list = l
-		return idx, err
-	})
-	if err != nil {
-		return err
-	}
-	c.setIndex(idx)
-	writeJSON(c.w, http.StatusOK, VRFList{VRFs: list})
-	return nil
+	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.VRF, error) {
+		return st.VRFs(ws)
+	}, func(l []*fsm.VRF) any { return VRFList{VRFs: l} })
 }
 
 // handleVRFGet returns one VRF; it supports blocking queries.
@@ -109,21 +100,9 @@ func (s *server) handleVRFGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	var v *fsm.VRF
-	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, got, err := st.VRF(ws, id)
-		v = got
-		return idx, err
+	return serveGet(s, c, "id", "VRF", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.VRF, error) {
+		return st.VRF(ws, id)
 	})
-	if err != nil {
-		return err
-	}
-	c.setIndex(idx)
-	if v == nil {
-		return notFoundError("id", "VRF", id)
-	}
-	writeJSON(c.w, http.StatusOK, v)
-	return nil
 }
 
 // handleVRFCreate creates a VRF named by the caller.
@@ -251,18 +230,9 @@ func (s *server) handlePrefixList(c *call) error {
 	if err != nil {
 		return err
 	}
-	var list []*fsm.PrefixView
-	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, l, err := st.Prefixes(ws, f)
-		list = l
-		return idx, err
-	})
-	if err != nil {
-		return err
-	}
-	c.setIndex(idx)
-	writeJSON(c.w, http.StatusOK, PrefixList{Prefixes: list})
-	return nil
+	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.PrefixView, error) {
+		return st.Prefixes(ws, f)
+	}, func(l []*fsm.PrefixView) any { return PrefixList{Prefixes: l} })
 }
 
 // handlePrefixGet returns one prefix; it supports blocking queries.
@@ -271,21 +241,9 @@ func (s *server) handlePrefixGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	var p *fsm.PrefixView
-	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, got, err := st.Prefix(ws, id)
-		p = got
-		return idx, err
+	return serveGet(s, c, "id", "prefix", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.PrefixView, error) {
+		return st.Prefix(ws, id)
 	})
-	if err != nil {
-		return err
-	}
-	c.setIndex(idx)
-	if p == nil {
-		return notFoundError("id", "prefix", id)
-	}
-	writeJSON(c.w, http.StatusOK, p)
-	return nil
 }
 
 // handlePrefixCreate creates a prefix, reserving its gateway address when
@@ -433,18 +391,9 @@ func (s *server) handleIPRangeList(c *call) error {
 	if c.r.URL.RawQuery != "" {
 		prefixID = c.q().Get("prefix_id")
 	}
-	var list []*fsm.IPRange
-	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, l, err := st.IPRanges(ws, prefixID)
-		list = l
-		return idx, err
-	})
-	if err != nil {
-		return err
-	}
-	c.setIndex(idx)
-	writeJSON(c.w, http.StatusOK, IPRangeList{IPRanges: list})
-	return nil
+	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.IPRange, error) {
+		return st.IPRanges(ws, prefixID)
+	}, func(l []*fsm.IPRange) any { return IPRangeList{IPRanges: l} })
 }
 
 // handleIPRangeGet returns one IP range; it supports blocking queries.
@@ -453,21 +402,9 @@ func (s *server) handleIPRangeGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	var g *fsm.IPRange
-	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, got, err := st.IPRange(ws, id)
-		g = got
-		return idx, err
+	return serveGet(s, c, "id", "IP range", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.IPRange, error) {
+		return st.IPRange(ws, id)
 	})
-	if err != nil {
-		return err
-	}
-	c.setIndex(idx)
-	if g == nil {
-		return notFoundError("id", "IP range", id)
-	}
-	writeJSON(c.w, http.StatusOK, g)
-	return nil
 }
 
 // handleIPRangeCreate keeps a range of an active prefix out of allocation.

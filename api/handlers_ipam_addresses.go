@@ -96,18 +96,9 @@ func (s *server) handleAddressList(c *call) error {
 	if err != nil {
 		return err
 	}
-	var list []*fsm.Address
-	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, l, err := st.Addresses(ws, f)
-		list = l
-		return idx, err
-	})
-	if err != nil {
-		return err
-	}
-	c.setIndex(idx)
-	writeJSON(c.w, http.StatusOK, AddressList{Addresses: list})
-	return nil
+	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.Address, error) {
+		return st.Addresses(ws, f)
+	}, func(l []*fsm.Address) any { return AddressList{Addresses: l} })
 }
 
 // handleAddressGet returns one address; it supports blocking queries.
@@ -116,21 +107,9 @@ func (s *server) handleAddressGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	var a *fsm.Address
-	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, got, err := st.Address(ws, id)
-		a = got
-		return idx, err
+	return serveGet(s, c, "id", "address", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.Address, error) {
+		return st.Address(ws, id)
 	})
-	if err != nil {
-		return err
-	}
-	c.setIndex(idx)
-	if a == nil {
-		return notFoundError("id", "address", id)
-	}
-	writeJSON(c.w, http.StatusOK, a)
-	return nil
 }
 
 // handlePrefixAllocate hands out addresses of an active prefix, all or

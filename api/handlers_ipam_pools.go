@@ -117,18 +117,9 @@ func (s *server) resolvePool(c *call, k *poolKind, ref, field string) (string, e
 // poolList returns the handler that lists the pools of one kind.
 func poolList(k *poolKind) func(*server, *call) error {
 	return func(s *server, c *call) error {
-		var list []*fsm.PoolView
-		idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-			idx, l, err := st.Pools(ws, k.kind)
-			list = l
-			return idx, err
-		})
-		if err != nil {
-			return err
-		}
-		c.setIndex(idx)
-		writeJSON(c.w, http.StatusOK, k.list(list))
-		return nil
+		return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.PoolView, error) {
+			return st.Pools(ws, k.kind)
+		}, k.list)
 	}
 }
 
@@ -139,21 +130,9 @@ func poolGet(k *poolKind) func(*server, *call) error {
 		if err != nil {
 			return err
 		}
-		var p *fsm.PoolView
-		idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-			idx, got, err := st.Pool(ws, k.kind, ref)
-			p = got
-			return idx, err
+		return serveGet(s, c, "id", k.noun, ref, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.PoolView, error) {
+			return st.Pool(ws, k.kind, ref)
 		})
-		if err != nil {
-			return err
-		}
-		c.setIndex(idx)
-		if p == nil {
-			return notFoundError("id", k.noun, ref)
-		}
-		writeJSON(c.w, http.StatusOK, p)
-		return nil
 	}
 }
 
@@ -279,21 +258,9 @@ func idGet(k *poolKind) func(*server, *call) error {
 		if err != nil {
 			return err
 		}
-		var a *fsm.IDAllocation
-		idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-			idx, got, err := st.IDAllocation(ws, k.kind, id)
-			a = got
-			return idx, err
+		return serveGet(s, c, "id", k.itemNoun, id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.IDAllocation, error) {
+			return st.IDAllocation(ws, k.kind, id)
 		})
-		if err != nil {
-			return err
-		}
-		c.setIndex(idx)
-		if a == nil {
-			return notFoundError("id", k.itemNoun, id)
-		}
-		writeJSON(c.w, http.StatusOK, a)
-		return nil
 	}
 }
 

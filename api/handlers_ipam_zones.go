@@ -35,18 +35,9 @@ func zoneName(c *call) (string, error) {
 // handleZoneList lists the forward DNS zones; it supports blocking
 // queries.
 func (s *server) handleZoneList(c *call) error {
-	var list []*fsm.Zone
-	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, l, err := st.Zones(ws)
-		list = l
-		return idx, err
-	})
-	if err != nil {
-		return err
-	}
-	c.setIndex(idx)
-	writeJSON(c.w, http.StatusOK, ZoneList{Zones: list})
-	return nil
+	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.Zone, error) {
+		return st.Zones(ws)
+	}, func(l []*fsm.Zone) any { return ZoneList{Zones: l} })
 }
 
 // handleZoneGet returns one zone; it supports blocking queries.
@@ -55,21 +46,9 @@ func (s *server) handleZoneGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	var z *fsm.Zone
-	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, got, err := st.Zone(ws, name)
-		z = got
-		return idx, err
+	return serveGet(s, c, "name", "zone", name, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.Zone, error) {
+		return st.Zone(ws, name)
 	})
-	if err != nil {
-		return err
-	}
-	c.setIndex(idx)
-	if z == nil {
-		return notFoundError("name", "zone", name)
-	}
-	writeJSON(c.w, http.StatusOK, z)
-	return nil
 }
 
 // handleZoneCreate creates a forward DNS zone.

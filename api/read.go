@@ -1,0 +1,45 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// serveList answers a list read as a blocking query: read runs against the
+// store (again when ws fires) and wrap puts the list in its envelope.
+func serveList[T any](s *server, c *call, read func(*fsm.Store, memdb.WatchSet) (uint64, T, error), wrap func(T) any) error {
+	var out T
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, v, err := read(st, ws)
+		out = v
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	writeJSON(c.w, http.StatusOK, wrap(out))
+	return nil
+}
+
+// serveGet answers the read of one object as a blocking query; a missing
+// object is a 404 naming field, noun and id.
+func serveGet[T any](s *server, c *call, field, noun, id string, read func(*fsm.Store, memdb.WatchSet) (uint64, *T, error)) error {
+	var out *T
+	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
+		idx, v, err := read(st, ws)
+		out = v
+		return idx, err
+	})
+	if err != nil {
+		return err
+	}
+	c.setIndex(idx)
+	if out == nil {
+		return notFoundError(field, noun, id)
+	}
+	writeJSON(c.w, http.StatusOK, out)
+	return nil
+}
