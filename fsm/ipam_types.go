@@ -53,9 +53,14 @@ const (
 // integer and shown in JSON as an RFC 3339 time, like every time in the API.
 type Timestamp int64
 
-// MarshalJSON writes t as an RFC 3339 time in UTC.
+// MarshalJSON writes t as an RFC 3339 time in UTC. The formatted time
+// needs no escaping, so it is quoted directly (answers carry two per
+// address).
 func (t Timestamp) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Unix(0, int64(t)).UTC().Format(time.RFC3339Nano))
+	b := make([]byte, 0, len(time.RFC3339Nano)+2)
+	b = append(b, '"')
+	b = time.Unix(0, int64(t)).UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), nil
 }
 
 // UnmarshalJSON reads the form MarshalJSON writes.
