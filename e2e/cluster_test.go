@@ -111,17 +111,11 @@ func startCluster(t *testing.T, n int) *cluster {
 // after the leader acknowledged it.
 func (c *cluster) waitToken() {
 	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	for _, p := range c.procs {
-		for {
-			if _, err := c.settings(p); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				c.t.Fatalf("token not usable on %s", p.id)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitUntil(c.t, 10*time.Second, "the token is usable on "+p.id, func() error {
+			_, err := c.settings(p)
+			return err
+		})
 	}
 }
 
@@ -226,21 +220,17 @@ func (c *cluster) do(p *proc, method, path string, body []byte, hdr map[string]s
 
 func (c *cluster) waitReady(timeout time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
 	for _, p := range c.procs {
 		if p.cmd == nil {
 			continue
 		}
-		for {
+		waitUntil(c.t, timeout, p.id+" is ready", func() error {
 			r, err := c.do(p, "GET", "/v1/ready", nil, nil)
-			if err == nil && r.status == http.StatusOK {
-				break
+			if err == nil && r.status != http.StatusOK {
+				err = fmt.Errorf("%d %s", r.status, r.body)
 			}
-			if time.Now().After(deadline) {
-				c.t.Fatalf("%s not ready after %s: %v %v", p.id, timeout, r, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -18,7 +19,7 @@ import (
 // killed.
 func TestDev_DNSFromIPAM(t *testing.T) {
 	if _, err := exec.LookPath("dig"); err != nil {
-		t.Skip("dig not installed (apt-get install dnsutils)")
+		t.Skip("dig missing: apt-get install dnsutils")
 	}
 	dir := filepath.Join(t.TempDir(), "dev")
 	startDev(t, dir)
@@ -69,19 +70,20 @@ func TestDev_DNSFromIPAM(t *testing.T) {
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		out, err := devctl(t, dir, "ipam", "prefix", "allocate", pfx.ID, "--dns-name", "db.moxxie.test", "-o", "json")
-		if err == nil {
-			if !strings.Contains(out, `"10.77.0.3"`) {
-				t.Fatalf("allocation after the kill: %s", out)
-			}
-			break
+	// The same Idempotency-Key on every try, as a script rerunning the
+	// command would pass: the address is allocated once.
+	var out string
+	waitUntil(t, 20*time.Second, "an allocation after killing leader "+victim.ID, func() error {
+		var err error
+		out, err = devctl(t, dir, "ipam", "prefix", "allocate", pfx.ID, "--dns-name", "db.moxxie.test",
+			"--idempotency-key", "after-kill", "-o", "json")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no allocation within 20s of killing leader %s: %s", victim.ID, out)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	if !strings.Contains(out, `"10.77.0.3"`) {
+		t.Fatalf("allocation after the kill: %s", out)
 	}
 	for _, s := range servers {
 		if s.ID == victim.ID {
@@ -131,17 +133,12 @@ func waitDig(t *testing.T, addr, want string, args ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	waitUntil(t, 15*time.Second, "dig @"+addr+" "+strings.Join(args, " "), func() error {
 		cmd := exec.Command("dig", append([]string{"@" + host, "-p", port, "+short", "+time=1", "+tries=1"}, args...)...)
 		out, _ := cmd.CombinedOutput()
-		got := strings.TrimSpace(string(out))
-		if got == want {
-			return
+		if got := strings.TrimSpace(string(out)); got != want {
+			return fmt.Errorf("answer %q, want %q", got, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dig @%s %s = %q, want %q", addr, strings.Join(args, " "), got, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,17 +119,13 @@ func TestDev_ClusterKillRestartAndKeepState(t *testing.T) {
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitUntil(t, 20*time.Second, "the supervisor restarts "+victim.ID, func() error {
 		now := readServers(t, dir)
 		if len(now) == 3 && now[1].PID != victim.PID && syscall.Kill(now[1].PID, 0) == nil {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server %s not restarted:\n%s", victim.ID, d.out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("servers.json %+v; dev output:\n%s", now, d.out)
+	})
 
 	// Ctrl-C stops everything cleanly.
 	pids := readServers(t, dir)

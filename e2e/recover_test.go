@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,16 +28,13 @@ func TestProcess_RecoverLostQuorum(t *testing.T) {
 		}
 	}
 	// Let the write reach the survivor, then lose the other two.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if s, err := c.settings(last); err == nil && strings.Contains(s, `"survives"`) {
-			break
+	waitUntil(t, 10*time.Second, "the write reaches the last server", func() error {
+		s, err := c.settings(last)
+		if err == nil && !strings.Contains(s, `"survives"`) {
+			err = errors.New("not there yet")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("write did not reach the last server")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 	for _, p := range c.procs {
 		if p != last {
 			c.kill(p)

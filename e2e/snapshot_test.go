@@ -64,17 +64,13 @@ func TestProcess_SnapshotSaveInspectRestore(t *testing.T) {
 	// Cluster B now holds A's state, tokens included.
 	b.token = a.token
 	b.waitToken()
-	deadline := time.Now().Add(15 * time.Second)
 	for _, p := range b.procs {
-		for {
+		waitUntil(t, 15*time.Second, p.id+" holds cluster A's settings after restore", func() error {
 			got, err := b.settings(p)
-			if err == nil && got == want {
-				break
+			if err == nil && got != want {
+				err = fmt.Errorf("settings %s", got)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s differs from cluster A after restore: %v", p.id, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return err
+		})
 	}
 }
