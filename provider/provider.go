@@ -1,0 +1,265 @@
+// Package provider is the seam between Moxxie and a virtualization
+// platform. Everything above it (inventory sync, VM operations, DR) talks to
+// a Provider; provider/proxmox implements it for Proxmox VE. A second
+// platform is added by implementing Provider, without touching the rest.
+//
+// Methods that start work on the platform return a Task at once; WaitTask
+// follows it to the end. Errors are wrapped so that callers can test them
+// with errors.Is against the sentinels below.
+package provider
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound means the named node, guest, storage, snapshot or task does
+	// not exist on the platform.
+	ErrNotFound = errors.New("provider: not found")
+	// ErrUnavailable means the platform could not be reached or answered
+	// with a server error after retries; the caller may try again later.
+	ErrUnavailable = errors.New("provider: platform unavailable")
+	// ErrRejected means the platform refused the request as invalid (a
+	// 4xx other than not found or unauthorized); retrying will not help.
+	ErrRejected = errors.New("provider: request rejected")
+	// ErrUnauthorized means the platform refused the credentials.
+	ErrUnauthorized = errors.New("provider: unauthorized")
+	// ErrTaskFailed means a platform task ended with an error exit status.
+	ErrTaskFailed = errors.New("provider: task failed")
+)
+
+// GuestKind tells virtual machines from containers.
+type GuestKind string
+
+// Guest kinds.
+const (
+	KindVM        GuestKind = "qemu"
+	KindContainer GuestKind = "lxc"
+)
+
+// GuestRef names one guest: the node it runs on, its numeric ID and kind.
+type GuestRef struct {
+	Node string    `json:"node"`
+	VMID int       `json:"vmid"`
+	Kind GuestKind `json:"kind"`
+}
+
+// ClusterInfo describes the platform cluster as a whole.
+type ClusterInfo struct {
+	Name    string `json:"name"`
+	Quorate bool   `json:"quorate"`
+	Version string `json:"version"`
+	Nodes   int    `json:"nodes"`
+}
+
+// Node is one hypervisor host and the resources it has and uses.
+type Node struct {
+	Name    string  `json:"name"`
+	Status  string  `json:"status"` // online, offline, unknown
+	CPU     float64 `json:"cpu"`    // fraction of MaxCPU in use, 0..1
+	MaxCPU  int     `json:"maxcpu"`
+	Mem     uint64  `json:"mem"`
+	MaxMem  uint64  `json:"maxmem"`
+	Disk    uint64  `json:"disk"`
+	MaxDisk uint64  `json:"maxdisk"`
+	Uptime  uint64  `json:"uptime"`
+}
+
+// Guest is one virtual machine or container as the platform reports it.
+type Guest struct {
+	GuestRef
+	Name     string   `json:"name"`
+	Status   string   `json:"status"` // running, stopped, paused, ...
+	Template bool     `json:"template"`
+	Tags     []string `json:"tags,omitempty"`
+	Pool     string   `json:"pool,omitempty"`
+	CPU      float64  `json:"cpu"`
+	MaxCPU   int      `json:"maxcpu"`
+	Mem      uint64   `json:"mem"`
+	MaxMem   uint64   `json:"maxmem"`
+	Disk     uint64   `json:"disk"`
+	MaxDisk  uint64   `json:"maxdisk"`
+	Uptime   uint64   `json:"uptime"`
+	Lock     string   `json:"lock,omitempty"`
+}
+
+// Storage is one storage as seen from one node.
+type Storage struct {
+	Node    string   `json:"node"`
+	Name    string   `json:"storage"`
+	Type    string   `json:"type"`
+	Content []string `json:"content,omitempty"`
+	Shared  bool     `json:"shared"`
+	Status  string   `json:"status"` // available, unknown
+	Used    uint64   `json:"used"`
+	Total   uint64   `json:"total"`
+}
+
+// Inventory is one consistent read of everything a sync needs.
+type Inventory struct {
+	Nodes   []Node    `json:"nodes"`
+	Guests  []Guest   `json:"guests"`
+	Storage []Storage `json:"storage"`
+}
+
+// Content is one volume on a storage: a disk image, ISO, template or backup.
+type Content struct {
+	VolID   string    `json:"volid"`
+	Format  string    `json:"format,omitempty"`
+	Content string    `json:"content"` // images, iso, vztmpl, backup, rootdir
+	Size    uint64    `json:"size"`
+	VMID    int       `json:"vmid,omitempty"`
+	Created time.Time `json:"ctime,omitzero"`
+	Notes   string    `json:"notes,omitempty"`
+}
+
+// Network is one host network interface or bridge.
+type Network struct {
+	Iface     string `json:"iface"`
+	Type      string `json:"type"` // bridge, eth, bond, vlan, ...
+	Active    bool   `json:"active"`
+	Autostart bool   `json:"autostart"`
+	CIDR      string `json:"cidr,omitempty"`
+	Gateway   string `json:"gateway,omitempty"`
+	Ports     string `json:"bridge_ports,omitempty"`
+	VLANAware bool   `json:"bridge_vlan_aware,omitempty"`
+	Comments  string `json:"comments,omitempty"`
+}
+
+// Snapshot is one guest snapshot.
+type Snapshot struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	Parent      string    `json:"parent,omitempty"`
+	Created     time.Time `json:"snaptime,omitzero"`
+	VMState     bool      `json:"vmstate,omitempty"`
+}
+
+// NIC is one guest network interface: its bridge and VLAN tag, and the
+// address configuration handed to cloud-init.
+type NIC struct {
+	Bridge  string `json:"bridge"`
+	VLAN    int    `json:"vlan,omitempty"`
+	Model   string `json:"model,omitempty"` // virtio when empty
+	MAC     string `json:"mac,omitempty"`   // generated by the platform when empty
+	IP      string `json:"ip,omitempty"`    // CIDR, e.g. 10.0.0.5/24; DHCP when empty
+	Gateway string `json:"gw,omitempty"`
+}
+
+// GuestSpec is the configuration applied to a new guest, or to a clone.
+// Zero fields keep the template's (or the platform's) value.
+type GuestSpec struct {
+	Name        string   `json:"name,omitempty"`
+	Cores       int      `json:"cores,omitempty"`
+	MemoryMiB   int      `json:"memory,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	Description string   `json:"description,omitempty"`
+	NICs        []NIC    `json:"nics,omitempty"`
+	Nameserver  string   `json:"nameserver,omitempty"`
+	SearchDom   string   `json:"searchdomain,omitempty"`
+	SSHKeys     []string `json:"sshkeys,omitempty"`
+	CIUser      string   `json:"ciuser,omitempty"`
+	Storage     string   `json:"storage,omitempty"` // target storage for disks
+	DiskGiB     int      `json:"disk,omitempty"`    // size of a new guest's disk
+	OSType      string   `json:"ostype,omitempty"`
+	Pool        string   `json:"pool,omitempty"`
+}
+
+// CloneSpec clones a template or guest into a new guest.
+type CloneSpec struct {
+	Source GuestRef  `json:"source"`
+	NewID  int       `json:"newid"`
+	Target string    `json:"target,omitempty"` // node; the source's when empty
+	Full   bool      `json:"full"`
+	Spec   GuestSpec `json:"spec"`
+}
+
+// BackupSpec describes one backup of one guest.
+type BackupSpec struct {
+	Storage  string `json:"storage"`
+	Mode     string `json:"mode,omitempty"` // snapshot (default), suspend, stop
+	Compress string `json:"compress,omitempty"`
+	Notes    string `json:"notes,omitempty"`
+}
+
+// Task is a handle on asynchronous work on the platform.
+type Task struct {
+	ID   string `json:"id"` // the platform's task ID (a Proxmox UPID)
+	Node string `json:"node"`
+}
+
+// TaskStatus is the state of a task at one moment.
+type TaskStatus struct {
+	Task
+	Type      string    `json:"type"`
+	Running   bool      `json:"running"`
+	OK        bool      `json:"ok"`                    // finished without error
+	Exit      string    `json:"exit_status,omitempty"` // "OK" or the error
+	StartTime time.Time `json:"start_time,omitzero"`
+	EndTime   time.Time `json:"end_time,omitzero"`
+	LastLog   string    `json:"last_log,omitempty"` // the newest log line, for progress
+}
+
+// Provider is what Moxxie needs from a virtualization platform.
+type Provider interface {
+	// Name is the provider's kind, e.g. "proxmox".
+	Name() string
+
+	// Cluster describes the platform cluster.
+	Cluster(ctx context.Context) (ClusterInfo, error)
+	// Inventory reads nodes, guests and storage in as few requests as the
+	// platform allows.
+	Inventory(ctx context.Context) (Inventory, error)
+	// Nodes lists the hosts.
+	Nodes(ctx context.Context) ([]Node, error)
+	// Guest reads one guest's current state.
+	Guest(ctx context.Context, ref GuestRef) (Guest, error)
+	// GuestConfig reads one guest's configuration as key/value pairs.
+	GuestConfig(ctx context.Context, ref GuestRef) (map[string]string, error)
+	// NextID returns a free guest ID.
+	NextID(ctx context.Context) (int, error)
+
+	// CreateGuest creates a new guest from spec on ref.Node with ref.VMID.
+	CreateGuest(ctx context.Context, ref GuestRef, spec GuestSpec) (Task, error)
+	// CloneGuest clones spec.Source to spec.NewID.
+	CloneGuest(ctx context.Context, spec CloneSpec) (Task, error)
+	// ConfigureGuest applies spec to an existing guest.
+	ConfigureGuest(ctx context.Context, ref GuestRef, spec GuestSpec) (Task, error)
+	// StartGuest starts a guest.
+	StartGuest(ctx context.Context, ref GuestRef) (Task, error)
+	// StopGuest stops a guest at once, like pulling the plug.
+	StopGuest(ctx context.Context, ref GuestRef) (Task, error)
+	// ShutdownGuest asks the guest OS to shut down, stopping it after
+	// timeout if it has not (zero: the platform's default).
+	ShutdownGuest(ctx context.Context, ref GuestRef, timeout time.Duration) (Task, error)
+	// DeleteGuest destroys a stopped guest and its disks.
+	DeleteGuest(ctx context.Context, ref GuestRef) (Task, error)
+	// MigrateGuest moves a guest to target; online for a running guest.
+	MigrateGuest(ctx context.Context, ref GuestRef, target string, online bool) (Task, error)
+
+	// Snapshots lists a guest's snapshots.
+	Snapshots(ctx context.Context, ref GuestRef) ([]Snapshot, error)
+	// CreateSnapshot takes a snapshot named name.
+	CreateSnapshot(ctx context.Context, ref GuestRef, name, description string) (Task, error)
+	// DeleteSnapshot removes a snapshot.
+	DeleteSnapshot(ctx context.Context, ref GuestRef, name string) (Task, error)
+	// RollbackSnapshot returns the guest to a snapshot.
+	RollbackSnapshot(ctx context.Context, ref GuestRef, name string) (Task, error)
+
+	// Backup starts a backup of one guest.
+	Backup(ctx context.Context, ref GuestRef, spec BackupSpec) (Task, error)
+	// StorageContent lists the volumes on one storage of one node, of one
+	// content type when content is not empty.
+	StorageContent(ctx context.Context, node, storage, content string) ([]Content, error)
+	// Networks lists a node's network interfaces.
+	Networks(ctx context.Context, node string) ([]Network, error)
+
+	// TaskStatus reads a task's state.
+	TaskStatus(ctx context.Context, task Task) (TaskStatus, error)
+	// WaitTask polls a task until it ends or ctx is done, calling progress
+	// (when not nil) on every change. A task that ends with an error
+	// returns its status and an error wrapping ErrTaskFailed.
+	WaitTask(ctx context.Context, task Task, progress func(TaskStatus)) (TaskStatus, error)
+}
