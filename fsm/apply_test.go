@@ -465,6 +465,11 @@ func populate(t testing.TB, f *FSM) uint64 {
 		&PoolCreateRequest{WriteMeta: WriteMeta{Now: 15}, Pool: Pool{ID: "g-1", Kind: PoolVLAN, Name: "prod"}},
 		&IDAllocateRequest{WriteMeta: WriteMeta{Now: 16}, Kind: PoolVLAN, PoolID: "g-1", Allocation: IDAllocation{ID: "v-1"}},
 		&ZoneCreateRequest{WriteMeta: WriteMeta{Now: 17}, Zone: Zone{ID: "moxxie.test"}},
+		&InventorySyncRequest{WriteMeta: WriteMeta{Now: 18}, Nodes: []InvNode{{Name: "pve1", Status: "online"}},
+			Guests:  []InvGuest{{VMID: 100, Kind: GuestKindVM, Node: "pve1"}, {VMID: 101, Kind: GuestKindContainer, Node: "pve1"}},
+			Storage: []InvStorage{{ID: "pve1/local", Node: "pve1", Storage: "local"}}},
+		&InventorySyncRequest{WriteMeta: WriteMeta{Now: 19}, GoneGuests: []int{101}},
+		&InventoryStaleRequest{WriteMeta: WriteMeta{Now: 20}, Error: "timeout"},
 	}
 	for i, c := range cmds {
 		applyOK(t, f, uint64(i+1), c)

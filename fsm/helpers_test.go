@@ -249,6 +249,34 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		ZoneCreateType:      &ZoneCreateRequest{WriteMeta: meta(23), Zone: Zone{ID: "moxxie.test", Tenant: "t", TTL: 30, Description: "d", CreateIndex: 1, CreatedAt: 2}},
 		ZoneDeleteType:      &ZoneDeleteRequest{WriteMeta: meta(24), ID: "moxxie.test"},
 		QuarantineDrainType: &QuarantineDrainRequest{WriteMeta: meta(25)},
+		InventorySyncType: &InventorySyncRequest{
+			WriteMeta: meta(26), Nodes: []InvNode{sampleInvNode()}, Guests: []InvGuest{sampleInvGuest()},
+			Storage: []InvStorage{sampleInvStorage()}, GoneNodes: []string{"pve9"}, GoneGuests: []int{109}, GoneStorage: []string{"pve9/local"},
+		},
+		InventoryStaleType: &InventoryStaleRequest{WriteMeta: meta(27), Error: "connection refused"},
+	}
+}
+
+// sampleInvMeta returns inventory history with every field set.
+func sampleInvMeta() InvMeta {
+	return InvMeta{Gone: true, FirstSeen: 1, LastSeen: 2, GoneAt: 3, LastChanged: 4, CreateIndex: 5, ModifyIndex: 6}
+}
+
+func sampleInvNode() InvNode {
+	return InvNode{Name: "pve1", Status: "online", MaxCPU: 8, MaxMem: 1 << 35, MaxDisk: 1 << 40, CPU: 0.25, Mem: 1 << 33, Disk: 1 << 38, InvMeta: sampleInvMeta()}
+}
+
+func sampleInvGuest() InvGuest {
+	return InvGuest{
+		VMID: 101, Kind: GuestKindVM, Node: "pve1", Name: "web", Status: "running", Template: true, Tags: []string{"tenant.acme"},
+		Pool: "prod", Tenant: "acme", Lock: "backup", MaxCPU: 2, MaxMem: 1 << 31, MaxDisk: 1 << 34, InvMeta: sampleInvMeta(),
+	}
+}
+
+func sampleInvStorage() InvStorage {
+	return InvStorage{
+		ID: "pve1/local", Node: "pve1", Storage: "local", Type: "dir", Content: []string{"iso"}, Shared: true,
+		Status: "available", Used: 1, Total: 2, InvMeta: sampleInvMeta(),
 	}
 }
 
@@ -289,4 +317,4 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 }
 
 // nextFreeType is the first message type number not yet registered.
-const nextFreeType = QuarantineDrainType + 1
+const nextFreeType = InventoryStaleType + 1

@@ -56,6 +56,8 @@ func init() {
 	register(ZoneCreateType, "zone_create", func() Command { return new(ZoneCreateRequest) }, validated(applyZoneCreate))
 	register(ZoneDeleteType, "zone_delete", func() Command { return new(ZoneDeleteRequest) }, applyZoneDelete)
 	register(QuarantineDrainType, "quarantine_drain", func() Command { return new(QuarantineDrainRequest) }, applyQuarantineDrain)
+	register(InventorySyncType, "inventory_sync", func() Command { return new(InventorySyncRequest) }, validated(applyInventorySync))
+	register(InventoryStaleType, "inventory_stale", func() Command { return new(InventoryStaleRequest) }, validated(applyInventoryStale))
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

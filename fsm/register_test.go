@@ -89,6 +89,8 @@ var messageTypeConsts = map[string]MessageType{
 	"ZoneDeleteType":        ZoneDeleteType,
 	"QuarantineDrainType":   QuarantineDrainType,
 	"IgnoreUnknownTypeFlag": IgnoreUnknownTypeFlag,
+	"InventorySyncType":     InventorySyncType,
+	"InventoryStaleType":    InventoryStaleType,
 }
 
 func TestMessageTypes_AllRegistered(t *testing.T) {

@@ -39,6 +39,10 @@ const (
 	recRun         recordType = 14
 	recHold        recordType = 15
 	recIPAMClock   recordType = 16
+	recInvNode     recordType = 17
+	recInvGuest    recordType = 18
+	recInvStorage  recordType = 19
+	recInvState    recordType = 20
 	recEnd         recordType = 255
 )
 
@@ -70,6 +74,10 @@ var snapshotTables = []tableRecord{
 	{tableRuns, recRun, func() any { return new(storedRun) }},
 	{tableHolds, recHold, func() any { return new(storedHold) }},
 	{tableIPAMClock, recIPAMClock, func() any { return new(ipamClock) }},
+	{tableInvNodes, recInvNode, func() any { return new(InvNode) }},
+	{tableInvGuests, recInvGuest, func() any { return new(InvGuest) }},
+	{tableInvStorage, recInvStorage, func() any { return new(InvStorage) }},
+	{tableInvState, recInvState, func() any { return new(InvState) }},
 }
 
 type fsmSnapshot struct {

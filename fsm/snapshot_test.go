@@ -299,7 +299,7 @@ func TestTableCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		tableIndex:       12, // one per table written to through insert or touchTable (not the clock)
+		tableIndex:       16, // one per table written to through insert or touchTable (not the clock)
 		tableSettings:    2,  // a, b (c deleted)
 		tableTokens:      2,  // root, t1 (t2 revoked)
 		tableACL:         1,
@@ -315,6 +315,10 @@ func TestTableCounts(t *testing.T) {
 		tableRuns:        5, // one each, and two in the /24: .1-.3 and the range
 		tableHolds:       1, // a-2 in quarantine
 		tableIPAMClock:   1,
+		tableInvNodes:    1,
+		tableInvGuests:   2, // 100 and 101, which is gone but kept
+		tableInvStorage:  1,
+		tableInvState:    1,
 	}
 	if !reflect.DeepEqual(counts, want) {
 		t.Fatalf("TableCounts = %v, want %v", counts, want)

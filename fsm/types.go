@@ -45,6 +45,8 @@ const (
 	ZoneCreateType      MessageType = 23
 	ZoneDeleteType      MessageType = 24
 	QuarantineDrainType MessageType = 25
+	InventorySyncType   MessageType = 26
+	InventoryStaleType  MessageType = 27
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does
