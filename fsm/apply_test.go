@@ -470,6 +470,9 @@ func populate(t testing.TB, f *FSM) uint64 {
 			Storage: []InvStorage{{ID: "pve1/local", Node: "pve1", Storage: "local"}}},
 		&InventorySyncRequest{WriteMeta: WriteMeta{Now: 19}, GoneGuests: []int{101}},
 		&InventoryStaleRequest{WriteMeta: WriteMeta{Now: 20}, Error: "timeout"},
+		&OperationCreateRequest{WriteMeta: WriteMeta{Now: 21}, Op: Operation{ID: "op-1", Kind: OpVMStart, VMID: 100}},
+		&OperationCreateRequest{WriteMeta: WriteMeta{Now: 22}, Op: Operation{ID: "op-2", Kind: OpVMCreate, Spec: &VMSpec{Name: "web"}}},
+		&OperationUpdateRequest{WriteMeta: WriteMeta{Now: 23}, ID: "op-1", Status: str(OpSucceeded)},
 	}
 	for i, c := range cmds {
 		applyOK(t, f, uint64(i+1), c)

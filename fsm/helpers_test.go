@@ -253,7 +253,13 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 			WriteMeta: meta(26), Nodes: []InvNode{sampleInvNode()}, Guests: []InvGuest{sampleInvGuest()},
 			Storage: []InvStorage{sampleInvStorage()}, GoneNodes: []string{"pve9"}, GoneGuests: []int{109}, GoneStorage: []string{"pve9/local"},
 		},
-		InventoryStaleType: &InventoryStaleRequest{WriteMeta: meta(27), Error: "connection refused"},
+		InventoryStaleType:  &InventoryStaleRequest{WriteMeta: meta(27), Error: "connection refused"},
+		OperationCreateType: &OperationCreateRequest{WriteMeta: meta(28), Op: sampleOperation()},
+		OperationUpdateType: &OperationUpdateRequest{
+			WriteMeta: meta(29), ID: "op-1", Status: str(OpFailed), Step: str("cloning"), Progress: str("50%"), Task: str("UPID:x"),
+			VMID: intp(101), Node: str("pve1"), Addresses: []OpAddress{{NIC: 1, ID: "a", Address: "10.0.0.5", PrefixID: "p", DNSName: "web.moxxie.test"}},
+			Error: &OpError{Code: "task_failed", Message: "clone failed", Field: "template"}, RolledBack: true,
+		},
 	}
 }
 
@@ -281,6 +287,23 @@ func sampleInvStorage() InvStorage {
 }
 
 func str(s string) *string { return &s }
+
+func intp(v int) *int { return &v }
+
+// sampleOperation returns an operation with every field set.
+func sampleOperation() Operation {
+	return Operation{
+		ID: "op-1", Kind: OpVMCreate, Status: OpRunning, VMID: 101, Node: "pve1",
+		Spec: &VMSpec{
+			Name: "web", TemplateVMID: 9000, Node: "pve1", Cores: 2, MemoryMiB: 2048, DiskGiB: 10, Storage: "local-lvm", Tenant: "acme",
+			Tags: []string{"web"}, Description: "d", Start: true, SSHKeys: []string{"ssh-ed25519 AAAA"},
+			NICs: []VMNIC{{Bridge: "vmbr0", VLAN: 10, PrefixID: "p", Address: "10.0.0.5", DNSName: "web.moxxie.test"}},
+		},
+		Step: "cloning", Progress: "50%", Task: "UPID:x", Addresses: []OpAddress{{NIC: 1, ID: "a", Address: "10.0.0.5", PrefixID: "p", DNSName: "web.moxxie.test"}},
+		Error: &OpError{Code: "c", Message: "m", Field: "f"}, RolledBack: true, Actor: "acc", CreatedAt: 1, UpdatedAt: 2, FinishedAt: 3,
+		CreateIndex: 4, ModifyIndex: 5,
+	}
+}
 
 // samplePrefix returns a prefix with every field set.
 func samplePrefix() Prefix {
@@ -317,4 +340,4 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 }
 
 // nextFreeType is the first message type number not yet registered.
-const nextFreeType = InventoryStaleType + 1
+const nextFreeType = OperationUpdateType + 1

@@ -58,6 +58,8 @@ func init() {
 	register(QuarantineDrainType, "quarantine_drain", func() Command { return new(QuarantineDrainRequest) }, applyQuarantineDrain)
 	register(InventorySyncType, "inventory_sync", func() Command { return new(InventorySyncRequest) }, validated(applyInventorySync))
 	register(InventoryStaleType, "inventory_stale", func() Command { return new(InventoryStaleRequest) }, validated(applyInventoryStale))
+	register(OperationCreateType, "operation_create", func() Command { return new(OperationCreateRequest) }, validated(applyOperationCreate))
+	register(OperationUpdateType, "operation_update", func() Command { return new(OperationUpdateRequest) }, validated(applyOperationUpdate))
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

@@ -91,6 +91,8 @@ var messageTypeConsts = map[string]MessageType{
 	"IgnoreUnknownTypeFlag": IgnoreUnknownTypeFlag,
 	"InventorySyncType":     InventorySyncType,
 	"InventoryStaleType":    InventoryStaleType,
+	"OperationCreateType":   OperationCreateType,
+	"OperationUpdateType":   OperationUpdateType,
 }
 
 func TestMessageTypes_AllRegistered(t *testing.T) {

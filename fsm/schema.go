@@ -89,6 +89,9 @@ func schema() *memdb.DBSchema {
 
 func newMemDB() *memdb.MemDB {
 	sc := schema()
+	for name, t := range operationTables() {
+		sc.Tables[name] = t
+	}
 	for name, t := range inventoryTables() {
 		sc.Tables[name] = t
 	}

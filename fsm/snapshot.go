@@ -43,6 +43,7 @@ const (
 	recInvGuest    recordType = 18
 	recInvStorage  recordType = 19
 	recInvState    recordType = 20
+	recOperation   recordType = 21
 	recEnd         recordType = 255
 )
 
@@ -78,6 +79,7 @@ var snapshotTables = []tableRecord{
 	{tableInvGuests, recInvGuest, func() any { return new(InvGuest) }},
 	{tableInvStorage, recInvStorage, func() any { return new(InvStorage) }},
 	{tableInvState, recInvState, func() any { return new(InvState) }},
+	{tableOperations, recOperation, func() any { return new(Operation) }},
 }
 
 type fsmSnapshot struct {

@@ -47,6 +47,8 @@ const (
 	QuarantineDrainType MessageType = 25
 	InventorySyncType   MessageType = 26
 	InventoryStaleType  MessageType = 27
+	OperationCreateType MessageType = 28
+	OperationUpdateType MessageType = 29
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does
