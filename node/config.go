@@ -53,8 +53,32 @@ type Config struct {
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
 
-	TLS  TLSConfig  `yaml:"tls"`
-	Raft RaftConfig `yaml:"raft"`
+	TLS     TLSConfig     `yaml:"tls"`
+	Raft    RaftConfig    `yaml:"raft"`
+	Proxmox ProxmoxConfig `yaml:"proxmox"`
+}
+
+// ProxmoxConfig connects the server to the Proxmox VE cluster it manages.
+// Without a URL there is no platform: inventory sync is off and VM
+// operations are refused.
+type ProxmoxConfig struct {
+	// URL is the API endpoint, e.g. https://pve1.example.com:8006.
+	URL string `yaml:"url"`
+	// TokenID is the API token, USER@REALM!NAME (Datacenter > Permissions
+	// > API Tokens); TokenSecretFile holds its secret. The secret itself
+	// never goes in this file.
+	TokenID         string `yaml:"token_id"`
+	TokenSecretFile string `yaml:"token_secret_file"`
+	// The server's certificate is verified against CAFile, or pinned by
+	// Fingerprint (SHA-256, as the Proxmox UI shows it); Insecure skips
+	// verification and must be set explicitly.
+	CAFile      string `yaml:"ca_file"`
+	Fingerprint string `yaml:"fingerprint"`
+	Insecure    bool   `yaml:"insecure"`
+	// Timeout bounds one API request (default 30s).
+	Timeout Duration `yaml:"timeout"`
+	// SyncInterval is how often the leader syncs the inventory (default 10s).
+	SyncInterval Duration `yaml:"sync_interval"`
 }
 
 // TLSConfig names the PEM files of the cluster CA and this server's
@@ -110,6 +134,9 @@ func (d *Duration) UnmarshalYAML(n ast.Node) error {
 	*d = Duration(v)
 	return nil
 }
+
+// Duration returns d as a time.Duration.
+func (d Duration) Duration() time.Duration { return time.Duration(d) }
 
 // MarshalText formats the duration as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
@@ -284,6 +311,9 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return bad("log_format", "must be json or text (got %q)", c.LogFormat)
 	}
+	if err := c.Proxmox.validate(); err != nil {
+		return err
+	}
 	r := c.Raft
 	if r.HeartbeatTimeout < Duration(5*time.Millisecond) {
 		return bad("raft.heartbeat_timeout", "must be at least 5ms")
@@ -332,6 +362,40 @@ func checkListenAddr(addr string) error {
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("%q has a bad port", addr)
+	}
+	return nil
+}
+
+func (p *ProxmoxConfig) validate() error {
+	bad := func(key, format string, a ...any) error {
+		return fmt.Errorf("config: proxmox.%s: %s", key, fmt.Sprintf(format, a...))
+	}
+	if p.URL == "" {
+		if p.TokenID != "" || p.TokenSecretFile != "" {
+			return bad("url", "is required when a token is configured")
+		}
+		return nil
+	}
+	if !strings.HasPrefix(p.URL, "https://") && !(p.Insecure && strings.HasPrefix(p.URL, "http://")) {
+		return bad("url", "must be https:// (got %q)", p.URL)
+	}
+	if !strings.Contains(p.TokenID, "@") || !strings.Contains(p.TokenID, "!") {
+		return bad("token_id", "must be USER@REALM!TOKEN, e.g. moxxie@pve!sync (got %q)", p.TokenID)
+	}
+	if p.TokenSecretFile == "" {
+		return bad("token_secret_file", "is required: the token secret is read from a file, never from this configuration")
+	}
+	if p.Fingerprint != "" && p.CAFile != "" {
+		return bad("fingerprint", "give ca_file or fingerprint, not both")
+	}
+	if p.Insecure && (p.Fingerprint != "" || p.CAFile != "") {
+		return bad("insecure", "cannot be combined with ca_file or fingerprint")
+	}
+	if p.Timeout < 0 || p.SyncInterval < 0 {
+		return bad("sync_interval", "durations must not be negative")
+	}
+	if p.SyncInterval != 0 && p.SyncInterval < Duration(time.Second) {
+		return bad("sync_interval", "must be at least 1s")
 	}
 	return nil
 }

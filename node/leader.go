@@ -1,6 +1,7 @@
 package node
 
 import (
+	"sync"
 	"time"
 
 	"github.com/moxxie/moxxie/fsm"
@@ -62,6 +63,9 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 		}
 	}
 	s.consistentReady.Store(true)
+	var loops sync.WaitGroup
+	defer loops.Wait()
+	loops.Go(func() { s.runInventorySync(stop) })
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
 	drain := time.NewTicker(drainInterval)
@@ -83,5 +87,14 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 				s.logger.Warn("reaping idempotency records failed", "error", err)
 			}
 		}
+	}
+}
+
+// kickSync asks the inventory loop to sync now, without waiting for its
+// interval; a kick while one is pending is dropped.
+func (s *Server) kickSync() {
+	select {
+	case s.syncKick <- struct{}{}:
+	default:
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/moxxie/moxxie/api"
 	"github.com/moxxie/moxxie/dns"
 	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/provider"
 )
 
 // Options carries what a server needs besides its Config. Zero values are
@@ -37,6 +38,9 @@ type Options struct {
 	APIListener  net.Listener
 	// Now is the leader clock; time.Now when nil.
 	Now func() time.Time
+	// Provider, when set, is used instead of the one the proxmox section
+	// of the configuration describes (tests pass one for a simulator).
+	Provider provider.Provider
 }
 
 // Server is one moxxied server.
@@ -59,6 +63,11 @@ type Server struct {
 	fwdSrv   *http.Server
 	fwd      *http.Client
 	handler  http.Handler
+
+	// provider is the virtualization platform; nil without one.
+	provider provider.Provider
+	// syncKick asks the inventory loop to sync now.
+	syncKick chan struct{}
 
 	dnsSrc *dnsSource  // nil without dns_address
 	dnsSrv *dns.Server // nil without dns_address
@@ -94,7 +103,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	s = &Server{
 		cfg: cfg, logger: logger.With("server", cfg.NodeID), now: opts.Now,
 		fsm: fsm.New(), applyCh: make(chan *applyReq, 4096), shutdownCh: make(chan struct{}),
-		fwdClients: map[string]*fwdClient{},
+		fwdClients: map[string]*fwdClient{}, provider: opts.Provider, syncKick: make(chan struct{}, 1),
 	}
 	if s.now == nil {
 		s.now = time.Now
