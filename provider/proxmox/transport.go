@@ -1,0 +1,311 @@
+package proxmox
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/moxxie/moxxie/provider"
+)
+
+// ErrTimeout marks a request that got no complete answer within
+// Config.Timeout. Such errors also wrap provider.ErrUnavailable.
+var ErrTimeout = errors.New("timed out")
+
+// maxBody bounds the size of an API answer read into memory.
+const maxBody = 64 << 20
+
+// transport is the http.RoundTripper under the go-proxmox client. It gives
+// every attempt its own timeout, reads the whole answer within it, turns
+// every failure into an error wrapping one of the provider sentinels, and
+// retries what is safe to retry (see the package documentation).
+type transport struct {
+	base        http.RoundTripper
+	timeout     time.Duration
+	retries     int
+	backoffBase time.Duration
+	backoffMax  time.Duration
+	prefix      string // path prefix of the API, /api2/json
+	secret      string
+	log         *slog.Logger
+	attempts    atomic.Int64 // HTTP attempts made, for tests
+}
+
+// attemptError is the outcome of one failed attempt.
+type attemptError struct {
+	err   error // the error returned to the caller
+	retry bool  // whether another attempt is safe and may help
+}
+
+// RoundTrip sends req, retrying failures that are safe to retry. An answer
+// with a non-2xx status is returned as an error, never as a response.
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	for attempt := 0; ; attempt++ {
+		res, aerr := t.once(req, attempt)
+		if aerr == nil {
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s %s: %w", req.Method, t.path(req), ctx.Err())
+		}
+		if !aerr.retry || attempt >= t.retries || !replayable {
+			if attempt > 0 {
+				return nil, fmt.Errorf("%w (after %d attempts)", aerr.err, attempt+1)
+			}
+			return nil, aerr.err
+		}
+		delay := t.backoff(attempt)
+		t.log.Warn("proxmox: retrying request", "method", req.Method, "path", t.path(req),
+			"attempt", attempt+1, "delay", delay, "error", aerr.err.Error())
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, fmt.Errorf("%s %s: %w", req.Method, t.path(req), ctx.Err())
+		case <-timer.C:
+		}
+	}
+}
+
+// once makes one attempt under its own timeout and reads the whole answer.
+func (t *transport) once(req *http.Request, attempt int) (*http.Response, *attemptError) {
+	t.attempts.Add(1)
+	actx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	defer cancel()
+	var connected atomic.Bool
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }}
+	r := req.Clone(httptrace.WithClientTrace(actx, trace))
+	if attempt > 0 && req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, &attemptError{err: fmt.Errorf("%s %s: %w", req.Method, t.path(req), err)}
+		}
+		r.Body = body
+	}
+
+	res, err := t.base.RoundTrip(r)
+	if err != nil {
+		return nil, t.networkError(req, actx, err, connected.Load())
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxBody))
+	_ = res.Body.Close()
+	if err != nil {
+		return nil, t.networkError(req, actx, err, true)
+	}
+	if res.StatusCode/100 != 2 {
+		return nil, t.statusError(req, res, body)
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	res.ContentLength = int64(len(body))
+	res.Request = req
+	return res, nil
+}
+
+// idempotent reports whether a request of this method may be repeated
+// after it reached the server. POST and DELETE start tasks on Proxmox
+// (create, clone, start, destroy, ...), so they are not.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// networkError classifies a failure without an HTTP answer. connected
+// tells whether a connection was obtained, i.e. whether any of the request
+// may have reached the server.
+func (t *transport) networkError(req *http.Request, actx context.Context, err error, connected bool) *attemptError {
+	retry := idempotent(req.Method) || !connected
+	if certificateError(err) {
+		return &attemptError{err: t.fail(req, t.redact(err.Error()), provider.ErrUnavailable)}
+	}
+	if errors.Is(actx.Err(), context.DeadlineExceeded) && req.Context().Err() == nil || isTimeout(err) {
+		return &attemptError{
+			err:   fmt.Errorf("%s %s: %w after %s: %w", req.Method, t.path(req), ErrTimeout, t.timeout, provider.ErrUnavailable),
+			retry: retry,
+		}
+	}
+	return &attemptError{err: t.fail(req, t.redact(err.Error()), provider.ErrUnavailable), retry: retry}
+}
+
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// certificateError reports whether err is a failed verification of the
+// server's certificate; retrying cannot help with those.
+func certificateError(err error) bool {
+	var (
+		fe  *fingerprintError
+		cve *tls.CertificateVerificationError
+		uae x509.UnknownAuthorityError
+		he  x509.HostnameError
+		cie x509.CertificateInvalidError
+	)
+	return errors.As(err, &fe) || errors.As(err, &cve) || errors.As(err, &uae) ||
+		errors.As(err, &he) || errors.As(err, &cie)
+}
+
+// statusError classifies an answer with a non-2xx status, keeping the
+// message Proxmox gave.
+func (t *transport) statusError(req *http.Request, res *http.Response, body []byte) *attemptError {
+	code := res.StatusCode
+	msg := t.redact(message(res, body))
+	detail := strconv.Itoa(code)
+	if msg != "" {
+		detail += " " + msg
+	}
+	switch {
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return &attemptError{err: t.fail(req, detail, provider.ErrUnauthorized)}
+	case code == http.StatusNotFound:
+		return &attemptError{err: t.fail(req, detail, provider.ErrNotFound)}
+	case code == http.StatusTooManyRequests:
+		// The server declined the request without acting on it.
+		return &attemptError{err: t.fail(req, detail, provider.ErrUnavailable), retry: true}
+	case code == http.StatusRequestTimeout:
+		return &attemptError{err: t.fail(req, detail, provider.ErrUnavailable), retry: idempotent(req.Method)}
+	case code == http.StatusNotImplemented:
+		return &attemptError{err: t.fail(req, detail, provider.ErrRejected)}
+	case code >= 400 && code < 500:
+		return &attemptError{err: t.fail(req, detail, provider.ErrRejected)}
+	case code >= 500 && code < 600:
+		// Proxmox answers 500 for missing objects and refused actions
+		// too; only its message tells them from server trouble.
+		switch {
+		case notFoundMessage(msg):
+			return &attemptError{err: t.fail(req, detail, provider.ErrNotFound)}
+		case refusedMessage(msg):
+			return &attemptError{err: t.fail(req, detail, provider.ErrRejected)}
+		}
+		return &attemptError{err: t.fail(req, detail, provider.ErrUnavailable), retry: idempotent(req.Method)}
+	}
+	return &attemptError{err: t.fail(req, "unexpected status "+detail, provider.ErrUnavailable)}
+}
+
+// fail builds the error of one request: method, API path, what happened
+// and the sentinel.
+func (t *transport) fail(req *http.Request, detail string, kind error) error {
+	return fmt.Errorf("%s %s: %s: %w", req.Method, t.path(req), detail, kind)
+}
+
+// path returns the request's path below the API prefix.
+func (t *transport) path(req *http.Request) string {
+	p := req.URL.Path
+	if i := strings.Index(p, t.prefix); i >= 0 {
+		p = p[i+len(t.prefix):]
+	}
+	return p
+}
+
+// redact removes the token secret from s.
+func (t *transport) redact(s string) string {
+	return redactSecret(s, t.secret)
+}
+
+// redactSecret replaces every occurrence of secret in s.
+func redactSecret(s, secret string) string {
+	if secret == "" || !strings.Contains(s, secret) {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, redacted)
+}
+
+// backoff returns the pause before retry number attempt+1: exponential
+// from backoffBase up to backoffMax, with the upper half jittered.
+func (t *transport) backoff(attempt int) time.Duration {
+	d := t.backoffBase
+	for i := 0; i < attempt && d < t.backoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, t.backoffMax)
+	if d <= 1 {
+		return d
+	}
+	half := d / 2
+	return half + rand.N(d-half)
+}
+
+// message extracts Proxmox's explanation of a failed request: the reason
+// phrase of the status line, the message field of the body and the
+// per-parameter errors of a 400 answer.
+func message(res *http.Response, body []byte) string {
+	var parts []string
+	add := func(s string) {
+		s = strings.TrimSpace(s)
+		if s != "" && !slices.Contains(parts, s) {
+			parts = append(parts, s)
+		}
+	}
+	reason := strings.TrimSpace(strings.TrimPrefix(res.Status, strconv.Itoa(res.StatusCode)))
+	if reason != http.StatusText(res.StatusCode) {
+		add(reason)
+	}
+	var b struct {
+		Message string         `json:"message"`
+		Errors  map[string]any `json:"errors"`
+	}
+	if json.Unmarshal(body, &b) == nil {
+		add(b.Message)
+		keys := make([]string, 0, len(b.Errors))
+		for k := range b.Errors {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			add(fmt.Sprintf("%s: %v", k, b.Errors[k]))
+		}
+	}
+	if len(parts) == 0 {
+		add(reason)
+	}
+	s := strings.Join(parts, "; ")
+	if len(s) > 1000 {
+		s = s[:1000] + "..."
+	}
+	return s
+}
+
+// notFoundMessage reports whether a Proxmox error message says that the
+// object of the request does not exist.
+func notFoundMessage(msg string) bool {
+	m := strings.ToLower(msg)
+	for _, s := range []string{"does not exist", "no such", "not found", "unknown task", "doesn't exist"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// refusedMessage reports whether a Proxmox error message refuses an action
+// for a reason that retrying will not change.
+func refusedMessage(msg string) bool {
+	m := strings.ToLower(msg)
+	for _, s := range []string{"already exists", "already running", "not running", "is a template", "snapshot feature is not available"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
