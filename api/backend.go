@@ -95,4 +95,7 @@ type Backend interface {
 	Ready() error
 	// Now returns the leader clock used to stamp commands.
 	Now() time.Time
+	// Platform names the virtualization platform the cluster manages
+	// ("proxmox"), or "" when none is configured.
+	Platform() string
 }

@@ -29,6 +29,7 @@ const (
 	CodeLeadershipLost       = "leadership_lost"
 	CodeTimeout              = "timeout"
 	CodeNotReady             = "not_ready"
+	CodeNoPlatform           = "no_platform"
 	CodeInternal             = "internal"
 )
 

@@ -28,6 +28,7 @@ type fakeBackend struct {
 	now   time.Time // guarded by mu
 
 	leader     atomic.Bool
+	platform   string // Platform's answer
 	leaderURL  string // Forward target; empty: no leader
 	forwards   atomic.Int64
 	applies    atomic.Int64
@@ -55,6 +56,8 @@ func (b *fakeBackend) State() *fsm.Store       { return b.fsm.State() }
 func (b *fakeBackend) IsLeader() bool          { return b.leader.Load() }
 func (b *fakeBackend) Ready() error            { return b.readyErr }
 func (b *fakeBackend) advance(d time.Duration) { b.mu.Lock(); b.now = b.now.Add(d); b.mu.Unlock() }
+
+func (b *fakeBackend) Platform() string { return b.platform }
 
 func (b *fakeBackend) Now() time.Time {
 	b.mu.Lock()

@@ -131,6 +131,21 @@ var routeTable = []route{
 	{Route{http.MethodGet, "/v1/dns/zones/{name}", true, KindRead}, bodyNone, (*server).handleZoneGet},
 	{Route{http.MethodDelete, "/v1/dns/zones/{name}", true, KindWrite}, bodyNone, (*server).handleZoneDelete},
 
+	{Route{http.MethodGet, "/v1/inventory", true, KindRead}, bodyNone, (*server).handleInventoryState},
+	{Route{http.MethodGet, "/v1/inventory/nodes", true, KindRead}, bodyNone, (*server).handleInventoryNodes},
+	{Route{http.MethodGet, "/v1/inventory/nodes/{name}", true, KindRead}, bodyNone, (*server).handleInventoryNode},
+	{Route{http.MethodGet, "/v1/inventory/guests", true, KindRead}, bodyNone, (*server).handleInventoryGuests},
+	{Route{http.MethodGet, "/v1/inventory/guests/{vmid}", true, KindRead}, bodyNone, (*server).handleInventoryGuest},
+	{Route{http.MethodGet, "/v1/inventory/storage", true, KindRead}, bodyNone, (*server).handleInventoryStorage},
+
+	{Route{http.MethodPost, "/v1/vms", true, KindWrite}, bodyJSON, (*server).handleVMCreate},
+	{Route{http.MethodPost, "/v1/vms/{vmid}/start", true, KindWrite}, bodyNone, vmAction(fsm.OpVMStart)},
+	{Route{http.MethodPost, "/v1/vms/{vmid}/stop", true, KindWrite}, bodyNone, vmAction(fsm.OpVMStop)},
+	{Route{http.MethodPost, "/v1/vms/{vmid}/shutdown", true, KindWrite}, bodyNone, vmAction(fsm.OpVMShutdown)},
+	{Route{http.MethodDelete, "/v1/vms/{vmid}", true, KindWrite}, bodyNone, vmAction(fsm.OpVMDelete)},
+	{Route{http.MethodGet, "/v1/operations", true, KindRead}, bodyNone, (*server).handleOperationList},
+	{Route{http.MethodGet, "/v1/operations/{id}", true, KindRead}, bodyNone, (*server).handleOperationGet},
+
 	{Route{http.MethodGet, "/v1/snapshot", true, KindLeader}, bodyNone, (*server).handleSnapshotSave},
 	{Route{http.MethodPut, "/v1/snapshot", true, KindWrite}, bodySnapshot, (*server).handleSnapshotRestore},
 }

@@ -471,7 +471,7 @@ func populate(t testing.TB, f *FSM) uint64 {
 		&InventorySyncRequest{WriteMeta: WriteMeta{Now: 19}, GoneGuests: []int{101}},
 		&InventoryStaleRequest{WriteMeta: WriteMeta{Now: 20}, Error: "timeout"},
 		&OperationCreateRequest{WriteMeta: WriteMeta{Now: 21}, Op: Operation{ID: "op-1", Kind: OpVMStart, VMID: 100}},
-		&OperationCreateRequest{WriteMeta: WriteMeta{Now: 22}, Op: Operation{ID: "op-2", Kind: OpVMCreate, Spec: &VMSpec{Name: "web"}}},
+		&OperationCreateRequest{WriteMeta: WriteMeta{Now: 22}, Op: Operation{ID: "op-2", Kind: OpVMCreate, Spec: &VMSpec{Name: "web", TemplateVMID: 9000, Cores: 1, MemoryMiB: 512}}},
 		&OperationUpdateRequest{WriteMeta: WriteMeta{Now: 23}, ID: "op-1", Status: str(OpSucceeded)},
 	}
 	for i, c := range cmds {

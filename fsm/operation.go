@@ -156,8 +156,13 @@ func (r *OperationCreateRequest) Validate() error {
 	if !validOpKind(o.Kind) {
 		return fieldErrf("kind", ErrInvalid, "unknown operation kind %q", o.Kind)
 	}
-	if o.Kind == OpVMCreate && o.Spec == nil {
-		return fieldErrf("spec", ErrInvalid, "vm.create needs a spec")
+	if o.Kind == OpVMCreate {
+		if o.Spec == nil {
+			return fieldErrf("spec", ErrInvalid, "vm.create needs a spec")
+		}
+		if err := o.Spec.Validate(); err != nil {
+			return err
+		}
 	}
 	if o.Kind != OpVMCreate && (o.VMID < MinVMID || o.VMID > MaxVMID) {
 		return fieldErrf("vmid", ErrInvalid, "vmid %d is outside %d-%d", o.VMID, MinVMID, MaxVMID)

@@ -167,3 +167,11 @@ func (y *inventorySyncer) failed(err error) time.Duration {
 	}
 	return backoff
 }
+
+// Platform names the virtualization platform, or "" without one.
+func (s *Server) Platform() string {
+	if s.provider == nil {
+		return ""
+	}
+	return s.provider.Name()
+}

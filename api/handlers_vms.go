@@ -1,0 +1,307 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// VMCreateRequest is the body of POST /v1/vms.
+type VMCreateRequest struct {
+	Name string `json:"name"`
+	// Template is the name or VMID of a template in the inventory; empty
+	// creates an empty VM (then Disk is required).
+	Template string `json:"template"`
+	// Node is where the VM goes; empty picks the online node with the most
+	// memory free that fits it.
+	Node string `json:"node"`
+	// Cores and Memory (MiB) default to the template's, or 1 and 1024.
+	Cores       int         `json:"cores"`
+	Memory      int         `json:"memory"`
+	Disk        int         `json:"disk"`
+	Storage     string      `json:"storage"`
+	Tenant      string      `json:"tenant"`
+	Tags        []string    `json:"tags"`
+	Description string      `json:"description"`
+	Start       *bool       `json:"start"`
+	NICs        []fsm.VMNIC `json:"nics"`
+	SSHKeys     []string    `json:"ssh_keys"`
+}
+
+// OperationList is the body of GET /v1/operations.
+type OperationList struct {
+	Operations []*fsm.Operation `json:"operations"`
+}
+
+// Default VM size when neither the request nor a template gives one.
+const (
+	defaultVMCores  = 1
+	defaultVMMemory = 1024 // MiB
+)
+
+// errNoPlatform answers VM operations on a cluster without a platform.
+var errNoPlatform = &apiError{
+	status: http.StatusServiceUnavailable, code: CodeNoPlatform,
+	message: "no virtualization platform is configured (see proxmox in the server configuration)",
+}
+
+// handleVMCreate validates a VM request against the inventory and IPAM,
+// places it, and records a vm.create operation; the leader runs it. It
+// answers 202 with the operation.
+func (s *server) handleVMCreate(c *call) error {
+	if s.b.Platform() == "" {
+		return errNoPlatform
+	}
+	var req VMCreateRequest
+	if err := decodeJSON(c.body, &req, true); err != nil {
+		return err
+	}
+	st := s.b.State()
+	spec := fsm.VMSpec{
+		Name: req.Name, Cores: req.Cores, MemoryMiB: req.Memory, DiskGiB: req.Disk, Storage: req.Storage,
+		Tenant: req.Tenant, Tags: req.Tags, Description: req.Description, Start: req.Start == nil || *req.Start,
+		NICs: req.NICs, SSHKeys: req.SSHKeys,
+	}
+	if req.Template != "" {
+		tmpl, err := findTemplate(st, req.Template)
+		if err != nil {
+			return err
+		}
+		spec.TemplateVMID = tmpl.VMID
+		if spec.Cores == 0 {
+			spec.Cores = tmpl.MaxCPU
+		}
+		if spec.MemoryMiB == 0 {
+			spec.MemoryMiB = int(tmpl.MaxMem >> 20)
+		}
+	}
+	if spec.Cores == 0 {
+		spec.Cores = defaultVMCores
+	}
+	if spec.MemoryMiB == 0 {
+		spec.MemoryMiB = defaultVMMemory
+	}
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	if err := checkNICPrefixes(st, spec.NICs); err != nil {
+		return err
+	}
+	node, err := placeVM(st, req.Node, spec.Cores, spec.MemoryMiB)
+	if err != nil {
+		return err
+	}
+	spec.Node = node
+	meta, err := s.writeMeta(c)
+	if err != nil {
+		return err
+	}
+	cmd := &fsm.OperationCreateRequest{WriteMeta: meta, Op: fsm.Operation{ID: newID(), Kind: fsm.OpVMCreate, Node: node, Spec: &spec}}
+	return s.apply(c, cmd, http.StatusAccepted, nil)
+}
+
+// findTemplate resolves a template by VMID or name.
+func findTemplate(st *fsm.Store, ref string) (*fsm.InvGuest, error) {
+	yes := true
+	_, tmpls, err := st.InventoryGuests(nil, fsm.GuestFilter{Template: &yes})
+	if err != nil {
+		return nil, err
+	}
+	if id, err := strconv.Atoi(ref); err == nil {
+		for _, t := range tmpls {
+			if t.VMID == id {
+				return t, nil
+			}
+		}
+		return nil, invalid("template", "no template with VMID %d in the inventory", id)
+	}
+	var found []*fsm.InvGuest
+	for _, t := range tmpls {
+		if t.Name == ref {
+			found = append(found, t)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, invalid("template", "no template named %q in the inventory", ref)
+	case 1:
+		return found[0], nil
+	}
+	return nil, invalid("template", "%d templates are named %q: give the VMID", len(found), ref)
+}
+
+// checkNICPrefixes checks that every NIC's prefix exists, is active and
+// holds the requested address.
+func checkNICPrefixes(st *fsm.Store, nics []fsm.VMNIC) error {
+	for i, n := range nics {
+		if n.PrefixID == "" {
+			continue
+		}
+		f := fmt.Sprintf("nics[%d]", i)
+		_, p, err := st.Prefix(nil, n.PrefixID)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			return invalid(f+".prefix_id", "prefix %q not found", n.PrefixID)
+		}
+		if p.Status != fsm.PrefixActive {
+			return invalid(f+".prefix_id", "prefix %s is a container; allocate from an active prefix", p.Prefix.Prefix)
+		}
+		if n.Address != "" {
+			pfx, err := netip.ParsePrefix(p.Prefix.Prefix)
+			if a, _ := netip.ParseAddr(n.Address); err != nil || !pfx.Contains(a) {
+				return invalid(f+".address", "%s is not in prefix %s", n.Address, p.Prefix.Prefix)
+			}
+		}
+	}
+	return nil
+}
+
+// nodeLoad is what placement knows about one node.
+type nodeLoad struct {
+	name    string
+	online  bool
+	maxCPU  int
+	maxMiB  int64
+	usedMiB int64 // memory of running guests and of VMs being created
+}
+
+// placeVM returns the node for a new VM: the requested one if it fits,
+// else the online node with the most memory free that fits it.
+func placeVM(st *fsm.Store, want string, cores, memMiB int) (string, error) {
+	loads, err := nodeLoads(st)
+	if err != nil {
+		return "", err
+	}
+	return pickNode(loads, want, cores, memMiB)
+}
+
+func nodeLoads(st *fsm.Store) ([]nodeLoad, error) {
+	_, nodes, err := st.InventoryNodes(nil, false)
+	if err != nil {
+		return nil, err
+	}
+	_, guests, err := st.InventoryGuests(nil, fsm.GuestFilter{Status: "running"})
+	if err != nil {
+		return nil, err
+	}
+	_, ops, err := st.Operations(nil, true)
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]int64{}
+	for _, g := range guests {
+		used[g.Node] += int64(g.MaxMem >> 20)
+	}
+	for _, op := range ops {
+		if op.Kind == fsm.OpVMCreate && op.Spec != nil {
+			used[op.Spec.Node] += int64(op.Spec.MemoryMiB)
+		}
+	}
+	out := make([]nodeLoad, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, nodeLoad{name: n.Name, online: n.Status == "online", maxCPU: n.MaxCPU, maxMiB: int64(n.MaxMem >> 20), usedMiB: used[n.Name]})
+	}
+	return out, nil
+}
+
+// pickNode chooses among loads; it is pure, for table tests.
+func pickNode(loads []nodeLoad, want string, cores, memMiB int) (string, error) {
+	fits := func(l nodeLoad) bool {
+		return l.online && l.maxCPU >= cores && l.maxMiB-l.usedMiB >= int64(memMiB)
+	}
+	if want != "" {
+		i := slices.IndexFunc(loads, func(l nodeLoad) bool { return l.name == want })
+		switch {
+		case i < 0:
+			return "", invalid("node", "no node %q in the inventory", want)
+		case !loads[i].online:
+			return "", &apiError{status: http.StatusConflict, code: CodeConflict, field: "node", message: fmt.Sprintf("node %s is not online", want)}
+		case loads[i].maxCPU < cores:
+			return "", invalid("cores", "node %s has %d CPUs; %d cores requested", want, loads[i].maxCPU, cores)
+		case !fits(loads[i]):
+			return "", exhausted("node", "node %s has %d MiB of memory free, %d MiB requested", want, max(0, loads[i].maxMiB-loads[i].usedMiB), memMiB)
+		}
+		return want, nil
+	}
+	best := -1
+	for i, l := range loads {
+		if fits(l) && (best < 0 || l.maxMiB-l.usedMiB > loads[best].maxMiB-loads[best].usedMiB) {
+			best = i
+		}
+	}
+	if best < 0 {
+		most := int64(0)
+		for _, l := range loads {
+			if l.online {
+				most = max(most, l.maxMiB-l.usedMiB)
+			}
+		}
+		return "", exhausted("node", "no online node has %d cores and %d MiB of memory free (the most free is %d MiB)", cores, memMiB, most)
+	}
+	return loads[best].name, nil
+}
+
+// exhausted is a 409 for a resource that has run out.
+func exhausted(field, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusConflict, code: CodeExhausted, field: field, message: fmt.Sprintf(format, args...)}
+}
+
+// vmAction returns the handler of a power or delete operation on a VM.
+func vmAction(kind string) func(*server, *call) error {
+	return func(s *server, c *call) error {
+		if s.b.Platform() == "" {
+			return errNoPlatform
+		}
+		vmid, err := vmidParam(c)
+		if err != nil {
+			return err
+		}
+		_, g, err := s.b.State().InventoryGuest(nil, vmid)
+		if err != nil {
+			return err
+		}
+		if g == nil || g.Gone {
+			return notFoundError("vmid", "guest", strconv.Itoa(vmid))
+		}
+		if g.Template && kind != fsm.OpVMDelete {
+			return invalid("vmid", "%d is a template; templates cannot be started or stopped", vmid)
+		}
+		meta, err := s.writeMeta(c)
+		if err != nil {
+			return err
+		}
+		cmd := &fsm.OperationCreateRequest{WriteMeta: meta, Op: fsm.Operation{ID: newID(), Kind: kind, VMID: vmid, Node: g.Node}}
+		return s.apply(c, cmd, http.StatusAccepted, nil)
+	}
+}
+
+// handleOperationList lists operations, oldest first; ?active lists only
+// those pending or running. It supports blocking queries.
+func (s *server) handleOperationList(c *call) error {
+	active, err := boolParam(c, "active")
+	if err != nil {
+		return err
+	}
+	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.Operation, error) {
+		return st.Operations(ws, active)
+	}, func(l []*fsm.Operation) any { return OperationList{Operations: l} })
+}
+
+// handleOperationGet returns one operation; with ?index it blocks until
+// the operation changes, which is how clients follow its progress.
+func (s *server) handleOperationGet(c *call) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	return serveGet(s, c, "id", "operation", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.Operation, error) {
+		return st.Operation(ws, id)
+	})
+}
