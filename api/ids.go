@@ -28,6 +28,10 @@ var objectIDs idGen
 // the command, like the time.
 func newID() string { return objectIDs.next(time.Now()) }
 
+// NewID returns the ID of a new object for commands the server proposes
+// itself, made like the API's.
+func NewID() string { return newID() }
+
 func (g *idGen) next(now time.Time) string {
 	g.mu.Lock()
 	ms := uint64(now.UnixMilli())

@@ -66,6 +66,7 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	var loops sync.WaitGroup
 	defer loops.Wait()
 	loops.Go(func() { s.runInventorySync(stop) })
+	loops.Go(func() { s.runOperations(stop) })
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
 	drain := time.NewTicker(drainInterval)
