@@ -120,6 +120,11 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	if s.certs, err = loadCerts(cfg.TLS); err != nil {
 		return nil, err
 	}
+	if s.provider == nil {
+		if s.provider, err = newProvider(cfg.Proxmox, s.logger); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "raft"), 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
