@@ -64,3 +64,37 @@ func requireFieldError(t testing.TB, err error, field string) {
 		t.Fatalf("error %v, want a field error on %s", err, field)
 	}
 }
+
+func TestVMSpec_Validate(t *testing.T) {
+	ok := func() VMSpec {
+		return VMSpec{Name: "web-1", TemplateVMID: 9000, Cores: 2, MemoryMiB: 2048, NICs: []VMNIC{{Bridge: "vmbr0", PrefixID: "p", Address: "10.0.0.5", DNSName: "Web.Moxxie.Test."}}}
+	}
+	good := ok()
+	if err := good.Validate(); err != nil {
+		t.Fatalf("valid spec: %v", err)
+	}
+	if good.NICs[0].DNSName != "web.moxxie.test" {
+		t.Fatalf("dns name not normalized: %q", good.NICs[0].DNSName)
+	}
+	cases := map[string]func(v *VMSpec){
+		"name":             func(v *VMSpec) { v.Name = "" },
+		"cores":            func(v *VMSpec) { v.Cores = 0 },
+		"memory":           func(v *VMSpec) { v.MemoryMiB = 8 },
+		"disk":             func(v *VMSpec) { v.TemplateVMID = 0 },
+		"storage":          func(v *VMSpec) { v.Storage = "bad storage" },
+		"tenant":           func(v *VMSpec) { v.Tenant = "Not A Name" },
+		"tags[0]":          func(v *VMSpec) { v.Tags = []string{"no spaces"} },
+		"ssh_keys[0]":      func(v *VMSpec) { v.SSHKeys = []string{"not a key"} },
+		"nics[0].bridge":   func(v *VMSpec) { v.NICs[0].Bridge = "a-very-long-bridge-name" },
+		"nics[0].vlan":     func(v *VMSpec) { v.NICs[0].VLAN = 4095 },
+		"nics[0].address":  func(v *VMSpec) { v.NICs[0].Address = "10.0.0.300" },
+		"nics[0].dns_name": func(v *VMSpec) { v.NICs[0].PrefixID, v.NICs[0].Address = "", "" },
+	}
+	for field, mutate := range cases {
+		t.Run(field, func(t *testing.T) {
+			v := ok()
+			mutate(&v)
+			requireFieldError(t, v.Validate(), field)
+		})
+	}
+}
