@@ -1,0 +1,120 @@
+package pvesim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// Faults are failures injected into the simulator. The zero value injects
+// nothing. They can be changed at any time with Sim.SetFaults or the admin
+// API; every request and every new task reads the current value.
+type Faults struct {
+	// Latency delays every API request before it is handled.
+	Latency time.Duration
+	// ErrorRate is the fraction (0..1) of authenticated API requests
+	// answered with a 500 instead of being handled.
+	ErrorRate float64
+	// Timeout makes every API request hang until the client gives up (or
+	// the simulator is closed).
+	Timeout bool
+	// SlowTasks is added to the duration of every new task.
+	SlowTasks time.Duration
+	// FailTasks lists task types (e.g. "qmclone", "qmstart", "vzdump")
+	// whose new tasks fail when they would complete, changing nothing.
+	FailTasks []string
+}
+
+// faultsJSON is the admin API form of Faults, with durations as Go duration
+// strings ("150ms").
+type faultsJSON struct {
+	Latency   string   `json:"latency,omitempty"`
+	ErrorRate float64  `json:"error_rate,omitempty"`
+	Timeout   bool     `json:"timeout,omitempty"`
+	SlowTasks string   `json:"slow_tasks,omitempty"`
+	FailTasks []string `json:"fail_tasks,omitempty"`
+}
+
+// MarshalJSON encodes f with durations as Go duration strings.
+func (f Faults) MarshalJSON() ([]byte, error) {
+	j := faultsJSON{ErrorRate: f.ErrorRate, Timeout: f.Timeout, FailTasks: f.FailTasks}
+	if f.Latency != 0 {
+		j.Latency = f.Latency.String()
+	}
+	if f.SlowTasks != 0 {
+		j.SlowTasks = f.SlowTasks.String()
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON decodes f from the form MarshalJSON writes.
+func (f *Faults) UnmarshalJSON(b []byte) error {
+	var j faultsJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	var out Faults
+	var err error
+	if j.Latency != "" {
+		if out.Latency, err = time.ParseDuration(j.Latency); err != nil {
+			return fmt.Errorf("latency: %w", err)
+		}
+	}
+	if j.SlowTasks != "" {
+		if out.SlowTasks, err = time.ParseDuration(j.SlowTasks); err != nil {
+			return fmt.Errorf("slow_tasks: %w", err)
+		}
+	}
+	out.ErrorRate, out.Timeout, out.FailTasks = j.ErrorRate, j.Timeout, j.FailTasks
+	*f = out
+	return nil
+}
+
+func (f Faults) validate() error {
+	if f.ErrorRate < 0 || f.ErrorRate > 1 {
+		return fmt.Errorf("pvesim: error rate %v not in [0, 1]", f.ErrorRate)
+	}
+	if f.Latency < 0 || f.SlowTasks < 0 {
+		return fmt.Errorf("pvesim: negative latency or task delay")
+	}
+	return nil
+}
+
+// SetFaults replaces the injected faults. It is safe to call at any time.
+// Invalid values (an error rate outside [0, 1], negative durations) are
+// clamped.
+func (s *Sim) SetFaults(f Faults) {
+	f.ErrorRate = min(max(f.ErrorRate, 0), 1)
+	f.Latency = max(f.Latency, 0)
+	f.SlowTasks = max(f.SlowTasks, 0)
+	f.FailTasks = slices.Clone(f.FailTasks)
+	s.faultsV.Store(&f)
+}
+
+func (s *Sim) faults() Faults { return *s.faultsV.Load() }
+
+// applyDelayFaults waits out the latency fault and hangs on the timeout
+// fault. It reports false when the request is gone.
+func (s *Sim) applyDelayFaults(r *http.Request, f Faults) bool {
+	if f.Latency > 0 {
+		timer := time.NewTimer(f.Latency)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-r.Context().Done():
+			return false
+		case <-s.closed:
+			return false
+		}
+	}
+	if f.Timeout {
+		select {
+		case <-r.Context().Done():
+		case <-s.closed:
+		}
+		return false
+	}
+	return true
+}
