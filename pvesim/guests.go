@@ -25,8 +25,11 @@ func typeName(kind string) string {
 // taskType is the worker type of an operation on a guest of kind, e.g.
 // "qmstart" or "vzstart".
 func taskType(kind, op string) string {
-	if kind == kindLXC {
+	switch {
+	case kind == kindLXC:
 		return "vz" + op
+	case op == "migrate":
+		return "qmigrate"
 	}
 	return "qm" + op
 }
@@ -740,15 +743,24 @@ func (s *Sim) cloneGuest(q *req, kind string) (any, error) {
 		return nil, errf("Full clone of a running container is only possible from a snapshot")
 	}
 	var cds []cloneDisk
+	// Like check_storage_access_clone: the clone may go to another node
+	// only if every source volume (CD-ROMs included) is on shared storage,
+	// whatever storage a full clone writes to.
 	shared := true
 	var total uint64
 	for _, d := range disks(kind, srcConf) {
-		if strings.HasPrefix(d.key, "unused") || d.cdrom && !isCloudInit(d.volname) {
+		if strings.HasPrefix(d.key, "unused") {
 			continue
 		}
 		st := n.stores[d.storage]
 		if st == nil {
 			return nil, errf("storage '%s' does not exist", d.storage)
+		}
+		if !st.cfg.shared {
+			shared = false
+		}
+		if d.cdrom && !isCloudInit(d.volname) {
+			continue
 		}
 		cd := cloneDisk{src: d, storage: d.storage, ci: isCloudInit(d.volname)}
 		switch {
@@ -763,9 +775,6 @@ func (s *Sim) cloneGuest(q *req, kind string) (any, error) {
 				return nil, errf("Linked clone feature is not supported for drive '%s'", d.key)
 			}
 			cd.linked = true
-		}
-		if !n.stores[cd.storage].cfg.shared {
-			shared = false
 		}
 		cds = append(cds, cd)
 	}

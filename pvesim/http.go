@@ -229,7 +229,8 @@ func setHeaders(h http.Header) {
 
 // writeError answers with e the way pve-http-server does: the message is
 // the reason phrase of the status line and the "message" of the body; a
-// 400 also lists the failing parameters; a 595 has no body. Proxmox closes
+// 400 also lists the failing parameters; a 401 says only {"data":null}; a
+// 595 has no body. Proxmox closes
 // the connection after an error.
 func writeError(w http.ResponseWriter, e *apiError) int {
 	text := strings.TrimSpace(e.msg)
@@ -239,6 +240,8 @@ func writeError(w http.ResponseWriter, e *apiError) int {
 	var body []byte
 	switch {
 	case e.status == statusNoRoute:
+	case e.status == http.StatusUnauthorized:
+		body = []byte(`{"data":null}`)
 	case e.status == http.StatusBadRequest && len(e.errs) > 0:
 		body = schema.ErrorBody(e.errs)
 	default:
