@@ -106,6 +106,11 @@ func (t *transport) once(req *http.Request, attempt int) (*http.Response, *attem
 	}
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxBody))
 	_ = res.Body.Close()
+	if err == nil && actx.Err() != nil {
+		// net/http may still hand over an answer the server wrote as the
+		// connection was torn down at the deadline; it does not count.
+		err = actx.Err()
+	}
 	if err != nil {
 		return nil, t.networkError(req, actx, err, true)
 	}

@@ -1,0 +1,97 @@
+package proxmox
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/pem"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const (
+	testTokenID = "root@pam!moxxie"
+	testSecret  = "5ec7e7-0d1e-4b5a-9c3f-7a1b2c3d4e5f"
+)
+
+// logBuffer collects log output from concurrent writers.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// serverFingerprint returns the SHA-256 fingerprint of srv's certificate
+// as Proxmox shows it.
+func serverFingerprint(srv *httptest.Server) string {
+	sum := sha256.Sum256(srv.Certificate().Raw)
+	return formatFingerprint(sum[:])
+}
+
+// serverCAFile writes srv's certificate to a PEM file and returns its path.
+func serverCAFile(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// testProvider returns a Provider for srv that trusts it by fingerprint,
+// logs at debug level into the returned buffer and backs off for
+// milliseconds only. At the end of the test it checks that the log never
+// showed the secret. mod, when not nil, changes the Config first.
+func testProvider(t *testing.T, srv *httptest.Server, mod func(*Config)) (*Provider, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	cfg := Config{
+		URL:         srv.URL,
+		TokenID:     testTokenID,
+		TokenSecret: testSecret,
+		Fingerprint: serverFingerprint(srv),
+		Timeout:     10 * time.Second,
+		TaskPoll:    5 * time.Millisecond,
+		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.tr.backoffBase = time.Millisecond
+	p.tr.backoffMax = 4 * time.Millisecond
+	t.Cleanup(func() {
+		if strings.Contains(logs.String(), testSecret) {
+			t.Errorf("the log shows the token secret:\n%s", logs)
+		}
+	})
+	return p, logs
+}
+
+// noSecret fails the test if err's message shows the token secret.
+func noSecret(t *testing.T, err error) {
+	t.Helper()
+	if err != nil && strings.Contains(err.Error(), testSecret) {
+		t.Errorf("error shows the token secret: %v", err)
+	}
+}
