@@ -55,6 +55,8 @@ type DevServer struct {
 // reuses its ports: raft remembers its peers by address.
 type devLayout struct {
 	Servers []DevServer `json:"servers"`
+	// PVESimAddress is where the embedded Proxmox simulator listens.
+	PVESimAddress string `json:"pvesim_address"`
 }
 
 // RunDev runs a dev appliance: opts.Nodes server processes on loopback with
@@ -85,7 +87,12 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	if err := devCerts(tlsDir, layout); err != nil {
 		return err
 	}
-	sup := &devSupervisor{opts: opts, dir: dd, layout: layout, procs: make([]*exec.Cmd, len(layout.Servers))}
+	sim, err := startDevSim(dd, layout.PVESimAddress)
+	if err != nil {
+		return err
+	}
+	defer sim.stop()
+	sup := &devSupervisor{opts: opts, dir: dd, layout: layout, procs: make([]*exec.Cmd, len(layout.Servers)), sim: sim}
 	for i := range layout.Servers {
 		if err := sup.writeConfig(i); err != nil {
 			return err
@@ -116,15 +123,15 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	for i, s := range layout.Servers {
 		addrs[i] = "https://" + s.APIAddress
 	}
-	env := fmt.Sprintf("export MOXXIE_ADDR=%s\nexport MOXXIE_TOKEN=%s\nexport MOXXIE_CACERT=%s\nexport MOXXIE_DNS_ADDR=%s\n",
-		strings.Join(addrs, ","), token, filepath.Join(tlsDir, "ca.pem"), layout.Servers[0].DNSAddress)
+	env := fmt.Sprintf("export MOXXIE_ADDR=%s\nexport MOXXIE_TOKEN=%s\nexport MOXXIE_CACERT=%s\nexport MOXXIE_DNS_ADDR=%s\nexport MOXXIE_PVESIM_ADDR=%s\n",
+		strings.Join(addrs, ","), token, filepath.Join(tlsDir, "ca.pem"), layout.Servers[0].DNSAddress, layout.PVESimAddress)
 	if err := os.WriteFile(filepath.Join(dd, "env"), []byte(env), 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(opts.Out, "Moxxie dev appliance is up: %d servers on loopback, data in %s\n\n%s\n", len(layout.Servers), dd, env)
 	dnsHost, dnsPort, _ := net.SplitHostPort(layout.Servers[0].DNSAddress)
-	fmt.Fprintf(opts.Out, "Use it:  . %s && moxxiectl cluster status\nDNS:     dig @%s -p %s %s SOA +short (every server answers; servers.json lists their ports)\nServers: %s (logs in %s/<id>/moxxied.log)\nPress Ctrl-C to stop.\n",
-		filepath.Join(dd, "env"), dnsHost, dnsPort, devZone, filepath.Join(dd, "servers.json"), dd)
+	fmt.Fprintf(opts.Out, "Use it:  . %s && moxxiectl cluster status\nDNS:     dig @%s -p %s %s SOA +short (every server answers; servers.json lists their ports)\nProxmox: simulator at https://%s (moxxiectl inventory guests)\nServers: %s (logs in %s/<id>/moxxied.log)\nPress Ctrl-C to stop.\n",
+		filepath.Join(dd, "env"), dnsHost, dnsPort, devZone, layout.PVESimAddress, filepath.Join(dd, "servers.json"), dd)
 	return sup.supervise(ctx)
 }
 
@@ -140,10 +147,13 @@ func devLoadLayout(dd string, n int) (*devLayout, error) {
 		if len(l.Servers) != n {
 			return nil, fmt.Errorf("%s holds a %d-server cluster; run with --nodes %d or a new --data-dir", dd, len(l.Servers), len(l.Servers))
 		}
-		if l.Servers[0].DNSAddress != "" {
+		if l.Servers[0].DNSAddress != "" && l.PVESimAddress != "" {
 			return &l, nil
 		}
 		if err := devDNSPorts(&l); err != nil {
+			return nil, err
+		}
+		if err := devSimPort(&l); err != nil {
 			return nil, err
 		}
 		b, _ = json.MarshalIndent(l, "", "  ")
@@ -165,8 +175,34 @@ func devLoadLayout(dd string, n int) (*devLayout, error) {
 	if err := devDNSPorts(&l); err != nil {
 		return nil, err
 	}
+	if err := devSimPort(&l); err != nil {
+		return nil, err
+	}
 	b, _ = json.MarshalIndent(l, "", "  ")
 	return &l, os.WriteFile(path, b, 0o600)
+}
+
+// devSimPort gives the Proxmox simulator a free loopback port, once.
+func devSimPort(l *devLayout) error {
+	if l.PVESimAddress != "" {
+		return nil
+	}
+	for {
+		ports, err := freePorts(1)
+		if err != nil {
+			return err
+		}
+		taken := false
+		for _, s := range l.Servers {
+			for _, a := range []string{s.APIAddress, s.RaftAddress, s.DNSAddress} {
+				taken = taken || strings.HasSuffix(a, fmt.Sprintf(":%d", ports[0]))
+			}
+		}
+		if !taken {
+			l.PVESimAddress = fmt.Sprintf("127.0.0.1:%d", ports[0])
+			return nil
+		}
+	}
 }
 
 // devDNSPorts gives every server of l without a DNS address one on a
@@ -273,6 +309,7 @@ type devSupervisor struct {
 	opts   DevOptions
 	dir    string
 	layout *devLayout
+	sim    *devSim
 
 	mu       sync.Mutex
 	procs    []*exec.Cmd // guarded by mu
@@ -299,6 +336,9 @@ func (d *devSupervisor) writeConfig(i int) error {
 	c.LogFormat = "text"
 	tlsDir := filepath.Join(d.dir, "tls")
 	c.TLS = TLSConfig{CAFile: filepath.Join(tlsDir, "ca.pem"), CertFile: pki.CertPath(tlsDir, s.ID), KeyFile: pki.KeyPath(tlsDir, s.ID)}
+	if d.sim != nil {
+		c.Proxmox = d.sim.config(c.TLS.CAFile)
+	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return err
 	}

@@ -87,7 +87,10 @@ func (s *Server) runInventorySync(stop <-chan struct{}) {
 // cycle runs one sync and returns how long to wait before the next.
 func (y *inventorySyncer) cycle(ctx context.Context) time.Duration {
 	start := time.Now()
-	defer func() { syncDuration.Observe(time.Since(start).Seconds()) }()
+	defer func() {
+		syncDuration.Observe(time.Since(start).Seconds())
+		y.s.syncCycles.Add(1)
+	}()
 	cctx, cancel := context.WithTimeout(ctx, max(y.interval, 30*time.Second))
 	inv, err := y.p.Inventory(cctx)
 	cancel()

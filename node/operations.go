@@ -270,9 +270,20 @@ func (o *opState) create() error {
 		if err != nil {
 			return err
 		}
-		t, err := o.r.p.CloneGuest(ctx, provider.CloneSpec{Source: src, NewID: vmid, Target: spec.Node, Full: true, Spec: provider.GuestSpec{Name: spec.Name}})
+		// Proxmox clones across nodes only from shared storage: clone
+		// next to the template, then move the stopped clone.
+		t, err := o.r.p.CloneGuest(ctx, provider.CloneSpec{Source: src, NewID: vmid, Full: true, Spec: provider.GuestSpec{Name: spec.Name}})
 		if err := o.wait(t, err); err != nil {
 			return err
+		}
+		if src.Node != spec.Node {
+			if err := o.step("migrating to " + spec.Node); err != nil {
+				return err
+			}
+			t, err := o.r.p.MigrateGuest(ctx, provider.GuestRef{Node: src.Node, VMID: vmid, Kind: provider.KindVM}, spec.Node, false)
+			if err := o.wait(t, err); err != nil {
+				return err
+			}
 		}
 		if err := o.step("configuring"); err != nil {
 			return err
@@ -411,8 +422,8 @@ func (o *opState) undoCreate() bool {
 	ctx, cancel := o.ctx()
 	defer cancel()
 	ok := true
-	ref := o.ref()
-	if g, err := o.r.p.Guest(ctx, ref); err == nil {
+	ref, g, err := o.locate(ctx)
+	if err == nil {
 		if g.Status == "running" {
 			t, err := o.r.p.StopGuest(ctx, ref)
 			if err := o.wait(t, err); err != nil {
@@ -436,6 +447,23 @@ func (o *opState) undoCreate() bool {
 		ok = false
 	}
 	return ok
+}
+
+// locate finds the VM a create made: on its target node, or still next
+// to its template when the move there did not happen.
+func (o *opState) locate(ctx context.Context) (provider.GuestRef, provider.Guest, error) {
+	ref := o.ref()
+	g, err := o.r.p.Guest(ctx, ref)
+	if !errors.Is(err, provider.ErrNotFound) || o.op.Spec.TemplateVMID == 0 {
+		return ref, g, err
+	}
+	src, terr := o.template()
+	if terr != nil || src.Node == ref.Node {
+		return ref, g, err
+	}
+	ref.Node = src.Node
+	g, err = o.r.p.Guest(ctx, ref)
+	return ref, g, err
 }
 
 // power starts, stops or shuts down a guest; a guest already in the

@@ -66,8 +66,10 @@ type Server struct {
 
 	// provider is the virtualization platform; nil without one.
 	provider provider.Provider
-	// syncKick asks the inventory loop to sync now.
-	syncKick chan struct{}
+	// syncKick asks the inventory loop to sync now; syncCycles counts the
+	// cycles it ran.
+	syncKick   chan struct{}
+	syncCycles atomic.Uint64
 
 	dnsSrc *dnsSource  // nil without dns_address
 	dnsSrv *dns.Server // nil without dns_address

@@ -1,0 +1,394 @@
+package node
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/pvesim"
+)
+
+const testSimTokenID = "root@pam!moxxie"
+
+// testSimSecret is the simulator token's secret; tests check that it never
+// shows in logs or API answers.
+const testSimSecret = "5ecr3t-5ecr3t-5ecr3t-do-not-log"
+
+// startTestSim serves a Proxmox VE simulator over HTTPS and returns it with
+// the proxmox section that points a server at it, pinning its certificate.
+func startTestSim(t *testing.T, cfg pvesim.Config) (*pvesim.Sim, ProxmoxConfig) {
+	t.Helper()
+	cfg.Tokens = map[string]string{testSimTokenID: testSimSecret}
+	if cfg.TaskDuration == 0 {
+		cfg.TaskDuration = 20 * time.Millisecond
+	}
+	sim, err := pvesim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(sim.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		sim.Close()
+	})
+	sum := sha256.Sum256(ts.Certificate().Raw)
+	var fp []string
+	for _, b := range sum {
+		fp = append(fp, fmt.Sprintf("%02X", b))
+	}
+	secretFile := filepath.Join(t.TempDir(), "pve-token")
+	if err := os.WriteFile(secretFile, []byte(testSimSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return sim, ProxmoxConfig{URL: ts.URL, TokenID: testSimTokenID, TokenSecretFile: secretFile, Fingerprint: strings.Join(fp, ":")}
+}
+
+// lockedBuffer collects a server's logs so tests can search them.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// simServer starts a one-server cluster managing a fresh simulator and
+// returns it, the simulator and an admin token. When the test ends it
+// checks that the Proxmox token secret never reached the logs.
+func simServer(t *testing.T, cfg pvesim.Config) (*Server, *pvesim.Sim, string) {
+	t.Helper()
+	sim, pc := startTestSim(t, cfg)
+	c := TestConfig(t, "sim1")
+	c.BootstrapExpect = 1
+	c.Proxmox = pc
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := New(c, Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = s.Shutdown(false)
+		if strings.Contains(logs.String(), testSimSecret) {
+			t.Errorf("the Proxmox token secret appears in the server's logs")
+		}
+	})
+	registerTestServer(t, s)
+	WaitForLeader(t, s)
+	return s, sim, bootstrapToken(t, s)
+}
+
+// syncNow makes the leader run n inventory sync cycles and waits for them.
+func syncNow(t *testing.T, s *Server, n uint64) {
+	t.Helper()
+	before := s.syncCycles.Load()
+	WaitForResult(t, 10*time.Second, func() error {
+		if done := s.syncCycles.Load() - before; done < n {
+			TestLeaderOf(s).kickSync()
+			return fmt.Errorf("%d of %d sync cycles", done, n)
+		}
+		return nil
+	})
+}
+
+// waitGuests waits until the inventory holds n guests (templates included).
+func waitGuests(t *testing.T, s *Server, n int) {
+	t.Helper()
+	WaitForResult(t, 15*time.Second, func() error {
+		_, gs, _ := s.State().InventoryGuests(nil, fsm.GuestFilter{})
+		if len(gs) != n {
+			return fmt.Errorf("%d guests in inventory, want %d", len(gs), n)
+		}
+		return nil
+	})
+}
+
+func TestInventory_SyncDeltasStaleAndGone(t *testing.T) {
+	s, sim, _ := simServer(t, pvesim.Config{})
+	waitGuests(t, s, len(sim.Guests()))
+	_, nodes, _ := s.State().InventoryNodes(nil, false)
+	_, storage, _ := s.State().InventoryStorage(nil, false)
+	if len(nodes) != 3 || len(storage) == 0 {
+		t.Fatalf("inventory: %d nodes, %d storage", len(nodes), len(storage))
+	}
+
+	// A sync that finds nothing changed writes nothing.
+	syncNow(t, s, 1) // settles usage recorded while guests were starting
+	last := s.LastIndex()
+	syncNow(t, s, 3)
+	if got := s.LastIndex(); got != last {
+		t.Fatalf("a sync without changes wrote %d log entries", got-last)
+	}
+
+	// One changed guest is one object in one entry.
+	if err := sim.UpdateGuest(103, func(g *pvesim.Guest) { g.Name = "build-02" }); err != nil {
+		t.Fatal(err)
+	}
+	WaitForResult(t, 10*time.Second, func() error {
+		TestLeaderOf(s).kickSync()
+		_, g, _ := s.State().InventoryGuest(nil, 103)
+		if g.Name != "build-02" {
+			return fmt.Errorf("guest 103 is still %q", g.Name)
+		}
+		return nil
+	})
+	if got := s.LastIndex(); got != last+1 {
+		t.Fatalf("one renamed guest took %d log entries", got-last)
+	}
+
+	// Deleted behind Moxxie's back: marked gone, kept.
+	if err := sim.RemoveGuest(201); err != nil {
+		t.Fatal(err)
+	}
+	WaitForResult(t, 10*time.Second, func() error {
+		TestLeaderOf(s).kickSync()
+		_, g, _ := s.State().InventoryGuest(nil, 201)
+		if g == nil || !g.Gone {
+			return fmt.Errorf("guest 201: %+v", g)
+		}
+		return nil
+	})
+
+	// Proxmox failing: the inventory is kept and marked stale, then
+	// recovers.
+	sim.SetFaults(pvesim.Faults{ErrorRate: 1})
+	WaitForResult(t, 20*time.Second, func() error {
+		TestLeaderOf(s).kickSync()
+		_, st, _ := s.State().InventoryState(nil)
+		if !st.Stale || st.Error == "" {
+			return fmt.Errorf("not stale: %+v", st)
+		}
+		return nil
+	})
+	_, st, _ := s.State().InventoryState(nil)
+	if strings.Contains(st.Error, testSimSecret) {
+		t.Fatalf("stale error shows the token secret: %s", st.Error)
+	}
+	_, gs, _ := s.State().InventoryGuests(nil, fsm.GuestFilter{})
+	if len(gs) != len(sim.Guests()) {
+		t.Fatalf("stale inventory lost guests: %d, want %d", len(gs), len(sim.Guests()))
+	}
+	sim.SetFaults(pvesim.Faults{})
+	WaitForResult(t, 30*time.Second, func() error {
+		TestLeaderOf(s).kickSync()
+		_, st, _ := s.State().InventoryState(nil)
+		if st.Stale {
+			return fmt.Errorf("still stale: %s", st.Error)
+		}
+		return nil
+	})
+
+	// A node offline: its guests' status follows.
+	if err := sim.SetNodeOnline("pve3", false); err != nil {
+		t.Fatal(err)
+	}
+	WaitForResult(t, 10*time.Second, func() error {
+		TestLeaderOf(s).kickSync()
+		_, n, _ := s.State().InventoryNode(nil, "pve3")
+		if n.Status != "offline" {
+			return fmt.Errorf("pve3 is %s", n.Status)
+		}
+		return nil
+	})
+}
+
+// vmOp posts a VM request and waits for its operation to finish.
+func vmOp(t *testing.T, s *Server, token, method, path string, body any) *fsm.Operation {
+	t.Helper()
+	r := call(t, s, method, path, token, body, nil)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("%s %s: %d %s", method, path, r.status, r.body)
+	}
+	var op fsm.Operation
+	if err := json.Unmarshal(r.body, &op); err != nil {
+		t.Fatal(err)
+	}
+	return waitOp(t, s, op.ID)
+}
+
+func waitOp(t *testing.T, s *Server, id string) *fsm.Operation {
+	t.Helper()
+	var op *fsm.Operation
+	WaitForResult(t, 30*time.Second, func() error {
+		_, op, _ = s.State().Operation(nil, id)
+		if op == nil || op.Active() {
+			return fmt.Errorf("operation %s: %+v", id, op)
+		}
+		return nil
+	})
+	return op
+}
+
+func createPrefix(t *testing.T, s *Server, token string) string {
+	t.Helper()
+	r := call(t, s, http.MethodPost, "/v1/ipam/prefixes", token, map[string]any{"prefix": "10.20.0.0/24", "gateway": "10.20.0.1"}, nil)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create prefix: %d %s", r.status, r.body)
+	}
+	var p struct{ ID string }
+	_ = json.Unmarshal(r.body, &p)
+	return p.ID
+}
+
+func TestVM_Lifecycle(t *testing.T) {
+	s, sim, token := simServer(t, pvesim.Config{})
+	waitGuests(t, s, len(sim.Guests()))
+	prefix := createPrefix(t, s, token)
+
+	op := vmOp(t, s, token, http.MethodPost, "/v1/vms", map[string]any{
+		"name": "app-1", "template": "debian-12-cloud", "node": "pve2", "cores": 2, "memory": 1024, "tenant": "acme",
+		"nics": []map[string]any{{"bridge": "vmbr0", "vlan": 20, "prefix_id": prefix, "dns_name": "app-1.moxxie.test"}},
+	})
+	if op.Status != fsm.OpSucceeded {
+		t.Fatalf("create: %+v (error %+v)", op, op.Error)
+	}
+	if op.VMID == 0 || len(op.Addresses) != 1 || op.Addresses[0].Address != "10.20.0.2" {
+		t.Fatalf("create result: %+v", op)
+	}
+	vmid := op.VMID
+
+	// In the simulator: on the node asked for, running, configured for
+	// cloud-init with its address and tagged with its tenant.
+	var simGuest *pvesim.Guest
+	for _, g := range sim.Guests() {
+		if g.VMID == vmid {
+			simGuest = &g
+		}
+	}
+	if simGuest == nil || simGuest.Node != "pve2" || simGuest.Status != "running" ||
+		simGuest.Config["ipconfig0"] != "ip=10.20.0.2/24,gw=10.20.0.1" || !strings.Contains(simGuest.Config["net0"], "tag=20") {
+		t.Fatalf("guest in the simulator: %+v", simGuest)
+	}
+	// In the inventory at once (the operation kicks a sync) with its tenant;
+	// its address is owned by its NIC.
+	WaitForResult(t, 10*time.Second, func() error {
+		_, g, _ := s.State().InventoryGuest(nil, vmid)
+		if g == nil || g.Tenant != "acme" || g.Status != "running" {
+			return fmt.Errorf("inventory guest: %+v", g)
+		}
+		return nil
+	})
+	_, addrs, _ := s.State().Addresses(nil, fsm.AddressFilter{Owner: fmt.Sprintf("vm:%d/net0", vmid)})
+	if len(addrs) != 1 || addrs[0].DNSName != "app-1.moxxie.test" || addrs[0].Tenant != "acme" {
+		t.Fatalf("addresses of the VM: %+v", addrs)
+	}
+
+	for _, action := range []string{"shutdown", "start", "stop", "start"} {
+		op := vmOp(t, s, token, http.MethodPost, fmt.Sprintf("/v1/vms/%d/%s", vmid, action), nil)
+		if op.Status != fsm.OpSucceeded {
+			t.Fatalf("%s: %+v", action, op.Error)
+		}
+	}
+	op = vmOp(t, s, token, http.MethodDelete, fmt.Sprintf("/v1/vms/%d", vmid), nil)
+	if op.Status != fsm.OpSucceeded || len(op.Addresses) != 1 {
+		t.Fatalf("delete: %+v %+v", op, op.Error)
+	}
+	for _, g := range sim.Guests() {
+		if g.VMID == vmid {
+			t.Fatalf("guest %d still in the simulator", vmid)
+		}
+	}
+	_, addrs, _ = s.State().Addresses(nil, fsm.AddressFilter{Owner: fmt.Sprintf("vm:%d/net0", vmid)})
+	if len(addrs) != 0 {
+		t.Fatalf("addresses left after delete: %+v", addrs)
+	}
+	WaitForResult(t, 10*time.Second, func() error {
+		_, g, _ := s.State().InventoryGuest(nil, vmid)
+		if g == nil || !g.Gone {
+			return fmt.Errorf("deleted guest in inventory: %+v", g)
+		}
+		return nil
+	})
+}
+
+func TestVM_FailureHalfWayUndoes(t *testing.T) {
+	s, sim, token := simServer(t, pvesim.Config{})
+	waitGuests(t, s, len(sim.Guests()))
+	prefix := createPrefix(t, s, token)
+	before := len(sim.Guests())
+
+	for _, failing := range []string{"qmclone", "qmstart"} {
+		t.Run(failing, func(t *testing.T) {
+			sim.SetFaults(pvesim.Faults{FailTasks: []string{failing}})
+			defer sim.SetFaults(pvesim.Faults{})
+			op := vmOp(t, s, token, http.MethodPost, "/v1/vms", map[string]any{
+				"name": "doomed", "template": "9000",
+				"nics": []map[string]any{{"bridge": "vmbr0", "prefix_id": prefix, "dns_name": "doomed.moxxie.test"}},
+			})
+			if op.Status != fsm.OpFailed || op.Error == nil || op.Error.Code != "task_failed" || !op.RolledBack {
+				t.Fatalf("operation: %+v error %+v", op, op.Error)
+			}
+			if n := len(sim.Guests()); n != before {
+				t.Fatalf("%d guests in the simulator, want %d", n, before)
+			}
+			_, addrs, _ := s.State().Addresses(nil, fsm.AddressFilter{DNSName: "doomed.moxxie.test"})
+			if len(addrs) != 0 {
+				t.Fatalf("addresses left: %+v", addrs)
+			}
+		})
+	}
+}
+
+func TestVM_BadInput(t *testing.T) {
+	s, sim, token := simServer(t, pvesim.Config{})
+	waitGuests(t, s, len(sim.Guests()))
+	cases := []struct {
+		name   string
+		body   map[string]any
+		status int
+		field  string
+	}{
+		{"unknown template", map[string]any{"name": "a", "template": "centos-5"}, 400, "template"},
+		{"template VMID not a template", map[string]any{"name": "a", "template": "100"}, 400, "template"},
+		{"no node with capacity", map[string]any{"name": "a", "template": "9000", "memory": 1 << 30}, 409, "node"},
+		{"unknown node", map[string]any{"name": "a", "template": "9000", "node": "pve9"}, 400, "node"},
+		{"zero cores", map[string]any{"name": "a", "template": "9000", "cores": -1}, 400, "cores"},
+		{"too many cores for the node", map[string]any{"name": "a", "template": "9000", "node": "pve1", "cores": 4096}, 400, "cores"},
+		{"tiny memory", map[string]any{"name": "a", "template": "9000", "memory": 8}, 400, "memory"},
+		{"bad name", map[string]any{"name": "no spaces", "template": "9000"}, 400, "name"},
+		{"unknown prefix", map[string]any{"name": "a", "template": "9000", "nics": []map[string]any{{"bridge": "vmbr0", "prefix_id": "nope"}}}, 400, "nics[0].prefix_id"},
+		{"unknown field", map[string]any{"name": "a", "template": "9000", "cpus": 2}, 400, "cpus"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := call(t, s, http.MethodPost, "/v1/vms", token, tc.body, nil)
+			var e struct {
+				Error struct{ Field, Message string }
+			}
+			_ = json.Unmarshal(r.body, &e)
+			if r.status != tc.status || e.Error.Field != tc.field {
+				t.Fatalf("got %d %s, want %d naming %s", r.status, r.body, tc.status, tc.field)
+			}
+		})
+	}
+	r := call(t, s, http.MethodPost, "/v1/vms/777/start", token, nil, nil)
+	if r.status != http.StatusNotFound {
+		t.Fatalf("start of a missing VM: %d %s", r.status, r.body)
+	}
+	for _, path := range []string{"/v1/inventory", "/v1/inventory/nodes", "/v1/inventory/guests", "/v1/operations", "/v1/status"} {
+		if r := call(t, s, http.MethodGet, path, token, nil, nil); bytes.Contains(r.body, []byte(testSimSecret)) {
+			t.Fatalf("%s shows the Proxmox token secret", path)
+		}
+	}
+}
