@@ -265,7 +265,11 @@ func (p *platformAPI) Apply(_ context.Context, cmd fsm.Command) (*fsm.Result, ui
 	res, idx, err := p.applyRaw(cmd)
 	if err == nil && res.Err == nil && !res.Replayed {
 		if op, ok := res.Value.(*fsm.Operation); ok {
-			p.steps[op.ID] = runnerSteps(op, p.guestStatusLocked(op.VMID))
+			status, templateNode := p.guestLocked(op.VMID).Status, ""
+			if op.Spec != nil {
+				templateNode = p.guestLocked(op.Spec.TemplateVMID).Node
+			}
+			p.steps[op.ID] = runnerSteps(op, status, templateNode)
 		}
 	}
 	return res, idx, err
@@ -308,29 +312,36 @@ func (p *platformAPI) runOnWait(r *http.Request) {
 	}
 }
 
-// guestStatusLocked returns the inventory status of a guest, or "".
-func (p *platformAPI) guestStatusLocked(vmid int) string {
+// guestLocked returns a guest of the inventory, or a zero guest.
+func (p *platformAPI) guestLocked(vmid int) fsm.InvGuest {
 	if _, g, err := p.fsm.State().InventoryGuest(nil, vmid); err == nil && g != nil {
-		return g.Status
+		return *g
 	}
-	return ""
+	return fsm.InvGuest{}
 }
 
-// runnerSteps returns the steps the leader's runner goes through for op
-// on a guest with the given status, named as node/operations.go names
-// them. A guest already in the state asked for succeeds at once.
-func runnerSteps(op *fsm.Operation, status string) []opStep {
+// runnerSteps returns the steps the leader's runner goes through for op,
+// in the order and with the names node/operations.go gives them. status
+// is the guest's inventory status, templateNode the node of the template
+// a create clones. A guest already in the state asked for succeeds at
+// once.
+func runnerSteps(op *fsm.Operation, status, templateNode string) []opStep {
 	set := func(u fsm.OperationUpdateRequest) opStep {
 		return func(*platformAPI, *fsm.Operation) *fsm.OperationUpdateRequest { return &u }
 	}
-	step := func(s string) opStep {
-		return set(fsm.OperationUpdateRequest{Status: ptr(fsm.OpRunning), Step: ptr(s), Progress: ptr("")})
-	}
+	running := set(fsm.OperationUpdateRequest{Status: ptr(fsm.OpRunning)})
+	step := func(s string) opStep { return set(fsm.OperationUpdateRequest{Step: ptr(s), Progress: ptr("")}) }
 	progress := func(s string) opStep { return set(fsm.OperationUpdateRequest{Progress: ptr(s)}) }
-	task := func(kind string) opStep {
-		return func(_ *platformAPI, op *fsm.Operation) *fsm.OperationUpdateRequest {
-			return &fsm.OperationUpdateRequest{Task: ptr(fmt.Sprintf("UPID:%s:000A1B2C:01F2E3D4:683C4E00:%s:%d:root@pam!moxxie:", op.Node, kind, op.VMID))}
+	// task is a platform task the step waits on, to its end.
+	task := func(kind string, lines ...string) []opStep {
+		steps := []opStep{func(_ *platformAPI, op *fsm.Operation) *fsm.OperationUpdateRequest {
+			upid := fmt.Sprintf("UPID:%s:000A1B2C:01F2E3D4:683C4E00:%s:%d:root@pam!moxxie:", op.Node, kind, op.VMID)
+			return &fsm.OperationUpdateRequest{Task: &upid}
+		}}
+		for _, l := range append(lines, "TASK OK") {
+			steps = append(steps, progress(l))
 		}
+		return steps
 	}
 	done := func(status string) opStep {
 		return func(p *platformAPI, op *fsm.Operation) *fsm.OperationUpdateRequest {
@@ -338,70 +349,72 @@ func runnerSteps(op *fsm.Operation, status string) []opStep {
 			return &fsm.OperationUpdateRequest{Status: ptr(fsm.OpSucceeded), Step: ptr("done")}
 		}
 	}
+	var steps []opStep
+	add := func(s ...opStep) { steps = append(steps, s...) }
 	switch op.Kind {
 	case fsm.OpVMCreate:
 		spec := op.Spec
-		steps := []opStep{
-			step("choosing a VMID"),
-			func(p *platformAPI, op *fsm.Operation) *fsm.OperationUpdateRequest {
-				vmid := p.nextVM
-				p.nextVM++
-				return &fsm.OperationUpdateRequest{VMID: &vmid}
-			},
+		add(running, step("choosing a VMID"), func(p *platformAPI, _ *fsm.Operation) *fsm.OperationUpdateRequest {
+			vmid := p.nextVM
+			p.nextVM++
+			return &fsm.OperationUpdateRequest{VMID: &vmid}
+		})
+		if hasPrefix(spec.NICs) {
+			add(step("allocating addresses"), allocate)
 		}
 		if spec.TemplateVMID != 0 {
-			steps = append(steps, step("cloning template "+strconv.Itoa(spec.TemplateVMID)), task("qmclone"),
-				progress("drive-scsi0: transferred 4.0 GiB of 8.0 GiB (50.00%)"),
-				progress("drive-scsi0: transferred 8.0 GiB of 8.0 GiB (100.00%)"))
+			add(step("cloning template " + strconv.Itoa(spec.TemplateVMID)))
+			add(task("qmclone", fmt.Sprintf("create full clone of drive scsi0 (local-lvm:base-%d-disk-0)", spec.TemplateVMID),
+				"drive-scsi0: transferred 4.0 GiB of 8.0 GiB (50.00%)")...)
+			if templateNode != op.Node {
+				add(step("migrating to " + op.Node))
+				add(task("qmigrate")...)
+			}
+			add(step("configuring"))
+			add(task("qmconfig")...)
 		} else {
-			steps = append(steps, step("creating"), task("qmcreate"))
+			add(step("creating"))
+			add(task("qmcreate")...)
 		}
-		steps = append(steps, step("configuring"), task("qmconfig"))
-		if hasPrefix(spec.NICs) {
-			steps = append(steps, step("allocating addresses"), allocate)
-		}
-		steps = append(steps, func(p *platformAPI, op *fsm.Operation) *fsm.OperationUpdateRequest {
-			status := "stopped"
-			if spec.Start {
-				status = "running"
-			}
-			p.addGuestLocked(op, status)
-			if !spec.Start {
-				return &fsm.OperationUpdateRequest{Status: ptr(fsm.OpSucceeded), Step: ptr("done")}
-			}
-			return &fsm.OperationUpdateRequest{Step: ptr("starting"), Progress: ptr("")}
+		add(func(p *platformAPI, op *fsm.Operation) *fsm.OperationUpdateRequest {
+			p.addGuestLocked(op, "stopped")
+			return &fsm.OperationUpdateRequest{}
 		})
 		if spec.Start {
-			steps = append(steps, task("qmstart"), done("running"))
+			add(step("starting"))
+			add(task("qmstart")...)
+			add(done("running"))
+		} else {
+			add(done("stopped"))
 		}
-		return steps
-	case fsm.OpVMStart:
-		if status == "running" {
-			return []opStep{done("running")}
+	case fsm.OpVMStart, fsm.OpVMStop, fsm.OpVMShutdown:
+		want, verb, kind := "running", "starting", "qmstart"
+		switch op.Kind {
+		case fsm.OpVMStop:
+			want, verb, kind = "stopped", "stopping", "qmstop"
+		case fsm.OpVMShutdown:
+			want, verb, kind = "stopped", "shutting down", "qmshutdown"
 		}
-		return []opStep{step("starting"), task("qmstart"), done("running")}
-	case fsm.OpVMStop:
-		if status == "stopped" {
-			return []opStep{done("stopped")}
+		add(running)
+		if status != want {
+			add(step(verb))
+			add(task(kind)...)
 		}
-		return []opStep{step("stopping"), task("qmstop"), done("stopped")}
-	case fsm.OpVMShutdown:
-		if status == "stopped" {
-			return []opStep{done("stopped")}
-		}
-		return []opStep{step("shutting down"), task("qmshutdown"), progress("waiting for the guest to power off"), done("stopped")}
+		add(done(want))
 	case fsm.OpVMDelete:
-		var steps []opStep
+		add(running)
 		if status != "stopped" {
-			steps = append(steps, step("stopping"), task("qmstop"))
+			add(step("stopping"))
+			add(task("qmstop")...)
 		}
-		return append(steps, step("deleting"), task("qmdestroy"), step("releasing addresses"), release,
-			func(p *platformAPI, op *fsm.Operation) *fsm.OperationUpdateRequest {
-				p.applyInternalLocked(&fsm.InventorySyncRequest{GoneGuests: []int{op.VMID}})
-				return &fsm.OperationUpdateRequest{Status: ptr(fsm.OpSucceeded), Step: ptr("done")}
-			})
+		add(step("deleting"))
+		add(task("qmdestroy")...)
+		add(step("releasing addresses"), release, func(p *platformAPI, op *fsm.Operation) *fsm.OperationUpdateRequest {
+			p.applyInternalLocked(&fsm.InventorySyncRequest{GoneGuests: []int{op.VMID}})
+			return &fsm.OperationUpdateRequest{Status: ptr(fsm.OpSucceeded), Step: ptr("done")}
+		})
 	}
-	return nil
+	return steps
 }
 
 // allocate takes an address for each NIC that names a prefix, as the

@@ -56,15 +56,21 @@ func TestVM_CreateWait(t *testing.T) {
 		t.Error("create sent no Idempotency-Key")
 	}
 	wantErr := `12:00:06 vm.create pending
-12:00:07 vm.create running: choosing a VMID
-12:00:08 vm.create 104 running: choosing a VMID
-12:00:09 vm.create 104 running: cloning template 9000
-12:00:11 vm.create 104 running: cloning template 9000: drive-scsi0: transferred 4.0 GiB of 8.0 GiB (50.00%)
-12:00:12 vm.create 104 running: cloning template 9000: drive-scsi0: transferred 8.0 GiB of 8.0 GiB (100.00%)
-12:00:13 vm.create 104 running: configuring
-12:00:15 vm.create 104 running: allocating addresses
-12:00:19 vm.create 104 running: starting
-12:00:22 vm.create 104 succeeded: done
+12:00:07 vm.create running
+12:00:08 vm.create running: choosing a VMID
+12:00:09 vm.create 104 running: choosing a VMID
+12:00:10 vm.create 104 running: allocating addresses
+12:00:13 vm.create 104 running: cloning template 9000
+12:00:15 vm.create 104 running: cloning template 9000: create full clone of drive scsi0 (local-lvm:base-9000-disk-0)
+12:00:16 vm.create 104 running: cloning template 9000: drive-scsi0: transferred 4.0 GiB of 8.0 GiB (50.00%)
+12:00:17 vm.create 104 running: cloning template 9000: TASK OK
+12:00:18 vm.create 104 running: migrating to pve2
+12:00:20 vm.create 104 running: migrating to pve2: TASK OK
+12:00:21 vm.create 104 running: configuring
+12:00:23 vm.create 104 running: configuring: TASK OK
+12:00:26 vm.create 104 running: starting
+12:00:28 vm.create 104 running: starting: TASK OK
+12:00:30 vm.create 104 succeeded: done
 `
 	if stderr != wantErr {
 		t.Errorf("progress:\n%s\nwant:\n%s", stderr, wantErr)
@@ -78,12 +84,13 @@ Spec:          web2, template 9000, 2 cores, 4096 MiB, tenant acme, tags web,pro
 NIC net0:      vmbr0 vlan 10, prefix 01234567-89ab-7cde-8f01-23456789abcd, 10.0.0.20, web2.moxxie.test
 NIC net1:      vmbr1
 Step:          done
+Progress:      TASK OK
 Task:          UPID:pve2:000A1B2C:01F2E3D4:683C4E00:qmstart:104:root@pam!moxxie:
 Address net0:  10.0.0.20 web2.moxxie.test (ID 01234567-89ab-7cde-8f01-23456789abcd)
 Actor:         0f6a3c1e-acc1
 Created:       2025-06-01T12:00:06Z
-Updated:       2025-06-01T12:00:22Z
-Finished:      2025-06-01T12:00:22Z
+Updated:       2025-06-01T12:00:30Z
+Finished:      2025-06-01T12:00:30Z
 `
 	if got := plain(out); got != want {
 		t.Errorf("create:\n%s\nwant:\n%s", got, want)
@@ -147,16 +154,17 @@ Finished:  -
 
 	out, stderr = p.cli(t, 0, "operation", "wait", id)
 	wantErr := `12:00:05 vm.create pending
-12:00:06 vm.create running: choosing a VMID
-12:00:07 vm.create 104 running: choosing a VMID
-12:00:08 vm.create 104 running: creating
-12:00:10 vm.create 104 running: configuring
-12:00:13 vm.create 104 succeeded: done
+12:00:06 vm.create running
+12:00:07 vm.create running: choosing a VMID
+12:00:08 vm.create 104 running: choosing a VMID
+12:00:09 vm.create 104 running: creating
+12:00:11 vm.create 104 running: creating: TASK OK
+12:00:15 vm.create 104 succeeded: done
 `
 	if stderr != wantErr {
 		t.Errorf("wait progress:\n%s\nwant:\n%s", stderr, wantErr)
 	}
-	if !strings.Contains(out, "Status:    succeeded\n") || !strings.Contains(out, "Finished:  2025-06-01T12:00:13Z\n") {
+	if !strings.Contains(out, "Status:    succeeded\n") || !strings.Contains(out, "Finished:  2025-06-01T12:00:15Z\n") {
 		t.Errorf("wait:\n%s", out)
 	}
 	out, _ = p.cli(t, 0, "operation", "list", "--active")
@@ -167,7 +175,7 @@ Finished:  -
 	out, _ = p.cli(t, 0, "operation", "get", id, "-o", "json")
 	var op map[string]any
 	if err := json.Unmarshal([]byte(out), &op); err != nil || op["id"] != id || op["status"] != "succeeded" || op["vmid"] != 104.0 ||
-		op["finished_at"] != "2025-06-01T12:00:13Z" || op["spec"].(map[string]any)["start"] != false {
+		op["finished_at"] != "2025-06-01T12:00:15Z" || op["spec"].(map[string]any)["start"] != false {
 		t.Errorf("get json: %s", out)
 	}
 	if got := plain(oneErrorLine(t, p.cliErr(t, "operation", "get", "nope"))); got != `404 not_found: operation "nope" not found (field id, request <req>)` {
@@ -297,17 +305,18 @@ func TestVM_Actions(t *testing.T) {
 	if call, _, _ := p.lastCall(); !strings.HasPrefix(call, "GET /v1/operations/") || !strings.HasSuffix(call, "&wait=30s") {
 		t.Errorf("last request %q, want a blocking read of the operation", call)
 	}
-	want := `12:00:23 vm.shutdown 104 pending
-12:00:24 vm.shutdown 104 running: shutting down
-12:00:26 vm.shutdown 104 running: shutting down: waiting for the guest to power off
-12:00:28 vm.shutdown 104 succeeded: done
+	want := `12:00:31 vm.shutdown 104 pending
+12:00:32 vm.shutdown 104 running
+12:00:33 vm.shutdown 104 running: shutting down
+12:00:35 vm.shutdown 104 running: shutting down: TASK OK
+12:00:37 vm.shutdown 104 succeeded: done
 `
 	if stderr != want {
 		t.Errorf("shutdown:\n%s\nwant:\n%s", stderr, want)
 	}
 	// Stopping a stopped VM succeeds at once.
 	_, stderr = p.cli(t, 0, "vm", "stop", "104", "--wait")
-	if want := "12:00:29 vm.stop 104 pending\n12:00:31 vm.stop 104 succeeded: done\n"; stderr != want {
+	if want := "12:00:38 vm.stop 104 pending\n12:00:39 vm.stop 104 running\n12:00:41 vm.stop 104 succeeded: done\n"; stderr != want {
 		t.Errorf("stop:\n%s\nwant:\n%s", stderr, want)
 	}
 	out, stderr := p.cli(t, 0, "vm", "start", "104", "--idempotency-key", "start-104")
@@ -332,11 +341,14 @@ func TestVM_Actions(t *testing.T) {
 
 	out, stderr = p.cli(t, 0, "vm", "delete", "104", "--wait")
 	p.findCall(t, "DELETE /v1/vms/104")
-	want = `12:00:39 vm.delete 104 pending
-12:00:40 vm.delete 104 running: stopping
-12:00:42 vm.delete 104 running: deleting
-12:00:44 vm.delete 104 running: releasing addresses
-12:00:48 vm.delete 104 succeeded: done
+	want = `12:00:51 vm.delete 104 pending
+12:00:52 vm.delete 104 running
+12:00:53 vm.delete 104 running: stopping
+12:00:55 vm.delete 104 running: stopping: TASK OK
+12:00:56 vm.delete 104 running: deleting
+12:00:58 vm.delete 104 running: deleting: TASK OK
+12:00:59 vm.delete 104 running: releasing addresses
+12:01:03 vm.delete 104 succeeded: done
 `
 	if stderr != want {
 		t.Errorf("delete:\n%s\nwant:\n%s", stderr, want)
