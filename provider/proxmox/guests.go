@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -179,9 +180,16 @@ func (p *Provider) setPool(ctx context.Context, ref provider.GuestRef, pool stri
 			return nil
 		}
 	}
-	return p.client.Put(ctx, "/pools", map[string]any{
+	err = p.client.Put(ctx, "/pools", map[string]any{
 		"poolid": pool, "vms": strconv.Itoa(ref.VMID), "allow-move": 1,
 	}, nil)
+	if statusOf(err) == http.StatusNotImplemented {
+		// Proxmox VE before 8.1 only has the per-pool path.
+		err = p.client.Put(ctx, "/pools/"+url.PathEscape(pool), map[string]any{
+			"vms": strconv.Itoa(ref.VMID), "allow-move": 1,
+		}, nil)
+	}
+	return err
 }
 
 // StartGuest starts a guest.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +65,9 @@ func (p *Provider) TaskStatus(ctx context.Context, task provider.Task) (provider
 	st, err := p.taskStatus(ctx, task)
 	if err != nil {
 		return provider.TaskStatus{Task: task}, p.fail(op, err)
+	}
+	if !st.Running {
+		p.fillEndTime(ctx, &st)
 	}
 	if line, _, err := p.taskLog(ctx, task, 0); err == nil {
 		st.LastLog = line
@@ -126,6 +130,9 @@ func (p *Provider) WaitTask(ctx context.Context, task provider.Task, progress fu
 			p.log.Debug("proxmox: task log unavailable", "task", task.ID, "error", err.Error())
 		}
 		st.LastLog = lastLine
+		if !st.Running {
+			p.fillEndTime(ctx, &st)
+		}
 		if progress != nil && (first || changed(last, st)) {
 			progress(st)
 		}
@@ -232,6 +239,37 @@ func (p *Provider) taskLog(ctx context.Context, task provider.Task, start int) (
 		start += len(lines)
 		if len(lines) < logPage {
 			return newest, start, nil
+		}
+	}
+}
+
+// fillEndTime sets the end time of a stopped task, which its status does
+// not report, from the node's task list: the entries of its type started
+// in the same second. It leaves EndTime zero when that fails.
+func (p *Provider) fillEndTime(ctx context.Context, st *provider.TaskStatus) {
+	if !st.EndTime.IsZero() || st.StartTime.IsZero() {
+		return
+	}
+	q := url.Values{}
+	q.Set("source", "archive")
+	q.Set("since", strconv.FormatInt(st.StartTime.Unix(), 10))
+	q.Set("until", strconv.FormatInt(st.StartTime.Unix(), 10))
+	q.Set("limit", "100")
+	if st.Type != "" {
+		q.Set("typefilter", st.Type)
+	}
+	var list []struct {
+		UPID    string `json:"upid"`
+		EndTime pveInt `json:"endtime"`
+	}
+	if err := p.client.Get(ctx, nodePath(st.Node)+"/tasks?"+q.Encode(), &list); err != nil {
+		p.log.Debug("proxmox: task end time unavailable", "task", st.ID, "error", err.Error())
+		return
+	}
+	for _, e := range list {
+		if e.UPID == st.ID && e.EndTime > 0 {
+			st.EndTime = time.Unix(int64(e.EndTime), 0).UTC()
+			return
 		}
 	}
 }

@@ -144,7 +144,7 @@ func (t *transport) networkError(req *http.Request, actx context.Context, err er
 	}
 	if errors.Is(actx.Err(), context.DeadlineExceeded) && req.Context().Err() == nil || isTimeout(err) {
 		return &attemptError{
-			err:   fmt.Errorf("%s %s: %w after %s: %w", req.Method, t.path(req), ErrTimeout, t.timeout, provider.ErrUnavailable),
+			err:   t.fail(req, fmt.Sprintf("%v after %s", ErrTimeout, t.timeout), ErrTimeout, provider.ErrUnavailable),
 			retry: retry,
 		}
 	}
@@ -182,36 +182,71 @@ func (t *transport) statusError(req *http.Request, res *http.Response, body []by
 	}
 	switch {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return &attemptError{err: t.fail(req, detail, provider.ErrUnauthorized)}
+		return &attemptError{err: t.failStatus(req, code, detail, provider.ErrUnauthorized)}
 	case code == http.StatusNotFound:
-		return &attemptError{err: t.fail(req, detail, provider.ErrNotFound)}
+		return &attemptError{err: t.failStatus(req, code, detail, provider.ErrNotFound)}
 	case code == http.StatusTooManyRequests:
 		// The server declined the request without acting on it.
-		return &attemptError{err: t.fail(req, detail, provider.ErrUnavailable), retry: true}
+		return &attemptError{err: t.failStatus(req, code, detail, provider.ErrUnavailable), retry: true}
 	case code == http.StatusRequestTimeout:
-		return &attemptError{err: t.fail(req, detail, provider.ErrUnavailable), retry: idempotent(req.Method)}
+		return &attemptError{err: t.failStatus(req, code, detail, provider.ErrUnavailable), retry: idempotent(req.Method)}
 	case code == http.StatusNotImplemented:
-		return &attemptError{err: t.fail(req, detail, provider.ErrRejected)}
+		return &attemptError{err: t.failStatus(req, code, detail, provider.ErrRejected)}
 	case code >= 400 && code < 500:
-		return &attemptError{err: t.fail(req, detail, provider.ErrRejected)}
+		// A 400 may say a path parameter names nothing ("upid: no such
+		// task").
+		if notFoundMessage(msg) {
+			return &attemptError{err: t.failStatus(req, code, detail, provider.ErrNotFound)}
+		}
+		return &attemptError{err: t.failStatus(req, code, detail, provider.ErrRejected)}
 	case code >= 500 && code < 600:
 		// Proxmox answers 500 for missing objects and refused actions
 		// too; only its message tells them from server trouble.
 		switch {
 		case notFoundMessage(msg):
-			return &attemptError{err: t.fail(req, detail, provider.ErrNotFound)}
+			return &attemptError{err: t.failStatus(req, code, detail, provider.ErrNotFound)}
 		case refusedMessage(msg):
-			return &attemptError{err: t.fail(req, detail, provider.ErrRejected)}
+			return &attemptError{err: t.failStatus(req, code, detail, provider.ErrRejected)}
 		}
-		return &attemptError{err: t.fail(req, detail, provider.ErrUnavailable), retry: idempotent(req.Method)}
+		return &attemptError{err: t.failStatus(req, code, detail, provider.ErrUnavailable), retry: idempotent(req.Method)}
 	}
-	return &attemptError{err: t.fail(req, "unexpected status "+detail, provider.ErrUnavailable)}
+	return &attemptError{err: t.failStatus(req, code, "unexpected status "+detail, provider.ErrUnavailable)}
 }
 
-// fail builds the error of one request: method, API path, what happened
-// and the sentinel.
-func (t *transport) fail(req *http.Request, detail string, kind error) error {
-	return fmt.Errorf("%s %s: %s: %w", req.Method, t.path(req), detail, kind)
+// fail builds the error of one request that got no answer.
+func (t *transport) fail(req *http.Request, detail string, kinds ...error) error {
+	return &apiError{Method: req.Method, Path: t.path(req), Detail: detail, kinds: kinds}
+}
+
+// failStatus builds the error of one request answered with status code.
+func (t *transport) failStatus(req *http.Request, code int, detail string, kind error) error {
+	return &apiError{Method: req.Method, Path: t.path(req), Status: code, Detail: detail, kinds: []error{kind}}
+}
+
+// apiError is a failed API request.
+type apiError struct {
+	Method string
+	Path   string // below /api2/json, without the query
+	Status int    // the HTTP status; 0 when there was no answer
+	Detail string // what happened, with Proxmox's message
+	kinds  []error
+}
+
+// Error returns "METHOD /path: detail: sentinel".
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s %s: %s: %v", e.Method, e.Path, e.Detail, e.kinds[len(e.kinds)-1])
+}
+
+// Unwrap returns the sentinels the error stands for.
+func (e *apiError) Unwrap() []error { return e.kinds }
+
+// statusOf returns the HTTP status of a failed request, or 0.
+func statusOf(err error) int {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
 }
 
 // path returns the request's path below the API prefix.
@@ -295,7 +330,8 @@ func message(res *http.Response, body []byte) string {
 // object of the request does not exist.
 func notFoundMessage(msg string) bool {
 	m := strings.ToLower(msg)
-	for _, s := range []string{"does not exist", "no such", "not found", "unknown task", "doesn't exist"} {
+	for _, s := range []string{"does not exist", "no such", "not found", "doesn't exist",
+		"hostname lookup"} {
 		if strings.Contains(m, s) {
 			return true
 		}
@@ -307,7 +343,8 @@ func notFoundMessage(msg string) bool {
 // for a reason that retrying will not change.
 func refusedMessage(msg string) bool {
 	m := strings.ToLower(msg)
-	for _, s := range []string{"already exists", "already running", "not running", "is a template", "snapshot feature is not available"} {
+	for _, s := range []string{"already exists", "already running", "not running", " is running",
+		"without --online", "is a template", "feature is not available", "not allowed"} {
 		if strings.Contains(m, s) {
 			return true
 		}
