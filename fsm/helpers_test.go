@@ -256,7 +256,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		InventoryStaleType:  &InventoryStaleRequest{WriteMeta: meta(27), Error: "connection refused"},
 		OperationCreateType: &OperationCreateRequest{WriteMeta: meta(28), Op: sampleOperation()},
 		OperationUpdateType: &OperationUpdateRequest{
-			WriteMeta: meta(29), ID: "op-1", Status: str(OpFailed), Step: str("cloning"), Progress: str("50%"), Task: str("UPID:x"),
+			WriteMeta: meta(29), ID: "op-1", Status: str(OpFailed), Step: str("cloning"), Progress: str("50%"), Task: str("UPID:x"), TaskNode: str("pve1"),
 			VMID: intp(101), Node: str("pve1"), Addresses: []OpAddress{{NIC: 1, ID: "a", Address: "10.0.0.5", PrefixID: "p", DNSName: "web.moxxie.test"}},
 			Error: &OpError{Code: "task_failed", Message: "clone failed", Field: "template"}, RolledBack: true,
 		},
@@ -299,7 +299,7 @@ func sampleOperation() Operation {
 			Tags: []string{"web"}, Description: "d", Start: true, SSHKeys: []string{"ssh-ed25519 AAAA"},
 			NICs: []VMNIC{{Bridge: "vmbr0", VLAN: 10, PrefixID: "p", Address: "10.0.0.5", DNSName: "web.moxxie.test"}},
 		},
-		Step: "cloning", Progress: "50%", Task: "UPID:x", Addresses: []OpAddress{{NIC: 1, ID: "a", Address: "10.0.0.5", PrefixID: "p", DNSName: "web.moxxie.test"}},
+		Step: "cloning", Progress: "50%", Task: "UPID:x", TaskNode: "pve1", Addresses: []OpAddress{{NIC: 1, ID: "a", Address: "10.0.0.5", PrefixID: "p", DNSName: "web.moxxie.test"}},
 		Error: &OpError{Code: "c", Message: "m", Field: "f"}, RolledBack: true, Actor: "acc", CreatedAt: 1, UpdatedAt: 2, FinishedAt: 3,
 		CreateIndex: 4, ModifyIndex: 5,
 	}

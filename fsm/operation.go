@@ -46,6 +46,7 @@ type Operation struct {
 	Step     string `json:"step,omitempty"`
 	Progress string `json:"progress,omitempty"`
 	Task     string `json:"task,omitempty"`
+	TaskNode string `json:"task_node,omitempty"`
 	// Addresses are the IPAM addresses a vm.create allocated, or a
 	// vm.delete released.
 	Addresses []OpAddress `json:"addresses,omitempty"`
@@ -129,6 +130,7 @@ type OperationUpdateRequest struct {
 	Step       *string
 	Progress   *string
 	Task       *string
+	TaskNode   *string
 	VMID       *int
 	Node       *string
 	Addresses  []OpAddress
@@ -240,6 +242,9 @@ func applyOperationUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 	}
 	if req.Task != nil {
 		op.Task = *req.Task
+	}
+	if req.TaskNode != nil {
+		op.TaskNode = *req.TaskNode
 	}
 	if req.VMID != nil {
 		op.VMID = *req.VMID

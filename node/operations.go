@@ -37,7 +37,7 @@ const (
 )
 
 // errInterrupted fails a create that a previous leader left running.
-var errInterrupted = errors.New("interrupted by a change of leader; what it had done was undone")
+var errInterrupted = errors.New("interrupted by a change of leader")
 
 // opRunner runs operations on the leader.
 type opRunner struct {
@@ -140,8 +140,13 @@ func (r *opRunner) run(op *fsm.Operation, interrupted bool) {
 			err = o.create()
 		}
 		if err != nil && r.ctx.Err() == nil {
-			o.fail(opError(err), o.undoCreate())
-			log.Warn("operation failed", "error", err, "rolled_back", o.op.RolledBack)
+			e := opError(err)
+			undoErr := o.undoCreate()
+			if undoErr != nil {
+				e.Message += "; undoing it failed, clean up by hand: " + undoErr.Error()
+			}
+			o.fail(e, undoErr == nil)
+			log.Warn("operation failed", "error", err, "undo_error", undoErr)
 			return
 		}
 	case fsm.OpVMStart, fsm.OpVMStop, fsm.OpVMShutdown:
@@ -202,8 +207,8 @@ func (o *opState) wait(task provider.Task, startErr error) error {
 	if startErr != nil {
 		return startErr
 	}
-	id := task.ID
-	if err := o.update(&fsm.OperationUpdateRequest{Task: &id}); err != nil {
+	id, node := task.ID, task.Node
+	if err := o.update(&fsm.OperationUpdateRequest{Task: &id, TaskNode: &node}); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(o.r.ctx, opStepTimeout)
@@ -413,40 +418,44 @@ func guestTags(spec *fsm.VMSpec) []string {
 }
 
 // undoCreate removes what a failed create made: the VM (stopped first)
-// and its addresses. It reports whether everything was undone.
-func (o *opState) undoCreate() bool {
+// and its addresses. A task the operation started and did not see end
+// (it was interrupted) is waited for first: Proxmox keeps the VM locked
+// while it runs. It returns what could not be undone.
+func (o *opState) undoCreate() error {
 	if o.op.VMID == 0 {
-		return true
+		return nil
 	}
 	_ = o.step("rolling back")
 	ctx, cancel := o.ctx()
 	defer cancel()
-	ok := true
+	var errs []error
+	if o.op.Task != "" && o.op.TaskNode != "" {
+		// Its outcome does not matter, only that it is over.
+		_, _ = o.r.p.WaitTask(ctx, provider.Task{ID: o.op.Task, Node: o.op.TaskNode}, nil)
+	}
 	ref, g, err := o.locate(ctx)
-	if err == nil {
+	switch {
+	case errors.Is(err, provider.ErrNotFound):
+	case err != nil:
+		errs = append(errs, fmt.Errorf("VM %d: %w", ref.VMID, err))
+	default:
 		if g.Status == "running" {
 			t, err := o.r.p.StopGuest(ctx, ref)
 			if err := o.wait(t, err); err != nil {
-				o.r.s.logger.Warn("rollback: stopping the VM failed", "operation", o.op.ID, "vmid", ref.VMID, "error", err)
-				ok = false
+				errs = append(errs, fmt.Errorf("stop VM %d on %s: %w", ref.VMID, ref.Node, err))
 			}
 		}
 		t, err := o.r.p.DeleteGuest(ctx, ref)
 		if err := o.wait(t, err); err != nil && !errors.Is(err, provider.ErrNotFound) {
-			o.r.s.logger.Warn("rollback: deleting the VM failed", "operation", o.op.ID, "vmid", ref.VMID, "error", err)
-			ok = false
+			errs = append(errs, fmt.Errorf("delete VM %d on %s: %w", ref.VMID, ref.Node, err))
 		}
-	} else if !errors.Is(err, provider.ErrNotFound) {
-		o.r.s.logger.Warn("rollback: reading the VM failed", "operation", o.op.ID, "vmid", ref.VMID, "error", err)
-		ok = false
 	}
 	// The addresses were never in use by a running guest for long, if at
 	// all: release them without quarantine.
 	if _, err := o.r.s.releaseOwned(o.op.VMID, len(o.op.Spec.NICs), true); err != nil {
-		o.r.s.logger.Warn("rollback: releasing addresses failed", "operation", o.op.ID, "vmid", ref.VMID, "error", err)
-		ok = false
+		errs = append(errs, fmt.Errorf("release addresses: %w", err))
 	}
-	return ok
+	return errors.Join(errs...)
 }
 
 // locate finds the VM a create made: on its target node, or still next

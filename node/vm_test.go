@@ -392,3 +392,181 @@ func TestVM_BadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestInventory_Sync64Nodes10kGuests(t *testing.T) {
+	s, sim, _ := simServer(t, pvesim.Config{Seed: pvesim.Seed{Nodes: 64, Guests: 10000}})
+	n := len(sim.Guests())
+	if n < 10000 {
+		t.Fatalf("simulator seeded %d guests", n)
+	}
+	WaitForResult(t, 60*time.Second, func() error {
+		_, st, _ := s.State().InventoryState(nil)
+		if st.Guests != n || st.Nodes != 64 {
+			return fmt.Errorf("inventory holds %d nodes, %d guests", st.Nodes, st.Guests)
+		}
+		return nil
+	})
+	syncNow(t, s, 1)
+	last := s.LastIndex()
+	syncNow(t, s, 2)
+	if got := s.LastIndex(); got != last {
+		t.Fatalf("a sync of 10,000 unchanged guests wrote %d log entries", got-last)
+	}
+	if err := sim.UpdateGuest(5000, func(g *pvesim.Guest) { g.Tags = append(g.Tags, "tenant.acme") }); err != nil {
+		t.Fatal(err)
+	}
+	WaitForResult(t, 10*time.Second, func() error {
+		TestLeaderOf(s).kickSync()
+		_, g, _ := s.State().InventoryGuest(nil, 5000)
+		if g.Tenant != "acme" {
+			return fmt.Errorf("guest 5000 has tenant %q", g.Tenant)
+		}
+		return nil
+	})
+	if got := s.LastIndex(); got != last+1 {
+		t.Fatalf("one changed guest of 10,000 took %d log entries", got-last)
+	}
+	_, g, _ := s.State().InventoryGuest(nil, 5000)
+	if g.ModifyIndex != last+1 {
+		t.Fatalf("guest 5000 modified at %d, want %d", g.ModifyIndex, last+1)
+	}
+	_, other, _ := s.State().InventoryGuest(nil, 5001)
+	if other.ModifyIndex > last {
+		t.Fatalf("guest 5001 was rewritten at %d", other.ModifyIndex)
+	}
+}
+
+func TestInventory_TimeoutMarksStale(t *testing.T) {
+	sim, pc := startTestSim(t, pvesim.Config{})
+	pc.Timeout = Duration(300 * time.Millisecond)
+	s := TestServer(t, func(c *Config) { c.Proxmox = pc })
+	waitGuests(t, s, len(sim.Guests()))
+	sim.SetFaults(pvesim.Faults{Timeout: true})
+	WaitForResult(t, 30*time.Second, func() error {
+		TestLeaderOf(s).kickSync()
+		_, st, _ := s.State().InventoryState(nil)
+		if !st.Stale {
+			return fmt.Errorf("not stale yet")
+		}
+		return nil
+	})
+	sim.SetFaults(pvesim.Faults{})
+	WaitForResult(t, 60*time.Second, func() error {
+		TestLeaderOf(s).kickSync()
+		_, st, _ := s.State().InventoryState(nil)
+		if st.Stale {
+			return fmt.Errorf("still stale: %s", st.Error)
+		}
+		return nil
+	})
+}
+
+func TestVM_IdempotentCreate(t *testing.T) {
+	s, sim, token := simServer(t, pvesim.Config{})
+	waitGuests(t, s, len(sim.Guests()))
+	body := map[string]any{"name": "once", "template": "9000", "start": false}
+	hdr := map[string]string{"Idempotency-Key": "create-once"}
+	var ids []string
+	for range 2 {
+		r := call(t, s, http.MethodPost, "/v1/vms", token, body, hdr)
+		if r.status != http.StatusAccepted {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+		var op fsm.Operation
+		_ = json.Unmarshal(r.body, &op)
+		ids = append(ids, op.ID)
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("the same Idempotency-Key made two operations: %v", ids)
+	}
+	if op := waitOp(t, s, ids[0]); op.Status != fsm.OpSucceeded {
+		t.Fatalf("create: %+v", op.Error)
+	}
+	named := 0
+	for _, g := range sim.Guests() {
+		if g.Name == "once" {
+			named++
+		}
+	}
+	if named != 1 {
+		t.Fatalf("%d guests named once", named)
+	}
+}
+
+func TestVM_NodeOfflineFailsClearly(t *testing.T) {
+	s, sim, token := simServer(t, pvesim.Config{})
+	waitGuests(t, s, len(sim.Guests()))
+	if err := sim.SetNodeOnline("pve2", false); err != nil {
+		t.Fatal(err)
+	}
+	// The inventory has not noticed yet: the operation meets the offline
+	// node and fails, saying so.
+	op := vmOp(t, s, token, http.MethodPost, "/v1/vms/101/stop", nil)
+	if op.Status != fsm.OpFailed || op.Error == nil || op.Error.Message == "" {
+		t.Fatalf("stop on an offline node: %+v", op)
+	}
+	t.Logf("stop on an offline node: %s: %s", op.Error.Code, op.Error.Message)
+}
+
+// TestVM_LeaderLostMidCreate kills the leader while a create waits on its
+// clone: the next leader finds the operation running, undoes what it did
+// and fails it; nothing is left behind.
+func TestVM_LeaderLostMidCreate(t *testing.T) {
+	sim, pc := startTestSim(t, pvesim.Config{})
+	servers := TestCluster(t, 3, func(c *Config) { c.Proxmox = pc })
+	token := bootstrapToken(t, servers[0])
+	waitGuests(t, servers[0], len(sim.Guests()))
+	leader := TestLeaderOf(servers[0])
+	prefix := createPrefix(t, leader, token)
+	before := len(sim.Guests())
+
+	sim.SetFaults(pvesim.Faults{SlowTasks: 3 * time.Second})
+	r := call(t, leader, http.MethodPost, "/v1/vms", token, map[string]any{
+		"name": "orphan", "template": "9000",
+		"nics": []map[string]any{{"bridge": "vmbr0", "prefix_id": prefix, "dns_name": "orphan.moxxie.test"}},
+	}, nil)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var op fsm.Operation
+	_ = json.Unmarshal(r.body, &op)
+	WaitForResult(t, 10*time.Second, func() error {
+		_, cur, _ := leader.State().Operation(nil, op.ID)
+		if cur.Task == "" {
+			return fmt.Errorf("operation at step %q", cur.Step)
+		}
+		return nil
+	})
+	if err := leader.Shutdown(false); err != nil {
+		t.Fatal(err)
+	}
+	sim.SetFaults(pvesim.Faults{})
+	var rest []*Server
+	for _, s := range servers {
+		if s != leader {
+			rest = append(rest, s)
+		}
+	}
+	WaitForLeader(t, rest...)
+	var final *fsm.Operation
+	WaitForResult(t, 30*time.Second, func() error {
+		_, final, _ = rest[0].State().Operation(nil, op.ID)
+		if final.Active() {
+			return fmt.Errorf("operation still %s at %q", final.Status, final.Step)
+		}
+		return nil
+	})
+	if final.Status != fsm.OpFailed || final.Error.Code != "interrupted" || !final.RolledBack {
+		t.Fatalf("interrupted create: %+v %+v", final, final.Error)
+	}
+	WaitForResult(t, 10*time.Second, func() error {
+		if n := len(sim.Guests()); n != before {
+			return fmt.Errorf("%d guests in the simulator, want %d", n, before)
+		}
+		return nil
+	})
+	_, addrs, _ := rest[0].State().Addresses(nil, fsm.AddressFilter{DNSName: "orphan.moxxie.test"})
+	if len(addrs) != 0 {
+		t.Fatalf("addresses left: %+v", addrs)
+	}
+}
