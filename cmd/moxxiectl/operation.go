@@ -52,7 +52,7 @@ func (a *app) followOperation(ctx context.Context, c *client.Client, op *client.
 	if err := a.show(op, func(w io.Writer) error { return printOperation(w, op) }); err != nil {
 		return err
 	}
-	if !a.json() {
+	if op.Active() && !a.json() {
 		fmt.Fprintf(a.stderr, "Follow it with: moxxiectl operation wait %s\n", op.ID)
 	}
 	return nil

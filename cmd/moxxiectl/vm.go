@@ -57,9 +57,12 @@ and fails when the operation fails. Without it, follow the operation with
 				no := false
 				req.Start = &no
 			}
-			for name, v := range map[string]int{"cores": req.Cores, "memory": req.Memory, "disk": req.Disk} {
-				if v < 0 {
-					return usagef("--%s must not be negative, got %d", name, v)
+			for _, f := range []struct {
+				name string
+				v    int
+			}{{"cores", req.Cores}, {"memory", req.Memory}, {"disk", req.Disk}} {
+				if f.v < 0 {
+					return usagef("--%s must not be negative, got %d", f.name, f.v)
 				}
 			}
 			specs := make([]nicSpec, 0, len(nics))
