@@ -2,6 +2,7 @@ package pvesim
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -40,9 +41,9 @@ func (s *Sim) getClusterStatus(*req) (any, error) {
 	return out, nil
 }
 
-// guestResource is a qemu or lxc entry of cluster/resources.
+// guestResource is a qemu or lxc entry of cluster/resources. Its "id" is
+// Type/VMID; see appendJSON.
 type guestResource struct {
-	ID        string  `json:"id"`
 	Type      string  `json:"type"`
 	VMID      int     `json:"vmid"`
 	Node      string  `json:"node"`
@@ -65,11 +66,12 @@ type guestResource struct {
 	Pool      string  `json:"pool,omitempty"`
 }
 
-func (s *Sim) guestResource(g *guest, now time.Time) *guestResource {
-	r := &guestResource{
-		ID: g.kind + "/" + strconv.Itoa(g.vmid), Type: g.kind, VMID: g.vmid, Node: g.node.name,
+// guestResource fills r with g's entry, with Sim.mu held.
+func (s *Sim) guestResource(r *guestResource, g *guest, now time.Time) {
+	*r = guestResource{
+		Type: g.kind, VMID: g.vmid, Node: g.node.name,
 		Name: g.name(), Status: "stopped", MaxCPU: g.cpus(), MaxMem: g.maxmem(), MaxDisk: g.bootDiskSize(),
-		Template: b2i(g.template()), Tags: g.conf["tags"], Lock: g.lock(), Pool: g.pool,
+		Template: b2i(g.template()), Tags: g.derived().tags, Lock: g.lock(), Pool: g.pool,
 	}
 	switch {
 	case !g.node.online:
@@ -84,7 +86,6 @@ func (s *Sim) guestResource(g *guest, now time.Time) *guestResource {
 			r.Disk = r.MaxDisk / 100 * uint64(20+g.seed%50)
 		}
 	}
-	return r
 }
 
 func (s *Sim) nodeResource(n *node, now time.Time) map[string]any {
@@ -122,29 +123,30 @@ func storageResource(n *node, st *store) map[string]any {
 func (s *Sim) getClusterResources(q *req) (any, error) {
 	typ := q.str("type")
 	now := time.Now()
+	var small []any
+	var guests []guestResource
 	s.mu.RLock()
-	var out []any
 	if typ == "" || typ == "vm" {
 		ids := make([]int, 0, len(s.guests))
 		for id := range s.guests {
 			ids = append(ids, id)
 		}
 		slices.Sort(ids)
-		out = make([]any, 0, len(ids)+len(s.nodes)*4)
-		for _, id := range ids {
-			out = append(out, s.guestResource(s.guests[id], now))
+		guests = make([]guestResource, len(ids))
+		for i, id := range ids {
+			s.guestResource(&guests[i], s.guests[id], now)
 		}
 	}
 	if typ == "" || typ == "node" {
 		for _, n := range s.nodes {
-			out = append(out, s.nodeResource(n, now))
+			small = append(small, s.nodeResource(n, now))
 		}
 	}
 	if typ == "" || typ == "storage" {
 		for _, n := range s.nodes {
 			for _, c := range s.storage {
 				if st := n.stores[c.id]; st != nil {
-					out = append(out, storageResource(n, st))
+					small = append(small, storageResource(n, st))
 				}
 			}
 		}
@@ -156,16 +158,35 @@ func (s *Sim) getClusterResources(q *req) (any, error) {
 				if !n.online {
 					status = "unknown"
 				}
-				out = append(out, map[string]any{"id": "sdn/" + n.name + "/" + z, "type": "sdn", "sdn": z,
-					"node": n.name, "status": status, "zone-type": s.sdn.runningZoneType(z)})
+				e := map[string]any{"id": "sdn/" + n.name + "/" + z, "type": "sdn", "sdn": z, "node": n.name, "status": status}
+				if zt := s.sdn.runningZoneType(z); zt != "" {
+					e["zone-type"] = zt
+				}
+				small = append(small, e)
 			}
 		}
 	}
 	s.mu.RUnlock()
-	if out == nil {
-		out = []any{}
+	// Encode outside the lock; the guests by hand, as there may be many.
+	b := make([]byte, 0, 320*len(guests)+256*len(small)+2)
+	b = append(b, '[')
+	for i := range guests {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = guests[i].appendJSON(b)
 	}
-	return out, nil
+	for i, e := range small {
+		if i > 0 || len(guests) > 0 {
+			b = append(b, ',')
+		}
+		enc, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, enc...)
+	}
+	return rawJSON(append(b, ']')), nil
 }
 
 func (s *Sim) getNextID(q *req) (any, error) {

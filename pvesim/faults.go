@@ -1,6 +1,7 @@
 package pvesim
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -49,10 +50,13 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	return json.Marshal(j)
 }
 
-// UnmarshalJSON decodes f from the form MarshalJSON writes.
+// UnmarshalJSON decodes f from the form MarshalJSON writes, rejecting
+// unknown fields.
 func (f *Faults) UnmarshalJSON(b []byte) error {
 	var j faultsJSON
-	if err := json.Unmarshal(b, &j); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
 		return err
 	}
 	var out Faults

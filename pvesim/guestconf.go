@@ -129,7 +129,12 @@ func imageContent(kind string) string {
 
 // newImage creates a new disk volume for g on st, without a space check.
 func (s *Sim) newImage(st *store, g *guest, size uint64) *volume {
-	name, format := imageName(st.cfg.typ, g.vmid, nextDiskIndex(st, g.vmid), false, g.kind)
+	return s.newImageAt(st, g, nextDiskIndex(st, g.vmid), size)
+}
+
+// newImageAt creates disk idx of g on st.
+func (s *Sim) newImageAt(st *store, g *guest, idx int, size uint64) *volume {
+	name, format := imageName(st.cfg.typ, g.vmid, idx, false, g.kind)
 	v := &volume{volid: st.cfg.id + ":" + name, vmid: g.vmid, content: imageContent(g.kind), format: format,
 		size: size, used: size, ctime: time.Now().Unix()}
 	st.addVolume(v)

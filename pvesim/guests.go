@@ -169,8 +169,8 @@ func (s *Sim) normalizeValue(kind, key, value string) string {
 
 func (s *Sim) createGuest(q *req, kind string) (any, error) {
 	vmid := q.vmid()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	n := s.nodeByName[q.nodeName()]
 	emsg := fmt.Sprintf("unable to create %s %d -", typeName(kind), vmid)
 	if q.has("archive") || q.boolv("restore") {
@@ -246,7 +246,7 @@ func (s *Sim) createGuest(q *req, kind string) (any, error) {
 		}
 	}
 	conf["lock"] = "create"
-	g := &guest{vmid: vmid, kind: kind, node: n, conf: conf, pool: q.str("pool"), seed: guestSeed(vmid)}
+	g := &guest{vmid: vmid, kind: kind, node: n, conf: conf, pool: q.str("pool"), seed: guestSeed(vmid), sim: s}
 	s.guests[vmid] = g
 	n.guests[vmid] = g
 	startAfter := q.boolv("start")
@@ -407,8 +407,8 @@ func (s *Sim) powerOn(r *run, g *guest, n *node) error {
 }
 
 func (s *Sim) startGuest(q *req, kind string) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	g, err := s.findGuest(q, kind)
 	if err != nil {
 		return nil, err
@@ -453,8 +453,8 @@ func (s *Sim) startGuest(q *req, kind string) (any, error) {
 }
 
 func (s *Sim) stopGuest(q *req, kind string, shutdown bool) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	g, err := s.findGuest(q, kind)
 	if err != nil {
 		return nil, err
@@ -640,8 +640,8 @@ func (s *Sim) updateConfig(q *req, kind string, async bool) (any, error) {
 		}
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	g, err := s.findGuest(q, kind)
 	if err != nil {
 		return nil, err
@@ -685,8 +685,8 @@ type cloneDisk struct {
 
 func (s *Sim) cloneGuest(q *req, kind string) (any, error) {
 	newid := atoiDefault(q.str("newid"), 0)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	src, err := s.findGuest(q, kind)
 	if err != nil {
 		return nil, err
@@ -820,7 +820,7 @@ func (s *Sim) cloneGuest(q *req, kind string) (any, error) {
 		conf["description"] = d
 	}
 	conf["lock"] = "clone"
-	g := &guest{vmid: newid, kind: kind, node: n, conf: conf, pool: q.str("pool"), seed: guestSeed(newid)}
+	g := &guest{vmid: newid, kind: kind, node: n, conf: conf, pool: q.str("pool"), seed: guestSeed(newid), sim: s}
 	s.guests[newid] = g
 	n.guests[newid] = g
 	src.busy++
@@ -918,8 +918,8 @@ func (s *Sim) cloneVolume(g *guest, n *node, cd cloneDisk) (*volume, error) {
 }
 
 func (s *Sim) deleteGuest(q *req, kind string) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	g, err := s.findGuest(q, kind)
 	if err != nil {
 		return nil, err
@@ -995,8 +995,8 @@ func (s *Sim) deleteGuest(q *req, kind string) (any, error) {
 
 func (s *Sim) migrateGuest(q *req, kind string) (any, error) {
 	target := q.str("target")
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	n := s.nodeByName[q.nodeName()]
 	if target == n.name {
 		return nil, paramErr("target", "target is local node.")
@@ -1166,8 +1166,8 @@ func (s *Sim) createSnapshot(q *req, kind string) (any, error) {
 	if strings.EqualFold(name, "pending") {
 		return nil, errf("unable to use snapshot name 'pending' (reserved name)")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	g, err := s.findGuest(q, kind)
 	if err != nil {
 		return nil, err
@@ -1239,8 +1239,8 @@ func (s *Sim) createSnapshot(q *req, kind string) (any, error) {
 func (s *Sim) deleteSnapshot(q *req, kind string) (any, error) {
 	name := q.str("snapname")
 	force := q.boolv("force")
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	g, err := s.findGuest(q, kind)
 	if err != nil {
 		return nil, err
@@ -1298,8 +1298,8 @@ func setOrDelete(m map[string]string, k, v string) {
 func (s *Sim) rollbackSnapshot(q *req, kind string) (any, error) {
 	name := q.str("snapname")
 	startAfter := q.boolv("start")
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	g, err := s.findGuest(q, kind)
 	if err != nil {
 		return nil, err
@@ -1357,8 +1357,8 @@ func (s *Sim) rollbackSnapshot(q *req, kind string) (any, error) {
 }
 
 func (s *Sim) templateGuest(q *req) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	g, err := s.findGuest(q, kindQemu)
 	if err != nil {
 		return nil, err

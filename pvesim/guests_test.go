@@ -332,7 +332,7 @@ func TestVM_MigrateSnapshotTemplate(t *testing.T) {
 		}
 		waitOK(t, task)
 	}
-	task, err = v.Snapshot("nope").Rollback(ctx)
+	_, err = v.Snapshot("nope").Rollback(ctx)
 	mustErr(t, err, "500 snapshot 'nope' does not exist")
 
 	// Convert to a template, then clone it linked.

@@ -162,13 +162,17 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, rel string) int {
 		}
 		return writeError(w, ae)
 	}
-	body := map[string]any{"data": data}
-	if q.total > 0 {
-		body["total"] = q.total
-	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return writeError(w, errf("%s", err.Error()))
+	var b []byte
+	if raw, ok := data.(rawJSON); ok {
+		b = append(append([]byte(`{"data":`), raw...), '}')
+	} else {
+		body := map[string]any{"data": data}
+		if q.total > 0 {
+			body["total"] = q.total
+		}
+		if b, err = json.Marshal(body); err != nil {
+			return writeError(w, errf("%s", err.Error()))
+		}
 	}
 	setHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)

@@ -251,8 +251,8 @@ func sdnFail(what string, err error) error {
 func (s *Sim) createZone(q *req) (any, error) {
 	id := q.str("zone")
 	o := sdnProps(q)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if s.sdn.zones[id] != nil {
 		return nil, sdnFail("create sdn zone object failed", fmt.Errorf("sdn zone object ID '%s' already defined", id))
 	}
@@ -281,8 +281,8 @@ func updateObj(q *req, o sdnObj) sdnObj {
 
 func (s *Sim) updateZone(q *req) (any, error) {
 	id := q.str("zone")
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	old := s.sdn.zones[id]
 	if old == nil {
 		return nil, errf("sdn '%s' does not exist", id)
@@ -300,8 +300,8 @@ func (s *Sim) updateZone(q *req) (any, error) {
 
 func (s *Sim) deleteZone(q *req) (any, error) {
 	id := q.str("zone")
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if s.sdn.zones[id] == nil {
 		return nil, errf("sdn '%s' does not exist", id)
 	}
@@ -375,8 +375,8 @@ func (s *Sim) createVnet(q *req) (any, error) {
 	o := sdnProps(q)
 	o["type"] = "vnet"
 	o["zone"] = q.str("zone")
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if s.sdn.vnets[id] != nil {
 		return nil, sdnFail("create sdn vnet object failed", fmt.Errorf("sdn vnet object ID '%s' already defined", id))
 	}
@@ -389,8 +389,8 @@ func (s *Sim) createVnet(q *req) (any, error) {
 
 func (s *Sim) updateVnet(q *req) (any, error) {
 	id := q.str("vnet")
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	old := s.sdn.vnets[id]
 	if old == nil {
 		return nil, errf("sdn vnet '%s' does not exist", id)
@@ -414,8 +414,8 @@ func (s *Sim) updateVnet(q *req) (any, error) {
 
 func (s *Sim) deleteVnet(q *req) (any, error) {
 	id := q.str("vnet")
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	if s.sdn.vnets[id] == nil {
 		return nil, errf("sdn vnet '%s' does not exist", id)
 	}
@@ -426,8 +426,8 @@ func (s *Sim) deleteVnet(q *req) (any, error) {
 // applySDN serves PUT /cluster/sdn: the edited configuration becomes the
 // running one at once, and a reloadnetworkall task deploys it to the nodes.
 func (s *Sim) applySDN(q *req) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	s.sdn.runZones, s.sdn.runVnets = copyObjs(s.sdn.zones), copyObjs(s.sdn.vnets)
 	zones, vnets := copyObjs(s.sdn.zones), copyObjs(s.sdn.vnets)
 	nodes := make([]string, 0, len(s.nodes))

@@ -222,6 +222,10 @@ func (s *Sim) build(sd Seed) error {
 // generate adds count guests spread round-robin over the nodes.
 func (s *Sim) generate(count int, now time.Time) {
 	tags := []string{"prod", "dev", "staging", "web", "db", "batch", "infra"}
+	committed := map[*node]uint64{}
+	for _, n := range s.nodes {
+		committed[n] = n.committedMem()
+	}
 	vmid := 100
 	for i := 0; i < count; i++ {
 		for s.guests[vmid] != nil {
@@ -245,7 +249,10 @@ func (s *Sim) generate(count int, now time.Time) {
 			sg.Tags = []string{tags[s.randIntN(len(tags))]}
 		}
 		mem := uint64(sg.MemoryMiB) * mib
-		sg.Running = s.randIntN(10) < 7 && n.hostMem()+n.committedMem()+mem <= n.maxmem
+		sg.Running = s.randIntN(10) < 7 && n.hostMem()+committed[n]+mem <= n.maxmem
+		if sg.Running {
+			committed[n] += mem
+		}
 		// seedGuest cannot fail here: the node, VMID and storage are valid.
 		_ = s.seedGuest(sg, now)
 		vmid++
@@ -286,7 +293,7 @@ func (s *Sim) seedGuest(sg SeedGuest, now time.Time) error {
 	if st == nil || !st.cfg.hasContent(content) {
 		return fmt.Errorf("pvesim: seed guest %d: storage %q does not hold %s on node %q", sg.VMID, storage, content, n.name)
 	}
-	g := &guest{vmid: sg.VMID, kind: kind, node: n, conf: map[string]string{}, pool: sg.Pool, seed: guestSeed(sg.VMID)}
+	g := &guest{vmid: sg.VMID, kind: kind, node: n, conf: map[string]string{}, pool: sg.Pool, seed: guestSeed(sg.VMID), sim: s}
 	c := g.conf
 	defDisk := 32
 	if kind == kindLXC {
@@ -303,7 +310,7 @@ func (s *Sim) seedGuest(sg SeedGuest, now time.Time) error {
 		c["unprivileged"] = "1"
 		c["features"] = "nesting=1"
 		c["net0"] = "name=eth0,bridge=vmbr0,hwaddr=" + s.randomMAC() + ",ip=dhcp,type=veth"
-		v := s.newImage(st, g, size)
+		v := s.newImageAt(st, g, 0, size)
 		c["rootfs"] = storage + ":" + volname(v) + ",size=" + formatSize(size)
 	} else {
 		if sg.Name != "" {
@@ -320,7 +327,7 @@ func (s *Sim) seedGuest(sg SeedGuest, now time.Time) error {
 		c["smbios1"] = "uuid=" + s.randomUUID()
 		c["vmgenid"] = s.randomUUID()
 		c["meta"] = fmt.Sprintf("creation-qemu=9.2.0,ctime=%d", now.Unix()-int64(s.randIntN(90*86400)))
-		v := s.newImage(st, g, size)
+		v := s.newImageAt(st, g, 0, size)
 		c["scsi0"] = storage + ":" + volname(v) + ",iothread=1,size=" + formatSize(size)
 		if sg.Template {
 			c["agent"] = "enabled=1"

@@ -74,6 +74,7 @@ type Sim struct {
 	wg        sync.WaitGroup // task goroutines
 
 	mu          sync.RWMutex
+	epoch       uint64                    // guarded by mu; changes with every write, see lock
 	clusterName string                    // guarded by mu
 	nodes       []*node                   // guarded by mu; in seed order
 	nodeByName  map[string]*node          // guarded by mu
@@ -152,9 +153,9 @@ func (s *Sim) Requests() uint64 { return s.requests.Load() }
 // tasks fail at once.
 func (s *Sim) Close() {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
+		s.lock()
 		close(s.closed)
-		s.mu.Unlock()
+		s.unlock()
 	})
 	s.wg.Wait()
 }
@@ -164,8 +165,8 @@ func (s *Sim) Close() {
 // under /nodes/{node}/ answer 595, and cluster/status reports it offline.
 // Losing the majority of nodes loses quorum: writes then fail.
 func (s *Sim) SetNodeOnline(name string, online bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	n := s.nodeByName[name]
 	if n == nil {
 		return fmt.Errorf("%w: %q", ErrNoSuchNode, name)
@@ -238,8 +239,8 @@ func (s *Sim) Guests() []Guest {
 // fields (Name, Tags, Template, Lock, Pool, Status, Node). Capacity is not
 // checked. VMID and Type cannot change.
 func (s *Sim) UpdateGuest(vmid int, fn func(g *Guest)) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	g := s.guests[vmid]
 	if g == nil {
 		return fmt.Errorf("%w: %d", ErrNoSuchGuest, vmid)
@@ -296,8 +297,8 @@ func (s *Sim) UpdateGuest(vmid int, fn func(g *Guest)) error {
 
 // RemoveGuest deletes a guest and its volumes behind the API's back.
 func (s *Sim) RemoveGuest(vmid int) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	g := s.guests[vmid]
 	if g == nil {
 		return fmt.Errorf("%w: %d", ErrNoSuchGuest, vmid)
@@ -317,6 +318,19 @@ func (s *Sim) removeGuest(g *guest) {
 	}
 	delete(g.node.guests, g.vmid)
 	delete(s.guests, g.vmid)
+}
+
+// lock takes the write lock. Every write section changes the epoch (on
+// entry and exit), which invalidates the guests' derived values (see
+// guest.derived).
+func (s *Sim) lock() {
+	s.mu.Lock()
+	s.epoch++
+}
+
+func (s *Sim) unlock() {
+	s.epoch++
+	s.mu.Unlock()
 }
 
 func (s *Sim) logf(format string, args ...any) {

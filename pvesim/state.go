@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -132,6 +133,36 @@ type guest struct {
 	pool    string
 	busy    int // holders of a shared config lock (a clone reading this guest)
 	seed    uint32
+	sim     *Sim
+
+	cache atomic.Pointer[derived] // values derived from conf; may be filled under the read lock
+}
+
+// derived holds values computed from a guest's configuration, valid while
+// Sim.epoch has not changed (no write since). Large clusters read them for
+// every guest on every cluster/resources.
+type derived struct {
+	epoch    uint64
+	name     string
+	cpus     int
+	memMiB   int
+	maxdisk  uint64
+	template bool
+	lock     string
+	tags     string
+}
+
+// derived returns g's derived values, computing them when a write may have
+// changed them. It is called with Sim.mu held (read or write).
+func (g *guest) derived() *derived {
+	epoch := g.sim.epoch
+	if d := g.cache.Load(); d != nil && d.epoch == epoch {
+		return d
+	}
+	d := &derived{epoch: epoch, name: g.computeName(), cpus: g.computeCPUs(), memMiB: g.computeMemMiB(),
+		maxdisk: g.computeBootDiskSize(), template: boolValue(g.conf["template"]), lock: g.conf["lock"], tags: g.conf["tags"]}
+	g.cache.Store(d)
+	return d
 }
 
 func (g *guest) typeName() string {
@@ -148,7 +179,9 @@ func (g *guest) nameKey() string {
 	return "name"
 }
 
-func (g *guest) name() string {
+func (g *guest) name() string { return g.derived().name }
+
+func (g *guest) computeName() string {
 	if n := g.conf[g.nameKey()]; n != "" {
 		return n
 	}
@@ -158,12 +191,14 @@ func (g *guest) name() string {
 	return "VM " + strconv.Itoa(g.vmid)
 }
 
-func (g *guest) template() bool { return boolValue(g.conf["template"]) }
+func (g *guest) template() bool { return g.derived().template }
 
-func (g *guest) lock() string { return g.conf["lock"] }
+func (g *guest) lock() string { return g.derived().lock }
 
 // memMiB is the configured memory in MiB (qemu memory may be "current=N").
-func (g *guest) memMiB() int {
+func (g *guest) memMiB() int { return g.derived().memMiB }
+
+func (g *guest) computeMemMiB() int {
 	v := g.conf["memory"]
 	if v == "" {
 		return 512
@@ -183,7 +218,9 @@ func (g *guest) memMiB() int {
 
 func (g *guest) maxmem() uint64 { return uint64(g.memMiB()) * mib }
 
-func (g *guest) cpus() int {
+func (g *guest) cpus() int { return g.derived().cpus }
+
+func (g *guest) computeCPUs() int {
 	if g.kind == kindLXC {
 		if c := atoiDefault(g.conf["cores"], 0); c > 0 {
 			return min(c, g.node.maxcpu)
@@ -289,7 +326,9 @@ func disks(kind string, conf map[string]string) []disk {
 
 // bootDiskSize is the size Proxmox reports as maxdisk: the root filesystem
 // of a container, the boot (or first) disk of a VM.
-func (g *guest) bootDiskSize() uint64 {
+func (g *guest) bootDiskSize() uint64 { return g.derived().maxdisk }
+
+func (g *guest) computeBootDiskSize() uint64 {
 	if g.kind == kindLXC {
 		d, _ := parseDisk("rootfs", g.conf["rootfs"])
 		return d.size

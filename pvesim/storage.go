@@ -183,8 +183,8 @@ func (s *Sim) vzdump(q *req) (any, error) {
 	case q.has("pool"):
 		return nil, errf("pool '%s' does not exist", q.str("pool"))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.lock()
+	defer s.unlock()
 	n := s.nodeByName[q.nodeName()]
 	var vmids []int
 	if q.boolv("all") {

@@ -169,8 +169,8 @@ func (r *run) transfer(frac float64, size uint64) error {
 // commit applies the task's result with Sim.mu held. An injected fault
 // fails the task instead, leaving the state as before (after undo).
 func (r *run) commit(apply func() error) error {
-	r.s.mu.Lock()
-	defer r.s.mu.Unlock()
+	r.s.lock()
+	defer r.s.unlock()
 	if r.inject {
 		return fmt.Errorf("%sinjected fault", failPrefix(r.t.typ))
 	}
@@ -183,8 +183,8 @@ func (r *run) commit(apply func() error) error {
 
 // locked runs fn with Sim.mu held, for checks a worker makes as it starts.
 func (r *run) locked(fn func() error) error {
-	r.s.mu.Lock()
-	defer r.s.mu.Unlock()
+	r.s.lock()
+	defer r.s.unlock()
 	return fn()
 }
 
@@ -255,9 +255,9 @@ func (s *Sim) spawn(nodeName, typ, id, user string, weight float64, body func(r 
 	work := func() {
 		err := body(r)
 		if err != nil && !r.committed && r.undo != nil {
-			s.mu.Lock()
+			s.lock()
 			r.undo()
-			s.mu.Unlock()
+			s.unlock()
 		}
 		s.finishTask(r, err)
 	}
