@@ -13,11 +13,11 @@ import (
 )
 
 func TestAuth_TicketLoginAndCSRF(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
 
 	// go-proxmox logs in with POST /access/ticket on the first 401.
-	c := newClient(e.srv, proxmox.WithCredentials(&proxmox.Credentials{Username: "root@pam", Password: testPassword}))
+	c := newTestClient(e.srv, proxmox.WithCredentials(&proxmox.Credentials{Username: "root@pam", Password: testPassword}))
 	if _, err := c.Nodes(ctx); err != nil {
 		t.Fatalf("nodes with a ticket: %v", err)
 	}
@@ -27,11 +27,11 @@ func TestAuth_TicketLoginAndCSRF(t *testing.T) {
 		t.Fatalf("session: %+v", sess)
 	}
 	// A write with ticket and CSRF token works.
-	task, err := vm(t, c, "pve1", 103).Start(ctx)
+	task, err := testVM(t, c, "pve1", 103).Start(ctx)
 	if err != nil {
 		t.Fatalf("start with a ticket: %v", err)
 	}
-	waitOK(t, task)
+	waitTaskOK(t, task)
 	// Renewal: the ticket as the password.
 	if err := c.RefreshTicket(ctx); err != nil {
 		t.Fatalf("refresh ticket: %v", err)
@@ -70,14 +70,14 @@ func TestAuth_TicketLoginAndCSRF(t *testing.T) {
 		})
 	}
 
-	bad := newClient(e.srv, proxmox.WithCredentials(&proxmox.Credentials{Username: "root@pam", Password: "wrong"}))
+	bad := newTestClient(e.srv, proxmox.WithCredentials(&proxmox.Credentials{Username: "root@pam", Password: "wrong"}))
 	if _, err := bad.Nodes(ctx); err == nil || !proxmox.IsNotAuthorized(err) {
 		t.Fatalf("wrong password: %v", err)
 	}
 }
 
 func TestAuth_Token(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
 	cases := []struct {
 		name    string
@@ -90,7 +90,7 @@ func TestAuth_Token(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newClient(e.srv, proxmox.WithAPIToken(tc.id, tc.sec))
+			c := newTestClient(e.srv, proxmox.WithAPIToken(tc.id, tc.sec))
 			_, err := c.Nodes(ctx)
 			if tc.ok && err != nil {
 				t.Fatalf("nodes: %v", err)
@@ -101,11 +101,11 @@ func TestAuth_Token(t *testing.T) {
 		})
 	}
 	// A token needs no CSRF token for writes.
-	task, err := vm(t, e.client, "pve1", 103).Start(ctx)
+	task, err := testVM(t, e.client, "pve1", 103).Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
+	waitTaskOK(t, task)
 
 	// Unauthenticated answers say only {"data":null}.
 	res, err := e.srv.Client().Get(e.srv.URL + "/api2/json/nodes")

@@ -13,11 +13,11 @@ import (
 
 func TestCapacity(t *testing.T) {
 	// One small standalone host: 4 CPUs, 8 GiB, a 40 GiB thin pool.
-	e := newEnv(t, pvesim.Config{Seed: pvesim.Seed{Nodes: 1, CPUs: 4, MemoryGiB: 8, LocalLVMGiB: 40, Templates: []pvesim.SeedGuest{}}})
+	e := newTestEnv(t, pvesim.Config{Seed: pvesim.Seed{Nodes: 1, CPUs: 4, MemoryGiB: 8, LocalLVMGiB: 40, Templates: []pvesim.SeedGuest{}}})
 	ctx := context.Background()
-	n := node(t, e.client, "pve1")
+	n := testNode(t, e.client, "pve1")
 
-	c := cl(t, e)
+	c := testCluster(t, e)
 	if c.Name != "" || len(c.Nodes) != 1 || c.Nodes[0].Local != 1 {
 		t.Fatalf("a standalone host has no cluster entry: %+v", c)
 	}
@@ -37,36 +37,36 @@ func TestCapacity(t *testing.T) {
 	}
 
 	// Disks beyond the pool fail the create; the VM is gone again.
-	waitFailed(t, create(100, mem(1024), disk("64")), "unable to create VM 100 - lvcreate 'pve/vm-100-disk-0' error:   Insufficient free space")
-	if _, ok := guest(t, e.sim, 100); ok {
+	waitTaskFailed(t, create(100, mem(1024), disk("64")), "unable to create VM 100 - lvcreate 'pve/vm-100-disk-0' error:   Insufficient free space")
+	if _, ok := testGuest(t, e.sim, 100); ok {
 		t.Fatal("the failed VM exists")
 	}
 
 	// Memory is only checked on start, like QEMU allocating guest RAM.
-	waitOK(t, create(101, mem(4096), disk("16")))
-	waitOK(t, create(102, mem(4096), disk("16")))
-	task, err := vm(t, e.client, "pve1", 101).Start(ctx)
+	waitTaskOK(t, create(101, mem(4096), disk("16")))
+	waitTaskOK(t, create(102, mem(4096), disk("16")))
+	task, err := testVM(t, e.client, "pve1", 101).Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
-	task, err = vm(t, e.client, "pve1", 102).Start(ctx)
+	waitTaskOK(t, task)
+	task, err = testVM(t, e.client, "pve1", 102).Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFailed(t, task, "start failed: QEMU exited with code 1")
+	waitTaskFailed(t, task, "start failed: QEMU exited with code 1")
 	log, _ := task.Log(ctx, 0, 0)
 	if log[0] != "kvm: cannot set up guest memory 'pc.ram': Cannot allocate memory" {
 		t.Fatalf("log %v", log)
 	}
 
 	// More vCPUs than the host has.
-	waitOK(t, create(103, mem(512), proxmox.VirtualMachineOption{Name: "cores", Value: 8}))
-	task, err = vm(t, e.client, "pve1", 103).Start(ctx)
+	waitTaskOK(t, create(103, mem(512), proxmox.VirtualMachineOption{Name: "cores", Value: 8}))
+	task, err = testVM(t, e.client, "pve1", 103).Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFailed(t, task, "MAX 4 vcpus allowed per VM on this node")
+	waitTaskFailed(t, task, "MAX 4 vcpus allowed per VM on this node")
 
 	// Running guests use the node's memory.
 	nodes, _ := e.client.Nodes(ctx)
@@ -80,10 +80,10 @@ func TestSeed_LargeCluster(t *testing.T) {
 		t.Skip("large seed")
 	}
 	start := time.Now()
-	e := newEnv(t, pvesim.Config{Seed: pvesim.Seed{Nodes: 64, Guests: 10000}})
+	e := newTestEnv(t, pvesim.Config{Seed: pvesim.Seed{Nodes: 64, Guests: 10000}})
 	t.Logf("built 64 nodes and 10000 guests in %v", time.Since(start))
 	ctx := context.Background()
-	c := cl(t, e)
+	c := testCluster(t, e)
 	if len(c.Nodes) != 64 || c.Quorate != 1 {
 		t.Fatalf("cluster: %d nodes", len(c.Nodes))
 	}
@@ -107,7 +107,7 @@ func TestSeed_LargeCluster(t *testing.T) {
 	if running == 0 {
 		t.Fatal("no running guests generated")
 	}
-	vms, err := node(t, e.client, "pve17").VirtualMachines(ctx)
+	vms, err := testNode(t, e.client, "pve17").VirtualMachines(ctx)
 	if err != nil || len(vms) == 0 {
 		t.Fatalf("VMs on pve17: %d, %v", len(vms), err)
 	}
@@ -116,7 +116,7 @@ func TestSeed_LargeCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
+	waitTaskOK(t, task)
 }
 
 // BenchmarkClusterResources10k measures GET /cluster/resources on a

@@ -290,9 +290,8 @@ func (s *Sim) getNetwork(q *req) (any, error) {
 	defer s.mu.RUnlock()
 	n := s.nodeByName[q.nodeName()]
 	prefix := n.ip[:strings.LastIndexByte(n.ip, '.')]
+	// Like PVE::API2::Network, without the loopback device.
 	all := []map[string]any{
-		{"iface": "lo", "type": "loopback", "method": "loopback", "method6": "manual", "families": []string{"inet"},
-			"autostart": 1, "active": 1, "priority": 1},
 		{"iface": "eno1", "type": "eth", "method": "manual", "method6": "manual", "families": []string{"inet"},
 			"exists": 1, "active": 1, "priority": 2},
 		{"iface": "vmbr0", "type": "bridge", "method": "static", "method6": "manual", "families": []string{"inet"},

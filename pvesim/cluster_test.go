@@ -12,7 +12,7 @@ import (
 )
 
 func TestCluster_NodesStatusResources(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
 
 	nodes, err := e.client.Nodes(ctx)
@@ -28,7 +28,7 @@ func TestCluster_NodesStatusResources(t *testing.T) {
 			t.Fatalf("node %+v", n)
 		}
 	}
-	st := node(t, e.client, "pve1")
+	st := testNode(t, e.client, "pve1")
 	if st.CPUInfo.CPUs != 16 || st.Memory.Total != 128<<30 || !strings.HasPrefix(st.PVEVersion, "pve-manager/9.1.3/") || st.RootFS.Total == 0 {
 		t.Fatalf("node status %+v", st)
 	}
@@ -105,7 +105,7 @@ func TestCluster_NodesStatusResources(t *testing.T) {
 }
 
 func TestCluster_NextID(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
 	cl, err := e.client.Cluster(ctx)
 	if err != nil {
@@ -134,19 +134,19 @@ func TestCluster_NextID(t *testing.T) {
 }
 
 func TestTasks_ListStatusLog(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
-	v := vm(t, e.client, "pve1", 103)
+	v := testVM(t, e.client, "pve1", 103)
 	start, err := v.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, start)
+	waitTaskOK(t, start)
 	stop, err := v.Stop(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, stop)
+	waitTaskOK(t, stop)
 	if start.PID == 0 || start.PStart == 0 || start.StartTime.IsZero() || start.User != "root@pam" {
 		t.Fatalf("task status %+v", start)
 	}
@@ -159,7 +159,7 @@ func TestTasks_ListStatusLog(t *testing.T) {
 		t.Fatalf("log %v", log)
 	}
 
-	tasks, err := node(t, e.client, "pve1").Tasks(ctx, &proxmox.NodeTasksOptions{VMID: 103})
+	tasks, err := testNode(t, e.client, "pve1").Tasks(ctx, &proxmox.NodeTasksOptions{VMID: 103})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestTasks_ListStatusLog(t *testing.T) {
 		tasks[0].User != "root@pam" || tasks[0].Type != "qmstop" {
 		t.Fatalf("node tasks %+v", tasks)
 	}
-	tasks, err = node(t, e.client, "pve1").Tasks(ctx, &proxmox.NodeTasksOptions{TypeFilter: "qmstart"})
+	tasks, err = testNode(t, e.client, "pve1").Tasks(ctx, &proxmox.NodeTasksOptions{TypeFilter: "qmstart"})
 	if err != nil || len(tasks) != 1 {
 		t.Fatalf("qmstart tasks %d, %v", len(tasks), err)
 	}
@@ -192,16 +192,16 @@ func TestTasks_ListStatusLog(t *testing.T) {
 // it finishes, that its log grows while it runs, and that stopping it
 // undoes what it started.
 func TestTasks_StateChangesAtTheEnd(t *testing.T) {
-	e := newEnv(t, pvesim.Config{Faults: pvesim.Faults{SlowTasks: time.Hour}})
+	e := newTestEnv(t, pvesim.Config{Faults: pvesim.Faults{SlowTasks: time.Hour}})
 	ctx := context.Background()
-	_, task, err := vm(t, e.client, "pve1", 9000).Clone(ctx, &proxmox.VirtualMachineCloneOptions{NewID: 400, Name: "slow", Full: true})
+	_, task, err := testVM(t, e.client, "pve1", 9000).Clone(ctx, &proxmox.VirtualMachineCloneOptions{NewID: 400, Name: "slow", Full: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := task.Ping(ctx); err != nil || !task.IsRunning || task.Status != "running" {
 		t.Fatalf("task %+v (%v)", task, err)
 	}
-	g, ok := guest(t, e.sim, 400)
+	g, ok := testGuest(t, e.sim, 400)
 	if !ok || g.Lock != "clone" || g.Name != "slow" {
 		t.Fatalf("clone while running: %+v", g)
 	}
@@ -209,7 +209,7 @@ func TestTasks_StateChangesAtTheEnd(t *testing.T) {
 	if err != nil || len(log) == 0 || !strings.Contains(log[0], "create full clone of drive scsi0") {
 		t.Fatalf("log while running: %v %v", log, err)
 	}
-	rs, _ := cl(t, e).Resources(ctx, "vm")
+	rs, _ := testCluster(t, e).Resources(ctx, "vm")
 	for _, r := range rs {
 		if r.VMID == 400 && r.Status != "stopped" {
 			t.Fatalf("clone resource %+v", r)
@@ -218,13 +218,13 @@ func TestTasks_StateChangesAtTheEnd(t *testing.T) {
 	if err := task.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFailed(t, task, "interrupted by signal")
-	if _, ok := guest(t, e.sim, 400); ok {
+	waitTaskFailed(t, task, "interrupted by signal")
+	if _, ok := testGuest(t, e.sim, 400); ok {
 		t.Fatal("the interrupted clone was not removed")
 	}
 }
 
-func cl(t testing.TB, e *env) *proxmox.Cluster {
+func testCluster(t testing.TB, e *testEnv) *proxmox.Cluster {
 	t.Helper()
 	c, err := e.client.Cluster(context.Background())
 	if err != nil {

@@ -15,12 +15,12 @@ import (
 )
 
 func TestFaults_ErrorRate(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
 	e.sim.SetFaults(pvesim.Faults{ErrorRate: 1})
 	for i := 0; i < 5; i++ {
 		_, err := e.client.Nodes(ctx)
-		mustErr(t, err, "500 injected fault")
+		wantErr(t, err, "500 injected fault")
 	}
 	e.sim.SetFaults(pvesim.Faults{})
 	if _, err := e.client.Nodes(ctx); err != nil {
@@ -40,7 +40,7 @@ func TestFaults_ErrorRate(t *testing.T) {
 }
 
 func TestFaults_NodeOffline(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
 	if err := e.sim.SetNodeOnline("pve2", false); err != nil {
 		t.Fatal(err)
@@ -53,11 +53,11 @@ func TestFaults_NodeOffline(t *testing.T) {
 	if code != 595 || status != "595 No route to host" || body != "" {
 		t.Fatalf("request to an offline node: %q %q", status, body)
 	}
-	if _, err := node(t, e.client, "pve1").VirtualMachines(ctx); err != nil {
+	if _, err := testNode(t, e.client, "pve1").VirtualMachines(ctx); err != nil {
 		t.Fatalf("online node: %v", err)
 	}
 
-	c := cl(t, e)
+	c := testCluster(t, e)
 	if c.Quorate != 1 || c.Nodes[1].Online != 0 || c.Nodes[1].Status != "offline" {
 		t.Fatalf("cluster status %+v %+v", c, c.Nodes[1])
 	}
@@ -83,9 +83,9 @@ func TestFaults_NodeOffline(t *testing.T) {
 	if err := e.sim.SetNodeOnline("pve3", false); err != nil {
 		t.Fatal(err)
 	}
-	_, err = vm(t, e.client, "pve1", 103).Start(ctx)
-	mustErr(t, err, "500 cluster not ready - no quorum?")
-	if c := cl(t, e); c.Quorate != 0 {
+	_, err = testVM(t, e.client, "pve1", 103).Start(ctx)
+	wantErr(t, err, "500 cluster not ready - no quorum?")
+	if c := testCluster(t, e); c.Quorate != 0 {
 		t.Fatalf("quorate with one node of three")
 	}
 
@@ -95,44 +95,44 @@ func TestFaults_NodeOffline(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if v := vm(t, e.client, "pve2", 101); v.Status != "stopped" {
+	if v := testVM(t, e.client, "pve2", 101); v.Status != "stopped" {
 		t.Fatalf("VM 101 after its node came back: %s", v.Status)
 	}
 }
 
 func TestFaults_FailTasks(t *testing.T) {
-	e := newEnv(t, pvesim.Config{Faults: pvesim.Faults{FailTasks: []string{"qmclone", "qmstart"}}})
+	e := newTestEnv(t, pvesim.Config{Faults: pvesim.Faults{FailTasks: []string{"qmclone", "qmstart"}}})
 	ctx := context.Background()
 	before := len(e.sim.Guests())
-	_, task, err := vm(t, e.client, "pve1", 9000).Clone(ctx, &proxmox.VirtualMachineCloneOptions{NewID: 500, Name: "doomed"})
+	_, task, err := testVM(t, e.client, "pve1", 9000).Clone(ctx, &proxmox.VirtualMachineCloneOptions{NewID: 500, Name: "doomed"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFailed(t, task, "clone failed: injected fault")
+	waitTaskFailed(t, task, "clone failed: injected fault")
 	if n := len(e.sim.Guests()); n != before {
 		t.Fatalf("%d guests after a failed clone, want %d", n, before)
 	}
-	if storageContent(t, e.client, "pve1", "local-lvm")["local-lvm:base-9000-disk-0/vm-500-disk-0"] != nil {
+	if testStorageContent(t, e.client, "pve1", "local-lvm")["local-lvm:base-9000-disk-0/vm-500-disk-0"] != nil {
 		t.Fatal("the failed clone left its disk")
 	}
-	task, err = vm(t, e.client, "pve1", 103).Start(ctx)
+	task, err = testVM(t, e.client, "pve1", 103).Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFailed(t, task, "start failed: injected fault")
-	if g, _ := guest(t, e.sim, 103); g.Status != "stopped" {
+	waitTaskFailed(t, task, "start failed: injected fault")
+	if g, _ := testGuest(t, e.sim, 103); g.Status != "stopped" {
 		t.Fatalf("VM 103 %s after a failed start", g.Status)
 	}
 	// Other task types are unaffected.
-	task, err = vm(t, e.client, "pve1", 100).Stop(ctx)
+	task, err = testVM(t, e.client, "pve1", 100).Stop(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
+	waitTaskOK(t, task)
 }
 
 func TestFaults_LatencyAndTimeout(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	e.sim.SetFaults(pvesim.Faults{Latency: 30 * time.Millisecond})
 	start := time.Now()
 	if _, err := e.client.Nodes(context.Background()); err != nil {
@@ -156,7 +156,7 @@ func TestFaults_LatencyAndTimeout(t *testing.T) {
 }
 
 func TestAdminAPI(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	do := func(method, path, body string, auth bool) (int, string) {
 		req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 		if auth {
@@ -197,7 +197,7 @@ func TestAdminAPI(t *testing.T) {
 			}
 		})
 	}
-	if c := cl(t, e); c.Nodes[2].Online != 0 {
+	if c := testCluster(t, e); c.Nodes[2].Online != 0 {
 		t.Fatal("pve3 still online")
 	}
 	_, body := do("GET", "/pvesim/v1/stats", "", true)

@@ -11,9 +11,9 @@ import (
 )
 
 func TestVM_CreateStartStopShutdownDelete(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
-	n := node(t, e.client, "pve2")
+	n := testNode(t, e.client, "pve2")
 
 	task, err := n.NewVirtualMachine(ctx, 150,
 		proxmox.VirtualMachineOption{Name: "name", Value: "new-vm"},
@@ -30,9 +30,9 @@ func TestVM_CreateStartStopShutdownDelete(t *testing.T) {
 	if task.Type != "qmcreate" || task.ID != "150" || task.Node != "pve2" || task.User != testTokenID {
 		t.Fatalf("UPID %s parsed as %+v", task.UPID, task)
 	}
-	waitOK(t, task)
+	waitTaskOK(t, task)
 
-	v := vm(t, e.client, "pve2", 150)
+	v := testVM(t, e.client, "pve2", 150)
 	cfg := v.VirtualMachineConfig
 	if v.Status != "stopped" || cfg.Name != "new-vm" || *cfg.Cores != 2 || cfg.Memory != 1024 || cfg.Tags != "prod;web" ||
 		cfg.SCSIs["scsi0"] != "local-lvm:vm-150-disk-0,iothread=1,size=16G" || cfg.Lock != "" {
@@ -42,7 +42,7 @@ func TestVM_CreateStartStopShutdownDelete(t *testing.T) {
 		t.Fatalf("net0 = %q, want a generated MAC", net)
 	}
 	// The disk is on the storage.
-	content := storageContent(t, e.client, "pve2", "local-lvm")
+	content := testStorageContent(t, e.client, "pve2", "local-lvm")
 	if content["local-lvm:vm-150-disk-0"] == nil {
 		t.Fatalf("no disk in local-lvm: %v", content)
 	}
@@ -62,7 +62,7 @@ func TestVM_CreateStartStopShutdownDelete(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		waitOK(t, task)
+		waitTaskOK(t, task)
 		if err := v.Ping(ctx); err != nil || v.Status != st.status {
 			t.Fatalf("after %s: status %q (%v), want %q", st.name, v.Status, err, st.status)
 		}
@@ -72,20 +72,20 @@ func TestVM_CreateStartStopShutdownDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
-	if _, ok := guest(t, e.sim, 150); ok {
+	waitTaskOK(t, task)
+	if _, ok := testGuest(t, e.sim, 150); ok {
 		t.Fatal("VM 150 still exists")
 	}
 	_, err = n.VirtualMachine(ctx, 150)
-	mustErr(t, err, "500 Configuration file 'nodes/pve2/qemu-server/150.conf' does not exist")
-	if content := storageContent(t, e.client, "pve2", "local-lvm"); content["local-lvm:vm-150-disk-0"] != nil {
+	wantErr(t, err, "500 Configuration file 'nodes/pve2/qemu-server/150.conf' does not exist")
+	if content := testStorageContent(t, e.client, "pve2", "local-lvm"); content["local-lvm:vm-150-disk-0"] != nil {
 		t.Fatal("disk of the deleted VM is still there")
 	}
 }
 
-func storageContent(t testing.TB, c *proxmox.Client, nodeName, storage string) map[string]*proxmox.StorageContent {
+func testStorageContent(t testing.TB, c *proxmox.Client, nodeName, storage string) map[string]*proxmox.StorageContent {
 	t.Helper()
-	st, err := node(t, c, nodeName).Storage(context.Background(), storage)
+	st, err := testNode(t, c, nodeName).Storage(context.Background(), storage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,37 +101,37 @@ func storageContent(t testing.TB, c *proxmox.Client, nodeName, storage string) m
 }
 
 func TestVM_Refusals(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
-	n := node(t, e.client, "pve1")
+	n := testNode(t, e.client, "pve1")
 
 	// A running VM refuses to be deleted, synchronously.
-	_, err := vm(t, e.client, "pve1", 100).Delete(ctx, nil)
-	mustErr(t, err, "500 VM 100 is running - destroy failed")
+	_, err := testVM(t, e.client, "pve1", 100).Delete(ctx, nil)
+	wantErr(t, err, "500 VM 100 is running - destroy failed")
 
 	// Starting a running VM fails in the task.
-	task, err := vm(t, e.client, "pve1", 100).Start(ctx)
+	task, err := testVM(t, e.client, "pve1", 100).Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFailed(t, task, "VM 100 already running")
+	waitTaskFailed(t, task, "VM 100 already running")
 
 	// Creating over an existing VMID fails before the task.
 	_, err = n.NewVirtualMachine(ctx, 100, proxmox.VirtualMachineOption{Name: "memory", Value: 512})
-	mustErr(t, err, "500 unable to create VM 100 - VM 100 already exists on node 'pve1'")
+	wantErr(t, err, "500 unable to create VM 100 - VM 100 already exists on node 'pve1'")
 
 	// A template does not start.
-	task, err = vm(t, e.client, "pve1", 9000).Start(ctx)
+	task, err = testVM(t, e.client, "pve1", 9000).Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFailed(t, task, "you can't start a vm if it's a template")
+	waitTaskFailed(t, task, "you can't start a vm if it's a template")
 
 	// A locked VM refuses start (in the task) and config changes.
 	if err := e.sim.UpdateGuest(103, func(g *pvesim.Guest) { g.Lock = "backup" }); err != nil {
 		t.Fatal(err)
 	}
-	v := vm(t, e.client, "pve1", 103)
+	v := testVM(t, e.client, "pve1", 103)
 	if v.Lock != "backup" {
 		t.Fatalf("lock = %q", v.Lock)
 	}
@@ -139,9 +139,9 @@ func TestVM_Refusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFailed(t, task, "VM is locked (backup)")
+	waitTaskFailed(t, task, "VM is locked (backup)")
 	err = v.ConfigSync(ctx, proxmox.VirtualMachineOption{Name: "memory", Value: 8192})
-	mustErr(t, err, "500 VM is locked (backup)")
+	wantErr(t, err, "500 VM is locked (backup)")
 
 	// A missing VM, or one on another node.
 	for _, path := range []string{"/nodes/pve1/qemu/999/status/current", "/nodes/pve2/qemu/100/config"} {
@@ -165,9 +165,9 @@ func TestVM_Refusals(t *testing.T) {
 }
 
 func TestVM_CloneTemplate(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
-	tmpl := vm(t, e.client, "pve1", 9000)
+	tmpl := testVM(t, e.client, "pve1", 9000)
 
 	cases := []struct {
 		name   string
@@ -188,7 +188,7 @@ func TestVM_CloneTemplate(t *testing.T) {
 			opts := tc.opts
 			_, task, err := tmpl.Clone(ctx, &opts)
 			if tc.errMsg != "" {
-				mustErr(t, err, tc.errMsg)
+				wantErr(t, err, tc.errMsg)
 				return
 			}
 			if err != nil {
@@ -197,8 +197,8 @@ func TestVM_CloneTemplate(t *testing.T) {
 			if task.Type != "qmclone" || task.ID != "9000" {
 				t.Fatalf("task %+v", task)
 			}
-			waitOK(t, task)
-			c := vm(t, e.client, tc.node, tc.opts.NewID)
+			waitTaskOK(t, task)
+			c := testVM(t, e.client, tc.node, tc.opts.NewID)
 			cfg := c.VirtualMachineConfig
 			if cfg.Name != tc.opts.Name || cfg.SCSIs["scsi0"] != tc.disk || bool(cfg.Template) || cfg.Lock != "" ||
 				cfg.IPConfigs["ipconfig0"] != "ip=dhcp" || cfg.CIUser != "debian" {
@@ -214,18 +214,18 @@ func TestVM_CloneTemplate(t *testing.T) {
 	}
 
 	// A template on shared storage clones to any node.
-	_, task, err := vm(t, e.client, "pve1", 9001).Clone(ctx, &proxmox.VirtualMachineCloneOptions{NewID: 310, Name: "u-1", Target: "pve3"})
+	_, task, err := testVM(t, e.client, "pve1", 9001).Clone(ctx, &proxmox.VirtualMachineCloneOptions{NewID: 310, Name: "u-1", Target: "pve3"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
-	if cfg := vm(t, e.client, "pve3", 310).VirtualMachineConfig; cfg.SCSIs["scsi0"] != "nfs-shared:9001/base-9001-disk-0.qcow2/310/vm-310-disk-0.qcow2,iothread=1,size=4G" ||
+	waitTaskOK(t, task)
+	if cfg := testVM(t, e.client, "pve3", 310).VirtualMachineConfig; cfg.SCSIs["scsi0"] != "nfs-shared:9001/base-9001-disk-0.qcow2/310/vm-310-disk-0.qcow2,iothread=1,size=4G" ||
 		cfg.IDEs["ide2"] != "nfs-shared:310/vm-310-cloudinit.qcow2,media=cdrom" {
 		t.Fatalf("clone on pve3: %+v %+v", cfg.SCSIs, cfg.IDEs)
 	}
 
 	// Configure the clone for cloud-init, then start it.
-	c := vm(t, e.client, "pve1", 300)
+	c := testVM(t, e.client, "pve1", 300)
 	task, err = c.Config(ctx,
 		proxmox.VirtualMachineOption{Name: "ipconfig0", Value: "ip=10.0.20.5/24,gw=10.0.20.1"},
 		proxmox.VirtualMachineOption{Name: "net0", Value: "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,tag=20"},
@@ -238,8 +238,8 @@ func TestVM_CloneTemplate(t *testing.T) {
 	if task.Type != "qmconfig" {
 		t.Fatalf("config task %+v", task)
 	}
-	waitOK(t, task)
-	g, _ := guest(t, e.sim, 300)
+	waitTaskOK(t, task)
+	g, _ := testGuest(t, e.sim, 300)
 	if g.Config["ipconfig0"] != "ip=10.0.20.5/24,gw=10.0.20.1" || g.Config["net0"] != "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,tag=20" ||
 		g.Config["cores"] != "4" || g.Config["description"] != "" || len(g.Tags) != 0 {
 		t.Fatalf("config after update: %+v", g.Config)
@@ -248,31 +248,31 @@ func TestVM_CloneTemplate(t *testing.T) {
 	if err := c.ConfigSync(ctx, proxmox.VirtualMachineOption{Name: "memory", Value: 4096}); err != nil {
 		t.Fatal(err)
 	}
-	if g, _ := guest(t, e.sim, 300); g.Config["memory"] != "4096" {
+	if g, _ := testGuest(t, e.sim, 300); g.Config["memory"] != "4096" {
 		t.Fatalf("memory %q", g.Config["memory"])
 	}
 	task, err = c.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
+	waitTaskOK(t, task)
 }
 
 func TestVM_MigrateSnapshotTemplate(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
 
 	// A running VM needs online; its local disk goes along.
-	v := vm(t, e.client, "pve1", 100)
+	v := testVM(t, e.client, "pve1", 100)
 	_, err := v.Migrate(ctx, &proxmox.VirtualMachineMigrateOptions{Target: "pve2"})
-	mustErr(t, err, "500 can't migrate running VM without --online")
+	wantErr(t, err, "500 can't migrate running VM without --online")
 	_, err = v.Migrate(ctx, &proxmox.VirtualMachineMigrateOptions{Target: "pve1"})
-	mustErr(t, err, "target is local node.")
+	wantErr(t, err, "target is local node.")
 	task, err := v.Migrate(ctx, &proxmox.VirtualMachineMigrateOptions{Target: "pve2", Online: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFailed(t, task, "can't live migrate attached local disks without with-local-disks option")
+	waitTaskFailed(t, task, "can't live migrate attached local disks without with-local-disks option")
 	task, err = v.Migrate(ctx, &proxmox.VirtualMachineMigrateOptions{Target: "pve2", Online: true, WithLocalDisks: true})
 	if err != nil {
 		t.Fatal(err)
@@ -280,24 +280,24 @@ func TestVM_MigrateSnapshotTemplate(t *testing.T) {
 	if task.Type != "qmigrate" {
 		t.Fatalf("task %+v", task)
 	}
-	waitOK(t, task)
-	v = vm(t, e.client, "pve2", 100)
+	waitTaskOK(t, task)
+	v = testVM(t, e.client, "pve2", 100)
 	if v.Status != "running" || v.Lock != "" {
 		t.Fatalf("migrated VM: %+v", v)
 	}
-	if storageContent(t, e.client, "pve2", "local-lvm")["local-lvm:vm-100-disk-0"] == nil ||
-		storageContent(t, e.client, "pve1", "local-lvm")["local-lvm:vm-100-disk-0"] != nil {
+	if testStorageContent(t, e.client, "pve2", "local-lvm")["local-lvm:vm-100-disk-0"] == nil ||
+		testStorageContent(t, e.client, "pve1", "local-lvm")["local-lvm:vm-100-disk-0"] != nil {
 		t.Fatal("the disk did not move with the VM")
 	}
 
 	// Snapshots: create two, roll back to the first, delete both.
-	v = vm(t, e.client, "pve1", 103)
+	v = testVM(t, e.client, "pve1", 103)
 	for _, name := range []string{"before", "after"} {
 		task, err := v.NewSnapshot(ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitOK(t, task)
+		waitTaskOK(t, task)
 		if name == "before" {
 			if err := v.ConfigSync(ctx, proxmox.VirtualMachineOption{Name: "memory", Value: 8192}); err != nil {
 				t.Fatal(err)
@@ -308,7 +308,7 @@ func TestVM_MigrateSnapshotTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFailed(t, task, "snapshot name 'after' already used")
+	waitTaskFailed(t, task, "snapshot name 'after' already used")
 	snaps, err := v.Snapshots(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -321,8 +321,8 @@ func TestVM_MigrateSnapshotTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
-	if g, _ := guest(t, e.sim, 103); g.Config["memory"] != "4096" || g.Config["parent"] != "before" {
+	waitTaskOK(t, task)
+	if g, _ := testGuest(t, e.sim, 103); g.Config["memory"] != "4096" || g.Config["parent"] != "before" {
 		t.Fatalf("after rollback: %+v", g.Config)
 	}
 	for _, name := range []string{"after", "before"} {
@@ -330,32 +330,32 @@ func TestVM_MigrateSnapshotTemplate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitOK(t, task)
+		waitTaskOK(t, task)
 	}
 	_, err = v.Snapshot("nope").Rollback(ctx)
-	mustErr(t, err, "500 snapshot 'nope' does not exist")
+	wantErr(t, err, "500 snapshot 'nope' does not exist")
 
 	// Convert to a template, then clone it linked.
 	task, err = v.ConvertToTemplate(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
-	v = vm(t, e.client, "pve1", 103)
+	waitTaskOK(t, task)
+	v = testVM(t, e.client, "pve1", 103)
 	if !bool(v.Template) || v.VirtualMachineConfig.SCSIs["scsi0"] != "local-lvm:base-103-disk-0,iothread=1,size=32G" {
 		t.Fatalf("template: %+v %+v", v, v.VirtualMachineConfig.SCSIs)
 	}
 	_, err = v.ConvertToTemplate(ctx)
-	mustErr(t, err, "you can't convert a template to a template")
+	wantErr(t, err, "you can't convert a template to a template")
 }
 
 func TestContainer_Lifecycle(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
-	n := node(t, e.client, "pve3")
+	n := testNode(t, e.client, "pve3")
 
 	_, err := n.NewContainer(ctx, 250, proxmox.ContainerOption{Name: "ostemplate", Value: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"})
-	mustErr(t, err, "storage 'local' does not support container directories")
+	wantErr(t, err, "storage 'local' does not support container directories")
 
 	task, err := n.NewContainer(ctx, 250,
 		proxmox.ContainerOption{Name: "ostemplate", Value: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"},
@@ -371,8 +371,8 @@ func TestContainer_Lifecycle(t *testing.T) {
 	if task.Type != "vzcreate" {
 		t.Fatalf("task %+v", task)
 	}
-	waitOK(t, task)
-	c := ct(t, e.client, "pve3", 250)
+	waitTaskOK(t, task)
+	c := testCT(t, e.client, "pve3", 250)
 	cfg := c.ContainerConfig
 	if c.Status != "stopped" || cfg.Hostname != "ct-250" || *cfg.Memory != 1024 || cfg.RootFS != "local-lvm:vm-250-disk-0,size=8G" ||
 		cfg.OSType != "debian" || !bool(cfg.Unprivileged) || !strings.Contains(cfg.Nets["net0"], "hwaddr=BC:24:11:") {
@@ -380,27 +380,27 @@ func TestContainer_Lifecycle(t *testing.T) {
 	}
 
 	_, err = c.Stop(ctx)
-	mustErr(t, err, "500 CT 250 not running")
+	wantErr(t, err, "500 CT 250 not running")
 	task, err = c.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
+	waitTaskOK(t, task)
 	_, err = c.Start(ctx)
-	mustErr(t, err, "500 CT 250 already running")
+	wantErr(t, err, "500 CT 250 already running")
 	_, err = c.Delete(ctx, nil)
-	mustErr(t, err, "500 unable to destroy CT 250 - container is running")
+	wantErr(t, err, "500 unable to destroy CT 250 - container is running")
 	task, err = c.Shutdown(ctx, false, 30)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
+	waitTaskOK(t, task)
 
 	// Config is synchronous for containers.
 	if _, err := c.Config(ctx, proxmox.ContainerOption{Name: "cores", Value: 2}, proxmox.ContainerOption{Name: "tags", Value: "db"}); err != nil {
 		t.Fatal(err)
 	}
-	if g, _ := guest(t, e.sim, 250); g.Config["cores"] != "2" || g.Config["tags"] != "db" {
+	if g, _ := testGuest(t, e.sim, 250); g.Config["cores"] != "2" || g.Config["tags"] != "db" {
 		t.Fatalf("config %+v", g.Config)
 	}
 
@@ -409,32 +409,32 @@ func TestContainer_Lifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
+	waitTaskOK(t, task)
 	task, err = c.Snapshot("s1").Rollback(ctx, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
-	if c := ct(t, e.client, "pve3", 250); c.Status != "running" {
+	waitTaskOK(t, task)
+	if c := testCT(t, e.client, "pve3", 250); c.Status != "running" {
 		t.Fatalf("rollback with start: %s", c.Status)
 	}
 	task, err = c.Stop(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
+	waitTaskOK(t, task)
 	task, err = c.Snapshot("s1").Delete(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
+	waitTaskOK(t, task)
 
 	_, task, err = c.Clone(ctx, &proxmox.ContainerCloneOptions{NewID: 251, Hostname: "ct-251", Full: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
-	if cl := ct(t, e.client, "pve3", 251); cl.ContainerConfig.Hostname != "ct-251" || cl.ContainerConfig.RootFS != "local-lvm:vm-251-disk-0,size=8G" {
+	waitTaskOK(t, task)
+	if cl := testCT(t, e.client, "pve3", 251); cl.ContainerConfig.Hostname != "ct-251" || cl.ContainerConfig.RootFS != "local-lvm:vm-251-disk-0,size=8G" {
 		t.Fatalf("clone %+v", cl.ContainerConfig)
 	}
 
@@ -442,14 +442,14 @@ func TestContainer_Lifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
-	c = ct(t, e.client, "pve1", 250)
+	waitTaskOK(t, task)
+	c = testCT(t, e.client, "pve1", 250)
 	task, err = c.Delete(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitOK(t, task)
-	if _, ok := guest(t, e.sim, 250); ok {
+	waitTaskOK(t, task)
+	if _, ok := testGuest(t, e.sim, 250); ok {
 		t.Fatal("CT 250 still exists")
 	}
 }

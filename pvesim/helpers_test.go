@@ -2,7 +2,6 @@ package pvesim_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,13 +21,13 @@ const (
 
 // env is one simulator behind an httptest server, with a go-proxmox client
 // that uses the API token.
-type env struct {
+type testEnv struct {
 	sim    *pvesim.Sim
 	srv    *httptest.Server
 	client *proxmox.Client
 }
 
-func newEnv(t testing.TB, cfg pvesim.Config) *env {
+func newTestEnv(t testing.TB, cfg pvesim.Config) *testEnv {
 	t.Helper()
 	if cfg.Tokens == nil {
 		cfg.Tokens = map[string]string{testTokenID: testTokenSecret}
@@ -48,16 +47,16 @@ func newEnv(t testing.TB, cfg pvesim.Config) *env {
 		srv.Close()
 		sim.Close()
 	})
-	return &env{sim: sim, srv: srv, client: newClient(srv, proxmox.WithAPIToken(testTokenID, testTokenSecret))}
+	return &testEnv{sim: sim, srv: srv, client: newTestClient(srv, proxmox.WithAPIToken(testTokenID, testTokenSecret))}
 }
 
-func newClient(srv *httptest.Server, opts ...proxmox.Option) *proxmox.Client {
+func newTestClient(srv *httptest.Server, opts ...proxmox.Option) *proxmox.Client {
 	return proxmox.NewClient(srv.URL+"/api2/json", append([]proxmox.Option{proxmox.WithHTTPClient(srv.Client())}, opts...)...)
 }
 
 // wait follows a task to its end and returns its final state. It polls, so
 // it does not depend on how long the task takes.
-func wait(t testing.TB, task *proxmox.Task) *proxmox.Task {
+func waitTask(t testing.TB, task *proxmox.Task) *proxmox.Task {
 	t.Helper()
 	if task == nil {
 		t.Fatal("no task")
@@ -71,9 +70,9 @@ func wait(t testing.TB, task *proxmox.Task) *proxmox.Task {
 }
 
 // waitOK follows a task and fails the test unless it ends with OK.
-func waitOK(t testing.TB, task *proxmox.Task) {
+func waitTaskOK(t testing.TB, task *proxmox.Task) {
 	t.Helper()
-	wait(t, task)
+	waitTask(t, task)
 	if !task.IsSuccessful {
 		t.Fatalf("task %s ended with %q, want OK", task.UPID, task.ExitStatus)
 	}
@@ -81,16 +80,16 @@ func waitOK(t testing.TB, task *proxmox.Task) {
 
 // waitFailed follows a task and fails the test unless it ends with an error
 // containing want.
-func waitFailed(t testing.TB, task *proxmox.Task, want string) {
+func waitTaskFailed(t testing.TB, task *proxmox.Task, want string) {
 	t.Helper()
-	wait(t, task)
+	waitTask(t, task)
 	if task.IsSuccessful || !strings.Contains(task.ExitStatus, want) {
 		t.Fatalf("task %s ended with %q, want an error containing %q", task.UPID, task.ExitStatus, want)
 	}
 }
 
 // raw sends one request with the API token and returns status line and body.
-func (e *env) raw(t testing.TB, method, path, body string) (int, string, string) {
+func (e *testEnv) raw(t testing.TB, method, path, body string) (int, string, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -113,7 +112,7 @@ func (e *env) raw(t testing.TB, method, path, body string) (int, string, string)
 	return res.StatusCode, res.Status, string(b)
 }
 
-func node(t testing.TB, c *proxmox.Client, name string) *proxmox.Node {
+func testNode(t testing.TB, c *proxmox.Client, name string) *proxmox.Node {
 	t.Helper()
 	n, err := c.Node(context.Background(), name)
 	if err != nil {
@@ -122,25 +121,25 @@ func node(t testing.TB, c *proxmox.Client, name string) *proxmox.Node {
 	return n
 }
 
-func vm(t testing.TB, c *proxmox.Client, nodeName string, vmid int) *proxmox.VirtualMachine {
+func testVM(t testing.TB, c *proxmox.Client, nodeName string, vmid int) *proxmox.VirtualMachine {
 	t.Helper()
-	v, err := node(t, c, nodeName).VirtualMachine(context.Background(), vmid)
+	v, err := testNode(t, c, nodeName).VirtualMachine(context.Background(), vmid)
 	if err != nil {
 		t.Fatalf("vm %d on %s: %v", vmid, nodeName, err)
 	}
 	return v
 }
 
-func ct(t testing.TB, c *proxmox.Client, nodeName string, vmid int) *proxmox.Container {
+func testCT(t testing.TB, c *proxmox.Client, nodeName string, vmid int) *proxmox.Container {
 	t.Helper()
-	v, err := node(t, c, nodeName).Container(context.Background(), vmid)
+	v, err := testNode(t, c, nodeName).Container(context.Background(), vmid)
 	if err != nil {
 		t.Fatalf("ct %d on %s: %v", vmid, nodeName, err)
 	}
 	return v
 }
 
-func guest(t testing.TB, sim *pvesim.Sim, vmid int) (pvesim.Guest, bool) {
+func testGuest(t testing.TB, sim *pvesim.Sim, vmid int) (pvesim.Guest, bool) {
 	t.Helper()
 	for _, g := range sim.Guests() {
 		if g.VMID == vmid {
@@ -150,11 +149,14 @@ func guest(t testing.TB, sim *pvesim.Sim, vmid int) (pvesim.Guest, bool) {
 	return pvesim.Guest{}, false
 }
 
-func mustErr(t testing.TB, err error, want string) {
+func wantErr(t testing.TB, err error, want string) {
 	t.Helper()
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error = %v, want one containing %q", err, want)
 	}
 }
 
-var _ = errors.Is
+// newTestTask is a go-proxmox handle on a task given by its UPID.
+func newTestTask(e *testEnv, upid string) *proxmox.Task {
+	return proxmox.NewTask(proxmox.UPID(upid), e.client)
+}

@@ -11,9 +11,9 @@ import (
 )
 
 func TestStorage_ListStatusContent(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
-	n := node(t, e.client, "pve1")
+	n := testNode(t, e.client, "pve1")
 	storages, err := n.Storages(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func TestStorage_ListStatusContent(t *testing.T) {
 		t.Fatalf("container template %+v, %v", tmpl, err)
 	}
 
-	content := storageContent(t, e.client, "pve1", "local-lvm")
+	content := testStorageContent(t, e.client, "pve1", "local-lvm")
 	if v := content["local-lvm:base-9000-disk-0"]; v == nil || v.VMID != 9000 || v.Size != 3<<30 || v.Format != "raw" {
 		t.Fatalf("template disk %+v", v)
 	}
@@ -56,13 +56,13 @@ func TestStorage_ListStatusContent(t *testing.T) {
 		t.Fatalf("unknown storage: %v", err)
 	}
 	_, err = n.Storage(ctx, "nope")
-	mustErr(t, err, "500 storage 'nope' does not exist")
+	wantErr(t, err, "500 storage 'nope' does not exist")
 }
 
 func TestStorage_VzdumpAndBackups(t *testing.T) {
-	e := newEnv(t, pvesim.Config{})
+	e := newTestEnv(t, pvesim.Config{})
 	ctx := context.Background()
-	n := node(t, e.client, "pve1")
+	n := testNode(t, e.client, "pve1")
 
 	task, err := n.Vzdump(ctx, &proxmox.VirtualMachineBackupOptions{
 		VMID: 100, Storage: "local", Mode: "snapshot", Compress: "zstd", NotesTemplate: "{{guestname}} on {{node}}",
@@ -73,12 +73,12 @@ func TestStorage_VzdumpAndBackups(t *testing.T) {
 	if task.Type != "vzdump" || task.ID != "100" {
 		t.Fatalf("task %+v", task)
 	}
-	waitOK(t, task)
+	waitTaskOK(t, task)
 	log, _ := task.Log(ctx, 0, 0)
-	if !strings.Contains(strings.Join(mapValues(log), "\n"), "INFO: Finished Backup of VM 100") {
+	if !strings.Contains(strings.Join(logLines(log), "\n"), "INFO: Finished Backup of VM 100") {
 		t.Fatalf("log %v", log)
 	}
-	if g, _ := guest(t, e.sim, 100); g.Lock != "" || g.Status != "running" {
+	if g, _ := testGuest(t, e.sim, 100); g.Lock != "" || g.Status != "running" {
 		t.Fatalf("guest after backup %+v", g)
 	}
 
@@ -87,16 +87,16 @@ func TestStorage_VzdumpAndBackups(t *testing.T) {
 	if task != nil || err == nil {
 		t.Fatalf("vzdump without vmid or all: %v", err)
 	}
-	mustErr(t, err, "property is missing")
+	wantErr(t, err, "property is missing")
 	code, _, body := e.raw(t, "POST", "/api2/json/nodes/pve1/vzdump", "vmid=200,101&storage=nfs-shared&compress=gzip")
 	if code != 200 {
 		t.Fatalf("vzdump: %s", body)
 	}
 	var upid struct{ Data string }
 	_ = json.Unmarshal([]byte(body), &upid)
-	waitOK(t, proxmox.NewTask(proxmox.UPID(upid.Data), e.client))
+	waitTaskOK(t, proxmox.NewTask(proxmox.UPID(upid.Data), e.client))
 
-	local := storageContent(t, e.client, "pve1", "local")
+	local := testStorageContent(t, e.client, "pve1", "local")
 	var backups []*proxmox.StorageContent
 	for id, v := range local {
 		if strings.HasPrefix(id, "local:backup/") {
@@ -107,7 +107,7 @@ func TestStorage_VzdumpAndBackups(t *testing.T) {
 		!strings.HasPrefix(backups[0].Volid, "local:backup/vzdump-qemu-100-") || backups[0].Size == 0 {
 		t.Fatalf("backups on local: %+v", backups)
 	}
-	shared := storageContent(t, e.client, "pve2", "nfs-shared")
+	shared := testStorageContent(t, e.client, "pve2", "nfs-shared")
 	found := false
 	for id, v := range shared {
 		if strings.HasPrefix(id, "nfs-shared:backup/vzdump-lxc-200-") && v.Format == "tar.gz" {
@@ -135,10 +135,10 @@ func TestStorage_VzdumpAndBackups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFailed(t, task, "job errors")
+	waitTaskFailed(t, task, "job errors")
 }
 
-func mapValues(m proxmox.Log) []string {
+func logLines(m proxmox.Log) []string {
 	out := make([]string, len(m))
 	for i := range out {
 		out[i] = m[i]
