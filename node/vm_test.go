@@ -28,7 +28,7 @@ const testSimSecret = "5ecr3t-5ecr3t-5ecr3t-do-not-log"
 
 // startTestSim serves a Proxmox VE simulator over HTTPS and returns it with
 // the proxmox section that points a server at it, pinning its certificate.
-func startTestSim(t *testing.T, cfg pvesim.Config) (*pvesim.Sim, ProxmoxConfig) {
+func startTestSim(t testing.TB, cfg pvesim.Config) (*pvesim.Sim, ProxmoxConfig) {
 	t.Helper()
 	cfg.Tokens = map[string]string{testSimTokenID: testSimSecret}
 	if cfg.TaskDuration == 0 {

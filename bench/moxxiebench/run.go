@@ -18,6 +18,7 @@ Commands:
   etcd      concurrent durable puts to etcd's HTTP gateway (POST /v3/kv/put)
   alloc     concurrent IPAM address allocations (POST /v1/ipam/prefixes/{id}/allocate)
   failover  kill -9 the leader repeatedly; time to the first successful write
+  inventory inventory sync against a simulated 64-node, 10,000-guest Proxmox cluster
   report    print a comparison table from write, etcd and alloc --out files
   ports     print N free loopback TCP ports (for scripts)
 
@@ -54,6 +55,8 @@ func runTo(stdout, stderr io.Writer, args []string) int {
 		err = allocCmd(ctx, stdout, stderr, args[1:])
 	case "failover":
 		err = failoverCmd(ctx, stdout, stderr, args[1:])
+	case "inventory":
+		err = inventoryCmd(ctx, stdout, stderr, args[1:])
 	case "report":
 		err = reportCmd(stdout, stderr, args[1:])
 	case "ports":
