@@ -3,6 +3,7 @@ package proxmox
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,8 +30,9 @@ type simEnv struct {
 	p    *Provider
 	logs *logBuffer
 
-	mu   sync.Mutex
-	hits map[string]int // requests by "METHOD /path", guarded by mu
+	mu        sync.Mutex
+	hits      map[string]int                                    // requests by "METHOD /path", guarded by mu
+	intercept func(w http.ResponseWriter, r *http.Request) bool // answers a request itself when it returns true; guarded by mu
 }
 
 // newSimEnv starts the default simulated cluster with short tasks. mod,
@@ -48,7 +51,11 @@ func newSimEnv(t *testing.T, mod func(*Config)) *simEnv {
 	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		e.hits[r.Method+" "+r.URL.Path]++
+		intercept := e.intercept
 		e.mu.Unlock()
+		if intercept != nil && intercept(w, r) {
+			return
+		}
 		h.ServeHTTP(w, r)
 	}))
 	// Handshakes refused on purpose need not be logged.
@@ -858,4 +865,79 @@ func TestSim_SecretNeverShown(t *testing.T) {
 		t.Error("retries are not logged")
 	}
 	// testProvider checks the log for the secret at the end of the test.
+}
+
+func TestSim_Pools(t *testing.T) {
+	e := newSimEnv(t, nil)
+	ctx := context.Background()
+
+	// A clone joins its pool through the clone request.
+	e.waitFor(t)(e.p.CloneGuest(ctx, provider.CloneSpec{Source: vm("pve1", 9000), NewID: 150, Spec: provider.GuestSpec{Name: "pooled", Pool: "apps"}}))
+	inv, err := e.p.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(inv.Guests, func(g provider.Guest) bool { return g.VMID == 150 }); i < 0 || inv.Guests[i].Pool != "apps" {
+		t.Errorf("clone not in pool apps: %+v", inv.Guests)
+	}
+
+	// pvesim serves no /pools routes. Answer them here the way Proxmox VE
+	// 8.0 does: no PUT /pools (501), but PUT /pools/{poolid}.
+	var bodies []string
+	e.mu.Lock()
+	e.intercept = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPut || !strings.HasPrefix(r.URL.Path, "/api2/json/pools") {
+			return false
+		}
+		b, _ := io.ReadAll(r.Body)
+		e.mu.Lock()
+		bodies = append(bodies, r.URL.Path+" "+string(b))
+		e.mu.Unlock()
+		pool, ok := strings.CutPrefix(r.URL.Path, "/api2/json/pools/")
+		if !ok {
+			writeRaw(w, http.StatusNotImplemented, "Method 'PUT /pools' not implemented", "")
+			return true
+		}
+		var req struct{ VMs string }
+		if err := json.Unmarshal(b, &req); err != nil {
+			t.Error(err)
+		}
+		id, _ := strconv.Atoi(req.VMs)
+		if err := e.sim.UpdateGuest(id, func(g *pvesim.Guest) { g.Pool = pool }); err != nil {
+			t.Error(err)
+		}
+		fmt.Fprint(w, `{"data":null}`)
+		return true
+	}
+	e.mu.Unlock()
+
+	task, err := e.p.ConfigureGuest(ctx, vm("pve1", 150), provider.GuestSpec{Pool: "prod"})
+	if err != nil || task.ID != "" {
+		t.Fatalf("configure pool: %+v, %v", task, err)
+	}
+	e.mu.Lock()
+	got := slices.Clone(bodies)
+	bodies = nil
+	e.mu.Unlock()
+	want := []string{
+		`/api2/json/pools {"allow-move":1,"poolid":"prod","vms":"150"}`,
+		`/api2/json/pools/prod {"allow-move":1,"vms":"150"}`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("pool requests:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	inv, err = e.p.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(inv.Guests, func(g provider.Guest) bool { return g.VMID == 150 }); i < 0 || inv.Guests[i].Pool != "prod" {
+		t.Errorf("guest not moved to pool prod")
+	}
+	// Already there: no request.
+	_, err = e.p.ConfigureGuest(ctx, vm("pve1", 150), provider.GuestSpec{Pool: "prod"})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil || len(bodies) != 0 {
+		t.Errorf("pool unchanged: %v, requests %v", err, bodies)
+	}
 }

@@ -50,9 +50,10 @@ func resolveTask(op string, t provider.Task) (provider.Task, error) {
 	return t, nil
 }
 
-// TaskStatus reads a task's state and the newest line of its log. A Task
-// with an empty ID (a change Proxmox applied synchronously) is reported as
-// finished successfully.
+// TaskStatus reads a task's state and the newest line of its log. The
+// status Proxmox gives has no end time; for a stopped task it is looked up
+// in the node's task list. A Task with an empty ID (a change Proxmox
+// applied synchronously) is reported as finished successfully.
 func (p *Provider) TaskStatus(ctx context.Context, task provider.Task) (provider.TaskStatus, error) {
 	if task.ID == "" {
 		return doneStatus(task), nil

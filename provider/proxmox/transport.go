@@ -52,8 +52,11 @@ type attemptError struct {
 	retry bool  // whether another attempt is safe and may help
 }
 
-// RoundTrip sends req, retrying failures that are safe to retry. An answer
-// with a non-2xx status is returned as an error, never as a response.
+// RoundTrip sends req, retrying failures that are safe to retry. Unlike an
+// ordinary RoundTripper it returns an answer with a non-2xx status as an
+// error, never as a response: go-proxmox does not look at most statuses
+// (it would decode a 595 or 404 as an empty success), so they are turned
+// into errors before it sees them.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
