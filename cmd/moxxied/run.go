@@ -20,7 +20,7 @@ func Run(args []string) int {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(serverCmd(), devCmd(), versionCmd(), recoverCmd(), tlsCmd())
+	root.AddCommand(serverCmd(), devCmd(), versionCmd(), recoverCmd(), tlsCmd(), pvesimCmd())
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
