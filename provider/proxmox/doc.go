@@ -38,18 +38,26 @@
 //     error is returned for the caller to decide, e.g. by reading the
 //     inventory.
 //
-// 4xx answers, and 5xx answers whose message says an object does not exist
-// or refuses the action ("already exists", "not running", ...), are final.
+// 4xx answers, 501, and 5xx answers whose message says an object does not
+// exist or refuses the action ("already exists", "is running", ...), are
+// final.
 //
 // # Errors
 //
-// Errors wrap the sentinels of package provider: ErrUnauthorized for 401
-// and 403, ErrNotFound for 404 and for Proxmox's "does not exist" 500s,
-// ErrRejected for other 4xx and refused actions and for invalid arguments
-// caught before sending, ErrUnavailable for everything else that went wrong
-// on the way or on the server (also wrapping ErrTimeout when an attempt
-// timed out), and ErrTaskFailed for a task that ended with an error. The
-// message keeps the method, API path and Proxmox's own message. The token
+// Errors wrap the sentinels of package provider:
+//
+//   - ErrUnauthorized for 401 and 403;
+//   - ErrNotFound for 404 and for answers that name a missing guest,
+//     snapshot, storage, task or node (Proxmox sends those as 500s, or as
+//     400s for tasks);
+//   - ErrRejected for other 4xx, 501, refused actions ("already exists",
+//     "is running", ...) and invalid arguments caught before sending;
+//   - ErrUnavailable for everything else that went wrong on the way or on
+//     the server, also wrapping ErrTimeout when an attempt timed out;
+//   - ErrTaskFailed for a task that ended with an error.
+//
+// A call canceled through its context returns the context's error instead.
+// Messages keep the method, API path and Proxmox's own message. The token
 // secret never appears in an error, a log record or the printed form of a
 // Config.
 //

@@ -158,7 +158,8 @@ func (p *Provider) ConfigureGuest(ctx context.Context, ref provider.GuestRef, sp
 func (o options) changes(cur map[string]string) map[string]any {
 	out := map[string]any{}
 	for k, v := range o.set {
-		if c, ok := cur[k]; ok && c == fmt.Sprint(v) {
+		c, ok := cur[k]
+		if ok && (c == fmt.Sprint(v) || k == "tags" && sameTags(c, fmt.Sprint(v))) {
 			continue
 		}
 		out[k] = v
@@ -167,6 +168,15 @@ func (o options) changes(cur map[string]string) map[string]any {
 		out["delete"] = strings.Join(o.delete, ",")
 	}
 	return out
+}
+
+// sameTags reports whether two tag lists hold the same tags; Proxmox
+// sorts them.
+func sameTags(a, b string) bool {
+	x, y := splitList(a), splitList(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
 }
 
 // setPool moves a guest into pool unless it is there already.

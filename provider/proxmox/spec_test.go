@@ -205,3 +205,14 @@ func TestLooseNumbers(t *testing.T) {
 		t.Error("a non-number decoded")
 	}
 }
+
+func TestChanges_TagsInAnyOrder(t *testing.T) {
+	o, err := specOptions(provider.KindVM, provider.GuestSpec{Tags: []string{"web", "prod"}, Cores: 2}, map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := o.changes(map[string]string{"tags": "prod;web", "cores": "1"})
+	if _, ok := ch["tags"]; ok || ch["cores"] != 2 {
+		t.Errorf("changes = %v, want cores only", ch)
+	}
+}
