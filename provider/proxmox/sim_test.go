@@ -273,6 +273,9 @@ func TestSim_Reads(t *testing.T) {
 	if g.Name != "web-01" || g.Status != "running" || g.MaxCPU != 2 || g.MaxMem != 2<<30 || !slices.Equal(g.Tags, []string{"prod", "web"}) {
 		t.Errorf("guest 100 = %+v", g)
 	}
+	if g, err := e.p.Guest(ctx, vm("pve1", 9000)); err != nil || !g.Template || g.Name != "debian-12-cloud" {
+		t.Errorf("template 9000 = %+v, %v", g, err)
+	}
 	g, err = e.p.Guest(ctx, ct("pve2", 201))
 	if err != nil {
 		t.Fatal(err)
