@@ -208,6 +208,10 @@ func TestSim_Reads(t *testing.T) {
 	e := newSimEnv(t, nil)
 	ctx := context.Background()
 
+	var pv provider.Provider = e.p
+	if pv.Name() != "proxmox" {
+		t.Errorf("Name() = %q", pv.Name())
+	}
 	before := e.sim.Requests()
 	inv, err := e.p.Inventory(ctx)
 	if err != nil {

@@ -227,3 +227,19 @@ func TestTransport_UndecodableAnswer(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestFail_RedactsAnySource(t *testing.T) {
+	p, err := New(Config{URL: "https://pve1:8006", TokenID: testTokenID, TokenSecret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("decoder choked on " + testSecret)
+	err = p.fail("read", cause)
+	noSecret(t, err)
+	if !errors.Is(err, provider.ErrUnavailable) || !errors.Is(err, cause) || !strings.Contains(err.Error(), redacted) {
+		t.Errorf("err = %v", err)
+	}
+	if p.fail("read", nil) != nil {
+		t.Error("fail(nil) is not nil")
+	}
+}
