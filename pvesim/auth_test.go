@@ -100,6 +100,14 @@ func TestAuth_Token(t *testing.T) {
 			}
 		})
 	}
+	// A refused write with a body still gets its 401 (not a reset
+	// connection).
+	bad := newTestClient(e.srv, proxmox.WithAPIToken(testTokenID, "nope"))
+	_, err := (&proxmox.Node{Name: "pve1"}).New(bad, "pve1").NewVirtualMachine(ctx, 777, proxmox.VirtualMachineOption{Name: "memory", Value: 512})
+	if !proxmox.IsNotAuthorized(err) {
+		t.Fatalf("write with a wrong token: %v", err)
+	}
+
 	// A token needs no CSRF token for writes.
 	task, err := testVM(t, e.client, "pve1", 103).Start(ctx)
 	if err != nil {

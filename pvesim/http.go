@@ -115,10 +115,10 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, rel string) int {
 	}
 	user, aerr := s.authenticate(r, rel)
 	if aerr != nil {
-		return writeError(w, aerr)
+		return writeError(w, r, aerr)
 	}
 	if f.ErrorRate > 0 && s.randFloat() < f.ErrorRate {
-		return writeError(w, errf("injected fault: internal server error"))
+		return writeError(w, r, errf("injected fault: internal server error"))
 	}
 	ep, pathParams, ok := s.schema.Lookup(r.Method, rel)
 	var h handler
@@ -126,15 +126,15 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, rel string) int {
 		h = s.handlers[Route{r.Method, ep.Path}]
 	}
 	if h == nil {
-		return writeError(w, &apiError{status: http.StatusNotImplemented, msg: fmt.Sprintf("Method '%s %s' not implemented", r.Method, rel)})
+		return writeError(w, r, &apiError{status: http.StatusNotImplemented, msg: fmt.Sprintf("Method '%s %s' not implemented", r.Method, rel)})
 	}
 	params, aerr := readParams(r)
 	if aerr != nil {
-		return writeError(w, aerr)
+		return writeError(w, r, aerr)
 	}
 	for k, v := range pathParams {
 		if old, ok := params[k]; ok && (len(old) != 1 || old[0] != v) {
-			return writeError(w, paramErr(k, "duplicate parameter (already defined in URI) with conflicting values!"))
+			return writeError(w, r, paramErr(k, "duplicate parameter (already defined in URI) with conflicting values!"))
 		}
 		params[k] = []string{v}
 	}
@@ -144,14 +144,14 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, rel string) int {
 			params["node"] = []string{name}
 		}
 		if aerr := s.checkNodeReachable(name); aerr != nil {
-			return writeError(w, aerr)
+			return writeError(w, r, aerr)
 		}
 	}
 	if errs := ep.Validate(params); len(errs) > 0 {
-		return writeError(w, &apiError{status: http.StatusBadRequest, msg: "Parameter verification failed.", errs: errs})
+		return writeError(w, r, &apiError{status: http.StatusBadRequest, msg: "Parameter verification failed.", errs: errs})
 	}
 	if r.Method != http.MethodGet && rel != "/access/ticket" && !s.quorate() {
-		return writeError(w, errf("cluster not ready - no quorum?"))
+		return writeError(w, r, errf("cluster not ready - no quorum?"))
 	}
 	q := &req{s: s, r: r, route: Route{r.Method, ep.Path}, rel: rel, user: user, params: params}
 	data, err := h(q)
@@ -160,7 +160,7 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, rel string) int {
 		if !errors.As(err, &ae) {
 			ae = errf("%s", err.Error())
 		}
-		return writeError(w, ae)
+		return writeError(w, r, ae)
 	}
 	var b []byte
 	if raw, ok := data.(rawJSON); ok {
@@ -171,7 +171,7 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, rel string) int {
 			body["total"] = q.total
 		}
 		if b, err = json.Marshal(body); err != nil {
-			return writeError(w, errf("%s", err.Error()))
+			return writeError(w, r, errf("%s", err.Error()))
 		}
 	}
 	setHeaders(w.Header())
@@ -236,7 +236,7 @@ func setHeaders(h http.Header) {
 // 400 also lists the failing parameters; a 401 says only {"data":null}; a
 // 595 has no body. Proxmox closes
 // the connection after an error.
-func writeError(w http.ResponseWriter, e *apiError) int {
+func writeError(w http.ResponseWriter, r *http.Request, e *apiError) int {
 	text := strings.TrimSpace(e.msg)
 	if i := strings.IndexAny(text, "\r\n"); i >= 0 {
 		text = text[:i]
@@ -251,7 +251,7 @@ func writeError(w http.ResponseWriter, e *apiError) int {
 	default:
 		body, _ = json.Marshal(map[string]any{"data": nil, "message": strings.TrimSpace(e.msg) + "\n"})
 	}
-	writeStatus(w, e.status, text, body)
+	writeStatus(w, r, e.status, text, body)
 	return e.status
 }
 
@@ -259,7 +259,7 @@ func writeError(w http.ResponseWriter, e *apiError) int {
 // reason phrase. net/http always writes the standard phrase, so on an
 // HTTP/1 connection the response is written by hand; elsewhere (HTTP/2,
 // recorders) the standard phrase has to do.
-func writeStatus(w http.ResponseWriter, code int, text string, body []byte) {
+func writeStatus(w http.ResponseWriter, r *http.Request, code int, text string, body []byte) {
 	h := w.Header()
 	setHeaders(h)
 	if body == nil {
@@ -271,6 +271,10 @@ func writeStatus(w http.ResponseWriter, code int, text string, body []byte) {
 		_, _ = w.Write(body)
 		return
 	}
+	// Read what is left of the request first: closing a connection with
+	// unread data makes the kernel reset it, and the client would see a
+	// reset instead of the answer.
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxPost+1))
 	conn, buf, err := hj.Hijack()
 	if err != nil {
 		w.WriteHeader(code)

@@ -229,8 +229,11 @@ func (s *Sim) vzdump(q *req) (any, error) {
 		notes:     q.str("notes-template"),
 		protected: q.boolv("protected"),
 	}
-	cmdline := "vzdump " + strings.Trim(strings.Join(strings.Fields(fmt.Sprint(vmids)), " "), "[]") +
-		" --storage " + opts.storage + " --mode " + opts.mode
+	cmdline := "vzdump"
+	for _, id := range vmids {
+		cmdline += " " + strconv.Itoa(id)
+	}
+	cmdline += " --storage " + opts.storage + " --mode " + opts.mode
 	if opts.compress != "" {
 		cmdline += " --compress " + opts.compress
 	}
