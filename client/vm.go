@@ -126,6 +126,8 @@ type Operation struct {
 	Step     string `json:"step,omitempty"`
 	Progress string `json:"progress,omitempty"`
 	Task     string `json:"task,omitempty"`
+	// TaskNode is the node that runs Task.
+	TaskNode string `json:"task_node,omitempty"`
 	// Addresses are the IPAM addresses a vm.create allocated or a
 	// vm.delete released.
 	Addresses []OpAddress `json:"addresses,omitempty"`

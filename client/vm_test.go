@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -24,7 +25,8 @@ func testOperation(o map[string]any) map[string]any {
 }
 
 func vmFake(t *testing.T) *fake {
-	created := testOperation(nil)
+	created := testOperation(map[string]any{"status": "running", "step": "cloning template 9000",
+		"task": "UPID:pve1:00001234:0AD090E8:6B07623F:qmclone:9000:root@pam!moxxie:", "task_node": "pve1"})
 	action := func(kind string) func() (int, any) {
 		return func() (int, any) {
 			return 202, testOperation(map[string]any{"kind": kind, "vmid": 101, "spec": nil})
@@ -77,7 +79,8 @@ func TestVM_Requests(t *testing.T) {
 			"nics": [{"bridge": "vmbr0", "vlan": 10, "prefix_id": "p1", "address": "10.0.0.5", "dns_name": "web1.moxxie.test"}, {"bridge": "vmbr1"}],
 			"ssh_keys": ["ssh-ed25519 AAAA test"]}`, func(t *testing.T, v any) {
 			op := v.(*Operation)
-			if op.ID != "op1" || op.Kind != OpVMCreate || op.Status != OpPending || !op.Active() || op.Node != "pve1" || op.Actor != "acc-1" ||
+			if op.ID != "op1" || op.Kind != OpVMCreate || op.Status != OpRunning || !op.Active() || op.Node != "pve1" || op.Actor != "acc-1" ||
+				op.Step != "cloning template 9000" || op.TaskNode != "pve1" || !strings.HasSuffix(op.Task, ":qmclone:9000:root@pam!moxxie:") ||
 				op.Spec == nil || op.Spec.TemplateVMID != 9000 || op.Spec.MemoryMiB != 2048 || !op.Spec.Start || len(op.Spec.NICs) != 1 ||
 				op.Spec.NICs[0].VLAN != 10 || op.CreatedAt.IsZero() || !op.FinishedAt.IsZero() || op.ModifyIndex != 10 {
 				t.Errorf("%+v", op)
