@@ -11,14 +11,16 @@ import (
 // into any) against the endpoint's "returns" schema: the type, and for
 // objects (or arrays of objects, at any depth) that every property NOT
 // marked "optional" is present and every present property has the schema
-// type and, for strings with an enum, one of its values.
-//
-// It is stricter than Proxmox's own result verification, which cannot tell
-// 1 from "1": a string where the schema says integer or number is a
-// problem, and so is a number where it says string. An integer must be a
-// JSON number without a fraction; a boolean may be a JSON boolean or the
-// number 0 or 1, as Proxmox encodes booleans as integers. A null value
+// type and, for strings with an enum, one of its values. A null value
 // counts as absent.
+//
+// Numbers follow Proxmox, whose Perl code cannot tell 1 from "1" and
+// sometimes answers with strings where the schema says integer (GET
+// /cluster/nextid answers "100", and clients such as go-proxmox decode a
+// string there): an integer is a JSON number without a fraction or a
+// string of digits, a number is a JSON number or a numeric string, and a
+// boolean is a JSON boolean, the number 0 or 1, or the string "0" or "1"
+// (Proxmox encodes booleans as integers). A string must be a JSON string.
 //
 // It returns a list of human-readable problems, empty when fine.
 func (e *Endpoint) CheckReturns(data any) []string {
@@ -97,14 +99,23 @@ func returnTypeOK(typ string, v any) bool {
 		_, ok := v.(string)
 		return ok
 	case "integer":
+		if s, ok := v.(string); ok {
+			return isInteger(s)
+		}
 		x, ok := toFloat(v)
 		return ok && x == math.Trunc(x) && !math.IsInf(x, 0)
 	case "number":
+		if s, ok := v.(string); ok {
+			return isNumber(s)
+		}
 		_, ok := toFloat(v)
 		return ok
 	case "boolean":
-		if _, ok := v.(bool); ok {
+		switch b := v.(type) {
+		case bool:
 			return true
+		case string:
+			return b == "0" || b == "1"
 		}
 		x, ok := toFloat(v)
 		return ok && (x == 0 || x == 1)
