@@ -62,9 +62,11 @@ func appendJSONFloat(b []byte, f float64) []byte {
 // appendJSON appends r with the same member names, order and omissions as
 // encoding/json gives its struct tags.
 func (r *guestResource) appendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = appendJSONString(b, r.Type+"/"+strconv.Itoa(r.VMID))
-	b = append(b, `,"type":`...)
+	b = append(b, `{"id":"`...)
+	b = append(b, r.Type...)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(r.VMID), 10)
+	b = append(b, `","type":`...)
 	b = appendJSONString(b, r.Type)
 	b = append(b, `,"vmid":`...)
 	b = strconv.AppendInt(b, int64(r.VMID), 10)

@@ -162,17 +162,22 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, rel string) int {
 		}
 		return writeError(w, r, ae)
 	}
-	var b []byte
 	if raw, ok := data.(rawJSON); ok {
-		b = append(append([]byte(`{"data":`), raw...), '}')
-	} else {
-		body := map[string]any{"data": data}
-		if q.total > 0 {
-			body["total"] = q.total
-		}
-		if b, err = json.Marshal(body); err != nil {
-			return writeError(w, r, errf("%s", err.Error()))
-		}
+		setHeaders(w.Header())
+		w.Header().Set("Content-Length", strconv.Itoa(len(raw)+len(`{"data":}`)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, `{"data":`)
+		_, _ = w.Write(raw)
+		_, _ = io.WriteString(w, "}")
+		return http.StatusOK
+	}
+	body := map[string]any{"data": data}
+	if q.total > 0 {
+		body["total"] = q.total
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return writeError(w, r, errf("%s", err.Error()))
 	}
 	setHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
