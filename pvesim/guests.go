@@ -2,6 +2,7 @@ package pvesim
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -277,7 +278,7 @@ func (s *Sim) createGuest(q *req, kind string) (any, error) {
 					if n.stores[d.storage].cfg.typ == "lvmthin" {
 						r.logf("  Logical volume \"%s\" created.", d.volname)
 					} else {
-						r.logf("Formatting '%s', fmt=%s size=%d", d.volname, "qcow2", d.size)
+						r.logf("Formatting '%s', fmt=%s size=%d", d.volname, strings.TrimPrefix(path.Ext(d.volname), "."), d.size)
 					}
 				}
 			}
