@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -23,6 +24,11 @@ import (
 type Provider struct {
 	client *goproxmox.Client
 	tr     *transport
+	// hc, base and auth make the requests the client library decodes too
+	// slowly for large answers (see resources).
+	hc     *http.Client
+	base   string
+	auth   string
 	secret string
 	poll   time.Duration
 	log    *slog.Logger
@@ -62,7 +68,10 @@ func New(cfg Config) (*Provider, error) {
 		goproxmox.WithUserAgent("moxxie"),
 		goproxmox.WithLogger(&libLogger{log: s.log, secret: s.secret}),
 	)
-	return &Provider{client: client, tr: tr, secret: s.secret, poll: s.taskPoll, log: s.log}, nil
+	return &Provider{
+		client: client, tr: tr, secret: s.secret, poll: s.taskPoll, log: s.log,
+		hc: &http.Client{Transport: tr}, base: s.baseURL, auth: "PVEAPIToken=" + s.tokenID + "=" + s.secret,
+	}, nil
 }
 
 // Name returns "proxmox".
@@ -239,13 +248,34 @@ func (r resource) storage() provider.Storage {
 
 // resources reads /cluster/resources, of one type when typ is not empty.
 func (p *Provider) resources(ctx context.Context, typ string) ([]resource, error) {
+	// One request and one streaming decode into exact field names: the
+	// client library decodes every answer twice and matches fields
+	// case-insensitively, which for 10,000 guests costs several times
+	// more CPU than the whole rest of a sync.
 	path := "/cluster/resources"
 	if typ != "" {
 		path += "?type=" + url.QueryEscape(typ)
 	}
-	var rs []resource
-	err := p.client.Get(ctx, path, &rs)
-	return rs, err
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", p.auth)
+	req.Header.Set("Accept", "application/json")
+	res, err := p.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := decodeResources(body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: decode: %w", path, err)
+	}
+	return rs, nil
 }
 
 // Inventory reads nodes, guests and storage in one request to
