@@ -101,6 +101,10 @@ func TestTransport_SecretEchoedByServer(t *testing.T) {
 	if !strings.Contains(err.Error(), "PVEAPIToken="+testTokenID+"="+redacted) {
 		t.Errorf("err = %v, want the echo with the secret redacted", err)
 	}
+	// Inventory makes its own request; the library's calls log through
+	// slog, redacted too.
+	_, err = p.Nodes(context.Background())
+	noSecret(t, err)
 	if !strings.Contains(logs.String(), "SEND") {
 		t.Error("go-proxmox's debug lines are not logged")
 	}
