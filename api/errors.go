@@ -30,7 +30,25 @@ const (
 	CodeTimeout              = "timeout"
 	CodeNotReady             = "not_ready"
 	CodeNoPlatform           = "no_platform"
-	CodeInternal             = "internal"
+)
+
+// Codes of a failed operation's error (GET /v1/operations/{id}), besides
+// the request codes above that apply (not_found, exhausted, no_platform).
+const (
+	// CodeTaskFailed: a platform task ended with an error.
+	CodeTaskFailed = "task_failed"
+	// CodeInterrupted: the leader running the operation changed.
+	CodeInterrupted = "interrupted"
+	// CodePlatformUnavailable: the platform did not answer, or answered
+	// with server errors, after retries.
+	CodePlatformUnavailable = "platform_unavailable"
+	// CodePlatformRejected: the platform refused a request as invalid.
+	CodePlatformRejected = "platform_rejected"
+	// CodePlatformUnauthorized: the platform refused Moxxie's credentials.
+	CodePlatformUnauthorized = "platform_unauthorized"
+	// CodeFailed: any other failure.
+	CodeFailed   = "failed"
+	CodeInternal = "internal"
 )
 
 // ErrorResponse is the body of every error response.

@@ -118,7 +118,10 @@ func findTemplate(st *fsm.Store, ref string) (*fsm.InvGuest, error) {
 				return t, nil
 			}
 		}
-		return nil, invalid("template", "no template with VMID %d in the inventory", id)
+		// A template may have a numeric name.
+		if i := slices.IndexFunc(tmpls, func(t *fsm.InvGuest) bool { return t.Name == ref }); i < 0 {
+			return nil, invalid("template", "no template with VMID %d in the inventory", id)
+		}
 	}
 	var found []*fsm.InvGuest
 	for _, t := range tmpls {
@@ -269,6 +272,9 @@ func vmAction(kind string) func(*server, *call) error {
 		}
 		if g == nil || g.Gone {
 			return notFoundError("vmid", "guest", strconv.Itoa(vmid))
+		}
+		if g.Kind != fsm.GuestKindVM {
+			return invalid("vmid", "%d is a %s container; VM operations apply to qemu guests", vmid, g.Kind)
 		}
 		if g.Template && kind != fsm.OpVMDelete {
 			return invalid("vmid", "%d is a template; templates cannot be started or stopped", vmid)

@@ -93,7 +93,7 @@ func (n *VMNIC) validate(f string) error {
 		return fieldErrf(f+".bridge", ErrInvalid, "bridge %q must be an interface name of 1-%d characters", n.Bridge, maxBridgeLen)
 	}
 	if n.VLAN < 0 || n.VLAN > 4094 {
-		return fieldErrf(f+".vlan", ErrInvalid, "vlan must be from 1 to 4094, not %d", n.VLAN)
+		return fieldErrf(f+".vlan", ErrInvalid, "vlan must be from 1 to 4094 (0 or absent: untagged), not %d", n.VLAN)
 	}
 	if n.Address != "" {
 		if n.PrefixID == "" {

@@ -163,14 +163,35 @@ func (r *opRunner) run(op *fsm.Operation, interrupted bool) {
 		log.Warn("operation failed", "error", err)
 		return
 	}
-	done := fsm.OpSucceeded
-	step := "done"
-	if err := o.update(&fsm.OperationUpdateRequest{Status: &done, Step: &step}); err != nil {
+	if op.Kind == fsm.OpVMCreate {
+		// Callers act on the new VM next: have it in the inventory first.
+		o.awaitInventory()
+	}
+	done, step, empty := fsm.OpSucceeded, "done", ""
+	if err := o.update(&fsm.OperationUpdateRequest{Status: &done, Step: &step, Progress: &empty}); err != nil {
 		log.Warn("recording success failed", "error", err)
 		return
 	}
 	r.s.kickSync()
 	log.Info("operation succeeded")
+}
+
+// awaitInventory asks for a sync and waits, a bounded time, until the
+// created VM is in the inventory.
+func (o *opState) awaitInventory() {
+	_ = o.step("waiting for the inventory")
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && o.r.ctx.Err() == nil {
+		ws := memdb.NewWatchSet()
+		_, g, err := o.r.s.State().InventoryGuest(ws, o.op.VMID)
+		if err != nil || g != nil && !g.Gone {
+			return
+		}
+		o.r.s.kickSync()
+		ctx, cancel := context.WithTimeout(o.r.ctx, time.Second)
+		_ = ws.WatchCtx(ctx)
+		cancel()
+	}
 }
 
 // update records progress; it fills in the operation ID and keeps o.op
@@ -195,8 +216,12 @@ func (o *opState) step(s string) error {
 
 // fail records the failure; rolledBack says the undo succeeded.
 func (o *opState) fail(e *fsm.OpError, rolledBack bool) {
-	failed := fsm.OpFailed
-	if err := o.update(&fsm.OperationUpdateRequest{Status: &failed, Error: e, RolledBack: rolledBack}); err != nil {
+	failed, empty := fsm.OpFailed, ""
+	step := "failed"
+	if rolledBack {
+		step = "rolled back"
+	}
+	if err := o.update(&fsm.OperationUpdateRequest{Status: &failed, Error: e, RolledBack: rolledBack, Step: &step, Progress: &empty}); err != nil {
 		o.r.s.logger.Warn("recording a failed operation failed", "operation", o.op.ID, "error", err)
 	}
 	o.r.s.kickSync()
@@ -619,24 +644,24 @@ func fieldPrefix(err error, prefix string) error {
 
 // opError turns an error into the API's error shape.
 func opError(err error) *fsm.OpError {
-	e := &fsm.OpError{Code: "failed", Message: err.Error()}
+	e := &fsm.OpError{Code: api.CodeFailed, Message: err.Error()}
 	var fe *fsm.FieldError
 	if errors.As(err, &fe) {
 		e.Field = fe.Field
 	}
 	switch {
 	case errors.Is(err, errInterrupted):
-		e.Code = "interrupted"
+		e.Code = api.CodeInterrupted
 	case errors.Is(err, ipam.ErrExhausted):
 		e.Code = api.CodeExhausted
 	case errors.Is(err, provider.ErrTaskFailed):
-		e.Code = "task_failed"
+		e.Code = api.CodeTaskFailed
 	case errors.Is(err, provider.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		e.Code = "platform_unavailable"
+		e.Code = api.CodePlatformUnavailable
 	case errors.Is(err, provider.ErrRejected):
-		e.Code = "platform_rejected"
+		e.Code = api.CodePlatformRejected
 	case errors.Is(err, provider.ErrUnauthorized):
-		e.Code = "platform_unauthorized"
+		e.Code = api.CodePlatformUnauthorized
 	case errors.Is(err, provider.ErrNotFound), errors.Is(err, fsm.ErrNotFound):
 		e.Code = api.CodeNotFound
 	}

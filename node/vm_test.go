@@ -280,15 +280,11 @@ func TestVM_Lifecycle(t *testing.T) {
 		simGuest.Config["ipconfig0"] != "ip=10.20.0.2/24,gw=10.20.0.1" || !strings.Contains(simGuest.Config["net0"], "tag=20") {
 		t.Fatalf("guest in the simulator: %+v", simGuest)
 	}
-	// In the inventory at once (the operation kicks a sync) with its tenant;
-	// its address is owned by its NIC.
-	WaitForResult(t, 10*time.Second, func() error {
-		_, g, _ := s.State().InventoryGuest(nil, vmid)
-		if g == nil || g.Tenant != "acme" || g.Status != "running" {
-			return fmt.Errorf("inventory guest: %+v", g)
-		}
-		return nil
-	})
+	// In the inventory when the operation succeeds, with its tenant; its
+	// address is owned by its NIC.
+	if _, g, _ := s.State().InventoryGuest(nil, vmid); g == nil || g.Tenant != "acme" || g.Status != "running" {
+		t.Fatalf("inventory guest after the create succeeded: %+v", g)
+	}
 	_, addrs, _ := s.State().Addresses(nil, fsm.AddressFilter{Owner: fmt.Sprintf("vm:%d/net0", vmid)})
 	if len(addrs) != 1 || addrs[0].DNSName != "app-1.moxxie.test" || addrs[0].Tenant != "acme" {
 		t.Fatalf("addresses of the VM: %+v", addrs)
@@ -385,6 +381,9 @@ func TestVM_BadInput(t *testing.T) {
 	r := call(t, s, http.MethodPost, "/v1/vms/777/start", token, nil, nil)
 	if r.status != http.StatusNotFound {
 		t.Fatalf("start of a missing VM: %d %s", r.status, r.body)
+	}
+	if r := call(t, s, http.MethodPost, "/v1/vms/200/start", token, nil, nil); r.status != http.StatusBadRequest || !bytes.Contains(r.body, []byte(`"field":"vmid"`)) {
+		t.Fatalf("start of a container: %d %s", r.status, r.body)
 	}
 	for _, path := range []string{"/v1/inventory", "/v1/inventory/nodes", "/v1/inventory/guests", "/v1/operations", "/v1/status"} {
 		if r := call(t, s, http.MethodGet, path, token, nil, nil); bytes.Contains(r.body, []byte(testSimSecret)) {
