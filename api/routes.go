@@ -68,6 +68,7 @@ var routeTable = []route{
 	{Route{http.MethodGet, "/v1/health", false, KindLocal}, bodyNone, (*server).handleHealth},
 	{Route{http.MethodGet, "/v1/ready", false, KindLocal}, bodyNone, (*server).handleReady},
 	{Route{http.MethodGet, "/v1/openapi.json", false, KindLocal}, bodyNone, (*server).handleOpenAPI},
+	{Route{http.MethodGet, "/v1/metrics", false, KindLocal}, bodyNone, (*server).handleMetrics},
 
 	{Route{http.MethodPost, "/v1/acl/bootstrap", false, KindWrite}, bodyOptionalJSON, (*server).handleACLBootstrap},
 	{Route{http.MethodGet, "/v1/acl/tokens", true, KindRead}, bodyNone, (*server).handleTokenList},

@@ -77,6 +77,12 @@ func (l *lockedBuffer) String() string {
 // returns it, the simulator and an admin token. When the test ends it
 // checks that the Proxmox token secret never reached the logs.
 func simServer(t *testing.T, cfg pvesim.Config) (*Server, *pvesim.Sim, string) {
+	s, sim, token, _ := simServerLogs(t, cfg)
+	return s, sim, token
+}
+
+// simServerLogs is simServer, also returning the server's logs.
+func simServerLogs(t *testing.T, cfg pvesim.Config) (*Server, *pvesim.Sim, string, *lockedBuffer) {
 	t.Helper()
 	sim, pc := startTestSim(t, cfg)
 	c := TestConfig(t, "sim1")
@@ -96,7 +102,7 @@ func simServer(t *testing.T, cfg pvesim.Config) (*Server, *pvesim.Sim, string) {
 	})
 	registerTestServer(t, s)
 	WaitForLeader(t, s)
-	return s, sim, bootstrapToken(t, s)
+	return s, sim, bootstrapToken(t, s), logs
 }
 
 // syncNow makes the leader run n inventory sync cycles and waits for them.
@@ -125,7 +131,7 @@ func waitGuests(t *testing.T, s *Server, n int) {
 }
 
 func TestInventory_SyncDeltasStaleAndGone(t *testing.T) {
-	s, sim, _ := simServer(t, pvesim.Config{})
+	s, sim, _, logs := simServerLogs(t, pvesim.Config{})
 	waitGuests(t, s, len(sim.Guests()))
 	_, nodes, _ := s.State().InventoryNodes(nil, false)
 	_, storage, _ := s.State().InventoryStorage(nil, false)
@@ -188,6 +194,13 @@ func TestInventory_SyncDeltasStaleAndGone(t *testing.T) {
 	_, gs, _ := s.State().InventoryGuests(nil, fsm.GuestFilter{})
 	if len(gs) != len(sim.Guests()) {
 		t.Fatalf("stale inventory lost guests: %d, want %d", len(gs), len(sim.Guests()))
+	}
+	if !strings.Contains(logs.String(), "inventory sync failed") {
+		t.Fatal("no log line for the failed sync")
+	}
+	m := call(t, s, http.MethodGet, "/v1/metrics", "", nil, nil)
+	if !bytes.Contains(m.body, []byte("moxxie_inventory_stale 1")) || !bytes.Contains(m.body, []byte(`moxxie_inventory_syncs_total{result="error"}`)) {
+		t.Fatalf("metrics while stale:\n%s", m.body)
 	}
 	sim.SetFaults(pvesim.Faults{})
 	WaitForResult(t, 30*time.Second, func() error {
