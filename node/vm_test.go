@@ -337,17 +337,26 @@ func TestVM_FailureHalfWayUndoes(t *testing.T) {
 	prefix := createPrefix(t, s, token)
 	before := len(sim.Guests())
 
-	for _, failing := range []string{"qmclone", "qmstart"} {
-		t.Run(failing, func(t *testing.T) {
-			sim.SetFaults(pvesim.Faults{FailTasks: []string{failing}})
+	cases := map[string]struct {
+		faults pvesim.Faults
+		code   string
+	}{
+		"clone task fails": {pvesim.Faults{FailTasks: []string{"qmclone"}}, "task_failed"},
+		"start task fails": {pvesim.Faults{FailTasks: []string{"qmstart"}}, "task_failed"},
+		"every request 500": {pvesim.Faults{ErrorRate: 1}, "platform_unavailable"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			sim.SetFaults(tc.faults)
 			defer sim.SetFaults(pvesim.Faults{})
 			op := vmOp(t, s, token, http.MethodPost, "/v1/vms", map[string]any{
 				"name": "doomed", "template": "9000",
 				"nics": []map[string]any{{"bridge": "vmbr0", "prefix_id": prefix, "dns_name": "doomed.moxxie.test"}},
 			})
-			if op.Status != fsm.OpFailed || op.Error == nil || op.Error.Code != "task_failed" || !op.RolledBack {
+			if op.Status != fsm.OpFailed || op.Error == nil || op.Error.Code != tc.code || !op.RolledBack {
 				t.Fatalf("operation: %+v error %+v", op, op.Error)
 			}
+			t.Logf("%s: %s", op.Error.Code, op.Error.Message)
 			if n := len(sim.Guests()); n != before {
 				t.Fatalf("%d guests in the simulator, want %d", n, before)
 			}
@@ -581,4 +590,25 @@ func TestVM_LeaderLostMidCreate(t *testing.T) {
 	if len(addrs) != 0 {
 		t.Fatalf("addresses left: %+v", addrs)
 	}
+}
+
+func TestVM_CreateWithoutTemplate(t *testing.T) {
+	s, sim, token := simServer(t, pvesim.Config{})
+	waitGuests(t, s, len(sim.Guests()))
+	op := vmOp(t, s, token, http.MethodPost, "/v1/vms", map[string]any{
+		"name": "blank", "disk": 8, "cores": 1, "memory": 512, "storage": "local-lvm",
+		"nics": []map[string]any{{"bridge": "vmbr0"}},
+	})
+	if op.Status != fsm.OpSucceeded {
+		t.Fatalf("create without a template: %+v", op.Error)
+	}
+	for _, g := range sim.Guests() {
+		if g.VMID == op.VMID {
+			if g.Name != "blank" || g.Status != "running" || !strings.Contains(g.Config["scsi0"], "local-lvm") {
+				t.Fatalf("blank VM in the simulator: %+v", g)
+			}
+			return
+		}
+	}
+	t.Fatalf("VM %d not in the simulator", op.VMID)
 }
