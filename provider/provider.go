@@ -164,7 +164,10 @@ type GuestSpec struct {
 	Storage     string   `json:"storage,omitempty"` // target storage for disks
 	DiskGiB     int      `json:"disk,omitempty"`    // size of a new guest's disk
 	OSType      string   `json:"ostype,omitempty"`
-	Pool        string   `json:"pool,omitempty"`
+	// OSTemplate is the volume a new container is made from, e.g.
+	// local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst.
+	OSTemplate string `json:"ostemplate,omitempty"`
+	Pool       string `json:"pool,omitempty"`
 }
 
 // CloneSpec clones a template or guest into a new guest.

@@ -21,7 +21,7 @@ import (
 // container after reading it twice.
 
 // CreateGuest creates a guest from spec on ref.Node with ref.VMID. A
-// container needs its OS template volume in spec.OSType.
+// container needs its OS template volume in spec.OSTemplate.
 func (p *Provider) CreateGuest(ctx context.Context, ref provider.GuestRef, spec provider.GuestSpec) (provider.Task, error) {
 	op := "create " + refName(ref)
 	if err := checkRef(op, ref); err != nil {

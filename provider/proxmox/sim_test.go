@@ -607,7 +607,7 @@ func TestSim_ContainerLifecycle(t *testing.T) {
 		Name: "ct-app", Cores: 2, MemoryMiB: 1024, Tags: []string{"ct"},
 		NICs:       []provider.NIC{{Bridge: "vmbr0", VLAN: 40, IP: "10.0.40.5/24", Gateway: "10.0.40.1"}},
 		Nameserver: "10.0.0.53", SSHKeys: []string{"ssh-ed25519 AAAA ops@example"},
-		Storage: "local-lvm", DiskGiB: 4, OSType: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+		Storage: "local-lvm", DiskGiB: 4, OSTemplate: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
 	}))
 	cfg, err := e.p.GuestConfig(ctx, ref)
 	if err != nil {
@@ -624,7 +624,7 @@ func TestSim_ContainerLifecycle(t *testing.T) {
 
 	// Containers are re-configured synchronously: no task.
 	task, err := e.p.ConfigureGuest(ctx, ref, provider.GuestSpec{
-		MemoryMiB: 2048, NICs: []provider.NIC{{Bridge: "vmbr1"}}, OSType: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+		MemoryMiB: 2048, NICs: []provider.NIC{{Bridge: "vmbr1"}}, OSTemplate: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
 	})
 	if err != nil {
 		t.Fatal(err)

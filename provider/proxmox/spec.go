@@ -25,7 +25,8 @@ import (
 //	SSHKeys     sshkeys (URL-encoded)             ssh-public-keys, at creation only
 //	CIUser      ciuser                            (none)
 //	Storage+Disk scsi0 STORAGE:GIB                rootfs STORAGE:GIB
-//	OSType      ostype                            ostemplate when it names a volume (STORAGE:vztmpl/...), else ostype
+//	OSType      ostype                            ostype
+//	OSTemplate  (none)                            ostemplate, at creation only
 //
 // Cores, memory, tags ("a;b"), description, nameserver, searchdomain and
 // pool use the same keys for both.
@@ -128,19 +129,15 @@ func specOptions(kind provider.GuestKind, spec provider.GuestSpec, current map[s
 	}
 
 	if spec.OSType != "" {
-		switch {
-		case ct && strings.Contains(spec.OSType, ":"):
-			// A container's OS template volume; it only matters at
-			// creation.
-			if create {
-				o.set["ostemplate"] = spec.OSType
-			}
-		default:
-			o.set["ostype"] = spec.OSType
-		}
+		o.set["ostype"] = spec.OSType
 	}
-	if ct && create && o.set["ostemplate"] == nil {
-		return o, specErrorf("creating a container needs its OS template volume in OSType, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst")
+	switch {
+	case spec.OSTemplate != "" && !ct:
+		return o, specErrorf("an OS template volume is for containers; a VM is cloned from a template guest")
+	case ct && create && spec.OSTemplate == "":
+		return o, specErrorf("creating a container needs its OS template volume in OSTemplate, e.g. local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst")
+	case ct && create:
+		o.set["ostemplate"] = spec.OSTemplate
 	}
 
 	if create {

@@ -80,9 +80,9 @@ func TestSpec_VMReconfigureKeepsMACAndOptions(t *testing.T) {
 func TestSpec_Container(t *testing.T) {
 	spec := provider.GuestSpec{
 		Name: "ct1", Cores: 1, MemoryMiB: 512, Storage: "local-lvm", DiskGiB: 4,
-		OSType:  "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
-		NICs:    []provider.NIC{{Bridge: "vmbr0", VLAN: 20, IP: "10.0.1.5/24", Gateway: "10.0.1.1"}},
-		SSHKeys: []string{"ssh-ed25519 AAAA a@b"},
+		OSTemplate: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+		NICs:       []provider.NIC{{Bridge: "vmbr0", VLAN: 20, IP: "10.0.1.5/24", Gateway: "10.0.1.1"}},
+		SSHKeys:    []string{"ssh-ed25519 AAAA a@b"},
 	}
 	o, err := specOptions(provider.KindContainer, spec, nil)
 	if err != nil {
@@ -99,7 +99,7 @@ func TestSpec_Container(t *testing.T) {
 	}
 
 	cur := map[string]string{"net0": "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:01:02:03,ip=dhcp,type=veth"}
-	spec = provider.GuestSpec{OSType: spec.OSType, NICs: []provider.NIC{{Bridge: "vmbr1"}}}
+	spec = provider.GuestSpec{OSTemplate: spec.OSTemplate, NICs: []provider.NIC{{Bridge: "vmbr1"}}}
 	o, err = specOptions(provider.KindContainer, spec, cur)
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +122,7 @@ func TestSpec_Rejects(t *testing.T) {
 		cur  map[string]string
 	}{
 		{"bad tag", vm, provider.GuestSpec{Tags: []string{"a;b"}}, nil},
+		{"OS template for a VM", vm, provider.GuestSpec{OSTemplate: "local:vztmpl/x.tar.zst"}, nil},
 		{"negative cores", vm, provider.GuestSpec{Cores: -1}, nil},
 		{"disk without storage", vm, provider.GuestSpec{DiskGiB: 8}, nil},
 		{"no bridge", vm, provider.GuestSpec{NICs: []provider.NIC{{}}}, nil},
