@@ -384,6 +384,8 @@ var formats = map[string]func(string) string{
 	"pve-startup-order": func(s string) string {
 		return failUnless(startupOrderOK(s), "unable to parse startup options\n")
 	},
+	"pve-sdn-zone-id": func(s string) string { return parseSDNID(s, "zone") },
+	"pve-sdn-vnet-id": func(s string) string { return parseSDNID(s, "vnet") },
 	"pve-task-status-type": func(s string) string {
 		return failUnless(taskStatusRE.MatchString(s), fmt.Sprintf("invalid status '%s'\n", s))
 	},
@@ -401,6 +403,7 @@ var (
 	urlencodedRE = regexp.MustCompile(`^[-%a-zA-Z0-9_.!~*'()]*$`)
 	taskStatusRE = regexp.MustCompile(`(?i)^(ok|error|warning|unknown)$`)
 	startupRE    = regexp.MustCompile(`^(?:(order=)?[0-9]+|up=[0-9]+|down=[0-9]+)$`)
+	sdnIDRE      = regexp.MustCompile(`(?i)^[a-z][a-z0-9]*[a-z0-9]$`)
 )
 
 func failUnless(ok bool, msg string) string {
@@ -417,6 +420,19 @@ func parseID(id, kind string) string {
 	}
 	if !storageIDRE.MatchString(id) {
 		return fmt.Sprintf("%s ID '%s' contains illegal characters\n", kind, id)
+	}
+	return ""
+}
+
+// parseSDNID is pve-network's check of zone and vnet IDs: a letter, then
+// letters and digits, at most 8 characters (the vnet becomes a bridge
+// name).
+func parseSDNID(id, kind string) string {
+	if !sdnIDRE.MatchString(id) {
+		return fmt.Sprintf("%s ID '%s' contains illegal characters\n", kind, id)
+	}
+	if len(id) > 8 {
+		return fmt.Sprintf("%s ID '%s' can't be more length than 8 characters\n", kind, id)
 	}
 	return ""
 }
