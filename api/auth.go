@@ -6,12 +6,13 @@ import (
 	"crypto/subtle"
 	"encoding/base32"
 	"encoding/hex"
+	"github.com/moxxie/moxxie/auth"
 	"net/http"
 	"strings"
 )
 
-// RoleAdmin is the only role tokens can have until RBAC arrives.
-const RoleAdmin = "admin"
+// RoleAdmin is the role of the bootstrap token.
+const RoleAdmin = string(auth.RoleAdmin)
 
 // secretPrefix starts every token secret, so leaked secrets are easy to
 // recognise (and to scan for).
@@ -48,10 +49,11 @@ func (s *server) authenticate(c *call) error {
 	if tok.ExpiresAt != 0 && tok.ExpiresAt <= s.b.Now().UnixNano() {
 		return unauthorized("token expired", challengeInvalid)
 	}
-	if tok.Role != RoleAdmin {
-		return &apiError{status: http.StatusForbidden, code: CodeForbidden, message: "token role " + tok.Role + " may not use this endpoint"}
+	d := auth.Authorize(auth.Role(tok.Role), tok.Tenant, c.rt.Perm, c.rt.Scope)
+	if !d.Allowed {
+		return &apiError{status: http.StatusForbidden, code: CodeForbidden, message: d.Reason}
 	}
-	c.token = tok
+	c.token, c.tenant = tok, d.Tenant
 	return nil
 }
 

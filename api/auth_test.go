@@ -69,8 +69,8 @@ func TestAuth_PublicRoutes(t *testing.T) {
 	}
 	for _, r := range Routes() {
 		public := r.Path == "/v1/health" || r.Path == "/v1/ready" || r.Path == "/v1/openapi.json" || r.Path == "/v1/metrics" || r.Path == "/v1/acl/bootstrap"
-		if r.Auth == public {
-			t.Errorf("%s: auth %v", r.Pattern(), r.Auth)
+		if r.Auth() == public {
+			t.Errorf("%s: auth %v", r.Pattern(), r.Auth())
 		}
 	}
 }

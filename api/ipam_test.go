@@ -840,7 +840,7 @@ func TestIPAM_RoutesNeedAuth(t *testing.T) {
 			continue
 		}
 		n++
-		if !r.Auth {
+		if !r.Auth() {
 			t.Errorf("%s does not require auth", r.Pattern())
 		}
 		path := strings.NewReplacer("{id}", "x", "{name}", "x.test").Replace(r.Path)

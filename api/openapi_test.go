@@ -72,10 +72,10 @@ func TestOpenAPI_MatchesRoutes(t *testing.T) {
 		}
 		ids[op.OperationID] = true
 		public := op.Security != nil && len(*op.Security) == 0
-		if public == r.Auth {
-			t.Errorf("%s: document says public=%v, route auth=%v", p, public, r.Auth)
+		if public == r.Auth() {
+			t.Errorf("%s: document says public=%v, route auth=%v", p, public, r.Auth())
 		}
-		if r.Auth {
+		if r.Auth() {
 			if _, ok := op.Responses["401"]; !ok {
 				t.Errorf("%s: authenticated route documents no 401", p)
 			}

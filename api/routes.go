@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+
+	"github.com/moxxie/moxxie/auth"
 	"net/url"
 
 	"github.com/moxxie/moxxie/fsm"
@@ -33,11 +35,19 @@ type Route struct {
 	// Path is the http.ServeMux path pattern, which is also the OpenAPI path
 	// template, e.g. /v1/cluster/settings/{key}.
 	Path string
-	// Auth is true when the route requires a bearer token.
-	Auth bool
 	// Kind says where the route is served.
 	Kind RouteKind
+	// Perm is the permission a token needs for the route; auth.PermPublic
+	// routes need no token. Every route declares one: anything not
+	// granted is denied.
+	Perm auth.Permission
+	// Scope says whether tenant tokens may use the route, confined to
+	// their tenant's objects.
+	Scope auth.Scope
 }
+
+// Auth reports whether the route requires a bearer token.
+func (r Route) Auth() bool { return r.Perm != auth.PermPublic }
 
 // Pattern returns the http.ServeMux pattern of the route, "METHOD /path".
 func (r Route) Pattern() string { return r.Method + " " + r.Path }
@@ -65,90 +75,90 @@ type route struct {
 
 // routeTable lists every endpoint of the API in one place.
 var routeTable = []route{
-	{Route{http.MethodGet, "/v1/health", false, KindLocal}, bodyNone, (*server).handleHealth},
-	{Route{http.MethodGet, "/v1/ready", false, KindLocal}, bodyNone, (*server).handleReady},
-	{Route{http.MethodGet, "/v1/openapi.json", false, KindLocal}, bodyNone, (*server).handleOpenAPI},
-	{Route{http.MethodGet, "/v1/metrics", false, KindLocal}, bodyNone, (*server).handleMetrics},
+	{Route{http.MethodGet, "/v1/health", KindLocal, auth.PermPublic, auth.ScopeCluster}, bodyNone, (*server).handleHealth},
+	{Route{http.MethodGet, "/v1/ready", KindLocal, auth.PermPublic, auth.ScopeCluster}, bodyNone, (*server).handleReady},
+	{Route{http.MethodGet, "/v1/openapi.json", KindLocal, auth.PermPublic, auth.ScopeCluster}, bodyNone, (*server).handleOpenAPI},
+	{Route{http.MethodGet, "/v1/metrics", KindLocal, auth.PermPublic, auth.ScopeCluster}, bodyNone, (*server).handleMetrics},
 
-	{Route{http.MethodPost, "/v1/acl/bootstrap", false, KindWrite}, bodyOptionalJSON, (*server).handleACLBootstrap},
-	{Route{http.MethodGet, "/v1/acl/tokens", true, KindRead}, bodyNone, (*server).handleTokenList},
-	{Route{http.MethodPost, "/v1/acl/tokens", true, KindWrite}, bodyJSON, (*server).handleTokenCreate},
-	{Route{http.MethodDelete, "/v1/acl/tokens/{accessor_id}", true, KindWrite}, bodyNone, (*server).handleTokenRevoke},
+	{Route{http.MethodPost, "/v1/acl/bootstrap", KindWrite, auth.PermPublic, auth.ScopeCluster}, bodyOptionalJSON, (*server).handleACLBootstrap},
+	{Route{http.MethodGet, "/v1/acl/tokens", KindRead, auth.PermTokenRead, auth.ScopeCluster}, bodyNone, (*server).handleTokenList},
+	{Route{http.MethodPost, "/v1/acl/tokens", KindWrite, auth.PermTokenWrite, auth.ScopeCluster}, bodyJSON, (*server).handleTokenCreate},
+	{Route{http.MethodDelete, "/v1/acl/tokens/{accessor_id}", KindWrite, auth.PermTokenWrite, auth.ScopeCluster}, bodyNone, (*server).handleTokenRevoke},
 
-	{Route{http.MethodGet, "/v1/status", true, KindRead}, bodyNone, (*server).handleStatus},
-	{Route{http.MethodPost, "/v1/cluster/join", true, KindWrite}, bodyJSON, (*server).handleJoin},
-	{Route{http.MethodDelete, "/v1/cluster/servers/{id}", true, KindWrite}, bodyNone, (*server).handleRemove},
+	{Route{http.MethodGet, "/v1/status", KindRead, auth.PermStatusRead, auth.ScopeCluster}, bodyNone, (*server).handleStatus},
+	{Route{http.MethodPost, "/v1/cluster/join", KindWrite, auth.PermClusterWrite, auth.ScopeCluster}, bodyJSON, (*server).handleJoin},
+	{Route{http.MethodDelete, "/v1/cluster/servers/{id}", KindWrite, auth.PermClusterWrite, auth.ScopeCluster}, bodyNone, (*server).handleRemove},
 
-	{Route{http.MethodGet, "/v1/cluster/settings", true, KindRead}, bodyNone, (*server).handleSettingList},
-	{Route{http.MethodGet, "/v1/cluster/settings/{key}", true, KindRead}, bodyNone, (*server).handleSettingGet},
-	{Route{http.MethodPut, "/v1/cluster/settings/{key}", true, KindWrite}, bodyJSON, (*server).handleSettingPut},
-	{Route{http.MethodDelete, "/v1/cluster/settings/{key}", true, KindWrite}, bodyNone, (*server).handleSettingDelete},
+	{Route{http.MethodGet, "/v1/cluster/settings", KindRead, auth.PermSettingRead, auth.ScopeCluster}, bodyNone, (*server).handleSettingList},
+	{Route{http.MethodGet, "/v1/cluster/settings/{key}", KindRead, auth.PermSettingRead, auth.ScopeCluster}, bodyNone, (*server).handleSettingGet},
+	{Route{http.MethodPut, "/v1/cluster/settings/{key}", KindWrite, auth.PermSettingWrite, auth.ScopeCluster}, bodyJSON, (*server).handleSettingPut},
+	{Route{http.MethodDelete, "/v1/cluster/settings/{key}", KindWrite, auth.PermSettingWrite, auth.ScopeCluster}, bodyNone, (*server).handleSettingDelete},
 
-	{Route{http.MethodGet, "/v1/ipam/vrfs", true, KindRead}, bodyNone, (*server).handleVRFList},
-	{Route{http.MethodPost, "/v1/ipam/vrfs", true, KindWrite}, bodyJSON, (*server).handleVRFCreate},
-	{Route{http.MethodGet, "/v1/ipam/vrfs/{id}", true, KindRead}, bodyNone, (*server).handleVRFGet},
-	{Route{http.MethodDelete, "/v1/ipam/vrfs/{id}", true, KindWrite}, bodyNone, (*server).handleVRFDelete},
+	{Route{http.MethodGet, "/v1/ipam/vrfs", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, (*server).handleVRFList},
+	{Route{http.MethodPost, "/v1/ipam/vrfs", KindWrite, auth.PermIPAMWrite, auth.ScopeCluster}, bodyJSON, (*server).handleVRFCreate},
+	{Route{http.MethodGet, "/v1/ipam/vrfs/{id}", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, (*server).handleVRFGet},
+	{Route{http.MethodDelete, "/v1/ipam/vrfs/{id}", KindWrite, auth.PermIPAMWrite, auth.ScopeCluster}, bodyNone, (*server).handleVRFDelete},
 
-	{Route{http.MethodGet, "/v1/ipam/prefixes", true, KindRead}, bodyNone, (*server).handlePrefixList},
-	{Route{http.MethodPost, "/v1/ipam/prefixes", true, KindWrite}, bodyJSON, (*server).handlePrefixCreate},
-	{Route{http.MethodGet, "/v1/ipam/prefixes/{id}", true, KindRead}, bodyNone, (*server).handlePrefixGet},
-	{Route{http.MethodPatch, "/v1/ipam/prefixes/{id}", true, KindWrite}, bodyJSON, (*server).handlePrefixUpdate},
-	{Route{http.MethodDelete, "/v1/ipam/prefixes/{id}", true, KindWrite}, bodyNone, (*server).handlePrefixDelete},
-	{Route{http.MethodPost, "/v1/ipam/prefixes/{id}/allocate", true, KindWrite}, bodyOptionalJSON, (*server).handlePrefixAllocate},
-	{Route{http.MethodPost, "/v1/ipam/prefixes/{id}/allocate-prefix", true, KindWrite}, bodyJSON, (*server).handlePrefixAllocatePrefix},
-	{Route{http.MethodGet, "/v1/ipam/prefixes/{id}/available", true, KindRead}, bodyNone, (*server).handlePrefixAvailable},
+	{Route{http.MethodGet, "/v1/ipam/prefixes", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, (*server).handlePrefixList},
+	{Route{http.MethodPost, "/v1/ipam/prefixes", KindWrite, auth.PermIPAMWrite, auth.ScopeCluster}, bodyJSON, (*server).handlePrefixCreate},
+	{Route{http.MethodGet, "/v1/ipam/prefixes/{id}", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, (*server).handlePrefixGet},
+	{Route{http.MethodPatch, "/v1/ipam/prefixes/{id}", KindWrite, auth.PermIPAMWrite, auth.ScopeCluster}, bodyJSON, (*server).handlePrefixUpdate},
+	{Route{http.MethodDelete, "/v1/ipam/prefixes/{id}", KindWrite, auth.PermIPAMWrite, auth.ScopeCluster}, bodyNone, (*server).handlePrefixDelete},
+	{Route{http.MethodPost, "/v1/ipam/prefixes/{id}/allocate", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyOptionalJSON, (*server).handlePrefixAllocate},
+	{Route{http.MethodPost, "/v1/ipam/prefixes/{id}/allocate-prefix", KindWrite, auth.PermIPAMWrite, auth.ScopeCluster}, bodyJSON, (*server).handlePrefixAllocatePrefix},
+	{Route{http.MethodGet, "/v1/ipam/prefixes/{id}/available", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, (*server).handlePrefixAvailable},
 
-	{Route{http.MethodGet, "/v1/ipam/ip-ranges", true, KindRead}, bodyNone, (*server).handleIPRangeList},
-	{Route{http.MethodPost, "/v1/ipam/ip-ranges", true, KindWrite}, bodyJSON, (*server).handleIPRangeCreate},
-	{Route{http.MethodGet, "/v1/ipam/ip-ranges/{id}", true, KindRead}, bodyNone, (*server).handleIPRangeGet},
-	{Route{http.MethodDelete, "/v1/ipam/ip-ranges/{id}", true, KindWrite}, bodyNone, (*server).handleIPRangeDelete},
+	{Route{http.MethodGet, "/v1/ipam/ip-ranges", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, (*server).handleIPRangeList},
+	{Route{http.MethodPost, "/v1/ipam/ip-ranges", KindWrite, auth.PermIPAMWrite, auth.ScopeCluster}, bodyJSON, (*server).handleIPRangeCreate},
+	{Route{http.MethodGet, "/v1/ipam/ip-ranges/{id}", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, (*server).handleIPRangeGet},
+	{Route{http.MethodDelete, "/v1/ipam/ip-ranges/{id}", KindWrite, auth.PermIPAMWrite, auth.ScopeCluster}, bodyNone, (*server).handleIPRangeDelete},
 
-	{Route{http.MethodGet, "/v1/ipam/addresses", true, KindRead}, bodyNone, (*server).handleAddressList},
-	{Route{http.MethodPost, "/v1/ipam/addresses", true, KindWrite}, bodyJSON, (*server).handleAddressCreate},
-	{Route{http.MethodGet, "/v1/ipam/addresses/{id}", true, KindRead}, bodyNone, (*server).handleAddressGet},
-	{Route{http.MethodPatch, "/v1/ipam/addresses/{id}", true, KindWrite}, bodyJSON, (*server).handleAddressUpdate},
-	{Route{http.MethodDelete, "/v1/ipam/addresses/{id}", true, KindWrite}, bodyNone, (*server).handleAddressRelease},
+	{Route{http.MethodGet, "/v1/ipam/addresses", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, (*server).handleAddressList},
+	{Route{http.MethodPost, "/v1/ipam/addresses", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyJSON, (*server).handleAddressCreate},
+	{Route{http.MethodGet, "/v1/ipam/addresses/{id}", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, (*server).handleAddressGet},
+	{Route{http.MethodPatch, "/v1/ipam/addresses/{id}", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyJSON, (*server).handleAddressUpdate},
+	{Route{http.MethodDelete, "/v1/ipam/addresses/{id}", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyNone, (*server).handleAddressRelease},
 
-	{Route{http.MethodGet, "/v1/ipam/vlan-groups", true, KindRead}, bodyNone, poolList(vlanKind)},
-	{Route{http.MethodPost, "/v1/ipam/vlan-groups", true, KindWrite}, bodyJSON, poolCreate(vlanKind)},
-	{Route{http.MethodGet, "/v1/ipam/vlan-groups/{id}", true, KindRead}, bodyNone, poolGet(vlanKind)},
-	{Route{http.MethodDelete, "/v1/ipam/vlan-groups/{id}", true, KindWrite}, bodyNone, poolDelete(vlanKind)},
-	{Route{http.MethodPost, "/v1/ipam/vlan-groups/{id}/allocate", true, KindWrite}, bodyOptionalJSON, poolAllocate(vlanKind)},
-	{Route{http.MethodGet, "/v1/ipam/vlans", true, KindRead}, bodyNone, idList(vlanKind)},
-	{Route{http.MethodGet, "/v1/ipam/vlans/{id}", true, KindRead}, bodyNone, idGet(vlanKind)},
-	{Route{http.MethodDelete, "/v1/ipam/vlans/{id}", true, KindWrite}, bodyNone, idRelease(vlanKind)},
+	{Route{http.MethodGet, "/v1/ipam/vlan-groups", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, poolList(vlanKind)},
+	{Route{http.MethodPost, "/v1/ipam/vlan-groups", KindWrite, auth.PermIPAMWrite, auth.ScopeCluster}, bodyJSON, poolCreate(vlanKind)},
+	{Route{http.MethodGet, "/v1/ipam/vlan-groups/{id}", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, poolGet(vlanKind)},
+	{Route{http.MethodDelete, "/v1/ipam/vlan-groups/{id}", KindWrite, auth.PermIPAMWrite, auth.ScopeCluster}, bodyNone, poolDelete(vlanKind)},
+	{Route{http.MethodPost, "/v1/ipam/vlan-groups/{id}/allocate", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyOptionalJSON, poolAllocate(vlanKind)},
+	{Route{http.MethodGet, "/v1/ipam/vlans", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, idList(vlanKind)},
+	{Route{http.MethodGet, "/v1/ipam/vlans/{id}", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, idGet(vlanKind)},
+	{Route{http.MethodDelete, "/v1/ipam/vlans/{id}", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyNone, idRelease(vlanKind)},
 
-	{Route{http.MethodGet, "/v1/ipam/vni-pools", true, KindRead}, bodyNone, poolList(vniKind)},
-	{Route{http.MethodPost, "/v1/ipam/vni-pools", true, KindWrite}, bodyJSON, poolCreate(vniKind)},
-	{Route{http.MethodGet, "/v1/ipam/vni-pools/{id}", true, KindRead}, bodyNone, poolGet(vniKind)},
-	{Route{http.MethodDelete, "/v1/ipam/vni-pools/{id}", true, KindWrite}, bodyNone, poolDelete(vniKind)},
-	{Route{http.MethodPost, "/v1/ipam/vni-pools/{id}/allocate", true, KindWrite}, bodyOptionalJSON, poolAllocate(vniKind)},
-	{Route{http.MethodGet, "/v1/ipam/vnis", true, KindRead}, bodyNone, idList(vniKind)},
-	{Route{http.MethodGet, "/v1/ipam/vnis/{id}", true, KindRead}, bodyNone, idGet(vniKind)},
-	{Route{http.MethodDelete, "/v1/ipam/vnis/{id}", true, KindWrite}, bodyNone, idRelease(vniKind)},
+	{Route{http.MethodGet, "/v1/ipam/vni-pools", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, poolList(vniKind)},
+	{Route{http.MethodPost, "/v1/ipam/vni-pools", KindWrite, auth.PermIPAMWrite, auth.ScopeCluster}, bodyJSON, poolCreate(vniKind)},
+	{Route{http.MethodGet, "/v1/ipam/vni-pools/{id}", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, poolGet(vniKind)},
+	{Route{http.MethodDelete, "/v1/ipam/vni-pools/{id}", KindWrite, auth.PermIPAMWrite, auth.ScopeCluster}, bodyNone, poolDelete(vniKind)},
+	{Route{http.MethodPost, "/v1/ipam/vni-pools/{id}/allocate", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyOptionalJSON, poolAllocate(vniKind)},
+	{Route{http.MethodGet, "/v1/ipam/vnis", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, idList(vniKind)},
+	{Route{http.MethodGet, "/v1/ipam/vnis/{id}", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, idGet(vniKind)},
+	{Route{http.MethodDelete, "/v1/ipam/vnis/{id}", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyNone, idRelease(vniKind)},
 
-	{Route{http.MethodGet, "/v1/dns/zones", true, KindRead}, bodyNone, (*server).handleZoneList},
-	{Route{http.MethodPost, "/v1/dns/zones", true, KindWrite}, bodyJSON, (*server).handleZoneCreate},
-	{Route{http.MethodGet, "/v1/dns/zones/{name}", true, KindRead}, bodyNone, (*server).handleZoneGet},
-	{Route{http.MethodDelete, "/v1/dns/zones/{name}", true, KindWrite}, bodyNone, (*server).handleZoneDelete},
+	{Route{http.MethodGet, "/v1/dns/zones", KindRead, auth.PermDNSRead, auth.ScopeTenant}, bodyNone, (*server).handleZoneList},
+	{Route{http.MethodPost, "/v1/dns/zones", KindWrite, auth.PermDNSWrite, auth.ScopeCluster}, bodyJSON, (*server).handleZoneCreate},
+	{Route{http.MethodGet, "/v1/dns/zones/{name}", KindRead, auth.PermDNSRead, auth.ScopeTenant}, bodyNone, (*server).handleZoneGet},
+	{Route{http.MethodDelete, "/v1/dns/zones/{name}", KindWrite, auth.PermDNSWrite, auth.ScopeCluster}, bodyNone, (*server).handleZoneDelete},
 
-	{Route{http.MethodGet, "/v1/inventory", true, KindRead}, bodyNone, (*server).handleInventoryState},
-	{Route{http.MethodGet, "/v1/inventory/nodes", true, KindRead}, bodyNone, (*server).handleInventoryNodes},
-	{Route{http.MethodGet, "/v1/inventory/nodes/{name}", true, KindRead}, bodyNone, (*server).handleInventoryNode},
-	{Route{http.MethodGet, "/v1/inventory/guests", true, KindRead}, bodyNone, (*server).handleInventoryGuests},
-	{Route{http.MethodGet, "/v1/inventory/guests/{vmid}", true, KindRead}, bodyNone, (*server).handleInventoryGuest},
-	{Route{http.MethodGet, "/v1/inventory/storage", true, KindRead}, bodyNone, (*server).handleInventoryStorage},
+	{Route{http.MethodGet, "/v1/inventory", KindRead, auth.PermInventoryRead, auth.ScopeTenant}, bodyNone, (*server).handleInventoryState},
+	{Route{http.MethodGet, "/v1/inventory/nodes", KindRead, auth.PermInventoryRead, auth.ScopeCluster}, bodyNone, (*server).handleInventoryNodes},
+	{Route{http.MethodGet, "/v1/inventory/nodes/{name}", KindRead, auth.PermInventoryRead, auth.ScopeCluster}, bodyNone, (*server).handleInventoryNode},
+	{Route{http.MethodGet, "/v1/inventory/guests", KindRead, auth.PermInventoryRead, auth.ScopeTenant}, bodyNone, (*server).handleInventoryGuests},
+	{Route{http.MethodGet, "/v1/inventory/guests/{vmid}", KindRead, auth.PermInventoryRead, auth.ScopeTenant}, bodyNone, (*server).handleInventoryGuest},
+	{Route{http.MethodGet, "/v1/inventory/storage", KindRead, auth.PermInventoryRead, auth.ScopeCluster}, bodyNone, (*server).handleInventoryStorage},
 
-	{Route{http.MethodPost, "/v1/vms", true, KindWrite}, bodyJSON, (*server).handleVMCreate},
-	{Route{http.MethodPost, "/v1/vms/{vmid}/start", true, KindWrite}, bodyNone, vmAction(fsm.OpVMStart)},
-	{Route{http.MethodPost, "/v1/vms/{vmid}/stop", true, KindWrite}, bodyNone, vmAction(fsm.OpVMStop)},
-	{Route{http.MethodPost, "/v1/vms/{vmid}/shutdown", true, KindWrite}, bodyNone, vmAction(fsm.OpVMShutdown)},
-	{Route{http.MethodDelete, "/v1/vms/{vmid}", true, KindWrite}, bodyNone, vmAction(fsm.OpVMDelete)},
-	{Route{http.MethodGet, "/v1/operations", true, KindRead}, bodyNone, (*server).handleOperationList},
-	{Route{http.MethodGet, "/v1/operations/{id}", true, KindRead}, bodyNone, (*server).handleOperationGet},
+	{Route{http.MethodPost, "/v1/vms", KindWrite, auth.PermVMWrite, auth.ScopeTenant}, bodyJSON, (*server).handleVMCreate},
+	{Route{http.MethodPost, "/v1/vms/{vmid}/start", KindWrite, auth.PermVMPower, auth.ScopeTenant}, bodyNone, vmAction(fsm.OpVMStart)},
+	{Route{http.MethodPost, "/v1/vms/{vmid}/stop", KindWrite, auth.PermVMPower, auth.ScopeTenant}, bodyNone, vmAction(fsm.OpVMStop)},
+	{Route{http.MethodPost, "/v1/vms/{vmid}/shutdown", KindWrite, auth.PermVMPower, auth.ScopeTenant}, bodyNone, vmAction(fsm.OpVMShutdown)},
+	{Route{http.MethodDelete, "/v1/vms/{vmid}", KindWrite, auth.PermVMWrite, auth.ScopeTenant}, bodyNone, vmAction(fsm.OpVMDelete)},
+	{Route{http.MethodGet, "/v1/operations", KindRead, auth.PermOperationRead, auth.ScopeTenant}, bodyNone, (*server).handleOperationList},
+	{Route{http.MethodGet, "/v1/operations/{id}", KindRead, auth.PermOperationRead, auth.ScopeTenant}, bodyNone, (*server).handleOperationGet},
 
-	{Route{http.MethodGet, "/v1/snapshot", true, KindLeader}, bodyNone, (*server).handleSnapshotSave},
-	{Route{http.MethodPut, "/v1/snapshot", true, KindWrite}, bodySnapshot, (*server).handleSnapshotRestore},
+	{Route{http.MethodGet, "/v1/snapshot", KindLeader, auth.PermSnapshotRead, auth.ScopeCluster}, bodyNone, (*server).handleSnapshotSave},
+	{Route{http.MethodPut, "/v1/snapshot", KindWrite, auth.PermSnapshotWrite, auth.ScopeCluster}, bodySnapshot, (*server).handleSnapshotRestore},
 }
 
 // Routes returns every endpoint the handler serves, in a stable order.
@@ -168,6 +178,9 @@ type call struct {
 	query url.Values // parsed on first use
 	// token is the authenticated caller; nil on routes without auth.
 	token *fsm.Token
+	// tenant, when not empty, confines the call to that tenant's objects
+	// (a tenant token on a tenant-scoped route).
+	tenant string
 	// body is the request body, read for routes that take one.
 	body []byte
 }
@@ -220,7 +233,7 @@ func (s *server) dispatch(c *call) error {
 			return s.forward(c)
 		}
 	}
-	if c.rt.Auth {
+	if c.rt.Auth() {
 		if err := s.authenticate(c); err != nil {
 			return err
 		}
