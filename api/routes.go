@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/moxxie/moxxie/auth"
 	"net/url"
@@ -73,8 +74,13 @@ type route struct {
 	handle func(*server, *call) error
 }
 
-// routeTable lists every endpoint of the API in one place.
-var routeTable = []route{
+// routeTable lists every endpoint of the API: the core routes below and
+// those of the audit and secrets APIs, each in its own file.
+var routeTable = slices.Concat(coreRoutes, auditRoutes, secretRoutes)
+
+// coreRoutes are the endpoints of the cluster, ACL, IPAM, DNS, inventory,
+// VM and snapshot APIs.
+var coreRoutes = []route{
 	{Route{http.MethodGet, "/v1/health", KindLocal, auth.PermPublic, auth.ScopeCluster}, bodyNone, (*server).handleHealth},
 	{Route{http.MethodGet, "/v1/ready", KindLocal, auth.PermPublic, auth.ScopeCluster}, bodyNone, (*server).handleReady},
 	{Route{http.MethodGet, "/v1/openapi.json", KindLocal, auth.PermPublic, auth.ScopeCluster}, bodyNone, (*server).handleOpenAPI},

@@ -1,0 +1,4 @@
+package api
+
+// secretRoutes are the endpoints of the secrets store.
+var secretRoutes = []route{}
