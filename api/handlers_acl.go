@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/auth"
 	"github.com/moxxie/moxxie/fsm"
 )
 
@@ -133,15 +135,8 @@ func (s *server) handleTokenCreate(c *call) error {
 	if len(req.Description) > maxDescriptionLen {
 		return invalid("description", "must be at most %d bytes", maxDescriptionLen)
 	}
-	switch req.Role {
-	case RoleAdmin:
-	case "":
-		return invalid("role", "is required (only %q is supported for now)", RoleAdmin)
-	default:
-		return invalid("role", "role %s is not supported yet (RBAC arrives with the security work)", req.Role)
-	}
-	if req.Tenant != "" && !validID(req.Tenant) {
-		return invalid("tenant", "must be 1 to 64 characters of a-z, A-Z, 0-9, '_', '.' and '-'")
+	if err := checkTokenRole(auth.Role(req.Role), req.Tenant); err != nil {
+		return err
 	}
 	var ttl time.Duration
 	if req.TTL != "" {
@@ -171,6 +166,34 @@ func (s *server) handleTokenCreate(c *call) error {
 		tok.ExpiresAt = meta.Now + int64(ttl)
 	}
 	return s.apply(c, &fsm.TokenCreateRequest{WriteMeta: meta, Token: tok}, http.StatusCreated, renderToken(secret))
+}
+
+// checkTokenRole checks the role and tenant of a new token: the role must
+// be known, a tenant role needs a tenant (a valid name) and any other role
+// refuses one.
+func checkTokenRole(role auth.Role, tenant string) error {
+	switch {
+	case role == "":
+		return invalid("role", "is required: one of %s", roleNames())
+	case !role.Valid():
+		return invalid("role", "unknown role %q: must be one of %s", role, roleNames())
+	case role.Tenanted() && tenant == "":
+		return invalid("tenant", "is required: %s tokens act within one tenant", role)
+	case !role.Tenanted() && tenant != "":
+		return invalid("tenant", "must be empty: %s tokens are not confined to a tenant", role)
+	case tenant != "" && !fsm.ValidName(tenant):
+		return invalid("tenant", "%q must be 1-63 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit", tenant)
+	}
+	return nil
+}
+
+// roleNames lists the roles for messages, separated by commas.
+func roleNames() string {
+	names := make([]string, len(auth.Roles))
+	for i, r := range auth.Roles {
+		names[i] = string(r)
+	}
+	return strings.Join(names, ", ")
 }
 
 // handleTokenRevoke deletes a token and shows what was deleted.

@@ -69,55 +69,6 @@ func TestACLBootstrap(t *testing.T) {
 	wantError(t, ts.do("POST", "/v1/acl/bootstrap", `{"x":1}`, "Authorization", ""), 400, CodeInvalidRequest, "x")
 }
 
-func TestTokens(t *testing.T) {
-	ts := newLeader(t)
-
-	rec := ts.do("POST", "/v1/acl/tokens", `{"description":"ci","role":"admin","tenant":"t1","ttl":"1h"}`)
-	var created TokenResponse
-	mustJSON(t, wantStatus(t, rec, 201), &created)
-	if created.SecretID == "" || created.Tenant != "t1" || created.ExpiresAt != "2026-01-02T04:04:05Z" {
-		t.Fatalf("created %+v", created)
-	}
-	if m := ts.b.lastMeta.Load(); m.Actor == "" || m.Actor == created.AccessorID {
-		t.Errorf("actor %q should be the bootstrap token", m.Actor)
-	}
-
-	// The new token works.
-	rec = ts.do("GET", "/v1/acl/tokens", "", "Authorization", "Bearer "+created.SecretID)
-	var list TokenList
-	mustJSON(t, wantStatus(t, rec, 200), &list)
-	if len(list.Tokens) != 2 {
-		t.Fatalf("tokens %+v", list)
-	}
-	for _, tk := range list.Tokens {
-		if tk.SecretID != "" {
-			t.Fatal("list shows a secret")
-		}
-	}
-	if strings.Contains(rec.Body.String(), created.SecretID) || strings.Contains(rec.Body.String(), HashSecret(created.SecretID)) {
-		t.Fatal("list leaks a secret or its hash")
-	}
-
-	d := wantError(t, ts.do("POST", "/v1/acl/tokens", `{"role":"reader"}`), 400, CodeInvalidRequest, "role")
-	if d.Message != "role reader is not supported yet (RBAC arrives with the security work)" {
-		t.Errorf("message %q", d.Message)
-	}
-	wantError(t, ts.do("POST", "/v1/acl/tokens", `{}`), 400, CodeInvalidRequest, "role")
-	wantError(t, ts.do("POST", "/v1/acl/tokens", `{"role":"admin","ttl":"soon"}`), 400, CodeInvalidRequest, "ttl")
-	wantError(t, ts.do("POST", "/v1/acl/tokens", `{"role":"admin","ttl":"-1h"}`), 400, CodeInvalidRequest, "ttl")
-	wantError(t, ts.do("POST", "/v1/acl/tokens", `{"role":"admin","tenant":"a b"}`), 400, CodeInvalidRequest, "tenant")
-	wantError(t, ts.do("POST", "/v1/acl/tokens", `{"role":"admin","description":"`+strings.Repeat("d", 257)+`"}`), 400, CodeInvalidRequest, "description")
-
-	rec = ts.do("DELETE", "/v1/acl/tokens/"+created.AccessorID, "")
-	var revoked TokenResponse
-	mustJSON(t, wantStatus(t, rec, 200), &revoked)
-	if revoked.AccessorID != created.AccessorID || revoked.SecretID != "" {
-		t.Fatalf("revoked %+v", revoked)
-	}
-	wantError(t, ts.do("GET", "/v1/acl/tokens", "", "Authorization", "Bearer "+created.SecretID), 401, CodeUnauthorized, "")
-	wantError(t, ts.do("DELETE", "/v1/acl/tokens/"+created.AccessorID, ""), 404, CodeNotFound, "")
-}
-
 func TestStatus(t *testing.T) {
 	ts := newLeader(t)
 	rec := ts.do("GET", "/v1/status", "")
