@@ -473,6 +473,8 @@ func populate(t testing.TB, f *FSM) uint64 {
 		&OperationCreateRequest{WriteMeta: WriteMeta{Now: 21}, Op: Operation{ID: "op-1", Kind: OpVMStart, VMID: 100}},
 		&OperationCreateRequest{WriteMeta: WriteMeta{Now: 22}, Op: Operation{ID: "op-2", Kind: OpVMCreate, Spec: &VMSpec{Name: "web", TemplateVMID: 9000, Cores: 1, MemoryMiB: 512}}},
 		&OperationUpdateRequest{WriteMeta: WriteMeta{Now: 23}, ID: "op-1", Status: str(OpSucceeded)},
+		&SecretKeyWrapRequest{WriteMeta: WriteMeta{Now: 24}, Key: SecretKey{ID: "dek-1", KEKID: "kek-1", Wrapped: make([]byte, 61)}},
+		&SecretPutRequest{WriteMeta: WriteMeta{Now: 25}, Secret: Secret{Name: "pve-token", Ciphertext: make([]byte, 40), Nonce: make([]byte, 12), DEKID: "dek-1"}},
 	}
 	for i, c := range cmds {
 		applyOK(t, f, uint64(i+1), c)

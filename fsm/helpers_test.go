@@ -260,6 +260,14 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 			VMID: intp(101), Node: str("pve1"), Addresses: []OpAddress{{NIC: 1, ID: "a", Address: "10.0.0.5", PrefixID: "p", DNSName: "web.moxxie.test"}},
 			Error: &OpError{Code: "task_failed", Message: "clone failed", Field: "template"}, RolledBack: true,
 		},
+		SecretPutType: &SecretPutRequest{WriteMeta: meta(33), Secret: Secret{
+			Name: "pve-token", Ciphertext: bytes.Repeat([]byte{1}, 32), Nonce: bytes.Repeat([]byte{2}, 12), DEKID: "dek-1", Version: 1,
+			Description: "d", CreatedAt: 1, UpdatedAt: 2, CreateIndex: 3, ModifyIndex: 4,
+		}, IfVersion: 1, Reencrypt: true},
+		SecretDeleteType: &SecretDeleteRequest{WriteMeta: meta(34), Name: "pve-token"},
+		SecretKeyWrapType: &SecretKeyWrapRequest{WriteMeta: meta(35), Key: SecretKey{
+			ID: "dek-1", KEKID: "kek-2", Wrapped: bytes.Repeat([]byte{3}, 61), Seq: 1, CreatedAt: 1, UpdatedAt: 2, CreateIndex: 3, ModifyIndex: 4,
+		}, PrevKEKID: "kek-1"},
 	}
 }
 
@@ -293,7 +301,7 @@ func intp(v int) *int { return &v }
 // sampleOperation returns an operation with every field set.
 func sampleOperation() Operation {
 	return Operation{
-		ID: "op-1", Kind: OpVMCreate, Status: OpRunning, VMID: 101, Node: "pve1",
+		ID: "op-1", Kind: OpVMCreate, Status: OpRunning, VMID: 101, Node: "pve1", Tenant: "acme",
 		Spec: &VMSpec{
 			Name: "web", TemplateVMID: 9000, Node: "pve1", Cores: 2, MemoryMiB: 2048, DiskGiB: 10, Storage: "local-lvm", Tenant: "acme",
 			Tags: []string{"web"}, Description: "d", Start: true, SSHKeys: []string{"ssh-ed25519 AAAA"},
@@ -340,4 +348,4 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 }
 
 // nextFreeType is the first message type number not yet registered.
-const nextFreeType = OperationUpdateType + 1
+const nextFreeType = SecretKeyWrapType + 1

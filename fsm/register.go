@@ -60,6 +60,9 @@ func init() {
 	register(InventoryStaleType, "inventory_stale", func() Command { return new(InventoryStaleRequest) }, validated(applyInventoryStale))
 	register(OperationCreateType, "operation_create", func() Command { return new(OperationCreateRequest) }, validated(applyOperationCreate))
 	register(OperationUpdateType, "operation_update", func() Command { return new(OperationUpdateRequest) }, validated(applyOperationUpdate))
+	register(SecretPutType, "secret_put", func() Command { return new(SecretPutRequest) }, validated(applySecretPut))
+	register(SecretDeleteType, "secret_delete", func() Command { return new(SecretDeleteRequest) }, applySecretDelete)
+	register(SecretKeyWrapType, "secret_key_wrap", func() Command { return new(SecretKeyWrapRequest) }, validated(applySecretKeyWrap))
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

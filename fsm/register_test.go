@@ -93,6 +93,9 @@ var messageTypeConsts = map[string]MessageType{
 	"InventoryStaleType":    InventoryStaleType,
 	"OperationCreateType":   OperationCreateType,
 	"OperationUpdateType":   OperationUpdateType,
+	"SecretPutType":         SecretPutType,
+	"SecretDeleteType":      SecretDeleteType,
+	"SecretKeyWrapType":     SecretKeyWrapType,
 }
 
 func TestMessageTypes_AllRegistered(t *testing.T) {

@@ -44,6 +44,8 @@ const (
 	recInvStorage  recordType = 19
 	recInvState    recordType = 20
 	recOperation   recordType = 21
+	recSecret      recordType = 24
+	recSecretKey   recordType = 25
 	recEnd         recordType = 255
 )
 
@@ -80,6 +82,8 @@ var snapshotTables = []tableRecord{
 	{tableInvStorage, recInvStorage, func() any { return new(InvStorage) }},
 	{tableInvState, recInvState, func() any { return new(InvState) }},
 	{tableOperations, recOperation, func() any { return new(Operation) }},
+	{tableSecretKeys, recSecretKey, func() any { return new(SecretKey) }},
+	{tableSecrets, recSecret, func() any { return new(Secret) }},
 }
 
 type fsmSnapshot struct {

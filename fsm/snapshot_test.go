@@ -299,7 +299,7 @@ func TestTableCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		tableIndex:       17, // one per table written to through insert or touchTable (not the clock)
+		tableIndex:       19, // one per table written to through insert or touchTable (not the clock)
 		tableSettings:    2,  // a, b (c deleted)
 		tableTokens:      2,  // root, t1 (t2 revoked)
 		tableACL:         1,
@@ -320,6 +320,8 @@ func TestTableCounts(t *testing.T) {
 		tableInvStorage:  1,
 		tableInvState:    1,
 		tableOperations:  2,
+		tableSecretKeys:  1,
+		tableSecrets:     1,
 	}
 	if !reflect.DeepEqual(counts, want) {
 		t.Fatalf("TableCounts = %v, want %v", counts, want)

@@ -49,6 +49,9 @@ const (
 	InventoryStaleType  MessageType = 27
 	OperationCreateType MessageType = 28
 	OperationUpdateType MessageType = 29
+	SecretPutType       MessageType = 33
+	SecretDeleteType    MessageType = 34
+	SecretKeyWrapType   MessageType = 35
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does
