@@ -3,13 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/moxxie/moxxie/auth"
 	"github.com/moxxie/moxxie/client"
 	"github.com/spf13/cobra"
 )
 
 const secretWarning = "Warning: store the secret ID now, it is shown only once.\n"
 
+// aclCommand is "acl": bootstrap, and the token commands also found at
+// the top level as "token".
 func (a *app) aclCommand() *cobra.Command {
 	return group("acl", "Set up access control",
 		&cobra.Command{
@@ -18,7 +22,61 @@ func (a *app) aclCommand() *cobra.Command {
 			Args:  exactArgs(),
 			RunE:  a.aclBootstrap,
 		},
+		a.tokenCommand(),
 	)
+}
+
+// roleHelp describes the roles for the help of token create.
+func roleHelp() string {
+	var b strings.Builder
+	b.WriteString("Roles:\n")
+	for _, r := range auth.Roles {
+		scope := ""
+		if r.Tenanted() {
+			scope = " (needs --tenant)"
+		}
+		fmt.Fprintf(&b, "  %-14s %s%s\n", r, roleSummary[r], scope)
+	}
+	return b.String()
+}
+
+// roleSummary says in a few words what each role may do.
+var roleSummary = map[auth.Role]string{
+	auth.RoleAdmin:        "everything, tokens included",
+	auth.RoleOperator:     "runs the platform: everything but tokens, secrets and snapshot restore",
+	auth.RoleAuditor:      "reads everything, the audit log included; changes nothing",
+	auth.RoleTenantAdmin:  "manages its tenant's VMs and addresses",
+	auth.RoleTenantUser:   "operates its tenant's VMs and addresses",
+	auth.RoleTenantViewer: "reads its tenant's objects",
+	auth.RoleAgent:        "a host agent: reads the network plan and reports",
+}
+
+// checkTokenRequest refuses, before asking the server, a token request
+// whose role is unknown or whose tenant does not suit the role.
+func checkTokenRequest(req client.TokenRequest) error {
+	role := auth.Role(req.Role)
+	switch {
+	case req.Role == "":
+		return usagef("--role is required: one of %s", roleList())
+	case !role.Valid():
+		return usagef("--role %q is not a role: one of %s", req.Role, roleList())
+	case role.Tenanted() && req.Tenant == "":
+		return usagef("--tenant is required: %s tokens act within one tenant", role)
+	case !role.Tenanted() && req.Tenant != "":
+		return usagef("--tenant is only for tenant roles, not %s", role)
+	case req.TTL < 0:
+		return usagef("--ttl must not be negative, got %s", req.TTL)
+	}
+	return nil
+}
+
+// roleList returns the roles separated by commas.
+func roleList() string {
+	names := make([]string, len(auth.Roles))
+	for i, r := range auth.Roles {
+		names[i] = string(r)
+	}
+	return strings.Join(names, ", ")
 }
 
 func (a *app) tokenCommand() *cobra.Command {
@@ -26,15 +84,19 @@ func (a *app) tokenCommand() *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create an API token and show its secret once",
-		Args:  exactArgs(),
+		Long: "Create an API token and show its secret once: the server keeps only its hash.\n\n" + roleHelp() +
+			"\nOnly an admin token may create tokens.",
+		Example: "  moxxiectl token create --role operator --description ci --ttl 720h\n" +
+			"  moxxiectl token create --role tenant-user --tenant acme",
+		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.tokenCreate(cmd, req)
 		},
 	}
 	f := create.Flags()
 	f.StringVar(&req.Description, "description", "", "what the token is for")
-	f.StringVar(&req.Role, "role", "", "role granted to the token")
-	f.StringVar(&req.Tenant, "tenant", "", "tenant the token is limited to")
+	f.StringVar(&req.Role, "role", "", "role granted to the token: "+roleList())
+	f.StringVar(&req.Tenant, "tenant", "", "tenant the token acts within (tenant roles only)")
 	f.DurationVar(&req.TTL, "ttl", 0, "lifetime of the token, e.g. 720h; 0 never expires")
 	return group("token", "Manage API tokens",
 		create,
@@ -66,8 +128,8 @@ func (a *app) aclBootstrap(cmd *cobra.Command, _ []string) error {
 }
 
 func (a *app) tokenCreate(cmd *cobra.Command, req client.TokenRequest) error {
-	if req.TTL < 0 {
-		return usagef("--ttl must not be negative, got %s", req.TTL)
+	if err := checkTokenRequest(req); err != nil {
+		return err
 	}
 	c, err := a.client()
 	if err != nil {
