@@ -39,6 +39,9 @@ type Operation struct {
 	// VMID and Node name the guest; a create learns its VMID while it runs.
 	VMID int    `json:"vmid,omitempty"`
 	Node string `json:"node,omitempty"`
+	// Tenant is the tenant the guest belongs to, set by the API when it
+	// records the operation; tenant tokens see only their tenant's.
+	Tenant string `json:"tenant,omitempty"`
 	// Spec is what a vm.create asked for.
 	Spec *VMSpec `json:"spec,omitempty"`
 	// Step says what the operation is doing now; Progress is the newest
