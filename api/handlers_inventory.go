@@ -91,10 +91,16 @@ func (s *server) handleInventoryGuests(c *call) error {
 		return err
 	}
 	f.IncludeGone = gone
+	if f.Tenant == "" {
+		f.Tenant = c.tenant
+	}
 	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.InvGuest, error) {
-		return st.InventoryGuests(ws, f)
+		idx, l, err := st.InventoryGuests(ws, f)
+		return idx, filterVisible(c, l, guestTenant), err
 	}, func(l []*fsm.InvGuest) any { return InventoryGuestList{Guests: l} })
 }
+
+func guestTenant(g *fsm.InvGuest) string { return g.Tenant }
 
 // handleInventoryGuest returns one guest by VMID.
 func (s *server) handleInventoryGuest(c *call) error {
@@ -102,7 +108,7 @@ func (s *server) handleInventoryGuest(c *call) error {
 	if err != nil {
 		return err
 	}
-	return serveGet(s, c, "vmid", "guest", strconv.Itoa(vmid), func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.InvGuest, error) {
+	return serveTenantGet(s, c, "vmid", "guest", strconv.Itoa(vmid), guestTenant, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.InvGuest, error) {
 		return st.InventoryGuest(ws, vmid)
 	})
 }

@@ -90,9 +90,13 @@ type VRFCreateRequest struct {
 // handleVRFList lists the VRFs, global first; it supports blocking queries.
 func (s *server) handleVRFList(c *call) error {
 	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.VRF, error) {
-		return st.VRFs(ws)
+		idx, l, err := st.VRFs(ws)
+		return idx, filterVisible(c, l, vrfTenant), err
 	}, func(l []*fsm.VRF) any { return VRFList{VRFs: l} })
 }
+
+func vrfTenant(v *fsm.VRF) string           { return v.Tenant }
+func prefixTenant(p *fsm.PrefixView) string { return p.Tenant }
 
 // handleVRFGet returns one VRF; it supports blocking queries.
 func (s *server) handleVRFGet(c *call) error {
@@ -100,7 +104,7 @@ func (s *server) handleVRFGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	return serveGet(s, c, "id", "VRF", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.VRF, error) {
+	return serveTenantGet(s, c, "id", "VRF", id, vrfTenant, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.VRF, error) {
 		return st.VRF(ws, id)
 	})
 }
@@ -230,8 +234,12 @@ func (s *server) handlePrefixList(c *call) error {
 	if err != nil {
 		return err
 	}
+	if f.Tenant == "" {
+		f.Tenant = c.tenant
+	}
 	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.PrefixView, error) {
-		return st.Prefixes(ws, f)
+		idx, l, err := st.Prefixes(ws, f)
+		return idx, filterVisible(c, l, prefixTenant), err
 	}, func(l []*fsm.PrefixView) any { return PrefixList{Prefixes: l} })
 }
 
@@ -241,7 +249,7 @@ func (s *server) handlePrefixGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	return serveGet(s, c, "id", "prefix", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.PrefixView, error) {
+	return serveTenantGet(s, c, "id", "prefix", id, prefixTenant, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.PrefixView, error) {
 		return st.Prefix(ws, id)
 	})
 }
@@ -345,7 +353,7 @@ func (s *server) handlePrefixAvailable(c *call) error {
 	found := false
 	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
 		idx, p, err := st.Prefix(ws, id)
-		if err != nil || p == nil {
+		if err != nil || p == nil || !visible(c, p.Tenant) {
 			found = false
 			return idx, err
 		}
@@ -392,8 +400,26 @@ func (s *server) handleIPRangeList(c *call) error {
 		prefixID = c.q().Get("prefix_id")
 	}
 	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.IPRange, error) {
-		return st.IPRanges(ws, prefixID)
+		idx, l, err := st.IPRanges(ws, prefixID)
+		if err != nil || c.tenant == "" {
+			return idx, l, err
+		}
+		tenants := map[string]string{}
+		for _, r := range l {
+			if _, ok := tenants[r.PrefixID]; !ok {
+				tenants[r.PrefixID] = rangeTenant(st, r)
+			}
+		}
+		return idx, filterVisible(c, l, func(r *fsm.IPRange) string { return tenants[r.PrefixID] }), nil
 	}, func(l []*fsm.IPRange) any { return IPRangeList{IPRanges: l} })
+}
+
+// rangeTenant is the tenant of an IP range: that of its prefix.
+func rangeTenant(st *fsm.Store, r *fsm.IPRange) string {
+	if _, p, err := st.Prefix(nil, r.PrefixID); err == nil && p != nil {
+		return p.Tenant
+	}
+	return ""
 }
 
 // handleIPRangeGet returns one IP range; it supports blocking queries.
@@ -403,7 +429,12 @@ func (s *server) handleIPRangeGet(c *call) error {
 		return err
 	}
 	return serveGet(s, c, "id", "IP range", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.IPRange, error) {
-		return st.IPRange(ws, id)
+		idx, r, err := st.IPRange(ws, id)
+		if r != nil && !visible(c, rangeTenant(st, r)) {
+			// Another tenant's range reads as missing.
+			r = nil
+		}
+		return idx, r, err
 	})
 }
 

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
+	"slices"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/fsm"
@@ -96,10 +99,16 @@ func (s *server) handleAddressList(c *call) error {
 	if err != nil {
 		return err
 	}
+	if f.Tenant == "" {
+		f.Tenant = c.tenant
+	}
 	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.Address, error) {
-		return st.Addresses(ws, f)
+		idx, l, err := st.Addresses(ws, f)
+		return idx, filterVisible(c, l, addressTenant), err
 	}, func(l []*fsm.Address) any { return AddressList{Addresses: l} })
 }
+
+func addressTenant(a *fsm.Address) string { return a.Tenant }
 
 // handleAddressGet returns one address; it supports blocking queries.
 func (s *server) handleAddressGet(c *call) error {
@@ -107,7 +116,7 @@ func (s *server) handleAddressGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	return serveGet(s, c, "id", "address", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.Address, error) {
+	return serveTenantGet(s, c, "id", "address", id, addressTenant, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.Address, error) {
 		return st.Address(ws, id)
 	})
 }
@@ -122,6 +131,18 @@ func (s *server) handlePrefixAllocate(c *call) error {
 	var req AddressAllocateRequest
 	if err := decodeJSON(c.body, &req, false); err != nil {
 		return err
+	}
+	if req.Tenant, err = forTenant(c, req.Tenant, "tenant"); err != nil {
+		return err
+	}
+	if c.tenant != "" {
+		// A tenant allocates only from its own prefixes; another's is
+		// missing. (A missing one the command answers, or replays.)
+		if _, p, err := s.b.State().Prefix(nil, id); err != nil {
+			return err
+		} else if p != nil && !visible(c, p.Tenant) {
+			return notFoundError("id", "prefix", id)
+		}
 	}
 	cmd := &fsm.AddressAllocateRequest{
 		PrefixID: id, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
@@ -138,12 +159,59 @@ func (s *server) handleAddressCreate(c *call) error {
 	if err := decodeJSON(c.body, &req, true); err != nil {
 		return err
 	}
+	var err error
+	if req.Tenant, err = forTenant(c, req.Tenant, "tenant"); err != nil {
+		return err
+	}
 	cmd := &fsm.AddressAllocateRequest{
 		VRF: req.VRF, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
 		Count: 1, IDs: allocationIDs(1), Status: req.Status,
 		DNSName: req.DNSName, Tenant: req.Tenant, Owner: req.Owner, Description: req.Description,
 	}
+	if c.tenant != "" {
+		if err := cmd.Validate(); err != nil {
+			return err
+		}
+		if err := s.checkAddressPrefix(c, cmd.VRF, cmd.Address); err != nil {
+			return err
+		}
+	}
 	return s.allocate(c, cmd)
+}
+
+// checkAddressPrefix refuses a confined call an address outside the
+// active prefixes of its tenant in vrf, as if no prefix held it.
+func (s *server) checkAddressPrefix(c *call, vrf, address string) error {
+	a, err := netip.ParseAddr(address)
+	if err != nil {
+		return invalid("address", "%v", err)
+	}
+	_, l, err := s.b.State().Prefixes(nil, fsm.PrefixFilter{VRF: vrf, Status: fsm.PrefixActive, Contains: netip.PrefixFrom(a, a.BitLen())})
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(l, func(p *fsm.PrefixView) bool { return p.VRF == vrf && visible(c, p.Tenant) }) {
+		return &apiError{status: http.StatusNotFound, code: CodeNotFound, field: "address",
+			message: fmt.Sprintf("%s is in no prefix of tenant %s in VRF %s", address, c.tenant, vrf)}
+	}
+	return nil
+}
+
+// checkAddressVisible answers 404 when the address id belongs to another
+// tenant than the call's. A missing address is left to the command, which
+// answers 404 too, or replays an earlier attempt that released it.
+func (s *server) checkAddressVisible(c *call, id string) error {
+	if c.tenant == "" {
+		return nil
+	}
+	_, a, err := s.b.State().Address(nil, id)
+	if err != nil {
+		return err
+	}
+	if a != nil && !visible(c, a.Tenant) {
+		return notFoundError("id", "address", id)
+	}
+	return nil
 }
 
 // allocate validates and proposes an address allocation.
@@ -167,6 +235,16 @@ func (s *server) handleAddressUpdate(c *call) error {
 	var req AddressUpdateRequest
 	if err := decodeJSON(c.body, &req, true); err != nil {
 		return err
+	}
+	if err := s.checkAddressVisible(c, id); err != nil {
+		return err
+	}
+	if req.Tenant != nil {
+		t, err := forTenant(c, *req.Tenant, "tenant")
+		if err != nil {
+			return err
+		}
+		req.Tenant = &t
 	}
 	cmd := &fsm.AddressUpdateRequest{
 		ID: id, Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Owner: req.Owner, Description: req.Description,
@@ -192,6 +270,9 @@ func (s *server) handleAddressRelease(c *call) error {
 		if force, err = boolParam(c, "force"); err != nil {
 			return err
 		}
+	}
+	if err := s.checkAddressVisible(c, id); err != nil {
+		return err
 	}
 	meta, err := s.writeMeta(c)
 	if err != nil {

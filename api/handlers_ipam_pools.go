@@ -99,11 +99,15 @@ func (k *poolKind) itemList(items []*fsm.IDAllocation) any {
 // the leader's store, or a 404 naming field. With an Idempotency-Key an
 // unknown ref is passed on as it is: the pool may be gone because the
 // first attempt deleted it, and the FSM replays that attempt's result (or
-// answers 404 itself).
+// answers 404 itself). Another tenant's pool is unknown to a call confined
+// to a tenant.
 func (s *server) resolvePool(c *call, k *poolKind, ref, field string) (string, error) {
 	_, p, err := s.b.State().Pool(nil, k.kind, ref)
 	if err != nil {
 		return "", err
+	}
+	if p != nil && !visible(c, p.Tenant) {
+		return "", notFoundError(field, k.noun, ref)
 	}
 	if p == nil {
 		if c.r.Header.Get(headerIdempotencyKey) != "" {
@@ -118,10 +122,14 @@ func (s *server) resolvePool(c *call, k *poolKind, ref, field string) (string, e
 func poolList(k *poolKind) func(*server, *call) error {
 	return func(s *server, c *call) error {
 		return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.PoolView, error) {
-			return st.Pools(ws, k.kind)
+			idx, l, err := st.Pools(ws, k.kind)
+			return idx, filterVisible(c, l, poolTenant), err
 		}, k.list)
 	}
 }
+
+func poolTenant(p *fsm.PoolView) string           { return p.Tenant }
+func allocationTenant(a *fsm.IDAllocation) string { return a.Tenant }
 
 // poolGet returns the handler that reads one pool, by ID or name.
 func poolGet(k *poolKind) func(*server, *call) error {
@@ -130,7 +138,7 @@ func poolGet(k *poolKind) func(*server, *call) error {
 		if err != nil {
 			return err
 		}
-		return serveGet(s, c, "id", k.noun, ref, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.PoolView, error) {
+		return serveTenantGet(s, c, "id", k.noun, ref, poolTenant, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.PoolView, error) {
 			return st.Pool(ws, k.kind, ref)
 		})
 	}
@@ -202,6 +210,9 @@ func poolAllocate(k *poolKind) func(*server, *call) error {
 		if err != nil {
 			return err
 		}
+		if f.Tenant, err = forTenant(c, f.Tenant, "tenant"); err != nil {
+			return err
+		}
 		cmd := &fsm.IDAllocateRequest{Kind: k.kind, Number: number, Fallback: f.Fallback, Allocation: fsm.IDAllocation{
 			ID: newID(), Name: f.Name, Tenant: f.Tenant, Owner: f.Owner, Description: f.Description,
 		}}
@@ -227,6 +238,9 @@ func idList(k *poolKind) func(*server, *call) error {
 		if c.r.URL.RawQuery != "" {
 			ref, tenant = c.q().Get(k.poolParam), c.q().Get("tenant")
 		}
+		if tenant == "" {
+			tenant = c.tenant
+		}
 		var list []*fsm.IDAllocation
 		idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
 			poolID := ref
@@ -239,7 +253,7 @@ func idList(k *poolKind) func(*server, *call) error {
 				}
 			}
 			idx, l, err := st.IDAllocations(ws, k.kind, poolID, tenant)
-			list = l
+			list = filterVisible(c, l, allocationTenant)
 			return idx, err
 		})
 		if err != nil {
@@ -258,18 +272,27 @@ func idGet(k *poolKind) func(*server, *call) error {
 		if err != nil {
 			return err
 		}
-		return serveGet(s, c, "id", k.itemNoun, id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.IDAllocation, error) {
+		return serveTenantGet(s, c, "id", k.itemNoun, id, allocationTenant, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.IDAllocation, error) {
 			return st.IDAllocation(ws, k.kind, id)
 		})
 	}
 }
 
 // idRelease returns the handler that returns a VLAN or VNI to its pool.
+// Another tenant's is missing to a confined call; a missing one is left
+// to the command (which answers 404 or replays an earlier release).
 func idRelease(k *poolKind) func(*server, *call) error {
 	return func(s *server, c *call) error {
 		id, err := pathID(c, "id")
 		if err != nil {
 			return err
+		}
+		if c.tenant != "" {
+			if _, a, err := s.b.State().IDAllocation(nil, k.kind, id); err != nil {
+				return err
+			} else if a != nil && !visible(c, a.Tenant) {
+				return notFoundError("id", k.itemNoun, id)
+			}
 		}
 		meta, err := s.writeMeta(c)
 		if err != nil {

@@ -36,9 +36,12 @@ func zoneName(c *call) (string, error) {
 // queries.
 func (s *server) handleZoneList(c *call) error {
 	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.Zone, error) {
-		return st.Zones(ws)
+		idx, l, err := st.Zones(ws)
+		return idx, filterVisible(c, l, zoneTenant), err
 	}, func(l []*fsm.Zone) any { return ZoneList{Zones: l} })
 }
+
+func zoneTenant(z *fsm.Zone) string { return z.Tenant }
 
 // handleZoneGet returns one zone; it supports blocking queries.
 func (s *server) handleZoneGet(c *call) error {
@@ -46,7 +49,7 @@ func (s *server) handleZoneGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	return serveGet(s, c, "name", "zone", name, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.Zone, error) {
+	return serveTenantGet(s, c, "name", "zone", name, zoneTenant, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.Zone, error) {
 		return st.Zone(ws, name)
 	})
 }

@@ -61,6 +61,10 @@ func (s *server) handleVMCreate(c *call) error {
 	if err := decodeJSON(c.body, &req, true); err != nil {
 		return err
 	}
+	var err error
+	if req.Tenant, err = forTenant(c, req.Tenant, "tenant"); err != nil {
+		return err
+	}
 	st := s.b.State()
 	spec := fsm.VMSpec{
 		Name: req.Name, Cores: req.Cores, MemoryMiB: req.Memory, DiskGiB: req.Disk, Storage: req.Storage,
@@ -68,7 +72,7 @@ func (s *server) handleVMCreate(c *call) error {
 		NICs: req.NICs, SSHKeys: req.SSHKeys,
 	}
 	if req.Template != "" {
-		tmpl, err := findTemplate(st, req.Template)
+		tmpl, err := findTemplate(c, st, req.Template)
 		if err != nil {
 			return err
 		}
@@ -89,7 +93,7 @@ func (s *server) handleVMCreate(c *call) error {
 	if err := spec.Validate(); err != nil {
 		return err
 	}
-	if err := checkNICPrefixes(st, spec.NICs); err != nil {
+	if err := checkNICPrefixes(c, st, spec.NICs); err != nil {
 		return err
 	}
 	node, err := placeVM(st, req.Node, spec.Cores, spec.MemoryMiB)
@@ -101,17 +105,24 @@ func (s *server) handleVMCreate(c *call) error {
 	if err != nil {
 		return err
 	}
-	cmd := &fsm.OperationCreateRequest{WriteMeta: meta, Op: fsm.Operation{ID: newID(), Kind: fsm.OpVMCreate, Node: node, Spec: &spec}}
+	cmd := &fsm.OperationCreateRequest{WriteMeta: meta, Op: fsm.Operation{ID: newID(), Kind: fsm.OpVMCreate, Node: node, Tenant: spec.Tenant, Spec: &spec}}
 	return s.apply(c, cmd, http.StatusAccepted, nil)
 }
 
-// findTemplate resolves a template by VMID or name.
-func findTemplate(st *fsm.Store, ref string) (*fsm.InvGuest, error) {
+// findTemplate resolves a template by VMID or name. A call confined to a
+// tenant finds its tenant's templates and the shared ones (of no tenant).
+func findTemplate(c *call, st *fsm.Store, ref string) (*fsm.InvGuest, error) {
 	yes := true
 	_, tmpls, err := st.InventoryGuests(nil, fsm.GuestFilter{Template: &yes})
 	if err != nil {
 		return nil, err
 	}
+	tmpls = filterVisible(c, tmpls, func(g *fsm.InvGuest) string {
+		if g.Tenant == "" {
+			return c.tenant
+		}
+		return g.Tenant
+	})
 	if id, err := strconv.Atoi(ref); err == nil {
 		for _, t := range tmpls {
 			if t.VMID == id {
@@ -138,9 +149,10 @@ func findTemplate(st *fsm.Store, ref string) (*fsm.InvGuest, error) {
 	return nil, invalid("template", "%d templates are named %q: give the VMID", len(found), ref)
 }
 
-// checkNICPrefixes checks that every NIC's prefix exists, is active and
-// holds the requested address.
-func checkNICPrefixes(st *fsm.Store, nics []fsm.VMNIC) error {
+// checkNICPrefixes checks that every NIC's prefix exists (and belongs to
+// the call's tenant, when it is confined to one), is active and holds the
+// requested address.
+func checkNICPrefixes(c *call, st *fsm.Store, nics []fsm.VMNIC) error {
 	for i, n := range nics {
 		if n.PrefixID == "" {
 			continue
@@ -150,7 +162,7 @@ func checkNICPrefixes(st *fsm.Store, nics []fsm.VMNIC) error {
 		if err != nil {
 			return err
 		}
-		if p == nil {
+		if p == nil || !visible(c, p.Tenant) {
 			return invalid(f+".prefix_id", "prefix %q not found", n.PrefixID)
 		}
 		if p.Status != fsm.PrefixActive {
@@ -270,7 +282,7 @@ func vmAction(kind string) func(*server, *call) error {
 		if err != nil {
 			return err
 		}
-		if g == nil || g.Gone {
+		if g == nil || g.Gone || !visible(c, g.Tenant) {
 			return notFoundError("vmid", "guest", strconv.Itoa(vmid))
 		}
 		if g.Kind != fsm.GuestKindVM {
@@ -283,7 +295,7 @@ func vmAction(kind string) func(*server, *call) error {
 		if err != nil {
 			return err
 		}
-		cmd := &fsm.OperationCreateRequest{WriteMeta: meta, Op: fsm.Operation{ID: newID(), Kind: kind, VMID: vmid, Node: g.Node}}
+		cmd := &fsm.OperationCreateRequest{WriteMeta: meta, Op: fsm.Operation{ID: newID(), Kind: kind, VMID: vmid, Node: g.Node, Tenant: g.Tenant}}
 		return s.apply(c, cmd, http.StatusAccepted, nil)
 	}
 }
@@ -296,7 +308,8 @@ func (s *server) handleOperationList(c *call) error {
 		return err
 	}
 	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.Operation, error) {
-		return st.Operations(ws, active)
+		idx, l, err := st.Operations(ws, active)
+		return idx, filterVisible(c, l, opTenant), err
 	}, func(l []*fsm.Operation) any { return OperationList{Operations: l} })
 }
 
@@ -307,7 +320,7 @@ func (s *server) handleOperationGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	return serveGet(s, c, "id", "operation", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.Operation, error) {
+	return serveTenantGet(s, c, "id", "operation", id, opTenant, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.Operation, error) {
 		return st.Operation(ws, id)
 	})
 }

@@ -27,6 +27,13 @@ func serveList[T any](s *server, c *call, read func(*fsm.Store, memdb.WatchSet) 
 // serveGet answers the read of one object as a blocking query; a missing
 // object is a 404 naming field, noun and id.
 func serveGet[T any](s *server, c *call, field, noun, id string, read func(*fsm.Store, memdb.WatchSet) (uint64, *T, error)) error {
+	return serveTenantGet(s, c, field, noun, id, nil, read)
+}
+
+// serveTenantGet is serveGet for an object that may belong to a tenant,
+// which tenant names: another tenant's object is missing to a call
+// confined to one, so that its existence is not revealed.
+func serveTenantGet[T any](s *server, c *call, field, noun, id string, tenant func(*T) string, read func(*fsm.Store, memdb.WatchSet) (uint64, *T, error)) error {
 	var out *T
 	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
 		idx, v, err := read(st, ws)
@@ -37,7 +44,7 @@ func serveGet[T any](s *server, c *call, field, noun, id string, read func(*fsm.
 		return err
 	}
 	c.setIndex(idx)
-	if out == nil {
+	if out == nil || tenant != nil && !visible(c, tenant(out)) {
 		return notFoundError(field, noun, id)
 	}
 	writeJSON(c.w, http.StatusOK, out)
