@@ -98,4 +98,13 @@ type Backend interface {
 	// Platform names the virtualization platform the cluster manages
 	// ("proxmox"), or "" when none is configured.
 	Platform() string
+	// SealSecret encrypts value for the secret called name under the
+	// current data key; when there is none yet it makes one and returns
+	// the command storing it, to apply first. Leader only; ErrNoKEK
+	// without a key-encryption key.
+	SealSecret(name, value string) (fsm.Secret, []fsm.Command, error)
+	// RotateSecrets makes a new data key and re-encrypts every secret
+	// under it, stamping the commands with meta. Leader only; ErrNoKEK
+	// without a key-encryption key.
+	RotateSecrets(ctx context.Context, meta fsm.WriteMeta) (*SecretRotation, error)
 }

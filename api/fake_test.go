@@ -59,6 +59,14 @@ func (b *fakeBackend) advance(d time.Duration) { b.mu.Lock(); b.now = b.now.Add(
 
 func (b *fakeBackend) Platform() string { return b.platform }
 
+func (b *fakeBackend) SealSecret(string, string) (fsm.Secret, []fsm.Command, error) {
+	return fsm.Secret{}, nil, ErrNoKEK
+}
+
+func (b *fakeBackend) RotateSecrets(context.Context, fsm.WriteMeta) (*SecretRotation, error) {
+	return nil, ErrNoKEK
+}
+
 func (b *fakeBackend) Now() time.Time {
 	b.mu.Lock()
 	defer b.mu.Unlock()

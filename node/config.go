@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -56,7 +57,23 @@ type Config struct {
 	TLS     TLSConfig     `yaml:"tls"`
 	Raft    RaftConfig    `yaml:"raft"`
 	Proxmox ProxmoxConfig `yaml:"proxmox"`
+	Secrets SecretsConfig `yaml:"secrets"`
 }
+
+// SecretsConfig names the key-encryption key (KEK) of the secrets store:
+// base64 of 32 random bytes in a file of mode 0600 outside data_dir, or in
+// the MOXXIE_SECRETS_KEK variable. Every server needs the same KEK. To
+// rotate it, give every server the new file as kek_file and the old one
+// in previous_kek_files, reload them one at a time (the leader re-wraps
+// the data keys), then drop the old file.
+type SecretsConfig struct {
+	KEKFile          string   `yaml:"kek_file"`
+	PreviousKEKFiles []string `yaml:"previous_kek_files"`
+}
+
+// secretRefPrefix starts a reference to the secrets store in the
+// configuration: secret:NAME.
+const secretRefPrefix = "secret:"
 
 // ProxmoxConfig connects the server to the Proxmox VE cluster it manages.
 // Without a URL there is no platform: inventory sync is off and VM
@@ -65,9 +82,11 @@ type ProxmoxConfig struct {
 	// URL is the API endpoint, e.g. https://pve1.example.com:8006.
 	URL string `yaml:"url"`
 	// TokenID is the API token, USER@REALM!NAME (Datacenter > Permissions
-	// > API Tokens); TokenSecretFile holds its secret. The secret itself
+	// > API Tokens); TokenSecret names its secret in the secrets store
+	// ("secret:NAME"), or TokenSecretFile holds it. The secret itself
 	// never goes in this file.
 	TokenID         string `yaml:"token_id"`
+	TokenSecret     string `yaml:"token_secret"`
 	TokenSecretFile string `yaml:"token_secret_file"`
 	// The server's certificate is verified against CAFile, or pinned by
 	// Fingerprint (SHA-256, as the Proxmox UI shows it); Insecure skips
@@ -314,6 +333,9 @@ func (c *Config) Validate() error {
 	if err := c.Proxmox.validate(); err != nil {
 		return err
 	}
+	if err := c.Secrets.validate(c.DataDir); err != nil {
+		return err
+	}
 	r := c.Raft
 	if r.HeartbeatTimeout < Duration(5*time.Millisecond) {
 		return bad("raft.heartbeat_timeout", "must be at least 5ms")
@@ -370,8 +392,14 @@ func (p *ProxmoxConfig) validate() error {
 	bad := func(key, format string, a ...any) error {
 		return fmt.Errorf("config: proxmox.%s: %s", key, fmt.Sprintf(format, a...))
 	}
+	if p.TokenSecret != "" && !strings.HasPrefix(p.TokenSecret, secretRefPrefix) {
+		return bad("token_secret", "put the credential in the secrets store (moxxiectl secret put NAME) and write secret:NAME here; plain credentials are refused")
+	}
+	if name, ok := strings.CutPrefix(p.TokenSecret, secretRefPrefix); ok && !validSecretRef(name) {
+		return bad("token_secret", "%q does not name a secret: secret names match ^[a-z0-9][a-z0-9_.-]{0,127}$", p.TokenSecret)
+	}
 	if p.URL == "" {
-		if p.TokenID != "" || p.TokenSecretFile != "" {
+		if p.TokenID != "" || p.TokenSecretFile != "" || p.TokenSecret != "" {
 			return bad("url", "is required when a token is configured")
 		}
 		return nil
@@ -382,8 +410,11 @@ func (p *ProxmoxConfig) validate() error {
 	if !strings.Contains(p.TokenID, "@") || !strings.Contains(p.TokenID, "!") {
 		return bad("token_id", "must be USER@REALM!TOKEN, e.g. moxxie@pve!sync (got %q)", p.TokenID)
 	}
-	if p.TokenSecretFile == "" {
-		return bad("token_secret_file", "is required: the token secret is read from a file, never from this configuration")
+	if p.TokenSecretFile == "" && p.TokenSecret == "" {
+		return bad("token_secret", "is required (secret:NAME, from the secrets store), or token_secret_file: the token secret never goes in this configuration")
+	}
+	if p.TokenSecretFile != "" && p.TokenSecret != "" {
+		return bad("token_secret", "give token_secret or token_secret_file, not both")
 	}
 	if p.Fingerprint != "" && p.CAFile != "" {
 		return bad("fingerprint", "give ca_file or fingerprint, not both")
@@ -396,6 +427,55 @@ func (p *ProxmoxConfig) validate() error {
 	}
 	if p.SyncInterval != 0 && p.SyncInterval < Duration(time.Second) {
 		return bad("sync_interval", "must be at least 1s")
+	}
+	return nil
+}
+
+// validSecretRef reports whether name is a valid secret name.
+func validSecretRef(name string) bool {
+	if name == "" || len(name) > 128 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		switch ch := name[i]; {
+		case 'a' <= ch && ch <= 'z', '0' <= ch && ch <= '9':
+		case i > 0 && (ch == '_' || ch == '.' || ch == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (sc *SecretsConfig) validate(dataDir string) error {
+	bad := func(key, format string, a ...any) error {
+		return fmt.Errorf("config: secrets.%s: %s", key, fmt.Sprintf(format, a...))
+	}
+	if len(sc.PreviousKEKFiles) > 0 && sc.KEKFile == "" {
+		return bad("previous_kek_files", "needs kek_file: the previous keys only serve a rotation to a new one")
+	}
+	files := map[string]string{}
+	if sc.KEKFile != "" {
+		files["kek_file"] = sc.KEKFile
+	}
+	for i, f := range sc.PreviousKEKFiles {
+		files[fmt.Sprintf("previous_kek_files[%d]", i)] = f
+	}
+	dd, err := filepath.Abs(dataDir)
+	if err != nil {
+		return bad("kek_file", "%v", err)
+	}
+	for key, f := range files {
+		if f == "" {
+			return bad(key, "is empty")
+		}
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return bad(key, "%v", err)
+		}
+		if rel, err := filepath.Rel(dd, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return bad(key, "%s is inside data_dir %s; keep the key-encryption key apart from the data it protects (snapshots and backups of data_dir must not carry it)", f, dataDir)
+		}
 	}
 	return nil
 }

@@ -67,6 +67,7 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	defer loops.Wait()
 	loops.Go(func() { s.runInventorySync(stop) })
 	loops.Go(func() { s.runOperations(stop) })
+	loops.Go(func() { s.runSecretRewrap(stop) })
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
 	drain := time.NewTicker(drainInterval)

@@ -66,6 +66,8 @@ type Server struct {
 
 	// provider is the virtualization platform; nil without one.
 	provider provider.Provider
+	// secrets holds the key-encryption keys of the secrets store.
+	secrets *secretKeys
 	// syncKick asks the inventory loop to sync now; syncCycles counts the
 	// cycles it ran.
 	syncKick   chan struct{}
@@ -122,8 +124,11 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	if s.certs, err = loadCerts(cfg.TLS); err != nil {
 		return nil, err
 	}
+	if s.secrets, err = loadSecretKeys(cfg.Secrets, os.LookupEnv, s.logger); err != nil {
+		return nil, err
+	}
 	if s.provider == nil {
-		if s.provider, err = newProvider(cfg.Proxmox, s.logger); err != nil {
+		if s.provider, err = newProvider(cfg.Proxmox, s.logger, s.Secret); err != nil {
 			return nil, err
 		}
 	}
