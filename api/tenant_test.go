@@ -1,0 +1,267 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/moxxie/moxxie/auth"
+	"github.com/moxxie/moxxie/fsm"
+)
+
+// tenantWorld is a cluster holding the objects of two tenants, acme and
+// globex, and a few shared ones: for each, a VRF, a prefix, an address, a
+// VLAN group and a VLAN, a VNI pool, a zone, VMs in the inventory and an
+// operation on one of them.
+type tenantWorld struct {
+	*testServer
+	// id names each object by what it is, e.g. "prefix acme".
+	id map[string]string
+}
+
+// as returns the Authorization header pair of a new token.
+func (w *tenantWorld) as(role auth.Role, tenant string) []string {
+	return []string{"Authorization", "Bearer " + w.createToken(role, tenant).SecretID}
+}
+
+// create posts body to path as the admin and returns the new object's
+// JSON field key.
+func (w *tenantWorld) create(path, body, key string) string {
+	w.t.Helper()
+	var out map[string]any
+	mustJSON(w.t, wantStatus(w.t, w.do("POST", path, body), http.StatusCreated), &out)
+	if l, ok := out["addresses"].([]any); ok {
+		out = l[0].(map[string]any)
+	}
+	v, _ := out[key].(string)
+	if v == "" {
+		w.t.Fatalf("%s: no %s in %v", path, key, out)
+	}
+	return v
+}
+
+func newTenantWorld(t *testing.T) *tenantWorld {
+	t.Helper()
+	w := &tenantWorld{testServer: newLeader(t), id: map[string]string{}}
+	w.b.platform = "proxmox"
+	for i, tenant := range []string{"acme", "globex"} {
+		n := strconv.Itoa(i + 1)
+		w.id["vrf "+tenant] = w.create("/v1/ipam/vrfs", `{"id":"vrf-`+tenant+`","tenant":"`+tenant+`"}`, "id")
+		p := w.create("/v1/ipam/prefixes", `{"prefix":"10.`+n+`.0.0/24","tenant":"`+tenant+`"}`, "id")
+		w.id["prefix "+tenant] = p
+		w.id["address "+tenant] = w.create("/v1/ipam/prefixes/"+p+"/allocate", `{"tenant":"`+tenant+`"}`, "id")
+		w.id["range "+tenant] = w.create("/v1/ipam/ip-ranges", `{"prefix_id":"`+p+`","start_address":"10.`+n+`.0.200","end_address":"10.`+n+`.0.210"}`, "id")
+		g := w.create("/v1/ipam/vlan-groups", `{"name":"vlans-`+tenant+`","tenant":"`+tenant+`"}`, "id")
+		w.id["vlan group "+tenant] = g
+		w.id["vlan "+tenant] = w.create("/v1/ipam/vlan-groups/"+g+"/allocate", `{"tenant":"`+tenant+`"}`, "id")
+		w.id["vni pool "+tenant] = w.create("/v1/ipam/vni-pools", `{"name":"vnis-`+tenant+`","tenant":"`+tenant+`"}`, "id")
+		w.id["zone "+tenant] = w.create("/v1/dns/zones", `{"name":"`+tenant+`.test","tenant":"`+tenant+`"}`, "id")
+	}
+	w.id["prefix shared"] = w.create("/v1/ipam/prefixes", `{"prefix":"10.9.0.0/24"}`, "id")
+
+	guest := func(vmid int, tenant string, template bool) fsm.InvGuest {
+		return fsm.InvGuest{VMID: vmid, Kind: fsm.GuestKindVM, Node: "pve1", Name: "vm" + strconv.Itoa(vmid), Status: "stopped",
+			Template: template, Tenant: tenant, MaxCPU: 2, MaxMem: 2 << 30, MaxDisk: 10 << 30}
+	}
+	sync := &fsm.InventorySyncRequest{
+		WriteMeta: fsm.WriteMeta{Now: w.b.Now().UnixNano()},
+		Nodes:     []fsm.InvNode{{Name: "pve1", Status: "online", MaxCPU: 16, MaxMem: 64 << 30, MaxDisk: 1 << 40}},
+		Guests: []fsm.InvGuest{
+			guest(101, "acme", false), guest(102, "globex", false), guest(103, "acme", false), guest(104, "globex", false),
+			guest(9000, "", true), guest(9001, "globex", true),
+		},
+	}
+	if res, _, err := w.b.Apply(t.Context(), sync); err != nil || res.Err != nil {
+		t.Fatalf("inventory sync: %v %v", err, res.Err)
+	}
+	w.id["op acme"] = w.create202("/v1/vms/101/start", "")
+	w.id["op globex"] = w.create202("/v1/vms/102/start", "")
+	return w
+}
+
+// create202 posts as the admin and returns the ID of the operation
+// recorded.
+func (w *tenantWorld) create202(path, body string) string {
+	w.t.Helper()
+	var op fsm.Operation
+	mustJSON(w.t, wantStatus(w.t, w.do("POST", path, body), http.StatusAccepted), &op)
+	return op.ID
+}
+
+// ids returns the "id" (or "vmid") of every object of the list in field.
+func ids(t *testing.T, body []byte, field string) []string {
+	t.Helper()
+	var out map[string][]map[string]any
+	mustJSON(t, body, &out)
+	var l []string
+	for _, o := range out[field] {
+		switch v := o["id"].(type) {
+		case string:
+			l = append(l, v)
+		default:
+			l = append(l, strconv.Itoa(int(o["vmid"].(float64))))
+		}
+	}
+	return l
+}
+
+func TestTenant_ViewerListsOnlyItsTenant(t *testing.T) {
+	w := newTenantWorld(t)
+	viewer := w.as(auth.RoleTenantViewer, "acme")
+	for _, c := range []struct {
+		path, field string
+		want        []string
+	}{
+		{"/v1/ipam/vrfs", "vrfs", []string{w.id["vrf acme"]}},
+		{"/v1/ipam/prefixes", "prefixes", []string{w.id["prefix acme"]}},
+		{"/v1/ipam/prefixes?tenant=globex", "prefixes", nil},
+		{"/v1/ipam/addresses", "addresses", []string{w.id["address acme"]}},
+		{"/v1/ipam/addresses?tenant=globex", "addresses", nil},
+		{"/v1/ipam/addresses?prefix_id=" + w.id["prefix globex"], "addresses", nil},
+		{"/v1/ipam/ip-ranges", "ip_ranges", []string{w.id["range acme"]}},
+		{"/v1/ipam/vlan-groups", "vlan_groups", []string{w.id["vlan group acme"]}},
+		{"/v1/ipam/vlans", "vlans", []string{w.id["vlan acme"]}},
+		{"/v1/ipam/vlans?tenant=globex", "vlans", nil},
+		{"/v1/ipam/vni-pools", "vni_pools", []string{w.id["vni pool acme"]}},
+		{"/v1/dns/zones", "zones", []string{w.id["zone acme"]}},
+		{"/v1/inventory/guests", "guests", []string{"101", "103"}},
+		{"/v1/inventory/guests?tenant=globex", "guests", nil},
+		{"/v1/operations", "operations", []string{w.id["op acme"]}},
+	} {
+		got := ids(t, wantStatus(t, w.do("GET", c.path, "", viewer...), 200), c.field)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.path, got, c.want)
+		}
+		// The admin sees both tenants' (where the query does not narrow it).
+		if all := ids(t, wantStatus(t, w.do("GET", c.path, ""), 200), c.field); len(all) <= len(c.want) && len(c.want) > 0 {
+			t.Errorf("%s: the admin sees %v", c.path, all)
+		}
+	}
+}
+
+func TestTenant_OtherTenantsObjectsAreNotFound(t *testing.T) {
+	w := newTenantWorld(t)
+	viewer := w.as(auth.RoleTenantViewer, "acme")
+	for _, c := range []struct{ own, other, field string }{
+		{"/v1/ipam/vrfs/" + w.id["vrf acme"], "/v1/ipam/vrfs/" + w.id["vrf globex"], "id"},
+		{"/v1/ipam/prefixes/" + w.id["prefix acme"], "/v1/ipam/prefixes/" + w.id["prefix globex"], "id"},
+		{"/v1/ipam/prefixes/" + w.id["prefix acme"] + "/available", "/v1/ipam/prefixes/" + w.id["prefix globex"] + "/available", "id"},
+		{"/v1/ipam/addresses/" + w.id["address acme"], "/v1/ipam/addresses/" + w.id["address globex"], "id"},
+		{"/v1/ipam/ip-ranges/" + w.id["range acme"], "/v1/ipam/ip-ranges/" + w.id["range globex"], "id"},
+		{"/v1/ipam/vlan-groups/" + w.id["vlan group acme"], "/v1/ipam/vlan-groups/" + w.id["vlan group globex"], "id"},
+		{"/v1/ipam/vlan-groups/vlans-acme", "/v1/ipam/vlan-groups/vlans-globex", "id"},
+		{"/v1/ipam/vlans/" + w.id["vlan acme"], "/v1/ipam/vlans/" + w.id["vlan globex"], "id"},
+		{"/v1/ipam/vni-pools/" + w.id["vni pool acme"], "/v1/ipam/vni-pools/" + w.id["vni pool globex"], "id"},
+		{"/v1/dns/zones/acme.test", "/v1/dns/zones/globex.test", "name"},
+		{"/v1/inventory/guests/101", "/v1/inventory/guests/102", "vmid"},
+		{"/v1/operations/" + w.id["op acme"], "/v1/operations/" + w.id["op globex"], "id"},
+	} {
+		wantStatus(t, w.do("GET", c.own, "", viewer...), 200)
+		// Not 403: the answer must not tell that the object exists.
+		other := wantError(t, w.do("GET", c.other, "", viewer...), 404, CodeNotFound, c.field)
+		wantStatus(t, w.do("GET", c.other, ""), 200)
+		if other.Message == "" {
+			t.Errorf("%s: empty message", c.other)
+		}
+	}
+	// Shared objects (of no tenant) are not the tenant's either.
+	wantError(t, w.do("GET", "/v1/ipam/prefixes/"+w.id["prefix shared"], "", viewer...), 404, CodeNotFound, "id")
+	// Cluster-wide routes refuse tenant tokens whatever they hold.
+	wantError(t, w.do("GET", "/v1/inventory/nodes", "", viewer...), 403, CodeForbidden, "")
+}
+
+func TestTenant_UserAllocatesOnlyFromItsPrefixes(t *testing.T) {
+	w := newTenantWorld(t)
+	user := w.as(auth.RoleTenantUser, "acme")
+	before := w.b.applies.Load()
+
+	// Another tenant's prefix, pool, address and VLAN are missing.
+	wantError(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix globex"]+"/allocate", `{}`, user...), 404, CodeNotFound, "id")
+	wantError(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix shared"]+"/allocate", `{}`, user...), 404, CodeNotFound, "id")
+	wantError(t, w.do("POST", "/v1/ipam/addresses", `{"address":"10.2.0.50"}`, user...), 404, CodeNotFound, "address")
+	wantError(t, w.do("POST", "/v1/ipam/vlan-groups/"+w.id["vlan group globex"]+"/allocate", `{}`, user...), 404, CodeNotFound, "id")
+	// An Idempotency-Key does not pass another tenant's pool on to the command.
+	wantError(t, w.do("POST", "/v1/ipam/vlan-groups/vlans-globex/allocate", `{}`, append(user, "Idempotency-Key", "k1")...), 404, CodeNotFound, "id")
+	wantError(t, w.do("PATCH", "/v1/ipam/addresses/"+w.id["address globex"], `{"owner":"vm:1/net0"}`, user...), 404, CodeNotFound, "id")
+	wantError(t, w.do("DELETE", "/v1/ipam/addresses/"+w.id["address globex"], "", user...), 404, CodeNotFound, "id")
+	wantError(t, w.do("DELETE", "/v1/ipam/vlans/"+w.id["vlan globex"], "", user...), 404, CodeNotFound, "id")
+	// Acting for another tenant is forbidden, naming the field.
+	wantError(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix acme"]+"/allocate", `{"tenant":"globex"}`, user...), 403, CodeForbidden, "tenant")
+	wantError(t, w.do("PATCH", "/v1/ipam/addresses/"+w.id["address acme"], `{"tenant":"globex"}`, user...), 403, CodeForbidden, "tenant")
+	// Cluster-wide IPAM writes are refused.
+	wantError(t, w.do("POST", "/v1/ipam/prefixes", `{"prefix":"10.7.0.0/24","tenant":"acme"}`, user...), 403, CodeForbidden, "")
+	if n := w.b.applies.Load(); n != before {
+		t.Fatalf("%d refused requests reached Apply", n-before)
+	}
+
+	// From its own prefix it allocates, and the address is its tenant's.
+	var got AddressList
+	mustJSON(t, wantStatus(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix acme"]+"/allocate", `{"count":2}`, user...), 201), &got)
+	if len(got.Addresses) != 2 || got.Addresses[0].Tenant != "acme" || got.Addresses[1].Tenant != "acme" {
+		t.Fatalf("allocated %+v", got.Addresses)
+	}
+	mustJSON(t, wantStatus(t, w.do("POST", "/v1/ipam/addresses", `{"address":"10.1.0.50","tenant":"acme"}`, user...), 201), &got)
+	if got.Addresses[0].Tenant != "acme" {
+		t.Fatalf("created %+v", got.Addresses[0])
+	}
+	var a fsm.Address
+	mustJSON(t, wantStatus(t, w.do("PATCH", "/v1/ipam/addresses/"+got.Addresses[0].ID, `{"owner":"vm:103/net0","tenant":""}`, user...), 200), &a)
+	if a.Owner != "vm:103/net0" || a.Tenant != "acme" {
+		t.Fatalf("updated %+v", a)
+	}
+	wantStatus(t, w.do("DELETE", "/v1/ipam/addresses/"+got.Addresses[0].ID, "", user...), 200)
+
+	var vlan fsm.IDAllocation
+	mustJSON(t, wantStatus(t, w.do("POST", "/v1/ipam/vlan-groups/vlans-acme/allocate", `{}`, user...), 201), &vlan)
+	if vlan.Tenant != "acme" {
+		t.Fatalf("vlan %+v", vlan)
+	}
+	wantStatus(t, w.do("DELETE", "/v1/ipam/vlans/"+vlan.ID, "", user...), 200)
+
+	// VM power only on its tenant's guests; it may not create VMs.
+	wantError(t, w.do("POST", "/v1/vms/104/start", "", user...), 404, CodeNotFound, "vmid")
+	var op fsm.Operation
+	mustJSON(t, wantStatus(t, w.do("POST", "/v1/vms/103/start", "", user...), 202), &op)
+	if op.Tenant != "acme" {
+		t.Fatalf("operation %+v", op)
+	}
+	wantError(t, w.do("POST", "/v1/vms", `{"name":"x","disk":1}`, user...), 403, CodeForbidden, "")
+}
+
+func TestTenant_AdminCreatesVMsOnlyForItsTenant(t *testing.T) {
+	w := newTenantWorld(t)
+	admin := w.as(auth.RoleTenantAdmin, "acme")
+
+	d := wantError(t, w.do("POST", "/v1/vms", `{"name":"web","disk":8,"tenant":"globex"}`, admin...), 403, CodeForbidden, "tenant")
+	if d.Message != "this token acts within tenant acme; it cannot act for tenant globex" {
+		t.Errorf("message %q", d.Message)
+	}
+	wantError(t, w.do("POST", "/v1/vms", `{"name":"web","template":"9001"}`, admin...), 400, CodeInvalidRequest, "template")
+	wantError(t, w.do("POST", "/v1/vms", `{"name":"web","disk":8,"nics":[{"bridge":"vmbr0","prefix_id":"`+w.id["prefix globex"]+`"}]}`, admin...),
+		400, CodeInvalidRequest, "nics[0].prefix_id")
+
+	for _, body := range []string{
+		`{"name":"web","disk":8}`,
+		`{"name":"db","template":"9000","tenant":"acme","nics":[{"bridge":"vmbr0","prefix_id":"` + w.id["prefix acme"] + `"}]}`,
+	} {
+		var op fsm.Operation
+		mustJSON(t, wantStatus(t, w.do("POST", "/v1/vms", body, admin...), 202), &op)
+		if op.Spec == nil || op.Spec.Tenant != "acme" || op.Tenant != "acme" {
+			t.Fatalf("%s: operation %+v", body, op)
+		}
+		// Its operations are listed to the tenant and not to another.
+		wantStatus(t, w.do("GET", "/v1/operations/"+op.ID, "", admin...), 200)
+		wantError(t, w.do("GET", "/v1/operations/"+op.ID, "", w.as(auth.RoleTenantViewer, "globex")...), 404, CodeNotFound, "id")
+	}
+
+	wantError(t, w.do("DELETE", "/v1/vms/102", "", admin...), 404, CodeNotFound, "vmid")
+	var op fsm.Operation
+	mustJSON(t, wantStatus(t, w.do("DELETE", "/v1/vms/103", "", admin...), 202), &op)
+	if op.Tenant != "acme" || op.Kind != fsm.OpVMDelete {
+		t.Fatalf("operation %+v", op)
+	}
+
+	// An unconfined token creates for any tenant.
+	wantStatus(t, w.do("POST", "/v1/vms", `{"name":"other","disk":8,"tenant":"globex"}`), 202)
+}
