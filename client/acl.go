@@ -24,7 +24,11 @@ func (c *Client) Bootstrap(ctx context.Context) (*TokenSecret, error) {
 }
 
 // TokenCreate creates an API token (POST /v1/acl/tokens). The answer holds
-// the secret, which is shown only this once.
+// the secret, which is shown only this once. The role is one of admin,
+// operator, auditor, tenant-admin, tenant-user, tenant-viewer and agent;
+// the three tenant roles need a tenant, the others refuse one (a 400
+// naming the field tenant). Only an admin token may create tokens (a 403
+// otherwise).
 func (c *Client) TokenCreate(ctx context.Context, req TokenRequest, w *WriteOptions) (*TokenSecret, *Meta, error) {
 	var ts TokenSecret
 	m, err := c.call(ctx, newWrite(http.MethodPost, "/v1/acl/tokens", w.key()).jsonBody(req), &ts)
