@@ -64,6 +64,7 @@ from MOXXIE_ADDR, MOXXIE_TOKEN and MOXXIE_CACERT.`
 		a.aclCommand(),
 		a.tokenCommand(),
 		a.settingCommand(),
+		a.secretCommand(),
 		a.ipamCommand(), a.dnsCommand(), a.inventoryCommand(), a.vmCommand(), a.operationCommand(),
 		a.versionCommand(),
 	)
