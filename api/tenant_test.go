@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/moxxie/moxxie/auth"
@@ -55,7 +56,9 @@ func newTenantWorld(t *testing.T) *tenantWorld {
 		g := w.create("/v1/ipam/vlan-groups", `{"name":"vlans-`+tenant+`","tenant":"`+tenant+`"}`, "id")
 		w.id["vlan group "+tenant] = g
 		w.id["vlan "+tenant] = w.create("/v1/ipam/vlan-groups/"+g+"/allocate", `{"tenant":"`+tenant+`"}`, "id")
-		w.id["vni pool "+tenant] = w.create("/v1/ipam/vni-pools", `{"name":"vnis-`+tenant+`","tenant":"`+tenant+`"}`, "id")
+		v := w.create("/v1/ipam/vni-pools", `{"name":"vnis-`+tenant+`","tenant":"`+tenant+`"}`, "id")
+		w.id["vni pool "+tenant] = v
+		w.id["vni "+tenant] = w.create("/v1/ipam/vni-pools/"+v+"/allocate", `{"tenant":"`+tenant+`"}`, "id")
 		w.id["zone "+tenant] = w.create("/v1/dns/zones", `{"name":"`+tenant+`.test","tenant":"`+tenant+`"}`, "id")
 	}
 	w.id["prefix shared"] = w.create("/v1/ipam/prefixes", `{"prefix":"10.9.0.0/24"}`, "id")
@@ -106,13 +109,14 @@ func ids(t *testing.T, body []byte, field string) []string {
 	return l
 }
 
-func TestTenant_ViewerListsOnlyItsTenant(t *testing.T) {
-	w := newTenantWorld(t)
-	viewer := w.as(auth.RoleTenantViewer, "acme")
-	for _, c := range []struct {
-		path, field string
-		want        []string
-	}{
+// listCase is a list read and what a tenant-viewer of acme gets.
+type listCase struct {
+	path, field string
+	want        []string
+}
+
+func (w *tenantWorld) listCases() []listCase {
+	return []listCase{
 		{"/v1/ipam/vrfs", "vrfs", []string{w.id["vrf acme"]}},
 		{"/v1/ipam/prefixes", "prefixes", []string{w.id["prefix acme"]}},
 		{"/v1/ipam/prefixes?tenant=globex", "prefixes", nil},
@@ -124,11 +128,41 @@ func TestTenant_ViewerListsOnlyItsTenant(t *testing.T) {
 		{"/v1/ipam/vlans", "vlans", []string{w.id["vlan acme"]}},
 		{"/v1/ipam/vlans?tenant=globex", "vlans", nil},
 		{"/v1/ipam/vni-pools", "vni_pools", []string{w.id["vni pool acme"]}},
+		{"/v1/ipam/vnis", "vnis", []string{w.id["vni acme"]}},
+		{"/v1/ipam/vnis?pool_id=vnis-globex", "vnis", nil},
 		{"/v1/dns/zones", "zones", []string{w.id["zone acme"]}},
 		{"/v1/inventory/guests", "guests", []string{"101", "103"}},
 		{"/v1/inventory/guests?tenant=globex", "guests", nil},
 		{"/v1/operations", "operations", []string{w.id["op acme"]}},
-	} {
+	}
+}
+
+// getCase is the read of one object of acme's and of the same kind of
+// object of globex's; field is the path parameter a 404 names.
+type getCase struct{ own, other, field string }
+
+func (w *tenantWorld) getCases() []getCase {
+	return []getCase{
+		{"/v1/ipam/vrfs/" + w.id["vrf acme"], "/v1/ipam/vrfs/" + w.id["vrf globex"], "id"},
+		{"/v1/ipam/prefixes/" + w.id["prefix acme"], "/v1/ipam/prefixes/" + w.id["prefix globex"], "id"},
+		{"/v1/ipam/prefixes/" + w.id["prefix acme"] + "/available", "/v1/ipam/prefixes/" + w.id["prefix globex"] + "/available", "id"},
+		{"/v1/ipam/addresses/" + w.id["address acme"], "/v1/ipam/addresses/" + w.id["address globex"], "id"},
+		{"/v1/ipam/ip-ranges/" + w.id["range acme"], "/v1/ipam/ip-ranges/" + w.id["range globex"], "id"},
+		{"/v1/ipam/vlan-groups/" + w.id["vlan group acme"], "/v1/ipam/vlan-groups/" + w.id["vlan group globex"], "id"},
+		{"/v1/ipam/vlan-groups/vlans-acme", "/v1/ipam/vlan-groups/vlans-globex", "id"},
+		{"/v1/ipam/vlans/" + w.id["vlan acme"], "/v1/ipam/vlans/" + w.id["vlan globex"], "id"},
+		{"/v1/ipam/vni-pools/" + w.id["vni pool acme"], "/v1/ipam/vni-pools/" + w.id["vni pool globex"], "id"},
+		{"/v1/ipam/vnis/" + w.id["vni acme"], "/v1/ipam/vnis/" + w.id["vni globex"], "id"},
+		{"/v1/dns/zones/acme.test", "/v1/dns/zones/globex.test", "name"},
+		{"/v1/inventory/guests/101", "/v1/inventory/guests/102", "vmid"},
+		{"/v1/operations/" + w.id["op acme"], "/v1/operations/" + w.id["op globex"], "id"},
+	}
+}
+
+func TestTenant_ViewerListsOnlyItsTenant(t *testing.T) {
+	w := newTenantWorld(t)
+	viewer := w.as(auth.RoleTenantViewer, "acme")
+	for _, c := range w.listCases() {
 		got := ids(t, wantStatus(t, w.do("GET", c.path, "", viewer...), 200), c.field)
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.path, got, c.want)
@@ -143,32 +177,63 @@ func TestTenant_ViewerListsOnlyItsTenant(t *testing.T) {
 func TestTenant_OtherTenantsObjectsAreNotFound(t *testing.T) {
 	w := newTenantWorld(t)
 	viewer := w.as(auth.RoleTenantViewer, "acme")
-	for _, c := range []struct{ own, other, field string }{
-		{"/v1/ipam/vrfs/" + w.id["vrf acme"], "/v1/ipam/vrfs/" + w.id["vrf globex"], "id"},
-		{"/v1/ipam/prefixes/" + w.id["prefix acme"], "/v1/ipam/prefixes/" + w.id["prefix globex"], "id"},
-		{"/v1/ipam/prefixes/" + w.id["prefix acme"] + "/available", "/v1/ipam/prefixes/" + w.id["prefix globex"] + "/available", "id"},
-		{"/v1/ipam/addresses/" + w.id["address acme"], "/v1/ipam/addresses/" + w.id["address globex"], "id"},
-		{"/v1/ipam/ip-ranges/" + w.id["range acme"], "/v1/ipam/ip-ranges/" + w.id["range globex"], "id"},
-		{"/v1/ipam/vlan-groups/" + w.id["vlan group acme"], "/v1/ipam/vlan-groups/" + w.id["vlan group globex"], "id"},
-		{"/v1/ipam/vlan-groups/vlans-acme", "/v1/ipam/vlan-groups/vlans-globex", "id"},
-		{"/v1/ipam/vlans/" + w.id["vlan acme"], "/v1/ipam/vlans/" + w.id["vlan globex"], "id"},
-		{"/v1/ipam/vni-pools/" + w.id["vni pool acme"], "/v1/ipam/vni-pools/" + w.id["vni pool globex"], "id"},
-		{"/v1/dns/zones/acme.test", "/v1/dns/zones/globex.test", "name"},
-		{"/v1/inventory/guests/101", "/v1/inventory/guests/102", "vmid"},
-		{"/v1/operations/" + w.id["op acme"], "/v1/operations/" + w.id["op globex"], "id"},
-	} {
+	for _, c := range w.getCases() {
 		wantStatus(t, w.do("GET", c.own, "", viewer...), 200)
 		// Not 403: the answer must not tell that the object exists.
-		other := wantError(t, w.do("GET", c.other, "", viewer...), 404, CodeNotFound, c.field)
+		wantError(t, w.do("GET", c.other, "", viewer...), 404, CodeNotFound, c.field)
 		wantStatus(t, w.do("GET", c.other, ""), 200)
-		if other.Message == "" {
-			t.Errorf("%s: empty message", c.other)
-		}
 	}
 	// Shared objects (of no tenant) are not the tenant's either.
 	wantError(t, w.do("GET", "/v1/ipam/prefixes/"+w.id["prefix shared"], "", viewer...), 404, CodeNotFound, "id")
 	// Cluster-wide routes refuse tenant tokens whatever they hold.
 	wantError(t, w.do("GET", "/v1/inventory/nodes", "", viewer...), 403, CodeForbidden, "")
+}
+
+// tenantReadsUnscoped are the tenant-scoped reads that hold no tenant's
+// objects: the state of inventory sync.
+var tenantReadsUnscoped = []string{"GET /v1/inventory"}
+
+// TestTenant_EveryTenantReadIsTested fails when a read route open to
+// tenant tokens is added without a case above showing that it is scoped.
+func TestTenant_EveryTenantReadIsTested(t *testing.T) {
+	w := newTenantWorld(t)
+	covered := map[string]bool{}
+	for _, c := range w.listCases() {
+		covered[routeOf(t, c.path)] = true
+	}
+	for _, c := range w.getCases() {
+		covered[routeOf(t, c.own)] = true
+	}
+	for _, r := range Routes() {
+		if r.Method == http.MethodGet && r.Scope == auth.ScopeTenant && !covered[r.Pattern()] && !slices.Contains(tenantReadsUnscoped, r.Pattern()) {
+			t.Errorf("%s is open to tenant tokens but no tenant test reads it", r.Pattern())
+		}
+	}
+}
+
+// routeOf returns the pattern of the GET route serving target.
+func routeOf(t *testing.T, target string) string {
+	t.Helper()
+	path, _, _ := strings.Cut(target, "?")
+	segs := strings.Split(path, "/")
+	for _, r := range Routes() {
+		rs := strings.Split(r.Path, "/")
+		if r.Method != http.MethodGet || len(rs) != len(segs) {
+			continue
+		}
+		match := true
+		for i := range rs {
+			if rs[i] != segs[i] && !strings.HasPrefix(rs[i], "{") {
+				match = false
+				break
+			}
+		}
+		if match {
+			return r.Pattern()
+		}
+	}
+	t.Fatalf("no GET route serves %s", target)
+	return ""
 }
 
 func TestTenant_UserAllocatesOnlyFromItsPrefixes(t *testing.T) {
