@@ -68,3 +68,43 @@ func TestTokenCreate_HelpNamesEveryRole(t *testing.T) {
 		}
 	}
 }
+
+// TestToken_TenantUserAgainstTheAPI creates a tenant token with moxxiectl
+// against the real API handler, then uses it: the token sees only its
+// tenant's guests and cannot manage tokens.
+func TestToken_TenantUserAgainstTheAPI(t *testing.T) {
+	p := newPlatformAPI(t)
+	out, stderr := p.cli(t, 0, "token", "create", "--role", "tenant-user", "--tenant", "acme", "--ttl", "24h", "-o", "json")
+	var tok struct {
+		SecretID  string `json:"secret_id"`
+		Role      string `json:"role"`
+		Tenant    string `json:"tenant"`
+		ExpiresAt string `json:"expires_at"`
+	}
+	if err := json.Unmarshal([]byte(out), &tok); err != nil || tok.SecretID == "" || tok.Role != "tenant-user" || tok.Tenant != "acme" || tok.ExpiresAt == "" {
+		t.Fatalf("created %s (%v); stderr %s", out, err, stderr)
+	}
+	env := p.env()
+	env[envToken] = tok.SecretID
+
+	out, stderr, code := runCLI(t, env, "inventory", "guests")
+	want := `VMID  NAME  KIND  NODE  STATUS   CORES  MEMORY  TENANT  TAGS
+101   web1  qemu  pve1  running  2      2 GiB   acme    tenant.acme,web
+103   db1   qemu  pve2  stopped  4      8 GiB   acme    db,tenant.acme
+`
+	if code != 0 || out != want {
+		t.Errorf("guests: exit %d %s\n%s\nwant:\n%s", code, stderr, out, want)
+	}
+	_, stderr, code = runCLI(t, env, "inventory", "guest", "102")
+	if code != 1 || !strings.HasPrefix(oneErrorLine(t, stderr), `404 not_found: guest "102" not found`) {
+		t.Errorf("another tenant's guest: exit %d %s", code, stderr)
+	}
+	_, stderr, code = runCLI(t, env, "token", "list")
+	if code != 1 || !strings.HasPrefix(oneErrorLine(t, stderr), "403 forbidden: role tenant-user lacks permission token:read") {
+		t.Errorf("token list: exit %d %s", code, stderr)
+	}
+	_, stderr, code = runCLI(t, env, "token", "create", "--role", "admin")
+	if code != 1 || !strings.HasPrefix(oneErrorLine(t, stderr), "403 forbidden: role tenant-user lacks permission token:write") {
+		t.Errorf("token create: exit %d %s", code, stderr)
+	}
+}
