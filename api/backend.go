@@ -99,10 +99,10 @@ type Backend interface {
 	// ("proxmox"), or "" when none is configured.
 	Platform() string
 	// SealSecret encrypts value for the secret called name under the
-	// current data key; when there is none yet it makes one and returns
-	// the command storing it, to apply first. Leader only; ErrNoKEK
-	// without a key-encryption key.
-	SealSecret(name, value string) (fsm.Secret, []fsm.Command, error)
+	// current data key; when there is none yet it makes one and stores it
+	// first, stamped with meta. Leader only; ErrNoKEK without a
+	// key-encryption key.
+	SealSecret(ctx context.Context, meta fsm.WriteMeta, name, value string) (fsm.Secret, error)
 	// RotateSecrets makes a new data key and re-encrypts every secret
 	// under it, stamping the commands with meta. Leader only; ErrNoKEK
 	// without a key-encryption key.

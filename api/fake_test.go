@@ -59,8 +59,8 @@ func (b *fakeBackend) advance(d time.Duration) { b.mu.Lock(); b.now = b.now.Add(
 
 func (b *fakeBackend) Platform() string { return b.platform }
 
-func (b *fakeBackend) SealSecret(string, string) (fsm.Secret, []fsm.Command, error) {
-	return fsm.Secret{}, nil, ErrNoKEK
+func (b *fakeBackend) SealSecret(context.Context, fsm.WriteMeta, string, string) (fsm.Secret, error) {
+	return fsm.Secret{}, ErrNoKEK
 }
 
 func (b *fakeBackend) RotateSecrets(context.Context, fsm.WriteMeta) (*SecretRotation, error) {

@@ -122,23 +122,10 @@ func (s *server) handleSecretPut(c *call) error {
 	if len(req.Description) > 1024 {
 		return invalid("description", "must be at most 1024 bytes")
 	}
-	sealed, cmds, err := s.b.SealSecret(name, *req.Value)
+	meta := s.secretMeta(c)
+	sealed, err := s.b.SealSecret(c.r.Context(), meta, name, *req.Value)
 	if err != nil {
 		return noKEK(err)
-	}
-	meta := s.secretMeta(c)
-	for _, cmd := range cmds {
-		*cmd.Meta() = meta
-		res, _, err := s.b.Apply(c.r.Context(), cmd)
-		if err != nil {
-			return err
-		}
-		if res == nil {
-			return internal(errNilResult)
-		}
-		if res.Err != nil {
-			return res.Err
-		}
 	}
 	sealed.Description = req.Description
 	return s.apply(c, &fsm.SecretPutRequest{WriteMeta: meta, Secret: sealed}, http.StatusOK, nil)

@@ -184,44 +184,46 @@ func (s *Server) Secret(name string) (string, error) {
 
 // SealSecret encrypts value for the secret called name under the current
 // data key. Before the first secret there is none: it makes one, wraps it
-// under the KEK and returns the command that stores it, to be applied
-// before the secret's. Leader only.
-func (s *Server) SealSecret(name, value string) (fsm.Secret, []fsm.Command, error) {
+// under the KEK and stores it first (stamped with meta), holding a lock so
+// that concurrent first writes share one key. Leader only.
+func (s *Server) SealSecret(ctx context.Context, meta fsm.WriteMeta, name, value string) (fsm.Secret, error) {
 	if !s.IsLeader() {
-		return fsm.Secret{}, nil, api.ErrNotLeader
+		return fsm.Secret{}, api.ErrNotLeader
 	}
 	kek := s.secrets.kek()
 	if kek == nil {
-		return fsm.Secret{}, nil, api.ErrNoKEK
+		return fsm.Secret{}, api.ErrNoKEK
 	}
 	s.secrets.sealMu.Lock()
 	defer s.secrets.sealMu.Unlock()
-	var cmds []fsm.Command
 	cur, err := s.State().CurrentSecretKey()
 	if err != nil {
-		return fsm.Secret{}, nil, err
+		return fsm.Secret{}, err
 	}
 	var dek *secrets.Key
 	var dekID string
 	if cur == nil {
 		wrap, k, err := s.newDataKey(kek)
 		if err != nil {
-			return fsm.Secret{}, nil, err
+			return fsm.Secret{}, err
+		}
+		wrap.WriteMeta = meta
+		if _, err := s.applyCommand(ctx, wrap); err != nil {
+			return fsm.Secret{}, err
 		}
 		dek, dekID = k, wrap.Key.ID
-		cmds = append(cmds, wrap)
 		s.logger.Info("secrets: new data key", "dek_id", dekID, "kek_id", kek.ID())
 	} else {
 		if dek, err = s.dataKey(cur); err != nil {
-			return fsm.Secret{}, nil, err
+			return fsm.Secret{}, err
 		}
 		dekID = cur.ID
 	}
 	ct, nonce, err := secrets.Seal(dek, name, []byte(value))
 	if err != nil {
-		return fsm.Secret{}, nil, err
+		return fsm.Secret{}, err
 	}
-	return fsm.Secret{Name: name, Ciphertext: ct, Nonce: nonce, DEKID: dekID}, cmds, nil
+	return fsm.Secret{Name: name, Ciphertext: ct, Nonce: nonce, DEKID: dekID}, nil
 }
 
 // newDataKey makes a data key and the command that stores it wrapped

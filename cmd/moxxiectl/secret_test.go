@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,30 +18,32 @@ import (
 
 var testKEK, _ = secrets.KeyFromBytes([]byte("0123456789abcdef0123456789abcdef"))
 
-func (p *platformAPI) SealSecret(name, value string) (fsm.Secret, []fsm.Command, error) {
-	var cmds []fsm.Command
+func (p *platformAPI) SealSecret(ctx context.Context, meta fsm.WriteMeta, name, value string) (fsm.Secret, error) {
 	cur, err := p.fsm.State().CurrentSecretKey()
 	if err != nil {
-		return fsm.Secret{}, nil, err
+		return fsm.Secret{}, err
 	}
 	var dek *secrets.Key
 	var id string
 	if cur == nil {
 		if dek, id, err = secrets.NewDataKey(); err != nil {
-			return fsm.Secret{}, nil, err
+			return fsm.Secret{}, err
 		}
 		w, err := secrets.Wrap(testKEK, dek, id)
 		if err != nil {
-			return fsm.Secret{}, nil, err
+			return fsm.Secret{}, err
 		}
-		cmds = append(cmds, &fsm.SecretKeyWrapRequest{Key: fsm.SecretKey{ID: id, KEKID: testKEK.ID(), Wrapped: w}})
+		wrap := &fsm.SecretKeyWrapRequest{WriteMeta: meta, Key: fsm.SecretKey{ID: id, KEKID: testKEK.ID(), Wrapped: w}}
+		if res, _, err := p.Apply(ctx, wrap); err != nil || res.Err != nil {
+			return fsm.Secret{}, errors.Join(err, res.Err)
+		}
 	} else if dek, err = secrets.Unwrap(testKEK, cur.Wrapped, cur.ID); err != nil {
-		return fsm.Secret{}, nil, err
+		return fsm.Secret{}, err
 	} else {
 		id = cur.ID
 	}
 	ct, n, err := secrets.Seal(dek, name, []byte(value))
-	return fsm.Secret{Name: name, Ciphertext: ct, Nonce: n, DEKID: id}, cmds, err
+	return fsm.Secret{Name: name, Ciphertext: ct, Nonce: n, DEKID: id}, err
 }
 
 func (p *platformAPI) RotateSecrets(context.Context, fsm.WriteMeta) (*api.SecretRotation, error) {
