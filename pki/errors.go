@@ -18,4 +18,7 @@ var (
 	ErrNoPeerCertificate = errors.New("peer presented no certificate")
 	// ErrNoCertificate means a PEM file holds no certificate.
 	ErrNoCertificate = errors.New("no certificate in file")
+	// ErrKeyFileMode means a private key file is open to other users than
+	// its owner: its mode has group or other permission bits.
+	ErrKeyFileMode = errors.New("private key file is accessible to other users")
 )

@@ -3,9 +3,11 @@ package pki
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -96,9 +98,32 @@ func readCert(path string) (*x509.Certificate, error) {
 	}
 }
 
+// ReadKeyFile returns the contents of the private key file at path. It
+// refuses, with ErrKeyFileMode naming the file and its mode, a file that
+// its group or other users may read, write or execute: a key must be
+// private to its owner (mode 0600 or 0400), as everything this package
+// writes is. The mode is checked on the opened file, so the file checked
+// is the file read. A symbolic link is followed and its target checked.
+func ReadKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o, open to its group or others; run chmod 600 %s", ErrKeyFileMode, path, m, path)
+	}
+	return io.ReadAll(f)
+}
+
 // readKey returns the first private key of a PEM file, SEC 1 or PKCS #8.
+// The file must pass ReadKeyFile's mode check.
 func readKey(path string) (crypto.Signer, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadKeyFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -136,4 +161,19 @@ func NotAfter(certFile string) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return c.NotAfter, nil
+}
+
+// LoadKeyPair reads a certificate and private key pair from two PEM files,
+// as tls.LoadX509KeyPair does, after checking the key file's mode with
+// ReadKeyFile. The pair's Leaf is set.
+func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	keyPEM, err := ReadKeyFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(certPEM, keyPEM)
 }

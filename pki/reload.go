@@ -20,7 +20,8 @@ type Reloader struct {
 }
 
 // NewReloader reads the pair from certFile and keyFile. It fails if the
-// files do not hold a matching, currently valid pair.
+// files do not hold a matching, currently valid pair, or if the key file is
+// open to other users than its owner (ErrKeyFileMode).
 func NewReloader(certFile, keyFile string) (*Reloader, error) {
 	r := &Reloader{certFile: certFile, keyFile: keyFile}
 	if err := r.Reload(); err != nil {
@@ -35,7 +36,7 @@ func NewReloader(certFile, keyFile string) (*Reloader, error) {
 func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	c, err := LoadKeyPair(r.certFile, r.keyFile)
 	if err != nil {
 		return fmt.Errorf("pki: load %s and %s: %w", r.certFile, r.keyFile, err)
 	}
