@@ -24,6 +24,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/moxxie/moxxie/pki"
+	"github.com/moxxie/moxxie/secrets"
 )
 
 // DevOptions configures a dev-mode appliance.
@@ -338,6 +339,14 @@ func (d *devSupervisor) writeConfig(i int) error {
 	c.TLS = TLSConfig{CAFile: filepath.Join(tlsDir, "ca.pem"), CertFile: pki.CertPath(tlsDir, s.ID), KeyFile: pki.KeyPath(tlsDir, s.ID)}
 	if d.sim != nil {
 		c.Proxmox = d.sim.config(c.TLS.CAFile)
+	}
+	// One key-encryption key for the secrets store, shared by the
+	// servers, outside their data directories; made on the first run.
+	c.Secrets.KEKFile = filepath.Join(d.dir, "secrets.kek")
+	if k, err := secrets.NewKey(); err != nil {
+		return err
+	} else if err := secrets.WriteKeyFile(c.Secrets.KEKFile, k); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
 	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return err
