@@ -52,6 +52,9 @@ type ServerStatus struct {
 	// did not answer.
 	State string `json:"state"`
 	Voter bool   `json:"voter"`
+	// CertNotAfter is when the server's TLS certificate expires; absent
+	// when the server did not answer.
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
 }
 
 // JoinRequest is the body of POST /v1/cluster/join.

@@ -30,6 +30,7 @@ const (
 	CodeTimeout              = "timeout"
 	CodeNotReady             = "not_ready"
 	CodeNoPlatform           = "no_platform"
+	CodeRateLimited          = "rate_limited"
 )
 
 // Codes of a failed operation's error (GET /v1/operations/{id}), besides

@@ -70,11 +70,26 @@ func (w *responseWriter) Flush() {
 // Unwrap returns the underlying writer for http.ResponseController.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// ServeHTTP is the outermost layer: request ID, panic recovery and request
-// logging around the router.
+// securityHeaders are set on every response. The API serves JSON to
+// programs, over HTTPS only: nothing in it is to be sniffed, cached,
+// framed, or run as a page.
+var securityHeaders = [...][2]string{
+	{"X-Content-Type-Options", "nosniff"},
+	{"Cache-Control", "no-store"},
+	{"Strict-Transport-Security", "max-age=31536000"},
+	{"X-Frame-Options", "DENY"},
+	{"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"},
+}
+
+// ServeHTTP is the outermost layer: request ID, security headers, rate
+// limits, panic recovery and request logging around the router.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &responseWriter{ResponseWriter: w, s: s, reqID: s.requestID(r)}
-	rw.Header().Set(headerRequestID, rw.reqID)
+	h := rw.Header()
+	h.Set(headerRequestID, rw.reqID)
+	for _, kv := range securityHeaders {
+		h.Set(kv[0], kv[1])
+	}
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
@@ -102,6 +117,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				slog.Bool("forwarded", r.Header.Get(headerForwarded) != ""))
 		}
 	}()
+	if ae := s.rateLimit(r); ae != nil {
+		s.writeError(rw, r, ae)
+		return
+	}
 	s.mux.ServeHTTP(rw, r)
 }
 

@@ -29,6 +29,15 @@ type Options struct {
 	// TempDir is where GET /v1/snapshot spools the archive before sending
 	// it; empty means os.TempDir().
 	TempDir string
+	// RateLimit is how many requests a second each token may make to this
+	// server on average, and RateBurst how many at once; beyond them the
+	// API answers 429 with Retry-After. AddressRateLimit and
+	// AddressRateBurst limit requests without a valid token by client
+	// address. Zero means the Default* values; a negative rate, no limit.
+	RateLimit        float64
+	RateBurst        int
+	AddressRateLimit float64
+	AddressRateBurst int
 }
 
 // server is the http.Handler returned by New.
@@ -51,6 +60,10 @@ type server struct {
 	// watchHook, when set by tests, runs just before a blocking query
 	// starts waiting.
 	watchHook func()
+
+	// tokenLimit and addrLimit hold the rate limits per token and per
+	// client address; nil when off.
+	tokenLimit, addrLimit *limiter
 }
 
 // New returns the /v1 API handler serving b. It validates, authenticates
@@ -69,13 +82,15 @@ func New(b Backend, opts Options) http.Handler {
 	var p [6]byte
 	_, _ = rand.Read(p[:])
 	s := &server{
-		b:         b,
-		opts:      opts,
-		log:       opts.Logger,
-		mux:       http.NewServeMux(),
-		paths:     http.NewServeMux(),
-		allow:     map[string]string{},
-		reqPrefix: hex.EncodeToString(p[:]),
+		b:          b,
+		opts:       opts,
+		log:        opts.Logger,
+		mux:        http.NewServeMux(),
+		paths:      http.NewServeMux(),
+		allow:      map[string]string{},
+		reqPrefix:  hex.EncodeToString(p[:]),
+		tokenLimit: newLimiter(opts.RateLimit, opts.RateBurst, DefaultRateLimit, DefaultRateBurst),
+		addrLimit:  newLimiter(opts.AddressRateLimit, opts.AddressRateBurst, DefaultAddressRateLimit, DefaultAddressRateBurst),
 	}
 	methods := map[string][]string{}
 	for i := range routeTable {
