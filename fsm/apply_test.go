@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/audit"
 )
 
 func TestFSM_SettingUpsert(t *testing.T) {
@@ -479,7 +480,21 @@ func populate(t testing.TB, f *FSM) uint64 {
 	for i, c := range cmds {
 		applyOK(t, f, uint64(i+1), c)
 	}
-	return uint64(len(cmds) + 1)
+	next := uint64(len(cmds) + 1)
+	// Two audited commands, the second a refused login, and a checkpoint.
+	audited := WriteMeta{Now: 26, Actor: "root", RequestID: "req-26", Audit: &AuditInfo{
+		Role: "admin", Source: "192.0.2.1:4000", Action: "PUT /v1/cluster/settings/{key}", Object: "/v1/cluster/settings/d",
+	}}
+	applyOK(t, f, next, &SettingUpsertRequest{WriteMeta: audited, Key: "d", Value: "4"})
+	applyOK(t, f, next+1, &AuditRecordRequest{WriteMeta: WriteMeta{Now: 27, Audit: &AuditInfo{
+		Source: "192.0.2.9:5000", Action: AuditAuthFailed, Object: "/v1/vms",
+	}}, Result: "unauthorized"})
+	head, err := f.State().AuditHead()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyOK(t, f, next+2, &AuditCheckpointRequest{WriteMeta: WriteMeta{Now: 28}, Checkpoint: audit.Sign(testAuditKey, head, 28)})
+	return next + 3
 }
 
 func TestFSM_RejectedCommandChangesNothing(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
+	"github.com/moxxie/moxxie/audit"
 )
 
 // Result is what Apply returns for one command: the command's value, or the
@@ -98,6 +99,15 @@ func (f *FSM) applyOne(index uint64, cmd Command) *Result {
 	r := f.applyTxn(txn, index, cmd)
 	if r.Err == nil {
 		txn.Commit()
+	} else if cmd.Meta().Audit != nil {
+		// A refused client write changes nothing but the audit log.
+		txn.Abort()
+		atxn := f.State().db.Txn(true)
+		if err := appendAudit(atxn, index, cmd, AuditResult(r.Err)); err != nil {
+			atxn.Abort()
+		} else {
+			atxn.Commit()
+		}
 	}
 	return f.done(cmd, r)
 }
@@ -191,6 +201,9 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command) *Result {
 			if rec.RequestHash != m.RequestHash {
 				return &Result{Err: ErrIdempotencyMismatch}
 			}
+			if err := appendAudit(txn, index, cmd, audit.ResultOK); err != nil {
+				return &Result{Err: err}
+			}
 			return &Result{Value: json.RawMessage(rec.Result), Replayed: true}
 		}
 	}
@@ -207,6 +220,9 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command) *Result {
 		if err := insert(txn, tableIdempotency, index, rec); err != nil {
 			return &Result{Err: err}
 		}
+	}
+	if err := appendAudit(txn, index, cmd, audit.ResultOK); err != nil {
+		return &Result{Err: err}
 	}
 	return &Result{Value: v, JSON: body}
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
+	"github.com/moxxie/moxxie/audit"
 	"github.com/moxxie/moxxie/ipam"
 )
 
@@ -202,7 +204,9 @@ func u64(v uint64) *uint64 { return &v }
 func sampleCommands(t testing.TB) map[MessageType]Command {
 	t.Helper()
 	meta := func(n int64) WriteMeta {
-		return WriteMeta{Now: n, Actor: "acc-1", RequestID: "req-1", IdempotencyKey: "idem-1", RequestHash: "hash-1"}
+		return WriteMeta{Now: n, Actor: "acc-1", RequestID: "req-1", IdempotencyKey: "idem-1", RequestHash: "hash-1", Audit: &AuditInfo{
+			Role: "operator", Tenant: "acme", Source: "192.0.2.1:4000", Action: "POST /v1/vms", Object: "/v1/vms",
+		}}
 	}
 	tok := func(id string) Token {
 		return Token{
@@ -260,6 +264,11 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 			VMID: intp(101), Node: str("pve1"), Addresses: []OpAddress{{NIC: 1, ID: "a", Address: "10.0.0.5", PrefixID: "p", DNSName: "web.moxxie.test"}},
 			Error: &OpError{Code: "task_failed", Message: "clone failed", Field: "template"}, RolledBack: true,
 		},
+		AuditRecordType: &AuditRecordRequest{WriteMeta: meta(30), Result: "unauthorized"},
+		AuditCheckpointType: &AuditCheckpointRequest{WriteMeta: meta(31), Checkpoint: audit.Checkpoint{
+			Seq: 4, Hash: strings.Repeat("ab", 32), Time: 5, KeyID: strings.Repeat("cd", 32), Sig: "c2ln",
+		}},
+		AuditTruncateType: &AuditTruncateRequest{WriteMeta: meta(32), Before: 5},
 		SecretPutType: &SecretPutRequest{WriteMeta: meta(33), Secret: Secret{
 			Name: "pve-token", Ciphertext: bytes.Repeat([]byte{1}, 32), Nonce: bytes.Repeat([]byte{2}, 12), DEKID: "dek-1", Version: 1,
 			Description: "d", CreatedAt: 1, UpdatedAt: 2, CreateIndex: 3, ModifyIndex: 4,

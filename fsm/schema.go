@@ -95,6 +95,9 @@ func newMemDB() *memdb.MemDB {
 	for name, t := range inventoryTables() {
 		sc.Tables[name] = t
 	}
+	for name, t := range auditTables() {
+		sc.Tables[name] = t
+	}
 	for name, t := range secretTables() {
 		sc.Tables[name] = t
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
+	"github.com/moxxie/moxxie/audit"
 )
 
 // SnapshotVersion is the version of the FSM snapshot stream written by
@@ -44,6 +45,8 @@ const (
 	recInvStorage  recordType = 19
 	recInvState    recordType = 20
 	recOperation   recordType = 21
+	recAudit       recordType = 22
+	recAuditCP     recordType = 23
 	recSecret      recordType = 24
 	recSecretKey   recordType = 25
 	recEnd         recordType = 255
@@ -82,6 +85,8 @@ var snapshotTables = []tableRecord{
 	{tableInvStorage, recInvStorage, func() any { return new(InvStorage) }},
 	{tableInvState, recInvState, func() any { return new(InvState) }},
 	{tableOperations, recOperation, func() any { return new(Operation) }},
+	{tableAudit, recAudit, func() any { return new(audit.Entry) }},
+	{tableAuditCheckpoints, recAuditCP, func() any { return new(audit.Checkpoint) }},
 	{tableSecretKeys, recSecretKey, func() any { return new(SecretKey) }},
 	{tableSecrets, recSecret, func() any { return new(Secret) }},
 }

@@ -299,29 +299,31 @@ func TestTableCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		tableIndex:       19, // one per table written to through insert or touchTable (not the clock)
-		tableSettings:    2,  // a, b (c deleted)
-		tableTokens:      2,  // root, t1 (t2 revoked)
-		tableACL:         1,
-		tableIdempotency: 2,
-		tableVRFs:        1,
-		tablePrefixes:    2, // the /8 container and the /24 in it
-		tableIPRanges:    1,
-		tableAddresses:   2, // the gateway and a-1 (a-2 released)
-		tablePools:       1,
-		tableIDAllocs:    1,
-		tableZones:       1,
-		tableSpaces:      4, // root of global, the container's blocks, the /24's addresses, the VLAN group
-		tableRuns:        5, // one each, and two in the /24: .1-.3 and the range
-		tableHolds:       1, // a-2 in quarantine
-		tableIPAMClock:   1,
-		tableInvNodes:    1,
-		tableInvGuests:   2, // 100 and 101, which is gone but kept
-		tableInvStorage:  1,
-		tableInvState:    1,
-		tableOperations:  2,
-		tableSecretKeys:  1,
-		tableSecrets:     1,
+		tableIndex:            21, // one per table written to through insert or touchTable (not the clock)
+		tableSettings:         3,  // a, b, d (c deleted)
+		tableTokens:           2,  // root, t1 (t2 revoked)
+		tableACL:              1,
+		tableIdempotency:      2,
+		tableVRFs:             1,
+		tablePrefixes:         2, // the /8 container and the /24 in it
+		tableIPRanges:         1,
+		tableAddresses:        2, // the gateway and a-1 (a-2 released)
+		tablePools:            1,
+		tableIDAllocs:         1,
+		tableZones:            1,
+		tableSpaces:           4, // root of global, the container's blocks, the /24's addresses, the VLAN group
+		tableRuns:             5, // one each, and two in the /24: .1-.3 and the range
+		tableHolds:            1, // a-2 in quarantine
+		tableIPAMClock:        1,
+		tableInvNodes:         1,
+		tableInvGuests:        2, // 100 and 101, which is gone but kept
+		tableInvStorage:       1,
+		tableInvState:         1,
+		tableOperations:       2,
+		tableSecretKeys:       1,
+		tableSecrets:          1,
+		tableAudit:            2, // setting d and the refused login
+		tableAuditCheckpoints: 1,
 	}
 	if !reflect.DeepEqual(counts, want) {
 		t.Fatalf("TableCounts = %v, want %v", counts, want)

@@ -49,6 +49,9 @@ const (
 	InventoryStaleType  MessageType = 27
 	OperationCreateType MessageType = 28
 	OperationUpdateType MessageType = 29
+	AuditRecordType     MessageType = 30
+	AuditCheckpointType MessageType = 31
+	AuditTruncateType   MessageType = 32
 	SecretPutType       MessageType = 33
 	SecretDeleteType    MessageType = 34
 	SecretKeyWrapType   MessageType = 35
@@ -91,6 +94,10 @@ type WriteMeta struct {
 	// RequestHash fingerprints the request that carried the idempotency key,
 	// so reusing a key for a different request is refused.
 	RequestHash string
+	// Audit, when set, makes Apply append an audit entry for the command
+	// with its result (see audit.go). The API sets it on client writes;
+	// commands the servers propose themselves leave it nil.
+	Audit *AuditInfo `codec:",omitempty"`
 }
 
 // Meta returns m itself; it lets command structs satisfy Command by embedding

@@ -1,0 +1,332 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/audit"
+	"github.com/moxxie/moxxie/ipam"
+)
+
+// The audit log is part of the replicated state. Every command that
+// carries WriteMeta.Audit (the API stamps it on each client write)
+// appends one hash-chained entry, in the same transaction as the write
+// when it applies, or in a transaction of its own with the error code
+// when it is refused, so that failed attempts are recorded too and
+// nothing else changes. Commands the servers propose themselves (the
+// leader's inventory sync, quarantine drain, idempotency reaping,
+// operation progress, secret re-wrapping and the audit commands below)
+// carry no AuditInfo and are not audited: they would flood the log.
+//
+// AuditRecord appends an entry for an event without a state change, such
+// as a failed authentication. AuditCheckpoint stores a checkpoint the
+// leader signed (Apply checks, never signs), AuditTruncate drops the
+// entries before a checkpoint (retention), which keeps the rest
+// verifiable from it.
+
+// Table names of the audit log.
+const (
+	tableAudit            = "audit"
+	tableAuditCheckpoints = "audit_checkpoints"
+)
+
+// Actions of audit records that are not API routes.
+const (
+	// AuditAuthFailed is the action of a refused authentication or
+	// authorization.
+	AuditAuthFailed = "auth.failed"
+)
+
+// AuditInfo is what the API stamps into a client write for its audit
+// entry; the token ID is WriteMeta.Actor, the time WriteMeta.Now and the
+// request ID WriteMeta.RequestID.
+type AuditInfo struct {
+	Role   string
+	Tenant string
+	// Source is the client's address, host:port.
+	Source string
+	// Action is the route pattern, "POST /v1/vms".
+	Action string
+	// Object is the request path.
+	Object string
+}
+
+// AuditRecordRequest appends an audit entry for an event that changes
+// nothing else: Meta().Audit says what and Result how it ended.
+type AuditRecordRequest struct {
+	WriteMeta
+	Result string
+}
+
+// Type returns AuditRecordType.
+func (*AuditRecordRequest) Type() MessageType { return AuditRecordType }
+
+// AuditCheckpointRequest stores a checkpoint the leader signed.
+type AuditCheckpointRequest struct {
+	WriteMeta
+	Checkpoint audit.Checkpoint
+}
+
+// Type returns AuditCheckpointType.
+func (*AuditCheckpointRequest) Type() MessageType { return AuditCheckpointType }
+
+// AuditTruncateRequest deletes the audit entries with Seq below Before,
+// and the checkpoints before the one they end at. A checkpoint of entry
+// Before-1 must be stored, so the rest stays verifiable from it.
+type AuditTruncateRequest struct {
+	WriteMeta
+	Before uint64
+}
+
+// Type returns AuditTruncateType.
+func (*AuditTruncateRequest) Type() MessageType { return AuditTruncateType }
+
+// Validate checks the record.
+func (r *AuditRecordRequest) Validate() error {
+	if r.Audit == nil || r.Audit.Action == "" {
+		return fieldErrf("action", ErrInvalid, "an audit record needs an action")
+	}
+	if r.Result == "" {
+		return fieldErrf("result", ErrInvalid, "an audit record needs a result")
+	}
+	return nil
+}
+
+// Validate checks the checkpoint's shape and signature.
+func (r *AuditCheckpointRequest) Validate() error {
+	c := &r.Checkpoint
+	if c.Seq == 0 || !audit.ValidHash(c.Hash) {
+		return fieldErrf("checkpoint", ErrInvalid, "a checkpoint needs a sequence number and a SHA-256 hash")
+	}
+	if err := c.CheckSignature(nil); err != nil {
+		return fieldErr("checkpoint", fmt.Errorf("%w: %v", ErrInvalid, err))
+	}
+	return nil
+}
+
+// AuditResult returns the result an audit entry records for a command's
+// error: "ok", or the API's error code for it.
+func AuditResult(err error) string {
+	switch {
+	case err == nil:
+		return audit.ResultOK
+	case errors.Is(err, ipam.ErrExhausted):
+		return "exhausted"
+	case errors.Is(err, ErrNotFound), errors.Is(err, ipam.ErrNotAllocated):
+		return "not_found"
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrAlreadyBootstrapped), errors.Is(err, ipam.ErrInUse), errors.Is(err, ipam.ErrQuarantined):
+		return "conflict"
+	case errors.Is(err, ErrIdempotencyMismatch):
+		return "idempotency_mismatch"
+	case errors.Is(err, ErrInvalid), errors.As(err, new(*FieldError)):
+		return "invalid_request"
+	}
+	return "failed"
+}
+
+// auditHead returns the end of the chain: the last entry, or the last
+// checkpoint when retention removed every entry, or the genesis.
+func auditHead(txn *memdb.Txn) (audit.Head, error) {
+	raw, err := txn.Last(tableAudit, "id")
+	if err != nil {
+		return audit.Head{}, err
+	}
+	if raw != nil {
+		e := raw.(*audit.Entry)
+		return audit.Head{Seq: e.Seq, Hash: e.Hash}, nil
+	}
+	if raw, err = txn.Last(tableAuditCheckpoints, "id"); err != nil {
+		return audit.Head{}, err
+	}
+	if raw != nil {
+		c := raw.(*audit.Checkpoint)
+		return audit.Head{Seq: c.Seq, Hash: c.Hash}, nil
+	}
+	return audit.Head{Hash: audit.ZeroHash}, nil
+}
+
+// appendAudit appends the entry of cmd, which ended with result, when cmd
+// carries AuditInfo.
+func appendAudit(txn *memdb.Txn, index uint64, cmd Command, result string) error {
+	m := cmd.Meta()
+	if m.Audit == nil {
+		return nil
+	}
+	if rec, ok := cmd.(*AuditRecordRequest); ok && result == audit.ResultOK {
+		result = rec.Result
+	}
+	head, err := auditHead(txn)
+	if err != nil {
+		return err
+	}
+	a := m.Audit
+	e := &audit.Entry{
+		Seq: head.Seq + 1, Index: index, Time: audit.Nanos(m.Now), TokenID: m.Actor, Role: a.Role, Tenant: a.Tenant,
+		Source: a.Source, RequestID: m.RequestID, Action: a.Action, Object: a.Object, Result: result,
+	}
+	audit.Chain(head.Hash, e)
+	return insert(txn, tableAudit, index, e)
+}
+
+func applyAuditRecord(*memdb.Txn, uint64, Command) (any, error) {
+	// The entry itself is appended by applyTxn, like every audited
+	// command's.
+	return nil, nil
+}
+
+func applyAuditCheckpoint(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	cp := c.(*AuditCheckpointRequest).Checkpoint
+	if raw, err := txn.First(tableAuditCheckpoints, "id", cp.Seq); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("checkpoint", ErrConflict, "entry %d already has a checkpoint", cp.Seq)
+	}
+	raw, err := txn.First(tableAudit, "id", cp.Seq)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, fieldErrf("checkpoint", ErrNotFound, "no audit entry %d", cp.Seq)
+	}
+	if h := raw.(*audit.Entry).Hash; h != cp.Hash {
+		return nil, fieldErrf("checkpoint", ErrConflict, "audit entry %d has hash %.12s, not %.12s", cp.Seq, h, cp.Hash)
+	}
+	if err := insert(txn, tableAuditCheckpoints, index, &cp); err != nil {
+		return nil, err
+	}
+	return &cp, nil
+}
+
+func applyAuditTruncate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*AuditTruncateRequest)
+	if req.Before < 2 {
+		return map[string]int{"deleted": 0}, nil
+	}
+	raw, err := txn.First(tableAuditCheckpoints, "id", req.Before-1)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, fieldErrf("before", ErrConflict, "no checkpoint of audit entry %d to keep the rest verifiable from", req.Before-1)
+	}
+	var old []any
+	for _, table := range []struct {
+		name  string
+		below uint64
+	}{{tableAudit, req.Before}, {tableAuditCheckpoints, req.Before - 1}} {
+		it, err := txn.Get(table.name, "id")
+		if err != nil {
+			return nil, err
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			if seqOf(raw) >= table.below {
+				break
+			}
+			old = append(old, raw)
+		}
+	}
+	n := 0
+	for _, raw := range old {
+		table := tableAuditCheckpoints
+		if _, ok := raw.(*audit.Entry); ok {
+			table = tableAudit
+			n++
+		}
+		if err := remove(txn, table, index, raw); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]int{"deleted": n}, nil
+}
+
+func seqOf(raw any) uint64 {
+	if e, ok := raw.(*audit.Entry); ok {
+		return e.Seq
+	}
+	return raw.(*audit.Checkpoint).Seq
+}
+
+// auditTables returns the audit part of the memdb schema.
+func auditTables() map[string]*memdb.TableSchema {
+	return map[string]*memdb.TableSchema{
+		tableAudit: {Name: tableAudit, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.UintFieldIndex{Field: "Seq"}},
+		}},
+		tableAuditCheckpoints: {Name: tableAuditCheckpoints, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.UintFieldIndex{Field: "Seq"}},
+		}},
+	}
+}
+
+// AuditFilter selects audit entries.
+type AuditFilter struct {
+	// SinceSeq skips entries before it.
+	SinceSeq uint64
+	// Limit, when above zero, bounds the entries returned.
+	Limit int
+	// TokenID and Action, when set, must match exactly.
+	TokenID string
+	Action  string
+}
+
+// AuditEntries lists audit entries in Seq order, with the audit table's
+// index; ws learns when entries are added.
+func (s *Store) AuditEntries(ws memdb.WatchSet, f AuditFilter) (uint64, []*audit.Entry, error) {
+	txn := s.db.Txn(false)
+	it, err := txn.LowerBound(tableAudit, "id", f.SinceSeq)
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.Add(it.WatchCh())
+	out := []*audit.Entry{}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		e := raw.(*audit.Entry)
+		if (f.TokenID != "" && e.TokenID != f.TokenID) || (f.Action != "" && e.Action != f.Action) {
+			continue
+		}
+		out = append(out, e)
+		if f.Limit > 0 && len(out) >= f.Limit {
+			break
+		}
+	}
+	return s.tableIndex(txn, tableAudit), out, nil
+}
+
+// AuditCheckpoints lists the stored checkpoints in Seq order.
+func (s *Store) AuditCheckpoints(ws memdb.WatchSet) (uint64, []*audit.Checkpoint, error) {
+	return list[*audit.Checkpoint](s, ws, tableAuditCheckpoints, "id")
+}
+
+// AuditHead returns the end of the audit chain.
+func (s *Store) AuditHead() (audit.Head, error) {
+	return auditHead(s.db.Txn(false))
+}
+
+// AuditLog reads every stored entry and checkpoint in one transaction, in
+// Seq order, and calls fn for each entry; checkpoints are returned first
+// so an export can place them.
+func (s *Store) AuditLog(sinceSeq uint64, cps func([]audit.Checkpoint) error, fn func(*audit.Entry) error) error {
+	txn := s.db.Txn(false)
+	it, err := txn.Get(tableAuditCheckpoints, "id")
+	if err != nil {
+		return err
+	}
+	var all []audit.Checkpoint
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		all = append(all, *raw.(*audit.Checkpoint))
+	}
+	if err := cps(all); err != nil {
+		return err
+	}
+	eit, err := txn.LowerBound(tableAudit, "id", sinceSeq)
+	if err != nil {
+		return err
+	}
+	for raw := eit.Next(); raw != nil; raw = eit.Next() {
+		if err := fn(raw.(*audit.Entry)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
