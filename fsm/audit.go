@@ -3,6 +3,9 @@ package fsm
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/audit"
@@ -329,4 +332,36 @@ func (s *Store) AuditLog(sinceSeq uint64, cps func([]audit.Checkpoint) error, fn
 		}
 	}
 	return nil
+}
+
+// AuditRetentionKey is the setting that says how long audit entries are
+// kept: a number of days ("90d") or a Go duration of at least an hour;
+// "0" keeps them forever.
+const AuditRetentionKey = "audit.retention"
+
+// DefaultAuditRetention is the retention without the setting.
+const DefaultAuditRetention = 90 * 24 * time.Hour
+
+// ParseAuditRetention reads the value of audit.retention.
+func ParseAuditRetention(value string) (time.Duration, error) {
+	if value == "0" {
+		return 0, nil
+	}
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(value, "d"); ok {
+		var n int
+		if n, err = strconv.Atoi(days); err == nil {
+			if n < 1 || n > 100*365 {
+				err = errors.New("out of range")
+			}
+			d = time.Duration(n) * 24 * time.Hour
+		}
+	} else {
+		d, err = time.ParseDuration(value)
+	}
+	if err != nil || d < time.Hour {
+		return 0, fmt.Errorf("%s must be a number of days such as 90d, a duration of at least 1h, or 0 to keep entries forever, not %q", AuditRetentionKey, value)
+	}
+	return d, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/moxxie/moxxie/audit"
 )
@@ -169,6 +170,23 @@ func TestAuditResult(t *testing.T) {
 	for err, want := range cases {
 		if got := AuditResult(err); got != want {
 			t.Errorf("AuditResult(%v) = %q, want %q", err, got, want)
+		}
+	}
+}
+
+func TestParseAuditRetention(t *testing.T) {
+	good := map[string]time.Duration{"0": 0, "90d": 90 * 24 * time.Hour, "1d": 24 * time.Hour, "1h": time.Hour, "720h": 720 * time.Hour}
+	for v, want := range good {
+		if got, err := ParseAuditRetention(v); err != nil || got != want {
+			t.Errorf("%q: %v, %v", v, got, err)
+		}
+		if err := CheckSetting(AuditRetentionKey, v); err != nil {
+			t.Errorf("CheckSetting %q: %v", v, err)
+		}
+	}
+	for _, v := range []string{"", "-1d", "0d", "10m", "x", "d", "1.5d", "-2h"} {
+		if err := CheckSetting(AuditRetentionKey, v); err == nil {
+			t.Errorf("CheckSetting accepted %q", v)
 		}
 	}
 }

@@ -39,12 +39,17 @@ func ValidName(s string) bool {
 
 // CheckSetting checks the value of a setting Moxxie itself reads; other
 // settings may hold anything. ipam.quarantine must be a Go duration of at
-// least zero.
+// least zero; audit.retention see ParseAuditRetention.
 func CheckSetting(key, value string) error {
 	if key == quarantineSetKey {
 		d, err := time.ParseDuration(value)
 		if err != nil || d < 0 {
 			return fmt.Errorf("%s must be a duration such as 10m or 0s, not %q", key, value)
+		}
+	}
+	if key == AuditRetentionKey {
+		if _, err := ParseAuditRetention(value); err != nil {
+			return err
 		}
 	}
 	return nil
