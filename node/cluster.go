@@ -93,6 +93,7 @@ func (s *Server) Status(ctx context.Context) (*api.Status, error) {
 		if srv.ID == raft.ServerID(s.cfg.NodeID) {
 			st.Servers[i].State = stateName(s.raft.State())
 			st.Servers[i].APIAddress = s.apiAddr
+			st.Servers[i].CertNotAfter = s.certs.NotAfter()
 			continue
 		}
 		wg.Add(1)
@@ -105,7 +106,7 @@ func (s *Server) Status(ctx context.Context) (*api.Status, error) {
 				ss.State = "unreachable"
 				return
 			}
-			ss.State, ss.APIAddress = info.State, info.APIAddress
+			ss.State, ss.APIAddress, ss.CertNotAfter = info.State, info.APIAddress, info.CertNotAfter
 		}(&st.Servers[i])
 	}
 	wg.Wait()

@@ -58,6 +58,9 @@ type Config struct {
 	Raft    RaftConfig    `yaml:"raft"`
 	Proxmox ProxmoxConfig `yaml:"proxmox"`
 	Secrets SecretsConfig `yaml:"secrets"`
+	// APIRateLimit bounds the API requests of each token and of each
+	// client address without a valid token (see RateLimitConfig).
+	APIRateLimit RateLimitConfig `yaml:"api_rate_limit"`
 }
 
 // SecretsConfig names the key-encryption key (KEK) of the secrets store:
@@ -334,6 +337,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Secrets.validate(c.DataDir); err != nil {
+		return err
+	}
+	if err := c.APIRateLimit.validate(); err != nil {
 		return err
 	}
 	r := c.Raft

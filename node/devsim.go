@@ -41,7 +41,7 @@ func startDevSim(dd, addr string) (*devSim, error) {
 			return nil, err
 		}
 	}
-	cert, err := tls.LoadX509KeyPair(pki.CertPath(tlsDir, "pvesim"), pki.KeyPath(tlsDir, "pvesim"))
+	cert, err := pki.LoadKeyPair(pki.CertPath(tlsDir, "pvesim"), pki.KeyPath(tlsDir, "pvesim"))
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,8 @@ func startDevSim(dd, addr string) (*devSim, error) {
 		return nil, fmt.Errorf("proxmox simulator: %w", err)
 	}
 	d := &devSim{sim: sim, addr: addr, secretFile: secretFile}
-	d.srv = &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+	d.srv = newHTTPServer(sim.Handler(), nil)
+	d.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	go func() { _ = d.srv.ServeTLS(ln, "", "") }()
 	return d, nil
 }

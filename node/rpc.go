@@ -34,6 +34,8 @@ type peerInfo struct {
 	HasState      bool   `json:"has_state"`
 	Version       string `json:"version"`
 	Error         string `json:"error,omitempty"`
+	// CertNotAfter is when the server's TLS certificate expires.
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
 }
 
 func (s *Server) handleRPC(c net.Conn) {
@@ -64,7 +66,7 @@ func (s *Server) info() peerInfo {
 	return peerInfo{
 		ID: s.cfg.NodeID, RaftAddress: s.raftAddr, APIAddress: s.apiAddr,
 		State: stateName(s.raft.State()), LeaderID: string(id), LeaderAddress: string(addr),
-		HasState: has, Version: version.Version,
+		HasState: has, Version: version.Version, CertNotAfter: s.certs.NotAfter(),
 	}
 }
 

@@ -165,11 +165,11 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 		}
 	}
 	s.apiAddr = advertised(cfg.APIAddress, s.apiLn.Addr())
-	handler := api.New(s, api.Options{Logger: s.logger})
+	handler := api.New(s, cfg.APIRateLimit.apiOptions(api.Options{Logger: s.logger}))
 	s.handler = handler
 	errLog := slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)
-	s.apiSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
-	s.fwdSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+	s.apiSrv = newHTTPServer(handler, errLog)
+	s.fwdSrv = newHTTPServer(handler, errLog)
 	s.fwd = &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			c, err := s.mux.dial(ctx, addr, connForward)

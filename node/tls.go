@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -18,11 +19,19 @@ type certs struct {
 	caFile, certFile, keyFile string
 	pool                      atomic.Pointer[x509.CertPool]
 	pair                      atomic.Pointer[tls.Certificate]
+	// cas holds the CA certificates of caFile, for their expiry metrics.
+	cas atomic.Pointer[[]*x509.Certificate]
 }
 
+// loadCerts reads the files named in c and makes the certificates' expiry
+// times visible in the metrics for as long as the server holds them.
 func loadCerts(c TLSConfig) (*certs, error) {
 	cs := &certs{caFile: c.CAFile, certFile: c.CertFile, keyFile: c.KeyFile}
-	return cs, cs.Reload()
+	if err := cs.Reload(); err != nil {
+		return nil, err
+	}
+	certExpiry.add(cs)
+	return cs, nil
 }
 
 // Reload reads the CA and key pair from disk again.
@@ -31,11 +40,19 @@ func (cs *certs) Reload() error {
 	if err != nil {
 		return fmt.Errorf("tls.ca_file: %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
+	cas, err := parseCerts(caPEM)
+	if err != nil {
+		return fmt.Errorf("tls.ca_file: %s: %w", cs.caFile, err)
+	}
+	if len(cas) == 0 {
 		return fmt.Errorf("tls.ca_file: %s holds no PEM certificate", cs.caFile)
 	}
-	pair, err := tls.LoadX509KeyPair(cs.certFile, cs.keyFile)
+	pool := x509.NewCertPool()
+	for _, c := range cas {
+		pool.AddCert(c)
+	}
+	// pki.LoadKeyPair refuses a key file open to other users.
+	pair, err := pki.LoadKeyPair(cs.certFile, cs.keyFile)
 	if err != nil {
 		return fmt.Errorf("tls.cert_file/key_file: %w", err)
 	}
@@ -52,11 +69,39 @@ func (cs *certs) Reload() error {
 	pair.Leaf = leaf
 	cs.pool.Store(pool)
 	cs.pair.Store(&pair)
+	cs.cas.Store(&cas)
 	return nil
+}
+
+// parseCerts returns every certificate of a PEM bundle, skipping blocks of
+// other types.
+func parseCerts(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return out, nil
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
 }
 
 // NotAfter returns the expiry of this server's certificate.
 func (cs *certs) NotAfter() time.Time { return cs.pair.Load().Leaf.NotAfter }
+
+// leaf returns this server's certificate.
+func (cs *certs) leaf() *x509.Certificate { return cs.pair.Load().Leaf }
+
+// caCerts returns the CA certificates this server trusts.
+func (cs *certs) caCerts() []*x509.Certificate { return *cs.cas.Load() }
 
 func (cs *certs) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return cs.pair.Load(), nil

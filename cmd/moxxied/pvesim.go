@@ -80,6 +80,10 @@ default seed: three nodes, a few VMs and containers, two templates.`,
 			srv := &http.Server{
 				Handler:           sim.Handler(),
 				ReadHeaderTimeout: 10 * time.Second,
+				ReadTimeout:       10 * time.Minute,
+				WriteTimeout:      10 * time.Minute,
+				IdleTimeout:       2 * time.Minute,
+				MaxHeaderBytes:    64 << 10,
 				// Proxmox speaks HTTP/1.1 only; its error messages are
 				// reason phrases, which HTTP/2 does not have.
 				TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
