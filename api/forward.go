@@ -44,6 +44,7 @@ func (s *server) forward(c *call) error {
 		fr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	fr.Header.Set(headerForwarded, s.b.ID())
+	fr.Header.Set(headerForwardedFor, c.r.RemoteAddr) // the client's, for the audit log
 	fr.Header.Set(headerRequestID, c.w.reqID)
 
 	resp, err := s.b.Forward(fr)

@@ -189,6 +189,9 @@ type call struct {
 	tenant string
 	// body is the request body, read for routes that take one.
 	body []byte
+	// audited is set once a command carrying the call's audit record was
+	// applied (see handlers_audit.go).
+	audited bool
 }
 
 // q returns the parsed query string.
@@ -218,7 +221,7 @@ func (s *server) serveRoute(rt *route, w http.ResponseWriter, r *http.Request) {
 // dispatch decides where the request is served (forwarding it to the
 // leader when needed, before authentication and decoding: the leader does
 // both), then authenticates, reads the body and runs the handler.
-func (s *server) dispatch(c *call) error {
+func (s *server) dispatch(c *call) (err error) {
 	switch c.rt.Kind {
 	case KindRead:
 		mode, err := readMode(c)
@@ -241,9 +244,10 @@ func (s *server) dispatch(c *call) error {
 	}
 	if c.rt.Auth() {
 		if err := s.authenticate(c); err != nil {
-			return err
+			return s.auditAuthFailure(c, err)
 		}
 	}
+	defer s.auditWrite(c, &err)
 	if c.rt.body != bodyNone {
 		if c.rt.body != bodySnapshot {
 			if err := checkContentType(c.r); err != nil {

@@ -25,6 +25,7 @@ func TestSnapshot_RoundTrip(t *testing.T) {
 		wantStatus(t, ts.do("PUT", "/v1/cluster/settings/"+k, `{"value":"`+k+`"}`), 200)
 	}
 	saved := dump(t, ts)
+	savedSettings := ts.body("/v1/cluster/settings")
 	rec := ts.do("GET", "/v1/snapshot", "")
 	archive := wantStatus(t, rec, 200)
 	if ct := rec.Header().Get("Content-Type"); ct != "application/octet-stream" {
@@ -54,8 +55,16 @@ func TestSnapshot_RoundTrip(t *testing.T) {
 	if rr.RestoredIndex != a.Meta.Index {
 		t.Fatalf("restored_index %d, want %d", rr.RestoredIndex, a.Meta.Index)
 	}
-	if !bytes.Equal(dump(t, ts), saved) {
-		t.Fatal("restored state differs from the saved one")
+	// The state is the saved one plus the audit entry of the restore.
+	if got := ts.body("/v1/cluster/settings"); got != savedSettings {
+		t.Fatalf("restored settings %s, want %s", got, savedSettings)
+	}
+	_, es, _ := ts.b.State().AuditEntries(nil, fsm.AuditFilter{})
+	if len(es) == 0 || es[len(es)-1].Action != "PUT /v1/snapshot" || es[len(es)-1].Seq != 5 {
+		t.Fatalf("restore not audited after the saved log: %+v", es)
+	}
+	if bytes.Equal(dump(t, ts), saved) {
+		t.Fatal("the restore left no audit entry")
 	}
 }
 

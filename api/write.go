@@ -27,13 +27,14 @@ func RequestHash(method, path string, body []byte) string {
 }
 
 // writeMeta stamps what the FSM must not compute itself: the leader's
-// clock, the caller, the request ID and, when the Idempotency-Key header is
-// set, the key and the request's fingerprint.
+// clock, the caller, the request ID, the audit record and, when the
+// Idempotency-Key header is set, the key and the request's fingerprint.
 func (s *server) writeMeta(c *call) (fsm.WriteMeta, error) {
 	m := fsm.WriteMeta{
 		Now:       s.b.Now().UnixNano(),
 		Actor:     c.actor(),
 		RequestID: c.w.reqID,
+		Audit:     auditInfo(c),
 	}
 	key := c.r.Header.Get(headerIdempotencyKey)
 	if key == "" {
@@ -61,6 +62,9 @@ func (s *server) writeMeta(c *call) (fsm.WriteMeta, error) {
 // A replayed idempotent result keeps the original status and is marked
 // with Idempotent-Replayed: true.
 func (s *server) apply(c *call, cmd fsm.Command, status int, render func(any) (any, error)) error {
+	if m := cmd.Meta(); m.Audit == nil {
+		m.Audit = auditInfo(c) // a command whose handler built its own WriteMeta
+	}
 	res, index, err := s.b.Apply(c.r.Context(), cmd)
 	if err != nil {
 		return err
@@ -71,6 +75,7 @@ func (s *server) apply(c *call, cmd fsm.Command, status int, render func(any) (a
 	if res == nil {
 		return internal(errNilResult)
 	}
+	c.audited = true
 	if res.Err != nil {
 		return res.Err
 	}
