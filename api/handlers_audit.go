@@ -135,7 +135,7 @@ func (s *server) auditAuthFailure(c *call, err error) error {
 		}
 		return nil
 	}
-	if !authAudits.allow(s.b.ID()+"|"+addressOf(auditSource(c.r)), time.Now()) {
+	if !authAudits.allow(s.b.ID()+"|"+addressOf(auditSource(c.r)), auditClock()) {
 		auditDropped.Inc()
 		return err
 	}
@@ -193,6 +193,9 @@ func addressOf(hostport string) string {
 // is shared by the servers of one process (tests run several), which is
 // why its keys name the server.
 var authAudits = &auditLimiter{buckets: map[string]*auditBucket{}}
+
+// auditClock is the rate limiter's clock; tests stop it.
+var auditClock = time.Now
 
 type auditLimiter struct {
 	mu      sync.Mutex
