@@ -11,8 +11,20 @@ import (
 	"github.com/moxxie/moxxie/fsm"
 )
 
+// stopAuditClock stops the clock of the auth-failure rate limiter and
+// empties it.
+func stopAuditClock(t *testing.T) {
+	now := time.Now()
+	auditClock = func() time.Time { return now }
+	authAudits.mu.Lock()
+	clear(authAudits.buckets)
+	authAudits.mu.Unlock()
+	t.Cleanup(func() { auditClock = time.Now })
+}
+
 func TestAudit_WritesAndAuthFailures(t *testing.T) {
 	ts := newLeader(t)
+	stopAuditClock(t)
 	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/a", `{"value":"1"}`), 200)
 	wantError(t, ts.do("DELETE", "/v1/cluster/settings/nope", ""), 404, CodeNotFound, "")
 	// Refused before anything is proposed: not recorded.
@@ -96,12 +108,7 @@ func TestAudit_ForwardedSource(t *testing.T) {
 
 func TestAudit_AuthFailureRateLimit(t *testing.T) {
 	ts := newLeader(t)
-	now := time.Now()
-	auditClock = func() time.Time { return now }
-	authAudits.mu.Lock()
-	clear(authAudits.buckets)
-	authAudits.mu.Unlock()
-	t.Cleanup(func() { auditClock = time.Now })
+	stopAuditClock(t)
 	n := authAuditBurst + 10
 	for range n {
 		wantError(t, ts.do("GET", "/v1/status", "", "Authorization", "Bearer nope", "X-Forwarded-For", ""), 401, CodeUnauthorized, "")
