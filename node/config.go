@@ -58,6 +58,11 @@ type Config struct {
 	Raft    RaftConfig    `yaml:"raft"`
 	Proxmox ProxmoxConfig `yaml:"proxmox"`
 	Secrets SecretsConfig `yaml:"secrets"`
+	// AuditKeyFile holds the ed25519 key (moxxiectl audit keygen) with
+	// which the leader signs audit checkpoints; every server should have
+	// the same one. Without it no checkpoints are made and retention
+	// keeps every entry.
+	AuditKeyFile string `yaml:"audit_key_file"`
 	// APIRateLimit bounds the API requests of each token and of each
 	// client address without a valid token (see RateLimitConfig).
 	APIRateLimit RateLimitConfig `yaml:"api_rate_limit"`
