@@ -288,7 +288,8 @@ func (s *server) handleAuditExport(c *call) error {
 		return invalid("limit", "an export holds the whole log from since_seq; filter it afterwards")
 	}
 	var x *audit.ExportWriter
-	err = s.b.State().AuditLog(f.SinceSeq, func(cps []audit.Checkpoint) error {
+	err = s.b.State().AuditLog(f.SinceSeq, func(head audit.Head, cps []audit.Checkpoint) error {
+		cps = s.exportCheckpoint(c, head, cps)
 		c.w.Header().Set("Content-Type", "application/x-ndjson")
 		c.w.Header().Set("Content-Disposition", `attachment; filename="moxxie-audit.jsonl"`)
 		c.setIndex(s.b.State().LatestIndex())
@@ -306,13 +307,35 @@ func (s *server) handleAuditExport(c *call) error {
 	return nil
 }
 
+// auditSigner is implemented by a Backend that can sign a checkpoint of
+// the audit head (node.Server with an audit_key_file).
+type auditSigner interface {
+	SignAuditHead(head audit.Head) (*audit.Checkpoint, error)
+}
+
+// exportCheckpoint appends to cps a checkpoint of head signed now, when
+// the head has none and the backend can sign, so that an export's tail
+// is covered by a signature too. It is not stored.
+func (s *server) exportCheckpoint(c *call, head audit.Head, cps []audit.Checkpoint) []audit.Checkpoint {
+	signer, ok := s.b.(auditSigner)
+	if !ok || head.Seq == 0 || (len(cps) > 0 && cps[len(cps)-1].Seq >= head.Seq) {
+		return cps
+	}
+	cp, err := signer.SignAuditHead(head)
+	if err != nil {
+		s.log.Debug("audit export without a final checkpoint", "request_id", c.w.reqID, "error", err)
+		return cps
+	}
+	return append(cps, *cp)
+}
+
 // handleAuditVerify verifies the stored log. A log that does not verify
 // is answered 200 with ok false and the first bad entry: the request
 // worked, the log did not.
 func (s *server) handleAuditVerify(c *call) error {
 	var entries []audit.Entry
 	var cps []audit.Checkpoint
-	err := s.b.State().AuditLog(0, func(all []audit.Checkpoint) error {
+	err := s.b.State().AuditLog(0, func(_ audit.Head, all []audit.Checkpoint) error {
 		cps = all
 		return nil
 	}, func(e *audit.Entry) error {

@@ -306,11 +306,16 @@ func (s *Store) AuditHead() (audit.Head, error) {
 	return auditHead(s.db.Txn(false))
 }
 
-// AuditLog reads every stored entry and checkpoint in one transaction, in
-// Seq order, and calls fn for each entry; checkpoints are returned first
-// so an export can place them.
-func (s *Store) AuditLog(sinceSeq uint64, cps func([]audit.Checkpoint) error, fn func(*audit.Entry) error) error {
+// AuditLog reads the head, every stored checkpoint and the entries from
+// sinceSeq in one transaction, in Seq order: it passes the head and the
+// checkpoints to cps first, so an export can place them, then each entry
+// to fn.
+func (s *Store) AuditLog(sinceSeq uint64, cps func(audit.Head, []audit.Checkpoint) error, fn func(*audit.Entry) error) error {
 	txn := s.db.Txn(false)
+	head, err := auditHead(txn)
+	if err != nil {
+		return err
+	}
 	it, err := txn.Get(tableAuditCheckpoints, "id")
 	if err != nil {
 		return err
@@ -319,7 +324,7 @@ func (s *Store) AuditLog(sinceSeq uint64, cps func([]audit.Checkpoint) error, fn
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		all = append(all, *raw.(*audit.Checkpoint))
 	}
-	if err := cps(all); err != nil {
+	if err := cps(head, all); err != nil {
 		return err
 	}
 	eit, err := txn.LowerBound(tableAudit, "id", sinceSeq)

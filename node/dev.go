@@ -348,6 +348,11 @@ func (d *devSupervisor) writeConfig(i int) error {
 	} else if err := secrets.WriteKeyFile(c.Secrets.KEKFile, k); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
+	// One audit checkpoint key, likewise.
+	c.AuditKeyFile = filepath.Join(d.dir, "audit.key")
+	if _, err := WriteAuditKey(c.AuditKeyFile); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return err
 	}
