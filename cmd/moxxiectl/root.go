@@ -65,6 +65,7 @@ from MOXXIE_ADDR, MOXXIE_TOKEN and MOXXIE_CACERT.`
 		a.tokenCommand(),
 		a.settingCommand(),
 		a.secretCommand(),
+		a.auditCommand(),
 		a.ipamCommand(), a.dnsCommand(), a.inventoryCommand(), a.vmCommand(), a.operationCommand(),
 		a.versionCommand(),
 	)
