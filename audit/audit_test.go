@@ -236,6 +236,18 @@ func TestExport_RoundTrip(t *testing.T) {
 	if err != nil || rep.Anchor != "unanchored" || rep.Checkpoints != 2 {
 		t.Fatalf("unanchored: %+v, %v", rep, err)
 	}
+	// Errors name the file line of the bad entry: entry 6 is on line 5,
+	// after the checkpoint line of entry 4.
+	tampered := strings.Replace(buf.String(), `"request_id":"req-6"`, `"request_id":"req-x"`, 1)
+	back, bcps, lineNos, err := ReadExportLines(strings.NewReader(tampered))
+	if err != nil || len(lineNos) != len(back) {
+		t.Fatal(err)
+	}
+	_, err = Verify(back, bcps, Options{Unanchored: true, Lines: lineNos})
+	var te *TamperError
+	if !errors.As(err, &te) || te.Seq != 6 || te.Line != 5 {
+		t.Fatalf("tampered entry 6: %v", err)
+	}
 	for _, bad := range []string{"{", `{"seq": "x"}`, `{"seq": 1}`, `{"time": "yesterday", "action": "x"}`} {
 		if _, _, err := ReadExport(strings.NewReader(bad)); !errors.Is(err, ErrBadExport) {
 			t.Errorf("ReadExport(%q): %v", bad, err)

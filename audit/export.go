@@ -82,10 +82,18 @@ var ErrBadExport = errors.New("bad audit export")
 // ReadExport reads an export written by ExportWriter: the entries in
 // file order and the checkpoints.
 func ReadExport(r io.Reader) ([]Entry, []Checkpoint, error) {
+	es, cps, _, err := ReadExportLines(r)
+	return es, cps, err
+}
+
+// ReadExportLines is ReadExport that also returns the file line of each
+// entry, for Options.Lines.
+func ReadExportLines(r io.Reader) ([]Entry, []Checkpoint, []int, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLine)
 	var entries []Entry
 	var cps []Checkpoint
+	var lines []int
 	n := 0
 	for sc.Scan() {
 		n++
@@ -96,19 +104,20 @@ func ReadExport(r io.Reader) ([]Entry, []Checkpoint, error) {
 		var e Entry
 		l := line{Entry: &e}
 		if err := json.Unmarshal(b, &l); err != nil {
-			return nil, nil, fmt.Errorf("%w: line %d: %v", ErrBadExport, n, err)
+			return nil, nil, nil, fmt.Errorf("%w: line %d: %v", ErrBadExport, n, err)
 		}
 		if l.Checkpoint != nil {
 			cps = append(cps, *l.Checkpoint)
 			continue
 		}
 		if e.Action == "" && e.Hash == "" {
-			return nil, nil, fmt.Errorf("%w: line %d is neither an entry nor a checkpoint", ErrBadExport, n)
+			return nil, nil, nil, fmt.Errorf("%w: line %d is neither an entry nor a checkpoint", ErrBadExport, n)
 		}
 		entries = append(entries, e)
+		lines = append(lines, n)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrBadExport, err)
+		return nil, nil, nil, fmt.Errorf("%w: %v", ErrBadExport, err)
 	}
-	return entries, cps, nil
+	return entries, cps, lines, nil
 }

@@ -35,8 +35,9 @@ type TamperError struct {
 	// Seq is the sequence number of the first bad entry (of the first
 	// missing one for KindDeleted).
 	Seq uint64
-	// Line is the 1-based position of the bad entry in the entries
-	// verified, 0 when it is missing.
+	// Line is the 1-based position of the bad entry among the entries
+	// verified, or its file line when Options.Lines gives them; 0 when
+	// the entry is missing.
 	Line int
 	// Detail says what was found.
 	Detail string
@@ -76,6 +77,9 @@ type Options struct {
 	// genesis nor a checkpoint (a partial export): its Prev is taken on
 	// trust.
 	Unanchored bool
+	// Lines, when set, holds the file line of each entry (see
+	// ReadExportLines), which errors then name.
+	Lines []int
 }
 
 // Report describes a log that verified.
@@ -164,6 +168,13 @@ func Verify(entries []Entry, cps []Checkpoint, opt Options) (*Report, error) {
 		}
 		return false
 	}
+	// ln returns the line of entries[i] for messages.
+	ln := func(i int) int {
+		if len(opt.Lines) == len(entries) {
+			return opt.Lines[i]
+		}
+		return i + 1
+	}
 	hashAt := make(map[uint64]string, len(entries))
 	for i := range entries {
 		e := &entries[i]
@@ -173,7 +184,7 @@ func Verify(entries []Entry, cps []Checkpoint, opt Options) (*Report, error) {
 			expSeq, expPrev = expSeq+1, e.Hash
 			continue
 		}
-		line := i + 1
+		line := ln(i)
 		switch p, known := hashPos[e.Prev]; {
 		case e.Prev == expPrev:
 			return nil, &TamperError{Kind: KindModified, Seq: expSeq, Line: line, Detail: "its content does not match its hash"}
@@ -181,19 +192,19 @@ func Verify(entries []Entry, cps []Checkpoint, opt Options) (*Report, error) {
 			// Two entries claim the same predecessor: one is not part of
 			// the chain. The genuine one is linked to by what follows.
 			if referenced(i, e.Hash) {
-				return nil, &TamperError{Kind: KindInserted, Seq: entries[i-1].Seq, Line: i, Detail: "no entry or checkpoint follows it"}
+				return nil, &TamperError{Kind: KindInserted, Seq: entries[i-1].Seq, Line: ln(i - 1), Detail: "no entry or checkpoint follows it"}
 			}
 			return nil, &TamperError{Kind: KindInserted, Seq: e.Seq, Line: line, Detail: "entry " + fmt.Sprint(entries[i-1].Seq) + " already follows the same predecessor"}
 		case known && p > i && i+1 < len(entries) && entries[i+1].Prev == expPrev:
 			// It was moved up: what follows it continues the chain.
-			return nil, &TamperError{Kind: KindReordered, Seq: e.Seq, Line: line, Detail: fmt.Sprintf("it belongs after line %d", p+1)}
+			return nil, &TamperError{Kind: KindReordered, Seq: e.Seq, Line: line, Detail: fmt.Sprintf("it belongs after line %d", ln(p))}
 		case known && p > i:
-			return nil, &TamperError{Kind: KindReordered, Seq: entries[p].Seq, Line: p + 1,
+			return nil, &TamperError{Kind: KindReordered, Seq: entries[p].Seq, Line: ln(p),
 				Detail: fmt.Sprintf("it belongs before line %d (entry %d)", line, e.Seq)}
 		case known && e.Seq < expSeq:
-			return nil, &TamperError{Kind: KindInserted, Seq: e.Seq, Line: line, Detail: fmt.Sprintf("entry %d is already at line %d", e.Seq, p+2)}
+			return nil, &TamperError{Kind: KindInserted, Seq: e.Seq, Line: line, Detail: fmt.Sprintf("entry %d is already at line %d", e.Seq, ln(p+1))}
 		case known:
-			return nil, &TamperError{Kind: KindReordered, Seq: e.Seq, Line: line, Detail: fmt.Sprintf("its predecessor is at line %d, not line %d", p+1, i)}
+			return nil, &TamperError{Kind: KindReordered, Seq: e.Seq, Line: line, Detail: fmt.Sprintf("its predecessor is at line %d, not line %d", ln(p), ln(i-1))}
 		case selfOK && e.Seq > expSeq:
 			return nil, &TamperError{Kind: KindDeleted, Seq: expSeq, Detail: fmt.Sprintf("entries %d-%d are missing before line %d", expSeq, e.Seq-1, line)}
 		case !selfOK:
@@ -201,7 +212,7 @@ func Verify(entries []Entry, cps []Checkpoint, opt Options) (*Report, error) {
 		case e.Seq == expSeq && i > 0:
 			// A valid entry in its place whose predecessor's hash is not
 			// the one it records: the predecessor was rewritten.
-			return nil, &TamperError{Kind: KindModified, Seq: entries[i-1].Seq, Line: i, Detail: fmt.Sprintf("its hash is not the one entry %d records", e.Seq)}
+			return nil, &TamperError{Kind: KindModified, Seq: entries[i-1].Seq, Line: ln(i - 1), Detail: fmt.Sprintf("its hash is not the one entry %d records", e.Seq)}
 		case e.Seq == expSeq:
 			return nil, &TamperError{Kind: KindModified, Seq: e.Seq, Line: line, Detail: "it does not follow " + rep.Anchor}
 		default:
@@ -220,7 +231,7 @@ func Verify(entries []Entry, cps []Checkpoint, opt Options) (*Report, error) {
 			return nil, &TamperError{Kind: KindDeleted, Seq: last.Seq + 1, Detail: fmt.Sprintf("checkpoint %d signs a longer log than the %d entries given", c.Seq, last.Seq)}
 		}
 		if hashAt[c.Seq] != c.Hash {
-			return nil, &TamperError{Kind: KindModified, Seq: good, Line: int(good-first.Seq) + 1,
+			return nil, &TamperError{Kind: KindModified, Seq: good, Line: ln(int(good - first.Seq)),
 				Detail: fmt.Sprintf("the chain does not reach the hash of checkpoint %d: entries %d-%d were rewritten", c.Seq, good, c.Seq)}
 		}
 		good = c.Seq + 1

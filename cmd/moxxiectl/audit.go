@@ -160,11 +160,11 @@ func (a *app) auditVerify(cmd *cobra.Command, vf *verifyFlags) error {
 		}
 		data = buf.Bytes()
 	}
-	entries, cps, err := audit.ReadExport(bytes.NewReader(data))
+	entries, cps, lines, err := audit.ReadExportLines(bytes.NewReader(data))
 	if err != nil {
 		return err
 	}
-	opt := audit.Options{Unanchored: vf.partial}
+	opt := audit.Options{Unanchored: vf.partial, Lines: lines}
 	if vf.pubkey != "" {
 		b, err := os.ReadFile(vf.pubkey)
 		if err != nil {
