@@ -204,3 +204,63 @@ func TestAudit_ClusterExportAndTampering(t *testing.T) {
 		t.Fatalf("foreign checkpoint: %v", err)
 	}
 }
+
+func TestAudit_RetentionKeepsTheRestVerifiable(t *testing.T) {
+	keyFile, trusted := auditKeyFile(t)
+	s := TestServer(t, func(c *Config) { c.AuditKeyFile = keyFile })
+	WaitForLeader(t, s)
+	token := bootstrapToken(t, s)
+	for i := range 5 {
+		put(t, s, token, fmt.Sprintf("k%d", i), "v")
+	}
+	if r := put(t, s, token, fsm.AuditRetentionKey, "5m"); r.status != http.StatusBadRequest {
+		t.Fatalf("retention of 5m: %d %s", r.status, r.body)
+	}
+	// A checkpoint of entry 3 made 100 days ago: retention (90 days by
+	// default) drops entries 1-3.
+	_, es, err := s.State().AuditEntries(nil, fsm.AuditFilter{})
+	if err != nil || len(es) != 5 {
+		t.Fatalf("%d entries, %v", len(es), err)
+	}
+	key, err := LoadAuditKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := audit.Sign(key, audit.Head{Seq: 3, Hash: es[2].Hash}, time.Now().Add(-100*24*time.Hour).UnixNano())
+	if _, err := s.raftApply(&fsm.AuditCheckpointRequest{Checkpoint: old}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AuditCheckpoint(); err != nil { // a recent one, of the head
+		t.Fatal(err)
+	}
+	n, err := s.AuditRetain()
+	if err != nil || n != 3 {
+		t.Fatalf("AuditRetain: %d, %v", n, err)
+	}
+	if n, err := s.AuditRetain(); err != nil || n != 0 {
+		t.Fatalf("second AuditRetain: %d, %v", n, err)
+	}
+	r := call(t, s, http.MethodGet, "/v1/audit/export", token, nil, nil)
+	entries, cps, err := audit.ReadExport(bytes.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(entries, cps, audit.Options{Trusted: trusted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.First != 4 || rep.Anchor != "checkpoint 3" {
+		t.Fatalf("report %+v", rep)
+	}
+	// Dropping the entry after the anchor is found.
+	if _, err := audit.Verify(entries[1:], cps, audit.Options{Trusted: trusted}); !errors.Is(err, audit.ErrTampered) {
+		t.Fatalf("first retained entry deleted: %v", err)
+	}
+	// Retention 0 keeps everything.
+	if r := put(t, s, token, fsm.AuditRetentionKey, "0"); r.status != http.StatusOK {
+		t.Fatalf("retention 0: %d %s", r.status, r.body)
+	}
+	if n, err := s.AuditRetain(); err != nil || n != 0 {
+		t.Fatalf("AuditRetain with retention 0: %d, %v", n, err)
+	}
+}
