@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -80,6 +81,12 @@ func (k *secretKeys) load(cfg SecretsConfig) error {
 	}
 	for i, f := range cfg.PreviousKEKFiles {
 		p, err := secrets.LoadKeyFile(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			// A previous key is only needed during a rotation: the
+			// configuration may name the file for good.
+			k.logger.Info("secrets: previous key-encryption key file absent; skipped", "file", f)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("config: secrets.previous_kek_files[%d]: %w", i, err)
 		}

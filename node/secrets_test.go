@@ -435,3 +435,45 @@ func TestMultiNode_SecretsKEKRotationByRestart(t *testing.T) {
 		waitSecret(t, name, v, servers...)
 	}
 }
+
+// TestSingleNode_SecretsKEKRotationInPlace rotates the KEK with a
+// configuration that never changes (kek_file K, previous_kek_files
+// [K.old]): move K to K.old, write a new K, reload (SIGHUP); the leader
+// re-wraps; delete K.old, reload; the values still decrypt.
+func TestSingleNode_SecretsKEKRotationInPlace(t *testing.T) {
+	kek, oldKey := testKEK(t)
+	sc := SecretsConfig{KEKFile: kek, PreviousKEKFiles: []string{kek + ".old"}}
+	s := TestServer(t, func(c *Config) { c.Secrets = sc })
+	WaitForLeader(t, s)
+	token := bootstrapToken(t, s)
+	v := secretValue(t, "inplace")
+	putSecretOK(t, s, token, "inplace", v)
+
+	if err := os.Rename(kek, kek+".old"); err != nil {
+		t.Fatal(err)
+	}
+	newKey, err := secrets.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := secrets.WriteKeyFile(kek, newKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReloadSecretKeys(sc); err != nil {
+		t.Fatal(err)
+	}
+	WaitForResult(t, 10*time.Second, func() error {
+		_, keys, err := s.State().SecretKeys(nil)
+		if err != nil || len(keys) != 1 || keys[0].KEKID != newKey.ID() {
+			return fmt.Errorf("keys %+v (%v), want one wrapped by %s, not %s", keys, err, newKey.ID(), oldKey.ID())
+		}
+		return nil
+	})
+	if err := os.Remove(kek + ".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReloadSecretKeys(sc); err != nil {
+		t.Fatal(err)
+	}
+	waitSecret(t, "inplace", v, s)
+}

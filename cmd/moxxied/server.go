@@ -123,6 +123,9 @@ func runServer(cfg *node.Config, exitWithParent bool) error {
 				} else {
 					logger.Info("certificates reloaded")
 				}
+				if err := srv.ReloadSecretKeys(cfg.Secrets); err != nil {
+					logger.Error("secrets: key-encryption key reload failed; keeping the old keys", "error", err)
+				}
 				continue
 			}
 			logger.Info("shutting down", "signal", sig.String())
