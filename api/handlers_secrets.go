@@ -44,15 +44,18 @@ type SecretRotation struct {
 	Skipped     int    `json:"skipped"`
 }
 
-// noKEK maps ErrNoKEK to its 503; other errors pass.
+// noKEK maps ErrNoKEK to its 503, without Retry-After: retrying does not
+// help until the servers are configured. An error that wraps ErrNoKEK
+// says which key is missing and is shown as it is; other errors pass.
 func noKEK(err error) error {
-	if errors.Is(err, ErrNoKEK) {
-		return &apiError{
-			status: http.StatusServiceUnavailable, code: CodeNoKEK, cause: err,
-			message: "no key-encryption key configured: set secrets.kek_file (or MOXXIE_SECRETS_KEK) on every server",
-		}
+	if !errors.Is(err, ErrNoKEK) {
+		return err
 	}
-	return err
+	msg := "no key-encryption key configured: set secrets.kek_file (or MOXXIE_SECRETS_KEK) on every server"
+	if err != ErrNoKEK {
+		msg = err.Error()
+	}
+	return &apiError{status: http.StatusServiceUnavailable, code: CodeNoKEK, cause: err, message: msg}
 }
 
 // secretName returns the validated {name} path value.

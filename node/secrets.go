@@ -147,7 +147,7 @@ func (s *Server) dataKey(k *fsm.SecretKey) (*secrets.Key, error) {
 	}
 	kek := s.secrets.byID(k.KEKID)
 	if kek == nil {
-		return nil, fmt.Errorf("secrets: data key %s is wrapped by key-encryption key %s, which this server does not have (add it to secrets.previous_kek_files)", k.ID, k.KEKID)
+		return nil, fmt.Errorf("data key %s is wrapped by key-encryption key %s, which this server does not have (add its file to secrets.previous_kek_files): %w", k.ID, k.KEKID, api.ErrNoKEK)
 	}
 	dek, err := secrets.Unwrap(kek, k.Wrapped, k.ID)
 	if err != nil {

@@ -477,3 +477,28 @@ func TestSingleNode_SecretsKEKRotationInPlace(t *testing.T) {
 	}
 	waitSecret(t, "inplace", v, s)
 }
+
+// TestSingleNode_SecretsMissingOldKEK: a leader given a new KEK without
+// the old one cannot use the data key; writes answer 503 no_kek naming the
+// missing key, until the old key is added back as previous.
+func TestSingleNode_SecretsMissingOldKEK(t *testing.T) {
+	kekA, keyA := testKEK(t)
+	kekB, _ := testKEK(t)
+	s := TestServer(t, func(c *Config) { c.Secrets.KEKFile = kekA })
+	WaitForLeader(t, s)
+	token := bootstrapToken(t, s)
+	v := secretValue(t, "one")
+	putSecretOK(t, s, token, "one", v)
+	if err := s.ReloadSecretKeys(SecretsConfig{KEKFile: kekB}); err != nil {
+		t.Fatal(err)
+	}
+	r := call(t, s, http.MethodPut, "/v1/secrets/two", token, map[string]string{"value": "x"}, nil)
+	if r.status != http.StatusServiceUnavailable || !contains(r.body, api.CodeNoKEK) || !contains(r.body, keyA.ID()) {
+		t.Fatalf("PUT with the data key's KEK missing: %d %s", r.status, r.body)
+	}
+	if err := s.ReloadSecretKeys(SecretsConfig{KEKFile: kekB, PreviousKEKFiles: []string{kekA}}); err != nil {
+		t.Fatal(err)
+	}
+	putSecretOK(t, s, token, "two", secretValue(t, "two"))
+	waitSecret(t, "one", v, s)
+}
