@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 
@@ -217,14 +218,13 @@ func TestMultiNode_SnapshotToAnotherCluster(t *testing.T) {
 		_, err := la.SnapshotSave(context.Background(), &archive)
 		return err
 	})
-	want := dump(t, la)
 
 	b := TestCluster(t, 3, nil)
 	lb := WaitForLeader(t, b...)
 	tokB := bootstrapToken(t, lb)
-	before := dump(t, lb)
 
-	// A damaged archive is refused and changes nothing.
+	// A damaged archive is refused and changes nothing (but the audit log
+	// of the refused logins).
 	bad := append([]byte(nil), archive.Bytes()...)
 	bad[len(bad)/2] ^= 0xff
 	for name, body := range map[string][]byte{"corrupt": bad, "truncated": archive.Bytes()[:archive.Len()-10]} {
@@ -234,6 +234,7 @@ func TestMultiNode_SnapshotToAnotherCluster(t *testing.T) {
 			t.Fatalf("%s with foreign token: %d %s", name, r.status, r.body)
 		}
 	}
+	before := dump(t, lb)
 	for name, body := range map[string][]byte{"corrupt": bad, "truncated": archive.Bytes()[:archive.Len()-10]} {
 		r := callRaw(t, b[1], "PUT", "/v1/snapshot", tokB, body)
 		if r.status != http.StatusBadRequest || !bytes.Contains(r.body, []byte("bad_snapshot")) {
@@ -257,10 +258,21 @@ func TestMultiNode_SnapshotToAnotherCluster(t *testing.T) {
 		}
 		return fmt.Errorf("restore: %d %s", r.status, r.body)
 	})
+	// B holds A's state, and the audit entry of the restore after A's log.
+	_, wantSettings, _ := la.State().Settings(nil)
+	_, wantLog, _ := la.State().AuditEntries(nil, fsm.AuditFilter{})
 	WaitForResult(t, 10*time.Second, func() error {
 		for _, s := range b {
-			if !bytes.Equal(dump(t, s), want) {
-				return fmt.Errorf("%s differs from cluster A after restore", s.ID())
+			if !bytes.Equal(dump(t, s), dump(t, b[0])) {
+				return fmt.Errorf("%s differs from %s after restore", s.ID(), b[0].ID())
+			}
+			_, settings, _ := s.State().Settings(nil)
+			_, log, _ := s.State().AuditEntries(nil, fsm.AuditFilter{})
+			if !reflect.DeepEqual(settings, wantSettings) {
+				return fmt.Errorf("%s settings differ from cluster A after restore", s.ID())
+			}
+			if len(log) != len(wantLog)+1 || !reflect.DeepEqual(log[:len(wantLog)], wantLog) || log[len(wantLog)].Action != "PUT /v1/snapshot" {
+				return fmt.Errorf("%s audit log is not A's and the restore after it", s.ID())
 			}
 		}
 		return nil
