@@ -38,7 +38,8 @@ type secretKeys struct {
 
 	// kick wakes the leader's re-wrap loop after a reload.
 	kick chan struct{}
-	// sealMu serializes making the first data key on the leader.
+	// sealMu serializes making data keys on the leader, so concurrent
+	// first writes share one key.
 	sealMu sync.Mutex
 }
 
