@@ -234,6 +234,11 @@ func TestMultiNode_SnapshotToAnotherCluster(t *testing.T) {
 			t.Fatalf("%s with foreign token: %d %s", name, r.status, r.body)
 		}
 	}
+	// The refusals were recorded on whichever server leads now: let lb
+	// catch up before taking its state.
+	if l := TestLeaderOf(lb); l != nil {
+		WaitForApplied(t, l.State().LatestIndex(), lb)
+	}
 	before := dump(t, lb)
 	for name, body := range map[string][]byte{"corrupt": bad, "truncated": archive.Bytes()[:archive.Len()-10]} {
 		r := callRaw(t, b[1], "PUT", "/v1/snapshot", tokB, body)
