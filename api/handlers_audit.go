@@ -110,8 +110,13 @@ func auditInfo(c *call) *fsm.AuditInfo {
 // auditWrite records a write that succeeded without applying an audited
 // command (a cluster change or a snapshot restore). It runs on the
 // server that served the write, the leader. A write its handler refused
-// before proposing anything changed nothing and is not recorded.
+// before proposing anything changed nothing and is not recorded, nor is
+// one whose handler panicked (the panic goes on to the recovery
+// middleware).
 func (s *server) auditWrite(c *call, errp *error) {
+	if p := recover(); p != nil {
+		panic(p)
+	}
 	if c.rt.Kind != KindWrite || c.audited || *errp != nil {
 		return
 	}
