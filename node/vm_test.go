@@ -341,8 +341,8 @@ func TestVM_FailureHalfWayUndoes(t *testing.T) {
 		faults pvesim.Faults
 		code   string
 	}{
-		"clone task fails": {pvesim.Faults{FailTasks: []string{"qmclone"}}, "task_failed"},
-		"start task fails": {pvesim.Faults{FailTasks: []string{"qmstart"}}, "task_failed"},
+		"clone task fails":  {pvesim.Faults{FailTasks: []string{"qmclone"}}, "task_failed"},
+		"start task fails":  {pvesim.Faults{FailTasks: []string{"qmstart"}}, "task_failed"},
 		"every request 500": {pvesim.Faults{ErrorRate: 1}, "platform_unavailable"},
 	}
 	for name, tc := range cases {
