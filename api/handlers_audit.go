@@ -24,10 +24,11 @@ import (
 //   - A write stamps fsm.AuditInfo into its command (writeMeta), and the
 //     FSM appends the entry in the same transaction as the write, or with
 //     the error code when the command is refused.
-//   - A write that ends without proposing an audited command (refused by
-//     validation before it is proposed, or a cluster change, snapshot
-//     restore or secret rotation, which do not go through writeMeta) is
-//     recorded by auditWrite with an AuditRecord after its handler.
+//   - A write that succeeds without proposing an audited command (a
+//     cluster change, snapshot restore or secret rotation, which do not go
+//     through writeMeta) is recorded by auditWrite with an AuditRecord
+//     after its handler. A write its handler refuses as invalid before
+//     proposing anything changed nothing and is not recorded.
 //   - A refused authentication or authorization is recorded by
 //     auditAuthFailure. Writes and default reads are authenticated on the
 //     leader (followers forward them first), so the leader proposes the
