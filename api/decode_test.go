@@ -39,7 +39,7 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 	if d.Message != "must be a string" {
 		t.Errorf("message %q", d.Message)
 	}
-	if ts.b.State().LatestIndex() != 1 {
+	if ts.b.State().StateIndex() != 1 {
 		t.Fatal("a rejected request changed the state")
 	}
 }

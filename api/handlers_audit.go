@@ -24,11 +24,11 @@ import (
 //   - A write stamps fsm.AuditInfo into its command (writeMeta), and the
 //     FSM appends the entry in the same transaction as the write, or with
 //     the error code when the command is refused.
-//   - A write that succeeds without proposing an audited command (a
-//     cluster change, snapshot restore or secret rotation, which do not go
-//     through writeMeta) is recorded by auditWrite with an AuditRecord
-//     after its handler. A write its handler refuses as invalid before
-//     proposing anything changed nothing and is not recorded.
+//   - A write that ends without applying an audited command (refused by
+//     validation before it is proposed, or a cluster change, snapshot
+//     restore or secret rotation, which do not go through writeMeta) is
+//     recorded by auditWrite with an AuditRecord after its handler;
+//     refusals are rate limited like refused authentications.
 //   - A refused authentication or authorization is recorded by
 //     auditAuthFailure. Writes and default reads are authenticated on the
 //     leader (followers forward them first), so the leader proposes the
@@ -108,20 +108,30 @@ func auditInfo(c *call) *fsm.AuditInfo {
 	return a
 }
 
-// auditWrite records a write that succeeded without applying an audited
-// command (a cluster change or a snapshot restore). It runs on the
-// server that served the write, the leader. A write its handler refused
-// before proposing anything changed nothing and is not recorded, nor is
-// one whose handler panicked (the panic goes on to the recovery
-// middleware).
+// auditWrite records a write that ended without applying an audited
+// command: one its handler refused before proposing anything (with the
+// error code; rate limited like refused authentications, since a client
+// can send them as fast as it likes), one whose outcome raft could not
+// report, and a cluster change, restore or rotation, which do not go
+// through writeMeta. It runs on the server that served the write, the
+// leader. A write whose handler panicked is not recorded (the panic goes
+// on to the recovery middleware).
 func (s *server) auditWrite(c *call, errp *error) {
 	if p := recover(); p != nil {
 		panic(p)
 	}
-	if c.rt.Kind != KindWrite || c.audited || *errp != nil {
+	if c.rt.Kind != KindWrite || c.audited {
 		return
 	}
-	s.proposeAudit(c, c.actor(), auditInfo(c), audit.ResultOK)
+	if *errp == nil {
+		s.proposeAudit(c, c.actor(), auditInfo(c), audit.ResultOK)
+		return
+	}
+	if !authAudits.allow(s.b.ID()+"|"+addressOf(auditSource(c.r)), auditClock()) {
+		auditDropped.Inc()
+		return
+	}
+	s.proposeAudit(c, c.actor(), auditInfo(c), toAPIError(*errp).code)
 }
 
 // auditAuthFailure records a refused authentication or authorization and

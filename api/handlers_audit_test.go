@@ -27,7 +27,7 @@ func TestAudit_WritesAndAuthFailures(t *testing.T) {
 	stopAuditClock(t)
 	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/a", `{"value":"1"}`), 200)
 	wantError(t, ts.do("DELETE", "/v1/cluster/settings/nope", ""), 404, CodeNotFound, "")
-	// Refused before anything is proposed: not recorded.
+	// Refused before anything is proposed: recorded with its code.
 	wantError(t, ts.do("PUT", "/v1/cluster/settings/b", `{"value":1}`), 400, CodeInvalidRequest, "value")
 	// A refused authentication is recorded.
 	wantError(t, ts.do("PUT", "/v1/cluster/settings/c", `{"value":"1"}`, "Authorization", "Bearer mxx_wrong"), 401, CodeUnauthorized, "")
@@ -40,6 +40,7 @@ func TestAudit_WritesAndAuthFailures(t *testing.T) {
 		{"POST /v1/acl/bootstrap", "/v1/acl/bootstrap", "ok"},
 		{"PUT /v1/cluster/settings/{key}", "/v1/cluster/settings/a", "ok"},
 		{"DELETE /v1/cluster/settings/{key}", "/v1/cluster/settings/nope", "not_found"},
+		{"PUT /v1/cluster/settings/{key}", "/v1/cluster/settings/b", "invalid_request"},
 		{"auth.failed PUT /v1/cluster/settings/{key}", "/v1/cluster/settings/c", "unauthorized"},
 		{"PUT /v1/cluster/settings/{key}", "/v1/cluster/settings/d", "ok"},
 	}
@@ -52,15 +53,15 @@ func TestAudit_WritesAndAuthFailures(t *testing.T) {
 			t.Errorf("entry %d: %+v, want %+v", i+1, e, w)
 		}
 	}
-	if l.Entries[1].TokenID == "" || l.Entries[1].Role != "admin" || l.Entries[3].TokenID != "" {
-		t.Errorf("callers: %+v / %+v", l.Entries[1], l.Entries[3])
+	if l.Entries[1].TokenID == "" || l.Entries[1].Role != "admin" || l.Entries[3].TokenID == "" || l.Entries[4].TokenID != "" {
+		t.Errorf("callers: %+v / %+v / %+v", l.Entries[1], l.Entries[3], l.Entries[4])
 	}
-	if l.Head.Seq != 5 || l.Head.Hash != l.Entries[4].Hash {
+	if l.Head.Seq != 6 || l.Head.Hash != l.Entries[5].Hash {
 		t.Errorf("head %+v", l.Head)
 	}
 	// Filters.
 	mustJSON(t, wantStatus(t, ts.do("GET", "/v1/audit?since_seq=2&limit=2&action=PUT+/v1/cluster/settings/{key}", ""), 200), &l)
-	if len(l.Entries) != 2 || l.Entries[0].Seq != 2 || l.Entries[1].Seq != 5 {
+	if len(l.Entries) != 2 || l.Entries[0].Seq != 2 || l.Entries[1].Seq != 4 {
 		t.Errorf("filtered: %+v", l.Entries)
 	}
 	wantError(t, ts.do("GET", "/v1/audit?limit=0", ""), 400, CodeInvalidRequest, "limit")
@@ -68,7 +69,7 @@ func TestAudit_WritesAndAuthFailures(t *testing.T) {
 	// The export verifies, and its tampered copy does not.
 	body := wantStatus(t, ts.do("GET", "/v1/audit/export", ""), 200)
 	es, cps, err := audit.ReadExport(bytes.NewReader(body))
-	if err != nil || len(es) != 5 || len(cps) != 0 {
+	if err != nil || len(es) != 6 || len(cps) != 0 {
 		t.Fatalf("export: %d entries, %v", len(es), err)
 	}
 	if _, err := audit.Verify(es, cps, audit.Options{}); err != nil {
@@ -80,7 +81,7 @@ func TestAudit_WritesAndAuthFailures(t *testing.T) {
 	}
 	var v AuditVerifyResult
 	mustJSON(t, wantStatus(t, ts.do("GET", "/v1/audit/verify", ""), 200), &v)
-	if !v.OK || v.Report.Entries != 5 {
+	if !v.OK || v.Report.Entries != 6 {
 		t.Fatalf("verify %+v", v)
 	}
 	var cl AuditCheckpointList

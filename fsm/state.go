@@ -129,3 +129,25 @@ func (s *Store) IdempotencyRecords() int {
 	}
 	return n
 }
+
+// auditLogTables are the tables of the audit log.
+var auditLogTables = map[string]bool{tableAudit: true, tableAuditCheckpoints: true}
+
+// StateIndex returns the raft index of the last change to anything but the
+// audit log: what tests compare to show that a refused request, which is
+// audited, changed nothing else.
+func (s *Store) StateIndex() uint64 {
+	txn := s.db.Txn(false)
+	it, err := txn.Get(tableIndex, "id")
+	if err != nil {
+		return 0
+	}
+	var max uint64
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		e := raw.(*IndexEntry)
+		if !auditLogTables[e.Table] && e.Index > max {
+			max = e.Index
+		}
+	}
+	return max
+}
