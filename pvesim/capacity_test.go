@@ -77,7 +77,7 @@ func TestCapacity(t *testing.T) {
 
 func TestSeed_LargeCluster(t *testing.T) {
 	if testing.Short() {
-		t.Skip("large seed")
+		t.Skip("the 64-node, 10,000-guest seed is not run in -short mode")
 	}
 	start := time.Now()
 	e := newTestEnv(t, pvesim.Config{Seed: pvesim.Seed{Nodes: 64, Guests: 10000}})
