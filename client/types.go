@@ -146,6 +146,9 @@ type ServerStatus struct {
 	// State is leader, follower, candidate, or unreachable.
 	State string `json:"state"`
 	Voter bool   `json:"voter"`
+	// CertNotAfter is when the server's TLS certificate expires; zero
+	// when the server did not answer.
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
 }
 
 // Setting is one cluster-wide key/value setting.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -42,9 +43,13 @@ func (a *app) clusterStatus(cmd *cobra.Command, _ []string) error {
 		return printJSON(a.stdout, st)
 	}
 	tw := newTable(a.stdout)
-	row(tw, "ID", "STATE", "VOTER", "RAFT ADDRESS", "API ADDRESS")
+	row(tw, "ID", "STATE", "VOTER", "RAFT ADDRESS", "API ADDRESS", "CERT EXPIRES")
 	for _, s := range st.Servers {
-		row(tw, cell(s.ID), cell(s.State), strconv.FormatBool(s.Voter), cell(s.RaftAddress), orDash(cell(s.APIAddress)))
+		expires := "-"
+		if !s.CertNotAfter.IsZero() {
+			expires = s.CertNotAfter.UTC().Format(time.DateOnly)
+		}
+		row(tw, cell(s.ID), cell(s.State), strconv.FormatBool(s.Voter), cell(s.RaftAddress), orDash(cell(s.APIAddress)), expires)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -48,7 +48,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		writeJSON(w, 200, map[string]any{
 			"leader": "s1", "term": 4, "commit_index": 120, "applied_index": 119,
 			"servers": []map[string]any{
-				{"id": "s1", "raft_address": "127.0.0.1:7001", "api_address": "https://127.0.0.1:8443", "state": "leader", "voter": true},
+				{"id": "s1", "raft_address": "127.0.0.1:7001", "api_address": "https://127.0.0.1:8443", "state": "leader", "voter": true, "cert_not_after": "2027-11-25T22:03:00Z"},
 				{"id": "s2", "raft_address": "127.0.0.1:7002", "api_address": "", "state": "unreachable", "voter": false},
 			},
 		})

@@ -74,9 +74,9 @@ func TestClusterStatus(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	want := `ID  STATE        VOTER  RAFT ADDRESS    API ADDRESS
-s1  leader       true   127.0.0.1:7001  https://127.0.0.1:8443
-s2  unreachable  false  127.0.0.1:7002  -
+	want := `ID  STATE        VOTER  RAFT ADDRESS    API ADDRESS             CERT EXPIRES
+s1  leader       true   127.0.0.1:7001  https://127.0.0.1:8443  2027-11-25
+s2  unreachable  false  127.0.0.1:7002  -                       -
 
 Leader:         s1
 Term:           4
