@@ -22,10 +22,13 @@ type InventorySyncRequest struct {
 // Type returns InventorySyncType.
 func (*InventorySyncRequest) Type() MessageType { return InventorySyncType }
 
-// weight is the number of objects written.
-func (r *InventorySyncRequest) weight() int {
+// Len is the number of objects the request writes.
+func (r *InventorySyncRequest) Len() int {
 	return len(r.Nodes) + len(r.Guests) + len(r.Storage) + len(r.GoneNodes) + len(r.GoneGuests) + len(r.GoneStorage)
 }
+
+// weight is the number of objects written.
+func (r *InventorySyncRequest) weight() int { return r.Len() }
 
 // InventoryStaleRequest records that the platform could not be read. The
 // inventory is kept as last seen and marked stale until the next

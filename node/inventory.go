@@ -129,7 +129,7 @@ func (y *inventorySyncer) record(inv *provider.Inventory) (int, error) {
 		return 0, err
 	}
 	req := inventoryDiff(rec, inv)
-	if emptySync(req) {
+	if req.Len() == 0 {
 		_, state, err := st.InventoryState(nil)
 		if err != nil {
 			return 0, err
@@ -143,7 +143,7 @@ func (y *inventorySyncer) record(inv *provider.Inventory) (int, error) {
 		if _, err := y.s.raftApply(part); err != nil {
 			return n, err
 		}
-		n += len(part.Nodes) + len(part.Guests) + len(part.Storage) + len(part.GoneNodes) + len(part.GoneGuests) + len(part.GoneStorage)
+		n += part.Len()
 	}
 	y.lastSeen = time.Now()
 	return n, nil

@@ -84,51 +84,41 @@ func inventoryDiff(rec *fsm.InventoryRecorded, seen *provider.Inventory) *fsm.In
 	return req
 }
 
-// emptySync reports whether req changes nothing.
-func emptySync(req *fsm.InventorySyncRequest) bool {
-	return len(req.Nodes)+len(req.Guests)+len(req.Storage)+len(req.GoneNodes)+len(req.GoneGuests)+len(req.GoneStorage) == 0
-}
-
-// splitSync cuts req into requests of at most max objects each.
+// splitSync cuts req into requests of at most max objects each, in the
+// order nodes, storage, guests, so that a guest never arrives before its
+// node.
 func splitSync(req *fsm.InventorySyncRequest, max int) []*fsm.InventorySyncRequest {
-	var out []*fsm.InventorySyncRequest
-	cur := &fsm.InventorySyncRequest{}
-	n := 0
-	flush := func() {
-		out = append(out, cur)
-		cur, n = &fsm.InventorySyncRequest{}, 0
-	}
-	add := func() {
-		if n++; n == max {
-			flush()
+	out := []*fsm.InventorySyncRequest{{}}
+	room := func() *fsm.InventorySyncRequest {
+		if cur := out[len(out)-1]; cur.Len() < max {
+			return cur
 		}
+		out = append(out, &fsm.InventorySyncRequest{})
+		return out[len(out)-1]
 	}
 	for _, v := range req.Nodes {
-		cur.Nodes = append(cur.Nodes, v)
-		add()
+		c := room()
+		c.Nodes = append(c.Nodes, v)
 	}
 	for _, v := range req.GoneNodes {
-		cur.GoneNodes = append(cur.GoneNodes, v)
-		add()
+		c := room()
+		c.GoneNodes = append(c.GoneNodes, v)
 	}
 	for _, v := range req.Storage {
-		cur.Storage = append(cur.Storage, v)
-		add()
+		c := room()
+		c.Storage = append(c.Storage, v)
 	}
 	for _, v := range req.GoneStorage {
-		cur.GoneStorage = append(cur.GoneStorage, v)
-		add()
+		c := room()
+		c.GoneStorage = append(c.GoneStorage, v)
 	}
 	for _, v := range req.Guests {
-		cur.Guests = append(cur.Guests, v)
-		add()
+		c := room()
+		c.Guests = append(c.Guests, v)
 	}
 	for _, v := range req.GoneGuests {
-		cur.GoneGuests = append(cur.GoneGuests, v)
-		add()
-	}
-	if n > 0 || len(out) == 0 {
-		out = append(out, cur)
+		c := room()
+		c.GoneGuests = append(c.GoneGuests, v)
 	}
 	return out
 }

@@ -60,7 +60,7 @@ func TestInventoryDiff(t *testing.T) {
 		check  func(t *testing.T, req *fsm.InventorySyncRequest)
 	}{
 		{"nothing changed", func(*provider.Inventory) {}, func(t *testing.T, req *fsm.InventorySyncRequest) {
-			if !emptySync(req) {
+			if req.Len() != 0 {
 				t.Fatalf("want empty, got %+v", req)
 			}
 		}},
@@ -68,14 +68,14 @@ func TestInventoryDiff(t *testing.T) {
 			inv.Guests[0].CPU, inv.Guests[0].Mem, inv.Guests[0].Uptime = 0.9, 3<<30, 999
 			inv.Guests[0].Tags = []string{"tenant.acme", "web"}
 		}, func(t *testing.T, req *fsm.InventorySyncRequest) {
-			if !emptySync(req) {
+			if req.Len() != 0 {
 				t.Fatalf("want empty, got %+v", req)
 			}
 		}},
 		{"node usage within a step does not count", func(inv *provider.Inventory) {
 			inv.Nodes[0].CPU, inv.Nodes[0].Mem = 0.12, 12<<30
 		}, func(t *testing.T, req *fsm.InventorySyncRequest) {
-			if !emptySync(req) {
+			if req.Len() != 0 {
 				t.Fatalf("want empty, got %+v", req)
 			}
 		}},
@@ -144,7 +144,7 @@ func BenchmarkInventoryDiff10k(b *testing.B) {
 	rec := recorded(b, inventoryDiff(recorded(b), inv))
 	b.ReportAllocs()
 	for b.Loop() {
-		if req := inventoryDiff(rec, inv); !emptySync(req) {
+		if req := inventoryDiff(rec, inv); req.Len() != 0 {
 			b.Fatal("changes")
 		}
 	}
