@@ -349,11 +349,15 @@ func (d *resDecoder) object(r *resource) error {
 // field decodes the value of key into r. Keys match exactly first, then
 // case-insensitively, like encoding/json.
 func (d *resDecoder) field(r *resource, key []byte) error {
-	name := resourceKey(key)
+	name := string(key) // short keys: no allocation
 	var sp *string
 	switch name {
-	case "":
+	default:
+		if f := foldedField(key); f != "" {
+			return d.field(r, []byte(f))
+		}
 		return d.skip(0)
+	case "vmid", "template", "shared", "cpu", "maxcpu", "mem", "maxmem", "disk", "maxdisk", "uptime":
 	case "type":
 		sp = &r.Type
 	case "node":
@@ -512,51 +516,9 @@ func validNumber(b []byte) bool {
 	return i == len(b)
 }
 
-// resourceKey returns the field name key selects, "" for none: the exact
-// name, else one that matches case-insensitively, as in encoding/json.
-func resourceKey(key []byte) string {
-	switch string(key) {
-	case "type":
-		return "type"
-	case "node":
-		return "node"
-	case "name":
-		return "name"
-	case "status":
-		return "status"
-	case "tags":
-		return "tags"
-	case "pool":
-		return "pool"
-	case "lock":
-		return "lock"
-	case "storage":
-		return "storage"
-	case "plugintype":
-		return "plugintype"
-	case "content":
-		return "content"
-	case "vmid":
-		return "vmid"
-	case "template":
-		return "template"
-	case "shared":
-		return "shared"
-	case "cpu":
-		return "cpu"
-	case "maxcpu":
-		return "maxcpu"
-	case "mem":
-		return "mem"
-	case "maxmem":
-		return "maxmem"
-	case "disk":
-		return "disk"
-	case "maxdisk":
-		return "maxdisk"
-	case "uptime":
-		return "uptime"
-	}
+// foldedField returns the field that key names case-insensitively, as
+// encoding/json matches names, or "" for none. Exact names never get here.
+func foldedField(key []byte) string {
 	lower := true
 	for _, c := range key {
 		if c >= 'A' && c <= 'Z' || c >= 0x80 {
@@ -575,5 +537,6 @@ func resourceKey(key []byte) string {
 	return ""
 }
 
+// resourceFields are the names field decodes.
 var resourceFields = []string{"type", "node", "name", "status", "tags", "pool", "lock", "storage", "plugintype", "content",
 	"vmid", "template", "shared", "cpu", "maxcpu", "mem", "maxmem", "disk", "maxdisk", "uptime"}
