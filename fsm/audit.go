@@ -3,6 +3,7 @@ package fsm
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,6 +129,53 @@ func AuditResult(err error) string {
 	return "failed"
 }
 
+// auditBlock holds consecutive audit entries appended by one write
+// transaction. Storing them together costs one radix-tree insert per
+// transaction instead of one per entry: the entries' sequential keys made
+// each insert copy a wide tree node. First is the Seq of Entries[0] and the
+// entries' Seqs follow it without gaps. A block is immutable once its
+// transaction commits.
+type auditBlock struct {
+	First   uint64
+	Entries []audit.Entry
+}
+
+func (b *auditBlock) last() *audit.Entry { return &b.Entries[len(b.Entries)-1] }
+
+// auditAppender appends the audit entries of one write transaction to one
+// block, which it inserts with the first of them and extends in place
+// until the transaction ends (readers cannot see it before). reset must
+// be called when the transaction commits or aborts.
+type auditAppender struct {
+	txn   *memdb.Txn
+	block *auditBlock
+}
+
+func (a *auditAppender) reset() { *a = auditAppender{} }
+
+// head returns the end of the chain as txn sees it.
+func (a *auditAppender) head(txn *memdb.Txn) (audit.Head, error) {
+	if a.txn == txn && a.block != nil {
+		e := a.block.last()
+		return audit.Head{Seq: e.Seq, Hash: e.Hash}, nil
+	}
+	return auditHead(txn)
+}
+
+// add appends e, the next entry of the chain, in txn.
+func (a *auditAppender) add(txn *memdb.Txn, index uint64, e audit.Entry) error {
+	if a.txn == txn && a.block != nil {
+		a.block.Entries = append(a.block.Entries, e)
+		return nil
+	}
+	b := &auditBlock{First: e.Seq, Entries: append(make([]audit.Entry, 0, 4), e)}
+	if err := insert(txn, tableAudit, index, b); err != nil {
+		return err
+	}
+	a.txn, a.block = txn, b
+	return nil
+}
+
 // auditHead returns the end of the chain: the last entry, or the last
 // checkpoint when retention removed every entry, or the genesis.
 func auditHead(txn *memdb.Txn) (audit.Head, error) {
@@ -136,7 +184,7 @@ func auditHead(txn *memdb.Txn) (audit.Head, error) {
 		return audit.Head{}, err
 	}
 	if raw != nil {
-		e := raw.(*audit.Entry)
+		e := raw.(*auditBlock).last()
 		return audit.Head{Seq: e.Seq, Hash: e.Hash}, nil
 	}
 	if raw, err = txn.Last(tableAuditCheckpoints, "id"); err != nil {
@@ -149,9 +197,51 @@ func auditHead(txn *memdb.Txn) (audit.Head, error) {
 	return audit.Head{Hash: audit.ZeroHash}, nil
 }
 
+// auditEntry returns the entry with sequence number seq, or nil.
+func auditEntry(txn *memdb.Txn, seq uint64) (*audit.Entry, error) {
+	it, err := txn.ReverseLowerBound(tableAudit, "id", seq)
+	if err != nil {
+		return nil, err
+	}
+	raw := it.Next()
+	if raw == nil {
+		return nil, nil
+	}
+	b := raw.(*auditBlock)
+	if i := seq - b.First; i < uint64(len(b.Entries)) {
+		return &b.Entries[i], nil
+	}
+	return nil, nil
+}
+
+// auditEntriesFrom calls fn with each entry from sequence number seq on,
+// in order, until fn returns false, and returns the watch channel of the
+// blocks it read.
+func auditEntriesFrom(txn *memdb.Txn, seq uint64, fn func(*audit.Entry) bool) (<-chan struct{}, error) {
+	start := seq
+	if b, err := txn.ReverseLowerBound(tableAudit, "id", seq); err != nil {
+		return nil, err
+	} else if raw := b.Next(); raw != nil {
+		start = raw.(*auditBlock).First
+	}
+	it, err := txn.LowerBound(tableAudit, "id", start)
+	if err != nil {
+		return nil, err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		b := raw.(*auditBlock)
+		for i := range b.Entries {
+			if e := &b.Entries[i]; e.Seq >= seq && !fn(e) {
+				return it.WatchCh(), nil
+			}
+		}
+	}
+	return it.WatchCh(), nil
+}
+
 // appendAudit appends the entry of cmd, which ended with result, when cmd
 // carries AuditInfo.
-func appendAudit(txn *memdb.Txn, index uint64, cmd Command, result string) error {
+func (f *FSM) appendAudit(txn *memdb.Txn, index uint64, cmd Command, result string) error {
 	m := cmd.Meta()
 	if m.Audit == nil {
 		return nil
@@ -159,17 +249,17 @@ func appendAudit(txn *memdb.Txn, index uint64, cmd Command, result string) error
 	if rec, ok := cmd.(*AuditRecordRequest); ok && result == audit.ResultOK {
 		result = rec.Result
 	}
-	head, err := auditHead(txn)
+	head, err := f.audit.head(txn)
 	if err != nil {
 		return err
 	}
 	a := m.Audit
-	e := &audit.Entry{
+	e := audit.Entry{
 		Seq: head.Seq + 1, Index: index, Time: audit.Nanos(m.Now), TokenID: m.Actor, Role: a.Role, Tenant: a.Tenant,
 		Source: a.Source, RequestID: m.RequestID, Action: a.Action, Object: a.Object, Result: result,
 	}
-	audit.Chain(head.Hash, e)
-	return insert(txn, tableAudit, index, e)
+	audit.Chain(head.Hash, &e)
+	return f.audit.add(txn, index, e)
 }
 
 func applyAuditRecord(*memdb.Txn, uint64, Command) (any, error) {
@@ -185,14 +275,14 @@ func applyAuditCheckpoint(txn *memdb.Txn, index uint64, c Command) (any, error) 
 	} else if raw != nil {
 		return nil, fieldErrf("checkpoint", ErrConflict, "entry %d already has a checkpoint", cp.Seq)
 	}
-	raw, err := txn.First(tableAudit, "id", cp.Seq)
+	e, err := auditEntry(txn, cp.Seq)
 	if err != nil {
 		return nil, err
 	}
-	if raw == nil {
+	if e == nil {
 		return nil, fieldErrf("checkpoint", ErrNotFound, "no audit entry %d", cp.Seq)
 	}
-	if h := raw.(*audit.Entry).Hash; h != cp.Hash {
+	if h := e.Hash; h != cp.Hash {
 		return nil, fieldErrf("checkpoint", ErrConflict, "audit entry %d has hash %.12s, not %.12s", cp.Seq, h, cp.Hash)
 	}
 	if err := insert(txn, tableAuditCheckpoints, index, &cp); err != nil {
@@ -213,48 +303,51 @@ func applyAuditTruncate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if raw == nil {
 		return nil, fieldErrf("before", ErrConflict, "no checkpoint of audit entry %d to keep the rest verifiable from", req.Before-1)
 	}
-	var old []any
-	for _, table := range []struct {
-		name  string
-		below uint64
-	}{{tableAudit, req.Before}, {tableAuditCheckpoints, req.Before - 1}} {
-		it, err := txn.Get(table.name, "id")
-		if err != nil {
+	// Whole blocks before Before go; a block across it is replaced by
+	// one of its later entries.
+	n := 0
+	var blocks []*auditBlock
+	it, err := txn.Get(tableAudit, "id")
+	if err != nil {
+		return nil, err
+	}
+	for raw := it.Next(); raw != nil && raw.(*auditBlock).First < req.Before; raw = it.Next() {
+		blocks = append(blocks, raw.(*auditBlock))
+	}
+	for _, b := range blocks {
+		if err := remove(txn, tableAudit, index, b); err != nil {
 			return nil, err
 		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			if seqOf(raw) >= table.below {
-				break
+		keep := b.Entries[min(req.Before-b.First, uint64(len(b.Entries))):]
+		n += len(b.Entries) - len(keep)
+		if len(keep) > 0 {
+			rest := &auditBlock{First: keep[0].Seq, Entries: slices.Clone(keep)}
+			if err := insert(txn, tableAudit, index, rest); err != nil {
+				return nil, err
 			}
-			old = append(old, raw)
 		}
 	}
-	n := 0
-	for _, raw := range old {
-		table := tableAuditCheckpoints
-		if _, ok := raw.(*audit.Entry); ok {
-			table = tableAudit
-			n++
-		}
-		if err := remove(txn, table, index, raw); err != nil {
+	var cps []any
+	cit, err := txn.Get(tableAuditCheckpoints, "id")
+	if err != nil {
+		return nil, err
+	}
+	for raw := cit.Next(); raw != nil && raw.(*audit.Checkpoint).Seq < req.Before-1; raw = cit.Next() {
+		cps = append(cps, raw)
+	}
+	for _, raw := range cps {
+		if err := remove(txn, tableAuditCheckpoints, index, raw); err != nil {
 			return nil, err
 		}
 	}
 	return map[string]int{"deleted": n}, nil
 }
 
-func seqOf(raw any) uint64 {
-	if e, ok := raw.(*audit.Entry); ok {
-		return e.Seq
-	}
-	return raw.(*audit.Checkpoint).Seq
-}
-
 // auditTables returns the audit part of the memdb schema.
 func auditTables() map[string]*memdb.TableSchema {
 	return map[string]*memdb.TableSchema{
 		tableAudit: {Name: tableAudit, Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: &memdb.UintFieldIndex{Field: "Seq"}},
+			"id": {Name: "id", Unique: true, Indexer: &memdb.UintFieldIndex{Field: "First"}},
 		}},
 		tableAuditCheckpoints: {Name: tableAuditCheckpoints, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: &memdb.UintFieldIndex{Field: "Seq"}},
@@ -277,22 +370,17 @@ type AuditFilter struct {
 // index; ws learns when entries are added.
 func (s *Store) AuditEntries(ws memdb.WatchSet, f AuditFilter) (uint64, []*audit.Entry, error) {
 	txn := s.db.Txn(false)
-	it, err := txn.LowerBound(tableAudit, "id", f.SinceSeq)
+	out := []*audit.Entry{}
+	ch, err := auditEntriesFrom(txn, f.SinceSeq, func(e *audit.Entry) bool {
+		if (f.TokenID == "" || e.TokenID == f.TokenID) && (f.Action == "" || e.Action == f.Action) {
+			out = append(out, e)
+		}
+		return f.Limit <= 0 || len(out) < f.Limit
+	})
 	if err != nil {
 		return 0, nil, err
 	}
-	ws.Add(it.WatchCh())
-	out := []*audit.Entry{}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		e := raw.(*audit.Entry)
-		if (f.TokenID != "" && e.TokenID != f.TokenID) || (f.Action != "" && e.Action != f.Action) {
-			continue
-		}
-		out = append(out, e)
-		if f.Limit > 0 && len(out) >= f.Limit {
-			break
-		}
-	}
+	ws.Add(ch)
 	return s.tableIndex(txn, tableAudit), out, nil
 }
 
@@ -327,16 +415,14 @@ func (s *Store) AuditLog(sinceSeq uint64, cps func(audit.Head, []audit.Checkpoin
 	if err := cps(head, all); err != nil {
 		return err
 	}
-	eit, err := txn.LowerBound(tableAudit, "id", sinceSeq)
-	if err != nil {
+	var ferr error
+	if _, err := auditEntriesFrom(txn, sinceSeq, func(e *audit.Entry) bool {
+		ferr = fn(e)
+		return ferr == nil
+	}); err != nil {
 		return err
 	}
-	for raw := eit.Next(); raw != nil; raw = eit.Next() {
-		if err := fn(raw.(*audit.Entry)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return ferr
 }
 
 // AuditRetentionKey is the setting that says how long audit entries are

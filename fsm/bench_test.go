@@ -174,8 +174,8 @@ func BenchmarkApplyAllocateCount(b *testing.B) {
 }
 
 // BenchmarkApplyAllocateBatch64 applies batches of 64 single-address
-// allocations with idempotency keys, as group commit proposes them under
-// load, reported per allocation.
+// allocations with idempotency keys and audit entries, as group commit
+// proposes them under load, reported per allocation.
 func BenchmarkApplyAllocateBatch64(b *testing.B) {
 	x := &benchIPAM{b: b, f: New()}
 	x.apply(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/8"}})
@@ -185,8 +185,9 @@ func BenchmarkApplyAllocateBatch64(b *testing.B) {
 		for i := range entries {
 			seq++
 			entries[i] = mustEncode(b, &AddressAllocateRequest{
-				WriteMeta: WriteMeta{Now: int64(seq), Actor: "bench-token", IdempotencyKey: fmt.Sprintf("c%d-%d", seq%64, seq), RequestHash: "h"},
-				PrefixID:  "p", Count: 1, IDs: []string{fmt.Sprintf("019ab9a5-9e00-7000-8000-%012x", seq)}, Owner: fmt.Sprintf("vm:%d/net0", seq),
+				WriteMeta: WriteMeta{Now: int64(seq), Actor: "bench-token", IdempotencyKey: fmt.Sprintf("c%d-%d", seq%64, seq), RequestHash: "h", RequestID: fmt.Sprintf("req-%d", seq),
+					Audit: &AuditInfo{Role: "admin", Source: "127.0.0.1:40000", Action: "POST /v1/ipam/prefixes/{id}/allocate", Object: "/v1/ipam/prefixes/p/allocate"}},
+				PrefixID: "p", Count: 1, IDs: []string{fmt.Sprintf("019ab9a5-9e00-7000-8000-%012x", seq)}, Owner: fmt.Sprintf("vm:%d/net0", seq),
 			})
 		}
 		return mustEncode(b, &BatchRequest{Entries: entries})

@@ -33,6 +33,10 @@ type FSM struct {
 	mu    sync.RWMutex
 	state *Store // guarded by mu; replaced wholesale by Restore
 
+	// audit appends the audit entries of the write transaction being
+	// applied; only Apply's goroutine uses it.
+	audit auditAppender
+
 	// OnApply, when set, is called after each applied command with its type
 	// and result; metrics hook in here. It must not block.
 	OnApply func(t MessageType, r *Result)
@@ -96,14 +100,16 @@ func ignorable(buf []byte) bool {
 func (f *FSM) applyOne(index uint64, cmd Command) *Result {
 	txn := f.State().db.Txn(true)
 	defer txn.Abort()
+	defer f.audit.reset()
 	r := f.applyTxn(txn, index, cmd)
 	if r.Err == nil {
 		txn.Commit()
 	} else if cmd.Meta().Audit != nil {
 		// A refused client write changes nothing but the audit log.
 		txn.Abort()
+		f.audit.reset()
 		atxn := f.State().db.Txn(true)
-		if err := appendAudit(atxn, index, cmd, AuditResult(r.Err)); err != nil {
+		if err := f.appendAudit(atxn, index, cmd, AuditResult(r.Err)); err != nil {
 			atxn.Abort()
 		} else {
 			atxn.Commit()
@@ -163,6 +169,7 @@ func (f *FSM) applyChunk(index uint64, cmds []Command, out []*Result) {
 		}
 		if out[i] = f.applyTxn(txn, index, c); out[i].Err != nil {
 			txn.Abort()
+			f.audit.reset()
 			for j, c := range cmds {
 				if c == nil {
 					out[j] = &Result{}
@@ -174,6 +181,7 @@ func (f *FSM) applyChunk(index uint64, cmds []Command, out []*Result) {
 		}
 	}
 	txn.Commit()
+	f.audit.reset()
 	for i, c := range cmds {
 		if c != nil {
 			f.done(c, out[i])
@@ -201,7 +209,7 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command) *Result {
 			if rec.RequestHash != m.RequestHash {
 				return &Result{Err: ErrIdempotencyMismatch}
 			}
-			if err := appendAudit(txn, index, cmd, audit.ResultOK); err != nil {
+			if err := f.appendAudit(txn, index, cmd, audit.ResultOK); err != nil {
 				return &Result{Err: err}
 			}
 			return &Result{Value: json.RawMessage(rec.Result), Replayed: true}
@@ -221,7 +229,7 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command) *Result {
 			return &Result{Err: err}
 		}
 	}
-	if err := appendAudit(txn, index, cmd, audit.ResultOK); err != nil {
+	if err := f.appendAudit(txn, index, cmd, audit.ResultOK); err != nil {
 		return &Result{Err: err}
 	}
 	return &Result{Value: v, JSON: body}

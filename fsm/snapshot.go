@@ -85,6 +85,8 @@ var snapshotTables = []tableRecord{
 	{tableInvStorage, recInvStorage, func() any { return new(InvStorage) }},
 	{tableInvState, recInvState, func() any { return new(InvState) }},
 	{tableOperations, recOperation, func() any { return new(Operation) }},
+	// The audit table stores blocks of entries; a snapshot holds one
+	// record per entry (see auditRestorer).
 	{tableAudit, recAudit, func() any { return new(audit.Entry) }},
 	{tableAuditCheckpoints, recAuditCP, func() any { return new(audit.Checkpoint) }},
 	{tableSecretKeys, recSecretKey, func() any { return new(SecretKey) }},
@@ -123,12 +125,21 @@ func WriteSnapshot(w io.Writer, txn *memdb.Txn) error {
 		if err != nil {
 			return err
 		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			body, err := encodeMsgpack(raw)
+		write := func(obj any) error {
+			body, err := encodeMsgpack(obj)
 			if err != nil {
 				return fmt.Errorf("fsm: snapshot %s: %w", t.table, err)
 			}
-			if err := writeRecord(bw, t.rec, body); err != nil {
+			return writeRecord(bw, t.rec, body)
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			if b, ok := raw.(*auditBlock); ok {
+				for i := range b.Entries {
+					if err := write(&b.Entries[i]); err != nil {
+						return err
+					}
+				}
+			} else if err := write(raw); err != nil {
 				return err
 			}
 		}
@@ -194,6 +205,7 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 	txn := db.Txn(true)
 	defer txn.Abort()
 	var latest uint64
+	var blocks auditRestorer
 	for {
 		var h [5]byte
 		if _, err := io.ReadFull(br, h[:]); err != nil {
@@ -224,6 +236,12 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 		if ie, ok := obj.(*IndexEntry); ok && ie.Index > latest {
 			latest = ie.Index
 		}
+		if e, ok := obj.(*audit.Entry); ok {
+			if err := blocks.restore(txn, e); err != nil {
+				return nil, 0, fmt.Errorf("%w: %s record: %v", ErrBadSnapshot, t.table, err)
+			}
+			continue
+		}
 		if err := txn.Insert(t.table, obj); err != nil {
 			return nil, 0, fmt.Errorf("%w: %s record: %v", ErrBadSnapshot, t.table, err)
 		}
@@ -233,6 +251,28 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 	}
 	txn.Commit()
 	return db, latest, nil
+}
+
+// auditRestorer groups the audit entries of a snapshot into blocks again:
+// consecutive entries recorded at the same raft index share a block, as
+// they did when they were applied in one batch.
+type auditRestorer struct {
+	block *auditBlock
+}
+
+func (r *auditRestorer) restore(txn *memdb.Txn, e *audit.Entry) error {
+	if b := r.block; b != nil {
+		last := b.last()
+		if e.Seq <= last.Seq {
+			return fmt.Errorf("audit entry %d after entry %d", e.Seq, last.Seq)
+		}
+		if e.Seq == last.Seq+1 && e.Index == last.Index {
+			b.Entries = append(b.Entries, *e)
+			return nil
+		}
+	}
+	r.block = &auditBlock{First: e.Seq, Entries: []audit.Entry{*e}}
+	return txn.Insert(tableAudit, r.block)
 }
 
 // readBody reads a record body of n bytes. A large n is not trusted before
@@ -267,7 +307,11 @@ func TableCounts(r io.Reader) (map[string]int, error) {
 		}
 		n := 0
 		for raw := it.Next(); raw != nil; raw = it.Next() {
-			n++
+			if b, ok := raw.(*auditBlock); ok {
+				n += len(b.Entries)
+			} else {
+				n++
+			}
 		}
 		out[t.table] = n
 	}
