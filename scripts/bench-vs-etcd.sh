@@ -21,6 +21,8 @@
 #               (default: discarded)
 #   NICE        run the clusters and moxxiebench at this niceness, e.g. -10 on
 #               a machine shared with other work (default 0: unchanged)
+#   ETCD_TLS    1 (default): etcd serves clients over TLS and its members
+#               talk mutual TLS, as Moxxie always does; 0: plain HTTP
 #   TMPDIR      where the clusters keep their data (default /tmp)
 set -euo pipefail
 
@@ -43,7 +45,7 @@ for round in $(seq "$ROUNDS"); do
 
 	echo "== round $round/$ROUNDS: etcd $(etcd_version), three members"
 	start_etcd
-	"${run[@]}" "$bench" etcd --endpoints "$etcd_endpoints" "${common[@]}" --cpu-pids "$(IFS=,; echo "${etcd_pids[*]}")" --label "etcd /v3/kv/put$sfx" --out "$tmp/results/etcd-$round.json"
+	"${run[@]}" "$bench" etcd --endpoints "$etcd_endpoints" ${etcd_cacert:+--cacert "$etcd_cacert"} "${common[@]}" --cpu-pids "$(IFS=,; echo "${etcd_pids[*]}")" --label "$(etcd_label)$sfx" --out "$tmp/results/etcd-$round.json"
 	stop_etcd "$round"
 	files+=("$tmp/results/etcd-$round.json")
 

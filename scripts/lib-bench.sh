@@ -111,27 +111,45 @@ etcd_version() {
 }
 
 # start_etcd starts a three-member etcd cluster in $tmp/etcd and sets
-# etcd_pids and etcd_endpoints.
+# etcd_pids, etcd_endpoints and etcd_cacert. With ETCD_TLS=1 (the default)
+# etcd is set up as Moxxie always runs: TLS on the client port and mutual
+# TLS between members, with certificates from a CA of its own made by
+# `moxxied tls`; ETCD_TLS=0 runs it on plain HTTP.
 start_etcd() {
-	local ports i cluster=""
+	local ports i cluster="" scheme=http tlsflags=()
 	mapfile -t ports < <("$bench" ports 6)
 	rm -rf "$tmp/etcd" && mkdir -p "$tmp/etcd"
+	etcd_cacert=""
+	if [ "${ETCD_TLS:-1}" = 1 ]; then
+		scheme=https
+		"$tmp/bin/moxxied" tls ca create --dir "$tmp/etcd/tls" --common-name "etcd bench CA" >/dev/null
+		"$tmp/bin/moxxied" tls cert create --server --name etcd --ca-dir "$tmp/etcd/tls" --dir "$tmp/etcd/tls" >/dev/null
+		etcd_cacert=$tmp/etcd/tls/ca.pem
+		tlsflags=(--cert-file "$tmp/etcd/tls/etcd.pem" --key-file "$tmp/etcd/tls/etcd-key.pem"
+			--peer-cert-file "$tmp/etcd/tls/etcd.pem" --peer-key-file "$tmp/etcd/tls/etcd-key.pem"
+			--peer-trusted-ca-file "$etcd_cacert" --peer-client-cert-auth)
+	fi
 	for i in 1 2 3; do
-		cluster+="${cluster:+,}e$i=http://127.0.0.1:${ports[$((2 * i - 1))]}"
+		cluster+="${cluster:+,}e$i=$scheme://127.0.0.1:${ports[$((2 * i - 1))]}"
 	done
 	etcd_pids=()
 	etcd_endpoints=""
 	for i in 1 2 3; do
 		local cport=${ports[$((2 * i - 2))]} pport=${ports[$((2 * i - 1))]}
 		"${run[@]}" etcd --name "e$i" --data-dir "$tmp/etcd/e$i" \
-			--listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
-			--listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+			--listen-client-urls "$scheme://127.0.0.1:$cport" --advertise-client-urls "$scheme://127.0.0.1:$cport" \
+			--listen-peer-urls "$scheme://127.0.0.1:$pport" --initial-advertise-peer-urls "$scheme://127.0.0.1:$pport" \
 			--initial-cluster "$cluster" --initial-cluster-token "moxxie-bench-$$" --initial-cluster-state new \
-			--logger zap --log-outputs stderr >"$tmp/etcd/e$i.log" 2>&1 &
+			"${tlsflags[@]+"${tlsflags[@]}"}" --logger zap --log-outputs stderr >"$tmp/etcd/e$i.log" 2>&1 &
 		etcd_pids+=($!)
 		pids+=($!)
-		etcd_endpoints+="${etcd_endpoints:+,}http://127.0.0.1:$cport"
+		etcd_endpoints+="${etcd_endpoints:+,}$scheme://127.0.0.1:$cport"
 	done
+}
+
+# etcd_label prints how etcd runs, for result labels.
+etcd_label() {
+	if [ "${ETCD_TLS:-1}" = 1 ]; then echo "etcd /v3/kv/put (TLS)"; else echo "etcd /v3/kv/put (plain HTTP)"; fi
 }
 
 # stop_etcd ROUND stops the etcd cluster and keeps its logs in
