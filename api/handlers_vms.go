@@ -26,6 +26,7 @@ type VMCreateRequest struct {
 	Disk        int         `json:"disk"`
 	Storage     string      `json:"storage"`
 	Tenant      string      `json:"tenant"`
+	Project     string      `json:"project"`
 	Tags        []string    `json:"tags"`
 	Description string      `json:"description"`
 	Start       *bool       `json:"start"`
@@ -68,7 +69,7 @@ func (s *server) handleVMCreate(c *call) error {
 	st := s.b.State()
 	spec := fsm.VMSpec{
 		Name: req.Name, Cores: req.Cores, MemoryMiB: req.Memory, DiskGiB: req.Disk, Storage: req.Storage,
-		Tenant: req.Tenant, Tags: req.Tags, Description: req.Description, Start: req.Start == nil || *req.Start,
+		Tenant: req.Tenant, Project: req.Project, Tags: req.Tags, Description: req.Description, Start: req.Start == nil || *req.Start,
 		NICs: req.NICs, SSHKeys: req.SSHKeys,
 	}
 	if req.Template != "" {
@@ -82,6 +83,11 @@ func (s *server) handleVMCreate(c *call) error {
 		}
 		if spec.MemoryMiB == 0 {
 			spec.MemoryMiB = int(tmpl.MaxMem >> 20)
+		}
+		if spec.DiskGiB == 0 {
+			// A clone keeps the template's disks; its size is what the
+			// quota reserves.
+			spec.DiskGiB = int((tmpl.MaxDisk + 1<<30 - 1) >> 30)
 		}
 	}
 	if spec.Cores == 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/audit"
+	"github.com/moxxie/moxxie/quota"
 )
 
 func TestFSM_SettingUpsert(t *testing.T) {
@@ -476,6 +477,9 @@ func populate(t testing.TB, f *FSM) uint64 {
 		&OperationUpdateRequest{WriteMeta: WriteMeta{Now: 23}, ID: "op-1", Status: str(OpSucceeded)},
 		&SecretKeyWrapRequest{WriteMeta: WriteMeta{Now: 24}, Key: SecretKey{ID: "dek-1", KEKID: "kek-1", Wrapped: make([]byte, 61)}},
 		&SecretPutRequest{WriteMeta: WriteMeta{Now: 25}, Secret: Secret{Name: "pve-token", Ciphertext: make([]byte, 40), Nonce: make([]byte, 12), DEKID: "dek-1"}},
+		&TenantCreateRequest{WriteMeta: WriteMeta{Now: 26}, Tenant: Tenant{ID: "acme", Quota: quota.Limits{quota.IPv4: 5}}},
+		&ProjectCreateRequest{WriteMeta: WriteMeta{Now: 27}, Project: Project{ID: "acme/web", Tenant: "acme", Name: "web"}},
+		&AddressAllocateRequest{WriteMeta: WriteMeta{Now: 28}, PrefixID: "p-a", Count: 1, IDs: []string{"a-3"}, Tenant: "acme", Project: "web"},
 	}
 	for i, c := range cmds {
 		applyOK(t, f, uint64(i+1), c)

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/moxxie/moxxie/audit"
 	"github.com/moxxie/moxxie/ipam"
+	"github.com/moxxie/moxxie/quota"
 )
 
 // logEntry wraps data as a raft command entry at index.
@@ -235,10 +236,10 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		IPRangeDeleteType: &IPRangeDeleteRequest{WriteMeta: meta(15), ID: "r"},
 		AddressAllocateType: &AddressAllocateRequest{
 			WriteMeta: meta(16), PrefixID: "p", VRF: "red", Address: "10.0.0.5", Fallback: true, Force: true, Count: 1,
-			IDs: []string{"a"}, Status: "active", DNSName: "web.moxxie.test", Tenant: "t", Owner: "vm:101/net0", Description: "d",
+			IDs: []string{"a"}, Status: "active", DNSName: "web.moxxie.test", Tenant: "t", Project: "p", Owner: "vm:101/net0", Description: "d",
 		},
 		AddressUpdateType: &AddressUpdateRequest{
-			WriteMeta: meta(17), ID: "a", Status: str("reserved"), DNSName: str("db.moxxie.test"), Tenant: str("t"), Owner: str("ct:105"), Description: str("d"),
+			WriteMeta: meta(17), ID: "a", Status: str("reserved"), DNSName: str("db.moxxie.test"), Tenant: str("t"), Project: str("p"), Owner: str("ct:105"), Description: str("d"),
 		},
 		AddressReleaseType: &AddressReleaseRequest{WriteMeta: meta(18), ID: "a", Force: true},
 		PoolCreateType: &PoolCreateRequest{WriteMeta: meta(19), Pool: Pool{
@@ -277,6 +278,16 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		SecretKeyWrapType: &SecretKeyWrapRequest{WriteMeta: meta(35), Key: SecretKey{
 			ID: "dek-1", KEKID: "kek-2", Wrapped: bytes.Repeat([]byte{3}, 61), Seq: 1, CreatedAt: 1, UpdatedAt: 2, CreateIndex: 3, ModifyIndex: 4,
 		}, PrevKEKID: "kek-1"},
+		TenantCreateType: &TenantCreateRequest{WriteMeta: meta(36), Tenant: Tenant{
+			ID: "acme", Description: "d", Quota: quota.Limits{quota.Guests: 10, quota.VCPUs: 40}, CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3, UpdatedAt: 4,
+		}},
+		TenantUpdateType: &TenantUpdateRequest{WriteMeta: meta(37), ID: "acme", Description: str("d2"), Quota: quota.Limits{quota.IPv4: 5}, SetQuota: true},
+		TenantDeleteType: &TenantDeleteRequest{WriteMeta: meta(38), ID: "acme"},
+		ProjectCreateType: &ProjectCreateRequest{WriteMeta: meta(39), Project: Project{
+			ID: "acme/web", Tenant: "acme", Name: "web", Description: "d", Quota: quota.Limits{quota.Guests: 2}, CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3, UpdatedAt: 4,
+		}},
+		ProjectUpdateType: &ProjectUpdateRequest{WriteMeta: meta(40), ID: "acme/web", Description: str("d2"), Quota: quota.Limits{quota.VCPUs: 8}, SetQuota: true},
+		ProjectDeleteType: &ProjectDeleteRequest{WriteMeta: meta(41), ID: "acme/web"},
 	}
 }
 
@@ -292,7 +303,7 @@ func sampleInvNode() InvNode {
 func sampleInvGuest() InvGuest {
 	return InvGuest{
 		VMID: 101, Kind: GuestKindVM, Node: "pve1", Name: "web", Status: "running", Template: true, Tags: []string{"tenant.acme"},
-		Pool: "prod", Tenant: "acme", Lock: "backup", MaxCPU: 2, MaxMem: 1 << 31, MaxDisk: 1 << 34, InvMeta: sampleInvMeta(),
+		Pool: "prod", Tenant: "acme", Project: "web", Lock: "backup", MaxCPU: 2, MaxMem: 1 << 31, MaxDisk: 1 << 34, InvMeta: sampleInvMeta(),
 	}
 }
 
@@ -312,7 +323,7 @@ func sampleOperation() Operation {
 	return Operation{
 		ID: "op-1", Kind: OpVMCreate, Status: OpRunning, VMID: 101, Node: "pve1", Tenant: "acme",
 		Spec: &VMSpec{
-			Name: "web", TemplateVMID: 9000, Node: "pve1", Cores: 2, MemoryMiB: 2048, DiskGiB: 10, Storage: "local-lvm", Tenant: "acme",
+			Name: "web", TemplateVMID: 9000, Node: "pve1", Cores: 2, MemoryMiB: 2048, DiskGiB: 10, Storage: "local-lvm", Tenant: "acme", Project: "web",
 			Tags: []string{"web"}, Description: "d", Start: true, SSHKeys: []string{"ssh-ed25519 AAAA"},
 			NICs: []VMNIC{{Bridge: "vmbr0", VLAN: 10, PrefixID: "p", Address: "10.0.0.5", DNSName: "web.moxxie.test"}},
 		},
@@ -357,4 +368,4 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 }
 
 // nextFreeType is the first message type number not yet registered.
-const nextFreeType = SecretKeyWrapType + 1
+const nextFreeType = ProjectDeleteType + 1

@@ -71,15 +71,20 @@ func applyInventorySync(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	for i := range req.Guests {
 		g := req.Guests[i]
 		var old *InvMeta
+		var was holding
 		if raw, err := txn.First(tableInvGuests, "id", g.VMID); err != nil {
 			return nil, err
 		} else if raw != nil {
 			old = &raw.(*InvGuest).InvMeta
+			was = raw.(*InvGuest).holding()
 		}
 		if old == nil || old.Gone {
 			st.Guests++
 		}
 		invStamp(&g.InvMeta, old, index, now)
+		if err := chargeChange(txn, index, was, g.holding(), false); err != nil {
+			return nil, err
+		}
 		if err := insert(txn, tableInvGuests, index, &g); err != nil {
 			return nil, err
 		}
@@ -93,6 +98,9 @@ func applyInventorySync(txn *memdb.Txn, index uint64, c Command) (any, error) {
 			continue
 		}
 		g := *raw.(*InvGuest)
+		if err := charge(txn, index, g.holding().negate(), false); err != nil {
+			return nil, err
+		}
 		invMarkGone(&g.InvMeta, index, now)
 		st.Guests--
 		if err := insert(txn, tableInvGuests, index, &g); err != nil {

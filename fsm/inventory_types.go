@@ -45,8 +45,10 @@ type InvGuest struct {
 	Template bool     `json:"template"`
 	Tags     []string `json:"tags,omitempty"`
 	Pool     string   `json:"pool,omitempty"`
-	// Tenant comes from a "tenant.<name>" tag on the guest.
+	// Tenant comes from a "tenant.<name>" tag on the guest, Project from
+	// a "project.<name>" tag.
 	Tenant  string `json:"tenant,omitempty"`
+	Project string `json:"project,omitempty" codec:",omitempty"`
 	Lock    string `json:"lock,omitempty"`
 	MaxCPU  int    `json:"maxcpu"`
 	MaxMem  uint64 `json:"maxmem"`
@@ -113,7 +115,7 @@ func (n *InvNode) SameAs(o *InvNode) bool {
 // history.
 func (g *InvGuest) SameAs(o *InvGuest) bool {
 	return g.VMID == o.VMID && g.Kind == o.Kind && g.Node == o.Node && g.Name == o.Name && g.Status == o.Status &&
-		g.Template == o.Template && slices.Equal(g.Tags, o.Tags) && g.Pool == o.Pool && g.Tenant == o.Tenant &&
+		g.Template == o.Template && slices.Equal(g.Tags, o.Tags) && g.Pool == o.Pool && g.Tenant == o.Tenant && g.Project == o.Project &&
 		g.Lock == o.Lock && g.MaxCPU == o.MaxCPU && g.MaxMem == o.MaxMem && g.MaxDisk == o.MaxDisk && g.Gone == o.Gone
 }
 

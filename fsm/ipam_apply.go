@@ -309,6 +309,9 @@ func applyPrefixCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err := saveSpace(txn, index, spID, sp); err != nil {
 		return nil, err
 	}
+	if err := charge(txn, index, prefixHolding(p.Tenant, 1), true); err != nil {
+		return nil, err
+	}
 	p.CreateIndex, p.ModifyIndex = index, index
 	p.CreatedAt, p.UpdatedAt = Timestamp(req.Now), Timestamp(req.Now)
 	if err := insert(txn, tablePrefixes, index, &p); err != nil {
@@ -378,6 +381,9 @@ func reserveGateway(txn *memdb.Txn, index uint64, req *PrefixCreateRequest, p *P
 		Status: AddressReserved, Tenant: p.Tenant, Description: "gateway",
 		CreateIndex: index, ModifyIndex: index, CreatedAt: Timestamp(req.Now), UpdatedAt: Timestamp(req.Now),
 	}
+	if err := charge(txn, index, a.holding(), true); err != nil {
+		return err
+	}
 	if err := insertAddress(txn, a); err != nil {
 		return err
 	}
@@ -394,8 +400,11 @@ func applyPrefixUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	p := *old
-	if req.Tenant != nil {
+	if req.Tenant != nil && *req.Tenant != old.Tenant {
 		p.Tenant = *req.Tenant
+		if err := chargeChange(txn, index, prefixHolding(old.Tenant, 1), prefixHolding(p.Tenant, 1), true); err != nil {
+			return nil, err
+		}
 	}
 	if req.Description != nil {
 		p.Description = *req.Description
@@ -432,6 +441,9 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, fieldErrf("id", ErrConflict, "prefix %s still holds addresses, such as %s; release them first", p.Prefix, a.Address)
 	}
 	if gateway != nil {
+		if err := charge(txn, index, gateway.holding().negate(), false); err != nil {
+			return nil, err
+		}
 		if err := remove(txn, tableAddresses, index, gateway); err != nil {
 			return nil, err
 		}
@@ -456,6 +468,9 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, fmt.Errorf("fsm: release %s in its parent: %w", p.Prefix, err)
 	}
 	if err := saveSpace(txn, index, spID, sp); err != nil {
+		return nil, err
+	}
+	if err := charge(txn, index, prefixHolding(p.Tenant, -1), false); err != nil {
 		return nil, err
 	}
 	if err := remove(txn, tablePrefixes, index, p); err != nil {
@@ -489,6 +504,9 @@ func applyPrefixAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	}
 	p := req.Child
 	p.Prefix, p.VRF, p.ParentID, p.Gateway = child.String(), parent.VRF, parent.ID, ""
+	if err := charge(txn, index, prefixHolding(p.Tenant, 1), true); err != nil {
+		return nil, err
+	}
 	p.CreateIndex, p.ModifyIndex = index, index
 	p.CreatedAt, p.UpdatedAt = Timestamp(req.Now), Timestamp(req.Now)
 	if err := insert(txn, tablePrefixes, index, &p); err != nil {
@@ -649,11 +667,19 @@ func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 	} else if keys, err = sp.NextFree(runs, req.Count); err != nil {
 		return nil, fieldErr("count", err)
 	}
+	if req.Tenant != "" {
+		if err := checkProject(txn, req.Tenant, req.Project); err != nil {
+			return nil, err
+		}
+		if err := charge(txn, index, addressHolding(req.Tenant, req.Project, prefixNet(p).Addr().Is4(), len(keys)), true); err != nil {
+			return nil, err
+		}
+	}
 	out := &AddressList{Addresses: make([]*Address, len(keys))}
 	for i, k := range keys {
 		a := &Address{
 			ID: req.IDs[i], Address: sp.Addr(k).String(), PrefixID: p.ID, VRF: p.VRF,
-			Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Owner: req.Owner, Description: req.Description,
+			Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
 			CreateIndex: index, ModifyIndex: index, CreatedAt: Timestamp(req.Now), UpdatedAt: Timestamp(req.Now),
 		}
 		if err := insertAddress(txn, a); err != nil {
@@ -713,13 +739,25 @@ func applyAddressUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if raw == nil {
 		return nil, notFound("address", req.ID)
 	}
-	a := *raw.(*Address)
+	old := raw.(*Address)
+	a := *old
 	for _, f := range []struct {
 		dst *string
 		src *string
-	}{{&a.Status, req.Status}, {&a.DNSName, req.DNSName}, {&a.Tenant, req.Tenant}, {&a.Owner, req.Owner}, {&a.Description, req.Description}} {
+	}{{&a.Status, req.Status}, {&a.DNSName, req.DNSName}, {&a.Tenant, req.Tenant}, {&a.Project, req.Project}, {&a.Owner, req.Owner}, {&a.Description, req.Description}} {
 		if f.src != nil {
 			*f.dst = *f.src
+		}
+	}
+	if a.Tenant == "" {
+		a.Project = ""
+	}
+	if a.Tenant != old.Tenant || a.Project != old.Project {
+		if err := checkProject(txn, a.Tenant, a.Project); err != nil {
+			return nil, err
+		}
+		if err := chargeChange(txn, index, old.holding(), a.holding(), true); err != nil {
+			return nil, err
 		}
 	}
 	a.ModifyIndex, a.UpdatedAt = index, Timestamp(req.Now)
@@ -752,6 +790,9 @@ func applyAddressRelease(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	k, err := sp.KeyOf(netip.MustParseAddr(a.Address))
 	if err != nil {
 		return nil, fmt.Errorf("fsm: address %s: %w", a.ID, err)
+	}
+	if err := charge(txn, index, a.holding().negate(), false); err != nil {
+		return nil, err
 	}
 	out := &AddressReleased{Address: a}
 	if d := quarantine(txn); req.Force || d == 0 {
@@ -883,6 +924,9 @@ func applyIDAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	n, _ := k.Uint64()
 	a := req.Allocation
 	a.Kind, a.PoolID, a.Number = p.Kind, p.ID, int(n)
+	if err := charge(txn, index, a.holding(), true); err != nil {
+		return nil, err
+	}
 	a.CreateIndex, a.CreatedAt = index, Timestamp(req.Now)
 	if err := insert(txn, tableIDAllocs, index, &a); err != nil {
 		return nil, err
@@ -914,6 +958,9 @@ func applyIDRelease(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, fmt.Errorf("fsm: release %d: %w", a.Number, err)
 	}
 	if err := saveSpace(txn, index, spID, sp); err != nil {
+		return nil, err
+	}
+	if err := charge(txn, index, a.holding().negate(), false); err != nil {
 		return nil, err
 	}
 	if err := remove(txn, tableIDAllocs, index, a); err != nil {

@@ -115,6 +115,7 @@ type AddressAllocateRequest struct {
 	Status      string
 	DNSName     string
 	Tenant      string
+	Project     string `codec:",omitempty"`
 	Owner       string
 	Description string
 }
@@ -133,6 +134,7 @@ type AddressUpdateRequest struct {
 	Status      *string
 	DNSName     *string
 	Tenant      *string
+	Project     *string `codec:",omitempty"`
 	Owner       *string
 	Description *string
 }

@@ -148,6 +148,7 @@ type Address struct {
 	Status      string    `json:"status"`
 	DNSName     string    `json:"dns_name,omitempty"`
 	Tenant      string    `json:"tenant,omitempty"`
+	Project     string    `json:"project,omitempty"`
 	Owner       string    `json:"owner,omitempty"`
 	Description string    `json:"description,omitempty"`
 	CreateIndex uint64    `json:"create_index"`

@@ -298,6 +298,12 @@ func (r *AddressAllocateRequest) Validate() error {
 	if err := checkOptionalName("tenant", r.Tenant); err != nil {
 		return err
 	}
+	if err := checkOptionalName("project", r.Project); err != nil {
+		return err
+	}
+	if r.Project != "" && r.Tenant == "" {
+		return fieldErrf("project", ErrInvalid, "a project needs its tenant")
+	}
 	if err := checkOwner(r.Owner); err != nil {
 		return err
 	}
@@ -320,6 +326,11 @@ func (r *AddressUpdateRequest) Validate() error {
 	}
 	if r.Tenant != nil {
 		if err := checkOptionalName("tenant", *r.Tenant); err != nil {
+			return err
+		}
+	}
+	if r.Project != nil {
+		if err := checkOptionalName("project", *r.Project); err != nil {
 			return err
 		}
 	}

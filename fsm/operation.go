@@ -80,6 +80,7 @@ type VMSpec struct {
 	DiskGiB      int      `json:"disk_gib,omitempty"`
 	Storage      string   `json:"storage,omitempty"`
 	Tenant       string   `json:"tenant,omitempty"`
+	Project      string   `json:"project,omitempty" codec:",omitempty"`
 	Tags         []string `json:"tags,omitempty"`
 	Description  string   `json:"description,omitempty"`
 	Start        bool     `json:"start"`
@@ -211,6 +212,16 @@ func applyOperationCreate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 			return nil, fieldErrf("vmid", ErrConflict, "vm %d has operation %s (%s) in progress", op.VMID, other.ID, other.Kind)
 		}
 	}
+	if h := op.reservation(); h.tenant != "" {
+		// Admission: the VM's resources are reserved until the operation
+		// ends, when the inventory counts the guest instead.
+		if err := checkProject(txn, h.tenant, h.project); err != nil {
+			return nil, err
+		}
+		if err := charge(txn, index, h, true); err != nil {
+			return nil, err
+		}
+	}
 	now := Timestamp(req.Now)
 	op.Status, op.Actor = OpPending, req.Actor
 	op.CreatedAt, op.UpdatedAt, op.FinishedAt = now, now, 0
@@ -267,6 +278,9 @@ func applyOperationUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 	op.UpdatedAt, op.ModifyIndex = now, index
 	if !op.Active() {
 		op.FinishedAt = now
+		if err := charge(txn, index, op.reservation().negate(), false); err != nil {
+			return nil, err
+		}
 	}
 	if err := insert(txn, tableOperations, index, &op); err != nil {
 		return nil, err

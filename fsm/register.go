@@ -66,6 +66,12 @@ func init() {
 	register(SecretPutType, "secret_put", func() Command { return new(SecretPutRequest) }, validated(applySecretPut))
 	register(SecretDeleteType, "secret_delete", func() Command { return new(SecretDeleteRequest) }, applySecretDelete)
 	register(SecretKeyWrapType, "secret_key_wrap", func() Command { return new(SecretKeyWrapRequest) }, validated(applySecretKeyWrap))
+	register(TenantCreateType, "tenant_create", func() Command { return new(TenantCreateRequest) }, validated(applyTenantCreate))
+	register(TenantUpdateType, "tenant_update", func() Command { return new(TenantUpdateRequest) }, validated(applyTenantUpdate))
+	register(TenantDeleteType, "tenant_delete", func() Command { return new(TenantDeleteRequest) }, applyTenantDelete)
+	register(ProjectCreateType, "project_create", func() Command { return new(ProjectCreateRequest) }, validated(applyProjectCreate))
+	register(ProjectUpdateType, "project_update", func() Command { return new(ProjectUpdateRequest) }, validated(applyProjectUpdate))
+	register(ProjectDeleteType, "project_delete", func() Command { return new(ProjectDeleteRequest) }, applyProjectDelete)
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

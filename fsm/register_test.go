@@ -99,6 +99,12 @@ var messageTypeConsts = map[string]MessageType{
 	"SecretPutType":         SecretPutType,
 	"SecretDeleteType":      SecretDeleteType,
 	"SecretKeyWrapType":     SecretKeyWrapType,
+	"TenantCreateType":      TenantCreateType,
+	"TenantUpdateType":      TenantUpdateType,
+	"TenantDeleteType":      TenantDeleteType,
+	"ProjectCreateType":     ProjectCreateType,
+	"ProjectUpdateType":     ProjectUpdateType,
+	"ProjectDeleteType":     ProjectDeleteType,
 }
 
 func TestMessageTypes_AllRegistered(t *testing.T) {

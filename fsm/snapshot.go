@@ -49,6 +49,9 @@ const (
 	recAuditCP     recordType = 23
 	recSecret      recordType = 24
 	recSecretKey   recordType = 25
+	recTenant      recordType = 26
+	recProject     recordType = 27
+	recUsage       recordType = 28
 	recEnd         recordType = 255
 )
 
@@ -91,6 +94,9 @@ var snapshotTables = []tableRecord{
 	{tableAuditCheckpoints, recAuditCP, func() any { return new(audit.Checkpoint) }},
 	{tableSecretKeys, recSecretKey, func() any { return new(SecretKey) }},
 	{tableSecrets, recSecret, func() any { return new(Secret) }},
+	{tableTenants, recTenant, func() any { return new(Tenant) }},
+	{tableProjects, recProject, func() any { return new(Project) }},
+	{tableUsage, recUsage, func() any { return new(Usage) }},
 }
 
 type fsmSnapshot struct {

@@ -299,7 +299,7 @@ func TestTableCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		tableIndex:            21, // one per table written to through insert or touchTable (not the clock)
+		tableIndex:            24, // one per table written to through insert or touchTable (not the clock)
 		tableSettings:         3,  // a, b, d (c deleted)
 		tableTokens:           2,  // root, t1 (t2 revoked)
 		tableACL:              1,
@@ -307,12 +307,12 @@ func TestTableCounts(t *testing.T) {
 		tableVRFs:             1,
 		tablePrefixes:         2, // the /8 container and the /24 in it
 		tableIPRanges:         1,
-		tableAddresses:        2, // the gateway and a-1 (a-2 released)
+		tableAddresses:        3, // the gateway, a-1 and a-3 (a-2 released)
 		tablePools:            1,
 		tableIDAllocs:         1,
 		tableZones:            1,
 		tableSpaces:           4, // root of global, the container's blocks, the /24's addresses, the VLAN group
-		tableRuns:             5, // one each, and two in the /24: .1-.3 and the range
+		tableRuns:             5, // one each, and two in the /24: .1-.4 and the range
 		tableHolds:            1, // a-2 in quarantine
 		tableIPAMClock:        1,
 		tableInvNodes:         1,
@@ -324,6 +324,9 @@ func TestTableCounts(t *testing.T) {
 		tableSecrets:          1,
 		tableAudit:            2, // setting d and the refused login
 		tableAuditCheckpoints: 1,
+		tableTenants:          1,
+		tableProjects:         1,
+		tableUsage:            2, // acme and acme/web, holding a-3
 	}
 	if !reflect.DeepEqual(counts, want) {
 		t.Fatalf("TableCounts = %v, want %v", counts, want)

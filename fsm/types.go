@@ -55,6 +55,12 @@ const (
 	SecretPutType       MessageType = 33
 	SecretDeleteType    MessageType = 34
 	SecretKeyWrapType   MessageType = 35
+	TenantCreateType    MessageType = 36
+	TenantUpdateType    MessageType = 37
+	TenantDeleteType    MessageType = 38
+	ProjectCreateType   MessageType = 39
+	ProjectUpdateType   MessageType = 40
+	ProjectDeleteType   MessageType = 41
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does

@@ -56,6 +56,12 @@ func (v *VMSpec) Validate() error {
 	if err := checkOptionalName("tenant", v.Tenant); err != nil {
 		return err
 	}
+	if err := checkOptionalName("project", v.Project); err != nil {
+		return err
+	}
+	if v.Project != "" && v.Tenant == "" {
+		return fieldErrf("project", ErrInvalid, "a project needs its tenant")
+	}
 	if err := checkDescription(v.Description); err != nil {
 		return err
 	}

@@ -9,8 +9,12 @@ import (
 )
 
 // tenantTagPrefix marks the tag that assigns a guest to a tenant:
-// "tenant.acme" puts the guest in tenant acme.
-const tenantTagPrefix = "tenant."
+// "tenant.acme" puts the guest in tenant acme; projectTagPrefix to a
+// project of it: "project.web".
+const (
+	tenantTagPrefix  = "tenant."
+	projectTagPrefix = "project."
+)
 
 // usageStep is the fraction of a maximum by which usage (node CPU, memory
 // and disk; storage use) must move before sync records it. Usage
@@ -159,10 +163,15 @@ func invGuest(g *provider.Guest) fsm.InvGuest {
 		v.Tags = slices.Compact(v.Tags)
 	}
 	for _, t := range v.Tags {
-		if name, ok := strings.CutPrefix(t, tenantTagPrefix); ok && name != "" {
+		if name, ok := strings.CutPrefix(t, tenantTagPrefix); ok && name != "" && v.Tenant == "" {
 			v.Tenant = name
-			break
 		}
+		if name, ok := strings.CutPrefix(t, projectTagPrefix); ok && name != "" && v.Project == "" {
+			v.Project = name
+		}
+	}
+	if v.Tenant == "" {
+		v.Project = ""
 	}
 	return v
 }

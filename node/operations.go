@@ -399,7 +399,7 @@ func (o *opState) allocate() ([]fsm.OpAddress, error) {
 		}
 		req := &fsm.AddressAllocateRequest{
 			PrefixID: n.PrefixID, Address: n.Address, Fallback: n.Address != "", Count: 1, IDs: []string{api.NewID()},
-			Status: fsm.AddressActive, DNSName: n.DNSName, Tenant: spec.Tenant, Owner: owner(o.op.VMID, i),
+			Status: fsm.AddressActive, DNSName: n.DNSName, Tenant: spec.Tenant, Project: spec.Project, Owner: owner(o.op.VMID, i),
 			Description: "vm " + spec.Name,
 		}
 		list, err := o.r.s.applyKeyed(req, fmt.Sprintf("op:%s:net%d", o.op.ID, i))
@@ -433,11 +433,14 @@ func (o *opState) ipconfig(a fsm.OpAddress) (string, string, error) {
 }
 
 // guestTags are the Proxmox tags of a new VM: its own, Moxxie's mark and
-// its tenant.
+// its tenant and project.
 func guestTags(spec *fsm.VMSpec) []string {
 	tags := append([]string{moxxieTag}, spec.Tags...)
 	if spec.Tenant != "" {
 		tags = append(tags, tenantTagPrefix+spec.Tenant)
+		if spec.Project != "" {
+			tags = append(tags, projectTagPrefix+spec.Project)
+		}
 	}
 	return tags
 }

@@ -1,0 +1,589 @@
+package fsm
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/quota"
+)
+
+// Tenancy: tenants and their projects, with quotas, and the usage each
+// holds of every quota resource. Usage is kept as counters that change in
+// the same transaction as the objects they count (addresses, prefixes,
+// VLAN and VNI allocations, guests and the reservations of VM creates in
+// flight), so admission is atomic with the allocation it guards: Apply
+// checks the limit and records the allocation together, and concurrent
+// requests cannot overshoot.
+//
+// Tenants are names on objects before they are objects: an address or a
+// guest may carry a tenant that has no Tenant record, and its usage is
+// counted all the same, so that a quota set later starts from the truth.
+// A project, in contrast, must exist before anything names it.
+
+// Table names of tenancy.
+const (
+	tableTenants  = "tenants"
+	tableProjects = "projects"
+	tableUsage    = "quota_usage"
+)
+
+// Tenant is a customer or team: a name objects carry, a quota and a
+// description.
+type Tenant struct {
+	ID          string       `json:"id"`
+	Description string       `json:"description,omitempty"`
+	Quota       quota.Limits `json:"quota"`
+	CreateIndex uint64       `json:"create_index"`
+	ModifyIndex uint64       `json:"modify_index"`
+	CreatedAt   Timestamp    `json:"created_at"`
+	UpdatedAt   Timestamp    `json:"updated_at"`
+}
+
+// Project is a part of a tenant with a quota of its own; what a project
+// holds counts against its tenant's quota too. ID is "tenant/name".
+type Project struct {
+	ID          string       `json:"id"`
+	Tenant      string       `json:"tenant"`
+	Name        string       `json:"name"`
+	Description string       `json:"description,omitempty"`
+	Quota       quota.Limits `json:"quota"`
+	CreateIndex uint64       `json:"create_index"`
+	ModifyIndex uint64       `json:"modify_index"`
+	CreatedAt   Timestamp    `json:"created_at"`
+	UpdatedAt   Timestamp    `json:"updated_at"`
+}
+
+// ProjectID returns the ID of project name of tenant.
+func ProjectID(tenant, name string) string { return tenant + "/" + name }
+
+// Usage is what one scope (a tenant, or a project of it) holds of each
+// quota resource. Addresses counts every address, IPv4 and IPv6, for
+// metering; the ipv4_addresses quota counts IPv4 ones only.
+type Usage struct {
+	// Scope is the tenant, or "tenant/project".
+	Scope     string        `json:"scope"`
+	Tenant    string        `json:"tenant"`
+	Project   string        `json:"project,omitempty"`
+	Amounts   quota.Amounts `json:"usage"`
+	Addresses int64         `json:"addresses"`
+}
+
+// TenantCreateRequest creates a tenant.
+type TenantCreateRequest struct {
+	WriteMeta
+	Tenant Tenant
+}
+
+// TenantUpdateRequest changes a tenant's description or replaces its
+// quota; nil fields are left alone.
+type TenantUpdateRequest struct {
+	WriteMeta
+	ID          string
+	Description *string
+	Quota       quota.Limits `codec:",omitempty"`
+	SetQuota    bool
+}
+
+// TenantDeleteRequest deletes a tenant that holds nothing and has no
+// projects.
+type TenantDeleteRequest struct {
+	WriteMeta
+	ID string
+}
+
+// ProjectCreateRequest creates a project of an existing tenant.
+type ProjectCreateRequest struct {
+	WriteMeta
+	Project Project
+}
+
+// ProjectUpdateRequest changes a project's description or replaces its
+// quota; nil fields are left alone.
+type ProjectUpdateRequest struct {
+	WriteMeta
+	ID          string
+	Description *string
+	Quota       quota.Limits `codec:",omitempty"`
+	SetQuota    bool
+}
+
+// ProjectDeleteRequest deletes a project that holds nothing.
+type ProjectDeleteRequest struct {
+	WriteMeta
+	ID string
+}
+
+// Type returns TenantCreateType.
+func (*TenantCreateRequest) Type() MessageType { return TenantCreateType }
+
+// Type returns TenantUpdateType.
+func (*TenantUpdateRequest) Type() MessageType { return TenantUpdateType }
+
+// Type returns TenantDeleteType.
+func (*TenantDeleteRequest) Type() MessageType { return TenantDeleteType }
+
+// Type returns ProjectCreateType.
+func (*ProjectCreateRequest) Type() MessageType { return ProjectCreateType }
+
+// Type returns ProjectUpdateType.
+func (*ProjectUpdateRequest) Type() MessageType { return ProjectUpdateType }
+
+// Type returns ProjectDeleteType.
+func (*ProjectDeleteRequest) Type() MessageType { return ProjectDeleteType }
+
+func checkQuota(l quota.Limits) error {
+	if err := l.Validate(); err != nil {
+		return fieldErrf("quota", ErrInvalid, "%v", err)
+	}
+	return nil
+}
+
+// Validate checks the tenant.
+func (r *TenantCreateRequest) Validate() error {
+	if err := checkName("id", r.Tenant.ID); err != nil {
+		return err
+	}
+	if err := checkDescription(r.Tenant.Description); err != nil {
+		return err
+	}
+	return checkQuota(r.Tenant.Quota)
+}
+
+// Validate checks the change.
+func (r *TenantUpdateRequest) Validate() error {
+	if r.Description != nil {
+		if err := checkDescription(*r.Description); err != nil {
+			return err
+		}
+	}
+	return checkQuota(r.Quota)
+}
+
+// Validate checks the project.
+func (r *ProjectCreateRequest) Validate() error {
+	p := &r.Project
+	if err := checkName("tenant", p.Tenant); err != nil {
+		return err
+	}
+	if err := checkName("name", p.Name); err != nil {
+		return err
+	}
+	if p.ID != ProjectID(p.Tenant, p.Name) {
+		return fieldErrf("id", ErrInvalid, "project id %q must be %q", p.ID, ProjectID(p.Tenant, p.Name))
+	}
+	if err := checkDescription(p.Description); err != nil {
+		return err
+	}
+	return checkQuota(p.Quota)
+}
+
+// Validate checks the change.
+func (r *ProjectUpdateRequest) Validate() error {
+	if r.Description != nil {
+		if err := checkDescription(*r.Description); err != nil {
+			return err
+		}
+	}
+	return checkQuota(r.Quota)
+}
+
+func applyTenantCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*TenantCreateRequest)
+	if raw, err := txn.First(tableTenants, "id", req.Tenant.ID); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("id", ErrConflict, "tenant %s already exists", req.Tenant.ID)
+	}
+	t := req.Tenant
+	if t.Quota == nil {
+		t.Quota = quota.Limits{}
+	}
+	t.CreateIndex, t.ModifyIndex, t.CreatedAt, t.UpdatedAt = index, index, Timestamp(req.Now), Timestamp(req.Now)
+	if err := insert(txn, tableTenants, index, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+func getTenant(txn *memdb.Txn, id string) (*Tenant, error) {
+	raw, err := txn.First(tableTenants, "id", id)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, notFound("tenant", id)
+	}
+	return raw.(*Tenant), nil
+}
+
+func applyTenantUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*TenantUpdateRequest)
+	old, err := getTenant(txn, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	t := *old
+	if req.Description != nil {
+		t.Description = *req.Description
+	}
+	if req.SetQuota {
+		t.Quota = req.Quota
+		if t.Quota == nil {
+			t.Quota = quota.Limits{}
+		}
+	}
+	t.ModifyIndex, t.UpdatedAt = index, Timestamp(req.Now)
+	if err := insert(txn, tableTenants, index, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+func applyTenantDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*TenantDeleteRequest)
+	t, err := getTenant(txn, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if raw, err := txn.First(tableProjects, "tenant", t.ID); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("id", ErrConflict, "tenant %s still has projects, such as %s; delete them first", t.ID, raw.(*Project).Name)
+	}
+	if err := checkEmpty(txn, t.ID, "tenant "+t.ID); err != nil {
+		return nil, err
+	}
+	if err := remove(txn, tableTenants, index, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// checkEmpty refuses to delete a scope that still holds something.
+func checkEmpty(txn *memdb.Txn, scope, what string) error {
+	u, err := usageOf(txn, scope)
+	if err != nil {
+		return err
+	}
+	for _, r := range quota.Resources {
+		if n := u.Amounts[r]; n > 0 {
+			return fieldErrf("id", ErrConflict, "%s still holds %d %s; release them first", what, n, r)
+		}
+	}
+	if u.Addresses > 0 {
+		return fieldErrf("id", ErrConflict, "%s still holds %d addresses; release them first", what, u.Addresses)
+	}
+	return nil
+}
+
+func getProject(txn *memdb.Txn, id string) (*Project, error) {
+	raw, err := txn.First(tableProjects, "id", id)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, notFound("project", id)
+	}
+	return raw.(*Project), nil
+}
+
+func applyProjectCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*ProjectCreateRequest)
+	if _, err := getTenant(txn, req.Project.Tenant); err != nil {
+		return nil, fieldErr("tenant", err)
+	}
+	if raw, err := txn.First(tableProjects, "id", req.Project.ID); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("name", ErrConflict, "project %s already exists", req.Project.ID)
+	}
+	p := req.Project
+	if p.Quota == nil {
+		p.Quota = quota.Limits{}
+	}
+	p.CreateIndex, p.ModifyIndex, p.CreatedAt, p.UpdatedAt = index, index, Timestamp(req.Now), Timestamp(req.Now)
+	if err := insert(txn, tableProjects, index, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func applyProjectUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*ProjectUpdateRequest)
+	old, err := getProject(txn, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	p := *old
+	if req.Description != nil {
+		p.Description = *req.Description
+	}
+	if req.SetQuota {
+		p.Quota = req.Quota
+		if p.Quota == nil {
+			p.Quota = quota.Limits{}
+		}
+	}
+	p.ModifyIndex, p.UpdatedAt = index, Timestamp(req.Now)
+	if err := insert(txn, tableProjects, index, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func applyProjectDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*ProjectDeleteRequest)
+	p, err := getProject(txn, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEmpty(txn, p.ID, "project "+p.ID); err != nil {
+		return nil, err
+	}
+	if err := remove(txn, tableProjects, index, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// usageOf returns the usage of scope; a scope that holds nothing has an
+// empty Usage.
+func usageOf(txn *memdb.Txn, scope string) (*Usage, error) {
+	raw, err := txn.First(tableUsage, "id", scope)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		tenant, project, _ := strings.Cut(scope, "/")
+		return &Usage{Scope: scope, Tenant: tenant, Project: project, Amounts: quota.Amounts{}}, nil
+	}
+	return raw.(*Usage), nil
+}
+
+// holding is a change of what a tenant (and a project of it) holds.
+type holding struct {
+	tenant, project string
+	delta           quota.Amounts
+	addresses       int64
+}
+
+// negate returns the holding that undoes h.
+func (h holding) negate() holding {
+	return holding{h.tenant, h.project, h.delta.Neg(), -h.addresses}
+}
+
+// addressHolding is what n addresses of a tenant hold.
+func addressHolding(tenant, project string, is4 bool, n int) holding {
+	h := holding{tenant: tenant, project: project, delta: quota.Amounts{}, addresses: int64(n)}
+	if is4 {
+		h.delta[quota.IPv4] = int64(n)
+	}
+	return h
+}
+
+// holding is what the address holds.
+func (a *Address) holding() holding {
+	return addressHolding(a.Tenant, a.Project, netip.MustParseAddr(a.Address).Is4(), 1)
+}
+
+// prefixHolding is n prefixes of tenant.
+func prefixHolding(tenant string, n int64) holding {
+	return holding{tenant: tenant, delta: quota.Amounts{quota.Prefixes: n}}
+}
+
+// holding is what the VLAN ID or VNI holds.
+func (a *IDAllocation) holding() holding {
+	r := quota.VLANs
+	if a.Kind == PoolVNI {
+		r = quota.VNIs
+	}
+	return holding{tenant: a.Tenant, delta: quota.Amounts{r: 1}}
+}
+
+// reservation is what a vm.create holds while it runs.
+func (o *Operation) reservation() holding {
+	if o.Kind != OpVMCreate || o.Spec == nil || o.Tenant == "" {
+		return holding{}
+	}
+	return holding{tenant: o.Tenant, project: o.Spec.Project, delta: quota.Amounts{
+		quota.Guests: 1, quota.VCPUs: int64(o.Spec.Cores), quota.MemoryMiB: int64(o.Spec.MemoryMiB), quota.DiskGiB: int64(o.Spec.DiskGiB),
+	}}
+}
+
+// holding is what a guest the platform reports holds; templates and
+// guests that are gone hold nothing.
+func (g *InvGuest) holding() holding {
+	if g.Tenant == "" || g.Template || g.Gone {
+		return holding{}
+	}
+	const gib = 1 << 30
+	return holding{tenant: g.Tenant, project: g.Project, delta: quota.Amounts{
+		quota.Guests: 1, quota.VCPUs: int64(g.MaxCPU), quota.MemoryMiB: int64(g.MaxMem >> 20), quota.DiskGiB: int64((g.MaxDisk + gib - 1) / gib),
+	}}
+}
+
+// checkProject refuses a project that does not exist, or one named
+// without its tenant.
+func checkProject(txn *memdb.Txn, tenant, project string) error {
+	if project == "" {
+		return nil
+	}
+	if tenant == "" {
+		return fieldErrf("project", ErrInvalid, "a project needs its tenant")
+	}
+	if raw, err := txn.First(tableProjects, "id", ProjectID(tenant, project)); err != nil {
+		return err
+	} else if raw == nil {
+		return fieldErrf("project", ErrNotFound, "tenant %s has no project %s", tenant, project)
+	}
+	return nil
+}
+
+// charge records h. With enforce, an increase that would pass a limit of
+// the tenant's or the project's quota is refused with an error wrapping a
+// *quota.ExceededError, and nothing is recorded; without it (usage the
+// platform reports, or releases) usage may pass a limit.
+func charge(txn *memdb.Txn, index uint64, h holding, enforce bool) error {
+	if h.tenant == "" || (h.delta.IsZero() && h.addresses == 0) {
+		return nil
+	}
+	scopes := []string{h.tenant}
+	if h.project != "" {
+		scopes = append(scopes, ProjectID(h.tenant, h.project))
+	}
+	for _, scope := range scopes {
+		u, err := usageOf(txn, scope)
+		if err != nil {
+			return err
+		}
+		if enforce {
+			if err := admit(txn, scope, u, h.delta); err != nil {
+				return err
+			}
+		}
+		next := *u
+		next.Amounts = u.Amounts.Add(h.delta)
+		for r, v := range next.Amounts {
+			if v == 0 {
+				delete(next.Amounts, r)
+			}
+		}
+		next.Addresses += h.addresses
+		if len(next.Amounts) == 0 && next.Addresses == 0 {
+			if raw, _ := txn.First(tableUsage, "id", scope); raw != nil {
+				if err := remove(txn, tableUsage, index, raw); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := insert(txn, tableUsage, index, &next); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// admit checks delta against the quota of scope, if it has one.
+func admit(txn *memdb.Txn, scope string, u *Usage, delta quota.Amounts) error {
+	var limits quota.Limits
+	name := "tenant " + scope
+	if strings.Contains(scope, "/") {
+		raw, err := txn.First(tableProjects, "id", scope)
+		if err != nil {
+			return err
+		}
+		if raw != nil {
+			limits = raw.(*Project).Quota
+		}
+		name = "project " + scope
+	} else {
+		raw, err := txn.First(tableTenants, "id", scope)
+		if err != nil {
+			return err
+		}
+		if raw != nil {
+			limits = raw.(*Tenant).Quota
+		}
+	}
+	if len(limits) == 0 {
+		return nil
+	}
+	if err := quota.Check(name, limits, u.Amounts, delta); err != nil {
+		return fieldErr("quota", err)
+	}
+	return nil
+}
+
+// chargeChange records the change from holding old to holding new (an
+// object moved between tenants, or changed size), enforcing the quota of
+// new's scope for what it gains.
+func chargeChange(txn *memdb.Txn, index uint64, old, new holding, enforce bool) error {
+	if old.tenant == new.tenant && old.project == new.project {
+		return charge(txn, index, holding{new.tenant, new.project, new.delta.Add(old.delta.Neg()), new.addresses - old.addresses}, enforce)
+	}
+	if err := charge(txn, index, holding{old.tenant, old.project, old.delta.Neg(), -old.addresses}, false); err != nil {
+		return err
+	}
+	return charge(txn, index, new, enforce)
+}
+
+// tenancyTables returns the tenancy part of the memdb schema.
+func tenancyTables() map[string]*memdb.TableSchema {
+	return map[string]*memdb.TableSchema{
+		tableTenants: {Name: tableTenants, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+		}},
+		tableProjects: {Name: tableProjects, Indexes: map[string]*memdb.IndexSchema{
+			"id":     {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
+			"tenant": {Name: "tenant", Indexer: &memdb.StringFieldIndex{Field: "Tenant"}},
+		}},
+		tableUsage: {Name: tableUsage, Indexes: map[string]*memdb.IndexSchema{
+			"id":     {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Scope"}},
+			"tenant": {Name: "tenant", Indexer: &memdb.StringFieldIndex{Field: "Tenant"}},
+		}},
+	}
+}
+
+// Tenants lists the tenants by ID.
+func (s *Store) Tenants(ws memdb.WatchSet) (uint64, []*Tenant, error) {
+	return list[*Tenant](s, ws, tableTenants, "id")
+}
+
+// Tenant returns one tenant, or nil.
+func (s *Store) Tenant(ws memdb.WatchSet, id string) (uint64, *Tenant, error) {
+	return getByID[*Tenant](s, ws, tableTenants, id)
+}
+
+// Projects lists the projects by ID, of one tenant when tenant is set.
+func (s *Store) Projects(ws memdb.WatchSet, tenant string) (uint64, []*Project, error) {
+	if tenant != "" {
+		return list[*Project](s, ws, tableProjects, "tenant", tenant)
+	}
+	return list[*Project](s, ws, tableProjects, "id")
+}
+
+// Project returns one project, or nil.
+func (s *Store) Project(ws memdb.WatchSet, id string) (uint64, *Project, error) {
+	return getByID[*Project](s, ws, tableProjects, id)
+}
+
+// Usages lists usage by scope, of one tenant (and its projects) when
+// tenant is set.
+func (s *Store) Usages(ws memdb.WatchSet, tenant string) (uint64, []*Usage, error) {
+	if tenant != "" {
+		return list[*Usage](s, ws, tableUsage, "tenant", tenant)
+	}
+	return list[*Usage](s, ws, tableUsage, "id")
+}
+
+// UsageOf returns the usage of one scope, empty when it holds nothing.
+func (s *Store) UsageOf(scope string) (*Usage, error) {
+	u, err := usageOf(s.db.Txn(false), scope)
+	if err != nil {
+		return nil, fmt.Errorf("fsm: usage of %s: %w", scope, err)
+	}
+	return u, nil
+}
