@@ -307,8 +307,8 @@ func TestSummarize(t *testing.T) {
 	want := map[string]Headroom{
 		// 8 × 2 = 16 vcpus, 16384 − 1024 MiB: 20 vcpus allocated is 4
 		// beyond the policy.
-		"n1": {Allocatable: Capacity{16, 15360, 100}, Allocated: Capacity{20, 8192, 40}, Used: Capacity{5, 6000, 30}, Free: Capacity{-4, 7168, 60}},
-		"n2": {Allocatable: Capacity{16, 32768, 200}, Allocated: Capacity{20, 4096, 10}, Used: Capacity{12, 3000, 8}, Free: Capacity{-4, 28672, 190}},
+		"n1":   {Allocatable: Capacity{16, 15360, 100}, Allocated: Capacity{20, 8192, 40}, Used: Capacity{5, 6000, 30}, Free: Capacity{-4, 7168, 60}},
+		"n2":   {Allocatable: Capacity{16, 32768, 200}, Allocated: Capacity{20, 4096, 10}, Used: Capacity{12, 3000, 8}, Free: Capacity{-4, 28672, 190}},
 		"down": {Allocatable: Capacity{}, Allocated: Capacity{4, 4096, 20}, Free: Capacity{-4, -4096, -20}},
 	}
 	if len(perNode) != len(want) {
