@@ -9,6 +9,7 @@ import (
 
 	"github.com/moxxie/moxxie/fsm"
 	"github.com/moxxie/moxxie/ipam"
+	"github.com/moxxie/moxxie/quota"
 )
 
 // Error codes carried in the "code" field of an error response. Clients
@@ -31,6 +32,7 @@ const (
 	CodeNotReady             = "not_ready"
 	CodeNoPlatform           = "no_platform"
 	CodeRateLimited          = "rate_limited"
+	CodeQuotaExceeded        = "quota_exceeded"
 )
 
 // Codes of a failed operation's error (GET /v1/operations/{id}), besides
@@ -64,6 +66,20 @@ type ErrorDetail struct {
 	Message   string `json:"message"`
 	Field     string `json:"field,omitempty"`
 	RequestID string `json:"request_id"`
+	// Quota says which quota a refused request would have exceeded
+	// (code quota_exceeded).
+	Quota *QuotaExceeded `json:"quota,omitempty"`
+}
+
+// QuotaExceeded names the quota a request would exceed: the scope
+// ("tenant acme", "project acme/web"), the resource, its limit, the usage
+// before the request and the amount requested.
+type QuotaExceeded struct {
+	Scope    string         `json:"scope"`
+	Resource quota.Resource `json:"resource"`
+	Limit    int64          `json:"limit"`
+	Usage    int64          `json:"usage"`
+	Request  int64          `json:"request"`
 }
 
 // apiError is an error with everything needed to answer it over HTTP.
@@ -79,6 +95,8 @@ type apiError struct {
 	header map[string]string
 	// cause is logged for 5xx answers and never sent to the client.
 	cause error
+	// quota details a quota_exceeded answer.
+	quota *QuotaExceeded
 }
 
 // Error describes the error for logs; clients see the JSON body instead.
@@ -136,6 +154,11 @@ func toAPIError(err error) *apiError {
 		return ae
 	case errors.As(err, &mbe):
 		return tooLarge(mbe.Limit)
+	}
+	var qe *quota.ExceededError
+	if errors.As(err, &qe) {
+		return &apiError{status: http.StatusConflict, code: CodeQuotaExceeded, field: "quota", message: qe.Error(),
+			quota: &QuotaExceeded{Scope: qe.Scope, Resource: qe.Resource, Limit: qe.Limit, Usage: qe.Usage, Request: qe.Request}}
 	}
 	if ae := ipamError(err); ae != nil {
 		return ae
@@ -244,5 +267,6 @@ func (s *server) writeError(w *responseWriter, r *http.Request, err error) {
 		Message:   ae.message,
 		Field:     ae.field,
 		RequestID: w.reqID,
+		Quota:     ae.quota,
 	}})
 }

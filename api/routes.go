@@ -75,8 +75,8 @@ type route struct {
 }
 
 // routeTable lists every endpoint of the API: the core routes below and
-// those of the audit and secrets APIs, each in its own file.
-var routeTable = slices.Concat(coreRoutes, auditRoutes, secretRoutes)
+// those of the audit, secrets and tenancy APIs, each in its own file.
+var routeTable = slices.Concat(coreRoutes, auditRoutes, secretRoutes, tenancyRoutes)
 
 // coreRoutes are the endpoints of the cluster, ACL, IPAM, DNS, inventory,
 // VM and snapshot APIs.

@@ -74,6 +74,11 @@ const (
 	PermSecretRead    Permission = "secret:read"
 	PermSecretWrite   Permission = "secret:write"
 	PermAuditRead     Permission = "audit:read"
+	PermTenantRead    Permission = "tenant:read"
+	PermTenantWrite   Permission = "tenant:write"
+	PermReportRead    Permission = "report:read"
+	PermCapacityRead  Permission = "capacity:read"
+	PermBillingWrite  Permission = "billing:write"
 	PermAgent         Permission = "agent"
 )
 
@@ -95,24 +100,29 @@ var grants = map[Role][]Permission{
 		PermStatusRead, PermClusterWrite, PermSettingRead, PermSettingWrite, PermTokenRead, PermTokenWrite,
 		PermSnapshotRead, PermSnapshotWrite, PermIPAMRead, PermIPAMWrite, PermIPAMAllocate, PermDNSRead, PermDNSWrite,
 		PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead, PermSecretRead, PermSecretWrite, PermAuditRead,
+		PermTenantRead, PermTenantWrite, PermReportRead, PermCapacityRead, PermBillingWrite,
 	},
 	RoleOperator: {
 		PermStatusRead, PermClusterWrite, PermSettingRead, PermSettingWrite, PermSnapshotRead,
 		PermIPAMRead, PermIPAMWrite, PermIPAMAllocate, PermDNSRead, PermDNSWrite,
 		PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead, PermSecretRead,
+		PermTenantRead, PermTenantWrite, PermReportRead, PermCapacityRead,
 	},
 	RoleAuditor: {
 		PermStatusRead, PermSettingRead, PermTokenRead, PermIPAMRead, PermDNSRead,
 		PermInventoryRead, PermOperationRead, PermSecretRead, PermAuditRead,
+		PermTenantRead, PermReportRead, PermCapacityRead,
 	},
 	RoleTenantAdmin: {
 		PermIPAMRead, PermIPAMAllocate, PermDNSRead, PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead,
+		PermTenantRead, PermReportRead,
 	},
 	RoleTenantUser: {
 		PermIPAMRead, PermIPAMAllocate, PermDNSRead, PermInventoryRead, PermVMPower, PermOperationRead,
+		PermTenantRead,
 	},
 	RoleTenantViewer: {
-		PermIPAMRead, PermDNSRead, PermInventoryRead, PermOperationRead,
+		PermIPAMRead, PermDNSRead, PermInventoryRead, PermOperationRead, PermTenantRead, PermReportRead,
 	},
 	RoleAgent: {
 		PermAgent, PermStatusRead,

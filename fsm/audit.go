@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/audit"
 	"github.com/moxxie/moxxie/ipam"
+	"github.com/moxxie/moxxie/quota"
 )
 
 // The audit log is part of the replicated state. Every command that
@@ -115,6 +116,8 @@ func AuditResult(err error) string {
 	switch {
 	case err == nil:
 		return audit.ResultOK
+	case errors.Is(err, quota.ErrExceeded):
+		return "quota_exceeded"
 	case errors.Is(err, ipam.ErrExhausted):
 		return "exhausted"
 	case errors.Is(err, ErrNotFound), errors.Is(err, ipam.ErrNotAllocated):
