@@ -136,6 +136,7 @@ type NoCapacityError struct {
 	Largest  int64
 }
 
+// Error says what did not fit and the most room there was.
 func (e *NoCapacityError) Error() string {
 	return fmt.Sprintf("no node has room for %d %s (largest headroom %d)", e.Request, e.Resource, e.Largest)
 }
