@@ -480,6 +480,9 @@ func populate(t testing.TB, f *FSM) uint64 {
 		&TenantCreateRequest{WriteMeta: WriteMeta{Now: 26}, Tenant: Tenant{ID: "acme", Quota: quota.Limits{quota.IPv4: 5}}},
 		&ProjectCreateRequest{WriteMeta: WriteMeta{Now: 27}, Project: Project{ID: "acme/web", Tenant: "acme", Name: "web"}},
 		&AddressAllocateRequest{WriteMeta: WriteMeta{Now: 28}, PrefixID: "p-a", Count: 1, IDs: []string{"a-3"}, Tenant: "acme", Project: "web"},
+		&MeterTickRequest{WriteMeta: WriteMeta{Now: 29e6}},
+		&MeterTickRequest{WriteMeta: WriteMeta{Now: 90e9}},
+		&RateCardPutRequest{WriteMeta: WriteMeta{Now: 30}, Card: RateCard{RateCard: quota.RateCard{ID: "eur", Currency: "EUR", Rates: map[quota.Meter]string{quota.Addresses: "0.001"}}}},
 	}
 	for i, c := range cmds {
 		applyOK(t, f, uint64(i+1), c)

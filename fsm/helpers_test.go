@@ -288,6 +288,12 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		}},
 		ProjectUpdateType: &ProjectUpdateRequest{WriteMeta: meta(40), ID: "acme/web", Description: str("d2"), Quota: quota.Limits{quota.VCPUs: 8}, SetQuota: true},
 		ProjectDeleteType: &ProjectDeleteRequest{WriteMeta: meta(41), ID: "acme/web"},
+		MeterTickType:     &MeterTickRequest{WriteMeta: meta(42)},
+		RateCardPutType: &RateCardPutRequest{WriteMeta: meta(43), Card: RateCard{RateCard: quota.RateCard{
+			ID: "eur-2026", Currency: "EUR", EffectiveFrom: 1_764_547_200_000, EffectiveTo: 1_767_225_600_000,
+			Rates: map[quota.Meter]string{quota.VCPURunning: "0.02", quota.MemoryRunning: "0.005"},
+		}, CreateIndex: 1, ModifyIndex: 2, UpdatedAt: 3}},
+		RateCardDeleteType: &RateCardDeleteRequest{WriteMeta: meta(44), ID: "eur-2026"},
 	}
 }
 
@@ -368,4 +374,4 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 }
 
 // nextFreeType is the first message type number not yet registered.
-const nextFreeType = ProjectDeleteType + 1
+const nextFreeType = RateCardDeleteType + 1

@@ -72,6 +72,9 @@ func init() {
 	register(ProjectCreateType, "project_create", func() Command { return new(ProjectCreateRequest) }, validated(applyProjectCreate))
 	register(ProjectUpdateType, "project_update", func() Command { return new(ProjectUpdateRequest) }, validated(applyProjectUpdate))
 	register(ProjectDeleteType, "project_delete", func() Command { return new(ProjectDeleteRequest) }, applyProjectDelete)
+	register(MeterTickType, "meter_tick", func() Command { return new(MeterTickRequest) }, applyMeterTick)
+	register(RateCardPutType, "rate_card_put", func() Command { return new(RateCardPutRequest) }, validated(applyRateCardPut))
+	register(RateCardDeleteType, "rate_card_delete", func() Command { return new(RateCardDeleteRequest) }, applyRateCardDelete)
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

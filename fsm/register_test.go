@@ -105,6 +105,9 @@ var messageTypeConsts = map[string]MessageType{
 	"ProjectCreateType":     ProjectCreateType,
 	"ProjectUpdateType":     ProjectUpdateType,
 	"ProjectDeleteType":     ProjectDeleteType,
+	"MeterTickType":         MeterTickType,
+	"RateCardPutType":       RateCardPutType,
+	"RateCardDeleteType":    RateCardDeleteType,
 }
 
 func TestMessageTypes_AllRegistered(t *testing.T) {

@@ -52,6 +52,10 @@ const (
 	recTenant      recordType = 26
 	recProject     recordType = 27
 	recUsage       recordType = 28
+	recMeterClock  recordType = 29
+	recMeterRates  recordType = 30
+	recMeterBucket recordType = 31
+	recRateCard    recordType = 32
 	recEnd         recordType = 255
 )
 
@@ -97,6 +101,10 @@ var snapshotTables = []tableRecord{
 	{tableTenants, recTenant, func() any { return new(Tenant) }},
 	{tableProjects, recProject, func() any { return new(Project) }},
 	{tableUsage, recUsage, func() any { return new(Usage) }},
+	{tableMeterClock, recMeterClock, func() any { return new(MeterClock) }},
+	{tableMeterRates, recMeterRates, func() any { return new(MeterRates) }},
+	{tableMeterBuckets, recMeterBucket, func() any { return new(MeterBucket) }},
+	{tableRateCards, recRateCard, func() any { return new(RateCard) }},
 }
 
 type fsmSnapshot struct {

@@ -299,7 +299,7 @@ func TestTableCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		tableIndex:            24, // one per table written to through insert or touchTable (not the clock)
+		tableIndex:            28, // one per table written to through insert or touchTable (not the clock)
 		tableSettings:         3,  // a, b, d (c deleted)
 		tableTokens:           2,  // root, t1 (t2 revoked)
 		tableACL:              1,
@@ -327,6 +327,10 @@ func TestTableCounts(t *testing.T) {
 		tableTenants:          1,
 		tableProjects:         1,
 		tableUsage:            2, // acme and acme/web, holding a-3
+		tableMeterClock:       1,
+		tableMeterRates:       1, // acme/web's address
+		tableMeterBuckets:     2, // its first hour and first day
+		tableRateCards:        1,
 	}
 	if !reflect.DeepEqual(counts, want) {
 		t.Fatalf("TableCounts = %v, want %v", counts, want)

@@ -61,6 +61,9 @@ const (
 	ProjectCreateType   MessageType = 39
 	ProjectUpdateType   MessageType = 40
 	ProjectDeleteType   MessageType = 41
+	MeterTickType       MessageType = 42
+	RateCardPutType     MessageType = 43
+	RateCardDeleteType  MessageType = 44
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does
