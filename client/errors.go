@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// CodeQuotaExceeded is the code of an answer refusing a request that
+// would pass a tenant's or project's quota; APIError.Quota says which.
+const CodeQuotaExceeded = "quota_exceeded"
+
 // APIError is an error answer from a server: its HTTP status and the
 // {"error": {...}} body.
 type APIError struct {
@@ -25,6 +29,27 @@ type APIError struct {
 	RequestID string
 	// RetryAfter is the delay the server asked for with Retry-After.
 	RetryAfter time.Duration
+	// Quota names the quota a refused request would have passed (code
+	// quota_exceeded), when the server said.
+	Quota *QuotaExceeded
+}
+
+// QuotaExceeded names the quota a request would pass: the scope
+// ("tenant acme" or "project acme/web"), the resource, its limit, the
+// usage before the request and what the request asked for. An *APIError
+// unwraps to it, so errors.As finds it.
+type QuotaExceeded struct {
+	Scope    string `json:"scope"`
+	Resource string `json:"resource"`
+	Limit    int64  `json:"limit"`
+	Usage    int64  `json:"usage"`
+	Request  int64  `json:"request"`
+}
+
+// Error formats the refusal as the server does, for example
+// `quota ipv4_addresses of tenant acme exceeded: limit 5, usage 5, request 1`.
+func (q *QuotaExceeded) Error() string {
+	return fmt.Sprintf("quota %s of %s exceeded: limit %d, usage %d, request %d", q.Resource, q.Scope, q.Limit, q.Usage, q.Request)
 }
 
 // Error formats the error on one line, for example
@@ -38,6 +63,9 @@ func (e *APIError) Error() string {
 	// ...", "not found: ..."); the code already says it.
 	msg := strings.TrimPrefix(e.Message, code+": ")
 	msg = strings.TrimPrefix(msg, strings.ReplaceAll(code, "_", " ")+": ")
+	if msg == "" && e.Quota != nil {
+		msg = e.Quota.Error()
+	}
 	if msg == "" {
 		msg = strings.ToLower(http.StatusText(e.Status))
 	}
@@ -54,6 +82,15 @@ func (e *APIError) Error() string {
 		fmt.Fprintf(&b, " (%s)", strings.Join(notes, ", "))
 	}
 	return b.String()
+}
+
+// Unwrap returns the quota the request would have passed, if the answer
+// named one, so that errors.As(err, &q) with q a *QuotaExceeded finds it.
+func (e *APIError) Unwrap() error {
+	if e.Quota == nil {
+		return nil
+	}
+	return e.Quota
 }
 
 // IsNotFound reports whether err is an API answer with status 404.
@@ -79,14 +116,16 @@ func readAPIError(resp *http.Response) *APIError {
 	ae.RetryAfter, _ = retryAfter(resp.Header)
 	var env struct {
 		Error *struct {
-			Code      string `json:"code"`
-			Message   string `json:"message"`
-			Field     string `json:"field"`
-			RequestID string `json:"request_id"`
+			Code      string         `json:"code"`
+			Message   string         `json:"message"`
+			Field     string         `json:"field"`
+			RequestID string         `json:"request_id"`
+			Quota     *QuotaExceeded `json:"quota"`
 		} `json:"error"`
 	}
 	if json.Unmarshal(body, &env) == nil && env.Error != nil {
 		ae.Code, ae.Message, ae.Field = env.Error.Code, env.Error.Message, env.Error.Field
+		ae.Quota = env.Error.Quota
 		if env.Error.RequestID != "" {
 			ae.RequestID = env.Error.RequestID
 		}

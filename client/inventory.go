@@ -78,8 +78,10 @@ type InvGuest struct {
 	Template bool     `json:"template"`
 	Tags     []string `json:"tags,omitempty"`
 	Pool     string   `json:"pool,omitempty"`
-	// Tenant comes from a "tenant.<name>" tag on the guest.
+	// Tenant comes from a "tenant.<name>" tag on the guest, Project
+	// from a "project.<name>" tag.
 	Tenant  string `json:"tenant,omitempty"`
+	Project string `json:"project,omitempty"`
 	Lock    string `json:"lock,omitempty"`
 	MaxCPU  int    `json:"maxcpu"`
 	MaxMem  uint64 `json:"maxmem"`

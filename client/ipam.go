@@ -138,10 +138,13 @@ type AllocateRequest struct {
 	// Fallback takes the next free address when Address is taken.
 	Fallback bool `json:"fallback,omitempty"`
 	// Force takes an address still in quarantine.
-	Force       bool   `json:"force,omitempty"`
-	Status      string `json:"status,omitempty"`
-	DNSName     string `json:"dns_name,omitempty"`
-	Tenant      string `json:"tenant,omitempty"`
+	Force   bool   `json:"force,omitempty"`
+	Status  string `json:"status,omitempty"`
+	DNSName string `json:"dns_name,omitempty"`
+	Tenant  string `json:"tenant,omitempty"`
+	// Project is a project of Tenant, which must exist; the addresses
+	// count against its quota and the tenant's.
+	Project     string `json:"project,omitempty"`
 	Owner       string `json:"owner,omitempty"`
 	Description string `json:"description,omitempty"`
 }
@@ -179,13 +182,16 @@ type IPRangeRequest struct {
 // Address is one IP of an active prefix. Address is the bare IP; the mask
 // comes from the prefix.
 type Address struct {
-	ID          string `json:"id"`
-	Address     string `json:"address"`
-	PrefixID    string `json:"prefix_id"`
-	VRF         string `json:"vrf"`
-	Status      string `json:"status"`
-	DNSName     string `json:"dns_name,omitempty"`
-	Tenant      string `json:"tenant,omitempty"`
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	PrefixID string `json:"prefix_id"`
+	VRF      string `json:"vrf"`
+	Status   string `json:"status"`
+	DNSName  string `json:"dns_name,omitempty"`
+	Tenant   string `json:"tenant,omitempty"`
+	// Project is a project of Tenant; the address counts against its
+	// quota and the tenant's.
+	Project     string `json:"project,omitempty"`
 	Owner       string `json:"owner,omitempty"`
 	Description string `json:"description,omitempty"`
 	CreateIndex uint64 `json:"create_index"`
@@ -214,9 +220,12 @@ type AddressRequest struct {
 // AddressUpdate changes fields of an address; nil fields are left alone,
 // an empty string clears one.
 type AddressUpdate struct {
-	Status      *string `json:"status,omitempty"`
-	DNSName     *string `json:"dns_name,omitempty"`
-	Tenant      *string `json:"tenant,omitempty"`
+	Status  *string `json:"status,omitempty"`
+	DNSName *string `json:"dns_name,omitempty"`
+	Tenant  *string `json:"tenant,omitempty"`
+	// Project moves the address to a project of its tenant; clearing the
+	// tenant clears the project too.
+	Project     *string `json:"project,omitempty"`
 	Owner       *string `json:"owner,omitempty"`
 	Description *string `json:"description,omitempty"`
 }

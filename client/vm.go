@@ -47,10 +47,13 @@ type VMCreateRequest struct {
 	Node     string `json:"node,omitempty"`
 	Cores    int    `json:"cores,omitempty"`
 	// Memory is in MiB, Disk in GiB.
-	Memory      int      `json:"memory,omitempty"`
-	Disk        int      `json:"disk,omitempty"`
-	Storage     string   `json:"storage,omitempty"`
-	Tenant      string   `json:"tenant,omitempty"`
+	Memory  int    `json:"memory,omitempty"`
+	Disk    int    `json:"disk,omitempty"`
+	Storage string `json:"storage,omitempty"`
+	Tenant  string `json:"tenant,omitempty"`
+	// Project is a project of Tenant, which must exist; the VM counts
+	// against its quota and the tenant's.
+	Project     string   `json:"project,omitempty"`
 	Tags        []string `json:"tags,omitempty"`
 	Description string   `json:"description,omitempty"`
 	// Start, when set to false, leaves the new VM stopped.
@@ -83,6 +86,7 @@ type VMSpec struct {
 	DiskGiB      int      `json:"disk_gib,omitempty"`
 	Storage      string   `json:"storage,omitempty"`
 	Tenant       string   `json:"tenant,omitempty"`
+	Project      string   `json:"project,omitempty"`
 	Tags         []string `json:"tags,omitempty"`
 	Description  string   `json:"description,omitempty"`
 	Start        bool     `json:"start"`
