@@ -100,7 +100,7 @@ func (a *app) addressCreateCommand() *cobra.Command {
 }
 
 func (a *app) addressUpdateCommand() *cobra.Command {
-	var status, dnsName, tenant, owner, description string
+	var status, dnsName, tenant, project, owner, description string
 	cmd := &cobra.Command{
 		Use:   "update ID",
 		Short: "Change fields of an address",
@@ -110,11 +110,12 @@ func (a *app) addressUpdateCommand() *cobra.Command {
 				Status:      changed(cmd, "status", status),
 				DNSName:     changed(cmd, "dns-name", dnsName),
 				Tenant:      changed(cmd, "tenant", tenant),
+				Project:     changed(cmd, "project", project),
 				Owner:       changed(cmd, "owner", owner),
 				Description: changed(cmd, "description", description),
 			}
 			if u == (client.AddressUpdate{}) {
-				return usagef("nothing to update: give --status, --dns-name, --tenant, --owner or --description")
+				return usagef("nothing to update: give --status, --dns-name, --tenant, --project, --owner or --description")
 			}
 			c, err := a.client()
 			if err != nil {
@@ -131,6 +132,7 @@ func (a *app) addressUpdateCommand() *cobra.Command {
 	fl.StringVar(&status, "status", "", "new status: active, reserved or deprecated")
 	fl.StringVar(&dnsName, "dns-name", "", "new DNS name; empty clears it")
 	fl.StringVar(&tenant, "tenant", "", "new tenant; empty clears it")
+	fl.StringVar(&project, "project", "", "new project of the tenant; empty clears it (clearing the tenant clears it too)")
 	fl.StringVar(&owner, "owner", "", "new owner; empty clears it")
 	fl.StringVar(&description, "description", "", "new description; empty clears it")
 	return cmd
@@ -140,13 +142,22 @@ func addressTable(w io.Writer, list []client.Address) error {
 	tw := newTable(w)
 	row(tw, "ADDRESS", "DNS NAME", "STATUS", "OWNER", "TENANT", "ID")
 	for _, a := range list {
-		row(tw, cell(a.Address), orDash(cell(a.DNSName)), cell(a.Status), orDash(cell(a.Owner)), orDash(cell(a.Tenant)), cell(a.ID))
+		row(tw, cell(a.Address), orDash(cell(a.DNSName)), cell(a.Status), orDash(cell(a.Owner)), orDash(cell(tenantOf(a))), cell(a.ID))
 	}
 	return tw.Flush()
 }
 
+// tenantOf is an address's tenant, as tenant/project when it has a
+// project.
+func tenantOf(a client.Address) string {
+	if a.Project != "" {
+		return a.Tenant + "/" + a.Project
+	}
+	return a.Tenant
+}
+
 func printAddress(w io.Writer, a *client.Address) error {
-	return keyValues(w,
+	kv := []string{
 		"ID", cell(a.ID),
 		"Address", cell(a.Address),
 		"Prefix ID", cell(a.PrefixID),
@@ -154,9 +165,15 @@ func printAddress(w io.Writer, a *client.Address) error {
 		"Status", cell(a.Status),
 		"DNS name", orDash(cell(a.DNSName)),
 		"Tenant", orDash(cell(a.Tenant)),
+	}
+	if a.Project != "" {
+		kv = append(kv, "Project", cell(a.Project))
+	}
+	kv = append(kv,
 		"Owner", orDash(cell(a.Owner)),
 		"Description", orDash(cell(a.Description)),
 		"Created", formatTime(a.CreatedAt),
 		"Updated", formatTime(a.UpdatedAt),
 	)
+	return keyValues(w, kv...)
 }

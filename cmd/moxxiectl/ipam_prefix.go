@@ -161,6 +161,7 @@ a timeout or failover never hands out addresses twice.`,
 	fl.BoolVar(&req.Force, "force", false, "take an address that is still in quarantine")
 	fl.StringVar(&req.DNSName, "dns-name", "", "DNS name of the address")
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the addresses")
+	fl.StringVar(&req.Project, "project", "", "project of the tenant the addresses count against (see moxxiectl project)")
 	fl.StringVar(&req.Owner, "owner", "", "what uses the addresses, e.g. vm:101/net0")
 	fl.StringVar(&req.Status, "status", "", "status of the addresses: active (default), reserved or deprecated")
 	fl.StringVar(&req.Description, "description", "", "what the addresses are for")

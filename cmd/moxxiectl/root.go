@@ -67,6 +67,7 @@ from MOXXIE_ADDR, MOXXIE_TOKEN and MOXXIE_CACERT.`
 		a.secretCommand(),
 		a.auditCommand(),
 		a.ipamCommand(), a.dnsCommand(), a.inventoryCommand(), a.vmCommand(), a.operationCommand(),
+		a.tenantCommand(), a.projectCommand(),
 		a.versionCommand(),
 	)
 	return root

@@ -102,6 +102,7 @@ and fails when the operation fails. Without it, follow the operation with
 	fl.IntVar(&req.Disk, "disk", 0, "disk size in GiB; required without --template")
 	fl.StringVar(&req.Storage, "storage", "", "storage for the disks (default: the template's)")
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the VM")
+	fl.StringVar(&req.Project, "project", "", "project of the tenant the VM counts against (see moxxiectl project)")
 	fl.StringArrayVar(&req.Tags, "tag", nil, "tag to set on the VM; repeat for several")
 	fl.StringVar(&req.Description, "description", "", "what the VM is for")
 	fl.BoolVar(&noStart, "no-start", false, "leave the VM stopped once created")
