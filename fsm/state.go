@@ -130,12 +130,17 @@ func (s *Store) IdempotencyRecords() int {
 	return n
 }
 
-// auditLogTables are the tables of the audit log.
-var auditLogTables = map[string]bool{tableAudit: true, tableAuditCheckpoints: true}
+// clockTables are the tables that change with time alone: the audit log,
+// which records refused requests too, and metering, which the leader
+// ticks every minute.
+var clockTables = map[string]bool{
+	tableAudit: true, tableAuditCheckpoints: true,
+	tableMeterClock: true, tableMeterRates: true, tableMeterBuckets: true,
+}
 
 // StateIndex returns the raft index of the last change to anything but the
-// audit log: what tests compare to show that a refused request, which is
-// audited, changed nothing else.
+// audit log and metering: what tests compare to show that a refused
+// request, which is audited, changed nothing else.
 func (s *Store) StateIndex() uint64 {
 	txn := s.db.Txn(false)
 	it, err := txn.Get(tableIndex, "id")
@@ -145,7 +150,7 @@ func (s *Store) StateIndex() uint64 {
 	var max uint64
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		e := raw.(*IndexEntry)
-		if !auditLogTables[e.Table] && e.Index > max {
+		if !clockTables[e.Table] && e.Index > max {
 			max = e.Index
 		}
 	}

@@ -66,6 +66,10 @@ type Config struct {
 	// APIRateLimit bounds the API requests of each token and of each
 	// client address without a valid token (see RateLimitConfig).
 	APIRateLimit RateLimitConfig `yaml:"api_rate_limit"`
+	// MeteringInterval is how often the leader meters usage into the
+	// hourly buckets (default 1m, at least 1s). A change of what a tenant
+	// holds is metered from the next tick on.
+	MeteringInterval Duration `yaml:"metering_interval"`
 }
 
 // SecretsConfig names the key-encryption key (KEK) of the secrets store:
@@ -346,6 +350,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.APIRateLimit.validate(); err != nil {
 		return err
+	}
+	if c.MeteringInterval != 0 && c.MeteringInterval < Duration(time.Second) {
+		return bad("metering_interval", "must be at least 1s (got %v)", time.Duration(c.MeteringInterval))
 	}
 	r := c.Raft
 	if r.HeartbeatTimeout < Duration(5*time.Millisecond) {

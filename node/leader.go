@@ -69,6 +69,7 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	loops.Go(func() { s.runOperations(stop) })
 	loops.Go(func() { s.runSecretRewrap(stop) })
 	loops.Go(func() { s.runAudit(stop) })
+	loops.Go(func() { s.runMetering(stop) })
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
 	drain := time.NewTicker(drainInterval)
