@@ -133,21 +133,18 @@ func (s *server) parseReportQuery(c *call) (*reportQuery, error) {
 	return &rq, nil
 }
 
-// buckets reads the buckets of the report's range from st.
-func (rq *reportQuery) buckets(st *fsm.Store) (uint64, []quota.Bucket, error) {
+// buckets reads the buckets of the report's range from st, and how far
+// usage was metered, formatted ("" before the first tick).
+func (rq *reportQuery) buckets(st *fsm.Store) (uint64, []quota.Bucket, string, error) {
 	var out []quota.Bucket
-	idx, err := st.MeterBuckets(rq.tenant, rq.span, rq.from.UnixMilli(), rq.to.UnixMilli(), func(b *quota.Bucket) {
+	idx, until, err := st.MeterBuckets(rq.tenant, rq.span, rq.from.UnixMilli(), rq.to.UnixMilli(), func(b *quota.Bucket) {
 		out = append(out, *b)
 	})
-	return idx, out, err
-}
-
-// meteredUntil formats how far usage has been metered.
-func meteredUntil(st *fsm.Store) string {
-	if _, ms, err := st.MeteredUntil(); err == nil && ms > 0 {
-		return time.UnixMilli(ms).UTC().Format(time.RFC3339)
+	metered := ""
+	if until > 0 {
+		metered = time.UnixMilli(until).UTC().Format(time.RFC3339)
 	}
-	return ""
+	return idx, out, metered, err
 }
 
 // writeCSV answers with a CSV body.
@@ -163,8 +160,7 @@ func (s *server) handleUsageReport(c *call) error {
 	if err != nil {
 		return err
 	}
-	st := s.b.State()
-	idx, bs, err := rq.buckets(st)
+	idx, bs, metered, err := rq.buckets(s.b.State())
 	if err != nil {
 		return err
 	}
@@ -183,7 +179,7 @@ func (s *server) handleUsageReport(c *call) error {
 	}
 	writeJSON(c.w, http.StatusOK, UsageReport{
 		Tenant: rq.tenant, From: rq.from.Format(time.RFC3339), To: rq.to.Format(time.RFC3339), GroupBy: rq.group.String(),
-		MeteredUntil: meteredUntil(st), Rows: rows,
+		MeteredUntil: metered, Rows: rows,
 	})
 	return nil
 }
@@ -209,7 +205,7 @@ func (s *server) handleChargebackReport(c *call) error {
 	if !hasCurrency(plain, currency) {
 		return invalid("currency", "no rate card is in %s", currency)
 	}
-	idx, bs, err := rq.buckets(st)
+	idx, bs, metered, err := rq.buckets(st)
 	if err != nil {
 		return err
 	}
@@ -233,7 +229,7 @@ func (s *server) handleChargebackReport(c *call) error {
 	}
 	writeJSON(c.w, http.StatusOK, ChargebackReport{
 		Tenant: rq.tenant, From: rq.from.Format(time.RFC3339), To: rq.to.Format(time.RFC3339), GroupBy: rq.group.String(),
-		MeteredUntil: meteredUntil(st), Currency: currency, Rows: rows, Total: total,
+		MeteredUntil: metered, Currency: currency, Rows: rows, Total: total,
 	})
 	return nil
 }

@@ -360,17 +360,6 @@ func meteringTables() map[string]*memdb.TableSchema {
 	}
 }
 
-// MeteredUntil returns how far usage has been metered (unix ms), zero
-// before the first tick.
-func (s *Store) MeteredUntil() (uint64, int64, error) {
-	txn := s.db.Txn(false)
-	raw, err := txn.First(tableMeterClock, "id", meterClockID)
-	if err != nil || raw == nil {
-		return s.tableIndex(txn, tableMeterClock), 0, err
-	}
-	return s.tableIndex(txn, tableMeterClock), raw.(*MeterClock).Since, nil
-}
-
 // MeterRatesNow lists the rates recorded at the last tick, by scope.
 func (s *Store) MeterRatesNow(ws memdb.WatchSet) (uint64, []*MeterRates, error) {
 	return list[*MeterRates](s, ws, tableMeterRates, "id")
@@ -388,10 +377,18 @@ func (s *Store) RateCard(ws memdb.WatchSet, id string) (uint64, *RateCard, error
 
 // MeterBuckets calls fn with the buckets of span (quota.HourMillis or
 // quota.DayMillis) starting in [from, to), of one tenant when tenant is
-// set, in key order; it returns the index of the buckets table.
-func (s *Store) MeterBuckets(tenant string, span, from, to int64, fn func(*quota.Bucket)) (uint64, error) {
+// set, in key order. It returns the index of the buckets table and how
+// far usage was metered (unix ms, 0 before the first tick), read in the
+// same transaction as the buckets.
+func (s *Store) MeterBuckets(tenant string, span, from, to int64, fn func(*quota.Bucket)) (uint64, int64, error) {
 	txn := s.db.Txn(false)
 	idx := s.tableIndex(txn, tableMeterBuckets)
+	var until int64
+	if raw, err := txn.First(tableMeterClock, "id", meterClockID); err != nil {
+		return idx, 0, err
+	} else if raw != nil {
+		until = raw.(*MeterClock).Since
+	}
 	index, lo := "id", ""
 	if tenant != "" {
 		index = "tenant"
@@ -401,7 +398,7 @@ func (s *Store) MeterBuckets(tenant string, span, from, to int64, fn func(*quota
 	}
 	it, err := txn.LowerBound(tableMeterBuckets, index, lo)
 	if err != nil {
-		return idx, err
+		return idx, until, err
 	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		b := raw.(*MeterBucket)
@@ -410,5 +407,5 @@ func (s *Store) MeterBuckets(tenant string, span, from, to int64, fn func(*quota
 		}
 		fn(&b.Bucket)
 	}
-	return idx, nil
+	return idx, until, nil
 }

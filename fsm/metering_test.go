@@ -12,7 +12,7 @@ import (
 func buckets(t *testing.T, f *FSM, tenant string, span int64) map[string]quota.Quantities {
 	t.Helper()
 	out := map[string]quota.Quantities{}
-	if _, err := f.State().MeterBuckets(tenant, span, 0, 1<<62, func(b *quota.Bucket) {
+	if _, _, err := f.State().MeterBuckets(tenant, span, 0, 1<<62, func(b *quota.Bucket) {
 		out[b.Project+"@"+time.UnixMilli(b.Start).UTC().Format("2006-01-02T15:04")] = b.Q
 	}); err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestFSM_Metering(t *testing.T) {
 	if d := daily["@2026-11-25T00:00"]; d != acmeRun(105).Add(acmeStop(15)) {
 		t.Errorf("daily acme = %v", d)
 	}
-	if _, until, _ := f.State().MeteredUntil(); until != t0.Add(120*time.Minute).UnixMilli() {
+	if _, until, _ := f.State().MeterBuckets("", quota.DayMillis, 0, 0, func(*quota.Bucket) {}); until != t0.Add(120*time.Minute).UnixMilli() {
 		t.Errorf("metered until %d", until)
 	}
 	testSnapshotRestore(t, f)

@@ -67,7 +67,8 @@ type Config struct {
 	// client address without a valid token (see RateLimitConfig).
 	APIRateLimit RateLimitConfig `yaml:"api_rate_limit"`
 	// MeteringInterval is how often the leader meters usage into the
-	// hourly buckets (default 1m, at least 1s). A change of what a tenant
+	// hourly buckets (default 1m, at least 100ms; each tick is a raft log
+	// entry, so short intervals are for tests). A change of what a tenant
 	// holds is metered from the next tick on.
 	MeteringInterval Duration `yaml:"metering_interval"`
 }
@@ -351,8 +352,8 @@ func (c *Config) Validate() error {
 	if err := c.APIRateLimit.validate(); err != nil {
 		return err
 	}
-	if c.MeteringInterval != 0 && c.MeteringInterval < Duration(time.Second) {
-		return bad("metering_interval", "must be at least 1s (got %v)", time.Duration(c.MeteringInterval))
+	if c.MeteringInterval != 0 && c.MeteringInterval < Duration(100*time.Millisecond) {
+		return bad("metering_interval", "must be at least 100ms (got %v)", time.Duration(c.MeteringInterval))
 	}
 	r := c.Raft
 	if r.HeartbeatTimeout < Duration(5*time.Millisecond) {

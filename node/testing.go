@@ -285,6 +285,13 @@ func (s *Server) URL() string { return "https://" + s.apiAddr }
 // and returns the servers in ID order.
 func TestCluster(t testing.TB, n int, cb func(*Config)) []*Server {
 	t.Helper()
+	return TestClusterOptions(t, n, cb, nil)
+}
+
+// TestClusterOptions is TestCluster with opts(i) adding to the Options of
+// server i, such as a clock of its own.
+func TestClusterOptions(t testing.TB, n int, cb func(*Config), opts func(i int) Options) []*Server {
+	t.Helper()
 	lns := make([]net.Listener, n)
 	cfgs := make([]*Config, n)
 	for i := range lns {
@@ -317,7 +324,12 @@ func TestCluster(t testing.TB, n int, cb func(*Config)) []*Server {
 		var lvl slog.Level
 		_ = lvl.UnmarshalText([]byte(c.LogLevel))
 		logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: lvl}))
-		s, err := New(c, Options{Logger: logger, RaftListener: lns[i]})
+		o := Options{}
+		if opts != nil {
+			o = opts(i)
+		}
+		o.Logger, o.RaftListener = logger, lns[i]
+		s, err := New(c, o)
 		if err != nil {
 			t.Fatalf("start server %s: %v", c.NodeID, err)
 		}
