@@ -28,6 +28,7 @@ type AddressAllocateRequest struct {
 	Status      string `json:"status"`
 	DNSName     string `json:"dns_name"`
 	Tenant      string `json:"tenant"`
+	Project     string `json:"project"`
 	Owner       string `json:"owner"`
 	Description string `json:"description"`
 }
@@ -42,6 +43,7 @@ type AddressCreateRequest struct {
 	Status      string `json:"status"`
 	DNSName     string `json:"dns_name"`
 	Tenant      string `json:"tenant"`
+	Project     string `json:"project"`
 	Owner       string `json:"owner"`
 	Description string `json:"description"`
 }
@@ -52,6 +54,7 @@ type AddressUpdateRequest struct {
 	Status      *string `json:"status"`
 	DNSName     *string `json:"dns_name"`
 	Tenant      *string `json:"tenant"`
+	Project     *string `json:"project"`
 	Owner       *string `json:"owner"`
 	Description *string `json:"description"`
 }
@@ -147,7 +150,7 @@ func (s *server) handlePrefixAllocate(c *call) error {
 	cmd := &fsm.AddressAllocateRequest{
 		PrefixID: id, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
 		Count: req.Count, IDs: allocationIDs(req.Count), Status: req.Status,
-		DNSName: req.DNSName, Tenant: req.Tenant, Owner: req.Owner, Description: req.Description,
+		DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
 	}
 	return s.allocate(c, cmd)
 }
@@ -166,7 +169,7 @@ func (s *server) handleAddressCreate(c *call) error {
 	cmd := &fsm.AddressAllocateRequest{
 		VRF: req.VRF, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
 		Count: 1, IDs: allocationIDs(1), Status: req.Status,
-		DNSName: req.DNSName, Tenant: req.Tenant, Owner: req.Owner, Description: req.Description,
+		DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
 	}
 	if c.tenant != "" {
 		if err := cmd.Validate(); err != nil {
@@ -247,7 +250,7 @@ func (s *server) handleAddressUpdate(c *call) error {
 		req.Tenant = &t
 	}
 	cmd := &fsm.AddressUpdateRequest{
-		ID: id, Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Owner: req.Owner, Description: req.Description,
+		ID: id, Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
 	}
 	if err := cmd.Validate(); err != nil {
 		return err

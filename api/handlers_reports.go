@@ -353,7 +353,16 @@ func (s *server) handleRateCardPut(c *call) error {
 		return err
 	}
 	cmd := &fsm.RateCardPutRequest{WriteMeta: meta, Card: fsm.RateCard{RateCard: card}}
-	return s.apply(c, cmd, http.StatusOK, func(v any) (any, error) { return rateCardView(v.(*fsm.RateCard)), nil })
+	return s.apply(c, cmd, http.StatusOK, renderRateCard)
+}
+
+// renderRateCard shows a written rate card.
+func renderRateCard(v any) (any, error) {
+	rc, err := resultOf[fsm.RateCard](v)
+	if err != nil {
+		return nil, err
+	}
+	return rateCardView(rc), nil
 }
 
 func (s *server) handleRateCardDelete(c *call) error {
@@ -365,7 +374,5 @@ func (s *server) handleRateCardDelete(c *call) error {
 	if err != nil {
 		return err
 	}
-	return s.apply(c, &fsm.RateCardDeleteRequest{WriteMeta: meta, ID: id}, http.StatusOK, func(v any) (any, error) {
-		return rateCardView(v.(*fsm.RateCard)), nil
-	})
+	return s.apply(c, &fsm.RateCardDeleteRequest{WriteMeta: meta, ID: id}, http.StatusOK, renderRateCard)
 }

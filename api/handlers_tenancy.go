@@ -231,12 +231,20 @@ func (s *server) handleTenantDelete(c *call) error {
 
 // renderTenant shows a written tenant with its usage.
 func (s *server) renderTenant(v any) (any, error) {
-	return tenantView(s.b.State(), v.(*fsm.Tenant))
+	t, err := resultOf[fsm.Tenant](v)
+	if err != nil {
+		return nil, err
+	}
+	return tenantView(s.b.State(), t)
 }
 
 // renderProject shows a written project with its usage.
 func (s *server) renderProject(v any) (any, error) {
-	return projectView(s.b.State(), v.(*fsm.Project))
+	p, err := resultOf[fsm.Project](v)
+	if err != nil {
+		return nil, err
+	}
+	return projectView(s.b.State(), p)
 }
 
 // projectID returns the ID of the {id}/{name} project.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -97,3 +98,20 @@ func (s *server) apply(c *call, cmd fsm.Command, status int, render func(any) (a
 
 // errNilResult means a Backend returned neither a result nor an error.
 var errNilResult = errors.New("api: backend returned no result and no error")
+
+// resultOf returns a command's result as a *T: the value Apply returned,
+// or, for a replay of an idempotent request, the JSON the first one
+// stored.
+func resultOf[T any](v any) (*T, error) {
+	switch r := v.(type) {
+	case *T:
+		return r, nil
+	case json.RawMessage:
+		var out T
+		if err := json.Unmarshal(r, &out); err != nil {
+			return nil, fmt.Errorf("decode replayed result: %w", err)
+		}
+		return &out, nil
+	}
+	return nil, fmt.Errorf("unexpected result %T", v)
+}

@@ -483,6 +483,7 @@ func populate(t testing.TB, f *FSM) uint64 {
 		&MeterTickRequest{WriteMeta: WriteMeta{Now: 29e6}},
 		&MeterTickRequest{WriteMeta: WriteMeta{Now: 90e9}},
 		&RateCardPutRequest{WriteMeta: WriteMeta{Now: 30}, Card: RateCard{RateCard: quota.RateCard{ID: "eur", Currency: "EUR", Rates: map[quota.Meter]string{quota.Addresses: "0.001"}}}},
+		&CapacityPolicyPutRequest{WriteMeta: WriteMeta{Now: 31}, Policy: CapacityPolicy{ID: "default", Policy: quota.Policy{CPURatio: 4}}},
 	}
 	for i, c := range cmds {
 		applyOK(t, f, uint64(i+1), c)

@@ -294,6 +294,11 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 			Rates: map[quota.Meter]string{quota.VCPURunning: "0.02", quota.MemoryRunning: "0.005"},
 		}, CreateIndex: 1, ModifyIndex: 2, UpdatedAt: 3}},
 		RateCardDeleteType: &RateCardDeleteRequest{WriteMeta: meta(44), ID: "eur-2026"},
+		CapacityPolicyPutType: &CapacityPolicyPutRequest{WriteMeta: meta(45), Policy: CapacityPolicy{
+			ID: "gpu", Nodes: []string{"pve1", "pve2"}, Policy: quota.Policy{CPURatio: 4, MemoryRatio: 1.5, DiskRatio: 1, ReserveVCPUs: 2, ReserveMemoryMiB: 4096, ReserveDiskGiB: 50},
+			CreateIndex: 1, ModifyIndex: 2, UpdatedAt: 3,
+		}},
+		CapacityPolicyDeleteType: &CapacityPolicyDeleteRequest{WriteMeta: meta(46), ID: "gpu"},
 	}
 }
 
@@ -374,4 +379,4 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 }
 
 // nextFreeType is the first message type number not yet registered.
-const nextFreeType = RateCardDeleteType + 1
+const nextFreeType = CapacityPolicyDeleteType + 1

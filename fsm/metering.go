@@ -98,6 +98,13 @@ func applyMeterTick(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	out := &MeterTickResult{From: now, To: now}
+	if raw == nil || now/quota.HourMillis > raw.(*MeterClock).Since/quota.HourMillis {
+		// The first tick of an hour samples the nodes' allocation for
+		// the capacity forecast.
+		if err := sampleCapacity(txn, index, now-now%quota.HourMillis); err != nil {
+			return nil, err
+		}
+	}
 	if raw != nil {
 		clock := raw.(*MeterClock)
 		if now <= clock.Since {

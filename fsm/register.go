@@ -75,6 +75,8 @@ func init() {
 	register(MeterTickType, "meter_tick", func() Command { return new(MeterTickRequest) }, applyMeterTick)
 	register(RateCardPutType, "rate_card_put", func() Command { return new(RateCardPutRequest) }, validated(applyRateCardPut))
 	register(RateCardDeleteType, "rate_card_delete", func() Command { return new(RateCardDeleteRequest) }, applyRateCardDelete)
+	register(CapacityPolicyPutType, "capacity_policy_put", func() Command { return new(CapacityPolicyPutRequest) }, validated(applyCapacityPolicyPut))
+	register(CapacityPolicyDeleteType, "capacity_policy_delete", func() Command { return new(CapacityPolicyDeleteRequest) }, applyCapacityPolicyDelete)
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

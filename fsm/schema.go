@@ -98,6 +98,9 @@ func newMemDB() *memdb.MemDB {
 	for name, t := range auditTables() {
 		sc.Tables[name] = t
 	}
+	for name, t := range capacityTables() {
+		sc.Tables[name] = t
+	}
 	for name, t := range meteringTables() {
 		sc.Tables[name] = t
 	}

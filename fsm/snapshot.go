@@ -56,6 +56,8 @@ const (
 	recMeterRates  recordType = 30
 	recMeterBucket recordType = 31
 	recRateCard    recordType = 32
+	recCapPolicy   recordType = 33
+	recCapSample   recordType = 34
 	recEnd         recordType = 255
 )
 
@@ -105,6 +107,8 @@ var snapshotTables = []tableRecord{
 	{tableMeterRates, recMeterRates, func() any { return new(MeterRates) }},
 	{tableMeterBuckets, recMeterBucket, func() any { return new(MeterBucket) }},
 	{tableRateCards, recRateCard, func() any { return new(RateCard) }},
+	{tableCapacityPolicies, recCapPolicy, func() any { return new(CapacityPolicy) }},
+	{tableCapacitySamples, recCapSample, func() any { return new(CapacitySample) }},
 }
 
 type fsmSnapshot struct {

@@ -299,7 +299,7 @@ func TestTableCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		tableIndex:            28, // one per table written to through insert or touchTable (not the clock)
+		tableIndex:            30, // one per table written to through insert or touchTable (not the clock)
 		tableSettings:         3,  // a, b, d (c deleted)
 		tableTokens:           2,  // root, t1 (t2 revoked)
 		tableACL:              1,
@@ -331,6 +331,8 @@ func TestTableCounts(t *testing.T) {
 		tableMeterRates:       1, // acme/web's address
 		tableMeterBuckets:     2, // its first hour and first day
 		tableRateCards:        1,
+		tableCapacitySamples:  1, // pve1 at the first tick
+		tableCapacityPolicies: 1,
 	}
 	if !reflect.DeepEqual(counts, want) {
 		t.Fatalf("TableCounts = %v, want %v", counts, want)

@@ -2,7 +2,9 @@ package fsm
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
@@ -446,31 +448,75 @@ func checkProject(txn *memdb.Txn, tenant, project string) error {
 // *quota.ExceededError, and nothing is recorded; without it (usage the
 // platform reports, or releases) usage may pass a limit.
 func charge(txn *memdb.Txn, index uint64, h holding, enforce bool) error {
-	if h.tenant == "" || (h.delta.IsZero() && h.addresses == 0) {
+	return chargeChange(txn, index, holding{}, h, enforce)
+}
+
+// scopes returns the usage scopes h counts in: its tenant, and its
+// project.
+func (h holding) scopes() []string {
+	if h.tenant == "" {
 		return nil
 	}
-	scopes := []string{h.tenant}
-	if h.project != "" {
-		scopes = append(scopes, ProjectID(h.tenant, h.project))
+	if h.project == "" {
+		return []string{h.tenant}
 	}
-	for _, scope := range scopes {
+	return []string{h.tenant, ProjectID(h.tenant, h.project)}
+}
+
+// chargeChange records the change from holding old to holding new (an
+// object moved between tenants or projects, or changed size). Only what a
+// scope gains on balance is checked against its quota (with enforce): a
+// move between two projects of one tenant leaves the tenant's usage as it
+// was and passes its quota whatever its usage.
+func chargeChange(txn *memdb.Txn, index uint64, old, new holding, enforce bool) error {
+	type change struct {
+		delta     quota.Amounts
+		addresses int64
+	}
+	net := map[string]*change{}
+	for _, side := range []struct {
+		h    holding
+		sign int64
+	}{{old, -1}, {new, 1}} {
+		for _, scope := range side.h.scopes() {
+			c := net[scope]
+			if c == nil {
+				c = &change{delta: quota.Amounts{}}
+				net[scope] = c
+			}
+			for r, v := range side.h.delta {
+				c.delta[r] += side.sign * v
+			}
+			c.addresses += side.sign * side.h.addresses
+		}
+	}
+	scopes := slices.Sorted(maps.Keys(net))
+	usages := make([]*Usage, len(scopes))
+	for i, scope := range scopes {
 		u, err := usageOf(txn, scope)
 		if err != nil {
 			return err
 		}
 		if enforce {
-			if err := admit(txn, scope, u, h.delta); err != nil {
+			if err := admit(txn, scope, u, net[scope].delta); err != nil {
 				return err
 			}
 		}
+		usages[i] = u
+	}
+	for i, scope := range scopes {
+		c, u := net[scope], usages[i]
+		if c.delta.IsZero() && c.addresses == 0 {
+			continue
+		}
 		next := *u
-		next.Amounts = u.Amounts.Add(h.delta)
+		next.Amounts = u.Amounts.Add(c.delta)
 		for r, v := range next.Amounts {
 			if v == 0 {
 				delete(next.Amounts, r)
 			}
 		}
-		next.Addresses += h.addresses
+		next.Addresses += c.addresses
 		if len(next.Amounts) == 0 && next.Addresses == 0 {
 			if raw, _ := txn.First(tableUsage, "id", scope); raw != nil {
 				if err := remove(txn, tableUsage, index, raw); err != nil {
@@ -515,19 +561,6 @@ func admit(txn *memdb.Txn, scope string, u *Usage, delta quota.Amounts) error {
 		return fieldErr("quota", err)
 	}
 	return nil
-}
-
-// chargeChange records the change from holding old to holding new (an
-// object moved between tenants, or changed size), enforcing the quota of
-// new's scope for what it gains.
-func chargeChange(txn *memdb.Txn, index uint64, old, new holding, enforce bool) error {
-	if old.tenant == new.tenant && old.project == new.project {
-		return charge(txn, index, holding{new.tenant, new.project, new.delta.Add(old.delta.Neg()), new.addresses - old.addresses}, enforce)
-	}
-	if err := charge(txn, index, holding{old.tenant, old.project, old.delta.Neg(), -old.addresses}, false); err != nil {
-		return err
-	}
-	return charge(txn, index, new, enforce)
 }
 
 // tenancyTables returns the tenancy part of the memdb schema.

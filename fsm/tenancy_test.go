@@ -105,6 +105,13 @@ func TestFSM_QuotaAddresses(t *testing.T) {
 	applyOK(t, f, next(), &TenantUpdateRequest{ID: "acme", Quota: quota.Limits{quota.IPv4: 1}, SetQuota: true})
 	r = applyCmd(t, f, next(), &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: ids("y", 1), Tenant: "acme"})
 	requireExceeded(t, r.Err, "tenant acme", quota.IPv4, 1, 2, 1)
+	// Moving an address into a project of its own tenant leaves the
+	// tenant's usage as it is: allowed above the tenant's limit.
+	applyOK(t, f, next(), &ProjectCreateRequest{Project: Project{ID: "acme/db", Tenant: "acme", Name: "db"}})
+	applyOK(t, f, next(), &AddressUpdateRequest{ID: "x-1", Project: str("db")})
+	if u, p := usage(t, f, "acme"), usage(t, f, "acme/db"); u.Amounts[quota.IPv4] != 2 || p.Amounts[quota.IPv4] != 1 {
+		t.Fatalf("after the move: tenant %+v, project %+v", u, p)
+	}
 	testSnapshotRestore(t, f)
 }
 

@@ -177,6 +177,9 @@ func specSummary(s *client.VMSpec) string {
 	if s.Tenant != "" {
 		parts = append(parts, "tenant "+cell(s.Tenant))
 	}
+	if s.Project != "" {
+		parts = append(parts, "project "+cell(s.Project))
+	}
 	if len(s.Tags) > 0 {
 		parts = append(parts, "tags "+cell(strings.Join(s.Tags, ",")))
 	}

@@ -80,7 +80,7 @@ Kind:          vm.create
 Status:        succeeded
 VMID:          104
 Node:          pve2
-Spec:          web2, template 9000, 2 cores, 4096 MiB, tenant acme, tags web,prod, 1 SSH key
+Spec:          web2, template 9000, 2 cores, 4096 MiB, 8 GiB disk, tenant acme, tags web,prod, 1 SSH key
 NIC net0:      vmbr0 vlan 10, prefix 01234567-89ab-7cde-8f01-23456789abcd, 10.0.0.20, web2.moxxie.test
 NIC net1:      vmbr1
 Step:          done

@@ -1,0 +1,44 @@
+package api
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestTenancy_CreateReplayAndQuota(t *testing.T) {
+	ts := newLeader(t)
+	// A retried create with the same key answers the first result.
+	for range 2 {
+		var v TenantView
+		mustJSON(t, wantStatus(t, ts.do("POST", "/v1/tenants", `{"id":"acme","quota":{"ipv4_addresses":2}}`, "Idempotency-Key", "k1"), http.StatusCreated), &v)
+		if v.Tenant == nil || v.ID != "acme" || len(v.Usage) == 0 {
+			t.Fatalf("tenant %+v", v)
+		}
+	}
+	wantStatus(t, ts.do("POST", "/v1/tenants/acme/projects", `{"name":"web","quota":{"ipv4_addresses":1}}`, "Idempotency-Key", "k2"), http.StatusCreated)
+	wantStatus(t, ts.do("POST", "/v1/tenants/acme/projects", `{"name":"web","quota":{"ipv4_addresses":1}}`, "Idempotency-Key", "k2"), http.StatusCreated)
+	wantError(t, ts.do("POST", "/v1/tenants/acme/projects", `{"name":"web"}`), http.StatusConflict, CodeConflict, "name")
+
+	var p struct{ ID string }
+	mustJSON(t, wantStatus(t, ts.do("POST", "/v1/ipam/prefixes", `{"prefix":"10.0.0.0/24"}`), http.StatusCreated), &p)
+	alloc := "/v1/ipam/prefixes/" + p.ID + "/allocate"
+	wantStatus(t, ts.do("POST", alloc, `{"tenant":"acme","project":"web"}`), http.StatusCreated)
+	e := wantError(t, ts.do("POST", alloc, `{"tenant":"acme","project":"web"}`), http.StatusConflict, CodeQuotaExceeded, "quota")
+	if q := e.Quota; q == nil || q.Scope != "project acme/web" || q.Resource != "ipv4_addresses" || q.Limit != 1 || q.Usage != 1 || q.Request != 1 {
+		t.Fatalf("quota detail %+v", e.Quota)
+	}
+	wantError(t, ts.do("POST", alloc, `{"tenant":"acme","project":"nope"}`), http.StatusNotFound, CodeNotFound, "project")
+	wantError(t, ts.do("POST", alloc, `{"project":"web"}`), http.StatusBadRequest, CodeInvalidRequest, "project")
+	var v TenantView
+	mustJSON(t, wantStatus(t, ts.do("GET", "/v1/tenants/acme", ""), http.StatusOK), &v)
+	for _, l := range v.Usage {
+		if l.Resource == "ipv4_addresses" && (l.Used != 1 || l.Limit == nil || *l.Limit != 2 || *l.Free != 1) {
+			t.Fatalf("ipv4 line %+v", l)
+		}
+	}
+	// Bad input names the field.
+	wantError(t, ts.do("POST", "/v1/tenants", `{"id":"Bad Name"}`), http.StatusBadRequest, CodeInvalidRequest, "id")
+	wantError(t, ts.do("POST", "/v1/tenants", `{"id":"x","quota":{"cpus":1}}`), http.StatusBadRequest, CodeInvalidRequest, "quota")
+	wantError(t, ts.do("PATCH", "/v1/tenants/acme", `{"quota":{"guests":-1}}`), http.StatusBadRequest, CodeInvalidRequest, "quota")
+	wantError(t, ts.do("DELETE", "/v1/tenants/acme", ""), http.StatusConflict, CodeConflict, "id")
+}
