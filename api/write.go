@@ -1,11 +1,11 @@
 package api
 
 import (
-	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/moxxie/moxxie/fsm"
 )
