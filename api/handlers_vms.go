@@ -102,7 +102,7 @@ func (s *server) handleVMCreate(c *call) error {
 	if err := checkNICPrefixes(c, st, spec.NICs); err != nil {
 		return err
 	}
-	node, err := placeVM(st, req.Node, spec.Cores, spec.MemoryMiB)
+	node, err := placeVM(st, req.Node, spec.Cores, spec.MemoryMiB, spec.DiskGiB)
 	if err != nil {
 		return err
 	}
@@ -191,82 +191,6 @@ type nodeLoad struct {
 	maxCPU  int
 	maxMiB  int64
 	usedMiB int64 // memory of running guests and of VMs being created
-}
-
-// placeVM returns the node for a new VM: the requested one if it fits,
-// else the online node with the most memory free that fits it.
-func placeVM(st *fsm.Store, want string, cores, memMiB int) (string, error) {
-	loads, err := nodeLoads(st)
-	if err != nil {
-		return "", err
-	}
-	return pickNode(loads, want, cores, memMiB)
-}
-
-func nodeLoads(st *fsm.Store) ([]nodeLoad, error) {
-	_, nodes, err := st.InventoryNodes(nil, false)
-	if err != nil {
-		return nil, err
-	}
-	_, guests, err := st.InventoryGuests(nil, fsm.GuestFilter{Status: "running"})
-	if err != nil {
-		return nil, err
-	}
-	_, ops, err := st.Operations(nil, true)
-	if err != nil {
-		return nil, err
-	}
-	used := map[string]int64{}
-	for _, g := range guests {
-		used[g.Node] += int64(g.MaxMem >> 20)
-	}
-	for _, op := range ops {
-		if op.Kind == fsm.OpVMCreate && op.Spec != nil {
-			used[op.Spec.Node] += int64(op.Spec.MemoryMiB)
-		}
-	}
-	out := make([]nodeLoad, 0, len(nodes))
-	for _, n := range nodes {
-		out = append(out, nodeLoad{name: n.Name, online: n.Status == "online", maxCPU: n.MaxCPU, maxMiB: int64(n.MaxMem >> 20), usedMiB: used[n.Name]})
-	}
-	return out, nil
-}
-
-// pickNode chooses among loads; it is pure, for table tests.
-func pickNode(loads []nodeLoad, want string, cores, memMiB int) (string, error) {
-	fits := func(l nodeLoad) bool {
-		return l.online && l.maxCPU >= cores && l.maxMiB-l.usedMiB >= int64(memMiB)
-	}
-	if want != "" {
-		i := slices.IndexFunc(loads, func(l nodeLoad) bool { return l.name == want })
-		switch {
-		case i < 0:
-			return "", invalid("node", "no node %q in the inventory", want)
-		case !loads[i].online:
-			return "", &apiError{status: http.StatusConflict, code: CodeConflict, field: "node", message: fmt.Sprintf("node %s is not online", want)}
-		case loads[i].maxCPU < cores:
-			return "", invalid("cores", "node %s has %d CPUs; %d cores requested", want, loads[i].maxCPU, cores)
-		case !fits(loads[i]):
-			return "", exhausted("node", "node %s has %d MiB of memory free, %d MiB requested", want, max(0, loads[i].maxMiB-loads[i].usedMiB), memMiB)
-		}
-		return want, nil
-	}
-	best := -1
-	for i, l := range loads {
-		if fits(l) && (best < 0 || l.maxMiB-l.usedMiB > loads[best].maxMiB-loads[best].usedMiB) {
-			best = i
-		}
-	}
-	if best < 0 {
-		most := int64(0)
-		for _, l := range loads {
-			if l.online {
-				most = max(most, l.maxMiB-l.usedMiB)
-			}
-		}
-		return "", exhausted("node", "no online node has %d cores and %d MiB of memory free (the most free is %d MiB)", cores, memMiB, most)
-	}
-	return loads[best].name, nil
 }
 
 // exhausted is a 409 for a resource that has run out.
