@@ -184,15 +184,6 @@ func checkNICPrefixes(c *call, st *fsm.Store, nics []fsm.VMNIC) error {
 	return nil
 }
 
-// nodeLoad is what placement knows about one node.
-type nodeLoad struct {
-	name    string
-	online  bool
-	maxCPU  int
-	maxMiB  int64
-	usedMiB int64 // memory of running guests and of VMs being created
-}
-
 // exhausted is a 409 for a resource that has run out.
 func exhausted(field, format string, args ...any) *apiError {
 	return &apiError{status: http.StatusConflict, code: CodeExhausted, field: field, message: fmt.Sprintf(format, args...)}
