@@ -53,9 +53,6 @@ func TestCapacity_Placement(t *testing.T) {
 		// pve4: 32 vCPUs (8x4) and 60 GiB (64 less 4 reserved), empty.
 		{name: "most room", req: quota.Capacity{VCPUs: 2, MemoryMiB: 2048}, node: "pve4"},
 		{name: "memory rules out the emptiest", req: quota.Capacity{VCPUs: 2, MemoryMiB: 62 << 10}, status: 409, field: "node"},
-		// pve2 has 56 vCPUs left (4x16, 8 allocated), pve4 32.
-		{name: "cpu ratio of the default policy", req: quota.Capacity{VCPUs: 56, MemoryMiB: 1024}, node: "pve2"},
-		{name: "more vcpus than any policy allows", req: quota.Capacity{VCPUs: 57, MemoryMiB: 1024}, status: 409, field: "node"},
 		// pve1 has 32 vCPUs (4x8) with 30 allocated.
 		{name: "requested node", want: "pve1", req: quota.Capacity{VCPUs: 2, MemoryMiB: 4096, DiskGiB: 10}, node: "pve1"},
 		{name: "requested node out of vcpus", want: "pve1", req: quota.Capacity{VCPUs: 3, MemoryMiB: 1024}, status: 409, field: "node"},
@@ -63,6 +60,8 @@ func TestCapacity_Placement(t *testing.T) {
 		// pve4 has no local image storage: its disks are on shared storage.
 		{name: "disk on a node without local storage", want: "pve4", req: quota.Capacity{VCPUs: 1, MemoryMiB: 1024, DiskGiB: 5000}, node: "pve4"},
 		{name: "requested node offline", want: "pve3", req: quota.Capacity{VCPUs: 1}, status: 409, field: "node"},
+		{name: "more cores than the node has CPUs", want: "pve4", req: quota.Capacity{VCPUs: 5, MemoryMiB: 1}, status: 400, field: "cores"},
+		{name: "more cores than any online node has", req: quota.Capacity{VCPUs: 17, MemoryMiB: 1}, status: 409, field: "node"},
 		{name: "requested node unknown", want: "pve9", req: quota.Capacity{VCPUs: 1}, status: 400, field: "node"},
 	}
 	for _, tc := range cases {

@@ -100,8 +100,16 @@ func (m *capacityModel) place(want string, req quota.Capacity) (string, error) {
 			return "", invalid("node", "no node %q in the inventory", want)
 		case !nodes[i].Online:
 			return "", &apiError{status: http.StatusConflict, code: CodeConflict, field: "node", message: fmt.Sprintf("node %s is not online", want)}
+		case nodes[i].Physical.VCPUs < req.VCPUs:
+			return "", invalid("cores", "node %s has %d CPUs; %d cores requested", want, nodes[i].Physical.VCPUs, req.VCPUs)
 		}
 		nodes = nodes[i : i+1]
+	}
+	// A VM has at most as many cores as its host has CPUs, whatever the
+	// overcommit.
+	nodes = slices.DeleteFunc(nodes, func(n quota.NodeState) bool { return n.Physical.VCPUs < req.VCPUs })
+	if len(nodes) == 0 {
+		return "", exhausted("node", "no online node has %d CPUs for a VM of %d cores", req.VCPUs, req.VCPUs)
 	}
 	node, err := quota.Place(nodes, req, m.policy)
 	var nc *quota.NoCapacityError

@@ -43,12 +43,12 @@ func TestVM_CreateWait(t *testing.T) {
 	if err := os.WriteFile(keyFile, []byte("# ops\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops@example\n\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, stderr := p.cli(t, 0, "vm", "create", "web2", "--template", "ubuntu-24.04", "--cores", "2", "--memory", "4096",
+	out, stderr := p.cli(t, 0, "vm", "create", "web2", "--template", "ubuntu-24.04", "--cores", "2", "--memory", "4096", "--node", "pve2",
 		"--tenant", "acme", "--tag", "web", "--tag", "prod", "--description", "front end",
 		"--nic", "bridge=vmbr0,vlan=10,prefix=10.0.0.0/24,ip=10.0.0.20,dns=web2.moxxie.test", "--nic", "bridge=vmbr1",
 		"--ssh-key-file", keyFile, "--wait")
 	body, key := p.findCall(t, "POST /v1/vms")
-	checkJSON(t, "body", body, `{"name": "web2", "template": "ubuntu-24.04", "cores": 2, "memory": 4096, "tenant": "acme",
+	checkJSON(t, "body", body, `{"name": "web2", "template": "ubuntu-24.04", "cores": 2, "memory": 4096, "node": "pve2", "tenant": "acme",
 		"tags": ["web", "prod"], "description": "front end",
 		"nics": [{"bridge": "vmbr0", "vlan": 10, "prefix_id": "`+pfx+`", "address": "10.0.0.20", "dns_name": "web2.moxxie.test"}, {"bridge": "vmbr1"}],
 		"ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops@example"]}`)
@@ -249,7 +249,7 @@ func TestVM_CreateRefused(t *testing.T) {
 		{nil, "400 invalid_request: a VM without a template needs a disk size (request <req>)"},
 		{[]string{"--template", "9000", "--node", "pve3"}, "409 conflict: node pve3 is not online (request <req>)"},
 		{[]string{"--template", "9000", "--memory", "70000"},
-			"409 exhausted: no online node has 2 cores and 70000 MiB of memory free (the most free is 65024 MiB) (request <req>)"},
+			"409 exhausted: no online node has room for 70000 memory_mib under its capacity policy (the most room is 63488) (request <req>)"},
 		{[]string{"--template", "9000", "--tag", "bad tag"}, `400 invalid_request: tag "bad tag" must be letters, digits, '_', '-', '+' or '.' (field tags[0], request <req>)`},
 		{[]string{"--template", "9000", "--nic", "bridge=vmbr0,prefix=10.2.0.0/24"}, "no prefix 10.2.0.0/24 in IPAM (see moxxiectl ipam prefix list)"},
 		{[]string{"--template", "9000", "--nic", "bridge=vmbr0,prefix=10.1.0.0/24"},
@@ -299,7 +299,7 @@ func TestVM_CreateRefused(t *testing.T) {
 func TestVM_Actions(t *testing.T) {
 	p := newPlatformAPI(t)
 	pfx := p.createPrefix(t, "10.0.0.0/24")
-	p.cli(t, 0, "vm", "create", "web2", "--template", "ubuntu-24.04", "--nic", "bridge=vmbr0,prefix="+pfx+",dns=web2.moxxie.test", "--wait")
+	p.cli(t, 0, "vm", "create", "web2", "--template", "ubuntu-24.04", "--node", "pve2", "--nic", "bridge=vmbr0,prefix="+pfx+",dns=web2.moxxie.test", "--wait")
 
 	_, stderr := p.cli(t, 0, "vm", "shutdown", "104", "--wait")
 	if call, _, _ := p.lastCall(); !strings.HasPrefix(call, "GET /v1/operations/") || !strings.HasSuffix(call, "&wait=30s") {
