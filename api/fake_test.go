@@ -169,14 +169,14 @@ func (b *fakeBackend) SnapshotRestore(ctx context.Context, a *fsm.Archive) error
 
 // testServer is one API handler over a fake backend.
 type testServer struct {
-	t      *testing.T
+	t      testing.TB
 	b      *fakeBackend
 	h      http.Handler
 	srv    *server
 	secret string // the bootstrap admin secret, once bootstrapped
 }
 
-func newTestServer(t *testing.T, b *fakeBackend, opts Options) *testServer {
+func newTestServer(t testing.TB, b *fakeBackend, opts Options) *testServer {
 	t.Helper()
 	h := New(b, opts)
 	return &testServer{t: t, b: b, h: h, srv: h.(*server)}
@@ -228,7 +228,7 @@ func (ts *testServer) do(method, target, body string, hdr ...string) *httptest.R
 }
 
 // wantStatus fails unless rec has the status, and returns its body.
-func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, status int) []byte {
+func wantStatus(t testing.TB, rec *httptest.ResponseRecorder, status int) []byte {
 	t.Helper()
 	if rec.Code != status {
 		t.Fatalf("status %d, want %d; body %s", rec.Code, status, rec.Body)
@@ -238,7 +238,7 @@ func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, status int) []byte
 
 // wantError checks an error answer: status, JSON shape, code, field, and
 // the headers every response carries. It returns the detail.
-func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code, field string) ErrorDetail {
+func wantError(t testing.TB, rec *httptest.ResponseRecorder, status int, code, field string) ErrorDetail {
 	t.Helper()
 	body := wantStatus(t, rec, status)
 	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
@@ -270,7 +270,7 @@ func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code, f
 	return d
 }
 
-func mustJSON(t *testing.T, b []byte, v any) {
+func mustJSON(t testing.TB, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode %s: %v", b, err)

@@ -86,7 +86,7 @@ type (
 )
 
 // strictJSON decodes b into v, failing on fields v does not declare.
-func strictJSON(t *testing.T, b []byte, v any) {
+func strictJSON(t testing.TB, b []byte, v any) {
 	t.Helper()
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()

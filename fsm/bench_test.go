@@ -205,3 +205,23 @@ func BenchmarkApplyAllocateBatch64(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/allocation")
 }
+
+// BenchmarkMeterTick1000Tenants measures one metering tick a minute after
+// the last for 1,000 tenants that each hold guests and addresses: every
+// tick accrues into each tenant's hourly bucket and daily rollup.
+func BenchmarkMeterTick1000Tenants(b *testing.B) {
+	x := &benchIPAM{b: b, f: New()}
+	var guests []InvGuest
+	for i := range 1000 {
+		guests = append(guests, InvGuest{VMID: 1000 + i, Kind: GuestKindVM, Node: "pve1", Status: "running",
+			Tenant: fmt.Sprintf("t%04d", i), MaxCPU: 2, MaxMem: 4 << 30, MaxDisk: 32 << 30})
+	}
+	x.apply(&InventorySyncRequest{Nodes: []InvNode{{Name: "pve1", Status: "online"}}, Guests: guests})
+	now := int64(1_795_000_000) * 1e9
+	x.apply(&MeterTickRequest{WriteMeta: WriteMeta{Now: now}})
+	b.ReportAllocs()
+	for b.Loop() {
+		now += 60e9
+		x.apply(&MeterTickRequest{WriteMeta: WriteMeta{Now: now}})
+	}
+}

@@ -90,7 +90,7 @@ type MeterTickResult struct {
 	Scopes int `json:"scopes"`
 }
 
-func applyMeterTick(txn *memdb.Txn, index uint64, c Command) (any, error) {
+func applyMeterTick(txn *memdb.Txn, index uint64, c Command) (_ any, err error) {
 	req := c.(*MeterTickRequest)
 	now := req.Now / 1e6
 	raw, err := txn.First(tableMeterClock, "id", meterClockID)
@@ -100,10 +100,16 @@ func applyMeterTick(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	out := &MeterTickResult{From: now, To: now}
 	if raw == nil || now/quota.HourMillis > raw.(*MeterClock).Since/quota.HourMillis {
 		// The first tick of an hour samples the nodes' allocation for
-		// the capacity forecast.
+		// the capacity forecast and, after accruing, drops hourly buckets
+		// past their retention.
 		if err := sampleCapacity(txn, index, now-now%quota.HourMillis); err != nil {
 			return nil, err
 		}
+		defer func() {
+			if err == nil {
+				err = dropHourlyBuckets(txn, index, now-hourlyRetention)
+			}
+		}()
 	}
 	if raw != nil {
 		clock := raw.(*MeterClock)
@@ -136,6 +142,32 @@ func applyMeterTick(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	return out, recordRates(txn, index)
+}
+
+// hourlyRetention is how long hourly buckets are kept (ms): longer than
+// the longest hourly report. Daily rollups are kept for good.
+const hourlyRetention = 100 * quota.DayMillis
+
+// dropHourlyBuckets deletes the hourly buckets that start before cutoff.
+func dropHourlyBuckets(txn *memdb.Txn, index uint64, cutoff int64) error {
+	it, err := txn.LowerBound(tableMeterBuckets, "id", "h/")
+	if err != nil {
+		return err
+	}
+	var old []any
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		b := raw.(*MeterBucket)
+		if b.Span != quota.HourMillis || b.Start >= cutoff {
+			break
+		}
+		old = append(old, b)
+	}
+	for _, b := range old {
+		if err := remove(txn, tableMeterBuckets, index, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addToBuckets adds q, accrued in the hour starting at hour, to the hourly

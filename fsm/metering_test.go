@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -95,6 +96,21 @@ func TestFSM_Metering(t *testing.T) {
 	}
 	if _, until, _ := f.State().MeterBuckets("", quota.DayMillis, 0, 0, func(*quota.Bucket) {}); until != t0.Add(120*time.Minute).UnixMilli() {
 		t.Errorf("metered until %d", until)
+	}
+	// Hourly buckets go after their retention; daily rollups stay.
+	end := t0.Add(101 * 24 * time.Hour)
+	applyOK(t, f, next(), &MeterTickRequest{WriteMeta: at(101 * 24 * time.Hour)})
+	h := buckets(t, f, "acme", quota.HourMillis)
+	if len(h) != 2*100*24 {
+		t.Errorf("%d hourly buckets left, want 100 days' of two scopes", len(h))
+	}
+	for k := range h {
+		if start, _ := time.Parse("2006-01-02T15:04", k[strings.Index(k, "@")+1:]); start.Before(end.Add(-100 * 24 * time.Hour).Truncate(time.Hour)) {
+			t.Errorf("bucket %s is past the retention", k)
+		}
+	}
+	if d := buckets(t, f, "", quota.DayMillis); len(d) != 2*102 {
+		t.Errorf("%d daily rollups, want 102 days' of two scopes", len(d))
 	}
 	testSnapshotRestore(t, f)
 }
