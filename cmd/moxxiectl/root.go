@@ -68,6 +68,7 @@ from MOXXIE_ADDR, MOXXIE_TOKEN and MOXXIE_CACERT.`
 		a.auditCommand(),
 		a.ipamCommand(), a.dnsCommand(), a.inventoryCommand(), a.vmCommand(), a.operationCommand(),
 		a.tenantCommand(), a.projectCommand(),
+		a.reportCommand(), a.rateCardCommand(), a.capacityCommand(),
 		a.versionCommand(),
 	)
 	return root
