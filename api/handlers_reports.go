@@ -142,7 +142,7 @@ func (rq *reportQuery) buckets(st *fsm.Store) (uint64, []quota.Bucket, string, e
 	})
 	metered := ""
 	if until > 0 {
-		metered = time.UnixMilli(until).UTC().Format(time.RFC3339)
+		metered = time.UnixMilli(until).UTC().Format(time.RFC3339Nano)
 	}
 	return idx, out, metered, err
 }

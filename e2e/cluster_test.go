@@ -45,6 +45,13 @@ type cluster struct {
 
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// startClusterWith is startCluster with configure applied to every
+// server's configuration.
+func startClusterWith(t *testing.T, n int, configure func(*node.Config)) *cluster {
+	t.Helper()
 	dir := t.TempDir()
 	tlsDir := filepath.Join(dir, "tls")
 	if err := pki.CreateCA(tlsDir, "e2e CA", 24*time.Hour); err != nil {
@@ -70,6 +77,9 @@ func startCluster(t *testing.T, n int) *cluster {
 		}
 		cfg.LogFormat = "text"
 		cfg.TLS = node.TLSConfig{CAFile: filepath.Join(tlsDir, "ca.pem"), CertFile: pki.CertPath(tlsDir, id), KeyFile: pki.KeyPath(tlsDir, id)}
+		if configure != nil {
+			configure(cfg)
+		}
 		b, err := yaml.Marshal(cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -3,6 +3,8 @@ package fsm
 import (
 	"fmt"
 	"testing"
+
+	"github.com/moxxie/moxxie/quota"
 )
 
 func BenchmarkApplySettingUpsert(b *testing.B) {
@@ -223,5 +225,32 @@ func BenchmarkMeterTick1000Tenants(b *testing.B) {
 	for b.Loop() {
 		now += 60e9
 		x.apply(&MeterTickRequest{WriteMeta: WriteMeta{Now: now}})
+	}
+}
+
+// BenchmarkApplyAllocateQuota measures an allocation and its release
+// through Apply without a tenant, for a tenant without a quota (usage is
+// counted) and for a tenant and project with quotas (admission checks
+// both): what quota admission adds to an allocation's Apply.
+func BenchmarkApplyAllocateQuota(b *testing.B) {
+	cases := []struct{ name, tenant, project string }{
+		{"no-tenant", "", ""},
+		{"tenant-without-quota", "free", ""},
+		{"tenant-quota", "acme", ""},
+		{"project-quota", "acme", "web"},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			x := &benchIPAM{b: b, f: New()}
+			x.apply(&TenantCreateRequest{Tenant: Tenant{ID: "acme", Quota: quota.Limits{quota.IPv4: 1 << 40, quota.Guests: 10}}})
+			x.apply(&ProjectCreateRequest{Project: Project{ID: "acme/web", Tenant: "acme", Name: "web", Quota: quota.Limits{quota.IPv4: 1 << 40}}})
+			x.apply(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/16"}})
+			fillAddresses(x, "p", 10000)
+			b.ReportAllocs()
+			for b.Loop() {
+				x.apply(&AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"bench"}, Tenant: tc.tenant, Project: tc.project})
+				x.apply(&AddressReleaseRequest{ID: "bench", Force: true})
+			}
+		})
 	}
 }

@@ -36,6 +36,7 @@ func allocCmd(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	target := fs.String("target", "all", "all: spread clients round-robin over --addr (followers forward); leader: send every allocation to the leader found by /v1/status")
 	count := fs.Int("count", 1, fmt.Sprintf("addresses per allocation, 1-%d", maxAllocCount))
 	prefix := fs.String("prefix", "10.0.0.0/8", "active prefix to allocate from, created before the load")
+	tenant := fs.String("tenant", "", "allocate for this tenant, created first (if missing) with an IPv4 quota no run reaches, so every allocation passes quota admission")
 	vrf := fs.String("vrf", "", "VRF of --prefix; empty: create a VRF bench-XXXXXXXX for this run, so the prefix is new and empty (an existing --prefix in a named VRF is reused)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: moxxiebench alloc --addr URLs --token T --cacert F [--count N] [--prefix CIDR] [flags]\n\n"+
@@ -94,6 +95,11 @@ func allocCmd(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 		return err
 	}
 	sp := allocSetup{api: api, base: leader, run: run, timeout: lf.readyTimeout}
+	if *tenant != "" {
+		if err := sp.tenant(ctx, *tenant); err != nil {
+			return err
+		}
+	}
 	v, id, err := sp.prefix(ctx, *vrf, pfx.String())
 	if err != nil {
 		return err
@@ -102,7 +108,7 @@ func allocCmd(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 
 	loadCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	do := allocRequest(hc, *token, endpoints, id, run, *count, lf.clients, lf.timeout, cancel)
+	do := allocRequest(hc, *token, endpoints, id, run, *tenant, *count, lf.clients, lf.timeout, cancel)
 	fmt.Fprintf(stderr, "moxxie alloc: %d clients, %d addresses per request, target %s (%s), %v warm-up + %v\n",
 		lf.clients, *count, *target, strings.Join(endpoints, ","), lf.warmup, lf.duration)
 	started := time.Now()
@@ -119,7 +125,7 @@ func allocCmd(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	if lf.label != "" {
 		r.Label = lf.label
 	}
-	r.Count, r.Prefix, r.VRF = *count, pfx.String(), v
+	r.Count, r.Prefix, r.VRF, r.Tenant = *count, pfx.String(), v, *tenant
 	r.AddressesPerSecond = r.WritesPerSecond * float64(*count)
 	r.Started = started.UTC().Format(time.RFC3339)
 	return lf.emit(stdout, r)
@@ -127,10 +133,14 @@ func allocCmd(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 
 // allocRequest returns the request of an alloc run: client c asks the
 // prefix for count addresses through endpoints[c % len], for owner
-// vm:c/netI (I counting that client's requests), under the Idempotency-Key
-// run-seq. A success is a 201 that lists count addresses. When the prefix
+// vm:c/netI (I counting that client's requests) and tenant (when set),
+// under the Idempotency-Key run-seq. A success is a 201 that lists count addresses. When the prefix
 // has run out, it calls stop with an error wrapping errExhausted.
-func allocRequest(hc *http.Client, token string, endpoints []string, prefixID, run string, count, clients int, timeout time.Duration, stop context.CancelCauseFunc) requestFunc {
+func allocRequest(hc *http.Client, token string, endpoints []string, prefixID, run, tenant string, count, clients int, timeout time.Duration, stop context.CancelCauseFunc) requestFunc {
+	withTenant := ""
+	if tenant != "" {
+		withTenant = fmt.Sprintf(`,"tenant":%q`, tenant)
+	}
 	urls := make([]string, clients)
 	for c := range urls {
 		urls[c] = endpoints[c%len(endpoints)] + "/v1/ipam/prefixes/" + url.PathEscape(prefixID) + "/allocate"
@@ -138,7 +148,7 @@ func allocRequest(hc *http.Client, token string, endpoints []string, prefixID, r
 	// sent[c] is touched only by client c's goroutine.
 	sent := make([]uint64, clients)
 	return func(ctx context.Context, c int, seq uint64) outcome {
-		body := fmt.Appendf(nil, `{"count":%d,"owner":"vm:%d/net%d"}`, count, c, sent[c])
+		body := fmt.Appendf(nil, `{"count":%d,"owner":"vm:%d/net%d"%s}`, count, c, sent[c], withTenant)
 		sent[c]++
 		hdr := http.Header{"Idempotency-Key": {run + "-" + strconv.FormatUint(seq, 10)}}
 		o, resp := sendHeader(ctx, hc, http.MethodPost, urls[c], token, hdr, body, timeout, http.StatusCreated)
@@ -223,6 +233,17 @@ func (s *allocSetup) prefix(ctx context.Context, vrf, cidr string) (string, stri
 		return "", "", fmt.Errorf("POST /v1/ipam/prefixes: no id in %s", snippet(created))
 	}
 	return vrf, p.ID, nil
+}
+
+// tenant creates tenant with an IPv4 quota of 2^40 addresses, unless it
+// exists.
+func (s *allocSetup) tenant(ctx context.Context, name string) error {
+	body, _ := json.Marshal(map[string]any{"id": name, "description": "moxxiebench alloc", "quota": map[string]int64{"ipv4_addresses": 1 << 40}})
+	_, err := s.post(ctx, "/v1/tenants", "tenant", body)
+	if errors.As(err, new(*conflictError)) {
+		return nil
+	}
+	return err
 }
 
 // lookup finds the active prefix cidr in vrf and returns its ID.

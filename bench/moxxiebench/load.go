@@ -179,6 +179,8 @@ type Result struct {
 	// Prefix is the prefix an alloc run allocated from, and its VRF.
 	Prefix string `json:"prefix,omitempty"`
 	VRF    string `json:"vrf,omitempty"`
+	// Tenant is the tenant an alloc run allocated for, if any.
+	Tenant string `json:"tenant,omitempty"`
 	// CPU is the CPU time used by the servers and the machine during the
 	// measured window.
 	CPU *CPUUsage `json:"cpu,omitempty"`
