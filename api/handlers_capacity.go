@@ -181,6 +181,9 @@ func forecast(samples map[int64]quota.Capacity, allocatable quota.Capacity, now,
 		for _, h := range hours {
 			pts = append(pts, quota.Point{Time: h / 1000, Value: float64(r.get(samples[h]))})
 		}
+		if r.get(allocatable) <= 0 {
+			continue // nothing allocatable (offline, or disks on shared storage): no date to fill up
+		}
 		if days, ok := quota.Forecast(pts, float64(r.get(allocatable)), now, window); ok {
 			d := math.Round(days*10) / 10
 			*r.dst = &d

@@ -183,12 +183,23 @@ func NodeAllocations(txn *memdb.Txn) (map[string]quota.Capacity, error) {
 	return out, nil
 }
 
-// sampleCapacity records each node's allocation at hour and drops samples
-// older than the retention.
+// sampleCapacity records each node's allocation at hour, zero for a node
+// with nothing allocated, and drops samples older than the retention.
 func sampleCapacity(txn *memdb.Txn, index uint64, hour int64) error {
 	alloc, err := NodeAllocations(txn)
 	if err != nil {
 		return err
+	}
+	nit, err := txn.Get(tableInvNodes, "id")
+	if err != nil {
+		return err
+	}
+	for raw := nit.Next(); raw != nil; raw = nit.Next() {
+		if n := raw.(*InvNode); !n.Gone {
+			if _, ok := alloc[n.Name]; !ok {
+				alloc[n.Name] = quota.Capacity{}
+			}
+		}
 	}
 	for _, node := range slices.Sorted(maps.Keys(alloc)) {
 		s := &CapacitySample{Key: sampleKey(hour, node), Node: node, Hour: hour, Allocated: alloc[node]}

@@ -47,8 +47,9 @@ type Limits map[Resource]int64
 // asks for. A missing resource is zero.
 type Amounts map[Resource]int64
 
-// ErrInvalid marks limits or amounts that are malformed.
-var ErrInvalid = errors.New("invalid quota")
+// ErrInvalid marks malformed input: limits, policies, rate cards, a
+// grouping.
+var ErrInvalid = errors.New("invalid")
 
 // Validate checks that every resource is known and every limit lies in
 // [0, MaxLimit]; the error names the resource.

@@ -96,7 +96,7 @@ and fails when the operation fails. Without it, follow the operation with
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&req.Template, "template", "", "template to clone, by name or VMID; without one an empty VM is made and needs --disk")
-	fl.StringVar(&req.Node, "node", "", "node to create the VM on (default: the online node with the most memory free)")
+	fl.StringVar(&req.Node, "node", "", "node to create the VM on (default: the online node with the most room under its capacity policy)")
 	fl.IntVar(&req.Cores, "cores", 0, "CPU cores (default: the template's, else 1)")
 	fl.IntVar(&req.Memory, "memory", 0, "memory in MiB (default: the template's, else 1024)")
 	fl.IntVar(&req.Disk, "disk", 0, "disk size in GiB; required without --template")
