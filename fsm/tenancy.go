@@ -573,9 +573,11 @@ func tenancyTables() map[string]*memdb.TableSchema {
 			"id":     {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 			"tenant": {Name: "tenant", Indexer: &memdb.StringFieldIndex{Field: "Tenant"}},
 		}},
+		// Usage rows change with every allocation of a tenant: one index
+		// only. A tenant's rows are its own and those with its prefix
+		// and '/'.
 		tableUsage: {Name: tableUsage, Indexes: map[string]*memdb.IndexSchema{
-			"id":     {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Scope"}},
-			"tenant": {Name: "tenant", Indexer: &memdb.StringFieldIndex{Field: "Tenant"}},
+			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Scope"}},
 		}},
 	}
 }
@@ -606,10 +608,11 @@ func (s *Store) Project(ws memdb.WatchSet, id string) (uint64, *Project, error) 
 // Usages lists usage by scope, of one tenant (and its projects) when
 // tenant is set.
 func (s *Store) Usages(ws memdb.WatchSet, tenant string) (uint64, []*Usage, error) {
-	if tenant != "" {
-		return list[*Usage](s, ws, tableUsage, "tenant", tenant)
+	idx, all, err := list[*Usage](s, ws, tableUsage, "id")
+	if err != nil || tenant == "" {
+		return idx, all, err
 	}
-	return list[*Usage](s, ws, tableUsage, "id")
+	return idx, slices.DeleteFunc(all, func(u *Usage) bool { return u.Tenant != tenant }), nil
 }
 
 // UsageOf returns the usage of one scope, empty when it holds nothing.
