@@ -196,16 +196,14 @@ func Place(nodes []NodeState, req Capacity, policy func(group string) Policy) (s
 	if found {
 		return best, nil
 	}
-	worst := -1
+	// Name the resource that failed on the most nodes. Only a request for
+	// nothing fails on no resource (every node would fit it, so none is
+	// online): the first resource is named then.
+	worst, named := 0, false
 	for i := range capacityResources {
-		if req.get(i) > 0 && (worst < 0 || fails[i] > fails[worst]) {
-			worst = i
+		if req.get(i) > 0 && (!named || fails[i] > fails[worst]) {
+			worst, named = i, true
 		}
-	}
-	if worst < 0 {
-		// Only a request for nothing fails on no resource: every node
-		// would fit it, so none is online.
-		worst = 0
 	}
 	return "", &NoCapacityError{Resource: string(capacityResources[worst]), Request: req.get(worst), Largest: largest[worst]}
 }
