@@ -66,7 +66,7 @@ func TestCapacity_Placement(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := m.place(tc.want, tc.req)
+			got, _, err := m.place(tc.want, tc.req)
 			if tc.status == 0 {
 				if err != nil || got != tc.node {
 					t.Fatalf("place = %q, %v; want %q", got, err, tc.node)

@@ -83,10 +83,12 @@ func (m *capacityModel) policy(group string) quota.Policy {
 }
 
 // place chooses the node for a new VM: the requested one if it is online
-// and has room under its policy, otherwise the one with the most room.
-// Disk counts only on nodes with local storage for VM images: disks on
-// shared storage belong to no node.
-func (m *capacityModel) place(want string, req quota.Capacity) (string, error) {
+// and has room under its policy, otherwise the one with the most room. It
+// returns the node and what the node may hold under its policy, which the
+// create carries so that Apply admits it against the node's allocations
+// then. Disk counts only on nodes with local storage for VM images: disks
+// on shared storage belong to no node.
+func (m *capacityModel) place(want string, req quota.Capacity) (string, quota.Capacity, error) {
 	nodes := slices.Clone(m.nodes)
 	for i := range nodes {
 		if nodes[i].Physical.DiskGiB == 0 {
@@ -97,11 +99,11 @@ func (m *capacityModel) place(want string, req quota.Capacity) (string, error) {
 		i := slices.IndexFunc(nodes, func(n quota.NodeState) bool { return n.Name == want })
 		switch {
 		case i < 0:
-			return "", invalid("node", "no node %q in the inventory", want)
+			return "", quota.Capacity{}, invalid("node", "no node %q in the inventory", want)
 		case !nodes[i].Online:
-			return "", &apiError{status: http.StatusConflict, code: CodeConflict, field: "node", message: fmt.Sprintf("node %s is not online", want)}
+			return "", quota.Capacity{}, &apiError{status: http.StatusConflict, code: CodeConflict, field: "node", message: fmt.Sprintf("node %s is not online", want)}
 		case nodes[i].Physical.VCPUs < req.VCPUs:
-			return "", invalid("cores", "node %s has %d CPUs; %d cores requested", want, nodes[i].Physical.VCPUs, req.VCPUs)
+			return "", quota.Capacity{}, invalid("cores", "node %s has %d CPUs; %d cores requested", want, nodes[i].Physical.VCPUs, req.VCPUs)
 		}
 		nodes = nodes[i : i+1]
 	}
@@ -109,27 +111,28 @@ func (m *capacityModel) place(want string, req quota.Capacity) (string, error) {
 	// overcommit.
 	nodes = slices.DeleteFunc(nodes, func(n quota.NodeState) bool { return n.Physical.VCPUs < req.VCPUs })
 	if len(nodes) == 0 {
-		return "", exhausted("node", "no online node has %d CPUs for a VM of %d cores", req.VCPUs, req.VCPUs)
+		return "", quota.Capacity{}, exhausted("node", "no online node has %d CPUs for a VM of %d cores", req.VCPUs, req.VCPUs)
 	}
 	node, err := quota.Place(nodes, req, m.policy)
 	var nc *quota.NoCapacityError
 	switch {
 	case errors.As(err, &nc) && want != "":
-		return "", exhausted("node", "node %s has room for %d more %s under its capacity policy; %d requested", want, max(0, nc.Largest), nc.Resource, nc.Request)
+		return "", quota.Capacity{}, exhausted("node", "node %s has room for %d more %s under its capacity policy; %d requested", want, max(0, nc.Largest), nc.Resource, nc.Request)
 	case errors.As(err, &nc):
-		return "", exhausted("node", "no online node has room for %d %s under its capacity policy (the most room is %d)", nc.Request, nc.Resource, max(0, nc.Largest))
+		return "", quota.Capacity{}, exhausted("node", "no online node has room for %d %s under its capacity policy (the most room is %d)", nc.Request, nc.Resource, max(0, nc.Largest))
 	case err != nil:
-		return "", invalid("cores", "%v", err)
+		return "", quota.Capacity{}, invalid("cores", "%v", err)
 	}
-	return node, nil
+	i := slices.IndexFunc(nodes, func(n quota.NodeState) bool { return n.Name == node })
+	return node, quota.Allocatable(nodes[i].Physical, m.policy(nodes[i].Group)), nil
 }
 
 // placeVM returns the node for a new VM of cores, memory (MiB) and disk
-// (GiB).
-func placeVM(st *fsm.Store, want string, cores, memMiB, diskGiB int) (string, error) {
+// (GiB), and what that node may hold under its policy.
+func placeVM(st *fsm.Store, want string, cores, memMiB, diskGiB int) (string, quota.Capacity, error) {
 	v, err := st.Capacity(-1)
 	if err != nil {
-		return "", err
+		return "", quota.Capacity{}, err
 	}
 	return newCapacityModel(v).place(want, quota.Capacity{VCPUs: int64(cores), MemoryMiB: int64(memMiB), DiskGiB: int64(diskGiB)})
 }

@@ -102,7 +102,7 @@ func (s *server) handleVMCreate(c *call) error {
 	if err := checkNICPrefixes(c, st, spec.NICs); err != nil {
 		return err
 	}
-	node, err := placeVM(st, req.Node, spec.Cores, spec.MemoryMiB, spec.DiskGiB)
+	node, allocatable, err := placeVM(st, req.Node, spec.Cores, spec.MemoryMiB, spec.DiskGiB)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,9 @@ func (s *server) handleVMCreate(c *call) error {
 	if err != nil {
 		return err
 	}
-	cmd := &fsm.OperationCreateRequest{WriteMeta: meta, Op: fsm.Operation{ID: newID(), Kind: fsm.OpVMCreate, Node: node, Tenant: spec.Tenant, Spec: &spec}}
+	cmd := &fsm.OperationCreateRequest{WriteMeta: meta, Op: fsm.Operation{
+		ID: newID(), Kind: fsm.OpVMCreate, Node: node, Tenant: spec.Tenant, Spec: &spec, NodeAllocatable: &allocatable,
+	}}
 	return s.apply(c, cmd, http.StatusAccepted, nil)
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/ipam"
 	"github.com/moxxie/moxxie/quota"
 )
 
@@ -181,6 +182,34 @@ func NodeAllocations(txn *memdb.Txn) (map[string]quota.Capacity, error) {
 		out[s.Node] = out[s.Node].Add(quota.Capacity{VCPUs: int64(s.Cores), MemoryMiB: int64(s.MemoryMiB), DiskGiB: int64(s.DiskGiB)})
 	}
 	return out, nil
+}
+
+// admitPlacement checks a vm.create against the allocatable capacity the
+// leader stamped for its node: what the node has allocated (the inventory
+// and the creates in flight) plus the VM must fit, resource by resource.
+func admitPlacement(txn *memdb.Txn, op *Operation) error {
+	if op.Kind != OpVMCreate || op.Spec == nil || op.NodeAllocatable == nil || op.Spec.Node == "" {
+		return nil
+	}
+	alloc, err := NodeAllocations(txn)
+	if err != nil {
+		return err
+	}
+	have, limit, s := alloc[op.Spec.Node], *op.NodeAllocatable, op.Spec
+	for _, r := range []struct {
+		name             string
+		req, have, limit int64
+	}{
+		{"vcpus", int64(s.Cores), have.VCPUs, limit.VCPUs},
+		{"memory_mib", int64(s.MemoryMiB), have.MemoryMiB, limit.MemoryMiB},
+		{"disk_gib", int64(s.DiskGiB), have.DiskGiB, limit.DiskGiB},
+	} {
+		if r.req > 0 && r.have+r.req > r.limit {
+			return fieldErrf("node", ipam.ErrExhausted, "node %s has room for %d more %s under its capacity policy; %d requested",
+				s.Node, max(0, r.limit-r.have), r.name, r.req)
+		}
+	}
+	return nil
 }
 
 // sampleCapacity records each node's allocation at hour, zero for a node

@@ -333,6 +333,7 @@ func intp(v int) *int { return &v }
 func sampleOperation() Operation {
 	return Operation{
 		ID: "op-1", Kind: OpVMCreate, Status: OpRunning, VMID: 101, Node: "pve1", Tenant: "acme",
+		NodeAllocatable: &quota.Capacity{VCPUs: 64, MemoryMiB: 131072, DiskGiB: 2048},
 		Spec: &VMSpec{
 			Name: "web", TemplateVMID: 9000, Node: "pve1", Cores: 2, MemoryMiB: 2048, DiskGiB: 10, Storage: "local-lvm", Tenant: "acme", Project: "web",
 			Tags: []string{"web"}, Description: "d", Start: true, SSHKeys: []string{"ssh-ed25519 AAAA"},

@@ -3,6 +3,8 @@ package fsm
 import (
 	"fmt"
 
+	"github.com/moxxie/moxxie/quota"
+
 	"github.com/hashicorp/go-memdb"
 )
 
@@ -44,6 +46,11 @@ type Operation struct {
 	Tenant string `json:"tenant,omitempty"`
 	// Spec is what a vm.create asked for.
 	Spec *VMSpec `json:"spec,omitempty"`
+	// NodeAllocatable is what the node placement chose may hold under its
+	// capacity policy, stamped by the leader: the create is admitted only
+	// if the node's allocations and the VM fit in it, in the same Apply,
+	// so creates placed at the same time cannot together overfill a node.
+	NodeAllocatable *quota.Capacity `json:"node_allocatable,omitempty" codec:",omitempty"`
 	// Step says what the operation is doing now; Progress is the newest
 	// line of the platform task it waits on, Task that task's ID.
 	Step     string `json:"step,omitempty"`
@@ -211,6 +218,9 @@ func applyOperationCreate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 			other := raw.(*Operation)
 			return nil, fieldErrf("vmid", ErrConflict, "vm %d has operation %s (%s) in progress", op.VMID, other.ID, other.Kind)
 		}
+	}
+	if err := admitPlacement(txn, &op); err != nil {
+		return nil, err
 	}
 	if h := op.reservation(); h.tenant != "" {
 		// Admission: the VM's resources are reserved until the operation
