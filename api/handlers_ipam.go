@@ -153,6 +153,7 @@ type PrefixCreateRequest struct {
 	Status      string `json:"status"`
 	IsPool      bool   `json:"is_pool"`
 	Tenant      string `json:"tenant"`
+	Project     string `json:"project"`
 	Gateway     string `json:"gateway"`
 	Description string `json:"description"`
 }
@@ -161,6 +162,7 @@ type PrefixCreateRequest struct {
 // fields are left alone.
 type PrefixUpdateRequest struct {
 	Tenant      *string `json:"tenant"`
+	Project     *string `json:"project"`
 	Description *string `json:"description"`
 }
 
@@ -171,6 +173,7 @@ type PrefixAllocateRequest struct {
 	Status       string `json:"status"`
 	IsPool       bool   `json:"is_pool"`
 	Tenant       string `json:"tenant"`
+	Project      string `json:"project"`
 	Description  string `json:"description"`
 }
 
@@ -263,7 +266,7 @@ func (s *server) handlePrefixCreate(c *call) error {
 	}
 	cmd := &fsm.PrefixCreateRequest{Prefix: fsm.Prefix{
 		ID: newID(), Prefix: req.Prefix, VRF: req.VRF, Status: req.Status, IsPool: req.IsPool,
-		Tenant: req.Tenant, Gateway: req.Gateway, Description: req.Description,
+		Tenant: req.Tenant, Project: req.Project, Gateway: req.Gateway, Description: req.Description,
 	}}
 	if req.Gateway != "" {
 		cmd.GatewayID = newID()
@@ -288,7 +291,7 @@ func (s *server) handlePrefixUpdate(c *call) error {
 	if err := decodeJSON(c.body, &req, true); err != nil {
 		return err
 	}
-	cmd := &fsm.PrefixUpdateRequest{ID: id, Tenant: req.Tenant, Description: req.Description}
+	cmd := &fsm.PrefixUpdateRequest{ID: id, Tenant: req.Tenant, Project: req.Project, Description: req.Description}
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
@@ -327,7 +330,7 @@ func (s *server) handlePrefixAllocatePrefix(c *call) error {
 		return invalid("prefix_length", "is required")
 	}
 	cmd := &fsm.PrefixAllocateRequest{ParentID: id, Bits: *req.PrefixLength, Child: fsm.Prefix{
-		ID: newID(), Status: req.Status, IsPool: req.IsPool, Tenant: req.Tenant, Description: req.Description,
+		ID: newID(), Status: req.Status, IsPool: req.IsPool, Tenant: req.Tenant, Project: req.Project, Description: req.Description,
 	}}
 	if err := cmd.Validate(); err != nil {
 		return err

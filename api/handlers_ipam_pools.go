@@ -77,6 +77,7 @@ type idAllocateFields struct {
 	Fallback    bool   `json:"fallback"`
 	Name        string `json:"name"`
 	Tenant      string `json:"tenant"`
+	Project     string `json:"project"`
 	Owner       string `json:"owner"`
 	Description string `json:"description"`
 }
@@ -214,7 +215,7 @@ func poolAllocate(k *poolKind) func(*server, *call) error {
 			return err
 		}
 		cmd := &fsm.IDAllocateRequest{Kind: k.kind, Number: number, Fallback: f.Fallback, Allocation: fsm.IDAllocation{
-			ID: newID(), Name: f.Name, Tenant: f.Tenant, Owner: f.Owner, Description: f.Description,
+			ID: newID(), Name: f.Name, Tenant: f.Tenant, Project: f.Project, Owner: f.Owner, Description: f.Description,
 		}}
 		if err := cmd.Validate(); err != nil {
 			return err

@@ -42,3 +42,31 @@ func TestTenancy_CreateReplayAndQuota(t *testing.T) {
 	wantError(t, ts.do("PATCH", "/v1/tenants/acme", `{"quota":{"guests":-1}}`), http.StatusBadRequest, CodeInvalidRequest, "quota")
 	wantError(t, ts.do("DELETE", "/v1/tenants/acme", ""), http.StatusConflict, CodeConflict, "id")
 }
+
+func TestTenancy_ProjectsOnPrefixesAndVLANs(t *testing.T) {
+	ts := newLeader(t)
+	wantStatus(t, ts.do("POST", "/v1/tenants", `{"id":"acme"}`), http.StatusCreated)
+	wantStatus(t, ts.do("POST", "/v1/tenants/acme/projects", `{"name":"web","quota":{"prefixes":1,"vlans":1}}`), http.StatusCreated)
+	var p struct {
+		ID      string
+		Project string
+	}
+	mustJSON(t, wantStatus(t, ts.do("POST", "/v1/ipam/prefixes", `{"prefix":"10.0.0.0/24","tenant":"acme","project":"web"}`), http.StatusCreated), &p)
+	if p.Project != "web" {
+		t.Fatalf("prefix %+v", p)
+	}
+	e := wantError(t, ts.do("POST", "/v1/ipam/prefixes", `{"prefix":"10.0.1.0/24","tenant":"acme","project":"web"}`), http.StatusConflict, CodeQuotaExceeded, "quota")
+	if e.Quota == nil || e.Quota.Scope != "project acme/web" || e.Quota.Resource != "prefixes" {
+		t.Fatalf("quota %+v", e.Quota)
+	}
+	// Out of the project, into the tenant: allowed; then the project has room.
+	wantStatus(t, ts.do("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"project":""}`), http.StatusOK)
+	wantStatus(t, ts.do("POST", "/v1/ipam/prefixes", `{"prefix":"10.0.1.0/24","tenant":"acme","project":"web"}`), http.StatusCreated)
+	wantError(t, ts.do("POST", "/v1/ipam/prefixes", `{"prefix":"10.0.2.0/24","tenant":"acme","project":"nope"}`), http.StatusNotFound, CodeNotFound, "project")
+
+	var g struct{ ID string }
+	mustJSON(t, wantStatus(t, ts.do("POST", "/v1/ipam/vlan-groups", `{"name":"g","ranges":[{"first":100,"last":110}]}`), http.StatusCreated), &g)
+	wantStatus(t, ts.do("POST", "/v1/ipam/vlan-groups/"+g.ID+"/allocate", `{"tenant":"acme","project":"web"}`), http.StatusCreated)
+	wantError(t, ts.do("POST", "/v1/ipam/vlan-groups/"+g.ID+"/allocate", `{"tenant":"acme","project":"web"}`), http.StatusConflict, CodeQuotaExceeded, "quota")
+	wantError(t, ts.do("POST", "/v1/ipam/vlan-groups/"+g.ID+"/allocate", `{"project":"web"}`), http.StatusBadRequest, CodeInvalidRequest, "project")
+}

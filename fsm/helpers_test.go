@@ -227,7 +227,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		VRFCreateType:       &VRFCreateRequest{WriteMeta: meta(8), VRF: VRF{ID: "red", Description: "d", Tenant: "t", CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3}},
 		VRFDeleteType:       &VRFDeleteRequest{WriteMeta: meta(9), ID: "red"},
 		PrefixCreateType:    &PrefixCreateRequest{WriteMeta: meta(10), Prefix: samplePrefix(), GatewayID: "gw"},
-		PrefixUpdateType:    &PrefixUpdateRequest{WriteMeta: meta(11), ID: "p", Tenant: str("t"), Description: str("d")},
+		PrefixUpdateType:    &PrefixUpdateRequest{WriteMeta: meta(11), ID: "p", Tenant: str("t"), Project: str("p"), Description: str("d")},
 		PrefixDeleteType:    &PrefixDeleteRequest{WriteMeta: meta(12), ID: "p"},
 		PrefixAllocateType:  &PrefixAllocateRequest{WriteMeta: meta(13), ParentID: "p", Bits: 26, Child: samplePrefix()},
 		IPRangeCreateType: &IPRangeCreateRequest{WriteMeta: meta(14), Range: IPRange{
@@ -248,7 +248,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		}},
 		PoolDeleteType: &PoolDeleteRequest{WriteMeta: meta(20), Kind: PoolVLAN, ID: "g"},
 		IDAllocateType: &IDAllocateRequest{WriteMeta: meta(21), Kind: PoolVLAN, PoolID: "g", Number: 100, Fallback: true, Allocation: IDAllocation{
-			ID: "v", Kind: PoolVLAN, PoolID: "g", Number: 100, Name: "n", Tenant: "t", Owner: "vm:1", Description: "d", CreateIndex: 1, CreatedAt: 2,
+			ID: "v", Kind: PoolVLAN, PoolID: "g", Number: 100, Name: "n", Tenant: "t", Project: "p", Owner: "vm:1", Description: "d", CreateIndex: 1, CreatedAt: 2,
 		}},
 		IDReleaseType:       &IDReleaseRequest{WriteMeta: meta(22), Kind: PoolVLAN, ID: "v"},
 		ZoneCreateType:      &ZoneCreateRequest{WriteMeta: meta(23), Zone: Zone{ID: "moxxie.test", Tenant: "t", TTL: 30, Description: "d", CreateIndex: 1, CreatedAt: 2}},
@@ -349,7 +349,7 @@ func sampleOperation() Operation {
 func samplePrefix() Prefix {
 	return Prefix{
 		ID: "p", Prefix: "10.0.0.0/24", VRF: "red", Status: PrefixActive, IsPool: true, ParentID: "c",
-		Tenant: "t", Gateway: "10.0.0.1", Description: "d", CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3, UpdatedAt: 4,
+		Tenant: "t", Project: "p", Gateway: "10.0.0.1", Description: "d", CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3, UpdatedAt: 4,
 	}
 }
 

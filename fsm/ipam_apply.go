@@ -309,7 +309,10 @@ func applyPrefixCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err := saveSpace(txn, index, spID, sp); err != nil {
 		return nil, err
 	}
-	if err := charge(txn, index, prefixHolding(p.Tenant, 1), true); err != nil {
+	if err := checkProject(txn, p.Tenant, p.Project); err != nil {
+		return nil, err
+	}
+	if err := charge(txn, index, p.holding(), true); err != nil {
 		return nil, err
 	}
 	p.CreateIndex, p.ModifyIndex = index, index
@@ -378,7 +381,7 @@ func reserveGateway(txn *memdb.Txn, index uint64, req *PrefixCreateRequest, p *P
 	}
 	a := &Address{
 		ID: req.GatewayID, Address: gw.String(), PrefixID: p.ID, VRF: p.VRF,
-		Status: AddressReserved, Tenant: p.Tenant, Description: "gateway",
+		Status: AddressReserved, Tenant: p.Tenant, Project: p.Project, Description: "gateway",
 		CreateIndex: index, ModifyIndex: index, CreatedAt: Timestamp(req.Now), UpdatedAt: Timestamp(req.Now),
 	}
 	if err := charge(txn, index, a.holding(), true); err != nil {
@@ -400,9 +403,20 @@ func applyPrefixUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	p := *old
-	if req.Tenant != nil && *req.Tenant != old.Tenant {
+	if req.Tenant != nil {
 		p.Tenant = *req.Tenant
-		if err := chargeChange(txn, index, prefixHolding(old.Tenant, 1), prefixHolding(p.Tenant, 1), true); err != nil {
+	}
+	if req.Project != nil {
+		p.Project = *req.Project
+	}
+	if p.Tenant == "" {
+		p.Project = ""
+	}
+	if p.Tenant != old.Tenant || p.Project != old.Project {
+		if err := checkProject(txn, p.Tenant, p.Project); err != nil {
+			return nil, err
+		}
+		if err := chargeChange(txn, index, old.holding(), p.holding(), true); err != nil {
 			return nil, err
 		}
 	}
@@ -470,7 +484,7 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err := saveSpace(txn, index, spID, sp); err != nil {
 		return nil, err
 	}
-	if err := charge(txn, index, prefixHolding(p.Tenant, -1), false); err != nil {
+	if err := charge(txn, index, p.holding().negate(), false); err != nil {
 		return nil, err
 	}
 	if err := remove(txn, tablePrefixes, index, p); err != nil {
@@ -504,7 +518,10 @@ func applyPrefixAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	}
 	p := req.Child
 	p.Prefix, p.VRF, p.ParentID, p.Gateway = child.String(), parent.VRF, parent.ID, ""
-	if err := charge(txn, index, prefixHolding(p.Tenant, 1), true); err != nil {
+	if err := checkProject(txn, p.Tenant, p.Project); err != nil {
+		return nil, err
+	}
+	if err := charge(txn, index, p.holding(), true); err != nil {
 		return nil, err
 	}
 	p.CreateIndex, p.ModifyIndex = index, index
@@ -924,6 +941,9 @@ func applyIDAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	n, _ := k.Uint64()
 	a := req.Allocation
 	a.Kind, a.PoolID, a.Number = p.Kind, p.ID, int(n)
+	if err := checkProject(txn, a.Tenant, a.Project); err != nil {
+		return nil, err
+	}
 	if err := charge(txn, index, a.holding(), true); err != nil {
 		return nil, err
 	}

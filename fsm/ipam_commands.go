@@ -45,6 +45,7 @@ type PrefixUpdateRequest struct {
 	WriteMeta
 	ID          string
 	Tenant      *string
+	Project     *string `codec:",omitempty"`
 	Description *string
 }
 

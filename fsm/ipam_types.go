@@ -101,6 +101,7 @@ type Prefix struct {
 	// ParentID is the container this prefix lies in, empty at the top.
 	ParentID    string    `json:"parent_id,omitempty"`
 	Tenant      string    `json:"tenant,omitempty"`
+	Project     string    `json:"project,omitempty" codec:",omitempty"`
 	Gateway     string    `json:"gateway,omitempty"`
 	Description string    `json:"description,omitempty"`
 	CreateIndex uint64    `json:"create_index"`
@@ -186,6 +187,7 @@ type IDAllocation struct {
 	Number      int       `json:"-" codec:"Number"`
 	Name        string    `json:"name,omitempty"`
 	Tenant      string    `json:"tenant,omitempty"`
+	Project     string    `json:"project,omitempty" codec:",omitempty"`
 	Owner       string    `json:"owner,omitempty"`
 	Description string    `json:"description,omitempty"`
 	CreateIndex uint64    `json:"create_index"`

@@ -180,16 +180,36 @@ func (r *PrefixCreateRequest) Validate() error {
 			return err
 		}
 	}
-	if err := checkOptionalName("tenant", p.Tenant); err != nil {
+	if err := checkTenantProject(p.Tenant, p.Project); err != nil {
 		return err
 	}
 	return checkDescription(p.Description)
+}
+
+// checkTenantProject checks an object's tenant and project names: a
+// project needs its tenant.
+func checkTenantProject(tenant, project string) error {
+	if err := checkOptionalName("tenant", tenant); err != nil {
+		return err
+	}
+	if err := checkOptionalName("project", project); err != nil {
+		return err
+	}
+	if project != "" && tenant == "" {
+		return fieldErrf("project", ErrInvalid, "a project needs its tenant")
+	}
+	return nil
 }
 
 // Validate checks the changed fields.
 func (r *PrefixUpdateRequest) Validate() error {
 	if r.Tenant != nil {
 		if err := checkOptionalName("tenant", *r.Tenant); err != nil {
+			return err
+		}
+	}
+	if r.Project != nil {
+		if err := checkOptionalName("project", *r.Project); err != nil {
 			return err
 		}
 	}
@@ -219,7 +239,7 @@ func (r *PrefixAllocateRequest) Validate() error {
 	if c.IsPool && c.Status == PrefixContainer {
 		return fieldErrf("is_pool", ErrInvalid, "a container cannot be a pool: only active prefixes hold addresses")
 	}
-	if err := checkOptionalName("tenant", c.Tenant); err != nil {
+	if err := checkTenantProject(c.Tenant, c.Project); err != nil {
 		return err
 	}
 	return checkDescription(c.Description)
@@ -406,7 +426,7 @@ func (r *IDAllocateRequest) Validate() error {
 	if a.Name != "" && !ValidName(a.Name) {
 		return fieldErrf("name", ErrInvalid, "name %q must be 1-63 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit", a.Name)
 	}
-	if err := checkOptionalName("tenant", a.Tenant); err != nil {
+	if err := checkTenantProject(a.Tenant, a.Project); err != nil {
 		return err
 	}
 	if err := checkOwner(a.Owner); err != nil {

@@ -390,9 +390,12 @@ func (a *Address) holding() holding {
 	return addressHolding(a.Tenant, a.Project, netip.MustParseAddr(a.Address).Is4(), 1)
 }
 
-// prefixHolding is n prefixes of tenant.
-func prefixHolding(tenant string, n int64) holding {
-	return holding{tenant: tenant, delta: quota.Amounts{quota.Prefixes: n}}
+// holding is what the prefix holds.
+func (p *Prefix) holding() holding {
+	if p.Tenant == "" {
+		return holding{}
+	}
+	return holding{tenant: p.Tenant, project: p.Project, delta: quota.Amounts{quota.Prefixes: 1}}
 }
 
 // holding is what the VLAN ID or VNI holds.
@@ -401,7 +404,7 @@ func (a *IDAllocation) holding() holding {
 	if a.Kind == PoolVNI {
 		r = quota.VNIs
 	}
-	return holding{tenant: a.Tenant, delta: quota.Amounts{r: 1}}
+	return holding{tenant: a.Tenant, project: a.Project, delta: quota.Amounts{r: 1}}
 }
 
 // reservation is what a vm.create holds while it runs.
