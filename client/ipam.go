@@ -71,8 +71,10 @@ type Prefix struct {
 	// IsPool makes every address of an active prefix usable.
 	IsPool bool `json:"is_pool"`
 	// ParentID is the container the prefix lies in, empty at the top.
-	ParentID    string       `json:"parent_id,omitempty"`
-	Tenant      string       `json:"tenant,omitempty"`
+	ParentID string `json:"parent_id,omitempty"`
+	Tenant   string `json:"tenant,omitempty"`
+	// Project is a project of Tenant the prefix counts against.
+	Project     string       `json:"project,omitempty"`
 	Gateway     string       `json:"gateway,omitempty"`
 	Description string       `json:"description,omitempty"`
 	Utilization *Utilization `json:"utilization,omitempty"`
@@ -91,6 +93,8 @@ type PrefixRequest struct {
 	Status string `json:"status,omitempty"`
 	IsPool bool   `json:"is_pool,omitempty"`
 	Tenant string `json:"tenant,omitempty"`
+	// Project is a project of Tenant, which must exist.
+	Project string `json:"project,omitempty"`
 	// Gateway, when set, is reserved in the new prefix.
 	Gateway     string `json:"gateway,omitempty"`
 	Description string `json:"description,omitempty"`
@@ -100,6 +104,7 @@ type PrefixRequest struct {
 // left alone, an empty string clears one.
 type PrefixUpdate struct {
 	Tenant      *string `json:"tenant,omitempty"`
+	Project     *string `json:"project,omitempty"`
 	Description *string `json:"description,omitempty"`
 }
 
@@ -156,6 +161,7 @@ type PrefixAllocateRequest struct {
 	Status       string `json:"status,omitempty"`
 	IsPool       bool   `json:"is_pool,omitempty"`
 	Tenant       string `json:"tenant,omitempty"`
+	Project      string `json:"project,omitempty"`
 	Description  string `json:"description,omitempty"`
 }
 
@@ -337,6 +343,7 @@ type IDAllocateRequest struct {
 	Fallback    bool
 	Name        string
 	Tenant      string
+	Project     string
 	Owner       string
 	Description string
 }
@@ -351,7 +358,7 @@ func (r IDAllocateRequest) body(numberField string) map[string]any {
 	if r.Fallback {
 		b["fallback"] = true
 	}
-	for k, v := range map[string]string{"name": r.Name, "tenant": r.Tenant, "owner": r.Owner, "description": r.Description} {
+	for k, v := range map[string]string{"name": r.Name, "tenant": r.Tenant, "project": r.Project, "owner": r.Owner, "description": r.Description} {
 		if v != "" {
 			b[k] = v
 		}

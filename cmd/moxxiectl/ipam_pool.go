@@ -285,6 +285,7 @@ func (a *app) idAllocateCommand(k *poolKind) *cobra.Command {
 	fl.BoolVar(&req.Fallback, "fallback", false, "with --"+k.numberFlag+", take the next free one when it is taken")
 	fl.StringVar(&req.Name, "name", "", "name of the "+k.idName)
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the "+k.idName)
+	fl.StringVar(&req.Project, "project", "", "project of the tenant the "+k.idName+" counts against")
 	fl.StringVar(&req.Owner, "owner", "", "what uses the "+k.idName)
 	fl.StringVar(&req.Description, "description", "", "what the "+k.idName+" is for")
 	idem.register(cmd)

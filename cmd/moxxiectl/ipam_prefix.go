@@ -88,24 +88,26 @@ func (a *app) prefixCreateCommand() *cobra.Command {
 	fl.BoolVar(&container, "container", false, "create a container, which holds child prefixes instead of addresses")
 	fl.BoolVar(&req.IsPool, "pool", false, "make every address usable, network and broadcast included")
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the prefix")
+	fl.StringVar(&req.Project, "project", "", "project of the tenant the prefix counts against")
 	fl.StringVar(&req.Gateway, "gateway", "", "gateway address to reserve in the prefix")
 	fl.StringVar(&req.Description, "description", "", "what the prefix is for")
 	return cmd
 }
 
 func (a *app) prefixUpdateCommand() *cobra.Command {
-	var tenant, description string
+	var tenant, project, description string
 	cmd := &cobra.Command{
 		Use:   "update ID",
-		Short: "Change the tenant or description of a prefix",
+		Short: "Change the tenant, project or description of a prefix",
 		Args:  exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u := client.PrefixUpdate{
 				Tenant:      changed(cmd, "tenant", tenant),
+				Project:     changed(cmd, "project", project),
 				Description: changed(cmd, "description", description),
 			}
 			if u == (client.PrefixUpdate{}) {
-				return usagef("nothing to update: give --tenant or --description")
+				return usagef("nothing to update: give --tenant, --project or --description")
 			}
 			c, err := a.client()
 			if err != nil {
@@ -119,6 +121,7 @@ func (a *app) prefixUpdateCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "new tenant; empty clears it")
+	cmd.Flags().StringVar(&project, "project", "", "new project of the tenant; empty clears it")
 	cmd.Flags().StringVar(&description, "description", "", "new description; empty clears it")
 	return cmd
 }
@@ -201,6 +204,7 @@ func (a *app) prefixAllocatePrefixCommand() *cobra.Command {
 	fl.BoolVar(&container, "container", false, "make the new prefix a container")
 	fl.BoolVar(&req.IsPool, "pool", false, "make every address of the new prefix usable")
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the new prefix")
+	fl.StringVar(&req.Project, "project", "", "project of the tenant the new prefix counts against")
 	fl.StringVar(&req.Description, "description", "", "what the new prefix is for")
 	idem.register(cmd)
 	return cmd
