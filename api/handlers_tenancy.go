@@ -47,6 +47,15 @@ type TenancyUpdate struct {
 	Quota       *quota.Limits `json:"quota"`
 }
 
+// change returns the update as the FSM's change.
+func (u *TenancyUpdate) change() fsm.ScopeChange {
+	c := fsm.ScopeChange{Description: u.Description}
+	if u.Quota != nil {
+		c.Quota, c.SetQuota = *u.Quota, true
+	}
+	return c
+}
+
 // QuotaLine is one resource of a scope: its limit (absent when
 // unlimited), what is used and what is left.
 type QuotaLine struct {
@@ -126,16 +135,35 @@ func tenantID(c *call) (string, error) {
 }
 
 func (s *server) handleTenantList(c *call) error {
-	var views []TenantView
+	return serveViews(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.Tenant, error) {
+		idx, l, err := st.Tenants(ws)
+		return idx, filterVisible(c, l, func(t *fsm.Tenant) string { return t.ID }), err
+	}, tenantView, func(l []TenantView) any { return TenantList{Tenants: l} })
+}
+
+func (s *server) handleTenantGet(c *call) error {
+	id, err := tenantID(c)
+	if err != nil {
+		return err
+	}
+	return serveView(s, c, "id", "tenant", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.Tenant, error) {
+		return st.Tenant(ws, id)
+	}, tenantView)
+}
+
+// serveViews answers a list read whose objects are shown with their
+// usage; it supports blocking queries.
+func serveViews[T, V any](s *server, c *call, read func(*fsm.Store, memdb.WatchSet) (uint64, []*T, error),
+	view func(*fsm.Store, *T) (V, error), wrap func([]V) any) error {
+	var views []V
 	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, list, err := st.Tenants(ws)
+		idx, list, err := read(st, ws)
 		if err != nil {
 			return 0, err
 		}
-		list = filterVisible(c, list, func(t *fsm.Tenant) string { return t.ID })
-		views = make([]TenantView, 0, len(list))
-		for _, t := range list {
-			v, err := tenantView(st, t)
+		views = make([]V, 0, len(list))
+		for _, o := range list {
+			v, err := view(st, o)
 			if err != nil {
 				return 0, err
 			}
@@ -147,34 +175,33 @@ func (s *server) handleTenantList(c *call) error {
 		return err
 	}
 	c.setIndex(idx)
-	writeJSON(c.w, http.StatusOK, TenantList{Tenants: views})
+	writeJSON(c.w, http.StatusOK, wrap(views))
 	return nil
 }
 
-func (s *server) handleTenantGet(c *call) error {
-	id, err := tenantID(c)
-	if err != nil {
-		return err
-	}
-	var view *TenantView
+// serveView answers the read of one object shown with its usage, or a 404
+// naming field; it supports blocking queries.
+func serveView[T, V any](s *server, c *call, field, what, id string, read func(*fsm.Store, memdb.WatchSet) (uint64, *T, error),
+	view func(*fsm.Store, *T) (V, error)) error {
+	var out *V
 	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, t, err := st.Tenant(ws, id)
-		if err != nil || t == nil {
-			view = nil
+		idx, o, err := read(st, ws)
+		if err != nil || o == nil {
+			out = nil
 			return idx, err
 		}
-		v, err := tenantView(st, t)
-		view = &v
+		v, err := view(st, o)
+		out = &v
 		return idx, err
 	})
 	if err != nil {
 		return err
 	}
 	c.setIndex(idx)
-	if view == nil {
-		return notFoundError("id", "tenant", id)
+	if out == nil {
+		return notFoundError(field, what, id)
 	}
-	writeJSON(c.w, http.StatusOK, view)
+	writeJSON(c.w, http.StatusOK, out)
 	return nil
 }
 
@@ -207,10 +234,7 @@ func (s *server) handleTenantUpdate(c *call) error {
 	if err != nil {
 		return err
 	}
-	cmd := &fsm.TenantUpdateRequest{WriteMeta: meta, ID: id, Description: req.Description}
-	if req.Quota != nil {
-		cmd.Quota, cmd.SetQuota = *req.Quota, true
-	}
+	cmd := &fsm.TenantUpdateRequest{WriteMeta: meta, ID: id, ScopeChange: req.change()}
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
@@ -265,28 +289,9 @@ func (s *server) handleProjectList(c *call) error {
 	if err != nil {
 		return err
 	}
-	var views []ProjectView
-	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, list, err := st.Projects(ws, tenant)
-		if err != nil {
-			return 0, err
-		}
-		views = make([]ProjectView, 0, len(list))
-		for _, p := range list {
-			v, err := projectView(st, p)
-			if err != nil {
-				return 0, err
-			}
-			views = append(views, v)
-		}
-		return idx, nil
-	})
-	if err != nil {
-		return err
-	}
-	c.setIndex(idx)
-	writeJSON(c.w, http.StatusOK, ProjectList{Projects: views})
-	return nil
+	return serveViews(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.Project, error) {
+		return st.Projects(ws, tenant)
+	}, projectView, func(l []ProjectView) any { return ProjectList{Projects: l} })
 }
 
 func (s *server) handleProjectGet(c *call) error {
@@ -294,26 +299,9 @@ func (s *server) handleProjectGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	var view *ProjectView
-	idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-		idx, p, err := st.Project(ws, id)
-		if err != nil || p == nil {
-			view = nil
-			return idx, err
-		}
-		v, err := projectView(st, p)
-		view = &v
-		return idx, err
-	})
-	if err != nil {
-		return err
-	}
-	c.setIndex(idx)
-	if view == nil {
-		return notFoundError("name", "project", id)
-	}
-	writeJSON(c.w, http.StatusOK, view)
-	return nil
+	return serveView(s, c, "name", "project", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.Project, error) {
+		return st.Project(ws, id)
+	}, projectView)
 }
 
 func (s *server) handleProjectCreate(c *call) error {
@@ -351,10 +339,7 @@ func (s *server) handleProjectUpdate(c *call) error {
 	if err != nil {
 		return err
 	}
-	cmd := &fsm.ProjectUpdateRequest{WriteMeta: meta, ID: id, Description: req.Description}
-	if req.Quota != nil {
-		cmd.Quota, cmd.SetQuota = *req.Quota, true
-	}
+	cmd := &fsm.ProjectUpdateRequest{WriteMeta: meta, ID: id, ScopeChange: req.change()}
 	if err := cmd.Validate(); err != nil {
 		return err
 	}

@@ -281,12 +281,12 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		TenantCreateType: &TenantCreateRequest{WriteMeta: meta(36), Tenant: Tenant{
 			ID: "acme", Description: "d", Quota: quota.Limits{quota.Guests: 10, quota.VCPUs: 40}, CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3, UpdatedAt: 4,
 		}},
-		TenantUpdateType: &TenantUpdateRequest{WriteMeta: meta(37), ID: "acme", Description: str("d2"), Quota: quota.Limits{quota.IPv4: 5}, SetQuota: true},
+		TenantUpdateType: &TenantUpdateRequest{WriteMeta: meta(37), ID: "acme", ScopeChange: ScopeChange{Description: str("d2"), Quota: quota.Limits{quota.IPv4: 5}, SetQuota: true}},
 		TenantDeleteType: &TenantDeleteRequest{WriteMeta: meta(38), ID: "acme"},
 		ProjectCreateType: &ProjectCreateRequest{WriteMeta: meta(39), Project: Project{
 			ID: "acme/web", Tenant: "acme", Name: "web", Description: "d", Quota: quota.Limits{quota.Guests: 2}, CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3, UpdatedAt: 4,
 		}},
-		ProjectUpdateType: &ProjectUpdateRequest{WriteMeta: meta(40), ID: "acme/web", Description: str("d2"), Quota: quota.Limits{quota.VCPUs: 8}, SetQuota: true},
+		ProjectUpdateType: &ProjectUpdateRequest{WriteMeta: meta(40), ID: "acme/web", ScopeChange: ScopeChange{Description: str("d2"), Quota: quota.Limits{quota.VCPUs: 8}, SetQuota: true}},
 		ProjectDeleteType: &ProjectDeleteRequest{WriteMeta: meta(41), ID: "acme/web"},
 		MeterTickType:     &MeterTickRequest{WriteMeta: meta(42)},
 		RateCardPutType: &RateCardPutRequest{WriteMeta: meta(43), Card: RateCard{RateCard: quota.RateCard{

@@ -78,14 +78,45 @@ type TenantCreateRequest struct {
 	Tenant Tenant
 }
 
-// TenantUpdateRequest changes a tenant's description or replaces its
-// quota; nil fields are left alone.
-type TenantUpdateRequest struct {
-	WriteMeta
-	ID          string
+// ScopeChange changes a tenant's or a project's description, or replaces
+// its quota (with SetQuota; an empty Quota removes every limit); nil
+// fields are left alone.
+type ScopeChange struct {
 	Description *string
 	Quota       quota.Limits `codec:",omitempty"`
 	SetQuota    bool
+}
+
+// validate checks the change.
+func (c *ScopeChange) validate() error {
+	if c.Description != nil {
+		if err := checkDescription(*c.Description); err != nil {
+			return err
+		}
+	}
+	return checkQuota(c.Quota)
+}
+
+// apply makes the change to an object's description and quota, and
+// stamps its history.
+func (c *ScopeChange) apply(description *string, q *quota.Limits, modify *uint64, updated *Timestamp, index uint64, now int64) {
+	if c.Description != nil {
+		*description = *c.Description
+	}
+	if c.SetQuota {
+		*q = c.Quota
+		if *q == nil {
+			*q = quota.Limits{}
+		}
+	}
+	*modify, *updated = index, Timestamp(now)
+}
+
+// TenantUpdateRequest changes a tenant.
+type TenantUpdateRequest struct {
+	WriteMeta
+	ID string
+	ScopeChange
 }
 
 // TenantDeleteRequest deletes a tenant that holds nothing and has no
@@ -101,14 +132,11 @@ type ProjectCreateRequest struct {
 	Project Project
 }
 
-// ProjectUpdateRequest changes a project's description or replaces its
-// quota; nil fields are left alone.
+// ProjectUpdateRequest changes a project.
 type ProjectUpdateRequest struct {
 	WriteMeta
-	ID          string
-	Description *string
-	Quota       quota.Limits `codec:",omitempty"`
-	SetQuota    bool
+	ID string
+	ScopeChange
 }
 
 // ProjectDeleteRequest deletes a project that holds nothing.
@@ -154,14 +182,7 @@ func (r *TenantCreateRequest) Validate() error {
 }
 
 // Validate checks the change.
-func (r *TenantUpdateRequest) Validate() error {
-	if r.Description != nil {
-		if err := checkDescription(*r.Description); err != nil {
-			return err
-		}
-	}
-	return checkQuota(r.Quota)
-}
+func (r *TenantUpdateRequest) Validate() error { return r.validate() }
 
 // Validate checks the project.
 func (r *ProjectCreateRequest) Validate() error {
@@ -182,14 +203,7 @@ func (r *ProjectCreateRequest) Validate() error {
 }
 
 // Validate checks the change.
-func (r *ProjectUpdateRequest) Validate() error {
-	if r.Description != nil {
-		if err := checkDescription(*r.Description); err != nil {
-			return err
-		}
-	}
-	return checkQuota(r.Quota)
-}
+func (r *ProjectUpdateRequest) Validate() error { return r.validate() }
 
 func applyTenantCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*TenantCreateRequest)
@@ -227,16 +241,7 @@ func applyTenantUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	t := *old
-	if req.Description != nil {
-		t.Description = *req.Description
-	}
-	if req.SetQuota {
-		t.Quota = req.Quota
-		if t.Quota == nil {
-			t.Quota = quota.Limits{}
-		}
-	}
-	t.ModifyIndex, t.UpdatedAt = index, Timestamp(req.Now)
+	req.apply(&t.Description, &t.Quota, &t.ModifyIndex, &t.UpdatedAt, index, req.Now)
 	if err := insert(txn, tableTenants, index, &t); err != nil {
 		return nil, err
 	}
@@ -319,16 +324,7 @@ func applyProjectUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	p := *old
-	if req.Description != nil {
-		p.Description = *req.Description
-	}
-	if req.SetQuota {
-		p.Quota = req.Quota
-		if p.Quota == nil {
-			p.Quota = quota.Limits{}
-		}
-	}
-	p.ModifyIndex, p.UpdatedAt = index, Timestamp(req.Now)
+	req.apply(&p.Description, &p.Quota, &p.ModifyIndex, &p.UpdatedAt, index, req.Now)
 	if err := insert(txn, tableProjects, index, &p); err != nil {
 		return nil, err
 	}

@@ -102,7 +102,7 @@ func TestFSM_QuotaAddresses(t *testing.T) {
 		t.Fatalf("project usage after releasing everything: %+v", u)
 	}
 	// Lowering a quota below usage keeps what is held and admits nothing more.
-	applyOK(t, f, next(), &TenantUpdateRequest{ID: "acme", Quota: quota.Limits{quota.IPv4: 1}, SetQuota: true})
+	applyOK(t, f, next(), &TenantUpdateRequest{ID: "acme", ScopeChange: ScopeChange{Quota: quota.Limits{quota.IPv4: 1}, SetQuota: true}})
 	r = applyCmd(t, f, next(), &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: ids("y", 1), Tenant: "acme"})
 	requireExceeded(t, r.Err, "tenant acme", quota.IPv4, 1, 2, 1)
 	// Moving an address into a project of its own tenant leaves the
@@ -197,8 +197,8 @@ func TestFSM_TenancyValidation(t *testing.T) {
 		{"bad tenant id", &TenantCreateRequest{Tenant: Tenant{ID: "Acme!"}}, "id", ErrInvalid},
 		{"duplicate tenant", &TenantCreateRequest{Tenant: Tenant{ID: "acme"}}, "id", ErrConflict},
 		{"unknown resource", &TenantCreateRequest{Tenant: Tenant{ID: "b", Quota: quota.Limits{"cpus": 1}}}, "quota", ErrInvalid},
-		{"negative limit", &TenantUpdateRequest{ID: "acme", Quota: quota.Limits{quota.Guests: -1}, SetQuota: true}, "quota", ErrInvalid},
-		{"missing tenant", &TenantUpdateRequest{ID: "nope", Description: str("x")}, "", ErrNotFound},
+		{"negative limit", &TenantUpdateRequest{ID: "acme", ScopeChange: ScopeChange{Quota: quota.Limits{quota.Guests: -1}, SetQuota: true}}, "quota", ErrInvalid},
+		{"missing tenant", &TenantUpdateRequest{ID: "nope", ScopeChange: ScopeChange{Description: str("x")}}, "", ErrNotFound},
 		{"project of a missing tenant", &ProjectCreateRequest{Project: Project{ID: "nope/web", Tenant: "nope", Name: "web"}}, "tenant", ErrNotFound},
 		{"project id mismatch", &ProjectCreateRequest{Project: Project{ID: "acme/x", Tenant: "acme", Name: "web"}}, "id", ErrInvalid},
 		{"project without tenant", &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"a"}, Project: "web"}, "project", ErrInvalid},
