@@ -269,11 +269,6 @@ func (s *Store) CapacityPolicies(ws memdb.WatchSet) (uint64, []*CapacityPolicy, 
 	return list[*CapacityPolicy](s, ws, tableCapacityPolicies, "id")
 }
 
-// CapacityPolicy returns one policy, or nil.
-func (s *Store) CapacityPolicy(ws memdb.WatchSet, id string) (uint64, *CapacityPolicy, error) {
-	return getByID[*CapacityPolicy](s, ws, tableCapacityPolicies, id)
-}
-
 // CapacityView is what placement and the capacity report read, in one
 // transaction: the nodes, what each has allocated, the policies and the
 // allocation samples from since (unix ms) on.

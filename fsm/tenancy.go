@@ -604,16 +604,6 @@ func (s *Store) Project(ws memdb.WatchSet, id string) (uint64, *Project, error) 
 	return getByID[*Project](s, ws, tableProjects, id)
 }
 
-// Usages lists usage by scope, of one tenant (and its projects) when
-// tenant is set.
-func (s *Store) Usages(ws memdb.WatchSet, tenant string) (uint64, []*Usage, error) {
-	idx, all, err := list[*Usage](s, ws, tableUsage, "id")
-	if err != nil || tenant == "" {
-		return idx, all, err
-	}
-	return idx, slices.DeleteFunc(all, func(u *Usage) bool { return u.Tenant != tenant }), nil
-}
-
 // UsageOf returns the usage of one scope, empty when it holds nothing.
 func (s *Store) UsageOf(scope string) (*Usage, error) {
 	u, err := usageOf(s.db.Txn(false), scope)
