@@ -326,7 +326,7 @@ func (s *Server) Shutdown(leave bool) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = s.apiSrv.Shutdown(ctx)
-		err = s.raft.Shutdown().Error()
+		err = s.shutdownRaft()
 		s.closeFwdClients()
 		s.mux.close()
 		_ = s.fwdSrv.Close()
@@ -336,6 +336,28 @@ func (s *Server) Shutdown(leave bool) error {
 		}
 	})
 	return err
+}
+
+// raftShutdownTimeout bounds the wait for raft's goroutines to stop.
+const raftShutdownTimeout = 15 * time.Second
+
+// shutdownRaft stops raft and waits for it, at most raftShutdownTimeout.
+// hashicorp/raft 1.7.3 can hang there: a pipelined replication blocked
+// handing a request to its pipeline's decoder, which is blocked handing a
+// response to raft's consumer that shutdown already stopped, so the
+// pipeline's deferred Close never runs. Those goroutines touch neither the
+// log store nor the FSM; past the bound the server goes on shutting down
+// and leaves them, rather than never returning.
+func (s *Server) shutdownRaft() error {
+	done := make(chan error, 1)
+	go func() { done <- s.raft.Shutdown().Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(raftShutdownTimeout):
+		s.logger.Error("raft did not stop within the shutdown timeout; going on without it", "timeout", raftShutdownTimeout)
+		return nil
+	}
 }
 
 // newHCLogger adapts slog for raft's hclog.
