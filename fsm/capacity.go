@@ -127,18 +127,7 @@ func applyCapacityPolicyPut(txn *memdb.Txn, index uint64, c Command) (any, error
 }
 
 func applyCapacityPolicyDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
-	req := c.(*CapacityPolicyDeleteRequest)
-	raw, err := txn.First(tableCapacityPolicies, "id", req.ID)
-	if err != nil {
-		return nil, err
-	}
-	if raw == nil {
-		return nil, notFound("capacity policy", req.ID)
-	}
-	if err := remove(txn, tableCapacityPolicies, index, raw); err != nil {
-		return nil, err
-	}
-	return raw, nil
+	return removeByID[CapacityPolicy](txn, index, tableCapacityPolicies, "capacity policy", c.(*CapacityPolicyDeleteRequest).ID)
 }
 
 // NodeAllocations returns what each node has allocated: the guests the

@@ -276,6 +276,32 @@ func insert(txn *memdb.Txn, table string, index uint64, obj any) error {
 	return touchTable(txn, table, index)
 }
 
+// lookup returns the object of table whose id index is id, or an error
+// wrapping ErrNotFound that calls it what.
+func lookup[T any](txn *memdb.Txn, table, what, id string) (*T, error) {
+	raw, err := txn.First(table, "id", id)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, notFound(what, id)
+	}
+	return raw.(*T), nil
+}
+
+// removeByID deletes the object of table whose id index is id and returns
+// it, or an error wrapping ErrNotFound that calls it what.
+func removeByID[T any](txn *memdb.Txn, index uint64, table, what, id string) (*T, error) {
+	obj, err := lookup[T](txn, table, what, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := remove(txn, table, index, obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
 // remove deletes obj from table and records index as the table's latest.
 func remove(txn *memdb.Txn, table string, index uint64, obj any) error {
 	if err := txn.Delete(table, obj); err != nil {

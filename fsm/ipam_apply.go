@@ -114,14 +114,7 @@ func blockRange(p netip.Prefix) (ipam.Key, ipam.Key) {
 }
 
 func getPrefix(txn *memdb.Txn, id string) (*Prefix, error) {
-	raw, err := txn.First(tablePrefixes, "id", id)
-	if err != nil {
-		return nil, err
-	}
-	if raw == nil {
-		return nil, notFound("prefix", id)
-	}
-	return raw.(*Prefix), nil
+	return lookup[Prefix](txn, tablePrefixes, "prefix", id)
 }
 
 // enclosing returns the longest prefix of vrf that contains a/bits, with a

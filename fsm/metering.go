@@ -354,18 +354,7 @@ func applyRateCardPut(txn *memdb.Txn, index uint64, c Command) (any, error) {
 }
 
 func applyRateCardDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
-	req := c.(*RateCardDeleteRequest)
-	raw, err := txn.First(tableRateCards, "id", req.ID)
-	if err != nil {
-		return nil, err
-	}
-	if raw == nil {
-		return nil, notFound("rate card", req.ID)
-	}
-	if err := remove(txn, tableRateCards, index, raw); err != nil {
-		return nil, err
-	}
-	return raw, nil
+	return removeByID[RateCard](txn, index, tableRateCards, "rate card", c.(*RateCardDeleteRequest).ID)
 }
 
 func rateCards(txn *memdb.Txn) ([]*RateCard, error) {

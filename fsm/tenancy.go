@@ -223,20 +223,9 @@ func applyTenantCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	return &t, nil
 }
 
-func getTenant(txn *memdb.Txn, id string) (*Tenant, error) {
-	raw, err := txn.First(tableTenants, "id", id)
-	if err != nil {
-		return nil, err
-	}
-	if raw == nil {
-		return nil, notFound("tenant", id)
-	}
-	return raw.(*Tenant), nil
-}
-
 func applyTenantUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*TenantUpdateRequest)
-	old, err := getTenant(txn, req.ID)
+	old, err := lookup[Tenant](txn, tableTenants, "tenant", req.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +239,7 @@ func applyTenantUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 
 func applyTenantDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*TenantDeleteRequest)
-	t, err := getTenant(txn, req.ID)
+	t, err := lookup[Tenant](txn, tableTenants, "tenant", req.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -285,20 +274,9 @@ func checkEmpty(txn *memdb.Txn, scope, what string) error {
 	return nil
 }
 
-func getProject(txn *memdb.Txn, id string) (*Project, error) {
-	raw, err := txn.First(tableProjects, "id", id)
-	if err != nil {
-		return nil, err
-	}
-	if raw == nil {
-		return nil, notFound("project", id)
-	}
-	return raw.(*Project), nil
-}
-
 func applyProjectCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*ProjectCreateRequest)
-	if _, err := getTenant(txn, req.Project.Tenant); err != nil {
+	if _, err := lookup[Tenant](txn, tableTenants, "tenant", req.Project.Tenant); err != nil {
 		return nil, fieldErr("tenant", err)
 	}
 	if raw, err := txn.First(tableProjects, "id", req.Project.ID); err != nil {
@@ -319,7 +297,7 @@ func applyProjectCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 
 func applyProjectUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*ProjectUpdateRequest)
-	old, err := getProject(txn, req.ID)
+	old, err := lookup[Project](txn, tableProjects, "project", req.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +311,7 @@ func applyProjectUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 
 func applyProjectDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*ProjectDeleteRequest)
-	p, err := getProject(txn, req.ID)
+	p, err := lookup[Project](txn, tableProjects, "project", req.ID)
 	if err != nil {
 		return nil, err
 	}
