@@ -269,15 +269,8 @@ func (s *server) handleCapacityPolicyPut(c *call) error {
 	if err := decodeJSON(c.body, &req, true); err != nil {
 		return err
 	}
-	meta, err := s.writeMeta(c)
-	if err != nil {
-		return err
-	}
-	cmd := &fsm.CapacityPolicyPutRequest{WriteMeta: meta, Policy: fsm.CapacityPolicy{ID: id, Nodes: req.Nodes, Policy: req.Policy}}
-	if err := cmd.Validate(); err != nil {
-		return err
-	}
-	return s.apply(c, cmd, http.StatusOK, nil)
+	cmd := &fsm.CapacityPolicyPutRequest{Policy: fsm.CapacityPolicy{ID: id, Nodes: req.Nodes, Policy: req.Policy}}
+	return s.propose(c, cmd, http.StatusOK, nil)
 }
 
 func (s *server) handleCapacityPolicyDelete(c *call) error {
@@ -285,9 +278,5 @@ func (s *server) handleCapacityPolicyDelete(c *call) error {
 	if !fsm.ValidName(id) {
 		return invalid("id", "policy id %q must be 1-63 lower-case letters, digits, '-', '_' or '.'", id)
 	}
-	meta, err := s.writeMeta(c)
-	if err != nil {
-		return err
-	}
-	return s.apply(c, &fsm.CapacityPolicyDeleteRequest{WriteMeta: meta, ID: id}, http.StatusOK, nil)
+	return s.propose(c, &fsm.CapacityPolicyDeleteRequest{ID: id}, http.StatusOK, nil)
 }

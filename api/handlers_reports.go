@@ -348,12 +348,8 @@ func (s *server) handleRateCardPut(c *call) error {
 	if err := card.Validate(); err != nil {
 		return invalid("rate_card", "%v", err)
 	}
-	meta, err := s.writeMeta(c)
-	if err != nil {
-		return err
-	}
-	cmd := &fsm.RateCardPutRequest{WriteMeta: meta, Card: fsm.RateCard{RateCard: card}}
-	return s.apply(c, cmd, http.StatusOK, renderRateCard)
+	cmd := &fsm.RateCardPutRequest{Card: fsm.RateCard{RateCard: card}}
+	return s.propose(c, cmd, http.StatusOK, renderRateCard)
 }
 
 // renderRateCard shows a written rate card.
@@ -370,9 +366,5 @@ func (s *server) handleRateCardDelete(c *call) error {
 	if err != nil {
 		return err
 	}
-	meta, err := s.writeMeta(c)
-	if err != nil {
-		return err
-	}
-	return s.apply(c, &fsm.RateCardDeleteRequest{WriteMeta: meta, ID: id}, http.StatusOK, renderRateCard)
+	return s.propose(c, &fsm.RateCardDeleteRequest{ID: id}, http.StatusOK, renderRateCard)
 }

@@ -210,15 +210,8 @@ func (s *server) handleTenantCreate(c *call) error {
 	if err := decodeJSON(c.body, &req, true); err != nil {
 		return err
 	}
-	meta, err := s.writeMeta(c)
-	if err != nil {
-		return err
-	}
-	cmd := &fsm.TenantCreateRequest{WriteMeta: meta, Tenant: fsm.Tenant{ID: req.ID, Description: req.Description, Quota: req.Quota}}
-	if err := cmd.Validate(); err != nil {
-		return err
-	}
-	return s.apply(c, cmd, http.StatusCreated, s.renderTenant)
+	cmd := &fsm.TenantCreateRequest{Tenant: fsm.Tenant{ID: req.ID, Description: req.Description, Quota: req.Quota}}
+	return s.propose(c, cmd, http.StatusCreated, s.renderTenant)
 }
 
 func (s *server) handleTenantUpdate(c *call) error {
@@ -230,15 +223,8 @@ func (s *server) handleTenantUpdate(c *call) error {
 	if err := decodeJSON(c.body, &req, true); err != nil {
 		return err
 	}
-	meta, err := s.writeMeta(c)
-	if err != nil {
-		return err
-	}
-	cmd := &fsm.TenantUpdateRequest{WriteMeta: meta, ID: id, ScopeChange: req.change()}
-	if err := cmd.Validate(); err != nil {
-		return err
-	}
-	return s.apply(c, cmd, http.StatusOK, s.renderTenant)
+	cmd := &fsm.TenantUpdateRequest{ID: id, ScopeChange: req.change()}
+	return s.propose(c, cmd, http.StatusOK, s.renderTenant)
 }
 
 func (s *server) handleTenantDelete(c *call) error {
@@ -246,11 +232,7 @@ func (s *server) handleTenantDelete(c *call) error {
 	if err != nil {
 		return err
 	}
-	meta, err := s.writeMeta(c)
-	if err != nil {
-		return err
-	}
-	return s.apply(c, &fsm.TenantDeleteRequest{WriteMeta: meta, ID: id}, http.StatusOK, nil)
+	return s.propose(c, &fsm.TenantDeleteRequest{ID: id}, http.StatusOK, nil)
 }
 
 // renderTenant shows a written tenant with its usage.
@@ -313,17 +295,10 @@ func (s *server) handleProjectCreate(c *call) error {
 	if err := decodeJSON(c.body, &req, true); err != nil {
 		return err
 	}
-	meta, err := s.writeMeta(c)
-	if err != nil {
-		return err
-	}
-	cmd := &fsm.ProjectCreateRequest{WriteMeta: meta, Project: fsm.Project{
+	cmd := &fsm.ProjectCreateRequest{Project: fsm.Project{
 		ID: fsm.ProjectID(tenant, req.Name), Tenant: tenant, Name: req.Name, Description: req.Description, Quota: req.Quota,
 	}}
-	if err := cmd.Validate(); err != nil {
-		return err
-	}
-	return s.apply(c, cmd, http.StatusCreated, s.renderProject)
+	return s.propose(c, cmd, http.StatusCreated, s.renderProject)
 }
 
 func (s *server) handleProjectUpdate(c *call) error {
@@ -335,15 +310,8 @@ func (s *server) handleProjectUpdate(c *call) error {
 	if err := decodeJSON(c.body, &req, true); err != nil {
 		return err
 	}
-	meta, err := s.writeMeta(c)
-	if err != nil {
-		return err
-	}
-	cmd := &fsm.ProjectUpdateRequest{WriteMeta: meta, ID: id, ScopeChange: req.change()}
-	if err := cmd.Validate(); err != nil {
-		return err
-	}
-	return s.apply(c, cmd, http.StatusOK, s.renderProject)
+	cmd := &fsm.ProjectUpdateRequest{ID: id, ScopeChange: req.change()}
+	return s.propose(c, cmd, http.StatusOK, s.renderProject)
 }
 
 func (s *server) handleProjectDelete(c *call) error {
@@ -351,9 +319,5 @@ func (s *server) handleProjectDelete(c *call) error {
 	if err != nil {
 		return err
 	}
-	meta, err := s.writeMeta(c)
-	if err != nil {
-		return err
-	}
-	return s.apply(c, &fsm.ProjectDeleteRequest{WriteMeta: meta, ID: id}, http.StatusOK, nil)
+	return s.propose(c, &fsm.ProjectDeleteRequest{ID: id}, http.StatusOK, nil)
 }

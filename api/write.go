@@ -96,6 +96,23 @@ func (s *server) apply(c *call, cmd fsm.Command, status int, render func(any) (a
 	return nil
 }
 
+// propose stamps cmd with the request's WriteMeta, validates it when it
+// can (a 4xx naming the field, before anything is proposed) and applies
+// it, answering status with render's view of the result.
+func (s *server) propose(c *call, cmd fsm.Command, status int, render func(any) (any, error)) error {
+	meta, err := s.writeMeta(c)
+	if err != nil {
+		return err
+	}
+	*cmd.Meta() = meta
+	if v, ok := cmd.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	return s.apply(c, cmd, status, render)
+}
+
 // errNilResult means a Backend returned neither a result nor an error.
 var errNilResult = errors.New("api: backend returned no result and no error")
 
