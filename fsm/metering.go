@@ -90,32 +90,31 @@ type MeterTickResult struct {
 	Scopes int `json:"scopes"`
 }
 
-func applyMeterTick(txn *memdb.Txn, index uint64, c Command) (_ any, err error) {
+func applyMeterTick(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*MeterTickRequest)
 	now := req.Now / 1e6
 	raw, err := txn.First(tableMeterClock, "id", meterClockID)
 	if err != nil {
 		return nil, err
 	}
-	out := &MeterTickResult{From: now, To: now}
-	if raw == nil || now/quota.HourMillis > raw.(*MeterClock).Since/quota.HourMillis {
-		// The first tick of an hour samples the nodes' allocation for
-		// the capacity forecast and, after accruing, drops hourly buckets
-		// past their retention.
-		if err := sampleCapacity(txn, index, now-now%quota.HourMillis); err != nil {
-			return nil, err
-		}
-		defer func() {
-			if err == nil {
-				err = dropHourlyBuckets(txn, index, now-hourlyRetention)
-			}
-		}()
-	}
+	var clock *MeterClock
 	if raw != nil {
-		clock := raw.(*MeterClock)
+		clock = raw.(*MeterClock)
 		if now <= clock.Since {
 			return &MeterTickResult{From: clock.Since, To: clock.Since}, nil
 		}
+	}
+	// The first tick of an hour samples the nodes' allocation for the
+	// capacity forecast and, after accruing, drops hourly buckets past
+	// their retention.
+	newHour := clock == nil || now/quota.HourMillis > clock.Since/quota.HourMillis
+	if newHour {
+		if err := sampleCapacity(txn, index, now-now%quota.HourMillis); err != nil {
+			return nil, err
+		}
+	}
+	out := &MeterTickResult{From: now, To: now}
+	if clock != nil {
 		out.From = clock.Since
 		it, err := txn.Get(tableMeterRates, "id")
 		if err != nil {
@@ -141,7 +140,15 @@ func applyMeterTick(txn *memdb.Txn, index uint64, c Command) (_ any, err error) 
 	if err := insert(txn, tableMeterClock, index, &MeterClock{ID: meterClockID, Since: now}); err != nil {
 		return nil, err
 	}
-	return out, recordRates(txn, index)
+	if err := recordRates(txn, index); err != nil {
+		return nil, err
+	}
+	if newHour {
+		if err := dropHourlyBuckets(txn, index, now-hourlyRetention); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // hourlyRetention is how long hourly buckets are kept (ms): longer than
