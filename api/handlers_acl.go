@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"net/http"
 	"strings"
@@ -72,17 +71,15 @@ func formatTime(ns int64) string {
 // never includes a secret, so a replay shows the token without it.
 func renderToken(secret string) func(any) (any, error) {
 	return func(v any) (any, error) {
-		switch t := v.(type) {
-		case *fsm.Token:
-			return tokenResponse(t, secret), nil
-		case json.RawMessage:
-			var tok fsm.Token
-			if err := json.Unmarshal(t, &tok); err != nil {
-				return nil, fmt.Errorf("decode replayed token: %w", err)
-			}
-			return tokenResponse(&tok, ""), nil
+		_, replayed := v.(json.RawMessage)
+		t, err := resultOf[fsm.Token](v)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("unexpected token result %T", v)
+		if replayed {
+			return tokenResponse(t, ""), nil // the secret was shown once
+		}
+		return tokenResponse(t, secret), nil
 	}
 }
 
