@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/audit"
 	"github.com/moxxie/moxxie/quota"
+	"github.com/moxxie/moxxie/sdn"
 )
 
 func TestFSM_SettingUpsert(t *testing.T) {
@@ -484,6 +485,12 @@ func populate(t testing.TB, f *FSM) uint64 {
 		&MeterTickRequest{WriteMeta: WriteMeta{Now: 90e9}},
 		&RateCardPutRequest{WriteMeta: WriteMeta{Now: 30}, Card: RateCard{RateCard: quota.RateCard{ID: "eur", Currency: "EUR", Rates: map[quota.Meter]string{quota.Addresses: "0.001"}}}},
 		&CapacityPolicyPutRequest{WriteMeta: WriteMeta{Now: 31}, Policy: CapacityPolicy{ID: "default", Policy: quota.Policy{CPURatio: 4}}},
+		&SDNHostPutRequest{WriteMeta: WriteMeta{Now: 32}, Host: sdn.Host{Name: "pve1", Address: "192.0.2.11", Uplink: "eno1"}},
+		&SDNZonePutRequest{WriteMeta: WriteMeta{Now: 33}, Zone: sdn.Zone{ID: "z1", Type: sdn.ZoneSimple}, Create: true},
+		&SDNVnetPutRequest{WriteMeta: WriteMeta{Now: 34}, Vnet: sdn.Vnet{ID: "v1", Zone: "z1", Tenant: "acme"}, Create: true},
+		&SDNSubnetPutRequest{WriteMeta: WriteMeta{Now: 35}, Subnet: sdn.Subnet{ID: "s1", Vnet: "v1", PrefixID: "p-a", Gateway: "10.1.0.1"}, Create: true},
+		&SDNAllowPutRequest{WriteMeta: WriteMeta{Now: 36}, Allow: sdn.Allow{ID: "a1", From: "tenant:acme", To: "tenant:other"}, Create: true},
+		&SDNApplyRequest{WriteMeta: WriteMeta{Now: 37}, RolloutID: "r-1", Deadline: 1e12},
 	}
 	for i, c := range cmds {
 		applyOK(t, f, uint64(i+1), c)

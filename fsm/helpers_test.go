@@ -13,6 +13,7 @@ import (
 	"github.com/moxxie/moxxie/audit"
 	"github.com/moxxie/moxxie/ipam"
 	"github.com/moxxie/moxxie/quota"
+	"github.com/moxxie/moxxie/sdn"
 )
 
 // logEntry wraps data as a raft command entry at index.
@@ -299,6 +300,30 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 			CreateIndex: 1, ModifyIndex: 2, UpdatedAt: 3,
 		}},
 		CapacityPolicyDeleteType: &CapacityPolicyDeleteRequest{WriteMeta: meta(46), ID: "gpu"},
+		SDNZonePutType: &SDNZonePutRequest{WriteMeta: meta(47), Zone: sdn.Zone{
+			ID: "z1", Type: sdn.ZoneVXLAN, MTU: 1450, Nodes: []string{"pve1", "pve2"}, Pool: "vnis", Port: 4790,
+		}, Create: true},
+		SDNZoneDeleteType: &SDNZoneDeleteRequest{WriteMeta: meta(48), ID: "z1"},
+		SDNVnetPutType: &SDNVnetPutRequest{WriteMeta: meta(49), Vnet: sdn.Vnet{
+			ID: "v1", Zone: "z1", Tag: 100, Tenant: "acme", Alias: "web",
+		}, Create: true, AllocationID: "alloc-1"},
+		SDNVnetDeleteType: &SDNVnetDeleteRequest{WriteMeta: meta(50), ID: "v1"},
+		SDNSubnetPutType: &SDNSubnetPutRequest{WriteMeta: meta(51), Subnet: sdn.Subnet{
+			ID: "s1", Vnet: "v1", PrefixID: "p", CIDR: "10.0.0.0/24", Gateway: "10.0.0.1", SNAT: true,
+		}, Create: true},
+		SDNSubnetDeleteType: &SDNSubnetDeleteRequest{WriteMeta: meta(52), ID: "s1"},
+		SDNAllowPutType: &SDNAllowPutRequest{WriteMeta: meta(53), Allow: sdn.Allow{
+			ID: "a1", From: "tenant:acme", To: "vnet:v2", Description: "d",
+		}, Create: true},
+		SDNAllowDeleteType: &SDNAllowDeleteRequest{WriteMeta: meta(54), ID: "a1"},
+		SDNHostPutType: &SDNHostPutRequest{WriteMeta: meta(55), Host: sdn.Host{
+			Name: "pve1", Address: "192.0.2.11", Uplink: "eno1", MTU: 9000, Management: "vmbr0",
+		}},
+		SDNHostDeleteType: &SDNHostDeleteRequest{WriteMeta: meta(56), Name: "pve1"},
+		SDNApplyType:      &SDNApplyRequest{WriteMeta: meta(57), RolloutID: "r-1", Deadline: 99},
+		SDNReportType: &SDNReportRequest{WriteMeta: meta(58), Host: "pve1", Version: 3, State: SDNStateFailed, Error: "boom",
+			Drift: []string{"v1: mtu 1500, want 1450"}, Actions: 2},
+		SDNRolloutAbortType: &SDNRolloutAbortRequest{WriteMeta: meta(59), RolloutID: "r-1", Reason: "deadline passed"},
 	}
 }
 
@@ -380,4 +405,4 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 }
 
 // nextFreeType is the first message type number not yet registered.
-const nextFreeType = CapacityPolicyDeleteType + 1
+const nextFreeType = SDNRolloutAbortType + 1

@@ -110,6 +110,19 @@ var messageTypeConsts = map[string]MessageType{
 	"RateCardDeleteType":       RateCardDeleteType,
 	"CapacityPolicyPutType":    CapacityPolicyPutType,
 	"CapacityPolicyDeleteType": CapacityPolicyDeleteType,
+	"SDNZonePutType":           SDNZonePutType,
+	"SDNZoneDeleteType":        SDNZoneDeleteType,
+	"SDNVnetPutType":           SDNVnetPutType,
+	"SDNVnetDeleteType":        SDNVnetDeleteType,
+	"SDNSubnetPutType":         SDNSubnetPutType,
+	"SDNSubnetDeleteType":      SDNSubnetDeleteType,
+	"SDNAllowPutType":          SDNAllowPutType,
+	"SDNAllowDeleteType":       SDNAllowDeleteType,
+	"SDNHostPutType":           SDNHostPutType,
+	"SDNHostDeleteType":        SDNHostDeleteType,
+	"SDNApplyType":             SDNApplyType,
+	"SDNReportType":            SDNReportType,
+	"SDNRolloutAbortType":      SDNRolloutAbortType,
 }
 
 func TestMessageTypes_AllRegistered(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
 	"github.com/moxxie/moxxie/audit"
+	"github.com/moxxie/moxxie/sdn"
 )
 
 // SnapshotVersion is the version of the FSM snapshot stream written by
@@ -58,6 +59,13 @@ const (
 	recRateCard    recordType = 32
 	recCapPolicy   recordType = 33
 	recCapSample   recordType = 34
+	recSDNZone     recordType = 35
+	recSDNVnet     recordType = 36
+	recSDNSubnet   recordType = 37
+	recSDNAllow    recordType = 38
+	recSDNHost     recordType = 39
+	recSDNPlan     recordType = 40
+	recSDNRollout  recordType = 41
 	recEnd         recordType = 255
 )
 
@@ -109,6 +117,14 @@ var snapshotTables = []tableRecord{
 	{tableRateCards, recRateCard, func() any { return new(RateCard) }},
 	{tableCapacityPolicies, recCapPolicy, func() any { return new(CapacityPolicy) }},
 	{tableCapacitySamples, recCapSample, func() any { return new(CapacitySample) }},
+	{tableSDNZones, recSDNZone, func() any { return new(SDNZone) }},
+	{tableSDNVnets, recSDNVnet, func() any { return new(SDNVnet) }},
+	{tableSDNSubnets, recSDNSubnet, func() any { return new(SDNSubnet) }},
+	{tableSDNAllows, recSDNAllow, func() any { return new(SDNAllow) }},
+	// A host and its rollout state are one record.
+	{tableSDNHosts, recSDNHost, func() any { return new(sdnHostRow) }},
+	{tableSDNPlans, recSDNPlan, func() any { return new(sdn.Plan) }},
+	{tableSDNRollouts, recSDNRollout, func() any { return new(SDNRollout) }},
 }
 
 type fsmSnapshot struct {

@@ -299,7 +299,7 @@ func TestTableCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		tableIndex:            30, // one per table written to through insert or touchTable (not the clock)
+		tableIndex:            37, // one per table written to through insert or touchTable (not the clock)
 		tableSettings:         3,  // a, b, d (c deleted)
 		tableTokens:           2,  // root, t1 (t2 revoked)
 		tableACL:              1,
@@ -333,6 +333,13 @@ func TestTableCounts(t *testing.T) {
 		tableRateCards:        1,
 		tableCapacitySamples:  1, // pve1 at the first tick
 		tableCapacityPolicies: 1,
+		tableSDNZones:         1,
+		tableSDNVnets:         1,
+		tableSDNSubnets:       1,
+		tableSDNAllows:        1,
+		tableSDNHosts:         1,
+		tableSDNPlans:         1, // pve1's plan of version 1
+		tableSDNRollouts:      1,
 	}
 	if !reflect.DeepEqual(counts, want) {
 		t.Fatalf("TableCounts = %v, want %v", counts, want)

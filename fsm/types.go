@@ -66,6 +66,19 @@ const (
 	RateCardDeleteType       MessageType = 44
 	CapacityPolicyPutType    MessageType = 45
 	CapacityPolicyDeleteType MessageType = 46
+	SDNZonePutType           MessageType = 47
+	SDNZoneDeleteType        MessageType = 48
+	SDNVnetPutType           MessageType = 49
+	SDNVnetDeleteType        MessageType = 50
+	SDNSubnetPutType         MessageType = 51
+	SDNSubnetDeleteType      MessageType = 52
+	SDNAllowPutType          MessageType = 53
+	SDNAllowDeleteType       MessageType = 54
+	SDNHostPutType           MessageType = 55
+	SDNHostDeleteType        MessageType = 56
+	SDNApplyType             MessageType = 57
+	SDNReportType            MessageType = 58
+	SDNRolloutAbortType      MessageType = 59
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does
