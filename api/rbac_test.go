@@ -168,6 +168,20 @@ func TestRBAC_Policy(t *testing.T) {
 		{"GET /v1/status", auth.RoleAgent, true},
 		{"GET /v1/ipam/prefixes", auth.RoleAgent, false},
 		{"POST /v1/vms", auth.RoleAuditor, false},
+		{"POST /v1/sdn/apply", auth.RoleOperator, true},
+		{"POST /v1/sdn/apply", auth.RoleAuditor, false},
+		{"POST /v1/sdn/apply", auth.RoleAgent, false},
+		{"GET /v1/sdn/status", auth.RoleAuditor, true},
+		{"GET /v1/sdn/vnets", auth.RoleTenantAdmin, false},
+		{"PUT /v1/sdn/zones/{id}", auth.RoleAgent, false},
+		{"PUT /v1/sdn/hosts/{name}", auth.RoleAgent, true},
+		{"PUT /v1/sdn/hosts/{name}", auth.RoleOperator, false},
+		{"PUT /v1/sdn/hosts/{name}", auth.RoleAdmin, true},
+		{"GET /v1/sdn/hosts/{name}/plan", auth.RoleAgent, true},
+		{"GET /v1/sdn/hosts/{name}/plan", auth.RoleAuditor, false},
+		{"POST /v1/sdn/hosts/{name}/report", auth.RoleAgent, true},
+		{"DELETE /v1/sdn/hosts/{name}", auth.RoleAgent, false},
+		{"GET /v1/sdn/hosts", auth.RoleAgent, false},
 	} {
 		rt, ok := routes[c.pattern]
 		if !ok {

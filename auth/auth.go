@@ -16,7 +16,7 @@ type Role string
 
 // The roles.
 const (
-	// RoleAdmin may do everything.
+	// RoleAdmin may do everything, an agent's calls included.
 	RoleAdmin Role = "admin"
 	// RoleOperator runs the platform: everything but tokens, secrets and
 	// restoring snapshots.
@@ -79,7 +79,11 @@ const (
 	PermReportRead    Permission = "report:read"
 	PermCapacityRead  Permission = "capacity:read"
 	PermBillingWrite  Permission = "billing:write"
-	PermAgent         Permission = "agent"
+	PermSDNRead       Permission = "sdn:read"
+	PermSDNWrite      Permission = "sdn:write"
+	// PermAgent is what a host agent does: enrol its host, read its
+	// network plan and report what it applied.
+	PermAgent Permission = "agent"
 )
 
 // Scope says how a route treats tenant tokens.
@@ -101,17 +105,19 @@ var grants = map[Role][]Permission{
 		PermSnapshotRead, PermSnapshotWrite, PermIPAMRead, PermIPAMWrite, PermIPAMAllocate, PermDNSRead, PermDNSWrite,
 		PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead, PermSecretRead, PermSecretWrite, PermAuditRead,
 		PermTenantRead, PermTenantWrite, PermReportRead, PermCapacityRead, PermBillingWrite,
+		PermSDNRead, PermSDNWrite, PermAgent,
 	},
 	RoleOperator: {
 		PermStatusRead, PermClusterWrite, PermSettingRead, PermSettingWrite, PermSnapshotRead,
 		PermIPAMRead, PermIPAMWrite, PermIPAMAllocate, PermDNSRead, PermDNSWrite,
 		PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead, PermSecretRead,
 		PermTenantRead, PermTenantWrite, PermReportRead, PermCapacityRead,
+		PermSDNRead, PermSDNWrite,
 	},
 	RoleAuditor: {
 		PermStatusRead, PermSettingRead, PermTokenRead, PermIPAMRead, PermDNSRead,
 		PermInventoryRead, PermOperationRead, PermSecretRead, PermAuditRead,
-		PermTenantRead, PermReportRead, PermCapacityRead,
+		PermTenantRead, PermReportRead, PermCapacityRead, PermSDNRead,
 	},
 	RoleTenantAdmin: {
 		PermIPAMRead, PermIPAMAllocate, PermDNSRead, PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead,

@@ -25,6 +25,15 @@ func TestAuthorize(t *testing.T) {
 		{"tenant token on a cluster route", RoleTenantAdmin, "acme", PermInventoryRead, ScopeCluster, false, ""},
 		{"tenant role without tenant", RoleTenantViewer, "", PermInventoryRead, ScopeTenant, false, ""},
 		{"agent reads no IPAM", RoleAgent, "", PermIPAMRead, ScopeCluster, false, ""},
+		{"agent reads no SDN intent", RoleAgent, "", PermSDNRead, ScopeCluster, false, ""},
+		{"agent writes no SDN intent", RoleAgent, "", PermSDNWrite, ScopeCluster, false, ""},
+		{"agent acts as an agent", RoleAgent, "", PermAgent, ScopeCluster, true, ""},
+		{"admin acts as an agent", RoleAdmin, "", PermAgent, ScopeCluster, true, ""},
+		{"operator is no agent", RoleOperator, "", PermAgent, ScopeCluster, false, ""},
+		{"operator applies SDN", RoleOperator, "", PermSDNWrite, ScopeCluster, true, ""},
+		{"auditor reads SDN", RoleAuditor, "", PermSDNRead, ScopeCluster, true, ""},
+		{"auditor changes no SDN", RoleAuditor, "", PermSDNWrite, ScopeCluster, false, ""},
+		{"tenant admin has no SDN", RoleTenantAdmin, "acme", PermSDNRead, ScopeCluster, false, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
