@@ -1,0 +1,590 @@
+package agent
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+
+	"github.com/moxxie/moxxie/sdn"
+)
+
+// defaultVXLANPort is the IANA VXLAN port, used when a link names none
+// (the kernel's own default is the legacy 8472).
+const defaultVXLANPort = 4789
+
+// ensureLink makes one plan link right: its kind and the attributes that
+// need a new device, then MTU, alias, master, state, addresses and, for
+// VXLAN, the forwarding entries of its peers.
+func (p *pass) ensureLink(l sdn.Link) error {
+	var (
+		link netlink.Link
+		err  error
+	)
+	switch l.Kind {
+	case sdn.LinkBridge:
+		link, err = p.ensureBridge(l)
+	case sdn.LinkVXLAN:
+		link, err = p.ensureVXLAN(l)
+	case sdn.LinkVLAN:
+		link, err = p.ensureVLAN(l)
+	}
+	if err != nil {
+		return err
+	}
+	if err := p.ensureAttrs(l, link); err != nil {
+		return err
+	}
+	if err := p.ensureAddrs(l, link); err != nil {
+		return err
+	}
+	if l.Kind == sdn.LinkVXLAN {
+		return p.ensureFDB(l, link)
+	}
+	return nil
+}
+
+// ensureBridge makes l a bridge with STP off and forward delay 0 (as
+// ifupdown2's bridge_stp off and bridge_fd 0).
+func (p *pass) ensureBridge(l sdn.Link) (netlink.Link, error) {
+	want := &netlink.Bridge{LinkAttrs: linkAttrs(l)}
+	link, created, err := p.converge(l, want, func(cur netlink.Link) []string { return bridgeDiff(cur) })
+	if err != nil || link == nil || created {
+		return link, err
+	}
+	stp, delay, err := p.k.bridgeOptions(link.Attrs().Index)
+	if err != nil {
+		return nil, fmt.Errorf("read bridge options of %s: %w", l.Name, err)
+	}
+	if stp == 0 && delay == 0 {
+		return link, nil
+	}
+	act := fmt.Sprintf("set stp off and forward delay 0 on %s", l.Name)
+	return link, p.do(act, func() error { return p.k.setBridgeOptions(link.Attrs().Index) })
+}
+
+// ensureVXLAN makes l a VXLAN device with its VNI, local address and
+// port, learning on and no multicast group. A device differing in any of
+// these is deleted and created again: the kernel refuses a new VNI in
+// place.
+func (p *pass) ensureVXLAN(l sdn.Link) (netlink.Link, error) {
+	want := &netlink.Vxlan{LinkAttrs: linkAttrs(l), VxlanId: l.VNI, Port: vxlanPort(l), Learning: true}
+	if l.Local != "" {
+		local, err := netip.ParseAddr(l.Local)
+		if err != nil {
+			return nil, fmt.Errorf("%w: link %q: local %q", ErrInvalidPlan, l.Name, l.Local)
+		}
+		want.SrcAddr = local.AsSlice()
+	}
+	link, _, err := p.converge(l, want, func(cur netlink.Link) []string { return vxlanDiff(cur, l) })
+	return link, err
+}
+
+// ensureVLAN makes l an 802.1Q device on its parent, which must exist.
+// A device with another VLAN ID or parent is deleted and created again.
+func (p *pass) ensureVLAN(l sdn.Link) (netlink.Link, error) {
+	parent := p.links[l.Parent]
+	if parent == nil {
+		return nil, fmt.Errorf("vlan %s: parent %q not found", l.Name, l.Parent)
+	}
+	attrs := linkAttrs(l)
+	attrs.ParentIndex = parent.Attrs().Index
+	want := &netlink.Vlan{LinkAttrs: attrs, VlanId: l.VLAN, VlanProtocol: netlink.VLAN_PROTOCOL_8021Q}
+	diff := func(cur netlink.Link) []string { return vlanDiff(cur, l, parent.Attrs().Index) }
+	link, _, err := p.converge(l, want, diff)
+	return link, err
+}
+
+// linkAttrs are the attributes a new link is created with: name, alias
+// and MTU.
+func linkAttrs(l sdn.Link) netlink.LinkAttrs {
+	a := netlink.NewLinkAttrs()
+	a.Name = l.Name
+	a.Alias = l.Alias
+	a.MTU = l.MTU
+	return a
+}
+
+func vxlanPort(l sdn.Link) int {
+	if l.Port == 0 {
+		return defaultVXLANPort
+	}
+	return l.Port
+}
+
+// converge returns the link named l.Name, creating it as want when it is
+// missing, or deleting and creating it when diff names attributes that
+// cannot change in place. created says whether it is new. In a dry run a
+// link that would be created is returned as nil.
+func (p *pass) converge(l sdn.Link, want netlink.Link, diff func(netlink.Link) []string) (link netlink.Link, created bool, err error) {
+	cur := p.links[l.Name]
+	var act string
+	switch {
+	case cur == nil:
+		act = fmt.Sprintf("create %s %s", l.Kind, l.Name)
+	default:
+		why := diff(cur)
+		if len(why) == 0 {
+			return cur, false, nil
+		}
+		act = fmt.Sprintf("recreate %s: %s", l.Name, strings.Join(why, ", "))
+	}
+	err = p.do(act, func() error {
+		if cur != nil {
+			if err := p.k.h.LinkDel(cur); err != nil {
+				return fmt.Errorf("delete: %w", err)
+			}
+		}
+		return p.k.create(want)
+	})
+	delete(p.links, l.Name)
+	if err != nil || p.dry {
+		return nil, true, err
+	}
+	link, err = p.k.h.LinkByName(l.Name)
+	if err != nil {
+		return nil, true, fmt.Errorf("%s: %w", act, err)
+	}
+	p.links[l.Name] = link
+	return link, true, nil
+}
+
+// create adds a link and marks it Moxxie's at once: the kernel ignores an
+// alias given at creation, so it is set right after, and the link is
+// deleted again if that fails. A bridge gets STP off and forward delay 0.
+func (k *Kernel) create(want netlink.Link) error {
+	if err := k.h.LinkAdd(want); err != nil {
+		return err
+	}
+	link, err := k.h.LinkByName(want.Attrs().Name)
+	if err == nil {
+		err = k.h.LinkSetAlias(link, want.Attrs().Alias)
+		if err != nil {
+			err = fmt.Errorf("set alias: %w", err)
+		}
+	}
+	if _, ok := want.(*netlink.Bridge); ok && err == nil {
+		err = k.setBridgeOptions(link.Attrs().Index)
+	}
+	if err != nil && link != nil {
+		if derr := k.h.LinkDel(link); derr != nil {
+			return fmt.Errorf("%w (and deleting it again: %v)", err, derr)
+		}
+	}
+	return err
+}
+
+// bridgeDiff says why cur cannot serve as a plan bridge.
+func bridgeDiff(cur netlink.Link) []string {
+	if cur.Type() != "bridge" {
+		return []string{fmt.Sprintf("kind %s -> bridge", cur.Type())}
+	}
+	return nil
+}
+
+// vxlanDiff lists the attributes of cur that differ from l and cannot
+// change in place.
+func vxlanDiff(cur netlink.Link, l sdn.Link) []string {
+	vx, ok := cur.(*netlink.Vxlan)
+	if !ok {
+		return []string{fmt.Sprintf("kind %s -> vxlan", cur.Type())}
+	}
+	var why []string
+	if vx.VxlanId != l.VNI {
+		why = append(why, fmt.Sprintf("vni %d -> %d", vx.VxlanId, l.VNI))
+	}
+	if have := ipString(vx.SrcAddr); have != canonIP(l.Local) {
+		why = append(why, fmt.Sprintf("local %s -> %s", orNone(have), orNone(l.Local)))
+	}
+	if vx.Port != vxlanPort(l) {
+		why = append(why, fmt.Sprintf("port %d -> %d", vx.Port, vxlanPort(l)))
+	}
+	if !vx.Learning {
+		why = append(why, "learning off -> on")
+	}
+	if g := ipString(vx.Group); g != "" {
+		why = append(why, fmt.Sprintf("group %s -> none", g))
+	}
+	return why
+}
+
+// vlanDiff lists the attributes of cur that differ from l and cannot
+// change in place; parent is the index of l's parent.
+func vlanDiff(cur netlink.Link, l sdn.Link, parent int) []string {
+	v, ok := cur.(*netlink.Vlan)
+	if !ok {
+		return []string{fmt.Sprintf("kind %s -> vlan", cur.Type())}
+	}
+	var why []string
+	if v.VlanId != l.VLAN {
+		why = append(why, fmt.Sprintf("vlan %d -> %d", v.VlanId, l.VLAN))
+	}
+	if v.ParentIndex != parent {
+		why = append(why, fmt.Sprintf("parent -> %s", l.Parent))
+	}
+	if v.VlanProtocol != netlink.VLAN_PROTOCOL_8021Q && v.VlanProtocol != netlink.VLAN_PROTOCOL_UNKNOWN {
+		why = append(why, fmt.Sprintf("protocol %s -> 802.1Q", v.VlanProtocol))
+	}
+	return why
+}
+
+func ipString(ip net.IP) string {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok || a.IsUnspecified() {
+		return ""
+	}
+	return a.Unmap().String()
+}
+
+func canonIP(s string) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return s
+	}
+	return a.Unmap().String()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// view is what ensureAttrs compares: a link's MTU, alias, master and
+// state. A link a dry run would create is seen as created: the plan's MTU
+// and alias, no master, down.
+type view struct {
+	mtu    int
+	alias  string
+	master int
+	up     bool
+}
+
+func viewOf(link netlink.Link, l sdn.Link) view {
+	if link == nil {
+		return view{mtu: l.MTU, alias: l.Alias}
+	}
+	a := link.Attrs()
+	return view{mtu: a.MTU, alias: a.Alias, master: a.MasterIndex, up: a.Flags&net.FlagUp != 0}
+}
+
+// ensureAttrs sets MTU, alias and master where they differ and brings the
+// link up if it is down. A link already right is not touched.
+func (p *pass) ensureAttrs(l sdn.Link, link netlink.Link) error {
+	v := viewOf(link, l)
+	if l.MTU > 0 && v.mtu != l.MTU {
+		act := fmt.Sprintf("set mtu of %s to %d", l.Name, l.MTU)
+		if err := p.do(act, func() error { return p.k.h.LinkSetMTU(link, l.MTU) }); err != nil {
+			return err
+		}
+	}
+	if v.alias != l.Alias {
+		act := fmt.Sprintf("set alias of %s to %q", l.Name, l.Alias)
+		if err := p.do(act, func() error { return p.k.h.LinkSetAlias(link, l.Alias) }); err != nil {
+			return err
+		}
+	}
+	if err := p.ensureMaster(l, link, v.master); err != nil {
+		return err
+	}
+	if v.up {
+		return nil
+	}
+	return p.do(fmt.Sprintf("set %s up", l.Name), func() error { return p.k.h.LinkSetUp(link) })
+}
+
+// ensureMaster enslaves a port to its bridge, or frees a plan bridge
+// someone enslaved.
+func (p *pass) ensureMaster(l sdn.Link, link netlink.Link, have int) error {
+	if l.Master == "" {
+		if have == 0 {
+			return nil
+		}
+		return p.do(fmt.Sprintf("set %s nomaster", l.Name), func() error { return p.k.h.LinkSetNoMaster(link) })
+	}
+	want := 0
+	if m := p.links[l.Master]; m != nil {
+		want = m.Attrs().Index
+	} else if !p.dry {
+		return fmt.Errorf("set master of %s: bridge %q not found", l.Name, l.Master)
+	}
+	if want != 0 && have == want {
+		return nil
+	}
+	act := fmt.Sprintf("set master of %s to %s", l.Name, l.Master)
+	return p.do(act, func() error { return p.k.h.LinkSetMasterByIndex(link, want) })
+}
+
+// ensureAddrs gives a managed link exactly the plan's addresses. IPv6 and
+// IPv4 link-local addresses the kernel assigns are left alone unless the
+// plan names them.
+func (p *pass) ensureAddrs(l sdn.Link, link netlink.Link) error {
+	want := make(map[netip.Prefix]bool, len(l.Addresses))
+	for _, s := range l.Addresses {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("%w: link %q: address %q", ErrInvalidPlan, l.Name, s)
+		}
+		want[pfx] = true
+	}
+	have := map[netip.Prefix]bool{}
+	if link != nil {
+		addrs, err := dump(func() ([]netlink.Addr, error) { return p.k.h.AddrList(link, netlink.FAMILY_ALL) })
+		if err != nil {
+			return fmt.Errorf("list addresses of %s: %w", l.Name, err)
+		}
+		for _, a := range addrs {
+			if pfx, ok := prefixOf(a); ok {
+				have[pfx] = true
+			}
+		}
+	}
+	for _, pfx := range sortedPrefixes(have) {
+		if want[pfx] || pfx.Addr().IsLinkLocalUnicast() {
+			continue
+		}
+		act := fmt.Sprintf("delete address %s from %s", pfx, l.Name)
+		if err := p.do(act, func() error { return p.k.h.AddrDel(link, nlAddr(pfx)) }); err != nil {
+			return err
+		}
+	}
+	for _, pfx := range sortedPrefixes(want) {
+		if have[pfx] {
+			continue
+		}
+		act := fmt.Sprintf("add address %s to %s", pfx, l.Name)
+		if err := p.do(act, func() error { return p.k.h.AddrAdd(link, nlAddr(pfx)) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func prefixOf(a netlink.Addr) (netip.Prefix, bool) {
+	if a.IPNet == nil {
+		return netip.Prefix{}, false
+	}
+	ip, ok := netip.AddrFromSlice(a.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := a.Mask.Size()
+	return netip.PrefixFrom(ip.Unmap(), ones), true
+}
+
+func nlAddr(pfx netip.Prefix) *netlink.Addr {
+	a := pfx.Addr()
+	return &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(pfx.Bits(), a.BitLen())}}
+}
+
+func sortedPrefixes(m map[netip.Prefix]bool) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return out
+}
+
+// zeroMAC is the all-zero MAC of the default forwarding entries that send
+// unknown and broadcast traffic to every VXLAN peer.
+var zeroMAC = net.HardwareAddr{0, 0, 0, 0, 0, 0}
+
+// ensureFDB makes a VXLAN device's all-zero-MAC forwarding entries name
+// exactly the plan's peers (bridge fdb append 00:00:00:00:00:00 dev X dst
+// PEER self permanent). Entries the device learned are left alone.
+func (p *pass) ensureFDB(l sdn.Link, link netlink.Link) error {
+	want := make(map[netip.Addr]bool, len(l.Peers))
+	for _, s := range l.Peers {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return fmt.Errorf("%w: link %q: peer %q", ErrInvalidPlan, l.Name, s)
+		}
+		want[a.Unmap()] = true
+	}
+	have := map[netip.Addr]bool{}
+	if link != nil {
+		list := func() ([]netlink.Neigh, error) { return p.k.h.NeighList(link.Attrs().Index, unix.AF_BRIDGE) }
+		entries, err := dump(list)
+		if err != nil {
+			return fmt.Errorf("list fdb of %s: %w", l.Name, err)
+		}
+		for _, n := range entries {
+			if a, ok := netip.AddrFromSlice(n.IP); ok && slices.Equal(n.HardwareAddr, zeroMAC) {
+				have[a.Unmap()] = true
+			}
+		}
+	}
+	for _, a := range sortedAddrs(have) {
+		if want[a] {
+			continue
+		}
+		act := fmt.Sprintf("delete fdb %s from %s", a, l.Name)
+		if err := p.do(act, func() error { return p.k.h.NeighDel(fdbEntry(link, a)) }); err != nil {
+			return err
+		}
+	}
+	for _, a := range sortedAddrs(want) {
+		if have[a] {
+			continue
+		}
+		act := fmt.Sprintf("add fdb %s to %s", a, l.Name)
+		if err := p.do(act, func() error { return p.k.h.NeighAppend(fdbEntry(link, a)) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fdbEntry(link netlink.Link, dst netip.Addr) *netlink.Neigh {
+	return &netlink.Neigh{
+		LinkIndex:    link.Attrs().Index,
+		Family:       unix.AF_BRIDGE,
+		State:        netlink.NUD_PERMANENT,
+		Flags:        netlink.NTF_SELF,
+		IP:           dst.AsSlice(),
+		HardwareAddr: zeroMAC,
+	}
+}
+
+func sortedAddrs(m map[netip.Addr]bool) []netip.Addr {
+	out := make([]netip.Addr, 0, len(m))
+	for a := range m {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	return out
+}
+
+// removeStale deletes managed links the plan no longer names, ports
+// before bridges. Protected links are never deleted, even when they carry
+// Moxxie's alias; other links (guests' tap devices on a plan bridge) are
+// left alone.
+func (p *pass) removeStale(plan sdn.Plan) error {
+	keep := planNames(plan)
+	var stale []netlink.Link
+	for name, link := range p.links {
+		if keep[name] || !managed(link) {
+			continue
+		}
+		if why, ok := p.guarded[name]; ok {
+			p.k.log.Warn("not deleting a protected link", "link", name, "reason", why)
+			continue
+		}
+		stale = append(stale, link)
+	}
+	slices.SortFunc(stale, func(a, b netlink.Link) int {
+		ab, bb := a.Type() == "bridge", b.Type() == "bridge"
+		if ab != bb {
+			if ab {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a.Attrs().Name, b.Attrs().Name)
+	})
+	for _, link := range stale {
+		act := fmt.Sprintf("delete %s %s", link.Type(), link.Attrs().Name)
+		if err := p.do(act, func() error { return p.k.h.LinkDel(link) }); err != nil {
+			return err
+		}
+		delete(p.links, link.Attrs().Name)
+	}
+	return nil
+}
+
+// bridgeOptions reads a bridge's STP state and forward delay (in
+// hundredths of a second), which the netlink library does not parse.
+func (k *Kernel) bridgeOptions(index int) (stp, delay uint32, err error) {
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_ACK)
+	req.Sockets = k.raw
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(msgs) == 0 {
+		return 0, 0, fmt.Errorf("no reply for link %d", index)
+	}
+	data, err := infoData(msgs[0])
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, a := range data {
+		switch a.Attr.Type {
+		case nl.IFLA_BR_STP_STATE:
+			stp = nl.NativeEndian().Uint32(a.Value)
+		case nl.IFLA_BR_FORWARD_DELAY:
+			delay = nl.NativeEndian().Uint32(a.Value)
+		}
+	}
+	return stp, delay, nil
+}
+
+// infoData returns the kind-specific attributes (IFLA_INFO_DATA) of an
+// RTM_NEWLINK message.
+func infoData(m []byte) ([]syscall.NetlinkRouteAttr, error) {
+	if len(m) < unix.SizeofIfInfomsg {
+		return nil, fmt.Errorf("short link message")
+	}
+	attrs, err := nl.ParseRouteAttr(m[unix.SizeofIfInfomsg:])
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range attrs {
+		if a.Attr.Type != unix.IFLA_LINKINFO {
+			continue
+		}
+		info, err := nl.ParseRouteAttr(a.Value)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range info {
+			if i.Attr.Type == nl.IFLA_INFO_DATA {
+				return nl.ParseRouteAttr(i.Value)
+			}
+		}
+	}
+	return nil, nil
+}
+
+// setBridgeOptions turns STP off, then sets the forward delay to 0: the
+// kernel accepts a delay under 2 s only with STP off.
+func (k *Kernel) setBridgeOptions(index int) error {
+	if err := k.setBridgeAttr(index, nl.IFLA_BR_STP_STATE, 0); err != nil {
+		return fmt.Errorf("stp off: %w", err)
+	}
+	if err := k.setBridgeAttr(index, nl.IFLA_BR_FORWARD_DELAY, 0); err != nil {
+		return fmt.Errorf("forward delay 0: %w", err)
+	}
+	return nil
+}
+
+func (k *Kernel) setBridgeAttr(index int, attr uint16, val uint32) error {
+	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
+	req.Sockets = k.raw
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Index = int32(index)
+	req.AddData(msg)
+	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("bridge"))
+	data := info.AddRtAttr(nl.IFLA_INFO_DATA, nil)
+	data.AddRtAttr(int(attr), nl.Uint32Attr(val))
+	req.AddData(info)
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	return err
+}

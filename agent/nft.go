@@ -1,0 +1,221 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+
+	"github.com/moxxie/moxxie/sdn"
+)
+
+// nftTable is the nftables table the agent owns, in the inet family.
+const nftTable = "moxxie"
+
+// fwState is the firewall a Kernel last applied: the table it rendered
+// and the table as nft listed it right after, so a plan whose rendering
+// nft prints differently is still seen as applied.
+type fwState struct {
+	render  string
+	listing string
+}
+
+// emptyFirewall reports whether fw asks for nothing: the table is then
+// deleted.
+func emptyFirewall(fw sdn.Firewall) bool {
+	return len(fw.Bridges) == 0 && len(fw.Allowed) == 0 && len(fw.SNAT) == 0
+}
+
+// renderFirewall renders fw as the table inet moxxie, in the form nft
+// lists it: set vnets of the bridges, set allowed of (in . out) pairs
+// (each bridge with itself too, so bridged traffic seen by br_netfilter
+// passes), a forward chain that drops routed traffic between two vnets
+// unless allowed or established, and a postrouting chain masquerading
+// each SNAT source.
+func renderFirewall(fw sdn.Firewall) (string, error) {
+	for _, b := range fw.Bridges {
+		if err := checkIfname(b); err != nil {
+			return "", err
+		}
+	}
+	pairs, err := allowedPairs(fw)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "table inet %s {\n", nftTable)
+	b.WriteString("\tcomment \"managed by moxxie-agent\"\n")
+	b.WriteString("\tset vnets {\n\t\ttype ifname\n")
+	writeElements(&b, quoteAll(fw.Bridges))
+	b.WriteString("\t}\n\n\tset allowed {\n\t\ttype ifname . ifname\n")
+	writeElements(&b, pairs)
+	b.WriteString("\t}\n\n\tchain forward {\n")
+	b.WriteString("\t\ttype filter hook forward priority filter; policy accept;\n")
+	b.WriteString("\t\tct state established,related accept\n")
+	b.WriteString("\t\tiifname . oifname @allowed accept\n")
+	b.WriteString("\t\tiifname @vnets oifname @vnets drop\n")
+	b.WriteString("\t}\n\n\tchain postrouting {\n")
+	b.WriteString("\t\ttype nat hook postrouting priority srcnat; policy accept;\n")
+	for _, s := range fw.SNAT {
+		rule, err := snatRule(s)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("\t\t" + rule + "\n")
+	}
+	b.WriteString("\t}\n}\n")
+	return b.String(), nil
+}
+
+// allowedPairs returns the elements of set allowed, sorted and unique.
+func allowedPairs(fw sdn.Firewall) ([]string, error) {
+	var pairs []string
+	for _, p := range fw.Allowed {
+		if err := checkIfname(p.In); err != nil {
+			return nil, err
+		}
+		if err := checkIfname(p.Out); err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, fmt.Sprintf("%q . %q", p.In, p.Out))
+	}
+	for _, b := range fw.Bridges {
+		pairs = append(pairs, fmt.Sprintf("%q . %q", b, b))
+	}
+	slices.Sort(pairs)
+	return slices.Compact(pairs), nil
+}
+
+func snatRule(s sdn.SNAT) (string, error) {
+	pfx, err := netip.ParsePrefix(s.Source)
+	if err != nil {
+		return "", fmt.Errorf("%w: snat source %q", ErrInvalidPlan, s.Source)
+	}
+	if err := checkIfname(s.Out); err != nil {
+		return "", err
+	}
+	family := "ip"
+	if pfx.Addr().Is6() && !pfx.Addr().Is4In6() {
+		family = "ip6"
+	}
+	return fmt.Sprintf("%s saddr %s oifname %q masquerade", family, pfx.Masked(), s.Out), nil
+}
+
+// checkIfname refuses an interface name nft would need to escape.
+func checkIfname(s string) error {
+	if s == "" || len(s) > 15 || strings.ContainsAny(s, "\"\\ \t\n;{}") {
+		return fmt.Errorf("%w: interface name %q", ErrInvalidPlan, s)
+	}
+	return nil
+}
+
+func quoteAll(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = fmt.Sprintf("%q", n)
+	}
+	return out
+}
+
+func writeElements(b *strings.Builder, elems []string) {
+	if len(elems) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\t\telements = { %s }\n", strings.Join(elems, ", "))
+}
+
+// sameTable reports whether two table texts are equal but for
+// whitespace, as nft wraps set elements over lines.
+func sameTable(a, b string) bool {
+	return strings.Join(strings.Fields(a), " ") == strings.Join(strings.Fields(b), " ")
+}
+
+// ensureFirewall makes the table inet moxxie hold fw, replacing it in one
+// nft transaction when it differs, or deletes the table when fw is
+// empty. Without nft only an empty firewall can be applied.
+func (p *pass) ensureFirewall(fw sdn.Firewall) error {
+	k := p.k
+	empty := emptyFirewall(fw)
+	if !k.nftOK {
+		if empty {
+			return nil
+		}
+		return fmt.Errorf("firewall: %w (%s)", ErrNoNFT, strings.Join(k.cfg.NFT, " "))
+	}
+	listing, exists, err := k.nftList(p.ctx)
+	if err != nil {
+		return err
+	}
+	if empty {
+		if !exists {
+			return nil
+		}
+		return p.do("delete firewall", func() error {
+			_, err := k.nft(p.ctx, "", "delete", "table", "inet", nftTable)
+			return err
+		})
+	}
+	body, err := renderFirewall(fw)
+	if err != nil {
+		return err
+	}
+	if exists && (sameTable(listing, body) || (k.fw.render == body && k.fw.listing == listing)) {
+		return nil
+	}
+	act := "replace firewall"
+	if !exists {
+		act = "create firewall"
+	}
+	return p.do(act, func() error { return k.replaceTable(p.ctx, body) })
+}
+
+// replaceTable swaps the table for body in one transaction: create it
+// empty if missing, delete it, define it again.
+func (k *Kernel) replaceTable(ctx context.Context, body string) error {
+	script := fmt.Sprintf("table inet %s {}\ndelete table inet %s\n%s", nftTable, nftTable, body)
+	if _, err := k.nft(ctx, script, "-f", "-"); err != nil {
+		return err
+	}
+	listing, _, err := k.nftList(ctx)
+	if err != nil {
+		return err
+	}
+	k.fw = fwState{render: body, listing: listing}
+	return nil
+}
+
+// nftList lists the table; exists is false when there is none.
+func (k *Kernel) nftList(ctx context.Context) (listing string, exists bool, err error) {
+	out, err := k.nft(ctx, "", "list", "table", "inet", nftTable)
+	if err != nil {
+		if strings.Contains(err.Error(), "No such file or directory") {
+			return "", false, nil
+		}
+		return "", false, err
+	}
+	return out, true, nil
+}
+
+// nft runs the nft command with args, stdin as its input.
+func (k *Kernel) nft(ctx context.Context, stdin string, args ...string) (string, error) {
+	argv := append(slices.Clone(k.cfg.NFT[1:]), args...)
+	cmd := exec.CommandContext(ctx, k.cfg.NFT[0], argv...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && msg != "" {
+			return "", fmt.Errorf("nft %s: %s", strings.Join(args, " "), msg)
+		}
+		return "", fmt.Errorf("nft %s: %w", strings.Join(args, " "), err)
+	}
+	return stdout.String(), nil
+}

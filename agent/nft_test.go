@@ -1,0 +1,178 @@
+package agent
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moxxie/moxxie/sdn"
+)
+
+func TestRenderFirewall(t *testing.T) {
+	fw := sdn.Firewall{
+		Bridges: []string{"v1", "v2", "v3"},
+		Allowed: []sdn.Pair{{In: "v1", Out: "v2"}, {In: "v2", Out: "v1"}},
+		SNAT:    []sdn.SNAT{{Source: "10.1.0.0/24", Out: "eth0"}, {Source: "fd00:1::5/64", Out: "bond0"}},
+	}
+	got, err := renderFirewall(fw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `table inet moxxie {
+	comment "managed by moxxie-agent"
+	set vnets {
+		type ifname
+		elements = { "v1", "v2", "v3" }
+	}
+
+	set allowed {
+		type ifname . ifname
+		elements = { "v1" . "v1", "v1" . "v2", "v2" . "v1", "v2" . "v2", "v3" . "v3" }
+	}
+
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		ct state established,related accept
+		iifname . oifname @allowed accept
+		iifname @vnets oifname @vnets drop
+	}
+
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip saddr 10.1.0.0/24 oifname "eth0" masquerade
+		ip6 saddr fd00:1::/64 oifname "bond0" masquerade
+	}
+}
+`
+	if got != want {
+		t.Errorf("render:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestRenderFirewall_Invalid(t *testing.T) {
+	for _, fw := range []sdn.Firewall{
+		{Bridges: []string{`v"1`}},
+		{Bridges: []string{"v1"}, Allowed: []sdn.Pair{{In: "v1", Out: ""}}},
+		{SNAT: []sdn.SNAT{{Source: "10.1.0.0", Out: "eth0"}}},
+		{SNAT: []sdn.SNAT{{Source: "10.1.0.0/24", Out: "eth0; drop"}}},
+	} {
+		if _, err := renderFirewall(fw); !errors.Is(err, ErrInvalidPlan) {
+			t.Errorf("%+v: err = %v, want ErrInvalidPlan", fw, err)
+		}
+	}
+}
+
+func TestSameTable(t *testing.T) {
+	listed := "table inet moxxie {\n\tset vnets {\n\t\ttype ifname\n\t\telements = { \"v1\",\n\t\t\t     \"v2\" }\n\t}\n\n}\n"
+	rendered := "table inet moxxie {\n\tset vnets {\n\t\ttype ifname\n\t\telements = { \"v1\", \"v2\" }\n\t}\n}\n"
+	if !sameTable(listed, rendered) {
+		t.Error("tables differing only in whitespace compare unequal")
+	}
+	if sameTable(listed, strings.Replace(rendered, "v2", "v3", 1)) {
+		t.Error("different tables compare equal")
+	}
+}
+
+// twoTenants is a host with two simple-zone vnets of different tenants,
+// each with a gateway and a guest, and ip_forward on.
+type twoTenants struct {
+	ns     string
+	k      *Kernel
+	g1, g2 string
+}
+
+func newTwoTenants(t *testing.T) *twoTenants {
+	t.Helper()
+	ns := newNS(t, "fw")
+	ipn(t, ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
+	run(t, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	k := newKernel(t, KernelConfig{Netns: ns, Management: "eth0"})
+	tt := &twoTenants{ns: ns, k: k}
+	apply(t, k, tt.plan(nil))
+	tt.g1 = guest(t, ns, "tap1", "v1", "10.1.0.2/24", "10.1.0.1")
+	tt.g2 = guest(t, ns, "tap2", "v2", "10.2.0.2/24", "10.2.0.1")
+	return tt
+}
+
+func (tt *twoTenants) plan(fw *sdn.Firewall) sdn.Plan {
+	p := sdn.Plan{Host: "h", Links: []sdn.Link{
+		{Name: "v1", Kind: sdn.LinkBridge, Alias: "moxxie:v1", Vnet: "v1", MTU: 1500, Addresses: []string{"10.1.0.1/24"}},
+		{Name: "v2", Kind: sdn.LinkBridge, Alias: "moxxie:v2", Vnet: "v2", MTU: 1500, Addresses: []string{"10.2.0.1/24"}},
+	}}
+	if fw != nil {
+		p.Firewall = *fw
+	}
+	return p
+}
+
+// TestKernel_FirewallIsolation routes between two tenants' vnets on one
+// host: open without a firewall, dropped with one, open again in the
+// directions Allowed names.
+func TestKernel_FirewallIsolation(t *testing.T) {
+	needRoot(t)
+	needNFT(t)
+	tt := newTwoTenants(t)
+	mustPing(t, tt.g1, "10.2.0.2") // routed, no firewall yet
+
+	fw := sdn.Firewall{Bridges: []string{"v1", "v2"}, SNAT: []sdn.SNAT{{Source: "10.1.0.0/24", Out: "eth0"}}}
+	if acts := apply(t, tt.k, tt.plan(&fw)); !slices.Equal(acts, []string{"create firewall"}) {
+		t.Errorf("actions %q", acts)
+	}
+	mustPing(t, tt.g1, "10.1.0.1") // its own gateway
+	mustNotPing(t, tt.g1, "10.2.0.2")
+	mustNotPing(t, tt.g2, "10.1.0.2")
+	listing := run(t, "ip", "netns", "exec", tt.ns, "nft", "list", "table", "inet", "moxxie")
+	if !strings.Contains(listing, `ip saddr 10.1.0.0/24 oifname "eth0" masquerade`) {
+		t.Errorf("no SNAT rule in:\n%s", listing)
+	}
+	if acts := apply(t, tt.k, tt.plan(&fw)); len(acts) != 0 {
+		t.Errorf("second Apply: %q", acts)
+	}
+	// A new agent process reads the table as nft lists it and finds it
+	// equal to its rendering.
+	fresh := newKernel(t, KernelConfig{Netns: tt.ns, Management: "eth0"})
+	if drift, err := fresh.Verify(tt.plan(&fw)); err != nil || len(drift) != 0 {
+		t.Errorf("Verify from a fresh Kernel = %q, %v", drift, err)
+	}
+
+	fw.Allowed = []sdn.Pair{{In: "v1", Out: "v2"}}
+	if acts := apply(t, tt.k, tt.plan(&fw)); !slices.Equal(acts, []string{"replace firewall"}) {
+		t.Errorf("actions %q", acts)
+	}
+	mustPing(t, tt.g1, "10.2.0.2") // v1 -> v2 allowed, replies established
+	mustNotPing(t, tt.g2, "10.1.0.2")
+
+	fw.Allowed = append(fw.Allowed, sdn.Pair{In: "v2", Out: "v1"})
+	apply(t, tt.k, tt.plan(&fw))
+	mustPing(t, tt.g1, "10.2.0.2")
+	mustPing(t, tt.g2, "10.1.0.2")
+
+	// A table edited by hand is drift, and Apply puts it back.
+	run(t, "ip", "netns", "exec", tt.ns, "nft", "flush", "chain", "inet", "moxxie", "forward")
+	if drift, err := tt.k.Verify(tt.plan(&fw)); err != nil || !slices.Equal(drift, []string{"replace firewall"}) {
+		t.Errorf("Verify after a hand edit = %q, %v", drift, err)
+	}
+	apply(t, tt.k, tt.plan(&fw))
+
+	if acts := apply(t, tt.k, tt.plan(nil)); !slices.Equal(acts, []string{"delete firewall"}) {
+		t.Errorf("empty firewall: actions %q", acts)
+	}
+	if out, err := runOut("ip", "netns", "exec", tt.ns, "nft", "list", "table", "inet", "moxxie"); err == nil {
+		t.Errorf("table still there:\n%s", out)
+	}
+}
+
+// TestKernel_NoNFT checks a missing nft fails only a plan with a
+// firewall.
+func TestKernel_NoNFT(t *testing.T) {
+	needRoot(t)
+	ns := newNS(t, "nonft")
+	k := newKernel(t, KernelConfig{Netns: ns, NFT: []string{"/nonexistent/nft"}})
+	plan := sdn.Plan{Host: "h", Links: []sdn.Link{{Name: "v1", Kind: sdn.LinkBridge, Alias: "moxxie:v1", Vnet: "v1", MTU: 1500}}}
+	apply(t, k, plan)
+	plan.Firewall.Bridges = []string{"v1"}
+	if _, err := k.Apply(t.Context(), plan); !errors.Is(err, ErrNoNFT) {
+		t.Errorf("err = %v, want ErrNoNFT", err)
+	}
+}
