@@ -58,6 +58,13 @@ func requireCoverage(t *testing.T, responses []string) {
 		`"vid":`,
 		`"vni":`,
 		"CreateIndex:",
+		`"rollout":{"id"`,                  // an SDN apply that started a rollout
+		`"no_change":true`,                 // and one that found nothing to change
+		"is preparing",                     // and one refused while a rollout ran
+		`"phase":"aborted"`,                // an abort
+		`"applied":`,                       // a host's report
+		"to carry VLAN",                    // a compile error
+		`"allocation_id":"sv`,              // a vnet with a tag from a pool
 		"\nnil\n",                          // a skipped ignorable entry
 		"{<nil> err=<nil> replayed=false}", // a skipped ignorable batch entry
 	} {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/moxxie/moxxie/ipam"
+	"github.com/moxxie/moxxie/sdn"
 )
 
 // logGen generates a random but seeded raft log of mixed commands that
@@ -20,10 +21,16 @@ type logGen struct {
 	index uint64 // index of the last generated entry
 	now   int64
 	idem  [][]byte // entries sent with an idempotency key, for replays
+	// applies counts the SDN applies generated, for rollout IDs.
+	applies int
+	// shadow applies the log as it is generated, so that SDN reports and
+	// aborts can name the rollout that is preparing, as agents and the
+	// leader do.
+	shadow *FSM
 }
 
 func newLogGen(t testing.TB, seed uint64) *logGen {
-	return &logGen{t: t, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), now: 1_000_000}
+	return &logGen{t: t, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), now: 1_000_000, shadow: New()}
 }
 
 func (g *logGen) pick(options ...string) string { return options[g.rnd.IntN(len(options))] }
@@ -48,6 +55,9 @@ func (g *logGen) accessor() string { return fmt.Sprintf("t%d", g.rnd.IntN(12)) }
 
 // command returns one random non-batch command.
 func (g *logGen) command() Command {
+	if g.rnd.IntN(6) == 0 {
+		return g.sdnCommand()
+	}
 	if g.rnd.IntN(2) == 0 {
 		return g.ipamCommand()
 	}
@@ -156,6 +166,93 @@ func (g *logGen) ipamCommand() Command {
 	}
 }
 
+// sdnCommand returns one random SDN command over a small universe: two
+// or three hosts, zones of each type (the vxlan and vlan ones with the
+// generated pools), vnets that move between them, subnets on the
+// generated prefixes, applies, reports of guessed versions and aborts.
+func (g *logGen) sdnCommand() Command {
+	host := func() string { return g.pick("pve1", "pve2", "pve3") }
+	vnet := func() string { return g.pick("v1", "v2", "v3", "v4") }
+	rollout := func() string { return fmt.Sprintf("r%d", g.rnd.IntN(max(1, g.applies+1))) }
+	_, active, err := g.shadow.State().SDNActiveRollout(nil)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	switch n := g.rnd.IntN(100); {
+	case n < 10:
+		h := host()
+		addr := "192.0.2." + h[3:] // mostly its own; sometimes another's, or none
+		if g.rnd.IntN(8) == 0 {
+			addr = g.pick("192.0.2.1", "bad")
+		}
+		return &SDNHostPutRequest{WriteMeta: g.meta(), Host: sdn.Host{
+			Name: h, Address: addr, Uplink: g.pick("eno1", "eno1", ""), MTU: g.pick2(0, 9000),
+		}}
+	case n < 12:
+		return &SDNHostDeleteRequest{WriteMeta: g.meta(), Name: host()}
+	case n < 20:
+		z := sdn.Zone{ID: g.pick("z1", "z2", "z3")}
+		switch z.ID {
+		case "z1":
+			z.Type, z.Pool = sdn.ZoneVXLAN, g.pick("", "g0", "g1")
+		case "z2":
+			z.Type = sdn.ZoneSimple
+		default:
+			z.Type, z.Pool = sdn.ZoneVLAN, g.pick("", "g0", "g1", "g2")
+		}
+		z.MTU = g.pick2(0, 1400)
+		if g.rnd.IntN(4) == 0 {
+			z.Nodes = []string{"pve1", "pve2"}
+		}
+		return &SDNZonePutRequest{WriteMeta: g.meta(), Zone: z, Create: g.rnd.IntN(2) == 0}
+	case n < 22:
+		return &SDNZoneDeleteRequest{WriteMeta: g.meta(), ID: g.pick("z1", "z2", "z3")}
+	case n < 36:
+		return &SDNVnetPutRequest{WriteMeta: g.meta(), Vnet: sdn.Vnet{
+			ID: vnet(), Zone: g.pick("z1", "z2", "z3"), Tag: g.pick2(0, 100+g.rnd.IntN(4)), Tenant: g.pick("", "acme", "other"),
+		}, Create: g.rnd.IntN(2) == 0, AllocationID: fmt.Sprintf("sv%d", g.rnd.IntN(20))}
+	case n < 40:
+		return &SDNVnetDeleteRequest{WriteMeta: g.meta(), ID: vnet()}
+	case n < 46:
+		return &SDNSubnetPutRequest{WriteMeta: g.meta(), Subnet: sdn.Subnet{
+			ID: g.pick("s1", "s2"), Vnet: vnet(), PrefixID: g.prefixID(), Gateway: g.pick("", "10.1.2.1", "192.168.0.1"), SNAT: g.rnd.IntN(3) == 0,
+		}, Create: g.rnd.IntN(2) == 0}
+	case n < 48:
+		return &SDNSubnetDeleteRequest{WriteMeta: g.meta(), ID: g.pick("s1", "s2")}
+	case n < 51:
+		return &SDNAllowPutRequest{WriteMeta: g.meta(), Allow: sdn.Allow{
+			ID: g.pick("a1", "a2"), From: g.pick("tenant:acme", "vnet:v1"), To: g.pick("tenant:other", "vnet:v2", "bad"),
+		}, Create: g.rnd.IntN(2) == 0}
+	case n < 52:
+		return &SDNAllowDeleteRequest{WriteMeta: g.meta(), ID: g.pick("a1", "a2")}
+	case n < 64:
+		g.applies++
+		return &SDNApplyRequest{WriteMeta: g.meta(), RolloutID: fmt.Sprintf("r%d", g.applies), Deadline: Timestamp(g.now + 1e9)}
+	case n < 94:
+		h, v := host(), uint64(g.rnd.IntN(3))
+		if active != nil && g.rnd.IntN(5) != 0 {
+			h, v = active.Hosts[g.rnd.IntN(len(active.Hosts))], active.Version
+		}
+		return &SDNReportRequest{WriteMeta: g.meta(), Host: h, Version: v,
+			State: g.pick(SDNStateApplied, SDNStateApplied, SDNStateApplied, SDNStateApplied, SDNStateApplied, SDNStateFailed),
+			Error: g.pick("", "boom"), Drift: []string{g.pick("", "v1: mtu")}, Actions: g.rnd.IntN(3)}
+	default:
+		id := rollout()
+		if active != nil && g.rnd.IntN(4) != 0 {
+			id = active.ID
+		}
+		return &SDNRolloutAbortRequest{WriteMeta: g.meta(), RolloutID: id, Reason: g.pick("", "deadline passed")}
+	}
+}
+
+// pick2 returns a or b.
+func (g *logGen) pick2(a, b int) int {
+	if g.rnd.IntN(2) == 0 {
+		return a
+	}
+	return b
+}
+
 func (g *logGen) token() Token {
 	return Token{
 		AccessorID:  g.accessor(),
@@ -178,9 +275,15 @@ func (g *logGen) encoded() []byte {
 	return buf
 }
 
-// entry returns the next log entry's data.
+// entry returns the next log entry's data, applied to the shadow FSM.
 func (g *logGen) entry() []byte {
 	g.index++
+	e := g.nextEntry()
+	g.shadow.Apply(logEntry(g.index, e))
+	return e
+}
+
+func (g *logGen) nextEntry() []byte {
 	switch n := g.rnd.IntN(100); {
 	case n < 8 && len(g.idem) > 0: // an exact retry of an earlier request
 		return g.idem[g.rnd.IntN(len(g.idem))]
