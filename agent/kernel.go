@@ -129,9 +129,11 @@ func nftInstalled(cmd []string) bool {
 	return true
 }
 
+// closeNS closes the namespace handle through a copy: NsHandle.Close
+// writes to the handle, which Watch reads without the lock.
 func (k *Kernel) closeNS() {
-	if k.ns.IsOpen() {
-		_ = k.ns.Close()
+	if ns := k.ns; ns.IsOpen() {
+		_ = ns.Close()
 	}
 }
 
@@ -242,21 +244,52 @@ func (k *Kernel) reconcile(ctx context.Context, plan sdn.Plan, dry bool) ([]stri
 	return p.acts, nil
 }
 
-// checkPlan refuses plans the agent cannot apply.
+// checkPlan refuses plans the agent cannot apply: bad names or aliases,
+// unknown kinds, a port whose master is not a bridge of the plan (the
+// agent never adds ports to a bridge it does not own).
 func checkPlan(plan sdn.Plan) error {
+	bridges := map[string]bool{}
+	for _, l := range plan.Links {
+		if l.Kind == sdn.LinkBridge {
+			bridges[l.Name] = true
+		}
+	}
 	seen := map[string]bool{}
 	for _, l := range plan.Links {
-		switch {
-		case l.Name == "" || len(l.Name) > unix.IFNAMSIZ-1:
-			return fmt.Errorf("%w: link name %q", ErrInvalidPlan, l.Name)
-		case seen[l.Name]:
-			return fmt.Errorf("%w: link %q twice", ErrInvalidPlan, l.Name)
-		case !strings.HasPrefix(l.Alias, sdn.AliasPrefix):
-			return fmt.Errorf("%w: link %q: alias %q does not start with %q", ErrInvalidPlan, l.Name, l.Alias, sdn.AliasPrefix)
-		case l.Kind != sdn.LinkBridge && l.Kind != sdn.LinkVXLAN && l.Kind != sdn.LinkVLAN:
-			return fmt.Errorf("%w: link %q: kind %q", ErrInvalidPlan, l.Name, l.Kind)
+		if err := checkLink(l, seen, bridges); err != nil {
+			return fmt.Errorf("%w: link %q: %s", ErrInvalidPlan, l.Name, err)
 		}
 		seen[l.Name] = true
+	}
+	return nil
+}
+
+func checkLink(l sdn.Link, seen, bridges map[string]bool) error {
+	switch {
+	case l.Name == "" || len(l.Name) > unix.IFNAMSIZ-1:
+		return errors.New("name must be 1-15 characters")
+	case seen[l.Name]:
+		return errors.New("named twice")
+	case !strings.HasPrefix(l.Alias, sdn.AliasPrefix):
+		return fmt.Errorf("alias %q does not start with %q", l.Alias, sdn.AliasPrefix)
+	case l.Master != "" && !bridges[l.Master]:
+		return fmt.Errorf("master %q is not a bridge of the plan", l.Master)
+	}
+	switch l.Kind {
+	case sdn.LinkBridge:
+		if l.Master != "" {
+			return errors.New("a bridge has no master")
+		}
+	case sdn.LinkVXLAN:
+		if l.VNI < 1 || l.VNI > 1<<24-1 {
+			return fmt.Errorf("vni %d out of range", l.VNI)
+		}
+	case sdn.LinkVLAN:
+		if l.VLAN < 1 || l.VLAN > 4094 || l.Parent == "" {
+			return fmt.Errorf("vlan %d on parent %q", l.VLAN, l.Parent)
+		}
+	default:
+		return fmt.Errorf("kind %q", l.Kind)
 	}
 	return nil
 }

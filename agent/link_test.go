@@ -74,6 +74,10 @@ func TestCheckPlan(t *testing.T) {
 		{br("v1", "moxxie:v1"), br("v1", "moxxie:v1")},
 		{br("v1", "v1")},
 		{{Name: "v1", Kind: "macvlan", Alias: "moxxie:v1"}},
+		{{Name: "vx", Kind: sdn.LinkVXLAN, Alias: "moxxie:v1", VNI: 5, Master: "vmbr0"}},
+		{br("v1", "moxxie:v1"), {Name: "vx", Kind: sdn.LinkVXLAN, Alias: "moxxie:v1", Master: "v1"}},
+		{br("v1", "moxxie:v1"), {Name: "e.5", Kind: sdn.LinkVLAN, Alias: "moxxie:v1", Master: "v1", VLAN: 5}},
+		{br("v1", "moxxie:v1"), {Name: "e.0", Kind: sdn.LinkVLAN, Alias: "moxxie:v1", Master: "v1", Parent: "e", VLAN: 4095}},
 	} {
 		if err := checkPlan(sdn.Plan{Links: links}); !errors.Is(err, ErrInvalidPlan) {
 			t.Errorf("%+v: err = %v, want ErrInvalidPlan", links, err)
