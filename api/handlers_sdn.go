@@ -469,6 +469,9 @@ func (s *server) handleSDNApply(c *call) error {
 		timeout = d
 	}
 	if req.DryRun {
+		// A dry run changes nothing and proposes nothing, not even an
+		// audit record: it is a read that needs the leader.
+		c.audited = true
 		return s.sdnDryRun(c)
 	}
 	meta, err := s.writeMeta(c)

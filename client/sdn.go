@@ -120,6 +120,10 @@ type SDNRollout struct {
 	Deadline  Time                    `json:"deadline,omitzero"`
 	CreatedAt Time                    `json:"created_at,omitzero"`
 	DoneAt    Time                    `json:"done_at,omitzero"`
+	// ModifyIndex changes whenever a host applies the version and when
+	// the rollout ends.
+	CreateIndex uint64 `json:"create_index"`
+	ModifyIndex uint64 `json:"modify_index"`
 }
 
 // Done reports whether the rollout has committed or aborted.
@@ -444,6 +448,6 @@ func (c *Client) WaitSDNRollout(ctx context.Context, id string, progress func(*S
 // rolloutChanged reports whether a rollout read again differs from the
 // last read in anything a progress report shows.
 func rolloutChanged(old, r *SDNRollout) bool {
-	return old.Phase != r.Phase || len(old.Prepared) != len(r.Prepared) || old.Reason != r.Reason ||
+	return old.ModifyIndex != r.ModifyIndex || old.Phase != r.Phase || old.Reason != r.Reason ||
 		strings.Join(old.Prepared, ",") != strings.Join(r.Prepared, ",")
 }

@@ -69,6 +69,7 @@ from MOXXIE_ADDR, MOXXIE_TOKEN and MOXXIE_CACERT.`
 		a.ipamCommand(), a.dnsCommand(), a.inventoryCommand(), a.vmCommand(), a.operationCommand(),
 		a.tenantCommand(), a.projectCommand(),
 		a.reportCommand(), a.rateCardCommand(), a.capacityCommand(),
+		a.sdnCommand(),
 		a.versionCommand(),
 	)
 	return root
