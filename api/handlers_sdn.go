@@ -268,8 +268,8 @@ func checkVnet(s *server, _ *call, v *sdn.Vnet) error {
 	return sdn.ValidateVnet(*v, z.Zone)
 }
 
-// SDNHostView is an enrolled host with what its agent last reported
-// (absent before its first report).
+// SDNHostView is an enrolled host with where it stands in the rollouts
+// and what its agent last reported.
 type SDNHostView struct {
 	*fsm.SDNHost
 	State *fsm.SDNHostState `json:"state,omitempty"`
@@ -419,7 +419,13 @@ func (s *server) handleSDNHostReport(c *call) error {
 	}
 	cmd := &fsm.SDNReportRequest{Host: c.r.PathValue("name"), Version: req.Version, State: req.State,
 		Error: req.Error, Drift: req.Drift, Actions: req.Actions}
-	return s.propose(c, cmd, http.StatusOK, nil)
+	err := s.propose(c, cmd, http.StatusOK, nil)
+	var fe *fsm.FieldError
+	if errors.As(err, &fe) && fe.Field == "host" {
+		// The command's host is the path's {name}.
+		return &fsm.FieldError{Field: "name", Err: fe.Err}
+	}
+	return err
 }
 
 // SDNApplyBody is the body of POST /v1/sdn/apply. Timeout is how long the

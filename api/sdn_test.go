@@ -283,7 +283,7 @@ func TestSDN_AgentEnrolsReadsPlanAndReports(t *testing.T) {
 	} {
 		wantError(t, ts.do("POST", "/v1/sdn/hosts/pve1/report", c.body, "Authorization", agent), http.StatusBadRequest, CodeInvalidRequest, c.field)
 	}
-	wantError(t, ts.do("POST", "/v1/sdn/hosts/pve9/report", `{"version":0,"state":"applied"}`, "Authorization", agent), http.StatusNotFound, CodeNotFound, "host")
+	wantError(t, ts.do("POST", "/v1/sdn/hosts/pve9/report", `{"version":0,"state":"applied"}`, "Authorization", agent), http.StatusNotFound, CodeNotFound, "name")
 	st := ts.report("pve1", 0, "applied", "")
 	if st.State != "applied" || st.Actions != 3 || st.ReportedAt == 0 {
 		t.Fatalf("state %+v", st)

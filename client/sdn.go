@@ -11,7 +11,7 @@ import (
 	"github.com/moxxie/moxxie/sdn"
 )
 
-// sdnPath is the path of the SDN API (docs/sdn.md).
+// sdnPath is the path of the SDN API.
 const sdnPath = "/v1/sdn"
 
 // Phases of an SDN rollout.
@@ -65,8 +65,9 @@ type SDNAllow struct {
 	SDNObjectMeta
 }
 
-// SDNHost is an enrolled host, with what its agent last reported (nil
-// before its first report).
+// SDNHost is an enrolled host, with where it stands in the rollouts and
+// what its agent last reported (State.State is empty before its first
+// report).
 type SDNHost struct {
 	sdn.Host
 	EnrolledAt Time `json:"enrolled_at,omitzero"`

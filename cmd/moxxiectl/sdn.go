@@ -739,7 +739,7 @@ func printSDNHost(w io.Writer, h *client.SDNHost) error {
 			"Committed", u64(st.Committed),
 			"Target", u64(st.Target),
 			"Applied", u64(st.Applied),
-			"State", orDash(cell(st.State)),
+			"State", orDefault(cell(st.State), "never reported"),
 			"Reported", formatTime(st.ReportedAt),
 			"Actions", strconv.Itoa(st.Actions),
 		)
