@@ -163,7 +163,7 @@ func (r *runner) follow(ctx context.Context) {
 	for {
 		err := r.cfg.Server.Enrol(ctx, r.cfg.Host)
 		if err == nil {
-			r.log.Info("enrolled", "host", r.cfg.Host.Name, "address", r.cfg.Host.Address)
+			r.log.Info("enrolled", "address", r.cfg.Host.Address)
 			break
 		}
 		r.log.Warn("enrol failed", "error", err)

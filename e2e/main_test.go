@@ -1,6 +1,6 @@
-// Package e2e holds process tests: they build the real moxxied and
-// moxxiectl binaries and run them as an operator would, killing, stopping
-// and restarting server processes.
+// Package e2e holds process tests: they build the real moxxied,
+// moxxiectl and moxxie-agent binaries and run them as an operator would,
+// killing, stopping and restarting processes.
 package e2e
 
 import (
@@ -25,7 +25,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binDir = dir
-	for _, cmd := range []string{"moxxied", "moxxiectl"} {
+	for _, cmd := range []string{"moxxied", "moxxiectl", "moxxie-agent"} {
 		build := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), "../cmd/"+cmd)
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
