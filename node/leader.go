@@ -70,6 +70,7 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	loops.Go(func() { s.runSecretRewrap(stop) })
 	loops.Go(func() { s.runAudit(stop) })
 	loops.Go(func() { s.runMetering(stop) })
+	loops.Go(func() { s.runSDNRollouts(stop) })
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
 	drain := time.NewTicker(drainInterval)
