@@ -153,7 +153,7 @@ func (s *Sim) getClusterResources(q *req) (any, error) {
 	}
 	if typ == "" || typ == "sdn" {
 		for _, n := range s.nodes {
-			for _, z := range s.sdn.runningZoneIDs() {
+			for _, z := range s.sdn.runningZoneIDs(n.name) {
 				status := "ok"
 				if !n.online {
 					status = "unknown"
@@ -299,20 +299,29 @@ func (s *Sim) getNetwork(q *req) (any, error) {
 			"bridge_vlan_aware": 1, "bridge_vids": "2-4094", "address": n.ip, "netmask": "24",
 			"cidr": n.ip + "/24", "gateway": prefix + ".1"},
 	}
-	for _, v := range s.sdn.runningVnetIDs() {
-		all = append(all, map[string]any{"iface": v, "type": "vnet", "active": 1, "autostart": 1,
-			"method": "manual", "method6": "manual", "families": []string{"inet"}, "priority": 10})
-	}
 	typ := q.str("type")
 	out := make([]map[string]any, 0, len(all))
 	for _, e := range all {
 		t := e["type"].(string)
 		switch {
-		case typ == "", typ == t,
-			typ == "any_bridge" && (t == "bridge" || t == "OVSBridge" || t == "vnet"),
-			typ == "any_local_bridge" && (t == "bridge" || t == "OVSBridge"):
+		case typ == "", typ == "include_sdn", typ == t,
+			(typ == "any_bridge" || typ == "any_local_bridge") && (t == "bridge" || t == "OVSBridge"):
 			out = append(out, e)
 		}
+	}
+	// Vnets of the running SDN configuration whose zone is on the node
+	// are listed only when asked for, as PVE::API2::Network does.
+	if typ == "any_bridge" || typ == "include_sdn" || typ == "vnet" {
+		for _, v := range s.sdn.localVnets(n.name) {
+			vo := s.sdn.runVnets[v]
+			e := map[string]any{"iface": v, "type": "vnet", "active": "1",
+				"ipam": b2i(s.sdn.runZones[vo["zone"]]["ipam"] != ""), "vlanaware": b2i(boolValue(vo["vlanaware"]))}
+			if vo["alias"] != "" {
+				e["comments"] = vo["alias"]
+			}
+			out = append(out, e)
+		}
+		slices.SortFunc(out, func(a, b map[string]any) int { return strings.Compare(a["iface"].(string), b["iface"].(string)) })
 	}
 	return out, nil
 }

@@ -29,15 +29,53 @@ func (st *sdnState) init() {
 	st.depZones, st.depVnets = map[string]sdnObj{}, map[string]sdnObj{}
 }
 
-// runningZoneIDs lists the zones deployed on the nodes, with the implicit
+// runningZoneIDs lists the zones deployed on node, with the implicit
 // "localnetwork" zone every node has.
-func (st *sdnState) runningZoneIDs() []string {
-	return append([]string{"localnetwork"}, sortedKeys(st.depZones)...)
+func (st *sdnState) runningZoneIDs(node string) []string {
+	ids := []string{"localnetwork"}
+	for _, id := range sortedKeys(st.depZones) {
+		if onNode(st.depZones[id], node) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 func (st *sdnState) runningZoneType(id string) string { return st.depZones[id]["type"] }
 
-func (st *sdnState) runningVnetIDs() []string { return sortedKeys(st.depVnets) }
+// localVnets lists the vnets of the running configuration whose zone is on
+// node, as PVE::Network::SDN::get_local_vnets does for the network list.
+func (st *sdnState) localVnets(node string) []string {
+	var ids []string
+	for _, id := range sortedKeys(st.runVnets) {
+		if onNode(st.runZones[st.runVnets[id]["zone"]], node) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// onNode reports whether zone z is deployed on node: it exists and its
+// node list is empty or names the node.
+func onNode(z sdnObj, node string) bool {
+	if z == nil {
+		return false
+	}
+	if z["nodes"] == "" {
+		return true
+	}
+	for _, n := range splitSDNList(z["nodes"]) {
+		if n == node {
+			return true
+		}
+	}
+	return false
+}
+
+// splitSDNList splits a list like PVE::Tools::split_list.
+func splitSDNList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' || r == '\n' || r == 0 })
+}
 
 func copyObjs(m map[string]sdnObj) map[string]sdnObj {
 	out := make(map[string]sdnObj, len(m))
@@ -213,37 +251,61 @@ func (s *Sim) getZone(q *req) (any, error) {
 	return sdnGet(q, s.sdn.zones, s.sdn.runZones, "zone", q.str("zone"), "")
 }
 
-// checkZone validates a zone's properties for its type.
-func checkZone(o sdnObj) error {
-	switch o["type"] {
-	case "simple":
-	case "vlan":
-		if o["bridge"] == "" {
-			return paramErr("bridge", "property is missing and it is not optional")
+// sdnZoneOptions are the properties each zone plugin takes, true for the
+// required ones: the plugins' options (PVE::Network::SDN::Zones::*Plugin).
+var sdnZoneOptions = map[string]map[string]bool{
+	"simple": {"nodes": false, "mtu": false, "dns": false, "reversedns": false, "dnszone": false,
+		"ipam": false, "dhcp": false},
+	"vlan": {"nodes": false, "bridge": true, "bridge-disable-mac-learning": false, "mtu": false,
+		"dns": false, "reversedns": false, "dnszone": false, "ipam": false},
+	"qinq": {"nodes": false, "tag": true, "bridge": true, "bridge-disable-mac-learning": false,
+		"mtu": false, "vlan-protocol": false, "dns": false, "reversedns": false, "dnszone": false, "ipam": false},
+	"vxlan": {"nodes": false, "peers": false, "vxlan-port": false, "mtu": false, "dns": false,
+		"reversedns": false, "dnszone": false, "ipam": false, "fabric": false},
+}
+
+// sdnVnetOptions are the vnet plugin's options.
+var sdnVnetOptions = map[string]bool{"zone": true, "tag": false, "alias": false, "vlanaware": false,
+	"isolate-ports": false}
+
+// checkConfig is SectionConfig's check_config: every property must be an
+// option of the plugin, and a new object must have the required ones.
+func checkConfig(opts map[string]bool, o sdnObj, create bool) error {
+	for _, k := range sortedKeys(o) {
+		if _, ok := opts[k]; !ok && k != "type" {
+			return fmt.Errorf("unexpected property '%s'", k)
 		}
-	case "qinq":
-		if o["bridge"] == "" {
-			return paramErr("bridge", "property is missing and it is not optional")
+	}
+	if create {
+		for _, k := range sortedKeys(opts) {
+			if opts[k] && o[k] == "" {
+				return fmt.Errorf("missing value for required option '%s'", k)
+			}
 		}
-		if o["tag"] == "" {
-			return paramErr("tag", "property is missing and it is not optional")
-		}
-	case "vxlan":
-		if (o["peers"] != "") == (o["fabric"] != "") {
-			return &apiError{status: 400, msg: "Parameter verification failed.", errs: map[string]string{
-				"peers": "must have exactly one of peers / fabric defined", "fabric": "must have exactly one of peers / fabric defined"}}
-		}
-	default:
-		return fmt.Errorf("zone type '%s' is not supported by the simulator", o["type"])
 	}
 	return nil
 }
 
-// sdnFail wraps a plain error like lock_sdn_config does; parameter errors
-// pass through as they are.
+// checkZone runs a zone plugin's on_update_hook.
+func checkZone(o sdnObj) error {
+	if o["type"] == "vxlan" && (o["peers"] != "") == (o["fabric"] != "") {
+		return &apiError{status: 400, msg: "Parameter verification failed.", errs: map[string]string{
+			"peers": "must have exactly one of peers / fabric defined", "fabric": "must have exactly one of peers / fabric defined"}}
+	}
+	return nil
+}
+
+// sdnFail wraps an error raised under the SDN lock like lock_sdn_config
+// does, with die "$errmsg: $err": a parameter exception becomes its
+// text, status and failing parameters included, in a plain 500.
 func sdnFail(what string, err error) error {
 	if ae, ok := err.(*apiError); ok && ae.status == 400 {
-		return err
+		var b strings.Builder
+		fmt.Fprintf(&b, "%d %s\n", ae.status, strings.TrimSpace(ae.msg))
+		for _, k := range sortedKeys(ae.errs) {
+			fmt.Fprintf(&b, "%s: %s\n", k, ae.errs[k])
+		}
+		return errf("%s: %s", what, b.String())
 	}
 	return errf("%s: %v", what, err)
 }
@@ -251,6 +313,15 @@ func sdnFail(what string, err error) error {
 func (s *Sim) createZone(q *req) (any, error) {
 	id := q.str("zone")
 	o := sdnProps(q)
+	opts := sdnZoneOptions[o["type"]]
+	if opts == nil {
+		return nil, errf("zone type '%s' is not supported by the simulator", o["type"])
+	}
+	// The create handler checks the properties before it takes the SDN
+	// lock, so these errors are not prefixed.
+	if err := checkConfig(opts, o, true); err != nil {
+		return nil, errf("%v", err)
+	}
 	s.lock()
 	defer s.unlock()
 	if s.sdn.zones[id] != nil {
@@ -263,34 +334,47 @@ func (s *Sim) createZone(q *req) (any, error) {
 	return nil, nil
 }
 
-// updateObj applies a PUT's delete list and properties to o.
-func updateObj(q *req, o sdnObj) sdnObj {
+// updateObj applies a PUT's properties set and delete list to o, like
+// SectionConfig's check_config and delete_from_config with the plugin's
+// options opts.
+func updateObj(q *req, o, set sdnObj, opts map[string]bool) (sdnObj, error) {
+	if err := checkConfig(opts, set, false); err != nil {
+		return nil, err
+	}
 	o = maps.Clone(o)
-	for _, k := range strings.FieldsFunc(q.str("delete"), func(r rune) bool { return r == ',' || r == ';' || r == ' ' }) {
-		if k != "type" {
-			delete(o, k)
+	for _, k := range splitSDNList(q.str("delete")) {
+		required, ok := opts[k]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("no such option '%s'", k)
+		case required:
+			return nil, fmt.Errorf("unable to delete required option '%s'", k)
+		case set[k] != "":
+			// Proxmox's message, punctuation included.
+			return nil, errf("cannot set and delete property '%s' at the same time!", k)
 		}
+		delete(o, k)
 	}
-	for k, v := range sdnProps(q) {
-		if k != "type" {
-			o[k] = v
-		}
-	}
-	return o
+	maps.Copy(o, set)
+	return o, nil
 }
 
 func (s *Sim) updateZone(q *req) (any, error) {
 	id := q.str("zone")
 	s.lock()
 	defer s.unlock()
-	old := s.sdn.zones[id]
-	if old == nil {
-		return nil, errf("sdn '%s' does not exist", id)
-	}
+	// Under the SDN lock: the digest first, then the zone.
 	if d := q.str("digest"); d != "" && d != cfgDigest(s.sdn.zones) {
 		return nil, errf("update sdn zone object failed: detected modified configuration - file changed by other user? Try again.")
 	}
-	o := updateObj(q, old)
+	old := s.sdn.zones[id]
+	if old == nil {
+		return nil, errf("update sdn zone object failed: sdn '%s' does not exist", id)
+	}
+	o, err := updateObj(q, old, sdnProps(q), sdnZoneOptions[old["type"]])
+	if err != nil {
+		return nil, sdnFail("update sdn zone object failed", err)
+	}
 	if err := checkZone(o); err != nil {
 		return nil, sdnFail("update sdn zone object failed", err)
 	}
@@ -303,7 +387,7 @@ func (s *Sim) deleteZone(q *req) (any, error) {
 	s.lock()
 	defer s.unlock()
 	if s.sdn.zones[id] == nil {
-		return nil, errf("sdn '%s' does not exist", id)
+		return nil, errf("delete sdn zone object failed: sdn '%s' does not exist", id)
 	}
 	for _, vid := range sortedKeys(s.sdn.vnets) {
 		if s.sdn.vnets[vid]["zone"] == id {
@@ -398,12 +482,16 @@ func (s *Sim) updateVnet(q *req) (any, error) {
 	if d := q.str("digest"); d != "" && d != cfgDigest(s.sdn.vnets) {
 		return nil, errf("update sdn vnet object failed: detected modified configuration - file changed by other user? Try again.")
 	}
-	o := updateObj(q, old)
-	if z := q.str("zone"); z != "" {
-		o["zone"] = z
+	set := sdnProps(q)
+	if q.has("zone") {
+		set["zone"] = q.str("zone")
+	}
+	o, err := updateObj(q, old, set, sdnVnetOptions)
+	if err != nil {
+		return nil, sdnFail("update sdn vnet object failed", err)
 	}
 	if o["zone"] == "" {
-		return nil, paramErr("zone", "cannot delete zone")
+		return nil, sdnFail("update sdn vnet object failed", paramErr("zone", "cannot delete zone"))
 	}
 	if err := s.checkVnet(id, o); err != nil {
 		return nil, sdnFail("update sdn vnet object failed", err)
