@@ -205,6 +205,75 @@ type TaskStatus struct {
 	LastLog   string    `json:"last_log,omitempty"` // the newest log line, for progress
 }
 
+// SDNZone is one zone of the platform's software-defined network: a
+// group of virtual networks of one type spanning a set of nodes. The
+// fields are those of the edited configuration, which holds changes that
+// are not applied yet (see SDN.ApplySDN).
+type SDNZone struct {
+	ID string `json:"zone"`
+	// Type is simple, vlan or vxlan for the zones Moxxie writes; others
+	// (qinq, evpn, ...) are reported as the platform names them.
+	Type string `json:"type"`
+	// MTU of the zone's vnets; zero leaves it to the platform.
+	MTU int `json:"mtu,omitempty"`
+	// Nodes the zone is deployed on, sorted; empty means every node.
+	Nodes []string `json:"nodes,omitempty"`
+	// Bridge carries the VLANs of a vlan zone.
+	Bridge string `json:"bridge,omitempty"`
+	// Peers are the underlay addresses of a vxlan zone's nodes, sorted.
+	Peers []string `json:"peers,omitempty"`
+	// Port is a vxlan zone's UDP port; zero means the default, 4789.
+	Port int `json:"vxlan_port,omitempty"`
+	// Pending tells how the zone differs from the running (applied)
+	// configuration: "" when it does not, else "new", "changed" or
+	// "deleted". A deleted zone is gone from the edited configuration
+	// and is reported with its running fields.
+	Pending string `json:"pending,omitempty"`
+}
+
+// SDNVnet is one virtual network of the platform's software-defined
+// network: a bridge on every node of its zone.
+type SDNVnet struct {
+	ID   string `json:"vnet"`
+	Zone string `json:"zone"`
+	// Tag is the VLAN ID (vlan zones) or VNI (vxlan zones); zero in
+	// simple zones.
+	Tag int `json:"tag,omitempty"`
+	// Alias is a free description the platform shows with the vnet.
+	Alias string `json:"alias,omitempty"`
+	// Pending is as for SDNZone.
+	Pending string `json:"pending,omitempty"`
+}
+
+// SDN is the platform's own software-defined network configuration.
+// Changes are made to an edited configuration and take effect on the
+// nodes only when applied, all at once.
+type SDN interface {
+	// SDNZones lists the zones of the edited configuration, and the
+	// zones deleted from it but still running, sorted by ID.
+	SDNZones(ctx context.Context) ([]SDNZone, error)
+	// CreateSDNZone adds a zone to the edited configuration.
+	CreateSDNZone(ctx context.Context, zone SDNZone) error
+	// UpdateSDNZone makes zone zone.ID hold zone's fields, clearing those
+	// zone leaves empty; properties SDNZone does not have are kept. The
+	// type cannot change.
+	UpdateSDNZone(ctx context.Context, zone SDNZone) error
+	// DeleteSDNZone removes a zone that no vnet uses.
+	DeleteSDNZone(ctx context.Context, id string) error
+	// SDNVnets lists the vnets like SDNZones lists the zones.
+	SDNVnets(ctx context.Context) ([]SDNVnet, error)
+	// CreateSDNVnet adds a vnet to the edited configuration.
+	CreateSDNVnet(ctx context.Context, vnet SDNVnet) error
+	// UpdateSDNVnet makes vnet vnet.ID hold vnet's fields, clearing those
+	// vnet leaves empty.
+	UpdateSDNVnet(ctx context.Context, vnet SDNVnet) error
+	// DeleteSDNVnet removes a vnet.
+	DeleteSDNVnet(ctx context.Context, id string) error
+	// ApplySDN makes the edited configuration the running one and starts
+	// deploying it to every node.
+	ApplySDN(ctx context.Context) (Task, error)
+}
+
 // Provider is what Moxxie needs from a virtualization platform.
 type Provider interface {
 	// Name is the provider's kind, e.g. "proxmox".
@@ -265,4 +334,7 @@ type Provider interface {
 	// (when not nil) on every change. A task that ends with an error
 	// returns its status and an error wrapping ErrTaskFailed.
 	WaitTask(ctx context.Context, task Task, progress func(TaskStatus)) (TaskStatus, error)
+
+	// SDN manages the platform's software-defined network configuration.
+	SDN
 }

@@ -69,4 +69,12 @@
 // or "WARNINGS: n" is success. A change Proxmox applies synchronously (a
 // container's configuration) yields a Task with an empty ID, which
 // TaskStatus and WaitTask report as finished successfully.
+//
+// # SDN
+//
+// Zone and vnet changes edit Proxmox's SDN configuration; they reach the
+// nodes when ApplySDN commits it, which returns the reloadnetworkall task
+// that deploys it. Lists report each object's pending state, and objects
+// deleted but not yet applied. Updates read the object first and send
+// only what differs, with the configuration's digest.
 package proxmox

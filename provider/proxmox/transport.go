@@ -347,7 +347,12 @@ func notFoundMessage(msg string) bool {
 func refusedMessage(msg string) bool {
 	m := strings.ToLower(msg)
 	for _, s := range []string{"already exists", "already running", "not running", " is running",
-		"without --online", "is a template", "feature is not available", "not allowed"} {
+		"without --online", "is a template", "feature is not available", "not allowed",
+		// SDN configuration: a taken ID, a zone in use, a property the
+		// zone type does not have, and a parameter check run under the
+		// SDN lock, which Proxmox reports as a 500.
+		"already defined", " is used by ", "unexpected property", "missing value for required option",
+		"unable to delete", "cannot set and delete", "parameter verification failed"} {
 		if strings.Contains(m, s) {
 			return true
 		}
