@@ -414,4 +414,21 @@ func TestDev_SDNThreeHosts(t *testing.T) {
 	if !lab.ping(a1, "10.50.0.2") {
 		t.Fatal("acme guests lost each other across the agent restart")
 	}
+
+	// A host whose agent is down cannot take a version: the rollout
+	// aborts at its deadline, naming the host, and the others roll back.
+	agents[2].kill()
+	lab.run("ip", "-n", hosts[2], "link", "del", "web")
+	out, err = devctl(t, dir, "sdn", "apply", "--wait", "--timeout", "3s")
+	if err == nil || !strings.Contains(out, "deadline passed: pve3 did not apply") {
+		t.Fatalf("apply with pve3's agent down: err %v, want a deadline abort naming pve3:\n%s", err, out)
+	}
+	waitUntil(t, 20*time.Second, "pve1 and pve2 back on the previous version", func() error {
+		for _, h := range status().Hosts[:2] {
+			if h.Target != v1 || h.Applied != v1 {
+				return fmt.Errorf("host %s: %+v", h.Host, h)
+			}
+		}
+		return nil
+	})
 }
