@@ -120,6 +120,15 @@ type simResource struct {
 // with the token the servers use.
 func simResources(t *testing.T, dir string) []simResource {
 	t.Helper()
+	var out []simResource
+	simGet(t, dir, "/cluster/resources?type=vm", &out)
+	return out
+}
+
+// simGet reads path of the dev appliance's Proxmox simulator API into the
+// data of out, with the token the servers use.
+func simGet(t *testing.T, dir, path string, out any) {
+	t.Helper()
 	env, err := os.ReadFile(filepath.Join(dir, "env"))
 	if err != nil {
 		t.Fatal(err)
@@ -141,16 +150,15 @@ func simResources(t *testing.T, dir string) []simResource {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/api2/json/cluster/resources?type=vm", nil)
+	req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/api2/json"+path, nil)
 	req.Header.Set("Authorization", "PVEAPIToken=root@pam!moxxie="+strings.TrimSpace(string(secret)))
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var body struct{ Data []simResource }
+	body := struct{ Data any }{Data: out}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("simulator /cluster/resources: %s %v", resp.Status, err)
+		t.Fatalf("simulator %s: %s %v", path, resp.Status, err)
 	}
-	return body.Data
 }

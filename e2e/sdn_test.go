@@ -312,6 +312,24 @@ func TestDev_SDNThreeHosts(t *testing.T) {
 		}
 	}
 
+	// The dev appliance mirrors zones and vnets to its Proxmox simulator
+	// (proxmox.sdn_mirror), so they show in the Proxmox UI.
+	waitUntil(t, 20*time.Second, "the vnets mirrored to Proxmox SDN", func() error {
+		var vnets []struct {
+			Vnet, Zone, Alias string
+			Tag               int
+		}
+		simGet(t, dir, "/cluster/sdn/vnets", &vnets)
+		got := map[string]string{}
+		for _, v := range vnets {
+			got[v.Vnet] = fmt.Sprintf("%s/%d/%s", v.Zone, v.Tag, v.Alias)
+		}
+		if got["globex"] != "ovl/5901/moxxie:globex" || !strings.HasPrefix(got["acme"], "ovl/5") {
+			return fmt.Errorf("Proxmox SDN vnets: %v", got)
+		}
+		return nil
+	})
+
 	// Guests: both tenants use the same subnet; only same-tenant guests
 	// reach each other, across hosts.
 	a1 := lab.guest("a1", hosts[0], "acme", "10.50.0.1/24")

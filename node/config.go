@@ -111,6 +111,10 @@ type ProxmoxConfig struct {
 	Timeout Duration `yaml:"timeout"`
 	// SyncInterval is how often the leader syncs the inventory (default 10s).
 	SyncInterval Duration `yaml:"sync_interval"`
+	// SDNMirror also writes the SDN zones and vnets to Proxmox SDN after
+	// every committed rollout (and once a minute), so they appear in the
+	// Proxmox UI. Off by default: Moxxie's agents hold the hosts either way.
+	SDNMirror bool `yaml:"sdn_mirror"`
 }
 
 // TLSConfig names the PEM files of the cluster CA and this server's

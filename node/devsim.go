@@ -82,7 +82,7 @@ func devSimSecret(path string) (string, error) {
 
 // config is the proxmox section of the dev servers' configuration.
 func (d *devSim) config(caFile string) ProxmoxConfig {
-	return ProxmoxConfig{URL: "https://" + d.addr, TokenID: devSimTokenID, TokenSecretFile: d.secretFile, CAFile: caFile}
+	return ProxmoxConfig{URL: "https://" + d.addr, TokenID: devSimTokenID, TokenSecretFile: d.secretFile, CAFile: caFile, SDNMirror: true}
 }
 
 func (d *devSim) stop() {

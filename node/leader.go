@@ -71,6 +71,7 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	loops.Go(func() { s.runAudit(stop) })
 	loops.Go(func() { s.runMetering(stop) })
 	loops.Go(func() { s.runSDNRollouts(stop) })
+	loops.Go(func() { s.runSDNMirror(stop) })
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
 	drain := time.NewTicker(drainInterval)

@@ -72,3 +72,86 @@ func (s *Server) abortRollout(r *fsm.SDNRollout) {
 		time.Sleep(time.Second)
 	}
 }
+
+// sdnMirrorInterval is how often the leader mirrors the SDN to Proxmox
+// without a committed rollout prompting it, to repair edits made there.
+const sdnMirrorInterval = time.Minute
+
+// runSDNMirror writes the SDN zones and vnets to Proxmox SDN, when
+// proxmox.sdn_mirror is on, after every committed rollout and once a
+// minute. Zones this leader has mirrored are remembered, so a zone removed
+// from the intent is removed from Proxmox too.
+func (s *Server) runSDNMirror(stop <-chan struct{}) {
+	if !s.cfg.Proxmox.SDNMirror || s.provider == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-stop
+		cancel()
+	}()
+	owned := map[string]bool{}
+	if _, in, err := s.State().SDNIntent(nil); err == nil {
+		for _, z := range in.Zones {
+			owned[z.ID] = true
+		}
+	}
+	var mirrored string // the newest committed rollout mirrored
+	tick := time.NewTicker(sdnMirrorInterval)
+	defer tick.Stop()
+	for {
+		ws := memdb.NewWatchSet()
+		_, rs, err := s.State().SDNRollouts(ws)
+		if err != nil {
+			s.logger.Error("reading SDN rollouts failed", "error", err)
+			return
+		}
+		newest := ""
+		for _, r := range rs {
+			if r.Phase == fsm.SDNPhaseCommitted {
+				newest = r.ID
+				break
+			}
+		}
+		if newest != "" && newest != mirrored {
+			mirrored = newest
+			s.mirrorSDN(ctx, owned)
+		}
+		ws.Add(s.State().AbandonCh())
+		wctx, wcancel := context.WithCancel(ctx)
+		select {
+		case <-ws.WatchCh(wctx):
+		case <-tick.C:
+			if mirrored != "" {
+				s.mirrorSDN(ctx, owned)
+			}
+		case <-ctx.Done():
+		}
+		wcancel()
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// mirrorSDN writes the current intent's zones and vnets to Proxmox once.
+func (s *Server) mirrorSDN(ctx context.Context, owned map[string]bool) {
+	_, in, err := s.State().SDNIntent(nil)
+	if err != nil {
+		s.logger.Error("reading the SDN intent failed", "error", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	acts, err := syncProxmoxSDN(ctx, s.provider, in, func(id string) bool { return owned[id] })
+	for _, z := range in.Zones {
+		owned[z.ID] = true
+	}
+	if len(acts) > 0 {
+		s.logger.Info("mirrored the SDN to Proxmox", "actions", acts)
+	}
+	if err != nil {
+		s.logger.Warn("mirroring the SDN to Proxmox failed", "error", err)
+	}
+}
