@@ -12,6 +12,7 @@
 # in /run/mxlab/pveN.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
 run=/run/mxlab
 
 down() {
