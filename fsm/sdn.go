@@ -344,23 +344,26 @@ func applySDNVnetPut(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, fieldErrf("tag", ErrConflict, "%s %d is already the tag of vnet %s", tagNoun(z.Type), v.Tag, other)
 	}
 	out := SDNVnet{Vnet: v, CreateIndex: index, ModifyIndex: index, CreatedAt: Timestamp(req.Now), UpdatedAt: Timestamp(req.Now)}
-	var oldAlloc *IDAllocation
-	if old != nil {
-		out.CreateIndex, out.CreatedAt = old.CreateIndex, old.CreatedAt
-		if old.AllocationID != "" {
-			if oldAlloc, err = first[IDAllocation](txn, tableIDAllocs, old.AllocationID); err != nil {
-				return nil, err
-			}
-		}
-	}
 	pool := ""
 	if z.Type != sdn.ZoneSimple {
 		pool = z.Pool
 	}
-	keep := oldAlloc != nil && oldAlloc.PoolID == pool && oldAlloc.Number == v.Tag && oldAlloc.Tenant == v.Tenant
-	if keep {
-		out.AllocationID = oldAlloc.ID
-	} else {
+	switch {
+	case old != nil && old.Zone == v.Zone && old.Tag == v.Tag && old.Tenant == v.Tenant:
+		// The tag's allocation changes only with the vnet's zone, tag or
+		// tenant, not when the zone's pool does.
+		out.CreateIndex, out.CreatedAt, out.AllocationID = old.CreateIndex, old.CreatedAt, old.AllocationID
+	default:
+		var oldAlloc *IDAllocation
+		if old != nil {
+			out.CreateIndex, out.CreatedAt = old.CreateIndex, old.CreatedAt
+			if old.AllocationID != "" {
+				if oldAlloc, err = first[IDAllocation](txn, tableIDAllocs, old.AllocationID); err != nil {
+					return nil, err
+				}
+			}
+		}
+		// An allocation released through IPAM is gone already.
 		if oldAlloc != nil {
 			if _, err := applyIDRelease(txn, index, &IDReleaseRequest{Kind: oldAlloc.Kind, ID: oldAlloc.ID}); err != nil {
 				return nil, err

@@ -214,6 +214,12 @@ func TestFSM_SDNVnetTags(t *testing.T) {
 	x.vnet(sdn.Vnet{ID: "l1", Zone: "vl", Tenant: "acme"}, "al-l1")
 	x.vnet(sdn.Vnet{ID: "l2", Zone: "vl2", Tag: 10}, "")
 	x.refused(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "l3", Zone: "vl2", Tag: 10}, Create: true}, ErrConflict, "tag")
+	// A zone that gains a pool leaves its vnets' tags as they are until
+	// they change.
+	x.ok(&SDNZonePutRequest{Zone: sdn.Zone{ID: "vl2", Type: sdn.ZoneVLAN, Pool: "vlans"}})
+	if l2 := x.ok(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "l2", Zone: "vl2", Tag: 10, Alias: "db"}}).(*SDNVnet); l2.AllocationID != "" || l2.Alias != "db" {
+		t.Fatalf("l2 %+v", l2)
+	}
 	requireExceeded(t, x.refused(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "l3", Zone: "vl", Tenant: "acme"}, Create: true, AllocationID: "al-l3"}, quota.ErrExceeded, "quota"),
 		"tenant acme", quota.VLANs, 1, 1, 1)
 	// Simple zones take no tag; zones without pools need one.
