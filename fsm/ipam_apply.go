@@ -438,6 +438,12 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 			return nil, fieldErrf("id", ErrConflict, "container %s still holds %d child prefixes, such as %s; delete them first", p.Prefix, len(kids), kids[0].Prefix)
 		}
 	}
+	if raw, err := txn.First(tableSDNSubnets, "prefix", p.ID); err != nil {
+		return nil, err
+	} else if raw != nil {
+		sn := raw.(*SDNSubnet)
+		return nil, fieldErrf("id", ErrConflict, "prefix %s is subnet %s of vnet %s; delete the subnet first", p.Prefix, sn.ID, sn.Vnet)
+	}
 	// Addresses other than the gateway reserved with the prefix block it.
 	var gateway *Address
 	for a := range prefixAddresses(txn, p) {
@@ -957,6 +963,14 @@ func applyIDRelease(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, notFound(map[string]string{PoolVLAN: "VLAN", PoolVNI: "VNI"}[req.Kind], req.ID)
 	}
 	a := raw.(*IDAllocation)
+	if err := sdnHoldsTag(txn, a); err != nil {
+		return nil, err
+	}
+	return releaseID(txn, index, a)
+}
+
+// releaseID gives a's number back to its pool and uncharges its holder.
+func releaseID(txn *memdb.Txn, index uint64, a *IDAllocation) (*IDAllocation, error) {
 	p, err := getPool(txn, a.Kind, a.PoolID)
 	if err != nil {
 		return nil, err

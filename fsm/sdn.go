@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/ipam"
@@ -363,9 +364,10 @@ func applySDNVnetPut(txn *memdb.Txn, index uint64, c Command) (any, error) {
 				}
 			}
 		}
-		// An allocation released through IPAM is gone already.
+		// An allocation released through IPAM before that was refused is
+		// gone already.
 		if oldAlloc != nil {
-			if _, err := applyIDRelease(txn, index, &IDReleaseRequest{Kind: oldAlloc.Kind, ID: oldAlloc.ID}); err != nil {
+			if _, err := releaseID(txn, index, oldAlloc); err != nil {
 				return nil, err
 			}
 		}
@@ -520,9 +522,10 @@ func applySDNVnetDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		// An allocation released through IPAM is gone already.
+		// An allocation released through IPAM before that was refused is
+		// gone already.
 		if a != nil {
-			if _, err := applyIDRelease(txn, index, &IDReleaseRequest{Kind: a.Kind, ID: a.ID}); err != nil {
+			if _, err := releaseID(txn, index, a); err != nil {
 				return nil, err
 			}
 		}
@@ -692,4 +695,19 @@ func sdnTables() map[string]*memdb.TableSchema {
 			"version": {Name: "version", Unique: true, Indexer: versionIndexer{}},
 		}},
 	}
+}
+
+// sdnHoldsTag refuses to release a VLAN ID or VNI allocation that is a
+// vnet's tag: the vnet must be deleted or given another tag first, or the
+// number could be handed out again while hosts still carry it.
+func sdnHoldsTag(txn *memdb.Txn, a *IDAllocation) error {
+	id, ok := strings.CutPrefix(a.Owner, "sdn:vnet/")
+	if !ok {
+		return nil
+	}
+	v, err := first[SDNVnet](txn, tableSDNVnets, id)
+	if err != nil || v == nil || v.AllocationID != a.ID {
+		return err
+	}
+	return fieldErrf("id", ErrConflict, "%d is the tag of vnet %s; delete the vnet or give it another tag first", a.Number, v.ID)
 }

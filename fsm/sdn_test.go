@@ -266,8 +266,8 @@ func TestFSM_SDNVnetTags(t *testing.T) {
 		t.Fatalf("acme holds %+v", u)
 	}
 	x.refused(&SDNVnetDeleteRequest{ID: "v1"}, ErrNotFound, "")
-	// An allocation released through IPAM does not block the delete.
-	x.ok(&IDReleaseRequest{Kind: PoolVNI, ID: "al-2"})
+	// The vnet's tag cannot be released through IPAM under it.
+	x.refused(&IDReleaseRequest{Kind: PoolVNI, ID: "al-2"}, ErrConflict, "id")
 	x.ok(&SDNVnetDeleteRequest{ID: "v2"})
 	testSnapshotRestore(t, x.f)
 }
@@ -295,8 +295,25 @@ func TestFSM_SDNSubnets(t *testing.T) {
 	if up.CreateIndex != s.CreateIndex || up.Gateway != "" || up.ModifyIndex != x.idx {
 		t.Fatalf("updated %+v", up)
 	}
+	// The prefix cannot go while a subnet is it.
+	x.refused(&PrefixDeleteRequest{ID: "p1"}, ErrConflict, "id")
 	x.ok(&SDNSubnetDeleteRequest{ID: "s1"})
 	x.refused(&SDNSubnetDeleteRequest{ID: "s1"}, ErrNotFound, "")
+	x.ok(&PrefixDeleteRequest{ID: "p1"})
+}
+
+// TestFSM_SDNTagNotReleasedUnderVnet: a vnet's VNI cannot be released
+// through IPAM while the vnet holds it, or it could be handed out again.
+func TestFSM_SDNTagNotReleasedUnderVnet(t *testing.T) {
+	x := newSDNFixture(t)
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "vnis", Kind: PoolVNI, Name: "vnis", Ranges: []ipam.IDRange{{First: 100, Last: 199}}}})
+	x.zone(sdn.Zone{ID: "vx", Type: sdn.ZoneVXLAN, Pool: "vnis"})
+	x.vnet(sdn.Vnet{ID: "v1", Zone: "vx"}, "al-1")
+	x.refused(&IDReleaseRequest{Kind: PoolVNI, ID: "al-1"}, ErrConflict, "id")
+	x.ok(&SDNVnetDeleteRequest{ID: "v1"})
+	if a := x.allocation("al-1"); a != nil {
+		t.Fatalf("deleting the vnet left its allocation %+v", a)
+	}
 }
 
 func TestFSM_SDNAllowsAndHosts(t *testing.T) {
