@@ -27,10 +27,14 @@ var secretEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // authenticate checks the bearer token of the request against the local
 // store and records the token in the call. Only the SHA-256 of a secret is
-// ever stored or compared.
+// ever stored or compared. A request without a token may authenticate
+// with an agent certificate instead (certauth.go).
 func (s *server) authenticate(c *call) error {
 	h := c.r.Header.Get("Authorization")
 	if h == "" {
+		if id, ok := clientCertIdentity(c.r); ok {
+			return s.authenticateCert(c, id)
+		}
 		return unauthorized("missing bearer token (Authorization: Bearer <secret>)", challenge)
 	}
 	scheme, secret, ok := strings.Cut(h, " ")

@@ -46,6 +46,7 @@ func (s *server) forward(c *call) error {
 	fr.Header.Set(headerForwarded, s.b.ID())
 	fr.Header.Set(headerForwardedFor, c.r.RemoteAddr) // the client's, for the audit log
 	fr.Header.Set(headerRequestID, c.w.reqID)
+	setForwardedCertIdentity(fr, c.r) // the client's certificate, for authentication
 
 	resp, err := s.b.Forward(fr)
 	if err != nil {

@@ -1,0 +1,162 @@
+package api
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/moxxie/moxxie/auth"
+	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/pki"
+)
+
+// Agent certificates. A moxxie-agent may authenticate with a certificate
+// of the cluster CA whose role (pki.RoleOf) is agent instead of a bearer
+// token. The API listener verifies any client certificate against the CA
+// during the handshake (tls.VerifyClientCertIfGiven); a request without an
+// Authorization header whose connection presented one is authenticated
+// from it here:
+//
+//   - An agent certificate acts with role agent under the accessor
+//     "cert:<CN>", which is what the audit log shows. It is bound to the
+//     host its common name names: on the agent routes
+//     (/v1/sdn/hosts/{name}...) it may act only for that host; every other
+//     route is decided by RBAC for role agent.
+//   - Client and server certificates authenticate nothing: operators and
+//     tools use tokens, and servers never call the API as clients.
+//   - A bearer token, when given, wins: the certificate is not looked at.
+//
+// Followers forward requests before authenticating them. The leader then
+// sees the follower's connection, not the client's, so the follower
+// passes the identity of the certificate its client presented in the
+// X-Moxxie-Client-Cert header. The leader believes that header only on
+// the servers' forwarding link (forwardedByPeer: no TLS as the HTTP server
+// sees it, and the forwarding mark), which only server certificates of
+// the CA can reach. On a request from a client it is ignored, and a
+// follower replaces whatever a client sent in it before forwarding.
+
+// headerClientCert carries the identity of a verified client certificate
+// from a follower to the leader, as a URL-encoded form (cn, role,
+// not_after in Unix seconds).
+const headerClientCert = "X-Moxxie-Client-Cert"
+
+// certAccessorPrefix starts the accessor ID of a certificate-authenticated
+// caller: "cert:<CN>".
+const certAccessorPrefix = "cert:"
+
+// certIdentity is what a verified client certificate says of its holder.
+type certIdentity struct {
+	// name is the Subject CommonName.
+	name string
+	// role is the certificate's role, or "" when it carries no valid one.
+	role pki.Role
+	// notAfter is the certificate's expiry.
+	notAfter time.Time
+}
+
+// identityOf returns the identity of a certificate already verified
+// against the cluster CA.
+func identityOf(cert *x509.Certificate) certIdentity {
+	role, err := pki.RoleOf(cert)
+	if err != nil {
+		role = ""
+	}
+	return certIdentity{name: cert.Subject.CommonName, role: role, notAfter: cert.NotAfter}
+}
+
+// encode returns the identity in the form of headerClientCert.
+func (id certIdentity) encode() string {
+	return url.Values{
+		"cn":        {id.name},
+		"role":      {string(id.role)},
+		"not_after": {strconv.FormatInt(id.notAfter.Unix(), 10)},
+	}.Encode()
+}
+
+// parseCertIdentity reads a headerClientCert value.
+func parseCertIdentity(v string) (certIdentity, bool) {
+	q, err := url.ParseQuery(v)
+	if err != nil || len(q["cn"]) != 1 || len(q["role"]) != 1 || len(q["not_after"]) != 1 {
+		return certIdentity{}, false
+	}
+	na, err := strconv.ParseInt(q.Get("not_after"), 10, 64)
+	if err != nil {
+		return certIdentity{}, false
+	}
+	return certIdentity{name: q.Get("cn"), role: pki.Role(q.Get("role")), notAfter: time.Unix(na, 0)}, true
+}
+
+// connCertIdentity returns the identity of the client certificate the
+// request's own TLS connection presented and verified, if any.
+func connCertIdentity(r *http.Request) (certIdentity, bool) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return certIdentity{}, false
+	}
+	return identityOf(r.TLS.VerifiedChains[0][0]), true
+}
+
+// clientCertIdentity returns the identity of the certificate the caller
+// presented: from the connection of a client's request, or from
+// headerClientCert on a request a peer server forwarded. The header is
+// ignored everywhere else.
+func clientCertIdentity(r *http.Request) (certIdentity, bool) {
+	if r.TLS != nil {
+		return connCertIdentity(r)
+	}
+	if !forwardedByPeer(r) {
+		return certIdentity{}, false
+	}
+	v := r.Header.Get(headerClientCert)
+	if v == "" {
+		return certIdentity{}, false
+	}
+	return parseCertIdentity(v)
+}
+
+// setForwardedCertIdentity replaces headerClientCert of a request about to
+// be forwarded with the identity of the certificate the client presented
+// to this server, or removes it: a client cannot speak for the follower.
+func setForwardedCertIdentity(fr *http.Request, from *http.Request) {
+	fr.Header.Del(headerClientCert)
+	if id, ok := connCertIdentity(from); ok {
+		fr.Header.Set(headerClientCert, id.encode())
+	}
+}
+
+// authenticateCert authenticates a call without a bearer token from the
+// client certificate identity id; see the top of this file.
+func (s *server) authenticateCert(c *call, id certIdentity) error {
+	switch id.role {
+	case pki.RoleAgent:
+	case "":
+		return unauthorized(fmt.Sprintf("client certificate %q carries no valid moxxie role and does not authenticate; send a bearer token (Authorization: Bearer <secret>)", id.name), challenge)
+	default:
+		return unauthorized(fmt.Sprintf("certificates of role %s do not authenticate to the API (only agent certificates do); send a bearer token (Authorization: Bearer <secret>)", id.role), challenge)
+	}
+	if id.name == "" {
+		return unauthorized("agent certificate has no common name (its host's name)", challenge)
+	}
+	if !s.b.Now().Before(id.notAfter) {
+		return unauthorized(fmt.Sprintf("agent certificate %q expired at %s", id.name, id.notAfter.UTC().Format(time.RFC3339)), challenge)
+	}
+	d := auth.Authorize(auth.RoleAgent, "", c.rt.Perm, c.rt.Scope)
+	if !d.Allowed {
+		return &apiError{status: http.StatusForbidden, code: CodeForbidden, message: d.Reason}
+	}
+	if c.rt.Perm == auth.PermAgent {
+		if host := c.r.PathValue("name"); host != id.name {
+			return &apiError{status: http.StatusForbidden, code: CodeForbidden,
+				message: fmt.Sprintf("the agent certificate of host %s may act only on /v1/sdn/hosts/%s, not on host %q", id.name, id.name, host)}
+		}
+	}
+	c.token = &fsm.Token{
+		AccessorID:  certAccessorPrefix + id.name,
+		Description: "agent certificate " + id.name,
+		Role:        string(auth.RoleAgent),
+	}
+	c.tenant = d.Tenant
+	return nil
+}

@@ -1,0 +1,342 @@
+package api
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/pki"
+)
+
+// certPKI is a cluster CA made by package pki in a temporary directory,
+// with the certificates it issued.
+type certPKI struct {
+	t    *testing.T
+	dir  string
+	pool *x509.CertPool
+}
+
+func newCertPKI(t *testing.T) *certPKI {
+	t.Helper()
+	dir := t.TempDir()
+	if err := pki.CreateCA(dir, "Moxxie test CA", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pki.LoadCertPool(filepath.Join(dir, pki.CACertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &certPKI{t: t, dir: dir, pool: pool}
+}
+
+// cert issues a certificate of role for name, as `moxxied tls cert create`
+// does.
+func (p *certPKI) cert(name string, role pki.Role) *tls.Certificate {
+	p.t.Helper()
+	if err := pki.CreateCert(p.dir, p.dir, name, role, []string{"127.0.0.1", "localhost"}, time.Hour); err != nil {
+		p.t.Fatal(err)
+	}
+	pair, err := pki.LoadKeyPair(pki.CertPath(p.dir, name), pki.KeyPath(p.dir, name))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return &pair
+}
+
+// serveTLS serves h over HTTPS as node's API listener does: with a server
+// certificate of the CA, taking a client certificate when one is given
+// and verifying it against the CA.
+func (p *certPKI) serveTLS(h http.Handler) *httptest.Server {
+	p.t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{*p.cert("api-server", pki.RoleServer)},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    p.pool,
+	}
+	srv.StartTLS()
+	p.t.Cleanup(srv.Close)
+	return srv
+}
+
+// client returns an HTTPS client that trusts the CA and presents cert
+// (nothing when nil).
+func (p *certPKI) client(cert *tls.Certificate) *http.Client {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: p.pool}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	tr := &http.Transport{TLSClientConfig: cfg}
+	p.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// certResult is one answer of certCall.
+type certResult struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// certCall sends one request; hdr holds name, value pairs.
+func certCall(t *testing.T, c *http.Client, method, url, body string, hdr ...string) certResult {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certResult{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// want fails unless the answer has status and, for an error, a message
+// containing every one of msgs.
+func (r certResult) want(t *testing.T, status int, msgs ...string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	var er ErrorResponse
+	mustJSON(t, r.body, &er)
+	for _, m := range msgs {
+		if !strings.Contains(er.Error.Message, m) {
+			t.Errorf("message %q does not contain %q", er.Error.Message, m)
+		}
+	}
+	if status == http.StatusUnauthorized && r.header.Get("WWW-Authenticate") == "" {
+		t.Error("401 without WWW-Authenticate")
+	}
+}
+
+const enrolBody = `{"address":"192.0.2.1","uplink":"eth0"}`
+
+func TestCertAuth_AgentCertificateActsForItsHostOnly(t *testing.T) {
+	ts := newLeader(t)
+	p := newCertPKI(t)
+	srv := p.serveTLS(ts.h)
+	agent := p.client(p.cert("pve1", pki.RoleAgent))
+
+	certCall(t, agent, "PUT", srv.URL+"/v1/sdn/hosts/pve1", enrolBody).want(t, http.StatusOK)
+	if m := ts.b.lastMeta.Load(); m.Actor != "cert:pve1" {
+		t.Fatalf("enrol stamped actor %q, want cert:pve1", m.Actor)
+	}
+	var pv fsm.SDNPlanView
+	r := certCall(t, agent, "GET", srv.URL+"/v1/sdn/hosts/pve1/plan", "")
+	r.want(t, http.StatusOK)
+	mustJSON(t, r.body, &pv)
+	if pv.Host != "pve1" {
+		t.Fatalf("plan %+v", pv)
+	}
+	certCall(t, agent, "POST", srv.URL+"/v1/sdn/hosts/pve1/report", `{"version":0,"state":"applied"}`).want(t, http.StatusOK)
+
+	// Another host's routes are refused, naming the certificate's host.
+	wantStatus(t, ts.do("PUT", "/v1/sdn/hosts/pve2", `{"address":"192.0.2.2"}`), http.StatusOK)
+	applies := ts.b.applies.Load()
+	certCall(t, agent, "PUT", srv.URL+"/v1/sdn/hosts/pve2", enrolBody).want(t, http.StatusForbidden, "host pve1", "/v1/sdn/hosts/pve1", `"pve2"`)
+	certCall(t, agent, "GET", srv.URL+"/v1/sdn/hosts/pve2/plan", "").want(t, http.StatusForbidden, "host pve1")
+	certCall(t, agent, "POST", srv.URL+"/v1/sdn/hosts/pve2/report", `{"version":0,"state":"applied"}`).want(t, http.StatusForbidden, "host pve1")
+	if ts.b.applies.Load() != applies {
+		t.Fatal("a refused agent write reached Apply")
+	}
+
+	// Everything else is RBAC for role agent.
+	certCall(t, agent, "GET", srv.URL+"/v1/status", "").want(t, http.StatusOK)
+	certCall(t, agent, "GET", srv.URL+"/v1/sdn/hosts/pve1", "").want(t, http.StatusForbidden)
+	certCall(t, agent, "GET", srv.URL+"/v1/sdn/zones", "").want(t, http.StatusForbidden)
+	certCall(t, agent, "PUT", srv.URL+"/v1/cluster/settings/k", `{"value":"v"}`).want(t, http.StatusForbidden)
+	certCall(t, agent, "DELETE", srv.URL+"/v1/sdn/hosts/pve1", "").want(t, http.StatusForbidden)
+
+	// A token wins over the certificate: the admin may act on any host,
+	// and a bad token is not rescued by a good certificate.
+	certCall(t, agent, "PUT", srv.URL+"/v1/sdn/hosts/pve2", `{"address":"192.0.2.3"}`, "Authorization", "Bearer "+ts.secret).want(t, http.StatusOK)
+	if m := ts.b.lastMeta.Load(); m.Actor == "cert:pve1" || m.Actor == "" {
+		t.Fatalf("token write stamped actor %q", m.Actor)
+	}
+	certCall(t, agent, "GET", srv.URL+"/v1/sdn/hosts/pve1/plan", "", "Authorization", "Bearer mxx_wrong").want(t, http.StatusUnauthorized, "invalid token")
+
+	// The audit log names the certificate.
+	var l AuditList
+	mustJSON(t, wantStatus(t, ts.do("GET", "/v1/audit?action=PUT+/v1/sdn/hosts/{name}", ""), http.StatusOK), &l)
+	var found bool
+	for _, e := range l.Entries {
+		if e.Object == "/v1/sdn/hosts/pve1" && e.Result == "ok" {
+			found = true
+			if e.TokenID != "cert:pve1" || e.Role != "agent" {
+				t.Errorf("audit entry %+v, want token cert:pve1 role agent", e)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no audit entry of the enrol: %+v", l.Entries)
+	}
+}
+
+func TestCertAuth_ClientAndServerCertificatesDoNotAuthenticate(t *testing.T) {
+	ts := newLeader(t)
+	p := newCertPKI(t)
+	srv := p.serveTLS(ts.h)
+	for _, role := range []pki.Role{pki.RoleClient, pki.RoleServer} {
+		t.Run(string(role), func(t *testing.T) {
+			c := p.client(p.cert("pve1-"+string(role), role))
+			for _, path := range []string{"/v1/status", "/v1/sdn/hosts/pve1-" + string(role) + "/plan"} {
+				certCall(t, c, "GET", srv.URL+path, "").want(t, http.StatusUnauthorized, "certificates of role "+string(role)+" do not authenticate")
+			}
+			// With a token, the token decides.
+			certCall(t, c, "GET", srv.URL+"/v1/status", "", "Authorization", "Bearer "+ts.secret).want(t, http.StatusOK)
+		})
+	}
+	// No certificate and no token: as before.
+	certCall(t, p.client(nil), "GET", srv.URL+"/v1/status", "").want(t, http.StatusUnauthorized, "missing bearer token")
+}
+
+func TestCertAuth_ExpiredByTheLeaderClock(t *testing.T) {
+	ts := newLeader(t)
+	p := newCertPKI(t)
+	srv := p.serveTLS(ts.h)
+	cert := p.cert("pve1", pki.RoleAgent)
+	agent := p.client(cert)
+	certCall(t, agent, "GET", srv.URL+"/v1/status", "").want(t, http.StatusOK)
+	// The connection stays open past the expiry; the leader's clock says
+	// the certificate is no longer good.
+	ts.b.advance(cert.Leaf.NotAfter.Sub(ts.b.Now()) + time.Second)
+	certCall(t, agent, "GET", srv.URL+"/v1/status", "").want(t, http.StatusUnauthorized, "expired")
+}
+
+func TestCertAuth_SpoofedIdentityHeaderIsIgnoredOnPublicRequests(t *testing.T) {
+	ts := newLeader(t)
+	p := newCertPKI(t)
+	srv := p.serveTLS(ts.h)
+	spoof := certIdentity{name: "pve1", role: pki.RoleAgent, notAfter: time.Now().Add(time.Hour)}.encode()
+	wantStatus(t, ts.do("PUT", "/v1/sdn/hosts/pve1", enrolBody), http.StatusOK)
+
+	for _, hdr := range [][]string{
+		{headerClientCert, spoof},
+		{headerClientCert, spoof, headerForwarded, "s2"}, // a client claiming to be a server
+	} {
+		// Without a certificate.
+		certCall(t, p.client(nil), "GET", srv.URL+"/v1/sdn/hosts/pve1/plan", "", hdr...).want(t, http.StatusUnauthorized, "missing bearer token")
+		// With a client certificate: its own role counts.
+		certCall(t, p.client(p.cert("alice", pki.RoleClient)), "GET", srv.URL+"/v1/sdn/hosts/pve1/plan", "", hdr...).
+			want(t, http.StatusUnauthorized, "role client")
+		// With another host's agent certificate: its own host counts.
+		certCall(t, p.client(p.cert("pve2", pki.RoleAgent)), "GET", srv.URL+"/v1/sdn/hosts/pve1/plan", "", hdr...).
+			want(t, http.StatusForbidden, "host pve2")
+	}
+	// Without TLS (as the forwarding link looks) but without the
+	// forwarding mark, the header is not believed either.
+	wantError(t, ts.do("GET", "/v1/sdn/hosts/pve1/plan", "", "Authorization", "", headerClientCert, spoof), http.StatusUnauthorized, CodeUnauthorized, "")
+}
+
+// certCluster is a leader whose forwarding link is plain HTTP (as the
+// servers' mutual-TLS link looks to the HTTP server: r.TLS is nil) and a
+// follower serving clients over HTTPS and forwarding to it.
+type certCluster struct {
+	leader, follower *testServer
+	link             string // the leader's forwarding link
+	public           string // the follower's API
+}
+
+func newCertCluster(t *testing.T, p *certPKI) *certCluster {
+	t.Helper()
+	leader := newLeader(t)
+	link := httptest.NewServer(leader.h)
+	t.Cleanup(link.Close)
+	fb := newFakeBackend("s2", leader.b.fsm, false)
+	fb.leaderURL = link.URL
+	follower := newTestServer(t, fb, Options{})
+	follower.secret = leader.secret
+	return &certCluster{leader: leader, follower: follower, link: link.URL, public: p.serveTLS(follower.h).URL}
+}
+
+func TestCertAuth_ForwardedIdentity(t *testing.T) {
+	p := newCertPKI(t)
+	c := newCertCluster(t, p)
+	agent := p.client(p.cert("pve1", pki.RoleAgent))
+
+	// Writes and default reads go to the leader with the certificate's
+	// identity.
+	certCall(t, agent, "PUT", c.public+"/v1/sdn/hosts/pve1", enrolBody).want(t, http.StatusOK)
+	if m := c.leader.b.lastMeta.Load(); m.Actor != "cert:pve1" {
+		t.Fatalf("forwarded enrol stamped actor %q, want cert:pve1", m.Actor)
+	}
+	certCall(t, agent, "GET", c.public+"/v1/sdn/hosts/pve1/plan", "").want(t, http.StatusOK)
+	certCall(t, agent, "POST", c.public+"/v1/sdn/hosts/pve1/report", `{"version":0,"state":"applied"}`).want(t, http.StatusOK)
+	if n := c.follower.b.forwards.Load(); n != 3 {
+		t.Fatalf("forwards %d, want 3", n)
+	}
+	// A stale read is served by the follower from its own connection.
+	certCall(t, agent, "GET", c.public+"/v1/sdn/hosts/pve1/plan?stale", "").want(t, http.StatusOK)
+	if n := c.follower.b.forwards.Load(); n != 3 {
+		t.Fatalf("stale read forwarded (%d forwards)", n)
+	}
+	// The binding to the host holds on the leader.
+	certCall(t, agent, "PUT", c.public+"/v1/sdn/hosts/pve2", enrolBody).want(t, http.StatusForbidden, "host pve1")
+
+	// What a client puts in the identity header does not reach the
+	// leader: the follower replaces it with the certificate's identity,
+	// or drops it.
+	spoof := certIdentity{name: "pve2", role: pki.RoleAgent, notAfter: time.Now().Add(time.Hour)}.encode()
+	certCall(t, agent, "PUT", c.public+"/v1/sdn/hosts/pve2", enrolBody, headerClientCert, spoof).want(t, http.StatusForbidden, "host pve1")
+	certCall(t, p.client(nil), "PUT", c.public+"/v1/sdn/hosts/pve2", enrolBody, headerClientCert, spoof).want(t, http.StatusUnauthorized, "missing bearer token")
+	certCall(t, p.client(p.cert("alice", pki.RoleClient)), "PUT", c.public+"/v1/sdn/hosts/pve2", enrolBody, headerClientCert, spoof).
+		want(t, http.StatusUnauthorized, "role client")
+	// A client that marks its request as forwarded is turned away by the
+	// follower, which is not the leader.
+	certCall(t, p.client(nil), "PUT", c.public+"/v1/sdn/hosts/pve2", enrolBody, headerClientCert, spoof, headerForwarded, "s9").
+		want(t, http.StatusServiceUnavailable)
+
+	// On the forwarding link the leader believes the header only with the
+	// forwarding mark.
+	plain := &http.Client{Timeout: 10 * time.Second}
+	certCall(t, plain, "PUT", c.link+"/v1/sdn/hosts/pve2", enrolBody, headerClientCert, spoof, headerForwarded, "s2").want(t, http.StatusOK)
+	if m := c.leader.b.lastMeta.Load(); m.Actor != "cert:pve2" {
+		t.Fatalf("actor %q, want cert:pve2", m.Actor)
+	}
+	certCall(t, plain, "PUT", c.link+"/v1/sdn/hosts/pve2", enrolBody, headerClientCert, spoof).want(t, http.StatusUnauthorized, "missing bearer token")
+	// A malformed header authenticates nothing.
+	certCall(t, plain, "GET", c.link+"/v1/status", "", headerClientCert, "cn=pve2&role=agent", headerForwarded, "s2").want(t, http.StatusUnauthorized, "missing bearer token")
+	expired := certIdentity{name: "pve2", role: pki.RoleAgent, notAfter: c.leader.b.Now().Add(-time.Second)}.encode()
+	certCall(t, plain, "GET", c.link+"/v1/status", "", headerClientCert, expired, headerForwarded, "s2").want(t, http.StatusUnauthorized, "expired")
+}
+
+func TestCertAuth_IdentityHeaderRoundTrip(t *testing.T) {
+	id := certIdentity{name: "pve-1.example", role: pki.RoleAgent, notAfter: time.Unix(1893456000, 0)}
+	got, ok := parseCertIdentity(id.encode())
+	if !ok || got != id {
+		t.Fatalf("round trip %+v %v, want %+v", got, ok, id)
+	}
+	for _, bad := range []string{"", "cn=a", "cn=a&role=agent", "cn=a&role=agent&not_after=x", "cn=a&cn=b&role=agent&not_after=1", "%zz"} {
+		if _, ok := parseCertIdentity(bad); ok {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
