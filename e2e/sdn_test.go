@@ -222,7 +222,9 @@ type sdnStatus struct {
 // moxxiectl. It shows guests of one tenant reaching each other across
 // hosts and not the other tenant's; a hand-deleted bridge coming back
 // within 2 s while unmanaged links stay; a host failing a version rolling
-// every host back; and a restarted agent leaving correct links alone.
+// every host back; a restarted agent leaving correct links alone; a
+// rollout committing across kill -9 of the leader; and a host whose agent
+// is down aborting a rollout at its deadline.
 func TestDev_SDNThreeHosts(t *testing.T) {
 	lab := requireNetns(t)
 	dir := filepath.Join(t.TempDir(), "dev")
@@ -433,20 +435,84 @@ func TestDev_SDNThreeHosts(t *testing.T) {
 		t.Fatal("acme guests lost each other across the agent restart")
 	}
 
+	// A rollout survives kill -9 of the leader: pve3's agent is frozen so
+	// the rollout waits for it; the leader dies; once pve3 applies, the
+	// new leader's state machine commits the version on every host.
+	lab.run("ip", "-n", hosts[2], "link", "del", "web")
+	if err := agents[2].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	var started struct {
+		Rollout struct {
+			ID      string `json:"id"`
+			Version uint64 `json:"version"`
+		} `json:"rollout"`
+	}
+	if err := json.Unmarshal([]byte(ctl("sdn", "apply", "--timeout", "2m", "-o", "json")), &started); err != nil || started.Rollout.ID == "" {
+		t.Fatalf("apply: %v %+v", err, started)
+	}
+	waitUntil(t, 20*time.Second, "pve1 and pve2 applied the new version", func() error {
+		for _, h := range status().Hosts[:2] {
+			if h.Applied != started.Rollout.Version {
+				return fmt.Errorf("host %s: %+v", h.Host, h)
+			}
+		}
+		return nil
+	})
+	var cs struct {
+		Leader string `json:"leader"`
+	}
+	if err := json.Unmarshal([]byte(ctl("cluster", "status", "-o", "json")), &cs); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range readServers(t, dir) {
+		if s.ID == cs.Leader {
+			if err := syscall.Kill(s.PID, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := agents[2].cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 60*time.Second, "the rollout committed under a new leader", func() error {
+		out, err := devctl(t, dir, "sdn", "status", "-o", "json")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		var st sdnStatus
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			return err
+		}
+		if st.Committed != started.Rollout.Version {
+			return fmt.Errorf("committed %d, want %d: %+v", st.Committed, started.Rollout.Version, st.Hosts)
+		}
+		return nil
+	})
+	v2 := started.Rollout.Version
+	if _, ok := lab.links(hosts[2])["web"]; !ok {
+		t.Fatal("pve3 does not hold the committed version's bridge web")
+	}
+
 	// A host whose agent is down cannot take a version: the rollout
 	// aborts at its deadline, naming the host, and the others roll back.
 	agents[2].kill()
-	lab.run("ip", "-n", hosts[2], "link", "del", "web")
+	ctl("sdn", "vnet", "create", "db", "--zone", "ovl", "--tenant", "globex")
 	out, err = devctl(t, dir, "sdn", "apply", "--wait", "--timeout", "3s")
 	if err == nil || !strings.Contains(out, "deadline passed: pve3 did not apply") {
 		t.Fatalf("apply with pve3's agent down: err %v, want a deadline abort naming pve3:\n%s", err, out)
 	}
 	waitUntil(t, 20*time.Second, "pve1 and pve2 back on the previous version", func() error {
 		for _, h := range status().Hosts[:2] {
-			if h.Target != v1 || h.Applied != v1 {
+			if h.Target != v2 || h.Applied != v2 {
 				return fmt.Errorf("host %s: %+v", h.Host, h)
 			}
 		}
 		return nil
 	})
+	for _, h := range hosts[:2] {
+		if _, ok := lab.links(h)["db"]; ok {
+			t.Fatalf("%s kept the aborted version's bridge db", h)
+		}
+	}
 }
