@@ -160,12 +160,21 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-func startAgent(t *testing.T, dir, host, ns, addr, token, state string) *agentProc {
+// startAgent runs moxxie-agent for host in namespace ns. cred is a token
+// secret, or "cert:" and the path stem of an agent certificate and key.
+func startAgent(t *testing.T, dir, host, ns, addr, cred, state string) *agentProc {
 	t.Helper()
 	a := &agentProc{out: &lockedBuffer{}, exited: make(chan struct{})}
-	a.cmd = exec.Command(bin("moxxie-agent"), "--netns", ns, "--host", host, "--address", addr,
-		"--uplink", "eth0", "--management", "eth0", "--state-dir", state, "--resync", "5s")
-	a.cmd.Env = append(devEnv(t, dir), "MOXXIE_TOKEN="+token)
+	args := []string{"--netns", ns, "--host", host, "--address", addr,
+		"--uplink", "eth0", "--management", "eth0", "--state-dir", state, "--resync", "5s"}
+	env := devEnv(t, dir)
+	if stem, ok := strings.CutPrefix(cred, "cert:"); ok {
+		args = append(args, "--cert", stem+".pem", "--key", stem+"-key.pem")
+	} else {
+		env = append(env, "MOXXIE_TOKEN="+cred)
+	}
+	a.cmd = exec.Command(bin("moxxie-agent"), args...)
+	a.cmd.Env = env
 	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
 	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := a.cmd.Start(); err != nil {
@@ -252,12 +261,20 @@ func TestDev_SDNThreeHosts(t *testing.T) {
 		t.Fatalf("agent token: %v %+v", err, tok)
 	}
 
+	// pve2's agent authenticates with an agent certificate instead.
+	certDir := t.TempDir()
+	if out, err := exec.Command(bin("moxxied"), "tls", "cert", "create", "--agent", "--name", "pve2",
+		"--ca-dir", filepath.Join(dir, "tls"), "--dir", certDir).CombinedOutput(); err != nil {
+		t.Fatalf("agent certificate: %v\n%s", err, out)
+	}
+	creds := []string{tok.SecretID, "cert:" + filepath.Join(certDir, "pve2"), tok.SecretID}
+
 	hosts := lab.hosts(3)
 	agents := make([]*agentProc, 3)
 	states := make([]string, 3)
 	for i, h := range hosts {
 		states[i] = t.TempDir()
-		agents[i] = startAgent(t, dir, fmt.Sprintf("pve%d", i+1), h, fmt.Sprintf("192.0.2.%d", i+1), tok.SecretID, states[i])
+		agents[i] = startAgent(t, dir, fmt.Sprintf("pve%d", i+1), h, fmt.Sprintf("192.0.2.%d", i+1), creds[i], states[i])
 	}
 	waitUntil(t, 30*time.Second, "three hosts enrolled", func() error {
 		var hs []struct{ Name string }
