@@ -340,3 +340,51 @@ func TestCertAuth_IdentityHeaderRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// verifiedAs returns a TLS state whose verified chain is the certificate
+// of pair, as the API listener records it.
+func verifiedAs(t *testing.T, pair *tls.Certificate) *tls.ConnectionState {
+	t.Helper()
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{leaf}}}
+}
+
+// TestCertAuth_RateLimitedPerCertificate: an agent certificate is limited
+// as a token of its own, whatever address it comes from.
+func TestCertAuth_RateLimitedPerCertificate(t *testing.T) {
+	ts, _ := limitedLeader(t, Options{RateLimit: 1, RateBurst: 1, AddressRateLimit: 1000, AddressRateBurst: 1000})
+	p := newCertPKI(t)
+	pve1, pve2 := verifiedAs(t, p.cert("pve1", pki.RoleAgent)), verifiedAs(t, p.cert("pve2", pki.RoleAgent))
+	call := func(state *tls.ConnectionState, addr string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/v1/sdn/hosts/pve1/plan", nil)
+		req.RemoteAddr, req.TLS = addr, state
+		rec := httptest.NewRecorder()
+		ts.h.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := call(pve1, "192.0.2.1:1000"); rec.Code == http.StatusTooManyRequests {
+		t.Fatalf("first request of pve1 limited: %s", rec.Body)
+	}
+	wantRateLimited(t, call(pve1, "192.0.2.99:1000"), 1)
+	if rec := call(pve2, "192.0.2.1:1000"); rec.Code == http.StatusTooManyRequests {
+		t.Fatalf("pve2 limited by pve1's requests: %s", rec.Body)
+	}
+}
+
+// TestCertAuth_RefusalAuditedWithTheCertificate: a certificate that does
+// not authenticate is audited under its name and role.
+func TestCertAuth_RefusalAuditedWithTheCertificate(t *testing.T) {
+	ts := newLeader(t)
+	p := newCertPKI(t)
+	srv := p.serveTLS(ts.h)
+	c := p.client(p.cert("ops1", pki.RoleClient))
+	certCall(t, c, "GET", srv.URL+"/v1/sdn/zones", "").want(t, http.StatusUnauthorized)
+	var l AuditList
+	mustJSON(t, wantStatus(t, ts.do("GET", "/v1/audit?token=cert:ops1", ""), http.StatusOK), &l)
+	if len(l.Entries) != 1 || l.Entries[0].Role != "client" || l.Entries[0].Result != CodeUnauthorized {
+		t.Fatalf("audit entries of cert:ops1: %+v", l.Entries)
+	}
+}

@@ -160,6 +160,8 @@ func (s *server) auditAuthFailure(c *call, err error) error {
 	tokenID := ""
 	if tok := s.bearerToken(c.r); tok != nil {
 		tokenID, a.Role, a.Tenant = tok.AccessorID, tok.Role, tok.Tenant
+	} else if id, ok := clientCertIdentity(c.r); ok && c.r.Header.Get("Authorization") == "" {
+		tokenID, a.Role = certAccessorPrefix+id.name, string(id.role)
 	}
 	s.proposeAudit(c, tokenID, a, ae.code)
 	return err

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moxxie/moxxie/pki"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -131,7 +132,8 @@ func retryAfter(d time.Duration) string {
 // accessor ID, on every server it passes through: a follower counts the
 // requests it receives and the leader those it serves, forwarded ones
 // included, so a token's rate through the cluster is bounded by the
-// leader's count. A request without a valid token counts against its
+// leader's count; an agent certificate counts as a token of its own. A
+// request without a valid token or agent certificate counts against its
 // client address (an IPv6 address by its /64). A request a follower
 // forwarded arrives over the servers' mutual-TLS link from the follower's
 // address and has already been counted there, so the leader does not
@@ -143,6 +145,10 @@ func (s *server) rateLimit(r *http.Request) *apiError {
 	kind, l, key := "address", s.addrLimit, ""
 	if accessor := s.bearerAccessor(r); accessor != "" {
 		kind, l, key = "token", s.tokenLimit, "token:"+accessor
+	} else if id, ok := clientCertIdentity(r); ok && id.role == pki.RoleAgent {
+		// An agent certificate is a credential like a token: its holder
+		// is limited as one, on followers and on the leader alike.
+		kind, l, key = "token", s.tokenLimit, "token:"+certAccessorPrefix+id.name
 	} else if forwardedByPeer(r) {
 		return nil
 	} else {
