@@ -377,6 +377,7 @@ func TestCertAuth_RateLimitedPerCertificate(t *testing.T) {
 // TestCertAuth_RefusalAuditedWithTheCertificate: a certificate that does
 // not authenticate is audited under its name and role.
 func TestCertAuth_RefusalAuditedWithTheCertificate(t *testing.T) {
+	stopAuditClock(t)
 	ts := newLeader(t)
 	p := newCertPKI(t)
 	srv := p.serveTLS(ts.h)
