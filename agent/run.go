@@ -124,10 +124,21 @@ func (r *runner) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case err := <-watchErr:
-			if err != nil && ctx.Err() == nil {
-				return fmt.Errorf("watch links: %w", err)
+			if ctx.Err() != nil {
+				return nil
 			}
-			return nil
+			// The netlink subscription died (e.g. its socket overran):
+			// heal whatever changed meanwhile and subscribe again.
+			r.log.Warn("watching links failed; resubscribing", "error", err)
+			r.hold(ctx, false)
+			go func() {
+				select {
+				case <-ctx.Done():
+					watchErr <- nil
+				case <-time.After(time.Second):
+					watchErr <- r.cfg.Kernel.Watch(ctx, r.kickNow)
+				}
+			}()
 		case a := <-r.plans:
 			fresh := r.cur == nil || r.cur.Version != a.Version
 			r.cur = &a

@@ -80,12 +80,14 @@ func (s *fakeServer) assign(a Assignment) {
 
 // fakeKernel holds plans in memory; fail makes Apply fail.
 type fakeKernel struct {
-	mu      sync.Mutex
-	held    *sdn.Plan
-	fail    error
-	applies int
-	drifted bool
-	fn      func()
+	mu        sync.Mutex
+	held      *sdn.Plan
+	fail      error
+	applies   int
+	drifted   bool
+	fn        func()
+	watchFail int // Watch calls to fail at once
+	watches   int
 }
 
 func (k *fakeKernel) Apply(_ context.Context, p sdn.Plan) ([]string, error) {
@@ -116,6 +118,12 @@ func (k *fakeKernel) Verify(p sdn.Plan) ([]string, error) {
 
 func (k *fakeKernel) Watch(ctx context.Context, fn func()) error {
 	k.mu.Lock()
+	k.watches++
+	if k.watchFail > 0 {
+		k.watchFail--
+		k.mu.Unlock()
+		return errors.New("netlink: no buffer space available")
+	}
 	k.fn = fn
 	k.mu.Unlock()
 	<-ctx.Done()
@@ -129,6 +137,32 @@ func (k *fakeKernel) drift() {
 	fn := k.fn
 	k.mu.Unlock()
 	fn()
+}
+
+// TestRunResubscribesWhenWatchFails: a dead netlink subscription is
+// replaced, and drift is still healed afterwards.
+func TestRunResubscribesWhenWatchFails(t *testing.T) {
+	srv, k := newFakeServer(), &fakeKernel{watchFail: 1}
+	srv.assign(Assignment{Version: 1, Plan: sdn.Plan{Host: "h1", Version: 1}})
+	startRunner(t, srv, k, nil)
+	nextReport(t, srv)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		k.mu.Lock()
+		ok := k.fn != nil && k.watches == 2
+		k.mu.Unlock()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not subscribe again after the watch failed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	k.drift()
+	if r := nextReport(t, srv); len(r.Drift) == 0 {
+		t.Fatalf("report %+v, want healed drift", r)
+	}
 }
 
 func startRunner(t *testing.T, srv *fakeServer, k *fakeKernel, mod func(*Config)) {
