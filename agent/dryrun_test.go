@@ -37,6 +37,7 @@ func TestKernel_DryRun(t *testing.T) {
 		"create bridge v1", "set v1 up", "add address 10.1.0.1/24 to v1",
 		"create vxlan vxlan_v1", "set master of vxlan_v1 to v1", "set vxlan_v1 up",
 		"add fdb 192.0.2.2 to vxlan_v1", "add fdb 192.0.2.3 to vxlan_v1",
+		"set ipv4 forwarding of v1 to 1", "set ipv6 forwarding of v1 to 1",
 		"create firewall",
 	}
 	got := apply(t, dry, dryPlan(100))

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -137,6 +138,28 @@ func (k *Kernel) closeNS() {
 	}
 }
 
+// inNetns runs f on an OS thread in the Kernel's namespace, where the
+// files under /proc/sys/net are that namespace's (they belong to the
+// namespace of the thread that opens them). The thread is locked to a
+// goroutine of its own and never unlocked, so Go ends it with that
+// goroutine instead of reusing it elsewhere. Without a configured
+// namespace f runs where it is called. f must not start goroutines.
+func (k *Kernel) inNetns(f func() error) error {
+	if !k.ns.IsOpen() {
+		return f()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := netns.Set(k.ns); err != nil {
+			errc <- fmt.Errorf("enter netns %q: %w", k.cfg.Netns, err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
 // Close releases the netlink sockets and the namespace handle.
 func (k *Kernel) Close() error {
 	k.mu.Lock()
@@ -154,8 +177,10 @@ func (k *Kernel) Close() error {
 }
 
 // Apply makes the namespace hold plan exactly: it creates, updates and
-// deletes only links whose alias starts with sdn.AliasPrefix, and replaces
-// the firewall table when it differs. It returns the actions it took
+// deletes only links whose alias starts with sdn.AliasPrefix, sets the
+// IPv4 and IPv6 forwarding sysctls of the plan's bridges as ifupdown2 does
+// (on for a bridge with addresses, off for one without), and replaces the
+// firewall table when it differs. It returns the actions it took
 // ("create bridge v1", "set mtu of v1 to 1450", "recreate vxlan_v1: vni
 // 100 -> 200", "delete vxlan old"), empty when nothing differed. A second
 // Apply of the same plan takes no action and sends no netlink change; a
@@ -237,6 +262,9 @@ func (k *Kernel) reconcile(ctx context.Context, plan sdn.Plan, dry bool) ([]stri
 		if err := p.ensureLink(l); err != nil {
 			return p.acts, err
 		}
+	}
+	if err := p.ensureForwarding(plan); err != nil {
+		return p.acts, err
 	}
 	if err := p.ensureFirewall(plan.Firewall); err != nil {
 		return p.acts, err

@@ -387,3 +387,121 @@ func TestKernel_VLAN(t *testing.T) {
 		t.Errorf("actions %q", acts)
 	}
 }
+
+// sysctl reads a sysctl of namespace ns ("net.ipv4.conf.v1.forwarding").
+func sysctl(t *testing.T, ns, name string) string {
+	t.Helper()
+	return strings.TrimSpace(run(t, "ip", "netns", "exec", ns, "sysctl", "-n", name))
+}
+
+// TestKernel_Forwarding checks the bridges' forwarding sysctls follow
+// their addresses, as ifupdown2 sets them, in a namespace that forwards by
+// default: on for a bridge with addresses, off for one without. A value
+// changed by hand is drift that Verify reports and Apply puts back.
+func TestKernel_Forwarding(t *testing.T) {
+	needRoot(t)
+	ns := newNS(t, "fwd")
+	run(t, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	k := newKernel(t, KernelConfig{Netns: ns})
+	plan := sdn.Plan{Host: "h", Links: []sdn.Link{
+		{Name: "v1", Kind: sdn.LinkBridge, Alias: "moxxie:v1", Vnet: "v1", MTU: 1500, Addresses: []string{"10.1.0.1/24"}},
+		{Name: "v2", Kind: sdn.LinkBridge, Alias: "moxxie:v2", Vnet: "v2", MTU: 1500},
+	}}
+	acts := apply(t, k, plan)
+	want := []string{"set ipv4 forwarding of v2 to 0", "set ipv6 forwarding of v2 to 0"}
+	if got := acts[len(acts)-2:]; !slices.Equal(got, want) {
+		t.Errorf("actions end in %q, want %q", got, want)
+	}
+	check := func(v1, v2 string) {
+		t.Helper()
+		for _, fam := range []string{"ipv4", "ipv6"} {
+			if got := sysctl(t, ns, "net."+fam+".conf.v1.forwarding"); got != v1 {
+				t.Errorf("%s forwarding of v1 = %s, want %s", fam, got, v1)
+			}
+			if got := sysctl(t, ns, "net."+fam+".conf.v2.forwarding"); got != v2 {
+				t.Errorf("%s forwarding of v2 = %s, want %s", fam, got, v2)
+			}
+		}
+	}
+	check("1", "0")
+	if acts := apply(t, k, plan); len(acts) != 0 {
+		t.Errorf("second Apply: %q", acts)
+	}
+
+	run(t, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.v1.forwarding=0", "net.ipv4.conf.v2.forwarding=1")
+	want = []string{"set ipv6 forwarding of v1 to 1", "set ipv4 forwarding of v2 to 0"}
+	if drift, err := k.Verify(plan); err != nil || !slices.Equal(drift, want) {
+		t.Errorf("Verify = %q, %v; want %q", drift, err, want)
+	}
+	if acts := apply(t, k, plan); !slices.Equal(acts, want) {
+		t.Errorf("Apply = %q, want %q", acts, want)
+	}
+	check("1", "0")
+
+	// Addresses gone: forwarding off.
+	plan.Links[0].Addresses = nil
+	want = []string{"delete address 10.1.0.1/24 from v1", "set ipv4 forwarding of v1 to 0", "set ipv6 forwarding of v1 to 0"}
+	if acts := apply(t, k, plan); !slices.Equal(acts, want) {
+		t.Errorf("Apply = %q, want %q", acts, want)
+	}
+	check("0", "0")
+}
+
+// TestKernel_FDBState checks forwarding entries in another state than
+// `bridge fdb append ... self permanent` gives (an older agent's
+// NUD_PERMANENT without NUD_NOARP) are drift, fixed in place.
+func TestKernel_FDBState(t *testing.T) {
+	needRoot(t)
+	needVXLAN(t)
+	ns := newNS(t, "fdb")
+	h := handle(t, ns)
+	k := newKernel(t, KernelConfig{Netns: ns})
+	plan := sdn.Plan{Host: "h", Links: []sdn.Link{
+		{Name: "v1", Kind: sdn.LinkBridge, Alias: "moxxie:v1", Vnet: "v1", MTU: 1450},
+		{Name: "vxlan_v1", Kind: sdn.LinkVXLAN, Alias: "moxxie:v1", Vnet: "v1", Master: "v1",
+			VNI: 100, Local: "192.0.2.1", Port: 4789, MTU: 1450},
+	}}
+	apply(t, k, plan)
+	vx := link(t, h, "vxlan_v1")
+	for _, peer := range []string{"192.0.2.2", "192.0.2.3"} {
+		err := h.NeighAppend(&netlink.Neigh{LinkIndex: vx.Attrs().Index, Family: unix.AF_BRIDGE, State: netlink.NUD_PERMANENT,
+			Flags: netlink.NTF_SELF, IP: net.ParseIP(peer).To4(), HardwareAddr: zeroMAC})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	states := func() []int {
+		t.Helper()
+		ns, err := h.NeighList(vx.Attrs().Index, unix.AF_BRIDGE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int
+		for _, n := range ns {
+			if slices.Equal(n.HardwareAddr, zeroMAC) {
+				out = append(out, n.State)
+			}
+		}
+		return out
+	}
+	if got := states(); !slices.Equal(got, []int{0x80, 0x80}) {
+		t.Fatalf("states %#x, want 0x80 twice", got)
+	}
+	plan.Links[1].Peers = []string{"192.0.2.2", "192.0.2.3"}
+	want := []string{"set state of fdb entries of vxlan_v1 to 0xc0 (was 0x80)"}
+	if drift, err := k.Verify(plan); err != nil || !slices.Equal(drift, want) {
+		t.Errorf("Verify = %q, %v; want %q", drift, err, want)
+	}
+	if acts := apply(t, k, plan); !slices.Equal(acts, want) {
+		t.Errorf("Apply = %q, want %q", acts, want)
+	}
+	if got := states(); !slices.Equal(got, []int{0xc0, 0xc0}) {
+		t.Errorf("states %#x, want 0xc0 twice", got)
+	}
+	if got := fdbPeers(t, ns, "vxlan_v1"); !slices.Equal(got, plan.Links[1].Peers) {
+		t.Errorf("fdb peers %v", got)
+	}
+	if acts := apply(t, k, plan); len(acts) != 0 {
+		t.Errorf("second Apply: %q", acts)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -402,9 +403,18 @@ func sortedPrefixes(m map[netip.Prefix]bool) []netip.Prefix {
 // unknown and broadcast traffic to every VXLAN peer.
 var zeroMAC = net.HardwareAddr{0, 0, 0, 0, 0, 0}
 
+// fdbState is the state of the agent's forwarding entries: permanent and
+// without ARP, as iproute2 marks every static entry (`bridge fdb append
+// ... self permanent`) and ifupdown2's entries are.
+const fdbState = netlink.NUD_PERMANENT | netlink.NUD_NOARP
+
 // ensureFDB makes a VXLAN device's all-zero-MAC forwarding entries name
 // exactly the plan's peers (bridge fdb append 00:00:00:00:00:00 dev X dst
-// PEER self permanent). Entries the device learned are left alone.
+// PEER self permanent), in state fdbState. Entries the device learned are
+// left alone. The kernel keeps one state for all the destinations of a
+// MAC, and appending a destination sets it: entries in another state (an
+// older agent's) are fixed by appending a kept peer again, unless a new
+// peer is appended anyway.
 func (p *pass) ensureFDB(l sdn.Link, link netlink.Link) error {
 	want := make(map[netip.Addr]bool, len(l.Peers))
 	for _, s := range l.Peers {
@@ -415,6 +425,7 @@ func (p *pass) ensureFDB(l sdn.Link, link netlink.Link) error {
 		want[a.Unmap()] = true
 	}
 	have := map[netip.Addr]bool{}
+	state := fdbState
 	if link != nil {
 		list := func() ([]netlink.Neigh, error) { return p.k.h.NeighList(link.Attrs().Index, unix.AF_BRIDGE) }
 		entries, err := dump(list)
@@ -424,11 +435,14 @@ func (p *pass) ensureFDB(l sdn.Link, link netlink.Link) error {
 		for _, n := range entries {
 			if a, ok := netip.AddrFromSlice(n.IP); ok && slices.Equal(n.HardwareAddr, zeroMAC) {
 				have[a.Unmap()] = true
+				state = n.State
 			}
 		}
 	}
+	var kept []netip.Addr
 	for _, a := range sortedAddrs(have) {
 		if want[a] {
+			kept = append(kept, a)
 			continue
 		}
 		act := fmt.Sprintf("delete fdb %s from %s", a, l.Name)
@@ -436,23 +450,29 @@ func (p *pass) ensureFDB(l sdn.Link, link netlink.Link) error {
 			return err
 		}
 	}
+	added := false
 	for _, a := range sortedAddrs(want) {
 		if have[a] {
 			continue
 		}
+		added = true
 		act := fmt.Sprintf("add fdb %s to %s", a, l.Name)
 		if err := p.do(act, func() error { return p.k.h.NeighAppend(fdbEntry(link, a)) }); err != nil {
 			return err
 		}
 	}
-	return nil
+	if state == fdbState || added || len(kept) == 0 {
+		return nil
+	}
+	act := fmt.Sprintf("set state of fdb entries of %s to %#x (was %#x)", l.Name, fdbState, state)
+	return p.do(act, func() error { return p.k.h.NeighAppend(fdbEntry(link, kept[0])) })
 }
 
 func fdbEntry(link netlink.Link, dst netip.Addr) *netlink.Neigh {
 	return &netlink.Neigh{
 		LinkIndex:    link.Attrs().Index,
 		Family:       unix.AF_BRIDGE,
-		State:        netlink.NUD_PERMANENT,
+		State:        fdbState,
 		Flags:        netlink.NTF_SELF,
 		IP:           dst.AsSlice(),
 		HardwareAddr: zeroMAC,
@@ -588,3 +608,121 @@ func (k *Kernel) setBridgeAttr(index int, attr uint16, val uint32) error {
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
 }
+
+// Netconf attributes and indexes (linux/netconf.h), which package unix
+// lacks.
+const (
+	netconfaIfindex     = 1
+	netconfaForwarding  = 2
+	netconfIndexDefault = -2
+)
+
+// ipFamilies are the address families whose forwarding a bridge's
+// addresses decide, with their names under /proc/sys/net.
+var ipFamilies = []struct {
+	af   int
+	name string
+}{{unix.AF_INET, "ipv4"}, {unix.AF_INET6, "ipv6"}}
+
+// forwarding reads the forwarding flag of every link of the namespace in
+// address family af, by ifindex, with one netconf dump; the index
+// netconfIndexDefault is the value new links start with. A link without
+// configuration in af (IPv6 is off on a link whose MTU is under 1280) is
+// missing.
+func (k *Kernel) forwarding(af int) (map[int]bool, error) {
+	req := nl.NewNetlinkRequest(unix.RTM_GETNETCONF, unix.NLM_F_DUMP)
+	req.Sockets = k.raw
+	req.RawData = []byte{byte(af), 0, 0, 0} // struct netconfmsg, padded
+	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWNETCONF)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]bool, len(msgs))
+	for _, m := range msgs {
+		if len(m) < 4 {
+			continue
+		}
+		attrs, err := nl.ParseRouteAttr(m[4:])
+		if err != nil {
+			return nil, err
+		}
+		index, on, haveIndex, haveOn := 0, false, false, false
+		for _, a := range attrs {
+			if len(a.Value) < 4 {
+				continue
+			}
+			switch a.Attr.Type {
+			case netconfaIfindex:
+				index, haveIndex = int(int32(nl.NativeEndian().Uint32(a.Value))), true
+			case netconfaForwarding:
+				on, haveOn = nl.NativeEndian().Uint32(a.Value) != 0, true
+			}
+		}
+		if haveIndex && haveOn {
+			out[index] = on
+		}
+	}
+	return out, nil
+}
+
+// ensureForwarding sets the IPv4 and IPv6 forwarding sysctls of every
+// plan bridge as ifupdown2 does: on when the bridge has addresses, off
+// when it has none. A bridge a dry run would create is seen with the
+// values new links take.
+func (p *pass) ensureForwarding(plan sdn.Plan) error {
+	var have [2]map[int]bool
+	for i, fam := range ipFamilies {
+		m, err := dump(func() (map[int]bool, error) { return p.k.forwarding(fam.af) })
+		if err != nil {
+			return fmt.Errorf("read %s forwarding: %w", fam.name, err)
+		}
+		have[i] = m
+	}
+	type write struct{ act, path, value string }
+	var writes []write
+	for _, l := range plan.Links {
+		if l.Kind != sdn.LinkBridge {
+			continue
+		}
+		want := len(l.Addresses) > 0
+		for i, fam := range ipFamilies {
+			var on, ok bool
+			if link := p.links[l.Name]; link != nil {
+				on, ok = have[i][link.Attrs().Index]
+			} else {
+				on, ok = have[i][netconfIndexDefault]
+				ok = ok && (fam.af != unix.AF_INET6 || l.MTU == 0 || l.MTU >= ipv6MinMTU)
+			}
+			if !ok || on == want {
+				continue
+			}
+			value := "0"
+			if want {
+				value = "1"
+			}
+			writes = append(writes, write{
+				act:   fmt.Sprintf("set %s forwarding of %s to %s", fam.name, l.Name, value),
+				path:  "/proc/sys/net/" + fam.name + "/conf/" + l.Name + "/forwarding",
+				value: value,
+			})
+		}
+	}
+	if len(writes) == 0 {
+		return nil
+	}
+	run := func() error {
+		for _, w := range writes {
+			if err := p.do(w.act, func() error { return os.WriteFile(w.path, []byte(w.value+"\n"), 0o644) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if p.dry {
+		return run()
+	}
+	return p.k.inNetns(run)
+}
+
+// ipv6MinMTU is the smallest MTU of a link with IPv6.
+const ipv6MinMTU = 1280
