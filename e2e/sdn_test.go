@@ -160,13 +160,15 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// startAgent runs moxxie-agent for host in namespace ns. cred is a token
-// secret, or "cert:" and the path stem of an agent certificate and key.
-func startAgent(t *testing.T, dir, host, ns, addr, cred, state string) *agentProc {
+// startAgent runs moxxie-agent for host in namespace ns, with extra
+// flags. cred is a token secret, or "cert:" and the path stem of an agent
+// certificate and key.
+func startAgent(t *testing.T, dir, host, ns, addr, cred, state string, extra ...string) *agentProc {
 	t.Helper()
 	a := &agentProc{out: &lockedBuffer{}, exited: make(chan struct{})}
 	args := []string{"--netns", ns, "--host", host, "--address", addr,
 		"--uplink", "eth0", "--management", "eth0", "--state-dir", state, "--resync", "5s"}
+	args = append(args, extra...)
 	env := devEnv(t, dir)
 	if stem, ok := strings.CutPrefix(cred, "cert:"); ok {
 		args = append(args, "--cert", stem+".pem", "--key", stem+"-key.pem")
