@@ -27,19 +27,28 @@ type fwState struct {
 // emptyFirewall reports whether fw asks for nothing: the table is then
 // deleted.
 func emptyFirewall(fw sdn.Firewall) bool {
-	return len(fw.Bridges) == 0 && len(fw.Allowed) == 0 && len(fw.SNAT) == 0
+	return len(fw.Bridges) == 0 && len(fw.Groups) == 0 && len(fw.Allowed) == 0 && len(fw.SNAT) == 0
 }
 
 // renderFirewall renders fw as the table inet moxxie, in the form nft
-// lists it: set vnets of the bridges, set allowed of (in . out) pairs
-// (each bridge with itself too, so bridged traffic seen by br_netfilter
-// passes), a forward chain that drops routed traffic between two vnets
-// unless allowed or established, and a postrouting chain masquerading
-// each SNAT source.
+// lists it: set vnets of the bridges; one set gN per group of fw.Groups
+// (g0, g1, ... in order) holding its bridges; set allowed of (in . out)
+// pairs, the explicit ones and each bridge with itself (so bridged
+// traffic seen by br_netfilter passes); a forward chain that accepts
+// established traffic, allowed pairs and traffic within a group, and
+// drops the rest routed between two vnets; and a postrouting chain
+// masquerading each SNAT source.
 func renderFirewall(fw sdn.Firewall) (string, error) {
 	for _, b := range fw.Bridges {
 		if err := checkIfname(b); err != nil {
 			return "", err
+		}
+	}
+	for _, g := range fw.Groups {
+		for _, b := range g {
+			if err := checkIfname(b); err != nil {
+				return "", err
+			}
 		}
 	}
 	pairs, err := allowedPairs(fw)
@@ -51,12 +60,21 @@ func renderFirewall(fw sdn.Firewall) (string, error) {
 	b.WriteString("\tcomment \"managed by moxxie-agent\"\n")
 	b.WriteString("\tset vnets {\n\t\ttype ifname\n")
 	writeElements(&b, quoteAll(fw.Bridges))
-	b.WriteString("\t}\n\n\tset allowed {\n\t\ttype ifname . ifname\n")
+	b.WriteString("\t}\n\n")
+	for i, g := range fw.Groups {
+		fmt.Fprintf(&b, "\tset g%d {\n\t\ttype ifname\n", i)
+		writeElements(&b, quoteAll(g))
+		b.WriteString("\t}\n\n")
+	}
+	b.WriteString("\tset allowed {\n\t\ttype ifname . ifname\n")
 	writeElements(&b, pairs)
 	b.WriteString("\t}\n\n\tchain forward {\n")
 	b.WriteString("\t\ttype filter hook forward priority filter; policy accept;\n")
 	b.WriteString("\t\tct state established,related accept\n")
 	b.WriteString("\t\tiifname . oifname @allowed accept\n")
+	for i := range fw.Groups {
+		fmt.Fprintf(&b, "\t\tiifname @g%d oifname @g%d accept\n", i, i)
+	}
 	b.WriteString("\t\tiifname @vnets oifname @vnets drop\n")
 	b.WriteString("\t}\n\n\tchain postrouting {\n")
 	b.WriteString("\t\ttype nat hook postrouting priority srcnat; policy accept;\n")
@@ -129,9 +147,36 @@ func writeElements(b *strings.Builder, elems []string) {
 }
 
 // sameTable reports whether two table texts are equal but for
-// whitespace, as nft wraps set elements over lines.
+// whitespace and the order of set elements: nft wraps elements over lines
+// and lists those of a large set in its hash order.
 func sameTable(a, b string) bool {
-	return strings.Join(strings.Fields(a), " ") == strings.Join(strings.Fields(b), " ")
+	return canonTable(a) == canonTable(b)
+}
+
+// canonTable returns a table text with its whitespace collapsed and the
+// elements of each "elements = { ... }" sorted. Elements never hold ", "
+// (interface names hold no spaces, checkIfname).
+func canonTable(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	const open, end = "elements = { ", " }"
+	var b strings.Builder
+	for {
+		i := strings.Index(s, open)
+		if i < 0 {
+			break
+		}
+		j := strings.Index(s[i+len(open):], end)
+		if j < 0 {
+			break
+		}
+		elems := strings.Split(s[i+len(open):i+len(open)+j], ", ")
+		slices.Sort(elems)
+		b.WriteString(s[:i+len(open)])
+		b.WriteString(strings.Join(elems, ", "))
+		s = s[i+len(open)+j:]
+	}
+	b.WriteString(s)
+	return b.String()
 }
 
 // ensureFirewall makes the table inet moxxie hold fw, replacing it in one

@@ -11,8 +11,9 @@ import (
 
 func TestRenderFirewall(t *testing.T) {
 	fw := sdn.Firewall{
-		Bridges: []string{"v1", "v2", "v3"},
-		Allowed: []sdn.Pair{{In: "v1", Out: "v2"}, {In: "v2", Out: "v1"}},
+		Bridges: []string{"v1", "v2", "v3", "v4", "v5"},
+		Groups:  [][]string{{"v1", "v2"}, {"v3", "v4"}},
+		Allowed: []sdn.Pair{{In: "v1", Out: "v3"}, {In: "v5", Out: "v1"}},
 		SNAT:    []sdn.SNAT{{Source: "10.1.0.0/24", Out: "eth0"}, {Source: "fd00:1::5/64", Out: "bond0"}},
 	}
 	got, err := renderFirewall(fw)
@@ -23,18 +24,30 @@ func TestRenderFirewall(t *testing.T) {
 	comment "managed by moxxie-agent"
 	set vnets {
 		type ifname
-		elements = { "v1", "v2", "v3" }
+		elements = { "v1", "v2", "v3", "v4", "v5" }
+	}
+
+	set g0 {
+		type ifname
+		elements = { "v1", "v2" }
+	}
+
+	set g1 {
+		type ifname
+		elements = { "v3", "v4" }
 	}
 
 	set allowed {
 		type ifname . ifname
-		elements = { "v1" . "v1", "v1" . "v2", "v2" . "v1", "v2" . "v2", "v3" . "v3" }
+		elements = { "v1" . "v1", "v1" . "v3", "v2" . "v2", "v3" . "v3", "v4" . "v4", "v5" . "v1", "v5" . "v5" }
 	}
 
 	chain forward {
 		type filter hook forward priority filter; policy accept;
 		ct state established,related accept
 		iifname . oifname @allowed accept
+		iifname @g0 oifname @g0 accept
+		iifname @g1 oifname @g1 accept
 		iifname @vnets oifname @vnets drop
 	}
 
@@ -54,6 +67,7 @@ func TestRenderFirewall_Invalid(t *testing.T) {
 	for _, fw := range []sdn.Firewall{
 		{Bridges: []string{`v"1`}},
 		{Bridges: []string{"v1"}, Allowed: []sdn.Pair{{In: "v1", Out: ""}}},
+		{Bridges: []string{"v1", "v2"}, Groups: [][]string{{"v1", "v 2"}}},
 		{SNAT: []sdn.SNAT{{Source: "10.1.0.0", Out: "eth0"}}},
 		{SNAT: []sdn.SNAT{{Source: "10.1.0.0/24", Out: "eth0; drop"}}},
 	} {
@@ -72,14 +86,23 @@ func TestSameTable(t *testing.T) {
 	if sameTable(listed, strings.Replace(rendered, "v2", "v3", 1)) {
 		t.Error("different tables compare equal")
 	}
+	// nft lists a large set's elements in its own order.
+	listed = "set g0 {\n\t\ttype ifname\n\t\telements = { \"v2\",\n\t\t\t\"v10\", \"v1\" }\n\t}\n\tset allowed {\n\t\telements = { \"v2\" . \"v2\", \"v1\" . \"v1\" }\n\t}"
+	rendered = "set g0 {\n\t\ttype ifname\n\t\telements = { \"v1\", \"v10\", \"v2\" }\n\t}\n\tset allowed {\n\t\telements = { \"v1\" . \"v1\", \"v2\" . \"v2\" }\n\t}"
+	if !sameTable(listed, rendered) {
+		t.Error("tables differing only in the order of set elements compare unequal")
+	}
+	if sameTable(listed, strings.Replace(rendered, `"v1" . "v1"`, `"v1" . "v2"`, 1)) {
+		t.Error("different set elements compare equal")
+	}
 }
 
-// twoTenants is a host with two simple-zone vnets of different tenants,
-// each with a gateway and a guest, and ip_forward on.
+// twoTenants is a host with three simple-zone vnets, each with a gateway
+// and a guest, and ip_forward on: v1 and v2 of tenant a, v3 of tenant b.
 type twoTenants struct {
-	ns     string
-	k      *Kernel
-	g1, g2 string
+	ns         string
+	k          *Kernel
+	g1, g2, g3 string
 }
 
 func newTwoTenants(t *testing.T) *twoTenants {
@@ -92,6 +115,7 @@ func newTwoTenants(t *testing.T) *twoTenants {
 	apply(t, k, tt.plan(nil))
 	tt.g1 = guest(t, ns, "tap1", "v1", "10.1.0.2/24", "10.1.0.1")
 	tt.g2 = guest(t, ns, "tap2", "v2", "10.2.0.2/24", "10.2.0.1")
+	tt.g3 = guest(t, ns, "tap3", "v3", "10.3.0.2/24", "10.3.0.1")
 	return tt
 }
 
@@ -99,6 +123,7 @@ func (tt *twoTenants) plan(fw *sdn.Firewall) sdn.Plan {
 	p := sdn.Plan{Host: "h", Links: []sdn.Link{
 		{Name: "v1", Kind: sdn.LinkBridge, Alias: "moxxie:v1", Vnet: "v1", MTU: 1500, Addresses: []string{"10.1.0.1/24"}},
 		{Name: "v2", Kind: sdn.LinkBridge, Alias: "moxxie:v2", Vnet: "v2", MTU: 1500, Addresses: []string{"10.2.0.1/24"}},
+		{Name: "v3", Kind: sdn.LinkBridge, Alias: "moxxie:v3", Vnet: "v3", MTU: 1500, Addresses: []string{"10.3.0.1/24"}},
 	}}
 	if fw != nil {
 		p.Firewall = *fw
@@ -107,24 +132,36 @@ func (tt *twoTenants) plan(fw *sdn.Firewall) sdn.Plan {
 }
 
 // TestKernel_FirewallIsolation routes between two tenants' vnets on one
-// host: open without a firewall, dropped with one, open again in the
-// directions Allowed names.
+// host: open without a firewall; with one, open within tenant a's group
+// and dropped between the tenants; open again in the directions Allowed
+// names.
 func TestKernel_FirewallIsolation(t *testing.T) {
 	needRoot(t)
 	needNFT(t)
 	tt := newTwoTenants(t)
-	mustPing(t, tt.g1, "10.2.0.2") // routed, no firewall yet
+	mustPing(t, tt.g1, "10.3.0.2") // routed, no firewall yet
 
-	fw := sdn.Firewall{Bridges: []string{"v1", "v2"}, SNAT: []sdn.SNAT{{Source: "10.1.0.0/24", Out: "eth0"}}}
+	fw := sdn.Firewall{
+		Bridges: []string{"v1", "v2", "v3"},
+		Groups:  [][]string{{"v1", "v2"}},
+		SNAT:    []sdn.SNAT{{Source: "10.1.0.0/24", Out: "eth0"}},
+	}
 	if acts := apply(t, tt.k, tt.plan(&fw)); !slices.Equal(acts, []string{"create firewall"}) {
 		t.Errorf("actions %q", acts)
 	}
 	mustPing(t, tt.g1, "10.1.0.1") // its own gateway
-	mustNotPing(t, tt.g1, "10.2.0.2")
-	mustNotPing(t, tt.g2, "10.1.0.2")
+	mustPing(t, tt.g1, "10.2.0.2") // same tenant, both ways
+	mustPing(t, tt.g2, "10.1.0.2")
+	for _, g := range []string{tt.g1, tt.g2} {
+		mustNotPing(t, g, "10.3.0.2")
+	}
+	mustNotPing(t, tt.g3, "10.1.0.2")
+	mustNotPing(t, tt.g3, "10.2.0.2")
 	listing := run(t, "ip", "netns", "exec", tt.ns, "nft", "list", "table", "inet", "moxxie")
-	if !strings.Contains(listing, `ip saddr 10.1.0.0/24 oifname "eth0" masquerade`) {
-		t.Errorf("no SNAT rule in:\n%s", listing)
+	for _, want := range []string{`ip saddr 10.1.0.0/24 oifname "eth0" masquerade`, "iifname @g0 oifname @g0 accept"} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("no %q in:\n%s", want, listing)
+		}
 	}
 	if acts := apply(t, tt.k, tt.plan(&fw)); len(acts) != 0 {
 		t.Errorf("second Apply: %q", acts)
@@ -136,24 +173,38 @@ func TestKernel_FirewallIsolation(t *testing.T) {
 		t.Errorf("Verify from a fresh Kernel = %q, %v", drift, err)
 	}
 
-	fw.Allowed = []sdn.Pair{{In: "v1", Out: "v2"}}
+	fw.Allowed = []sdn.Pair{{In: "v3", Out: "v1"}}
 	if acts := apply(t, tt.k, tt.plan(&fw)); !slices.Equal(acts, []string{"replace firewall"}) {
 		t.Errorf("actions %q", acts)
 	}
-	mustPing(t, tt.g1, "10.2.0.2") // v1 -> v2 allowed, replies established
-	mustNotPing(t, tt.g2, "10.1.0.2")
+	mustPing(t, tt.g3, "10.1.0.2") // v3 -> v1 allowed, replies established
+	mustNotPing(t, tt.g1, "10.3.0.2")
+	mustNotPing(t, tt.g3, "10.2.0.2") // not the rest of the group
 
-	fw.Allowed = append(fw.Allowed, sdn.Pair{In: "v2", Out: "v1"})
+	fw.Allowed = append(fw.Allowed, sdn.Pair{In: "v1", Out: "v3"})
 	apply(t, tt.k, tt.plan(&fw))
-	mustPing(t, tt.g1, "10.2.0.2")
-	mustPing(t, tt.g2, "10.1.0.2")
+	mustPing(t, tt.g3, "10.1.0.2")
+	mustPing(t, tt.g1, "10.3.0.2")
+	mustNotPing(t, tt.g2, "10.3.0.2")
 
-	// A table edited by hand is drift, and Apply puts it back.
+	// A table edited or deleted by hand is drift that Verify reports, and
+	// Apply puts it back.
 	run(t, "ip", "netns", "exec", tt.ns, "nft", "flush", "chain", "inet", "moxxie", "forward")
 	if drift, err := tt.k.Verify(tt.plan(&fw)); err != nil || !slices.Equal(drift, []string{"replace firewall"}) {
 		t.Errorf("Verify after a hand edit = %q, %v", drift, err)
 	}
-	apply(t, tt.k, tt.plan(&fw))
+	if acts := apply(t, tt.k, tt.plan(&fw)); !slices.Equal(acts, []string{"replace firewall"}) {
+		t.Errorf("Apply after a hand edit: actions %q", acts)
+	}
+	mustNotPing(t, tt.g2, "10.3.0.2")
+	run(t, "ip", "netns", "exec", tt.ns, "nft", "delete", "table", "inet", "moxxie")
+	if drift, err := tt.k.Verify(tt.plan(&fw)); err != nil || !slices.Equal(drift, []string{"create firewall"}) {
+		t.Errorf("Verify after the table was deleted = %q, %v", drift, err)
+	}
+	if acts := apply(t, tt.k, tt.plan(&fw)); !slices.Equal(acts, []string{"create firewall"}) {
+		t.Errorf("Apply after the table was deleted: actions %q", acts)
+	}
+	mustNotPing(t, tt.g2, "10.3.0.2")
 
 	if acts := apply(t, tt.k, tt.plan(nil)); !slices.Equal(acts, []string{"delete firewall"}) {
 		t.Errorf("empty firewall: actions %q", acts)
@@ -161,6 +212,7 @@ func TestKernel_FirewallIsolation(t *testing.T) {
 	if out, err := runOut("ip", "netns", "exec", tt.ns, "nft", "list", "table", "inet", "moxxie"); err == nil {
 		t.Errorf("table still there:\n%s", out)
 	}
+	mustPing(t, tt.g2, "10.3.0.2")
 }
 
 // TestKernel_NoNFT checks a missing nft fails only a plan with a

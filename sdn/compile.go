@@ -39,7 +39,11 @@ import (
 //
 // The firewall of a host allows routed traffic from bridge a to bridge b
 // when both vnets have the same tenant (no tenant counts as one tenant)
-// or an Allow rule's From matches a and its To matches b.
+// or an Allow rule's From matches a and its To matches b. The bridges of
+// one tenant on the host form one of its Groups (when there are at least
+// two), and Allowed holds only the pairs of different tenants that allow
+// rules open, so the firewall grows with the vnets and the rules, not
+// with the square of the vnets.
 //
 // Refused besides invalid objects: duplicate IDs or host names, two hosts
 // with one address, references to missing zones or vnets, a vlan or vxlan
@@ -439,13 +443,24 @@ func checkOverlaps(h host, routed []subnet) error {
 // and whose simple-zone subnets with a gateway are routed.
 func (c *compiler) firewall(h host, vnets []Vnet, routed []subnet) (Firewall, error) {
 	var fw Firewall
+	tenants := make(map[string][]string)
 	for _, v := range vnets {
 		fw.Bridges = append(fw.Bridges, v.ID)
+		tenants[v.Tenant] = append(tenants[v.Tenant], v.ID)
 	}
-	for _, a := range vnets {
-		for _, b := range vnets {
-			if a.ID != b.ID && c.allowed(a, b) {
-				fw.Allowed = append(fw.Allowed, Pair{In: a.ID, Out: b.ID})
+	for _, g := range tenants {
+		if len(g) >= 2 {
+			slices.Sort(g)
+			fw.Groups = append(fw.Groups, g)
+		}
+	}
+	slices.SortFunc(fw.Groups, slices.Compare)
+	if len(c.allows) > 0 {
+		for _, a := range vnets {
+			for _, b := range vnets {
+				if a.Tenant != b.Tenant && c.ruleAllows(a, b) {
+					fw.Allowed = append(fw.Allowed, Pair{In: a.ID, Out: b.ID})
+				}
 			}
 		}
 	}
@@ -468,11 +483,9 @@ func (c *compiler) firewall(h host, vnets []Vnet, routed []subnet) (Firewall, er
 	return fw, nil
 }
 
-// allowed reports whether routed traffic from vnet a may reach vnet b.
-func (c *compiler) allowed(a, b Vnet) bool {
-	if a.Tenant == b.Tenant {
-		return true
-	}
+// ruleAllows reports whether an allow rule lets routed traffic from vnet
+// a reach vnet b.
+func (c *compiler) ruleAllows(a, b Vnet) bool {
 	for _, r := range c.allows {
 		if matches(r.From, a) && matches(r.To, b) {
 			return true

@@ -2,6 +2,7 @@ package sdn
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -87,7 +88,8 @@ func TestCompileRealistic(t *testing.T) {
 			},
 			Firewall: Firewall{
 				Bridges: []string{"db", "edge1", "other", "web"},
-				Allowed: pairs("db", "web", "edge1", "other", "edge1", "web", "other", "edge1", "other", "web", "web", "db"),
+				Groups:  [][]string{{"db", "web"}, {"edge1", "other"}},
+				Allowed: pairs("edge1", "web", "other", "web"),
 			},
 		},
 		"pve2": {
@@ -117,7 +119,8 @@ func TestCompileRealistic(t *testing.T) {
 			},
 			Firewall: Firewall{
 				Bridges: []string{"db", "other", "web"},
-				Allowed: pairs("db", "web", "other", "web", "web", "db"),
+				Groups:  [][]string{{"db", "web"}},
+				Allowed: pairs("other", "web"),
 			},
 		},
 		"pve4": {Host: "pve4", Links: []Link{}},
@@ -529,18 +532,19 @@ func TestCompileFirewall(t *testing.T) {
 		allows []Allow
 		want   []Pair
 	}{
-		{"tenants only", nil, pairs("a1", "a2", "a2", "a1", "n1", "n2", "n2", "n1")},
-		{"vnet to vnet, one direction", []Allow{{ID: "r", From: "vnet:b1", To: "vnet:a1"}},
-			pairs("a1", "a2", "a2", "a1", "b1", "a1", "n1", "n2", "n2", "n1")},
-		{"tenant to tenant", []Allow{{ID: "r", From: "tenant:a", To: "tenant:b"}},
-			pairs("a1", "a2", "a1", "b1", "a2", "a1", "a2", "b1", "n1", "n2", "n2", "n1")},
-		{"tenant to vnet without tenant", []Allow{{ID: "r", From: "tenant:b", To: "vnet:n1"}},
-			pairs("a1", "a2", "a2", "a1", "b1", "n1", "n1", "n2", "n2", "n1")},
+		{"tenants only", nil, nil},
+		{"vnet to vnet, one direction", []Allow{{ID: "r", From: "vnet:b1", To: "vnet:a1"}}, pairs("b1", "a1")},
+		{"tenant to tenant", []Allow{{ID: "r", From: "tenant:a", To: "tenant:b"}}, pairs("a1", "b1", "a2", "b1")},
+		{"tenant to vnet without tenant", []Allow{{ID: "r", From: "tenant:b", To: "vnet:n1"}}, pairs("b1", "n1")},
 		{"both ways, twice", []Allow{
 			{ID: "r1", From: "vnet:a1", To: "vnet:b1"},
 			{ID: "r2", From: "vnet:b1", To: "vnet:a1"},
 			{ID: "r3", From: "tenant:a", To: "vnet:b1"},
-		}, pairs("a1", "a2", "a1", "b1", "a2", "a1", "a2", "b1", "b1", "a1", "n1", "n2", "n2", "n1")},
+		}, pairs("a1", "b1", "a2", "b1", "b1", "a1")},
+		{"within a group: nothing beyond it", []Allow{
+			{ID: "r1", From: "vnet:a1", To: "vnet:a2"},
+			{ID: "r2", From: "tenant:a", To: "vnet:a1"},
+		}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -551,6 +555,10 @@ func TestCompileFirewall(t *testing.T) {
 			fw := plans["h"].Firewall
 			if want := []string{"a1", "a2", "b1", "n1", "n2"}; !reflect.DeepEqual(fw.Bridges, want) {
 				t.Errorf("bridges = %v, want %v", fw.Bridges, want)
+			}
+			// b1 is its tenant's only bridge here: no group of one.
+			if want := [][]string{{"a1", "a2"}, {"n1", "n2"}}; !reflect.DeepEqual(fw.Groups, want) {
+				t.Errorf("groups = %v, want %v", fw.Groups, want)
 			}
 			if !reflect.DeepEqual(fw.Allowed, c.want) {
 				t.Errorf("allowed = %v, want %v", fw.Allowed, c.want)
@@ -600,5 +608,48 @@ func TestCompileEmpty(t *testing.T) {
 	}
 	if p := plans["h"]; p.Host != "h" || p.Links == nil || len(p.Links) != 0 || !reflect.DeepEqual(p.Firewall, Firewall{}) {
 		t.Fatalf("plan of a host in no zone = %+v", p)
+	}
+}
+
+// TestCompileFirewallGroups checks the firewall of many vnets of one
+// tenant stays small: one group, no pairs, and one more vnet is one more
+// member of the group in the diff.
+func TestCompileFirewallGroups(t *testing.T) {
+	in := Intent{
+		Hosts: []Host{{Name: "h", Address: "10.0.0.1"}},
+		Zones: []Zone{{ID: "z", Type: ZoneVXLAN}},
+	}
+	for i := range 200 {
+		in.Vnets = append(in.Vnets, Vnet{ID: fmt.Sprintf("vn%03d", i), Zone: "z", Tag: 1000 + i, Tenant: "acme"})
+	}
+	plans, err := Compile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := plans["h"].Firewall
+	if len(fw.Groups) != 1 || !slices.Equal(fw.Groups[0], fw.Bridges) || len(fw.Bridges) != 200 || fw.Allowed != nil {
+		t.Fatalf("firewall: %d bridges, groups %d, %d allowed pairs; want one group of all 200 and no pairs",
+			len(fw.Bridges), len(fw.Groups), len(fw.Allowed))
+	}
+	b, err := json.Marshal(fw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 4096 {
+		t.Errorf("firewall is %d bytes of JSON", len(b))
+	}
+	in.Vnets = append(in.Vnets, Vnet{ID: "vn200", Zone: "z", Tag: 1200, Tenant: "acme"})
+	after, err := Compile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fwChange []string
+	for _, c := range Diff(plans["h"], after["h"]) {
+		if c.Object == ObjectFirewall {
+			fwChange = c.Fields
+		}
+	}
+	if want := []string{"bridges: +vn200", "group vn000: +vn200"}; !slices.Equal(fwChange, want) {
+		t.Errorf("firewall change %q, want %q", fwChange, want)
 	}
 }

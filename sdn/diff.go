@@ -61,11 +61,12 @@ func nonNil(s []string) []string {
 // OpRemove (no Fields) or OpChange (Fields each attribute that differs as
 // "name: old -> new", lists as "[a b]", an empty string as ""), sorted by
 // link name; then, if the firewalls differ, one firewall change whose
-// Fields give what its sets gain and lose ("allowed: +v1>v2 -v3>v1";
-// SNAT rules as "source>out"). The firewall change is OpAdd when old's
-// firewall is empty, OpRemove when new's is, else OpChange. Nil and empty
-// lists are alike. The result is nil when the plans hold the same links
-// and firewall.
+// Fields give what its sets gain and lose ("bridges: +v4", "allowed:
+// +v1>v2 -v3>v1"; SNAT rules as "source>out"), groups as groupChanges
+// describes them ("group v1: +v4", "groups: +[v5 v6]"). The firewall
+// change is OpAdd when old's firewall is empty, OpRemove when new's is,
+// else OpChange. Nil and empty lists are alike. The result is nil when
+// the plans hold the same links and firewall.
 func Diff(old, new Plan) []Change {
 	var out []Change
 	before := make(map[string]Link, len(old.Links))
@@ -138,7 +139,7 @@ func quoteEmpty(s string) string {
 }
 
 func (f Firewall) empty() bool {
-	return len(f.Bridges) == 0 && len(f.Allowed) == 0 && len(f.SNAT) == 0
+	return len(f.Bridges) == 0 && len(f.Groups) == 0 && len(f.Allowed) == 0 && len(f.SNAT) == 0
 }
 
 // firewallChanges lists what each set of the firewall gains and loses.
@@ -150,9 +151,81 @@ func firewallChanges(o, n Firewall) []string {
 		}
 	}
 	add("bridges", o.Bridges, n.Bridges)
+	fields = append(fields, groupChanges(o.Groups, n.Groups)...)
 	add("allowed", strs(o.Allowed), strs(n.Allowed))
 	add("snat", strs(o.SNAT), strs(n.SNAT))
 	return fields
+}
+
+// groupChanges describes how the groups of a firewall change. A new group
+// that shares bridges with an old one is that group changed, shown by the
+// smallest bridge the two share and the members it gains and loses
+// ("group v1: +v4 -v3"), so a large group gaining one bridge reads as
+// one; the others are groups that appear or go, listed whole ("groups:
+// +[v5 v6] -[v7 v8]"). Old and new groups are paired by the most shared
+// bridges first.
+func groupChanges(o, n [][]string) []string {
+	type match struct{ i, j, shared int } // new group i, old group j
+	var ms []match
+	for i, g := range n {
+		for j, h := range o {
+			if k := len(intersect(g, h)); k > 0 {
+				ms = append(ms, match{i, j, k})
+			}
+		}
+	}
+	slices.SortStableFunc(ms, func(a, b match) int { return cmp.Compare(b.shared, a.shared) })
+	pairedNew := make(map[int]int, len(n)) // new group -> old group
+	pairedOld := make(map[int]bool, len(o))
+	for _, m := range ms {
+		if _, ok := pairedNew[m.i]; ok || pairedOld[m.j] {
+			continue
+		}
+		pairedNew[m.i], pairedOld[m.j] = m.j, true
+	}
+	var changed, whole []string
+	for i, g := range n {
+		j, ok := pairedNew[i]
+		if !ok {
+			whole = append(whole, "+"+groupString(g))
+			continue
+		}
+		if d := setDiff(o[j], g); d != "" {
+			changed = append(changed, "group "+intersect(g, o[j])[0]+": "+d)
+		}
+	}
+	for j, h := range o {
+		if !pairedOld[j] {
+			whole = append(whole, "-"+groupString(h))
+		}
+	}
+	slices.Sort(changed)
+	slices.Sort(whole) // "+" sorts before "-"
+	if len(whole) > 0 {
+		changed = append([]string{"groups: " + strings.Join(whole, " ")}, changed...)
+	}
+	return changed
+}
+
+// intersect returns the elements of a also in b, sorted.
+func intersect(a, b []string) []string {
+	in := make(map[string]bool, len(b))
+	for _, v := range b {
+		in[v] = true
+	}
+	var out []string
+	for _, v := range a {
+		if in[v] {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// groupString renders a group as "[v1 v2]", its members sorted.
+func groupString(g []string) string {
+	return "[" + strings.Join(slices.Sorted(slices.Values(g)), " ") + "]"
 }
 
 func strs[T fmt.Stringer](s []T) []string {

@@ -8,7 +8,7 @@ import (
 func TestDiff(t *testing.T) {
 	br := bridge("v1", 1450)
 	vx := vxlan("v1", 100, "10.0.0.1", 4789, 1450, "10.0.0.2", "10.0.0.3")
-	fw := Firewall{Bridges: []string{"v1", "v2"}, Allowed: pairs("v1", "v2")}
+	fw := Firewall{Bridges: []string{"v1", "v2", "v3"}, Groups: [][]string{{"v1", "v2"}}, Allowed: pairs("v1", "v3")}
 	cases := []struct {
 		name     string
 		old, new Plan
@@ -46,18 +46,42 @@ func TestDiff(t *testing.T) {
 			}},
 		}},
 		{"firewall add", Plan{}, Plan{Firewall: fw}, []Change{
-			{Op: OpAdd, Object: ObjectFirewall, Name: "firewall", Fields: []string{"bridges: +v1 +v2", "allowed: +v1>v2"}},
+			{Op: OpAdd, Object: ObjectFirewall, Name: "firewall", Fields: []string{"bridges: +v1 +v2 +v3", "groups: +[v1 v2]", "allowed: +v1>v3"}},
 		}},
 		{"firewall remove", Plan{Firewall: fw}, Plan{}, []Change{
-			{Op: OpRemove, Object: ObjectFirewall, Name: "firewall", Fields: []string{"bridges: -v1 -v2", "allowed: -v1>v2"}},
+			{Op: OpRemove, Object: ObjectFirewall, Name: "firewall", Fields: []string{"bridges: -v1 -v2 -v3", "groups: -[v1 v2]", "allowed: -v1>v3"}},
 		}},
 		{"firewall change", Plan{Firewall: fw}, Plan{Firewall: Firewall{
-			Bridges: []string{"v1", "v3"},
+			Bridges: []string{"v1", "v3", "v4"},
+			Groups:  [][]string{{"v1", "v4"}},
 			Allowed: pairs("v1", "v3", "v3", "v1"),
 			SNAT:    []SNAT{{Source: "10.1.0.0/24", Out: "eth0"}},
 		}}, []Change{
 			{Op: OpChange, Object: ObjectFirewall, Name: "firewall", Fields: []string{
-				"bridges: +v3 -v2", "allowed: +v1>v3 +v3>v1 -v1>v2", "snat: +10.1.0.0/24>eth0",
+				"bridges: +v4 -v2", "group v1: +v4 -v2", "allowed: +v3>v1", "snat: +10.1.0.0/24>eth0",
+			}},
+		}},
+		{"groups: one gains a bridge, one goes, one comes", Plan{Firewall: Firewall{
+			Bridges: []string{"a1", "a2", "a3", "b1", "b2", "c1", "c2"},
+			Groups:  [][]string{{"a1", "a2", "a3"}, {"b1", "b2"}, {"c1", "c2"}},
+		}}, Plan{Firewall: Firewall{
+			Bridges: []string{"a1", "a2", "a3", "a4", "b1", "b2", "c1", "c2", "d1", "d2"},
+			Groups:  [][]string{{"a1", "a2", "a3", "a4"}, {"c1", "c2"}, {"d1", "d2"}},
+			Allowed: pairs("b1", "b2"),
+		}}, []Change{
+			{Op: OpChange, Object: ObjectFirewall, Name: "firewall", Fields: []string{
+				"bridges: +a4 +d1 +d2", "groups: +[d1 d2] -[b1 b2]", "group a1: +a4", "allowed: +b1>b2",
+			}},
+		}},
+		{"groups: a split pairs the larger part", Plan{Firewall: Firewall{
+			Bridges: []string{"a1", "a2", "a3"},
+			Groups:  [][]string{{"a1", "a2", "a3"}},
+		}}, Plan{Firewall: Firewall{
+			Bridges: []string{"a1", "a2", "a3", "b1"},
+			Groups:  [][]string{{"a1", "b1"}, {"a2", "a3"}},
+		}}, []Change{
+			{Op: OpChange, Object: ObjectFirewall, Name: "firewall", Fields: []string{
+				"bridges: +b1", "groups: +[a1 b1]", "group a2: -a1",
 			}},
 		}},
 		{"links then firewall, by name", Plan{Links: []Link{bridge("b", 1500), bridge("y", 1500)}}, Plan{
@@ -121,7 +145,7 @@ func TestDiffCompiled(t *testing.T) {
   ~ link vxlan_other: mtu: 1450 -> 8950
   ~ link vxlan_web: vni: 100 -> 101; mtu: 1450 -> 8950
   ~ link web: mtu: 1450 -> 8950
-  ~ firewall: bridges: -db; allowed: -db>web -edge1>web -other>web -web>db
+  ~ firewall: bridges: -db; groups: -[db web]; allowed: -edge1>web -other>web
 `
 	if got != want {
 		t.Errorf("pve1:\n%s\nwant:\n%s", got, want)

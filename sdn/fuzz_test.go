@@ -181,8 +181,47 @@ func FuzzCompile(f *testing.F) {
 		}
 		for name, p := range plans {
 			checkPlan(t, name, p)
+			checkReach(t, in, name, p.Firewall)
 		}
 	})
+}
+
+// reaches reports whether fw lets routed traffic from bridge a reach
+// bridge b: both in one group, or the pair allowed.
+func reaches(fw Firewall, a, b string) bool {
+	for _, g := range fw.Groups {
+		if slices.Contains(g, a) && slices.Contains(g, b) {
+			return true
+		}
+	}
+	return slices.Contains(fw.Allowed, Pair{In: a, Out: b})
+}
+
+// checkReach checks fw lets bridge a reach bridge b exactly when the
+// intent says: the vnets have one tenant, or an allow rule matches.
+func checkReach(t *testing.T, in Intent, name string, fw Firewall) {
+	t.Helper()
+	tenant := make(map[string]string, len(in.Vnets))
+	for _, v := range in.Vnets {
+		tenant[v.ID] = v.Tenant
+	}
+	match := func(sel, vnet string) bool {
+		return sel == "vnet:"+vnet || sel == "tenant:"+tenant[vnet]
+	}
+	for _, a := range fw.Bridges {
+		for _, b := range fw.Bridges {
+			if a == b {
+				continue
+			}
+			want := tenant[a] == tenant[b]
+			for _, r := range in.Allows {
+				want = want || match(r.From, a) && match(r.To, b)
+			}
+			if got := reaches(fw, a, b); got != want {
+				t.Fatalf("%s: %s reaches %s: %v, want %v (firewall %+v)", name, a, b, got, want, fw)
+			}
+		}
+	}
 }
 
 // checkPlan checks the invariants of a compiled plan.
@@ -232,9 +271,29 @@ func checkPlan(t *testing.T, name string, p Plan) {
 	if !slices.Equal(fw.Bridges, bridges) {
 		t.Fatalf("%s: firewall bridges %v, links %v", name, fw.Bridges, bridges)
 	}
+	grouped := make(map[string]int)
+	for i, g := range fw.Groups {
+		if len(g) < 2 || !slices.IsSorted(g) {
+			t.Fatalf("%s: group %v", name, g)
+		}
+		for _, b := range g {
+			if _, ok := grouped[b]; ok || !slices.Contains(bridges, b) {
+				t.Fatalf("%s: bridge %s of group %v is in another group or not a bridge", name, b, g)
+			}
+			grouped[b] = i
+		}
+	}
+	if !slices.IsSortedFunc(fw.Groups, slices.Compare) {
+		t.Fatalf("%s: groups not sorted: %v", name, fw.Groups)
+	}
 	for _, pr := range fw.Allowed {
 		if pr.In == pr.Out || !slices.Contains(bridges, pr.In) || !slices.Contains(bridges, pr.Out) {
 			t.Fatalf("%s: allowed pair %v", name, pr)
+		}
+		if gi, ok := grouped[pr.In]; ok {
+			if gj, ok := grouped[pr.Out]; ok && gi == gj {
+				t.Fatalf("%s: allowed pair %v within group %v", name, pr, fw.Groups[gi])
+			}
 		}
 	}
 	if !slices.IsSortedFunc(fw.Allowed, func(a, b Pair) int {

@@ -162,13 +162,20 @@ type SNAT struct {
 }
 
 // Firewall is the isolation of a host's vnets: routed traffic between two
-// bridges in Bridges is dropped unless its (in, out) pair is in Allowed or
-// it belongs to an established flow. The agent renders it as one nftables
-// table of its own.
+// bridges in Bridges is dropped unless both bridges are in one of Groups,
+// its (in, out) pair is in Allowed, or it belongs to an established flow.
+// The agent renders it as one nftables table of its own.
 type Firewall struct {
 	// Bridges are the host's vnet bridges, sorted.
 	Bridges []string `json:"bridges,omitempty"`
-	// Allowed are the permitted directions, sorted by In then Out.
+	// Groups are sets of bridges that reach each other in every
+	// direction: the bridges of one tenant on the host (bridges of vnets
+	// without a tenant form one group too). Each group is sorted and
+	// holds at least two bridges, and the groups are sorted; a bridge is
+	// in at most one group.
+	Groups [][]string `json:"groups,omitempty"`
+	// Allowed are the permitted directions that Groups do not already
+	// permit, from allow rules, sorted by In then Out.
 	Allowed []Pair `json:"allowed,omitempty"`
 	// SNAT rules, sorted by Source.
 	SNAT []SNAT `json:"snat,omitempty"`
@@ -206,6 +213,7 @@ type Change struct {
 	// Fields names the attributes that differ, for OpChange
 	// ("mtu: 1500 -> 1450", "vni: 100 -> 200"); for an added link, its
 	// attributes that are set ("kind: bridge", "mtu: 1450"); for the
-	// firewall, what its sets gain and lose ("allowed: +v1>v2 -v2>v3").
+	// firewall, what its sets gain and lose ("allowed: +v1>v2 -v2>v3",
+	// "group v1: +v4", "groups: +[v5 v6]").
 	Fields []string `json:"fields,omitempty"`
 }
