@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -38,6 +39,13 @@ type Options struct {
 	RateBurst        int
 	AddressRateLimit float64
 	AddressRateBurst int
+	// DebugConfig, when set, returns this server's effective
+	// configuration for GET /v1/debug/config, secrets left out; without
+	// it the route answers 404.
+	DebugConfig func() (any, error)
+	// RecentLogs, when set, returns up to n of this server's latest log
+	// records, oldest first, each a JSON object (GET /v1/debug/logs).
+	RecentLogs func(n int) []json.RawMessage
 }
 
 // server is the http.Handler returned by New.

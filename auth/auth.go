@@ -84,6 +84,10 @@ const (
 	// PermAgent is what a host agent does: enrol its host, read its
 	// network plan and report what it applied.
 	PermAgent Permission = "agent"
+	// PermDebugRead reads a server's insides: Go profiles
+	// (/debug/pprof), its effective configuration and its recent logs.
+	// Only admins hold it: profiles show memory and call stacks.
+	PermDebugRead Permission = "debug:read"
 )
 
 // Scope says how a route treats tenant tokens.
@@ -105,7 +109,7 @@ var grants = map[Role][]Permission{
 		PermSnapshotRead, PermSnapshotWrite, PermIPAMRead, PermIPAMWrite, PermIPAMAllocate, PermDNSRead, PermDNSWrite,
 		PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead, PermSecretRead, PermSecretWrite, PermAuditRead,
 		PermTenantRead, PermTenantWrite, PermReportRead, PermCapacityRead, PermBillingWrite,
-		PermSDNRead, PermSDNWrite, PermAgent,
+		PermSDNRead, PermSDNWrite, PermAgent, PermDebugRead,
 	},
 	RoleOperator: {
 		PermStatusRead, PermClusterWrite, PermSettingRead, PermSettingWrite, PermSnapshotRead,
