@@ -100,6 +100,12 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// The server keeps its latest log records for GET /v1/debug/logs.
+	recentLogs := newLogRing()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	opts.Logger = withLogRing(opts.Logger, recentLogs)
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -165,7 +171,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 		}
 	}
 	s.apiAddr = advertised(cfg.APIAddress, s.apiLn.Addr())
-	handler := api.New(s, cfg.APIRateLimit.apiOptions(api.Options{Logger: s.logger}))
+	handler := api.New(s, cfg.APIRateLimit.apiOptions(api.Options{Logger: s.logger, DebugConfig: cfg.debugDump, RecentLogs: recentLogs.last}))
 	s.handler = handler
 	errLog := slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)
 	s.apiSrv = newHTTPServer(handler, errLog)
