@@ -27,6 +27,19 @@ type Assignment struct {
 	RolloutID string
 	Phase     string
 	Plan      sdn.Plan
+	// RequestID is the request ID of the apply that started the rollout;
+	// the agent logs it with the version, so that the request can be
+	// followed from the API to the hosts.
+	RequestID string `json:",omitempty"`
+}
+
+// requestID returns the request_id log attribute of a, empty (and left
+// out) when a has no request ID.
+func (a *Assignment) requestID() slog.Attr {
+	if a.RequestID == "" {
+		return slog.Attr{}
+	}
+	return slog.String("request_id", a.RequestID)
 }
 
 // Report is what the agent tells the servers after applying a plan or
@@ -226,10 +239,10 @@ func (r *runner) hold(ctx context.Context, fresh bool) {
 	rep := Report{Version: a.Version, State: StateApplied, Actions: len(actions)}
 	if err != nil {
 		rep.State, rep.Error = StateFailed, err.Error()
-		r.log.Error("applying the plan failed", "version", a.Version, "error", err)
+		r.log.Error("applying the plan failed", "version", a.Version, a.requestID(), "error", err)
 	} else {
-		if len(actions) > 0 {
-			r.log.Info("applied", "version", a.Version, "actions", actions)
+		if len(actions) > 0 || fresh && a.Version != 0 {
+			r.log.Info("applied", "version", a.Version, a.requestID(), "actions", actions)
 		}
 		if left, verr := r.cfg.Kernel.Verify(a.Plan); verr != nil || len(left) > 0 {
 			rep.State = StateFailed

@@ -239,20 +239,20 @@ func (s *server) writeError(w *responseWriter, r *http.Request, err error) {
 	ae := toAPIError(err)
 	if w.wroteHeader {
 		// Too late to answer with an error: the response has begun.
-		s.log.Error("error after the response started", "request_id", w.reqID, "path", r.URL.Path, "error", err)
+		s.log.ErrorContext(r.Context(), "error after the response started", "path", r.URL.Path, "error", err)
 		return
 	}
 	if ae.status >= 500 {
-		attrs := []any{"request_id", w.reqID, "method", r.Method, "path", r.URL.Path, "status", ae.status}
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", ae.status}
 		if ae.cause != nil {
 			attrs = append(attrs, "error", ae.cause)
 		} else {
 			attrs = append(attrs, "error", ae.message)
 		}
 		if ae.status == http.StatusInternalServerError {
-			s.log.Error("request failed", attrs...)
+			s.log.ErrorContext(r.Context(), "request failed", attrs...)
 		} else {
-			s.log.Debug("request unavailable", attrs...)
+			s.log.DebugContext(r.Context(), "request unavailable", attrs...)
 		}
 	}
 	h := w.Header()

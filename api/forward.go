@@ -70,8 +70,8 @@ func (s *server) forward(c *call) error {
 	}
 	c.w.WriteHeader(resp.StatusCode)
 	if _, err := io.Copy(c.w, resp.Body); err != nil {
-		s.log.Warn("copying the leader's response failed",
-			"request_id", c.w.reqID, "path", c.r.URL.Path, "error", err)
+		s.log.WarnContext(c.r.Context(), "copying the leader's response failed",
+			"path", c.r.URL.Path, "error", err)
 	}
 	return nil
 }

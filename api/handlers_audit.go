@@ -180,7 +180,7 @@ func (s *server) proposeAudit(c *call, tokenID string, a *fsm.AuditInfo, result 
 		err = res.Err
 	}
 	if err != nil {
-		s.log.Warn("recording an audit entry failed", "request_id", c.w.reqID, "action", a.Action, "result", result, "error", err)
+		s.log.WarnContext(c.r.Context(), "recording an audit entry failed", "action", a.Action, "result", result, "error", err)
 	}
 }
 
@@ -320,7 +320,7 @@ func (s *server) handleAuditExport(c *call) error {
 	}
 	if err != nil {
 		// The status is sent: all that is left is to cut the stream.
-		s.log.Warn("audit export failed", "request_id", c.w.reqID, "error", err)
+		s.log.WarnContext(c.r.Context(), "audit export failed", "error", err)
 	}
 	return nil
 }
@@ -341,7 +341,7 @@ func (s *server) exportCheckpoint(c *call, head audit.Head, cps []audit.Checkpoi
 	}
 	cp, err := signer.SignAuditHead(head)
 	if err != nil {
-		s.log.Debug("audit export without a final checkpoint", "request_id", c.w.reqID, "error", err)
+		s.log.DebugContext(c.r.Context(), "audit export without a final checkpoint", "error", err)
 		return cps
 	}
 	return append(cps, *cp)

@@ -50,7 +50,7 @@ func (s *server) handleSnapshotSave(c *call) error {
 	c.setIndex(meta.Index)
 	c.w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(c.w, f); err != nil {
-		s.log.Warn("sending snapshot failed", "request_id", c.w.reqID, "error", err)
+		s.log.WarnContext(c.r.Context(), "sending snapshot failed", "error", err)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -83,6 +82,11 @@ var securityHeaders = [...][2]string{
 
 // ServeHTTP is the outermost layer: request ID, security headers, rate
 // limits, panic recovery and request logging around the router.
+//
+// The request's context carries its request ID and trace context down to
+// the handlers, the leader and the logs: every line logged with it has
+// request_id and, when the request is traced or came with a traceparent,
+// trace_id.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &responseWriter{ResponseWriter: w, s: s, reqID: s.requestID(r)}
 	h := rw.Header()
@@ -91,24 +95,27 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set(kv[0], kv[1])
 	}
 	start := time.Now()
+	r, span := s.startRequest(r, rw.reqID)
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
+				s.endRequest(span, rw)
 				panic(p)
 			}
-			s.log.Error("panic serving request",
-				"request_id", rw.reqID, "method", r.Method, "path", r.URL.Path,
+			s.log.ErrorContext(r.Context(), "panic serving request",
+				"method", r.Method, "path", r.URL.Path,
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			if rw.wroteHeader {
 				// Part of a response is out: abort the connection so the
 				// client sees a failure rather than a short success.
+				s.endRequest(span, rw)
 				panic(http.ErrAbortHandler)
 			}
 			s.writeError(rw, r, internal(fmt.Errorf("panic: %v", p)))
 		}
+		s.endRequest(span, rw)
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
-			s.log.LogAttrs(context.Background(), slog.LevelDebug, "request",
-				slog.String("request_id", rw.reqID),
+			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", rw.status),
@@ -118,6 +125,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if ae := s.rateLimit(r); ae != nil {
+		s.nameSpan(r, "")
 		s.writeError(rw, r, ae)
 		return
 	}

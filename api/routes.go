@@ -213,6 +213,7 @@ func (c *call) actor() string {
 
 // serveRoute runs one route and answers any error it returns.
 func (s *server) serveRoute(rt *route, w http.ResponseWriter, r *http.Request) {
+	s.nameSpan(r, rt.Pattern())
 	c := &call{w: writerOf(w), r: r, rt: rt}
 	if err := s.dispatch(c); err != nil {
 		s.writeError(c.w, r, err)

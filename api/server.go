@@ -9,6 +9,9 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+
+	"github.com/moxxie/moxxie/telemetry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults for Options.
@@ -39,6 +42,10 @@ type Options struct {
 	RateBurst        int
 	AddressRateLimit float64
 	AddressRateBurst int
+	// TracerProvider records a server span per request, named after its
+	// route pattern, as the child of the traceparent the request carries.
+	// Nil records nothing but still accepts and passes on the traceparent.
+	TracerProvider trace.TracerProvider
 	// DebugConfig, when set, returns this server's effective
 	// configuration for GET /v1/debug/config, secrets left out; without
 	// it the route answers 404.
@@ -53,6 +60,9 @@ type server struct {
 	b    Backend
 	opts Options
 	log  *slog.Logger
+	// tracer makes the request spans; tracing says it records them.
+	tracer  trace.Tracer
+	tracing bool
 
 	// mux routes requests to the route table; paths knows every path
 	// pattern regardless of method, to tell 405 from 404.
@@ -81,6 +91,9 @@ func New(b Backend, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Lines logged with a request's context carry its request_id and
+	// trace_id.
+	opts.Logger = telemetry.ContextLogger(opts.Logger)
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -93,6 +106,8 @@ func New(b Backend, opts Options) http.Handler {
 		b:          b,
 		opts:       opts,
 		log:        opts.Logger,
+		tracer:     telemetry.Tracer(opts.TracerProvider),
+		tracing:    telemetry.Recording(opts.TracerProvider),
 		mux:        http.NewServeMux(),
 		paths:      http.NewServeMux(),
 		allow:      map[string]string{},

@@ -125,6 +125,9 @@ type SDNRollout struct {
 	// the rollout ends.
 	CreateIndex uint64 `json:"create_index"`
 	ModifyIndex uint64 `json:"modify_index"`
+	// RequestID is the X-Request-ID of the apply that started the
+	// rollout; the servers' and the agents' logs carry it.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Done reports whether the rollout has committed or aborted.
@@ -140,6 +143,9 @@ type SDNPlanView struct {
 	RolloutID string   `json:"rollout_id,omitempty"`
 	Phase     string   `json:"phase,omitempty"`
 	Plan      sdn.Plan `json:"plan"`
+	// RequestID is the request ID of the apply that started the rollout,
+	// which the agent logs when it applies the version.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // SDNReport is what an agent reports after applying (or failing to apply)

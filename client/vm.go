@@ -145,6 +145,9 @@ type Operation struct {
 	FinishedAt  Time     `json:"finished_at,omitzero"`
 	CreateIndex uint64   `json:"create_index"`
 	ModifyIndex uint64   `json:"modify_index"`
+	// RequestID is the X-Request-ID of the request that started the
+	// operation.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Active reports whether the operation has not finished yet.

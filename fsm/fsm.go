@@ -59,32 +59,80 @@ func (f *FSM) State() *Store {
 // a corrupt log or a newer server's command, and halts the server (panic),
 // unless its type carries IgnoreUnknownTypeFlag.
 func (f *FSM) Apply(l *raft.Log) any {
+	return f.ApplyEntry(DecodeEntry(l))
+}
+
+// Entry is a raft log entry decoded into its commands, so that a caller
+// can look at their WriteMeta (the node starts trace spans from
+// TraceParent) before applying it with ApplyEntry.
+type Entry struct {
+	index   uint64
+	command bool      // a LogCommand entry: its index counts as applied
+	cmd     Command   // the entry's command; nil when skipped
+	batch   []Command // a batch's commands, nil for skipped ones
+}
+
+// DecodeEntry decodes l. A command that cannot be decoded panics, as
+// Apply does.
+func DecodeEntry(l *raft.Log) Entry {
+	e := Entry{index: l.Index}
 	if l.Type != raft.LogCommand {
-		return nil
+		return e
 	}
-	// LatestIndex counts every applied command, rejected or skipped ones too.
-	defer f.State().setLatest(l.Index)
+	e.command = true
 	buf := l.Data
 	if ignorable(buf) {
-		return nil
+		return e
 	}
 	cmd, err := Decode(buf)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: index %d: %v", l.Index, err))
 	}
+	e.cmd = cmd
 	if b, ok := cmd.(*BatchRequest); ok {
-		subs := make([]Command, len(b.Entries))
-		for i, e := range b.Entries {
-			if ignorable(e) {
+		e.batch = make([]Command, len(b.Entries))
+		for i, sub := range b.Entries {
+			if ignorable(sub) {
 				continue
 			}
-			if subs[i], err = Decode(e); err != nil {
+			if e.batch[i], err = Decode(sub); err != nil {
 				panic(fmt.Sprintf("fsm: index %d entry %d: %v", l.Index, i, err))
 			}
 		}
-		return f.applyBatch(l.Index, subs)
 	}
-	return f.applyOne(l.Index, cmd)
+	return e
+}
+
+// Index returns the entry's raft index.
+func (e *Entry) Index() uint64 { return e.index }
+
+// Commands returns the commands the entry applies: its command, or a
+// batch's commands (nil for those skipped), or none.
+func (e *Entry) Commands() []Command {
+	switch {
+	case e.batch != nil:
+		return e.batch
+	case e.cmd != nil:
+		return []Command{e.cmd}
+	}
+	return nil
+}
+
+// ApplyEntry applies a decoded entry and returns what Apply returns: nil,
+// a *Result, or a batch's []*Result.
+func (f *FSM) ApplyEntry(e Entry) any {
+	if !e.command {
+		return nil
+	}
+	// LatestIndex counts every applied command, rejected or skipped ones too.
+	defer f.State().setLatest(e.index)
+	switch {
+	case e.batch != nil:
+		return f.applyBatch(e.index, e.batch)
+	case e.cmd != nil:
+		return f.applyOne(e.index, e.cmd)
+	}
+	return nil
 }
 
 // ignorable reports whether buf holds a command of a type this server does

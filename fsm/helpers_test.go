@@ -208,7 +208,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 	meta := func(n int64) WriteMeta {
 		return WriteMeta{Now: n, Actor: "acc-1", RequestID: "req-1", IdempotencyKey: "idem-1", RequestHash: "hash-1", Audit: &AuditInfo{
 			Role: "operator", Tenant: "acme", Source: "192.0.2.1:4000", Action: "POST /v1/vms", Object: "/v1/vms",
-		}}
+		}, TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
 	}
 	tok := func(id string) Token {
 		return Token{
@@ -366,7 +366,7 @@ func sampleOperation() Operation {
 		},
 		Step: "cloning", Progress: "50%", Task: "UPID:x", TaskNode: "pve1", Addresses: []OpAddress{{NIC: 1, ID: "a", Address: "10.0.0.5", PrefixID: "p", DNSName: "web.moxxie.test"}},
 		Error: &OpError{Code: "c", Message: "m", Field: "f"}, RolledBack: true, Actor: "acc", CreatedAt: 1, UpdatedAt: 2, FinishedAt: 3,
-		CreateIndex: 4, ModifyIndex: 5,
+		CreateIndex: 4, ModifyIndex: 5, RequestID: "req-1", TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 	}
 }
 

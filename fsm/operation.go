@@ -71,6 +71,13 @@ type Operation struct {
 
 	CreateIndex uint64 `json:"create_index"`
 	ModifyIndex uint64 `json:"modify_index"`
+
+	// RequestID is the X-Request-ID of the request that started the
+	// operation, and TraceParent its trace context (WriteMeta): the
+	// leader's runner logs and traces the operation's platform calls
+	// under them.
+	RequestID   string `json:"request_id,omitempty" codec:",omitempty"`
+	TraceParent string `json:"-" codec:",omitempty"`
 }
 
 // Active reports whether the operation has not finished.
@@ -234,6 +241,7 @@ func applyOperationCreate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 	}
 	now := Timestamp(req.Now)
 	op.Status, op.Actor = OpPending, req.Actor
+	op.RequestID, op.TraceParent = req.RequestID, req.TraceParent
 	op.CreatedAt, op.UpdatedAt, op.FinishedAt = now, now, 0
 	op.CreateIndex, op.ModifyIndex = index, index
 	if err := insert(txn, tableOperations, index, &op); err != nil {

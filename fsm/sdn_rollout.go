@@ -64,6 +64,10 @@ type SDNRollout struct {
 	DoneAt      Timestamp               `json:"done_at,omitempty"`
 	CreateIndex uint64                  `json:"create_index"`
 	ModifyIndex uint64                  `json:"modify_index"`
+	// RequestID is the X-Request-ID of the sdn apply that started the
+	// rollout; agents log it when they apply the version, so one request
+	// ID ties the servers' and the hosts' logs together.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // SDNHostState is where a host stands: Committed is the version of the
@@ -102,6 +106,9 @@ type SDNPlanView struct {
 	RolloutID string   `json:"rollout_id,omitempty"`
 	Phase     string   `json:"phase,omitempty"`
 	Plan      sdn.Plan `json:"plan"`
+	// RequestID is the request ID of the sdn apply that started the
+	// rollout (SDNRollout.RequestID).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // SDNApplyRequest compiles the intent and starts a rollout of it with the
@@ -339,6 +346,7 @@ func applySDNApply(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		ID: req.RolloutID, Version: version, Phase: SDNPhasePreparing,
 		Hosts: make([]string, 0, len(rows)), Prepared: []string{}, Previous: map[string]uint64{}, Changes: changes,
 		Deadline: req.Deadline, CreatedAt: Timestamp(req.Now), CreateIndex: index, ModifyIndex: index,
+		RequestID: req.RequestID,
 	}
 	for _, row := range rows {
 		p := plans[row.Name]

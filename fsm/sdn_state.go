@@ -238,7 +238,7 @@ func (s *Store) SDNHostPlan(ws memdb.WatchSet, host string) (uint64, SDNPlanView
 	ws.Add(ch)
 	if raw != nil {
 		r := raw.(*SDNRollout)
-		view.RolloutID, view.Phase = r.ID, r.Phase
+		view.RolloutID, view.Phase, view.RequestID = r.ID, r.Phase, r.RequestID
 	}
 	return idx, view, nil
 }

@@ -122,6 +122,10 @@ type WriteMeta struct {
 	// with its result (see audit.go). The API sets it on client writes;
 	// commands the servers propose themselves leave it nil.
 	Audit *AuditInfo `codec:",omitempty"`
+	// TraceParent is the W3C traceparent of the leader's raft apply span
+	// when the write was traced, so that every server's FSM apply of the
+	// command joins the request's trace. Apply never reads it.
+	TraceParent string `codec:",omitempty"`
 }
 
 // Meta returns m itself; it lets command structs satisfy Command by embedding

@@ -28,10 +28,17 @@ type applyResp struct {
 
 // Apply proposes cmd through raft and returns the FSM's result and the log
 // index. Concurrent calls are coalesced into one log entry (see batchLoop).
-func (s *Server) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, uint64, error) {
+//
+// The write is traced as a "raft.apply" span; its trace context travels in
+// the command's WriteMeta.TraceParent to every server's FSM apply (see
+// applyTracer).
+func (s *Server) Apply(ctx context.Context, cmd fsm.Command) (res *fsm.Result, index uint64, err error) {
 	if !s.IsLeader() {
 		return nil, 0, api.ErrNotLeader
 	}
+	ctx, span := s.startApplySpan(ctx, cmd)
+	start := time.Now()
+	defer func() { s.endApplySpan(ctx, span, cmd, start, res, index, err) }()
 	buf, err := fsm.Encode(cmd)
 	if err != nil {
 		return nil, 0, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/moxxie/moxxie/telemetry"
 )
 
 // Config is one server's configuration. It is built as DefaultConfig, then
@@ -50,9 +51,13 @@ type Config struct {
 	// is a large, long-lived heap of small objects: collecting less often
 	// trades memory (up to 1+GCPercent/100 times the live heap) for CPU.
 	GCPercent int `yaml:"gc_percent"`
-	// LogLevel is debug, info, warn or error; LogFormat is json or text.
+	// LogLevel is debug, info, warn or error; LogFormat is json (the
+	// default) or text (moxxied dev). Every line logged while serving a
+	// request carries its request_id, and its trace_id when there is one.
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
+	// Tracing exports OpenTelemetry traces; off without an endpoint.
+	Tracing TracingConfig `yaml:"tracing"`
 
 	TLS     TLSConfig     `yaml:"tls"`
 	Raft    RaftConfig    `yaml:"raft"`
@@ -71,6 +76,21 @@ type Config struct {
 	// entry, so short intervals are for tests). A change of what a tenant
 	// holds is metered from the next tick on.
 	MeteringInterval Duration `yaml:"metering_interval"`
+}
+
+// TracingConfig turns on OpenTelemetry tracing: spans of API requests,
+// forwards to the leader, raft and FSM applies and provider calls are
+// exported over OTLP/HTTP to Endpoint. Without an endpoint nothing is
+// recorded, but a W3C traceparent a caller sends is still accepted and
+// passed on to the leader, so its trace ID appears in the logs.
+type TracingConfig struct {
+	// Endpoint is the OTLP/HTTP collector URL, e.g.
+	// http://otel-collector:4318 (path /v1/traces unless the URL has one).
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio is the share of new traces recorded, 0 to 1 (default
+	// 1). Requests that carry a traceparent follow their caller's
+	// sampling decision.
+	SampleRatio float64 `yaml:"sample_ratio"`
 }
 
 // SecretsConfig names the key-encryption key (KEK) of the secrets store:
@@ -187,6 +207,7 @@ func DefaultConfig() *Config {
 		GCPercent:   400,
 		LogLevel:    "info",
 		LogFormat:   "json",
+		Tracing:     TracingConfig{SampleRatio: 1},
 		Raft: RaftConfig{
 			HeartbeatTimeout:   Duration(500 * time.Millisecond),
 			ElectionTimeout:    Duration(500 * time.Millisecond),
@@ -264,6 +285,12 @@ func setField(fv reflect.Value, s string) error {
 		n, err := strconv.Atoi(s)
 		if err != nil {
 			return errors.New("must be an integer")
+		}
+		*p = n
+	case *float64:
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return errors.New("must be a number")
 		}
 		*p = n
 	case *uint64:
@@ -346,6 +373,14 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return bad("log_format", "must be json or text (got %q)", c.LogFormat)
+	}
+	if c.Tracing.Endpoint != "" {
+		if err := telemetry.CheckEndpoint(c.Tracing.Endpoint); err != nil {
+			return bad("tracing.endpoint", "%v", err)
+		}
+	}
+	if r := c.Tracing.SampleRatio; !(r >= 0 && r <= 1) {
+		return bad("tracing.sample_ratio", "must be between 0 and 1 (got %v)", r)
 	}
 	if err := c.Proxmox.validate(); err != nil {
 		return err

@@ -12,12 +12,25 @@ import (
 	"time"
 
 	"github.com/moxxie/moxxie/api"
+	"github.com/moxxie/moxxie/telemetry"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Forward sends r to the leader over the mutual-TLS server connection and
 // returns the leader's response. With no leader, or none reachable, it
-// retries until the hold timeout and then returns api.ErrNoLeader.
-func (s *Server) Forward(r *http.Request) (*http.Response, error) {
+// retries until the hold timeout and then returns api.ErrNoLeader. The
+// forward is traced as a client span whose context goes to the leader in
+// the traceparent header.
+func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
+	r, span := s.startForwardSpan(r)
+	if span != nil {
+		defer func() {
+			if resp != nil {
+				span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+			}
+			telemetry.EndSpan(span, err)
+		}()
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, err
@@ -32,6 +45,9 @@ func (s *Server) Forward(r *http.Request) (*http.Response, error) {
 			return s.serveLocal(r, body), nil
 		}
 		if addr != "" {
+			if span != nil {
+				span.SetAttributes(attrLeader.String(string(id)))
+			}
 			resp, err := s.forwardOnce(r, string(addr), body)
 			if err == nil {
 				if !notProposed(resp) || ctx.Err() != nil {
@@ -46,7 +62,7 @@ func (s *Server) Forward(r *http.Request) (*http.Response, error) {
 					// could apply it twice.
 					return nil, err
 				}
-				s.logger.Debug("cannot reach the leader", "leader", id, "error", err)
+				s.logger.DebugContext(r.Context(), "cannot reach the leader", "leader", id, "error", err)
 			}
 		}
 		select {

@@ -15,6 +15,8 @@ import (
 	"github.com/moxxie/moxxie/fsm"
 	"github.com/moxxie/moxxie/ipam"
 	"github.com/moxxie/moxxie/provider"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Operations are run by the leader. Each step is recorded before it is
@@ -112,14 +114,22 @@ func (r *opRunner) start(op *fsm.Operation, interrupted bool) {
 
 // opState is one operation being run, with what it has done so far.
 type opState struct {
-	r        *opRunner
-	op       *fsm.Operation
+	r  *opRunner
+	op *fsm.Operation
+	// reqCtx is the runner's context with the request ID and the trace
+	// of the request that started the operation: its platform calls and
+	// log lines carry them.
+	reqCtx   context.Context
 	lastProg time.Time
 }
 
 // run executes op and records its outcome.
 func (r *opRunner) run(op *fsm.Operation, interrupted bool) {
-	o := &opState{r: r, op: op}
+	ctx, span := r.s.startOperationSpan(r.ctx, op)
+	if span != nil {
+		defer span.End()
+	}
+	o := &opState{r: r, op: op, reqCtx: ctx}
 	log := r.s.logger.With("operation", op.ID, "kind", op.Kind, "vmid", op.VMID)
 	if r.p == nil {
 		o.fail(&fsm.OpError{Code: api.CodeNoPlatform, Message: "no virtualization platform is configured"}, false)
@@ -127,10 +137,10 @@ func (r *opRunner) run(op *fsm.Operation, interrupted bool) {
 	}
 	running := fsm.OpRunning
 	if err := o.update(&fsm.OperationUpdateRequest{Status: &running}); err != nil {
-		log.Warn("operation could not start", "error", err)
+		log.WarnContext(ctx, "operation could not start", "error", err)
 		return
 	}
-	log.Info("operation started", "interrupted", interrupted)
+	log.InfoContext(ctx, "operation started", "interrupted", interrupted)
 	var err error
 	switch op.Kind {
 	case fsm.OpVMCreate:
@@ -146,7 +156,7 @@ func (r *opRunner) run(op *fsm.Operation, interrupted bool) {
 				e.Message += "; undoing it failed, clean up by hand: " + undoErr.Error()
 			}
 			o.fail(e, undoErr == nil)
-			log.Warn("operation failed", "error", err, "undo_error", undoErr)
+			log.WarnContext(ctx, "operation failed", "error", err, "undo_error", undoErr)
 			return
 		}
 	case fsm.OpVMStart, fsm.OpVMStop, fsm.OpVMShutdown:
@@ -160,7 +170,7 @@ func (r *opRunner) run(op *fsm.Operation, interrupted bool) {
 	}
 	if err != nil {
 		o.fail(opError(err), false)
-		log.Warn("operation failed", "error", err)
+		log.WarnContext(ctx, "operation failed", "error", err)
 		return
 	}
 	if op.Kind == fsm.OpVMCreate {
@@ -169,11 +179,11 @@ func (r *opRunner) run(op *fsm.Operation, interrupted bool) {
 	}
 	done, step, empty := fsm.OpSucceeded, "done", ""
 	if err := o.update(&fsm.OperationUpdateRequest{Status: &done, Step: &step, Progress: &empty}); err != nil {
-		log.Warn("recording success failed", "error", err)
+		log.WarnContext(ctx, "recording success failed", "error", err)
 		return
 	}
 	r.s.kickSync()
-	log.Info("operation succeeded")
+	log.InfoContext(ctx, "operation succeeded")
 }
 
 // awaitInventory asks for a sync and waits, a bounded time, until the
@@ -221,8 +231,9 @@ func (o *opState) fail(e *fsm.OpError, rolledBack bool) {
 	if rolledBack {
 		step = "rolled back"
 	}
+	trace.SpanFromContext(o.reqCtx).SetStatus(codes.Error, e.Message)
 	if err := o.update(&fsm.OperationUpdateRequest{Status: &failed, Error: e, RolledBack: rolledBack, Step: &step, Progress: &empty}); err != nil {
-		o.r.s.logger.Warn("recording a failed operation failed", "operation", o.op.ID, "error", err)
+		o.r.s.logger.WarnContext(o.reqCtx, "recording a failed operation failed", "operation", o.op.ID, "error", err)
 	}
 	o.r.s.kickSync()
 }
@@ -236,7 +247,7 @@ func (o *opState) wait(task provider.Task, startErr error) error {
 	if err := o.update(&fsm.OperationUpdateRequest{Task: &id, TaskNode: &node}); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(o.r.ctx, opStepTimeout)
+	ctx, cancel := context.WithTimeout(o.reqCtx, opStepTimeout)
 	defer cancel()
 	_, err := o.r.p.WaitTask(ctx, task, func(ts provider.TaskStatus) {
 		if ts.LastLog == "" || time.Since(o.lastProg) < progressEvery {
@@ -250,7 +261,7 @@ func (o *opState) wait(task provider.Task, startErr error) error {
 }
 
 func (o *opState) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(o.r.ctx, opStepTimeout)
+	return context.WithTimeout(o.reqCtx, opStepTimeout)
 }
 
 func (o *opState) ref() provider.GuestRef {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/moxxie/moxxie/provider"
 	"github.com/moxxie/moxxie/provider/proxmox"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // newProvider builds the platform the proxmox section describes; nil
@@ -20,7 +21,7 @@ import (
 // resolve when token_secret is a secret:NAME reference: that one can only
 // be read once this server's state has caught up, so the provider is then
 // built on first use (see lazyProvider).
-func newProvider(cfg ProxmoxConfig, logger *slog.Logger, resolve func(name string) (string, error)) (provider.Provider, error) {
+func newProvider(cfg ProxmoxConfig, logger *slog.Logger, tp trace.TracerProvider, resolve func(name string) (string, error)) (provider.Provider, error) {
 	if cfg.URL == "" {
 		return nil, nil
 	}
@@ -28,7 +29,7 @@ func newProvider(cfg ProxmoxConfig, logger *slog.Logger, resolve func(name strin
 		if cfg.Insecure {
 			logger.Warn("proxmox: TLS certificate verification is off (proxmox.insecure)")
 		}
-		return &lazyProvider{cfg: cfg, name: name, logger: logger, resolve: resolve}, nil
+		return &lazyProvider{cfg: cfg, name: name, logger: logger, tp: tp, resolve: resolve}, nil
 	}
 	fi, err := os.Stat(cfg.TokenSecretFile)
 	if err != nil {
@@ -45,7 +46,7 @@ func newProvider(cfg ProxmoxConfig, logger *slog.Logger, resolve func(name strin
 	if secret == "" {
 		return nil, fmt.Errorf("config: proxmox.token_secret_file: %s is empty", cfg.TokenSecretFile)
 	}
-	p, err := buildProxmox(cfg, secret, logger)
+	p, err := buildProxmox(cfg, secret, logger, tp)
 	if err != nil {
 		return nil, err
 	}
@@ -55,11 +56,11 @@ func newProvider(cfg ProxmoxConfig, logger *slog.Logger, resolve func(name strin
 	return p, nil
 }
 
-func buildProxmox(cfg ProxmoxConfig, secret string, logger *slog.Logger) (provider.Provider, error) {
+func buildProxmox(cfg ProxmoxConfig, secret string, logger *slog.Logger, tp trace.TracerProvider) (provider.Provider, error) {
 	p, err := proxmox.New(proxmox.Config{
 		URL: cfg.URL, TokenID: cfg.TokenID, TokenSecret: secret, CAFile: cfg.CAFile,
 		Fingerprint: cfg.Fingerprint, Insecure: cfg.Insecure, Timeout: cfg.Timeout.Duration(),
-		Logger: logger.With("component", "proxmox"),
+		Logger: logger.With("component", "proxmox"), TracerProvider: tp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: proxmox: %w", err)
@@ -77,6 +78,7 @@ type lazyProvider struct {
 	cfg     ProxmoxConfig
 	name    string
 	logger  *slog.Logger
+	tp      trace.TracerProvider
 	resolve func(string) (string, error)
 
 	mu     sync.Mutex
@@ -105,7 +107,7 @@ func (l *lazyProvider) get() (provider.Provider, error) {
 	if v == "" {
 		return nil, fmt.Errorf("%w: proxmox.token_secret: secret %q is empty", provider.ErrUnavailable, l.name)
 	}
-	p, err := buildProxmox(l.cfg, v, l.logger)
+	p, err := buildProxmox(l.cfg, v, l.logger, l.tp)
 	if err != nil {
 		return nil, errors.Join(provider.ErrUnavailable, err)
 	}

@@ -25,6 +25,9 @@ import (
 	"github.com/moxxie/moxxie/dns"
 	"github.com/moxxie/moxxie/fsm"
 	"github.com/moxxie/moxxie/provider"
+	"github.com/moxxie/moxxie/telemetry"
+	"github.com/moxxie/moxxie/version"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options carries what a server needs besides its Config. Zero values are
@@ -41,6 +44,11 @@ type Options struct {
 	// Provider, when set, is used instead of the one the proxmox section
 	// of the configuration describes (tests pass one for a simulator).
 	Provider provider.Provider
+	// TracerProvider, when set, records the server's spans instead of
+	// the one the tracing section of the configuration describes (tests
+	// pass one with an in-memory exporter). The server does not shut it
+	// down.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is one moxxied server.
@@ -72,6 +80,12 @@ type Server struct {
 	// cycles it ran.
 	syncKick   chan struct{}
 	syncCycles atomic.Uint64
+
+	// tracer makes the server's spans; tracing says it records them.
+	// stopTracing flushes and stops the provider the server made.
+	tracer      trace.Tracer
+	tracing     bool
+	stopTracing func(context.Context) error
 
 	dnsSrc *dnsSource  // nil without dns_address
 	dnsSrv *dns.Server // nil without dns_address
@@ -106,9 +120,9 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Logger = withLogRing(opts.Logger, recentLogs)
-	logger := opts.Logger
+	logger := telemetry.ContextLogger(opts.Logger)
 	if logger == nil {
-		logger = slog.Default()
+		logger = telemetry.ContextLogger(slog.Default())
 	}
 	s = &Server{
 		cfg: cfg, logger: logger.With("server", cfg.NodeID), now: opts.Now,
@@ -127,6 +141,18 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 		}
 	}()
 
+	tp, stopTracing := opts.TracerProvider, func(context.Context) error { return nil }
+	if tp == nil {
+		if tp, stopTracing, err = telemetry.NewTracerProvider(telemetry.TracingConfig{
+			Endpoint: cfg.Tracing.Endpoint, SampleRatio: cfg.Tracing.SampleRatio,
+			ServiceName: "moxxied", InstanceID: cfg.NodeID, Version: version.Version,
+		}); err != nil {
+			return nil, fmt.Errorf("config: tracing: %w", err)
+		}
+		closers = append(closers, func() { _ = stopTracing(context.Background()) })
+	}
+	s.tracer, s.tracing, s.stopTracing = telemetry.Tracer(tp), telemetry.Recording(tp), stopTracing
+
 	if s.certs, err = loadCerts(cfg.TLS); err != nil {
 		return nil, err
 	}
@@ -134,7 +160,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 		return nil, err
 	}
 	if s.provider == nil {
-		if s.provider, err = newProvider(cfg.Proxmox, s.logger, s.Secret); err != nil {
+		if s.provider, err = newProvider(cfg.Proxmox, s.logger, tp, s.Secret); err != nil {
 			return nil, err
 		}
 	}
@@ -171,7 +197,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 		}
 	}
 	s.apiAddr = advertised(cfg.APIAddress, s.apiLn.Addr())
-	handler := api.New(s, cfg.APIRateLimit.apiOptions(api.Options{Logger: s.logger, DebugConfig: cfg.debugDump, RecentLogs: recentLogs.last}))
+	handler := api.New(s, cfg.APIRateLimit.apiOptions(api.Options{Logger: s.logger, DebugConfig: cfg.debugDump, RecentLogs: recentLogs.last, TracerProvider: tp}))
 	s.handler = handler
 	errLog := slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)
 	s.apiSrv = newHTTPServer(handler, errLog)
@@ -269,7 +295,7 @@ func (s *Server) setupRaft() error {
 		store.Close()
 		return err
 	}
-	r, err := raft.NewRaft(conf, s.fsm, logs, store, snaps, s.transport)
+	r, err := raft.NewRaft(conf, applyTracer{FSM: s.fsm, s: s}, logs, store, snaps, s.transport)
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("start raft: %w", err)
@@ -339,6 +365,11 @@ func (s *Server) Shutdown(leave bool) error {
 		s.wg.Wait()
 		if cerr := s.store.Close(); err == nil {
 			err = cerr
+		}
+		tctx, tcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer tcancel()
+		if terr := s.stopTracing(tctx); terr != nil {
+			s.logger.Warn("flushing traces failed", "error", terr)
 		}
 	})
 	return err

@@ -289,7 +289,8 @@ func TestCluster(t testing.TB, n int, cb func(*Config)) []*Server {
 }
 
 // TestClusterOptions is TestCluster with opts(i) adding to the Options of
-// server i, such as a clock of its own.
+// server i, such as a clock of its own, a logger (instead of the test's
+// log) or a tracer provider.
 func TestClusterOptions(t testing.TB, n int, cb func(*Config), opts func(i int) Options) []*Server {
 	t.Helper()
 	lns := make([]net.Listener, n)
@@ -328,7 +329,10 @@ func TestClusterOptions(t testing.TB, n int, cb func(*Config), opts func(i int) 
 		if opts != nil {
 			o = opts(i)
 		}
-		o.Logger, o.RaftListener = logger, lns[i]
+		if o.Logger == nil {
+			o.Logger = logger
+		}
+		o.RaftListener = lns[i]
 		s, err := New(c, o)
 		if err != nil {
 			t.Fatalf("start server %s: %v", c.NodeID, err)

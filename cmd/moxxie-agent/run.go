@@ -25,7 +25,7 @@ type usageError struct{ error }
 type options struct {
 	server, tokenFile, caCert, cert, key string
 	host                                 sdn.Host
-	netns, stateDir, logLevel            string
+	netns, stateDir, logLevel, logFormat string
 	dryRun                               bool
 	resync                               time.Duration
 }
@@ -68,6 +68,7 @@ MOXXIE_CACERT. The token must have the agent role
 	f.BoolVar(&o.dryRun, "dry-run", false, "log what would change, change nothing, report nothing")
 	f.DurationVar(&o.resync, "resync", 30*time.Second, "how often to verify the kernel without a prompt")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.logFormat, "log-format", "json", "json or text")
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
@@ -105,7 +106,17 @@ func run(o options) error {
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return usageError{fmt.Errorf("--log-level: %w", err)}
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("host", o.host.Name)
+	opts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler
+	switch o.logFormat {
+	case "json":
+		handler = slog.NewJSONHandler(os.Stderr, opts)
+	case "text":
+		handler = slog.NewTextHandler(os.Stderr, opts)
+	default:
+		return usageError{fmt.Errorf("--log-format: %q is not json or text", o.logFormat)}
+	}
+	logger := slog.New(handler).With("host", o.host.Name)
 	c, err := client.New(client.Config{Address: o.server, Token: token, CACert: o.caCert, ClientCert: o.cert, ClientKey: o.key})
 	if err != nil {
 		return err

@@ -24,7 +24,7 @@ func (s apiServer) Plan(ctx context.Context, host string, index uint64, wait tim
 	if err != nil {
 		return agent.Assignment{}, 0, err
 	}
-	return agent.Assignment{Version: v.Version, RolloutID: v.RolloutID, Phase: v.Phase, Plan: v.Plan}, m.Index, nil
+	return agent.Assignment{Version: v.Version, RolloutID: v.RolloutID, Phase: v.Phase, Plan: v.Plan, RequestID: v.RequestID}, m.Index, nil
 }
 
 // Report records what the host holds.

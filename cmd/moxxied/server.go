@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moxxie/moxxie/node"
+	"github.com/moxxie/moxxie/telemetry"
 	"github.com/spf13/cobra"
 )
 
@@ -61,6 +62,9 @@ then flags.`,
 			if f.Changed("log-level") {
 				cfg.LogLevel = flags.LogLevel
 			}
+			if f.Changed("log-format") {
+				cfg.LogFormat = flags.LogFormat
+			}
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -76,23 +80,17 @@ then flags.`,
 	f.IntVar(&flags.BootstrapExpect, "bootstrap-expect", 0, "servers to wait for before bootstrapping")
 	f.StringSliceVar(&flags.RetryJoin, "retry-join", nil, "raft addresses of other servers")
 	f.StringVar(&flags.LogLevel, "log-level", "", "debug, info, warn or error")
+	f.StringVar(&flags.LogFormat, "log-format", "", "json (the default) or text")
 	f.BoolVar(&exitWithParent, "exit-with-parent", false, "exit when the parent process dies (used by moxxied dev)")
 	_ = f.MarkHidden("exit-with-parent")
 	return cmd
 }
 
-func newLogger(cfg *node.Config) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-}
-
 func runServer(cfg *node.Config, exitWithParent bool) error {
-	logger := newLogger(cfg)
+	logger, err := telemetry.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
 	slog.SetDefault(logger)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)

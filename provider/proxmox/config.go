@@ -15,6 +15,9 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/moxxie/moxxie/telemetry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -62,7 +65,13 @@ type Config struct {
 	// TaskPoll is the interval at which WaitTask polls a task.
 	TaskPoll time.Duration
 	// Logger receives debug and warning records; nil discards them.
+	// Records of a request made with a context that carries a request ID
+	// or a trace (telemetry) carry them too.
 	Logger *slog.Logger
+	// TracerProvider records a client span per API request (attempts and
+	// retries included) in the trace of the caller's context; nil records
+	// none.
+	TracerProvider trace.TracerProvider
 }
 
 // String returns a description of c with the token secret redacted.
@@ -135,6 +144,8 @@ type settings struct {
 	retries  int
 	taskPoll time.Duration
 	log      *slog.Logger
+	tracer   trace.Tracer
+	tracing  bool
 }
 
 // validate checks c and derives the settings New works from. Its errors
@@ -146,7 +157,9 @@ func (c Config) validate() (settings, error) {
 		timeout:  c.Timeout,
 		retries:  c.Retries,
 		taskPoll: c.TaskPoll,
-		log:      c.Logger,
+		log:      telemetry.ContextLogger(c.Logger),
+		tracer:   telemetry.Tracer(c.TracerProvider),
+		tracing:  telemetry.Recording(c.TracerProvider),
 	}
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout

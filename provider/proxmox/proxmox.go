@@ -61,6 +61,8 @@ func New(cfg Config) (*Provider, error) {
 		prefix:      apiSuffix,
 		secret:      s.secret,
 		log:         s.log,
+		tracer:      s.tracer,
+		tracing:     s.tracing,
 	}
 	client := goproxmox.NewClient(s.baseURL,
 		goproxmox.WithHTTPClient(&http.Client{Transport: tr}),

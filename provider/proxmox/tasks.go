@@ -75,7 +75,7 @@ func (p *Provider) TaskStatus(ctx context.Context, task provider.Task) (provider
 	} else if ctx.Err() != nil {
 		return st, p.fail(op, err)
 	} else {
-		p.log.Debug("proxmox: task log unavailable", "task", task.ID, "error", err.Error())
+		p.log.DebugContext(ctx, "proxmox: task log unavailable", "task", task.ID, "error", err.Error())
 	}
 	return st, nil
 }
@@ -128,7 +128,7 @@ func (p *Provider) WaitTask(ctx context.Context, task provider.Task, progress fu
 		} else if ctx.Err() != nil {
 			return last, p.fail(op, ctx.Err())
 		} else {
-			p.log.Debug("proxmox: task log unavailable", "task", task.ID, "error", err.Error())
+			p.log.DebugContext(ctx, "proxmox: task log unavailable", "task", task.ID, "error", err.Error())
 		}
 		st.LastLog = lastLine
 		if !st.Running {
@@ -264,7 +264,7 @@ func (p *Provider) fillEndTime(ctx context.Context, st *provider.TaskStatus) {
 		EndTime pveInt `json:"endtime"`
 	}
 	if err := p.client.Get(ctx, nodePath(st.Node)+"/tasks?"+q.Encode(), &list); err != nil {
-		p.log.Debug("proxmox: task end time unavailable", "task", st.ID, "error", err.Error())
+		p.log.DebugContext(ctx, "proxmox: task end time unavailable", "task", st.ID, "error", err.Error())
 		return
 	}
 	for _, e := range list {

@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"github.com/moxxie/moxxie/provider"
+	"github.com/moxxie/moxxie/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrTimeout marks a request that got no complete answer within
@@ -43,6 +46,8 @@ type transport struct {
 	prefix      string // path prefix of the API, /api2/json
 	secret      string
 	log         *slog.Logger
+	tracer      trace.Tracer
+	tracing     bool         // the tracer records spans
 	attempts    atomic.Int64 // HTTP attempts made, for tests
 }
 
@@ -57,31 +62,56 @@ type attemptError struct {
 // error, never as a response: go-proxmox does not look at most statuses
 // (it would decode a 595 or 404 as an empty success), so they are turned
 // into errors before it sees them.
+//
+// Each request is traced as a client span "proxmox METHOD" in the trace of
+// its context, covering every attempt.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.tracing {
+		res, _, err := t.roundTrip(req)
+		return res, err
+	}
+	ctx, span := t.tracer.Start(req.Context(), "proxmox "+req.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("http.request.method", req.Method),
+		attribute.String("url.path", t.path(req)),
+		attribute.String("server.address", req.URL.Host)))
+	res, attempts, err := t.roundTrip(req.WithContext(ctx))
+	span.SetAttributes(attribute.Int("moxxie.attempts", attempts))
+	if code := statusOf(err); code != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", code))
+	} else if res != nil {
+		span.SetAttributes(attribute.Int("http.response.status_code", res.StatusCode))
+	}
+	telemetry.EndSpan(span, err)
+	return res, err
+}
+
+// roundTrip is RoundTrip without the span; it also returns the number of
+// attempts made.
+func (t *transport) roundTrip(req *http.Request) (*http.Response, int, error) {
 	ctx := req.Context()
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	for attempt := 0; ; attempt++ {
 		res, aerr := t.once(req, attempt)
 		if aerr == nil {
-			return res, nil
+			return res, attempt + 1, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s %s: %w", req.Method, t.path(req), ctx.Err())
+			return nil, attempt + 1, fmt.Errorf("%s %s: %w", req.Method, t.path(req), ctx.Err())
 		}
 		if !aerr.retry || attempt >= t.retries || !replayable {
 			if attempt > 0 {
-				return nil, fmt.Errorf("%w (after %d attempts)", aerr.err, attempt+1)
+				return nil, attempt + 1, fmt.Errorf("%w (after %d attempts)", aerr.err, attempt+1)
 			}
-			return nil, aerr.err
+			return nil, 1, aerr.err
 		}
 		delay := t.backoff(attempt)
-		t.log.Warn("proxmox: retrying request", "method", req.Method, "path", t.path(req),
+		t.log.WarnContext(ctx, "proxmox: retrying request", "method", req.Method, "path", t.path(req),
 			"attempt", attempt+1, "delay", delay, "error", aerr.err.Error())
 		timer := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil, fmt.Errorf("%s %s: %w", req.Method, t.path(req), ctx.Err())
+			return nil, attempt + 1, fmt.Errorf("%s %s: %w", req.Method, t.path(req), ctx.Err())
 		case <-timer.C:
 		}
 	}
