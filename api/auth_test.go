@@ -64,11 +64,11 @@ func TestAuth_ExpiredAndForbidden(t *testing.T) {
 
 func TestAuth_PublicRoutes(t *testing.T) {
 	ts := newLeader(t)
-	for _, p := range []string{"/v1/health", "/v1/ready", "/v1/openapi.json", "/v1/metrics"} {
+	for _, p := range []string{"/v1/health", "/v1/ready", "/v1/openapi.json"} {
 		wantStatus(t, ts.do("GET", p, "", "Authorization", ""), 200)
 	}
 	for _, r := range Routes() {
-		public := r.Path == "/v1/health" || r.Path == "/v1/ready" || r.Path == "/v1/openapi.json" || r.Path == "/v1/metrics" || r.Path == "/v1/acl/bootstrap"
+		public := r.Path == "/v1/health" || r.Path == "/v1/ready" || r.Path == "/v1/openapi.json" || r.Path == "/v1/acl/bootstrap"
 		if r.Auth() == public {
 			t.Errorf("%s: auth %v", r.Pattern(), r.Auth())
 		}

@@ -48,7 +48,7 @@ func (s *server) forward(c *call) error {
 	fr.Header.Set(headerRequestID, c.w.reqID)
 	setForwardedCertIdentity(fr, c.r) // the client's certificate, for authentication
 
-	resp, err := s.b.Forward(fr)
+	resp, err := s.forwardToLeader(fr)
 	if err != nil {
 		if errors.Is(err, ErrNoLeader) || errors.Is(err, ErrNotLeader) {
 			return err

@@ -14,8 +14,6 @@ import (
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/audit"
 	"github.com/moxxie/moxxie/fsm"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // The audit log records, in the replicated state, every request that
@@ -56,11 +54,6 @@ const (
 // headerForwardedFor carries the client's address from a follower to the
 // leader; it is trusted only on the peer forwarding link.
 const headerForwardedFor = "X-Forwarded-For"
-
-var auditDropped = promauto.NewCounter(prometheus.CounterOpts{
-	Namespace: "moxxie", Subsystem: "audit", Name: "records_dropped_total",
-	Help: "Audit records of refused authentications dropped by the per-address rate limit.",
-})
 
 // AuditList is the body of GET /v1/audit.
 type AuditList struct {
@@ -128,7 +121,7 @@ func (s *server) auditWrite(c *call, errp *error) {
 		return
 	}
 	if !authAudits.allow(s.b.ID()+"|"+addressOf(auditSource(c.r)), auditClock()) {
-		auditDropped.Inc()
+		s.metrics.auditDropped.Inc()
 		return
 	}
 	s.proposeAudit(c, c.actor(), auditInfo(c), toAPIError(*errp).code)
@@ -152,7 +145,7 @@ func (s *server) auditAuthFailure(c *call, err error) error {
 		return nil
 	}
 	if !authAudits.allow(s.b.ID()+"|"+addressOf(auditSource(c.r)), auditClock()) {
-		auditDropped.Inc()
+		s.metrics.auditDropped.Inc()
 		return err
 	}
 	a := auditInfo(c)

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"errors"
 	"net/http"
 	"strconv"
@@ -57,14 +55,5 @@ func (s *server) handleStatus(c *call) error {
 		return err
 	}
 	writeJSON(c.w, http.StatusOK, st)
-	return nil
-}
-
-// metricsHandler serves the process's default Prometheus registry.
-var metricsHandler = promhttp.Handler()
-
-// handleMetrics serves this server's metrics in the Prometheus format.
-func (s *server) handleMetrics(c *call) error {
-	metricsHandler.ServeHTTP(c.w, c.r)
 	return nil
 }

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/moxxie/moxxie/pki"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // Defaults of the rate limits in Options. The token limits sit above what
@@ -33,12 +31,6 @@ const (
 	maxBuckets = 1 << 16
 	sweepEvery = time.Minute
 )
-
-// rateLimited counts the requests answered 429, by what was limited.
-var rateLimited = promauto.NewCounterVec(prometheus.CounterOpts{
-	Name: "moxxie_api_rate_limited_requests_total",
-	Help: "API requests refused with 429 because a token (kind=token) or a client address without a valid token (kind=address) exceeded its rate limit.",
-}, []string{"kind"})
 
 // limiter keeps a token bucket per key: each key may make rate requests a
 // second on average and burst at once. It is safe for concurrent use.
@@ -161,7 +153,7 @@ func (s *server) rateLimit(r *http.Request) *apiError {
 	if ok {
 		return nil
 	}
-	rateLimited.WithLabelValues(kind).Inc()
+	s.limited(r, kind)
 	return &apiError{
 		status:  http.StatusTooManyRequests,
 		code:    CodeRateLimited,

@@ -85,7 +85,7 @@ var coreRoutes = []route{
 	{Route{http.MethodGet, "/v1/health", KindLocal, auth.PermPublic, auth.ScopeCluster}, bodyNone, (*server).handleHealth},
 	{Route{http.MethodGet, "/v1/ready", KindLocal, auth.PermPublic, auth.ScopeCluster}, bodyNone, (*server).handleReady},
 	{Route{http.MethodGet, "/v1/openapi.json", KindLocal, auth.PermPublic, auth.ScopeCluster}, bodyNone, (*server).handleOpenAPI},
-	{Route{http.MethodGet, "/v1/metrics", KindLocal, auth.PermPublic, auth.ScopeCluster}, bodyNone, (*server).handleMetrics},
+	{Route{http.MethodGet, "/v1/metrics", KindLocal, auth.PermMetricsRead, auth.ScopeCluster}, bodyNone, (*server).handleMetrics},
 
 	{Route{http.MethodPost, "/v1/acl/bootstrap", KindWrite, auth.PermPublic, auth.ScopeCluster}, bodyOptionalJSON, (*server).handleACLBootstrap},
 	{Route{http.MethodGet, "/v1/acl/tokens", KindRead, auth.PermTokenRead, auth.ScopeCluster}, bodyNone, (*server).handleTokenList},

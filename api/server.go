@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/moxxie/moxxie/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -42,6 +43,10 @@ type Options struct {
 	RateBurst        int
 	AddressRateLimit float64
 	AddressRateBurst int
+	// Metrics is the registry the API counts its requests in and GET
+	// /v1/metrics serves, with the process default registry; nil means a
+	// registry of its own (telemetry.NewRegistry).
+	Metrics *prometheus.Registry
 	// TracerProvider records a server span per request, named after its
 	// route pattern, as the child of the traceparent the request carries.
 	// Nil records nothing but still accepts and passes on the traceparent.
@@ -82,6 +87,9 @@ type server struct {
 	// tokenLimit and addrLimit hold the rate limits per token and per
 	// client address; nil when off.
 	tokenLimit, addrLimit *limiter
+
+	// metrics counts and times requests and serves GET /v1/metrics.
+	metrics *apiMetrics
 }
 
 // New returns the /v1 API handler serving b. It validates, authenticates
@@ -114,13 +122,14 @@ func New(b Backend, opts Options) http.Handler {
 		reqPrefix:  hex.EncodeToString(p[:]),
 		tokenLimit: newLimiter(opts.RateLimit, opts.RateBurst, DefaultRateLimit, DefaultRateBurst),
 		addrLimit:  newLimiter(opts.AddressRateLimit, opts.AddressRateBurst, DefaultAddressRateLimit, DefaultAddressRateBurst),
+		metrics:    newAPIMetrics(opts.Metrics),
 	}
 	methods := map[string][]string{}
 	for i := range routeTable {
 		rt := &routeTable[i]
-		s.mux.HandleFunc(rt.Pattern(), func(w http.ResponseWriter, r *http.Request) {
+		s.mux.HandleFunc(rt.Pattern(), s.metrics.route(rt.Method, rt.Path).wrap(func(w http.ResponseWriter, r *http.Request) {
 			s.serveRoute(rt, w, r)
-		})
+		}))
 		if _, seen := methods[rt.Path]; !seen {
 			s.paths.Handle(rt.Path, http.NotFoundHandler())
 		}
@@ -133,7 +142,7 @@ func New(b Backend, opts Options) http.Handler {
 		sort.Strings(ms)
 		s.allow[path] = strings.Join(ms, ", ")
 	}
-	s.mux.HandleFunc("/", s.serveUnrouted)
+	s.mux.HandleFunc("/", s.metrics.route("", "").wrap(s.serveUnrouted))
 	return s
 }
 

@@ -55,6 +55,7 @@ const (
 	PermPublic Permission = "public"
 
 	PermStatusRead    Permission = "status:read"
+	PermMetricsRead   Permission = "metrics:read"
 	PermClusterWrite  Permission = "cluster:write"
 	PermSettingRead   Permission = "setting:read"
 	PermSettingWrite  Permission = "setting:write"
@@ -105,21 +106,21 @@ const (
 // grants lists each role's permissions.
 var grants = map[Role][]Permission{
 	RoleAdmin: {
-		PermStatusRead, PermClusterWrite, PermSettingRead, PermSettingWrite, PermTokenRead, PermTokenWrite,
+		PermStatusRead, PermMetricsRead, PermClusterWrite, PermSettingRead, PermSettingWrite, PermTokenRead, PermTokenWrite,
 		PermSnapshotRead, PermSnapshotWrite, PermIPAMRead, PermIPAMWrite, PermIPAMAllocate, PermDNSRead, PermDNSWrite,
 		PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead, PermSecretRead, PermSecretWrite, PermAuditRead,
 		PermTenantRead, PermTenantWrite, PermReportRead, PermCapacityRead, PermBillingWrite,
 		PermSDNRead, PermSDNWrite, PermAgent, PermDebugRead,
 	},
 	RoleOperator: {
-		PermStatusRead, PermClusterWrite, PermSettingRead, PermSettingWrite, PermSnapshotRead,
+		PermStatusRead, PermMetricsRead, PermClusterWrite, PermSettingRead, PermSettingWrite, PermSnapshotRead,
 		PermIPAMRead, PermIPAMWrite, PermIPAMAllocate, PermDNSRead, PermDNSWrite,
 		PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead, PermSecretRead,
 		PermTenantRead, PermTenantWrite, PermReportRead, PermCapacityRead,
 		PermSDNRead, PermSDNWrite,
 	},
 	RoleAuditor: {
-		PermStatusRead, PermSettingRead, PermTokenRead, PermIPAMRead, PermDNSRead,
+		PermStatusRead, PermMetricsRead, PermSettingRead, PermTokenRead, PermIPAMRead, PermDNSRead,
 		PermInventoryRead, PermOperationRead, PermSecretRead, PermAuditRead,
 		PermTenantRead, PermReportRead, PermCapacityRead, PermSDNRead,
 	},

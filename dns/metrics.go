@@ -1,12 +1,15 @@
 package dns
 
 import (
+	"sync"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/moxxie/moxxie/telemetry"
 )
 
 const subsystem = pluginName
@@ -45,6 +48,26 @@ var (
 	}, []string{"server"})
 )
 
+// newQueryCounter returns moxxie_dns_queries_total, registered in reg (or
+// the one reg holds already): every query the plugin saw, by query type
+// and the response code it got, the counter of a server's DNS
+// service-level indicator. Unlike coredns_moxxie_queries_total it is
+// registered per moxxied server, without a server label.
+func newQueryCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	return telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: telemetry.Namespace, Subsystem: "dns", Name: "queries_total",
+		Help: "DNS queries this server answered, by query type (A, AAAA, PTR, SOA, NS, ANY, other) and response code: from Moxxie's zones, and for other names REFUSED, or what forwarding them gave (SERVFAIL when it failed).",
+	}, []string{"qtype", "rcode"}))
+}
+
+// defaultQueries is moxxie_dns_queries_total in the default registry, for
+// sources registered without a registry of their own; made on first use
+// so that a server serving its own registry beside the default one never
+// has the metric in both.
+var defaultQueries = sync.OnceValue(func() *prometheus.CounterVec {
+	return newQueryCounter(prometheus.DefaultRegisterer)
+})
+
 // typeLabels are the query types counted apart; others count as "other".
 var typeLabels = [...]string{"A", "AAAA", "PTR", "SOA", "NS", "ANY", "other"}
 
@@ -56,10 +79,14 @@ var rcodeLabels = [...]int{dns.RcodeSuccess, dns.RcodeNameError, dns.RcodeNotImp
 type serverMetrics struct {
 	server  string
 	queries [len(typeLabels)][len(rcodeLabels)]prometheus.Counter
-	passed  prometheus.Counter
-	records prometheus.Gauge
-	skipped prometheus.Gauge
-	rebuild prometheus.Observer
+	// moxxie counts the same queries in moxxie_dns_queries_total;
+	// moxxieVec is that counter, for the queries passed on.
+	moxxie    [len(typeLabels)][len(rcodeLabels)]prometheus.Counter
+	moxxieVec *prometheus.CounterVec
+	passed    prometheus.Counter
+	records   prometheus.Gauge
+	skipped   prometheus.Gauge
+	rebuild   prometheus.Observer
 }
 
 func newServerMetrics(server string) *serverMetrics {
@@ -75,26 +102,58 @@ func newServerMetrics(server string) *serverMetrics {
 			sm.queries[t][r] = queriesTotal.WithLabelValues(server, tl, dns.RcodeToString[rc])
 		}
 	}
+	// Until setup says where, count into a counter no registry serves.
+	sm.countQueriesIn(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unused"}, []string{"qtype", "rcode"}))
 	return sm
+}
+
+// countQueriesIn makes sm count moxxie_dns_queries_total in c; nil means
+// the default registry's.
+func (sm *serverMetrics) countQueriesIn(c *prometheus.CounterVec) {
+	if c == nil {
+		c = defaultQueries()
+	}
+	sm.moxxieVec = c
+	for t, tl := range typeLabels {
+		for r, rc := range rcodeLabels {
+			sm.moxxie[t][r] = c.WithLabelValues(tl, dns.RcodeToString[rc])
+		}
+	}
+}
+
+// typeIndex returns the index of qtype's label in typeLabels.
+func typeIndex(qtype uint16) int {
+	switch qtype {
+	case dns.TypeA:
+		return 0
+	case dns.TypeAAAA:
+		return 1
+	case dns.TypePTR:
+		return 2
+	case dns.TypeSOA:
+		return 3
+	case dns.TypeNS:
+		return 4
+	case dns.TypeANY:
+		return 5
+	}
+	return len(typeLabels) - 1
+}
+
+// countPassed counts in moxxie_dns_queries_total a query the plugin passed
+// on, with the response code it was answered with (REFUSED at the end of
+// the chain, SERVFAIL when forwarding failed, or what the upstream said).
+func (sm *serverMetrics) countPassed(qtype uint16, rcode int) {
+	name, ok := dns.RcodeToString[rcode]
+	if !ok {
+		name = "other"
+	}
+	sm.moxxieVec.WithLabelValues(typeLabels[typeIndex(qtype)], name).Inc()
 }
 
 // count counts one answered query.
 func (sm *serverMetrics) count(qtype uint16, rcode int) {
-	t := len(typeLabels) - 1
-	switch qtype {
-	case dns.TypeA:
-		t = 0
-	case dns.TypeAAAA:
-		t = 1
-	case dns.TypePTR:
-		t = 2
-	case dns.TypeSOA:
-		t = 3
-	case dns.TypeNS:
-		t = 4
-	case dns.TypeANY:
-		t = 5
-	}
+	t := typeIndex(qtype)
 	r := 0
 	switch rcode {
 	case dns.RcodeNameError:
@@ -103,6 +162,7 @@ func (sm *serverMetrics) count(qtype uint16, rcode int) {
 		r = 2
 	}
 	sm.queries[t][r].Inc()
+	sm.moxxie[t][r].Inc()
 }
 
 // loaded records a rebuild.

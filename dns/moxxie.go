@@ -95,10 +95,44 @@ func (m *Moxxie) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 // the server is authoritative only for its zones and does not recurse.
 func (m *Moxxie) pass(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	m.metrics.passed.Inc()
+	var qtype uint16
+	if len(r.Question) > 0 {
+		qtype = r.Question[0].Qtype
+	}
 	if m.Next == nil {
+		m.metrics.countPassed(qtype, dns.RcodeRefused)
 		return dns.RcodeRefused, nil
 	}
-	return plugin.NextOrFailure(pluginName, m.Next, ctx, w, r)
+	rw := &rcodeWriter{ResponseWriter: w, rcode: -1}
+	rcode, err := plugin.NextOrFailure(pluginName, m.Next, ctx, rw, r)
+	if !plugin.ClientWrite(rcode) || rw.rcode < 0 {
+		// The server answers with rcode itself (SERVFAIL, REFUSED, ...).
+		m.metrics.countPassed(qtype, rcode)
+	} else {
+		m.metrics.countPassed(qtype, rw.rcode)
+	}
+	return rcode, err
+}
+
+// rcodeWriter remembers the response code of the answer written through
+// it, so that queries passed on are counted with it.
+type rcodeWriter struct {
+	dns.ResponseWriter
+	rcode int // -1 until an answer is written
+}
+
+// WriteMsg records m's response code and writes it.
+func (w *rcodeWriter) WriteMsg(m *dns.Msg) error {
+	w.rcode = m.Rcode
+	return w.ResponseWriter.WriteMsg(m)
+}
+
+// Write records the response code of a packed answer and writes it.
+func (w *rcodeWriter) Write(b []byte) (int, error) {
+	if len(b) >= 4 {
+		w.rcode = int(b[3] & 0x0f)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // writeMsg writes an authoritative response to r built as a dns.Msg, which

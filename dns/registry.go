@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ErrSourceExists is returned by RegisterSource for a name already in use.
@@ -20,12 +22,22 @@ var sources struct {
 type registered struct {
 	src     Source
 	handler *Moxxie
+	// queries is where the handler counts moxxie_dns_queries_total: the
+	// counter Serve registered in ServerConfig.Metrics, nil for sources
+	// registered with RegisterSource (the default registry's).
+	queries *prometheus.CounterVec
 }
 
 // RegisterSource makes src available to Corefiles as "moxxie NAME". Serve
 // registers its source itself; this is for callers writing their own
 // Corefile. Unregister the name when the server using it has stopped.
 func RegisterSource(name string, src Source) error {
+	return registerSource(name, src, nil)
+}
+
+// registerSource registers src as name, with the counter its handler
+// counts queries in (nil: the default registry's).
+func registerSource(name string, src Source, queries *prometheus.CounterVec) error {
 	if name == "" || src == nil {
 		return errors.New("moxxie: RegisterSource needs a name and a source")
 	}
@@ -37,7 +49,7 @@ func RegisterSource(name string, src Source) error {
 	if sources.m == nil {
 		sources.m = make(map[string]*registered)
 	}
-	sources.m[name] = &registered{src: src}
+	sources.m[name] = &registered{src: src, queries: queries}
 	return nil
 }
 
@@ -48,17 +60,17 @@ func UnregisterSource(name string) {
 	delete(sources.m, name)
 }
 
-// useSource returns the source registered as name and records the handler
-// serving it.
-func useSource(name string, m *Moxxie) (Source, bool) {
+// useSource returns the source registered as name and the counter of its
+// queries, and records the handler serving it.
+func useSource(name string, m *Moxxie) (Source, *prometheus.CounterVec, bool) {
 	sources.Lock()
 	defer sources.Unlock()
 	r, ok := sources.m[name]
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	r.handler = m
-	return r.src, true
+	return r.src, r.queries, true
 }
 
 // handlerOf returns the handler last set up for the source registered as name.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/prometheus/client_golang/prometheus"
 
 	// The plugins a generated Corefile may use; never core/plugin, which
 	// pulls in every plugin and its cloud SDKs.
@@ -44,6 +45,9 @@ type ServerConfig struct {
 	// through the plugin chain. Zero means one per GOMAXPROCS. TCP is
 	// always CoreDNS's.
 	Sockets int
+	// Metrics is where moxxie_dns_queries_total of this server is
+	// registered; nil means the process default registry.
+	Metrics prometheus.Registerer
 }
 
 // Server is a running DNS server.
@@ -100,7 +104,11 @@ func Serve(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	}
 
 	name := fmt.Sprintf("moxxie-%d", serverSeq.Add(1))
-	if err := RegisterSource(name, cfg.Source); err != nil {
+	reg := cfg.Metrics
+	if reg == nil {
+		reg = prometheus.DefaultRegisterer
+	}
+	if err := registerSource(name, cfg.Source, newQueryCounter(reg)); err != nil {
 		return nil, err
 	}
 	inst, corefile, bound, err := start(name, host, int(port), cfg)

@@ -38,10 +38,11 @@ func setup(c *caddy.Controller) error {
 	cfg := dnsserver.GetConfig(c)
 	m := newMoxxie(serverLabel(cfg))
 	m.Fall = f
-	src, ok := useSource(name, m)
+	src, queries, ok := useSource(name, m)
 	if !ok {
 		return plugin.Error(pluginName, c.Errf("no source registered as %q", name))
 	}
+	m.metrics.countQueriesIn(queries)
 	w := newWatcher(m, src)
 	c.OnStartup(w.start)
 	c.OnShutdown(func() error {

@@ -36,6 +36,7 @@ func (s *Server) Apply(ctx context.Context, cmd fsm.Command) (res *fsm.Result, i
 	if !s.IsLeader() {
 		return nil, 0, api.ErrNotLeader
 	}
+	defer s.metrics.observeApply(time.Now())
 	ctx, span := s.startApplySpan(ctx, cmd)
 	start := time.Now()
 	defer func() { s.endApplySpan(ctx, span, cmd, start, res, index, err) }()

@@ -38,6 +38,12 @@ type Config struct {
 	// "tls://9.9.9.9") asked about names outside Moxxie's zones; without
 	// any, such queries are refused.
 	DNSForward []string `yaml:"dns_forward"`
+	// MetricsAddress is a host:port serving GET /metrics in plain HTTP
+	// without a token, for a trusted scrape network: "10.0.0.11:9300", or
+	// ":9300" for every address. Empty (the default) turns it off; the
+	// API serves the same metrics at /v1/metrics to tokens with
+	// metrics:read.
+	MetricsAddress string `yaml:"metrics_address"`
 	// BootstrapExpect is the number of servers to wait for before
 	// bootstrapping a new cluster; 0 means never bootstrap (join instead).
 	BootstrapExpect int `yaml:"bootstrap_expect"`
@@ -345,6 +351,14 @@ func (c *Config) Validate() error {
 	}
 	if len(c.DNSForward) > 0 && c.DNSAddress == "" {
 		return bad("dns_forward", "needs dns_address: DNS is off")
+	}
+	if c.MetricsAddress != "" {
+		if err := checkListenAddr(c.MetricsAddress); err != nil {
+			return bad("metrics_address", "%v", err)
+		}
+		if (c.MetricsAddress == c.APIAddress || c.MetricsAddress == c.RaftAddress) && !strings.HasSuffix(c.MetricsAddress, ":0") {
+			return bad("metrics_address", "must differ from api_address and raft_address")
+		}
 	}
 	for i, a := range c.RetryJoin {
 		if err := checkHostPort(a); err != nil {

@@ -50,6 +50,9 @@ type DevServer struct {
 	APIAddress  string `json:"api_address"`
 	RaftAddress string `json:"raft_address"`
 	DNSAddress  string `json:"dns_address"`
+	// MetricsAddress serves GET /metrics in plain HTTP, without a token,
+	// on loopback, so a Prometheus can scrape the server.
+	MetricsAddress string `json:"metrics_address"`
 }
 
 // devLayout is persisted in <data-dir>/dev.json so a restarted dev cluster
@@ -131,8 +134,8 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	}
 	fmt.Fprintf(opts.Out, "Moxxie dev appliance is up: %d servers on loopback, data in %s\n\n%s\n", len(layout.Servers), dd, env)
 	dnsHost, dnsPort, _ := net.SplitHostPort(layout.Servers[0].DNSAddress)
-	fmt.Fprintf(opts.Out, "Use it:  . %s && moxxiectl cluster status\nDNS:     dig @%s -p %s %s SOA +short (every server answers; servers.json lists their ports)\nProxmox: simulator at https://%s (moxxiectl inventory guests)\nServers: %s (logs in %s/<id>/moxxied.log)\nPress Ctrl-C to stop.\n",
-		filepath.Join(dd, "env"), dnsHost, dnsPort, devZone, layout.PVESimAddress, filepath.Join(dd, "servers.json"), dd)
+	fmt.Fprintf(opts.Out, "Use it:  . %s && moxxiectl cluster status\nDNS:     dig @%s -p %s %s SOA +short (every server answers; servers.json lists their ports)\nMetrics: curl http://%s/metrics (no token; servers.json lists every server's metrics_address)\nProxmox: simulator at https://%s (moxxiectl inventory guests)\nServers: %s (logs in %s/<id>/moxxied.log)\nPress Ctrl-C to stop.\n",
+		filepath.Join(dd, "env"), dnsHost, dnsPort, devZone, layout.Servers[0].MetricsAddress, layout.PVESimAddress, filepath.Join(dd, "servers.json"), dd)
 	return sup.supervise(ctx)
 }
 
@@ -148,10 +151,13 @@ func devLoadLayout(dd string, n int) (*devLayout, error) {
 		if len(l.Servers) != n {
 			return nil, fmt.Errorf("%s holds a %d-server cluster; run with --nodes %d or a new --data-dir", dd, len(l.Servers), len(l.Servers))
 		}
-		if l.Servers[0].DNSAddress != "" && l.PVESimAddress != "" {
+		if l.Servers[0].DNSAddress != "" && l.PVESimAddress != "" && l.Servers[0].MetricsAddress != "" {
 			return &l, nil
 		}
 		if err := devDNSPorts(&l); err != nil {
+			return nil, err
+		}
+		if err := devMetricsPorts(&l); err != nil {
 			return nil, err
 		}
 		if err := devSimPort(&l); err != nil {
@@ -176,11 +182,48 @@ func devLoadLayout(dd string, n int) (*devLayout, error) {
 	if err := devDNSPorts(&l); err != nil {
 		return nil, err
 	}
+	if err := devMetricsPorts(&l); err != nil {
+		return nil, err
+	}
 	if err := devSimPort(&l); err != nil {
 		return nil, err
 	}
 	b, _ = json.MarshalIndent(l, "", "  ")
 	return &l, os.WriteFile(path, b, 0o600)
+}
+
+// devMetricsPorts gives every server of l without a plain metrics address
+// one on a free loopback port (a layout written before metrics listeners
+// existed gets them on its next start).
+func devMetricsPorts(l *devLayout) error {
+	for i := range l.Servers {
+		for l.Servers[i].MetricsAddress == "" {
+			ports, err := freePorts(1)
+			if err != nil {
+				return err
+			}
+			addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+			if !devPortTaken(l, addr) {
+				l.Servers[i].MetricsAddress = addr
+			}
+		}
+	}
+	return nil
+}
+
+// devPortTaken reports whether a server of l or the simulator uses the
+// port of addr already.
+func devPortTaken(l *devLayout, addr string) bool {
+	_, port, _ := net.SplitHostPort(addr)
+	for _, s := range l.Servers {
+		for _, a := range []string{s.APIAddress, s.RaftAddress, s.DNSAddress, s.MetricsAddress} {
+			if _, p, err := net.SplitHostPort(a); err == nil && p == port {
+				return true
+			}
+		}
+	}
+	_, p, err := net.SplitHostPort(l.PVESimAddress)
+	return err == nil && p == port
 }
 
 // devSimPort gives the Proxmox simulator a free loopback port, once.
@@ -195,7 +238,7 @@ func devSimPort(l *devLayout) error {
 		}
 		taken := false
 		for _, s := range l.Servers {
-			for _, a := range []string{s.APIAddress, s.RaftAddress, s.DNSAddress} {
+			for _, a := range []string{s.APIAddress, s.RaftAddress, s.DNSAddress, s.MetricsAddress} {
 				taken = taken || strings.HasSuffix(a, fmt.Sprintf(":%d", ports[0]))
 			}
 		}
@@ -216,7 +259,7 @@ func devDNSPorts(l *devLayout) error {
 		if s.DNSAddress == "" {
 			missing = append(missing, i)
 		}
-		for _, a := range []string{s.APIAddress, s.RaftAddress, s.DNSAddress} {
+		for _, a := range []string{s.APIAddress, s.RaftAddress, s.DNSAddress, s.MetricsAddress} {
 			if _, p, err := net.SplitHostPort(a); err == nil {
 				n, _ := strconv.Atoi(p)
 				used[n] = true
@@ -328,6 +371,7 @@ func (d *devSupervisor) writeConfig(i int) error {
 	c.NodeID = s.ID
 	c.DataDir = filepath.Join(d.dir, s.ID)
 	c.RaftAddress, c.APIAddress, c.DNSAddress = s.RaftAddress, s.APIAddress, s.DNSAddress
+	c.MetricsAddress = s.MetricsAddress
 	c.BootstrapExpect = len(d.layout.Servers)
 	for j, p := range d.layout.Servers {
 		if j != i {

@@ -146,9 +146,9 @@ func TestServer_HTTPLimits(t *testing.T) {
 
 // certExpiryMetrics reads GET /v1/metrics of s and returns the values of
 // moxxie_tls_certificate_expiry_timestamp_seconds by role and name.
-func certExpiryMetrics(t *testing.T, s *Server) map[[2]string]float64 {
+func certExpiryMetrics(t *testing.T, s *Server, token string) map[[2]string]float64 {
 	t.Helper()
-	r := call(t, s, "GET", "/v1/metrics", "", nil, nil)
+	r := call(t, s, "GET", "/v1/metrics", token, nil, nil)
 	if r.status != http.StatusOK {
 		t.Fatalf("metrics: %d", r.status)
 	}
@@ -213,16 +213,20 @@ func TestCertificateExpiry_StatusMetricsAndReload(t *testing.T) {
 		t.Errorf("status body %s", r.body)
 	}
 
-	// The metrics hold each server's certificate and the CA.
-	m := certExpiryMetrics(t, leader)
+	// Each server's metrics hold its own certificate and the CA.
+	WaitForApplied(t, leader.raft.AppliedIndex(), servers...) // every server knows the token
+	ca := clusterCA(t).cert
 	for _, s := range servers {
+		m := certExpiryMetrics(t, s, token)
 		if got, want := m[[2]string{"server", s.ID()}], float64(s.certs.NotAfter().Unix()); got != want {
 			t.Errorf("metric of %s: %v, want %v", s.ID(), got, want)
 		}
-	}
-	ca := clusterCA(t).cert
-	if got := m[[2]string{"ca", ca.Subject.CommonName}]; got != float64(ca.NotAfter.Unix()) {
-		t.Errorf("CA metric %v, want %v", got, ca.NotAfter.Unix())
+		if got := m[[2]string{"ca", ca.Subject.CommonName}]; got != float64(ca.NotAfter.Unix()) {
+			t.Errorf("CA metric of %s: %v, want %v", s.ID(), got, ca.NotAfter.Unix())
+		}
+		if len(m) != 2 {
+			t.Errorf("%s reports certificates %v, want its own and the CA", s.ID(), m)
+		}
 	}
 
 	// Renew one follower's certificate in place and reload it.
@@ -269,7 +273,7 @@ func TestCertificateExpiry_StatusMetricsAndReload(t *testing.T) {
 	if got := statusOf(t, leader, f.ID()).CertNotAfter; !got.Equal(renewed.NotAfter) {
 		t.Errorf("the leader's status of %s: %s, want %s", f.ID(), got, renewed.NotAfter)
 	}
-	if got := certExpiryMetrics(t, f)[[2]string{"server", f.ID()}]; got != float64(renewed.NotAfter.Unix()) {
+	if got := certExpiryMetrics(t, f, token)[[2]string{"server", f.ID()}]; got != float64(renewed.NotAfter.Unix()) {
 		t.Errorf("metric after the reload %v, want %v", got, renewed.NotAfter.Unix())
 	}
 	// Raft still reaches the reloaded server: a write applies everywhere.

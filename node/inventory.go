@@ -7,8 +7,6 @@ import (
 
 	"github.com/moxxie/moxxie/fsm"
 	"github.com/moxxie/moxxie/provider"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // Inventory sync defaults.
@@ -24,26 +22,6 @@ const (
 	syncMaxBackoff = 5 * time.Minute
 	// syncChunk bounds the objects one sync command carries.
 	syncChunk = 1000
-)
-
-var (
-	syncRuns = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "moxxie", Subsystem: "inventory", Name: "syncs_total",
-		Help: "Inventory sync cycles run by the leader, by result (ok, error).",
-	}, []string{"result"})
-	syncChanges = promauto.NewCounter(prometheus.CounterOpts{
-		Namespace: "moxxie", Subsystem: "inventory", Name: "changes_total",
-		Help: "Inventory objects written by sync: changed, new or gone.",
-	})
-	syncDuration = promauto.NewHistogram(prometheus.HistogramOpts{
-		Namespace: "moxxie", Subsystem: "inventory", Name: "sync_duration_seconds",
-		Help:    "Wall time of one inventory sync cycle.",
-		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
-	})
-	syncStale = promauto.NewGauge(prometheus.GaugeOpts{
-		Namespace: "moxxie", Subsystem: "inventory", Name: "stale",
-		Help: "1 while the leader cannot read the platform and the inventory is as last seen.",
-	})
 )
 
 // inventorySyncer is the leader's inventory loop: it reads the platform
@@ -88,7 +66,7 @@ func (s *Server) runInventorySync(stop <-chan struct{}) {
 func (y *inventorySyncer) cycle(ctx context.Context) time.Duration {
 	start := time.Now()
 	defer func() {
-		syncDuration.Observe(time.Since(start).Seconds())
+		y.s.metrics.syncDuration.Observe(time.Since(start).Seconds())
 		y.s.syncCycles.Add(1)
 	}()
 	cctx, cancel := context.WithTimeout(ctx, max(y.interval, 30*time.Second))
@@ -105,16 +83,15 @@ func (y *inventorySyncer) cycle(ctx context.Context) time.Duration {
 		// Not the platform's fault: the write did not commit (leadership
 		// lost, shutting down). Try again at the next interval.
 		y.s.logger.Warn("recording inventory failed", "error", err)
-		syncRuns.WithLabelValues("error").Inc()
+		y.s.metrics.syncRuns.WithLabelValues("error").Inc()
 		return y.interval
 	}
 	if y.failures > 0 {
 		y.s.logger.Info("inventory sync recovered", "after_failures", y.failures)
 	}
 	y.failures = 0
-	syncStale.Set(0)
-	syncRuns.WithLabelValues("ok").Inc()
-	syncChanges.Add(float64(n))
+	y.s.metrics.syncRuns.WithLabelValues("ok").Inc()
+	y.s.metrics.syncChanges.Add(float64(n))
 	return y.interval
 }
 
@@ -150,11 +127,11 @@ func (y *inventorySyncer) record(inv *provider.Inventory) (int, error) {
 }
 
 // failed records a failed read of the platform: a log line, the metric,
-// the inventory marked stale (once per distinct error), and a backoff.
+// the inventory marked stale (once per distinct error; every server's
+// moxxie_inventory_stale shows it), and a backoff.
 func (y *inventorySyncer) failed(err error) time.Duration {
 	y.failures++
-	syncRuns.WithLabelValues("error").Inc()
-	syncStale.Set(1)
+	y.s.metrics.syncRuns.WithLabelValues("error").Inc()
 	backoff := y.interval
 	for i := 1; i < y.failures && backoff < syncMaxBackoff; i++ {
 		backoff *= 2

@@ -90,6 +90,12 @@ type Server struct {
 	dnsSrc *dnsSource  // nil without dns_address
 	dnsSrv *dns.Server // nil without dns_address
 
+	// metrics holds the server's metrics; metricsLn and metricsSrv serve
+	// them on metrics_address (nil when off).
+	metrics    *serverMetrics
+	metricsLn  net.Listener
+	metricsSrv *http.Server
+
 	applyCh chan *applyReq
 
 	fwdMu      sync.Mutex
@@ -128,7 +134,9 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 		cfg: cfg, logger: logger.With("server", cfg.NodeID), now: opts.Now,
 		fsm: fsm.New(), applyCh: make(chan *applyReq, 4096), shutdownCh: make(chan struct{}),
 		fwdClients: map[string]*fwdClient{}, provider: opts.Provider, syncKick: make(chan struct{}, 1),
+		metrics: newServerMetrics(),
 	}
+	s.fsm.OnApply = s.metrics.onApply
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -156,6 +164,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	if s.certs, err = loadCerts(cfg.TLS); err != nil {
 		return nil, err
 	}
+	s.metrics.reg.MustRegister(certCollector(s.certs))
 	if s.secrets, err = loadSecretKeys(cfg.Secrets, os.LookupEnv, s.logger); err != nil {
 		return nil, err
 	}
@@ -164,6 +173,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 			return nil, err
 		}
 	}
+	s.provider = metered(s.provider, s.metrics)
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "raft"), 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
@@ -189,6 +199,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 		return nil, err
 	}
 	closers = append(closers, func() { _ = s.raft.Shutdown().Error(); s.store.Close() })
+	s.metrics.reg.MustRegister(raftCollector(s), stateCollector(s.State, s.now, s.logger))
 
 	s.apiLn = opts.APIListener
 	if s.apiLn == nil {
@@ -197,7 +208,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 		}
 	}
 	s.apiAddr = advertised(cfg.APIAddress, s.apiLn.Addr())
-	handler := api.New(s, cfg.APIRateLimit.apiOptions(api.Options{Logger: s.logger, DebugConfig: cfg.debugDump, RecentLogs: recentLogs.last, TracerProvider: tp}))
+	handler := api.New(s, cfg.APIRateLimit.apiOptions(api.Options{Logger: s.logger, DebugConfig: cfg.debugDump, RecentLogs: recentLogs.last, Metrics: s.metrics.reg, TracerProvider: tp}))
 	s.handler = handler
 	errLog := slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)
 	s.apiSrv = newHTTPServer(handler, errLog)
@@ -213,9 +224,17 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     time.Minute,
 	}}
+	if cfg.MetricsAddress != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddress)
+		if err != nil {
+			return nil, fmt.Errorf("metrics_address: %w", err)
+		}
+		closers = append(closers, func() { ln.Close() })
+		s.serveMetrics(ln)
+	}
 	if cfg.DNSAddress != "" {
 		s.dnsSrc = newDNSSource(s.fsm, s.logger)
-		s.dnsSrv, err = dns.Serve(context.Background(), dns.ServerConfig{Listen: cfg.DNSAddress, Source: s.dnsSrc, Forward: cfg.DNSForward})
+		s.dnsSrv, err = dns.Serve(context.Background(), dns.ServerConfig{Listen: cfg.DNSAddress, Source: s.dnsSrc, Forward: cfg.DNSForward, Metrics: s.metrics.reg})
 		if err != nil {
 			return nil, fmt.Errorf("dns_address: %w", err)
 		}
@@ -229,7 +248,7 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	s.goRun(s.batchLoop)
 	s.goRun(s.monitorLeadership)
 	s.goRun(s.bootstrapOrJoin)
-	s.logger.Info("server started", "raft_address", s.raftAddr, "api_address", s.apiAddr, "dns_address", s.DNSAddr())
+	s.logger.Info("server started", "raft_address", s.raftAddr, "api_address", s.apiAddr, "dns_address", s.DNSAddr(), "metrics_address", s.MetricsAddr())
 	return s, nil
 }
 
@@ -277,11 +296,12 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("open raft store: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 3, conf.Logger.Named("snapshots"))
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 3, conf.Logger.Named("snapshots"))
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
+	snaps := countingSnapshots{SnapshotStore: fileSnaps, n: &s.metrics.snapshots}
 	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  raftLayer{s.mux},
 		MaxPool: 3,
@@ -358,6 +378,9 @@ func (s *Server) Shutdown(leave bool) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = s.apiSrv.Shutdown(ctx)
+		if s.metricsSrv != nil {
+			_ = s.metricsSrv.Shutdown(ctx)
+		}
 		err = s.shutdownRaft()
 		s.closeFwdClients()
 		s.mux.close()

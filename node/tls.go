@@ -23,14 +23,12 @@ type certs struct {
 	cas atomic.Pointer[[]*x509.Certificate]
 }
 
-// loadCerts reads the files named in c and makes the certificates' expiry
-// times visible in the metrics for as long as the server holds them.
+// loadCerts reads the files named in c.
 func loadCerts(c TLSConfig) (*certs, error) {
 	cs := &certs{caFile: c.CAFile, certFile: c.CertFile, keyFile: c.KeyFile}
 	if err := cs.Reload(); err != nil {
 		return nil, err
 	}
-	certExpiry.add(cs)
 	return cs, nil
 }
 

@@ -131,7 +131,7 @@ func waitGuests(t *testing.T, s *Server, n int) {
 }
 
 func TestInventory_SyncDeltasStaleAndGone(t *testing.T) {
-	s, sim, _, logs := simServerLogs(t, pvesim.Config{})
+	s, sim, token, logs := simServerLogs(t, pvesim.Config{})
 	waitGuests(t, s, len(sim.Guests()))
 	_, nodes, _ := s.State().InventoryNodes(nil, false)
 	_, storage, _ := s.State().InventoryStorage(nil, false)
@@ -198,7 +198,7 @@ func TestInventory_SyncDeltasStaleAndGone(t *testing.T) {
 	if !strings.Contains(logs.String(), "inventory sync failed") {
 		t.Fatal("no log line for the failed sync")
 	}
-	m := call(t, s, http.MethodGet, "/v1/metrics", "", nil, nil)
+	m := call(t, s, http.MethodGet, "/v1/metrics", token, nil, nil)
 	if !bytes.Contains(m.body, []byte("moxxie_inventory_stale 1")) || !bytes.Contains(m.body, []byte(`moxxie_inventory_syncs_total{result="error"}`)) {
 		t.Fatalf("metrics while stale:\n%s", m.body)
 	}
