@@ -88,6 +88,8 @@ type Config struct {
 	// Kernel must be in dry-run mode too.
 	DryRun bool
 	Logger *slog.Logger
+	// Metrics, when set, counts and times the agent's passes.
+	Metrics *Metrics
 }
 
 // Run enrols the host, then holds the servers' plan for it until ctx ends:
@@ -235,7 +237,9 @@ func (r *runner) hold(ctx context.Context, fresh bool) {
 	}
 	a := *r.cur
 	drift, _ := r.cfg.Kernel.Verify(a.Plan)
+	start := time.Now()
 	actions, err := r.cfg.Kernel.Apply(ctx, a.Plan)
+	took := time.Since(start)
 	rep := Report{Version: a.Version, State: StateApplied, Actions: len(actions)}
 	if err != nil {
 		rep.State, rep.Error = StateFailed, err.Error()
@@ -255,9 +259,11 @@ func (r *runner) hold(ctx context.Context, fresh bool) {
 			r.saveState(a)
 		}
 	}
+	r.cfg.Metrics.applied(a.Version, took, rep.State == StateApplied)
 	if !fresh && len(actions) > 0 && len(drift) > 0 {
 		rep.Drift = drift
 		r.log.Warn("healed drift", "version", a.Version, "drift", drift)
+		r.cfg.Metrics.healed()
 	}
 	if r.cfg.DryRun {
 		return

@@ -15,6 +15,7 @@ import (
 	"github.com/moxxie/moxxie/agent"
 	"github.com/moxxie/moxxie/client"
 	"github.com/moxxie/moxxie/sdn"
+	"github.com/moxxie/moxxie/telemetry"
 	"github.com/spf13/cobra"
 )
 
@@ -28,6 +29,7 @@ type options struct {
 	netns, stateDir, logLevel, logFormat string
 	dryRun                               bool
 	resync                               time.Duration
+	metricsAddr                          string
 }
 
 // Run executes moxxie-agent with args and returns the process exit status.
@@ -68,6 +70,7 @@ MOXXIE_CACERT. The token must have the agent role
 	f.BoolVar(&o.dryRun, "dry-run", false, "log what would change, change nothing, report nothing")
 	f.DurationVar(&o.resync, "resync", 30*time.Second, "how often to verify the kernel without a prompt")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.metricsAddr, "metrics-address", "", "host:port serving GET /metrics in plain HTTP, without a token, for a trusted scrape network (empty: off)")
 	f.StringVar(&o.logFormat, "log-format", "json", "json or text")
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
@@ -121,6 +124,15 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	reg := telemetry.NewRegistry()
+	metrics := agent.NewMetrics(reg)
+	if o.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(o.metricsAddr, reg, logger)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	addr, _ := netip.ParseAddr(o.host.Address)
 	k, err := agent.NewKernel(agent.KernelConfig{
 		Netns: o.netns, Management: o.host.Management, ProtectAddrs: []netip.Addr{addr}, DryRun: o.dryRun, Logger: logger,
@@ -139,7 +151,7 @@ func run(o options) error {
 	logger.Info("moxxie-agent starting", "server", o.server, "address", o.host.Address, "dry_run", o.dryRun)
 	return agent.Run(ctx, agent.Config{
 		Host: o.host, Server: apiServer{c}, Kernel: k, StateDir: o.stateDir,
-		Resync: o.resync, DryRun: o.dryRun, Logger: logger,
+		Resync: o.resync, DryRun: o.dryRun, Logger: logger, Metrics: metrics,
 	})
 }
 
