@@ -130,13 +130,23 @@ func (k *fakeKernel) Watch(ctx context.Context, fn func()) error {
 	return nil
 }
 
-// drift deletes the held link and tells the watcher, as netlink would.
+// drift deletes the held link and tells the watcher, as netlink would,
+// once the runner has subscribed.
 func (k *fakeKernel) drift() {
-	k.mu.Lock()
-	k.drifted = true
-	fn := k.fn
-	k.mu.Unlock()
-	fn()
+	for range 500 {
+		k.mu.Lock()
+		fn := k.fn
+		if fn != nil {
+			k.drifted = true
+		}
+		k.mu.Unlock()
+		if fn != nil {
+			fn()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	panic("the runner never watched the kernel")
 }
 
 // TestRunResubscribesWhenWatchFails: a dead netlink subscription is
