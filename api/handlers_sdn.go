@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -539,65 +538,18 @@ func (s *server) applyAs(c *call, cmd fsm.Command, answer func(any) (int, any, e
 // host, against the plan of the version the host is committed to. It
 // refuses what the apply would refuse.
 func (s *server) sdnDryRun(c *call) error {
-	st := s.b.State()
-	idx, intent, err := st.SDNIntent(nil)
+	idx, pv, err := s.b.State().SDNPreview()
 	if err != nil {
 		return err
 	}
 	c.setIndex(max(idx, 1))
-	_, active, err := st.SDNActiveRollout(nil)
-	if err != nil {
-		return err
-	}
-	if active != nil {
-		return &apiError{status: http.StatusConflict, code: CodeConflict,
-			message: fmt.Sprintf("rollout %s of version %d is preparing; wait for it or abort it", active.ID, active.Version)}
-	}
-	if len(intent.Hosts) == 0 {
-		return &apiError{status: http.StatusConflict, code: CodeConflict,
-			message: "no host has enrolled: there is nothing to apply the network to"}
-	}
-	plans, err := sdn.Compile(intent)
-	if err != nil {
-		return err
-	}
-	out := SDNApplyResponse{NoChange: true, Hosts: make([]SDNHostDiff, 0, len(intent.Hosts))}
-	for _, h := range intent.Hosts { // by name
-		_, hs, err := st.SDNHostState(nil, h.Name)
-		if err != nil {
-			return err
-		}
-		var from uint64
-		if hs != nil {
-			from = hs.Committed
-		}
-		_, old, err := st.SDNPlan(nil, h.Name, from)
-		if err != nil {
-			return err
-		}
-		if old == nil { // pruned: every link of the new plan is a change, as in the apply
-			old = &sdn.Plan{Host: h.Name, Links: []sdn.Link{}}
-		}
-		changes := sdn.Diff(*old, plans[h.Name])
+	out := SDNApplyResponse{NoChange: pv.NoChange(), Version: pv.Version, Hosts: make([]SDNHostDiff, 0, len(pv.Hosts))}
+	for _, h := range pv.Hosts {
+		changes := pv.Changes[h]
 		if changes == nil {
 			changes = []sdn.Change{}
 		}
-		if len(changes) > 0 {
-			out.NoChange = false
-		}
-		out.Hosts = append(out.Hosts, SDNHostDiff{Host: h.Name, FromVersion: from, Changes: changes})
-	}
-	if out.NoChange {
-		_, out.Version, err = st.SDNCommittedVersion(nil)
-	} else {
-		_, out.Version, err = st.SDNVersion(nil)
-		out.Version++
-	}
-	if err != nil {
-		return err
-	}
-	for i := range out.Hosts {
-		out.Hosts[i].ToVersion = out.Version
+		out.Hosts = append(out.Hosts, SDNHostDiff{Host: h, FromVersion: pv.Committed[h], ToVersion: pv.Version, Changes: changes})
 	}
 	writeJSON(c.w, http.StatusOK, out)
 	return nil

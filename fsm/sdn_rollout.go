@@ -286,38 +286,56 @@ func committedVersion(txn *memdb.Txn) (uint64, error) {
 	return 0, nil
 }
 
-func applySDNApply(txn *memdb.Txn, index uint64, c Command) (any, error) {
-	req := c.(*SDNApplyRequest)
+// SDNPreview is what an apply would do now: the plan of every enrolled
+// host compiled from the intent, the changes against each host's
+// committed plan, and the version a rollout would take.
+type SDNPreview struct {
+	// Hosts are the enrolled hosts' names, sorted.
+	Hosts []string
+	// Committed is each host's committed version.
+	Committed map[string]uint64
+	Plans     map[string]sdn.Plan
+	// Changes lists each host's changes; hosts without any are absent.
+	Changes map[string][]sdn.Change
+	// Version is the version a rollout would take, or the committed one
+	// when no host changes.
+	Version uint64
+}
+
+// NoChange reports whether no host's plan would change.
+func (p *SDNPreview) NoChange() bool { return len(p.Changes) == 0 }
+
+// sdnPreview computes the preview in txn, refusing what an apply refuses:
+// a rollout still preparing, no host enrolled, an intent that does not
+// compile.
+func sdnPreview(txn *memdb.Txn) (*SDNPreview, []*sdnHostRow, error) {
 	if r, err := activeRollout(txn); err != nil {
-		return nil, err
+		return nil, nil, err
 	} else if r != nil {
-		return nil, fmt.Errorf("%w: rollout %s of version %d is preparing; wait for it or abort it", ErrConflict, r.ID, r.Version)
-	}
-	if raw, err := txn.First(tableSDNRollouts, "id", req.RolloutID); err != nil {
-		return nil, err
-	} else if raw != nil {
-		return nil, fieldErrf("rollout_id", ErrConflict, "rollout %s already exists", req.RolloutID)
+		return nil, nil, fmt.Errorf("%w: rollout %s of version %d is preparing; wait for it or abort it", ErrConflict, r.ID, r.Version)
 	}
 	rows, err := hostRows(txn)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(rows) == 0 {
-		return nil, fmt.Errorf("%w: no host has enrolled: there is nothing to apply the network to", ErrConflict)
+		return nil, nil, fmt.Errorf("%w: no host has enrolled: there is nothing to apply the network to", ErrConflict)
 	}
 	in, err := intentOf(txn)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plans, err := sdn.Compile(in)
 	if err != nil {
-		return nil, sdnErr(err)
+		return nil, nil, sdnErr(err)
 	}
-	changes := map[string][]sdn.Change{}
+	pv := &SDNPreview{Committed: map[string]uint64{}, Plans: plans, Changes: map[string][]sdn.Change{}}
 	for _, row := range rows {
+		pv.Hosts = append(pv.Hosts, row.Name)
+		pv.Committed[row.Name] = row.State.Committed
 		old, err := storedPlan(txn, row.Name, row.State.Committed)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if old == nil {
 			// The committed plan is always kept; without it, every link
@@ -326,22 +344,37 @@ func applySDNApply(txn *memdb.Txn, index uint64, c Command) (any, error) {
 			old = &p
 		}
 		if ch := sdn.Diff(*old, plans[row.Name]); len(ch) > 0 {
-			changes[row.Name] = ch
+			pv.Changes[row.Name] = ch
 		}
 	}
-	if len(changes) == 0 {
-		v, err := committedVersion(txn)
-		if err != nil {
-			return nil, err
-		}
-		return &SDNApplyResult{Version: v, NoChange: true}, nil
+	if pv.NoChange() {
+		pv.Version, err = committedVersion(txn)
+		return pv, rows, err
 	}
-	var version uint64 = 1
+	pv.Version = 1
 	if last, err := newestRollout(txn); err != nil {
-		return nil, err
+		return nil, nil, err
 	} else if last != nil {
-		version = last.Version + 1
+		pv.Version = last.Version + 1
 	}
+	return pv, rows, nil
+}
+
+func applySDNApply(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*SDNApplyRequest)
+	if raw, err := txn.First(tableSDNRollouts, "id", req.RolloutID); err != nil {
+		return nil, err
+	} else if raw != nil {
+		return nil, fieldErrf("rollout_id", ErrConflict, "rollout %s already exists", req.RolloutID)
+	}
+	pv, rows, err := sdnPreview(txn)
+	if err != nil {
+		return nil, err
+	}
+	if pv.NoChange() {
+		return &SDNApplyResult{Version: pv.Version, NoChange: true}, nil
+	}
+	version, plans, changes := pv.Version, pv.Plans, pv.Changes
 	r := &SDNRollout{
 		ID: req.RolloutID, Version: version, Phase: SDNPhasePreparing,
 		Hosts: make([]string, 0, len(rows)), Prepared: []string{}, Previous: map[string]uint64{}, Changes: changes,

@@ -203,6 +203,16 @@ func (s *Store) SDNCommittedVersion(ws memdb.WatchSet) (uint64, uint64, error) {
 	return idx, v, err
 }
 
+// SDNPreview returns what an apply would do now, from one consistent read:
+// the dry run of `sdn apply`. It refuses what the apply refuses, with the
+// same errors.
+func (s *Store) SDNPreview() (uint64, *SDNPreview, error) {
+	txn := s.db.Txn(false)
+	idx := s.tableIndex(txn, tableSDNZones, tableSDNVnets, tableSDNSubnets, tableSDNAllows, tableSDNHosts, tableSDNPlans, tableSDNRollouts)
+	pv, _, err := sdnPreview(txn)
+	return idx, pv, err
+}
+
 // SDNHostPlan returns what host's agent must hold now: the plan of its
 // Target version with that version's rollout. A host that has no target
 // yet, or is not enrolled, gets the empty plan of version 0.
