@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -184,8 +185,10 @@ func (k *Kernel) Close() error {
 // ("create bridge v1", "set mtu of v1 to 1450", "recreate vxlan_v1: vni
 // 100 -> 200", "delete vxlan old"), empty when nothing differed. A second
 // Apply of the same plan takes no action and sends no netlink change; a
-// link that is already right is never set down or up. With DryRun set it
-// changes nothing and returns the actions it would take.
+// link that is already right is never set down or up. Apply does not list
+// the firewall table when it last applied (or found) the same one: a table
+// changed by hand is found by Verify, after which Apply replaces it. With
+// DryRun set it changes nothing and returns the actions it would take.
 func (k *Kernel) Apply(ctx context.Context, plan sdn.Plan) ([]string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -198,7 +201,9 @@ func (k *Kernel) Apply(ctx context.Context, plan sdn.Plan) ([]string, error) {
 }
 
 // Verify lists the differences between plan and the kernel (drift), as
-// the actions Apply would take; empty when none. It changes nothing.
+// the actions Apply would take; empty when none. It changes nothing; when
+// it finds the firewall table differs from the one last applied, the next
+// Apply lists and replaces the table.
 func (k *Kernel) Verify(plan sdn.Plan) ([]string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -215,13 +220,20 @@ func planNames(plan sdn.Plan) map[string]bool {
 }
 
 // pass is one reconciliation: the kernel's links as it goes and the
-// actions taken (or, dry, that would be).
+// actions taken (or, dry, that would be). It reads the namespace with one
+// dump each of links, addresses and, when the plan has VXLAN links, the
+// bridge forwarding database, and looks links up in them by index; a
+// link it creates starts with none of them.
 type pass struct {
 	k       *Kernel
 	ctx     context.Context
 	dry     bool
 	links   map[string]netlink.Link // by name, updated as links are created
+	created map[string]bool         // names of the links this pass created
 	guarded map[string]string       // protected link names -> why
+	bropts  map[int]bridgeOpts      // by ifindex, bridges only
+	addrs   map[int][]netip.Prefix  // by ifindex
+	fdb     map[int][]netlink.Neigh // all-zero-MAC entries by ifindex
 	acts    []string
 }
 
@@ -248,8 +260,8 @@ func (k *Kernel) reconcile(ctx context.Context, plan sdn.Plan, dry bool) ([]stri
 	if err := checkPlan(plan); err != nil {
 		return nil, err
 	}
-	p := &pass{k: k, ctx: ctx, dry: dry}
-	if err := p.load(); err != nil {
+	p := &pass{k: k, ctx: ctx, dry: dry, created: map[string]bool{}}
+	if err := p.load(plan); err != nil {
 		return nil, err
 	}
 	if err := p.checkOwnership(plan); err != nil {
@@ -339,39 +351,54 @@ func ordered(links []sdn.Link) []sdn.Link {
 	return out
 }
 
-// load reads the namespace's links and finds the protected ones: the
+// load reads the namespace's links, addresses and, when plan has VXLAN
+// links, forwarding entries, and finds the protected links: the
 // management interface and every link holding a protected address.
-func (p *pass) load() error {
-	links, err := dump(p.k.h.LinkList)
+func (p *pass) load(plan sdn.Plan) error {
+	links, bropts, err := dump2(p.k.linkDump)
 	if err != nil {
 		return fmt.Errorf("list links: %w", err)
 	}
+	p.bropts = bropts
 	p.links = make(map[string]netlink.Link, len(links))
 	byIndex := make(map[int]string, len(links))
 	for _, l := range links {
 		p.links[l.Attrs().Name] = l
 		byIndex[l.Attrs().Index] = l.Attrs().Name
 	}
-	p.guarded = map[string]string{}
-	if m := p.k.cfg.Management; m != "" {
-		p.guarded[m] = "the management interface"
-	}
-	if len(p.k.cfg.ProtectAddrs) == 0 {
-		return nil
-	}
 	addrs, err := dump(func() ([]netlink.Addr, error) { return p.k.h.AddrList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
 		return fmt.Errorf("list addresses: %w", err)
 	}
+	p.addrs = make(map[int][]netip.Prefix)
 	for _, a := range addrs {
-		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok {
-			continue
+		if pfx, ok := prefixOf(a); ok {
+			p.addrs[a.LinkIndex] = append(p.addrs[a.LinkIndex], pfx)
 		}
-		for _, pa := range p.k.cfg.ProtectAddrs {
-			if ip.Unmap() == pa.Unmap() {
-				if name, ok := byIndex[a.LinkIndex]; ok {
-					p.guarded[name] = "holding protected address " + pa.String()
+	}
+	if slices.ContainsFunc(plan.Links, func(l sdn.Link) bool { return l.Kind == sdn.LinkVXLAN }) {
+		entries, err := dump(func() ([]netlink.Neigh, error) { return p.k.h.NeighList(0, unix.AF_BRIDGE) })
+		if err != nil {
+			return fmt.Errorf("list fdb: %w", err)
+		}
+		p.fdb = make(map[int][]netlink.Neigh)
+		for _, n := range entries {
+			if slices.Equal(n.HardwareAddr, zeroMAC) {
+				p.fdb[n.LinkIndex] = append(p.fdb[n.LinkIndex], n)
+			}
+		}
+	}
+	p.guarded = map[string]string{}
+	if m := p.k.cfg.Management; m != "" {
+		p.guarded[m] = "the management interface"
+	}
+	for index, pfxs := range p.addrs {
+		for _, pfx := range pfxs {
+			for _, pa := range p.k.cfg.ProtectAddrs {
+				if pfx.Addr() == pa.Unmap() {
+					if name, ok := byIndex[index]; ok {
+						p.guarded[name] = "holding protected address " + pa.String()
+					}
 				}
 			}
 		}
@@ -412,4 +439,20 @@ func dump[T any](f func() (T, error)) (T, error) {
 		}
 	}
 	return v, err
+}
+
+// dump2 is dump for a dump returning two values.
+func dump2[T, U any](f func() (T, U, error)) (T, U, error) {
+	var (
+		v   T
+		w   U
+		err error
+	)
+	for range 10 {
+		v, w, err = f()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return v, w, err
+		}
+	}
+	return v, w, err
 }

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -54,16 +56,11 @@ func (p *pass) ensureLink(l sdn.Link) error {
 // ensureBridge makes l a bridge with STP off and forward delay 0 (as
 // ifupdown2's bridge_stp off and bridge_fd 0).
 func (p *pass) ensureBridge(l sdn.Link) (netlink.Link, error) {
-	want := &netlink.Bridge{LinkAttrs: linkAttrs(l)}
-	link, created, err := p.converge(l, want, func(cur netlink.Link) []string { return bridgeDiff(cur) })
+	link, created, err := p.converge(l, bridgeSpec(), func(cur netlink.Link) []string { return bridgeDiff(cur) })
 	if err != nil || link == nil || created {
 		return link, err
 	}
-	stp, delay, err := p.k.bridgeOptions(link.Attrs().Index)
-	if err != nil {
-		return nil, fmt.Errorf("read bridge options of %s: %w", l.Name, err)
-	}
-	if stp == 0 && delay == 0 {
+	if o := p.bropts[link.Attrs().Index]; o.stp == 0 && o.delay == 0 {
 		return link, nil
 	}
 	act := fmt.Sprintf("set stp off and forward delay 0 on %s", l.Name)
@@ -75,16 +72,53 @@ func (p *pass) ensureBridge(l sdn.Link) (netlink.Link, error) {
 // these is deleted and created again: the kernel refuses a new VNI in
 // place.
 func (p *pass) ensureVXLAN(l sdn.Link) (netlink.Link, error) {
-	want := &netlink.Vxlan{LinkAttrs: linkAttrs(l), VxlanId: l.VNI, Port: vxlanPort(l), Learning: true}
+	var local netip.Addr
 	if l.Local != "" {
-		local, err := netip.ParseAddr(l.Local)
-		if err != nil {
+		var err error
+		if local, err = netip.ParseAddr(l.Local); err != nil {
 			return nil, fmt.Errorf("%w: link %q: local %q", ErrInvalidPlan, l.Name, l.Local)
 		}
-		want.SrcAddr = local.AsSlice()
+		local = local.Unmap()
 	}
-	link, _, err := p.converge(l, want, func(cur netlink.Link) []string { return vxlanDiff(cur, l) })
+	link, _, err := p.converge(l, vxlanSpec(l, local), func(cur netlink.Link) []string { return vxlanDiff(cur, l) })
 	return link, err
+}
+
+// bridgeSpec creates a bridge with STP off and forward delay 0.
+func bridgeSpec() newLink {
+	return newLink{kind: "bridge", data: func(data *nl.RtAttr) {
+		// The forward delay first: the kernel applies it before the STP
+		// state, and STP is off on a new bridge.
+		data.AddRtAttr(nl.IFLA_BR_FORWARD_DELAY, nl.Uint32Attr(0))
+		data.AddRtAttr(nl.IFLA_BR_STP_STATE, nl.Uint32Attr(0))
+	}}
+}
+
+// vxlanSpec creates l's VXLAN device with local address local (none when
+// invalid): the attributes package netlink sends for a Vxlan with
+// VxlanId, SrcAddr, Port and Learning set.
+func vxlanSpec(l sdn.Link, local netip.Addr) newLink {
+	return newLink{kind: "vxlan", data: func(data *nl.RtAttr) { vxlanData(data, l, local) }}
+}
+
+func vxlanData(data *nl.RtAttr, l sdn.Link, local netip.Addr) {
+	data.AddRtAttr(nl.IFLA_VXLAN_ID, nl.Uint32Attr(uint32(l.VNI)))
+	switch {
+	case local.Is4():
+		data.AddRtAttr(nl.IFLA_VXLAN_LOCAL, local.AsSlice())
+	case local.Is6():
+		data.AddRtAttr(nl.IFLA_VXLAN_LOCAL6, local.AsSlice())
+	}
+	data.AddRtAttr(nl.IFLA_VXLAN_TTL, nl.Uint8Attr(0))
+	data.AddRtAttr(nl.IFLA_VXLAN_TOS, nl.Uint8Attr(0))
+	data.AddRtAttr(nl.IFLA_VXLAN_LEARNING, nl.Uint8Attr(1))
+	for _, off := range []int{nl.IFLA_VXLAN_PROXY, nl.IFLA_VXLAN_RSC, nl.IFLA_VXLAN_L2MISS, nl.IFLA_VXLAN_L3MISS,
+		nl.IFLA_VXLAN_UDP_ZERO_CSUM6_TX, nl.IFLA_VXLAN_UDP_ZERO_CSUM6_RX} {
+		data.AddRtAttr(off, nl.Uint8Attr(0))
+	}
+	port := make([]byte, 2)
+	binary.BigEndian.PutUint16(port, uint16(vxlanPort(l)))
+	data.AddRtAttr(nl.IFLA_VXLAN_PORT, port)
 }
 
 // ensureVLAN makes l an 802.1Q device on its parent, which must exist.
@@ -94,22 +128,19 @@ func (p *pass) ensureVLAN(l sdn.Link) (netlink.Link, error) {
 	if parent == nil {
 		return nil, fmt.Errorf("vlan %s: parent %q not found", l.Name, l.Parent)
 	}
-	attrs := linkAttrs(l)
-	attrs.ParentIndex = parent.Attrs().Index
-	want := &netlink.Vlan{LinkAttrs: attrs, VlanId: l.VLAN, VlanProtocol: netlink.VLAN_PROTOCOL_8021Q}
 	diff := func(cur netlink.Link) []string { return vlanDiff(cur, l, parent.Attrs().Index) }
-	link, _, err := p.converge(l, want, diff)
+	link, _, err := p.converge(l, vlanSpec(l, parent.Attrs().Index), diff)
 	return link, err
 }
 
-// linkAttrs are the attributes a new link is created with: name, alias
-// and MTU.
-func linkAttrs(l sdn.Link) netlink.LinkAttrs {
-	a := netlink.NewLinkAttrs()
-	a.Name = l.Name
-	a.Alias = l.Alias
-	a.MTU = l.MTU
-	return a
+// vlanSpec creates l's 802.1Q device on the link with ifindex parent.
+func vlanSpec(l sdn.Link, parent int) newLink {
+	return newLink{kind: "vlan", parent: parent, data: func(data *nl.RtAttr) {
+		data.AddRtAttr(nl.IFLA_VLAN_ID, nl.Uint16Attr(uint16(l.VLAN)))
+		proto := make([]byte, 2)
+		binary.BigEndian.PutUint16(proto, uint16(netlink.VLAN_PROTOCOL_8021Q))
+		data.AddRtAttr(nl.IFLA_VLAN_PROTOCOL, proto)
+	}}
 }
 
 func vxlanPort(l sdn.Link) int {
@@ -119,11 +150,21 @@ func vxlanPort(l sdn.Link) int {
 	return l.Port
 }
 
-// converge returns the link named l.Name, creating it as want when it is
-// missing, or deleting and creating it when diff names attributes that
-// cannot change in place. created says whether it is new. In a dry run a
-// link that would be created is returned as nil.
-func (p *pass) converge(l sdn.Link, want netlink.Link, diff func(netlink.Link) []string) (link netlink.Link, created bool, err error) {
+// newLink is what creating a link needs beyond the plan's link: its kind
+// as the kernel names it, its parent's ifindex (VLAN devices) and the
+// kind's attributes.
+type newLink struct {
+	kind   string
+	parent int
+	data   func(*nl.RtAttr)
+}
+
+// converge returns the link named l.Name, creating it as spec says when
+// it is missing, or deleting and creating it when diff names attributes
+// that cannot change in place. created says whether it is new. A new link
+// is complete: up, with its MTU, alias and master. In a dry run a link
+// that would be created is returned as nil.
+func (p *pass) converge(l sdn.Link, spec newLink, diff func(netlink.Link) []string) (link netlink.Link, created bool, err error) {
 	cur := p.links[l.Name]
 	var act string
 	switch {
@@ -136,15 +177,25 @@ func (p *pass) converge(l sdn.Link, want netlink.Link, diff func(netlink.Link) [
 		}
 		act = fmt.Sprintf("recreate %s: %s", l.Name, strings.Join(why, ", "))
 	}
+	master := 0
+	if l.Master != "" {
+		switch m := p.links[l.Master]; {
+		case m != nil:
+			master = m.Attrs().Index
+		case !p.dry:
+			return nil, false, fmt.Errorf("%s: master %q not found", act, l.Master)
+		}
+	}
 	err = p.do(act, func() error {
 		if cur != nil {
 			if err := p.k.h.LinkDel(cur); err != nil {
 				return fmt.Errorf("delete: %w", err)
 			}
 		}
-		return p.k.create(want)
+		return p.k.create(l, spec, master)
 	})
 	delete(p.links, l.Name)
+	p.created[l.Name] = true
 	if err != nil || p.dry {
 		return nil, true, err
 	}
@@ -156,28 +207,61 @@ func (p *pass) converge(l sdn.Link, want netlink.Link, diff func(netlink.Link) [
 	return link, true, nil
 }
 
-// create adds a link and marks it Moxxie's at once: the kernel ignores an
-// alias given at creation, so it is set right after, and the link is
-// deleted again if that fails. A bridge gets STP off and forward delay 0.
-func (k *Kernel) create(want netlink.Link) error {
-	if err := k.h.LinkAdd(want); err != nil {
+// create adds link l as spec says, with master (an ifindex, 0 for none),
+// in one request: up, with its MTU and master. It marks the link Moxxie's
+// at once: the kernel ignores an alias given at creation, so it is set
+// right after, by name, and the link is deleted again if that fails.
+func (k *Kernel) create(l sdn.Link, spec newLink, master int) error {
+	req := createRequest(l, spec, master)
+	req.Sockets = k.raw
+	if _, err := req.Execute(unix.NETLINK_ROUTE, 0); err != nil {
 		return err
 	}
-	link, err := k.h.LinkByName(want.Attrs().Name)
-	if err == nil {
-		err = k.h.LinkSetAlias(link, want.Attrs().Alias)
-		if err != nil {
-			err = fmt.Errorf("set alias: %w", err)
-		}
-	}
-	if _, ok := want.(*netlink.Bridge); ok && err == nil {
-		err = k.setBridgeOptions(link.Attrs().Index)
-	}
-	if err != nil && link != nil {
-		if derr := k.h.LinkDel(link); derr != nil {
+	if err := k.byName(unix.RTM_NEWLINK, 0, l.Name, nl.NewRtAttr(unix.IFLA_IFALIAS, []byte(l.Alias))); err != nil {
+		err = fmt.Errorf("set alias: %w", err)
+		if derr := k.byName(unix.RTM_DELLINK, 0, l.Name); derr != nil {
 			return fmt.Errorf("%w (and deleting it again: %v)", err, derr)
 		}
+		return err
 	}
+	return nil
+}
+
+// createRequest is the RTM_NEWLINK request that creates link l as spec
+// says, up, with its MTU and master (an ifindex, 0 for none).
+func createRequest(l sdn.Link, spec newLink, master int) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
+	req.AddData(msg)
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(l.Name)))
+	if l.MTU > 0 {
+		req.AddData(nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(l.MTU))))
+	}
+	if spec.parent != 0 {
+		req.AddData(nl.NewRtAttr(unix.IFLA_LINK, nl.Uint32Attr(uint32(spec.parent))))
+	}
+	if master != 0 {
+		req.AddData(nl.NewRtAttr(unix.IFLA_MASTER, nl.Uint32Attr(uint32(master))))
+	}
+	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated(spec.kind))
+	spec.data(info.AddRtAttr(nl.IFLA_INFO_DATA, nil))
+	req.AddData(info)
+	return req
+}
+
+// byName sends a link request of type typ for the link called name, with
+// attrs, and waits for the kernel's answer.
+func (k *Kernel) byName(typ, flags int, name string, attrs ...*nl.RtAttr) error {
+	req := nl.NewNetlinkRequest(typ, flags|unix.NLM_F_ACK)
+	req.Sockets = k.raw
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(name)))
+	for _, a := range attrs {
+		req.AddData(a)
+	}
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
 }
 
@@ -258,44 +342,30 @@ func orNone(s string) string {
 	return s
 }
 
-// view is what ensureAttrs compares: a link's MTU, alias, master and
-// state. A link a dry run would create is seen as created: the plan's MTU
-// and alias, no master, down.
-type view struct {
-	mtu    int
-	alias  string
-	master int
-	up     bool
-}
-
-func viewOf(link netlink.Link, l sdn.Link) view {
+// ensureAttrs sets MTU, alias and master where they differ and brings the
+// link up if it is down. A link already right is not touched, nor one a
+// dry run would create: it is created with all of them.
+func (p *pass) ensureAttrs(l sdn.Link, link netlink.Link) error {
 	if link == nil {
-		return view{mtu: l.MTU, alias: l.Alias}
+		return nil
 	}
 	a := link.Attrs()
-	return view{mtu: a.MTU, alias: a.Alias, master: a.MasterIndex, up: a.Flags&net.FlagUp != 0}
-}
-
-// ensureAttrs sets MTU, alias and master where they differ and brings the
-// link up if it is down. A link already right is not touched.
-func (p *pass) ensureAttrs(l sdn.Link, link netlink.Link) error {
-	v := viewOf(link, l)
-	if l.MTU > 0 && v.mtu != l.MTU {
+	if l.MTU > 0 && a.MTU != l.MTU {
 		act := fmt.Sprintf("set mtu of %s to %d", l.Name, l.MTU)
 		if err := p.do(act, func() error { return p.k.h.LinkSetMTU(link, l.MTU) }); err != nil {
 			return err
 		}
 	}
-	if v.alias != l.Alias {
+	if a.Alias != l.Alias {
 		act := fmt.Sprintf("set alias of %s to %q", l.Name, l.Alias)
 		if err := p.do(act, func() error { return p.k.h.LinkSetAlias(link, l.Alias) }); err != nil {
 			return err
 		}
 	}
-	if err := p.ensureMaster(l, link, v.master); err != nil {
+	if err := p.ensureMaster(l, link, a.MasterIndex); err != nil {
 		return err
 	}
-	if v.up {
+	if a.Flags&net.FlagUp != 0 {
 		return nil
 	}
 	return p.do(fmt.Sprintf("set %s up", l.Name), func() error { return p.k.h.LinkSetUp(link) })
@@ -336,15 +406,9 @@ func (p *pass) ensureAddrs(l sdn.Link, link netlink.Link) error {
 		want[pfx] = true
 	}
 	have := map[netip.Prefix]bool{}
-	if link != nil {
-		addrs, err := dump(func() ([]netlink.Addr, error) { return p.k.h.AddrList(link, netlink.FAMILY_ALL) })
-		if err != nil {
-			return fmt.Errorf("list addresses of %s: %w", l.Name, err)
-		}
-		for _, a := range addrs {
-			if pfx, ok := prefixOf(a); ok {
-				have[pfx] = true
-			}
+	if link != nil && !p.created[l.Name] {
+		for _, pfx := range p.addrs[link.Attrs().Index] {
+			have[pfx] = true
 		}
 	}
 	for _, pfx := range sortedPrefixes(have) {
@@ -426,14 +490,9 @@ func (p *pass) ensureFDB(l sdn.Link, link netlink.Link) error {
 	}
 	have := map[netip.Addr]bool{}
 	state := fdbState
-	if link != nil {
-		list := func() ([]netlink.Neigh, error) { return p.k.h.NeighList(link.Attrs().Index, unix.AF_BRIDGE) }
-		entries, err := dump(list)
-		if err != nil {
-			return fmt.Errorf("list fdb of %s: %w", l.Name, err)
-		}
-		for _, n := range entries {
-			if a, ok := netip.AddrFromSlice(n.IP); ok && slices.Equal(n.HardwareAddr, zeroMAC) {
+	if link != nil && !p.created[l.Name] {
+		for _, n := range p.fdb[link.Attrs().Index] {
+			if a, ok := netip.AddrFromSlice(n.IP); ok {
 				have[a.Unmap()] = true
 				state = n.State
 			}
@@ -525,34 +584,49 @@ func (p *pass) removeStale(plan sdn.Plan) error {
 	return nil
 }
 
-// bridgeOptions reads a bridge's STP state and forward delay (in
-// hundredths of a second), which the netlink library does not parse.
-func (k *Kernel) bridgeOptions(index int) (stp, delay uint32, err error) {
-	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_ACK)
+// bridgeOpts are a bridge's STP state and forward delay (in hundredths
+// of a second), which package netlink does not parse.
+type bridgeOpts struct {
+	stp, delay uint32
+}
+
+// linkDump lists the namespace's links, as LinkList does, and the options
+// of its bridges by ifindex, from one dump.
+func (k *Kernel) linkDump() ([]netlink.Link, map[int]bridgeOpts, error) {
+	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
 	req.Sockets = k.raw
-	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-	msg.Index = int32(index)
-	req.AddData(msg)
-	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
-	if err != nil {
-		return 0, 0, err
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+	msgs, execErr := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
+	if execErr != nil && !errors.Is(execErr, netlink.ErrDumpInterrupted) {
+		return nil, nil, execErr
 	}
-	if len(msgs) == 0 {
-		return 0, 0, fmt.Errorf("no reply for link %d", index)
-	}
-	data, err := infoData(msgs[0])
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, a := range data {
-		switch a.Attr.Type {
-		case nl.IFLA_BR_STP_STATE:
-			stp = nl.NativeEndian().Uint32(a.Value)
-		case nl.IFLA_BR_FORWARD_DELAY:
-			delay = nl.NativeEndian().Uint32(a.Value)
+	links := make([]netlink.Link, 0, len(msgs))
+	opts := map[int]bridgeOpts{}
+	for _, m := range msgs {
+		link, err := netlink.LinkDeserialize(nil, m)
+		if err != nil {
+			return nil, nil, err
 		}
+		links = append(links, link)
+		if link.Type() != "bridge" {
+			continue
+		}
+		data, err := infoData(m)
+		if err != nil {
+			return nil, nil, err
+		}
+		var o bridgeOpts
+		for _, a := range data {
+			switch a.Attr.Type {
+			case nl.IFLA_BR_STP_STATE:
+				o.stp = nl.NativeEndian().Uint32(a.Value)
+			case nl.IFLA_BR_FORWARD_DELAY:
+				o.delay = nl.NativeEndian().Uint32(a.Value)
+			}
+		}
+		opts[link.Attrs().Index] = o
 	}
-	return stp, delay, nil
+	return links, opts, execErr
 }
 
 // infoData returns the kind-specific attributes (IFLA_INFO_DATA) of an

@@ -16,10 +16,15 @@ import (
 // nftTable is the nftables table the agent owns, in the inet family.
 const nftTable = "moxxie"
 
-// fwState is the firewall a Kernel last applied: the table it rendered
-// and the table as nft listed it right after, so a plan whose rendering
-// nft prints differently is still seen as applied.
+// fwState is the firewall a Kernel last applied or found applied: the
+// table it rendered ("" for no table) and the table as nft listed it, so
+// a plan whose rendering nft prints differently is still seen as applied.
+// Apply trusts it and does not list the table again for the same
+// rendering; Verify always lists, and forgets it when the table no longer
+// matches (edited or deleted by hand), so the next Apply lists and
+// replaces the table.
 type fwState struct {
+	known   bool
 	render  string
 	listing string
 }
@@ -181,7 +186,9 @@ func canonTable(s string) string {
 
 // ensureFirewall makes the table inet moxxie hold fw, replacing it in one
 // nft transaction when it differs, or deletes the table when fw is
-// empty. Without nft only an empty firewall can be applied.
+// empty. Without nft only an empty firewall can be applied. Apply skips
+// listing the table when it last applied or found the same rendering;
+// dry passes (Verify) always list it.
 func (p *pass) ensureFirewall(fw sdn.Firewall) error {
 	k := p.k
 	empty := emptyFirewall(fw)
@@ -191,25 +198,43 @@ func (p *pass) ensureFirewall(fw sdn.Firewall) error {
 		}
 		return fmt.Errorf("firewall: %w (%s)", ErrNoNFT, strings.Join(k.cfg.NFT, " "))
 	}
+	body := ""
+	if !empty {
+		var err error
+		if body, err = renderFirewall(fw); err != nil {
+			return err
+		}
+	}
+	if !p.dry && k.fw.known && k.fw.render == body {
+		return nil
+	}
 	listing, exists, err := k.nftList(p.ctx)
 	if err != nil {
 		return err
 	}
-	if empty {
-		if !exists {
-			return nil
-		}
-		return p.do("delete firewall", func() error {
-			_, err := k.nft(p.ctx, "", "delete", "table", "inet", nftTable)
-			return err
-		})
+	held := !exists
+	if !empty {
+		held = exists && (sameTable(listing, body) || (k.fw.known && k.fw.render == body && k.fw.listing == listing))
 	}
-	body, err := renderFirewall(fw)
-	if err != nil {
-		return err
-	}
-	if exists && (sameTable(listing, body) || (k.fw.render == body && k.fw.listing == listing)) {
+	switch {
+	case held && !p.dry:
+		k.fw = fwState{known: true, render: body, listing: listing}
 		return nil
+	case held:
+		return nil
+	case p.dry && k.fw.known && k.fw.render == body:
+		// The table changed behind the Kernel's back: the next Apply
+		// must list it.
+		k.fw = fwState{}
+	}
+	if empty {
+		return p.do("delete firewall", func() error {
+			if _, err := k.nft(p.ctx, "", "delete", "table", "inet", nftTable); err != nil {
+				return err
+			}
+			k.fw = fwState{known: true}
+			return nil
+		})
 	}
 	act := "replace firewall"
 	if !exists {
@@ -221,6 +246,7 @@ func (p *pass) ensureFirewall(fw sdn.Firewall) error {
 // replaceTable swaps the table for body in one transaction: create it
 // empty if missing, delete it, define it again.
 func (k *Kernel) replaceTable(ctx context.Context, body string) error {
+	k.fw = fwState{}
 	script := fmt.Sprintf("table inet %s {}\ndelete table inet %s\n%s", nftTable, nftTable, body)
 	if _, err := k.nft(ctx, script, "-f", "-"); err != nil {
 		return err
@@ -229,7 +255,7 @@ func (k *Kernel) replaceTable(ctx context.Context, body string) error {
 	if err != nil {
 		return err
 	}
-	k.fw = fwState{render: body, listing: listing}
+	k.fw = fwState{known: true, render: body, listing: listing}
 	return nil
 }
 

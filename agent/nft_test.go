@@ -187,9 +187,14 @@ func TestKernel_FirewallIsolation(t *testing.T) {
 	mustPing(t, tt.g1, "10.3.0.2")
 	mustNotPing(t, tt.g2, "10.3.0.2")
 
-	// A table edited or deleted by hand is drift that Verify reports, and
-	// Apply puts it back.
+	// A table edited or deleted by hand is drift. Apply trusts the table
+	// it last wrote and does not list it again; Verify (which the agent
+	// runs before each Apply and on every resync) lists it, reports the
+	// drift, and the next Apply puts the table back.
 	run(t, "ip", "netns", "exec", tt.ns, "nft", "flush", "chain", "inet", "moxxie", "forward")
+	if acts := apply(t, tt.k, tt.plan(&fw)); len(acts) != 0 {
+		t.Errorf("Apply after a hand edit, before Verify: actions %q, want none (it does not list the table)", acts)
+	}
 	if drift, err := tt.k.Verify(tt.plan(&fw)); err != nil || !slices.Equal(drift, []string{"replace firewall"}) {
 		t.Errorf("Verify after a hand edit = %q, %v", drift, err)
 	}
