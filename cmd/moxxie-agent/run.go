@@ -35,6 +35,23 @@ type options struct {
 // Run executes moxxie-agent with args and returns the process exit status.
 func Run(args []string) int {
 	var o options
+	hostname, _ := os.Hostname()
+	root := rootCmd(&o, hostname)
+	root.SetArgs(args)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// rootCmd returns the agent's command, its flags bound to o; hostname is
+// the default of --host (also read by the man page generator, mangen.go).
+func rootCmd(o *options, hostname string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "moxxie-agent",
 		Short: "Moxxie host agent: holds this host's network plan in the kernel",
@@ -50,10 +67,9 @@ MOXXIE_CACERT. The token must have the agent role
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		RunE:          func(*cobra.Command, []string) error { return run(o) },
+		RunE:          func(*cobra.Command, []string) error { return run(*o) },
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	hostname, _ := os.Hostname()
 	f := root.Flags()
 	f.StringVar(&o.server, "server", os.Getenv("MOXXIE_ADDR"), "server URLs, comma-separated (MOXXIE_ADDR)")
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding the agent token (else MOXXIE_TOKEN)")
@@ -72,16 +88,7 @@ MOXXIE_CACERT. The token must have the agent role
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.metricsAddr, "metrics-address", "", "host:port serving GET /metrics in plain HTTP, without a token, for a trusted scrape network (empty: off)")
 	f.StringVar(&o.logFormat, "log-format", "json", "json or text")
-	root.SetArgs(args)
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		var ue usageError
-		if errors.As(err, &ue) {
-			return 2
-		}
-		return 1
-	}
-	return 0
+	return root
 }
 
 func run(o options) error {

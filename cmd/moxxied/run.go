@@ -13,14 +13,7 @@ type usageError struct{ error }
 
 // Run executes moxxied with args and returns the process exit status.
 func Run(args []string) int {
-	root := &cobra.Command{
-		Use:           "moxxied",
-		Short:         "Moxxie control-plane server",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(serverCmd(), devCmd(), versionCmd(), recoverCmd(), tlsCmd(), pvesimCmd())
+	root := rootCmd()
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
@@ -31,4 +24,18 @@ func Run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// rootCmd returns moxxied's command tree (also read by the man page
+// generator, mangen.go).
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "moxxied",
+		Short:         "Moxxie control-plane server",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(serverCmd(), devCmd(), versionCmd(), recoverCmd(), tlsCmd(), pvesimCmd())
+	return root
 }
