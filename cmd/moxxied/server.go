@@ -1,13 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -95,13 +94,17 @@ func runServer(cfg *node.Config, exitWithParent bool) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
+	wd, err := watchdogInterval(os.Getenv, os.Getpid())
+	if err != nil {
+		logger.Warn("systemd watchdog off", "error", err)
+	}
 	srv, err := node.New(cfg, node.Options{Logger: logger})
 	if err != nil {
 		return err
 	}
-	notifySystemd("READY=1")
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	parentGone := make(chan struct{})
 	if exitWithParent {
 		ppid := os.Getppid()
@@ -112,10 +115,44 @@ func runServer(cfg *node.Config, exitWithParent bool) error {
 			close(parentGone)
 		}()
 	}
+	return serve(srv, cfg, logger, newSDNotifier(os.Getenv), wd, sigs, parentGone)
+}
+
+// serve runs a started server until a signal on sigs (SIGTERM, SIGINT) or
+// parentGone stops it, reloading certificates and keys on SIGHUP, and
+// keeps systemd informed (notify.go): READY=1 once the server answers its
+// own health check, watchdog pings every half wd while it stays healthy,
+// STOPPING=1 before the shutdown, which hands leadership off.
+func serve(srv *node.Server, cfg *node.Config, logger *slog.Logger, sd sdNotifier, wd time.Duration, sigs <-chan os.Signal, parentGone <-chan struct{}) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	notify := func(state string) {
+		if err := sd.notify(state); err != nil {
+			logger.Warn("telling systemd failed", "state", state, "error", err)
+		}
+	}
+	readyCh := make(chan error, 1)
+	go func() { readyCh <- waitServing(ctx, srv.Healthy, logger) }()
+	ready := false
 	for {
 		select {
+		case err := <-readyCh:
+			readyCh = nil
+			if err != nil {
+				continue
+			}
+			ready = true
+			notify(fmt.Sprintf("READY=1\nSTATUS=serving: API %s, raft %s", srv.APIAddress(), srv.RaftAddress()))
+			if wd > 0 && sd.enabled() {
+				go watchdog{interval: wd, check: srv.Healthy, notify: sd.notify, logger: logger}.run(ctx)
+				logger.Info("systemd watchdog on", "interval", wd.String())
+			}
+			continue
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
+				if ready {
+					notify(reloading())
+				}
 				if err := srv.ReloadCertificates(); err != nil {
 					logger.Error("certificate reload failed; keeping the old ones", "error", err)
 				} else {
@@ -124,32 +161,17 @@ func runServer(cfg *node.Config, exitWithParent bool) error {
 				if err := srv.ReloadSecretKeys(cfg.Secrets); err != nil {
 					logger.Error("secrets: key-encryption key reload failed; keeping the old keys", "error", err)
 				}
+				if ready {
+					notify("READY=1")
+				}
 				continue
 			}
 			logger.Info("shutting down", "signal", sig.String())
 		case <-parentGone:
 			logger.Info("parent process exited; shutting down")
 		}
-		notifySystemd("STOPPING=1")
+		cancel()
+		notify("STOPPING=1\nSTATUS=shutting down")
 		return srv.Shutdown(true)
 	}
-}
-
-// notifySystemd sends a state line to systemd when run as a Type=notify
-// service; elsewhere it does nothing.
-func notifySystemd(state string) {
-	sock := os.Getenv("NOTIFY_SOCKET")
-	if sock == "" {
-		return
-	}
-	if strings.HasPrefix(sock, "@") {
-		sock = "\x00" + sock[1:]
-	}
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sd_notify:", err)
-		return
-	}
-	defer c.Close()
-	_, _ = c.Write([]byte(state))
 }
