@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -68,4 +70,29 @@ func TestSelfAddress(t *testing.T) {
 			t.Errorf("selfAddress(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestNew_LateBindFailureIsAnError: a listener that cannot bind after raft
+// started (here the metrics address, taken) fails New with an error and
+// closes what it opened, instead of crashing in the cleanup.
+func TestNew_LateBindFailureIsAnError(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	c := TestConfig(t, "late")
+	c.BootstrapExpect = 1
+	c.MetricsAddress = taken.Addr().String()
+	s, err := New(c, Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err == nil {
+		_ = s.Shutdown(false)
+		t.Fatal("New with a taken metrics address succeeded")
+	}
+	if !strings.Contains(err.Error(), taken.Addr().String()) {
+		t.Fatalf("error %q does not name the address", err)
+	}
+	// Everything New opened is closed: the same data dir opens again.
+	c.MetricsAddress = ""
+	StartTestServer(t, c)
 }

@@ -116,7 +116,7 @@ type Server struct {
 // New starts a server: it opens the stores, starts raft and the listeners,
 // and begins bootstrap or join as configured. It returns once the server
 // accepts connections; a leader may not exist yet.
-func New(cfg *Config, opts Options) (s *Server, err error) {
+func New(cfg *Config, opts Options) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -130,7 +130,9 @@ func New(cfg *Config, opts Options) (s *Server, err error) {
 	if logger == nil {
 		logger = telemetry.ContextLogger(slog.Default())
 	}
-	s = &Server{
+	// s is not the named result: the cleanup below runs after a failed
+	// return has set that to nil.
+	s := &Server{
 		cfg: cfg, logger: logger.With("server", cfg.NodeID), now: opts.Now,
 		fsm: fsm.New(), applyCh: make(chan *applyReq, 4096), shutdownCh: make(chan struct{}),
 		fwdClients: map[string]*fwdClient{}, provider: opts.Provider, syncKick: make(chan struct{}, 1),
