@@ -786,7 +786,7 @@ func (p *pass) ensureForwarding(plan sdn.Plan) error {
 	}
 	run := func() error {
 		for _, w := range writes {
-			if err := p.do(w.act, func() error { return os.WriteFile(w.path, []byte(w.value+"\n"), 0o644) }); err != nil {
+			if err := p.do(w.act, func() error { return os.WriteFile(w.path, []byte(w.value+"\n"), 0o644) }); err != nil { // #nosec G306 -- writes an existing /proc/sys file, whose mode the kernel owns
 				return err
 			}
 		}

@@ -274,7 +274,7 @@ func (k *Kernel) nftList(ctx context.Context) (listing string, exists bool, err 
 // nft runs the nft command with args, stdin as its input.
 func (k *Kernel) nft(ctx context.Context, stdin string, args ...string) (string, error) {
 	argv := append(slices.Clone(k.cfg.NFT[1:]), args...)
-	cmd := exec.CommandContext(ctx, k.cfg.NFT[0], argv...)
+	cmd := exec.CommandContext(ctx, k.cfg.NFT[0], argv...) // #nosec G204 -- the nft command is the agent's own configuration; the arguments are a fixed table name or the rendered ruleset on stdin
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
