@@ -30,18 +30,7 @@ func TestMetrics_CountPassesDriftAndVersion(t *testing.T) {
 	}
 
 	// Drift once the agent watches the links.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		k.mu.Lock()
-		watching := k.fn != nil
-		k.mu.Unlock()
-		if watching {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the agent does not watch the links")
-		}
-	}
-	k.drift()
+	k.drift(t)
 	nextReport(t, srv)
 	if v := promtest.Value(t, reg, "moxxie_agent_drift_events_total", ""); v != 1 {
 		t.Errorf("drift events %v", v)

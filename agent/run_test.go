@@ -17,6 +17,7 @@ type fakeServer struct {
 	mu       sync.Mutex
 	enrolErr int // enrolments to refuse before accepting
 	enrolled []sdn.Host
+	refused  int // reports refused while reportOK was false
 	index    uint64
 	cur      Assignment
 	changed  chan struct{}
@@ -61,6 +62,9 @@ func (s *fakeServer) Plan(ctx context.Context, _ string, index uint64, wait time
 func (s *fakeServer) Report(_ context.Context, _ string, r Report) error {
 	s.mu.Lock()
 	ok := s.reportOK
+	if !ok {
+		s.refused++
+	}
 	s.mu.Unlock()
 	if !ok {
 		return errors.New("unreachable")
@@ -132,21 +136,18 @@ func (k *fakeKernel) Watch(ctx context.Context, fn func()) error {
 
 // drift deletes the held link and tells the watcher, as netlink would,
 // once the runner has subscribed.
-func (k *fakeKernel) drift() {
-	for range 500 {
+func (k *fakeKernel) drift(t testing.TB) {
+	t.Helper()
+	waitFor(t, 5*time.Second, func() bool {
 		k.mu.Lock()
-		fn := k.fn
-		if fn != nil {
-			k.drifted = true
-		}
-		k.mu.Unlock()
-		if fn != nil {
-			fn()
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	panic("the runner never watched the kernel")
+		defer k.mu.Unlock()
+		return k.fn != nil
+	})
+	k.mu.Lock()
+	k.drifted = true
+	fn := k.fn
+	k.mu.Unlock()
+	fn()
 }
 
 // TestRunResubscribesWhenWatchFails: a dead netlink subscription is
@@ -156,20 +157,12 @@ func TestRunResubscribesWhenWatchFails(t *testing.T) {
 	srv.assign(Assignment{Version: 1, Plan: sdn.Plan{Host: "h1", Version: 1}})
 	startRunner(t, srv, k, nil)
 	nextReport(t, srv)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, 5*time.Second, func() bool {
 		k.mu.Lock()
-		ok := k.fn != nil && k.watches == 2
-		k.mu.Unlock()
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the agent did not subscribe again after the watch failed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	k.drift()
+		defer k.mu.Unlock()
+		return k.fn != nil && k.watches == 2
+	})
+	k.drift(t)
 	if r := nextReport(t, srv); len(r.Drift) == 0 {
 		t.Fatalf("report %+v, want healed drift", r)
 	}
@@ -253,7 +246,7 @@ func TestRunHealsDrift(t *testing.T) {
 	srv.assign(Assignment{Version: 3, Plan: sdn.Plan{Host: "h1", Version: 3}})
 	startRunner(t, srv, k, nil)
 	nextReport(t, srv)
-	k.drift()
+	k.drift(t)
 	r := nextReport(t, srv)
 	if r.Version != 3 || r.State != StateApplied || len(r.Drift) != 1 || r.Actions != 1 {
 		t.Fatalf("report = %+v, want the healed drift", r)
@@ -265,7 +258,11 @@ func TestRunRetriesReports(t *testing.T) {
 	srv.reportOK = false
 	srv.assign(Assignment{Version: 1, Plan: sdn.Plan{Host: "h1", Version: 1}})
 	startRunner(t, srv, k, nil)
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, 5*time.Second, func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.refused > 0
+	})
 	srv.mu.Lock()
 	srv.reportOK = true
 	srv.mu.Unlock()
@@ -297,17 +294,9 @@ func TestRunHoldsSavedPlanWithoutServer(t *testing.T) {
 	srv2, k2 := newFakeServer(), &fakeKernel{}
 	srv2.enrolErr = 1 << 30
 	startRunner(t, srv2, k2, func(c *Config) { c.StateDir = dir })
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, 5*time.Second, func() bool {
 		k2.mu.Lock()
-		held := k2.held
-		k2.mu.Unlock()
-		if held != nil && held.Version == 4 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the restarted agent did not hold the saved plan")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer k2.mu.Unlock()
+		return k2.held != nil && k2.held.Version == 4
+	})
 }

@@ -40,7 +40,6 @@ func TestCoalesce(t *testing.T) {
 	waitFor(t, time.Second, func() bool { return count() == 1 })
 	for range 20 { // a burst within the interval: one more call
 		send()
-		time.Sleep(time.Millisecond)
 	}
 	waitFor(t, time.Second, func() bool { return count() == 2 })
 	time.Sleep(120 * time.Millisecond)
@@ -56,15 +55,19 @@ func TestCoalesce(t *testing.T) {
 	<-done
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
+// waitFor checks cond every 5 ms until it holds, and fails the test
+// when it does not within timeout.
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(timeout)
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-deadline:
 			t.Fatalf("condition not met within %v", timeout)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

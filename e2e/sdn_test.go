@@ -214,7 +214,8 @@ func devEnv(t *testing.T, dir string) []string {
 }
 
 type sdnHostStatus struct {
-	Host    string `json:"host"`
+	Host       string `json:"host"`
+	ReportedAt string `json:"reported_at"`
 	Target  uint64 `json:"target"`
 	Applied uint64 `json:"applied"`
 	State   string `json:"state"`
@@ -374,18 +375,14 @@ func TestDev_SDNThreeHosts(t *testing.T) {
 	before := lab.links(hosts[1])
 	lab.run("ip", "-n", hosts[1], "link", "del", "acme")
 	deleted := time.Now()
-	var healed time.Duration
-	for {
+	waitUntil(t, 5*time.Second, "the deleted bridge back with its VXLAN port", func() error {
 		ls := lab.links(hosts[1])
-		if ls["acme"].LinkInfo.InfoKind == "bridge" && ls["vxlan_acme"].Master == "acme" {
-			healed = time.Since(deleted)
-			break
+		if ls["acme"].LinkInfo.InfoKind != "bridge" || ls["vxlan_acme"].Master != "acme" {
+			return fmt.Errorf("acme %+v, vxlan_acme %+v", ls["acme"], ls["vxlan_acme"])
 		}
-		if time.Since(deleted) > 5*time.Second {
-			t.Fatalf("the deleted bridge is not back after 5s: %v", ls)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	healed := time.Since(deleted) // an upper bound: one poll interval late at most
 	t.Logf("deleted managed bridge restored in %v", healed)
 	if healed > 2*time.Second {
 		t.Fatalf("the deleted bridge took %v to come back, want at most 2s", healed)
@@ -438,9 +435,16 @@ func TestDev_SDNThreeHosts(t *testing.T) {
 	// A restarted agent leaves correct links alone: same ifindexes, and
 	// it reports the version it holds.
 	before = lab.links(hosts[0])
+	reported := status().Hosts[0].ReportedAt
 	agents[0].kill()
 	agents[0] = startAgent(t, dir, "pve1", hosts[0], "192.0.2.1", tok.SecretID, states[0])
-	time.Sleep(2 * time.Second)
+	// The restarted agent has applied its plan once it reports again.
+	waitUntil(t, 20*time.Second, "the restarted agent's report", func() error {
+		if h := status().Hosts[0]; h.Host != "pve1" || h.ReportedAt == reported {
+			return fmt.Errorf("pve1 last reported at %s", h.ReportedAt)
+		}
+		return nil
+	})
 	after = lab.links(hosts[0])
 	for _, name := range []string{"acme", "vxlan_acme", "globex", "vxlan_globex"} {
 		if after[name].Ifindex != before[name].Ifindex || after[name].MTU != before[name].MTU {

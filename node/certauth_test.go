@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -39,8 +40,9 @@ func certClient(t *testing.T, s *Server, cert *tls.Certificate) *http.Client {
 // change) for a while; hdr holds name, value pairs.
 func certRequest(t *testing.T, c *http.Client, s *Server, method, path, body string, hdr ...string) httpResult {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var out httpResult
+	// 503 means no leader yet: wait for an answer that is not one.
+	WaitForResult(t, 20*time.Second, func() error {
 		req, err := http.NewRequest(method, s.URL()+path, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
@@ -57,11 +59,13 @@ func certRequest(t *testing.T, c *http.Client, s *Server, method, path, body str
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			return httpResult{status: resp.StatusCode, header: resp.Header, body: b}
+		out = httpResult{status: resp.StatusCode, header: resp.Header, body: b}
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			return fmt.Errorf("%s %s on %s: 503 %s", method, path, s.ID(), b)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return out
 }
 
 func wantResult(t *testing.T, r httpResult, status int, msg string) {

@@ -259,11 +259,11 @@ func TestDeb_InstallRemovePurge(t *testing.T) {
 	}
 	for _, p := range []string{"/etc/moxxie", "/var/lib/moxxie", "/var/lib/moxxie-agent"} {
 		if _, err := os.Lstat(p); err == nil {
-			t.Skipf("%s exists on this machine: not touching it", p)
+			t.Skipf("skipped: %s already exists here, and this test purges the packages, which deletes it; run it on a machine without Moxxie (CI is one)", p)
 		}
 	}
 	if exec.Command("getent", "passwd", "moxxie").Run() == nil {
-		t.Skip("a moxxie user exists on this machine: not touching it")
+		t.Skip("skipped: a moxxie user already exists here, and this test purges the packages, which deletes that user; run it on a machine without Moxxie (CI is one)")
 	}
 	debs := buildDebs(t)
 	m := machine{t}

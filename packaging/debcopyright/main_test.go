@@ -54,7 +54,7 @@ func TestField(t *testing.T) {
 // it links has a paragraph, and every paragraph is well formed.
 func TestRun_Moxxiectl(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds moxxiectl")
+		t.Skip("skipped in -short mode: the test builds moxxiectl with go build to read the modules it links")
 	}
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
