@@ -81,19 +81,7 @@ func readServers(t *testing.T, dir string) []devServer {
 // devctl runs moxxiectl with the environment from <dir>/env.
 func devctl(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
-	env, err := os.ReadFile(filepath.Join(dir, "env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin("moxxiectl"), args...)
-	cmd.Env = os.Environ()
-	for _, line := range strings.Split(string(env), "\n") {
-		if kv, ok := strings.CutPrefix(line, "export "); ok {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return devctlEnv(t, dir, nil, args...)
 }
 
 func TestDev_ClusterKillRestartAndKeepState(t *testing.T) {

@@ -129,16 +129,7 @@ func simResources(t *testing.T, dir string) []simResource {
 // data of out, with the token the servers use.
 func simGet(t *testing.T, dir, path string, out any) {
 	t.Helper()
-	env, err := os.ReadFile(filepath.Join(dir, "env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var addr string
-	for _, line := range strings.Split(string(env), "\n") {
-		if v, ok := strings.CutPrefix(line, "export MOXXIE_PVESIM_ADDR="); ok {
-			addr = v
-		}
-	}
+	addr := envValue(t, dir, "MOXXIE_PVESIM_ADDR")
 	secret, err := os.ReadFile(filepath.Join(dir, "pvesim-token"))
 	if err != nil || addr == "" {
 		t.Fatalf("simulator address %q, token: %v", addr, err)

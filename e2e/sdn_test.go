@@ -216,10 +216,10 @@ func devEnv(t *testing.T, dir string) []string {
 type sdnHostStatus struct {
 	Host       string `json:"host"`
 	ReportedAt string `json:"reported_at"`
-	Target  uint64 `json:"target"`
-	Applied uint64 `json:"applied"`
-	State   string `json:"state"`
-	Error   string `json:"error"`
+	Target     uint64 `json:"target"`
+	Applied    uint64 `json:"applied"`
+	State      string `json:"state"`
+	Error      string `json:"error"`
 }
 
 type sdnStatus struct {

@@ -156,13 +156,7 @@ func TestDev_NoSecretInLogs(t *testing.T) {
 func devctlEnv(t *testing.T, dir string, extra []string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(bin("moxxiectl"), args...)
-	cmd.Env = os.Environ()
-	for _, line := range strings.Split(readTrimmed(t, filepath.Join(dir, "env")), "\n") {
-		if kv, ok := strings.CutPrefix(line, "export "); ok {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, extra...)
+	cmd.Env = append(devEnv(t, dir), extra...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
