@@ -144,6 +144,7 @@ func (p *Provider) StorageContent(ctx context.Context, node, storage, content st
 		VMID    pveInt  `json:"vmid"`
 		CTime   pveInt  `json:"ctime"`
 		Notes   string  `json:"notes"`
+		Protected pveBool `json:"protected"`
 	}
 	if err := p.client.Get(ctx, path, &list); err != nil {
 		return nil, p.fail(op, err)
@@ -153,6 +154,7 @@ func (p *Provider) StorageContent(ctx context.Context, node, storage, content st
 		v := provider.Content{
 			VolID: c.VolID, Format: c.Format, Content: c.Content,
 			Size: uint64(c.Size), VMID: int(c.VMID), Notes: c.Notes,
+			Protected: bool(c.Protected),
 		}
 		if c.CTime > 0 {
 			v.Created = time.Unix(int64(c.CTime), 0).UTC()
