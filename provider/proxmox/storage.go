@@ -137,13 +137,13 @@ func (p *Provider) StorageContent(ctx context.Context, node, storage, content st
 		path += "?content=" + url.QueryEscape(content)
 	}
 	var list []struct {
-		VolID   string  `json:"volid"`
-		Format  string  `json:"format"`
-		Content string  `json:"content"`
-		Size    pveUint `json:"size"`
-		VMID    pveInt  `json:"vmid"`
-		CTime   pveInt  `json:"ctime"`
-		Notes   string  `json:"notes"`
+		VolID     string  `json:"volid"`
+		Format    string  `json:"format"`
+		Content   string  `json:"content"`
+		Size      pveUint `json:"size"`
+		VMID      pveInt  `json:"vmid"`
+		CTime     pveInt  `json:"ctime"`
+		Notes     string  `json:"notes"`
 		Protected pveBool `json:"protected"`
 	}
 	if err := p.client.Get(ctx, path, &list); err != nil {
