@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -26,6 +27,13 @@ type Faults struct {
 	// FailTasks lists task types (e.g. "qmclone", "qmstart", "vzdump")
 	// whose new tasks fail when they would complete, changing nothing.
 	FailTasks []string
+	// FailTasksAt makes new tasks of a type fail part-way through
+	// copying data: the task logs its progress up to the given percentage
+	// (0..100) and then fails as the real worker does when a copy breaks
+	// (e.g. "qmmove": 50 fails a disk move half-way, its target copy
+	// removed, the guest left on its original volume). Task types that
+	// copy no data fail when they would complete, as with FailTasks.
+	FailTasksAt map[string]int
 }
 
 // faultsJSON is the admin API form of Faults, with durations as Go duration
@@ -36,11 +44,14 @@ type faultsJSON struct {
 	Timeout   bool     `json:"timeout,omitempty"`
 	SlowTasks string   `json:"slow_tasks,omitempty"`
 	FailTasks []string `json:"fail_tasks,omitempty"`
+	// FailTasksAt maps task types to the percentage of their copy
+	// progress at which they fail.
+	FailTasksAt map[string]int `json:"fail_tasks_at,omitempty"`
 }
 
 // MarshalJSON encodes f with durations as Go duration strings.
 func (f Faults) MarshalJSON() ([]byte, error) {
-	j := faultsJSON{ErrorRate: f.ErrorRate, Timeout: f.Timeout, FailTasks: f.FailTasks}
+	j := faultsJSON{ErrorRate: f.ErrorRate, Timeout: f.Timeout, FailTasks: f.FailTasks, FailTasksAt: f.FailTasksAt}
 	if f.Latency != 0 {
 		j.Latency = f.Latency.String()
 	}
@@ -71,7 +82,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("slow_tasks: %w", err)
 		}
 	}
-	out.ErrorRate, out.Timeout, out.FailTasks = j.ErrorRate, j.Timeout, j.FailTasks
+	out.ErrorRate, out.Timeout, out.FailTasks, out.FailTasksAt = j.ErrorRate, j.Timeout, j.FailTasks, j.FailTasksAt
 	*f = out
 	return nil
 }
@@ -83,17 +94,26 @@ func (f Faults) validate() error {
 	if f.Latency < 0 || f.SlowTasks < 0 {
 		return fmt.Errorf("pvesim: negative latency or task delay")
 	}
+	for typ, pct := range f.FailTasksAt {
+		if pct < 0 || pct > 100 {
+			return fmt.Errorf("pvesim: fail_tasks_at %s: %d%% not in [0, 100]", typ, pct)
+		}
+	}
 	return nil
 }
 
 // SetFaults replaces the injected faults. It is safe to call at any time.
-// Invalid values (an error rate outside [0, 1], negative durations) are
-// clamped.
+// Invalid values (an error rate outside [0, 1], negative durations,
+// percentages outside [0, 100]) are clamped.
 func (s *Sim) SetFaults(f Faults) {
 	f.ErrorRate = min(max(f.ErrorRate, 0), 1)
 	f.Latency = max(f.Latency, 0)
 	f.SlowTasks = max(f.SlowTasks, 0)
 	f.FailTasks = slices.Clone(f.FailTasks)
+	f.FailTasksAt = maps.Clone(f.FailTasksAt)
+	for typ, pct := range f.FailTasksAt {
+		f.FailTasksAt[typ] = min(max(pct, 0), 100)
+	}
 	s.faultsV.Store(&f)
 }
 

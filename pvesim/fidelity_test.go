@@ -266,6 +266,7 @@ func (ids fidelityIDs) fill(template string) string {
 		"{zone}", url.PathEscape(ids.zone),
 		"{vnet}", url.PathEscape(ids.vnet),
 		"{snapname}", "fidelity",
+		"{volume}", url.PathEscape(ids.storage+":fidelity"),
 	).Replace(template)
 }
 
@@ -763,6 +764,27 @@ func TestFidelityWrites(t *testing.T) {
 		"POST /nodes/{node}/qemu/{vmid}/template": func(t *testing.T, h http.Handler, g fidelityGuests) write {
 			s := g.stopped["qemu"]
 			return write{"POST", "/nodes/" + s.node + "/qemu/" + s.vmid + "/template", nil}
+		},
+		"PUT /nodes/{node}/qemu/{vmid}/resize": func(t *testing.T, h http.Handler, g fidelityGuests) write {
+			s := g.stopped["qemu"]
+			return write{"PUT", "/nodes/" + s.node + "/qemu/" + s.vmid + "/resize", url.Values{"disk": {"scsi0"}, "size": {"+1G"}}}
+		},
+		"PUT /nodes/{node}/lxc/{vmid}/resize": func(t *testing.T, h http.Handler, g fidelityGuests) write {
+			s := g.stopped["lxc"]
+			return write{"PUT", "/nodes/" + s.node + "/lxc/" + s.vmid + "/resize", url.Values{"disk": {"rootfs"}, "size": {"+1G"}}}
+		},
+		"POST /nodes/{node}/qemu/{vmid}/move_disk": func(t *testing.T, h http.Handler, g fidelityGuests) write {
+			s := g.running["qemu"]
+			return write{"POST", "/nodes/" + s.node + "/qemu/" + s.vmid + "/move_disk", url.Values{
+				"disk": {"scsi0"}, "storage": {"nfs-shared"}, "delete": {"1"}}}
+		},
+		"POST /nodes/{node}/lxc/{vmid}/move_volume": func(t *testing.T, h http.Handler, g fidelityGuests) write {
+			s := g.stopped["lxc"]
+			return write{"POST", "/nodes/" + s.node + "/lxc/" + s.vmid + "/move_volume", url.Values{
+				"volume": {"rootfs"}, "storage": {"nfs-shared"}}}
+		},
+		"DELETE /nodes/{node}/storage/{storage}/content/{volume}": func(t *testing.T, h http.Handler, g fidelityGuests) write {
+			return write{"DELETE", "/nodes/" + g.nodes[0] + "/storage/local/content/" + url.PathEscape(g.ctTemplate), nil}
 		},
 	}
 	for _, kind := range []string{"qemu", "lxc"} {

@@ -120,7 +120,15 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, rel string) int {
 	if f.ErrorRate > 0 && s.randFloat() < f.ErrorRate {
 		return writeError(w, r, errf("injected fault: internal server error"))
 	}
-	ep, pathParams, ok := s.schema.Lookup(r.Method, rel)
+	// Path parameters are split out of the escaped path, so that a
+	// volume ID with an escaped "/" (local:backup%2Fvzdump-...) stays one
+	// parameter, as pve-http-server splits the path before decoding it.
+	ep, pathParams, ok := s.schema.Lookup(r.Method, escapedRel(r))
+	for k, v := range pathParams {
+		if u, err := url.PathUnescape(v); err == nil {
+			pathParams[k] = u
+		}
+	}
 	var h handler
 	if ok {
 		h = s.handlers[Route{r.Method, ep.Path}]
@@ -183,6 +191,16 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, rel string) int {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
 	return http.StatusOK
+}
+
+// escapedRel is the request's path below /api2/json as it was sent,
+// without a trailing slash.
+func escapedRel(r *http.Request) string {
+	rel := strings.TrimPrefix(r.URL.EscapedPath(), "/api2/json")
+	if rel = strings.TrimRight(rel, "/"); rel == "" {
+		rel = "/"
+	}
+	return rel
 }
 
 // readParams reads query and body parameters as pve-http-server does: a

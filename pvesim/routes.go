@@ -49,13 +49,17 @@ func (s *Sim) routeTable() map[Route]handler {
 		add("POST", guest+"/snapshot", func(q *req) (any, error) { return s.createSnapshot(q, k) })
 		add("DELETE", guest+"/snapshot/{snapname}", func(q *req) (any, error) { return s.deleteSnapshot(q, k) })
 		add("POST", guest+"/snapshot/{snapname}/rollback", func(q *req) (any, error) { return s.rollbackSnapshot(q, k) })
+		add("PUT", guest+"/resize", func(q *req) (any, error) { return s.resizeDisk(q, k) })
 	}
 	add("POST", "/nodes/{node}/qemu/{vmid}/config", func(q *req) (any, error) { return s.updateConfig(q, kindQemu, true) })
 	add("POST", "/nodes/{node}/qemu/{vmid}/template", s.templateGuest)
+	add("POST", "/nodes/{node}/qemu/{vmid}/move_disk", s.moveDisk)
+	add("POST", "/nodes/{node}/lxc/{vmid}/move_volume", s.moveVolume)
 
 	add("GET", "/nodes/{node}/storage", s.listNodeStorage)
 	add("GET", "/nodes/{node}/storage/{storage}/status", s.storageStatus)
 	add("GET", "/nodes/{node}/storage/{storage}/content", s.storageContent)
+	add("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}", s.deleteVolume)
 	add("POST", "/nodes/{node}/vzdump", s.vzdump)
 
 	add("GET", "/nodes/{node}/tasks", s.listNodeTasks)

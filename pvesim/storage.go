@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -341,4 +342,125 @@ func (s *Sim) backupGuest(r *run, n *node, vmid int, o backupOptions) error {
 	r.logf("INFO: archive file size: %s", humanBytes(size))
 	r.logf("INFO: Finished Backup of VM %d (%s)", vmid, time.Since(now).Round(time.Second))
 	return nil
+}
+
+// volumeUser names the guest configuration or snapshot that references
+// volid, or returns "". It is called with Sim.mu held.
+func (s *Sim) volumeUser(volid string) string {
+	ids := make([]int, 0, len(s.guests))
+	for id := range s.guests {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		g := s.guests[id]
+		for _, d := range disks(g.kind, g.conf) {
+			if d.volid() == volid {
+				return fmt.Sprintf("%s %d (%s)", g.typeName(), g.vmid, d.key)
+			}
+		}
+		for _, sn := range g.snaps {
+			for _, d := range disks(g.kind, sn.vm) {
+				if d.volid() == volid {
+					return fmt.Sprintf("%s %d (snapshot '%s')", g.typeName(), g.vmid, sn.name)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// volumeOwnerRe finds the owning VMID in a volume name.
+var volumeOwnerRe = regexp.MustCompile(`(?:^|/)(?:vm|base|vzdump-qemu|vzdump-lxc)-(\d+)-`)
+
+// deleteVolume serves DELETE /nodes/{node}/storage/{storage}/content/{volume}:
+// an imgdel task that removes a backup or a disk image, and its space
+// from the storage. The volume is a full volume ID or a name on storage.
+// Like Proxmox, the task refuses protected backups and base volumes that
+// linked clones use; a missing volume is a warning on a directory and an
+// error on LVM. Unlike Proxmox, which leaves that check to its web UI,
+// it also refuses volumes a guest's configuration or snapshot references.
+// With delay, it waits up to that many seconds for the task and answers
+// null when the task has ended well.
+func (s *Sim) deleteVolume(q *req) (any, error) {
+	volume, storage := q.str("volume"), q.str("storage")
+	volid := volume
+	if sid, _, ok := strings.Cut(volume, ":"); ok {
+		if storage != "" && sid != storage {
+			return nil, paramErr("volume", "storage ID mismatch (%s != %s)", sid, storage)
+		}
+	} else if storage == "" {
+		return nil, paramErr("volume", "no storage specified - incomplete volume ID")
+	} else {
+		volid = storage + ":" + volume
+	}
+	t, err := s.spawnDeleteVolume(q, volid)
+	if err != nil {
+		return nil, err
+	}
+	if !q.has("delay") {
+		return t.upid, nil
+	}
+	timer := time.NewTimer(time.Duration(q.intv("delay", 1)) * time.Second)
+	defer timer.Stop()
+	select {
+	case <-t.finished:
+	case <-timer.C:
+		return t.upid, nil
+	case <-q.r.Context().Done():
+		return t.upid, nil
+	}
+	if exit := t.state().exit; exit != "OK" && !strings.HasPrefix(exit, "WARNINGS") {
+		return nil, errf("%s", exit)
+	}
+	return nil, nil
+}
+
+// spawnDeleteVolume starts the imgdel task of deleteVolume.
+func (s *Sim) spawnDeleteVolume(q *req, volid string) (*task, error) {
+	s.lock()
+	defer s.unlock()
+	n := s.nodeByName[q.nodeName()]
+	sid, name, _ := strings.Cut(volid, ":")
+	if s.storageByID[sid] == nil {
+		return nil, errf("storage '%s' does not exist", sid)
+	}
+	st := n.stores[sid]
+	if st == nil {
+		return nil, errf("storage '%s' is not available on node '%s'", sid, n.name)
+	}
+	id := sid
+	if m := volumeOwnerRe.FindStringSubmatch(name); m != nil {
+		id = m[1] + "@" + sid
+	}
+	upid := s.spawn(n.name, "imgdel", id, q.user, 1, func(r *run) error {
+		if err := r.sleep(1); err != nil {
+			return err
+		}
+		return r.commit(func() error {
+			v := st.vols[volid]
+			switch {
+			case v == nil && st.cfg.typ == "lvmthin":
+				return fmt.Errorf("lvremove '%s/%s' error:   Failed to find logical volume \"%s/%s\"", st.cfg.vgname, name, st.cfg.vgname, name)
+			case v == nil:
+				r.warn("disk image '%s' does not exist", s.volumePath(volid))
+				return nil
+			case v.protected:
+				return fmt.Errorf("cannot remove protected volume '%s' on '%s'", name, sid)
+			}
+			if user := s.volumeUser(volid); user != "" {
+				return fmt.Errorf("volume '%s' is in use by %s", volid, user)
+			}
+			for _, other := range st.vols {
+				if other.parent == name {
+					return fmt.Errorf("base volume '%s' is still in use by linked clones", name)
+				}
+			}
+			delete(st.vols, volid)
+			logFreed(r, st, volid)
+			r.logf("Removed volume '%s'", volid)
+			return nil
+		})
+	})
+	return s.tasks.byUPID[upid], nil
 }

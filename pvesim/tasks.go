@@ -30,6 +30,7 @@ type task struct {
 
 	cancel     chan struct{}
 	cancelOnce sync.Once
+	finished   chan struct{} // closed when the task has ended
 
 	mu    sync.Mutex
 	lines []string  // guarded by mu
@@ -112,7 +113,8 @@ type run struct {
 	dur       time.Duration
 	undo      func() // called with Sim.mu held when the task fails before it commits
 	committed bool
-	inject    bool // the task type is in Faults.FailTasks
+	inject    bool // the task type is in Faults.FailTasks or FailTasksAt
+	failAt    int  // the percentage of copy progress to fail at (Faults.FailTasksAt), or -1
 	warnings  int
 }
 
@@ -151,23 +153,52 @@ func (r *run) sleep(frac float64) error {
 // transfer waits frac of the task's duration while logging copy progress of
 // size bytes, like qemu-img and the migration code do.
 func (r *run) transfer(frac float64, size uint64) error {
-	const steps = 4
-	for i := 1; i <= steps; i++ {
-		if err := r.sleep(frac / steps); err != nil {
+	return r.copyData(frac, size, func(done, total uint64, pct float64, _ time.Duration) string {
+		return fmt.Sprintf("transferred %s of %s (%.2f%%)", humanBytes(done), humanBytes(total), pct)
+	}, nil)
+}
+
+// progressLine formats one line of copy progress: done of total bytes,
+// pct percent, elapsed since the copy began.
+type progressLine func(done, total uint64, pct float64, elapsed time.Duration) string
+
+// copyData waits frac of the task's duration while logging the progress
+// of copying size bytes in four steps, each line made by line. When the
+// task's type is in Faults.FailTasksAt, it stops once it has logged that
+// percentage and returns fail() (a generic I/O error when fail is nil),
+// as a copy that breaks part-way does.
+func (r *run) copyData(frac float64, size uint64, line progressLine, fail func() error) error {
+	steps := []float64{25, 50, 75, 100}
+	if r.failAt >= 0 {
+		steps = append(steps, float64(r.failAt))
+		slices.Sort(steps)
+		steps = slices.Compact(steps)
+	}
+	start := time.Now()
+	prev := 0.0
+	for _, pct := range steps {
+		if err := r.sleep(frac * (pct - prev) / 100); err != nil {
 			return err
 		}
-		done := size / steps * uint64(i)
-		if i == steps {
+		prev = pct
+		done := uint64(float64(size) * pct / 100)
+		if pct == 100 {
 			done = size
 		}
-		pct := float64(done) / float64(max(size, 1)) * 100
-		r.logf("transferred %s of %s (%.2f%%)", humanBytes(done), humanBytes(size), pct)
+		r.logf("%s", line(done, size, pct, time.Since(start)))
+		if r.failAt >= 0 && pct >= float64(r.failAt) {
+			if fail != nil {
+				return fail()
+			}
+			return fmt.Errorf("%sinjected fault: I/O error after %d%%", failPrefix(r.t.typ), r.failAt)
+		}
 	}
 	return nil
 }
 
 // commit applies the task's result with Sim.mu held. An injected fault
-// fails the task instead, leaving the state as before (after undo).
+// fails the task instead, leaving the state as before (after undo); a
+// task to fail part-way that copied nothing fails here too.
 func (r *run) commit(apply func() error) error {
 	r.s.lock()
 	defer r.s.unlock()
@@ -214,8 +245,12 @@ var taskWeights = map[string]float64{
 	"qmsnapshot": 1, "vzsnapshot": 1,
 	"qmdelsnapshot": 0.5, "vzdelsnapshot": 0.5,
 	"qmrollback": 1, "vzrollback": 1,
+	"qmmove": 2, "move_volume": 2,
+	"qmrestore": 2, "vzrestore": 2,
 	"qmtemplate":       1,
 	"qmconfig":         0.5,
+	"resize":           0.5,
+	"imgdel":           0.2,
 	"vzdump":           2,
 	"reloadnetworkall": 1,
 }
@@ -229,14 +264,15 @@ func (s *Sim) spawn(nodeName, typ, id, user string, weight float64, body func(r 
 	now := time.Now()
 	s.tasks.nextPID++
 	t := &task{
-		node:   nodeName,
-		typ:    typ,
-		id:     id,
-		user:   user,
-		pid:    s.tasks.nextPID,
-		pstart: uint32(now.Sub(n.bootTime) / (10 * time.Millisecond)),
-		start:  now,
-		cancel: make(chan struct{}),
+		node:     nodeName,
+		typ:      typ,
+		id:       id,
+		user:     user,
+		pid:      s.tasks.nextPID,
+		pstart:   uint32(now.Sub(n.bootTime) / (10 * time.Millisecond)),
+		start:    now,
+		cancel:   make(chan struct{}),
+		finished: make(chan struct{}),
 	}
 	t.upid = fmt.Sprintf("UPID:%s:%08X:%08X:%08X:%s:%s:%s:", nodeName, t.pid, t.pstart, uint32(now.Unix()), typ, id, user)
 	s.tasks.add(t)
@@ -246,11 +282,16 @@ func (s *Sim) spawn(nodeName, typ, id, user string, weight float64, body func(r 
 	if w == 0 {
 		w = 1
 	}
+	failAt, partial := f.FailTasksAt[typ]
+	if !partial {
+		failAt = -1
+	}
 	r := &run{
 		s:      s,
 		t:      t,
 		dur:    time.Duration(float64(s.taskDuration)*w*weight) + f.SlowTasks,
-		inject: slices.Contains(f.FailTasks, typ),
+		inject: slices.Contains(f.FailTasks, typ) || partial,
+		failAt: failAt,
 	}
 	work := func() {
 		err := body(r)
@@ -294,6 +335,7 @@ func (s *Sim) finishTask(r *run, err error) {
 	t.end = time.Now()
 	t.exit = exit
 	t.mu.Unlock()
+	close(t.finished)
 	s.logf("task %s %s:%s finished: %s", t.node, t.typ, t.id, exit)
 }
 
