@@ -9,6 +9,7 @@ import (
 	"github.com/moxxie/moxxie/audit"
 	"github.com/moxxie/moxxie/quota"
 	"github.com/moxxie/moxxie/sdn"
+	"github.com/moxxie/moxxie/storage"
 )
 
 func TestFSM_SettingUpsert(t *testing.T) {
@@ -491,6 +492,14 @@ func populate(t testing.TB, f *FSM) uint64 {
 		&SDNSubnetPutRequest{WriteMeta: WriteMeta{Now: 35}, Subnet: sdn.Subnet{ID: "s1", Vnet: "v1", PrefixID: "p-a", Gateway: "10.1.0.1"}, Create: true},
 		&SDNAllowPutRequest{WriteMeta: WriteMeta{Now: 36}, Allow: sdn.Allow{ID: "a1", From: "tenant:acme", To: "tenant:other"}, Create: true},
 		&SDNApplyRequest{WriteMeta: WriteMeta{Now: 37}, RolloutID: "r-1", Deadline: 1e12},
+		&StoragePolicyPutRequest{WriteMeta: WriteMeta{Now: 38}, Create: true, Policy: StoragePolicy{ID: "hourly", Kind: PolicyKindSnapshot,
+			Schedule: "hourly", Selector: storage.Selector{All: true}, Keep: storage.Keep{Last: 2}}},
+		&PolicyTickRequest{WriteMeta: WriteMeta{Now: 39}, Policy: "hourly", Slot: 39, Run: &Operation{ID: "run-1"}, Items: []RunItem{{VMID: 100, Node: "pve1", Kind: "qemu"}}},
+		&RunItemUpdateRequest{WriteMeta: WriteMeta{Now: 40}, Run: "run-1", VMID: 100, Status: ItemSucceeded, Name: "mx-hourly-19700101T0000"},
+		&StorageSyncRequest{WriteMeta: WriteMeta{Now: 41}, StorageIDs: []string{"pve1/local"},
+			Backups: []Backup{{VolID: "local:backup/vzdump-qemu-100-2026_11_26-02_00_00.vma.zst", StorageID: "pve1/local", Node: "pve1", Storage: "local", VMID: 100, Time: 41}},
+			Volumes: []Volume{{VolID: "local:100/vm-100-disk-0.qcow2", StorageID: "pve1/local", Node: "pve1", Storage: "local", VMID: 100, Size: 1 << 30, Content: "images"}}},
+		&PoolSettingsPutRequest{WriteMeta: WriteMeta{Now: 42}, Settings: PoolSettings{Storage: "local", Warn: 0.5, Critical: 0.7}},
 	}
 	for i, c := range cmds {
 		applyOK(t, f, uint64(i+1), c)

@@ -14,6 +14,7 @@ import (
 	"github.com/moxxie/moxxie/ipam"
 	"github.com/moxxie/moxxie/quota"
 	"github.com/moxxie/moxxie/sdn"
+	"github.com/moxxie/moxxie/storage"
 )
 
 // logEntry wraps data as a raft command entry at index.
@@ -265,6 +266,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 			WriteMeta: meta(29), ID: "op-1", Status: str(OpFailed), Step: str("cloning"), Progress: str("50%"), Task: str("UPID:x"), TaskNode: str("pve1"),
 			VMID: intp(101), Node: str("pve1"), Addresses: []OpAddress{{NIC: 1, ID: "a", Address: "10.0.0.5", PrefixID: "p", DNSName: "web.moxxie.test"}},
 			Error: &OpError{Code: "task_failed", Message: "clone failed", Field: "template"}, RolledBack: true,
+			VolumeSlot: str("scsi1"), VolumeResult: str("local-lvm:vm-101-disk-1"),
 		},
 		AuditRecordType: &AuditRecordRequest{WriteMeta: meta(30), Result: "unauthorized"},
 		AuditCheckpointType: &AuditCheckpointRequest{WriteMeta: meta(31), Checkpoint: audit.Checkpoint{
@@ -323,7 +325,19 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		SDNApplyType:      &SDNApplyRequest{WriteMeta: meta(57), RolloutID: "r-1", Deadline: 99},
 		SDNReportType: &SDNReportRequest{WriteMeta: meta(58), Host: "pve1", Version: 3, State: SDNStateFailed, Error: "boom",
 			Drift: []string{"v1: mtu 1500, want 1450"}, Actions: 2},
-		SDNRolloutAbortType: &SDNRolloutAbortRequest{WriteMeta: meta(59), RolloutID: "r-1", Reason: "deadline passed"},
+		SDNRolloutAbortType:     &SDNRolloutAbortRequest{WriteMeta: meta(59), RolloutID: "r-1", Reason: "deadline passed"},
+		StoragePolicyPutType:    &StoragePolicyPutRequest{WriteMeta: meta(60), Policy: sampleStoragePolicy(), Create: true},
+		StoragePolicyDeleteType: &StoragePolicyDeleteRequest{WriteMeta: meta(61), ID: "nightly"},
+		PolicyTickType: &PolicyTickRequest{WriteMeta: meta(62), Policy: "nightly", Slot: 7, Missed: 2, Run: ptr(sampleOperation()),
+			Items: []RunItem{sampleRunItem()}},
+		RunItemUpdateType: &RunItemUpdateRequest{WriteMeta: meta(63), Run: "op-1", VMID: 101, Status: ItemFailed, Name: "n", Task: "UPID:x",
+			TaskNode: "pve1", Error: "boom", Backup: ptr(sampleBackup())},
+		PruneRecordType:   &PruneRecordRequest{WriteMeta: meta(64), Run: "op-1", Snapshots: []string{"101/mx-a"}, Backups: []string{"b:backup/x"}},
+		RecordProtectType: &RecordProtectRequest{WriteMeta: meta(65), Kind: PolicyKindBackup, ID: "b:backup/x", Protected: true},
+		StorageSyncType: &StorageSyncRequest{WriteMeta: meta(66), StorageIDs: []string{"pve1/local"}, Backups: []Backup{sampleBackup()},
+			Volumes: []Volume{sampleVolume()}},
+		PoolSettingsPutType: &PoolSettingsPutRequest{WriteMeta: meta(67), Settings: PoolSettings{Storage: "local", Warn: 0.7, Critical: 0.8,
+			UpdatedAt: 1, ModifyIndex: 2}},
 	}
 }
 
@@ -339,7 +353,7 @@ func sampleInvNode() InvNode {
 func sampleInvGuest() InvGuest {
 	return InvGuest{
 		VMID: 101, Kind: GuestKindVM, Node: "pve1", Name: "web", Status: "running", Template: true, Tags: []string{"tenant.acme"},
-		Pool: "prod", Tenant: "acme", Project: "web", Lock: "backup", MaxCPU: 2, MaxMem: 1 << 31, MaxDisk: 1 << 34, InvMeta: sampleInvMeta(),
+		Pool: "prod", Tenant: "acme", Project: "web", Lock: "backup", MaxCPU: 2, MaxMem: 1 << 31, MaxDisk: 1 << 34, VolumeBytes: 1 << 35, InvMeta: sampleInvMeta(),
 	}
 }
 
@@ -367,7 +381,38 @@ func sampleOperation() Operation {
 		Step: "cloning", Progress: "50%", Task: "UPID:x", TaskNode: "pve1", Addresses: []OpAddress{{NIC: 1, ID: "a", Address: "10.0.0.5", PrefixID: "p", DNSName: "web.moxxie.test"}},
 		Error: &OpError{Code: "c", Message: "m", Field: "f"}, RolledBack: true, Actor: "acc", CreatedAt: 1, UpdatedAt: 2, FinishedAt: 3,
 		CreateIndex: 4, ModifyIndex: 5, RequestID: "req-1", TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		Policy: "nightly", Slot: 6, Missed: 1, Stats: &RunStats{Total: 3, Succeeded: 1, Failed: 1, Pruned: 2},
+		Volume: &VolumeSpec{Slot: "scsi1", VolID: "local-lvm:vm-101-disk-1", Storage: "nfs", SizeGiB: 20, DeleteSource: true, Project: "web",
+			ReserveGiB: 10, Result: "nfs:101/vm-101-disk-0.qcow2", Archive: "b:backup/x"},
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// sampleStoragePolicy returns a policy with every field set.
+func sampleStoragePolicy() StoragePolicy {
+	return StoragePolicy{
+		ID: "nightly", Kind: PolicyKindBackup, Description: "d", Schedule: "mon..fri 02:00",
+		Selector: storage.Selector{VMIDs: []int{101}, Tenant: "acme", Tags: []string{"prod"}, All: true},
+		Keep:     storage.Keep{Last: 1, Hourly: 2, Daily: 3, Weekly: 4, Monthly: 5, Yearly: 6},
+		Disabled: true, RepeatMissed: true, Storage: "pbs", Mode: "stop", Compress: "zstd",
+		LastSlot: 1, ActiveRun: "op-2", LastRun: "op-1", Skipped: 3, CreatedAt: 4, UpdatedAt: 5, CreateIndex: 6, ModifyIndex: 7,
+	}
+}
+
+func sampleRunItem() RunItem {
+	return RunItem{Key: "op-1/0000000101", RunID: "op-1", VMID: 101, Node: "pve1", Kind: "qemu", Status: ItemRunning, Name: "n",
+		Task: "UPID:x", TaskNode: "pve1", Error: "e", Started: 1, Finished: 2}
+}
+
+func sampleBackup() Backup {
+	return Backup{VolID: "b:backup/x", StorageID: "b", Node: "pve1", Storage: "b", VMID: 101, Kind: "qemu", Time: 1, Size: 2,
+		Format: "vma.zst", Notes: "n", Policy: "nightly", Run: "op-1", Protected: true, Pending: true, ModifyIndex: 3}
+}
+
+func sampleVolume() Volume {
+	return Volume{VolID: "local-lvm:vm-101-disk-0", StorageID: "pve1/local-lvm", Node: "pve1", Storage: "local-lvm", VMID: 101,
+		Size: 1 << 30, Format: "raw", Content: "images", ModifyIndex: 1}
 }
 
 // samplePrefix returns a prefix with every field set.
@@ -405,4 +450,4 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 }
 
 // nextFreeType is the first message type number not yet registered.
-const nextFreeType = SDNRolloutAbortType + 1
+const nextFreeType = PoolSettingsPutType + 1

@@ -77,6 +77,7 @@ func applyInventorySync(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		} else if raw != nil {
 			old = &raw.(*InvGuest).InvMeta
 			was = raw.(*InvGuest).holding()
+			g.VolumeBytes = raw.(*InvGuest).VolumeBytes
 		}
 		if old == nil || old.Gone {
 			st.Guests++

@@ -53,6 +53,9 @@ type InvGuest struct {
 	MaxCPU  int    `json:"maxcpu"`
 	MaxMem  uint64 `json:"maxmem"`
 	MaxDisk uint64 `json:"maxdisk"`
+	// VolumeBytes is the size of all the guest's disk volumes, as the
+	// storage sync last counted them; the inventory sync keeps it.
+	VolumeBytes uint64 `json:"volume_bytes,omitempty" codec:",omitempty"`
 	InvMeta
 }
 

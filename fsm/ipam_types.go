@@ -53,6 +53,14 @@ const (
 // integer and shown in JSON as an RFC 3339 time, like every time in the API.
 type Timestamp int64
 
+// Time returns t as a time in UTC; zero is the zero time.
+func (t Timestamp) Time() time.Time {
+	if t == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(t)).UTC()
+}
+
 // MarshalJSON writes t as an RFC 3339 time in UTC. The formatted time
 // needs no escaping, so it is quoted directly (answers carry two per
 // address).

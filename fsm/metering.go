@@ -112,6 +112,9 @@ func applyMeterTick(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		if err := sampleCapacity(txn, index, now-now%quota.HourMillis); err != nil {
 			return nil, err
 		}
+		if err := sampleStorage(txn, index, now-now%quota.HourMillis); err != nil {
+			return nil, err
+		}
 	}
 	out := &MeterTickResult{From: now, To: now}
 	if clock != nil {

@@ -72,6 +72,15 @@ type Operation struct {
 	CreateIndex uint64 `json:"create_index"`
 	ModifyIndex uint64 `json:"modify_index"`
 
+	// Policy, Slot and Missed name a policy run: its policy, the slot it
+	// runs for and the older slots it covers; Stats counts its items.
+	Policy string    `json:"policy,omitempty" codec:",omitempty"`
+	Slot   Timestamp `json:"slot,omitzero" codec:",omitempty"`
+	Missed int       `json:"missed,omitempty" codec:",omitempty"`
+	Stats  *RunStats `json:"stats,omitempty" codec:",omitempty"`
+	// Volume is what a volume operation or a restore asks for.
+	Volume *VolumeSpec `json:"volume,omitempty" codec:",omitempty"`
+
 	// RequestID is the X-Request-ID of the request that started the
 	// operation, and TraceParent its trace context (WriteMeta): the
 	// leader's runner logs and traces the operation's platform calls
@@ -154,6 +163,10 @@ type OperationUpdateRequest struct {
 	Addresses  []OpAddress
 	Error      *OpError
 	RolledBack bool
+	// VolumeSlot and VolumeResult record, for a volume operation, the slot
+	// it chose and the volume it made or moved the disk to.
+	VolumeSlot   *string `codec:",omitempty"`
+	VolumeResult *string `codec:",omitempty"`
 }
 
 // Type returns OperationUpdateType.
@@ -161,11 +174,24 @@ func (*OperationUpdateRequest) Type() MessageType { return OperationUpdateType }
 
 func validOpKind(k string) bool {
 	switch k {
-	case OpVMCreate, OpVMStart, OpVMStop, OpVMShutdown, OpVMDelete:
+	case OpVMCreate, OpVMStart, OpVMStop, OpVMShutdown, OpVMDelete,
+		OpVolumeCreate, OpVolumeResize, OpVolumeAttach, OpVolumeDetach, OpVolumeDelete, OpVolumeMove, OpBackupRestore:
 		return true
 	}
 	return false
 }
+
+// isVolumeOp reports whether kind works on one guest disk.
+func isVolumeOp(kind string) bool {
+	switch kind {
+	case OpVolumeCreate, OpVolumeResize, OpVolumeAttach, OpVolumeDetach, OpVolumeDelete, OpVolumeMove:
+		return true
+	}
+	return false
+}
+
+// IsPolicyRun reports whether the operation is a run of a storage policy.
+func (o *Operation) IsPolicyRun() bool { return o.Kind == OpSnapshotRun || o.Kind == OpBackupRun }
 
 // Validate checks the new operation.
 func (r *OperationCreateRequest) Validate() error {
@@ -186,6 +212,9 @@ func (r *OperationCreateRequest) Validate() error {
 	}
 	if o.Kind != OpVMCreate && (o.VMID < MinVMID || o.VMID > MaxVMID) {
 		return fieldErrf("vmid", ErrInvalid, "vmid %d is outside %d-%d", o.VMID, MinVMID, MaxVMID)
+	}
+	if isVolumeOp(o.Kind) || o.Kind == OpBackupRestore {
+		return validateVolume(o.Kind, o.Volume)
 	}
 	return nil
 }
@@ -228,6 +257,16 @@ func applyOperationCreate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 	}
 	if err := admitPlacement(txn, &op); err != nil {
 		return nil, err
+	}
+	if isVolumeOp(op.Kind) {
+		if err := admitVolume(txn, &op); err != nil {
+			return nil, err
+		}
+	}
+	if op.Kind == OpBackupRestore {
+		if err := admitRestore(txn, &op); err != nil {
+			return nil, err
+		}
 	}
 	if h := op.reservation(); h.tenant != "" {
 		// Admission: the VM's resources are reserved until the operation
@@ -291,12 +330,25 @@ func applyOperationUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 		e := *req.Error
 		op.Error = &e
 	}
+	if (req.VolumeSlot != nil || req.VolumeResult != nil) && op.Volume != nil {
+		v := *op.Volume
+		if req.VolumeSlot != nil {
+			v.Slot = *req.VolumeSlot
+		}
+		if req.VolumeResult != nil {
+			v.Result = *req.VolumeResult
+		}
+		op.Volume = &v
+	}
 	op.RolledBack = op.RolledBack || req.RolledBack
 	now := Timestamp(req.Now)
 	op.UpdatedAt, op.ModifyIndex = now, index
 	if !op.Active() {
 		op.FinishedAt = now
 		if err := charge(txn, index, op.reservation().negate(), false); err != nil {
+			return nil, err
+		}
+		if err := finishRun(txn, index, &op); err != nil {
 			return nil, err
 		}
 	}

@@ -90,6 +90,14 @@ func init() {
 	register(SDNApplyType, "sdn_apply", func() Command { return new(SDNApplyRequest) }, validated(applySDNApply))
 	register(SDNReportType, "sdn_report", func() Command { return new(SDNReportRequest) }, validated(applySDNReport))
 	register(SDNRolloutAbortType, "sdn_rollout_abort", func() Command { return new(SDNRolloutAbortRequest) }, validated(applySDNRolloutAbort))
+	register(StoragePolicyPutType, "storage_policy_put", func() Command { return new(StoragePolicyPutRequest) }, validated(applyStoragePolicyPut))
+	register(StoragePolicyDeleteType, "storage_policy_delete", func() Command { return new(StoragePolicyDeleteRequest) }, applyStoragePolicyDelete)
+	register(PolicyTickType, "policy_tick", func() Command { return new(PolicyTickRequest) }, validated(applyPolicyTick))
+	register(RunItemUpdateType, "run_item_update", func() Command { return new(RunItemUpdateRequest) }, validated(applyRunItemUpdate))
+	register(PruneRecordType, "prune_record", func() Command { return new(PruneRecordRequest) }, applyPruneRecord)
+	register(RecordProtectType, "record_protect", func() Command { return new(RecordProtectRequest) }, validated(applyRecordProtect))
+	register(StorageSyncType, "storage_sync", func() Command { return new(StorageSyncRequest) }, applyStorageSync)
+	register(PoolSettingsPutType, "pool_settings_put", func() Command { return new(PoolSettingsPutRequest) }, validated(applyPoolSettingsPut))
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

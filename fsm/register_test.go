@@ -123,6 +123,14 @@ var messageTypeConsts = map[string]MessageType{
 	"SDNApplyType":             SDNApplyType,
 	"SDNReportType":            SDNReportType,
 	"SDNRolloutAbortType":      SDNRolloutAbortType,
+	"StoragePolicyPutType":     StoragePolicyPutType,
+	"StoragePolicyDeleteType":  StoragePolicyDeleteType,
+	"PolicyTickType":           PolicyTickType,
+	"RunItemUpdateType":        RunItemUpdateType,
+	"PruneRecordType":          PruneRecordType,
+	"RecordProtectType":        RecordProtectType,
+	"StorageSyncType":          StorageSyncType,
+	"PoolSettingsPutType":      PoolSettingsPutType,
 }
 
 func TestMessageTypes_AllRegistered(t *testing.T) {

@@ -25,48 +25,55 @@ var snapshotMagic = [8]byte{'M', 'O', 'X', 'X', 'F', 'S', 'M', 0}
 type recordType uint8
 
 const (
-	recIndex       recordType = 1
-	recSetting     recordType = 2
-	recToken       recordType = 3
-	recACL         recordType = 4
-	recIdempotency recordType = 5
-	recVRF         recordType = 6
-	recPrefix      recordType = 7
-	recIPRange     recordType = 8
-	recAddress     recordType = 9
-	recPool        recordType = 10
-	recIDAlloc     recordType = 11
-	recZone        recordType = 12
-	recSpace       recordType = 13
-	recRun         recordType = 14
-	recHold        recordType = 15
-	recIPAMClock   recordType = 16
-	recInvNode     recordType = 17
-	recInvGuest    recordType = 18
-	recInvStorage  recordType = 19
-	recInvState    recordType = 20
-	recOperation   recordType = 21
-	recAudit       recordType = 22
-	recAuditCP     recordType = 23
-	recSecret      recordType = 24
-	recSecretKey   recordType = 25
-	recTenant      recordType = 26
-	recProject     recordType = 27
-	recUsage       recordType = 28
-	recMeterClock  recordType = 29
-	recMeterRates  recordType = 30
-	recMeterBucket recordType = 31
-	recRateCard    recordType = 32
-	recCapPolicy   recordType = 33
-	recCapSample   recordType = 34
-	recSDNZone     recordType = 35
-	recSDNVnet     recordType = 36
-	recSDNSubnet   recordType = 37
-	recSDNAllow    recordType = 38
-	recSDNHost     recordType = 39
-	recSDNPlan     recordType = 40
-	recSDNRollout  recordType = 41
-	recEnd         recordType = 255
+	recIndex         recordType = 1
+	recSetting       recordType = 2
+	recToken         recordType = 3
+	recACL           recordType = 4
+	recIdempotency   recordType = 5
+	recVRF           recordType = 6
+	recPrefix        recordType = 7
+	recIPRange       recordType = 8
+	recAddress       recordType = 9
+	recPool          recordType = 10
+	recIDAlloc       recordType = 11
+	recZone          recordType = 12
+	recSpace         recordType = 13
+	recRun           recordType = 14
+	recHold          recordType = 15
+	recIPAMClock     recordType = 16
+	recInvNode       recordType = 17
+	recInvGuest      recordType = 18
+	recInvStorage    recordType = 19
+	recInvState      recordType = 20
+	recOperation     recordType = 21
+	recAudit         recordType = 22
+	recAuditCP       recordType = 23
+	recSecret        recordType = 24
+	recSecretKey     recordType = 25
+	recTenant        recordType = 26
+	recProject       recordType = 27
+	recUsage         recordType = 28
+	recMeterClock    recordType = 29
+	recMeterRates    recordType = 30
+	recMeterBucket   recordType = 31
+	recRateCard      recordType = 32
+	recCapPolicy     recordType = 33
+	recCapSample     recordType = 34
+	recSDNZone       recordType = 35
+	recSDNVnet       recordType = 36
+	recSDNSubnet     recordType = 37
+	recSDNAllow      recordType = 38
+	recSDNHost       recordType = 39
+	recSDNPlan       recordType = 40
+	recSDNRollout    recordType = 41
+	recStoragePolicy recordType = 42
+	recRunItem       recordType = 43
+	recPolicySnap    recordType = 44
+	recBackup        recordType = 45
+	recVolume        recordType = 46
+	recPoolSettings  recordType = 47
+	recStorageSample recordType = 48
+	recEnd           recordType = 255
 )
 
 // maxRecordSize bounds one record so a corrupt length cannot make Restore
@@ -125,6 +132,13 @@ var snapshotTables = []tableRecord{
 	{tableSDNHosts, recSDNHost, func() any { return new(sdnHostRow) }},
 	{tableSDNPlans, recSDNPlan, func() any { return new(sdn.Plan) }},
 	{tableSDNRollouts, recSDNRollout, func() any { return new(SDNRollout) }},
+	{tableStoragePolicies, recStoragePolicy, func() any { return new(StoragePolicy) }},
+	{tableRunItems, recRunItem, func() any { return new(RunItem) }},
+	{tablePolicySnapshots, recPolicySnap, func() any { return new(PolicySnapshot) }},
+	{tableBackups, recBackup, func() any { return new(Backup) }},
+	{tableVolumes, recVolume, func() any { return new(Volume) }},
+	{tablePoolSettings, recPoolSettings, func() any { return new(PoolSettings) }},
+	{tableStorageSamples, recStorageSample, func() any { return new(StorageSample) }},
 }
 
 type fsmSnapshot struct {

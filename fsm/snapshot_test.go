@@ -299,7 +299,7 @@ func TestTableCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		tableIndex:            37, // one per table written to through insert or touchTable (not the clock)
+		tableIndex:            44, // one per table written to through insert or touchTable (not the clock)
 		tableSettings:         3,  // a, b, d (c deleted)
 		tableTokens:           2,  // root, t1 (t2 revoked)
 		tableACL:              1,
@@ -319,7 +319,7 @@ func TestTableCounts(t *testing.T) {
 		tableInvGuests:        2, // 100 and 101, which is gone but kept
 		tableInvStorage:       1,
 		tableInvState:         1,
-		tableOperations:       2,
+		tableOperations:       3, // op-1, op-2 and run-1
 		tableSecretKeys:       1,
 		tableSecrets:          1,
 		tableAudit:            2, // setting d and the refused login
@@ -340,6 +340,13 @@ func TestTableCounts(t *testing.T) {
 		tableSDNHosts:         1,
 		tableSDNPlans:         1, // pve1's plan of version 1
 		tableSDNRollouts:      1,
+		tableStoragePolicies:  1,
+		tableRunItems:         1, // vm 100 of run-1
+		tablePolicySnapshots:  1, // the snapshot it took
+		tableBackups:          1,
+		tableVolumes:          1,
+		tablePoolSettings:     1,
+		tableStorageSamples:   1, // local at the first tick
 	}
 	if !reflect.DeepEqual(counts, want) {
 		t.Fatalf("TableCounts = %v, want %v", counts, want)

@@ -381,9 +381,16 @@ func (a *IDAllocation) holding() holding {
 	return holding{tenant: a.Tenant, project: a.Project, delta: quota.Amounts{r: 1}}
 }
 
-// reservation is what a vm.create holds while it runs.
+// reservation is what a vm.create, or a volume operation that adds disk,
+// holds while it runs.
 func (o *Operation) reservation() holding {
-	if o.Kind != OpVMCreate || o.Spec == nil || o.Tenant == "" {
+	if o.Tenant == "" {
+		return holding{}
+	}
+	if isVolumeOp(o.Kind) && o.Volume != nil && o.Volume.ReserveGiB > 0 {
+		return holding{tenant: o.Tenant, project: o.Volume.Project, delta: quota.Amounts{quota.DiskGiB: o.Volume.ReserveGiB}}
+	}
+	if o.Kind != OpVMCreate || o.Spec == nil {
 		return holding{}
 	}
 	return holding{tenant: o.Tenant, project: o.Spec.Project, delta: quota.Amounts{
@@ -398,8 +405,11 @@ func (g *InvGuest) holding() holding {
 		return holding{}
 	}
 	const gib = 1 << 30
+	// Proxmox reports the boot disk as maxdisk; the storage sync adds up
+	// every volume of the guest.
+	disk := max(g.MaxDisk, g.VolumeBytes)
 	return holding{tenant: g.Tenant, project: g.Project, delta: quota.Amounts{
-		quota.Guests: 1, quota.VCPUs: int64(g.MaxCPU), quota.MemoryMiB: int64(g.MaxMem >> 20), quota.DiskGiB: int64((g.MaxDisk + gib - 1) / gib),
+		quota.Guests: 1, quota.VCPUs: int64(g.MaxCPU), quota.MemoryMiB: int64(g.MaxMem >> 20), quota.DiskGiB: int64((disk + gib - 1) / gib),
 	}}
 }
 

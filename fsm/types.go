@@ -79,6 +79,14 @@ const (
 	SDNApplyType             MessageType = 57
 	SDNReportType            MessageType = 58
 	SDNRolloutAbortType      MessageType = 59
+	StoragePolicyPutType     MessageType = 60
+	StoragePolicyDeleteType  MessageType = 61
+	PolicyTickType           MessageType = 62
+	RunItemUpdateType        MessageType = 63
+	PruneRecordType          MessageType = 64
+	RecordProtectType        MessageType = 65
+	StorageSyncType          MessageType = 66
+	PoolSettingsPutType      MessageType = 67
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does
