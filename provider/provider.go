@@ -113,7 +113,25 @@ type Content struct {
 	VMID    int       `json:"vmid,omitempty"`
 	Created time.Time `json:"ctime,omitzero"`
 	Notes   string    `json:"notes,omitempty"`
+	// Protected backups cannot be removed until protection is lifted.
+	Protected bool `json:"protected,omitempty"`
 }
+
+// Disk is one disk of a guest as its configuration names it: an attached
+// disk (scsi0, virtio1, rootfs, mp0, ...) or a detached one (unused0).
+type Disk struct {
+	// Slot is the configuration key, e.g. scsi1 or unused0.
+	Slot string `json:"slot"`
+	// VolID is the volume, e.g. local-lvm:vm-101-disk-1.
+	VolID   string `json:"volid"`
+	Storage string `json:"storage"`
+	// Size is the size in bytes the configuration records; zero when it
+	// records none (detached disks).
+	Size uint64 `json:"size,omitempty"`
+}
+
+// Unused reports whether the disk is detached (an unusedN slot).
+func (d Disk) Unused() bool { return len(d.Slot) > 6 && d.Slot[:6] == "unused" }
 
 // Network is one host network interface or bridge.
 type Network struct {
@@ -325,6 +343,34 @@ type Provider interface {
 	// StorageContent lists the volumes on one storage of one node, of one
 	// content type when content is not empty.
 	StorageContent(ctx context.Context, node, storage, content string) ([]Content, error)
+	// DeleteVolume removes a volume (a backup, or a disk no guest
+	// references) from a storage.
+	DeleteVolume(ctx context.Context, node, volid string) (Task, error)
+	// RestoreBackup creates guest ref from a backup volume, its disks on
+	// storage (the backup's storages when empty). The guest must not exist.
+	RestoreBackup(ctx context.Context, ref GuestRef, volid, storage string) (Task, error)
+
+	// Disks lists a guest's disks, attached and detached, sorted by slot.
+	// CD-ROM drives and cloud-init drives are not disks.
+	Disks(ctx context.Context, ref GuestRef) ([]Disk, error)
+	// AddDisk allocates a new disk of sizeGiB on storage and attaches it at
+	// slot (e.g. scsi1).
+	AddDisk(ctx context.Context, ref GuestRef, slot, storage string, sizeGiB int) (Task, error)
+	// AttachDisk attaches an existing volume of the guest (a detached disk)
+	// at slot.
+	AttachDisk(ctx context.Context, ref GuestRef, slot, volid string) (Task, error)
+	// DetachDisk detaches the disk at slot; it stays on its storage as an
+	// unusedN disk of the guest. Detaching an unusedN slot destroys the
+	// volume.
+	DetachDisk(ctx context.Context, ref GuestRef, slot string) (Task, error)
+	// ResizeDisk grows the disk at slot to sizeGiB; disks cannot shrink.
+	ResizeDisk(ctx context.Context, ref GuestRef, slot string, sizeGiB int) (Task, error)
+	// MoveDisk copies the disk at slot to storage (live when the guest
+	// runs) and switches the guest to the copy; with deleteSource the old
+	// volume is removed afterwards, else it stays as an unusedN disk. A
+	// move that fails leaves the guest on its original volume.
+	MoveDisk(ctx context.Context, ref GuestRef, slot, storage string, deleteSource bool) (Task, error)
+
 	// Networks lists a node's network interfaces.
 	Networks(ctx context.Context, node string) ([]Network, error)
 
