@@ -137,6 +137,9 @@ type ProxmoxConfig struct {
 	Timeout Duration `yaml:"timeout"`
 	// SyncInterval is how often the leader syncs the inventory (default 10s).
 	SyncInterval Duration `yaml:"sync_interval"`
+	// StorageSyncInterval is how often the leader lists the storages'
+	// backups and disk volumes (default 30s; operations also trigger it).
+	StorageSyncInterval Duration `yaml:"storage_sync_interval"`
 	// SDNMirror also writes the SDN zones and vnets to Proxmox SDN after
 	// every committed rollout (and once a minute), so they appear in the
 	// Proxmox UI. Off by default: Moxxie's agents hold the hosts either way.
@@ -499,6 +502,9 @@ func (p *ProxmoxConfig) validate() error {
 	}
 	if p.SyncInterval != 0 && p.SyncInterval < Duration(time.Second) {
 		return bad("sync_interval", "must be at least 1s")
+	}
+	if p.StorageSyncInterval != 0 && p.StorageSyncInterval < Duration(time.Second) {
+		return bad("storage_sync_interval", "must be at least 1s")
 	}
 	return nil
 }

@@ -72,6 +72,8 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	loops.Go(func() { s.runMetering(stop) })
 	loops.Go(func() { s.runSDNRollouts(stop) })
 	loops.Go(func() { s.runSDNMirror(stop) })
+	loops.Go(func() { s.runStorageSync(stop) })
+	loops.Go(func() { s.runPolicies(stop) })
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
 	drain := time.NewTicker(drainInterval)

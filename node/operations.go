@@ -163,13 +163,22 @@ func (r *opRunner) run(op *fsm.Operation, interrupted bool) {
 		err = o.power()
 	case fsm.OpVMDelete:
 		err = o.delete()
+	case fsm.OpSnapshotRun, fsm.OpBackupRun:
+		err = o.policyRun()
+	case fsm.OpVolumeCreate, fsm.OpVolumeResize, fsm.OpVolumeAttach, fsm.OpVolumeDetach, fsm.OpVolumeDelete, fsm.OpVolumeMove:
+		err = o.volume()
+	case fsm.OpBackupRestore:
+		err = o.restore()
 	}
 	if r.ctx.Err() != nil {
 		// Leadership lost: the next leader finishes or undoes it.
 		return
 	}
 	if err != nil {
-		o.fail(opError(err), false)
+		// A move that failed half-way left the guest on its original
+		// disk: nothing is left to undo.
+		var kept *diskKeptError
+		o.fail(opError(err), errors.As(err, &kept))
 		log.WarnContext(ctx, "operation failed", "error", err)
 		return
 	}

@@ -291,4 +291,50 @@ func (l *lazyProvider) WaitTask(ctx context.Context, task provider.Task, progres
 	return p.WaitTask(ctx, task, progress)
 }
 
+// DeleteVolume implements provider.Provider.
+func (l *lazyProvider) DeleteVolume(ctx context.Context, node, volid string) (provider.Task, error) {
+	return l.task(func(p provider.Provider) (provider.Task, error) { return p.DeleteVolume(ctx, node, volid) })
+}
+
+// RestoreBackup implements provider.Provider.
+func (l *lazyProvider) RestoreBackup(ctx context.Context, ref provider.GuestRef, volid, storage string) (provider.Task, error) {
+	return l.task(func(p provider.Provider) (provider.Task, error) { return p.RestoreBackup(ctx, ref, volid, storage) })
+}
+
+// AddDisk implements provider.Provider.
+func (l *lazyProvider) AddDisk(ctx context.Context, ref provider.GuestRef, slot, storage string, sizeGiB int) (provider.Task, error) {
+	return l.task(func(p provider.Provider) (provider.Task, error) { return p.AddDisk(ctx, ref, slot, storage, sizeGiB) })
+}
+
+// AttachDisk implements provider.Provider.
+func (l *lazyProvider) AttachDisk(ctx context.Context, ref provider.GuestRef, slot, volid string) (provider.Task, error) {
+	return l.task(func(p provider.Provider) (provider.Task, error) { return p.AttachDisk(ctx, ref, slot, volid) })
+}
+
+// DetachDisk implements provider.Provider.
+func (l *lazyProvider) DetachDisk(ctx context.Context, ref provider.GuestRef, slot string) (provider.Task, error) {
+	return l.task(func(p provider.Provider) (provider.Task, error) { return p.DetachDisk(ctx, ref, slot) })
+}
+
+// ResizeDisk implements provider.Provider.
+func (l *lazyProvider) ResizeDisk(ctx context.Context, ref provider.GuestRef, slot string, sizeGiB int) (provider.Task, error) {
+	return l.task(func(p provider.Provider) (provider.Task, error) { return p.ResizeDisk(ctx, ref, slot, sizeGiB) })
+}
+
+// MoveDisk implements provider.Provider.
+func (l *lazyProvider) MoveDisk(ctx context.Context, ref provider.GuestRef, slot, storage string, deleteSource bool) (provider.Task, error) {
+	return l.task(func(p provider.Provider) (provider.Task, error) {
+		return p.MoveDisk(ctx, ref, slot, storage, deleteSource)
+	})
+}
+
+// Disks implements provider.Provider.
+func (l *lazyProvider) Disks(ctx context.Context, ref provider.GuestRef) ([]provider.Disk, error) {
+	p, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return p.Disks(ctx, ref)
+}
+
 var _ provider.Provider = (*lazyProvider)(nil)

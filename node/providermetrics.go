@@ -135,6 +135,38 @@ func (mp meteredProvider) StorageContent(ctx context.Context, node, storage, con
 	return meter(mp, "storage_content", func() ([]provider.Content, error) { return mp.p.StorageContent(ctx, node, storage, content) })
 }
 
+func (mp meteredProvider) DeleteVolume(ctx context.Context, node, volid string) (provider.Task, error) {
+	return mp.task("delete_volume", func() (provider.Task, error) { return mp.p.DeleteVolume(ctx, node, volid) })
+}
+
+func (mp meteredProvider) RestoreBackup(ctx context.Context, ref provider.GuestRef, volid, storage string) (provider.Task, error) {
+	return mp.task("restore_backup", func() (provider.Task, error) { return mp.p.RestoreBackup(ctx, ref, volid, storage) })
+}
+
+func (mp meteredProvider) AddDisk(ctx context.Context, ref provider.GuestRef, slot, storage string, sizeGiB int) (provider.Task, error) {
+	return mp.task("add_disk", func() (provider.Task, error) { return mp.p.AddDisk(ctx, ref, slot, storage, sizeGiB) })
+}
+
+func (mp meteredProvider) AttachDisk(ctx context.Context, ref provider.GuestRef, slot, volid string) (provider.Task, error) {
+	return mp.task("attach_disk", func() (provider.Task, error) { return mp.p.AttachDisk(ctx, ref, slot, volid) })
+}
+
+func (mp meteredProvider) DetachDisk(ctx context.Context, ref provider.GuestRef, slot string) (provider.Task, error) {
+	return mp.task("detach_disk", func() (provider.Task, error) { return mp.p.DetachDisk(ctx, ref, slot) })
+}
+
+func (mp meteredProvider) ResizeDisk(ctx context.Context, ref provider.GuestRef, slot string, sizeGiB int) (provider.Task, error) {
+	return mp.task("resize_disk", func() (provider.Task, error) { return mp.p.ResizeDisk(ctx, ref, slot, sizeGiB) })
+}
+
+func (mp meteredProvider) MoveDisk(ctx context.Context, ref provider.GuestRef, slot, storage string, deleteSource bool) (provider.Task, error) {
+	return mp.task("move_disk", func() (provider.Task, error) { return mp.p.MoveDisk(ctx, ref, slot, storage, deleteSource) })
+}
+
+func (mp meteredProvider) Disks(ctx context.Context, ref provider.GuestRef) ([]provider.Disk, error) {
+	return meter(mp, "disks", func() ([]provider.Disk, error) { return mp.p.Disks(ctx, ref) })
+}
+
 func (mp meteredProvider) Networks(ctx context.Context, node string) ([]provider.Network, error) {
 	return meter(mp, "networks", func() ([]provider.Network, error) { return mp.p.Networks(ctx, node) })
 }

@@ -80,6 +80,10 @@ type Server struct {
 	// cycles it ran.
 	syncKick   chan struct{}
 	syncCycles atomic.Uint64
+	// storageKick asks the storage sync to list the storages now;
+	// storageCycles counts the syncs it recorded.
+	storageKick   chan struct{}
+	storageCycles atomic.Uint64
 
 	// tracer makes the server's spans; tracing says it records them.
 	// stopTracing flushes and stops the provider the server made.
@@ -135,7 +139,7 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	s := &Server{
 		cfg: cfg, logger: logger.With("server", cfg.NodeID), now: opts.Now,
 		fsm: fsm.New(), applyCh: make(chan *applyReq, 4096), shutdownCh: make(chan struct{}),
-		fwdClients: map[string]*fwdClient{}, provider: opts.Provider, syncKick: make(chan struct{}, 1),
+		fwdClients: map[string]*fwdClient{}, provider: opts.Provider, syncKick: make(chan struct{}, 1), storageKick: make(chan struct{}, 1),
 		metrics: newServerMetrics(),
 	}
 	s.fsm.OnApply = s.metrics.onApply
