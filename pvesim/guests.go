@@ -169,14 +169,14 @@ func (s *Sim) normalizeValue(kind, key, value string) string {
 }
 
 func (s *Sim) createGuest(q *req, kind string) (any, error) {
+	if q.has("archive") || q.boolv("restore") {
+		return s.restoreGuest(q, kind)
+	}
 	vmid := q.vmid()
 	s.lock()
 	defer s.unlock()
 	n := s.nodeByName[q.nodeName()]
 	emsg := fmt.Sprintf("unable to create %s %d -", typeName(kind), vmid)
-	if q.has("archive") || q.boolv("restore") {
-		return nil, errf("%s restoring a backup is not supported by the simulator", emsg)
-	}
 	defStorage := q.str("storage")
 	if kind == kindLXC && defStorage == "" {
 		defStorage = "local"
@@ -573,6 +573,24 @@ func (s *Sim) applyConfig(g *guest, c configChange) error {
 			return err
 		}
 	}
+	// An existing volume set as a disk must exist; it gets its size
+	// recorded, and the unusedN entry that named it goes, as Proxmox
+	// does when a detached disk is attached again.
+	attach := map[string]string{}
+	for k, v := range c.set {
+		d, ok := parseDisk(k, v)
+		if !isDiskKey(g.kind, k) || strings.HasPrefix(k, "unused") || !ok || d.cdrom {
+			continue
+		}
+		_, vol := findVolume(g.node, d.volid())
+		if vol == nil {
+			return fmt.Errorf("volume '%s' does not exist", d.volid())
+		}
+		if d.size == 0 {
+			v = rewriteDisk(v, d.volid(), vol.size)
+		}
+		attach[k] = v
+	}
 	var done []disk
 	newVals := map[string]string{}
 	for _, a := range c.allocs {
@@ -615,6 +633,15 @@ func (s *Sim) applyConfig(g *guest, c configChange) error {
 			if old, ok := parseDisk(k, conf[k]); ok {
 				if nd, ok := parseDisk(k, v); !ok || nd.volid() != old.volid() {
 					detach(k)
+				}
+			}
+		}
+		if av, ok := attach[k]; ok {
+			v = av
+			d, _ := parseDisk(k, v)
+			for uk, uv := range conf {
+				if ud, ok := parseDisk(uk, uv); ok && strings.HasPrefix(uk, "unused") && ud.volid() == d.volid() {
+					delete(conf, uk)
 				}
 			}
 		}
@@ -1220,14 +1247,15 @@ func (s *Sim) createSnapshot(q *req, kind string) (any, error) {
 			sn := &snapshot{name: name, parent: g.conf["parent"], description: desc, snaptime: time.Now().Unix(),
 				vmstate: vmstate && g.running, vm: cloneConf(g.conf)}
 			delete(sn.vm, "parent")
+			s.chargeSnapshot(g, sn)
 			// The snapshot section of a config file: the guest's
 			// config then, with the snapshot's own keys.
 			sc := cloneConf(sn.vm)
 			sc["snaptime"] = strconv.FormatInt(sn.snaptime, 10)
 			setOrDelete(sc, "parent", sn.parent)
 			setOrDelete(sc, "description", desc)
-			if sn.vmstate {
-				sc["vmstate"] = "1"
+			if sn.state != "" {
+				sc["vmstate"] = sn.state
 			}
 			sn.conf = sc
 			g.snaps = append(g.snaps, sn)
@@ -1283,6 +1311,7 @@ func (s *Sim) deleteSnapshot(q *req, kind string) (any, error) {
 				setOrDelete(g.conf, "parent", sn.parent)
 			}
 			g.snaps = slices.DeleteFunc(g.snaps, func(x *snapshot) bool { return x == sn })
+			s.releaseSnapshot(g, sn)
 			return nil
 		})
 	}), nil
@@ -1405,4 +1434,57 @@ func (s *Sim) templateGuest(q *req) (any, error) {
 			return nil
 		})
 	}), nil
+}
+
+// snapshotShare is the fraction of a disk's size a snapshot is charged
+// on its storage: the blocks the guest has written since.
+const snapshotShare = 100
+
+// chargeSnapshot makes the storage of g's disks pay for snapshot sn, and
+// saves the VM state of a vmstate snapshot in a volume as Proxmox does
+// (vm-100-state-NAME, twice the memory and 500 MiB, on the storage of the
+// first disk). It is called with Sim.mu held.
+func (s *Sim) chargeSnapshot(g *guest, sn *snapshot) {
+	sn.usage = map[string]uint64{}
+	var first *store
+	for _, d := range disks(g.kind, g.conf) {
+		if d.cdrom || isCloudInit(d.volname) || strings.HasPrefix(d.key, "unused") {
+			continue
+		}
+		st, v := findVolume(g.node, d.volid())
+		if v == nil {
+			continue
+		}
+		if first == nil {
+			first = st
+		}
+		share := v.size / snapshotShare
+		v.snapUsed += share
+		sn.usage[v.volid] += share
+	}
+	if !sn.vmstate || first == nil {
+		return
+	}
+	name := fmt.Sprintf("vm-%d-state-%s", g.vmid, sn.name)
+	if first.cfg.typ != "lvmthin" {
+		name = fmt.Sprintf("%d/%s.raw", g.vmid, name)
+	}
+	size := uint64(g.memMiB()*2+500) * mib
+	v := &volume{volid: first.cfg.id + ":" + name, vmid: g.vmid, content: "images", format: "raw",
+		size: size, used: size, ctime: sn.snaptime}
+	first.addVolume(v)
+	sn.state = v.volid
+}
+
+// releaseSnapshot gives back what chargeSnapshot took for a deleted
+// snapshot. It is called with Sim.mu held.
+func (s *Sim) releaseSnapshot(g *guest, sn *snapshot) {
+	for volid, share := range sn.usage {
+		if _, v := findVolume(g.node, volid); v != nil {
+			v.snapUsed -= min(share, v.snapUsed)
+		}
+	}
+	if st, v := findVolume(g.node, sn.state); v != nil {
+		delete(st.vols, v.volid)
+	}
 }

@@ -90,7 +90,7 @@ func (st *store) addVolume(v *volume) { st.vols[v.volid] = v }
 func (st *store) used() uint64 {
 	sum := st.base
 	for _, v := range st.vols {
-		sum += v.used
+		sum += v.used + v.snapUsed
 	}
 	return sum
 }
@@ -103,11 +103,15 @@ type volume struct {
 	format    string
 	size      uint64
 	used      uint64
+	snapUsed  uint64 // space the snapshots of the volume use
 	parent    string // base volume name of a linked clone
 	ctime     int64
 	notes     string
 	subtype   string // qemu or lxc, for backups
 	protected bool   // for backups
+	// conf is a backup's copy of the guest's configuration, which a
+	// restore recreates.
+	conf map[string]string
 }
 
 // snapshot is one guest snapshot.
@@ -119,6 +123,8 @@ type snapshot struct {
 	vmstate     bool
 	vm          map[string]string // the guest's configuration when it was taken
 	conf        map[string]string // the snapshot section as GET config?snapshot= shows it
+	usage       map[string]uint64 // space the snapshot uses, by volume ID of the disks it covers
+	state       string            // the volume ID of its saved VM state, when vmstate
 }
 
 // guest is one virtual machine or container. All fields are guarded by Sim.mu.

@@ -270,6 +270,7 @@ func (s *Sim) backupGuest(r *run, n *node, vmid int, o backupOptions) error {
 	var g *guest
 	var st *store
 	var size uint64
+	var conf map[string]string
 	err := r.locked(func() error {
 		if st = n.stores[o.storage]; st == nil {
 			return fmt.Errorf("could not get storage information for '%s': storage '%s' does not exist", o.storage, o.storage)
@@ -286,6 +287,14 @@ func (s *Sim) backupGuest(r *run, n *node, vmid int, o backupOptions) error {
 		for _, d := range disks(g.kind, g.conf) {
 			if !d.cdrom && !isCloudInit(d.volname) && !strings.HasPrefix(d.key, "unused") {
 				size += d.size / 100 * uint64(15+g.seed%30)
+			}
+		}
+		// What vzdump stores: the configuration without its lock,
+		// snapshot parent and detached disks.
+		conf = cloneConf(g.conf)
+		for k := range conf {
+			if k == "lock" || k == "parent" || strings.HasPrefix(k, "unused") {
+				delete(conf, k)
 			}
 		}
 		g.conf["lock"] = "backup"
@@ -333,7 +342,7 @@ func (s *Sim) backupGuest(r *run, n *node, vmid int, o backupOptions) error {
 		notes := strings.NewReplacer("{{guestname}}", g.name(), "{{vmid}}", strconv.Itoa(vmid),
 			"{{node}}", n.name, "{{cluster}}", s.clusterName).Replace(o.notes)
 		st.addVolume(&volume{volid: o.storage + ":backup/" + file, vmid: vmid, content: "backup", format: format,
-			size: size, used: size, ctime: now.Unix(), notes: notes, subtype: g.kind, protected: o.protected})
+			size: size, used: size, ctime: now.Unix(), notes: notes, subtype: g.kind, protected: o.protected, conf: conf})
 		return nil
 	})
 	if err != nil {
@@ -360,6 +369,9 @@ func (s *Sim) volumeUser(volid string) string {
 			}
 		}
 		for _, sn := range g.snaps {
+			if sn.state == volid {
+				return fmt.Sprintf("%s %d (state of snapshot '%s')", g.typeName(), g.vmid, sn.name)
+			}
 			for _, d := range disks(g.kind, sn.vm) {
 				if d.volid() == volid {
 					return fmt.Sprintf("%s %d (snapshot '%s')", g.typeName(), g.vmid, sn.name)
