@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -180,6 +181,9 @@ func TestAdminAPI(t *testing.T) {
 		{"set faults", "PUT", "/pvesim/v1/faults", `{"latency":"5ms","fail_tasks":["vzdump"],"slow_tasks":"1s"}`, true, 200,
 			`{"latency":"5ms","slow_tasks":"1s","fail_tasks":["vzdump"]}`},
 		{"read faults", "GET", "/pvesim/v1/faults", "", true, 200, `{"latency":"5ms","slow_tasks":"1s","fail_tasks":["vzdump"]}`},
+		{"fail a copy part-way", "PUT", "/pvesim/v1/faults", `{"fail_tasks_at":{"qmmove":50,"move_volume":0}}`, true, 200,
+			`{"fail_tasks_at":{"move_volume":0,"qmmove":50}}`},
+		{"bad percentage", "PUT", "/pvesim/v1/faults", `{"fail_tasks_at":{"qmmove":101}}`, true, 400, ""},
 		{"bad duration", "PUT", "/pvesim/v1/faults", `{"latency":"soon"}`, true, 400, ""},
 		{"bad error rate", "PUT", "/pvesim/v1/faults", `{"error_rate":2}`, true, 400, ""},
 		{"unknown field", "PUT", "/pvesim/v1/faults", `{"latencyy":"5ms"}`, true, 400, ""},
@@ -204,5 +208,40 @@ func TestAdminAPI(t *testing.T) {
 	var stats struct{ Requests uint64 }
 	if err := json.Unmarshal([]byte(body), &stats); err != nil || stats.Requests == 0 || stats.Requests != e.sim.Requests() {
 		t.Fatalf("stats %s (sim says %d)", body, e.sim.Requests())
+	}
+}
+
+func TestFaults_FailTasksAt(t *testing.T) {
+	cases := []struct {
+		name, path string
+		params     url.Values
+		failAt     map[string]int
+		exit       string
+		lastLog    string
+	}{
+		{"a copy breaks", "/nodes/pve1/qemu/9000/clone", url.Values{"newid": {"500"}, "full": {"1"}}, map[string]int{"qmclone": 75},
+			"clone failed: injected fault: I/O error after 75%", "(75.00%)"},
+		{"at the start", "/nodes/pve1/qemu/9000/clone", url.Values{"newid": {"500"}, "full": {"1"}}, map[string]int{"qmclone": 0},
+			"clone failed: injected fault: I/O error after 0%", "(0.00%)"},
+		{"no copy: fails at the end", "/nodes/pve1/qemu/103/status/start", nil, map[string]int{"qmstart": 50},
+			"start failed: injected fault", ""},
+		{"other types unaffected", "/nodes/pve1/qemu/103/status/start", nil, map[string]int{"qmmove": 50}, "OK", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t, pvesim.Config{Faults: pvesim.Faults{FailTasksAt: tc.failAt}})
+			guests := len(e.sim.Guests())
+			exit, log := e.runTask(t, "POST", tc.path, tc.params)
+			if exit != tc.exit {
+				t.Fatalf("task ended %q, want %q\n%s", exit, tc.exit, log)
+			}
+			lines := strings.Split(log, "\n")
+			if tc.lastLog != "" && (len(lines) < 2 || !strings.Contains(lines[len(lines)-2], tc.lastLog)) {
+				t.Fatalf("the line before the end is not the %q progress:\n%s", tc.lastLog, log)
+			}
+			if tc.exit != "OK" && len(e.sim.Guests()) != guests {
+				t.Fatal("a failed task left a guest behind")
+			}
+		})
 	}
 }
