@@ -343,8 +343,14 @@ func (p *Provider) DeleteVolume(ctx context.Context, node, volid string) (provid
 
 // RestoreBackup creates guest ref from the vzdump backup volid: a virtual
 // machine from its archive, a container with restore=1. The disks go to
-// storage, or back to the storages the backup records when it is empty.
-// An existing guest is never overwritten: Proxmox refuses the VMID.
+// storage; for a virtual machine an empty storage means the storages the
+// backup records. A container needs a storage: Proxmox would put its disks
+// on "local", which holds no container volumes on a standard install. An
+// existing guest is never overwritten: Proxmox refuses the VMID.
+//
+// A restore task that fails leaves what Proxmox leaves: a container is
+// gone, a virtual machine stays with a placeholder configuration and no
+// disks, and has to be deleted before its VMID can be restored again.
 func (p *Provider) RestoreBackup(ctx context.Context, ref provider.GuestRef, volid, storage string) (provider.Task, error) {
 	op := fmt.Sprintf("restore %s from %s", refName(ref), volid)
 	if err := checkRef(op, ref); err != nil {
@@ -352,6 +358,9 @@ func (p *Provider) RestoreBackup(ctx context.Context, ref provider.GuestRef, vol
 	}
 	if s, name, ok := strings.Cut(volid, ":"); !ok || s == "" || name == "" {
 		return provider.Task{}, reject(op, "%q is not a volume ID (storage:name)", volid)
+	}
+	if ref.Kind == provider.KindContainer && storage == "" {
+		return provider.Task{}, reject(op, "a container restore needs a target storage")
 	}
 	body := map[string]any{"vmid": ref.VMID}
 	if ref.Kind == provider.KindVM {

@@ -382,7 +382,12 @@ func refusedMessage(msg string) bool {
 		// zone type does not have, and a parameter check run under the
 		// SDN lock, which Proxmox reports as a 500.
 		"already defined", " is used by ", "unexpected property", "missing value for required option",
-		"unable to delete", "cannot set and delete", "parameter verification failed"} {
+		"unable to delete", "cannot set and delete", "parameter verification failed",
+		// Disks and volumes: a resize that would shrink or change
+		// nothing, a move Proxmox cannot make, a restore over a guest
+		// that must stay, a configuration changed since it was read.
+		"shrink", "already at specified size", "you can't move", "cannot move", "can't overwrite",
+		"protection mode", "checksum mismatch", "detected modified configuration"} {
 		if strings.Contains(m, s) {
 			return true
 		}
