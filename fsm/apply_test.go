@@ -495,7 +495,7 @@ func populate(t testing.TB, f *FSM) uint64 {
 		&StoragePolicyPutRequest{WriteMeta: WriteMeta{Now: 38}, Create: true, Policy: StoragePolicy{ID: "hourly", Kind: PolicyKindSnapshot,
 			Schedule: "hourly", Selector: storage.Selector{All: true}, Keep: storage.Keep{Last: 2}}},
 		&PolicyTickRequest{WriteMeta: WriteMeta{Now: 39}, Policy: "hourly", Slot: 39, Run: &Operation{ID: "run-1"}, Items: []RunItem{{VMID: 100, Node: "pve1", Kind: "qemu"}}},
-		&RunItemUpdateRequest{WriteMeta: WriteMeta{Now: 40}, Run: "run-1", VMID: 100, Status: ItemSucceeded, Name: "mx-hourly-19700101T0000"},
+		&RunItemUpdateRequest{WriteMeta: WriteMeta{Now: 40}, Run: "run-1", VMID: 100, Status: ItemSucceeded, Name: "mx-hourly-19700101000000"},
 		&StorageSyncRequest{WriteMeta: WriteMeta{Now: 41}, StorageIDs: []string{"pve1/local"},
 			Backups: []Backup{{VolID: "local:backup/vzdump-qemu-100-2026_11_26-02_00_00.vma.zst", StorageID: "pve1/local", Node: "pve1", Storage: "local", VMID: 100, Time: 41}},
 			Volumes: []Volume{{VolID: "local:100/vm-100-disk-0.qcow2", StorageID: "pve1/local", Node: "pve1", Storage: "local", VMID: 100, Size: 1 << 30, Content: "images"}}},

@@ -40,6 +40,24 @@ type StateMetrics struct {
 	// AuditSeq is the sequence number of the last audit entry: the length
 	// of the chain since the first entry, truncated ones included.
 	AuditSeq uint64
+	// StoragePools holds every storage pool's use and capacity.
+	StoragePools []StoragePoolMetric
+	// Policies holds every snapshot and backup policy's run state.
+	Policies []PolicyMetric
+}
+
+// StoragePoolMetric is one storage pool's use.
+type StoragePoolMetric struct {
+	ID          string
+	Used, Total float64
+}
+
+// PolicyMetric is one policy's run state: when its last run that
+// succeeded finished (0: none), and how many slots it skipped.
+type PolicyMetric struct {
+	ID, Kind    string
+	LastSuccess Timestamp
+	Skipped     int
 }
 
 // PrefixMetric is a prefix's utilization; Used and Size are exact below
@@ -194,6 +212,26 @@ func (s *Store) StateMetrics() (*StateMetrics, error) {
 		m.SDNRollouts[ph] = 0
 	}
 	if err := each(tableSDNRollouts, func(raw any) { m.SDNRollouts[raw.(*SDNRollout).Phase]++ }); err != nil {
+		return nil, err
+	}
+
+	// Storage.
+	pools, err := poolsOf(txn)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pools {
+		m.StoragePools = append(m.StoragePools, StoragePoolMetric{ID: p.ID, Used: float64(p.Used), Total: float64(p.Total)})
+	}
+	err = each(tableStoragePolicies, func(raw any) {
+		p := raw.(*StoragePolicy)
+		pm := PolicyMetric{ID: p.ID, Kind: p.Kind, Skipped: p.Skipped}
+		if op, _ := txn.First(tableOperations, "id", p.LastRun); op != nil && op.(*Operation).Status == OpSucceeded {
+			pm.LastSuccess = op.(*Operation).FinishedAt
+		}
+		m.Policies = append(m.Policies, pm)
+	})
+	if err != nil {
 		return nil, err
 	}
 

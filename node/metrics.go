@@ -226,6 +226,14 @@ var (
 		"SDN rollouts that ended, by phase: committed or aborted.", "phase")
 	sdnPreparingDesc = telemetry.NewDesc("sdn", "rollout_in_progress",
 		"1 while an SDN rollout is preparing, 0 otherwise.")
+	storagePoolUsedDesc = telemetry.NewDesc("storage", "pool_used_ratio",
+		"Share of a storage pool in use, 0 to 1 (a shared storage once, a local one per node as node/storage).", "pool")
+	storagePoolBytesDesc = telemetry.NewDesc("storage", "pool_size_bytes",
+		"A storage pool's capacity in bytes.", "pool")
+	policyLastSuccessDesc = telemetry.NewDesc("storage", "policy_last_success_timestamp_seconds",
+		"When the newest run of a snapshot or backup policy finished, if it succeeded; absent otherwise. Alert on its age.", "policy", "kind")
+	policySkippedDesc = telemetry.NewDesc("storage", "policy_skipped_slots_total",
+		"Slots of a policy that did not run: found too late without repeat_missed, or covered by a catch-up run.", "policy", "kind")
 	auditLengthDesc = telemetry.NewDesc("audit", "chain_length",
 		"Entries appended to the audit chain since it began (its head's sequence number), truncated ones included.")
 )
@@ -242,7 +250,8 @@ func stateCollector(state func() *fsm.Store, now func() time.Time, logger *slog.
 		}
 		collectState(ch, m, now())
 	}, prefixUtilDesc, poolUtilDesc, addressesDesc, quotaUsageDesc, quotaLimitDesc, invLagDesc, invObjectsDesc,
-		invStaleDesc, sdnCommittedDesc, sdnHostsDesc, sdnRolloutsDesc, sdnPreparingDesc, auditLengthDesc)
+		invStaleDesc, sdnCommittedDesc, sdnHostsDesc, sdnRolloutsDesc, sdnPreparingDesc, auditLengthDesc,
+		storagePoolUsedDesc, storagePoolBytesDesc, policyLastSuccessDesc, policySkippedDesc)
 }
 
 func ratio(used, size float64) float64 {
@@ -295,6 +304,16 @@ func collectState(ch chan<- prometheus.Metric, m *fsm.StateMetrics, now time.Tim
 	}
 	telemetry.Gauge(ch, sdnPreparingDesc, telemetry.Bool(m.SDNRollouts[fsm.SDNPhasePreparing] > 0))
 	telemetry.Gauge(ch, auditLengthDesc, float64(m.AuditSeq))
+	for _, p := range m.StoragePools {
+		telemetry.Gauge(ch, storagePoolUsedDesc, ratio(p.Used, p.Total), p.ID)
+		telemetry.Gauge(ch, storagePoolBytesDesc, p.Total, p.ID)
+	}
+	for _, p := range m.Policies {
+		if p.LastSuccess != 0 {
+			telemetry.Gauge(ch, policyLastSuccessDesc, float64(p.LastSuccess)/1e9, p.ID, p.Kind)
+		}
+		telemetry.Counter(ch, policySkippedDesc, float64(p.Skipped), p.ID, p.Kind)
+	}
 }
 
 // countingSnapshots counts the snapshots its store completes.

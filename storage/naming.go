@@ -8,13 +8,13 @@ import (
 
 // maxPolicyIDLen bounds a policy ID so that SnapshotName stays within
 // Proxmox's 40 characters.
-const maxPolicyIDLen = 23
+const maxPolicyIDLen = 22
 
 // snapshotPrefix starts the name of every snapshot Moxxie takes.
 const snapshotPrefix = "mx-"
 
 // snapshotTimeLayout is the slot's part of a snapshot name.
-const snapshotTimeLayout = "20060102T1504"
+const snapshotTimeLayout = "20060102150405"
 
 // notesPolicy and notesRun are the keys of a backup's notes.
 const (
@@ -22,7 +22,7 @@ const (
 	notesRun    = " run="
 )
 
-// ValidPolicyID checks that id matches ^[a-z][a-z0-9-]{0,22}$; the error
+// ValidPolicyID checks that id matches ^[a-z][a-z0-9-]{0,21}$; the error
 // says what is wrong with it.
 func ValidPolicyID(id string) error {
 	if !validPolicyID(id) {
@@ -47,8 +47,8 @@ func validPolicyID(id string) bool {
 }
 
 // SnapshotName returns the Proxmox snapshot name of policy's run at slot,
-// "mx-<policy>-<YYYYMMDDTHHMM>" with the slot in UTC, for example
-// "mx-nightly-20260301T0200". With a valid policy ID it is a valid
+// "mx-<policy>-<YYYYMMDDHHMMSS>" with the slot in UTC, for example
+// "mx-nightly-20260301020000": schedules may fire every second. With a valid policy ID it is a valid
 // Proxmox snapshot name ([a-zA-Z][a-zA-Z0-9_-]{1,39}).
 func SnapshotName(policy string, slot time.Time) string {
 	return snapshotPrefix + policy + "-" + slot.UTC().Format(snapshotTimeLayout)

@@ -9,15 +9,15 @@ import (
 )
 
 func TestValidPolicyID(t *testing.T) {
-	valid := []string{"a", "nightly", "db-hourly-2", "a" + strings.Repeat("0", 22)}
-	invalid := []string{"", "1nightly", "-a", "Nightly", "night_ly", "night ly", "a" + strings.Repeat("0", 23), "ü"}
+	valid := []string{"a", "nightly", "db-hourly-2", "a" + strings.Repeat("0", 21)}
+	invalid := []string{"", "1nightly", "-a", "Nightly", "night_ly", "night ly", "a" + strings.Repeat("0", 22), "ü"}
 	for _, id := range valid {
 		if err := ValidPolicyID(id); err != nil {
 			t.Errorf("ValidPolicyID(%q) = %v", id, err)
 		}
 	}
 	for _, id := range invalid {
-		want := fmt.Sprintf("policy id %q must be a lowercase letter followed by up to 22 of a-z, 0-9 and '-'", id)
+		want := fmt.Sprintf("policy id %q must be a lowercase letter followed by up to 21 of a-z, 0-9 and '-'", id)
 		if err := ValidPolicyID(id); err == nil || err.Error() != want {
 			t.Errorf("ValidPolicyID(%q) = %v, want %q", id, err, want)
 		}
@@ -26,15 +26,15 @@ func TestValidPolicyID(t *testing.T) {
 
 func TestSnapshotName(t *testing.T) {
 	proxmoxName := regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]{1,39}$`)
-	longest := "a" + strings.Repeat("-", 22)
+	longest := "a" + strings.Repeat("-", 21)
 	tests := []struct {
 		policy string
 		slot   time.Time
 		want   string
 	}{
-		{"nightly", time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC), "mx-nightly-20260302T0200"},
-		{"q15", time.Date(2026, 3, 2, 3, 15, 0, 0, time.FixedZone("CET", 3600)), "mx-q15-20260302T0215"},
-		{longest, time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC), "mx-" + longest + "-20261231T2359"},
+		{"nightly", time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC), "mx-nightly-20260302020000"},
+		{"q15", time.Date(2026, 3, 2, 3, 15, 30, 0, time.FixedZone("CET", 3600)), "mx-q15-20260302021530"},
+		{longest, time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC), "mx-" + longest + "-20261231235959"},
 	}
 	for _, tt := range tests {
 		got := SnapshotName(tt.policy, tt.slot)
@@ -53,16 +53,16 @@ func TestSnapshotName(t *testing.T) {
 
 func TestParseSnapshotNameRejects(t *testing.T) {
 	for _, name := range []string{
-		"", "mx-", "mx-nightly", "mx-nightly-", "mx--20260302T0200", "mx-Nightly-20260302T0200",
-		"mx-nightly-20260302T020", "mx-nightly-20260302T02000", "mx-nightly-20261302T0200",
-		"mx-nightly-2026030202T00", "vzdump", "before-upgrade", "mxnightly-20260302T0200",
-		"mx-nightly-20260230T0200",
+		"", "mx-", "mx-nightly", "mx-nightly-", "mx--20260302020000", "mx-Nightly-20260302020000",
+		"mx-nightly-2026030202000", "mx-nightly-202603020200000", "mx-nightly-20261302020000",
+		"mx-nightly-20260302T0200", "vzdump", "before-upgrade", "mxnightly-20260302020000",
+		"mx-nightly-20260230020000",
 	} {
 		if policy, slot, ok := ParseSnapshotName(name); ok {
 			t.Errorf("ParseSnapshotName(%q) = %q, %s, true", name, policy, slot)
 		}
 	}
-	if policy, _, ok := ParseSnapshotName("mx-db-hourly-20260302T0200"); !ok || policy != "db-hourly" {
+	if policy, _, ok := ParseSnapshotName("mx-db-hourly-20260302020000"); !ok || policy != "db-hourly" {
 		t.Errorf("ParseSnapshotName of a policy with dashes = %q, %t", policy, ok)
 	}
 }
