@@ -70,6 +70,16 @@
 // container's configuration) yields a Task with an empty ID, which
 // TaskStatus and WaitTask report as finished successfully.
 //
+// # Disks and backups
+//
+// Disks are the volume-backed entries of a guest's configuration
+// (scsiN, virtioN, sataN, ideN, efidisk0, tpmstate0, rootfs, mpN, unusedN);
+// CD-ROMs, cloud-init drives, host devices and bind mounts are not. Adding,
+// attaching and detaching change the configuration (a task for a virtual
+// machine, synchronous for a container); resizes, moves, volume deletions
+// and restores are tasks. A move that fails part-way leaves the guest on
+// its original volume, as Proxmox does.
+//
 // # SDN
 //
 // Zone and vnet changes edit Proxmox's SDN configuration; they reach the
