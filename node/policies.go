@@ -53,15 +53,17 @@ func (s *Server) runPolicies(stop <-chan struct{}) {
 	}
 }
 
-// policyInputs reads the policies that may run now (not disabled, no run
-// in progress) and the guests, in the storage package's terms.
-func policyInputs(st *fsm.Store) ([]storage.Policy, map[string]*fsm.StoragePolicy, []storage.Guest, map[int]*fsm.InvGuest, error) {
+// duePolicies reads the policies that may run now (not disabled, no run
+// in progress) in the storage package's terms, and whether any has a slot
+// at or before now: only then are the guests worth reading.
+func duePolicies(st *fsm.Store, now time.Time) ([]storage.Policy, map[string]*fsm.StoragePolicy, bool, error) {
 	_, pols, err := st.StoragePolicies(nil)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, false, err
 	}
 	var in []storage.Policy
 	byID := map[string]*fsm.StoragePolicy{}
+	due := false
 	for _, p := range pols {
 		if p.Disabled || p.ActiveRun != "" {
 			continue
@@ -71,14 +73,23 @@ func policyInputs(st *fsm.Store) ([]storage.Policy, map[string]*fsm.StoragePolic
 			continue // validated on write; an old one cannot run
 		}
 		byID[p.ID] = p
-		in = append(in, storage.Policy{
+		sp := storage.Policy{
 			ID: p.ID, Calendar: cal, Selector: p.Selector, RepeatMissed: p.RepeatMissed,
 			Created: p.CreatedAt.Time(), LastSlot: p.LastSlot.Time(),
-		})
+		}
+		if next := sp.NextRun(); !next.IsZero() && !next.After(now) {
+			due = true
+		}
+		in = append(in, sp)
 	}
+	return in, byID, due, nil
+}
+
+// policyGuests reads the guests in the storage package's terms.
+func policyGuests(st *fsm.Store) ([]storage.Guest, map[int]*fsm.InvGuest, error) {
 	_, invGuests, err := st.InventoryGuests(nil, fsm.GuestFilter{})
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, err
 	}
 	guests := make([]storage.Guest, 0, len(invGuests))
 	byVMID := make(map[int]*fsm.InvGuest, len(invGuests))
@@ -89,7 +100,7 @@ func policyInputs(st *fsm.Store) ([]storage.Policy, map[string]*fsm.StoragePolic
 		byVMID[g.VMID] = g
 		guests = append(guests, storageGuest(g))
 	}
-	return in, byID, guests, byVMID, nil
+	return guests, byVMID, nil
 }
 
 // storageGuest is an inventory guest in the storage package's terms.
@@ -99,11 +110,16 @@ func storageGuest(g *fsm.InvGuest) storage.Guest {
 
 // evaluatePolicies proposes a tick for every due policy.
 func (s *Server) evaluatePolicies() error {
-	in, byID, guests, byVMID, err := policyInputs(s.State())
-	if err != nil || len(in) == 0 {
+	now := s.now()
+	in, byID, due, err := duePolicies(s.State(), now)
+	if err != nil || !due {
 		return err
 	}
-	for _, d := range storage.Evaluate(in, guests, s.now(), policyGrace) {
+	guests, byVMID, err := policyGuests(s.State())
+	if err != nil {
+		return err
+	}
+	for _, d := range storage.Evaluate(in, guests, now, policyGrace) {
 		p := byID[d.Policy]
 		req := &fsm.PolicyTickRequest{Policy: d.Policy, Slot: fsm.Timestamp(d.Slot.UnixNano()), Missed: d.Missed}
 		if d.Run {
