@@ -205,8 +205,15 @@ func (s *Sim) resizeDisk(q *req, kind string) (any, error) {
 			rt, err = s.checkResize(g, key, sizeStr, digest, skiplock)
 			return err
 		})
-		if err != nil || rt.size == 0 {
+		if err != nil {
 			return err
+		}
+		if rt.size == 0 {
+			// The size it has already: nothing to do.
+			return r.locked(func() error {
+				g.busy--
+				return nil
+			})
 		}
 		if err := r.sleep(1); err != nil {
 			return err

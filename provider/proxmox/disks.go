@@ -3,6 +3,7 @@ package proxmox
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -268,8 +269,9 @@ func (p *Provider) DetachDisk(ctx context.Context, ref provider.GuestRef, slot s
 	return p.configTask(ctx, op, ref, map[string]any{"delete": slot})
 }
 
-// ResizeDisk grows the disk at slot to sizeGiB. Proxmox refuses to
-// shrink a disk; the task then fails.
+// ResizeDisk grows the disk at slot to sizeGiB. Resizing to the current
+// size succeeds and changes nothing. Proxmox refuses to shrink a disk: the
+// task of a virtual machine fails, a container's request is rejected.
 func (p *Provider) ResizeDisk(ctx context.Context, ref provider.GuestRef, slot string, sizeGiB int) (provider.Task, error) {
 	op := fmt.Sprintf("resize disk %s of %s to %d GiB", slot, refName(ref), sizeGiB)
 	if err := checkRef(op, ref); err != nil {
@@ -284,6 +286,11 @@ func (p *Provider) ResizeDisk(ctx context.Context, ref provider.GuestRef, slot s
 	var upid string
 	err := p.client.Put(ctx, guestPath(ref)+"/resize", map[string]any{"disk": slot, "size": strconv.Itoa(sizeGiB) + "G"}, &upid)
 	if err != nil {
+		if errors.Is(err, provider.ErrRejected) && strings.Contains(err.Error(), "already at specified size") {
+			// A container's disk has the size already (a VM's resize
+			// task succeeds then).
+			return provider.Task{Node: ref.Node}, nil
+		}
 		return provider.Task{}, p.fail(op, err)
 	}
 	return taskOf(upid, ref.Node), nil
@@ -294,7 +301,8 @@ func (p *Provider) ResizeDisk(ctx context.Context, ref provider.GuestRef, slot s
 // volume (move_volume) moves only while it is stopped. With deleteSource
 // the old volume is destroyed afterwards, else it stays as an unusedN
 // disk. A move that fails removes the copy and leaves the guest on its
-// original volume.
+// original volume. A virtual machine's disk that is on storage already is
+// not moved again: the call succeeds at once.
 func (p *Provider) MoveDisk(ctx context.Context, ref provider.GuestRef, slot, storage string, deleteSource bool) (provider.Task, error) {
 	op := fmt.Sprintf("move disk %s of %s to %s", slot, refName(ref), storage)
 	if err := checkRef(op, ref); err != nil {
@@ -316,6 +324,9 @@ func (p *Provider) MoveDisk(ctx context.Context, ref provider.GuestRef, slot, st
 	}
 	upid, err := p.post(ctx, path, body)
 	if err != nil {
+		if errors.Is(err, provider.ErrRejected) && strings.Contains(err.Error(), "you can't move to the same storage") {
+			return provider.Task{Node: ref.Node}, nil
+		}
 		return provider.Task{}, p.fail(op, err)
 	}
 	return taskOf(upid, ref.Node), nil

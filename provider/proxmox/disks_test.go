@@ -118,8 +118,9 @@ func TestSim_DiskLifecycle(t *testing.T) {
 				t.Fatalf("adding at a used slot: %v", err)
 			}
 			wait(e.p.ResizeDisk(ctx, ref, extra, 6))
+			wait(e.p.ResizeDisk(ctx, ref, extra, 6))
 			if d := disksBySlot(t, e.p, ref)[extra]; d.Size != 6<<30 {
-				t.Fatalf("after resizing to 6 GiB: %+v", d)
+				t.Fatalf("after resizing to 6 GiB twice: %+v", d)
 			}
 			task, err := e.p.ResizeDisk(ctx, ref, extra, 2)
 			if err == nil {
@@ -199,6 +200,7 @@ func TestSim_MoveDisk(t *testing.T) {
 	}{
 		{"running vm, keep source", vm("pve1", 100), "scsi0", false, nil, nil, "", "nfs-shared", true},
 		{"stopped vm, delete source", vm("pve1", 103), "scsi0", true, nil, nil, "", "nfs-shared", false},
+		{"vm on the target already", vm("pve1", 9001), "scsi0", true, nil, nil, "", "nfs-shared", false},
 		{"container", ct("pve2", 201), "rootfs", true, nil, nil, "", "nfs-shared", false},
 		{"vm fails half-way", vm("pve1", 100), "scsi0", true, map[string]int{"qmmove": 50}, provider.ErrTaskFailed,
 			"storage migration failed: block job (mirror) error", "local-lvm", false},
