@@ -407,7 +407,7 @@ func sampleRunItem() RunItem {
 
 func sampleBackup() Backup {
 	return Backup{VolID: "b:backup/x", StorageID: "b", Node: "pve1", Storage: "b", VMID: 101, Kind: "qemu", Time: 1, Size: 2,
-		Format: "vma.zst", Notes: "n", Policy: "nightly", Run: "op-1", Protected: true, Pending: true, ModifyIndex: 3}
+		Format: "vma.zst", Notes: "n", Policy: "nightly", Run: "op-1", Protected: true, PlatformProtected: true, Pending: true, ModifyIndex: 3}
 }
 
 func sampleVolume() Volume {

@@ -262,7 +262,7 @@ func applyPruneRecord(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		if raw == nil {
 			continue // a sync saw it gone first
 		}
-		if raw.(*Backup).Protected {
+		if b := raw.(*Backup); b.Protected || b.PlatformProtected {
 			return nil, fieldErrf("backups", ErrConflict, "backup %s is protected", id)
 		}
 		if err := remove(txn, tableBackups, index, raw); err != nil {
@@ -344,6 +344,7 @@ func applyStorageSync(txn *memdb.Txn, index uint64, c Command) (any, error) {
 			if b.Policy == "" {
 				b.Policy, b.Run = old.Policy, old.Run
 			}
+			b.Protected = old.Protected
 			if old.SameAsListed(&b) && !old.Pending {
 				continue
 			}
@@ -359,7 +360,7 @@ func applyStorageSync(txn *memdb.Txn, index uint64, c Command) (any, error) {
 // SameAsListed reports whether b and o agree in what a listing shows.
 func (b *Backup) SameAsListed(o *Backup) bool {
 	return b.VolID == o.VolID && b.StorageID == o.StorageID && b.VMID == o.VMID && b.Time == o.Time && b.Size == o.Size &&
-		b.Notes == o.Notes && b.Protected == o.Protected && b.Policy == o.Policy && b.Format == o.Format && b.Kind == o.Kind
+		b.Notes == o.Notes && b.PlatformProtected == o.PlatformProtected && b.Protected == o.Protected && b.Policy == o.Policy && b.Format == o.Format && b.Kind == o.Kind
 }
 
 // syncVolumes replaces the volumes of the scanned storages and recounts

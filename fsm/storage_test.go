@@ -280,3 +280,29 @@ func TestFSM_StoragePoolsAndThresholds(t *testing.T) {
 		t.Fatalf("days until full %v, want about 77/24", d)
 	}
 }
+
+// TestFSM_BackupProtectionSurvivesSync shows Moxxie's protection of a
+// backup kept across storage syncs that list the platform's own flag, and
+// either flag refusing a prune.
+func TestFSM_BackupProtectionSurvivesSync(t *testing.T) {
+	f := storageFSM(t)
+	listed := func(platform bool) *StorageSyncRequest {
+		return &StorageSyncRequest{StorageIDs: []string{"pve1/local"}, Backups: []Backup{{VolID: "local:backup/a.vma.zst", StorageID: "pve1/local",
+			Node: "pve1", Storage: "local", VMID: 100, Time: 1, Policy: "nightly", Run: "r1", PlatformProtected: platform}}}
+	}
+	applyOK(t, f, 10, listed(false))
+	applyOK(t, f, 11, &RecordProtectRequest{Kind: PolicyKindBackup, ID: "local:backup/a.vma.zst", Protected: true})
+	applyOK(t, f, 12, listed(false))
+	if _, b, _ := f.State().Backup(nil, "local:backup/a.vma.zst"); !b.Protected || b.PlatformProtected {
+		t.Fatalf("after a sync: %+v", b)
+	}
+	pol := StoragePolicy{ID: "nightly", Kind: PolicyKindBackup, Schedule: "02:00", Selector: storage.Selector{All: true}, Storage: "local", Mode: "stop"}
+	applyOK(t, f, 13, &StoragePolicyPutRequest{Policy: pol, Create: true})
+	applyOK(t, f, 14, &PolicyTickRequest{Policy: "nightly", Slot: 1, Run: &Operation{ID: "r2"}, Items: []RunItem{{VMID: 100, Node: "pve1"}}})
+	requireErrorIs(t, applyCmd(t, f, 15, &PruneRecordRequest{Run: "r2", Backups: []string{"local:backup/a.vma.zst"}}).Err, ErrConflict)
+	applyOK(t, f, 16, &RecordProtectRequest{Kind: PolicyKindBackup, ID: "local:backup/a.vma.zst"})
+	applyOK(t, f, 17, listed(true))
+	requireErrorIs(t, applyCmd(t, f, 18, &PruneRecordRequest{Run: "r2", Backups: []string{"local:backup/a.vma.zst"}}).Err, ErrConflict)
+	applyOK(t, f, 19, listed(false))
+	applyOK(t, f, 20, &PruneRecordRequest{Run: "r2", Backups: []string{"local:backup/a.vma.zst"}})
+}

@@ -146,9 +146,13 @@ type Backup struct {
 	Notes     string    `json:"notes,omitempty"`
 	// Policy and Run name the policy run that made it, from the run or its
 	// notes; backups made otherwise have none and are never pruned.
-	Policy    string `json:"policy,omitempty"`
-	Run       string `json:"run,omitempty"`
-	Protected bool   `json:"protected,omitempty"`
+	Policy string `json:"policy,omitempty"`
+	Run    string `json:"run,omitempty"`
+	// Protected is Moxxie's protection, set through the API;
+	// PlatformProtected is the platform's own flag, as listed. Retention
+	// removes neither kind.
+	Protected         bool `json:"protected,omitempty"`
+	PlatformProtected bool `json:"platform_protected,omitempty"`
 	// Pending is set on a backup a run recorded that no sync has seen yet.
 	Pending     bool   `json:"-" codec:",omitempty"`
 	ModifyIndex uint64 `json:"modify_index"`

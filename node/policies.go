@@ -445,7 +445,7 @@ func (o *opState) pruneBackups(ctx context.Context, pol *fsm.StoragePolicy, vmid
 	for _, b := range all {
 		if b.VMID == vmid && b.Policy == pol.ID {
 			byID[b.VolID] = b
-			items = append(items, storage.Item{ID: b.VolID, Time: b.Time.Time(), Protected: b.Protected})
+			items = append(items, storage.Item{ID: b.VolID, Time: b.Time.Time(), Protected: b.Protected || b.PlatformProtected})
 		}
 	}
 	var removed []string

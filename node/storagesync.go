@@ -131,7 +131,7 @@ func (s *Server) syncStorage(ctx context.Context) error {
 func backupOf(l storageListing, c provider.Content) fsm.Backup {
 	b := fsm.Backup{
 		VolID: c.VolID, StorageID: l.id, Node: l.node, Storage: l.storage, VMID: c.VMID,
-		Time: fsm.Timestamp(c.Created.UnixNano()), Size: c.Size, Format: c.Format, Notes: c.Notes, Protected: c.Protected,
+		Time: fsm.Timestamp(c.Created.UnixNano()), Size: c.Size, Format: c.Format, Notes: c.Notes, PlatformProtected: c.Protected,
 	}
 	if c.Created.IsZero() {
 		b.Time = 0
