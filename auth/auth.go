@@ -82,6 +82,11 @@ const (
 	PermBillingWrite  Permission = "billing:write"
 	PermSDNRead       Permission = "sdn:read"
 	PermSDNWrite      Permission = "sdn:write"
+	// PermStorageRead reads storage pools, volumes, snapshot and backup
+	// policies, their runs, snapshots and backups; PermStorageWrite
+	// changes them and runs volume operations and restores.
+	PermStorageRead  Permission = "storage:read"
+	PermStorageWrite Permission = "storage:write"
 	// PermAgent is what a host agent does: enrol its host, read its
 	// network plan and report what it applied.
 	PermAgent Permission = "agent"
@@ -110,30 +115,30 @@ var grants = map[Role][]Permission{
 		PermSnapshotRead, PermSnapshotWrite, PermIPAMRead, PermIPAMWrite, PermIPAMAllocate, PermDNSRead, PermDNSWrite,
 		PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead, PermSecretRead, PermSecretWrite, PermAuditRead,
 		PermTenantRead, PermTenantWrite, PermReportRead, PermCapacityRead, PermBillingWrite,
-		PermSDNRead, PermSDNWrite, PermAgent, PermDebugRead,
+		PermSDNRead, PermSDNWrite, PermAgent, PermDebugRead, PermStorageRead, PermStorageWrite,
 	},
 	RoleOperator: {
 		PermStatusRead, PermMetricsRead, PermClusterWrite, PermSettingRead, PermSettingWrite, PermSnapshotRead,
 		PermIPAMRead, PermIPAMWrite, PermIPAMAllocate, PermDNSRead, PermDNSWrite,
 		PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead, PermSecretRead,
 		PermTenantRead, PermTenantWrite, PermReportRead, PermCapacityRead,
-		PermSDNRead, PermSDNWrite,
+		PermSDNRead, PermSDNWrite, PermStorageRead, PermStorageWrite,
 	},
 	RoleAuditor: {
 		PermStatusRead, PermMetricsRead, PermSettingRead, PermTokenRead, PermIPAMRead, PermDNSRead,
 		PermInventoryRead, PermOperationRead, PermSecretRead, PermAuditRead,
-		PermTenantRead, PermReportRead, PermCapacityRead, PermSDNRead,
+		PermTenantRead, PermReportRead, PermCapacityRead, PermSDNRead, PermStorageRead,
 	},
 	RoleTenantAdmin: {
 		PermIPAMRead, PermIPAMAllocate, PermDNSRead, PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead,
-		PermTenantRead, PermReportRead,
+		PermTenantRead, PermReportRead, PermStorageRead, PermStorageWrite,
 	},
 	RoleTenantUser: {
 		PermIPAMRead, PermIPAMAllocate, PermDNSRead, PermInventoryRead, PermVMPower, PermOperationRead,
-		PermTenantRead,
+		PermTenantRead, PermStorageRead,
 	},
 	RoleTenantViewer: {
-		PermIPAMRead, PermDNSRead, PermInventoryRead, PermOperationRead, PermTenantRead, PermReportRead,
+		PermIPAMRead, PermDNSRead, PermInventoryRead, PermOperationRead, PermTenantRead, PermReportRead, PermStorageRead,
 	},
 	RoleAgent: {
 		PermAgent, PermStatusRead,

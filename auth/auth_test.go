@@ -34,6 +34,15 @@ func TestAuthorize(t *testing.T) {
 		{"auditor reads SDN", RoleAuditor, "", PermSDNRead, ScopeCluster, true, ""},
 		{"auditor changes no SDN", RoleAuditor, "", PermSDNWrite, ScopeCluster, false, ""},
 		{"tenant admin has no SDN", RoleTenantAdmin, "acme", PermSDNRead, ScopeCluster, false, ""},
+		{"operator manages storage", RoleOperator, "", PermStorageWrite, ScopeCluster, true, ""},
+		{"auditor reads storage", RoleAuditor, "", PermStorageRead, ScopeCluster, true, ""},
+		{"auditor changes no storage", RoleAuditor, "", PermStorageWrite, ScopeCluster, false, ""},
+		{"tenant admin changes its storage", RoleTenantAdmin, "acme", PermStorageWrite, ScopeTenant, true, "acme"},
+		{"tenant user reads its storage", RoleTenantUser, "acme", PermStorageRead, ScopeTenant, true, "acme"},
+		{"tenant user changes no storage", RoleTenantUser, "acme", PermStorageWrite, ScopeTenant, false, ""},
+		{"tenant viewer reads its storage", RoleTenantViewer, "acme", PermStorageRead, ScopeTenant, true, "acme"},
+		{"tenant admin has no pool thresholds", RoleTenantAdmin, "acme", PermStorageWrite, ScopeCluster, false, ""},
+		{"agent has no storage", RoleAgent, "", PermStorageRead, ScopeCluster, false, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
