@@ -82,6 +82,7 @@ func newTenantWorld(t *testing.T) *tenantWorld {
 	}
 	w.id["op acme"] = w.create202("/v1/vms/101/start", "")
 	w.id["op globex"] = w.create202("/v1/vms/102/start", "")
+	w.addStorage()
 	return w
 }
 
@@ -120,7 +121,7 @@ type listCase struct {
 }
 
 func (w *tenantWorld) listCases() []listCase {
-	return []listCase{
+	return append([]listCase{
 		{"/v1/ipam/vrfs", "vrfs", []string{w.id["vrf acme"]}, false},
 		{"/v1/ipam/prefixes", "prefixes", []string{w.id["prefix acme"]}, false},
 		{"/v1/ipam/prefixes?tenant=globex", "prefixes", nil, false},
@@ -137,10 +138,10 @@ func (w *tenantWorld) listCases() []listCase {
 		{"/v1/dns/zones", "zones", []string{w.id["zone acme"]}, false},
 		{"/v1/inventory/guests", "guests", []string{"101", "103"}, false},
 		{"/v1/inventory/guests?tenant=globex", "guests", nil, false},
-		{"/v1/operations", "operations", []string{w.id["op acme"]}, false},
+		{"/v1/operations", "operations", []string{w.id["op acme"], w.id["run acme"]}, false},
 		{"/v1/tenants", "tenants", []string{"acme"}, false},
 		{"/v1/tenants/acme/projects", "projects", []string{"acme/web"}, true},
-	}
+	}, w.storageListCases()...)
 }
 
 // getCase is the read of one object of acme's and of the same kind of
@@ -148,7 +149,7 @@ func (w *tenantWorld) listCases() []listCase {
 type getCase struct{ own, other, field string }
 
 func (w *tenantWorld) getCases() []getCase {
-	return []getCase{
+	return append([]getCase{
 		{"/v1/ipam/vrfs/" + w.id["vrf acme"], "/v1/ipam/vrfs/" + w.id["vrf globex"], "id"},
 		{"/v1/ipam/prefixes/" + w.id["prefix acme"], "/v1/ipam/prefixes/" + w.id["prefix globex"], "id"},
 		{"/v1/ipam/prefixes/" + w.id["prefix acme"] + "/available", "/v1/ipam/prefixes/" + w.id["prefix globex"] + "/available", "id"},
@@ -165,7 +166,7 @@ func (w *tenantWorld) getCases() []getCase {
 		{"/v1/tenants/acme", "/v1/tenants/globex", "id"},
 		{"/v1/tenants/acme/projects", "/v1/tenants/globex/projects", "id"},
 		{"/v1/tenants/acme/projects/web", "/v1/tenants/globex/projects/web", "id"},
-	}
+	}, w.storageGetCases()...)
 }
 
 func TestTenant_ViewerListsOnlyItsTenant(t *testing.T) {
@@ -202,8 +203,9 @@ func TestTenant_OtherTenantsObjectsAreNotFound(t *testing.T) {
 // objects (the state of inventory sync, the rate cards) or that are
 // tested elsewhere (the reports).
 var tenantReadsUnscoped = []string{"GET /v1/inventory", "GET /v1/rate-cards", "GET /v1/rate-cards/{id}",
-	// The reports are checked in reports_test.go.
-	"GET /v1/reports/usage", "GET /v1/reports/chargeback"}
+	// The reports are checked in reports_test.go, backup coverage in
+	// storage_test.go.
+	"GET /v1/reports/usage", "GET /v1/reports/chargeback", "GET /v1/backups/coverage"}
 
 // TestTenant_EveryTenantReadIsTested fails when a read route open to
 // tenant tokens is added without a case above showing that it is scoped.
