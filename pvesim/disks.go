@@ -48,10 +48,19 @@ func rewriteDisk(value, volid string, size uint64) string {
 // flock takes g's configuration file lock for a worker, as lock_config
 // does; a worker holding it already makes this one time out.
 func flock(g *guest) error {
+	if err := checkConfigLock(g); err != nil {
+		return err
+	}
+	g.busy++
+	return nil
+}
+
+// checkConfigLock fails like lock_config while another worker holds g's
+// configuration file lock (a resize, a disk move, a clone reading g).
+func checkConfigLock(g *guest) error {
 	if g.busy > 0 {
 		return fmt.Errorf("can't lock file '/var/lock/%s/lock-%d.conf' - got timeout", confDir(g.kind), g.vmid)
 	}
-	g.busy++
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moxxie/moxxie/pvesim"
 )
@@ -533,4 +534,51 @@ func TestSnapshot_StorageUsage(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// waitLog polls a running task's log until a line contains want.
+func (e *testEnv) waitLog(t testing.TB, upid, want string) {
+	t.Helper()
+	task := newTestTask(e, upid)
+	for {
+		lines, err := task.Log(context.Background(), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(strings.Join(logLines(lines), "\n"), want) {
+			return
+		}
+		if err := task.Ping(context.Background()); err != nil || task.IsCompleted {
+			t.Fatalf("task %s ended without logging %q", upid, want)
+		}
+	}
+}
+
+func TestDisk_MoveHoldsConfigLock(t *testing.T) {
+	cases := []struct {
+		name, method, path string
+		params             url.Values
+	}{
+		{"snapshot", "POST", "/nodes/pve1/qemu/100/snapshot", url.Values{"snapname": {"during"}}},
+		{"resize", "PUT", "/nodes/pve1/qemu/100/resize", url.Values{"disk": {"scsi0"}, "size": {"+1G"}}},
+		{"backup", "POST", "/nodes/pve1/vzdump", url.Values{"vmid": {"100"}, "storage": {"local"}}},
+		{"second move", "POST", "/nodes/pve1/qemu/100/move_disk", url.Values{"disk": {"scsi0"}, "storage": {"nfs-shared"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t, pvesim.Config{})
+			e.sim.SetFaults(pvesim.Faults{SlowTasks: time.Minute})
+			code, status, data := e.do(t, "POST", "/nodes/pve1/qemu/100/move_disk", url.Values{"disk": {"scsi0"}, "storage": {"nfs-shared"}})
+			move, _ := data.(string)
+			if code != 200 {
+				t.Fatalf("move: %s", status)
+			}
+			e.waitLog(t, move, "drive mirror is starting")
+			e.sim.SetFaults(pvesim.Faults{})
+			exit, log := e.runTask(t, tc.method, tc.path, tc.params)
+			if exit == "OK" || !strings.Contains(log, "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout") {
+				t.Fatalf("%s during a move ended %q:\n%s", tc.name, exit, log)
+			}
+		})
+	}
 }

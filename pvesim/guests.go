@@ -975,8 +975,8 @@ func (s *Sim) deleteGuest(q *req, kind string) (any, error) {
 			if err := s.current(g, n); err != nil {
 				return err
 			}
-			if g.busy > 0 {
-				return fmt.Errorf("can't lock file '/var/lock/%s/lock-%d.conf' - got timeout", confDir(kind), g.vmid)
+			if err := checkConfigLock(g); err != nil {
+				return err
 			}
 			if g.lock() != "" && !skiplock {
 				return errLocked(g)
@@ -1068,6 +1068,9 @@ func (s *Sim) migrateGuest(q *req, kind string) (any, error) {
 		prefix := failPrefix(r.t.typ)
 		err := r.locked(func() error {
 			if err := s.current(g, n); err != nil {
+				return err
+			}
+			if err := checkConfigLock(g); err != nil {
 				return err
 			}
 			if g.lock() != "" {
@@ -1208,6 +1211,9 @@ func (s *Sim) createSnapshot(q *req, kind string) (any, error) {
 			if err := s.current(g, n); err != nil {
 				return err
 			}
+			if err := checkConfigLock(g); err != nil {
+				return err
+			}
 			if g.lock() != "" {
 				return errLocked(g)
 			}
@@ -1280,6 +1286,9 @@ func (s *Sim) deleteSnapshot(q *req, kind string) (any, error) {
 			if err := s.current(g, n); err != nil {
 				return err
 			}
+			if err := checkConfigLock(g); err != nil {
+				return err
+			}
 			if g.lock() != "" && !force {
 				return errLocked(g)
 			}
@@ -1341,6 +1350,9 @@ func (s *Sim) rollbackSnapshot(q *req, kind string) (any, error) {
 	return s.spawn(n.name, taskType(kind, "rollback"), strconv.Itoa(g.vmid), q.user, 1, func(r *run) error {
 		if err := r.locked(func() error {
 			if err := s.current(g, n); err != nil {
+				return err
+			}
+			if err := checkConfigLock(g); err != nil {
 				return err
 			}
 			if g.lock() != "" {

@@ -284,6 +284,9 @@ func (s *Sim) backupGuest(r *run, n *node, vmid int, o backupOptions) error {
 		if g.lock() != "" {
 			return errLocked(g)
 		}
+		if err := checkConfigLock(g); err != nil {
+			return err
+		}
 		for _, d := range disks(g.kind, g.conf) {
 			if !d.cdrom && !isCloudInit(d.volname) && !strings.HasPrefix(d.key, "unused") {
 				size += d.size / 100 * uint64(15+g.seed%30)
