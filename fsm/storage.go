@@ -722,6 +722,9 @@ func admitRestore(txn *memdb.Txn, op *Operation) error {
 		return fieldErrf("archive", ErrNotFound, "backup %s is not known (is the storage synced?)", op.Volume.Archive)
 	}
 	b := raw.(*Backup)
+	if b.Kind == "lxc" && op.Volume.Storage == "" {
+		return fieldErrf("storage", ErrInvalid, "backup %s is of a container: a container restore needs a storage", b.VolID)
+	}
 	if g, err := txn.First(tableInvGuests, "id", op.VMID); err != nil {
 		return err
 	} else if g != nil && !g.(*InvGuest).Gone {

@@ -347,7 +347,9 @@ type Provider interface {
 	// references) from a storage.
 	DeleteVolume(ctx context.Context, node, volid string) (Task, error)
 	// RestoreBackup creates guest ref from a backup volume, its disks on
-	// storage (the backup's storages when empty). The guest must not exist.
+	// storage: for a VM the backup's storages when empty; a container needs
+	// one. The guest must not exist. A failed restore may leave a VM with
+	// no disks behind, which must be deleted before the VMID is used again.
 	RestoreBackup(ctx context.Context, ref GuestRef, volid, storage string) (Task, error)
 
 	// Disks lists a guest's disks, attached and detached, sorted by slot.
