@@ -310,7 +310,16 @@ func (o *opState) restore() error {
 	_ = o.step("restoring " + v.Archive + " to " + strings.TrimSpace(fmt.Sprintf("%s %d", node, ref.VMID)))
 	t, err := o.r.p.RestoreBackup(ctx, ref, v.Archive, v.Storage)
 	if err := o.wait(t, err); err != nil {
-		return err
+		// Proxmox leaves a VM without disks behind a failed restore.
+		if _, gerr := o.r.p.Guest(ctx, ref); gerr != nil {
+			return err
+		}
+		_ = o.step("removing the half-restored guest")
+		dt, derr := o.r.p.DeleteGuest(ctx, ref)
+		if derr = o.wait(dt, derr); derr != nil {
+			return fmt.Errorf("%w; removing the half-restored guest %d failed, delete it by hand: %v", err, ref.VMID, derr)
+		}
+		return fmt.Errorf("%w; the half-restored guest %d was removed", err, ref.VMID)
 	}
 	o.r.s.kickSync()
 	o.awaitInventory()
