@@ -70,6 +70,7 @@ from MOXXIE_ADDR, MOXXIE_TOKEN and MOXXIE_CACERT.`
 		a.tenantCommand(), a.projectCommand(),
 		a.reportCommand(), a.rateCardCommand(), a.capacityCommand(),
 		a.sdnCommand(),
+		a.storageCommand(), a.backupCommand(),
 		a.debugCommand(),
 		a.versionCommand(),
 	)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -21,7 +22,11 @@ import (
 const maxArchiveSize = 4 << 30
 
 func (a *app) snapshotCommand() *cobra.Command {
-	return group("snapshot", "Save, restore and inspect backups of the cluster state",
+	return group("snapshot", "Save, restore and inspect backups of the cluster state; guest snapshot policies and their snapshots",
+		a.policyCommand(policyNoun{client.PolicyKindSnapshot, "snapshot"}),
+		a.snapshotListCommand(),
+		a.snapshotProtectCommand(true),
+		a.snapshotProtectCommand(false),
 		&cobra.Command{
 			Use:   "save FILE",
 			Short: "Save a verified backup of the whole cluster state to FILE",
@@ -212,4 +217,45 @@ func (a *app) snapshotInspect(_ *cobra.Command, args []string) error {
 		row(tw, t, strconv.Itoa(counts[t]))
 	}
 	return tw.Flush()
+}
+
+// snapshotListCommand lists the guest snapshots the snapshot policies made
+// and keep.
+func (a *app) snapshotListCommand() *cobra.Command {
+	var f client.SnapshotFilter
+	cmd := a.readCommand("list", "List the guest snapshots the snapshot policies made and keep", exactArgs(),
+		func(ctx context.Context, c *client.Client, q *client.QueryOptions, _ []string) error {
+			l, _, err := c.PolicySnapshots(ctx, f, q)
+			if err != nil {
+				return err
+			}
+			return showList(a, l, func(w io.Writer) error {
+				tw := newTable(w)
+				row(tw, "VMID", "NAME", "POLICY", "TIME", "PROTECTED")
+				for _, s := range l {
+					row(tw, strconv.Itoa(s.VMID), cell(s.Name), cell(s.Policy), formatTime(s.Time), yesNo(s.Protected))
+				}
+				return tw.Flush()
+			})
+		})
+	cmd.Flags().StringVar(&f.Policy, "policy", "", "only the snapshots of this policy")
+	cmd.Flags().IntVar(&f.VMID, "vmid", 0, "only the snapshots of this guest")
+	return cmd
+}
+
+// snapshotProtectCommand returns the command that protects a policy
+// snapshot from pruning or, with protect false, lifts the protection.
+func (a *app) snapshotProtectCommand(protect bool) *cobra.Command {
+	return a.protectCommand("policy snapshot", protect, []string{"VMID", "NAME"},
+		func(ctx context.Context, c *client.Client, args []string) (any, string, error) {
+			vmid, err := parseVMID(args[0])
+			if err != nil {
+				return nil, "", err
+			}
+			s, _, err := c.ProtectSnapshot(ctx, vmid, args[1], protect, nil)
+			if err != nil {
+				return nil, "", err
+			}
+			return s, fmt.Sprintf("Snapshot %s of guest %d", cell(s.Name), s.VMID), nil
+		})
 }
