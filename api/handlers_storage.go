@@ -162,12 +162,25 @@ func ownGuests(c *call, st *fsm.Store, ws memdb.WatchSet) (map[int]bool, error) 
 	return own, nil
 }
 
-// guestObjects reads a list of objects of guests: keep filters it, vmid
-// names each object's guest, and a call confined to a tenant gets only
-// its guests' objects.
-func guestObjects[T any](c *call, read func(*fsm.Store, memdb.WatchSet) (uint64, []*T, error), keep func(*T) bool,
-	vmid func(*T) int) func(*fsm.Store, memdb.WatchSet) (uint64, []*T, error) {
-	return func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*T, error) {
+// serveGuestList answers a list read of objects of guests as a blocking
+// query: vmid names each object's guest, which ?vmid filters on; each
+// query parameter named in fields filters on the field it reads; and a
+// call confined to a tenant gets only its guests' objects.
+func serveGuestList[T any](s *server, c *call, read func(*fsm.Store, memdb.WatchSet) (uint64, []*T, error),
+	vmid func(*T) int, fields map[string]func(*T) string, wrap func([]*T) any) error {
+	want, err := queryVMID(c)
+	if err != nil {
+		return err
+	}
+	keep := func(v *T) bool {
+		for name, field := range fields {
+			if !matches(c.q().Get(name), field(v)) {
+				return false
+			}
+		}
+		return matches(want, vmid(v))
+	}
+	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*T, error) {
 		idx, l, err := read(st, ws)
 		if err != nil {
 			return 0, nil, err
@@ -183,7 +196,7 @@ func guestObjects[T any](c *call, read func(*fsm.Store, memdb.WatchSet) (uint64,
 			}
 		}
 		return idx, out, nil
-	}
+	}, wrap)
 }
 
 // guestObject reads one object of a guest; to a call confined to a
@@ -253,16 +266,10 @@ func volumeVMID(v *fsm.Volume) int { return v.VMID }
 // volume ID, filtered by vmid, node and storage. It supports blocking
 // queries.
 func (s *server) handleVolumeList(c *call) error {
-	vmid, err := queryVMID(c)
-	if err != nil {
-		return err
-	}
-	node, stor := c.q().Get("node"), c.q().Get("storage")
-	keep := func(v *fsm.Volume) bool {
-		return matches(vmid, v.VMID) && matches(node, v.Node) && matches(stor, v.Storage)
-	}
-	return serveList(s, c, guestObjects(c, (*fsm.Store).Volumes, keep, volumeVMID),
-		func(l []*fsm.Volume) any { return VolumeList{Volumes: l} })
+	return serveGuestList(s, c, (*fsm.Store).Volumes, volumeVMID, map[string]func(*fsm.Volume) string{
+		"node":    func(v *fsm.Volume) string { return v.Node },
+		"storage": func(v *fsm.Volume) string { return v.Storage },
+	}, func(l []*fsm.Volume) any { return VolumeList{Volumes: l} })
 }
 
 // handleVolumeGet returns one volume.
@@ -371,17 +378,10 @@ func snapshotVMID(p *fsm.PolicySnapshot) int { return p.VMID }
 // handleSnapshotList lists the snapshots the snapshot policies made and
 // keep, by ID, filtered by policy and vmid. It supports blocking queries.
 func (s *server) handleSnapshotList(c *call) error {
-	vmid, err := queryVMID(c)
-	if err != nil {
-		return err
-	}
-	policy := c.q().Get("policy")
-	keep := func(p *fsm.PolicySnapshot) bool { return matches(vmid, p.VMID) }
 	read := func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.PolicySnapshot, error) {
-		return st.PolicySnapshots(ws, policy)
+		return st.PolicySnapshots(ws, c.q().Get("policy"))
 	}
-	return serveList(s, c, guestObjects(c, read, keep, snapshotVMID),
-		func(l []*fsm.PolicySnapshot) any { return SnapshotList{Snapshots: l} })
+	return serveGuestList(s, c, read, snapshotVMID, nil, func(l []*fsm.PolicySnapshot) any { return SnapshotList{Snapshots: l} })
 }
 
 // recordKind is a kind of record retention prunes, which can be
@@ -442,16 +442,10 @@ func backupVMID(b *fsm.Backup) int { return b.VMID }
 // handleBackupList lists the backups on the synced storages, by volume
 // ID, filtered by vmid, policy and storage. It supports blocking queries.
 func (s *server) handleBackupList(c *call) error {
-	vmid, err := queryVMID(c)
-	if err != nil {
-		return err
-	}
-	policy, stor := c.q().Get("policy"), c.q().Get("storage")
-	keep := func(b *fsm.Backup) bool {
-		return matches(vmid, b.VMID) && matches(policy, b.Policy) && matches(stor, b.Storage)
-	}
-	return serveList(s, c, guestObjects(c, (*fsm.Store).Backups, keep, backupVMID),
-		func(l []*fsm.Backup) any { return BackupList{Backups: l} })
+	return serveGuestList(s, c, (*fsm.Store).Backups, backupVMID, map[string]func(*fsm.Backup) string{
+		"policy":  func(b *fsm.Backup) string { return b.Policy },
+		"storage": func(b *fsm.Backup) string { return b.Storage },
+	}, func(l []*fsm.Backup) any { return BackupList{Backups: l} })
 }
 
 // handleBackupGet returns one backup.
