@@ -87,9 +87,8 @@ type (
 // handleStoragePoolList lists the storage pools with their thresholds and
 // fill forecast. It supports blocking queries.
 func (s *server) handleStoragePoolList(c *call) error {
-	now := s.b.Now().UnixMilli()
 	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.StoragePool, error) {
-		return st.StoragePools(ws, now)
+		return st.StoragePools(ws, s.b.Now().UnixMilli())
 	}, func(l []*fsm.StoragePool) any { return StoragePoolList{Pools: orEmpty(l)} })
 }
 
@@ -100,9 +99,8 @@ func (s *server) handleStoragePoolGet(c *call) error {
 	if err != nil {
 		return err
 	}
-	now := s.b.Now().UnixMilli()
 	return serveGet(s, c, "id", "pool", id, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.StoragePool, error) {
-		idx, l, err := st.StoragePools(ws, now)
+		idx, l, err := st.StoragePools(ws, s.b.Now().UnixMilli())
 		if i := slices.IndexFunc(l, func(p *fsm.StoragePool) bool { return p.ID == id }); i >= 0 {
 			return idx, l[i], err
 		}
