@@ -16,9 +16,10 @@ const (
 // maxTagLen bounds the length of a tag.
 const maxTagLen = 64
 
-// Selector says which guests a policy applies to: every guest, the listed
-// VMIDs, or the guests of a tenant and/or with any of some tags.
-// Templates never match.
+// Selector says which guests a policy applies to: every guest, or the
+// listed VMIDs and the guests with any of some tags, of Tenant only when
+// it is set (every guest of Tenant when neither is given). Templates never
+// match.
 type Selector struct {
 	All    bool     `json:"all,omitempty"`
 	VMIDs  []int    `json:"vmids,omitempty"`
@@ -83,21 +84,22 @@ func validTag(tag string) bool {
 }
 
 // Matches reports whether the selector selects g: a guest that is not a
-// template and is either selected by All, listed in VMIDs, or (with Tenant
-// or Tags set) of Tenant if it is set and carrying one of Tags if they are
-// set.
+// template and is either selected by All, or of Tenant when it is set and
+// then listed in VMIDs or carrying one of Tags (every guest of Tenant when
+// neither is set). Tenant narrows the other fields, so a tenant's policy
+// never reaches another tenant's guests.
 func (s Selector) Matches(g *Guest) bool {
 	switch {
 	case g.Template:
 		return false
-	case s.All, slices.Contains(s.VMIDs, g.VMID):
+	case s.All:
 		return true
-	case s.Tenant == "" && len(s.Tags) == 0:
-		return false
 	case s.Tenant != "" && g.Tenant != s.Tenant:
 		return false
+	case len(s.VMIDs) == 0 && len(s.Tags) == 0:
+		return s.Tenant != ""
 	}
-	return len(s.Tags) == 0 || slices.ContainsFunc(g.Tags, func(t string) bool { return slices.Contains(s.Tags, t) })
+	return slices.Contains(s.VMIDs, g.VMID) || slices.ContainsFunc(g.Tags, func(t string) bool { return slices.Contains(s.Tags, t) })
 }
 
 // guestIndex indexes the guests of one call of Evaluate or Coverage so
@@ -174,21 +176,28 @@ func (x *guestIndex) each(s Selector, visit func(u int)) {
 	}
 	clear(x.marks)
 	mark := func(u int32) { x.marks[u/64] |= 1 << (u % 64) }
-	for _, id := range s.VMIDs {
-		if u, ok := x.unique[id]; ok {
-			mark(u)
-		}
-	}
-	switch {
-	case len(s.Tags) > 0:
-		for _, tag := range s.Tags {
-			for _, g := range x.byTag[tag] {
-				if s.Tenant == "" || x.guests[g].Tenant == s.Tenant {
-					mark(x.uniqueOf[g])
-				}
+	ofTenant := func(g int32) bool { return s.Tenant == "" || x.guests[g].Tenant == s.Tenant }
+	if s.Tenant == "" {
+		for _, id := range s.VMIDs {
+			if u, ok := x.unique[id]; ok {
+				mark(u)
 			}
 		}
-	case s.Tenant != "":
+	} else if len(s.VMIDs) > 0 {
+		for _, g := range x.byTenant[s.Tenant] {
+			if slices.Contains(s.VMIDs, x.guests[g].VMID) {
+				mark(x.uniqueOf[g])
+			}
+		}
+	}
+	for _, tag := range s.Tags {
+		for _, g := range x.byTag[tag] {
+			if ofTenant(g) {
+				mark(x.uniqueOf[g])
+			}
+		}
+	}
+	if len(s.VMIDs) == 0 && len(s.Tags) == 0 && s.Tenant != "" {
 		for _, g := range x.byTenant[s.Tenant] {
 			mark(x.uniqueOf[g])
 		}

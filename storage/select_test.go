@@ -31,7 +31,7 @@ func TestSelectorMatches(t *testing.T) {
 		{"tenant", Selector{Tenant: "acme"}, []int{101, 104}},
 		{"tags any", Selector{Tags: []string{"web", "nope"}}, []int{101, 102}},
 		{"tenant and tags", Selector{Tenant: "acme", Tags: []string{"web", "db"}}, []int{101}},
-		{"vmids or tenant", Selector{VMIDs: []int{105}, Tenant: "globex"}, []int{101, 102, 105}},
+		{"vmids of a tenant", Selector{VMIDs: []int{105, 102, 101}, Tenant: "globex"}, []int{101, 102}},
 		{"unknown tenant", Selector{Tenant: "initech"}, []int{}},
 		{"empty", Selector{}, []int{}},
 	}
