@@ -59,7 +59,7 @@ func applyStoragePolicyDelete(txn *memdb.Txn, index uint64, c Command) (any, err
 	if p.ActiveRun != "" {
 		return nil, fieldErrf("id", ErrConflict, "policy %s has run %s in progress", p.ID, p.ActiveRun)
 	}
-	return nil, remove(txn, tableStoragePolicies, index, p)
+	return p, remove(txn, tableStoragePolicies, index, p)
 }
 
 func applyPolicyTick(txn *memdb.Txn, index uint64, c Command) (any, error) {
