@@ -519,7 +519,7 @@ func (s *server) handleBackupCoverage(c *call) error {
 		}
 		guests := make([]storage.Guest, 0, len(invGuests))
 		for _, g := range invGuests {
-			guests = append(guests, storageGuest(g))
+			guests = append(guests, g.StorageGuest())
 		}
 		var sels []storage.PolicySelector
 		for _, p := range policies {
@@ -555,11 +555,6 @@ func coverageOf(entries []storage.CoverageEntry, only bool) BackupCoverage {
 		}
 	}
 	return out
-}
-
-// storageGuest is what policy selection knows of an inventory guest.
-func storageGuest(g *fsm.InvGuest) storage.Guest {
-	return storage.Guest{VMID: g.VMID, Name: g.Name, Node: g.Node, Kind: g.Kind, Tenant: g.Tenant, Status: g.Status, Tags: g.Tags, Template: g.Template}
 }
 
 // Policy runs.

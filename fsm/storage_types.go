@@ -92,6 +92,12 @@ type StoragePolicy struct {
 	ModifyIndex uint64    `json:"modify_index"`
 }
 
+// StorageGuest is the guest in the storage package's terms, for policy
+// selection and the coverage report.
+func (g *InvGuest) StorageGuest() storage.Guest {
+	return storage.Guest{VMID: g.VMID, Name: g.Name, Node: g.Node, Kind: g.Kind, Tenant: g.Tenant, Status: g.Status, Tags: g.Tags, Template: g.Template}
+}
+
 // RunItem is one guest of a policy run.
 type RunItem struct {
 	// Key is the run ID and the zero-padded VMID, so a run's items sort

@@ -98,14 +98,9 @@ func policyGuests(st *fsm.Store) ([]storage.Guest, map[int]*fsm.InvGuest, error)
 			continue
 		}
 		byVMID[g.VMID] = g
-		guests = append(guests, storageGuest(g))
+		guests = append(guests, g.StorageGuest())
 	}
 	return guests, byVMID, nil
-}
-
-// storageGuest is an inventory guest in the storage package's terms.
-func storageGuest(g *fsm.InvGuest) storage.Guest {
-	return storage.Guest{VMID: g.VMID, Name: g.Name, Node: g.Node, Kind: g.Kind, Tenant: g.Tenant, Status: g.Status, Tags: g.Tags, Template: g.Template}
 }
 
 // evaluatePolicies proposes a tick for every due policy.
