@@ -399,7 +399,7 @@ func (f *storagePolicyFlags) register(cmd *cobra.Command, kind string) {
 	fl.StringVar(&f.description, "description", "", "what the policy is for")
 	fl.BoolVar(&f.all, "all", false, "select every guest (not templates)")
 	fl.IntSliceVar(&f.vmids, "vmids", nil, "select these guests, comma-separated VMIDs")
-	fl.StringVar(&f.tenant, "tenant", "", "select the guests of this tenant (with --tags: those of them with one of the tags)")
+	fl.StringVar(&f.tenant, "tenant", "", "select the guests of this tenant (with --vmids or --tags: only those of them)")
 	fl.StringSliceVar(&f.tags, "tags", nil, "select the guests with any of these tags, comma-separated")
 	for _, k := range []struct {
 		name string
