@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -129,6 +131,19 @@ func simResources(t *testing.T, dir string) []simResource {
 // data of out, with the token the servers use.
 func simGet(t *testing.T, dir, path string, out any) {
 	t.Helper()
+	resp := simRequest(t, dir, http.MethodGet, "/api2/json"+path, nil)
+	defer resp.Body.Close()
+	body := struct{ Data any }{Data: out}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("simulator %s: %s %v", path, resp.Status, err)
+	}
+}
+
+// simRequest sends a request to the dev appliance's Proxmox simulator,
+// its API (/api2/json/...) or its admin API (/pvesim/v1/...), with the
+// token the servers use and body as JSON when it is not nil.
+func simRequest(t *testing.T, dir, method, path string, body any) *http.Response {
+	t.Helper()
 	addr := envValue(t, dir, "MOXXIE_PVESIM_ADDR")
 	secret, err := os.ReadFile(filepath.Join(dir, "pvesim-token"))
 	if err != nil || addr == "" {
@@ -141,15 +156,22 @@ func simGet(t *testing.T, dir, path string, out any) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/api2/json"+path, nil)
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "https://"+addr+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "PVEAPIToken=root@pam!moxxie="+strings.TrimSpace(string(secret)))
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body := struct{ Data any }{Data: out}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("simulator %s: %s %v", path, resp.Status, err)
-	}
+	return resp
 }

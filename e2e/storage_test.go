@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"bytes"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,28 +13,10 @@ import (
 )
 
 // simAdmin sends a request to the dev appliance's simulator admin API
-// (faults and node power), with the token the servers use.
+// (faults and node power).
 func simAdmin(t *testing.T, dir, method, path string, body any) {
 	t.Helper()
-	addr := envValue(t, dir, "MOXXIE_PVESIM_ADDR")
-	secret, err := os.ReadFile(filepath.Join(dir, "pvesim-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := os.ReadFile(filepath.Join(dir, "tls", "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, "https://"+addr+"/pvesim/v1"+path, bytes.NewReader(b))
-	req.Header.Set("Authorization", "PVEAPIToken=root@pam!moxxie="+strings.TrimSpace(string(secret)))
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := simRequest(t, dir, method, "/pvesim/v1"+path, body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("simulator admin %s %s: %s", method, path, resp.Status)
