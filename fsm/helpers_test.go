@@ -402,7 +402,7 @@ func sampleStoragePolicy() StoragePolicy {
 
 func sampleRunItem() RunItem {
 	return RunItem{Key: "op-1/0000000101", RunID: "op-1", VMID: 101, Node: "pve1", Kind: "qemu", Status: ItemRunning, Name: "n",
-		Task: "UPID:x", TaskNode: "pve1", Error: "e", Started: 1, Finished: 2}
+		Task: "UPID:x", TaskNode: "pve1", Error: "e", Started: 1, Finished: 2, Tenant: "acme", Project: "web"}
 }
 
 func sampleBackup() Backup {

@@ -102,6 +102,9 @@ func applyInventorySync(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		if err := charge(txn, index, g.holding().negate(), false); err != nil {
 			return nil, err
 		}
+		if err := dropGuestSnapshots(txn, index, g.VMID); err != nil {
+			return nil, err
+		}
 		invMarkGone(&g.InvMeta, index, now)
 		st.Guests--
 		if err := insert(txn, tableInvGuests, index, &g); err != nil {

@@ -171,6 +171,19 @@ func applyRunItemUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	now := Timestamp(req.Now)
 	if it.Status == ItemPending {
 		it.Started = now
+		if op.Kind == OpSnapshotRun && req.Status == ItemRunning {
+			// The snapshot counts from the moment it may exist: a run
+			// that would pass the guest's tenant's snapshots quota is
+			// refused here, before the platform is asked.
+			if err := chargeSnapshot(txn, index, &it); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if it.Status == ItemRunning && req.Status == ItemFailed {
+		if err := charge(txn, index, it.snapshotHolding().negate(), false); err != nil {
+			return nil, err
+		}
 	}
 	it.Status = req.Status
 	for dst, v := range map[*string]string{&it.Name: req.Name, &it.Task: req.Task, &it.TaskNode: req.TaskNode, &it.Error: req.Error} {
@@ -209,7 +222,8 @@ func recordMade(txn *memdb.Txn, index uint64, op *Operation, it *RunItem, b *Bac
 		if it.Name == "" {
 			return fieldErrf("name", ErrInvalid, "a succeeded snapshot item needs its snapshot name")
 		}
-		s := &PolicySnapshot{ID: SnapshotID(it.VMID, it.Name), VMID: it.VMID, Name: it.Name, Policy: op.Policy, Run: op.ID, Time: op.Slot}
+		s := &PolicySnapshot{ID: SnapshotID(it.VMID, it.Name), VMID: it.VMID, Name: it.Name, Policy: op.Policy, Run: op.ID, Time: op.Slot,
+			Tenant: it.Tenant, Project: it.Project}
 		return insert(txn, tablePolicySnapshots, index, s)
 	}
 	if b == nil || !ValidVolID(b.VolID) {
@@ -249,7 +263,7 @@ func applyPruneRecord(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		if s.Protected {
 			return nil, fieldErrf("snapshots", ErrConflict, "snapshot %s is protected", id)
 		}
-		if err := remove(txn, tablePolicySnapshots, index, s); err != nil {
+		if err := removeSnapshot(txn, index, s); err != nil {
 			return nil, err
 		}
 		n++
@@ -738,6 +752,63 @@ func admitRestore(txn *memdb.Txn, op *Operation) error {
 			return err
 		} else if g != nil {
 			op.Tenant = g.(*InvGuest).Tenant
+		}
+	}
+	return nil
+}
+
+// snapshotHolding is what a snapshot item that started holds of its
+// scope's snapshots quota.
+func (it *RunItem) snapshotHolding() holding {
+	if it.Tenant == "" {
+		return holding{}
+	}
+	return holding{tenant: it.Tenant, project: it.Project, delta: quota.Amounts{quota.Snapshots: 1}}
+}
+
+// holding is what a tracked snapshot holds of its scope's snapshots quota.
+func (s *PolicySnapshot) holding() holding {
+	if s.Tenant == "" {
+		return holding{}
+	}
+	return holding{tenant: s.Tenant, project: s.Project, delta: quota.Amounts{quota.Snapshots: 1}}
+}
+
+// chargeSnapshot charges a snapshot item's guest's tenant and project for
+// one snapshot, refusing one past the quota, and records the scope on the
+// item.
+func chargeSnapshot(txn *memdb.Txn, index uint64, it *RunItem) error {
+	raw, err := txn.First(tableInvGuests, "id", it.VMID)
+	if err != nil || raw == nil {
+		return err
+	}
+	g := raw.(*InvGuest)
+	it.Tenant, it.Project = g.Tenant, g.Project
+	return charge(txn, index, it.snapshotHolding(), true)
+}
+
+// removeSnapshot drops a tracked snapshot and what it holds.
+func removeSnapshot(txn *memdb.Txn, index uint64, s *PolicySnapshot) error {
+	if err := charge(txn, index, s.holding().negate(), false); err != nil {
+		return err
+	}
+	return remove(txn, tablePolicySnapshots, index, s)
+}
+
+// dropGuestSnapshots drops the tracked snapshots of a guest that is gone
+// from the platform (its snapshots went with it).
+func dropGuestSnapshots(txn *memdb.Txn, index uint64, vmid int) error {
+	it, err := txn.Get(tablePolicySnapshots, "id_prefix", fmt.Sprintf("%d/", vmid))
+	if err != nil {
+		return err
+	}
+	var gone []*PolicySnapshot
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		gone = append(gone, raw.(*PolicySnapshot))
+	}
+	for _, s := range gone {
+		if err := removeSnapshot(txn, index, s); err != nil {
+			return err
 		}
 	}
 	return nil

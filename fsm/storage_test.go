@@ -306,3 +306,65 @@ func TestFSM_BackupProtectionSurvivesSync(t *testing.T) {
 	applyOK(t, f, 19, listed(false))
 	applyOK(t, f, 20, &PruneRecordRequest{Run: "r2", Backups: []string{"local:backup/a.vma.zst"}})
 }
+
+// TestFSM_SnapshotQuota shows policy snapshots counted against the
+// snapshots quota of their guest's tenant: a snapshot past it is refused
+// before the platform is asked, a failed one gives its count back, and
+// pruning or the guest going away releases what the snapshots held.
+func TestFSM_SnapshotQuota(t *testing.T) {
+	f := storageFSM(t)
+	applyOK(t, f, 4, &TenantUpdateRequest{ID: "acme", ScopeChange: ScopeChange{Quota: quota.Limits{quota.DiskGiB: 40, quota.Snapshots: 2}, SetQuota: true}})
+	pol := StoragePolicy{ID: "often", Kind: PolicyKindSnapshot, Schedule: "hourly", Selector: storage.Selector{Tenant: "acme"}, Keep: storage.Keep{Last: 5}}
+	applyOK(t, f, 10, &StoragePolicyPutRequest{Policy: pol, Create: true})
+	idx := uint64(10)
+	next := func() uint64 { idx++; return idx }
+	run := func(id string, slot Timestamp) {
+		applyOK(t, f, next(), &PolicyTickRequest{Policy: "often", Slot: slot, Run: &Operation{ID: id},
+			Items: []RunItem{{VMID: 100, Node: "pve1"}, {VMID: 101, Node: "pve1"}}})
+	}
+	start := func(id string, vmid int, slot Timestamp) *Result {
+		return applyCmd(t, f, next(), &RunItemUpdateRequest{Run: id, VMID: vmid, Status: ItemRunning, Name: storage.SnapshotName("often", slot.Time())})
+	}
+	snapshots := func() int64 { return usage(t, f, "acme").Amounts[quota.Snapshots] }
+
+	run("r1", 3600e9)
+	if r := start("r1", 100, 3600e9); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := start("r1", 101, 3600e9); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	applyOK(t, f, next(), &RunItemUpdateRequest{Run: "r1", VMID: 100, Status: ItemSucceeded})
+	applyOK(t, f, next(), &RunItemUpdateRequest{Run: "r1", VMID: 101, Status: ItemFailed, Error: "locked"})
+	if snapshots() != 1 {
+		t.Fatalf("snapshots %d after one success and one failure, want 1", snapshots())
+	}
+	applyOK(t, f, next(), &OperationUpdateRequest{ID: "r1", Status: str(OpFailed), Error: &OpError{Code: "failed", Message: "x"}})
+
+	run("r2", 7200e9)
+	if r := start("r2", 100, 7200e9); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	applyOK(t, f, next(), &RunItemUpdateRequest{Run: "r2", VMID: 100, Status: ItemSucceeded})
+	r := start("r2", 101, 7200e9)
+	requireErrorIs(t, r.Err, quota.ErrExceeded)
+	var fe *FieldError
+	if !errors.As(r.Err, &fe) || fe.Field != "quota" {
+		t.Fatalf("refusal %v does not name the quota", r.Err)
+	}
+	if snapshots() != 2 {
+		t.Fatalf("snapshots %d, want 2", snapshots())
+	}
+	// Retention frees one; the guest going away frees the rest.
+	applyOK(t, f, next(), &PruneRecordRequest{Run: "r2", Snapshots: []string{SnapshotID(100, storage.SnapshotName("often", Timestamp(3600e9).Time()))}})
+	if snapshots() != 1 {
+		t.Fatalf("snapshots %d after pruning one, want 1", snapshots())
+	}
+	applyOK(t, f, next(), &InventorySyncRequest{GoneGuests: []int{100}})
+	if snapshots() != 0 {
+		t.Fatalf("snapshots %d after the guest went away, want 0", snapshots())
+	}
+	if _, left, _ := f.State().PolicySnapshots(nil, "often"); len(left) != 0 {
+		t.Fatalf("snapshots of a gone guest are still tracked: %+v", left)
+	}
+}

@@ -116,6 +116,10 @@ type RunItem struct {
 	Error    string    `json:"error,omitempty"`
 	Started  Timestamp `json:"started_at,omitzero"`
 	Finished Timestamp `json:"finished_at,omitzero"`
+	// Tenant and Project are the scope a snapshot item's snapshot counts
+	// against, from the guest when the item started.
+	Tenant  string `json:"tenant,omitempty" codec:",omitempty"`
+	Project string `json:"project,omitempty" codec:",omitempty"`
 }
 
 func runItemKey(run string, vmid int) string { return fmt.Sprintf("%s/%010d", run, vmid) }
@@ -131,6 +135,10 @@ type PolicySnapshot struct {
 	Run       string    `json:"run"`
 	Time      Timestamp `json:"time"`
 	Protected bool      `json:"protected,omitempty"`
+	// Tenant and Project are the scope the snapshot counts against in the
+	// snapshots quota.
+	Tenant  string `json:"tenant,omitempty" codec:",omitempty"`
+	Project string `json:"project,omitempty" codec:",omitempty"`
 }
 
 // SnapshotID is the ID of snapshot name of guest vmid.
