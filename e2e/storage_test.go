@@ -373,7 +373,8 @@ func TestDev_SnapshotPolicyCatchesUpMissedRunsOnce(t *testing.T) {
 // life in a dev appliance: a create over the tenant's disk quota is
 // refused naming the quota; create, resize, detach and attach work; a
 // move that the simulator fails half-way leaves the guest on its original
-// disk and says so; the move then succeeds; delete removes the disk.
+// disk and says so; the move then succeeds; delete removes the disk. A
+// snapshot policy on the guest then meets the tenant's snapshots quota.
 func TestDev_VolumesQuotaAndMigrationFailure(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev")
 	startDev(t, dir)
@@ -385,7 +386,7 @@ func TestDev_VolumesQuotaAndMigrationFailure(t *testing.T) {
 		}
 		return out
 	}
-	ctl("tenant", "create", "acme", "--quota", "disk=20GiB")
+	ctl("tenant", "create", "acme", "--quota", "disk=20GiB,snapshots=1")
 	out := ctl("vm", "create", "data1", "--template", "debian-12-cloud", "--tenant", "acme", "--no-start", "--wait", "-o", "json")
 	var vm struct {
 		VMID int
@@ -481,4 +482,24 @@ func TestDev_VolumesQuotaAndMigrationFailure(t *testing.T) {
 	if strings.Contains(out, "nfs-shared:") {
 		t.Fatalf("the deleted volume is still listed:\n%s", out)
 	}
+
+	// A snapshot policy on the guest: the first snapshot fits acme's
+	// snapshots quota of 1, the next is refused naming it.
+	ctl("snapshot", "policy", "create", "acme-often", "--schedule", "*:*:0/3", "--vmids", vmid, "--keep-last", "5")
+	waitUntil(t, 30*time.Second, "a run refused by the snapshots quota", func() error {
+		runs, err := policyRuns(t, dir, "snapshot", "acme-often")
+		if err != nil {
+			return err
+		}
+		ok, refused := false, false
+		for _, r := range runs {
+			ok = ok || r.Status == "succeeded"
+			refused = refused || r.Status == "failed" && r.Error != nil && strings.Contains(r.Error.Message, "quota snapshots of tenant acme exceeded")
+		}
+		if !ok || !refused {
+			return fmt.Errorf("runs %+v", runs)
+		}
+		return nil
+	})
+	ctl("snapshot", "policy", "update", "acme-often", "--disabled")
 }
