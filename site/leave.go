@@ -1,0 +1,161 @@
+package site
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Leave notices. memberlist v0.5.4 tells its event delegate that a member
+// is gone but not whether it left or died (Node.State is never set). So a
+// server that leaves first sends a notice naming itself and its instance to
+// every alive member and gossips it; every server records it and passes it
+// on, and push/pull exchanges carry the notices too. A member gone with a notice for its instance is "left", in
+// whichever order the notice and memberlist's leave message arrive; a
+// notice of an earlier instance never applies to a restarted server.
+
+// notice is a leave notice, gossiped as a memberlist user message.
+type notice struct {
+	Name     string `json:"n"`
+	Instance string `json:"i"`
+}
+
+// noticeBroadcast is one notice in memberlist's broadcast queue.
+type noticeBroadcast struct {
+	msg  []byte
+	name string
+	sent chan struct{} // closed when memberlist is done sending it, or nil
+}
+
+func (b *noticeBroadcast) Invalidates(other memberlist.Broadcast) bool {
+	o, ok := other.(*noticeBroadcast)
+	return ok && o.name == b.name
+}
+
+func (b *noticeBroadcast) Message() []byte { return b.msg }
+
+func (b *noticeBroadcast) Finished() {
+	if b.sent != nil {
+		close(b.sent)
+	}
+}
+
+// queueNotice queues n for gossip and returns a channel closed when it has
+// been sent as many times as memberlist sends its own messages.
+func (p *Pool) queueNotice(n notice) <-chan struct{} {
+	msg, err := json.Marshal(n)
+	if err != nil {
+		panic(err) // two strings always encode
+	}
+	b := &noticeBroadcast{msg: msg, name: n.Name, sent: make(chan struct{})}
+	p.notices.QueueBroadcast(b)
+	return b.sent
+}
+
+// sendLeaveNotice sends this server's leave notice to every alive member,
+// gossips it and waits at most timeout for the gossip to go out.
+func (p *Pool) sendLeaveNotice(timeout time.Duration) {
+	n := notice{Name: p.name, Instance: p.instance}
+	sent := p.queueNotice(n)
+	msg, err := json.Marshal(n)
+	if err != nil {
+		panic(err) // two strings always encode
+	}
+	var to []memberlist.Address
+	p.mu.Lock()
+	for _, m := range p.members {
+		if m.State == StateAlive && m.Name != p.name {
+			to = append(to, memberlist.Address{Addr: m.Addr, Name: m.Name})
+		}
+	}
+	p.mu.Unlock()
+	if len(to) == 0 {
+		return
+	}
+	for _, a := range to {
+		if err := p.ml.SendToAddress(a, msg); err != nil {
+			p.log.Debug("site: leave notice not sent", "to", a.Name, "err", err)
+		}
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-sent:
+	case <-timer.C:
+		p.log.Warn("site: leave notice not fully gossiped: some servers may see this one dead rather than left")
+	}
+}
+
+// recordNotice records a leave notice and reports whether it was new. A
+// member already gone with that instance becomes left.
+func (p *Pool) recordNotice(n notice) bool {
+	site, _, ok := splitName(n.Name)
+	if !ok || !instanceRe.MatchString(n.Instance) || n.Name == p.name {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.left[n.Name] == n.Instance {
+		return false
+	}
+	p.left[n.Name] = n.Instance
+	if m, ok := p.members[n.Name]; ok && m.State == StateDead && p.instances[n.Name] == n.Instance {
+		m.State = StateLeft
+		m.Since = time.Now()
+		p.members[n.Name] = m
+		p.log.Info("site: member left", "member", n.Name, "site", site)
+	}
+	return true
+}
+
+// NotifyMsg receives a gossiped leave notice, records it and passes it on
+// if it is new.
+func (d delegate) NotifyMsg(b []byte) {
+	var n notice
+	if err := json.Unmarshal(b, &n); err != nil {
+		d.p.log.Debug("site: unreadable gossip message", "err", err)
+		return
+	}
+	if d.p.recordNotice(n) {
+		d.p.notices.QueueBroadcast(&noticeBroadcast{msg: append([]byte(nil), b...), name: n.Name})
+		signal(d.p.kick)
+	}
+}
+
+// GetBroadcasts hands memberlist the leave notices to piggyback on gossip.
+func (d delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.p.notices.GetBroadcasts(overhead, limit)
+}
+
+// LocalState sends every leave notice known in a push/pull exchange.
+func (d delegate) LocalState(join bool) []byte {
+	p := d.p
+	p.mu.Lock()
+	ns := make([]notice, 0, len(p.left))
+	for name, inst := range p.left {
+		ns = append(ns, notice{Name: name, Instance: inst})
+	}
+	p.mu.Unlock()
+	b, err := json.Marshal(ns)
+	if err != nil {
+		panic(err) // strings always encode
+	}
+	return b
+}
+
+// MergeRemoteState records the leave notices of a push/pull exchange.
+func (d delegate) MergeRemoteState(buf []byte, join bool) {
+	var ns []notice
+	if err := json.Unmarshal(buf, &ns); err != nil {
+		d.p.log.Debug("site: unreadable push/pull state", "err", err)
+		return
+	}
+	changed := false
+	for _, n := range ns {
+		changed = d.p.recordNotice(n) || changed
+	}
+	if changed {
+		signal(d.p.kick)
+	}
+}
