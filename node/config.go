@@ -82,6 +82,78 @@ type Config struct {
 	// entry, so short intervals are for tests). A change of what a tenant
 	// holds is metered from the next tick on.
 	MeteringInterval Duration `yaml:"metering_interval"`
+	// Site joins this server to the pool of every site's servers
+	// (docs/sites.md); without a site name the server is not federated.
+	Site SiteConfig `yaml:"site"`
+}
+
+// SiteConfig places a server in a site and the site in the WAN pool of
+// all sites, gossiped with hashicorp/memberlist.
+type SiteConfig struct {
+	// Name is the site's name, the same on its three servers.
+	Name string `yaml:"name"`
+	// Role is server (default) or witness: a witness site holds no
+	// workloads and only votes when another site fails.
+	Role string `yaml:"role"`
+	// GossipAddress is host:port the pool's gossip listens on, TCP and
+	// UDP; AdvertiseGossipAddress what the others reach, when different.
+	GossipAddress          string `yaml:"gossip_address"`
+	AdvertiseGossipAddress string `yaml:"advertise_gossip_address"`
+	// Join lists gossip addresses of servers of any site.
+	Join []string `yaml:"join"`
+	// GossipKey names the secret holding the gossip keys
+	// ("secret:NAME"), or GossipKeyFile a file of mode 0600 holding them:
+	// base64 AES keys of 16, 24 or 32 bytes, one per line, the first the
+	// one gossip is encrypted with. A change of the secret's value
+	// rotates the keys without a restart.
+	GossipKey     string `yaml:"gossip_key"`
+	GossipKeyFile string `yaml:"gossip_key_file"`
+}
+
+// siteNameRe is the rule for site names.
+var siteNameRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+
+func (c *SiteConfig) validate() error {
+	bad := func(key, format string, a ...any) error {
+		return fmt.Errorf("config: site.%s: %s", key, fmt.Sprintf(format, a...))
+	}
+	if c.Name == "" {
+		if c.GossipAddress != "" || len(c.Join) > 0 || c.GossipKey != "" || c.GossipKeyFile != "" {
+			return bad("name", "is required to join the sites' pool")
+		}
+		return nil
+	}
+	if !siteNameRe.MatchString(c.Name) {
+		return bad("name", "%q must be a lowercase letter and up to 31 of a-z, 0-9 and '-'", c.Name)
+	}
+	if c.Role != "" && c.Role != "server" && c.Role != "witness" {
+		return bad("role", "must be server or witness (got %q)", c.Role)
+	}
+	if err := checkHostPort(c.GossipAddress); err != nil {
+		return bad("gossip_address", "%v", err)
+	}
+	if c.AdvertiseGossipAddress != "" {
+		if err := checkHostPort(c.AdvertiseGossipAddress); err != nil {
+			return bad("advertise_gossip_address", "%v", err)
+		}
+	}
+	for i, a := range c.Join {
+		if err := checkHostPort(a); err != nil {
+			return bad(fmt.Sprintf("join[%d]", i), "%v", err)
+		}
+	}
+	switch {
+	case c.GossipKey == "" && c.GossipKeyFile == "":
+		return bad("gossip_key", "is required: the pool's gossip is always encrypted (secret:NAME, or gossip_key_file)")
+	case c.GossipKey != "" && c.GossipKeyFile != "":
+		return bad("gossip_key", "give gossip_key or gossip_key_file, not both")
+	case c.GossipKey != "":
+		name, ok := strings.CutPrefix(c.GossipKey, secretRefPrefix)
+		if !ok || !validSecretRef(name) {
+			return bad("gossip_key", "%q must be secret:NAME: the keys never go in this configuration", c.GossipKey)
+		}
+	}
+	return nil
 }
 
 // TracingConfig turns on OpenTelemetry tracing: spans of API requests,
@@ -406,6 +478,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.APIRateLimit.validate(); err != nil {
+		return err
+	}
+	if err := c.Site.validate(); err != nil {
 		return err
 	}
 	if c.MeteringInterval != 0 && c.MeteringInterval < Duration(100*time.Millisecond) {

@@ -108,6 +108,43 @@ func TestConfig_Validate(t *testing.T) {
 		{"hold_timeout", func(c *Config) { c.HoldTimeout = 0 }},
 		{"log_level", func(c *Config) { c.LogLevel = "loud" }},
 		{"log_format", func(c *Config) { c.LogFormat = "xml" }},
+		{"site.name", func(c *Config) { c.Site = SiteConfig{GossipAddress: "10.0.0.1:7946"} }},
+		{"site.name", func(c *Config) {
+			c.Site = SiteConfig{Name: "east", GossipAddress: "10.0.0.1:7946", GossipKeyFile: "/etc/moxxie/gossip.key"}
+			c.Site.Name = "East"
+		}},
+		{"site.role", func(c *Config) {
+			c.Site = SiteConfig{Name: "east", GossipAddress: "10.0.0.1:7946", GossipKeyFile: "/etc/moxxie/gossip.key"}
+			c.Site.Role = "voter"
+		}},
+		{"site.gossip_address", func(c *Config) {
+			c.Site = SiteConfig{Name: "east", GossipAddress: "10.0.0.1:7946", GossipKeyFile: "/etc/moxxie/gossip.key"}
+			c.Site.GossipAddress = "0.0.0.0:7946"
+		}},
+		{"site.advertise_gossip_address", func(c *Config) {
+			c.Site = SiteConfig{Name: "east", GossipAddress: "10.0.0.1:7946", GossipKeyFile: "/etc/moxxie/gossip.key"}
+			c.Site.AdvertiseGossipAddress = "x"
+		}},
+		{"site.join[0]", func(c *Config) {
+			c.Site = SiteConfig{Name: "east", GossipAddress: "10.0.0.1:7946", GossipKeyFile: "/etc/moxxie/gossip.key"}
+			c.Site.Join = []string{"nohost"}
+		}},
+		{"site.gossip_key", func(c *Config) {
+			c.Site = SiteConfig{Name: "east", GossipAddress: "10.0.0.1:7946", GossipKeyFile: "/etc/moxxie/gossip.key"}
+			c.Site.GossipKeyFile = ""
+		}},
+		{"site.gossip_key", func(c *Config) {
+			c.Site = SiteConfig{Name: "east", GossipAddress: "10.0.0.1:7946", GossipKeyFile: "/etc/moxxie/gossip.key"}
+			c.Site.GossipKey = "plaintext-key"
+			c.Site.GossipKeyFile = ""
+		}},
+		{"site.gossip_key", func(c *Config) {
+			c.Site = SiteConfig{Name: "east", GossipAddress: "10.0.0.1:7946", GossipKeyFile: "/etc/moxxie/gossip.key"}
+			c.Site.GossipKey = "secret:gossip"
+		}},
+		{"proxmox.storage_sync_interval", func(c *Config) {
+			c.Proxmox = ProxmoxConfig{URL: "https://pve:8006", TokenID: "moxxie@pve!t", TokenSecret: "secret:pve", CAFile: "/ca.pem", StorageSyncInterval: Duration(time.Millisecond)}
+		}},
 		{"raft.heartbeat_timeout", func(c *Config) { c.Raft.HeartbeatTimeout = Duration(time.Millisecond) }},
 		{"raft.election_timeout", func(c *Config) { c.Raft.ElectionTimeout = Duration(10 * time.Millisecond) }},
 		{"raft.leader_lease_timeout", func(c *Config) { c.Raft.LeaderLeaseTimeout = Duration(time.Hour) }},

@@ -84,6 +84,12 @@ type Server struct {
 	// storageCycles counts the syncs it recorded.
 	storageKick   chan struct{}
 	storageCycles atomic.Uint64
+	// site is this server's membership of the sites' pool; nil when the
+	// server is in no site.
+	site *siteMember
+	// siteHTTP passes requests on to other sites, made once.
+	siteClientOnce sync.Once
+	siteHTTP       *http.Client
 
 	// tracer makes the server's spans; tracing says it records them.
 	// stopTracing flushes and stops the provider the server made.
@@ -205,7 +211,7 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	closers = append(closers, func() { _ = s.raft.Shutdown().Error(); s.store.Close() })
-	s.metrics.reg.MustRegister(raftCollector(s), stateCollector(s.State, s.now, s.logger))
+	s.metrics.reg.MustRegister(raftCollector(s), stateCollector(s.State, s.now, s.logger), siteCollector(s))
 
 	s.apiLn = opts.APIListener
 	if s.apiLn == nil {
@@ -254,6 +260,7 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	s.goRun(s.batchLoop)
 	s.goRun(s.monitorLeadership)
 	s.goRun(s.bootstrapOrJoin)
+	s.startSite()
 	s.logger.Info("server started", "raft_address", s.raftAddr, "api_address", s.apiAddr, "dns_address", s.DNSAddr(), "metrics_address", s.MetricsAddr())
 	return s, nil
 }
@@ -376,6 +383,7 @@ func (s *Server) Shutdown(leave bool) error {
 			}
 		}
 		close(s.shutdownCh)
+		s.stopSite(leave)
 		if s.dnsSrv != nil {
 			if derr := s.dnsSrv.Stop(); derr != nil {
 				s.logger.Warn("stopping DNS failed", "error", derr)
