@@ -129,6 +129,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(rw, r, ae)
 		return
 	}
+	if s.forwardSite(rw, r) {
+		return
+	}
 	s.mux.ServeHTTP(rw, r)
 }
 
