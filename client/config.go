@@ -52,11 +52,15 @@ type Config struct {
 	// RetryFor bounds how long a request is retried, in total. Zero means
 	// DefaultRetryFor; negative disables retries.
 	RetryFor time.Duration
+	// Site, when set, sends every request to that site: the server passes
+	// it on (?site=NAME) to a server of the site, with the same token.
+	Site string
 }
 
 // Client calls the Moxxie API. It is safe for concurrent use; create one
 // and share it, so connections are reused.
 type Client struct {
+	site      string
 	addrs     []string
 	token     string
 	timeout   time.Duration
@@ -87,6 +91,7 @@ func New(cfg Config) (*Client, error) {
 		timeout:   cfg.Timeout,
 		retryFor:  cfg.RetryFor,
 		userAgent: "moxxie-client/" + version.Version,
+		site:      cfg.Site,
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout

@@ -143,8 +143,16 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 func (c *Client) send(ctx context.Context, base string, r *request) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout+r.wait)
 	u := base + r.path
-	if len(r.query) > 0 {
-		u += "?" + r.query.Encode()
+	q := r.query
+	if c.site != "" {
+		q = url.Values{}
+		for k, v := range r.query {
+			q[k] = v
+		}
+		q.Set("site", c.site)
+	}
+	if len(q) > 0 {
+		u += "?" + q.Encode()
 	}
 	var body io.Reader
 	if r.body != nil {

@@ -15,6 +15,7 @@ const (
 	envCACert     = "MOXXIE_CACERT"
 	envClientCert = "MOXXIE_CLIENT_CERT"
 	envClientKey  = "MOXXIE_CLIENT_KEY"
+	envSite       = "MOXXIE_SITE"
 )
 
 // Output formats of -o.
@@ -31,6 +32,7 @@ type app struct {
 
 	address, token, caCert string
 	clientCert, clientKey  string
+	site                   string
 	output                 string
 	timeout, retryFor      time.Duration
 }
@@ -53,6 +55,7 @@ from MOXXIE_ADDR, MOXXIE_TOKEN and MOXXIE_CACERT.`
 	f.StringVar(&a.caCert, "ca-cert", "", "CA certificate file to verify servers with (env "+envCACert+")")
 	f.StringVar(&a.clientCert, "client-cert", "", "client certificate file, if servers require one (env "+envClientCert+")")
 	f.StringVar(&a.clientKey, "client-key", "", "client key file (env "+envClientKey+")")
+	f.StringVar(&a.site, "site", "", "send the request to this site: the server passes it on to a server of that site, with the same token (env "+envSite+")")
 	f.StringVarP(&a.output, "output", "o", outputTable, "output format: table or json")
 	f.DurationVar(&a.timeout, "timeout", client.DefaultTimeout, "time limit of each request attempt")
 	f.DurationVar(&a.retryFor, "retry-for", client.DefaultRetryFor, "how long to retry unreachable or leaderless servers; 0 disables")
@@ -71,6 +74,7 @@ from MOXXIE_ADDR, MOXXIE_TOKEN and MOXXIE_CACERT.`
 		a.reportCommand(), a.rateCardCommand(), a.capacityCommand(),
 		a.sdnCommand(),
 		a.storageCommand(), a.backupCommand(),
+		a.siteCommand(),
 		a.debugCommand(),
 		a.versionCommand(),
 	)
@@ -90,6 +94,7 @@ func (a *app) resolve(cmd *cobra.Command) error {
 		{"ca-cert", &a.caCert, envCACert},
 		{"client-cert", &a.clientCert, envClientCert},
 		{"client-key", &a.clientKey, envClientKey},
+		{"site", &a.site, envSite},
 	}
 	for _, e := range fromEnv {
 		if !cmd.Flags().Changed(e.flag) {
@@ -125,6 +130,7 @@ func (a *app) client() (*client.Client, error) {
 		ClientKey:  a.clientKey,
 		Timeout:    a.timeout,
 		RetryFor:   retry,
+		Site:       a.site,
 	})
 }
 
