@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,19 @@ type DevOptions struct {
 	Out io.Writer
 	// Logf reports supervisor events.
 	Logf func(format string, args ...any)
+	// Site puts the appliance's servers in a site of the sites' pool
+	// (docs/sites.md); SiteJoin lists gossip addresses of other sites'
+	// servers. Several dev appliances form a federation on one machine
+	// when they share the gossip keys (GossipKeyFile, made when missing)
+	// and a CA (CADir: its ca.pem and ca-key.pem sign this appliance's
+	// certificates, so requests can pass between sites).
+	Site          string
+	SiteJoin      []string
+	GossipKeyFile string
+	CADir         string
+	// Host is the loopback address the servers and the simulator listen
+	// on (default 127.0.0.1): sites on one machine each take their own.
+	Host string
 }
 
 // DevServer is one entry of <data-dir>/servers.json.
@@ -53,6 +67,9 @@ type DevServer struct {
 	// MetricsAddress serves GET /metrics in plain HTTP, without a token,
 	// on loopback, so a Prometheus can scrape the server.
 	MetricsAddress string `json:"metrics_address"`
+	// GossipAddress is the server's address in the sites' pool, with
+	// --site only.
+	GossipAddress string `json:"gossip_address,omitempty"`
 }
 
 // devLayout is persisted in <data-dir>/dev.json so a restarted dev cluster
@@ -61,6 +78,17 @@ type devLayout struct {
 	Servers []DevServer `json:"servers"`
 	// PVESimAddress is where the embedded Proxmox simulator listens.
 	PVESimAddress string `json:"pvesim_address"`
+	// Host is the loopback address every listener is on (default
+	// 127.0.0.1); sites of one machine each take their own.
+	Host string `json:"host,omitempty"`
+}
+
+// host returns the address the layout's listeners are on.
+func (l *devLayout) host() string {
+	if l.Host == "" {
+		return "127.0.0.1"
+	}
+	return l.Host
 }
 
 // RunDev runs a dev appliance: opts.Nodes server processes on loopback with
@@ -83,12 +111,18 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	if err := os.MkdirAll(dd, 0o700); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
-	layout, err := devLoadLayout(dd, opts.Nodes)
+	layout, err := devLoadLayout(dd, opts.Nodes, opts.Host)
 	if err != nil {
 		return err
 	}
 	tlsDir := filepath.Join(dd, "tls")
+	if err := devShareCA(opts.CADir, tlsDir); err != nil {
+		return err
+	}
 	if err := devCerts(tlsDir, layout); err != nil {
+		return err
+	}
+	if err := devGossip(&opts, dd, layout); err != nil {
 		return err
 	}
 	sim, err := startDevSim(dd, layout.PVESimAddress)
@@ -139,9 +173,9 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	return sup.supervise(ctx)
 }
 
-func devLoadLayout(dd string, n int) (*devLayout, error) {
+func devLoadLayout(dd string, n int, host string) (*devLayout, error) {
 	path := filepath.Join(dd, "dev.json")
-	var l devLayout
+	l := devLayout{Host: host}
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -150,6 +184,9 @@ func devLoadLayout(dd string, n int) (*devLayout, error) {
 		}
 		if len(l.Servers) != n {
 			return nil, fmt.Errorf("%s holds a %d-server cluster; run with --nodes %d or a new --data-dir", dd, len(l.Servers), len(l.Servers))
+		}
+		if host != "" && l.host() != host {
+			return nil, fmt.Errorf("%s holds a cluster on %s; run with --host %s or a new --data-dir", dd, l.host(), l.host())
 		}
 		if l.Servers[0].DNSAddress != "" && l.PVESimAddress != "" && l.Servers[0].MetricsAddress != "" {
 			return &l, nil
@@ -175,8 +212,8 @@ func devLoadLayout(dd string, n int) (*devLayout, error) {
 	for i := 0; i < n; i++ {
 		l.Servers = append(l.Servers, DevServer{
 			ID:          fmt.Sprintf("s%d", i+1),
-			APIAddress:  fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
-			RaftAddress: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
+			APIAddress:  net.JoinHostPort(l.host(), strconv.Itoa(ports[2*i])),
+			RaftAddress: net.JoinHostPort(l.host(), strconv.Itoa(ports[2*i+1])),
 		})
 	}
 	if err := devDNSPorts(&l); err != nil {
@@ -202,7 +239,7 @@ func devMetricsPorts(l *devLayout) error {
 			if err != nil {
 				return err
 			}
-			addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+			addr := net.JoinHostPort(l.host(), strconv.Itoa(ports[0]))
 			if !devPortTaken(l, addr) {
 				l.Servers[i].MetricsAddress = addr
 			}
@@ -216,7 +253,7 @@ func devMetricsPorts(l *devLayout) error {
 func devPortTaken(l *devLayout, addr string) bool {
 	_, port, _ := net.SplitHostPort(addr)
 	for _, s := range l.Servers {
-		for _, a := range []string{s.APIAddress, s.RaftAddress, s.DNSAddress, s.MetricsAddress} {
+		for _, a := range []string{s.APIAddress, s.RaftAddress, s.DNSAddress, s.MetricsAddress, s.GossipAddress} {
 			if _, p, err := net.SplitHostPort(a); err == nil && p == port {
 				return true
 			}
@@ -243,7 +280,7 @@ func devSimPort(l *devLayout) error {
 			}
 		}
 		if !taken {
-			l.PVESimAddress = fmt.Sprintf("127.0.0.1:%d", ports[0])
+			l.PVESimAddress = net.JoinHostPort(l.host(), strconv.Itoa(ports[0]))
 			return nil
 		}
 	}
@@ -274,7 +311,7 @@ func devDNSPorts(l *devLayout) error {
 		return err
 	}
 	for j, i := range missing {
-		l.Servers[i].DNSAddress = fmt.Sprintf("127.0.0.1:%d", ports[j])
+		l.Servers[i].DNSAddress = net.JoinHostPort(l.host(), strconv.Itoa(ports[j]))
 	}
 	return nil
 }
@@ -342,7 +379,7 @@ func devCerts(dir string, l *devLayout) error {
 		if _, err := os.Stat(pki.CertPath(dir, s.ID)); err == nil {
 			continue
 		}
-		if err := pki.CreateCert(dir, dir, s.ID, pki.RoleServer, []string{"127.0.0.1", "localhost", "::1"}, 365*24*time.Hour); err != nil {
+		if err := pki.CreateCert(dir, dir, s.ID, pki.RoleServer, []string{l.host(), "127.0.0.1", "localhost", "::1"}, 365*24*time.Hour); err != nil {
 			return err
 		}
 	}
@@ -383,6 +420,14 @@ func (d *devSupervisor) writeConfig(i int) error {
 	c.TLS = TLSConfig{CAFile: filepath.Join(tlsDir, "ca.pem"), CertFile: pki.CertPath(tlsDir, s.ID), KeyFile: pki.KeyPath(tlsDir, s.ID)}
 	if d.sim != nil {
 		c.Proxmox = d.sim.config(c.TLS.CAFile)
+	}
+	if d.opts.Site != "" {
+		c.Site = SiteConfig{Name: d.opts.Site, GossipAddress: s.GossipAddress, GossipKeyFile: d.opts.GossipKeyFile, Join: d.opts.SiteJoin}
+		for j, p := range d.layout.Servers {
+			if j != i {
+				c.Site.Join = append(c.Site.Join, p.GossipAddress)
+			}
+		}
 	}
 	// One key-encryption key for the secrets store, shared by the
 	// servers, outside their data directories; made on the first run.
@@ -617,4 +662,66 @@ func devCreateZone(ctx context.Context, c *http.Client, l *devLayout, token, nam
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// devShareCA copies the CA of caDir into tlsDir, once, so that this
+// appliance's certificates chain to it.
+func devShareCA(caDir, tlsDir string) error {
+	if caDir == "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(tlsDir, pki.CACertFile)); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
+		return err
+	}
+	for _, f := range []string{pki.CACertFile, pki.CAKeyFile} {
+		b, err := os.ReadFile(filepath.Join(caDir, f))
+		if err != nil {
+			return fmt.Errorf("--ca-dir: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(tlsDir, f), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// devGossip gives every server a gossip port, once, and makes the gossip
+// key file when it is missing.
+func devGossip(opts *DevOptions, dd string, l *devLayout) error {
+	if opts.Site == "" {
+		return nil
+	}
+	if opts.GossipKeyFile == "" {
+		opts.GossipKeyFile = filepath.Join(dd, "gossip.key")
+	}
+	if _, err := os.Stat(opts.GossipKeyFile); errors.Is(err, os.ErrNotExist) {
+		var k [32]byte
+		if _, err := rand.Read(k[:]); err != nil {
+			return err
+		}
+		if err := os.WriteFile(opts.GossipKeyFile, []byte(base64.StdEncoding.EncodeToString(k[:])+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	changed := false
+	for i := range l.Servers {
+		for l.Servers[i].GossipAddress == "" {
+			ports, err := freePorts(1)
+			if err != nil {
+				return err
+			}
+			addr := net.JoinHostPort(l.host(), strconv.Itoa(ports[0]))
+			if !devPortTaken(l, addr) {
+				l.Servers[i].GossipAddress, changed = addr, true
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	b, _ := json.MarshalIndent(l, "", "  ")
+	return os.WriteFile(filepath.Join(dd, "dev.json"), b, 0o600)
 }

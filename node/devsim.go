@@ -31,13 +31,14 @@ type devSim struct {
 	secretFile string
 }
 
-// startDevSim starts the simulator on addr ("127.0.0.1:port"). Its state
+// startDevSim starts the simulator on addr ("host:port"). Its state
 // lives in memory: a restarted dev appliance starts from the seed again,
 // and inventory sync marks guests created before as gone.
 func startDevSim(dd, addr string) (*devSim, error) {
 	tlsDir := filepath.Join(dd, "tls")
 	if _, err := os.Stat(pki.CertPath(tlsDir, "pvesim")); errors.Is(err, os.ErrNotExist) {
-		if err := pki.CreateCert(tlsDir, tlsDir, "pvesim", pki.RoleServer, []string{"127.0.0.1", "localhost"}, 365*24*time.Hour); err != nil {
+		host, _, _ := net.SplitHostPort(addr)
+		if err := pki.CreateCert(tlsDir, tlsDir, "pvesim", pki.RoleServer, []string{host, "127.0.0.1", "localhost"}, 365*24*time.Hour); err != nil {
 			return nil, err
 		}
 	}
