@@ -20,11 +20,11 @@ type devRun struct {
 	exited chan struct{}
 }
 
-func startDev(t *testing.T, dir string) *devRun {
+func startDev(t *testing.T, dir string, args ...string) *devRun {
 	t.Helper()
 	os.Remove(filepath.Join(dir, "env"))
 	d := &devRun{out: &bytes.Buffer{}, exited: make(chan struct{})}
-	d.cmd = exec.Command(bin("moxxied"), "dev", "--data-dir", dir)
+	d.cmd = exec.Command(bin("moxxied"), append([]string{"dev", "--data-dir", dir}, args...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := d.cmd.Start(); err != nil {
@@ -61,9 +61,10 @@ func startDev(t *testing.T, dir string) *devRun {
 }
 
 type devServer struct {
-	ID         string `json:"id"`
-	PID        int    `json:"pid"`
-	APIAddress string `json:"api_address"`
+	ID            string `json:"id"`
+	PID           int    `json:"pid"`
+	APIAddress    string `json:"api_address"`
+	GossipAddress string `json:"gossip_address"`
 }
 
 func readServers(t *testing.T, dir string) []devServer {
