@@ -85,6 +85,19 @@ func devctl(t *testing.T, dir string, args ...string) (string, error) {
 	return devctlEnv(t, dir, nil, args...)
 }
 
+// mustCtl returns a runner of moxxiectl against the dev appliance in dir
+// that fails the test when the command fails, and returns its output.
+func mustCtl(t *testing.T, dir string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		out, err := devctl(t, dir, args...)
+		if err != nil {
+			t.Fatalf("moxxiectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+}
+
 func TestDev_ClusterKillRestartAndKeepState(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev")
 	d := startDev(t, dir)

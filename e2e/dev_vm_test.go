@@ -27,14 +27,7 @@ func TestDev_VMCreateInSimulatorInventoryAndDNS(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "dev")
 	startDev(t, dir)
-	ctl := func(args ...string) string {
-		t.Helper()
-		out, err := devctl(t, dir, args...)
-		if err != nil {
-			t.Fatalf("moxxiectl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	ctl := mustCtl(t, dir)
 	ctl("ipam", "prefix", "create", "10.88.0.0/24", "--gateway", "10.88.0.1")
 	var guests []struct {
 		VMID     int

@@ -241,14 +241,7 @@ func TestDev_SDNThreeHosts(t *testing.T) {
 	lab := requireNetns(t)
 	dir := filepath.Join(t.TempDir(), "dev")
 	startDev(t, dir)
-	ctl := func(args ...string) string {
-		t.Helper()
-		out, err := devctl(t, dir, args...)
-		if err != nil {
-			t.Fatalf("moxxiectl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	ctl := mustCtl(t, dir)
 	status := func() sdnStatus {
 		t.Helper()
 		var st sdnStatus

@@ -101,14 +101,7 @@ func killLeader(t *testing.T, dir string) string {
 func TestDev_BackupPolicyExactlyOnceAcrossLeaderKill(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev")
 	startDev(t, dir)
-	ctl := func(args ...string) string {
-		t.Helper()
-		out, err := devctl(t, dir, args...)
-		if err != nil {
-			t.Fatalf("moxxiectl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	ctl := mustCtl(t, dir)
 	waitUntil(t, 30*time.Second, "the seeded guests and storages synced", func() error {
 		out, err := devctl(t, dir, "backup", "coverage", "-o", "json")
 		if err != nil {
@@ -279,14 +272,7 @@ func TestDev_BackupPolicyExactlyOnceAcrossLeaderKill(t *testing.T) {
 func TestDev_SnapshotPolicyCatchesUpMissedRunsOnce(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev")
 	startDev(t, dir)
-	ctl := func(args ...string) string {
-		t.Helper()
-		out, err := devctl(t, dir, args...)
-		if err != nil {
-			t.Fatalf("moxxiectl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	ctl := mustCtl(t, dir)
 	ctl("snapshot", "policy", "create", "often", "--schedule", "*:*:0/5", "--vmids", "103",
 		"--repeat-missed", "--keep-last", "3")
 	waitUntil(t, 30*time.Second, "a first run succeeded", func() error {
@@ -378,14 +364,7 @@ func TestDev_SnapshotPolicyCatchesUpMissedRunsOnce(t *testing.T) {
 func TestDev_VolumesQuotaAndMigrationFailure(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev")
 	startDev(t, dir)
-	ctl := func(args ...string) string {
-		t.Helper()
-		out, err := devctl(t, dir, args...)
-		if err != nil {
-			t.Fatalf("moxxiectl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	ctl := mustCtl(t, dir)
 	ctl("tenant", "create", "acme", "--quota", "disk=20GiB,snapshots=1")
 	out := ctl("vm", "create", "data1", "--template", "debian-12-cloud", "--tenant", "acme", "--no-start", "--wait", "-o", "json")
 	var vm struct {
