@@ -140,19 +140,6 @@ type RunStats struct {
 	Pruned int `json:"pruned"`
 }
 
-// StorageOperation is an Operation with the fields of storage management:
-// the volume a volume operation or restore works on, and the policy, slot
-// and counts of a policy run.
-type StorageOperation struct {
-	Operation
-	Volume *VolumeSpec `json:"volume,omitempty"`
-	Policy string      `json:"policy,omitempty"`
-	Slot   Time        `json:"slot,omitzero"`
-	// Missed counts the older slots a catch-up run covers.
-	Missed int       `json:"missed,omitempty"`
-	Stats  *RunStats `json:"stats,omitempty"`
-}
-
 // StoragePolicyRequest is a snapshot or backup policy to create or
 // replace: a Proxmox calendar schedule (UTC), the guests it applies to
 // and the retention of what it makes. Storage, Mode (default snapshot)
@@ -318,48 +305,48 @@ func (c *Client) Volume(ctx context.Context, volid string, q *QueryOptions) (*Vo
 // CreateVolume asks for a new disk for a guest (POST /v1/storage/volumes)
 // and returns the pending volume.create operation; follow it with
 // WaitOperation.
-func (c *Client) CreateVolume(ctx context.Context, req VolumeCreateRequest, w *WriteOptions) (*StorageOperation, *Meta, error) {
-	return writeOne[StorageOperation](ctx, c, http.MethodPost, volumesPath, req, w)
+func (c *Client) CreateVolume(ctx context.Context, req VolumeCreateRequest, w *WriteOptions) (*Operation, *Meta, error) {
+	return writeOne[Operation](ctx, c, http.MethodPost, volumesPath, req, w)
 }
 
 // volumeAction starts an operation on one volume.
-func (c *Client) volumeAction(ctx context.Context, method, volid, action string, body any, w *WriteOptions) (*StorageOperation, *Meta, error) {
+func (c *Client) volumeAction(ctx context.Context, method, volid, action string, body any, w *WriteOptions) (*Operation, *Meta, error) {
 	p := itemPath(volumesPath, volid)
 	if action != "" {
 		p += "/" + action
 	}
-	return writeOne[StorageOperation](ctx, c, method, p, body, w)
+	return writeOne[Operation](ctx, c, method, p, body, w)
 }
 
 // ResizeVolume grows a disk to sizeGiB (POST .../resize) and returns the
 // pending operation.
-func (c *Client) ResizeVolume(ctx context.Context, volid string, sizeGiB int, w *WriteOptions) (*StorageOperation, *Meta, error) {
+func (c *Client) ResizeVolume(ctx context.Context, volid string, sizeGiB int, w *WriteOptions) (*Operation, *Meta, error) {
 	return c.volumeAction(ctx, http.MethodPost, volid, "resize", map[string]int{"size_gib": sizeGiB}, w)
 }
 
 // AttachVolume attaches an unused volume of its guest at slot (POST
 // .../attach) and returns the pending operation.
-func (c *Client) AttachVolume(ctx context.Context, volid, slot string, w *WriteOptions) (*StorageOperation, *Meta, error) {
+func (c *Client) AttachVolume(ctx context.Context, volid, slot string, w *WriteOptions) (*Operation, *Meta, error) {
 	return c.volumeAction(ctx, http.MethodPost, volid, "attach", map[string]string{"slot": slot}, w)
 }
 
 // DetachVolume detaches a disk, which stays as an unused volume of its
 // guest (POST .../detach), and returns the pending operation.
-func (c *Client) DetachVolume(ctx context.Context, volid string, w *WriteOptions) (*StorageOperation, *Meta, error) {
+func (c *Client) DetachVolume(ctx context.Context, volid string, w *WriteOptions) (*Operation, *Meta, error) {
 	return c.volumeAction(ctx, http.MethodPost, volid, "detach", nil, w)
 }
 
 // MoveVolume moves a disk to another storage, live when its guest runs,
 // deleting the source once the copy is in use unless keepSource (POST
 // .../move), and returns the pending operation.
-func (c *Client) MoveVolume(ctx context.Context, volid, storageID string, keepSource bool, w *WriteOptions) (*StorageOperation, *Meta, error) {
+func (c *Client) MoveVolume(ctx context.Context, volid, storageID string, keepSource bool, w *WriteOptions) (*Operation, *Meta, error) {
 	body := map[string]any{"storage": storageID, "delete_source": !keepSource}
 	return c.volumeAction(ctx, http.MethodPost, volid, "move", body, w)
 }
 
 // DeleteVolume destroys a disk (DELETE /v1/storage/volumes/{volid}) and
 // returns the pending operation.
-func (c *Client) DeleteVolume(ctx context.Context, volid string, w *WriteOptions) (*StorageOperation, *Meta, error) {
+func (c *Client) DeleteVolume(ctx context.Context, volid string, w *WriteOptions) (*Operation, *Meta, error) {
 	return c.volumeAction(ctx, http.MethodDelete, volid, "", nil, w)
 }
 
@@ -403,14 +390,8 @@ func (c *Client) DeleteStoragePolicy(ctx context.Context, kind, id string, w *Wr
 
 // StoragePolicyRuns lists the runs of a policy of kind, newest first (GET
 // .../{id}/runs).
-func (c *Client) StoragePolicyRuns(ctx context.Context, kind, id string, q *QueryOptions) ([]StorageOperation, *Meta, error) {
-	return getList[StorageOperation](ctx, c, policyPath(kind, id)+"/runs", "operations", nil, q)
-}
-
-// StorageOperation reads an operation with its storage fields (GET
-// /v1/operations/{id}).
-func (c *Client) StorageOperation(ctx context.Context, id string, q *QueryOptions) (*StorageOperation, *Meta, error) {
-	return getOne[StorageOperation](ctx, c, itemPath(operationsPath, id), nil, q)
+func (c *Client) StoragePolicyRuns(ctx context.Context, kind, id string, q *QueryOptions) ([]Operation, *Meta, error) {
+	return getList[Operation](ctx, c, policyPath(kind, id)+"/runs", "operations", nil, q)
 }
 
 // RunItems lists the items of a policy run, one per guest, by VMID (GET
@@ -454,8 +435,8 @@ func (c *Client) Backup(ctx context.Context, volid string, q *QueryOptions) (*Ba
 // RestoreBackup asks for a guest to be made from a backup (POST
 // /v1/backups/{volid}/restore) and returns the pending backup.restore
 // operation.
-func (c *Client) RestoreBackup(ctx context.Context, volid string, req BackupRestoreRequest, w *WriteOptions) (*StorageOperation, *Meta, error) {
-	return writeOne[StorageOperation](ctx, c, http.MethodPost, itemPath(backupsPath, volid)+"/restore", req, w)
+func (c *Client) RestoreBackup(ctx context.Context, volid string, req BackupRestoreRequest, w *WriteOptions) (*Operation, *Meta, error) {
+	return writeOne[Operation](ctx, c, http.MethodPost, itemPath(backupsPath, volid)+"/restore", req, w)
 }
 
 // ProtectBackup protects a backup from pruning, or with protected false

@@ -147,7 +147,7 @@ func TestStorage_Requests(t *testing.T) {
 			v, _, err := c.CreateVolume(ctx, VolumeCreateRequest{VMID: 101, Storage: "nfs", SizeGiB: 8}, wo)
 			return v, err
 		}, "POST /v1/storage/volumes", `{"vmid": 101, "storage": "nfs", "size_gib": 8}`, func(t *testing.T, v any) {
-			if op := v.(*StorageOperation); op.ID != "op-1" || op.Kind != OpVolumeMove || !op.Active() || op.Volume == nil || !op.Volume.DeleteSource {
+			if op := v.(*Operation); op.ID != "op-1" || op.Kind != OpVolumeMove || !op.Active() || op.Volume == nil || !op.Volume.DeleteSource {
 				t.Errorf("%+v", op)
 			}
 		}},
@@ -197,12 +197,12 @@ func TestStorage_Requests(t *testing.T) {
 			return v, err
 		},
 			"GET /v1/policies/backups/daily/runs", "", func(t *testing.T, v any) {
-				l := v.([]StorageOperation)
+				l := v.([]Operation)
 				if len(l) != 1 || l[0].Policy != "daily" || l[0].Missed != 2 || l[0].Stats == nil || l[0].Stats.Pruned != 3 || l[0].Slot.IsZero() {
 					t.Errorf("%+v", l)
 				}
 			}},
-		{"run", func() (any, error) { v, _, err := c.StorageOperation(ctx, "run-1", nil); return v, err }, "GET /v1/operations/run-1", "", nil},
+		{"run", func() (any, error) { v, _, err := c.Operation(ctx, "run-1", nil); return v, err }, "GET /v1/operations/run-1", "", nil},
 		{"items", func() (any, error) { v, _, err := c.RunItems(ctx, "run-1", nil); return v, err },
 			"GET /v1/operations/run-1/items", "", func(t *testing.T, v any) {
 				if l := v.([]RunItem); len(l) != 1 || l[0].Status != OpFailed || l[0].Error != "vzdump: timeout" {

@@ -148,6 +148,15 @@ type Operation struct {
 	// RequestID is the X-Request-ID of the request that started the
 	// operation.
 	RequestID string `json:"request_id,omitempty"`
+	// Volume is what a volume operation or a restore asks for and made.
+	Volume *VolumeSpec `json:"volume,omitempty"`
+	// Policy, Slot and Missed name a snapshot or backup policy run: its
+	// policy, its slot and the older slots it covers; Stats counts its
+	// guests.
+	Policy string    `json:"policy,omitempty"`
+	Slot   Time      `json:"slot,omitzero"`
+	Missed int       `json:"missed,omitempty"`
+	Stats  *RunStats `json:"stats,omitempty"`
 }
 
 // Active reports whether the operation has not finished yet.

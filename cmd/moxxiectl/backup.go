@@ -91,7 +91,7 @@ func printBackup(w io.Writer, b *client.Backup) error {
 func (a *app) backupRestoreCommand() *cobra.Command {
 	var req client.BackupRestoreRequest
 	cmd := a.storageOpCommand("restore VOLID", "Make a new guest from a backup", exactArgs("VOLID"),
-		func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.StorageOperation, *client.Meta, error) {
+		func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.Operation, *client.Meta, error) {
 			return c.RestoreBackup(ctx, args[0], req, w)
 		})
 	cmd.Example = `  moxxiectl backup restore local:backup/vzdump-qemu-101-2026_01_02-02_00_00.vma.zst --vmid 9001 --wait`

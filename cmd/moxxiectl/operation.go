@@ -157,7 +157,7 @@ func printOperation(w io.Writer, op *client.Operation) error {
 		"Updated", formatTime(op.UpdatedAt),
 		"Finished", formatTime(op.FinishedAt),
 	)
-	return keyValues(w, kv...)
+	return keyValues(w, append(kv, storageValues(op)...)...)
 }
 
 // specSummary describes a VM spec in one line: "web1, template 9000, 2
@@ -219,4 +219,26 @@ func vmidOrDash(vmid int) string {
 		return "-"
 	}
 	return strconv.Itoa(vmid)
+}
+
+// storageValues are the key, value pairs of what an operation did to a
+// volume or, for a policy run, its policy, slot and counts.
+func storageValues(op *client.Operation) []string {
+	var kv []string
+	if v := op.Volume; v != nil {
+		kv = append(kv, "Volume", volumeSummary(op.Kind, v))
+		if v.Result != "" {
+			kv = append(kv, "Result", cell(v.Result))
+		}
+	}
+	if op.Policy != "" {
+		kv = append(kv, "Policy", cell(op.Policy), "Slot", formatTime(op.Slot))
+		if op.Missed > 0 {
+			kv = append(kv, "Missed slots", strconv.Itoa(op.Missed))
+		}
+	}
+	if s := op.Stats; s != nil {
+		kv = append(kv, "Guests", fmt.Sprintf("%d: %d succeeded, %d failed; %d pruned", s.Total, s.Succeeded, s.Failed, s.Pruned))
+	}
+	return kv
 }

@@ -129,7 +129,7 @@ func (a *app) storageVolumeCommand() *cobra.Command {
 
 	var create client.VolumeCreateRequest
 	createCmd := a.storageOpCommand("create", "Add a new disk to a guest", exactArgs(),
-		func(ctx context.Context, c *client.Client, _ []string, w *client.WriteOptions) (*client.StorageOperation, *client.Meta, error) {
+		func(ctx context.Context, c *client.Client, _ []string, w *client.WriteOptions) (*client.Operation, *client.Meta, error) {
 			return c.CreateVolume(ctx, create, w)
 		})
 	fl = createCmd.Flags()
@@ -141,7 +141,7 @@ func (a *app) storageVolumeCommand() *cobra.Command {
 
 	var size int
 	resize := a.storageOpCommand("resize VOLID", "Grow a disk", exactArgs("VOLID"),
-		func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.StorageOperation, *client.Meta, error) {
+		func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.Operation, *client.Meta, error) {
 			return c.ResizeVolume(ctx, args[0], size, w)
 		})
 	resize.Flags().IntVar(&size, "size-gib", 0, "the new size in GiB, larger than the disk's (required)")
@@ -149,7 +149,7 @@ func (a *app) storageVolumeCommand() *cobra.Command {
 
 	var slot string
 	attach := a.storageOpCommand("attach VOLID", "Attach an unused disk of its guest", exactArgs("VOLID"),
-		func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.StorageOperation, *client.Meta, error) {
+		func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.Operation, *client.Meta, error) {
 			return c.AttachVolume(ctx, args[0], slot, w)
 		})
 	attach.Flags().StringVar(&slot, "slot", "", "the disk slot to attach it at, such as scsi2 (required)")
@@ -158,7 +158,7 @@ func (a *app) storageVolumeCommand() *cobra.Command {
 	var target string
 	var keep bool
 	move := a.storageOpCommand("move VOLID", "Move a disk to another storage, live when its guest runs", exactArgs("VOLID"),
-		func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.StorageOperation, *client.Meta, error) {
+		func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.Operation, *client.Meta, error) {
 			return c.MoveVolume(ctx, args[0], target, keep, w)
 		})
 	move.Long = `Move a disk to another storage, live when its guest runs. The source is
@@ -191,12 +191,12 @@ operation's error says so.`
 			}),
 		createCmd, resize, attach,
 		a.storageOpCommand("detach VOLID", "Detach a disk; it stays as an unused disk of its guest", exactArgs("VOLID"),
-			func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.StorageOperation, *client.Meta, error) {
+			func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.Operation, *client.Meta, error) {
 				return c.DetachVolume(ctx, args[0], w)
 			}),
 		move,
 		a.storageOpCommand("delete VOLID", "Delete a disk, detaching it first", exactArgs("VOLID"),
-			func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.StorageOperation, *client.Meta, error) {
+			func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.Operation, *client.Meta, error) {
 				return c.DeleteVolume(ctx, args[0], w)
 			}),
 	)
@@ -218,7 +218,7 @@ func requireFlags(cmd *cobra.Command, names ...string) {
 // storageOpCommand returns a command that starts a storage operation
 // with do and, with --wait, follows it to its end.
 func (a *app) storageOpCommand(use, short string, args cobra.PositionalArgs,
-	do func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.StorageOperation, *client.Meta, error)) *cobra.Command {
+	do func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.Operation, *client.Meta, error)) *cobra.Command {
 	var wait bool
 	var idem idempotencyFlag
 	cmd := &cobra.Command{
@@ -241,19 +241,19 @@ func (a *app) storageOpCommand(use, short string, args cobra.PositionalArgs,
 
 // followStorageOperation prints a storage operation just started, or with
 // wait follows it to its end and prints how it ended, with its volume.
-func (a *app) followStorageOperation(ctx context.Context, c *client.Client, op *client.StorageOperation, wait bool) error {
+func (a *app) followStorageOperation(ctx context.Context, c *client.Client, op *client.Operation, wait bool) error {
 	var werr error
 	if wait {
 		if _, werr = c.WaitOperation(ctx, op.ID, a.progressPrinter()); werr != nil && !isOperationFailure(werr) {
 			return werr
 		}
-		final, _, err := c.StorageOperation(ctx, op.ID, nil)
+		final, _, err := c.Operation(ctx, op.ID, nil)
 		if err != nil {
 			return err
 		}
 		op = final
 	}
-	if err := a.show(op, func(w io.Writer) error { return printStorageOperation(w, op) }); err != nil {
+	if err := a.show(op, func(w io.Writer) error { return printOperation(w, op) }); err != nil {
 		return err
 	}
 	if op.Active() && !a.json() {
@@ -284,37 +284,6 @@ func (a *app) progressPrinter() func(*client.Operation) {
 func isOperationFailure(err error) bool {
 	var fe *client.OperationFailedError
 	return errors.As(err, &fe)
-}
-
-// printStorageOperation prints an operation, then what it did to a
-// volume or, for a policy run, its slot and counts.
-func printStorageOperation(w io.Writer, op *client.StorageOperation) error {
-	if err := printOperation(w, &op.Operation); err != nil {
-		return err
-	}
-	var kv []string
-	if v := op.Volume; v != nil {
-		kv = append(kv, "Volume", volumeSummary(op.Kind, v))
-		if v.Result != "" {
-			kv = append(kv, "Result", cell(v.Result))
-		}
-	}
-	if op.Policy != "" {
-		kv = append(kv, "Policy", cell(op.Policy), "Slot", formatTime(op.Slot))
-		if op.Missed > 0 {
-			kv = append(kv, "Missed slots", strconv.Itoa(op.Missed))
-		}
-	}
-	if s := op.Stats; s != nil {
-		kv = append(kv, "Guests", fmt.Sprintf("%d: %d succeeded, %d failed; %d pruned", s.Total, s.Succeeded, s.Failed, s.Pruned))
-	}
-	if len(kv) == 0 {
-		return nil
-	}
-	if err := printf(w, "\n"); err != nil {
-		return err
-	}
-	return keyValues(w, kv...)
 }
 
 // volumeSummary describes what a volume operation of kind asked for in

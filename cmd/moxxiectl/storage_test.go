@@ -171,8 +171,8 @@ local:103/vm-103-disk-1.qcow2  103   pve1  local      16 GiB  qcow2
 	op := p.waitActiveOperation(t)
 	p.finishOperations(t, "local-lvm:vm-101-disk-1")
 	res := <-done
-	if !strings.Contains(res[0], "Status:    succeeded\n") || !strings.Contains(res[0], "Result:  local-lvm:vm-101-disk-1\n") ||
-		!strings.Contains(res[0], "Volume:  4 GiB, on local-lvm, 4 GiB reserved\n") {
+	if !strings.Contains(res[0], "Status:    succeeded\n") || !strings.Contains(res[0], "Result:    local-lvm:vm-101-disk-1\n") ||
+		!strings.Contains(res[0], "Volume:    4 GiB, on local-lvm, 4 GiB reserved\n") {
 		t.Errorf("create --wait:\n%s", res[0])
 	}
 	if !strings.HasSuffix(res[1], "volume.create 101 succeeded: done\n") || strings.Contains(res[1], "Follow it") {
@@ -392,7 +392,7 @@ local:backup/vzdump-qemu-101-2025_05_31-02_00_00.vma.zst  101   2025-05-31T02:00
 	}
 	checkJSON(t, "restore body", body, `{"vmid": 120, "node": "pve2", "storage": "local-lvm"}`)
 	if !strings.Contains(out, "Kind:      backup.restore\n") || !strings.Contains(out, "Node:      pve2\n") ||
-		!strings.Contains(out, "Volume:  backup "+webBackup+", to local-lvm\n") {
+		!strings.Contains(out, "Volume:    backup "+webBackup+", to local-lvm\n") {
 		t.Errorf("restore:\n%s", out)
 	}
 	if got := plain(oneErrorLine(t, p.cliErr(t, "backup", "restore", webBackup, "--vmid", "103"))); !strings.HasPrefix(got, "409 conflict: guest 103 exists") {
