@@ -61,10 +61,11 @@ func startDev(t *testing.T, dir string, args ...string) *devRun {
 }
 
 type devServer struct {
-	ID            string `json:"id"`
-	PID           int    `json:"pid"`
-	APIAddress    string `json:"api_address"`
-	GossipAddress string `json:"gossip_address"`
+	ID             string `json:"id"`
+	PID            int    `json:"pid"`
+	APIAddress     string `json:"api_address"`
+	GossipAddress  string `json:"gossip_address"`
+	MetricsAddress string `json:"metrics_address"`
 }
 
 func readServers(t *testing.T, dir string) []devServer {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,6 +196,18 @@ func TestDev_SitesFederationAndFailureDetection(t *testing.T) {
 		return nil
 	})
 	t.Logf("east down: seen by west after %s, by north after %s", detected["west"].Round(time.Millisecond), detected["north"].Round(time.Millisecond))
+	// West's servers export the same view.
+	resp, err := http.Get("http://" + west.servers[0].MetricsAddress + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`moxxie_site_state{site="east",state="down"} 1`, `moxxie_site_servers_alive{site="east"} 0`, `moxxie_site_state{site="north",state="up"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("west's metrics lack %s", want)
+		}
+	}
 	for name, d := range detected {
 		if d > 10*time.Second {
 			t.Errorf("%s took %s to see east down, the target is 10 s", name, d)
