@@ -43,12 +43,14 @@ type DevOptions struct {
 	// Logf reports supervisor events.
 	Logf func(format string, args ...any)
 	// Site puts the appliance's servers in a site of the sites' pool
-	// (docs/sites.md); SiteJoin lists gossip addresses of other sites'
-	// servers. Several dev appliances form a federation on one machine
-	// when they share the gossip keys (GossipKeyFile, made when missing)
-	// and a CA (CADir: its ca.pem and ca-key.pem sign this appliance's
-	// certificates, so requests can pass between sites).
+	// (docs/sites.md), with SiteRole (server, or witness: votes only);
+	// SiteJoin lists gossip addresses of other sites' servers. Several
+	// dev appliances form a federation on one machine when they share the
+	// gossip keys (GossipKeyFile, made when missing) and a CA (CADir: its
+	// ca.pem and ca-key.pem sign this appliance's certificates, so
+	// requests can pass between sites).
 	Site          string
+	SiteRole      string
 	SiteJoin      []string
 	GossipKeyFile string
 	CADir         string
@@ -422,7 +424,7 @@ func (d *devSupervisor) writeConfig(i int) error {
 		c.Proxmox = d.sim.config(c.TLS.CAFile)
 	}
 	if d.opts.Site != "" {
-		c.Site = SiteConfig{Name: d.opts.Site, GossipAddress: s.GossipAddress, GossipKeyFile: d.opts.GossipKeyFile, Join: d.opts.SiteJoin}
+		c.Site = SiteConfig{Name: d.opts.Site, Role: d.opts.SiteRole, GossipAddress: s.GossipAddress, GossipKeyFile: d.opts.GossipKeyFile, Join: d.opts.SiteJoin}
 		for j, p := range d.layout.Servers {
 			if j != i {
 				c.Site.Join = append(c.Site.Join, p.GossipAddress)

@@ -41,6 +41,7 @@ in --data-dir across restarts. Ctrl-C stops everything.`,
 	f.BoolVar(&opts.Restart, "restart", true, "restart a server process that dies")
 	f.StringVar(&opts.Host, "host", "", "loopback address to listen on (default 127.0.0.1); give each site its own, e.g. 127.0.0.2")
 	f.StringVar(&opts.Site, "site", "", "put the servers in this site of a federation (docs/sites.md)")
+	f.StringVar(&opts.SiteRole, "site-role", "", "the site's role with --site: server (default) or witness (votes when another site fails, holds no workloads)")
 	f.StringSliceVar(&opts.SiteJoin, "site-join", nil, "gossip addresses of other sites' servers, comma-separated (their servers.json)")
 	f.StringVar(&opts.GossipKeyFile, "gossip-key-file", "", "the federation's gossip keys, shared by every site (default <data-dir>/gossip.key, made when missing)")
 	f.StringVar(&opts.CADir, "ca-dir", "", "a CA directory (ca.pem, ca-key.pem) to sign this appliance's certificates with, shared by every site")
