@@ -133,7 +133,7 @@ func TestPool_SiteFailureDetected(t *testing.T) {
 
 func TestPool_SiteFailureDefaultTiming(t *testing.T) {
 	if testing.Short() {
-		t.Skip("takes about 10 s")
+		t.Skip("skipped with -short: detecting a site failure with the default timers takes about 6 s; run without -short (CI does)")
 	}
 	t.Parallel()
 	c := startCluster(t, 3, []string{"a", "b", "c"}, func(cfg *Config) { cfg.Timing = Timing{} })
