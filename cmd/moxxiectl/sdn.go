@@ -86,19 +86,12 @@ func (f *zoneFlags) register(cmd *cobra.Command, create bool) {
 // apply sets the fields of z whose flags cmd was given, and reports
 // whether any was.
 func (f *zoneFlags) apply(cmd *cobra.Command, z *sdn.Zone) bool {
-	fl := cmd.Flags()
-	n := 0
-	set := func(name string, do func()) {
-		if fl.Changed(name) {
-			do()
-			n++
-		}
-	}
-	set("mtu", func() { z.MTU = f.mtu })
-	set("nodes", func() { z.Nodes = splitList(f.nodes) })
-	set("pool", func() { z.Pool = f.pool })
-	set("port", func() { z.Port = f.port })
-	return n > 0
+	ch := changesOf(cmd)
+	ch.set("mtu", func() { z.MTU = f.mtu })
+	ch.set("nodes", func() { z.Nodes = splitList(f.nodes) })
+	ch.set("pool", func() { z.Pool = f.pool })
+	ch.set("port", func() { z.Port = f.port })
+	return ch.any()
 }
 
 func (a *app) sdnZoneCommand() *cobra.Command {
@@ -265,19 +258,12 @@ func (f *vnetFlags) register(cmd *cobra.Command) {
 }
 
 func (f *vnetFlags) apply(cmd *cobra.Command, v *sdn.Vnet) bool {
-	fl := cmd.Flags()
-	n := 0
-	set := func(name string, do func()) {
-		if fl.Changed(name) {
-			do()
-			n++
-		}
-	}
-	set("zone", func() { v.Zone = f.zone })
-	set("tag", func() { v.Tag = f.tag })
-	set("tenant", func() { v.Tenant = f.tenant })
-	set("alias", func() { v.Alias = f.alias })
-	return n > 0
+	ch := changesOf(cmd)
+	ch.set("zone", func() { v.Zone = f.zone })
+	ch.set("tag", func() { v.Tag = f.tag })
+	ch.set("tenant", func() { v.Tenant = f.tenant })
+	ch.set("alias", func() { v.Alias = f.alias })
+	return ch.any()
 }
 
 func (a *app) sdnVnetCommand() *cobra.Command {
@@ -402,9 +388,8 @@ func (f *subnetFlags) register(cmd *cobra.Command) {
 }
 
 func (f *subnetFlags) apply(ctx context.Context, cmd *cobra.Command, c *client.Client, s *sdn.Subnet) (bool, error) {
-	fl := cmd.Flags()
-	n := 0
-	if fl.Changed("prefix") {
+	ch := changesOf(cmd)
+	if ch.given("prefix") {
 		id, err := prefixIDOf(ctx, c, f.prefix)
 		if err != nil {
 			return false, err
@@ -412,18 +397,11 @@ func (f *subnetFlags) apply(ctx context.Context, cmd *cobra.Command, c *client.C
 		if id != s.PrefixID {
 			s.PrefixID, s.CIDR = id, "" // the server fills in the new prefix's CIDR
 		}
-		n++
 	}
-	set := func(name string, do func()) {
-		if fl.Changed(name) {
-			do()
-			n++
-		}
-	}
-	set("vnet", func() { s.Vnet = f.vnet })
-	set("gateway", func() { s.Gateway = f.gateway })
-	set("snat", func() { s.SNAT = f.snat })
-	return n > 0, nil
+	ch.set("vnet", func() { s.Vnet = f.vnet })
+	ch.set("gateway", func() { s.Gateway = f.gateway })
+	ch.set("snat", func() { s.SNAT = f.snat })
+	return ch.any(), nil
 }
 
 // prefixIDOf returns the ID of the IPAM prefix ref names: ref itself, or
@@ -570,18 +548,11 @@ func (f *allowFlags) register(cmd *cobra.Command) {
 }
 
 func (f *allowFlags) apply(cmd *cobra.Command, r *sdn.Allow) bool {
-	fl := cmd.Flags()
-	n := 0
-	set := func(name string, do func()) {
-		if fl.Changed(name) {
-			do()
-			n++
-		}
-	}
-	set("from", func() { r.From = f.from })
-	set("to", func() { r.To = f.to })
-	set("description", func() { r.Description = f.description })
-	return n > 0
+	ch := changesOf(cmd)
+	ch.set("from", func() { r.From = f.from })
+	ch.set("to", func() { r.To = f.to })
+	ch.set("description", func() { r.Description = f.description })
+	return ch.any()
 }
 
 func (a *app) sdnAllowCommand() *cobra.Command {

@@ -396,35 +396,24 @@ func (f *storagePolicyFlags) register(cmd *cobra.Command, kind string) {
 // apply sets the fields of p whose flags cmd was given, and reports
 // whether any was. The selector flags given replace the whole selector.
 func (f *storagePolicyFlags) apply(cmd *cobra.Command, p *client.StoragePolicyRequest) bool {
-	fl := cmd.Flags()
-	n := 0
-	set := func(name string, do func()) {
-		if fl.Changed(name) {
-			do()
-			n++
-		}
-	}
-	for _, name := range selectorFlags {
-		if fl.Changed(name) {
-			p.Selector = storage.Selector{All: f.all, VMIDs: f.vmids, Tenant: f.tenant, Tags: f.tags}
-			n++
-			break
-		}
-	}
-	set("schedule", func() { p.Schedule = f.schedule })
-	set("description", func() { p.Description = f.description })
-	set("keep-last", func() { p.Keep.Last = f.keep.Last })
-	set("keep-hourly", func() { p.Keep.Hourly = f.keep.Hourly })
-	set("keep-daily", func() { p.Keep.Daily = f.keep.Daily })
-	set("keep-weekly", func() { p.Keep.Weekly = f.keep.Weekly })
-	set("keep-monthly", func() { p.Keep.Monthly = f.keep.Monthly })
-	set("keep-yearly", func() { p.Keep.Yearly = f.keep.Yearly })
-	set("repeat-missed", func() { p.RepeatMissed = f.repeatMissed })
-	set("disabled", func() { p.Disabled = f.disabled })
-	set("storage", func() { p.Storage = f.storage })
-	set("mode", func() { p.Mode = f.mode })
-	set("compress", func() { p.Compress = f.compress })
-	return n > 0
+	ch := changesOf(cmd)
+	ch.setAny(selectorFlags, func() {
+		p.Selector = storage.Selector{All: f.all, VMIDs: f.vmids, Tenant: f.tenant, Tags: f.tags}
+	})
+	ch.set("schedule", func() { p.Schedule = f.schedule })
+	ch.set("description", func() { p.Description = f.description })
+	ch.set("keep-last", func() { p.Keep.Last = f.keep.Last })
+	ch.set("keep-hourly", func() { p.Keep.Hourly = f.keep.Hourly })
+	ch.set("keep-daily", func() { p.Keep.Daily = f.keep.Daily })
+	ch.set("keep-weekly", func() { p.Keep.Weekly = f.keep.Weekly })
+	ch.set("keep-monthly", func() { p.Keep.Monthly = f.keep.Monthly })
+	ch.set("keep-yearly", func() { p.Keep.Yearly = f.keep.Yearly })
+	ch.set("repeat-missed", func() { p.RepeatMissed = f.repeatMissed })
+	ch.set("disabled", func() { p.Disabled = f.disabled })
+	ch.set("storage", func() { p.Storage = f.storage })
+	ch.set("mode", func() { p.Mode = f.mode })
+	ch.set("compress", func() { p.Compress = f.compress })
+	return ch.any()
 }
 
 // policyCommand returns the policy command group of kind.
