@@ -181,7 +181,7 @@ func applyRunItemUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		}
 	}
 	if it.Status == ItemRunning && req.Status == ItemFailed {
-		if err := charge(txn, index, it.snapshotHolding().negate(), false); err != nil {
+		if err := charge(txn, index, snapshotHolding(it.Tenant, it.Project).negate(), false); err != nil {
 			return nil, err
 		}
 	}
@@ -757,21 +757,13 @@ func admitRestore(txn *memdb.Txn, op *Operation) error {
 	return nil
 }
 
-// snapshotHolding is what a snapshot item that started holds of its
-// scope's snapshots quota.
-func (it *RunItem) snapshotHolding() holding {
-	if it.Tenant == "" {
+// snapshotHolding is what one snapshot of a guest of tenant and project
+// holds of their snapshots quota.
+func snapshotHolding(tenant, project string) holding {
+	if tenant == "" {
 		return holding{}
 	}
-	return holding{tenant: it.Tenant, project: it.Project, delta: quota.Amounts{quota.Snapshots: 1}}
-}
-
-// holding is what a tracked snapshot holds of its scope's snapshots quota.
-func (s *PolicySnapshot) holding() holding {
-	if s.Tenant == "" {
-		return holding{}
-	}
-	return holding{tenant: s.Tenant, project: s.Project, delta: quota.Amounts{quota.Snapshots: 1}}
+	return holding{tenant: tenant, project: project, delta: quota.Amounts{quota.Snapshots: 1}}
 }
 
 // chargeSnapshot charges a snapshot item's guest's tenant and project for
@@ -784,12 +776,12 @@ func chargeSnapshot(txn *memdb.Txn, index uint64, it *RunItem) error {
 	}
 	g := raw.(*InvGuest)
 	it.Tenant, it.Project = g.Tenant, g.Project
-	return charge(txn, index, it.snapshotHolding(), true)
+	return charge(txn, index, snapshotHolding(it.Tenant, it.Project), true)
 }
 
 // removeSnapshot drops a tracked snapshot and what it holds.
 func removeSnapshot(txn *memdb.Txn, index uint64, s *PolicySnapshot) error {
-	if err := charge(txn, index, s.holding().negate(), false); err != nil {
+	if err := charge(txn, index, snapshotHolding(s.Tenant, s.Project).negate(), false); err != nil {
 		return err
 	}
 	return remove(txn, tablePolicySnapshots, index, s)
