@@ -5,12 +5,16 @@ package pvesim
 func (s *Sim) routeTable() map[Route]handler {
 	t := map[Route]handler{}
 	add := func(method, path string, h handler) { t[Route{method, path}] = h }
+	// Routes that read or change backup volumes, or report storage
+	// usage, first rescan the backup storages in a directory, which
+	// other simulators may have changed (backupdir.go).
+	sync := s.syncingBackups
 
 	add("GET", "/version", s.getVersion)
 	add("POST", "/access/ticket", s.handleTicket)
 
 	add("GET", "/cluster/status", s.getClusterStatus)
-	add("GET", "/cluster/resources", s.getClusterResources)
+	add("GET", "/cluster/resources", sync(s.getClusterResources))
 	add("GET", "/cluster/nextid", s.getNextID)
 	add("GET", "/cluster/tasks", s.getClusterTasks)
 
@@ -35,7 +39,7 @@ func (s *Sim) routeTable() map[Route]handler {
 		base := "/nodes/{node}/" + k
 		guest := base + "/{vmid}"
 		add("GET", base, func(q *req) (any, error) { return s.listGuests(q, k) })
-		add("POST", base, func(q *req) (any, error) { return s.createGuest(q, k) })
+		add("POST", base, sync(func(q *req) (any, error) { return s.createGuest(q, k) }))
 		add("GET", guest+"/status/current", func(q *req) (any, error) { return s.guestStatus(q, k) })
 		add("POST", guest+"/status/start", func(q *req) (any, error) { return s.startGuest(q, k) })
 		add("POST", guest+"/status/stop", func(q *req) (any, error) { return s.stopGuest(q, k, false) })
@@ -56,11 +60,11 @@ func (s *Sim) routeTable() map[Route]handler {
 	add("POST", "/nodes/{node}/qemu/{vmid}/move_disk", s.moveDisk)
 	add("POST", "/nodes/{node}/lxc/{vmid}/move_volume", s.moveVolume)
 
-	add("GET", "/nodes/{node}/storage", s.listNodeStorage)
-	add("GET", "/nodes/{node}/storage/{storage}/status", s.storageStatus)
-	add("GET", "/nodes/{node}/storage/{storage}/content", s.storageContent)
-	add("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}", s.deleteVolume)
-	add("POST", "/nodes/{node}/vzdump", s.vzdump)
+	add("GET", "/nodes/{node}/storage", sync(s.listNodeStorage))
+	add("GET", "/nodes/{node}/storage/{storage}/status", sync(s.storageStatus))
+	add("GET", "/nodes/{node}/storage/{storage}/content", sync(s.storageContent))
+	add("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}", sync(s.deleteVolume))
+	add("POST", "/nodes/{node}/vzdump", sync(s.vzdump))
 
 	add("GET", "/nodes/{node}/tasks", s.listNodeTasks)
 	add("GET", "/nodes/{node}/tasks/{upid}/status", s.taskStatus)

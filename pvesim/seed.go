@@ -35,6 +35,17 @@ type Seed struct {
 	SharedStorage string
 	// SharedGiB is the size of the shared storage. Zero: 4096.
 	SharedGiB int
+	// BackupDirs adds a backup storage for each entry, by storage ID: a
+	// directory storage shared by every node ("shared 1"), holding
+	// backups only, whose path is the host directory the entry names.
+	// Its backups live in files under <dir>/dump, laid out as vzdump lays
+	// them out, so that simulators in one process or in several that name
+	// the same directory under the same ID list, restore and delete each
+	// other's backups, as two Proxmox clusters sharing a mount do. The
+	// IDs local, local-lvm and SharedStorage are taken.
+	BackupDirs map[string]string
+	// BackupGiB is the size of each backup storage. Zero: 4096.
+	BackupGiB int
 	// Templates are the VM templates. Nil: StandardTemplates; an empty,
 	// non-nil slice: none.
 	Templates []SeedGuest
@@ -71,8 +82,8 @@ type SeedGuest struct {
 func (sd Seed) isZero() bool {
 	return sd.ClusterName == "" && sd.Nodes == 0 && sd.NodeNames == nil && sd.CPUs == 0 &&
 		sd.MemoryGiB == 0 && sd.LocalGiB == 0 && sd.LocalLVMGiB == 0 && sd.SharedStorage == "" &&
-		sd.SharedGiB == 0 && sd.Templates == nil && sd.GuestList == nil && sd.Guests == 0 &&
-		sd.GuestsPerNode == 0
+		sd.SharedGiB == 0 && sd.BackupDirs == nil && sd.BackupGiB == 0 && sd.Templates == nil &&
+		sd.GuestList == nil && sd.Guests == 0 && sd.GuestsPerNode == 0
 }
 
 // DefaultSeed is a small realistic cluster: three nodes pve1..pve3 with a
@@ -160,6 +171,11 @@ func (s *Sim) build(sd Seed) error {
 		s.storage = append(s.storage, cfg)
 		shared = &store{cfg: cfg, total: uint64(orDefault(sd.SharedGiB, 4096)) * gib, vols: map[string]*volume{}}
 	}
+	backups, err := s.addBackupDirs(sd, []string{"local", "local-lvm", sd.SharedStorage})
+	if err != nil {
+		return err
+	}
+	s.backupStores = backups
 	for _, c := range s.storage {
 		s.storageByID[c.id] = c
 	}
@@ -189,6 +205,9 @@ func (s *Sim) build(sd Seed) error {
 		n.stores["local-lvm"] = &store{cfg: lvm, total: uint64(orDefault(sd.LocalLVMGiB, 2048)) * gib, vols: map[string]*volume{}}
 		if shared != nil {
 			n.stores[shared.cfg.id] = shared
+		}
+		for _, st := range backups {
+			n.stores[st.cfg.id] = st
 		}
 		s.nodes = append(s.nodes, n)
 		s.nodeByName[name] = n

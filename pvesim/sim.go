@@ -83,6 +83,11 @@ type Sim struct {
 	storageByID map[string]*storageConfig // guarded by mu
 	sdn         sdnState                  // guarded by mu
 	tasks       taskIndex                 // guarded by mu
+
+	// backupStores are the backup storages in a directory
+	// (Seed.BackupDirs). The slice is fixed once New returns; the stores
+	// are guarded by mu.
+	backupStores []*store
 }
 
 var loadSchema = sync.OnceValue(schema.Load)

@@ -83,6 +83,7 @@ type store struct {
 	total uint64
 	base  uint64             // space used by other things (the host's root filesystem)
 	vols  map[string]*volume // by volid
+	dir   *backupDir         // set for a backup storage in a directory (Seed.BackupDirs)
 }
 
 func (st *store) addVolume(v *volume) { st.vols[v.volid] = v }

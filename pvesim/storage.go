@@ -131,6 +131,9 @@ func storageConfigEntry(c *storageConfig) map[string]any {
 	case "dir":
 		e["path"] = c.path
 		e["prune-backups"] = "keep-all=1"
+		if c.shared {
+			e["shared"] = 1
+		}
 	case "lvmthin":
 		e["vgname"] = c.vgname
 		e["thinpool"] = c.thinpool
@@ -339,14 +342,14 @@ func (s *Sim) backupGuest(r *run, n *node, vmid int, o backupOptions) error {
 		if r.inject {
 			return fmt.Errorf("injected fault")
 		}
+		st.refresh()
 		if st.used()+size > st.total {
 			return fmt.Errorf("vma_queue_write: write error - No space left on device")
 		}
 		notes := strings.NewReplacer("{{guestname}}", g.name(), "{{vmid}}", strconv.Itoa(vmid),
 			"{{node}}", n.name, "{{cluster}}", s.clusterName).Replace(o.notes)
-		st.addVolume(&volume{volid: o.storage + ":backup/" + file, vmid: vmid, content: "backup", format: format,
+		return st.saveBackup(&volume{volid: o.storage + ":backup/" + file, vmid: vmid, content: "backup", format: format,
 			size: size, used: size, ctime: now.Unix(), notes: notes, subtype: g.kind, protected: o.protected, conf: conf})
-		return nil
 	})
 	if err != nil {
 		return err
@@ -453,6 +456,7 @@ func (s *Sim) spawnDeleteVolume(q *req, volid string) (*task, error) {
 			return err
 		}
 		return r.commit(func() error {
+			st.refresh()
 			v := st.vols[volid]
 			switch {
 			case v == nil && st.cfg.typ == "lvmthin":
@@ -471,7 +475,9 @@ func (s *Sim) spawnDeleteVolume(q *req, volid string) (*task, error) {
 					return fmt.Errorf("base volume '%s' is still in use by linked clones", name)
 				}
 			}
-			delete(st.vols, volid)
+			if err := st.removeVolume(volid); err != nil {
+				return err
+			}
 			logFreed(r, st, volid)
 			r.logf("Removed volume '%s'", volid)
 			return nil
