@@ -57,6 +57,12 @@ type DevOptions struct {
 	// Host is the loopback address the servers and the simulator listen
 	// on (default 127.0.0.1): sites on one machine each take their own.
 	Host string
+	// BackupDir, when set, gives the simulator a backup storage "dr" in
+	// that directory (pvesim's Seed.BackupDirs). Dev appliances given
+	// the same directory share their backups, as two Proxmox clusters
+	// sharing a mount do: a backup made at one site can be listed and
+	// restored at another.
+	BackupDir string
 }
 
 // DevServer is one entry of <data-dir>/servers.json.
@@ -127,7 +133,7 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	if err := devGossip(&opts, dd, layout); err != nil {
 		return err
 	}
-	sim, err := startDevSim(dd, layout.PVESimAddress)
+	sim, err := startDevSim(dd, layout.PVESimAddress, opts.BackupDir)
 	if err != nil {
 		return err
 	}

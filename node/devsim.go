@@ -31,10 +31,16 @@ type devSim struct {
 	secretFile string
 }
 
+// devBackupStorage is the ID of the backup storage a dev simulator has
+// in DevOptions.BackupDir.
+const devBackupStorage = "dr"
+
 // startDevSim starts the simulator on addr ("host:port"). Its state
 // lives in memory: a restarted dev appliance starts from the seed again,
-// and inventory sync marks guests created before as gone.
-func startDevSim(dd, addr string) (*devSim, error) {
+// and inventory sync marks guests created before as gone. With a
+// backupDir, it also has the backup storage devBackupStorage there,
+// whose backups live in files and survive restarts.
+func startDevSim(dd, addr, backupDir string) (*devSim, error) {
 	tlsDir := filepath.Join(dd, "tls")
 	if _, err := os.Stat(pki.CertPath(tlsDir, "pvesim")); errors.Is(err, os.ErrNotExist) {
 		host, _, _ := net.SplitHostPort(addr)
@@ -51,7 +57,12 @@ func startDevSim(dd, addr string) (*devSim, error) {
 	if err != nil {
 		return nil, err
 	}
-	sim, err := pvesim.New(pvesim.Config{Tokens: map[string]string{devSimTokenID: secret}})
+	cfg := pvesim.Config{Tokens: map[string]string{devSimTokenID: secret}}
+	if backupDir != "" {
+		cfg.Seed = pvesim.DefaultSeed()
+		cfg.Seed.BackupDirs = map[string]string{devBackupStorage: backupDir}
+	}
+	sim, err := pvesim.New(cfg)
 	if err != nil {
 		return nil, err
 	}

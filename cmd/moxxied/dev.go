@@ -45,5 +45,6 @@ in --data-dir across restarts. Ctrl-C stops everything.`,
 	f.StringSliceVar(&opts.SiteJoin, "site-join", nil, "gossip addresses of other sites' servers, comma-separated (their servers.json)")
 	f.StringVar(&opts.GossipKeyFile, "gossip-key-file", "", "the federation's gossip keys, shared by every site (default <data-dir>/gossip.key, made when missing)")
 	f.StringVar(&opts.CADir, "ca-dir", "", "a CA directory (ca.pem, ca-key.pem) to sign this appliance's certificates with, shared by every site")
+	f.StringVar(&opts.BackupDir, "backup-dir", "", "give the Proxmox simulator a backup storage \"dr\" in this directory; appliances given the same one share their backups")
 	return cmd
 }

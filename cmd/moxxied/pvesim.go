@@ -22,6 +22,7 @@ func pvesimCmd() *cobra.Command {
 	var (
 		listen, certFile, keyFile string
 		tokenID, secretFile       string
+		backupDir                 string
 		nodes, guests             int
 		taskDuration, latency     time.Duration
 		errorRate                 float64
@@ -37,7 +38,10 @@ API under /api2/json (HTTPS when given a certificate, like Proxmox on port
 node outages, request counts). Both take the API token given with
 --token-id and --token-secret-file; without a secret file a secret is
 generated and printed to stderr. Without --guests the cluster is the
-default seed: three nodes, a few VMs and containers, two templates.`,
+default seed: three nodes, a few VMs and containers, two templates.
+With --backup-dir it also has a backup storage "dr" in that directory,
+shared with every simulator given the same one: backups made by one are
+listed and restored by the others.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (certFile == "") != (keyFile == "") {
@@ -57,13 +61,18 @@ default seed: three nodes, a few VMs and containers, two templates.`,
 			if secretFile == "" {
 				fmt.Fprintf(stderr, "pvesim: generated API token: PVEAPIToken=%s=%s\n", tokenID, secret)
 			}
+			seed := pvesim.DefaultSeed()
+			if nodes != 3 || guests != 0 {
+				seed = pvesim.Seed{Nodes: nodes, Guests: guests, SharedStorage: "nfs-shared"}
+			}
+			if backupDir != "" {
+				seed.BackupDirs = map[string]string{"dr": backupDir}
+			}
 			cfg := pvesim.Config{
+				Seed:         seed,
 				Tokens:       map[string]string{tokenID: secret},
 				TaskDuration: taskDuration,
 				Faults:       pvesim.Faults{Latency: latency, ErrorRate: errorRate},
-			}
-			if nodes != 3 || guests != 0 {
-				cfg.Seed = pvesim.Seed{Nodes: nodes, Guests: guests, SharedStorage: "nfs-shared"}
 			}
 			if verbose {
 				cfg.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, "pvesim: "+format+"\n", args...) }
@@ -134,6 +143,7 @@ default seed: three nodes, a few VMs and containers, two templates.`,
 	f.DurationVar(&taskDuration, "task-duration", 0, "base duration of a task (0: a short default)")
 	f.DurationVar(&latency, "latency", 0, "latency added to every request")
 	f.Float64Var(&errorRate, "error-rate", 0, "fraction of requests answered with a 500")
+	f.StringVar(&backupDir, "backup-dir", "", "a directory for a backup storage \"dr\", shared with every simulator given the same one")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log every request and task")
 	return cmd
 }
