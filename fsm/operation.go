@@ -351,6 +351,9 @@ func applyOperationUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 		if err := finishRun(txn, index, &op); err != nil {
 			return nil, err
 		}
+		if err := finishDRRun(txn, index, &op); err != nil {
+			return nil, err
+		}
 	}
 	if err := insert(txn, tableOperations, index, &op); err != nil {
 		return nil, err

@@ -98,6 +98,13 @@ func init() {
 	register(RecordProtectType, "record_protect", func() Command { return new(RecordProtectRequest) }, validated(applyRecordProtect))
 	register(StorageSyncType, "storage_sync", func() Command { return new(StorageSyncRequest) }, applyStorageSync)
 	register(PoolSettingsPutType, "pool_settings_put", func() Command { return new(PoolSettingsPutRequest) }, validated(applyPoolSettingsPut))
+	register(DRPlanPutType, "dr_plan_put", func() Command { return new(DRPlanPutRequest) }, validated(applyDRPlanPut))
+	register(DRPlanDeleteType, "dr_plan_delete", func() Command { return new(DRPlanDeleteRequest) }, applyDRPlanDelete)
+	register(DRReplicaSyncType, "dr_replica_sync", func() Command { return new(DRReplicaSyncRequest) }, validated(applyDRReplicaSync))
+	register(DRRunStartType, "dr_run_start", func() Command { return new(DRRunStartRequest) }, validated(applyDRRunStart))
+	register(DRItemUpdateType, "dr_item_update", func() Command { return new(DRItemUpdateRequest) }, validated(applyDRItemUpdate))
+	register(DRFenceType, "dr_fence", func() Command { return new(DRFenceRequest) }, applyDRFence)
+	register(DRFailoverEndType, "dr_failover_end", func() Command { return new(DRFailoverEndRequest) }, applyDRFailoverEnd)
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

@@ -119,6 +119,9 @@ func newMemDB() *memdb.MemDB {
 	for name, t := range storageTables() {
 		sc.Tables[name] = t
 	}
+	for name, t := range drTables() {
+		sc.Tables[name] = t
+	}
 	db, err := memdb.NewMemDB(sc)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: invalid schema: %v", err))

@@ -73,6 +73,9 @@ const (
 	recVolume        recordType = 46
 	recPoolSettings  recordType = 47
 	recStorageSample recordType = 48
+	recDRPlan        recordType = 49
+	recDRItem        recordType = 50
+	recDRConflict    recordType = 51
 	recEnd           recordType = 255
 )
 
@@ -139,6 +142,9 @@ var snapshotTables = []tableRecord{
 	{tableVolumes, recVolume, func() any { return new(Volume) }},
 	{tablePoolSettings, recPoolSettings, func() any { return new(PoolSettings) }},
 	{tableStorageSamples, recStorageSample, func() any { return new(StorageSample) }},
+	{tableDRPlans, recDRPlan, func() any { return new(DRPlan) }},
+	{tableDRItems, recDRItem, func() any { return new(DRItem) }},
+	{tableDRConflicts, recDRConflict, func() any { return new(DRConflict) }},
 }
 
 type fsmSnapshot struct {

@@ -87,6 +87,13 @@ const (
 	RecordProtectType        MessageType = 65
 	StorageSyncType          MessageType = 66
 	PoolSettingsPutType      MessageType = 67
+	DRPlanPutType            MessageType = 68
+	DRPlanDeleteType         MessageType = 69
+	DRReplicaSyncType        MessageType = 70
+	DRRunStartType           MessageType = 71
+	DRItemUpdateType         MessageType = 72
+	DRFenceType              MessageType = 73
+	DRFailoverEndType        MessageType = 74
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does
