@@ -22,6 +22,8 @@ type meta struct {
 	Leader  bool     `json:"l,omitempty"`
 	Healthy bool     `json:"h,omitempty"`
 	Down    []string `json:"d,omitempty"`
+	// FailedOver lists the sites this server's site failed over.
+	FailedOver []string `json:"f,omitempty"`
 	// Instance identifies this run of the server (random at Start), so that
 	// a leave notice of an earlier run never applies to a later one.
 	Instance string `json:"i"`
@@ -70,6 +72,14 @@ func decodeMeta(b []byte) (meta, error) {
 	}
 	if len(m.Down) == 0 {
 		m.Down = nil
+	}
+	if len(m.FailedOver) == 0 {
+		m.FailedOver = nil
+	}
+	for _, s := range m.FailedOver {
+		if !siteNameRe.MatchString(s) {
+			return meta{}, fmt.Errorf("meta: bad site %q in failed over", s)
+		}
 	}
 	seen := make(map[string]bool, len(m.Down))
 	for _, s := range m.Down {

@@ -227,8 +227,9 @@ func (p *Pool) stop() bool {
 // unchanged.
 func (p *Pool) SetHealth(h Health) {
 	p.mu.Lock()
-	same := p.health == h
+	same := p.health.equal(h)
 	p.health = h
+	p.health.FailedOver = slices.Clone(h.FailedOver)
 	p.mu.Unlock()
 	if !same {
 		signal(p.publish)
@@ -461,7 +462,7 @@ func (p *Pool) observe(n *memberlist.Node, gone bool) {
 	default:
 		m.Role = md.Role
 		m.APIAddress = md.API
-		m.Health = Health{Leader: md.Leader, Healthy: md.Healthy}
+		m.Health = Health{Leader: md.Leader, Healthy: md.Healthy, FailedOver: md.FailedOver}
 		m.Down = md.Down
 		instance = md.Instance
 	}
@@ -497,14 +498,15 @@ func (d delegate) NodeMeta(limit int) []byte {
 	p := d.p
 	p.mu.Lock()
 	m := meta{
-		Site:     p.cfg.Site,
-		Node:     p.cfg.Node,
-		Role:     p.cfg.Role,
-		API:      p.cfg.APIAddress,
-		Leader:   p.health.Leader,
-		Healthy:  p.health.Healthy,
-		Down:     p.votes,
-		Instance: p.instance,
+		Site:       p.cfg.Site,
+		Node:       p.cfg.Node,
+		Role:       p.cfg.Role,
+		API:        p.cfg.APIAddress,
+		Leader:     p.health.Leader,
+		Healthy:    p.health.Healthy,
+		FailedOver: slices.Clone(p.health.FailedOver),
+		Down:       p.votes,
+		Instance:   p.instance,
 	}
 	p.mu.Unlock()
 	b, dropped, err := encodeMeta(m, limit)
@@ -529,6 +531,7 @@ func signal(ch chan struct{}) {
 
 func copyMember(m Member) Member {
 	m.Down = slices.Clone(m.Down)
+	m.FailedOver = slices.Clone(m.FailedOver)
 	return m
 }
 

@@ -26,6 +26,15 @@ const (
 type Health struct {
 	Leader  bool `json:"leader"`  // it leads its site's raft group
 	Healthy bool `json:"healthy"` // its site has a leader and it is in sync
+	// FailedOver lists the sites whose guests its site runs after a
+	// failover (docs/dr.md): a site that comes back learns it from the
+	// pool and keeps those guests stopped.
+	FailedOver []string `json:"failed_over,omitempty"`
+}
+
+// equal reports whether h and o say the same.
+func (h Health) equal(o Health) bool {
+	return h.Leader == o.Leader && h.Healthy == o.Healthy && slices.Equal(h.FailedOver, o.FailedOver)
 }
 
 // Member is one server of the pool as this server sees it.
