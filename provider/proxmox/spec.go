@@ -267,7 +267,16 @@ func vmNIC(nic provider.NIC, cur string) (string, error) {
 	if nic.VLAN > 0 {
 		parts = append(parts, "tag="+strconv.Itoa(nic.VLAN))
 	}
-	return strings.Join(append(parts, keep...), ","), nil
+	return strings.Join(append(parts, linkDown(keep, nic.LinkDown)...), ","), nil
+}
+
+// linkDown returns the options to keep, with link_down=1 when down.
+func linkDown(keep []string, down bool) []string {
+	if !down {
+		return keep
+	}
+	keep = slices.DeleteFunc(keep, func(o string) bool { return strings.HasPrefix(o, "link_down=") })
+	return append(keep, "link_down=1")
 }
 
 // containerNIC returns the net{i} value of a container's NIC, keeping the
@@ -309,7 +318,7 @@ func containerNIC(i int, nic provider.NIC, cur string) (string, error) {
 		return "", err
 	}
 	parts = append(parts, addr)
-	return strings.Join(append(parts, keep...), ","), nil
+	return strings.Join(append(parts, linkDown(keep, nic.LinkDown)...), ","), nil
 }
 
 // ipConfig returns a NIC's address configuration as cloud-init and
