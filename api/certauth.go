@@ -25,8 +25,12 @@ import (
 //     host its common name names: on the agent routes
 //     (/v1/sdn/hosts/{name}...) it may act only for that host; every other
 //     route is decided by RBAC for role agent.
-//   - Client and server certificates authenticate nothing: operators and
-//     tools use tokens, and servers never call the API as clients.
+//   - A server certificate (of this site or another site of the
+//     federation, which share the CA) acts with role site: it may only
+//     send the DR plans its site holds for this one
+//     (PUT /v1/dr/replicas/{source}, docs/dr.md).
+//   - Client certificates authenticate nothing: operators and tools use
+//     tokens.
 //   - A bearer token, when given, wins: the certificate is not looked at.
 //
 // Followers forward requests before authenticating them. The leader then
@@ -129,20 +133,23 @@ func setForwardedCertIdentity(fr *http.Request, from *http.Request) {
 // authenticateCert authenticates a call without a bearer token from the
 // client certificate identity id; see the top of this file.
 func (s *server) authenticateCert(c *call, id certIdentity) error {
+	role, what := auth.RoleAgent, "agent"
 	switch id.role {
 	case pki.RoleAgent:
+	case pki.RoleServer:
+		role, what = auth.RoleSite, "server"
 	case "":
 		return unauthorized(fmt.Sprintf("client certificate %q carries no valid moxxie role and does not authenticate; send a bearer token (Authorization: Bearer <secret>)", id.name), challenge)
 	default:
-		return unauthorized(fmt.Sprintf("certificates of role %s do not authenticate to the API (only agent certificates do); send a bearer token (Authorization: Bearer <secret>)", id.role), challenge)
+		return unauthorized(fmt.Sprintf("certificates of role %s do not authenticate to the API (only agent and server certificates do); send a bearer token (Authorization: Bearer <secret>)", id.role), challenge)
 	}
 	if id.name == "" {
-		return unauthorized("agent certificate has no common name (its host's name)", challenge)
+		return unauthorized(what+" certificate has no common name", challenge)
 	}
 	if !s.b.Now().Before(id.notAfter) {
-		return unauthorized(fmt.Sprintf("agent certificate %q expired at %s", id.name, id.notAfter.UTC().Format(time.RFC3339)), challenge)
+		return unauthorized(fmt.Sprintf("%s certificate %q expired at %s", what, id.name, id.notAfter.UTC().Format(time.RFC3339)), challenge)
 	}
-	d := auth.Authorize(auth.RoleAgent, "", c.rt.Perm, c.rt.Scope)
+	d := auth.Authorize(role, "", c.rt.Perm, c.rt.Scope)
 	if !d.Allowed {
 		return &apiError{status: http.StatusForbidden, code: CodeForbidden, message: d.Reason}
 	}
@@ -154,8 +161,8 @@ func (s *server) authenticateCert(c *call, id certIdentity) error {
 	}
 	c.token = &fsm.Token{
 		AccessorID:  certAccessorPrefix + id.name,
-		Description: "agent certificate " + id.name,
-		Role:        string(auth.RoleAgent),
+		Description: what + " certificate " + id.name,
+		Role:        string(role),
 	}
 	c.tenant = d.Tenant
 	return nil

@@ -200,11 +200,24 @@ func TestCertAuth_AgentCertificateActsForItsHostOnly(t *testing.T) {
 	}
 }
 
-func TestCertAuth_ClientAndServerCertificatesDoNotAuthenticate(t *testing.T) {
+// A server certificate acts with role site: it reads the status and
+// sends DR plans (dr:replicate), nothing else.
+func TestCertAuth_ServerCertificateActsAsSite(t *testing.T) {
 	ts := newLeader(t)
 	p := newCertPKI(t)
 	srv := p.serveTLS(ts.h)
-	for _, role := range []pki.Role{pki.RoleClient, pki.RoleServer} {
+	c := p.client(p.cert("east-s1", pki.RoleServer))
+	certCall(t, c, "GET", srv.URL+"/v1/status", "").want(t, http.StatusOK)
+	certCall(t, c, "GET", srv.URL+"/v1/sdn/hosts/east-s1/plan", "").want(t, http.StatusForbidden, "role site lacks permission agent")
+	certCall(t, c, "GET", srv.URL+"/v1/dr/plans", "").want(t, http.StatusForbidden, "role site lacks permission dr:read")
+	certCall(t, c, "PUT", srv.URL+"/v1/dr/replicas/east", `{"plans":[]}`).want(t, http.StatusNotFound, "in no site")
+}
+
+func TestCertAuth_ClientCertificatesDoNotAuthenticate(t *testing.T) {
+	ts := newLeader(t)
+	p := newCertPKI(t)
+	srv := p.serveTLS(ts.h)
+	for _, role := range []pki.Role{pki.RoleClient} {
 		t.Run(string(role), func(t *testing.T) {
 			c := p.client(p.cert("pve1-"+string(role), role))
 			for _, path := range []string{"/v1/status", "/v1/sdn/hosts/pve1-" + string(role) + "/plan"} {

@@ -84,8 +84,8 @@ func TestTokens_Roles(t *testing.T) {
 	for _, c := range []struct {
 		body, field, message string
 	}{
-		{`{}`, "role", "is required: one of admin, operator, auditor, tenant-admin, tenant-user, tenant-viewer, agent"},
-		{`{"role":"reader"}`, "role", `unknown role "reader": must be one of admin, operator, auditor, tenant-admin, tenant-user, tenant-viewer, agent`},
+		{`{}`, "role", "is required: one of admin, operator, auditor, tenant-admin, tenant-user, tenant-viewer, agent, site"},
+		{`{"role":"reader"}`, "role", `unknown role "reader": must be one of admin, operator, auditor, tenant-admin, tenant-user, tenant-viewer, agent, site`},
 		{`{"role":"tenant-user"}`, "tenant", "is required: tenant-user tokens act within one tenant"},
 		{`{"role":"tenant-viewer","tenant":"Acme"}`, "tenant", `"Acme" must be 1-63 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit`},
 		{`{"role":"tenant-admin","tenant":"a b"}`, "tenant", `"a b" must be 1-63 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit`},

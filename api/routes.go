@@ -75,9 +75,9 @@ type route struct {
 }
 
 // routeTable lists every endpoint of the API: the core routes below and
-// those of the audit, secrets, tenancy, reports, capacity, SDN and storage
-// APIs and the debug routes, each in its own file.
-var routeTable = slices.Concat(coreRoutes, auditRoutes, secretRoutes, tenancyRoutes, reportRoutes, capacityRoutes, sdnRoutes, storageRoutes, debugRoutes)
+// those of the audit, secrets, tenancy, reports, capacity, SDN, storage
+// and DR APIs and the debug routes, each in its own file.
+var routeTable = slices.Concat(coreRoutes, auditRoutes, secretRoutes, tenancyRoutes, reportRoutes, capacityRoutes, sdnRoutes, storageRoutes, drRoutes, debugRoutes)
 
 // coreRoutes are the endpoints of the cluster, ACL, IPAM, DNS, inventory,
 // VM and snapshot APIs.

@@ -32,10 +32,13 @@ const (
 	RoleTenantViewer Role = "tenant-viewer"
 	// RoleAgent is a host agent: it reads the network plan and reports.
 	RoleAgent Role = "agent"
+	// RoleSite is a server of another site, authenticated by its server
+	// certificate: it sends the DR plans it holds for this site.
+	RoleSite Role = "site"
 )
 
 // Roles lists every role, in the order documentation shows them.
-var Roles = []Role{RoleAdmin, RoleOperator, RoleAuditor, RoleTenantAdmin, RoleTenantUser, RoleTenantViewer, RoleAgent}
+var Roles = []Role{RoleAdmin, RoleOperator, RoleAuditor, RoleTenantAdmin, RoleTenantUser, RoleTenantViewer, RoleAgent, RoleSite}
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool { return slices.Contains(Roles, r) }
@@ -90,6 +93,12 @@ const (
 	// PermAgent is what a host agent does: enrol its host, read its
 	// network plan and report what it applied.
 	PermAgent Permission = "agent"
+	// PermDRRead reads DR plans, their replicas, runs and conflicts;
+	// PermDRWrite writes plans and runs failovers and drills;
+	// PermDRReplicate sends a site's plans to their recovery site.
+	PermDRRead      Permission = "dr:read"
+	PermDRWrite     Permission = "dr:write"
+	PermDRReplicate Permission = "dr:replicate"
 	// PermDebugRead reads a server's insides: Go profiles
 	// (/debug/pprof), its effective configuration and its recent logs.
 	// Only admins hold it: profiles show memory and call stacks.
@@ -116,18 +125,19 @@ var grants = map[Role][]Permission{
 		PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead, PermSecretRead, PermSecretWrite, PermAuditRead,
 		PermTenantRead, PermTenantWrite, PermReportRead, PermCapacityRead, PermBillingWrite,
 		PermSDNRead, PermSDNWrite, PermAgent, PermDebugRead, PermStorageRead, PermStorageWrite,
+		PermDRRead, PermDRWrite, PermDRReplicate,
 	},
 	RoleOperator: {
 		PermStatusRead, PermMetricsRead, PermClusterWrite, PermSettingRead, PermSettingWrite, PermSnapshotRead,
 		PermIPAMRead, PermIPAMWrite, PermIPAMAllocate, PermDNSRead, PermDNSWrite,
 		PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead, PermSecretRead,
 		PermTenantRead, PermTenantWrite, PermReportRead, PermCapacityRead,
-		PermSDNRead, PermSDNWrite, PermStorageRead, PermStorageWrite,
+		PermSDNRead, PermSDNWrite, PermStorageRead, PermStorageWrite, PermDRRead, PermDRWrite,
 	},
 	RoleAuditor: {
 		PermStatusRead, PermMetricsRead, PermSettingRead, PermTokenRead, PermIPAMRead, PermDNSRead,
 		PermInventoryRead, PermOperationRead, PermSecretRead, PermAuditRead,
-		PermTenantRead, PermReportRead, PermCapacityRead, PermSDNRead, PermStorageRead,
+		PermTenantRead, PermReportRead, PermCapacityRead, PermSDNRead, PermStorageRead, PermDRRead,
 	},
 	RoleTenantAdmin: {
 		PermIPAMRead, PermIPAMAllocate, PermDNSRead, PermInventoryRead, PermVMWrite, PermVMPower, PermOperationRead,
@@ -142,6 +152,9 @@ var grants = map[Role][]Permission{
 	},
 	RoleAgent: {
 		PermAgent, PermStatusRead,
+	},
+	RoleSite: {
+		PermDRReplicate, PermStatusRead,
 	},
 }
 

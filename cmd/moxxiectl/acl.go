@@ -49,6 +49,7 @@ var roleSummary = map[auth.Role]string{
 	auth.RoleTenantUser:   "operates its tenant's VMs and addresses",
 	auth.RoleTenantViewer: "reads its tenant's objects",
 	auth.RoleAgent:        "a host agent: reads the network plan and reports",
+	auth.RoleSite:         "a server of another site: sends the DR plans it holds for this one",
 }
 
 // checkTokenRequest refuses, before asking the server, a token request
