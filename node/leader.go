@@ -74,6 +74,7 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	loops.Go(func() { s.runSDNMirror(stop) })
 	loops.Go(func() { s.runStorageSync(stop) })
 	loops.Go(func() { s.runPolicies(stop) })
+	loops.Go(func() { s.runDR(stop) })
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
 	drain := time.NewTicker(drainInterval)

@@ -169,6 +169,8 @@ func (r *opRunner) run(op *fsm.Operation, interrupted bool) {
 		err = o.volume()
 	case fsm.OpBackupRestore:
 		err = o.restore()
+	case fsm.OpDRFailover, fsm.OpDRDrill, fsm.OpDRFailback:
+		err = o.drRun()
 	}
 	if r.ctx.Err() != nil {
 		// Leadership lost: the next leader finishes or undoes it.
@@ -541,6 +543,10 @@ func (o *opState) power() error {
 	case fsm.OpVMStart:
 		if g.Status == "running" {
 			return nil
+		}
+		if by := o.r.s.DRFencedBy(ref.VMID); by != "" {
+			return fmt.Errorf("%w: guest %d is fenced: site %s failed its DR plan over and runs its copy; it stays stopped until `moxxiectl site failback` (docs/dr.md)",
+				fsm.ErrConflict, ref.VMID, by)
 		}
 		_ = o.step("starting")
 		t, err = o.r.p.StartGuest(ctx, ref)

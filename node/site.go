@@ -100,7 +100,7 @@ func (m *siteMember) joined() *site.Pool {
 
 // siteHealth is what this server advertises about itself.
 func (s *Server) siteHealth() site.Health {
-	return site.Health{Leader: s.IsLeader(), Healthy: s.raft != nil && s.raft.Leader() != ""}
+	return site.Health{Leader: s.IsLeader(), Healthy: s.raft != nil && s.raft.Leader() != "", FailedOver: s.drFailedOver()}
 }
 
 // joinSite reads the keys and starts this server's membership.

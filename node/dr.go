@@ -1,0 +1,751 @@
+package node
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moxxie/moxxie/api"
+	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/provider"
+	"github.com/moxxie/moxxie/site"
+)
+
+// Disaster recovery between sites (docs/dr.md). The leader of every
+// site runs one loop, runDR, which does three things:
+//
+//   - As a source site, every drSyncEvery it sends each recovery site the
+//     plans it holds for it, with the newest backup of every guest on the
+//     plan's backup storage (PUT /v1/dr/replicas/{source}, authenticated
+//     by its server certificate). The answer says which of them were
+//     failed over.
+//   - As a source site that learns it was failed over (from the pool: the
+//     recovery site's servers advertise the sites they failed over, or
+//     from a sync's answer), it fences the plan and keeps the plan's
+//     guests stopped, recording a conflict for each it found running.
+//   - As a recovery site, every drTriggerEvery it starts the failover of
+//     every automatic replica whose source site is down: all its servers
+//     dead and a quorum of the other sites agreeing (package site).
+//
+// A failover, drill or failback is an operation the operations runner
+// executes (drRun). Each guest's step is recorded before the platform is
+// asked; a new leader resumes from the recorded step and looks at the
+// platform before acting, so no guest is restored or started twice.
+
+const (
+	drTriggerEvery = 500 * time.Millisecond
+	drSyncEvery    = 2 * time.Second
+	// drCallTimeout bounds one request to another site.
+	drCallTimeout = 10 * time.Second
+)
+
+// runDR runs the disaster-recovery duties of the leader until stop.
+func (s *Server) runDR(stop <-chan struct{}) {
+	if s.cfg.Site.Name == "" {
+		return
+	}
+	t := time.NewTicker(drTriggerEvery)
+	defer t.Stop()
+	var lastSync time.Time
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if err := s.drTrigger(); err != nil {
+			s.logger.Warn("dr: checking for failovers failed", "error", err)
+		}
+		if time.Since(lastSync) >= drSyncEvery {
+			lastSync = time.Now()
+			s.drLearnFences()
+			s.drSyncReplicas(stop)
+			if err := s.drEnforceFences(); err != nil {
+				s.logger.Warn("dr: keeping fenced guests stopped failed", "error", err)
+			}
+		}
+	}
+}
+
+// drSiteStates returns every site's state in this server's pool view.
+func (s *Server) drSiteStates() map[string]site.SiteStatus {
+	out := map[string]site.SiteStatus{}
+	for _, st := range s.Sites() {
+		out[st.Name] = st
+	}
+	return out
+}
+
+// drTrigger starts the failover of every automatic replica whose source
+// site is down.
+func (s *Server) drTrigger() error {
+	_, plans, err := s.State().DRPlans(nil)
+	if err != nil {
+		return err
+	}
+	var states map[string]site.SiteStatus
+	for _, p := range plans {
+		if !p.Replica || p.Manual || p.Failover != nil || p.ActiveRun != "" {
+			continue
+		}
+		if states == nil {
+			states = s.drSiteStates()
+		}
+		if states[p.SourceSite].State != "down" {
+			continue
+		}
+		op, err := s.StartDRRun(p.ID, fsm.OpDRFailover, fsm.DRTriggerAutomatic, false, "")
+		if err != nil {
+			s.logger.Warn("dr: starting a failover failed", "plan", p.ID, "source_site", p.SourceSite, "error", err)
+			continue
+		}
+		s.logger.Warn("dr: site down, failing its plan over", "plan", p.ID, "source_site", p.SourceSite, "run", op.ID,
+			"votes", states[p.SourceSite].Votes)
+	}
+	return nil
+}
+
+// StartDRRun records a failover, drill or failback of a plan and returns
+// its operation, which the operations runner then executes.
+func (s *Server) StartDRRun(plan, kind, trigger string, keep bool, requestID string) (*fsm.Operation, error) {
+	_, p, err := s.State().DRPlan(nil, plan)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, fmt.Errorf("%w: plan %s", fsm.ErrNotFound, plan)
+	}
+	req := fsm.NewDRRun(p, kind, trigger, keep, api.NewID())
+	req.RequestID = requestID
+	v, err := s.raftApply(req)
+	if err != nil {
+		return nil, err
+	}
+	return v.(*fsm.Operation), nil
+}
+
+// drFailedOver returns the sources of the replicas this site failed
+// over, for its servers to advertise in the pool.
+func (s *Server) drFailedOver() []string {
+	_, plans, err := s.State().DRPlans(nil)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, p := range plans {
+		if p.Replica && p.Failover != nil && !slices.Contains(out, p.SourceSite) {
+			out = append(out, p.SourceSite)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// drLearnFences fences every plan of this site whose recovery site
+// advertises in the pool that it failed this site over.
+func (s *Server) drLearnFences() {
+	local := s.cfg.Site.Name
+	by := map[string]bool{}
+	for _, st := range s.Sites() {
+		for _, m := range st.Members {
+			if m.State == site.StateAlive && slices.Contains(m.FailedOver, local) {
+				by[st.Name] = true
+			}
+		}
+	}
+	if len(by) == 0 {
+		return
+	}
+	_, plans, err := s.State().DRPlans(nil)
+	if err != nil {
+		return
+	}
+	for _, p := range plans {
+		if !p.Replica && p.Fence == nil && by[p.RecoverySite] {
+			s.drFence(p, &fsm.DRFence{By: p.RecoverySite, Since: fsm.Timestamp(s.now().UnixNano())})
+		}
+	}
+}
+
+// drFence records that p was failed over.
+func (s *Server) drFence(p *fsm.DRPlan, f *fsm.DRFence) {
+	if _, err := s.raftApply(&fsm.DRFenceRequest{Plan: p.ID, Fence: f}); err != nil {
+		s.logger.Warn("dr: fencing a plan failed", "plan", p.ID, "error", err)
+		return
+	}
+	s.logger.Warn("dr: this site was failed over: keeping the plan's guests stopped until a failback", "plan", p.ID, "by", f.By, "run", f.Run)
+}
+
+// drEnforceFences stops the running guests of fenced plans, recording a
+// conflict for each: it ran here while its copy ran at the recovery site.
+func (s *Server) drEnforceFences() error {
+	if s.provider == nil {
+		return nil
+	}
+	_, plans, err := s.State().DRPlans(nil)
+	if err != nil {
+		return err
+	}
+	for _, p := range plans {
+		if p.Replica || p.Fence == nil {
+			continue
+		}
+		var conflicts []fsm.DRConflict
+		for _, g := range p.Guests {
+			_, ig, err := s.State().InventoryGuest(nil, g.VMID)
+			if err != nil || ig == nil || ig.Gone {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), drCallTimeout)
+			ref := provider.GuestRef{Node: ig.Node, VMID: ig.VMID, Kind: provider.GuestKind(ig.Kind)}
+			live, err := s.provider.Guest(ctx, ref)
+			if err == nil && live.Status == "running" {
+				var t provider.Task
+				if t, err = s.provider.StopGuest(ctx, ref); err == nil {
+					_, err = s.provider.WaitTask(ctx, t, nil)
+				}
+				if err == nil {
+					s.logger.Warn("dr: stopped a fenced guest", "plan", p.ID, "vmid", g.VMID, "failed_over_to", p.Fence.By)
+					conflicts = append(conflicts, fsm.DRConflict{ID: api.NewID(), Plan: p.ID, Kind: fsm.DRConflictGuestRan, Site: s.cfg.Site.Name,
+						VMID: g.VMID, At: fsm.Timestamp(s.now().UnixNano()),
+						Detail: fmt.Sprintf("guest %d (%s) ran at %s after site %s failed plan %s over; it was stopped. What it wrote since the backup %s restored from is not in %s's copy.",
+							g.VMID, ig.Name, s.cfg.Site.Name, p.Fence.By, p.ID, p.Fence.By, p.Fence.By)})
+				}
+			}
+			cancel()
+			if err != nil {
+				s.logger.Warn("dr: stopping a fenced guest failed", "plan", p.ID, "vmid", g.VMID, "error", err)
+			}
+		}
+		if len(conflicts) > 0 {
+			for i := range conflicts {
+				conflicts[i].Version = conflicts[i].At
+			}
+			if _, err := s.raftApply(&fsm.DRFenceRequest{Plan: p.ID, Fence: p.Fence, Conflicts: conflicts}); err != nil {
+				s.logger.Warn("dr: recording conflicts failed", "plan", p.ID, "error", err)
+			}
+			s.kickSync()
+		}
+	}
+	return nil
+}
+
+// DRFencedBy returns the site that failed over the plan protecting the
+// guest vmid of this site, or "" when it is not fenced.
+func (s *Server) DRFencedBy(vmid int) string {
+	_, plans, err := s.State().DRPlans(nil)
+	if err != nil {
+		return ""
+	}
+	for _, p := range plans {
+		if p.Replica || p.Fence == nil {
+			continue
+		}
+		if slices.ContainsFunc(p.Guests, func(g fsm.DRGuest) bool { return g.VMID == vmid }) {
+			return p.Fence.By
+		}
+	}
+	return ""
+}
+
+// drReplicaBody is the body of PUT /v1/dr/replicas/{source}.
+type drReplicaBody struct {
+	Plans []fsm.DRPlan `json:"plans"`
+}
+
+// drSyncReplicas sends every other site running servers the plans this
+// site holds for it (none: its replicas of this site go), and fences the
+// plans an answer says were failed over.
+func (s *Server) drSyncReplicas(stop <-chan struct{}) {
+	local := s.cfg.Site.Name
+	_, plans, err := s.State().DRPlans(nil)
+	if err != nil {
+		return
+	}
+	bySite := map[string][]fsm.DRPlan{}
+	for _, p := range plans {
+		if !p.Replica {
+			out := *p
+			out.Status = s.drGuestStatus(p)
+			bySite[p.RecoverySite] = append(bySite[p.RecoverySite], out)
+		}
+	}
+	for _, st := range s.Sites() {
+		if st.Name == local || st.Role != site.RoleServer || (st.State != site.SiteUp && st.State != "degraded") {
+			continue
+		}
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		res, err := s.drSendReplicas(st.Name, bySite[st.Name])
+		if err != nil {
+			if len(bySite[st.Name]) > 0 {
+				s.logger.Warn("dr: sending plans to their recovery site failed", "site", st.Name, "error", err)
+			}
+			continue
+		}
+		for _, p := range bySite[st.Name] {
+			f := res.Failovers[p.ID]
+			if f == nil || (p.Fence != nil && p.Fence.Run == f.Run) {
+				continue
+			}
+			s.drFence(&p, &fsm.DRFence{By: st.Name, Run: f.Run, Since: fsm.Timestamp(s.now().UnixNano())})
+		}
+	}
+}
+
+// drGuestStatus is what this site knows of a plan's guests: name, kind
+// and the newest backup on the plan's backup storage that this site's
+// backup policies made (a shared storage also holds other sites').
+func (s *Server) drGuestStatus(p *fsm.DRPlan) []fsm.DRGuestStatus {
+	st := s.State()
+	_, backups, _ := st.Backups(nil)
+	newest := map[int]*fsm.Backup{}
+	for _, b := range backups {
+		if b.Storage != p.BackupStorage || b.Run == "" {
+			continue
+		}
+		if _, op, err := st.Operation(nil, b.Run); err != nil || op == nil {
+			continue
+		}
+		if o := newest[b.VMID]; o == nil || b.Time > o.Time {
+			newest[b.VMID] = b
+		}
+	}
+	out := make([]fsm.DRGuestStatus, 0, len(p.Guests))
+	for _, g := range p.Guests {
+		gs := fsm.DRGuestStatus{VMID: g.VMID}
+		_, ig, err := st.InventoryGuest(nil, g.VMID)
+		switch {
+		case err != nil || ig == nil || ig.Gone:
+			gs.Error = fmt.Sprintf("guest %d is not in the inventory of site %s", g.VMID, p.SourceSite)
+		default:
+			gs.Name, gs.Kind = ig.Name, ig.Kind
+		}
+		if b := newest[g.VMID]; b != nil {
+			gs.Backup, gs.BackupAt = b.VolID, b.Time
+		} else if gs.Error == "" {
+			gs.Error = fmt.Sprintf("guest %d has no backup on storage %s made by a backup policy of site %s", g.VMID, p.BackupStorage, p.SourceSite)
+		}
+		out = append(out, gs)
+	}
+	return out
+}
+
+// drSendReplicas sends plans to site name and returns its answer.
+func (s *Server) drSendReplicas(name string, plans []fsm.DRPlan) (*fsm.DRSyncResult, error) {
+	addrs, err := s.siteAPI(name)
+	if err != nil {
+		return nil, err
+	}
+	if plans == nil {
+		plans = []fsm.DRPlan{}
+	}
+	body, err := json.Marshal(drReplicaBody{Plans: plans})
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for _, a := range addrs {
+		ctx, cancel := context.WithTimeout(context.Background(), drCallTimeout)
+		res, err := s.drPut(ctx, a+"/v1/dr/replicas/"+s.cfg.Site.Name, body)
+		cancel()
+		if err == nil {
+			return res, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+func (s *Server) drPut(ctx context.Context, url string, body []byte) (*fsm.DRSyncResult, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.siteClient().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
+	}
+	var res fsm.DRSyncResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return &res, nil
+}
+
+// SyncDRReplicas implements api.DRBackend: it stores the plans source
+// sent for this site.
+func (s *Server) SyncDRReplicas(source string, plans []fsm.DRPlan) (*fsm.DRSyncResult, error) {
+	if s.cfg.Site.Name == "" {
+		return nil, errors.New("this server is in no site")
+	}
+	ids := make([]string, len(plans))
+	for i := range ids {
+		ids[i] = api.NewID()
+	}
+	v, err := s.raftApply(&fsm.DRReplicaSyncRequest{Source: source, LocalSite: s.cfg.Site.Name, Plans: plans, ConflictIDs: ids})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*fsm.DRSyncResult), nil
+}
+
+// drRun executes a failover or drill: every item in recovery order.
+// It fails, after doing all it can, when a guest failed.
+func (o *opState) drRun() error {
+	st := o.r.s.State()
+	_, p, err := st.DRPlan(nil, o.op.Policy)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return fmt.Errorf("plan %s is gone", o.op.Policy)
+	}
+	if o.op.Kind == fsm.OpDRFailback {
+		return errors.New("failback is not built yet: see docs/dr.md for the manual runbook")
+	}
+	_, items, err := st.DRItems(nil, o.op.ID)
+	if err != nil {
+		return err
+	}
+	keep := strings.HasSuffix(o.op.Step, ", keep")
+	_ = o.step(fmt.Sprintf("recovering %d guests", len(items)))
+	taken := map[int]bool{}
+	for _, it := range items {
+		taken[it.TargetVMID] = it.TargetVMID != 0
+	}
+	for _, it := range items {
+		if o.r.ctx.Err() != nil {
+			return o.r.ctx.Err()
+		}
+		if fsm.DRStepFinal(o.op.Kind, it.Step, keep) {
+			continue
+		}
+		if err := o.drItem(p, it, keep, taken); err != nil {
+			if o.r.ctx.Err() != nil {
+				return o.r.ctx.Err()
+			}
+			o.r.s.logger.WarnContext(o.reqCtx, "dr: guest failed", "run", o.op.ID, "vmid", it.VMID, "step", it.Step, "error", err)
+			if uerr := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepFailed, Error: err.Error()}); uerr != nil {
+				return uerr
+			}
+		}
+	}
+	_, done, err := st.DRItems(nil, o.op.ID)
+	if err != nil {
+		return err
+	}
+	var failed []string
+	for _, it := range done {
+		if it.Step == fsm.DRStepFailed {
+			failed = append(failed, fmt.Sprintf("%d: %s", it.VMID, it.Error))
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d guests failed: %s", len(failed), len(done), strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// drUpdate records an item's step, keeping it current in it.
+func (o *opState) drUpdate(it *fsm.DRItem, u *fsm.DRItemUpdateRequest) error {
+	u.Run, u.Order, u.VMID = o.op.ID, it.Order, it.VMID
+	v, err := o.r.s.raftApply(u)
+	if err != nil {
+		return err
+	}
+	*it = *v.(*fsm.DRItem)
+	return nil
+}
+
+// drItem brings one guest back at this site, from the step it is at.
+func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, taken map[int]bool) error {
+	ctx, cancel := context.WithTimeout(o.reqCtx, 10*time.Minute)
+	defer cancel()
+	pr := o.r.p
+	if it.Backup == "" {
+		return fmt.Errorf("no backup to restore guest %d from (the source site sent none: a backup policy of site %s must back it up to storage %s)",
+			it.VMID, p.SourceSite, p.BackupStorage)
+	}
+	kind := provider.GuestKind(cmp.Or(it.Kind, string(provider.KindVM)))
+	if it.Step == fsm.DRStepPending {
+		target := it.TargetVMID
+		if target == 0 {
+			id, err := pr.NextID(ctx)
+			if err != nil {
+				return err
+			}
+			for taken[id] {
+				id++
+			}
+			target = id
+		}
+		node, err := o.drTargetNode(p)
+		if err != nil {
+			return err
+		}
+		taken[target] = true
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepAllocated, TargetVMID: target, TargetNode: node}); err != nil {
+			return err
+		}
+	}
+	ref := provider.GuestRef{Node: it.TargetNode, VMID: it.TargetVMID, Kind: kind}
+	if it.Step == fsm.DRStepAllocated {
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring}); err != nil {
+			return err
+		}
+		t, err := pr.RestoreBackup(ctx, ref, it.Backup, p.TargetStorage)
+		if err != nil {
+			return err
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring, Task: t.ID, TaskNode: t.Node}); err != nil {
+			return err
+		}
+	}
+	if it.Step == fsm.DRStepRestoring {
+		if err := o.drAwaitRestore(ctx, p, it, ref); err != nil {
+			return err
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestored}); err != nil {
+			return err
+		}
+	}
+	drill := o.op.Kind == fsm.OpDRDrill
+	if it.Step == fsm.DRStepRestored && !drill {
+		addr, err := o.drAddress(p, it)
+		if err != nil {
+			return err
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepAddressed, Address: addr}); err != nil {
+			return err
+		}
+	}
+	if it.Step == fsm.DRStepRestored || it.Step == fsm.DRStepAddressed {
+		if err := o.drConfigure(ctx, p, it, ref, drill); err != nil {
+			return err
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepConfigured}); err != nil {
+			return err
+		}
+	}
+	if it.Step == fsm.DRStepConfigured {
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepStarting}); err != nil {
+			return err
+		}
+	}
+	if it.Step == fsm.DRStepStarting {
+		g, err := pr.Guest(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if g.Status != "running" {
+			t, err := pr.StartGuest(ctx, ref)
+			if err != nil {
+				return err
+			}
+			if _, err := pr.WaitTask(ctx, t, nil); err != nil {
+				return err
+			}
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRunning}); err != nil {
+			return err
+		}
+		o.r.s.logger.InfoContext(o.reqCtx, "dr: guest running", "run", o.op.ID, "plan", p.ID, "vmid", it.VMID, "target_vmid", it.TargetVMID, "node", it.TargetNode)
+	}
+	if it.Step == fsm.DRStepRunning && drill && !keep {
+		if err := o.drDestroy(ctx, ref); err != nil {
+			return err
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepCleaned}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drAwaitRestore waits for the item's restore. With its task recorded
+// the task is followed; without (the leader changed between asking and
+// recording), the guest at the target ID is the restore's if it carries
+// the guest's name: it is waited out, and restored again if absent.
+func (o *opState) drAwaitRestore(ctx context.Context, p *fsm.DRPlan, it *fsm.DRItem, ref provider.GuestRef) error {
+	pr := o.r.p
+	if it.Task != "" {
+		_, err := pr.WaitTask(ctx, provider.Task{ID: it.Task, Node: it.TaskNode}, nil)
+		return err
+	}
+	g, err := pr.Guest(ctx, ref)
+	switch {
+	case errors.Is(err, provider.ErrNotFound):
+		t, err := pr.RestoreBackup(ctx, ref, it.Backup, p.TargetStorage)
+		if err != nil {
+			return err
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring, Task: t.ID, TaskNode: t.Node}); err != nil {
+			return err
+		}
+		_, err = pr.WaitTask(ctx, t, nil)
+		return err
+	case err != nil:
+		return err
+	case it.Name != "" && g.Name != it.Name && g.Lock == "":
+		return fmt.Errorf("guest %d at %s is %q, not a restore of %s: choose another target_vmid", it.TargetVMID, it.TargetNode, g.Name, it.Name)
+	}
+	return o.awaitUnlocked(ctx, ref, "create")
+}
+
+// drTargetNode is the plan's target node, or the online node with the
+// most free memory.
+func (o *opState) drTargetNode(p *fsm.DRPlan) (string, error) {
+	if p.TargetNode != "" {
+		return p.TargetNode, nil
+	}
+	_, nodes, err := o.r.s.State().InventoryNodes(nil, false)
+	if err != nil {
+		return "", err
+	}
+	best, free := "", int64(-1)
+	for _, n := range nodes {
+		if n.Gone || n.Status != "online" {
+			continue
+		}
+		if f := int64(n.MaxMem) - int64(n.Mem); f > free {
+			best, free = n.Name, f
+		}
+	}
+	if best == "" {
+		return "", errors.New("no online node at this site to recover to")
+	}
+	return best, nil
+}
+
+// drAddress allocates the guest's address at this site, under its DNS
+// name, from the prefix its network maps to; keyed by the run and guest,
+// so a resumed item gets the same address.
+func (o *opState) drAddress(p *fsm.DRPlan, it *fsm.DRItem) (string, error) {
+	if it.DNSName == "" {
+		return "", nil
+	}
+	var prefix string
+	for _, n := range p.Networks {
+		if n.Prefix != "" {
+			prefix = n.Prefix
+			break
+		}
+	}
+	req := &fsm.AddressAllocateRequest{
+		PrefixID: prefix, Count: 1, IDs: []string{api.NewID()}, Status: fsm.AddressActive, DNSName: it.DNSName,
+		Owner: fmt.Sprintf("dr:%s:%d", p.ID, it.VMID), Description: fmt.Sprintf("guest %d of site %s, failed over by plan %s", it.VMID, p.SourceSite, p.ID),
+	}
+	list, err := o.r.s.applyKeyed(req, fmt.Sprintf("dr:%s:%d", o.op.ID, it.VMID))
+	if err != nil {
+		return "", err
+	}
+	if len(list.Addresses) == 0 {
+		return "", errors.New("no address allocated")
+	}
+	return list.Addresses[0].Address, nil
+}
+
+// drConfigure maps the restored guest's NICs to this site's networks and
+// gives the first NIC on a mapped prefix its address; a drill's NICs are
+// disconnected instead.
+func (o *opState) drConfigure(ctx context.Context, p *fsm.DRPlan, it *fsm.DRItem, ref provider.GuestRef, drill bool) error {
+	conf, err := o.r.p.GuestConfig(ctx, ref)
+	if err != nil {
+		return err
+	}
+	var nics []provider.NIC
+	addressed := false
+	for i := 0; i < 32; i++ {
+		v, ok := conf["net"+strconv.Itoa(i)]
+		if !ok {
+			break
+		}
+		bridge := nicBridge(v)
+		nic := provider.NIC{Bridge: bridge, LinkDown: drill}
+		for _, n := range p.Networks {
+			if n.Source != bridge {
+				continue
+			}
+			nic.Bridge = n.Target
+			if !drill && !addressed && it.Address != "" && n.Prefix != "" {
+				cidr, gw, err := o.ipconfig(fsm.OpAddress{PrefixID: n.Prefix, Address: it.Address})
+				if err != nil {
+					return err
+				}
+				nic.IP, nic.Gateway, addressed = cidr, gw, true
+			}
+		}
+		nics = append(nics, nic)
+	}
+	if len(nics) == 0 {
+		return nil
+	}
+	t, err := o.r.p.ConfigureGuest(ctx, ref, provider.GuestSpec{NICs: nics})
+	if err != nil {
+		return err
+	}
+	if t.ID == "" {
+		return nil
+	}
+	_, err = o.r.p.WaitTask(ctx, t, nil)
+	return err
+}
+
+// nicBridge returns the bridge of a netN value.
+func nicBridge(v string) string {
+	for item := range strings.SplitSeq(v, ",") {
+		if b, ok := strings.CutPrefix(item, "bridge="); ok {
+			return b
+		}
+	}
+	return ""
+}
+
+// drDestroy stops and removes a drill's copy.
+func (o *opState) drDestroy(ctx context.Context, ref provider.GuestRef) error {
+	pr := o.r.p
+	g, err := pr.Guest(ctx, ref)
+	if errors.Is(err, provider.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if g.Status == "running" {
+		t, err := pr.StopGuest(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if _, err := pr.WaitTask(ctx, t, nil); err != nil {
+			return err
+		}
+	}
+	t, err := pr.DeleteGuest(ctx, ref)
+	if err != nil {
+		return err
+	}
+	_, err = pr.WaitTask(ctx, t, nil)
+	return err
+}
