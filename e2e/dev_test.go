@@ -66,6 +66,7 @@ type devServer struct {
 	APIAddress     string `json:"api_address"`
 	GossipAddress  string `json:"gossip_address"`
 	MetricsAddress string `json:"metrics_address"`
+	DNSAddress     string `json:"dns_address"`
 }
 
 func readServers(t *testing.T, dir string) []devServer {

@@ -26,13 +26,19 @@ type devSite struct {
 // joining the first.
 func startSites(t *testing.T, names ...string) []*devSite {
 	t.Helper()
+	return startSitesWith(t, nil, names...)
+}
+
+// startSitesWith is startSites with extra arguments for every `moxxied dev`.
+func startSitesWith(t *testing.T, extra []string, names ...string) []*devSite {
+	t.Helper()
 	root := t.TempDir()
 	key := filepath.Join(root, "gossip.key")
 	var sites []*devSite
 	var join []string
 	for i, name := range names {
 		s := &devSite{name: name, dir: filepath.Join(root, name), host: fmt.Sprintf("127.0.0.%d", i+2)}
-		args := []string{"--site", name, "--gossip-key-file", key, "--host", s.host}
+		args := append([]string{"--site", name, "--gossip-key-file", key, "--host", s.host}, extra...)
 		if i > 0 {
 			args = append(args, "--ca-dir", filepath.Join(sites[0].dir, "tls"), "--site-join", strings.Join(join, ","))
 		}

@@ -1,0 +1,298 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// drItem is a guest of a DR run as `moxxiectl dr run get` shows it.
+type drItem struct {
+	VMID       int    `json:"vmid"`
+	Order      int    `json:"order"`
+	Name       string `json:"name"`
+	Step       string `json:"step"`
+	TargetVMID int    `json:"target_vmid"`
+	TargetNode string `json:"target_node"`
+	Address    string `json:"address"`
+	Error      string `json:"error"`
+}
+
+type drRun struct {
+	Operation struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Step   string `json:"step"`
+	} `json:"operation"`
+	Items []drItem `json:"items"`
+}
+
+type drPlan struct {
+	ID       string `json:"id"`
+	Replica  bool   `json:"replica"`
+	LastRun  string `json:"last_run"`
+	Failover *struct {
+		Run     string `json:"run"`
+		Trigger string `json:"trigger"`
+		State   string `json:"state"`
+	} `json:"failover"`
+	Fence *struct {
+		By string `json:"by"`
+	} `json:"fence"`
+	Status []struct {
+		VMID   int    `json:"vmid"`
+		Backup string `json:"backup"`
+		Error  string `json:"error"`
+	} `json:"status"`
+}
+
+// ctlJSONOn runs moxxiectl against site s with -o json into v.
+func ctlJSONOn(s *devSite, t *testing.T, v any, args ...string) error {
+	out, err := devctl(t, s.dir, append(args, "-o", "json")...)
+	if err != nil {
+		return fmt.Errorf("moxxiectl %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		return fmt.Errorf("moxxiectl %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// simTask is a task as the simulator's /cluster/tasks lists it.
+type simTask struct {
+	Type   string `json:"type"`
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+// TestDev_SiteFailoverRunsThePlanOnce runs three federated sites sharing
+// a backup storage (dr). East backs up two guests with a backup policy
+// and protects them with an automatic DR plan recovering at west. Every
+// server of east frozen: west sees east down and runs the plan, its
+// leader killed half-way; the guests come back once each, in order,
+// running in west's simulator with west's addresses in west's DNS.
+// When east wakes it learns from the pool that it was failed over and
+// keeps the guests stopped, refusing to start them.
+func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
+	if _, err := exec.LookPath("dig"); err != nil {
+		t.Skip("dig missing: apt-get install dnsutils (CI installs it)")
+	}
+	shared := filepath.Join(t.TempDir(), "dr-backups")
+	sites := startSitesWith(t, []string{"--backup-dir", shared}, "east", "west", "north")
+	east, west := sites[0], sites[1]
+	for _, s := range sites {
+		waitUntil(t, 30*time.Second, s.name+" sees every site up", func() error {
+			st, err := s.states(t)
+			if err != nil {
+				return err
+			}
+			for _, name := range []string{"east", "west", "north"} {
+				if st[name] != "up" {
+					return fmt.Errorf("%s sees %v", s.name, st)
+				}
+			}
+			return nil
+		})
+	}
+	ctl := mustCtl(t, east.dir)
+	wctl := mustCtl(t, west.dir)
+
+	// West: the prefix recovered guests take their addresses from.
+	var pfx struct{ ID string }
+	if err := ctlJSONOn(west, t, &pfx, "ipam", "prefix", "create", "10.88.0.0/24", "--gateway", "10.88.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	// East: backups of db-01 (102) and web-01 (100) on the shared storage,
+	// and the plan: db first, then web.
+	waitUntil(t, 30*time.Second, "east's guests synced", func() error {
+		out, err := devctl(t, east.dir, "backup", "coverage", "-o", "json")
+		if err != nil || !strings.Contains(strings.ReplaceAll(out, " ", ""), `"vmid":102`) {
+			return fmt.Errorf("no guests yet: %v %s", err, out)
+		}
+		return nil
+	})
+	ctl("backup", "policy", "create", "dr-often", "--schedule", "*:*:0/5", "--vmids", "100,102",
+		"--storage", "dr", "--mode", "snapshot", "--keep-last", "2")
+	ctl("dr", "plan", "put", "shop", "--recovery-site", "west", "--backup-storage", "dr", "--target-storage", "local-lvm",
+		"--guest", "102:1:db.shop.test", "--guest", "100:2:web.shop.test", "--network", "vmbr0=vmbr0@"+pfx.ID)
+	waitUntil(t, 60*time.Second, "west holds the plan with a backup of each guest", func() error {
+		var p drPlan
+		if err := ctlJSONOn(west, t, &p, "dr", "plan", "get", "shop"); err != nil {
+			return err
+		}
+		if !p.Replica || len(p.Status) != 2 {
+			return fmt.Errorf("replica %+v", p)
+		}
+		for _, g := range p.Status {
+			if g.Backup == "" {
+				return fmt.Errorf("guest %d: no backup yet (%s)", g.VMID, g.Error)
+			}
+		}
+		return nil
+	})
+	ctl("backup", "policy", "update", "dr-often", "--disabled")
+	var guestsBefore []map[string]any
+	simGet(t, west.dir, "/cluster/resources?type=vm", &guestsBefore)
+
+	// West's simulator makes tasks slow, so the failover is caught
+	// half-way.
+	simAdmin(t, west.dir, http.MethodPut, "/faults", map[string]any{"slow_tasks": "1500ms"})
+	start := time.Now()
+	east.signal(t, syscall.SIGSTOP)
+	t.Cleanup(func() { east.signal(t, syscall.SIGCONT) })
+	var run string
+	var detected time.Duration
+	waitUntil(t, 30*time.Second, "west starts the failover", func() error {
+		var p drPlan
+		if err := ctlJSONOn(west, t, &p, "dr", "plan", "get", "shop"); err != nil {
+			return err
+		}
+		if p.Failover == nil {
+			return fmt.Errorf("no failover yet")
+		}
+		run, detected = p.Failover.Run, time.Since(start)
+		if p.Failover.Trigger != "automatic" {
+			t.Errorf("failover trigger %q, want automatic", p.Failover.Trigger)
+		}
+		return nil
+	})
+	t.Logf("east frozen; west started failover %s after %s", run, detected.Round(time.Millisecond))
+	waitUntil(t, 30*time.Second, "the failover half-way", func() error {
+		var r drRun
+		if err := ctlJSONOn(west, t, &r, "dr", "run", "get", run); err != nil {
+			return err
+		}
+		if r.Items[0].Step == "pending" {
+			return fmt.Errorf("first guest %s", r.Items[0].Step)
+		}
+		return nil
+	})
+	killed := killLeader(t, west.dir)
+	t.Logf("killed west's leader %s half-way", killed)
+
+	var final drRun
+	waitUntil(t, 120*time.Second, "the failover done under a new leader", func() error {
+		if err := ctlJSONOn(west, t, &final, "dr", "run", "get", run); err != nil {
+			return err
+		}
+		if final.Operation.Status != "succeeded" {
+			return fmt.Errorf("run %s (%s): %+v", final.Operation.Status, final.Operation.Step, final.Items)
+		}
+		return nil
+	})
+	running := time.Since(start)
+	t.Logf("every protected guest running at west %s after east froze", running.Round(time.Millisecond))
+	simAdmin(t, west.dir, http.MethodPut, "/faults", map[string]any{})
+
+	// In order, each once, running with west's addresses.
+	if len(final.Items) != 2 || final.Items[0].VMID != 102 || final.Items[1].VMID != 100 {
+		t.Fatalf("items %+v, want 102 then 100", final.Items)
+	}
+	var guestsAfter []struct {
+		VMID   int    `json:"vmid"`
+		Name   string `json:"name"`
+		Status string `json:"status"`
+	}
+	simGet(t, west.dir, "/cluster/resources?type=vm", &guestsAfter)
+	if len(guestsAfter) != len(guestsBefore)+2 {
+		t.Errorf("west has %d guests, had %d: want exactly two more", len(guestsAfter), len(guestsBefore))
+	}
+	var tasks []simTask
+	simGet(t, west.dir, "/cluster/tasks", &tasks)
+	for _, it := range final.Items {
+		i := slices.IndexFunc(guestsAfter, func(g struct {
+			VMID   int    `json:"vmid"`
+			Name   string `json:"name"`
+			Status string `json:"status"`
+		}) bool {
+			return g.VMID == it.TargetVMID
+		})
+		if i < 0 || guestsAfter[i].Status != "running" || guestsAfter[i].Name != it.Name {
+			t.Errorf("guest %d (%s) at west as %d: %+v", it.VMID, it.Name, it.TargetVMID, guestsAfter)
+		}
+		for _, typ := range []string{"qmrestore", "qmstart"} {
+			n := 0
+			for _, tk := range tasks {
+				if tk.Type == typ && tk.ID == strconv.Itoa(it.TargetVMID) {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%d %s tasks for guest %d, want exactly one", n, typ, it.TargetVMID)
+			}
+		}
+		if !strings.HasPrefix(it.Address, "10.88.0.") {
+			t.Errorf("guest %d got address %q, want one of 10.88.0.0/24", it.VMID, it.Address)
+		}
+	}
+	for _, srv := range west.servers {
+		if srv.ID == killed {
+			continue
+		}
+		waitDig(t, srv.DNSAddress, final.Items[0].Address, "db.shop.test", "A")
+		waitDig(t, srv.DNSAddress, final.Items[1].Address, "web.shop.test", "A")
+	}
+	wctl("dr", "plan", "list")
+
+	// East wakes: it learns it was failed over and keeps the guests
+	// stopped.
+	east.signal(t, syscall.SIGCONT)
+	waitUntil(t, 60*time.Second, "east fences the plan and stops its guests", func() error {
+		var p drPlan
+		if err := ctlJSONOn(east, t, &p, "dr", "plan", "get", "shop"); err != nil {
+			return err
+		}
+		if p.Fence == nil || p.Fence.By != "west" {
+			return fmt.Errorf("not fenced: %+v", p)
+		}
+		var gs []struct {
+			VMID   int    `json:"vmid"`
+			Status string `json:"status"`
+		}
+		simGet(t, east.dir, "/cluster/resources?type=vm", &gs)
+		for _, g := range gs {
+			if (g.VMID == 100 || g.VMID == 102) && g.Status != "stopped" {
+				return fmt.Errorf("guest %d is %s at east", g.VMID, g.Status)
+			}
+		}
+		return nil
+	})
+	requireNever(t, 5*time.Second, "a failed-over guest running at east", func() error {
+		var gs []struct {
+			VMID   int    `json:"vmid"`
+			Status string `json:"status"`
+		}
+		simGet(t, east.dir, "/cluster/resources?type=vm", &gs)
+		for _, g := range gs {
+			if (g.VMID == 100 || g.VMID == 102) && g.Status != "stopped" {
+				return fmt.Errorf("guest %d is %s at east", g.VMID, g.Status)
+			}
+		}
+		return nil
+	})
+	out, err := devctl(t, east.dir, "vm", "start", "102", "--wait")
+	if err == nil || !strings.Contains(out, "fenced") {
+		t.Errorf("starting a fenced guest at east: %v\n%s", err, out)
+	}
+	// The guests ran at east while west ran their copies: reported.
+	conflicts := ctl("dr", "conflicts")
+	if !strings.Contains(conflicts, "guest_ran") {
+		t.Errorf("east reports no conflict of the guests that ran during the failover:\n%s", conflicts)
+	}
+	// A failover runs once.
+	if out, err := devctl(t, west.dir, "site", "failover", "shop", "--force"); err == nil || !strings.Contains(out, "failed over already") {
+		t.Errorf("a second failover: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(t.TempDir(), "timing"), []byte(fmt.Sprintf("detected %s running %s\n", detected, running)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
