@@ -209,7 +209,7 @@ func TestCertAuth_ServerCertificateActsAsSite(t *testing.T) {
 	c := p.client(p.cert("east-s1", pki.RoleServer))
 	certCall(t, c, "GET", srv.URL+"/v1/status", "").want(t, http.StatusOK)
 	certCall(t, c, "GET", srv.URL+"/v1/sdn/hosts/east-s1/plan", "").want(t, http.StatusForbidden, "role site lacks permission agent")
-	certCall(t, c, "GET", srv.URL+"/v1/dr/plans", "").want(t, http.StatusForbidden, "role site lacks permission dr:read")
+	certCall(t, c, "DELETE", srv.URL+"/v1/dr/plans/x", "").want(t, http.StatusForbidden, "role site lacks permission dr:write")
 	certCall(t, c, "PUT", srv.URL+"/v1/dr/replicas/east", `{"plans":[]}`).want(t, http.StatusNotFound, "in no site")
 }
 

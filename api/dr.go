@@ -20,6 +20,8 @@ var drRoutes = []route{
 	{Route{http.MethodDelete, "/v1/dr/plans/{id}", KindWrite, auth.PermDRWrite, auth.ScopeCluster}, bodyNone, (*server).handleDRPlanDelete},
 	{Route{http.MethodPost, "/v1/dr/plans/{id}/failover", KindWrite, auth.PermDRWrite, auth.ScopeCluster}, bodyOptionalJSON, (*server).handleDRFailover},
 	{Route{http.MethodPost, "/v1/dr/plans/{id}/drill", KindWrite, auth.PermDRWrite, auth.ScopeCluster}, bodyOptionalJSON, (*server).handleDRDrill},
+	{Route{http.MethodPost, "/v1/dr/plans/{id}/failback", KindWrite, auth.PermDRWrite, auth.ScopeCluster}, bodyOptionalJSON, (*server).handleDRFailback},
+	{Route{http.MethodPost, "/v1/dr/plans/{id}/release", KindWrite, auth.PermDRReplicate, auth.ScopeCluster}, bodyOptionalJSON, (*server).handleDRRelease},
 	{Route{http.MethodGet, "/v1/dr/runs/{id}", KindRead, auth.PermDRRead, auth.ScopeCluster}, bodyNone, (*server).handleDRRun},
 	{Route{http.MethodGet, "/v1/dr/conflicts", KindRead, auth.PermDRRead, auth.ScopeCluster}, bodyNone, (*server).handleDRConflicts},
 	{Route{http.MethodPut, "/v1/dr/replicas/{source}", KindWrite, auth.PermDRReplicate, auth.ScopeCluster}, bodyJSON, (*server).handleDRReplicas},
@@ -195,6 +197,57 @@ func (s *server) handleDRDrill(c *call) error {
 
 func (s *server) proposeDRRun(c *call, p *fsm.DRPlan, kind string, keep bool) error {
 	return s.propose(c, fsm.NewDRRun(p, kind, fsm.DRTriggerManual, keep, NewID()), http.StatusAccepted, nil)
+}
+
+// handleDRFailback fails a fenced plan back at its source site: the
+// recovery site releases its copies (stopped, backed up), and they are
+// restored over the originals here and started.
+func (s *server) handleDRFailback(c *call) error {
+	p, err := s.drPlan(c)
+	if err != nil {
+		return err
+	}
+	if err := decodeJSON(c.body, &struct{}{}, false); err != nil {
+		return err
+	}
+	if p.Replica {
+		return invalid("id", "plan %s is site %s's replica: run its failback there (--site %s)", p.ID, p.SourceSite, p.SourceSite)
+	}
+	return s.proposeDRRun(c, p, fsm.OpDRFailback, false)
+}
+
+// handleDRRelease starts (or, when one was started, returns) the release
+// of a failed-over plan's copies for its source site's failback.
+func (s *server) handleDRRelease(c *call) error {
+	p, err := s.drPlan(c)
+	if err != nil {
+		return err
+	}
+	if err := decodeJSON(c.body, &struct{}{}, false); err != nil {
+		return err
+	}
+	st := s.b.State()
+	if p.LastRun != "" && p.Failover != nil && (p.Failover.State == fsm.DRFailoverReleased || p.ActiveRun == p.LastRun) {
+		if _, op, err := st.Operation(nil, p.LastRun); err != nil {
+			return err
+		} else if op != nil && op.Kind == fsm.OpDRRelease {
+			writeJSON(c.w, http.StatusOK, op)
+			return nil
+		}
+	}
+	if !p.Replica || p.Failover == nil {
+		return &apiError{status: http.StatusConflict, code: CodeConflict, field: "id", message: "plan " + p.ID + " was not failed over at this site: nothing to release"}
+	}
+	_, items, err := st.DRItems(nil, p.Failover.Run)
+	if err != nil {
+		return err
+	}
+	req := &fsm.DRRunStartRequest{Plan: p.ID, Kind: fsm.OpDRRelease, Trigger: fsm.DRTriggerManual, Run: fsm.Operation{ID: NewID()}}
+	for _, it := range items {
+		req.Items = append(req.Items, fsm.DRItem{VMID: it.VMID, Order: it.Order, Name: it.Name, Kind: it.Kind,
+			TargetVMID: it.TargetVMID, TargetNode: it.TargetNode, Address: it.Address, DNSName: it.DNSName})
+	}
+	return s.propose(c, req, http.StatusAccepted, nil)
 }
 
 func (s *server) handleDRRun(c *call) error {

@@ -95,7 +95,8 @@ const (
 	PermAgent Permission = "agent"
 	// PermDRRead reads DR plans, their replicas, runs and conflicts;
 	// PermDRWrite writes plans and runs failovers and drills;
-	// PermDRReplicate sends a site's plans to their recovery site.
+	// PermDRReplicate is what sites ask of each other: send a site's
+	// plans to their recovery site, release copies for a failback.
 	PermDRRead      Permission = "dr:read"
 	PermDRWrite     Permission = "dr:write"
 	PermDRReplicate Permission = "dr:replicate"
@@ -154,7 +155,7 @@ var grants = map[Role][]Permission{
 		PermAgent, PermStatusRead,
 	},
 	RoleSite: {
-		PermDRReplicate, PermStatusRead,
+		PermDRReplicate, PermDRRead, PermStatusRead,
 	},
 }
 

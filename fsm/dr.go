@@ -87,6 +87,12 @@ func applyDRReplicaSync(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		if old != nil && (!old.Replica || old.SourceSite != req.Source) {
 			return nil, fieldErrf("id", ErrConflict, "plan %s here is not site %s's replica; rename one of them", in.ID, req.Source)
 		}
+		if old != nil && old.Failover != nil && old.Failover.State == DRFailoverReleased && in.Fence == nil && old.ActiveRun == "" {
+			// The source failed the plan back and lifted its fence: the
+			// failover is over, and the plan may fail over again.
+			old = &DRPlan{Replica: true, SourceSite: old.SourceSite, ActiveRun: old.ActiveRun, LastRun: old.LastRun,
+				CreatedAt: old.CreatedAt, CreateIndex: old.CreateIndex}
+		}
 		if old != nil && old.Failover != nil {
 			out.Failovers[in.ID] = old.Failover
 			if in.UpdatedAt > old.SourceUpdatedAt {
@@ -103,7 +109,7 @@ func applyDRReplicaSync(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		p.Replica, p.Fence = true, nil
 		p.SourceUpdatedAt, p.UpdatedAt, p.ModifyIndex = in.UpdatedAt, now, index
 		if old != nil {
-			if old.SourceUpdatedAt == in.UpdatedAt && slices.Equal(old.Status, in.Status) && old.SyncedAt == in.SyncedAt {
+			if old.ID != "" && old.SourceUpdatedAt == in.UpdatedAt && slices.Equal(old.Status, in.Status) && old.SyncedAt == in.SyncedAt {
 				continue
 			}
 			p.ActiveRun, p.LastRun, p.CreatedAt, p.CreateIndex = old.ActiveRun, old.LastRun, old.CreatedAt, old.CreateIndex
@@ -170,6 +176,8 @@ func applyDRRunStart(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, fieldErrf("plan", ErrConflict, "plan %s was failed over already (run %s, %s); fail it back first", p.ID, p.Failover.Run, p.Failover.State)
 	case req.Kind == OpDRFailback && (p.Replica || p.Fence == nil):
 		return nil, fieldErrf("plan", ErrConflict, "plan %s is not fenced here: a failback runs at the source site of a plan that was failed over", p.ID)
+	case req.Kind == OpDRRelease && (p.Failover == nil || p.Failover.State == OpRunning || p.Failover.State == DRFailoverReleased):
+		return nil, fieldErrf("plan", ErrConflict, "plan %s has no finished failover to release", p.ID)
 	}
 	if raw, err := txn.First(tableOperations, "id", req.Run.ID); err != nil {
 		return nil, err
@@ -190,7 +198,7 @@ func applyDRRunStart(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	op.CreateIndex, op.ModifyIndex = index, index
 	for _, it := range req.Items {
 		it.RunID, it.Key = op.ID, drItemKey(op.ID, it.Order, it.VMID)
-		it.Step, it.Task, it.TaskNode, it.Address, it.Error, it.Started, it.Finished = DRStepPending, "", "", "", "", 0, 0
+		it.Step, it.Task, it.TaskNode, it.Error, it.Started, it.Finished = DRStepPending, "", "", "", 0, 0
 		if err := insert(txn, tableDRItems, index, &it); err != nil {
 			return nil, err
 		}
@@ -259,7 +267,7 @@ func applyDRItemUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		it.TargetVMID = req.TargetVMID
 	}
 	for dst, v := range map[*string]string{&it.TargetNode: req.TargetNode, &it.Task: req.Task, &it.TaskNode: req.TaskNode,
-		&it.Address: req.Address, &it.Error: req.Error} {
+		&it.Address: req.Address, &it.Backup: req.Backup, &it.Error: req.Error} {
 		if v != "" {
 			*dst = v
 		}
@@ -299,10 +307,17 @@ func finishDRRun(txn *memdb.Txn, index uint64, op *Operation) error {
 		return nil
 	}
 	p.ActiveRun, p.ModifyIndex = "", index
-	if op.Kind == OpDRFailover && p.Failover != nil && p.Failover.Run == op.ID {
+	switch {
+	case op.Kind == OpDRFailover && p.Failover != nil && p.Failover.Run == op.ID:
 		f := *p.Failover
 		f.State = op.Status
 		p.Failover = &f
+	case op.Kind == OpDRRelease && op.Status == OpSucceeded && p.Failover != nil:
+		f := *p.Failover
+		f.State = DRFailoverReleased
+		p.Failover = &f
+	case op.Kind == OpDRFailback && op.Status == OpSucceeded:
+		p.Fence = nil
 	}
 	return insert(txn, tableDRPlans, index, &p)
 }

@@ -66,6 +66,7 @@ type DRItemUpdateRequest struct {
 	Task       string
 	TaskNode   string
 	Address    string
+	Backup     string
 	Error      string
 }
 

@@ -29,6 +29,10 @@ const (
 	OpDRFailover = "dr.failover"
 	OpDRDrill    = "dr.drill"
 	OpDRFailback = "dr.failback"
+	// OpDRRelease runs at the recovery site when the source site fails a
+	// plan back: the copies are stopped and backed up for the source to
+	// restore, and their addresses released.
+	OpDRRelease = "dr.release"
 )
 
 // Triggers of a DR run.
@@ -54,26 +58,37 @@ const (
 	DRStepStarting   = "starting"
 	DRStepRunning    = "running"
 	DRStepCleaned    = "cleaned"
+	DRStepStopped    = "stopped"
+	DRStepBackingUp  = "backing_up"
+	DRStepBackedUp   = "backed_up"
 	DRStepFailed     = "failed"
 )
+
+// DRFailoverReleased is the state of a failover whose copies were
+// released for a failback.
+const DRFailoverReleased = "released"
 
 // drSteps orders the steps of each kind of run.
 var drSteps = map[string][]string{
 	OpDRFailover: {DRStepPending, DRStepAllocated, DRStepRestoring, DRStepRestored, DRStepAddressed, DRStepConfigured, DRStepStarting, DRStepRunning},
 	OpDRDrill:    {DRStepPending, DRStepAllocated, DRStepRestoring, DRStepRestored, DRStepConfigured, DRStepStarting, DRStepRunning, DRStepCleaned},
 	OpDRFailback: {DRStepPending, DRStepReleased, DRStepRestoring, DRStepRestored, DRStepStarting, DRStepRunning},
+	OpDRRelease:  {DRStepPending, DRStepStopped, DRStepBackingUp, DRStepBackedUp},
 }
 
-// DRStepFinal reports whether step ends an item of a run of kind (with
-// keep, a drill's items end running).
+// DRStepFinal reports whether step ends an item of a run of kind: its
+// last step, or failed (with keep, a drill's items end running).
 func DRStepFinal(kind, step string, keep bool) bool {
-	if step == DRStepFailed {
+	steps := drSteps[kind]
+	switch {
+	case step == DRStepFailed:
 		return true
+	case kind == OpDRDrill && keep:
+		return step == DRStepRunning || step == DRStepCleaned
+	case len(steps) == 0:
+		return false
 	}
-	if kind == OpDRDrill && !keep {
-		return step == DRStepCleaned
-	}
-	return step == DRStepRunning || step == DRStepCleaned
+	return step == steps[len(steps)-1]
 }
 
 // DRPlan is a disaster-recovery plan: which guests of its source site
@@ -165,7 +180,8 @@ type DRFailover struct {
 	Run       string    `json:"run"`
 	Trigger   string    `json:"trigger"`
 	StartedAt Timestamp `json:"started_at"`
-	// State is running, succeeded or failed.
+	// State is running, succeeded, failed, or released once the copies
+	// were stopped and backed up for a failback.
 	State string `json:"state"`
 }
 
@@ -188,7 +204,8 @@ type DRItem struct {
 	Order int    `json:"order"`
 	Name  string `json:"name,omitempty"`
 	Kind  string `json:"kind,omitempty"`
-	// Backup is the backup the guest comes back from.
+	// Backup is the backup the guest comes back from (of a release: the
+	// backup it made of the copy).
 	Backup string `json:"backup,omitempty"`
 	// TargetVMID and TargetNode are where it comes back.
 	TargetVMID int    `json:"target_vmid,omitempty"`

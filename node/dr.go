@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/api"
 	"github.com/moxxie/moxxie/fsm"
 	"github.com/moxxie/moxxie/provider"
@@ -134,7 +135,8 @@ func (s *Server) StartDRRun(plan, kind, trigger string, keep bool, requestID str
 }
 
 // drFailedOver returns the sources of the replicas this site failed
-// over, for its servers to advertise in the pool.
+// over and has not released for a failback, for its servers to
+// advertise in the pool.
 func (s *Server) drFailedOver() []string {
 	_, plans, err := s.State().DRPlans(nil)
 	if err != nil {
@@ -142,7 +144,7 @@ func (s *Server) drFailedOver() []string {
 	}
 	var out []string
 	for _, p := range plans {
-		if p.Replica && p.Failover != nil && !slices.Contains(out, p.SourceSite) {
+		if p.Replica && p.Failover != nil && p.Failover.State != fsm.DRFailoverReleased && !slices.Contains(out, p.SourceSite) {
 			out = append(out, p.SourceSite)
 		}
 	}
@@ -196,8 +198,8 @@ func (s *Server) drEnforceFences() error {
 		return err
 	}
 	for _, p := range plans {
-		if p.Replica || p.Fence == nil {
-			continue
+		if p.Replica || p.Fence == nil || p.ActiveRun != "" {
+			continue // a failback in progress starts the guests
 		}
 		var conflicts []fsm.DRConflict
 		for _, g := range p.Guests {
@@ -345,53 +347,68 @@ func (s *Server) drGuestStatus(p *fsm.DRPlan) []fsm.DRGuestStatus {
 
 // drSendReplicas sends plans to site name and returns its answer.
 func (s *Server) drSendReplicas(name string, plans []fsm.DRPlan) (*fsm.DRSyncResult, error) {
-	addrs, err := s.siteAPI(name)
-	if err != nil {
-		return nil, err
-	}
 	if plans == nil {
 		plans = []fsm.DRPlan{}
 	}
-	body, err := json.Marshal(drReplicaBody{Plans: plans})
-	if err != nil {
+	var res fsm.DRSyncResult
+	if err := s.drCall(name, http.MethodPut, "/v1/dr/replicas/"+s.cfg.Site.Name, drReplicaBody{Plans: plans}, &res); err != nil {
 		return nil, err
+	}
+	return &res, nil
+}
+
+// drCall sends a request to a server of site name, its leader first,
+// with this server's certificate (role site there), and decodes the
+// answer into out.
+func (s *Server) drCall(name, method, path string, in, out any) error {
+	addrs, err := s.siteAPI(name)
+	if err != nil {
+		return err
+	}
+	var body []byte
+	if in != nil {
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
 	}
 	var lastErr error
 	for _, a := range addrs {
 		ctx, cancel := context.WithTimeout(context.Background(), drCallTimeout)
-		res, err := s.drPut(ctx, a+"/v1/dr/replicas/"+s.cfg.Site.Name, body)
+		err := s.drDo(ctx, method, a+path, body, out)
 		cancel()
 		if err == nil {
-			return res, nil
+			return nil
 		}
 		lastErr = err
 	}
-	return nil, lastErr
+	return lastErr
 }
 
-func (s *Server) drPut(ctx context.Context, url string, body []byte) (*fsm.DRSyncResult, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(body))
+func (s *Server) drDo(ctx context.Context, method, url string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.siteClient().Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(b)))
 	}
-	var res fsm.DRSyncResult
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, fmt.Errorf("%s: %w", url, err)
+	if out == nil {
+		return nil
 	}
-	return &res, nil
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	return nil
 }
 
 // SyncDRReplicas implements api.DRBackend: it stores the plans source
@@ -422,15 +439,17 @@ func (o *opState) drRun() error {
 	if p == nil {
 		return fmt.Errorf("plan %s is gone", o.op.Policy)
 	}
-	if o.op.Kind == fsm.OpDRFailback {
-		return errors.New("failback is not built yet: see docs/dr.md for the manual runbook")
-	}
 	_, items, err := st.DRItems(nil, o.op.ID)
 	if err != nil {
 		return err
 	}
 	keep := strings.HasSuffix(o.op.Step, ", keep")
-	_ = o.step(fmt.Sprintf("recovering %d guests", len(items)))
+	_ = o.step(fmt.Sprintf("%s of %d guests", o.op.Kind, len(items)))
+	if o.op.Kind == fsm.OpDRFailback {
+		if err := o.drAwaitRelease(p, items); err != nil {
+			return err
+		}
+	}
 	taken := map[int]bool{}
 	for _, it := range items {
 		taken[it.TargetVMID] = it.TargetVMID != 0
@@ -442,7 +461,16 @@ func (o *opState) drRun() error {
 		if fsm.DRStepFinal(o.op.Kind, it.Step, keep) {
 			continue
 		}
-		if err := o.drItem(p, it, keep, taken); err != nil {
+		var err error
+		switch o.op.Kind {
+		case fsm.OpDRFailback:
+			err = o.drFailbackItem(p, it)
+		case fsm.OpDRRelease:
+			err = o.drReleaseItem(p, it)
+		default:
+			err = o.drItem(p, it, keep, taken)
+		}
+		if err != nil {
 			if o.r.ctx.Err() != nil {
 				return o.r.ctx.Err()
 			}
@@ -555,18 +583,8 @@ func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, taken map[int
 		}
 	}
 	if it.Step == fsm.DRStepStarting {
-		g, err := pr.Guest(ctx, ref)
-		if err != nil {
+		if err := o.drStart(ctx, ref); err != nil {
 			return err
-		}
-		if g.Status != "running" {
-			t, err := pr.StartGuest(ctx, ref)
-			if err != nil {
-				return err
-			}
-			if _, err := pr.WaitTask(ctx, t, nil); err != nil {
-				return err
-			}
 		}
 		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRunning}); err != nil {
 			return err
@@ -748,4 +766,231 @@ func (o *opState) drDestroy(ctx context.Context, ref provider.GuestRef) error {
 	}
 	_, err = pr.WaitTask(ctx, t, nil)
 	return err
+}
+
+// drAwaitRelease asks the recovery site to release the plan's copies
+// (stop them, back them up, release their addresses) and waits for it,
+// recording on each item the backup it comes back from.
+func (o *opState) drAwaitRelease(p *fsm.DRPlan, items []*fsm.DRItem) error {
+	if !slices.ContainsFunc(items, func(it *fsm.DRItem) bool { return it.Step == fsm.DRStepPending }) {
+		return nil
+	}
+	s := o.r.s
+	var rel fsm.Operation
+	if err := s.drCall(p.RecoverySite, http.MethodPost, "/v1/dr/plans/"+p.ID+"/release", struct{}{}, &rel); err != nil {
+		return fmt.Errorf("asking site %s to release plan %s: %w", p.RecoverySite, p.ID, err)
+	}
+	_ = o.step(fmt.Sprintf("waiting for site %s to stop and back up its copies (run %s)", p.RecoverySite, rel.ID))
+	var run api.DRRun
+	for {
+		err := s.drCall(p.RecoverySite, http.MethodGet, "/v1/dr/runs/"+rel.ID, nil, &run)
+		if err == nil && run.Operation != nil && !run.Operation.Active() {
+			break
+		}
+		select {
+		case <-o.r.ctx.Done():
+			return o.r.ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	byVMID := map[int]*fsm.DRItem{}
+	for _, it := range run.Items {
+		byVMID[it.VMID] = it
+	}
+	for _, it := range items {
+		if it.Step != fsm.DRStepPending {
+			continue
+		}
+		r := byVMID[it.VMID]
+		u := &fsm.DRItemUpdateRequest{Step: fsm.DRStepFailed, Error: fmt.Sprintf("site %s did not release guest %d", p.RecoverySite, it.VMID)}
+		switch {
+		case r == nil:
+		case r.Step == fsm.DRStepBackedUp && r.Backup != "":
+			u = &fsm.DRItemUpdateRequest{Step: fsm.DRStepReleased, Backup: r.Backup}
+		case r.Error != "":
+			u.Error = fmt.Sprintf("site %s could not release guest %d (its copy %d): %s", p.RecoverySite, it.VMID, r.TargetVMID, r.Error)
+		}
+		if err := o.drUpdate(it, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drFailbackItem restores a released guest over its original here and
+// starts it. Restoring over is repeatable, so a resumed item restores
+// again when its task is unknown.
+func (o *opState) drFailbackItem(p *fsm.DRPlan, it *fsm.DRItem) error {
+	ctx, cancel := context.WithTimeout(o.reqCtx, 10*time.Minute)
+	defer cancel()
+	pr := o.r.p
+	_, g, err := o.r.s.State().InventoryGuest(nil, it.VMID)
+	if err != nil {
+		return err
+	}
+	if g == nil || g.Gone {
+		return fmt.Errorf("guest %d is no longer at this site: restore %s by hand (moxxiectl backup restore)", it.VMID, it.Backup)
+	}
+	ref := provider.GuestRef{Node: g.Node, VMID: g.VMID, Kind: provider.GuestKind(g.Kind)}
+	if it.Step == fsm.DRStepReleased || (it.Step == fsm.DRStepRestoring && it.Task == "") {
+		if live, err := pr.Guest(ctx, ref); err == nil && live.Status == "running" {
+			return fmt.Errorf("guest %d runs here: it was fenced and must be stopped before its copy comes back", it.VMID)
+		}
+		storage := ""
+		if disks, err := pr.Disks(ctx, ref); err == nil {
+			for _, d := range disks {
+				if !d.Unused() && d.Storage != "" {
+					storage = d.Storage
+					break
+				}
+			}
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring}); err != nil {
+			return err
+		}
+		t, err := pr.RestoreBackupOver(ctx, ref, it.Backup, storage)
+		if err != nil {
+			return err
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring, Task: t.ID, TaskNode: t.Node}); err != nil {
+			return err
+		}
+	}
+	if it.Step == fsm.DRStepRestoring {
+		if _, err := pr.WaitTask(ctx, provider.Task{ID: it.Task, Node: it.TaskNode}, nil); err != nil {
+			return err
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestored}); err != nil {
+			return err
+		}
+	}
+	if it.Step == fsm.DRStepRestored {
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepStarting}); err != nil {
+			return err
+		}
+	}
+	if it.Step == fsm.DRStepStarting {
+		if err := o.drStart(ctx, ref); err != nil {
+			return err
+		}
+		return o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRunning})
+	}
+	return nil
+}
+
+// drStart starts a guest unless it runs.
+func (o *opState) drStart(ctx context.Context, ref provider.GuestRef) error {
+	g, err := o.r.p.Guest(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if g.Status == "running" {
+		return nil
+	}
+	t, err := o.r.p.StartGuest(ctx, ref)
+	if err != nil {
+		return err
+	}
+	_, err = o.r.p.WaitTask(ctx, t, nil)
+	return err
+}
+
+// drReleaseNotes marks the backup a release makes of a copy.
+func drReleaseNotes(plan, run string) string { return fmt.Sprintf("moxxie-dr=%s run=%s", plan, run) }
+
+// drReleaseItem stops a copy at this (the recovery) site, backs it up to
+// the plan's backup storage for the source site to restore, and
+// releases its address. A resumed item finds the backup it made by its
+// notes.
+func (o *opState) drReleaseItem(p *fsm.DRPlan, it *fsm.DRItem) error {
+	ctx, cancel := context.WithTimeout(o.reqCtx, 10*time.Minute)
+	defer cancel()
+	pr := o.r.p
+	kind := provider.GuestKind(cmp.Or(it.Kind, string(provider.KindVM)))
+	ref := provider.GuestRef{Node: it.TargetNode, VMID: it.TargetVMID, Kind: kind}
+	if it.TargetVMID == 0 {
+		return fmt.Errorf("guest %d has no copy at this site: its failover did not get that far", it.VMID)
+	}
+	if it.Step == fsm.DRStepPending {
+		g, err := pr.Guest(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if g.Status == "running" {
+			t, err := pr.StopGuest(ctx, ref)
+			if err != nil {
+				return err
+			}
+			if _, err := pr.WaitTask(ctx, t, nil); err != nil {
+				return err
+			}
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepStopped}); err != nil {
+			return err
+		}
+	}
+	notes := drReleaseNotes(p.ID, o.op.ID)
+	find := func() (string, error) {
+		list, err := pr.StorageContent(ctx, ref.Node, p.BackupStorage, "backup")
+		if err != nil {
+			return "", err
+		}
+		var best provider.Content
+		for _, c := range list {
+			if c.VMID == ref.VMID && c.Notes == notes && c.Created.After(best.Created) {
+				best = c
+			}
+		}
+		return best.VolID, nil
+	}
+	if it.Step == fsm.DRStepStopped || (it.Step == fsm.DRStepBackingUp && it.Task == "") {
+		volid, err := find()
+		if err != nil {
+			return err
+		}
+		if volid == "" {
+			if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepBackingUp}); err != nil {
+				return err
+			}
+			t, err := pr.Backup(ctx, ref, provider.BackupSpec{Storage: p.BackupStorage, Mode: "stop", Compress: "zstd", Notes: notes})
+			if err != nil {
+				return err
+			}
+			if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepBackingUp, Task: t.ID, TaskNode: t.Node}); err != nil {
+				return err
+			}
+		} else if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepBackingUp}); err != nil {
+			return err
+		}
+	}
+	if it.Task != "" {
+		if _, err := pr.WaitTask(ctx, provider.Task{ID: it.Task, Node: it.TaskNode}, nil); err != nil {
+			return err
+		}
+	}
+	volid, err := find()
+	if err != nil {
+		return err
+	}
+	if volid == "" {
+		return fmt.Errorf("the backup of copy %d is not on storage %s", it.TargetVMID, p.BackupStorage)
+	}
+	if err := o.drReleaseAddress(p, it); err != nil {
+		return err
+	}
+	return o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepBackedUp, Backup: volid})
+}
+
+// drReleaseAddress releases the address a failover allocated the guest.
+func (o *opState) drReleaseAddress(p *fsm.DRPlan, it *fsm.DRItem) error {
+	_, addrs, err := o.r.s.State().Addresses(memdb.NewWatchSet(), fsm.AddressFilter{Owner: fmt.Sprintf("dr:%s:%d", p.ID, it.VMID)})
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		if _, err := o.r.s.raftApply(&fsm.AddressReleaseRequest{ID: a.ID}); err != nil && !errors.Is(err, fsm.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }

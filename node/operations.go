@@ -169,7 +169,7 @@ func (r *opRunner) run(op *fsm.Operation, interrupted bool) {
 		err = o.volume()
 	case fsm.OpBackupRestore:
 		err = o.restore()
-	case fsm.OpDRFailover, fsm.OpDRDrill, fsm.OpDRFailback:
+	case fsm.OpDRFailover, fsm.OpDRDrill, fsm.OpDRFailback, fsm.OpDRRelease:
 		err = o.drRun()
 	}
 	if r.ctx.Err() != nil {

@@ -301,6 +301,11 @@ func (l *lazyProvider) RestoreBackup(ctx context.Context, ref provider.GuestRef,
 	return l.task(func(p provider.Provider) (provider.Task, error) { return p.RestoreBackup(ctx, ref, volid, storage) })
 }
 
+// RestoreBackupOver implements provider.Provider.
+func (l *lazyProvider) RestoreBackupOver(ctx context.Context, ref provider.GuestRef, volid, storage string) (provider.Task, error) {
+	return l.task(func(p provider.Provider) (provider.Task, error) { return p.RestoreBackupOver(ctx, ref, volid, storage) })
+}
+
 // AddDisk implements provider.Provider.
 func (l *lazyProvider) AddDisk(ctx context.Context, ref provider.GuestRef, slot, storage string, sizeGiB int) (provider.Task, error) {
 	return l.task(func(p provider.Provider) (provider.Task, error) { return p.AddDisk(ctx, ref, slot, storage, sizeGiB) })

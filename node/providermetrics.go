@@ -143,6 +143,10 @@ func (mp meteredProvider) RestoreBackup(ctx context.Context, ref provider.GuestR
 	return mp.task("restore_backup", func() (provider.Task, error) { return mp.p.RestoreBackup(ctx, ref, volid, storage) })
 }
 
+func (mp meteredProvider) RestoreBackupOver(ctx context.Context, ref provider.GuestRef, volid, storage string) (provider.Task, error) {
+	return mp.task("restore_backup", func() (provider.Task, error) { return mp.p.RestoreBackupOver(ctx, ref, volid, storage) })
+}
+
 func (mp meteredProvider) AddDisk(ctx context.Context, ref provider.GuestRef, slot, storage string, sizeGiB int) (provider.Task, error) {
 	return mp.task("add_disk", func() (provider.Task, error) { return mp.p.AddDisk(ctx, ref, slot, storage, sizeGiB) })
 }

@@ -354,6 +354,10 @@ type Provider interface {
 	// one. The guest must not exist. A failed restore may leave a VM with
 	// no disks behind, which must be deleted before the VMID is used again.
 	RestoreBackup(ctx context.Context, ref GuestRef, volid, storage string) (Task, error)
+	// RestoreBackupOver restores a backup over the existing, stopped
+	// guest ref (Proxmox's force): its disks are replaced. Restoring the
+	// same backup again gives the same guest, so it may be repeated.
+	RestoreBackupOver(ctx context.Context, ref GuestRef, volid, storage string) (Task, error)
 
 	// Disks lists a guest's disks, attached and detached, sorted by slot.
 	// CD-ROM drives and cloud-init drives are not disks.

@@ -363,6 +363,15 @@ func (p *Provider) DeleteVolume(ctx context.Context, node, volid string) (provid
 // gone, a virtual machine stays with a placeholder configuration and no
 // disks, and has to be deleted before its VMID can be restored again.
 func (p *Provider) RestoreBackup(ctx context.Context, ref provider.GuestRef, volid, storage string) (provider.Task, error) {
+	return p.restore(ctx, ref, volid, storage, false)
+}
+
+// RestoreBackupOver implements provider.Provider: a restore with force=1.
+func (p *Provider) RestoreBackupOver(ctx context.Context, ref provider.GuestRef, volid, storage string) (provider.Task, error) {
+	return p.restore(ctx, ref, volid, storage, true)
+}
+
+func (p *Provider) restore(ctx context.Context, ref provider.GuestRef, volid, storage string, force bool) (provider.Task, error) {
 	op := fmt.Sprintf("restore %s from %s", refName(ref), volid)
 	if err := checkRef(op, ref); err != nil {
 		return provider.Task{}, err
@@ -382,6 +391,9 @@ func (p *Provider) RestoreBackup(ctx context.Context, ref provider.GuestRef, vol
 	}
 	if storage != "" {
 		body["storage"] = storage
+	}
+	if force {
+		body["force"] = 1
 	}
 	upid, err := p.post(ctx, fmt.Sprintf("%s/%s", nodePath(ref.Node), ref.Kind), body)
 	if err != nil {
