@@ -47,11 +47,11 @@ func TestPool_ThreeSitesUp(t *testing.T) {
 	leader := c.sites["b"][1]
 	watched := c.sites["a"][0]
 	changed := watched.Changed()
-	leader.SetHealth(Health{Leader: true, Healthy: true})
-	leader.SetHealth(Health{Leader: true, Healthy: true})
+	leader.SetHealth(Health{Leader: true, Healthy: true, FailedOver: []string{"c"}})
+	leader.SetHealth(Health{Leader: true, Healthy: true, FailedOver: []string{"c"}})
 	waitAll(t, 5*time.Second, c.all(), func(p *Pool) error {
 		s, _ := p.Site("b")
-		if m := s.Members[1]; !m.Leader || !m.Healthy {
+		if m := s.Members[1]; !m.Leader || !m.Healthy || !slices.Equal(m.FailedOver, []string{"c"}) {
 			return fmt.Errorf("%s sees %s with %+v", p.name, m.Name, m.Health)
 		}
 		return nil
@@ -61,7 +61,7 @@ func TestPool_ThreeSitesUp(t *testing.T) {
 	default:
 		t.Errorf("Changed of %s did not fire when the health of %s changed", watched.name, leader.name)
 	}
-	if got := leader.Local().Health; got != (Health{Leader: true, Healthy: true}) {
+	if got := leader.Local().Health; !got.equal(Health{Leader: true, Healthy: true, FailedOver: []string{"c"}}) {
 		t.Errorf("Local().Health = %+v", got)
 	}
 }
