@@ -20,13 +20,17 @@ const (
 	OpDRFailover = "dr.failover"
 	OpDRDrill    = "dr.drill"
 	OpDRFailback = "dr.failback"
+	// OpDRRelease runs at the recovery site during a failback: the copies
+	// are stopped and backed up for the source site to restore.
+	OpDRRelease = "dr.release"
 )
 
 // Steps of a DR item. A failover item moves through pending, allocated,
 // restoring, restored, addressed, configured, starting and running; a
 // drill item skips addressed and ends cleaned unless kept; a failback
 // item moves through pending, released, restoring, restored, starting and
-// running. Failed ends an item from any step.
+// running; a release item through pending, stopped, backing_up and
+// backed_up. Failed ends an item from any step.
 const (
 	DRStepPending    = "pending"
 	DRStepAllocated  = "allocated"
@@ -38,8 +42,15 @@ const (
 	DRStepStarting   = "starting"
 	DRStepRunning    = "running"
 	DRStepCleaned    = "cleaned"
+	DRStepStopped    = "stopped"
+	DRStepBackingUp  = "backing_up"
+	DRStepBackedUp   = "backed_up"
 	DRStepFailed     = "failed"
 )
+
+// DRFailoverReleased is the state of a failover whose copies were
+// released for a failback.
+const DRFailoverReleased = "released"
 
 // Kinds of DR conflicts.
 const (
@@ -106,7 +117,8 @@ type DRFailover struct {
 	// Trigger is automatic or manual.
 	Trigger   string `json:"trigger"`
 	StartedAt Time   `json:"started_at"`
-	// State is running, succeeded or failed.
+	// State is running, succeeded, failed, or DRFailoverReleased once the
+	// copies were stopped and backed up for a failback.
 	State string `json:"state"`
 }
 
@@ -150,7 +162,8 @@ type DRItem struct {
 	Order int    `json:"order"`
 	Name  string `json:"name,omitempty"`
 	Kind  string `json:"kind,omitempty"`
-	// Backup is the backup the guest comes back from.
+	// Backup is the backup the guest comes back from (of a release: the
+	// backup it made of the copy).
 	Backup string `json:"backup,omitempty"`
 	// TargetVMID and TargetNode are where it comes back.
 	TargetVMID int    `json:"target_vmid,omitempty"`
@@ -159,6 +172,8 @@ type DRItem struct {
 	Step     string `json:"step"`
 	Task     string `json:"task,omitempty"`
 	TaskNode string `json:"task_node,omitempty"`
+	// Keep is set on the items of a drill that leaves its guests running.
+	Keep bool `json:"keep,omitempty"`
 	// Address is the address it got at the recovery site, under DNSName.
 	Address  string `json:"address,omitempty"`
 	DNSName  string `json:"dns_name,omitempty"`
@@ -167,7 +182,7 @@ type DRItem struct {
 	Finished Time   `json:"finished_at,omitzero"`
 }
 
-// DRRun is a failover, drill or failback: its operation (Policy names the
+// DRRun is a failover, drill, failback or release: its operation (Policy names the
 // plan) and its items in recovery order.
 type DRRun struct {
 	Operation *Operation `json:"operation"`
@@ -240,6 +255,15 @@ func (c *Client) DRFailover(ctx context.Context, id string, force bool, w *Write
 // dr.drill operation (POST /v1/dr/plans/{id}/drill).
 func (c *Client) DRDrill(ctx context.Context, id string, keep bool, w *WriteOptions) (*Operation, *Meta, error) {
 	return c.drRun(ctx, id, "drill", drRunRequest{Keep: keep}, w)
+}
+
+// DRFailback fails a fenced plan back at its source site, which must be
+// the site the request reaches, and returns the pending dr.failback
+// operation (POST /v1/dr/plans/{id}/failback): the recovery site releases
+// its copies (stopped, backed up), which are restored over the originals
+// and started; then the fence is lifted.
+func (c *Client) DRFailback(ctx context.Context, id string, w *WriteOptions) (*Operation, *Meta, error) {
+	return c.drRun(ctx, id, "failback", drRunRequest{}, w)
 }
 
 // DRRun reads a failover, drill or failback with its items (GET

@@ -42,6 +42,7 @@ func drFake(t *testing.T) *fake {
 		"DELETE /v1/dr/plans/web":         func() (int, any) { return 200, testDRPlan },
 		"POST /v1/dr/plans/web/failover":  func() (int, any) { return 202, testDROp },
 		"POST /v1/dr/plans/web/drill":     func() (int, any) { return 202, testDROp },
+		"POST /v1/dr/plans/web/failback":  func() (int, any) { return 202, testDROp },
 		"GET /v1/dr/runs/run-1":           func() (int, any) { return 200, testDRRun },
 		"GET /v1/dr/conflicts":            func() (int, any) { return 200, map[string]any{"conflicts": []any{testDRConflict}} },
 		"POST /v1/dr/plans/east/failover": func() (int, any) { return 409, nil },
@@ -114,6 +115,8 @@ func TestDR_Requests(t *testing.T) {
 			"POST /v1/dr/plans/web/drill", "", checkOp},
 		{"kept drill", func() (any, error) { v, _, err := c.DRDrill(ctx, "web", true, nil); return v, err },
 			"POST /v1/dr/plans/web/drill", `{"keep": true}`, checkOp},
+		{"failback", func() (any, error) { v, _, err := c.DRFailback(ctx, "web", nil); return v, err },
+			"POST /v1/dr/plans/web/failback", "", checkOp},
 		{"run", func() (any, error) { v, _, err := c.DRRun(ctx, "run-1", &QueryOptions{Stale: true}); return v, err },
 			"GET /v1/dr/runs/run-1?stale=true", "", func(t *testing.T, v any) {
 				r := v.(*DRRun)
