@@ -74,7 +74,7 @@ from MOXXIE_ADDR, MOXXIE_TOKEN and MOXXIE_CACERT.`
 		a.reportCommand(), a.rateCardCommand(), a.capacityCommand(),
 		a.sdnCommand(),
 		a.storageCommand(), a.backupCommand(),
-		a.siteCommand(),
+		a.siteCommand(), a.drCommand(),
 		a.debugCommand(),
 		a.versionCommand(),
 	)

@@ -10,7 +10,7 @@ import (
 )
 
 func (a *app) siteCommand() *cobra.Command {
-	return group("site", "Show the sites of the federation and their servers",
+	return group("site", "Show the sites of the federation and their servers; fail plans over, drill them and fail them back",
 		&cobra.Command{
 			Use:   "list",
 			Short: "List every site the answering server's view of the pool knows, with its state",
@@ -29,6 +29,9 @@ of it is dead, and left when its servers left the pool gracefully.`,
 			Args:  exactArgs("NAME"),
 			RunE:  a.siteGet,
 		},
+		a.siteFailoverCommand(),
+		a.siteDrillCommand(),
+		a.siteFailbackCommand(),
 	)
 }
 
