@@ -42,8 +42,8 @@ func TestTokenCreate_Refused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "--role is required: one of admin, operator, auditor, tenant-admin, tenant-user, tenant-viewer, agent"},
-		{[]string{"--role", "reader"}, `--role "reader" is not a role: one of admin, operator, auditor, tenant-admin, tenant-user, tenant-viewer, agent`},
+		{nil, "--role is required: one of admin, operator, auditor, tenant-admin, tenant-user, tenant-viewer, agent, site"},
+		{[]string{"--role", "reader"}, `--role "reader" is not a role: one of admin, operator, auditor, tenant-admin, tenant-user, tenant-viewer, agent, site`},
 		{[]string{"--role", "tenant-viewer"}, "--tenant is required: tenant-viewer tokens act within one tenant"},
 		{[]string{"--role", "operator", "--tenant", "acme"}, "--tenant is only for tenant roles, not operator"},
 		{[]string{"--role", "admin", "--ttl", "-1h"}, "--ttl must not be negative, got -1h0m0s"},
