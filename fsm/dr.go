@@ -197,7 +197,7 @@ func applyDRRunStart(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	op.CreatedAt, op.UpdatedAt, op.FinishedAt = now, now, 0
 	op.CreateIndex, op.ModifyIndex = index, index
 	for _, it := range req.Items {
-		it.RunID, it.Key = op.ID, drItemKey(op.ID, it.Order, it.VMID)
+		it.RunID, it.Key, it.Keep = op.ID, drItemKey(op.ID, it.Order, it.VMID), req.Keep && req.Kind == OpDRDrill
 		it.Step, it.Task, it.TaskNode, it.Error, it.Started, it.Finished = DRStepPending, "", "", "", 0, 0
 		if err := insert(txn, tableDRItems, index, &it); err != nil {
 			return nil, err
@@ -250,7 +250,7 @@ func applyDRItemUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	}
 	it := *iraw.(*DRItem)
 	steps := drSteps[op.Kind]
-	keep := len(op.Step) > 6 && op.Step[len(op.Step)-6:] == ", keep"
+	keep := it.Keep
 	from, to := slices.Index(steps, it.Step), slices.Index(steps, req.Step)
 	switch {
 	case DRStepFinal(op.Kind, it.Step, keep):

@@ -213,6 +213,10 @@ type DRItem struct {
 	Step       string `json:"step"`
 	Task       string `json:"task,omitempty"`
 	TaskNode   string `json:"task_node,omitempty"`
+	// Keep is set on the items of a drill that leaves its guests running:
+	// they end running. (The run's operation step says so only until the
+	// runner records its progress there.)
+	Keep bool `json:"keep,omitempty"`
 	// Address is the address it got at the recovery site, under DNSName.
 	Address  string    `json:"address,omitempty"`
 	DNSName  string    `json:"dns_name,omitempty"`
