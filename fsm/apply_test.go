@@ -500,6 +500,17 @@ func populate(t testing.TB, f *FSM) uint64 {
 			Backups: []Backup{{VolID: "local:backup/vzdump-qemu-100-2026_11_26-02_00_00.vma.zst", StorageID: "pve1/local", Node: "pve1", Storage: "local", VMID: 100, Time: 41}},
 			Volumes: []Volume{{VolID: "local:100/vm-100-disk-0.qcow2", StorageID: "pve1/local", Node: "pve1", Storage: "local", VMID: 100, Size: 1 << 30, Content: "images"}}},
 		&PoolSettingsPutRequest{WriteMeta: WriteMeta{Now: 42}, Settings: PoolSettings{Storage: "local", Warn: 0.5, Critical: 0.7}},
+		// This is site east: it protects vm 100 at west, which failed it
+		// over, and recovers west's plan db.
+		&DRPlanPutRequest{WriteMeta: WriteMeta{Now: 43}, Create: true, LocalSite: "east", Plan: DRPlan{ID: "web", SourceSite: "east", RecoverySite: "west",
+			BackupStorage: "local", TargetStorage: "local-lvm", Guests: []DRGuest{{VMID: 100}}}},
+		&DRReplicaSyncRequest{WriteMeta: WriteMeta{Now: 44}, Source: "west", LocalSite: "east", ConflictIDs: []string{"cf-0"}, Plans: []DRPlan{{
+			ID: "db", SourceSite: "west", RecoverySite: "east", BackupStorage: "pbs", TargetStorage: "local-lvm", Guests: []DRGuest{{VMID: 200}}, UpdatedAt: 40}}},
+		&DRFenceRequest{WriteMeta: WriteMeta{Now: 45}, Plan: "web", Fence: &DRFence{By: "west", Run: "dr-west-1", Since: 45},
+			Conflicts: []DRConflict{{ID: "cf-1", Plan: "web", Kind: DRConflictGuestRan, Site: "east", VMID: 100, Detail: "vm 100 ran at east", At: 45}}},
+		&DRRunStartRequest{WriteMeta: WriteMeta{Now: 46}, Plan: "web", Kind: OpDRFailback, Trigger: DRTriggerManual, Run: Operation{ID: "dr-1"},
+			Items: []DRItem{{VMID: 100, Kind: "qemu"}}},
+		&DRItemUpdateRequest{WriteMeta: WriteMeta{Now: 47}, Run: "dr-1", VMID: 100, Step: DRStepReleased},
 	}
 	for i, c := range cmds {
 		applyOK(t, f, uint64(i+1), c)

@@ -338,7 +338,42 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 			Volumes: []Volume{sampleVolume()}},
 		PoolSettingsPutType: &PoolSettingsPutRequest{WriteMeta: meta(67), Settings: PoolSettings{Storage: "local", Warn: 0.7, Critical: 0.8,
 			UpdatedAt: 1, ModifyIndex: 2}},
+		DRPlanPutType:    &DRPlanPutRequest{WriteMeta: meta(68), Plan: sampleDRPlan(), Create: true, LocalSite: "east"},
+		DRPlanDeleteType: &DRPlanDeleteRequest{WriteMeta: meta(69), ID: "web"},
+		DRReplicaSyncType: &DRReplicaSyncRequest{WriteMeta: meta(70), Source: "east", LocalSite: "west", Plans: []DRPlan{sampleDRPlan()},
+			ConflictIDs: []string{"cf-1"}},
+		DRRunStartType: &DRRunStartRequest{WriteMeta: meta(71), Plan: "web", Kind: OpDRDrill, Trigger: DRTriggerManual, Keep: true,
+			Run: sampleOperation(), Items: []DRItem{sampleDRItem()}},
+		DRItemUpdateType: &DRItemUpdateRequest{WriteMeta: meta(72), Run: "op-1", Order: 1, VMID: 101, Step: DRStepFailed, TargetVMID: 2101,
+			TargetNode: "pve2", Task: "UPID:x", TaskNode: "pve2", Address: "10.0.0.9", Backup: "pbs:backup/vm/2101/y", Error: "restore failed"},
+		DRFenceType: &DRFenceRequest{WriteMeta: meta(73), Plan: "web", Fence: &DRFence{By: "west", Run: "op-1", Since: 5},
+			Conflicts: []DRConflict{sampleDRConflict()}},
+		DRFailoverEndType: &DRFailoverEndRequest{WriteMeta: meta(74), Plan: "web"},
 	}
+}
+
+// sampleDRPlan returns a DR plan with every field set.
+func sampleDRPlan() DRPlan {
+	return DRPlan{
+		ID: "web", SourceSite: "east", RecoverySite: "west", BackupStorage: "pbs", TargetStorage: "local-lvm", TargetNode: "pve2",
+		Manual: true, Guests: []DRGuest{{VMID: 101, Order: 1, TargetVMID: 2101, DNSName: "web.moxxie.test"}},
+		Networks: []DRNetwork{{Source: "vmbr0", Target: "vmbr1", Prefix: "p"}},
+		Replica:  true, Status: []DRGuestStatus{{VMID: 101, Name: "web", Kind: "qemu", Backup: "pbs:backup/vm/101/x", BackupAt: 1, Error: "e"}},
+		SourceUpdatedAt: 2, SyncedAt: 3,
+		Failover:  &DRFailover{Run: "op-1", Trigger: DRTriggerAutomatic, StartedAt: 4, State: OpRunning},
+		Fence:     &DRFence{By: "west", Run: "op-1", Since: 5},
+		ActiveRun: "op-1", LastRun: "op-0", CreatedAt: 6, UpdatedAt: 7, CreateIndex: 8, ModifyIndex: 9,
+	}
+}
+
+func sampleDRItem() DRItem {
+	return DRItem{Key: "op-1/000001/0000000101", RunID: "op-1", VMID: 101, Order: 1, Name: "web", Kind: "qemu", Backup: "pbs:backup/vm/101/x",
+		TargetVMID: 2101, TargetNode: "pve2", Step: DRStepRestoring, Task: "UPID:x", TaskNode: "pve2", Keep: true, Address: "10.0.0.9",
+		DNSName: "web.moxxie.test", Error: "e", Started: 1, Finished: 2}
+}
+
+func sampleDRConflict() DRConflict {
+	return DRConflict{ID: "cf-1", Plan: "web", Kind: DRConflictGuestRan, Site: "east", VMID: 101, Detail: "vm 101 ran at east", At: 1, Version: 2}
 }
 
 // sampleInvMeta returns inventory history with every field set.
@@ -450,4 +485,4 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 }
 
 // nextFreeType is the first message type number not yet registered.
-const nextFreeType = PoolSettingsPutType + 1
+const nextFreeType = DRFailoverEndType + 1

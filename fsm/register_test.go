@@ -131,6 +131,13 @@ var messageTypeConsts = map[string]MessageType{
 	"RecordProtectType":        RecordProtectType,
 	"StorageSyncType":          StorageSyncType,
 	"PoolSettingsPutType":      PoolSettingsPutType,
+	"DRPlanPutType":            DRPlanPutType,
+	"DRPlanDeleteType":         DRPlanDeleteType,
+	"DRReplicaSyncType":        DRReplicaSyncType,
+	"DRRunStartType":           DRRunStartType,
+	"DRItemUpdateType":         DRItemUpdateType,
+	"DRFenceType":              DRFenceType,
+	"DRFailoverEndType":        DRFailoverEndType,
 }
 
 func TestMessageTypes_AllRegistered(t *testing.T) {

@@ -299,7 +299,7 @@ func TestTableCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		tableIndex:            44, // one per table written to through insert or touchTable (not the clock)
+		tableIndex:            47, // one per table written to through insert or touchTable (not the clock)
 		tableSettings:         3,  // a, b, d (c deleted)
 		tableTokens:           2,  // root, t1 (t2 revoked)
 		tableACL:              1,
@@ -319,7 +319,7 @@ func TestTableCounts(t *testing.T) {
 		tableInvGuests:        2, // 100 and 101, which is gone but kept
 		tableInvStorage:       1,
 		tableInvState:         1,
-		tableOperations:       3, // op-1, op-2 and run-1
+		tableOperations:       4, // op-1, op-2, run-1 and dr-1
 		tableSecretKeys:       1,
 		tableSecrets:          1,
 		tableAudit:            2, // setting d and the refused login
@@ -347,6 +347,9 @@ func TestTableCounts(t *testing.T) {
 		tableVolumes:          1,
 		tablePoolSettings:     1,
 		tableStorageSamples:   1, // local at the first tick
+		tableDRPlans:          2, // web, and west's db as a replica
+		tableDRItems:          1, // vm 100 of dr-1
+		tableDRConflicts:      1, // vm 100 ran at east
 	}
 	if !reflect.DeepEqual(counts, want) {
 		t.Fatalf("TableCounts = %v, want %v", counts, want)
