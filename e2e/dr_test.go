@@ -123,7 +123,7 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	ctl("backup", "policy", "create", "dr-often", "--schedule", "*:*:0/5", "--vmids", "100,102",
 		"--storage", "dr", "--mode", "snapshot", "--keep-last", "2")
 	ctl("dr", "plan", "put", "shop", "--recovery-site", "west", "--backup-storage", "dr", "--target-storage", "local-lvm",
-		"--guest", "102:1:db.shop.test", "--guest", "100:2:web.shop.test", "--network", "vmbr0=vmbr0@"+pfx.ID)
+		"--guest", "102:1:db.shop.moxxie.test", "--guest", "100:2:web.shop.moxxie.test", "--network", "vmbr0=vmbr0@"+pfx.ID)
 	waitUntil(t, 60*time.Second, "west holds the plan with a backup of each guest", func() error {
 		var p drPlan
 		if err := ctlJSONOn(west, t, &p, "dr", "plan", "get", "shop"); err != nil {
@@ -184,6 +184,9 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 		if err := ctlJSONOn(west, t, &final, "dr", "run", "get", run); err != nil {
 			return err
 		}
+		if final.Operation.Status == "failed" {
+			t.Fatalf("run %s failed (%s): %+v", run, final.Operation.Step, final.Items)
+		}
 		if final.Operation.Status != "succeeded" {
 			return fmt.Errorf("run %s (%s): %+v", final.Operation.Status, final.Operation.Step, final.Items)
 		}
@@ -238,8 +241,8 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 		if srv.ID == killed {
 			continue
 		}
-		waitDig(t, srv.DNSAddress, final.Items[0].Address, "db.shop.test", "A")
-		waitDig(t, srv.DNSAddress, final.Items[1].Address, "web.shop.test", "A")
+		waitDig(t, srv.DNSAddress, final.Items[0].Address, "db.shop.moxxie.test", "A")
+		waitDig(t, srv.DNSAddress, final.Items[1].Address, "web.shop.moxxie.test", "A")
 	}
 	wctl("dr", "plan", "list")
 

@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 )
@@ -109,7 +110,7 @@ func applyDRReplicaSync(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		p.Replica, p.Fence = true, nil
 		p.SourceUpdatedAt, p.UpdatedAt, p.ModifyIndex = in.UpdatedAt, now, index
 		if old != nil {
-			if old.ID != "" && old.SourceUpdatedAt == in.UpdatedAt && slices.Equal(old.Status, in.Status) && old.SyncedAt == in.SyncedAt {
+			if old.ID != "" && old.SourceUpdatedAt == in.UpdatedAt && slices.Equal(old.Status, in.Status) && in.SyncedAt-old.SyncedAt < drSyncedRefresh {
 				continue
 			}
 			p.ActiveRun, p.LastRun, p.CreatedAt, p.CreateIndex = old.ActiveRun, old.LastRun, old.CreatedAt, old.CreateIndex
@@ -139,6 +140,11 @@ func applyDRReplicaSync(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	}
 	return out, nil
 }
+
+// drSyncedRefresh is how stale a replica's SyncedAt may get before an
+// unchanged sync writes it again: a sync every few seconds does not
+// write every time.
+const drSyncedRefresh = Timestamp(30 * time.Second)
 
 // timeLayout formats times in messages.
 const timeLayout = "2006-01-02T15:04:05Z"

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -45,35 +46,47 @@ import (
 const (
 	drTriggerEvery = 500 * time.Millisecond
 	drSyncEvery    = 2 * time.Second
-	// drCallTimeout bounds one request to another site.
-	drCallTimeout = 10 * time.Second
+	// drCallTimeout bounds one request to another site: all its
+	// servers tried, one after another.
+	drCallTimeout = 5 * time.Second
 )
 
-// runDR runs the disaster-recovery duties of the leader until stop.
+// runDR runs the disaster-recovery duties of the leader until stop: the
+// failover trigger and the syncs in loops of their own, so that a site
+// slow to answer never delays a failover.
 func (s *Server) runDR(stop <-chan struct{}) {
 	if s.cfg.Site.Name == "" {
 		return
 	}
-	t := time.NewTicker(drTriggerEvery)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		every(stop, drTriggerEvery, func() {
+			if err := s.drTrigger(); err != nil {
+				s.logger.Warn("dr: checking for failovers failed", "error", err)
+			}
+		})
+	})
+	every(stop, drSyncEvery, func() {
+		s.drLearnFences()
+		s.drSyncReplicas(stop)
+		if err := s.drEnforceFences(); err != nil {
+			s.logger.Warn("dr: keeping fenced guests stopped failed", "error", err)
+		}
+	})
+}
+
+// every calls f every d until stop.
+func every(stop <-chan struct{}, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
-	var lastSync time.Time
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 		}
-		if err := s.drTrigger(); err != nil {
-			s.logger.Warn("dr: checking for failovers failed", "error", err)
-		}
-		if time.Since(lastSync) >= drSyncEvery {
-			lastSync = time.Now()
-			s.drLearnFences()
-			s.drSyncReplicas(stop)
-			if err := s.drEnforceFences(); err != nil {
-				s.logger.Warn("dr: keeping fenced guests stopped failed", "error", err)
-			}
-		}
+		f()
 	}
 }
 
@@ -277,10 +290,11 @@ func (s *Server) drSyncReplicas(stop <-chan struct{}) {
 	for _, p := range plans {
 		if !p.Replica {
 			out := *p
-			out.Status = s.drGuestStatus(p)
+			out.Status, out.SyncedAt = s.drGuestStatus(p), fsm.Timestamp(s.now().UnixNano())
 			bySite[p.RecoverySite] = append(bySite[p.RecoverySite], out)
 		}
 	}
+	var wg sync.WaitGroup
 	for _, st := range s.Sites() {
 		if st.Name == local || st.Role != site.RoleServer || (st.State != site.SiteUp && st.State != "degraded") {
 			continue
@@ -290,21 +304,24 @@ func (s *Server) drSyncReplicas(stop <-chan struct{}) {
 			return
 		default:
 		}
-		res, err := s.drSendReplicas(st.Name, bySite[st.Name])
-		if err != nil {
-			if len(bySite[st.Name]) > 0 {
-				s.logger.Warn("dr: sending plans to their recovery site failed", "site", st.Name, "error", err)
+		wg.Go(func() {
+			res, err := s.drSendReplicas(st.Name, bySite[st.Name])
+			if err != nil {
+				if len(bySite[st.Name]) > 0 {
+					s.logger.Warn("dr: sending plans to their recovery site failed", "site", st.Name, "error", err)
+				}
+				return
 			}
-			continue
-		}
-		for _, p := range bySite[st.Name] {
-			f := res.Failovers[p.ID]
-			if f == nil || (p.Fence != nil && p.Fence.Run == f.Run) {
-				continue
+			for _, p := range bySite[st.Name] {
+				f := res.Failovers[p.ID]
+				if f == nil || (p.Fence != nil && p.Fence.Run == f.Run) {
+					continue
+				}
+				s.drFence(&p, &fsm.DRFence{By: st.Name, Run: f.Run, Since: fsm.Timestamp(s.now().UnixNano())})
 			}
-			s.drFence(&p, &fsm.DRFence{By: st.Name, Run: f.Run, Since: fsm.Timestamp(s.now().UnixNano())})
-		}
+		})
 	}
+	wg.Wait()
 }
 
 // drGuestStatus is what this site knows of a plan's guests: name, kind
@@ -371,15 +388,18 @@ func (s *Server) drCall(name, method, path string, in, out any) error {
 			return err
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), drCallTimeout)
+	defer cancel()
 	var lastErr error
 	for _, a := range addrs {
-		ctx, cancel := context.WithTimeout(context.Background(), drCallTimeout)
 		err := s.drDo(ctx, method, a+path, body, out)
-		cancel()
 		if err == nil {
 			return nil
 		}
 		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
 	}
 	return lastErr
 }
@@ -443,7 +463,6 @@ func (o *opState) drRun() error {
 	if err != nil {
 		return err
 	}
-	keep := strings.HasSuffix(o.op.Step, ", keep")
 	_ = o.step(fmt.Sprintf("%s of %d guests", o.op.Kind, len(items)))
 	if o.op.Kind == fsm.OpDRFailback {
 		if err := o.drAwaitRelease(p, items); err != nil {
@@ -458,7 +477,7 @@ func (o *opState) drRun() error {
 		if o.r.ctx.Err() != nil {
 			return o.r.ctx.Err()
 		}
-		if fsm.DRStepFinal(o.op.Kind, it.Step, keep) {
+		if fsm.DRStepFinal(o.op.Kind, it.Step, it.Keep) {
 			continue
 		}
 		var err error
@@ -468,7 +487,7 @@ func (o *opState) drRun() error {
 		case fsm.OpDRRelease:
 			err = o.drReleaseItem(p, it)
 		default:
-			err = o.drItem(p, it, keep, taken)
+			err = o.drItem(p, it, it.Keep, taken)
 		}
 		if err != nil {
 			if o.r.ctx.Err() != nil {
@@ -673,7 +692,7 @@ func (o *opState) drAddress(p *fsm.DRPlan, it *fsm.DRItem) (string, error) {
 	}
 	req := &fsm.AddressAllocateRequest{
 		PrefixID: prefix, Count: 1, IDs: []string{api.NewID()}, Status: fsm.AddressActive, DNSName: it.DNSName,
-		Owner: fmt.Sprintf("dr:%s:%d", p.ID, it.VMID), Description: fmt.Sprintf("guest %d of site %s, failed over by plan %s", it.VMID, p.SourceSite, p.ID),
+		Owner: drOwner(p.ID, it.VMID), Description: fmt.Sprintf("guest %d of site %s, failed over by plan %s", it.VMID, p.SourceSite, p.ID),
 	}
 	list, err := o.r.s.applyKeyed(req, fmt.Sprintf("dr:%s:%d", o.op.ID, it.VMID))
 	if err != nil {
@@ -983,7 +1002,7 @@ func (o *opState) drReleaseItem(p *fsm.DRPlan, it *fsm.DRItem) error {
 
 // drReleaseAddress releases the address a failover allocated the guest.
 func (o *opState) drReleaseAddress(p *fsm.DRPlan, it *fsm.DRItem) error {
-	_, addrs, err := o.r.s.State().Addresses(memdb.NewWatchSet(), fsm.AddressFilter{Owner: fmt.Sprintf("dr:%s:%d", p.ID, it.VMID)})
+	_, addrs, err := o.r.s.State().Addresses(memdb.NewWatchSet(), fsm.AddressFilter{Owner: drOwner(p.ID, it.VMID)})
 	if err != nil {
 		return err
 	}
@@ -994,3 +1013,6 @@ func (o *opState) drReleaseAddress(p *fsm.DRPlan, it *fsm.DRItem) error {
 	}
 	return nil
 }
+
+// drOwner is the IPAM owner of the address a failover gives a guest.
+func drOwner(plan string, vmid int) string { return fmt.Sprintf("dr:%s/%d", plan, vmid) }
