@@ -213,7 +213,13 @@ func (s *server) handleDRFailback(c *call) error {
 	if p.Replica {
 		return invalid("id", "plan %s is site %s's replica: run its failback there (--site %s)", p.ID, p.SourceSite, p.SourceSite)
 	}
-	return s.proposeDRRun(c, p, fsm.OpDRFailback, false)
+	req := fsm.NewDRRun(p, fsm.OpDRFailback, fsm.DRTriggerManual, false, NewID())
+	for i := range req.Items {
+		if _, g, err := s.b.State().InventoryGuest(nil, req.Items[i].VMID); err == nil && g != nil {
+			req.Items[i].Name, req.Items[i].Kind = g.Name, g.Kind
+		}
+	}
+	return s.propose(c, req, http.StatusAccepted, nil)
 }
 
 // handleDRRelease starts (or, when one was started, returns) the release

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -143,6 +142,46 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	var guestsBefore []map[string]any
 	simGet(t, west.dir, "/cluster/resources?type=vm", &guestsBefore)
 
+	// A drill at west: the copies come up disconnected, run, and go;
+	// east is untouched.
+	out := wctl("site", "drill", "shop", "--wait")
+	t.Logf("drill:\n%s", out)
+	var drill drPlan
+	if err := ctlJSONOn(west, t, &drill, "dr", "plan", "get", "shop"); err != nil {
+		t.Fatal(err)
+	}
+	var drillRun drRun
+	if err := ctlJSONOn(west, t, &drillRun, "dr", "run", "get", drill.LastRun); err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range drillRun.Items {
+		if it.Step != "cleaned" || it.Address != "" {
+			t.Errorf("drill item %+v, want cleaned without an address", it)
+		}
+	}
+	if drill.Failover != nil || drillRun.Operation.Status != "succeeded" {
+		t.Fatalf("after the drill: failover %+v, run %s", drill.Failover, drillRun.Operation.Status)
+	}
+	var afterDrill []map[string]any
+	simGet(t, west.dir, "/cluster/resources?type=vm", &afterDrill)
+	if len(afterDrill) != len(guestsBefore) {
+		t.Errorf("the drill left %d guests at west, there were %d", len(afterDrill), len(guestsBefore))
+	}
+	var eastGuests []struct {
+		VMID   int    `json:"vmid"`
+		Status string `json:"status"`
+	}
+	simGet(t, east.dir, "/cluster/resources?type=vm", &eastGuests)
+	for _, g := range eastGuests {
+		if (g.VMID == 100 || g.VMID == 102) && g.Status != "running" {
+			t.Errorf("the drill touched east: guest %d is %s", g.VMID, g.Status)
+		}
+	}
+
+	// Tasks before the failover (the drill's included), to count the
+	// failover's own.
+	var tasksBefore []simTask
+	simGet(t, west.dir, "/cluster/tasks", &tasksBefore)
 	// West's simulator makes tasks slow, so the failover is caught
 	// half-way.
 	simAdmin(t, west.dir, http.MethodPut, "/faults", map[string]any{"slow_tasks": "1500ms"})
@@ -229,6 +268,11 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 					n++
 				}
 			}
+			for _, tk := range tasksBefore {
+				if tk.Type == typ && tk.ID == strconv.Itoa(it.TargetVMID) {
+					n--
+				}
+			}
 			if n != 1 {
 				t.Errorf("%d %s tasks for guest %d, want exactly one", n, typ, it.TargetVMID)
 			}
@@ -295,7 +339,61 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	if out, err := devctl(t, west.dir, "site", "failover", "shop", "--force"); err == nil || !strings.Contains(out, "failed over already") {
 		t.Errorf("a second failover: %v\n%s", err, out)
 	}
-	if err := os.WriteFile(filepath.Join(t.TempDir(), "timing"), []byte(fmt.Sprintf("detected %s running %s\n", detected, running)), 0o600); err != nil {
+
+	// Failback from east: west stops and backs up its copies, east
+	// restores them over the originals and starts them, the fence lifts,
+	// and west's failover ends so the plan may fail over again.
+	out = ctl("site", "failback", "shop", "--wait")
+	t.Logf("failback:\n%s", out)
+	var gs []struct {
+		VMID   int    `json:"vmid"`
+		Status string `json:"status"`
+	}
+	simGet(t, east.dir, "/cluster/resources?type=vm", &gs)
+	for _, g := range gs {
+		if (g.VMID == 100 || g.VMID == 102) && g.Status != "running" {
+			t.Errorf("after the failback guest %d is %s at east", g.VMID, g.Status)
+		}
+	}
+	simGet(t, west.dir, "/cluster/resources?type=vm", &gs)
+	for _, it := range final.Items {
+		for _, g := range gs {
+			if g.VMID == it.TargetVMID && g.Status != "stopped" {
+				t.Errorf("after the failback west's copy %d is %s", g.VMID, g.Status)
+			}
+		}
+	}
+	var home drPlan
+	if err := ctlJSONOn(east, t, &home, "dr", "plan", "get", "shop"); err != nil {
 		t.Fatal(err)
 	}
+	if home.Fence != nil {
+		t.Errorf("east still fenced after the failback: %+v", home.Fence)
+	}
+	waitUntil(t, 30*time.Second, "west's failover ended", func() error {
+		var p drPlan
+		if err := ctlJSONOn(west, t, &p, "dr", "plan", "get", "shop"); err != nil {
+			return err
+		}
+		if p.Failover != nil {
+			return fmt.Errorf("failover %+v", p.Failover)
+		}
+		return nil
+	})
+	for _, srv := range west.servers {
+		if srv.ID != killed {
+			waitDig(t, srv.DNSAddress, "", "db.shop.moxxie.test", "A")
+		}
+	}
+	requireNever(t, 5*time.Second, "east fenced again after the failback", func() error {
+		var p drPlan
+		if err := ctlJSONOn(east, t, &p, "dr", "plan", "get", "shop"); err != nil {
+			return err
+		}
+		if p.Fence != nil {
+			return fmt.Errorf("fence %+v", p.Fence)
+		}
+		return nil
+	})
+	t.Logf("timing: failover started %s and every guest ran %s after east froze", detected.Round(time.Millisecond), running.Round(time.Millisecond))
 }

@@ -107,7 +107,7 @@ func applyDRReplicaSync(txn *memdb.Txn, index uint64, c Command) (any, error) {
 			continue
 		}
 		p := in
-		p.Replica, p.Fence = true, nil
+		p.Replica, p.Fence, p.Failover = true, nil, nil
 		p.SourceUpdatedAt, p.UpdatedAt, p.ModifyIndex = in.UpdatedAt, now, index
 		if old != nil {
 			if old.ID != "" && old.SourceUpdatedAt == in.UpdatedAt && slices.Equal(old.Status, in.Status) && in.SyncedAt-old.SyncedAt < drSyncedRefresh {
