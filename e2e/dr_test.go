@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -79,8 +80,11 @@ type simTask struct {
 // server of east frozen: west sees east down and runs the plan, its
 // leader killed half-way; the guests come back once each, in order,
 // running in west's simulator with west's addresses in west's DNS.
-// When east wakes it learns from the pool that it was failed over and
-// keeps the guests stopped, refusing to start them.
+// Before that, a drill at west leaves nothing behind and does not touch
+// east, and neither one frozen server of east nor a partition between
+// east and west fails the plan over. When east wakes it learns from the
+// pool that it was failed over and keeps the guests stopped, refusing to
+// start them; a failback brings them home and ends the failover.
 func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	if _, err := exec.LookPath("dig"); err != nil {
 		t.Skip("dig missing: apt-get install dnsutils (CI installs it)")
@@ -177,6 +181,36 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 			t.Errorf("the drill touched east: guest %d is %s", g.VMID, g.Status)
 		}
 	}
+
+	// Neither one server of east frozen nor a partition between east
+	// and west (both still seeing north) is a site failure: no failover.
+	noFailover := func() error {
+		var p drPlan
+		if err := ctlJSONOn(west, t, &p, "dr", "plan", "get", "shop"); err != nil {
+			return nil // a slow answer is not a failover
+		}
+		if p.Failover != nil {
+			return fmt.Errorf("west failed the plan over: %+v", p.Failover)
+		}
+		return nil
+	}
+	east.signal(t, syscall.SIGSTOP, 0)
+	requireNever(t, 8*time.Second, "a failover with one server of east frozen", noFailover)
+	east.signal(t, syscall.SIGCONT, 0)
+	if _, err := exec.LookPath("nft"); err != nil || os.Geteuid() != 0 {
+		t.Log("skipping the partition: it needs root and nft (apt-get install nftables); CI has both")
+	} else {
+		partition(t, east, west)
+		requireNever(t, 12*time.Second, "a failover across a partition between east and west", noFailover)
+		heal(t)
+	}
+	waitUntil(t, 30*time.Second, "west sees east up again", func() error {
+		st, err := west.states(t)
+		if err != nil || st["east"] != "up" {
+			return fmt.Errorf("west sees %v (%v)", st, err)
+		}
+		return nil
+	})
 
 	// Tasks before the failover (the drill's included), to count the
 	// failover's own.
