@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -323,6 +324,9 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 		waitDig(t, srv.DNSAddress, final.Items[1].Address, "web.shop.moxxie.test", "A")
 	}
 	wctl("dr", "plan", "list")
+	waitUntil(t, 10*time.Second, "west's metrics show the failover", func() error {
+		return metricsHave(west, killed, `moxxie_dr_plan_failed_over{plan="shop",source_site="east"} 1`)
+	})
 
 	// East wakes: it learns it was failed over and keeps the guests
 	// stopped.
@@ -346,6 +350,9 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 			}
 		}
 		return nil
+	})
+	waitUntil(t, 10*time.Second, "east's metrics show the fence", func() error {
+		return metricsHave(east, "", `moxxie_dr_plan_fenced{plan="shop",recovery_site="west"} 1`)
 	})
 	requireNever(t, 5*time.Second, "a failed-over guest running at east", func() error {
 		var gs []struct {
@@ -430,4 +437,27 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 		return nil
 	})
 	t.Logf("timing: failover started %s and every guest ran %s after east froze", detected.Round(time.Millisecond), running.Round(time.Millisecond))
+}
+
+// metricsHave checks that a server of s (not skip) exports line.
+func metricsHave(s *devSite, skip, line string) error {
+	for _, srv := range s.servers {
+		if srv.ID == skip {
+			continue
+		}
+		resp, err := http.Get("http://" + srv.MetricsAddress + "/metrics")
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), line) {
+			return fmt.Errorf("%s/%s does not export %s", s.name, srv.ID, line)
+		}
+		return nil
+	}
+	return fmt.Errorf("no server of %s to ask", s.name)
 }

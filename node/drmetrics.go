@@ -1,0 +1,54 @@
+package node
+
+import (
+	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	drFailedOverDesc = telemetry.NewDesc("dr", "plan_failed_over",
+		"1 while this site runs the copies of a replica's guests after a failover (until the source site fails it back), per plan, at the recovery site.", "plan", "source_site")
+	drFencedDesc = telemetry.NewDesc("dr", "plan_fenced",
+		"1 while a plan of this site is fenced: its recovery site failed it over and its guests are kept stopped here until a failback.", "plan", "recovery_site")
+	drSyncAgeDesc = telemetry.NewDesc("dr", "replica_sync_age_seconds",
+		"Seconds since the source site last sent a replica, by the source's clock as stamped; alert when it grows: the replica's backups are getting old.", "plan", "source_site")
+	drUnrecoverableDesc = telemetry.NewDesc("dr", "replica_unrecoverable_guests",
+		"Guests of a replica that cannot come back (no backup, or not in the source's inventory), as the source last sent it.", "plan", "source_site")
+	drConflictsDesc = telemetry.NewDesc("dr", "conflicts",
+		"Conflicts recorded after partitions or failovers (moxxiectl dr conflicts).")
+)
+
+// drCollector exports the DR plans of this server's state at scrape
+// time: every server answers from its own replicated copy.
+func drCollector(s *Server) prometheus.Collector {
+	return telemetry.NewCollector(func(ch chan<- prometheus.Metric) {
+		st := s.State()
+		_, plans, err := st.DRPlans(nil)
+		if err != nil {
+			return
+		}
+		now := s.now()
+		for _, p := range plans {
+			if p.Replica {
+				failedOver := p.Failover != nil && p.Failover.State != fsm.DRFailoverReleased
+				telemetry.Gauge(ch, drFailedOverDesc, telemetry.Bool(failedOver), p.ID, p.SourceSite)
+				if p.SyncedAt != 0 {
+					telemetry.Gauge(ch, drSyncAgeDesc, now.Sub(p.SyncedAt.Time()).Seconds(), p.ID, p.SourceSite)
+				}
+				bad := 0
+				for _, g := range p.Status {
+					if g.Backup == "" || g.Error != "" {
+						bad++
+					}
+				}
+				telemetry.Gauge(ch, drUnrecoverableDesc, float64(bad), p.ID, p.SourceSite)
+				continue
+			}
+			telemetry.Gauge(ch, drFencedDesc, telemetry.Bool(p.Fence != nil), p.ID, p.RecoverySite)
+		}
+		if _, cs, err := st.DRConflicts(nil); err == nil {
+			telemetry.Gauge(ch, drConflictsDesc, float64(len(cs)))
+		}
+	}, drFailedOverDesc, drFencedDesc, drSyncAgeDesc, drUnrecoverableDesc, drConflictsDesc)
+}
