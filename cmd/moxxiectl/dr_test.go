@@ -523,7 +523,7 @@ ORDER  VMID  NAME  STEP     TARGET        ADDRESS           ERROR
 		t.Errorf("failback: %q, %q", out, errOut)
 	}
 	out, errOut = east.cli(t, 0, "dr", "run", "get", objectIDs.FindString(out), "--wait")
-	if !strings.Contains(errOut, "  guest 101: running as 101 on pve2\n") || !strings.Contains(out, "Status:    succeeded\n") {
+	if !strings.Contains(errOut, "  guest 101 (web1): running as 101 on pve2\n") || !strings.Contains(out, "Status:    succeeded\n") {
 		t.Errorf("failback --wait:\n%s%s", errOut, out)
 	}
 	if got, _ := east.cli(t, 0, "dr", "plan", "list"); !strings.Contains(got, "source  -\n") {
