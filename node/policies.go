@@ -437,11 +437,9 @@ func (o *opState) pruneBackups(ctx context.Context, pol *fsm.StoragePolicy, vmid
 	}
 	byID := map[string]*fsm.Backup{}
 	var items []storage.Item
-	for _, b := range all {
-		if b.VMID == vmid && b.Policy == pol.ID {
-			byID[b.VolID] = b
-			items = append(items, storage.Item{ID: b.VolID, Time: b.Time.Time(), Protected: b.Protected || b.PlatformProtected})
-		}
+	for _, b := range ownBackups(o.r.s.State(), all, pol.ID, vmid) {
+		byID[b.VolID] = b
+		items = append(items, storage.Item{ID: b.VolID, Time: b.Time.Time(), Protected: b.Protected || b.PlatformProtected})
 	}
 	var removed []string
 	for _, d := range storage.Prune(items, pol.Keep) {
@@ -459,4 +457,22 @@ func (o *opState) pruneBackups(ctx context.Context, pol *fsm.StoragePolicy, vmid
 		removed = append(removed, d.ID)
 	}
 	return removed, errs
+}
+
+// ownBackups returns the backups of guest vmid that runs of this site's
+// policy made. A storage shared with other sites (a DR backup storage)
+// also lists their backups, whose notes may name a policy of the same
+// ID: a backup counts only when the run its notes name is one of this
+// site's runs of the policy.
+func ownBackups(st *fsm.Store, all []*fsm.Backup, policy string, vmid int) []*fsm.Backup {
+	var out []*fsm.Backup
+	for _, b := range all {
+		if b.VMID != vmid || b.Policy != policy || b.Run == "" {
+			continue
+		}
+		if _, op, err := st.Operation(nil, b.Run); err == nil && op != nil && op.IsPolicyRun() && op.Policy == policy {
+			out = append(out, b)
+		}
+	}
+	return out
 }
