@@ -529,6 +529,13 @@ func (s *server) handleBackupCoverage(c *call) error {
 		}
 		records := make([]storage.BackupRecord, 0, len(backups))
 		for _, b := range backups {
+			if b.Run != "" {
+				// A storage shared with other sites lists their policies'
+				// backups too: only this site's runs count.
+				if _, op, err := st.Operation(nil, b.Run); err != nil || op == nil {
+					continue
+				}
+			}
 			records = append(records, storage.BackupRecord{VMID: b.VMID, Time: b.Time.Time(), VolID: b.VolID, Policy: b.Policy})
 		}
 		out = coverageOf(storage.Coverage(guests, sels, records), only)
