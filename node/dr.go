@@ -596,16 +596,8 @@ func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, taken map[int
 			return err
 		}
 	}
-	if it.Step == fsm.DRStepConfigured {
-		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepStarting}); err != nil {
-			return err
-		}
-	}
-	if it.Step == fsm.DRStepStarting {
-		if err := o.drStart(ctx, ref); err != nil {
-			return err
-		}
-		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRunning}); err != nil {
+	if it.Step == fsm.DRStepConfigured || it.Step == fsm.DRStepStarting {
+		if err := o.drStartItem(ctx, it, ref); err != nil {
 			return err
 		}
 		o.r.s.logger.InfoContext(o.reqCtx, "dr: guest running", "run", o.op.ID, "plan", p.ID, "vmid", it.VMID, "target_vmid", it.TargetVMID, "node", it.TargetNode)
@@ -883,18 +875,24 @@ func (o *opState) drFailbackItem(p *fsm.DRPlan, it *fsm.DRItem) error {
 			return err
 		}
 	}
-	if it.Step == fsm.DRStepRestored {
+	if it.Step == fsm.DRStepRestored || it.Step == fsm.DRStepStarting {
+		return o.drStartItem(ctx, it, ref)
+	}
+	return nil
+}
+
+// drStartItem records that the item's guest is starting, starts it
+// unless it runs, and records it running.
+func (o *opState) drStartItem(ctx context.Context, it *fsm.DRItem, ref provider.GuestRef) error {
+	if it.Step != fsm.DRStepStarting {
 		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepStarting}); err != nil {
 			return err
 		}
 	}
-	if it.Step == fsm.DRStepStarting {
-		if err := o.drStart(ctx, ref); err != nil {
-			return err
-		}
-		return o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRunning})
+	if err := o.drStart(ctx, ref); err != nil {
+		return err
 	}
-	return nil
+	return o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRunning})
 }
 
 // drStart starts a guest unless it runs.
