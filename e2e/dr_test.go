@@ -172,15 +172,8 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	if len(afterDrill) != len(guestsBefore) {
 		t.Errorf("the drill left %d guests at west, there were %d", len(afterDrill), len(guestsBefore))
 	}
-	var eastGuests []struct {
-		VMID   int    `json:"vmid"`
-		Status string `json:"status"`
-	}
-	simGet(t, east.dir, "/cluster/resources?type=vm", &eastGuests)
-	for _, g := range eastGuests {
-		if (g.VMID == 100 || g.VMID == 102) && g.Status != "running" {
-			t.Errorf("the drill touched east: guest %d is %s", g.VMID, g.Status)
-		}
+	if err := guestsAre(t, east, "running", 100, 102); err != nil {
+		t.Errorf("the drill touched east: %v", err)
 	}
 
 	// Neither one server of east frozen nor a partition between east
@@ -339,33 +332,13 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 		if p.Fence == nil || p.Fence.By != "west" {
 			return fmt.Errorf("not fenced: %+v", p)
 		}
-		var gs []struct {
-			VMID   int    `json:"vmid"`
-			Status string `json:"status"`
-		}
-		simGet(t, east.dir, "/cluster/resources?type=vm", &gs)
-		for _, g := range gs {
-			if (g.VMID == 100 || g.VMID == 102) && g.Status != "stopped" {
-				return fmt.Errorf("guest %d is %s at east", g.VMID, g.Status)
-			}
-		}
-		return nil
+		return guestsAre(t, east, "stopped", 100, 102)
 	})
 	waitUntil(t, 10*time.Second, "east's metrics show the fence", func() error {
 		return metricsHave(east, "", `moxxie_dr_plan_fenced{plan="shop",recovery_site="west"} 1`)
 	})
 	requireNever(t, 5*time.Second, "a failed-over guest running at east", func() error {
-		var gs []struct {
-			VMID   int    `json:"vmid"`
-			Status string `json:"status"`
-		}
-		simGet(t, east.dir, "/cluster/resources?type=vm", &gs)
-		for _, g := range gs {
-			if (g.VMID == 100 || g.VMID == 102) && g.Status != "stopped" {
-				return fmt.Errorf("guest %d is %s at east", g.VMID, g.Status)
-			}
-		}
-		return nil
+		return guestsAre(t, east, "stopped", 100, 102)
 	})
 	out, err := devctl(t, east.dir, "vm", "start", "102", "--wait")
 	if err == nil || !strings.Contains(out, "fenced") {
@@ -386,23 +359,11 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	// and west's failover ends so the plan may fail over again.
 	out = ctl("site", "failback", "shop", "--wait")
 	t.Logf("failback:\n%s", out)
-	var gs []struct {
-		VMID   int    `json:"vmid"`
-		Status string `json:"status"`
+	if err := guestsAre(t, east, "running", 100, 102); err != nil {
+		t.Errorf("after the failback: %v", err)
 	}
-	simGet(t, east.dir, "/cluster/resources?type=vm", &gs)
-	for _, g := range gs {
-		if (g.VMID == 100 || g.VMID == 102) && g.Status != "running" {
-			t.Errorf("after the failback guest %d is %s at east", g.VMID, g.Status)
-		}
-	}
-	simGet(t, west.dir, "/cluster/resources?type=vm", &gs)
-	for _, it := range final.Items {
-		for _, g := range gs {
-			if g.VMID == it.TargetVMID && g.Status != "stopped" {
-				t.Errorf("after the failback west's copy %d is %s", g.VMID, g.Status)
-			}
-		}
+	if err := guestsAre(t, west, "stopped", final.Items[0].TargetVMID, final.Items[1].TargetVMID); err != nil {
+		t.Errorf("after the failback west's copies: %v", err)
 	}
 	var home drPlan
 	if err := ctlJSONOn(east, t, &home, "dr", "plan", "get", "shop"); err != nil {
@@ -460,4 +421,20 @@ func metricsHave(s *devSite, skip, line string) error {
 		return nil
 	}
 	return fmt.Errorf("no server of %s to ask", s.name)
+}
+
+// guestsAre checks that the guests vmids of site s's simulator are in
+// status.
+func guestsAre(t *testing.T, s *devSite, status string, vmids ...int) error {
+	var gs []struct {
+		VMID   int    `json:"vmid"`
+		Status string `json:"status"`
+	}
+	simGet(t, s.dir, "/cluster/resources?type=vm", &gs)
+	for _, g := range gs {
+		if slices.Contains(vmids, g.VMID) && g.Status != status {
+			return fmt.Errorf("guest %d is %s at %s, want %s", g.VMID, g.Status, s.name, status)
+		}
+	}
+	return nil
 }
