@@ -58,7 +58,7 @@ func TestRun_Moxxiectl(t *testing.T) {
 	}
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go command on PATH")
+		t.Skip("skipped: no go command on PATH to list the modules; install Go (CI has it)")
 	}
 	env, err := exec.Command(goCmd, "env", "GOMODCACHE", "GOROOT").Output()
 	if err != nil {
