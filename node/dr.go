@@ -509,10 +509,7 @@ func (o *opState) drRun() error {
 			failed = append(failed, fmt.Sprintf("%d: %s", it.VMID, it.Error))
 		}
 	}
-	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d guests failed: %s", len(failed), len(done), strings.Join(failed, "; "))
-	}
-	return nil
+	return runFailed(len(done), failed)
 }
 
 // drUpdate records an item's step, keeping it current in it.

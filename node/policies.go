@@ -192,10 +192,19 @@ func (o *opState) policyRun() error {
 			failed = append(failed, fmt.Sprintf("%d: %s", it.VMID, it.Error))
 		}
 	}
-	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d guests failed: %s", len(failed), len(done), strings.Join(failed, "; "))
+	if err := runFailed(len(done), failed); err != nil {
+		return err
 	}
 	return pruneErr
+}
+
+// runFailed is the error of a run of total guests of which failed (each
+// "vmid: error") failed, nil when none did.
+func runFailed(total int, failed []string) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d guests failed: %s", len(failed), total, strings.Join(failed, "; "))
 }
 
 // itemUpdate records progress of one item.
