@@ -29,54 +29,10 @@ command -v jq >/dev/null || {
 	echo "bench-dr.sh needs jq: apt-get install jq" >&2
 	exit 1
 }
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-tmp=$(cd "$(mktemp -d "${TMPDIR:-/tmp}/moxxie-dr.XXXXXX")" && pwd -P)
-devs=()
-
-pids() { jq -r '.[].pid' "$tmp/$1/servers.json" 2>/dev/null || true; }
-all_server_pids() { for s in east west north; do pids "$s"; done; }
-
-cleanup() {
-	local p
-	for p in $(all_server_pids); do kill -CONT "$p" 2>/dev/null || true; done
-	for p in "${devs[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-	for p in "${devs[@]}"; do wait "$p" 2>/dev/null || true; done
-	for p in $(all_server_pids); do kill -KILL "$p" 2>/dev/null || true; done
-	if [ -n "${KEEP:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-echo "== building moxxied and moxxiectl"
-(cd "$root" && go build -o "$tmp/bin/" ./cmd/moxxied ./cmd/moxxiectl)
-
-# start_site NAME HOST [ARGS...] starts a dev appliance and waits for it.
-start_site() {
-	local name=$1 host=$2
-	shift 2
-	"$tmp/bin/moxxied" dev --data-dir "$tmp/$name" --site "$name" --host "$host" \
-		--gossip-key-file "$tmp/gossip.key" --backup-dir "$tmp/dr" "$@" >"$tmp/$name.log" 2>&1 &
-	devs+=($!)
-	for _ in $(seq 600); do
-		[ -f "$tmp/$name/env" ] && return 0
-		sleep 0.1
-	done
-	echo "site $name did not start:" >&2
-	cat "$tmp/$name.log" >&2
-	exit 1
-}
-
-# ctl SITE ARGS... runs moxxiectl against a site.
-ctl() {
-	local site=$1
-	shift
-	(
-		# shellcheck disable=SC1090
-		. "$tmp/$site/env"
-		"$tmp/bin/moxxiectl" --retry-for 0 "$@"
-	)
-}
+# shellcheck source=scripts/lib-sites.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-sites.sh"
+sites_init dr
+start_sites --backup-dir "$tmp/dr"
 
 # until_ok WHAT CMD... runs CMD every 100 ms until it succeeds (120 s).
 until_ok() {
@@ -89,12 +45,6 @@ until_ok() {
 	echo "timed out waiting for $what" >&2
 	exit 1
 }
-
-echo "== starting the sites east, west and north"
-start_site east 127.0.0.2
-join=$(jq -r '[.[].gossip_address] | join(",")' "$tmp/east/servers.json")
-start_site west 127.0.0.3 --ca-dir "$tmp/east/tls" --site-join "$join"
-start_site north 127.0.0.4 --ca-dir "$tmp/east/tls" --site-join "$join"
 
 east_is() { [ "$(ctl west site get east -o json | jq -r .state)" = "$1" ]; }
 until_ok "west to see east up" east_is up
@@ -153,11 +103,6 @@ for r in $(seq "$ROUNDS"); do
 	until_ok "west to see east up" east_is up
 done
 
-stats() {
-	local sorted
-	sorted=$(printf '%s\n' "$@" | sort -n)
-	echo "min $(head -1 <<<"$sorted"), median $(sed -n "$((($# + 1) / 2))p" <<<"$sorted"), max $(tail -1 <<<"$sorted")"
-}
 echo "== over $ROUNDS rounds (ms), $GUESTS guests"
 echo "detection (west sees east down):   $(stats "${detect[@]}")"
 echo "failover started:                  $(stats "${started[@]}")"
