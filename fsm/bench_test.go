@@ -177,35 +177,45 @@ func BenchmarkApplyAllocateCount(b *testing.B) {
 
 // BenchmarkApplyAllocateBatch64 applies batches of 64 single-address
 // allocations with idempotency keys and audit entries, as group commit
-// proposes them under load, reported per allocation.
+// proposes them under load, reported per allocation: without a tenant, and
+// for a tenant with a quota (admission and usage counters in each Apply).
 func BenchmarkApplyAllocateBatch64(b *testing.B) {
-	x := &benchIPAM{b: b, f: New()}
-	x.apply(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/8"}})
-	seq := 0
-	next := func() []byte {
-		entries := make([][]byte, 64)
-		for i := range entries {
-			seq++
-			entries[i] = mustEncode(b, &AddressAllocateRequest{
-				WriteMeta: WriteMeta{Now: int64(seq), Actor: "bench-token", IdempotencyKey: fmt.Sprintf("c%d-%d", seq%64, seq), RequestHash: "h", RequestID: fmt.Sprintf("req-%d", seq),
-					Audit: &AuditInfo{Role: "admin", Source: "127.0.0.1:40000", Action: "POST /v1/ipam/prefixes/{id}/allocate", Object: "/v1/ipam/prefixes/p/allocate"}},
-				PrefixID: "p", Count: 1, IDs: []string{fmt.Sprintf("019ab9a5-9e00-7000-8000-%012x", seq)}, Owner: fmt.Sprintf("vm:%d/net0", seq),
-			})
+	for _, tenant := range []string{"", "acme"} {
+		name := "no-tenant"
+		if tenant != "" {
+			name = "tenant-quota"
 		}
-		return mustEncode(b, &BatchRequest{Entries: entries})
+		b.Run(name, func(b *testing.B) {
+			x := &benchIPAM{b: b, f: New()}
+			x.apply(&TenantCreateRequest{Tenant: Tenant{ID: "acme", Quota: quota.Limits{quota.IPv4: 1 << 40}}})
+			x.apply(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/8"}})
+			seq := 0
+			next := func() []byte {
+				entries := make([][]byte, 64)
+				for i := range entries {
+					seq++
+					entries[i] = mustEncode(b, &AddressAllocateRequest{
+						WriteMeta: WriteMeta{Now: int64(seq), Actor: "bench-token", IdempotencyKey: fmt.Sprintf("c%d-%d", seq%64, seq), RequestHash: "h", RequestID: fmt.Sprintf("req-%d", seq),
+							Audit: &AuditInfo{Role: "admin", Source: "127.0.0.1:40000", Action: "POST /v1/ipam/prefixes/{id}/allocate", Object: "/v1/ipam/prefixes/p/allocate"}},
+						PrefixID: "p", Count: 1, IDs: []string{fmt.Sprintf("019ab9a5-9e00-7000-8000-%012x", seq)}, Owner: fmt.Sprintf("vm:%d/net0", seq), Tenant: tenant,
+					})
+				}
+				return mustEncode(b, &BatchRequest{Entries: entries})
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				batch := next()
+				b.StartTimer()
+				x.index++
+				rs := x.f.Apply(logEntry(x.index, batch)).([]*Result)
+				if rs[63].Err != nil {
+					b.Fatal(rs[63].Err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/allocation")
+		})
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		b.StopTimer()
-		batch := next()
-		b.StartTimer()
-		x.index++
-		rs := x.f.Apply(logEntry(x.index, batch)).([]*Result)
-		if rs[63].Err != nil {
-			b.Fatal(rs[63].Err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/allocation")
 }
 
 // BenchmarkMeterTick1000Tenants measures one metering tick a minute after

@@ -70,6 +70,13 @@ type Usage struct {
 	Project   string        `json:"project,omitempty"`
 	Amounts   quota.Amounts `json:"usage"`
 	Addresses int64         `json:"addresses"`
+
+	// txn is the write transaction that made this row. Until it commits
+	// no reader can see the row, so later charges in it change the row
+	// in place instead of copying it: a batch of a tenant's allocations
+	// writes its usage once, not once per allocation. Holding the
+	// pointer keeps its address from being reused by a later txn.
+	txn *memdb.Txn
 }
 
 // TenantCreateRequest creates a tenant.
@@ -350,11 +357,20 @@ func (h holding) negate() holding {
 	return holding{h.tenant, h.project, h.delta.Neg(), -h.addresses}
 }
 
-// addressHolding is what n addresses of a tenant hold.
+// oneIPv4 is the delta of one IPv4 address, shared by every holding of
+// one: holdings' deltas are never changed in place.
+var oneIPv4 = quota.Amounts{quota.IPv4: 1}
+
+// addressHolding is what n addresses of a tenant hold. IPv6 addresses
+// count in no quota, only in the address count.
 func addressHolding(tenant, project string, is4 bool, n int) holding {
-	h := holding{tenant: tenant, project: project, delta: quota.Amounts{}, addresses: int64(n)}
-	if is4 {
-		h.delta[quota.IPv4] = int64(n)
+	h := holding{tenant: tenant, project: project, addresses: int64(n)}
+	switch {
+	case !is4 || tenant == "":
+	case n == 1:
+		h.delta = oneIPv4
+	default:
+		h.delta = quota.Amounts{quota.IPv4: int64(n)}
 	}
 	return h
 }
@@ -438,73 +454,77 @@ func charge(txn *memdb.Txn, index uint64, h holding, enforce bool) error {
 	return chargeChange(txn, index, holding{}, h, enforce)
 }
 
-// scopes returns the usage scopes h counts in: its tenant, and its
-// project.
-func (h holding) scopes() []string {
-	if h.tenant == "" {
-		return nil
-	}
-	if h.project == "" {
-		return []string{h.tenant}
-	}
-	return []string{h.tenant, ProjectID(h.tenant, h.project)}
-}
-
 // chargeChange records the change from holding old to holding new (an
 // object moved between tenants or projects, or changed size). Only what a
 // scope gains on balance is checked against its quota (with enforce): a
 // move between two projects of one tenant leaves the tenant's usage as it
 // was and passes its quota whatever its usage.
+//
+// It runs for every allocation of a tenant, so it allocates nothing in
+// the common case: a scope's usage row made earlier in the same
+// transaction is changed in place.
 func chargeChange(txn *memdb.Txn, index uint64, old, new holding, enforce bool) error {
-	type change struct {
-		delta     quota.Amounts
-		addresses int64
-	}
-	net := map[string]*change{}
-	for _, side := range []struct {
-		h    holding
-		sign int64
-	}{{old, -1}, {new, 1}} {
-		for _, scope := range side.h.scopes() {
-			c := net[scope]
-			if c == nil {
-				c = &change{delta: quota.Amounts{}}
-				net[scope] = c
+	// At most four scopes: old's tenant and project, new's. Sorted, so
+	// that admission reports the same scope first on every server.
+	var buf [4]string
+	scopes := buf[:0]
+	for _, h := range []*holding{&old, &new} {
+		for _, scope := range h.scopeIDs() {
+			if scope != "" && !slices.Contains(scopes, scope) {
+				scopes = append(scopes, scope)
 			}
-			for r, v := range side.h.delta {
-				c.delta[r] += side.sign * v
-			}
-			c.addresses += side.sign * side.h.addresses
 		}
 	}
-	scopes := slices.Sorted(maps.Keys(net))
-	usages := make([]*Usage, len(scopes))
+	slices.Sort(scopes)
+	var usages [4]*Usage
 	for i, scope := range scopes {
 		u, err := usageOf(txn, scope)
 		if err != nil {
 			return err
 		}
 		if enforce {
-			if err := admit(txn, scope, u, net[scope].delta); err != nil {
+			if err := admit(txn, scope, u, netDelta(scope, old, new)); err != nil {
 				return err
 			}
 		}
 		usages[i] = u
 	}
 	for i, scope := range scopes {
-		c, u := net[scope], usages[i]
-		if c.delta.IsZero() && c.addresses == 0 {
-			continue
+		u := usages[i]
+		if u.txn != txn {
+			next := *u
+			next.Amounts = maps.Clone(u.Amounts)
+			if next.Amounts == nil {
+				next.Amounts = quota.Amounts{}
+			}
+			next.txn = txn
+			u = &next
 		}
-		next := *u
-		next.Amounts = u.Amounts.Add(c.delta)
-		for r, v := range next.Amounts {
-			if v == 0 {
-				delete(next.Amounts, r)
+		changed := false
+		for _, side := range []struct {
+			h    *holding
+			sign int64
+		}{{&old, -1}, {&new, 1}} {
+			if !side.h.in(scope) {
+				continue
+			}
+			for r, v := range side.h.delta {
+				if v != 0 {
+					changed = true
+					if u.Amounts[r] += side.sign * v; u.Amounts[r] == 0 {
+						delete(u.Amounts, r)
+					}
+				}
+			}
+			if side.h.addresses != 0 {
+				changed = true
+				u.Addresses += side.sign * side.h.addresses
 			}
 		}
-		next.Addresses += c.addresses
-		if len(next.Amounts) == 0 && next.Addresses == 0 {
+		if !changed {
+			continue
+		}
+		if len(u.Amounts) == 0 && u.Addresses == 0 {
 			if raw, _ := txn.First(tableUsage, "id", scope); raw != nil {
 				if err := remove(txn, tableUsage, index, raw); err != nil {
 					return err
@@ -512,11 +532,64 @@ func chargeChange(txn *memdb.Txn, index uint64, old, new holding, enforce bool) 
 			}
 			continue
 		}
-		if err := insert(txn, tableUsage, index, &next); err != nil {
+		if u == usages[i] {
+			// This transaction's row, changed in place; inserting it
+			// recorded index, which every command of a transaction
+			// shares, as the table's latest.
+			continue
+		}
+		if err := insert(txn, tableUsage, index, u); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// scopeIDs returns the usage scopes h counts in (its tenant and its
+// project), without allocating; empty strings stand for none.
+func (h *holding) scopeIDs() [2]string {
+	if h.tenant == "" {
+		return [2]string{}
+	}
+	if h.project == "" {
+		return [2]string{h.tenant}
+	}
+	return [2]string{h.tenant, ProjectID(h.tenant, h.project)}
+}
+
+// in reports whether h counts in scope.
+func (h *holding) in(scope string) bool {
+	if h.tenant == "" {
+		return false
+	}
+	if scope == h.tenant {
+		return true
+	}
+	return h.project != "" && len(scope) == len(h.tenant)+1+len(h.project) &&
+		strings.HasPrefix(scope, h.tenant) && scope[len(h.tenant)] == '/' && strings.HasSuffix(scope, h.project)
+}
+
+// netDelta returns what scope gains on balance going from old to new.
+// When only new counts in scope (a plain charge) that is new's delta
+// itself, which the caller must not change.
+func netDelta(scope string, old, new holding) quota.Amounts {
+	inOld, inNew := old.in(scope), new.in(scope)
+	switch {
+	case inNew && !inOld:
+		return new.delta
+	case inOld && !inNew:
+		return old.delta.Neg()
+	case !inOld && !inNew:
+		return nil
+	}
+	d := make(quota.Amounts, len(new.delta))
+	for r, v := range new.delta {
+		d[r] += v
+	}
+	for r, v := range old.delta {
+		d[r] -= v
+	}
+	return d
 }
 
 // admit checks delta against the quota of scope, if it has one.

@@ -221,3 +221,77 @@ func TestFSM_TenancyValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestFSM_UsageInBatches checks the usage rows a batch changes in place:
+// a reader's row from before the batch keeps its values, the batch's
+// commands each see the usage the ones before them left (so admission
+// refuses exactly the allocation past the limit), and the totals equal
+// those of the same commands applied one by one.
+func TestFSM_UsageInBatches(t *testing.T) {
+	setup := func(f *FSM) {
+		applyOK(t, f, 1, &TenantCreateRequest{Tenant: Tenant{ID: "acme", Quota: quota.Limits{quota.IPv4: 5}}})
+		applyOK(t, f, 2, &ProjectCreateRequest{Project: Project{ID: "acme/web", Tenant: "acme", Name: "web"}})
+		applyOK(t, f, 3, &PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/24"}})
+		applyOK(t, f, 4, &PrefixCreateRequest{Prefix: Prefix{ID: "p6", Prefix: "2001:db8::/64"}})
+		applyOK(t, f, 5, &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"a0"}, Tenant: "acme"})
+	}
+	alloc := func(id, prefix, project string) Command {
+		return &AddressAllocateRequest{PrefixID: prefix, Count: 1, IDs: []string{id}, Tenant: "acme", Project: project}
+	}
+	cmds := []Command{
+		alloc("a1", "p", ""),
+		alloc("a2", "p", "web"),
+		alloc("b1", "p6", "web"), // IPv6: counted, in no quota
+		&AddressReleaseRequest{ID: "a1", Force: true},
+		alloc("a3", "p", ""),
+		alloc("a4", "p", "web"),
+		alloc("a5", "p", ""),
+		alloc("a6", "p", ""), // the sixth IPv4 address: refused
+		&AddressReleaseRequest{ID: "b1", Force: true},
+	}
+	batched := New()
+	setup(batched)
+	before := usage(t, batched, "acme")
+	want := *before
+	entries := make([][]byte, len(cmds))
+	for i, c := range cmds {
+		entries[i] = mustEncode(t, c)
+	}
+	rs := applyBatch(t, batched, 6, entries...)
+	for i, r := range rs {
+		if (r.Err != nil) != (i == 7) {
+			t.Fatalf("command %d: err = %v", i, r.Err)
+		}
+	}
+	requireExceeded(t, rs[7].Err, "tenant acme", quota.IPv4, 5, 5, 1)
+	if before.Addresses != want.Addresses || before.Amounts[quota.IPv4] != 1 {
+		t.Fatalf("the row read before the batch changed: %+v", before)
+	}
+	one := New()
+	setup(one)
+	for i, c := range cmds {
+		applyCmd(t, one, uint64(6+i), c)
+	}
+	for scope, want := range map[string]Usage{
+		"acme":     {Amounts: quota.Amounts{quota.IPv4: 5}, Addresses: 5},
+		"acme/web": {Amounts: quota.Amounts{quota.IPv4: 2}, Addresses: 2},
+	} {
+		for name, f := range map[string]*FSM{"batched": batched, "one by one": one} {
+			if u := usage(t, f, scope); u.Addresses != want.Addresses || len(u.Amounts) != 1 || u.Amounts[quota.IPv4] != want.Amounts[quota.IPv4] {
+				t.Errorf("%s: usage of %s = %+v, want %+v", name, scope, u, want)
+			}
+		}
+	}
+	// A batch that releases everything a scope holds removes its row.
+	var release [][]byte
+	for _, id := range []string{"a2", "a4"} {
+		release = append(release, mustEncode(t, &AddressReleaseRequest{ID: id, Force: true}))
+	}
+	applyBatch(t, batched, 20, release...)
+	if u := usage(t, batched, "acme/web"); len(u.Amounts) != 0 || u.Addresses != 0 {
+		t.Fatalf("usage of acme/web after releasing its addresses = %+v", u)
+	}
+	if raw, _ := batched.State().db.Txn(false).First(tableUsage, "id", "acme/web"); raw != nil {
+		t.Fatalf("an empty usage row stayed: %+v", raw)
+	}
+}
