@@ -82,7 +82,11 @@ func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
 // frame, everything else as forwarded HTTP.
 func (s *Server) forwardOnce(r *http.Request, addr string, body []byte) (*http.Response, error) {
 	if batchable(r, body) {
-		return s.forwardBatched(r.Context(), addr, r, body)
+		resp, err := s.forwardBatched(r.Context(), addr, r, body)
+		if !errors.Is(err, errFramesUnsupported) {
+			return resp, err
+		}
+		// A leader of the previous version: nothing was sent.
 	}
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {

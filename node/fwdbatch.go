@@ -13,19 +13,38 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
 )
 
 // Writes forwarded from a follower to the leader travel over one mutual-TLS
-// connection per leader as frames that each carry many requests (or
-// responses): under load a frame holds every write that arrived while the
+// connection per leader as frames (fwdcodec.go) that each carry many
+// requests (or responses): under load a frame holds every write that arrived while the
 // previous one was being sent. That saves a TLS record, a syscall and an
 // HTTP parse per write on both servers, which is most of what forwarding
 // costs. Reads, large bodies and snapshots use plain forwarded HTTP.
 
-// connForwardBatch marks a batched-forwarding connection.
-const connForwardBatch byte = 4
+// Connection types of batched forwarding. connForwardFrames carries the
+// frames of fwdcodec.go; the leader acknowledges it with fwdFramesAck
+// before the first frame, so that a follower whose leader runs the
+// previous version (which closes an unknown connection type) learns it
+// before sending anything, and forwards as plain HTTP instead.
+// connForwardBatch, msgpack frames without an acknowledgment, is what
+// followers of the previous version send; leaders still serve it.
+const (
+	connForwardBatch  byte = 4
+	connForwardFrames byte = 5
+	fwdFramesAck      byte = 0xA5
+)
+
+// errFramesUnsupported means the leader does not speak connForwardFrames.
+var errFramesUnsupported = errors.New("the leader does not take batched forward frames")
+
+// framesRetry is how long a follower forwards as plain HTTP to a leader
+// that did not take batched frames before it tries them again.
+const framesRetry = time.Minute
 
 // Frame limits: bodies above fwdBatchMaxBody use plain HTTP forwarding;
 // a frame never exceeds fwdMaxFrame bytes.
@@ -173,8 +192,18 @@ func (s *Server) fwdClientFor(ctx context.Context, addr string) (*fwdClient, err
 			return c, nil
 		}
 	}
-	conn, err := s.mux.dial(ctx, addr, connForwardBatch)
+	if until, ok := s.fwdPlain[addr]; ok && time.Now().Before(until) {
+		return nil, &dialError{errFramesUnsupported}
+	}
+	conn, err := s.mux.dial(ctx, addr, connForwardFrames)
 	if err != nil {
+		return nil, &dialError{err}
+	}
+	if err := awaitFramesAck(ctx, conn); err != nil {
+		conn.Close()
+		if errors.Is(err, errFramesUnsupported) {
+			s.fwdPlain[addr] = time.Now().Add(framesRetry)
+		}
 		return nil, &dialError{err}
 	}
 	c := &fwdClient{addr: addr, conn: conn, sendCh: make(chan *fwdCall, fwdMaxPerFrame), done: make(chan struct{}), pending: map[uint64]chan fwdCall{}}
@@ -184,8 +213,30 @@ func (s *Server) fwdClientFor(ctx context.Context, addr string) (*fwdClient, err
 	return c, nil
 }
 
+// awaitFramesAck reads the leader's acknowledgment of a connForwardFrames
+// connection. A leader that closes the connection instead does not know
+// the type.
+func awaitFramesAck(ctx context.Context, conn net.Conn) error {
+	deadline := time.Now().Add(handshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = conn.SetReadDeadline(deadline)
+	defer func() { _ = conn.SetReadDeadline(time.Time{}) }()
+	var b [1]byte
+	switch _, err := io.ReadFull(conn, b[:]); {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
+		return errFramesUnsupported
+	case err != nil:
+		return err
+	case b[0] != fwdFramesAck:
+		return fmt.Errorf("leader answered batched forwarding with %#x", b[0])
+	}
+	return nil
+}
+
 func (c *fwdClient) writeLoop() {
-	w := bufio.NewWriter(c.conn)
+	fw := &frameWriter{w: bufio.NewWriter(c.conn)}
 	for {
 		var first *fwdCall
 		select {
@@ -203,7 +254,7 @@ func (c *fwdClient) writeLoop() {
 				break drain
 			}
 		}
-		if err := writeFrame(w, reqs); err != nil {
+		if err := fw.write(func(b []byte) []byte { return appendRequests(b, reqs) }); err != nil {
 			c.fail(err)
 			return
 		}
@@ -213,8 +264,13 @@ func (c *fwdClient) writeLoop() {
 func (c *fwdClient) readLoop() {
 	r := bufio.NewReader(c.conn)
 	for {
-		var resps []fwdResponse
-		if err := readFrame(r, &resps); err != nil {
+		p, err := readPayload(r)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		resps, err := decodeResponses(p)
+		if err != nil {
 			c.fail(err)
 			return
 		}
@@ -255,10 +311,54 @@ func (s *Server) closeFwdClients() {
 	}
 }
 
+// frameCodec reads frames of requests and writes frames of responses in
+// one of the two formats.
+type frameCodec struct {
+	read  func(*bufio.Reader) ([]fwdRequest, error)
+	write func(*bufio.Writer, []fwdResponse) error
+}
+
+// serveForwardFrames serves a connForwardFrames connection.
+func (s *Server) serveForwardFrames(conn net.Conn) {
+	if _, err := conn.Write([]byte{fwdFramesAck}); err != nil {
+		conn.Close()
+		return
+	}
+	var buf []byte
+	s.serveForwardBatch(conn, frameCodec{
+		read: func(r *bufio.Reader) ([]fwdRequest, error) {
+			p, err := readPayload(r)
+			if err != nil {
+				return nil, err
+			}
+			return decodeRequests(p)
+		},
+		write: func(w *bufio.Writer, resps []fwdResponse) error {
+			fw := frameWriter{w: w, buf: buf}
+			err := fw.write(func(b []byte) []byte { return appendResponses(b, resps) })
+			buf = fw.buf
+			return err
+		},
+	})
+}
+
+// serveForwardMsgpack serves a connForwardBatch connection from a follower
+// of the previous version.
+func (s *Server) serveForwardMsgpack(conn net.Conn) {
+	s.serveForwardBatch(conn, frameCodec{
+		read: func(r *bufio.Reader) ([]fwdRequest, error) {
+			var reqs []fwdRequest
+			err := readFrame(r, &reqs)
+			return reqs, err
+		},
+		write: func(w *bufio.Writer, resps []fwdResponse) error { return writeFrame(w, resps) },
+	})
+}
+
 // serveForwardBatch runs on the leader: it executes every request of each
 // frame concurrently through the API handler and sends the responses back
 // in frames as they complete.
-func (s *Server) serveForwardBatch(conn net.Conn) {
+func (s *Server) serveForwardBatch(conn net.Conn, codec frameCodec) {
 	defer conn.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -283,7 +383,7 @@ func (s *Server) serveForwardBatch(conn net.Conn) {
 					break drain
 				}
 			}
-			if err := writeFrame(w, resps); err != nil {
+			if err := codec.write(w, resps); err != nil {
 				cancel()
 				conn.Close()
 				return
@@ -292,8 +392,8 @@ func (s *Server) serveForwardBatch(conn net.Conn) {
 	}()
 	r := bufio.NewReader(conn)
 	for {
-		var reqs []fwdRequest
-		if err := readFrame(r, &reqs); err != nil {
+		reqs, err := codec.read(r)
+		if err != nil {
 			break
 		}
 		for _, fr := range reqs {

@@ -110,6 +110,7 @@ type Server struct {
 
 	fwdMu      sync.Mutex
 	fwdClients map[string]*fwdClient // guarded by fwdMu; batch connections by leader address
+	fwdPlain   map[string]time.Time  // guarded by fwdMu; leaders that took no batched frames, until when to forward them plain HTTP
 	// proposals and proposed count raft log entries proposed by batchLoop
 	// and the writes they carried.
 	proposals, proposed atomic.Uint64
@@ -145,7 +146,7 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	s := &Server{
 		cfg: cfg, logger: logger.With("server", cfg.NodeID), now: opts.Now,
 		fsm: fsm.New(), applyCh: make(chan *applyReq, 4096), shutdownCh: make(chan struct{}),
-		fwdClients: map[string]*fwdClient{}, provider: opts.Provider, syncKick: make(chan struct{}, 1), storageKick: make(chan struct{}, 1),
+		fwdClients: map[string]*fwdClient{}, fwdPlain: map[string]time.Time{}, provider: opts.Provider, syncKick: make(chan struct{}, 1), storageKick: make(chan struct{}, 1),
 		metrics: newServerMetrics(),
 	}
 	s.fsm.OnApply = s.metrics.onApply
@@ -204,7 +205,8 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	}
 	s.mux = newMux(raftLn, advAddr, s.certs.peerServerTLS(), s.certs.peerClientTLS(), s.logger)
 	s.mux.rpc = s.handleRPC
-	s.mux.batch = s.serveForwardBatch
+	s.mux.batch = s.serveForwardMsgpack
+	s.mux.frames = s.serveForwardFrames
 	closers = append(closers, func() { s.mux.close() })
 
 	if err := s.setupRaft(); err != nil {

@@ -40,7 +40,8 @@ type mux struct {
 	raftCh    chan net.Conn
 	forwardCh chan net.Conn
 	rpc       func(net.Conn)
-	batch     func(net.Conn)
+	batch     func(net.Conn) // connForwardBatch
+	frames    func(net.Conn) // connForwardFrames
 
 	mu       sync.Mutex
 	isolated bool                  // guarded by mu
@@ -110,6 +111,9 @@ func (m *mux) handle(raw net.Conn) {
 		return
 	case connForwardBatch:
 		m.batch(conn)
+		return
+	case connForwardFrames:
+		m.frames(conn)
 		return
 	default:
 		m.logger.Warn("unknown connection type from peer", "remote", raw.RemoteAddr().String(), "type", kind[0])
