@@ -5,11 +5,14 @@
 #
 # Each round starts a three-member etcd cluster on loopback (default fsync
 # settings), runs `moxxiebench etcd` against its HTTP gateway and stops it;
-# then starts a Moxxie dev cluster from a freshly built moxxied and runs
-# `moxxiebench alloc` three times: one address per allocation through every
-# server (--target all) and to the leader only, then COUNT addresses per
-# allocation through every server. Each alloc run allocates from a new
-# 10.0.0.0/8 in a VRF of its own, so no run finds the prefix used or full.
+# then runs `moxxiebench alloc` three times, each on a new Moxxie dev
+# cluster from a freshly built moxxied: one address per allocation through
+# every server (--target all) and to the leader only, then COUNT addresses
+# per allocation through every server. Every run starts from empty state,
+# as each etcd run does, so that no run pays for the addresses an earlier
+# one left (a count-100 run after two single-address runs used to start
+# with about 40,000 addresses in the cluster). Each alloc run allocates
+# from a 10.0.0.0/8 in a VRF of its own.
 # The etcd and Moxxie runs of a round alternate, so both see the same kind
 # of machine; the table compares each run with the etcd run of its round
 # (allocations/s vs puts/s) and the batched run with the single-address run
@@ -55,19 +58,19 @@ for round in $(seq "$ROUNDS"); do
 	stop_etcd "$round"
 	files+=("$tmp/results/etcd-$round.json")
 
-	echo "== round $round/$ROUNDS: moxxie dev cluster, three servers"
-	start_moxxie
-	# shellcheck disable=SC1091
-	. "$tmp/moxxie/env"
 	for run_args in "1 all" "1 leader" "$COUNT all"; do
 		read -r count target <<<"$run_args"
+		echo "== round $round/$ROUNDS: new moxxie dev cluster, three servers, alloc $count --target $target"
+		start_moxxie
+		# shellcheck disable=SC1091
+		. "$tmp/moxxie/env"
 		out=$tmp/results/moxxie-alloc-$count-$target-$round.json
 		"${run[@]}" "$bench" alloc --addr "$MOXXIE_ADDR" --token "$MOXXIE_TOKEN" --cacert "$MOXXIE_CACERT" \
 			--count "$count" --target "$target" "${common[@]}" --cpu-pids "$(dev_server_pids "$tmp/moxxie")" \
 			--label "moxxie alloc $count --target $target$sfx" --out "$out"
 		files+=("$out")
+		stop_moxxie "$round-$count-$target"
 	done
-	stop_moxxie "$round"
 done
 
 echo
