@@ -490,6 +490,11 @@ func chargeChange(txn *memdb.Txn, index uint64, old, new holding, enforce bool) 
 		usages[i] = u
 	}
 	for i, scope := range scopes {
+		if netZero(scope, old, new) {
+			// A move between two projects leaves their tenant's usage
+			// as it was: no write.
+			continue
+		}
 		u := usages[i]
 		if u.txn != txn {
 			next := *u
@@ -500,7 +505,6 @@ func chargeChange(txn *memdb.Txn, index uint64, old, new holding, enforce bool) 
 			next.txn = txn
 			u = &next
 		}
-		changed := false
 		for _, side := range []struct {
 			h    *holding
 			sign int64
@@ -509,20 +513,11 @@ func chargeChange(txn *memdb.Txn, index uint64, old, new holding, enforce bool) 
 				continue
 			}
 			for r, v := range side.h.delta {
-				if v != 0 {
-					changed = true
-					if u.Amounts[r] += side.sign * v; u.Amounts[r] == 0 {
-						delete(u.Amounts, r)
-					}
+				if u.Amounts[r] += side.sign * v; u.Amounts[r] == 0 {
+					delete(u.Amounts, r)
 				}
 			}
-			if side.h.addresses != 0 {
-				changed = true
-				u.Addresses += side.sign * side.h.addresses
-			}
-		}
-		if !changed {
-			continue
+			u.Addresses += side.sign * side.h.addresses
 		}
 		if len(u.Amounts) == 0 && u.Addresses == 0 {
 			if raw, _ := txn.First(tableUsage, "id", scope); raw != nil {
@@ -567,6 +562,34 @@ func (h *holding) in(scope string) bool {
 	}
 	return h.project != "" && len(scope) == len(h.tenant)+1+len(h.project) &&
 		strings.HasPrefix(scope, h.tenant) && scope[len(h.tenant)] == '/' && strings.HasSuffix(scope, h.project)
+}
+
+// netZero reports whether going from old to new leaves scope's usage as
+// it was.
+func netZero(scope string, old, new holding) bool {
+	inOld, inNew := old.in(scope), new.in(scope)
+	switch {
+	case inOld && inNew:
+		if old.addresses != new.addresses {
+			return false
+		}
+		for r, v := range old.delta {
+			if new.delta[r] != v {
+				return false
+			}
+		}
+		for r, v := range new.delta {
+			if old.delta[r] != v {
+				return false
+			}
+		}
+		return true
+	case inOld:
+		return old.addresses == 0 && old.delta.IsZero()
+	case inNew:
+		return new.addresses == 0 && new.delta.IsZero()
+	}
+	return true
 }
 
 // netDelta returns what scope gains on balance going from old to new.

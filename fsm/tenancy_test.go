@@ -282,12 +282,23 @@ func TestFSM_UsageInBatches(t *testing.T) {
 			}
 		}
 	}
+	// Moving an address between projects of the tenant changes the
+	// projects' rows and leaves the tenant's row as it was, unwritten.
+	applyOK(t, batched, 19, &ProjectCreateRequest{Project: Project{ID: "acme/db", Tenant: "acme", Name: "db"}})
+	tenantRow := usage(t, batched, "acme")
+	applyOK(t, batched, 20, &AddressUpdateRequest{ID: "a3", Project: str("db")})
+	if u := usage(t, batched, "acme"); u != tenantRow {
+		t.Fatalf("the tenant's usage row was rewritten by a move between its projects: %+v", u)
+	}
+	if u := usage(t, batched, "acme/db"); u.Addresses != 1 || u.Amounts[quota.IPv4] != 1 {
+		t.Fatalf("usage of acme/db after the move = %+v", u)
+	}
 	// A batch that releases everything a scope holds removes its row.
 	var release [][]byte
 	for _, id := range []string{"a2", "a4"} {
 		release = append(release, mustEncode(t, &AddressReleaseRequest{ID: id, Force: true}))
 	}
-	applyBatch(t, batched, 20, release...)
+	applyBatch(t, batched, 21, release...)
 	if u := usage(t, batched, "acme/web"); len(u.Amounts) != 0 || u.Addresses != 0 {
 		t.Fatalf("usage of acme/web after releasing its addresses = %+v", u)
 	}
