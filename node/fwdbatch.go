@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -75,37 +74,23 @@ type fwdResponse struct {
 
 var fwdHandle = &codec.MsgpackHandle{}
 
+// writeFrame writes v as one msgpack frame (connForwardBatch).
 func writeFrame(w *bufio.Writer, v any) error {
 	var buf bytes.Buffer
-	buf.Write([]byte{0, 0, 0, 0})
 	if err := codec.NewEncoder(&buf, fwdHandle).Encode(v); err != nil {
 		return err
 	}
-	b := buf.Bytes()
-	if len(b)-4 > fwdMaxFrame {
-		return fmt.Errorf("forward frame of %d bytes exceeds %d", len(b)-4, fwdMaxFrame)
-	}
-	binary.BigEndian.PutUint32(b[:4], uint32(len(b)-4))
-	if _, err := w.Write(b); err != nil {
-		return err
-	}
-	return w.Flush()
+	fw := frameWriter{w: w}
+	return fw.write(func(b []byte) []byte { return append(b, buf.Bytes()...) })
 }
 
+// readFrame reads one msgpack frame (connForwardBatch) into v.
 func readFrame(r *bufio.Reader, v any) error {
-	var h [4]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
+	p, err := readPayload(r)
+	if err != nil {
 		return err
 	}
-	n := binary.BigEndian.Uint32(h[:])
-	if n > fwdMaxFrame {
-		return fmt.Errorf("forward frame of %d bytes exceeds %d", n, fwdMaxFrame)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return err
-	}
-	return codec.NewDecoderBytes(b, fwdHandle).Decode(v)
+	return codec.NewDecoderBytes(p, fwdHandle).Decode(v)
 }
 
 // batchable reports whether a forwarded request may use a batch frame.
