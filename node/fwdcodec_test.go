@@ -113,39 +113,33 @@ func TestAwaitFramesAck(t *testing.T) {
 	}
 }
 
-// FuzzDecodeRequests feeds the request decoder arbitrary payloads: it
-// never panics, and what it accepts encodes back to a payload that
-// decodes to the same requests.
+// fuzzRoundTrip checks one payload against a decoder: it never panics,
+// and what it accepts encodes back to a payload that decodes to the same
+// items.
+func fuzzRoundTrip[T any](t *testing.T, p []byte, decode func([]byte) ([]T, error), encode func([]byte, []T) []byte) {
+	items, err := decode(p)
+	if err != nil {
+		return
+	}
+	again, err := decode(encode(nil, items))
+	if err != nil || !reflect.DeepEqual(again, items) {
+		t.Fatalf("re-encoded items differ: %v\n%+v\n%+v", err, items, again)
+	}
+}
+
+// FuzzDecodeRequests feeds the request decoder arbitrary payloads.
 func FuzzDecodeRequests(f *testing.F) {
 	f.Add(appendRequests(nil, sampleRequests()))
 	f.Add(appendRequests(nil, nil))
 	f.Add([]byte{1, 1, 0, 0, 0, 0})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
-	f.Fuzz(func(t *testing.T, p []byte) {
-		reqs, err := decodeRequests(p)
-		if err != nil {
-			return
-		}
-		again, err := decodeRequests(appendRequests(nil, reqs))
-		if err != nil || !reflect.DeepEqual(again, reqs) {
-			t.Fatalf("re-encoded requests differ: %v\n%+v\n%+v", err, reqs, again)
-		}
-	})
+	f.Fuzz(func(t *testing.T, p []byte) { fuzzRoundTrip(t, p, decodeRequests, appendRequests) })
 }
 
-// FuzzDecodeResponses does the same for responses.
+// FuzzDecodeResponses feeds the response decoder arbitrary payloads.
 func FuzzDecodeResponses(f *testing.F) {
 	f.Add(appendResponses(nil, sampleResponses()))
 	f.Add(appendResponses(nil, nil))
 	f.Add([]byte{1, 1, 0xc8, 0x01, 0, 0})
-	f.Fuzz(func(t *testing.T, p []byte) {
-		resps, err := decodeResponses(p)
-		if err != nil {
-			return
-		}
-		again, err := decodeResponses(appendResponses(nil, resps))
-		if err != nil || !reflect.DeepEqual(again, resps) {
-			t.Fatalf("re-encoded responses differ: %v\n%+v\n%+v", err, resps, again)
-		}
-	})
+	f.Fuzz(func(t *testing.T, p []byte) { fuzzRoundTrip(t, p, decodeResponses, appendResponses) })
 }
