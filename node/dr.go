@@ -314,7 +314,10 @@ func (s *Server) drSyncReplicas(stop <-chan struct{}) {
 			}
 			for _, p := range bySite[st.Name] {
 				f := res.Failovers[p.ID]
-				if f == nil || (p.Fence != nil && p.Fence.Run == f.Run) {
+				// A released failover fences nothing: the recovery site
+				// has stopped its copies for a failback, and a sync that
+				// crosses the failback's end must not fence the plan again.
+				if f == nil || f.State == fsm.DRFailoverReleased || (p.Fence != nil && p.Fence.Run == f.Run) {
 					continue
 				}
 				s.drFence(&p, &fsm.DRFence{By: st.Name, Run: f.Run, Since: fsm.Timestamp(s.now().UnixNano())})
