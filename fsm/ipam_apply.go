@@ -56,16 +56,24 @@ func loadSpace(txn *memdb.Txn, id string, sp ipam.Space) ipam.Space {
 	return sp
 }
 
+// saveSpace stores sp's usage under id. A row that txn itself made is
+// changed in place (see spaceUsage).
 func saveSpace(txn *memdb.Txn, index uint64, id string, sp ipam.Space) error {
+	raw, err := txn.First(tableSpaces, "id", id)
+	must(err)
 	if sp.Used.IsZero() {
-		raw, err := txn.First(tableSpaces, "id", id)
-		must(err)
 		if raw == nil {
 			return nil
 		}
 		return remove(txn, tableSpaces, index, raw)
 	}
-	return insert(txn, tableSpaces, index, &spaceUsage{ID: id, Used: sp.Used})
+	if raw != nil {
+		if u := raw.(*spaceUsage); u.txn == txn {
+			u.Used = sp.Used
+			return nil
+		}
+	}
+	return insert(txn, tableSpaces, index, &spaceUsage{ID: id, Used: sp.Used, txn: txn})
 }
 
 // dropSpace deletes a space's runs and usage.

@@ -15,16 +15,24 @@ func ipamTables() map[string]*memdb.TableSchema {
 	opt := func(name, field string) *memdb.IndexSchema {
 		return &memdb.IndexSchema{Name: name, AllowMissing: true, Indexer: &memdb.StringFieldIndex{Field: field, Lowercase: true}}
 	}
+	// The tables every allocation writes index without reflection.
+	addrOpt := func(name string, field func(*Address) string) *memdb.IndexSchema {
+		return &memdb.IndexSchema{Name: name, AllowMissing: true, Indexer: lowerIndex(field)}
+	}
 	id := func(field string) map[string]*memdb.IndexSchema {
 		return map[string]*memdb.IndexSchema{"id": {Name: "id", Unique: true, Indexer: str(field)}}
 	}
 	t := map[string]*memdb.TableSchema{
-		tableVRFs:      {Name: tableVRFs, Indexes: id("ID")},
-		tableSpaces:    {Name: tableSpaces, Indexes: id("ID")},
-		tableIPAMClock: {Name: tableIPAMClock, Indexes: id("ID")},
-		tableZones:     {Name: tableZones, Indexes: id("ID")},
+		tableVRFs: {Name: tableVRFs, Indexes: id("ID")},
+		tableSpaces: {Name: tableSpaces, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: fieldIndex(func(u *spaceUsage) string { return u.ID })},
+		}},
+		tableIPAMClock: {Name: tableIPAMClock, Indexes: map[string]*memdb.IndexSchema{
+			"id": {Name: "id", Unique: true, Indexer: fieldIndex(func(c *ipamClock) string { return c.ID })},
+		}},
+		tableZones: {Name: tableZones, Indexes: id("ID")},
 		tablePrefixes: {Name: tablePrefixes, Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: str("ID")},
+			"id": {Name: "id", Unique: true, Indexer: fieldIndex(func(p *Prefix) string { return p.ID })},
 			// cidr orders prefixes by VRF, address and length; it finds a
 			// prefix by (vrf, netip.Prefix).
 			"cidr":   {Name: "cidr", Unique: true, Indexer: prefixIndexer{}},
@@ -35,14 +43,14 @@ func ipamTables() map[string]*memdb.TableSchema {
 			"prefix": {Name: "prefix", Indexer: str("PrefixID")},
 		}},
 		tableAddresses: {Name: tableAddresses, Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: str("ID")},
+			"id": {Name: "id", Unique: true, Indexer: fieldIndex(func(a *Address) string { return a.ID })},
 			// addr orders addresses by VRF and numeric address.
 			// A prefix's addresses are a range of addr: active prefixes
 			// never overlap in a VRF, so no index by prefix is needed.
 			"addr":     {Name: "addr", Unique: true, Indexer: addressIndexer{}},
-			"tenant":   opt("tenant", "Tenant"),
-			"owner":    opt("owner", "Owner"),
-			"dns_name": opt("dns_name", "DNSName"),
+			"tenant":   addrOpt("tenant", func(a *Address) string { return a.Tenant }),
+			"owner":    addrOpt("owner", func(a *Address) string { return a.Owner }),
+			"dns_name": addrOpt("dns_name", func(a *Address) string { return a.DNSName }),
 		}},
 		tablePools: {Name: tablePools, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: str("ID")},
@@ -295,7 +303,15 @@ func (s txnRuns) Ceil(a ipam.Key) (ipam.Run, bool) {
 }
 
 func (s txnRuns) Put(r ipam.Run) {
-	must(s.txn.Insert(tableRuns, &storedRun{Space: s.space, Start: r.Start, End: r.End}))
+	raw, err := s.txn.First(tableRuns, "id", s.space, r.Start)
+	must(err)
+	if raw != nil {
+		if old := raw.(*storedRun); old.txn == s.txn {
+			old.End = r.End
+			return
+		}
+	}
+	must(s.txn.Insert(tableRuns, &storedRun{Space: s.space, Start: r.Start, End: r.End, txn: s.txn}))
 }
 
 func (s txnRuns) Delete(start ipam.Key) {

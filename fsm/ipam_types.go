@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/ipam"
 )
 
@@ -231,15 +232,26 @@ type Zone struct {
 }
 
 // spaceUsage stores how many keys of one allocation space are used.
+//
+// txn is the write transaction that made the row, as in Usage: until it
+// commits no reader can see the row, so later writes in it change the row
+// in place. A batch of allocations from one prefix then stores its usage
+// once instead of once per allocation.
 type spaceUsage struct {
 	ID   string
 	Used ipam.Key
+
+	txn *memdb.Txn
 }
 
-// storedRun is one run of used keys of a space.
+// storedRun is one run of used keys of a space. Like spaceUsage, a run
+// that txn made is extended in place by later writes in txn: a batch of
+// allocations that grow one run writes it once.
 type storedRun struct {
 	Space      string
 	Start, End ipam.Key
+
+	txn *memdb.Txn
 }
 
 // storedHold is a quarantined key.

@@ -69,7 +69,7 @@ type IndexEntry struct {
 func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		tableIndex: {Name: tableIndex, Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Table"}},
+			"id": {Name: "id", Unique: true, Indexer: fieldIndex(func(e *IndexEntry) string { return e.Table })},
 		}},
 		tableSettings: {Name: tableSettings, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
@@ -82,7 +82,7 @@ func schema() *memdb.DBSchema {
 			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 		}},
 		tableIdempotency: {Name: tableIdempotency, Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Key"}},
+			"id": {Name: "id", Unique: true, Indexer: fieldIndex(func(r *IdempotencyRecord) string { return r.Key })},
 		}},
 	}}
 }

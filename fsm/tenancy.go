@@ -660,7 +660,7 @@ func tenancyTables() map[string]*memdb.TableSchema {
 		// only. A tenant's rows are its own and those with its prefix
 		// and '/'.
 		tableUsage: {Name: tableUsage, Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "Scope"}},
+			"id": {Name: "id", Unique: true, Indexer: fieldIndex(func(u *Usage) string { return u.Scope })},
 		}},
 	}
 }
