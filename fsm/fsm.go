@@ -269,7 +269,7 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command) *Result {
 	}
 	var body []byte
 	if idemKey != "" {
-		if body, err = json.Marshal(v); err != nil {
+		if body, err = resultJSON(v); err != nil {
 			return &Result{Err: fmt.Errorf("fsm: encode result: %w", err)}
 		}
 		rec := &IdempotencyRecord{Key: idemKey, RequestHash: m.RequestHash, Result: body, Index: index, CreatedAt: m.Now}

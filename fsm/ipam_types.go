@@ -66,10 +66,7 @@ func (t Timestamp) Time() time.Time {
 // needs no escaping, so it is quoted directly (answers carry two per
 // address).
 func (t Timestamp) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, len(time.RFC3339Nano)+2)
-	b = append(b, '"')
-	b = time.Unix(0, int64(t)).UTC().AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"'), nil
+	return t.appendJSON(make([]byte, 0, len(time.RFC3339Nano)+2)), nil
 }
 
 // UnmarshalJSON reads the form MarshalJSON writes.

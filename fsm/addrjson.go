@@ -1,0 +1,91 @@
+package fsm
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// resultJSON encodes the result of a command for its idempotency record
+// (and, on the leader, its answer). An address allocation's list is
+// written by hand: encoding/json's reflection over each address was a
+// tenth of the servers' work for an allocation of 100 addresses. The bytes
+// are those json.Marshal writes (TestAddressJSON_LikeEncodingJSON), so
+// servers of different versions keep identical records.
+func resultJSON(v any) ([]byte, error) {
+	if l, ok := v.(*AddressList); ok && l != nil {
+		return l.appendJSON(make([]byte, 0, 64+300*len(l.Addresses))), nil
+	}
+	return json.Marshal(v)
+}
+
+func (l *AddressList) appendJSON(b []byte) []byte {
+	if l.Addresses == nil {
+		return append(b, `{"addresses":null}`...)
+	}
+	b = append(b, `{"addresses":[`...)
+	for i, a := range l.Addresses {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = a.appendJSON(b)
+	}
+	return append(b, "]}"...)
+}
+
+// appendJSON appends a as encoding/json writes it.
+func (a *Address) appendJSON(b []byte) []byte {
+	if a == nil {
+		return append(b, "null"...)
+	}
+	b = appendJSONField(b, `{"id":`, a.ID)
+	b = appendJSONField(b, `,"address":`, a.Address)
+	b = appendJSONField(b, `,"prefix_id":`, a.PrefixID)
+	b = appendJSONField(b, `,"vrf":`, a.VRF)
+	b = appendJSONField(b, `,"status":`, a.Status)
+	for _, f := range [...]struct{ name, v string }{
+		{`,"dns_name":`, a.DNSName}, {`,"tenant":`, a.Tenant}, {`,"project":`, a.Project},
+		{`,"owner":`, a.Owner}, {`,"description":`, a.Description},
+	} {
+		if f.v != "" {
+			b = appendJSONField(b, f.name, f.v)
+		}
+	}
+	b = append(b, `,"create_index":`...)
+	b = strconv.AppendUint(b, a.CreateIndex, 10)
+	b = append(b, `,"modify_index":`...)
+	b = strconv.AppendUint(b, a.ModifyIndex, 10)
+	b = append(b, `,"created_at":`...)
+	b = a.CreatedAt.appendJSON(b)
+	b = append(b, `,"updated_at":`...)
+	b = a.UpdatedAt.appendJSON(b)
+	return append(b, '}')
+}
+
+// appendJSONField appends name and s as a JSON string.
+func appendJSONField(b []byte, name, s string) []byte {
+	return appendJSONString(append(b, name...), s)
+}
+
+// appendJSONString appends s quoted. Printable ASCII that encoding/json
+// leaves alone is copied; anything else (quotes, backslashes, control
+// characters, the HTML characters it escapes, non-ASCII) goes through
+// json.Marshal, so the bytes always match its.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSON appends t as MarshalJSON writes it.
+func (t Timestamp) appendJSON(b []byte) []byte {
+	b = append(b, '"')
+	b = time.Unix(0, int64(t)).UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
