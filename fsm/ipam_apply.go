@@ -622,13 +622,27 @@ func applyIPRangeDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 // insertAddress stores a new address; the caller records the table's
 // index once per command (touchTable), not once per address.
 func insertAddress(txn *memdb.Txn, a *Address) error {
-	if raw, err := txn.First(tableAddresses, "id", a.ID); err != nil {
-		return err
-	} else if raw != nil {
-		return fieldErrf("id", ErrConflict, "address %s already exists", a.ID)
+	return insertAddresses(txn, []*Address{a})
+}
+
+// insertAddresses inserts new addresses, refusing an ID that exists.
+// It looks every ID up before it inserts any: go-memdb answers a read of
+// an index that the transaction has changed from a clone of its radix
+// transaction, and the clone drops the cache of nodes the transaction has
+// already copied (iradix Txn.Clone). A lookup between two inserts made
+// the second one copy its whole path from the root again.
+func insertAddresses(txn *memdb.Txn, as []*Address) error {
+	for _, a := range as {
+		if raw, err := txn.First(tableAddresses, "id", a.ID); err != nil {
+			return err
+		} else if raw != nil {
+			return fieldErrf("id", ErrConflict, "address %s already exists", a.ID)
+		}
 	}
-	if err := txn.Insert(tableAddresses, a); err != nil {
-		return fmt.Errorf("fsm: insert address: %w", err)
+	for _, a := range as {
+		if err := txn.Insert(tableAddresses, a); err != nil {
+			return fmt.Errorf("fsm: insert address: %w", err)
+		}
 	}
 	return nil
 }
@@ -701,15 +715,14 @@ func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 	}
 	out := &AddressList{Addresses: make([]*Address, len(keys))}
 	for i, k := range keys {
-		a := &Address{
+		out.Addresses[i] = &Address{
 			ID: req.IDs[i], Address: sp.Addr(k).String(), PrefixID: p.ID, VRF: p.VRF,
 			Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
 			CreateIndex: index, ModifyIndex: index, CreatedAt: Timestamp(req.Now), UpdatedAt: Timestamp(req.Now),
 		}
-		if err := insertAddress(txn, a); err != nil {
-			return nil, err
-		}
-		out.Addresses[i] = a
+	}
+	if err := insertAddresses(txn, out.Addresses); err != nil {
+		return nil, err
 	}
 	if err := touchTable(txn, tableAddresses, index); err != nil {
 		return nil, err

@@ -503,3 +503,47 @@ func TestIPAM_QuarantineDrainAndWatch(t *testing.T) {
 	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "moxxie.test"}})
 	x.ok(&ZoneDeleteRequest{ID: "Moxxie.Test."})
 }
+
+func TestIPAM_AllocateRefusesRepeatedIDs(t *testing.T) {
+	f := New()
+	idx := uint64(0)
+	apply := func(cmd Command) *Result {
+		idx++
+		buf, err := Encode(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Apply(logEntry(idx, buf)).(*Result)
+	}
+	if r := apply(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/24"}}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	for _, tc := range []struct {
+		name string
+		ids  []string
+		want string
+	}{
+		{"twice in one request", []string{"a", "b", "a"}, "ids"},
+		{"an existing one", []string{"c", "d"}, ""},
+		{"again", []string{"e", "d"}, "id"},
+	} {
+		r := apply(&AddressAllocateRequest{PrefixID: "p", Count: len(tc.ids), IDs: tc.ids})
+		if tc.want == "" {
+			if r.Err != nil {
+				t.Fatalf("%s: %v", tc.name, r.Err)
+			}
+			continue
+		}
+		var fe *FieldError
+		if !errors.As(r.Err, &fe) || fe.Field != tc.want {
+			t.Fatalf("%s: got %v, want an error naming %q", tc.name, r.Err, tc.want)
+		}
+	}
+	_, as, err := f.State().Addresses(nil, AddressFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 2 {
+		t.Fatalf("%d addresses after the refused requests, want the 2 of c and d", len(as))
+	}
+}

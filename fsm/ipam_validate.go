@@ -286,6 +286,9 @@ func (r *AddressAllocateRequest) Validate() error {
 			return err
 		}
 	}
+	if err := distinctIDs(r.IDs); err != nil {
+		return err
+	}
 	if r.Address != "" {
 		a, err := ipam.ParseAddr(r.Address)
 		if err != nil {
@@ -459,4 +462,24 @@ func (r *ZoneCreateRequest) Validate() error {
 		return err
 	}
 	return checkDescription(z.Description)
+}
+
+// distinctIDs refuses an ID listed twice. The API makes them increasing,
+// which is checked first, without a set.
+func distinctIDs(ids []string) error {
+	increasing := true
+	for i := 1; i < len(ids) && increasing; i++ {
+		increasing = ids[i-1] < ids[i]
+	}
+	if increasing {
+		return nil
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if seen[id] {
+			return fieldErrf("ids", ErrInvalid, "ID %s is listed twice", id)
+		}
+		seen[id] = true
+	}
+	return nil
 }
