@@ -149,7 +149,7 @@ func (f *FSM) applyOne(index uint64, cmd Command) *Result {
 	txn := f.State().db.Txn(true)
 	defer txn.Abort()
 	defer f.audit.reset()
-	r := f.applyTxn(txn, index, cmd)
+	r := f.applyTxn(txn, index, cmd, nil, false)
 	if r.Err == nil {
 		txn.Commit()
 	} else if cmd.Meta().Audit != nil {
@@ -210,14 +210,17 @@ func (f *FSM) applyBatch(index uint64, cmds []Command) []*Result {
 // any is rejected, and stores their results in out.
 func (f *FSM) applyChunk(index uint64, cmds []Command, out []*Result) {
 	txn := f.State().db.Txn(true)
+	la := look(txn, cmds)
 	for i, c := range cmds {
 		if c == nil {
 			out[i] = &Result{}
 			continue
 		}
-		if out[i] = f.applyTxn(txn, index, c); out[i].Err != nil {
+		rec, looked := la.record(i)
+		if out[i] = f.applyTxn(txn, index, c, rec, looked); out[i].Err != nil {
 			txn.Abort()
 			f.audit.reset()
+			la.forget(cmds)
 			for j, c := range cmds {
 				if c == nil {
 					out[j] = &Result{}
@@ -237,9 +240,11 @@ func (f *FSM) applyChunk(index uint64, cmds []Command, out []*Result) {
 	}
 }
 
-// applyTxn applies one command inside txn. When the result carries an
-// error, txn may hold part of the command's writes and must be aborted.
-func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command) *Result {
+// applyTxn applies one command inside txn. When looked is true, rec is
+// the command's idempotency record as a lookahead found it (nil: none);
+// otherwise applyTxn looks it up. When the result carries an error, txn
+// may hold part of the command's writes and must be aborted.
+func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command, rec *IdempotencyRecord, looked bool) *Result {
 	info := commands[cmd.Type()]
 	if info.apply == nil { // a batch nested in a batch
 		return &Result{Err: fmt.Errorf("fsm: %s cannot be nested", cmd.Type())}
@@ -247,13 +252,11 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command) *Result {
 	m := cmd.Meta()
 	var idemKey string
 	if m.IdempotencyKey != "" {
-		idemKey = m.Actor + "/" + m.IdempotencyKey
-		raw, err := txn.First(tableIdempotency, "id", idemKey)
-		if err != nil {
-			return &Result{Err: err}
+		idemKey = idempotencyKey(m)
+		if !looked {
+			rec = idempotencyRecord(txn, idemKey)
 		}
-		if raw != nil {
-			rec := raw.(*IdempotencyRecord)
+		if rec != nil {
 			if rec.RequestHash != m.RequestHash {
 				return &Result{Err: ErrIdempotencyMismatch}
 			}

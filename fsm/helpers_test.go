@@ -471,6 +471,9 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 		requirePopulated(t, name, v.Elem())
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
+			if !v.Type().Field(i).IsExported() {
+				continue // never encoded: state of one server's Apply
+			}
 			requirePopulated(t, name+"."+v.Type().Field(i).Name, v.Field(i))
 		}
 	case reflect.Slice:

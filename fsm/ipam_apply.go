@@ -622,17 +622,18 @@ func applyIPRangeDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 // insertAddress stores a new address; the caller records the table's
 // index once per command (touchTable), not once per address.
 func insertAddress(txn *memdb.Txn, a *Address) error {
-	return insertAddresses(txn, []*Address{a})
+	return insertAddresses(txn, []*Address{a}, false)
 }
 
-// insertAddresses inserts new addresses, refusing an ID that exists.
-// It looks every ID up before it inserts any: go-memdb answers a read of
-// an index that the transaction has changed from a clone of its radix
-// transaction, and the clone drops the cache of nodes the transaction has
-// already copied (iradix Txn.Clone). A lookup between two inserts made
-// the second one copy its whole path from the root again.
-func insertAddresses(txn *memdb.Txn, as []*Address) error {
+// insertAddresses inserts new addresses, refusing an ID that exists
+// unless free says a lookahead found none does. It looks every ID up
+// before it inserts any: a lookup between two inserts would drop the
+// transaction's cache of copied radix nodes (see lookahead).
+func insertAddresses(txn *memdb.Txn, as []*Address, free bool) error {
 	for _, a := range as {
+		if free {
+			break
+		}
 		if raw, err := txn.First(tableAddresses, "id", a.ID); err != nil {
 			return err
 		} else if raw != nil {
@@ -721,7 +722,7 @@ func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 			CreateIndex: index, ModifyIndex: index, CreatedAt: Timestamp(req.Now), UpdatedAt: Timestamp(req.Now),
 		}
 	}
-	if err := insertAddresses(txn, out.Addresses); err != nil {
+	if err := insertAddresses(txn, out.Addresses, req.idsFree); err != nil {
 		return nil, err
 	}
 	if err := touchTable(txn, tableAddresses, index); err != nil {

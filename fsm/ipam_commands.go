@@ -119,6 +119,10 @@ type AddressAllocateRequest struct {
 	Project     string `codec:",omitempty"`
 	Owner       string
 	Description string
+
+	// idsFree is set by a batch's lookahead when no address has one of
+	// IDs (see lookahead); Apply then does not look them up again.
+	idsFree bool
 }
 
 // Type returns AddressAllocateType.
