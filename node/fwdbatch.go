@@ -45,6 +45,10 @@ var errFramesUnsupported = errors.New("the leader does not take batched forward 
 // that did not take batched frames before it tries them again.
 const framesRetry = time.Minute
 
+// fwdWorkerIdle is how long a leader keeps a worker of a forward
+// connection that has no request to run.
+const fwdWorkerIdle = 30 * time.Second
+
 // Frame limits: bodies above fwdBatchMaxBody use plain HTTP forwarding;
 // a frame never exceeds fwdMaxFrame bytes.
 const (
@@ -375,6 +379,29 @@ func (s *Server) serveForwardBatch(conn net.Conn, codec frameCodec) {
 			}
 		}
 	}()
+	// Each request runs on a worker of its own, so that requests wait for
+	// their commit together (group commit). Workers outlive their request
+	// and take the next one: a fresh goroutine per request grew its stack
+	// through the API handler every time, 3% of a busy leader's CPU.
+	work := make(chan fwdRequest)
+	worker := func(fr fwdRequest) {
+		defer wg.Done()
+		idle := time.NewTimer(fwdWorkerIdle)
+		defer idle.Stop()
+		for ok := true; ok; {
+			resp := s.runForwarded(ctx, conn, fr)
+			select {
+			case out <- resp:
+			case <-ctx.Done():
+			}
+			idle.Reset(fwdWorkerIdle)
+			select {
+			case fr, ok = <-work:
+			case <-idle.C:
+				return
+			}
+		}
+	}
 	r := bufio.NewReader(conn)
 	for {
 		reqs, err := codec.read(r)
@@ -382,18 +409,16 @@ func (s *Server) serveForwardBatch(conn net.Conn, codec frameCodec) {
 			break
 		}
 		for _, fr := range reqs {
-			wg.Add(1)
-			go func(fr fwdRequest) {
-				defer wg.Done()
-				resp := s.runForwarded(ctx, conn, fr)
-				select {
-				case out <- resp:
-				case <-ctx.Done():
-				}
-			}(fr)
+			select {
+			case work <- fr:
+			default:
+				wg.Add(1)
+				go worker(fr)
+			}
 		}
 	}
 	cancel()
+	close(work)
 	wg.Wait()
 }
 
