@@ -160,6 +160,9 @@ func newMsgpackHandle() *codec.MsgpackHandle {
 
 // Encode serialises a command as one type byte followed by msgpack.
 func Encode(cmd Command) ([]byte, error) {
+	if c, ok := cmd.(binaryCommand); ok {
+		return encodeBinary(c), nil
+	}
 	var buf bytes.Buffer
 	buf.WriteByte(uint8(cmd.Type()))
 	if err := codec.NewEncoder(&buf, msgpackHandle).Encode(cmd); err != nil {
@@ -179,6 +182,16 @@ func Decode(buf []byte) (Command, error) {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownType, uint8(t))
 	}
 	cmd := c.new()
+	if len(buf) > 1 && buf[1] == binaryMarker {
+		bc, ok := cmd.(binaryCommand)
+		if !ok {
+			return nil, fmt.Errorf("fsm: decode %s: %w: the type has no binary form", t, errBinaryCommand)
+		}
+		if err := decodeBinary(buf[1:], bc); err != nil {
+			return nil, fmt.Errorf("fsm: decode %s: %w", t, err)
+		}
+		return cmd, nil
+	}
 	if err := decodeMsgpack(buf[1:], cmd); err != nil {
 		return nil, fmt.Errorf("fsm: decode %s: %w", t, err)
 	}
