@@ -23,12 +23,17 @@ func TestBinaryCommand_RoundTrip(t *testing.T) {
 	full := sampleAllocation()
 	bare := &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"x"}}
 	negative := &AddressAllocateRequest{WriteMeta: WriteMeta{Now: -5}, Count: -3}
-	for _, c := range []*AddressAllocateRequest{full, bare, negative} {
+	entry, err := Encode(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := &BatchRequest{Entries: [][]byte{entry, {byte(SettingUpsertType), 0x80}, {}}}
+	for _, c := range []Command{full, bare, negative, batch, &BatchRequest{}} {
 		buf, err := Encode(c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if buf[0] != byte(AddressAllocateType) || buf[1] != binaryMarker {
+		if buf[0] != byte(c.Type()) || buf[1] != binaryMarker {
 			t.Fatalf("encoded as % x..., want the type and the binary marker", buf[:2])
 		}
 		got, err := Decode(buf)
@@ -44,17 +49,24 @@ func TestBinaryCommand_RoundTrip(t *testing.T) {
 // TestBinaryCommand_ReadsPreviousFormat decodes an allocation as servers
 // of the previous version wrote it, in msgpack.
 func TestBinaryCommand_ReadsPreviousFormat(t *testing.T) {
-	want := sampleAllocation()
-	payload, err := encodeMsgpack(want)
+	alloc := sampleAllocation()
+	old, err := encodeMsgpack(alloc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Decode(append([]byte{byte(AddressAllocateType)}, payload...))
-	if err != nil {
-		t.Fatalf("Decode: %v", err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %+v\nwant %+v", got, want)
+	oldEntry := append([]byte{byte(AddressAllocateType)}, old...)
+	for _, want := range []Command{alloc, &BatchRequest{Entries: [][]byte{oldEntry, oldEntry}}} {
+		payload, err := encodeMsgpack(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(append([]byte{byte(want.Type())}, payload...))
+		if err != nil {
+			t.Fatalf("Decode: %v", err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %+v\nwant %+v", got, want)
+		}
 	}
 }
 
@@ -64,14 +76,15 @@ func TestBinaryCommand_Malformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string][]byte{
-		"marker only":       good[:2],
-		"newer layout":      append([]byte{good[0], binaryMarker, binaryVersion + 1}, good[3:]...),
-		"trailing bytes":    append(bytes.Clone(good), 0),
-		"bool neither 0 1":  append(append([]byte{}, good[:3]...), 0, 0, 0, 0, 0, 0, 7),
-		"huge id count":     encodeBinary(&AddressAllocateRequest{}),
-		"binary settings":   {byte(SettingUpsertType), binaryMarker, binaryVersion},
-		"string past end":   {byte(AddressAllocateType), binaryMarker, binaryVersion, 0, 0x7f},
-		"varint overflowed": append([]byte{byte(AddressAllocateType), binaryMarker, binaryVersion}, bytes.Repeat([]byte{0xff}, 11)...),
+		"marker only":          good[:2],
+		"newer layout":         append([]byte{good[0], binaryMarker, binaryVersion + 1}, good[3:]...),
+		"trailing bytes":       append(bytes.Clone(good), 0),
+		"bool neither 0 1":     append(append([]byte{}, good[:3]...), 0, 0, 0, 0, 0, 0, 7),
+		"huge id count":        encodeBinary(&AddressAllocateRequest{}),
+		"binary settings":      {byte(SettingUpsertType), binaryMarker, binaryVersion},
+		"batch entry past end": append(encodeBinary(&BatchRequest{})[:10], 1, 5, 1),
+		"string past end":      {byte(AddressAllocateType), binaryMarker, binaryVersion, 0, 0x7f},
+		"varint overflowed":    append([]byte{byte(AddressAllocateType), binaryMarker, binaryVersion}, bytes.Repeat([]byte{0xff}, 11)...),
 	}
 	// The zero allocation ends with its ID count (0) and six empty
 	// strings; make the count claim far more IDs than there are bytes.
@@ -98,6 +111,7 @@ func FuzzDecodeBinaryCommand(f *testing.F) {
 	}
 	f.Add(good)
 	f.Add(encodeBinary(&AddressAllocateRequest{}))
+	f.Add(encodeBinary(&BatchRequest{Entries: [][]byte{good, {}}}))
 	f.Add([]byte{byte(AddressAllocateType), binaryMarker, binaryVersion, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, buf []byte) {
 		c, err := Decode(buf)
