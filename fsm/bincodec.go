@@ -27,6 +27,9 @@ var errBinaryCommand = errors.New("malformed binary command")
 // binaryCommand is a command with a hand-written encoding.
 type binaryCommand interface {
 	Command
+	// binarySize is at least the size of the encoding after its first
+	// three bytes, so that it is allocated once.
+	binarySize() int
 	appendBinary(b []byte) []byte
 	decodeBinary(d *binDecoder) error
 }
@@ -34,7 +37,7 @@ type binaryCommand interface {
 // encodeBinary encodes c as its type, the marker, the version and its
 // fields.
 func encodeBinary(c binaryCommand) []byte {
-	b := make([]byte, 0, 512)
+	b := make([]byte, 0, 3+c.binarySize())
 	b = append(b, byte(c.Type()), binaryMarker, binaryVersion)
 	return c.appendBinary(b)
 }
@@ -85,6 +88,24 @@ func appendWriteMeta(b []byte, m *WriteMeta) []byte {
 		}
 	}
 	return b
+}
+
+// writeMetaSize is at least the size appendWriteMeta writes.
+func writeMetaSize(m *WriteMeta) int {
+	n := binary.MaxVarintLen64 + 1 + stringsSize(m.Actor, m.RequestID, m.IdempotencyKey, m.RequestHash, m.TraceParent)
+	if a := m.Audit; a != nil {
+		n += stringsSize(a.Role, a.Tenant, a.Source, a.Action, a.Object)
+	}
+	return n
+}
+
+// stringsSize is at least the size appendString writes for ss.
+func stringsSize(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		n += binary.MaxVarintLen64 + len(s)
+	}
+	return n
 }
 
 // binDecoder reads the fields appended above. The first error sticks and
@@ -178,6 +199,12 @@ func (d *binDecoder) writeMeta(m *WriteMeta) {
 	}
 }
 
+func (r *AddressAllocateRequest) binarySize() int {
+	n := writeMetaSize(&r.WriteMeta) + 3*binary.MaxVarintLen64 + 2 +
+		stringsSize(r.PrefixID, r.VRF, r.Address, r.Status, r.DNSName, r.Tenant, r.Project, r.Owner, r.Description)
+	return n + stringsSize(r.IDs...)
+}
+
 func (r *AddressAllocateRequest) appendBinary(b []byte) []byte {
 	b = appendWriteMeta(b, &r.WriteMeta)
 	for _, s := range [...]string{r.PrefixID, r.VRF, r.Address} {
@@ -214,6 +241,14 @@ func (r *AddressAllocateRequest) decodeBinary(d *binDecoder) error {
 		*f = d.string("address allocation")
 	}
 	return d.err
+}
+
+func (r *BatchRequest) binarySize() int {
+	n := writeMetaSize(&r.WriteMeta) + binary.MaxVarintLen64
+	for _, e := range r.Entries {
+		n += binary.MaxVarintLen64 + len(e)
+	}
+	return n
 }
 
 // appendBinary writes the batch's entries, each length-prefixed. A batch

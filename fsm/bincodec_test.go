@@ -33,6 +33,9 @@ func TestBinaryCommand_RoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if hint := 3 + c.(binaryCommand).binarySize(); len(buf) > hint {
+			t.Errorf("%T: %d bytes encoded, more than the %d allocated for them", c, len(buf), hint)
+		}
 		if buf[0] != byte(c.Type()) || buf[1] != binaryMarker {
 			t.Fatalf("encoded as % x..., want the type and the binary marker", buf[:2])
 		}
