@@ -158,7 +158,9 @@ func newMsgpackHandle() *codec.MsgpackHandle {
 	return h
 }
 
-// Encode serialises a command as one type byte followed by msgpack.
+// Encode serialises a command as one type byte followed by msgpack, or,
+// for the commands written most often (see binaryMarker), by a layout
+// encoded by hand.
 func Encode(cmd Command) ([]byte, error) {
 	if c, ok := cmd.(binaryCommand); ok {
 		return encodeBinary(c), nil
