@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/moxxie/moxxie/binenc"
 )
 
 // binaryMarker starts the payload of a command encoded by hand instead of
@@ -31,7 +33,7 @@ type binaryCommand interface {
 	// three bytes, so that it is allocated once.
 	binarySize() int
 	appendBinary(b []byte) []byte
-	decodeBinary(d *binDecoder) error
+	decodeBinary(r *binenc.Reader)
 }
 
 // encodeBinary encodes c as its type, the marker, the version and its
@@ -50,41 +52,21 @@ func decodeBinary(payload []byte, c binaryCommand) error {
 	if payload[1] != binaryVersion {
 		return fmt.Errorf("%w: layout %d is newer than this server's %d", errBinaryCommand, payload[1], binaryVersion)
 	}
-	d := &binDecoder{b: payload[2:]}
-	if err := c.decodeBinary(d); err != nil {
-		return err
-	}
-	if d.err != nil {
-		return d.err
-	}
-	if len(d.b) != 0 {
-		return fmt.Errorf("%w: %d bytes after the last field", errBinaryCommand, len(d.b))
-	}
-	return nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 1)
-	}
-	return append(b, 0)
+	r := binenc.NewReader(payload[2:], errBinaryCommand)
+	c.decodeBinary(r)
+	return r.Done()
 }
 
 // appendWriteMeta appends the leader-stamped metadata every command has.
 func appendWriteMeta(b []byte, m *WriteMeta) []byte {
 	b = binary.AppendVarint(b, m.Now)
 	for _, s := range [...]string{m.Actor, m.RequestID, m.IdempotencyKey, m.RequestHash, m.TraceParent} {
-		b = appendString(b, s)
+		b = binenc.AppendString(b, s)
 	}
-	b = appendBool(b, m.Audit != nil)
+	b = binenc.AppendBool(b, m.Audit != nil)
 	if a := m.Audit; a != nil {
 		for _, s := range [...]string{a.Role, a.Tenant, a.Source, a.Action, a.Object} {
-			b = appendString(b, s)
+			b = binenc.AppendString(b, s)
 		}
 	}
 	return b
@@ -99,101 +81,25 @@ func writeMetaSize(m *WriteMeta) int {
 	return n
 }
 
-// stringsSize is at least the size appendString writes for ss.
+// stringsSize is at least the size binenc.AppendString writes for ss.
 func stringsSize(ss ...string) int {
 	n := 0
 	for _, s := range ss {
-		n += binary.MaxVarintLen64 + len(s)
+		n += binenc.StringSize(s)
 	}
 	return n
 }
 
-// binDecoder reads the fields appended above. The first error sticks and
-// every later read returns a zero value, so a decoder checks err once.
-type binDecoder struct {
-	b   []byte
-	err error
-}
-
-func (d *binDecoder) fail(what string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: truncated or corrupt %s", errBinaryCommand, what)
-	}
-	d.b = nil
-}
-
-func (d *binDecoder) uvarint(what string) uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail(what)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *binDecoder) varint(what string) int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail(what)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *binDecoder) string(what string) string {
-	n := d.uvarint(what)
-	if n > uint64(len(d.b)) {
-		d.fail(what)
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
-}
-
-func (d *binDecoder) bytes(what string) []byte {
-	n := d.uvarint(what)
-	if n > uint64(len(d.b)) {
-		d.fail(what)
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *binDecoder) bool(what string) bool {
-	if len(d.b) == 0 || d.b[0] > 1 {
-		d.fail(what)
-		return false
-	}
-	v := d.b[0] == 1
-	d.b = d.b[1:]
-	return v
-}
-
-// count reads a number of following items, each at least one byte long,
-// so a corrupt count cannot make the caller allocate more than remains.
-func (d *binDecoder) count(what string) int {
-	n := d.uvarint(what)
-	if n > uint64(len(d.b)) {
-		d.fail(what)
-		return 0
-	}
-	return int(n)
-}
-
-func (d *binDecoder) writeMeta(m *WriteMeta) {
-	m.Now = d.varint("now")
+// readWriteMeta reads what appendWriteMeta appends.
+func readWriteMeta(r *binenc.Reader, m *WriteMeta) {
+	m.Now = r.Varint("now")
 	for _, f := range [...]*string{&m.Actor, &m.RequestID, &m.IdempotencyKey, &m.RequestHash, &m.TraceParent} {
-		*f = d.string("write meta")
+		*f = r.String("write meta")
 	}
-	if d.bool("audit") {
+	if r.Bool("audit") {
 		a := &AuditInfo{}
 		for _, f := range [...]*string{&a.Role, &a.Tenant, &a.Source, &a.Action, &a.Object} {
-			*f = d.string("audit")
+			*f = r.String("audit")
 		}
 		m.Audit = a
 	}
@@ -208,45 +114,44 @@ func (r *AddressAllocateRequest) binarySize() int {
 func (r *AddressAllocateRequest) appendBinary(b []byte) []byte {
 	b = appendWriteMeta(b, &r.WriteMeta)
 	for _, s := range [...]string{r.PrefixID, r.VRF, r.Address} {
-		b = appendString(b, s)
+		b = binenc.AppendString(b, s)
 	}
-	b = appendBool(b, r.Fallback)
-	b = appendBool(b, r.Force)
+	b = binenc.AppendBool(b, r.Fallback)
+	b = binenc.AppendBool(b, r.Force)
 	b = binary.AppendVarint(b, int64(r.Count))
 	b = binary.AppendUvarint(b, uint64(len(r.IDs)))
 	for _, id := range r.IDs {
-		b = appendString(b, id)
+		b = binenc.AppendString(b, id)
 	}
 	for _, s := range [...]string{r.Status, r.DNSName, r.Tenant, r.Project, r.Owner, r.Description} {
-		b = appendString(b, s)
+		b = binenc.AppendString(b, s)
 	}
 	return b
 }
 
-func (r *AddressAllocateRequest) decodeBinary(d *binDecoder) error {
-	d.writeMeta(&r.WriteMeta)
+func (r *AddressAllocateRequest) decodeBinary(d *binenc.Reader) {
+	readWriteMeta(d, &r.WriteMeta)
 	for _, f := range [...]*string{&r.PrefixID, &r.VRF, &r.Address} {
-		*f = d.string("address allocation")
+		*f = d.String("address allocation")
 	}
-	r.Fallback = d.bool("fallback")
-	r.Force = d.bool("force")
-	r.Count = int(d.varint("count"))
-	if n := d.count("ids"); n > 0 {
+	r.Fallback = d.Bool("fallback")
+	r.Force = d.Bool("force")
+	r.Count = int(d.Varint("count"))
+	if n := d.Count("ids", 1); n > 0 {
 		r.IDs = make([]string, n)
 		for i := range r.IDs {
-			r.IDs[i] = d.string("ids")
+			r.IDs[i] = d.String("ids")
 		}
 	}
 	for _, f := range [...]*string{&r.Status, &r.DNSName, &r.Tenant, &r.Project, &r.Owner, &r.Description} {
-		*f = d.string("address allocation")
+		*f = d.String("address allocation")
 	}
-	return d.err
 }
 
 func (r *BatchRequest) binarySize() int {
 	n := writeMetaSize(&r.WriteMeta) + binary.MaxVarintLen64
 	for _, e := range r.Entries {
-		n += binary.MaxVarintLen64 + len(e)
+		n += binenc.StringSize(string(e))
 	}
 	return n
 }
@@ -257,21 +162,19 @@ func (r *BatchRequest) appendBinary(b []byte) []byte {
 	b = appendWriteMeta(b, &r.WriteMeta)
 	b = binary.AppendUvarint(b, uint64(len(r.Entries)))
 	for _, e := range r.Entries {
-		b = binary.AppendUvarint(b, uint64(len(e)))
-		b = append(b, e...)
+		b = binenc.AppendBytes(b, e)
 	}
 	return b
 }
 
 // decodeBinary reads the entries as slices of the payload; DecodeEntry
 // decodes each into its own command right away.
-func (r *BatchRequest) decodeBinary(d *binDecoder) error {
-	d.writeMeta(&r.WriteMeta)
-	if n := d.count("entries"); n > 0 {
+func (r *BatchRequest) decodeBinary(d *binenc.Reader) {
+	readWriteMeta(d, &r.WriteMeta)
+	if n := d.Count("entries", 1); n > 0 {
 		r.Entries = make([][]byte, n)
 		for i := range r.Entries {
-			r.Entries[i] = d.bytes("entry")
+			r.Entries[i] = d.Bytes("entry")
 		}
 	}
-	return d.err
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/moxxie/moxxie/binenc"
 )
 
 // The frames of batched forwarding (connection type connForwardFrames)
@@ -25,23 +27,13 @@ import (
 // errBadFrame marks a frame payload that does not decode.
 var errBadFrame = errors.New("malformed forward frame")
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendBytes(b, p []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(p)))
-	return append(b, p...)
-}
-
 func appendHeader(b []byte, h http.Header) []byte {
 	b = binary.AppendUvarint(b, uint64(len(h)))
 	for k, vv := range h {
-		b = appendString(b, k)
+		b = binenc.AppendString(b, k)
 		b = binary.AppendUvarint(b, uint64(len(vv)))
 		for _, v := range vv {
-			b = appendString(b, v)
+			b = binenc.AppendString(b, v)
 		}
 	}
 	return b
@@ -53,10 +45,10 @@ func appendRequests(b []byte, reqs []fwdRequest) []byte {
 	for i := range reqs {
 		r := &reqs[i]
 		b = binary.AppendUvarint(b, r.ID)
-		b = appendString(b, r.Method)
-		b = appendString(b, r.URI)
+		b = binenc.AppendString(b, r.Method)
+		b = binenc.AppendString(b, r.URI)
 		b = appendHeader(b, r.Header)
-		b = appendBytes(b, r.Body)
+		b = binenc.AppendBytes(b, r.Body)
 	}
 	return b
 }
@@ -69,94 +61,37 @@ func appendResponses(b []byte, resps []fwdResponse) []byte {
 		b = binary.AppendUvarint(b, r.ID)
 		b = binary.AppendUvarint(b, uint64(r.Status))
 		b = appendHeader(b, r.Header)
-		b = appendBytes(b, r.Body)
+		b = binenc.AppendBytes(b, r.Body)
 	}
 	return b
 }
 
-// payloadReader decodes a payload. The first error sticks: later reads
-// return zero values, and err reports it.
-type payloadReader struct {
-	b   []byte
-	err error
-}
-
-func (r *payloadReader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s", errBadFrame, what)
-	}
-	r.b = nil
-}
-
-func (r *payloadReader) uvarint(what string) uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail(what)
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-// count reads a count of items that each take at least min bytes, so that
-// a corrupt count cannot make the reader allocate more than the payload
-// could hold.
-func (r *payloadReader) count(what string, min int) int {
-	n := r.uvarint(what)
-	if n > uint64(len(r.b)/min) {
-		r.fail(what + " exceeds the frame")
-		return 0
-	}
-	return int(n)
-}
-
-// bytes returns the next length-prefixed bytes, sharing the payload's
-// memory.
-func (r *payloadReader) bytes(what string) []byte {
-	n := r.uvarint(what)
-	if n > uint64(len(r.b)) {
-		r.fail(what + " exceeds the frame")
-		return nil
-	}
-	p := r.b[:n:n]
-	r.b = r.b[n:]
-	return p
-}
-
-func (r *payloadReader) string(what string) string { return string(r.bytes(what)) }
-
-func (r *payloadReader) header() http.Header {
-	keys := r.count("header keys", 2)
+// readHeader reads a header as appendHeader writes it.
+func readHeader(r *binenc.Reader) http.Header {
+	keys := r.Count("header keys", 2)
 	if keys == 0 {
 		return http.Header{}
 	}
 	h := make(http.Header, keys)
 	for range keys {
-		k := r.string("header key")
-		vv := make([]string, r.count("header values", 1))
+		k := r.String("header key")
+		vv := make([]string, r.Count("header values", 1))
 		for i := range vv {
-			vv[i] = r.string("header value")
+			vv[i] = r.String("header value")
 		}
 		h[k] = vv
 	}
 	return h
 }
 
-func (r *payloadReader) done() error {
-	if r.err == nil && len(r.b) != 0 {
-		r.fail(fmt.Sprintf("%d bytes after the last item", len(r.b)))
-	}
-	return r.err
-}
-
 // decodeRequests decodes the payload of a frame of requests.
 func decodeRequests(p []byte) ([]fwdRequest, error) {
-	r := &payloadReader{b: p}
-	reqs := make([]fwdRequest, r.count("requests", 5))
+	r := binenc.NewReader(p, errBadFrame)
+	reqs := make([]fwdRequest, r.Count("requests", 5))
 	for i := range reqs {
-		reqs[i] = fwdRequest{ID: r.uvarint("id"), Method: r.string("method"), URI: r.string("uri"), Header: r.header(), Body: r.bytes("body")}
+		reqs[i] = fwdRequest{ID: r.Uvarint("id"), Method: r.String("method"), URI: r.String("uri"), Header: readHeader(r), Body: r.Bytes("body")}
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return nil, err
 	}
 	return reqs, nil
@@ -164,16 +99,16 @@ func decodeRequests(p []byte) ([]fwdRequest, error) {
 
 // decodeResponses decodes the payload of a frame of responses.
 func decodeResponses(p []byte) ([]fwdResponse, error) {
-	r := &payloadReader{b: p}
-	resps := make([]fwdResponse, r.count("responses", 4))
+	r := binenc.NewReader(p, errBadFrame)
+	resps := make([]fwdResponse, r.Count("responses", 4))
 	for i := range resps {
-		id, status := r.uvarint("id"), r.uvarint("status")
+		id, status := r.Uvarint("id"), r.Uvarint("status")
 		if status < 100 || status > 999 {
-			r.fail("status")
+			r.Fail("status")
 		}
-		resps[i] = fwdResponse{ID: id, Status: int(status), Header: r.header(), Body: r.bytes("body")}
+		resps[i] = fwdResponse{ID: id, Status: int(status), Header: readHeader(r), Body: r.Bytes("body")}
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return nil, err
 	}
 	return resps, nil

@@ -1,0 +1,129 @@
+// Package binenc holds the pieces of Moxxie's hand-written binary
+// encodings (the FSM's most frequent commands, the frames of batched
+// forwarding): uvarints, length-prefixed strings and bytes, and a reader
+// whose first error sticks.
+//
+// A value is written with binary.AppendUvarint or binary.AppendVarint, or
+// with the Append functions here; a string or bytes is its length as a
+// uvarint and then its bytes; a bool is one byte, 0 or 1.
+package binenc
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// AppendString appends s, length-prefixed.
+func AppendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// AppendBytes appends p, length-prefixed.
+func AppendBytes(b, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+// AppendBool appends v as one byte.
+func AppendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// StringSize is at least what AppendString appends for s.
+func StringSize(s string) int { return binary.MaxVarintLen64 + len(s) }
+
+// Reader decodes a payload. The first error sticks: every later read
+// returns a zero value, so a decoder checks Err once at the end. Errors
+// wrap the sentinel given to NewReader and name what was being read.
+type Reader struct {
+	b   []byte
+	bad error
+	err error
+}
+
+// NewReader returns a reader of p whose errors wrap bad.
+func NewReader(p []byte, bad error) *Reader { return &Reader{b: p, bad: bad} }
+
+// Fail records an error about what, unless one is recorded already, and
+// stops the reader.
+func (r *Reader) Fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s", r.bad, what)
+	}
+	r.b = nil
+}
+
+// Uvarint reads an unsigned varint.
+func (r *Reader) Uvarint(what string) uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.Fail(what + " truncated or overflowed")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// Varint reads a signed varint.
+func (r *Reader) Varint(what string) int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.Fail(what + " truncated or overflowed")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// Count reads a count of items that each take at least min bytes (min
+// at least 1), so that a corrupt count cannot make the caller allocate
+// more than the payload could hold.
+func (r *Reader) Count(what string, min int) int {
+	n := r.Uvarint(what)
+	if n > uint64(len(r.b)/min) {
+		r.Fail(what + " exceeds the payload")
+		return 0
+	}
+	return int(n)
+}
+
+// Bytes reads length-prefixed bytes, which share the payload's memory.
+func (r *Reader) Bytes(what string) []byte {
+	n := r.Uvarint(what)
+	if n > uint64(len(r.b)) {
+		r.Fail(what + " exceeds the payload")
+		return nil
+	}
+	p := r.b[:n:n]
+	r.b = r.b[n:]
+	return p
+}
+
+// String reads a length-prefixed string.
+func (r *Reader) String(what string) string { return string(r.Bytes(what)) }
+
+// Bool reads a byte that must be 0 or 1.
+func (r *Reader) Bool(what string) bool {
+	if len(r.b) == 0 || r.b[0] > 1 {
+		r.Fail(what + " is not a bool")
+		return false
+	}
+	v := r.b[0] == 1
+	r.b = r.b[1:]
+	return v
+}
+
+// Done returns the first error, or an error if bytes are left over.
+func (r *Reader) Done() error {
+	if r.err == nil && len(r.b) != 0 {
+		r.Fail(fmt.Sprintf("%d bytes after the last field", len(r.b)))
+	}
+	return r.err
+}
+
+// Err returns the first error.
+func (r *Reader) Err() error { return r.err }
