@@ -630,14 +630,11 @@ func insertAddress(txn *memdb.Txn, a *Address) error {
 // before it inserts any: a lookup between two inserts would drop the
 // transaction's cache of copied radix nodes (see lookahead).
 func insertAddresses(txn *memdb.Txn, as []*Address, free bool) error {
-	for _, a := range as {
-		if free {
-			break
-		}
-		if raw, err := txn.First(tableAddresses, "id", a.ID); err != nil {
+	for i := 0; i < len(as) && !free; i++ {
+		if raw, err := txn.First(tableAddresses, "id", as[i].ID); err != nil {
 			return err
 		} else if raw != nil {
-			return fieldErrf("id", ErrConflict, "address %s already exists", a.ID)
+			return fieldErrf("id", ErrConflict, "address %s already exists", as[i].ID)
 		}
 	}
 	for _, a := range as {

@@ -41,8 +41,9 @@ type idemLookup struct {
 // look reads, in txn before anything is written, what cmds will need.
 func look(txn *memdb.Txn, cmds []Command) lookahead {
 	la := lookahead{idem: make([]idemLookup, len(cmds))}
-	keys := make(map[string]bool, len(cmds))
-	ids := make(map[string]bool, len(cmds))
+	// Made when first needed: most batches that are not allocations
+	// carry neither.
+	var keys, ids map[string]bool
 	reaped, allocsOnly := false, true
 	for i, c := range cmds {
 		if c == nil {
@@ -51,6 +52,9 @@ func look(txn *memdb.Txn, cmds []Command) lookahead {
 		if m := c.Meta(); m.IdempotencyKey != "" && !reaped {
 			key := idempotencyKey(m)
 			if !keys[key] {
+				if keys == nil {
+					keys = make(map[string]bool, len(cmds))
+				}
 				keys[key] = true
 				la.idem[i] = idemLookup{ok: true, rec: idempotencyRecord(txn, key)}
 			}
@@ -65,6 +69,9 @@ func look(txn *memdb.Txn, cmds []Command) lookahead {
 		}
 		if allocsOnly {
 			req.idsFree = idsFree(txn, req.IDs, ids)
+		}
+		if ids == nil {
+			ids = make(map[string]bool, len(cmds))
 		}
 		for _, id := range req.IDs {
 			ids[id] = true
@@ -86,9 +93,6 @@ func (la lookahead) forget(cmds []Command) {
 // record returns the idempotency record of command i and whether it was
 // looked up.
 func (la lookahead) record(i int) (*IdempotencyRecord, bool) {
-	if i < 0 || i >= len(la.idem) {
-		return nil, false
-	}
 	return la.idem[i].rec, la.idem[i].ok
 }
 
