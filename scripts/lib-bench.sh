@@ -162,10 +162,12 @@ stop_etcd() {
 }
 
 # start_moxxie starts a dev cluster in $tmp/moxxie, waits for its env file
-# and sets dev_pid.
+# and sets dev_pid. Its servers run without the per-token API rate limit
+# (api_rate_limit.per_second -1): all clients of a run share one token,
+# and etcd, the peer, limits no client either.
 start_moxxie() {
 	rm -rf "$tmp/moxxie"
-	"${run[@]}" "$tmp/bin/moxxied" dev --data-dir "$tmp/moxxie" >"$tmp/moxxie-dev.log" 2>&1 &
+	MOXXIE_API_RATE_LIMIT_PER_SECOND=-1 "${run[@]}" "$tmp/bin/moxxied" dev --data-dir "$tmp/moxxie" >"$tmp/moxxie-dev.log" 2>&1 &
 	dev_pid=$!
 	pids+=("$dev_pid")
 	local i
