@@ -14,27 +14,51 @@ import (
 // servers of different versions keep identical records.
 func resultJSON(v any) ([]byte, error) {
 	if l, ok := v.(*AddressList); ok && l != nil {
-		return l.appendJSON(make([]byte, 0, 64+300*len(l.Addresses))), nil
+		return l.appendJSON(make([]byte, 0, 64+addressJSONSize*len(l.Addresses))), nil
 	}
 	return json.Marshal(v)
 }
+
+// addressJSONSize is room for one address of an allocation in JSON: its
+// two UUIDs, two times and the rest come to about 350 bytes.
+const addressJSONSize = 400
 
 func (l *AddressList) appendJSON(b []byte) []byte {
 	if l.Addresses == nil {
 		return append(b, `{"addresses":null}`...)
 	}
 	b = append(b, `{"addresses":[`...)
+	var ts timestamps
 	for i, a := range l.Addresses {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = a.appendJSON(b)
+		b = a.appendJSON(b, &ts)
 	}
 	return append(b, "]}"...)
 }
 
-// appendJSON appends a as encoding/json writes it.
-func (a *Address) appendJSON(b []byte) []byte {
+// timestamps remembers where in the output the last time was formatted:
+// the addresses of one allocation share their creation and update times,
+// and copying a formatted time costs less than formatting it again.
+type timestamps struct {
+	t          Timestamp
+	start, end int // the last time's bytes in the output; end 0: none yet
+}
+
+func (c *timestamps) appendJSON(b []byte, t Timestamp) []byte {
+	if c.end > 0 && c.t == t {
+		return append(b, b[c.start:c.end]...)
+	}
+	c.t, c.start = t, len(b)
+	b = t.appendJSON(b)
+	c.end = len(b)
+	return b
+}
+
+// appendJSON appends a as encoding/json writes it, formatting its times
+// through ts.
+func (a *Address) appendJSON(b []byte, ts *timestamps) []byte {
 	if a == nil {
 		return append(b, "null"...)
 	}
@@ -56,9 +80,9 @@ func (a *Address) appendJSON(b []byte) []byte {
 	b = append(b, `,"modify_index":`...)
 	b = strconv.AppendUint(b, a.ModifyIndex, 10)
 	b = append(b, `,"created_at":`...)
-	b = a.CreatedAt.appendJSON(b)
+	b = ts.appendJSON(b, a.CreatedAt)
 	b = append(b, `,"updated_at":`...)
-	b = a.UpdatedAt.appendJSON(b)
+	b = ts.appendJSON(b, a.UpdatedAt)
 	return append(b, '}')
 }
 

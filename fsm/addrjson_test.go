@@ -60,6 +60,8 @@ func TestAddressJSON_LikeEncodingJSON(t *testing.T) {
 		{Addresses: []*Address{nil}},
 		{Addresses: []*Address{{}}},
 		{Addresses: []*Address{full, {ID: "b", Address: "2001:db8::1", Status: AddressReserved}}},
+		// Times repeat and change between addresses, zero among them.
+		{Addresses: []*Address{full, full, {}, full, {CreatedAt: 1, UpdatedAt: 1}}},
 	}
 	for _, s := range odd {
 		a := *full
