@@ -630,6 +630,13 @@ func insertAddress(txn *memdb.Txn, a *Address) error {
 // before it inserts any: a lookup between two inserts would drop the
 // transaction's cache of copied radix nodes (see lookahead).
 func insertAddresses(txn *memdb.Txn, as []*Address, free bool) error {
+	if !free {
+		ids := make([]string, len(as))
+		for i, a := range as {
+			ids[i] = a.ID
+		}
+		free = addressIDsFree(txn, ids)
+	}
 	for i := 0; i < len(as) && !free; i++ {
 		if raw, err := txn.First(tableAddresses, "id", as[i].ID); err != nil {
 			return err

@@ -526,6 +526,9 @@ func TestIPAM_AllocateRefusesRepeatedIDs(t *testing.T) {
 		{"twice in one request", []string{"a", "b", "a"}, "ids"},
 		{"an existing one", []string{"c", "d"}, ""},
 		{"again", []string{"e", "d"}, "id"},
+		// IDs in order are checked with one seek.
+		{"again among others in order", []string{"b", "d", "e"}, "id"},
+		{"in order around taken ones", []string{"b", "e"}, ""},
 	} {
 		r := apply(&AddressAllocateRequest{PrefixID: "p", Count: len(tc.ids), IDs: tc.ids})
 		if tc.want == "" {
@@ -543,7 +546,7 @@ func TestIPAM_AllocateRefusesRepeatedIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(as) != 2 {
-		t.Fatalf("%d addresses after the refused requests, want the 2 of c and d", len(as))
+	if len(as) != 4 {
+		t.Fatalf("%d addresses after the refused requests, want the 4 of b, c, d and e", len(as))
 	}
 }

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"slices"
+
 	"github.com/hashicorp/go-memdb"
 )
 
@@ -103,6 +105,24 @@ func idsFree(txn *memdb.Txn, ids []string, listed map[string]bool) bool {
 		if listed[id] {
 			return false
 		}
+	}
+	return addressIDsFree(txn, ids)
+}
+
+// addressIDsFree reports whether no address has one of ids. IDs in
+// ascending order, as the leader makes them, take one seek: when the
+// first address ID at or after the lowest is past the highest (or there
+// is none), none of them is taken. Otherwise each ID is looked up.
+func addressIDsFree(txn *memdb.Txn, ids []string) bool {
+	if len(ids) > 1 && slices.IsSorted(ids) {
+		it, err := txn.LowerBound(tableAddresses, "id", ids[0])
+		must(err)
+		raw := it.Next()
+		if raw == nil || raw.(*Address).ID > ids[len(ids)-1] {
+			return true
+		}
+	}
+	for _, id := range ids {
 		raw, err := txn.First(tableAddresses, "id", id)
 		must(err)
 		if raw != nil {

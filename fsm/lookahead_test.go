@@ -59,6 +59,23 @@ func TestBatch_LookaheadLikeSingles(t *testing.T) {
 			requireErrorIs(t, rs[1].Err, ErrConflict)
 		},
 	}, {
+		// IDs in order take one seek: a taken ID among them, and a
+		// taken one between them that is not among them.
+		name:  "ordered IDs around a taken one",
+		batch: []Command{alloc(10, "k1", "a-new", "a-old", "a-z"), alloc(11, "k2", "a-a", "a-z2")},
+		wantState: func(t *testing.T, rs []*Result) {
+			requireErrorIs(t, rs[0].Err, ErrConflict)
+			if rs[1].Err != nil {
+				t.Fatalf("IDs on both sides of a taken one: %v", rs[1].Err)
+			}
+		},
+	}, {
+		name:  "ordered IDs ending in a taken one",
+		batch: []Command{alloc(10, "k", "a-new", "a-old")},
+		wantState: func(t *testing.T, rs []*Result) {
+			requireErrorIs(t, rs[0].Err, ErrConflict)
+		},
+	}, {
 		name:  "an address ID released earlier in the batch",
 		batch: []Command{&AddressReleaseRequest{WriteMeta: WriteMeta{Now: 10}, ID: "a-old", Force: true}, alloc(11, "k", "a-old")},
 		wantState: func(t *testing.T, rs []*Result) {
