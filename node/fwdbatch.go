@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -362,6 +363,10 @@ func (s *Server) serveForwardBatch(conn net.Conn, codec frameCodec) {
 			case <-ctx.Done():
 				return
 			}
+			// Let the workers whose writes committed with this one
+			// finish first, so that their answers share the frame and
+			// its write to the socket.
+			runtime.Gosched()
 			resps := []fwdResponse{first}
 		drain:
 			for len(resps) < fwdMaxPerFrame {
