@@ -234,6 +234,8 @@ func (c *fwdClient) writeLoop() {
 		case <-c.done:
 			return
 		}
+		// Let other handlers that are about to forward join the frame.
+		runtime.Gosched()
 		reqs := []fwdRequest{first.req}
 	drain:
 		for len(reqs) < fwdMaxPerFrame {
