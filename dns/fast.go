@@ -16,8 +16,17 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-// maxUDPQuery is the largest UDP query read.
-const maxUDPQuery = 65535
+// Buffer sizes of the fast path, per datagram of a batch. A query is read
+// whole up to udpQuerySize bytes, eight times what CoreDNS's own sockets
+// read (miekg/dns's default of 512). A longer one arrives cut, which
+// fastAnswer declines (the message no longer ends where its sections
+// say), and the plugin's path answers FORMERR when the cut message does
+// not unpack, as CoreDNS does. An answer starts in udpAnswerSize bytes and
+// its buffer grows when one needs more.
+const (
+	udpQuerySize  = 4096
+	udpAnswerSize = 512
+)
 
 // fastAnswer answers the query packed in p from ix alone, appending the
 // response to out, when it is a plain query for a name in one of the zones
@@ -159,8 +168,8 @@ func (f *fastUDP) serve(conn *net.UDPConn) {
 	in := make([]ipv4.Message, batchSize)
 	out := make([]ipv4.Message, batchSize)
 	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, maxUDPQuery)}
-		out[i].Buffers = [][]byte{make([]byte, 0, maxUDPQuery)}
+		in[i].Buffers = [][]byte{make([]byte, udpQuerySize)}
+		out[i].Buffers = [][]byte{make([]byte, 0, udpAnswerSize)}
 	}
 	name := make([]byte, 0, maxNameLen)
 	for {

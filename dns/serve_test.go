@@ -222,3 +222,46 @@ func TestServeIPv6(t *testing.T) {
 		}
 	}
 }
+
+// TestServeLongUDPQuery sends queries padded with EDNS(0) padding
+// (RFC 7830) past the size a fast-path socket reads whole: one that fits
+// is answered, a longer one arrives cut and gets FORMERR, as from CoreDNS,
+// and the server goes on answering.
+func TestServeLongUDPQuery(t *testing.T) {
+	s := startServer(t, ServerConfig{Source: NewStaticSource(testRecords()), Sockets: 2})
+	if s.fast == nil {
+		t.Skip("no UDP fast path on this system")
+	}
+	padded := func(n int) *dns.Msg {
+		m := new(dns.Msg).SetQuestion("web.moxxie.test.", dns.TypeA)
+		m.SetEdns0(1232, false)
+		opt := m.IsEdns0()
+		opt.Option = append(opt.Option, &dns.EDNS0_PADDING{Padding: make([]byte, n)})
+		return m
+	}
+	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second, UDPSize: 1232}
+	for _, tc := range []struct {
+		pad   int
+		rcode int
+	}{
+		{1000, dns.RcodeSuccess},
+		{udpQuerySize + 1000, dns.RcodeFormatError},
+		{0, dns.RcodeSuccess},
+	} {
+		req := padded(tc.pad)
+		wire, err := req.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, _, err := c.Exchange(req, s.Addr())
+		if err != nil {
+			t.Fatalf("%d-byte query: %v", len(wire), err)
+		}
+		if resp.Rcode != tc.rcode {
+			t.Errorf("%d-byte query: rcode %s, want %s", len(wire), dns.RcodeToString[resp.Rcode], dns.RcodeToString[tc.rcode])
+		}
+		if tc.rcode == dns.RcodeSuccess && (len(resp.Answer) != 1 || !strings.HasSuffix(resp.Answer[0].String(), "\t10.0.0.5")) {
+			t.Errorf("%d-byte query: answer %v, want 10.0.0.5", len(wire), resp.Answer)
+		}
+	}
+}
