@@ -156,47 +156,39 @@ func fillNinetyPercent(x *benchIPAM) {
 }
 
 // BenchmarkApplyAllocateCount measures an allocation of 100 addresses
-// through Apply, reported per address, in a /8 that keeps filling.
+// through Apply, reported per address, in a /8 that keeps filling: bare,
+// and keyed, with an idempotency key and an audit entry as the API
+// proposes it, so that Apply also stores the JSON of the 100 addresses.
 func BenchmarkApplyAllocateCount(b *testing.B) {
-	x := &benchIPAM{b: b, f: New()}
-	x.apply(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/8"}})
-	const n = 100
-	b.ReportAllocs()
-	seq := 0
-	for b.Loop() {
-		ids := make([]string, n)
-		for j := range ids {
-			seq++
-			// Consecutive UUIDv7s, as the API makes them.
-			ids[j] = fmt.Sprintf("019ab9a5-9e00-7000-8000-%012x", seq)
+	for _, keyed := range []bool{false, true} {
+		name := "bare"
+		if keyed {
+			name = "keyed"
 		}
-		x.apply(&AddressAllocateRequest{PrefixID: "p", Count: n, IDs: ids, Owner: "vm:101/net0"})
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/address")
-}
-
-// BenchmarkApplyAllocateCountKeyed is BenchmarkApplyAllocateCount with an
-// idempotency key and an audit entry on each allocation, as the API
-// proposes it: Apply also stores the JSON of the 100 addresses.
-func BenchmarkApplyAllocateCountKeyed(b *testing.B) {
-	x := &benchIPAM{b: b, f: New()}
-	x.apply(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/8"}})
-	const n = 100
-	b.ReportAllocs()
-	seq := 0
-	for b.Loop() {
-		ids := make([]string, n)
-		for j := range ids {
-			seq++
-			ids[j] = fmt.Sprintf("019ab9a5-9e00-7000-8000-%012x", seq)
-		}
-		x.apply(&AddressAllocateRequest{
-			WriteMeta: WriteMeta{Now: 1_795_000_000_123_456_789 + int64(seq), Actor: "bench-token", IdempotencyKey: fmt.Sprintf("k-%d", seq), RequestHash: "h", RequestID: fmt.Sprintf("req-%d", seq),
-				Audit: &AuditInfo{Role: "admin", Source: "127.0.0.1:40000", Action: "POST /v1/ipam/prefixes/{id}/allocate", Object: "/v1/ipam/prefixes/p/allocate"}},
-			PrefixID: "p", Count: n, IDs: ids, Owner: fmt.Sprintf("vm:%d/net0", seq%64),
+		b.Run(name, func(b *testing.B) {
+			x := &benchIPAM{b: b, f: New()}
+			x.apply(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/8"}})
+			const n = 100
+			b.ReportAllocs()
+			seq := 0
+			for b.Loop() {
+				ids := make([]string, n)
+				for j := range ids {
+					seq++
+					// Consecutive UUIDv7s, as the API makes them.
+					ids[j] = fmt.Sprintf("019ab9a5-9e00-7000-8000-%012x", seq)
+				}
+				req := &AddressAllocateRequest{PrefixID: "p", Count: n, IDs: ids, Owner: "vm:101/net0"}
+				if keyed {
+					req.WriteMeta = WriteMeta{Now: 1_795_000_000_123_456_789 + int64(seq), Actor: "bench-token", IdempotencyKey: fmt.Sprintf("k-%d", seq), RequestHash: "h", RequestID: fmt.Sprintf("req-%d", seq),
+						Audit: &AuditInfo{Role: "admin", Source: "127.0.0.1:40000", Action: "POST /v1/ipam/prefixes/{id}/allocate", Object: "/v1/ipam/prefixes/p/allocate"}}
+					req.Owner = fmt.Sprintf("vm:%d/net0", seq%64)
+				}
+				x.apply(req)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/address")
 		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/address")
 }
 
 // BenchmarkApplyAllocateBatch64 applies batches of 64 single-address
