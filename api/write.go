@@ -81,8 +81,10 @@ func (s *server) apply(c *call, cmd fsm.Command, status int, render func(any) (a
 		return res.Err
 	}
 	v := res.Value
-	if res.JSON != nil && render == nil {
-		v = json.RawMessage(res.JSON) // encoded once already, for the idempotency record
+	if render == nil {
+		if b := res.ValueJSON(); b != nil {
+			v = json.RawMessage(b) // encoded already, or faster than encoding/json
+		}
 	}
 	if render != nil {
 		if v, err = render(v); err != nil {

@@ -34,12 +34,18 @@ func marshalPlain(t testing.TB, l *AddressList) []byte {
 
 func checkAddressJSON(t testing.TB, l *AddressList) {
 	t.Helper()
-	got, err := resultJSON(l)
-	if err != nil {
-		t.Fatal(err)
+	if l == nil {
+		// A nil list is left to encoding/json.
+		if b := (&Result{Value: l}).ValueJSON(); b != nil {
+			t.Fatalf("ValueJSON of a nil list = %s, want nil", b)
+		}
+		return
 	}
-	if want := marshalPlain(t, l); !bytes.Equal(got, want) {
-		t.Fatalf("resultJSON:\n got %s\nwant %s", got, want)
+	if want, got := marshalPlain(t, l), l.json(); !bytes.Equal(got, want) {
+		t.Fatalf("json:\n got %s\nwant %s", got, want)
+	}
+	if want, got := l.json(), (&Result{Value: l}).ValueJSON(); !bytes.Equal(got, want) {
+		t.Fatalf("ValueJSON:\n got %s\nwant %s", got, want)
 	}
 }
 
@@ -71,13 +77,9 @@ func TestAddressJSON_LikeEncodingJSON(t *testing.T) {
 	for _, l := range cases {
 		checkAddressJSON(t, l)
 	}
-	// Other results still go through encoding/json.
-	got, err := resultJSON(&AddressReleased{Address: full})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want, _ := json.Marshal(&AddressReleased{Address: full}); !bytes.Equal(got, want) {
-		t.Fatalf("released: got %s, want %s", got, want)
+	// Other results are left to encoding/json.
+	if b := (&Result{Value: &AddressReleased{Address: full}}).ValueJSON(); b != nil {
+		t.Fatalf("ValueJSON of a released address = %s, want nil", b)
 	}
 }
 

@@ -24,6 +24,19 @@ type Result struct {
 	JSON []byte
 }
 
+// ValueJSON returns Value's JSON encoding: JSON when Apply made it, an
+// address list's written by hand, and otherwise nil (the caller encodes
+// Value).
+func (r *Result) ValueJSON() []byte {
+	if r.JSON != nil {
+		return r.JSON
+	}
+	if l, ok := r.Value.(*AddressList); ok && l != nil {
+		return l.json()
+	}
+	return nil
+}
+
 // FSM is Moxxie's raft finite state machine. It satisfies raft.FSM.
 //
 // The raft contract: Apply must be deterministic and Restore must discard
@@ -263,7 +276,7 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command, rec *Idempoten
 			if err := f.appendAudit(txn, index, cmd, audit.ResultOK); err != nil {
 				return &Result{Err: err}
 			}
-			return &Result{Value: json.RawMessage(rec.Result), Replayed: true}
+			return &Result{Value: json.RawMessage(rec.result()), Replayed: true}
 		}
 	}
 	v, err := info.apply(txn, index, cmd)
@@ -272,10 +285,13 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command, rec *Idempoten
 	}
 	var body []byte
 	if idemKey != "" {
-		if body, err = resultJSON(v); err != nil {
+		rec := &IdempotencyRecord{Key: idemKey, RequestHash: m.RequestHash, Index: index, CreatedAt: m.Now}
+		if l, ok := v.(*AddressList); ok && l != nil {
+			rec.list = l
+		} else if body, err = json.Marshal(v); err != nil {
 			return &Result{Err: fmt.Errorf("fsm: encode result: %w", err)}
 		}
-		rec := &IdempotencyRecord{Key: idemKey, RequestHash: m.RequestHash, Result: body, Index: index, CreatedAt: m.Now}
+		rec.Result = body
 		if err := insert(txn, tableIdempotency, index, rec); err != nil {
 			return &Result{Err: err}
 		}

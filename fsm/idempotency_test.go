@@ -190,3 +190,52 @@ func TestFSM_IdempotencyInBatch(t *testing.T) {
 		t.Fatal("not replayed after the batch")
 	}
 }
+
+// TestFSM_IdempotentAllocationKeepsAddresses checks the record of a keyed
+// address allocation, which keeps the allocated addresses rather than
+// their JSON: a replay answers the JSON of the first answer even after
+// the addresses changed or were released, and a snapshot stores that JSON,
+// so a restored server replays the same bytes.
+func TestFSM_IdempotentAllocationKeepsAddresses(t *testing.T) {
+	f := New()
+	applyOK(t, f, 1, &PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/24"}})
+	meta := WriteMeta{Now: 100, Actor: "a", IdempotencyKey: "k", RequestHash: "h"}
+	alloc := func() *AddressAllocateRequest {
+		return &AddressAllocateRequest{WriteMeta: meta, PrefixID: "p", Count: 2, IDs: []string{"a1", "a2"}, Owner: "vm:101/net0"}
+	}
+	first := applyOK(t, f, 2, alloc())
+	want := first.ValueJSON()
+	if !bytes.Contains(want, []byte(`"address":"10.0.0.1"`)) {
+		t.Fatalf("first answer %s does not list 10.0.0.1", want)
+	}
+	record := func(f *FSM) *IdempotencyRecord {
+		raw, err := f.State().db.Txn(false).First(tableIdempotency, "id", "a/k")
+		if err != nil || raw == nil {
+			t.Fatalf("no idempotency record (%v)", err)
+		}
+		return raw.(*IdempotencyRecord)
+	}
+	if rec := record(f); rec.Result != nil || rec.list != first.Value {
+		t.Fatalf("record holds Result %q and list %p, want the answer's list %p", rec.Result, rec.list, first.Value)
+	}
+	replay := func(f *FSM, index uint64) {
+		t.Helper()
+		r := applyOK(t, f, index, alloc())
+		got, ok := r.Value.(json.RawMessage)
+		if !r.Replayed || !ok || !bytes.Equal(got, want) {
+			t.Fatalf("replay at %d = %s (replayed %v), want %s", index, r.Value, r.Replayed, want)
+		}
+	}
+	desc := "changed"
+	applyOK(t, f, 3, &AddressUpdateRequest{ID: "a1", Description: &desc})
+	applyOK(t, f, 4, &AddressReleaseRequest{ID: "a2", Force: true})
+	replay(f, 5)
+
+	f2 := testSnapshotRestore(t, f)
+	if rec := record(f2); !bytes.Equal(rec.Result, want) || rec.list != nil {
+		t.Fatalf("restored record holds Result %s and list %v, want Result %s", rec.Result, rec.list, want)
+	}
+	replay(f2, 6)
+	replay(f, 6)
+	requireSameDump(t, f, f2)
+}

@@ -54,10 +54,38 @@ type IdempotencyRecord struct {
 	// Key is the caller's key scoped by actor: "<actor>/<key>".
 	Key         string
 	RequestHash string
-	// Result is the JSON encoding of the command's result.
+	// Result is the JSON encoding of the command's result. It is nil
+	// while list holds the result instead.
 	Result    []byte
 	Index     uint64
 	CreatedAt int64
+
+	// list is the result of an address allocation, kept as the addresses
+	// themselves: they are the objects of the addresses table, which are
+	// never changed in place, so writing their JSON when it is needed (a
+	// replay, a snapshot) gives the bytes Apply would have stored. Most
+	// records are never read, and their JSON was a sixth of the memory an
+	// allocation keeps and, on every server, work only the leader's answer
+	// uses. A restored record has Result and no list.
+	list *AddressList
+}
+
+// result returns the JSON encoding of the command's result.
+func (r *IdempotencyRecord) result() []byte {
+	if r.list != nil {
+		return r.list.json()
+	}
+	return r.Result
+}
+
+// stored returns r as a snapshot holds it: with its result as JSON.
+func (r *IdempotencyRecord) stored() *IdempotencyRecord {
+	if r.list == nil {
+		return r
+	}
+	cp := *r
+	cp.Result, cp.list = r.list.json(), nil
+	return &cp
 }
 
 // IndexEntry records the raft index at which a table last changed.

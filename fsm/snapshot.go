@@ -180,6 +180,9 @@ func WriteSnapshot(w io.Writer, txn *memdb.Txn) error {
 			return err
 		}
 		write := func(obj any) error {
+			if r, ok := obj.(*IdempotencyRecord); ok {
+				obj = r.stored()
+			}
 			body, err := encodeMsgpack(obj)
 			if err != nil {
 				return fmt.Errorf("fsm: snapshot %s: %w", t.table, err)
