@@ -6,9 +6,11 @@ import (
 	"crypto/subtle"
 	"encoding/base32"
 	"encoding/hex"
-	"github.com/moxxie/moxxie/auth"
 	"net/http"
 	"strings"
+
+	"github.com/moxxie/moxxie/auth"
+	"github.com/moxxie/moxxie/fsm"
 )
 
 // RoleAdmin is the role of the bootstrap token.
@@ -42,8 +44,7 @@ func (s *server) authenticate(c *call) error {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return unauthorized("Authorization header must be \"Bearer <secret>\"", challengeInvalid)
 	}
-	hash := HashSecret(secret)
-	tok, err := s.b.State().TokenBySecretHash(hash)
+	hash, tok, err := s.lookupBearer(c.w, secret)
 	if err != nil {
 		return internal(err)
 	}
@@ -59,6 +60,31 @@ func (s *server) authenticate(c *call) error {
 	}
 	c.token, c.tenant = tok, d.Tenant
 	return nil
+}
+
+// bearerLookup is a bearer secret's hash and the token the store holds
+// under it (nil: none).
+type bearerLookup struct {
+	secret, hash string
+	tok          *fsm.Token
+}
+
+// lookupBearer hashes secret and looks its token up, once per request: the
+// rate limit and authentication both need it, and the hash and the lookup
+// were a few percent of a server's work for each request. rw may be nil.
+func (s *server) lookupBearer(rw *responseWriter, secret string) (string, *fsm.Token, error) {
+	if rw != nil && rw.bearer.hash != "" && rw.bearer.secret == secret {
+		return rw.bearer.hash, rw.bearer.tok, nil
+	}
+	hash := HashSecret(secret)
+	tok, err := s.b.State().TokenBySecretHash(hash)
+	if err != nil {
+		return "", nil, err
+	}
+	if rw != nil {
+		rw.bearer = bearerLookup{secret: secret, hash: hash, tok: tok}
+	}
+	return hash, tok, nil
 }
 
 // HashSecret returns the hex SHA-256 of a token secret, the form in which

@@ -74,3 +74,34 @@ func TestAuth_PublicRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupBearer_OncePerRequest checks the memo that lets the rate limit
+// and authentication share one hash and lookup of a request's token: it
+// answers only for the secret it looked up, and only within its request.
+func TestLookupBearer_OncePerRequest(t *testing.T) {
+	ts := newLeader(t)
+	rec := ts.do("POST", "/v1/acl/tokens", `{"description":"memo","role":"admin"}`)
+	var created TokenResponse
+	mustJSON(t, wantStatus(t, rec, 201), &created)
+
+	rw := &responseWriter{}
+	if _, tok, err := ts.srv.lookupBearer(rw, created.SecretID); err != nil || tok == nil || tok.AccessorID != created.AccessorID {
+		t.Fatalf("first lookup = %+v, %v; want token %s", tok, err, created.AccessorID)
+	}
+	wantStatus(t, ts.do("DELETE", "/v1/acl/tokens/"+created.AccessorID, ""), 200)
+	// The request that looked the token up keeps what it found ...
+	if hash, tok, _ := ts.srv.lookupBearer(rw, created.SecretID); tok == nil || hash != HashSecret(created.SecretID) {
+		t.Fatalf("repeated lookup in the request = %q, %+v; want the token found first", hash, tok)
+	}
+	// ... a new request does not ...
+	if _, tok, _ := ts.srv.lookupBearer(&responseWriter{}, created.SecretID); tok != nil {
+		t.Fatalf("lookup in a new request found revoked token %+v", tok)
+	}
+	// ... and another secret in the same request is looked up afresh.
+	if hash, tok, _ := ts.srv.lookupBearer(rw, ts.secret); tok == nil || tok.AccessorID == created.AccessorID || hash != HashSecret(ts.secret) {
+		t.Fatalf("lookup of another secret = %q, %+v; want the bootstrap token", hash, tok)
+	}
+	if _, tok, _ := ts.srv.lookupBearer(rw, "mxx_unknown"); tok != nil {
+		t.Fatalf("unknown secret found %+v", tok)
+	}
+}

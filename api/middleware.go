@@ -31,6 +31,9 @@ type responseWriter struct {
 	status      int
 	wroteHeader bool
 	written     int64
+	// bearer is the request's bearer token as the rate limit looked it
+	// up, for authentication to reuse.
+	bearer bearerLookup
 }
 
 // WriteHeader adds X-Moxxie-Index (the store's latest index unless a handler
@@ -124,7 +127,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				slog.Bool("forwarded", r.Header.Get(headerForwarded) != ""))
 		}
 	}()
-	if ae := s.rateLimit(r); ae != nil {
+	if ae := s.rateLimit(rw, r); ae != nil {
 		s.nameSpan(r, "")
 		s.writeError(rw, r, ae)
 		return

@@ -132,12 +132,12 @@ func retryAfter(d time.Duration) string {
 // forwarded arrives over the servers' mutual-TLS link from the follower's
 // address and has already been counted there, so the leader does not
 // count it against an address.
-func (s *server) rateLimit(r *http.Request) *apiError {
+func (s *server) rateLimit(rw *responseWriter, r *http.Request) *apiError {
 	if s.tokenLimit == nil && s.addrLimit == nil {
 		return nil
 	}
 	kind, l, key := "address", s.addrLimit, ""
-	if accessor := s.bearerAccessor(r); accessor != "" {
+	if accessor := s.bearerAccessor(rw, r); accessor != "" {
 		kind, l, key = "token", s.tokenLimit, "token:"+accessor
 	} else if id, ok := clientCertIdentity(r); ok && id.role == pki.RoleAgent {
 		// An agent certificate is a credential like a token: its holder
@@ -167,13 +167,13 @@ func (s *server) rateLimit(r *http.Request) *apiError {
 // bearerAccessor returns the accessor ID of the request's bearer token
 // when the local store knows it, and "" otherwise. It only identifies the
 // caller for rate limiting; authentication proper happens on the route.
-func (s *server) bearerAccessor(r *http.Request) string {
+func (s *server) bearerAccessor(rw *responseWriter, r *http.Request) string {
 	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	secret = strings.TrimSpace(secret)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return ""
 	}
-	tok, err := s.b.State().TokenBySecretHash(HashSecret(secret))
+	_, tok, err := s.lookupBearer(rw, secret)
 	if err != nil || tok == nil {
 		return ""
 	}
