@@ -152,6 +152,11 @@ func (b *auditBlock) last() *audit.Entry { return &b.Entries[len(b.Entries)-1] }
 type auditAppender struct {
 	txn   *memdb.Txn
 	block *auditBlock
+	// hint is how many entries the transaction may append: the new
+	// block is made that large, so that it neither grows by copying
+	// (a batch of 64 allocations copied its entries four times) nor
+	// keeps unused room.
+	hint int
 }
 
 func (a *auditAppender) reset() { *a = auditAppender{} }
@@ -171,7 +176,7 @@ func (a *auditAppender) add(txn *memdb.Txn, index uint64, e audit.Entry) error {
 		a.block.Entries = append(a.block.Entries, e)
 		return nil
 	}
-	b := &auditBlock{First: e.Seq, Entries: append(make([]audit.Entry, 0, 4), e)}
+	b := &auditBlock{First: e.Seq, Entries: append(make([]audit.Entry, 0, max(a.hint, 1)), e)}
 	if err := insert(txn, tableAudit, index, b); err != nil {
 		return err
 	}

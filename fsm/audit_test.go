@@ -277,3 +277,28 @@ func auditBlocks(t *testing.T, f *FSM) int {
 	}
 	return n
 }
+
+// TestFSM_AuditBlockSizedForItsChunk checks that a transaction's block is
+// made as large as the entries its commands append: the audited ones.
+func TestFSM_AuditBlockSizedForItsChunk(t *testing.T) {
+	f := New()
+	record := func(i int) []byte {
+		return mustEncode(t, &AuditRecordRequest{WriteMeta: auditMeta(int64(i), AuditAuthFailed, fmt.Sprintf("/v1/x/%d", i)), Result: "unauthorized"})
+	}
+	lastBlock := func() *auditBlock {
+		raw, err := f.State().db.Txn(false).Last(tableAudit, "id")
+		if err != nil || raw == nil {
+			t.Fatalf("no audit block (%v)", err)
+		}
+		return raw.(*auditBlock)
+	}
+	unaudited := mustEncode(t, &SettingUpsertRequest{Key: "s", Value: "v"})
+	applyBatch(t, f, 1, record(1), unaudited, record(2), record(3))
+	if b := lastBlock(); len(b.Entries) != 3 || cap(b.Entries) != 3 {
+		t.Fatalf("block of a batch of three audited commands: %d entries, room for %d; want 3 and 3", len(b.Entries), cap(b.Entries))
+	}
+	applyOK(t, f, 2, &AuditRecordRequest{WriteMeta: auditMeta(4, AuditAuthFailed, "/v1/x/4"), Result: "unauthorized"})
+	if b := lastBlock(); len(b.Entries) != 1 || cap(b.Entries) != 1 || b.First != 4 {
+		t.Fatalf("block of one command: first %d, %d entries, room for %d; want 4, 1 and 1", b.First, len(b.Entries), cap(b.Entries))
+	}
+}

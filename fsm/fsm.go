@@ -224,6 +224,11 @@ func (f *FSM) applyBatch(index uint64, cmds []Command) []*Result {
 func (f *FSM) applyChunk(index uint64, cmds []Command, out []*Result) {
 	txn := f.State().db.Txn(true)
 	la := look(txn, cmds)
+	for _, c := range cmds {
+		if c != nil && c.Meta().Audit != nil {
+			f.audit.hint++
+		}
+	}
 	for i, c := range cmds {
 		if c == nil {
 			out[i] = &Result{}
