@@ -43,10 +43,17 @@ type Reader struct {
 	b   []byte
 	bad error
 	err error
+	in  *Interner
 }
 
 // NewReader returns a reader of p whose errors wrap bad.
 func NewReader(p []byte, bad error) *Reader { return &Reader{b: p, bad: bad} }
+
+// WithInterner makes SharedString read through in, and returns r.
+func (r *Reader) WithInterner(in *Interner) *Reader {
+	r.in = in
+	return r
+}
 
 // Fail records an error about what, unless one is recorded already, and
 // stops the reader.
@@ -105,6 +112,51 @@ func (r *Reader) Bytes(what string) []byte {
 
 // String reads a length-prefixed string.
 func (r *Reader) String(what string) string { return string(r.Bytes(what)) }
+
+// SharedString reads a length-prefixed string that many payloads repeat
+// (an actor, an action): through the reader's interner when it has one,
+// like String otherwise.
+func (r *Reader) SharedString(what string) string {
+	b := r.Bytes(what)
+	if r.in == nil {
+		return string(b)
+	}
+	return r.in.intern(b)
+}
+
+// Interner hands out one string for equal bytes, so that the values many
+// decoded payloads repeat share their memory instead of each holding a
+// copy. It keeps at most max strings of at most maxInternedLen bytes; when
+// full it starts over, so values that stop recurring (a client's port) do
+// not crowd out new ones. It is not safe for concurrent use.
+type Interner struct {
+	m   map[string]string
+	max int
+}
+
+// maxInternedLen bounds the strings an Interner keeps: longer ones are
+// seldom repeated.
+const maxInternedLen = 128
+
+// NewInterner returns an interner of at most max strings.
+func NewInterner(max int) *Interner {
+	return &Interner{m: make(map[string]string), max: max}
+}
+
+func (in *Interner) intern(b []byte) string {
+	if len(b) == 0 || len(b) > maxInternedLen {
+		return string(b)
+	}
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	if len(in.m) >= in.max {
+		clear(in.m)
+	}
+	s := string(b)
+	in.m[s] = s
+	return s
+}
 
 // Bool reads a byte that must be 0 or 1.
 func (r *Reader) Bool(what string) bool {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"unsafe"
 )
 
 var errBad = errors.New("bad payload")
@@ -69,5 +70,53 @@ func TestReader_Errors(t *testing.T) {
 	r := NewReader([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, errBad)
 	if r.Varint("v"); !errors.Is(r.Err(), errBad) {
 		t.Fatalf("overflow: %v", r.Err())
+	}
+}
+
+func TestReader_SharedString(t *testing.T) {
+	long := string(make([]byte, maxInternedLen+1))
+	var b []byte
+	for _, s := range []string{"actor", "actor", "", long, long, "other", "actor"} {
+		b = AppendString(b, s)
+	}
+	read := func(in *Interner) []string {
+		r := NewReader(b, errBad).WithInterner(in)
+		var out []string
+		for range 7 {
+			out = append(out, r.SharedString("s"))
+		}
+		if err := r.Done(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	same := func(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
+
+	plain := read(nil)
+	if plain[0] != "actor" || plain[3] != long || same(plain[0], plain[1]) {
+		t.Fatalf("without an interner: %q, shared %v", plain[:2], same(plain[0], plain[1]))
+	}
+	in := NewInterner(2)
+	got := read(in)
+	for i, want := range []string{"actor", "actor", "", long, long, "other", "actor"} {
+		if got[i] != want {
+			t.Fatalf("string %d = %q, want %q", i, got[i], want)
+		}
+	}
+	if !same(got[0], got[1]) {
+		t.Error("equal strings do not share memory")
+	}
+	if same(got[3], got[4]) {
+		t.Error("a string over maxInternedLen was interned")
+	}
+	// "other" filled the interner (actor, other); the third "actor"
+	// still finds the first.
+	if !same(got[0], got[6]) {
+		t.Error("third actor does not share the first's memory")
+	}
+	// A third distinct string starts the interner over.
+	r := NewReader(AppendString(nil, "third"), errBad).WithInterner(in)
+	if s := r.SharedString("s"); s != "third" || len(in.m) != 1 {
+		t.Fatalf("after a third string: %q, %d kept, want 1", s, len(in.m))
 	}
 }

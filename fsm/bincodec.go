@@ -45,14 +45,14 @@ func encodeBinary(c binaryCommand) []byte {
 }
 
 // decodeBinary decodes payload (what follows the type byte) into c.
-func decodeBinary(payload []byte, c binaryCommand) error {
+func decodeBinary(payload []byte, c binaryCommand, strs *binenc.Interner) error {
 	if len(payload) < 2 || payload[0] != binaryMarker {
 		return errBinaryCommand
 	}
 	if payload[1] != binaryVersion {
 		return fmt.Errorf("%w: layout %d is newer than this server's %d", errBinaryCommand, payload[1], binaryVersion)
 	}
-	r := binenc.NewReader(payload[2:], errBinaryCommand)
+	r := binenc.NewReader(payload[2:], errBinaryCommand).WithInterner(strs)
 	c.decodeBinary(r)
 	return r.Done()
 }
@@ -93,13 +93,14 @@ func stringsSize(ss ...string) int {
 // readWriteMeta reads what appendWriteMeta appends.
 func readWriteMeta(r *binenc.Reader, m *WriteMeta) {
 	m.Now = r.Varint("now")
-	for _, f := range [...]*string{&m.Actor, &m.RequestID, &m.IdempotencyKey, &m.RequestHash, &m.TraceParent} {
+	m.Actor = r.SharedString("write meta")
+	for _, f := range [...]*string{&m.RequestID, &m.IdempotencyKey, &m.RequestHash, &m.TraceParent} {
 		*f = r.String("write meta")
 	}
 	if r.Bool("audit") {
 		a := &AuditInfo{}
 		for _, f := range [...]*string{&a.Role, &a.Tenant, &a.Source, &a.Action, &a.Object} {
-			*f = r.String("audit")
+			*f = r.SharedString("audit")
 		}
 		m.Audit = a
 	}
@@ -131,9 +132,9 @@ func (r *AddressAllocateRequest) appendBinary(b []byte) []byte {
 
 func (r *AddressAllocateRequest) decodeBinary(d *binenc.Reader) {
 	readWriteMeta(d, &r.WriteMeta)
-	for _, f := range [...]*string{&r.PrefixID, &r.VRF, &r.Address} {
-		*f = d.String("address allocation")
-	}
+	r.PrefixID = d.SharedString("address allocation")
+	r.VRF = d.SharedString("address allocation")
+	r.Address = d.String("address allocation")
 	r.Fallback = d.Bool("fallback")
 	r.Force = d.Bool("force")
 	r.Count = int(d.Varint("count"))
@@ -143,9 +144,12 @@ func (r *AddressAllocateRequest) decodeBinary(d *binenc.Reader) {
 			r.IDs[i] = d.String("ids")
 		}
 	}
-	for _, f := range [...]*string{&r.Status, &r.DNSName, &r.Tenant, &r.Project, &r.Owner, &r.Description} {
-		*f = d.String("address allocation")
-	}
+	r.Status = d.SharedString("address allocation")
+	r.DNSName = d.String("address allocation")
+	r.Tenant = d.SharedString("address allocation")
+	r.Project = d.SharedString("address allocation")
+	r.Owner = d.String("address allocation")
+	r.Description = d.String("address allocation")
 }
 
 func (r *BatchRequest) binarySize() int {

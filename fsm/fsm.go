@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
 	"github.com/moxxie/moxxie/audit"
+	"github.com/moxxie/moxxie/binenc"
 )
 
 // Result is what Apply returns for one command: the command's value, or the
@@ -50,6 +51,11 @@ type FSM struct {
 	// applied; only Apply's goroutine uses it.
 	audit auditAppender
 
+	// strs shares the strings that decoded commands repeat (actors, audit
+	// actions and sources, prefix IDs) among the commands and the state
+	// that keeps them; only Apply's goroutine uses it (see DecodeEntry).
+	strs *binenc.Interner
+
 	// OnApply, when set, is called after each applied command with its type
 	// and result; metrics hook in here. It must not block.
 	OnApply func(t MessageType, r *Result)
@@ -57,8 +63,12 @@ type FSM struct {
 
 // New returns an FSM with an empty store.
 func New() *FSM {
-	return &FSM{state: newStore(newMemDB())}
+	return &FSM{state: newStore(newMemDB()), strs: binenc.NewInterner(maxSharedStrings)}
 }
+
+// maxSharedStrings bounds the strings an FSM shares among decoded
+// commands: enough for the actors, sources and objects of many clients.
+const maxSharedStrings = 4096
 
 // State returns the current store. The returned store stays valid for reads
 // even after a Restore replaces it; its AbandonCh is closed then.
@@ -72,7 +82,7 @@ func (f *FSM) State() *Store {
 // a corrupt log or a newer server's command, and halts the server (panic),
 // unless its type carries IgnoreUnknownTypeFlag.
 func (f *FSM) Apply(l *raft.Log) any {
-	return f.ApplyEntry(DecodeEntry(l))
+	return f.ApplyEntry(f.DecodeEntry(l))
 }
 
 // Entry is a raft log entry decoded into its commands, so that a caller
@@ -86,8 +96,9 @@ type Entry struct {
 }
 
 // DecodeEntry decodes l. A command that cannot be decoded panics, as
-// Apply does.
-func DecodeEntry(l *raft.Log) Entry {
+// Apply does. Like Apply, it must be called from the goroutine that
+// applies entries.
+func (f *FSM) DecodeEntry(l *raft.Log) Entry {
 	e := Entry{index: l.Index}
 	if l.Type != raft.LogCommand {
 		return e
@@ -97,7 +108,7 @@ func DecodeEntry(l *raft.Log) Entry {
 	if ignorable(buf) {
 		return e
 	}
-	cmd, err := Decode(buf)
+	cmd, err := decode(buf, f.strs)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: index %d: %v", l.Index, err))
 	}
@@ -108,7 +119,7 @@ func DecodeEntry(l *raft.Log) Entry {
 			if ignorable(sub) {
 				continue
 			}
-			if e.batch[i], err = Decode(sub); err != nil {
+			if e.batch[i], err = decode(sub, f.strs); err != nil {
 				panic(fmt.Sprintf("fsm: index %d entry %d: %v", l.Index, i, err))
 			}
 		}

@@ -51,7 +51,7 @@ func TestFSM_TraceParentCarried(t *testing.T) {
 	if bytes.Contains(plain, []byte("TraceParent")) {
 		t.Fatal("an untraced command encodes an empty TraceParent")
 	}
-	e := DecodeEntry(&raft.Log{Index: 7, Type: raft.LogCommand, Data: traced})
+	e := New().DecodeEntry(&raft.Log{Index: 7, Type: raft.LogCommand, Data: traced})
 	cmds := e.Commands()
 	if e.Index() != 7 || len(cmds) != 1 || cmds[0].Meta().TraceParent != tp {
 		t.Fatalf("decoded %d commands at %d: %+v", len(cmds), e.Index(), cmds)
@@ -73,14 +73,14 @@ func TestFSM_TraceParentCarried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e = DecodeEntry(&raft.Log{Index: 8, Type: raft.LogCommand, Data: batch})
+	e = New().DecodeEntry(&raft.Log{Index: 8, Type: raft.LogCommand, Data: batch})
 	if cmds := e.Commands(); len(cmds) != 2 || cmds[0].Meta().TraceParent != tp || cmds[1].Meta().TraceParent != "" {
 		t.Fatalf("batch commands %+v", cmds)
 	}
 	if rs, ok := a.ApplyEntry(e).([]*Result); !ok || len(rs) != 2 {
 		t.Fatalf("batch results %+v", rs)
 	}
-	if e := DecodeEntry(&raft.Log{Index: 9, Type: raft.LogNoop}); e.Commands() != nil || a.ApplyEntry(e) != nil {
+	if e := New().DecodeEntry(&raft.Log{Index: 9, Type: raft.LogNoop}); e.Commands() != nil || a.ApplyEntry(e) != nil {
 		t.Fatal("a non-command entry applied something")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
+	"github.com/moxxie/moxxie/binenc"
 )
 
 // MessageType identifies a command in the raft log. The numbers are stored in
@@ -174,7 +175,11 @@ func Encode(cmd Command) ([]byte, error) {
 }
 
 // Decode parses a log entry produced by Encode into a fresh command value.
-func Decode(buf []byte) (Command, error) {
+func Decode(buf []byte) (Command, error) { return decode(buf, nil) }
+
+// decode is Decode with the strings the binary form marks as shared read
+// through strs (nil: none).
+func decode(buf []byte, strs *binenc.Interner) (Command, error) {
 	if len(buf) == 0 {
 		return nil, ErrEmptyEntry
 	}
@@ -189,7 +194,7 @@ func Decode(buf []byte) (Command, error) {
 		if !ok {
 			return nil, fmt.Errorf("fsm: decode %s: %w: the type has no binary form", t, errBinaryCommand)
 		}
-		if err := decodeBinary(buf[1:], bc); err != nil {
+		if err := decodeBinary(buf[1:], bc, strs); err != nil {
 			return nil, fmt.Errorf("fsm: decode %s: %w", t, err)
 		}
 		return cmd, nil

@@ -93,7 +93,7 @@ func (a applyTracer) Apply(l *raft.Log) any {
 	if !s.tracing && !debug {
 		return a.FSM.Apply(l)
 	}
-	e := fsm.DecodeEntry(l)
+	e := a.FSM.DecodeEntry(l)
 	cmds := e.Commands()
 	var traced []tracedCommand
 	for i, c := range cmds {
