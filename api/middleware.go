@@ -94,8 +94,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &responseWriter{ResponseWriter: w, s: s, reqID: s.requestID(r)}
 	h := rw.Header()
 	h.Set(headerRequestID, rw.reqID)
-	for _, kv := range securityHeaders {
-		h.Set(kv[0], kv[1])
+	// A server that forwarded the request sets these on its own answer
+	// already; the leader's would only be sent back and copied over them.
+	if !forwardedByPeer(r) {
+		for _, kv := range securityHeaders {
+			h.Set(kv[0], kv[1])
+		}
 	}
 	start := time.Now()
 	r, span := s.startRequest(r, rw.reqID)

@@ -189,8 +189,13 @@ func TestRateLimit_Forwarded(t *testing.T) {
 	if rec := ts.do("GET", "/v1/cluster/settings", "", headerForwarded, "s2"); rec.Code != http.StatusOK {
 		t.Fatalf("forwarded request with a token: %d %s", rec.Code, rec.Body)
 	}
+	// Its 429 goes back to the forwarding server, which adds the security
+	// headers to its own answer.
 	rec := ts.do("GET", "/v1/cluster/settings", "", headerForwarded, "s2")
-	wantRateLimited(t, rec, 1)
+	wantError(t, rec, http.StatusTooManyRequests, CodeRateLimited, "")
+	if got := rec.Header().Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After %q, want 1", got)
+	}
 }
 
 func TestRateLimit_Off(t *testing.T) {
@@ -285,6 +290,14 @@ func TestSecurityHeaders(t *testing.T) {
 			if got := rec.Header().Get(k); got != v {
 				t.Errorf("%s %s (%d): %s %q, want %q", rc.method, rc.path, rec.Code, k, got, v)
 			}
+		}
+	}
+	// The answer to a request another server forwarded goes back to that
+	// server, which sets them on its own answer to the client.
+	rec := ts.do("GET", "/v1/cluster/settings", "", headerForwarded, "s2")
+	for k := range want {
+		if got := rec.Header().Get(k); got != "" {
+			t.Errorf("answer to a forwarded request (%d): %s %q, want none", rec.Code, k, got)
 		}
 	}
 }

@@ -74,6 +74,11 @@ func TestMultiNode_ForwardedWriteAndStaleReads(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("write via follower: %d %s", r.status, r.body)
 	}
+	// The follower's answer carries the security headers, which the
+	// leader leaves off its answer to the follower.
+	if r.header.Get("Strict-Transport-Security") == "" || r.header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("write via follower: headers %v", r.header)
+	}
 	var set fsm.Setting
 	if err := json.Unmarshal(r.body, &set); err != nil {
 		t.Fatal(err)
