@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/moxxie/moxxie/fsm"
 )
 
@@ -53,7 +55,11 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	// A barrier makes the FSM apply every entry of earlier terms, so
 	// ?consistent reads are served from a complete store.
 	for {
-		if err := s.raft.Barrier(time.Minute).Error(); err == nil {
+		done, err := awaitFuture(stop, s.raft.Barrier(time.Minute))
+		if !done {
+			return
+		}
+		if err == nil {
 			break
 		}
 		select {
@@ -96,6 +102,23 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 				s.logger.Warn("reaping idempotency records failed", "error", err)
 			}
 		}
+	}
+}
+
+// awaitFuture waits for f until stop is closed and reports whether f
+// finished, and its error. hashicorp/raft 1.7.3 never answers a barrier or
+// apply future that is waiting for the FSM when raft shuts down, so a loop
+// that must end on stop cannot block in f.Error(). If stop wins, the
+// goroutine waiting for f stays until f is answered, which may be never; it
+// holds only f.
+func awaitFuture(stop <-chan struct{}, f raft.Future) (done bool, err error) {
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }()
+	select {
+	case err := <-errc:
+		return true, err
+	case <-stop:
+		return false, nil
 	}
 }
 
