@@ -157,13 +157,17 @@ func (c *cluster) all(sites ...string) []*Pool {
 
 // startCluster starts n servers in each site, the first of the first site
 // seeding the joins, edit adjusting each configuration, and waits until every
-// server sees every site up. The tests that use it do not run in parallel:
+// server sees every site up. A server learns of those that join after it
+// by gossip, which may miss it; then a push-pull, at most two of its
+// intervals away, tells it. So the wait allows two push-pull intervals on
+// top of what a loaded machine needs to start the servers. The tests that use it do not run in parallel:
 // each runs about nine memberlists with 50 ms timers, and several at once
 // under -race on two cores starve each other's probes into false suspicions.
 func startCluster(t testing.TB, n int, sites []string, edit func(*Config)) *cluster {
 	t.Helper()
 	c := &cluster{sites: make(map[string][]*Pool), names: sites}
 	var seed string
+	var pushPull time.Duration
 	for _, site := range sites {
 		for i := 1; i <= n; i++ {
 			cfg := testConfig(t, site, fmt.Sprintf("s%d", i))
@@ -173,6 +177,7 @@ func startCluster(t testing.TB, n int, sites []string, edit func(*Config)) *clus
 			if edit != nil {
 				edit(&cfg)
 			}
+			pushPull = max(pushPull, cfg.Timing.withDefaults().PushPullInterval)
 			p := startPool(t, cfg)
 			if seed == "" {
 				seed = p.Local().Addr
@@ -180,7 +185,7 @@ func startCluster(t testing.TB, n int, sites []string, edit func(*Config)) *clus
 			c.sites[site] = append(c.sites[site], p)
 		}
 	}
-	waitAll(t, 20*time.Second, c.all(), func(p *Pool) error {
+	waitAll(t, 20*time.Second+2*pushPull, c.all(), func(p *Pool) error {
 		return sitesIn(p, SiteUp, n, sites...)
 	})
 	return c
