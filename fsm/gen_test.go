@@ -283,12 +283,24 @@ func (g *logGen) entry() []byte {
 	return e
 }
 
+// unknownIgnorable returns a random message type that carries
+// IgnoreUnknownTypeFlag and that no command is registered as: what a newer
+// server might propose.
+func (g *logGen) unknownIgnorable() MessageType {
+	for {
+		t := IgnoreUnknownTypeFlag | MessageType(g.rnd.IntN(128))
+		if _, known := commands[t]; !known {
+			return t
+		}
+	}
+}
+
 func (g *logGen) nextEntry() []byte {
 	switch n := g.rnd.IntN(100); {
 	case n < 8 && len(g.idem) > 0: // an exact retry of an earlier request
 		return g.idem[g.rnd.IntN(len(g.idem))]
 	case n < 9:
-		return []byte{byte(IgnoreUnknownTypeFlag) | byte(g.rnd.IntN(128)), byte(g.rnd.IntN(256))}
+		return []byte{byte(g.unknownIgnorable()), byte(g.rnd.IntN(256))}
 	case n < 24:
 		b := &BatchRequest{WriteMeta: g.meta()}
 		for range 1 + g.rnd.IntN(10) {

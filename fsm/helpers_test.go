@@ -348,7 +348,8 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 			TargetNode: "pve2", Task: "UPID:x", TaskNode: "pve2", Address: "10.0.0.9", Backup: "pbs:backup/vm/2101/y", Error: "restore failed"},
 		DRFenceType: &DRFenceRequest{WriteMeta: meta(73), Plan: "web", Fence: &DRFence{By: "west", Run: "op-1", Since: 5},
 			Conflicts: []DRConflict{sampleDRConflict()}},
-		DRFailoverEndType: &DRFailoverEndRequest{WriteMeta: meta(74), Plan: "web"},
+		DRFailoverEndType:  &DRFailoverEndRequest{WriteMeta: meta(74), Plan: "web"},
+		RetentionPruneType: &RetentionPruneRequest{WriteMeta: meta(75), OperationsBefore: 1000, GoneBefore: 2000},
 	}
 }
 
@@ -488,4 +489,4 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 }
 
 // nextFreeType is the first message type number not yet registered.
-const nextFreeType = DRFailoverEndType + 1
+const nextFreeType = RetentionPruneType&^IgnoreUnknownTypeFlag + 1

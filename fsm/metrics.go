@@ -103,16 +103,7 @@ func (s *Store) StateMetrics() (*StateMetrics, error) {
 		SDNHosts:    map[string]int{},
 		SDNRollouts: map[string]int{},
 	}
-	each := func(table string, fn func(raw any)) error {
-		it, err := txn.Get(table, "id")
-		if err != nil {
-			return err
-		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			fn(raw)
-		}
-		return nil
-	}
+	each := func(table string, fn func(raw any)) error { return eachObject(txn, table, fn) }
 
 	// IPAM.
 	err := each(tablePrefixes, func(raw any) {

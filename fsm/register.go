@@ -105,6 +105,7 @@ func init() {
 	register(DRItemUpdateType, "dr_item_update", func() Command { return new(DRItemUpdateRequest) }, validated(applyDRItemUpdate))
 	register(DRFenceType, "dr_fence", func() Command { return new(DRFenceRequest) }, applyDRFence)
 	register(DRFailoverEndType, "dr_failover_end", func() Command { return new(DRFailoverEndRequest) }, applyDRFailoverEnd)
+	register(RetentionPruneType, "retention_prune", func() Command { return new(RetentionPruneRequest) }, applyRetentionPrune)
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

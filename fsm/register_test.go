@@ -138,6 +138,7 @@ var messageTypeConsts = map[string]MessageType{
 	"DRItemUpdateType":         DRItemUpdateType,
 	"DRFenceType":              DRFenceType,
 	"DRFailoverEndType":        DRFailoverEndType,
+	"RetentionPruneType":       RetentionPruneType,
 }
 
 func TestMessageTypes_AllRegistered(t *testing.T) {
@@ -157,8 +158,8 @@ func TestMessageTypes_AllRegistered(t *testing.T) {
 		if mt == IgnoreUnknownTypeFlag {
 			continue
 		}
-		if mt == 0 || mt&IgnoreUnknownTypeFlag != 0 {
-			t.Errorf("%s = %d: message types are numbered 1..127", name, mt)
+		if mt&^IgnoreUnknownTypeFlag == 0 {
+			t.Errorf("%s = %d: message types are numbered 1..127, with or without IgnoreUnknownTypeFlag", name, mt)
 		}
 		want = append(want, mt)
 	}
@@ -168,10 +169,16 @@ func TestMessageTypes_AllRegistered(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("MessageTypes() = %v, want %v", got, want)
 	}
-	// Types are appended with the next free number: no gaps.
+	// Types are appended with the next free number, flagged or not: no
+	// gaps, no number twice.
+	numbers := make([]MessageType, len(got))
 	for i, mt := range got {
-		if mt != MessageType(i+1) {
-			t.Errorf("message type #%d is %d: numbers must be dense from 1", i, mt)
+		numbers[i] = mt &^ IgnoreUnknownTypeFlag
+	}
+	slices.Sort(numbers)
+	for i, n := range numbers {
+		if n != MessageType(i+1) {
+			t.Errorf("message type number #%d is %d: numbers must be dense from 1", i, n)
 		}
 	}
 }

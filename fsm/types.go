@@ -95,6 +95,10 @@ const (
 	DRItemUpdateType         MessageType = 72
 	DRFenceType              MessageType = 73
 	DRFailoverEndType        MessageType = 74
+	// RetentionPruneType carries IgnoreUnknownTypeFlag: a server of an
+	// older version skips it and keeps the history it would delete, until
+	// a later prune after its upgrade.
+	RetentionPruneType MessageType = 75 | IgnoreUnknownTypeFlag
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does

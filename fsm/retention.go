@@ -1,0 +1,172 @@
+package fsm
+
+import (
+	"github.com/hashicorp/go-memdb"
+)
+
+// History retention. Finished operations (VM work, policy and DR runs) and
+// inventory objects gone from the platform are kept so that what happened
+// stays visible, but not forever: the leader proposes a
+// RetentionPruneRequest with the cut-off times its configuration gives,
+// and Apply deletes what is older.
+
+// RetentionPruneRequest deletes history older than its cut-offs: finished
+// operations that finished before OperationsBefore, except the active and
+// last run of every storage policy and DR plan, which those name; and
+// inventory nodes, guests and storage gone before GoneBefore. A zero
+// cut-off keeps that kind. Times are leader time, Unix nanoseconds.
+type RetentionPruneRequest struct {
+	WriteMeta
+	OperationsBefore int64
+	GoneBefore       int64
+}
+
+// Type returns RetentionPruneType.
+func (*RetentionPruneRequest) Type() MessageType { return RetentionPruneType }
+
+// RetentionPruned counts what a RetentionPruneRequest deleted.
+type RetentionPruned struct {
+	Operations int `json:"operations"`
+	Nodes      int `json:"nodes"`
+	Guests     int `json:"guests"`
+	Storage    int `json:"storage"`
+}
+
+// prunable is what a RetentionPruneRequest with the same cut-offs deletes.
+type prunable struct {
+	ops     []*Operation
+	nodes   []*InvNode
+	guests  []*InvGuest
+	storage []*InvStorage
+}
+
+func (p *prunable) empty() bool {
+	return len(p.ops)+len(p.nodes)+len(p.guests)+len(p.storage) == 0
+}
+
+// findPrunable collects, in id order, what history older than the cut-offs
+// txn holds.
+func findPrunable(txn *memdb.Txn, opsBefore, goneBefore int64) (*prunable, error) {
+	p := &prunable{}
+	if opsBefore > 0 {
+		named, err := namedRuns(txn)
+		if err != nil {
+			return nil, err
+		}
+		err = eachObject(txn, tableOperations, func(raw any) {
+			op := raw.(*Operation)
+			if op.Status != OpSucceeded && op.Status != OpFailed {
+				return
+			}
+			if op.FinishedAt == 0 || int64(op.FinishedAt) >= opsBefore || named[op.ID] {
+				return
+			}
+			p.ops = append(p.ops, op)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if goneBefore > 0 {
+		gone := func(m InvMeta) bool { return m.Gone && int64(m.GoneAt) < goneBefore }
+		if err := eachObject(txn, tableInvNodes, func(raw any) {
+			if n := raw.(*InvNode); gone(n.InvMeta) {
+				p.nodes = append(p.nodes, n)
+			}
+		}); err != nil {
+			return nil, err
+		}
+		if err := eachObject(txn, tableInvGuests, func(raw any) {
+			if g := raw.(*InvGuest); gone(g.InvMeta) {
+				p.guests = append(p.guests, g)
+			}
+		}); err != nil {
+			return nil, err
+		}
+		if err := eachObject(txn, tableInvStorage, func(raw any) {
+			if s := raw.(*InvStorage); gone(s.InvMeta) {
+				p.storage = append(p.storage, s)
+			}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// namedRuns returns the IDs of the operations storage policies and DR
+// plans name as their active or last run; retention keeps those.
+func namedRuns(txn *memdb.Txn) (map[string]bool, error) {
+	named := map[string]bool{}
+	add := func(ids ...string) {
+		for _, id := range ids {
+			if id != "" {
+				named[id] = true
+			}
+		}
+	}
+	if err := eachObject(txn, tableStoragePolicies, func(raw any) {
+		p := raw.(*StoragePolicy)
+		add(p.ActiveRun, p.LastRun)
+	}); err != nil {
+		return nil, err
+	}
+	if err := eachObject(txn, tableDRPlans, func(raw any) {
+		p := raw.(*DRPlan)
+		add(p.ActiveRun, p.LastRun)
+	}); err != nil {
+		return nil, err
+	}
+	return named, nil
+}
+
+// eachObject calls fn for every object of table, in id order.
+func eachObject(txn *memdb.Txn, table string, fn func(any)) error {
+	it, err := txn.Get(table, "id")
+	if err != nil {
+		return err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		fn(raw)
+	}
+	return nil
+}
+
+func applyRetentionPrune(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*RetentionPruneRequest)
+	p, err := findPrunable(txn, req.OperationsBefore, req.GoneBefore)
+	if err != nil {
+		return nil, err
+	}
+	for _, op := range p.ops {
+		if err := remove(txn, tableOperations, index, op); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range p.nodes {
+		if err := remove(txn, tableInvNodes, index, n); err != nil {
+			return nil, err
+		}
+	}
+	for _, g := range p.guests {
+		if err := remove(txn, tableInvGuests, index, g); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range p.storage {
+		if err := remove(txn, tableInvStorage, index, s); err != nil {
+			return nil, err
+		}
+	}
+	return &RetentionPruned{Operations: len(p.ops), Nodes: len(p.nodes), Guests: len(p.guests), Storage: len(p.storage)}, nil
+}
+
+// RetentionDue reports whether a RetentionPruneRequest with these cut-offs
+// would delete anything, so that the leader proposes none that would not.
+func (s *Store) RetentionDue(opsBefore, goneBefore int64) (bool, error) {
+	p, err := findPrunable(s.db.Txn(false), opsBefore, goneBefore)
+	if err != nil {
+		return false, err
+	}
+	return !p.empty(), nil
+}
