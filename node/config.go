@@ -82,9 +82,40 @@ type Config struct {
 	// entry, so short intervals are for tests). A change of what a tenant
 	// holds is metered from the next tick on.
 	MeteringInterval Duration `yaml:"metering_interval"`
+	// Retention bounds how long history is kept (see RetentionConfig).
+	Retention RetentionConfig `yaml:"retention"`
 	// Site joins this server to the pool of every site's servers
 	// (docs/sites.md); without a site name the server is not federated.
 	Site SiteConfig `yaml:"site"`
+}
+
+// RetentionConfig bounds the history the state keeps. Finished operations
+// (VM work, policy and DR runs) and inventory objects gone from Proxmox are
+// kept for these durations after they finished or went, then the leader
+// deletes them; zero keeps them forever. A storage policy's or DR plan's
+// active and last run are always kept.
+type RetentionConfig struct {
+	Operations    Duration `yaml:"operations"`
+	GoneInventory Duration `yaml:"gone_inventory"`
+}
+
+// defaultRetention is how long history is kept unless configured: 90 days.
+const defaultRetention = Duration(90 * 24 * time.Hour)
+
+// minRetention is the shortest retention accepted: history younger than
+// an hour is what operators look at.
+const minRetention = Duration(time.Hour)
+
+func (r RetentionConfig) validate() error {
+	for _, f := range []struct {
+		key string
+		v   Duration
+	}{{"retention.operations", r.Operations}, {"retention.gone_inventory", r.GoneInventory}} {
+		if f.v != 0 && f.v < minRetention {
+			return fmt.Errorf("config: %s: must be 0 (keep forever) or at least %v (got %v)", f.key, minRetention.Duration(), f.v.Duration())
+		}
+	}
+	return nil
 }
 
 // SiteConfig places a server in a site and the site in the WAN pool of
@@ -289,6 +320,7 @@ func DefaultConfig() *Config {
 		LogLevel:    "info",
 		LogFormat:   "json",
 		Tracing:     TracingConfig{SampleRatio: 1},
+		Retention:   RetentionConfig{Operations: defaultRetention, GoneInventory: defaultRetention},
 		Raft: RaftConfig{
 			HeartbeatTimeout:   Duration(500 * time.Millisecond),
 			ElectionTimeout:    Duration(500 * time.Millisecond),
@@ -481,6 +513,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Site.validate(); err != nil {
+		return err
+	}
+	if err := c.Retention.validate(); err != nil {
 		return err
 	}
 	if c.MeteringInterval != 0 && c.MeteringInterval < Duration(100*time.Millisecond) {

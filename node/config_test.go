@@ -108,6 +108,8 @@ func TestConfig_Validate(t *testing.T) {
 		{"hold_timeout", func(c *Config) { c.HoldTimeout = 0 }},
 		{"log_level", func(c *Config) { c.LogLevel = "loud" }},
 		{"log_format", func(c *Config) { c.LogFormat = "xml" }},
+		{"retention.operations", func(c *Config) { c.Retention.Operations = Duration(time.Minute) }},
+		{"retention.gone_inventory", func(c *Config) { c.Retention.GoneInventory = Duration(-time.Hour) }},
 		{"site.name", func(c *Config) { c.Site = SiteConfig{GossipAddress: "10.0.0.1:7946"} }},
 		{"site.name", func(c *Config) {
 			c.Site = SiteConfig{Name: "east", GossipAddress: "10.0.0.1:7946", GossipKeyFile: "/etc/moxxie/gossip.key"}

@@ -15,6 +15,11 @@ const (
 	reapInterval         = time.Minute
 )
 
+// retentionInterval is how often the leader looks for history past its
+// retention (RetentionConfig); the first look is at the first reap tick
+// after it gains leadership.
+const retentionInterval = time.Hour
+
 // drainInterval is how often the leader checks for addresses whose
 // quarantine has passed. Allocations release them anyway; the drain keeps
 // listings and utilization current between allocations.
@@ -85,6 +90,7 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	defer t.Stop()
 	drain := time.NewTicker(drainInterval)
 	defer drain.Stop()
+	var pruned time.Time // when this leader last looked for history to prune
 	for {
 		select {
 		case <-stop:
@@ -101,8 +107,39 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 			if _, err := s.raftApply(&fsm.IdempotencyReapRequest{Before: before}); err != nil {
 				s.logger.Warn("reaping idempotency records failed", "error", err)
 			}
+			if time.Since(pruned) >= retentionInterval {
+				pruned = time.Now()
+				if _, err := s.pruneHistory(); err != nil {
+					s.logger.Warn("deleting history past its retention failed", "error", err)
+				}
+			}
 		}
 	}
+}
+
+// pruneHistory deletes the finished operations and gone inventory that
+// are older than the configured retention, if there are any, and returns
+// what it deleted.
+func (s *Server) pruneHistory() (fsm.RetentionPruned, error) {
+	now := s.now()
+	cutoff := func(keep Duration) int64 {
+		if keep <= 0 {
+			return 0 // kept forever
+		}
+		return now.Add(-keep.Duration()).UnixNano()
+	}
+	opsBefore, goneBefore := cutoff(s.cfg.Retention.Operations), cutoff(s.cfg.Retention.GoneInventory)
+	if due, err := s.State().RetentionDue(opsBefore, goneBefore); err != nil || !due {
+		return fsm.RetentionPruned{}, err
+	}
+	v, err := s.raftApply(&fsm.RetentionPruneRequest{OperationsBefore: opsBefore, GoneBefore: goneBefore})
+	if err != nil {
+		return fsm.RetentionPruned{}, err
+	}
+	p := *v.(*fsm.RetentionPruned)
+	s.logger.Info("deleted history past its retention", "operations", p.Operations,
+		"nodes", p.Nodes, "guests", p.Guests, "storage", p.Storage)
+	return p, nil
 }
 
 // awaitFuture waits for f until stop is closed and reports whether f

@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/moxxie/moxxie/fsm"
 )
 
 // pendingFuture is a raft.Future answered only when its channel delivers,
@@ -68,5 +71,67 @@ func TestShutdown_RightAfterGainingLeadership(t *testing.T) {
 			buf := make([]byte, 1<<20)
 			panic(fmt.Sprintf("round %d: Shutdown did not return within a minute\n%s", i, buf[:runtime.Stack(buf, true)]))
 		}
+	}
+}
+
+// TestPruneHistory: the leader deletes finished operations and gone
+// inventory once they are older than their retention, by its own clock,
+// and keeps them forever with a retention of zero.
+func TestPruneHistory(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	c := TestConfig(t, "s1")
+	c.BootstrapExpect = 1
+	c.Retention.Operations = 0 // forever, for now
+	s, err := New(c, Options{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(false) })
+	WaitForLeader(t, s)
+	apply := func(cmd fsm.Command) {
+		t.Helper()
+		if _, err := s.raftApply(cmd); err != nil {
+			t.Fatalf("%T: %v", cmd, err)
+		}
+	}
+	apply(&fsm.OperationCreateRequest{Op: fsm.Operation{ID: "op-1", Kind: fsm.OpVMStart, VMID: 100}})
+	succeeded := fsm.OpSucceeded
+	apply(&fsm.OperationUpdateRequest{ID: "op-1", Status: &succeeded})
+	apply(&fsm.InventorySyncRequest{Guests: []fsm.InvGuest{{VMID: 100, Kind: fsm.GuestKindVM, Node: "pve1"}, {VMID: 101, Kind: fsm.GuestKindVM, Node: "pve1"}}})
+	apply(&fsm.InventorySyncRequest{GoneGuests: []int{101}})
+
+	// Within the retention nothing is due, and nothing is proposed.
+	before := s.State().LatestIndex()
+	clock.Add(int64(89 * 24 * time.Hour))
+	if p, err := s.pruneHistory(); err != nil || p != (fsm.RetentionPruned{}) {
+		t.Fatalf("prune within the retention: %+v, %v", p, err)
+	}
+	if got := s.State().LatestIndex(); got != before {
+		t.Fatalf("a prune with nothing due was proposed: index %d → %d", before, got)
+	}
+
+	// Past the default 90 days the gone guest goes; operations are kept
+	// forever with retention.operations 0.
+	clock.Add(int64(2 * 24 * time.Hour))
+	if p, err := s.pruneHistory(); err != nil || p != (fsm.RetentionPruned{Guests: 1}) {
+		t.Fatalf("prune past the retention: %+v, %v", p, err)
+	}
+	if _, g, _ := s.State().InventoryGuest(nil, 101); g != nil {
+		t.Fatalf("gone guest kept: %+v", g)
+	}
+	if _, g, _ := s.State().InventoryGuest(nil, 100); g == nil {
+		t.Fatal("present guest deleted")
+	}
+	if _, op, _ := s.State().Operation(nil, "op-1"); op == nil {
+		t.Fatal("operation deleted with retention.operations 0")
+	}
+
+	s.cfg.Retention.Operations = defaultRetention
+	if p, err := s.pruneHistory(); err != nil || p != (fsm.RetentionPruned{Operations: 1}) {
+		t.Fatalf("prune of operations: %+v, %v", p, err)
+	}
+	if _, op, _ := s.State().Operation(nil, "op-1"); op != nil {
+		t.Fatalf("finished operation kept: %+v", op)
 	}
 }
