@@ -11,10 +11,13 @@ import (
 // and Apply deletes what is older.
 
 // RetentionPruneRequest deletes history older than its cut-offs: finished
-// operations that finished before OperationsBefore, except the active and
-// last run of every storage policy and DR plan, which those name; and
-// inventory nodes, guests and storage gone before GoneBefore. A zero
-// cut-off keeps that kind. Times are leader time, Unix nanoseconds.
+// operations that finished before OperationsBefore, with the items of
+// those that were policy or DR runs, except the runs that storage
+// policies and DR plans name (active, last, failover and fence runs); and
+// inventory nodes, guests and storage gone before GoneBefore, except
+// guests and storage that a backup or volume record still names (a gone
+// guest's tenant decides who sees its backups). A zero cut-off keeps that
+// kind. Times are leader time, Unix nanoseconds.
 type RetentionPruneRequest struct {
 	WriteMeta
 	OperationsBefore int64
@@ -27,9 +30,11 @@ func (*RetentionPruneRequest) Type() MessageType { return RetentionPruneType }
 // RetentionPruned counts what a RetentionPruneRequest deleted.
 type RetentionPruned struct {
 	Operations int `json:"operations"`
-	Nodes      int `json:"nodes"`
-	Guests     int `json:"guests"`
-	Storage    int `json:"storage"`
+	// Items counts the policy and DR run items of those operations.
+	Items   int `json:"items"`
+	Nodes   int `json:"nodes"`
+	Guests  int `json:"guests"`
+	Storage int `json:"storage"`
 }
 
 // prunable is what a RetentionPruneRequest with the same cut-offs deletes.
@@ -76,22 +81,53 @@ func findPrunable(txn *memdb.Txn, opsBefore, goneBefore int64) (*prunable, error
 		}); err != nil {
 			return nil, err
 		}
+		var guests []*InvGuest
+		var storage []*InvStorage
 		if err := eachObject(txn, tableInvGuests, func(raw any) {
 			if g := raw.(*InvGuest); gone(g.InvMeta) {
-				p.guests = append(p.guests, g)
+				guests = append(guests, g)
 			}
 		}); err != nil {
 			return nil, err
 		}
 		if err := eachObject(txn, tableInvStorage, func(raw any) {
 			if s := raw.(*InvStorage); gone(s.InvMeta) {
-				p.storage = append(p.storage, s)
+				storage = append(storage, s)
 			}
 		}); err != nil {
 			return nil, err
 		}
+		for _, g := range guests {
+			if named, err := namedByStorageRecords(txn, "vmid", g.VMID); err != nil {
+				return nil, err
+			} else if !named {
+				p.guests = append(p.guests, g)
+			}
+		}
+		for _, s := range storage {
+			if named, err := namedByStorageRecords(txn, "storage_id", s.ID); err != nil {
+				return nil, err
+			} else if !named {
+				p.storage = append(p.storage, s)
+			}
+		}
 	}
 	return p, nil
+}
+
+// namedByStorageRecords reports whether a backup or volume record has
+// arg as its index value (vmid or storage_id).
+func namedByStorageRecords(txn *memdb.Txn, index string, arg any) (bool, error) {
+	for _, table := range []string{tableBackups, tableVolumes} {
+		raw, err := txn.First(table, index, arg)
+		if err != nil {
+			return false, err
+		}
+		if raw != nil {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // namedRuns returns the IDs of the operations storage policies and DR
@@ -114,6 +150,12 @@ func namedRuns(txn *memdb.Txn) (map[string]bool, error) {
 	if err := eachObject(txn, tableDRPlans, func(raw any) {
 		p := raw.(*DRPlan)
 		add(p.ActiveRun, p.LastRun)
+		if p.Failover != nil {
+			add(p.Failover.Run)
+		}
+		if p.Fence != nil {
+			add(p.Fence.Run)
+		}
 	}); err != nil {
 		return nil, err
 	}
@@ -138,9 +180,22 @@ func applyRetentionPrune(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	items := 0
 	for _, op := range p.ops {
 		if err := remove(txn, tableOperations, index, op); err != nil {
 			return nil, err
+		}
+		for _, table := range []string{tableRunItems, tableDRItems} {
+			n, err := txn.DeleteAll(table, "id_prefix", op.ID+"/")
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				items += n
+				if err := touchTable(txn, table, index); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	for _, n := range p.nodes {
@@ -158,7 +213,7 @@ func applyRetentionPrune(txn *memdb.Txn, index uint64, c Command) (any, error) {
 			return nil, err
 		}
 	}
-	return &RetentionPruned{Operations: len(p.ops), Nodes: len(p.nodes), Guests: len(p.guests), Storage: len(p.storage)}, nil
+	return &RetentionPruned{Operations: len(p.ops), Items: items, Nodes: len(p.nodes), Guests: len(p.guests), Storage: len(p.storage)}, nil
 }
 
 // RetentionDue reports whether a RetentionPruneRequest with these cut-offs

@@ -9,7 +9,8 @@ import (
 // retentionFixture is a state with history of every kind, old and new:
 // operations finished at 20 and at 500, one still running, two old ones
 // that a storage policy and a DR plan name as their last runs; and
-// inventory gone at 60 and at 900 next to inventory still present.
+// inventory gone at 60 and at 900 next to inventory still present, and a
+// guest and a storage gone at 60 that a backup and a volume still name.
 func retentionFixture(t *testing.T) *FSM {
 	t.Helper()
 	f := New()
@@ -43,29 +44,60 @@ func retentionFixture(t *testing.T) *FSM {
 	if err := txn.Insert(tableDRPlans, &DRPlan{ID: "web", LastRun: "op-dr-last"}); err != nil {
 		t.Fatal(err)
 	}
+	backup := sampleBackup()
+	backup.VMID, backup.StorageID = 203, "pve1/local"
+	volume := sampleVolume()
+	volume.VMID, volume.StorageID = 200, "pve1/nfs"
+	if err := txn.Insert(tableBackups, &backup); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Insert(tableVolumes, &volume); err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range []struct{ table, key, run string }{
+		{tableRunItems, "op-old-ok/0000000100", "op-old-ok"},
+		{tableRunItems, "op-policy-last/0000000104", "op-policy-last"},
+		{tableDRItems, "op-old-failed/0001/0000000101", "op-old-failed"},
+		{tableDRItems, "op-dr-last/0001/0000000105", "op-dr-last"},
+	} {
+		var obj any = &RunItem{Key: it.key, RunID: it.run}
+		if it.table == tableDRItems {
+			obj = &DRItem{Key: it.key, RunID: it.run}
+		}
+		if err := txn.Insert(it.table, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
 	txn.Commit()
 
+	guest := func(vmid int) InvGuest { return InvGuest{VMID: vmid, Kind: GuestKindVM, Node: "pve1"} }
+	storage := func(id string) InvStorage { return InvStorage{ID: id, Node: "pve1", Storage: id[len("pve1/"):]} }
 	applyOK(t, f, next(), &InventorySyncRequest{WriteMeta: WriteMeta{Now: 50},
 		Nodes:   []InvNode{{Name: "pve1", Status: "online"}, {Name: "pve2", Status: "online"}},
-		Guests:  []InvGuest{{VMID: 200, Kind: GuestKindVM, Node: "pve1"}, {VMID: 201, Kind: GuestKindVM, Node: "pve2"}, {VMID: 202, Kind: GuestKindVM, Node: "pve1"}},
-		Storage: []InvStorage{{ID: "pve1/local", Node: "pve1", Storage: "local"}, {ID: "pve2/local", Node: "pve2", Storage: "local"}},
+		Guests:  []InvGuest{guest(200), guest(201), guest(202), guest(203)},
+		Storage: []InvStorage{storage("pve1/local"), storage("pve1/nfs"), {ID: "pve2/local", Node: "pve2", Storage: "local"}},
 	})
 	applyOK(t, f, next(), &InventorySyncRequest{WriteMeta: WriteMeta{Now: 60},
-		GoneNodes: []string{"pve2"}, GoneGuests: []int{201}, GoneStorage: []string{"pve2/local"}})
+		GoneNodes: []string{"pve2"}, GoneGuests: []int{201, 203}, GoneStorage: []string{"pve2/local", "pve1/nfs"}})
 	applyOK(t, f, next(), &InventorySyncRequest{WriteMeta: WriteMeta{Now: 900}, GoneGuests: []int{202}})
 	return f
 }
 
 // historyOf lists the IDs of every operation and inventory object, gone
 // ones included.
-func historyOf(t *testing.T, f *FSM) (ops, nodes, guests, storage []string) {
+func historyOf(t *testing.T, f *FSM) (ops, items, nodes, guests, storage []string) {
 	t.Helper()
 	txn := f.State().db.Txn(false)
-	for table, out := range map[string]*[]string{tableOperations: &ops, tableInvNodes: &nodes, tableInvGuests: &guests, tableInvStorage: &storage} {
+	for table, out := range map[string]*[]string{tableOperations: &ops, tableRunItems: &items, tableDRItems: &items,
+		tableInvNodes: &nodes, tableInvGuests: &guests, tableInvStorage: &storage} {
 		err := eachObject(txn, table, func(raw any) {
 			switch o := raw.(type) {
 			case *Operation:
 				*out = append(*out, o.ID)
+			case *RunItem:
+				*out = append(*out, o.RunID)
+			case *DRItem:
+				*out = append(*out, o.RunID)
 			case *InvNode:
 				*out = append(*out, o.Name)
 			case *InvGuest:
@@ -79,12 +111,14 @@ func historyOf(t *testing.T, f *FSM) (ops, nodes, guests, storage []string) {
 		}
 		slices.Sort(*out)
 	}
-	return ops, nodes, guests, storage
+	return ops, items, nodes, guests, storage
 }
 
 func TestFSM_RetentionPrune(t *testing.T) {
 	allOps := []string{"op-dr-last", "op-new", "op-old-failed", "op-old-ok", "op-policy-last", "op-running"}
 	keptOps := []string{"op-dr-last", "op-new", "op-policy-last", "op-running"}
+	allGuests := []string{"200", "201", "202", "203"}
+	allStorage := []string{"pve1/local", "pve1/nfs", "pve2/local"}
 	tests := []struct {
 		name                         string
 		opsBefore, goneBefore        int64
@@ -92,18 +126,18 @@ func TestFSM_RetentionPrune(t *testing.T) {
 		ops, nodes, guests, storages []string
 	}{
 		{name: "zero cut-offs keep everything",
-			ops: allOps, nodes: []string{"pve1", "pve2"}, guests: []string{"200", "201", "202"}, storages: []string{"pve1/local", "pve2/local"}},
+			ops: allOps, nodes: []string{"pve1", "pve2"}, guests: allGuests, storages: allStorage},
 		{name: "cut-offs before everything keep everything", opsBefore: 20, goneBefore: 60,
-			ops: allOps, nodes: []string{"pve1", "pve2"}, guests: []string{"200", "201", "202"}, storages: []string{"pve1/local", "pve2/local"}},
+			ops: allOps, nodes: []string{"pve1", "pve2"}, guests: allGuests, storages: allStorage},
 		{name: "finished operations only, not the runs policies and plans name", opsBefore: 100,
-			want: RetentionPruned{Operations: 2},
-			ops:  keptOps, nodes: []string{"pve1", "pve2"}, guests: []string{"200", "201", "202"}, storages: []string{"pve1/local", "pve2/local"}},
+			want: RetentionPruned{Operations: 2, Items: 2},
+			ops:  keptOps, nodes: []string{"pve1", "pve2"}, guests: allGuests, storages: allStorage},
 		{name: "gone inventory only", goneBefore: 100,
 			want: RetentionPruned{Nodes: 1, Guests: 1, Storage: 1},
-			ops:  allOps, nodes: []string{"pve1"}, guests: []string{"200", "202"}, storages: []string{"pve1/local"}},
+			ops:  allOps, nodes: []string{"pve1"}, guests: []string{"200", "202", "203"}, storages: []string{"pve1/local", "pve1/nfs"}},
 		{name: "both, late cut-offs", opsBefore: 10_000, goneBefore: 10_000,
-			want: RetentionPruned{Operations: 3, Nodes: 1, Guests: 2, Storage: 1},
-			ops:  []string{"op-dr-last", "op-policy-last", "op-running"}, nodes: []string{"pve1"}, guests: []string{"200"}, storages: []string{"pve1/local"}},
+			want: RetentionPruned{Operations: 3, Items: 2, Nodes: 1, Guests: 2, Storage: 1},
+			ops:  []string{"op-dr-last", "op-policy-last", "op-running"}, nodes: []string{"pve1"}, guests: []string{"200", "203"}, storages: []string{"pve1/local", "pve1/nfs"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,8 +155,14 @@ func TestFSM_RetentionPrune(t *testing.T) {
 			if got := *r.Value.(*RetentionPruned); got != tc.want {
 				t.Errorf("pruned %+v, want %+v", got, tc.want)
 			}
-			ops, nodes, guests, storage := historyOf(t, f)
-			for what, pair := range map[string][2][]string{"operations": {ops, tc.ops}, "nodes": {nodes, tc.nodes}, "guests": {guests, tc.guests}, "storage": {storage, tc.storages}} {
+			ops, items, nodes, guests, storage := historyOf(t, f)
+			var wantItems []string
+			for _, id := range tc.ops {
+				if id != "op-new" && id != "op-running" {
+					wantItems = append(wantItems, id)
+				}
+			}
+			for what, pair := range map[string][2][]string{"operations": {ops, tc.ops}, "run items": {items, wantItems}, "nodes": {nodes, tc.nodes}, "guests": {guests, tc.guests}, "storage": {storage, tc.storages}} {
 				if !slices.Equal(pair[0], pair[1]) {
 					t.Errorf("%s left: %v, want %v", what, pair[0], pair[1])
 				}
