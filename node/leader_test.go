@@ -95,9 +95,15 @@ func TestPruneHistory(t *testing.T) {
 			t.Fatalf("%T: %v", cmd, err)
 		}
 	}
+	// The leader's runner takes the operation; without a platform it fails
+	// it at once, which finishes it as well as any end would.
 	apply(&fsm.OperationCreateRequest{Op: fsm.Operation{ID: "op-1", Kind: fsm.OpVMStart, VMID: 100}})
-	succeeded := fsm.OpSucceeded
-	apply(&fsm.OperationUpdateRequest{ID: "op-1", Status: &succeeded})
+	WaitForResult(t, 10*time.Second, func() error {
+		if _, op, _ := s.State().Operation(nil, "op-1"); op == nil || op.FinishedAt == 0 {
+			return fmt.Errorf("operation op-1 not finished: %+v", op)
+		}
+		return nil
+	})
 	apply(&fsm.InventorySyncRequest{Guests: []fsm.InvGuest{{VMID: 100, Kind: fsm.GuestKindVM, Node: "pve1"}, {VMID: 101, Kind: fsm.GuestKindVM, Node: "pve1"}}})
 	apply(&fsm.InventorySyncRequest{GoneGuests: []int{101}})
 
