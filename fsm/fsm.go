@@ -385,6 +385,18 @@ func removeByID[T any](txn *memdb.Txn, index uint64, table, what, id string) (*T
 	return obj, nil
 }
 
+// eachObject calls fn for every object of table, in id order.
+func eachObject(txn *memdb.Txn, table string, fn func(any)) error {
+	it, err := txn.Get(table, "id")
+	if err != nil {
+		return err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		fn(raw)
+	}
+	return nil
+}
+
 // remove deletes obj from table and records index as the table's latest.
 func remove(txn *memdb.Txn, table string, index uint64, obj any) error {
 	if err := txn.Delete(table, obj); err != nil {

@@ -162,18 +162,6 @@ func namedRuns(txn *memdb.Txn) (map[string]bool, error) {
 	return named, nil
 }
 
-// eachObject calls fn for every object of table, in id order.
-func eachObject(txn *memdb.Txn, table string, fn func(any)) error {
-	it, err := txn.Get(table, "id")
-	if err != nil {
-		return err
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		fn(raw)
-	}
-	return nil
-}
-
 func applyRetentionPrune(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*RetentionPruneRequest)
 	p, err := findPrunable(txn, req.OperationsBefore, req.GoneBefore)

@@ -203,16 +203,7 @@ func hostRows(txn *memdb.Txn) ([]*sdnHostRow, error) {
 // intentOf reads the intent from the tables, each list in ID order.
 func intentOf(txn *memdb.Txn) (sdn.Intent, error) {
 	in := sdn.Intent{Zones: []sdn.Zone{}, Vnets: []sdn.Vnet{}, Subnets: []sdn.Subnet{}, Allows: []sdn.Allow{}, Hosts: []sdn.Host{}}
-	each := func(table string, fn func(any)) error {
-		it, err := txn.Get(table, "id")
-		if err != nil {
-			return err
-		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			fn(raw)
-		}
-		return nil
-	}
+	each := func(table string, fn func(any)) error { return eachObject(txn, table, fn) }
 	for _, t := range []struct {
 		table string
 		fn    func(any)
