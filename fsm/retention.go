@@ -17,11 +17,15 @@ import (
 // inventory nodes, guests and storage gone before GoneBefore, except
 // guests and storage that a backup or volume record still names (a gone
 // guest's tenant decides who sees its backups). A zero cut-off keeps that
-// kind. Times are leader time, Unix nanoseconds.
+// kind. Times are leader time, Unix nanoseconds. Max, when positive,
+// bounds the operations and inventory objects one entry deletes (in that
+// order, each kind in ID order), so that a first prune of a long history
+// does not hold up every server's FSM; the leader proposes the rest next.
 type RetentionPruneRequest struct {
 	WriteMeta
 	OperationsBefore int64
 	GoneBefore       int64
+	Max              int
 }
 
 // Type returns RetentionPruneType.
@@ -47,6 +51,24 @@ type prunable struct {
 
 func (p *prunable) empty() bool {
 	return len(p.ops)+len(p.nodes)+len(p.guests)+len(p.storage) == 0
+}
+
+// limit keeps the first max of p's objects, operations first; max <= 0
+// keeps all.
+func (p *prunable) limit(max int) {
+	if max <= 0 {
+		return
+	}
+	left := max
+	take := func(n int) int {
+		n = min(n, left)
+		left -= n
+		return n
+	}
+	p.ops = p.ops[:take(len(p.ops))]
+	p.nodes = p.nodes[:take(len(p.nodes))]
+	p.guests = p.guests[:take(len(p.guests))]
+	p.storage = p.storage[:take(len(p.storage))]
 }
 
 // findPrunable collects, in id order, what history older than the cut-offs
@@ -168,6 +190,7 @@ func applyRetentionPrune(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.limit(req.Max)
 	items := 0
 	for _, op := range p.ops {
 		if err := remove(txn, tableOperations, index, op); err != nil {

@@ -181,6 +181,33 @@ func TestFSM_RetentionPrune(t *testing.T) {
 	}
 }
 
+// TestFSM_RetentionPruneMax: a bounded prune deletes operations first,
+// then inventory, each in ID order, and the next entry goes on from there.
+func TestFSM_RetentionPruneMax(t *testing.T) {
+	f := retentionFixture(t)
+	steps := []struct {
+		want   RetentionPruned
+		ops    []string
+		guests []string
+	}{
+		{RetentionPruned{Operations: 2, Items: 1}, []string{"op-dr-last", "op-old-ok", "op-policy-last", "op-running"}, []string{"200", "201", "202", "203"}},
+		{RetentionPruned{Operations: 1, Items: 1, Nodes: 1}, []string{"op-dr-last", "op-policy-last", "op-running"}, []string{"200", "201", "202", "203"}},
+		{RetentionPruned{Guests: 2}, []string{"op-dr-last", "op-policy-last", "op-running"}, []string{"200", "203"}},
+		{RetentionPruned{Storage: 1}, []string{"op-dr-last", "op-policy-last", "op-running"}, []string{"200", "203"}},
+		{RetentionPruned{}, []string{"op-dr-last", "op-policy-last", "op-running"}, []string{"200", "203"}},
+	}
+	for i, step := range steps {
+		r := applyOK(t, f, uint64(100+i), &RetentionPruneRequest{OperationsBefore: 10_000, GoneBefore: 10_000, Max: 2})
+		if got := *r.Value.(*RetentionPruned); got != step.want {
+			t.Errorf("prune %d deleted %+v, want %+v", i, got, step.want)
+		}
+		ops, _, _, guests, _ := historyOf(t, f)
+		if !slices.Equal(ops, step.ops) || !slices.Equal(guests, step.guests) {
+			t.Errorf("after prune %d: operations %v, guests %v; want %v, %v", i, ops, guests, step.ops, step.guests)
+		}
+	}
+}
+
 // TestRetentionPrune_Ignorable: the command carries IgnoreUnknownTypeFlag,
 // so that a server of an older version skips it instead of halting
 // (TestFSM_ApplyUnknownType and TestFSM_Batch cover the skipping).

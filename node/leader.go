@@ -17,8 +17,13 @@ const (
 
 // retentionInterval is how often the leader looks for history past its
 // retention (RetentionConfig); the first look is at the first reap tick
-// after it gains leadership.
-const retentionInterval = time.Hour
+// after it gains leadership. One prune deletes at most pruneMax
+// operations and inventory objects; when it hits that bound the leader
+// prunes again at the next reap tick.
+const (
+	retentionInterval = time.Hour
+	pruneMax          = 5000
+)
 
 // drainInterval is how often the leader checks for addresses whose
 // quarantine has passed. Allocations release them anyway; the drain keeps
@@ -109,8 +114,11 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 			}
 			if time.Since(pruned) >= retentionInterval {
 				pruned = time.Now()
-				if _, err := s.pruneHistory(); err != nil {
+				p, err := s.pruneHistory()
+				if err != nil {
 					s.logger.Warn("deleting history past its retention failed", "error", err)
+				} else if p.Operations+p.Nodes+p.Guests+p.Storage >= pruneMax {
+					pruned = time.Time{} // more is due: go on at the next tick
 				}
 			}
 		}
@@ -132,12 +140,12 @@ func (s *Server) pruneHistory() (fsm.RetentionPruned, error) {
 	if due, err := s.State().RetentionDue(opsBefore, goneBefore); err != nil || !due {
 		return fsm.RetentionPruned{}, err
 	}
-	v, err := s.raftApply(&fsm.RetentionPruneRequest{OperationsBefore: opsBefore, GoneBefore: goneBefore})
+	v, err := s.raftApply(&fsm.RetentionPruneRequest{OperationsBefore: opsBefore, GoneBefore: goneBefore, Max: pruneMax})
 	if err != nil {
 		return fsm.RetentionPruned{}, err
 	}
 	p := *v.(*fsm.RetentionPruned)
-	s.logger.Info("deleted history past its retention", "operations", p.Operations,
+	s.logger.Info("deleted history past its retention", "operations", p.Operations, "items", p.Items,
 		"nodes", p.Nodes, "guests", p.Guests, "storage", p.Storage)
 	return p, nil
 }

@@ -151,4 +151,20 @@ func TestPruneHistory(t *testing.T) {
 	if _, op, _ := s.State().Operation(nil, "op-1"); op != nil {
 		t.Fatalf("finished operation kept: %+v", op)
 	}
+
+	// A long history goes pruneMax objects per entry.
+	many := make([]fsm.InvGuest, pruneMax+1)
+	gone := make([]int, len(many))
+	for i := range many {
+		many[i] = fsm.InvGuest{VMID: 1000 + i, Kind: fsm.GuestKindVM, Node: "pve1"}
+		gone[i] = many[i].VMID
+	}
+	apply(&fsm.InventorySyncRequest{Guests: many})
+	apply(&fsm.InventorySyncRequest{GoneGuests: gone})
+	clock.Add(int64(91 * 24 * time.Hour))
+	for _, want := range []int{pruneMax, 1, 0} {
+		if p, err := s.pruneHistory(); err != nil || p != (fsm.RetentionPruned{Guests: want}) {
+			t.Fatalf("prune of a long history: %+v, %v; want %d guests", p, err, want)
+		}
+	}
 }
