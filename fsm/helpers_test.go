@@ -349,7 +349,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		DRFenceType: &DRFenceRequest{WriteMeta: meta(73), Plan: "web", Fence: &DRFence{By: "west", Run: "op-1", Since: 5},
 			Conflicts: []DRConflict{sampleDRConflict()}},
 		DRFailoverEndType:  &DRFailoverEndRequest{WriteMeta: meta(74), Plan: "web"},
-		RetentionPruneType: &RetentionPruneRequest{WriteMeta: meta(75), OperationsBefore: 1000, GoneBefore: 2000},
+		RetentionPruneType: &RetentionPruneRequest{WriteMeta: meta(75), OperationsBefore: 1000, GoneBefore: 2000, Max: 5000},
 	}
 }
 
