@@ -153,7 +153,8 @@ func namedByStorageRecords(txn *memdb.Txn, index string, arg any) (bool, error) 
 }
 
 // namedRuns returns the IDs of the operations storage policies and DR
-// plans name as their active or last run; retention keeps those.
+// plans name as their active, last, failover or fence run; retention
+// keeps those.
 func namedRuns(txn *memdb.Txn) (map[string]bool, error) {
 	named := map[string]bool{}
 	add := func(ids ...string) {

@@ -92,8 +92,9 @@ type Config struct {
 // RetentionConfig bounds the history the state keeps. Finished operations
 // (VM work, policy and DR runs) and inventory objects gone from Proxmox are
 // kept for these durations after they finished or went, then the leader
-// deletes them; zero keeps them forever. A storage policy's or DR plan's
-// active and last run are always kept.
+// deletes them; zero keeps them forever. What storage policies and DR
+// plans name as their runs, and gone guests and storage that backups or
+// volumes name, are always kept (fsm.RetentionPruneRequest).
 type RetentionConfig struct {
 	Operations    Duration `yaml:"operations"`
 	GoneInventory Duration `yaml:"gone_inventory"`
