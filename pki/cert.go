@@ -27,6 +27,12 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // The certificate is valid for validity from now, but never beyond the CA's
 // own expiry.
 func CreateCert(caDir, outDir, name string, role Role, hosts []string, validity time.Duration) error {
+	return createCertIn(caDir, outDir, name, role, "", hosts, validity)
+}
+
+// createCertIn issues a certificate valid for validity from now with the
+// CA in caDir; site, when not empty, is named in a server certificate.
+func createCertIn(caDir, outDir, name string, role Role, site string, hosts []string, validity time.Duration) error {
 	if validity <= 0 {
 		return fmt.Errorf("pki: certificate %q: validity %s is not positive", name, validity)
 	}
@@ -35,17 +41,25 @@ func CreateCert(caDir, outDir, name string, role Role, hosts []string, validity 
 		return err
 	}
 	now := time.Now()
-	return createCert(caCert, caKey, outDir, name, role, hosts, now.Add(-backdate), now.Add(validity))
+	return createCert(caCert, caKey, outDir, name, role, site, hosts, now.Add(-backdate), now.Add(validity))
 }
 
 // createCert issues and writes a certificate valid from notBefore to
-// notAfter (clamped to the CA's expiry).
-func createCert(caCert *x509.Certificate, caKey crypto.Signer, outDir, name string, role Role, hosts []string, notBefore, notAfter time.Time) error {
+// notAfter (clamped to the CA's expiry), naming site when it is not
+// empty.
+func createCert(caCert *x509.Certificate, caKey crypto.Signer, outDir, name string, role Role, site string, hosts []string, notBefore, notAfter time.Time) error {
 	if !validName.MatchString(name) || name == "ca" {
 		return fmt.Errorf("pki: invalid certificate name %q (letters, digits, '.', '_', '-'; not \"ca\")", name)
 	}
 	if !role.Valid() {
 		return fmt.Errorf("pki: certificate %q: %w %q", name, ErrUnknownRole, role)
+	}
+	uris := []*url.URL{role.URI()}
+	if site != "" {
+		if role != RoleServer {
+			return fmt.Errorf("pki: certificate %q: %w: only server certificates name a site", name, ErrBadSite)
+		}
+		uris = append(uris, SiteURI(site))
 	}
 	ips, dns, err := splitHosts(hosts)
 	if err != nil {
@@ -83,7 +97,7 @@ func createCert(caCert *x509.Certificate, caKey crypto.Signer, outDir, name stri
 		BasicConstraintsValid: true,
 		DNSNames:              dns,
 		IPAddresses:           ips,
-		URIs:                  []*url.URL{role.URI()},
+		URIs:                  uris,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {

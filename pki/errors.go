@@ -13,6 +13,10 @@ var (
 	// ErrRoleMismatch means a peer presented a certificate of another role
 	// than the one required, or a certificate whose two role markers differ.
 	ErrRoleMismatch = errors.New("certificate role mismatch")
+	// ErrBadSite means a certificate names more than one site, or a site
+	// name that is not valid, or names one in a certificate of a role
+	// other than server.
+	ErrBadSite = errors.New("bad certificate site")
 	// ErrNoPeerCertificate means the peer presented no certificate where one
 	// is required.
 	ErrNoPeerCertificate = errors.New("peer presented no certificate")

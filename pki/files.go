@@ -163,6 +163,16 @@ func NotAfter(certFile string) (time.Time, error) {
 	return c.NotAfter, nil
 }
 
+// SiteOfFile returns the site the first certificate in certFile names
+// (SiteOf), or "" when it names none.
+func SiteOfFile(certFile string) (string, error) {
+	c, err := readCert(certFile)
+	if err != nil {
+		return "", err
+	}
+	return SiteOf(c)
+}
+
 // LoadKeyPair reads a certificate and private key pair from two PEM files,
 // as tls.LoadX509KeyPair does, after checking the key file's mode with
 // ReadKeyFile. The pair's Leaf is set.

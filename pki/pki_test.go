@@ -47,7 +47,7 @@ func (p *testPKI) issueExpired(t *testing.T, name string, role Role) (string, st
 		t.Fatal(err)
 	}
 	now := time.Now()
-	if err := createCert(ca, key, p.dir, name, role, []string{"127.0.0.1", "localhost"}, now.Add(-2*time.Hour), now.Add(-time.Hour)); err != nil {
+	if err := createCert(ca, key, p.dir, name, role, "", []string{"127.0.0.1", "localhost"}, now.Add(-2*time.Hour), now.Add(-time.Hour)); err != nil {
 		t.Fatalf("createCert %s: %v", name, err)
 	}
 	return CertPath(p.dir, name), KeyPath(p.dir, name)

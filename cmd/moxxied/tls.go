@@ -31,7 +31,7 @@ func tlsCmd() *cobra.Command {
 	ca.AddCommand(caCreate)
 
 	cert := &cobra.Command{Use: "cert", Short: "Issue certificates"}
-	var caDir, out, name string
+	var caDir, out, name, site string
 	var hosts []string
 	var server, client, agent bool
 	var certDays int
@@ -53,8 +53,18 @@ func tlsCmd() *cobra.Command {
 			if name == "" {
 				return usageError{fmt.Errorf("--name is required")}
 			}
-			if err := pki.CreateCert(caDir, out, name, role, hosts, time.Duration(certDays)*24*time.Hour); err != nil {
-				return err
+			validity := time.Duration(certDays) * 24 * time.Hour
+			switch {
+			case site != "" && role != pki.RoleServer:
+				return usageError{fmt.Errorf("--site is for server certificates (--server) only")}
+			case site != "":
+				if err := pki.CreateSiteCert(caDir, out, name, site, hosts, validity); err != nil {
+					return err
+				}
+			default:
+				if err := pki.CreateCert(caDir, out, name, role, hosts, validity); err != nil {
+					return err
+				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created %s certificate %s and key %s\n", role, pki.CertPath(out, name), pki.KeyPath(out, name))
 			return nil
@@ -66,6 +76,7 @@ func tlsCmd() *cobra.Command {
 	f.StringVar(&name, "name", "", "certificate name (file name and common name)")
 	f.StringSliceVar(&hosts, "host", []string{"127.0.0.1", "localhost"}, "IP addresses and DNS names the certificate covers")
 	f.BoolVar(&server, "server", false, "a moxxied server certificate")
+	f.StringVar(&site, "site", "", "with --server: the site the server belongs to (site.name in its configuration); servers of federated sites need it to send DR plans (docs/dr.md)")
 	f.BoolVar(&client, "client", false, "a client (operator, tool) certificate")
 	f.BoolVar(&agent, "agent", false, "a moxxie-agent certificate")
 	f.IntVar(&certDays, "days", 365, "validity in days")
