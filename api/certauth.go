@@ -28,7 +28,10 @@ import (
 //   - A server certificate (of this site or another site of the
 //     federation, which share the CA) acts with role site: it may only
 //     send the DR plans its site holds for this one
-//     (PUT /v1/dr/replicas/{source}, docs/dr.md).
+//     (PUT /v1/dr/replicas/{source}, docs/dr.md) and release the failovers
+//     of that site's plans. It acts for the site it names (pki.SiteOf)
+//     and no other: a server certificate naming no site acts for none
+//     (checkSiteBinding).
 //   - Client certificates authenticate nothing: operators and tools use
 //     tokens.
 //   - A bearer token, when given, wins: the certificate is not looked at.
@@ -44,7 +47,7 @@ import (
 
 // headerClientCert carries the identity of a verified client certificate
 // from a follower to the leader, as a URL-encoded form (cn, role,
-// not_after in Unix seconds).
+// not_after in Unix seconds, and site when the certificate names one).
 const headerClientCert = "X-Moxxie-Client-Cert"
 
 // certAccessorPrefix starts the accessor ID of a certificate-authenticated
@@ -59,6 +62,9 @@ type certIdentity struct {
 	role pki.Role
 	// notAfter is the certificate's expiry.
 	notAfter time.Time
+	// site is the site a server certificate names, or "" when it names
+	// none or no valid one.
+	site string
 }
 
 // identityOf returns the identity of a certificate already verified
@@ -68,29 +74,37 @@ func identityOf(cert *x509.Certificate) certIdentity {
 	if err != nil {
 		role = ""
 	}
-	return certIdentity{name: cert.Subject.CommonName, role: role, notAfter: cert.NotAfter}
+	site, err := pki.SiteOf(cert)
+	if err != nil {
+		site = ""
+	}
+	return certIdentity{name: cert.Subject.CommonName, role: role, notAfter: cert.NotAfter, site: site}
 }
 
 // encode returns the identity in the form of headerClientCert.
 func (id certIdentity) encode() string {
-	return url.Values{
+	v := url.Values{
 		"cn":        {id.name},
 		"role":      {string(id.role)},
 		"not_after": {strconv.FormatInt(id.notAfter.Unix(), 10)},
-	}.Encode()
+	}
+	if id.site != "" {
+		v.Set("site", id.site)
+	}
+	return v.Encode()
 }
 
 // parseCertIdentity reads a headerClientCert value.
 func parseCertIdentity(v string) (certIdentity, bool) {
 	q, err := url.ParseQuery(v)
-	if err != nil || len(q["cn"]) != 1 || len(q["role"]) != 1 || len(q["not_after"]) != 1 {
+	if err != nil || len(q["cn"]) != 1 || len(q["role"]) != 1 || len(q["not_after"]) != 1 || len(q["site"]) > 1 {
 		return certIdentity{}, false
 	}
 	na, err := strconv.ParseInt(q.Get("not_after"), 10, 64)
 	if err != nil {
 		return certIdentity{}, false
 	}
-	return certIdentity{name: q.Get("cn"), role: pki.Role(q.Get("role")), notAfter: time.Unix(na, 0)}, true
+	return certIdentity{name: q.Get("cn"), role: pki.Role(q.Get("role")), notAfter: time.Unix(na, 0), site: q.Get("site")}, true
 }
 
 // connCertIdentity returns the identity of the client certificate the
@@ -165,5 +179,28 @@ func (s *server) authenticateCert(c *call, id certIdentity) error {
 		Role:        string(role),
 	}
 	c.tenant = d.Tenant
+	if role == auth.RoleSite {
+		c.site = id.site
+	}
+	return nil
+}
+
+// checkSiteBinding lets a caller of role site act for site source only
+// when its server certificate names that site: the servers of every site
+// share the CA, so the role alone would let any of them speak for any
+// site. field names the request part that gave source. Callers of other
+// roles (an admin's token) are not bound to a site.
+func checkSiteBinding(c *call, field, source string) error {
+	if c.token == nil || c.token.Role != string(auth.RoleSite) {
+		return nil
+	}
+	if c.site == "" {
+		return &apiError{status: http.StatusForbidden, code: CodeForbidden, field: field,
+			message: fmt.Sprintf("%s names no site, so it may act for none; role site acts only with a server certificate that names its site (moxxied tls cert create --server --site SITE, docs/dr.md)", c.token.Description)}
+	}
+	if c.site != source {
+		return &apiError{status: http.StatusForbidden, code: CodeForbidden, field: field,
+			message: fmt.Sprintf("%s is of site %s and may act only for it, not for site %q", c.token.Description, c.site, source)}
+	}
 	return nil
 }

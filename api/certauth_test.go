@@ -50,6 +50,20 @@ func (p *certPKI) cert(name string, role pki.Role) *tls.Certificate {
 	return &pair
 }
 
+// siteCert issues a server certificate for name naming site, as
+// `moxxied tls cert create --server --site` does.
+func (p *certPKI) siteCert(name, site string) *tls.Certificate {
+	p.t.Helper()
+	if err := pki.CreateSiteCert(p.dir, p.dir, name, site, []string{"127.0.0.1", "localhost"}, time.Hour); err != nil {
+		p.t.Fatal(err)
+	}
+	pair, err := pki.LoadKeyPair(pki.CertPath(p.dir, name), pki.KeyPath(p.dir, name))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return &pair
+}
+
 // serveTLS serves h over HTTPS as node's API listener does: with a server
 // certificate of the CA, taking a client certificate when one is given
 // and verifying it against the CA.
@@ -213,6 +227,60 @@ func TestCertAuth_ServerCertificateActsAsSite(t *testing.T) {
 	certCall(t, c, "PUT", srv.URL+"/v1/dr/replicas/east", `{"plans":[]}`).want(t, http.StatusNotFound, "in no site")
 }
 
+// A server certificate acts for the site it names and no other: the
+// servers of all sites share the CA.
+func TestCertAuth_ServerCertificateActsForItsSiteOnly(t *testing.T) {
+	ts := newSiteServer(t, "west")
+	p := newCertPKI(t)
+	srv := p.serveTLS(ts.h)
+	replica := func(source, id string) string {
+		return `{"plans":[{"id":"` + id + `","source_site":"` + source + `","recovery_site":"west","backup_storage":"dr","target_storage":"local-lvm",
+			"guests":[{"vmid":100}],"updated_at":"2026-11-26T10:00:00Z"}]}`
+	}
+	north := p.client(p.siteCert("north-s1", "north"))
+	east := p.client(p.siteCert("east-s1", "east"))
+	unsited := p.client(p.cert("old-s1", pki.RoleServer))
+
+	certCall(t, north, "PUT", srv.URL+"/v1/dr/replicas/north", replica("north", "shop")).want(t, http.StatusOK)
+	for _, tt := range []struct {
+		c    *http.Client
+		want []string
+	}{
+		{east, []string{"server certificate east-s1 is of site east", `not for site "north"`}},
+		{unsited, []string{"server certificate old-s1 names no site", "--site"}},
+	} {
+		r := certCall(t, tt.c, "PUT", srv.URL+"/v1/dr/replicas/north", replica("north", "evil"))
+		r.want(t, http.StatusForbidden, tt.want...)
+		if !strings.Contains(string(r.body), `"field":"source"`) {
+			t.Errorf("refusal does not name the field source: %s", r.body)
+		}
+		certCall(t, tt.c, "POST", srv.URL+"/v1/dr/plans/shop/release", "").want(t, http.StatusForbidden, "may act")
+	}
+	// east may still send its own plans.
+	certCall(t, east, "PUT", srv.URL+"/v1/dr/replicas/east", `{"plans":[]}`).want(t, http.StatusOK)
+	// north passes the binding to release its own plan, which was not
+	// failed over.
+	certCall(t, north, "POST", srv.URL+"/v1/dr/plans/shop/release", "").want(t, http.StatusConflict, "nothing to release")
+
+	var l DRPlanList
+	mustJSON(t, wantStatus(t, ts.do("GET", "/v1/dr/plans", ""), http.StatusOK), &l)
+	if len(l.Plans) != 1 || l.Plans[0].ID != "shop" {
+		t.Fatalf("plans after the refused syncs: %+v", l.Plans)
+	}
+
+	// A follower passes the site on with the identity; the leader binds
+	// by it.
+	link := httptest.NewServer(ts.h)
+	t.Cleanup(link.Close)
+	plain := &http.Client{Timeout: 10 * time.Second}
+	fwd := func(site string) string {
+		return certIdentity{name: "x-s1", role: pki.RoleServer, notAfter: ts.b.Now().Add(time.Hour), site: site}.encode()
+	}
+	certCall(t, plain, "PUT", link.URL+"/v1/dr/replicas/north", replica("north", "shop"), headerClientCert, fwd("north"), headerForwarded, "s2").want(t, http.StatusOK)
+	certCall(t, plain, "PUT", link.URL+"/v1/dr/replicas/north", replica("north", "evil"), headerClientCert, fwd("east"), headerForwarded, "s2").want(t, http.StatusForbidden, "of site east")
+	certCall(t, plain, "PUT", link.URL+"/v1/dr/replicas/north", replica("north", "evil"), headerClientCert, fwd(""), headerForwarded, "s2").want(t, http.StatusForbidden, "names no site")
+}
+
 func TestCertAuth_ClientCertificatesDoNotAuthenticate(t *testing.T) {
 	ts := newLeader(t)
 	p := newCertPKI(t)
@@ -342,12 +410,17 @@ func TestCertAuth_ForwardedIdentity(t *testing.T) {
 }
 
 func TestCertAuth_IdentityHeaderRoundTrip(t *testing.T) {
-	id := certIdentity{name: "pve-1.example", role: pki.RoleAgent, notAfter: time.Unix(1893456000, 0)}
-	got, ok := parseCertIdentity(id.encode())
-	if !ok || got != id {
-		t.Fatalf("round trip %+v %v, want %+v", got, ok, id)
+	for _, id := range []certIdentity{
+		{name: "pve-1.example", role: pki.RoleAgent, notAfter: time.Unix(1893456000, 0)},
+		{name: "s1", role: pki.RoleServer, notAfter: time.Unix(1893456000, 0), site: "east"},
+	} {
+		got, ok := parseCertIdentity(id.encode())
+		if !ok || got != id {
+			t.Fatalf("round trip %+v %v, want %+v", got, ok, id)
+		}
 	}
-	for _, bad := range []string{"", "cn=a", "cn=a&role=agent", "cn=a&role=agent&not_after=x", "cn=a&cn=b&role=agent&not_after=1", "%zz"} {
+	for _, bad := range []string{"", "cn=a", "cn=a&role=agent", "cn=a&role=agent&not_after=x", "cn=a&cn=b&role=agent&not_after=1", "%zz",
+		"cn=a&role=server&not_after=1&site=east&site=west"} {
 		if _, ok := parseCertIdentity(bad); ok {
 			t.Errorf("%q parsed", bad)
 		}

@@ -229,6 +229,9 @@ func (s *server) handleDRRelease(c *call) error {
 	if err != nil {
 		return err
 	}
+	if err := checkSiteBinding(c, "id", p.SourceSite); err != nil {
+		return err
+	}
 	if err := decodeJSON(c.body, &struct{}{}, false); err != nil {
 		return err
 	}
@@ -291,6 +294,9 @@ func (s *server) handleDRReplicas(c *call) error {
 		return err
 	}
 	source := c.r.PathValue("source")
+	if err := checkSiteBinding(c, "source", source); err != nil {
+		return err
+	}
 	var req DRReplicaRequest
 	if err := decodeJSON(c.body, &req, true); err != nil {
 		return err

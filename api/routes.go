@@ -190,6 +190,9 @@ type call struct {
 	// tenant, when not empty, confines the call to that tenant's objects
 	// (a tenant token on a tenant-scoped route).
 	tenant string
+	// site is the site the server certificate of a caller of role site
+	// names (checkSiteBinding).
+	site string
 	// body is the request body, read for routes that take one.
 	body []byte
 	// audited is set once a command carrying the call's audit record was
