@@ -127,7 +127,7 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	if err := devShareCA(opts.CADir, tlsDir); err != nil {
 		return err
 	}
-	if err := devCerts(tlsDir, layout); err != nil {
+	if err := devCerts(tlsDir, layout, opts.Site); err != nil {
 		return err
 	}
 	if err := devGossip(&opts, dd, layout); err != nil {
@@ -377,17 +377,27 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-func devCerts(dir string, l *devLayout) error {
+// devCerts makes the dev CA when it is missing and a certificate for
+// every server that has none, or whose certificate does not name site
+// (a data directory first run without --site, or with another one).
+func devCerts(dir string, l *devLayout, site string) error {
 	if _, err := os.Stat(filepath.Join(dir, "ca.pem")); errors.Is(err, os.ErrNotExist) {
 		if err := pki.CreateCA(dir, "Moxxie dev CA", 10*365*24*time.Hour); err != nil {
 			return err
 		}
 	}
 	for _, s := range l.Servers {
-		if _, err := os.Stat(pki.CertPath(dir, s.ID)); err == nil {
+		if got, err := pki.SiteOfFile(pki.CertPath(dir, s.ID)); err == nil && got == site {
 			continue
 		}
-		if err := pki.CreateCert(dir, dir, s.ID, pki.RoleServer, []string{l.host(), "127.0.0.1", "localhost", "::1"}, 365*24*time.Hour); err != nil {
+		hosts, validity := []string{l.host(), "127.0.0.1", "localhost", "::1"}, 365*24*time.Hour
+		var err error
+		if site != "" {
+			err = pki.CreateSiteCert(dir, dir, s.ID, site, hosts, validity)
+		} else {
+			err = pki.CreateCert(dir, dir, s.ID, pki.RoleServer, hosts, validity)
+		}
+		if err != nil {
 			return err
 		}
 	}

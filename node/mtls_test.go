@@ -304,3 +304,49 @@ func TestMTLS_ServerRefusesClientCertificateAsItsOwn(t *testing.T) {
 		t.Fatalf("New with a client certificate: %v", err)
 	}
 }
+
+// TestLoadCerts_SiteOfTheCertificate: a server certificate that names a
+// site must name the server's own; one that names none loads (the server
+// warns that other sites refuse its DR plans).
+func TestLoadCerts_SiteOfTheCertificate(t *testing.T) {
+	dir := t.TempDir()
+	base := TestTLS(t, dir, "s0", pki.RoleServer)
+	caDir := filepath.Dir(base.CAFile)
+	siteTLS := func(name, site string) TLSConfig {
+		if err := pki.CreateSiteCert(caDir, dir, name, site, []string{"127.0.0.1"}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		return TLSConfig{CAFile: base.CAFile, CertFile: pki.CertPath(dir, name), KeyFile: pki.KeyPath(dir, name)}
+	}
+	east := siteTLS("s1", "east")
+	tests := []struct {
+		name     string
+		tls      TLSConfig
+		site     string
+		wantSite string
+		wantErr  string
+	}{
+		{"its own site", east, "east", "east", ""},
+		{"another site", east, "west", "", "names site east, but this server is in site west"},
+		{"in no site", east, "", "", "names site east, but this server is in no site"},
+		{"a certificate naming no site", base, "west", "", ""},
+		{"outside the pool", base, "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs, err := loadCerts(tt.tls, tt.site)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("loadCerts: %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := *cs.certSite.Load(); got != tt.wantSite {
+				t.Errorf("certificate site %q, want %q", got, tt.wantSite)
+			}
+		})
+	}
+}

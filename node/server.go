@@ -174,8 +174,12 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	}
 	s.tracer, s.tracing, s.stopTracing = telemetry.Tracer(tp), telemetry.Recording(tp), stopTracing
 
-	if s.certs, err = loadCerts(cfg.TLS); err != nil {
+	if s.certs, err = loadCerts(cfg.TLS, cfg.Site.Name); err != nil {
 		return nil, err
+	}
+	if cfg.Site.Name != "" && *s.certs.certSite.Load() == "" {
+		s.logger.Warn("the server certificate names no site: other sites refuse the DR plans this server sends them (docs/dr.md)",
+			"cert_file", cfg.TLS.CertFile, "site", cfg.Site.Name, "fix", "moxxied tls cert create --server --site "+cfg.Site.Name)
 	}
 	s.metrics.reg.MustRegister(certCollector(s.certs))
 	if s.secrets, err = loadSecretKeys(cfg.Secrets, os.LookupEnv, s.logger); err != nil {

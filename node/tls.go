@@ -17,15 +17,21 @@ import (
 // key pair in place, so new handshakes use it without a restart.
 type certs struct {
 	caFile, certFile, keyFile string
-	pool                      atomic.Pointer[x509.CertPool]
-	pair                      atomic.Pointer[tls.Certificate]
+	// site is this server's site (site.name), which the certificate must
+	// not contradict; "" outside the sites' pool.
+	site string
+	// certSite is the site the current certificate names (pki.SiteOf).
+	certSite atomic.Pointer[string]
+	pool     atomic.Pointer[x509.CertPool]
+	pair     atomic.Pointer[tls.Certificate]
 	// cas holds the CA certificates of caFile, for their expiry metrics.
 	cas atomic.Pointer[[]*x509.Certificate]
 }
 
-// loadCerts reads the files named in c.
-func loadCerts(c TLSConfig) (*certs, error) {
-	cs := &certs{caFile: c.CAFile, certFile: c.CertFile, keyFile: c.KeyFile}
+// loadCerts reads the files named in c for a server of site (site.name,
+// "" for none).
+func loadCerts(c TLSConfig, site string) (*certs, error) {
+	cs := &certs{caFile: c.CAFile, certFile: c.CertFile, keyFile: c.KeyFile, site: site}
 	if err := cs.Reload(); err != nil {
 		return nil, err
 	}
@@ -64,6 +70,18 @@ func (cs *certs) Reload() error {
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		return fmt.Errorf("tls.cert_file: not signed by tls.ca_file: %w", err)
 	}
+	certSite, err := pki.SiteOf(leaf)
+	if err != nil {
+		return fmt.Errorf("tls.cert_file: %w", err)
+	}
+	if certSite != "" && certSite != cs.site {
+		in := "in no site (site.name is empty)"
+		if cs.site != "" {
+			in = "in site " + cs.site + " (site.name)"
+		}
+		return fmt.Errorf("tls.cert_file: %s names site %s, but this server is %s", cs.certFile, certSite, in)
+	}
+	cs.certSite.Store(&certSite)
 	pair.Leaf = leaf
 	cs.pool.Store(pool)
 	cs.pair.Store(&pair)
