@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -143,6 +145,18 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 		}
 		return nil
 	})
+	// East's plans reached west with east's certificates (above). North's
+	// servers share the CA but not east's site: north cannot speak for
+	// east at west, and the replica stays as east sent it.
+	north := sites[2]
+	r := siteCertPut(t, north, west, "/v1/dr/replicas/east", `{"plans":[]}`)
+	if r.status != http.StatusForbidden || !strings.Contains(r.body, `"field":"source"`) || !strings.Contains(r.body, "is of site north") {
+		t.Fatalf("north's certificate sending east's plans: %d %s", r.status, r.body)
+	}
+	var kept drPlan
+	if err := ctlJSONOn(west, t, &kept, "dr", "plan", "get", "shop"); err != nil || !kept.Replica || len(kept.Status) != 2 {
+		t.Fatalf("west's replica after north's attempt: %+v %v", kept, err)
+	}
 	ctl("backup", "policy", "update", "dr-often", "--disabled")
 	var guestsBefore []map[string]any
 	simGet(t, west.dir, "/cluster/resources?type=vm", &guestsBefore)
@@ -437,4 +451,45 @@ func guestsAre(t *testing.T, s *devSite, status string, vmids ...int) error {
 		}
 	}
 	return nil
+}
+
+// certAnswer is the status and body of an answer.
+type certAnswer struct {
+	status int
+	body   string
+}
+
+// siteCertPut sends a PUT to a server of site to, authenticated by the
+// certificate of server s1 of site from, as a site's leader sends its DR
+// plans to another.
+func siteCertPut(t *testing.T, from, to *devSite, path, body string) certAnswer {
+	t.Helper()
+	tlsDir := filepath.Join(from.dir, "tls")
+	pair, err := tls.LoadX509KeyPair(filepath.Join(tlsDir, "s1.pem"), filepath.Join(tlsDir, "s1-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(filepath.Join(to.dir, "tls", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{pair}}}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodPut, "https://"+to.servers[0].APIAddress+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certAnswer{status: resp.StatusCode, body: string(b)}
 }
