@@ -165,30 +165,64 @@ func (s *Server) drFailedOver() []string {
 	return out
 }
 
+// drFenceSettle is how long after a failback ended at this site the
+// pool's word that the recovery site failed the plan over is not
+// believed. A server can hold a recovery server's meta from before the
+// failback for a push/pull interval or more (a missed broadcast); that
+// stale meta would fence the plan again and stop the guests the failback
+// just started. Within it only a sync's answer fences, which names the
+// failover's run and whether it was released.
+var drFenceSettle = 4 * site.DefaultTiming().PushPullInterval
+
 // drLearnFences fences every plan of this site whose recovery site
 // advertises in the pool that it failed this site over.
 func (s *Server) drLearnFences() {
-	local := s.cfg.Site.Name
+	sites := s.Sites()
+	st := s.State()
+	_, plans, err := st.DRPlans(nil)
+	if err != nil {
+		return
+	}
+	failedBack := func(p *fsm.DRPlan) time.Time {
+		if p.LastRun == "" {
+			return time.Time{}
+		}
+		_, op, err := st.Operation(nil, p.LastRun)
+		if err != nil || op == nil || op.Kind != fsm.OpDRFailback || op.Status != fsm.OpSucceeded {
+			return time.Time{}
+		}
+		return op.FinishedAt.Time()
+	}
+	for _, p := range poolFences(s.cfg.Site.Name, sites, plans, failedBack, s.now()) {
+		s.drFence(p, &fsm.DRFence{By: p.RecoverySite, Since: fsm.Timestamp(s.now().UnixNano())})
+	}
+}
+
+// poolFences returns the plans of site local that the pool view sites
+// says their recovery site failed over (an alive server of it lists
+// local in its meta), leaving out plans already fenced and plans whose
+// last failback (failedBack, zero for none) ended less than
+// drFenceSettle before now.
+func poolFences(local string, sites []site.SiteStatus, plans []*fsm.DRPlan, failedBack func(*fsm.DRPlan) time.Time, now time.Time) []*fsm.DRPlan {
 	by := map[string]bool{}
-	for _, st := range s.Sites() {
+	for _, st := range sites {
 		for _, m := range st.Members {
 			if m.State == site.StateAlive && slices.Contains(m.FailedOver, local) {
 				by[st.Name] = true
 			}
 		}
 	}
-	if len(by) == 0 {
-		return
-	}
-	_, plans, err := s.State().DRPlans(nil)
-	if err != nil {
-		return
-	}
+	var out []*fsm.DRPlan
 	for _, p := range plans {
-		if !p.Replica && p.Fence == nil && by[p.RecoverySite] {
-			s.drFence(p, &fsm.DRFence{By: p.RecoverySite, Since: fsm.Timestamp(s.now().UnixNano())})
+		if p.Replica || p.Fence != nil || !by[p.RecoverySite] {
+			continue
 		}
+		if t := failedBack(p); !t.IsZero() && now.Sub(t) < drFenceSettle {
+			continue
+		}
+		out = append(out, p)
 	}
+	return out
 }
 
 // drFence records that p was failed over.
