@@ -506,34 +506,16 @@ func (o *opState) drRun() error {
 			return err
 		}
 	}
-	taken := map[int]bool{}
+	alloc := &drAlloc{taken: map[int]bool{}}
 	for _, it := range items {
-		taken[it.TargetVMID] = it.TargetVMID != 0
+		alloc.taken[it.TargetVMID] = it.TargetVMID != 0
 	}
-	for _, it := range items {
+	for _, group := range drOrderGroups(items) {
 		if o.r.ctx.Err() != nil {
 			return o.r.ctx.Err()
 		}
-		if fsm.DRStepFinal(o.op.Kind, it.Step, it.Keep) {
-			continue
-		}
-		var err error
-		switch o.op.Kind {
-		case fsm.OpDRFailback:
-			err = o.drFailbackItem(p, it)
-		case fsm.OpDRRelease:
-			err = o.drReleaseItem(p, it)
-		default:
-			err = o.drItem(p, it, it.Keep, taken)
-		}
-		if err != nil {
-			if o.r.ctx.Err() != nil {
-				return o.r.ctx.Err()
-			}
-			o.r.s.logger.WarnContext(o.reqCtx, "dr: guest failed", "run", o.op.ID, "vmid", it.VMID, "step", it.Step, "error", err)
-			if uerr := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepFailed, Error: err.Error()}); uerr != nil {
-				return uerr
-			}
+		if err := o.drGroup(p, group, alloc); err != nil {
+			return err
 		}
 	}
 	_, done, err := st.DRItems(nil, o.op.ID)
@@ -549,6 +531,85 @@ func (o *opState) drRun() error {
 	return runFailed(len(done), failed)
 }
 
+// drParallel bounds the guests of one recovery order that a run brings
+// back (restores, configures, starts; or stops and backs up) at a time.
+// The guests of an order start only when every guest of the earlier
+// orders is done.
+const drParallel = 4
+
+// drAlloc hands out the target VMIDs of a run's guests one at a time:
+// Proxmox's next free ID stays the same until a restore creates the
+// guest, so taken holds the IDs given out (or recorded) so far.
+type drAlloc struct {
+	mu    sync.Mutex
+	taken map[int]bool
+}
+
+// drOrderGroups splits a run's items, which are in recovery order, into
+// runs of the same order.
+func drOrderGroups(items []*fsm.DRItem) [][]*fsm.DRItem {
+	var out [][]*fsm.DRItem
+	for i, it := range items {
+		if i == 0 || it.Order != items[i-1].Order {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], it)
+	}
+	return out
+}
+
+// drGroup runs the items of one recovery order, drParallel at a time,
+// recording each one that fails. It returns an error only when the run
+// cannot go on: its context ended, or a failure could not be recorded.
+func (o *opState) drGroup(p *fsm.DRPlan, group []*fsm.DRItem, alloc *drAlloc) error {
+	sem := make(chan struct{}, drParallel)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		fatal error
+	)
+	for _, it := range group {
+		if fsm.DRStepFinal(o.op.Kind, it.Step, it.Keep) {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := o.drGroupItem(p, it, alloc); err != nil {
+				mu.Lock()
+				fatal = cmp.Or(fatal, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return fatal
+}
+
+// drGroupItem brings one item as far as it goes and records its failure.
+func (o *opState) drGroupItem(p *fsm.DRPlan, it *fsm.DRItem, alloc *drAlloc) error {
+	if o.r.ctx.Err() != nil {
+		return o.r.ctx.Err()
+	}
+	var err error
+	switch o.op.Kind {
+	case fsm.OpDRFailback:
+		err = o.drFailbackItem(p, it)
+	case fsm.OpDRRelease:
+		err = o.drReleaseItem(p, it)
+	default:
+		err = o.drItem(p, it, it.Keep, alloc)
+	}
+	if err == nil {
+		return nil
+	}
+	if o.r.ctx.Err() != nil {
+		return o.r.ctx.Err()
+	}
+	o.r.s.logger.WarnContext(o.reqCtx, "dr: guest failed", "run", o.op.ID, "vmid", it.VMID, "step", it.Step, "error", err)
+	return o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepFailed, Error: err.Error()})
+}
+
 // drUpdate records an item's step, keeping it current in it.
 func (o *opState) drUpdate(it *fsm.DRItem, u *fsm.DRItemUpdateRequest) error {
 	u.Run, u.Order, u.VMID = o.op.ID, it.Order, it.VMID
@@ -561,7 +622,7 @@ func (o *opState) drUpdate(it *fsm.DRItem, u *fsm.DRItemUpdateRequest) error {
 }
 
 // drItem brings one guest back at this site, from the step it is at.
-func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, taken map[int]bool) error {
+func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, alloc *drAlloc) error {
 	ctx, cancel := context.WithTimeout(o.reqCtx, 10*time.Minute)
 	defer cancel()
 	pr := o.r.p
@@ -571,23 +632,7 @@ func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, taken map[int
 	}
 	kind := provider.GuestKind(cmp.Or(it.Kind, string(provider.KindVM)))
 	if it.Step == fsm.DRStepPending {
-		target := it.TargetVMID
-		if target == 0 {
-			id, err := pr.NextID(ctx)
-			if err != nil {
-				return err
-			}
-			for taken[id] {
-				id++
-			}
-			target = id
-		}
-		node, err := o.drTargetNode(p)
-		if err != nil {
-			return err
-		}
-		taken[target] = true
-		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepAllocated, TargetVMID: target, TargetNode: node}); err != nil {
+		if err := o.drAllocate(ctx, p, it, alloc); err != nil {
 			return err
 		}
 	}
@@ -645,6 +690,31 @@ func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, taken map[int
 		}
 	}
 	return nil
+}
+
+// drAllocate gives a pending item its target VMID (the plan's, or the
+// next free one not given to another guest of the run) and node, and
+// records them.
+func (o *opState) drAllocate(ctx context.Context, p *fsm.DRPlan, it *fsm.DRItem, alloc *drAlloc) error {
+	alloc.mu.Lock()
+	defer alloc.mu.Unlock()
+	target := it.TargetVMID
+	if target == 0 {
+		id, err := o.r.p.NextID(ctx)
+		if err != nil {
+			return err
+		}
+		for alloc.taken[id] {
+			id++
+		}
+		target = id
+	}
+	node, err := o.drTargetNode(p)
+	if err != nil {
+		return err
+	}
+	alloc.taken[target] = true
+	return o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepAllocated, TargetVMID: target, TargetNode: node})
 }
 
 // drAwaitRestore waits for the item's restore. With its task recorded
