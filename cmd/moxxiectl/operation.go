@@ -103,10 +103,10 @@ func progressLine(op *client.Operation) string {
 
 func operationTable(w io.Writer, ops []client.Operation) error {
 	tw := newTable(w)
-	row(tw, "ID", "KIND", "STATUS", "VMID", "NODE", "STEP", "CREATED")
+	row(tw, "ID", "KIND", "STATUS", "VMID", "NODE", "POLICY", "STEP", "CREATED")
 	for _, op := range ops {
 		row(tw, cell(op.ID), cell(op.Kind), cell(op.Status), vmidOrDash(op.VMID), orDash(cell(op.Node)),
-			orDash(cell(op.Step)), formatTime(op.CreatedAt))
+			orDash(cell(op.Policy)), orDash(cell(op.Step)), formatTime(op.CreatedAt))
 	}
 	return tw.Flush()
 }

@@ -145,8 +145,8 @@ Finished:  -
 
 	out, _ = p.cli(t, 0, "operation", "list")
 	p.checkCall(t, "GET /v1/operations")
-	want = `ID                                    KIND       STATUS   VMID  NODE  STEP  CREATED
-01234567-89ab-7cde-8f01-23456789abcd  vm.create  pending  -     pve1  -     2025-06-01T12:00:05Z
+	want = `ID                                    KIND       STATUS   VMID  NODE  POLICY  STEP  CREATED
+01234567-89ab-7cde-8f01-23456789abcd  vm.create  pending  -     pve1  -       -     2025-06-01T12:00:05Z
 `
 	if got := plain(out); got != want {
 		t.Errorf("list:\n%s\nwant:\n%s", got, want)
@@ -169,7 +169,7 @@ Finished:  -
 	}
 	out, _ = p.cli(t, 0, "operation", "list", "--active")
 	p.checkCall(t, "GET /v1/operations?active=true")
-	if out != "ID  KIND  STATUS  VMID  NODE  STEP  CREATED\n" {
+	if out != "ID  KIND  STATUS  VMID  NODE  POLICY  STEP  CREATED\n" {
 		t.Errorf("active:\n%s", out)
 	}
 	out, _ = p.cli(t, 0, "operation", "get", id, "-o", "json")
