@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moxxie/moxxie/auth"
@@ -194,13 +195,17 @@ func checkSiteBinding(c *call, field, source string) error {
 	if c.token == nil || c.token.Role != string(auth.RoleSite) {
 		return nil
 	}
+	who := "token " + c.token.AccessorID
+	if strings.HasPrefix(c.token.AccessorID, certAccessorPrefix) {
+		who = c.token.Description
+	}
 	if c.site == "" {
 		return &apiError{status: http.StatusForbidden, code: CodeForbidden, field: field,
-			message: fmt.Sprintf("%s names no site, so it may act for none; role site acts only with a server certificate that names its site (moxxied tls cert create --server --site SITE, docs/dr.md)", c.token.Description)}
+			message: fmt.Sprintf("%s names no site, so it may act for none; role site acts only with a server certificate that names its site (moxxied tls cert create --server --site SITE, docs/dr.md)", who)}
 	}
 	if c.site != source {
 		return &apiError{status: http.StatusForbidden, code: CodeForbidden, field: field,
-			message: fmt.Sprintf("%s is of site %s and may act only for it, not for site %q", c.token.Description, c.site, source)}
+			message: fmt.Sprintf("%s is of site %s and may act only for it, not for site %q", who, c.site, source)}
 	}
 	return nil
 }

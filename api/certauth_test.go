@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moxxie/moxxie/auth"
 	"github.com/moxxie/moxxie/fsm"
 	"github.com/moxxie/moxxie/pki"
 )
@@ -267,6 +268,13 @@ func TestCertAuth_ServerCertificateActsForItsSiteOnly(t *testing.T) {
 	if len(l.Plans) != 1 || l.Plans[0].ID != "shop" {
 		t.Fatalf("plans after the refused syncs: %+v", l.Plans)
 	}
+
+	// A token of role site names no site, and an admin's token is bound
+	// to none.
+	site := ts.createToken(auth.RoleSite, "")
+	certCall(t, p.client(nil), "PUT", srv.URL+"/v1/dr/replicas/north", replica("north", "evil"), "Authorization", "Bearer "+site.SecretID).
+		want(t, http.StatusForbidden, "token "+site.AccessorID+" names no site")
+	certCall(t, p.client(nil), "PUT", srv.URL+"/v1/dr/replicas/north", replica("north", "shop"), "Authorization", "Bearer "+ts.secret).want(t, http.StatusOK)
 
 	// A follower passes the site on with the identity; the leader binds
 	// by it.
