@@ -41,21 +41,21 @@ func newCertPKI(t *testing.T) *certPKI {
 // does.
 func (p *certPKI) cert(name string, role pki.Role) *tls.Certificate {
 	p.t.Helper()
-	if err := pki.CreateCert(p.dir, p.dir, name, role, []string{"127.0.0.1", "localhost"}, time.Hour); err != nil {
-		p.t.Fatal(err)
-	}
-	pair, err := pki.LoadKeyPair(pki.CertPath(p.dir, name), pki.KeyPath(p.dir, name))
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return &pair
+	return p.issued(name, pki.CreateCert(p.dir, p.dir, name, role, []string{"127.0.0.1", "localhost"}, time.Hour))
 }
 
 // siteCert issues a server certificate for name naming site, as
 // `moxxied tls cert create --server --site` does.
 func (p *certPKI) siteCert(name, site string) *tls.Certificate {
 	p.t.Helper()
-	if err := pki.CreateSiteCert(p.dir, p.dir, name, site, []string{"127.0.0.1", "localhost"}, time.Hour); err != nil {
+	return p.issued(name, pki.CreateSiteCert(p.dir, p.dir, name, site, []string{"127.0.0.1", "localhost"}, time.Hour))
+}
+
+// issued loads the key pair of name, which the issuing call that returned
+// err wrote.
+func (p *certPKI) issued(name string, err error) *tls.Certificate {
+	p.t.Helper()
+	if err != nil {
 		p.t.Fatal(err)
 	}
 	pair, err := pki.LoadKeyPair(pki.CertPath(p.dir, name), pki.KeyPath(p.dir, name))

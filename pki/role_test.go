@@ -8,14 +8,18 @@ import (
 	"testing"
 )
 
-func TestRoleOf(t *testing.T) {
-	uri := func(s string) *url.URL {
-		u, err := url.Parse(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return u
+// mustURL parses s or fails the test.
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return u
+}
+
+func TestRoleOf(t *testing.T) {
+	uri := func(s string) *url.URL { return mustURL(t, s) }
 	tests := []struct {
 		name    string
 		ous     []string

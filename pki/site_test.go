@@ -10,13 +10,7 @@ import (
 )
 
 func TestSiteOf(t *testing.T) {
-	uri := func(s string) *url.URL {
-		u, err := url.Parse(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return u
-	}
+	uri := func(s string) *url.URL { return mustURL(t, s) }
 	tests := []struct {
 		name    string
 		uris    []*url.URL
