@@ -409,7 +409,7 @@ func NewDRRun(p *DRPlan, kind, trigger string, keep bool, id string) *DRRunStart
 	for _, g := range p.Guests {
 		st := status[g.VMID]
 		req.Items = append(req.Items, DRItem{VMID: g.VMID, Order: g.Order, Name: st.Name, Kind: st.Kind, Backup: st.Backup,
-			TargetVMID: g.TargetVMID, DNSName: g.DNSName})
+			Memory: st.Memory, TargetVMID: g.TargetVMID, DNSName: g.DNSName})
 	}
 	return req
 }

@@ -1155,6 +1155,7 @@ func TestNewDRRun(t *testing.T) {
 	p.Guests[1].TargetVMID, p.Guests[1].DNSName, p.Guests[1].Order = 2201, "db.moxxie.test", 0
 	p.Networks = []DRNetwork{{Source: "vmbr0", Target: "vnet1", Prefix: "p-east"}}
 	p.Status = p.Status[:2] // nothing known of 202
+	p.Status[0].Memory = 8 << 30
 	x.ok(x.sync(p))
 	x.ok(x.put(ownPlan("web", 100), true))
 	_, plans, err := x.f.State().DRPlans(nil)
@@ -1167,7 +1168,7 @@ func TestNewDRRun(t *testing.T) {
 		t.Fatalf("request %+v", req)
 	}
 	want := []DRItem{
-		{VMID: 200, Order: 0, Name: "g200", Kind: "qemu", Backup: "pbs:backup/vm/200/x"},
+		{VMID: 200, Order: 0, Name: "g200", Kind: "qemu", Backup: "pbs:backup/vm/200/x", Memory: 8 << 30},
 		{VMID: 201, Order: 0, Name: "g201", Kind: "qemu", Backup: "pbs:backup/vm/201/x", TargetVMID: 2201, DNSName: "db.moxxie.test"},
 		{VMID: 202, Order: 2},
 	}

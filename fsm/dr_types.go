@@ -170,6 +170,9 @@ type DRGuestStatus struct {
 	// storage, BackupAt when it was made; empty when there is none.
 	Backup   string    `json:"backup,omitempty"`
 	BackupAt Timestamp `json:"backup_at,omitzero"`
+	// Memory is the guest's memory at the source site in bytes, for
+	// placing its copy; 0 when unknown.
+	Memory uint64 `json:"memory,omitempty"`
 	// Error says why the guest cannot come back (not in the inventory,
 	// no backup).
 	Error string `json:"error,omitempty"`
@@ -207,6 +210,9 @@ type DRItem struct {
 	// Backup is the backup the guest comes back from (of a release: the
 	// backup it made of the copy).
 	Backup string `json:"backup,omitempty"`
+	// Memory is the guest's memory in bytes (0: unknown), which a run
+	// reserves on the node its copy is placed on.
+	Memory uint64 `json:"memory,omitempty"`
 	// TargetVMID and TargetNode are where it comes back.
 	TargetVMID int    `json:"target_vmid,omitempty"`
 	TargetNode string `json:"target_node,omitempty"`
