@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -387,7 +388,7 @@ func (s *Server) drGuestStatus(p *fsm.DRPlan) []fsm.DRGuestStatus {
 		case err != nil || ig == nil || ig.Gone:
 			gs.Error = fmt.Sprintf("guest %d is not in the inventory of site %s", g.VMID, p.SourceSite)
 		default:
-			gs.Name, gs.Kind = ig.Name, ig.Kind
+			gs.Name, gs.Kind, gs.Memory = ig.Name, ig.Kind, ig.MaxMem
 		}
 		if b := newest[g.VMID]; b != nil {
 			gs.Backup, gs.BackupAt = b.VolID, b.Time
@@ -506,10 +507,7 @@ func (o *opState) drRun() error {
 			return err
 		}
 	}
-	alloc := &drAlloc{taken: map[int]bool{}}
-	for _, it := range items {
-		alloc.taken[it.TargetVMID] = it.TargetVMID != 0
-	}
+	alloc := newDRAlloc(items)
 	for _, group := range drOrderGroups(items) {
 		if o.r.ctx.Err() != nil {
 			return o.r.ctx.Err()
@@ -537,12 +535,30 @@ func (o *opState) drRun() error {
 // orders is done.
 const drParallel = 4
 
-// drAlloc hands out the target VMIDs of a run's guests one at a time:
-// Proxmox's next free ID stays the same until a restore creates the
-// guest, so taken holds the IDs given out (or recorded) so far.
+// drAlloc places a run's guests one at a time. Proxmox's next free ID
+// stays the same until a restore creates the guest, so taken holds the
+// IDs given out (or recorded) so far; and a node's free memory shows a
+// copy only once it runs and the inventory syncs, so reserved holds the
+// memory of the copies placed on each node so far.
 type drAlloc struct {
-	mu    sync.Mutex
-	taken map[int]bool
+	mu       sync.Mutex
+	taken    map[int]bool
+	reserved map[string]uint64
+}
+
+// newDRAlloc returns the allocator of a run whose items are items, with
+// the IDs and memory of those already placed taken.
+func newDRAlloc(items []*fsm.DRItem) *drAlloc {
+	a := &drAlloc{taken: map[int]bool{}, reserved: map[string]uint64{}}
+	for _, it := range items {
+		if it.TargetVMID != 0 {
+			a.taken[it.TargetVMID] = true
+		}
+		if it.TargetNode != "" {
+			a.reserved[it.TargetNode] += it.Memory
+		}
+	}
+	return a
 }
 
 // drOrderGroups splits a run's items, which are in recovery order, into
@@ -709,11 +725,18 @@ func (o *opState) drAllocate(ctx context.Context, p *fsm.DRPlan, it *fsm.DRItem,
 		}
 		target = id
 	}
-	node, err := o.drTargetNode(p)
-	if err != nil {
-		return err
+	node := p.TargetNode
+	if node == "" {
+		_, nodes, err := o.r.s.State().InventoryNodes(nil, false)
+		if err != nil {
+			return err
+		}
+		if node = drPickNode(nodes, alloc.reserved); node == "" {
+			return errors.New("no online node at this site to recover to")
+		}
 	}
 	alloc.taken[target] = true
+	alloc.reserved[node] += it.Memory
 	return o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepAllocated, TargetVMID: target, TargetNode: node})
 }
 
@@ -747,29 +770,19 @@ func (o *opState) drAwaitRestore(ctx context.Context, p *fsm.DRPlan, it *fsm.DRI
 	return o.awaitUnlocked(ctx, ref, "create")
 }
 
-// drTargetNode is the plan's target node, or the online node with the
-// most free memory.
-func (o *opState) drTargetNode(p *fsm.DRPlan) (string, error) {
-	if p.TargetNode != "" {
-		return p.TargetNode, nil
-	}
-	_, nodes, err := o.r.s.State().InventoryNodes(nil, false)
-	if err != nil {
-		return "", err
-	}
-	best, free := "", int64(-1)
+// drPickNode returns the online node with the most memory free once the
+// copies already placed on it (reserved) run, or "" when none is online.
+func drPickNode(nodes []*fsm.InvNode, reserved map[string]uint64) string {
+	best, free := "", int64(math.MinInt64)
 	for _, n := range nodes {
 		if n.Gone || n.Status != "online" {
 			continue
 		}
-		if f := int64(n.MaxMem) - int64(n.Mem); f > free {
+		if f := int64(n.MaxMem) - int64(n.Mem) - int64(reserved[n.Name]); f > free {
 			best, free = n.Name, f
 		}
 	}
-	if best == "" {
-		return "", errors.New("no online node at this site to recover to")
-	}
-	return best, nil
+	return best
 }
 
 // drAddress allocates the guest's address at this site, under its DNS

@@ -17,13 +17,18 @@ import (
 // TestDRRun_GuestsOfAnOrderTogether: a drill brings the guests of one
 // recovery order back together, at most drParallel at a time, and the
 // next order only once every guest of the earlier one is done; every
-// copy gets a VMID of its own.
+// copy gets a VMID of its own, and a node no more copies than its
+// memory holds.
 func TestDRRun_GuestsOfAnOrderTogether(t *testing.T) {
-	seed := pvesim.Seed{Nodes: 3, BackupDirs: map[string]string{"dr": t.TempDir()}}
+	// Three nodes of 64 GiB, six stopped guests of 24 GiB: two copies
+	// fit on a node.
+	seed := pvesim.Seed{Nodes: 3, MemoryGiB: 64, BackupDirs: map[string]string{"dr": t.TempDir()}}
 	for i := range 6 {
-		seed.GuestList = append(seed.GuestList, pvesim.SeedGuest{VMID: 100 + i, Node: fmt.Sprintf("pve%d", i%3+1), Name: fmt.Sprintf("app-%d", i), DiskGiB: 4})
+		seed.GuestList = append(seed.GuestList, pvesim.SeedGuest{VMID: 100 + i, Node: fmt.Sprintf("pve%d", i%3+1), Name: fmt.Sprintf("app-%d", i),
+			DiskGiB: 4, MemoryMiB: 24 << 10})
 	}
 	s, sim, _ := simServer(t, pvesim.Config{TaskDuration: 100 * time.Millisecond, Seed: seed})
+	syncNow(t, s, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -64,7 +69,7 @@ func TestDRRun_GuestsOfAnOrderTogether(t *testing.T) {
 			order = 2
 		}
 		plan.Guests = append(plan.Guests, fsm.DRGuest{VMID: g.VMID, Order: order})
-		plan.Status = append(plan.Status, fsm.DRGuestStatus{VMID: g.VMID, Name: g.Name, Kind: "qemu", Backup: list[i].VolID})
+		plan.Status = append(plan.Status, fsm.DRGuestStatus{VMID: g.VMID, Name: g.Name, Kind: "qemu", Backup: list[i].VolID, Memory: 24 << 30})
 	}
 	if _, err := s.raftApply(&fsm.DRReplicaSyncRequest{Source: "east", LocalSite: "west", Plans: []fsm.DRPlan{plan}, ConflictIDs: []string{api.NewID()}}); err != nil {
 		t.Fatal(err)
@@ -131,7 +136,7 @@ func TestDRRun_GuestsOfAnOrderTogether(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	targets := map[int]bool{}
+	targets, perNode := map[int]bool{}, map[string]int{}
 	var lastOrder1Running time.Time
 	var order2Restore time.Time
 	mu.Lock()
@@ -141,6 +146,7 @@ func TestDRRun_GuestsOfAnOrderTogether(t *testing.T) {
 			t.Fatalf("item %+v", it)
 		}
 		targets[it.TargetVMID] = true
+		perNode[it.TargetNode]++
 		if it.Order == 1 {
 			if runAt[it.TargetVMID].After(lastOrder1Running) {
 				lastOrder1Running = runAt[it.TargetVMID]
@@ -153,7 +159,47 @@ func TestDRRun_GuestsOfAnOrderTogether(t *testing.T) {
 	if mostAtOnce < 2 || mostAtOnce > drParallel {
 		t.Errorf("at most %d restores at once, want 2 to %d", mostAtOnce, drParallel)
 	}
+	// The copies of a run are placed by the memory they will take, not
+	// all on the node that had the most free when the run started.
+	if len(perNode) != 3 || perNode["pve1"] != 2 || perNode["pve2"] != 2 || perNode["pve3"] != 2 {
+		t.Errorf("copies per node %v, want two on each", perNode)
+	}
 	if lastOrder1Running.IsZero() || order2Restore.IsZero() || order2Restore.Before(lastOrder1Running) {
 		t.Errorf("order 2 began restoring at %s, the last guest of order 1 ran at %s", order2Restore, lastOrder1Running)
+	}
+}
+
+func TestDRPickNode(t *testing.T) {
+	const gib = 1 << 30
+	nodes := []*fsm.InvNode{
+		{Name: "pve1", Status: "online", MaxMem: 64 * gib, Mem: 8 * gib},
+		{Name: "pve2", Status: "online", MaxMem: 64 * gib, Mem: 16 * gib},
+		{Name: "pve3", Status: "offline", MaxMem: 256 * gib},
+		{Name: "pve4", Status: "online", MaxMem: 256 * gib, InvMeta: fsm.InvMeta{Gone: true}},
+	}
+	tests := []struct {
+		reserved map[string]uint64
+		want     string
+	}{
+		{nil, "pve1"},
+		{map[string]uint64{"pve1": 9 * gib}, "pve2"},
+		{map[string]uint64{"pve1": 100 * gib, "pve2": 100 * gib}, "pve1"}, // both over: the least over
+	}
+	for _, tt := range tests {
+		if got := drPickNode(nodes, tt.reserved); got != tt.want {
+			t.Errorf("reserved %v: %q, want %q", tt.reserved, got, tt.want)
+		}
+	}
+	if got := drPickNode(nodes[2:], nil); got != "" {
+		t.Errorf("no online node: %q", got)
+	}
+	// A resumed run counts what its items took before.
+	a := newDRAlloc([]*fsm.DRItem{
+		{VMID: 100, TargetVMID: 2100, TargetNode: "pve1", Memory: 4 * gib},
+		{VMID: 101, TargetVMID: 2101, TargetNode: "pve1", Memory: 2 * gib},
+		{VMID: 102},
+	})
+	if !a.taken[2100] || !a.taken[2101] || len(a.taken) != 2 || a.reserved["pve1"] != 6*gib {
+		t.Errorf("resumed allocator: taken %v, reserved %v", a.taken, a.reserved)
 	}
 }

@@ -147,7 +147,7 @@ func printDRPlan(w io.Writer, p *client.DRPlan, now time.Time) error {
 		"Recovery site", cell(p.RecoverySite),
 		"Backup storage", cell(p.BackupStorage),
 		"Target storage", cell(p.TargetStorage),
-		"Target node", orDefault(cell(p.TargetNode), "the online node with the most free memory"),
+		"Target node", orDefault(cell(p.TargetNode), "for each guest, the online node with the most free memory"),
 		"Manual", manual,
 	}
 	for _, n := range p.Networks {
@@ -228,7 +228,7 @@ func (f *drPlanFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.recoverySite, "recovery-site", "", "the site the guests come back at")
 	fl.StringVar(&f.backupStorage, "backup-storage", "", "the storage holding the guests' backups, readable by both sites' Proxmox clusters under this ID")
 	fl.StringVar(&f.targetStorage, "target-storage", "", "the recovery site's storage the restored disks go to")
-	fl.StringVar(&f.targetNode, "target-node", "", "the recovery site's node the guests come back on (default: its online node with the most free memory)")
+	fl.StringVar(&f.targetNode, "target-node", "", "the recovery site's node the guests come back on (default: for each guest, its online node with the most memory free, counting the copies already placed)")
 	fl.StringArrayVar(&f.guests, "guest", nil, "a guest to protect, as VMID[:ORDER[:DNSNAME]]: lower orders come back first; DNSNAME is re-pointed to its new address (repeatable)")
 	fl.StringArrayVar(&f.networks, "network", nil, "map a source bridge or vnet to a recovery one, as SRC=DST[@PREFIXID]: guests on it take addresses from that IPAM prefix (repeatable)")
 	fl.BoolVar(&f.manual, "manual", false, "never fail over by itself: only moxxiectl site failover runs it")
