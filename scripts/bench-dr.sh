@@ -19,12 +19,23 @@
 # Environment:
 #   ROUNDS   repetitions (default 10)
 #   GUESTS   guests protected, of the dev seed's 100-104 (default 4)
+#   ORDERS   each (default): one guest per recovery order, so they come
+#            back one after another; one: all in order 1, so they come
+#            back together (up to four at a time)
 #   TMPDIR   where the sites keep their data (default /tmp)
 #   KEEP     when set, keep the temporary directory (logs) on exit
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-10}
 GUESTS=${GUESTS:-4}
+ORDERS=${ORDERS:-each}
+case $ORDERS in
+each | one) ;;
+*)
+	echo "ORDERS must be each or one (got $ORDERS)" >&2
+	exit 2
+	;;
+esac
 command -v jq >/dev/null || {
 	echo "bench-dr.sh needs jq: apt-get install jq" >&2
 	exit 1
@@ -54,7 +65,7 @@ guests=()
 order=1
 for v in $(seq 100 $((99 + GUESTS))); do
 	guests+=(--guest "$v:$order:g$v.dr.moxxie.test")
-	order=$((order + 1))
+	if [ "$ORDERS" = each ]; then order=$((order + 1)); fi
 done
 echo "== east backs up guests $vmids to the shared storage dr; plan shop recovers them at west"
 prefix=$(ctl west ipam prefix create 10.88.0.0/22 --gateway 10.88.0.1 -o json | jq -r .id)
@@ -103,7 +114,7 @@ for r in $(seq "$ROUNDS"); do
 	until_ok "west to see east up" east_is up
 done
 
-echo "== over $ROUNDS rounds (ms), $GUESTS guests"
+echo "== over $ROUNDS rounds (ms), $GUESTS guests, orders: $ORDERS"
 echo "detection (west sees east down):   $(stats "${detect[@]}")"
 echo "failover started:                  $(stats "${started[@]}")"
 echo "every protected guest running:     $(stats "${running[@]}")"
