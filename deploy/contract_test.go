@@ -12,8 +12,9 @@ import (
 // metricsContract is every metric name the rules and the dashboard may
 // use, with its type: the contract of issue 8 ("the SLO rules, dashboard
 // and e2e test use exactly these"), plus the inventory metrics that
-// predate it and are kept. A histogram also provides its _bucket, _count
-// and _sum series.
+// predate it and are kept, and the metrics of sites and DR (issue 11),
+// which only a server in a site serves. A histogram also provides its
+// _bucket, _count and _sum series.
 var metricsContract = map[string]string{
 	"moxxie_build_info": "gauge",
 
@@ -66,6 +67,13 @@ var metricsContract = map[string]string{
 
 	"moxxie_audit_chain_length":                       "gauge",
 	"moxxie_tls_certificate_expiry_timestamp_seconds": "gauge",
+
+	"moxxie_site_state":                      "gauge",
+	"moxxie_dr_replica_sync_age_seconds":     "gauge",
+	"moxxie_dr_replica_unrecoverable_guests": "gauge",
+	"moxxie_dr_plan_failed_over":             "gauge",
+	"moxxie_dr_plan_fenced":                  "gauge",
+	"moxxie_dr_conflicts":                    "gauge",
 }
 
 // contractMetric returns the contract metric a series name belongs to:
