@@ -227,6 +227,30 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	// West's simulator makes tasks slow, so the failover is caught
 	// half-way.
 	simAdmin(t, west.dir, http.MethodPut, "/faults", map[string]any{"slow_tasks": "1500ms"})
+
+	// A real Prometheus with the shipped rules scrapes west and north: it
+	// is quiet now, and pages when east goes down.
+	promAPI := ""
+	if promBin, err := exec.LookPath("prometheus"); err != nil {
+		t.Log("skipping the alert checks: prometheus missing (apt-get install prometheus; CI has it)")
+	} else {
+		rules, err := filepath.Abs(filepath.Join("..", "deploy", "prometheus", "moxxie-rules.yml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets := append(readServerMetrics(t, west.dir), readServerMetrics(t, north.dir)...)
+		promAPI = startPrometheus(t, promBin, "  - job_name: moxxied\n    static_configs:\n      - targets: [\""+strings.Join(targets, `", "`)+"\"]\n", rules)
+		waitUntil(t, 60*time.Second, "Prometheus sees every site up", func() error {
+			v, err := promQuery(promAPI, `max by (site) (moxxie_site_state{state="up"})`)
+			if err != nil || len(v) != 3 || minOf(v) != 1 {
+				return fmt.Errorf("sites up: %v %v", v, err)
+			}
+			return nil
+		})
+		if v, err := promQuery(promAPI, `ALERTS{alertname=~"MoxxieSite.*|MoxxieDR.*"}`); err != nil || len(v) != 0 {
+			t.Fatalf("site or DR alerts before east froze: %v %v", v, err)
+		}
+	}
 	start := time.Now()
 	east.signal(t, syscall.SIGSTOP)
 	t.Cleanup(func() { east.signal(t, syscall.SIGCONT) })
@@ -275,6 +299,18 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	})
 	running := time.Since(start)
 	t.Logf("every protected guest running at west %s after east froze", running.Round(time.Millisecond))
+	if promAPI != "" {
+		waitUntil(t, 30*time.Second, "Prometheus fires MoxxieSiteDown for east", func() error {
+			v, err := promQuery(promAPI, `ALERTS{alertname="MoxxieSiteDown",alertstate="firing",site="east",severity="page"}`)
+			if err != nil || len(v) != 1 {
+				return fmt.Errorf("firing: %v %v", v, err)
+			}
+			return nil
+		})
+		if v, err := promQuery(promAPI, `max by (plan, source_site) (moxxie_dr_plan_failed_over{plan="shop",source_site="east"})`); err != nil || len(v) != 1 || v[0] != 1 {
+			t.Errorf("west's failed-over plan in Prometheus: %v %v", v, err)
+		}
+	}
 	simAdmin(t, west.dir, http.MethodPut, "/faults", map[string]any{})
 
 	// In order, each once, running with west's addresses.

@@ -64,38 +64,13 @@ func TestDev_PrometheusScrapesClusterAndAgent(t *testing.T) {
 		return nil
 	})
 
-	promDir := t.TempDir()
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: moxxied
+	api := startPrometheus(t, promBin, fmt.Sprintf(`  - job_name: moxxied
     static_configs:
       - targets: [%s]
   - job_name: moxxie-agent
     static_configs:
       - targets: ["%s"]
-`, `"`+strings.Join(targets, `", "`)+`"`, agentMetrics)
-	if err := os.WriteFile(filepath.Join(promDir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	listen := freeAddr(t)
-	prom := exec.Command(promBin, "--config.file="+filepath.Join(promDir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(promDir, "data"), "--web.listen-address="+listen)
-	promOut := &lockedBuffer{}
-	prom.Stdout, prom.Stderr = promOut, promOut
-	prom.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = prom.Process.Kill()
-		_ = prom.Wait()
-		if t.Failed() {
-			t.Logf("prometheus:\n%s", promOut)
-		}
-	})
-	api := "http://" + listen + "/api/v1/"
+`, `"`+strings.Join(targets, `", "`)+`"`, agentMetrics))
 
 	waitUntil(t, 60*time.Second, "every target up in Prometheus", func() error {
 		var r struct {
@@ -150,6 +125,40 @@ scrape_configs:
 			return nil
 		})
 	}
+}
+
+// startPrometheus runs the Prometheus at promBin until the test ends,
+// scraping every second with the scrape_configs entries scrapes and, when
+// rules is set, evaluating the rules of that file every second. It
+// returns the base URL of its HTTP API.
+func startPrometheus(t *testing.T, promBin, scrapes string, rules ...string) string {
+	t.Helper()
+	promDir := t.TempDir()
+	cfg := "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+	if len(rules) > 0 {
+		cfg += "rule_files: [\"" + strings.Join(rules, `", "`) + "\"]\n"
+	}
+	cfg += "scrape_configs:\n" + scrapes
+	if err := os.WriteFile(filepath.Join(promDir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listen := freeAddr(t)
+	prom := exec.Command(promBin, "--config.file="+filepath.Join(promDir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(promDir, "data"), "--web.listen-address="+listen)
+	promOut := &lockedBuffer{}
+	prom.Stdout, prom.Stderr = promOut, promOut
+	prom.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := prom.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = prom.Process.Kill()
+		_ = prom.Wait()
+		if t.Failed() {
+			t.Logf("prometheus:\n%s", promOut)
+		}
+	})
+	return "http://" + listen + "/api/v1/"
 }
 
 // readServerMetrics returns the plain metrics addresses servers.json lists.
