@@ -529,11 +529,18 @@ func (o *opState) drRun() error {
 	return runFailed(len(done), failed)
 }
 
-// drParallel bounds the guests of one recovery order that a run brings
-// back (restores, configures, starts; or stops and backs up) at a time.
-// The guests of an order start only when every guest of the earlier
-// orders is done.
+// drParallel bounds the guests of one recovery order that a failover,
+// drill or failback brings back (restores, configures, starts) at a
+// time. The guests of an order start only when every guest of the
+// earlier orders is done. A release backs its copies up one at a time:
+// Proxmox runs one backup job per node at a time anyway, and backups
+// waiting for that lock would spend their guests' drItemTimeout.
 const drParallel = 4
+
+// drItemTimeout bounds the work on one guest of a DR run: its restore
+// or backup dominates, and a large guest's takes hours on slow storage.
+// Past it the guest fails (a new leader resumes it from its step).
+const drItemTimeout = 6 * time.Hour
 
 // drAlloc places a run's guests one at a time. Proxmox's next free ID
 // stays the same until a restore creates the guest, so taken holds the
@@ -574,11 +581,16 @@ func drOrderGroups(items []*fsm.DRItem) [][]*fsm.DRItem {
 	return out
 }
 
-// drGroup runs the items of one recovery order, drParallel at a time,
-// recording each one that fails. It returns an error only when the run
-// cannot go on: its context ended, or a failure could not be recorded.
+// drGroup runs the items of one recovery order, drParallel at a time (a
+// release: one), recording each one that fails. It returns an error only
+// when the run cannot go on: its context ended, or a failure could not
+// be recorded.
 func (o *opState) drGroup(p *fsm.DRPlan, group []*fsm.DRItem, alloc *drAlloc) error {
-	sem := make(chan struct{}, drParallel)
+	parallel := drParallel
+	if o.op.Kind == fsm.OpDRRelease {
+		parallel = 1
+	}
+	sem := make(chan struct{}, parallel)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -639,7 +651,7 @@ func (o *opState) drUpdate(it *fsm.DRItem, u *fsm.DRItemUpdateRequest) error {
 
 // drItem brings one guest back at this site, from the step it is at.
 func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, alloc *drAlloc) error {
-	ctx, cancel := context.WithTimeout(o.reqCtx, 10*time.Minute)
+	ctx, cancel := context.WithTimeout(o.reqCtx, drItemTimeout)
 	defer cancel()
 	pr := o.r.p
 	if it.Backup == "" {
@@ -949,7 +961,7 @@ func (o *opState) drAwaitRelease(p *fsm.DRPlan, items []*fsm.DRItem) error {
 // starts it. Restoring over is repeatable, so a resumed item restores
 // again when its task is unknown.
 func (o *opState) drFailbackItem(p *fsm.DRPlan, it *fsm.DRItem) error {
-	ctx, cancel := context.WithTimeout(o.reqCtx, 10*time.Minute)
+	ctx, cancel := context.WithTimeout(o.reqCtx, drItemTimeout)
 	defer cancel()
 	pr := o.r.p
 	_, g, err := o.r.s.State().InventoryGuest(nil, it.VMID)
@@ -1037,7 +1049,7 @@ func drReleaseNotes(plan, run string) string { return fmt.Sprintf("moxxie-dr=%s 
 // releases its address. A resumed item finds the backup it made by its
 // notes.
 func (o *opState) drReleaseItem(p *fsm.DRPlan, it *fsm.DRItem) error {
-	ctx, cancel := context.WithTimeout(o.reqCtx, 10*time.Minute)
+	ctx, cancel := context.WithTimeout(o.reqCtx, drItemTimeout)
 	defer cancel()
 	pr := o.r.p
 	kind := provider.GuestKind(cmp.Or(it.Kind, string(provider.KindVM)))
