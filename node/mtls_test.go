@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -346,6 +347,44 @@ func TestLoadCerts_SiteOfTheCertificate(t *testing.T) {
 			}
 			if got := *cs.certSite.Load(); got != tt.wantSite {
 				t.Errorf("certificate site %q, want %q", got, tt.wantSite)
+			}
+		})
+	}
+}
+
+// TestWarnCertNamesNoSite: a server of a site whose certificate names no
+// site says so in its log, with the command that fixes it; one whose
+// certificate names its site, or a server in no site, says nothing.
+func TestWarnCertNamesNoSite(t *testing.T) {
+	dir := t.TempDir()
+	plain := TestTLS(t, dir, "s0", pki.RoleServer)
+	if err := pki.CreateSiteCert(filepath.Dir(plain.CAFile), dir, "s1", "west", []string{"127.0.0.1"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	sited := TLSConfig{CAFile: plain.CAFile, CertFile: pki.CertPath(dir, "s1"), KeyFile: pki.KeyPath(dir, "s1")}
+	for _, tt := range []struct {
+		name, site string
+		tls        TLSConfig
+		warns      bool
+	}{
+		{"no site in the certificate", "west", plain, true},
+		{"the site in the certificate", "west", sited, false},
+		{"a server in no site", "", plain, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cs, err := loadCerts(tt.tls, tt.site)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs lockedBuffer
+			s := &Server{cfg: &Config{Site: SiteConfig{Name: tt.site}, TLS: tt.tls}, certs: cs, logger: slog.New(slog.NewTextHandler(&logs, nil))}
+			s.warnCertNamesNoSite()
+			got := logs.String()
+			if warns := strings.Contains(got, "names no site"); warns != tt.warns {
+				t.Fatalf("log %q, want a warning: %v", got, tt.warns)
+			}
+			if tt.warns && !strings.Contains(got, "moxxied tls cert create --server --site west") {
+				t.Errorf("the warning does not give the fix: %q", got)
 			}
 		})
 	}

@@ -177,10 +177,7 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	if s.certs, err = loadCerts(cfg.TLS, cfg.Site.Name); err != nil {
 		return nil, err
 	}
-	if cfg.Site.Name != "" && *s.certs.certSite.Load() == "" {
-		s.logger.Warn("the server certificate names no site: other sites refuse the DR plans this server sends them (docs/dr.md)",
-			"cert_file", cfg.TLS.CertFile, "site", cfg.Site.Name, "fix", "moxxied tls cert create --server --site "+cfg.Site.Name)
-	}
+	s.warnCertNamesNoSite()
 	s.metrics.reg.MustRegister(certCollector(s.certs))
 	if s.secrets, err = loadSecretKeys(cfg.Secrets, os.LookupEnv, s.logger); err != nil {
 		return nil, err
@@ -374,7 +371,22 @@ func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader }
 func (s *Server) Now() time.Time { return s.now() }
 
 // ReloadCertificates re-reads the CA and certificate files (on SIGHUP).
-func (s *Server) ReloadCertificates() error { return s.certs.Reload() }
+func (s *Server) ReloadCertificates() error {
+	if err := s.certs.Reload(); err != nil {
+		return err
+	}
+	s.warnCertNamesNoSite()
+	return nil
+}
+
+// warnCertNamesNoSite logs, for a server in a site, that its certificate
+// names no site: other sites refuse the DR plans it sends them.
+func (s *Server) warnCertNamesNoSite() {
+	if site := s.cfg.Site.Name; site != "" && *s.certs.certSite.Load() == "" {
+		s.logger.Warn("the server certificate names no site: other sites refuse the DR plans this server sends them (docs/dr.md)",
+			"cert_file", s.cfg.TLS.CertFile, "site", site, "fix", "moxxied tls cert create --server --site "+site)
+	}
+}
 
 // Shutdown stops the server. With leave set and this server leading, it
 // first hands leadership to another voter so writes pause only briefly.
