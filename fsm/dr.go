@@ -388,6 +388,20 @@ func (s *Store) DRPlan(ws memdb.WatchSet, id string) (uint64, *DRPlan, error) {
 	return getByID[*DRPlan](s, ws, tableDRPlans, id)
 }
 
+// DRFailedBackAt returns when p's last run ended if that run is a
+// failback that succeeded, or zero: the time since which this site runs
+// the plan's guests again.
+func (s *Store) DRFailedBackAt(p *DRPlan) (Timestamp, error) {
+	if p.LastRun == "" {
+		return 0, nil
+	}
+	_, op, err := s.Operation(nil, p.LastRun)
+	if err != nil || op == nil || op.Kind != OpDRFailback || op.Status != OpSucceeded {
+		return 0, err
+	}
+	return op.FinishedAt, nil
+}
+
 // DRItems lists the items of a run in recovery order.
 func (s *Store) DRItems(ws memdb.WatchSet, run string) (uint64, []*DRItem, error) {
 	return list[*DRItem](s, ws, tableDRItems, "id_prefix", run+"/")

@@ -697,6 +697,9 @@ func TestDRRunFinish(t *testing.T) {
 			if tc.kind == OpDRFailback {
 				plan = "web"
 			}
+			if at, err := x.f.State().DRFailedBackAt(x.plan(plan)); err != nil || at != 0 {
+				t.Errorf("DRFailedBackAt before any run = %v, %v; want 0", at, err)
+			}
 			x.ok(x.run(plan, tc.kind, "r", 200))
 			before := *x.plan(plan)
 			// Progress leaves the plan alone.
@@ -711,6 +714,15 @@ func TestDRRunFinish(t *testing.T) {
 			p := x.plan(plan)
 			if p.ActiveRun != "" || p.LastRun != "r" || p.ModifyIndex != x.index {
 				t.Fatalf("plan %+v after its run ended", p)
+			}
+			// Only a failback that succeeded says since when the guests
+			// run here again.
+			wantBack := Timestamp(0)
+			if tc.kind == OpDRFailback && tc.status == OpSucceeded {
+				wantBack = op.FinishedAt
+			}
+			if at, err := x.f.State().DRFailedBackAt(p); err != nil || at != wantBack {
+				t.Errorf("DRFailedBackAt = %v, %v; want %v", at, err, wantBack)
 			}
 			switch tc.kind {
 			case OpDRFailover:

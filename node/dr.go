@@ -185,14 +185,11 @@ func (s *Server) drLearnFences() {
 		return
 	}
 	failedBack := func(p *fsm.DRPlan) time.Time {
-		if p.LastRun == "" {
+		at, err := st.DRFailedBackAt(p)
+		if err != nil {
 			return time.Time{}
 		}
-		_, op, err := st.Operation(nil, p.LastRun)
-		if err != nil || op == nil || op.Kind != fsm.OpDRFailback || op.Status != fsm.OpSucceeded {
-			return time.Time{}
-		}
-		return op.FinishedAt.Time()
+		return at.Time()
 	}
 	for _, p := range poolFences(s.cfg.Site.Name, sites, plans, failedBack, s.now()) {
 		s.drFence(p, &fsm.DRFence{By: p.RecoverySite, Since: fsm.Timestamp(s.now().UnixNano())})
