@@ -55,6 +55,8 @@ func applyDRPlanDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, fieldErrf("id", ErrConflict, "plan %s has run %s in progress", p.ID, p.ActiveRun)
 	case p.Failover != nil:
 		return nil, fieldErrf("id", ErrConflict, "plan %s was failed over (run %s); fail it back before deleting it", p.ID, p.Failover.Run)
+	case p.Fence != nil && p.Fence.Isolated:
+		return nil, fieldErrf("id", ErrConflict, "plan %s is fenced: this site lost sight of site %s and stopped the plan's guests; the fence lifts when %s answers that it did not fail the plan over (or moxxiectl site unfence) and the guests run again", p.ID, p.Fence.By, p.Fence.By)
 	case p.Fence != nil:
 		return nil, fieldErrf("id", ErrConflict, "plan %s is fenced: site %s failed it over; fail it back before deleting it", p.ID, p.Fence.By)
 	}
@@ -182,6 +184,8 @@ func applyDRRunStart(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, fieldErrf("plan", ErrConflict, "plan %s was failed over already (run %s, %s); fail it back first", p.ID, p.Failover.Run, p.Failover.State)
 	case req.Kind == OpDRFailback && (p.Replica || p.Fence == nil):
 		return nil, fieldErrf("plan", ErrConflict, "plan %s is not fenced here: a failback runs at the source site of a plan that was failed over", p.ID)
+	case req.Kind == OpDRFailback && p.Fence.Isolated:
+		return nil, fieldErrf("plan", ErrConflict, "plan %s is fenced only because this site lost sight of site %s: no failover is known, so there is nothing to fail back. The fence lifts when %s answers that it did not fail the plan over, or with moxxiectl site unfence", p.ID, p.Fence.By, p.Fence.By)
 	case req.Kind == OpDRRelease && (p.Failover == nil || p.Failover.State == OpRunning || p.Failover.State == DRFailoverReleased):
 		return nil, fieldErrf("plan", ErrConflict, "plan %s has no finished failover to release", p.ID)
 	}
@@ -356,6 +360,63 @@ func applyDRFence(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	return &p, nil
+}
+
+func applyDRIsolation(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*DRIsolationRequest)
+	old, err := lookup[DRPlan](txn, tableDRPlans, "plan", req.Plan)
+	if err != nil {
+		return nil, err
+	}
+	if old.Replica {
+		return nil, fieldErrf("plan", ErrConflict, "plan %s is a replica: only its source site is fenced", old.ID)
+	}
+	f := old.Fence
+	if req.Action == DRIsolationFence {
+		if f != nil {
+			return old, nil
+		}
+		p := *old
+		p.Fence, p.ModifyIndex = &DRFence{By: old.RecoverySite, Since: Timestamp(req.Now), Isolated: true}, index
+		return &p, insert(txn, tableDRPlans, index, &p)
+	}
+	if f == nil || !f.Isolated {
+		return old, nil // lifted, ended, or turned into a failover's fence
+	}
+	nf := *f
+	switch req.Action {
+	case DRIsolationStopped:
+		if f.Lifted {
+			return old, nil
+		}
+		nf.Stopped = slices.Clone(f.Stopped)
+		for _, v := range req.VMIDs {
+			if !slices.Contains(nf.Stopped, v) {
+				nf.Stopped = append(nf.Stopped, v)
+			}
+		}
+		slices.Sort(nf.Stopped)
+	case DRIsolationLift:
+		if f.Lifted {
+			return old, nil
+		}
+		nf.Lifted, nf.LiftedBy = true, req.By
+	case DRIsolationRestarted:
+		nf.Stopped = slices.DeleteFunc(slices.Clone(f.Stopped), func(v int) bool { return slices.Contains(req.VMIDs, v) })
+		if len(nf.Stopped) == 0 {
+			nf.Stopped = nil
+		}
+	case DRIsolationEnd:
+		if !f.Lifted || len(f.Stopped) > 0 {
+			return old, nil
+		}
+	}
+	p := *old
+	p.Fence, p.ModifyIndex = &nf, index
+	if req.Action == DRIsolationEnd {
+		p.Fence = nil
+	}
+	return &p, insert(txn, tableDRPlans, index, &p)
 }
 
 func applyDRFailoverEnd(txn *memdb.Txn, index uint64, c Command) (any, error) {

@@ -80,6 +80,19 @@ type DRFenceRequest struct {
 	Conflicts []DRConflict
 }
 
+// DRIsolationRequest moves a plan's isolated fence (DRFence.Isolated)
+// through its life at the source site: Action is one of the
+// DRIsolation constants, VMIDs the guests stopped or restarted, By who
+// lifts it. It never touches the fence of a known failover: such a
+// fence is only turned into, never replaced by, an isolated one.
+type DRIsolationRequest struct {
+	WriteMeta
+	Plan   string
+	Action string
+	VMIDs  []int
+	By     string
+}
+
 // DRFailoverEndRequest ends a plan's failover at the recovery site once
 // its guests went back: the plan may fail over again.
 type DRFailoverEndRequest struct {
@@ -107,6 +120,34 @@ func (*DRFenceRequest) Type() MessageType { return DRFenceType }
 
 // Type returns DRFailoverEndType.
 func (*DRFailoverEndRequest) Type() MessageType { return DRFailoverEndType }
+
+// Type returns DRIsolationType.
+func (*DRIsolationRequest) Type() MessageType { return DRIsolationType }
+
+// Validate checks the action and the guests.
+func (r *DRIsolationRequest) Validate() error {
+	switch r.Action {
+	case DRIsolationFence, DRIsolationLift, DRIsolationEnd:
+		if len(r.VMIDs) > 0 {
+			return fieldErrf("vmids", ErrInvalid, "action %s takes no guests", r.Action)
+		}
+	case DRIsolationStopped, DRIsolationRestarted:
+		if len(r.VMIDs) == 0 {
+			return fieldErrf("vmids", ErrInvalid, "action %s names the guests", r.Action)
+		}
+		for _, v := range r.VMIDs {
+			if v <= 0 {
+				return fieldErrf("vmids", ErrInvalid, "vmid %d is not a guest ID", v)
+			}
+		}
+	default:
+		return fieldErrf("action", ErrInvalid, "unknown isolation action %q", r.Action)
+	}
+	if r.Action == DRIsolationLift && r.By == "" {
+		return fieldErrf("by", ErrInvalid, "a lift names who lifts the fence")
+	}
+	return nil
+}
 
 var (
 	// drPlanIDRe is a plan ID.

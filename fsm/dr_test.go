@@ -825,7 +825,7 @@ func TestDRFence(t *testing.T) {
 	// Fenced by a failover of unknown run, then learned again with the
 	// same: Since stays.
 	p := x.ok(&DRFenceRequest{Plan: "web", Fence: &DRFence{By: "west", Since: 50}}).(*DRPlan)
-	if p.Fence == nil || *p.Fence != (DRFence{By: "west", Since: 50}) || p.ModifyIndex != x.index {
+	if p.Fence == nil || !reflect.DeepEqual(*p.Fence, DRFence{By: "west", Since: 50}) || p.ModifyIndex != x.index {
 		t.Fatalf("fenced plan %+v", p)
 	}
 	p = x.ok(&DRFenceRequest{Plan: "web", Fence: &DRFence{By: "west", Since: 60}}).(*DRPlan)
@@ -1198,4 +1198,123 @@ func TestNewDRRun(t *testing.T) {
 	if !reflect.DeepEqual(order, []int{200, 201, 202}) {
 		t.Fatalf("items in order %v", order)
 	}
+}
+
+// noChange applies cmd, requires it to succeed and the state to be
+// unchanged.
+func (x *drFSM) noChange(cmd Command) {
+	x.t.Helper()
+	before := dump(x.t, x.f)
+	x.ok(cmd)
+	if !bytes.Equal(before, dump(x.t, x.f)) {
+		x.t.Fatalf("%T %+v changed the state", cmd, cmd)
+	}
+}
+
+func TestDRIsolation(t *testing.T) {
+	iso := func(action string, vmids ...int) *DRIsolationRequest {
+		return &DRIsolationRequest{Plan: "web", Action: action, VMIDs: vmids}
+	}
+	lift := func(by string) *DRIsolationRequest {
+		return &DRIsolationRequest{Plan: "web", Action: DRIsolationLift, By: by}
+	}
+
+	t.Run("bad input", func(t *testing.T) {
+		x := newDR(t)
+		x.ok(x.put(ownPlan("web", 100, 101), true))
+		x.ok(x.sync(westPlan("db", 10, 200)))
+		x.fails(iso("pause"), ErrInvalid, "action")
+		x.fails(iso(DRIsolationFence, 100), ErrInvalid, "vmids")
+		x.fails(iso(DRIsolationStopped), ErrInvalid, "vmids")
+		x.fails(iso(DRIsolationRestarted, 0), ErrInvalid, "vmids")
+		x.fails(iso(DRIsolationLift), ErrInvalid, "by")
+		x.fails(&DRIsolationRequest{Plan: "nope", Action: DRIsolationFence}, ErrNotFound, "")
+		x.fails(&DRIsolationRequest{Plan: "db", Action: DRIsolationFence}, ErrConflict, "plan")
+	})
+
+	t.Run("no failover: fenced, lifted by a sync, ended", func(t *testing.T) {
+		x := newDR(t)
+		x.ok(x.put(ownPlan("web", 100, 101, 102), true))
+		// Nothing to stop, lift or end without an isolated fence.
+		for _, c := range []Command{iso(DRIsolationStopped, 100), lift("sync"), iso(DRIsolationRestarted, 100), iso(DRIsolationEnd)} {
+			x.noChange(c)
+		}
+		p := x.ok(iso(DRIsolationFence)).(*DRPlan)
+		since := Timestamp(x.now)
+		if !reflect.DeepEqual(p.Fence, &DRFence{By: "west", Since: since, Isolated: true}) || p.ModifyIndex != x.index || !p.Fence.Keeps() {
+			t.Fatalf("fence %+v", p.Fence)
+		}
+		x.noChange(iso(DRIsolationFence)) // fenced already: Since stays
+		// Two writers recording stops: nothing is lost, each once.
+		x.ok(iso(DRIsolationStopped, 101))
+		x.ok(iso(DRIsolationStopped, 100, 101))
+		if got := x.plan("web").Fence.Stopped; !slices.Equal(got, []int{100, 101}) {
+			t.Fatalf("stopped %v", got)
+		}
+		// Neither a failback nor a delete while fenced.
+		x.fails(x.run("web", OpDRFailback, "fb-1", 100), ErrConflict, "plan")
+		x.fails(&DRPlanDeleteRequest{ID: "web"}, ErrConflict, "id")
+		// Not ended before it is lifted.
+		x.noChange(iso(DRIsolationEnd))
+		p = x.ok(lift("sync")).(*DRPlan)
+		if !p.Fence.Lifted || p.Fence.LiftedBy != "sync" || p.Fence.Keeps() {
+			t.Fatalf("lifted fence %+v", p.Fence)
+		}
+		x.noChange(lift("root"))                 // lifted once, by the first
+		x.noChange(iso(DRIsolationStopped, 102)) // a lifted fence stops nothing
+		// Not ended while a stopped guest waits to run again.
+		x.ok(iso(DRIsolationRestarted, 100))
+		x.noChange(iso(DRIsolationEnd))
+		x.ok(iso(DRIsolationRestarted, 101, 102))
+		if f := x.plan("web").Fence; f.Stopped != nil {
+			t.Fatalf("stopped %v after every guest restarted", f.Stopped)
+		}
+		if p := x.ok(iso(DRIsolationEnd)).(*DRPlan); p.Fence != nil {
+			t.Fatalf("fence %+v after the end", p.Fence)
+		}
+		x.noChange(iso(DRIsolationEnd))
+		// A plan update keeps the fence it has.
+		x.ok(iso(DRIsolationFence))
+		x.ok(x.put(ownPlan("web", 100), false))
+		if f := x.plan("web").Fence; f == nil || !f.Isolated {
+			t.Fatalf("fence %+v after a plan update", f)
+		}
+	})
+
+	t.Run("a failover after all", func(t *testing.T) {
+		x := newDR(t)
+		x.ok(x.put(ownPlan("web", 100, 101), true))
+		x.ok(iso(DRIsolationFence))
+		x.ok(iso(DRIsolationStopped, 100))
+		// A sync names west's failover: an ordinary fence.
+		p := x.ok(&DRFenceRequest{Plan: "web", Fence: &DRFence{By: "west", Run: "fo-1", Since: 99}}).(*DRPlan)
+		if !reflect.DeepEqual(p.Fence, &DRFence{By: "west", Run: "fo-1", Since: 99}) || !p.Fence.Keeps() {
+			t.Fatalf("fence %+v", p.Fence)
+		}
+		// Isolation never lifts, ends or replaces it.
+		for _, c := range []Command{iso(DRIsolationFence), iso(DRIsolationStopped, 101), lift("root"), iso(DRIsolationRestarted, 100), iso(DRIsolationEnd)} {
+			x.noChange(c)
+		}
+		// The failback does.
+		x.ok(x.run("web", OpDRFailback, "fb-1", 100, 101))
+		x.ok(finish("fb-1", OpSucceeded))
+		if p := x.plan("web"); p.Fence != nil {
+			t.Fatalf("fence %+v after the failback", p.Fence)
+		}
+	})
+
+	t.Run("lifted by an operator, then a failover is learned", func(t *testing.T) {
+		x := newDR(t)
+		x.ok(x.put(ownPlan("web", 100), true))
+		x.ok(iso(DRIsolationFence))
+		x.ok(iso(DRIsolationStopped, 100))
+		x.ok(lift("root"))
+		x.ok(iso(DRIsolationRestarted, 100))
+		// Still isolated: the fence stays, lifted, until the recovery
+		// site answers. It answers with a failover: the guests stop again.
+		p := x.ok(&DRFenceRequest{Plan: "web", Fence: &DRFence{By: "west", Run: "fo-1", Since: 99}}).(*DRPlan)
+		if p.Fence.Isolated || p.Fence.Lifted || !p.Fence.Keeps() {
+			t.Fatalf("fence %+v", p.Fence)
+		}
+	})
 }

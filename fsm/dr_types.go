@@ -195,7 +195,43 @@ type DRFence struct {
 	By    string    `json:"by"`
 	Run   string    `json:"run,omitempty"`
 	Since Timestamp `json:"since"`
+	// Isolated is set on a fence this site put on itself, with no
+	// failover known: its servers saw none of the recovery site's and
+	// fewer than a quorum of the other sites, which is what the others
+	// would need to see of this site to fail it over. A sync that names
+	// a failover turns it into an ordinary fence (Run set, Isolated
+	// cleared).
+	Isolated bool `json:"isolated,omitempty"`
+	// Stopped are the guests an isolated fence stopped: they are started
+	// again when it is lifted.
+	Stopped []int `json:"stopped,omitempty"`
+	// Lifted is set when an isolated fence no longer keeps the guests
+	// stopped: the recovery site answered that it did not fail the plan
+	// over (LiftedBy "sync"), or an operator vouched for it (LiftedBy the
+	// operator). The guests in Stopped are started again; the fence ends
+	// once they are and this site sees the recovery site again.
+	Lifted   bool   `json:"lifted,omitempty"`
+	LiftedBy string `json:"lifted_by,omitempty"`
 }
+
+// Keeps reports whether the fence keeps the plan's guests stopped: a
+// fence of a known failover, or an isolated one not lifted.
+func (f *DRFence) Keeps() bool { return f != nil && !f.Lifted }
+
+// Actions of a DRIsolationRequest.
+const (
+	// DRIsolationFence puts an isolated fence on a plan without one.
+	DRIsolationFence = "fence"
+	// DRIsolationStopped records guests the isolated fence stopped.
+	DRIsolationStopped = "stopped"
+	// DRIsolationLift lifts an isolated fence (By says who).
+	DRIsolationLift = "lift"
+	// DRIsolationRestarted records guests a lifted fence started again.
+	DRIsolationRestarted = "restarted"
+	// DRIsolationEnd removes a lifted isolated fence whose guests all
+	// run again.
+	DRIsolationEnd = "end"
+)
 
 // DRItem is one guest of a DR run.
 type DRItem struct {

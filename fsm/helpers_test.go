@@ -346,10 +346,12 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 			Run: sampleOperation(), Items: []DRItem{sampleDRItem()}},
 		DRItemUpdateType: &DRItemUpdateRequest{WriteMeta: meta(72), Run: "op-1", Order: 1, VMID: 101, Step: DRStepFailed, TargetVMID: 2101,
 			TargetNode: "pve2", Task: "UPID:x", TaskNode: "pve2", Address: "10.0.0.9", Backup: "pbs:backup/vm/2101/y", Error: "restore failed"},
-		DRFenceType: &DRFenceRequest{WriteMeta: meta(73), Plan: "web", Fence: &DRFence{By: "west", Run: "op-1", Since: 5},
+		DRFenceType: &DRFenceRequest{WriteMeta: meta(73), Plan: "web", Fence: &DRFence{By: "west", Run: "op-1", Since: 5, Isolated: true,
+			Stopped: []int{101}, Lifted: true, LiftedBy: "root"},
 			Conflicts: []DRConflict{sampleDRConflict()}},
 		DRFailoverEndType:  &DRFailoverEndRequest{WriteMeta: meta(74), Plan: "web"},
 		RetentionPruneType: &RetentionPruneRequest{WriteMeta: meta(75), OperationsBefore: 1000, GoneBefore: 2000, Max: 5000},
+		DRIsolationType:    &DRIsolationRequest{WriteMeta: meta(76), Plan: "web", Action: DRIsolationStopped, VMIDs: []int{101}, By: "sync"},
 	}
 }
 
@@ -362,7 +364,7 @@ func sampleDRPlan() DRPlan {
 		Replica:  true, Status: []DRGuestStatus{{VMID: 101, Name: "web", Kind: "qemu", Backup: "pbs:backup/vm/101/x", BackupAt: 1, Error: "e"}},
 		SourceUpdatedAt: 2, SyncedAt: 3,
 		Failover:  &DRFailover{Run: "op-1", Trigger: DRTriggerAutomatic, StartedAt: 4, State: OpRunning},
-		Fence:     &DRFence{By: "west", Run: "op-1", Since: 5},
+		Fence:     &DRFence{By: "west", Run: "op-1", Since: 5, Isolated: true, Stopped: []int{101}, Lifted: true, LiftedBy: "root"},
 		ActiveRun: "op-1", LastRun: "op-0", CreatedAt: 6, UpdatedAt: 7, CreateIndex: 8, ModifyIndex: 9,
 	}
 }
@@ -489,4 +491,4 @@ func requirePopulated(t testing.TB, name string, v reflect.Value) {
 }
 
 // nextFreeType is the first message type number not yet registered.
-const nextFreeType = RetentionPruneType&^IgnoreUnknownTypeFlag + 1
+const nextFreeType = DRIsolationType&^IgnoreUnknownTypeFlag + 1

@@ -106,6 +106,7 @@ func init() {
 	register(DRFenceType, "dr_fence", func() Command { return new(DRFenceRequest) }, applyDRFence)
 	register(DRFailoverEndType, "dr_failover_end", func() Command { return new(DRFailoverEndRequest) }, applyDRFailoverEnd)
 	register(RetentionPruneType, "retention_prune", func() Command { return new(RetentionPruneRequest) }, applyRetentionPrune)
+	register(DRIsolationType, "dr_isolation", func() Command { return new(DRIsolationRequest) }, validated(applyDRIsolation))
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

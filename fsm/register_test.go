@@ -139,6 +139,7 @@ var messageTypeConsts = map[string]MessageType{
 	"DRFenceType":              DRFenceType,
 	"DRFailoverEndType":        DRFailoverEndType,
 	"RetentionPruneType":       RetentionPruneType,
+	"DRIsolationType":          DRIsolationType,
 }
 
 func TestMessageTypes_AllRegistered(t *testing.T) {

@@ -99,6 +99,10 @@ const (
 	// older version skips it and keeps the history it would delete, until
 	// a later prune after its upgrade.
 	RetentionPruneType MessageType = 75 | IgnoreUnknownTypeFlag
+	// DRIsolationType carries IgnoreUnknownTypeFlag: a server of an
+	// older version skips it and behaves as its version did, which never
+	// fenced a site by itself.
+	DRIsolationType MessageType = 76 | IgnoreUnknownTypeFlag
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does
