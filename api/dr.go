@@ -21,6 +21,7 @@ var drRoutes = []route{
 	{Route{http.MethodPost, "/v1/dr/plans/{id}/failover", KindWrite, auth.PermDRWrite, auth.ScopeCluster}, bodyOptionalJSON, (*server).handleDRFailover},
 	{Route{http.MethodPost, "/v1/dr/plans/{id}/drill", KindWrite, auth.PermDRWrite, auth.ScopeCluster}, bodyOptionalJSON, (*server).handleDRDrill},
 	{Route{http.MethodPost, "/v1/dr/plans/{id}/failback", KindWrite, auth.PermDRWrite, auth.ScopeCluster}, bodyOptionalJSON, (*server).handleDRFailback},
+	{Route{http.MethodPost, "/v1/dr/plans/{id}/unfence", KindWrite, auth.PermDRWrite, auth.ScopeCluster}, bodyOptionalJSON, (*server).handleDRUnfence},
 	{Route{http.MethodPost, "/v1/dr/plans/{id}/release", KindWrite, auth.PermDRReplicate, auth.ScopeCluster}, bodyOptionalJSON, (*server).handleDRRelease},
 	{Route{http.MethodGet, "/v1/dr/runs/{id}", KindRead, auth.PermDRRead, auth.ScopeCluster}, bodyNone, (*server).handleDRRun},
 	{Route{http.MethodGet, "/v1/dr/conflicts", KindRead, auth.PermDRRead, auth.ScopeCluster}, bodyNone, (*server).handleDRConflicts},
@@ -220,6 +221,35 @@ func (s *server) handleDRFailback(c *call) error {
 		}
 	}
 	return s.propose(c, req, http.StatusAccepted, nil)
+}
+
+// handleDRUnfence lifts, on an operator's word, the fence a source site
+// put on a plan itself when it was cut off: the operator vouches that
+// the recovery site did not fail the plan over, and the guests the fence
+// stopped are started again. A fence of a known failover is lifted only
+// by a failback.
+func (s *server) handleDRUnfence(c *call) error {
+	p, err := s.drPlan(c)
+	if err != nil {
+		return err
+	}
+	if err := decodeJSON(c.body, &struct{}{}, false); err != nil {
+		return err
+	}
+	f := p.Fence
+	switch {
+	case p.Replica:
+		return invalid("id", "plan %s is site %s's replica: a fence is lifted at the source site (--site %s)", p.ID, p.SourceSite, p.SourceSite)
+	case f == nil:
+		return &apiError{status: http.StatusConflict, code: CodeConflict, field: "id", message: "plan " + p.ID + " is not fenced"}
+	case !f.Isolated:
+		return &apiError{status: http.StatusConflict, code: CodeConflict, field: "id",
+			message: "plan " + p.ID + " is fenced because site " + f.By + " failed it over (run " + f.Run + "): its copies run there, and its guests come back here with a failback (moxxiectl site failback), not unfence"}
+	case f.Lifted:
+		writeJSON(c.w, http.StatusOK, p)
+		return nil
+	}
+	return s.propose(c, &fsm.DRIsolationRequest{Plan: p.ID, Action: fsm.DRIsolationLift, By: "operator"}, http.StatusAccepted, nil)
 }
 
 // handleDRRelease starts (or, when one was started, returns) the release

@@ -116,3 +116,46 @@ func TestDR_ReplicasAtTheRecoverySite(t *testing.T) {
 	wantError(t, ts.do("POST", "/v1/dr/plans/shop/failback", ""), 400, CodeInvalidRequest, "id")
 	wantError(t, ts.do("DELETE", "/v1/dr/plans/shop", ""), 409, CodeConflict, "id")
 }
+
+// At east, a plan east fenced itself while cut off: unfence lifts it
+// (the leader then starts the guests it stopped); a fence of a known
+// failover is lifted only by a failback, and a replica not here.
+func TestDR_Unfence(t *testing.T) {
+	ts := newSiteServer(t, "east")
+	wantStatus(t, ts.do("PUT", "/v1/dr/plans/shop", drPlanBody), http.StatusCreated)
+	apply := func(cmd fsm.Command) {
+		t.Helper()
+		if r, _, err := ts.b.Apply(t.Context(), cmd); err != nil || r.Err != nil {
+			t.Fatalf("%T: %v %v", cmd, err, r)
+		}
+	}
+	wantError(t, ts.do("POST", "/v1/dr/plans/nope/unfence", ""), 404, CodeNotFound, "id")
+	wantError(t, ts.do("POST", "/v1/dr/plans/shop/unfence", ""), 409, CodeConflict, "id")
+
+	apply(&fsm.DRIsolationRequest{Plan: "shop", Action: fsm.DRIsolationFence})
+	apply(&fsm.DRIsolationRequest{Plan: "shop", Action: fsm.DRIsolationStopped, VMIDs: []int{100}})
+	wantError(t, ts.do("POST", "/v1/dr/plans/shop/unfence", `{"force":true}`), 400, CodeInvalidRequest, "force")
+	wantError(t, ts.do("POST", "/v1/dr/plans/shop/failback", ""), 409, CodeConflict, "plan")
+	var p fsm.DRPlan
+	mustJSON(t, wantStatus(t, ts.do("POST", "/v1/dr/plans/shop/unfence", ""), http.StatusAccepted), &p)
+	if f := p.Fence; f == nil || !f.Isolated || !f.Lifted || f.LiftedBy != "operator" || len(f.Stopped) != 1 {
+		t.Fatalf("fence %+v after unfence", f)
+	}
+	mustJSON(t, wantStatus(t, ts.do("POST", "/v1/dr/plans/shop/unfence", ""), http.StatusOK), &p)
+	if f := p.Fence; f == nil || !f.Lifted {
+		t.Fatalf("fence %+v after a second unfence", f)
+	}
+
+	// West did fail it over after all: only a failback lifts that.
+	apply(&fsm.DRFenceRequest{Plan: "shop", Fence: &fsm.DRFence{By: "west", Run: "fo-1", Since: 1}})
+	rec := ts.do("POST", "/v1/dr/plans/shop/unfence", "")
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), `"field":"id"`) || !strings.Contains(rec.Body.String(), "failback") {
+		t.Fatalf("unfence of a failover's fence: %d %s", rec.Code, rec.Body)
+	}
+
+	// A replica is unfenced at its source.
+	replica := `{"plans":[{"id":"db","source_site":"west","recovery_site":"east","backup_storage":"dr","target_storage":"local-lvm",
+		"guests":[{"vmid":200}],"updated_at":"2026-11-26T10:00:00Z"}]}`
+	wantStatus(t, ts.do("PUT", "/v1/dr/replicas/west", replica), 200)
+	wantError(t, ts.do("POST", "/v1/dr/plans/db/unfence", ""), 400, CodeInvalidRequest, "id")
+}

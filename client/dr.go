@@ -125,10 +125,19 @@ type DRFailover struct {
 // DRFence is, at the source site, the failover the recovery site By ran
 // (its operation Run there): the plan's guests are kept stopped until a
 // failback.
+//
+// Isolated is set on a fence the site put on itself while it saw neither
+// the recovery site nor a quorum of the other sites: no failover is
+// known. Stopped are the guests it stopped; Lifted is set (LiftedBy
+// "sync" or "operator") once they may run again.
 type DRFence struct {
-	By    string `json:"by"`
-	Run   string `json:"run,omitempty"`
-	Since Time   `json:"since"`
+	By       string `json:"by"`
+	Run      string `json:"run,omitempty"`
+	Since    Time   `json:"since"`
+	Isolated bool   `json:"isolated,omitempty"`
+	Stopped  []int  `json:"stopped,omitempty"`
+	Lifted   bool   `json:"lifted,omitempty"`
+	LiftedBy string `json:"lifted_by,omitempty"`
 }
 
 // DRPlan is a stored plan. At its source site Replica is false; at its
@@ -264,6 +273,14 @@ func (c *Client) DRDrill(ctx context.Context, id string, keep bool, w *WriteOpti
 // and started; then the fence is lifted.
 func (c *Client) DRFailback(ctx context.Context, id string, w *WriteOptions) (*Operation, *Meta, error) {
 	return c.drRun(ctx, id, "failback", drRunRequest{}, w)
+}
+
+// DRUnfence lifts the fence a source site put on plan id itself while it
+// was cut off (POST /v1/dr/plans/{id}/unfence): the caller vouches that
+// the recovery site did not fail the plan over, and the guests the fence
+// stopped start again.
+func (c *Client) DRUnfence(ctx context.Context, id string, w *WriteOptions) (*DRPlan, *Meta, error) {
+	return writeOne[DRPlan](ctx, c, http.MethodPost, itemPath(drPlansPath, id)+"/unfence", nil, w)
 }
 
 // DRRun reads a failover, drill or failback with its items (GET

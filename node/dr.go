@@ -38,6 +38,11 @@ import (
 //   - As a recovery site, every drTriggerEvery it starts the failover of
 //     every automatic replica whose source site is down: all its servers
 //     dead and a quorum of the other sites agreeing (package site).
+//   - As a source site cut off from its recovery site and from a quorum
+//     of the other sites (what they would need to see of it to fail it
+//     over), every drTriggerEvery it fences its automatic plans itself
+//     and stops their guests; when a sync's answer says no failover
+//     happened, it starts them again.
 //
 // A failover, drill or failback is an operation the operations runner
 // executes (drRun). Each guest's step is recorded before the platform is
@@ -62,13 +67,16 @@ func (s *Server) runDR(stop <-chan struct{}) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() {
-		every(stop, drTriggerEvery, func() {
+		every(stop, drTriggerEvery, nil, func() {
 			if err := s.drTrigger(); err != nil {
 				s.logger.Warn("dr: checking for failovers failed", "error", err)
 			}
+			if s.drSelfFence() {
+				s.kickDR()
+			}
 		})
 	})
-	every(stop, drSyncEvery, func() {
+	every(stop, drSyncEvery, s.drKick, func() {
 		s.drLearnFences()
 		s.drSyncReplicas(stop)
 		if err := s.drEnforceFences(); err != nil {
@@ -77,8 +85,9 @@ func (s *Server) runDR(stop <-chan struct{}) {
 	})
 }
 
-// every calls f every d until stop.
-func every(stop <-chan struct{}, d time.Duration, f func()) {
+// every calls f every d, and whenever kick (which may be nil) receives,
+// until stop.
+func every(stop <-chan struct{}, d time.Duration, kick <-chan struct{}, f func()) {
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
@@ -86,8 +95,17 @@ func every(stop <-chan struct{}, d time.Duration, f func()) {
 		case <-stop:
 			return
 		case <-t.C:
+		case <-kick:
 		}
 		f()
+	}
+}
+
+// kickDR asks the DR loop to run now.
+func (s *Server) kickDR() {
+	select {
+	case s.drKick <- struct{}{}:
+	default:
 	}
 }
 
@@ -198,7 +216,8 @@ func (s *Server) drLearnFences() {
 
 // poolFences returns the plans of site local that the pool view sites
 // says their recovery site failed over (an alive server of it lists
-// local in its meta), leaving out plans already fenced and plans whose
+// local in its meta), leaving out plans already fenced for a failover
+// (an isolated fence is turned into one) and plans whose
 // last failback (failedBack, zero for none) ended less than
 // drFenceSettle before now.
 func poolFences(local string, sites []site.SiteStatus, plans []*fsm.DRPlan, failedBack func(*fsm.DRPlan) time.Time, now time.Time) []*fsm.DRPlan {
@@ -212,7 +231,7 @@ func poolFences(local string, sites []site.SiteStatus, plans []*fsm.DRPlan, fail
 	}
 	var out []*fsm.DRPlan
 	for _, p := range plans {
-		if p.Replica || p.Fence != nil || !by[p.RecoverySite] {
+		if p.Replica || (p.Fence != nil && !p.Fence.Isolated) || !by[p.RecoverySite] {
 			continue
 		}
 		if t := failedBack(p); !t.IsZero() && now.Sub(t) < drFenceSettle {
@@ -232,8 +251,73 @@ func (s *Server) drFence(p *fsm.DRPlan, f *fsm.DRFence) {
 	s.logger.Warn("dr: this site was failed over: keeping the plan's guests stopped until a failback", "plan", p.ID, "by", f.By, "run", f.Run)
 }
 
-// drEnforceFences stops the running guests of fenced plans, recording a
-// conflict for each: it ran here while its copy ran at the recovery site.
+// drSelfFence puts an isolated fence on every automatic plan of this
+// site that selfFences names, and reports whether it fenced any.
+func (s *Server) drSelfFence() bool {
+	_, plans, err := s.State().DRPlans(nil)
+	if err != nil {
+		return false
+	}
+	fenced := false
+	for _, p := range selfFences(s.cfg.Site.Name, s.Sites(), plans) {
+		v, err := s.raftApply(&fsm.DRIsolationRequest{Plan: p.ID, Action: fsm.DRIsolationFence})
+		if err != nil {
+			s.logger.Warn("dr: fencing a plan of this cut-off site failed", "plan", p.ID, "error", err)
+			continue
+		}
+		if np, ok := v.(*fsm.DRPlan); ok && np.Fence != nil && np.Fence.Isolated {
+			fenced = true
+			s.logger.Warn("dr: this site sees neither the plan's recovery site nor a quorum of the other sites, which may be failing it over: keeping the plan's guests stopped until the recovery site answers",
+				"plan", p.ID, "recovery_site", p.RecoverySite)
+		}
+	}
+	return fenced
+}
+
+// cutOff returns, in the pool view sites of a server of site local, the
+// other sites of which it sees no alive server, and whether they are at
+// least the quorum the others need to vote local down (a majority of
+// the other sites, those that left excluded): whether the others may be
+// failing local over.
+func cutOff(local string, sites []site.SiteStatus) (unseen map[string]bool, isolated bool) {
+	unseen = map[string]bool{}
+	quorum := 0
+	for _, st := range sites {
+		switch {
+		case st.Name == local:
+			quorum = st.Quorum
+		case st.State == site.SiteUnreachable || st.State == site.SiteDown:
+			unseen[st.Name] = true
+		}
+	}
+	return unseen, quorum > 0 && len(unseen) >= quorum
+}
+
+// selfFences returns the plans of site local to fence with an isolated
+// fence in the pool view sites: automatic plans without a fence or a run
+// in progress, whose recovery site is among the sites local sees no
+// server of, when those are enough to vote local down (cutOff). A
+// manual plan never fails over by itself, and a recovery site unknown
+// to the pool cannot be failing local over.
+func selfFences(local string, sites []site.SiteStatus, plans []*fsm.DRPlan) []*fsm.DRPlan {
+	unseen, isolated := cutOff(local, sites)
+	if !isolated {
+		return nil
+	}
+	var out []*fsm.DRPlan
+	for _, p := range plans {
+		if !p.Replica && !p.Manual && p.Fence == nil && p.ActiveRun == "" && unseen[p.RecoverySite] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// drEnforceFences keeps the guests of fenced plans stopped. A fence of
+// a failover records a conflict for each guest it found running: it ran
+// here while its copy ran at the recovery site. An isolated fence
+// records the guests it stopped instead, and once lifted starts them
+// again.
 func (s *Server) drEnforceFences() error {
 	if s.provider == nil {
 		return nil
@@ -243,65 +327,215 @@ func (s *Server) drEnforceFences() error {
 		return err
 	}
 	for _, p := range plans {
-		if p.Replica || p.Fence == nil || p.ActiveRun != "" {
-			continue // a failback in progress starts the guests
-		}
-		var conflicts []fsm.DRConflict
-		for _, g := range p.Guests {
-			_, ig, err := s.State().InventoryGuest(nil, g.VMID)
-			if err != nil || ig == nil || ig.Gone {
-				continue
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), drCallTimeout)
-			ref := provider.GuestRef{Node: ig.Node, VMID: ig.VMID, Kind: provider.GuestKind(ig.Kind)}
-			live, err := s.provider.Guest(ctx, ref)
-			if err == nil && live.Status == "running" {
-				var t provider.Task
-				if t, err = s.provider.StopGuest(ctx, ref); err == nil {
-					_, err = s.provider.WaitTask(ctx, t, nil)
-				}
-				if err == nil {
-					s.logger.Warn("dr: stopped a fenced guest", "plan", p.ID, "vmid", g.VMID, "failed_over_to", p.Fence.By)
-					conflicts = append(conflicts, fsm.DRConflict{ID: api.NewID(), Plan: p.ID, Kind: fsm.DRConflictGuestRan, Site: s.cfg.Site.Name,
-						VMID: g.VMID, At: fsm.Timestamp(s.now().UnixNano()),
-						Detail: fmt.Sprintf("guest %d (%s) ran at %s after site %s failed plan %s over; it was stopped. What it wrote since the backup %s restored from is not in %s's copy.",
-							g.VMID, ig.Name, s.cfg.Site.Name, p.Fence.By, p.ID, p.Fence.By, p.Fence.By)})
-				}
-			}
-			cancel()
-			if err != nil {
-				s.logger.Warn("dr: stopping a fenced guest failed", "plan", p.ID, "vmid", g.VMID, "error", err)
-			}
-		}
-		if len(conflicts) > 0 {
-			for i := range conflicts {
-				conflicts[i].Version = conflicts[i].At
-			}
-			if _, err := s.raftApply(&fsm.DRFenceRequest{Plan: p.ID, Fence: p.Fence, Conflicts: conflicts}); err != nil {
-				s.logger.Warn("dr: recording conflicts failed", "plan", p.ID, "error", err)
-			}
-			s.kickSync()
+		switch {
+		case p.Replica || p.Fence == nil || p.ActiveRun != "":
+			// A failback in progress starts the guests itself.
+		case p.Fence.Lifted:
+			s.drRestartGuests(p)
+		case p.Fence.Isolated:
+			s.drStopIsolated(p)
+		default:
+			s.drStopFenced(p)
 		}
 	}
 	return nil
 }
 
-// DRFencedBy returns the site that failed over the plan protecting the
-// guest vmid of this site, or "" when it is not fenced.
-func (s *Server) DRFencedBy(vmid int) string {
+// drGuestsInOrder returns the guests of p in recovery order.
+func drGuestsInOrder(p *fsm.DRPlan) []fsm.DRGuest {
+	gs := slices.Clone(p.Guests)
+	slices.SortStableFunc(gs, func(a, b fsm.DRGuest) int {
+		return cmp.Or(cmp.Compare(a.Order, b.Order), cmp.Compare(a.VMID, b.VMID))
+	})
+	return gs
+}
+
+// drGuestRef returns where the guest vmid of this site runs, or false
+// when the inventory does not hold it.
+func (s *Server) drGuestRef(vmid int) (provider.GuestRef, string, bool) {
+	_, ig, err := s.State().InventoryGuest(nil, vmid)
+	if err != nil || ig == nil || ig.Gone {
+		return provider.GuestRef{}, "", false
+	}
+	return provider.GuestRef{Node: ig.Node, VMID: ig.VMID, Kind: provider.GuestKind(ig.Kind)}, ig.Name, true
+}
+
+// drGuestRunning reports whether the guest at ref runs.
+func (s *Server) drGuestRunning(ref provider.GuestRef) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), drCallTimeout)
+	defer cancel()
+	live, err := s.provider.Guest(ctx, ref)
+	if err != nil {
+		return false, err
+	}
+	return live.Status == "running", nil
+}
+
+// drPower stops (a hard stop) or starts the guest at ref and waits for
+// the task.
+func (s *Server) drPower(ref provider.GuestRef, start bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), drCallTimeout)
+	defer cancel()
+	var t provider.Task
+	var err error
+	if start {
+		t, err = s.provider.StartGuest(ctx, ref)
+	} else {
+		t, err = s.provider.StopGuest(ctx, ref)
+	}
+	if err == nil {
+		_, err = s.provider.WaitTask(ctx, t, nil)
+	}
+	return err
+}
+
+// drStopFenced stops the running guests of p, fenced for a failover,
+// recording a conflict for each.
+func (s *Server) drStopFenced(p *fsm.DRPlan) {
+	var conflicts []fsm.DRConflict
+	for _, g := range p.Guests {
+		ref, name, ok := s.drGuestRef(g.VMID)
+		if !ok {
+			continue
+		}
+		running, err := s.drGuestRunning(ref)
+		if err == nil && running {
+			if err = s.drPower(ref, false); err == nil {
+				s.logger.Warn("dr: stopped a fenced guest", "plan", p.ID, "vmid", g.VMID, "failed_over_to", p.Fence.By)
+				conflicts = append(conflicts, fsm.DRConflict{ID: api.NewID(), Plan: p.ID, Kind: fsm.DRConflictGuestRan, Site: s.cfg.Site.Name,
+					VMID: g.VMID, At: fsm.Timestamp(s.now().UnixNano()),
+					Detail: fmt.Sprintf("guest %d (%s) ran at %s after site %s failed plan %s over; it was stopped. What it wrote since the backup %s restored from is not in %s's copy.",
+						g.VMID, name, s.cfg.Site.Name, p.Fence.By, p.ID, p.Fence.By, p.Fence.By)})
+			}
+		}
+		if err != nil {
+			s.logger.Warn("dr: stopping a fenced guest failed", "plan", p.ID, "vmid", g.VMID, "error", err)
+		}
+	}
+	if len(conflicts) == 0 {
+		return
+	}
+	for i := range conflicts {
+		conflicts[i].Version = conflicts[i].At
+	}
+	if _, err := s.raftApply(&fsm.DRFenceRequest{Plan: p.ID, Fence: p.Fence, Conflicts: conflicts}); err != nil {
+		s.logger.Warn("dr: recording conflicts failed", "plan", p.ID, "error", err)
+	}
+	s.kickSync()
+}
+
+// drStopIsolated stops the running guests of p, fenced by this cut-off
+// site itself, in reverse recovery order. Each is recorded in the fence
+// before it is stopped, so that the lift starts every guest the fence
+// may have stopped (starting one that runs is a no-op).
+func (s *Server) drStopIsolated(p *fsm.DRPlan) {
+	gs := drGuestsInOrder(p)
+	slices.Reverse(gs)
+	var refs []provider.GuestRef
+	for _, g := range gs {
+		ref, _, ok := s.drGuestRef(g.VMID)
+		if !ok {
+			continue
+		}
+		running, err := s.drGuestRunning(ref)
+		if err != nil {
+			s.logger.Warn("dr: reading a guest of a fenced plan failed", "plan", p.ID, "vmid", g.VMID, "error", err)
+			continue
+		}
+		if running {
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 {
+		return
+	}
+	vmids := make([]int, len(refs))
+	for i, r := range refs {
+		vmids[i] = r.VMID
+	}
+	v, err := s.raftApply(&fsm.DRIsolationRequest{Plan: p.ID, Action: fsm.DRIsolationStopped, VMIDs: vmids})
+	if err != nil {
+		s.logger.Warn("dr: recording the guests a fence stops failed", "plan", p.ID, "error", err)
+		return
+	}
+	if np, ok := v.(*fsm.DRPlan); !ok || !np.Fence.Keeps() || !np.Fence.Isolated {
+		return // lifted or turned into a failover's fence meanwhile
+	}
+	for _, ref := range refs {
+		if err := s.drPower(ref, false); err != nil {
+			s.logger.Warn("dr: stopping a guest of a fenced plan failed", "plan", p.ID, "vmid", ref.VMID, "error", err)
+			continue
+		}
+		s.logger.Warn("dr: stopped a guest: this site is cut off and its recovery site may be running its copy", "plan", p.ID, "vmid", ref.VMID,
+			"recovery_site", p.RecoverySite)
+	}
+}
+
+// drRestartGuests starts again, in recovery order, the guests a lifted
+// isolated fence of p stopped, and ends the fence once all run and the
+// recovery site is in sight. A guest no longer in the inventory counts
+// as started.
+func (s *Server) drRestartGuests(p *fsm.DRPlan) {
+	var started []int
+	for _, g := range drGuestsInOrder(p) {
+		if !slices.Contains(p.Fence.Stopped, g.VMID) {
+			continue
+		}
+		ref, _, ok := s.drGuestRef(g.VMID)
+		if ok {
+			running, err := s.drGuestRunning(ref)
+			if err == nil && !running {
+				err = s.drPower(ref, true)
+			}
+			if err != nil {
+				s.logger.Warn("dr: starting a guest of a lifted fence again failed", "plan", p.ID, "vmid", g.VMID, "error", err)
+				continue
+			}
+			s.logger.Info("dr: started a guest again: the fence of this cut-off site was lifted", "plan", p.ID, "vmid", g.VMID, "lifted_by", p.Fence.LiftedBy)
+		}
+		started = append(started, g.VMID)
+	}
+	// A guest removed from the plan meanwhile is not started again.
+	for _, v := range p.Fence.Stopped {
+		if !slices.ContainsFunc(p.Guests, func(g fsm.DRGuest) bool { return g.VMID == v }) {
+			started = append(started, v)
+		}
+	}
+	if len(started) > 0 {
+		if _, err := s.raftApply(&fsm.DRIsolationRequest{Plan: p.ID, Action: fsm.DRIsolationRestarted, VMIDs: started}); err != nil {
+			s.logger.Warn("dr: recording the guests started again failed", "plan", p.ID, "error", err)
+			return
+		}
+	}
+	if len(started) < len(p.Fence.Stopped) {
+		return
+	}
+	if unseen, _ := cutOff(s.cfg.Site.Name, s.Sites()); unseen[p.RecoverySite] {
+		return // lifted by an operator while still cut off: kept until in sight
+	}
+	if _, err := s.raftApply(&fsm.DRIsolationRequest{Plan: p.ID, Action: fsm.DRIsolationEnd}); err != nil {
+		s.logger.Warn("dr: ending a lifted fence failed", "plan", p.ID, "error", err)
+		return
+	}
+	s.logger.Info("dr: the fence of this cut-off site ended: every guest it stopped runs again", "plan", p.ID, "recovery_site", p.RecoverySite)
+}
+
+// DRFence returns the fence that keeps the guest vmid of this site
+// stopped, or nil.
+func (s *Server) DRFence(vmid int) *fsm.DRFence {
 	_, plans, err := s.State().DRPlans(nil)
 	if err != nil {
-		return ""
+		return nil
 	}
 	for _, p := range plans {
-		if p.Replica || p.Fence == nil {
+		if p.Replica || !p.Fence.Keeps() {
 			continue
 		}
 		if slices.ContainsFunc(p.Guests, func(g fsm.DRGuest) bool { return g.VMID == vmid }) {
-			return p.Fence.By
+			return p.Fence
 		}
 	}
-	return ""
+	return nil
 }
 
 // drReplicaBody is the body of PUT /v1/dr/replicas/{source}.
@@ -346,6 +580,10 @@ func (s *Server) drSyncReplicas(stop <-chan struct{}) {
 			}
 			for _, p := range bySite[st.Name] {
 				f := res.Failovers[p.ID]
+				if p.Fence != nil && p.Fence.Isolated && !p.Fence.Lifted && (f == nil || f.State == fsm.DRFailoverReleased) {
+					s.drLift(&p)
+					continue
+				}
 				// A released failover fences nothing: the recovery site
 				// has stopped its copies for a failback, and a sync that
 				// crosses the failback's end must not fence the plan again.
@@ -357,6 +595,18 @@ func (s *Server) drSyncReplicas(stop <-chan struct{}) {
 		})
 	}
 	wg.Wait()
+}
+
+// drLift lifts the isolated fence of p: its recovery site answered that
+// it did not fail p over.
+func (s *Server) drLift(p *fsm.DRPlan) {
+	if _, err := s.raftApply(&fsm.DRIsolationRequest{Plan: p.ID, Action: fsm.DRIsolationLift, By: "sync"}); err != nil {
+		s.logger.Warn("dr: lifting the fence of this site failed", "plan", p.ID, "error", err)
+		return
+	}
+	s.logger.Warn("dr: the recovery site answers and did not fail the plan over: lifting the fence, starting the guests it stopped",
+		"plan", p.ID, "recovery_site", p.RecoverySite, "stopped", p.Fence.Stopped)
+	s.kickDR()
 }
 
 // drGuestStatus is what this site knows of a plan's guests: name, kind

@@ -10,7 +10,9 @@ var (
 	drFailedOverDesc = telemetry.NewDesc("dr", "plan_failed_over",
 		"1 while this site runs the copies of a replica's guests after a failover (until the source site fails it back), per plan, at the recovery site.", "plan", "source_site")
 	drFencedDesc = telemetry.NewDesc("dr", "plan_fenced",
-		"1 while a plan of this site is fenced: its recovery site failed it over and its guests are kept stopped here until a failback.", "plan", "recovery_site")
+		"1 while a plan of this site is fenced after its recovery site failed it over: its guests are kept stopped here until a failback.", "plan", "recovery_site")
+	drSelfFencedDesc = telemetry.NewDesc("dr", "plan_self_fenced",
+		"1 while a plan of this site is fenced by this site itself: it sees neither the plan's recovery site nor a quorum of the other sites, which may be failing it over, and keeps the plan's guests stopped until the recovery site answers (or moxxiectl site unfence).", "plan", "recovery_site")
 	drSyncAgeDesc = telemetry.NewDesc("dr", "replica_sync_age_seconds",
 		"Seconds since the source site last sent a replica, by the source's clock as stamped; alert when it grows: the replica's backups are getting old.", "plan", "source_site")
 	drUnrecoverableDesc = telemetry.NewDesc("dr", "replica_unrecoverable_guests",
@@ -45,10 +47,11 @@ func drCollector(s *Server) prometheus.Collector {
 				telemetry.Gauge(ch, drUnrecoverableDesc, float64(bad), p.ID, p.SourceSite)
 				continue
 			}
-			telemetry.Gauge(ch, drFencedDesc, telemetry.Bool(p.Fence != nil), p.ID, p.RecoverySite)
+			telemetry.Gauge(ch, drFencedDesc, telemetry.Bool(p.Fence != nil && !p.Fence.Isolated), p.ID, p.RecoverySite)
+			telemetry.Gauge(ch, drSelfFencedDesc, telemetry.Bool(p.Fence.Keeps() && p.Fence.Isolated), p.ID, p.RecoverySite)
 		}
 		if _, cs, err := st.DRConflicts(nil); err == nil {
 			telemetry.Gauge(ch, drConflictsDesc, float64(len(cs)))
 		}
-	}, drFailedOverDesc, drFencedDesc, drSyncAgeDesc, drUnrecoverableDesc, drConflictsDesc)
+	}, drFailedOverDesc, drFencedDesc, drSelfFencedDesc, drSyncAgeDesc, drUnrecoverableDesc, drConflictsDesc)
 }

@@ -544,9 +544,12 @@ func (o *opState) power() error {
 		if g.Status == "running" {
 			return nil
 		}
-		if by := o.r.s.DRFencedBy(ref.VMID); by != "" {
+		if f := o.r.s.DRFence(ref.VMID); f != nil && f.Isolated {
+			return fmt.Errorf("%w: guest %d is fenced: this site sees neither site %s, its DR plan's recovery site, nor a quorum of the other sites, which may be failing it over; it stays stopped until %s answers that it did not, or `moxxiectl site unfence` (docs/dr.md)",
+				fsm.ErrConflict, ref.VMID, f.By, f.By)
+		} else if f != nil {
 			return fmt.Errorf("%w: guest %d is fenced: site %s failed its DR plan over and runs its copy; it stays stopped until `moxxiectl site failback` (docs/dr.md)",
-				fsm.ErrConflict, ref.VMID, by)
+				fsm.ErrConflict, ref.VMID, f.By)
 		}
 		_ = o.step("starting")
 		t, err = o.r.p.StartGuest(ctx, ref)

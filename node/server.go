@@ -78,7 +78,10 @@ type Server struct {
 	secrets *secretKeys
 	// syncKick asks the inventory loop to sync now; syncCycles counts the
 	// cycles it ran.
-	syncKick   chan struct{}
+	syncKick chan struct{}
+	// drKick asks the DR loop to enforce fences now: a site that fenced
+	// itself stops its guests without waiting for the next sync.
+	drKick     chan struct{}
 	syncCycles atomic.Uint64
 	// storageKick asks the storage sync to list the storages now;
 	// storageCycles counts the syncs it recorded.
@@ -146,7 +149,7 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	s := &Server{
 		cfg: cfg, logger: logger.With("server", cfg.NodeID), now: opts.Now,
 		fsm: fsm.New(), applyCh: make(chan *applyReq, 4096), shutdownCh: make(chan struct{}),
-		fwdClients: map[string]*fwdClient{}, fwdPlain: map[string]time.Time{}, provider: opts.Provider, syncKick: make(chan struct{}, 1), storageKick: make(chan struct{}, 1),
+		fwdClients: map[string]*fwdClient{}, fwdPlain: map[string]time.Time{}, provider: opts.Provider, syncKick: make(chan struct{}, 1), drKick: make(chan struct{}, 1), storageKick: make(chan struct{}, 1),
 		metrics: newServerMetrics(),
 	}
 	s.fsm.OnApply = s.metrics.onApply

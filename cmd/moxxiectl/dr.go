@@ -80,6 +80,10 @@ func drPlanRole(p *client.DRPlan) string {
 // over, running, or for a replica when its source last sent it.
 func drPlanState(p *client.DRPlan, now time.Time) string {
 	switch {
+	case p.Fence != nil && p.Fence.Isolated && p.Fence.Lifted:
+		return "fence lifted, guests starting"
+	case p.Fence != nil && p.Fence.Isolated:
+		return "fenced: " + cell(p.Fence.By) + " out of sight"
 	case p.Fence != nil:
 		return "fenced by " + cell(p.Fence.By)
 	case p.Failover != nil:
@@ -90,6 +94,24 @@ func drPlanState(p *client.DRPlan, now time.Time) string {
 		return "synced " + ago(now.Sub(p.SyncedAt.Time))
 	}
 	return "-"
+}
+
+// drFenceText says what a fence does.
+func drFenceText(f *client.DRFence) string {
+	stopped := make([]string, len(f.Stopped))
+	for i, v := range f.Stopped {
+		stopped[i] = strconv.Itoa(v)
+	}
+	switch {
+	case f.Isolated && f.Lifted:
+		return fmt.Sprintf("lifted (by %s): the guests this site stopped while it saw neither %s nor a quorum of the other sites start again (left: %s)",
+			cell(f.LiftedBy), cell(f.By), orDash(strings.Join(stopped, ", ")))
+	case f.Isolated:
+		return fmt.Sprintf("since %s this site sees neither %s nor a quorum of the other sites, which may be failing it over: its guests are kept stopped (stopped: %s) until %s answers (or moxxiectl site unfence)",
+			formatTime(f.Since), cell(f.By), orDash(strings.Join(stopped, ", ")), cell(f.By))
+	}
+	return fmt.Sprintf("failed over by %s (run %s) since %s: its guests are kept stopped here until a failback",
+		cell(f.By), orDash(cell(f.Run)), formatTime(f.Since))
 }
 
 // ago formats a duration as "5s ago", "3m ago", "2h ago" or "4d ago".
@@ -162,8 +184,7 @@ func printDRPlan(w io.Writer, p *client.DRPlan, now time.Time) error {
 		kv = append(kv, "Failover", fmt.Sprintf("run %s, %s, started %s, %s", cell(f.Run), cell(f.Trigger), formatTime(f.StartedAt), cell(f.State)))
 	}
 	if f := p.Fence; f != nil {
-		kv = append(kv, "Fence", fmt.Sprintf("failed over by %s (run %s) since %s: its guests are kept stopped here until a failback",
-			cell(f.By), orDash(cell(f.Run)), formatTime(f.Since)))
+		kv = append(kv, "Fence", drFenceText(f))
 	}
 	kv = append(kv, "Active run", orDash(cell(p.ActiveRun)), "Last run", orDash(cell(p.LastRun)))
 	if p.Replica {
@@ -628,6 +649,39 @@ overwritten: read "moxxiectl dr conflicts" first (guest_ran). The request must
 reach the source site. The stopped copies stay at the recovery site until
 deleted.`
 	cmd.Example = `  moxxiectl --site east site failback web --wait`
+	return cmd
+}
+
+func (a *app) siteUnfenceCommand() *cobra.Command {
+	var idem idempotencyFlag
+	cmd := &cobra.Command{
+		Use:   "unfence PLAN",
+		Short: "Start the guests a cut-off site stopped for a plan, vouching that its recovery site did not fail it over",
+		Args:  exactArgs("PLAN"),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			p, m, err := c.DRUnfence(ctx, args[0], idem.options())
+			if err != nil {
+				return err
+			}
+			a.noteReplayed(m)
+			return a.show(p, func(w io.Writer) error {
+				return printf(w, "Plan %s: fence lifted; the leader starts the %d guests it stopped again.\n", cell(p.ID), len(p.Fence.Stopped))
+			})
+		}),
+	}
+	cmd.Long = `A site that sees neither a plan's recovery site nor a quorum of the other sites
+may be failed over by them, so it fences the plan itself and stops its guests.
+When the recovery site answers that it did not fail the plan over, the fence
+lifts by itself and the guests start again.
+
+unfence lifts it now, while the site is still cut off: you vouch that the
+recovery site did not and will not fail the plan over (it is down too, or you
+made the plan manual there). If it did, both copies run; when the sites see
+each other again this site learns of the failover, stops the guests again and
+records a guest_ran conflict. A fence of a known failover is lifted only by a
+failback.`
+	cmd.Example = `  moxxiectl --site east site unfence web`
+	idem.register(cmd)
 	return cmd
 }
 

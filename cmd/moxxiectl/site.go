@@ -32,6 +32,7 @@ of it is dead, and left when its servers left the pool gracefully.`,
 		a.siteFailoverCommand(),
 		a.siteDrillCommand(),
 		a.siteFailbackCommand(),
+		a.siteUnfenceCommand(),
 	)
 }
 
