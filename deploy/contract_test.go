@@ -73,6 +73,7 @@ var metricsContract = map[string]string{
 	"moxxie_dr_replica_unrecoverable_guests": "gauge",
 	"moxxie_dr_plan_failed_over":             "gauge",
 	"moxxie_dr_plan_fenced":                  "gauge",
+	"moxxie_dr_plan_self_fenced":             "gauge",
 	"moxxie_dr_conflicts":                    "gauge",
 }
 
