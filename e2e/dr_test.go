@@ -49,7 +49,10 @@ type drPlan struct {
 		State   string `json:"state"`
 	} `json:"failover"`
 	Fence *struct {
-		By string `json:"by"`
+		By       string `json:"by"`
+		Isolated bool   `json:"isolated"`
+		Stopped  []int  `json:"stopped"`
+		Lifted   bool   `json:"lifted"`
 	} `json:"fence"`
 	Status []struct {
 		VMID   int    `json:"vmid"`
@@ -85,7 +88,10 @@ type simTask struct {
 // running in west's simulator with west's addresses in west's DNS.
 // Before that, a drill at west leaves nothing behind and does not touch
 // east, and neither one frozen server of east nor a partition between
-// east and west fails the plan over. When east wakes it learns from the
+// east and west fails the plan over. With north frozen as well, east is
+// cut off from a quorum: it fences the plan itself and stops its guests,
+// and starts them again when the partition heals and west answers that
+// it did not fail the plan over. When east wakes it learns from the
 // pool that it was failed over and keeps the guests stopped, refusing to
 // start them; a failback brings them home and ends the failover.
 func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
@@ -210,7 +216,63 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	} else {
 		partition(t, east, west)
 		requireNever(t, 12*time.Second, "a failover across a partition between east and west", noFailover)
+		// East still sees north, a quorum of the other sites: no one can
+		// vote it down, and it keeps its guests running.
+		if err := guestsAre(t, east, "running", 100, 102); err != nil {
+			t.Errorf("east stopped its guests while it saw north: %v", err)
+		}
+		// North frozen too: east sees neither west nor a quorum of the
+		// others, as a site that west and north fail over would. It fences
+		// the plan itself and stops its guests. West has no quorum
+		// (north cannot vote): no failover.
+		north.signal(t, syscall.SIGSTOP)
+		t.Cleanup(func() { north.signal(t, syscall.SIGCONT) })
+		cutAt := time.Now()
+		waitUntil(t, 30*time.Second, "east, cut off, fences its plan and stops its guests", func() error {
+			var p drPlan
+			if err := ctlJSONOn(east, t, &p, "dr", "plan", "get", "shop"); err != nil {
+				return err
+			}
+			if p.Fence == nil || !p.Fence.Isolated || p.Fence.By != "west" {
+				return fmt.Errorf("fence %+v", p.Fence)
+			}
+			return guestsAre(t, east, "stopped", 100, 102)
+		})
+		t.Logf("east fenced itself and stopped its guests %s after north froze", time.Since(cutAt).Round(time.Millisecond))
+		if err := metricsHave(east, "", `moxxie_dr_plan_self_fenced{plan="shop",recovery_site="west"} 1`); err != nil {
+			t.Error(err)
+		}
+		if out, err := devctl(t, east.dir, "vm", "start", "102", "--wait"); err == nil || !strings.Contains(out, "sees neither site west") {
+			t.Errorf("starting a guest of the self-fenced plan: %v\n%s", err, out)
+		}
+		if err := noFailover(); err != nil {
+			t.Fatal(err)
+		}
+		// Healed: west answers east's sync that it did not fail the plan
+		// over; east lifts the fence and starts the guests again.
+		north.signal(t, syscall.SIGCONT)
 		heal(t)
+		healedAt := time.Now()
+		waitUntil(t, 90*time.Second, "east lifts its fence and runs its guests again", func() error {
+			var p drPlan
+			if err := ctlJSONOn(east, t, &p, "dr", "plan", "get", "shop"); err != nil {
+				return err
+			}
+			if err := guestsAre(t, east, "running", 100, 102); err != nil {
+				return err
+			}
+			if p.Fence != nil {
+				return fmt.Errorf("fence %+v", p.Fence)
+			}
+			return nil
+		})
+		t.Logf("east ran its guests again %s after the partition healed", time.Since(healedAt).Round(time.Millisecond))
+		if err := noFailover(); err != nil {
+			t.Fatal(err)
+		}
+		if c := ctl("dr", "conflicts"); strings.Contains(c, "guest_ran") {
+			t.Errorf("a conflict after a self-fence without a failover:\n%s", c)
+		}
 	}
 	waitUntil(t, 30*time.Second, "west sees east up again", func() error {
 		st, err := west.states(t)

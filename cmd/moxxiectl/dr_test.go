@@ -512,8 +512,26 @@ ORDER  VMID  NAME  STEP     TARGET        ADDRESS           ERROR
 	if got := oneErrorLine(t, errOf(runCLI(t, east.env(), "--site", "west", "dr", "plan", "delete", "web"))); !strings.Contains(got, "fail it back before deleting it") {
 		t.Errorf("delete at west: %q", got)
 	}
-	// East learns it was failed over and fences the plan, then fails it
-	// back, which lifts the fence.
+	// East, cut off, fenced the plan itself: shown, refused a failback,
+	// lifted by unfence (again: the same answer).
+	east.mustApply(t, &fsm.DRIsolationRequest{Plan: "web", Action: fsm.DRIsolationFence})
+	east.mustApply(t, &fsm.DRIsolationRequest{Plan: "web", Action: fsm.DRIsolationStopped, VMIDs: []int{101}})
+	if got, _ := east.cli(t, 0, "dr", "plan", "list"); !strings.Contains(got, "source  fenced: west out of sight\n") {
+		t.Errorf("list of the self-fenced plan:\n%s", got)
+	}
+	if got, _ := east.cli(t, 0, "dr", "plan", "get", "web"); !strings.Contains(got, "this site sees neither west nor a quorum of the other sites") {
+		t.Errorf("get of the self-fenced plan:\n%s", got)
+	}
+	if got := oneErrorLine(t, errOf(runCLI(t, east.env(), "site", "failback", "web"))); !strings.Contains(got, "nothing to fail back") {
+		t.Errorf("failback of a self-fenced plan: %q", got)
+	}
+	for range 2 {
+		if out, _ := east.cli(t, 0, "site", "unfence", "web"); !strings.HasPrefix(out, "Plan web: fence lifted; the leader starts the ") {
+			t.Errorf("unfence: %q", out)
+		}
+	}
+	// East learns it was failed over after all and fences the plan, then
+	// fails it back, which lifts the fence.
 	east.mustApply(t, &fsm.DRFenceRequest{Plan: "web", Fence: &fsm.DRFence{By: "west", Run: run, Since: fsm.Timestamp(now.UnixNano())}})
 	if got, _ := east.cli(t, 0, "dr", "plan", "list"); !strings.Contains(got, "web  east    west      2       source  fenced by west\n") {
 		t.Errorf("list of the fenced plan:\n%s", got)
