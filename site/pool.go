@@ -123,10 +123,12 @@ func Start(cfg Config) (*Pool, error) {
 
 	mlLog := slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)
 	var transport memberlist.Transport
-	transport, err = newNetTransport(cfg.BindAddr, mlLog)
+	nt, err := newNetTransport(cfg.BindAddr, mlLog)
 	if err != nil {
 		return nil, err
 	}
+	bindHost, _, _ := net.SplitHostPort(cfg.BindAddr)
+	transport = bindStreams(nt, bindHost)
 	if cfg.transport != nil {
 		transport = cfg.transport(transport)
 	}
