@@ -228,13 +228,14 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 		north.signal(t, syscall.SIGSTOP)
 		t.Cleanup(func() { north.signal(t, syscall.SIGCONT) })
 		cutAt := time.Now()
-		waitUntil(t, 30*time.Second, "east, cut off, fences its plan and stops its guests", func() error {
+		waitUntil(t, 180*time.Second, "east, cut off, fences its plan and stops its guests", func() error {
 			var p drPlan
 			if err := ctlJSONOn(east, t, &p, "dr", "plan", "get", "shop"); err != nil {
 				return err
 			}
 			if p.Fence == nil || !p.Fence.Isolated || p.Fence.By != "west" {
-				return fmt.Errorf("fence %+v", p.Fence)
+				out, _ := devctl(t, east.dir, "site", "list")
+				return fmt.Errorf("fence %+v; east sees:\n%s", p.Fence, out)
 			}
 			return guestsAre(t, east, "stopped", 100, 102)
 		})

@@ -243,8 +243,8 @@ func poolFences(local string, sites []site.SiteStatus, plans []*fsm.DRPlan, fail
 }
 
 // drFence records that p was failed over.
-func (s *Server) drFence(p *fsm.DRPlan, f *fsm.DRFence) {
-	if _, err := s.raftApply(&fsm.DRFenceRequest{Plan: p.ID, Fence: f}); err != nil {
+func (s *Server) drFence(p *fsm.DRPlan, f *fsm.DRFence, conflicts ...fsm.DRConflict) {
+	if _, err := s.raftApply(&fsm.DRFenceRequest{Plan: p.ID, Fence: f, Conflicts: conflicts}); err != nil {
 		s.logger.Warn("dr: fencing a plan failed", "plan", p.ID, "error", err)
 		return
 	}
@@ -590,11 +590,35 @@ func (s *Server) drSyncReplicas(stop <-chan struct{}) {
 				if f == nil || f.State == fsm.DRFailoverReleased || (p.Fence != nil && p.Fence.Run == f.Run) {
 					continue
 				}
-				s.drFence(&p, &fsm.DRFence{By: st.Name, Run: f.Run, Since: fsm.Timestamp(s.now().UnixNano())})
+				now := s.now()
+				s.drFence(&p, &fsm.DRFence{By: st.Name, Run: f.Run, Since: fsm.Timestamp(now.UnixNano())},
+					isolationConflicts(s.cfg.Site.Name, &p, f, api.NewID, now)...)
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// isolationConflicts returns, when the isolated fence of p (of site
+// local) turns out to guard a failover f, a guest_ran conflict for each
+// guest it stopped after f started (by the two sites' clocks): each ran
+// here until the fence, while the recovery site was restoring its copy.
+// A lifted fence records none: its guests run, and keeping them stopped
+// records their conflicts.
+func isolationConflicts(local string, p *fsm.DRPlan, f *fsm.DRFailover, newID func() string, now time.Time) []fsm.DRConflict {
+	fence := p.Fence
+	if fence == nil || !fence.Isolated || fence.Lifted || fence.Since <= f.StartedAt {
+		return nil
+	}
+	late := fence.Since.Time().Sub(f.StartedAt.Time()).Round(time.Millisecond)
+	var out []fsm.DRConflict
+	for _, vmid := range fence.Stopped {
+		out = append(out, fsm.DRConflict{ID: newID(), Plan: p.ID, Kind: fsm.DRConflictGuestRan, Site: local, VMID: vmid,
+			At: fsm.Timestamp(now.UnixNano()), Version: fence.Since,
+			Detail: fmt.Sprintf("guest %d ran at %s until %s, cut off, fenced plan %s at %s: %s after site %s started failover %s (by each site's clock). What it wrote since the backup %s restored from is not in %s's copy.",
+				vmid, local, local, p.ID, fence.Since.Time().UTC().Format(time.RFC3339Nano), late, fence.By, f.Run, fence.By, fence.By)})
+	}
+	return out
 }
 
 // drLift lifts the isolated fence of p: its recovery site answered that

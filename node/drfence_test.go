@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -221,5 +222,49 @@ func TestDREnforce_IsolatedFence(t *testing.T) {
 	}
 	if !slices.Equal(order, []int{101, 102, 100}) {
 		t.Errorf("recovery order %v, want 101 102 100", order)
+	}
+}
+
+// TestIsolationConflicts: an isolated fence that turns out to guard a
+// failover reports each guest it stopped after the failover started.
+func TestIsolationConflicts(t *testing.T) {
+	started := time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)
+	ts := func(d time.Duration) fsm.Timestamp { return fsm.Timestamp(started.Add(d).UnixNano()) }
+	f := &fsm.DRFailover{Run: "fo-1", StartedAt: ts(0)}
+	plan := func(fence *fsm.DRFence) *fsm.DRPlan {
+		return &fsm.DRPlan{ID: "shop", SourceSite: "east", RecoverySite: "west", Fence: fence}
+	}
+	n := 0
+	id := func() string { n++; return fmt.Sprintf("c-%d", n) }
+	now := started.Add(time.Minute)
+	tests := []struct {
+		name  string
+		fence *fsm.DRFence
+		want  []int
+	}{
+		{"stopped 2.5 s after the failover started", &fsm.DRFence{By: "west", Since: ts(2500 * time.Millisecond), Isolated: true, Stopped: []int{100, 102}}, []int{100, 102}},
+		{"stopped before it started", &fsm.DRFence{By: "west", Since: ts(-time.Second), Isolated: true, Stopped: []int{100}}, nil},
+		{"nothing stopped", &fsm.DRFence{By: "west", Since: ts(time.Second), Isolated: true}, nil},
+		{"lifted: the guests run and are stopped anew", &fsm.DRFence{By: "west", Since: ts(time.Second), Isolated: true, Lifted: true, Stopped: []int{100}}, nil},
+		{"a failover's fence", &fsm.DRFence{By: "west", Run: "fo-0", Since: ts(time.Second)}, nil},
+		{"no fence", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs := isolationConflicts("east", plan(tt.fence), f, id, now)
+			var got []int
+			for _, c := range cs {
+				got = append(got, c.VMID)
+				if c.Kind != fsm.DRConflictGuestRan || c.Site != "east" || c.Plan != "shop" || c.Version != tt.fence.Since || c.At != fsm.Timestamp(now.UnixNano()) || c.ID == "" {
+					t.Errorf("conflict %+v", c)
+				}
+				if want := fmt.Sprintf("guest %d ran at east until east, cut off, fenced plan shop at 2026-11-27T05:00:02.5Z: 2.5s after site west started failover fo-1", c.VMID); !strings.HasPrefix(c.Detail, want) {
+					t.Errorf("detail %q, want it to start %q", c.Detail, want)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("conflicts of %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
