@@ -239,21 +239,17 @@ func requireNever(t *testing.T, d time.Duration, what string, cond func() error)
 }
 
 // partition drops, with nftables, every packet between the addresses of
-// sites a and b, both ways; heal removes it. The table is removed when the
-// test ends whatever happens.
-func partition(t *testing.T, a, b *devSite) {
+// site a and each of others, both ways; heal removes it. The table is
+// removed when the test ends whatever happens.
+func partition(t *testing.T, a *devSite, others ...*devSite) {
 	t.Helper()
-	rules := fmt.Sprintf(`table inet moxxie_e2e_partition {
-	chain out {
-		type filter hook output priority 0;
-		ip saddr %[1]s ip daddr %[2]s drop
-		ip saddr %[2]s ip daddr %[1]s drop
+	var rules strings.Builder
+	for _, b := range others {
+		fmt.Fprintf(&rules, "\t\tip saddr %[1]s ip daddr %[2]s drop\n\t\tip saddr %[2]s ip daddr %[1]s drop\n", a.host, b.host)
 	}
-}
-`, a.host, b.host)
 	t.Cleanup(func() { heal(t) })
 	cmd := exec.Command("nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
+	cmd.Stdin = strings.NewReader("table inet moxxie_e2e_partition {\n\tchain out {\n\t\ttype filter hook output priority 0;\n" + rules.String() + "\t}\n}\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nft: %v\n%s", err, out)
 	}
