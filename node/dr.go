@@ -216,10 +216,12 @@ func (s *Server) drLearnFences() {
 
 // poolFences returns the plans of site local that the pool view sites
 // says their recovery site failed over (an alive server of it lists
-// local in its meta), leaving out plans already fenced for a failover
-// (an isolated fence is turned into one) and plans whose
+// local in its meta), leaving out plans already fenced and plans whose
 // last failback (failedBack, zero for none) ended less than
-// drFenceSettle before now.
+// drFenceSettle before now. An isolated fence that an operator lifted is
+// turned into a failover's fence here, since its guests run; one that
+// keeps them stopped is left to the sync, whose answer names the
+// failover's run and start (isolationConflicts).
 func poolFences(local string, sites []site.SiteStatus, plans []*fsm.DRPlan, failedBack func(*fsm.DRPlan) time.Time, now time.Time) []*fsm.DRPlan {
 	by := map[string]bool{}
 	for _, st := range sites {
@@ -231,7 +233,7 @@ func poolFences(local string, sites []site.SiteStatus, plans []*fsm.DRPlan, fail
 	}
 	var out []*fsm.DRPlan
 	for _, p := range plans {
-		if p.Replica || (p.Fence != nil && !p.Fence.Isolated) || !by[p.RecoverySite] {
+		if p.Replica || (p.Fence != nil && !(p.Fence.Isolated && p.Fence.Lifted)) || !by[p.RecoverySite] {
 			continue
 		}
 		if t := failedBack(p); !t.IsZero() && now.Sub(t) < drFenceSettle {
