@@ -312,13 +312,29 @@ func (s *Server) SiteForward(r *http.Request, name string) (*http.Response, erro
 }
 
 // siteClient is the HTTPS client of requests passed on to other sites.
+// They leave from the host of the gossip address, the address that
+// faces the other sites, as gossip does (package site): a firewall
+// between sites sees one address per server.
 func (s *Server) siteClient() *http.Client {
 	s.siteClientOnce.Do(func() {
+		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, LocalAddr: siteLocalAddr(s.cfg.Site.GossipAddress)}
 		s.siteHTTP = &http.Client{Timeout: time.Duration(s.cfg.HoldTimeout) + 30*time.Second, Transport: &http.Transport{
-			TLSClientConfig: s.certs.peerClientTLS(), ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute,
+			DialContext: d.DialContext, TLSClientConfig: s.certs.peerClientTLS(), ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute,
 		}}
 	})
 	return s.siteHTTP
+}
+
+// siteLocalAddr returns the address to dial other sites from: the host
+// of gossipAddr, or nil (the route picks) when it names no single
+// address.
+func siteLocalAddr(gossipAddr string) net.Addr {
+	host, _, err := net.SplitHostPort(gossipAddr)
+	ip := net.ParseIP(host)
+	if err != nil || ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip}
 }
 
 // siteStates are the values of moxxie_site_state's state label.

@@ -29,3 +29,22 @@ func TestParseGossipKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestSiteLocalAddr(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"10.1.0.11:7946", "10.1.0.11:0"},
+		{"[2001:db8::11]:7946", "[2001:db8::11]:0"},
+		{"0.0.0.0:7946", ""},
+		{"[::]:7946", ""},
+		{"", ""},
+		{"gossip.example:7946", ""},
+	} {
+		got := ""
+		if a := siteLocalAddr(tc.in); a != nil {
+			got = a.String()
+		}
+		if got != tc.want {
+			t.Errorf("siteLocalAddr(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

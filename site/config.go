@@ -71,6 +71,12 @@ type Timing struct {
 	// server exchanges its full state with another, which repairs what
 	// gossip missed (a join, a leave notice).
 	PushPullInterval time.Duration
+	// ReconnectInterval is how often a server contacts one dead member of
+	// each site it sees a dead member of, to merge the pool again after a
+	// partition: memberlist exchanges state only with members it sees
+	// alive, so two sides that each declared the other dead never meet
+	// again by themselves.
+	ReconnectInterval time.Duration
 }
 
 // DefaultTiming returns timers tuned for a WAN of a few sites (up to about
@@ -107,6 +113,9 @@ func DefaultTiming() Timing {
 		DownAfter:      750 * time.Millisecond,
 		// memberlist's WAN default is 60 s; a full state is a few kB here.
 		PushPullInterval: 15 * time.Second,
+		// serf's default is 30 s; a heal is then seen within about 5 s
+		// plus a few gossip rounds.
+		ReconnectInterval: 5 * time.Second,
 	}
 }
 
@@ -130,6 +139,9 @@ func (t Timing) withDefaults() Timing {
 	}
 	if t.PushPullInterval == 0 {
 		t.PushPullInterval = d.PushPullInterval
+	}
+	if t.ReconnectInterval == 0 {
+		t.ReconnectInterval = d.ReconnectInterval
 	}
 	return t
 }
@@ -230,6 +242,7 @@ func (t Timing) validate(bad func(field, format string, a ...any) error) error {
 		{"GossipInterval", t.GossipInterval},
 		{"DownAfter", t.DownAfter},
 		{"PushPullInterval", t.PushPullInterval},
+		{"ReconnectInterval", t.ReconnectInterval},
 	} {
 		if f.v < 0 {
 			return bad("Timing."+f.name, "must not be negative (got %s)", f.v)

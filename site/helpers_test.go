@@ -17,12 +17,13 @@ import (
 // member dead after SuspicionMult * ProbeInterval = 200 ms, votes after
 // 300 ms.
 var fastTiming = Timing{
-	ProbeInterval:    100 * time.Millisecond,
-	ProbeTimeout:     50 * time.Millisecond,
-	SuspicionMult:    2,
-	GossipInterval:   50 * time.Millisecond,
-	DownAfter:        300 * time.Millisecond,
-	PushPullInterval: 500 * time.Millisecond,
+	ProbeInterval:     100 * time.Millisecond,
+	ProbeTimeout:      50 * time.Millisecond,
+	SuspicionMult:     2,
+	GossipInterval:    50 * time.Millisecond,
+	DownAfter:         300 * time.Millisecond,
+	PushPullInterval:  500 * time.Millisecond,
+	ReconnectInterval: 300 * time.Millisecond,
 }
 
 // With fastTiming a site failure is detected in about fastDetectTypical

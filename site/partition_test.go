@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,14 @@ func (n *testNet) partition(a, b string) {
 	defer n.mu.Unlock()
 	n.cut[[2]string{a, b}] = true
 	n.cut[[2]string{b, a}] = true
+}
+
+// heal restores every link between sites a and b.
+func (n *testNet) heal(a, b string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.cut, [2]string{a, b})
+	delete(n.cut, [2]string{b, a})
 }
 
 // blocked reports whether traffic between two gossip addresses is cut.
@@ -165,4 +174,59 @@ func TestPool_TwoSitesPartition(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// After a partition long enough for each side to declare the other dead,
+// the pool merges again once it heals: memberlist exchanges state only
+// with members it sees alive, so without the reconnect loop nobody would
+// contact the other side again.
+func TestPool_PartitionHeals(t *testing.T) {
+	n := newTestNet()
+	c := startCutCluster(t, n, []string{"a", "b"}, nil)
+	n.partition("a", "b")
+	waitAll(t, fastDetect, c.all(), func(p *Pool) error {
+		other := map[string]string{"a": "b", "b": "a"}[p.cfg.Site]
+		if s, _ := p.Site(other); s.State != SiteDown {
+			return fmt.Errorf("%s sees %s %s", p.name, other, s.State)
+		}
+		return nil
+	})
+	// Long enough for the dead-member messages to stop being gossiped.
+	time.Sleep(5 * fastTiming.PushPullInterval)
+	healed := time.Now()
+	n.heal("a", "b")
+	waitAll(t, 5*time.Second, c.all(), func(p *Pool) error {
+		return sitesIn(p, SiteUp, 3, "a", "b")
+	})
+	t.Logf("every server sees both sites up %s after the partition healed", time.Since(healed).Round(time.Millisecond))
+}
+
+func TestReconnectTargets(t *testing.T) {
+	members := map[string]Member{
+		"a/s1": {Site: "a", State: StateAlive, Addr: "10.0.0.1:7946"},
+		"a/s2": {Site: "a", State: StateDead, Addr: "10.0.0.2:7946"},
+		"b/s1": {Site: "b", State: StateDead, Addr: "10.0.1.1:7946"},
+		"b/s2": {Site: "b", State: StateDead, Addr: "10.0.1.2:7946"},
+		"b/s3": {Site: "b", State: StateDead, Addr: "10.0.1.3:7946"},
+		"c/s1": {Site: "c", State: StateLeft, Addr: "10.0.2.1:7946"},
+		"c/s2": {Site: "c", State: StateAlive, Addr: "10.0.2.2:7946"},
+		"d/s1": {Site: "d", State: StateDead},
+	}
+	for round, want := range [][]string{
+		{"10.0.0.2:7946", "10.0.1.1:7946"},
+		{"10.0.0.2:7946", "10.0.1.2:7946"},
+		{"10.0.0.2:7946", "10.0.1.3:7946"},
+		{"10.0.0.2:7946", "10.0.1.1:7946"},
+	} {
+		if got := reconnectTargets(members, "a/s1", round); !slices.Equal(got, want) {
+			t.Errorf("round %d: %v, want %v", round, got, want)
+		}
+	}
+	// Itself dead in its own map (it never is, but): not a target.
+	if got := reconnectTargets(members, "a/s2", 0); !slices.Equal(got, []string{"10.0.1.1:7946"}) {
+		t.Errorf("targets of a/s2: %v", got)
+	}
+	if got := reconnectTargets(map[string]Member{}, "a/s1", 0); len(got) != 0 {
+		t.Errorf("targets of an empty pool: %v", got)
+	}
 }

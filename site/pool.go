@@ -168,6 +168,7 @@ func Start(cfg Config) (*Pool, error) {
 	if len(cfg.Join) > 0 {
 		go p.joinLoop()
 	}
+	go p.reconnectLoop()
 	p.log.Info("site: started", "site", cfg.Site, "node", cfg.Node, "role", cfg.Role, "gossip_address", p.Local().Addr)
 	return p, nil
 }
@@ -450,6 +451,61 @@ func (p *Pool) joinLoop() {
 		}
 		wait = min(2*wait, maxJoinBackoff)
 	}
+}
+
+// reconnectLoop contacts, every ReconnectInterval until the pool stops,
+// one dead member of each site that has one (reconnectTargets), as serf
+// does: after a partition each side has declared the other dead, and
+// memberlist gossips and exchanges state only with members it sees
+// alive, so without this the two sides never merge again. A contacted
+// member that is alive learns that it was declared dead and refutes it;
+// the pool converges within a few gossip rounds. Like the join loop it
+// is not waited for at stop: a join cannot be cancelled.
+func (p *Pool) reconnectLoop() {
+	t := time.NewTicker(p.cfg.Timing.ReconnectInterval)
+	defer t.Stop()
+	for round := 0; ; round++ {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		addrs := reconnectTargets(p.members, p.name, round)
+		p.mu.Unlock()
+		if len(addrs) == 0 {
+			continue
+		}
+		if n, err := p.ml.Join(addrs); n > 0 {
+			p.log.Info("site: contacted dead members to merge the pool", "contacted", n, "tried", addrs)
+		} else {
+			p.log.Debug("site: dead members still unreachable", "tried", addrs, "err", err)
+		}
+	}
+}
+
+// reconnectTargets returns the gossip address of one dead member (not
+// self) of each site with one, by site; round picks which, so that
+// successive rounds try each dead member in turn.
+func reconnectTargets(members map[string]Member, self string, round int) []string {
+	dead := map[string][]string{}
+	for name, m := range members {
+		if name != self && m.State == StateDead && m.Addr != "" {
+			dead[m.Site] = append(dead[m.Site], m.Addr)
+		}
+	}
+	sites := make([]string, 0, len(dead))
+	for s := range dead {
+		sites = append(sites, s)
+	}
+	slices.Sort(sites)
+	out := make([]string, 0, len(sites))
+	for _, s := range sites {
+		addrs := dead[s]
+		slices.Sort(addrs)
+		out = append(out, addrs[round%len(addrs)])
+	}
+	return out
 }
 
 // observe records a member's state and meta from a memberlist event: alive,

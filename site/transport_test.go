@@ -14,9 +14,9 @@ import (
 // address it listens on, not the one the route picks (127.0.0.1 on
 // loopback), unless it listens on every address.
 func TestBindStreams(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.3:0")
+	ln, err := net.Listen("tcp", "127.0.0.203:0")
 	if err != nil {
-		t.Skipf("no 127.0.0.3 to listen on: %v", err)
+		t.Skipf("no 127.0.0.203 to listen on: %v", err)
 	}
 	defer ln.Close()
 	from := make(chan string, 4)
@@ -30,12 +30,12 @@ func TestBindStreams(t *testing.T) {
 			c.Close()
 		}
 	}()
-	nt, err := newNetTransport("127.0.0.2:0", log.New(io.Discard, "", 0))
+	nt, err := newNetTransport("127.0.0.202:0", log.New(io.Discard, "", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nt.Shutdown()
-	tr := bindStreams(nt, "127.0.0.2")
+	tr := bindStreams(nt, "127.0.0.202")
 	if _, ok := tr.(*boundTransport); !ok {
 		t.Fatalf("transport %T, want a bound one", tr)
 	}
@@ -52,8 +52,8 @@ func TestBindStreams(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Close()
-		if got := <-from; got != "127.0.0.2" {
-			t.Errorf("stream from %s, want 127.0.0.2", got)
+		if got := <-from; got != "127.0.0.202" {
+			t.Errorf("stream from %s, want 127.0.0.202", got)
 		}
 	}
 	for _, host := range []string{"", "0.0.0.0", "::"} {
