@@ -617,8 +617,8 @@ func isolationConflicts(local string, p *fsm.DRPlan, f *fsm.DRFailover, newID fu
 	for _, vmid := range fence.Stopped {
 		out = append(out, fsm.DRConflict{ID: newID(), Plan: p.ID, Kind: fsm.DRConflictGuestRan, Site: local, VMID: vmid,
 			At: fsm.Timestamp(now.UnixNano()), Version: fence.Since,
-			Detail: fmt.Sprintf("guest %d ran at %s until %s, cut off, fenced plan %s at %s: %s after site %s started failover %s (by each site's clock). What it wrote since the backup %s restored from is not in %s's copy.",
-				vmid, local, local, p.ID, fence.Since.Time().UTC().Format(time.RFC3339Nano), late, fence.By, f.Run, fence.By, fence.By)})
+			Detail: fmt.Sprintf("guest %d ran at %s until the site, cut off from %s, fenced plan %s at %s: %s after site %s started failover %s (by each site's clock). What it wrote since the backup %s restored from is not in %s's copy.",
+				vmid, local, fence.By, p.ID, fence.Since.Time().UTC().Format(time.RFC3339Nano), late, fence.By, f.Run, fence.By, fence.By)})
 	}
 	return out
 }

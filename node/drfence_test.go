@@ -260,7 +260,7 @@ func TestIsolationConflicts(t *testing.T) {
 				if c.Kind != fsm.DRConflictGuestRan || c.Site != "east" || c.Plan != "shop" || c.Version != tt.fence.Since || c.At != fsm.Timestamp(now.UnixNano()) || c.ID == "" {
 					t.Errorf("conflict %+v", c)
 				}
-				if want := fmt.Sprintf("guest %d ran at east until east, cut off, fenced plan shop at 2026-11-27T05:00:02.5Z: 2.5s after site west started failover fo-1", c.VMID); !strings.HasPrefix(c.Detail, want) {
+				if want := fmt.Sprintf("guest %d ran at east until the site, cut off from west, fenced plan shop at 2026-11-27T05:00:02.5Z: 2.5s after site west started failover fo-1", c.VMID); !strings.HasPrefix(c.Detail, want) {
 					t.Errorf("detail %q, want it to start %q", c.Detail, want)
 				}
 			}

@@ -665,6 +665,9 @@ func (a *app) siteUnfenceCommand() *cobra.Command {
 			}
 			a.noteReplayed(m)
 			return a.show(p, func(w io.Writer) error {
+				if p.Fence == nil || len(p.Fence.Stopped) == 0 {
+					return printf(w, "Plan %s: fence lifted; no guest it stopped waits to start.\n", cell(p.ID))
+				}
 				return printf(w, "Plan %s: fence lifted; the leader starts the %d guests it stopped again.\n", cell(p.ID), len(p.Fence.Stopped))
 			})
 		}),

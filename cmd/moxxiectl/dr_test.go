@@ -526,7 +526,7 @@ ORDER  VMID  NAME  STEP     TARGET        ADDRESS           ERROR
 		t.Errorf("failback of a self-fenced plan: %q", got)
 	}
 	for range 2 {
-		if out, _ := east.cli(t, 0, "site", "unfence", "web"); !strings.HasPrefix(out, "Plan web: fence lifted; the leader starts the ") {
+		if out, _ := east.cli(t, 0, "site", "unfence", "web"); !strings.HasPrefix(out, "Plan web: fence lifted; ") {
 			t.Errorf("unfence: %q", out)
 		}
 	}
