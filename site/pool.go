@@ -150,7 +150,7 @@ func Start(cfg Config) (*Pool, error) {
 	// Lifeguard slows the probes of a server whose own probes fail, up to
 	// memberlist's 8 times. That spares a slow server from declaring
 	// healthy ones dead, but it also slows a site cut off from the others
-	// in seeing that it is: with 8 a cut-off site saw the others gone 4 to
+	// in seeing that it is: with 8 a cut-off site saw the others gone 3.7 to
 	// 7.5 s after they saw it down, with 2 0.7 to 2.8 s (three dev sites,
 	// nftables, three runs each), and it stops the guests of its DR plans
 	// when it sees it (docs/dr.md). A site is down only when all its
