@@ -184,15 +184,18 @@ func TestPool_PartitionHeals(t *testing.T) {
 	n := newTestNet()
 	c := startCutCluster(t, n, []string{"a", "b"}, nil)
 	n.partition("a", "b")
-	waitAll(t, fastDetect, c.all(), func(p *Pool) error {
+	otherDown := func(p *Pool) error {
 		other := map[string]string{"a": "b", "b": "a"}[p.cfg.Site]
 		if s, _ := p.Site(other); s.State != SiteDown {
 			return fmt.Errorf("%s sees %s %s", p.name, other, s.State)
 		}
 		return nil
-	})
-	// Long enough for the dead-member messages to stop being gossiped.
-	time.Sleep(5 * fastTiming.PushPullInterval)
+	}
+	waitAll(t, fastDetect, c.all(), otherDown)
+	// The split holds while cut, and for long enough that the messages
+	// declaring the other side dead are no longer gossiped: only the
+	// reconnect loop can merge the pool after the heal.
+	holdsThroughout(t, 5*fastTiming.PushPullInterval, c.all(), otherDown)
 	healed := time.Now()
 	n.heal("a", "b")
 	waitAll(t, 5*time.Second, c.all(), func(p *Pool) error {
