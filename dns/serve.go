@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -116,6 +118,13 @@ func Serve(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		UnregisterSource(name)
 		return nil, err
 	}
+	if err := awaitServing(inst); err != nil {
+		// A server that never answered may not stop; the error says so.
+		inst.ShutdownCallbacks()
+		_ = inst.Stop()
+		UnregisterSource(name)
+		return nil, err
+	}
 	s := &Server{
 		addr:     net.JoinHostPort(host, strconv.Itoa(bound)),
 		name:     name,
@@ -196,6 +205,88 @@ func Corefile(name, host string, port int, cfg ServerConfig) string {
 	}
 	b.WriteString("}\n")
 	return b.String()
+}
+
+// serveTimeout bounds how long Serve waits for CoreDNS to answer.
+const serveTimeout = 10 * time.Second
+
+// awaitServing returns once every server of inst answers over UDP and over
+// TCP. caddy starts each protocol's server in a goroutine of its own, and
+// CoreDNS stops each server once, skipping one it has not created yet and
+// failing to shut down one that has not started: a Stop that came before
+// would leave it serving, and Stop waiting for it, forever.
+func awaitServing(inst *caddy.Instance) error {
+	deadline := time.Now().Add(serveTimeout)
+	for _, sl := range inst.Servers() {
+		for _, a := range []net.Addr{sl.LocalAddr(), sl.Addr()} {
+			if a == nil {
+				continue
+			}
+			network, addr := a.Network(), probeAddr(a)
+			for {
+				err := probe(network, addr)
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("moxxie: DNS on %s does not answer over %s: %w", addr, network, err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	return nil
+}
+
+// probeQuery is a query without a question: CoreDNS's DNS library answers
+// it FORMERR itself, without the plugin chain, so a probe is neither
+// forwarded nor counted.
+var probeQuery = []byte{0x6d, 0x78, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+// probe sends probeQuery to addr over network and waits briefly for any
+// answer with its ID.
+func probe(network, addr string) error {
+	c, err := net.DialTimeout(network, addr, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+		return err
+	}
+	msg := probeQuery
+	if network == "tcp" {
+		msg = append([]byte{0, byte(len(probeQuery))}, probeQuery...)
+	}
+	if _, err := c.Write(msg); err != nil {
+		return err
+	}
+	buf := make([]byte, 512)
+	n, err := io.ReadAtLeast(c, buf, 4)
+	if err != nil {
+		return err
+	}
+	if network == "tcp" {
+		buf, n = buf[2:], n-2
+	}
+	if n < 2 || buf[0] != probeQuery[0] || buf[1] != probeQuery[1] {
+		return errors.New("an answer that is not to the probe")
+	}
+	return nil
+}
+
+// probeAddr returns the address to probe a socket bound to a: a itself,
+// or loopback when it is bound to every address.
+func probeAddr(a net.Addr) string {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil || !ap.Addr().IsUnspecified() {
+		return a.String()
+	}
+	lo := netip.IPv6Loopback()
+	if ap.Addr().Unmap().Is4() {
+		lo = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	return netip.AddrPortFrom(lo, ap.Port()).String()
 }
 
 // freePort returns a port on host that is free for both UDP and TCP.

@@ -265,3 +265,55 @@ func TestServeLongUDPQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestServeStopRightAway stops servers the moment Serve returns, as a
+// caller whose context ends during start-up does: Stop must stop CoreDNS's
+// UDP and TCP servers even if they had only just started, and free the port.
+func TestServeStopRightAway(t *testing.T) {
+	for i := range 40 {
+		listen := "127.0.0.1:0" // with the fast path
+		if i%2 == 1 {
+			listen = ":0" // every address, CoreDNS only
+		}
+		s, err := Serve(context.Background(), ServerConfig{Listen: listen, Source: NewStaticSource(testRecords()), Sockets: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Stop() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("server %d: Stop: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("server %d: Stop right after Serve still waiting after 10 s", i)
+		}
+		pc, err := net.ListenPacket("udp", s.Addr())
+		if err != nil {
+			t.Fatalf("server %d: UDP port still bound after Stop: %v", i, err)
+		}
+		pc.Close()
+		ln, err := net.Listen("tcp", s.Addr())
+		if err != nil {
+			t.Fatalf("server %d: TCP port still bound after Stop: %v", i, err)
+		}
+		ln.Close()
+	}
+}
+
+func TestProbeAddr(t *testing.T) {
+	for _, tt := range []struct {
+		addr net.Addr
+		want string
+	}{
+		{&net.UDPAddr{IP: net.IPv4(127, 0, 0, 53), Port: 53}, "127.0.0.53:53"},
+		{&net.UDPAddr{IP: net.IPv4zero, Port: 53}, "127.0.0.1:53"},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 5353}, "[::1]:5353"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 53}, "[2001:db8::1]:53"},
+	} {
+		if got := probeAddr(tt.addr); got != tt.want {
+			t.Errorf("probeAddr(%v) = %q, want %q", tt.addr, got, tt.want)
+		}
+	}
+}
