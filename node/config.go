@@ -140,7 +140,22 @@ type SiteConfig struct {
 	// rotates the keys without a restart.
 	GossipKey     string `yaml:"gossip_key"`
 	GossipKeyFile string `yaml:"gossip_key_file"`
+	// FenceGrace is how long a failover this site runs holds its copies
+	// after it started (default 10s; 0 starts each as soon as it is
+	// restored): the time the source site, if it is cut off rather than
+	// down, has to see that and stop the plan's guests itself
+	// (docs/dr.md). Restores go on meanwhile.
+	FenceGrace Duration `yaml:"fence_grace"`
 }
+
+// defaultFenceGrace is FenceGrace unless configured: a cut-off site sees
+// it is cut off 1 to 3 s after the others see it down, and its stops of
+// a plan's guests take a few seconds more (docs/benchmarks.md).
+const defaultFenceGrace = Duration(10 * time.Second)
+
+// maxFenceGrace bounds FenceGrace: it adds to every failover's recovery
+// time when restores are fast.
+const maxFenceGrace = Duration(10 * time.Minute)
 
 // siteNameRe is the rule for site names.
 var siteNameRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
@@ -148,6 +163,9 @@ var siteNameRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 func (c *SiteConfig) validate() error {
 	bad := func(key, format string, a ...any) error {
 		return fmt.Errorf("config: site.%s: %s", key, fmt.Sprintf(format, a...))
+	}
+	if c.FenceGrace < 0 || c.FenceGrace > maxFenceGrace {
+		return bad("fence_grace", "must be between 0 and %v (got %v)", maxFenceGrace.Duration(), c.FenceGrace.Duration())
 	}
 	if c.Name == "" {
 		if c.GossipAddress != "" || len(c.Join) > 0 || c.GossipKey != "" || c.GossipKeyFile != "" {
@@ -322,6 +340,7 @@ func DefaultConfig() *Config {
 		LogFormat:   "json",
 		Tracing:     TracingConfig{SampleRatio: 1},
 		Retention:   RetentionConfig{Operations: defaultRetention, GoneInventory: defaultRetention},
+		Site:        SiteConfig{FenceGrace: defaultFenceGrace},
 		Raft: RaftConfig{
 			HeartbeatTimeout:   Duration(500 * time.Millisecond),
 			ElectionTimeout:    Duration(500 * time.Millisecond),

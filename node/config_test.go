@@ -44,6 +44,7 @@ raft:
 		"MOXXIE_RAFT_SNAPSHOT_INTERVAL": "5m",
 		"MOXXIE_DNS_ADDRESS":            "10.0.0.12:53",
 		"MOXXIE_DNS_FORWARD":            "10.0.0.2, [2001:db8::53]:53",
+		"MOXXIE_SITE_FENCE_GRACE":       "30s",
 	}
 	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
@@ -55,8 +56,20 @@ raft:
 		time.Duration(c.Raft.HeartbeatTimeout) != time.Second || time.Duration(c.Raft.ElectionTimeout) != 2*time.Second ||
 		time.Duration(c.Raft.SnapshotInterval) != 5*time.Minute || len(c.RetryJoin) != 2 || c.RetryJoin[1] != "10.0.0.23:7301" ||
 		c.Raft.MaxBatch != DefaultConfig().Raft.MaxBatch ||
-		c.DNSAddress != "10.0.0.12:53" || len(c.DNSForward) != 2 || c.DNSForward[1] != "[2001:db8::53]:53" {
+		c.DNSAddress != "10.0.0.12:53" || len(c.DNSForward) != 2 || c.DNSForward[1] != "[2001:db8::53]:53" ||
+		c.Site.FenceGrace != Duration(30*time.Second) {
 		t.Fatalf("merged config wrong: %+v", c)
+	}
+}
+
+func TestConfig_FenceGrace(t *testing.T) {
+	if got := DefaultConfig().Site.FenceGrace; got != Duration(10*time.Second) {
+		t.Errorf("default site.fence_grace %v, want 10s", got.Duration())
+	}
+	c := validConfig()
+	c.Site.FenceGrace = 0 // copies start as soon as they are restored
+	if err := c.Validate(); err != nil {
+		t.Errorf("site.fence_grace 0: %v", err)
 	}
 }
 
@@ -147,6 +160,8 @@ func TestConfig_Validate(t *testing.T) {
 		{"proxmox.storage_sync_interval", func(c *Config) {
 			c.Proxmox = ProxmoxConfig{URL: "https://pve:8006", TokenID: "moxxie@pve!t", TokenSecret: "secret:pve", CAFile: "/ca.pem", StorageSyncInterval: Duration(time.Millisecond)}
 		}},
+		{"site.fence_grace", func(c *Config) { c.Site.FenceGrace = Duration(-time.Second) }},
+		{"site.fence_grace", func(c *Config) { c.Site.FenceGrace = Duration(time.Hour) }},
 		{"raft.heartbeat_timeout", func(c *Config) { c.Raft.HeartbeatTimeout = Duration(time.Millisecond) }},
 		{"raft.election_timeout", func(c *Config) { c.Raft.ElectionTimeout = Duration(10 * time.Millisecond) }},
 		{"raft.leader_lease_timeout", func(c *Config) { c.Raft.LeaderLeaseTimeout = Duration(time.Hour) }},

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -440,7 +441,8 @@ func (d *devSupervisor) writeConfig(i int) error {
 		c.Proxmox = d.sim.config(c.TLS.CAFile)
 	}
 	if d.opts.Site != "" {
-		c.Site = SiteConfig{Name: d.opts.Site, Role: d.opts.SiteRole, GossipAddress: s.GossipAddress, GossipKeyFile: d.opts.GossipKeyFile, Join: d.opts.SiteJoin}
+		c.Site.Name, c.Site.Role, c.Site.GossipAddress = d.opts.Site, d.opts.SiteRole, s.GossipAddress
+		c.Site.GossipKeyFile, c.Site.Join = d.opts.GossipKeyFile, slices.Clone(d.opts.SiteJoin)
 		for j, p := range d.layout.Servers {
 			if j != i {
 				c.Site.Join = append(c.Site.Join, p.GossipAddress)

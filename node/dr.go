@@ -427,7 +427,8 @@ func (s *Server) drStopFenced(p *fsm.DRPlan) {
 }
 
 // drStopIsolated stops the running guests of p, fenced by this cut-off
-// site itself, in reverse recovery order. Each is recorded in the fence
+// site itself, in reverse recovery order, without waiting for one stop
+// before asking for the next. Each is recorded in the fence
 // before it is stopped, so that the lift starts every guest the fence
 // may have stopped (starting one that runs is a no-op).
 func (s *Server) drStopIsolated(p *fsm.DRPlan) {
@@ -463,9 +464,23 @@ func (s *Server) drStopIsolated(p *fsm.DRPlan) {
 	if np, ok := v.(*fsm.DRPlan); !ok || !np.Fence.Keeps() || !np.Fence.Isolated {
 		return // lifted or turned into a failover's fence meanwhile
 	}
-	for _, ref := range refs {
-		if err := s.drPower(ref, false); err != nil {
-			s.logger.Warn("dr: stopping a guest of a fenced plan failed", "plan", p.ID, "vmid", ref.VMID, "error", err)
+	// Every stop is asked for before any is waited for: the recovery
+	// site holds its copies only for site.fence_grace.
+	tasks := make([]provider.Task, len(refs))
+	errs := make([]error, len(refs))
+	for i, ref := range refs {
+		ctx, cancel := context.WithTimeout(context.Background(), drCallTimeout)
+		tasks[i], errs[i] = s.provider.StopGuest(ctx, ref)
+		cancel()
+	}
+	for i, ref := range refs {
+		if errs[i] == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), drCallTimeout)
+			_, errs[i] = s.provider.WaitTask(ctx, tasks[i], nil)
+			cancel()
+		}
+		if errs[i] != nil {
+			s.logger.Warn("dr: stopping a guest of a fenced plan failed", "plan", p.ID, "vmid", ref.VMID, "error", errs[i])
 			continue
 		}
 		s.logger.Warn("dr: stopped a guest: this site is cut off and its recovery site may be running its copy", "plan", p.ID, "vmid", ref.VMID,
@@ -774,7 +789,12 @@ func (o *opState) drRun() error {
 	if err != nil {
 		return err
 	}
-	_ = o.step(fmt.Sprintf("%s of %d guests", o.op.Kind, len(items)))
+	step := fmt.Sprintf("%s of %d guests", o.op.Kind, len(items))
+	if until, ok := o.drFenceGraceUntil(); ok {
+		step += fmt.Sprintf("; copies start from %s UTC: until then site %s, if only cut off, stops the guests itself",
+			until.UTC().Format(time.TimeOnly), p.SourceSite)
+	}
+	_ = o.step(step)
 	if o.op.Kind == fsm.OpDRFailback {
 		if err := o.drAwaitRelease(p, items); err != nil {
 			return err
@@ -977,6 +997,9 @@ func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, alloc *drAllo
 		}
 	}
 	if it.Step == fsm.DRStepConfigured || it.Step == fsm.DRStepStarting {
+		if err := o.drAwaitFenceGrace(ctx); err != nil {
+			return err
+		}
 		if err := o.drStartItem(ctx, it, ref); err != nil {
 			return err
 		}
@@ -991,6 +1014,38 @@ func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, alloc *drAllo
 		}
 	}
 	return nil
+}
+
+// drFenceGraceUntil returns when a failover's copies may start, and
+// whether that is still ahead: site.fence_grace after the failover
+// started. A source site that is cut off rather than down sees that a
+// few seconds after the others see it down, and stops the plan's guests
+// itself (drSelfFence); copies that started before would run at both
+// sites.
+func (o *opState) drFenceGraceUntil() (time.Time, bool) {
+	grace := o.r.s.cfg.Site.FenceGrace.Duration()
+	if o.op.Kind != fsm.OpDRFailover || grace <= 0 {
+		return time.Time{}, false
+	}
+	until := o.op.CreatedAt.Time().Add(grace)
+	return until, o.r.s.now().Before(until)
+}
+
+// drAwaitFenceGrace returns once a failover's copies may start (see
+// drFenceGraceUntil), or when ctx ends.
+func (o *opState) drAwaitFenceGrace(ctx context.Context) error {
+	until, ok := o.drFenceGraceUntil()
+	if !ok {
+		return nil
+	}
+	t := time.NewTimer(until.Sub(o.r.s.now()))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // drAllocate gives a pending item its target VMID (the plan's, or the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,55 +29,12 @@ func TestDRRun_GuestsOfAnOrderTogether(t *testing.T) {
 			DiskGiB: 4, MemoryMiB: 24 << 10})
 	}
 	s, sim, _ := simServer(t, pvesim.Config{TaskDuration: 100 * time.Millisecond, Seed: seed})
-	syncNow(t, s, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
 	// Six guests: five of order 1 (one more than drParallel), one of
-	// order 2; each backed up to the shared storage.
-	var originals []pvesim.Guest
-	for _, g := range sim.Guests() {
-		if !g.Template && g.Type == "qemu" && len(originals) < 6 {
-			originals = append(originals, g)
-		}
-	}
-	if len(originals) < 6 {
-		t.Fatalf("the simulator has %d VMs, want 6", len(originals))
-	}
-	plan := fsm.DRPlan{ID: "shop", SourceSite: "east", RecoverySite: "west", BackupStorage: "dr", TargetStorage: "local-lvm",
-		UpdatedAt: fsm.Timestamp(time.Now().UnixNano())}
+	// order 2.
+	replica, originals := drReplica(t, s, sim, 24<<30, 1, 1, 1, 1, 1, 2)
 	isOriginal := map[int]bool{}
 	for _, g := range originals {
 		isOriginal[g.VMID] = true
-		ref := provider.GuestRef{Node: g.Node, VMID: g.VMID, Kind: provider.KindVM}
-		task, err := s.provider.Backup(ctx, ref, provider.BackupSpec{Storage: "dr", Mode: "snapshot"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.provider.WaitTask(ctx, task, nil); err != nil {
-			t.Fatal(err)
-		}
-		list, err := s.provider.StorageContent(ctx, g.Node, "dr", "backup")
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := slices.IndexFunc(list, func(c provider.Content) bool { return c.VMID == g.VMID })
-		if i < 0 {
-			t.Fatalf("no backup of %d", g.VMID)
-		}
-		order := 1
-		if len(plan.Guests) == 5 {
-			order = 2
-		}
-		plan.Guests = append(plan.Guests, fsm.DRGuest{VMID: g.VMID, Order: order})
-		plan.Status = append(plan.Status, fsm.DRGuestStatus{VMID: g.VMID, Name: g.Name, Kind: "qemu", Backup: list[i].VolID, Memory: 24 << 30})
-	}
-	if _, err := s.raftApply(&fsm.DRReplicaSyncRequest{Source: "east", LocalSite: "west", Plans: []fsm.DRPlan{plan}, ConflictIDs: []string{api.NewID()}}); err != nil {
-		t.Fatal(err)
-	}
-	_, replica, err := s.State().DRPlan(nil, "shop")
-	if err != nil || replica == nil {
-		t.Fatalf("replica: %v %v", replica, err)
 	}
 
 	// Watch the copies: when each is seen restoring (locked "create")
@@ -169,6 +127,86 @@ func TestDRRun_GuestsOfAnOrderTogether(t *testing.T) {
 	}
 }
 
+// TestDRRun_FailoverHoldsCopiesForFenceGrace: a failover restores its
+// copies at once but starts none before site.fence_grace has passed
+// since it started, and its step says until when; then it starts them
+// in order as usual.
+func TestDRRun_FailoverHoldsCopiesForFenceGrace(t *testing.T) {
+	const grace = 1500 * time.Millisecond
+	seed := pvesim.Seed{Nodes: 2, BackupDirs: map[string]string{"dr": t.TempDir()}}
+	for i := range 2 {
+		seed.GuestList = append(seed.GuestList, pvesim.SeedGuest{VMID: 100 + i, Node: "pve1", Name: fmt.Sprintf("app-%d", i), DiskGiB: 4, MemoryMiB: 1024})
+	}
+	s, sim, _ := simServer(t, pvesim.Config{TaskDuration: 50 * time.Millisecond, Seed: seed},
+		func(c *Config) { c.Site.FenceGrace = Duration(grace) })
+	replica, originals := drReplica(t, s, sim, 1<<30, 1, 2)
+	isOriginal := map[int]bool{}
+	for _, g := range originals {
+		isOriginal[g.VMID] = true
+	}
+
+	run := fsm.NewDRRun(replica, fsm.OpDRFailover, fsm.DRTriggerAutomatic, false, api.NewID())
+	if _, err := s.raftApply(run); err != nil {
+		t.Fatal(err)
+	}
+	_, op, err := s.State().Operation(nil, run.Run.ID)
+	if err != nil || op == nil {
+		t.Fatalf("operation: %v %v", op, err)
+	}
+	until := op.CreatedAt.Time().Add(grace)
+
+	// Before the grace ends: both copies restored, none running.
+	restoredEarly := false
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for ; time.Now().Before(until.Add(-200 * time.Millisecond)); <-tick.C {
+		restored := 0
+		for _, g := range sim.Guests() {
+			if isOriginal[g.VMID] || g.Template {
+				continue
+			}
+			if g.Status == "running" {
+				t.Fatalf("copy %d runs %s before the fence grace ends", g.VMID, time.Until(until))
+			}
+			if g.Lock == "" {
+				restored++
+			}
+		}
+		restoredEarly = restoredEarly || restored >= 1
+	}
+	if !restoredEarly {
+		t.Error("no copy restored during the fence grace: restores must not wait for it")
+	}
+	_, op, _ = s.State().Operation(nil, run.Run.ID)
+	if want := "copies start from " + until.UTC().Format(time.TimeOnly) + " UTC"; !strings.Contains(op.Step, want) {
+		t.Errorf("step %q, want it to contain %q", op.Step, want)
+	}
+
+	WaitForResult(t, 30*time.Second, func() error {
+		_, op, err := s.State().Operation(nil, run.Run.ID)
+		if err != nil || op == nil || op.FinishedAt == 0 {
+			return fmt.Errorf("failover not finished: %+v %v", op, err)
+		}
+		if op.Status != fsm.OpSucceeded {
+			t.Fatalf("failover %s: %+v", op.Status, op.Error)
+		}
+		return nil
+	})
+	_, items, err := s.State().DRItems(nil, run.Run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[int]string{}
+	for _, g := range sim.Guests() {
+		status[g.VMID] = g.Status
+	}
+	for _, it := range items {
+		if it.Step != fsm.DRStepRunning || status[it.TargetVMID] != "running" {
+			t.Errorf("item %d: step %s, copy %d %q; want both running", it.VMID, it.Step, it.TargetVMID, status[it.TargetVMID])
+		}
+	}
+}
+
 func TestDRPickNode(t *testing.T) {
 	const gib = 1 << 30
 	nodes := []*fsm.InvNode{
@@ -202,4 +240,54 @@ func TestDRPickNode(t *testing.T) {
 	if !a.taken[2100] || !a.taken[2101] || len(a.taken) != 2 || a.reserved["pve1"] != 6*gib {
 		t.Errorf("resumed allocator: taken %v, reserved %v", a.taken, a.reserved)
 	}
+}
+
+// drReplica backs up the first len(orders) VMs of sim to the storage
+// "dr" and makes s, as site west, hold a replica of plan "shop" of site
+// east protecting them, the i-th in recovery order orders[i], each of
+// memory bytes.
+func drReplica(t *testing.T, s *Server, sim *pvesim.Sim, memory uint64, orders ...int) (*fsm.DRPlan, []pvesim.Guest) {
+	t.Helper()
+	syncNow(t, s, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var originals []pvesim.Guest
+	for _, g := range sim.Guests() {
+		if !g.Template && g.Type == "qemu" && len(originals) < len(orders) {
+			originals = append(originals, g)
+		}
+	}
+	if len(originals) < len(orders) {
+		t.Fatalf("the simulator has %d VMs, want %d", len(originals), len(orders))
+	}
+	plan := fsm.DRPlan{ID: "shop", SourceSite: "east", RecoverySite: "west", BackupStorage: "dr", TargetStorage: "local-lvm",
+		UpdatedAt: fsm.Timestamp(time.Now().UnixNano())}
+	for i, g := range originals {
+		ref := provider.GuestRef{Node: g.Node, VMID: g.VMID, Kind: provider.KindVM}
+		task, err := s.provider.Backup(ctx, ref, provider.BackupSpec{Storage: "dr", Mode: "snapshot"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.provider.WaitTask(ctx, task, nil); err != nil {
+			t.Fatal(err)
+		}
+		list, err := s.provider.StorageContent(ctx, g.Node, "dr", "backup")
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := slices.IndexFunc(list, func(c provider.Content) bool { return c.VMID == g.VMID })
+		if j < 0 {
+			t.Fatalf("no backup of %d", g.VMID)
+		}
+		plan.Guests = append(plan.Guests, fsm.DRGuest{VMID: g.VMID, Order: orders[i]})
+		plan.Status = append(plan.Status, fsm.DRGuestStatus{VMID: g.VMID, Name: g.Name, Kind: "qemu", Backup: list[j].VolID, Memory: memory})
+	}
+	if _, err := s.raftApply(&fsm.DRReplicaSyncRequest{Source: "east", LocalSite: "west", Plans: []fsm.DRPlan{plan}, ConflictIDs: []string{api.NewID()}}); err != nil {
+		t.Fatal(err)
+	}
+	_, replica, err := s.State().DRPlan(nil, "shop")
+	if err != nil || replica == nil {
+		t.Fatalf("replica: %v %v", replica, err)
+	}
+	return replica, originals
 }

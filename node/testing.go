@@ -93,6 +93,7 @@ func TestConfig(t testing.TB, id string) *Config {
 	c.Raft.ElectionTimeout = Duration(50 * time.Millisecond)
 	c.Raft.LeaderLeaseTimeout = Duration(50 * time.Millisecond)
 	c.Raft.CommitTimeout = Duration(5 * time.Millisecond)
+	c.Site.FenceGrace = 0 // a test of the grace sets it
 	return c
 }
 

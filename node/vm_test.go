@@ -76,18 +76,21 @@ func (l *lockedBuffer) String() string {
 // simServer starts a one-server cluster managing a fresh simulator and
 // returns it, the simulator and an admin token. When the test ends it
 // checks that the Proxmox token secret never reached the logs.
-func simServer(t *testing.T, cfg pvesim.Config) (*Server, *pvesim.Sim, string) {
-	s, sim, token, _ := simServerLogs(t, cfg)
+func simServer(t *testing.T, cfg pvesim.Config, configure ...func(*Config)) (*Server, *pvesim.Sim, string) {
+	s, sim, token, _ := simServerLogs(t, cfg, configure...)
 	return s, sim, token
 }
 
 // simServerLogs is simServer, also returning the server's logs.
-func simServerLogs(t *testing.T, cfg pvesim.Config) (*Server, *pvesim.Sim, string, *lockedBuffer) {
+func simServerLogs(t *testing.T, cfg pvesim.Config, configure ...func(*Config)) (*Server, *pvesim.Sim, string, *lockedBuffer) {
 	t.Helper()
 	sim, pc := startTestSim(t, cfg)
 	c := TestConfig(t, "sim1")
 	c.BootstrapExpect = 1
 	c.Proxmox = pc
+	for _, f := range configure {
+		f(c)
+	}
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(c, Options{Logger: logger})
