@@ -793,6 +793,8 @@ func (o *opState) drRun() error {
 	if until, ok := o.drFenceGraceUntil(); ok {
 		step += fmt.Sprintf("; copies start from %s UTC: until then site %s, if only cut off, stops the guests itself",
 			until.UTC().Format(time.TimeOnly), p.SourceSite)
+		o.r.s.logger.InfoContext(o.reqCtx, "dr: the failover holds its copies for the fence grace", "run", o.op.ID, "plan", p.ID,
+			"source_site", p.SourceSite, "until", until.UTC())
 	}
 	_ = o.step(step)
 	if o.op.Kind == fsm.OpDRFailback {
