@@ -77,6 +77,12 @@ type Timing struct {
 	// alive, so two sides that each declared the other dead never meet
 	// again by themselves.
 	ReconnectInterval time.Duration
+	// ReapAfter is how long a server stays in this server's view once it
+	// is dead or left while another server of its site is alive: past it,
+	// it is forgotten, as a server replaced by one of another name should
+	// be. A site with no server alive keeps its servers, so that it stays
+	// down (or left) and keeps its place in the quorum.
+	ReapAfter time.Duration
 }
 
 // DefaultTiming returns timers tuned for a WAN of a few sites (up to about
@@ -116,6 +122,9 @@ func DefaultTiming() Timing {
 		// serf's default is 30 s; a heal is then seen within about 5 s
 		// plus a few gossip rounds.
 		ReconnectInterval: 5 * time.Second,
+		// serf's reconnect timeout is 24 h, Consul's 72 h: long enough
+		// for a server to be repaired and come back under its name.
+		ReapAfter: 72 * time.Hour,
 	}
 }
 
@@ -142,6 +151,9 @@ func (t Timing) withDefaults() Timing {
 	}
 	if t.ReconnectInterval == 0 {
 		t.ReconnectInterval = d.ReconnectInterval
+	}
+	if t.ReapAfter == 0 {
+		t.ReapAfter = d.ReapAfter
 	}
 	return t
 }
@@ -243,6 +255,7 @@ func (t Timing) validate(bad func(field, format string, a ...any) error) error {
 		{"DownAfter", t.DownAfter},
 		{"PushPullInterval", t.PushPullInterval},
 		{"ReconnectInterval", t.ReconnectInterval},
+		{"ReapAfter", t.ReapAfter},
 	} {
 		if f.v < 0 {
 			return bad("Timing."+f.name, "must not be negative (got %s)", f.v)

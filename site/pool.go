@@ -374,6 +374,11 @@ func (p *Pool) run() {
 // channel if the sites changed, and has the votes published if they did.
 func (p *Pool) evaluate(now time.Time) {
 	p.mu.Lock()
+	for _, m := range reap(p.members, p.cfg.Timing.ReapAfter, now) {
+		delete(p.instances, m.Name)
+		delete(p.left, m.Name)
+		p.log.Info("site: forgot a server gone while its site runs", "name", m.Name, "state", m.State, "since", m.Since)
+	}
 	members := make([]Member, 0, len(p.members))
 	for _, m := range p.members {
 		members = append(members, m)
@@ -492,6 +497,26 @@ func (p *Pool) reconnectLoop() {
 			p.log.Debug("site: dead members still unreachable", "tried", addrs, "err", err)
 		}
 	}
+}
+
+// reap removes from members, and returns, the members that have been dead
+// or left for at least after while a member of their site is alive.
+func reap(members map[string]Member, after time.Duration, now time.Time) []Member {
+	alive := map[string]bool{}
+	for _, m := range members {
+		if m.State == StateAlive {
+			alive[m.Site] = true
+		}
+	}
+	var gone []Member
+	for name, m := range members {
+		if m.State != StateAlive && alive[m.Site] && now.Sub(m.Since) >= after {
+			gone = append(gone, m)
+			delete(members, name)
+		}
+	}
+	slices.SortFunc(gone, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return gone
 }
 
 // reconnectTargets returns the gossip address of one dead member (not

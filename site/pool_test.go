@@ -217,3 +217,69 @@ func TestConfig_ValidateStartFails(t *testing.T) {
 		t.Fatalf("Start without a keyring: %v, want ErrInvalidConfig", err)
 	}
 }
+
+// TestPool_GoneServerForgotten: a server that dies for good while the rest
+// of its site runs (replaced under another name) is forgotten after
+// ReapAfter, so its site is up again; a site with no server alive keeps
+// its servers and stays down.
+func TestPool_GoneServerForgotten(t *testing.T) {
+	const reapAfter = 1500 * time.Millisecond
+	c := startCluster(t, 2, []string{"a", "b", "c"}, func(cfg *Config) {
+		cfg.Timing = fastTiming
+		cfg.Timing.ReapAfter = reapAfter
+	})
+	gone := c.sites["a"][0]
+	if err := gone.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	shutdownSite(t, c, "c")
+	observers := []*Pool{c.sites["a"][1], c.sites["b"][0], c.sites["b"][1]}
+	waitAll(t, fastDetect, observers, func(p *Pool) error {
+		if s, _ := p.Site("a"); s.State != SiteDegraded {
+			return fmt.Errorf("%s sees a %s", p.name, s.State)
+		}
+		return nil
+	})
+	waitAll(t, fastDetect+reapAfter+time.Second, observers, func(p *Pool) error {
+		s, _ := p.Site("a")
+		if s.State != SiteUp || len(s.Members) != 1 {
+			return fmt.Errorf("%s sees a %s with %d members, want up with 1", p.name, s.State, len(s.Members))
+		}
+		return nil
+	})
+	holdsThroughout(t, 2*reapAfter, observers, func(p *Pool) error {
+		if s, _ := p.Site("c"); s.State != SiteDown || len(s.Members) != 2 {
+			return fmt.Errorf("%s sees c %s with %d members, want down with 2", p.name, s.State, len(s.Members))
+		}
+		return nil
+	})
+}
+
+func TestReap(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	members := map[string]Member{
+		"a/s1": {Name: "a/s1", Site: "a", State: StateAlive, Since: ago(100 * time.Hour)},
+		"a/s2": {Name: "a/s2", Site: "a", State: StateDead, Since: ago(73 * time.Hour)},  // replaced: forgotten
+		"a/s3": {Name: "a/s3", Site: "a", State: StateLeft, Since: ago(72 * time.Hour)},  // left long ago: forgotten
+		"a/s4": {Name: "a/s4", Site: "a", State: StateDead, Since: ago(71 * time.Hour)},  // not yet
+		"b/s1": {Name: "b/s1", Site: "b", State: StateDead, Since: ago(500 * time.Hour)}, // the whole site: kept
+		"b/s2": {Name: "b/s2", Site: "b", State: StateLeft, Since: ago(500 * time.Hour)},
+	}
+	gone := reap(members, 72*time.Hour, now)
+	var names []string
+	for _, m := range gone {
+		names = append(names, m.Name)
+	}
+	if !slices.Equal(names, []string{"a/s2", "a/s3"}) {
+		t.Errorf("reaped %v, want [a/s2 a/s3]", names)
+	}
+	var left []string
+	for name := range members {
+		left = append(left, name)
+	}
+	slices.Sort(left)
+	if !slices.Equal(left, []string{"a/s1", "a/s4", "b/s1", "b/s2"}) {
+		t.Errorf("kept %v", left)
+	}
+}
