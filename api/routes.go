@@ -158,11 +158,11 @@ var coreRoutes = []route{
 	{Route{http.MethodGet, "/v1/inventory/guests/{vmid}", KindRead, auth.PermInventoryRead, auth.ScopeTenant}, bodyNone, (*server).handleInventoryGuest},
 	{Route{http.MethodGet, "/v1/inventory/storage", KindRead, auth.PermInventoryRead, auth.ScopeCluster}, bodyNone, (*server).handleInventoryStorage},
 
-	{Route{http.MethodPost, "/v1/vms", KindWrite, auth.PermVMWrite, auth.ScopeTenant}, bodyJSON, (*server).handleVMCreate},
-	{Route{http.MethodPost, "/v1/vms/{vmid}/start", KindWrite, auth.PermVMPower, auth.ScopeTenant}, bodyNone, vmAction(fsm.OpVMStart)},
-	{Route{http.MethodPost, "/v1/vms/{vmid}/stop", KindWrite, auth.PermVMPower, auth.ScopeTenant}, bodyNone, vmAction(fsm.OpVMStop)},
-	{Route{http.MethodPost, "/v1/vms/{vmid}/shutdown", KindWrite, auth.PermVMPower, auth.ScopeTenant}, bodyNone, vmAction(fsm.OpVMShutdown)},
-	{Route{http.MethodDelete, "/v1/vms/{vmid}", KindWrite, auth.PermVMWrite, auth.ScopeTenant}, bodyNone, vmAction(fsm.OpVMDelete)},
+	{Route{http.MethodPost, "/v1/vms", KindWrite, auth.PermVMWrite, auth.ScopeTenant}, bodyJSON, replayFirst(http.StatusAccepted, (*server).handleVMCreate)},
+	{Route{http.MethodPost, "/v1/vms/{vmid}/start", KindWrite, auth.PermVMPower, auth.ScopeTenant}, bodyNone, replayFirst(http.StatusAccepted, vmAction(fsm.OpVMStart))},
+	{Route{http.MethodPost, "/v1/vms/{vmid}/stop", KindWrite, auth.PermVMPower, auth.ScopeTenant}, bodyNone, replayFirst(http.StatusAccepted, vmAction(fsm.OpVMStop))},
+	{Route{http.MethodPost, "/v1/vms/{vmid}/shutdown", KindWrite, auth.PermVMPower, auth.ScopeTenant}, bodyNone, replayFirst(http.StatusAccepted, vmAction(fsm.OpVMShutdown))},
+	{Route{http.MethodDelete, "/v1/vms/{vmid}", KindWrite, auth.PermVMWrite, auth.ScopeTenant}, bodyNone, replayFirst(http.StatusAccepted, vmAction(fsm.OpVMDelete))},
 	{Route{http.MethodGet, "/v1/operations", KindRead, auth.PermOperationRead, auth.ScopeTenant}, bodyNone, (*server).handleOperationList},
 	{Route{http.MethodGet, "/v1/operations/{id}", KindRead, auth.PermOperationRead, auth.ScopeTenant}, bodyNone, (*server).handleOperationGet},
 

@@ -23,13 +23,13 @@ var storageRoutes = slices.Concat(
 		{Route{http.MethodPut, "/v1/storage/thresholds/{storage}", KindWrite, auth.PermStorageWrite, auth.ScopeCluster}, bodyJSON, (*server).handleStorageThresholds},
 
 		{Route{http.MethodGet, "/v1/storage/volumes", KindRead, auth.PermStorageRead, auth.ScopeTenant}, bodyNone, (*server).handleVolumeList},
-		{Route{http.MethodPost, "/v1/storage/volumes", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyJSON, (*server).handleVolumeCreate},
+		{Route{http.MethodPost, "/v1/storage/volumes", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyJSON, replayFirst(http.StatusAccepted, (*server).handleVolumeCreate)},
 		{Route{http.MethodGet, "/v1/storage/volumes/{volid}", KindRead, auth.PermStorageRead, auth.ScopeTenant}, bodyNone, (*server).handleVolumeGet},
-		{Route{http.MethodDelete, "/v1/storage/volumes/{volid}", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyNone, volumeDelete},
-		{Route{http.MethodPost, "/v1/storage/volumes/{volid}/resize", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyJSON, volumeResize},
-		{Route{http.MethodPost, "/v1/storage/volumes/{volid}/attach", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyJSON, volumeAttach},
-		{Route{http.MethodPost, "/v1/storage/volumes/{volid}/detach", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyOptionalJSON, volumeDetach},
-		{Route{http.MethodPost, "/v1/storage/volumes/{volid}/move", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyJSON, volumeMove},
+		{Route{http.MethodDelete, "/v1/storage/volumes/{volid}", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyNone, replayFirst(http.StatusAccepted, volumeDelete)},
+		{Route{http.MethodPost, "/v1/storage/volumes/{volid}/resize", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyJSON, replayFirst(http.StatusAccepted, volumeResize)},
+		{Route{http.MethodPost, "/v1/storage/volumes/{volid}/attach", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyJSON, replayFirst(http.StatusAccepted, volumeAttach)},
+		{Route{http.MethodPost, "/v1/storage/volumes/{volid}/detach", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyOptionalJSON, replayFirst(http.StatusAccepted, volumeDetach)},
+		{Route{http.MethodPost, "/v1/storage/volumes/{volid}/move", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyJSON, replayFirst(http.StatusAccepted, volumeMove)},
 
 		{Route{http.MethodGet, "/v1/storage/snapshots", KindRead, auth.PermStorageRead, auth.ScopeTenant}, bodyNone, (*server).handleSnapshotList},
 		{Route{http.MethodPost, "/v1/storage/snapshots/{vmid}/{name}/protect", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyNone, snapshotRecords.protect(true)},
@@ -38,7 +38,7 @@ var storageRoutes = slices.Concat(
 		{Route{http.MethodGet, "/v1/backups", KindRead, auth.PermStorageRead, auth.ScopeTenant}, bodyNone, (*server).handleBackupList},
 		{Route{http.MethodGet, "/v1/backups/coverage", KindRead, auth.PermStorageRead, auth.ScopeTenant}, bodyNone, (*server).handleBackupCoverage},
 		{Route{http.MethodGet, "/v1/backups/{volid}", KindRead, auth.PermStorageRead, auth.ScopeTenant}, bodyNone, (*server).handleBackupGet},
-		{Route{http.MethodPost, "/v1/backups/{volid}/restore", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyJSON, (*server).handleBackupRestore},
+		{Route{http.MethodPost, "/v1/backups/{volid}/restore", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyJSON, replayFirst(http.StatusAccepted, (*server).handleBackupRestore)},
 		{Route{http.MethodPost, "/v1/backups/{volid}/protect", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyNone, backupRecords.protect(true)},
 		{Route{http.MethodPost, "/v1/backups/{volid}/unprotect", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyNone, backupRecords.protect(false)},
 

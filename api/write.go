@@ -115,6 +115,37 @@ func (s *server) propose(c *call, cmd fsm.Command, status int, render func(any) 
 	return s.apply(c, cmd, status, render)
 }
 
+// replayFirst wraps the handler of a write that starts an operation (its
+// answer always status, 202 Accepted): a retry with an Idempotency-Key
+// already used for the same request is answered from the stored result
+// before the handler checks the objects the request names. Those checks
+// read the inventory, which the operation itself changes: after a VM
+// delete or a volume move has run, the retry would otherwise get the
+// check's 404 (or 400) instead of the first answer. A key used for
+// another request gets 422, as from the FSM.
+func replayFirst(status int, h func(*server, *call) error) func(*server, *call) error {
+	return func(s *server, c *call) error {
+		key := c.r.Header.Get(headerIdempotencyKey)
+		if key == "" {
+			return h(s, c)
+		}
+		meta, err := s.writeMeta(c)
+		if err != nil {
+			return err
+		}
+		hash, result, ok := s.b.State().IdempotentResult(meta.Actor, meta.IdempotencyKey)
+		switch {
+		case !ok:
+			return h(s, c)
+		case hash != meta.RequestHash:
+			return fsm.ErrIdempotencyMismatch
+		}
+		c.w.Header().Set(headerReplayed, "true")
+		writeJSON(c.w, status, json.RawMessage(result))
+		return nil
+	}
+}
+
 // errNilResult means a Backend returned neither a result nor an error.
 var errNilResult = errors.New("api: backend returned no result and no error")
 

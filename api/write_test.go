@@ -116,3 +116,31 @@ func TestRequestHash(t *testing.T) {
 		}
 	}
 }
+
+// TestIdempotentReplay_OperationRetriedAfterItRan: a retry of a write that
+// started an operation gets the first answer even once the operation has
+// changed what the handler checks (a deleted VM is gone from the
+// inventory); a retry without the key is a new request, and the key on
+// another request is refused.
+func TestIdempotentReplay_OperationRetriedAfterItRan(t *testing.T) {
+	w := newTenantWorld(t)
+	key := []string{"Idempotency-Key", "delete-103"}
+	first := wantStatus(t, w.do("DELETE", "/v1/vms/103", "", key...), 202)
+
+	// The delete ran: the next sync finds the guest gone.
+	gone := &fsm.InventorySyncRequest{WriteMeta: fsm.WriteMeta{Now: w.b.Now().UnixNano()}, GoneGuests: []int{103}}
+	if res, _, err := w.b.Apply(t.Context(), gone); err != nil || res.Err != nil {
+		t.Fatalf("inventory sync: %v %v", err, res.Err)
+	}
+
+	retry := w.do("DELETE", "/v1/vms/103", "", key...)
+	if got := wantStatus(t, retry, 202); string(got) != string(first) {
+		t.Errorf("replay body %s, want %s", got, first)
+	}
+	if retry.Header().Get("Idempotent-Replayed") != "true" {
+		t.Error("replay not marked")
+	}
+	wantError(t, w.do("DELETE", "/v1/vms/103", ""), 404, CodeNotFound, "vmid")
+	wantError(t, w.do("DELETE", "/v1/vms/101", "", key...), 422, CodeIdempotencyMismatch, "Idempotency-Key")
+	wantError(t, w.do("POST", "/v1/vms/103/start", "", "Idempotency-Key", strings.Repeat("k", 256)), 400, CodeInvalidRequest, "Idempotency-Key")
+}

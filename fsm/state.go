@@ -130,6 +130,17 @@ func (s *Store) IdempotencyRecords() int {
 	return n
 }
 
+// IdempotentResult returns the request fingerprint and the JSON result
+// stored for actor's Idempotency-Key key, or false when none is stored
+// (never used, or reaped).
+func (s *Store) IdempotentResult(actor, key string) (requestHash string, result []byte, ok bool) {
+	rec := idempotencyRecord(s.db.Txn(false), idempotencyKey(&WriteMeta{Actor: actor, IdempotencyKey: key}))
+	if rec == nil {
+		return "", nil, false
+	}
+	return rec.RequestHash, rec.result(), true
+}
+
 // clockTables are the tables that change with time alone: the audit log,
 // which records refused requests too, and metering, which the leader
 // ticks every minute.
