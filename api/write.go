@@ -37,25 +37,31 @@ func (s *server) writeMeta(c *call) (fsm.WriteMeta, error) {
 		RequestID: c.w.reqID,
 		Audit:     auditInfo(c),
 	}
-	key := c.r.Header.Get(headerIdempotencyKey)
+	var err error
+	m.IdempotencyKey, m.RequestHash, err = idempotency(c)
+	return m, err
+}
+
+// idempotency returns the request's Idempotency-Key, checked, and its
+// fingerprint; both are empty when the header is not set.
+func idempotency(c *call) (key, hash string, err error) {
+	key = c.r.Header.Get(headerIdempotencyKey)
 	if key == "" {
-		return m, nil
+		return "", "", nil
 	}
 	if len(key) > maxIdempotencyKeyLen {
-		return m, invalid(headerIdempotencyKey, "must be at most %d characters", maxIdempotencyKeyLen)
+		return "", "", invalid(headerIdempotencyKey, "must be at most %d characters", maxIdempotencyKeyLen)
 	}
 	for i := 0; i < len(key); i++ {
 		if key[i] < ' ' || key[i] > '~' {
-			return m, invalid(headerIdempotencyKey, "must be printable ASCII")
+			return "", "", invalid(headerIdempotencyKey, "must be printable ASCII")
 		}
 	}
 	path := c.r.URL.Path
 	if c.r.URL.RawQuery != "" {
 		path += "?" + c.q().Encode()
 	}
-	m.IdempotencyKey = key
-	m.RequestHash = RequestHash(c.r.Method, path, c.body)
-	return m, nil
+	return key, RequestHash(c.r.Method, path, c.body), nil
 }
 
 // apply proposes cmd and answers with its result: status and the value
@@ -125,19 +131,18 @@ func (s *server) propose(c *call, cmd fsm.Command, status int, render func(any) 
 // another request gets 422, as from the FSM.
 func replayFirst(status int, h func(*server, *call) error) func(*server, *call) error {
 	return func(s *server, c *call) error {
-		key := c.r.Header.Get(headerIdempotencyKey)
-		if key == "" {
-			return h(s, c)
-		}
-		meta, err := s.writeMeta(c)
+		key, hash, err := idempotency(c)
 		if err != nil {
 			return err
 		}
-		hash, result, ok := s.b.State().IdempotentResult(meta.Actor, meta.IdempotencyKey)
+		if key == "" {
+			return h(s, c)
+		}
+		stored, result, ok := s.b.State().IdempotentResult(c.actor(), key)
 		switch {
 		case !ok:
 			return h(s, c)
-		case hash != meta.RequestHash:
+		case stored != hash:
 			return fsm.ErrIdempotencyMismatch
 		}
 		c.w.Header().Set(headerReplayed, "true")
