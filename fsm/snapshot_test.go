@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 )
@@ -109,16 +111,34 @@ func requireRestoreFails(t testing.TB, f *FSM, data []byte, what string) {
 	}
 }
 
+// inParallel runs check over [0, n) in one parallel subtest per CPU, each
+// given a range of its own, and returns when all are done. The damaged
+// snapshot tests restore thousands of streams, each into a new store.
+func inParallel(t *testing.T, n int, check func(t *testing.T, lo, hi int)) {
+	parts := min(runtime.GOMAXPROCS(0), n)
+	t.Run("ranges", func(t *testing.T) {
+		for i := range parts {
+			lo, hi := n*i/parts, n*(i+1)/parts
+			t.Run(fmt.Sprintf("%d-%d", lo, hi), func(t *testing.T) {
+				t.Parallel()
+				check(t, lo, hi)
+			})
+		}
+	})
+}
+
 func TestFSM_RestoreTruncated(t *testing.T) {
 	data := smallSnapshot(t)
-	f := restoreTarget(t)
-	for n := range len(data) {
-		requireRestoreFails(t, f, data[:n], fmt.Sprintf("truncated to %d of %d bytes", n, len(data)))
-		if _, err := TableCounts(bytes.NewReader(data[:n])); !errors.Is(err, ErrBadSnapshot) {
-			t.Fatalf("TableCounts of %d bytes: %v", n, err)
+	inParallel(t, len(data), func(t *testing.T, lo, hi int) {
+		f := restoreTarget(t)
+		for n := lo; n < hi; n++ {
+			requireRestoreFails(t, f, data[:n], fmt.Sprintf("truncated to %d of %d bytes", n, len(data)))
+			if _, err := TableCounts(bytes.NewReader(data[:n])); !errors.Is(err, ErrBadSnapshot) {
+				t.Fatalf("TableCounts of %d bytes: %v", n, err)
+			}
 		}
-	}
-	if err := restoreBytes(f, data); err != nil {
+	})
+	if err := restoreBytes(restoreTarget(t), data); err != nil {
 		t.Fatalf("whole snapshot: %v", err)
 	}
 }
@@ -126,48 +146,51 @@ func TestFSM_RestoreTruncated(t *testing.T) {
 func TestFSM_RestoreFlippedBytes(t *testing.T) {
 	data := smallSnapshot(t)
 	structural := structuralOffsets(t, data)
-	var rejected, accepted int
-	f := restoreTarget(t)
-	before := dump(t, f)
-	for off := range data {
-		for _, mask := range []byte{0x01, 0xff} {
-			bad := bytes.Clone(data)
-			bad[off] ^= mask
-			what := fmt.Sprintf("byte %d ^ %#x", off, mask)
-			st := f.State()
-			err := restoreBytes(f, bad)
-			if err != nil {
-				rejected++
-				if !errors.Is(err, ErrBadSnapshot) {
-					t.Fatalf("%s: error %v, want ErrBadSnapshot", what, err)
+	var rejected, accepted atomic.Int64
+	inParallel(t, len(data), func(t *testing.T, lo, hi int) {
+		f := restoreTarget(t)
+		before := dump(t, f)
+		for off := lo; off < hi; off++ {
+			for _, mask := range []byte{0x01, 0xff} {
+				bad := bytes.Clone(data)
+				bad[off] ^= mask
+				what := fmt.Sprintf("byte %d ^ %#x", off, mask)
+				st := f.State()
+				err := restoreBytes(f, bad)
+				if err != nil {
+					rejected.Add(1)
+					if !errors.Is(err, ErrBadSnapshot) {
+						t.Fatalf("%s: error %v, want ErrBadSnapshot", what, err)
+					}
+					if f.State() != st || !bytes.Equal(before, dump(t, f)) {
+						t.Fatalf("%s: a failed Restore changed the state", what)
+					}
+					continue
 				}
-				if f.State() != st || !bytes.Equal(before, dump(t, f)) {
-					t.Fatalf("%s: a failed Restore changed the state", what)
+				n := accepted.Add(1)
+				// The stream has no checksum (the archive has): damage
+				// inside a record body can decode to other valid values.
+				// Damage to the framing must be detected.
+				if structural[off] {
+					t.Fatalf("%s: damaged framing restored without error", what)
 				}
-				continue
+				if !isClosed(st.AbandonCh()) {
+					t.Fatalf("%s: successful restore did not abandon the old store", what)
+				}
+				// Whatever was accepted is a consistent state (checked in
+				// full for a sample: FuzzRestore checks every accepted
+				// input).
+				if _, err := TableCounts(bytes.NewReader(bad)); err != nil {
+					t.Fatalf("%s: restored, but TableCounts says %v", what, err)
+				}
+				if n%16 == 1 {
+					testSnapshotRestore(t, f)
+				}
+				before = dump(t, f)
 			}
-			accepted++
-			// The stream has no checksum (the archive has): damage inside a
-			// record body can decode to other valid values. Damage to the
-			// framing must be detected.
-			if structural[off] {
-				t.Fatalf("%s: damaged framing restored without error", what)
-			}
-			if !isClosed(st.AbandonCh()) {
-				t.Fatalf("%s: successful restore did not abandon the old store", what)
-			}
-			// Whatever was accepted is a consistent state (checked in full
-			// for a sample: FuzzRestore checks every accepted input).
-			if _, err := TableCounts(bytes.NewReader(bad)); err != nil {
-				t.Fatalf("%s: restored, but TableCounts says %v", what, err)
-			}
-			if accepted%16 == 1 {
-				testSnapshotRestore(t, f)
-			}
-			before = dump(t, f)
 		}
-	}
-	t.Logf("%d damaged streams rejected, %d accepted as other valid states", rejected, accepted)
+	})
+	t.Logf("%d damaged streams rejected, %d accepted as other valid states", rejected.Load(), accepted.Load())
 }
 
 func TestFSM_RestoreBadStreams(t *testing.T) {
