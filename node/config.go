@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/moxxie/moxxie/site"
 	"github.com/moxxie/moxxie/telemetry"
 )
 
@@ -146,6 +148,46 @@ type SiteConfig struct {
 	// down, has to see that and stop the plan's guests itself
 	// (docs/dr.md). Restores go on meanwhile.
 	FenceGrace Duration `yaml:"fence_grace"`
+	// Timing tunes the pool's failure detector (site.Timing; zero keys
+	// keep their defaults). Every server of every site should use the
+	// same values.
+	Timing SiteTiming `yaml:"timing"`
+}
+
+// SiteTiming is site.Timing in the configuration file: the defaults suit
+// round trips between sites under about 175 ms (docs/sites.md).
+type SiteTiming struct {
+	ProbeInterval     Duration `yaml:"probe_interval"`
+	ProbeTimeout      Duration `yaml:"probe_timeout"`
+	SuspicionMult     int      `yaml:"suspicion_mult"`
+	GossipInterval    Duration `yaml:"gossip_interval"`
+	DownAfter         Duration `yaml:"down_after"`
+	PushPullInterval  Duration `yaml:"push_pull_interval"`
+	ReconnectInterval Duration `yaml:"reconnect_interval"`
+	ReapAfter         Duration `yaml:"reap_after"`
+}
+
+// timing returns t as the site package takes it, zero fields left zero
+// (they take the package's defaults).
+func (t SiteTiming) timing() site.Timing {
+	return site.Timing{
+		ProbeInterval:     t.ProbeInterval.Duration(),
+		ProbeTimeout:      t.ProbeTimeout.Duration(),
+		SuspicionMult:     t.SuspicionMult,
+		GossipInterval:    t.GossipInterval.Duration(),
+		DownAfter:         t.DownAfter.Duration(),
+		PushPullInterval:  t.PushPullInterval.Duration(),
+		ReconnectInterval: t.ReconnectInterval.Duration(),
+		ReapAfter:         t.ReapAfter.Duration(),
+	}
+}
+
+// siteTimingKeys maps site.Timing's fields to their keys under
+// site.timing.
+var siteTimingKeys = map[string]string{
+	"ProbeInterval": "probe_interval", "ProbeTimeout": "probe_timeout", "SuspicionMult": "suspicion_mult",
+	"GossipInterval": "gossip_interval", "DownAfter": "down_after", "PushPullInterval": "push_pull_interval",
+	"ReconnectInterval": "reconnect_interval", "ReapAfter": "reap_after",
 }
 
 // defaultFenceGrace is FenceGrace unless configured: a cut-off site sees
@@ -166,6 +208,9 @@ func (c *SiteConfig) validate() error {
 	}
 	if c.FenceGrace < 0 || c.FenceGrace > maxFenceGrace {
 		return bad("fence_grace", "must be between 0 and %v (got %v)", maxFenceGrace.Duration(), c.FenceGrace.Duration())
+	}
+	if field, err := c.Timing.timing().Check(); err != nil {
+		return bad("timing."+cmp.Or(siteTimingKeys[field], field), "%v", err)
 	}
 	if c.Name == "" {
 		if c.GossipAddress != "" || len(c.Join) > 0 || c.GossipKey != "" || c.GossipKeyFile != "" {

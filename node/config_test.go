@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moxxie/moxxie/site"
 )
 
 func validConfig() *Config {
@@ -70,6 +72,45 @@ func TestConfig_FenceGrace(t *testing.T) {
 	c.Site.FenceGrace = 0 // copies start as soon as they are restored
 	if err := c.Validate(); err != nil {
 		t.Errorf("site.fence_grace 0: %v", err)
+	}
+}
+
+// TestConfig_SiteTiming: the failure detector's timers come from the file
+// and the environment and reach the site package as given, zero keys left
+// to its defaults.
+func TestConfig_SiteTiming(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "moxxied.yaml")
+	yaml := `site:
+  timing:
+    probe_interval: 2s
+    probe_timeout: 1s
+    suspicion_mult: 4
+    push_pull_interval: 1m
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := validConfig()
+	if err := c.LoadConfigFile(file); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"MOXXIE_SITE_TIMING_REAP_AFTER": "24h"}
+	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := site.Timing{ProbeInterval: 2 * time.Second, ProbeTimeout: time.Second, SuspicionMult: 4, PushPullInterval: time.Minute, ReapAfter: 24 * time.Hour}
+	if got := c.Site.Timing.timing(); got != want {
+		t.Errorf("site timing %+v, want %+v", got, want)
+	}
+	s := &Server{cfg: c}
+	if got := s.drFenceSettle(); got != 4*time.Minute {
+		t.Errorf("drFenceSettle %v with a push/pull interval of 1m, want 4m", got)
+	}
+	if got := (&Server{cfg: validConfig()}).drFenceSettle(); got != 4*site.DefaultTiming().PushPullInterval {
+		t.Errorf("drFenceSettle %v by default", got)
 	}
 }
 
@@ -160,6 +201,10 @@ func TestConfig_Validate(t *testing.T) {
 		{"proxmox.storage_sync_interval", func(c *Config) {
 			c.Proxmox = ProxmoxConfig{URL: "https://pve:8006", TokenID: "moxxie@pve!t", TokenSecret: "secret:pve", CAFile: "/ca.pem", StorageSyncInterval: Duration(time.Millisecond)}
 		}},
+		{"site.timing.probe_interval", func(c *Config) { c.Site.Timing.ProbeInterval = Duration(-time.Second) }},
+		{"site.timing.probe_timeout", func(c *Config) { c.Site.Timing.ProbeTimeout = Duration(time.Second) }}, // not under the 750ms default interval
+		{"site.timing.suspicion_mult", func(c *Config) { c.Site.Timing.SuspicionMult = -1 }},
+		{"site.timing.reap_after", func(c *Config) { c.Site.Timing.ReapAfter = Duration(-time.Hour) }},
 		{"site.fence_grace", func(c *Config) { c.Site.FenceGrace = Duration(-time.Second) }},
 		{"site.fence_grace", func(c *Config) { c.Site.FenceGrace = Duration(time.Hour) }},
 		{"raft.heartbeat_timeout", func(c *Config) { c.Raft.HeartbeatTimeout = Duration(time.Millisecond) }},

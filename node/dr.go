@@ -184,14 +184,16 @@ func (s *Server) drFailedOver() []string {
 	return out
 }
 
-// drFenceSettle is how long after a failback ended at this site the
-// pool's word that the recovery site failed the plan over is not
-// believed. A server can hold a recovery server's meta from before the
+// drFenceSettle is how long after a failback ended at this site (four
+// push/pull intervals) the pool's word that the recovery site failed the
+// plan over is not believed. A server can hold a recovery server's meta from before the
 // failback for a push/pull interval or more (a missed broadcast); that
 // stale meta would fence the plan again and stop the guests the failback
 // just started. Within it only a sync's answer fences, which names the
 // failover's run and whether it was released.
-var drFenceSettle = 4 * site.DefaultTiming().PushPullInterval
+func (s *Server) drFenceSettle() time.Duration {
+	return 4 * cmp.Or(s.cfg.Site.Timing.PushPullInterval.Duration(), site.DefaultTiming().PushPullInterval)
+}
 
 // drLearnFences fences every plan of this site whose recovery site
 // advertises in the pool that it failed this site over.
@@ -209,7 +211,7 @@ func (s *Server) drLearnFences() {
 		}
 		return at.Time()
 	}
-	for _, p := range poolFences(s.cfg.Site.Name, sites, plans, failedBack, s.now()) {
+	for _, p := range poolFences(s.cfg.Site.Name, sites, plans, failedBack, s.now(), s.drFenceSettle()) {
 		s.drFence(p, &fsm.DRFence{By: p.RecoverySite, Since: fsm.Timestamp(s.now().UnixNano())})
 	}
 }
@@ -217,12 +219,12 @@ func (s *Server) drLearnFences() {
 // poolFences returns the plans of site local that the pool view sites
 // says their recovery site failed over (an alive server of it lists
 // local in its meta), leaving out plans already fenced and plans whose
-// last failback (failedBack, zero for none) ended less than
-// drFenceSettle before now. An isolated fence that an operator lifted is
+// last failback (failedBack, zero for none) ended less than settle
+// (drFenceSettle) before now. An isolated fence that an operator lifted is
 // turned into a failover's fence here, since its guests run; one that
 // keeps them stopped is left to the sync, whose answer names the
 // failover's run and start (isolationConflicts).
-func poolFences(local string, sites []site.SiteStatus, plans []*fsm.DRPlan, failedBack func(*fsm.DRPlan) time.Time, now time.Time) []*fsm.DRPlan {
+func poolFences(local string, sites []site.SiteStatus, plans []*fsm.DRPlan, failedBack func(*fsm.DRPlan) time.Time, now time.Time, settle time.Duration) []*fsm.DRPlan {
 	by := map[string]bool{}
 	for _, st := range sites {
 		for _, m := range st.Members {
@@ -236,7 +238,7 @@ func poolFences(local string, sites []site.SiteStatus, plans []*fsm.DRPlan, fail
 		if p.Replica || (p.Fence != nil && !(p.Fence.Isolated && p.Fence.Lifted)) || !by[p.RecoverySite] {
 			continue
 		}
-		if t := failedBack(p); !t.IsZero() && now.Sub(t) < drFenceSettle {
+		if t := failedBack(p); !t.IsZero() && now.Sub(t) < settle {
 			continue
 		}
 		out = append(out, p)

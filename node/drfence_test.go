@@ -19,6 +19,7 @@ import (
 // ended here, when that meta may be from before the failback.
 func TestPoolFences(t *testing.T) {
 	now := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	const settle = time.Minute
 	west := func(state string, failedOver ...string) site.SiteStatus {
 		return site.SiteStatus{Name: "west", Members: []site.Member{
 			{Site: "west", Node: "s1", State: state, Health: site.Health{FailedOver: failedOver}},
@@ -32,8 +33,8 @@ func TestPoolFences(t *testing.T) {
 		return p
 	}
 	failedBack := map[string]time.Time{
-		"recent": now.Add(-drFenceSettle + time.Second),
-		"old":    now.Add(-drFenceSettle - time.Second),
+		"recent": now.Add(-settle + time.Second),
+		"old":    now.Add(-settle - time.Second),
 	}
 	tests := []struct {
 		name  string
@@ -62,7 +63,7 @@ func TestPoolFences(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			for _, p := range poolFences("east", tt.sites, tt.plans, func(p *fsm.DRPlan) time.Time { return failedBack[p.ID] }, now) {
+			for _, p := range poolFences("east", tt.sites, tt.plans, func(p *fsm.DRPlan) time.Time { return failedBack[p.ID] }, now, settle) {
 				got = append(got, p.ID)
 			}
 			if !slices.Equal(got, tt.want) {

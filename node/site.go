@@ -116,7 +116,7 @@ func (s *Server) joinSite(m *siteMember) error {
 	}
 	p, err := site.Start(site.Config{
 		Site: c.Name, Node: s.cfg.NodeID, Role: role, BindAddr: c.GossipAddress, AdvertiseAddr: c.AdvertiseGossipAddress,
-		APIAddress: "https://" + s.apiAddr, Join: c.Join, Keyring: keys, Logger: s.logger.With("component", "site"),
+		APIAddress: "https://" + s.apiAddr, Join: c.Join, Keyring: keys, Timing: c.Timing.timing(), Logger: s.logger.With("component", "site"),
 	})
 	if err != nil {
 		return err

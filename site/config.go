@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -241,6 +242,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	return c.Timing.validate(bad)
+}
+
+// Check validates t alone, as Config.Validate does: zero fields take their
+// defaults. It returns the name of the first bad field (ProbeTimeout) and
+// why, or "" and nil.
+func (t Timing) Check() (field string, err error) {
+	err = t.validate(func(f, format string, a ...any) error {
+		field = strings.TrimPrefix(f, "Timing.")
+		return fmt.Errorf(format, a...)
+	})
+	return field, err
 }
 
 func (t Timing) validate(bad func(field, format string, a ...any) error) error {
