@@ -85,11 +85,29 @@ func TestDev_VMCreateInSimulatorInventoryAndDNS(t *testing.T) {
 		waitDig(t, s.DNSAddress, "10.88.0.2", "app1.moxxie.test", "A")
 	}
 
-	ctl("vm", "delete", fmt.Sprint(op.VMID), "--wait")
+	// A delete with an Idempotency-Key, and its retry once the VM is gone
+	// from the inventory (the response to the first lost, say): the retry
+	// answers the first operation, not 404.
+	deleteVM := []string{"vm", "delete", fmt.Sprint(op.VMID), "--idempotency-key", "e2e-delete-app1", "--wait", "-o", "json"}
+	var first, retry struct{ ID, Status string }
+	if err := json.Unmarshal([]byte(jsonPart(ctl(deleteVM...))), &first); err != nil || first.Status != "succeeded" {
+		t.Fatalf("vm delete: %+v %v", first, err)
+	}
 	for _, r := range simResources(t, dir) {
 		if r.VMID == op.VMID {
 			t.Fatalf("VM %d still in the simulator after delete", op.VMID)
 		}
+	}
+	waitUntil(t, 30*time.Second, "the deleted VM gone from the inventory", func() error {
+		out, err := devctl(t, dir, "inventory", "guest", fmt.Sprint(op.VMID), "-o", "json")
+		var ig struct{ Gone bool }
+		if err == nil && (json.Unmarshal([]byte(out), &ig) != nil || !ig.Gone) {
+			return fmt.Errorf("still there: %s", out)
+		}
+		return nil
+	})
+	if err := json.Unmarshal([]byte(jsonPart(ctl(deleteVM...))), &retry); err != nil || retry.ID != first.ID || retry.Status != "succeeded" {
+		t.Fatalf("retried vm delete: %+v %v, want operation %s", retry, err, first.ID)
 	}
 	for _, s := range devDNSServers(t, dir) {
 		waitDig(t, s.DNSAddress, "", "app1.moxxie.test", "A")
