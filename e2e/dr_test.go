@@ -28,13 +28,17 @@ type drItem struct {
 	TargetNode string `json:"target_node"`
 	Address    string `json:"address"`
 	Error      string `json:"error"`
+	// Finished is when the item reached its last step: for a failover,
+	// when its copy ran.
+	Finished time.Time `json:"finished_at"`
 }
 
 type drRun struct {
 	Operation struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-		Step   string `json:"step"`
+		ID        string    `json:"id"`
+		Status    string    `json:"status"`
+		Step      string    `json:"step"`
+		CreatedAt time.Time `json:"created_at"`
 	} `json:"operation"`
 	Items []drItem `json:"items"`
 }
@@ -363,6 +367,15 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	})
 	running := time.Since(start)
 	t.Logf("every protected guest running at west %s after east froze", running.Round(time.Millisecond))
+	// No copy ran before the fence grace (site.fence_grace, 10 s by
+	// default) had passed since the failover started, across the leader
+	// change: east, had it been only cut off, had that long to stop its
+	// guests.
+	for _, it := range final.Items {
+		if held := it.Finished.Sub(final.Operation.CreatedAt); held < 10*time.Second {
+			t.Errorf("guest %d's copy ran %s after the failover started, within the 10 s fence grace", it.VMID, held)
+		}
+	}
 	if promAPI != "" {
 		waitUntil(t, 30*time.Second, "Prometheus fires MoxxieSiteDown for east", func() error {
 			v, err := promQuery(promAPI, `ALERTS{alertname="MoxxieSiteDown",alertstate="firing",site="east",severity="page"}`)
