@@ -1,6 +1,7 @@
 package node
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -229,5 +230,23 @@ func TestConfig_Validate(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Errorf("dns_address %q refused: %v", addr, err)
 		}
+	}
+}
+
+// TestSiteConfig: the pool is started with the configured site, role and
+// timers.
+func TestSiteConfig(t *testing.T) {
+	c := validConfig()
+	c.Site.Name, c.Site.GossipAddress = "east", "10.1.0.11:7946"
+	c.Site.Timing.ProbeTimeout = Duration(time.Second)
+	c.Site.Timing.ProbeInterval = Duration(3 * time.Second)
+	s := &Server{cfg: c, apiAddr: "10.1.0.11:7300", logger: slog.New(slog.DiscardHandler)}
+	got := s.siteConfig([][]byte{make([]byte, 32)})
+	if got.Site != "east" || got.Node != "s1" || got.Role != site.RoleServer || got.APIAddress != "https://10.1.0.11:7300" ||
+		got.Timing != (site.Timing{ProbeInterval: 3 * time.Second, ProbeTimeout: time.Second}) {
+		t.Errorf("site config %+v", got)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -103,28 +104,30 @@ func (s *Server) siteHealth() site.Health {
 	return site.Health{Leader: s.IsLeader(), Healthy: s.raft != nil && s.raft.Leader() != "", FailedOver: s.drFailedOver()}
 }
 
+// siteConfig returns this server's membership of the sites' pool as its
+// configuration describes it, with the gossip keys.
+func (s *Server) siteConfig(keys [][]byte) site.Config {
+	c := s.cfg.Site
+	return site.Config{
+		Site: c.Name, Node: s.cfg.NodeID, Role: cmp.Or(c.Role, site.RoleServer), BindAddr: c.GossipAddress, AdvertiseAddr: c.AdvertiseGossipAddress,
+		APIAddress: "https://" + s.apiAddr, Join: c.Join, Keyring: keys, Timing: c.Timing.timing(), Logger: s.logger.With("component", "site"),
+	}
+}
+
 // joinSite reads the keys and starts this server's membership.
 func (s *Server) joinSite(m *siteMember) error {
 	keys, err := s.gossipKeys()
 	if err != nil {
 		return err
 	}
-	c := s.cfg.Site
-	role := c.Role
-	if role == "" {
-		role = site.RoleServer
-	}
-	p, err := site.Start(site.Config{
-		Site: c.Name, Node: s.cfg.NodeID, Role: role, BindAddr: c.GossipAddress, AdvertiseAddr: c.AdvertiseGossipAddress,
-		APIAddress: "https://" + s.apiAddr, Join: c.Join, Keyring: keys, Timing: c.Timing.timing(), Logger: s.logger.With("component", "site"),
-	})
+	p, err := site.Start(s.siteConfig(keys))
 	if err != nil {
 		return err
 	}
 	m.mu.Lock()
 	m.pool, m.keys = p, keys
 	m.mu.Unlock()
-	s.logger.Info("joined the sites' pool", "site", c.Name, "gossip_address", c.GossipAddress)
+	s.logger.Info("joined the sites' pool", "site", s.cfg.Site.Name, "gossip_address", s.cfg.Site.GossipAddress)
 	return nil
 }
 
