@@ -804,14 +804,8 @@ func (o *opState) drRun() error {
 			return err
 		}
 	}
-	alloc := newDRAlloc(items)
-	for _, group := range drOrderGroups(items) {
-		if o.r.ctx.Err() != nil {
-			return o.r.ctx.Err()
-		}
-		if err := o.drGroup(p, group, alloc); err != nil {
-			return err
-		}
+	if err := o.drItems(p, items); err != nil {
+		return err
 	}
 	_, done, err := st.DRItems(nil, o.op.ID)
 	if err != nil {
@@ -826,12 +820,9 @@ func (o *opState) drRun() error {
 	return runFailed(len(done), failed)
 }
 
-// drParallel bounds the guests of one recovery order that a failover,
-// drill or failback brings back (restores, configures, starts) at a
-// time. The guests of an order start only when every guest of the
-// earlier orders is done. A release backs its copies up one at a time:
-// Proxmox runs one backup job per node at a time anyway, and backups
-// waiting for that lock would spend their guests' drItemTimeout.
+// drParallel bounds the guests that a failover, drill or failback
+// brings back (restores, configures, starts) at a time. A guest waiting
+// for the guests of earlier recovery orders to start holds no place.
 const drParallel = 4
 
 // drItemTimeout bounds the work on one guest of a DR run: its restore
@@ -865,45 +856,62 @@ func newDRAlloc(items []*fsm.DRItem) *drAlloc {
 	return a
 }
 
-// drOrderGroups splits a run's items, which are in recovery order, into
-// runs of the same order.
-func drOrderGroups(items []*fsm.DRItem) [][]*fsm.DRItem {
-	var out [][]*fsm.DRItem
-	for i, it := range items {
-		if i == 0 || it.Order != items[i-1].Order {
-			out = append(out, nil)
-		}
-		out[len(out)-1] = append(out[len(out)-1], it)
-	}
-	return out
-}
-
-// drGroup runs the items of one recovery order, drParallel at a time (a
-// release: one), recording each one that fails. It returns an error only
-// when the run cannot go on: its context ended, or a failure could not
-// be recorded.
-func (o *opState) drGroup(p *fsm.DRPlan, group []*fsm.DRItem, alloc *drAlloc) error {
-	parallel := drParallel
+// drItems runs a run's items, which are in recovery order, recording
+// each one that fails. A release backs its copies up one at a time:
+// Proxmox runs one backup job per node at a time anyway, and backups
+// waiting for that lock would spend their guests' drItemTimeout. The
+// other runs take up to drParallel guests at a time, in recovery order,
+// and each guest starts only once every guest of the earlier orders has
+// started or failed (drStartGate), so later orders restore while earlier
+// ones still restore. It returns an error only when the run cannot go
+// on: its context ended, or a failure could not be recorded.
+func (o *opState) drItems(p *fsm.DRPlan, items []*fsm.DRItem) error {
 	if o.op.Kind == fsm.OpDRRelease {
-		parallel = 1
+		for _, it := range items {
+			if fsm.DRStepFinal(o.op.Kind, it.Step, it.Keep) {
+				continue
+			}
+			if err := o.drRunItem(p, it, nil, nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	sem := make(chan struct{}, parallel)
+	alloc, gate := newDRAlloc(items), newDRStartGate(items)
+	sem := make(chan struct{}, drParallel)
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		fatal error
 	)
-	for _, it := range group {
+	fail := func(err error) {
+		mu.Lock()
+		fatal = cmp.Or(fatal, err)
+		mu.Unlock()
+	}
+	for i, it := range items {
 		if fsm.DRStepFinal(o.op.Kind, it.Step, it.Keep) {
 			continue
 		}
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-o.r.ctx.Done():
+		}
+		if err := o.r.ctx.Err(); err != nil {
+			fail(err)
+			break
+		}
 		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := o.drGroupItem(p, it, alloc); err != nil {
-				mu.Lock()
-				fatal = cmp.Or(fatal, err)
-				mu.Unlock()
+			var once sync.Once
+			release := func() { once.Do(func() { <-sem }) }
+			defer release()
+			defer gate.done(i)
+			beforeStart := func(ctx context.Context) error {
+				release()
+				return gate.wait(ctx, it.Order)
+			}
+			if err := o.drRunItem(p, it, alloc, beforeStart); err != nil {
+				fail(err)
 			}
 		})
 	}
@@ -911,19 +919,21 @@ func (o *opState) drGroup(p *fsm.DRPlan, group []*fsm.DRItem, alloc *drAlloc) er
 	return fatal
 }
 
-// drGroupItem brings one item as far as it goes and records its failure.
-func (o *opState) drGroupItem(p *fsm.DRPlan, it *fsm.DRItem, alloc *drAlloc) error {
+// drRunItem brings one item as far as it goes and records its failure.
+// A failover, drill or failback calls beforeStart before it starts the
+// item's guest.
+func (o *opState) drRunItem(p *fsm.DRPlan, it *fsm.DRItem, alloc *drAlloc, beforeStart func(context.Context) error) error {
 	if o.r.ctx.Err() != nil {
 		return o.r.ctx.Err()
 	}
 	var err error
 	switch o.op.Kind {
 	case fsm.OpDRFailback:
-		err = o.drFailbackItem(p, it)
+		err = o.drFailbackItem(p, it, beforeStart)
 	case fsm.OpDRRelease:
 		err = o.drReleaseItem(p, it)
 	default:
-		err = o.drItem(p, it, it.Keep, alloc)
+		err = o.drItem(p, it, it.Keep, alloc, beforeStart)
 	}
 	if err == nil {
 		return nil
@@ -946,8 +956,54 @@ func (o *opState) drUpdate(it *fsm.DRItem, u *fsm.DRItemUpdateRequest) error {
 	return nil
 }
 
-// drItem brings one guest back at this site, from the step it is at.
-func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, alloc *drAlloc) error {
+// drItem brings one guest back at this site, from the step it is at,
+// calling beforeStart before it starts the copy.
+func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, alloc *drAlloc, beforeStart func(context.Context) error) error {
+	if err := o.drPrepare(p, it, alloc); err != nil {
+		return err
+	}
+	if it.Step == fsm.DRStepConfigured || it.Step == fsm.DRStepStarting {
+		if err := o.drStartWhenDue(it, drItemRef(it), beforeStart); err != nil {
+			return err
+		}
+		o.r.s.logger.InfoContext(o.reqCtx, "dr: guest running", "run", o.op.ID, "plan", p.ID, "vmid", it.VMID, "target_vmid", it.TargetVMID, "node", it.TargetNode)
+	}
+	if it.Step == fsm.DRStepRunning && o.op.Kind == fsm.OpDRDrill && !keep {
+		ctx, cancel := context.WithTimeout(o.reqCtx, drItemTimeout)
+		defer cancel()
+		if err := o.drDestroy(ctx, drItemRef(it)); err != nil {
+			return err
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepCleaned}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drItemRef returns the guest a failover's or drill's item restores.
+func drItemRef(it *fsm.DRItem) provider.GuestRef {
+	return provider.GuestRef{Node: it.TargetNode, VMID: it.TargetVMID, Kind: provider.GuestKind(cmp.Or(it.Kind, string(provider.KindVM)))}
+}
+
+// drStartWhenDue waits at beforeStart and for a failover's fence grace,
+// and then starts the item's guest ref. Waiting is not work on the
+// guest: the start gets a drItemTimeout of its own.
+func (o *opState) drStartWhenDue(it *fsm.DRItem, ref provider.GuestRef, beforeStart func(context.Context) error) error {
+	if err := beforeStart(o.reqCtx); err != nil {
+		return err
+	}
+	if err := o.drAwaitFenceGrace(o.reqCtx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(o.reqCtx, drItemTimeout)
+	defer cancel()
+	return o.drStartItem(ctx, it, ref)
+}
+
+// drPrepare brings a failover's or drill's item from the step it is at
+// up to configured: its copy placed, restored, addressed and configured.
+func (o *opState) drPrepare(p *fsm.DRPlan, it *fsm.DRItem, alloc *drAlloc) error {
 	ctx, cancel := context.WithTimeout(o.reqCtx, drItemTimeout)
 	defer cancel()
 	pr := o.r.p
@@ -955,13 +1011,12 @@ func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, alloc *drAllo
 		return fmt.Errorf("no backup to restore guest %d from (the source site sent none: a backup policy of site %s must back it up to storage %s)",
 			it.VMID, p.SourceSite, p.BackupStorage)
 	}
-	kind := provider.GuestKind(cmp.Or(it.Kind, string(provider.KindVM)))
 	if it.Step == fsm.DRStepPending {
 		if err := o.drAllocate(ctx, p, it, alloc); err != nil {
 			return err
 		}
 	}
-	ref := provider.GuestRef{Node: it.TargetNode, VMID: it.TargetVMID, Kind: kind}
+	ref := drItemRef(it)
 	if it.Step == fsm.DRStepAllocated {
 		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring}); err != nil {
 			return err
@@ -997,23 +1052,6 @@ func (o *opState) drItem(p *fsm.DRPlan, it *fsm.DRItem, keep bool, alloc *drAllo
 			return err
 		}
 		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepConfigured}); err != nil {
-			return err
-		}
-	}
-	if it.Step == fsm.DRStepConfigured || it.Step == fsm.DRStepStarting {
-		if err := o.drAwaitFenceGrace(ctx); err != nil {
-			return err
-		}
-		if err := o.drStartItem(ctx, it, ref); err != nil {
-			return err
-		}
-		o.r.s.logger.InfoContext(o.reqCtx, "dr: guest running", "run", o.op.ID, "plan", p.ID, "vmid", it.VMID, "target_vmid", it.TargetVMID, "node", it.TargetNode)
-	}
-	if it.Step == fsm.DRStepRunning && drill && !keep {
-		if err := o.drDestroy(ctx, ref); err != nil {
-			return err
-		}
-		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepCleaned}); err != nil {
 			return err
 		}
 	}
@@ -1290,23 +1328,36 @@ func (o *opState) drAwaitRelease(p *fsm.DRPlan, items []*fsm.DRItem) error {
 }
 
 // drFailbackItem restores a released guest over its original here and
-// starts it. Restoring over is repeatable, so a resumed item restores
-// again when its task is unknown.
-func (o *opState) drFailbackItem(p *fsm.DRPlan, it *fsm.DRItem) error {
+// starts it, calling beforeStart first.
+func (o *opState) drFailbackItem(p *fsm.DRPlan, it *fsm.DRItem, beforeStart func(context.Context) error) error {
+	ref, err := o.drFailbackRestore(it)
+	if err != nil {
+		return err
+	}
+	if it.Step != fsm.DRStepRestored && it.Step != fsm.DRStepStarting {
+		return nil
+	}
+	return o.drStartWhenDue(it, ref, beforeStart)
+}
+
+// drFailbackRestore restores a released guest over its original here,
+// from the step it is at, and returns the guest. Restoring over is
+// repeatable, so a resumed item restores again when its task is unknown.
+func (o *opState) drFailbackRestore(it *fsm.DRItem) (provider.GuestRef, error) {
 	ctx, cancel := context.WithTimeout(o.reqCtx, drItemTimeout)
 	defer cancel()
 	pr := o.r.p
 	_, g, err := o.r.s.State().InventoryGuest(nil, it.VMID)
 	if err != nil {
-		return err
+		return provider.GuestRef{}, err
 	}
 	if g == nil || g.Gone {
-		return fmt.Errorf("guest %d is no longer at this site: restore %s by hand (moxxiectl backup restore)", it.VMID, it.Backup)
+		return provider.GuestRef{}, fmt.Errorf("guest %d is no longer at this site: restore %s by hand (moxxiectl backup restore)", it.VMID, it.Backup)
 	}
 	ref := provider.GuestRef{Node: g.Node, VMID: g.VMID, Kind: provider.GuestKind(g.Kind)}
 	if it.Step == fsm.DRStepReleased || (it.Step == fsm.DRStepRestoring && it.Task == "") {
 		if live, err := pr.Guest(ctx, ref); err == nil && live.Status == "running" {
-			return fmt.Errorf("guest %d runs here: it was fenced and must be stopped before its copy comes back", it.VMID)
+			return ref, fmt.Errorf("guest %d runs here: it was fenced and must be stopped before its copy comes back", it.VMID)
 		}
 		storage := ""
 		if disks, err := pr.Disks(ctx, ref); err == nil {
@@ -1318,28 +1369,25 @@ func (o *opState) drFailbackItem(p *fsm.DRPlan, it *fsm.DRItem) error {
 			}
 		}
 		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring}); err != nil {
-			return err
+			return ref, err
 		}
 		t, err := pr.RestoreBackupOver(ctx, ref, it.Backup, storage)
 		if err != nil {
-			return err
+			return ref, err
 		}
 		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring, Task: t.ID, TaskNode: t.Node}); err != nil {
-			return err
+			return ref, err
 		}
 	}
 	if it.Step == fsm.DRStepRestoring {
 		if _, err := pr.WaitTask(ctx, provider.Task{ID: it.Task, Node: it.TaskNode}, nil); err != nil {
-			return err
+			return ref, err
 		}
 		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestored}); err != nil {
-			return err
+			return ref, err
 		}
 	}
-	if it.Step == fsm.DRStepRestored || it.Step == fsm.DRStepStarting {
-		return o.drStartItem(ctx, it, ref)
-	}
-	return nil
+	return ref, nil
 }
 
 // drStartItem records that the item's guest is starting, starts it
