@@ -24,6 +24,9 @@ type Faults struct {
 	Timeout bool
 	// SlowTasks is added to the duration of every new task.
 	SlowTasks time.Duration
+	// SlowTaskTypes adds a duration to the new tasks of a type only
+	// (e.g. "qmrestore": a minute, as restores of real guests take).
+	SlowTaskTypes map[string]time.Duration
 	// FailTasks lists task types (e.g. "qmclone", "qmstart", "vzdump")
 	// whose new tasks fail when they would complete, changing nothing.
 	FailTasks []string
@@ -39,11 +42,13 @@ type Faults struct {
 // faultsJSON is the admin API form of Faults, with durations as Go duration
 // strings ("150ms").
 type faultsJSON struct {
-	Latency   string   `json:"latency,omitempty"`
-	ErrorRate float64  `json:"error_rate,omitempty"`
-	Timeout   bool     `json:"timeout,omitempty"`
-	SlowTasks string   `json:"slow_tasks,omitempty"`
-	FailTasks []string `json:"fail_tasks,omitempty"`
+	Latency   string  `json:"latency,omitempty"`
+	ErrorRate float64 `json:"error_rate,omitempty"`
+	Timeout   bool    `json:"timeout,omitempty"`
+	SlowTasks string  `json:"slow_tasks,omitempty"`
+	// SlowTaskTypes maps task types to a duration string.
+	SlowTaskTypes map[string]string `json:"slow_task_types,omitempty"`
+	FailTasks     []string          `json:"fail_tasks,omitempty"`
 	// FailTasksAt maps task types to the percentage of their copy
 	// progress at which they fail.
 	FailTasksAt map[string]int `json:"fail_tasks_at,omitempty"`
@@ -57,6 +62,12 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	}
 	if f.SlowTasks != 0 {
 		j.SlowTasks = f.SlowTasks.String()
+	}
+	for typ, d := range f.SlowTaskTypes {
+		if j.SlowTaskTypes == nil {
+			j.SlowTaskTypes = map[string]string{}
+		}
+		j.SlowTaskTypes[typ] = d.String()
 	}
 	return json.Marshal(j)
 }
@@ -82,6 +93,16 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("slow_tasks: %w", err)
 		}
 	}
+	for typ, v := range j.SlowTaskTypes {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("slow_task_types: %s: %w", typ, err)
+		}
+		if out.SlowTaskTypes == nil {
+			out.SlowTaskTypes = map[string]time.Duration{}
+		}
+		out.SlowTaskTypes[typ] = d
+	}
 	out.ErrorRate, out.Timeout, out.FailTasks, out.FailTasksAt = j.ErrorRate, j.Timeout, j.FailTasks, j.FailTasksAt
 	*f = out
 	return nil
@@ -93,6 +114,11 @@ func (f Faults) validate() error {
 	}
 	if f.Latency < 0 || f.SlowTasks < 0 {
 		return fmt.Errorf("pvesim: negative latency or task delay")
+	}
+	for typ, d := range f.SlowTaskTypes {
+		if d < 0 {
+			return fmt.Errorf("pvesim: slow_task_types %s: negative delay %s", typ, d)
+		}
 	}
 	for typ, pct := range f.FailTasksAt {
 		if pct < 0 || pct > 100 {
@@ -111,6 +137,10 @@ func (s *Sim) SetFaults(f Faults) {
 	f.SlowTasks = max(f.SlowTasks, 0)
 	f.FailTasks = slices.Clone(f.FailTasks)
 	f.FailTasksAt = maps.Clone(f.FailTasksAt)
+	f.SlowTaskTypes = maps.Clone(f.SlowTaskTypes)
+	for typ, d := range f.SlowTaskTypes {
+		f.SlowTaskTypes[typ] = max(d, 0)
+	}
 	for typ, pct := range f.FailTasksAt {
 		f.FailTasksAt[typ] = min(max(pct, 0), 100)
 	}

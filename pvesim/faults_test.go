@@ -132,6 +132,28 @@ func TestFaults_FailTasks(t *testing.T) {
 	waitTaskOK(t, task)
 }
 
+// TestFaults_SlowTaskTypes: a delay for one task type holds its tasks
+// running and leaves the other types as quick as ever.
+func TestFaults_SlowTaskTypes(t *testing.T) {
+	e := newTestEnv(t, pvesim.Config{Faults: pvesim.Faults{SlowTaskTypes: map[string]time.Duration{"qmstart": time.Hour}}})
+	ctx := context.Background()
+	start, err := testVM(t, e.client, "pve1", 103).Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, err := testVM(t, e.client, "pve1", 100).Stop(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTaskOK(t, stop)
+	if err := start.Ping(ctx); err != nil || !start.IsRunning {
+		t.Fatalf("the slowed start: %+v (%v), want it running", start, err)
+	}
+	if g, _ := testGuest(t, e.sim, 103); g.Status != "stopped" {
+		t.Fatalf("VM 103 %s while its start runs", g.Status)
+	}
+}
+
 func TestFaults_LatencyAndTimeout(t *testing.T) {
 	e := newTestEnv(t, pvesim.Config{})
 	e.sim.SetFaults(pvesim.Faults{Latency: 30 * time.Millisecond})
@@ -183,6 +205,10 @@ func TestAdminAPI(t *testing.T) {
 		{"read faults", "GET", "/pvesim/v1/faults", "", true, 200, `{"latency":"5ms","slow_tasks":"1s","fail_tasks":["vzdump"]}`},
 		{"fail a copy part-way", "PUT", "/pvesim/v1/faults", `{"fail_tasks_at":{"qmmove":50,"move_volume":0}}`, true, 200,
 			`{"fail_tasks_at":{"move_volume":0,"qmmove":50}}`},
+		{"slow restores", "PUT", "/pvesim/v1/faults", `{"slow_task_types":{"qmrestore":"1m0s","vzrestore":"30s"}}`, true, 200,
+			`{"slow_task_types":{"qmrestore":"1m0s","vzrestore":"30s"}}`},
+		{"bad type delay", "PUT", "/pvesim/v1/faults", `{"slow_task_types":{"qmrestore":"later"}}`, true, 400, ""},
+		{"negative type delay", "PUT", "/pvesim/v1/faults", `{"slow_task_types":{"qmrestore":"-1s"}}`, true, 400, ""},
 		{"bad percentage", "PUT", "/pvesim/v1/faults", `{"fail_tasks_at":{"qmmove":101}}`, true, 400, ""},
 		{"bad duration", "PUT", "/pvesim/v1/faults", `{"latency":"soon"}`, true, 400, ""},
 		{"bad error rate", "PUT", "/pvesim/v1/faults", `{"error_rate":2}`, true, 400, ""},

@@ -289,7 +289,7 @@ func (s *Sim) spawn(nodeName, typ, id, user string, weight float64, body func(r 
 	r := &run{
 		s:      s,
 		t:      t,
-		dur:    time.Duration(float64(s.taskDuration)*w*weight) + f.SlowTasks,
+		dur:    time.Duration(float64(s.taskDuration)*w*weight) + f.SlowTasks + f.SlowTaskTypes[typ],
 		inject: slices.Contains(f.FailTasks, typ) || partial,
 		failAt: failAt,
 	}
