@@ -22,6 +22,9 @@
 #   ORDERS   each (default): one guest per recovery order, so they come
 #            back one after another; one: all in order 1, so they come
 #            back together (up to four at a time)
+#   RESTORE_DELAY  added to every restore at west (a Go duration, e.g.
+#            60s; default none: the simulator restores in about a second,
+#            a real guest's restore takes minutes)
 #   TMPDIR   where the sites keep their data (default /tmp)
 #   KEEP     when set, keep the temporary directory (logs) on exit
 set -euo pipefail
@@ -29,6 +32,7 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-10}
 GUESTS=${GUESTS:-4}
 ORDERS=${ORDERS:-each}
+RESTORE_DELAY=${RESTORE_DELAY:-}
 case $ORDERS in
 each | one) ;;
 *)
@@ -76,6 +80,18 @@ replica_ready() { ctl west dr plan get shop -o json | jq -e "[.status[]? | selec
 until_ok "west's replica to hold a backup of every guest" replica_ready
 ctl east backup policy update dr-bench --disabled >/dev/null
 
+if [ -n "$RESTORE_DELAY" ]; then
+	echo "== west's simulator: every restore takes $RESTORE_DELAY longer"
+	(
+		# shellcheck disable=SC1091
+		. "$tmp/west/env"
+		curl -fsS --cacert "$tmp/west/tls/ca.pem" -X PUT \
+			-H "Authorization: PVEAPIToken=root@pam!moxxie=$(cat "$tmp/west/pvesim-token")" \
+			--data "{\"slow_task_types\": {\"qmrestore\": \"$RESTORE_DELAY\"}}" \
+			"https://$MOXXIE_PVESIM_ADDR/pvesim/v1/faults" >/dev/null
+	)
+fi
+
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 detect=() started=() running=()
 for r in $(seq "$ROUNDS"); do
@@ -114,7 +130,7 @@ for r in $(seq "$ROUNDS"); do
 	until_ok "west to see east up" east_is up
 done
 
-echo "== over $ROUNDS rounds (ms), $GUESTS guests, orders: $ORDERS"
+echo "== over $ROUNDS rounds (ms), $GUESTS guests, orders: $ORDERS${RESTORE_DELAY:+, restores $RESTORE_DELAY slower}"
 echo "detection (west sees east down):   $(stats "${detect[@]}")"
 echo "failover started:                  $(stats "${started[@]}")"
 echo "every protected guest running:     $(stats "${running[@]}")"
