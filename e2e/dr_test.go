@@ -89,8 +89,9 @@ type simTask struct {
 // a backup storage (dr). East backs up two guests with a backup policy
 // and protects them with an automatic DR plan recovering at west. Every
 // server of east frozen: west sees east down and runs the plan, its
-// leader killed half-way; the guests come back once each, in order,
-// running in west's simulator with west's addresses in west's DNS.
+// leader killed half-way; the guests come back once each, the later
+// order restored ahead but started in order, running in west's
+// simulator with west's addresses in west's DNS.
 // Before that, a drill at west leaves nothing behind and does not touch
 // east, and neither one frozen server of east nor a partition between
 // east and west fails the plan over. With north frozen as well, east is
@@ -352,10 +353,17 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	killed := killLeader(t, west.dir)
 	t.Logf("killed west's leader %s half-way", killed)
 
+	// The second guest (order 2) restores ahead: it is seen restored or
+	// further while the first still waits to start.
 	var final drRun
+	restoredAhead := false
 	waitUntil(t, 120*time.Second, "the failover done under a new leader", func() error {
 		if err := ctlJSONOn(west, t, &final, "dr", "run", "get", run); err != nil {
 			return err
+		}
+		if len(final.Items) == 2 && final.Items[0].Step != "running" &&
+			slices.Contains([]string{"restored", "addressed", "configured", "starting"}, final.Items[1].Step) {
+			restoredAhead = true
 		}
 		if final.Operation.Status == "failed" {
 			t.Fatalf("run %s failed (%s): %+v", run, final.Operation.Step, final.Items)
@@ -367,6 +375,9 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	})
 	running := time.Since(start)
 	t.Logf("every protected guest running at west %s after east froze", running.Round(time.Millisecond))
+	if !restoredAhead {
+		t.Error("the guest of order 2 was never seen restored before the guest of order 1 ran: later orders must restore ahead")
+	}
 	// No copy ran before the fence grace (site.fence_grace, 10 s by
 	// default) had passed since the failover started, across the leader
 	// change: east, had it been only cut off, had that long to stop its
