@@ -250,7 +250,7 @@ func (f *drPlanFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.backupStorage, "backup-storage", "", "the storage holding the guests' backups, readable by both sites' Proxmox clusters under this ID")
 	fl.StringVar(&f.targetStorage, "target-storage", "", "the recovery site's storage the restored disks go to")
 	fl.StringVar(&f.targetNode, "target-node", "", "the recovery site's node the guests come back on (default: for each guest, its online node with the most memory free, counting the copies already placed)")
-	fl.StringArrayVar(&f.guests, "guest", nil, "a guest to protect, as VMID[:ORDER[:DNSNAME]]: lower orders come back first; DNSNAME is re-pointed to its new address (repeatable)")
+	fl.StringArrayVar(&f.guests, "guest", nil, "a guest to protect, as VMID[:ORDER[:DNSNAME]]: lower orders start first (later ones restore meanwhile); DNSNAME is re-pointed to its new address (repeatable)")
 	fl.StringArrayVar(&f.networks, "network", nil, "map a source bridge or vnet to a recovery one, as SRC=DST[@PREFIXID]: guests on it take addresses from that IPAM prefix (repeatable)")
 	fl.BoolVar(&f.manual, "manual", false, "never fail over by itself: only moxxiectl site failover runs it")
 }
