@@ -7,8 +7,9 @@
 // (Coverage).
 //
 // The package is pure: no I/O, no clock reads, no randomness. Every time
-// is passed in, and every calendar is evaluated in UTC, so the FSM and the
-// leader get the same answer from the same leader-stamped time.
+// is passed in, and a calendar is evaluated in UTC or in the time zone
+// its caller passes (NextIn), so the same time and zone give the same
+// answer on every server.
 //
 // Schedules run exactly once per slot: a policy remembers the last slot it
 // handled, Evaluate reports the newest slot after it, and the slots missed

@@ -16,8 +16,11 @@ const missedWindow = 400 * 24 * time.Hour
 // Policy is what schedule evaluation knows of a snapshot or backup
 // policy.
 type Policy struct {
-	ID           string
-	Calendar     *Calendar
+	ID       string
+	Calendar *Calendar
+	// Location is the time zone whose civil time the calendar is matched
+	// against; nil means UTC.
+	Location     *time.Location
 	Selector     Selector
 	Disabled     bool
 	RepeatMissed bool
@@ -63,7 +66,7 @@ func (p *Policy) NextRun() time.Time {
 	if p.Calendar == nil {
 		return time.Time{}
 	}
-	return p.Calendar.Next(p.base())
+	return p.Calendar.NextIn(p.base(), p.Location)
 }
 
 // Evaluate returns the policies due at now, sorted by policy ID: every
@@ -104,7 +107,7 @@ func (p *Policy) due(now time.Time, grace time.Duration) (Due, bool) {
 		return Due{}, false
 	}
 	base := p.base()
-	slot := p.Calendar.last(now)
+	slot := p.Calendar.lastIn(now, p.Location)
 	if slot.IsZero() || !slot.After(base) {
 		return Due{}, false
 	}
@@ -113,7 +116,7 @@ func (p *Policy) due(now time.Time, grace time.Duration) (Due, bool) {
 		from = now.Add(-missedWindow)
 	}
 	missed := 0
-	for t := p.Calendar.Next(from); missed < MaxMissedCount && !t.IsZero() && t.Before(slot); t = p.Calendar.Next(t) {
+	for t := p.Calendar.NextIn(from, p.Location); missed < MaxMissedCount && !t.IsZero() && t.Before(slot); t = p.Calendar.NextIn(t, p.Location) {
 		missed++
 	}
 	return Due{
