@@ -430,7 +430,7 @@ func ptr[T any](v T) *T { return &v }
 // sampleStoragePolicy returns a policy with every field set.
 func sampleStoragePolicy() StoragePolicy {
 	return StoragePolicy{
-		ID: "nightly", Kind: PolicyKindBackup, Description: "d", Schedule: "mon..fri 02:00",
+		ID: "nightly", Kind: PolicyKindBackup, Description: "d", Schedule: "mon..fri 02:00", Timezone: "Europe/Berlin",
 		Selector: storage.Selector{VMIDs: []int{101}, Tenant: "acme", Tags: []string{"prod"}, All: true},
 		Keep:     storage.Keep{Last: 1, Hourly: 2, Daily: 3, Weekly: 4, Monthly: 5, Yearly: 6},
 		Disabled: true, RepeatMissed: true, Storage: "pbs", Mode: "stop", Compress: "zstd",

@@ -148,6 +148,9 @@ func (r *StoragePolicyPutRequest) Validate() error {
 	if _, err := storage.ParseCalendar(p.Schedule); err != nil {
 		return fieldErrf("schedule", ErrInvalid, "%v", err)
 	}
+	if err := storage.ValidZoneName(p.Timezone); err != nil {
+		return fieldErrf("timezone", ErrInvalid, "%v", err)
+	}
 	if err := p.Selector.Validate(); err != nil {
 		var fe *storage.FieldError
 		if errors.As(err, &fe) {

@@ -368,3 +368,23 @@ func TestFSM_SnapshotQuota(t *testing.T) {
 		t.Fatalf("snapshots of a gone guest are still tracked: %+v", left)
 	}
 }
+
+// TestFSM_PolicyTimezone: a policy keeps its time zone; a zone name of
+// the wrong form is refused, naming the field, and nothing is written.
+// Apply checks only the form: loading zone data is for the leader.
+func TestFSM_PolicyTimezone(t *testing.T) {
+	f := storageFSM(t)
+	pol := StoragePolicy{ID: "nightly", Kind: PolicyKindSnapshot, Schedule: "02:00", Timezone: "Europe/Berlin", Selector: storage.Selector{All: true}}
+	applyOK(t, f, 10, &StoragePolicyPutRequest{Policy: pol, Create: true})
+	if _, p, _ := f.State().StoragePolicy(nil, "nightly"); p == nil || p.Timezone != "Europe/Berlin" {
+		t.Fatalf("stored %+v", p)
+	}
+	for i, zone := range []string{"../etc/localtime", "Local", "Europe//Berlin"} {
+		bad := pol
+		bad.ID, bad.Timezone = "bad", zone
+		requireFieldError(t, applyCmd(t, f, uint64(11+i), &StoragePolicyPutRequest{Policy: bad, Create: true}).Err, "timezone")
+		if _, p, _ := f.State().StoragePolicy(nil, "bad"); p != nil {
+			t.Fatalf("zone %q: stored %+v", zone, p)
+		}
+	}
+}

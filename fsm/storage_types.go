@@ -61,8 +61,13 @@ type StoragePolicy struct {
 	ID          string `json:"id"`
 	Kind        string `json:"kind"` // snapshot or backup
 	Description string `json:"description,omitempty"`
-	// Schedule is a Proxmox calendar event, evaluated in UTC.
-	Schedule string           `json:"schedule"`
+	// Schedule is a Proxmox calendar event, matched against the civil
+	// time of Timezone.
+	Schedule string `json:"schedule"`
+	// Timezone is the IANA time zone the schedule is evaluated in (for
+	// example Europe/Berlin); empty means UTC. The leader loads it; the
+	// FSM only checks its form.
+	Timezone string           `json:"timezone,omitempty"`
 	Selector storage.Selector `json:"selector"`
 	Keep     storage.Keep     `json:"keep"`
 	Disabled bool             `json:"disabled,omitempty"`

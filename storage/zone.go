@@ -1,6 +1,10 @@
 package storage
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // A calendar is matched against civil time: UTC, or a policy's time zone.
 // In a zone, civil time skips an hour when the clocks go forward and
@@ -79,4 +83,32 @@ func instantOf(civ time.Time, loc *time.Location) time.Time {
 	// offset in force after the skip began.
 	start, _ := time.Unix(u-int64(early), 0).In(loc).ZoneBounds()
 	return start.UTC()
+}
+
+// ValidZoneName checks the form of an IANA time zone name (such as
+// "Europe/Berlin", "UTC" or "Etc/GMT+5"), without loading it: empty, or
+// at most 64 letters, digits and "_-+" in non-empty parts separated by
+// "/", and not "Local". Whether the zone exists is for
+// time.LoadLocation to say.
+func ValidZoneName(name string) error {
+	if name == "" {
+		return nil
+	}
+	if name == "Local" {
+		return fmt.Errorf(`time zone "Local" is each server's own: name the zone, such as Europe/Berlin`)
+	}
+	if len(name) > 64 {
+		return fmt.Errorf("time zone %.64q... is longer than 64 bytes", name)
+	}
+	for _, r := range name {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("/_-+", r)) {
+			return fmt.Errorf("time zone %q has %q: want a name such as Europe/Berlin", name, r)
+		}
+	}
+	for part := range strings.SplitSeq(name, "/") {
+		if part == "" {
+			return fmt.Errorf("time zone %q is not a zone name such as Europe/Berlin", name)
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 	_ "time/tzdata" // the same zones on every test machine
@@ -115,5 +116,18 @@ func TestEvaluateAcrossDST(t *testing.T) {
 				t.Errorf("ran %v, want %v", ran, tt.want)
 			}
 		})
+	}
+}
+
+func TestValidZoneName(t *testing.T) {
+	for _, name := range []string{"", "UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+5", "Etc/GMT-14", "America/Port-au-Prince"} {
+		if err := ValidZoneName(name); err != nil {
+			t.Errorf("%q: %v", name, err)
+		}
+	}
+	for _, name := range []string{"/etc/passwd", "Europe/../etc", "Europe//Berlin", "Europe/", "Europe/Berlin ", "CET;rm", "Local", strings.Repeat("a", 65)} {
+		if err := ValidZoneName(name); err == nil {
+			t.Errorf("%q accepted", name)
+		}
 	}
 }
