@@ -638,8 +638,12 @@ var (
 // its creation and now.
 func policyView(p *fsm.StoragePolicy, now time.Time) StoragePolicyView {
 	v := StoragePolicyView{StoragePolicy: *p}
-	if cal, err := storage.ParseCalendar(p.Schedule); err == nil && !p.Disabled {
-		v.NextRun = cal.Next(max(p.LastSlot, p.CreatedAt, fsm.Timestamp(now.UnixNano())).Time())
+	cal, err := storage.ParseCalendar(p.Schedule)
+	if err != nil || p.Disabled {
+		return v
+	}
+	if loc, err := PolicyZone(p); err == nil {
+		v.NextRun = cal.NextIn(max(p.LastSlot, p.CreatedAt, fsm.Timestamp(now.UnixNano())).Time(), loc)
 	}
 	return v
 }
@@ -711,7 +715,24 @@ func (k *policyKind) decode(c *call, path string) (fsm.StoragePolicy, error) {
 	if k.kind == fsm.PolicyKindBackup && p.Mode == "" {
 		p.Mode = defaultBackupMode
 	}
+	// The FSM checks the zone's form; whether it exists, only a server
+	// with the zone data can say.
+	if storage.ValidZoneName(p.Timezone) == nil {
+		if _, err := PolicyZone(&p); err != nil {
+			return p, invalid("timezone", "unknown time zone %q: want an IANA name such as Europe/Berlin or UTC", p.Timezone)
+		}
+	}
 	return p, nil
+}
+
+// PolicyZone returns the time zone p's schedule is evaluated in: UTC when
+// it names none. moxxied carries its own copy of the zone data
+// (time/tzdata), used where the system has none.
+func PolicyZone(p *fsm.StoragePolicy) (*time.Location, error) {
+	if p.Timezone == "" {
+		return time.UTC, nil
+	}
+	return time.LoadLocation(p.Timezone)
 }
 
 // confinePolicy confines the policy of a call confined to a tenant to

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata" // the zones of TestStorage_PolicyTimezone on any test machine
 
 	"github.com/moxxie/moxxie/auth"
 	"github.com/moxxie/moxxie/fsm"
@@ -394,6 +395,39 @@ func TestStorage_Policies(t *testing.T) {
 		t.Fatal("a retried delete was not replayed")
 	}
 	wantError(t, w.do("DELETE", snaps+"/web", ""), 404, CodeNotFound, "id")
+}
+
+// TestStorage_PolicyTimezone: a policy's schedule runs in its time zone,
+// next_run says when; zones are checked by form and by existence,
+// naming the field, and nothing is written for a bad one.
+func TestStorage_PolicyTimezone(t *testing.T) {
+	w := newTenantWorld(t)
+	var p StoragePolicyView
+	w.call("POST", "/v1/policies/backups", `{"id":"nightly","schedule":"02:00","timezone":"Asia/Tokyo","selector":{"all":true},"storage":"local"}`, 201, &p)
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at := p.NextRun.In(tokyo); p.Timezone != "Asia/Tokyo" || at.Hour() != 2 || at.Minute() != 0 || p.NextRun.UTC().Hour() != 17 {
+		t.Fatalf("policy %+v: next_run %s, want 02:00 in Tokyo (17:00 UTC)", p, p.NextRun)
+	}
+	var got StoragePolicyView
+	w.call("GET", "/v1/policies/backups/nightly", "", 200, &got)
+	if got.Timezone != "Asia/Tokyo" || !got.NextRun.Equal(p.NextRun) {
+		t.Fatalf("read back %+v", got)
+	}
+	for _, c := range []struct{ name, zone string }{
+		{"unknown zone", "Mars/Olympus_Mons"},
+		{"a path", "../../etc/passwd"},
+		{"each server's own", "Local"},
+		{"lower case", "asia/tokyo"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := `{"id":"x","schedule":"daily","selector":{"all":true},"timezone":"` + c.zone + `"}`
+			wantError(t, w.do("POST", "/v1/policies/snapshots", body), 400, CodeInvalidRequest, "timezone")
+			wantError(t, w.do("GET", "/v1/policies/snapshots/x", ""), 404, CodeNotFound, "id")
+		})
+	}
 }
 
 func TestStorage_TenantPolicies(t *testing.T) {

@@ -41,13 +41,22 @@ const (
 func (s *Server) runPolicies(stop <-chan struct{}) {
 	t := time.NewTicker(policyTick)
 	defer t.Stop()
+	// Each policy whose time zone cannot be loaded is logged once for
+	// each error, not on every tick.
+	warned := map[string]string{}
+	badZone := func(policy string, err error) {
+		if warned[policy] != err.Error() {
+			warned[policy] = err.Error()
+			s.logger.Error("storage policy not run: this server cannot load its time zone", "policy", policy, "error", err)
+		}
+	}
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 		}
-		if err := s.evaluatePolicies(); err != nil {
+		if err := s.evaluatePolicies(badZone); err != nil {
 			s.logger.Warn("evaluating storage policies failed", "error", err)
 		}
 	}
@@ -55,8 +64,10 @@ func (s *Server) runPolicies(stop <-chan struct{}) {
 
 // duePolicies reads the policies that may run now (not disabled, no run
 // in progress) in the storage package's terms, and whether any has a slot
-// at or before now: only then are the guests worth reading.
-func duePolicies(st *fsm.Store, now time.Time) ([]storage.Policy, map[string]*fsm.StoragePolicy, bool, error) {
+// at or before now: only then are the guests worth reading. A policy
+// whose time zone this server cannot load is left out and passed to
+// badZone, if set.
+func duePolicies(st *fsm.Store, now time.Time, badZone func(policy string, err error)) ([]storage.Policy, map[string]*fsm.StoragePolicy, bool, error) {
 	_, pols, err := st.StoragePolicies(nil)
 	if err != nil {
 		return nil, nil, false, err
@@ -72,9 +83,18 @@ func duePolicies(st *fsm.Store, now time.Time) ([]storage.Policy, map[string]*fs
 		if err != nil {
 			continue // validated on write; an old one cannot run
 		}
+		loc, err := api.PolicyZone(p)
+		if err != nil {
+			// Checked on write against the zone data moxxied carries;
+			// a server of an older release may lack a newer zone.
+			if badZone != nil {
+				badZone(p.ID, err)
+			}
+			continue
+		}
 		byID[p.ID] = p
 		sp := storage.Policy{
-			ID: p.ID, Calendar: cal, Selector: p.Selector, RepeatMissed: p.RepeatMissed,
+			ID: p.ID, Calendar: cal, Location: loc, Selector: p.Selector, RepeatMissed: p.RepeatMissed,
 			Created: p.CreatedAt.Time(), LastSlot: p.LastSlot.Time(),
 		}
 		if next := sp.NextRun(); !next.IsZero() && !next.After(now) {
@@ -103,10 +123,11 @@ func policyGuests(st *fsm.Store) ([]storage.Guest, map[int]*fsm.InvGuest, error)
 	return guests, byVMID, nil
 }
 
-// evaluatePolicies proposes a tick for every due policy.
-func (s *Server) evaluatePolicies() error {
+// evaluatePolicies proposes a tick for every due policy, passing those
+// it cannot evaluate for their time zone to badZone.
+func (s *Server) evaluatePolicies(badZone func(policy string, err error)) error {
 	now := s.now()
-	in, byID, due, err := duePolicies(s.State(), now)
+	in, byID, due, err := duePolicies(s.State(), now, badZone)
 	if err != nil || !due {
 		return err
 	}

@@ -55,7 +55,7 @@ func BenchmarkPolicyTick(b *testing.B) {
 	now := time.Date(2026, 11, 26, 6, 30, 0, 0, time.UTC)
 	b.ResetTimer()
 	for b.Loop() {
-		in, _, due, err := duePolicies(f.State(), now)
+		in, _, due, err := duePolicies(f.State(), now, nil)
 		if err != nil || !due {
 			b.Fatal(err, due)
 		}
