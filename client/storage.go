@@ -141,13 +141,15 @@ type RunStats struct {
 }
 
 // StoragePolicyRequest is a snapshot or backup policy to create or
-// replace: a Proxmox calendar schedule (UTC), the guests it applies to
-// and the retention of what it makes. Storage, Mode (default snapshot)
-// and Compress are for backup policies only.
+// replace: a Proxmox calendar schedule, in the IANA time zone Timezone
+// (empty: UTC), the guests it applies to and the retention of what it
+// makes. Storage, Mode (default snapshot) and Compress are for backup
+// policies only.
 type StoragePolicyRequest struct {
 	ID           string           `json:"id,omitempty"`
 	Description  string           `json:"description,omitempty"`
 	Schedule     string           `json:"schedule"`
+	Timezone     string           `json:"timezone,omitempty"`
 	Selector     storage.Selector `json:"selector"`
 	Keep         storage.Keep     `json:"keep"`
 	Disabled     bool             `json:"disabled,omitempty"`

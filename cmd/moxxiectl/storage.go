@@ -350,11 +350,11 @@ type policyNoun struct {
 
 // storagePolicyFlags are the flags of policy create and update.
 type storagePolicyFlags struct {
-	schedule, description, tenant string
-	tags                          []string
-	vmids                         []int
-	all, repeatMissed, disabled   bool
-	keep                          storage.Keep
+	schedule, timezone, description, tenant string
+	tags                                    []string
+	vmids                                   []int
+	all, repeatMissed, disabled             bool
+	keep                                    storage.Keep
 	// Backup policies only.
 	storage, mode, compress string
 }
@@ -364,7 +364,8 @@ var selectorFlags = []string{"all", "vmids", "tenant", "tags"}
 
 func (f *storagePolicyFlags) register(cmd *cobra.Command, kind string) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.schedule, "schedule", "", `calendar event, UTC, as Proxmox writes them: "*/15", "02:00", "mon..fri 02:00", "sat 18:15"`)
+	fl.StringVar(&f.schedule, "schedule", "", `calendar event, as Proxmox writes them: "*/15", "02:00", "mon..fri 02:00", "sat 18:15"`)
+	fl.StringVar(&f.timezone, "timezone", "", `the IANA time zone the schedule is in, such as "Europe/Berlin" (default UTC; "" to return to it)`)
 	fl.StringVar(&f.description, "description", "", "what the policy is for")
 	fl.BoolVar(&f.all, "all", false, "select every guest (not templates)")
 	fl.IntSliceVar(&f.vmids, "vmids", nil, "select these guests, comma-separated VMIDs")
@@ -401,6 +402,7 @@ func (f *storagePolicyFlags) apply(cmd *cobra.Command, p *client.StoragePolicyRe
 		p.Selector = storage.Selector{All: f.all, VMIDs: f.vmids, Tenant: f.tenant, Tags: f.tags}
 	})
 	ch.set("schedule", func() { p.Schedule = f.schedule })
+	ch.set("timezone", func() { p.Timezone = f.timezone })
 	ch.set("description", func() { p.Description = f.description })
 	ch.set("keep-last", func() { p.Keep.Last = f.keep.Last })
 	ch.set("keep-hourly", func() { p.Keep.Hourly = f.keep.Hourly })
@@ -430,8 +432,8 @@ func (a *app) policyCommand(k policyNoun) *cobra.Command {
 what it makes, pruned like Proxmox Backup Server prunes (keep-last, keep-hourly,
 keep-daily, keep-weekly, keep-monthly, keep-yearly; none keeps everything).
 Protected ` + k.noun + `s are never pruned. Schedules are Proxmox calendar events,
-evaluated in UTC by the leader; a slot missed while no leader ran the policy is
-skipped, unless --repeat-missed runs it once.`,
+evaluated by the leader in UTC or in the --timezone given; a slot missed while
+no leader ran the policy is skipped, unless --repeat-missed runs it once.`,
 		Example: example,
 		Args:    exactArgs("ID"),
 		RunE: a.withCmdClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
@@ -598,7 +600,7 @@ func printPolicy(w io.Writer, p *client.StoragePolicy) error {
 		"ID", cell(p.ID),
 		"Kind", cell(p.Kind),
 		"Description", orDash(cell(p.Description)),
-		"Schedule", cell(p.Schedule) + " (UTC)",
+		"Schedule", cell(p.Schedule) + " (" + orDefault(cell(p.Timezone), "UTC") + ")",
 		"Selector", selectorSummary(p.Selector),
 		"Keep", keepSummary(p.Keep),
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata" // the zone of TestStorage_PolicyCommands on any test machine
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/fsm"
@@ -235,12 +236,15 @@ func TestStorage_PolicyCommands(t *testing.T) {
 
 			// update changes only what it is told and sends the policy whole;
 			// selector flags replace the selector.
-			p.cli(t, 0, policy("update", "db", "--keep-daily", "14", "--vmids", "101,103", "--disabled")...)
+			out, _ = p.cli(t, 0, policy("update", "db", "--keep-daily", "14", "--vmids", "101,103", "--disabled", "--timezone", "Europe/Berlin")...)
 			call, body, _ = p.lastCall()
 			var sent map[string]any
 			if err := json.Unmarshal([]byte(body), &sent); err != nil || call != "PUT "+c.path+"/db" || sent["schedule"] != "*/15" ||
-				sent["disabled"] != true || sent["repeat_missed"] != true {
+				sent["disabled"] != true || sent["repeat_missed"] != true || sent["timezone"] != "Europe/Berlin" {
 				t.Errorf("update %q body %s", call, body)
+			}
+			if !strings.Contains(out, "Schedule:       */15 (Europe/Berlin)\n") {
+				t.Errorf("update output lacks the schedule's zone:\n%s", out)
 			}
 			checkJSON(t, "selector", mustMarshal(t, sent["selector"]), `{"vmids": [101, 103]}`)
 			checkJSON(t, "keep", mustMarshal(t, sent["keep"]), `{"keep_last": 4, "keep_daily": 14}`)
