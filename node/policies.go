@@ -440,7 +440,7 @@ func (o *opState) pruneSnapshots(ctx context.Context, pol *fsm.StoragePolicy, re
 		}
 	}
 	var removed []string
-	for _, d := range storage.Prune(items, pol.Keep) {
+	for _, d := range storage.PruneIn(items, pol.Keep, policyLocation(pol)) {
 		if d.Mark != storage.MarkRemove {
 			continue
 		}
@@ -472,7 +472,7 @@ func (o *opState) pruneBackups(ctx context.Context, pol *fsm.StoragePolicy, vmid
 		items = append(items, storage.Item{ID: b.VolID, Time: b.Time.Time(), Protected: b.Protected || b.PlatformProtected})
 	}
 	var removed []string
-	for _, d := range storage.Prune(items, pol.Keep) {
+	for _, d := range storage.PruneIn(items, pol.Keep, policyLocation(pol)) {
 		if d.Mark != storage.MarkRemove {
 			continue
 		}
@@ -505,4 +505,15 @@ func ownBackups(st *fsm.Store, all []*fsm.Backup, policy string, vmid int) []*fs
 		}
 	}
 	return out
+}
+
+// policyLocation returns the time zone of pol's retention periods: its
+// schedule's, or UTC when this server cannot load it (the schedule then
+// does not run either; see duePolicies).
+func policyLocation(pol *fsm.StoragePolicy) *time.Location {
+	loc, err := api.PolicyZone(pol)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }

@@ -85,7 +85,8 @@ type pruneRule struct {
 }
 
 // pruneRules are the rules in the order PBS applies them. Periods are
-// computed in UTC: hours and days since 1970, ISO year and week (weeks
+// computed from civil time as a UTC time (see PruneIn): hours and days
+// since 1970, ISO year and week (weeks
 // start on Monday; 1 January may belong to the previous year's week 52 or
 // 53), months and years. keep-last gives every item a period of its own.
 var pruneRules = []pruneRule{
@@ -125,7 +126,14 @@ func floorDiv(a, b int64) int64 {
 // period the rule keeps is removed. Items left unmarked at the end are
 // removed. Protected items are always MarkProtected, and a Keep without
 // any rule keeps every item ("keep-all").
-func Prune(items []Item, k Keep) []Decision {
+func Prune(items []Item, k Keep) []Decision { return PruneIn(items, k, nil) }
+
+// PruneIn is Prune with the periods (hours, days, weeks, months, years)
+// of loc's civil time, as PBS uses its host's local time; nil means UTC.
+// Items are still ordered by the instant they were made: in an hour
+// repeated when the clocks go back, both of its items fall in one
+// period.
+func PruneIn(items []Item, k Keep, loc *time.Location) []Decision {
 	order := make([]int, len(items))
 	for i := range order {
 		order[i] = i
@@ -140,8 +148,13 @@ func Prune(items []Item, k Keep) []Decision {
 		return cmp.Compare(a, b)
 	})
 	sorted := make([]Item, len(items))
+	civil := make([]Item, len(items)) // sorted, with civil times for the periods
 	for i, o := range order {
 		sorted[i] = items[o]
+		civil[i] = items[o]
+		if loc != nil {
+			civil[i].Time = civilOf(items[o].Time, loc)
+		}
 	}
 	marks := make([]Mark, len(sorted))
 	reasons := make([]string, len(sorted))
@@ -149,7 +162,7 @@ func Prune(items []Item, k Keep) []Decision {
 	if !keepAll {
 		for _, r := range pruneRules {
 			if n := r.count(k); n > 0 {
-				markSelections(sorted, marks, reasons, n, r)
+				markSelections(civil, marks, reasons, n, r)
 			}
 		}
 	}

@@ -131,3 +131,41 @@ func TestValidZoneName(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneIn: retention periods are the zone's civil ones, as PBS uses
+// its host's local time.
+func TestPruneIn(t *testing.T) {
+	tests := []struct {
+		name, zone string
+		times      []string
+		keep       Keep
+		want       []Mark // newest first
+	}{
+		{"one UTC day", "", []string{"2026-06-01T21:30:00Z", "2026-06-01T22:30:00Z"}, Keep{Daily: 2},
+			[]Mark{MarkKeep, MarkRemove}},
+		{"two days in Berlin", "Europe/Berlin", []string{"2026-06-01T21:30:00Z", "2026-06-01T22:30:00Z"}, Keep{Daily: 2},
+			[]Mark{MarkKeep, MarkKeep}},
+		{"two UTC hours", "", []string{"2026-11-01T05:30:00Z", "2026-11-01T06:30:00Z"}, Keep{Hourly: 2},
+			[]Mark{MarkKeep, MarkKeep}},
+		{"one repeated hour in New York", "America/New_York", []string{"2026-11-01T05:30:00Z", "2026-11-01T06:30:00Z"}, Keep{Hourly: 2},
+			[]Mark{MarkKeep, MarkRemove}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var loc *time.Location
+			if tt.zone != "" {
+				loc = mustZone(t, tt.zone)
+			}
+			var items []Item
+			for i, s := range tt.times {
+				items = append(items, Item{ID: fmt.Sprint(i), Time: utc(t, s)})
+			}
+			got := PruneIn(items, tt.keep, loc)
+			for i, d := range got {
+				if d.Mark != tt.want[i] || !d.Time.Equal(utc(t, tt.times[len(tt.times)-1-i])) {
+					t.Errorf("decision %d: %+v, want %s of %s", i, d, tt.want[i], tt.times[len(tt.times)-1-i])
+				}
+			}
+		})
+	}
+}
