@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	_ "time/tzdata" // Asia/Tokyo below on any test machine
 )
 
 // simAdmin sends a request to the dev appliance's simulator admin API
@@ -268,7 +269,8 @@ func TestDev_BackupPolicyExactlyOnceAcrossLeaderKill(t *testing.T) {
 
 // TestDev_SnapshotPolicyCatchesUpMissedRunsOnce runs a snapshot policy
 // every 5 s, takes the cluster's quorum away for three slots, and shows
-// that the missed slots are caught up by one run, not one per slot.
+// that the missed slots are caught up by one run, not one per slot. A
+// policy in a time zone then runs by that zone's clock.
 func TestDev_SnapshotPolicyCatchesUpMissedRunsOnce(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev")
 	startDev(t, dir)
@@ -352,6 +354,32 @@ func TestDev_SnapshotPolicyCatchesUpMissedRunsOnce(t *testing.T) {
 	}
 	if n == 0 || n > 3 {
 		t.Fatalf("%d policy snapshots on guest 103, want 1-3: %+v", n, snaps)
+	}
+
+	// A policy in a time zone runs by that zone's clock: every 5 s during
+	// this hour and the next in Tokyo, hours that are not now in UTC.
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := time.Now().In(tokyo).Hour()
+	ctl("snapshot", "policy", "create", "tokyo", "--schedule", fmt.Sprintf("%d,%d:*:0/5", h, (h+1)%24), "--timezone", "Asia/Tokyo",
+		"--vmids", "103", "--keep-last", "1")
+	waitUntil(t, 30*time.Second, "the Tokyo policy ran", func() error {
+		runs, err := policyRuns(t, dir, "snapshot", "tokyo")
+		if err != nil || len(runs) == 0 || runs[0].Status != "succeeded" {
+			return fmt.Errorf("runs %+v (%v)", runs, err)
+		}
+		slot, _ := time.Parse(time.RFC3339Nano, runs[0].Slot)
+		if lh := slot.In(tokyo).Hour(); lh != h && lh != (h+1)%24 || slot.Second()%5 != 0 {
+			t.Fatalf("slot %s, %d:xx in Tokyo, want in hour %d or %d", slot, lh, h, (h+1)%24)
+		}
+		return nil
+	})
+	ctl("snapshot", "policy", "update", "tokyo", "--disabled")
+	if out, err := devctl(t, dir, "snapshot", "policy", "create", "x", "--schedule", "daily", "--timezone", "Asia/Tokio", "--vmids", "103"); err == nil ||
+		!strings.Contains(out, "unknown time zone") || !strings.Contains(out, "field timezone") {
+		t.Fatalf("a misspelt zone: %v %s", err, out)
 	}
 }
 
