@@ -47,8 +47,42 @@ func FuzzParseCalendar(f *testing.F) {
 			}
 			at = next
 		}
+		// In zones with DST (one shifting by half an hour): events come
+		// in order, each found again by lastIn, none skipped.
+		for _, loc := range fuzzZones {
+			at := at
+			for range 4 {
+				next := c.NextIn(at, loc)
+				if next.IsZero() {
+					break
+				}
+				if !next.After(at) || next.Nanosecond() != 0 {
+					t.Fatalf("%q.NextIn(%s, %s) = %s", spec, at, loc, next)
+				}
+				if got := c.lastIn(next, loc); !got.Equal(next) {
+					t.Fatalf("%q.lastIn(%s, %s) = %s, want itself", spec, next, loc, got)
+				}
+				if got := c.lastIn(next.Add(-time.Second), loc); got.After(at) {
+					t.Fatalf("%q.NextIn(%s, %s) = %s skipped %s", spec, at, loc, next, got)
+				}
+				at = next
+			}
+		}
 	})
 }
+
+// fuzzZones are the zones FuzzParseCalendar evaluates calendars in.
+var fuzzZones = func() []*time.Location {
+	var out []*time.Location
+	for _, name := range []string{"America/New_York", "Australia/Lord_Howe"} {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, loc)
+	}
+	return out
+}()
 
 // sameCalendar reports whether a and b have the same events.
 func sameCalendar(a, b *Calendar) bool {
@@ -65,6 +99,7 @@ func sameCalendar(a, b *Calendar) bool {
 // decision, newest first; protected items are always protected; each rule
 // keeps at most its count of items, in distinct periods; a Keep without a
 // rule keeps everything; otherwise the newest unprotected item is kept.
+// It checks them in UTC and in the zones of FuzzParseCalendar.
 func FuzzPrune(f *testing.F) {
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte, last, hourly, daily, weekly, monthly, yearly uint8) {
@@ -75,62 +110,69 @@ func FuzzPrune(f *testing.F) {
 			offset := time.Duration(binary.BigEndian.Uint16(data[i:])) * 37 * time.Minute
 			items = append(items, Item{ID: strconv.Itoa(i / 3), Time: base.Add(offset), Protected: data[i+2]&1 == 1})
 		}
-		ds := Prune(items, k)
-		if len(ds) != len(items) {
-			t.Fatalf("%d decisions for %d items", len(ds), len(items))
-		}
-		byID := make(map[string]Item, len(items))
-		for _, it := range items {
-			byID[it.ID] = it
-		}
-		kept := map[string]map[int64]bool{}
-		firstUnprotected := true
-		for i, d := range ds {
-			it, ok := byID[d.ID]
-			if !ok {
-				t.Fatalf("decision %d is about %q, decided twice or unknown", i, d.ID)
+		// In UTC, and in a zone's civil time.
+		for _, loc := range append([]*time.Location{nil}, fuzzZones...) {
+			ds := PruneIn(items, k, loc)
+			if len(ds) != len(items) {
+				t.Fatalf("%d decisions for %d items", len(ds), len(items))
 			}
-			delete(byID, d.ID)
-			if i > 0 {
-				if p := ds[i-1]; p.Time.Before(d.Time) || p.Time.Equal(d.Time) && p.ID > d.ID {
-					t.Fatalf("decision %d (%s %s) before %d (%s %s): not newest first", i-1, p.ID, p.Time, i, d.ID, d.Time)
-				}
+			byID := make(map[string]Item, len(items))
+			for _, it := range items {
+				byID[it.ID] = it
 			}
-			switch {
-			case it.Protected:
-				if d.Mark != MarkProtected || d.Reason != "protected" {
-					t.Fatalf("protected %s: %s %q", d.ID, d.Mark, d.Reason)
+			kept := map[string]map[int64]bool{}
+			firstUnprotected := true
+			for i, d := range ds {
+				it, ok := byID[d.ID]
+				if !ok {
+					t.Fatalf("decision %d is about %q, decided twice or unknown", i, d.ID)
 				}
-				continue
-			case !k.KeepsSomething():
-				if d.Mark != MarkKeep || d.Reason != "keep-all" {
-					t.Fatalf("keep-all %s: %s %q", d.ID, d.Mark, d.Reason)
+				delete(byID, d.ID)
+				if i > 0 {
+					if p := ds[i-1]; p.Time.Before(d.Time) || p.Time.Equal(d.Time) && p.ID > d.ID {
+						t.Fatalf("decision %d (%s %s) before %d (%s %s): not newest first", i-1, p.ID, p.Time, i, d.ID, d.Time)
+					}
 				}
-				continue
-			case firstUnprotected && d.Mark != MarkKeep:
-				t.Fatalf("the newest item %s is not kept: %s", d.ID, d.Mark)
-			}
-			firstUnprotected = false
-			switch d.Mark {
-			case MarkRemove:
-				if d.Reason != "" {
-					t.Fatalf("removed %s with reason %q", d.ID, d.Reason)
+				switch {
+				case it.Protected:
+					if d.Mark != MarkProtected || d.Reason != "protected" {
+						t.Fatalf("protected %s: %s %q", d.ID, d.Mark, d.Reason)
+					}
+					continue
+				case !k.KeepsSomething():
+					if d.Mark != MarkKeep || d.Reason != "keep-all" {
+						t.Fatalf("keep-all %s: %s %q", d.ID, d.Mark, d.Reason)
+					}
+					continue
+				case firstUnprotected && d.Mark != MarkKeep:
+					t.Fatalf("the newest item %s is not kept: %s", d.ID, d.Mark)
 				}
-			case MarkKeep:
-				rule := ruleNamed(t, d.Reason)
-				if kept[d.Reason] == nil {
-					kept[d.Reason] = map[int64]bool{}
+				firstUnprotected = false
+				switch d.Mark {
+				case MarkRemove:
+					if d.Reason != "" {
+						t.Fatalf("removed %s with reason %q", d.ID, d.Reason)
+					}
+				case MarkKeep:
+					rule := ruleNamed(t, d.Reason)
+					if kept[d.Reason] == nil {
+						kept[d.Reason] = map[int64]bool{}
+					}
+					civ := d.Time
+					if loc != nil {
+						civ = civilOf(d.Time, loc)
+					}
+					p := rule.period(i, civ)
+					if d.Reason != "keep-last" && kept[d.Reason][p] {
+						t.Fatalf("%s keeps two items of one period", d.Reason)
+					}
+					kept[d.Reason][p] = true
+					if n := len(kept[d.Reason]); n > rule.count(k) {
+						t.Fatalf("%s keeps %d items, more than %d", d.Reason, n, rule.count(k))
+					}
+				default:
+					t.Fatalf("unprotected %s marked %q", d.ID, d.Mark)
 				}
-				p := rule.period(i, d.Time)
-				if d.Reason != "keep-last" && kept[d.Reason][p] {
-					t.Fatalf("%s keeps two items of one period", d.Reason)
-				}
-				kept[d.Reason][p] = true
-				if n := len(kept[d.Reason]); n > rule.count(k) {
-					t.Fatalf("%s keeps %d items, more than %d", d.Reason, n, rule.count(k))
-				}
-			default:
-				t.Fatalf("unprotected %s marked %q", d.ID, d.Mark)
 			}
 		}
 	})
