@@ -1,6 +1,8 @@
 package node
 
 import (
+	"time"
+
 	"github.com/moxxie/moxxie/fsm"
 	"github.com/moxxie/moxxie/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,20 +19,22 @@ var (
 		"Seconds since the source site last sent a replica, by the source's clock as stamped; alert when it grows: the replica's backups are getting old.", "plan", "source_site")
 	drUnrecoverableDesc = telemetry.NewDesc("dr", "replica_unrecoverable_guests",
 		"Guests of a replica that cannot come back (no backup, or not in the source's inventory), as the source last sent it.", "plan", "source_site")
+	drRecoveryPointDesc = telemetry.NewDesc("dr", "replica_recovery_point_age_seconds",
+		"Seconds since the oldest of the backups a failover of the replica would restore was made (the worst recovery point, by the source's backup times): alert when it exceeds the plan's recovery point objective. Absent while no guest has a backup.", "plan", "source_site")
 	drConflictsDesc = telemetry.NewDesc("dr", "conflicts",
 		"Conflicts recorded after partitions or failovers (moxxiectl dr conflicts).")
 )
 
-// drCollector exports the DR plans of this server's state at scrape
-// time: every server answers from its own replicated copy.
-func drCollector(s *Server) prometheus.Collector {
+// drCollector exports the DR plans of the state at scrape time: every
+// server answers from its own replicated copy.
+func drCollector(state func() *fsm.Store, clock func() time.Time) prometheus.Collector {
 	return telemetry.NewCollector(func(ch chan<- prometheus.Metric) {
-		st := s.State()
+		st := state()
 		_, plans, err := st.DRPlans(nil)
 		if err != nil {
 			return
 		}
-		now := s.now()
+		now := clock()
 		for _, p := range plans {
 			if p.Replica {
 				failedOver := p.Failover != nil && p.Failover.State != fsm.DRFailoverReleased
@@ -39,12 +43,19 @@ func drCollector(s *Server) prometheus.Collector {
 					telemetry.Gauge(ch, drSyncAgeDesc, now.Sub(p.SyncedAt.Time()).Seconds(), p.ID, p.SourceSite)
 				}
 				bad := 0
+				var oldest fsm.Timestamp
 				for _, g := range p.Status {
 					if g.Backup == "" || g.Error != "" {
 						bad++
 					}
+					if g.Backup != "" && g.BackupAt != 0 && (oldest == 0 || g.BackupAt < oldest) {
+						oldest = g.BackupAt
+					}
 				}
 				telemetry.Gauge(ch, drUnrecoverableDesc, float64(bad), p.ID, p.SourceSite)
+				if oldest != 0 {
+					telemetry.Gauge(ch, drRecoveryPointDesc, max(now.Sub(oldest.Time()).Seconds(), 0), p.ID, p.SourceSite)
+				}
 				continue
 			}
 			telemetry.Gauge(ch, drFencedDesc, telemetry.Bool(p.Fence != nil && !p.Fence.Isolated), p.ID, p.RecoverySite)
@@ -53,5 +64,5 @@ func drCollector(s *Server) prometheus.Collector {
 		if _, cs, err := st.DRConflicts(nil); err == nil {
 			telemetry.Gauge(ch, drConflictsDesc, float64(len(cs)))
 		}
-	}, drFailedOverDesc, drFencedDesc, drSelfFencedDesc, drSyncAgeDesc, drUnrecoverableDesc, drConflictsDesc)
+	}, drFailedOverDesc, drFencedDesc, drSelfFencedDesc, drSyncAgeDesc, drUnrecoverableDesc, drRecoveryPointDesc, drConflictsDesc)
 }

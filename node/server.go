@@ -217,7 +217,7 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	closers = append(closers, func() { _ = s.raft.Shutdown().Error(); s.store.Close() })
-	s.metrics.reg.MustRegister(raftCollector(s), stateCollector(s.State, s.now, s.logger), siteCollector(s), drCollector(s))
+	s.metrics.reg.MustRegister(raftCollector(s), stateCollector(s.State, s.now, s.logger), siteCollector(s), drCollector(s.State, s.now))
 
 	s.apiLn = opts.APIListener
 	if s.apiLn == nil {
