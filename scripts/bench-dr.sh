@@ -19,9 +19,9 @@
 # Environment:
 #   ROUNDS   repetitions (default 10)
 #   GUESTS   guests protected, of the dev seed's 100-104 (default 4)
-#   ORDERS   each (default): one guest per recovery order, so they come
-#            back one after another; one: all in order 1, so they come
-#            back together (up to four at a time)
+#   ORDERS   each (default): one guest per recovery order, so they
+#            restore together but start one after another; one: all in
+#            order 1, so they come back together (up to four at a time)
 #   RESTORE_DELAY  added to every restore at west (a Go duration, e.g.
 #            60s; default none: the simulator restores in about a second,
 #            a real guest's restore takes minutes)
