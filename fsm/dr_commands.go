@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/moxxie/moxxie/ipam"
 )
@@ -188,6 +189,12 @@ func (p *DRPlan) Validate() error {
 	}
 	if p.TargetNode != "" && !drNodeRe.MatchString(p.TargetNode) {
 		return fieldErrf("target_node", ErrInvalid, "%q is not a node name", p.TargetNode)
+	}
+	if p.RPO != "" {
+		d, err := time.ParseDuration(p.RPO)
+		if err != nil || d < time.Minute || d > 366*24*time.Hour {
+			return fieldErrf("rpo", ErrInvalid, "rpo %q is not a duration from 1m to 8784h, such as 4h or 26h", p.RPO)
+		}
 	}
 	if len(p.Guests) == 0 || len(p.Guests) > MaxDRGuests {
 		return fieldErrf("guests", ErrInvalid, "a plan protects 1 to %d guests, not %d", MaxDRGuests, len(p.Guests))

@@ -188,7 +188,7 @@ func TestDRPlan_Validate(t *testing.T) {
 		{"valid", func(*DRPlan) {}, ""},
 		{"valid with every option", func(p *DRPlan) {
 			dns(p)
-			p.TargetNode, p.Manual = "pve2", true
+			p.TargetNode, p.Manual, p.RPO = "pve2", true, "4h30m"
 			p.Guests[1].TargetVMID, p.Guests[1].DNSName, p.Guests[1].Order = 2101, "db.moxxie.test", 999999
 			p.Networks = append(p.Networks, DRNetwork{Source: "vmbr1", Target: "vnet1"})
 		}, ""},
@@ -202,6 +202,9 @@ func TestDRPlan_Validate(t *testing.T) {
 		{"bad backup storage", func(p *DRPlan) { p.BackupStorage = "" }, "backup_storage"},
 		{"bad target storage", func(p *DRPlan) { p.TargetStorage = "a b" }, "target_storage"},
 		{"bad target node", func(p *DRPlan) { p.TargetNode = "-pve" }, "target_node"},
+		{"rpo not a duration", func(p *DRPlan) { p.RPO = "daily" }, "rpo"},
+		{"rpo too short", func(p *DRPlan) { p.RPO = "30s" }, "rpo"},
+		{"rpo too long", func(p *DRPlan) { p.RPO = "9000h" }, "rpo"},
 		{"no guests", func(p *DRPlan) { p.Guests = nil }, "guests"},
 		{"too many guests", func(p *DRPlan) {
 			p.Guests = nil
@@ -1317,4 +1320,16 @@ func TestDRIsolation(t *testing.T) {
 			t.Fatalf("fence %+v", p.Fence)
 		}
 	})
+}
+
+func TestDRPlan_Objective(t *testing.T) {
+	for _, tc := range []struct {
+		rpo  string
+		want time.Duration
+	}{{"", DefaultDRRPO}, {"4h", 4 * time.Hour}, {"90m", 90 * time.Minute}} {
+		p := DRPlan{RPO: tc.rpo}
+		if got := p.Objective(); got != tc.want {
+			t.Errorf("rpo %q: %s, want %s", tc.rpo, got, tc.want)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 )
@@ -108,7 +109,11 @@ type DRPlan struct {
 	TargetStorage string `json:"target_storage"`
 	TargetNode    string `json:"target_node,omitempty"`
 	// Manual plans never run by themselves: only `moxxiectl site failover`.
-	Manual   bool        `json:"manual,omitempty"`
+	Manual bool `json:"manual,omitempty"`
+	// RPO is the plan's recovery point objective, a Go duration ("4h"):
+	// how old the backups a failover restores may grow before the
+	// recovery site alerts. Empty means DefaultDRRPO.
+	RPO      string      `json:"rpo,omitempty"`
 	Guests   []DRGuest   `json:"guests"`
 	Networks []DRNetwork `json:"networks,omitempty"`
 
@@ -309,4 +314,16 @@ func drTables() map[string]*memdb.TableSchema {
 			"id": {Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: "ID"}},
 		}},
 	}
+}
+
+// DefaultDRRPO is the recovery point objective of a plan that names
+// none: a day of daily backups and two hours to spare.
+const DefaultDRRPO = 26 * time.Hour
+
+// Objective returns p's recovery point objective.
+func (p *DRPlan) Objective() time.Duration {
+	if d, err := time.ParseDuration(p.RPO); err == nil && p.RPO != "" {
+		return d
+	}
+	return DefaultDRRPO
 }

@@ -359,7 +359,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 func sampleDRPlan() DRPlan {
 	return DRPlan{
 		ID: "web", SourceSite: "east", RecoverySite: "west", BackupStorage: "pbs", TargetStorage: "local-lvm", TargetNode: "pve2",
-		Manual: true, Guests: []DRGuest{{VMID: 101, Order: 1, TargetVMID: 2101, DNSName: "web.moxxie.test"}},
+		Manual: true, RPO: "4h", Guests: []DRGuest{{VMID: 101, Order: 1, TargetVMID: 2101, DNSName: "web.moxxie.test"}},
 		Networks: []DRNetwork{{Source: "vmbr0", Target: "vmbr1", Prefix: "p"}},
 		Replica:  true, Status: []DRGuestStatus{{VMID: 101, Name: "web", Kind: "qemu", Backup: "pbs:backup/vm/101/x", BackupAt: 1, Error: "e"}},
 		SourceUpdatedAt: 2, SyncedAt: 3,
