@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moxxie/moxxie/fsm"
 )
@@ -37,6 +38,10 @@ func TestDR_PlansAtTheSourceSite(t *testing.T) {
 	if p.SourceSite != "east" || p.Replica || len(p.Guests) != 2 {
 		t.Fatalf("plan %+v", p)
 	}
+	mustJSON(t, wantStatus(t, ts.do("PUT", "/v1/dr/plans/shop", strings.Replace(drPlanBody, `{"recovery_site"`, `{"rpo":"4h","recovery_site"`, 1)), http.StatusOK), &p)
+	if p.RPO != "4h" || p.Objective() != 4*time.Hour {
+		t.Fatalf("plan with an rpo: %+v", p)
+	}
 	wantStatus(t, ts.do("PUT", "/v1/dr/plans/shop", drPlanBody), http.StatusOK)
 	for _, c := range []struct{ body, field string }{
 		{`{"id":"other","recovery_site":"west","backup_storage":"dr","target_storage":"local-lvm","guests":[{"vmid":100}]}`, "id"},
@@ -44,6 +49,8 @@ func TestDR_PlansAtTheSourceSite(t *testing.T) {
 		{`{"recovery_site":"west","backup_storage":"dr","target_storage":"local-lvm","guests":[]}`, "guests"},
 		{`{"recovery_site":"west","backup_storage":"dr","target_storage":"local-lvm","guests":[{"vmid":100,"dns_name":"a.test"}]}`, "networks"},
 		{`{"source_site":"west","recovery_site":"north","backup_storage":"dr","target_storage":"local-lvm","guests":[{"vmid":100}]}`, "source_site"},
+		{`{"recovery_site":"west","backup_storage":"dr","target_storage":"local-lvm","guests":[{"vmid":100}],"rpo":"daily"}`, "rpo"},
+		{`{"recovery_site":"west","backup_storage":"dr","target_storage":"local-lvm","guests":[{"vmid":100}],"rpo":"10s"}`, "rpo"},
 		{`{"recovery_site":"west","backup_storage":"dr","target_storage":"local-lvm","guests":[{"vmid":100}],"bogus":1}`, ""},
 	} {
 		rec := ts.do("PUT", "/v1/dr/plans/shop", c.body)

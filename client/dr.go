@@ -88,15 +88,18 @@ type DRNetwork struct {
 // on which networks. SourceSite defaults to the answering server's site.
 // A Manual plan never fails over by itself.
 type DRPlanRequest struct {
-	ID            string      `json:"id,omitempty"`
-	SourceSite    string      `json:"source_site,omitempty"`
-	RecoverySite  string      `json:"recovery_site"`
-	BackupStorage string      `json:"backup_storage"`
-	TargetStorage string      `json:"target_storage"`
-	TargetNode    string      `json:"target_node,omitempty"`
-	Manual        bool        `json:"manual,omitempty"`
-	Guests        []DRGuest   `json:"guests"`
-	Networks      []DRNetwork `json:"networks,omitempty"`
+	ID            string `json:"id,omitempty"`
+	SourceSite    string `json:"source_site,omitempty"`
+	RecoverySite  string `json:"recovery_site"`
+	BackupStorage string `json:"backup_storage"`
+	TargetStorage string `json:"target_storage"`
+	TargetNode    string `json:"target_node,omitempty"`
+	Manual        bool   `json:"manual,omitempty"`
+	// RPO is the recovery point objective, a Go duration such as "4h";
+	// empty means the server's default (26h).
+	RPO      string      `json:"rpo,omitempty"`
+	Guests   []DRGuest   `json:"guests"`
+	Networks []DRNetwork `json:"networks,omitempty"`
 }
 
 // DRGuestStatus is what the source site knew of a protected guest when

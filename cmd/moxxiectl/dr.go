@@ -171,6 +171,7 @@ func printDRPlan(w io.Writer, p *client.DRPlan, now time.Time) error {
 		"Target storage", cell(p.TargetStorage),
 		"Target node", orDefault(cell(p.TargetNode), "for each guest, the online node with the most free memory"),
 		"Manual", manual,
+		"RPO", orDefault(cell(p.RPO), "26h (the default)"),
 	}
 	for _, n := range p.Networks {
 		v := cell(n.Target)
@@ -234,10 +235,10 @@ func drGuestTable(w io.Writer, p *client.DRPlan) error {
 
 // drPlanFlags are the flags of dr plan put.
 type drPlanFlags struct {
-	file                                                   string
-	recoverySite, backupStorage, targetStorage, targetNode string
-	guests, networks                                       []string
-	manual                                                 bool
+	file                                                        string
+	recoverySite, backupStorage, targetStorage, targetNode, rpo string
+	guests, networks                                            []string
+	manual                                                      bool
 }
 
 // drPlanRequired are the flags a plan put without a file needs.
@@ -253,6 +254,7 @@ func (f *drPlanFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.guests, "guest", nil, "a guest to protect, as VMID[:ORDER[:DNSNAME]]: lower orders start first (later ones restore meanwhile); DNSNAME is re-pointed to its new address (repeatable)")
 	fl.StringArrayVar(&f.networks, "network", nil, "map a source bridge or vnet to a recovery one, as SRC=DST[@PREFIXID]: guests on it take addresses from that IPAM prefix (repeatable)")
 	fl.BoolVar(&f.manual, "manual", false, "never fail over by itself: only moxxiectl site failover runs it")
+	fl.StringVar(&f.rpo, "rpo", "", `recovery point objective: the recovery site alerts when the backups a failover would restore get older, such as "4h" (default 26h)`)
 }
 
 // request builds the plan to put for id from the file and the flags
@@ -289,6 +291,7 @@ func (f *drPlanFlags) request(cmd *cobra.Command, id string) (client.DRPlanReque
 	ch.set("target-storage", func() { req.TargetStorage = f.targetStorage })
 	ch.set("target-node", func() { req.TargetNode = f.targetNode })
 	ch.set("manual", func() { req.Manual = f.manual })
+	ch.set("rpo", func() { req.RPO = f.rpo })
 	ch.set("guest", func() { req.Guests = guests })
 	ch.set("network", func() { req.Networks = networks })
 	return req, nil

@@ -353,12 +353,12 @@ func TestDR_Commands(t *testing.T) {
 	t.Cleanup(func() { drNow = time.Now })
 
 	out, _ := east.cli(t, 0, "dr", "plan", "put", "web", "--recovery-site", "west", "--backup-storage", "pbs", "--target-storage", "local-lvm",
-		"--guest", "103:0:db1", "--guest", "101:1:web1", "--network", "vmbr0=vmbr1@p1", "--manual")
+		"--guest", "103:0:db1", "--guest", "101:1:web1", "--network", "vmbr0=vmbr1@p1", "--manual", "--rpo", "4h")
 	if out != "Plan web created: 2 guests of site east come back at site west.\n" {
 		t.Errorf("put: %q", out)
 	}
 	body, _ := east.findCall(t, "PUT /v1/dr/plans/web")
-	checkJSON(t, "put body", body, `{"id": "web", "recovery_site": "west", "backup_storage": "pbs", "target_storage": "local-lvm", "manual": true,
+	checkJSON(t, "put body", body, `{"id": "web", "recovery_site": "west", "backup_storage": "pbs", "target_storage": "local-lvm", "manual": true, "rpo": "4h",
 		"guests": [{"vmid": 103, "dns_name": "db1"}, {"vmid": 101, "order": 1, "dns_name": "web1"}],
 		"networks": [{"source": "vmbr0", "target": "vmbr1", "prefix": "p1"}]}`)
 
@@ -416,6 +416,7 @@ Backup storage:  pbs
 Target storage:  local-lvm
 Target node:     pve2
 Manual:          no: fails over by itself when site east is down
+RPO:             26h (the default)
 Network vmbr0:   vmbr1, addresses from prefix p1
 State:           synced 5s ago
 Active run:      -
