@@ -21,6 +21,8 @@ var (
 		"Guests of a replica that cannot come back (no backup, or not in the source's inventory), as the source last sent it.", "plan", "source_site")
 	drRecoveryPointDesc = telemetry.NewDesc("dr", "replica_recovery_point_age_seconds",
 		"Seconds since the oldest of the backups a failover of the replica would restore was made (the worst recovery point, by the source's backup times): alert when it exceeds the plan's recovery point objective. Absent while no guest has a backup.", "plan", "source_site")
+	drObjectiveDesc = telemetry.NewDesc("dr", "replica_recovery_point_objective_seconds",
+		"The replica's recovery point objective in seconds: the plan's rpo, or 26 hours when it sets none.", "plan", "source_site")
 	drConflictsDesc = telemetry.NewDesc("dr", "conflicts",
 		"Conflicts recorded after partitions or failovers (moxxiectl dr conflicts).")
 )
@@ -53,6 +55,7 @@ func drCollector(state func() *fsm.Store, clock func() time.Time) prometheus.Col
 					}
 				}
 				telemetry.Gauge(ch, drUnrecoverableDesc, float64(bad), p.ID, p.SourceSite)
+				telemetry.Gauge(ch, drObjectiveDesc, p.Objective().Seconds(), p.ID, p.SourceSite)
 				if oldest != 0 {
 					telemetry.Gauge(ch, drRecoveryPointDesc, max(now.Sub(oldest.Time()).Seconds(), 0), p.ID, p.SourceSite)
 				}
@@ -64,5 +67,5 @@ func drCollector(state func() *fsm.Store, clock func() time.Time) prometheus.Col
 		if _, cs, err := st.DRConflicts(nil); err == nil {
 			telemetry.Gauge(ch, drConflictsDesc, float64(len(cs)))
 		}
-	}, drFailedOverDesc, drFencedDesc, drSelfFencedDesc, drSyncAgeDesc, drUnrecoverableDesc, drRecoveryPointDesc, drConflictsDesc)
+	}, drFailedOverDesc, drFencedDesc, drSelfFencedDesc, drSyncAgeDesc, drUnrecoverableDesc, drRecoveryPointDesc, drObjectiveDesc, drConflictsDesc)
 }
