@@ -68,14 +68,15 @@ var metricsContract = map[string]string{
 	"moxxie_audit_chain_length":                       "gauge",
 	"moxxie_tls_certificate_expiry_timestamp_seconds": "gauge",
 
-	"moxxie_site_state":                            "gauge",
-	"moxxie_dr_replica_sync_age_seconds":           "gauge",
-	"moxxie_dr_replica_unrecoverable_guests":       "gauge",
-	"moxxie_dr_replica_recovery_point_age_seconds": "gauge",
-	"moxxie_dr_plan_failed_over":                   "gauge",
-	"moxxie_dr_plan_fenced":                        "gauge",
-	"moxxie_dr_plan_self_fenced":                   "gauge",
-	"moxxie_dr_conflicts":                          "gauge",
+	"moxxie_site_state":                                  "gauge",
+	"moxxie_dr_replica_sync_age_seconds":                 "gauge",
+	"moxxie_dr_replica_unrecoverable_guests":             "gauge",
+	"moxxie_dr_replica_recovery_point_age_seconds":       "gauge",
+	"moxxie_dr_replica_recovery_point_objective_seconds": "gauge",
+	"moxxie_dr_plan_failed_over":                         "gauge",
+	"moxxie_dr_plan_fenced":                              "gauge",
+	"moxxie_dr_plan_self_fenced":                         "gauge",
+	"moxxie_dr_conflicts":                                "gauge",
 }
 
 // contractMetric returns the contract metric a series name belongs to:
