@@ -319,11 +319,15 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 		if v, err := promQuery(promAPI, `ALERTS{alertname=~"MoxxieSite.*|MoxxieDR.*"}`); err != nil || len(v) != 0 {
 			t.Fatalf("site or DR alerts before east froze: %v %v", v, err)
 		}
-		// West's replica of shop would restore backups made minutes ago.
+		// West's replica of shop would restore backups made minutes ago,
+		// well within the default objective.
 		waitUntil(t, 60*time.Second, "Prometheus sees the replica's recovery point", func() error {
 			v, err := promQuery(promAPI, `max by (plan, source_site) (moxxie_dr_replica_recovery_point_age_seconds{plan="shop",source_site="east"})`)
 			if err != nil || len(v) != 1 || v[0] < 0 || v[0] > 600 {
 				return fmt.Errorf("recovery point age: %v %v", v, err)
+			}
+			if v, err := promQuery(promAPI, `max by (plan, source_site) (moxxie_dr_replica_recovery_point_objective_seconds{plan="shop",source_site="east"})`); err != nil || len(v) != 1 || v[0] != 26*3600 {
+				return fmt.Errorf("recovery point objective: %v %v, want the default 26h", v, err)
 			}
 			return nil
 		})
