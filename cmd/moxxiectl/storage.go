@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moxxie/moxxie/client"
 	"github.com/moxxie/moxxie/storage"
@@ -595,6 +596,20 @@ func nextRun(p *client.StoragePolicy) string {
 	return formatTime(p.NextRun)
 }
 
+// nextRunIn is nextRun, followed by the slot in the policy's time zone
+// when it names one this machine knows.
+func nextRunIn(p *client.StoragePolicy) string {
+	out := nextRun(p)
+	if p.Disabled || p.NextRun.IsZero() || p.Timezone == "" {
+		return out
+	}
+	loc, err := time.LoadLocation(p.Timezone)
+	if err != nil {
+		return out
+	}
+	return out + " (" + p.NextRun.In(loc).Format("2006-01-02 15:04:05 MST") + ")"
+}
+
 func printPolicy(w io.Writer, p *client.StoragePolicy) error {
 	kv := []string{
 		"ID", cell(p.ID),
@@ -609,7 +624,7 @@ func printPolicy(w io.Writer, p *client.StoragePolicy) error {
 	}
 	kv = append(kv,
 		"Repeat missed", yesNo(p.RepeatMissed),
-		"Next run", nextRun(p),
+		"Next run", nextRunIn(p),
 		"Last slot", formatTime(p.LastSlot),
 		"Last run", orDash(cell(p.LastRun)),
 		"Active run", orDash(cell(p.ActiveRun)),

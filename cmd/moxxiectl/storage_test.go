@@ -8,6 +8,7 @@ import (
 	_ "time/tzdata" // the zone of TestStorage_PolicyCommands on any test machine
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/client"
 	"github.com/moxxie/moxxie/fsm"
 )
 
@@ -404,5 +405,22 @@ local:backup/vzdump-qemu-101-2025_05_31-02_00_00.vma.zst  101   2025-05-31T02:00
 	}
 	if _, stderr, code := runCLI(t, p.env(), "backup", "restore", webBackup); code != exitUsage || !strings.Contains(stderr, "needs --vmid") {
 		t.Errorf("restore without --vmid: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestNextRunIn(t *testing.T) {
+	at := client.Time{Time: time.Date(2025, 6, 1, 17, 0, 0, 0, time.UTC)}
+	for _, tc := range []struct {
+		p    client.StoragePolicy
+		want string
+	}{
+		{client.StoragePolicy{NextRun: at}, "2025-06-01T17:00:00Z"},
+		{client.StoragePolicy{StoragePolicyRequest: client.StoragePolicyRequest{Timezone: "Asia/Tokyo"}, NextRun: at}, "2025-06-01T17:00:00Z (2025-06-02 02:00:00 JST)"},
+		{client.StoragePolicy{StoragePolicyRequest: client.StoragePolicyRequest{Timezone: "Nowhere/Else"}, NextRun: at}, "2025-06-01T17:00:00Z"},
+		{client.StoragePolicy{StoragePolicyRequest: client.StoragePolicyRequest{Timezone: "Asia/Tokyo", Disabled: true}, NextRun: at}, "disabled"},
+	} {
+		if got := nextRunIn(&tc.p); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.p, got, tc.want)
+		}
 	}
 }
