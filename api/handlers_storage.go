@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -727,13 +728,26 @@ func (k *policyKind) decode(c *call, path string) (fsm.StoragePolicy, error) {
 
 // PolicyZone returns the time zone p's schedule is evaluated in: UTC when
 // it names none. moxxied carries its own copy of the zone data
-// (time/tzdata), used where the system has none.
+// (time/tzdata), used where the system has none. Zones once loaded are
+// kept: the leader looks them up every second.
 func PolicyZone(p *fsm.StoragePolicy) (*time.Location, error) {
 	if p.Timezone == "" {
 		return time.UTC, nil
 	}
-	return time.LoadLocation(p.Timezone)
+	if loc, ok := loadedZones.Load(p.Timezone); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(p.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	loadedZones.Store(p.Timezone, loc)
+	return loc, nil
 }
+
+// loadedZones maps the zone names PolicyZone loaded to their locations;
+// only names that exist get in, so it holds at most the zone database.
+var loadedZones sync.Map
 
 // confinePolicy confines the policy of a call confined to a tenant to
 // that tenant's guests: its selector names the tenant (filled in when
