@@ -13,7 +13,8 @@ import (
 // BenchmarkPolicyTick measures what the leader does every second for the
 // schedules: read 100 policies and 10,000 guests from the state and
 // evaluate them. Every policy is due (the worst case): a quarter select
-// every guest, the others a tag, a tenant or a list.
+// every guest, the others a tag, a tenant or a list; half are in a time
+// zone.
 func BenchmarkPolicyTick(b *testing.B) {
 	f := fsm.New()
 	var index uint64
@@ -40,6 +41,9 @@ func BenchmarkPolicyTick(b *testing.B) {
 	apply(sync)
 	for i := range 100 {
 		p := fsm.StoragePolicy{ID: fmt.Sprintf("p%d", i), Kind: fsm.PolicyKindSnapshot, Schedule: "*:0/15", Keep: storage.Keep{Last: 4}}
+		if i%2 == 1 {
+			p.Timezone = "Europe/Berlin" // half evaluated in a zone
+		}
 		switch i % 4 {
 		case 0:
 			p.Selector.All = true
