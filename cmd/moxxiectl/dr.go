@@ -562,9 +562,31 @@ func printDRRun(w io.Writer, run *client.DRRun) error {
 		if addr != "" && it.DNSName != "" {
 			addr += " (" + cell(it.DNSName) + ")"
 		}
-		row(tw, strconv.Itoa(it.Order), strconv.Itoa(it.VMID), orDash(cell(it.Name)), cell(it.Step), drTarget(it), orDash(addr), orDash(cell(oneLine(it.Error))))
+		step := cell(it.Step)
+		if o := drWaitsFor(op, run.Items, it); o >= 0 {
+			step += ", waits for order " + strconv.Itoa(o)
+		}
+		row(tw, strconv.Itoa(it.Order), strconv.Itoa(it.VMID), orDash(cell(it.Name)), step, drTarget(it), orDash(addr), orDash(cell(oneLine(it.Error))))
 	}
 	return tw.Flush()
+}
+
+// drWaitsFor returns the earliest recovery order whose guests the item,
+// ready to start in an active run, waits for (the server starts a guest
+// only once every guest of the earlier orders runs or failed), or -1.
+func drWaitsFor(op *client.Operation, items []client.DRItem, it client.DRItem) int {
+	ready := it.Step == "configured" || op.Kind == client.OpDRFailback && it.Step == "restored"
+	if !op.Active() || !ready {
+		return -1
+	}
+	first := -1
+	for _, o := range items {
+		started := o.Step == "running" || o.Step == "cleaned" || o.Step == "failed"
+		if o.Order < it.Order && !started && (first < 0 || o.Order < first) {
+			first = o.Order
+		}
+	}
+	return first
 }
 
 func (a *app) drConflictsCommand() *cobra.Command {

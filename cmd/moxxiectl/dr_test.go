@@ -604,3 +604,35 @@ func errOf(_, stderr string, code int) string {
 // timeSeconds matches the times of the test clock, which starts at
 // 12:00:00 and ticks a second a write.
 var timeSeconds = regexp.MustCompile(`12:0\d:\d\d`)
+
+func TestDRWaitsFor(t *testing.T) {
+	running := &client.Operation{Kind: client.OpDRFailover, Status: client.OpRunning}
+	items := func(steps ...string) []client.DRItem {
+		out := make([]client.DRItem, len(steps))
+		for i, s := range steps {
+			out[i] = client.DRItem{Order: []int{1, 1, 2, 3}[i], VMID: 100 + i, Step: s}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		op    *client.Operation
+		items []client.DRItem
+		i     int
+		want  int
+	}{
+		{"order 2 configured, order 1 restoring", running, items("restoring", "running", "configured", "pending"), 2, 1},
+		{"order 3 configured behind order 1 and 2", running, items("restoring", "running", "configured", "configured"), 3, 1},
+		{"order 1 done, order 2 not started", running, items("running", "failed", "configured", "configured"), 3, 2},
+		{"free to start", running, items("running", "running", "configured", "pending"), 2, -1},
+		{"not ready yet", running, items("restoring", "running", "restoring", "pending"), 2, -1},
+		{"the first order waits for nothing", running, items("configured", "restoring", "pending", "pending"), 0, -1},
+		{"a failback's restored guest", &client.Operation{Kind: client.OpDRFailback, Status: client.OpRunning}, items("restoring", "running", "restored", "pending"), 2, 1},
+		{"a failover's restored guest is not ready", running, items("restoring", "running", "restored", "pending"), 2, -1},
+		{"a finished run", &client.Operation{Kind: client.OpDRFailover, Status: client.OpFailed}, items("failed", "running", "configured", "pending"), 2, -1},
+	} {
+		if got := drWaitsFor(tc.op, tc.items, tc.items[tc.i]); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
