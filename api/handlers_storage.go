@@ -852,6 +852,42 @@ func (k *policyKind) handleDelete(s *server, c *call) error {
 	})
 }
 
+// handleRun runs the {id} policy now, outside its schedule (Proxmox's
+// "Run now"), disabled or not: a run of the guests it selects at this
+// moment, recorded as a scheduled run is, with the time as its slot. It
+// answers 202 with the run, 409 naming policy while a run is in
+// progress.
+func (k *policyKind) handleRun(s *server, c *call) error {
+	st := s.b.State()
+	id, p, err := k.existing(c, st)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return notFoundError("id", k.noun, id)
+	}
+	_, guests, err := st.InventoryGuests(nil, fsm.GuestFilter{})
+	if err != nil {
+		return err
+	}
+	var items []fsm.RunItem
+	seen := map[int]bool{}
+	for _, g := range guests {
+		sg := g.StorageGuest()
+		if g.Gone || seen[g.VMID] || !p.Selector.Matches(&sg) {
+			continue
+		}
+		seen[g.VMID] = true
+		items = append(items, fsm.RunItem{VMID: g.VMID, Node: g.Node, Kind: g.Kind})
+	}
+	slices.SortFunc(items, func(a, b fsm.RunItem) int { return a.VMID - b.VMID })
+	// The slot must be after the last one handled, also when that came
+	// from a leader whose clock ran ahead.
+	slot := max(fsm.Timestamp(s.b.Now().UnixNano()), p.LastSlot+1)
+	req := &fsm.PolicyTickRequest{Policy: p.ID, Slot: slot, Run: &fsm.Operation{ID: NewID(), Tenant: p.Selector.Tenant}, Items: items}
+	return s.propose(c, req, http.StatusAccepted, nil)
+}
+
 // handleRuns lists the runs of a policy, newest first. It supports
 // blocking queries.
 func (k *policyKind) handleRuns(s *server, c *call) error {

@@ -47,7 +47,7 @@ var storageRoutes = slices.Concat(
 	snapshotPolicies.routes(), backupPolicies.routes(),
 )
 
-// routes returns the six routes of a policy collection.
+// routes returns the seven routes of a policy collection.
 func (k *policyKind) routes() []route {
 	item := k.path + "/{id}"
 	return []route{
@@ -57,5 +57,6 @@ func (k *policyKind) routes() []route {
 		{Route{http.MethodPut, item, KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyJSON, k.handleUpdate},
 		{Route{http.MethodDelete, item, KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyNone, k.handleDelete},
 		{Route{http.MethodGet, item + "/runs", KindRead, auth.PermStorageRead, auth.ScopeTenant}, bodyNone, k.handleRuns},
+		{Route{http.MethodPost, item + "/run", KindWrite, auth.PermStorageWrite, auth.ScopeTenant}, bodyNone, replayFirst(http.StatusAccepted, k.handleRun)},
 	}
 }

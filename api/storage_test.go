@@ -430,6 +430,39 @@ func TestStorage_PolicyTimezone(t *testing.T) {
 	}
 }
 
+// TestStorage_PolicyRunNow: a policy runs now, disabled or not, over the
+// guests it selects now; a second run waits for the first (409); a retry
+// with the same key answers the first run; a tenant runs only its own.
+func TestStorage_PolicyRunNow(t *testing.T) {
+	w := newTenantWorld(t)
+	var p StoragePolicyView
+	w.call("POST", "/v1/policies/backups", `{"id":"acme-db","schedule":"02:00","selector":{"tenant":"acme"},"storage":"local","disabled":true}`, 201, &p)
+	var run fsm.Operation
+	w.call("POST", "/v1/policies/backups/acme-db/run", "", 202, &run, "Idempotency-Key", "run-1")
+	if run.Kind != fsm.OpBackupRun || run.Policy != "acme-db" || run.Status != fsm.OpPending || run.Stats == nil || run.Stats.Total != 2 || run.Tenant != "acme" {
+		t.Fatalf("run %+v", run)
+	}
+	var items RunItemList
+	w.call("GET", "/v1/operations/"+run.ID+"/items", "", 200, &items)
+	if len(items.Items) != 2 || items.Items[0].VMID != 101 || items.Items[1].VMID != 103 {
+		t.Fatalf("items %+v: want the tenant's guests 101 and 103", items.Items)
+	}
+	var again fsm.Operation
+	rec := w.do("POST", "/v1/policies/backups/acme-db/run", "", "Idempotency-Key", "run-1")
+	if mustJSON(t, wantStatus(t, rec, 202), &again); again.ID != run.ID || rec.Header().Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retried run %+v, want %s replayed", again, run.ID)
+	}
+	wantError(t, w.do("POST", "/v1/policies/backups/acme-db/run", ""), 409, CodeConflict, "policy")
+	wantError(t, w.do("POST", "/v1/policies/backups/nope/run", ""), 404, CodeNotFound, "id")
+	wantError(t, w.do("POST", "/v1/policies/snapshots/acme-db/run", ""), 404, CodeNotFound, "id")
+	wantError(t, w.do("POST", "/v1/policies/backups/acme-db/run", "", w.as(auth.RoleTenantAdmin, "globex")...), 404, CodeNotFound, "id")
+	var got StoragePolicyView
+	w.call("GET", "/v1/policies/backups/acme-db", "", 200, &got)
+	if got.ActiveRun != run.ID || got.LastRun != run.ID || !got.Disabled {
+		t.Fatalf("policy after the run %+v", got)
+	}
+}
+
 func TestStorage_TenantPolicies(t *testing.T) {
 	w := newTenantWorld(t)
 	admin := w.as(auth.RoleTenantAdmin, "acme")
