@@ -390,6 +390,13 @@ func (c *Client) DeleteStoragePolicy(ctx context.Context, kind, id string, w *Wr
 	return writeOne[StoragePolicy](ctx, c, http.MethodDelete, policyPath(kind, id), nil, w)
 }
 
+// RunStoragePolicy runs a policy of kind now, outside its schedule, and
+// returns the run, pending (POST .../{id}/run). A run in progress is a
+// 409.
+func (c *Client) RunStoragePolicy(ctx context.Context, kind, id string, w *WriteOptions) (*Operation, *Meta, error) {
+	return writeOne[Operation](ctx, c, http.MethodPost, policyPath(kind, id)+"/run", nil, w)
+}
+
 // StoragePolicyRuns lists the runs of a policy of kind, newest first (GET
 // .../{id}/runs).
 func (c *Client) StoragePolicyRuns(ctx context.Context, kind, id string, q *QueryOptions) ([]Operation, *Meta, error) {

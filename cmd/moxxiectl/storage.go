@@ -509,6 +509,10 @@ no leader ran the policy is skipped, unless --repeat-missed runs it once.`,
 				v, _, err := c.DeleteStoragePolicy(ctx, k.kind, id, nil)
 				return v, err
 			}),
+		a.storageOpCommand("run ID", "Run a "+k.noun+" policy now, outside its schedule, disabled or not", exactArgs("ID"),
+			func(ctx context.Context, c *client.Client, args []string, w *client.WriteOptions) (*client.Operation, *client.Meta, error) {
+				return c.RunStoragePolicy(ctx, k.kind, args[0], w)
+			}),
 		a.readCommand("runs ID", "List a "+k.noun+" policy's runs, newest first", exactArgs("ID"),
 			func(ctx context.Context, c *client.Client, q *client.QueryOptions, args []string) error {
 				l, _, err := c.StoragePolicyRuns(ctx, k.kind, args[0], q)

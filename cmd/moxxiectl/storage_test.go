@@ -424,3 +424,23 @@ func TestNextRunIn(t *testing.T) {
 		}
 	}
 }
+
+// TestStorage_PolicyRun runs a policy now through the real API: the run
+// over the guests it selects, then a 409 while it is in progress.
+func TestStorage_PolicyRun(t *testing.T) {
+	p := newPlatformAPI(t)
+	p.cli(t, 0, "snapshot", "policy", "create", "db", "--schedule", "02:00", "--vmids", "101", "--disabled")
+	out, _ := p.cli(t, 0, "snapshot", "policy", "run", "db", "--idempotency-key", "run-db")
+	call, body, _ := p.lastCall()
+	if call != "POST /v1/policies/snapshots/db/run" || body != "" {
+		t.Errorf("run request %q %q", call, body)
+	}
+	for _, want := range []string{"snapshot.run", "pending", "db"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run output lacks %q:\n%s", want, out)
+		}
+	}
+	if got := oneErrorLine(t, p.cliErr(t, "snapshot", "policy", "run", "db")); !strings.Contains(got, "409 conflict: policy db has run") {
+		t.Errorf("a second run: %q", got)
+	}
+}
