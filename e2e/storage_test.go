@@ -270,7 +270,8 @@ func TestDev_BackupPolicyExactlyOnceAcrossLeaderKill(t *testing.T) {
 // TestDev_SnapshotPolicyCatchesUpMissedRunsOnce runs a snapshot policy
 // every 5 s, takes the cluster's quorum away for three slots, and shows
 // that the missed slots are caught up by one run, not one per slot. A
-// policy in a time zone then runs by that zone's clock.
+// policy in a time zone then runs by that zone's clock, and, disabled,
+// runs when asked to.
 func TestDev_SnapshotPolicyCatchesUpMissedRunsOnce(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev")
 	startDev(t, dir)
@@ -377,6 +378,26 @@ func TestDev_SnapshotPolicyCatchesUpMissedRunsOnce(t *testing.T) {
 		return nil
 	})
 	ctl("snapshot", "policy", "update", "tokyo", "--disabled")
+	// A disabled policy still runs when asked to, now, once its last
+	// scheduled run is done.
+	var before []runOp
+	waitUntil(t, 30*time.Second, "the Tokyo policy's runs done", func() error {
+		var err error
+		if before, err = policyRuns(t, dir, "snapshot", "tokyo"); err != nil {
+			return err
+		}
+		for _, r := range before {
+			if r.Status == "pending" || r.Status == "running" {
+				return fmt.Errorf("run %s %s", r.ID, r.Status)
+			}
+		}
+		return nil
+	})
+	ctl("snapshot", "policy", "run", "tokyo", "--wait")
+	after, err := policyRuns(t, dir, "snapshot", "tokyo")
+	if err != nil || len(after) != len(before)+1 || after[0].Status != "succeeded" {
+		t.Fatalf("runs after run now: %+v (%v), before %d", after, err, len(before))
+	}
 	if out, err := devctl(t, dir, "snapshot", "policy", "create", "x", "--schedule", "daily", "--timezone", "Asia/Tokio", "--vmids", "103"); err == nil ||
 		!strings.Contains(out, "unknown time zone") || !strings.Contains(out, "field timezone") {
 		t.Fatalf("a misspelt zone: %v %s", err, out)
