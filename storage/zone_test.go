@@ -8,8 +8,12 @@ import (
 	_ "time/tzdata" // the same zones on every test machine
 )
 
+// mustZone loads the zone name, or returns nil (UTC) for "".
 func mustZone(t testing.TB, name string) *time.Location {
 	t.Helper()
+	if name == "" {
+		return nil
+	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
 		t.Fatal(err)
@@ -44,10 +48,7 @@ func TestCalendarNextIn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var loc *time.Location
-			if tt.zone != "" {
-				loc = mustZone(t, tt.zone)
-			}
+			loc := mustZone(t, tt.zone)
 			got := mustCalendar(t, tt.spec).NextIn(utc(t, tt.from), loc)
 			if want := utc(t, tt.want); !got.Equal(want) {
 				t.Errorf("%q in %s after %s: %s, want %s", tt.spec, tt.zone, tt.from, got.UTC().Format(time.RFC3339), tt.want)
@@ -69,10 +70,7 @@ func TestCalendarLastIn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var loc *time.Location
-			if tt.zone != "" {
-				loc = mustZone(t, tt.zone)
-			}
+			loc := mustZone(t, tt.zone)
 			got := mustCalendar(t, tt.spec).lastIn(utc(t, tt.at), loc)
 			if want := utc(t, tt.want); !got.Equal(want) {
 				t.Errorf("%q in %s at %s: %s, want %s", tt.spec, tt.zone, tt.at, got.UTC().Format(time.RFC3339), tt.want)
@@ -152,10 +150,7 @@ func TestPruneIn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var loc *time.Location
-			if tt.zone != "" {
-				loc = mustZone(t, tt.zone)
-			}
+			loc := mustZone(t, tt.zone)
 			var items []Item
 			for i, s := range tt.times {
 				items = append(items, Item{ID: fmt.Sprint(i), Time: utc(t, s)})
