@@ -866,21 +866,22 @@ func (k *policyKind) handleRun(s *server, c *call) error {
 	if p == nil {
 		return notFoundError("id", k.noun, id)
 	}
-	_, guests, err := st.InventoryGuests(nil, fsm.GuestFilter{})
+	_, inv, err := st.InventoryGuests(nil, fsm.GuestFilter{})
 	if err != nil {
 		return err
 	}
-	var items []fsm.RunItem
-	seen := map[int]bool{}
-	for _, g := range guests {
-		sg := g.StorageGuest()
-		if g.Gone || seen[g.VMID] || !p.Selector.Matches(&sg) {
-			continue
+	var guests []storage.Guest
+	byVMID := map[int]*fsm.InvGuest{}
+	for _, g := range inv {
+		if !g.Gone {
+			guests, byVMID[g.VMID] = append(guests, g.StorageGuest()), g
 		}
-		seen[g.VMID] = true
-		items = append(items, fsm.RunItem{VMID: g.VMID, Node: g.Node, Kind: g.Kind})
 	}
-	slices.SortFunc(items, func(a, b fsm.RunItem) int { return a.VMID - b.VMID })
+	var items []fsm.RunItem
+	for _, vmid := range storage.SelectVMIDs(guests, p.Selector) {
+		g := byVMID[vmid]
+		items = append(items, fsm.RunItem{VMID: vmid, Node: g.Node, Kind: g.Kind})
+	}
 	// The slot must be after the last one handled, also when that came
 	// from a leader whose clock ran ahead.
 	slot := max(fsm.Timestamp(s.b.Now().UnixNano()), p.LastSlot+1)

@@ -209,6 +209,10 @@ func (x *guestIndex) each(s Selector, visit func(u int)) {
 	}
 }
 
+// SelectVMIDs returns the sorted VMIDs of the guests s selects, each
+// once, as Evaluate selects them for a run.
+func SelectVMIDs(guests []Guest, s Selector) []int { return newGuestIndex(guests).selectVMIDs(s) }
+
 // selectVMIDs returns the sorted VMIDs of the guests s selects.
 func (x *guestIndex) selectVMIDs(s Selector) []int {
 	if s.All {
