@@ -11,6 +11,8 @@ const arenaChunk = 64 << 10
 // costs a few allocations instead of one per answer. Packed bytes are never
 // modified after they are handed out.
 type arena struct {
+	// exact gives each answer an allocation of its own size instead.
+	exact   bool
 	block   []byte
 	scratch []byte
 	section []byte
@@ -18,7 +20,7 @@ type arena struct {
 
 // alloc returns a copy of b carved from the current block.
 func (a *arena) alloc(b []byte) []byte {
-	if len(b) > arenaChunk/4 {
+	if a.exact || len(b) > arenaChunk/4 {
 		return append([]byte(nil), b...)
 	}
 	if cap(a.block)-len(a.block) < len(b) {

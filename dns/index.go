@@ -31,42 +31,103 @@ type answer struct {
 	wire  []byte
 	qlen  int
 	count uint16
+	// more is what turns the answer back into the RRset it was made from,
+	// when that is more than its records: nil when every record was added
+	// once and with the TTL it is served with.
+	more *rrsetMore
 }
 
 // zone is a Zone ready to serve.
 type zone struct {
 	name string
+	conf zoneConf
+	// soa and ns answer queries for the apex.
+	soa, ns *answer
 	// neg is the authority section of NXDOMAIN and NODATA answers, the SOA
 	// with the negative TTL, and negWire the same packed without compression.
 	neg     []dns.RR
 	negWire []byte
 }
 
-// index is everything the plugin serves, built once per Records and never
-// modified after: queries read it without locks.
-type index struct {
+// zoneConf is a Zone's settings, with defaults applied and names canonical.
+type zoneConf struct {
+	kind        ZoneKind
+	serial      uint32
+	ttl, negTTL uint32
+	ns          []string
+	mbox        string
+}
+
+// table maps owner names to what exists there: answers by name and type,
+// and every name that exists in a zone (including the apex and empty
+// non-terminals) to the zone's name.
+type table struct {
 	answers map[key]*answer
-	// names holds every name that exists in a zone, including the apex and
-	// empty non-terminals, with its zone.
-	names map[string]*zone
-	zones map[string]*zone
-	// records is the number of records served, skipped the number dropped,
-	// and problem describes the first one dropped.
+	names   map[string]string
+}
+
+// index is everything the plugin serves, made once per version of the
+// records and never modified after: queries read it without locks.
+//
+// Its names live in a large base table and a small overlay of what
+// changed since the base was made: an entry of the overlay hides the
+// base's, and a nil answer or empty zone name in it removes one. So a
+// change costs a copy of the overlay, not of every name; when the overlay
+// grows large it is folded into a new base.
+type index struct {
+	base, over table
+	zones      map[string]*zone
+	// records is the number of records served, skipped the number dropped
+	// (since the last full build), and problem describes the first one
+	// dropped.
 	records, skipped int
 	problem          string
+}
+
+// answer returns the RRset of k, or nil.
+func (ix *index) answer(k key) *answer {
+	if a, ok := ix.over.answers[k]; ok {
+		return a
+	}
+	return ix.base.answers[k]
+}
+
+// zoneName returns the name of the zone name exists in, or "".
+func (ix *index) zoneName(name string) string {
+	if z, ok := ix.over.names[name]; ok {
+		return z
+	}
+	return ix.base.names[name]
 }
 
 // lookup finds the answer for qname (lower-case) and qtype. It returns a
 // positive answer, or the zone qname lies in and whether qname exists there
 // (NODATA) or not (NXDOMAIN), or a nil zone for a name outside every zone.
 func (ix *index) lookup(qname string, qtype uint16) (a *answer, z *zone, exists bool) {
-	if a := ix.answers[key{qname, qtype}]; a != nil {
+	if a := ix.answer(key{qname, qtype}); a != nil {
 		return a, nil, true
 	}
-	if z := ix.names[qname]; z != nil {
+	if zn := ix.zoneName(qname); zn != "" {
+		z := ix.zones[zn]
+		if a := z.apexAnswer(qname, qtype); a != nil {
+			return a, nil, true
+		}
 		return nil, z, true
 	}
 	return nil, ix.zoneOf(qname), false
+}
+
+// apexAnswer returns the zone's SOA or NS RRset when name is its apex.
+func (z *zone) apexAnswer(name string, qtype uint16) *answer {
+	switch {
+	case name != z.name:
+		return nil
+	case qtype == dns.TypeSOA:
+		return z.soa
+	case qtype == dns.TypeNS:
+		return z.ns
+	}
+	return nil
 }
 
 // zoneOf returns the closest zone that contains name, or nil.
@@ -85,58 +146,68 @@ func (ix *index) zoneOf(name string) *zone {
 // rrsets returns the RRsets that exist at name, for ANY queries.
 func (ix *index) rrsets(name string) []dns.RR {
 	var rrs []dns.RR
-	for _, t := range []uint16{dns.TypeSOA, dns.TypeNS, dns.TypeA, dns.TypeAAAA, dns.TypePTR} {
-		if a := ix.answers[key{name, t}]; a != nil {
+	if z := ix.zones[name]; z != nil {
+		rrs = append(rrs, z.soa.rrs...)
+		rrs = append(rrs, z.ns.rrs...)
+	}
+	for _, t := range hostTypes {
+		if a := ix.answer(key{name, t}); a != nil {
 			rrs = append(rrs, a.rrs...)
 		}
 	}
 	return rrs
 }
 
+// hostTypes are the types of the records a Source gives.
+var hostTypes = [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypePTR}
+
 // buildIndex turns recs into an index. Invalid zones and records are
 // skipped and counted; nothing in recs makes it fail.
 func buildIndex(recs *Records) *index {
+	return newBuilder(recs).ix
+}
+
+// newBuilder builds the index of recs, and keeps what later changes to
+// it need.
+func newBuilder(recs *Records) *builder {
 	ix := &index{
-		answers: make(map[key]*answer),
-		names:   make(map[string]*zone),
-		zones:   make(map[string]*zone),
+		base:  table{answers: map[key]*answer{}, names: map[string]string{}},
+		zones: map[string]*zone{},
 	}
+	b := &builder{ix: ix, children: map[string]int32{}}
 	if recs == nil {
-		return ix
+		return b
 	}
-	ix.answers = make(map[key]*answer, len(recs.Records)+2*len(recs.Zones))
-	ix.names = make(map[string]*zone, len(recs.Records)+len(recs.Zones))
-	b := builder{
-		ix:    ix,
-		sets:  make(map[key][]dns.RR, len(recs.Records)+2*len(recs.Zones)),
-		kinds: make(map[*zone]ZoneKind),
-		ttls:  make(map[*zone]uint32),
-	}
+	ix.base.answers = make(map[key]*answer, len(recs.Records))
+	ix.base.names = make(map[string]string, len(recs.Records)+len(recs.Zones))
 	for i := range recs.Zones {
 		b.addZone(&recs.Zones[i])
 	}
+	c := b.change(false)
 	for i := range recs.Records {
-		b.addRecord(&recs.Records[i])
+		c.add(&recs.Records[i])
 	}
-	b.finish()
-	return ix
+	c.finish()
+	// Later changes pack a few answers each: into memory of their own, so
+	// that an answer replaced frees its bytes.
+	b.arena = arena{exact: true}
+	return b
 }
 
-// builder holds the state of one buildIndex.
+// builder makes indexes: the first from a Records, then each from the
+// last and a Change. It keeps what the indexes do not: how many names
+// exist directly below each name, so that removing a name's last records
+// can tell whether it still exists as an empty non-terminal. It is not
+// safe for concurrent use; the indexes it makes are.
 type builder struct {
-	ix    *index
-	sets  map[key][]dns.RR
-	kinds map[*zone]ZoneKind
-	ttls  map[*zone]uint32
-	arena arena
+	ix       *index
+	children map[string]int32
+	arena    arena
 }
 
-// skip counts a dropped zone or record and keeps the first reason.
+// skip counts a dropped zone and keeps the first reason.
 func (b *builder) skip(format string, args ...any) {
-	if b.ix.skipped == 0 {
-		b.ix.problem = fmt.Sprintf(format, args...)
-	}
-	b.ix.skipped++
+	b.ix.skip(fmt.Sprintf(format, args...))
 }
 
 func (b *builder) addZone(zc *Zone) {
@@ -153,131 +224,83 @@ func (b *builder) addZone(zc *Zone) {
 		b.skip("zone %q: a reverse zone must lie under in-addr.arpa. or ip6.arpa.", name)
 		return
 	}
-	ttl := cmp.Or(zc.TTL, DefaultTTL)
-	negTTL := cmp.Or(zc.NegativeTTL, DefaultNegativeTTL)
-	var ns []string
+	conf := zoneConf{kind: zc.Kind, serial: zc.Serial, ttl: cmp.Or(zc.TTL, DefaultTTL), negTTL: cmp.Or(zc.NegativeTTL, DefaultNegativeTTL)}
 	for _, n := range zc.NS {
 		if c, ok := canonical(n); ok {
-			ns = append(ns, c)
+			conf.ns = append(conf.ns, c)
 		}
 	}
-	if len(ns) == 0 {
-		ns = []string{"ns1." + name}
+	if len(conf.ns) == 0 {
+		conf.ns = []string{"ns1." + name}
 	}
-	mbox, ok := canonical(zc.Mbox)
-	if !ok {
-		mbox = "hostmaster." + name
+	if conf.mbox, ok = canonical(zc.Mbox); !ok {
+		conf.mbox = "hostmaster." + name
 	}
+	b.ix.zones[name] = b.newZone(name, conf)
+	b.ix.base.names[name] = name
+}
+
+// newZone packs the apex answers and the negative answer of a zone.
+func (b *builder) newZone(name string, conf zoneConf) *zone {
 	soa := &dns.SOA{
-		Hdr:     dns.RR_Header{Name: name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
-		Ns:      ns[0],
-		Mbox:    mbox,
-		Serial:  zc.Serial,
+		Hdr:     dns.RR_Header{Name: name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: conf.ttl},
+		Ns:      conf.ns[0],
+		Mbox:    conf.mbox,
+		Serial:  conf.serial,
 		Refresh: soaRefresh,
 		Retry:   soaRetry,
 		Expire:  soaExpire,
-		Minttl:  negTTL,
+		Minttl:  conf.negTTL,
 	}
 	neg := dns.Copy(soa)
-	neg.Header().Ttl = min(ttl, negTTL)
-	z := &zone{name: name, neg: []dns.RR{neg}}
+	neg.Header().Ttl = min(conf.ttl, conf.negTTL)
+	z := &zone{name: name, conf: conf, neg: []dns.RR{neg}}
 	z.negWire = b.arena.packRR(neg)
-	b.ix.zones[name] = z
-	b.ix.names[name] = z
-	b.kinds[z] = zc.Kind
-	b.ttls[z] = ttl
-	b.sets[key{name, dns.TypeSOA}] = []dns.RR{soa}
-	for _, n := range ns {
-		b.sets[key{name, dns.TypeNS}] = append(b.sets[key{name, dns.TypeNS}], &dns.NS{
-			Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: ttl},
-			Ns:  n,
-		})
+	soas, ns := &rrset{}, &rrset{}
+	soas.add(soa)
+	z.soa = b.pack(key{name, dns.TypeSOA}, soas)
+	for _, n := range conf.ns {
+		ns.add(&dns.NS{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: conf.ttl}, Ns: n})
 	}
+	z.ns = b.pack(key{name, dns.TypeNS}, ns)
+	return z
 }
 
-func (b *builder) addRecord(rec *Record) {
+// parse turns rec into the record it serves and its canonical owner name,
+// or says why it is not served.
+func (ix *index) parse(rec *Record) (name string, z *zone, rr dns.RR, problem string) {
 	name, ok := canonical(rec.Name)
 	if !ok {
-		b.skip("record %q: invalid name", rec.Name)
-		return
+		return "", nil, nil, fmt.Sprintf("record %q: invalid name", rec.Name)
 	}
-	z := b.ix.zoneOf(name)
-	if z == nil {
-		b.skip("record %q: outside every zone", name)
-		return
+	if z = ix.zoneOf(name); z == nil {
+		return "", nil, nil, fmt.Sprintf("record %q: outside every zone", name)
 	}
-	kind := b.kinds[z]
-	hdr := dns.RR_Header{Name: name, Rrtype: rec.Type, Class: dns.ClassINET, Ttl: cmp.Or(rec.TTL, b.ttls[z])}
-	var rr dns.RR
+	hdr := dns.RR_Header{Name: name, Rrtype: rec.Type, Class: dns.ClassINET, Ttl: cmp.Or(rec.TTL, z.conf.ttl)}
+	kind := z.conf.kind
 	switch {
 	case rec.Type == dns.TypeA && kind == ZoneForward:
 		addr, err := netip.ParseAddr(rec.Value)
 		if err != nil || !addr.Unmap().Is4() {
-			b.skip("record %q A: %q is not an IPv4 address", name, rec.Value)
-			return
+			return "", nil, nil, fmt.Sprintf("record %q A: %q is not an IPv4 address", name, rec.Value)
 		}
 		rr = &dns.A{Hdr: hdr, A: addr.Unmap().AsSlice()}
 	case rec.Type == dns.TypeAAAA && kind == ZoneForward:
 		addr, err := netip.ParseAddr(rec.Value)
 		if err != nil || !addr.Is6() || addr.Zone() != "" {
-			b.skip("record %q AAAA: %q is not an IPv6 address", name, rec.Value)
-			return
+			return "", nil, nil, fmt.Sprintf("record %q AAAA: %q is not an IPv6 address", name, rec.Value)
 		}
 		rr = &dns.AAAA{Hdr: hdr, AAAA: addr.AsSlice()}
 	case rec.Type == dns.TypePTR && kind == ZoneReverse:
 		target, ok := canonical(rec.Value)
 		if !ok {
-			b.skip("record %q PTR: %q is not a domain name", name, rec.Value)
-			return
+			return "", nil, nil, fmt.Sprintf("record %q PTR: %q is not a domain name", name, rec.Value)
 		}
 		rr = &dns.PTR{Hdr: hdr, Ptr: target}
 	default:
-		b.skip("record %q: type %s is not served in %s zone %q", name, dns.TypeToString[rec.Type], kind, z.name)
-		return
+		return "", nil, nil, fmt.Sprintf("record %q: type %s is not served in %s zone %q", name, dns.TypeToString[rec.Type], kind, z.name)
 	}
-	k := key{name, rec.Type}
-	set := b.sets[k]
-	for _, have := range set {
-		if dns.IsDuplicate(have, rr) {
-			return
-		}
-	}
-	b.sets[k] = append(set, rr)
-	b.addName(name, z)
-}
-
-// addName records that name exists in z, and so do its ancestors up to the
-// apex (empty non-terminals answer NODATA, not NXDOMAIN).
-func (b *builder) addName(name string, z *zone) {
-	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
-		n := name[off:]
-		if _, ok := b.ix.names[n]; ok {
-			return
-		}
-		b.ix.names[n] = z
-	}
-}
-
-// finish packs every RRset into its answer.
-func (b *builder) finish() {
-	answers := make([]answer, 0, len(b.sets))
-	for k, rrs := range b.sets {
-		// RFC 2181 5.2: the records of an RRset share one TTL.
-		ttl := rrs[0].Header().Ttl
-		for _, rr := range rrs[1:] {
-			ttl = min(ttl, rr.Header().Ttl)
-		}
-		for _, rr := range rrs {
-			rr.Header().Ttl = ttl
-		}
-		answers = append(answers, answer{rrs: rrs, count: uint16(min(len(rrs), 0xffff))})
-		a := &answers[len(answers)-1]
-		a.wire, a.qlen = b.arena.packAnswer(k, rrs)
-		b.ix.answers[k] = a
-		if k.qtype != dns.TypeSOA && k.qtype != dns.TypeNS {
-			b.ix.records += len(rrs)
-		}
-	}
+	return name, z, rr, ""
 }
 
 // canonical returns name as a lower-case fully qualified domain name, and

@@ -41,7 +41,7 @@ func TestBuildIndexSkipsInvalid(t *testing.T) {
 	if ix.records != 3 {
 		t.Errorf("records %d, want 3", ix.records)
 	}
-	a := ix.answers[key{"a.moxxie.test.", dns.TypeA}]
+	a := ix.answer(key{"a.moxxie.test.", dns.TypeA})
 	if a == nil || len(a.rrs) != 2 {
 		t.Fatalf("a.moxxie.test. A: %v, want two records", a)
 	}
@@ -50,7 +50,7 @@ func TestBuildIndexSkipsInvalid(t *testing.T) {
 			t.Errorf("%v: the RRset's TTLs should all be its least, 10", rr)
 		}
 	}
-	ptr := ix.answers[key{"2.0.0.10.in-addr.arpa.", dns.TypePTR}]
+	ptr := ix.answer(key{"2.0.0.10.in-addr.arpa.", dns.TypePTR})
 	if ptr == nil || ptr.rrs[0].(*dns.PTR).Ptr != "a.moxxie.test." {
 		t.Errorf("PTR target not canonical: %v", ptr)
 	}

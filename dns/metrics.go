@@ -43,7 +43,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "rebuild_duration_seconds",
-		Help:      "Time taken to rebuild the answers after the source changed.",
+		Help:      "Time taken to rebuild the answers, or change those of the records that changed, after the source changed.",
 		Buckets:   prometheus.ExponentialBuckets(0.0001, 4, 10),
 	}, []string{"server"})
 )

@@ -1,29 +1,42 @@
 package dns
 
-import "sync"
+import (
+	"slices"
+	"strings"
+	"sync"
+)
 
-// StaticSource is a Source holding records set by its owner, for tests and
-// standalone serving. Set replaces them and wakes the servers using it.
+// StaticSource is a ChangeSource holding records set by its owner, for
+// tests and standalone serving. Set replaces them and Update changes them,
+// waking the servers using it.
 type StaticSource struct {
 	mu      sync.Mutex
-	recs    *Records      // guarded by mu
-	changed chan struct{} // guarded by mu; closed by Set
+	recs    *Records // guarded by mu
+	journal Journal
 }
 
 // NewStaticSource returns a source serving recs. The zero StaticSource
 // serves nothing until Set.
 func NewStaticSource(recs *Records) *StaticSource {
-	return &StaticSource{recs: recs, changed: make(chan struct{})}
+	return &StaticSource{recs: recs}
 }
 
 // Snapshot implements Source.
 func (s *StaticSource) Snapshot() (*Records, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.changed == nil {
-		s.changed = make(chan struct{})
+	v, changed := s.journal.Version()
+	if s.recs == nil {
+		return nil, changed
 	}
-	return s.recs, s.changed
+	recs := *s.recs
+	recs.Version = v
+	return &recs, changed
+}
+
+// Changes implements ChangeSource.
+func (s *StaticSource) Changes(since uint64) ([]Change, uint64, <-chan struct{}, bool) {
+	return s.journal.Changes(since)
 }
 
 // Set replaces the records. recs must not be modified afterwards.
@@ -31,8 +44,36 @@ func (s *StaticSource) Set(recs *Records) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.recs = recs
-	if s.changed != nil {
-		close(s.changed)
+	s.journal.Reset()
+}
+
+// Update changes the records by c. c must not be modified afterwards.
+func (s *StaticSource) Update(c Change) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := &Records{}
+	if s.recs != nil {
+		next.Zones = slices.Clone(s.recs.Zones)
+		next.Records = slices.Clone(s.recs.Records)
 	}
-	s.changed = make(chan struct{})
+	for _, r := range c.Remove {
+		if i := slices.IndexFunc(next.Records, func(have Record) bool { return sameRecord(have, r) }); i >= 0 {
+			next.Records = slices.Delete(next.Records, i, i+1)
+		}
+	}
+	next.Records = append(next.Records, c.Add...)
+	if c.Serial != 0 {
+		for i := range next.Zones {
+			next.Zones[i].Serial = c.Serial
+		}
+	}
+	s.recs = next
+	s.journal.Append(c)
+}
+
+// sameRecord reports whether a and b are the same record but for TTL, as
+// the plugin tells records apart.
+func sameRecord(a, b Record) bool {
+	return a.Type == b.Type && strings.EqualFold(strings.TrimSuffix(a.Name, "."), strings.TrimSuffix(b.Name, ".")) &&
+		(a.Value == b.Value || a.Type == TypePTR && strings.EqualFold(strings.TrimSuffix(a.Value, "."), strings.TrimSuffix(b.Value, ".")))
 }

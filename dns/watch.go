@@ -9,16 +9,28 @@ import (
 
 var log = clog.NewWithPlugin(pluginName)
 
-// rebuildGap is the least time between two rebuilds, so a burst of changes
-// costs one rebuild, not one per change. It bounds how stale answers get
-// together with the time a rebuild takes.
+// rebuildGap is the least time between a rebuild of every answer and the
+// next look at the source, so a burst of changes costs one rebuild, not one
+// per change. It bounds how stale answers get together with the time a
+// rebuild takes.
 const rebuildGap = 50 * time.Millisecond
 
-// watcher keeps a Moxxie's answers in step with its Source: it rebuilds them
-// whenever the source's watch channel closes.
+// updateGap is the same after the answers were changed by a ChangeSource's
+// changes, which costs about as much as the changes: short, so a change
+// shows at once, yet a burst of them is taken in a few updates.
+const updateGap = 5 * time.Millisecond
+
+// watcher keeps a Moxxie's answers in step with its Source: whenever the
+// source's watch channel closes, it changes them by the source's changes
+// (a ChangeSource's), or rebuilds them all from a Snapshot.
 type watcher struct {
 	m   *Moxxie
 	src Source
+
+	// b makes the next answers from the last, which were built from the
+	// source's version; used by start, then by run.
+	b       *builder
+	version uint64
 
 	mu      sync.Mutex
 	stop    chan struct{} // guarded by mu; nil until start
@@ -67,14 +79,14 @@ func (w *watcher) close() error {
 
 func (w *watcher) run(changed <-chan struct{}, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	last := time.Now()
+	last, gap := time.Now(), rebuildGap
 	for {
 		select {
 		case <-changed:
 		case <-stop:
 			return
 		}
-		if wait := time.Until(last.Add(rebuildGap)); wait > 0 {
+		if wait := time.Until(last.Add(gap)); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
@@ -84,20 +96,47 @@ func (w *watcher) run(changed <-chan struct{}, stop <-chan struct{}, done chan<-
 			}
 		}
 		last = time.Now()
+		if cs, ok := w.src.(ChangeSource); ok {
+			changes, version, ch, ok := cs.Changes(w.version)
+			if ok {
+				w.update(changes, version)
+				changed, gap = ch, updateGap
+				continue
+			}
+		}
 		var recs *Records
 		recs, changed = w.src.Snapshot()
 		w.load(recs)
+		gap = rebuildGap
 	}
+}
+
+// update changes the answers by changes, which take them to version, and
+// swaps them in.
+func (w *watcher) update(changes []Change, version uint64) {
+	start := time.Now()
+	ix := w.b.apply(changes)
+	w.version = version
+	w.publish(ix, time.Since(start))
 }
 
 // load builds the answers for recs and swaps them in; queries already
 // running finish with the previous answers.
 func (w *watcher) load(recs *Records) {
 	start := time.Now()
-	ix := buildIndex(recs)
+	w.b = newBuilder(recs)
+	w.version = 0
+	if recs != nil {
+		w.version = recs.Version
+	}
+	w.publish(w.b.ix, time.Since(start))
+}
+
+// publish serves ix, which took took to make.
+func (w *watcher) publish(ix *index, took time.Duration) {
 	w.m.index.Store(ix)
 	w.m.ready.Store(true)
-	w.m.metrics.loaded(ix, time.Since(start))
+	w.m.metrics.loaded(ix, took)
 	if ix.problem != w.problem {
 		w.problem = ix.problem
 		if ix.skipped > 0 {

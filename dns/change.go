@@ -1,0 +1,331 @@
+package dns
+
+import (
+	"maps"
+	"math"
+	"slices"
+
+	"github.com/miekg/dns"
+)
+
+// rrset is an RRset being made or changed: its records as added, the TTL
+// each was added with, and how many times each was added (a record added
+// twice stays until it is removed twice).
+type rrset struct {
+	rrs  []dns.RR
+	ttls []uint32
+	refs []uint32
+}
+
+// rrsetMore is what an answer keeps of its RRset beyond its records.
+type rrsetMore struct {
+	ttls []uint32
+	refs []uint32
+}
+
+// add adds rr, or counts it again if the set holds it already.
+func (s *rrset) add(rr dns.RR) {
+	for i, have := range s.rrs {
+		if dns.IsDuplicate(have, rr) {
+			s.refs[i]++
+			return
+		}
+	}
+	s.rrs = append(s.rrs, rr)
+	s.ttls = append(s.ttls, rr.Header().Ttl)
+	s.refs = append(s.refs, 1)
+}
+
+// remove takes rr out once, and reports whether the set held it.
+func (s *rrset) remove(rr dns.RR) bool {
+	for i, have := range s.rrs {
+		if !dns.IsDuplicate(have, rr) {
+			continue
+		}
+		if s.refs[i]--; s.refs[i] == 0 {
+			s.rrs = slices.Delete(s.rrs, i, i+1)
+			s.ttls = slices.Delete(s.ttls, i, i+1)
+			s.refs = slices.Delete(s.refs, i, i+1)
+		}
+		return true
+	}
+	return false
+}
+
+// rrsetOf returns the RRset a served answer was made from, to be changed;
+// the answer itself is left as it is. A nil answer gives an empty set.
+func rrsetOf(a *answer) *rrset {
+	if a == nil {
+		return &rrset{}
+	}
+	s := &rrset{rrs: slices.Clone(a.rrs)}
+	if a.more != nil {
+		s.ttls, s.refs = slices.Clone(a.more.ttls), slices.Clone(a.more.refs)
+		return s
+	}
+	s.ttls, s.refs = make([]uint32, len(a.rrs)), make([]uint32, len(a.rrs))
+	for i, rr := range a.rrs {
+		s.ttls[i], s.refs[i] = rr.Header().Ttl, 1
+	}
+	return s
+}
+
+// pack makes the answer of a non-empty RRset. Its records are served with
+// the set's least TTL (RFC 2181 5.2); a record with another TTL is copied,
+// never changed, since served answers may share it.
+func (b *builder) pack(k key, s *rrset) *answer {
+	ttl := s.ttls[0]
+	for _, t := range s.ttls[1:] {
+		ttl = min(ttl, t)
+	}
+	a := &answer{rrs: make([]dns.RR, len(s.rrs)), count: uint16(min(len(s.rrs), 0xffff))}
+	plain := true
+	for i, rr := range s.rrs {
+		if rr.Header().Ttl != ttl {
+			rr = dns.Copy(rr)
+			rr.Header().Ttl = ttl
+		}
+		a.rrs[i] = rr
+		plain = plain && s.refs[i] == 1 && s.ttls[i] == ttl
+	}
+	if !plain {
+		a.more = &rrsetMore{ttls: s.ttls, refs: s.refs}
+	}
+	a.wire, a.qlen = b.arena.packAnswer(k, a.rrs)
+	return a
+}
+
+// change makes the builder's next index: the records it adds and removes
+// change RRsets and names, and finish makes the index. The first index
+// writes its base table; later ones a copy of the last overlay.
+type change struct {
+	b    *builder
+	next *index
+	to   *table // the table written: next's base or overlay
+	sets map[key]*rrset
+}
+
+// change starts the next index; with incremental, from the builder's
+// current one.
+func (b *builder) change(incremental bool) *change {
+	c := &change{b: b, next: b.ix, sets: map[key]*rrset{}}
+	if incremental {
+		next := *b.ix
+		next.over = table{answers: maps.Clone(b.ix.over.answers), names: maps.Clone(b.ix.over.names)}
+		if next.over.answers == nil {
+			next.over = table{answers: map[key]*answer{}, names: map[string]string{}}
+		}
+		c.next = &next
+	}
+	c.to = &c.next.base
+	if incremental {
+		c.to = &c.next.over
+	}
+	return c
+}
+
+// set returns the RRset of k as changed so far.
+func (c *change) set(k key) *rrset {
+	s, ok := c.sets[k]
+	if !ok {
+		s = rrsetOf(c.next.answer(k))
+		c.sets[k] = s
+	}
+	return s
+}
+
+// hasRecords reports whether name owns an RRset of a host type.
+func (c *change) hasRecords(name string) bool {
+	for _, t := range hostTypes {
+		k := key{name, t}
+		if s, ok := c.sets[k]; ok {
+			if len(s.rrs) > 0 {
+				return true
+			}
+		} else if c.next.answer(k) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *change) add(rec *Record) {
+	name, z, rr, problem := c.next.parse(rec)
+	if problem != "" {
+		c.next.skip(problem)
+		return
+	}
+	existed := c.next.zoneName(name) != ""
+	c.set(key{name, rr.Header().Rrtype}).add(rr)
+	if !existed {
+		c.created(name, z)
+	}
+}
+
+func (c *change) remove(rec *Record) {
+	name, z, rr, problem := c.next.parse(rec)
+	if problem != "" {
+		return // skipped when it was added
+	}
+	s := c.set(key{name, rr.Header().Rrtype})
+	if s.remove(rr) && len(s.rrs) == 0 && name != z.name && c.b.children[name] == 0 && !c.hasRecords(name) {
+		c.ceased(name, z)
+	}
+}
+
+// created records that name exists in z, and so do its ancestors up to
+// the apex (empty non-terminals answer NODATA, not NXDOMAIN).
+func (c *change) created(name string, z *zone) {
+	for {
+		c.setName(name, z.name)
+		if name == z.name {
+			return
+		}
+		p := parent(name)
+		existed := c.next.zoneName(p) != ""
+		c.b.children[p]++
+		if existed {
+			return
+		}
+		name = p
+	}
+}
+
+// ceased records that name, which has neither records nor names below
+// it, no longer exists, nor do the ancestors it alone kept.
+func (c *change) ceased(name string, z *zone) {
+	for {
+		c.setName(name, "")
+		p := parent(name)
+		if c.b.children[p]--; c.b.children[p] > 0 {
+			return
+		}
+		delete(c.b.children, p)
+		if p == z.name || c.hasRecords(p) {
+			return
+		}
+		name = p
+	}
+}
+
+// parent returns the name one label up; the parent of a top-level name is
+// the root.
+func parent(name string) string {
+	off, end := dns.NextLabel(name, 0)
+	if end {
+		return "."
+	}
+	return name[off:]
+}
+
+// setName records name in zone zn, or, with zn empty, removes it.
+func (c *change) setName(name, zn string) {
+	c.to.names[name] = zn
+	if zn == "" && c.to == &c.next.base {
+		delete(c.to.names, name)
+	} else if zn == "" {
+		if _, inBase := c.next.base.names[name]; !inBase {
+			delete(c.to.names, name)
+		}
+	}
+}
+
+// setAnswer records k's answer, or, with a nil one, removes it.
+func (c *change) setAnswer(k key, a *answer) {
+	c.to.answers[k] = a
+	if a == nil && c.to == &c.next.base {
+		delete(c.to.answers, k)
+	} else if a == nil {
+		if _, inBase := c.next.base.answers[k]; !inBase {
+			delete(c.to.answers, k)
+		}
+	}
+}
+
+// finish packs the changed RRsets and returns the next index, which the
+// builder keeps as its current one.
+func (c *change) finish() *index {
+	for k, s := range c.sets {
+		if old := c.next.answer(k); old != nil {
+			c.next.records -= len(old.rrs)
+		}
+		if len(s.rrs) == 0 {
+			c.setAnswer(k, nil)
+			continue
+		}
+		c.setAnswer(k, c.b.pack(k, s))
+		c.next.records += len(s.rrs)
+	}
+	if c.to == &c.next.over && len(c.to.answers)+len(c.to.names) > foldAt(len(c.next.base.answers)+len(c.next.base.names)) {
+		c.next.fold()
+	}
+	c.b.ix = c.next
+	return c.next
+}
+
+// foldAt is the overlay size at which it is folded into a new base of
+// base entries. Each change copies the overlay and each fold the base, so
+// with a change writing a few entries the cost per change is least when
+// the overlay folds at about the square root of 16 times the base.
+func foldAt(base int) int { return max(4096, int(math.Sqrt(16*float64(base)))) }
+
+// fold makes a new base of the base and the overlay, and empties the
+// overlay. The old base is left as it is for queries still reading it.
+func (ix *index) fold() {
+	base := table{answers: maps.Clone(ix.base.answers), names: maps.Clone(ix.base.names)}
+	for k, a := range ix.over.answers {
+		if a == nil {
+			delete(base.answers, k)
+		} else {
+			base.answers[k] = a
+		}
+	}
+	for n, z := range ix.over.names {
+		if z == "" {
+			delete(base.names, n)
+		} else {
+			base.names[n] = z
+		}
+	}
+	ix.base, ix.over = base, table{}
+}
+
+// skip counts a dropped record and keeps the first reason.
+func (ix *index) skip(problem string) {
+	if ix.skipped == 0 {
+		ix.problem = problem
+	}
+	ix.skipped++
+}
+
+// apply makes the next index from the current one and changes, in order,
+// and returns it. Indexes made before stay as they were.
+func (b *builder) apply(changes []Change) *index {
+	c := b.change(true)
+	serial, reserial := uint32(0), false
+	for i := range changes {
+		ch := &changes[i]
+		if ch.Serial != 0 {
+			serial, reserial = ch.Serial, true
+		}
+		for j := range ch.Remove {
+			c.remove(&ch.Remove[j])
+		}
+		for j := range ch.Add {
+			c.add(&ch.Add[j])
+		}
+	}
+	if reserial {
+		zones := make(map[string]*zone, len(c.next.zones))
+		for n, z := range c.next.zones {
+			if z.conf.serial != serial {
+				conf := z.conf
+				conf.serial = serial
+				z = b.newZone(n, conf)
+			}
+			zones[n] = z
+		}
+		c.next.zones = zones
+	}
+	return c.finish()
+}

@@ -1,0 +1,222 @@
+package dns
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// changeZones are the zones of the change tests: a forward zone with a
+// child zone, and nested reverse zones.
+func changeZones() []Zone {
+	return []Zone{
+		{Name: "moxxie.test.", Serial: 1},
+		{Name: "lab.moxxie.test.", Serial: 1, TTL: 300},
+		{Name: "10.in-addr.arpa.", Kind: ZoneReverse, Serial: 1},
+		{Name: "0.0.10.in-addr.arpa.", Kind: ZoneReverse, Serial: 1},
+	}
+}
+
+// changeNames are the owner names the change tests use: in both forward
+// zones, at several depths, and in both reverse zones.
+var changeNames = []string{
+	"a.moxxie.test.", "b.c.moxxie.test.", "c.moxxie.test.", "d.e.f.moxxie.test.", "e.f.moxxie.test.",
+	"x.lab.moxxie.test.", "y.x.lab.moxxie.test.", "lab.moxxie.test.",
+	"1.0.0.10.in-addr.arpa.", "2.0.0.10.in-addr.arpa.", "1.1.10.in-addr.arpa.", "3.2.1.10.in-addr.arpa.",
+	"outside.example.", "",
+}
+
+// randomRecord returns one of a small set of records, some of them
+// invalid (wrong type for the zone, bad value, outside every zone), with
+// a TTL that depends on the record alone.
+func randomRecord(r *rand.Rand) Record {
+	name := changeNames[r.IntN(len(changeNames))]
+	switch r.IntN(4) {
+	case 0:
+		return Record{Name: name, Type: TypeA, Value: fmt.Sprintf("10.0.0.%d", r.IntN(3)+1), TTL: uint32(len(name) % 3 * 10)}
+	case 1:
+		return Record{Name: strings.ToUpper(name), Type: TypeAAAA, Value: fmt.Sprintf("2001:db8::%d", r.IntN(2)+1)}
+	case 2:
+		return Record{Name: name, Type: TypePTR, Value: []string{"a.moxxie.test.", "B.moxxie.test", "bad..name"}[r.IntN(3)]}
+	}
+	return Record{Name: name, Type: TypeA, Value: "not-an-address"}
+}
+
+// TestBuilderApplyMatchesRebuild changes records at random, step by step,
+// and checks after every step that the index changed by the steps answers
+// every query as an index built afresh from the records does: answers,
+// NODATA and NXDOMAIN, SOA serials, the record count.
+func TestBuilderApplyMatchesRebuild(t *testing.T) {
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 7))
+			src := NewStaticSource(&Records{Zones: changeZones()})
+			recs, _ := src.Snapshot()
+			b := newBuilder(recs)
+			var present []Record
+			for step := range 200 {
+				var c Change
+				for range r.IntN(4) {
+					if len(present) > 0 && r.IntN(5) > 0 {
+						i := r.IntN(len(present))
+						c.Remove = append(c.Remove, present[i])
+						present = slices.Delete(present, i, i+1)
+					} else {
+						c.Remove = append(c.Remove, randomRecord(r)) // perhaps never added
+					}
+				}
+				for range r.IntN(4) {
+					rec := randomRecord(r)
+					c.Add = append(c.Add, rec)
+					present = append(present, rec)
+				}
+				if r.IntN(3) == 0 {
+					c.Serial = uint32(step + 2)
+				}
+				// A record never added is not removed from the source
+				// either, so both sides see the same removals.
+				c.Remove = slices.DeleteFunc(c.Remove, func(rec Record) bool {
+					full, _ := src.Snapshot()
+					return !slices.ContainsFunc(full.Records, func(have Record) bool { return sameRecord(have, rec) })
+				})
+				src.Update(c)
+				got := b.apply([]Change{c})
+				full, _ := src.Snapshot()
+				compareIndexes(t, fmt.Sprintf("step %d", step), got, buildIndex(full))
+				if t.Failed() {
+					t.Fatalf("step %d: change %+v", step, c)
+				}
+			}
+		})
+	}
+}
+
+// TestBuilderApplyFolds applies changes large enough to fold the overlay
+// into the base, and checks the answers before and after.
+func TestBuilderApplyFolds(t *testing.T) {
+	src := NewStaticSource(&Records{Zones: changeZones()})
+	recs, _ := src.Snapshot()
+	b := newBuilder(recs)
+	var all []Record
+	for i := range 3000 {
+		all = append(all, Record{Name: fmt.Sprintf("h%d.moxxie.test.", i), Type: TypeA, Value: "10.0.0.1"})
+	}
+	steps := []Change{{Add: all}, {Remove: all[:2000]}, {Add: all[:10]}}
+	for i, c := range steps {
+		src.Update(c)
+		got := b.apply([]Change{c})
+		full, _ := src.Snapshot()
+		compareIndexes(t, fmt.Sprintf("step %d", i), got, buildIndex(full))
+		if i == 0 && len(got.over.answers) != 0 {
+			t.Errorf("after 3000 new names the overlay holds %d answers: not folded", len(got.over.answers))
+		}
+	}
+}
+
+// compareIndexes checks that got answers every query of the test names,
+// their ancestors and a few others as want does.
+func compareIndexes(t *testing.T, what string, got, want *index) {
+	t.Helper()
+	names := map[string]bool{"nope.moxxie.test.": true, "moxxie.test.": true, "example.": true}
+	for _, n := range changeNames {
+		for n = strings.ToLower(n); n != "" && n != "."; n = parent(n) {
+			names[n] = true
+		}
+	}
+	for n := range names {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypePTR, dns.TypeSOA, dns.TypeNS, dns.TypeMX} {
+			ga, gz, gok := got.lookup(n, qt)
+			wa, wz, wok := want.lookup(n, qt)
+			if g, w := answerString(ga), answerString(wa); g != w || zoneString(gz) != zoneString(wz) || gok != wok {
+				t.Errorf("%s: %s %s: got %q %s %v, want %q %s %v", what, n, dns.TypeToString[qt], g, zoneString(gz), gok, w, zoneString(wz), wok)
+			}
+		}
+		if g, w := rrsString(got.rrsets(n)), rrsString(want.rrsets(n)); g != w {
+			t.Errorf("%s: %s ANY: got %q, want %q", what, n, g, w)
+		}
+	}
+	if got.records != want.records {
+		t.Errorf("%s: %d records, want %d", what, got.records, want.records)
+	}
+}
+
+// answerString is an answer's records, sorted, and its packed bytes'
+// length, for comparing answers.
+func answerString(a *answer) string {
+	if a == nil {
+		return ""
+	}
+	if len(a.wire) == 0 || int(a.count) != len(a.rrs) {
+		return "unpacked"
+	}
+	return rrsString(a.rrs)
+}
+
+func zoneString(z *zone) string {
+	if z == nil {
+		return "-"
+	}
+	return rrsString(z.neg)
+}
+
+func rrsString(rrs []dns.RR) string {
+	s := make([]string, len(rrs))
+	for i, rr := range rrs {
+		s[i] = rr.String()
+	}
+	slices.Sort(s)
+	return strings.Join(s, " | ")
+}
+
+// TestWatchUpdatesFromChanges checks that a watcher over a ChangeSource
+// serves a change without asking for a Snapshot, and takes one when the
+// source was replaced whole.
+func TestWatchUpdatesFromChanges(t *testing.T) {
+	src := &countingSource{StaticSource: NewStaticSource(testRecords())}
+	m := newMoxxie("dns://test-" + t.Name())
+	w := newWatcher(m, src)
+	if err := w.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.close()
+		m.metrics.unregister()
+	})
+	req := new(dns.Msg).SetQuestion("new.moxxie.test.", dns.TypeA)
+	waitServed := func(what string, want int) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for {
+			if _, resp := serve(t, m, req, false); len(resp.Answer) == want {
+				return time.Since(start)
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("%s: not served after 5 s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	add := Change{Serial: 8, Add: []Record{{Name: "new.moxxie.test.", Type: TypeA, Value: "10.0.0.9"}}}
+	src.Update(add)
+	t.Logf("an added record was served after %s", waitServed("added", 1))
+	src.Update(Change{Serial: 9, Remove: add.Add})
+	waitServed("removed", 0)
+	if n := src.calls.Load(); n != 1 {
+		t.Errorf("Snapshot called %d times for changes, want once, at start", n)
+	}
+	if _, resp := serve(t, m, new(dns.Msg).SetQuestion("moxxie.test.", dns.TypeSOA), false); resp.Answer[0].(*dns.SOA).Serial != 9 {
+		t.Errorf("SOA after the changes: %v, want serial 9", resp.Answer[0])
+	}
+	recs := testRecords()
+	recs.Records = append(recs.Records, add.Add...)
+	src.Set(recs)
+	waitServed("set", 1)
+	if n := src.calls.Load(); n != 2 {
+		t.Errorf("Snapshot called %d times after Set, want 2", n)
+	}
+}
