@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,33 +15,40 @@ import (
 	"github.com/moxxie/moxxie/fsm"
 )
 
-// dnsRebuildGap is the least time between the end of one rebuild of the
-// DNS records and the start of the next. A change after a quiet spell is
-// rebuilt at once; the changes of a burst (an allocation storm) wait and
-// share one rebuild. The gap grows to the time the last rebuild took, so
-// rebuilding never takes more than half of a core.
-const dnsRebuildGap = 25 * time.Millisecond
+// dnsRefreshGap is the least time between the end of one read of the DNS
+// data and the start of the next. A change after a quiet spell is read at
+// once; the changes of a burst (an allocation storm) wait and share one
+// read. The gap grows to the time the last read took, so reading never
+// takes more than half of a core.
+const dnsRefreshGap = 5 * time.Millisecond
 
-// dnsSource is a dns.Source over the FSM: it watches the store's DNS data
-// (zones, active prefixes, named addresses) and rebuilds the records when
-// it changes, following the FSM to its new store after a snapshot restore.
+// dnsSource is a dns.ChangeSource over the FSM: it watches the store's DNS
+// data (zones, active prefixes, named addresses) and, when it changes,
+// tells the DNS servers which records changed, following the FSM to its new
+// store after a snapshot restore. A change of the zones or prefixes, or a
+// new store, starts a new version the servers rebuild from whole.
 type dnsSource struct {
-	fsm    *fsm.FSM
-	logger *slog.Logger
+	fsm     *fsm.FSM
+	logger  *slog.Logger
+	journal dns.Journal
 
-	mu      sync.Mutex
-	recs    *dns.Records  // guarded by mu
-	changed chan struct{} // guarded by mu; closed when recs is replaced
-	store   *fsm.Store    // guarded by mu; the store recs was read from
-	index   uint64        // guarded by mu; store index recs was built at
-	builds  int           // guarded by mu; how many times recs was built
+	mu       sync.Mutex
+	store    *fsm.Store     // guarded by mu; the store last read
+	index    uint64         // guarded by mu; the store index last read
+	version  uint64         // guarded by mu; the journal's version of what was read
+	zones    []*fsm.Zone    // guarded by mu; as last read
+	prefixes []*fsm.Prefix  // guarded by mu; as last read
+	view     *dnsView       // guarded by mu; made of zones and prefixes; nil before the first read
+	named    []*fsm.Address // guarded by mu; the named addresses, in the store's order
+	recs     *dns.Records   // guarded by mu; the records of version, made when first asked for
+	builds   int            // guarded by mu; how many versions were made
 }
 
 // newDNSSource returns a source holding the records of f's current state.
 // Call run to keep them current.
 func newDNSSource(f *fsm.FSM, logger *slog.Logger) *dnsSource {
-	s := &dnsSource{fsm: f, logger: logger, changed: make(chan struct{})}
-	if _, err := s.rebuild(memdb.NewWatchSet(), true); err != nil {
+	s := &dnsSource{fsm: f, logger: logger}
+	if err := s.refresh(memdb.NewWatchSet()); err != nil {
 		logger.Error("DNS: reading records failed", "error", err)
 	}
 	return s
@@ -50,12 +58,23 @@ func newDNSSource(f *fsm.FSM, logger *slog.Logger) *dnsSource {
 func (s *dnsSource) Snapshot() (*dns.Records, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.recs, s.changed
+	_, changed := s.journal.Version()
+	if s.recs == nil && s.view != nil {
+		s.recs = s.view.records(&fsm.DNSData{Index: s.index, Addresses: s.named})
+		s.recs.Version = s.version
+	}
+	return s.recs, changed
+}
+
+// Changes implements dns.ChangeSource.
+func (s *dnsSource) Changes(since uint64) ([]dns.Change, uint64, <-chan struct{}, bool) {
+	return s.journal.Changes(since)
 }
 
 // run keeps the records current until stop is closed: it blocks on the
 // store's watch channels (and its abandon channel, closed by a restore) and
-// rebuilds when one fires, never more often than dnsRebuildGap allows.
+// reads the data again when one fires, never more often than
+// dnsRefreshGap allows.
 func (s *dnsSource) run(stop <-chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -66,19 +85,17 @@ func (s *dnsSource) run(stop <-chan struct{}) {
 		case <-ctx.Done():
 		}
 	}()
-	gap := dnsRebuildGap
-	var last time.Time
-	for force := false; ; force = true {
+	for {
 		ws := memdb.NewWatchSet()
 		start := time.Now()
-		if _, err := s.rebuild(ws, force); err != nil {
+		if err := s.refresh(ws); err != nil {
 			// A memdb read only fails on a schema bug; retry later rather
 			// than serve nothing.
 			s.logger.Error("DNS: reading records failed", "error", err)
 			ws = nil
 		}
-		last = time.Now()
-		gap = max(dnsRebuildGap, last.Sub(start))
+		last := time.Now()
+		gap := max(dnsRefreshGap, last.Sub(start))
 		if ws == nil {
 			select {
 			case <-time.After(time.Second):
@@ -102,33 +119,46 @@ func (s *dnsSource) run(stop <-chan struct{}) {
 	}
 }
 
-// rebuild reads the DNS data of the FSM's current store, adding its watch
-// channels (and the store's abandon channel) to ws, and publishes the
-// records built from it. It returns the store index read.
-// Unless force is set, records already built from the same store at the
-// same index are kept.
-func (s *dnsSource) rebuild(ws memdb.WatchSet, force bool) (uint64, error) {
+// refresh reads the DNS data of the FSM's current store, adding its watch
+// channels (and the store's abandon channel) to ws, and makes a new
+// version of the records if they changed: a change of the records of the
+// named addresses that changed, or, when the store, its zones or its
+// prefixes changed, a new version to be read whole.
+func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 	st := s.fsm.State()
 	ws.Add(st.AbandonCh())
-	data, err := st.DNS(ws)
+	d, err := st.DNS(ws)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	s.mu.Lock()
-	same := !force && s.recs != nil && s.store == st && s.index == data.Index
-	s.mu.Unlock()
-	if same {
-		// The first read of run: nothing changed since newDNSSource.
-		return data.Index, nil
+	defer s.mu.Unlock()
+	view := s.view
+	if st != s.store || !slices.Equal(d.Zones, s.zones) || !slices.Equal(d.Prefixes, s.prefixes) {
+		// Most changes of zones and prefixes (a description, a new prefix in
+		// a reverse zone already served) leave the view as it was.
+		view = newDNSView(d)
+		s.zones, s.prefixes = d.Zones, d.Prefixes
 	}
-	recs := dnsRecords(data)
-	s.mu.Lock()
-	s.recs, s.store, s.index = recs, st, data.Index
+	if s.view == nil || st != s.store || !view.sameZones(s.view) {
+		s.store, s.index, s.view = st, d.Index, view
+		s.named = d.Addresses
+		s.recs = nil
+		s.version = s.journal.Reset()
+		s.builds++
+		return nil
+	}
+	if d.Index == s.index {
+		return nil // the first read of run: nothing changed since newDNSSource
+	}
+	c := dns.Change{Serial: uint32(d.Index)}
+	s.view.diff(&c, s.named, d.Addresses)
+	s.named = d.Addresses
+	s.index = d.Index
+	s.recs = nil
+	s.version = s.journal.Append(c)
 	s.builds++
-	close(s.changed)
-	s.changed = make(chan struct{})
-	s.mu.Unlock()
-	return data.Index, nil
+	return nil
 }
 
 // dnsRecords maps the store's DNS data to what the DNS server serves:
@@ -149,64 +179,131 @@ func (s *dnsSource) rebuild(ws memdb.WatchSet, force bool) (uint64, error) {
 // since a name under in-addr.arpa. is no host. Nothing serves an address
 // for ns1.<zone>: allocate one with that dns_name to delegate to Moxxie.
 func dnsRecords(d *fsm.DNSData) *dns.Records {
-	serial := uint32(d.Index)
-	recs := &dns.Records{}
-	zoneTTL := make(map[string]uint32, len(d.Zones))
+	return newDNSView(d).records(d)
+}
+
+// dnsView is what the zones and active prefixes of a state make of its
+// named addresses: the zones served and, for each address, its records.
+type dnsView struct {
+	zones   []dns.Zone // by name; their Serial is left zero
+	zoneTTL map[string]uint32
+	reverse map[string]bool
+}
+
+// newDNSView returns the view of d's zones and prefixes.
+func newDNSView(d *fsm.DNSData) *dnsView {
+	v := &dnsView{zoneTTL: make(map[string]uint32, len(d.Zones)), reverse: map[string]bool{}}
 	var first string
 	for _, z := range d.Zones {
 		name := strings.ToLower(strings.TrimSuffix(z.ID, "."))
 		if name == "" {
 			continue
 		}
-		if _, dup := zoneTTL[name]; dup {
+		if _, dup := v.zoneTTL[name]; dup {
 			continue
 		}
-		zoneTTL[name] = z.TTL
+		v.zoneTTL[name] = z.TTL
 		if first == "" || name < first {
 			first = name
 		}
-		recs.Zones = append(recs.Zones, dns.Zone{Name: name + ".", Kind: dns.ZoneForward, Serial: serial, TTL: z.TTL})
+		v.zones = append(v.zones, dns.Zone{Name: name + ".", Kind: dns.ZoneForward, TTL: z.TTL})
 	}
 	var revNS []string
 	var revMbox string
 	if first != "" {
 		revNS, revMbox = []string{"ns1." + first + "."}, "hostmaster."+first+"."
 	}
-	reverse := map[string]bool{}
 	for _, p := range d.Prefixes {
 		pfx, err := netip.ParsePrefix(p.Prefix)
 		if err != nil {
 			continue
 		}
 		for _, rz := range dns.ReverseZones(pfx) {
-			if reverse[rz] {
+			if v.reverse[rz] {
 				continue
 			}
-			reverse[rz] = true
-			recs.Zones = append(recs.Zones, dns.Zone{Name: rz, Kind: dns.ZoneReverse, Serial: serial, NS: revNS, Mbox: revMbox})
+			v.reverse[rz] = true
+			v.zones = append(v.zones, dns.Zone{Name: rz, Kind: dns.ZoneReverse, NS: revNS, Mbox: revMbox})
 		}
 	}
-	sort.Slice(recs.Zones, func(i, j int) bool { return recs.Zones[i].Name < recs.Zones[j].Name })
+	sort.Slice(v.zones, func(i, j int) bool { return v.zones[i].Name < v.zones[j].Name })
+	return v
+}
 
-	recs.Records = make([]dns.Record, 0, 2*len(d.Addresses))
+// sameZones reports whether v and o serve the same zones alike, and so
+// map every address to the same records.
+func (v *dnsView) sameZones(o *dnsView) bool {
+	return slices.EqualFunc(v.zones, o.zones, func(a, b dns.Zone) bool {
+		return a.Name == b.Name && a.Kind == b.Kind && a.TTL == b.TTL && a.Mbox == b.Mbox && slices.Equal(a.NS, b.NS)
+	})
+}
+
+// records returns the records of d's named addresses in the view's zones,
+// with d's index as every zone's serial.
+func (v *dnsView) records(d *fsm.DNSData) *dns.Records {
+	recs := &dns.Records{Zones: slices.Clone(v.zones), Records: make([]dns.Record, 0, 2*len(d.Addresses))}
+	for i := range recs.Zones {
+		recs.Zones[i].Serial = uint32(d.Index)
+	}
 	for _, a := range d.Addresses {
-		name := strings.ToLower(strings.TrimSuffix(a.DNSName, "."))
-		zone, ok := zoneOf(name, zoneTTL)
-		if !ok {
-			continue
-		}
-		addr, err := netip.ParseAddr(a.Address)
-		if err != nil {
-			continue
-		}
-		for _, r := range dns.HostRecords(name+".", addr, zoneTTL[zone]) {
-			if r.Type == dns.TypePTR && !underAny(r.Name, reverse) {
-				continue
-			}
-			recs.Records = append(recs.Records, r)
-		}
+		recs.Records = v.appendRecords(recs.Records, a)
 	}
 	return recs
+}
+
+// appendRecords appends the records of a to out: none when its name lies
+// in no zone, no PTR without a reverse zone for its address.
+func (v *dnsView) appendRecords(out []dns.Record, a *fsm.Address) []dns.Record {
+	name := strings.ToLower(strings.TrimSuffix(a.DNSName, "."))
+	zone, ok := zoneOf(name, v.zoneTTL)
+	if !ok {
+		return out
+	}
+	addr, err := netip.ParseAddr(a.Address)
+	if err != nil {
+		return out
+	}
+	for _, r := range dns.HostRecords(name+".", addr, v.zoneTTL[zone]) {
+		if r.Type == dns.TypePTR && !underAny(r.Name, v.reverse) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// diff adds to c the records that change when the named addresses old
+// become now, both in the store's order (by lower-case name, then ID): a
+// merge of the two lists, in which an address the state did not change is
+// the same object in both.
+func (v *dnsView) diff(c *dns.Change, old, now []*fsm.Address) {
+	i, j := 0, 0
+	for i < len(old) || j < len(now) {
+		switch {
+		case i < len(old) && j < len(now) && old[i] == now[j]:
+			i, j = i+1, j+1
+		case j == len(now) || i < len(old) && storeLess(old[i], now[j]):
+			c.Remove = v.appendRecords(c.Remove, old[i])
+			i++
+		case i == len(old) || storeLess(now[j], old[i]):
+			c.Add = v.appendRecords(c.Add, now[j])
+			j++
+		default: // the same address, changed
+			if old[i].DNSName != now[j].DNSName || old[i].Address != now[j].Address {
+				c.Remove = v.appendRecords(c.Remove, old[i])
+				c.Add = v.appendRecords(c.Add, now[j])
+			}
+			i, j = i+1, j+1
+		}
+	}
+}
+
+// storeLess reports whether a comes before b in the store's dns_name
+// index. An order that differs would only make diff remove and add the
+// same records again.
+func storeLess(a, b *fsm.Address) bool {
+	an, bn := strings.ToLower(a.DNSName), strings.ToLower(b.DNSName)
+	return an < bn || an == bn && a.ID < b.ID
 }
 
 // zoneOf returns the longest zone (a key of zones, without the trailing

@@ -271,3 +271,85 @@ func TestDNSSource_CoalescesBursts(t *testing.T) {
 		t.Errorf("%d rebuilds for %d entries: bursts are not coalesced", builds, n)
 	}
 }
+
+// TestDNSSource_TellsChanges checks that the source tells the DNS servers
+// the records that changed (an address added, renamed, released), that a
+// change of a prefix that leaves the zones as they were is one too, and
+// that a new zone starts a version to be read whole.
+func TestDNSSource_TellsChanges(t *testing.T) {
+	tf := newTestFSM(t, "moxxie.test", "10.0.0.0/24")
+	tf.allocate(t, "p-moxxie.test", "a1", "web.moxxie.test")
+	src := startDNSSource(t, tf.f)
+	recs, _ := src.Snapshot()
+	version := recs.Version
+	// next waits for the change after version and returns its records.
+	next := func(what string) (removed, added []string) {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for {
+			changes, v, ch, ok := src.Changes(version)
+			if !ok {
+				t.Fatalf("%s: Changes(%d) not ok", what, version)
+			}
+			if v > version {
+				if len(changes) != 1 {
+					t.Fatalf("%s: %d changes, want 1", what, len(changes))
+				}
+				version = v
+				for _, r := range changes[0].Remove {
+					removed = append(removed, r.Name+" "+r.Value)
+				}
+				for _, r := range changes[0].Add {
+					added = append(added, r.Name+" "+r.Value)
+				}
+				slices.Sort(removed)
+				slices.Sort(added)
+				return removed, added
+			}
+			select {
+			case <-ch:
+			case <-deadline:
+				t.Fatalf("%s: no change after 5 s", what)
+			}
+		}
+	}
+	check := func(what string, removed, added []string, wantRemoved, wantAdded []string) {
+		t.Helper()
+		if !slices.Equal(removed, wantRemoved) || !slices.Equal(added, wantAdded) {
+			t.Errorf("%s: removed %q, added %q; want removed %q, added %q", what, removed, added, wantRemoved, wantAdded)
+		}
+	}
+
+	tf.allocate(t, "p-moxxie.test", "a2", "db.moxxie.test")
+	r, a := next("allocate")
+	check("allocate", r, a, nil, []string{"2.0.0.10.in-addr.arpa. db.moxxie.test.", "db.moxxie.test. 10.0.0.2"})
+
+	name := "www.moxxie.test"
+	tf.apply(t, &fsm.AddressUpdateRequest{ID: "a1", DNSName: &name})
+	r, a = next("rename")
+	check("rename", r, a, []string{"1.0.0.10.in-addr.arpa. web.moxxie.test.", "web.moxxie.test. 10.0.0.1"},
+		[]string{"1.0.0.10.in-addr.arpa. www.moxxie.test.", "www.moxxie.test. 10.0.0.1"})
+
+	desc := "only the description"
+	tf.apply(t, &fsm.AddressUpdateRequest{ID: "a1", Description: &desc})
+	r, a = next("description")
+	check("description", r, a, nil, nil)
+
+	tf.apply(t, &fsm.AddressReleaseRequest{ID: "a2", Force: true})
+	r, a = next("release")
+	check("release", r, a, []string{"2.0.0.10.in-addr.arpa. db.moxxie.test.", "db.moxxie.test. 10.0.0.2"}, nil)
+
+	tf.apply(t, &fsm.PrefixUpdateRequest{ID: "p-moxxie.test", Description: &desc})
+	r, a = next("prefix description")
+	check("prefix description", r, a, nil, nil)
+
+	tf.apply(t, &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: "other.test"}})
+	waitRecords(t, src, "new zone", func(r *dns.Records) bool { return len(r.Zones) == 3 })
+	if _, _, _, ok := src.Changes(version); ok {
+		t.Errorf("Changes(%d) ok after a new zone: the servers would not read the new zone", version)
+	}
+	recs, _ = src.Snapshot()
+	if got := lookup(recs, "www.moxxie.test.", dns.TypeA); !slices.Equal(got, []string{"10.0.0.1"}) {
+		t.Errorf("after the new zone: www A = %v", got)
+	}
+}
