@@ -9,8 +9,10 @@ import (
 )
 
 // rrset is an RRset being made or changed: its records as added, the TTL
-// each was added with, and how many times each was added (a record added
-// twice stays until it is removed twice).
+// each was added with and how many times each was added (a record added
+// twice stays until it is removed twice). ttls and refs stay nil while
+// every record has its own header's TTL and was added once, as nearly
+// every one has.
 type rrset struct {
 	rrs  []dns.RR
 	ttls []uint32
@@ -23,17 +25,43 @@ type rrsetMore struct {
 	refs []uint32
 }
 
+// ttl returns the TTL record i was added with.
+func (s *rrset) ttl(i int) uint32 {
+	if s.ttls == nil {
+		return s.rrs[i].Header().Ttl
+	}
+	return s.ttls[i]
+}
+
+// ref returns how many times record i was added.
+func (s *rrset) ref(i int) uint32 {
+	if s.refs == nil {
+		return 1
+	}
+	return s.refs[i]
+}
+
 // add adds rr, or counts it again if the set holds it already.
 func (s *rrset) add(rr dns.RR) {
 	for i, have := range s.rrs {
 		if dns.IsDuplicate(have, rr) {
+			if s.refs == nil {
+				s.refs = make([]uint32, len(s.rrs))
+				for j := range s.refs {
+					s.refs[j] = 1
+				}
+			}
 			s.refs[i]++
 			return
 		}
 	}
 	s.rrs = append(s.rrs, rr)
-	s.ttls = append(s.ttls, rr.Header().Ttl)
-	s.refs = append(s.refs, 1)
+	if s.ttls != nil {
+		s.ttls = append(s.ttls, rr.Header().Ttl)
+	}
+	if s.refs != nil {
+		s.refs = append(s.refs, 1)
+	}
 }
 
 // remove takes rr out once, and reports whether the set held it.
@@ -42,11 +70,16 @@ func (s *rrset) remove(rr dns.RR) bool {
 		if !dns.IsDuplicate(have, rr) {
 			continue
 		}
-		if s.refs[i]--; s.refs[i] == 0 {
-			s.rrs = slices.Delete(s.rrs, i, i+1)
-			s.ttls = slices.Delete(s.ttls, i, i+1)
+		if s.refs != nil {
+			if s.refs[i]--; s.refs[i] > 0 {
+				return true
+			}
 			s.refs = slices.Delete(s.refs, i, i+1)
 		}
+		if s.ttls != nil {
+			s.ttls = slices.Delete(s.ttls, i, i+1)
+		}
+		s.rrs = slices.Delete(s.rrs, i, i+1)
 		return true
 	}
 	return false
@@ -54,42 +87,42 @@ func (s *rrset) remove(rr dns.RR) bool {
 
 // rrsetOf returns the RRset a served answer was made from, to be changed;
 // the answer itself is left as it is. A nil answer gives an empty set.
-func rrsetOf(a *answer) *rrset {
+func rrsetOf(a *answer) rrset {
 	if a == nil {
-		return &rrset{}
+		return rrset{}
 	}
-	s := &rrset{rrs: slices.Clone(a.rrs)}
+	s := rrset{rrs: slices.Clone(a.rrs)}
 	if a.more != nil {
 		s.ttls, s.refs = slices.Clone(a.more.ttls), slices.Clone(a.more.refs)
-		return s
-	}
-	s.ttls, s.refs = make([]uint32, len(a.rrs)), make([]uint32, len(a.rrs))
-	for i, rr := range a.rrs {
-		s.ttls[i], s.refs[i] = rr.Header().Ttl, 1
 	}
 	return s
 }
 
-// pack makes the answer of a non-empty RRset. Its records are served with
-// the set's least TTL (RFC 2181 5.2); a record with another TTL is copied,
-// never changed, since served answers may share it.
-func (b *builder) pack(k key, s *rrset) *answer {
-	ttl := s.ttls[0]
-	for _, t := range s.ttls[1:] {
-		ttl = min(ttl, t)
+// pack makes the answer of a non-empty RRset into a, which it returns.
+// The records are served with the set's least TTL (RFC 2181 5.2); a record
+// with another TTL is copied, never changed, since served answers may
+// share it. The set must not be used afterwards: the answer keeps its
+// slices.
+func (b *builder) pack(a *answer, k key, s *rrset) *answer {
+	ttl := s.ttl(0)
+	for i := 1; i < len(s.rrs); i++ {
+		ttl = min(ttl, s.ttl(i))
 	}
-	a := &answer{rrs: make([]dns.RR, len(s.rrs)), count: uint16(min(len(s.rrs), 0xffff))}
+	*a = answer{rrs: s.rrs, count: uint16(min(len(s.rrs), 0xffff))}
 	plain := true
 	for i, rr := range s.rrs {
 		if rr.Header().Ttl != ttl {
 			rr = dns.Copy(rr)
 			rr.Header().Ttl = ttl
+			s.rrs[i] = rr
 		}
-		a.rrs[i] = rr
-		plain = plain && s.refs[i] == 1 && s.ttls[i] == ttl
+		plain = plain && s.ref(i) == 1 && s.ttl(i) == ttl
 	}
 	if !plain {
-		a.more = &rrsetMore{ttls: s.ttls, refs: s.refs}
+		a.more = &rrsetMore{ttls: make([]uint32, len(s.rrs)), refs: make([]uint32, len(s.rrs))}
+		for i := range s.rrs {
+			a.more.ttls[i], a.more.refs[i] = s.ttl(i), s.ref(i)
+		}
 	}
 	a.wire, a.qlen = b.arena.packAnswer(k, a.rrs)
 	return a
@@ -102,13 +135,17 @@ type change struct {
 	b    *builder
 	next *index
 	to   *table // the table written: next's base or overlay
-	sets map[key]*rrset
+	// sets holds the RRsets changed so far, in order, and keys their keys'
+	// places in it.
+	sets  []rrset
+	keys  map[key]int
+	order []key
 }
 
 // change starts the next index; with incremental, from the builder's
 // current one.
 func (b *builder) change(incremental bool) *change {
-	c := &change{b: b, next: b.ix, sets: map[key]*rrset{}}
+	c := &change{b: b, next: b.ix, keys: map[key]int{}}
 	if incremental {
 		next := *b.ix
 		next.over = table{answers: maps.Clone(b.ix.over.answers), names: maps.Clone(b.ix.over.names)}
@@ -124,22 +161,25 @@ func (b *builder) change(incremental bool) *change {
 	return c
 }
 
-// set returns the RRset of k as changed so far.
+// set returns the RRset of k as changed so far. It is valid until the
+// next call.
 func (c *change) set(k key) *rrset {
-	s, ok := c.sets[k]
+	i, ok := c.keys[k]
 	if !ok {
-		s = rrsetOf(c.next.answer(k))
-		c.sets[k] = s
+		i = len(c.sets)
+		c.sets = append(c.sets, rrsetOf(c.next.answer(k)))
+		c.order = append(c.order, k)
+		c.keys[k] = i
 	}
-	return s
+	return &c.sets[i]
 }
 
 // hasRecords reports whether name owns an RRset of a host type.
 func (c *change) hasRecords(name string) bool {
 	for _, t := range hostTypes {
 		k := key{name, t}
-		if s, ok := c.sets[k]; ok {
-			if len(s.rrs) > 0 {
+		if i, ok := c.keys[k]; ok {
+			if len(c.sets[i].rrs) > 0 {
 				return true
 			}
 		} else if c.next.answer(k) != nil {
@@ -245,7 +285,9 @@ func (c *change) setAnswer(k key, a *answer) {
 // finish packs the changed RRsets and returns the next index, which the
 // builder keeps as its current one.
 func (c *change) finish() *index {
-	for k, s := range c.sets {
+	answers := make([]answer, len(c.sets)) // one allocation for all
+	for i, k := range c.order {
+		s := &c.sets[i]
 		if old := c.next.answer(k); old != nil {
 			c.next.records -= len(old.rrs)
 		}
@@ -253,8 +295,8 @@ func (c *change) finish() *index {
 			c.setAnswer(k, nil)
 			continue
 		}
-		c.setAnswer(k, c.b.pack(k, s))
 		c.next.records += len(s.rrs)
+		c.setAnswer(k, c.b.pack(&answers[i], k, s))
 	}
 	if c.to == &c.next.over && len(c.to.answers)+len(c.to.names) > foldAt(len(c.next.base.answers)+len(c.next.base.names)) {
 		c.next.fold()

@@ -184,6 +184,8 @@ func newBuilder(recs *Records) *builder {
 		b.addZone(&recs.Zones[i])
 	}
 	c := b.change(false)
+	c.sets, c.order = make([]rrset, 0, len(recs.Records)), make([]key, 0, len(recs.Records))
+	c.keys = make(map[key]int, len(recs.Records))
 	for i := range recs.Records {
 		c.add(&recs.Records[i])
 	}
@@ -258,11 +260,11 @@ func (b *builder) newZone(name string, conf zoneConf) *zone {
 	z.negWire = b.arena.packRR(neg)
 	soas, ns := &rrset{}, &rrset{}
 	soas.add(soa)
-	z.soa = b.pack(key{name, dns.TypeSOA}, soas)
+	z.soa = b.pack(new(answer), key{name, dns.TypeSOA}, soas)
 	for _, n := range conf.ns {
 		ns.add(&dns.NS{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: conf.ttl}, Ns: n})
 	}
-	z.ns = b.pack(key{name, dns.TypeNS}, ns)
+	z.ns = b.pack(new(answer), key{name, dns.TypeNS}, ns)
 	return z
 }
 
