@@ -37,6 +37,7 @@ func allocCmd(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	count := fs.Int("count", 1, fmt.Sprintf("addresses per allocation, 1-%d", maxAllocCount))
 	prefix := fs.String("prefix", "10.0.0.0/8", "active prefix to allocate from, created before the load")
 	tenant := fs.String("tenant", "", "allocate for this tenant, created first (if missing) with an IPv4 quota no run reaches, so every allocation passes quota admission")
+	zone := fs.String("dns-zone", "", "give each address a DNS name in this forward zone, created first (if missing), as c<CLIENT>-<I>.<ZONE>; needs --count 1")
 	vrf := fs.String("vrf", "", "VRF of --prefix; empty: create a VRF bench-XXXXXXXX for this run, so the prefix is new and empty (an existing --prefix in a named VRF is reused)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: moxxiebench alloc --addr URLs --token T --cacert F [--count N] [--prefix CIDR] [flags]\n\n"+
@@ -53,6 +54,9 @@ func allocCmd(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	}
 	if *count < 1 || *count > maxAllocCount {
 		return fmt.Errorf("--count must be between 1 and %d", maxAllocCount)
+	}
+	if *zone != "" && *count != 1 {
+		return errors.New("--dns-zone needs --count 1: an address has a name of its own")
 	}
 	pfx, err := netip.ParsePrefix(*prefix)
 	if err != nil {
@@ -100,6 +104,11 @@ func allocCmd(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 			return err
 		}
 	}
+	if *zone != "" {
+		if err := sp.zone(ctx, *zone); err != nil {
+			return err
+		}
+	}
 	v, id, err := sp.prefix(ctx, *vrf, pfx.String())
 	if err != nil {
 		return err
@@ -108,7 +117,7 @@ func allocCmd(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 
 	loadCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	do := allocRequest(hc, *token, endpoints, id, run, *tenant, *count, lf.clients, lf.timeout, cancel)
+	do := allocRequest(hc, *token, endpoints, id, run, *tenant, *zone, *count, lf.clients, lf.timeout, cancel)
 	fmt.Fprintf(stderr, "moxxie alloc: %d clients, %d addresses per request, target %s (%s), %v warm-up + %v\n",
 		lf.clients, *count, *target, strings.Join(endpoints, ","), lf.warmup, lf.duration)
 	started := time.Now()
@@ -125,7 +134,7 @@ func allocCmd(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	if lf.label != "" {
 		r.Label = lf.label
 	}
-	r.Count, r.Prefix, r.VRF, r.Tenant = *count, pfx.String(), v, *tenant
+	r.Count, r.Prefix, r.VRF, r.Tenant, r.DNSZone = *count, pfx.String(), v, *tenant, *zone
 	r.AddressesPerSecond = r.WritesPerSecond * float64(*count)
 	r.Started = started.UTC().Format(time.RFC3339)
 	return lf.emit(stdout, r)
@@ -136,7 +145,7 @@ func allocCmd(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 // vm:c/netI (I counting that client's requests) and tenant (when set),
 // under the Idempotency-Key run-seq. A success is a 201 that lists count addresses. When the prefix
 // has run out, it calls stop with an error wrapping errExhausted.
-func allocRequest(hc *http.Client, token string, endpoints []string, prefixID, run, tenant string, count, clients int, timeout time.Duration, stop context.CancelCauseFunc) requestFunc {
+func allocRequest(hc *http.Client, token string, endpoints []string, prefixID, run, tenant, zone string, count, clients int, timeout time.Duration, stop context.CancelCauseFunc) requestFunc {
 	withTenant := ""
 	if tenant != "" {
 		withTenant = fmt.Sprintf(`,"tenant":%q`, tenant)
@@ -148,7 +157,11 @@ func allocRequest(hc *http.Client, token string, endpoints []string, prefixID, r
 	// sent[c] is touched only by client c's goroutine.
 	sent := make([]uint64, clients)
 	return func(ctx context.Context, c int, seq uint64) outcome {
-		body := fmt.Appendf(nil, `{"count":%d,"owner":"vm:%d/net%d"%s}`, count, c, sent[c], withTenant)
+		body := fmt.Appendf(nil, `{"count":%d,"owner":"vm:%d/net%d"%s`, count, c, sent[c], withTenant)
+		if zone != "" {
+			body = fmt.Appendf(body, `,"dns_name":"c%d-%d.%s"`, c, sent[c], zone)
+		}
+		body = append(body, '}')
 		sent[c]++
 		hdr := http.Header{"Idempotency-Key": {run + "-" + strconv.FormatUint(seq, 10)}}
 		o, resp := sendHeader(ctx, hc, http.MethodPost, urls[c], token, hdr, body, timeout, http.StatusCreated)
@@ -240,6 +253,16 @@ func (s *allocSetup) prefix(ctx context.Context, vrf, cidr string) (string, stri
 func (s *allocSetup) tenant(ctx context.Context, name string) error {
 	body, _ := json.Marshal(map[string]any{"id": name, "description": "moxxiebench alloc", "quota": map[string]int64{"ipv4_addresses": 1 << 40}})
 	_, err := s.post(ctx, "/v1/tenants", "tenant", body)
+	if errors.As(err, new(*conflictError)) {
+		return nil
+	}
+	return err
+}
+
+// zone creates the forward DNS zone name, unless it exists.
+func (s *allocSetup) zone(ctx context.Context, name string) error {
+	body, _ := json.Marshal(map[string]string{"name": name, "description": "moxxiebench alloc"})
+	_, err := s.post(ctx, "/v1/dns/zones", "zone", body)
 	if errors.As(err, new(*conflictError)) {
 		return nil
 	}

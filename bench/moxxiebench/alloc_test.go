@@ -37,13 +37,14 @@ type fakeIPAM struct {
 	vrfs  []string          // guarded by mu
 	given int               // guarded by mu
 	bad   []string          // guarded by mu
+	names map[string]bool   // guarded by mu; the dns_names allocated
 	setup map[string]string // path -> body; guarded by mu
 }
 
 var ownerRE = regexp.MustCompile(`^vm:[0-9]+/net[0-9]+$`)
 
 func newFakeIPAM(t *testing.T) *fakeIPAM {
-	f := &fakeIPAM{t: t, keys: map[string]bool{}, setup: map[string]string{}}
+	f := &fakeIPAM{t: t, keys: map[string]bool{}, setup: map[string]string{}, names: map[string]bool{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -89,6 +90,12 @@ func (f *fakeIPAM) serve(w http.ResponseWriter, r *http.Request) {
 			f.fail("lookup query %q", r.URL.RawQuery)
 		}
 		fmt.Fprintf(w, `{"prefixes":[{"id":"p-parent","prefix":"10.0.0.0/8","status":"container"},{"id":"p-old","prefix":%q,"status":"active"}]}`, f.existing)
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/dns/zones":
+		f.mu.Lock()
+		f.setup[r.URL.Path] = string(body)
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusConflict) // as if an earlier run made it
+		w.Write([]byte(`{"error":{"code":"conflict","field":"name","message":"zone exists"}}`))
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/allocate"):
 		f.allocate(w, r, body)
 	default:
@@ -99,12 +106,21 @@ func (f *fakeIPAM) serve(w http.ResponseWriter, r *http.Request) {
 
 func (f *fakeIPAM) allocate(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req struct {
-		Count int    `json:"count"`
-		Owner string `json:"owner"`
+		Count   int    `json:"count"`
+		Owner   string `json:"owner"`
+		DNSName string `json:"dns_name"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil || req.Count < 1 || !ownerRE.MatchString(req.Owner) {
 		f.fail("allocate body %s", body)
 	}
+	f.mu.Lock()
+	if req.DNSName != "" {
+		if f.names[req.DNSName] {
+			f.bad = append(f.bad, "dns_name "+req.DNSName+" used twice")
+		}
+		f.names[req.DNSName] = true
+	}
+	f.mu.Unlock()
 	key := r.Header.Get("Idempotency-Key")
 	f.mu.Lock()
 	if key == "" || f.keys[key] {
@@ -191,6 +207,36 @@ func TestAllocCmd(t *testing.T) {
 				t.Errorf("output:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestAllocCmd_DNSZone checks that --dns-zone makes the zone (an existing
+// one is fine) and names every address differently in it.
+func TestAllocCmd_DNSZone(t *testing.T) {
+	f := newFakeIPAM(t)
+	r, _, err := f.run(t, "--dns-zone", "bench.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK == 0 || r.DNSZone != "bench.test" {
+		t.Fatalf("OK = %d, zone %q", r.OK, r.DNSZone)
+	}
+	if !strings.Contains(f.setup["/v1/dns/zones"], `"name":"bench.test"`) {
+		t.Errorf("zone created with %s", f.setup["/v1/dns/zones"])
+	}
+	f.mu.Lock()
+	if len(f.names) != f.given {
+		t.Errorf("%d names for %d addresses", len(f.names), f.given)
+	}
+	for n := range f.names {
+		if !strings.HasSuffix(n, ".bench.test") || !strings.HasPrefix(n, "c") {
+			t.Errorf("name %q", n)
+		}
+		break
+	}
+	f.mu.Unlock()
+	if _, _, err := f.run(t, "--dns-zone", "bench.test", "--count", "2"); err == nil || !strings.Contains(err.Error(), "--count 1") {
+		t.Errorf("--dns-zone with --count 2: %v", err)
 	}
 }
 

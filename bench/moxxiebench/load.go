@@ -181,6 +181,9 @@ type Result struct {
 	VRF    string `json:"vrf,omitempty"`
 	// Tenant is the tenant an alloc run allocated for, if any.
 	Tenant string `json:"tenant,omitempty"`
+	// DNSZone is the forward zone an alloc run named its addresses in, if
+	// any.
+	DNSZone string `json:"dns_zone,omitempty"`
 	// CPU is the CPU time used by the servers and the machine during the
 	// measured window.
 	CPU *CPUUsage `json:"cpu,omitempty"`
