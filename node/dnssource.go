@@ -18,9 +18,14 @@ import (
 // dnsRefreshGap is the least time between the end of one read of the DNS
 // data and the start of the next. A change after a quiet spell is read at
 // once; the changes of a burst (an allocation storm) wait and share one
-// read. The gap grows to the time the last read took, so reading never
-// takes more than half of a core.
-const dnsRefreshGap = 5 * time.Millisecond
+// read. The gap grows to dnsRefreshRatio times the time the last read
+// took, which is linear in the named addresses (about 10 ms per 100,000):
+// in a storm of named allocations reading takes at most a third of a core,
+// and a change waits at most about three reads.
+const (
+	dnsRefreshGap   = 5 * time.Millisecond
+	dnsRefreshRatio = 2
+)
 
 // dnsSource is a dns.ChangeSource over the FSM: it watches the store's DNS
 // data (zones, active prefixes, named addresses) and, when it changes,
@@ -95,7 +100,7 @@ func (s *dnsSource) run(stop <-chan struct{}) {
 			ws = nil
 		}
 		last := time.Now()
-		gap := max(dnsRefreshGap, last.Sub(start))
+		gap := max(dnsRefreshGap, dnsRefreshRatio*last.Sub(start))
 		if ws == nil {
 			select {
 			case <-time.After(time.Second):
