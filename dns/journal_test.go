@@ -10,7 +10,9 @@ func TestJournal(t *testing.T) {
 	if changes, v, _, ok := j.Changes(0); !ok || v != 0 || len(changes) != 0 {
 		t.Fatalf("zero journal: %v %d %v", changes, v, ok)
 	}
-	rec := func(i int) Record { return Record{Name: fmt.Sprintf("h%d.moxxie.test.", i), Type: TypeA, Value: "10.0.0.1"} }
+	rec := func(i int) Record {
+		return Record{Name: fmt.Sprintf("h%d.moxxie.test.", i), Type: TypeA, Value: "10.0.0.1"}
+	}
 	_, ch := j.Version()
 	v1 := j.Append(Change{Serial: 1, Add: []Record{rec(1)}})
 	select {
