@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/moxxie/moxxie/telemetry/promtest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // changeZones are the zones of the change tests: a forward zone with a
@@ -218,6 +220,12 @@ func TestWatchUpdatesFromChanges(t *testing.T) {
 	waitServed("set", 1)
 	if n := src.calls.Load(); n != 2 {
 		t.Errorf("Snapshot called %d times after Set, want 2", n)
+	}
+	server := "server=dns://test-" + t.Name()
+	for kind, want := range map[string]float64{"rebuild": 2, "change": 2} {
+		if got := promtest.Value(t, prometheus.DefaultGatherer, "coredns_moxxie_updates_total", "kind="+kind+","+server); got != want {
+			t.Errorf("updates of kind %s: %v, want %v", kind, got, want)
+		}
 	}
 }
 

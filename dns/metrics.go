@@ -46,6 +46,12 @@ var (
 		Help:      "Time taken to rebuild the answers, or change those of the records that changed, after the source changed.",
 		Buckets:   prometheus.ExponentialBuckets(0.0001, 4, 10),
 	}, []string{"server"})
+	updatesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "updates_total",
+		Help:      "Times the answers were made again after the source changed: \"rebuild\", all of them from a snapshot (at start, after a change of the zones, or when the source could not tell the changes); \"change\", those of the records that changed.",
+	}, []string{"server", "kind"})
 )
 
 // newQueryCounter returns moxxie_dns_queries_total, registered in reg (or
@@ -87,15 +93,19 @@ type serverMetrics struct {
 	records   prometheus.Gauge
 	skipped   prometheus.Gauge
 	rebuild   prometheus.Observer
+	// rebuilds and changes count the two kinds of updates.
+	rebuilds, changes prometheus.Counter
 }
 
 func newServerMetrics(server string) *serverMetrics {
 	sm := &serverMetrics{
-		server:  server,
-		passed:  passedTotal.WithLabelValues(server),
-		records: recordsGauge.WithLabelValues(server),
-		skipped: skippedGauge.WithLabelValues(server),
-		rebuild: rebuildSeconds.WithLabelValues(server),
+		server:   server,
+		passed:   passedTotal.WithLabelValues(server),
+		records:  recordsGauge.WithLabelValues(server),
+		skipped:  skippedGauge.WithLabelValues(server),
+		rebuild:  rebuildSeconds.WithLabelValues(server),
+		rebuilds: updatesTotal.WithLabelValues(server, "rebuild"),
+		changes:  updatesTotal.WithLabelValues(server, "change"),
 	}
 	for t, tl := range typeLabels {
 		for r, rc := range rcodeLabels {
@@ -165,11 +175,17 @@ func (sm *serverMetrics) count(qtype uint16, rcode int) {
 	sm.moxxie[t][r].Inc()
 }
 
-// loaded records a rebuild.
-func (sm *serverMetrics) loaded(ix *index, took time.Duration) {
+// loaded records an update of the answers: a rebuild of them all, or a
+// change of some.
+func (sm *serverMetrics) loaded(ix *index, took time.Duration, rebuilt bool) {
 	sm.records.Set(float64(ix.records))
 	sm.skipped.Set(float64(ix.skipped))
 	sm.rebuild.Observe(took.Seconds())
+	if rebuilt {
+		sm.rebuilds.Inc()
+	} else {
+		sm.changes.Inc()
+	}
 }
 
 // unregister removes the server's series, when it stops.
@@ -180,4 +196,5 @@ func (sm *serverMetrics) unregister() {
 	recordsGauge.Delete(l)
 	skippedGauge.Delete(l)
 	rebuildSeconds.Delete(l)
+	updatesTotal.DeletePartialMatch(l)
 }

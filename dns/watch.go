@@ -117,7 +117,7 @@ func (w *watcher) update(changes []Change, version uint64) {
 	start := time.Now()
 	ix := w.b.apply(changes)
 	w.version = version
-	w.publish(ix, time.Since(start))
+	w.publish(ix, time.Since(start), false)
 }
 
 // load builds the answers for recs and swaps them in; queries already
@@ -129,14 +129,15 @@ func (w *watcher) load(recs *Records) {
 	if recs != nil {
 		w.version = recs.Version
 	}
-	w.publish(w.b.ix, time.Since(start))
+	w.publish(w.b.ix, time.Since(start), true)
 }
 
-// publish serves ix, which took took to make.
-func (w *watcher) publish(ix *index, took time.Duration) {
+// publish serves ix, which took took to make, by a rebuild of every
+// answer or not.
+func (w *watcher) publish(ix *index, took time.Duration, rebuilt bool) {
 	w.m.index.Store(ix)
 	w.m.ready.Store(true)
-	w.m.metrics.loaded(ix, took)
+	w.m.metrics.loaded(ix, took, rebuilt)
 	if ix.problem != w.problem {
 		w.problem = ix.problem
 		if ix.skipped > 0 {
