@@ -93,14 +93,19 @@ func serve(args []string, stdout io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	src := mdns.NewStaticSource(recs)
 	srv, err := mdns.Serve(ctx, mdns.ServerConfig{
 		Listen:  *listen,
-		Source:  mdns.NewStaticSource(recs),
+		Source:  src,
 		Sockets: *sockets,
 	})
 	if err != nil {
 		return err
 	}
+	// A live server's answers have changed since they were built: serve
+	// from such answers too (an overlay over the built ones), not from a
+	// fresh build alone. The name is not in the query file.
+	src.Update(mdns.Change{Serial: 2, Add: []mdns.Record{{Name: "changed." + forwardZone, Type: mdns.TypeA, Value: "10.0.255.254"}}})
 	fmt.Fprintf(stdout, "moxxiedns: serving %d names on %s\n", *names, srv.Addr())
 	<-ctx.Done()
 	return srv.Stop()
