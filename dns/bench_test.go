@@ -83,10 +83,12 @@ func BenchmarkApplyChange(b *testing.B) {
 	bd := newBuilder(benchRecords(100000))
 	for i := 0; b.Loop(); i++ {
 		addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		bd.apply([]Change{{
+		if _, ok := bd.apply([]Change{{
 			Serial: uint32(i + 2),
 			Remove: HostRecords(fmt.Sprintf("host-%d.bench.test.", i%100000), addr, 0),
 			Add:    HostRecords(fmt.Sprintf("renamed-%d.bench.test.", i), addr, 0),
-		}})
+		}}); !ok {
+			b.Fatal("not applied")
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"cmp"
 	"maps"
 	"math"
 	"slices"
@@ -135,6 +136,8 @@ type change struct {
 	b    *builder
 	next *index
 	to   *table // the table written: next's base or overlay
+	// zonesOwned says next's zones map is its own, not the last index's.
+	zonesOwned bool
 	// sets holds the RRsets changed so far, in order, and keys their keys'
 	// places in it.
 	sets  []rrset
@@ -341,33 +344,95 @@ func (ix *index) skip(problem string) {
 }
 
 // apply makes the next index from the current one and changes, in order,
-// and returns it. Indexes made before stay as they were.
-func (b *builder) apply(changes []Change) *index {
+// and returns it; indexes made before stay as they were. It returns false
+// when the changes cannot be made to the current index alone: a zone that
+// comes or goes while names exist under its apex (their zone changes), or
+// a zone listed twice. The builder must then be discarded and the index
+// rebuilt from a snapshot.
+func (b *builder) apply(changes []Change) (*index, bool) {
 	c := b.change(true)
-	serial, reserial := uint32(0), false
+	// A serial is given to the zones once, before zones are added and at
+	// the end: each time repacks every zone.
+	var serial uint32
 	for i := range changes {
 		ch := &changes[i]
-		if ch.Serial != 0 {
-			serial, reserial = ch.Serial, true
-		}
 		for j := range ch.Remove {
 			c.remove(&ch.Remove[j])
+		}
+		for _, name := range ch.RemoveZones {
+			if !c.removeZone(name) {
+				return nil, false
+			}
+		}
+		if len(ch.Zones) > 0 && serial != 0 {
+			c.reserial(serial)
+			serial = 0
+		}
+		for j := range ch.Zones {
+			if !c.addZone(&ch.Zones[j]) {
+				return nil, false
+			}
 		}
 		for j := range ch.Add {
 			c.add(&ch.Add[j])
 		}
+		serial = cmp.Or(ch.Serial, serial)
 	}
-	if reserial {
-		zones := make(map[string]*zone, len(c.next.zones))
-		for n, z := range c.next.zones {
-			if z.conf.serial != serial {
-				conf := z.conf
-				conf.serial = serial
-				z = b.newZone(n, conf)
-			}
-			zones[n] = z
+	if serial != 0 {
+		c.reserial(serial)
+	}
+	return c.finish(), true
+}
+
+// ownZones gives the next index a zones map of its own, to change.
+func (c *change) ownZones() {
+	if !c.zonesOwned {
+		c.next.zones = maps.Clone(c.next.zones)
+		c.zonesOwned = true
+	}
+}
+
+// reserial makes serial the SOA serial of every zone.
+func (c *change) reserial(serial uint32) {
+	for n, z := range c.next.zones {
+		if z.conf.serial != serial {
+			c.ownZones()
+			conf := z.conf
+			conf.serial = serial
+			c.next.zones[n] = c.b.newZone(n, conf)
 		}
-		c.next.zones = zones
 	}
-	return c.finish()
+}
+
+// removeZone stops serving the zone name, which must hold no names but
+// its apex by now. A zone not served is no change.
+func (c *change) removeZone(name string) bool {
+	name, ok := canonical(name)
+	if !ok || c.next.zones[name] == nil {
+		return true
+	}
+	if c.b.children[name] > 0 || c.hasRecords(name) {
+		return false
+	}
+	c.ownZones()
+	delete(c.next.zones, name)
+	c.setName(name, "")
+	return true
+}
+
+// addZone serves a new zone, whose apex must not be a name already: no
+// name of the zone around it may lie in the new one.
+func (c *change) addZone(zc *Zone) bool {
+	name, conf, problem := zoneSettings(zc)
+	switch {
+	case problem != "":
+		c.next.skip(problem)
+		return true
+	case c.next.zones[name] != nil || c.next.zoneName(name) != "":
+		return false
+	}
+	c.ownZones()
+	c.next.zones[name] = c.b.newZone(name, conf)
+	c.setName(name, name)
+	return true
 }

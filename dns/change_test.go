@@ -49,11 +49,43 @@ func randomRecord(r *rand.Rand) Record {
 	return Record{Name: name, Type: TypeA, Value: "not-an-address"}
 }
 
-// TestBuilderApplyMatchesRebuild changes records at random, step by step,
-// and checks after every step that the index changed by the steps answers
-// every query as an index built afresh from the records does: answers,
-// NODATA and NXDOMAIN, SOA serials, the record count.
+// optionalZones are zones the change tests add and remove: nested in a
+// forward zone, one served from the start, nested in a reverse zone, and
+// one with no names.
+var optionalZones = []Zone{
+	{Name: "c.moxxie.test.", TTL: 120},
+	{Name: "lab.moxxie.test.", Serial: 1, TTL: 300},
+	{Name: "1.10.in-addr.arpa.", Kind: ZoneReverse},
+	{Name: "other.test."},
+}
+
+// closestZone returns the name of the zone of zones that holds name, or "".
+func closestZone(name string, zones []Zone) string {
+	n, ok := canonical(name)
+	if !ok {
+		return ""
+	}
+	for {
+		for _, z := range zones {
+			if zn, _ := canonical(z.Name); zn == n {
+				return zn
+			}
+		}
+		if n == "." {
+			return ""
+		}
+		n = parent(n)
+	}
+}
+
+// TestBuilderApplyMatchesRebuild changes records and zones at random, step
+// by step, as a source keeping to Change's rules does, and checks after
+// every step that the index changed by the steps answers every query as an
+// index built afresh from the records does: answers, NODATA and NXDOMAIN,
+// SOA serials, the record count. A step the builder cannot make (apply
+// false) is rebuilt from the records, as the watcher does.
 func TestBuilderApplyMatchesRebuild(t *testing.T) {
+	var zoneSteps, rebuilds int
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 7))
@@ -72,6 +104,16 @@ func TestBuilderApplyMatchesRebuild(t *testing.T) {
 						c.Remove = append(c.Remove, randomRecord(r)) // perhaps never added
 					}
 				}
+				// A record never added is not removed from the source
+				// either, so both sides see the same removals.
+				full, _ := src.Snapshot()
+				c.Remove = slices.DeleteFunc(c.Remove, func(rec Record) bool {
+					return !slices.ContainsFunc(full.Records, func(have Record) bool { return sameRecord(have, rec) })
+				})
+				if r.IntN(6) == 0 {
+					zoneSteps++
+					changeZone(&c, &present, full.Zones, optionalZones[r.IntN(len(optionalZones))])
+				}
 				for range r.IntN(4) {
 					rec := randomRecord(r)
 					c.Add = append(c.Add, rec)
@@ -80,15 +122,14 @@ func TestBuilderApplyMatchesRebuild(t *testing.T) {
 				if r.IntN(3) == 0 {
 					c.Serial = uint32(step + 2)
 				}
-				// A record never added is not removed from the source
-				// either, so both sides see the same removals.
-				c.Remove = slices.DeleteFunc(c.Remove, func(rec Record) bool {
-					full, _ := src.Snapshot()
-					return !slices.ContainsFunc(full.Records, func(have Record) bool { return sameRecord(have, rec) })
-				})
 				src.Update(c)
-				got := b.apply([]Change{c})
-				full, _ := src.Snapshot()
+				full, _ = src.Snapshot()
+				got, ok := b.apply([]Change{c})
+				if !ok {
+					rebuilds++
+					b = newBuilder(full)
+					got = b.ix
+				}
 				compareIndexes(t, fmt.Sprintf("step %d", step), got, buildIndex(full))
 				if t.Failed() {
 					t.Fatalf("step %d: change %+v", step, c)
@@ -96,6 +137,36 @@ func TestBuilderApplyMatchesRebuild(t *testing.T) {
 			}
 		})
 	}
+	t.Logf("%d steps changed a zone; %d needed a rebuild", zoneSteps, rebuilds)
+	if rebuilds == 0 || rebuilds > zoneSteps*3/4 {
+		t.Errorf("%d of %d zone changes rebuilt: the test does not cover both ways", rebuilds, zoneSteps)
+	}
+}
+
+// changeZone adds z to c, or removes it if it is among zones, as a source
+// keeping to Change's rules does: the records it holds among present are
+// removed first, and added again if another zone holds them then.
+func changeZone(c *Change, present *[]Record, zones []Zone, z Zone) {
+	name, _ := canonical(z.Name)
+	if closestZone(name, zones) != name {
+		c.Zones = append(c.Zones, z)
+		return
+	}
+	after := slices.DeleteFunc(slices.Clone(zones), func(have Zone) bool { return sameName(have.Name, name) })
+	kept := (*present)[:0]
+	for _, rec := range *present {
+		if closestZone(rec.Name, zones) != name {
+			kept = append(kept, rec)
+			continue
+		}
+		c.Remove = append(c.Remove, rec)
+		if closestZone(rec.Name, after) != "" {
+			c.Add = append(c.Add, rec)
+			kept = append(kept, rec)
+		}
+	}
+	*present = kept
+	c.RemoveZones = append(c.RemoveZones, z.Name)
 }
 
 // TestBuilderApplyFolds applies changes large enough to fold the overlay
@@ -111,7 +182,10 @@ func TestBuilderApplyFolds(t *testing.T) {
 	steps := []Change{{Add: all}, {Remove: all[:2000]}, {Add: all[:10]}}
 	for i, c := range steps {
 		src.Update(c)
-		got := b.apply([]Change{c})
+		got, ok := b.apply([]Change{c})
+		if !ok {
+			t.Fatalf("step %d: not applied", i)
+		}
 		full, _ := src.Snapshot()
 		compareIndexes(t, fmt.Sprintf("step %d", i), got, buildIndex(full))
 		if i == 0 && len(got.over.answers) != 0 {
@@ -277,12 +351,65 @@ func FuzzApplyChanges(f *testing.F) {
 						return !slices.ContainsFunc(full.Records, func(have Record) bool { return sameRecord(have, rec) })
 					})
 					src.Update(step)
-					got := b.apply([]Change{step})
+					got, ok := b.apply([]Change{step})
 					full, _ := src.Snapshot()
+					if !ok {
+						b = newBuilder(full)
+						got = b.ix
+					}
 					compareIndexes(t, fmt.Sprintf("at %d", i), got, buildIndex(full))
 				}
 				c = Change{}
 			}
 		}
 	})
+}
+
+// TestBuilderApplyZones checks the zone changes the builder makes itself
+// and those it leaves to a rebuild.
+func TestBuilderApplyZones(t *testing.T) {
+	x := Record{Name: "x.lab.moxxie.test.", Type: TypeA, Value: "10.0.0.1"}
+	deep := Record{Name: "a.b.c.moxxie.test.", Type: TypeA, Value: "10.0.0.2"}
+	tests := []struct {
+		name   string
+		change Change
+		ok     bool
+		// after the change: a name, its type, and whether it answers
+		qname   string
+		qtype   uint16
+		answers bool
+	}{
+		{"add an empty zone", Change{Zones: []Zone{{Name: "other.test."}}}, true, "other.test.", dns.TypeSOA, true},
+		{"add a zone with records", Change{Zones: []Zone{{Name: "other.test."}}, Add: []Record{{Name: "h.other.test.", Type: TypeA, Value: "10.0.0.3"}}}, true, "h.other.test.", dns.TypeA, true},
+		{"add a zone over names of the zone around it", Change{Zones: []Zone{{Name: "b.c.moxxie.test."}}}, false, "", 0, false},
+		{"add a zone served already", Change{Zones: []Zone{{Name: "LAB.moxxie.test"}}}, false, "", 0, false},
+		{"remove a zone holding records", Change{RemoveZones: []string{"lab.moxxie.test."}}, false, "", 0, false},
+		{"remove a zone with its records", Change{Remove: []Record{x}, RemoveZones: []string{"lab.moxxie.test"}}, true, "lab.moxxie.test.", dns.TypeSOA, false},
+		{"move records to the zone around", Change{Remove: []Record{x}, RemoveZones: []string{"lab.moxxie.test."}, Add: []Record{x}}, true, "x.lab.moxxie.test.", dns.TypeA, true},
+		{"remove a zone not served", Change{RemoveZones: []string{"none.test."}}, true, "x.lab.moxxie.test.", dns.TypeA, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := NewStaticSource(&Records{Zones: changeZones(), Records: []Record{x, deep}})
+			recs, _ := src.Snapshot()
+			b := newBuilder(recs)
+			before := b.ix
+			src.Update(tt.change)
+			got, ok := b.apply([]Change{tt.change})
+			if ok != tt.ok {
+				t.Fatalf("apply ok = %v, want %v", ok, tt.ok)
+			}
+			if b.ix != before && !ok {
+				t.Error("a change not made replaced the builder's index")
+			}
+			if !ok {
+				return
+			}
+			full, _ := src.Snapshot()
+			compareIndexes(t, tt.name, got, buildIndex(full))
+			if a, _, _ := got.lookup(tt.qname, tt.qtype); (a != nil) != tt.answers {
+				t.Errorf("%s %s: answer %v, want one: %v", tt.qname, dns.TypeToString[tt.qtype], a, tt.answers)
+			}
+		})
+	}
 }

@@ -213,18 +213,27 @@ func (b *builder) skip(format string, args ...any) {
 }
 
 func (b *builder) addZone(zc *Zone) {
+	name, conf, problem := zoneSettings(zc)
+	switch {
+	case problem != "":
+		b.ix.skip(problem)
+	case b.ix.zones[name] != nil:
+		b.skip("zone %q: listed twice", name)
+	default:
+		b.ix.zones[name] = b.newZone(name, conf)
+		b.ix.base.names[name] = name
+	}
+}
+
+// zoneSettings returns the canonical name and the settings of a zone, or
+// says why it is not served.
+func zoneSettings(zc *Zone) (string, zoneConf, string) {
 	name, ok := canonical(zc.Name)
 	if !ok {
-		b.skip("zone %q: invalid name", zc.Name)
-		return
-	}
-	if b.ix.zones[name] != nil {
-		b.skip("zone %q: listed twice", name)
-		return
+		return "", zoneConf{}, fmt.Sprintf("zone %q: invalid name", zc.Name)
 	}
 	if zc.Kind == ZoneReverse && !dns.IsSubDomain("in-addr.arpa.", name) && !dns.IsSubDomain("ip6.arpa.", name) {
-		b.skip("zone %q: a reverse zone must lie under in-addr.arpa. or ip6.arpa.", name)
-		return
+		return "", zoneConf{}, fmt.Sprintf("zone %q: a reverse zone must lie under in-addr.arpa. or ip6.arpa.", name)
 	}
 	conf := zoneConf{kind: zc.Kind, serial: zc.Serial, ttl: cmp.Or(zc.TTL, DefaultTTL), negTTL: cmp.Or(zc.NegativeTTL, DefaultNegativeTTL)}
 	for _, n := range zc.NS {
@@ -238,8 +247,7 @@ func (b *builder) addZone(zc *Zone) {
 	if conf.mbox, ok = canonical(zc.Mbox); !ok {
 		conf.mbox = "hostmaster." + name
 	}
-	b.ix.zones[name] = b.newZone(name, conf)
-	b.ix.base.names[name] = name
+	return name, conf, ""
 }
 
 // newZone packs the apex answers and the negative answer of a zone.

@@ -118,19 +118,30 @@ type ChangeSource interface {
 	// Changes returns the changes from version since to the current
 	// version, in order, the current version, and a channel that is closed
 	// when it changes. ok is false when the source cannot tell them (since
-	// is too old, or the zones changed in between): the plugin then takes
-	// a Snapshot.
+	// is too old, or the records were replaced whole in between): the
+	// plugin then takes a Snapshot.
 	Changes(since uint64) (changes []Change, version uint64, changed <-chan struct{}, ok bool)
 }
 
-// A Change takes a source's records from one version to the next: Remove
-// is taken out, then Add put in. The zones stay as they are, but for their
-// SOA serial, which becomes Serial when it is not zero. A record is
-// removed as many times as it was added before it is no longer served.
+// A Change takes a source's records from one version to the next. In
+// order: the records of Remove are taken out, the zones named in
+// RemoveZones stop being served, those of Zones start, and the records of
+// Add are put in. Then every zone's SOA serial becomes Serial, when it is
+// not zero. A record is removed as many times as it was added before it
+// is no longer served.
+//
+// A record outside every zone is dropped when it is added, not kept for a
+// zone that comes later: a change that adds a zone adds the zone's
+// records with it, and one that removes a zone removes its records first
+// (and adds them again if another zone now holds them). A zone that comes
+// or goes while names of the zone around it lie under its apex makes the
+// plugin rebuild its answers from a Snapshot.
 type Change struct {
-	Serial uint32
-	Remove []Record
-	Add    []Record
+	Serial      uint32
+	Remove      []Record
+	RemoveZones []string
+	Zones       []Zone
+	Add         []Record
 }
 
 // HostRecords returns the records of an address with a DNS name: A or AAAA

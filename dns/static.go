@@ -8,7 +8,8 @@ import (
 
 // StaticSource is a ChangeSource holding records set by its owner, for
 // tests and standalone serving. Set replaces them and Update changes them,
-// waking the servers using it.
+// waking the servers using it. Unlike the plugin, it keeps records outside
+// every zone (see Change).
 type StaticSource struct {
 	mu      sync.Mutex
 	recs    *Records // guarded by mu
@@ -61,6 +62,10 @@ func (s *StaticSource) Update(c Change) {
 			next.Records = slices.Delete(next.Records, i, i+1)
 		}
 	}
+	for _, name := range c.RemoveZones {
+		next.Zones = slices.DeleteFunc(next.Zones, func(z Zone) bool { return sameName(z.Name, name) })
+	}
+	next.Zones = append(next.Zones, c.Zones...)
 	next.Records = append(next.Records, c.Add...)
 	if c.Serial != 0 {
 		for i := range next.Zones {
@@ -74,6 +79,11 @@ func (s *StaticSource) Update(c Change) {
 // sameRecord reports whether a and b are the same record but for TTL, as
 // the plugin tells records apart.
 func sameRecord(a, b Record) bool {
-	return a.Type == b.Type && strings.EqualFold(strings.TrimSuffix(a.Name, "."), strings.TrimSuffix(b.Name, ".")) &&
-		(a.Value == b.Value || a.Type == TypePTR && strings.EqualFold(strings.TrimSuffix(a.Value, "."), strings.TrimSuffix(b.Value, ".")))
+	return a.Type == b.Type && sameName(a.Name, b.Name) && (a.Value == b.Value || a.Type == TypePTR && sameName(a.Value, b.Value))
+}
+
+// sameName reports whether two domain names are the same, in any case,
+// fully qualified or not.
+func sameName(a, b string) bool {
+	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
 }

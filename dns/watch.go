@@ -98,8 +98,7 @@ func (w *watcher) run(changed <-chan struct{}, stop <-chan struct{}, done chan<-
 		last = time.Now()
 		if cs, ok := w.src.(ChangeSource); ok {
 			changes, version, ch, ok := cs.Changes(w.version)
-			if ok {
-				w.update(changes, version)
+			if ok && w.update(changes, version) {
 				changed, gap = ch, updateGap
 				continue
 			}
@@ -112,12 +111,17 @@ func (w *watcher) run(changed <-chan struct{}, stop <-chan struct{}, done chan<-
 }
 
 // update changes the answers by changes, which take them to version, and
-// swaps them in.
-func (w *watcher) update(changes []Change, version uint64) {
+// swaps them in. It returns false, and changes nothing served, when the
+// answers must be rebuilt instead.
+func (w *watcher) update(changes []Change, version uint64) bool {
 	start := time.Now()
-	ix := w.b.apply(changes)
+	ix, ok := w.b.apply(changes)
+	if !ok {
+		return false
+	}
 	w.version = version
 	w.publish(ix, time.Since(start), false)
+	return true
 }
 
 // load builds the answers for recs and swaps them in; queries already

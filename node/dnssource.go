@@ -145,7 +145,7 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 		view = newDNSView(d)
 		s.zones, s.prefixes = d.Zones, d.Prefixes
 	}
-	if s.view == nil || st != s.store || !view.sameZones(s.view) {
+	if s.view == nil || st != s.store {
 		s.store, s.index, s.view = st, d.Index, view
 		s.named = d.Addresses
 		s.recs = nil
@@ -157,8 +157,13 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 		return nil // the first read of run: nothing changed since newDNSSource
 	}
 	c := dns.Change{Serial: uint32(d.Index)}
-	s.view.diff(&c, s.named, d.Addresses)
-	s.named = d.Addresses
+	if view != s.view && !view.sameZones(s.view) {
+		c.RemoveZones, c.Zones = s.view.zoneChanges(view, c.Serial)
+	} else {
+		view = s.view
+	}
+	diffNamed(&c, s.view, view, s.named, d.Addresses)
+	s.named, s.view = d.Addresses, view
 	s.index = d.Index
 	s.recs = nil
 	s.version = s.journal.Append(c)
@@ -238,9 +243,13 @@ func newDNSView(d *fsm.DNSData) *dnsView {
 // sameZones reports whether v and o serve the same zones alike, and so
 // map every address to the same records.
 func (v *dnsView) sameZones(o *dnsView) bool {
-	return slices.EqualFunc(v.zones, o.zones, func(a, b dns.Zone) bool {
-		return a.Name == b.Name && a.Kind == b.Kind && a.TTL == b.TTL && a.Mbox == b.Mbox && slices.Equal(a.NS, b.NS)
-	})
+	return slices.EqualFunc(v.zones, o.zones, sameZone)
+}
+
+// sameZone reports whether a and b are the same zone with the same
+// settings, whatever their serials.
+func sameZone(a, b dns.Zone) bool {
+	return a.Name == b.Name && a.Kind == b.Kind && a.TTL == b.TTL && a.Mbox == b.Mbox && slices.Equal(a.NS, b.NS)
 }
 
 // records returns the records of d's named addresses in the view's zones,
@@ -277,30 +286,84 @@ func (v *dnsView) appendRecords(out []dns.Record, a *fsm.Address) []dns.Record {
 	return out
 }
 
-// diff adds to c the records that change when the named addresses old
-// become now, both in the store's order (by lower-case name, then ID): a
-// merge of the two lists, in which an address the state did not change is
-// the same object in both.
-func (v *dnsView) diff(c *dns.Change, old, now []*fsm.Address) {
+// diffNamed adds to c the records that change when the named addresses
+// old, in the zones of view was, become now, in the zones of view is. Both
+// lists are in the store's order (by lower-case name, then ID), and an
+// address the state did not change is the same object in both, so this
+// is a merge of the two lists that, while the zones stay, compares
+// pointers alone; when they change, it compares the records of every name
+// in both views.
+func diffNamed(c *dns.Change, was, is *dnsView, old, now []*fsm.Address) {
+	// The records of a zone that goes (perhaps to come again with other
+	// settings) are removed before it, and added again if a zone holds
+	// them then (dns.Change).
+	gone := make(map[string]bool, len(c.RemoveZones))
+	for _, z := range c.RemoveZones {
+		gone[z] = true
+	}
+	// So are those that move to another zone: out of the old one before
+	// the new one comes (dns.Change).
+	moved := func(wasRecs, isRecs []dns.Record) bool {
+		for k, r := range wasRecs {
+			if z := was.zoneOfRecord(r); gone[z] || z != is.zoneOfRecord(isRecs[k]) {
+				return true
+			}
+		}
+		return false
+	}
+	var wasRecs, isRecs []dns.Record
 	i, j := 0, 0
 	for i < len(old) || j < len(now) {
 		switch {
 		case i < len(old) && j < len(now) && old[i] == now[j]:
+			if was != is {
+				wasRecs, isRecs = was.appendRecords(wasRecs[:0], old[i]), is.appendRecords(isRecs[:0], now[j])
+				if !slices.Equal(wasRecs, isRecs) || moved(wasRecs, isRecs) {
+					c.Remove, c.Add = append(c.Remove, wasRecs...), append(c.Add, isRecs...)
+				}
+			}
 			i, j = i+1, j+1
 		case j == len(now) || i < len(old) && storeLess(old[i], now[j]):
-			c.Remove = v.appendRecords(c.Remove, old[i])
+			c.Remove = was.appendRecords(c.Remove, old[i])
 			i++
 		case i == len(old) || storeLess(now[j], old[i]):
-			c.Add = v.appendRecords(c.Add, now[j])
+			c.Add = is.appendRecords(c.Add, now[j])
 			j++
 		default: // the same address, changed
-			if old[i].DNSName != now[j].DNSName || old[i].Address != now[j].Address {
-				c.Remove = v.appendRecords(c.Remove, old[i])
-				c.Add = v.appendRecords(c.Add, now[j])
+			if was != is || old[i].DNSName != now[j].DNSName || old[i].Address != now[j].Address {
+				c.Remove = was.appendRecords(c.Remove, old[i])
+				c.Add = is.appendRecords(c.Add, now[j])
 			}
 			i, j = i+1, j+1
 		}
 	}
+}
+
+// zoneChanges returns the zones v serves and is does not, by name, and
+// those is serves and v does not, with serial: a zone whose settings
+// changed is in both.
+func (v *dnsView) zoneChanges(is *dnsView, serial uint32) (removed []string, added []dns.Zone) {
+	was := make(map[string]dns.Zone, len(v.zones))
+	for _, z := range v.zones {
+		was[z.Name] = z
+	}
+	now := make(map[string]bool, len(is.zones))
+	for _, z := range is.zones {
+		now[z.Name] = true
+		if o, ok := was[z.Name]; !ok || !sameZone(o, z) {
+			if ok {
+				removed = append(removed, z.Name)
+			}
+			z.Serial = serial
+			added = append(added, z)
+		}
+	}
+	for _, z := range v.zones {
+		if !now[z.Name] {
+			removed = append(removed, z.Name)
+		}
+	}
+	return removed, added
 }
 
 // storeLess reports whether a comes before b in the store's dns_name
@@ -330,9 +393,15 @@ func zoneOf(name string, zones map[string]uint32) (string, bool) {
 // underAny reports whether the fully qualified name is or lies under one
 // of zones (fully qualified).
 func underAny(name string, zones map[string]bool) bool {
+	return closestOf(name, zones) != ""
+}
+
+// closestOf returns the zone of zones (fully qualified) that the fully
+// qualified name is or lies closest under, or "".
+func closestOf(name string, zones map[string]bool) string {
 	for n := name; n != "" && n != "."; {
 		if zones[n] {
-			return true
+			return n
 		}
 		i := strings.IndexByte(n, '.')
 		if i < 0 {
@@ -340,5 +409,15 @@ func underAny(name string, zones map[string]bool) bool {
 		}
 		n = n[i+1:]
 	}
-	return false
+	return ""
+}
+
+// zoneOfRecord returns the name of the zone of v that serves r, one of
+// v's records.
+func (v *dnsView) zoneOfRecord(r dns.Record) string {
+	if r.Type == dns.TypePTR {
+		return closestOf(r.Name, v.reverse)
+	}
+	zone, _ := zoneOf(strings.TrimSuffix(r.Name, "."), v.zoneTTL)
+	return zone + "."
 }

@@ -2,18 +2,25 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
+	mdns "github.com/miekg/dns"
 	"github.com/moxxie/moxxie/dns"
 	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/telemetry/promtest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestDNSRecords_Mapping(t *testing.T) {
@@ -113,6 +120,22 @@ func (tf *testFSM) apply(t testing.TB, cmd fsm.Command) any {
 		t.Fatalf("%T: %v", cmd, res.Err)
 	}
 	return res.Value
+}
+
+// try applies cmd as apply does, and returns its error instead of failing.
+func (tf *testFSM) try(cmd fsm.Command) error {
+	cmd.Meta().Now = time.Now().UnixNano()
+	if v, ok := cmd.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	buf, err := fsm.Encode(cmd)
+	if err != nil {
+		return err
+	}
+	tf.index++
+	return tf.f.Apply(&raft.Log{Type: raft.LogCommand, Index: tf.index, Data: buf}).(*fsm.Result).Err
 }
 
 // allocate allocates one address named name from prefix pid.
@@ -275,15 +298,16 @@ func TestDNSSource_CoalescesBursts(t *testing.T) {
 // TestDNSSource_TellsChanges checks that the source tells the DNS servers
 // the records that changed (an address added, renamed, released), that a
 // change of a prefix that leaves the zones as they were is one too, and
-// that a new zone starts a version to be read whole.
+// that zones that come and go are told with the records they take along.
 func TestDNSSource_TellsChanges(t *testing.T) {
 	tf := newTestFSM(t, "moxxie.test", "10.0.0.0/24")
 	tf.allocate(t, "p-moxxie.test", "a1", "web.moxxie.test")
 	src := startDNSSource(t, tf.f)
 	recs, _ := src.Snapshot()
 	version := recs.Version
-	// next waits for the change after version and returns its records.
-	next := func(what string) (removed, added []string) {
+	// next waits for the change after version and returns it, its records
+	// as "name value", sorted.
+	next := func(what string) (c dns.Change, removed, added []string) {
 		t.Helper()
 		deadline := time.After(5 * time.Second)
 		for {
@@ -304,7 +328,7 @@ func TestDNSSource_TellsChanges(t *testing.T) {
 				}
 				slices.Sort(removed)
 				slices.Sort(added)
-				return removed, added
+				return changes[0], removed, added
 			}
 			select {
 			case <-ch:
@@ -319,37 +343,250 @@ func TestDNSSource_TellsChanges(t *testing.T) {
 			t.Errorf("%s: removed %q, added %q; want removed %q, added %q", what, removed, added, wantRemoved, wantAdded)
 		}
 	}
+	zones := func(c dns.Change) string {
+		var added []string
+		for _, z := range c.Zones {
+			added = append(added, z.Name)
+		}
+		return fmt.Sprintf("-%v +%v", c.RemoveZones, added)
+	}
 
 	tf.allocate(t, "p-moxxie.test", "a2", "db.moxxie.test")
-	r, a := next("allocate")
+	c, r, a := next("allocate")
 	check("allocate", r, a, nil, []string{"2.0.0.10.in-addr.arpa. db.moxxie.test.", "db.moxxie.test. 10.0.0.2"})
+	if c.Serial == 0 || len(c.Zones)+len(c.RemoveZones) != 0 {
+		t.Errorf("allocate: serial %d, zones %s", c.Serial, zones(c))
+	}
 
 	name := "www.moxxie.test"
 	tf.apply(t, &fsm.AddressUpdateRequest{ID: "a1", DNSName: &name})
-	r, a = next("rename")
+	_, r, a = next("rename")
 	check("rename", r, a, []string{"1.0.0.10.in-addr.arpa. web.moxxie.test.", "web.moxxie.test. 10.0.0.1"},
 		[]string{"1.0.0.10.in-addr.arpa. www.moxxie.test.", "www.moxxie.test. 10.0.0.1"})
 
 	desc := "only the description"
 	tf.apply(t, &fsm.AddressUpdateRequest{ID: "a1", Description: &desc})
-	r, a = next("description")
+	_, r, a = next("description")
 	check("description", r, a, nil, nil)
 
 	tf.apply(t, &fsm.AddressReleaseRequest{ID: "a2", Force: true})
-	r, a = next("release")
+	_, r, a = next("release")
 	check("release", r, a, []string{"2.0.0.10.in-addr.arpa. db.moxxie.test.", "db.moxxie.test. 10.0.0.2"}, nil)
 
 	tf.apply(t, &fsm.PrefixUpdateRequest{ID: "p-moxxie.test", Description: &desc})
-	r, a = next("prefix description")
+	_, r, a = next("prefix description")
 	check("prefix description", r, a, nil, nil)
 
+	// Zones come: a forward zone, and a prefix's reverse zone.
 	tf.apply(t, &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: "other.test"}})
-	waitRecords(t, src, "new zone", func(r *dns.Records) bool { return len(r.Zones) == 3 })
-	if _, _, _, ok := src.Changes(version); ok {
-		t.Errorf("Changes(%d) ok after a new zone: the servers would not read the new zone", version)
+	c, r, a = next("new zone")
+	check("new zone", r, a, nil, nil)
+	if got := zones(c); got != "-[] +[other.test.]" {
+		t.Errorf("new zone: zones %s", got)
+	}
+	tf.apply(t, &fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p2", Prefix: "10.0.1.0/24"}})
+	c, _, _ = next("new prefix")
+	if got := zones(c); got != "-[] +[1.0.10.in-addr.arpa.]" {
+		t.Errorf("new prefix: zones %s", got)
+	}
+	tf.allocate(t, "p2", "a3", "app.other.test")
+	_, r, a = next("allocate in the new zones")
+	check("allocate in the new zones", r, a, nil, []string{"1.1.0.10.in-addr.arpa. app.other.test.", "app.other.test. 10.0.1.1"})
+
+	// A zone goes, and takes its names' records along. The reverse zones
+	// took their name server from it, the first forward zone by name, so
+	// they change too: the records of the names left in them go with them
+	// and come back.
+	tf.apply(t, &fsm.ZoneDeleteRequest{ID: "moxxie.test"})
+	c, r, a = next("zone deleted")
+	check("zone deleted", r, a,
+		[]string{"1.0.0.10.in-addr.arpa. www.moxxie.test.", "1.1.0.10.in-addr.arpa. app.other.test.", "app.other.test. 10.0.1.1", "www.moxxie.test. 10.0.0.1"},
+		[]string{"1.1.0.10.in-addr.arpa. app.other.test.", "app.other.test. 10.0.1.1"})
+	if got := zones(c); got != "-[0.0.10.in-addr.arpa. 1.0.10.in-addr.arpa. moxxie.test.] +[0.0.10.in-addr.arpa. 1.0.10.in-addr.arpa.]" {
+		t.Errorf("zone deleted: zones %s", got)
 	}
 	recs, _ = src.Snapshot()
-	if got := lookup(recs, "www.moxxie.test.", dns.TypeA); !slices.Equal(got, []string{"10.0.0.1"}) {
-		t.Errorf("after the new zone: www A = %v", got)
+	if got := lookup(recs, "app.other.test.", dns.TypeA); !slices.Equal(got, []string{"10.0.1.1"}) || len(recs.Zones) != 3 {
+		t.Errorf("after the zone's deletion: app A = %v, zones %v", got, recs.Zones)
+	}
+}
+
+// TestDNSSource_ChangesReplayToSnapshot makes random changes to the state
+// (named addresses allocated, renamed and released; zones and prefixes
+// created and deleted) and checks after each that the source's records
+// taken at the start with every change it told since applied give what
+// it would hand a new server whole: the changes tell everything.
+func TestDNSSource_ChangesReplayToSnapshot(t *testing.T) {
+	for seed := range uint64(5) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 3))
+			tf := newTestFSM(t, "moxxie.test", "10.0.0.0/24")
+			src := newDNSSource(tf.f, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+			start, _ := src.Snapshot()
+			mirror := dns.NewStaticSource(start)
+			version := start.Version
+			zones := []string{"moxxie.test", "lab.moxxie.test", "other.test"}
+			prefixes := []string{"10.0.1.0/24", "10.0.2.0/23", "2001:db8::/64"}
+			var ids []string
+			for step := range 150 {
+				var cmd fsm.Command
+				switch op := r.IntN(10); {
+				case op < 4: // allocate a named address in some prefix
+					id := fmt.Sprintf("a%d", step)
+					pid := []string{"p-moxxie.test", "p1", "p2", "p3"}[r.IntN(4)]
+					cmd = &fsm.AddressAllocateRequest{PrefixID: pid, IDs: []string{id}, DNSName: randomDNSName(r, zones)}
+					ids = append(ids, id)
+				case op < 6 && len(ids) > 0: // rename
+					name := randomDNSName(r, zones)
+					cmd = &fsm.AddressUpdateRequest{ID: ids[r.IntN(len(ids))], DNSName: &name}
+				case op < 7 && len(ids) > 0: // release
+					i := r.IntN(len(ids))
+					cmd = &fsm.AddressReleaseRequest{ID: ids[i], Force: true}
+					ids = slices.Delete(ids, i, i+1)
+				case op < 8:
+					cmd = &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: zones[r.IntN(len(zones))], TTL: uint32(r.IntN(2) * 300)}}
+				case op < 9:
+					cmd = &fsm.ZoneDeleteRequest{ID: zones[r.IntN(len(zones))]}
+				default:
+					i := r.IntN(len(prefixes))
+					if r.IntN(2) == 0 {
+						cmd = &fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: fmt.Sprintf("p%d", i+1), Prefix: prefixes[i]}}
+					} else {
+						cmd = &fsm.PrefixDeleteRequest{ID: fmt.Sprintf("p%d", i+1)}
+					}
+				}
+				if cmd == nil {
+					continue
+				}
+				tf.try(cmd) // many fail (a zone that exists, a prefix in use): as they may
+				if err := src.refresh(memdb.NewWatchSet()); err != nil {
+					t.Fatal(err)
+				}
+				changes, v, _, ok := src.Changes(version)
+				if !ok {
+					t.Fatalf("step %d: Changes(%d) not ok", step, version)
+				}
+				for _, c := range changes {
+					before, _ := mirror.Snapshot()
+					checkChangeRules(t, fmt.Sprintf("step %d (%T)", step, cmd), before, c)
+					mirror.Update(c)
+				}
+				version = v
+				want, _ := src.Snapshot()
+				got, _ := mirror.Snapshot()
+				if g, w := recordsString(got), recordsString(want); g != w {
+					t.Fatalf("step %d (%T): replayed:\n%s\nwhole:\n%s", step, cmd, g, w)
+				}
+			}
+		})
+	}
+}
+
+// checkChangeRules checks that c, applied to before, keeps dns.Change's
+// rules for zones, which let the DNS servers change their answers instead
+// of rebuilding them: once c's records are removed, a zone that goes holds
+// none, and no record of the zone around a zone that comes lies under it.
+func checkChangeRules(t *testing.T, what string, before *dns.Records, c dns.Change) {
+	t.Helper()
+	if len(c.RemoveZones)+len(c.Zones) == 0 {
+		return
+	}
+	recs := slices.Clone(before.Records)
+	for _, r := range c.Remove {
+		if i := slices.Index(recs, r); i >= 0 {
+			recs = slices.Delete(recs, i, i+1)
+		}
+	}
+	zones := map[string]bool{}
+	for _, z := range before.Zones {
+		zones[z.Name] = true
+	}
+	for _, r := range recs {
+		if z := closestOf(r.Name, zones); slices.Contains(c.RemoveZones, z) {
+			t.Errorf("%s: zone %s goes while it holds %s %s", what, z, r.Name, r.Value)
+		}
+		for _, z := range c.Zones {
+			with := maps.Clone(zones)
+			with[z.Name] = true
+			if closestOf(r.Name, with) == z.Name {
+				t.Errorf("%s: zone %s comes while %s %s, of the zone around it, lies under it", what, z.Name, r.Name, r.Value)
+			}
+		}
+	}
+}
+
+// randomDNSName returns a name in one of zones, or in none.
+func randomDNSName(r *rand.Rand, zones []string) string {
+	if r.IntN(8) == 0 {
+		return fmt.Sprintf("h%d.nowhere.test", r.IntN(3))
+	}
+	return fmt.Sprintf("h%d.%s", r.IntN(5), zones[r.IntN(len(zones))])
+}
+
+// recordsString lists the zones and records of recs, sorted, for
+// comparing two views that list them in other orders.
+func recordsString(recs *dns.Records) string {
+	var lines []string
+	for _, z := range recs.Zones {
+		lines = append(lines, fmt.Sprintf("zone %s %s serial=%d ttl=%d ns=%v mbox=%s", z.Name, z.Kind, z.Serial, z.TTL, z.NS, z.Mbox))
+	}
+	for _, r := range recs.Records {
+		lines = append(lines, fmt.Sprintf("%s %d %s ttl=%d", r.Name, r.Type, r.Value, r.TTL))
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// TestDNSSource_ZonesChangeAnswersInPlace checks through a real DNS
+// server that zones coming and going (a prefix's reverse zone, a forward
+// zone created and deleted) reach the answers as changes, without a
+// rebuild of every answer.
+func TestDNSSource_ZonesChangeAnswersInPlace(t *testing.T) {
+	tf := newTestFSM(t, "moxxie.test", "10.0.0.0/24")
+	for i := range 50 {
+		tf.allocate(t, "p-moxxie.test", fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.moxxie.test", i))
+	}
+	src := startDNSSource(t, tf.f)
+	srv, err := dns.Serve(context.Background(), dns.ServerConfig{Listen: "127.0.0.1:0", Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	updates := func(kind string) float64 {
+		return promtest.Value(t, prometheus.DefaultGatherer, "coredns_moxxie_updates_total", "kind="+kind+",server=dns://"+srv.Addr())
+	}
+	answers := func(what, name string, qtype uint16, want int) {
+		t.Helper()
+		c := &mdns.Client{Timeout: time.Second}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			r, _, err := c.Exchange(new(mdns.Msg).SetQuestion(name, qtype), srv.Addr())
+			if err == nil && len(r.Answer) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s %s not answered with %d records after 5 s: %v %v", what, name, mdns.TypeToString[qtype], want, r, err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	rebuilds := updates("rebuild")
+
+	tf.apply(t, &fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p2", Prefix: "10.0.1.0/24"}})
+	tf.allocate(t, "p2", "b1", "web.moxxie.test")
+	answers("new prefix", "1.1.0.10.in-addr.arpa.", mdns.TypePTR, 1)
+	tf.apply(t, &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: "other.test"}})
+	tf.allocate(t, "p2", "b2", "app.other.test")
+	answers("new zone", "app.other.test.", mdns.TypeA, 1)
+	answers("new zone", "other.test.", mdns.TypeSOA, 1)
+	tf.apply(t, &fsm.ZoneDeleteRequest{ID: "other.test"})
+	answers("zone deleted", "2.1.0.10.in-addr.arpa.", mdns.TypePTR, 0)
+	answers("zone deleted", "h7.moxxie.test.", mdns.TypeA, 1)
+
+	if got := updates("rebuild"); got != rebuilds {
+		t.Errorf("%v rebuilds of every answer for zones that came and went, want none", got-rebuilds)
+	}
+	if got := updates("change"); got == 0 {
+		t.Error("no changes counted")
 	}
 }
