@@ -107,3 +107,54 @@ func nextPrefix(addr netip.Addr, bits int) netip.Addr {
 	next, _ := netip.AddrFromSlice(b)
 	return next
 }
+
+// ReverseZonePrefix returns the prefix whose addresses' reverse names lie
+// in zone, a name under "in-addr.arpa." or "ip6.arpa." (case and the final
+// dot do not matter): "1.10.in-addr.arpa." gives 10.1.0.0/16. It is false
+// for any other name.
+func ReverseZonePrefix(zone string) (netip.Prefix, bool) {
+	zone = strings.ToLower(strings.TrimSuffix(zone, "."))
+	var labels []string
+	var v4 bool
+	switch {
+	case zone == "in-addr.arpa" || zone == "ip6.arpa":
+	case strings.HasSuffix(zone, ".in-addr.arpa"):
+		labels, v4 = strings.Split(strings.TrimSuffix(zone, ".in-addr.arpa"), "."), true
+	case strings.HasSuffix(zone, ".ip6.arpa"):
+		labels = strings.Split(strings.TrimSuffix(zone, ".ip6.arpa"), ".")
+	default:
+		return netip.Prefix{}, false
+	}
+	v4 = v4 || zone == "in-addr.arpa"
+	if v4 {
+		if len(labels) > 4 {
+			return netip.Prefix{}, false
+		}
+		var a [4]byte
+		for i, l := range labels {
+			n, err := strconv.Atoi(l)
+			if err != nil || n < 0 || n > 255 || strconv.Itoa(n) != l {
+				return netip.Prefix{}, false
+			}
+			a[len(labels)-1-i] = byte(n)
+		}
+		return netip.PrefixFrom(netip.AddrFrom4(a), 8*len(labels)), true
+	}
+	if len(labels) > 32 {
+		return netip.Prefix{}, false
+	}
+	var a [16]byte
+	for i, l := range labels {
+		nib := strings.Index(hexDigits, l)
+		if len(l) != 1 || nib < 0 {
+			return netip.Prefix{}, false
+		}
+		pos := len(labels) - 1 - i // nibble position from the most significant
+		if pos%2 == 0 {
+			a[pos/2] |= byte(nib) << 4
+		} else {
+			a[pos/2] |= byte(nib)
+		}
+	}
+	return netip.PrefixFrom(netip.AddrFrom16(a), 4*len(labels)), true
+}

@@ -96,3 +96,37 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	a, _ := netip.AddrFromSlice(b)
 	return a
 }
+
+func TestReverseZonePrefix(t *testing.T) {
+	for _, p := range []string{"10.0.0.0/8", "10.1.0.0/16", "10.0.1.0/24", "192.168.4.0/22", "10.9.8.7/32", "0.0.0.0/0",
+		"2001:db8::/32", "2001:db8:1:2::/64", "2001:db8::/29", "::/0", "2001:db8::1/128"} {
+		pfx := netip.MustParsePrefix(p)
+		for _, z := range ReverseZones(pfx) {
+			got, ok := ReverseZonePrefix(z)
+			if !ok || !got.Overlaps(pfx) || got.Bits()%4 != 0 {
+				t.Errorf("%s: zone %s gives %v, %v", p, z, got, ok)
+			}
+			if back := ReverseZones(got); len(back) != 1 || back[0] != z {
+				t.Errorf("%s: zone %s gives %v, whose zones are %v", p, z, got, back)
+			}
+		}
+	}
+	for zone, want := range map[string]string{
+		"1.10.IN-ADDR.ARPA":         "10.1.0.0/16",
+		"in-addr.arpa.":             "0.0.0.0/0",
+		"8.b.d.0.1.0.0.2.ip6.arpa.": "2001:db8::/32",
+		"ip6.arpa":                  "::/0",
+		"example.org.":              "",
+		"256.in-addr.arpa.":         "",
+		"01.in-addr.arpa.":          "",
+		"1.2.3.4.5.in-addr.arpa.":   "",
+		"g.ip6.arpa.":               "",
+		"10.ip6.arpa.":              "",
+		"x.1.10.in-addr.arpa.":      "",
+	} {
+		got, ok := ReverseZonePrefix(zone)
+		if ok != (want != "") || ok && got.String() != want {
+			t.Errorf("%s: %v, %v; want %q", zone, got, ok, want)
+		}
+	}
+}

@@ -290,37 +290,20 @@ func (v *dnsView) appendRecords(out []dns.Record, a *fsm.Address) []dns.Record {
 // old, in the zones of view was, become now, in the zones of view is. Both
 // lists are in the store's order (by lower-case name, then ID), and an
 // address the state did not change is the same object in both, so this
-// is a merge of the two lists that, while the zones stay, compares
-// pointers alone; when they change, it compares the records of every name
-// in both views.
+// is a merge of the two lists that compares pointers. When the zones
+// change (c names those that go and come), an unchanged address whose
+// zone comes, goes or changes has its records removed and added again, as
+// dns.Change's rules ask: its records may change, and they leave a zone
+// before it goes and come to a new zone after it comes.
 func diffNamed(c *dns.Change, was, is *dnsView, old, now []*fsm.Address) {
-	// The records of a zone that goes (perhaps to come again with other
-	// settings) are removed before it, and added again if a zone holds
-	// them then (dns.Change).
-	gone := make(map[string]bool, len(c.RemoveZones))
-	for _, z := range c.RemoveZones {
-		gone[z] = true
-	}
-	// So are those that move to another zone: out of the old one before
-	// the new one comes (dns.Change).
-	moved := func(wasRecs, isRecs []dns.Record) bool {
-		for k, r := range wasRecs {
-			if z := was.zoneOfRecord(r); gone[z] || z != is.zoneOfRecord(isRecs[k]) {
-				return true
-			}
-		}
-		return false
-	}
-	var wasRecs, isRecs []dns.Record
+	touched := touchedBy(c)
 	i, j := 0, 0
 	for i < len(old) || j < len(now) {
 		switch {
 		case i < len(old) && j < len(now) && old[i] == now[j]:
-			if was != is {
-				wasRecs, isRecs = was.appendRecords(wasRecs[:0], old[i]), is.appendRecords(isRecs[:0], now[j])
-				if !slices.Equal(wasRecs, isRecs) || moved(wasRecs, isRecs) {
-					c.Remove, c.Add = append(c.Remove, wasRecs...), append(c.Add, isRecs...)
-				}
+			if was != is && touched.affects(was, is, old[i]) {
+				c.Remove = was.appendRecords(c.Remove, old[i])
+				c.Add = is.appendRecords(c.Add, now[j])
 			}
 			i, j = i+1, j+1
 		case j == len(now) || i < len(old) && storeLess(old[i], now[j]):
@@ -337,6 +320,59 @@ func diffNamed(c *dns.Change, was, is *dnsView, old, now []*fsm.Address) {
 			i, j = i+1, j+1
 		}
 	}
+}
+
+// zoneTouch is what a change of the zones touches: the forward zones that
+// come, go or change (by name without the final dot, as dnsView.zoneTTL),
+// and the addresses of such reverse zones.
+type zoneTouch struct {
+	forward map[string]bool
+	reverse []netip.Prefix
+}
+
+func touchedBy(c *dns.Change) zoneTouch {
+	t := zoneTouch{forward: map[string]bool{}}
+	touch := func(name string) {
+		if p, ok := dns.ReverseZonePrefix(name); ok {
+			t.reverse = append(t.reverse, p)
+		} else {
+			t.forward[strings.TrimSuffix(name, ".")] = true
+		}
+	}
+	for _, z := range c.RemoveZones {
+		touch(z)
+	}
+	for _, z := range c.Zones {
+		touch(z.Name)
+	}
+	return t
+}
+
+// affects reports whether a's records lie, in was or in is, in a zone t
+// touches.
+func (t zoneTouch) affects(was, is *dnsView, a *fsm.Address) bool {
+	if len(t.forward) > 0 {
+		name := strings.ToLower(strings.TrimSuffix(a.DNSName, "."))
+		if z, ok := zoneOf(name, was.zoneTTL); ok && t.forward[z] {
+			return true
+		}
+		if z, ok := zoneOf(name, is.zoneTTL); ok && t.forward[z] {
+			return true
+		}
+	}
+	if len(t.reverse) > 0 {
+		addr, err := netip.ParseAddr(a.Address)
+		if err != nil {
+			return false
+		}
+		addr = addr.Unmap()
+		for _, p := range t.reverse {
+			if p.Contains(addr) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // zoneChanges returns the zones v serves and is does not, by name, and
@@ -410,14 +446,4 @@ func closestOf(name string, zones map[string]bool) string {
 		n = n[i+1:]
 	}
 	return ""
-}
-
-// zoneOfRecord returns the name of the zone of v that serves r, one of
-// v's records.
-func (v *dnsView) zoneOfRecord(r dns.Record) string {
-	if r.Type == dns.TypePTR {
-		return closestOf(r.Name, v.reverse)
-	}
-	zone, _ := zoneOf(strings.TrimSuffix(r.Name, "."), v.zoneTTL)
-	return zone + "."
 }
