@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/test"
@@ -67,4 +68,22 @@ func withoutOptions(p []byte) []byte {
 	p = append([]byte(nil), p[:end]...)
 	p[end-2], p[end-1] = 0, 0
 	return p
+}
+
+// FuzzReverseZonePrefix checks that any name parses without a panic and
+// that a prefix it gives has the name as its one reverse zone.
+func FuzzReverseZonePrefix(f *testing.F) {
+	for _, s := range []string{"1.10.in-addr.arpa.", "in-addr.arpa", "8.b.d.0.1.0.0.2.ip6.arpa.", "ip6.arpa.", "256.in-addr.arpa", "a.ip6.arpa", ".in-addr.arpa", "1..10.in-addr.arpa."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, zone string) {
+		p, ok := ReverseZonePrefix(zone)
+		if !ok {
+			return
+		}
+		want := strings.ToLower(strings.TrimSuffix(zone, ".")) + "."
+		if got := ReverseZones(p); len(got) != 1 || got[0] != want {
+			t.Fatalf("%q gives %v, whose zones are %v", zone, p, got)
+		}
+	})
 }
