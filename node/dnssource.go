@@ -19,7 +19,7 @@ import (
 // data and the start of the next. A change after a quiet spell is read at
 // once; the changes of a burst (an allocation storm) wait and share one
 // read. The gap grows to dnsRefreshRatio times the time the last read
-// took, which is linear in the named addresses (about 10 ms per 100,000):
+// took, which is linear in the named addresses (10–20 ms per 100,000):
 // in a storm of named allocations reading takes at most a third of a core,
 // and a change waits at most about three reads.
 const (
@@ -29,9 +29,9 @@ const (
 
 // dnsSource is a dns.ChangeSource over the FSM: it watches the store's DNS
 // data (zones, active prefixes, named addresses) and, when it changes,
-// tells the DNS servers which records changed, following the FSM to its new
-// store after a snapshot restore. A change of the zones or prefixes, or a
-// new store, starts a new version the servers rebuild from whole.
+// tells the DNS servers which records and zones changed, following the FSM
+// to its new store after a snapshot restore. Only a new store starts a
+// version the servers rebuild from whole.
 type dnsSource struct {
 	fsm     *fsm.FSM
 	logger  *slog.Logger
@@ -126,9 +126,9 @@ func (s *dnsSource) run(stop <-chan struct{}) {
 
 // refresh reads the DNS data of the FSM's current store, adding its watch
 // channels (and the store's abandon channel) to ws, and makes a new
-// version of the records if they changed: a change of the records of the
-// named addresses that changed, or, when the store, its zones or its
-// prefixes changed, a new version to be read whole.
+// version of the records if they changed: a change of the zones and of the
+// records that changed with the named addresses and the zones, or, for a
+// new store, a version to be read whole.
 func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 	st := s.fsm.State()
 	ws.Add(st.AbandonCh())
