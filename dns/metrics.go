@@ -50,7 +50,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "updates_total",
-		Help:      "Times the answers were made again after the source changed: \"rebuild\", all of them from a snapshot (at start, after a change of the zones, or when the source could not tell the changes); \"change\", those of the records that changed.",
+		Help:      "Times the answers were made again after the source changed: \"rebuild\", all of them from a snapshot (at start, after the source replaced its records whole, or when it could not tell its changes or they needed one); \"change\", those of the records and zones that changed.",
 	}, []string{"server", "kind"})
 )
 
