@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -89,4 +90,27 @@ func serve(t testing.TB, h plugin.Handler, req *dns.Msg, tcp bool) (int, *dns.Ms
 		t.Fatalf("ServeDNS(%s) wrote a bad response: %v", req.Question[0].String(), ww.err)
 	}
 	return rcode, ww.msg
+}
+
+// waitServed asks m req until ok accepts the rcode and response, and
+// returns how long that took. It fails t after timeout.
+func waitServed(t testing.TB, m *Moxxie, req *dns.Msg, timeout time.Duration, ok func(rcode int, resp *dns.Msg) bool) time.Duration {
+	t.Helper()
+	return eventually(t, req.Question[0].Name+" served as wanted", timeout, func() bool {
+		return ok(serve(t, m, req, false))
+	})
+}
+
+// eventually calls cond until it is true and returns how long that took.
+// It fails t, saying what it waited for, after timeout.
+func eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not after %s", what, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
 }

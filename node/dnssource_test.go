@@ -557,18 +557,8 @@ func TestDNSSource_ZonesChangeAnswersInPlace(t *testing.T) {
 	}
 	answers := func(what, name string, qtype uint16, want int) {
 		t.Helper()
-		c := &mdns.Client{Timeout: time.Second}
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			r, _, err := c.Exchange(new(mdns.Msg).SetQuestion(name, qtype), srv.Addr())
-			if err == nil && len(r.Answer) == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %s %s not answered with %d records after 5 s: %v %v", what, name, mdns.TypeToString[qtype], want, r, err)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+		waitDNS(t, what, srv.Addr(), new(mdns.Msg).SetQuestion(name, qtype), time.Now(), 5*time.Second,
+			func(r *mdns.Msg) bool { return len(r.Answer) == want })
 	}
 	rebuilds := updates("rebuild")
 
@@ -588,5 +578,22 @@ func TestDNSSource_ZonesChangeAnswersInPlace(t *testing.T) {
 	}
 	if got := updates("change"); got == 0 {
 		t.Error("no changes counted")
+	}
+}
+
+// waitDNS asks the DNS server at addr q until ok accepts the answer, and
+// returns the time since start then. It fails tb after timeout.
+func waitDNS(tb testing.TB, what, addr string, q *mdns.Msg, start time.Time, timeout time.Duration, ok func(*mdns.Msg) bool) time.Duration {
+	tb.Helper()
+	c := &mdns.Client{Timeout: time.Second}
+	for {
+		r, _, err := c.Exchange(q, addr)
+		if err == nil && ok(r) {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			tb.Fatalf("%s: %s not answered as wanted after %s: %v %v", what, q.Question[0].String(), timeout, r, err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
