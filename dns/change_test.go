@@ -254,15 +254,7 @@ func rrsString(rrs []dns.RR) string {
 // source was replaced whole.
 func TestWatchUpdatesFromChanges(t *testing.T) {
 	src := &countingSource{StaticSource: NewStaticSource(testRecords())}
-	m := newMoxxie("dns://test-" + t.Name())
-	w := newWatcher(m, src)
-	if err := w.start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		w.close()
-		m.metrics.unregister()
-	})
+	m := watchSource(t, src)
 	req := new(dns.Msg).SetQuestion("new.moxxie.test.", dns.TypeA)
 	answers := func(n int) func(int, *dns.Msg) bool {
 		return func(_ int, resp *dns.Msg) bool { return len(resp.Answer) == n }

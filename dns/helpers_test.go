@@ -35,8 +35,16 @@ func testRecords() *Records {
 // newTestMoxxie returns a handler serving recs, as setup would build it.
 func newTestMoxxie(t testing.TB, recs *Records) *Moxxie {
 	t.Helper()
+	return watchSource(t, NewStaticSource(recs))
+}
+
+// watchSource returns a handler serving from src, kept current by a
+// watcher until the test ends; its metrics are labelled
+// "dns://test-" + t.Name().
+func watchSource(t testing.TB, src Source) *Moxxie {
+	t.Helper()
 	m := newMoxxie("dns://test-" + t.Name())
-	w := newWatcher(m, NewStaticSource(recs))
+	w := newWatcher(m, src)
 	if err := w.start(); err != nil {
 		t.Fatal(err)
 	}

@@ -22,15 +22,7 @@ func (s *countingSource) Snapshot() (*Records, <-chan struct{}) {
 
 func TestWatchServesChangeWithinASecond(t *testing.T) {
 	src := &countingSource{StaticSource: NewStaticSource(testRecords())}
-	m := newMoxxie("dns://test-" + t.Name())
-	w := newWatcher(m, src)
-	if err := w.start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		w.close()
-		m.metrics.unregister()
-	})
+	m := watchSource(t, src)
 	if !m.Ready() {
 		t.Fatal("not ready after start")
 	}

@@ -32,22 +32,44 @@ func BenchmarkDNSChangeVisible(b *testing.B) {
 	}
 }
 
-func benchDNSChangeVisible(b *testing.B, n int, churn bool) {
-	tf := newTestFSM(b, "bench.test", "10.0.0.0/8")
+// benchDNS is a DNS server over the source of an FSM that holds named
+// addresses in bench.test., until the benchmark ends.
+type benchDNS struct {
+	tf   *testFSM
+	srv  *dns.Server
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// newBenchDNS starts a benchDNS over n named addresses.
+func newBenchDNS(b *testing.B, n int) *benchDNS {
+	d := &benchDNS{tf: newTestFSM(b, "bench.test", "10.0.0.0/8"), stop: make(chan struct{})}
 	for i := range n {
-		tf.allocate(b, "p-bench.test", fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.bench.test", i))
+		d.tf.allocate(b, "p-bench.test", fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.bench.test", i))
 	}
-	src := newDNSSource(tf.f, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { src.run(stop) })
+	src := newDNSSource(d.tf.f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d.wg.Go(func() { src.run(d.stop) })
+	b.Cleanup(func() {
+		close(d.stop)
+		if d.srv != nil {
+			d.srv.Stop()
+		}
+		d.wg.Wait()
+	})
 	srv, err := dns.Serve(context.Background(), dns.ServerConfig{Listen: "127.0.0.1:0", Source: src})
 	if err != nil {
 		b.Fatal(err)
 	}
+	d.srv = srv
+	return d
+}
+
+func benchDNSChangeVisible(b *testing.B, n int, churn bool) {
+	d := newBenchDNS(b, n)
+	tf, srv, stop := d.tf, d.srv, d.stop
 	var mu sync.Mutex // guards tf
 	if churn {
-		wg.Go(func() {
+		d.wg.Go(func() {
 			t := time.NewTicker(5 * time.Millisecond)
 			defer t.Stop()
 			for i := 0; ; i++ {
@@ -62,11 +84,6 @@ func benchDNSChangeVisible(b *testing.B, n int, churn bool) {
 			}
 		})
 	}
-	b.Cleanup(func() {
-		close(stop)
-		srv.Stop()
-		wg.Wait()
-	})
 	var worst time.Duration
 	for i := 0; b.Loop(); i++ {
 		name := fmt.Sprintf("new%d.bench.test.", i)
@@ -86,24 +103,8 @@ func benchDNSChangeVisible(b *testing.B, n int, churn bool) {
 // of the zones: each iteration creates a prefix (a new reverse zone) and
 // allocates a named address in it, and waits for its PTR record.
 func BenchmarkDNSNewPrefixVisible(b *testing.B) {
-	const n = 100000
-	tf := newTestFSM(b, "bench.test", "10.0.0.0/8")
-	for i := range n {
-		tf.allocate(b, "p-bench.test", fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.bench.test", i))
-	}
-	src := newDNSSource(tf.f, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { src.run(stop) })
-	srv, err := dns.Serve(context.Background(), dns.ServerConfig{Listen: "127.0.0.1:0", Source: src})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		close(stop)
-		srv.Stop()
-		wg.Wait()
-	})
+	d := newBenchDNS(b, 100000)
+	tf, srv := d.tf, d.srv
 	var worst time.Duration
 	for i := 0; b.Loop(); i++ {
 		if i >= 1<<16 {
