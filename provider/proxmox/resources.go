@@ -169,7 +169,11 @@ func (d *resDecoder) skipString() (int, bool, error) {
 			d.i++
 		case c == '\\':
 			plain = false
-			d.i += 2
+			n, err := d.escapeLen()
+			if err != nil {
+				return 0, false, err
+			}
+			d.i += n
 		case c < 0x20:
 			return 0, false, d.errorf("control character in string")
 		default:
@@ -177,6 +181,32 @@ func (d *resDecoder) skipString() (int, bool, error) {
 		}
 	}
 	return 0, false, d.errorf("unterminated string")
+}
+
+// escapeLen returns the length of the escape sequence at d.i, which is a
+// backslash, and fails as encoding/json does for one it does not accept.
+func (d *resDecoder) escapeLen() (int, error) {
+	if d.i+1 >= len(d.b) {
+		return 0, d.errorf("unterminated string")
+	}
+	switch d.b[d.i+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return 2, nil
+	case 'u':
+		if d.i+6 <= len(d.b) && isHex(d.b[d.i+2:d.i+6]) {
+			return 6, nil
+		}
+	}
+	return 0, d.errorf("bad escape in string")
+}
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeString decodes the string at b[start:end] with escapes or invalid
@@ -406,10 +436,16 @@ func (d *resDecoder) field(r *resource, key []byte) error {
 		return d.errorf("not a number")
 	}
 	raw, err := d.scalar()
-	if err != nil || string(raw) == "null" {
+	if err != nil {
 		return err
 	}
-	if v, ok := plainUint(raw); ok {
+	v, ok := plainUint(raw)
+	if string(raw) == "null" {
+		// null reads as zero, as the fields' UnmarshalJSON read it, also
+		// over an earlier value of a repeated key.
+		v, ok = 0, true
+	}
+	if ok {
 		// The common case, without the general parser's allocations.
 		switch name {
 		case "vmid":

@@ -33,6 +33,12 @@ var resourceSeeds = []string{
 	`{"data":[{"name":"x"}]} trailing`,
 	`{"data":[{"name":"a\nb"}]}`,
 	"{\"data\":[{\"name\":\"\xff\xfe\"}]}",
+	// A repeated key: the last value counts, and null reads as zero.
+	`{"data":[{"cpu":"1","cpu":null,"name":"a","name":null}]}`,
+	// Escapes are checked also in strings that are skipped.
+	`{"other":[{"x":"\0"}],"data":[]}`,
+	`{"data":[{"id":"\u00zz"}]}`,
+	`{"data":[{"id":"\u00e9\/\b"}]}`,
 }
 
 func TestDecodeResources_MatchesEncodingJSON(t *testing.T) {
