@@ -20,9 +20,9 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Every fuzz target in turn, FUZZTIME each (scripts/fuzz).
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./fsm/
-	$(GO) test -run '^$$' -fuzz FuzzRestore -fuzztime 30s ./fsm/
+	scripts/fuzz
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
