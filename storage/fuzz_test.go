@@ -188,3 +188,41 @@ func ruleNamed(t *testing.T, name string) pruneRule {
 	t.Fatalf("unknown reason %q", name)
 	return pruneRule{}
 }
+
+// FuzzNames checks the names Moxxie gives snapshots and backups, which it
+// reads back from Proxmox: a snapshot name parses only as what
+// SnapshotName makes of its result, within Proxmox's 40 characters, and
+// SnapshotName's output parses back to its policy and slot; the same for
+// backup notes, whose other lines are ignored.
+func FuzzNames(f *testing.F) {
+	f.Add("mx-nightly-20260301020000", "nightly", int64(1772330400), "other line\nmoxxie-policy=nightly run=0199-ab\n", "0199-ab")
+	f.Add("mx-a-b-20260301020000", "a-b", int64(0), "moxxie-policy=a run=x run=y", "x")
+	f.Add("mx--20260301020000", "Bad", int64(-1), "  moxxie-policy=weekly run=r1  ", "r 1")
+	f.Fuzz(func(t *testing.T, name, policy string, unix int64, notes, runID string) {
+		if p, slot, ok := ParseSnapshotName(name); ok {
+			if !validPolicyID(p) || SnapshotName(p, slot) != name || len(name) > 40 {
+				t.Fatalf("ParseSnapshotName(%q) = %q, %v: SnapshotName gives %q", name, p, slot, SnapshotName(p, slot))
+			}
+		}
+		slot := time.Unix(unix%253402300800, 0).UTC() // years 1970-9999 and before
+		if validPolicyID(policy) && slot.Year() >= 1 {
+			n := SnapshotName(policy, slot)
+			p, s, ok := ParseSnapshotName(n)
+			if !ok || p != policy || !s.Equal(slot) {
+				t.Fatalf("ParseSnapshotName(SnapshotName(%q, %v) = %q) = %q, %v, %v", policy, slot, n, p, s, ok)
+			}
+		}
+		if p, r, ok := ParseBackupNotes(notes); ok {
+			if !validPolicyID(p) || r == "" || strings.ContainsAny(r, " \t") || !strings.Contains(notes, BackupNotes(p, r)) {
+				t.Fatalf("ParseBackupNotes(%q) = %q, %q", notes, p, r)
+			}
+		}
+		printable := strings.IndexFunc(runID, func(c rune) bool { return c <= ' ' || c > '~' }) < 0
+		if validPolicyID(policy) && runID != "" && printable {
+			p, r, ok := ParseBackupNotes("vzdump backup\n" + BackupNotes(policy, runID) + "\n")
+			if !ok || p != policy || r != runID {
+				t.Fatalf("ParseBackupNotes(BackupNotes(%q, %q)) = %q, %q, %v", policy, runID, p, r, ok)
+			}
+		}
+	})
+}
