@@ -94,7 +94,8 @@ func parseDiskValue(value string) (volid string, size uint64, ok bool) {
 
 // parseSize reads a size as Proxmox writes it into a disk option: bytes,
 // or a number with a K, M, G or T suffix (powers of 1024). It returns zero
-// for anything else.
+// for anything else, also for NaN, infinities and sizes of 2^64 bytes or
+// more.
 func parseSize(s string) uint64 {
 	if s == "" {
 		return 0
@@ -114,7 +115,7 @@ func parseSize(s string) uint64 {
 		s = s[:len(s)-1]
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
+	if err != nil || !(f >= 0 && f*mult < 1<<64) { // NaN fails both
 		return 0
 	}
 	return uint64(f * mult)

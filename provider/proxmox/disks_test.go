@@ -3,7 +3,9 @@ package proxmox
 import (
 	"context"
 	"errors"
+	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -322,4 +324,54 @@ func TestSim_BackupDeleteRestore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseDiskValue checks the disk option parser on any input: sizes
+// written as Proxmox writes them read exactly, no size is made up from
+// NaN, infinities or overflow, and a disk it accepts names a volume on a
+// storage.
+func FuzzParseDiskValue(f *testing.F) {
+	for _, s := range []string{
+		"local-lvm:vm-100-disk-0,iothread=1,size=32G", "none,media=cdrom", "local:iso/x.iso,media=cdrom,size=1G",
+		"local-lvm:vm-100-cloudinit,media=cdrom", "/dev/sdb,size=10G", "file=ceph:vm-1-disk-1,size=4194304K",
+		"a:b,size=NaN", "a:b,size=InfT", "a:b,size=1e300G", "a:b,size=-1M", "a:b,size=16777216T", "a:b,size=0x10",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		volid, size, ok := parseDiskValue(value)
+		if ok {
+			storage, name, found := strings.Cut(volid, ":")
+			if !found || storage == "" || name == "" || strings.HasPrefix(volid, "/") {
+				t.Fatalf("parseDiskValue(%q) = %q: not a volume on a storage", value, volid)
+			}
+		}
+		var last uint64
+		for p := range strings.SplitSeq(value, ",") {
+			k, s, _ := strings.Cut(p, "=")
+			if k != "size" {
+				continue
+			}
+			got := parseSize(s)
+			last = got
+			num, unit := s, uint64(1)
+			if i := len(s) - 1; i >= 0 {
+				if shift := strings.IndexByte("KMGT", s[i]&^0x20); shift >= 0 {
+					num, unit = s[:i], 1<<(10*(shift+1))
+				}
+			}
+			if n, err := strconv.ParseUint(num, 10, 64); err == nil && n <= 1<<53/unit {
+				if got != n*unit {
+					t.Fatalf("parseSize(%q) = %d, want %d", s, got, n*unit)
+				}
+				continue
+			}
+			if v, err := strconv.ParseFloat(num, 64); got != 0 && (err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v*float64(unit) >= 1<<64) {
+				t.Fatalf("parseSize(%q) = %d, want 0", s, got)
+			}
+		}
+		if ok && size != last {
+			t.Fatalf("parseDiskValue(%q) size %d, want the last size's, %d", value, size, last)
+		}
+	})
 }
