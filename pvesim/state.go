@@ -410,7 +410,9 @@ func boolValue(s string) bool {
 	return false
 }
 
-// parseSize parses a Proxmox disk size such as "32G", "512M" or "4096" (bytes).
+// parseSize parses a Proxmox disk size such as "32G", "512M" or "4096"
+// (bytes); anything else, NaN, infinities and sizes of 2^64 bytes or more
+// read as zero.
 func parseSize(s string) uint64 {
 	if s == "" {
 		return 0
@@ -430,7 +432,7 @@ func parseSize(s string) uint64 {
 		s = s[:len(s)-1]
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
+	if err != nil || !(f >= 0 && f*float64(mult) < 1<<64) { // NaN fails both
 		return 0
 	}
 	return uint64(f * float64(mult))
