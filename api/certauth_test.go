@@ -435,6 +435,25 @@ func TestCertAuth_IdentityHeaderRoundTrip(t *testing.T) {
 	}
 }
 
+// FuzzCertIdentityHeader checks the identity header a follower forwards:
+// any identity reads back as itself, and any header value that reads as
+// an identity writes and reads back as the same one.
+func FuzzCertIdentityHeader(f *testing.F) {
+	f.Add("pve-1.example", "agent", "", int64(1893456000), "cn=a&role=agent&not_after=1")
+	f.Add("s1&role=admin", "server", "east", int64(-1), "cn=a&role=server&not_after=1&site=east&site=west")
+	f.Fuzz(func(t *testing.T, cn, role, site string, notAfter int64, header string) {
+		id := certIdentity{name: cn, role: pki.Role(role), notAfter: time.Unix(notAfter, 0), site: site}
+		if got, ok := parseCertIdentity(id.encode()); !ok || got != id {
+			t.Fatalf("round trip of %+v: %+v, %v", id, got, ok)
+		}
+		if got, ok := parseCertIdentity(header); ok {
+			if again, ok := parseCertIdentity(got.encode()); !ok || again != got {
+				t.Fatalf("%q reads as %+v, which reads back as %+v, %v", header, got, again, ok)
+			}
+		}
+	})
+}
+
 // verifiedAs returns a TLS state whose verified chain is the certificate
 // of pair, as the API listener records it.
 func verifiedAs(t *testing.T, pair *tls.Certificate) *tls.ConnectionState {
