@@ -1,15 +1,17 @@
 package dns
 
 import (
+	"bytes"
 	"cmp"
 	"maps"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/miekg/dns"
 )
 
-// rrset is an RRset being made or changed: its records as added, the TTL
+// rrset is an RRset being made or changed: its records in order, the TTL
 // each was added with and how many times each was added (a record added
 // twice stays until it is removed twice). ttls and refs stay nil while
 // every record has its own header's TTL and was added once, as nearly
@@ -42,8 +44,12 @@ func (s *rrset) ref(i int) uint32 {
 	return s.refs[i]
 }
 
-// add adds rr, or counts it again if the set holds it already.
+// add adds rr, or counts it again if the set holds it already. The set
+// keeps its records in rrCompare's order, so that an answer is the same
+// whatever order its records came in: on every server, and before and
+// after a rebuild.
 func (s *rrset) add(rr dns.RR) {
+	at := len(s.rrs)
 	for i, have := range s.rrs {
 		if dns.IsDuplicate(have, rr) {
 			if s.refs == nil {
@@ -55,14 +61,37 @@ func (s *rrset) add(rr dns.RR) {
 			s.refs[i]++
 			return
 		}
+		if at == len(s.rrs) && rrCompare(rr, have) < 0 {
+			at = i
+		}
 	}
-	s.rrs = append(s.rrs, rr)
+	s.rrs = slices.Insert(s.rrs, at, rr)
 	if s.ttls != nil {
-		s.ttls = append(s.ttls, rr.Header().Ttl)
+		s.ttls = slices.Insert(s.ttls, at, rr.Header().Ttl)
 	}
 	if s.refs != nil {
-		s.refs = append(s.refs, 1)
+		s.refs = slices.Insert(s.refs, at, 1)
 	}
+}
+
+// rrCompare orders the records of one RRset: addresses by value, PTR
+// records by target, others by their text.
+func rrCompare(a, b dns.RR) int {
+	switch a := a.(type) {
+	case *dns.A:
+		if b, ok := b.(*dns.A); ok {
+			return bytes.Compare(a.A.To4(), b.A.To4())
+		}
+	case *dns.AAAA:
+		if b, ok := b.(*dns.AAAA); ok {
+			return bytes.Compare(a.AAAA.To16(), b.AAAA.To16())
+		}
+	case *dns.PTR:
+		if b, ok := b.(*dns.PTR); ok {
+			return strings.Compare(a.Ptr, b.Ptr)
+		}
+	}
+	return strings.Compare(a.String(), b.String())
 }
 
 // remove takes rr out once, and reports whether the set held it.

@@ -395,3 +395,44 @@ func TestBuilderApplyZones(t *testing.T) {
 		})
 	}
 }
+
+// TestRRsetOrder checks that an RRset's records are served in one order
+// whatever order they came in, from a snapshot or by changes: every
+// server gives the same answer.
+func TestRRsetOrder(t *testing.T) {
+	a := func(v string) Record { return Record{Name: "a.moxxie.test.", Type: TypeA, Value: v} }
+	ptr := func(v string) Record { return Record{Name: "1.0.0.10.in-addr.arpa.", Type: TypePTR, Value: v} }
+	in := []Record{a("10.0.0.3"), a("10.0.0.10"), a("10.0.0.1"), ptr("z.moxxie.test."), ptr("b.moxxie.test."), a("10.0.0.2")}
+	forward := buildIndex(&Records{Zones: changeZones(), Records: in})
+	reversed := slices.Clone(in)
+	slices.Reverse(reversed)
+	backward := buildIndex(&Records{Zones: changeZones(), Records: reversed})
+	b := newBuilder(&Records{Zones: changeZones(), Records: in[3:5]})
+	changed, ok := b.apply([]Change{{Add: []Record{in[0], in[5], in[1]}}, {Add: []Record{in[2]}}})
+	if !ok {
+		t.Fatal("apply refused")
+	}
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+		want  []string
+	}{
+		{"a.moxxie.test.", dns.TypeA, []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.10"}},
+		{"1.0.0.10.in-addr.arpa.", dns.TypePTR, []string{"b.moxxie.test.", "z.moxxie.test."}},
+	} {
+		want, _, _ := forward.lookup(q.name, q.qtype)
+		var values []string
+		for _, rr := range want.rrs {
+			values = append(values, strings.Fields(rr.String())[4])
+		}
+		if !slices.Equal(values, q.want) {
+			t.Errorf("%s: records in the order %v, want %v", q.name, values, q.want)
+		}
+		for what, ix := range map[string]*index{"from the reversed records": backward, "by changes": changed} {
+			got, _, _ := ix.lookup(q.name, q.qtype)
+			if string(got.wire) != string(want.wire) {
+				t.Errorf("%s %s: the answer differs from the one built from the records in order", q.name, what)
+			}
+		}
+	}
+}
