@@ -170,12 +170,17 @@ func ignorable(buf []byte) bool {
 }
 
 func (f *FSM) applyOne(index uint64, cmd Command) *Result {
-	txn := f.State().db.Txn(true)
+	st := f.State()
+	txn := st.db.Txn(true)
 	defer txn.Abort()
 	defer f.audit.reset()
+	track := tracksNamed(cmd)
+	if track {
+		txn.TrackChanges()
+	}
 	r := f.applyTxn(txn, index, cmd, nil, false)
 	if r.Err == nil {
-		txn.Commit()
+		commit(st, txn, track)
 	} else if cmd.Meta().Audit != nil {
 		// A refused client write changes nothing but the audit log.
 		txn.Abort()
@@ -233,7 +238,12 @@ func (f *FSM) applyBatch(index uint64, cmds []Command) []*Result {
 // applyChunk applies cmds in one transaction, or one transaction each if
 // any is rejected, and stores their results in out.
 func (f *FSM) applyChunk(index uint64, cmds []Command, out []*Result) {
-	txn := f.State().db.Txn(true)
+	st := f.State()
+	txn := st.db.Txn(true)
+	track := tracksNamed(cmds...)
+	if track {
+		txn.TrackChanges()
+	}
 	la := look(txn, cmds)
 	for _, c := range cmds {
 		if c != nil && c.Meta().Audit != nil {
@@ -260,7 +270,7 @@ func (f *FSM) applyChunk(index uint64, cmds []Command, out []*Result) {
 			return
 		}
 	}
-	txn.Commit()
+	commit(st, txn, track)
 	f.audit.reset()
 	for i, c := range cmds {
 		if c != nil {
@@ -316,6 +326,16 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command, rec *Idempoten
 		return &Result{Err: err}
 	}
 	return &Result{Value: v, JSON: body}
+}
+
+// commit commits txn, through st's named-address feed when track says
+// the transaction tracks its changes for it.
+func commit(st *Store, txn *memdb.Txn, track bool) {
+	if track {
+		st.named.commit(txn)
+	} else {
+		txn.Commit()
+	}
 }
 
 func (f *FSM) done(cmd Command, r *Result) *Result {

@@ -428,18 +428,66 @@ func (s *Store) Zone(ws memdb.WatchSet, id string) (uint64, *Zone, error) {
 
 // DNSData is what DNS serves, read in one transaction: the forward zones,
 // the active prefixes (whose reverse zones are served) and the addresses
-// that have a DNS name.
+// that have a DNS name, or the changes of those since an earlier read
+// (DNSChanges).
 type DNSData struct {
-	Index     uint64
-	Zones     []*Zone
-	Prefixes  []*Prefix
+	// Index is the raft index of the last change to zones, prefixes or
+	// addresses.
+	Index    uint64
+	Zones    []*Zone
+	Prefixes []*Prefix
+	// Addresses are the named addresses in the dns_name index's order (by
+	// lower-case name, then ID); DNSChanges leaves them nil.
 	Addresses []*Address
+	// Changes are the changes of named addresses after the cursor
+	// DNSChanges was given, oldest first; DNS leaves them nil.
+	Changes []NamedChange
+	// Cursor follows the changes of named addresses: DNSChanges(ws,
+	// Cursor) returns those after this read.
+	Cursor uint64
 }
 
 // DNS returns the DNS data and adds to ws the channels that fire when it
 // may change.
 func (s *Store) DNS(ws memdb.WatchSet) (*DNSData, error) {
-	txn := s.db.Txn(false)
+	txn, _, cursor, changed, _ := s.named.read(s.db, 0, true)
+	ws.Add(changed)
+	d, err := s.dnsZones(ws, txn)
+	if err != nil {
+		return nil, err
+	}
+	d.Cursor = cursor
+	ai, err := txn.Get(tableAddresses, "dns_name")
+	if err != nil {
+		return nil, err
+	}
+	for raw := ai.Next(); raw != nil; raw = ai.Next() {
+		d.Addresses = append(d.Addresses, raw.(*Address))
+	}
+	return d, nil
+}
+
+// DNSChanges returns the zones and prefixes as DNS does, but instead of
+// every named address only the changes of named addresses after cursor
+// (a DNSData's Cursor from this store), and adds to ws the channels that
+// fire when the data may change. It returns false when the store no
+// longer holds every change since cursor: read with DNS instead.
+func (s *Store) DNSChanges(ws memdb.WatchSet, cursor uint64) (*DNSData, bool, error) {
+	txn, changes, next, changed, ok := s.named.read(s.db, cursor, false)
+	if !ok {
+		return nil, false, nil
+	}
+	ws.Add(changed)
+	d, err := s.dnsZones(ws, txn)
+	if err != nil {
+		return nil, false, err
+	}
+	d.Changes, d.Cursor = changes, next
+	return d, true, nil
+}
+
+// dnsZones reads the index, zones and active prefixes of DNSData in txn.
+func (s *Store) dnsZones(ws memdb.WatchSet, txn *memdb.Txn) (*DNSData, error) {
 	d := &DNSData{Index: s.tableIndex(txn, tableZones, tablePrefixes, tableAddresses)}
 	zi, err := txn.Get(tableZones, "id")
 	if err != nil {
@@ -458,14 +506,6 @@ func (s *Store) DNS(ws memdb.WatchSet) (*DNSData, error) {
 		if p := raw.(*Prefix); p.Status == PrefixActive {
 			d.Prefixes = append(d.Prefixes, p)
 		}
-	}
-	ai, err := txn.Get(tableAddresses, "dns_name")
-	if err != nil {
-		return nil, err
-	}
-	ws.Add(ai.WatchCh())
-	for raw := ai.Next(); raw != nil; raw = ai.Next() {
-		d.Addresses = append(d.Addresses, raw.(*Address))
 	}
 	return d, nil
 }

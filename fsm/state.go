@@ -16,10 +16,13 @@ type Store struct {
 
 	abandonOnce sync.Once
 	abandonCh   chan struct{}
+
+	// named follows the changes of named addresses (addrfeed.go).
+	named *namedFeed
 }
 
 func newStore(db *memdb.MemDB) *Store {
-	return &Store{db: db, abandonCh: make(chan struct{})}
+	return &Store{db: db, abandonCh: make(chan struct{}), named: newNamedFeed(namedFeedSize)}
 }
 
 // AbandonCh is closed when a snapshot restore replaces this store; watchers
