@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/netip"
@@ -19,34 +20,42 @@ import (
 // data and the start of the next. A change after a quiet spell is read at
 // once; the changes of a burst (an allocation storm) wait and share one
 // read. The gap grows to dnsRefreshRatio times the time the last read
-// took, which is linear in the named addresses (10–20 ms per 100,000):
-// in a storm of named allocations reading takes at most a third of a core,
-// and a change waits at most about three reads.
+// took. A read of the changes since the last one costs in proportion to
+// them; a whole read, of a new store or after the source fell behind the
+// store's feed of changes, is linear in the named addresses (10–20 ms per
+// 100,000), and a change of the zones reads every named address the
+// source holds. So reading takes at most a third of a core, and a change
+// waits at most about three reads.
 const (
 	dnsRefreshGap   = 5 * time.Millisecond
 	dnsRefreshRatio = 2
 )
 
 // dnsSource is a dns.ChangeSource over the FSM: it watches the store's DNS
-// data (zones, active prefixes, named addresses) and, when it changes,
-// tells the DNS servers which records and zones changed, following the FSM
-// to its new store after a snapshot restore. Only a new store starts a
-// version the servers rebuild from whole.
+// data (zones, active prefixes, and the store's feed of changes of named
+// addresses) and, when it changes, tells the DNS servers which records and
+// zones changed, following the FSM to its new store after a snapshot
+// restore. It reads every named address only from a new store, or when it
+// fell so far behind that the store no longer holds the changes since its
+// last read; only a new store starts a version the servers rebuild from
+// whole.
 type dnsSource struct {
 	fsm     *fsm.FSM
 	logger  *slog.Logger
 	journal dns.Journal
 
 	mu       sync.Mutex
-	store    *fsm.Store     // guarded by mu; the store last read
-	index    uint64         // guarded by mu; the store index last read
-	version  uint64         // guarded by mu; the journal's version of what was read
-	zones    []*fsm.Zone    // guarded by mu; as last read
-	prefixes []*fsm.Prefix  // guarded by mu; as last read
-	view     *dnsView       // guarded by mu; made of zones and prefixes; nil before the first read
-	named    []*fsm.Address // guarded by mu; the named addresses, in the store's order
-	recs     *dns.Records   // guarded by mu; the records of version, made when first asked for
-	builds   int            // guarded by mu; how many versions were made
+	store    *fsm.Store              // guarded by mu; the store last read
+	index    uint64                  // guarded by mu; the store index last read
+	cursor   uint64                  // guarded by mu; the store's cursor of named changes last read
+	version  uint64                  // guarded by mu; the journal's version of what was read
+	zones    []*fsm.Zone             // guarded by mu; as last read
+	prefixes []*fsm.Prefix           // guarded by mu; as last read
+	view     *dnsView                // guarded by mu; made of zones and prefixes; nil before the first read
+	named    map[string]*fsm.Address // guarded by mu; the named addresses by ID
+	recs     *dns.Records            // guarded by mu; the records of version, made when first asked for
+	builds   int                     // guarded by mu; how many versions were made
+	reads    int                     // guarded by mu; how many times every named address was read
 }
 
 // newDNSSource returns a source holding the records of f's current state.
@@ -65,7 +74,14 @@ func (s *dnsSource) Snapshot() (*dns.Records, <-chan struct{}) {
 	defer s.mu.Unlock()
 	_, changed := s.journal.Version()
 	if s.recs == nil && s.view != nil {
-		s.recs = s.view.records(&fsm.DNSData{Index: s.index, Addresses: s.named})
+		// In no particular order: the plugin's answers do not depend on it
+		// (it orders each RRset itself), and sorting 100,000 addresses
+		// would cost more than the rest.
+		addrs := make([]*fsm.Address, 0, len(s.named))
+		for _, a := range s.named {
+			addrs = append(addrs, a)
+		}
+		s.recs = s.view.records(s.index, addrs)
 		s.recs.Version = s.version
 	}
 	return s.recs, changed
@@ -128,16 +144,35 @@ func (s *dnsSource) run(stop <-chan struct{}) {
 // channels (and the store's abandon channel) to ws, and makes a new
 // version of the records if they changed: a change of the zones and of the
 // records that changed with the named addresses and the zones, or, for a
-// new store, a version to be read whole.
+// new store, a version to be read whole. From the store it read last it
+// reads only the changes of named addresses since, when the store still
+// holds them all.
 func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 	st := s.fsm.State()
 	ws.Add(st.AbandonCh())
-	d, err := st.DNS(ws)
-	if err != nil {
-		return err
+	// Only this goroutine writes store, view and cursor.
+	var d *fsm.DNSData
+	if st == s.store && s.view != nil {
+		dc, ok, err := st.DNSChanges(ws, s.cursor)
+		if err != nil {
+			return err
+		}
+		if ok {
+			d = dc
+		}
+	}
+	whole := d == nil
+	if whole {
+		var err error
+		if d, err = st.DNS(ws); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if whole {
+		s.reads++
+	}
 	view := s.view
 	if st != s.store || !slices.Equal(d.Zones, s.zones) || !slices.Equal(d.Prefixes, s.prefixes) {
 		// Most changes of zones and prefixes (a description, a new prefix in
@@ -145,16 +180,23 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 		view = newDNSView(d)
 		s.zones, s.prefixes = d.Zones, d.Prefixes
 	}
+	s.cursor = d.Cursor
 	if s.view == nil || st != s.store {
 		s.store, s.index, s.view = st, d.Index, view
-		s.named = d.Addresses
+		s.named = make(map[string]*fsm.Address, len(d.Addresses))
+		for _, a := range d.Addresses {
+			s.named[a.ID] = a
+		}
 		s.recs = nil
 		s.version = s.journal.Reset()
 		s.builds++
 		return nil
 	}
 	if d.Index == s.index {
-		return nil // the first read of run: nothing changed since newDNSSource
+		// Nothing changed since the last read (the first read of run, or a
+		// wake-up by a change already read): every change of a named
+		// address changes the store index too.
+		return nil
 	}
 	c := dns.Change{Serial: uint32(d.Index)}
 	if view != s.view && !view.sameZones(s.view) {
@@ -162,8 +204,8 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 	} else {
 		view = s.view
 	}
-	diffNamed(&c, s.view, view, s.named, d.Addresses)
-	s.named, s.view = d.Addresses, view
+	diffNamed(&c, s.view, view, s.named, namedUpdates(d, whole, s.named))
+	s.view = view
 	s.index = d.Index
 	s.recs = nil
 	s.version = s.journal.Append(c)
@@ -189,7 +231,7 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 // since a name under in-addr.arpa. is no host. Nothing serves an address
 // for ns1.<zone>: allocate one with that dns_name to delegate to Moxxie.
 func dnsRecords(d *fsm.DNSData) *dns.Records {
-	return newDNSView(d).records(d)
+	return newDNSView(d).records(d.Index, d.Addresses)
 }
 
 // dnsView is what the zones and active prefixes of a state make of its
@@ -252,14 +294,14 @@ func sameZone(a, b dns.Zone) bool {
 	return a.Name == b.Name && a.Kind == b.Kind && a.TTL == b.TTL && a.Mbox == b.Mbox && slices.Equal(a.NS, b.NS)
 }
 
-// records returns the records of d's named addresses in the view's zones,
-// with d's index as every zone's serial.
-func (v *dnsView) records(d *fsm.DNSData) *dns.Records {
-	recs := &dns.Records{Zones: slices.Clone(v.zones), Records: make([]dns.Record, 0, 2*len(d.Addresses))}
+// records returns the records of the named addresses addrs in the view's
+// zones, with index as every zone's serial.
+func (v *dnsView) records(index uint64, addrs []*fsm.Address) *dns.Records {
+	recs := &dns.Records{Zones: slices.Clone(v.zones), Records: make([]dns.Record, 0, 2*len(addrs))}
 	for i := range recs.Zones {
-		recs.Zones[i].Serial = uint32(d.Index)
+		recs.Zones[i].Serial = uint32(index)
 	}
-	for _, a := range d.Addresses {
+	for _, a := range addrs {
 		recs.Records = v.appendRecords(recs.Records, a)
 	}
 	return recs
@@ -286,39 +328,83 @@ func (v *dnsView) appendRecords(out []dns.Record, a *fsm.Address) []dns.Record {
 	return out
 }
 
-// diffNamed adds to c the records that change when the named addresses
-// old, in the zones of view was, become now, in the zones of view is. Both
-// lists are in the store's order (by lower-case name, then ID), and an
-// address the state did not change is the same object in both, so this
-// is a merge of the two lists that compares pointers. When the zones
-// change (c names those that go and come), an unchanged address whose
-// zone comes, goes or changes has its records removed and added again, as
-// dns.Change's rules ask: its records may change, and they leave a zone
-// before it goes and come to a new zone after it comes.
-func diffNamed(c *dns.Change, was, is *dnsView, old, now []*fsm.Address) {
-	touched := touchedBy(c)
-	i, j := 0, 0
-	for i < len(old) || j < len(now) {
-		switch {
-		case i < len(old) && j < len(now) && old[i] == now[j]:
-			if was != is && touched.affects(was, is, old[i]) {
-				c.Remove = was.appendRecords(c.Remove, old[i])
-				c.Add = is.appendRecords(c.Add, now[j])
+// namedUpdates returns what became of the named addresses that d changes,
+// by ID: the address as it is now, or nil when it is gone or has lost its
+// name. From a whole read (d.Addresses) that is every named address now,
+// and nil for those of named that are no more; otherwise d.Changes, the
+// last change of each address winning.
+func namedUpdates(d *fsm.DNSData, whole bool, named map[string]*fsm.Address) map[string]*fsm.Address {
+	if !whole {
+		u := make(map[string]*fsm.Address, len(d.Changes))
+		for _, c := range d.Changes {
+			if c.After != nil && c.After.DNSName == "" {
+				u[c.ID] = nil
+			} else {
+				u[c.ID] = c.After
 			}
-			i, j = i+1, j+1
-		case j == len(now) || i < len(old) && storeLess(old[i], now[j]):
-			c.Remove = was.appendRecords(c.Remove, old[i])
-			i++
-		case i == len(old) || storeLess(now[j], old[i]):
-			c.Add = is.appendRecords(c.Add, now[j])
-			j++
-		default: // the same address, changed
-			if was != is || old[i].DNSName != now[j].DNSName || old[i].Address != now[j].Address {
-				c.Remove = was.appendRecords(c.Remove, old[i])
-				c.Add = is.appendRecords(c.Add, now[j])
-			}
-			i, j = i+1, j+1
 		}
+		return u
+	}
+	u := make(map[string]*fsm.Address, len(d.Addresses)+len(named))
+	for id := range named {
+		u[id] = nil
+	}
+	for _, a := range d.Addresses {
+		u[a.ID] = a
+	}
+	return u
+}
+
+// diffNamed adds to c the records that change when the named addresses
+// named, in the zones of view was, are updated as updates says (by ID:
+// the address as it is now, nil for one gone), in the zones of view is;
+// it updates named. An address the state did not change is the same
+// object before and after, so comparing pointers finds the changed ones.
+// When the zones change (c names those that go and come), an unchanged
+// address whose zone comes, goes or changes has its records removed and
+// added again, as dns.Change's rules ask: its records may change, and
+// they leave a zone before it goes and come to a new zone after it comes.
+// The records go into c in the order of the store's dns_name index.
+func diffNamed(c *dns.Change, was, is *dnsView, named, updates map[string]*fsm.Address) {
+	var removed, added []*fsm.Address
+	changed := make(map[string]bool, len(updates))
+	for id, now := range updates {
+		old := named[id]
+		if old == now {
+			continue
+		}
+		if now == nil {
+			delete(named, id)
+		} else {
+			named[id] = now
+		}
+		if old != nil && now != nil && was == is && old.DNSName == now.DNSName && old.Address == now.Address {
+			continue // a change that leaves its records as they were
+		}
+		changed[id] = true
+		if old != nil {
+			removed = append(removed, old)
+		}
+		if now != nil {
+			added = append(added, now)
+		}
+	}
+	if was != is {
+		touched := touchedBy(c)
+		for id, a := range named {
+			if !changed[id] && touched.affects(was, is, a) {
+				removed = append(removed, a)
+				added = append(added, a)
+			}
+		}
+	}
+	slices.SortFunc(removed, storeCmp)
+	slices.SortFunc(added, storeCmp)
+	for _, a := range removed {
+		c.Remove = was.appendRecords(c.Remove, a)
+	}
+	for _, a := range added {
+		c.Add = is.appendRecords(c.Add, a)
 	}
 }
 
@@ -402,12 +488,10 @@ func (v *dnsView) zoneChanges(is *dnsView, serial uint32) (removed []string, add
 	return removed, added
 }
 
-// storeLess reports whether a comes before b in the store's dns_name
-// index. An order that differs would only make diff remove and add the
-// same records again.
-func storeLess(a, b *fsm.Address) bool {
-	an, bn := strings.ToLower(a.DNSName), strings.ToLower(b.DNSName)
-	return an < bn || an == bn && a.ID < b.ID
+// storeCmp orders addresses as the store's dns_name index does: by
+// lower-case name, then ID.
+func storeCmp(a, b *fsm.Address) int {
+	return cmp.Or(strings.Compare(strings.ToLower(a.DNSName), strings.ToLower(b.DNSName)), strings.Compare(a.ID, b.ID))
 }
 
 // zoneOf returns the longest zone (a key of zones, without the trailing

@@ -287,11 +287,53 @@ func TestDNSSource_CoalescesBursts(t *testing.T) {
 		return r != nil && len(r.Records) == 2*n
 	})
 	src.mu.Lock()
-	builds := src.builds
+	builds, reads := src.builds, src.reads
 	src.mu.Unlock()
 	t.Logf("%d entries applied in %s; %d rebuilds; all visible %s after the last", n, applied, builds, took)
 	if builds > n/10 {
 		t.Errorf("%d rebuilds for %d entries: bursts are not coalesced", builds, n)
+	}
+	if reads != 1 {
+		t.Errorf("every named address read %d times, want once (at the start): the source did not follow the store's changes", reads)
+	}
+}
+
+// TestDiffNamed_WholeRead checks the change a whole read of the same store
+// makes (as after the source fell behind the store's feed): the addresses
+// it holds as they were give no records, changed, new and gone ones do.
+func TestDiffNamed_WholeRead(t *testing.T) {
+	d := &fsm.DNSData{
+		Zones:    []*fsm.Zone{{ID: "moxxie.test"}},
+		Prefixes: []*fsm.Prefix{{ID: "p", Prefix: "10.0.0.0/24", Status: fsm.PrefixActive}},
+	}
+	view := newDNSView(d)
+	same := &fsm.Address{ID: "a1", Address: "10.0.0.1", DNSName: "same.moxxie.test"}
+	renamed := &fsm.Address{ID: "a2", Address: "10.0.0.2", DNSName: "old.moxxie.test"}
+	gone := &fsm.Address{ID: "a3", Address: "10.0.0.3", DNSName: "gone.moxxie.test"}
+	described := &fsm.Address{ID: "a4", Address: "10.0.0.4", DNSName: "described.moxxie.test"}
+	named := map[string]*fsm.Address{"a1": same, "a2": renamed, "a3": gone, "a4": described}
+
+	renamedNow := &fsm.Address{ID: "a2", Address: "10.0.0.2", DNSName: "new.moxxie.test"}
+	describedNow := &fsm.Address{ID: "a4", Address: "10.0.0.4", DNSName: "described.moxxie.test", Description: "x"}
+	added := &fsm.Address{ID: "a5", Address: "10.0.0.5", DNSName: "added.moxxie.test"}
+	d.Addresses = []*fsm.Address{added, describedNow, renamedNow, same}
+	var c dns.Change
+	diffNamed(&c, view, view, named, namedUpdates(d, true, named))
+	var removed, add []string
+	for _, r := range c.Remove {
+		removed = append(removed, r.Name+" "+r.Value)
+	}
+	for _, r := range c.Add {
+		add = append(add, r.Name+" "+r.Value)
+	}
+	wantRemoved := []string{"gone.moxxie.test. 10.0.0.3", "3.0.0.10.in-addr.arpa. gone.moxxie.test.", "old.moxxie.test. 10.0.0.2", "2.0.0.10.in-addr.arpa. old.moxxie.test."}
+	wantAdded := []string{"added.moxxie.test. 10.0.0.5", "5.0.0.10.in-addr.arpa. added.moxxie.test.", "new.moxxie.test. 10.0.0.2", "2.0.0.10.in-addr.arpa. new.moxxie.test."}
+	if !slices.Equal(removed, wantRemoved) || !slices.Equal(add, wantAdded) {
+		t.Errorf("removed %q, added %q; want %q, %q", removed, add, wantRemoved, wantAdded)
+	}
+	want := map[string]*fsm.Address{"a1": same, "a2": renamedNow, "a4": describedNow, "a5": added}
+	if !maps.Equal(named, want) {
+		t.Errorf("named after the diff: %v, want %v", named, want)
 	}
 }
 
