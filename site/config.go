@@ -29,6 +29,11 @@ const (
 var (
 	// ErrInvalidConfig wraps every error of Config.Validate.
 	ErrInvalidConfig = errors.New("site: invalid configuration")
+	// ErrOwnSite is returned by Forget for the server's own site.
+	ErrOwnSite = errors.New("site: a server cannot forget its own site")
+	// ErrUnknownSite is returned by Forget for a site the pool does not
+	// know.
+	ErrUnknownSite = errors.New("site: no such site in the pool")
 	// ErrPrimaryKey is returned by RemoveKey for the primary gossip key:
 	// make another key primary with UseKey first.
 	ErrPrimaryKey = errors.New("site: the primary gossip key cannot be removed")
@@ -337,4 +342,15 @@ func checkAPIAddress(s string) error {
 		}
 	}
 	return nil
+}
+
+// SiteAliveError is returned by Forget for a site of which the server sees
+// servers alive.
+type SiteAliveError struct {
+	Site  string
+	Alive []string // the servers alive, by memberlist name
+}
+
+func (e *SiteAliveError) Error() string {
+	return fmt.Sprintf("site: %s is not gone: %s alive", e.Site, strings.Join(e.Alive, ", "))
 }

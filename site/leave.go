@@ -2,6 +2,9 @@ package site
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -19,6 +22,12 @@ import (
 type notice struct {
 	Name     string `json:"n"`
 	Instance string `json:"i"`
+	// Forced marks a notice another server gave for a dead member (Forget).
+	// It never applies to a member seen alive with that instance: a server
+	// that sees the member alive drops it and does not pass it on, so a
+	// site forgotten while it was only cut off counts again once it is
+	// back, and is down, not left, if it dies later.
+	Forced bool `json:"f,omitempty"`
 }
 
 // noticeBroadcast is one notice in memberlist's broadcast queue.
@@ -88,7 +97,9 @@ func (p *Pool) sendLeaveNotice(timeout time.Duration) {
 }
 
 // recordNotice records a leave notice and reports whether it was new. A
-// member already gone with that instance becomes left.
+// member already gone with that instance becomes left. A forced notice
+// does not replace a member's own notice for the same instance, and is
+// refused for a member alive with that instance.
 func (p *Pool) recordNotice(n notice) bool {
 	site, _, ok := splitName(n.Name)
 	if !ok || !instanceRe.MatchString(n.Instance) || n.Name == p.name {
@@ -96,11 +107,15 @@ func (p *Pool) recordNotice(n notice) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.left[n.Name] == n.Instance {
+	if old, ok := p.left[n.Name]; ok && old.Instance == n.Instance && (n.Forced || !old.Forced) {
 		return false
 	}
-	p.left[n.Name] = n.Instance
-	if m, ok := p.members[n.Name]; ok && m.State == StateDead && p.instances[n.Name] == n.Instance {
+	m, known := p.members[n.Name]
+	if n.Forced && known && m.State == StateAlive && p.instances[n.Name] == n.Instance {
+		return false
+	}
+	p.left[n.Name] = n
+	if known && m.State == StateDead && p.instances[n.Name] == n.Instance {
 		m.State = StateLeft
 		m.Since = time.Now()
 		p.members[n.Name] = m
@@ -133,8 +148,8 @@ func (d delegate) LocalState(join bool) []byte {
 	p := d.p
 	p.mu.Lock()
 	ns := make([]notice, 0, len(p.left))
-	for name, inst := range p.left {
-		ns = append(ns, notice{Name: name, Instance: inst})
+	for _, n := range p.left {
+		ns = append(ns, n)
 	}
 	p.mu.Unlock()
 	b, err := json.Marshal(ns)
@@ -158,4 +173,59 @@ func (d delegate) MergeRemoteState(buf []byte, join bool) {
 	if changed {
 		signal(d.p.kick)
 	}
+}
+
+// Forget declares site, of which this server sees no server alive, gone
+// for good: each of its dead servers is given a forced leave notice (see
+// notice), gossiped to the pool, so that every server sees the site left,
+// as if its servers had left. A site that left does not count in the
+// quorum of the others, so that they can vote each other down again, and
+// is neither voted down nor contacted. It returns ErrOwnSite for this
+// server's own site, ErrUnknownSite for a site the pool does not know, and
+// a *SiteAliveError when this server sees a server of the site alive.
+// Forgetting a site that left already changes nothing.
+func (p *Pool) Forget(site string) error {
+	if site == p.cfg.Site {
+		return ErrOwnSite
+	}
+	var ns []notice
+	var alive, unknown []string
+	known := false
+	p.mu.Lock()
+	for name, m := range p.members {
+		if m.Site != site {
+			continue
+		}
+		known = true
+		switch {
+		case m.State == StateAlive:
+			alive = append(alive, name)
+		case m.State != StateDead:
+		case p.instances[name] == "":
+			unknown = append(unknown, name)
+		default:
+			ns = append(ns, notice{Name: name, Instance: p.instances[name], Forced: true})
+		}
+	}
+	p.mu.Unlock()
+	switch {
+	case !known:
+		return ErrUnknownSite
+	case len(alive) > 0:
+		slices.Sort(alive)
+		return &SiteAliveError{Site: site, Alive: alive}
+	case len(unknown) > 0:
+		slices.Sort(unknown)
+		return fmt.Errorf("site: cannot forget %s: the pool never told this server who %s were", site, strings.Join(unknown, ", "))
+	}
+	for _, n := range ns {
+		if p.recordNotice(n) {
+			p.queueNotice(n)
+		}
+	}
+	if len(ns) > 0 {
+		p.log.Warn("site: site forgotten: its servers count as left", "site", site, "servers", len(ns))
+	}
+	p.evaluate(time.Now())
+	return nil
 }

@@ -65,7 +65,7 @@ type Pool struct {
 	mu        sync.Mutex
 	members   map[string]Member // guarded by mu; by memberlist name
 	instances map[string]string // guarded by mu; each member's instance, from its meta
-	left      map[string]string // guarded by mu; leave notices: instance by member name
+	left      map[string]notice // guarded by mu; leave notices by member name
 	health    Health            // guarded by mu
 	votes     []string          // guarded by mu; the sites this server votes down
 	sites     []SiteStatus      // guarded by mu; the last evaluation
@@ -106,7 +106,7 @@ func Start(cfg Config) (*Pool, error) {
 		done:      make(chan struct{}),
 		members:   make(map[string]Member),
 		instances: make(map[string]string),
-		left:      make(map[string]string),
+		left:      make(map[string]notice),
 		changed:   make(chan struct{}),
 	}
 	var inst [8]byte
@@ -576,7 +576,12 @@ func (p *Pool) observe(n *memberlist.Node, gone bool) {
 	if instance != "" {
 		p.instances[n.Name] = instance
 	}
-	if gone && p.left[n.Name] != "" && p.left[n.Name] == p.instances[n.Name] {
+	l, hasNotice := p.left[n.Name]
+	switch {
+	case hasNotice && !gone && l.Forced && l.Instance == p.instances[n.Name]:
+		// Alive after all: the site was forgotten while cut off.
+		delete(p.left, n.Name)
+	case hasNotice && gone && l.Instance == p.instances[n.Name]:
 		m.State = StateLeft
 	}
 	m.Since = now
