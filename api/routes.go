@@ -87,6 +87,7 @@ var coreRoutes = []route{
 	{Route{http.MethodGet, "/v1/openapi.json", KindLocal, auth.PermPublic, auth.ScopeCluster}, bodyNone, (*server).handleOpenAPI},
 	{Route{http.MethodGet, "/v1/sites", KindLocal, auth.PermStatusRead, auth.ScopeCluster}, bodyNone, (*server).handleSites},
 	{Route{http.MethodGet, "/v1/sites/{name}", KindLocal, auth.PermStatusRead, auth.ScopeCluster}, bodyNone, (*server).handleSite},
+	{Route{http.MethodPost, "/v1/sites/{name}/forget", KindWrite, auth.PermClusterWrite, auth.ScopeCluster}, bodyNone, (*server).handleSiteForget},
 	{Route{http.MethodGet, "/v1/metrics", KindLocal, auth.PermMetricsRead, auth.ScopeCluster}, bodyNone, (*server).handleMetrics},
 
 	{Route{http.MethodPost, "/v1/acl/bootstrap", KindWrite, auth.PermPublic, auth.ScopeCluster}, bodyOptionalJSON, (*server).handleACLBootstrap},

@@ -2,9 +2,11 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/moxxie/moxxie/site"
 )
@@ -34,6 +36,10 @@ type SiteBackend interface {
 	// SiteForward delivers r to a server of site name and returns its
 	// response; ErrUnknownSite when the pool does not know the site.
 	SiteForward(r *http.Request, name string) (*http.Response, error)
+	// ForgetSite declares site name, of which no server is alive, gone for
+	// good (site.Pool.Forget); ErrNotInPool when this server has not
+	// joined the pool yet.
+	ForgetSite(name string) error
 }
 
 // SitesResponse is the body of GET /v1/sites.
@@ -70,6 +76,43 @@ func (s *server) handleSite(c *call) error {
 		return err
 	}
 	name := c.r.PathValue("name")
+	for _, st := range sb.Sites() {
+		if st.Name == name {
+			writeJSON(c.w, http.StatusOK, st)
+			return nil
+		}
+	}
+	return notFoundError("name", "site", name)
+}
+
+// ErrNotInPool means the server has not joined the pool of sites yet.
+var ErrNotInPool = errors.New("this server has not joined the pool of sites yet")
+
+// handleSiteForget forgets a site lost for good (POST
+// /v1/sites/{name}/forget): every server of the pool then sees it left, so
+// that it no longer counts in the quorum of the others. It runs on the
+// leader, like every write, so that it is audited.
+func (s *server) handleSiteForget(c *call) error {
+	sb, err := s.sites()
+	if err != nil {
+		return err
+	}
+	name := c.r.PathValue("name")
+	var alive *site.SiteAliveError
+	switch err := sb.ForgetSite(name); {
+	case errors.Is(err, site.ErrUnknownSite):
+		return notFoundError("name", "site", name)
+	case errors.Is(err, site.ErrOwnSite):
+		return &apiError{status: http.StatusConflict, code: CodeConflict, field: "name",
+			message: fmt.Sprintf("site %s is this server's own site: a site cannot forget itself (stop its servers to retire it)", name)}
+	case errors.As(err, &alive):
+		return &apiError{status: http.StatusConflict, code: CodeConflict, field: "name",
+			message: fmt.Sprintf("site %s is not gone: this server sees %s alive; forget a site only once none of its servers is", name, strings.Join(alive.Alive, ", "))}
+	case errors.Is(err, ErrNotInPool):
+		return unavailable(CodeNotReady, err.Error(), err)
+	case err != nil:
+		return &apiError{status: http.StatusConflict, code: CodeConflict, field: "name", message: err.Error()}
+	}
 	for _, st := range sb.Sites() {
 		if st.Name == name {
 			writeJSON(c.w, http.StatusOK, st)

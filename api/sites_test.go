@@ -3,6 +3,7 @@ package api
 import (
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,15 +17,32 @@ type siteBackend struct {
 	*fakeBackend
 	local     string
 	forwarded []*http.Request
+	forgotten bool // west was forgotten
+}
+
+// ForgetSite forgets west, which is down; east is its own site and north
+// is alive.
+func (b *siteBackend) ForgetSite(name string) error {
+	switch name {
+	case "east":
+		return site.ErrOwnSite
+	case "north":
+		return &site.SiteAliveError{Site: "north", Alive: []string{"north/s2"}}
+	case "west":
+		b.forgotten = true
+		return nil
+	}
+	return site.ErrUnknownSite
 }
 
 func (b *siteBackend) LocalSite() string { return b.local }
 
 func (b *siteBackend) Sites() []site.SiteStatus {
-	return []site.SiteStatus{
-		{Name: "east", Role: site.RoleServer, State: site.SiteUp, Quorum: 1},
-		{Name: "west", Role: site.RoleServer, State: "down", Votes: []string{"east"}, Quorum: 1},
+	west := site.SiteStatus{Name: "west", Role: site.RoleServer, State: "down", Votes: []string{"east"}, Quorum: 1}
+	if b.forgotten {
+		west = site.SiteStatus{Name: "west", Role: site.RoleServer, State: site.SiteLeft}
 	}
+	return []site.SiteStatus{{Name: "east", Role: site.RoleServer, State: site.SiteUp, Quorum: 1}, west}
 }
 
 func (b *siteBackend) SiteForward(r *http.Request, name string) (*http.Response, error) {
@@ -71,6 +89,41 @@ func TestSites_ListGetAndForward(t *testing.T) {
 	wantError(t, ts.do("GET", "/v1/status?site=west", "", headerSiteForwarded, "north"), 502, CodeNoLeader, "site")
 	if len(b.forwarded) != 1 {
 		t.Fatalf("%d requests passed on", len(b.forwarded))
+	}
+}
+
+func TestSites_Forget(t *testing.T) {
+	b := &siteBackend{fakeBackend: newFakeBackend("s1", fsm.New(), true), local: "east"}
+	ts := &testServer{t: t, b: b.fakeBackend}
+	ts.h = New(b, Options{})
+	ts.srv = ts.h.(*server)
+	ts.bootstrap()
+	stopAuditClock(t) // refused requests are audited up to a rate
+
+	wantError(t, ts.do("POST", "/v1/sites/east/forget", ""), 409, CodeConflict, "name")
+	if d := wantError(t, ts.do("POST", "/v1/sites/north/forget", ""), 409, CodeConflict, "name"); !strings.Contains(d.Message, "north/s2") {
+		t.Errorf("refusal of a site alive does not name its server alive: %s", d.Message)
+	}
+	wantError(t, ts.do("POST", "/v1/sites/nowhere/forget", ""), 404, CodeNotFound, "name")
+	if b.forgotten {
+		t.Fatal("a refused forget forgot west")
+	}
+	var west site.SiteStatus
+	mustJSON(t, wantStatus(t, ts.do("POST", "/v1/sites/west/forget", ""), 200), &west)
+	if !b.forgotten || west.Name != "west" || west.State != site.SiteLeft {
+		t.Fatalf("after forget: forgotten %v, west %+v", b.forgotten, west)
+	}
+	// Each attempt is audited, with how it ended.
+	_, es, err := ts.b.State().AuditEntries(nil, fsm.AuditFilter{Action: "POST /v1/sites/{name}/forget"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []string
+	for _, e := range es {
+		results = append(results, e.Object+" "+e.Result)
+	}
+	if want := []string{"/v1/sites/east/forget conflict", "/v1/sites/north/forget conflict", "/v1/sites/nowhere/forget not_found", "/v1/sites/west/forget ok"}; !slices.Equal(results, want) {
+		t.Errorf("audit entries %q, want %q", results, want)
 	}
 }
 

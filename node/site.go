@@ -255,6 +255,18 @@ func (s *Server) Sites() []site.SiteStatus {
 	return p.Sites()
 }
 
+// ForgetSite implements api.SiteBackend.
+func (s *Server) ForgetSite(name string) error {
+	if s.site == nil {
+		return api.ErrNotInPool
+	}
+	p := s.site.joined()
+	if p == nil {
+		return api.ErrNotInPool
+	}
+	return p.Forget(name)
+}
+
 // siteAPI returns the API addresses of a site's alive servers, its
 // leader first.
 func (s *Server) siteAPI(name string) ([]string, error) {
