@@ -60,3 +60,15 @@ func (c *Client) Site(ctx context.Context, name string) (*Site, error) {
 	}
 	return &out, nil
 }
+
+// ForgetSite declares a site of which no server is alive gone for good,
+// so that it no longer counts in the quorum of the other sites (POST
+// /v1/sites/{name}/forget), and returns it as the answering server sees
+// it then: left.
+func (c *Client) ForgetSite(ctx context.Context, name string) (*Site, error) {
+	var out Site
+	if _, err := c.call(ctx, &request{method: http.MethodPost, path: "/v1/sites/" + url.PathEscape(name) + "/forget"}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

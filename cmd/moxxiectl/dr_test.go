@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"log"
@@ -218,6 +219,22 @@ func (s *drSite) Sites() []site.SiteStatus {
 		{Name: "east", Role: site.RoleServer, State: s.states["east"], Quorum: 1},
 		{Name: "west", Role: site.RoleServer, State: s.states["west"], Quorum: 1},
 	}
+}
+
+// ForgetSite forgets a site of this view that no server is alive of.
+func (s *drSite) ForgetSite(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch state, ok := s.states[name]; {
+	case !ok:
+		return site.ErrUnknownSite
+	case name == s.name:
+		return site.ErrOwnSite
+	case state == site.SiteUp:
+		return &site.SiteAliveError{Site: name, Alive: []string{name + "/s1"}}
+	}
+	s.states[name] = site.SiteLeft
+	return nil
 }
 
 func (s *drSite) SiteForward(r *http.Request, name string) (*http.Response, error) {
@@ -634,5 +651,29 @@ func TestDRWaitsFor(t *testing.T) {
 		if got := drWaitsFor(tc.op, tc.items, tc.items[tc.i]); got != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestSite_Forget(t *testing.T) {
+	east := newDRSite(t, "east")
+	_, stderr := east.cli(t, 1, "site", "forget", "west")
+	if !strings.Contains(stderr, "west is not gone: this server sees west/s1 alive") {
+		t.Errorf("forget a site up: %q", stderr)
+	}
+	if _, stderr := east.cli(t, 1, "site", "forget", "east"); !strings.Contains(stderr, "own site") {
+		t.Errorf("forget its own site: %q", stderr)
+	}
+	if _, stderr := east.cli(t, 1, "site", "forget", "nowhere"); !strings.Contains(stderr, "404") {
+		t.Errorf("forget an unknown site: %q", stderr)
+	}
+	east.setState("west", site.SiteDown)
+	if out, _ := east.cli(t, 0, "site", "forget", "west"); out != "site west forgotten: it is left, and no longer counts in the quorum of the other sites\n" {
+		t.Errorf("forget a site down: %q", out)
+	}
+	east.findCall(t, "POST /v1/sites/west/forget")
+	out, _ := east.cli(t, 0, "site", "forget", "west", "-o", "json")
+	var got client.Site
+	if err := json.Unmarshal([]byte(out), &got); err != nil || got.Name != "west" || got.State != site.SiteLeft {
+		t.Errorf("forget again, as JSON: %v %s", err, out)
 	}
 }

@@ -29,6 +29,23 @@ of it is dead, and left when its servers left the pool gracefully.`,
 			Args:  exactArgs("NAME"),
 			RunE:  a.siteGet,
 		},
+		&cobra.Command{
+			Use:   "forget NAME",
+			Short: "Declare a site lost for good, so that it no longer counts in the other sites' quorum",
+			Long: `Declare a site of which no server is alive gone for good. Every server of
+every site then sees it left, as if its servers had left the pool: it no longer
+counts in the quorum the other sites need to vote a site down, and nobody tries
+to reach it any more. With three sites, once one is lost for good the other two
+cannot vote each other down (each needs two votes) until it is forgotten.
+
+Forget a site only when it will not come back as it was, after its failover:
+a site that left is never failed over. The answering site's leader does it, and
+the audit log records it. It is refused for your own site and for a site of
+which a server is alive. A server of the site that shows up alive again (the site
+was only cut off, or is rebuilt) counts again, and fails as any other server.`,
+			Args: exactArgs("NAME"),
+			RunE: a.siteForget,
+		},
 		a.siteFailoverCommand(),
 		a.siteDrillCommand(),
 		a.siteFailbackCommand(),
@@ -75,6 +92,21 @@ func votes(s client.Site) string {
 		return "-"
 	}
 	return strings.Join(s.Votes, ",") + " (" + strconv.Itoa(len(s.Votes)) + "/" + strconv.Itoa(s.Quorum) + ")"
+}
+
+func (a *app) siteForget(cmd *cobra.Command, args []string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	s, err := c.ForgetSite(cmd.Context(), args[0])
+	if err != nil {
+		return err
+	}
+	if a.json() {
+		return printJSON(a.stdout, s)
+	}
+	return printf(a.stdout, "site %s forgotten: it is %s, and no longer counts in the quorum of the other sites\n", s.Name, s.State)
 }
 
 func (a *app) siteGet(cmd *cobra.Command, args []string) error {
