@@ -103,7 +103,8 @@ func (s *devSite) signal(t *testing.T, sig syscall.Signal, which ...int) {
 // a site frozen is not a site failure; a partition between two sites that
 // both still see the third (nftables drops their gossip) fails neither;
 // all servers of a site frozen is a site failure, seen by the other two
-// within 10 s, and the site comes back up when they wake.
+// within 10 s. Forgotten then, the site is left in every view, and it
+// comes back up when its servers wake.
 func TestDev_SitesFederationAndFailureDetection(t *testing.T) {
 	sites := startSites(t, "east", "west", "north")
 	east, west, north := sites[0], sites[1], sites[2]
@@ -219,8 +220,30 @@ func TestDev_SitesFederationAndFailureDetection(t *testing.T) {
 			t.Errorf("%s took %s to see east down, the target is 10 s", name, d)
 		}
 	}
+
+	// east forgotten while down: left in every view, out of the others'
+	// quorum. Refused for the caller's own site and for a site up.
+	if out, err := devctl(t, west.dir, "site", "forget", "west"); err == nil || !strings.Contains(out, "own site") {
+		t.Errorf("forget west through west: %v\n%s", err, out)
+	}
+	if out, err := devctl(t, west.dir, "site", "forget", "north"); err == nil || !strings.Contains(out, "is not gone") {
+		t.Errorf("forget north, which is up: %v\n%s", err, out)
+	}
+	if out, err := devctl(t, west.dir, "site", "forget", "east"); err != nil || !strings.Contains(out, "site east forgotten: it is left") {
+		t.Fatalf("forget east: %v\n%s", err, out)
+	}
+	waitUntil(t, 10*time.Second, "west and north see east left", func() error {
+		for _, s := range []*devSite{west, north} {
+			if st, err := s.states(t); err != nil || st["east"] != "left" {
+				return fmt.Errorf("%s sees %v (%v)", s.name, st, err)
+			}
+		}
+		return nil
+	})
+	// Its servers were only frozen: awake, they count again.
 	east.signal(t, syscall.SIGCONT)
 	waitUntil(t, 30*time.Second, "east up again after its servers woke", allUp(west))
+	waitUntil(t, 30*time.Second, "north sees east up again", allUp(north))
 }
 
 // requireNever checks cond every 200 ms for d and fails at its first
