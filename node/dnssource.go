@@ -52,7 +52,7 @@ type dnsSource struct {
 	zones    []*fsm.Zone             // guarded by mu; as last read
 	prefixes []*fsm.Prefix           // guarded by mu; as last read
 	view     *dnsView                // guarded by mu; made of zones and prefixes; nil before the first read
-	named    map[string]*fsm.Address // guarded by mu; the named addresses by ID
+	named    *namedSet               // guarded by mu; the named addresses
 	recs     *dns.Records            // guarded by mu; the records of version, made when first asked for
 	builds   int                     // guarded by mu; how many versions were made
 	reads    int                     // guarded by mu; how many times every named address was read
@@ -77,11 +77,7 @@ func (s *dnsSource) Snapshot() (*dns.Records, <-chan struct{}) {
 		// In no particular order: the plugin's answers do not depend on it
 		// (it orders each RRset itself), and sorting 100,000 addresses
 		// would cost more than the rest.
-		addrs := make([]*fsm.Address, 0, len(s.named))
-		for _, a := range s.named {
-			addrs = append(addrs, a)
-		}
-		s.recs = s.view.records(s.index, addrs)
+		s.recs = s.view.records(s.index, s.named.all())
 		s.recs.Version = s.version
 	}
 	return s.recs, changed
@@ -183,10 +179,7 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 	s.cursor = d.Cursor
 	if s.view == nil || st != s.store {
 		s.store, s.index, s.view = st, d.Index, view
-		s.named = make(map[string]*fsm.Address, len(d.Addresses))
-		for _, a := range d.Addresses {
-			s.named[a.ID] = a
-		}
+		s.named = newNamedSet(d.Addresses)
 		s.recs = nil
 		s.version = s.journal.Reset()
 		s.builds++
@@ -333,7 +326,7 @@ func (v *dnsView) appendRecords(out []dns.Record, a *fsm.Address) []dns.Record {
 // name. From a whole read (d.Addresses) that is every named address now,
 // and nil for those of named that are no more; otherwise d.Changes, the
 // last change of each address winning.
-func namedUpdates(d *fsm.DNSData, whole bool, named map[string]*fsm.Address) map[string]*fsm.Address {
+func namedUpdates(d *fsm.DNSData, whole bool, named *namedSet) map[string]*fsm.Address {
 	if !whole {
 		u := make(map[string]*fsm.Address, len(d.Changes))
 		for _, c := range d.Changes {
@@ -345,8 +338,8 @@ func namedUpdates(d *fsm.DNSData, whole bool, named map[string]*fsm.Address) map
 		}
 		return u
 	}
-	u := make(map[string]*fsm.Address, len(d.Addresses)+len(named))
-	for id := range named {
+	u := make(map[string]*fsm.Address, len(d.Addresses)+named.len())
+	for id := range named.byID {
 		u[id] = nil
 	}
 	for _, a := range d.Addresses {
@@ -364,19 +357,20 @@ func namedUpdates(d *fsm.DNSData, whole bool, named map[string]*fsm.Address) map
 // address whose zone comes, goes or changes has its records removed and
 // added again, as dns.Change's rules ask: its records may change, and
 // they leave a zone before it goes and come to a new zone after it comes.
+// named finds those among the addresses under or inside those zones alone.
 // The records go into c in the order of the store's dns_name index.
-func diffNamed(c *dns.Change, was, is *dnsView, named, updates map[string]*fsm.Address) {
+func diffNamed(c *dns.Change, was, is *dnsView, named *namedSet, updates map[string]*fsm.Address) {
 	var removed, added []*fsm.Address
 	changed := make(map[string]bool, len(updates))
 	for id, now := range updates {
-		old := named[id]
+		old := named.get(id)
 		if old == now {
 			continue
 		}
 		if now == nil {
-			delete(named, id)
+			named.remove(old)
 		} else {
-			named[id] = now
+			named.put(now)
 		}
 		if old != nil && now != nil && was == is && old.DNSName == now.DNSName && old.Address == now.Address {
 			continue // a change that leaves its records as they were
@@ -391,8 +385,8 @@ func diffNamed(c *dns.Change, was, is *dnsView, named, updates map[string]*fsm.A
 	}
 	if was != is {
 		touched := touchedBy(c)
-		for id, a := range named {
-			if !changed[id] && touched.affects(was, is, a) {
+		for _, a := range named.touchedBy(touched) {
+			if !changed[a.ID] && touched.affects(was, is, a) {
 				removed = append(removed, a)
 				added = append(added, a)
 			}

@@ -311,7 +311,7 @@ func TestDiffNamed_WholeRead(t *testing.T) {
 	renamed := &fsm.Address{ID: "a2", Address: "10.0.0.2", DNSName: "old.moxxie.test"}
 	gone := &fsm.Address{ID: "a3", Address: "10.0.0.3", DNSName: "gone.moxxie.test"}
 	described := &fsm.Address{ID: "a4", Address: "10.0.0.4", DNSName: "described.moxxie.test"}
-	named := map[string]*fsm.Address{"a1": same, "a2": renamed, "a3": gone, "a4": described}
+	named := newNamedSet([]*fsm.Address{same, renamed, gone, described})
 
 	renamedNow := &fsm.Address{ID: "a2", Address: "10.0.0.2", DNSName: "new.moxxie.test"}
 	describedNow := &fsm.Address{ID: "a4", Address: "10.0.0.4", DNSName: "described.moxxie.test", Description: "x"}
@@ -332,8 +332,8 @@ func TestDiffNamed_WholeRead(t *testing.T) {
 		t.Errorf("removed %q, added %q; want %q, %q", removed, add, wantRemoved, wantAdded)
 	}
 	want := map[string]*fsm.Address{"a1": same, "a2": renamedNow, "a4": describedNow, "a5": added}
-	if !maps.Equal(named, want) {
-		t.Errorf("named after the diff: %v, want %v", named, want)
+	if !maps.Equal(named.byID, want) || named.byName.Len() != len(want) || named.byAddr.Len() != len(want) {
+		t.Errorf("named after the diff: %v (%d by name, %d by address), want %v", named.byID, named.byName.Len(), named.byAddr.Len(), want)
 	}
 }
 
