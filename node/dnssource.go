@@ -45,17 +45,17 @@ type dnsSource struct {
 	journal dns.Journal
 
 	mu       sync.Mutex
-	store    *fsm.Store              // guarded by mu; the store last read
-	index    uint64                  // guarded by mu; the store index last read
-	cursor   uint64                  // guarded by mu; the store's cursor of named changes last read
-	version  uint64                  // guarded by mu; the journal's version of what was read
-	zones    []*fsm.Zone             // guarded by mu; as last read
-	prefixes []*fsm.Prefix           // guarded by mu; as last read
-	view     *dnsView                // guarded by mu; made of zones and prefixes; nil before the first read
-	named    *namedSet               // guarded by mu; the named addresses
-	recs     *dns.Records            // guarded by mu; the records of version, made when first asked for
-	builds   int                     // guarded by mu; how many versions were made
-	reads    int                     // guarded by mu; how many times every named address was read
+	store    *fsm.Store    // guarded by mu; the store last read
+	index    uint64        // guarded by mu; the store index last read
+	cursor   uint64        // guarded by mu; the store's cursor of named changes last read
+	version  uint64        // guarded by mu; the journal's version of what was read
+	zones    []*fsm.Zone   // guarded by mu; as last read
+	prefixes []*fsm.Prefix // guarded by mu; as last read
+	view     *dnsView      // guarded by mu; made of zones and prefixes; nil before the first read
+	named    *namedSet     // guarded by mu; the named addresses
+	recs     *dns.Records  // guarded by mu; the records of version, made when first asked for
+	builds   int           // guarded by mu; how many versions were made
+	reads    int           // guarded by mu; how many times every named address was read
 }
 
 // newDNSSource returns a source holding the records of f's current state.
