@@ -67,9 +67,24 @@ func (p *Pool) queueNotice(n notice) <-chan struct{} {
 func (p *Pool) sendLeaveNotice(timeout time.Duration) {
 	n := notice{Name: p.name, Instance: p.instance}
 	sent := p.queueNotice(n)
+	if p.sendNotice(n) == 0 {
+		return
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-sent:
+	case <-timer.C:
+		p.log.Warn("site: leave notice not fully gossiped: some servers may see this one dead rather than left")
+	}
+}
+
+// sendNotice sends n straight to every alive member but this server, as
+// well as gossip does, and returns how many it sent it to.
+func (p *Pool) sendNotice(n notice) int {
 	msg, err := json.Marshal(n)
 	if err != nil {
-		panic(err) // two strings always encode
+		panic(err) // strings and a bool always encode
 	}
 	var to []memberlist.Address
 	p.mu.Lock()
@@ -79,21 +94,12 @@ func (p *Pool) sendLeaveNotice(timeout time.Duration) {
 		}
 	}
 	p.mu.Unlock()
-	if len(to) == 0 {
-		return
-	}
 	for _, a := range to {
 		if err := p.ml.SendToAddress(a, msg); err != nil {
-			p.log.Debug("site: leave notice not sent", "to", a.Name, "err", err)
+			p.log.Debug("site: leave notice not sent", "to", a.Name, "notice", n.Name, "err", err)
 		}
 	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case <-sent:
-	case <-timer.C:
-		p.log.Warn("site: leave notice not fully gossiped: some servers may see this one dead rather than left")
-	}
+	return len(to)
 }
 
 // recordNotice records a leave notice and reports whether it was new. A
@@ -177,10 +183,10 @@ func (d delegate) MergeRemoteState(buf []byte, join bool) {
 
 // Forget declares site, of which this server sees no server alive, gone
 // for good: each of its dead servers is given a forced leave notice (see
-// notice), gossiped to the pool, so that every server sees the site left,
-// as if its servers had left. A site that left does not count in the
-// quorum of the others, so that they can vote each other down again, and
-// is neither voted down nor contacted. It returns ErrOwnSite for this
+// notice), sent to every alive server and gossiped, so that every server
+// sees the site left, as if its servers had left. A site that left does
+// not count in the quorum of the others, so that they can vote each other
+// down again, and is neither voted down nor contacted. It returns ErrOwnSite for this
 // server's own site, ErrUnknownSite for a site the pool does not know, and
 // a *SiteAliveError when this server sees a server of the site alive.
 // Forgetting a site that left already changes nothing.
@@ -221,6 +227,7 @@ func (p *Pool) Forget(site string) error {
 	for _, n := range ns {
 		if p.recordNotice(n) {
 			p.queueNotice(n)
+			p.sendNotice(n)
 		}
 	}
 	if len(ns) > 0 {
