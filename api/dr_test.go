@@ -9,14 +9,23 @@ import (
 	"github.com/moxxie/moxxie/fsm"
 )
 
+// newSiteServer returns the API of a leader in site local.
 func newSiteServer(t *testing.T, local string) *testServer {
+	t.Helper()
+	_, ts := newSiteBackend(t, local)
+	return ts
+}
+
+// newSiteBackend returns the API of a leader in site local with its
+// backend.
+func newSiteBackend(t *testing.T, local string) (*siteBackend, *testServer) {
 	t.Helper()
 	b := &siteBackend{fakeBackend: newFakeBackend("s1", fsm.New(), true), local: local}
 	ts := &testServer{t: t, b: b.fakeBackend}
 	ts.h = New(b, Options{})
 	ts.srv = ts.h.(*server)
 	ts.bootstrap()
-	return ts
+	return b, ts
 }
 
 const drPlanBody = `{"recovery_site":"west","backup_storage":"dr","target_storage":"local-lvm",

@@ -55,11 +55,7 @@ func (b *siteBackend) SiteForward(r *http.Request, name string) (*http.Response,
 }
 
 func TestSites_ListGetAndForward(t *testing.T) {
-	b := &siteBackend{fakeBackend: newFakeBackend("s1", fsm.New(), true), local: "east"}
-	ts := &testServer{t: t, b: b.fakeBackend}
-	ts.h = New(b, Options{})
-	ts.srv = ts.h.(*server)
-	ts.bootstrap()
+	b, ts := newSiteBackend(t, "east")
 
 	var list SitesResponse
 	mustJSON(t, wantStatus(t, ts.do("GET", "/v1/sites", ""), 200), &list)
@@ -93,11 +89,7 @@ func TestSites_ListGetAndForward(t *testing.T) {
 }
 
 func TestSites_Forget(t *testing.T) {
-	b := &siteBackend{fakeBackend: newFakeBackend("s1", fsm.New(), true), local: "east"}
-	ts := &testServer{t: t, b: b.fakeBackend}
-	ts.h = New(b, Options{})
-	ts.srv = ts.h.(*server)
-	ts.bootstrap()
+	b, ts := newSiteBackend(t, "east")
 	stopAuditClock(t) // refused requests are audited up to a rate
 
 	wantError(t, ts.do("POST", "/v1/sites/east/forget", ""), 409, CodeConflict, "name")
