@@ -79,8 +79,8 @@ func (p *Pool) sendLeaveNotice(timeout time.Duration) {
 	}
 }
 
-// sendNotice sends n straight to every alive member but this server, as
-// well as gossip does, and returns how many it sent it to.
+// sendNotice sends n straight to every alive member but this server, on
+// top of the gossip, and returns how many it sent it to.
 func (p *Pool) sendNotice(n notice) int {
 	msg, err := json.Marshal(n)
 	if err != nil {
@@ -186,10 +186,10 @@ func (d delegate) MergeRemoteState(buf []byte, join bool) {
 // notice), sent to every alive server and gossiped, so that every server
 // sees the site left, as if its servers had left. A site that left does
 // not count in the quorum of the others, so that they can vote each other
-// down again, and is neither voted down nor contacted. It returns ErrOwnSite for this
-// server's own site, ErrUnknownSite for a site the pool does not know, and
-// a *SiteAliveError when this server sees a server of the site alive.
-// Forgetting a site that left already changes nothing.
+// down again, and is neither voted down nor contacted. It returns
+// ErrOwnSite for this server's own site, ErrUnknownSite for a site the
+// pool does not know, and a *SiteAliveError when this server sees a server
+// of the site alive. Forgetting a site that left already changes nothing.
 func (p *Pool) Forget(site string) error {
 	if site == p.cfg.Site {
 		return ErrOwnSite
