@@ -59,6 +59,13 @@ type Config struct {
 	// is a large, long-lived heap of small objects: collecting less often
 	// trades memory (up to 1+GCPercent/100 times the live heap) for CPU.
 	GCPercent int `yaml:"gc_percent"`
+	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT),
+	// which the moxxied command applies unless the GOMEMLIMIT variable is
+	// set: "auto" (the default) for 70% of the memory the server may use
+	// (the host's, or its cgroup's limit when lower), "off", or a size
+	// such as "8GiB". Near the limit the collector runs more often instead
+	// of letting the heap grow to 1+GCPercent/100 times the live state.
+	MemoryLimit string `yaml:"memory_limit"`
 	// LogLevel is debug, info, warn or error; LogFormat is json (the
 	// default) or text (moxxied dev). Every line logged while serving a
 	// request carries its request_id, and its trace_id when there is one.
@@ -381,6 +388,7 @@ func DefaultConfig() *Config {
 		APIAddress:  "127.0.0.1:7300",
 		HoldTimeout: Duration(5 * time.Second),
 		GCPercent:   400,
+		MemoryLimit: MemoryLimitAuto,
 		LogLevel:    "info",
 		LogFormat:   "json",
 		Tracing:     TracingConfig{SampleRatio: 1},
@@ -551,6 +559,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GCPercent < 25 || c.GCPercent > 10000 {
 		return bad("gc_percent", "must be between 25 and 10000, not %d", c.GCPercent)
+	}
+	if _, _, err := ParseMemoryLimit(c.MemoryLimit); err != nil {
+		return bad("memory_limit", "%v", err)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -48,6 +48,7 @@ raft:
 		"MOXXIE_DNS_ADDRESS":            "10.0.0.12:53",
 		"MOXXIE_DNS_FORWARD":            "10.0.0.2, [2001:db8::53]:53",
 		"MOXXIE_SITE_FENCE_GRACE":       "30s",
+		"MOXXIE_MEMORY_LIMIT":           "6GiB",
 	}
 	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
@@ -60,7 +61,7 @@ raft:
 		time.Duration(c.Raft.SnapshotInterval) != 5*time.Minute || len(c.RetryJoin) != 2 || c.RetryJoin[1] != "10.0.0.23:7301" ||
 		c.Raft.MaxBatch != DefaultConfig().Raft.MaxBatch ||
 		c.DNSAddress != "10.0.0.12:53" || len(c.DNSForward) != 2 || c.DNSForward[1] != "[2001:db8::53]:53" ||
-		c.Site.FenceGrace != Duration(30*time.Second) {
+		c.Site.FenceGrace != Duration(30*time.Second) || c.MemoryLimit != "6GiB" {
 		t.Fatalf("merged config wrong: %+v", c)
 	}
 }
@@ -161,6 +162,8 @@ func TestConfig_Validate(t *testing.T) {
 		{"retry_join", func(c *Config) { c.BootstrapExpect = 3; c.RetryJoin = []string{"10.0.0.2:7301"} }},
 		{"tls", func(c *Config) { c.TLS.KeyFile = "" }},
 		{"hold_timeout", func(c *Config) { c.HoldTimeout = 0 }},
+		{"memory_limit", func(c *Config) { c.MemoryLimit = "4GB" }},
+		{"memory_limit", func(c *Config) { c.MemoryLimit = "" }},
 		{"log_level", func(c *Config) { c.LogLevel = "loud" }},
 		{"log_format", func(c *Config) { c.LogFormat = "xml" }},
 		{"retention.operations", func(c *Config) { c.Retention.Operations = Duration(time.Minute) }},
