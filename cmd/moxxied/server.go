@@ -94,6 +94,9 @@ func runServer(cfg *node.Config, exitWithParent bool) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
+	if err := setMemoryLimit(logger, cfg.MemoryLimit); err != nil {
+		return err
+	}
 	wd, err := watchdogInterval(os.Getenv, os.Getpid())
 	if err != nil {
 		logger.Warn("systemd watchdog off", "error", err)
@@ -174,4 +177,24 @@ func serve(srv *node.Server, cfg *node.Config, logger *slog.Logger, sd sdNotifie
 		notify("STOPPING=1\nSTATUS=shutting down")
 		return srv.Shutdown(true)
 	}
+}
+
+// setMemoryLimit gives the Go runtime the soft memory limit memory_limit
+// resolves to, unless the GOMEMLIMIT variable set one, and logs it.
+func setMemoryLimit(logger *slog.Logger, value string) error {
+	if v := os.Getenv("GOMEMLIMIT"); v != "" {
+		logger.Info("memory limit from GOMEMLIMIT", "limit", v)
+		return nil
+	}
+	limit, how, err := node.ResolveMemoryLimit(value, os.DirFS("/"))
+	if err != nil {
+		return fmt.Errorf("config: memory_limit: %w", err)
+	}
+	if limit == 0 {
+		logger.Info("no memory limit", "from", how)
+		return nil
+	}
+	debug.SetMemoryLimit(limit)
+	logger.Info("memory limit", "limit_bytes", limit, "limit", node.FormatBytes(limit), "from", how)
+	return nil
 }
