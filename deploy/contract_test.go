@@ -77,6 +77,10 @@ var metricsContract = map[string]string{
 	"moxxie_dr_plan_fenced":                              "gauge",
 	"moxxie_dr_plan_self_fenced":                         "gauge",
 	"moxxie_dr_conflicts":                                "gauge",
+
+	// The Go runtime's metrics a server serves, for the memory alert.
+	"go_memstats_heap_alloc_bytes": "gauge",
+	"go_gc_gomemlimit_bytes":       "gauge",
 }
 
 // contractMetric returns the contract metric a series name belongs to:
@@ -103,7 +107,8 @@ var (
 	promqlIdent = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
 )
 
-// exprNames returns the metric names (moxxie_...) and the recording rule
+// exprNames returns the metric names (moxxie_... and the Go runtime's
+// go_...) and the recording rule
 // names (level:metric:operations) an expression refers to. String
 // literals (label values, regular expressions) are left out.
 func exprNames(expr string) (metrics, records []string) {
@@ -119,7 +124,7 @@ func exprNames(expr string) (metrics, records []string) {
 		switch {
 		case strings.Contains(name, ":"):
 			records = append(records, name)
-		case strings.HasPrefix(name, "moxxie_"):
+		case strings.HasPrefix(name, "moxxie_"), strings.HasPrefix(name, "go_"):
 			metrics = append(metrics, name)
 		}
 	}

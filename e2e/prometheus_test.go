@@ -112,6 +112,11 @@ func TestDev_PrometheusScrapesClusterAndAgent(t *testing.T) {
 		{`moxxie_build_info`, func(v []float64) bool { return len(v) == 4 }, "build info from the servers and the agent"},
 		{`moxxie_agent_plan_version`, func(v []float64) bool { return len(v) == 1 && v[0] >= 1 }, "the agent's plan version"},
 		{`sum(moxxie_agent_applies_total)`, func(v []float64) bool { return len(v) == 1 && v[0] >= 1 }, "agent applies counted"},
+		// memory_limit auto on every server: 70% of this machine's memory,
+		// never "no limit" (math.MaxInt64), and a dev cluster's heap far
+		// below it, as MoxxieMemoryNearLimit reads them.
+		{`go_gc_gomemlimit_bytes and on (cluster, job, instance) moxxie_raft_leader`, func(v []float64) bool { return len(v) == 3 && minOf(v) >= 64<<20 && maxOf(v) < 1<<50 }, "a memory limit on every server"},
+		{`min_over_time(go_memstats_heap_alloc_bytes[30m]) / on (cluster, job, instance) go_gc_gomemlimit_bytes and on (cluster, job, instance) moxxie_raft_leader`, func(v []float64) bool { return len(v) == 3 && minOf(v) > 0 && maxOf(v) < 0.7 }, "every server's heap well below its memory limit"},
 	}
 	for _, c := range checks {
 		waitUntil(t, 30*time.Second, c.want+" ("+c.query+")", func() error {

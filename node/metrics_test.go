@@ -281,6 +281,7 @@ var contractMetrics = []string{
 	"moxxie_sdn_committed_version", "moxxie_sdn_hosts", "moxxie_sdn_rollouts_total",
 	"moxxie_dns_queries_total",
 	"moxxie_audit_chain_length", "moxxie_tls_certificate_expiry_timestamp_seconds",
+	"go_memstats_heap_alloc_bytes", "go_gc_gomemlimit_bytes",
 }
 
 // TestMetrics_ServerScrape scrapes a real server with DNS, a simulated
