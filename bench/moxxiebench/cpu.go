@@ -19,6 +19,8 @@ const clockTick = 10 * time.Millisecond
 type cpuSample struct {
 	at    time.Time
 	procs map[int]time.Duration
+	// faults maps each process to the minor page faults it has taken.
+	faults map[int]int64
 	// self is the CPU time of this benchmark process.
 	self time.Duration
 	// busy and total are the machine's non-idle and total CPU time over all
@@ -29,10 +31,10 @@ type cpuSample struct {
 // takeCPUSample reads the CPU time of pids and of the machine. A process
 // that has exited is left out.
 func takeCPUSample(pids []int) cpuSample {
-	s := cpuSample{at: time.Now(), procs: map[int]time.Duration{}}
+	s := cpuSample{at: time.Now(), procs: map[int]time.Duration{}, faults: map[int]int64{}}
 	for _, pid := range pids {
-		if d, err := procCPU(pid); err == nil {
-			s.procs[pid] = d
+		if st, err := readProcStat(pid); err == nil {
+			s.procs[pid], s.faults[pid] = st.cpu, st.minorFaults
 		}
 	}
 	s.self, _ = procCPU(os.Getpid())
@@ -40,29 +42,50 @@ func takeCPUSample(pids []int) cpuSample {
 	return s
 }
 
+// procStat is what /proc/PID/stat says of a process's use of the machine.
+type procStat struct {
+	// cpu is its user plus system CPU time.
+	cpu time.Duration
+	// minorFaults counts the page faults it took that needed no disk
+	// read: on a fresh heap, one per page first touched.
+	minorFaults int64
+}
+
 // procCPU returns the user plus system CPU time pid has used, from
 // /proc/PID/stat.
 func procCPU(pid int) (time.Duration, error) {
+	st, err := readProcStat(pid)
+	return st.cpu, err
+}
+
+// readProcStat reads /proc/PID/stat.
+func readProcStat(pid int) (procStat, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return procStat{}, err
 	}
+	return parseProcStat(b)
+}
+
+// parseProcStat parses the contents of a /proc/PID/stat file.
+func parseProcStat(b []byte) (procStat, error) {
 	// The command name (field 2) may hold spaces and parentheses; the
 	// fields after the last ")" start at field 3, the state.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, errors.New("malformed /proc stat")
+		return procStat{}, errors.New("malformed /proc stat")
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, errors.New("malformed /proc stat")
+		return procStat{}, errors.New("malformed /proc stat")
 	}
+	minflt, err0 := strconv.ParseInt(f[7], 10, 64) // field 10
 	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
 	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0, errors.New("malformed /proc stat")
+	if err0 != nil || err1 != nil || err2 != nil {
+		return procStat{}, errors.New("malformed /proc stat")
 	}
-	return time.Duration(utime+stime) * clockTick, nil
+	return procStat{cpu: time.Duration(utime+stime) * clockTick, minorFaults: minflt}, nil
 }
 
 // machineCPU returns the non-idle and total CPU time of all CPUs since boot,
@@ -102,6 +125,10 @@ type CPUUsage struct {
 	ServersTotalSeconds float64 `json:"servers_total_seconds"`
 	// MicrosPerWrite is ServersTotalSeconds per successful write.
 	MicrosPerWrite float64 `json:"micros_per_write"`
+	// MinorFaultsPerWrite is the minor page faults the servers took
+	// between them per successful write: memory touched for the first
+	// time, costly on some virtual machines.
+	MinorFaultsPerWrite float64 `json:"minor_faults_per_write"`
 	// ServersPercentOfMachine is ServersTotalSeconds over all the CPU time
 	// of the machine in the window.
 	ServersPercentOfMachine float64 `json:"servers_percent_of_machine"`
@@ -121,6 +148,7 @@ type CPUUsage struct {
 // which ok writes succeeded.
 func cpuUsage(a, b cpuSample, ok int) *CPUUsage {
 	u := &CPUUsage{ServerSeconds: map[string]float64{}}
+	var faults int64
 	for pid, d0 := range a.procs {
 		d1, found := b.procs[pid]
 		if !found {
@@ -128,10 +156,12 @@ func cpuUsage(a, b cpuSample, ok int) *CPUUsage {
 		}
 		u.ServerSeconds[strconv.Itoa(pid)] = (d1 - d0).Seconds()
 		u.ServersTotalSeconds += (d1 - d0).Seconds()
+		faults += b.faults[pid] - a.faults[pid]
 	}
 	u.ClientSeconds = (b.self - a.self).Seconds()
 	if ok > 0 {
 		u.MicrosPerWrite = u.ServersTotalSeconds * 1e6 / float64(ok)
+		u.MinorFaultsPerWrite = float64(faults) / float64(ok)
 	}
 	if total := (b.total - a.total).Seconds(); total > 0 {
 		u.ServersPercentOfMachine = 100 * u.ServersTotalSeconds / total

@@ -76,19 +76,20 @@ func printReport(w io.Writer, rs []Result) {
 	alloc := slices.ContainsFunc(rs, func(r Result) bool { return r.Count > 0 })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if alloc {
-		fmt.Fprintln(tw, "run\tclients\twrites/s\taddresses/s\tp50\tp90\tp99\tmax\terrors\tvs etcd\tserver cpu/write\tother load\t")
+		fmt.Fprintln(tw, "run\tclients\twrites/s\taddresses/s\tp50\tp90\tp99\tmax\terrors\tvs etcd\tserver cpu/write\tfaults/write\tother load\t")
 	} else {
-		fmt.Fprintln(tw, "run\tclients\twrites/s\tp50\tp90\tp99\tmax\terrors\tvs etcd\tserver cpu/write\tother load\t")
+		fmt.Fprintln(tw, "run\tclients\twrites/s\tp50\tp90\tp99\tmax\terrors\tvs etcd\tserver cpu/write\tfaults/write\tother load\t")
 	}
 	for i, r := range rs {
 		vs := "-"
 		if b := bases[i]; b != nil && b.WritesPerSecond > 0 && r.Count <= 1 {
 			vs = fmt.Sprintf("%.2fx", r.WritesPerSecond/b.WritesPerSecond)
 		}
-		cpu, other := "-", "-"
+		cpu, faults, other := "-", "-", "-"
 		if c := r.CPU; c != nil {
 			if len(c.ServerSeconds) > 0 {
 				cpu = fmt.Sprintf("%.0fµs", c.MicrosPerWrite)
+				faults = fmt.Sprintf("%.1f", c.MinorFaultsPerWrite)
 			}
 			other = fmt.Sprintf("%.0f%%", c.OtherPercent)
 		}
@@ -100,15 +101,16 @@ func printReport(w io.Writer, rs []Result) {
 				addrs = fmt.Sprintf("%.0f\t", r.AddressesPerSecond)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n", r.Label, r.Clients, r.WritesPerSecond, addrs,
-			fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.Max), sumCounts(r.Errors), vs, cpu, other)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", r.Label, r.Clients, r.WritesPerSecond, addrs,
+			fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.Max), sumCounts(r.Errors), vs, cpu, faults, other)
 	}
 	tw.Flush()
 	if alloc {
 		fmt.Fprintln(w, "(writes/s: successful requests per second, an allocation of any count being one; addresses/s:")
 		fmt.Fprintln(w, "writes/s times the addresses per allocation)")
 	}
-	fmt.Fprintln(w, "(server cpu/write: CPU time of the server processes per successful write; other load: share of the")
+	fmt.Fprintln(w, "(server cpu/write: CPU time of the server processes per successful write; faults/write: their minor")
+	fmt.Fprintln(w, "page faults per successful write, memory touched for the first time; other load: share of the")
 	fmt.Fprintln(w, "machine used by neither the servers nor moxxiebench during the run, which makes a run noisy)")
 	for _, r := range rs {
 		if len(r.Errors) > 0 {

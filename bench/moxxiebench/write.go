@@ -197,8 +197,8 @@ func printResult(w io.Writer, r Result) {
 		fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.Max), fmtMS(l.Mean), fmtMS(l.Min))
 	if c := r.CPU; c != nil {
 		if len(c.ServerSeconds) > 0 {
-			fmt.Fprintf(w, "  cpu:     servers %.1fs (%.0f%% of the machine), %.0fµs per %s; moxxiebench %.1fs; machine %.0f%% busy (%.0f%% other load)\n",
-				c.ServersTotalSeconds, c.ServersPercentOfMachine, c.MicrosPerWrite, per, c.ClientSeconds, c.MachineBusyPercent, c.OtherPercent)
+			fmt.Fprintf(w, "  cpu:     servers %.1fs (%.0f%% of the machine), %.0fµs and %.1f minor page faults per %s; moxxiebench %.1fs; machine %.0f%% busy (%.0f%% other load)\n",
+				c.ServersTotalSeconds, c.ServersPercentOfMachine, c.MicrosPerWrite, c.MinorFaultsPerWrite, per, c.ClientSeconds, c.MachineBusyPercent, c.OtherPercent)
 		} else {
 			fmt.Fprintf(w, "  cpu:     moxxiebench %.1fs; machine %.0f%% busy\n", c.ClientSeconds, c.MachineBusyPercent)
 		}
