@@ -33,20 +33,30 @@ func ParseMemoryLimit(s string) (limit int64, auto bool, err error) {
 	case "off":
 		return 0, false, nil
 	}
+	notSize := fmt.Errorf("%q is not a size: use auto, off, or a number with B, KiB, MiB, GiB or TiB, e.g. 4GiB", s)
 	num, unit := s, ""
 	if i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' }); i >= 0 {
 		num, unit = s[:i], s[i:]
 	}
-	shift := map[string]uint{"": 0, "B": 0, "KiB": 10, "MiB": 20, "GiB": 30, "TiB": 40}
-	sh, ok := shift[unit]
-	if !ok || num == "" {
-		return 0, false, fmt.Errorf("%q is not a size: use auto, off, or a number with B, KiB, MiB, GiB or TiB, e.g. 4GiB", s)
+	var shift uint
+	switch unit {
+	case "", "B":
+	case "KiB":
+		shift = 10
+	case "MiB":
+		shift = 20
+	case "GiB":
+		shift = 30
+	case "TiB":
+		shift = 40
+	default:
+		return 0, false, notSize
 	}
 	v, err := strconv.ParseFloat(num, 64)
 	if err != nil || math.IsInf(v, 0) {
-		return 0, false, fmt.Errorf("%q is not a size: use auto, off, or a number with B, KiB, MiB, GiB or TiB, e.g. 4GiB", s)
+		return 0, false, notSize
 	}
-	b := v * float64(uint64(1)<<sh)
+	b := v * float64(uint64(1)<<shift)
 	if b >= math.MaxInt64 {
 		return 0, false, fmt.Errorf("%q is too large", s)
 	}
@@ -176,19 +186,18 @@ func readLimit(sys fs.FS, file string) int64 {
 	return n
 }
 
-// FormatBytes writes n in the largest binary unit that keeps one decimal:
-// "16.1GiB", "512.0MiB", "900B".
+// FormatBytes writes n with the largest binary unit under which it is at
+// least 1, to one decimal, in the syntax memory_limit reads: "16.5GiB",
+// "512.0MiB", "900B".
 func FormatBytes(n int64) string {
-	units := []string{"KiB", "MiB", "GiB", "TiB"}
-	if n < 1<<10 {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	v, i := float64(n), 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if i == 0 {
 		return strconv.FormatInt(n, 10) + "B"
 	}
-	v, u := float64(n)/(1<<10), units[0]
-	for _, next := range units[1:] {
-		if v < 1<<10 {
-			break
-		}
-		v, u = v/(1<<10), next
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64) + u
+	return strconv.FormatFloat(v, 'f', 1, 64) + units[i]
 }
