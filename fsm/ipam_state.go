@@ -249,6 +249,21 @@ type AddressFilter struct {
 	Status   string
 	// Limit, when positive, bounds the number returned.
 	Limit int
+	// After, when set, resumes a listing after the address a previous
+	// page ended with.
+	After *AddressCursor
+}
+
+// skip reports whether a lies at or before f.After in the listing's
+// order: ID order when byID, else (VRF, address) order.
+func (f *AddressFilter) skip(a *Address, byID bool) bool {
+	switch {
+	case f.After == nil:
+		return false
+	case byID:
+		return a.ID <= f.After.ID
+	}
+	return !f.After.afterInAddrOrder(a)
 }
 
 func (f *AddressFilter) match(a *Address) bool {
@@ -261,20 +276,36 @@ func (f *AddressFilter) match(a *Address) bool {
 }
 
 // Addresses lists addresses, using the most selective index the filter
-// allows; without one they come in (VRF, address) order.
+// allows: by DNS name, owner or tenant they come in ID order, otherwise
+// in (VRF, address) order. f.After resumes a listing where a page ended.
 func (s *Store) Addresses(ws memdb.WatchSet, f AddressFilter) (uint64, []*Address, error) {
 	txn := s.db.Txn(false)
 	var it memdb.ResultIterator
 	var err error
+	// within, for the listings in ID order, reports whether an address
+	// still has the value asked for: resumed at a cursor, the iterator
+	// runs on into the next values.
+	var within func(*Address) bool
+	byID := func(index, value string, field func(*Address) string) {
+		within = func(a *Address) bool { return strings.EqualFold(field(a), value) }
+		if f.After == nil {
+			it, err = txn.Get(tableAddresses, index, value)
+		} else {
+			it, err = txn.LowerBound(tableAddresses, index, value, f.After.ID)
+		}
+	}
 	switch {
 	case f.DNSName != "":
-		it, err = txn.Get(tableAddresses, "dns_name", strings.TrimSuffix(f.DNSName, "."))
+		byID("dns_name", strings.TrimSuffix(f.DNSName, "."), func(a *Address) string { return a.DNSName })
 	case f.Owner != "":
-		it, err = txn.Get(tableAddresses, "owner", f.Owner)
+		byID("owner", f.Owner, func(a *Address) string { return a.Owner })
 	case f.PrefixID != "":
 		return s.prefixAddressList(txn, ws, f)
 	case f.Tenant != "":
-		it, err = txn.Get(tableAddresses, "tenant", f.Tenant)
+		byID("tenant", f.Tenant, func(a *Address) string { return a.Tenant })
+	case f.After != nil && (f.VRF == "" || f.VRF == f.After.VRF):
+		// Resume at the cursor rather than skip up to it.
+		it, err = txn.LowerBound(tableAddresses, "addr", f.After.VRF, f.After.Addr)
 	case f.VRF != "":
 		it, err = txn.Get(tableAddresses, "addr_prefix", f.VRF)
 	default:
@@ -286,18 +317,24 @@ func (s *Store) Addresses(ws memdb.WatchSet, f AddressFilter) (uint64, []*Addres
 	ws.Add(it.WatchCh())
 	out := []*Address{}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if a := raw.(*Address); f.match(a) {
-			out = append(out, a)
-			if f.Limit > 0 && len(out) == f.Limit {
-				break
-			}
+		a := raw.(*Address)
+		if within != nil && !within(a) || within == nil && f.VRF != "" && a.VRF != f.VRF {
+			break
+		}
+		if f.skip(a, within != nil) || !f.match(a) {
+			continue
+		}
+		out = append(out, a)
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
 		}
 	}
 	return s.tableIndex(txn, tableAddresses), out, nil
 }
 
 // prefixAddressList lists the addresses of f.PrefixID from the range of
-// the addr index that the prefix covers.
+// the addr index that the prefix covers, from f.After on when it lies in
+// that range.
 func (s *Store) prefixAddressList(txn *memdb.Txn, ws memdb.WatchSet, f AddressFilter) (uint64, []*Address, error) {
 	idx := s.tableIndex(txn, tableAddresses)
 	out := []*Address{}
@@ -311,7 +348,11 @@ func (s *Store) prefixAddressList(txn *memdb.Txn, ws memdb.WatchSet, f AddressFi
 	}
 	p := raw.(*Prefix)
 	pfx := prefixNet(p)
-	it, err := txn.LowerBound(tableAddresses, "addr", p.VRF, pfx.Addr())
+	from := pfx.Addr()
+	if c := f.After; c != nil && c.VRF == p.VRF && pfx.Contains(c.Addr) {
+		from = c.Addr
+	}
+	it, err := txn.LowerBound(tableAddresses, "addr", p.VRF, from)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -321,11 +362,12 @@ func (s *Store) prefixAddressList(txn *memdb.Txn, ws memdb.WatchSet, f AddressFi
 		if a.VRF != p.VRF || a.PrefixID != p.ID {
 			break
 		}
-		if f.match(a) {
-			out = append(out, a)
-			if f.Limit > 0 && len(out) == f.Limit {
-				break
-			}
+		if f.skip(a, false) || !f.match(a) {
+			continue
+		}
+		out = append(out, a)
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
 		}
 	}
 	return idx, out, nil

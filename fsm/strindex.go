@@ -64,13 +64,25 @@ func (x strIndex[T]) arg(args []any) (string, error) {
 	return s, nil
 }
 
-// FromArgs implements memdb.Indexer.
+// FromArgs implements memdb.Indexer. A second argument, the primary
+// key (an ID) to seek to among the objects of one value in an index that
+// is not unique, is appended as it is: LowerBound(table, index, value,
+// id) iterates the value's objects from that ID on (and then the next
+// values').
 func (x strIndex[T]) FromArgs(args ...any) ([]byte, error) {
+	var id string
+	if len(args) == 2 {
+		s, ok := args[1].(string)
+		if !ok {
+			return nil, fmt.Errorf("fsm: second argument must be a string: %#v", args[1])
+		}
+		id, args = s, args[:1]
+	}
 	s, err := x.arg(args)
 	if err != nil {
 		return nil, err
 	}
-	return x.key(s, true), nil
+	return append(x.key(s, true), id...), nil
 }
 
 // PrefixFromArgs implements memdb.PrefixIndexer: the keys that start
