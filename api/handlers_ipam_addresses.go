@@ -15,6 +15,9 @@ import (
 // an allocation.
 type AddressList struct {
 	Addresses []*fsm.Address `json:"addresses"`
+	// Next, in a listing cut short by its limit, is the after parameter
+	// of the next page.
+	Next string `json:"next,omitempty"`
 }
 
 // AddressAllocateRequest is the body of POST
@@ -92,11 +95,16 @@ func addressFilter(c *call) (fsm.AddressFilter, error) {
 	if f.Limit, err = queryLimit(c, 0, math.MaxInt32); err != nil {
 		return f, err
 	}
+	if a := q.Get("after"); a != "" {
+		if f.After, err = fsm.ParseAddressCursor(a); err != nil {
+			return f, invalid("after", "not a cursor of an address listing: pass the next of the page before")
+		}
+	}
 	return f, nil
 }
 
-// handleAddressList lists addresses filtered by the query; it supports
-// blocking queries.
+// handleAddressList lists addresses filtered by the query, a page at a
+// time with limit and after; it supports blocking queries.
 func (s *server) handleAddressList(c *call) error {
 	f, err := addressFilter(c)
 	if err != nil {
@@ -105,10 +113,21 @@ func (s *server) handleAddressList(c *call) error {
 	if f.Tenant == "" {
 		f.Tenant = c.tenant
 	}
+	// One more than the limit tells whether another page follows.
+	limit := f.Limit
+	if limit > 0 {
+		f.Limit++
+	}
+	var next string
 	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.Address, error) {
 		idx, l, err := st.Addresses(ws, f)
+		next = ""
+		if limit > 0 && len(l) > limit {
+			l = l[:limit]
+			next = fsm.AddressCursorOf(l[limit-1]).String()
+		}
 		return idx, filterVisible(c, l, addressTenant), err
-	}, func(l []*fsm.Address) any { return AddressList{Addresses: l} })
+	}, func(l []*fsm.Address) any { return AddressList{Addresses: l, Next: next} })
 }
 
 func addressTenant(a *fsm.Address) string { return a.Tenant }

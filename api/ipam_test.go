@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -57,6 +58,7 @@ type (
 	}
 	testAddresses struct {
 		Addresses []testAddress `json:"addresses"`
+		Next      *string       `json:"next"`
 	}
 	testPool struct {
 		ID          string `json:"id"`
@@ -570,6 +572,46 @@ func TestIPAM_Addresses(t *testing.T) {
 		wantError(t, ts.do("GET", "/v1/ipam/addresses"+q, ""), 400, CodeInvalidRequest, "limit")
 	}
 	wantError(t, ts.do("GET", "/v1/ipam/addresses?status=free", ""), 400, CodeInvalidRequest, "status")
+}
+
+// TestIPAM_AddressPages pages through a prefix's addresses, and through
+// all of them, with limit and the next each page gives as after.
+func TestIPAM_AddressPages(t *testing.T) {
+	ts := newLeader(t)
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)
+	ts.call("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"count":10,"owner":"vm:101/net0"}`, 201, nil)
+	var whole testAddresses
+	ts.call("GET", "/v1/ipam/addresses?prefix_id="+p.ID, "", 200, &whole)
+	if len(whole.Addresses) != 10 {
+		t.Fatalf("%d addresses, want 10", len(whole.Addresses))
+	}
+	for _, q := range []string{"prefix_id=" + p.ID, "owner=vm:101/net0", "vrf=global", ""} {
+		for _, limit := range []int{1, 3, 5, 10, 11} {
+			var got []testAddress
+			after := ""
+			for n := 1; ; n++ {
+				var page testAddresses
+				ts.call("GET", fmt.Sprintf("/v1/ipam/addresses?%s&limit=%d%s", q, limit, after), "", 200, &page)
+				got = append(got, page.Addresses...)
+				if page.Next == nil {
+					if n != (10+limit-1)/limit {
+						t.Errorf("%s, limit %d: %d pages", q, limit, n)
+					}
+					break
+				}
+				if len(page.Addresses) != limit || *page.Next == "" || n > 10 {
+					t.Fatalf("%s, limit %d, page %d: %d addresses and next %q", q, limit, n, len(page.Addresses), *page.Next)
+				}
+				after = "&after=" + url.QueryEscape(*page.Next)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(whole.Addresses) {
+				t.Errorf("%s in pages of %d:\n%v\nwant\n%v", q, limit, got, whole.Addresses)
+			}
+		}
+	}
+	for _, bad := range []string{"x", "AQ", "AQAECgAAAQFh%3D", "not%20base64"} {
+		wantError(t, ts.do("GET", "/v1/ipam/addresses?limit=2&after="+bad, ""), 400, CodeInvalidRequest, "after")
+	}
 }
 
 func TestIPAM_ContainersAndAvailable(t *testing.T) {
