@@ -246,6 +246,9 @@ type AddressFilter struct {
 	Status   string
 	// Limit bounds the number of addresses; zero is the server's default.
 	Limit int
+	// After resumes a listing after a page: the Next of that page
+	// (AddressListPage).
+	After string
 }
 
 func (f AddressFilter) values() url.Values {
@@ -259,7 +262,16 @@ func (f AddressFilter) values() url.Values {
 	if f.Limit > 0 {
 		v.Set("limit", strconv.Itoa(f.Limit))
 	}
+	setNonEmpty(v, "after", f.After)
 	return v
+}
+
+// AddressPage is one page of an address listing.
+type AddressPage struct {
+	Addresses []Address `json:"addresses"`
+	// Next, when the filter's Limit cut the listing short, is the After
+	// of the next page; empty on the last one.
+	Next string `json:"next,omitempty"`
 }
 
 // AddressRelease is the answer to releasing an address.
@@ -490,6 +502,17 @@ func (c *Client) IPRangeDelete(ctx context.Context, id string, w *WriteOptions) 
 // AddressList lists the addresses f selects (GET /v1/ipam/addresses).
 func (c *Client) AddressList(ctx context.Context, f AddressFilter, q *QueryOptions) ([]Address, *Meta, error) {
 	return getList[Address](ctx, c, addressesPath, "addresses", f.values(), q)
+}
+
+// AddressListPage lists a page of the addresses f selects: at most
+// f.Limit of them, after f.After (GET /v1/ipam/addresses).
+func (c *Client) AddressListPage(ctx context.Context, f AddressFilter, q *QueryOptions) (*AddressPage, *Meta, error) {
+	var out AddressPage
+	m, err := c.call(ctx, readRequest(addressesPath, f.values(), q), &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &out, m, nil
 }
 
 // AddressCreate takes a given address from the active prefix containing it

@@ -45,7 +45,7 @@ func ipamFake(t *testing.T) *fake {
 		"GET /v1/ipam/ip-ranges":                    func() (int, any) { return 200, map[string]any{"ip_ranges": []any{testRange}} },
 		"POST /v1/ipam/ip-ranges":                   func() (int, any) { return 201, testRange },
 		"DELETE /v1/ipam/ip-ranges/r1":              func() (int, any) { return 200, testRange },
-		"GET /v1/ipam/addresses":                    func() (int, any) { return 200, map[string]any{"addresses": []any{testAddress}} },
+		"GET /v1/ipam/addresses":                    func() (int, any) { return 200, map[string]any{"addresses": []any{testAddress}, "next": "c2"} },
 		"POST /v1/ipam/addresses":                   func() (int, any) { return 201, map[string]any{"addresses": []any{testAddress}} },
 		"GET /v1/ipam/addresses/a1":                 func() (int, any) { return 200, testAddress },
 		"PATCH /v1/ipam/addresses/a1":               func() (int, any) { return 200, testAddress },
@@ -203,6 +203,14 @@ func TestIPAM_Requests(t *testing.T) {
 			v, _, err := c.AddressList(ctx, AddressFilter{PrefixID: "p1", Owner: "vm:101/net0", DNSName: "web1.moxxie.test", Limit: 10}, nil)
 			return v, err
 		}, "GET /v1/ipam/addresses?dns_name=web1.moxxie.test&limit=10&owner=vm%3A101%2Fnet0&prefix_id=p1", "", nil},
+		{"address page", func() (any, error) {
+			v, _, err := c.AddressListPage(ctx, AddressFilter{Tenant: "acme", Limit: 1, After: "c1"}, nil)
+			return v, err
+		}, "GET /v1/ipam/addresses?after=c1&limit=1&tenant=acme", "", func(t *testing.T, v any) {
+			if p := v.(*AddressPage); len(p.Addresses) != 1 || p.Addresses[0].ID != "a1" || p.Next != "c2" {
+				t.Errorf("%+v", p)
+			}
+		}},
 		{"address create", func() (any, error) {
 			v, _, err := c.AddressCreate(ctx, AddressRequest{Address: "10.0.0.2", VRF: "blue", Tenant: "acme"}, nil)
 			return v, err

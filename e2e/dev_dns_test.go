@@ -99,6 +99,19 @@ func TestDev_DNSFromIPAM(t *testing.T) {
 			waitDig(t, s.DNSAddress, "10.77.0.3", "db.moxxie.test", "A")
 		}
 	}
+
+	// The prefix's three addresses in pages of two: the first page ends
+	// with a cursor on stderr, the second resumes after it.
+	ctl := mustCtl(t, dir)
+	first := ctl("ipam", "address", "list", "--prefix", pfx.ID, "--limit", "2")
+	_, cursor, ok := strings.Cut(first, "More addresses follow: --after ")
+	if !ok || !strings.Contains(first, "10.77.0.1 ") || !strings.Contains(first, "10.77.0.2 ") || strings.Contains(first, "10.77.0.3") {
+		t.Fatalf("first page:\n%s", first)
+	}
+	second := ctl("ipam", "address", "list", "--prefix", pfx.ID, "--limit", "2", "--after", strings.TrimSpace(cursor))
+	if !strings.Contains(second, "10.77.0.3 ") || strings.Contains(second, "10.77.0.2") || strings.Contains(second, "More addresses") {
+		t.Fatalf("second page:\n%s", second)
+	}
 }
 
 type devDNSServer struct {

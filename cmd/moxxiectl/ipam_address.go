@@ -45,6 +45,11 @@ func (a *app) addressCommand() *cobra.Command {
 	)
 }
 
+// addressPageSize is how many addresses a listing without --limit asks
+// for at a time, so that no server answers with a large estate at once.
+// Tests make it smaller.
+var addressPageSize = 5000
+
 func (a *app) addressListCommand() *cobra.Command {
 	var f client.AddressFilter
 	cmd := a.readCommand("list", "List addresses", exactArgs(),
@@ -52,11 +57,17 @@ func (a *app) addressListCommand() *cobra.Command {
 			if f.Limit < 0 {
 				return usagef("--limit must not be negative, got %d", f.Limit)
 			}
-			list, _, err := c.AddressList(ctx, f, q)
+			list, next, err := listAddresses(ctx, c, f, q)
 			if err != nil {
 				return err
 			}
-			return showList(a, list, func(w io.Writer) error { return addressTable(w, list) })
+			if err := showList(a, list, func(w io.Writer) error { return addressTable(w, list) }); err != nil {
+				return err
+			}
+			if next != "" {
+				return printf(a.stderr, "More addresses follow: --after %s\n", next)
+			}
+			return nil
 		})
 	fl := cmd.Flags()
 	fl.StringVar(&f.PrefixID, "prefix", "", "only addresses of this prefix (ID)")
@@ -65,8 +76,40 @@ func (a *app) addressListCommand() *cobra.Command {
 	fl.StringVar(&f.Owner, "owner", "", "only addresses of this owner, e.g. vm:101/net0")
 	fl.StringVar(&f.DNSName, "dns-name", "", "only addresses with this DNS name")
 	fl.StringVar(&f.Status, "status", "", "only addresses with this status: active, reserved or deprecated")
-	fl.IntVar(&f.Limit, "limit", 0, "list at most this many")
+	fl.IntVar(&f.Limit, "limit", 0, "list at most this many; when more follow, a line on stderr gives the --after of the next page")
+	fl.StringVar(&f.After, "after", "", "list the addresses after the page that gave this cursor")
 	return cmd
+}
+
+// listAddresses lists what f selects: with a limit one page and the
+// cursor of the next (empty after the last page); without one all of
+// them, read addressPageSize at a time; a blocking query (--index) in
+// one read.
+func listAddresses(ctx context.Context, c *client.Client, f client.AddressFilter, q *client.QueryOptions) ([]client.Address, string, error) {
+	if f.Limit == 0 && q != nil && q.Index != 0 {
+		list, _, err := c.AddressList(ctx, f, q)
+		return list, "", err
+	}
+	if f.Limit > 0 {
+		p, _, err := c.AddressListPage(ctx, f, q)
+		if err != nil {
+			return nil, "", err
+		}
+		return p.Addresses, p.Next, nil
+	}
+	var all []client.Address
+	f.Limit = addressPageSize
+	for {
+		p, _, err := c.AddressListPage(ctx, f, q)
+		if err != nil {
+			return nil, "", err
+		}
+		all = append(all, p.Addresses...)
+		if p.Next == "" {
+			return all, "", nil
+		}
+		f.After = p.Next
+	}
 }
 
 func (a *app) addressCreateCommand() *cobra.Command {

@@ -596,10 +596,22 @@ func (f *ipamFakeAPI) routes(handle func(string, int, func(*http.Request, map[st
 	handle("GET /v1/ipam/addresses", 200, func(r *http.Request, _ map[string]any) (any, error) {
 		list := filter(f.objs["address"].all(), r, map[string]string{"prefix_id": "prefix_id", "vrf": "vrf", "tenant": "tenant",
 			"owner": "owner", "dns_name": "dns_name", "status": "status"})
+		// The cursor is the ID of a page's last address.
+		if after := r.URL.Query().Get("after"); after != "" {
+			for i, a := range list {
+				if a["id"] == after {
+					list = list[i+1:]
+					break
+				}
+			}
+		}
+		page := map[string]any{}
 		if l, _ := strconv.Atoi(r.URL.Query().Get("limit")); l > 0 && len(list) > l {
 			list = list[:l]
+			page["next"] = list[l-1]["id"]
 		}
-		return map[string]any{"addresses": list}, nil
+		page["addresses"] = list
+		return page, nil
 	})
 	handle("POST /v1/ipam/addresses", 201, func(_ *http.Request, b map[string]any) (any, error) {
 		if err := allow(b, "address", "vrf", "fallback", "force", "status", "dns_name", "tenant", "owner", "description"); err != nil {

@@ -290,6 +290,38 @@ func TestIPAM_Range(t *testing.T) {
 	}
 }
 
+// TestIPAM_AddressPages lists a page with --limit, the next with --after,
+// and everything in pages when no --limit is given.
+func TestIPAM_AddressPages(t *testing.T) {
+	f := newIPAMFakeAPI(t)
+	f.cli(t, 0, "ipam", "prefix", "create", "10.0.0.0/24")
+	f.cli(t, 0, "ipam", "prefix", "allocate", "p1", "--count", "5")
+	out, stderr := f.cli(t, 0, "ipam", "address", "list", "--limit", "2")
+	f.checkCall(t, "GET /v1/ipam/addresses?limit=2")
+	if strings.Count(out, "\n") != 3 || !strings.Contains(out, "10.0.0.2 ") || stderr != "More addresses follow: --after a3\n" {
+		t.Errorf("first page:\n%s%s", out, stderr)
+	}
+	out, stderr = f.cli(t, 0, "ipam", "address", "list", "--limit", "2", "--after", "a3")
+	f.checkCall(t, "GET /v1/ipam/addresses?after=a3&limit=2")
+	if !strings.Contains(out, "10.0.0.3 ") || !strings.Contains(out, "10.0.0.4 ") || stderr != "More addresses follow: --after a5\n" {
+		t.Errorf("second page:\n%s%s", out, stderr)
+	}
+	out, stderr = f.cli(t, 0, "ipam", "address", "list", "--limit", "2", "--after", "a5", "-o", "json")
+	var last []map[string]any
+	if json.Unmarshal([]byte(out), &last) != nil || len(last) != 1 || last[0]["address"] != "10.0.0.5" || stderr != "" {
+		t.Errorf("last page: %s%s", out, stderr)
+	}
+
+	defer func(n int) { addressPageSize = n }(addressPageSize)
+	addressPageSize = 2
+	out, stderr = f.cli(t, 0, "ipam", "address", "list", "-o", "json")
+	f.checkCall(t, "GET /v1/ipam/addresses?after=a5&limit=2")
+	var all []map[string]any
+	if json.Unmarshal([]byte(out), &all) != nil || len(all) != 5 || all[4]["address"] != "10.0.0.5" || stderr != "" {
+		t.Errorf("all in pages of 2: %s%s", out, stderr)
+	}
+}
+
 func TestIPAM_Address(t *testing.T) {
 	f := newIPAMFakeAPI(t)
 	f.cli(t, 0, "ipam", "vrf", "create", "blue")
