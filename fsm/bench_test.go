@@ -280,3 +280,55 @@ func BenchmarkApplyAllocateQuota(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAddressPage reads all of 100,000 addresses at once, and a page
+// of 1,000 of them with the cursor of the page before, at the start and
+// near the end of the listing, in (VRF, address) order and in ID order
+// (one tenant's addresses): the cost of a page does not depend on where
+// it starts.
+func BenchmarkAddressPage(b *testing.B) {
+	x := &benchIPAM{b: b, f: New()}
+	x.apply(&TenantCreateRequest{Tenant: Tenant{ID: "acme", Quota: quota.Limits{quota.IPv4: 1 << 40}}})
+	x.apply(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/8"}})
+	const n, page = 100_000, 1_000
+	for i := 0; i < n; i += MaxAllocateCount {
+		c := min(MaxAllocateCount, n-i)
+		ids := make([]string, c)
+		for j := range ids {
+			ids[j] = fmt.Sprintf("019ab9a5-9e00-7000-8000-%012x", i+j)
+		}
+		x.apply(&AddressAllocateRequest{PrefixID: "p", Count: c, IDs: ids, Tenant: "acme"})
+	}
+	st := x.f.State()
+	b.Run("whole", func(b *testing.B) {
+		for b.Loop() {
+			if _, l, _ := st.Addresses(nil, AddressFilter{}); len(l) != n {
+				b.Fatalf("%d addresses", len(l))
+			}
+		}
+	})
+	for _, f := range []AddressFilter{{}, {PrefixID: "p"}, {Tenant: "acme"}} {
+		_, all, err := st.Addresses(nil, f)
+		if err != nil || len(all) != n {
+			b.Fatalf("%+v: %d addresses, %v", f, len(all), err)
+		}
+		for _, at := range []int{0, n - 2*page} {
+			name := fmt.Sprintf("by-%s/at-%d", map[bool]string{true: "id", false: "address"}[f.Tenant != ""], at)
+			if f.PrefixID != "" {
+				name = fmt.Sprintf("prefix/at-%d", at)
+			}
+			b.Run(name, func(b *testing.B) {
+				f := f
+				f.Limit = page
+				if at > 0 {
+					f.After = AddressCursorOf(all[at-1])
+				}
+				for b.Loop() {
+					if _, l, _ := st.Addresses(nil, f); len(l) != page || l[0] != all[at] {
+						b.Fatalf("page at %d starts with %v", at, l[0])
+					}
+				}
+			})
+		}
+	}
+}

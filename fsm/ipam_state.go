@@ -316,12 +316,15 @@ func (s *Store) Addresses(ws memdb.WatchSet, f AddressFilter) (uint64, []*Addres
 	}
 	ws.Add(it.WatchCh())
 	out := []*Address{}
+	// The index is in the listing's order: past the cursor once, past
+	// it for good.
+	skipping := f.After != nil
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		a := raw.(*Address)
 		if within != nil && !within(a) || within == nil && f.VRF != "" && a.VRF != f.VRF {
 			break
 		}
-		if f.skip(a, within != nil) || !f.match(a) {
+		if skipping = skipping && f.skip(a, within != nil); skipping || !f.match(a) {
 			continue
 		}
 		out = append(out, a)
@@ -357,12 +360,13 @@ func (s *Store) prefixAddressList(txn *memdb.Txn, ws memdb.WatchSet, f AddressFi
 		return 0, nil, err
 	}
 	ws.Add(it.WatchCh())
+	skipping := f.After != nil
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		a := raw.(*Address)
 		if a.VRF != p.VRF || a.PrefixID != p.ID {
 			break
 		}
-		if f.skip(a, false) || !f.match(a) {
+		if skipping = skipping && f.skip(a, false); skipping || !f.match(a) {
 			continue
 		}
 		out = append(out, a)
