@@ -122,3 +122,28 @@ func TestAudit_AuthFailureRateLimit(t *testing.T) {
 		t.Fatalf("%d of %d refused logins recorded, want the burst of %d and not all", len(es), n, authAuditBurst)
 	}
 }
+
+// TestAudit_BlockingList checks that a blocking read of the audit log
+// answers when a write adds an entry, not when its wait runs out.
+func TestAudit_BlockingList(t *testing.T) {
+	ts := newLeader(t)
+	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/a", `{"value":"1"}`), 200)
+	for _, q := range []string{"", "since_seq=2&", "since_seq=3&"} {
+		target := "/v1/audit?" + q
+		idx := ts.do("GET", target, "").Header().Get("X-Moxxie-Index")
+		out, started := blockingGet(ts, target+"index="+idx+"&wait=30s")
+		select {
+		case <-started:
+		case rec := <-out:
+			t.Fatalf("%s returned without blocking: %d %s", target, rec.Code, rec.Body)
+		}
+		wantStatus(t, ts.do("PUT", "/v1/cluster/settings/a", `{"value":"2"}`), 200)
+		rec := <-out
+		wantBlockedIndex(t, target, idx, rec)
+		var l AuditList
+		mustJSON(t, wantStatus(t, rec, 200), &l)
+		if n := len(l.Entries); n == 0 || l.Entries[n-1].Seq != l.Head.Seq {
+			t.Errorf("%s: entries %+v, head %+v", target, l.Entries, l.Head)
+		}
+	}
+}

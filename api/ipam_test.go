@@ -898,9 +898,22 @@ func TestIPAM_RoutesNeedAuth(t *testing.T) {
 func TestIPAM_BlockingList(t *testing.T) {
 	ts := newLeader(t)
 	p := ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)
-	for _, target := range []string{"/v1/ipam/prefixes", "/v1/ipam/prefixes/" + p.ID, "/v1/ipam/addresses", "/v1/ipam/prefixes/" + p.ID + "/available"} {
+	ts.allocate(p.ID, `{"count":2}`)
+	var first testAddresses
+	ts.call("GET", "/v1/ipam/addresses?limit=1", "", 200, &first)
+	if first.Next == nil {
+		t.Fatal("a page of one of two addresses has no next")
+	}
+	after := "after=" + url.QueryEscape(*first.Next) + "&"
+	for _, target := range []string{"/v1/ipam/prefixes", "/v1/ipam/prefixes/" + p.ID, "/v1/ipam/addresses", "/v1/ipam/prefixes/" + p.ID + "/available",
+		"/v1/ipam/addresses?prefix_id=" + p.ID + "&", "/v1/ipam/addresses?" + after, "/v1/ipam/addresses?vrf=global&" + after,
+		"/v1/ipam/addresses?prefix_id=" + p.ID + "&" + after} {
+		sep := "?"
+		if strings.Contains(target, "?") {
+			sep = ""
+		}
 		idx := ts.do("GET", target, "").Header().Get("X-Moxxie-Index")
-		out, started := blockingGet(ts, target+"?index="+idx+"&wait=30s")
+		out, started := blockingGet(ts, target+sep+"index="+idx+"&wait=30s")
 		select {
 		case <-started:
 		case rec := <-out:

@@ -223,28 +223,27 @@ func auditEntry(txn *memdb.Txn, seq uint64) (*audit.Entry, error) {
 }
 
 // auditEntriesFrom calls fn with each entry from sequence number seq on,
-// in order, until fn returns false, and returns the watch channel of the
-// blocks it read.
-func auditEntriesFrom(txn *memdb.Txn, seq uint64, fn func(*audit.Entry) bool) (<-chan struct{}, error) {
+// in order, until fn returns false.
+func auditEntriesFrom(txn *memdb.Txn, seq uint64, fn func(*audit.Entry) bool) error {
 	start := seq
 	if b, err := txn.ReverseLowerBound(tableAudit, "id", seq); err != nil {
-		return nil, err
+		return err
 	} else if raw := b.Next(); raw != nil {
 		start = raw.(*auditBlock).First
 	}
 	it, err := txn.LowerBound(tableAudit, "id", start)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		b := raw.(*auditBlock)
 		for i := range b.Entries {
 			if e := &b.Entries[i]; e.Seq >= seq && !fn(e) {
-				return it.WatchCh(), nil
+				return nil
 			}
 		}
 	}
-	return it.WatchCh(), nil
+	return nil
 }
 
 // appendAudit appends the entry of cmd, which ended with result, when cmd
@@ -379,7 +378,7 @@ type AuditFilter struct {
 func (s *Store) AuditEntries(ws memdb.WatchSet, f AuditFilter) (uint64, []*audit.Entry, error) {
 	txn := s.db.Txn(false)
 	out := []*audit.Entry{}
-	ch, err := auditEntriesFrom(txn, f.SinceSeq, func(e *audit.Entry) bool {
+	err := auditEntriesFrom(txn, f.SinceSeq, func(e *audit.Entry) bool {
 		if (f.TokenID == "" || e.TokenID == f.TokenID) && (f.Action == "" || e.Action == f.Action) {
 			out = append(out, e)
 		}
@@ -388,7 +387,7 @@ func (s *Store) AuditEntries(ws memdb.WatchSet, f AuditFilter) (uint64, []*audit
 	if err != nil {
 		return 0, nil, err
 	}
-	ws.Add(ch)
+	watchTable(txn, ws, tableAudit)
 	return s.tableIndex(txn, tableAudit), out, nil
 }
 
@@ -424,7 +423,7 @@ func (s *Store) AuditLog(sinceSeq uint64, cps func(audit.Head, []audit.Checkpoin
 		return err
 	}
 	var ferr error
-	if _, err := auditEntriesFrom(txn, sinceSeq, func(e *audit.Entry) bool {
+	if err := auditEntriesFrom(txn, sinceSeq, func(e *audit.Entry) bool {
 		ferr = fn(e)
 		return ferr == nil
 	}); err != nil {

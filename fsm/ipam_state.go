@@ -314,7 +314,11 @@ func (s *Store) Addresses(ws memdb.WatchSet, f AddressFilter) (uint64, []*Addres
 	if err != nil {
 		return 0, nil, err
 	}
-	ws.Add(it.WatchCh())
+	if ch := it.WatchCh(); ch != nil {
+		ws.Add(ch)
+	} else {
+		watchTable(txn, ws, tableAddresses)
+	}
 	out := []*Address{}
 	// The index is in the listing's order: past the cursor once, past
 	// it for good.
@@ -359,7 +363,7 @@ func (s *Store) prefixAddressList(txn *memdb.Txn, ws memdb.WatchSet, f AddressFi
 	if err != nil {
 		return 0, nil, err
 	}
-	ws.Add(it.WatchCh())
+	watchTable(txn, ws, tableAddresses)
 	skipping := f.After != nil
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		a := raw.(*Address)

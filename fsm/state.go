@@ -41,6 +41,19 @@ func (s *Store) setLatest(i uint64) {
 	}
 }
 
+// watchTable adds to ws a channel that fires at the next write to table:
+// that of the table's entry in the index table, which every write
+// replaces. Range reads need it: go-memdb's LowerBound iterators have no
+// watch channel (theirs is nil, which never fires).
+func watchTable(txn *memdb.Txn, ws memdb.WatchSet, table string) {
+	if ws == nil {
+		return
+	}
+	if ch, _, err := txn.FirstWatch(tableIndex, "id", table); err == nil {
+		ws.Add(ch)
+	}
+}
+
 // tableIndex returns the raft index at which any of tables last changed.
 func (s *Store) tableIndex(txn *memdb.Txn, tables ...string) uint64 {
 	var max uint64
