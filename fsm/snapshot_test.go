@@ -129,10 +129,17 @@ func inParallel(t *testing.T, n int, check func(t *testing.T, lo, hi int)) {
 
 func TestFSM_RestoreTruncated(t *testing.T) {
 	data := smallSnapshot(t)
+	structural := structuralOffsets(t, data)
 	inParallel(t, len(data), func(t *testing.T, lo, hi int) {
 		f := restoreTarget(t)
 		for n := lo; n < hi; n++ {
 			requireRestoreFails(t, f, data[:n], fmt.Sprintf("truncated to %d of %d bytes", n, len(data)))
+			// TableCounts reads the stream with Restore's parser: it is
+			// checked at every cut through the framing and at every
+			// eighth byte besides.
+			if !structural[n] && n%8 != 0 {
+				continue
+			}
 			if _, err := TableCounts(bytes.NewReader(data[:n])); !errors.Is(err, ErrBadSnapshot) {
 				t.Fatalf("TableCounts of %d bytes: %v", n, err)
 			}
@@ -177,13 +184,13 @@ func TestFSM_RestoreFlippedBytes(t *testing.T) {
 				if !isClosed(st.AbandonCh()) {
 					t.Fatalf("%s: successful restore did not abandon the old store", what)
 				}
-				// Whatever was accepted is a consistent state (checked in
-				// full for a sample: FuzzRestore checks every accepted
-				// input).
-				if _, err := TableCounts(bytes.NewReader(bad)); err != nil {
-					t.Fatalf("%s: restored, but TableCounts says %v", what, err)
-				}
+				// Whatever was accepted is a consistent state, which
+				// TableCounts reads too (both checked for a sample:
+				// FuzzRestore checks every accepted input).
 				if n%16 == 1 {
+					if _, err := TableCounts(bytes.NewReader(bad)); err != nil {
+						t.Fatalf("%s: restored, but TableCounts says %v", what, err)
+					}
 					testSnapshotRestore(t, f)
 				}
 				// Back to the small target: the next failed Restore is
