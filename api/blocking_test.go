@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,6 +23,25 @@ func blockingGet(ts *testServer, target string) (<-chan *httptest.ResponseRecord
 	out := make(chan *httptest.ResponseRecorder, 1)
 	go func() { out <- ts.do("GET", target, "") }()
 	return out, started
+}
+
+// waitingGet reads target's index, starts a blocking read of target past
+// it, requires that the read waits, and returns the index and the read's
+// answer to come.
+func waitingGet(t *testing.T, ts *testServer, target string) (string, <-chan *httptest.ResponseRecorder) {
+	t.Helper()
+	idx := ts.do("GET", target, "").Header().Get("X-Moxxie-Index")
+	sep := "?"
+	if strings.Contains(target, "?") {
+		sep = "&"
+	}
+	out, started := blockingGet(ts, target+sep+"index="+idx+"&wait=30s")
+	select {
+	case <-started:
+	case rec := <-out:
+		t.Fatalf("%s returned without blocking: %d %s", target, rec.Code, rec.Body)
+	}
+	return idx, out
 }
 
 func TestBlockingQuery_ReturnsOnWrite(t *testing.T) {

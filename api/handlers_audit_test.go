@@ -128,15 +128,8 @@ func TestAudit_AuthFailureRateLimit(t *testing.T) {
 func TestAudit_BlockingList(t *testing.T) {
 	ts := newLeader(t)
 	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/a", `{"value":"1"}`), 200)
-	for _, q := range []string{"", "since_seq=2&", "since_seq=3&"} {
-		target := "/v1/audit?" + q
-		idx := ts.do("GET", target, "").Header().Get("X-Moxxie-Index")
-		out, started := blockingGet(ts, target+"index="+idx+"&wait=30s")
-		select {
-		case <-started:
-		case rec := <-out:
-			t.Fatalf("%s returned without blocking: %d %s", target, rec.Code, rec.Body)
-		}
+	for _, target := range []string{"/v1/audit", "/v1/audit?since_seq=2", "/v1/audit?since_seq=3"} {
+		idx, out := waitingGet(t, ts, target)
 		wantStatus(t, ts.do("PUT", "/v1/cluster/settings/a", `{"value":"2"}`), 200)
 		rec := <-out
 		wantBlockedIndex(t, target, idx, rec)

@@ -904,34 +904,18 @@ func TestIPAM_BlockingList(t *testing.T) {
 	if first.Next == nil {
 		t.Fatal("a page of one of two addresses has no next")
 	}
-	after := "after=" + url.QueryEscape(*first.Next) + "&"
+	after := "after=" + url.QueryEscape(*first.Next)
 	for _, target := range []string{"/v1/ipam/prefixes", "/v1/ipam/prefixes/" + p.ID, "/v1/ipam/addresses", "/v1/ipam/prefixes/" + p.ID + "/available",
-		"/v1/ipam/addresses?prefix_id=" + p.ID + "&", "/v1/ipam/addresses?" + after, "/v1/ipam/addresses?vrf=global&" + after,
+		"/v1/ipam/addresses?prefix_id=" + p.ID, "/v1/ipam/addresses?" + after, "/v1/ipam/addresses?vrf=global&" + after,
 		"/v1/ipam/addresses?prefix_id=" + p.ID + "&" + after} {
-		sep := "?"
-		if strings.Contains(target, "?") {
-			sep = ""
-		}
-		idx := ts.do("GET", target, "").Header().Get("X-Moxxie-Index")
-		out, started := blockingGet(ts, target+sep+"index="+idx+"&wait=30s")
-		select {
-		case <-started:
-		case rec := <-out:
-			t.Fatalf("%s returned without blocking: %d %s", target, rec.Code, rec.Body)
-		}
+		idx, out := waitingGet(t, ts, target)
 		ts.allocate(p.ID, `{}`)
 		wantBlockedIndex(t, target, idx, <-out)
 	}
 	var g testPool
 	ts.call("POST", "/v1/ipam/vlan-groups", `{"name":"g"}`, 201, &g)
 	for _, target := range []string{"/v1/ipam/vlan-groups", "/v1/ipam/vlan-groups/g", "/v1/ipam/vlans"} {
-		idx := ts.do("GET", target, "").Header().Get("X-Moxxie-Index")
-		out, started := blockingGet(ts, target+"?index="+idx+"&wait=30s")
-		select {
-		case <-started:
-		case rec := <-out:
-			t.Fatalf("%s returned without blocking: %d %s", target, rec.Code, rec.Body)
-		}
+		idx, out := waitingGet(t, ts, target)
 		ts.call("POST", "/v1/ipam/vlan-groups/g/allocate", ``, 201, nil)
 		wantBlockedIndex(t, target, idx, <-out)
 	}
