@@ -104,23 +104,3 @@ func applyTokenRevoke(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	}
 	return raw, nil
 }
-
-func applyIdempotencyReap(txn *memdb.Txn, index uint64, c Command) (any, error) {
-	req := c.(*IdempotencyReapRequest)
-	it, err := txn.Get(tableIdempotency, "id")
-	if err != nil {
-		return nil, err
-	}
-	var stale []*IdempotencyRecord
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if rec := raw.(*IdempotencyRecord); rec.CreatedAt < req.Before {
-			stale = append(stale, rec)
-		}
-	}
-	for _, rec := range stale {
-		if err := remove(txn, tableIdempotency, index, rec); err != nil {
-			return nil, err
-		}
-	}
-	return map[string]int{"reaped": len(stale)}, nil
-}

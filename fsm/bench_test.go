@@ -332,3 +332,56 @@ func BenchmarkAddressPage(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIdempotencyReap measures a reap among 500,000 idempotency
+// records (the keyed allocations of a busy hour, 64 per entry): one that
+// finds nothing due, and one that deletes the 4,096 oldest, as the leader
+// bounds a reap.
+func BenchmarkIdempotencyReap(b *testing.B) {
+	const n, perEntry = 500_000, 64
+	x := &benchIPAM{b: b, f: New()}
+	x.apply(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/8"}})
+	for i := 0; i < n; i += perEntry {
+		entries := make([][]byte, perEntry)
+		for j := range entries {
+			s := i + j
+			entries[j] = mustEncode(b, &AddressAllocateRequest{
+				WriteMeta: WriteMeta{Now: int64(s), Actor: "bench-token", IdempotencyKey: fmt.Sprintf("k-%d", s), RequestHash: "h"},
+				PrefixID:  "p", Count: 1, IDs: []string{fmt.Sprintf("a-%d", s)},
+			})
+		}
+		x.index++
+		x.f.Apply(logEntry(x.index, mustEncode(b, &BatchRequest{Entries: entries})))
+	}
+	b.Run("nothing-due", func(b *testing.B) {
+		for b.Loop() {
+			x.apply(&IdempotencyReapRequest{Before: 0})
+		}
+	})
+	old := int64(-1 << 40)
+	for _, due := range []int{1024, 2048, 4096} {
+		b.Run(fmt.Sprintf("%d-due", due), func(b *testing.B) {
+			// Each round creates due records older than all others and
+			// reaps them.
+			for b.Loop() {
+				b.StopTimer()
+				for i := 0; i < due; i += perEntry {
+					entries := make([][]byte, perEntry)
+					for j := range entries {
+						old++
+						entries[j] = mustEncode(b, &SettingUpsertRequest{
+							WriteMeta: WriteMeta{Now: old, Actor: "bench-token", IdempotencyKey: fmt.Sprintf("old-%d", old), RequestHash: "h"},
+							Key:       "k", Value: "v",
+						})
+					}
+					x.index++
+					x.f.Apply(logEntry(x.index, mustEncode(b, &BatchRequest{Entries: entries})))
+				}
+				b.StartTimer()
+				if r := x.apply(&IdempotencyReapRequest{Before: 0}).(map[string]int); r["reaped"] != due {
+					b.Fatalf("reaped %d, want %d", r["reaped"], due)
+				}
+			}
+		})
+	}
+}

@@ -220,6 +220,9 @@ func TestFSM_ApplyAfterRestore(t *testing.T) {
 	}
 	requireSameDump(t, f, restored)
 	requireSameDump(t, f, whole)
+	for _, x := range []*FSM{f, restored, whole} {
+		requireIdemEntries(t, x)
+	}
 	if pa, pb := persist(t, f), persist(t, restored); !bytes.Equal(pa, pb) {
 		t.Fatal("Persist output differs after restore")
 	}

@@ -51,6 +51,10 @@ type FSM struct {
 	// applied; only Apply's goroutine uses it.
 	audit auditAppender
 
+	// idem collects the idempotency records of the write transaction being
+	// applied for tableIdemEntries; only Apply's goroutine uses it.
+	idem idemPending
+
 	// strs shares the strings that decoded commands repeat (actors, audit
 	// actions and sources, prefix IDs) among the commands and the state
 	// that keeps them; only Apply's goroutine uses it (see DecodeEntry).
@@ -174,17 +178,20 @@ func (f *FSM) applyOne(index uint64, cmd Command) *Result {
 	txn := st.db.Txn(true)
 	defer txn.Abort()
 	defer f.audit.reset()
+	defer f.idem.reset()
 	track := tracksNamed(cmd)
 	if track {
 		txn.TrackChanges()
 	}
 	r := f.applyTxn(txn, index, cmd, nil, false)
 	if r.Err == nil {
+		f.idem.flush(txn)
 		commit(st, txn, track)
 	} else if cmd.Meta().Audit != nil {
 		// A refused client write changes nothing but the audit log.
 		txn.Abort()
 		f.audit.reset()
+		f.idem.reset()
 		atxn := f.State().db.Txn(true)
 		if err := f.appendAudit(atxn, index, cmd, AuditResult(r.Err)); err != nil {
 			atxn.Abort()
@@ -259,6 +266,7 @@ func (f *FSM) applyChunk(index uint64, cmds []Command, out []*Result) {
 		if out[i] = f.applyTxn(txn, index, c, rec, looked); out[i].Err != nil {
 			txn.Abort()
 			f.audit.reset()
+			f.idem.reset()
 			la.forget(cmds)
 			for j, c := range cmds {
 				if c == nil {
@@ -270,6 +278,7 @@ func (f *FSM) applyChunk(index uint64, cmds []Command, out []*Result) {
 			return
 		}
 	}
+	f.idem.flush(txn)
 	commit(st, txn, track)
 	f.audit.reset()
 	for i, c := range cmds {
@@ -305,6 +314,11 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command, rec *Idempoten
 			return &Result{Value: json.RawMessage(rec.result()), Replayed: true}
 		}
 	}
+	if _, ok := cmd.(*IdempotencyReapRequest); ok {
+		// A reap finds records through their entries' rows, which must
+		// list the records this transaction has created so far.
+		f.idem.flush(txn)
+	}
 	v, err := info.apply(txn, index, cmd)
 	if err != nil {
 		return &Result{Err: err}
@@ -321,6 +335,7 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command, rec *Idempoten
 		if err := insert(txn, tableIdempotency, index, rec); err != nil {
 			return &Result{Err: err}
 		}
+		f.idem.add(rec)
 	}
 	if err := f.appendAudit(txn, index, cmd, audit.ResultOK); err != nil {
 		return &Result{Err: err}

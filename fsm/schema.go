@@ -117,6 +117,9 @@ func schema() *memdb.DBSchema {
 
 func newMemDB() *memdb.MemDB {
 	sc := schema()
+	for name, t := range idemEntryTables() {
+		sc.Tables[name] = t
+	}
 	for name, t := range operationTables() {
 		sc.Tables[name] = t
 	}

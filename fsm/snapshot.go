@@ -306,6 +306,9 @@ func readSnapshot(r io.Reader) (*memdb.MemDB, uint64, error) {
 	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
 		return nil, 0, fmt.Errorf("%w: trailing data after end record", ErrBadSnapshot)
 	}
+	if err := rebuildIdemEntries(txn); err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
 	txn.Commit()
 	return db, latest, nil
 }
