@@ -168,3 +168,76 @@ func TestPruneHistory(t *testing.T) {
 		}
 	}
 }
+
+func TestReapIdempotency(t *testing.T) {
+	// Every reading of the clock moves it on by a microsecond, so that the
+	// records are created at different times, as they are.
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	var clock atomic.Int64
+	clock.Store(start)
+	c := TestConfig(t, "s1")
+	c.BootstrapExpect = 1
+	s, err := New(c, Options{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return time.Unix(0, clock.Add(1000)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(false) })
+	WaitForLeader(t, s)
+	start = clock.Load()
+	reaps := func() float64 {
+		var m dto.Metric
+		if err := s.metrics.applies[fsm.IdempotencyReapType].Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+
+	// 2.5 reaps' worth of keyed writes, from concurrent clients as the
+	// API batches them.
+	const n, clients = 5 * idempotencyReapMax / 2, 50
+	errs := make(chan error, clients)
+	for w := range clients {
+		go func() {
+			for i := w; i < n; i += clients {
+				cmd := &fsm.SettingUpsertRequest{Key: "k", Value: "v", WriteMeta: fsm.WriteMeta{IdempotencyKey: fmt.Sprintf("key-%d", i), RequestHash: "h"}}
+				if _, err := s.raftApply(cmd); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.State().IdempotencyRecords(); got != n {
+		t.Fatalf("%d idempotency records, want %d", got, n)
+	}
+
+	// Within the retention nothing is due, and nothing is proposed.
+	clock.Store(start + int64(idempotencyRetention))
+	if got, err := s.reapIdempotency(nil); err != nil || got != 0 {
+		t.Fatalf("reap within the retention: %d, %v", got, err)
+	}
+	if r := reaps(); r != 0 {
+		t.Fatalf("%v reaps applied with nothing due", r)
+	}
+
+	// Past it, every record goes, in entries of about idempotencyReapMax.
+	clock.Store(start + int64(idempotencyRetention+time.Second))
+	if got, err := s.reapIdempotency(nil); err != nil || got != n {
+		t.Fatalf("reap past the retention: %d, %v; want %d", got, err, n)
+	}
+	if r := reaps(); r < 3 || r > 4 {
+		t.Fatalf("%v reaps applied for %d records, want 3 or 4", r, n)
+	}
+	if got := s.State().IdempotencyRecords(); got != 0 {
+		t.Fatalf("%d idempotency records left", got)
+	}
+	if got, err := s.reapIdempotency(nil); err != nil || got != 0 {
+		t.Fatalf("reap with nothing left: %d, %v", got, err)
+	}
+}
