@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/moxxie/moxxie/api"
 	"github.com/moxxie/moxxie/pki"
 )
@@ -241,7 +243,10 @@ func WaitForLeader(t testing.TB, servers ...*Server) *Server {
 	return leader
 }
 
-// WaitForApplied waits until every server has applied index.
+// WaitForApplied waits until every server's state has applied index.
+// raft's AppliedIndex alone is not enough: raft counts an entry applied
+// when it hands it to the FSM's goroutine, before the FSM has applied it,
+// so a read right after could miss it.
 func WaitForApplied(t testing.TB, index uint64, servers ...*Server) {
 	t.Helper()
 	WaitForResult(t, 10*time.Second, func() error {
@@ -249,9 +254,29 @@ func WaitForApplied(t testing.TB, index uint64, servers ...*Server) {
 			if got := s.raft.AppliedIndex(); got < index {
 				return fmt.Errorf("%s applied %d, want %d", s.ID(), got, index)
 			}
+			if want, got := s.lastCommandAtOrBelow(index), s.State().LatestIndex(); got < want {
+				return fmt.Errorf("%s's state applied %d, want %d", s.ID(), got, want)
+			}
 		}
 		return nil
 	})
+}
+
+// lastCommandAtOrBelow returns the index of the last command entry at or
+// below index in s's log, the last one its FSM sees (raft keeps noop and
+// configuration entries from it), or 0 when there is none or the entries
+// were compacted into a snapshot, which the state holds.
+func (s *Server) lastCommandAtOrBelow(index uint64) uint64 {
+	for i := index; i > 0; i-- {
+		var l raft.Log
+		if err := s.store.GetLog(i, &l); err != nil {
+			return 0
+		}
+		if l.Type == raft.LogCommand {
+			return i
+		}
+	}
+	return 0
 }
 
 // Isolate cuts the server off from all peers (both directions, raft and
