@@ -113,7 +113,7 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 				}
 			}
 		case <-t.C:
-			if _, err := s.reapIdempotency(stop); err != nil {
+			if _, err := s.reapIdempotency(stop, reapInterval/2); err != nil {
 				s.logger.Warn("reaping idempotency records failed", "error", err)
 			}
 			if time.Since(pruned) >= retentionInterval {
@@ -155,10 +155,13 @@ func (s *Server) pruneHistory() (fsm.RetentionPruned, error) {
 }
 
 // reapIdempotency deletes the idempotency records older than the
-// retention, in entries of about idempotencyReapMax records each, and
-// returns how many it deleted. It proposes nothing when no record is due.
-func (s *Server) reapIdempotency(stop <-chan struct{}) (int, error) {
+// retention, in entries of about idempotencyReapMax records each, for up
+// to budget (at least one entry; a backlog left goes on at the next
+// tick), and returns how many it deleted. It proposes nothing when no
+// record is due.
+func (s *Server) reapIdempotency(stop <-chan struct{}, budget time.Duration) (int, error) {
 	cutoff := s.now().Add(-idempotencyRetention).UnixNano()
+	deadline := time.Now().Add(budget)
 	total := 0
 	for {
 		before, ok := s.State().IdempotencyReapBefore(cutoff, idempotencyReapMax)
@@ -174,7 +177,7 @@ func (s *Server) reapIdempotency(stop <-chan struct{}) (int, error) {
 		total += n
 		// The leader's own state has applied the reap: what it chose is
 		// gone, and the next choice starts after it.
-		if before >= cutoff || n == 0 {
+		if before >= cutoff || n == 0 || time.Now().After(deadline) {
 			return total, nil
 		}
 		select {

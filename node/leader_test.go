@@ -219,17 +219,26 @@ func TestReapIdempotency(t *testing.T) {
 
 	// Within the retention nothing is due, and nothing is proposed.
 	clock.Store(start + int64(idempotencyRetention))
-	if got, err := s.reapIdempotency(nil); err != nil || got != 0 {
+	if got, err := s.reapIdempotency(nil, time.Minute); err != nil || got != 0 {
 		t.Fatalf("reap within the retention: %d, %v", got, err)
 	}
 	if r := reaps(); r != 0 {
 		t.Fatalf("%v reaps applied with nothing due", r)
 	}
 
-	// Past it, every record goes, in entries of about idempotencyReapMax.
+	// Past it, every record goes, in entries of about idempotencyReapMax:
+	// one entry when the time for reaping is up at once, the rest at the
+	// next tick.
 	clock.Store(start + int64(idempotencyRetention+time.Second))
-	if got, err := s.reapIdempotency(nil); err != nil || got != n {
-		t.Fatalf("reap past the retention: %d, %v; want %d", got, err, n)
+	first, err := s.reapIdempotency(nil, 0)
+	if err != nil || first == 0 || first > idempotencyReapMax+clients {
+		t.Fatalf("reap without time for more than one entry: %d, %v", first, err)
+	}
+	if r := reaps(); r != 1 {
+		t.Fatalf("%v reaps applied without time for more than one", r)
+	}
+	if got, err := s.reapIdempotency(nil, time.Minute); err != nil || first+got != n {
+		t.Fatalf("reap past the retention: %d after %d, %v; want %d in all", got, first, err, n)
 	}
 	if r := reaps(); r < 3 || r > 4 {
 		t.Fatalf("%v reaps applied for %d records, want 3 or 4", r, n)
@@ -237,7 +246,7 @@ func TestReapIdempotency(t *testing.T) {
 	if got := s.State().IdempotencyRecords(); got != 0 {
 		t.Fatalf("%d idempotency records left", got)
 	}
-	if got, err := s.reapIdempotency(nil); err != nil || got != 0 {
+	if got, err := s.reapIdempotency(nil, time.Minute); err != nil || got != 0 {
 		t.Fatalf("reap with nothing left: %d, %v", got, err)
 	}
 }
