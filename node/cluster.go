@@ -127,7 +127,12 @@ func (s *Server) Ready() error {
 }
 
 // VerifyLeader confirms leadership with a quorum and that the store holds
-// every write committed before the call, for ?consistent reads.
+// every write acknowledged before the call, for ?consistent reads: the
+// leader's barrier at the start of its term applied every earlier entry,
+// and it acknowledges a write of its own term only after applying it.
+// (raft's AppliedIndex counts an entry when raft hands it to the FSM, so
+// a write committed but not yet acknowledged may still be missing; a read
+// that misses it is ordered before it.)
 func (s *Server) VerifyLeader(ctx context.Context) error {
 	if err := mapRaftError(s.raft.VerifyLeader().Error()); err != nil {
 		return err
