@@ -219,7 +219,7 @@ func TestFSM_AuditBlocks(t *testing.T) {
 			t.Fatalf("entry %d: seq %d object %s, want %s", i, e.Seq, e.Object, want)
 		}
 	}
-	if n := auditBlocks(t, f); n != 6 {
+	if n := tableRows(t, f, tableAudit); n != 6 {
 		t.Errorf("%d blocks, want 6 (one batch, one command, four commands applied alone)", n)
 	}
 
@@ -262,20 +262,6 @@ func TestFSM_AuditBlocks(t *testing.T) {
 	if es, _ := auditLog(t, f2); len(es) != 9 || es[8].Seq != 12 {
 		t.Fatalf("restored log: %d entries", len(es))
 	}
-}
-
-// auditBlocks returns the number of blocks in f's audit table.
-func auditBlocks(t *testing.T, f *FSM) int {
-	t.Helper()
-	it, err := f.State().db.Txn(false).Get(tableAudit, "id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		n++
-	}
-	return n
 }
 
 // TestFSM_AuditBlockSizedForItsChunk checks that a transaction's block is

@@ -53,6 +53,20 @@ func applyOK(t testing.TB, f *FSM, index uint64, cmd Command) *Result {
 	return r
 }
 
+// tableRows counts the objects in f's table.
+func tableRows(t testing.TB, f *FSM, table string) int {
+	t.Helper()
+	it, err := f.State().db.Txn(false).Get(table, "id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		n++
+	}
+	return n
+}
+
 // applyBatch applies cmds as one BatchRequest at index.
 func applyBatch(t testing.TB, f *FSM, index uint64, entries ...[]byte) []*Result {
 	t.Helper()

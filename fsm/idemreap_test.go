@@ -68,20 +68,6 @@ func requireIdemEntries(t testing.TB, f *FSM) {
 	}
 }
 
-// idemRows counts the rows of tableIdemEntries.
-func idemRows(t testing.TB, f *FSM) int {
-	t.Helper()
-	it, err := f.State().db.Txn(false).Get(tableIdemEntries, "id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		n++
-	}
-	return n
-}
-
 func keyedSetting(now int64, key string) *SettingUpsertRequest {
 	return &SettingUpsertRequest{WriteMeta: WriteMeta{Now: now, Actor: "a", IdempotencyKey: key, RequestHash: "h"}, Key: "k", Value: key}
 }
@@ -130,12 +116,12 @@ func TestFSM_IdempotencyReapInBatch(t *testing.T) {
 				t.Errorf("%d records left, want %d", n, tc.left)
 			}
 			requireIdemEntries(t, f)
-			if n := idemRows(t, f); n != tc.rows {
+			if n := tableRows(t, f, tableIdemEntries); n != tc.rows {
 				t.Errorf("%d rows, want %d", n, tc.rows)
 			}
 			restored := testSnapshotRestore(t, f)
 			requireIdemEntries(t, restored)
-			if n := idemRows(t, restored); n != min(tc.rows, 1) {
+			if n := tableRows(t, restored, tableIdemEntries); n != min(tc.rows, 1) {
 				t.Errorf("%d rows after restore, want %d", n, min(tc.rows, 1))
 			}
 		})
