@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/moxxie/moxxie/fsm"
-	"go.etcd.io/bbolt"
 )
 
 // RecoverPeer is one surviving server in a recovery configuration.
@@ -50,7 +49,7 @@ func Recover(cfg *Config, peers []RecoverPeer) error {
 	if _, err := os.Stat(dbPath); err != nil {
 		return fmt.Errorf("recover: no raft state at %s: %w", dbPath, err)
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{Path: dbPath, BoltOptions: &bbolt.Options{Timeout: time.Second}})
+	store, err := raftboltdb.New(raftboltdb.Options{Path: dbPath, BoltOptions: raftStoreOptions(time.Second)})
 	if err != nil {
 		return fmt.Errorf("recover: open %s (is the server still running?): %w", dbPath, err)
 	}

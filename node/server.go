@@ -311,7 +311,7 @@ func (s *Server) setupRaft() error {
 	conf.Logger = newHCLogger(s.logger, "raft", s.cfg.LogLevel)
 
 	dir := filepath.Join(s.cfg.DataDir, "raft")
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: raftStoreOptions(0)})
 	if err != nil {
 		return fmt.Errorf("open raft store: %w", err)
 	}
