@@ -15,22 +15,22 @@ import (
 
 // fastTiming keeps the cluster tests short: a probe every 100 ms, a suspect
 // member dead after SuspicionMult * ProbeInterval = 200 ms, votes after
-// 300 ms.
+// 300 ms; timingScale times that under the race detector.
 var fastTiming = Timing{
-	ProbeInterval:     100 * time.Millisecond,
-	ProbeTimeout:      50 * time.Millisecond,
+	ProbeInterval:     timingScale * 100 * time.Millisecond,
+	ProbeTimeout:      timingScale * 50 * time.Millisecond,
 	SuspicionMult:     2,
-	GossipInterval:    50 * time.Millisecond,
-	DownAfter:         300 * time.Millisecond,
-	PushPullInterval:  500 * time.Millisecond,
-	ReconnectInterval: 300 * time.Millisecond,
+	GossipInterval:    timingScale * 50 * time.Millisecond,
+	DownAfter:         timingScale * 300 * time.Millisecond,
+	PushPullInterval:  timingScale * 500 * time.Millisecond,
+	ReconnectInterval: timingScale * 300 * time.Millisecond,
 }
 
 // With fastTiming a site failure is detected in about fastDetectTypical
 // (measured by TestPool_SiteFailureDetected), always within fastDetect.
 const (
-	fastDetectTypical = 1200 * time.Millisecond
-	fastDetect        = 3 * time.Second
+	fastDetectTypical = timingScale * 1200 * time.Millisecond
+	fastDetect        = timingScale * 3 * time.Second
 )
 
 var (

@@ -223,7 +223,7 @@ func TestConfig_ValidateStartFails(t *testing.T) {
 // ReapAfter, so its site is up again; a site with no server alive keeps
 // its servers and stays down.
 func TestPool_GoneServerForgotten(t *testing.T) {
-	const reapAfter = 1500 * time.Millisecond
+	const reapAfter = timingScale * 1500 * time.Millisecond
 	c := startCluster(t, 2, []string{"a", "b", "c"}, func(cfg *Config) {
 		cfg.Timing = fastTiming
 		cfg.Timing.ReapAfter = reapAfter
