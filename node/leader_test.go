@@ -177,7 +177,8 @@ func TestReapIdempotency(t *testing.T) {
 	clock.Store(start)
 	c := TestConfig(t, "s1")
 	c.BootstrapExpect = 1
-	s, err := New(c, Options{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return time.Unix(0, clock.Add(1000)) }})
+	opts := Options{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return time.Unix(0, clock.Add(1000)) }}
+	s, err := New(c, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,26 +196,45 @@ func TestReapIdempotency(t *testing.T) {
 	// 2.5 reaps' worth of keyed writes, from concurrent clients as the
 	// API batches them.
 	const n, clients = 5 * idempotencyReapMax / 2, 50
-	errs := make(chan error, clients)
-	for w := range clients {
-		go func() {
-			for i := w; i < n; i += clients {
-				cmd := &fsm.SettingUpsertRequest{Key: "k", Value: "v", WriteMeta: fsm.WriteMeta{IdempotencyKey: fmt.Sprintf("key-%d", i), RequestHash: "h"}}
-				if _, err := s.raftApply(cmd); err != nil {
-					errs <- err
-					return
+	write := func(from, to int) {
+		t.Helper()
+		errs := make(chan error, clients)
+		for w := range clients {
+			go func() {
+				for i := from + w; i < to; i += clients {
+					cmd := &fsm.SettingUpsertRequest{Key: "k", Value: "v", WriteMeta: fsm.WriteMeta{IdempotencyKey: fmt.Sprintf("key-%d", i), RequestHash: "h"}}
+					if _, err := s.raftApply(cmd); err != nil {
+						errs <- err
+						return
+					}
 				}
+				errs <- nil
+			}()
+		}
+		for range clients {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
 			}
-			errs <- nil
-		}()
-	}
-	for range clients {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
 		}
 	}
+	// Half of them before a snapshot, half after; then the server
+	// restarts, so its state comes from the snapshot (which rebuilds the
+	// list of records by entry) and the log after it.
+	write(0, n/2)
+	if err := s.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	write(n/2, n)
+	if err := s.Shutdown(false); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = New(c, opts); err != nil {
+		t.Fatal(err)
+	}
+	WaitForLeader(t, s)
+	WaitForApplied(t, s.LastIndex(), s)
 	if got := s.State().IdempotencyRecords(); got != n {
-		t.Fatalf("%d idempotency records, want %d", got, n)
+		t.Fatalf("%d idempotency records after a restart, want %d", got, n)
 	}
 
 	// Within the retention nothing is due, and nothing is proposed.
