@@ -135,7 +135,7 @@ func TestCapacity_Report(t *testing.T) {
 	wantError(t, ts.do("PUT", "/v1/capacity/policies/default", `{"nodes":["pve1"]}`), http.StatusBadRequest, CodeInvalidRequest, "nodes")
 	wantError(t, ts.do("PUT", "/v1/capacity/policies/x", `{"nodes":["pve2"],"cpu_ratio":1000}`), http.StatusBadRequest, CodeInvalidRequest, "policy")
 	wantStatus(t, ts.do("DELETE", "/v1/capacity/policies/dense", ""), http.StatusOK)
-	wantError(t, ts.do("DELETE", "/v1/capacity/policies/dense", ""), http.StatusNotFound, CodeNotFound, "")
+	wantError(t, ts.do("DELETE", "/v1/capacity/policies/dense", ""), http.StatusNotFound, CodeNotFound, "id")
 }
 
 func deref(p *float64) any {

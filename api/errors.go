@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/moxxie/moxxie/fsm"
 	"github.com/moxxie/moxxie/ipam"
@@ -142,6 +143,42 @@ func tooLarge(limit int64) *apiError {
 // internal returns a 500 that reveals nothing of cause to the client.
 func internal(cause error) *apiError {
 	return &apiError{status: http.StatusInternalServerError, code: CodeInternal, message: "internal error", cause: cause}
+}
+
+// notFoundInPath names the path parameter that addressed a missing
+// object as the field of its not-found error: DELETE
+// /v1/ipam/addresses/nope answers 404 with field "id". An error that names
+// a field already, or is about another object (one a body field refers
+// to), is returned as it is.
+func notFoundInPath(c *call, err error) error {
+	var nf *fsm.NotFoundError
+	var fe *fsm.FieldError
+	var ae *apiError
+	if err == nil || !errors.As(err, &nf) || errors.As(err, &fe) || errors.As(err, &ae) {
+		return err
+	}
+	for _, name := range pathParams(c.rt.Path) {
+		if c.r.PathValue(name) == nf.ID {
+			return &fsm.FieldError{Field: name, Err: err}
+		}
+	}
+	return err
+}
+
+// pathParams returns the names of the wildcards of a ServeMux path
+// pattern, in order: "id" and "key" of /v1/x/{id}/y/{key...}.
+func pathParams(pattern string) []string {
+	var names []string
+	for seg := range strings.SplitSeq(pattern, "/") {
+		if name, ok := strings.CutPrefix(seg, "{"); ok {
+			name, _ = strings.CutSuffix(name, "}")
+			name, _ = strings.CutSuffix(name, "...")
+			if name != "$" && name != "" {
+				names = append(names, name)
+			}
+		}
+	}
+	return names
 }
 
 // toAPIError maps any error a handler returns to its HTTP answer. Unknown

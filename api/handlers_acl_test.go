@@ -61,7 +61,7 @@ func TestTokens(t *testing.T) {
 		t.Fatalf("revoked %+v", revoked)
 	}
 	wantError(t, ts.do("GET", "/v1/acl/tokens", "", "Authorization", "Bearer "+created.SecretID), 401, CodeUnauthorized, "")
-	wantError(t, ts.do("DELETE", "/v1/acl/tokens/"+created.AccessorID, ""), 404, CodeNotFound, "")
+	wantError(t, ts.do("DELETE", "/v1/acl/tokens/"+created.AccessorID, ""), 404, CodeNotFound, "accessor_id")
 }
 
 func TestTokens_Roles(t *testing.T) {

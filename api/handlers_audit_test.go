@@ -26,7 +26,7 @@ func TestAudit_WritesAndAuthFailures(t *testing.T) {
 	ts := newLeader(t)
 	stopAuditClock(t)
 	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/a", `{"value":"1"}`), 200)
-	wantError(t, ts.do("DELETE", "/v1/cluster/settings/nope", ""), 404, CodeNotFound, "")
+	wantError(t, ts.do("DELETE", "/v1/cluster/settings/nope", ""), 404, CodeNotFound, "key")
 	// Refused before anything is proposed: recorded with its code.
 	wantError(t, ts.do("PUT", "/v1/cluster/settings/b", `{"value":1}`), 400, CodeInvalidRequest, "value")
 	// A refused authentication is recorded.

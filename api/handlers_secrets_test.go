@@ -111,7 +111,7 @@ func TestSecrets_PutGetListDelete(t *testing.T) {
 	}
 	wantError(t, ts.do("GET", "/v1/secrets/missing", ""), http.StatusNotFound, CodeNotFound, "name")
 	wantStatus(t, ts.do("DELETE", "/v1/secrets/pve-token", ""), http.StatusOK)
-	wantError(t, ts.do("DELETE", "/v1/secrets/pve-token", ""), http.StatusNotFound, CodeNotFound, "")
+	wantError(t, ts.do("DELETE", "/v1/secrets/pve-token", ""), http.StatusNotFound, CodeNotFound, "name")
 }
 
 func TestSecrets_BadInput(t *testing.T) {

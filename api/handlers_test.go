@@ -165,7 +165,7 @@ func TestSettings(t *testing.T) {
 		t.Fatalf("deleted %+v", got)
 	}
 	wantError(t, ts.do("GET", "/v1/cluster/settings/dns.zone", ""), 404, CodeNotFound, "key")
-	wantError(t, ts.do("DELETE", "/v1/cluster/settings/dns.zone", ""), 404, CodeNotFound, "")
+	wantError(t, ts.do("DELETE", "/v1/cluster/settings/dns.zone", ""), 404, CodeNotFound, "key")
 
 	// An empty list is [] rather than null.
 	wantStatus(t, ts.do("DELETE", "/v1/cluster/settings/new-key", ""), 200)

@@ -211,7 +211,7 @@ func TestIPAM_VRFs(t *testing.T) {
 		t.Fatalf("deleted %v", v)
 	}
 	wantError(t, ts.do("GET", "/v1/ipam/vrfs/blue", ""), 404, CodeNotFound, "id")
-	wantError(t, ts.do("DELETE", "/v1/ipam/vrfs/blue", ""), 404, CodeNotFound, "")
+	wantError(t, ts.do("DELETE", "/v1/ipam/vrfs/blue", ""), 404, CodeNotFound, "id")
 }
 
 func TestIPAM_Prefixes(t *testing.T) {
@@ -295,7 +295,7 @@ func TestIPAM_Prefixes(t *testing.T) {
 	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"prefix":"10.9.0.0/24"}`, 400, CodeInvalidRequest, "prefix", true)
 	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"tenant":"Nope Nope"}`, 400, CodeInvalidRequest, "tenant", true)
 	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"description":"`+strings.Repeat("d", 1025)+`"}`, 400, CodeInvalidRequest, "description", true)
-	ts.refused("PATCH", "/v1/ipam/prefixes/nope", `{"tenant":"t3"}`, 404, CodeNotFound, "", false)
+	ts.refused("PATCH", "/v1/ipam/prefixes/nope", `{"tenant":"t3"}`, 404, CodeNotFound, "id", false)
 
 	// Bad input, each refused before the log.
 	for _, c := range []struct{ body, field string }{
@@ -327,7 +327,7 @@ func TestIPAM_Prefixes(t *testing.T) {
 		t.Fatalf("addresses after delete %s", body)
 	}
 	wantError(t, ts.do("GET", "/v1/ipam/prefixes/"+p.ID, ""), 404, CodeNotFound, "id")
-	wantError(t, ts.do("DELETE", "/v1/ipam/prefixes/"+p.ID, ""), 404, CodeNotFound, "")
+	wantError(t, ts.do("DELETE", "/v1/ipam/prefixes/"+p.ID, ""), 404, CodeNotFound, "id")
 }
 
 // TestIPAM_MustShows is the contract of docs/ipam.md: refusals name the
@@ -353,15 +353,15 @@ func TestIPAM_MustShows(t *testing.T) {
 		t.Errorf("container message %q", msg)
 	}
 	ts.refused("POST", "/v1/ipam/ip-ranges", `{"prefix_id":"`+c.ID+`","start_address":"10.8.0.10","end_address":"10.8.0.20"}`, 409, CodeConflict, "prefix_id", false)
-	ts.refused("DELETE", "/v1/ipam/addresses/no-such-address", "", 404, CodeNotFound, "", false)
-	ts.refused("DELETE", "/v1/ipam/addresses/no-such-address?force=true", "", 404, CodeNotFound, "", false)
+	ts.refused("DELETE", "/v1/ipam/addresses/no-such-address", "", 404, CodeNotFound, "id", false)
+	ts.refused("DELETE", "/v1/ipam/addresses/no-such-address?force=true", "", 404, CodeNotFound, "id", false)
 	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"-bad-.moxxie.test"}`, 400, CodeInvalidRequest, "dns_name", true)
 	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"a..b"}`, 400, CodeInvalidRequest, "dns_name", true)
 	ts.refused("POST", "/v1/ipam/addresses", `{"address":"10.0.0.9","dns_name":"under_score.test"}`, 400, CodeInvalidRequest, "dns_name", true)
 	var a testAddresses
 	ts.call("GET", "/v1/ipam/addresses", "", 200, &a)
 	ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"dns_name":"10.0.0.1"}`, 400, CodeInvalidRequest, "dns_name", true)
-	ts.refused("POST", "/v1/ipam/prefixes/no-such-prefix/allocate", `{}`, 404, CodeNotFound, "", false)
+	ts.refused("POST", "/v1/ipam/prefixes/no-such-prefix/allocate", `{}`, 404, CodeNotFound, "id", false)
 }
 
 func TestIPAM_Allocate(t *testing.T) {
@@ -553,7 +553,7 @@ func TestIPAM_Addresses(t *testing.T) {
 	}
 	ts.refused("PATCH", "/v1/ipam/addresses/"+a.ID, `{"status":"free"}`, 400, CodeInvalidRequest, "status", true)
 	ts.refused("PATCH", "/v1/ipam/addresses/"+a.ID, `{"address":"10.0.0.11"}`, 400, CodeInvalidRequest, "address", true)
-	ts.refused("PATCH", "/v1/ipam/addresses/nope", `{"status":"active"}`, 404, CodeNotFound, "", false)
+	ts.refused("PATCH", "/v1/ipam/addresses/nope", `{"status":"active"}`, 404, CodeNotFound, "id", false)
 
 	for _, c := range []struct {
 		query string
@@ -650,7 +650,7 @@ func TestIPAM_ContainersAndAvailable(t *testing.T) {
 	ts.refused("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{"prefix_length":8}`, 400, CodeInvalidRequest, "prefix_length", false)
 	ts.refused("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{"prefix_length":24,"status":"container","is_pool":true}`, 400, CodeInvalidRequest, "is_pool", true)
 	ts.refused("POST", "/v1/ipam/prefixes/"+child.ID+"/allocate-prefix", `{"prefix_length":28}`, 409, CodeConflict, "prefix_id", false)
-	ts.refused("POST", "/v1/ipam/prefixes/nope/allocate-prefix", `{"prefix_length":28}`, 404, CodeNotFound, "", false)
+	ts.refused("POST", "/v1/ipam/prefixes/nope/allocate-prefix", `{"prefix_length":28}`, 404, CodeNotFound, "id", false)
 	ts.refused("DELETE", "/v1/ipam/prefixes/"+c.ID, "", 409, CodeConflict, "id", false)
 
 	small := ts.createPrefix(`{"prefix":"192.168.0.0/30","status":"container"}`)
@@ -716,7 +716,7 @@ func TestIPAM_IPRanges(t *testing.T) {
 	if got := ts.allocate(p.ID, `{}`); got[0].Address != "10.0.0.1" {
 		t.Fatalf("after the range went, allocated %s", got[0].Address)
 	}
-	wantError(t, ts.do("DELETE", "/v1/ipam/ip-ranges/"+id, ""), 404, CodeNotFound, "")
+	wantError(t, ts.do("DELETE", "/v1/ipam/ip-ranges/"+id, ""), 404, CodeNotFound, "id")
 }
 
 func TestIPAM_Pools(t *testing.T) {
@@ -806,7 +806,7 @@ func TestIPAM_Pools(t *testing.T) {
 			}
 			otherItems := map[string]string{"vlans": "vnis", "vnis": "vlans"}[k.items]
 			wantError(t, ts.do("GET", "/v1/ipam/"+otherItems+"/"+b.ID, ""), 404, CodeNotFound, "id")
-			wantError(t, ts.do("DELETE", "/v1/ipam/"+otherItems+"/"+b.ID, ""), 404, CodeNotFound, "")
+			wantError(t, ts.do("DELETE", "/v1/ipam/"+otherItems+"/"+b.ID, ""), 404, CodeNotFound, "id")
 
 			ts.refused("DELETE", base+"/lab", "", 409, CodeConflict, "id", false)
 			for _, x := range []testIDAlloc{a, b} {
@@ -816,7 +816,7 @@ func TestIPAM_Pools(t *testing.T) {
 				}
 			}
 			wantError(t, ts.do("GET", itemBase+"/"+a.ID, ""), 404, CodeNotFound, "id")
-			wantError(t, ts.do("DELETE", itemBase+"/"+a.ID, ""), 404, CodeNotFound, "")
+			wantError(t, ts.do("DELETE", itemBase+"/"+a.ID, ""), 404, CodeNotFound, "id")
 			ts.call("DELETE", base+"/lab", "", 200, &got)
 			if got.ID != g.ID {
 				t.Fatalf("deleted %+v", got)
@@ -830,7 +830,7 @@ func TestIPAM_Pools(t *testing.T) {
 			if wantStatus(t, retry, 200); retry.Body.String() != first.Body.String() || retry.Header().Get("Idempotent-Replayed") != "true" {
 				t.Fatalf("retried delete %s, first %s", retry.Body, first.Body)
 			}
-			wantError(t, ts.do("DELETE", base+"/tmp", "", "Idempotency-Key", "del-tmp-2"), 404, CodeNotFound, "")
+			wantError(t, ts.do("DELETE", base+"/tmp", "", "Idempotency-Key", "del-tmp-2"), 404, CodeNotFound, "id")
 			wantError(t, ts.do("GET", base+"/"+g.ID, ""), 404, CodeNotFound, "id")
 		})
 	}
@@ -869,7 +869,7 @@ func TestIPAM_Zones(t *testing.T) {
 	if z["id"] != "moxxie.test" {
 		t.Fatalf("deleted %v", z)
 	}
-	wantError(t, ts.do("DELETE", "/v1/dns/zones/moxxie.test", ""), 404, CodeNotFound, "")
+	wantError(t, ts.do("DELETE", "/v1/dns/zones/moxxie.test", ""), 404, CodeNotFound, "name")
 }
 
 // TestIPAM_RoutesNeedAuth checks every IPAM and DNS route refuses a

@@ -268,7 +268,7 @@ func (s *server) dispatch(c *call) (err error) {
 		}
 		c.body = body
 	}
-	return c.rt.handle(s, c)
+	return notFoundInPath(c, c.rt.handle(s, c))
 }
 
 // bodyLimit returns the body size limit of the call's route.

@@ -79,7 +79,7 @@ func TestSDN_ZoneCRUD(t *testing.T) {
 		t.Fatalf("replaced zone %+v", z)
 	}
 	wantError(t, ts.do("PUT", "/v1/sdn/zones/lan", `{"id":"wan","type":"simple"}`), http.StatusBadRequest, CodeInvalidRequest, "id")
-	wantError(t, ts.do("PUT", "/v1/sdn/zones/wan", `{"type":"simple"}`), http.StatusNotFound, CodeNotFound, "")
+	wantError(t, ts.do("PUT", "/v1/sdn/zones/wan", `{"type":"simple"}`), http.StatusNotFound, CodeNotFound, "id")
 
 	var list SDNZoneList
 	mustJSON(t, wantStatus(t, ts.do("GET", "/v1/sdn/zones", ""), http.StatusOK), &list)
@@ -99,7 +99,7 @@ func TestSDN_ZoneCRUD(t *testing.T) {
 	if z.ID != "lan" {
 		t.Fatalf("deleted %+v", z)
 	}
-	wantError(t, ts.do("DELETE", "/v1/sdn/zones/lan", ""), http.StatusNotFound, CodeNotFound, "")
+	wantError(t, ts.do("DELETE", "/v1/sdn/zones/lan", ""), http.StatusNotFound, CodeNotFound, "id")
 	list = SDNZoneList{}
 	mustJSON(t, wantStatus(t, ts.do("GET", "/v1/sdn/zones", ""), http.StatusOK), &list)
 	if list.Zones == nil || len(list.Zones) != 0 {
@@ -296,7 +296,7 @@ func TestSDN_AgentEnrolsReadsPlanAndReports(t *testing.T) {
 	}
 	wantError(t, ts.do("GET", "/v1/sdn/hosts/pve9", ""), http.StatusNotFound, CodeNotFound, "name")
 	wantStatus(t, ts.do("DELETE", "/v1/sdn/hosts/pve1", ""), http.StatusOK)
-	wantError(t, ts.do("DELETE", "/v1/sdn/hosts/pve1", ""), http.StatusNotFound, CodeNotFound, "")
+	wantError(t, ts.do("DELETE", "/v1/sdn/hosts/pve1", ""), http.StatusNotFound, CodeNotFound, "name")
 }
 
 // sdnNetwork sets up two hosts and a simple zone with one vnet.
@@ -444,7 +444,7 @@ func TestSDN_RolloutAborts(t *testing.T) {
 	if r.Phase != fsm.SDNPhaseAborted || r.Reason != "maintenance window over" {
 		t.Fatalf("aborted %+v", r)
 	}
-	wantError(t, ts.do("POST", "/v1/sdn/rollouts/nope/abort", ""), http.StatusNotFound, CodeNotFound, "")
+	wantError(t, ts.do("POST", "/v1/sdn/rollouts/nope/abort", ""), http.StatusNotFound, CodeNotFound, "id")
 
 	var status SDNStatus
 	mustJSON(t, wantStatus(t, ts.do("GET", "/v1/sdn/status", ""), http.StatusOK), &status)

@@ -35,7 +35,7 @@ func applySettingDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	if raw == nil {
-		return nil, fmt.Errorf("%w: setting %q", ErrNotFound, req.Key)
+		return nil, &NotFoundError{What: "setting", ID: req.Key, Quote: true}
 	}
 	if err := remove(txn, tableSettings, index, raw); err != nil {
 		return nil, err
@@ -97,7 +97,7 @@ func applyTokenRevoke(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	if raw == nil {
-		return nil, fmt.Errorf("%w: token %s", ErrNotFound, req.AccessorID)
+		return nil, notFound("token", req.AccessorID)
 	}
 	if err := remove(txn, tableTokens, index, raw); err != nil {
 		return nil, err

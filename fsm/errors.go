@@ -3,6 +3,7 @@ package fsm
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Errors returned by Apply and the store. API handlers map them to HTTP
@@ -29,6 +30,34 @@ var (
 	// unsupported version.
 	ErrBadSnapshot = errors.New("bad snapshot")
 )
+
+// NotFoundError is the error of a command or read that addresses an
+// object that does not exist: What names the kind of object and ID the
+// identifier it was addressed by. It wraps ErrNotFound. The API names the
+// path parameter that carried ID as the error's field.
+type NotFoundError struct {
+	What, ID string
+	// Quote puts the ID in double quotes in the message, for identifiers
+	// (setting keys) that may hold spaces.
+	Quote bool
+}
+
+// Error reads "not found: WHAT ID".
+func (e *NotFoundError) Error() string {
+	id := e.ID
+	if e.Quote {
+		id = strconv.Quote(id)
+	}
+	return "not found: " + e.What + " " + id
+}
+
+// Unwrap returns ErrNotFound.
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }
+
+// notFound returns the *NotFoundError of the object what with id.
+func notFound(what, id string) error {
+	return &NotFoundError{What: what, ID: id}
+}
 
 // FieldError is an error about one field of a request: Field is its JSON
 // name and Err says what is wrong, wrapping the sentinel that decides the

@@ -43,10 +43,6 @@ func validated(apply applyFunc) applyFunc {
 
 // --- shared helpers ---------------------------------------------------
 
-func notFound(what, id string) error {
-	return fmt.Errorf("%w: %s %s", ErrNotFound, what, id)
-}
-
 func loadSpace(txn *memdb.Txn, id string, sp ipam.Space) ipam.Space {
 	raw, err := txn.First(tableSpaces, "id", id)
 	must(err)

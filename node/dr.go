@@ -155,7 +155,7 @@ func (s *Server) StartDRRun(plan, kind, trigger string, keep bool, requestID str
 		return nil, err
 	}
 	if p == nil {
-		return nil, fmt.Errorf("%w: plan %s", fsm.ErrNotFound, plan)
+		return nil, &fsm.NotFoundError{What: "plan", ID: plan}
 	}
 	req := fsm.NewDRRun(p, kind, trigger, keep, api.NewID())
 	req.RequestID = requestID
