@@ -311,7 +311,8 @@ func (s *server) handleProjectUpdate(c *call) error {
 		return err
 	}
 	cmd := &fsm.ProjectUpdateRequest{ID: id, ScopeChange: req.change()}
-	return s.propose(c, cmd, http.StatusOK, s.renderProject)
+	// The project is addressed by tenant and name; a missing one is on name.
+	return withField(s.propose(c, cmd, http.StatusOK, s.renderProject), "name")
 }
 
 func (s *server) handleProjectDelete(c *call) error {
@@ -319,5 +320,5 @@ func (s *server) handleProjectDelete(c *call) error {
 	if err != nil {
 		return err
 	}
-	return s.propose(c, &fsm.ProjectDeleteRequest{ID: id}, http.StatusOK, nil)
+	return withField(s.propose(c, &fsm.ProjectDeleteRequest{ID: id}, http.StatusOK, nil), "name")
 }

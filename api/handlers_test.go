@@ -112,7 +112,7 @@ func TestClusterJoinRemove(t *testing.T) {
 	if body := wantStatus(t, rec, 200); string(body) != `{"removed":"s2"}`+"\n" {
 		t.Fatalf("remove body %s", body)
 	}
-	wantError(t, ts.do("DELETE", "/v1/cluster/servers/ghost", ""), 404, CodeNotFound, "")
+	wantError(t, ts.do("DELETE", "/v1/cluster/servers/ghost", ""), 404, CodeNotFound, "id")
 	wantError(t, ts.do("DELETE", "/v1/cluster/servers/a%20b", ""), 400, CodeInvalidRequest, "id")
 }
 

@@ -18,6 +18,10 @@ func TestTenancy_CreateReplayAndQuota(t *testing.T) {
 	wantStatus(t, ts.do("POST", "/v1/tenants/acme/projects", `{"name":"web","quota":{"ipv4_addresses":1}}`, "Idempotency-Key", "k2"), http.StatusCreated)
 	wantStatus(t, ts.do("POST", "/v1/tenants/acme/projects", `{"name":"web","quota":{"ipv4_addresses":1}}`, "Idempotency-Key", "k2"), http.StatusCreated)
 	wantError(t, ts.do("POST", "/v1/tenants/acme/projects", `{"name":"web"}`), http.StatusConflict, CodeConflict, "name")
+	// A missing project, or a project of a missing tenant, is on the name.
+	wantError(t, ts.do("PATCH", "/v1/tenants/acme/projects/nope", `{"description":"x"}`), http.StatusNotFound, CodeNotFound, "name")
+	wantError(t, ts.do("DELETE", "/v1/tenants/acme/projects/nope", ""), http.StatusNotFound, CodeNotFound, "name")
+	wantError(t, ts.do("DELETE", "/v1/tenants/nope/projects/web", ""), http.StatusNotFound, CodeNotFound, "name")
 
 	var p struct{ ID string }
 	mustJSON(t, wantStatus(t, ts.do("POST", "/v1/ipam/prefixes", `{"prefix":"10.0.0.0/24"}`), http.StatusCreated), &p)
