@@ -105,6 +105,8 @@ func TestNew_Addresses(t *testing.T) {
 		{"ftp://x:1", nil, true},
 		{"https://x:1/v1", nil, true},
 		{"https://user@x:1", nil, true},
+		{"https://[2001:db8::1]:8443", []string{"https://[2001:db8::1]:8443"}, false},
+		{"2001:db8::1", nil, true}, // an address to allocate given to --address
 	}
 	for _, tt := range tests {
 		c, err := New(Config{Address: tt.in})
@@ -121,6 +123,9 @@ func TestNew_Addresses(t *testing.T) {
 		if got := c.Addresses(); strings.Join(got, ",") != strings.Join(tt.want, ",") {
 			t.Errorf("New(%q) addresses %v, want %v", tt.in, got, tt.want)
 		}
+	}
+	if _, err := New(Config{Address: "2001:db8::1"}); err == nil || !strings.Contains(err.Error(), "https://[2001:db8::1]:PORT") {
+		t.Errorf("bare IPv6 address: %v, want a hint at the bracketed form", err)
 	}
 	if _, err := New(Config{Address: "https://x:1", CACert: "/nonexistent/ca.pem"}); err == nil {
 		t.Error("missing CA file accepted")

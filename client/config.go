@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -133,6 +134,9 @@ func parseAddresses(s string) ([]string, error) {
 		a = strings.TrimSpace(a)
 		if a == "" {
 			continue
+		}
+		if ip, err := netip.ParseAddr(a); err == nil && ip.Is6() {
+			return nil, fmt.Errorf("client: invalid address %q: an IPv6 server goes in brackets with its port, as https://[%s]:PORT", a, a)
 		}
 		if !strings.Contains(a, "://") {
 			a = "https://" + a
