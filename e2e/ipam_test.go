@@ -163,6 +163,24 @@ func TestProcess_IPAMAllocateThroughLeaderKill(t *testing.T) {
 			return err
 		})
 	}
+
+	// Releasing an unknown address answers 404 on the path's id from every
+	// server (the followers pass it on to the leader) and changes nothing.
+	for _, p := range c.procs {
+		r, err := c.do(p, "DELETE", "/v1/ipam/addresses/no-such-address", nil, nil)
+		if err != nil {
+			t.Fatalf("%s: release of an unknown address: %v", p.id, err)
+		}
+		var e struct {
+			Error struct{ Code, Field string }
+		}
+		if r.status != http.StatusNotFound || json.Unmarshal(r.body, &e) != nil || e.Error.Code != "not_found" || e.Error.Field != "id" {
+			t.Errorf("%s: release of an unknown address answered %d %s, want 404 not_found on id", p.id, r.status, r.body)
+		}
+	}
+	if got, err := addressesOn(c, c.leader(), pfx.ID); err != nil || !slices.Equal(got, want) {
+		t.Errorf("after the refused releases: %d addresses (%v), want the %d acknowledged", len(got), err, len(want))
+	}
 }
 
 // addressesOn lists a prefix's addresses from p's local store as sorted
