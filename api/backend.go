@@ -29,9 +29,6 @@ var (
 	ErrLeadershipLost = errors.New("leadership lost while applying; outcome unknown")
 	// ErrTimeout means raft did not commit the command in time (503).
 	ErrTimeout = errors.New("timed out waiting for raft")
-	// ErrUnknownServer means a cluster operation named a server that is not
-	// in the raft configuration (404).
-	ErrUnknownServer = errors.New("unknown server")
 )
 
 // Status is the body of GET /v1/status.
@@ -85,7 +82,8 @@ type Backend interface {
 	Status(ctx context.Context) (*Status, error)
 	// Join adds a voter; leader only.
 	Join(ctx context.Context, req JoinRequest) error
-	// Remove removes a server; leader only.
+	// Remove removes a server; leader only. A server not in the raft
+	// configuration is a *fsm.NotFoundError of What "server".
 	Remove(ctx context.Context, id string) error
 	// SnapshotSave writes a consistent, checksummed backup archive to w;
 	// leader only.

@@ -201,7 +201,7 @@ func toAPIError(err error) *apiError {
 		return ae
 	}
 	switch {
-	case errors.Is(err, fsm.ErrNotFound), errors.Is(err, ErrUnknownServer):
+	case errors.Is(err, fsm.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, code: CodeNotFound, message: err.Error()}
 	case errors.Is(err, fsm.ErrConflict), errors.Is(err, fsm.ErrAlreadyBootstrapped):
 		return &apiError{status: http.StatusConflict, code: CodeConflict, message: err.Error()}

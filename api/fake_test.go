@@ -140,7 +140,7 @@ func (b *fakeBackend) Join(ctx context.Context, req JoinRequest) error {
 
 func (b *fakeBackend) Remove(ctx context.Context, id string) error {
 	if id == "ghost" {
-		return ErrUnknownServer
+		return &fsm.NotFoundError{What: "server", ID: id}
 	}
 	b.lastRemove.Store(&id)
 	return nil

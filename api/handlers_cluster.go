@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -72,9 +71,6 @@ func (s *server) handleRemove(c *call) error {
 		return invalid("id", "must be 1 to 64 characters of a-z, A-Z, 0-9, '_', '.' and '-'")
 	}
 	if err := s.b.Remove(c.r.Context(), id); err != nil {
-		if errors.Is(err, ErrUnknownServer) {
-			return &apiError{status: http.StatusNotFound, code: CodeNotFound, field: "id", message: err.Error()}
-		}
 		return err
 	}
 	writeJSON(c.w, http.StatusOK, RemoveResponse{Removed: id})

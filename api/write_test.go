@@ -75,7 +75,6 @@ func TestErrorMapping(t *testing.T) {
 		{ErrNotLeader, 503, CodeNoLeader},
 		{ErrLeadershipLost, 503, CodeLeadershipLost},
 		{ErrTimeout, 503, CodeTimeout},
-		{ErrUnknownServer, 404, CodeNotFound},
 		{fsm.ErrNotFound, 404, CodeNotFound},
 		{fsm.ErrConflict, 409, CodeConflict},
 		{fsm.ErrAlreadyBootstrapped, 409, CodeConflict},

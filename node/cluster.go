@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/moxxie/moxxie/api"
+	"github.com/moxxie/moxxie/fsm"
 )
 
 // Join adds a server as a voter. It is idempotent: joining a server that is
@@ -55,7 +56,7 @@ func (s *Server) Remove(ctx context.Context, id string) error {
 		found = found || srv.ID == raft.ServerID(id)
 	}
 	if !found {
-		return fmt.Errorf("%w: %s", api.ErrUnknownServer, id)
+		return &fsm.NotFoundError{What: "server", ID: id}
 	}
 	if err := s.raft.RemoveServer(raft.ServerID(id), cf.Index(), timeoutFrom(ctx)).Error(); err != nil {
 		return mapRaftError(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,7 +50,7 @@ func TestMembership_JoinAndRemove(t *testing.T) {
 		}
 		return nil
 	})
-	if r := call(t, s1, "DELETE", "/v1/cluster/servers/nope", token, nil, nil); r.status != http.StatusNotFound {
+	if r := call(t, s1, "DELETE", "/v1/cluster/servers/nope", token, nil, nil); r.status != http.StatusNotFound || !strings.Contains(string(r.body), `"field":"id"`) {
 		t.Fatalf("remove unknown server: %d %s", r.status, r.body)
 	}
 	// And back in through the API; a join is idempotent, so a 503 from a
