@@ -10,6 +10,12 @@
 # two never compete for the CPU or the disk. Everything it starts is
 # stopped and its temporary directory removed on exit, also on failure.
 #
+# The results start with what the first write to a fresh page of memory
+# costs on this machine (`moxxiebench pages`): under some hypervisors tens of
+# times what it costs on bare metal, which weighs more on a Moxxie server,
+# whose heap grows with what it stores, than on etcd, whose data lives in
+# bbolt's file mapping.
+#
 # Environment:
 #   CLIENTS     concurrent clients (default 64)
 #   DURATION    measured duration of each run (default 20s)
@@ -63,4 +69,5 @@ done
 
 echo
 echo "== results: $CLIENTS clients, $DURATION each (after $WARMUP warm-up), $VALUE_SIZE-byte values, $(nproc) CPUs"
+echo "== memory: $("$bench" pages 2>&1 || true)"
 "$bench" report "${files[@]}"

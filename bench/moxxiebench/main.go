@@ -9,6 +9,7 @@
 //	moxxiebench alloc    --addr URLs --token T --cacert F [--count 1] [--prefix 10.0.0.0/8] [--target all|leader]
 //	moxxiebench failover --servers-json DIR/servers.json --token T --cacert F [--kills 20]
 //	moxxiebench inventory --moxxied PATH [--nodes 64] [--guests 10000] [--interval 1s] [--duration 30s]
+//	moxxiebench pages    [--mib 64] [--rounds 3]
 //	moxxiebench report   [--medians] RESULT.json...
 //	moxxiebench ports    N
 //

@@ -19,6 +19,7 @@ Commands:
   alloc     concurrent IPAM address allocations (POST /v1/ipam/prefixes/{id}/allocate)
   failover  kill -9 the leader repeatedly; time to the first successful write
   inventory inventory sync against a simulated 64-node, 10,000-guest Proxmox cluster
+  pages     what the first write to a fresh page of memory costs on this machine
   report    print a comparison table from write, etcd and alloc --out files
   ports     print N free loopback TCP ports (for scripts)
 
@@ -57,6 +58,8 @@ func runTo(stdout, stderr io.Writer, args []string) int {
 		err = failoverCmd(ctx, stdout, stderr, args[1:])
 	case "inventory":
 		err = inventoryCmd(ctx, stdout, stderr, args[1:])
+	case "pages":
+		err = pagesCmd(stdout, stderr, args[1:])
 	case "report":
 		err = reportCmd(stdout, stderr, args[1:])
 	case "ports":

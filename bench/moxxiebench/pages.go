@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// pageSize is the size of the pages the probe touches one by one.
+const pageSize = 4096
+
+// pagesResult is what one probe of the machine's memory found.
+type pagesResult struct {
+	// small is the time of one first write to a page of an anonymous
+	// mapping with 4 KiB pages, median over the rounds, and faults the
+	// minor page faults per page it took.
+	small  time.Duration
+	faults float64
+	// huge is the same time per 4 KiB of a mapping advised to use
+	// transparent huge pages (MADV_HUGEPAGE); zero where the kernel
+	// refused the advice.
+	huge time.Duration
+	// thp is the machine's transparent huge page mode, e.g. "madvise".
+	thp string
+}
+
+// pagesCmd measures what the first write to a fresh page of memory costs
+// on this machine: the price a process pays for every page its heap grows
+// by. On bare metal it is well under a microsecond; in some virtual
+// machines it is tens of times that, which changes how systems that keep
+// more memory per write compare there (see docs/benchmarks.md).
+func pagesCmd(stdout, stderr io.Writer, args []string) error {
+	fs := newFlagSet("pages", stderr)
+	size := fs.Int("mib", 64, "MiB to map and touch in each round")
+	rounds := fs.Int("rounds", 3, "rounds of each kind; the median is printed")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: moxxiebench pages [--mib 64] [--rounds 3]\n\n"+
+			"Maps fresh anonymous memory, writes one byte to each 4 KiB page and prints the\n"+
+			"time and minor page faults per page, then the same with transparent huge pages\n"+
+			"asked for (MADV_HUGEPAGE). Linux only.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, false); err != nil {
+		return err
+	}
+	if *size < 1 || *size > 4096 {
+		return errors.New("--mib must be between 1 and 4096")
+	}
+	if *rounds < 1 || *rounds > 100 {
+		return errors.New("--rounds must be between 1 and 100")
+	}
+	r, err := probePages(*size<<20, *rounds)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, formatPages(r))
+	return nil
+}
+
+// probePages runs rounds of touchPages with and without huge pages.
+func probePages(size, rounds int) (pagesResult, error) {
+	var small, huge []time.Duration
+	var faults float64
+	for range rounds {
+		d, f, err := touchPages(size, false)
+		if err != nil {
+			return pagesResult{}, err
+		}
+		small, faults = append(small, d), max(faults, f)
+		if d, _, err = touchPages(size, true); err == nil {
+			huge = append(huge, d)
+		}
+	}
+	r := pagesResult{small: medianDuration(small), faults: faults, thp: thpMode()}
+	if len(huge) > 0 {
+		r.huge = medianDuration(huge)
+	}
+	return r, nil
+}
+
+// medianDuration returns the median of ds, which must not be empty.
+func medianDuration(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// thpMode reads the machine's transparent huge page mode, the bracketed
+// word of /sys/kernel/mm/transparent_hugepage/enabled, or "unknown".
+func thpMode() string {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil {
+		return "unknown"
+	}
+	return parseTHPMode(string(b))
+}
+
+// parseTHPMode returns the bracketed word of s, as in "always [madvise]
+// never", or "unknown".
+func parseTHPMode(s string) string {
+	for _, w := range strings.Fields(s) {
+		if len(w) > 2 && w[0] == '[' && w[len(w)-1] == ']' {
+			return w[1 : len(w)-1]
+		}
+	}
+	return "unknown"
+}
+
+// formatPages prints r as one line.
+func formatPages(r pagesResult) string {
+	us := func(d time.Duration) string { return fmt.Sprintf("%.2f µs", float64(d.Nanoseconds())/1000) }
+	huge := "refused"
+	if r.huge > 0 {
+		huge = us(r.huge) + " per 4 KiB"
+	}
+	return fmt.Sprintf("first write to a fresh 4 KiB page: %s (%.2f minor faults); with MADV_HUGEPAGE: %s; transparent huge pages: %s",
+		us(r.small), r.faults, huge, r.thp)
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// touchPages maps size bytes of fresh anonymous memory, advised to use
+// transparent huge pages if huge and not to otherwise, writes one byte to each 4 KiB page and returns the
+// time per page and the minor page faults per page it took.
+func touchPages(size int, huge bool) (time.Duration, float64, error) {
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return 0, 0, fmt.Errorf("mmap %d bytes: %w", size, err)
+	}
+	defer unix.Munmap(b)
+	advice, name := unix.MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE"
+	if huge {
+		advice, name = unix.MADV_HUGEPAGE, "MADV_HUGEPAGE"
+	}
+	if err := unix.Madvise(b, advice); err != nil {
+		return 0, 0, fmt.Errorf("madvise %s: %w", name, err)
+	}
+	// RUSAGE_THREAD counts this thread's faults: the loop must not move.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var before, after unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &before); err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	for i := 0; i < size; i += pageSize {
+		b[i] = 1
+	}
+	d := time.Since(start)
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &after); err != nil {
+		return 0, 0, err
+	}
+	pages := size / pageSize
+	return d / time.Duration(pages), float64(after.Minflt-before.Minflt) / float64(pages), nil
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseTHPMode(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"always [madvise] never\n", "madvise"},
+		{"[always] madvise never", "always"},
+		{"always madvise [never]", "never"},
+		{"always madvise never", "unknown"},
+		{"[]", "unknown"},
+		{"", "unknown"},
+	}
+	for _, tt := range tests {
+		if got := parseTHPMode(tt.in); got != tt.want {
+			t.Errorf("parseTHPMode(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestFormatPages(t *testing.T) {
+	got := formatPages(pagesResult{small: 12250 * time.Nanosecond, faults: 1, huge: 270 * time.Nanosecond, thp: "madvise"})
+	want := "first write to a fresh 4 KiB page: 12.25 µs (1.00 minor faults); with MADV_HUGEPAGE: 0.27 µs per 4 KiB; transparent huge pages: madvise"
+	if got != want {
+		t.Errorf("formatPages = %q, want %q", got, want)
+	}
+	if got := formatPages(pagesResult{small: time.Microsecond, thp: "never"}); !strings.Contains(got, "with MADV_HUGEPAGE: refused") {
+		t.Errorf("formatPages without huge pages = %q", got)
+	}
+}
+
+func TestMedianDuration(t *testing.T) {
+	if got := medianDuration([]time.Duration{3, 1, 2}); got != 2 {
+		t.Errorf("median of 3, 1, 2 = %v, want 2", got)
+	}
+	if got := medianDuration([]time.Duration{5}); got != 5 {
+		t.Errorf("median of 5 = %v, want 5", got)
+	}
+}
+
+func TestPagesCmd(t *testing.T) {
+	for _, args := range [][]string{{"--mib", "0"}, {"--rounds", "0"}, {"extra"}} {
+		var out, errb bytes.Buffer
+		if code := runTo(&out, &errb, append([]string{"pages"}, args...)); code == 0 {
+			t.Errorf("pages %v: exit 0, want a failure", args)
+		}
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("the page probe needs Linux")
+	}
+	var out, errb bytes.Buffer
+	if code := runTo(&out, &errb, []string{"pages", "--mib", "2", "--rounds", "1"}); code != 0 {
+		t.Fatalf("pages: exit %d: %s", code, errb.String())
+	}
+	if !strings.HasPrefix(out.String(), "first write to a fresh 4 KiB page: ") || !strings.Contains(out.String(), " minor faults); with MADV_HUGEPAGE: ") {
+		t.Errorf("pages printed %q", out.String())
+	}
+}
