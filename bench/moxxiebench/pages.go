@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 )
@@ -16,8 +15,8 @@ const pageSize = 4096
 // pagesResult is what one probe of the machine's memory found.
 type pagesResult struct {
 	// small is the time of one first write to a page of an anonymous
-	// mapping with 4 KiB pages, median over the rounds, and faults the
-	// minor page faults per page it took.
+	// mapping with 4 KiB pages, and faults the minor page faults per page
+	// it took, each the median over the rounds.
 	small  time.Duration
 	faults float64
 	// huge is the same time per 4 KiB of a mapping advised to use
@@ -63,30 +62,24 @@ func pagesCmd(stdout, stderr io.Writer, args []string) error {
 
 // probePages runs rounds of touchPages with and without huge pages.
 func probePages(size, rounds int) (pagesResult, error) {
-	var small, huge []time.Duration
-	var faults float64
+	// small and huge are times per page in nanoseconds, for median.
+	var small, huge, faults []float64
 	for range rounds {
 		d, f, err := touchPages(size, false)
 		if err != nil {
 			return pagesResult{}, err
 		}
-		small, faults = append(small, d), max(faults, f)
+		small, faults = append(small, float64(d)), append(faults, f)
 		if d, _, err = touchPages(size, true); err == nil {
-			huge = append(huge, d)
+			huge = append(huge, float64(d))
 		}
 	}
-	r := pagesResult{small: medianDuration(small), faults: faults, thp: thpMode()}
-	if len(huge) > 0 {
-		r.huge = medianDuration(huge)
-	}
-	return r, nil
-}
-
-// medianDuration returns the median of ds, which must not be empty.
-func medianDuration(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
+	return pagesResult{
+		small:  time.Duration(median(small)),
+		faults: median(faults),
+		huge:   time.Duration(median(huge)),
+		thp:    thpMode(),
+	}, nil
 }
 
 // thpMode reads the machine's transparent huge page mode, the bracketed
