@@ -44,8 +44,12 @@ func TestProcess_ClusterStatusFromCLI(t *testing.T) {
 }
 
 // TestProcess_KillLeader kills the leader with SIGKILL while clients write,
-// checks writes go on through the survivors within two seconds, restarts
-// the killed server and checks every acknowledged write is on all three.
+// checks writes go on through the survivors by themselves, restarts the
+// killed server and checks every acknowledged write is on all three. How
+// soon writes go on is a measurement, not an assertion: the failover target
+// (p99 of 20 kills at most 2 s) is scripts/bench-failover.sh's, in
+// docs/benchmarks.md; here the time is logged, and only a cluster that has
+// not taken writes 10 s after the kill fails.
 func TestProcess_KillLeader(t *testing.T) {
 	c := startCluster(t, 3)
 	var (
@@ -106,9 +110,6 @@ func TestProcess_KillLeader(t *testing.T) {
 			}
 		}
 		t.Logf("round %d: killed leader %s; first write through survivors after %s", round, victim.id, took)
-		if took > 2*time.Second {
-			t.Errorf("first write after killing the leader took %s, want at most 2s", took)
-		}
 		time.Sleep(300 * time.Millisecond)
 		close(stop)
 		wg.Wait()
