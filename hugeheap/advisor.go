@@ -1,0 +1,196 @@
+package hugeheap
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/metrics"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// ErrNotNeeded means the host needs no advice for its heap to get huge
+// pages, or takes none: its mode is always, never, or it has none.
+var ErrNotNeeded = errors.New("nothing to advise")
+
+// hugePage is the size of a transparent huge page on the architectures
+// Moxxie ships for (amd64, arm64 with 4 KiB base pages).
+const hugePage = 2 << 20
+
+// anchor is a heap object: the run of mappings that holds it is the heap.
+var anchor = new([64]byte)
+
+// addrOf is the address of the anchor.
+func addrOf(p *[64]byte) uintptr { return uintptr(unsafe.Pointer(p)) }
+
+// Advisor keeps the Go heap advised for transparent huge pages as it grows.
+type Advisor struct {
+	every   time.Duration
+	done    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+
+	covered  []Span // spans advised so far, sorted and merged
+	lastSize uint64 // the runtime's mapped memory at the last pass
+	sample   []metrics.Sample
+
+	advised   atomic.Int64
+	collapsed atomic.Int64
+	failures  atomic.Int64
+	lastErr   atomic.Value // error
+}
+
+// Start advises the heap once and then every time the runtime has mapped
+// more memory, looking every `every`. It returns ErrNotNeeded (wrapped,
+// with the mode) on a host whose mode is not madvise, and the error of the
+// first advice when the kernel refuses it.
+func Start(every time.Duration) (*Advisor, error) {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil {
+		return nil, fmt.Errorf("%w: the kernel has no transparent huge pages: %v", ErrNotNeeded, err)
+	}
+	if m := ParseMode(b); m != "madvise" {
+		return nil, fmt.Errorf("%w: the host's transparent huge page mode is %q, not madvise", ErrNotNeeded, m)
+	}
+	a := &Advisor{
+		every:   every,
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		sample:  []metrics.Sample{{Name: "/memory/classes/total:bytes"}},
+	}
+	if err := a.pass(); err != nil {
+		return nil, err
+	}
+	go a.run()
+	return a, nil
+}
+
+// Looking for growth backs off from the advisor's interval to maxEvery
+// while the heap stays the same size, so that an idle server is not woken
+// a hundred times a second; the first growth brings it back.
+const maxEvery = time.Second
+
+// Stop ends the advisor; what it advised stays advised.
+func (a *Advisor) Stop() {
+	a.once.Do(func() { close(a.done) })
+	<-a.stopped
+}
+
+// AdvisedBytes is how much of the heap's address space is advised.
+func (a *Advisor) AdvisedBytes() int64 { return a.advised.Load() }
+
+// Collapsed counts the huge pages made of memory touched before its advice.
+func (a *Advisor) Collapsed() int64 { return a.collapsed.Load() }
+
+// Failures counts the passes that failed, and Err is the last failure.
+func (a *Advisor) Failures() int64 { return a.failures.Load() }
+
+// Err is the error of the last failed pass, or nil.
+func (a *Advisor) Err() error {
+	err, _ := a.lastErr.Load().(error)
+	return err
+}
+
+func (a *Advisor) run() {
+	defer close(a.stopped)
+	every := a.every
+	t := time.NewTimer(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.done:
+			return
+		case <-t.C:
+		}
+		metrics.Read(a.sample)
+		grown := a.sample[0].Value.Kind() == metrics.KindUint64 && a.sample[0].Value.Uint64() > a.lastSize
+		if !grown {
+			every = min(2*every, max(a.every, maxEvery))
+			t.Reset(every)
+			continue
+		}
+		every = a.every
+		t.Reset(every)
+		if err := a.pass(); err != nil {
+			a.failures.Add(1)
+			a.lastErr.Store(err)
+		}
+	}
+}
+
+// pass advises every part of the heap not advised yet.
+func (a *Advisor) pass() error {
+	metrics.Read(a.sample)
+	if a.sample[0].Value.Kind() == metrics.KindUint64 {
+		a.lastSize = a.sample[0].Value.Uint64()
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return err
+	}
+	spans := HeapSpans(maps, addrOf(anchor))
+	if len(spans) == 0 {
+		return errors.New("no mapping in /proc/self/maps holds the heap")
+	}
+	for _, s := range Uncovered(spans, a.covered) {
+		if err := adviseHuge(s); err != nil {
+			return fmt.Errorf("madvise(MADV_HUGEPAGE) %#x-%#x: %w", s.Start, s.End, err)
+		}
+		a.advised.Add(int64(s.Len()))
+		// The runtime may have written to the new memory before this pass:
+		// a 2 MiB range with a 4 KiB page in it stays on 4 KiB pages until
+		// khugepaged, which is slow, gets to it. Collapse it now. A range
+		// with nothing in it refuses, which is fine.
+		for p := alignUp(s.Start, hugePage); p+hugePage <= s.End; p += hugePage {
+			if collapse(Span{p, p + hugePage}) == nil {
+				a.collapsed.Add(1)
+			}
+		}
+	}
+	a.covered = Merge(append(a.covered, spans...))
+	return nil
+}
+
+func alignUp(p, n uintptr) uintptr { return (p + n - 1) &^ (n - 1) }
+
+// Uncovered returns the parts of spans outside covered; both are sorted and
+// do not overlap.
+func Uncovered(spans, covered []Span) []Span {
+	var out []Span
+	for _, s := range spans {
+		for _, c := range covered {
+			if c.End <= s.Start || c.Start >= s.End {
+				continue
+			}
+			if c.Start > s.Start {
+				out = append(out, Span{s.Start, c.Start})
+			}
+			s.Start = c.End
+			if s.Start >= s.End {
+				break
+			}
+		}
+		if s.Start < s.End {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Merge sorts spans and joins those that touch or overlap.
+func Merge(spans []Span) []Span {
+	slices.SortFunc(spans, func(x, y Span) int { return cmp.Compare(x.Start, y.Start) })
+	var out []Span
+	for _, s := range spans {
+		if n := len(out); n > 0 && s.Start <= out[n-1].End {
+			out[n-1].End = max(out[n-1].End, s.End)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
