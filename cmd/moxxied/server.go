@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moxxie/moxxie/hugeheap"
 	"github.com/moxxie/moxxie/node"
 	"github.com/moxxie/moxxie/telemetry"
 	"github.com/spf13/cobra"
@@ -96,6 +98,18 @@ func runServer(cfg *node.Config, exitWithParent bool) error {
 	}
 	if err := setMemoryLimit(logger, cfg.MemoryLimit); err != nil {
 		return err
+	}
+	if cfg.HeapHugePages {
+		adv, err := hugeheap.Start(10 * time.Millisecond)
+		switch {
+		case errors.Is(err, hugeheap.ErrNotNeeded):
+			logger.Info("heap huge pages not advised", "reason", err)
+		case err != nil:
+			logger.Warn("heap huge pages not advised", "error", err)
+		default:
+			defer adv.Stop()
+			logger.Info("heap huge pages advised", "advised_bytes", adv.AdvisedBytes())
+		}
 	}
 	wd, err := watchdogInterval(os.Getenv, os.Getpid())
 	if err != nil {
