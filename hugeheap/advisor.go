@@ -70,9 +70,15 @@ func Start(every time.Duration) (*Advisor, error) {
 }
 
 // Looking for growth backs off from the advisor's interval to maxEvery
-// while the heap stays the same size, so that an idle server is not woken
-// a hundred times a second; the first growth brings it back.
-const maxEvery = time.Second
+// once the heap has stayed the same size for quietAfter, so that an idle
+// server is not woken a hundred times a second; the first growth brings
+// it back. A busy server maps a few MiB more every few hundred
+// milliseconds, and every millisecond a new mapping goes unadvised puts
+// more of it on 4 KiB pages, so it is looked at every interval until then.
+const (
+	maxEvery   = time.Second
+	quietAfter = 5 * time.Second
+)
 
 // Stop ends the advisor; what it advised stays advised.
 func (a *Advisor) Stop() {
@@ -97,7 +103,7 @@ func (a *Advisor) Err() error {
 
 func (a *Advisor) run() {
 	defer close(a.stopped)
-	every := a.every
+	every, lastGrowth := a.every, time.Now()
 	t := time.NewTimer(every)
 	defer t.Stop()
 	for {
@@ -109,11 +115,13 @@ func (a *Advisor) run() {
 		metrics.Read(a.sample)
 		grown := a.sample[0].Value.Kind() == metrics.KindUint64 && a.sample[0].Value.Uint64() > a.lastSize
 		if !grown {
-			every = min(2*every, max(a.every, maxEvery))
+			if time.Since(lastGrowth) > quietAfter {
+				every = min(2*every, max(a.every, maxEvery))
+			}
 			t.Reset(every)
 			continue
 		}
-		every = a.every
+		every, lastGrowth = a.every, time.Now()
 		t.Reset(every)
 		if err := a.pass(); err != nil {
 			a.failures.Add(1)
