@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime/metrics"
 	"slices"
@@ -38,17 +39,19 @@ type Advisor struct {
 	lastSize uint64 // the runtime's mapped memory at the last pass
 	sample   []metrics.Sample
 
-	advised   atomic.Int64
-	collapsed atomic.Int64
-	failures  atomic.Int64
-	lastErr   atomic.Value // error
+	logger  *slog.Logger
+	lastErr string // the last failure logged
+
+	advised  atomic.Int64
+	failures atomic.Int64
 }
 
 // Start advises the heap once and then every time the runtime has mapped
 // more memory, looking every `every`. It returns ErrNotNeeded (wrapped,
 // with the mode) on a host whose mode is not madvise, and the error of the
-// first advice when the kernel refuses it.
-func Start(every time.Duration) (*Advisor, error) {
+// first advice when the kernel refuses it. Later failures go to logger,
+// each distinct one once in a row.
+func Start(every time.Duration, logger *slog.Logger) (*Advisor, error) {
 	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 	if err != nil {
 		return nil, fmt.Errorf("%w: the kernel has no transparent huge pages: %v", ErrNotNeeded, err)
@@ -58,6 +61,7 @@ func Start(every time.Duration) (*Advisor, error) {
 	}
 	a := &Advisor{
 		every:   every,
+		logger:  logger,
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		sample:  []metrics.Sample{{Name: "/memory/classes/total:bytes"}},
@@ -89,17 +93,8 @@ func (a *Advisor) Stop() {
 // AdvisedBytes is how much of the heap's address space is advised.
 func (a *Advisor) AdvisedBytes() int64 { return a.advised.Load() }
 
-// Collapsed counts the huge pages made of memory touched before its advice.
-func (a *Advisor) Collapsed() int64 { return a.collapsed.Load() }
-
-// Failures counts the passes that failed, and Err is the last failure.
+// Failures counts the passes that failed.
 func (a *Advisor) Failures() int64 { return a.failures.Load() }
-
-// Err is the error of the last failed pass, or nil.
-func (a *Advisor) Err() error {
-	err, _ := a.lastErr.Load().(error)
-	return err
-}
 
 func (a *Advisor) run() {
 	defer close(a.stopped)
@@ -125,7 +120,10 @@ func (a *Advisor) run() {
 		t.Reset(every)
 		if err := a.pass(); err != nil {
 			a.failures.Add(1)
-			a.lastErr.Store(err)
+			if err.Error() != a.lastErr {
+				a.lastErr = err.Error()
+				a.logger.Warn("heap huge pages: advice failed; new heap memory may stay on 4 KiB pages", "error", err, "failures", a.failures.Load())
+			}
 		}
 	}
 }
@@ -154,9 +152,7 @@ func (a *Advisor) pass() error {
 		// khugepaged, which is slow, gets to it. Collapse it now. A range
 		// with nothing in it refuses, which is fine.
 		for p := alignUp(s.Start, hugePage); p+hugePage <= s.End; p += hugePage {
-			if collapse(Span{p, p + hugePage}) == nil {
-				a.collapsed.Add(1)
-			}
+			_ = collapse(Span{p, p + hugePage})
 		}
 	}
 	a.covered = Merge(append(a.covered, spans...))

@@ -100,7 +100,7 @@ func runServer(cfg *node.Config, exitWithParent bool) error {
 		return err
 	}
 	if cfg.HeapHugePages {
-		adv, err := hugeheap.Start(10 * time.Millisecond)
+		adv, err := hugeheap.Start(10*time.Millisecond, logger)
 		switch {
 		case errors.Is(err, hugeheap.ErrNotNeeded):
 			logger.Info("heap huge pages not advised", "reason", err)
