@@ -35,7 +35,10 @@ type Advisor struct {
 	stopped chan struct{}
 	once    sync.Once
 
-	covered  []Span // spans advised so far, sorted and merged
+	// covered holds the spans advised so far, sorted and merged. The
+	// runtime never unmaps or remaps heap memory it has mapped (unless
+	// GODEBUG=harddecommit=1), so what is covered stays advised.
+	covered  []Span
 	lastSize uint64 // the runtime's mapped memory at the last pass
 	sample   []metrics.Sample
 
@@ -150,7 +153,7 @@ func (a *Advisor) pass() error {
 		// The runtime may have written to the new memory before this pass:
 		// a 2 MiB range with a 4 KiB page in it stays on 4 KiB pages until
 		// khugepaged, which is slow, gets to it. Collapse it now. A range
-		// with nothing in it refuses, which is fine.
+		// the kernel cannot collapse now is left to khugepaged.
 		for p := alignUp(s.Start, hugePage); p+hugePage <= s.End; p += hugePage {
 			_ = collapse(Span{p, p + hugePage})
 		}
