@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"runtime/metrics"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // ErrNotNeeded means the host needs no advice for its heap to get huge
@@ -26,7 +26,7 @@ const hugePage = 2 << 20
 var anchor = new([64]byte)
 
 // addrOf is the address of the anchor.
-func addrOf(p *[64]byte) uintptr { return uintptr(unsafe.Pointer(p)) }
+func addrOf(p *[64]byte) uintptr { return reflect.ValueOf(p).Pointer() }
 
 // Advisor keeps the Go heap advised for transparent huge pages as it grows.
 type Advisor struct {
