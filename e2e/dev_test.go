@@ -60,6 +60,38 @@ func startDev(t *testing.T, dir string, args ...string) *devRun {
 	}
 }
 
+// TestDev_ServerThatCannotStart: when its servers exit at start (here on
+// a configuration value moxxied refuses), moxxied dev stops at once with
+// the reason from a server's log instead of waiting for them.
+func TestDev_ServerThatCannotStart(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(bin("moxxied"), "dev", "--data-dir", dir)
+	cmd.Env = append(os.Environ(), "MOXXIE_HEAP_HUGE_PAGES=maybe")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("moxxied dev succeeded:\n%s", &out)
+		}
+	case <-time.After(45 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("moxxied dev still waiting 45 s after starting servers that cannot start:\n%s", &out)
+	}
+	for _, want := range []string{"exited while starting", "MOXXIE_HEAP_HUGE_PAGES (heap_huge_pages): must be true or false", "moxxied.log"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output does not say %q:\n%s", want, &out)
+		}
+	}
+}
+
 type devServer struct {
 	ID             string `json:"id"`
 	PID            int    `json:"pid"`

@@ -156,7 +156,7 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	if err != nil {
 		return err
 	}
-	token, err := devWaitAndBootstrap(ctx, client, dd, layout)
+	token, err := devWaitAndBootstrap(ctx, client, dd, layout, sup.exited)
 	if err != nil {
 		return err
 	}
@@ -588,8 +588,10 @@ func devHTTPClient(caFile string) (*http.Client, error) {
 
 // devWaitAndBootstrap waits for every server to be ready, then returns the
 // admin token: created by ACL bootstrap on the first run, read back from
-// <data-dir>/admin-token after.
-func devWaitAndBootstrap(ctx context.Context, c *http.Client, dd string, l *devLayout) (string, error) {
+// <data-dir>/admin-token after. A server that exits meanwhile (exited
+// names it by index) ends the wait with the last line of its log, which
+// is where a server that cannot start says why.
+func devWaitAndBootstrap(ctx context.Context, c *http.Client, dd string, l *devLayout, exited <-chan int) (string, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for _, s := range l.Servers {
 		for {
@@ -606,6 +608,10 @@ func devWaitAndBootstrap(ctx context.Context, c *http.Client, dd string, l *devL
 			select {
 			case <-ctx.Done():
 				return "", ctx.Err()
+			case i := <-exited:
+				id := l.Servers[i].ID
+				log := filepath.Join(dd, id, "moxxied.log")
+				return "", fmt.Errorf("server %s exited while starting: %s (see %s)", id, lastLogLine(log), log)
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
@@ -627,6 +633,25 @@ func devWaitAndBootstrap(ctx context.Context, c *http.Client, dd string, l *devL
 		return "", fmt.Errorf("ACL bootstrap: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	return out.SecretID, os.WriteFile(tokenFile, []byte(out.SecretID+"\n"), 0o600)
+}
+
+// lastLogLine returns the last line of the log file, at most 500 bytes of
+// it and without the "Error: " moxxied prints its error with, or a word on
+// why there is none.
+func lastLogLine(file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	last := strings.TrimSpace(strings.TrimPrefix(lines[len(lines)-1], "Error: "))
+	if last == "" {
+		return "it wrote nothing"
+	}
+	if len(last) > 500 {
+		last = last[:500] + "..."
+	}
+	return last
 }
 
 // devZone is the DNS zone a dev appliance serves.
