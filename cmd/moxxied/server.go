@@ -99,7 +99,9 @@ func runServer(cfg *node.Config, exitWithParent bool) error {
 	if err := setMemoryLimit(logger, cfg.MemoryLimit); err != nil {
 		return err
 	}
-	if cfg.HeapHugePages {
+	if !cfg.HeapHugePages {
+		logger.Info("heap huge pages not advised", "reason", "heap_huge_pages is false")
+	} else {
 		adv, err := hugeheap.Start(10*time.Millisecond, logger)
 		switch {
 		case errors.Is(err, hugeheap.ErrNotNeeded):
