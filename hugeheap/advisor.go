@@ -55,11 +55,11 @@ type Advisor struct {
 // first advice when the kernel refuses it. Later failures go to logger,
 // each distinct one once in a row.
 func Start(every time.Duration, logger *slog.Logger) (*Advisor, error) {
-	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	m, err := HostMode()
 	if err != nil {
 		return nil, fmt.Errorf("%w: the kernel has no transparent huge pages: %v", ErrNotNeeded, err)
 	}
-	if m := ParseMode(b); m != "madvise" {
+	if m != "madvise" {
 		return nil, fmt.Errorf("%w: the host's transparent huge page mode is %q, not madvise", ErrNotNeeded, m)
 	}
 	a := &Advisor{

@@ -18,6 +18,7 @@ package hugeheap
 import (
 	"bufio"
 	"bytes"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -25,6 +26,16 @@ import (
 // Mode is the host's transparent huge page mode: "always", "madvise",
 // "never", or "" when the kernel has none.
 type Mode string
+
+// HostMode reads the host's mode from
+// /sys/kernel/mm/transparent_hugepage/enabled.
+func HostMode() (Mode, error) {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil {
+		return "", err
+	}
+	return ParseMode(b), nil
+}
 
 // ParseMode reads the mode from the contents of
 // /sys/kernel/mm/transparent_hugepage/enabled, where the chosen one is in

@@ -13,6 +13,7 @@ func TestParseMode(t *testing.T) {
 		"always inherit madvise [never]": "never",
 		"":                               "",
 		"always madvise never\n":         "",
+		"[]":                             "",
 	} {
 		if got := ParseMode([]byte(in)); got != want {
 			t.Errorf("ParseMode(%q) = %q, want %q", in, got, want)

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
+
+	"github.com/moxxie/moxxie/hugeheap"
 )
 
 // pageSize is the size of the pages the probe touches one by one.
@@ -82,25 +82,13 @@ func probePages(size, rounds int) (pagesResult, error) {
 	}, nil
 }
 
-// thpMode reads the machine's transparent huge page mode, the bracketed
-// word of /sys/kernel/mm/transparent_hugepage/enabled, or "unknown".
+// thpMode reads the machine's transparent huge page mode, or "unknown".
 func thpMode() string {
-	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
-	if err != nil {
+	m, err := hugeheap.HostMode()
+	if err != nil || m == "" {
 		return "unknown"
 	}
-	return parseTHPMode(string(b))
-}
-
-// parseTHPMode returns the bracketed word of s, as in "always [madvise]
-// never", or "unknown".
-func parseTHPMode(s string) string {
-	for _, w := range strings.Fields(s) {
-		if len(w) > 2 && w[0] == '[' && w[len(w)-1] == ']' {
-			return w[1 : len(w)-1]
-		}
-	}
-	return "unknown"
+	return string(m)
 }
 
 // formatPages prints r as one line.

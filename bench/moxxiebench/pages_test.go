@@ -7,22 +7,6 @@ import (
 	"time"
 )
 
-func TestParseTHPMode(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"always [madvise] never\n", "madvise"},
-		{"[always] madvise never", "always"},
-		{"always madvise [never]", "never"},
-		{"always madvise never", "unknown"},
-		{"[]", "unknown"},
-		{"", "unknown"},
-	}
-	for _, tt := range tests {
-		if got := parseTHPMode(tt.in); got != tt.want {
-			t.Errorf("parseTHPMode(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestFormatPages(t *testing.T) {
 	got := formatPages(pagesResult{small: 12250 * time.Nanosecond, faults: 1, huge: 270 * time.Nanosecond, thp: "madvise"})
 	want := "first write to a fresh 4 KiB page: 12.25 µs (1.00 minor faults); with MADV_HUGEPAGE: 0.27 µs per 4 KiB; transparent huge pages: madvise"
