@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"reflect"
 	"runtime/metrics"
 	"strings"
 	"testing"
@@ -50,9 +51,60 @@ func hugeFlagged(t *testing.T, a *Advisor) map[Span]bool {
 	return out
 }
 
+// unmarked returns the addresses among addrs whose mapping the kernel has
+// not marked for huge pages.
+func unmarked(t *testing.T, addrs []uintptr) []uintptr {
+	t.Helper()
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	hg := map[uintptr]bool{}
+	var in []uintptr
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if m, ok := parseMapping(line); ok {
+			in = in[:0]
+			for _, p := range addrs {
+				if m.Start <= p && p < m.End {
+					in = append(in, p)
+				}
+			}
+			continue
+		}
+		if flags, ok := strings.CutPrefix(line, "VmFlags:"); ok {
+			for _, p := range in {
+				hg[p] = strings.Contains(" "+flags+" ", " hg ")
+			}
+		}
+	}
+	var out []uintptr
+	for _, p := range addrs {
+		if !hg[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// grow allocates 256 MiB in 4 MiB pieces and returns them with their
+// addresses: new heap, unless the heap had that much free already.
+func grow() ([][]byte, []uintptr) {
+	var keep [][]byte
+	var addrs []uintptr
+	for range 64 {
+		b := make([]byte, 4<<20)
+		keep = append(keep, b)
+		addrs = append(addrs, reflect.ValueOf(b).Pointer())
+	}
+	return keep, addrs
+}
+
 // TestAdvisor_MarksTheHeap runs the advisor's pass against the real kernel:
 // every writable mapping of the heap is marked for huge pages, also the
-// ones the runtime maps when the heap grows.
+// ones the heap grows into.
 func TestAdvisor_MarksTheHeap(t *testing.T) {
 	a := &Advisor{sample: []metrics.Sample{{Name: "/memory/classes/total:bytes"}}, logger: slog.New(slog.DiscardHandler)}
 	if err := a.pass(); errors.Is(err, unix.EINVAL) {
@@ -65,11 +117,7 @@ func TestAdvisor_MarksTheHeap(t *testing.T) {
 			t.Errorf("heap mapping %x not marked for huge pages", s)
 		}
 	}
-	before := a.AdvisedBytes()
-	var keep [][]byte
-	for range 64 {
-		keep = append(keep, make([]byte, 4<<20))
-	}
+	keep, addrs := grow()
 	if err := a.pass(); err != nil {
 		t.Fatal(err)
 	}
@@ -78,8 +126,8 @@ func TestAdvisor_MarksTheHeap(t *testing.T) {
 			t.Errorf("heap mapping %x not marked for huge pages after the heap grew", s)
 		}
 	}
-	if a.AdvisedBytes() < before+int64(len(keep))<<22 {
-		t.Errorf("advised %d bytes after 256 MiB more heap, %d before", a.AdvisedBytes(), before)
+	if u := unmarked(t, addrs); len(u) != 0 {
+		t.Errorf("%d of %d new 4 MiB objects on memory not marked for huge pages: %x", len(u), len(keep), u)
 	}
 }
 
@@ -99,15 +147,11 @@ func TestStart_FollowsTheHostMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Stop()
-	before := a.AdvisedBytes()
-	var keep [][]byte
+	keep, addrs := grow()
 	deadline := time.Now().Add(10 * time.Second)
-	for a.AdvisedBytes() == before {
+	for u := unmarked(t, addrs); len(u) != 0; u = unmarked(t, addrs) {
 		if time.Now().After(deadline) {
-			t.Fatalf("advised %d bytes 10 s after the heap grew by %d MiB, as before", before, 4*len(keep))
-		}
-		if len(keep) < 64 { // up to 256 MiB, then wait
-			keep = append(keep, make([]byte, 4<<20))
+			t.Fatalf("%d of %d new 4 MiB objects on memory not marked for huge pages 10 s after they were made", len(u), len(keep))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
