@@ -69,6 +69,7 @@ func Start(every time.Duration, logger *slog.Logger) (*Advisor, error) {
 		stopped: make(chan struct{}),
 		sample:  []metrics.Sample{{Name: "/memory/classes/total:bytes"}},
 	}
+	a.lastSize = a.mapped()
 	if err := a.pass(); err != nil {
 		return nil, err
 	}
@@ -110,16 +111,15 @@ func (a *Advisor) run() {
 			return
 		case <-t.C:
 		}
-		metrics.Read(a.sample)
-		grown := a.sample[0].Value.Kind() == metrics.KindUint64 && a.sample[0].Value.Uint64() > a.lastSize
-		if !grown {
+		size := a.mapped()
+		if size <= a.lastSize {
 			if time.Since(lastGrowth) > quietAfter {
 				every = min(2*every, max(a.every, maxEvery))
 			}
 			t.Reset(every)
 			continue
 		}
-		every, lastGrowth = a.every, time.Now()
+		every, lastGrowth, a.lastSize = a.every, time.Now(), size
 		t.Reset(every)
 		if err := a.pass(); err != nil {
 			a.failures.Add(1)
@@ -131,12 +131,17 @@ func (a *Advisor) run() {
 	}
 }
 
+// mapped is the memory the Go runtime has mapped, 0 if it does not say.
+func (a *Advisor) mapped() uint64 {
+	metrics.Read(a.sample)
+	if a.sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return a.sample[0].Value.Uint64()
+}
+
 // pass advises every part of the heap not advised yet.
 func (a *Advisor) pass() error {
-	metrics.Read(a.sample)
-	if a.sample[0].Value.Kind() == metrics.KindUint64 {
-		a.lastSize = a.sample[0].Value.Uint64()
-	}
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return err
