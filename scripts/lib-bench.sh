@@ -1,13 +1,13 @@
 # shellcheck shell=bash
-# lib-bench.sh: what bench-vs-etcd.sh and bench-ipam.sh share: building the
+# lib-bench.sh: what bench-vs-etcd.sh, bench-ipam.sh and the others share: building the
 # binaries, starting and stopping a three-member etcd cluster and a Moxxie
 # dev cluster, and cleaning up on exit. Source it from a bash script that
 # runs with set -euo pipefail; it is not meant to be run.
 #
-# bench_init NAME checks for etcd and go, creates the temporary directory
-# $tmp, installs the EXIT trap that stops everything started and removes
-# $tmp (copying results and logs to $RESULTS first), and builds moxxied and
-# moxxiebench ($bench) into it. The caller then uses start_etcd / stop_etcd
+# bench_init NAME [no-etcd] checks for go and, unless told no-etcd, for
+# etcd, creates the temporary directory $tmp, installs the EXIT trap that
+# stops everything started and removes $tmp (copying results and logs to
+# $RESULTS first), and builds moxxied and moxxiebench ($bench) into it. The caller then uses start_etcd / stop_etcd
 # and start_moxxie / stop_moxxie around its runs, which write into
 # $tmp/results.
 #
@@ -24,7 +24,7 @@ pids=()
 # builds the binaries.
 bench_init() {
 	bench_name=$1
-	if ! command -v etcd >/dev/null 2>&1; then
+	if [ "${2:-}" != no-etcd ] && ! command -v etcd >/dev/null 2>&1; then
 		echo "$bench_name: etcd not found; install it with: apt-get install -y etcd-server" >&2
 		exit 1
 	fi
