@@ -1,15 +1,15 @@
 # shellcheck shell=bash
-# lib-bench.sh: what bench-vs-etcd.sh, bench-ipam.sh and the others share: building the
-# binaries, starting and stopping a three-member etcd cluster and a Moxxie
-# dev cluster, and cleaning up on exit. Source it from a bash script that
-# runs with set -euo pipefail; it is not meant to be run.
+# lib-bench.sh: what the bench scripts share: building the binaries,
+# starting and stopping a three-member etcd cluster and a Moxxie dev
+# cluster, and cleaning up on exit. Source it from a bash script that runs
+# with set -euo pipefail; it is not meant to be run.
 #
 # bench_init NAME [no-etcd] checks for go and, unless told no-etcd, for
 # etcd, creates the temporary directory $tmp, installs the EXIT trap that
 # stops everything started and removes $tmp (copying results and logs to
-# $RESULTS first), and builds moxxied and moxxiebench ($bench) into it. The caller then uses start_etcd / stop_etcd
-# and start_moxxie / stop_moxxie around its runs, which write into
-# $tmp/results.
+# $RESULTS first), and builds moxxied and moxxiebench ($bench) into it. The
+# caller then uses start_etcd / stop_etcd and start_moxxie / stop_moxxie
+# around its runs, which write into $tmp/results.
 #
 # Globals it sets: bench_name, root, run (the nice prefix from $NICE), tmp,
 # pids (everything to stop on exit), bench, etcd_pids, etcd_endpoints,

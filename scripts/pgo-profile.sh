@@ -50,7 +50,7 @@ profile() {
 	for i in "${!servers[@]}"; do
 		curl -sSf --cacert "$MOXXIE_CACERT" -H "Authorization: Bearer $MOXXIE_TOKEN" \
 			-o "$tmp/profiles/$name-s$((i + 1)).pb.gz" "${servers[$i]}/debug/pprof/profile?seconds=$DURATION" &
-		curls+=($!)
+		curls+=("$!")
 	done
 	pids+=("${curls[@]}")
 	for i in "${curls[@]}"; do wait "$i"; done
