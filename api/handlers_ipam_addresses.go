@@ -170,6 +170,7 @@ func (s *server) handlePrefixAllocate(c *call) error {
 		PrefixID: id, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
 		Count: req.Count, IDs: allocationIDs(req.Count), Status: req.Status,
 		DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
+		NameRules: true,
 	}
 	return s.allocate(c, cmd)
 }
@@ -189,6 +190,7 @@ func (s *server) handleAddressCreate(c *call) error {
 		VRF: req.VRF, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
 		Count: 1, IDs: allocationIDs(1), Status: req.Status,
 		DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
+		NameRules: true,
 	}
 	if c.tenant != "" {
 		if err := cmd.Validate(); err != nil {
@@ -270,6 +272,7 @@ func (s *server) handleAddressUpdate(c *call) error {
 	}
 	cmd := &fsm.AddressUpdateRequest{
 		ID: id, Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
+		NameRules: true,
 	}
 	if err := cmd.Validate(); err != nil {
 		return err

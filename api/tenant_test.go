@@ -344,3 +344,23 @@ func TestTenant_AdminCreatesVMsOnlyForItsTenant(t *testing.T) {
 	// An unconfined token creates for any tenant.
 	wantStatus(t, w.do("POST", "/v1/vms", `{"name":"other","disk":8,"tenant":"globex"}`), 202)
 }
+
+// TestTenant_NamesOnlyInItsZones checks the DNS naming rules through the
+// API: a tenant's address takes no name in another tenant's zone, nor a
+// name another tenant's address holds, whether allocated or renamed.
+func TestTenant_NamesOnlyInItsZones(t *testing.T) {
+	w := newTenantWorld(t)
+	user := w.as(auth.RoleTenantUser, "acme")
+	mine := w.id["address acme"]
+	wantError(t, w.do("PATCH", "/v1/ipam/addresses/"+mine, `{"dns_name":"www.globex.test"}`, user...), 400, CodeInvalidRequest, "dns_name")
+	wantError(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix acme"]+"/allocate", `{"dns_name":"db.globex.test"}`, user...), 400, CodeInvalidRequest, "dns_name")
+
+	// globex names its address outside the tenants' zones; acme may not
+	// join that name.
+	wantStatus(t, w.do("PATCH", "/v1/ipam/addresses/"+w.id["address globex"], `{"dns_name":"shop.example.net"}`), 200)
+	wantError(t, w.do("PATCH", "/v1/ipam/addresses/"+mine, `{"dns_name":"shop.example.net"}`, user...), 409, CodeConflict, "dns_name")
+
+	// In its own zone it names its addresses, two of them alike.
+	wantStatus(t, w.do("PATCH", "/v1/ipam/addresses/"+mine, `{"dns_name":"www.acme.test"}`, user...), 200)
+	wantStatus(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix acme"]+"/allocate", `{"dns_name":"www.acme.test"}`, user...), 201)
+}

@@ -169,6 +169,10 @@ func (r *Reader) Bool(what string) bool {
 	return v
 }
 
+// More reports whether bytes are left and nothing failed: a field that a
+// later layout appends is read only when present.
+func (r *Reader) More() bool { return r.err == nil && len(r.b) != 0 }
+
 // Done returns the first error, or an error if bytes are left over.
 func (r *Reader) Done() error {
 	if r.err == nil && len(r.b) != 0 {

@@ -120,3 +120,15 @@ func TestReader_SharedString(t *testing.T) {
 		t.Fatalf("after a third string: %q, %d kept, want 1", s, len(in.m))
 	}
 }
+
+func TestReader_More(t *testing.T) {
+	r := NewReader(AppendBool(nil, true), errBad)
+	if !r.More() || !r.Bool("b") || r.More() {
+		t.Fatal("More before and after the last field")
+	}
+	r = NewReader([]byte{9}, errBad)
+	r.Bool("b")
+	if r.More() {
+		t.Fatal("More after a failed read")
+	}
+}

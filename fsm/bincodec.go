@@ -107,7 +107,7 @@ func readWriteMeta(r *binenc.Reader, m *WriteMeta) {
 }
 
 func (r *AddressAllocateRequest) binarySize() int {
-	n := writeMetaSize(&r.WriteMeta) + 3*binary.MaxVarintLen64 + 2 +
+	n := writeMetaSize(&r.WriteMeta) + 3*binary.MaxVarintLen64 + 3 +
 		stringsSize(r.PrefixID, r.VRF, r.Address, r.Status, r.DNSName, r.Tenant, r.Project, r.Owner, r.Description)
 	return n + stringsSize(r.IDs...)
 }
@@ -126,6 +126,11 @@ func (r *AddressAllocateRequest) appendBinary(b []byte) []byte {
 	}
 	for _, s := range [...]string{r.Status, r.DNSName, r.Tenant, r.Project, r.Owner, r.Description} {
 		b = binenc.AppendString(b, s)
+	}
+	if r.NameRules {
+		// Appended only when set: an allocation without it keeps the
+		// layout earlier versions read.
+		b = binenc.AppendBool(b, true)
 	}
 	return b
 }
@@ -150,6 +155,12 @@ func (r *AddressAllocateRequest) decodeBinary(d *binenc.Reader) {
 	r.Project = d.SharedString("address allocation")
 	r.Owner = d.String("address allocation")
 	r.Description = d.String("address allocation")
+	if d.More() {
+		// Written only when set, so a byte here must say true.
+		if r.NameRules = d.Bool("name rules"); !r.NameRules {
+			d.Fail("name rules written as false")
+		}
+	}
 }
 
 func (r *BatchRequest) binarySize() int {

@@ -14,6 +14,7 @@ func sampleAllocation() *AddressAllocateRequest {
 			TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
 		PrefixID: "p", VRF: "global", Address: "10.0.0.7", Fallback: true, Force: true, Count: 2, IDs: []string{"a", "b"},
 		Status: AddressReserved, DNSName: "web-1.example.com", Tenant: "acme", Project: "prod", Owner: "vm:101/net0", Description: "héllo",
+		NameRules: true,
 	}
 }
 
@@ -82,6 +83,7 @@ func TestBinaryCommand_Malformed(t *testing.T) {
 		"marker only":          good[:2],
 		"newer layout":         append([]byte{good[0], binaryMarker, binaryVersion + 1}, good[3:]...),
 		"trailing bytes":       append(bytes.Clone(good), 0),
+		"after name rules":     append(bytes.Clone(good), 1, 1),
 		"bool neither 0 1":     append(append([]byte{}, good[:3]...), 0, 0, 0, 0, 0, 0, 7),
 		"huge id count":        encodeBinary(&AddressAllocateRequest{}),
 		"binary settings":      {byte(SettingUpsertType), binaryMarker, binaryVersion},
@@ -93,7 +95,9 @@ func TestBinaryCommand_Malformed(t *testing.T) {
 	// strings; make the count claim far more IDs than there are bytes.
 	huge := cases["huge id count"]
 	cases["huge id count"] = append(huge[:len(huge)-7], 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0, 0, 0)
-	for i := 3; i < len(good); i++ {
+	// The last byte is the optional NameRules: without it the payload is
+	// a whole allocation of the earlier layout.
+	for i := 3; i < len(good)-1; i++ {
 		cases["truncated"+string(rune('A'+i%26))+string(rune('a'+i/26))] = good[:i]
 	}
 	for name, buf := range cases {

@@ -693,6 +693,11 @@ func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 			return nil, fieldErrf("address", ErrConflict, "%s lies in container %s, not in an active prefix", a, p.Prefix)
 		}
 	}
+	if req.NameRules {
+		if err := checkNameRules(txn, "dns_name", req.Tenant, req.DNSName, ""); err != nil {
+			return nil, err
+		}
+	}
 	spID := addrSpaceID(p.ID)
 	sp := addrSpace(txn, p)
 	runs := txnRuns{txn, spID}
@@ -789,6 +794,11 @@ func applyAddressUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	}
 	if a.Tenant == "" {
 		a.Project = ""
+	}
+	if req.NameRules && (a.DNSName != old.DNSName || a.Tenant != old.Tenant) {
+		if err := checkNameRules(txn, "dns_name", a.Tenant, a.DNSName, a.ID); err != nil {
+			return nil, err
+		}
 	}
 	if a.Tenant != old.Tenant || a.Project != old.Project {
 		if err := checkProject(txn, a.Tenant, a.Project); err != nil {

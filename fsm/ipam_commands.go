@@ -119,6 +119,10 @@ type AddressAllocateRequest struct {
 	Project     string `codec:",omitempty"`
 	Owner       string
 	Description string
+	// NameRules is set by a proposer that knows the naming rules of
+	// ipam_names.go; without it (a command of an earlier version) the
+	// address is named as before them.
+	NameRules bool
 
 	// idsFree is set by a batch's lookahead when no address has one of
 	// IDs (see lookahead); Apply then does not look them up again.
@@ -142,6 +146,10 @@ type AddressUpdateRequest struct {
 	Project     *string `codec:",omitempty"`
 	Owner       *string
 	Description *string
+	// NameRules is set by a proposer that knows the naming rules of
+	// ipam_names.go; without it (a command of an earlier version) the
+	// address is renamed as before them.
+	NameRules bool `codec:",omitempty"`
 }
 
 // Type returns AddressUpdateType.

@@ -1,0 +1,67 @@
+package fsm
+
+import (
+	"strings"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// The naming rules keep one tenant's addresses out of the DNS names of
+// another. An address of tenant T may take a dns_name only
+//
+//   - outside the zones of other tenants (the most specific zone holding
+//     the name has no tenant, or tenant T);
+//   - not at the apex of a zone of no tenant, nor at the name server name
+//     (ns1.ZONE) that zone advertises;
+//   - not while an address that is not T's holds the same name (addresses
+//     of one tenant may share a name, for round robin).
+//
+// Addresses of no tenant, which only administrators and operators make,
+// are not restricted. The rules apply to commands whose proposer knew them
+// (NameRules): a log written by an earlier version applies as it did.
+
+// nsHost is the name server name every zone advertises (see the DNS
+// source in package node).
+const nsHost = "ns1."
+
+// checkNameRules returns an error naming field when an address of tenant,
+// with ID self (empty for a new one), may not take name.
+func checkNameRules(txn *memdb.Txn, field, tenant, name, self string) error {
+	if tenant == "" || name == "" {
+		return nil
+	}
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if z := zoneOf(txn, name); z != nil {
+		switch {
+		case z.Tenant != "" && z.Tenant != tenant:
+			return fieldErrf(field, ErrInvalid, "%s lies in a DNS zone of another tenant; name the address in a zone of tenant %s or of no tenant", name, tenant)
+		case z.Tenant == "" && (name == z.ID || name == nsHost+z.ID):
+			return fieldErrf(field, ErrInvalid, "%s is the apex or the name server of the shared zone %s, which only an address of no tenant may take", name, z.ID)
+		}
+	}
+	it, err := txn.Get(tableAddresses, "dns_name", name)
+	must(err)
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if a := raw.(*Address); a.ID != self && a.Tenant != tenant {
+			return fieldErrf(field, ErrConflict, "%s is the name of an address of another tenant", name)
+		}
+	}
+	return nil
+}
+
+// zoneOf returns the most specific zone that holds name, or nil.
+func zoneOf(txn *memdb.Txn, name string) *Zone {
+	for n := name; n != ""; {
+		raw, err := txn.First(tableZones, "id", n)
+		must(err)
+		if raw != nil {
+			return raw.(*Zone)
+		}
+		i := strings.IndexByte(n, '.')
+		if i < 0 {
+			break
+		}
+		n = n[i+1:]
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package fsm
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/moxxie/moxxie/quota"
+)
+
+// namesFSM is an IPAM state with a shared zone, a zone of tenant acme
+// under it, and one named address each of acme, of tenant small and of no
+// tenant.
+func namesFSM(t *testing.T) (*ipamFSM, *PrefixView, map[string]string) {
+	x := newIPAM(t)
+	for _, id := range []string{"acme", "small"} {
+		x.ok(&TenantCreateRequest{Tenant: Tenant{ID: id, Quota: quota.Limits{quota.IPv4: 100}}})
+	}
+	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "moxxie.test"}})
+	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "acme.moxxie.test", Tenant: "acme"}})
+	p := x.prefix("10.0.0.0/24", "")
+	ids := map[string]string{}
+	for _, a := range []struct{ tenant, name string }{
+		{"acme", "www.acme.moxxie.test"}, {"small", "shop.moxxie.test"}, {"", "web1.moxxie.test"},
+	} {
+		ids[a.name] = x.allocReq(&AddressAllocateRequest{PrefixID: p.ID, Count: 1, Tenant: a.tenant, DNSName: a.name, NameRules: true}).ID
+	}
+	return x, p, ids
+}
+
+func TestNameRules(t *testing.T) {
+	cases := []struct {
+		tenant, name string
+		want         error // nil: allowed
+	}{
+		{"small", "www.acme.moxxie.test", ErrInvalid}, // in acme's zone
+		{"small", "db.acme.moxxie.test", ErrInvalid},  // in acme's zone, a new name
+		{"small", "x.y.acme.moxxie.test", ErrInvalid}, // below acme's zone
+		{"small", "moxxie.test", ErrInvalid},          // the shared zone's apex
+		{"small", "NS1.moxxie.test.", ErrInvalid},     // its name server, any case
+		{"small", "web1.moxxie.test", ErrConflict},    // held by an address of no tenant
+		{"acme", "shop.moxxie.test", ErrConflict},     // held by small
+		{"small", "shop.moxxie.test", nil},            // small's own name: round robin
+		{"small", "api.moxxie.test", nil},             // a new name in the shared zone
+		{"acme", "db.acme.moxxie.test", nil},          // acme in its own zone
+		{"acme", "acme.moxxie.test", nil},             // acme at its own zone's apex
+		{"small", "host.example.org", nil},            // in no zone
+		{"", "www.acme.moxxie.test", nil},             // no tenant: not restricted
+		{"", "ns1.moxxie.test", nil},                  // no tenant: not restricted
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/%s", c.tenant, c.name), func(t *testing.T) {
+			x, p, _ := namesFSM(t)
+			req := &AddressAllocateRequest{PrefixID: p.ID, Count: 1, IDs: []string{x.id()}, Tenant: c.tenant, DNSName: c.name, NameRules: true}
+			if c.want != nil {
+				x.fails(req, c.want, "dns_name", "")
+				return
+			}
+			x.ok(req)
+		})
+	}
+}
+
+func TestNameRules_Update(t *testing.T) {
+	x, p, ids := namesFSM(t)
+	shop := ids["shop.moxxie.test"]
+	x.fails(&AddressUpdateRequest{ID: shop, DNSName: str("www.acme.moxxie.test"), NameRules: true}, ErrInvalid, "dns_name", "another tenant")
+	x.fails(&AddressUpdateRequest{ID: shop, DNSName: str("web1.moxxie.test"), NameRules: true}, ErrConflict, "dns_name", "another tenant")
+	// Moving a named address to another tenant is renaming it for the rules.
+	www := ids["www.acme.moxxie.test"]
+	x.fails(&AddressUpdateRequest{ID: www, Tenant: str("small"), NameRules: true}, ErrInvalid, "dns_name", "")
+	// An address keeps its own name through other changes.
+	x.ok(&AddressUpdateRequest{ID: shop, DNSName: str("shop.moxxie.test"), Description: str("d"), NameRules: true})
+	// Two of one tenant share a name; then the tenant-less one may join too.
+	b := x.allocReq(&AddressAllocateRequest{PrefixID: p.ID, Count: 1, Tenant: "small", NameRules: true})
+	x.ok(&AddressUpdateRequest{ID: b.ID, DNSName: str("shop.moxxie.test"), NameRules: true})
+	x.ok(&AddressUpdateRequest{ID: ids["web1.moxxie.test"], DNSName: str("shop.moxxie.test"), NameRules: true})
+}
+
+// TestNameRules_EarlierProposer applies commands as a leader of an earlier
+// version wrote them, without NameRules: they name the address as they
+// did, so that every server's state stays the same during an upgrade.
+func TestNameRules_EarlierProposer(t *testing.T) {
+	x, p, ids := namesFSM(t)
+	a := x.allocReq(&AddressAllocateRequest{PrefixID: p.ID, Count: 1, Tenant: "small", DNSName: "www.acme.moxxie.test"})
+	if a.DNSName != "www.acme.moxxie.test" {
+		t.Fatalf("name %q", a.DNSName)
+	}
+	x.ok(&AddressUpdateRequest{ID: ids["shop.moxxie.test"], DNSName: str("web1.moxxie.test")})
+}
+
+// TestNameRules_Encoding checks that NameRules survives the hand-made
+// encoding and that an allocation without it keeps the earlier layout.
+func TestNameRules_Encoding(t *testing.T) {
+	req := &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"a"}, DNSName: "x.moxxie.test"}
+	old := encodeBinary(req)
+	req.NameRules = true
+	withRules := encodeBinary(req)
+	if len(withRules) != len(old)+1 {
+		t.Fatalf("NameRules adds %d bytes, want 1", len(withRules)-len(old))
+	}
+	for _, c := range []struct {
+		b    []byte
+		want bool
+	}{{old, false}, {withRules, true}} {
+		cmd, err := Decode(c.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cmd.(*AddressAllocateRequest).NameRules; got != c.want {
+			t.Fatalf("decoded NameRules %v, want %v", got, c.want)
+		}
+	}
+}
