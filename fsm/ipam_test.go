@@ -402,7 +402,10 @@ func TestIPAM_VRFsAndZones(t *testing.T) {
 		t.Fatalf("zone %+v", z)
 	}
 	x.fails(&ZoneCreateRequest{Zone: Zone{ID: "moxxie.test"}}, ErrConflict, "name", "")
-	x.fails(&ZoneCreateRequest{Zone: Zone{ID: "10.in-addr.arpa"}}, ErrInvalid, "name", "reverse zones")
+	for _, name := range []string{"10.in-addr.arpa", "in-addr.arpa", "IP6.ARPA.", "arpa"} {
+		x.fails(&ZoneCreateRequest{Zone: Zone{ID: name}}, ErrInvalid, "name", "reverse zones")
+	}
+	newIPAM(t).ok(&ZoneCreateRequest{Zone: Zone{ID: "home.arpa"}}) // RFC 8375: a forward zone
 	x.fails(&ZoneCreateRequest{Zone: Zone{ID: "x.test", TTL: 1 << 20}}, ErrInvalid, "ttl", "")
 
 	// DNS sees zones, active prefixes and named addresses, and its watch

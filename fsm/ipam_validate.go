@@ -448,7 +448,10 @@ func (r *ZoneCreateRequest) Validate() error {
 	if name == "" {
 		return fieldErrf("name", ErrInvalid, "name is required")
 	}
-	if strings.HasSuffix(name, ".in-addr.arpa") || strings.HasSuffix(name, ".ip6.arpa") {
+	if name == "arpa" || name == "in-addr.arpa" || name == "ip6.arpa" ||
+		strings.HasSuffix(name, ".in-addr.arpa") || strings.HasSuffix(name, ".ip6.arpa") {
+		// A forward zone there would answer for the reverse mapping of
+		// every address; home.arpa (RFC 8375) and the like are forward.
 		return fieldErrf("name", ErrInvalid, "reverse zones come from the prefixes; %s cannot be created", name)
 	}
 	z.ID = name
