@@ -98,8 +98,10 @@ func TestForward_DefaultReadsForwardStaleReadsStayLocal(t *testing.T) {
 	c.leader.b.verifyErr = ErrNotLeader
 	wantError(t, c.leader.do("GET", "/v1/cluster/settings/k?consistent", ""), 503, CodeNoLeader, "")
 
-	// Snapshots are leader-only, stale or not.
-	wantStatus(t, c.follower.do("GET", "/v1/snapshot?stale", ""), 200)
+	// Snapshots are leader-only: ?stale is not a parameter of theirs, and
+	// a follower forwards them.
+	wantError(t, c.follower.do("GET", "/v1/snapshot?stale", ""), 400, CodeInvalidRequest, "stale")
+	wantStatus(t, c.follower.do("GET", "/v1/snapshot", ""), 200)
 	if fb.forwards.Load() != 4 {
 		t.Fatalf("snapshot: forwards %d", fb.forwards.Load())
 	}

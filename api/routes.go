@@ -230,6 +230,9 @@ func (s *server) serveRoute(rt *route, w http.ResponseWriter, r *http.Request) {
 // leader when needed, before authentication and decoding: the leader does
 // both), then authenticates, reads the body and runs the handler.
 func (s *server) dispatch(c *call) (err error) {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	switch c.rt.Kind {
 	case KindRead:
 		mode, err := readMode(c)

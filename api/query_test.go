@@ -1,0 +1,41 @@
+package api
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestQuery_UnknownParametersAreRefused(t *testing.T) {
+	ts := newLeader(t)
+	before := ts.b.applies.Load()
+	e := wantError(t, ts.do("GET", "/v1/ipam/addresses?prefix=10.0.0.0/24", ""), 400, CodeInvalidRequest, "prefix")
+	if !strings.Contains(e.Message, "prefix_id") {
+		t.Fatalf("message %q does not list the parameters the endpoint takes", e.Message)
+	}
+	// The first unknown one in name order is named, whatever the order sent.
+	wantError(t, ts.do("GET", "/v1/ipam/addresses?zz=1&group_id=v&prefix_id=p", ""), 400, CodeInvalidRequest, "group_id")
+	// Writes too, before anything is applied.
+	wantError(t, ts.do("DELETE", "/v1/ipam/addresses/a?forced=true", ""), 400, CodeInvalidRequest, "forced")
+	if n := ts.b.applies.Load(); n != before {
+		t.Fatalf("%d refused requests reached Apply", n-before)
+	}
+	// Known parameters, and site on any route, pass.
+	wantStatus(t, ts.do("GET", "/v1/ipam/addresses?prefix_id=p&limit=5&stale", ""), 200)
+	wantStatus(t, ts.do("GET", "/v1/cluster/settings?site=", ""), 200)
+}
+
+// TestQuery_EveryOperationIsRead checks that every route has its
+// parameters from openapi.json, and that every read takes stale and
+// consistent, which dispatch honours on all of them.
+func TestQuery_EveryOperationIsRead(t *testing.T) {
+	for _, rt := range Routes() {
+		known, ok := routeQuery[rt.Pattern()]
+		if !ok {
+			t.Errorf("%s: no query parameters read from openapi.json", rt.Pattern())
+		}
+		if rt.Kind == KindRead && (!slices.Contains(known, "stale") || !slices.Contains(known, "consistent")) {
+			t.Errorf("%s: a read that does not document stale and consistent", rt.Pattern())
+		}
+	}
+}
