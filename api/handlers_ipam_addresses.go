@@ -21,10 +21,10 @@ type AddressList struct {
 }
 
 // AddressAllocateRequest is the body of POST
-// /v1/ipam/prefixes/{id}/allocate. Count defaults to 1; with Address,
-// that address is taken (Count must be 1).
+// /v1/ipam/prefixes/{id}/allocate. Without Count one address is taken (an
+// explicit 0 is refused); with Address, that address (Count must be 1).
 type AddressAllocateRequest struct {
-	Count       int    `json:"count"`
+	Count       *int   `json:"count"`
 	Address     string `json:"address"`
 	Fallback    bool   `json:"fallback"`
 	Force       bool   `json:"force"`
@@ -166,9 +166,16 @@ func (s *server) handlePrefixAllocate(c *call) error {
 			return notFoundError("id", "prefix", id)
 		}
 	}
+	count := 0 // one, or the given address
+	if req.Count != nil {
+		if count = *req.Count; count == 0 {
+			// A zero that means one would surprise a script that computed it.
+			return invalid("count", "count must be 1 to %d; leave it out for one address", fsm.MaxAllocateCount)
+		}
+	}
 	cmd := &fsm.AddressAllocateRequest{
 		PrefixID: id, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
-		Count: req.Count, IDs: allocationIDs(req.Count), Status: req.Status,
+		Count: count, IDs: allocationIDs(count), Status: req.Status,
 		DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
 		NameRules: true,
 	}

@@ -59,16 +59,16 @@ type PoolCreateRequest struct {
 }
 
 // VLANAllocateRequest is the body of POST /v1/ipam/vlan-groups/{id}/allocate.
-// Without VID the lowest free ID is taken.
+// Without VID the lowest free ID is taken; an explicit 0 is refused.
 type VLANAllocateRequest struct {
-	VID int `json:"vid"`
+	VID *int `json:"vid"`
 	idAllocateFields
 }
 
 // VNIAllocateRequest is the body of POST /v1/ipam/vni-pools/{id}/allocate.
-// Without VNI the lowest free one is taken.
+// Without VNI the lowest free one is taken; an explicit 0 is refused.
 type VNIAllocateRequest struct {
-	VNI int `json:"vni"`
+	VNI *int `json:"vni"`
 	idAllocateFields
 }
 
@@ -197,19 +197,25 @@ func poolAllocate(k *poolKind) func(*server, *call) error {
 		if err != nil {
 			return err
 		}
-		var number int
+		var given *int
 		var f idAllocateFields
 		if k.kind == fsm.PoolVNI {
 			var req VNIAllocateRequest
 			err = decodeJSON(c.body, &req, false)
-			number, f = req.VNI, req.idAllocateFields
+			given, f = req.VNI, req.idAllocateFields
 		} else {
 			var req VLANAllocateRequest
 			err = decodeJSON(c.body, &req, false)
-			number, f = req.VID, req.idAllocateFields
+			given, f = req.VID, req.idAllocateFields
 		}
 		if err != nil {
 			return err
+		}
+		number := 0 // the lowest free one
+		if given != nil {
+			if number = *given; number == 0 {
+				return invalid(k.number, "%s 0 is not a %s; leave %s out for the lowest free one", k.number, k.itemNoun, k.number)
+			}
 		}
 		if f.Tenant, err = forTenant(c, f.Tenant, "tenant"); err != nil {
 			return err

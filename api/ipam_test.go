@@ -390,7 +390,7 @@ func TestIPAM_Allocate(t *testing.T) {
 	if msg != "3 requested, 2 available" {
 		t.Errorf("exhausted message %q", msg)
 	}
-	for _, body := range []string{`{"count":-1}`, `{"count":4097}`, `{"count":2,"address":"10.0.0.5"}`} {
+	for _, body := range []string{`{"count":-1}`, `{"count":0}`, `{"count":4097}`, `{"count":2,"address":"10.0.0.5"}`} {
 		ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", body, 400, CodeInvalidRequest, "count", true)
 	}
 	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"count":"2"}`, 400, CodeInvalidRequest, "count", true)
@@ -755,6 +755,8 @@ func TestIPAM_Pools(t *testing.T) {
 			}
 
 			ts.refused("POST", base, `{"name":"lab"}`, 409, CodeConflict, "name", false)
+			// An explicit 0 is refused, not taken as "the lowest free one".
+			ts.refused("POST", base+"/lab/allocate", `{"`+k.number+`":0}`, 400, CodeInvalidRequest, k.number, true)
 			ts.refused("POST", base, `{"name":"Bad Name"}`, 400, CodeInvalidRequest, "name", true)
 			ts.refused("POST", base, `{"name":"x","ranges":[{"first":0,"last":10}]}`, 400, CodeInvalidRequest, "ranges", true)
 			ts.refused("POST", base, `{"name":"x","ranges":[{"first":10,"last":20},{"first":15,"last":30}]}`, 400, CodeInvalidRequest, "ranges", true)

@@ -271,6 +271,12 @@ func (a *app) idAllocateCommand(k *poolKind) *cobra.Command {
 		Use:   "allocate ID-OR-NAME",
 		Short: "Allocate a " + k.idName + ": the lowest free one, or the one given with --" + k.numberFlag,
 		Args:  exactArgs("ID-OR-NAME"),
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed(k.numberFlag) && req.Number < 1 {
+				return usagef("--%s must be in %s, got %d; leave it out for the lowest free one", k.numberFlag, k.space, req.Number)
+			}
+			return nil
+		},
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			v, m, err := k.allocate(ctx, c, args[0], req, idem.options())
 			if err != nil {

@@ -430,6 +430,12 @@ all   1-4094       0%           -       g2
 	if out != want {
 		t.Errorf("list:\n%s\nwant:\n%s", out, want)
 	}
+	for _, bad := range []string{"0", "-1"} {
+		_, stderr, code := runCLI(t, f.env(), "ipam", "vlan-group", "allocate", "lab", "--vid", bad)
+		if code != 2 || !strings.Contains(stderr, "--vid must be in 1-4094") {
+			t.Errorf("--vid %s: exit %d, %q", bad, code, stderr)
+		}
+	}
 	out, _ = f.cli(t, 0, "ipam", "vlan-group", "allocate", "lab", "--vid", "100", "--name", "web", "--owner", "vnet:web")
 	f.checkCall(t, "POST /v1/ipam/vlan-groups/lab/allocate")
 	f.checkBody(t, `{"vid": 100, "name": "web", "owner": "vnet:web"}`)
