@@ -158,7 +158,9 @@ func notFoundInPath(c *call, err error) error {
 		return err
 	}
 	for _, name := range pathParams(c.rt.Path) {
-		if c.r.PathValue(name) == nf.ID {
+		// Zone names are normalized (lower case, no trailing dot) before
+		// the lookup that did not find them.
+		if v := c.r.PathValue(name); v == nf.ID || strings.EqualFold(strings.TrimSuffix(v, "."), nf.ID) {
 			return &fsm.FieldError{Field: name, Err: err}
 		}
 	}

@@ -859,6 +859,8 @@ func TestIPAM_Zones(t *testing.T) {
 		t.Fatalf("zone %v", z)
 	}
 	wantError(t, ts.do("GET", "/v1/dns/zones/nope.test", ""), 404, CodeNotFound, "name")
+	wantError(t, ts.do("GET", "/v1/dns/zones/Nope.Test.", ""), 404, CodeNotFound, "name")
+	wantError(t, ts.do("DELETE", "/v1/dns/zones/Nope.Test.", ""), 404, CodeNotFound, "name")
 
 	ts.refused("POST", "/v1/dns/zones", `{"name":"moxxie.test"}`, 409, CodeConflict, "name", false)
 	ts.refused("POST", "/v1/dns/zones", `{}`, 400, CodeInvalidRequest, "name", true)
