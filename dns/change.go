@@ -317,6 +317,9 @@ func (c *change) setAnswer(k key, a *answer) {
 // finish packs the changed RRsets and returns the next index, which the
 // builder keeps as its current one.
 func (c *change) finish() *index {
+	if c.zonesOwned {
+		c.next.findAboveZones()
+	}
 	answers := make([]answer, len(c.sets)) // one allocation for all
 	for i, k := range c.order {
 		s := &c.sets[i]

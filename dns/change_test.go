@@ -396,6 +396,28 @@ func TestBuilderApplyZones(t *testing.T) {
 	}
 }
 
+// TestBuilderApplyZonesAbove checks that a name with a zone below it
+// exists in the zone around it (NODATA) once a change adds that zone, and
+// no longer once one removes it.
+func TestBuilderApplyZonesAbove(t *testing.T) {
+	b := newBuilder(&Records{Zones: []Zone{{Name: "moxxie.test."}}})
+	exists := func(ix *index) bool {
+		_, z, ok := ix.lookup("eu.moxxie.test.", dns.TypeA)
+		return z != nil && z.name == "moxxie.test." && ok
+	}
+	if exists(b.ix) {
+		t.Fatal("eu.moxxie.test. exists before a zone below it")
+	}
+	ix, ok := b.apply([]Change{{Zones: []Zone{{Name: "prod.eu.moxxie.test."}}}})
+	if !ok || !exists(ix) {
+		t.Fatalf("after adding prod.eu.moxxie.test. (ok %v): eu.moxxie.test. does not exist", ok)
+	}
+	ix, ok = b.apply([]Change{{RemoveZones: []string{"prod.eu.moxxie.test."}}})
+	if !ok || exists(ix) {
+		t.Fatalf("after removing prod.eu.moxxie.test. (ok %v): eu.moxxie.test. still exists", ok)
+	}
+}
+
 // TestRRsetOrder checks that an RRset's records are served in one order
 // whatever order they came in, from a snapshot or by changes: every
 // server gives the same answer.

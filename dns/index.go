@@ -77,6 +77,11 @@ type table struct {
 type index struct {
 	base, over table
 	zones      map[string]*zone
+	// aboveZones holds the names that are not zones but have a zone below
+	// them (eu.moxxie.test with a zone prod.eu.moxxie.test): in the zone
+	// around them they exist as empty non-terminals, so a query for one is
+	// NODATA, not NXDOMAIN.
+	aboveZones map[string]bool
 	// records is the number of records served, skipped the number dropped
 	// (since the last full build), and problem describes the first one
 	// dropped.
@@ -114,7 +119,19 @@ func (ix *index) lookup(qname string, qtype uint16) (a *answer, z *zone, exists 
 		}
 		return nil, z, true
 	}
-	return nil, ix.zoneOf(qname), false
+	return nil, ix.zoneOf(qname), ix.aboveZones[qname]
+}
+
+// findAboveZones makes aboveZones from the zones.
+func (ix *index) findAboveZones() {
+	ix.aboveZones = map[string]bool{}
+	for name := range ix.zones {
+		for off, end := dns.NextLabel(name, 0); !end; off, end = dns.NextLabel(name, off) {
+			if ix.zones[name[off:]] == nil {
+				ix.aboveZones[name[off:]] = true
+			}
+		}
+	}
 }
 
 // apexAnswer returns the zone's SOA or NS RRset when name is its apex.
@@ -183,6 +200,7 @@ func newBuilder(recs *Records) *builder {
 	for i := range recs.Zones {
 		b.addZone(&recs.Zones[i])
 	}
+	ix.findAboveZones()
 	c := b.change(false)
 	c.sets, c.order = make([]rrset, 0, len(recs.Records)), make([]key, 0, len(recs.Records))
 	c.keys = make(map[key]int, len(recs.Records))

@@ -61,6 +61,7 @@ func TestBuildIndexNestedZones(t *testing.T) {
 		Zones: []Zone{
 			{Name: "moxxie.test.", Serial: 1},
 			{Name: "lab.moxxie.test.", Serial: 2, TTL: 300, NegativeTTL: 5, Mbox: "ops.moxxie.test.", NS: []string{"ns.lab.moxxie.test.", "bad..ns"}},
+			{Name: "prod.eu.moxxie.test.", Serial: 3},
 		},
 		Records: []Record{
 			{Name: "www.moxxie.test.", Type: TypeA, Value: "10.0.0.1"},
@@ -82,6 +83,9 @@ func TestBuildIndexNestedZones(t *testing.T) {
 		{"lab.moxxie.test.", dns.TypeNS, dns.RcodeSuccess, 1, 0},
 		{"www.moxxie.test.", dns.TypeA, dns.RcodeSuccess, 1, 0},
 		{"zzz.moxxie.test.", dns.TypeA, dns.RcodeNameError, 0, 1},
+		{"eu.moxxie.test.", dns.TypeA, dns.RcodeSuccess, 0, 1}, // empty non-terminal above a zone
+		{"x.eu.moxxie.test.", dns.TypeA, dns.RcodeNameError, 0, 1},
+		{"prod.eu.moxxie.test.", dns.TypeA, dns.RcodeSuccess, 0, 3},
 	}
 	for _, tt := range tests {
 		rcode, resp := serve(t, m, new(dns.Msg).SetQuestion(tt.name, tt.qtype), false)
