@@ -245,6 +245,23 @@ func (s *server) checkAddressVisible(c *call, id string) error {
 	return nil
 }
 
+// checkNotGateway refuses to release the gateway a prefix reserved when it
+// was made: released, it would be handed to the next allocation while the
+// prefix still names it as its gateway. It goes with the prefix.
+func (s *server) checkNotGateway(id string) error {
+	st := s.b.State()
+	_, a, err := st.Address(nil, id)
+	if err != nil || a == nil || a.Status != fsm.AddressReserved {
+		return err
+	}
+	_, p, err := st.Prefix(nil, a.PrefixID)
+	if err != nil || p == nil || p.Gateway != a.Address {
+		return err
+	}
+	return &apiError{status: http.StatusConflict, code: CodeConflict, field: "id",
+		message: fmt.Sprintf("%s is the gateway of prefix %s; it is released when the prefix is deleted", a.Address, p.Prefix.Prefix)}
+}
+
 // allocate validates and proposes an address allocation.
 func (s *server) allocate(c *call, cmd *fsm.AddressAllocateRequest) error {
 	if err := cmd.Validate(); err != nil {
@@ -304,6 +321,9 @@ func (s *server) handleAddressRelease(c *call) error {
 		}
 	}
 	if err := s.checkAddressVisible(c, id); err != nil {
+		return err
+	}
+	if err := s.checkNotGateway(id); err != nil {
 		return err
 	}
 	meta, err := s.writeMeta(c)

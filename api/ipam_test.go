@@ -231,6 +231,10 @@ func TestIPAM_Prefixes(t *testing.T) {
 	if len(gw.Addresses) != 1 || gw.Addresses[0].Address != "10.0.0.1" || gw.Addresses[0].Status != "reserved" || !uuidRE.MatchString(gw.Addresses[0].ID) || gw.Addresses[0].ID == p.ID {
 		t.Fatalf("gateway %+v", gw)
 	}
+	// It goes with the prefix, not on its own, forced or not.
+	for _, q := range []string{"", "?force=true"} {
+		wantError(t, ts.do("DELETE", "/v1/ipam/addresses/"+gw.Addresses[0].ID+q, ""), 409, CodeConflict, "id")
+	}
 	v6 := ts.createPrefix(`{"prefix":"2001:db8::/64","is_pool":true}`)
 	if v6.Utilization.Size != "18446744073709551616" {
 		t.Fatalf("v6 utilization %+v", v6.Utilization)
