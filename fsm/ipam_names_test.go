@@ -2,8 +2,10 @@ package fsm
 
 import (
 	"fmt"
+	"math/big"
 	"testing"
 
+	"github.com/moxxie/moxxie/ipam"
 	"github.com/moxxie/moxxie/quota"
 )
 
@@ -108,6 +110,26 @@ func TestNameRules_Encoding(t *testing.T) {
 		}
 		if got := cmd.(*AddressAllocateRequest).NameRules; got != c.want {
 			t.Fatalf("decoded NameRules %v, want %v", got, c.want)
+		}
+	}
+}
+
+func TestUtilization(t *testing.T) {
+	two128, _ := new(big.Int).SetString("340282366920938463463374607431768211456", 10)
+	for _, c := range []struct {
+		used    ipam.Key
+		size    *big.Int
+		percent float64
+	}{
+		{ipam.IntKey(0), big.NewInt(0), 0},
+		{ipam.IntKey(1), big.NewInt(4), 25},
+		{ipam.IntKey(4), big.NewInt(4), 100},
+		{ipam.Key{Hi: 1}.Sub64(2), ipam.Key{Hi: 1}.Sub64(1).Big(), 99.99}, // one free: not full
+		{ipam.IntKey(1), two128, 0},
+	} {
+		u := utilization(c.used, c.size)
+		if u.Percent != c.percent || string(u.Size) != c.size.String() {
+			t.Errorf("utilization(%s, %s) = %+v, want %v%%", c.used, c.size, u, c.percent)
 		}
 	}
 }

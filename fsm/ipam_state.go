@@ -38,7 +38,7 @@ func prefixView(txn *memdb.Txn, p *Prefix) *PrefixView {
 	} else {
 		sp = addrSpace(txn, p)
 	}
-	v.Utilization = utilization(sp.Used, sp.Size())
+	v.Utilization = utilization(sp.Used, sp.ExactSize())
 	return &v
 }
 
@@ -47,7 +47,7 @@ func poolView(txn *memdb.Txn, p *Pool) *PoolView {
 	v := PoolView{Pool: p}
 	if base, err := poolSpace(p); err == nil {
 		sp := loadSpace(txn, poolSpaceID(p.ID), base)
-		v.Utilization = utilization(sp.Used, sp.Size())
+		v.Utilization = utilization(sp.Used, sp.ExactSize())
 	}
 	return &v
 }

@@ -268,9 +268,29 @@ func TestSpaceSize(t *testing.T) {
 		if got := sp.Size(); got != tt.want {
 			t.Errorf("Size(%s pool=%v) = %s; want %s", tt.prefix, tt.pool, got, tt.want)
 		}
+		if got, want := sp.ExactSize(), tt.want.Big(); tt.want != MaxKey && got.Cmp(want) != 0 {
+			t.Errorf("ExactSize(%s pool=%v) = %s; want %s", tt.prefix, tt.pool, got, want)
+		}
 		sp.Used = IntKey(1)
 		if got := sp.Free(); got != tt.want.Sub64(1) {
 			t.Errorf("Free(%s pool=%v) = %s; want %s", tt.prefix, tt.pool, got, tt.want.Sub64(1))
+		}
+	}
+}
+
+func TestSpaceExactSize(t *testing.T) {
+	for _, tt := range []struct {
+		prefix string
+		pool   bool
+		want   string
+	}{
+		{"::/0", false, "340282366920938463463374607431768211455"}, // without the subnet-router anycast ::
+		{"::/0", true, "340282366920938463463374607431768211456"},  // 2^128
+		{"0.0.0.0/0", true, "4294967296"},
+	} {
+		sp, _ := addrSpace(t, tt.prefix, tt.pool)
+		if got := sp.ExactSize().String(); got != tt.want {
+			t.Errorf("ExactSize(%s pool=%v) = %s; want %s", tt.prefix, tt.pool, got, tt.want)
 		}
 	}
 }

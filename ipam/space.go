@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"math/big"
 	"net/netip"
 	"slices"
 	"strings"
@@ -111,6 +112,17 @@ func (sp *Space) Size() Key {
 	var n Key
 	for _, r := range sp.Ranges {
 		n = n.addSat(r.End.Sub(r.Start)).addSat(IntKey(1))
+	}
+	return n
+}
+
+// ExactSize returns how many keys the space has, also 2^128, which Size
+// cannot hold.
+func (sp *Space) ExactSize() *big.Int {
+	n := new(big.Int)
+	one := big.NewInt(1)
+	for _, r := range sp.Ranges {
+		n.Add(n, r.End.Big()).Sub(n, r.Start.Big()).Add(n, one)
 	}
 	return n
 }
