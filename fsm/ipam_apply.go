@@ -550,6 +550,27 @@ func activePrefix(txn *memdb.Txn, id, field string) (*Prefix, error) {
 
 // --- IP ranges --------------------------------------------------------
 
+// holderOf says what holds the used key k of prefix p's address space: an
+// address, a quarantine or an IP range.
+func holderOf(txn *memdb.Txn, p *Prefix, sp *ipam.Space, k ipam.Key) string {
+	a := sp.Addr(k)
+	if raw, _ := txn.First(tableAddresses, "addr", p.VRF, a); raw != nil {
+		return "allocated as address " + raw.(*Address).ID
+	}
+	if h, ok := (txnHolds{txn}).Get(addrSpaceID(p.ID), k); ok {
+		return "in quarantine until " + time.Unix(0, h.Until).UTC().Format(time.RFC3339)
+	}
+	it, err := txn.Get(tableIPRanges, "prefix", p.ID)
+	must(err)
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		g := raw.(*IPRange)
+		if lo, hi := netip.MustParseAddr(g.Start), netip.MustParseAddr(g.End); lo.Compare(a) <= 0 && a.Compare(hi) <= 0 {
+			return "in IP range " + g.ID + " (" + g.Start + "-" + g.End + ")"
+		}
+	}
+	return "used"
+}
+
 func applyIPRangeCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*IPRangeCreateRequest)
 	g := req.Range
@@ -572,6 +593,10 @@ func applyIPRangeCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, fieldErr("end_address", err)
 	}
 	if err := sp.ClaimRange(txnRuns{txn, addrSpaceID(p.ID)}, first, last); err != nil {
+		var iu *ipam.InUseError
+		if errors.As(err, &iu) {
+			return nil, fieldErrf("start_address", ipam.ErrInUse, "%s: %s", err, holderOf(txn, p, &sp, iu.Key))
+		}
 		return nil, fieldErr("start_address", err)
 	}
 	if err := saveSpace(txn, index, addrSpaceID(p.ID), sp); err != nil {

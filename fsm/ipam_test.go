@@ -232,7 +232,13 @@ func TestIPAM_GatewayAndRanges(t *testing.T) {
 	if got := x.alloc("p", 1); got[0] != "192.168.10.100" {
 		t.Fatalf("first allocation %v, want .100 after the gateway and the DHCP range", got)
 	}
-	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: "192.168.10.90", End: "192.168.10.110"}}, ipam.ErrInUse, "start_address", "")
+	// A clash says what holds the address: a range, an address, a quarantine.
+	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: "192.168.10.90", End: "192.168.10.110"}}, ipam.ErrInUse, "start_address", "in IP range dhcp (192.168.10.2-192.168.10.99)")
+	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: "192.168.10.100", End: "192.168.10.110"}}, ipam.ErrInUse, "start_address", "allocated as address id-")
+	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: "192.168.10.1", End: "192.168.10.1"}}, ipam.ErrInUse, "start_address", "allocated as address gw")
+	q := x.allocReq(&AddressAllocateRequest{PrefixID: "p", Count: 1})
+	x.ok(&AddressReleaseRequest{ID: q.ID})
+	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: q.Address, End: q.Address}}, ipam.ErrInUse, "start_address", "in quarantine until 2026-11-25T12:10:00Z")
 	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: "192.168.10.200", End: "192.168.11.5"}}, ipam.ErrOutside, "end_address", "")
 	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: "192.168.10.20", End: "192.168.10.10"}}, ipam.ErrInvalidRange, "end_address", "")
 	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "q", Prefix: "192.168.20.0/24", Gateway: "192.168.20.0"}, GatewayID: "g2"}, ipam.ErrOutside, "gateway", "")

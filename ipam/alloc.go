@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 )
 
@@ -160,7 +161,7 @@ func (sp *Space) ClaimRange(s RunStore, from, to Key) error {
 		return err
 	}
 	if used, ok := sp.claimRange(s, from, to); !ok {
-		return errorf(ErrInUse, "%s in %s is in use", sp.Format(used), sp.formatRun(Run{from, to}))
+		return &InUseError{Key: used, msg: fmt.Sprintf("%s in %s is in use", sp.Format(used), sp.formatRun(Run{from, to}))}
 	}
 	return nil
 }

@@ -145,7 +145,7 @@ func TestClaimRelease(t *testing.T) {
 		ops: []op{
 			{do: "claim", from: "10.0.0.5", runs: "10.0.0.5"},
 			{do: "claim", from: "10.0.0.5", err: ErrInUse, msg: "10.0.0.5 is in use", runs: "10.0.0.5"},
-			{do: "claim", from: "10.0.0.0", err: ErrOutside, msg: "10.0.0.0 is outside 10.0.0.0/24 (usable 10.0.0.1-10.0.0.254)", runs: "10.0.0.5"},
+			{do: "claim", from: "10.0.0.0", err: ErrOutside, msg: "10.0.0.0 is in 10.0.0.0/24 but not usable (usable 10.0.0.1-10.0.0.254)", runs: "10.0.0.5"},
 			{do: "claim", from: "10.0.0.255", err: ErrOutside, runs: "10.0.0.5"},
 			{do: "claim", from: "10.0.1.1", err: ErrOutside, runs: "10.0.0.5"},
 			{do: "release", from: "10.0.0.6", err: ErrNotAllocated, msg: "10.0.0.6 is not allocated", runs: "10.0.0.5"},
@@ -240,12 +240,12 @@ func TestSpaceKeyOf(t *testing.T) {
 	_, err := sp.KeyOf(netip.MustParseAddr("2001:db8::1"))
 	wantErr(t, err, ErrFamily, "2001:db8::1 does not belong in 10.0.0.0/24")
 	_, err = sp.KeyOf(netip.MustParseAddr("10.0.0.255"))
-	wantErr(t, err, ErrOutside, "10.0.0.255 is outside 10.0.0.0/24 (usable 10.0.0.1-10.0.0.254)")
+	wantErr(t, err, ErrOutside, "10.0.0.255 is in 10.0.0.0/24 but not usable (usable 10.0.0.1-10.0.0.254)")
 	v6, _ := addrSpace(t, "2001:db8::/64", false)
 	_, err = v6.KeyOf(netip.MustParseAddr("10.0.0.1"))
 	wantErr(t, err, ErrFamily, "")
 	_, err = v6.KeyOf(netip.MustParseAddr("2001:db8::"))
-	wantErr(t, err, ErrOutside, "2001:db8:: is outside 2001:db8::/64 (usable 2001:db8::1-2001:db8::ffff:ffff:ffff:ffff)")
+	wantErr(t, err, ErrOutside, "2001:db8:: is in 2001:db8::/64 but not usable (usable 2001:db8::1-2001:db8::ffff:ffff:ffff:ffff)")
 }
 
 func TestSpaceSize(t *testing.T) {

@@ -60,6 +60,18 @@ type valueError struct {
 func (e *valueError) Error() string { return e.msg }
 func (e *valueError) Unwrap() error { return e.kind }
 
+// InUseError is the ErrInUse of claiming a range: Key is the first key
+// of the range that is used, so that the caller can say what holds it.
+type InUseError struct {
+	Key Key
+	msg string
+}
+
+func (e *InUseError) Error() string { return e.msg }
+
+// Unwrap returns ErrInUse.
+func (e *InUseError) Unwrap() error { return ErrInUse }
+
 // errorf returns an error of the given kind whose message is the formatted
 // text alone.
 func errorf(kind error, format string, args ...any) error {

@@ -189,6 +189,11 @@ func (sp *Space) name() string {
 	if sp.Prefix.IsValid() {
 		return sp.Prefix.String()
 	}
+	return sp.usable()
+}
+
+// usable lists the ranges of the space.
+func (sp *Space) usable() string {
 	parts := make([]string, len(sp.Ranges))
 	for i, r := range sp.Ranges {
 		parts[i] = sp.formatRun(r)
@@ -198,6 +203,12 @@ func (sp *Space) name() string {
 
 // outside returns the ErrOutside error for k.
 func (sp *Space) outside(k Key) error {
+	isAddr := sp.Kind == KindIPv6 || sp.Kind == KindIPv4 && k.Hi == 0 && k.Lo <= 1<<32-1
+	if sp.Prefix.IsValid() && isAddr && sp.Prefix.Contains(sp.Addr(k)) {
+		// In the prefix but not usable: its network, broadcast or
+		// subnet-router anycast address.
+		return errorf(ErrOutside, "%s is in %s but not usable (usable %s)", sp.Format(k), sp.Prefix, sp.usable())
+	}
 	if sp.Prefix.IsValid() && len(sp.Ranges) == 1 {
 		return errorf(ErrOutside, "%s is outside %s (usable %s)", sp.Format(k), sp.Prefix, sp.formatRun(sp.Ranges[0]))
 	}
