@@ -33,6 +33,9 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 // ParseAddr parses an IP address and refuses IPv6 zones and IPv4 written as
 // IPv4-mapped IPv6 (::ffff:10.0.0.1).
 func ParseAddr(s string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, errorf(ErrInvalidAddr, "an IP address is required")
+	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Addr{}, errorf(ErrInvalidAddr, "%q is not an IP address: %s", s, parseReason(err))

@@ -93,6 +93,9 @@ func TestParseAddr(t *testing.T) {
 	if _, err := ParseAddr("::ffff:10.0.0.1"); err.Error() != "::ffff:10.0.0.1 is IPv4-mapped IPv6: write it as 10.0.0.1" {
 		t.Errorf("mapped message: %v", err)
 	}
+	if _, err := ParseAddr(""); err.Error() != "an IP address is required" {
+		t.Errorf("empty message: %v", err)
+	}
 }
 
 func TestUsableRange(t *testing.T) {
