@@ -100,7 +100,7 @@ func (*IPRangeDeleteRequest) Type() MessageType { return IPRangeDeleteType }
 //     prefix;
 //   - with Address, that address (Count must be 1), in PrefixID or, when
 //     PrefixID is empty, in the active prefix of VRF that contains it; with
-//     Fallback the next free address of the prefix when it is taken, with
+//     Fallback the lowest free address of the prefix when it is taken, with
 //     Force even if it is in quarantine.
 //
 // IDs holds one leader-generated ID per address.
@@ -186,7 +186,7 @@ type PoolDeleteRequest struct {
 func (*PoolDeleteRequest) Type() MessageType { return PoolDeleteType }
 
 // IDAllocateRequest takes a VLAN ID or VNI from a pool: Number when it is
-// not zero (with Fallback the next free one when Number is taken), the
+// not zero (with Fallback the lowest free one when Number is taken), the
 // lowest free one otherwise. Allocation carries the new object's ID and
 // descriptive fields.
 type IDAllocateRequest struct {

@@ -131,7 +131,7 @@ func (a *app) addressCreateCommand() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&req.VRF, "vrf", "", "VRF to find the prefix in (default global)")
-	fl.BoolVar(&req.Fallback, "fallback", false, "take the next free address of the prefix when this one is taken")
+	fl.BoolVar(&req.Fallback, "fallback", false, "take the lowest free address of the prefix when this one is taken")
 	fl.BoolVar(&req.Force, "force", false, "take the address even if it is still in quarantine")
 	fl.StringVar(&req.DNSName, "dns-name", "", "DNS name of the address")
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the address")

@@ -288,7 +288,7 @@ func (a *app) idAllocateCommand(k *poolKind) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&req.Number, k.numberFlag, 0, "allocate this "+k.idName)
-	fl.BoolVar(&req.Fallback, "fallback", false, "with --"+k.numberFlag+", take the next free one when it is taken")
+	fl.BoolVar(&req.Fallback, "fallback", false, "with --"+k.numberFlag+", take the lowest free one when it is taken")
 	fl.StringVar(&req.Name, "name", "", "name of the "+k.idName)
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the "+k.idName)
 	fl.StringVar(&req.Project, "project", "", "project of the tenant the "+k.idName+" counts against")

@@ -160,7 +160,7 @@ a timeout or failover never hands out addresses twice.`,
 	fl.IntVar(&req.Count, "count", 1, "number of addresses to allocate")
 	// Not --address: that is the global server address flag.
 	fl.StringVar(&req.Address, "ip", "", "allocate this address")
-	fl.BoolVar(&req.Fallback, "fallback", false, "with --ip, take the next free address when it is taken")
+	fl.BoolVar(&req.Fallback, "fallback", false, "with --ip, take the lowest free address when it is taken")
 	fl.BoolVar(&req.Force, "force", false, "take an address that is still in quarantine")
 	fl.StringVar(&req.DNSName, "dns-name", "", "DNS name of the address")
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the addresses")
