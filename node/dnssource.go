@@ -220,8 +220,9 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 // is the store index of the last change to zones, prefixes or addresses,
 // the same on every server at the same state. Forward zones' name server
 // is "ns1.<zone>." and their mailbox "hostmaster.<zone>." (the dns package
-// defaults); reverse zones name those of the first forward zone by name,
-// since a name under in-addr.arpa. is no host. Nothing serves an address
+// defaults); reverse zones name those of the oldest forward zone (the
+// first created), since a name under in-addr.arpa. is no host: a zone
+// created later does not change them. Nothing serves an address
 // for ns1.<zone>: allocate one with that dns_name to delegate to Moxxie.
 func dnsRecords(d *fsm.DNSData) *dns.Records {
 	return newDNSView(d).records(d.Index, d.Addresses)
@@ -239,6 +240,7 @@ type dnsView struct {
 func newDNSView(d *fsm.DNSData) *dnsView {
 	v := &dnsView{zoneTTL: make(map[string]uint32, len(d.Zones)), reverse: map[string]bool{}}
 	var first string
+	var firstIndex uint64
 	for _, z := range d.Zones {
 		name := strings.ToLower(strings.TrimSuffix(z.ID, "."))
 		if name == "" {
@@ -248,8 +250,8 @@ func newDNSView(d *fsm.DNSData) *dnsView {
 			continue
 		}
 		v.zoneTTL[name] = z.TTL
-		if first == "" || name < first {
-			first = name
+		if first == "" || z.CreateIndex < firstIndex || z.CreateIndex == firstIndex && name < first {
+			first, firstIndex = name, z.CreateIndex
 		}
 		v.zones = append(v.zones, dns.Zone{Name: name + ".", Kind: dns.ZoneForward, TTL: z.TTL})
 	}

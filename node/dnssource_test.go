@@ -88,6 +88,17 @@ func TestDNSRecords_Mapping(t *testing.T) {
 		t.Errorf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
+	// A zone created later, whatever its name, leaves the reverse zones'
+	// name server and mailbox those of the oldest zone.
+	d.Zones[0].CreateIndex, d.Zones[1].CreateIndex = 5, 6
+	d.Zones = append(d.Zones, &fsm.Zone{ID: "a-first-by-name.test", CreateIndex: 40})
+	for _, z := range dnsRecords(d).Zones {
+		if z.Kind == dns.ZoneReverse && (!slices.Equal(z.NS, []string{"ns1.moxxie.test."}) || z.Mbox != "hostmaster.moxxie.test.") {
+			t.Errorf("after a later zone: %s ns=%v mbox=%s", z.Name, z.NS, z.Mbox)
+		}
+	}
+	d.Zones = d.Zones[:2]
+
 	// Without forward zones nothing but the reverse zones is served, and
 	// they name their own server.
 	recs = dnsRecords(&fsm.DNSData{Prefixes: d.Prefixes[:1], Addresses: d.Addresses})
@@ -436,8 +447,8 @@ func TestDNSSource_TellsChanges(t *testing.T) {
 	check("allocate in the new zones", r, a, nil, []string{"1.1.0.10.in-addr.arpa. app.other.test.", "app.other.test. 10.0.1.1"})
 
 	// A zone goes, and takes its names' records along. The reverse zones
-	// took their name server from it, the first forward zone by name, so
-	// they change too: the records of the names left in them go with them
+	// took their name server from it, the oldest forward zone, so they
+	// change too: the records of the names left in them go with them
 	// and come back.
 	tf.apply(t, &fsm.ZoneDeleteRequest{ID: "moxxie.test"})
 	c, r, a = next("zone deleted")
