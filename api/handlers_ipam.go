@@ -2,9 +2,11 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/fsm"
@@ -308,11 +310,40 @@ func (s *server) handlePrefixDelete(c *call) error {
 	if err != nil {
 		return err
 	}
+	force := false
+	if c.r.URL.RawQuery != "" {
+		if force, err = boolParam(c, "force"); err != nil {
+			return err
+		}
+	}
+	if !force {
+		if err := s.checkNoQuarantine(id); err != nil {
+			return err
+		}
+	}
 	meta, err := s.writeMeta(c)
 	if err != nil {
 		return err
 	}
 	return s.apply(c, &fsm.PrefixDeleteRequest{WriteMeta: meta, ID: id}, http.StatusOK, nil)
+}
+
+// checkNoQuarantine refuses to delete a prefix whose released addresses
+// are still in quarantine: the quarantine goes with the prefix, and a
+// prefix made again in its place would hand them out at once.
+func (s *server) checkNoQuarantine(id string) error {
+	st := s.b.State()
+	_, p, err := st.Prefix(nil, id)
+	if err != nil || p == nil {
+		return err
+	}
+	n, until, err := st.Quarantined(id, s.b.Now().UnixNano())
+	if err != nil || n == 0 {
+		return err
+	}
+	return &apiError{status: http.StatusConflict, code: CodeConflict, field: "id",
+		message: fmt.Sprintf("%d released addresses of %s are in quarantine until %s at the latest; deleting the prefix drops their quarantine: wait, or delete with force=true",
+			n, p.Prefix.Prefix, time.Unix(0, until).UTC().Format(time.RFC3339))}
 }
 
 // handlePrefixAllocatePrefix creates the lowest free child prefix of the

@@ -321,8 +321,16 @@ func TestIPAM_Prefixes(t *testing.T) {
 	a := ts.allocate(p.ID, `{}`)
 	ts.refused("DELETE", "/v1/ipam/prefixes/"+p.ID, "", 409, CodeConflict, "id", false)
 	ts.call("DELETE", "/v1/ipam/addresses/"+a[0].ID+"?force=true", "", 200, nil)
+	// Refused while a released address is in quarantine, unless forced:
+	// the quarantine goes with the prefix.
+	b := ts.allocate(p.ID, `{}`)
+	ts.call("DELETE", "/v1/ipam/addresses/"+b[0].ID, "", 200, nil)
+	msg := ts.refused("DELETE", "/v1/ipam/prefixes/"+p.ID, "", 409, CodeConflict, "id", true)
+	if !strings.Contains(msg, "1 released addresses of 10.0.0.0/24 are in quarantine until 2026-01-02T03:14:05Z") {
+		t.Errorf("quarantine message %q", msg)
+	}
 	var deleted map[string]any
-	ts.call("DELETE", "/v1/ipam/prefixes/"+p.ID, "", 200, &deleted)
+	ts.call("DELETE", "/v1/ipam/prefixes/"+p.ID+"?force=true", "", 200, &deleted)
 	if deleted["id"] != p.ID || deleted["prefix"] != "10.0.0.0/24" {
 		t.Fatalf("deleted %v", deleted)
 	}

@@ -451,8 +451,10 @@ func (c *Client) PrefixUpdate(ctx context.Context, id string, u PrefixUpdate, w 
 
 // PrefixDelete deletes a prefix that holds no addresses and no children
 // (DELETE /v1/ipam/prefixes/{id}) and returns it as it was.
-func (c *Client) PrefixDelete(ctx context.Context, id string, w *WriteOptions) (*Prefix, *Meta, error) {
-	return writeOne[Prefix](ctx, c, http.MethodDelete, itemPath(prefixesPath, id), nil, w)
+// With force it is deleted even while released addresses of it are in
+// quarantine, which goes with it.
+func (c *Client) PrefixDelete(ctx context.Context, id string, force bool, w *WriteOptions) (*Prefix, *Meta, error) {
+	return deleteForced[Prefix](ctx, c, itemPath(prefixesPath, id), force, w)
 }
 
 // PrefixAllocate takes addresses from an active prefix (POST
@@ -536,11 +538,17 @@ func (c *Client) AddressUpdate(ctx context.Context, id string, u AddressUpdate, 
 // AddressRelease releases an address (DELETE /v1/ipam/addresses/{id}). It
 // stays in quarantine for the ipam.quarantine setting unless force is set.
 func (c *Client) AddressRelease(ctx context.Context, id string, force bool, w *WriteOptions) (*AddressRelease, *Meta, error) {
-	r := newWrite(http.MethodDelete, itemPath(addressesPath, id), w.key())
+	return deleteForced[AddressRelease](ctx, c, itemPath(addressesPath, id), force, w)
+}
+
+// deleteForced DELETEs path, with ?force=true when force is set, and
+// decodes the answer.
+func deleteForced[T any](ctx context.Context, c *Client, path string, force bool, w *WriteOptions) (*T, *Meta, error) {
+	r := newWrite(http.MethodDelete, path, w.key())
 	if force {
 		r.query = url.Values{"force": {"true"}}
 	}
-	var out AddressRelease
+	var out T
 	m, err := c.call(ctx, r, &out)
 	if err != nil {
 		return nil, nil, err

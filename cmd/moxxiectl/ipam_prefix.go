@@ -21,20 +21,7 @@ func (a *app) prefixCommand() *cobra.Command {
 				return a.show(p, func(w io.Writer) error { return printPrefix(w, p) })
 			}),
 		a.prefixUpdateCommand(),
-		&cobra.Command{
-			Use:   "delete ID",
-			Short: "Delete a prefix that holds no addresses and no child prefixes",
-			Args:  exactArgs("ID"),
-			RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-				p, _, err := c.PrefixDelete(ctx, args[0], nil)
-				if err != nil {
-					return err
-				}
-				return a.show(p, func(w io.Writer) error {
-					return printf(w, "Prefix %s deleted (ID %s)\n", cell(p.Prefix), cell(args[0]))
-				})
-			}),
-		},
+		a.prefixDeleteCommand(),
 		a.prefixAllocateCommand(),
 		a.prefixAllocatePrefixCommand(),
 		a.prefixAvailableCommand(),
@@ -123,6 +110,30 @@ func (a *app) prefixUpdateCommand() *cobra.Command {
 	cmd.Flags().StringVar(&tenant, "tenant", "", "new tenant; empty clears it")
 	cmd.Flags().StringVar(&project, "project", "", "new project of the tenant; empty clears it")
 	cmd.Flags().StringVar(&description, "description", "", "new description; empty clears it")
+	return cmd
+}
+
+func (a *app) prefixDeleteCommand() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a prefix that holds no addresses and no child prefixes",
+		Long: `Delete a prefix that holds no addresses and no child prefixes. While
+addresses released from it are in quarantine it is refused: the quarantine
+goes with the prefix, and a prefix made again in its place would hand them
+out at once. --force deletes it anyway.`,
+		Args: exactArgs("ID"),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			p, _, err := c.PrefixDelete(ctx, args[0], force, nil)
+			if err != nil {
+				return err
+			}
+			return a.show(p, func(w io.Writer) error {
+				return printf(w, "Prefix %s deleted (ID %s)\n", cell(p.Prefix), cell(args[0]))
+			})
+		}),
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "delete even while released addresses are in quarantine, dropping it")
 	return cmd
 }
 
