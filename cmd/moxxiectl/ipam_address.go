@@ -183,9 +183,9 @@ func (a *app) addressUpdateCommand() *cobra.Command {
 
 func addressTable(w io.Writer, list []client.Address) error {
 	tw := newTable(w)
-	row(tw, "ADDRESS", "DNS NAME", "STATUS", "OWNER", "TENANT", "ID")
+	row(tw, "ADDRESS", "VRF", "DNS NAME", "STATUS", "OWNER", "TENANT", "ID")
 	for _, a := range list {
-		row(tw, cell(a.Address), orDash(cell(a.DNSName)), cell(a.Status), orDash(cell(a.Owner)), orDash(cell(tenantOf(a))), cell(a.ID))
+		row(tw, cell(a.Address), orDash(cell(a.VRF)), orDash(cell(a.DNSName)), cell(a.Status), orDash(cell(a.Owner)), orDash(cell(tenantOf(a))), cell(a.ID))
 	}
 	return tw.Flush()
 }

@@ -145,9 +145,9 @@ Updated:      2025-06-01T12:00:00Z
 	if _, _, key := f.lastCall(); key == "" {
 		t.Error("allocate sent no Idempotency-Key")
 	}
-	want = `ADDRESS   DNS NAME         STATUS  OWNER        TENANT  ID
-10.0.0.2  web.moxxie.test  active  vm:101/net0  -       a6
-10.0.0.3  web.moxxie.test  active  vm:101/net0  -       a7
+	want = `ADDRESS   VRF     DNS NAME         STATUS  OWNER        TENANT  ID
+10.0.0.2  global  web.moxxie.test  active  vm:101/net0  -       a6
+10.0.0.3  global  web.moxxie.test  active  vm:101/net0  -       a7
 `
 	if out != want {
 		t.Errorf("allocate:\n%s\nwant:\n%s", out, want)
@@ -334,8 +334,8 @@ func TestIPAM_Address(t *testing.T) {
 	if _, _, key := f.lastCall(); key == "" {
 		t.Error("create sent no Idempotency-Key")
 	}
-	want := `ADDRESS    DNS NAME        STATUS  OWNER        TENANT  ID
-10.0.0.10  db.moxxie.test  active  vm:102/net0  acme    a2
+	want := `ADDRESS    VRF   DNS NAME        STATUS  OWNER        TENANT  ID
+10.0.0.10  blue  db.moxxie.test  active  vm:102/net0  acme    a2
 `
 	if out != want {
 		t.Errorf("create:\n%s\nwant:\n%s", out, want)

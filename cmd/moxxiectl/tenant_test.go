@@ -330,8 +330,8 @@ func TestTenant_ProjectFlags(t *testing.T) {
 		t.Fatalf("allocate: exit %d, %s", code, stderr)
 	}
 	checkJSON(t, "allocate body", f.lastBody(), `{"count": 1, "tenant": "acme", "project": "web"}`)
-	want := `ADDRESS   DNS NAME  STATUS  OWNER  TENANT    ID
-10.0.0.2  -         active  -      acme/web  a1
+	want := `ADDRESS   VRF     DNS NAME  STATUS  OWNER  TENANT    ID
+10.0.0.2  global  -         active  -      acme/web  a1
 `
 	if out != want {
 		t.Errorf("allocate:\n%s\nwant:\n%s", out, want)

@@ -109,7 +109,7 @@ Finished:      2025-06-01T12:00:30Z
 	// The address is in IPAM, owned by the VM's NIC, and the VM in the
 	// inventory.
 	out, _ = p.cli(t, 0, "ipam", "address", "list", "--owner", "vm:104/net0")
-	if !strings.Contains(out, "10.0.0.20  web2.moxxie.test  active  vm:104/net0  acme") {
+	if !strings.Contains(out, "10.0.0.20  global  web2.moxxie.test  active  vm:104/net0  acme") {
 		t.Errorf("address:\n%s", out)
 	}
 	out, _ = p.cli(t, 0, "inventory", "guests", "--tenant", "acme", "--node", "pve2")
