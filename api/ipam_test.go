@@ -181,6 +181,10 @@ func TestIPAM_VRFs(t *testing.T) {
 	if len(list.VRFs) != 1 || list.VRFs[0].ID != "global" {
 		t.Fatalf("vrfs %+v", list)
 	}
+	// The implicit default VRF was never created: it has no created_at.
+	if body := ts.body("/v1/ipam/vrfs"); strings.Contains(body, "created_at") {
+		t.Errorf("the default VRF has a creation time: %s", body)
+	}
 	var v map[string]any
 	ts.call("POST", "/v1/ipam/vrfs", `{"id":"blue","description":"tenant blue","tenant":"t1"}`, 201, &v)
 	if v["id"] != "blue" || v["description"] != "tenant blue" || v["tenant"] != "t1" || v["created_at"] != "2026-01-02T03:04:05Z" {

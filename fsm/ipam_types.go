@@ -90,7 +90,7 @@ type VRF struct {
 	Tenant      string    `json:"tenant,omitempty"`
 	CreateIndex uint64    `json:"create_index"`
 	ModifyIndex uint64    `json:"modify_index"`
-	CreatedAt   Timestamp `json:"created_at"`
+	CreatedAt   Timestamp `json:"created_at,omitzero"` // zero for the implicit default VRF
 }
 
 // Prefix is an IPv4 or IPv6 prefix in a VRF. A container holds child
