@@ -310,9 +310,12 @@ func (s *server) handlePrefixDelete(c *call) error {
 	if err != nil {
 		return err
 	}
-	force := false
+	var force, reparent bool
 	if c.r.URL.RawQuery != "" {
 		if force, err = boolParam(c, "force"); err != nil {
+			return err
+		}
+		if reparent, err = boolParam(c, "reparent"); err != nil {
 			return err
 		}
 	}
@@ -325,7 +328,7 @@ func (s *server) handlePrefixDelete(c *call) error {
 	if err != nil {
 		return err
 	}
-	return s.apply(c, &fsm.PrefixDeleteRequest{WriteMeta: meta, ID: id}, http.StatusOK, nil)
+	return s.apply(c, &fsm.PrefixDeleteRequest{WriteMeta: meta, ID: id, Reparent: reparent}, http.StatusOK, nil)
 }
 
 // checkNoQuarantine refuses to delete a prefix whose released addresses

@@ -668,6 +668,14 @@ func TestIPAM_ContainersAndAvailable(t *testing.T) {
 	ts.refused("POST", "/v1/ipam/prefixes/"+child.ID+"/allocate-prefix", `{"prefix_length":28}`, 409, CodeConflict, "prefix_id", false)
 	ts.refused("POST", "/v1/ipam/prefixes/nope/allocate-prefix", `{"prefix_length":28}`, 404, CodeNotFound, "id", false)
 	ts.refused("DELETE", "/v1/ipam/prefixes/"+c.ID, "", 409, CodeConflict, "id", false)
+	ts.refused("DELETE", "/v1/ipam/prefixes/"+c.ID+"?reparent=maybe", "", 400, CodeInvalidRequest, "reparent", true)
+	// With reparent it goes, and its children move up to its parent.
+	ts.call("DELETE", "/v1/ipam/prefixes/"+c.ID+"?reparent", "", 200, nil)
+	var moved testPrefix
+	ts.call("GET", "/v1/ipam/prefixes/"+p.ID, "", 200, &moved)
+	if moved.ID != p.ID || moved.ParentID != "" {
+		t.Fatalf("child of the deleted top-level container %+v", moved)
+	}
 
 	small := ts.createPrefix(`{"prefix":"192.168.0.0/30","status":"container"}`)
 	ts.refused("POST", "/v1/ipam/prefixes/"+small.ID+"/allocate-prefix", `{"prefix_length":30}`, 400, CodeInvalidRequest, "prefix_length", false)

@@ -451,10 +451,26 @@ func (c *Client) PrefixUpdate(ctx context.Context, id string, u PrefixUpdate, w 
 
 // PrefixDelete deletes a prefix that holds no addresses and no children
 // (DELETE /v1/ipam/prefixes/{id}) and returns it as it was.
-// With force it is deleted even while released addresses of it are in
-// quarantine, which goes with it.
-func (c *Client) PrefixDelete(ctx context.Context, id string, force bool, w *WriteOptions) (*Prefix, *Meta, error) {
-	return deleteForced[Prefix](ctx, c, itemPath(prefixesPath, id), force, w)
+func (c *Client) PrefixDelete(ctx context.Context, id string, o PrefixDeleteOptions, w *WriteOptions) (*Prefix, *Meta, error) {
+	r := newWrite(http.MethodDelete, itemPath(prefixesPath, id), w.key())
+	r.query = url.Values{}
+	if o.Force {
+		r.query.Set("force", "true")
+	}
+	if o.Reparent {
+		r.query.Set("reparent", "true")
+	}
+	return decodeOne[Prefix](ctx, c, r)
+}
+
+// PrefixDeleteOptions tune a prefix deletion.
+type PrefixDeleteOptions struct {
+	// Force deletes the prefix even while released addresses of it are in
+	// quarantine, which goes with it.
+	Force bool
+	// Reparent deletes a container that holds child prefixes, handing
+	// them to its parent (or the VRF's top level).
+	Reparent bool
 }
 
 // PrefixAllocate takes addresses from an active prefix (POST
@@ -538,16 +554,15 @@ func (c *Client) AddressUpdate(ctx context.Context, id string, u AddressUpdate, 
 // AddressRelease releases an address (DELETE /v1/ipam/addresses/{id}). It
 // stays in quarantine for the ipam.quarantine setting unless force is set.
 func (c *Client) AddressRelease(ctx context.Context, id string, force bool, w *WriteOptions) (*AddressRelease, *Meta, error) {
-	return deleteForced[AddressRelease](ctx, c, itemPath(addressesPath, id), force, w)
-}
-
-// deleteForced DELETEs path, with ?force=true when force is set, and
-// decodes the answer.
-func deleteForced[T any](ctx context.Context, c *Client, path string, force bool, w *WriteOptions) (*T, *Meta, error) {
-	r := newWrite(http.MethodDelete, path, w.key())
+	r := newWrite(http.MethodDelete, itemPath(addressesPath, id), w.key())
 	if force {
 		r.query = url.Values{"force": {"true"}}
 	}
+	return decodeOne[AddressRelease](ctx, c, r)
+}
+
+// decodeOne makes request r and decodes its answer.
+func decodeOne[T any](ctx context.Context, c *Client, r *request) (*T, *Meta, error) {
 	var out T
 	m, err := c.call(ctx, r, &out)
 	if err != nil {
@@ -720,12 +735,7 @@ func writeOne[T any](ctx context.Context, c *Client, method, path string, body a
 	if body != nil {
 		r.jsonBody(body)
 	}
-	var out T
-	m, err := c.call(ctx, r, &out)
-	if err != nil {
-		return nil, nil, err
-	}
-	return &out, m, nil
+	return decodeOne[T](ctx, c, r)
 }
 
 // writeList POSTs body as JSON and decodes a list answer, {"<field>": [...]}.

@@ -155,7 +155,7 @@ func TestIPAM_Requests(t *testing.T) {
 			v, _, err := c.PrefixUpdate(ctx, "p1", PrefixUpdate{Description: str("")}, nil)
 			return v, err
 		}, "PATCH /v1/ipam/prefixes/p1", `{"description": ""}`, nil},
-		{"prefix delete", func() (any, error) { v, _, err := c.PrefixDelete(ctx, "p1", false, nil); return v, err },
+		{"prefix delete", func() (any, error) { v, _, err := c.PrefixDelete(ctx, "p1", PrefixDeleteOptions{}, nil); return v, err },
 			"DELETE /v1/ipam/prefixes/p1", "", nil},
 		{"prefix allocate", func() (any, error) {
 			v, _, err := c.PrefixAllocate(ctx, "p1", AllocateRequest{Count: 2, DNSName: "web1.moxxie.test", Owner: "vm:101/net0"}, nil)

@@ -433,13 +433,16 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	var kids []*Prefix
 	if p.Status == PrefixContainer {
 		if sp := blockSpace(txn, p); !sp.Used.IsZero() {
-			kids := childrenWithin(txn, p.VRF, p.ID, prefixNet(p))
+			kids = childrenWithin(txn, p.VRF, p.ID, prefixNet(p))
 			if len(kids) == 0 {
 				return nil, fmt.Errorf("fsm: container %s has used blocks but no children", p.Prefix)
 			}
-			return nil, fieldErrf("id", ErrConflict, "container %s still holds %d child prefixes, such as %s; delete them first", p.Prefix, len(kids), kids[0].Prefix)
+			if !req.Reparent {
+				return nil, fieldErrf("id", ErrConflict, "container %s still holds %d child prefixes, such as %s; delete them first, or delete it with reparent to hand them to its parent", p.Prefix, len(kids), kids[0].Prefix)
+			}
 		}
 	}
 	if raw, err := txn.First(tableSDNSubnets, "prefix", p.ID); err != nil {
@@ -483,6 +486,18 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	first, last := blockRange(prefixNet(p))
 	if err := sp.ReleaseRange(txnRuns{txn, spID}, first, last); err != nil {
 		return nil, fmt.Errorf("fsm: release %s in its parent: %w", p.Prefix, err)
+	}
+	for _, k := range kids {
+		// Inside p, so free in p's parent now that p's block is released.
+		first, last := blockRange(prefixNet(k))
+		if err := sp.ClaimRange(txnRuns{txn, spID}, first, last); err != nil {
+			return nil, fmt.Errorf("fsm: hand %s to the parent of %s: %w", k.Prefix, p.Prefix, err)
+		}
+		moved := *k
+		moved.ParentID, moved.ModifyIndex, moved.UpdatedAt = p.ParentID, index, Timestamp(req.Now)
+		if err := insert(txn, tablePrefixes, index, &moved); err != nil {
+			return nil, err
+		}
 	}
 	if err := saveSpace(txn, index, spID, sp); err != nil {
 		return nil, err

@@ -57,6 +57,10 @@ func (*PrefixUpdateRequest) Type() MessageType { return PrefixUpdateType }
 type PrefixDeleteRequest struct {
 	WriteMeta
 	ID string
+	// Reparent hands a container's child prefixes to the container's own
+	// parent (or the VRF's top level) instead of refusing to delete it,
+	// undoing what creating it over them did.
+	Reparent bool `codec:",omitempty"`
 }
 
 // Type returns PrefixDeleteType.

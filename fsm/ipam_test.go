@@ -220,6 +220,31 @@ func TestIPAM_Nesting(t *testing.T) {
 		t.Fatalf("deleted child's block not reused: got %s", again.Prefix.Prefix)
 	}
 	x.fails(&PrefixDeleteRequest{ID: "nope"}, ErrNotFound, "", "prefix nope")
+
+	// With Reparent a container goes and its children move up a level:
+	// mid's four /24s become site's, the lan keeps its address.
+	x.ok(&PrefixDeleteRequest{ID: mid.ID, Reparent: true})
+	for _, id := range []string{lan.ID, "k2", "k3", "k5"} {
+		if got := x.getPrefix(id).ParentID; got != site.ID {
+			t.Fatalf("%s parent %q after its container went, want %q", id, got, site.ID)
+		}
+	}
+	if u := x.getPrefix(site.ID).Utilization; u.Used != "33792" { // 4 /24s and the /17
+		t.Fatalf("site utilization %+v, want 4 x 256 + 32768", u)
+	}
+	// Their blocks are site's now: taken, and given back when deleted.
+	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "n", Prefix: "10.1.3.0/24"}}, ErrConflict, "prefix", "already exists")
+	x.ok(&PrefixDeleteRequest{ID: "k3"})
+	if u := x.getPrefix(site.ID).Utilization; u.Used != "33536" {
+		t.Fatalf("site utilization after deleting a moved child %+v", u)
+	}
+	// At the top level the children of a top-level container go to the VRF.
+	x.ok(&PrefixDeleteRequest{ID: agg.ID, Reparent: true})
+	if got := x.getPrefix(site.ID).ParentID; got != "" {
+		t.Fatalf("site parent %q, want none", got)
+	}
+	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "n", Prefix: "10.0.0.0/8"}}, ErrConflict, "prefix", "overlaps 10.1.0.0/16")
+	requireSameDump(t, x.f, testSnapshotRestore(t, x.f))
 }
 
 func TestIPAM_GatewayAndRanges(t *testing.T) {

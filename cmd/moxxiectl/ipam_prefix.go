@@ -114,17 +114,21 @@ func (a *app) prefixUpdateCommand() *cobra.Command {
 }
 
 func (a *app) prefixDeleteCommand() *cobra.Command {
-	var force bool
+	var o client.PrefixDeleteOptions
 	cmd := &cobra.Command{
 		Use:   "delete ID",
 		Short: "Delete a prefix that holds no addresses and no child prefixes",
-		Long: `Delete a prefix that holds no addresses and no child prefixes. While
-addresses released from it are in quarantine it is refused: the quarantine
-goes with the prefix, and a prefix made again in its place would hand them
-out at once. --force deletes it anyway.`,
+		Long: `Delete a prefix that holds no addresses and no child prefixes.
+
+A container that holds child prefixes is refused unless --reparent is
+given: its children then move to its parent (or the VRF's top level),
+undoing what creating it over them did. While addresses released from the
+prefix are in quarantine it is refused too: the quarantine goes with the
+prefix, and a prefix made again in its place would hand them out at once.
+--force deletes it anyway.`,
 		Args: exactArgs("ID"),
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			p, _, err := c.PrefixDelete(ctx, args[0], force, nil)
+			p, _, err := c.PrefixDelete(ctx, args[0], o, nil)
 			if err != nil {
 				return err
 			}
@@ -133,7 +137,8 @@ out at once. --force deletes it anyway.`,
 			})
 		}),
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "delete even while released addresses are in quarantine, dropping it")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "delete even while released addresses are in quarantine, dropping it")
+	cmd.Flags().BoolVar(&o.Reparent, "reparent", false, "delete a container holding child prefixes, moving them to its parent")
 	return cmd
 }
 

@@ -246,8 +246,8 @@ Updated:      2025-06-01T12:00:00Z
 	if got := oneErrorLine(t, stderr); got != "409 conflict: prefix p2 holds addresses (field id, request req-7)" {
 		t.Errorf("delete busy: %q", got)
 	}
-	out, _ = f.cli(t, 0, "ipam", "prefix", "delete", "p5", "--force")
-	f.checkCall(t, "DELETE /v1/ipam/prefixes/p5?force=true")
+	out, _ = f.cli(t, 0, "ipam", "prefix", "delete", "p5", "--force", "--reparent")
+	f.checkCall(t, "DELETE /v1/ipam/prefixes/p5?force=true&reparent=true")
 	if out != "Prefix 192.168.0.0/30 deleted (ID p5)\n" {
 		t.Errorf("delete: %q", out)
 	}
