@@ -344,9 +344,13 @@ func (s *server) checkNoQuarantine(id string) error {
 	if err != nil || n == 0 {
 		return err
 	}
+	what := fmt.Sprintf("%d released addresses of %s are", n, p.Prefix.Prefix)
+	if n == 1 {
+		what = fmt.Sprintf("a released address of %s is", p.Prefix.Prefix)
+	}
 	return &apiError{status: http.StatusConflict, code: CodeConflict, field: "id",
-		message: fmt.Sprintf("%d released addresses of %s are in quarantine until %s at the latest; deleting the prefix drops their quarantine: wait, or delete with force=true",
-			n, p.Prefix.Prefix, time.Unix(0, until).UTC().Format(time.RFC3339))}
+		message: fmt.Sprintf("%s in quarantine until %s; deleting the prefix would drop the quarantine: wait, or delete with force=true",
+			what, time.Unix(0, until).UTC().Format(time.RFC3339))}
 }
 
 // handlePrefixAllocatePrefix creates the lowest free child prefix of the

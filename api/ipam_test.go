@@ -330,7 +330,7 @@ func TestIPAM_Prefixes(t *testing.T) {
 	b := ts.allocate(p.ID, `{}`)
 	ts.call("DELETE", "/v1/ipam/addresses/"+b[0].ID, "", 200, nil)
 	msg := ts.refused("DELETE", "/v1/ipam/prefixes/"+p.ID, "", 409, CodeConflict, "id", true)
-	if !strings.Contains(msg, "1 released addresses of 10.0.0.0/24 are in quarantine until 2026-01-02T03:14:05Z") {
+	if !strings.Contains(msg, "a released address of 10.0.0.0/24 is in quarantine until 2026-01-02T03:14:05Z") {
 		t.Errorf("quarantine message %q", msg)
 	}
 	var deleted map[string]any

@@ -43,7 +43,7 @@ func checkNameRules(txn *memdb.Txn, field, tenant, name, self string) error {
 	must(err)
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		if a := raw.(*Address); a.ID != self && a.Tenant != tenant {
-			return fieldErrf(field, ErrConflict, "%s is the name of an address of another tenant", name)
+			return fieldErrf(field, ErrConflict, "%s is the name of an address that is not tenant %s's", name, tenant)
 		}
 	}
 	return nil

@@ -66,7 +66,7 @@ func TestNameRules_Update(t *testing.T) {
 	x, p, ids := namesFSM(t)
 	shop := ids["shop.moxxie.test"]
 	x.fails(&AddressUpdateRequest{ID: shop, DNSName: str("www.acme.moxxie.test"), NameRules: true}, ErrInvalid, "dns_name", "another tenant")
-	x.fails(&AddressUpdateRequest{ID: shop, DNSName: str("web1.moxxie.test"), NameRules: true}, ErrConflict, "dns_name", "another tenant")
+	x.fails(&AddressUpdateRequest{ID: shop, DNSName: str("web1.moxxie.test"), NameRules: true}, ErrConflict, "dns_name", "not tenant small's")
 	// Moving a named address to another tenant is renaming it for the rules.
 	www := ids["www.acme.moxxie.test"]
 	x.fails(&AddressUpdateRequest{ID: www, Tenant: str("small"), NameRules: true}, ErrInvalid, "dns_name", "")

@@ -161,7 +161,11 @@ func (sp *Space) ClaimRange(s RunStore, from, to Key) error {
 		return err
 	}
 	if used, ok := sp.claimRange(s, from, to); !ok {
-		return &InUseError{Key: used, msg: fmt.Sprintf("%s in %s is in use", sp.Format(used), sp.formatRun(Run{from, to}))}
+		msg := fmt.Sprintf("%s in %s is in use", sp.Format(used), sp.formatRun(Run{from, to}))
+		if from == to {
+			msg = sp.Format(used) + " is in use"
+		}
+		return &InUseError{Key: used, msg: msg}
 	}
 	return nil
 }
