@@ -220,7 +220,7 @@ func poolAllocate(k *poolKind) func(*server, *call) error {
 		if f.Tenant, err = forTenant(c, f.Tenant, "tenant"); err != nil {
 			return err
 		}
-		cmd := &fsm.IDAllocateRequest{Kind: k.kind, Number: number, Fallback: f.Fallback, Allocation: fsm.IDAllocation{
+		cmd := &fsm.IDAllocateRequest{Kind: k.kind, Number: number, Fallback: f.Fallback, UniqueName: true, Allocation: fsm.IDAllocation{
 			ID: newID(), Name: f.Name, Tenant: f.Tenant, Project: f.Project, Owner: f.Owner, Description: f.Description,
 		}}
 		if err := cmd.Validate(); err != nil {

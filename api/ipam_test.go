@@ -798,6 +798,8 @@ func TestIPAM_Pools(t *testing.T) {
 			if num(b) != 101 || b.Name != "web" || b.Owner != "vm:101" {
 				t.Fatalf("fallback %+v", b)
 			}
+			// A name is taken once within a pool.
+			ts.refused("POST", base+"/lab/allocate", `{"name":"web"}`, 409, CodeConflict, "name", false)
 			ts.refused("POST", base+"/lab/allocate", `{}`, 409, CodeExhausted, k.number, false)
 			ts.refused("POST", base+"/all/allocate", `{"`+k.number+`":`+strconv.Itoa(k.bad)+`}`, 400, CodeInvalidRequest, k.number, true)
 			ts.refused("POST", base+"/all/allocate", `{"`+k.number+`":-1}`, 400, CodeInvalidRequest, k.number, true)

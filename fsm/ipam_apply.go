@@ -924,6 +924,13 @@ func poolNoun(kind string) string {
 	return "VLAN group"
 }
 
+func itemNoun(kind string) string {
+	if kind == PoolVNI {
+		return "VNI"
+	}
+	return "VLAN"
+}
+
 func numberField(kind string) string {
 	if kind == PoolVNI {
 		return "vni"
@@ -981,6 +988,14 @@ func applyIDAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	} else if raw != nil {
 		return nil, fieldErrf("id", ErrConflict, "allocation %s already exists", req.Allocation.ID)
+	}
+	if name := req.Allocation.Name; name != "" && req.UniqueName {
+		if raw, err := txn.First(tableIDAllocs, "name", p.ID, name); err != nil {
+			return nil, err
+		} else if raw != nil {
+			a := raw.(*IDAllocation)
+			return nil, fieldErrf("name", ErrConflict, "%s %d of %s %s is named %s already (id %s)", itemNoun(p.Kind), a.Number, poolNoun(p.Kind), p.Name, name, a.ID)
+		}
 	}
 	spID := poolSpaceID(p.ID)
 	base, err := poolSpace(p)

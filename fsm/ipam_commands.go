@@ -200,6 +200,11 @@ type IDAllocateRequest struct {
 	Number     int
 	Fallback   bool
 	Allocation IDAllocation
+	// UniqueName is set by a proposer that keeps names unique within a
+	// pool, as NetBox does for a VLAN group's VLANs; without it (a command
+	// of an earlier version) a name another allocation of the pool has
+	// is taken as before.
+	UniqueName bool `codec:",omitempty"`
 }
 
 // Type returns IDAllocateType.

@@ -61,6 +61,11 @@ func ipamTables() map[string]*memdb.TableSchema {
 		tableIDAllocs: {Name: tableIDAllocs, Indexes: map[string]*memdb.IndexSchema{
 			"id":     {Name: "id", Unique: true, Indexer: str("ID")},
 			"number": {Name: "number", Unique: true, Indexer: numberIndexer{}},
+			// name finds a pool's allocation by name; unnamed ones are
+			// indexed by their pool alone.
+			"name": {Name: "name", AllowMissing: true, Indexer: &memdb.CompoundIndex{
+				Indexes: []memdb.Indexer{str("PoolID"), str("Name")}, AllowMissing: true,
+			}},
 			"tenant": opt("tenant", "Tenant"),
 			"owner":  opt("owner", "Owner"),
 		}},

@@ -382,10 +382,15 @@ func TestIPAM_Pools(t *testing.T) {
 			bad := map[string]error{PoolVLAN: ipam.ErrInvalidVLAN, PoolVNI: ipam.ErrInvalidVNI}[kind]
 			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "x", Ranges: []ipam.IDRange{{First: 0, Last: 5}}}}, bad, "ranges", "")
 			field := numberField(kind)
-			a := x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Allocation: IDAllocation{ID: "a1"}}).(*IDAllocation)
+			a := x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "a1", Name: "web"}}).(*IDAllocation)
 			if a.Number != 100 {
 				t.Fatalf("first %d", a.Number)
 			}
+			// Names are unique within a pool (unnamed ones aside); a
+			// command of an earlier version, without UniqueName, is not
+			// held to it.
+			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "a2", Name: "web"}}, ErrConflict, "name", "100 of "+poolNoun(kind)+" prod is named web already (id a1)")
+			x.ok(&IDReleaseRequest{Kind: kind, ID: x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Allocation: IDAllocation{ID: "old", Name: "web"}}).(*IDAllocation).ID})
 			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 100, Allocation: IDAllocation{ID: "a2"}}, ipam.ErrInUse, field, "")
 			b := x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 100, Fallback: true, Allocation: IDAllocation{ID: "a2"}}).(*IDAllocation)
 			if b.Number != 101 {
