@@ -63,6 +63,9 @@ type PrefixDeleteRequest struct {
 	Reparent bool `codec:",omitempty"`
 }
 
+// needsRules is set when the deletion moves a container's children.
+func (r *PrefixDeleteRequest) needsRules() bool { return r.Reparent }
+
 // Type returns PrefixDeleteType.
 func (*PrefixDeleteRequest) Type() MessageType { return PrefixDeleteType }
 
@@ -156,6 +159,12 @@ type AddressUpdateRequest struct {
 	NameRules bool `codec:",omitempty"`
 }
 
+// needsRules is set when the naming rules can decide the update: it
+// renames the address or moves it to another tenant.
+func (r *AddressUpdateRequest) needsRules() bool {
+	return r.NameRules && (r.DNSName != nil || r.Tenant != nil)
+}
+
 // Type returns AddressUpdateType.
 func (*AddressUpdateRequest) Type() MessageType { return AddressUpdateType }
 
@@ -206,6 +215,9 @@ type IDAllocateRequest struct {
 	// is taken as before.
 	UniqueName bool `codec:",omitempty"`
 }
+
+// needsRules is set when the allocation is named and names are unique.
+func (r *IDAllocateRequest) needsRules() bool { return r.UniqueName && r.Allocation.Name != "" }
 
 // Type returns IDAllocateType.
 func (*IDAllocateRequest) Type() MessageType { return IDAllocateType }

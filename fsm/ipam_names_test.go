@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"math/big"
+	"reflect"
 	"testing"
 
 	"github.com/moxxie/moxxie/ipam"
@@ -130,6 +131,40 @@ func TestUtilization(t *testing.T) {
 		u := utilization(c.used, c.size)
 		if u.Percent != c.percent || string(u.Size) != c.size.String() {
 			t.Errorf("utilization(%s, %s) = %+v, want %v%%", c.used, c.size, u, c.percent)
+		}
+	}
+}
+
+// TestRuleMarks_Encoding checks that a msgpack command whose mark can
+// change its outcome is written so that a server of an earlier version
+// cannot read it (it halts instead of applying it by older rules), that
+// this version reads it back, and that a command the mark cannot change
+// stays plain msgpack.
+func TestRuleMarks_Encoding(t *testing.T) {
+	for _, c := range []struct {
+		cmd    Command
+		marked bool
+	}{
+		{&AddressUpdateRequest{ID: "a", DNSName: str("x.moxxie.test"), NameRules: true}, true},
+		{&AddressUpdateRequest{ID: "a", Tenant: str("acme"), NameRules: true}, true},
+		{&AddressUpdateRequest{ID: "a", Description: str("d"), NameRules: true}, false},
+		{&AddressUpdateRequest{ID: "a", DNSName: str("x.moxxie.test")}, false},
+		{&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "v", Name: "web"}}, true},
+		{&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "v"}}, false},
+		{&PrefixDeleteRequest{ID: "p", Reparent: true}, true},
+		{&PrefixDeleteRequest{ID: "p"}, false},
+	} {
+		b := mustEncode(t, c.cmd)
+		if got := len(b) > 2 && b[1] == binaryMarker && b[2] == markedMsgpack; got != c.marked {
+			t.Errorf("%T %+v: marked %v, want %v", c.cmd, c.cmd, got, c.marked)
+		}
+		// What a server of the previous version did with the payload.
+		if err := decodeMsgpack(b[1:], commands[c.cmd.Type()].new()); (err != nil) != c.marked {
+			t.Errorf("%T: an earlier version's msgpack decode gives %v; want an error: %v", c.cmd, err, c.marked)
+		}
+		got, err := Decode(b)
+		if err != nil || !reflect.DeepEqual(got, c.cmd) {
+			t.Errorf("%T: round trip %+v, %v; want %+v", c.cmd, got, err, c.cmd)
 		}
 	}
 }

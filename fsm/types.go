@@ -176,6 +176,9 @@ func Encode(cmd Command) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.WriteByte(uint8(cmd.Type()))
+	if m, ok := cmd.(ruleMarked); ok && m.needsRules() {
+		buf.Write([]byte{binaryMarker, markedMsgpack})
+	}
 	if err := codec.NewEncoder(&buf, msgpackHandle).Encode(cmd); err != nil {
 		return nil, fmt.Errorf("fsm: encode %s: %w", cmd.Type(), err)
 	}
@@ -197,6 +200,12 @@ func decode(buf []byte, strs *binenc.Interner) (Command, error) {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownType, uint8(t))
 	}
 	cmd := c.new()
+	if _, ok := cmd.(ruleMarked); ok && len(buf) > 2 && buf[1] == binaryMarker && buf[2] == markedMsgpack {
+		if err := decodeMsgpack(buf[3:], cmd); err != nil {
+			return nil, fmt.Errorf("fsm: decode %s: %w", t, err)
+		}
+		return cmd, nil
+	}
 	if len(buf) > 1 && buf[1] == binaryMarker {
 		bc, ok := cmd.(binaryCommand)
 		if !ok {
@@ -211,6 +220,22 @@ func decode(buf []byte, strs *binenc.Interner) (Command, error) {
 		return nil, fmt.Errorf("fsm: decode %s: %w", t, err)
 	}
 	return cmd, nil
+}
+
+// markedMsgpack follows binaryMarker in a msgpack command that asks for
+// rules of a later version (ruleMarked). A server of an earlier version
+// reads the marker as a binary form its type does not have and halts on
+// the entry, as on any entry it cannot read, instead of applying the
+// command by its older rules and so ending up in another state than the
+// servers that know them.
+const markedMsgpack = 0xFE
+
+// ruleMarked is implemented by msgpack commands that can carry a mark
+// asking Apply for rules added later (such as NameRules).
+type ruleMarked interface {
+	// needsRules reports whether the command carries a mark that can
+	// change its outcome.
+	needsRules() bool
 }
 
 func encodeMsgpack(v any) ([]byte, error) {
