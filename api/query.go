@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // A query parameter an endpoint does not take is refused, as an unknown
@@ -14,8 +15,10 @@ import (
 // carry to address another site (sites.go).
 
 // routeQuery maps a route's pattern ("GET /v1/ipam/addresses") to the
-// query parameters its operation takes, sorted.
-var routeQuery = queryParams(openAPIDocument)
+// query parameters its operation takes, sorted. It is read from the
+// document on the first request with a query string (7 ms), not at
+// start-up.
+var routeQuery = sync.OnceValue(func() map[string][]string { return queryParams(openAPIDocument) })
 
 // queryParams reads the query parameters of every operation of an
 // OpenAPI document, resolving references to shared parameters. It panics
@@ -69,7 +72,7 @@ func checkQuery(c *call) error {
 		// send bare addresses).
 		return nil
 	}
-	known, ok := routeQuery[c.rt.Pattern()]
+	known, ok := routeQuery()[c.rt.Pattern()]
 	if !ok {
 		return nil
 	}

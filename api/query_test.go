@@ -30,7 +30,7 @@ func TestQuery_UnknownParametersAreRefused(t *testing.T) {
 // consistent, which dispatch honours on all of them.
 func TestQuery_EveryOperationIsRead(t *testing.T) {
 	for _, rt := range Routes() {
-		known, ok := routeQuery[rt.Pattern()]
+		known, ok := routeQuery()[rt.Pattern()]
 		if !ok {
 			t.Errorf("%s: no query parameters read from openapi.json", rt.Pattern())
 		}
