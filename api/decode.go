@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -138,4 +140,107 @@ func typeMessage(t reflect.Type) string {
 		return "must be an object"
 	}
 	return "has the wrong type"
+}
+
+// decodePatch decodes the body of a PATCH into v, a pointer to a struct
+// whose fields are pointers, as decodeJSON does. A member that is null
+// clears a string field, as "" does (JSON merge patch, RFC 7396); encoding/json
+// alone would read it as absent and change nothing. Null for a field of any
+// other type is a 400 naming it. As in encoding/json, the last member that
+// names a field wins.
+func decodePatch(body []byte, v any) error {
+	if err := decodeJSON(body, v, true); err != nil {
+		return err
+	}
+	rv := reflect.ValueOf(v).Elem()
+	last := map[int]string{} // field index: the last member naming it, if null
+	err := eachMember(body, func(name string, raw json.RawMessage) {
+		f, ok := jsonField(rv.Type(), name)
+		if !ok {
+			return // decodeJSON has refused unknown members
+		}
+		if string(raw) == "null" {
+			last[f] = name
+		} else {
+			delete(last, f)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range slices.Sorted(maps.Keys(last)) {
+		name := last[f]
+		if rv.Field(f).Type() != reflect.TypeFor[*string]() {
+			return invalid(name, "must not be null: leave %s out to keep it as it is", name)
+		}
+		rv.Field(f).Set(reflect.ValueOf(new(string)))
+	}
+	return nil
+}
+
+// eachMember calls fn with the name and the value of every member of the
+// JSON object obj, in order, duplicates included.
+func eachMember(obj []byte, fn func(name string, raw json.RawMessage)) error {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return invalid("", "request body must be a JSON object")
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		name, ok := t.(string)
+		var raw json.RawMessage
+		if err == nil && ok {
+			err = dec.Decode(&raw)
+		}
+		if err != nil || !ok {
+			return invalid("", "request body must be a JSON object")
+		}
+		fn(name, raw)
+	}
+	return nil
+}
+
+// jsonField returns the index of the field of the struct type t that
+// encoding/json decodes the member name into: the one whose name matches
+// exactly, else one that matches ignoring case.
+func jsonField(t reflect.Type, name string) (int, bool) {
+	folded := -1
+	for i := range t.NumField() {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		if tag == name {
+			return i, true
+		}
+		if folded < 0 && strings.EqualFold(tag, name) {
+			folded = i
+		}
+	}
+	return folded, folded >= 0
+}
+
+// checkQuotaNulls refuses a body whose quota gives a resource a null
+// limit, which encoding/json would read as a limit of 0, so that nothing of
+// that resource could be used. In a PATCH (patch true) the quota itself may
+// not be null either.
+func checkQuotaNulls(body []byte, patch bool) error {
+	var bad error
+	_ = eachMember(body, func(name string, raw json.RawMessage) {
+		if bad != nil || !strings.EqualFold(name, "quota") {
+			return
+		}
+		if string(raw) == "null" {
+			if patch {
+				bad = invalid("quota", "must not be null: send {} to remove every limit, or leave quota out to keep it as it is")
+			}
+			return
+		}
+		_ = eachMember(raw, func(res string, limit json.RawMessage) {
+			if bad == nil && string(limit) == "null" {
+				bad = invalid("quota", "the limit of %s is null: give a number, or leave %s out for no limit", res, res)
+			}
+		})
+	})
+	return bad // a malformed body is decodeJSON's to refuse
 }

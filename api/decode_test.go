@@ -133,3 +133,84 @@ func FuzzDecodeSettingPut(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodePatchNulls(t *testing.T) {
+	for _, c := range []struct {
+		name, body, field string
+		want              AddressUpdateRequest
+	}{
+		{"absent", `{"owner":"vm:1/net0"}`, "", AddressUpdateRequest{Owner: new("vm:1/net0")}},
+		{"null clears", `{"tenant":null,"dns_name":null}`, "", AddressUpdateRequest{Tenant: new(""), DNSName: new("")}},
+		{"folded case", `{"TENANT":null}`, "", AddressUpdateRequest{Tenant: new("")}},
+		{"last member wins", `{"tenant":"a","tenant":null}`, "", AddressUpdateRequest{Tenant: new("")}},
+		{"null after a value", `{"tenant":null,"tenant":"a"}`, "", AddressUpdateRequest{Tenant: new("a")}},
+		{"folded null before a value", `{"TENANT":null,"tenant":"a"}`, "", AddressUpdateRequest{Tenant: new("a")}},
+		{"spaces", `{ "tenant" : null , "owner":"x" }`, "", AddressUpdateRequest{Tenant: new(""), Owner: new("x")}},
+		{"unknown null", `{"colour":null}`, "colour", AddressUpdateRequest{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var got AddressUpdateRequest
+			err := decodePatch([]byte(c.body), &got)
+			if c.field != "" {
+				var ae *apiError
+				if !errors.As(err, &ae) || ae.field != c.field {
+					t.Fatalf("error %v, want one on %q", err, c.field)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, _ := json.Marshal(got)
+			b, _ := json.Marshal(c.want)
+			if !bytes.Equal(a, b) {
+				t.Fatalf("got %s, want %s", a, b)
+			}
+		})
+	}
+	for _, c := range []struct{ body, message string }{
+		{`{"quota":null}`, "must not be null: send {} to remove every limit, or leave quota out to keep it as it is"},
+		{`{"quota":{"guests":null}}`, "the limit of guests is null: give a number, or leave guests out for no limit"},
+	} {
+		var u TenancyUpdate
+		var ae *apiError
+		if err := decodeQuotaPatch([]byte(c.body), &u); !errors.As(err, &ae) || ae.field != "quota" || ae.message != c.message {
+			t.Errorf("%s: error %v", c.body, err)
+		}
+	}
+	// The old meaning of a null limit would have been a limit of 0.
+	var u TenancyUpdate
+	if err := decodeQuotaPatch([]byte(`{"quota":{"guests":0}}`), &u); err != nil || u.Quota == nil || len(*u.Quota) != 1 {
+		t.Fatalf("a limit of 0: %v %+v", err, u)
+	}
+}
+
+// FuzzDecodePatch checks that the PATCH decoder never panics, answers every
+// bad body with a 400 and, when it accepts one, reads a null member as the
+// empty string.
+func FuzzDecodePatch(f *testing.F) {
+	for _, s := range []string{
+		`{"tenant":null}`, `{"tenant":"a","tenant":null}`, `{"Tenant":null,"dns_name":""}`, `{"status":null}`,
+		`{"colour":null}`, `{}`, ``, `null`, `{"tenant":null}}`, `{"quota":{"guests":null}}`, `{"tenant" : null }`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req AddressUpdateRequest
+		err := decodePatch(body, &req)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.status != http.StatusBadRequest || ae.message == "" {
+				t.Fatalf("%q: error %#v is not a 400", body, err)
+			}
+			return
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(body, &m) != nil {
+			t.Fatalf("%q accepted but is not one JSON object", body)
+		}
+		if raw, ok := m["tenant"]; ok && string(bytes.TrimSpace(raw)) == "null" && (req.Tenant == nil || *req.Tenant != "") {
+			t.Fatalf("%q: null tenant read as %v", body, req.Tenant)
+		}
+	})
+}

@@ -290,7 +290,7 @@ func (s *server) handlePrefixUpdate(c *call) error {
 		return err
 	}
 	var req PrefixUpdateRequest
-	if err := decodeJSON(c.body, &req, true); err != nil {
+	if err := decodePatch(c.body, &req); err != nil {
 		return err
 	}
 	cmd := &fsm.PrefixUpdateRequest{ID: id, Tenant: req.Tenant, Project: req.Project, Description: req.Description}

@@ -281,7 +281,7 @@ func (s *server) handleAddressUpdate(c *call) error {
 		return err
 	}
 	var req AddressUpdateRequest
-	if err := decodeJSON(c.body, &req, true); err != nil {
+	if err := decodePatch(c.body, &req); err != nil {
 		return err
 	}
 	if err := s.checkAddressVisible(c, id); err != nil {

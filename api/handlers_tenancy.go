@@ -207,7 +207,7 @@ func serveView[T, V any](s *server, c *call, field, what, id string, read func(*
 
 func (s *server) handleTenantCreate(c *call) error {
 	var req TenantRequest
-	if err := decodeJSON(c.body, &req, true); err != nil {
+	if err := decodeQuotaJSON(c.body, &req); err != nil {
 		return err
 	}
 	cmd := &fsm.TenantCreateRequest{Tenant: fsm.Tenant{ID: req.ID, Description: req.Description, Quota: req.Quota}}
@@ -220,7 +220,7 @@ func (s *server) handleTenantUpdate(c *call) error {
 		return err
 	}
 	var req TenancyUpdate
-	if err := decodeJSON(c.body, &req, true); err != nil {
+	if err := decodeQuotaPatch(c.body, &req); err != nil {
 		return err
 	}
 	cmd := &fsm.TenantUpdateRequest{ID: id, ScopeChange: req.change()}
@@ -292,7 +292,7 @@ func (s *server) handleProjectCreate(c *call) error {
 		return err
 	}
 	var req ProjectRequest
-	if err := decodeJSON(c.body, &req, true); err != nil {
+	if err := decodeQuotaJSON(c.body, &req); err != nil {
 		return err
 	}
 	cmd := &fsm.ProjectCreateRequest{Project: fsm.Project{
@@ -307,7 +307,7 @@ func (s *server) handleProjectUpdate(c *call) error {
 		return err
 	}
 	var req TenancyUpdate
-	if err := decodeJSON(c.body, &req, true); err != nil {
+	if err := decodeQuotaPatch(c.body, &req); err != nil {
 		return err
 	}
 	cmd := &fsm.ProjectUpdateRequest{ID: id, ScopeChange: req.change()}
@@ -321,4 +321,22 @@ func (s *server) handleProjectDelete(c *call) error {
 		return err
 	}
 	return withField(s.propose(c, &fsm.ProjectDeleteRequest{ID: id}, http.StatusOK, nil), "name")
+}
+
+// decodeQuotaJSON decodes the body of a POST that creates a tenant or a
+// project, refusing a null limit in its quota.
+func decodeQuotaJSON(body []byte, req any) error {
+	if err := decodeJSON(body, req, true); err != nil {
+		return err
+	}
+	return checkQuotaNulls(body, false)
+}
+
+// decodeQuotaPatch decodes the body of a PATCH of a tenant or a project,
+// refusing a null quota or a null limit in it.
+func decodeQuotaPatch(body []byte, req *TenancyUpdate) error {
+	if err := checkQuotaNulls(body, true); err != nil {
+		return err
+	}
+	return decodePatch(body, req)
 }

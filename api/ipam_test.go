@@ -300,6 +300,15 @@ func TestIPAM_Prefixes(t *testing.T) {
 	if got.Tenant != "t2" || got.Description != "" {
 		t.Fatalf("patched %+v", got)
 	}
+	// Null clears a field as "" does (JSON merge patch), in any case of
+	// the member's name.
+	got = testPrefix{}
+	ts.call("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"description":"lab"}`, 200, &got)
+	got = testPrefix{}
+	ts.call("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"Tenant":null}`, 200, &got)
+	if got.Tenant != "" || got.Description != "lab" {
+		t.Fatalf("patched with null %+v", got)
+	}
 	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"prefix":"10.9.0.0/24"}`, 400, CodeInvalidRequest, "prefix", true)
 	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"tenant":"Nope Nope"}`, 400, CodeInvalidRequest, "tenant", true)
 	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"description":"`+strings.Repeat("d", 1025)+`"}`, 400, CodeInvalidRequest, "description", true)
@@ -567,6 +576,13 @@ func TestIPAM_Addresses(t *testing.T) {
 	if got.Owner != "" || got.DNSName != "web2.moxxie.test" {
 		t.Fatalf("patched %+v", got)
 	}
+	got = testAddress{}
+	ts.call("PATCH", "/v1/ipam/addresses/"+a.ID, `{"dns_name":null,"tenant":null}`, 200, &got)
+	if got.DNSName != "" || got.Tenant != "" || got.Status != "deprecated" {
+		t.Fatalf("patched with null %+v", got)
+	}
+	ts.call("PATCH", "/v1/ipam/addresses/"+a.ID, `{"dns_name":"web2.moxxie.test","tenant":"t1"}`, 200, &got)
+	ts.refused("PATCH", "/v1/ipam/addresses/"+a.ID, `{"status":null}`, 400, CodeInvalidRequest, "status", true)
 	ts.refused("PATCH", "/v1/ipam/addresses/"+a.ID, `{"status":"free"}`, 400, CodeInvalidRequest, "status", true)
 	ts.refused("PATCH", "/v1/ipam/addresses/"+a.ID, `{"address":"10.0.0.11"}`, 400, CodeInvalidRequest, "address", true)
 	ts.refused("PATCH", "/v1/ipam/addresses/nope", `{"status":"active"}`, 404, CodeNotFound, "id", false)

@@ -44,6 +44,15 @@ func TestTenancy_CreateReplayAndQuota(t *testing.T) {
 	wantError(t, ts.do("POST", "/v1/tenants", `{"id":"Bad Name"}`), http.StatusBadRequest, CodeInvalidRequest, "id")
 	wantError(t, ts.do("POST", "/v1/tenants", `{"id":"x","quota":{"cpus":1}}`), http.StatusBadRequest, CodeInvalidRequest, "quota")
 	wantError(t, ts.do("PATCH", "/v1/tenants/acme", `{"quota":{"guests":-1}}`), http.StatusBadRequest, CodeInvalidRequest, "quota")
+	// A null limit is not read as a limit of 0, nor a null quota as none.
+	wantError(t, ts.do("POST", "/v1/tenants", `{"id":"y","quota":{"guests":null}}`), http.StatusBadRequest, CodeInvalidRequest, "quota")
+	wantError(t, ts.do("POST", "/v1/tenants/acme/projects", `{"name":"y","quota":{"vcpus":2,"guests":null}}`), http.StatusBadRequest, CodeInvalidRequest, "quota")
+	wantError(t, ts.do("PATCH", "/v1/tenants/acme", `{"quota":{"guests":null}}`), http.StatusBadRequest, CodeInvalidRequest, "quota")
+	wantError(t, ts.do("PATCH", "/v1/tenants/acme", `{"quota":null}`), http.StatusBadRequest, CodeInvalidRequest, "quota")
+	mustJSON(t, wantStatus(t, ts.do("PATCH", "/v1/tenants/acme", `{"description":null}`), http.StatusOK), &v)
+	if v.Description != "" || len(v.Quota) == 0 {
+		t.Fatalf("patched with null %+v", v.Tenant)
+	}
 	wantError(t, ts.do("DELETE", "/v1/tenants/acme", ""), http.StatusConflict, CodeConflict, "id")
 }
 
