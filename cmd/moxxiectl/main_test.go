@@ -243,3 +243,31 @@ acc-2        operator  -       ci               2023-11-14T22:13:20Z  2023-11-14
 		t.Errorf("revoke: exit %d, %q", code, out)
 	}
 }
+
+func TestCellQuotesWhatATerminalActsOn(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"web 1 é ü 日本", "web 1 é ü 日本"},
+		{"a\tb", `"a\tb"`},
+		{"line\nbreak", `"line\nbreak"`},
+		{"\x1b]0;owned\x07", `"\x1b]0;owned\a"`},
+		{"csi \u009b2J", `"csi \u009b2J"`},
+		{"rtl \u202egnp.exe", `"rtl \u202egnp.exe"`},
+		{"del\x7f", `"del\x7f"`},
+	} {
+		if got := cell(c.in); got != c.want {
+			t.Errorf("cell(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
+
+func TestRowMakesEveryCellSafe(t *testing.T) {
+	var b strings.Builder
+	cells := []string{"ok", "tab\there", `"already"`}
+	row(&b, cells...)
+	if got, want := b.String(), "ok\t\"tab\\there\"\t\"already\"\n"; got != want {
+		t.Fatalf("row wrote %q, want %q", got, want)
+	}
+	if cells[1] != "tab\there" {
+		t.Fatal("row changed its argument")
+	}
+}

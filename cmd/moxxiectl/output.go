@@ -27,16 +27,23 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 }
 
-// row writes cells as one tab-separated table row.
+// row writes cells as one tab-separated table row, each made safe by cell
+// (a cell that is already is left as it is).
 func row(w io.Writer, cells ...string) {
-	fmt.Fprintln(w, strings.Join(cells, "\t"))
+	safe := make([]string, len(cells))
+	for i, c := range cells {
+		safe[i] = cell(c)
+	}
+	fmt.Fprintln(w, strings.Join(safe, "\t"))
 }
 
-// cell makes a value safe for a table cell: text with tabs, newlines or
-// other control characters is quoted.
+// cell makes a value safe for a table cell and a terminal: text with tabs,
+// newlines, other control characters (C0 and C1, which can start terminal
+// escape sequences), bidirectional overrides or anything else Go does not
+// count as printable is quoted, with those characters escaped.
 func cell(s string) string {
 	for _, r := range s {
-		if r < ' ' || r == 0x7f {
+		if !strconv.IsPrint(r) {
 			return strconv.Quote(s)
 		}
 	}
