@@ -249,17 +249,42 @@ func (s *server) checkAddressVisible(c *call, id string) error {
 // was made: released, it would be handed to the next allocation while the
 // prefix still names it as its gateway. It goes with the prefix.
 func (s *server) checkNotGateway(id string) error {
-	st := s.b.State()
-	_, a, err := st.Address(nil, id)
-	if err != nil || a == nil || a.Status != fsm.AddressReserved {
-		return err
-	}
-	_, p, err := st.Prefix(nil, a.PrefixID)
-	if err != nil || p == nil || p.Gateway != a.Address {
+	a, p, err := s.gatewayOf(id)
+	if err != nil || p == nil {
 		return err
 	}
 	return &apiError{status: http.StatusConflict, code: CodeConflict, field: "id",
 		message: fmt.Sprintf("%s is the gateway of prefix %s; it is released when the prefix is deleted", a.Address, p.Prefix.Prefix)}
+}
+
+// checkGatewayStays refuses to change the status of a prefix's gateway
+// from reserved: an active gateway would no longer be the one the prefix
+// releases when it is deleted, and would block that deletion.
+func (s *server) checkGatewayStays(id string, status *string) error {
+	if status == nil || *status == fsm.AddressReserved {
+		return nil
+	}
+	a, p, err := s.gatewayOf(id)
+	if err != nil || p == nil {
+		return err
+	}
+	return &apiError{status: http.StatusConflict, code: CodeConflict, field: "status",
+		message: fmt.Sprintf("%s is the gateway of prefix %s and stays reserved while the prefix exists", a.Address, p.Prefix.Prefix)}
+}
+
+// gatewayOf returns the address id and its prefix when the address is the
+// gateway the prefix reserved, and a nil prefix otherwise.
+func (s *server) gatewayOf(id string) (*fsm.Address, *fsm.PrefixView, error) {
+	st := s.b.State()
+	_, a, err := st.Address(nil, id)
+	if err != nil || a == nil || a.Status != fsm.AddressReserved {
+		return nil, nil, err
+	}
+	_, p, err := st.Prefix(nil, a.PrefixID)
+	if err != nil || p == nil || p.Gateway != a.Address {
+		return nil, nil, err
+	}
+	return a, p, nil
 }
 
 // allocate validates and proposes an address allocation.
@@ -285,6 +310,9 @@ func (s *server) handleAddressUpdate(c *call) error {
 		return err
 	}
 	if err := s.checkAddressVisible(c, id); err != nil {
+		return err
+	}
+	if err := s.checkGatewayStays(id, req.Status); err != nil {
 		return err
 	}
 	if req.Tenant != nil {

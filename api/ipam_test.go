@@ -239,6 +239,12 @@ func TestIPAM_Prefixes(t *testing.T) {
 	for _, q := range []string{"", "?force=true"} {
 		wantError(t, ts.do("DELETE", "/v1/ipam/addresses/"+gw.Addresses[0].ID+q, ""), 409, CodeConflict, "id")
 	}
+	// It stays reserved, so that it cannot be made an ordinary address and
+	// released that way; other fields may change.
+	for _, status := range []string{"active", "deprecated"} {
+		wantError(t, ts.do("PATCH", "/v1/ipam/addresses/"+gw.Addresses[0].ID, `{"status":"`+status+`"}`), 409, CodeConflict, "status")
+	}
+	ts.call("PATCH", "/v1/ipam/addresses/"+gw.Addresses[0].ID, `{"status":"reserved","description":"router"}`, 200, nil)
 	v6 := ts.createPrefix(`{"prefix":"2001:db8::/64","is_pool":true}`)
 	if v6.Utilization.Size != "18446744073709551616" {
 		t.Fatalf("v6 utilization %+v", v6.Utilization)
