@@ -2,11 +2,9 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
-	"time"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/fsm"
@@ -319,38 +317,12 @@ func (s *server) handlePrefixDelete(c *call) error {
 			return err
 		}
 	}
-	if !force {
-		if err := s.checkNoQuarantine(id); err != nil {
-			return err
-		}
-	}
 	meta, err := s.writeMeta(c)
 	if err != nil {
 		return err
 	}
-	return s.apply(c, &fsm.PrefixDeleteRequest{WriteMeta: meta, ID: id, Reparent: reparent}, http.StatusOK, nil)
-}
-
-// checkNoQuarantine refuses to delete a prefix whose released addresses
-// are still in quarantine: the quarantine goes with the prefix, and a
-// prefix made again in its place would hand them out at once.
-func (s *server) checkNoQuarantine(id string) error {
-	st := s.b.State()
-	_, p, err := st.Prefix(nil, id)
-	if err != nil || p == nil {
-		return err
-	}
-	n, until, err := st.Quarantined(id, s.b.Now().UnixNano())
-	if err != nil || n == 0 {
-		return err
-	}
-	what := fmt.Sprintf("%d released addresses of %s are", n, p.Prefix.Prefix)
-	if n == 1 {
-		what = fmt.Sprintf("a released address of %s is", p.Prefix.Prefix)
-	}
-	return &apiError{status: http.StatusConflict, code: CodeConflict, field: "id",
-		message: fmt.Sprintf("%s in quarantine until %s; deleting the prefix would drop the quarantine: wait, or delete with force=true",
-			what, time.Unix(0, until).UTC().Format(time.RFC3339))}
+	cmd := &fsm.PrefixDeleteRequest{WriteMeta: meta, ID: id, Reparent: reparent, KeepQuarantine: !force}
+	return s.apply(c, cmd, http.StatusOK, nil)
 }
 
 // handlePrefixAllocatePrefix creates the lowest free child prefix of the

@@ -52,6 +52,7 @@ func requireCoverage(t *testing.T, responses []string) {
 		`"addresses":[{`,
 		`"quarantined_until"`,
 		"in quarantine until",
+		"deleting the prefix would drop the quarantine",
 		"requested,",
 		"child prefixes come from containers",
 		"overlaps",

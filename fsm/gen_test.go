@@ -118,7 +118,7 @@ func (g *logGen) ipamCommand() Command {
 		}
 		return &PrefixCreateRequest{WriteMeta: g.meta(), Prefix: p, GatewayID: gw}
 	case n < 25:
-		return &PrefixDeleteRequest{WriteMeta: g.meta(), ID: g.prefixID()}
+		return &PrefixDeleteRequest{WriteMeta: g.meta(), ID: g.prefixID(), KeepQuarantine: n%2 == 0}
 	case n < 28:
 		return &PrefixAllocateRequest{WriteMeta: g.meta(), ParentID: g.prefixID(), Bits: 24 + g.rnd.IntN(8),
 			Child: Prefix{ID: g.prefixID(), Status: g.pick("active", "container")}}

@@ -169,6 +169,28 @@ func ipamNow(txn *memdb.Txn, index uint64, now int64) (int64, error) {
 	return now, txn.Insert(tableIPAMClock, &ipamClock{ID: ipamClockID, Now: now})
 }
 
+// checkNoQuarantine refuses to delete prefix p while addresses released
+// from it are in quarantine at now.
+func checkNoQuarantine(txn *memdb.Txn, p *Prefix, now int64) error {
+	it, err := txn.Get(tableHolds, "id_prefix", addrSpaceID(p.ID))
+	must(err)
+	n, until := 0, int64(0)
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if h := raw.(*storedHold); h.Until > now {
+			n, until = n+1, max(until, h.Until)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("%d released addresses of %s are", n, p.Prefix)
+	if n == 1 {
+		what = fmt.Sprintf("a released address of %s is", p.Prefix)
+	}
+	return fieldErrf("id", ErrConflict, "%s in quarantine until %s; deleting the prefix would drop the quarantine: wait, or delete with force=true",
+		what, time.Unix(0, until).UTC().Format(time.RFC3339))
+}
+
 // drainQuarantine releases every quarantined address whose hold expired
 // and returns how many.
 func drainQuarantine(txn *memdb.Txn, index uint64, now int64) (int, error) {
@@ -450,6 +472,15 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	} else if raw != nil {
 		sn := raw.(*SDNSubnet)
 		return nil, fieldErrf("id", ErrConflict, "prefix %s is subnet %s of vnet %s; delete the subnet first", p.Prefix, sn.ID, sn.Vnet)
+	}
+	if req.KeepQuarantine {
+		now, err := ipamNow(txn, index, req.Now)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkNoQuarantine(txn, p, now); err != nil {
+			return nil, err
+		}
 	}
 	// Addresses other than the gateway reserved with the prefix block it.
 	var gateway *Address

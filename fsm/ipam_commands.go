@@ -61,10 +61,17 @@ type PrefixDeleteRequest struct {
 	// parent (or the VRF's top level) instead of refusing to delete it,
 	// undoing what creating it over them did.
 	Reparent bool `codec:",omitempty"`
+	// KeepQuarantine refuses the deletion while addresses released from the
+	// prefix are in quarantine, which would go with it, so that a prefix
+	// made again in its place would hand them out at once. Without it (a
+	// forced deletion, or a command of an earlier version) the quarantine
+	// is dropped.
+	KeepQuarantine bool `codec:",omitempty"`
 }
 
-// needsRules is set when the deletion moves a container's children.
-func (r *PrefixDeleteRequest) needsRules() bool { return r.Reparent }
+// needsRules is set when the deletion moves a container's children or
+// may be refused for a quarantine.
+func (r *PrefixDeleteRequest) needsRules() bool { return r.Reparent || r.KeepQuarantine }
 
 // Type returns PrefixDeleteType.
 func (*PrefixDeleteRequest) Type() MessageType { return PrefixDeleteType }

@@ -153,6 +153,7 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "v"}}, false},
 		{&PrefixDeleteRequest{ID: "p", Reparent: true}, true},
 		{&PrefixDeleteRequest{ID: "p"}, false},
+		{&PrefixDeleteRequest{ID: "p", KeepQuarantine: true}, true},
 	} {
 		b := mustEncode(t, c.cmd)
 		if got := len(b) > 2 && b[1] == binaryMarker && b[2] == markedMsgpack; got != c.marked {

@@ -381,22 +381,6 @@ func (s *Store) prefixAddressList(txn *memdb.Txn, ws memdb.WatchSet, f AddressFi
 	return idx, out, nil
 }
 
-// Quarantined returns how many addresses of prefix id are held in
-// quarantine after now (nanoseconds of leader time), and the latest time
-// one of them is held until.
-func (s *Store) Quarantined(id string, now int64) (n int, until int64, err error) {
-	it, err := s.db.Txn(false).Get(tableHolds, "id_prefix", addrSpaceID(id))
-	if err != nil {
-		return 0, 0, err
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if h := raw.(*storedHold); h.Until > now {
-			n, until = n+1, max(until, h.Until)
-		}
-	}
-	return n, until, nil
-}
-
 // Address returns one address, or nil.
 func (s *Store) Address(ws memdb.WatchSet, id string) (uint64, *Address, error) {
 	return getByID[*Address](s, ws, tableAddresses, id)

@@ -370,6 +370,33 @@ func TestIPAM_Quarantine(t *testing.T) {
 	}
 }
 
+func TestIPAM_PrefixDeleteKeepsQuarantine(t *testing.T) {
+	x := newIPAM(t)
+	p := x.prefix("10.0.0.0/29", PrefixActive)
+	x.alloc(p.ID, 3)
+	_, list, _ := x.f.State().Addresses(nil, AddressFilter{})
+	x.ok(&AddressReleaseRequest{ID: list[0].ID})
+	x.ok(&AddressReleaseRequest{ID: list[1].ID})
+	x.ok(&AddressReleaseRequest{ID: list[2].ID, Force: true})
+	until := time.Unix(0, x.now+int64(ipam.DefaultQuarantine)).UTC().Format(time.RFC3339)
+	x.fails(&PrefixDeleteRequest{ID: p.ID, KeepQuarantine: true}, ErrConflict, "id",
+		"2 released addresses of 10.0.0.0/29 are in quarantine until "+until+"; deleting the prefix would drop the quarantine")
+	// Once the quarantine has run out, the deletion goes through.
+	x.now += int64(ipam.DefaultQuarantine)
+	x.ok(&PrefixDeleteRequest{ID: p.ID, KeepQuarantine: true})
+
+	// Without the mark (forced, or from an earlier version) the quarantine
+	// goes with the prefix, as before.
+	q := x.prefix("10.0.1.0/29", PrefixActive)
+	x.alloc(q.ID, 1)
+	_, list, _ = x.f.State().Addresses(nil, AddressFilter{})
+	x.ok(&AddressReleaseRequest{ID: list[0].ID})
+	x.ok(&PrefixDeleteRequest{ID: q.ID})
+	if _, again, _ := x.f.State().Prefix(nil, q.ID); again != nil {
+		t.Fatal("forced delete left the prefix")
+	}
+}
+
 func TestIPAM_Pools(t *testing.T) {
 	for _, kind := range []string{PoolVLAN, PoolVNI} {
 		t.Run(kind, func(t *testing.T) {
