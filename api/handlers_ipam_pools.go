@@ -152,8 +152,14 @@ func poolCreate(k *poolKind) func(*server, *call) error {
 		if err := decodeJSON(c.body, &req, true); err != nil {
 			return err
 		}
+		if req.Ranges != nil && len(req.Ranges) == 0 {
+			return invalid("ranges", "an empty list holds no IDs: leave ranges out for all of %d-%d", k.all.First, k.all.Last)
+		}
 		if len(req.Ranges) == 0 {
 			req.Ranges = []ipam.IDRange{k.all}
+		}
+		if looksLikeID(req.Name) {
+			return invalid("name", "%q has the form of an ID: a %s is found by its ID before its name, so it could not be found by this name", req.Name, k.noun)
 		}
 		cmd := &fsm.PoolCreateRequest{Pool: fsm.Pool{
 			ID: newID(), Kind: k.kind, Name: req.Name, Ranges: req.Ranges, Tenant: req.Tenant, Description: req.Description,

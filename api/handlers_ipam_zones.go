@@ -13,13 +13,14 @@ type ZoneList struct {
 	Zones []*fsm.Zone `json:"zones"`
 }
 
-// ZoneCreateRequest is the body of POST /v1/dns/zones. TTL 0 means the
-// default (fsm.DefaultZoneTTL).
+// ZoneCreateRequest is the body of POST /v1/dns/zones. No TTL means the
+// default (fsm.DefaultZoneTTL); an explicit 0 is refused rather than read
+// as that default.
 type ZoneCreateRequest struct {
-	Name        string `json:"name"`
-	TTL         uint32 `json:"ttl"`
-	Tenant      string `json:"tenant"`
-	Description string `json:"description"`
+	Name        string  `json:"name"`
+	TTL         *uint32 `json:"ttl"`
+	Tenant      string  `json:"tenant"`
+	Description string  `json:"description"`
 }
 
 // zoneName returns the {name} path value as zones are stored: lower case,
@@ -60,7 +61,14 @@ func (s *server) handleZoneCreate(c *call) error {
 	if err := decodeJSON(c.body, &req, true); err != nil {
 		return err
 	}
-	cmd := &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: req.Name, TTL: req.TTL, Tenant: req.Tenant, Description: req.Description}}
+	var ttl uint32
+	if req.TTL != nil {
+		if *req.TTL == 0 {
+			return invalid("ttl", "must be 1 to %d seconds: leave it out for the default of %d", fsm.MaxZoneTTL, fsm.DefaultZoneTTL)
+		}
+		ttl = *req.TTL
+	}
+	cmd := &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: req.Name, TTL: ttl, Tenant: req.Tenant, Description: req.Description}}
 	if err := cmd.Validate(); err != nil {
 		return err
 	}

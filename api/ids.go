@@ -73,3 +73,25 @@ func (g *idGen) next(now time.Time) string {
 	hex.Encode(out[24:], b[10:])
 	return string(out[:])
 }
+
+// looksLikeID reports whether s has the form of an object ID (a UUID, in
+// any case), which a name must not have where an object is found by ID or
+// name.
+func looksLikeID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f' || 'A' <= r && r <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

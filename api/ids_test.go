@@ -39,3 +39,19 @@ func TestIDGen_CarriesIntoRandA(t *testing.T) {
 		t.Fatalf("after overflow hi=%d lo=%d id=%s", g.hi, g.lo, id)
 	}
 }
+
+func TestLooksLikeID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"01a2232f-9def-764d-abc6-88d22bf8ae7c": true,
+		"01A2232F-9DEF-764D-ABC6-88D22BF8AE7C": true,
+		"01a2232f-9def-764d-abc6-88d22bf8ae7":  false,
+		"01a2232f-9def-764d-abc6-88d22bf8ae7g": false,
+		"01a2232f09def-764d-abc6-88d22bf8ae7c": false,
+		"lab":                                  false,
+		"":                                     false,
+	} {
+		if got := looksLikeID(s); got != want {
+			t.Errorf("looksLikeID(%q) = %v", s, got)
+		}
+	}
+}

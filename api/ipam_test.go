@@ -794,6 +794,10 @@ func TestIPAM_Pools(t *testing.T) {
 				}
 			}
 			wantError(t, ts.do("GET", base+"/nope", ""), 404, CodeNotFound, "id")
+			// An empty list of ranges is not "all of them", and a name that
+			// looks like an ID would be shadowed by the pool with that ID.
+			ts.refused("POST", base, `{"name":"none","ranges":[]}`, 400, CodeInvalidRequest, "ranges", true)
+			ts.refused("POST", base, `{"name":"`+g.ID+`"}`, 400, CodeInvalidRequest, "name", true)
 			var list map[string][]testPool
 			ts.call("GET", base, "", 200, &list)
 			if len(list[k.list]) != 2 {
@@ -912,6 +916,7 @@ func TestIPAM_Zones(t *testing.T) {
 
 	ts.refused("POST", "/v1/dns/zones", `{"name":"moxxie.test"}`, 409, CodeConflict, "name", false)
 	ts.refused("POST", "/v1/dns/zones", `{}`, 400, CodeInvalidRequest, "name", true)
+	ts.refused("POST", "/v1/dns/zones", `{"name":"zero.test","ttl":0}`, 400, CodeInvalidRequest, "ttl", true)
 	ts.refused("POST", "/v1/dns/zones", `{"name":"bad_zone.test"}`, 400, CodeInvalidRequest, "name", true)
 	ts.refused("POST", "/v1/dns/zones", `{"name":"0.10.in-addr.arpa"}`, 400, CodeInvalidRequest, "name", true)
 	ts.refused("POST", "/v1/dns/zones", `{"name":"x.test","ttl":86401}`, 400, CodeInvalidRequest, "ttl", true)

@@ -14,7 +14,8 @@ const (
 	MaxAllocateCount = 4096
 	maxNameLen       = 63
 	maxDescription   = 1024
-	maxZoneTTL       = 86400
+	// MaxZoneTTL is the longest TTL a zone may set, in seconds.
+	MaxZoneTTL = 86400
 	// DefaultZoneTTL is the TTL of a zone's records unless it sets one.
 	DefaultZoneTTL = 60
 )
@@ -458,8 +459,8 @@ func (r *ZoneCreateRequest) Validate() error {
 	if z.TTL == 0 {
 		z.TTL = DefaultZoneTTL
 	}
-	if z.TTL > maxZoneTTL {
-		return fieldErrf("ttl", ErrInvalid, "ttl %d must be at most %d", z.TTL, maxZoneTTL)
+	if z.TTL > MaxZoneTTL {
+		return fieldErrf("ttl", ErrInvalid, "ttl %d must be at most %d", z.TTL, MaxZoneTTL)
 	}
 	if err := checkOptionalName("tenant", z.Tenant); err != nil {
 		return err

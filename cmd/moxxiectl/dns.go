@@ -19,6 +19,12 @@ func (a *app) zoneCommand() *cobra.Command {
 		Use:   "create NAME",
 		Short: "Create a forward DNS zone, served from the addresses' DNS names",
 		Args:  exactArgs("NAME"),
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("ttl") && req.TTL == 0 {
+				return usagef("--ttl must be 1 to 86400 seconds, got 0; leave it out for the server's default")
+			}
+			return nil
+		},
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			req.Name = args[0]
 			z, _, err := c.ZoneCreate(ctx, req, nil)

@@ -571,6 +571,9 @@ Created:      2025-06-01T12:00:00Z
 	}
 	f.cli(t, 0, "dns", "zone", "create", "lab.example", "--description", "the lab")
 	f.checkBody(t, `{"name": "lab.example", "description": "the lab"}`)
+	if _, stderr := f.cli(t, 2, "dns", "zone", "create", "zero.test", "--ttl", "0"); !strings.Contains(stderr, "--ttl must be 1 to 86400 seconds, got 0") {
+		t.Errorf("--ttl 0: %q", stderr)
+	}
 	_, stderr := f.cli(t, 1, "dns", "zone", "create", "moxxie.test")
 	if got := oneErrorLine(t, stderr); got != "409 conflict: zone moxxie.test exists (field name, request req-7)" {
 		t.Errorf("duplicate: %q", got)
