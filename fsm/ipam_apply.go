@@ -606,15 +606,23 @@ func holderOf(txn *memdb.Txn, p *Prefix, sp *ipam.Space, k ipam.Key) string {
 	if h, ok := (txnHolds{txn}).Get(addrSpaceID(p.ID), k); ok {
 		return "in quarantine until " + time.Unix(0, h.Until).UTC().Format(time.RFC3339)
 	}
-	it, err := txn.Get(tableIPRanges, "prefix", p.ID)
+	if g := ipRangeOf(txn, p.ID, a); g != nil {
+		return "in IP range " + g.ID + " (" + g.Start + "-" + g.End + ")"
+	}
+	return "used"
+}
+
+// ipRangeOf returns the IP range of prefix prefixID that holds a, or nil.
+func ipRangeOf(txn *memdb.Txn, prefixID string, a netip.Addr) *IPRange {
+	it, err := txn.Get(tableIPRanges, "prefix", prefixID)
 	must(err)
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		g := raw.(*IPRange)
 		if lo, hi := netip.MustParseAddr(g.Start), netip.MustParseAddr(g.End); lo.Compare(a) <= 0 && a.Compare(hi) <= 0 {
-			return "in IP range " + g.ID + " (" + g.Start + "-" + g.End + ")"
+			return g
 		}
 	}
-	return "used"
+	return nil
 }
 
 func applyIPRangeCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
@@ -838,6 +846,11 @@ func claimAddress(txn *memdb.Txn, req *AddressAllocateRequest, vrf string, sp *i
 		}
 		if raw, _ := txn.First(tableAddresses, "addr", vrf, a); raw != nil {
 			return k, fieldErrf("address", ipam.ErrInUse, "%s is already allocated (id %s)", a, raw.(*Address).ID)
+		}
+		if pid, ok := prefixIDOfAddrSpace(spID); ok {
+			if g := ipRangeOf(txn, pid, a); g != nil {
+				return k, fieldErrf("address", ipam.ErrInUse, "%s is in IP range %s (%s-%s), which is kept out of allocation", a, g.ID, g.Start, g.End)
+			}
 		}
 		return k, fieldErr("address", err)
 	}

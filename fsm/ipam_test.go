@@ -264,6 +264,8 @@ func TestIPAM_GatewayAndRanges(t *testing.T) {
 	q := x.allocReq(&AddressAllocateRequest{PrefixID: "p", Count: 1})
 	x.ok(&AddressReleaseRequest{ID: q.ID})
 	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: q.Address, End: q.Address}}, ipam.ErrInUse, "start_address", "in quarantine until 2026-11-25T12:10:00Z")
+	x.fails(&AddressAllocateRequest{Address: "192.168.10.50", IDs: []string{"z"}}, ipam.ErrInUse, "address", "192.168.10.50 is in IP range dhcp (192.168.10.2-192.168.10.99), which is kept out of allocation")
+	x.fails(&AddressAllocateRequest{Address: "192.168.10.50", Force: true, IDs: []string{"z"}}, ipam.ErrInUse, "address", "in IP range dhcp")
 	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: "192.168.10.200", End: "192.168.11.5"}}, ipam.ErrOutside, "end_address", "")
 	x.fails(&IPRangeCreateRequest{Range: IPRange{ID: "r2", PrefixID: "p", Start: "192.168.10.20", End: "192.168.10.10"}}, ipam.ErrInvalidRange, "end_address", "")
 	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "q", Prefix: "192.168.20.0/24", Gateway: "192.168.20.0"}, GatewayID: "g2"}, ipam.ErrOutside, "gateway", "")
