@@ -118,15 +118,16 @@ func TestNameRules_Encoding(t *testing.T) {
 func TestUtilization(t *testing.T) {
 	two128, _ := new(big.Int).SetString("340282366920938463463374607431768211456", 10)
 	for _, c := range []struct {
-		used    ipam.Key
+		used    *big.Int
 		size    *big.Int
 		percent float64
 	}{
-		{ipam.IntKey(0), big.NewInt(0), 0},
-		{ipam.IntKey(1), big.NewInt(4), 25},
-		{ipam.IntKey(4), big.NewInt(4), 100},
-		{ipam.Key{Hi: 1}.Sub64(2), ipam.Key{Hi: 1}.Sub64(1).Big(), 99.99}, // one free: not full
-		{ipam.IntKey(1), two128, 0},
+		{big.NewInt(0), big.NewInt(0), 0},
+		{big.NewInt(1), big.NewInt(4), 25},
+		{big.NewInt(4), big.NewInt(4), 100},
+		{ipam.Key{Hi: 1}.Sub64(2).Big(), ipam.Key{Hi: 1}.Sub64(1).Big(), 99.99}, // one free: not full
+		{big.NewInt(1), two128, 0},
+		{two128, two128, 100}, // a full ::/0 pool
 	} {
 		u := utilization(c.used, c.size)
 		if u.Percent != c.percent || string(u.Size) != c.size.String() {

@@ -32,13 +32,11 @@ func watchSpaces(txn *memdb.Txn, ws memdb.WatchSet, ids ...string) {
 // active prefix, child blocks of a container.
 func prefixView(txn *memdb.Txn, p *Prefix) *PrefixView {
 	v := PrefixView{Prefix: p}
-	var sp ipam.Space
+	sp, id := addrSpace(txn, p), addrSpaceID(p.ID)
 	if p.Status == PrefixContainer {
-		sp = blockSpace(txn, p)
-	} else {
-		sp = addrSpace(txn, p)
+		sp, id = blockSpace(txn, p), blockSpaceID(p.ID)
 	}
-	v.Utilization = utilization(sp.Used, sp.ExactSize())
+	v.Utilization = utilization(sp.UsedExact(txnRuns{txn, id}), sp.ExactSize())
 	return &v
 }
 
@@ -47,7 +45,7 @@ func poolView(txn *memdb.Txn, p *Pool) *PoolView {
 	v := PoolView{Pool: p}
 	if base, err := poolSpace(p); err == nil {
 		sp := loadSpace(txn, poolSpaceID(p.ID), base)
-		v.Utilization = utilization(sp.Used, sp.ExactSize())
+		v.Utilization = utilization(sp.UsedExact(txnRuns{txn, poolSpaceID(p.ID)}), sp.ExactSize())
 	}
 	return &v
 }

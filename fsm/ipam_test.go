@@ -399,6 +399,19 @@ func TestIPAM_PrefixDeleteKeepsQuarantine(t *testing.T) {
 	}
 }
 
+func TestIPAM_WholeV6PoolToTheTop(t *testing.T) {
+	x := newIPAM(t)
+	x.ok(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "::/0", IsPool: true}})
+	x.ok(&IPRangeCreateRequest{Range: IPRange{ID: "r", PrefixID: "p", Start: "::", End: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffd"}})
+	if got := x.alloc("p", 2); got[1] != "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" {
+		t.Fatalf("got %v, want the last two addresses", got)
+	}
+	_, v, _ := x.f.State().Prefix(nil, "p")
+	if u := v.Utilization; u.Percent != 100 || string(u.Used) != string(u.Size) {
+		t.Fatalf("utilization of the full pool %+v", u)
+	}
+}
+
 func TestIPAM_Pools(t *testing.T) {
 	for _, kind := range []string{PoolVLAN, PoolVNI} {
 		t.Run(kind, func(t *testing.T) {

@@ -266,12 +266,12 @@ type ipamClock struct {
 }
 
 // utilization returns used out of size as a Utilization.
-func utilization(used ipam.Key, size *big.Int) *Utilization {
+func utilization(used, size *big.Int) *Utilization {
 	u := &Utilization{Used: json.Number(used.String()), Size: json.Number(size.String())}
 	if size.Sign() > 0 {
-		f, _ := new(big.Rat).SetFrac(used.Big(), size).Float64()
+		f, _ := new(big.Rat).SetFrac(used, size).Float64()
 		u.Percent = float64(int64(f*10000+0.5)) / 100
-		if u.Percent == 100 && used.Big().Cmp(size) < 0 {
+		if u.Percent == 100 && used.Cmp(size) < 0 {
 			u.Percent = 99.99 // not full: an alert on 100 must not fire
 		}
 	}

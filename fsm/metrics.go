@@ -1,7 +1,8 @@
 package fsm
 
 import (
-	"github.com/moxxie/moxxie/ipam"
+	"math/big"
+
 	"github.com/moxxie/moxxie/quota"
 )
 
@@ -92,8 +93,11 @@ func (pg *PresentGone) add(gone bool) {
 	}
 }
 
-// keyFloat returns k as a float64.
-func keyFloat(k ipam.Key) float64 { return float64(k.Hi)*(1<<64) + float64(k.Lo) }
+// bigFloat returns n as a float64.
+func bigFloat(n *big.Int) float64 {
+	f, _ := new(big.Float).SetInt(n).Float64()
+	return f
+}
 
 // StateMetrics reads the metrics of the state in one read transaction.
 func (s *Store) StateMetrics() (*StateMetrics, error) {
@@ -108,13 +112,12 @@ func (s *Store) StateMetrics() (*StateMetrics, error) {
 	// IPAM.
 	err := each(tablePrefixes, func(raw any) {
 		p := raw.(*Prefix)
-		var sp ipam.Space
+		sp, id := addrSpace(txn, p), addrSpaceID(p.ID)
 		if p.Status == PrefixContainer {
-			sp = blockSpace(txn, p)
-		} else {
-			sp = addrSpace(txn, p)
+			sp, id = blockSpace(txn, p), blockSpaceID(p.ID)
 		}
-		m.Prefixes = append(m.Prefixes, PrefixMetric{ID: p.ID, Prefix: p.Prefix, VRF: p.VRF, Used: keyFloat(sp.Used), Size: keyFloat(sp.Size())})
+		m.Prefixes = append(m.Prefixes, PrefixMetric{ID: p.ID, Prefix: p.Prefix, VRF: p.VRF,
+			Used: bigFloat(sp.UsedExact(txnRuns{txn, id})), Size: bigFloat(sp.ExactSize())})
 	})
 	if err != nil {
 		return nil, err
@@ -124,7 +127,7 @@ func (s *Store) StateMetrics() (*StateMetrics, error) {
 		pm := PoolMetric{ID: p.ID, Name: p.Name, Kind: p.Kind}
 		if base, err := poolSpace(p); err == nil {
 			sp := loadSpace(txn, poolSpaceID(p.ID), base)
-			pm.Used, pm.Size = keyFloat(sp.Used), keyFloat(sp.Size())
+			pm.Used, pm.Size = bigFloat(sp.UsedExact(txnRuns{txn, poolSpaceID(p.ID)})), bigFloat(sp.ExactSize())
 		}
 		m.Pools = append(m.Pools, pm)
 	})

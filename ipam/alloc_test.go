@@ -272,9 +272,39 @@ func TestSpaceSize(t *testing.T) {
 			t.Errorf("ExactSize(%s pool=%v) = %s; want %s", tt.prefix, tt.pool, got, want)
 		}
 		sp.Used = IntKey(1)
-		if got := sp.Free(); got != tt.want.Sub64(1) {
-			t.Errorf("Free(%s pool=%v) = %s; want %s", tt.prefix, tt.pool, got, tt.want.Sub64(1))
+		want := tt.want.Sub64(1)
+		if tt.prefix == "::/0" && tt.pool {
+			want = MaxKey // 2^128 - 1, exact
 		}
+		if got := sp.Free(); got != want {
+			t.Errorf("Free(%s pool=%v) = %s; want %s", tt.prefix, tt.pool, got, want)
+		}
+	}
+}
+
+// TestWholeSpaceToTheTop fills a ::/0 pool, 2^128 keys, up to its last
+// key, which Used (kept modulo 2^128) cannot count.
+func TestWholeSpaceToTheTop(t *testing.T) {
+	sp, runs := addrSpace(t, "::/0", true)
+	if err := sp.ClaimRange(runs, Key{}, MaxKey.Sub64(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := sp.Free(); got != IntKey(2) {
+		t.Fatalf("Free = %s, want 2", got)
+	}
+	keys, err := sp.NextFree(runs, 2)
+	if err != nil || len(keys) != 2 || keys[1] != MaxKey {
+		t.Fatalf("NextFree(2) = %v, %v; want the last two keys", keys, err)
+	}
+	if got, want := sp.UsedExact(runs), sp.ExactSize(); got.Cmp(want) != 0 {
+		t.Fatalf("UsedExact of the full space = %s, want %s", got, want)
+	}
+	if _, err := sp.NextFree(runs, 1); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("NextFree on the full space: %v", err)
+	}
+	empty, emptyRuns := addrSpace(t, "::/0", true)
+	if got := empty.UsedExact(emptyRuns); got.Sign() != 0 {
+		t.Fatalf("UsedExact of the empty space = %s", got)
 	}
 }
 

@@ -128,8 +128,32 @@ func (sp *Space) ExactSize() *big.Int {
 }
 
 // Free returns how many keys are not used, from Size and Used, without
-// looking at the store.
-func (sp *Space) Free() Key { return sp.Size().subSat(sp.Used) }
+// looking at the store. In a space of 2^128 keys (a ::/0 pool) it is exact
+// but for an empty space, where it says MaxKey, one short.
+func (sp *Space) Free() Key {
+	if sp.whole() {
+		if sp.Used.IsZero() { // empty (or, see UsedExact, full)
+			return MaxKey
+		}
+		return Key{}.Sub(sp.Used) // 2^128 - Used, modulo 2^128
+	}
+	return sp.Size().subSat(sp.Used)
+}
+
+// whole reports whether the space has every key, 2^128 of them.
+func (sp *Space) whole() bool {
+	return len(sp.Ranges) == 1 && sp.Ranges[0].Start.IsZero() && sp.Ranges[0].End == MaxKey
+}
+
+// UsedExact returns how many keys are used. Used is kept modulo 2^128, so
+// a space of 2^128 keys that is full holds 0 there: only then does it ask s
+// whether any key is free.
+func (sp *Space) UsedExact(s RunStore) *big.Int {
+	if sp.whole() && sp.Used.IsZero() && len(sp.FreeRuns(s, 1)) == 0 {
+		return sp.ExactSize()
+	}
+	return sp.Used.Big()
+}
 
 // rangeOf returns the index of the range holding k, or -1.
 func (sp *Space) rangeOf(k Key) int {
