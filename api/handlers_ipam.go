@@ -274,11 +274,33 @@ func (s *server) handlePrefixCreate(c *call) error {
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
+	if err := checkOutsideMapped(&cmd.Prefix); err != nil {
+		return err
+	}
 	var err error
 	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
 		return err
 	}
 	return s.apply(c, cmd, http.StatusCreated, nil)
+}
+
+// mappedBlock holds the IPv4-mapped IPv6 addresses (RFC 4291), which the
+// API takes only written as IPv4.
+var mappedBlock = netip.MustParsePrefix("::ffff:0:0/96")
+
+// checkOutsideMapped refuses an IPv6 prefix that addresses are allocated
+// from (not a container) when it holds IPv4-mapped addresses: it would
+// hand them out as IPv6 addresses that the API refuses everywhere else and
+// DNS would serve as A records.
+func checkOutsideMapped(p *fsm.Prefix) error {
+	if p.Status == fsm.PrefixContainer {
+		return nil
+	}
+	pfx, err := netip.ParsePrefix(p.Prefix)
+	if err != nil || !pfx.Addr().Is6() || !pfx.Overlaps(mappedBlock) {
+		return nil
+	}
+	return invalid("prefix", "%s holds %s, the IPv4-mapped addresses, which are taken only written as IPv4: use a prefix outside it, or make this one a container", p.Prefix, mappedBlock)
 }
 
 // handlePrefixUpdate changes a prefix's tenant or description.

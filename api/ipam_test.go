@@ -331,10 +331,17 @@ func TestIPAM_Prefixes(t *testing.T) {
 		{`{"prefix":"10.2.0.0/24","gateway":"10.2.0.0"}`, "gateway"},
 		{`{"prefix":"10.2.0.0/24","is_pool":"yes"}`, "is_pool"},
 		{`{"prefix":"::ffff:10.2.0.0/120"}`, "prefix"},
+		{`{"prefix":"::ff00:0:0/88"}`, "prefix"},
+		{`{"prefix":"::/0","is_pool":true}`, "prefix"},
 		{`{"prefix":"10.2.0.0/24","id":"mine"}`, "id"},
 	} {
 		ts.refused("POST", "/v1/ipam/prefixes", c.body, 400, CodeInvalidRequest, c.field, true)
 	}
+	// Around the IPv4-mapped block: a container may hold it, and a prefix
+	// next to it is fine.
+	ts.call("POST", "/v1/ipam/vrfs", `{"id":"v6"}`, 201, nil)
+	ts.createPrefix(`{"prefix":"::/0","status":"container","vrf":"v6"}`)
+	ts.createPrefix(`{"prefix":"::fffe:0:0/96","vrf":"v6"}`)
 
 	// Delete: refused while it holds addresses other than the gateway.
 	a := ts.allocate(p.ID, `{}`)
