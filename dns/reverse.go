@@ -58,6 +58,24 @@ func ReverseZones(prefix netip.Prefix) []string {
 	return zones
 }
 
+// Aggregate reports whether prefix is too short to give reverse zones:
+// shorter than /8 (IPv4) or /16 (IPv6), such as 0.0.0.0/0, ::/0 or
+// 2000::/3, a prefix that groups address space rather than one an
+// operator's addresses come from. Its zones would make every server
+// answer, with NXDOMAIN, the reverse lookups of all the space it groups,
+// which would then no longer be forwarded; the prefixes inside it give
+// their own zones.
+func Aggregate(prefix netip.Prefix) bool {
+	addr, bits := prefix.Addr(), prefix.Bits()
+	if addr.Is4In6() && bits >= 96 {
+		addr, bits = addr.Unmap(), bits-96
+	}
+	if addr.Is4() {
+		return bits < 8
+	}
+	return bits < 16
+}
+
 // reverseZone names the zone of the prefix addr/bits, bits a multiple of step.
 func reverseZone(addr netip.Addr, bits, step int) string {
 	if step == 8 {

@@ -48,6 +48,18 @@ func TestReverseZones(t *testing.T) {
 	}
 }
 
+func TestAggregate(t *testing.T) {
+	for p, want := range map[string]bool{
+		"0.0.0.0/0": true, "10.0.0.0/7": true, "10.0.0.0/8": false, "192.168.0.0/16": false,
+		"::/0": true, "2000::/3": true, "fc00::/7": true, "2001::/16": false, "2001:db8::/32": false,
+		"::ffff:0.0.0.0/96": true, "::ffff:10.0.0.0/104": false,
+	} {
+		if got := Aggregate(netip.MustParsePrefix(p)); got != want {
+			t.Errorf("Aggregate(%s) = %v, want %v", p, got, want)
+		}
+	}
+}
+
 func TestReverseName(t *testing.T) {
 	tests := []struct{ addr, want string }{
 		{"10.0.0.5", "5.0.0.10.in-addr.arpa."},

@@ -262,7 +262,7 @@ func newDNSView(d *fsm.DNSData) *dnsView {
 	}
 	for _, p := range d.Prefixes {
 		pfx, err := netip.ParsePrefix(p.Prefix)
-		if err != nil {
+		if err != nil || dns.Aggregate(pfx) {
 			continue
 		}
 		for _, rz := range dns.ReverseZones(pfx) {

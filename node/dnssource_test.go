@@ -35,6 +35,10 @@ func TestDNSRecords_Mapping(t *testing.T) {
 			{ID: "p2", Prefix: "10.0.0.0/24", VRF: "blue", Status: fsm.PrefixActive}, // same reverse zone
 			{ID: "p3", Prefix: "2001:db8::/64", VRF: "default", Status: fsm.PrefixActive},
 			{ID: "p4", Prefix: "10.1.0.0/23", VRF: "default", Status: fsm.PrefixActive},
+			// Aggregates give no reverse zones: in-addr.arpa. would
+			// answer for far.moxxie.test's address below.
+			{ID: "p5", Prefix: "0.0.0.0/0", VRF: "all", Status: fsm.PrefixContainer},
+			{ID: "p6", Prefix: "2000::/3", VRF: "all", Status: fsm.PrefixContainer},
 		},
 		Addresses: []*fsm.Address{
 			{ID: "a1", Address: "10.0.0.5", DNSName: "web.moxxie.test"},
