@@ -43,12 +43,19 @@ func (s *server) writeMeta(c *call) (fsm.WriteMeta, error) {
 }
 
 // idempotency returns the request's Idempotency-Key, checked, and its
-// fingerprint; both are empty when the header is not set.
+// fingerprint; both are empty when the header is not set. An empty key, or
+// more than one, is refused rather than read as no key or the first.
 func idempotency(c *call) (key, hash string, err error) {
-	key = c.r.Header.Get(headerIdempotencyKey)
-	if key == "" {
+	keys := c.r.Header.Values(headerIdempotencyKey)
+	switch {
+	case len(keys) == 0:
 		return "", "", nil
+	case len(keys) > 1:
+		return "", "", invalid(headerIdempotencyKey, "given %d times: send one key", len(keys))
+	case keys[0] == "":
+		return "", "", invalid(headerIdempotencyKey, "is empty: send a key, or leave the header out")
 	}
+	key = keys[0]
 	if len(key) > maxIdempotencyKeyLen {
 		return "", "", invalid(headerIdempotencyKey, "must be at most %d characters", maxIdempotencyKeyLen)
 	}

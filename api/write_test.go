@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -39,6 +40,14 @@ func TestIdempotentReplay(t *testing.T) {
 	wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"v"}`, "Idempotency-Key", strings.Repeat("k", 256)), 400, CodeInvalidRequest, "Idempotency-Key")
 	wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"v"}`, "Idempotency-Key", "tab\there"), 400, CodeInvalidRequest, "Idempotency-Key")
 	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"v"}`, "Idempotency-Key", strings.Repeat("k", 255)), 200)
+	for _, keys := range [][]string{{""}, {"op-a", "op-b"}} {
+		req := httptest.NewRequest("PUT", "/v1/cluster/settings/k", strings.NewReader(`{"value":"v3"}`))
+		req.Header.Set("Authorization", "Bearer "+ts.secret)
+		req.Header["Idempotency-Key"] = keys
+		rec := httptest.NewRecorder()
+		ts.h.ServeHTTP(rec, req)
+		wantError(t, rec, 400, CodeInvalidRequest, "Idempotency-Key")
+	}
 }
 
 func TestIdempotentReplay_KeepsStatusAndHidesSecret(t *testing.T) {
