@@ -158,6 +158,11 @@ func poolCreate(k *poolKind) func(*server, *call) error {
 		if len(req.Ranges) == 0 {
 			req.Ranges = []ipam.IDRange{k.all}
 		}
+		for i, r := range req.Ranges {
+			if r.First == 0 || r.Last == 0 {
+				return invalid("ranges", "range %d (%d-%d): first and last are both required and at least %d (for one ID give the same number twice)", i+1, r.First, r.Last, k.all.First)
+			}
+		}
 		if looksLikeID(req.Name) {
 			return invalid("name", "%q has the form of an ID: a %s is found by its ID before its name, so it could not be found by this name", req.Name, k.noun)
 		}

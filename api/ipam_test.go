@@ -804,6 +804,11 @@ func TestIPAM_Pools(t *testing.T) {
 			// An empty list of ranges is not "all of them", and a name that
 			// looks like an ID would be shadowed by the pool with that ID.
 			ts.refused("POST", base, `{"name":"none","ranges":[]}`, 400, CodeInvalidRequest, "ranges", true)
+			msg := ts.refused("POST", base, `{"name":"half","ranges":[{"first":10}]}`, 400, CodeInvalidRequest, "ranges", true)
+			if !strings.Contains(msg, "range 1 (10-0): first and last are both required") {
+				t.Errorf("half a range: %q", msg)
+			}
+			ts.refused("POST", base, `{"name":"null","ranges":[null]}`, 400, CodeInvalidRequest, "ranges", true)
 			ts.refused("POST", base, `{"name":"`+g.ID+`"}`, 400, CodeInvalidRequest, "name", true)
 			var list map[string][]testPool
 			ts.call("GET", base, "", 200, &list)
