@@ -300,7 +300,7 @@ func checkOutsideMapped(p *fsm.Prefix) error {
 	if err != nil || !pfx.Addr().Is6() || !pfx.Overlaps(mappedBlock) {
 		return nil
 	}
-	return invalid("prefix", "%s holds %s, the IPv4-mapped addresses, which are taken only written as IPv4: use a prefix outside it, or make this one a container", p.Prefix, mappedBlock)
+	return invalid("prefix", "%s holds ::ffff:0:0/96, the IPv4-mapped addresses, which are taken only written as IPv4: use a prefix outside it, or make this one a container", p.Prefix)
 }
 
 // handlePrefixUpdate changes a prefix's tenant or description.

@@ -339,6 +339,9 @@ func TestIPAM_Prefixes(t *testing.T) {
 	}
 	// Around the IPv4-mapped block: a container may hold it, and a prefix
 	// next to it is fine.
+	if msg := ts.refused("POST", "/v1/ipam/prefixes", `{"prefix":"::ff00:0:0/88"}`, 400, CodeInvalidRequest, "prefix", true); !strings.HasPrefix(msg, "::ff00:0:0/88 holds ::ffff:0:0/96, the IPv4-mapped addresses") {
+		t.Errorf("mapped block: %q", msg)
+	}
 	ts.call("POST", "/v1/ipam/vrfs", `{"id":"v6"}`, 201, nil)
 	ts.createPrefix(`{"prefix":"::/0","status":"container","vrf":"v6"}`)
 	ts.createPrefix(`{"prefix":"::fffe:0:0/96","vrf":"v6"}`)
