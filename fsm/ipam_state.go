@@ -32,9 +32,12 @@ func watchSpaces(txn *memdb.Txn, ws memdb.WatchSet, ids ...string) {
 // active prefix, child blocks of a container.
 func prefixView(txn *memdb.Txn, p *Prefix) *PrefixView {
 	v := PrefixView{Prefix: p}
-	sp, id := addrSpace(txn, p), addrSpaceID(p.ID)
+	var sp ipam.Space
+	var id string
 	if p.Status == PrefixContainer {
 		sp, id = blockSpace(txn, p), blockSpaceID(p.ID)
+	} else {
+		sp, id = addrSpace(txn, p), addrSpaceID(p.ID)
 	}
 	v.Utilization = utilization(sp.UsedExact(txnRuns{txn, id}), sp.ExactSize())
 	return &v

@@ -3,6 +3,7 @@ package fsm
 import (
 	"math/big"
 
+	"github.com/moxxie/moxxie/ipam"
 	"github.com/moxxie/moxxie/quota"
 )
 
@@ -112,9 +113,12 @@ func (s *Store) StateMetrics() (*StateMetrics, error) {
 	// IPAM.
 	err := each(tablePrefixes, func(raw any) {
 		p := raw.(*Prefix)
-		sp, id := addrSpace(txn, p), addrSpaceID(p.ID)
+		var sp ipam.Space
+		var id string
 		if p.Status == PrefixContainer {
 			sp, id = blockSpace(txn, p), blockSpaceID(p.ID)
+		} else {
+			sp, id = addrSpace(txn, p), addrSpaceID(p.ID)
 		}
 		m.Prefixes = append(m.Prefixes, PrefixMetric{ID: p.ID, Prefix: p.Prefix, VRF: p.VRF,
 			Used: bigFloat(sp.UsedExact(txnRuns{txn, id})), Size: bigFloat(sp.ExactSize())})
