@@ -428,7 +428,7 @@ func TestIPAM_Allocate(t *testing.T) {
 
 	// All or nothing: 3 asked, 2 left.
 	msg := ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"count":3}`, 409, CodeExhausted, "count", false)
-	if msg != "3 requested, 2 available" {
+	if msg != "3 requested, 2 available in 10.0.0.0/29" {
 		t.Errorf("exhausted message %q", msg)
 	}
 	for _, body := range []string{`{"count":-1}`, `{"count":0}`, `{"count":4097}`, `{"count":2,"address":"10.0.0.5"}`} {
@@ -453,7 +453,7 @@ func TestIPAM_Allocate(t *testing.T) {
 		t.Fatalf("explicit %v", addrs(got))
 	}
 	msg = ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{}`, 409, CodeExhausted, "count", false)
-	if msg != "1 requested, 0 available" {
+	if msg != "1 requested, 0 available in 10.0.0.0/29" {
 		t.Errorf("exhausted message %q", msg)
 	}
 	var avail AvailableList

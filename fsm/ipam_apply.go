@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/big"
 	"net/netip"
 	"strings"
 	"time"
@@ -172,14 +173,7 @@ func ipamNow(txn *memdb.Txn, index uint64, now int64) (int64, error) {
 // checkNoQuarantine refuses to delete prefix p while addresses released
 // from it are in quarantine at now.
 func checkNoQuarantine(txn *memdb.Txn, p *Prefix, now int64) error {
-	it, err := txn.Get(tableHolds, "id_prefix", addrSpaceID(p.ID))
-	must(err)
-	n, until := 0, int64(0)
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if h := raw.(*storedHold); h.Until > now {
-			n, until = n+1, max(until, h.Until)
-		}
-	}
+	n, _, until := quarantined(txn, p, now)
 	if n == 0 {
 		return nil
 	}
@@ -189,6 +183,60 @@ func checkNoQuarantine(txn *memdb.Txn, p *Prefix, now int64) error {
 	}
 	return fieldErrf("id", ErrConflict, "%s in quarantine until %s; deleting the prefix would drop the quarantine: wait, or delete with force=true",
 		what, time.Unix(0, until).UTC().Format(time.RFC3339))
+}
+
+// quarantined counts the released addresses of p whose quarantine lasts
+// beyond now, with the earliest and the latest end of it.
+func quarantined(txn *memdb.Txn, p *Prefix, now int64) (n int, first, last int64) {
+	it, err := txn.Get(tableHolds, "id_prefix", addrSpaceID(p.ID))
+	must(err)
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		h := raw.(*storedHold)
+		if h.Until <= now {
+			continue
+		}
+		if n == 0 || h.Until < first {
+			first = h.Until
+		}
+		n, last = n+1, max(last, h.Until)
+	}
+	return n, first, last
+}
+
+// exhaustedIn names prefix p in an exhaustion of its addresses and says
+// where the addresses that are neither allocated nor free are: kept out by
+// IP ranges, or in quarantine and until when. Other errors pass unchanged.
+func exhaustedIn(txn *memdb.Txn, p *Prefix, now int64, err error) error {
+	var ex *ipam.ExhaustedError
+	if !errors.As(err, &ex) {
+		return err
+	}
+	msg := fmt.Sprintf("%s in %s", ex, p.Prefix)
+	if n := ipRangesSize(txn, p.ID); n.Sign() > 0 {
+		msg += fmt.Sprintf("; IP ranges keep %s out of allocation", n)
+	}
+	switch n, first, _ := quarantined(txn, p, now); {
+	case n == 1:
+		msg += fmt.Sprintf("; 1 released address is in quarantine until %s", time.Unix(0, first).UTC().Format(time.RFC3339))
+	case n > 1:
+		msg += fmt.Sprintf("; %d released addresses are in quarantine, the first until %s", n, time.Unix(0, first).UTC().Format(time.RFC3339))
+	}
+	return &kindError{kind: ex, msg: msg}
+}
+
+// ipRangesSize returns how many addresses the IP ranges of a prefix hold.
+func ipRangesSize(txn *memdb.Txn, prefixID string) *big.Int {
+	sum := new(big.Int)
+	it, err := txn.Get(tableIPRanges, "prefix", prefixID)
+	must(err)
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		g := raw.(*IPRange)
+		lo, hi := netip.MustParseAddr(g.Start).As16(), netip.MustParseAddr(g.End).As16()
+		n := new(big.Int).SetBytes(hi[:])
+		n.Sub(n, new(big.Int).SetBytes(lo[:]))
+		sum.Add(sum, n.Add(n, big.NewInt(1)))
+	}
+	return sum
 }
 
 // drainQuarantine releases every quarantined address whose hold expired
@@ -782,13 +830,13 @@ func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 	runs := txnRuns{txn, spID}
 	var keys []ipam.Key
 	if req.Address != "" {
-		k, err := claimAddress(txn, req, p.VRF, &sp, runs, spID)
+		k, err := claimAddress(txn, req, p, now, &sp, runs, spID)
 		if err != nil {
 			return nil, err
 		}
 		keys = []ipam.Key{k}
 	} else if keys, err = sp.NextFree(runs, req.Count); err != nil {
-		return nil, fieldErr("count", err)
+		return nil, fieldErr("count", exhaustedIn(txn, p, now, err))
 	}
 	if req.Tenant != "" {
 		if err := checkProject(txn, req.Tenant, req.Project); err != nil {
@@ -821,7 +869,7 @@ func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 // claimAddress claims the requested address of req, lifting its
 // quarantine with Force and falling back to the next free one with
 // Fallback.
-func claimAddress(txn *memdb.Txn, req *AddressAllocateRequest, vrf string, sp *ipam.Space, runs txnRuns, spID string) (ipam.Key, error) {
+func claimAddress(txn *memdb.Txn, req *AddressAllocateRequest, p *Prefix, now int64, sp *ipam.Space, runs txnRuns, spID string) (ipam.Key, error) {
 	a := netip.MustParseAddr(req.Address)
 	k, err := sp.KeyOf(a)
 	if err != nil {
@@ -837,14 +885,14 @@ func claimAddress(txn *memdb.Txn, req *AddressAllocateRequest, vrf string, sp *i
 	}
 	if req.Fallback {
 		k, err = sp.ClaimOrNext(runs, k)
-		return k, allocErr("address", err)
+		return k, allocErr("address", exhaustedIn(txn, p, now, err))
 	}
 	if err := sp.Claim(runs, k); err != nil {
 		if h, ok := holds.Get(spID, k); ok {
 			until := time.Unix(0, h.Until).UTC().Format(time.RFC3339)
 			return k, fieldErrf("address", ipam.ErrInUse, "%s is in quarantine until %s; ask with force to reuse it now", a, until)
 		}
-		if raw, _ := txn.First(tableAddresses, "addr", vrf, a); raw != nil {
+		if raw, _ := txn.First(tableAddresses, "addr", p.VRF, a); raw != nil {
 			return k, fieldErrf("address", ipam.ErrInUse, "%s is already allocated (id %s)", a, raw.(*Address).ID)
 		}
 		if pid, ok := prefixIDOfAddrSpace(spID); ok {
@@ -1061,6 +1109,10 @@ func applyIDAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		if keys, err = sp.NextFree(runs, 1); err == nil {
 			k = keys[0]
 		}
+	}
+	var ex *ipam.ExhaustedError
+	if errors.As(err, &ex) {
+		err = &kindError{kind: ex, msg: fmt.Sprintf("%s in %s %s", ex, poolNoun(p.Kind), p.Name)}
 	}
 	if err != nil {
 		return nil, fieldErr(field, err)

@@ -286,6 +286,37 @@ func TestIPAM_GatewayAndRanges(t *testing.T) {
 	}
 }
 
+func TestIPAM_ExhaustionSaysWhereTheRestIs(t *testing.T) {
+	x := newIPAM(t)
+	x.prefix("10.0.0.0/28", PrefixActive) // id-1: .1 to .14
+	ids := make([]string, 15)
+	for i := range ids {
+		ids[i] = fmt.Sprint("n", i)
+	}
+	x.fails(&AddressAllocateRequest{PrefixID: "id-1", Count: 15, IDs: ids}, ipam.ErrExhausted, "count",
+		"15 requested, 14 available in 10.0.0.0/28")
+	x.ok(&IPRangeCreateRequest{Range: IPRange{ID: "dhcp", PrefixID: "id-1", Start: "10.0.0.1", End: "10.0.0.10"}})
+	x.alloc("id-1", 4)
+	x.fails(&AddressAllocateRequest{PrefixID: "id-1", IDs: []string{"z"}}, ipam.ErrExhausted, "count",
+		"1 requested, 0 available in 10.0.0.0/28; IP ranges keep 10 out of allocation")
+
+	// Two releases a minute apart: quarantined until 12:10 and 12:11.
+	_, list, _ := x.f.State().Addresses(nil, AddressFilter{PrefixID: "id-1"})
+	for _, a := range list[:2] {
+		x.ok(&AddressReleaseRequest{ID: a.ID})
+		x.now += int64(time.Minute)
+	}
+	x.fails(&AddressAllocateRequest{PrefixID: "id-1", Count: 3, IDs: []string{"a", "b", "c"}}, ipam.ErrExhausted, "count",
+		"3 requested, 0 available in 10.0.0.0/28; IP ranges keep 10 out of allocation; 2 released addresses are in quarantine, the first until 2026-11-25T12:10:00Z")
+	x.fails(&AddressAllocateRequest{Address: list[0].Address, Fallback: true, IDs: []string{"z"}}, ipam.ErrExhausted, "address",
+		"1 requested, 0 available in 10.0.0.0/28; IP ranges keep 10 out of allocation; 2 released addresses are in quarantine")
+
+	x.now += int64(8*time.Minute + 30*time.Second) // 12:10:30: the first is free again
+	x.alloc("id-1", 1)
+	x.fails(&AddressAllocateRequest{PrefixID: "id-1", IDs: []string{"z"}}, ipam.ErrExhausted, "count",
+		"; 1 released address is in quarantine until 2026-11-25T12:11:00Z")
+}
+
 func TestIPAM_RequestedAddress(t *testing.T) {
 	x := newIPAM(t)
 	x.prefix("10.0.0.0/24", PrefixActive)
@@ -440,7 +471,7 @@ func TestIPAM_Pools(t *testing.T) {
 			}
 			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 200, Allocation: IDAllocation{ID: "a3"}}, ipam.ErrOutside, field, "")
 			x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Allocation: IDAllocation{ID: "a3"}})
-			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", Allocation: IDAllocation{ID: "a4"}}, ipam.ErrExhausted, field, "1 requested, 0 available")
+			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", Allocation: IDAllocation{ID: "a4"}}, ipam.ErrExhausted, field, "1 requested, 0 available in "+poolNoun(kind)+" prod")
 			x.fails(&PoolDeleteRequest{Kind: kind, ID: "g"}, ErrConflict, "id", "still has allocations")
 			other := PoolVNI
 			if kind == PoolVNI {
