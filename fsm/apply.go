@@ -35,7 +35,7 @@ func applySettingDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	if raw == nil {
-		return nil, &NotFoundError{What: "setting", ID: req.Key, Quote: true}
+		return nil, &NotFoundError{What: "setting", ID: req.Key}
 	}
 	if err := remove(txn, tableSettings, index, raw); err != nil {
 		return nil, err

@@ -37,18 +37,12 @@ var (
 // path parameter that carried ID as the error's field.
 type NotFoundError struct {
 	What, ID string
-	// Quote puts the ID in double quotes in the message, for identifiers
-	// (setting keys) that may hold spaces.
-	Quote bool
 }
 
-// Error reads "not found: WHAT ID".
+// Error reads `WHAT "ID" not found`, as the API's reads answer a missing
+// object, with the ID quoted since it may hold spaces.
 func (e *NotFoundError) Error() string {
-	id := e.ID
-	if e.Quote {
-		id = strconv.Quote(id)
-	}
-	return "not found: " + e.What + " " + id
+	return e.What + " " + strconv.Quote(e.ID) + " not found"
 }
 
 // Unwrap returns ErrNotFound.

@@ -11,8 +11,8 @@ func TestNotFoundError(t *testing.T) {
 		err  *NotFoundError
 		want string
 	}{
-		{&NotFoundError{What: "address", ID: "nope"}, "not found: address nope"},
-		{&NotFoundError{What: "setting", ID: "dns zone", Quote: true}, `not found: setting "dns zone"`},
+		{&NotFoundError{What: "address", ID: "nope"}, `address "nope" not found`},
+		{&NotFoundError{What: "setting", ID: "dns zone"}, `setting "dns zone" not found`},
 	} {
 		if got := c.err.Error(); got != c.want {
 			t.Errorf("%+v: %q, want %q", *c.err, got, c.want)

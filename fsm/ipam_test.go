@@ -219,7 +219,7 @@ func TestIPAM_Nesting(t *testing.T) {
 	if again.Prefix.Prefix != "10.1.0.0/24" {
 		t.Fatalf("deleted child's block not reused: got %s", again.Prefix.Prefix)
 	}
-	x.fails(&PrefixDeleteRequest{ID: "nope"}, ErrNotFound, "", "prefix nope")
+	x.fails(&PrefixDeleteRequest{ID: "nope"}, ErrNotFound, "", `prefix "nope" not found`)
 
 	// With Reparent a container goes and its children move up a level:
 	// mid's four /24s become site's, the lan keeps its address.
@@ -336,7 +336,7 @@ func TestIPAM_RequestedAddress(t *testing.T) {
 	x.fails(&AddressAllocateRequest{Address: "10.0.0.9", Owner: "vm", IDs: []string{"z"}}, ipam.ErrInvalidOwner, "owner", "")
 	x.fails(&AddressAllocateRequest{Address: "10.0.0.9", Status: "gone", IDs: []string{"z"}}, ErrInvalid, "status", "")
 	x.fails(&AddressAllocateRequest{PrefixID: "id-1", Count: MaxAllocateCount + 1}, ipam.ErrInvalidCount, "count", "")
-	x.fails(&AddressReleaseRequest{ID: "nope"}, ErrNotFound, "", "address nope")
+	x.fails(&AddressReleaseRequest{ID: "nope"}, ErrNotFound, "", `address "nope" not found`)
 
 	// Updates change only what they name.
 	up := x.ok(&AddressUpdateRequest{ID: a.ID, Status: str(AddressDeprecated)}).(*Address)

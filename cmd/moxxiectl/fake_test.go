@@ -151,7 +151,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if _, ok := f.settings[r.PathValue("key")]; !ok {
-			writeErr(w, 404, "not_found", fmt.Sprintf("not found: setting %q", r.PathValue("key")), "")
+			writeErr(w, 404, "not_found", fmt.Sprintf("setting %q not found", r.PathValue("key")), "")
 			return
 		}
 		delete(f.settings, r.PathValue("key"))

@@ -220,14 +220,14 @@ func TestVM_CreateFails(t *testing.T) {
 		"--nic", "bridge=vmbr0,prefix=10.9.0.0/30", "--nic", "bridge=vmbr0,prefix=10.9.1.0/30", "--wait")
 	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
 	last := plain(lines[len(lines)-1])
-	if want := "Error: vm.create 01234567-89ab-7cde-8f01-23456789abcd failed: exhausted: 1 requested, 0 available (field nics[1].count; rolled back)"; last != want {
+	if want := "Error: vm.create 01234567-89ab-7cde-8f01-23456789abcd failed: exhausted: 1 requested, 0 available in 10.9.1.0/30 (field nics[1].count; rolled back)"; last != want {
 		t.Errorf("error %q, want %q", last, want)
 	}
 	if got := lines[len(lines)-2]; !strings.HasSuffix(got, " vm.create 104 failed: rolling back") {
 		t.Errorf("last progress %q in\n%s", got, stderr)
 	}
 	for _, want := range []string{"Status:        failed\n", "Address net0:  10.9.0.1 (ID 01234567-89ab-7cde-8f01-23456789abcd)\n",
-		"Error:         exhausted: 1 requested, 0 available (field nics[1].count)\n", "Rolled back:   yes\n"} {
+		"Error:         exhausted: 1 requested, 0 available in 10.9.1.0/30 (field nics[1].count)\n", "Rolled back:   yes\n"} {
 		if !strings.Contains(plain(out), want) {
 			t.Errorf("final operation lacks %q:\n%s", want, out)
 		}
