@@ -30,6 +30,7 @@ type fakeBackend struct {
 	leader     atomic.Bool
 	platform   string // Platform's answer
 	leaderURL  string // Forward target; empty: no leader
+	forwardErr error  // Forward fails with it when set
 	forwards   atomic.Int64
 	applies    atomic.Int64
 	verifies   atomic.Int64
@@ -75,6 +76,9 @@ func (b *fakeBackend) Now() time.Time {
 
 func (b *fakeBackend) Forward(r *http.Request) (*http.Response, error) {
 	b.forwards.Add(1)
+	if b.forwardErr != nil {
+		return nil, b.forwardErr
+	}
 	if b.leaderURL == "" {
 		return nil, ErrNoLeader
 	}

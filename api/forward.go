@@ -56,7 +56,13 @@ func (s *server) forward(c *call) error {
 		if ctxErr := c.r.Context().Err(); ctxErr != nil {
 			return unavailable(CodeTimeout, "request canceled before the leader answered", ctxErr)
 		}
-		return unavailable(CodeNoLeader, "could not reach the leader", err)
+		if errors.Is(err, ErrLeadershipLost) {
+			// Sent, but not answered: the outcome is unknown.
+			return unavailable(CodeLeadershipLost, err.Error(), nil)
+		}
+		// Forward answers api.ErrNoLeader for a request it could not
+		// send; after any other failure it may have reached the leader.
+		return unavailable(CodeLeadershipLost, "forwarding to the leader failed ("+err.Error()+"); the request may or may not have been applied: retry with the same Idempotency-Key", err)
 	}
 	defer resp.Body.Close()
 	h := c.w.Header()

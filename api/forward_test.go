@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -142,6 +144,24 @@ func TestForward_NoLeader(t *testing.T) {
 	ts := newTestServer(t, newFakeBackend("s2", fsm.New(), false), Options{})
 	wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"v"}`), 503, CodeNoLeader, "")
 	wantError(t, ts.do("GET", "/v1/status", ""), 503, CodeNoLeader, "")
+}
+
+// TestForward_OutcomeUnknown: a forward that failed after it may have
+// reached the leader says so, and is not a no_leader, which promises
+// that nothing was proposed.
+func TestForward_OutcomeUnknown(t *testing.T) {
+	b := newFakeBackend("s2", fsm.New(), false)
+	ts := newTestServer(t, b, Options{})
+	b.forwardErr = fmt.Errorf("the request was forwarded to the leader s1, which stopped leading before it answered: %w", ErrLeadershipLost)
+	d := wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"v"}`), 503, CodeLeadershipLost, "")
+	if !strings.Contains(d.Message, "stopped leading") {
+		t.Errorf("message %q", d.Message)
+	}
+	b.forwardErr = errors.New("read: connection reset by peer")
+	d = wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"v"}`), 503, CodeLeadershipLost, "")
+	if !strings.Contains(d.Message, "connection reset") || !strings.Contains(d.Message, "may or may not have been applied") {
+		t.Errorf("message %q", d.Message)
+	}
 }
 
 func TestForward_BodyLimitOnFollower(t *testing.T) {

@@ -18,9 +18,13 @@ import (
 
 // Forward sends r to the leader over the mutual-TLS server connection and
 // returns the leader's response. With no leader, or none reachable, it
-// retries until the hold timeout and then returns api.ErrNoLeader. The
-// forward is traced as a client span whose context goes to the leader in
-// the traceparent header.
+// retries until the hold timeout and then returns api.ErrNoLeader. Once
+// the request was sent, a leader that stops leading, stops answering or
+// drops the connection leaves its outcome unknown: Forward then sends a
+// request with an Idempotency-Key again to the next leader (which answers
+// the first attempt's result if it was applied) and answers one without a
+// key with a *forwardLostError. The forward is traced as a client span
+// whose context goes to the leader in the traceparent header.
 func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
 	r, span := s.startForwardSpan(r)
 	if span != nil {
@@ -38,7 +42,10 @@ func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
 	hold := time.Duration(s.cfg.HoldTimeout)
 	ctx, cancel := context.WithTimeout(r.Context(), hold)
 	defer cancel()
+	retryable := r.Header.Get("Idempotency-Key") != ""
+	var lost error // the last attempt whose outcome is unknown
 	for {
+		changed := s.leaders.changed()
 		addr, id := s.raft.LeaderWithID()
 		if string(id) == s.cfg.NodeID {
 			// This server won an election while the request waited.
@@ -48,21 +55,25 @@ func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
 			if span != nil {
 				span.SetAttributes(attrLeader.String(string(id)))
 			}
-			resp, err := s.forwardOnce(r, string(addr), body)
-			if err == nil {
+			resp, err := s.forwardOnce(r, fwdTarget{addr: string(addr), id: string(id), changed: changed}, body)
+			var de *dialError
+			var le *forwardLostError
+			switch {
+			case err == nil:
 				if !notProposed(resp) || ctx.Err() != nil {
 					return resp, nil
 				}
 				// The server we took for the leader no longer leads and did
 				// not propose the request: look for the new leader.
-			} else {
-				var de *dialError
-				if !errors.As(err, &de) {
-					// The request may have reached the leader: retrying
-					// could apply it twice.
-					return nil, err
-				}
+			case errors.As(err, &de):
 				s.logger.DebugContext(r.Context(), "cannot reach the leader", "leader", id, "error", err)
+			case errors.As(err, &le) && retryable && r.Context().Err() == nil:
+				lost = err
+				s.logger.InfoContext(r.Context(), "forward lost; sending it again with its idempotency key", "leader", id, "error", err)
+			default:
+				// The request may have reached the leader: without an
+				// idempotency key, retrying could apply it twice.
+				return nil, err
 			}
 		}
 		select {
@@ -70,31 +81,98 @@ func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
 			if r.Context().Err() != nil {
 				return nil, r.Context().Err()
 			}
+			if lost != nil {
+				return nil, lost
+			}
 			return nil, api.ErrNoLeader
 		case <-s.shutdownCh:
+			if lost != nil {
+				return nil, lost
+			}
 			return nil, api.ErrNoLeader
 		case <-time.After(jitter(50 * time.Millisecond)):
 		}
 	}
 }
 
-// forwardOnce sends the request to addr once: small writes in a batch
-// frame, everything else as forwarded HTTP.
-func (s *Server) forwardOnce(r *http.Request, addr string, body []byte) (*http.Response, error) {
+// forwardAnswerTimeout bounds the wait for a leader's answer to a batched
+// forward, should the leader keep its leadership but not answer: a write
+// on the leader waits at most defaultApplyTimeout to be proposed and then
+// for its commit, which a leader that cannot commit gives up within its
+// lease.
+const forwardAnswerTimeout = 2 * defaultApplyTimeout
+
+// fwdTarget is the leader a request is forwarded to, as this server saw
+// it, and the channel closed when this server's view of the leader next
+// changes.
+type fwdTarget struct {
+	addr, id string
+	changed  <-chan struct{}
+}
+
+// forwardLostError means a forwarded request was sent but its leader
+// did not answer it: the write may or may not have been applied. It wraps
+// api.ErrLeadershipLost.
+type forwardLostError struct {
+	leader string
+	why    string
+}
+
+func (e *forwardLostError) Error() string {
+	return "the request was forwarded to the leader " + e.leader + ", which " + e.why +
+		" before it answered; the write may or may not have been applied: retry with the same Idempotency-Key, or check before retrying without one"
+}
+
+func (e *forwardLostError) Unwrap() error { return api.ErrLeadershipLost }
+
+// stillLeads waits on t.changed and reports whether t's server still leads
+// after it closed (a change that came and went); it then renews t.changed.
+func (s *Server) stillLeads(t *fwdTarget) bool {
+	t.changed = s.leaders.changed()
+	_, id := s.raft.LeaderWithID()
+	return string(id) == t.id
+}
+
+// forwardOnce sends the request to t once: small writes in a batch frame,
+// everything else as forwarded HTTP.
+func (s *Server) forwardOnce(r *http.Request, t fwdTarget, body []byte) (*http.Response, error) {
 	if batchable(r, body) {
-		resp, err := s.forwardBatched(r.Context(), addr, r, body)
+		resp, err := s.forwardBatched(r.Context(), t, r, body)
 		if !errors.Is(err, errFramesUnsupported) {
 			return resp, err
 		}
 		// A leader of the previous version: nothing was sent.
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(body))
+	// A plain forward (a snapshot restore, a large body) may take long: it
+	// is bounded by the client's context and the leader's leadership only.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-t.changed:
+				if !s.stillLeads(&t) {
+					cancel(&forwardLostError{leader: t.id, why: "stopped leading"})
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+t.addr+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header = r.Header.Clone()
 	req.ContentLength = int64(len(body))
-	return s.fwd.Do(req)
+	resp, err := s.fwd.Do(req)
+	if cause := context.Cause(ctx); err != nil && cause != nil && r.Context().Err() == nil {
+		return nil, cause
+	}
+	return resp, err
 }
 
 // notProposed reports whether resp is a 503 no_leader answer, which means

@@ -125,8 +125,8 @@ type fwdCall struct {
 // forwardBatched sends one request through the batch connection to addr,
 // dialing it if needed. A dial failure is returned as *dialError: nothing
 // was sent.
-func (s *Server) forwardBatched(ctx context.Context, addr string, r *http.Request, body []byte) (*http.Response, error) {
-	c, err := s.fwdClientFor(ctx, addr)
+func (s *Server) forwardBatched(ctx context.Context, t fwdTarget, r *http.Request, body []byte) (*http.Response, error) {
+	c, err := s.fwdClientFor(ctx, t.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -149,19 +149,35 @@ func (s *Server) forwardBatched(ctx context.Context, addr string, r *http.Reques
 		c.drop(id)
 		return nil, ctx.Err()
 	}
-	select {
-	case res := <-ch:
-		if res.err != nil {
-			return nil, res.err
+	timeout := time.NewTimer(forwardAnswerTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case res := <-ch:
+			if errors.Is(res.err, errForwardLost) {
+				return nil, &forwardLostError{leader: t.id, why: "dropped the connection"}
+			}
+			if res.err != nil {
+				return nil, res.err
+			}
+			return &http.Response{
+				StatusCode: res.resp.Status, Status: strconv.Itoa(res.resp.Status) + " " + http.StatusText(res.resp.Status),
+				Header: res.resp.Header, Body: io.NopCloser(bytes.NewReader(res.resp.Body)),
+				ContentLength: int64(len(res.resp.Body)), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			}, nil
+		case <-t.changed:
+			if s.stillLeads(&t) {
+				continue
+			}
+			c.drop(id)
+			return nil, &forwardLostError{leader: t.id, why: "stopped leading"}
+		case <-timeout.C:
+			c.drop(id)
+			return nil, &forwardLostError{leader: t.id, why: "did not answer within " + forwardAnswerTimeout.String()}
+		case <-ctx.Done():
+			c.drop(id)
+			return nil, ctx.Err()
 		}
-		return &http.Response{
-			StatusCode: res.resp.Status, Status: strconv.Itoa(res.resp.Status) + " " + http.StatusText(res.resp.Status),
-			Header: res.resp.Header, Body: io.NopCloser(bytes.NewReader(res.resp.Body)),
-			ContentLength: int64(len(res.resp.Body)), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		}, nil
-	case <-ctx.Done():
-		c.drop(id)
-		return nil, ctx.Err()
 	}
 }
 

@@ -110,6 +110,8 @@ type Server struct {
 	metricsSrv *http.Server
 
 	applyCh chan *applyReq
+	// leaders wakes forwards waiting on a leader that is no longer one.
+	leaders *leaderWatch
 
 	fwdMu      sync.Mutex
 	fwdClients map[string]*fwdClient // guarded by fwdMu; batch connections by leader address
@@ -148,7 +150,7 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	// return has set that to nil.
 	s := &Server{
 		cfg: cfg, logger: logger.With("server", cfg.NodeID), now: opts.Now,
-		fsm: fsm.New(), applyCh: make(chan *applyReq, 4096), shutdownCh: make(chan struct{}),
+		fsm: fsm.New(), applyCh: make(chan *applyReq, 4096), leaders: newLeaderWatch(), shutdownCh: make(chan struct{}),
 		fwdClients: map[string]*fwdClient{}, fwdPlain: map[string]time.Time{}, provider: opts.Provider, syncKick: make(chan struct{}, 1), drKick: make(chan struct{}, 1), storageKick: make(chan struct{}, 1),
 		metrics: newServerMetrics(),
 	}
@@ -264,6 +266,7 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 	s.goRun(func() { serveHTTP(s.apiSrv, tlsLn, s.logger) })
 	s.goRun(func() { serveHTTP(s.fwdSrv, forwardListener{s.mux}, s.logger) })
 	s.goRun(s.batchLoop)
+	s.goRun(func() { watchLeader(s.raft, s.leaders, s.shutdownCh) })
 	s.goRun(s.monitorLeadership)
 	s.goRun(s.bootstrapOrJoin)
 	s.startSite()
