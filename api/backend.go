@@ -27,6 +27,12 @@ var (
 	// proposed: it may or may not have been applied (503; retry with the
 	// same Idempotency-Key to find out safely).
 	ErrLeadershipLost = errors.New("leadership lost while applying; outcome unknown")
+	// ErrRestoring means a write waited the hold timeout for a snapshot
+	// restore to end; it was not proposed (503).
+	ErrRestoring = errors.New("a snapshot restore is in progress; writes wait for it up to the hold timeout: retry")
+	// ErrRestoreRunning means a restore was asked for while another ran
+	// (409).
+	ErrRestoreRunning = errors.New("another snapshot restore is in progress")
 	// ErrTimeout means raft did not commit the command in time (503).
 	ErrTimeout = errors.New("timed out waiting for raft")
 )
@@ -88,9 +94,12 @@ type Backend interface {
 	// SnapshotSave writes a consistent, checksummed backup archive to w;
 	// leader only.
 	SnapshotSave(ctx context.Context, w io.Writer) (*fsm.ArchiveMeta, error)
-	// SnapshotRestore replaces the whole state with a verified archive and
-	// replicates it to every server; leader only.
-	SnapshotRestore(ctx context.Context, a *fsm.Archive) error
+	// SnapshotRestore replaces the whole state with the archive read
+	// returns, once it verified completely, and replicates it to every
+	// server; leader only. From the call of read until the state is
+	// replaced, writes wait (up to the hold timeout, then ErrRestoring):
+	// none is acknowledged during a restore and then lost to it.
+	SnapshotRestore(ctx context.Context, read func() (*fsm.Archive, error)) (*fsm.Archive, error)
 	// Ready returns nil when the server can serve: a leader is known and the
 	// local FSM has caught up with the commit index.
 	Ready() error

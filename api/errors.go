@@ -31,6 +31,7 @@ const (
 	CodeLeadershipLost       = "leadership_lost"
 	CodeTimeout              = "timeout"
 	CodeNotReady             = "not_ready"
+	CodeRestoring            = "restoring"
 	CodeNoPlatform           = "no_platform"
 	CodeRateLimited          = "rate_limited"
 	CodeQuotaExceeded        = "quota_exceeded"
@@ -215,6 +216,10 @@ func toAPIError(err error) *apiError {
 		return unavailable(CodeNoLeader, err.Error(), nil)
 	case errors.Is(err, ErrLeadershipLost):
 		return unavailable(CodeLeadershipLost, err.Error(), nil)
+	case errors.Is(err, ErrRestoring):
+		return unavailable(CodeRestoring, err.Error(), nil)
+	case errors.Is(err, ErrRestoreRunning):
+		return &apiError{status: http.StatusConflict, code: CodeConflict, message: err.Error()}
 	case errors.Is(err, ErrTimeout):
 		return unavailable(CodeTimeout, err.Error(), nil)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -165,10 +165,14 @@ func (b *fakeBackend) SnapshotSave(ctx context.Context, w io.Writer) (*fsm.Archi
 	return &meta, nil
 }
 
-func (b *fakeBackend) SnapshotRestore(ctx context.Context, a *fsm.Archive) error {
+func (b *fakeBackend) SnapshotRestore(ctx context.Context, read func() (*fsm.Archive, error)) (*fsm.Archive, error) {
+	a, err := read()
+	if err != nil {
+		return nil, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.fsm.Restore(io.NopCloser(bytes.NewReader(a.Data)))
+	return a, b.fsm.Restore(io.NopCloser(bytes.NewReader(a.Data)))
 }
 
 // testServer is one API handler over a fake backend.

@@ -58,11 +58,10 @@ func (s *server) handleSnapshotSave(c *call) error {
 // handleSnapshotRestore verifies an uploaded archive completely and only
 // then asks the backend to restore it; a damaged archive changes nothing.
 func (s *server) handleSnapshotRestore(c *call) error {
-	a, err := fsm.ReadArchive(bytes.NewReader(c.body), s.opts.MaxSnapshotBytes)
+	a, err := s.b.SnapshotRestore(c.r.Context(), func() (*fsm.Archive, error) {
+		return fsm.ReadArchive(bytes.NewReader(c.body), s.opts.MaxSnapshotBytes)
+	})
 	if err != nil {
-		return err
-	}
-	if err := s.b.SnapshotRestore(c.r.Context(), a); err != nil {
 		return err
 	}
 	writeJSON(c.w, http.StatusOK, RestoreResponse{RestoredIndex: a.Meta.Index})

@@ -36,6 +36,12 @@ func (s *Server) Apply(ctx context.Context, cmd fsm.Command) (res *fsm.Result, i
 	if !s.IsLeader() {
 		return nil, 0, api.ErrNotLeader
 	}
+	if !s.writes.TryRLock() {
+		if err := s.awaitRestore(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
+	defer s.writes.RUnlock()
 	defer s.metrics.observeApply(time.Now())
 	ctx, span := s.startApplySpan(ctx, cmd)
 	start := time.Now()

@@ -175,9 +175,9 @@ func (s *Server) forwardOnce(r *http.Request, t fwdTarget, body []byte) (*http.R
 	return resp, err
 }
 
-// notProposed reports whether resp is a 503 no_leader answer, which means
-// the request was refused before anything was proposed and can be retried
-// safely. It consumes and closes the body in that case.
+// notProposed reports whether resp is a 503 no_leader or restoring
+// answer, which means the request was refused before anything was
+// proposed and can be retried safely. It consumes and closes the body in that case.
 func notProposed(resp *http.Response) bool {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		return false
@@ -193,7 +193,7 @@ func notProposed(resp *http.Response) bool {
 			Code string `json:"code"`
 		} `json:"error"`
 	}
-	if json.Unmarshal(body, &e) != nil || e.Error.Code != "no_leader" {
+	if json.Unmarshal(body, &e) != nil || (e.Error.Code != api.CodeNoLeader && e.Error.Code != api.CodeRestoring) {
 		return false
 	}
 	return true

@@ -112,6 +112,12 @@ type Server struct {
 	applyCh chan *applyReq
 	// leaders wakes forwards waiting on a leader that is no longer one.
 	leaders *leaderWatch
+	// writes fences writes against a snapshot restore: Apply holds it
+	// shared until its write is answered, SnapshotRestore exclusively.
+	// restoring is the channel closed when the running restore ends; it
+	// is set for as long as a restore holds or waits for writes.
+	writes    sync.RWMutex
+	restoring atomic.Pointer[chan struct{}]
 
 	fwdMu      sync.Mutex
 	fwdClients map[string]*fwdClient // guarded by fwdMu; batch connections by leader address

@@ -34,11 +34,31 @@ func (s *Server) SnapshotSave(ctx context.Context, w io.Writer) (*fsm.ArchiveMet
 	return &meta, nil
 }
 
-// SnapshotRestore replaces the state with a verified archive. Raft installs
-// it on the leader and sends it to every follower as a snapshot.
-func (s *Server) SnapshotRestore(ctx context.Context, a *fsm.Archive) error {
+// SnapshotRestore replaces the state with the archive read returns. Raft
+// installs it on the leader and sends it to every follower as a snapshot.
+// Writes are fenced from before read until the state is replaced: the
+// restore waits for those in flight, and new ones wait for it (Apply), so
+// that no write is acknowledged while it runs and then lost to it.
+func (s *Server) SnapshotRestore(ctx context.Context, read func() (*fsm.Archive, error)) (*fsm.Archive, error) {
 	if !s.IsLeader() {
-		return api.ErrNotLeader
+		return nil, api.ErrNotLeader
+	}
+	done := make(chan struct{})
+	if !s.restoring.CompareAndSwap(nil, &done) {
+		return nil, api.ErrRestoreRunning
+	}
+	defer func() {
+		s.restoring.Store(nil)
+		close(done)
+	}()
+	s.writes.Lock()
+	defer s.writes.Unlock()
+	a, err := read()
+	if err != nil {
+		return nil, err
+	}
+	if !s.IsLeader() {
+		return nil, api.ErrNotLeader
 	}
 	meta := &raft.SnapshotMeta{
 		Version: raft.SnapshotVersionMax,
@@ -46,9 +66,35 @@ func (s *Server) SnapshotRestore(ctx context.Context, a *fsm.Archive) error {
 		Term:    a.Meta.Term,
 		Size:    int64(len(a.Data)),
 	}
+	before := s.raft.LastIndex()
 	if err := s.raft.Restore(meta, bytes.NewReader(a.Data), timeoutFrom(ctx)); err != nil {
-		return mapRaftError(err)
+		return nil, mapRaftError(err)
 	}
-	s.logger.Info("state restored from snapshot", "snapshot_index", a.Meta.Index, "created_at", a.Meta.CreatedAt, "from_server", a.Meta.ServerID)
+	s.logger.Info("state restored from snapshot", "snapshot_index", a.Meta.Index, "created_at", a.Meta.CreatedAt, "from_server", a.Meta.ServerID, "replaced_log_index", before)
+	return a, nil
+}
+
+// awaitRestore waits until no restore holds the write fence and takes a
+// share of it (Apply releases it), for at most the hold timeout.
+func (s *Server) awaitRestore(ctx context.Context) error {
+	timer := time.NewTimer(time.Duration(s.cfg.HoldTimeout))
+	defer timer.Stop()
+	for !s.writes.TryRLock() {
+		// A restore holds or waits for the fence, and restoring is set
+		// for as long as it does; nil means it has just ended.
+		p := s.restoring.Load()
+		if p == nil {
+			continue
+		}
+		select {
+		case <-*p:
+		case <-timer.C:
+			return api.ErrRestoring
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.shutdownCh:
+			return api.ErrNotLeader
+		}
+	}
 	return nil
 }

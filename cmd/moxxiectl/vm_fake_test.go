@@ -284,7 +284,9 @@ func (p *platformAPI) Remove(context.Context, string) error          { return er
 func (p *platformAPI) SnapshotSave(context.Context, io.Writer) (*fsm.ArchiveMeta, error) {
 	return nil, errNotHere
 }
-func (p *platformAPI) SnapshotRestore(context.Context, *fsm.Archive) error { return errNotHere }
+func (p *platformAPI) SnapshotRestore(context.Context, func() (*fsm.Archive, error)) (*fsm.Archive, error) {
+	return nil, errNotHere
+}
 
 // runOnWait moves an operation one step on when r is a blocking read of
 // it that would otherwise wait: the index it has seen is current.
