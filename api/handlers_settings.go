@@ -83,7 +83,11 @@ func (s *server) handleSettingGet(c *call) error {
 	}
 	c.setIndex(idx)
 	if set == nil {
-		return &apiError{status: http.StatusNotFound, code: CodeNotFound, field: "key", message: "setting " + strconv.Quote(key) + " not found"}
+		msg := "setting " + strconv.Quote(key) + " not found"
+		if d, ok := fsm.SettingDefault(key); ok {
+			msg += "; while it is unset its default applies: " + d
+		}
+		return &apiError{status: http.StatusNotFound, code: CodeNotFound, field: "key", message: msg}
 	}
 	writeJSON(c.w, http.StatusOK, set)
 	return nil

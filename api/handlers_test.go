@@ -231,6 +231,15 @@ func TestTokenExpiryUsesLeaderClock(t *testing.T) {
 
 func TestSettingPut_QuarantineMustBeDuration(t *testing.T) {
 	ts := newLeader(t)
+	// Unset, it says what applies instead.
+	d := wantError(t, ts.do("GET", "/v1/cluster/settings/ipam.quarantine", ""), http.StatusNotFound, CodeNotFound, "key")
+	if d.Message != `setting "ipam.quarantine" not found; while it is unset its default applies: 10m0s` {
+		t.Errorf("unset: %q", d.Message)
+	}
+	d = wantError(t, ts.do("GET", "/v1/cluster/settings/audit.retention", ""), http.StatusNotFound, CodeNotFound, "key")
+	if !strings.HasSuffix(d.Message, "default applies: 90d") {
+		t.Errorf("unset: %q", d.Message)
+	}
 	rec := ts.do("PUT", "/v1/cluster/settings/ipam.quarantine", `{"value":"ten minutes"}`)
 	body := wantStatus(t, rec, http.StatusBadRequest)
 	if !strings.Contains(string(body), `"field":"value"`) || !strings.Contains(string(body), "duration") {

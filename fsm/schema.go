@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-memdb"
+	"github.com/moxxie/moxxie/ipam"
 )
 
 // Table names of the go-memdb schema.
@@ -25,6 +26,18 @@ type Setting struct {
 	ModifyIndex uint64 `json:"modify_index"`
 	// UpdatedAt is the leader time of the last change, in Unix nanoseconds.
 	UpdatedAt int64 `json:"updated_at"`
+}
+
+// SettingDefault returns what applies while the setting key is unset, for
+// the settings that have a default.
+func SettingDefault(key string) (string, bool) {
+	switch key {
+	case quarantineSetKey:
+		return ipam.DefaultQuarantine.String(), true
+	case AuditRetentionKey:
+		return fmt.Sprintf("%dd", DefaultAuditRetention/(24*time.Hour)), true
+	}
+	return "", false
 }
 
 // Token is an API token. Only the SHA-256 hash of its secret is stored.
