@@ -149,7 +149,7 @@ func (s *Server) forwardOnce(r *http.Request, t fwdTarget, body []byte) (*http.R
 	defer cancel(nil)
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
+	go func(t fwdTarget) {
 		for {
 			select {
 			case <-t.changed:
@@ -161,7 +161,7 @@ func (s *Server) forwardOnce(r *http.Request, t fwdTarget, body []byte) (*http.R
 				return
 			}
 		}
-	}()
+	}(t)
 	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+t.addr+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
