@@ -125,8 +125,9 @@ func (e *forwardLostError) Error() string {
 
 func (e *forwardLostError) Unwrap() error { return api.ErrLeadershipLost }
 
-// stillLeads waits on t.changed and reports whether t's server still leads
-// after it closed (a change that came and went); it then renews t.changed.
+// stillLeads is called once t.changed has closed: it renews t.changed and
+// reports whether t's server leads all the same (a change that came and
+// went).
 func (s *Server) stillLeads(t *fwdTarget) bool {
 	t.changed = s.leaders.changed()
 	_, id := s.raft.LeaderWithID()
@@ -177,7 +178,8 @@ func (s *Server) forwardOnce(r *http.Request, t fwdTarget, body []byte) (*http.R
 
 // notProposed reports whether resp is a 503 no_leader or restoring
 // answer, which means the request was refused before anything was
-// proposed and can be retried safely. It consumes and closes the body in that case.
+// proposed and can be retried safely. It consumes and closes the body in
+// that case.
 func notProposed(resp *http.Response) bool {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		return false
