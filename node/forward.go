@@ -145,11 +145,11 @@ func (s *Server) forwardOnce(r *http.Request, t fwdTarget, body []byte) (*http.R
 		// A leader of the previous version: nothing was sent.
 	}
 	// A plain forward (a snapshot restore, a large body) may take long: it
-	// is bounded by the client's context and the leader's leadership only.
+	// is bounded by the client's context and, until the leader answers, by
+	// its leadership. The answer's body may stream (an audit export): the
+	// context lives until the caller closes it.
 	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	stop := make(chan struct{})
-	defer close(stop)
+	answered := make(chan struct{})
 	go func(t fwdTarget) {
 		for {
 			select {
@@ -158,22 +158,44 @@ func (s *Server) forwardOnce(r *http.Request, t fwdTarget, body []byte) (*http.R
 					cancel(&forwardLostError{leader: t.id, why: "stopped leading"})
 					return
 				}
-			case <-stop:
+			case <-answered:
 				return
 			}
 		}
 	}(t)
 	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+t.addr+r.URL.RequestURI(), bytes.NewReader(body))
+	if err == nil {
+		req.Header = r.Header.Clone()
+		req.ContentLength = int64(len(body))
+	}
+	var resp *http.Response
+	if err == nil {
+		resp, err = s.fwd.Do(req)
+	}
+	close(answered)
 	if err != nil {
+		cause := context.Cause(ctx)
+		cancel(nil)
+		if cause != nil && r.Context().Err() == nil {
+			return nil, cause
+		}
 		return nil, err
 	}
-	req.Header = r.Header.Clone()
-	req.ContentLength = int64(len(body))
-	resp, err := s.fwd.Do(req)
-	if cause := context.Cause(ctx); err != nil && cause != nil && r.Context().Err() == nil {
-		return nil, cause
-	}
-	return resp, err
+	resp.Body = &closeCancels{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// closeCancels is a forwarded answer's body that ends its request's
+// context when closed.
+type closeCancels struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (c *closeCancels) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel(nil)
+	return err
 }
 
 // notProposed reports whether resp is a 503 no_leader or restoring
