@@ -165,8 +165,8 @@ func (a *app) snapshotRestore(cmd *cobra.Command, args []string) error {
 	if a.json() {
 		return printJSON(a.stdout, map[string]any{"file": file, "snapshot_index": ar.Meta.Index, "restored_index": idx})
 	}
-	return printf(a.stdout, "Restored snapshot %s (taken at index %d); the cluster state was replaced at index %d\n",
-		file, ar.Meta.Index, idx)
+	return printf(a.stdout, "Restored snapshot %s (taken at index %d): the cluster now holds its state, and what was written after it is gone\n",
+		file, ar.Meta.Index)
 }
 
 func (a *app) snapshotInspect(_ *cobra.Command, args []string) error {

@@ -57,7 +57,7 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, stderr, code := runCLI(t, f.env(), "snapshot", "restore", good)
-	if code != 0 || out != "Restored snapshot "+good+" (taken at index 3); the cluster state was replaced at index 130\n" {
+	if code != 0 || out != "Restored snapshot "+good+" (taken at index 3): the cluster now holds its state, and what was written after it is gone\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
 	if string(f.restored) != string(f.archive) {
