@@ -230,7 +230,9 @@ func (f *fastUDP) slow(conn *net.UDPConn, pkt []byte, addr netip.AddrPort) {
 		reject(w, h, dns.RcodeNotImplemented)
 		return
 	}
-	if err := r.Unpack(pkt); err != nil {
+	// A header that counts one question followed by none unpacks
+	// without error: it is malformed all the same.
+	if err := r.Unpack(pkt); err != nil || len(r.Question) != 1 {
 		reject(w, h, dns.RcodeFormatError)
 		return
 	}

@@ -252,6 +252,32 @@ func TestServeLongUDPQuery(t *testing.T) {
 	}
 }
 
+// TestServeHeaderWithoutQuestion: a header that counts one question and
+// carries none (12 bytes) is FORMERR over UDP, and the server goes on.
+func TestServeHeaderWithoutQuestion(t *testing.T) {
+	s := startServer(t, ServerConfig{Source: NewStaticSource(testRecords()), Sockets: 2})
+	conn, err := net.Dial("udp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte{0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 512)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	if n < 4 || buf[0] != 0x12 || buf[1] != 0x34 || int(buf[3]&0xf) != dns.RcodeFormatError {
+		t.Fatalf("answer % x, want FORMERR for id 0x1234", buf[:n])
+	}
+	if resp := query(t, "udp", s.Addr(), "web.moxxie.test.", dns.TypeA); resp.Rcode != dns.RcodeSuccess {
+		t.Fatalf("after it: rcode %s", dns.RcodeToString[resp.Rcode])
+	}
+}
+
 // TestServeStopRightAway stops servers the moment Serve returns, as a
 // caller whose context ends during start-up does: Stop must stop CoreDNS's
 // UDP and TCP servers even if they had only just started, and free the port.
