@@ -36,7 +36,7 @@ const (
 // false for anything else, which then takes the plugin's ordinary path:
 // the answers are the same, this only skips unpacking and packing.
 func (m *Moxxie) fastAnswer(p, out, name []byte) ([]byte, bool) {
-	if len(p) < headerLen+5 {
+	if len(p) < headerLen+5 || !m.ready.Load() {
 		return nil, false
 	}
 	id := binary.BigEndian.Uint16(p[0:])

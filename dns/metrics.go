@@ -78,7 +78,7 @@ var defaultQueries = sync.OnceValue(func() *prometheus.CounterVec {
 var typeLabels = [...]string{"A", "AAAA", "PTR", "SOA", "NS", "ANY", "other"}
 
 // rcodeLabels are the response codes the plugin answers with itself.
-var rcodeLabels = [...]int{dns.RcodeSuccess, dns.RcodeNameError, dns.RcodeNotImplemented}
+var rcodeLabels = [...]int{dns.RcodeSuccess, dns.RcodeNameError, dns.RcodeNotImplemented, dns.RcodeServerFailure, dns.RcodeFormatError, dns.RcodeRefused}
 
 // serverMetrics holds the metrics of one server, resolved once so a query
 // only increments a counter.
@@ -165,11 +165,10 @@ func (sm *serverMetrics) countPassed(qtype uint16, rcode int) {
 func (sm *serverMetrics) count(qtype uint16, rcode int) {
 	t := typeIndex(qtype)
 	r := 0
-	switch rcode {
-	case dns.RcodeNameError:
-		r = 1
-	case dns.RcodeNotImplemented:
-		r = 2
+	for i, rc := range rcodeLabels {
+		if rc == rcode {
+			r = i
+		}
 	}
 	sm.queries[t][r].Inc()
 	sm.moxxie[t][r].Inc()

@@ -23,7 +23,9 @@ type Moxxie struct {
 	// the next plugin instead of answered with NXDOMAIN.
 	Fall fall.F
 
-	index   atomic.Pointer[index]
+	index atomic.Pointer[index]
+	// ready is false until the answers in index may be served: they were
+	// built, and their source says they are current (GatedSource).
 	ready   atomic.Bool
 	metrics *serverMetrics
 }
@@ -41,6 +43,9 @@ func (m *Moxxie) Name() string { return pluginName }
 
 // ServeDNS implements plugin.Handler.
 func (m *Moxxie) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if !m.ready.Load() {
+		return m.notReady(w, r)
+	}
 	if len(r.Question) == 0 || r.Question[0].Qclass != dns.ClassINET {
 		return m.pass(ctx, w, r)
 	}
@@ -89,6 +94,29 @@ func (m *Moxxie) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 		}
 	}
 	return rcode, writeMsg(w, r, rcode, nil, z.neg)
+}
+
+// notReady answers r SERVFAIL while the answers are not current, with the
+// Extended DNS Error "Not Ready" when r has an OPT record. Names outside
+// the zones are not passed on either: which names those are is not known
+// yet. Like CoreDNS's acl plugin, which answers with an Extended DNS Error
+// too, it returns RcodeSuccess because it wrote the answer itself.
+func (m *Moxxie) notReady(w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	var qtype uint16
+	if len(r.Question) > 0 {
+		qtype = r.Question[0].Qtype
+	}
+	m.metrics.count(qtype, dns.RcodeServerFailure)
+	a := new(dns.Msg)
+	a.SetRcode(r, dns.RcodeServerFailure)
+	if o := r.IsEdns0(); o != nil {
+		a.SetEdns0(max(o.UDPSize(), dns.MinMsgSize), o.Do())
+		a.IsEdns0().Option = append(a.IsEdns0().Option, &dns.EDNS0_EDE{
+			InfoCode:  dns.ExtendedErrorCodeNotReady,
+			ExtraText: "catching up with the cluster",
+		})
+	}
+	return dns.RcodeSuccess, w.WriteMsg(a)
 }
 
 // pass hands r to the next plugin, or refuses it at the end of the chain:

@@ -123,6 +123,19 @@ type ChangeSource interface {
 	Changes(since uint64) (changes []Change, version uint64, changed <-chan struct{}, ok bool)
 }
 
+// A GatedSource is a Source whose records may be older than what was
+// served from it before, as those of a server replaying its log after a
+// restart are: answers from them would drop names that exist and move
+// the zones' SOA serials back. Until Current is true for the version of
+// the records it serves, the plugin answers every query SERVFAIL, with
+// the Extended DNS Error "Not Ready" (RFC 8914) for a client that sends
+// EDNS, so that resolvers ask another server. Current must stay true for
+// every later version once it is true for one.
+type GatedSource interface {
+	Source
+	Current(version uint64) bool
+}
+
 // A Change takes a source's records from one version to the next. In
 // order: the records of Remove are taken out, the zones named in
 // RemoveZones stop being served, those of Zones start, and the records of

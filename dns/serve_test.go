@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -326,6 +327,65 @@ func TestProbeAddr(t *testing.T) {
 	} {
 		if got := probeAddr(tt.addr); got != tt.want {
 			t.Errorf("probeAddr(%v) = %q, want %q", tt.addr, got, tt.want)
+		}
+	}
+}
+
+// gatedSource is a StaticSource whose records are current from version
+// from on; none while from is 0.
+type gatedSource struct {
+	*StaticSource
+	from atomic.Uint64
+}
+
+func (g *gatedSource) Current(version uint64) bool {
+	from := g.from.Load()
+	return from != 0 && version >= from
+}
+
+// TestServeNotCurrent serves from a GatedSource that is not current: every
+// query, in a zone or not, over UDP (the fast path's socket) and TCP, is
+// SERVFAIL, with the Extended DNS Error "Not Ready" when the query has EDNS;
+// once a version is current, the same queries are answered.
+func TestServeNotCurrent(t *testing.T) {
+	src := &gatedSource{StaticSource: NewStaticSource(testRecords())}
+	s := startServer(t, ServerConfig{Source: src, Sockets: 2})
+	for _, network := range []string{"udp", "tcp"} {
+		for _, name := range []string{"web.moxxie.test.", "nothing.moxxie.test.", "www.example.org."} {
+			if resp := query(t, network, s.Addr(), name, dns.TypeA); resp.Rcode != dns.RcodeServerFailure || len(resp.Answer) > 0 || resp.IsEdns0() != nil {
+				t.Errorf("%s over %s before current: %s", name, network, resp)
+			}
+			req := new(dns.Msg).SetQuestion(name, dns.TypeA).SetEdns0(1232, false)
+			c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+			resp, _, err := c.Exchange(req, s.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ede *dns.EDNS0_EDE
+			if o := resp.IsEdns0(); o != nil {
+				for _, opt := range o.Option {
+					if e, ok := opt.(*dns.EDNS0_EDE); ok {
+						ede = e
+					}
+				}
+			}
+			if resp.Rcode != dns.RcodeServerFailure || ede == nil || ede.InfoCode != dns.ExtendedErrorCodeNotReady {
+				t.Errorf("%s over %s with EDNS before current: %s", name, network, resp)
+			}
+		}
+	}
+
+	src.from.Store(1)
+	src.Update(Change{})
+	eventually(t, "answers once current", 5*time.Second, func() bool {
+		return query(t, "udp", s.Addr(), "web.moxxie.test.", dns.TypeA).Rcode == dns.RcodeSuccess
+	})
+	for _, network := range []string{"udp", "tcp"} {
+		if resp := query(t, network, s.Addr(), "web.moxxie.test.", dns.TypeA); resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
+			t.Errorf("over %s once current: %s", network, resp)
+		}
+		if resp := query(t, network, s.Addr(), "nothing.moxxie.test.", dns.TypeA); resp.Rcode != dns.RcodeNameError {
+			t.Errorf("over %s once current: %s", network, resp)
 		}
 	}
 }

@@ -120,7 +120,7 @@ func (w *watcher) update(changes []Change, version uint64) bool {
 		return false
 	}
 	w.version = version
-	w.publish(ix, time.Since(start), false)
+	w.publish(ix, version, time.Since(start), false)
 	return true
 }
 
@@ -133,14 +133,18 @@ func (w *watcher) load(recs *Records) {
 	if recs != nil {
 		w.version = recs.Version
 	}
-	w.publish(w.b.ix, time.Since(start), true)
+	w.publish(w.b.ix, w.version, time.Since(start), true)
 }
 
-// publish serves ix, which took took to make, by a rebuild of every
-// answer or not.
-func (w *watcher) publish(ix *index, took time.Duration, rebuilt bool) {
+// publish serves ix, the answers of the source's version, which took took
+// to make, by a rebuild of every answer or not.
+func (w *watcher) publish(ix *index, version uint64, took time.Duration, rebuilt bool) {
 	w.m.index.Store(ix)
-	w.m.ready.Store(true)
+	current := true
+	if g, ok := w.src.(GatedSource); ok {
+		current = g.Current(version)
+	}
+	w.m.ready.Store(current)
 	w.m.metrics.loaded(ix, took, rebuilt)
 	if ix.problem != w.problem {
 		w.problem = ix.problem

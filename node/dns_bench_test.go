@@ -48,6 +48,7 @@ func newBenchDNS(b *testing.B, n int) *benchDNS {
 		d.tf.allocate(b, "p-bench.test", fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.bench.test", i))
 	}
 	src := newDNSSource(d.tf.f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	src.open()
 	d.wg.Go(func() { src.run(d.stop) })
 	b.Cleanup(func() {
 		close(d.stop)

@@ -214,3 +214,62 @@ func measureDNSVisibility(t *testing.T, servers []*Server, n int) {
 		}
 	}
 }
+
+// TestCluster_DNSRestartWaitsToCatchUp restarts a follower that missed
+// writes and asks its DNS server from the moment it is back: it answers
+// SERVFAIL until its store holds what the leader had committed, and its
+// first answer holds the names written before and while it was down;
+// never a NXDOMAIN, REFUSED or older answer from the state it replays.
+func TestCluster_DNSRestartWaitsToCatchUp(t *testing.T) {
+	servers := TestCluster(t, 3, TestDNS)
+	applyOnLeader(t, servers, &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: "moxxie.test"}})
+	applyOnLeader(t, servers, &fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p1", Prefix: "10.20.0.0/16"}})
+	for i := range 50 {
+		allocateNamed(t, servers, "p1", fmt.Sprintf("a%d", i), fmt.Sprintf("h%d.moxxie.test", i))
+	}
+	leader := WaitForLeader(t, servers...)
+	i := slices.IndexFunc(servers, func(s *Server) bool { return s != leader })
+	cfg := servers[i].Config()
+	WaitForApplied(t, leader.LastIndex(), servers[i])
+	if err := servers[i].Shutdown(false); err != nil {
+		t.Logf("shutdown %s: %v", cfg.NodeID, err)
+	}
+	up := slices.Delete(slices.Clone(servers), i, i+1)
+	_, down := allocateNamed(t, up, "p1", "a-down", "down.moxxie.test")
+
+	servers[i] = StartTestServer(t, cfg)
+	c := &mdns.Client{Timeout: time.Second}
+	ask := func(name string) *mdns.Msg {
+		t.Helper()
+		resp, _, err := c.Exchange(new(mdns.Msg).SetQuestion(name, mdns.TypeA), servers[i].DNSAddr())
+		if err != nil {
+			t.Fatalf("%s on %s: %v", name, cfg.NodeID, err)
+		}
+		return resp
+	}
+	servfails, start := 0, time.Now()
+	for {
+		resp := ask("h0.moxxie.test.")
+		if resp.Rcode == mdns.RcodeServerFailure {
+			servfails++
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("%s still SERVFAIL after 10 s", cfg.NodeID)
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if resp.Rcode != mdns.RcodeSuccess || len(resp.Answer) != 1 {
+			t.Fatalf("%s's first answer after %d SERVFAIL: %s", cfg.NodeID, servfails, resp)
+		}
+		break
+	}
+	t.Logf("%s answered after %d SERVFAIL in %s", cfg.NodeID, servfails, time.Since(start).Round(time.Millisecond))
+	if resp := ask("down.moxxie.test."); resp.Rcode != mdns.RcodeSuccess || len(resp.Answer) != 1 || resp.Answer[0].(*mdns.A).A.String() != down {
+		t.Errorf("the name written while %s was down, right after its first answer: %s", cfg.NodeID, resp)
+	}
+	for n := range 50 {
+		if resp := ask(fmt.Sprintf("h%d.moxxie.test.", n)); resp.Rcode != mdns.RcodeSuccess || len(resp.Answer) != 1 {
+			t.Errorf("h%d after the first answer: %s", n, resp)
+		}
+	}
+}

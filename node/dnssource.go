@@ -56,12 +56,18 @@ type dnsSource struct {
 	recs     *dns.Records  // guarded by mu; the records of version, made when first asked for
 	builds   int           // guarded by mu; how many versions were made
 	reads    int           // guarded by mu; how many times every named address was read
+	current  uint64        // guarded by mu; the first version the servers may answer from, 0 before open
+
+	// opened is closed by open: the next read makes the first current
+	// version.
+	opened   chan struct{}
+	openOnce sync.Once
 }
 
 // newDNSSource returns a source holding the records of f's current state.
 // Call run to keep them current.
 func newDNSSource(f *fsm.FSM, logger *slog.Logger) *dnsSource {
-	s := &dnsSource{fsm: f, logger: logger}
+	s := &dnsSource{fsm: f, logger: logger, opened: make(chan struct{})}
 	if err := s.refresh(memdb.NewWatchSet()); err != nil {
 		logger.Error("DNS: reading records failed", "error", err)
 	}
@@ -81,6 +87,21 @@ func (s *dnsSource) Snapshot() (*dns.Records, <-chan struct{}) {
 		s.recs.Version = s.version
 	}
 	return s.recs, changed
+}
+
+// Current implements dns.GatedSource: the servers answer from version once
+// open was called and a read after it made version or an earlier one.
+func (s *dnsSource) Current(version uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.current != 0 && version >= s.current
+}
+
+// open lets the servers answer from the records read next, which the
+// caller knows to be at least as new as anything this server answered
+// from before.
+func (s *dnsSource) open() {
+	s.openOnce.Do(func() { close(s.opened) })
 }
 
 // Changes implements dns.ChangeSource.
@@ -121,6 +142,9 @@ func (s *dnsSource) run(stop <-chan struct{}) {
 			}
 			continue
 		}
+		if !s.isCurrent() {
+			ws.Add(s.opened)
+		}
 		if err := ws.WatchCtx(ctx); err != nil {
 			return // stopped
 		}
@@ -144,6 +168,14 @@ func (s *dnsSource) run(stop <-chan struct{}) {
 // reads only the changes of named addresses since, when the store still
 // holds them all.
 func (s *dnsSource) refresh(ws memdb.WatchSet) error {
+	// Whether open came before this read of the store, and so before the
+	// state it reads.
+	var opening bool
+	select {
+	case <-s.opened:
+		opening = true
+	default:
+	}
 	st := s.fsm.State()
 	ws.Add(st.AbandonCh())
 	// Only this goroutine writes store, view and cursor.
@@ -166,6 +198,9 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if opening && s.current == 0 {
+		defer s.makeCurrent()
+	}
 	if whole {
 		s.reads++
 	}
@@ -204,6 +239,23 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 	s.version = s.journal.Append(c)
 	s.builds++
 	return nil
+}
+
+// makeCurrent makes the records just read the first the servers answer
+// from, as a version of their own: an empty change, so that the servers
+// take it, and ask Current again, even when the read changed nothing.
+// s.mu must be held.
+func (s *dnsSource) makeCurrent() {
+	s.version = s.journal.Append(dns.Change{})
+	s.recs = nil
+	s.current = s.version
+}
+
+// isCurrent reports whether the servers may answer.
+func (s *dnsSource) isCurrent() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.current != 0
 }
 
 // dnsRecords maps the store's DNS data to what the DNS server serves:

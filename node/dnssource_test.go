@@ -182,9 +182,11 @@ func lookup(recs *dns.Records, name string, typ uint16) []string {
 	return out
 }
 
-// startDNSSource runs a source over f until the test ends.
+// startDNSSource runs a source over f until the test ends, open from the
+// start: f holds everything there is.
 func startDNSSource(t *testing.T, f *fsm.FSM) *dnsSource {
 	src := newDNSSource(f, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	src.open()
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -198,7 +200,18 @@ func startDNSSource(t *testing.T, f *fsm.FSM) *dnsSource {
 			t.Error("DNS source did not stop")
 		}
 	})
-	return src
+	// Wait for the version open makes, so that tests see their own changes.
+	for {
+		_, changed := src.journal.Version()
+		if src.isCurrent() {
+			return src
+		}
+		select {
+		case <-changed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("DNS source not current after open")
+		}
+	}
 }
 
 // waitRecords waits until the source's records satisfy ok, following the

@@ -36,6 +36,9 @@ type peerInfo struct {
 	Error         string `json:"error,omitempty"`
 	// CertNotAfter is when the server's TLS certificate expires.
 	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
+	// CommitIndex is the server's raft commit index: a leader's tells a
+	// restarted server how far it must apply before it serves DNS.
+	CommitIndex uint64 `json:"commit_index,omitempty"`
 }
 
 func (s *Server) handleRPC(c net.Conn) {
@@ -67,6 +70,7 @@ func (s *Server) info() peerInfo {
 		ID: s.cfg.NodeID, RaftAddress: s.raftAddr, APIAddress: s.apiAddr,
 		State: stateName(s.raft.State()), LeaderID: string(id), LeaderAddress: string(addr),
 		HasState: has, Version: version.Version, CertNotAfter: s.certs.NotAfter(),
+		CommitIndex: s.raft.CommitIndex(),
 	}
 }
 

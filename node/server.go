@@ -266,6 +266,7 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 		}
 		closers = append(closers, func() { _ = s.dnsSrv.Stop() })
 		s.goRun(func() { s.dnsSrc.run(s.shutdownCh) })
+		s.goRun(s.openDNS)
 	}
 	go s.mux.serve()
 	tlsLn := tls.NewListener(s.apiLn, s.certs.apiTLS())

@@ -1,0 +1,84 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// dnsGatePoll is how often openDNS looks again while it waits for a leader
+// or for the store to catch up.
+const dnsGatePoll = 20 * time.Millisecond
+
+// openDNS lets the DNS server answer once this server's store holds every
+// write the cluster had committed when the server asked its leader. Until
+// then its DNS server answers SERVFAIL: a server that starts again
+// restores its last snapshot and applies the log after it only as the
+// leader tells it what is committed, so it would answer from a state older
+// than the one it answered from before it stopped, without names that
+// exist and with SOA serials that went back. Once open, it stays open,
+// also without a leader, as reads of the API do.
+func (s *Server) openDNS() {
+	start := time.Now()
+	for {
+		target, ok := s.leaderCommit()
+		if ok && s.awaitApplied(target) {
+			s.dnsSrc.open()
+			s.logger.Info("DNS: answering, the store holds what the leader had committed", "index", target, "waited", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		select {
+		case <-s.shutdownCh:
+			return
+		case <-time.After(dnsGatePoll):
+		}
+	}
+}
+
+// leaderCommit returns the leader's commit index, asking it when it is
+// another server. A leader answers once it applied the entries of the
+// terms before its own (its barrier).
+func (s *Server) leaderCommit() (uint64, bool) {
+	addr, id := s.raft.LeaderWithID()
+	switch {
+	case addr == "":
+		return 0, false
+	case id == raft.ServerID(s.cfg.NodeID):
+		if !s.consistentReady.Load() {
+			return 0, false
+		}
+		return s.raft.CommitIndex(), true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	info, err := s.callPeer(ctx, string(addr), rpcRequest{Op: "info"})
+	if err != nil || info.State != stateName(raft.Leader) {
+		return 0, false
+	}
+	return info.CommitIndex, true
+}
+
+// awaitApplied waits until the store has applied the log up to target and
+// reports whether it has; false when the server shuts down. raft counts an
+// entry as applied when it hands it to the FSM, so it waits for the store
+// to have applied the last command up to target too: entries without a
+// command (a new leader's first, configuration changes) never show there.
+func (s *Server) awaitApplied(target uint64) bool {
+	for s.raft.AppliedIndex() < target {
+		select {
+		case <-s.shutdownCh:
+			return false
+		case <-time.After(dnsGatePoll):
+		}
+	}
+	last := s.lastCommandAtOrBelow(target)
+	for s.fsm.State().LatestIndex() < last {
+		select {
+		case <-s.shutdownCh:
+			return false
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return true
+}
