@@ -74,12 +74,15 @@ func (m *Moxxie) fastAnswer(p, out, name []byte) ([]byte, bool) {
 		}
 		name = append(name, '.')
 		off += l
+		if off-headerLen >= maxNameLen { // too long with the root label
+			return nil, false
+		}
 	}
 	if len(name) == 0 || off+4 > len(p) {
 		return nil, false
 	}
 	qtype := binary.BigEndian.Uint16(p[off:])
-	if qtype == dns.TypeANY || binary.BigEndian.Uint16(p[off+2:]) != dns.ClassINET {
+	if qtype == dns.TypeANY || qtype == dns.TypeAXFR || qtype == dns.TypeIXFR || binary.BigEndian.Uint16(p[off+2:]) != dns.ClassINET {
 		return nil, false
 	}
 	qend := off + 4
@@ -230,9 +233,10 @@ func (f *fastUDP) slow(conn *net.UDPConn, pkt []byte, addr netip.AddrPort) {
 		reject(w, h, dns.RcodeNotImplemented)
 		return
 	}
-	// A header that counts one question followed by none unpacks
-	// without error: it is malformed all the same.
-	if err := r.Unpack(pkt); err != nil || len(r.Question) != 1 {
+	// A header that counts one question followed by none, or a question
+	// without its type and class, unpacks without error: it is malformed
+	// all the same.
+	if err := r.Unpack(pkt); err != nil || len(r.Question) != 1 || !questionWhole(pkt) {
 		reject(w, h, dns.RcodeFormatError)
 		return
 	}
@@ -241,6 +245,8 @@ func (f *fastUDP) slow(conn *net.UDPConn, pkt []byte, addr netip.AddrPort) {
 		return
 	}
 	if resp, err := edns.Version(r); err != nil {
+		// CoreDNS's BADVERS answer advertises a UDP size of 0.
+		resp.IsEdns0().SetUDPSize(udpSize)
 		_ = w.WriteMsg(resp)
 		return
 	}
@@ -252,6 +258,23 @@ func (f *fastUDP) slow(conn *net.UDPConn, pkt []byte, addr netip.AddrPort) {
 	if !plugin.ClientWrite(rcode) {
 		writeError(sw, r, rcode)
 	}
+}
+
+// questionWhole reports whether the question of pkt, a message that
+// unpacked with one question, has its type and class.
+func questionWhole(pkt []byte) bool {
+	off := headerLen
+	for off < len(pkt) {
+		l := int(pkt[off])
+		switch {
+		case l == 0:
+			return off+1+4 <= len(pkt)
+		case l&0xc0 == 0xc0: // a compression pointer ends the name
+			return off+2+4 <= len(pkt)
+		}
+		off += 1 + l
+	}
+	return false
 }
 
 // reject answers a query that did not unpack, as miekg/dns does: the

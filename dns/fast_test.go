@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"bytes"
 	"encoding/binary"
 	"runtime"
 	"slices"
@@ -123,6 +124,9 @@ func TestFastAnswerDeclines(t *testing.T) {
 		{"root", m, pack(func(q *dns.Msg) { q.Question[0].Name = "." })},
 		{"falls through", m, pack(func(q *dns.Msg) { q.Question[0].Name = "nope.moxxie.test." })},
 		{"too big for 512", mBig, pack(func(q *dns.Msg) { q.Question[0].Name = "big.moxxie.test." })},
+		{"AXFR", m, pack(func(q *dns.Msg) { q.Question[0].Qtype = dns.TypeAXFR })},
+		{"IXFR", m, pack(func(q *dns.Msg) { q.Question[0].Qtype = dns.TypeIXFR })},
+		{"name over 255 octets", m, longNameQuery(1)},
 		{"compressed question", m, func() []byte {
 			p := slices.Clone(base[:headerLen])
 			return append(p, 0xc0, 12, 0, 1, 0, 1)
@@ -175,4 +179,17 @@ func TestFastHeaderBits(t *testing.T) {
 	if id, bits := binary.BigEndian.Uint16(resp), binary.BigEndian.Uint16(resp[2:]); id != 0xbeef || bits != 0x8513 {
 		t.Errorf("ID %#x bits %#x, want 0xbeef and QR|AA|RD|CD|NXDOMAIN 0x8513", id, bits)
 	}
+}
+
+// longNameQuery returns a query for A of a name of 256 octets in wire
+// format under moxxie.test., with id.
+func longNameQuery(id uint16) []byte {
+	p := []byte{byte(id >> 8), byte(id), 0, 0, 0, 1, 0, 0, 0, 0, 0, 0}
+	// 4 labels of 60 octets (244 octets), then "moxxie.test." (13).
+	for range 4 {
+		p = append(p, 60)
+		p = append(p, bytes.Repeat([]byte{'a'}, 60)...)
+	}
+	p = append(p, 6, 'm', 'o', 'x', 'x', 'i', 'e', 4, 't', 'e', 's', 't', 0)
+	return append(p, 0, 1, 0, 1)
 }

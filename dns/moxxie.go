@@ -28,6 +28,9 @@ type Moxxie struct {
 	// built, and their source says they are current (GatedSource).
 	ready   atomic.Bool
 	metrics *serverMetrics
+	// loopLogged is when a forwarding loop was last logged, in Unix
+	// nanoseconds.
+	loopLogged atomic.Int64
 }
 
 // newMoxxie returns a handler serving nothing until load is called, with
@@ -43,6 +46,14 @@ func (m *Moxxie) Name() string { return pluginName }
 
 // ServeDNS implements plugin.Handler.
 func (m *Moxxie) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if rcode, bad := refuse(r); bad {
+		var qtype uint16
+		if len(r.Question) > 0 {
+			qtype = r.Question[0].Qtype
+		}
+		m.metrics.count(qtype, rcode)
+		return rcode, nil
+	}
 	if !m.ready.Load() {
 		return m.notReady(w, r)
 	}
@@ -96,6 +107,27 @@ func (m *Moxxie) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	return rcode, writeMsg(w, r, rcode, nil, z.neg)
 }
 
+// refuse returns the response code of a query no server should answer
+// and no plugin after this one should get: FORMERR for more than one OPT
+// record (RFC 6891, 6.1.1), REFUSED for a zone transfer (AXFR, IXFR),
+// which Moxxie does not offer: every server has the records from the
+// cluster.
+func refuse(r *dns.Msg) (int, bool) {
+	opts := 0
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opts++
+		}
+	}
+	switch {
+	case opts > 1:
+		return dns.RcodeFormatError, true
+	case len(r.Question) > 0 && (r.Question[0].Qtype == dns.TypeAXFR || r.Question[0].Qtype == dns.TypeIXFR):
+		return dns.RcodeRefused, true
+	}
+	return 0, false
+}
+
 // notReady answers r SERVFAIL while the answers are not current, with the
 // Extended DNS Error "Not Ready" when r has an OPT record. Names outside
 // the zones are not passed on either: which names those are is not known
@@ -107,16 +139,19 @@ func (m *Moxxie) notReady(w dns.ResponseWriter, r *dns.Msg) (int, error) {
 		qtype = r.Question[0].Qtype
 	}
 	m.metrics.count(qtype, dns.RcodeServerFailure)
+	return dns.RcodeSuccess, writeServfail(w, r, dns.ExtendedErrorCodeNotReady, "catching up with the cluster")
+}
+
+// writeServfail answers r SERVFAIL, with the Extended DNS Error code and
+// text when r has an OPT record.
+func writeServfail(w dns.ResponseWriter, r *dns.Msg, code uint16, text string) error {
 	a := new(dns.Msg)
 	a.SetRcode(r, dns.RcodeServerFailure)
 	if o := r.IsEdns0(); o != nil {
 		a.SetEdns0(max(o.UDPSize(), dns.MinMsgSize), o.Do())
-		a.IsEdns0().Option = append(a.IsEdns0().Option, &dns.EDNS0_EDE{
-			InfoCode:  dns.ExtendedErrorCodeNotReady,
-			ExtraText: "catching up with the cluster",
-		})
+		a.IsEdns0().Option = append(a.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: code, ExtraText: text})
 	}
-	return dns.RcodeSuccess, w.WriteMsg(a)
+	return w.WriteMsg(a)
 }
 
 // pass hands r to the next plugin, or refuses it at the end of the chain:
@@ -131,8 +166,12 @@ func (m *Moxxie) pass(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (in
 		m.metrics.countPassed(qtype, dns.RcodeRefused)
 		return dns.RcodeRefused, nil
 	}
-	rw := &rcodeWriter{ResponseWriter: w, rcode: -1}
-	rcode, err := plugin.NextOrFailure(pluginName, m.Next, ctx, rw, r)
+	hops := forwardHops(r)
+	if hops >= maxHops && len(r.Question) > 0 {
+		return m.loop(w, r, qtype)
+	}
+	rw := &rcodeWriter{ResponseWriter: &hopWriter{ResponseWriter: w, edns: r.IsEdns0() != nil}, rcode: -1}
+	rcode, err := plugin.NextOrFailure(pluginName, m.Next, ctx, rw, forwarded(r, hops))
 	if !plugin.ClientWrite(rcode) || rw.rcode < 0 {
 		// The server answers with rcode itself (SERVFAIL, REFUSED, ...).
 		m.metrics.countPassed(qtype, rcode)

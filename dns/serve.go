@@ -194,7 +194,9 @@ func Corefile(name, host string, port int, cfg ServerConfig) string {
 	if host != "" {
 		fmt.Fprintf(&b, "\tbind %s\n", host)
 	}
-	b.WriteString("\terrors\n")
+	// Errors (upstreams that fail or time out) are logged once each
+	// minute, the first of them at once, not once per query.
+	b.WriteString("\terrors {\n\t\tconsolidate 1m \".*\" error show_first\n\t}\n")
 	fmt.Fprintf(&b, "\tmoxxie %s", name)
 	if len(cfg.Fallthrough) > 0 {
 		fmt.Fprintf(&b, " {\n\t\tfallthrough %s\n\t}", strings.Join(cfg.Fallthrough, " "))

@@ -5,12 +5,15 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/moxxie/moxxie/telemetry/promtest"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // startServer starts Serve on a free loopback port and stops it when the
@@ -387,5 +390,152 @@ func TestServeNotCurrent(t *testing.T) {
 		if resp := query(t, network, s.Addr(), "nothing.moxxie.test.", dns.TypeA); resp.Rcode != dns.RcodeNameError {
 			t.Errorf("over %s once current: %s", network, resp)
 		}
+	}
+}
+
+// TestServeForwardLoop runs two servers whose Forward name each other: a
+// query for a name outside their zones goes round a few times and ends
+// SERVFAIL, instead of going round for ever.
+func TestServeForwardLoop(t *testing.T) {
+	port, err := freePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	a := startServer(t, ServerConfig{Source: NewStaticSource(testRecords()), Forward: []string{bAddr}})
+	b := startServer(t, ServerConfig{Listen: bAddr, Source: NewStaticSource(testRecords()), Forward: []string{a.Addr()}})
+	passed := func() float64 {
+		v := func(addr string) float64 {
+			return promtest.Value(t, prometheus.DefaultGatherer, "coredns_moxxie_passed_total", "server=dns://"+addr)
+		}
+		return v(a.Addr()) + v(b.Addr())
+	}
+	for _, edns := range []bool{false, true} {
+		before := passed()
+		req := new(dns.Msg).SetQuestion("www.example.org.", dns.TypeA)
+		if edns {
+			req.SetEdns0(1232, false)
+		}
+		c := &dns.Client{Timeout: 5 * time.Second}
+		resp, _, err := c.Exchange(req, a.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Rcode != dns.RcodeServerFailure {
+			t.Errorf("EDNS %v: %s, want SERVFAIL", edns, resp)
+		}
+		if o := resp.IsEdns0(); (o != nil) != edns {
+			t.Errorf("EDNS %v: answer's OPT %v", edns, o)
+		} else if o != nil && (len(o.Option) != 1 || o.Option[0].Option() != dns.EDNS0EDE) {
+			t.Errorf("EDNS %v: answer's options %v, want one Extended DNS Error", edns, o.Option)
+		}
+		// Every hop passed the query on once, then it stopped.
+		if got := passed() - before; got != maxHops+1 {
+			t.Errorf("EDNS %v: %v queries passed on, want %d", edns, got, maxHops+1)
+		}
+	}
+}
+
+// TestServeForwardHidesHops forwards to an upstream: the answers carry no
+// hop count, and no OPT record to a query without one.
+func TestServeForwardHidesHops(t *testing.T) {
+	up := startServer(t, ServerConfig{Source: NewStaticSource(&Records{
+		Zones:   []Zone{{Name: "example.org."}},
+		Records: []Record{{Name: "www.example.org.", Type: TypeA, Value: "192.0.2.1"}},
+	})})
+	s := startServer(t, ServerConfig{Source: NewStaticSource(testRecords()), Forward: []string{up.Addr()}})
+	for _, network := range []string{"udp", "tcp"} {
+		if resp := query(t, network, s.Addr(), "www.example.org.", dns.TypeA); resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 || resp.IsEdns0() != nil {
+			t.Errorf("over %s without EDNS: %s", network, resp)
+		}
+		c := &dns.Client{Net: network, Timeout: 2 * time.Second}
+		resp, _, err := c.Exchange(new(dns.Msg).SetQuestion("www.example.org.", dns.TypeA).SetEdns0(1232, false), s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 || resp.IsEdns0() == nil || len(resp.IsEdns0().Option) != 0 {
+			t.Errorf("over %s with EDNS: %s", network, resp)
+		}
+	}
+}
+
+// TestServeMalformed sends queries that are malformed, or that no server
+// answers, over UDP (the fast path's socket) and TCP where they can be
+// sent there.
+func TestServeMalformed(t *testing.T) {
+	s := startServer(t, ServerConfig{Source: NewStaticSource(testRecords()), Sockets: 2})
+	raw := func(network string, p []byte) *dns.Msg {
+		t.Helper()
+		conn, err := net.Dial(network, s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if network == "tcp" {
+			p = append([]byte{byte(len(p) >> 8), byte(len(p))}, p...)
+		}
+		if _, err := conn.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 65536)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no answer over %s: %v", network, err)
+		}
+		if network == "tcp" {
+			buf, n = buf[2:], n-2
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(buf[:n]); err != nil {
+			// A bare header: the rcode is all there is.
+			m.MsgHdr.Rcode = int(buf[3] & 0xf)
+		}
+		return m
+	}
+	pack := func(edit func(*dns.Msg)) []byte {
+		q := new(dns.Msg).SetQuestion("web.moxxie.test.", dns.TypeA)
+		edit(q)
+		p, err := q.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	noTypeClass := pack(func(*dns.Msg) {})
+	noTypeClass = noTypeClass[:len(noTypeClass)-4]
+	twoOPT := pack(func(q *dns.Msg) {
+		q.SetEdns0(1232, false)
+		q.Extra = append(q.Extra, q.Extra[0])
+	})
+	tests := []struct {
+		name     string
+		networks []string
+		p        []byte
+		rcode    int
+	}{
+		{"name over 255 octets", []string{"udp", "tcp"}, longNameQuery(7), dns.RcodeFormatError},
+		{"question without type and class", []string{"udp"}, noTypeClass, dns.RcodeFormatError},
+		{"two OPT records", []string{"udp", "tcp"}, twoOPT, dns.RcodeFormatError},
+		{"AXFR", []string{"udp", "tcp"}, pack(func(q *dns.Msg) { q.Question[0].Qtype = dns.TypeAXFR }), dns.RcodeRefused},
+		{"IXFR", []string{"udp", "tcp"}, pack(func(q *dns.Msg) { q.Question[0].Qtype = dns.TypeIXFR }), dns.RcodeRefused},
+		{"AXFR outside the zones", []string{"udp", "tcp"}, pack(func(q *dns.Msg) { q.Question[0] = dns.Question{Name: "example.org.", Qtype: dns.TypeAXFR, Qclass: dns.ClassINET} }), dns.RcodeRefused},
+	}
+	for _, tt := range tests {
+		for _, network := range tt.networks {
+			if got := raw(network, tt.p); got.Rcode != tt.rcode || len(got.Answer) > 0 || len(got.Ns) > 0 {
+				t.Errorf("%s over %s: %s, want %s", tt.name, network, got, dns.RcodeToString[tt.rcode])
+			}
+		}
+	}
+
+	// BADVERS advertises the server's UDP size, not 0.
+	bad := raw("udp", pack(func(q *dns.Msg) { q.SetEdns0(1232, false); q.Extra[0].(*dns.OPT).SetVersion(1) }))
+	if o := bad.IsEdns0(); o == nil || o.ExtendedRcode() != dns.RcodeBadVers || o.UDPSize() != udpSize {
+		t.Errorf("EDNS version 1 over UDP: %s, want BADVERS with UDP size %d", bad, udpSize)
+	}
+	// The server still answers.
+	if resp := query(t, "udp", s.Addr(), "web.moxxie.test.", dns.TypeA); resp.Rcode != dns.RcodeSuccess {
+		t.Errorf("after the malformed queries: %s", resp)
 	}
 }

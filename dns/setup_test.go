@@ -80,12 +80,13 @@ func TestCorefile(t *testing.T) {
 		Forward:     []string{"10.0.0.2", "10.0.0.3:53"},
 		Fallthrough: []string{"moxxie.test."},
 	})
-	want := ".:5353 {\n\tbind 127.0.0.1\n\terrors\n\tmoxxie moxxie-1 {\n\t\tfallthrough moxxie.test.\n\t}\n\tforward . 10.0.0.2 10.0.0.3:53\n}\n"
+	errs := "\terrors {\n\t\tconsolidate 1m \".*\" error show_first\n\t}\n"
+	want := ".:5353 {\n\tbind 127.0.0.1\n" + errs + "\tmoxxie moxxie-1 {\n\t\tfallthrough moxxie.test.\n\t}\n\tforward . 10.0.0.2 10.0.0.3:53\n}\n"
 	if got != want {
 		t.Errorf("Corefile:\n%s\nwant:\n%s", got, want)
 	}
 	got = Corefile("moxxie-2", "", 53, ServerConfig{})
-	want = ".:53 {\n\terrors\n\tmoxxie moxxie-2\n}\n"
+	want = ".:53 {\n" + errs + "\tmoxxie moxxie-2\n}\n"
 	if got != want {
 		t.Errorf("minimal Corefile:\n%s\nwant:\n%s", got, want)
 	}

@@ -1,0 +1,89 @@
+package dns
+
+import (
+	"slices"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// hopOption is the EDNS option, of the range for local use (RFC 6891),
+// in which a query forwarded by a Moxxie server counts the Moxxie servers
+// that forwarded it: one byte. Resolvers do not pass on options they do
+// not know, so it counts only servers forwarding straight to each other,
+// which is where a loop can form (two servers whose dns_forward name each
+// other).
+const hopOption = 65431
+
+// maxHops is how many Moxxie servers may forward a query one after another.
+// A server that gets a query that many forwarded does not forward it again
+// but answers SERVFAIL: a loop ends after a few queries instead of never.
+const maxHops = 4
+
+// loopLogGap is the least time between two log lines about loops.
+const loopLogGap = time.Minute
+
+// forwardHops returns how many Moxxie servers forwarded r.
+func forwardHops(r *dns.Msg) int {
+	if o := r.IsEdns0(); o != nil {
+		for _, opt := range o.Option {
+			if l, ok := opt.(*dns.EDNS0_LOCAL); ok && l.Code == hopOption && len(l.Data) == 1 {
+				return int(l.Data[0])
+			}
+		}
+	}
+	return 0
+}
+
+// isHop reports whether opt is a hop count.
+func isHop(opt dns.EDNS0) bool {
+	l, ok := opt.(*dns.EDNS0_LOCAL)
+	return ok && l.Code == hopOption
+}
+
+// forwarded returns a copy of r to forward, counting one more hop than r.
+// Without EDNS in r, the copy gets an OPT record for the count with the
+// UDP size of a query without one.
+func forwarded(r *dns.Msg, hops int) *dns.Msg {
+	f := r.Copy()
+	o := f.IsEdns0()
+	if o == nil {
+		f.SetEdns0(dns.MinMsgSize, false)
+		o = f.IsEdns0()
+	}
+	o.Option = append(slices.DeleteFunc(o.Option, isHop), &dns.EDNS0_LOCAL{Code: hopOption, Data: []byte{byte(hops + 1)}})
+	return f
+}
+
+// hopWriter writes the answer to a forwarded query as an answer to the
+// client's: without the hop count, and without an OPT record when the
+// client sent none.
+type hopWriter struct {
+	dns.ResponseWriter
+	edns bool // the client's query had an OPT record
+}
+
+// WriteMsg implements dns.ResponseWriter.
+func (w *hopWriter) WriteMsg(m *dns.Msg) error {
+	if o := m.IsEdns0(); o != nil {
+		if w.edns {
+			o.Option = slices.DeleteFunc(o.Option, isHop)
+		} else {
+			m.Extra = slices.DeleteFunc(m.Extra, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeOPT })
+		}
+	}
+	return w.ResponseWriter.WriteMsg(m)
+}
+
+// loop answers r, which maxHops Moxxie servers forwarded already, SERVFAIL
+// with an Extended DNS Error saying why, and logs it at most once per
+// loopLogGap.
+func (m *Moxxie) loop(w dns.ResponseWriter, r *dns.Msg, qtype uint16) (int, error) {
+	m.metrics.countPassed(qtype, dns.RcodeServerFailure)
+	now := time.Now().UnixNano()
+	if last := m.loopLogged.Load(); now-last >= int64(loopLogGap) && m.loopLogged.CompareAndSwap(last, now) {
+		log.Warningf("not forwarding %s %s: %d Moxxie servers forwarded it already; the dns_forward of these servers may form a loop (logged at most once a minute)",
+			r.Question[0].Name, dns.TypeToString[qtype], maxHops)
+	}
+	return dns.RcodeSuccess, writeServfail(w, r, dns.ExtendedErrorCodeOther, "forwarding loop: the query passed too many Moxxie servers")
+}
