@@ -241,6 +241,13 @@ func (s *server) handlePrefixList(c *call) error {
 		f.Tenant = c.tenant
 	}
 	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.PrefixView, error) {
+		refs := filterRefs{c, st, ws}
+		if err := refs.vrf("vrf", f.VRF); err != nil {
+			return 0, nil, err
+		}
+		if err := refs.prefix("parent_id", f.ParentID); err != nil {
+			return 0, nil, err
+		}
 		idx, l, err := st.Prefixes(ws, f)
 		return idx, filterVisible(c, l, prefixTenant), err
 	}, func(l []*fsm.PrefixView) any { return PrefixList{Prefixes: l} })
@@ -435,6 +442,9 @@ func (s *server) handleIPRangeList(c *call) error {
 		prefixID = c.q().Get("prefix_id")
 	}
 	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.IPRange, error) {
+		if err := (filterRefs{c, st, ws}).prefix("prefix_id", prefixID); err != nil {
+			return 0, nil, err
+		}
 		idx, l, err := st.IPRanges(ws, prefixID)
 		if err != nil || c.tenant == "" {
 			return idx, l, err

@@ -120,6 +120,13 @@ func (s *server) handleAddressList(c *call) error {
 	}
 	var next string
 	return serveList(s, c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, []*fsm.Address, error) {
+		refs := filterRefs{c, st, ws}
+		if err := refs.vrf("vrf", f.VRF); err != nil {
+			return 0, nil, err
+		}
+		if err := refs.prefix("prefix_id", f.PrefixID); err != nil {
+			return 0, nil, err
+		}
 		idx, l, err := st.Addresses(ws, f)
 		next = ""
 		if limit > 0 && len(l) > limit {

@@ -263,12 +263,15 @@ func idList(k *poolKind) func(*server, *call) error {
 		idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
 			poolID := ref
 			if ref != "" {
-				// A name stands for its pool; an unknown reference lists nothing.
-				if _, p, err := st.Pool(ws, k.kind, ref); err != nil {
+				// A name stands for its pool.
+				_, p, err := st.Pool(ws, k.kind, ref)
+				if err != nil {
 					return 0, err
-				} else if p != nil {
-					poolID = p.ID
 				}
+				if p == nil || !visible(c, p.Tenant) {
+					return 0, invalid(k.poolParam, "%s %q not found", k.noun, ref)
+				}
+				poolID = p.ID
 			}
 			idx, l, err := st.IDAllocations(ws, k.kind, poolID, tenant)
 			list = filterVisible(c, l, allocationTenant)

@@ -272,7 +272,6 @@ func TestIPAM_Prefixes(t *testing.T) {
 		{"?tenant=t1", []string{"10.0.0.0/24"}},
 		{"?vrf=global&status=active", []string{"10.0.0.0/24", "2001:db8::/64"}},
 		{"?status=container", nil},
-		{"?parent_id=x", nil},
 	} {
 		var l list
 		ts.call("GET", "/v1/ipam/prefixes"+c.query, "", 200, &l)
@@ -292,8 +291,22 @@ func TestIPAM_Prefixes(t *testing.T) {
 		{"?contains=fe80::1%25eth0", "contains"},
 		{"?status=deleted", "status"},
 		{"?index=x", "index"},
+		// Filters naming what does not exist, rather than an empty list.
+		{"?parent_id=x", "parent_id"},
+		{"?vrf=nope", "vrf"},
 	} {
 		wantError(t, ts.do("GET", "/v1/ipam/prefixes"+c.query, ""), 400, CodeInvalidRequest, c.field)
+	}
+	for _, c := range []struct{ path, field string }{
+		{"/v1/ipam/addresses?prefix_id=x", "prefix_id"},
+		{"/v1/ipam/addresses?vrf=nope", "vrf"},
+		{"/v1/ipam/vlans?group_id=nope", "group_id"},
+		{"/v1/ipam/vnis?pool_id=nope", "pool_id"},
+	} {
+		e := wantError(t, ts.do("GET", c.path, ""), 400, CodeInvalidRequest, c.field)
+		if !strings.Contains(e.Message, "not found") {
+			t.Errorf("%s: message %q", c.path, e.Message)
+		}
 	}
 
 	// PATCH changes what it names and nothing else.
@@ -749,10 +762,7 @@ func TestIPAM_IPRanges(t *testing.T) {
 	if len(l.IPRanges) != 1 || l.IPRanges[0]["id"] != id {
 		t.Fatalf("ranges %v", l)
 	}
-	ts.call("GET", "/v1/ipam/ip-ranges?prefix_id=other", "", 200, &l)
-	if len(l.IPRanges) != 0 {
-		t.Fatalf("ranges %v", l)
-	}
+	wantError(t, ts.do("GET", "/v1/ipam/ip-ranges?prefix_id=other", ""), 400, CodeInvalidRequest, "prefix_id")
 	ts.call("GET", "/v1/ipam/ip-ranges/"+id, "", 200, &g)
 	wantError(t, ts.do("GET", "/v1/ipam/ip-ranges/nope", ""), 404, CodeNotFound, "id")
 
@@ -860,7 +870,7 @@ func TestIPAM_Pools(t *testing.T) {
 				n     int
 			}{
 				{"", 3}, {"?" + k.poolParam + "=lab", 2}, {"?" + k.poolParam + "=" + all.ID, 1},
-				{"?" + k.poolParam + "=nope", 0}, {"?tenant=t1", 1}, {"?" + k.poolParam + "=all&tenant=t1", 0},
+				{"?tenant=t1", 1}, {"?" + k.poolParam + "=all&tenant=t1", 0},
 			} {
 				var l map[string][]testIDAlloc
 				ts.call("GET", itemBase+q.query, "", 200, &l)

@@ -21,7 +21,7 @@ func TestQuery_UnknownParametersAreRefused(t *testing.T) {
 		t.Fatalf("%d refused requests reached Apply", n-before)
 	}
 	// Known parameters, and site on any route, pass.
-	wantStatus(t, ts.do("GET", "/v1/ipam/addresses?prefix_id=p&limit=5&stale", ""), 200)
+	wantStatus(t, ts.do("GET", "/v1/ipam/addresses?vrf=global&limit=5&stale", ""), 200)
 	wantStatus(t, ts.do("GET", "/v1/cluster/settings?site=", ""), 200)
 }
 

@@ -50,3 +50,37 @@ func serveTenantGet[T any](s *server, c *call, field, noun, id string, tenant fu
 	writeJSON(c.w, http.StatusOK, out)
 	return nil
 }
+
+// filterRefs checks that the objects a list's filters name exist and are
+// visible to the caller: a typo in ?prefix_id is 400 on prefix_id, not an
+// empty list that reads like an empty prefix. Empty filters are not
+// checked.
+type filterRefs struct {
+	c  *call
+	st *fsm.Store
+	ws memdb.WatchSet
+}
+
+// prefix checks the prefix id given as field.
+func (r filterRefs) prefix(field, id string) error {
+	if id == "" {
+		return nil
+	}
+	_, p, err := r.st.Prefix(r.ws, id)
+	if err == nil && (p == nil || !visible(r.c, p.Tenant)) {
+		err = invalid(field, "prefix %q not found", id)
+	}
+	return err
+}
+
+// vrf checks the VRF id given as field.
+func (r filterRefs) vrf(field, id string) error {
+	if id == "" {
+		return nil
+	}
+	_, v, err := r.st.VRF(r.ws, id)
+	if err == nil && (v == nil || !visible(r.c, v.Tenant)) {
+		err = invalid(field, "VRF %q not found", id)
+	}
+	return err
+}

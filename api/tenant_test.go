@@ -127,14 +127,12 @@ func (w *tenantWorld) listCases() []listCase {
 		{"/v1/ipam/prefixes?tenant=globex", "prefixes", nil, false},
 		{"/v1/ipam/addresses", "addresses", []string{w.id["address acme"]}, false},
 		{"/v1/ipam/addresses?tenant=globex", "addresses", nil, false},
-		{"/v1/ipam/addresses?prefix_id=" + w.id["prefix globex"], "addresses", nil, false},
 		{"/v1/ipam/ip-ranges", "ip_ranges", []string{w.id["range acme"]}, false},
 		{"/v1/ipam/vlan-groups", "vlan_groups", []string{w.id["vlan group acme"]}, false},
 		{"/v1/ipam/vlans", "vlans", []string{w.id["vlan acme"]}, false},
 		{"/v1/ipam/vlans?tenant=globex", "vlans", nil, false},
 		{"/v1/ipam/vni-pools", "vni_pools", []string{w.id["vni pool acme"]}, false},
 		{"/v1/ipam/vnis", "vnis", []string{w.id["vni acme"]}, false},
-		{"/v1/ipam/vnis?pool_id=vnis-globex", "vnis", nil, false},
 		{"/v1/dns/zones", "zones", []string{w.id["zone acme"]}, false},
 		{"/v1/inventory/guests", "guests", []string{"101", "103"}, false},
 		{"/v1/inventory/guests?tenant=globex", "guests", nil, false},
@@ -195,6 +193,18 @@ func TestTenant_OtherTenantsObjectsAreNotFound(t *testing.T) {
 	}
 	// Shared objects (of no tenant) are not the tenant's either.
 	wantError(t, w.do("GET", "/v1/ipam/prefixes/"+w.id["prefix shared"], "", viewer...), 404, CodeNotFound, "id")
+	// Nor does a list filtered by another tenant's object: it is refused as
+	// an unknown one is.
+	for _, c := range []struct{ path, field string }{
+		{"/v1/ipam/addresses?prefix_id=" + w.id["prefix globex"], "prefix_id"},
+		{"/v1/ipam/vnis?pool_id=vnis-globex", "pool_id"},
+	} {
+		e := wantError(t, w.do("GET", c.path, "", viewer...), 400, CodeInvalidRequest, c.field)
+		if !strings.Contains(e.Message, "not found") {
+			t.Errorf("%s: message %q", c.path, e.Message)
+		}
+		wantStatus(t, w.do("GET", c.path, ""), 200)
+	}
 	// Cluster-wide routes refuse tenant tokens whatever they hold.
 	wantError(t, w.do("GET", "/v1/inventory/nodes", "", viewer...), 403, CodeForbidden, "")
 }
