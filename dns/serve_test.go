@@ -519,7 +519,9 @@ func TestServeMalformed(t *testing.T) {
 		{"two OPT records", []string{"udp", "tcp"}, twoOPT, dns.RcodeFormatError},
 		{"AXFR", []string{"udp", "tcp"}, pack(func(q *dns.Msg) { q.Question[0].Qtype = dns.TypeAXFR }), dns.RcodeRefused},
 		{"IXFR", []string{"udp", "tcp"}, pack(func(q *dns.Msg) { q.Question[0].Qtype = dns.TypeIXFR }), dns.RcodeRefused},
-		{"AXFR outside the zones", []string{"udp", "tcp"}, pack(func(q *dns.Msg) { q.Question[0] = dns.Question{Name: "example.org.", Qtype: dns.TypeAXFR, Qclass: dns.ClassINET} }), dns.RcodeRefused},
+		{"AXFR outside the zones", []string{"udp", "tcp"}, pack(func(q *dns.Msg) {
+			q.Question[0] = dns.Question{Name: "example.org.", Qtype: dns.TypeAXFR, Qclass: dns.ClassINET}
+		}), dns.RcodeRefused},
 	}
 	for _, tt := range tests {
 		for _, network := range tt.networks {
