@@ -85,15 +85,7 @@ func TestFastAnswerMatchesPlugin(t *testing.T) {
 func TestFastAnswerDeclines(t *testing.T) {
 	m := newTestMoxxie(t, testRecords())
 	m.Fall = fall.F{Zones: []string{"moxxie.test."}}
-	pack := func(edit func(*dns.Msg)) []byte {
-		q := new(dns.Msg).SetQuestion("web.moxxie.test.", dns.TypeA)
-		edit(q)
-		p, err := q.Pack()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	pack := func(edit func(*dns.Msg)) []byte { return packQuery(t, edit) }
 	base := pack(func(*dns.Msg) {})
 	if _, ok := m.fastAnswer(base, nil, nil); !ok {
 		t.Fatal("the base query is not answered on the fast path")

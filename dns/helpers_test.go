@@ -122,3 +122,15 @@ func eventually(t testing.TB, what string, timeout time.Duration, cond func() bo
 	}
 	return time.Since(start)
 }
+
+// packQuery packs a query for A of web.moxxie.test., changed by edit first.
+func packQuery(t testing.TB, edit func(*dns.Msg)) []byte {
+	t.Helper()
+	q := new(dns.Msg).SetQuestion("web.moxxie.test.", dns.TypeA)
+	edit(q)
+	p, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

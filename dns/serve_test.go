@@ -493,15 +493,7 @@ func TestServeMalformed(t *testing.T) {
 		}
 		return m
 	}
-	pack := func(edit func(*dns.Msg)) []byte {
-		q := new(dns.Msg).SetQuestion("web.moxxie.test.", dns.TypeA)
-		edit(q)
-		p, err := q.Pack()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	pack := func(edit func(*dns.Msg)) []byte { return packQuery(t, edit) }
 	noTypeClass := pack(func(*dns.Msg) {})
 	noTypeClass = noTypeClass[:len(noTypeClass)-4]
 	twoOPT := pack(func(q *dns.Msg) {
