@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
 
 	"github.com/moxxie/moxxie/api"
 	"github.com/moxxie/moxxie/pki"
@@ -260,23 +259,6 @@ func WaitForApplied(t testing.TB, index uint64, servers ...*Server) {
 		}
 		return nil
 	})
-}
-
-// lastCommandAtOrBelow returns the index of the last command entry at or
-// below index in s's log, the last one its FSM sees (raft keeps noop and
-// configuration entries from it), or 0 when there is none or the entries
-// were compacted into a snapshot, which the state holds.
-func (s *Server) lastCommandAtOrBelow(index uint64) uint64 {
-	for i := index; i > 0; i-- {
-		var l raft.Log
-		if err := s.store.GetLog(i, &l); err != nil {
-			return 0
-		}
-		if l.Type == raft.LogCommand {
-			return i
-		}
-	}
-	return 0
 }
 
 // Isolate cuts the server off from all peers (both directions, raft and
