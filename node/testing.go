@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/moxxie/moxxie/api"
 	"github.com/moxxie/moxxie/pki"
 )
