@@ -168,7 +168,7 @@ func poolCreate(k *poolKind) func(*server, *call) error {
 		}
 		cmd := &fsm.PoolCreateRequest{Pool: fsm.Pool{
 			ID: newID(), Kind: k.kind, Name: req.Name, Ranges: req.Ranges, Tenant: req.Tenant, Description: req.Description,
-		}}
+		}, Exclusive: k.kind == fsm.PoolVNI}
 		if err := cmd.Validate(); err != nil {
 			return err
 		}

@@ -785,20 +785,44 @@ func TestIPAM_IPRanges(t *testing.T) {
 	wantError(t, ts.do("DELETE", "/v1/ipam/ip-ranges/"+id, ""), 404, CodeNotFound, "id")
 }
 
+// TestIPAM_VNIPoolsMayNotOverlap: a VNI names one overlay network in every
+// zone, so a VNI pool sharing numbers with another is refused, naming it;
+// VLAN groups may share numbers.
+func TestIPAM_VNIPoolsMayNotOverlap(t *testing.T) {
+	ts := newLeader(t)
+	var whole testPool
+	ts.call("POST", "/v1/ipam/vni-pools", `{"name":"whole"}`, 201, &whole)
+	if fmt.Sprint(whole.Ranges) != "[{1 16777215}]" {
+		t.Fatalf("a VNI pool without ranges: %+v", whole)
+	}
+	msg := ts.refused("POST", "/v1/ipam/vni-pools", `{"name":"lab","ranges":[{"first":100,"last":101}]}`, 409, CodeConflict, "ranges", false)
+	if !strings.Contains(msg, "VNIs 100-101 overlap VNI pool whole (1-16777215)") {
+		t.Errorf("message %q", msg)
+	}
+	ts.call("DELETE", "/v1/ipam/vni-pools/whole", "", 200, nil)
+	ts.call("POST", "/v1/ipam/vni-pools", `{"name":"a","ranges":[{"first":5000,"last":5001}]}`, 201, nil)
+	ts.refused("POST", "/v1/ipam/vni-pools", `{"name":"b","ranges":[{"first":4000,"last":5000}]}`, 409, CodeConflict, "ranges", false)
+	ts.call("POST", "/v1/ipam/vni-pools", `{"name":"b","ranges":[{"first":5002,"last":5003}]}`, 201, nil)
+	ts.call("POST", "/v1/ipam/vlan-groups", `{"name":"site1","ranges":[{"first":100,"last":200}]}`, 201, nil)
+	ts.call("POST", "/v1/ipam/vlan-groups", `{"name":"site2","ranges":[{"first":100,"last":200}]}`, 201, nil)
+}
+
 func TestIPAM_Pools(t *testing.T) {
+	// "all" is a pool of every number for VLAN groups, which may share
+	// numbers; VNI pools may not, so there it leaves out those of "lab".
 	for _, k := range []struct {
 		pools, items, number, poolParam, list, itemList string
-		all                                             string
-		bad                                             int
+		allBody, all                                    string
+		allNum, bad                                     int
 	}{
-		{"vlan-groups", "vlans", "vid", "group_id", "vlan_groups", "vlans", "[{1 4094}]", 4095},
-		{"vni-pools", "vnis", "vni", "pool_id", "vni_pools", "vnis", "[{1 16777215}]", 16777216},
+		{"vlan-groups", "vlans", "vid", "group_id", "vlan_groups", "vlans", `{"name":"all"}`, "[{1 4094}]", 100, 4095},
+		{"vni-pools", "vnis", "vni", "pool_id", "vni_pools", "vnis", `{"name":"all","ranges":[{"first":1000,"last":16777215}]}`, "[{1000 16777215}]", 1000, 16777216},
 	} {
 		t.Run(k.pools, func(t *testing.T) {
 			ts := newLeader(t)
 			base := "/v1/ipam/" + k.pools
 			var all, g testPool
-			ts.call("POST", base, `{"name":"all"}`, 201, &all)
+			ts.call("POST", base, k.allBody, 201, &all)
 			if fmt.Sprint(all.Ranges) != k.all || all.Utilization == nil || all.Utilization.Used != "0" || !uuidRE.MatchString(all.ID) {
 				t.Fatalf("pool %+v", all)
 			}
@@ -859,8 +883,8 @@ func TestIPAM_Pools(t *testing.T) {
 			ts.refused("POST", base+"/all/allocate", `{"`+other+`":5}`, 400, CodeInvalidRequest, other, true)
 			ts.refused("POST", base+"/nope/allocate", `{}`, 404, CodeNotFound, "id", true)
 			var c testIDAlloc
-			ts.call("POST", base+"/all/allocate", `{"`+k.number+`":100}`, 201, &c)
-			if num(c) != 100 || c.PoolID != all.ID {
+			ts.call("POST", base+"/all/allocate", `{"`+k.number+`":`+strconv.Itoa(k.allNum)+`}`, 201, &c)
+			if num(c) != k.allNum || c.PoolID != all.ID {
 				t.Fatalf("allocated %+v from all", c)
 			}
 
@@ -902,7 +926,7 @@ func TestIPAM_Pools(t *testing.T) {
 			}
 			wantError(t, ts.do("DELETE", base+"/lab", ""), 404, CodeNotFound, "id")
 			// A retried delete by name replays the first answer.
-			ts.call("POST", base, `{"name":"tmp"}`, 201, nil)
+			ts.call("POST", base, `{"name":"tmp","ranges":[{"first":300,"last":301}]}`, 201, nil)
 			first := ts.do("DELETE", base+"/tmp", "", "Idempotency-Key", "del-tmp")
 			wantStatus(t, first, 200)
 			retry := ts.do("DELETE", base+"/tmp", "", "Idempotency-Key", "del-tmp")

@@ -58,7 +58,8 @@ func newTenantWorld(t *testing.T) *tenantWorld {
 		g := w.create("/v1/ipam/vlan-groups", `{"name":"vlans-`+tenant+`","tenant":"`+tenant+`"}`, "id")
 		w.id["vlan group "+tenant] = g
 		w.id["vlan "+tenant] = w.create("/v1/ipam/vlan-groups/"+g+"/allocate", `{"tenant":"`+tenant+`"}`, "id")
-		v := w.create("/v1/ipam/vni-pools", `{"name":"vnis-`+tenant+`","tenant":"`+tenant+`"}`, "id")
+		// VNI pools may not share numbers: each tenant's has its own.
+		v := w.create("/v1/ipam/vni-pools", `{"name":"vnis-`+tenant+`","tenant":"`+tenant+`","ranges":[{"first":`+n+`000,"last":`+n+`999}]}`, "id")
 		w.id["vni pool "+tenant] = v
 		w.id["vni "+tenant] = w.create("/v1/ipam/vni-pools/"+v+"/allocate", `{"tenant":"`+tenant+`"}`, "id")
 		w.id["zone "+tenant] = w.create("/v1/dns/zones", `{"name":"`+tenant+`.test","tenant":"`+tenant+`"}`, "id")

@@ -261,9 +261,9 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		},
 		AddressReleaseType: &AddressReleaseRequest{WriteMeta: meta(18), ID: "a", Force: true},
 		PoolCreateType: &PoolCreateRequest{WriteMeta: meta(19), Pool: Pool{
-			ID: "g", Kind: PoolVLAN, Name: "prod", Ranges: []ipam.IDRange{{First: 100, Last: 199}}, Tenant: "t", Description: "d",
+			ID: "g", Kind: PoolVNI, Name: "prod", Ranges: []ipam.IDRange{{First: 100, Last: 199}}, Tenant: "t", Description: "d",
 			CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3,
-		}},
+		}, Exclusive: true},
 		PoolDeleteType: &PoolDeleteRequest{WriteMeta: meta(20), Kind: PoolVLAN, ID: "g"},
 		IDAllocateType: &IDAllocateRequest{WriteMeta: meta(21), Kind: PoolVLAN, PoolID: "g", Number: 100, Fallback: true, UniqueName: true, Allocation: IDAllocation{
 			ID: "v", Kind: PoolVLAN, PoolID: "g", Number: 100, Name: "n", Tenant: "t", Project: "p", Owner: "vm:1", Description: "d", CreateIndex: 1, CreatedAt: 2,

@@ -1043,6 +1043,22 @@ func applyPoolCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	} else if raw != nil {
 		return nil, fieldErrf("name", ErrConflict, "%s %s already exists (id %s)", poolNoun(p.Kind), p.Name, raw.(*Pool).ID)
 	}
+	if req.needsRules() {
+		it, err := txn.Get(tablePools, "id")
+		if err != nil {
+			return nil, err
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			o := raw.(*Pool)
+			if o.Kind != PoolVNI {
+				continue
+			}
+			if a, b, ok := ipam.IDRangesOverlap(p.Ranges, o.Ranges, ipam.MinVNI, ipam.MaxVNI); ok {
+				return nil, fieldErrf("ranges", ErrConflict, "VNIs %d-%d overlap VNI pool %s (%d-%d): a VNI names one overlay network in every zone, so VNI pools may not share numbers; give this pool other ranges",
+					a.First, a.Last, o.Name, b.First, b.Last)
+			}
+		}
+	}
 	p.CreateIndex, p.ModifyIndex, p.CreatedAt = index, index, Timestamp(req.Now)
 	if err := insert(txn, tablePools, index, &p); err != nil {
 		return nil, err

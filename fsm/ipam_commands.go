@@ -190,7 +190,16 @@ func (*AddressReleaseRequest) Type() MessageType { return AddressReleaseType }
 type PoolCreateRequest struct {
 	WriteMeta
 	Pool Pool
+	// Exclusive is set by a proposer that keeps VNI pools apart: a VNI
+	// names one overlay network in every zone, so an allocation from one
+	// pool must not take a number another pool hands out. Without it (a
+	// command of an earlier version) a VNI pool may overlap others, as
+	// before.
+	Exclusive bool `codec:",omitempty"`
 }
+
+// needsRules is set when the pool must not overlap the other VNI pools.
+func (r *PoolCreateRequest) needsRules() bool { return r.Exclusive && r.Pool.Kind == PoolVNI }
 
 // Type returns PoolCreateType.
 func (*PoolCreateRequest) Type() MessageType { return PoolCreateType }

@@ -155,6 +155,9 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&PrefixDeleteRequest{ID: "p", Reparent: true}, true},
 		{&PrefixDeleteRequest{ID: "p"}, false},
 		{&PrefixDeleteRequest{ID: "p", KeepQuarantine: true}, true},
+		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVNI, Name: "p"}, Exclusive: true}, true},
+		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVNI, Name: "p"}}, false},
+		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVLAN, Name: "p"}, Exclusive: true}, false},
 	} {
 		b := mustEncode(t, c.cmd)
 		if got := len(b) > 2 && b[1] == binaryMarker && b[2] == markedMsgpack; got != c.marked {

@@ -492,6 +492,23 @@ func TestIPAM_Pools(t *testing.T) {
 	x.fails(&IDAllocateRequest{Kind: PoolVNI, PoolID: "g", Number: 1 << 24, Allocation: IDAllocation{ID: "a"}}, ipam.ErrInvalidVNI, "vni", "")
 }
 
+// TestIPAM_VNIPoolsApart: a VNI pool created with the mark may not share
+// numbers with another VNI pool (a VNI names one overlay network in every
+// zone), VLAN groups may (a VLAN ID is local to its group), and a command
+// of an earlier version, without the mark, creates an overlapping pool as
+// before.
+func TestIPAM_VNIPoolsApart(t *testing.T) {
+	x := newIPAM(t)
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "a", Kind: PoolVNI, Name: "a", Ranges: []ipam.IDRange{{First: 5000, Last: 5099}}}, Exclusive: true})
+	x.fails(&PoolCreateRequest{Pool: Pool{ID: "b", Kind: PoolVNI, Name: "b", Ranges: []ipam.IDRange{{First: 6000, Last: 6009}, {First: 5099, Last: 5200}}}, Exclusive: true},
+		ErrConflict, "ranges", "VNIs 5099-5200 overlap VNI pool a (5000-5099)")
+	x.fails(&PoolCreateRequest{Pool: Pool{ID: "b", Kind: PoolVNI, Name: "b"}, Exclusive: true}, ErrConflict, "ranges", "VNIs 1-16777215 overlap VNI pool a")
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "b", Kind: PoolVNI, Name: "b", Ranges: []ipam.IDRange{{First: 5100, Last: 5200}}}, Exclusive: true})
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "g1", Kind: PoolVLAN, Name: "g1", Ranges: []ipam.IDRange{{First: 100, Last: 200}}}, Exclusive: true})
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: PoolVLAN, Name: "g2", Ranges: []ipam.IDRange{{First: 100, Last: 200}}}, Exclusive: true})
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "old", Kind: PoolVNI, Name: "old", Ranges: []ipam.IDRange{{First: 5050, Last: 5060}}}})
+}
+
 func TestIPAM_VRFsAndZones(t *testing.T) {
 	x := newIPAM(t)
 	x.fails(&VRFCreateRequest{VRF: VRF{ID: DefaultVRF}}, ErrConflict, "id", "")

@@ -75,6 +75,27 @@ func VNISpace(ranges ...IDRange) (Space, error) {
 	return idSpace(ErrInvalidVNI, "VNI", MinVNI, MaxVNI, ranges)
 }
 
+// IDRangesOverlap returns a range of a and a range of b that share a
+// number, and whether there are such; no ranges stand for lo..hi, as for
+// a pool created without any.
+func IDRangesOverlap(a, b []IDRange, lo, hi int) (IDRange, IDRange, bool) {
+	all := []IDRange{{lo, hi}}
+	if len(a) == 0 {
+		a = all
+	}
+	if len(b) == 0 {
+		b = all
+	}
+	for _, x := range a {
+		for _, y := range b {
+			if x.First <= y.Last && y.First <= x.Last {
+				return x, y, true
+			}
+		}
+	}
+	return IDRange{}, IDRange{}, false
+}
+
 func idSpace(kind error, what string, lo, hi int, ranges []IDRange) (Space, error) {
 	if len(ranges) == 0 {
 		ranges = []IDRange{{lo, hi}}
