@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -68,7 +69,22 @@ func idempotency(c *call) (key, hash string, err error) {
 	if c.r.URL.RawQuery != "" {
 		path += "?" + c.q().Encode()
 	}
-	return key, RequestHash(c.r.Method, path, c.body), nil
+	return key, RequestHash(c.r.Method, path, compactJSON(c.body)), nil
+}
+
+// compactJSON returns body without the whitespace between JSON tokens, so
+// that a request sent again formatted otherwise is the same request; body
+// itself when it has none or is not JSON. The order of members still
+// counts.
+func compactJSON(body []byte) []byte {
+	if !bytes.ContainsAny(body, " \t\r\n") {
+		return body
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, body) != nil {
+		return body
+	}
+	return b.Bytes()
 }
 
 // apply proposes cmd and answers with its result: status and the value

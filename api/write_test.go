@@ -31,6 +31,13 @@ func TestIdempotentReplay(t *testing.T) {
 		t.Fatalf("replay re-applied: %+v", s)
 	}
 
+	// The same request formatted otherwise is the same request: JSON
+	// whitespace does not count (whitespace inside a string does).
+	if got := wantStatus(t, ts.do("PUT", "/v1/cluster/settings/k", "{ \"value\" :\n\t\"v1\" }", "Idempotency-Key", "op-1"), 200); string(got) != string(body) {
+		t.Fatalf("replay of the reformatted request %s, want %s", got, body)
+	}
+	wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"v1 "}`, "Idempotency-Key", "op-1"), 422, CodeIdempotencyMismatch, "Idempotency-Key")
+
 	// Same key, different request.
 	wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"v2"}`, "Idempotency-Key", "op-1"), 422, CodeIdempotencyMismatch, "Idempotency-Key")
 	wantError(t, ts.do("PUT", "/v1/cluster/settings/k?cas=0", `{"value":"v1"}`, "Idempotency-Key", "op-1"), 422, CodeIdempotencyMismatch, "Idempotency-Key")
