@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/coredns/coredns/plugin"
@@ -106,7 +107,7 @@ func (m *Moxxie) fastAnswer(p, out, name []byte) ([]byte, bool) {
 			}
 		}
 		opt, do = true, p[o+7]&0x80 != 0
-		limit = max(limit, int(binary.BigEndian.Uint16(p[o+3:])))
+		limit = min(max(limit, int(binary.BigEndian.Uint16(p[o+3:]))), udpSize)
 	} else if qend != len(p) {
 		return nil, false
 	}
@@ -250,10 +251,18 @@ func (f *fastUDP) slow(conn *net.UDPConn, pkt []byte, addr netip.AddrPort) {
 		_ = w.WriteMsg(resp)
 		return
 	}
+	// Answers over UDP stay within the size the plugin advertises (DNS flag
+	// day 2020), against fragments; a client that asked for more gets TC
+	// and asks again over TCP.
+	if o := r.IsEdns0(); o != nil && o.UDPSize() > udpSize {
+		o.SetUDPSize(udpSize)
+	}
 	sw := request.NewScrubWriter(r, w)
 	rcode, err := f.m.ServeDNS(context.Background(), sw, r)
 	if err != nil {
-		log.Errorf("%s %s: %v", r.Question[0].Name, dns.TypeToString[r.Question[0].Qtype], err)
+		if ok, held := f.m.errLog.allow(time.Now()); ok {
+			log.Errorf("%s %s: %v (logged at most once a minute)%s", r.Question[0].Name, dns.TypeToString[r.Question[0].Qtype], err, heldNote(held))
+		}
 	}
 	if !plugin.ClientWrite(rcode) {
 		writeError(sw, r, rcode)

@@ -1,7 +1,9 @@
 package dns
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -20,8 +22,39 @@ const hopOption = 65431
 // but answers SERVFAIL: a loop ends after a few queries instead of never.
 const maxHops = 4
 
-// loopLogGap is the least time between two log lines about loops.
-const loopLogGap = time.Minute
+// logGap is the least time between two log lines of one kind: about
+// loops, or about queries that failed (an upstream that is down).
+const logGap = time.Minute
+
+// throttle lets a kind of log line through at most once per logGap: the
+// first at once, and with the next the number held back in between.
+type throttle struct {
+	mu   sync.Mutex
+	last time.Time // when a line was last let through
+	held int       // lines held back since
+}
+
+// allow reports whether a line may be logged now, and how many were held
+// back since the last one.
+func (t *throttle) allow(now time.Time) (bool, int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.last.IsZero() && now.Sub(t.last) < logGap {
+		t.held++
+		return false, 0
+	}
+	held := t.held
+	t.last, t.held = now, 0
+	return true, held
+}
+
+// heldNote says how many lines were held back, for the end of a line.
+func heldNote(held int) string {
+	if held == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (and %d more in the last minute, not logged)", held)
+}
 
 // forwardHops returns how many Moxxie servers forwarded r.
 func forwardHops(r *dns.Msg) int {
@@ -77,13 +110,12 @@ func (w *hopWriter) WriteMsg(m *dns.Msg) error {
 
 // loop answers r, which maxHops Moxxie servers forwarded already, SERVFAIL
 // with an Extended DNS Error saying why, and logs it at most once per
-// loopLogGap.
+// logGap.
 func (m *Moxxie) loop(w dns.ResponseWriter, r *dns.Msg, qtype uint16) (int, error) {
 	m.metrics.countPassed(qtype, dns.RcodeServerFailure)
-	now := time.Now().UnixNano()
-	if last := m.loopLogged.Load(); now-last >= int64(loopLogGap) && m.loopLogged.CompareAndSwap(last, now) {
-		log.Warningf("not forwarding %s %s: %d Moxxie servers forwarded it already; the dns_forward of these servers may form a loop (logged at most once a minute)",
-			r.Question[0].Name, dns.TypeToString[qtype], maxHops)
+	if ok, held := m.loopLog.allow(time.Now()); ok {
+		log.Warningf("not forwarding %s %s: %d Moxxie servers forwarded it already; the dns_forward of these servers may form a loop (logged at most once a minute)%s",
+			r.Question[0].Name, dns.TypeToString[qtype], maxHops, heldNote(held))
 	}
 	return dns.RcodeSuccess, writeServfail(w, r, dns.ExtendedErrorCodeOther, "forwarding loop: the query passed too many Moxxie servers")
 }

@@ -28,9 +28,10 @@ type Moxxie struct {
 	// built, and their source says they are current (GatedSource).
 	ready   atomic.Bool
 	metrics *serverMetrics
-	// loopLogged is when a forwarding loop was last logged, in Unix
-	// nanoseconds.
-	loopLogged atomic.Int64
+	// loopLog and errLog throttle the log lines about forwarding loops
+	// and about queries that failed on the UDP fast path's sockets (as
+	// the errors plugin's consolidate does for CoreDNS's).
+	loopLog, errLog throttle
 }
 
 // newMoxxie returns a handler serving nothing until load is called, with
@@ -109,7 +110,7 @@ func (m *Moxxie) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 
 // refuse returns the response code of a query no server should answer
 // and no plugin after this one should get: FORMERR for more than one OPT
-// record (RFC 6891, 6.1.1), REFUSED for a zone transfer (AXFR, IXFR),
+// record, or one whose owner is not the root (RFC 6891, 6.1.1), REFUSED for a zone transfer (AXFR, IXFR),
 // which Moxxie does not offer: every server has the records from the
 // cluster.
 func refuse(r *dns.Msg) (int, bool) {
@@ -120,7 +121,7 @@ func refuse(r *dns.Msg) (int, bool) {
 		}
 	}
 	switch {
-	case opts > 1:
+	case opts > 1 || opts == 1 && r.IsEdns0().Hdr.Name != ".":
 		return dns.RcodeFormatError, true
 	case len(r.Question) > 0 && (r.Question[0].Qtype == dns.TypeAXFR || r.Question[0].Qtype == dns.TypeIXFR):
 		return dns.RcodeRefused, true

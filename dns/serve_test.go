@@ -1,12 +1,16 @@
 package dns
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	stdlog "log"
 	"net"
 	"net/netip"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -509,6 +513,7 @@ func TestServeMalformed(t *testing.T) {
 		{"name over 255 octets", []string{"udp", "tcp"}, longNameQuery(7), dns.RcodeFormatError},
 		{"question without type and class", []string{"udp"}, noTypeClass, dns.RcodeFormatError},
 		{"two OPT records", []string{"udp", "tcp"}, twoOPT, dns.RcodeFormatError},
+		{"OPT owner not the root", []string{"udp", "tcp"}, pack(func(q *dns.Msg) { q.SetEdns0(1232, false); q.Extra[0].Header().Name = "x." }), dns.RcodeFormatError},
 		{"AXFR", []string{"udp", "tcp"}, pack(func(q *dns.Msg) { q.Question[0].Qtype = dns.TypeAXFR }), dns.RcodeRefused},
 		{"IXFR", []string{"udp", "tcp"}, pack(func(q *dns.Msg) { q.Question[0].Qtype = dns.TypeIXFR }), dns.RcodeRefused},
 		{"AXFR outside the zones", []string{"udp", "tcp"}, pack(func(q *dns.Msg) {
@@ -532,4 +537,103 @@ func TestServeMalformed(t *testing.T) {
 	if resp := query(t, "udp", s.Addr(), "web.moxxie.test.", dns.TypeA); resp.Rcode != dns.RcodeSuccess {
 		t.Errorf("after the malformed queries: %s", resp)
 	}
+}
+
+// TestServeUDPSizeCapped asks over UDP for more records than fit 1232
+// bytes with a larger EDNS buffer: the answer stays within 1232 bytes, the
+// size it advertises, with TC set, so that no answer is fragmented; over
+// TCP all of them come.
+func TestServeUDPSizeCapped(t *testing.T) {
+	recs := testRecords()
+	for i := range 300 {
+		recs.Records = append(recs.Records, HostRecords("rr.moxxie.test.", netip.AddrFrom4([4]byte{10, 0, byte(1 + i/250), byte(1 + i%250)}), 0)...)
+	}
+	s := startServer(t, ServerConfig{Source: NewStaticSource(recs), Sockets: 2})
+	conn, err := net.Dial("udp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, size := range []uint16{1232, 4096, 65000} {
+		q, _ := new(dns.Msg).SetQuestion("rr.moxxie.test.", dns.TypeA).SetEdns0(size, false).Pack()
+		if _, err := conn.Write(q); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		wire := make([]byte, 65536)
+		n, err := conn.Read(wire)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := new(dns.Msg)
+		if err := resp.Unpack(wire[:n]); err != nil {
+			t.Fatal(err)
+		}
+		if !resp.Truncated || n > udpSize || resp.IsEdns0() == nil || resp.IsEdns0().UDPSize() != udpSize {
+			wire = wire[:n]
+			t.Errorf("EDNS %d: %d bytes, TC %v, OPT %v; want at most %d bytes, TC, advertising %d", size, len(wire), resp.Truncated, resp.IsEdns0(), udpSize, udpSize)
+		}
+	}
+	c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
+	resp, _, err := c.Exchange(new(dns.Msg).SetQuestion("rr.moxxie.test.", dns.TypeA).SetEdns0(4096, false), s.Addr())
+	if err != nil || resp.Truncated || len(resp.Answer) != 300 {
+		t.Fatalf("over TCP: %v, %d answers, TC %v", err, len(resp.Answer), resp.Truncated)
+	}
+}
+
+// TestServeFailuresLoggedOncePerMinute forwards UDP queries to an upstream
+// that is not there: the first failure is logged, the rest are held back.
+func TestServeFailuresLoggedOncePerMinute(t *testing.T) {
+	var buf syncBuffer
+	defer stdlog.SetOutput(stdlog.Writer())
+	stdlog.SetOutput(&buf)
+	port, err := freePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, ServerConfig{Source: NewStaticSource(testRecords()), Forward: []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}, Sockets: 1})
+	for i := range 5 {
+		if resp := query(t, "udp", s.Addr(), fmt.Sprintf("x%d.example.org.", i), dns.TypeA); resp.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("query %d: %s", i, resp)
+		}
+	}
+	if n := strings.Count(buf.String(), "example.org. A"); n != 1 {
+		t.Errorf("%d log lines about the failed queries, want 1:\n%s", n, buf.String())
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	var th throttle
+	t0 := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		after time.Duration
+		ok    bool
+		held  int
+	}{
+		{0, true, 0}, {time.Second, false, 0}, {30 * time.Second, false, 0}, {logGap, true, 2}, {logGap + time.Second, false, 0}, {3 * logGap, true, 1},
+	} {
+		ok, held := th.allow(t0.Add(c.after))
+		if ok != c.ok || held != c.held {
+			t.Errorf("after %s: %v %d, want %v %d", c.after, ok, held, c.ok, c.held)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the log package's writes from the
+// server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -57,7 +57,7 @@ func writeWire(w dns.ResponseWriter, r *dns.Msg, rcode int, ancount, nscount uin
 	if total > minUDPSize {
 		limit := minUDPSize
 		if opt != nil {
-			limit = max(limit, int(opt.UDPSize()))
+			limit = max(limit, min(int(opt.UDPSize()), udpSize))
 		}
 		if _, tcp := w.RemoteAddr().(*net.TCPAddr); tcp {
 			limit = dns.MaxMsgSize

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
+	"strings"
 
 	"go.opentelemetry.io/otel/trace"
 )
@@ -161,4 +163,40 @@ func (c *contextHandler) WithGroup(name string) slog.Handler {
 	n.h = c.h.WithGroup(name)
 	n.grouped = true
 	return &n
+}
+
+// stdLogLevels are the level prefixes CoreDNS's plugins write to the
+// standard library's log package with.
+var stdLogLevels = [...]struct {
+	prefix string
+	level  slog.Level
+}{
+	{"[ERROR] ", slog.LevelError},
+	{"[WARNING] ", slog.LevelWarn},
+	{"[INFO] ", slog.LevelInfo},
+	{"[DEBUG] ", slog.LevelDebug},
+	{"[FATAL] ", slog.LevelError},
+}
+
+// RouteStdLog sends what the standard library's log package is given to
+// logger, at the level a line names in CoreDNS's way ("[ERROR] plugin/...")
+// and at info otherwise, without the prefix: a failing upstream is an
+// error in the server's log, not an info line that says ERROR.
+func RouteStdLog(logger *slog.Logger) {
+	log.SetFlags(0)
+	log.SetOutput(stdLogWriter{logger})
+}
+
+type stdLogWriter struct{ l *slog.Logger }
+
+func (w stdLogWriter) Write(p []byte) (int, error) {
+	msg, level := strings.TrimRight(string(p), "\n"), slog.LevelInfo
+	for _, x := range stdLogLevels {
+		if rest, ok := strings.CutPrefix(msg, x.prefix); ok {
+			msg, level = rest, x.level
+			break
+		}
+	}
+	w.l.Log(context.Background(), level, msg)
+	return len(p), nil
 }

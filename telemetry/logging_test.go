@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log"
 	"log/slog"
 	"strings"
 	"testing"
@@ -95,5 +96,28 @@ func TestTraceParentRoundTrip(t *testing.T) {
 	}
 	if TraceParent(context.Background()) != "" || TraceParent(ContextWithTraceParent(context.Background(), "00-garbage")) != "" {
 		t.Fatal("a traceparent from nothing")
+	}
+}
+
+// TestRouteStdLog logs through the standard library's log package as
+// CoreDNS does: each line at the level its prefix names, without it.
+func TestRouteStdLog(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	defer log.SetOutput(log.Writer())
+	defer log.SetFlags(log.Flags())
+	RouteStdLog(logger)
+	log.Print("[ERROR] plugin/errors: 2 x.example. A: read udp: i/o timeout")
+	log.Print("[WARNING] plugin/moxxie: a warning")
+	log.Print("plain line")
+	want := []string{
+		`level=ERROR msg="plugin/errors: 2 x.example. A: read udp: i/o timeout"`,
+		`level=WARN msg="plugin/moxxie: a warning"`,
+		`level=INFO msg="plain line"`,
+	}
+	for _, w := range want {
+		if !strings.Contains(buf.String(), w) {
+			t.Errorf("log lacks %s:\n%s", w, buf.String())
+		}
 	}
 }

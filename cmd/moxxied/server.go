@@ -93,6 +93,7 @@ func runServer(cfg *node.Config, exitWithParent bool) error {
 		return err
 	}
 	slog.SetDefault(logger)
+	telemetry.RouteStdLog(logger)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
