@@ -246,4 +246,9 @@ func TestSettingPut_QuarantineMustBeDuration(t *testing.T) {
 		t.Fatalf("body %s", body)
 	}
 	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/ipam.quarantine", `{"value":"30m"}`), http.StatusOK)
+	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/ipam.quarantine", `{"value":"720h"}`), http.StatusOK)
+	e := wantError(t, ts.do("PUT", "/v1/cluster/settings/ipam.quarantine", `{"value":"1000000h"}`), http.StatusBadRequest, CodeInvalidRequest, "value")
+	if !strings.Contains(e.Message, "at most 720h0m0s (30 days)") {
+		t.Errorf("too long: %q", e.Message)
+	}
 }

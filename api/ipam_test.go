@@ -415,6 +415,9 @@ func TestIPAM_MustShows(t *testing.T) {
 	var a testAddresses
 	ts.call("GET", "/v1/ipam/addresses", "", 200, &a)
 	ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"dns_name":"10.0.0.1"}`, 400, CodeInvalidRequest, "dns_name", true)
+	if msg := ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"status":null}`, 400, CodeInvalidRequest, "status", true); !strings.Contains(msg, "status cannot be cleared") {
+		t.Errorf("status null: %q", msg)
+	}
 	ts.refused("POST", "/v1/ipam/prefixes/no-such-prefix/allocate", `{}`, 404, CodeNotFound, "id", false)
 }
 

@@ -38,14 +38,22 @@ func ValidName(s string) bool {
 	return true
 }
 
+// MaxQuarantine is the longest ipam.quarantine the API takes: a released
+// address comes back within a month, so that a typo (1000000h) does not
+// keep every released address out of use for good.
+const MaxQuarantine = 30 * 24 * time.Hour
+
 // CheckSetting checks the value of a setting Moxxie itself reads; other
-// settings may hold anything. ipam.quarantine must be a Go duration of at
-// least zero; audit.retention see ParseAuditRetention.
+// settings may hold anything. ipam.quarantine must be a Go duration from
+// zero to MaxQuarantine; audit.retention see ParseAuditRetention.
 func CheckSetting(key, value string) error {
 	if key == quarantineSetKey {
 		d, err := time.ParseDuration(value)
 		if err != nil || d < 0 {
 			return fmt.Errorf("%s must be a duration such as 10m or 0s, not %q", key, value)
+		}
+		if d > MaxQuarantine {
+			return fmt.Errorf("%s must be at most %s (30 days), not %s", key, MaxQuarantine, value)
 		}
 	}
 	if key == AuditRetentionKey {
@@ -113,6 +121,9 @@ func checkAddressStatus(s string) error {
 	switch s {
 	case AddressActive, AddressReserved, AddressDeprecated:
 		return nil
+	}
+	if s == "" {
+		return fieldErrf("status", ErrInvalid, "status cannot be cleared: give active, reserved or deprecated")
 	}
 	return fieldErrf("status", ErrInvalid, "status %q must be active, reserved or deprecated", s)
 }
