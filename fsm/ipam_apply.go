@@ -1130,6 +1130,9 @@ func applyIDAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if errors.As(err, &ex) {
 		err = &kindError{kind: ex, msg: fmt.Sprintf("%s in %s %s", ex, poolNoun(p.Kind), p.Name)}
 	}
+	if errors.Is(err, ipam.ErrInUse) {
+		err = inUseBy(txn, p, req.Number, err)
+	}
 	if err != nil {
 		return nil, fieldErr(field, err)
 	}
@@ -1150,6 +1153,24 @@ func applyIDAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	return &a, nil
+}
+
+// inUseBy says which allocation holds number n of pool p, for err, that
+// it is in use.
+func inUseBy(txn *memdb.Txn, p *Pool, n int, err error) error {
+	raw, ferr := txn.First(tableIDAllocs, "number", p.ID, n)
+	if ferr != nil || raw == nil {
+		return err
+	}
+	a := raw.(*IDAllocation)
+	msg := fmt.Sprintf("%s %d of %s %s is taken (id %s", itemNoun(p.Kind), n, poolNoun(p.Kind), p.Name, a.ID)
+	if a.Name != "" {
+		msg += ", name " + a.Name
+	}
+	if a.Owner != "" {
+		msg += ", owner " + a.Owner
+	}
+	return &kindError{kind: ipam.ErrInUse, msg: msg + ")"}
 }
 
 func applyIDRelease(txn *memdb.Txn, index uint64, c Command) (any, error) {

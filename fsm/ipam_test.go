@@ -464,7 +464,7 @@ func TestIPAM_Pools(t *testing.T) {
 			// held to it.
 			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "a2", Name: "web"}}, ErrConflict, "name", "100 of "+poolNoun(kind)+" prod is named web already (id a1)")
 			x.ok(&IDReleaseRequest{Kind: kind, ID: x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Allocation: IDAllocation{ID: "old", Name: "web"}}).(*IDAllocation).ID})
-			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 100, Allocation: IDAllocation{ID: "a2"}}, ipam.ErrInUse, field, "")
+			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 100, Allocation: IDAllocation{ID: "a2"}}, ipam.ErrInUse, field, itemNoun(kind)+" 100 of "+poolNoun(kind)+" prod is taken (id a1, name web)")
 			b := x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 100, Fallback: true, Allocation: IDAllocation{ID: "a2"}}).(*IDAllocation)
 			if b.Number != 101 {
 				t.Fatalf("fallback %d", b.Number)

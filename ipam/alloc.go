@@ -303,7 +303,7 @@ func (sp *Space) NextFreePrefix(s RunStore, bits int) (netip.Prefix, error) {
 	}
 	k, ok := sp.nextFreeBlock(s, uint(familyBits(sp.Prefix.Addr())-bits))
 	if !ok {
-		return netip.Prefix{}, errorf(ErrExhausted, "no free /%d in %s", bits, sp.Prefix)
+		return netip.Prefix{}, errorf(ErrExhausted, "1 requested, 0 available: no free /%d in %s", bits, sp.Prefix)
 	}
 	return netip.PrefixFrom(sp.Addr(k), bits), nil
 }

@@ -359,7 +359,7 @@ func TestChildPrefixes(t *testing.T) {
 	_, err = sp.NextFreePrefix(m, 33)
 	wantErr(t, err, ErrInvalidLength, "")
 	_, err = sp.NextFreePrefix(m, 17)
-	wantErr(t, err, ErrExhausted, "no free /17 in 10.0.0.0/16")
+	wantErr(t, err, ErrExhausted, "1 requested, 0 available: no free /17 in 10.0.0.0/16")
 	err = sp.ClaimPrefix(m, netip.MustParsePrefix("10.1.0.0/24"))
 	wantErr(t, err, ErrOutside, "10.1.0.0/24 is outside 10.0.0.0/16")
 	err = sp.ClaimPrefix(m, netip.MustParsePrefix("10.0.8.0/24"))
@@ -412,7 +412,7 @@ func TestChildPrefixesIPv6(t *testing.T) {
 		}
 	}
 	_, err = all.NextFreePrefix(am, 128)
-	wantErr(t, err, ErrExhausted, "no free /128 in ::/0")
+	wantErr(t, err, ErrExhausted, "1 requested, 0 available: no free /128 in ::/0")
 }
 
 func TestAlignedBlocks(t *testing.T) {

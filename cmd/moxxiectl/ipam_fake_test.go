@@ -548,7 +548,7 @@ func (f *ipamFakeAPI) routes(handle func(string, int, func(*http.Request, map[st
 			f.objs["prefix"].add(o)
 			return f.view(o), nil
 		}
-		return nil, &fakeError{409, "exhausted", "no free /" + strconv.Itoa(bits) + " in " + ppfx.String(), "prefix_length"}
+		return nil, &fakeError{409, "exhausted", "1 requested, 0 available: no free /" + strconv.Itoa(bits) + " in " + ppfx.String(), "prefix_length"}
 	})
 	handle("GET /v1/ipam/prefixes/{id}/available", 200, func(r *http.Request, _ map[string]any) (any, error) {
 		p, err := f.prefix(r.PathValue("id"))
