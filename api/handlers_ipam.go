@@ -320,7 +320,7 @@ func (s *server) handlePrefixUpdate(c *call) error {
 	if err := decodePatch(c.body, &req); err != nil {
 		return err
 	}
-	cmd := &fsm.PrefixUpdateRequest{ID: id, Tenant: req.Tenant, Project: req.Project, Description: req.Description}
+	cmd := &fsm.PrefixUpdateRequest{ID: id, Tenant: req.Tenant, Project: req.Project, Description: req.Description, ProjectRules: true}
 	if err := cmd.Validate(); err != nil {
 		return err
 	}

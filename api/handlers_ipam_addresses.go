@@ -331,7 +331,7 @@ func (s *server) handleAddressUpdate(c *call) error {
 	}
 	cmd := &fsm.AddressUpdateRequest{
 		ID: id, Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
-		NameRules: true,
+		NameRules: true, ProjectRules: true,
 	}
 	if err := cmd.Validate(); err != nil {
 		return err

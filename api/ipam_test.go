@@ -418,6 +418,8 @@ func TestIPAM_MustShows(t *testing.T) {
 	if msg := ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"status":null}`, 400, CodeInvalidRequest, "status", true); !strings.Contains(msg, "status cannot be cleared") {
 		t.Errorf("status null: %q", msg)
 	}
+	// A project without a tenant is refused, not dropped.
+	ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"tenant":null,"project":"x"}`, 400, CodeInvalidRequest, "project", false)
 	ts.refused("POST", "/v1/ipam/prefixes/no-such-prefix/allocate", `{}`, 404, CodeNotFound, "id", false)
 }
 

@@ -243,7 +243,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		VRFCreateType:       &VRFCreateRequest{WriteMeta: meta(8), VRF: VRF{ID: "red", Description: "d", Tenant: "t", CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3}},
 		VRFDeleteType:       &VRFDeleteRequest{WriteMeta: meta(9), ID: "red"},
 		PrefixCreateType:    &PrefixCreateRequest{WriteMeta: meta(10), Prefix: samplePrefix(), GatewayID: "gw"},
-		PrefixUpdateType:    &PrefixUpdateRequest{WriteMeta: meta(11), ID: "p", Tenant: str("t"), Project: str("p"), Description: str("d")},
+		PrefixUpdateType:    &PrefixUpdateRequest{WriteMeta: meta(11), ID: "p", Tenant: str("t"), Project: str("p"), Description: str("d"), ProjectRules: true},
 		PrefixDeleteType:    &PrefixDeleteRequest{WriteMeta: meta(12), ID: "p", Reparent: true, KeepQuarantine: true},
 		PrefixAllocateType:  &PrefixAllocateRequest{WriteMeta: meta(13), ParentID: "p", Bits: 26, Child: samplePrefix()},
 		IPRangeCreateType: &IPRangeCreateRequest{WriteMeta: meta(14), Range: IPRange{
@@ -257,7 +257,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		},
 		AddressUpdateType: &AddressUpdateRequest{
 			WriteMeta: meta(17), ID: "a", Status: str("reserved"), DNSName: str("db.moxxie.test"), Tenant: str("t"), Project: str("p"), Owner: str("ct:105"), Description: str("d"),
-			NameRules: true,
+			NameRules: true, ProjectRules: true,
 		},
 		AddressReleaseType: &AddressReleaseRequest{WriteMeta: meta(18), ID: "a", Force: true},
 		PoolCreateType: &PoolCreateRequest{WriteMeta: meta(19), Pool: Pool{

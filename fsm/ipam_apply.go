@@ -477,6 +477,9 @@ func applyPrefixUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		p.Project = *req.Project
 	}
 	if p.Tenant == "" {
+		if req.needsRules() {
+			return nil, fieldErrf("project", ErrInvalid, "a project needs its tenant, and prefix %s has none: give tenant too", p.Prefix)
+		}
 		p.Project = ""
 	}
 	if p.Tenant != old.Tenant || p.Project != old.Project {
@@ -925,6 +928,9 @@ func applyAddressUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		}
 	}
 	if a.Tenant == "" {
+		if req.ProjectRules && req.Project != nil && *req.Project != "" {
+			return nil, fieldErrf("project", ErrInvalid, "a project needs its tenant, and address %s has none: give tenant too", a.Address)
+		}
 		a.Project = ""
 	}
 	if req.NameRules && (a.DNSName != old.DNSName || a.Tenant != old.Tenant) {

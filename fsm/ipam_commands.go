@@ -47,6 +47,16 @@ type PrefixUpdateRequest struct {
 	Tenant      *string
 	Project     *string `codec:",omitempty"`
 	Description *string
+	// ProjectRules is set by a proposer that refuses a project for an
+	// object without a tenant; without it (a command of an earlier
+	// version) such a project is dropped, as before.
+	ProjectRules bool `codec:",omitempty"`
+}
+
+// needsRules is set when the update names a project, which ProjectRules
+// may refuse.
+func (r *PrefixUpdateRequest) needsRules() bool {
+	return r.ProjectRules && r.Project != nil && *r.Project != ""
 }
 
 // Type returns PrefixUpdateType.
@@ -164,12 +174,15 @@ type AddressUpdateRequest struct {
 	// ipam_names.go; without it (a command of an earlier version) the
 	// address is renamed as before them.
 	NameRules bool `codec:",omitempty"`
+	// ProjectRules is as in PrefixUpdateRequest.
+	ProjectRules bool `codec:",omitempty"`
 }
 
-// needsRules is set when the naming rules can decide the update: it
-// renames the address or moves it to another tenant.
+// needsRules is set when the naming rules can decide the update (it
+// renames the address or moves it to another tenant), or when it names a
+// project, which ProjectRules may refuse.
 func (r *AddressUpdateRequest) needsRules() bool {
-	return r.NameRules && (r.DNSName != nil || r.Tenant != nil)
+	return r.NameRules && (r.DNSName != nil || r.Tenant != nil) || r.ProjectRules && r.Project != nil && *r.Project != ""
 }
 
 // Type returns AddressUpdateType.

@@ -156,6 +156,11 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&PrefixDeleteRequest{ID: "p"}, false},
 		{&PrefixDeleteRequest{ID: "p", KeepQuarantine: true}, true},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVNI, Name: "p"}, Exclusive: true}, true},
+		{&PrefixUpdateRequest{ID: "p", Project: str("web"), ProjectRules: true}, true},
+		{&PrefixUpdateRequest{ID: "p", Project: str(""), ProjectRules: true}, false},
+		{&PrefixUpdateRequest{ID: "p", Description: str("d"), ProjectRules: true}, false},
+		{&AddressUpdateRequest{ID: "a", Project: str("web"), ProjectRules: true}, true},
+		{&AddressUpdateRequest{ID: "a", Description: str("d"), NameRules: true, ProjectRules: true}, false},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVNI, Name: "p"}}, false},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVLAN, Name: "p"}, Exclusive: true}, false},
 	} {

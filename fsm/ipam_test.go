@@ -492,6 +492,22 @@ func TestIPAM_Pools(t *testing.T) {
 	x.fails(&IDAllocateRequest{Kind: PoolVNI, PoolID: "g", Number: 1 << 24, Allocation: IDAllocation{ID: "a"}}, ipam.ErrInvalidVNI, "vni", "")
 }
 
+// TestIPAM_ProjectNeedsTenant: an update that gives a project to a prefix
+// or address without a tenant is refused on project when the proposer asks
+// for the rule, and the project dropped as before when it does not (a
+// command of an earlier version).
+func TestIPAM_ProjectNeedsTenant(t *testing.T) {
+	x := newIPAM(t)
+	p := x.prefix("10.0.0.0/24", "")
+	a := x.allocReq(&AddressAllocateRequest{PrefixID: p.ID})
+	x.fails(&PrefixUpdateRequest{ID: p.ID, Project: str("web"), ProjectRules: true}, ErrInvalid, "project", "a project needs its tenant, and prefix 10.0.0.0/24 has none")
+	x.fails(&AddressUpdateRequest{ID: a.ID, Project: str("web"), NameRules: true, ProjectRules: true}, ErrInvalid, "project", "a project needs its tenant, and address 10.0.0.1 has none")
+	x.ok(&PrefixUpdateRequest{ID: p.ID, Project: str(""), ProjectRules: true})
+	if got := x.ok(&PrefixUpdateRequest{ID: p.ID, Project: str("web")}).(*PrefixView); got.Project != "" {
+		t.Fatalf("an earlier version's update kept the project: %+v", got.Prefix)
+	}
+}
+
 // TestIPAM_VNIPoolsApart: a VNI pool created with the mark may not share
 // numbers with another VNI pool (a VNI names one overlay network in every
 // zone), VLAN groups may (a VLAN ID is local to its group), and a command
