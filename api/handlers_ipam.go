@@ -320,6 +320,10 @@ func (s *server) handlePrefixUpdate(c *call) error {
 	if err := decodePatch(c.body, &req); err != nil {
 		return err
 	}
+	if req == (PrefixUpdateRequest{}) {
+		// Nothing to change: the prefix as it is, without a write.
+		return s.handlePrefixGet(c)
+	}
 	cmd := &fsm.PrefixUpdateRequest{ID: id, Tenant: req.Tenant, Project: req.Project, Description: req.Description, ProjectRules: true}
 	if err := cmd.Validate(); err != nil {
 		return err

@@ -316,6 +316,10 @@ func (s *server) handleAddressUpdate(c *call) error {
 	if err := decodePatch(c.body, &req); err != nil {
 		return err
 	}
+	if req == (AddressUpdateRequest{}) {
+		// Nothing to change: the address as it is, without a write.
+		return s.handleAddressGet(c)
+	}
 	if err := s.checkAddressVisible(c, id); err != nil {
 		return err
 	}

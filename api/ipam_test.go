@@ -418,6 +418,19 @@ func TestIPAM_MustShows(t *testing.T) {
 	if msg := ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"status":null}`, 400, CodeInvalidRequest, "status", true); !strings.Contains(msg, "status cannot be cleared") {
 		t.Errorf("status null: %q", msg)
 	}
+	// An empty PATCH changes nothing and writes nothing.
+	before := ts.b.applies.Load()
+	var same, now map[string]any
+	ts.call("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{}`, 200, &same)
+	ts.call("GET", "/v1/ipam/addresses/"+a.Addresses[0].ID, "", 200, &now)
+	if fmt.Sprint(same) != fmt.Sprint(now) || ts.b.applies.Load() != before {
+		t.Errorf("empty PATCH: %v, now %v, %d writes", same, now, ts.b.applies.Load()-before)
+	}
+	ts.call("PATCH", "/v1/ipam/prefixes/"+a.Addresses[0].PrefixID, `{}`, 200, nil)
+	if ts.b.applies.Load() != before {
+		t.Error("empty PATCH of a prefix wrote")
+	}
+	wantError(t, ts.do("PATCH", "/v1/ipam/prefixes/nope", `{}`), 404, CodeNotFound, "id")
 	// A project without a tenant is refused, not dropped.
 	ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"tenant":null,"project":"x"}`, 400, CodeInvalidRequest, "project", false)
 	ts.refused("POST", "/v1/ipam/prefixes/no-such-prefix/allocate", `{}`, 404, CodeNotFound, "id", false)

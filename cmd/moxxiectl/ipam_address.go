@@ -71,6 +71,9 @@ func (a *app) addressListCommand() *cobra.Command {
 		})
 	fl := cmd.Flags()
 	fl.StringVar(&f.PrefixID, "prefix", "", "only addresses of this prefix (ID)")
+	// The API's name for it, which scripts written against the API reach for.
+	fl.StringVar(&f.PrefixID, "prefix-id", "", "the same as --prefix")
+	_ = fl.MarkHidden("prefix-id")
 	fl.StringVar(&f.VRF, "vrf", "", "only addresses of this VRF")
 	fl.StringVar(&f.Tenant, "tenant", "", "only addresses of this tenant")
 	fl.StringVar(&f.Owner, "owner", "", "only addresses of this owner, e.g. vm:101/net0")

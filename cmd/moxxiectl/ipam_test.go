@@ -361,6 +361,8 @@ func TestIPAM_Address(t *testing.T) {
 	if out != want {
 		t.Errorf("list:\n%s\nwant:\n%s", out, want)
 	}
+	f.cli(t, 0, "ipam", "address", "list", "--prefix-id", "p1")
+	f.checkCall(t, "GET /v1/ipam/addresses?limit=5000&prefix_id=p1")
 	out, _ = f.cli(t, 0, "ipam", "address", "get", "a2")
 	want = `ID:           a2
 Address:      10.0.0.10
