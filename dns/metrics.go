@@ -164,11 +164,18 @@ func (sm *serverMetrics) countPassed(qtype uint16, rcode int) {
 // count counts one answered query.
 func (sm *serverMetrics) count(qtype uint16, rcode int) {
 	t := typeIndex(qtype)
-	r := 0
-	for i, rc := range rcodeLabels {
-		if rc == rcode {
-			r = i
-		}
+	r := 0 // the order of rcodeLabels
+	switch rcode {
+	case dns.RcodeNameError:
+		r = 1
+	case dns.RcodeNotImplemented:
+		r = 2
+	case dns.RcodeServerFailure:
+		r = 3
+	case dns.RcodeFormatError:
+		r = 4
+	case dns.RcodeRefused:
+		r = 5
 	}
 	sm.queries[t][r].Inc()
 	sm.moxxie[t][r].Inc()
