@@ -84,7 +84,118 @@ func decodeJSON(body []byte, v any, required bool) error {
 		end += int64(len(rest) - len(bytes.TrimLeft(rest, " \t\r\n")))
 		return invalid("", "unexpected data after the JSON object at byte offset %d", end)
 	}
+	var fields reflect.Type
+	if t := reflect.TypeOf(v); t != nil && t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct {
+		fields = t.Elem()
+	}
+	if name, ok := duplicateMember(body, fields); ok {
+		return invalid(name, "%q is given more than once: each member of a JSON object must be unique", name)
+	}
 	return nil
+}
+
+// duplicateMember returns the name of the first member of an object in
+// body, at any depth, whose name an earlier member of the same object has,
+// and whether there is one. encoding/json would keep the last silently,
+// where a proxy or a log in front of the API may read the first. Names are
+// compared exactly (the keys of a map may differ in case alone), but
+// members of the outermost object that name a field of the struct type
+// fields are compared by that field, as encoding/json matches them:
+// without regard to case. body must be well-formed JSON.
+func duplicateMember(body []byte, fields reflect.Type) (string, bool) {
+	if bytes.Count(body, []byte{':'}) < 2 {
+		return "", false // at most one member in all
+	}
+	// A scan of the bytes, not encoding/json's tokens: it runs on every
+	// write, and tokens cost an allocation each.
+	var stack []memberSet // the objects and arrays open at i
+	wantKey := false
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '{':
+			stack = append(stack, memberSet{})
+			wantKey = true
+		case '[':
+			stack = append(stack, memberSet{array: true})
+			wantKey = false
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			wantKey = false
+		case ',':
+			wantKey = len(stack) > 0 && !stack[len(stack)-1].array
+		case '"':
+			end := stringEnd(body, i)
+			if wantKey {
+				name := memberName(body[i : end+1])
+				key := name
+				if len(stack) == 1 && fields != nil {
+					if f, ok := jsonField(fields, name); ok {
+						key = "\x00" + strconv.Itoa(f) // no JSON name holds NUL unescaped
+					}
+				}
+				if !stack[len(stack)-1].add(key) {
+					return name, true
+				}
+				wantKey = false
+			}
+			i = end
+		}
+	}
+	return "", false
+}
+
+// memberSet holds the member names of one object seen so far: in a slice
+// while there are few, in a map beyond.
+type memberSet struct {
+	array bool
+	names []string
+	big   map[string]bool
+}
+
+// add adds name and reports whether it was new.
+func (m *memberSet) add(name string) bool {
+	if m.big != nil {
+		if m.big[name] {
+			return false
+		}
+		m.big[name] = true
+		return true
+	}
+	if slices.Contains(m.names, name) {
+		return false
+	}
+	m.names = append(m.names, name)
+	if len(m.names) > 16 {
+		m.big = make(map[string]bool, 2*len(m.names))
+		for _, n := range m.names {
+			m.big[n] = true
+		}
+	}
+	return true
+}
+
+// stringEnd returns the index of the quote that ends the JSON string
+// starting at body[i].
+func stringEnd(body []byte, i int) int {
+	for j := i + 1; j < len(body); j++ {
+		switch body[j] {
+		case '\\':
+			j++
+		case '"':
+			return j
+		}
+	}
+	return len(body) - 1
+}
+
+// memberName returns the name a quoted JSON string holds.
+func memberName(quoted []byte) string {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		return string(quoted[1 : len(quoted)-1])
+	}
+	var s string
+	_ = json.Unmarshal(quoted, &s)
+	return s
 }
 
 // decodeError turns an encoding/json error into a 400 naming the field.
@@ -146,8 +257,8 @@ func typeMessage(t reflect.Type) string {
 // whose fields are pointers, as decodeJSON does. A member that is null
 // clears a string field, as "" does (JSON merge patch, RFC 7396); encoding/json
 // alone would read it as absent and change nothing. Null for a field of any
-// other type is a 400 naming it. As in encoding/json, the last member that
-// names a field wins.
+// other type is a 400 naming it. A member given twice is refused, as
+// decodeJSON refuses it.
 func decodePatch(body []byte, v any) error {
 	if err := decodeJSON(body, v, true); err != nil {
 		return err

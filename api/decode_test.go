@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -142,9 +143,10 @@ func TestDecodePatchNulls(t *testing.T) {
 		{"absent", `{"owner":"vm:1/net0"}`, "", AddressUpdateRequest{Owner: new("vm:1/net0")}},
 		{"null clears", `{"tenant":null,"dns_name":null}`, "", AddressUpdateRequest{Tenant: new(""), DNSName: new("")}},
 		{"folded case", `{"TENANT":null}`, "", AddressUpdateRequest{Tenant: new("")}},
-		{"last member wins", `{"tenant":"a","tenant":null}`, "", AddressUpdateRequest{Tenant: new("")}},
-		{"null after a value", `{"tenant":null,"tenant":"a"}`, "", AddressUpdateRequest{Tenant: new("a")}},
-		{"folded null before a value", `{"TENANT":null,"tenant":"a"}`, "", AddressUpdateRequest{Tenant: new("a")}},
+		// A member given twice is refused, in any case.
+		{"value then null", `{"tenant":"a","tenant":null}`, "tenant", AddressUpdateRequest{}},
+		{"null then value", `{"tenant":null,"tenant":"a"}`, "tenant", AddressUpdateRequest{}},
+		{"folded null before a value", `{"TENANT":null,"tenant":"a"}`, "tenant", AddressUpdateRequest{}},
 		{"spaces", `{ "tenant" : null , "owner":"x" }`, "", AddressUpdateRequest{Tenant: new(""), Owner: new("x")}},
 		{"unknown null", `{"colour":null}`, "colour", AddressUpdateRequest{}},
 	} {
@@ -211,6 +213,87 @@ func FuzzDecodePatch(f *testing.F) {
 		}
 		if raw, ok := m["tenant"]; ok && string(bytes.TrimSpace(raw)) == "null" && (req.Tenant == nil || *req.Tenant != "") {
 			t.Fatalf("%q: null tenant read as %v", body, req.Tenant)
+		}
+	})
+}
+
+func TestDuplicateMember(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		name string
+		dup  bool
+	}{
+		{`{"count":1}`, "", false},
+		{`{"count":1,"count":100}`, "count", true},
+		{`{"count":1,"Count":100}`, "", false},
+		{`{"a":{"x":1,"y":2},"b":{"x":1}}`, "", false},
+		{`{"a":{"x":1,"x":2}}`, "x", true},
+		{`{"ranges":[{"first":1,"last":2},{"first":3,"first":4}]}`, "first", true},
+		{`{"a":[1,{"b":2}],"c":"a:b","a":3}`, "a", true},
+		{`{"a":"x:y","b":"z"}`, "", false},
+		{`{"a":[],"b":{},"c":[[{}]],"d":null}`, "", false},
+	} {
+		name, dup := duplicateMember([]byte(c.body), nil)
+		if name != c.name || dup != c.dup {
+			t.Errorf("%s: %q %v, want %q %v", c.body, name, dup, c.name, c.dup)
+		}
+	}
+	// The outermost members that name a struct's fields are compared as
+	// encoding/json matches them: without regard to case.
+	fields := reflect.TypeFor[AddressUpdateRequest]()
+	if name, dup := duplicateMember([]byte(`{"Owner":"a","owner":"b"}`), fields); !dup || name != "owner" {
+		t.Errorf("folded field: %q %v", name, dup)
+	}
+	if _, dup := duplicateMember([]byte(`{"owner":"a","x":{"K":1,"k":2}}`), fields); dup {
+		t.Error("keys of a nested object that differ in case are two keys")
+	}
+	ts := newLeader(t)
+	e := wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"a","value":"b"}`), http.StatusBadRequest, CodeInvalidRequest, "value")
+	if !strings.Contains(e.Message, "more than once") {
+		t.Errorf("message %q", e.Message)
+	}
+}
+
+// refDuplicate is duplicateMember's answer by another road: a recursive
+// walk over raw values.
+func refDuplicate(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return false
+	}
+	switch raw[0] {
+	case '{':
+		seen, dup := map[string]bool{}, false
+		_ = eachMember(raw, func(name string, v json.RawMessage) {
+			dup = dup || seen[name] || refDuplicate(v)
+			seen[name] = true
+		})
+		return dup
+	case '[':
+		var items []json.RawMessage
+		_ = json.Unmarshal(raw, &items)
+		for _, it := range items {
+			if refDuplicate(it) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// FuzzDuplicateMember holds duplicateMember to a recursive walk on every
+// valid JSON document.
+func FuzzDuplicateMember(f *testing.F) {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":[{"c":1,"c":2}]}}`, `[{"a":1},{"a":1}]`, `{"a":"b:c","d":{"a":1}}`, `{}`, `1`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !json.Valid(body) {
+			return
+		}
+		_, dup := duplicateMember(body, nil)
+		if want := refDuplicate(body); dup != want {
+			t.Fatalf("%s: duplicate %v, want %v", body, dup, want)
 		}
 	})
 }
