@@ -1,7 +1,6 @@
 package dns
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	stdlog "log"
@@ -10,12 +9,12 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/moxxie/moxxie/internal/lockedbuf"
 	"github.com/moxxie/moxxie/telemetry/promtest"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -584,7 +583,7 @@ func TestServeUDPSizeCapped(t *testing.T) {
 // TestServeFailuresLoggedOncePerMinute forwards UDP queries to an upstream
 // that is not there: the first failure is logged, the rest are held back.
 func TestServeFailuresLoggedOncePerMinute(t *testing.T) {
-	var buf syncBuffer
+	var buf lockedbuf.Buffer
 	defer stdlog.SetOutput(stdlog.Writer())
 	stdlog.SetOutput(&buf)
 	port, err := freePort("127.0.0.1")
@@ -617,23 +616,4 @@ func TestThrottle(t *testing.T) {
 			t.Errorf("after %s: %v %d, want %v %d", c.after, ok, held, c.ok, c.held)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the log package's writes from the
-// server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

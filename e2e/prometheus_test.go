@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moxxie/moxxie/internal/lockedbuf"
 )
 
 // TestDev_PrometheusScrapesClusterAndAgent starts a real Prometheus
@@ -150,7 +152,7 @@ func startPrometheus(t *testing.T, promBin, scrapes string, rules ...string) str
 	listen := freeAddr(t)
 	prom := exec.Command(promBin, "--config.file="+filepath.Join(promDir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(promDir, "data"), "--web.listen-address="+listen)
-	promOut := &lockedBuffer{}
+	promOut := &lockedbuf.Buffer{}
 	prom.Stdout, prom.Stderr = promOut, promOut
 	prom.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := prom.Start(); err != nil {

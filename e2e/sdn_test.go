@@ -1,17 +1,17 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moxxie/moxxie/internal/lockedbuf"
 )
 
 // netnsLab is a set of network namespaces the test made: three Proxmox
@@ -138,26 +138,8 @@ func (l *netnsLab) links(ns string) map[string]linkInfo {
 // agentProc is a moxxie-agent process holding one host namespace.
 type agentProc struct {
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *lockedbuf.Buffer
 	exited chan struct{}
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startAgent runs moxxie-agent for host in namespace ns, with extra
@@ -165,7 +147,7 @@ func (b *lockedBuffer) String() string {
 // certificate and key.
 func startAgent(t *testing.T, dir, host, ns, addr, cred, state string, extra ...string) *agentProc {
 	t.Helper()
-	a := &agentProc{out: &lockedBuffer{}, exited: make(chan struct{})}
+	a := &agentProc{out: &lockedbuf.Buffer{}, exited: make(chan struct{})}
 	args := []string{"--netns", ns, "--host", host, "--address", addr,
 		"--uplink", "eth0", "--management", "eth0", "--state-dir", state, "--resync", "5s"}
 	args = append(args, extra...)

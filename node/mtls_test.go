@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moxxie/moxxie/internal/lockedbuf"
 	"github.com/moxxie/moxxie/pki"
 )
 
@@ -376,7 +377,7 @@ func TestWarnCertNamesNoSite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var logs lockedBuffer
+			var logs lockedbuf.Buffer
 			s := &Server{cfg: &Config{Site: SiteConfig{Name: tt.site}, TLS: tt.tls}, certs: cs, logger: slog.New(slog.NewTextHandler(&logs, nil))}
 			s.warnCertNamesNoSite()
 			got := logs.String()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/moxxie/moxxie/agent"
 	"github.com/moxxie/moxxie/client"
+	"github.com/moxxie/moxxie/internal/lockedbuf"
 	"github.com/moxxie/moxxie/sdn"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -134,23 +135,12 @@ func containsAttr(kvs []attribute.KeyValue, key, value string) bool {
 }
 
 // logBuffer collects one component's JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ lockedbuf.Buffer }
 
 // records returns the log records, decoded.
 func (b *logBuffer) records(t *testing.T) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	data := append([]byte(nil), b.buf.Bytes()...)
-	b.mu.Unlock()
+	data := b.Bytes()
 	var out []map[string]any
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
@@ -183,12 +173,6 @@ func (b *logBuffer) find(t *testing.T, want map[string]string) []string {
 		}
 	}
 	return msgs
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // fakeKernel holds plans in memory: it "applies" a version once.

@@ -12,11 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/internal/lockedbuf"
 	"github.com/moxxie/moxxie/pvesim"
 )
 
@@ -55,24 +55,6 @@ func startTestSim(t testing.TB, cfg pvesim.Config) (*pvesim.Sim, ProxmoxConfig) 
 	return sim, ProxmoxConfig{URL: ts.URL, TokenID: testSimTokenID, TokenSecretFile: secretFile, Fingerprint: strings.Join(fp, ":")}
 }
 
-// lockedBuffer collects a server's logs so tests can search them.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // simServer starts a one-server cluster managing a fresh simulator and
 // returns it, the simulator and an admin token. When the test ends it
 // checks that the Proxmox token secret never reached the logs.
@@ -82,7 +64,7 @@ func simServer(t *testing.T, cfg pvesim.Config, configure ...func(*Config)) (*Se
 }
 
 // simServerLogs is simServer, also returning the server's logs.
-func simServerLogs(t *testing.T, cfg pvesim.Config, configure ...func(*Config)) (*Server, *pvesim.Sim, string, *lockedBuffer) {
+func simServerLogs(t *testing.T, cfg pvesim.Config, configure ...func(*Config)) (*Server, *pvesim.Sim, string, *lockedbuf.Buffer) {
 	t.Helper()
 	sim, pc := startTestSim(t, cfg)
 	c := TestConfig(t, "sim1")
@@ -91,7 +73,7 @@ func simServerLogs(t *testing.T, cfg pvesim.Config, configure ...func(*Config)) 
 	for _, f := range configure {
 		f(c)
 	}
-	logs := &lockedBuffer{}
+	logs := &lockedbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(c, Options{Logger: logger})
 	if err != nil {

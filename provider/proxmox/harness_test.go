@@ -1,7 +1,6 @@
 package proxmox
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,33 +16,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/moxxie/moxxie/internal/lockedbuf"
 )
 
 const (
 	testTokenID = "root@pam!moxxie"
 	testSecret  = "5ec7e7-0d1e-4b5a-9c3f-7a1b2c3d4e5f"
 )
-
-// logBuffer collects log output from concurrent writers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // serverFingerprint returns the SHA-256 fingerprint of srv's certificate
 // as Proxmox shows it.
@@ -67,9 +49,9 @@ func serverCAFile(t *testing.T, srv *httptest.Server) string {
 // logs at debug level into the returned buffer and backs off for
 // milliseconds only. At the end of the test it checks that the log never
 // showed the secret. mod, when not nil, changes the Config first.
-func testProvider(t *testing.T, srv *httptest.Server, mod func(*Config)) (*Provider, *logBuffer) {
+func testProvider(t *testing.T, srv *httptest.Server, mod func(*Config)) (*Provider, *lockedbuf.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &lockedbuf.Buffer{}
 	cfg := Config{
 		URL:         srv.URL,
 		TokenID:     testTokenID,

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moxxie/moxxie/internal/lockedbuf"
 	"github.com/moxxie/moxxie/provider"
 	"github.com/moxxie/moxxie/pvesim"
 )
@@ -28,7 +29,7 @@ type simEnv struct {
 	sim  *pvesim.Sim
 	srv  *httptest.Server
 	p    *Provider
-	logs *logBuffer
+	logs *lockedbuf.Buffer
 
 	mu        sync.Mutex
 	hits      map[string]int                                    // requests by "METHOD /path", guarded by mu
