@@ -928,7 +928,7 @@ func applyAddressUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		}
 	}
 	if a.Tenant == "" {
-		if req.ProjectRules && req.Project != nil && *req.Project != "" {
+		if req.projectRule() {
 			return nil, fieldErrf("project", ErrInvalid, "a project needs its tenant, and address %s has none: give tenant too", a.Address)
 		}
 		a.Project = ""

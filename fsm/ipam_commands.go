@@ -182,7 +182,13 @@ type AddressUpdateRequest struct {
 // renames the address or moves it to another tenant), or when it names a
 // project, which ProjectRules may refuse.
 func (r *AddressUpdateRequest) needsRules() bool {
-	return r.NameRules && (r.DNSName != nil || r.Tenant != nil) || r.ProjectRules && r.Project != nil && *r.Project != ""
+	return r.NameRules && (r.DNSName != nil || r.Tenant != nil) || r.projectRule()
+}
+
+// projectRule is set when the update names a project that ProjectRules
+// refuses for an address without a tenant.
+func (r *AddressUpdateRequest) projectRule() bool {
+	return r.ProjectRules && r.Project != nil && *r.Project != ""
 }
 
 // Type returns AddressUpdateType.
