@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	mdns "github.com/miekg/dns"
 )
 
 // TestDev_DNSFromIPAM is the README's walk-through: in a `moxxied dev`
@@ -70,6 +72,18 @@ func TestDev_DNSFromIPAM(t *testing.T) {
 	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	// The dev supervisor restarts the killed server. From the moment it
+	// answers it answers SERVFAIL until it has caught up, then the name it
+	// had: never NXDOMAIN or REFUSED from the state it replays.
+	type probed struct {
+		servfails int
+		err       error
+	}
+	restarted := make(chan probed, 1)
+	go func() {
+		n, err := probeRestarted(victim.DNSAddress, "web.moxxie.test.", "10.77.0.2")
+		restarted <- probed{n, err}
+	}()
 	// The same Idempotency-Key on every try, as a script rerunning the
 	// command would pass: the address is allocated once.
 	var out string
@@ -93,12 +107,12 @@ func TestDev_DNSFromIPAM(t *testing.T) {
 		waitDig(t, s.DNSAddress, "db.moxxie.test.", "-x", "10.77.0.3")
 		waitDig(t, s.DNSAddress, "10.77.0.2", "web.moxxie.test", "A")
 	}
-	// The dev supervisor restarts the killed server, which catches up.
-	for _, s := range devDNSServers(t, dir) {
-		if s.ID == victim.ID {
-			waitDig(t, s.DNSAddress, "10.77.0.3", "db.moxxie.test", "A")
-		}
+	p := <-restarted
+	if p.err != nil {
+		t.Fatal(p.err)
 	}
+	t.Logf("%s, restarted, answered after %d SERVFAIL", victim.ID, p.servfails)
+	waitDig(t, victim.DNSAddress, "10.77.0.3", "db.moxxie.test", "A")
 
 	// The prefix's three addresses in pages of two: the first page ends
 	// with a cursor on stderr, the second resumes after it.
@@ -112,6 +126,33 @@ func TestDev_DNSFromIPAM(t *testing.T) {
 	if !strings.Contains(second, "10.77.0.3 ") || strings.Contains(second, "10.77.0.2") || strings.Contains(second, "More addresses") {
 		t.Fatalf("second page:\n%s", second)
 	}
+}
+
+// probeRestarted asks addr for name's A record, over and over, until it
+// answers want, and returns how many SERVFAIL answers came first. No
+// answer (the server is not up yet) and SERVFAIL (it is catching up) are
+// fine; any other answer is an error.
+func probeRestarted(addr, name, want string) (int, error) {
+	c := &mdns.Client{Timeout: 200 * time.Millisecond}
+	q := new(mdns.Msg).SetQuestion(name, mdns.TypeA)
+	servfails, deadline := 0, time.Now().Add(30*time.Second)
+	for time.Now().Before(deadline) {
+		resp, _, err := c.Exchange(q, addr)
+		switch {
+		case err != nil, !resp.Response:
+			// Not up yet: connection refused, no answer, or the query
+			// itself, read back by a client socket whose ephemeral port
+			// happened to be the free server port (a socket connected to
+			// itself).
+		case resp.Rcode == mdns.RcodeServerFailure:
+			servfails++
+		case resp.Rcode == mdns.RcodeSuccess && len(resp.Answer) == 1 && resp.Answer[0].(*mdns.A).A.String() == want:
+			return servfails, nil
+		default:
+			return servfails, fmt.Errorf("%s on the restarted server at %s after %d SERVFAIL: %s", name, addr, servfails, resp)
+		}
+	}
+	return servfails, fmt.Errorf("%s on the restarted server at %s: no answer %s in 30 s (%d SERVFAIL)", name, addr, want, servfails)
 }
 
 type devDNSServer struct {
