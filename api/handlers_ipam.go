@@ -291,10 +291,6 @@ func (s *server) handlePrefixCreate(c *call) error {
 	return s.apply(c, cmd, http.StatusCreated, nil)
 }
 
-// mappedBlock holds the IPv4-mapped IPv6 addresses (RFC 4291), which the
-// API takes only written as IPv4.
-var mappedBlock = netip.MustParsePrefix("::ffff:0:0/96")
-
 // checkOutsideMapped refuses an IPv6 prefix that addresses are allocated
 // from (not a container) when it holds IPv4-mapped addresses: it would
 // hand them out as IPv6 addresses that the API refuses everywhere else and
@@ -304,7 +300,7 @@ func checkOutsideMapped(p *fsm.Prefix) error {
 		return nil
 	}
 	pfx, err := netip.ParsePrefix(p.Prefix)
-	if err != nil || !pfx.Addr().Is6() || !pfx.Overlaps(mappedBlock) {
+	if err != nil || !pfx.Addr().Is6() || !pfx.Overlaps(ipam.MappedBlock) {
 		return nil
 	}
 	return invalid("prefix", "%s holds ::ffff:0:0/96, the IPv4-mapped addresses, which are taken only written as IPv4: use a prefix outside it, or make this one a container", p.Prefix)
@@ -354,7 +350,7 @@ func (s *server) handlePrefixDelete(c *call) error {
 	if err != nil {
 		return err
 	}
-	cmd := &fsm.PrefixDeleteRequest{WriteMeta: meta, ID: id, Reparent: reparent, KeepQuarantine: !force}
+	cmd := &fsm.PrefixDeleteRequest{WriteMeta: meta, ID: id, Reparent: reparent, KeepQuarantine: !force, WholeRule: true}
 	return s.apply(c, cmd, http.StatusOK, nil)
 }
 
@@ -374,7 +370,7 @@ func (s *server) handlePrefixAllocatePrefix(c *call) error {
 	}
 	cmd := &fsm.PrefixAllocateRequest{ParentID: id, Bits: *req.PrefixLength, Child: fsm.Prefix{
 		ID: newID(), Status: req.Status, IsPool: req.IsPool, Tenant: req.Tenant, Project: req.Project, Description: req.Description,
-	}}
+	}, MappedRule: true}
 	if err := cmd.Validate(); err != nil {
 		return err
 	}

@@ -356,8 +356,26 @@ func TestIPAM_Prefixes(t *testing.T) {
 		t.Errorf("mapped block: %q", msg)
 	}
 	ts.call("POST", "/v1/ipam/vrfs", `{"id":"v6"}`, 201, nil)
-	ts.createPrefix(`{"prefix":"::/0","status":"container","vrf":"v6"}`)
+	whole := ts.createPrefix(`{"prefix":"::/0","status":"container","vrf":"v6"}`)
+	// allocate-prefix keeps an active child outside it too; a container
+	// child may hold it.
+	var kid fsm.PrefixView
+	ts.call("POST", "/v1/ipam/prefixes/"+whole.ID+"/allocate-prefix", `{"prefix_length":64}`, 201, &kid)
+	if kid.Prefix.Prefix != "0:0:0:1::/64" {
+		t.Errorf("active /64 from ::/0: %s, want 0:0:0:1::/64", kid.Prefix.Prefix)
+	}
+	ts.call("POST", "/v1/ipam/prefixes/"+whole.ID+"/allocate-prefix", `{"prefix_length":64,"status":"container"}`, 201, &kid)
+	if kid.Prefix.Prefix != "::/64" {
+		t.Errorf("container /64 from ::/0: %s, want ::/64", kid.Prefix.Prefix)
+	}
 	ts.createPrefix(`{"prefix":"::fffe:0:0/96","vrf":"v6"}`)
+	// A ::/0 container filled by its children is not empty.
+	ts.call("POST", "/v1/ipam/vrfs", `{"id":"v6b"}`, 201, nil)
+	full := ts.createPrefix(`{"prefix":"::/0","status":"container","vrf":"v6b"}`)
+	ts.call("POST", "/v1/ipam/prefixes/"+full.ID+"/allocate-prefix", `{"prefix_length":1,"status":"container"}`, 201, nil)
+	ts.call("POST", "/v1/ipam/prefixes/"+full.ID+"/allocate-prefix", `{"prefix_length":1,"status":"container"}`, 201, nil)
+	ts.refused("DELETE", "/v1/ipam/prefixes/"+full.ID, "", 409, CodeConflict, "id", false)
+	ts.refused("DELETE", "/v1/ipam/prefixes/"+full.ID+"?force=true", "", 409, CodeConflict, "id", false)
 
 	// Delete: refused while it holds addresses other than the gateway.
 	a := ts.allocate(p.ID, `{}`)

@@ -244,8 +244,8 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		VRFDeleteType:       &VRFDeleteRequest{WriteMeta: meta(9), ID: "red"},
 		PrefixCreateType:    &PrefixCreateRequest{WriteMeta: meta(10), Prefix: samplePrefix(), GatewayID: "gw"},
 		PrefixUpdateType:    &PrefixUpdateRequest{WriteMeta: meta(11), ID: "p", Tenant: str("t"), Project: str("p"), Description: str("d"), ProjectRules: true},
-		PrefixDeleteType:    &PrefixDeleteRequest{WriteMeta: meta(12), ID: "p", Reparent: true, KeepQuarantine: true},
-		PrefixAllocateType:  &PrefixAllocateRequest{WriteMeta: meta(13), ParentID: "p", Bits: 26, Child: samplePrefix()},
+		PrefixDeleteType:    &PrefixDeleteRequest{WriteMeta: meta(12), ID: "p", Reparent: true, KeepQuarantine: true, WholeRule: true},
+		PrefixAllocateType:  &PrefixAllocateRequest{WriteMeta: meta(13), ParentID: "p", Bits: 26, Child: samplePrefix(), MappedRule: true},
 		IPRangeCreateType: &IPRangeCreateRequest{WriteMeta: meta(14), Range: IPRange{
 			ID: "r", PrefixID: "p", Start: "10.0.0.10", End: "10.0.0.20", Description: "dhcp", CreateIndex: 1, CreatedAt: 2,
 		}},

@@ -508,7 +508,7 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	}
 	var kids []*Prefix
 	if p.Status == PrefixContainer {
-		if sp := blockSpace(txn, p); !sp.Used.IsZero() {
+		if sp := blockSpace(txn, p); !sp.Used.IsZero() || req.WholeRule && sp.UsedExact(txnRuns{txn, blockSpaceID(p.ID)}).Sign() != 0 {
 			kids = childrenWithin(txn, p.VRF, p.ID, prefixNet(p))
 			if len(kids) == 0 {
 				return nil, fmt.Errorf("fsm: container %s has used blocks but no children", p.Prefix)
@@ -609,7 +609,12 @@ func applyPrefixAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	}
 	sp := blockSpace(txn, parent)
 	spID := blockSpaceID(parent.ID)
-	child, err := sp.NextFreePrefix(txnRuns{txn, spID}, req.Bits)
+	var child netip.Prefix
+	if req.needsRules() {
+		child, err = sp.NextFreePrefixOutside(txnRuns{txn, spID}, req.Bits, ipam.MappedBlock)
+	} else {
+		child, err = sp.NextFreePrefix(txnRuns{txn, spID}, req.Bits)
+	}
 	if err != nil {
 		return nil, fieldErr("prefix_length", err)
 	}

@@ -77,11 +77,16 @@ type PrefixDeleteRequest struct {
 	// forced deletion, or a command of an earlier version) the quarantine
 	// is dropped.
 	KeepQuarantine bool `codec:",omitempty"`
+	// WholeRule finds a container's children also when they fill it and it
+	// is ::/0, whose count of used blocks wraps to zero then. Without it (a
+	// command of an earlier version) such a container was taken for empty
+	// and deleted, leaving its children without a parent.
+	WholeRule bool `codec:",omitempty"`
 }
 
-// needsRules is set when the deletion moves a container's children or
-// may be refused for a quarantine.
-func (r *PrefixDeleteRequest) needsRules() bool { return r.Reparent || r.KeepQuarantine }
+// needsRules is set when the deletion moves a container's children, may
+// be refused for a quarantine, or counts a full ::/0's children.
+func (r *PrefixDeleteRequest) needsRules() bool { return r.Reparent || r.KeepQuarantine || r.WholeRule }
 
 // Type returns PrefixDeleteType.
 func (*PrefixDeleteRequest) Type() MessageType { return PrefixDeleteType }
@@ -94,6 +99,16 @@ type PrefixAllocateRequest struct {
 	ParentID string
 	Bits     int
 	Child    Prefix
+	// MappedRule keeps a child that is not a container outside the
+	// IPv4-mapped addresses (ipam.MappedBlock), as creating a prefix does.
+	// Without it (a command of an earlier version) the lowest free block
+	// was taken, also one holding them.
+	MappedRule bool `codec:",omitempty"`
+}
+
+// needsRules is set when the mapped block can decide the child.
+func (r *PrefixAllocateRequest) needsRules() bool {
+	return r.MappedRule && r.Child.Status != PrefixContainer
 }
 
 // Type returns PrefixAllocateType.

@@ -247,6 +247,68 @@ func TestIPAM_Nesting(t *testing.T) {
 	requireSameDump(t, x.f, testSnapshotRestore(t, x.f))
 }
 
+// TestIPAM_DeleteFullWholeContainer: a ::/0 container whose children fill
+// it counts 2^128 used blocks, which wraps to zero; the deletion must still
+// find its children, refuse without reparent and move them with it. A
+// command without the mark (an earlier version's) keeps the old outcome.
+func TestIPAM_DeleteFullWholeContainer(t *testing.T) {
+	x := newIPAM(t)
+	all := x.prefix("::/0", PrefixContainer)
+	x.ok(&PrefixAllocateRequest{ParentID: all.ID, Bits: 1, Child: Prefix{ID: "low", Status: PrefixContainer}})
+	x.ok(&PrefixAllocateRequest{ParentID: all.ID, Bits: 1, Child: Prefix{ID: "high", Status: PrefixContainer}})
+	if u := x.getPrefix(all.ID).Utilization; u.Percent != 100 {
+		t.Fatalf("::/0 utilization %+v, want full", u)
+	}
+	x.fails(&PrefixDeleteRequest{ID: all.ID, WholeRule: true}, ErrConflict, "id", "container ::/0 still holds 2 child prefixes, such as ::/1")
+	x.fails(&PrefixDeleteRequest{ID: all.ID, KeepQuarantine: true, WholeRule: true}, ErrConflict, "id", "still holds 2 child prefixes")
+	x.ok(&PrefixDeleteRequest{ID: all.ID, Reparent: true, WholeRule: true})
+	for _, id := range []string{"low", "high"} {
+		if got := x.getPrefix(id).ParentID; got != "" {
+			t.Fatalf("%s parent %q after its container went, want none", id, got)
+		}
+	}
+	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "n", Prefix: "::/1"}}, ErrConflict, "prefix", "already exists")
+	x.ok(&PrefixDeleteRequest{ID: "low", WholeRule: true})
+	requireSameDump(t, x.f, testSnapshotRestore(t, x.f))
+
+	// An earlier version's command: the full container was taken for empty.
+	y := newIPAM(t)
+	all = y.prefix("::/0", PrefixContainer)
+	y.ok(&PrefixAllocateRequest{ParentID: all.ID, Bits: 1, Child: Prefix{ID: "low", Status: PrefixContainer}})
+	y.ok(&PrefixAllocateRequest{ParentID: all.ID, Bits: 1, Child: Prefix{ID: "high", Status: PrefixContainer}})
+	y.ok(&PrefixDeleteRequest{ID: all.ID})
+}
+
+// TestIPAM_AllocatePrefixOutsideMapped: an active child prefix never holds
+// the IPv4-mapped addresses, which addresses are not allocated from; a
+// container child may. Without the mark (an earlier version's command) the
+// lowest free block is taken, as before.
+func TestIPAM_AllocatePrefixOutsideMapped(t *testing.T) {
+	x := newIPAM(t)
+	all := x.prefix("::/0", PrefixContainer)
+	lan := x.ok(&PrefixAllocateRequest{ParentID: all.ID, Bits: 64, Child: Prefix{ID: "lan", Status: PrefixActive}, MappedRule: true}).(*PrefixView)
+	if lan.Prefix.Prefix != "0:0:0:1::/64" {
+		t.Fatalf("first active /64 of ::/0: %s, want 0:0:0:1::/64 (::/64 holds ::ffff:0:0/96)", lan.Prefix.Prefix)
+	}
+	agg := x.ok(&PrefixAllocateRequest{ParentID: all.ID, Bits: 64, Child: Prefix{ID: "agg", Status: PrefixContainer}, MappedRule: true}).(*PrefixView)
+	if agg.Prefix.Prefix != "::/64" {
+		t.Fatalf("first container /64 of ::/0: %s, want ::/64", agg.Prefix.Prefix)
+	}
+	low := x.ok(&PrefixAllocateRequest{ParentID: agg.ID, Bits: 96, Child: Prefix{ID: "low", Status: PrefixActive}, MappedRule: true}).(*PrefixView)
+	if low.Prefix.Prefix != "::/96" {
+		t.Fatalf("first active /96 of ::/64: %s", low.Prefix.Prefix)
+	}
+	// Only the mapped block is left of ::fffe:0:0/95.
+	half := x.ok(&PrefixCreateRequest{Prefix: Prefix{ID: "half", Prefix: "::fffe:0:0/95", Status: PrefixContainer}}).(*PrefixView)
+	x.ok(&PrefixAllocateRequest{ParentID: half.ID, Bits: 96, Child: Prefix{ID: "fffe", Status: PrefixActive}, MappedRule: true})
+	x.fails(&PrefixAllocateRequest{ParentID: half.ID, Bits: 96, Child: Prefix{ID: "ffff", Status: PrefixActive}, MappedRule: true}, ipam.ErrExhausted, "prefix_length",
+		"1 requested, 0 available: no free /96 in ::fffe:0:0/95 outside ::ffff:0.0.0.0/96")
+	x.fails(&PrefixAllocateRequest{ParentID: half.ID, Bits: 120, Child: Prefix{ID: "ffff", Status: PrefixActive}, MappedRule: true}, ipam.ErrExhausted, "prefix_length", "")
+	// The earlier version's command.
+	x.ok(&PrefixAllocateRequest{ParentID: half.ID, Bits: 120, Child: Prefix{ID: "ffff", Status: PrefixActive}})
+	requireSameDump(t, x.f, testSnapshotRestore(t, x.f))
+}
+
 func TestIPAM_GatewayAndRanges(t *testing.T) {
 	x := newIPAM(t)
 	p := x.ok(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "192.168.10.0/24", Gateway: "192.168.10.1"}, GatewayID: "gw"}).(*PrefixView)

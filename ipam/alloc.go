@@ -308,6 +308,44 @@ func (sp *Space) NextFreePrefix(s RunStore, bits int) (netip.Prefix, error) {
 	return netip.PrefixFrom(sp.Addr(k), bits), nil
 }
 
+// NextFreePrefixOutside is NextFreePrefix for a child that must not
+// overlap avoid: it claims the lowest free child prefix of length bits
+// that lies wholly outside avoid.
+func (sp *Space) NextFreePrefixOutside(s RunStore, bits int, avoid netip.Prefix) (netip.Prefix, error) {
+	if err := sp.checkChildBits(bits); err != nil {
+		return netip.Prefix{}, err
+	}
+	if avoid.Addr().Is4() != sp.Prefix.Addr().Is4() || !avoid.Overlaps(sp.Prefix) {
+		return sp.NextFreePrefix(s, bits)
+	}
+	ranges := sp.Ranges
+	defer func() { sp.Ranges = ranges }()
+	sp.Ranges = withoutRun(ranges, Run{KeyOf(avoid.Masked().Addr()), KeyOf(LastAddr(avoid))})
+	k, ok := sp.nextFreeBlock(s, uint(familyBits(sp.Prefix.Addr())-bits))
+	if !ok {
+		return netip.Prefix{}, errorf(ErrExhausted, "1 requested, 0 available: no free /%d in %s outside %s", bits, sp.Prefix, avoid.Masked())
+	}
+	return netip.PrefixFrom(sp.Addr(k), bits), nil
+}
+
+// withoutRun returns the sorted, disjoint ranges rs less the keys of cut.
+func withoutRun(rs []Run, cut Run) []Run {
+	out := make([]Run, 0, len(rs)+1)
+	for _, r := range rs {
+		if r.End.Less(cut.Start) || cut.End.Less(r.Start) {
+			out = append(out, r)
+			continue
+		}
+		if r.Start.Less(cut.Start) {
+			out = append(out, Run{r.Start, cut.Start.Sub64(1)})
+		}
+		if cut.End.Less(r.End) {
+			out = append(out, Run{cut.End.Add64(1), r.End})
+		}
+	}
+	return out
+}
+
 // checkChildBits checks that a child of length bits fits the block space.
 func (sp *Space) checkChildBits(bits int) error {
 	if sp.Kind == KindInt || !sp.Prefix.IsValid() {

@@ -3,6 +3,8 @@ package ipam
 import (
 	"errors"
 	"net/netip"
+	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -322,6 +324,57 @@ func TestSpaceExactSize(t *testing.T) {
 		if got := sp.ExactSize().String(); got != tt.want {
 			t.Errorf("ExactSize(%s pool=%v) = %s; want %s", tt.prefix, tt.pool, got, tt.want)
 		}
+	}
+}
+
+// TestChildPrefixesOutside: a child that must stay outside a block (the
+// IPv4-mapped addresses) is the lowest free one wholly outside it; the
+// block's keys stay free for other children, and the search leaves the
+// space's ranges as they were.
+func TestChildPrefixesOutside(t *testing.T) {
+	for _, tt := range []struct {
+		space, avoid string
+		bits         int
+		want         []string // in order; "" for exhausted
+	}{
+		{"::/0", MappedBlock.String(), 64, []string{"0:0:0:1::/64", "0:0:0:2::/64"}},
+		{"::/80", MappedBlock.String(), 96, []string{"::/96", "::1:0:0/96"}},
+		{"::fffe:0:0/95", MappedBlock.String(), 96, []string{"::fffe:0:0/96", ""}},
+		{"::ffff:0:0/96", MappedBlock.String(), 120, []string{""}},
+		{"2001:db8::/32", MappedBlock.String(), 48, []string{"2001:db8::/48"}},
+		{"10.0.0.0/8", MappedBlock.String(), 24, []string{"10.0.0.0/24"}},
+		{"10.0.0.0/16", "10.0.0.0/24", 24, []string{"10.0.1.0/24", "10.0.2.0/24"}},
+		{"10.0.0.0/16", "10.0.0.0/24", 23, []string{"10.0.2.0/23"}},
+		{"10.0.0.0/24", "10.0.0.64/26", 26, []string{"10.0.0.0/26", "10.0.0.128/26", "10.0.0.192/26", ""}},
+	} {
+		sp, m := blockSpace(t, tt.space)
+		ranges := slices.Clone(sp.Ranges)
+		avoid := netip.MustParsePrefix(tt.avoid)
+		for _, want := range tt.want {
+			p, err := sp.NextFreePrefixOutside(m, tt.bits, avoid)
+			if want == "" {
+				wantErr(t, err, ErrExhausted, "1 requested, 0 available: no free /"+strconv.Itoa(tt.bits)+" in "+sp.Prefix.String()+" outside "+avoid.String())
+				continue
+			}
+			if err != nil || p.String() != want {
+				t.Fatalf("%s avoiding %s: NextFreePrefixOutside(%d) = %s, %v; want %s", tt.space, tt.avoid, tt.bits, p, err, want)
+			}
+			if p.Overlaps(avoid) {
+				t.Fatalf("%s avoiding %s: got %s, which overlaps it", tt.space, tt.avoid, p)
+			}
+			checkRuns(t, sp, m)
+		}
+		if !slices.Equal(sp.Ranges, ranges) {
+			t.Fatalf("%s: ranges %v after the search, want %v", tt.space, sp.Ranges, ranges)
+		}
+	}
+	// The block itself is still free for a child that may hold it.
+	sp, m := blockSpace(t, "::fffe:0:0/95")
+	if _, err := sp.NextFreePrefixOutside(m, 96, MappedBlock); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := sp.NextFreePrefix(m, 96); err != nil || p != MappedBlock {
+		t.Fatalf("NextFreePrefix(96) = %s, %v; want %s", p, err, MappedBlock)
 	}
 }
 

@@ -7,6 +7,11 @@ import (
 	"strings"
 )
 
+// MappedBlock holds the IPv4-mapped IPv6 addresses (RFC 4291), which
+// Moxxie takes only written as IPv4: an IPv6 prefix that holds addresses
+// may not overlap it.
+var MappedBlock = netip.MustParsePrefix("::ffff:0:0/96")
+
 // ParsePrefix parses a CIDR prefix and refuses anything but the canonical
 // form of an IPv4 or IPv6 prefix: host bits set (10.0.0.5/24, answered with
 // the canonical 10.0.0.0/24), IPv6 zones, and IPv4 written as IPv4-mapped
