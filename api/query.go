@@ -65,12 +65,24 @@ func queryParams(doc []byte) map[string][]string {
 }
 
 // checkQuery refuses a query parameter the call's route does not take,
-// naming it and the ones it does.
+// naming it and the ones it does, and one given more than once: every
+// parameter takes one value, and a proxy or log in front may read another
+// of them than the server (?force=true&force=false).
 func checkQuery(c *call) error {
 	if c.r.URL.RawQuery == "" || strings.HasPrefix(c.rt.Path, "/debug/pprof/") {
 		// pprof's protocol has query strings of its own (symbol lookups
 		// send bare addresses).
 		return nil
+	}
+	var repeated []string
+	for name, vs := range c.q() {
+		if len(vs) > 1 {
+			repeated = append(repeated, name)
+		}
+	}
+	if len(repeated) > 0 {
+		name := slices.Min(repeated)
+		return invalid(name, "query parameter %q is given %d times; give it once", name, len(c.q()[name]))
 	}
 	known, ok := routeQuery()[c.rt.Pattern()]
 	if !ok {

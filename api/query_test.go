@@ -20,6 +20,17 @@ func TestQuery_UnknownParametersAreRefused(t *testing.T) {
 	if n := ts.b.applies.Load(); n != before {
 		t.Fatalf("%d refused requests reached Apply", n-before)
 	}
+	// A parameter given twice, known or not, whichever value comes first.
+	e = wantError(t, ts.do("DELETE", "/v1/ipam/addresses/a?force=true&force=false", ""), 400, CodeInvalidRequest, "force")
+	if e.Message != `query parameter "force" is given 2 times; give it once` {
+		t.Fatalf("message %q", e.Message)
+	}
+	wantError(t, ts.do("GET", "/v1/ipam/prefixes/p/available?limit=2&limit=1000", ""), 400, CodeInvalidRequest, "limit")
+	wantError(t, ts.do("GET", "/v1/ipam/addresses?prefix_id=x&prefix_id=nosuch&vrf=a&vrf=b", ""), 400, CodeInvalidRequest, "prefix_id")
+	wantError(t, ts.do("GET", "/v1/ipam/addresses?stale&stale", ""), 400, CodeInvalidRequest, "stale")
+	if n := ts.b.applies.Load(); n != before {
+		t.Fatalf("%d refused requests reached Apply", n-before)
+	}
 	// Known parameters, and site on any route, pass.
 	wantStatus(t, ts.do("GET", "/v1/ipam/addresses?vrf=global&limit=5&stale", ""), 200)
 	wantStatus(t, ts.do("GET", "/v1/cluster/settings?site=", ""), 200)
