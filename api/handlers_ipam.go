@@ -494,7 +494,7 @@ func (s *server) handleIPRangeCreate(c *call) error {
 	}
 	cmd := &fsm.IPRangeCreateRequest{Range: fsm.IPRange{
 		ID: newID(), PrefixID: req.PrefixID, Start: req.StartAddress, End: req.EndAddress, Description: req.Description,
-	}}
+	}, DrainRule: true}
 	if err := cmd.Validate(); err != nil {
 		return err
 	}

@@ -693,6 +693,15 @@ func applyIPRangeCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	} else if raw != nil {
 		return nil, fieldErrf("id", ErrConflict, "IP range %s already exists", g.ID)
 	}
+	if req.DrainRule {
+		now, err := ipamNow(txn, index, req.Now)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := drainQuarantine(txn, index, now); err != nil {
+			return nil, err
+		}
+	}
 	sp := addrSpace(txn, p)
 	first, err := sp.KeyOf(netip.MustParseAddr(g.Start))
 	if err != nil {

@@ -119,7 +119,15 @@ func (*PrefixAllocateRequest) Type() MessageType { return PrefixAllocateType }
 type IPRangeCreateRequest struct {
 	WriteMeta
 	Range IPRange
+	// DrainRule releases the quarantined addresses whose quarantine has
+	// run out before the range claims its addresses, as an allocation
+	// does. Without it (a command of an earlier version) such an address
+	// still refused the range until the next allocation released it.
+	DrainRule bool `codec:",omitempty"`
 }
+
+// needsRules is set when a run-out quarantine can decide the outcome.
+func (r *IPRangeCreateRequest) needsRules() bool { return r.DrainRule }
 
 // Type returns IPRangeCreateType.
 func (*IPRangeCreateRequest) Type() MessageType { return IPRangeCreateType }

@@ -156,6 +156,8 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&PrefixDeleteRequest{ID: "p"}, false},
 		{&PrefixDeleteRequest{ID: "p", KeepQuarantine: true}, true},
 		{&PrefixDeleteRequest{ID: "p", WholeRule: true}, true},
+		{&IPRangeCreateRequest{Range: IPRange{ID: "r"}, DrainRule: true}, true},
+		{&IPRangeCreateRequest{Range: IPRange{ID: "r"}}, false},
 		{&PrefixAllocateRequest{ParentID: "p", Bits: 64, Child: Prefix{ID: "c", Status: PrefixActive}, MappedRule: true}, true},
 		{&PrefixAllocateRequest{ParentID: "p", Bits: 64, Child: Prefix{ID: "c", Status: PrefixContainer}, MappedRule: true}, false},
 		{&PrefixAllocateRequest{ParentID: "p", Bits: 64, Child: Prefix{ID: "c", Status: PrefixActive}}, false},

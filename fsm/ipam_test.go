@@ -309,6 +309,30 @@ func TestIPAM_AllocatePrefixOutsideMapped(t *testing.T) {
 	requireSameDump(t, x.f, testSnapshotRestore(t, x.f))
 }
 
+// TestIPAM_RangeAfterQuarantine: an IP range over an address whose
+// quarantine has run out is taken at once, as an allocation of it would
+// be; one over an address still in quarantine is refused.
+func TestIPAM_RangeAfterQuarantine(t *testing.T) {
+	x := newIPAM(t)
+	p := x.prefix("10.65.0.0/24", PrefixActive)
+	q := x.allocReq(&AddressAllocateRequest{PrefixID: p.ID, Count: 1})
+	x.ok(&AddressReleaseRequest{ID: q.ID})
+	r := func(id string) *IPRangeCreateRequest {
+		return &IPRangeCreateRequest{Range: IPRange{ID: id, PrefixID: p.ID, Start: q.Address, End: q.Address}, DrainRule: true}
+	}
+	x.fails(r("r1"), ipam.ErrInUse, "start_address", "in quarantine until 2026-11-25T12:10:00Z")
+	x.now += int64(ipam.DefaultQuarantine)
+	// An earlier version's command waited for the next allocation.
+	old := r("r1")
+	old.DrainRule = false
+	x.fails(old, ipam.ErrInUse, "start_address", "in quarantine until 2026-11-25T12:10:00Z")
+	x.ok(r("r1"))
+	if got := x.getPrefix(p.ID).Utilization.Used; got != "1" {
+		t.Fatalf("used %s after the range took the released address, want 1", got)
+	}
+	requireSameDump(t, x.f, testSnapshotRestore(t, x.f))
+}
+
 func TestIPAM_GatewayAndRanges(t *testing.T) {
 	x := newIPAM(t)
 	p := x.ok(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "192.168.10.0/24", Gateway: "192.168.10.1"}, GatewayID: "gw"}).(*PrefixView)
