@@ -52,10 +52,11 @@ var addressPageSize = 5000
 
 func (a *app) addressListCommand() *cobra.Command {
 	var f client.AddressFilter
-	cmd := a.readCommand("list", "List addresses", exactArgs(),
+	var cmd *cobra.Command
+	cmd = a.readCommand("list", "List addresses", exactArgs(),
 		func(ctx context.Context, c *client.Client, q *client.QueryOptions, _ []string) error {
-			if f.Limit < 0 {
-				return usagef("--limit must not be negative, got %d", f.Limit)
+			if f.Limit < 0 || f.Limit == 0 && cmd.Flags().Changed("limit") {
+				return usagef("--limit must be at least 1, got %d", f.Limit)
 			}
 			list, next, err := listAddresses(ctx, c, f, q)
 			if err != nil {

@@ -228,10 +228,11 @@ func (a *app) prefixAllocatePrefixCommand() *cobra.Command {
 
 func (a *app) prefixAvailableCommand() *cobra.Command {
 	var limit int
-	cmd := a.readCommand("available ID", "List free addresses of a prefix, or free CIDRs of a container", exactArgs("ID"),
+	var cmd *cobra.Command
+	cmd = a.readCommand("available ID", "List free addresses of a prefix, or free CIDRs of a container", exactArgs("ID"),
 		func(ctx context.Context, c *client.Client, q *client.QueryOptions, args []string) error {
-			if limit < 0 {
-				return usagef("--limit must not be negative, got %d", limit)
+			if limit < 0 || limit == 0 && cmd.Flags().Changed("limit") {
+				return usagef("--limit must be at least 1, got %d", limit)
 			}
 			list, _, err := c.PrefixAvailable(ctx, args[0], limit, q)
 			if err != nil {
@@ -298,6 +299,8 @@ func (a *app) ipRangeCommand() *cobra.Command {
 			})
 		})
 	list.Flags().StringVar(&prefixID, "prefix", "", "only the ranges of this prefix (ID)")
+	list.Flags().StringVar(&prefixID, "prefix-id", "", "the same as --prefix")
+	_ = list.Flags().MarkHidden("prefix-id")
 
 	var req client.IPRangeRequest
 	create := &cobra.Command{

@@ -285,6 +285,8 @@ func TestIPAM_Range(t *testing.T) {
 	if out != "IP range 10.0.0.100-10.0.0.199 deleted (ID r2)\n" {
 		t.Errorf("delete: %q", out)
 	}
+	f.cli(t, 0, "ipam", "range", "list", "--prefix-id", "p1")
+	f.checkCall(t, "GET /v1/ipam/ip-ranges?prefix_id=p1")
 	out, _ = f.cli(t, 0, "ipam", "range", "list", "-o", "json")
 	if strings.TrimSpace(out) != "[]" {
 		t.Errorf("empty list json: %q", out)
@@ -616,7 +618,9 @@ func TestIPAM_Usage(t *testing.T) {
 		{[]string{"ipam", "vlan-group", "allocate", "lab", "--vid", "x"}, `invalid argument "x" for "--vid"`},
 		{[]string{"dns"}, "Available Commands"},
 		{[]string{"dns", "zone", "create", "z", "--ttl", "-1"}, `invalid argument "-1" for "--ttl"`},
-		{[]string{"ipam", "prefix", "available", "p1", "--limit", "-1", "-a", "https://127.0.0.1:1"}, "--limit must not be negative"},
+		{[]string{"ipam", "prefix", "available", "p1", "--limit", "-1", "-a", "https://127.0.0.1:1"}, "--limit must be at least 1, got -1"},
+		{[]string{"ipam", "prefix", "available", "p1", "--limit", "0", "-a", "https://127.0.0.1:1"}, "--limit must be at least 1, got 0"},
+		{[]string{"ipam", "address", "list", "--limit", "0", "-a", "https://127.0.0.1:1"}, "--limit must be at least 1, got 0"},
 	}
 	for _, tt := range tests {
 		out, stderr, code := runCLI(t, nil, tt.args...)
