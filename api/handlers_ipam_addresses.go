@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/fsm"
@@ -299,11 +300,25 @@ func (s *server) allocate(c *call, cmd *fsm.AddressAllocateRequest) error {
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
+	if err := checkForwardName(cmd.DNSName); err != nil {
+		return err
+	}
 	var err error
 	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
 		return err
 	}
 	return s.apply(c, cmd, http.StatusCreated, nil)
+}
+
+// checkForwardName refuses a dns_name (normalized) in the reverse trees:
+// no zone can serve it there, since reverse zones come from prefixes and
+// their PTR records from the addresses themselves. Only the API checks
+// this, so that the FSM applies what earlier versions wrote as they did.
+func checkForwardName(name string) error {
+	if name == "in-addr.arpa" || name == "ip6.arpa" || strings.HasSuffix(name, ".in-addr.arpa") || strings.HasSuffix(name, ".ip6.arpa") {
+		return invalid("dns_name", "%s is in the reverse tree, which holds the PTR records Moxxie makes from addresses: give the address a forward name", name)
+	}
+	return nil
 }
 
 // handleAddressUpdate changes an address's status or descriptive fields.
@@ -339,6 +354,11 @@ func (s *server) handleAddressUpdate(c *call) error {
 	}
 	if err := cmd.Validate(); err != nil {
 		return err
+	}
+	if cmd.DNSName != nil {
+		if err := checkForwardName(*cmd.DNSName); err != nil {
+			return err
+		}
 	}
 	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
 		return err
