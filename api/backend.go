@@ -84,6 +84,13 @@ type Backend interface {
 	// VerifyLeader confirms with a quorum that this server still leads and
 	// waits until its FSM has applied everything committed (for ?consistent).
 	VerifyLeader(ctx context.Context) error
+	// AwaitLeading returns once this server, which leads, has applied every
+	// entry of the terms before its own, so that the tokens, objects and
+	// idempotency records it reads are those of the leader before it. A
+	// server that has just won an election may still be applying them. It
+	// returns ErrNotLeader when the server stops leading meanwhile, and
+	// ErrNoLeader (wrapped, with the reason) after the hold timeout.
+	AwaitLeading(ctx context.Context) error
 	// Status reports the raft state of the cluster.
 	Status(ctx context.Context) (*Status, error)
 	// Join adds a voter; leader only.

@@ -213,7 +213,7 @@ func toAPIError(err error) *apiError {
 	case errors.Is(err, fsm.ErrBadSnapshot):
 		return &apiError{status: http.StatusBadRequest, code: CodeBadSnapshot, message: err.Error()}
 	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader):
-		return unavailable(CodeNoLeader, err.Error(), nil)
+		return unavailable(CodeNoLeader, err.Error()+"; nothing was proposed: retry", nil)
 	case errors.Is(err, ErrLeadershipLost):
 		return unavailable(CodeLeadershipLost, err.Error(), nil)
 	case errors.Is(err, ErrRestoring):

@@ -41,6 +41,7 @@ type fakeBackend struct {
 	// Errors to inject; set before the handler runs.
 	applyErr    error
 	verifyErr   error
+	awaitErr    error
 	readyErr    error
 	joinErr     error
 	statusPanic bool
@@ -117,6 +118,16 @@ func (b *fakeBackend) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, 
 	b.index = max(b.index, b.fsm.State().LatestIndex()) + 1
 	res := b.fsm.Apply(&raft.Log{Index: b.index, Type: raft.LogCommand, Data: buf})
 	return res.(*fsm.Result), b.index, nil
+}
+
+func (b *fakeBackend) AwaitLeading(ctx context.Context) error {
+	if b.awaitErr != nil {
+		return b.awaitErr
+	}
+	if !b.IsLeader() {
+		return ErrNotLeader
+	}
+	return nil
 }
 
 func (b *fakeBackend) VerifyLeader(ctx context.Context) error {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 
@@ -247,10 +248,21 @@ func (s *server) dispatch(c *call) (err error) {
 			if err := s.b.VerifyLeader(c.r.Context()); err != nil {
 				return err
 			}
+		default:
+			if err := s.b.AwaitLeading(c.r.Context()); errors.Is(err, ErrNotLeader) {
+				return s.forward(c)
+			} else if err != nil {
+				return err
+			}
 		}
 	case KindWrite, KindLeader:
 		if !s.b.IsLeader() {
 			return s.forward(c)
+		}
+		if err := s.b.AwaitLeading(c.r.Context()); errors.Is(err, ErrNotLeader) {
+			return s.forward(c)
+		} else if err != nil {
+			return err
 		}
 	}
 	if c.rt.Auth() {

@@ -127,6 +127,34 @@ func (s *Server) Ready() error {
 	return nil
 }
 
+// AwaitLeading returns once this server leads with its term's barrier
+// applied (see api.Backend): at once in the usual case, after the rest of
+// earlier terms' entries right after an election. It returns
+// api.ErrNotLeader when the server stops leading, and api.ErrNoLeader
+// after the hold timeout.
+func (s *Server) AwaitLeading(ctx context.Context) error {
+	if s.consistentReady.Load() {
+		return nil
+	}
+	hold := time.NewTimer(time.Duration(s.cfg.HoldTimeout))
+	defer hold.Stop()
+	for !s.consistentReady.Load() {
+		if !s.IsLeader() {
+			return api.ErrNotLeader
+		}
+		select {
+		case <-ctx.Done():
+			return api.ErrTimeout
+		case <-s.shutdownCh:
+			return api.ErrNotLeader
+		case <-hold.C:
+			return fmt.Errorf("%w: this server leads but is still applying the log of the terms before its own (applied %d of %d)", api.ErrNoLeader, s.raft.AppliedIndex(), s.raft.CommitIndex())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // VerifyLeader confirms leadership with a quorum and that the store holds
 // every write acknowledged before the call, for ?consistent reads: the
 // leader's barrier at the start of its term applied every earlier entry,
