@@ -70,8 +70,10 @@ type Config struct {
 	// huge pages for the Go heap (package hugeheap) on a host whose mode
 	// is madvise: the heap then grows in 2 MiB pages instead of 4 KiB ones,
 	// which saves most page faults and TLB misses at the cost of up to
-	// 2 MiB of memory per partly used huge page. Hosts in mode never or
-	// always are left as they are.
+	// 2 MiB of memory per partly used huge page. Off by default: where
+	// the hypervisor backs a huge page only when the guest first touches
+	// it, each costs far more than its 512 small pages (docs/benchmarks.md).
+	// Hosts in mode never or always are left as they are.
 	HeapHugePages bool `yaml:"heap_huge_pages"`
 	// LogLevel is debug, info, warn or error; LogFormat is json (the
 	// default) or text (moxxied dev). Every line logged while serving a
@@ -390,18 +392,17 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 // DefaultConfig returns the configuration a server starts from.
 func DefaultConfig() *Config {
 	return &Config{
-		DataDir:       "/var/lib/moxxie",
-		RaftAddress:   "127.0.0.1:7301",
-		APIAddress:    "127.0.0.1:7300",
-		HoldTimeout:   Duration(5 * time.Second),
-		GCPercent:     400,
-		MemoryLimit:   MemoryLimitAuto,
-		HeapHugePages: true,
-		LogLevel:      "info",
-		LogFormat:     "json",
-		Tracing:       TracingConfig{SampleRatio: 1},
-		Retention:     RetentionConfig{Operations: defaultRetention, GoneInventory: defaultRetention},
-		Site:          SiteConfig{FenceGrace: defaultFenceGrace},
+		DataDir:     "/var/lib/moxxie",
+		RaftAddress: "127.0.0.1:7301",
+		APIAddress:  "127.0.0.1:7300",
+		HoldTimeout: Duration(5 * time.Second),
+		GCPercent:   400,
+		MemoryLimit: MemoryLimitAuto,
+		LogLevel:    "info",
+		LogFormat:   "json",
+		Tracing:     TracingConfig{SampleRatio: 1},
+		Retention:   RetentionConfig{Operations: defaultRetention, GoneInventory: defaultRetention},
+		Site:        SiteConfig{FenceGrace: defaultFenceGrace},
 		Raft: RaftConfig{
 			HeartbeatTimeout:   Duration(500 * time.Millisecond),
 			ElectionTimeout:    Duration(500 * time.Millisecond),

@@ -49,7 +49,7 @@ raft:
 		"MOXXIE_DNS_FORWARD":            "10.0.0.2, [2001:db8::53]:53",
 		"MOXXIE_SITE_FENCE_GRACE":       "30s",
 		"MOXXIE_MEMORY_LIMIT":           "6GiB",
-		"MOXXIE_HEAP_HUGE_PAGES":        "false",
+		"MOXXIE_HEAP_HUGE_PAGES":        "true",
 	}
 	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ raft:
 		time.Duration(c.Raft.SnapshotInterval) != 5*time.Minute || len(c.RetryJoin) != 2 || c.RetryJoin[1] != "10.0.0.23:7301" ||
 		c.Raft.MaxBatch != DefaultConfig().Raft.MaxBatch ||
 		c.DNSAddress != "10.0.0.12:53" || len(c.DNSForward) != 2 || c.DNSForward[1] != "[2001:db8::53]:53" ||
-		c.Site.FenceGrace != Duration(30*time.Second) || c.MemoryLimit != "6GiB" || c.HeapHugePages {
+		c.Site.FenceGrace != Duration(30*time.Second) || c.MemoryLimit != "6GiB" || !c.HeapHugePages {
 		t.Fatalf("merged config wrong: %+v", c)
 	}
 }
