@@ -99,6 +99,18 @@ func TestForward_DefaultReadsForwardStaleReadsStayLocal(t *testing.T) {
 	}
 	c.leader.b.verifyErr = ErrNotLeader
 	wantError(t, c.leader.do("GET", "/v1/cluster/settings/k?consistent", ""), 503, CodeNoLeader, "")
+	c.leader.b.verifyErr = nil
+
+	// A leader still applying the terms before its own answers writes and
+	// default reads 503 (nothing proposed), ?stale reads as ever.
+	c.leader.b.awaitErr = fmt.Errorf("%w: still applying", ErrNoLeader)
+	e := wantError(t, c.leader.do("PUT", "/v1/cluster/settings/k", `{"value":"w"}`), 503, CodeNoLeader, "")
+	if !strings.HasSuffix(e.Message, "still applying; nothing was proposed: retry") {
+		t.Errorf("catching up: %q", e.Message)
+	}
+	wantError(t, c.leader.do("GET", "/v1/cluster/settings/k", ""), 503, CodeNoLeader, "")
+	wantStatus(t, c.leader.do("GET", "/v1/cluster/settings/k?stale", ""), 200)
+	c.leader.b.awaitErr = nil
 
 	// Snapshots are leader-only: ?stale is not a parameter of theirs, and
 	// a follower forwards them.

@@ -249,9 +249,7 @@ func (s *server) dispatch(c *call) (err error) {
 				return err
 			}
 		default:
-			if err := s.b.AwaitLeading(c.r.Context()); errors.Is(err, ErrNotLeader) {
-				return s.forward(c)
-			} else if err != nil {
+			if done, err := s.lead(c); done {
 				return err
 			}
 		}
@@ -259,9 +257,7 @@ func (s *server) dispatch(c *call) (err error) {
 		if !s.b.IsLeader() {
 			return s.forward(c)
 		}
-		if err := s.b.AwaitLeading(c.r.Context()); errors.Is(err, ErrNotLeader) {
-			return s.forward(c)
-		} else if err != nil {
+		if done, err := s.lead(c); done {
 			return err
 		}
 	}
@@ -284,6 +280,20 @@ func (s *server) dispatch(c *call) (err error) {
 		c.body = body
 	}
 	return notFoundInPath(c, c.rt.handle(s, c))
+}
+
+// lead waits until this server, which leads, holds a current store
+// (Backend.AwaitLeading). When it cannot serve c itself, done is true and
+// err is c's answer: forwarded to the new leader if this server stopped
+// leading meanwhile, else why it is not ready.
+func (s *server) lead(c *call) (done bool, err error) {
+	switch err := s.b.AwaitLeading(c.r.Context()); {
+	case errors.Is(err, ErrNotLeader):
+		return true, s.forward(c)
+	case err != nil:
+		return true, err
+	}
+	return false, nil
 }
 
 // bodyLimit returns the body size limit of the call's route.
