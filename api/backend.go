@@ -89,8 +89,9 @@ type Backend interface {
 	// idempotency records it reads are those of the leader before it. A
 	// server that has just won an election may still be applying them. It
 	// returns ErrNotLeader when the server stops leading meanwhile, and
-	// ErrNoLeader (wrapped, with the reason) after the hold timeout.
-	AwaitLeading(ctx context.Context) error
+	// ErrNoLeader (wrapped, with the reason) after the hold timeout, or at
+	// once when wait is false.
+	AwaitLeading(ctx context.Context, wait bool) error
 	// Status reports the raft state of the cluster.
 	Status(ctx context.Context) (*Status, error)
 	// Join adds a voter; leader only.

@@ -42,6 +42,7 @@ type fakeBackend struct {
 	applyErr    error
 	verifyErr   error
 	awaitErr    error
+	awaitWaited atomic.Bool // the wait of the last AwaitLeading
 	readyErr    error
 	joinErr     error
 	statusPanic bool
@@ -120,7 +121,8 @@ func (b *fakeBackend) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, 
 	return res.(*fsm.Result), b.index, nil
 }
 
-func (b *fakeBackend) AwaitLeading(ctx context.Context) error {
+func (b *fakeBackend) AwaitLeading(ctx context.Context, wait bool) error {
+	b.awaitWaited.Store(wait)
 	if b.awaitErr != nil {
 		return b.awaitErr
 	}

@@ -109,6 +109,14 @@ func TestForward_DefaultReadsForwardStaleReadsStayLocal(t *testing.T) {
 		t.Errorf("catching up: %q", e.Message)
 	}
 	wantError(t, c.leader.do("GET", "/v1/cluster/settings/k", ""), 503, CodeNoLeader, "")
+	if !c.leader.b.awaitWaited.Load() {
+		t.Error("a request of the leader's own was not held")
+	}
+	// A forwarded one is answered at once: its follower holds it.
+	wantError(t, c.leader.do("PUT", "/v1/cluster/settings/k", `{"value":"w"}`, "X-Moxxie-Forwarded", "s2"), 503, CodeNoLeader, "")
+	if c.leader.b.awaitWaited.Load() {
+		t.Error("a forwarded request was held by the leader too")
+	}
 	wantStatus(t, c.leader.do("GET", "/v1/cluster/settings/k?stale", ""), 200)
 	c.leader.b.awaitErr = nil
 

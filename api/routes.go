@@ -285,9 +285,12 @@ func (s *server) dispatch(c *call) (err error) {
 // lead waits until this server, which leads, holds a current store
 // (Backend.AwaitLeading). When it cannot serve c itself, done is true and
 // err is c's answer: forwarded to the new leader if this server stopped
-// leading meanwhile, else why it is not ready.
+// leading meanwhile, else why it is not ready. A forwarded call is not
+// held here: the follower that forwarded it holds it, within its own hold
+// timeout, and asks again.
 func (s *server) lead(c *call) (done bool, err error) {
-	switch err := s.b.AwaitLeading(c.r.Context()); {
+	wait := c.r.Header.Get(headerForwarded) == ""
+	switch err := s.b.AwaitLeading(c.r.Context(), wait); {
 	case errors.Is(err, ErrNotLeader):
 		return true, s.forward(c)
 	case err != nil:

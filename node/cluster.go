@@ -129,10 +129,11 @@ func (s *Server) Ready() error {
 
 // AwaitLeading returns once this server leads with its term's barrier
 // applied (see api.Backend): at once in the usual case, after the rest of
-// earlier terms' entries right after an election. It returns
-// api.ErrNotLeader when the server stops leading, and api.ErrNoLeader
-// after the hold timeout.
-func (s *Server) AwaitLeading(ctx context.Context) error {
+// earlier terms' entries right after an election, or, with wait false,
+// at once either way. It returns api.ErrNotLeader when the server stops
+// leading, and api.ErrNoLeader, with how far it has got, after the hold
+// timeout or at once without wait.
+func (s *Server) AwaitLeading(ctx context.Context, wait bool) error {
 	if s.consistentReady.Load() {
 		return nil
 	}
@@ -142,17 +143,28 @@ func (s *Server) AwaitLeading(ctx context.Context) error {
 		if !s.IsLeader() {
 			return api.ErrNotLeader
 		}
+		if !wait {
+			return s.catchingUp()
+		}
 		select {
 		case <-ctx.Done():
 			return api.ErrTimeout
 		case <-s.shutdownCh:
 			return api.ErrNotLeader
 		case <-hold.C:
-			return fmt.Errorf("%w: this server leads but is still applying the log of the terms before its own (applied %d of %d)", api.ErrNoLeader, s.raft.AppliedIndex(), s.raft.CommitIndex())
+			return s.catchingUp()
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	return nil
+}
+
+// catchingUp is the api.ErrNoLeader of a leader whose barrier is not
+// through yet: it has applied AppliedIndex of the LastIndex entries in its
+// log. (raft's CommitIndex would say it is done: on a new leader it does
+// not count earlier terms' entries until the barrier commits.)
+func (s *Server) catchingUp() error {
+	return fmt.Errorf("%w: this server leads but is still applying the log of the terms before its own (applied %d of %d entries)", api.ErrNoLeader, s.raft.AppliedIndex(), s.raft.LastIndex())
 }
 
 // VerifyLeader confirms leadership with a quorum and that the store holds

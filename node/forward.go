@@ -43,7 +43,8 @@ func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
 	ctx, cancel := context.WithTimeout(r.Context(), hold)
 	defer cancel()
 	retryable := r.Header.Get("Idempotency-Key") != ""
-	var lost error // the last attempt whose outcome is unknown
+	var lost error          // the last attempt whose outcome is unknown
+	var held *http.Response // the last refusal of a leader not ready (nothing proposed)
 	for {
 		changed := s.leaders.changed()
 		addr, id := s.raft.LeaderWithID()
@@ -63,8 +64,10 @@ func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
 				if !notProposed(resp) || ctx.Err() != nil {
 					return resp, nil
 				}
-				// The server we took for the leader no longer leads and did
-				// not propose the request: look for the new leader.
+				// The server we took for the leader no longer leads, or
+				// leads but is not ready yet, and did not propose the
+				// request: ask again, the new leader if there is one.
+				held = resp
 			case errors.As(err, &de):
 				s.logger.DebugContext(r.Context(), "cannot reach the leader", "leader", id, "error", err)
 			case errors.As(err, &le) && retryable && r.Context().Err() == nil:
@@ -83,6 +86,9 @@ func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
 			}
 			if lost != nil {
 				return nil, lost
+			}
+			if held != nil {
+				return held, nil
 			}
 			return nil, api.ErrNoLeader
 		case <-s.shutdownCh:

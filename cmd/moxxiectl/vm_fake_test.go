@@ -252,7 +252,7 @@ func (p *platformAPI) Platform() string {
 func (p *platformAPI) VerifyLeader(context.Context) error {
 	return nil
 }
-func (p *platformAPI) AwaitLeading(context.Context) error { return nil }
+func (p *platformAPI) AwaitLeading(context.Context, bool) error { return nil }
 
 func (p *platformAPI) Now() time.Time {
 	p.mu.Lock()
