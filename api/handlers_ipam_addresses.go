@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/fsm"
@@ -315,7 +314,7 @@ func (s *server) allocate(c *call, cmd *fsm.AddressAllocateRequest) error {
 // their PTR records from the addresses themselves. Only the API checks
 // this, so that the FSM applies what earlier versions wrote as they did.
 func checkForwardName(name string) error {
-	if name == "in-addr.arpa" || name == "ip6.arpa" || strings.HasSuffix(name, ".in-addr.arpa") || strings.HasSuffix(name, ".ip6.arpa") {
+	if fsm.ReverseTreeName(name) {
 		return invalid("dns_name", "%s is in the reverse tree, which holds the PTR records Moxxie makes from addresses: give the address a forward name", name)
 	}
 	return nil

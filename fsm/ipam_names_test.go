@@ -184,3 +184,16 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		}
 	}
 }
+
+func TestReverseTreeName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"arpa": true, "in-addr.arpa": true, "ip6.arpa": true,
+		"9.0.0.10.in-addr.arpa": true, "x.ip6.arpa": true,
+		"home.arpa": false, "nas.home.arpa": false, "web.moxxie.test": false,
+		"in-addr.arpa.example": false, "xin-addr.arpa": false,
+	} {
+		if got := ReverseTreeName(name); got != want {
+			t.Errorf("ReverseTreeName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -450,6 +450,15 @@ func (r *IDAllocateRequest) Validate() error {
 	return checkDescription(a.Description)
 }
 
+// ReverseTreeName reports whether the normalized DNS name is arpa, or in
+// the reverse trees in-addr.arpa and ip6.arpa, where Moxxie serves only
+// the PTR records it makes from prefixes and addresses. home.arpa (RFC
+// 8375) and the like are forward names.
+func ReverseTreeName(name string) bool {
+	return name == "arpa" || name == "in-addr.arpa" || name == "ip6.arpa" ||
+		strings.HasSuffix(name, ".in-addr.arpa") || strings.HasSuffix(name, ".ip6.arpa")
+}
+
 // Validate checks the zone's name and TTL and fills in the default TTL.
 func (r *ZoneCreateRequest) Validate() error {
 	z := &r.Zone
@@ -460,10 +469,9 @@ func (r *ZoneCreateRequest) Validate() error {
 	if name == "" {
 		return fieldErrf("name", ErrInvalid, "name is required")
 	}
-	if name == "arpa" || name == "in-addr.arpa" || name == "ip6.arpa" ||
-		strings.HasSuffix(name, ".in-addr.arpa") || strings.HasSuffix(name, ".ip6.arpa") {
+	if ReverseTreeName(name) {
 		// A forward zone there would answer for the reverse mapping of
-		// every address; home.arpa (RFC 8375) and the like are forward.
+		// every address.
 		return fieldErrf("name", ErrInvalid, "reverse zones come from the prefixes; %s cannot be created", name)
 	}
 	z.ID = name
