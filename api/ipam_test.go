@@ -749,6 +749,9 @@ func TestIPAM_ContainersAndAvailable(t *testing.T) {
 
 	ts.refused("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{}`, 400, CodeInvalidRequest, "prefix_length", true)
 	ts.refused("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{"prefix_length":129}`, 400, CodeInvalidRequest, "prefix_length", true)
+	if msg := ts.refused("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{"prefix_length":0}`, 400, CodeInvalidRequest, "prefix_length", true); !strings.Contains(msg, "1-32 in an IPv4 container") {
+		t.Errorf("prefix_length 0: %s", msg)
+	}
 	ts.refused("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{"prefix_length":8}`, 400, CodeInvalidRequest, "prefix_length", false)
 	ts.refused("POST", "/v1/ipam/prefixes/"+c.ID+"/allocate-prefix", `{"prefix_length":24,"status":"container","is_pool":true}`, 400, CodeInvalidRequest, "is_pool", true)
 	ts.refused("POST", "/v1/ipam/prefixes/"+child.ID+"/allocate-prefix", `{"prefix_length":28}`, 409, CodeConflict, "prefix_id", false)

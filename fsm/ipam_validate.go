@@ -234,7 +234,7 @@ func (r *PrefixUpdateRequest) Validate() error {
 // Validate checks the requested length and the child's fields.
 func (r *PrefixAllocateRequest) Validate() error {
 	if r.Bits < 1 || r.Bits > 128 {
-		return fieldErrf("prefix_length", ErrInvalid, "prefix_length %d must be 1-128", r.Bits)
+		return fieldErrf("prefix_length", ErrInvalid, "prefix_length %d must be 1-32 in an IPv4 container, 1-128 in an IPv6 one", r.Bits)
 	}
 	c := &r.Child
 	if err := checkID("id", c.ID); err != nil {
