@@ -196,7 +196,7 @@ func poolDelete(k *poolKind) func(*server, *call) error {
 		if err != nil {
 			return err
 		}
-		return s.apply(c, &fsm.PoolDeleteRequest{WriteMeta: meta, Kind: k.kind, ID: id}, http.StatusOK, nil)
+		return s.apply(c, &fsm.PoolDeleteRequest{WriteMeta: meta, Kind: k.kind, ID: id, ZoneRule: true}, http.StatusOK, nil)
 	}
 }
 

@@ -165,6 +165,13 @@ func TestSDN_VnetTagsFromPool(t *testing.T) {
 	if v.Tag != 5000 {
 		t.Fatalf("vnet after release %+v", v)
 	}
+	// The zone's pool cannot go while the zone names it, even once it
+	// holds no VNIs; without the zone it can.
+	wantStatus(t, ts.do("DELETE", "/v1/sdn/vnets/app", ""), http.StatusOK)
+	wantStatus(t, ts.do("DELETE", "/v1/sdn/vnets/db", ""), http.StatusOK)
+	wantError(t, ts.do("DELETE", "/v1/ipam/vni-pools/ovl", ""), http.StatusConflict, CodeConflict, "id")
+	wantStatus(t, ts.do("DELETE", "/v1/sdn/zones/ovl", ""), http.StatusOK)
+	wantStatus(t, ts.do("DELETE", "/v1/ipam/vni-pools/ovl", ""), http.StatusOK)
 }
 
 func TestSDN_SubnetsAndAllows(t *testing.T) {

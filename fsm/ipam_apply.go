@@ -1029,6 +1029,21 @@ func getPool(txn *memdb.Txn, kind, id string) (*Pool, error) {
 	return raw.(*Pool), nil
 }
 
+// zoneOfPool returns the first SDN zone, by ID, whose vnets take their tags
+// from pool p, or nil.
+func zoneOfPool(txn *memdb.Txn, p *Pool) (*SDNZone, error) {
+	it, err := txn.Get(tableSDNZones, "id")
+	if err != nil {
+		return nil, err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if z := raw.(*SDNZone); z.Pool == p.ID && zonePoolKind(z.Type) == p.Kind {
+			return z, nil
+		}
+	}
+	return nil, nil
+}
+
 func poolNoun(kind string) string {
 	if kind == PoolVNI {
 		return "VNI pool"
@@ -1096,6 +1111,13 @@ func applyPoolDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	} else if raw != nil {
 		return nil, fieldErrf("id", ErrConflict, "%s %s still has allocations, such as %d; release them first", poolNoun(p.Kind), p.Name, raw.(*IDAllocation).Number)
+	}
+	if req.ZoneRule {
+		if z, err := zoneOfPool(txn, p); err != nil {
+			return nil, err
+		} else if z != nil {
+			return nil, fieldErrf("id", ErrConflict, "%s %s is the pool of SDN zone %s; give the zone another pool or delete the zone first", poolNoun(p.Kind), p.Name, z.ID)
+		}
 	}
 	if err := dropSpace(txn, index, poolSpaceID(p.ID)); err != nil {
 		return nil, err

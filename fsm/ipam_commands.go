@@ -246,12 +246,19 @@ func (r *PoolCreateRequest) needsRules() bool { return r.Exclusive && r.Pool.Kin
 // Type returns PoolCreateType.
 func (*PoolCreateRequest) Type() MessageType { return PoolCreateType }
 
-// PoolDeleteRequest deletes a pool with no allocations.
+// PoolDeleteRequest deletes a pool with no allocations. With ZoneRule it
+// also refuses a pool that an SDN zone takes its vnets' tags from, which
+// would leave the zone naming a pool that is gone (earlier versions
+// deleted it).
 type PoolDeleteRequest struct {
 	WriteMeta
-	Kind string
-	ID   string
+	Kind     string
+	ID       string
+	ZoneRule bool `codec:",omitempty"`
 }
+
+// needsRules is set when the pool of an SDN zone is refused.
+func (r *PoolDeleteRequest) needsRules() bool { return r.ZoneRule }
 
 // Type returns PoolDeleteType.
 func (*PoolDeleteRequest) Type() MessageType { return PoolDeleteType }

@@ -168,6 +168,8 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&AddressUpdateRequest{ID: "a", Project: str("web"), ProjectRules: true}, true},
 		{&AddressUpdateRequest{ID: "a", Description: str("d"), NameRules: true, ProjectRules: true}, false},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVNI, Name: "p"}}, false},
+		{&PoolDeleteRequest{Kind: PoolVNI, ID: "p", ZoneRule: true}, true},
+		{&PoolDeleteRequest{Kind: PoolVNI, ID: "p"}, false},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVLAN, Name: "p"}, Exclusive: true}, false},
 	} {
 		b := mustEncode(t, c.cmd)

@@ -150,6 +150,15 @@ func TestFSM_SDNZones(t *testing.T) {
 	x.refused(&SDNZoneDeleteRequest{ID: "z1"}, ErrConflict, "id")
 	x.refused(&SDNZoneDeleteRequest{ID: "nope"}, ErrNotFound, "")
 	x.ok(&SDNVnetDeleteRequest{ID: "v1"})
+	// The zone's pool stays while the zone names it, also with no vnets;
+	// a command without the mark deletes it, as earlier versions did.
+	if err := x.refused(&PoolDeleteRequest{Kind: PoolVNI, ID: "vnis", ZoneRule: true}, ErrConflict, "id"); !strings.Contains(err.Error(), "VNI pool vnis is the pool of SDN zone z1") {
+		t.Fatalf("pool delete: %v", err)
+	}
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "old", Kind: PoolVNI, Name: "old", Ranges: []ipam.IDRange{{First: 300, Last: 399}}}})
+	x.zone(sdn.Zone{ID: "z3", Type: sdn.ZoneVXLAN, Pool: "old"})
+	x.ok(&PoolDeleteRequest{Kind: PoolVNI, ID: "old"})
+	x.ok(&SDNZoneDeleteRequest{ID: "z3"})
 	del := x.ok(&SDNZoneDeleteRequest{ID: "z1"}).(*SDNZone)
 	if del.ID != "z1" {
 		t.Fatalf("deleted %+v", del)
@@ -157,6 +166,7 @@ func TestFSM_SDNZones(t *testing.T) {
 	if _, zs, _ := x.store().SDNZones(nil); len(zs) != 0 {
 		t.Fatalf("zones left: %v", zs)
 	}
+	x.ok(&PoolDeleteRequest{Kind: PoolVNI, ID: "vnis", ZoneRule: true})
 	// The JSON is flat.
 	b, _ := json.Marshal(up)
 	for _, want := range []string{`"id":"z1"`, `"type":"vxlan"`, `"mtu":1400`, `"pool":"vnis"`, `"create_index":`, `"updated_at":"`} {
