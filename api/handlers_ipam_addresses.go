@@ -341,6 +341,12 @@ func (s *server) handleAddressUpdate(c *call) error {
 		return err
 	}
 	if req.Tenant != nil {
+		if *req.Tenant == "" && c.tenant != "" {
+			// Empty means "the caller's own" only for a new object; here
+			// it would clear the tenant, which a confined token cannot.
+			return &apiError{status: http.StatusForbidden, code: CodeForbidden, field: "tenant",
+				message: fmt.Sprintf("this token acts within tenant %s; it cannot clear an address's tenant", c.tenant)}
+		}
 		t, err := forTenant(c, *req.Tenant, "tenant")
 		if err != nil {
 			return err

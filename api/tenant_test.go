@@ -295,8 +295,17 @@ func TestTenant_UserAllocatesOnlyFromItsPrefixes(t *testing.T) {
 	if got.Addresses[0].Tenant != "acme" {
 		t.Fatalf("created %+v", got.Addresses[0])
 	}
+	// Clearing the tenant is not "the caller's own", as on create: a
+	// confined token cannot, and nothing is written.
+	before = w.b.applies.Load()
+	for _, body := range []string{`{"owner":"vm:103/net0","tenant":""}`, `{"tenant":null}`} {
+		wantError(t, w.do("PATCH", "/v1/ipam/addresses/"+got.Addresses[0].ID, body, user...), 403, CodeForbidden, "tenant")
+	}
+	if n := w.b.applies.Load(); n != before {
+		t.Fatalf("%d refused requests reached Apply", n-before)
+	}
 	var a fsm.Address
-	mustJSON(t, wantStatus(t, w.do("PATCH", "/v1/ipam/addresses/"+got.Addresses[0].ID, `{"owner":"vm:103/net0","tenant":""}`, user...), 200), &a)
+	mustJSON(t, wantStatus(t, w.do("PATCH", "/v1/ipam/addresses/"+got.Addresses[0].ID, `{"owner":"vm:103/net0","tenant":"acme"}`, user...), 200), &a)
 	if a.Owner != "vm:103/net0" || a.Tenant != "acme" {
 		t.Fatalf("updated %+v", a)
 	}
