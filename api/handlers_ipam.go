@@ -73,6 +73,17 @@ func queryOneOf(c *call, name string, allowed ...string) (string, error) {
 	return "", invalid(name, "must be one of %q, not %q", allowed, v)
 }
 
+// queryTenant returns the tenant query parameter, which must be empty or a
+// tenant name: a filter that no object can match is a mistake, not an
+// empty list.
+func queryTenant(c *call) (string, error) {
+	v := c.q().Get("tenant")
+	if v != "" && !fsm.ValidName(v) {
+		return "", invalid("tenant", "%q is not a tenant name (lower case letters, digits, '-', '_' and '.')", v)
+	}
+	return v, nil
+}
+
 // --- VRFs ---------------------------------------------------------------
 
 // VRFList is the body of GET /v1/ipam/vrfs.
@@ -189,8 +200,11 @@ func prefixFilter(c *call) (fsm.PrefixFilter, error) {
 		return f, nil
 	}
 	q := c.q()
-	f.VRF, f.Tenant, f.ParentID = q.Get("vrf"), q.Get("tenant"), q.Get("parent_id")
+	f.VRF, f.ParentID = q.Get("vrf"), q.Get("parent_id")
 	var err error
+	if f.Tenant, err = queryTenant(c); err != nil {
+		return f, err
+	}
 	if f.Status, err = queryOneOf(c, "status", fsm.PrefixActive, fsm.PrefixContainer); err != nil {
 		return f, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/ipam"
 )
 
 // AddressList is the body of GET /v1/ipam/addresses and of the answer to
@@ -86,9 +87,22 @@ func addressFilter(c *call) (fsm.AddressFilter, error) {
 		return f, nil
 	}
 	q := c.q()
-	f.PrefixID, f.VRF, f.Tenant = q.Get("prefix_id"), q.Get("vrf"), q.Get("tenant")
+	f.PrefixID, f.VRF = q.Get("prefix_id"), q.Get("vrf")
 	f.Owner, f.DNSName = q.Get("owner"), q.Get("dns_name")
 	var err error
+	if f.Tenant, err = queryTenant(c); err != nil {
+		return f, err
+	}
+	if f.Owner != "" {
+		if err := ipam.ValidOwner(f.Owner); err != nil {
+			return f, invalid("owner", "%v", err)
+		}
+	}
+	if f.DNSName != "" {
+		if err := ipam.ValidHostname(f.DNSName); err != nil {
+			return f, invalid("dns_name", "%v", err)
+		}
+	}
 	if f.Status, err = queryOneOf(c, "status", fsm.AddressActive, fsm.AddressReserved, fsm.AddressDeprecated); err != nil {
 		return f, err
 	}

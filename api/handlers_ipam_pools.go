@@ -254,7 +254,11 @@ func idList(k *poolKind) func(*server, *call) error {
 	return func(s *server, c *call) error {
 		var ref, tenant string
 		if c.r.URL.RawQuery != "" {
-			ref, tenant = c.q().Get(k.poolParam), c.q().Get("tenant")
+			ref = c.q().Get(k.poolParam)
+			var err error
+			if tenant, err = queryTenant(c); err != nil {
+				return err
+			}
 		}
 		if tenant == "" {
 			tenant = c.tenant

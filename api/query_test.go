@@ -31,6 +31,18 @@ func TestQuery_UnknownParametersAreRefused(t *testing.T) {
 	if n := ts.b.applies.Load(); n != before {
 		t.Fatalf("%d refused requests reached Apply", n-before)
 	}
+	// A filter value no object could have is a mistake, not an empty list.
+	for _, c := range []struct{ target, field string }{
+		{"/v1/ipam/addresses?tenant=Bad%20T", "tenant"},
+		{"/v1/ipam/addresses?owner=garbage", "owner"},
+		{"/v1/ipam/addresses?dns_name=a%20b", "dns_name"},
+		{"/v1/ipam/prefixes?tenant=ACME", "tenant"},
+		{"/v1/ipam/vlans?tenant=a%2Fb", "tenant"},
+		{"/v1/ipam/vnis?tenant=-x", "tenant"},
+	} {
+		wantError(t, ts.do("GET", c.target, ""), 400, CodeInvalidRequest, c.field)
+	}
+	wantStatus(t, ts.do("GET", "/v1/ipam/addresses?tenant=acme&owner=vm:1/net0&dns_name=Web.Moxxie.Test.", ""), 200)
 	// Known parameters, and site on any route, pass.
 	wantStatus(t, ts.do("GET", "/v1/ipam/addresses?vrf=global&limit=5&stale", ""), 200)
 	wantStatus(t, ts.do("GET", "/v1/cluster/settings?site=", ""), 200)

@@ -222,3 +222,67 @@ func FuzzParseAddressCursor(f *testing.F) {
 		}
 	})
 }
+
+// TestAddresses_ContainerListsItsChildren lists a container's addresses:
+// those of the prefixes inside it in its VRF, in address order, also in
+// pages and with the other filters.
+func TestAddresses_ContainerListsItsChildren(t *testing.T) {
+	x := pagingFixture(t)
+	inner := x.prefix("10.0.1.0/24", PrefixActive)
+	for i := range 3 {
+		x.allocReq(&AddressAllocateRequest{PrefixID: inner.ID, Owner: fmt.Sprintf("vm:%d/net0", 300+i%2)})
+	}
+	outside := x.prefix("10.1.0.0/24", PrefixActive)
+	x.alloc(outside.ID, 2)
+	c := x.prefix("10.0.0.0/16", PrefixContainer)
+	s := x.f.State()
+
+	_, global, err := s.Addresses(nil, AddressFilter{VRF: DefaultVRF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in16 := netip.MustParsePrefix("10.0.0.0/16")
+	for _, f := range []AddressFilter{
+		{PrefixID: c.ID},
+		{PrefixID: c.ID, Owner: "vm:300/net0"},
+		{PrefixID: c.ID, Tenant: "acme"},
+		{PrefixID: c.ID, DNSName: "web.moxxie.test"},
+		{PrefixID: c.ID, Status: AddressActive},
+	} {
+		var want []*Address
+		for _, a := range global {
+			g := f
+			g.PrefixID = ""
+			if in16.Contains(netip.MustParseAddr(a.Address)) && g.match(a) {
+				want = append(want, a)
+			}
+		}
+		if len(want) == 0 {
+			t.Fatalf("%+v selects nothing: the fixture does not test it", f)
+		}
+		_, got, err := s.Addresses(nil, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Owner == "" && f.Tenant == "" && f.DNSName == "" {
+			// In address order, as the index keeps them.
+			if !slices.Equal(ids(got), ids(want)) {
+				t.Fatalf("%+v:\n got %v\nwant %v", f, ids(got), ids(want))
+			}
+		} else if !slices.Equal(sortedIDs(got), sortedIDs(want)) {
+			t.Fatalf("%+v:\n got %v\nwant %v", f, sortedIDs(got), sortedIDs(want))
+		}
+		for _, limit := range []int{1, 2, 7} {
+			if p := pages(t, s, f, limit); !slices.Equal(ids(p), ids(got)) {
+				t.Errorf("%+v in pages of %d:\n got %v\nwant %v", f, limit, ids(p), ids(got))
+			}
+		}
+	}
+	// An active prefix still lists only its own.
+	_, own, _ := s.Addresses(nil, AddressFilter{PrefixID: inner.ID})
+	if len(own) != 3 {
+		t.Fatalf("inner prefix lists %d addresses, want 3", len(own))
+	}
+}
+
+func sortedIDs(l []*Address) []string { return slices.Sorted(slices.Values(ids(l))) }

@@ -242,6 +242,8 @@ func (s *Store) IPRange(ws memdb.WatchSet, id string) (uint64, *IPRange, error) 
 
 // AddressFilter selects addresses; empty fields match everything.
 type AddressFilter struct {
+	// PrefixID selects the addresses of an active prefix, or of the
+	// prefixes inside a container (as NetBox lists a parent's IPs).
 	PrefixID string
 	VRF      string
 	Tenant   string
@@ -253,6 +255,23 @@ type AddressFilter struct {
 	// After, when set, resumes a listing after the address a previous
 	// page ended with.
 	After *AddressCursor
+
+	// container is the CIDR of PrefixID when that is a container, in
+	// containerVRF; Addresses sets them.
+	container    netip.Prefix
+	containerVRF string
+}
+
+// inPrefix reports whether a is an address of f.PrefixID.
+func (f *AddressFilter) inPrefix(a *Address) bool {
+	if f.PrefixID == "" || a.PrefixID == f.PrefixID {
+		return true
+	}
+	if !f.container.IsValid() || a.VRF != f.containerVRF {
+		return false
+	}
+	ip, err := netip.ParseAddr(a.Address)
+	return err == nil && f.container.Contains(ip)
 }
 
 // skip reports whether a lies at or before f.After in the listing's
@@ -268,7 +287,7 @@ func (f *AddressFilter) skip(a *Address, byID bool) bool {
 }
 
 func (f *AddressFilter) match(a *Address) bool {
-	return (f.PrefixID == "" || a.PrefixID == f.PrefixID) &&
+	return f.inPrefix(a) &&
 		(f.VRF == "" || a.VRF == f.VRF) &&
 		(f.Tenant == "" || a.Tenant == f.Tenant) &&
 		(f.Owner == "" || a.Owner == f.Owner) &&
@@ -281,6 +300,15 @@ func (f *AddressFilter) match(a *Address) bool {
 // in (VRF, address) order. f.After resumes a listing where a page ended.
 func (s *Store) Addresses(ws memdb.WatchSet, f AddressFilter) (uint64, []*Address, error) {
 	txn := s.db.Txn(false)
+	if f.PrefixID != "" {
+		raw, err := txn.First(tablePrefixes, "id", f.PrefixID)
+		if err != nil {
+			return 0, nil, err
+		}
+		if p, ok := raw.(*Prefix); ok && p.Status == PrefixContainer {
+			f.container, f.containerVRF = prefixNet(p), p.VRF
+		}
+	}
 	var it memdb.ResultIterator
 	var err error
 	// within, for the listings in ID order, reports whether an address
@@ -342,7 +370,7 @@ func (s *Store) Addresses(ws memdb.WatchSet, f AddressFilter) (uint64, []*Addres
 
 // prefixAddressList lists the addresses of f.PrefixID from the range of
 // the addr index that the prefix covers, from f.After on when it lies in
-// that range.
+// that range; a container's range holds the addresses of its children.
 func (s *Store) prefixAddressList(txn *memdb.Txn, ws memdb.WatchSet, f AddressFilter) (uint64, []*Address, error) {
 	idx := s.tableIndex(txn, tableAddresses)
 	out := []*Address{}
@@ -368,7 +396,7 @@ func (s *Store) prefixAddressList(txn *memdb.Txn, ws memdb.WatchSet, f AddressFi
 	skipping := f.After != nil
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		a := raw.(*Address)
-		if a.VRF != p.VRF || a.PrefixID != p.ID {
+		if a.VRF != p.VRF || !f.inPrefix(a) {
 			break
 		}
 		if skipping = skipping && f.skip(a, false); skipping || !f.match(a) {
