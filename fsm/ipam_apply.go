@@ -483,7 +483,7 @@ func applyPrefixUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		p.Project = ""
 	}
 	if p.Tenant != old.Tenant || p.Project != old.Project {
-		if err := checkProject(txn, p.Tenant, p.Project); err != nil {
+		if err := checkMovedProject(txn, "prefix", p.Prefix, old.Tenant, p.Tenant, p.Project, req.Project != nil); err != nil {
 			return nil, err
 		}
 		if err := chargeChange(txn, index, old.holding(), p.holding(), true); err != nil {
@@ -953,7 +953,7 @@ func applyAddressUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		}
 	}
 	if a.Tenant != old.Tenant || a.Project != old.Project {
-		if err := checkProject(txn, a.Tenant, a.Project); err != nil {
+		if err := checkMovedProject(txn, "address", a.Address, old.Tenant, a.Tenant, a.Project, req.Project != nil); err != nil {
 			return nil, err
 		}
 		if err := chargeChange(txn, index, old.holding(), a.holding(), true); err != nil {

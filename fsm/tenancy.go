@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -444,6 +445,19 @@ func checkProject(txn *memdb.Txn, tenant, project string) error {
 		return fieldErrf("project", ErrNotFound, "tenant %s has no project %s", tenant, project)
 	}
 	return nil
+}
+
+// checkMovedProject is checkProject for an object of kind moved from
+// tenant from to tenant to that keeps its project because the change did
+// not name one (given): when the new tenant has no project of that name,
+// the error says to give the project with the tenant, rather than that a
+// project the caller never named was not found.
+func checkMovedProject(txn *memdb.Txn, kind, name, from, to, project string, given bool) error {
+	err := checkProject(txn, to, project)
+	if err == nil || given || from == to || !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return fieldErrf("project", ErrInvalid, "%s %s is in project %s of tenant %s, and tenant %s has no project of that name: give project with the new tenant (\"\" for none)", kind, name, project, from, to)
 }
 
 // charge records h. With enforce, an increase that would pass a limit of

@@ -3,6 +3,7 @@ package fsm
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/moxxie/moxxie/ipam"
@@ -111,6 +112,19 @@ func TestFSM_QuotaAddresses(t *testing.T) {
 	applyOK(t, f, next(), &AddressUpdateRequest{ID: "x-1", Project: str("db")})
 	if u, p := usage(t, f, "acme"), usage(t, f, "acme/db"); u.Amounts[quota.IPv4] != 2 || p.Amounts[quota.IPv4] != 1 {
 		t.Fatalf("after the move: tenant %+v, project %+v", u, p)
+	}
+	// Moving it to a tenant without that project asks for the project
+	// (not "not found", which reads as if the address were gone); with
+	// project "" it moves.
+	r = applyCmd(t, f, next(), &AddressUpdateRequest{ID: "x-1", Tenant: str("other")})
+	requireErrorIs(t, r.Err, ErrInvalid)
+	if fe := (*FieldError)(nil); !errors.As(r.Err, &fe) || fe.Field != "project" || !strings.Contains(r.Err.Error(), "is in project db of tenant acme, and tenant other has no project of that name: give project with the new tenant") {
+		t.Fatalf("move without project: %v", r.Err)
+	}
+	requireErrorIs(t, applyCmd(t, f, next(), &AddressUpdateRequest{ID: "x-1", Tenant: str("other"), Project: str("db")}).Err, ErrNotFound)
+	moved := applyOK(t, f, next(), &AddressUpdateRequest{ID: "x-1", Tenant: str("other"), Project: str("")}).Value.(*Address)
+	if moved.Tenant != "other" || moved.Project != "" {
+		t.Fatalf("moved %+v", moved)
 	}
 	testSnapshotRestore(t, f)
 }
