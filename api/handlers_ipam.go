@@ -330,8 +330,10 @@ func (s *server) handlePrefixUpdate(c *call) error {
 	if err := decodePatch(c.body, &req); err != nil {
 		return err
 	}
-	if req == (PrefixUpdateRequest{}) {
-		// Nothing to change: the prefix as it is, without a write.
+	if req == (PrefixUpdateRequest{}) && c.r.Header.Get(headerIdempotencyKey) == "" {
+		// Nothing to change: the prefix as it is, without a write. With
+		// an Idempotency-Key it is written, so that the key is kept
+		// with its request like any other.
 		return s.handlePrefixGet(c)
 	}
 	cmd := &fsm.PrefixUpdateRequest{ID: id, Tenant: req.Tenant, Project: req.Project, Description: req.Description, ProjectRules: true}

@@ -344,8 +344,10 @@ func (s *server) handleAddressUpdate(c *call) error {
 	if err := decodePatch(c.body, &req); err != nil {
 		return err
 	}
-	if req == (AddressUpdateRequest{}) {
-		// Nothing to change: the address as it is, without a write.
+	if req == (AddressUpdateRequest{}) && c.r.Header.Get(headerIdempotencyKey) == "" {
+		// Nothing to change: the address as it is, without a write. With
+		// an Idempotency-Key it is written, so that the key is kept
+		// with its request like any other.
 		return s.handleAddressGet(c)
 	}
 	if err := s.checkAddressVisible(c, id); err != nil {

@@ -549,6 +549,17 @@ func TestIPAM_AllocateIdempotent(t *testing.T) {
 	if got := ts.allocate(p.ID, `{"count":2}`, "Idempotency-Key", "alloc-2"); fmt.Sprint(addrs(got)) != "[10.0.0.3 10.0.0.4]" {
 		t.Fatalf("second key %v", addrs(got))
 	}
+	// A keyed PATCH that changes nothing keeps its key like any other
+	// write: the key then refuses another body.
+	id := a.Addresses[0].ID
+	for _, target := range []string{"/v1/ipam/addresses/" + id, "/v1/ipam/prefixes/" + p.ID} {
+		wantStatus(t, ts.do("PATCH", target, `{}`, "Idempotency-Key", "noop-"+target), 200)
+		replay := ts.do("PATCH", target, `{}`, "Idempotency-Key", "noop-"+target)
+		if wantStatus(t, replay, 200); replay.Header().Get("Idempotent-Replayed") != "true" {
+			t.Errorf("%s: the keyed no-op was not replayed", target)
+		}
+		wantError(t, ts.do("PATCH", target, `{"description":"x"}`, "Idempotency-Key", "noop-"+target), 422, CodeIdempotencyMismatch, "Idempotency-Key")
+	}
 }
 
 func TestIPAM_Quarantine(t *testing.T) {
