@@ -200,7 +200,8 @@ func formatRanges(rs []client.IDRange) string {
 func (a *app) poolCommand(k *poolKind) *cobra.Command {
 	var req client.PoolRequest
 	var ranges []string
-	create := &cobra.Command{
+	var create *cobra.Command
+	create = &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a " + k.poolName,
 		Args:  exactArgs("NAME"),
@@ -208,6 +209,10 @@ func (a *app) poolCommand(k *poolKind) *cobra.Command {
 			rs, err := parseRanges(ranges)
 			if err != nil {
 				return err
+			}
+			if len(rs) == 0 && create.Flags().Changed("range") {
+				// --range "" would otherwise mean the whole space.
+				return usagef("--range is empty: give FIRST-LAST, such as 100-199, or leave --range out for %s", k.space)
 			}
 			req.Name, req.Ranges = args[0], rs
 			p, err := k.createPool(ctx, c, req)

@@ -427,6 +427,9 @@ func TestIPAM_VLAN(t *testing.T) {
 			t.Errorf("--range %s: exit %d, %q", bad, code, stderr)
 		}
 	}
+	if _, stderr, code := runCLI(t, f.env(), "ipam", "vni-pool", "create", "x", "--range", ""); code != 2 || !strings.Contains(stderr, "--range is empty") {
+		t.Errorf(`--range "": exit %d, %q`, code, stderr)
+	}
 	out, _ = f.cli(t, 0, "ipam", "vlan-group", "list")
 	want := `NAME  RANGES       UTILIZATION  TENANT  ID
 lab   100-199,300  0%           acme    g1
