@@ -93,6 +93,11 @@ func addressFilter(c *call) (fsm.AddressFilter, error) {
 	if f.Tenant, err = queryTenant(c); err != nil {
 		return f, err
 	}
+	if ip := q.Get("address"); ip != "" {
+		if f.Address, err = queryIP(ip); err != nil {
+			return f, err
+		}
+	}
 	if f.Owner != "" {
 		if err := ipam.ValidOwner(f.Owner); err != nil {
 			return f, invalid("owner", "%v", err)
@@ -115,6 +120,21 @@ func addressFilter(c *call) (fsm.AddressFilter, error) {
 		}
 	}
 	return f, nil
+}
+
+// queryIP parses the address query parameter: one IP, IPv4-mapped ones
+// written as IPv4 as the API stores them.
+func queryIP(v string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(v)
+	switch {
+	case err != nil:
+		return a, invalid("address", "%q is not an IP address", v)
+	case a.Zone() != "":
+		return a, invalid("address", "%q has a zone; give the address without %%%s", v, a.Zone())
+	case a.Is4In6():
+		return a, invalid("address", "%s is IPv4-mapped: write it as %s", v, a.Unmap())
+	}
+	return a, nil
 }
 
 // handleAddressList lists addresses filtered by the query, a page at a
@@ -155,13 +175,28 @@ func addressTenant(a *fsm.Address) string { return a.Tenant }
 
 // handleAddressGet returns one address; it supports blocking queries.
 func (s *server) handleAddressGet(c *call) error {
-	id, err := pathID(c, "id")
+	id, err := addressID(c)
 	if err != nil {
 		return err
 	}
 	return serveTenantGet(s, c, "id", "address", id, addressTenant, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.Address, error) {
 		return st.Address(ws, id)
 	})
+}
+
+// addressID returns the address ID of the path. An IP there is a 404
+// that says where to look the IP up: no ID is an IP, and "not found"
+// alone reads as if the IP were free.
+func addressID(c *call) (string, error) {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return "", err
+	}
+	if _, perr := netip.ParseAddr(id); perr == nil {
+		return "", &apiError{status: http.StatusNotFound, code: CodeNotFound, field: "id", message: fmt.Sprintf(
+			"no address has the ID %q: the path takes an address's ID, not its IP; find the address at an IP with GET /v1/ipam/addresses?address=%s (moxxiectl ipam address list --ip %s)", id, id, id)}
+	}
+	return id, nil
 }
 
 // handlePrefixAllocate hands out addresses of an active prefix, all or
@@ -336,7 +371,7 @@ func checkForwardName(name string) error {
 
 // handleAddressUpdate changes an address's status or descriptive fields.
 func (s *server) handleAddressUpdate(c *call) error {
-	id, err := pathID(c, "id")
+	id, err := addressID(c)
 	if err != nil {
 		return err
 	}
@@ -390,7 +425,7 @@ func (s *server) handleAddressUpdate(c *call) error {
 // handleAddressRelease releases an address into quarantine, or at once
 // with ?force=true.
 func (s *server) handleAddressRelease(c *call) error {
-	id, err := pathID(c, "id")
+	id, err := addressID(c)
 	if err != nil {
 		return err
 	}

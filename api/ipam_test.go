@@ -1092,3 +1092,44 @@ func wantBlockedIndex(t *testing.T, target, idx string, rec *httptest.ResponseRe
 		t.Fatalf("%s: index %d after %d", target, got, want)
 	}
 }
+
+// TestIPAM_AddressByIP finds an address by its IP with ?address=, and an
+// IP in an address path is a 404 that says so.
+func TestIPAM_AddressByIP(t *testing.T) {
+	ts := newLeader(t)
+	ts.call("POST", "/v1/ipam/vrfs", `{"id":"blue"}`, 201, nil)
+	g := ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)
+	b := ts.createPrefix(`{"prefix":"10.0.0.0/24","vrf":"blue"}`)
+	ga := ts.allocate(g.ID, `{}`)[0]
+	ba := ts.allocate(b.ID, `{}`)[0]
+	var l testAddresses
+	ts.call("GET", "/v1/ipam/addresses?address=10.0.0.1", "", 200, &l)
+	if len(l.Addresses) != 2 || l.Addresses[0].ID != ba.ID || l.Addresses[1].ID != ga.ID {
+		t.Fatalf("at 10.0.0.1: %+v", l.Addresses)
+	}
+	ts.call("GET", "/v1/ipam/addresses?address=10.0.0.1&vrf=global", "", 200, &l)
+	if len(l.Addresses) != 1 || l.Addresses[0].ID != ga.ID {
+		t.Fatalf("at 10.0.0.1 in global: %+v", l.Addresses)
+	}
+	ts.call("GET", "/v1/ipam/addresses?address=10.0.0.2", "", 200, &l)
+	if len(l.Addresses) != 0 {
+		t.Fatalf("at a free IP: %+v", l.Addresses)
+	}
+	for _, bad := range []string{"10.0.0.256", "::ffff:10.0.0.1", "fe80::1%25eth0", "10.0.0.0/24"} {
+		wantError(t, ts.do("GET", "/v1/ipam/addresses?address="+bad, ""), 400, CodeInvalidRequest, "address")
+	}
+	before := ts.b.applies.Load()
+	for _, m := range []string{"GET", "PATCH", "DELETE"} {
+		body := ""
+		if m == "PATCH" {
+			body = `{"description":"x"}`
+		}
+		e := wantError(t, ts.do(m, "/v1/ipam/addresses/10.0.0.1", body), 404, CodeNotFound, "id")
+		if !strings.Contains(e.Message, "not its IP") || !strings.Contains(e.Message, "?address=10.0.0.1") {
+			t.Errorf("%s by IP: %q", m, e.Message)
+		}
+	}
+	if n := ts.b.applies.Load(); n != before {
+		t.Fatalf("%d requests by IP reached Apply", n-before)
+	}
+}

@@ -240,10 +240,13 @@ type AddressUpdate struct {
 type AddressFilter struct {
 	PrefixID string
 	VRF      string
-	Tenant   string
-	Owner    string
-	DNSName  string
-	Status   string
+	// Address selects the addresses at this IP (in every VRF unless VRF
+	// is set).
+	Address string
+	Tenant  string
+	Owner   string
+	DNSName string
+	Status  string
 	// Limit bounds the number of addresses; zero is the server's default.
 	Limit int
 	// After resumes a listing after a page: the Next of that page
@@ -255,6 +258,7 @@ func (f AddressFilter) values() url.Values {
 	v := url.Values{}
 	setNonEmpty(v, "prefix_id", f.PrefixID)
 	setNonEmpty(v, "vrf", f.VRF)
+	setNonEmpty(v, "address", f.Address)
 	setNonEmpty(v, "tenant", f.Tenant)
 	setNonEmpty(v, "owner", f.Owner)
 	setNonEmpty(v, "dns_name", f.DNSName)

@@ -286,3 +286,48 @@ func TestAddresses_ContainerListsItsChildren(t *testing.T) {
 }
 
 func sortedIDs(l []*Address) []string { return slices.Sorted(slices.Values(ids(l))) }
+
+// TestAddresses_AtAnIP finds the addresses at one IP: in every VRF, in
+// one, and with the other filters.
+func TestAddresses_AtAnIP(t *testing.T) {
+	x := pagingFixture(t)
+	s := x.f.State()
+	_, all, _ := s.Addresses(nil, AddressFilter{})
+	at := map[netip.Addr][]*Address{}
+	for _, a := range all {
+		ip := netip.MustParseAddr(a.Address)
+		at[ip] = append(at[ip], a)
+	}
+	both := 0
+	for ip, want := range at {
+		if len(want) > 1 {
+			both++
+		}
+		for _, f := range []AddressFilter{{Address: ip}, {Address: ip, VRF: "red"}, {Address: ip, VRF: DefaultVRF}, {Address: ip, Tenant: "acme"}, {Address: ip, Limit: 1}} {
+			var w []*Address
+			for _, a := range want {
+				g := f
+				g.Address, g.Limit = netip.Addr{}, 0
+				if g.match(a) && (f.Limit == 0 || len(w) < f.Limit) {
+					w = append(w, a)
+				}
+			}
+			_, got, err := s.Addresses(nil, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(got), ids(w)) {
+				t.Fatalf("%+v: got %v, want %v", f, ids(got), ids(w))
+			}
+		}
+		if p := pages(t, s, AddressFilter{Address: ip}, 1); !slices.Equal(ids(p), ids(want)) {
+			t.Fatalf("%s in pages of 1: got %v, want %v", ip, ids(p), ids(want))
+		}
+	}
+	if both == 0 {
+		t.Fatal("no IP is in two VRFs: the fixture does not test it")
+	}
+	if _, got, _ := s.Addresses(nil, AddressFilter{Address: netip.MustParseAddr("192.0.2.1")}); len(got) != 0 {
+		t.Fatalf("a free IP lists %v", ids(got))
+	}
+}

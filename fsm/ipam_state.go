@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
@@ -246,7 +247,10 @@ type AddressFilter struct {
 	// prefixes inside a container (as NetBox lists a parent's IPs).
 	PrefixID string
 	VRF      string
-	Tenant   string
+	// Address, when valid, selects the addresses at this IP: in VRF, or
+	// in every VRF.
+	Address netip.Addr
+	Tenant  string
 	Owner    string
 	DNSName  string
 	Status   string
@@ -288,6 +292,7 @@ func (f *AddressFilter) skip(a *Address, byID bool) bool {
 
 func (f *AddressFilter) match(a *Address) bool {
 	return f.inPrefix(a) &&
+		(!f.Address.IsValid() || a.Address == f.Address.String()) &&
 		(f.VRF == "" || a.VRF == f.VRF) &&
 		(f.Tenant == "" || a.Tenant == f.Tenant) &&
 		(f.Owner == "" || a.Owner == f.Owner) &&
@@ -324,6 +329,8 @@ func (s *Store) Addresses(ws memdb.WatchSet, f AddressFilter) (uint64, []*Addres
 		}
 	}
 	switch {
+	case f.Address.IsValid():
+		return s.addressesAt(txn, ws, f)
 	case f.DNSName != "":
 		byID("dns_name", strings.TrimSuffix(f.DNSName, "."), func(a *Address) string { return a.DNSName })
 	case f.Owner != "":
@@ -366,6 +373,39 @@ func (s *Store) Addresses(ws memdb.WatchSet, f AddressFilter) (uint64, []*Addres
 		}
 	}
 	return s.tableIndex(txn, tableAddresses), out, nil
+}
+
+// addressesAt lists the addresses at f.Address, one lookup in the addr
+// index per VRF (f.VRF, or every VRF in the index's order).
+func (s *Store) addressesAt(txn *memdb.Txn, ws memdb.WatchSet, f AddressFilter) (uint64, []*Address, error) {
+	vrfs := []string{f.VRF}
+	if f.VRF == "" {
+		it, err := txn.Get(tableVRFs, "id")
+		if err != nil {
+			return 0, nil, err
+		}
+		vrfs[0] = DefaultVRF
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			vrfs = append(vrfs, raw.(*VRF).ID)
+		}
+		slices.Sort(vrfs)
+		vrfs = slices.Compact(vrfs)
+	}
+	watchTable(txn, ws, tableAddresses)
+	out := []*Address{}
+	for _, vrf := range vrfs {
+		raw, err := txn.First(tableAddresses, "addr", vrf, f.Address)
+		if err != nil {
+			return 0, nil, err
+		}
+		if a, ok := raw.(*Address); ok && !f.skip(a, false) && f.match(a) {
+			out = append(out, a)
+			if f.Limit > 0 && len(out) == f.Limit {
+				break
+			}
+		}
+	}
+	return s.tableIndex(txn, tableAddresses, tableVRFs), out, nil
 }
 
 // prefixAddressList lists the addresses of f.PrefixID from the range of

@@ -76,6 +76,7 @@ func (a *app) addressListCommand() *cobra.Command {
 	fl.StringVar(&f.PrefixID, "prefix-id", "", "the same as --prefix")
 	_ = fl.MarkHidden("prefix-id")
 	fl.StringVar(&f.VRF, "vrf", "", "only addresses of this VRF")
+	fl.StringVar(&f.Address, "ip", "", "only the addresses at this IP (in every VRF unless --vrf is given)")
 	fl.StringVar(&f.Tenant, "tenant", "", "only addresses of this tenant")
 	fl.StringVar(&f.Owner, "owner", "", "only addresses of this owner, e.g. vm:101/net0")
 	fl.StringVar(&f.DNSName, "dns-name", "", "only addresses with this DNS name")

@@ -365,6 +365,8 @@ func TestIPAM_Address(t *testing.T) {
 	}
 	f.cli(t, 0, "ipam", "address", "list", "--prefix-id", "p1")
 	f.checkCall(t, "GET /v1/ipam/addresses?limit=5000&prefix_id=p1")
+	f.cli(t, 0, "ipam", "address", "list", "--ip", "10.0.0.10")
+	f.checkCall(t, "GET /v1/ipam/addresses?address=10.0.0.10&limit=5000")
 	out, _ = f.cli(t, 0, "ipam", "address", "get", "a2")
 	want = `ID:           a2
 Address:      10.0.0.10
