@@ -1,5 +1,7 @@
 package fsm
 
+import "github.com/hashicorp/go-memdb"
+
 // SettingUpsertRequest sets a cluster setting. With CASIndex non-nil the
 // write succeeds only if the setting's ModifyIndex equals it (0: the setting
 // must not exist).
@@ -60,6 +62,24 @@ type IdempotencyReapRequest struct {
 
 // Type returns IdempotencyReapType.
 func (*IdempotencyReapRequest) Type() MessageType { return IdempotencyReapType }
+
+// RestoreMarkRequest follows a snapshot restore. A restored state carries
+// the indexes of the snapshot, lower than the log's, and SOA serials are
+// the index of the DNS tables: applied, it moves that index to its own, so
+// that serials go on rising from where they were before the restore.
+type RestoreMarkRequest struct {
+	WriteMeta
+	// SnapshotIndex is the index the restored snapshot was taken at, for
+	// the log.
+	SnapshotIndex uint64
+}
+
+// Type returns RestoreMarkType.
+func (*RestoreMarkRequest) Type() MessageType { return RestoreMarkType }
+
+func applyRestoreMark(txn *memdb.Txn, index uint64, _ Command) (any, error) {
+	return nil, touchTable(txn, tableZones, index)
+}
 
 // BatchRequest carries several encoded commands in one log entry, so that
 // concurrent writes share one disk sync. Each entry applies in its own

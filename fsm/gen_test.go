@@ -308,7 +308,8 @@ func (g *logGen) nextEntry() []byte {
 			case m == 0:
 				b.Entries = append(b.Entries, mustEncode(g.t, &BatchRequest{Entries: [][]byte{g.encoded()}}))
 			case m == 1:
-				b.Entries = append(b.Entries, []byte{byte(IgnoreUnknownTypeFlag) | 77})
+				// No type is registered as 127.
+				b.Entries = append(b.Entries, []byte{byte(IgnoreUnknownTypeFlag) | 127})
 			case m < 5 && len(g.idem) > 0:
 				b.Entries = append(b.Entries, g.idem[g.rnd.IntN(len(g.idem))])
 			default:

@@ -368,6 +368,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		DRFailoverEndType:  &DRFailoverEndRequest{WriteMeta: meta(74), Plan: "web"},
 		RetentionPruneType: &RetentionPruneRequest{WriteMeta: meta(75), OperationsBefore: 1000, GoneBefore: 2000, Max: 5000},
 		DRIsolationType:    &DRIsolationRequest{WriteMeta: meta(76), Plan: "web", Action: DRIsolationStopped, VMIDs: []int{101}, By: "sync"},
+		RestoreMarkType:    &RestoreMarkRequest{WriteMeta: meta(77), SnapshotIndex: 42},
 	}
 }
 

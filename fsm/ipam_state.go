@@ -251,9 +251,9 @@ type AddressFilter struct {
 	// in every VRF.
 	Address netip.Addr
 	Tenant  string
-	Owner    string
-	DNSName  string
-	Status   string
+	Owner   string
+	DNSName string
+	Status  string
 	// Limit, when positive, bounds the number returned.
 	Limit int
 	// After, when set, resumes a listing after the address a previous

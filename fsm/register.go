@@ -107,6 +107,7 @@ func init() {
 	register(DRFailoverEndType, "dr_failover_end", func() Command { return new(DRFailoverEndRequest) }, applyDRFailoverEnd)
 	register(RetentionPruneType, "retention_prune", func() Command { return new(RetentionPruneRequest) }, applyRetentionPrune)
 	register(DRIsolationType, "dr_isolation", func() Command { return new(DRIsolationRequest) }, validated(applyDRIsolation))
+	register(RestoreMarkType, "restore_mark", func() Command { return new(RestoreMarkRequest) }, applyRestoreMark)
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

@@ -139,6 +139,7 @@ var messageTypeConsts = map[string]MessageType{
 	"DRFenceType":              DRFenceType,
 	"DRFailoverEndType":        DRFailoverEndType,
 	"RetentionPruneType":       RetentionPruneType,
+	"RestoreMarkType":          RestoreMarkType,
 	"DRIsolationType":          DRIsolationType,
 }
 

@@ -103,6 +103,10 @@ const (
 	// older version skips it and behaves as its version did, which never
 	// fenced a site by itself.
 	DRIsolationType MessageType = 76 | IgnoreUnknownTypeFlag
+	// RestoreMarkType carries IgnoreUnknownTypeFlag: a server of an
+	// older version skips it, and its SOA serials stay where a restored
+	// state put them until the next change of a zone, prefix or address.
+	RestoreMarkType MessageType = 77 | IgnoreUnknownTypeFlag
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does

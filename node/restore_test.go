@@ -30,6 +30,16 @@ func TestMultiNode_RestoreFencesWrites(t *testing.T) {
 	if r := put(t, l, tok, "after-backup", "1"); r.status != http.StatusOK {
 		t.Fatalf("put: %d %s", r.status, r.body)
 	}
+	// A zone after the backup moves the SOA serials (the DNS index) on;
+	// the restore takes the zone away but not the serials back.
+	if r := call(t, l, "POST", "/v1/dns/zones", tok, map[string]string{"name": "after.test"}, nil); r.status != http.StatusCreated {
+		t.Fatalf("zone: %d %s", r.status, r.body)
+	}
+	d, err := l.State().DNS(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := d.Index
 	var f *Server
 	for _, s := range servers {
 		if s != l {
@@ -83,6 +93,13 @@ func TestMultiNode_RestoreFencesWrites(t *testing.T) {
 				if (set != nil) != want {
 					return fmt.Errorf("%s: setting %s present %v, want %v", s.ID(), key, set != nil, want)
 				}
+			}
+			d, err := s.State().DNS(nil)
+			if err != nil {
+				return err
+			}
+			if len(d.Zones) != 0 || d.Index <= serial {
+				return fmt.Errorf("%s: zones %v at DNS index %d, want none at an index above %d", s.ID(), d.Zones, d.Index, serial)
 			}
 		}
 		return nil

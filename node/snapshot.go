@@ -40,6 +40,22 @@ func (s *Server) SnapshotSave(ctx context.Context, w io.Writer) (*fsm.ArchiveMet
 // restore waits for those in flight, and new ones wait for it (Apply), so
 // that no write is acknowledged while it runs and then lost to it.
 func (s *Server) SnapshotRestore(ctx context.Context, read func() (*fsm.Archive, error)) (*fsm.Archive, error) {
+	a, err := s.restoreFenced(ctx, read)
+	if err != nil {
+		return nil, err
+	}
+	// The restored state carries the snapshot's indexes, and SOA serials
+	// are an index of it: move them past the log's end, so that they do
+	// not go back with the state. Without it they move at the next change.
+	if _, err := s.raftApply(&fsm.RestoreMarkRequest{SnapshotIndex: a.Meta.Index}); err != nil {
+		s.logger.Warn("SOA serials stay at the restored snapshot's index until the next change", "err", err)
+	}
+	return a, nil
+}
+
+// restoreFenced restores the archive read returns while it holds the
+// write fence.
+func (s *Server) restoreFenced(ctx context.Context, read func() (*fsm.Archive, error)) (*fsm.Archive, error) {
 	if !s.IsLeader() {
 		return nil, api.ErrNotLeader
 	}
