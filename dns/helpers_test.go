@@ -60,8 +60,9 @@ func watchSource(t testing.TB, src Source) *Moxxie {
 // message, so tests see what a client would.
 type wireWriter struct {
 	test.ResponseWriter
-	msg *dns.Msg
-	err error
+	msg  *dns.Msg
+	size int // bytes of the last message written
+	err  error
 }
 
 func (w *wireWriter) Write(b []byte) (int, error) {
@@ -70,7 +71,7 @@ func (w *wireWriter) Write(b []byte) (int, error) {
 		w.err = err
 		return 0, err
 	}
-	w.msg = m
+	w.msg, w.size = m, len(b)
 	return len(b), nil
 }
 

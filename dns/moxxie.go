@@ -2,6 +2,7 @@ package dns
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -209,7 +210,28 @@ func writeMsg(w dns.ResponseWriter, r *dns.Msg, rcode int, answer, ns []dns.RR) 
 	m := new(dns.Msg)
 	m.SetRcode(r, rcode)
 	m.Authoritative = true
-	m.Answer = answer
+	m.Compress = true
+	m.Answer = echoCase(r.Question[0].Name, answer)
 	m.Ns = ns
 	return w.WriteMsg(m)
+}
+
+// echoCase returns answer with every owner name that is qname but for case
+// written as qname, copying the records it changes: the stored records are
+// in lower case, and an answer's owner echoes the question's case, as the
+// prebuilt answers do by pointing at the question.
+func echoCase(qname string, answer []dns.RR) []dns.RR {
+	out := answer
+	for i, rr := range answer {
+		if h := rr.Header(); h.Name == qname || !strings.EqualFold(h.Name, qname) {
+			continue
+		}
+		if &out[0] == &answer[0] {
+			out = slices.Clone(answer)
+		}
+		c := dns.Copy(rr)
+		c.Header().Name = qname
+		out[i] = c
+	}
+	return out
 }

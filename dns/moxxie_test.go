@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"context"
 	"strconv"
 	"testing"
 
@@ -54,6 +55,11 @@ var serveCases = []test.Case{
 	{Qname: "web.moxxie.test.", Qtype: dns.TypeANY, Answer: []dns.RR{
 		test.A("web.moxxie.test. 60 IN A 10.0.0.5"),
 		test.AAAA("web.moxxie.test. 60 IN AAAA 2001:db8::5"),
+	}},
+	// Also answers written from records, not prebuilt, echo its case.
+	{Qname: "Web.MOXXIE.test.", Qtype: dns.TypeANY, Answer: []dns.RR{
+		test.A("Web.MOXXIE.test. 60 IN A 10.0.0.5"),
+		test.AAAA("Web.MOXXIE.test. 60 IN AAAA 2001:db8::5"),
 	}},
 }
 
@@ -173,9 +179,29 @@ func TestServeDNSLargeAnswer(t *testing.T) {
 	if _, resp := serve(t, m, req, true); len(resp.Answer) != 60 || resp.Truncated {
 		t.Errorf("TCP: %d answers, truncated %v; want all 60", len(resp.Answer), resp.Truncated)
 	}
+	// Written from the records rather than prebuilt, the answer still
+	// echoes the question's case, and is compressed.
+	mixed := new(dns.Msg).SetQuestion("BIG.moxxie.Test.", dns.TypeANY)
+	ww := &wireWriter{ResponseWriter: test.ResponseWriter{TCP: true}}
+	if _, err := m.ServeDNS(context.Background(), ww, mixed); err != nil || ww.err != nil {
+		t.Fatalf("ANY: %v %v", err, ww.err)
+	}
+	resp := ww.msg
+	if len(resp.Answer) != 60 {
+		t.Fatalf("ANY: %d answers, want 60", len(resp.Answer))
+	}
+	for _, rr := range resp.Answer {
+		if rr.Header().Name != "BIG.moxxie.Test." {
+			t.Fatalf("ANY answer owner %q, want the question's case", rr.Header().Name)
+		}
+	}
+	// Each A record compressed: a 2-byte pointer and 14 bytes.
+	if ww.size > 12+22+60*16 {
+		t.Errorf("ANY answer of 60 A records is %d bytes: not compressed", ww.size)
+	}
 	// Without CoreDNS's ScrubWriter in front, the plugin's fallback writes
 	// the whole message; the server truncates it. Check the fallback ran.
-	_, resp := serve(t, m, req, false)
+	_, resp = serve(t, m, req, false)
 	if len(resp.Answer) != 60 {
 		t.Errorf("UDP fallback: %d answers, want 60 before the server's truncation", len(resp.Answer))
 	}
