@@ -158,10 +158,8 @@ func poolCreate(k *poolKind) func(*server, *call) error {
 		if len(req.Ranges) == 0 {
 			req.Ranges = []ipam.IDRange{k.all}
 		}
-		for i, r := range req.Ranges {
-			if r.First == 0 || r.Last == 0 {
-				return invalid("ranges", "range %d (%d-%d): first and last are both required and at least %d (for one ID give the same number twice)", i+1, r.First, r.Last, k.all.First)
-			}
+		if err := checkRangeEnds(k, req.Ranges); err != nil {
+			return err
 		}
 		if looksLikeID(req.Name) {
 			return invalid("name", "%q has the form of an ID: a %s is found by its ID before its name, so it could not be found by this name", req.Name, k.noun)
@@ -178,6 +176,63 @@ func poolCreate(k *poolKind) func(*server, *call) error {
 		}
 		return s.apply(c, cmd, http.StatusCreated, nil)
 	}
+}
+
+// PoolUpdateRequest is the body of PATCH /v1/ipam/vlan-groups/{id} and
+// /v1/ipam/vni-pools/{id}: absent members stay as they are.
+type PoolUpdateRequest struct {
+	Name        *string         `json:"name"`
+	Ranges      *[]ipam.IDRange `json:"ranges"`
+	Description *string         `json:"description"`
+}
+
+// poolUpdate returns the handler that changes a pool's name, ranges or
+// description, by ID or name.
+func poolUpdate(k *poolKind) func(*server, *call) error {
+	return func(s *server, c *call) error {
+		ref, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		var req PoolUpdateRequest
+		if err := decodePatch(c.body, &req); err != nil {
+			return err
+		}
+		if req.Ranges != nil {
+			if len(*req.Ranges) == 0 {
+				return invalid("ranges", "an empty list holds no IDs: give the ranges the %s is to have", k.noun)
+			}
+			if err := checkRangeEnds(k, *req.Ranges); err != nil {
+				return err
+			}
+		}
+		if req.Name != nil && looksLikeID(*req.Name) {
+			return invalid("name", "%q has the form of an ID: a %s is found by its ID before its name, so it could not be found by this name", *req.Name, k.noun)
+		}
+		id, err := s.resolvePool(c, k, ref, "id")
+		if err != nil {
+			return err
+		}
+		cmd := &fsm.PoolUpdateRequest{Kind: k.kind, ID: id, Name: req.Name, Ranges: req.Ranges, Description: req.Description}
+		if err := cmd.Validate(); err != nil {
+			return err
+		}
+		if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+			return err
+		}
+		return s.apply(c, cmd, http.StatusOK, nil)
+	}
+}
+
+// checkRangeEnds refuses a range without both ends: JSON leaves a missing
+// member zero, which no VLAN ID or VNI is.
+func checkRangeEnds(k *poolKind, ranges []ipam.IDRange) error {
+	for i, r := range ranges {
+		if r.First == 0 || r.Last == 0 {
+			return invalid("ranges", "range %d (%d-%d): first and last are both required and at least %d (for one ID give the same number twice)", i+1, r.First, r.Last, k.all.First)
+		}
+	}
+	return nil
 }
 
 // poolDelete returns the handler that deletes a pool with no allocations,

@@ -1049,7 +1049,7 @@ func TestIPAM_RoutesNeedAuth(t *testing.T) {
 		path := strings.NewReplacer("{id}", "x", "{name}", "x.test").Replace(r.Path)
 		wantError(t, ts.do(r.Method, path, `{}`, "Authorization", ""), 401, CodeUnauthorized, "")
 	}
-	if n != 41 {
+	if n != 43 {
 		t.Errorf("%d IPAM and DNS routes", n)
 	}
 }
@@ -1131,5 +1131,35 @@ func TestIPAM_AddressByIP(t *testing.T) {
 	}
 	if n := ts.b.applies.Load(); n != before {
 		t.Fatalf("%d requests by IP reached Apply", n-before)
+	}
+}
+
+// TestIPAM_PoolUpdate changes a VLAN group's and a VNI pool's ranges and
+// name with PATCH; ranges that leave out a handed-out ID are refused.
+func TestIPAM_PoolUpdate(t *testing.T) {
+	ts := newLeader(t)
+	for _, c := range []struct{ path, number string }{{"/v1/ipam/vlan-groups", "vid"}, {"/v1/ipam/vni-pools", "vni"}} {
+		var p testPool
+		ts.call("POST", c.path, `{"name":"prod","ranges":[{"first":100,"last":109}]}`, 201, &p)
+		ts.call("POST", c.path+"/prod/allocate", `{"`+c.number+`":105}`, 201, nil)
+		// By name or ID; absent fields stay.
+		ts.call("PATCH", c.path+"/prod", `{"ranges":[{"first":104,"last":106},{"first":200,"last":201}]}`, 200, &p)
+		if fmt.Sprint(p.Ranges) != "[{104 106} {200 201}]" || p.Name != "prod" {
+			t.Fatalf("%s: updated %+v", c.path, p)
+		}
+		ts.call("PATCH", c.path+"/"+p.ID, `{"name":"prod-1","description":"d"}`, 200, &p)
+		if p.Name != "prod-1" || fmt.Sprint(p.Ranges) != "[{104 106} {200 201}]" {
+			t.Fatalf("%s: renamed %+v", c.path, p)
+		}
+		msg := ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[{"first":100,"last":104}]}`, 409, CodeConflict, "ranges", false)
+		if !strings.Contains(msg, " 105 ") || !strings.Contains(msg, "outside the new ranges") {
+			t.Errorf("%s: message %q", c.path, msg)
+		}
+		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[]}`, 400, CodeInvalidRequest, "ranges", true)
+		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":null}`, 400, CodeInvalidRequest, "ranges", true)
+		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[{"first":300}]}`, 400, CodeInvalidRequest, "ranges", true)
+		ts.refused("PATCH", c.path+"/prod-1", `{"name":"019ab9a5-9e00-7000-8000-000000000001"}`, 400, CodeInvalidRequest, "name", true)
+		ts.refused("PATCH", c.path+"/prod-1", `{"size":3}`, 400, CodeInvalidRequest, "size", true)
+		ts.refused("PATCH", c.path+"/nope", `{"description":"x"}`, 404, CodeNotFound, "id", true)
 	}
 }

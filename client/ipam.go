@@ -323,6 +323,14 @@ type PoolRequest struct {
 	Description string    `json:"description,omitempty"`
 }
 
+// PoolUpdate changes a VLAN group or VNI pool; nil fields stay as they
+// are. New ranges must hold every ID the pool has handed out.
+type PoolUpdate struct {
+	Name        *string    `json:"name,omitempty"`
+	Ranges      *[]IDRange `json:"ranges,omitempty"`
+	Description *string    `json:"description,omitempty"`
+}
+
 // VLAN is a VLAN ID taken from a VLAN group.
 type VLAN struct {
 	ID          string `json:"id"`
@@ -592,6 +600,12 @@ func (c *Client) VLANGroupGet(ctx context.Context, idOrName string, q *QueryOpti
 	return getOne[Pool](ctx, c, itemPath(vlanGroupsPath, idOrName), nil, q)
 }
 
+// VLANGroupUpdate changes a VLAN group given by ID or name (PATCH
+// /v1/ipam/vlan-groups/{id}).
+func (c *Client) VLANGroupUpdate(ctx context.Context, idOrName string, u PoolUpdate, w *WriteOptions) (*Pool, *Meta, error) {
+	return writeOne[Pool](ctx, c, http.MethodPatch, itemPath(vlanGroupsPath, idOrName), u, w)
+}
+
 // VLANGroupDelete deletes a VLAN group by ID or name (DELETE
 // /v1/ipam/vlan-groups/{id}).
 func (c *Client) VLANGroupDelete(ctx context.Context, idOrName string, w *WriteOptions) (*Pool, *Meta, error) {
@@ -635,6 +649,12 @@ func (c *Client) VNIPoolCreate(ctx context.Context, req PoolRequest, w *WriteOpt
 // VNIPoolGet reads a VNI pool by ID or name (GET /v1/ipam/vni-pools/{id}).
 func (c *Client) VNIPoolGet(ctx context.Context, idOrName string, q *QueryOptions) (*Pool, *Meta, error) {
 	return getOne[Pool](ctx, c, itemPath(vniPoolsPath, idOrName), nil, q)
+}
+
+// VNIPoolUpdate changes a VNI pool given by ID or name (PATCH
+// /v1/ipam/vni-pools/{id}).
+func (c *Client) VNIPoolUpdate(ctx context.Context, idOrName string, u PoolUpdate, w *WriteOptions) (*Pool, *Meta, error) {
+	return writeOne[Pool](ctx, c, http.MethodPatch, itemPath(vniPoolsPath, idOrName), u, w)
 }
 
 // VNIPoolDelete deletes a VNI pool by ID or name (DELETE

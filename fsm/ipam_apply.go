@@ -6,6 +6,7 @@ import (
 	"iter"
 	"math/big"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -1099,6 +1100,74 @@ func applyPoolCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	return poolView(txn, &p), nil
+}
+
+func applyPoolUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*PoolUpdateRequest)
+	old, err := getPool(txn, req.Kind, req.ID)
+	if err != nil {
+		return nil, err
+	}
+	p := *old
+	if req.Name != nil && *req.Name != p.Name {
+		if raw, err := txn.First(tablePools, "name", p.Kind, *req.Name); err != nil {
+			return nil, err
+		} else if raw != nil {
+			return nil, fieldErrf("name", ErrConflict, "%s %s already exists (id %s)", poolNoun(p.Kind), *req.Name, raw.(*Pool).ID)
+		}
+		p.Name = *req.Name
+	}
+	if req.Description != nil {
+		p.Description = *req.Description
+	}
+	if req.Ranges != nil {
+		p.Ranges = slices.Clone(*req.Ranges)
+		if _, err := poolSpace(&p); err != nil {
+			return nil, err
+		}
+		if err := checkPoolRanges(txn, &p); err != nil {
+			return nil, err
+		}
+	}
+	p.ModifyIndex = index
+	if err := insert(txn, tablePools, index, &p); err != nil {
+		return nil, err
+	}
+	return poolView(txn, &p), nil
+}
+
+// checkPoolRanges refuses ranges of pool p that leave out an ID the pool
+// has handed out, or, for a VNI pool, that share numbers with another VNI
+// pool.
+func checkPoolRanges(txn *memdb.Txn, p *Pool) error {
+	it, err := txn.Get(tableIDAllocs, "number_prefix", p.ID)
+	if err != nil {
+		return err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		a := raw.(*IDAllocation)
+		if !slices.ContainsFunc(p.Ranges, func(r ipam.IDRange) bool { return r.First <= a.Number && a.Number <= r.Last }) {
+			return fieldErrf("ranges", ErrConflict, "%s %d (id %s) of %s %s is outside the new ranges: release it first or keep it in a range", itemNoun(p.Kind), a.Number, a.ID, poolNoun(p.Kind), p.Name)
+		}
+	}
+	if p.Kind != PoolVNI {
+		return nil
+	}
+	pools, err := txn.Get(tablePools, "id")
+	if err != nil {
+		return err
+	}
+	for raw := pools.Next(); raw != nil; raw = pools.Next() {
+		o := raw.(*Pool)
+		if o.Kind != PoolVNI || o.ID == p.ID {
+			continue
+		}
+		if a, b, ok := ipam.IDRangesOverlap(p.Ranges, o.Ranges, ipam.MinVNI, ipam.MaxVNI); ok {
+			return fieldErrf("ranges", ErrConflict, "VNIs %d-%d overlap VNI pool %s (%d-%d): a VNI names one overlay network in every zone, so VNI pools may not share numbers",
+				a.First, a.Last, o.Name, b.First, b.Last)
+		}
+	}
+	return nil
 }
 
 func applyPoolDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {

@@ -1,5 +1,7 @@
 package fsm
 
+import "github.com/moxxie/moxxie/ipam"
+
 // IPAM and DNS zone commands. Each has a Validate method that fills in
 // defaults and checks everything that does not depend on the state; the
 // API calls it before proposing, so bad input never reaches the log, and
@@ -245,6 +247,22 @@ func (r *PoolCreateRequest) needsRules() bool { return r.Exclusive && r.Pool.Kin
 
 // Type returns PoolCreateType.
 func (*PoolCreateRequest) Type() MessageType { return PoolCreateType }
+
+// PoolUpdateRequest changes a pool's name, ranges or description; nil
+// fields stay as they are. New ranges must hold every ID the pool has
+// handed out, and a VNI pool's may not share numbers with another VNI
+// pool's.
+type PoolUpdateRequest struct {
+	WriteMeta
+	Kind        string
+	ID          string
+	Name        *string
+	Ranges      *[]ipam.IDRange
+	Description *string
+}
+
+// Type returns PoolUpdateType.
+func (*PoolUpdateRequest) Type() MessageType { return PoolUpdateType }
 
 // PoolDeleteRequest deletes a pool with no allocations. With ZoneRule it
 // also refuses a pool that an SDN zone takes its vnets' tags from, which

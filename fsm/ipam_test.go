@@ -580,6 +580,72 @@ func TestIPAM_Pools(t *testing.T) {
 	x.fails(&IDAllocateRequest{Kind: PoolVNI, PoolID: "g", Number: 1 << 24, Allocation: IDAllocation{ID: "a"}}, ipam.ErrInvalidVNI, "vni", "")
 }
 
+// TestIPAM_PoolUpdate changes a pool's ranges, name and description: new
+// ranges must keep every ID handed out, and VNI pools stay apart.
+func TestIPAM_PoolUpdate(t *testing.T) {
+	rs := func(pairs ...int) *[]ipam.IDRange {
+		out := []ipam.IDRange{}
+		for i := 0; i < len(pairs); i += 2 {
+			out = append(out, ipam.IDRange{First: pairs[i], Last: pairs[i+1]})
+		}
+		return &out
+	}
+	for _, kind := range []string{PoolVLAN, PoolVNI} {
+		t.Run(kind, func(t *testing.T) {
+			x := newIPAM(t)
+			x.ok(&PoolCreateRequest{Pool: Pool{ID: "g", Kind: kind, Name: "prod", Ranges: []ipam.IDRange{{First: 100, Last: 109}}}})
+			x.ok(&PoolCreateRequest{Pool: Pool{ID: "h", Kind: kind, Name: "lab", Ranges: []ipam.IDRange{{First: 300, Last: 309}}}})
+			x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 105, Allocation: IDAllocation{ID: "a1"}})
+			name := func(s string) *string { return &s }
+
+			for _, c := range []struct {
+				name   string
+				req    PoolUpdateRequest
+				err    error
+				field  string
+				msg    string
+				ranges string
+			}{
+				{"grow", PoolUpdateRequest{Ranges: rs(100, 119)}, nil, "", "", "[{100 119}]"},
+				{"split around the allocation", PoolUpdateRequest{Ranges: rs(104, 106, 110, 111)}, nil, "", "", "[{104 106} {110 111}]"},
+				{"leaves out 105", PoolUpdateRequest{Ranges: rs(100, 104, 106, 109)}, ErrConflict, "ranges", itemNoun(kind) + " 105 (id a1) of " + poolNoun(kind) + " prod is outside the new ranges", ""},
+				{"empty", PoolUpdateRequest{Ranges: rs()}, ErrInvalid, "ranges", "holds no IDs", ""},
+				{"out of bounds", PoolUpdateRequest{Ranges: rs(0, 200)}, map[string]error{PoolVLAN: ipam.ErrInvalidVLAN, PoolVNI: ipam.ErrInvalidVNI}[kind], "ranges", "", ""},
+				{"taken name", PoolUpdateRequest{Name: name("lab")}, ErrConflict, "name", poolNoun(kind) + " lab already exists (id h)", ""},
+				{"bad name", PoolUpdateRequest{Name: name("Prod")}, ErrInvalid, "name", "", ""},
+				{"rename", PoolUpdateRequest{Name: name("prod-1"), Description: name("the prod VLANs")}, nil, "", "", "[{104 106} {110 111}]"},
+			} {
+				c.req.Kind, c.req.ID = kind, "g"
+				if c.err != nil {
+					x.fails(&c.req, c.err, c.field, c.msg)
+					continue
+				}
+				pv := x.ok(&c.req).(*PoolView)
+				if fmt.Sprint(pv.Ranges) != c.ranges || pv.ModifyIndex != x.index {
+					t.Fatalf("%s: %+v", c.name, pv.Pool)
+				}
+			}
+			pv := x.ok(&PoolUpdateRequest{Kind: kind, ID: "g"}).(*PoolView)
+			if pv.Name != "prod-1" || pv.Description != "the prod VLANs" || pv.Utilization.Size != "5" || pv.Utilization.Used != "1" {
+				t.Fatalf("after the updates: %+v %+v", pv.Pool, pv.Utilization)
+			}
+			// The new ranges decide what is handed out.
+			if a := x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Allocation: IDAllocation{ID: "a2"}}).(*IDAllocation); a.Number != 104 {
+				t.Fatalf("allocated %d, want 104", a.Number)
+			}
+			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 100, Allocation: IDAllocation{ID: "a3"}}, ipam.ErrOutside, numberField(kind), "")
+			// VNI pools may not come to share numbers; VLAN groups may.
+			over := &PoolUpdateRequest{Kind: kind, ID: "h", Ranges: rs(300, 309, 110, 110)}
+			if kind == PoolVNI {
+				x.fails(over, ErrConflict, "ranges", "VNIs 110-110 overlap VNI pool prod-1 (110-111)")
+			} else {
+				x.ok(over)
+			}
+			x.fails(&PoolUpdateRequest{Kind: kind, ID: "nope", Ranges: rs(1, 2)}, ErrNotFound, "", "")
+		})
+	}
+}
+
 // TestIPAM_ProjectNeedsTenant: an update that gives a project to a prefix
 // or address without a tenant is refused on project when the proposer asks
 // for the rule, and the project dropped as before when it does not (a

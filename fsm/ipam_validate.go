@@ -398,6 +398,27 @@ func (r *PoolCreateRequest) Validate() error {
 	return checkDescription(p.Description)
 }
 
+// Validate checks the fields the update gives.
+func (r *PoolUpdateRequest) Validate() error {
+	if r.Name != nil {
+		if err := checkName("name", *r.Name); err != nil {
+			return err
+		}
+	}
+	if r.Ranges != nil {
+		if len(*r.Ranges) == 0 {
+			return fieldErrf("ranges", ErrInvalid, "an empty list holds no IDs")
+		}
+		if _, err := poolSpace(&Pool{Kind: r.Kind, Ranges: *r.Ranges}); err != nil {
+			return err
+		}
+	}
+	if r.Description != nil {
+		return checkDescription(*r.Description)
+	}
+	return nil
+}
+
 // poolSpace returns the allocation space of a pool.
 func poolSpace(p *Pool) (ipam.Space, error) {
 	var sp ipam.Space

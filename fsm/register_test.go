@@ -140,6 +140,7 @@ var messageTypeConsts = map[string]MessageType{
 	"DRFailoverEndType":        DRFailoverEndType,
 	"RetentionPruneType":       RetentionPruneType,
 	"RestoreMarkType":          RestoreMarkType,
+	"PoolUpdateType":           PoolUpdateType,
 	"DRIsolationType":          DRIsolationType,
 }
 

@@ -107,6 +107,7 @@ const (
 	// older version skips it, and its SOA serials stay where a restored
 	// state put them until the next change of a zone, prefix or address.
 	RestoreMarkType MessageType = 77 | IgnoreUnknownTypeFlag
+	PoolUpdateType  MessageType = 78
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does

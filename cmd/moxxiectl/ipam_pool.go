@@ -79,6 +79,15 @@ func (k *poolKind) getPool(ctx context.Context, c *client.Client, id string, q *
 	return p, err
 }
 
+func (k *poolKind) updatePool(ctx context.Context, c *client.Client, id string, u client.PoolUpdate) (*client.Pool, error) {
+	if k.vni {
+		p, _, err := c.VNIPoolUpdate(ctx, id, u, nil)
+		return p, err
+	}
+	p, _, err := c.VLANGroupUpdate(ctx, id, u, nil)
+	return p, err
+}
+
 func (k *poolKind) deletePool(ctx context.Context, c *client.Client, id string) (*client.Pool, error) {
 	if k.vni {
 		p, _, err := c.VNIPoolDelete(ctx, id, nil)
@@ -251,6 +260,7 @@ func (a *app) poolCommand(k *poolKind) *cobra.Command {
 				}
 				return a.show(p, func(w io.Writer) error { return printPool(w, p) })
 			}),
+		a.poolUpdateCommand(k),
 		&cobra.Command{
 			Use:   "delete ID-OR-NAME",
 			Short: "Delete a " + k.poolName + " with no allocations",
@@ -267,6 +277,49 @@ func (a *app) poolCommand(k *poolKind) *cobra.Command {
 		},
 		a.idAllocateCommand(k),
 	)
+}
+
+// poolUpdateCommand returns the command that changes a pool's name,
+// ranges or description.
+func (a *app) poolUpdateCommand(k *poolKind) *cobra.Command {
+	var name, description string
+	var ranges []string
+	cmd := &cobra.Command{
+		Use:   "update ID-OR-NAME",
+		Short: "Change the name, ranges or description of a " + k.poolName,
+		Long: "Change the name, ranges or description of a " + k.poolName + ". --range replaces all the ranges;\n" +
+			"the new ones must hold every " + k.idName + " handed out.",
+		Args: exactArgs("ID-OR-NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u := client.PoolUpdate{Name: changed(cmd, "name", name), Description: changed(cmd, "description", description)}
+			if cmd.Flags().Changed("range") {
+				rs, err := parseRanges(ranges)
+				if err != nil {
+					return err
+				}
+				if len(rs) == 0 {
+					return usagef("--range is empty: give the ranges the %s is to have, FIRST-LAST", k.poolName)
+				}
+				u.Ranges = &rs
+			}
+			if u == (client.PoolUpdate{}) {
+				return usagef("nothing to update: give --name, --range or --description")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			p, err := k.updatePool(cmd.Context(), c, args[0], u)
+			if err != nil {
+				return err
+			}
+			return a.show(p, func(w io.Writer) error { return printPool(w, p) })
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "new name")
+	cmd.Flags().StringSliceVar(&ranges, "range", nil, "new range of IDs, FIRST-LAST; repeatable; replaces all the ranges")
+	cmd.Flags().StringVar(&description, "description", "", "new description; empty clears it")
+	return cmd
 }
 
 func (a *app) idAllocateCommand(k *poolKind) *cobra.Command {

@@ -634,3 +634,33 @@ func TestIPAM_Usage(t *testing.T) {
 		}
 	}
 }
+
+// TestIPAM_PoolUpdate changes a VLAN group and a VNI pool.
+func TestIPAM_PoolUpdate(t *testing.T) {
+	f := newIPAMFakeAPI(t)
+	f.cli(t, 0, "ipam", "vlan-group", "create", "lab", "--range", "100-199")
+	// update: --range replaces the ranges; only the flags given are sent.
+	out, _ := f.cli(t, 0, "ipam", "vlan-group", "update", "lab", "--range", "100-149", "--range", "300", "--description", "")
+	f.checkCall(t, "PATCH /v1/ipam/vlan-groups/lab")
+	f.checkBody(t, `{"ranges": [{"first": 100, "last": 149}, {"first": 300, "last": 300}], "description": ""}`)
+	if !strings.Contains(out, "Ranges:       100-149,300\n") {
+		t.Errorf("update:\n%s", out)
+	}
+	f.cli(t, 0, "ipam", "vni-pool", "create", "ovl", "--range", "5000-5099")
+	f.cli(t, 0, "ipam", "vni-pool", "update", "ovl", "--name", "overlay")
+	f.checkCall(t, "PATCH /v1/ipam/vni-pools/ovl")
+	f.checkBody(t, `{"name": "overlay"}`)
+	f.cli(t, 0, "ipam", "vni-pool", "delete", "overlay")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lab"}, "nothing to update"},
+		{[]string{"lab", "--range", ""}, "--range is empty"},
+		{[]string{"lab", "--range", "9-1"}, "invalid --range"},
+	} {
+		if _, stderr, code := runCLI(t, f.env(), append([]string{"ipam", "vlan-group", "update"}, c.args...)...); code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("update %v: exit %d, %q", c.args, code, stderr)
+		}
+	}
+}
