@@ -227,6 +227,25 @@ func TestNamedFeed_Bounded(t *testing.T) {
 	}
 }
 
+// TestDNSWakesOnRestoreMark: the mark that follows a restore wakes the DNS
+// reader and moves the DNS index, which SOA serials are, to its own.
+func TestDNSWakesOnRestoreMark(t *testing.T) {
+	x := newIPAM(t)
+	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "moxxie.test"}})
+	st := x.f.State()
+	ws := memdb.NewWatchSet()
+	if _, err := st.DNS(ws); err != nil {
+		t.Fatal(err)
+	}
+	x.ok(&RestoreMarkRequest{SnapshotIndex: 1})
+	if !fired(ws) {
+		t.Fatal("the restore mark did not wake the DNS reader")
+	}
+	if d, err := st.DNS(nil); err != nil || d.Index != x.index {
+		t.Fatalf("DNS index %d (err %v), want the mark's %d", d.Index, err, x.index)
+	}
+}
+
 func TestTracksNamed(t *testing.T) {
 	unnamed := &AddressAllocateRequest{PrefixID: "p"}
 	named := &AddressAllocateRequest{PrefixID: "p", DNSName: "a.moxxie.test"}

@@ -608,6 +608,13 @@ func (s *Store) DNSChanges(ws memdb.WatchSet, cursor uint64) (*DNSData, bool, er
 // dnsZones reads the index, zones and active prefixes of DNSData in txn.
 func (s *Store) dnsZones(ws memdb.WatchSet, txn *memdb.Txn) (*DNSData, error) {
 	d := &DNSData{Index: s.tableIndex(txn, tableZones, tablePrefixes, tableAddresses)}
+	// The zones' index row moves also without a zone changing: after a
+	// restore (RestoreMarkRequest), to move the serials on.
+	ch, _, err := txn.FirstWatch(tableIndex, "id", tableZones)
+	if err != nil {
+		return nil, err
+	}
+	ws.Add(ch)
 	zi, err := txn.Get(tableZones, "id")
 	if err != nil {
 		return nil, err
