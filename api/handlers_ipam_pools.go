@@ -161,8 +161,8 @@ func poolCreate(k *poolKind) func(*server, *call) error {
 		if err := checkRangeEnds(k, req.Ranges); err != nil {
 			return err
 		}
-		if looksLikeID(req.Name) {
-			return invalid("name", "%q has the form of an ID: a %s is found by its ID before its name, so it could not be found by this name", req.Name, k.noun)
+		if err := checkPoolName(k, req.Name); err != nil {
+			return err
 		}
 		cmd := &fsm.PoolCreateRequest{Pool: fsm.Pool{
 			ID: newID(), Kind: k.kind, Name: req.Name, Ranges: req.Ranges, Tenant: req.Tenant, Description: req.Description,
@@ -206,8 +206,10 @@ func poolUpdate(k *poolKind) func(*server, *call) error {
 				return err
 			}
 		}
-		if req.Name != nil && looksLikeID(*req.Name) {
-			return invalid("name", "%q has the form of an ID: a %s is found by its ID before its name, so it could not be found by this name", *req.Name, k.noun)
+		if req.Name != nil {
+			if err := checkPoolName(k, *req.Name); err != nil {
+				return err
+			}
 		}
 		id, err := s.resolvePool(c, k, ref, "id")
 		if err != nil {
@@ -222,6 +224,15 @@ func poolUpdate(k *poolKind) func(*server, *call) error {
 		}
 		return s.apply(c, cmd, http.StatusOK, nil)
 	}
+}
+
+// checkPoolName refuses a name shaped like an ID: a pool is found by its
+// ID before its name, so it could not be found by that name.
+func checkPoolName(k *poolKind, name string) error {
+	if looksLikeID(name) {
+		return invalid("name", "%q has the form of an ID: a %s is found by its ID before its name, so it could not be found by this name", name, k.noun)
+	}
+	return nil
 }
 
 // checkRangeEnds refuses a range without both ends: JSON leaves a missing

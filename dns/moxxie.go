@@ -221,13 +221,13 @@ func writeMsg(w dns.ResponseWriter, r *dns.Msg, rcode int, answer, ns []dns.RR) 
 // in lower case, and an answer's owner echoes the question's case, as the
 // prebuilt answers do by pointing at the question.
 func echoCase(qname string, answer []dns.RR) []dns.RR {
-	out := answer
+	out, copied := answer, false
 	for i, rr := range answer {
 		if h := rr.Header(); h.Name == qname || !strings.EqualFold(h.Name, qname) {
 			continue
 		}
-		if &out[0] == &answer[0] {
-			out = slices.Clone(answer)
+		if !copied {
+			out, copied = slices.Clone(answer), true
 		}
 		c := dns.Copy(rr)
 		c.Header().Name = qname
