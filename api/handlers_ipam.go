@@ -73,6 +73,17 @@ func queryOneOf(c *call, name string, allowed ...string) (string, error) {
 	return "", invalid(name, "must be one of %q, not %q", allowed, v)
 }
 
+// projectStays refuses to move an object of kind that has a project to
+// another tenant when the change names no project: the project is the old
+// tenant's, and a project of that name in the new tenant, if there is
+// one, is another. Clearing the tenant clears the project.
+func projectStays(kind, name, tenant, project, newTenant string) error {
+	if project == "" || newTenant == "" || newTenant == tenant {
+		return nil
+	}
+	return invalid("project", "%s %s is in project %s of tenant %s: give project with the new tenant (\"\" for none)", kind, name, project, tenant)
+}
+
 // queryTenant returns the tenant query parameter, which must be empty or a
 // tenant name: a filter that no object can match is a mistake, not an
 // empty list.
@@ -335,6 +346,15 @@ func (s *server) handlePrefixUpdate(c *call) error {
 		// an Idempotency-Key it is written, so that the key is kept
 		// with its request like any other.
 		return s.handlePrefixGet(c)
+	}
+	if req.Tenant != nil && req.Project == nil {
+		if _, p, err := s.b.State().Prefix(nil, id); err != nil {
+			return err
+		} else if p != nil {
+			if err := projectStays("prefix", p.Prefix.Prefix, p.Tenant, p.Project, *req.Tenant); err != nil {
+				return err
+			}
+		}
 	}
 	cmd := &fsm.PrefixUpdateRequest{ID: id, Tenant: req.Tenant, Project: req.Project, Description: req.Description, ProjectRules: true}
 	if err := cmd.Validate(); err != nil {

@@ -93,8 +93,8 @@ func addressFilter(c *call) (fsm.AddressFilter, error) {
 	if f.Tenant, err = queryTenant(c); err != nil {
 		return f, err
 	}
-	if ip := q.Get("address"); ip != "" {
-		if f.Address, err = queryIP(ip); err != nil {
+	if q.Has("address") {
+		if f.Address, err = queryIP(q.Get("address")); err != nil {
 			return f, err
 		}
 	}
@@ -127,6 +127,8 @@ func addressFilter(c *call) (fsm.AddressFilter, error) {
 func queryIP(v string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(v)
 	switch {
+	case v == "":
+		return a, invalid("address", "is empty: give an IP, or leave address out to list every address")
 	case err != nil:
 		return a, invalid("address", "%q is not an IP address", v)
 	case a.Zone() != "":
@@ -192,9 +194,10 @@ func addressID(c *call) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, perr := netip.ParseAddr(id); perr == nil {
+	if ip, perr := netip.ParseAddr(id); perr == nil {
+		ip = ip.WithZone("").Unmap() // as the lookup takes it
 		return "", &apiError{status: http.StatusNotFound, code: CodeNotFound, field: "id", message: fmt.Sprintf(
-			"no address has the ID %q: the path takes an address's ID, not its IP; find the address at an IP with GET /v1/ipam/addresses?address=%s (moxxiectl ipam address list --ip %s)", id, id, id)}
+			"no address has the ID %q: the path takes an address's ID, not its IP; find the address at an IP with GET /v1/ipam/addresses?address=%s (moxxiectl ipam address list --ip %s)", id, ip, ip)}
 	}
 	return id, nil
 }
@@ -390,6 +393,15 @@ func (s *server) handleAddressUpdate(c *call) error {
 	}
 	if err := s.checkGatewayStays(id, req.Status); err != nil {
 		return err
+	}
+	if req.Tenant != nil && req.Project == nil {
+		if _, a, err := s.b.State().Address(nil, id); err != nil {
+			return err
+		} else if a != nil {
+			if err := projectStays("address", a.Address, a.Tenant, a.Project, *req.Tenant); err != nil {
+				return err
+			}
+		}
 	}
 	if req.Tenant != nil {
 		if *req.Tenant == "" && c.tenant != "" {

@@ -166,7 +166,7 @@ func poolCreate(k *poolKind) func(*server, *call) error {
 		}
 		cmd := &fsm.PoolCreateRequest{Pool: fsm.Pool{
 			ID: newID(), Kind: k.kind, Name: req.Name, Ranges: req.Ranges, Tenant: req.Tenant, Description: req.Description,
-		}, Exclusive: k.kind == fsm.PoolVNI}
+		}, Exclusive: k.kind == fsm.PoolVNI, TagRule: k.kind == fsm.PoolVNI}
 		if err := cmd.Validate(); err != nil {
 			return err
 		}
@@ -207,6 +207,9 @@ func poolUpdate(k *poolKind) func(*server, *call) error {
 			}
 		}
 		if req.Name != nil {
+			if *req.Name == "" {
+				return invalid("name", "must not be empty or null: leave name out to keep it as it is")
+			}
 			if err := checkPoolName(k, *req.Name); err != nil {
 				return err
 			}

@@ -1115,7 +1115,7 @@ func TestIPAM_AddressByIP(t *testing.T) {
 	if len(l.Addresses) != 0 {
 		t.Fatalf("at a free IP: %+v", l.Addresses)
 	}
-	for _, bad := range []string{"10.0.0.256", "::ffff:10.0.0.1", "fe80::1%25eth0", "10.0.0.0/24"} {
+	for _, bad := range []string{"10.0.0.256", "::ffff:10.0.0.1", "fe80::1%25eth0", "10.0.0.0/24", ""} {
 		wantError(t, ts.do("GET", "/v1/ipam/addresses?address="+bad, ""), 400, CodeInvalidRequest, "address")
 	}
 	before := ts.b.applies.Load()
@@ -1125,8 +1125,13 @@ func TestIPAM_AddressByIP(t *testing.T) {
 			body = `{"description":"x"}`
 		}
 		e := wantError(t, ts.do(m, "/v1/ipam/addresses/10.0.0.1", body), 404, CodeNotFound, "id")
-		if !strings.Contains(e.Message, "not its IP") || !strings.Contains(e.Message, "?address=10.0.0.1") {
+		if !strings.Contains(e.Message, "not its IP") || !strings.Contains(e.Message, "?address=10.0.0.1 ") {
 			t.Errorf("%s by IP: %q", m, e.Message)
+		}
+		// The lookup it points to takes an IPv4-mapped address as IPv4.
+		e = wantError(t, ts.do(m, "/v1/ipam/addresses/::ffff:10.0.0.1", body), 404, CodeNotFound, "id")
+		if !strings.Contains(e.Message, "?address=10.0.0.1 ") {
+			t.Errorf("%s by a mapped IP: %q", m, e.Message)
 		}
 	}
 	if n := ts.b.applies.Load(); n != before {
@@ -1159,7 +1164,41 @@ func TestIPAM_PoolUpdate(t *testing.T) {
 		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":null}`, 400, CodeInvalidRequest, "ranges", true)
 		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[{"first":300}]}`, 400, CodeInvalidRequest, "ranges", true)
 		ts.refused("PATCH", c.path+"/prod-1", `{"name":"019ab9a5-9e00-7000-8000-000000000001"}`, 400, CodeInvalidRequest, "name", true)
+		if msg := ts.refused("PATCH", c.path+"/prod-1", `{"name":null}`, 400, CodeInvalidRequest, "name", true); !strings.Contains(msg, "must not be empty or null") {
+			t.Errorf("%s: name null: %q", c.path, msg)
+		}
 		ts.refused("PATCH", c.path+"/prod-1", `{"size":3}`, 400, CodeInvalidRequest, "size", true)
 		ts.refused("PATCH", c.path+"/nope", `{"description":"x"}`, 404, CodeNotFound, "id", true)
+	}
+}
+
+// TestIPAM_TenantMoveNamesTheProject: moving an address or a prefix that
+// has a project to another tenant asks for the project, also when the new
+// tenant has one of the same name (another project); given, it moves.
+func TestIPAM_TenantMoveNamesTheProject(t *testing.T) {
+	ts := newLeader(t)
+	for _, tn := range []string{"t1", "t2"} {
+		ts.call("POST", "/v1/tenants", `{"id":"`+tn+`"}`, 201, nil)
+		ts.call("POST", "/v1/tenants/"+tn+"/projects", `{"name":"web"}`, 201, nil)
+	}
+	var p, l map[string]any
+	ts.call("POST", "/v1/ipam/prefixes", `{"prefix":"10.0.0.0/24","tenant":"t1","project":"web"}`, 201, &p)
+	ts.call("POST", "/v1/ipam/prefixes/"+p["id"].(string)+"/allocate", `{"tenant":"t1","project":"web"}`, 201, &l)
+	a := l["addresses"].([]any)[0].(map[string]any)
+	for _, target := range []string{"/v1/ipam/addresses/" + a["id"].(string), "/v1/ipam/prefixes/" + p["id"].(string)} {
+		msg := ts.refused("PATCH", target, `{"tenant":"t2"}`, 400, CodeInvalidRequest, "project", true)
+		if !strings.Contains(msg, "is in project web of tenant t1: give project with the new tenant") {
+			t.Errorf("%s: %q", target, msg)
+		}
+		var got map[string]any
+		ts.call("PATCH", target, `{"tenant":"t2","project":"web"}`, 200, &got)
+		if got["tenant"] != "t2" || got["project"] != "web" {
+			t.Errorf("%s: moved %+v", target, got)
+		}
+		got = nil
+		ts.call("PATCH", target, `{"tenant":""}`, 200, &got)
+		if got["tenant"] != nil || got["project"] != nil {
+			t.Errorf("%s: cleared %+v", target, got)
+		}
 	}
 }

@@ -172,6 +172,13 @@ func TestSDN_VnetTagsFromPool(t *testing.T) {
 	wantError(t, ts.do("DELETE", "/v1/ipam/vni-pools/ovl", ""), http.StatusConflict, CodeConflict, "id")
 	wantStatus(t, ts.do("DELETE", "/v1/sdn/zones/ovl", ""), http.StatusOK)
 	wantStatus(t, ts.do("DELETE", "/v1/ipam/vni-pools/ovl", ""), http.StatusOK)
+	// A VNI pool may not take in the tag of a vnet of a zone without a
+	// pool, when created or changed.
+	wantStatus(t, ts.do("POST", "/v1/sdn/zones", `{"id":"free","type":"vxlan"}`), http.StatusCreated)
+	wantStatus(t, ts.do("POST", "/v1/sdn/vnets", `{"id":"legacy","zone":"free","tag":7000}`), http.StatusCreated)
+	wantError(t, ts.do("POST", "/v1/ipam/vni-pools", `{"name":"p","ranges":[{"first":6990,"last":7010}]}`), http.StatusConflict, CodeConflict, "ranges")
+	wantStatus(t, ts.do("POST", "/v1/ipam/vni-pools", `{"name":"p","ranges":[{"first":6990,"last":6999}]}`), http.StatusCreated)
+	wantError(t, ts.do("PATCH", "/v1/ipam/vni-pools/p", `{"ranges":[{"first":6990,"last":7010}]}`), http.StatusConflict, CodeConflict, "ranges")
 }
 
 func TestSDN_SubnetsAndAllows(t *testing.T) {

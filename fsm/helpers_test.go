@@ -263,7 +263,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		PoolCreateType: &PoolCreateRequest{WriteMeta: meta(19), Pool: Pool{
 			ID: "g", Kind: PoolVNI, Name: "prod", Ranges: []ipam.IDRange{{First: 100, Last: 199}}, Tenant: "t", Description: "d",
 			CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3,
-		}, Exclusive: true},
+		}, Exclusive: true, TagRule: true},
 		PoolDeleteType: &PoolDeleteRequest{WriteMeta: meta(20), Kind: PoolVLAN, ID: "g", ZoneRule: true},
 		IDAllocateType: &IDAllocateRequest{WriteMeta: meta(21), Kind: PoolVLAN, PoolID: "g", Number: 100, Fallback: true, UniqueName: true, Allocation: IDAllocation{
 			ID: "v", Kind: PoolVLAN, PoolID: "g", Number: 100, Name: "n", Tenant: "t", Project: "p", Owner: "vm:1", Description: "d", CreateIndex: 1, CreatedAt: 2,

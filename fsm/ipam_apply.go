@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/ipam"
+	"github.com/moxxie/moxxie/sdn"
 )
 
 // AddressList is the result of an address allocation: the addresses in
@@ -1079,7 +1080,14 @@ func applyPoolCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	} else if raw != nil {
 		return nil, fieldErrf("name", ErrConflict, "%s %s already exists (id %s)", poolNoun(p.Kind), p.Name, raw.(*Pool).ID)
 	}
-	if req.needsRules() {
+	if req.TagRule && p.Kind == PoolVNI {
+		if v, err := vnetOutsidePool(txn, &p); err != nil {
+			return nil, err
+		} else if v != nil {
+			return nil, fieldErrf("ranges", ErrConflict, "VNI %d is the tag of vnet %s (zone %s), which takes no VNI from this pool: the pool would hand it out again; keep it out of the ranges", v.Tag, v.ID, v.Zone)
+		}
+	}
+	if req.Exclusive && p.Kind == PoolVNI {
 		it, err := txn.Get(tablePools, "id")
 		if err != nil {
 			return nil, err
@@ -1109,6 +1117,15 @@ func applyPoolUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	p := *old
+	if req.Ranges != nil {
+		p.Ranges = slices.Clone(*req.Ranges)
+		if _, err := poolSpace(&p); err != nil {
+			return nil, err
+		}
+		if err := checkPoolRanges(txn, &p); err != nil {
+			return nil, err
+		}
+	}
 	if req.Name != nil && *req.Name != p.Name {
 		if raw, err := txn.First(tablePools, "name", p.Kind, *req.Name); err != nil {
 			return nil, err
@@ -1120,15 +1137,6 @@ func applyPoolUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if req.Description != nil {
 		p.Description = *req.Description
 	}
-	if req.Ranges != nil {
-		p.Ranges = slices.Clone(*req.Ranges)
-		if _, err := poolSpace(&p); err != nil {
-			return nil, err
-		}
-		if err := checkPoolRanges(txn, &p); err != nil {
-			return nil, err
-		}
-	}
 	p.ModifyIndex = index
 	if err := insert(txn, tablePools, index, &p); err != nil {
 		return nil, err
@@ -1138,7 +1146,7 @@ func applyPoolUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 
 // checkPoolRanges refuses ranges of pool p that leave out an ID the pool
 // has handed out, or, for a VNI pool, that share numbers with another VNI
-// pool.
+// pool or take in the tag of a vnet the pool did not hand out.
 func checkPoolRanges(txn *memdb.Txn, p *Pool) error {
 	it, err := txn.Get(tableIDAllocs, "number_prefix", p.ID)
 	if err != nil {
@@ -1146,12 +1154,21 @@ func checkPoolRanges(txn *memdb.Txn, p *Pool) error {
 	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		a := raw.(*IDAllocation)
-		if !slices.ContainsFunc(p.Ranges, func(r ipam.IDRange) bool { return r.First <= a.Number && a.Number <= r.Last }) {
-			return fieldErrf("ranges", ErrConflict, "%s %d (id %s) of %s %s is outside the new ranges: release it first or keep it in a range", itemNoun(p.Kind), a.Number, a.ID, poolNoun(p.Kind), p.Name)
+		if inIDRanges(p.Ranges, a.Number) {
+			continue
 		}
+		if vnet, ok := strings.CutPrefix(a.Owner, "sdn:vnet/"); ok {
+			return fieldErrf("ranges", ErrConflict, "%s %d of %s %s is the tag of vnet %s, outside the new ranges: keep it in a range, or give the vnet another tag first", itemNoun(p.Kind), a.Number, poolNoun(p.Kind), p.Name, vnet)
+		}
+		return fieldErrf("ranges", ErrConflict, "%s %d (id %s) of %s %s is outside the new ranges: release it first or keep it in a range", itemNoun(p.Kind), a.Number, a.ID, poolNoun(p.Kind), p.Name)
 	}
 	if p.Kind != PoolVNI {
 		return nil
+	}
+	if v, err := vnetOutsidePool(txn, p); err != nil {
+		return err
+	} else if v != nil {
+		return fieldErrf("ranges", ErrConflict, "VNI %d is the tag of vnet %s (zone %s), which %s %s did not hand out: the pool would hand it out again; keep it out of the ranges", v.Tag, v.ID, v.Zone, poolNoun(p.Kind), p.Name)
 	}
 	pools, err := txn.Get(tablePools, "id")
 	if err != nil {
@@ -1168,6 +1185,47 @@ func checkPoolRanges(txn *memdb.Txn, p *Pool) error {
 		}
 	}
 	return nil
+}
+
+// inIDRanges reports whether n lies in ranges; no ranges stand for every
+// ID, as for a pool created without any.
+func inIDRanges(ranges []ipam.IDRange, n int) bool {
+	return len(ranges) == 0 || slices.ContainsFunc(ranges, func(r ipam.IDRange) bool { return r.First <= n && n <= r.Last })
+}
+
+// vnetOutsidePool returns the first vnet, by ID, of a vxlan zone whose tag
+// lies in the ranges of VNI pool p but is not an allocation of p, or nil:
+// a VNI names one overlay network in every zone, and p would hand it out
+// again.
+func vnetOutsidePool(txn *memdb.Txn, p *Pool) (*SDNVnet, error) {
+	it, err := txn.Get(tableSDNVnets, "id")
+	if err != nil {
+		return nil, err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		v := raw.(*SDNVnet)
+		if v.Tag == 0 || !inIDRanges(p.Ranges, v.Tag) {
+			continue
+		}
+		z, err := first[SDNZone](txn, tableSDNZones, v.Zone)
+		if err != nil {
+			return nil, err
+		}
+		if z == nil || z.Type != sdn.ZoneVXLAN {
+			continue
+		}
+		if v.AllocationID != "" {
+			a, err := first[IDAllocation](txn, tableIDAllocs, v.AllocationID)
+			if err != nil {
+				return nil, err
+			}
+			if a != nil && a.PoolID == p.ID {
+				continue
+			}
+		}
+		return v, nil
+	}
+	return nil, nil
 }
 
 func applyPoolDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {

@@ -240,10 +240,17 @@ type PoolCreateRequest struct {
 	// command of an earlier version) a VNI pool may overlap others, as
 	// before.
 	Exclusive bool `codec:",omitempty"`
+	// TagRule refuses a VNI pool whose ranges hold the tag of a vnet that
+	// took no VNI from it (a vnet of a zone without a pool), which the
+	// pool would hand out again.
+	TagRule bool `codec:",omitempty"`
 }
 
-// needsRules is set when the pool must not overlap the other VNI pools.
-func (r *PoolCreateRequest) needsRules() bool { return r.Exclusive && r.Pool.Kind == PoolVNI }
+// needsRules is set when the VNI pool must not overlap the other VNI pools
+// or the tags of vnets.
+func (r *PoolCreateRequest) needsRules() bool {
+	return (r.Exclusive || r.TagRule) && r.Pool.Kind == PoolVNI
+}
 
 // Type returns PoolCreateType.
 func (*PoolCreateRequest) Type() MessageType { return PoolCreateType }

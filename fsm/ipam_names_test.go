@@ -169,6 +169,8 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&AddressUpdateRequest{ID: "a", Description: str("d"), NameRules: true, ProjectRules: true}, false},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVNI, Name: "p"}}, false},
 		{&PoolDeleteRequest{Kind: PoolVNI, ID: "p", ZoneRule: true}, true},
+		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVNI, Name: "p"}, TagRule: true}, true},
+		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVLAN, Name: "p"}, TagRule: true}, false},
 		{&PoolDeleteRequest{Kind: PoolVNI, ID: "p"}, false},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVLAN, Name: "p"}, Exclusive: true}, false},
 	} {

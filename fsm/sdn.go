@@ -469,6 +469,13 @@ func claimVnetTag(txn *memdb.Txn, index uint64, now int64, z *SDNZone, v sdn.Vne
 		var skipped []ipam.Key
 		for {
 			keys, err := sp.NextFree(runs, 1)
+			if ex := (*ipam.ExhaustedError)(nil); errors.As(err, &ex) {
+				msg := fmt.Sprintf("%s in %s %s of zone %s", ex, poolNoun(p.Kind), p.Name, z.ID)
+				if len(skipped) > 0 {
+					msg += fmt.Sprintf(", passing over %d that vnets of other zones hold", len(skipped))
+				}
+				return nil, fieldErr("tag", &kindError{kind: ex, msg: msg})
+			}
 			if err != nil {
 				return nil, fieldErr("tag", err)
 			}

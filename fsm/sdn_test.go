@@ -691,3 +691,45 @@ func TestFSM_SDNReadsAfterRestore(t *testing.T) {
 		t.Fatalf("r1 after restore %+v", r)
 	}
 }
+
+// TestFSM_VNIPoolsAndVnetTags: a VNI pool may not take in, when created or
+// changed, the tag of a vnet it did not hand out (a vnet of a zone without
+// a pool), which it would hand out again; its own vnets' tags name the
+// vnet when new ranges leave them out, and a zone's pool that runs out
+// says which pool of which zone.
+func TestFSM_VNIPoolsAndVnetTags(t *testing.T) {
+	x := newSDNFixture(t)
+	rs := func(a, b int) []ipam.IDRange { return []ipam.IDRange{{First: a, Last: b}} }
+	x.zone(sdn.Zone{ID: "nopool", Type: sdn.ZoneVXLAN})
+	x.vnet(sdn.Vnet{ID: "nv9", Zone: "nopool", Tag: 1005}, "")
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "ext", Kind: PoolVNI, Name: "ext", Ranges: rs(1000, 1001)}, Exclusive: true, TagRule: true})
+	x.zone(sdn.Zone{ID: "zext", Type: sdn.ZoneVXLAN, Pool: "ext"})
+	x.vnet(sdn.Vnet{ID: "a", Zone: "zext"}, "al-a")
+	x.vnet(sdn.Vnet{ID: "b", Zone: "zext"}, "al-b")
+
+	wide := rs(1000, 1010)
+	err := x.refused(&PoolUpdateRequest{Kind: PoolVNI, ID: "ext", Ranges: &wide}, ErrConflict, "ranges")
+	if !strings.Contains(err.Error(), "VNI 1005 is the tag of vnet nv9 (zone nopool), which VNI pool ext did not hand out") {
+		t.Fatalf("widening: %v", err)
+	}
+	err = x.refused(&PoolCreateRequest{Pool: Pool{ID: "p2", Kind: PoolVNI, Name: "p2", Ranges: rs(1002, 1009)}, Exclusive: true, TagRule: true}, ErrConflict, "ranges")
+	if !strings.Contains(err.Error(), "VNI 1005 is the tag of vnet nv9 (zone nopool)") {
+		t.Fatalf("create: %v", err)
+	}
+	// A command of an earlier version, without the mark, creates it.
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "p3", Kind: PoolVNI, Name: "p3", Ranges: rs(2005, 2009)}, Exclusive: true})
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "old", Kind: PoolVNI, Name: "old", Ranges: rs(1003, 1009)}})
+
+	// The pool's own vnets: the shrink names the vnet; a rename in the
+	// same refused update does not show in the message.
+	narrow, name := rs(1000, 1000), "ext-2"
+	err = x.refused(&PoolUpdateRequest{Kind: PoolVNI, ID: "ext", Ranges: &narrow, Name: &name}, ErrConflict, "ranges")
+	if !strings.Contains(err.Error(), "VNI 1001 of VNI pool ext is the tag of vnet b, outside the new ranges") {
+		t.Fatalf("shrink: %v", err)
+	}
+	// Exhausted: which pool of which zone.
+	err = x.refused(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "c", Zone: "zext"}, Create: true, AllocationID: "al-c"}, ipam.ErrExhausted, "tag")
+	if !strings.Contains(err.Error(), "1 requested, 0 available in VNI pool ext of zone zext") {
+		t.Fatalf("exhausted: %v", err)
+	}
+}

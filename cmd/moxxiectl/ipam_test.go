@@ -367,6 +367,9 @@ func TestIPAM_Address(t *testing.T) {
 	f.checkCall(t, "GET /v1/ipam/addresses?limit=5000&prefix_id=p1")
 	f.cli(t, 0, "ipam", "address", "list", "--ip", "10.0.0.10")
 	f.checkCall(t, "GET /v1/ipam/addresses?address=10.0.0.10&limit=5000")
+	if _, stderr, code := runCLI(t, f.env(), "ipam", "address", "list", "--ip", ""); code != 2 || !strings.Contains(stderr, "--ip is empty") {
+		t.Errorf(`--ip "": exit %d, %q`, code, stderr)
+	}
 	out, _ = f.cli(t, 0, "ipam", "address", "get", "a2")
 	want = `ID:           a2
 Address:      10.0.0.10
