@@ -59,7 +59,14 @@ func (s *server) handleSnapshotSave(c *call) error {
 // then asks the backend to restore it; a damaged archive changes nothing.
 func (s *server) handleSnapshotRestore(c *call) error {
 	a, err := s.b.SnapshotRestore(c.r.Context(), func() (*fsm.Archive, error) {
-		return fsm.ReadArchive(bytes.NewReader(c.body), s.opts.MaxSnapshotBytes)
+		// Read here, not before: the upload runs under the restore's write
+		// fence, so that no write is acknowledged while it lasts and then
+		// lost to it, and a second restore meanwhile is refused.
+		body, err := s.readBody(c)
+		if err != nil {
+			return nil, err
+		}
+		return fsm.ReadArchive(bytes.NewReader(body), s.opts.MaxSnapshotBytes)
 	})
 	if err != nil {
 		return err

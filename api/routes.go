@@ -269,11 +269,11 @@ func (s *server) dispatch(c *call) (err error) {
 		}
 	}
 	defer s.auditWrite(c, &err)
-	if c.rt.body != bodyNone {
-		if c.rt.body != bodySnapshot {
-			if err := checkContentType(c.r); err != nil {
-				return err
-			}
+	// A snapshot's body is read by its handler, once the restore holds the
+	// write fence (handleSnapshotRestore).
+	if c.rt.body != bodyNone && c.rt.body != bodySnapshot {
+		if err := checkContentType(c.r); err != nil {
+			return err
 		}
 		body, err := s.readBody(c)
 		if err != nil {

@@ -35,6 +35,9 @@ func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
 			telemetry.EndSpan(span, err)
 		}()
 	}
+	if r.GetBody == nil && r.Body != nil && r.Body != http.NoBody {
+		return s.forwardStream(r)
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, err
@@ -50,7 +53,7 @@ func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
 		addr, id := s.raft.LeaderWithID()
 		if string(id) == s.cfg.NodeID {
 			// This server won an election while the request waited.
-			return s.serveLocal(r, body), nil
+			return s.serveLocal(r, bytes.NewReader(body), int64(len(body))), nil
 		}
 		if addr != "" {
 			if span != nil {
@@ -97,6 +100,34 @@ func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
 			}
 			return nil, api.ErrNoLeader
 		case <-time.After(jitter(50 * time.Millisecond)):
+		}
+	}
+}
+
+// forwardStream forwards r, whose body streams (a snapshot restore, which
+// the leader reads under its write fence), to the leader it waits for
+// within the hold timeout. It is sent once: its body is read as it goes.
+func (s *Server) forwardStream(r *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(s.cfg.HoldTimeout))
+	defer cancel()
+	for {
+		changed := s.leaders.changed()
+		addr, id := s.raft.LeaderWithID()
+		switch {
+		case string(id) == s.cfg.NodeID:
+			return s.serveLocal(r, r.Body, r.ContentLength), nil
+		case addr != "":
+			return s.forwardPlain(r, fwdTarget{addr: string(addr), id: string(id), changed: changed}, r.Body, r.ContentLength)
+		}
+		select {
+		case <-ctx.Done():
+			if err := r.Context().Err(); err != nil {
+				return nil, err
+			}
+			return nil, api.ErrNoLeader
+		case <-s.shutdownCh:
+			return nil, api.ErrNoLeader
+		case <-changed:
 		}
 	}
 }
@@ -150,10 +181,15 @@ func (s *Server) forwardOnce(r *http.Request, t fwdTarget, body []byte) (*http.R
 		}
 		// A leader of the previous version: nothing was sent.
 	}
-	// A plain forward (a snapshot restore, a large body) may take long: it
-	// is bounded by the client's context and, until the leader answers, by
-	// its leadership. The answer's body may stream (an audit export): the
-	// context lives until the caller closes it.
+	return s.forwardPlain(r, t, bytes.NewReader(body), int64(len(body)))
+}
+
+// forwardPlain forwards r with body (size bytes, -1 if unknown) as plain
+// HTTP to leader t. It may take long (a snapshot restore, a large body): it
+// is bounded by the client's context and, until the leader answers, by its
+// leadership. The answer's body may stream (an audit export): the context
+// lives until the caller closes it.
+func (s *Server) forwardPlain(r *http.Request, t fwdTarget, body io.Reader, size int64) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	answered := make(chan struct{})
 	go func(t fwdTarget) {
@@ -169,10 +205,10 @@ func (s *Server) forwardOnce(r *http.Request, t fwdTarget, body []byte) (*http.R
 			}
 		}
 	}(t)
-	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+t.addr+r.URL.RequestURI(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+t.addr+r.URL.RequestURI(), body)
 	if err == nil {
 		req.Header = r.Header.Clone()
-		req.ContentLength = int64(len(body))
+		req.ContentLength = size
 	}
 	var resp *http.Response
 	if err == nil {
@@ -231,10 +267,10 @@ func notProposed(resp *http.Response) bool {
 
 // serveLocal runs a request that was waiting for a leader through this
 // server's own handler, now that it leads.
-func (s *Server) serveLocal(r *http.Request, body []byte) *http.Response {
+func (s *Server) serveLocal(r *http.Request, body io.Reader, size int64) *http.Response {
 	req := r.Clone(r.Context())
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	req.ContentLength = int64(len(body))
+	req.Body = io.NopCloser(body)
+	req.ContentLength = size
 	rec := httptest.NewRecorder()
 	s.handler.ServeHTTP(rec, req)
 	return rec.Result()

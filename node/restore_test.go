@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -104,4 +105,72 @@ func TestMultiNode_RestoreFencesWrites(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestMultiNode_RestoreUploadIsFenced sends a restore through a follower
+// whose upload stays open: while it lasts a second restore is 409, a write
+// is not acknowledged (503 restoring after the hold timeout), and once the
+// upload ends the restore goes through.
+func TestMultiNode_RestoreUploadIsFenced(t *testing.T) {
+	servers := TestCluster(t, 3, func(c *Config) { c.HoldTimeout = Duration(time.Second) })
+	l := WaitForLeader(t, servers...)
+	tok := bootstrapToken(t, l)
+	var archive bytes.Buffer
+	if _, err := l.SnapshotSave(context.Background(), &archive); err != nil {
+		t.Fatal(err)
+	}
+	var f *Server
+	for _, s := range servers {
+		if s != l {
+			f = s
+			break
+		}
+	}
+
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, err := http.NewRequest("PUT", f.URL()+"/v1/snapshot", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	restored := make(chan httpResult, 1)
+	go func() {
+		resp, err := clientFor(t, f).Do(req)
+		if err != nil {
+			restored <- httpResult{body: []byte(err.Error())}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		restored <- httpResult{status: resp.StatusCode, body: b}
+	}()
+	// The first bytes reach the leader, which takes the fence to read them.
+	half := archive.Len() / 2
+	if _, err := pw.Write(archive.Bytes()[:half]); err != nil {
+		t.Fatal(err)
+	}
+	WaitForResult(t, 10*time.Second, func() error {
+		if l.restoring.Load() == nil {
+			return fmt.Errorf("the leader holds no restore yet")
+		}
+		return nil
+	})
+	if r := call(t, l, "PUT", "/v1/snapshot", tok, nil, map[string]string{"Content-Type": "application/octet-stream"}); r.status != http.StatusConflict {
+		t.Fatalf("a second restore during the upload: %d %s, want 409", r.status, r.body)
+	}
+	if r := put(t, f, tok, "during-upload", "1"); r.status != http.StatusServiceUnavailable || !bytes.Contains(r.body, []byte(`"restoring"`)) {
+		t.Fatalf("a write during the upload: %d %s, want 503 restoring", r.status, r.body)
+	}
+	if _, err := pw.Write(archive.Bytes()[half:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if r := <-restored; r.status != http.StatusOK {
+		t.Fatalf("restore: %d %s", r.status, r.body)
+	}
+	if r := put(t, f, tok, "after", "1"); r.status != http.StatusOK {
+		t.Fatalf("a write after the restore: %d %s", r.status, r.body)
+	}
 }

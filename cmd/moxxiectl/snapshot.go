@@ -40,9 +40,10 @@ func (a *app) snapshotCommand() *cobra.Command {
 
 The file is verified locally first; a damaged file is refused before anything
 is sent. Every object created since the backup was taken is lost. While the
-leader verifies and installs the backup, writes wait for it (up to the hold
-timeout, then 503 restoring, nothing applied), so none is acknowledged during
-the restore and then lost to it.`,
+leader receives, verifies and installs the backup, writes wait for it (up to
+the hold timeout, then 503 restoring, nothing applied), so none is
+acknowledged during the restore and then lost to it; a second restore
+meanwhile is refused (409).`,
 			Args: exactArgs("FILE"),
 			RunE: a.snapshotRestore,
 		},
