@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/moxxie/moxxie/fsm"
 )
@@ -61,7 +63,11 @@ func (s *server) handleSnapshotRestore(c *call) error {
 	a, err := s.b.SnapshotRestore(c.r.Context(), func() (*fsm.Archive, error) {
 		// Read here, not before: the upload runs under the restore's write
 		// fence, so that no write is acknowledged while it lasts and then
-		// lost to it, and a second restore meanwhile is refused.
+		// lost to it, and a second restore meanwhile is refused. An upload
+		// that stalls is abandoned, and with it the fence.
+		rc := http.NewResponseController(c.w.ResponseWriter)
+		c.r.Body = &idleBody{ReadCloser: c.r.Body, rc: rc, idle: s.opts.SnapshotUploadIdle}
+		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 		body, err := s.readBody(c)
 		if err != nil {
 			return nil, err
@@ -73,4 +79,21 @@ func (s *server) handleSnapshotRestore(c *call) error {
 	}
 	writeJSON(c.w, http.StatusOK, RestoreResponse{RestoredIndex: a.Meta.Index})
 	return nil
+}
+
+// idleBody is a request body whose every read must get data within idle:
+// it moves the connection's read deadline on before each read.
+type idleBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.idle)) // not every writer can; then only the server's read timeout applies
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("the upload sent nothing for %s: %w", b.idle, err)
+	}
+	return n, err
 }

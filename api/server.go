@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/moxxie/moxxie/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,8 @@ import (
 const (
 	DefaultMaxBodyBytes     int64 = 1 << 20
 	DefaultMaxSnapshotBytes int64 = 1 << 30
+	// DefaultSnapshotUploadIdle is the default Options.SnapshotUploadIdle.
+	DefaultSnapshotUploadIdle = 10 * time.Second
 )
 
 // Options configures the handler returned by New.
@@ -31,6 +34,10 @@ type Options struct {
 	// MaxSnapshotBytes bounds an uploaded backup archive (PUT /v1/snapshot);
 	// 0 means DefaultMaxSnapshotBytes.
 	MaxSnapshotBytes int64
+	// SnapshotUploadIdle is how long an upload to PUT /v1/snapshot may
+	// send nothing before it is abandoned: it holds every write back while
+	// it lasts. 0 means DefaultSnapshotUploadIdle.
+	SnapshotUploadIdle time.Duration
 	// TempDir is where GET /v1/snapshot spools the archive before sending
 	// it; empty means os.TempDir().
 	TempDir string
@@ -107,6 +114,9 @@ func New(b Backend, opts Options) http.Handler {
 	}
 	if opts.MaxSnapshotBytes <= 0 {
 		opts.MaxSnapshotBytes = DefaultMaxSnapshotBytes
+	}
+	if opts.SnapshotUploadIdle <= 0 {
+		opts.SnapshotUploadIdle = DefaultSnapshotUploadIdle
 	}
 	var p [6]byte
 	_, _ = rand.Read(p[:])

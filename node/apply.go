@@ -37,6 +37,12 @@ func (s *Server) Apply(ctx context.Context, cmd fsm.Command) (res *fsm.Result, i
 		return nil, 0, api.ErrNotLeader
 	}
 	if !s.writes.TryRLock() {
+		if _, ok := cmd.(*fsm.AuditRecordRequest); ok {
+			// The record of a refused request does not wait for a restore
+			// (nor hold up its answer): the restore replaces the audit log
+			// with the snapshot's in any case.
+			return nil, 0, api.ErrRestoring
+		}
 		if err := s.awaitRestore(ctx); err != nil {
 			return nil, 0, err
 		}

@@ -3,12 +3,15 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+	"github.com/moxxie/moxxie/api"
 	"github.com/moxxie/moxxie/fsm"
 )
 
@@ -127,40 +130,28 @@ func TestMultiNode_RestoreUploadIsFenced(t *testing.T) {
 		}
 	}
 
-	pr, pw := io.Pipe()
+	pw, restored := uploadRestore(t, f, tok)
 	defer pw.Close()
-	req, err := http.NewRequest("PUT", f.URL()+"/v1/snapshot", pr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/octet-stream")
-	restored := make(chan httpResult, 1)
-	go func() {
-		resp, err := clientFor(t, f).Do(req)
-		if err != nil {
-			restored <- httpResult{body: []byte(err.Error())}
-			return
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		restored <- httpResult{status: resp.StatusCode, body: b}
-	}()
 	// The first bytes reach the leader, which takes the fence to read them.
 	half := archive.Len() / 2
 	if _, err := pw.Write(archive.Bytes()[:half]); err != nil {
 		t.Fatal(err)
 	}
-	WaitForResult(t, 10*time.Second, func() error {
-		if l.restoring.Load() == nil {
-			return fmt.Errorf("the leader holds no restore yet")
-		}
-		return nil
-	})
+	waitRestoring(t, l, true)
+	start := time.Now()
 	if r := call(t, l, "PUT", "/v1/snapshot", tok, nil, map[string]string{"Content-Type": "application/octet-stream"}); r.status != http.StatusConflict {
 		t.Fatalf("a second restore during the upload: %d %s, want 409", r.status, r.body)
 	}
-	if r := put(t, f, tok, "during-upload", "1"); r.status != http.StatusServiceUnavailable || !bytes.Contains(r.body, []byte(`"restoring"`)) {
+	// At once: its audit record does not wait for the fence.
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("the second restore was refused after %s", d)
+	}
+	if _, _, err := l.Apply(context.Background(), &fsm.AuditRecordRequest{Result: "conflict"}); !errors.Is(err, api.ErrRestoring) {
+		t.Errorf("an audit record during the upload: %v, want %v at once", err, api.ErrRestoring)
+	}
+	// Once, to the leader: a follower would ask again within its own hold
+	// timeout, by when this test's idle upload (2 s) is abandoned.
+	if r := call(t, l, "PUT", "/v1/cluster/settings/during-upload", tok, map[string]string{"value": "1"}, nil); r.status != http.StatusServiceUnavailable || !bytes.Contains(r.body, []byte(`"restoring"`)) {
 		t.Fatalf("a write during the upload: %d %s, want 503 restoring", r.status, r.body)
 	}
 	if _, err := pw.Write(archive.Bytes()[half:]); err != nil {
@@ -173,4 +164,112 @@ func TestMultiNode_RestoreUploadIsFenced(t *testing.T) {
 	if r := put(t, f, tok, "after", "1"); r.status != http.StatusOK {
 		t.Fatalf("a write after the restore: %d %s", r.status, r.body)
 	}
+}
+
+// uploadRestore starts PUT /v1/snapshot on s with a body the caller writes
+// to pw; the answer comes on the channel.
+func uploadRestore(t *testing.T, s *Server, tok string) (*io.PipeWriter, <-chan httpResult) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("PUT", s.URL()+"/v1/snapshot", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	restored := make(chan httpResult, 1)
+	go func() {
+		resp, err := clientFor(t, s).Do(req)
+		if err != nil {
+			restored <- httpResult{body: []byte(err.Error())}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		restored <- httpResult{status: resp.StatusCode, body: b}
+	}()
+	return pw, restored
+}
+
+// waitRestoring waits until s holds a restore, or holds none.
+func waitRestoring(t *testing.T, s *Server, held bool) {
+	t.Helper()
+	WaitForResult(t, 10*time.Second, func() error {
+		if (s.restoring.Load() != nil) != held {
+			return fmt.Errorf("%s holds a restore: %v, want %v", s.ID(), !held, held)
+		}
+		return nil
+	})
+}
+
+// TestMultiNode_RestoreUploadStallsOrLeadershipMoves: an upload that sends
+// nothing is abandoned and releases the fence; one during which the leader
+// stopped leading and led again restores nothing, and the writes the other
+// leader took meanwhile stay.
+func TestMultiNode_RestoreUploadStallsOrLeadershipMoves(t *testing.T) {
+	servers := TestCluster(t, 3, func(c *Config) { c.HoldTimeout = Duration(time.Second) })
+	l := WaitForLeader(t, servers...)
+	tok := bootstrapToken(t, l)
+	var archive bytes.Buffer
+	if _, err := l.SnapshotSave(context.Background(), &archive); err != nil {
+		t.Fatal(err)
+	}
+	half := archive.Len() / 2
+
+	// Stalled: abandoned after twice the hold timeout.
+	pw, restored := uploadRestore(t, l, tok)
+	if _, err := pw.Write(archive.Bytes()[:half]); err != nil {
+		t.Fatal(err)
+	}
+	waitRestoring(t, l, true)
+	waitRestoring(t, l, false)
+	if r := <-restored; r.status != http.StatusBadRequest || !bytes.Contains(r.body, []byte("sent nothing for 2s")) {
+		t.Fatalf("a stalled upload: %d %s, want 400", r.status, r.body)
+	}
+	pw.Close()
+	if r := put(t, l, tok, "after-stall", "1"); r.status != http.StatusOK {
+		t.Fatalf("a write after the stalled upload: %d %s", r.status, r.body)
+	}
+
+	// The leadership moves away and back while the upload runs.
+	pw, restored = uploadRestore(t, l, tok)
+	defer pw.Close()
+	if _, err := pw.Write(archive.Bytes()[:half]); err != nil {
+		t.Fatal(err)
+	}
+	waitRestoring(t, l, true)
+	if err := l.raft.LeadershipTransfer().Error(); err != nil {
+		t.Fatal(err)
+	}
+	other := WaitForLeader(t, servers...)
+	if other == l {
+		t.Fatal("the leadership did not move")
+	}
+	if r := put(t, other, tok, "meanwhile", "1"); r.status != http.StatusOK {
+		t.Fatalf("a write to the other leader: %d %s", r.status, r.body)
+	}
+	if err := other.raft.LeadershipTransferToServer(raft.ServerID(l.ID()), raft.ServerAddress(l.RaftAddress())).Error(); err != nil {
+		t.Fatal(err)
+	}
+	WaitForResult(t, 10*time.Second, func() error {
+		if !l.IsLeader() {
+			return fmt.Errorf("%s does not lead again", l.ID())
+		}
+		return nil
+	})
+	if _, err := pw.Write(archive.Bytes()[half:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if r := <-restored; r.status != http.StatusServiceUnavailable || !bytes.Contains(r.body, []byte("stopped leading while the snapshot was uploading")) {
+		t.Fatalf("an upload across a leadership change: %d %s, want 503", r.status, r.body)
+	}
+	WaitForResult(t, 10*time.Second, func() error {
+		for _, s := range servers {
+			if _, set, err := s.State().Setting(nil, "meanwhile"); err != nil || set == nil {
+				return fmt.Errorf("%s: the write taken meanwhile is gone (%v)", s.ID(), err)
+			}
+		}
+		return nil
+	})
 }

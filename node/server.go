@@ -234,7 +234,13 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 		}
 	}
 	s.apiAddr = advertised(cfg.APIAddress, s.apiLn.Addr())
-	handler := api.New(s, cfg.APIRateLimit.apiOptions(api.Options{Logger: s.logger, DebugConfig: cfg.debugDump, RecentLogs: recentLogs.last, Metrics: s.metrics.reg, TracerProvider: tp}))
+	apiOpts := api.Options{
+		Logger: s.logger, DebugConfig: cfg.debugDump, RecentLogs: recentLogs.last, Metrics: s.metrics.reg, TracerProvider: tp,
+		// A restore's upload holds writes back; one that sends nothing for
+		// twice as long as a write waits is abandoned.
+		SnapshotUploadIdle: 2 * time.Duration(cfg.HoldTimeout),
+	}
+	handler := api.New(s, cfg.APIRateLimit.apiOptions(apiOpts))
 	s.handler = handler
 	errLog := slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)
 	s.apiSrv = newHTTPServer(handler, errLog)

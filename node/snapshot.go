@@ -67,14 +67,18 @@ func (s *Server) restoreFenced(ctx context.Context, read func() (*fsm.Archive, e
 		s.restoring.Store(nil)
 		close(done)
 	}()
+	term := s.raft.CurrentTerm()
 	s.writes.Lock()
 	defer s.writes.Unlock()
 	a, err := read()
 	if err != nil {
 		return nil, err
 	}
-	if !s.IsLeader() {
-		return nil, api.ErrNotLeader
+	// The fence holds this server's writes only: had it stopped leading
+	// while the upload ran, other leaders took writes meanwhile, which the
+	// restore would drop, even if it leads again now.
+	if !s.IsLeader() || s.raft.CurrentTerm() != term {
+		return nil, fmt.Errorf("%w: this server stopped leading while the snapshot was uploading and nothing was restored; upload it again", api.ErrNotLeader)
 	}
 	meta := &raft.SnapshotMeta{
 		Version: raft.SnapshotVersionMax,
