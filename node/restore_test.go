@@ -115,13 +115,7 @@ func TestMultiNode_RestoreFencesWrites(t *testing.T) {
 // is not acknowledged (503 restoring after the hold timeout), and once the
 // upload ends the restore goes through.
 func TestMultiNode_RestoreUploadIsFenced(t *testing.T) {
-	servers := TestCluster(t, 3, func(c *Config) { c.HoldTimeout = Duration(time.Second) })
-	l := WaitForLeader(t, servers...)
-	tok := bootstrapToken(t, l)
-	var archive bytes.Buffer
-	if _, err := l.SnapshotSave(context.Background(), &archive); err != nil {
-		t.Fatal(err)
-	}
+	servers, l, tok, archive := restoreCluster(t)
 	var f *Server
 	for _, s := range servers {
 		if s != l {
@@ -166,6 +160,20 @@ func TestMultiNode_RestoreUploadIsFenced(t *testing.T) {
 	}
 }
 
+// restoreCluster starts three servers with a hold timeout of 1 s and
+// returns them, the leader, an admin token and a backup of the state.
+func restoreCluster(t *testing.T) ([]*Server, *Server, string, *bytes.Buffer) {
+	t.Helper()
+	servers := TestCluster(t, 3, func(c *Config) { c.HoldTimeout = Duration(time.Second) })
+	l := WaitForLeader(t, servers...)
+	tok := bootstrapToken(t, l)
+	var archive bytes.Buffer
+	if _, err := l.SnapshotSave(context.Background(), &archive); err != nil {
+		t.Fatal(err)
+	}
+	return servers, l, tok, &archive
+}
+
 // uploadRestore starts PUT /v1/snapshot on s with a body the caller writes
 // to pw; the answer comes on the channel.
 func uploadRestore(t *testing.T, s *Server, tok string) (*io.PipeWriter, <-chan httpResult) {
@@ -207,13 +215,7 @@ func waitRestoring(t *testing.T, s *Server, held bool) {
 // stopped leading and led again restores nothing, and the writes the other
 // leader took meanwhile stay.
 func TestMultiNode_RestoreUploadStallsOrLeadershipMoves(t *testing.T) {
-	servers := TestCluster(t, 3, func(c *Config) { c.HoldTimeout = Duration(time.Second) })
-	l := WaitForLeader(t, servers...)
-	tok := bootstrapToken(t, l)
-	var archive bytes.Buffer
-	if _, err := l.SnapshotSave(context.Background(), &archive); err != nil {
-		t.Fatal(err)
-	}
+	servers, l, tok, archive := restoreCluster(t)
 	half := archive.Len() / 2
 
 	// Stalled: abandoned after twice the hold timeout.
