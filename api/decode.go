@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"io"
@@ -76,7 +77,7 @@ func decodeJSON(body []byte, v any, required bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return decodeError(err, len(body))
+		return decodeError(err, body, reflect.TypeOf(v))
 	}
 	end := dec.InputOffset()
 	if _, err := dec.Token(); err != io.EOF {
@@ -198,32 +199,219 @@ func memberName(quoted []byte) string {
 	return s
 }
 
-// decodeError turns an encoding/json error into a 400 naming the field.
-func decodeError(err error, size int) error {
+// decodeError turns an encoding/json error from decoding body into a
+// value of type t into a 400 naming the field, with its array indexes
+// (ranges[1].start), which encoding/json leaves out.
+func decodeError(err error, body []byte, t reflect.Type) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
 		return invalid("", "malformed JSON at byte offset %d: %s", syn.Offset, syn.Error())
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return invalid("", "malformed JSON: unexpected end of input at byte offset %d", size)
+		return invalid("", "malformed JSON: unexpected end of input at byte offset %d", len(body))
 	case errors.As(err, &typ):
 		if typ.Field == "" {
 			return invalid("", "request body must be a JSON object")
 		}
-		return invalid(typ.Field, "%s", typeMessage(typ.Type))
+		kind, text, _ := strings.Cut(typ.Value, " ") // "number 1.5"
+		field := typ.Field
+		want := nonPointer(typ.Type)
+		if p, ok := fieldPath(body, t, func(m member) bool {
+			return m.dotted == typ.Field && m.kind == kind && m.typ == want && (text == "" || m.text == text)
+		}); ok {
+			field = p
+		}
+		return invalid(field, "%s", typeMessage(typ.Type))
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		if unq, uerr := strconv.Unquote(name); uerr == nil {
 			name = unq
 		}
-		return invalid(name, "unknown field %q", name)
+		field := name
+		if p, ok := fieldPath(body, t, func(m member) bool { return !m.known && m.name == name }); ok {
+			field = p
+		}
+		return invalid(field, "unknown field %q", name)
 	}
 	var inv *json.InvalidUnmarshalError
 	if errors.As(err, &inv) {
 		return internal(err)
 	}
 	return invalid("", "malformed JSON: %v", err)
+}
+
+// member is one value in a JSON document, as fieldPath shows it to its
+// match function.
+type member struct {
+	// name is the name of the member that holds the value ("" for an array
+	// element) and dotted its path from the outermost object without array
+	// indexes, as encoding/json's UnmarshalTypeError.Field gives it
+	// (ranges.start).
+	name, dotted string
+	// known is false when the value is a member of an object decoded into
+	// a struct that has no field of its name.
+	known bool
+	// kind is the JSON kind of the value: object, array, string, number,
+	// bool or null; text is a number's literal.
+	kind, text string
+	// typ is the Go type it is decoded into, without pointers (nil when
+	// unknown).
+	typ reflect.Type
+}
+
+// fieldPath returns the path, as the API names fields in errors
+// (ranges[1].start), of the first value in body, decoded into a value of
+// type t, for which match reports true, and whether there is one. A member
+// is known unless it is decoded into a struct without a field of its name;
+// the members of values that decode themselves (json.Unmarshaler,
+// encoding.TextUnmarshaler) are all known. It is for the error path only:
+// body is read with encoding/json's tokenizer.
+func fieldPath(body []byte, t reflect.Type, match func(member) bool) (string, bool) {
+	w := pathWalker{dec: json.NewDecoder(bytes.NewReader(body)), match: match}
+	w.dec.UseNumber()
+	tok, err := w.dec.Token()
+	if err != nil {
+		return "", false
+	}
+	return w.value(tok, member{known: true, typ: nonPointer(t)}, "")
+}
+
+// pathWalker walks a JSON document for fieldPath.
+type pathWalker struct {
+	dec   *json.Decoder
+	match func(member) bool
+}
+
+// value walks the value m that starts with tok, at path.
+func (w *pathWalker) value(tok json.Token, m member, path string) (string, bool) {
+	m.kind = jsonKind(tok)
+	if n, ok := tok.(json.Number); ok {
+		m.text = n.String()
+	}
+	if w.match(m) {
+		return path, true
+	}
+	t := structural(m.typ)
+	switch tok {
+	case json.Delim('{'):
+		for w.dec.More() {
+			nt, err := w.dec.Token()
+			name, isName := nt.(string)
+			if err != nil || !isName {
+				return "", false
+			}
+			vt, err := w.dec.Token()
+			if err != nil {
+				return "", false
+			}
+			mm := member{name: name, known: true}
+			embedded, canonical := "", name
+			switch {
+			case t != nil && t.Kind() == reflect.Struct:
+				if f, in, ok := fieldOf(t, name); ok {
+					mm.typ, embedded = f.Type, in
+					canonical, _, _ = strings.Cut(f.Tag.Get("json"), ",")
+				} else {
+					mm.known = false
+				}
+			case t != nil && t.Kind() == reflect.Map:
+				mm.typ = t.Elem()
+			}
+			mm.typ = nonPointer(mm.typ)
+			mm.dotted = joinPath(m.dotted, embedded+canonical)
+			if p, ok := w.value(vt, mm, joinPath(path, canonical)); ok {
+				return p, true
+			}
+		}
+	case json.Delim('['):
+		em := member{dotted: m.dotted, known: true}
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			em.typ = nonPointer(t.Elem())
+		}
+		for i := 0; w.dec.More(); i++ {
+			vt, err := w.dec.Token()
+			if err != nil {
+				return "", false
+			}
+			if p, ok := w.value(vt, em, path+"["+strconv.Itoa(i)+"]"); ok {
+				return p, true
+			}
+		}
+	default:
+		return "", false // a scalar
+	}
+	_, _ = w.dec.Token() // the closing delimiter
+	return "", false
+}
+
+// nonPointer returns t without its pointers.
+func nonPointer(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+// structural returns t without its pointers, or nil when t is nil or
+// decodes itself, so that its members are not encoding/json's fields.
+func structural(t reflect.Type) reflect.Type {
+	if t = nonPointer(t); t == nil {
+		return nil
+	}
+	pt := reflect.PointerTo(t)
+	if pt.Implements(reflect.TypeFor[json.Unmarshaler]()) || pt.Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+		return nil
+	}
+	return t
+}
+
+// fieldOf returns the field of struct type t that encoding/json decodes
+// the member name into, looking into embedded structs, the Go names of the
+// embedded structs it is in as encoding/json's UnmarshalTypeError.Field
+// gives them ("Meta."), and whether there is one.
+func fieldOf(t reflect.Type, name string) (reflect.StructField, string, bool) {
+	if f, ok := jsonField(t, name); ok {
+		return t.Field(f), "", true
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.Anonymous || f.Tag.Get("json") != "" {
+			continue
+		}
+		if et := structural(f.Type); et != nil && et.Kind() == reflect.Struct {
+			if ff, embedded, ok := fieldOf(et, name); ok {
+				return ff, f.Name + "." + embedded, true
+			}
+		}
+	}
+	return reflect.StructField{}, "", false
+}
+
+// joinPath appends the member name to the path of its object.
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// jsonKind names the kind of JSON value that starts with tok.
+func jsonKind(tok json.Token) string {
+	switch tok.(type) {
+	case json.Delim:
+		if tok == json.Delim('[') {
+			return "array"
+		}
+		return "object"
+	case string:
+		return "string"
+	case json.Number:
+		return "number"
+	case bool:
+		return "bool"
+	}
+	return "null"
 }
 
 // typeMessage says what JSON type a Go type expects.

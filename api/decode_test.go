@@ -297,3 +297,73 @@ func FuzzDuplicateMember(f *testing.F) {
 		}
 	})
 }
+
+type nestedRange struct {
+	Start int `json:"start"`
+	End   int `json:"end"`
+}
+
+type Meta struct {
+	Note string `json:"note"`
+}
+
+// nestedBody has members of every shape fieldPath walks.
+type nestedBody struct {
+	Meta
+	Name   string                 `json:"name"`
+	Ranges []nestedRange          `json:"ranges"`
+	Ptrs   []*nestedRange         `json:"ptrs"`
+	ByName map[string]nestedRange `json:"by_name"`
+	Raw    json.RawMessage        `json:"raw"`
+}
+
+func TestDecodeErrorsNameNestedFields(t *testing.T) {
+	var v nestedBody
+	for _, c := range []struct{ body, field, message string }{
+		{`{"ranges":[{"start":1,"end":2},{"start":1,"stop":2}]}`, "ranges[1].stop", `unknown field "stop"`},
+		{`{"name":"a","ranges":[{"name":"b"}]}`, "ranges[0].name", `unknown field "name"`},
+		{`{"raw":{"stop":1},"ptrs":[null,{"stop":1}]}`, "ptrs[1].stop", `unknown field "stop"`},
+		{`{"by_name":{"x":{"start":1,"stop":2}}}`, "by_name.x.stop", `unknown field "stop"`},
+		{`{"note":"n","colour":1}`, "colour", `unknown field "colour"`},
+		{`{"ranges":[{"start":1},{"start":"x"}]}`, "ranges[1].start", "must be an integer"},
+		{`{"ranges":[{"start":1},{"start":1.5}]}`, "ranges[1].start", "must be an integer"},
+		{`{"ranges":[{"start":1},[1]]}`, "ranges[1]", "must be an object"},
+		{`{"ranges":{"start":1}}`, "ranges", "must be an array"},
+		{`{"note":7}`, "note", "must be a string"},
+		{`{"Ranges":[{"START":"x"}]}`, "ranges[0].start", "must be an integer"},
+	} {
+		err := decodeJSON([]byte(c.body), &v, true)
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.field != c.field || ae.message != c.message {
+			t.Errorf("%s: %v, want field %q message %q", c.body, err, c.field, c.message)
+		}
+	}
+}
+
+// FuzzDecodeNested checks that every body decoded into a struct with
+// nested arrays, maps and embedded structs is accepted or refused with a
+// 400, and that a refusal naming a field names one the body holds.
+func FuzzDecodeNested(f *testing.F) {
+	for _, s := range []string{`{"ranges":[{"start":1},{"stop":2}]}`, `{"by_name":{"a":{"end":"x"}}}`, `{"note":1}`,
+		`{"ptrs":[null,[1]]}`, `{"raw":{"x":[1,{"y":2}]},"name":"n"}`, `{"ranges":[{"start":1.5}]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var v nestedBody
+		err := decodeJSON(body, &v, true)
+		if err == nil {
+			return
+		}
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.status != http.StatusBadRequest || ae.message == "" {
+			t.Fatalf("%q: error %#v is not a 400", body, err)
+		}
+		if ae.field == "" {
+			return
+		}
+		last := ae.field[strings.LastIndexAny(ae.field, ".]")+1:]
+		if last != "" && !bytes.Contains(bytes.ToLower(body), []byte(strings.ToLower(last))) {
+			t.Fatalf("%q: field %q is not in the body", body, ae.field)
+		}
+	})
+}

@@ -1168,6 +1168,8 @@ func TestIPAM_PoolUpdate(t *testing.T) {
 			t.Errorf("%s: name null: %q", c.path, msg)
 		}
 		ts.refused("PATCH", c.path+"/prod-1", `{"size":3}`, 400, CodeInvalidRequest, "size", true)
+		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[{"first":100,"last":109},{"first":300,"end":301}]}`, 400, CodeInvalidRequest, "ranges[1].end", true)
+		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[{"first":100,"last":109},{"first":"300","last":301}]}`, 400, CodeInvalidRequest, "ranges[1].first", true)
 		ts.refused("PATCH", c.path+"/nope", `{"description":"x"}`, 404, CodeNotFound, "id", true)
 	}
 }
