@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/fsm"
@@ -369,6 +371,68 @@ func idGet(k *poolKind) func(*server, *call) error {
 		return serveTenantGet(s, c, "id", k.itemNoun, id, allocationTenant, func(st *fsm.Store, ws memdb.WatchSet) (uint64, *fsm.IDAllocation, error) {
 			return st.IDAllocation(ws, k.kind, id)
 		})
+	}
+}
+
+// IDUpdateRequest is the body of PATCH /v1/ipam/vlans/{id} and
+// /v1/ipam/vnis/{id}: absent members stay as they are; "" or null clears
+// one.
+type IDUpdateRequest struct {
+	Name        *string `json:"name"`
+	Tenant      *string `json:"tenant"`
+	Project     *string `json:"project"`
+	Owner       *string `json:"owner"`
+	Description *string `json:"description"`
+}
+
+// idUpdate returns the handler that changes a VLAN's or VNI's name,
+// tenant, project, owner or description. A confined call may change only
+// its tenant's, and may not clear or change the tenant.
+func idUpdate(k *poolKind) func(*server, *call) error {
+	return func(s *server, c *call) error {
+		id, err := pathID(c, "id")
+		if err != nil {
+			return err
+		}
+		var req IDUpdateRequest
+		if err := decodePatch(c.body, &req); err != nil {
+			return err
+		}
+		_, a, err := s.b.State().IDAllocation(nil, k.kind, id)
+		if err != nil {
+			return err
+		}
+		if a != nil && !visible(c, a.Tenant) {
+			return notFoundError("id", k.itemNoun, id)
+		}
+		if req == (IDUpdateRequest{}) && c.r.Header.Get(headerIdempotencyKey) == "" {
+			// Nothing to change: the allocation as it is, without a write.
+			return idGet(k)(s, c)
+		}
+		cmd := &fsm.IDUpdateRequest{Kind: k.kind, ID: id, Name: req.Name, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description}
+		if err := cmd.Validate(); err != nil {
+			return err
+		}
+		if req.Tenant != nil {
+			if *req.Tenant == "" && c.tenant != "" {
+				return &apiError{status: http.StatusForbidden, code: CodeForbidden, field: "tenant",
+					message: fmt.Sprintf("this token acts within tenant %s; it cannot clear a %s's tenant", c.tenant, k.itemNoun)}
+			}
+			t, err := forTenant(c, *req.Tenant, "tenant")
+			if err != nil {
+				return err
+			}
+			cmd.Tenant = &t
+			if a != nil && req.Project == nil {
+				if err := projectStays(k.itemNoun, strconv.Itoa(a.Number), a.Tenant, a.Project, t); err != nil {
+					return err
+				}
+			}
+		}
+		if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+			return err
+		}
+		return s.apply(c, cmd, http.StatusOK, nil)
 	}
 }
 

@@ -1049,7 +1049,7 @@ func TestIPAM_RoutesNeedAuth(t *testing.T) {
 		path := strings.NewReplacer("{id}", "x", "{name}", "x.test").Replace(r.Path)
 		wantError(t, ts.do(r.Method, path, `{}`, "Authorization", ""), 401, CodeUnauthorized, "")
 	}
-	if n != 43 {
+	if n != 45 {
 		t.Errorf("%d IPAM and DNS routes", n)
 	}
 }
@@ -1171,6 +1171,51 @@ func TestIPAM_PoolUpdate(t *testing.T) {
 		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[{"first":100,"last":109},{"first":300,"end":301}]}`, 400, CodeInvalidRequest, "ranges[1].end", true)
 		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[{"first":100,"last":109},{"first":"300","last":301}]}`, 400, CodeInvalidRequest, "ranges[1].first", true)
 		ts.refused("PATCH", c.path+"/nope", `{"description":"x"}`, 404, CodeNotFound, "id", true)
+	}
+}
+
+// TestIPAM_IDUpdate: a VLAN's or VNI's name, tenant, project, owner and
+// description change by PATCH; bad values are 400 on their field, a taken
+// name 409, and a body with nothing to change is answered without a write.
+func TestIPAM_IDUpdate(t *testing.T) {
+	ts := newLeader(t)
+	ts.call("POST", "/v1/tenants", `{"id":"t1"}`, 201, nil)
+	ts.call("POST", "/v1/tenants/t1/projects", `{"name":"web"}`, 201, nil)
+	ts.call("POST", "/v1/tenants", `{"id":"t2"}`, 201, nil)
+	for _, c := range []struct{ pools, items string }{{"/v1/ipam/vlan-groups", "/v1/ipam/vlans"}, {"/v1/ipam/vni-pools", "/v1/ipam/vnis"}} {
+		ts.call("POST", c.pools, `{"name":"prod","ranges":[{"first":100,"last":109}]}`, 201, nil)
+		var a, b map[string]any
+		ts.call("POST", c.pools+"/prod/allocate", `{"name":"web","tenant":"t1","project":"web"}`, 201, &a)
+		ts.call("POST", c.pools+"/prod/allocate", `{"name":"db"}`, 201, &b)
+		item := c.items + "/" + a["id"].(string)
+
+		var got map[string]any
+		ts.call("PATCH", item, `{"name":"web-1","owner":"vm:101/net0","description":"front"}`, 200, &got)
+		if got["name"] != "web-1" || got["owner"] != "vm:101/net0" || got["description"] != "front" || got["tenant"] != "t1" || got["modify_index"] == nil || got["updated_at"] == nil {
+			t.Fatalf("%s: updated %v", c.items, got)
+		}
+		before := ts.b.applies.Load()
+		ts.call("PATCH", item, `{}`, 200, &got)
+		if got["name"] != "web-1" || ts.b.applies.Load() != before {
+			t.Fatalf("%s: empty PATCH %v (wrote %d)", c.items, got, ts.b.applies.Load()-before)
+		}
+		ts.refused("PATCH", item, `{"name":"Web"}`, 400, CodeInvalidRequest, "name", true)
+		ts.refused("PATCH", item, `{"owner":"vm 1"}`, 400, CodeInvalidRequest, "owner", true)
+		ts.refused("PATCH", item, `{"vid":5}`, 400, CodeInvalidRequest, "vid", true)
+		ts.refused("PATCH", item, `{"tenant":"Bad T"}`, 400, CodeInvalidRequest, "tenant", true)
+		ts.refused("PATCH", item, `{"tenant":"t2"}`, 400, CodeInvalidRequest, "project", true)
+		ts.refused("PATCH", item, `{"name":"db"}`, 409, CodeConflict, "name", false)
+		ts.refused("PATCH", c.items+"/"+newID(), `{"name":"x"}`, 404, CodeNotFound, "id", false)
+		got = nil
+		ts.call("PATCH", item, `{"tenant":"t2","project":null,"name":null,"owner":""}`, 200, &got)
+		if got["tenant"] != "t2" || got["project"] != nil || got["name"] != nil || got["owner"] != nil || got["description"] != "front" {
+			t.Fatalf("%s: moved %v", c.items, got)
+		}
+		got = nil
+		ts.call("GET", item, "", 200, &got)
+		if got["tenant"] != "t2" || got["description"] != "front" || got["name"] != nil {
+			t.Fatalf("%s: read back %v", c.items, got)
+		}
 	}
 }
 

@@ -138,6 +138,7 @@ var coreRoutes = []route{
 	{Route{http.MethodPost, "/v1/ipam/vlan-groups/{id}/allocate", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyOptionalJSON, poolAllocate(vlanKind)},
 	{Route{http.MethodGet, "/v1/ipam/vlans", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, idList(vlanKind)},
 	{Route{http.MethodGet, "/v1/ipam/vlans/{id}", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, idGet(vlanKind)},
+	{Route{http.MethodPatch, "/v1/ipam/vlans/{id}", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyJSON, idUpdate(vlanKind)},
 	{Route{http.MethodDelete, "/v1/ipam/vlans/{id}", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyNone, idRelease(vlanKind)},
 
 	{Route{http.MethodGet, "/v1/ipam/vni-pools", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, poolList(vniKind)},
@@ -148,6 +149,7 @@ var coreRoutes = []route{
 	{Route{http.MethodPost, "/v1/ipam/vni-pools/{id}/allocate", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyOptionalJSON, poolAllocate(vniKind)},
 	{Route{http.MethodGet, "/v1/ipam/vnis", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, idList(vniKind)},
 	{Route{http.MethodGet, "/v1/ipam/vnis/{id}", KindRead, auth.PermIPAMRead, auth.ScopeTenant}, bodyNone, idGet(vniKind)},
+	{Route{http.MethodPatch, "/v1/ipam/vnis/{id}", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyJSON, idUpdate(vniKind)},
 	{Route{http.MethodDelete, "/v1/ipam/vnis/{id}", KindWrite, auth.PermIPAMAllocate, auth.ScopeTenant}, bodyNone, idRelease(vniKind)},
 
 	{Route{http.MethodGet, "/v1/dns/zones", KindRead, auth.PermDNSRead, auth.ScopeTenant}, bodyNone, (*server).handleZoneList},

@@ -276,6 +276,10 @@ func TestTenant_UserAllocatesOnlyFromItsPrefixes(t *testing.T) {
 	wantError(t, w.do("PATCH", "/v1/ipam/addresses/"+w.id["address globex"], `{"owner":"vm:1/net0"}`, user...), 404, CodeNotFound, "id")
 	wantError(t, w.do("DELETE", "/v1/ipam/addresses/"+w.id["address globex"], "", user...), 404, CodeNotFound, "id")
 	wantError(t, w.do("DELETE", "/v1/ipam/vlans/"+w.id["vlan globex"], "", user...), 404, CodeNotFound, "id")
+	wantError(t, w.do("PATCH", "/v1/ipam/vlans/"+w.id["vlan globex"], `{"name":"x"}`, user...), 404, CodeNotFound, "id")
+	wantError(t, w.do("PATCH", "/v1/ipam/vnis/"+w.id["vni globex"], `{}`, user...), 404, CodeNotFound, "id")
+	wantError(t, w.do("PATCH", "/v1/ipam/vlans/"+w.id["vlan acme"], `{"tenant":"globex"}`, user...), 403, CodeForbidden, "tenant")
+	wantError(t, w.do("PATCH", "/v1/ipam/vnis/"+w.id["vni acme"], `{"tenant":null}`, user...), 403, CodeForbidden, "tenant")
 	// Acting for another tenant is forbidden, naming the field.
 	wantError(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix acme"]+"/allocate", `{"tenant":"globex"}`, user...), 403, CodeForbidden, "tenant")
 	wantError(t, w.do("PATCH", "/v1/ipam/addresses/"+w.id["address acme"], `{"tenant":"globex"}`, user...), 403, CodeForbidden, "tenant")
@@ -315,6 +319,10 @@ func TestTenant_UserAllocatesOnlyFromItsPrefixes(t *testing.T) {
 	mustJSON(t, wantStatus(t, w.do("POST", "/v1/ipam/vlan-groups/vlans-acme/allocate", `{}`, user...), 201), &vlan)
 	if vlan.Tenant != "acme" {
 		t.Fatalf("vlan %+v", vlan)
+	}
+	mustJSON(t, wantStatus(t, w.do("PATCH", "/v1/ipam/vlans/"+vlan.ID, `{"name":"web","tenant":"acme"}`, user...), 200), &vlan)
+	if vlan.Name != "web" || vlan.Tenant != "acme" {
+		t.Fatalf("updated vlan %+v", vlan)
 	}
 	wantStatus(t, w.do("DELETE", "/v1/ipam/vlans/"+vlan.ID, "", user...), 200)
 

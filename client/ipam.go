@@ -331,6 +331,18 @@ type PoolUpdate struct {
 	Description *string    `json:"description,omitempty"`
 }
 
+// IDUpdate changes a VLAN or a VNI (PATCH /v1/ipam/vlans/{id},
+// /v1/ipam/vnis/{id}); nil fields stay as they are, "" clears one.
+type IDUpdate struct {
+	Name   *string `json:"name,omitempty"`
+	Tenant *string `json:"tenant,omitempty"`
+	// Project moves it to a project of its tenant; clearing the tenant
+	// clears the project too.
+	Project     *string `json:"project,omitempty"`
+	Owner       *string `json:"owner,omitempty"`
+	Description *string `json:"description,omitempty"`
+}
+
 // VLAN is a VLAN ID taken from a VLAN group.
 type VLAN struct {
 	ID          string `json:"id"`
@@ -339,10 +351,15 @@ type VLAN struct {
 	VID         int    `json:"vid"`
 	Name        string `json:"name,omitempty"`
 	Tenant      string `json:"tenant,omitempty"`
+	Project     string `json:"project,omitempty"`
 	Owner       string `json:"owner,omitempty"`
 	Description string `json:"description,omitempty"`
 	CreateIndex uint64 `json:"create_index"`
 	CreatedAt   Time   `json:"created_at,omitzero"`
+	// ModifyIndex and UpdatedAt are those of its last update, zero until
+	// the first.
+	ModifyIndex uint64 `json:"modify_index,omitempty"`
+	UpdatedAt   Time   `json:"updated_at,omitzero"`
 }
 
 // VNI is a VXLAN network identifier taken from a VNI pool.
@@ -353,10 +370,15 @@ type VNI struct {
 	VNI         int    `json:"vni"`
 	Name        string `json:"name,omitempty"`
 	Tenant      string `json:"tenant,omitempty"`
+	Project     string `json:"project,omitempty"`
 	Owner       string `json:"owner,omitempty"`
 	Description string `json:"description,omitempty"`
 	CreateIndex uint64 `json:"create_index"`
 	CreatedAt   Time   `json:"created_at,omitzero"`
+	// ModifyIndex and UpdatedAt are those of its last update, zero until
+	// the first.
+	ModifyIndex uint64 `json:"modify_index,omitempty"`
+	UpdatedAt   Time   `json:"updated_at,omitzero"`
 }
 
 // IDAllocateRequest describes a VLAN ID or VNI to take from a pool: Number
@@ -636,6 +658,11 @@ func (c *Client) VLANRelease(ctx context.Context, id string, w *WriteOptions) (*
 	return writeOne[VLAN](ctx, c, http.MethodDelete, itemPath(vlansPath, id), nil, w)
 }
 
+// VLANUpdate changes an allocated VLAN (PATCH /v1/ipam/vlans/{id}).
+func (c *Client) VLANUpdate(ctx context.Context, id string, u IDUpdate, w *WriteOptions) (*VLAN, *Meta, error) {
+	return writeOne[VLAN](ctx, c, http.MethodPatch, itemPath(vlansPath, id), u, w)
+}
+
 // VNIPoolList lists the VNI pools (GET /v1/ipam/vni-pools).
 func (c *Client) VNIPoolList(ctx context.Context, q *QueryOptions) ([]Pool, *Meta, error) {
 	return getList[Pool](ctx, c, vniPoolsPath, "vni_pools", nil, q)
@@ -685,6 +712,11 @@ func (c *Client) VNIGet(ctx context.Context, id string, q *QueryOptions) (*VNI, 
 // VNIRelease returns a VNI to its pool (DELETE /v1/ipam/vnis/{id}).
 func (c *Client) VNIRelease(ctx context.Context, id string, w *WriteOptions) (*VNI, *Meta, error) {
 	return writeOne[VNI](ctx, c, http.MethodDelete, itemPath(vnisPath, id), nil, w)
+}
+
+// VNIUpdate changes an allocated VNI (PATCH /v1/ipam/vnis/{id}).
+func (c *Client) VNIUpdate(ctx context.Context, id string, u IDUpdate, w *WriteOptions) (*VNI, *Meta, error) {
+	return writeOne[VNI](ctx, c, http.MethodPatch, itemPath(vnisPath, id), u, w)
 }
 
 // ZoneList lists the DNS zones (GET /v1/dns/zones).

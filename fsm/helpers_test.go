@@ -266,7 +266,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		}, Exclusive: true, TagRule: true},
 		PoolDeleteType: &PoolDeleteRequest{WriteMeta: meta(20), Kind: PoolVLAN, ID: "g", ZoneRule: true},
 		IDAllocateType: &IDAllocateRequest{WriteMeta: meta(21), Kind: PoolVLAN, PoolID: "g", Number: 100, Fallback: true, UniqueName: true, Allocation: IDAllocation{
-			ID: "v", Kind: PoolVLAN, PoolID: "g", Number: 100, Name: "n", Tenant: "t", Project: "p", Owner: "vm:1", Description: "d", CreateIndex: 1, CreatedAt: 2,
+			ID: "v", Kind: PoolVLAN, PoolID: "g", Number: 100, Name: "n", Tenant: "t", Project: "p", Owner: "vm:1", Description: "d", CreateIndex: 1, CreatedAt: 2, ModifyIndex: 3, UpdatedAt: 4,
 		}},
 		IDReleaseType:       &IDReleaseRequest{WriteMeta: meta(22), Kind: PoolVLAN, ID: "v"},
 		ZoneCreateType:      &ZoneCreateRequest{WriteMeta: meta(23), Zone: Zone{ID: "moxxie.test", Tenant: "t", TTL: 30, Description: "d", CreateIndex: 1, CreatedAt: 2}},
@@ -370,6 +370,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		DRIsolationType:    &DRIsolationRequest{WriteMeta: meta(76), Plan: "web", Action: DRIsolationStopped, VMIDs: []int{101}, By: "sync"},
 		RestoreMarkType:    &RestoreMarkRequest{WriteMeta: meta(77), SnapshotIndex: 42},
 		PoolUpdateType:     &PoolUpdateRequest{WriteMeta: meta(78), Kind: PoolVNI, ID: "g", Name: str("n"), Ranges: &[]ipam.IDRange{{First: 5, Last: 9}}, Description: str("d")},
+		IDUpdateType:       &IDUpdateRequest{WriteMeta: meta(79), Kind: PoolVLAN, ID: "v", Name: str("n"), Tenant: str("t"), Project: str("p"), Owner: str("vm:1/net0"), Description: str("d")},
 	}
 }
 

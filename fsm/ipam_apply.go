@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -1318,6 +1319,67 @@ func applyIDAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	a.CreateIndex, a.CreatedAt = index, Timestamp(req.Now)
+	if err := insert(txn, tableIDAllocs, index, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func applyIDUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*IDUpdateRequest)
+	raw, err := txn.First(tableIDAllocs, "id", req.ID)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil || raw.(*IDAllocation).Kind != req.Kind {
+		return nil, notFound(map[string]string{PoolVLAN: "VLAN", PoolVNI: "VNI"}[req.Kind], req.ID)
+	}
+	old := raw.(*IDAllocation)
+	a := *old
+	for _, f := range []struct {
+		dst *string
+		src *string
+	}{{&a.Name, req.Name}, {&a.Tenant, req.Tenant}, {&a.Project, req.Project}, {&a.Owner, req.Owner}, {&a.Description, req.Description}} {
+		if f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	if a.Tenant == "" {
+		if req.Project != nil && *req.Project != "" {
+			return nil, fieldErrf("project", ErrInvalid, "a project needs its tenant, and %s %d has none: give tenant too", itemNoun(a.Kind), a.Number)
+		}
+		a.Project = ""
+	}
+	if a.Owner != old.Owner || a.Tenant != old.Tenant || a.Project != old.Project {
+		field := "owner"
+		if a.Owner == old.Owner {
+			field = "tenant"
+		}
+		if err := sdnHoldsTag(txn, old); err != nil {
+			return nil, fieldErrf(field, ErrConflict, "%s %d is the tag of vnet %s: it keeps the vnet as its owner and the vnet's tenant", itemNoun(a.Kind), a.Number, strings.TrimPrefix(old.Owner, "sdn:vnet/"))
+		}
+	}
+	if a.Name != old.Name && a.Name != "" {
+		if raw, err := txn.First(tableIDAllocs, "name", a.PoolID, a.Name); err != nil {
+			return nil, err
+		} else if raw != nil {
+			o := raw.(*IDAllocation)
+			p, err := getPool(txn, a.Kind, a.PoolID)
+			if err != nil {
+				return nil, err
+			}
+			return nil, fieldErrf("name", ErrConflict, "%s %d of %s %s is named %s already (id %s)", itemNoun(a.Kind), o.Number, poolNoun(a.Kind), p.Name, a.Name, o.ID)
+		}
+	}
+	if a.Tenant != old.Tenant || a.Project != old.Project {
+		if err := checkMovedProject(txn, itemNoun(a.Kind), strconv.Itoa(a.Number), old.Tenant, a.Tenant, a.Project, req.Project != nil); err != nil {
+			return nil, err
+		}
+		if err := chargeChange(txn, index, old.holding(), a.holding(), true); err != nil {
+			return nil, err
+		}
+	}
+	a.ModifyIndex, a.UpdatedAt = index, Timestamp(req.Now)
 	if err := insert(txn, tableIDAllocs, index, &a); err != nil {
 		return nil, err
 	}

@@ -322,6 +322,23 @@ type IDReleaseRequest struct {
 // Type returns IDReleaseType.
 func (*IDReleaseRequest) Type() MessageType { return IDReleaseType }
 
+// IDUpdateRequest changes a VLAN's or VNI's name, tenant, project, owner or
+// description; nil fields stay as they are. A name stays unique within
+// the pool, and the tag of an SDN vnet keeps its owner and tenant.
+type IDUpdateRequest struct {
+	WriteMeta
+	Kind        string
+	ID          string
+	Name        *string
+	Tenant      *string
+	Project     *string
+	Owner       *string
+	Description *string
+}
+
+// Type returns IDUpdateType.
+func (*IDUpdateRequest) Type() MessageType { return IDUpdateType }
+
 // ZoneCreateRequest creates a forward DNS zone.
 type ZoneCreateRequest struct {
 	WriteMeta

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/ipam"
+	"github.com/moxxie/moxxie/quota"
 )
 
 // ipamFSM wraps an FSM with a running index and leader clock for IPAM
@@ -642,6 +643,74 @@ func TestIPAM_PoolUpdate(t *testing.T) {
 				x.ok(over)
 			}
 			x.fails(&PoolUpdateRequest{Kind: kind, ID: "nope", Ranges: rs(1, 2)}, ErrNotFound, "", "")
+		})
+	}
+}
+
+// TestIPAM_IDUpdate: a VLAN's or VNI's name, tenant, project, owner and
+// description change; names stay unique within the pool, a tenant move
+// moves the quota charge (and is refused by the new tenant's quota), and
+// nothing else changes.
+func TestIPAM_IDUpdate(t *testing.T) {
+	for _, kind := range []string{PoolVLAN, PoolVNI} {
+		t.Run(kind, func(t *testing.T) {
+			x := newIPAM(t)
+			res := quota.VLANs
+			if kind == PoolVNI {
+				res = quota.VNIs
+			}
+			x.ok(&TenantCreateRequest{Tenant: Tenant{ID: "t1"}})
+			x.ok(&TenantCreateRequest{Tenant: Tenant{ID: "t2", Quota: quota.Limits{res: 1}}})
+			x.ok(&ProjectCreateRequest{Project: Project{ID: "t1/web", Tenant: "t1", Name: "web"}})
+			x.ok(&PoolCreateRequest{Pool: Pool{ID: "g", Kind: kind, Name: "prod", Ranges: []ipam.IDRange{{First: 100, Last: 109}}}})
+			x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 100, Allocation: IDAllocation{ID: "a1", Name: "web", Tenant: "t1", Project: "web"}})
+			x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Number: 101, Allocation: IDAllocation{ID: "a2", Name: "db", Tenant: "t2"}})
+			noun := itemNoun(kind)
+
+			for _, c := range []struct {
+				name  string
+				req   IDUpdateRequest
+				err   error
+				field string
+				msg   string
+				want  string // name tenant project owner description, after
+			}{
+				{"rename", IDUpdateRequest{Name: str("web-1"), Description: str("front")}, nil, "", "", "web-1 t1 web  front"},
+				{"owner", IDUpdateRequest{Owner: str("vm:101/net0")}, nil, "", "", "web-1 t1 web vm:101/net0 front"},
+				{"taken name", IDUpdateRequest{Name: str("db")}, ErrConflict, "name", noun + " 101 of " + poolNoun(kind) + " prod is named db already (id a2)", ""},
+				{"bad name", IDUpdateRequest{Name: str("Web")}, ErrInvalid, "name", "", ""},
+				{"bad owner", IDUpdateRequest{Owner: str("vm 1")}, ipam.ErrInvalidOwner, "owner", "", ""},
+				{"move without the project", IDUpdateRequest{Tenant: str("t2")}, ErrInvalid, "project", noun + " 100 is in project web of tenant t1", ""},
+				{"move over the quota", IDUpdateRequest{Tenant: str("t2"), Project: str("")}, quota.ErrExceeded, "quota", "", ""},
+				{"project without tenant", IDUpdateRequest{Tenant: str(""), Project: str("web")}, ErrInvalid, "project", "a project needs its tenant", ""},
+				{"clear the tenant", IDUpdateRequest{Tenant: str("")}, nil, "", "", "web-1   vm:101/net0 front"},
+				{"unnamed", IDUpdateRequest{Name: str(""), Owner: str(""), Description: str("")}, nil, "", "", "    "},
+				{"nothing", IDUpdateRequest{}, nil, "", "", "    "},
+			} {
+				c.req.Kind, c.req.ID = kind, "a1"
+				if c.err != nil {
+					x.fails(&c.req, c.err, c.field, c.msg)
+					continue
+				}
+				a := x.ok(&c.req).(*IDAllocation)
+				if got := strings.Join([]string{a.Name, a.Tenant, a.Project, a.Owner, a.Description}, " "); got != c.want || a.Number != 100 || a.ModifyIndex != x.index || a.UpdatedAt != Timestamp(x.now) || a.CreateIndex >= a.ModifyIndex {
+					t.Fatalf("%s: %q %+v, want %q", c.name, got, a, c.want)
+				}
+			}
+			// The charge moved: t1 holds none now, t2 its one.
+			if n := usage(t, x.f, "t1").Amounts[res]; n != 0 {
+				t.Fatalf("t1 holds %d", n)
+			}
+			x.ok(&IDUpdateRequest{Kind: kind, ID: "a2", Tenant: str("t1")})
+			x.ok(&IDUpdateRequest{Kind: kind, ID: "a1", Tenant: str("t2")})
+			if u1, u2 := usage(t, x.f, "t1").Amounts[res], usage(t, x.f, "t2").Amounts[res]; u1 != 1 || u2 != 1 {
+				t.Fatalf("after the swap t1 holds %d, t2 %d", u1, u2)
+			}
+			// The name a1 gave up is free; the other kind's ID is not found.
+			x.ok(&IDUpdateRequest{Kind: kind, ID: "a2", Name: str("web-1")})
+			other := map[string]string{PoolVLAN: PoolVNI, PoolVNI: PoolVLAN}[kind]
+			x.fails(&IDUpdateRequest{Kind: other, ID: "a1", Name: str("x")}, ErrNotFound, "", "")
+			x.fails(&IDUpdateRequest{Kind: kind, ID: "nope", Name: str("x")}, ErrNotFound, "", "")
 		})
 	}
 }

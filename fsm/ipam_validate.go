@@ -471,6 +471,35 @@ func (r *IDAllocateRequest) Validate() error {
 	return checkDescription(a.Description)
 }
 
+// Validate checks the kind and the fields the update gives.
+func (r *IDUpdateRequest) Validate() error {
+	if r.Kind != PoolVLAN && r.Kind != PoolVNI {
+		return fieldErrf("kind", ErrInvalid, "kind %q must be vlan or vni", r.Kind)
+	}
+	if r.Name != nil && *r.Name != "" && !ValidName(*r.Name) {
+		return fieldErrf("name", ErrInvalid, "name %q must be 1-63 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit", *r.Name)
+	}
+	for _, f := range []struct {
+		name  string
+		value *string
+	}{{"tenant", r.Tenant}, {"project", r.Project}} {
+		if f.value != nil {
+			if err := checkOptionalName(f.name, *f.value); err != nil {
+				return err
+			}
+		}
+	}
+	if r.Owner != nil {
+		if err := checkOwner(*r.Owner); err != nil {
+			return err
+		}
+	}
+	if r.Description != nil {
+		return checkDescription(*r.Description)
+	}
+	return nil
+}
+
 // ReverseTreeName reports whether the normalized DNS name is arpa, or in
 // the reverse trees in-addr.arpa and ip6.arpa, where Moxxie serves only
 // the PTR records it makes from prefixes and addresses. home.arpa (RFC

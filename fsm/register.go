@@ -109,6 +109,7 @@ func init() {
 	register(DRIsolationType, "dr_isolation", func() Command { return new(DRIsolationRequest) }, validated(applyDRIsolation))
 	register(RestoreMarkType, "restore_mark", func() Command { return new(RestoreMarkRequest) }, applyRestoreMark)
 	register(PoolUpdateType, "pool_update", func() Command { return new(PoolUpdateRequest) }, validated(applyPoolUpdate))
+	register(IDUpdateType, "id_update", func() Command { return new(IDUpdateRequest) }, validated(applyIDUpdate))
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

@@ -141,6 +141,7 @@ var messageTypeConsts = map[string]MessageType{
 	"RetentionPruneType":       RetentionPruneType,
 	"RestoreMarkType":          RestoreMarkType,
 	"PoolUpdateType":           PoolUpdateType,
+	"IDUpdateType":             IDUpdateType,
 	"DRIsolationType":          DRIsolationType,
 }
 

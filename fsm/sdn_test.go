@@ -732,4 +732,11 @@ func TestFSM_VNIPoolsAndVnetTags(t *testing.T) {
 	if !strings.Contains(err.Error(), "1 requested, 0 available in VNI pool ext of zone zext") {
 		t.Fatalf("exhausted: %v", err)
 	}
+	// A vnet's tag keeps its owner and tenant; its name may change.
+	err = x.refused(&IDUpdateRequest{Kind: PoolVNI, ID: "al-b", Owner: str("vm:1/net0")}, ErrConflict, "owner")
+	if !strings.Contains(err.Error(), "VNI 1001 is the tag of vnet b") {
+		t.Fatalf("owner: %v", err)
+	}
+	x.refused(&IDUpdateRequest{Kind: PoolVNI, ID: "al-b", Tenant: str("acme")}, ErrConflict, "tenant")
+	x.ok(&IDUpdateRequest{Kind: PoolVNI, ID: "al-b", Name: str("b-tag"), Description: str("vnet b")})
 }

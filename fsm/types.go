@@ -108,6 +108,7 @@ const (
 	// state put them until the next change of a zone, prefix or address.
 	RestoreMarkType MessageType = 77 | IgnoreUnknownTypeFlag
 	PoolUpdateType  MessageType = 78
+	IDUpdateType    MessageType = 79
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does

@@ -761,6 +761,18 @@ func (f *ipamFakeAPI) routes(handle func(string, int, func(*http.Request, map[st
 			return map[string]any{k.idListField: filter(list, r, map[string]string{"tenant": "tenant"})}, nil
 		})
 		handle("GET /v1/ipam/"+k.ids+"/{id}", 200, get(k.kind, strings.ToUpper(k.kind)))
+		handle("PATCH /v1/ipam/"+k.ids+"/{id}", 200, func(r *http.Request, b map[string]any) (any, error) {
+			if err := allow(b, "name", "tenant", "project", "owner", "description"); err != nil {
+				return nil, err
+			}
+			v, ok := f.objs[k.kind].m[r.PathValue("id")]
+			if !ok {
+				return nil, errNotFound(strings.ToUpper(k.kind), r.PathValue("id"))
+			}
+			copyFields(v, b, "name", "tenant", "project", "owner", "description")
+			v["modify_index"], v["updated_at"] = f.seq, fakeTime
+			return v, nil
+		})
 		handle("DELETE /v1/ipam/"+k.ids+"/{id}", 200, del(k.kind, strings.ToUpper(k.kind)))
 	}
 

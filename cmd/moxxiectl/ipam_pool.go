@@ -36,20 +36,20 @@ var (
 // idAlloc is a VLAN or a VNI, for tables; raw is the client's object, for
 // JSON.
 type idAlloc struct {
-	raw                                    any
-	id, poolID, name, tenant, owner, descr string
-	number                                 int
-	created                                client.Time
+	raw                                             any
+	id, poolID, name, tenant, project, owner, descr string
+	number                                          int
+	created, updated                                client.Time
 }
 
 func vlanView(v *client.VLAN) idAlloc {
-	return idAlloc{raw: v, id: v.ID, poolID: v.PoolID, name: v.Name, tenant: v.Tenant, owner: v.Owner,
-		descr: v.Description, number: v.VID, created: v.CreatedAt}
+	return idAlloc{raw: v, id: v.ID, poolID: v.PoolID, name: v.Name, tenant: v.Tenant, project: v.Project, owner: v.Owner,
+		descr: v.Description, number: v.VID, created: v.CreatedAt, updated: v.UpdatedAt}
 }
 
 func vniView(v *client.VNI) idAlloc {
-	return idAlloc{raw: v, id: v.ID, poolID: v.PoolID, name: v.Name, tenant: v.Tenant, owner: v.Owner,
-		descr: v.Description, number: v.VNI, created: v.CreatedAt}
+	return idAlloc{raw: v, id: v.ID, poolID: v.PoolID, name: v.Name, tenant: v.Tenant, project: v.Project, owner: v.Owner,
+		descr: v.Description, number: v.VNI, created: v.CreatedAt, updated: v.UpdatedAt}
 }
 
 func (k *poolKind) listPools(ctx context.Context, c *client.Client, q *client.QueryOptions) ([]client.Pool, error) {
@@ -164,6 +164,21 @@ func (k *poolKind) releaseID(ctx context.Context, c *client.Client, id string) (
 		return vniView(v), nil
 	}
 	v, _, err := c.VLANRelease(ctx, id, nil)
+	if err != nil {
+		return idAlloc{}, err
+	}
+	return vlanView(v), nil
+}
+
+func (k *poolKind) updateID(ctx context.Context, c *client.Client, id string, u client.IDUpdate) (idAlloc, error) {
+	if k.vni {
+		v, _, err := c.VNIUpdate(ctx, id, u, nil)
+		if err != nil {
+			return idAlloc{}, err
+		}
+		return vniView(v), nil
+	}
+	v, _, err := c.VLANUpdate(ctx, id, u, nil)
 	if err != nil {
 		return idAlloc{}, err
 	}
@@ -386,6 +401,7 @@ func (a *app) idCommand(k *poolKind) *cobra.Command {
 				}
 				return a.show(v.raw, func(w io.Writer) error { return k.printID(w, v) })
 			}),
+		a.idUpdateCommand(k),
 		&cobra.Command{
 			Use:   "release ID",
 			Short: "Return a " + k.idName + " to its " + k.poolName,
@@ -401,6 +417,45 @@ func (a *app) idCommand(k *poolKind) *cobra.Command {
 			}),
 		},
 	)
+}
+
+func (a *app) idUpdateCommand(k *poolKind) *cobra.Command {
+	var name, tenant, project, owner, description string
+	cmd := &cobra.Command{
+		Use:   "update ID",
+		Short: "Change the name, tenant, project, owner or description of a " + k.idName,
+		Long: "Change fields of an allocated " + k.idName + ": only the flags given are sent, and an empty value clears a field.\n" +
+			"A name stays unique within the " + k.poolName + "; the tag of an SDN vnet keeps its owner and tenant.",
+		Args: exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u := client.IDUpdate{
+				Name:        changed(cmd, "name", name),
+				Tenant:      changed(cmd, "tenant", tenant),
+				Project:     changed(cmd, "project", project),
+				Owner:       changed(cmd, "owner", owner),
+				Description: changed(cmd, "description", description),
+			}
+			if u == (client.IDUpdate{}) {
+				return usagef("nothing to update: give --name, --tenant, --project, --owner or --description")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			v, err := k.updateID(cmd.Context(), c, args[0], u)
+			if err != nil {
+				return err
+			}
+			return a.show(v.raw, func(w io.Writer) error { return k.printID(w, v) })
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&name, "name", "", "new name, unique within the "+k.poolName+"; empty clears it")
+	fl.StringVar(&tenant, "tenant", "", "new tenant; empty clears it")
+	fl.StringVar(&project, "project", "", "new project of the tenant; empty clears it (clearing the tenant clears it too)")
+	fl.StringVar(&owner, "owner", "", "new owner, e.g. vm:101/net0; empty clears it")
+	fl.StringVar(&description, "description", "", "new description; empty clears it")
+	return cmd
 }
 
 func printPool(w io.Writer, p *client.Pool) error {
@@ -423,8 +478,10 @@ func (k *poolKind) printID(w io.Writer, v idAlloc) error {
 		k.poolName+" ID", cell(v.poolID),
 		"Name", orDash(cell(v.name)),
 		"Tenant", orDash(cell(v.tenant)),
+		"Project", orDash(cell(v.project)),
 		"Owner", orDash(cell(v.owner)),
 		"Description", orDash(cell(v.descr)),
 		"Created", formatTime(v.created),
+		"Updated", formatTime(v.updated),
 	)
 }

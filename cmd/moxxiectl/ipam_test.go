@@ -460,9 +460,11 @@ VLAN:           100
 VLAN group ID:  g1
 Name:           web
 Tenant:         -
+Project:        -
 Owner:          vnet:web
 Description:    -
 Created:        2025-06-01T12:00:00Z
+Updated:        -
 `
 	if out != want {
 		t.Errorf("allocate:\n%s\nwant:\n%s", out, want)
@@ -639,6 +641,36 @@ func TestIPAM_Usage(t *testing.T) {
 }
 
 // TestIPAM_PoolUpdate changes a VLAN group and a VNI pool.
+func TestIPAM_IDUpdate(t *testing.T) {
+	f := newIPAMFakeAPI(t)
+	for _, k := range []struct{ pools, ids, label string }{{"vlan-group", "vlan", "VLAN: 100"}, {"vni-pool", "vni", "VNI: 100"}} {
+		f.cli(t, 0, "ipam", k.pools, "create", "lab", "--range", "100-199")
+		out, _ := f.cli(t, 0, "-o", "json", "ipam", k.pools, "allocate", "lab", "--name", "web")
+		var v struct{ ID string }
+		if err := json.Unmarshal([]byte(out), &v); err != nil || v.ID == "" {
+			t.Fatalf("allocate: %v\n%s", err, out)
+		}
+		// Only the flags given are sent; an empty value clears.
+		out, _ = f.cli(t, 0, "ipam", k.ids, "update", v.ID, "--name", "web-1", "--owner", "vm:101/net0", "--description", "")
+		f.checkCall(t, "PATCH /v1/ipam/"+k.ids+"s/"+v.ID)
+		f.checkBody(t, `{"name": "web-1", "owner": "vm:101/net0", "description": ""}`)
+		squeezed := strings.Join(strings.Fields(strings.ReplaceAll(out, "\n", " | ")), " ")
+		for _, want := range []string{k.label + " |", "Name: web-1 |", "Owner: vm:101/net0 |", "Project: - |", "Updated: 2025-"} {
+			if !strings.Contains(squeezed, want) {
+				t.Errorf("%s update: no %q in\n%s", k.ids, want, out)
+			}
+		}
+		f.cli(t, 0, "ipam", k.ids, "update", v.ID, "--tenant", "acme", "--project", "web")
+		f.checkBody(t, `{"tenant": "acme", "project": "web"}`)
+		if _, stderr, code := runCLI(t, f.env(), "ipam", k.ids, "update", v.ID); code != 2 || !strings.Contains(stderr, "nothing to update") {
+			t.Errorf("%s update without flags: exit %d, %q", k.ids, code, stderr)
+		}
+		if _, stderr, code := runCLI(t, f.env(), "ipam", k.ids, "update", "nope", "--name", "x"); code != 1 || !strings.Contains(stderr, "not found") {
+			t.Errorf("%s update of a missing one: exit %d, %q", k.ids, code, stderr)
+		}
+	}
+}
+
 func TestIPAM_PoolUpdate(t *testing.T) {
 	f := newIPAMFakeAPI(t)
 	f.cli(t, 0, "ipam", "vlan-group", "create", "lab", "--range", "100-199")
