@@ -127,8 +127,6 @@ func addressFilter(c *call) (fsm.AddressFilter, error) {
 func queryIP(v string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(v)
 	switch {
-	case v == "":
-		return a, invalid("address", "is empty: give an IP, or leave address out to list every address")
 	case err != nil:
 		return a, invalid("address", "%q is not an IP address", v)
 	case a.Zone() != "":
@@ -223,6 +221,16 @@ func (s *server) handlePrefixAllocate(c *call) error {
 			return err
 		} else if p != nil && !visible(c, p.Tenant) {
 			return notFoundError("id", "prefix", id)
+		}
+	}
+	if req.Address == "" {
+		// Flags that act on a given address only: accepted without one,
+		// they would look like they had been honoured.
+		switch {
+		case req.Force:
+			return invalid("force", "takes effect only with address: the lowest free addresses never include ones in quarantine; ask for the address itself to take it out of quarantine")
+		case req.Fallback:
+			return invalid("fallback", "takes effect only with address: without one, the lowest free addresses are taken anyway")
 		}
 	}
 	count := 0 // one, or the given address

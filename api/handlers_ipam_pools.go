@@ -298,6 +298,8 @@ func poolAllocate(k *poolKind) func(*server, *call) error {
 			if number = *given; number == 0 {
 				return invalid(k.number, "%s 0 is not a %s; leave %s out for the lowest free one", k.number, k.itemNoun, k.number)
 			}
+		} else if f.Fallback {
+			return invalid("fallback", "takes effect only with %s: without one, the lowest free %s is taken anyway", k.number, k.itemNoun)
 		}
 		if f.Tenant, err = forTenant(c, f.Tenant, "tenant"); err != nil {
 			return err

@@ -589,7 +589,14 @@ func TestIPAM_Quarantine(t *testing.T) {
 	if !strings.Contains(msg, "quarantine") {
 		t.Errorf("message %q", msg)
 	}
-	// force lifts it on allocation.
+	// force lifts it on allocation of that address; without one it, and
+	// fallback, would do nothing and are refused.
+	for _, f := range []string{"force", "fallback"} {
+		if msg := ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"count":2,"`+f+`":true}`, 400, CodeInvalidRequest, f, true); !strings.Contains(msg, "takes effect only with address") {
+			t.Errorf("%s without address: %q", f, msg)
+		}
+	}
+	ts.allocate(p.ID, `{"force":false,"fallback":false}`)
 	got := ts.allocate(p.ID, `{"address":"10.0.0.1","force":true}`)
 	if got[0].Address != "10.0.0.1" {
 		t.Fatalf("forced %v", addrs(got))
@@ -928,6 +935,7 @@ func TestIPAM_Pools(t *testing.T) {
 			if num(b) != 101 || b.Name != "web" || b.Owner != "vm:101" {
 				t.Fatalf("fallback %+v", b)
 			}
+			ts.refused("POST", base+"/lab/allocate", `{"fallback":true}`, 400, CodeInvalidRequest, "fallback", true)
 			// A name is taken once within a pool.
 			ts.refused("POST", base+"/lab/allocate", `{"name":"web"}`, 409, CodeConflict, "name", false)
 			ts.refused("POST", base+"/lab/allocate", `{}`, 409, CodeExhausted, k.number, false)

@@ -15,20 +15,31 @@ import (
 // carry to address another site (sites.go).
 
 // routeQuery maps a route's pattern ("GET /v1/ipam/addresses") to the
-// query parameters its operation takes, sorted. It is read from the
-// document on the first request with a query string (7 ms), not at
+// query parameters its operation takes, sorted by name. It is read from
+// the document on the first request with a query string (7 ms), not at
 // start-up.
-var routeQuery = sync.OnceValue(func() map[string][]string { return queryParams(openAPIDocument) })
+var routeQuery = sync.OnceValue(func() map[string][]queryParam { return queryParams(openAPIDocument) })
+
+// queryParam is one query parameter of an operation.
+type queryParam struct {
+	name string
+	// emptyOK is set for a boolean, which may be given without a value
+	// (?stale), and for site, where empty names this site.
+	emptyOK bool
+}
 
 // queryParams reads the query parameters of every operation of an
 // OpenAPI document, resolving references to shared parameters. It panics
 // on a document it cannot read: the document is embedded, and its tests
 // parse it.
-func queryParams(doc []byte) map[string][]string {
+func queryParams(doc []byte) map[string][]queryParam {
 	type param struct {
-		Ref  string `json:"$ref"`
-		Name string `json:"name"`
-		In   string `json:"in"`
+		Ref    string `json:"$ref"`
+		Name   string `json:"name"`
+		In     string `json:"in"`
+		Schema struct {
+			Type string `json:"type"`
+		} `json:"schema"`
 	}
 	var d struct {
 		Paths      map[string]map[string]json.RawMessage `json:"paths"`
@@ -39,7 +50,7 @@ func queryParams(doc []byte) map[string][]string {
 	if err := json.Unmarshal(doc, &d); err != nil {
 		panic("api: openapi.json: " + err.Error())
 	}
-	out := map[string][]string{}
+	out := map[string][]queryParam{}
 	for path, ops := range d.Paths {
 		for method, raw := range ops {
 			var op struct {
@@ -48,26 +59,28 @@ func queryParams(doc []byte) map[string][]string {
 			if json.Unmarshal(raw, &op) != nil { // not an operation
 				continue
 			}
-			names := []string{"site"}
+			params := []queryParam{{name: "site", emptyOK: true}}
 			for _, p := range op.Parameters {
 				if p.Ref != "" {
 					p = d.Components.Parameters[strings.TrimPrefix(p.Ref, "#/components/parameters/")]
 				}
 				if p.In == "query" {
-					names = append(names, p.Name)
+					params = append(params, queryParam{name: p.Name, emptyOK: p.Schema.Type == "boolean"})
 				}
 			}
-			slices.Sort(names)
-			out[strings.ToUpper(method)+" "+path] = slices.Compact(names)
+			slices.SortFunc(params, func(a, b queryParam) int { return strings.Compare(a.name, b.name) })
+			out[strings.ToUpper(method)+" "+path] = slices.CompactFunc(params, func(a, b queryParam) bool { return a.name == b.name })
 		}
 	}
 	return out
 }
 
 // checkQuery refuses a query parameter the call's route does not take,
-// naming it and the ones it does, and one given more than once: every
+// naming it and the ones it does; one given more than once: every
 // parameter takes one value, and a proxy or log in front may read another
-// of them than the server (?force=true&force=false).
+// of them than the server (?force=true&force=false); and one given empty,
+// other than a boolean (?stale): an empty $PREFIX in a script's
+// ?prefix_id=$PREFIX would otherwise list everything.
 func checkQuery(c *call) error {
 	if c.r.URL.RawQuery == "" || strings.HasPrefix(c.rt.Path, "/debug/pprof/") {
 		// pprof's protocol has query strings of its own (symbol lookups
@@ -88,15 +101,27 @@ func checkQuery(c *call) error {
 	if !ok {
 		return nil
 	}
-	var unknown []string
-	for name := range c.q() {
-		if _, found := slices.BinarySearch(known, name); !found {
+	var unknown, empty []string
+	for name, vs := range c.q() {
+		i, found := slices.BinarySearchFunc(known, name, func(p queryParam, name string) int { return strings.Compare(p.name, name) })
+		switch {
+		case !found:
 			unknown = append(unknown, name)
+		case vs[0] == "" && !known[i].emptyOK:
+			empty = append(empty, name)
 		}
 	}
-	if len(unknown) == 0 {
-		return nil
+	if len(unknown) > 0 {
+		name := slices.Min(unknown)
+		names := make([]string, len(known))
+		for i, p := range known {
+			names[i] = p.name
+		}
+		return invalid(name, "unknown query parameter %q; %s takes %s", name, c.rt.Pattern(), strings.Join(names, ", "))
 	}
-	name := slices.Min(unknown)
-	return invalid(name, "unknown query parameter %q; %s takes %s", name, c.rt.Pattern(), strings.Join(known, ", "))
+	if len(empty) > 0 {
+		name := slices.Min(empty)
+		return invalid(name, "query parameter %q is empty: give it a value, or leave it out", name)
+	}
+	return nil
 }

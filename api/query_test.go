@@ -1,7 +1,6 @@
 package api
 
 import (
-	"slices"
 	"strings"
 	"testing"
 )
@@ -46,6 +45,18 @@ func TestQuery_UnknownParametersAreRefused(t *testing.T) {
 	// Known parameters, and site on any route, pass.
 	wantStatus(t, ts.do("GET", "/v1/ipam/addresses?vrf=global&limit=5&stale", ""), 200)
 	wantStatus(t, ts.do("GET", "/v1/cluster/settings?site=", ""), 200)
+	// An empty filter is refused rather than listing everything; a boolean
+	// may be given bare.
+	for _, target := range []string{"/v1/ipam/addresses?prefix_id=", "/v1/ipam/addresses?stale&tenant=", "/v1/ipam/prefixes?vrf=",
+		"/v1/ipam/ip-ranges?prefix_id=", "/v1/ipam/vlans?group_id=", "/v1/inventory/guests?node=", "/v1/ipam/prefixes/p/available?limit="} {
+		name := target[strings.LastIndexAny(target, "?&")+1 : len(target)-1]
+		e := wantError(t, ts.do("GET", target, ""), 400, CodeInvalidRequest, name)
+		if e.Message != `query parameter "`+name+`" is empty: give it a value, or leave it out` {
+			t.Errorf("%s: message %q", target, e.Message)
+		}
+	}
+	wantStatus(t, ts.do("GET", "/v1/ipam/prefixes?stale=&family=4", ""), 200)
+	wantStatus(t, ts.do("GET", "/v1/ipam/prefixes?consistent", ""), 200)
 }
 
 // TestQuery_EveryOperationIsRead checks that every route has its
@@ -53,11 +64,15 @@ func TestQuery_UnknownParametersAreRefused(t *testing.T) {
 // consistent, which dispatch honours on all of them.
 func TestQuery_EveryOperationIsRead(t *testing.T) {
 	for _, rt := range Routes() {
-		known, ok := routeQuery()[rt.Pattern()]
+		params, ok := routeQuery()[rt.Pattern()]
 		if !ok {
 			t.Errorf("%s: no query parameters read from openapi.json", rt.Pattern())
 		}
-		if rt.Kind == KindRead && (!slices.Contains(known, "stale") || !slices.Contains(known, "consistent")) {
+		flags := map[string]bool{}
+		for _, p := range params {
+			flags[p.name] = p.emptyOK
+		}
+		if rt.Kind == KindRead && (!flags["stale"] || !flags["consistent"]) {
 			t.Errorf("%s: a read that does not document stale and consistent", rt.Pattern())
 		}
 	}

@@ -517,7 +517,11 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 				return nil, fmt.Errorf("fsm: container %s has used blocks but no children", p.Prefix)
 			}
 			if !req.Reparent {
-				return nil, fieldErrf("id", ErrConflict, "container %s still holds %d child prefixes, such as %s; delete them first, or delete it with reparent to hand them to its parent", p.Prefix, len(kids), kids[0].Prefix)
+				holds, them := fmt.Sprintf("child prefix %s", kids[0].Prefix), "it"
+				if len(kids) > 1 {
+					holds, them = fmt.Sprintf("%d child prefixes, such as %s", len(kids), kids[0].Prefix), "them"
+				}
+				return nil, fieldErrf("id", ErrConflict, "container %s still holds %s; delete %s first, or delete the container with reparent to hand %s to its parent", p.Prefix, holds, them, them)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/moxxie/moxxie/client"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func (a *app) ipamCommand() *cobra.Command {
@@ -43,16 +44,32 @@ func (a *app) readCommand(use, short string, args cobra.PositionalArgs,
 		Use:   use,
 		Short: short,
 		Args:  args,
-		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			q, err := rf.options()
-			if err != nil {
-				return err
-			}
-			return fn(ctx, c, q, args)
-		}),
 	}
+	cmd.RunE = a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+		if err := noEmptyFilters(cmd); err != nil {
+			return err
+		}
+		q, err := rf.options()
+		if err != nil {
+			return err
+		}
+		return fn(ctx, c, q, args)
+	})
 	rf.register(cmd)
 	return cmd
+}
+
+// noEmptyFilters refuses a string flag of cmd given an empty value: an
+// empty $PREFIX in a script's --prefix "$PREFIX" would otherwise select
+// everything, as if the filter had been left out.
+func noEmptyFilters(cmd *cobra.Command) error {
+	var err error
+	cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		if err == nil && f.Changed && f.Value.Type() == "string" && f.Value.String() == "" {
+			err = usagef("--%s is empty: give it a value, or leave --%s out", f.Name, f.Name)
+		}
+	})
+	return err
 }
 
 // show prints v as JSON with -o json, and with text otherwise.

@@ -58,10 +58,6 @@ func (a *app) addressListCommand() *cobra.Command {
 			if f.Limit < 0 || f.Limit == 0 && cmd.Flags().Changed("limit") {
 				return usagef("--limit must be at least 1, got %d", f.Limit)
 			}
-			if f.Address == "" && cmd.Flags().Changed("ip") {
-				// An empty $IP in a script would otherwise list everything.
-				return usagef("--ip is empty: give an IP, or leave --ip out to list every address")
-			}
 			list, next, err := listAddresses(ctx, c, f, q)
 			if err != nil {
 				return err

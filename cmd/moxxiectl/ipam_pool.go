@@ -348,6 +348,9 @@ func (a *app) idAllocateCommand(k *poolKind) *cobra.Command {
 			if cmd.Flags().Changed(k.numberFlag) && req.Number < 1 {
 				return usagef("--%s must be in %s, got %d; leave it out for the lowest free one", k.numberFlag, k.space, req.Number)
 			}
+			if req.Fallback && !cmd.Flags().Changed(k.numberFlag) {
+				return usagef("--fallback takes effect only with --%s", k.numberFlag)
+			}
 			return nil
 		},
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {

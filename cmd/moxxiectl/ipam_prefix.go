@@ -160,6 +160,9 @@ a timeout or failover never hands out addresses twice.`,
 			} else if req.Address != "" {
 				req.Count = 0 // one, the given address
 			}
+			if req.Address == "" && (req.Force || req.Fallback) {
+				return usagef("--force and --fallback take effect only with --ip")
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -177,7 +180,7 @@ a timeout or failover never hands out addresses twice.`,
 	// Not --address: that is the global server address flag.
 	fl.StringVar(&req.Address, "ip", "", "allocate this address")
 	fl.BoolVar(&req.Fallback, "fallback", false, "with --ip, take the lowest free address when it is taken")
-	fl.BoolVar(&req.Force, "force", false, "take an address that is still in quarantine")
+	fl.BoolVar(&req.Force, "force", false, "with --ip, take the address even if it is still in quarantine")
 	fl.StringVar(&req.DNSName, "dns-name", "", "DNS name of the address")
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the addresses")
 	fl.StringVar(&req.Project, "project", "", "project of the tenant the addresses count against (see moxxiectl project)")

@@ -158,6 +158,15 @@ Updated:      2025-06-01T12:00:00Z
 	if json.Unmarshal([]byte(out), &addrs) != nil || len(addrs) != 1 || addrs[0]["address"] != "10.0.0.4" || addrs[0]["status"] != "reserved" || addrs[0]["prefix_id"] != "p2" {
 		t.Errorf("allocate json: %s", out)
 	}
+	// --force and --fallback act on --ip only.
+	for _, fl := range []string{"--force", "--fallback"} {
+		if _, stderr, code := runCLI(t, f.env(), "ipam", "prefix", "allocate", "p2", "--count", "2", fl); code != 2 || !strings.Contains(stderr, "take effect only with --ip") {
+			t.Errorf("allocate %s without --ip: exit %d, %q", fl, code, stderr)
+		}
+	}
+	if _, stderr, code := runCLI(t, f.env(), "ipam", "vlan-group", "allocate", "lab", "--fallback"); code != 2 || !strings.Contains(stderr, "--fallback takes effect only with --vid") {
+		t.Errorf("vlan allocate --fallback without --vid: exit %d, %q", code, stderr)
+	}
 	// The global --address still names the server.
 	env := f.env()
 	delete(env, envAddr)
@@ -367,7 +376,7 @@ func TestIPAM_Address(t *testing.T) {
 	f.checkCall(t, "GET /v1/ipam/addresses?limit=5000&prefix_id=p1")
 	f.cli(t, 0, "ipam", "address", "list", "--ip", "10.0.0.10")
 	f.checkCall(t, "GET /v1/ipam/addresses?address=10.0.0.10&limit=5000")
-	if _, stderr, code := runCLI(t, f.env(), "ipam", "address", "list", "--ip", ""); code != 2 || !strings.Contains(stderr, "--ip is empty") {
+	if _, stderr, code := runCLI(t, f.env(), "ipam", "address", "list", "--ip", ""); code != 2 || !strings.Contains(stderr, "--ip is empty: give it a value, or leave --ip out") {
 		t.Errorf(`--ip "": exit %d, %q`, code, stderr)
 	}
 	out, _ = f.cli(t, 0, "ipam", "address", "get", "a2")
@@ -485,7 +494,11 @@ Updated:        -
 	f.cli(t, 0, "ipam", "vlan-group", "allocate", "lab")
 	f.checkBody(t, `{}`)
 
-	out, _ = f.cli(t, 0, "ipam", "vlan", "list", "--group", "lab", "--tenant", "")
+	// An empty filter is refused, not dropped (it would list everything).
+	if _, stderr, code := runCLI(t, f.env(), "ipam", "vlan", "list", "--group", "lab", "--tenant", ""); code != 2 || !strings.Contains(stderr, "--tenant is empty") {
+		t.Errorf("empty --tenant: exit %d, %q", code, stderr)
+	}
+	out, _ = f.cli(t, 0, "ipam", "vlan", "list", "--group", "lab")
 	f.checkCall(t, "GET /v1/ipam/vlans?group_id=lab")
 	want = `VID  NAME  OWNER     TENANT  GROUP ID  ID
 100  web   vnet:web  -       g1        vl3
