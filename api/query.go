@@ -75,6 +75,22 @@ func queryParams(doc []byte) map[string][]queryParam {
 	return out
 }
 
+// checkPreconditions refuses a write with an HTTP precondition (If-Match
+// and the like): the API has no entity tags, and a write carried out
+// without the condition its client asked for could overwrite a change the
+// client meant to guard against.
+func checkPreconditions(c *call) error {
+	if c.rt.Kind != KindWrite {
+		return nil
+	}
+	for _, h := range []string{"If-Match", "If-None-Match", "If-Unmodified-Since"} {
+		if c.r.Header.Get(h) != "" {
+			return invalid(h, "conditional writes are not supported: send the write without %s (changes of one object apply in turn, each with its own modify_index; settings take ?cas=INDEX)", h)
+		}
+	}
+	return nil
+}
+
 // checkQuery refuses a query parameter the call's route does not take,
 // naming it and the ones it does; one given more than once: every
 // parameter takes one value, and a proxy or log in front may read another

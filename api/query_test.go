@@ -59,6 +59,23 @@ func TestQuery_UnknownParametersAreRefused(t *testing.T) {
 	wantStatus(t, ts.do("GET", "/v1/ipam/prefixes?consistent", ""), 200)
 }
 
+// TestQuery_PreconditionsAreRefused: a write with If-Match and the like is
+// refused, not carried out without its condition; a read ignores them.
+func TestQuery_PreconditionsAreRefused(t *testing.T) {
+	ts := newLeader(t)
+	before := ts.b.applies.Load()
+	for _, h := range []string{"If-Match", "If-None-Match", "If-Unmodified-Since"} {
+		e := wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, h, `"1"`), 400, CodeInvalidRequest, h)
+		if !strings.Contains(e.Message, "conditional writes are not supported") {
+			t.Errorf("%s: message %q", h, e.Message)
+		}
+	}
+	if n := ts.b.applies.Load(); n != before {
+		t.Fatalf("%d refused requests reached Apply", n-before)
+	}
+	wantStatus(t, ts.do("GET", "/v1/cluster/settings", "", "If-None-Match", `"1"`), 200)
+}
+
 // TestQuery_EveryOperationIsRead checks that every route has its
 // parameters from openapi.json, and that every read takes stale and
 // consistent, which dispatch honours on all of them.

@@ -238,6 +238,9 @@ func (s *server) dispatch(c *call) (err error) {
 	if err := checkQuery(c); err != nil {
 		return err
 	}
+	if err := checkPreconditions(c); err != nil {
+		return err
+	}
 	switch c.rt.Kind {
 	case KindRead:
 		mode, err := readMode(c)

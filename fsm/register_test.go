@@ -407,3 +407,28 @@ func TestFSM_ApplyNonCommandLog(t *testing.T) {
 		}
 	}
 }
+
+// TestObjectKey: changes of one existing object share a key, other
+// objects' and kinds' do not, and creations and allocations have none.
+func TestObjectKey(t *testing.T) {
+	for _, c := range []struct {
+		a, b Command
+		same bool
+	}{
+		{&AddressUpdateRequest{ID: "a"}, &AddressReleaseRequest{ID: "a"}, true},
+		{&AddressUpdateRequest{ID: "a"}, &AddressUpdateRequest{ID: "b"}, false},
+		{&PoolUpdateRequest{ID: "a"}, &IDUpdateRequest{ID: "a"}, false},
+		{&SettingUpsertRequest{Key: "k"}, &SettingDeleteRequest{Key: "k"}, true},
+		{&TenantUpdateRequest{ID: "t"}, &ProjectUpdateRequest{ID: "t"}, false},
+	} {
+		ka, kb := ObjectKey(c.a), ObjectKey(c.b)
+		if ka == "" || kb == "" || (ka == kb) != c.same {
+			t.Errorf("%T %q and %T %q: same %v, want %v", c.a, ka, c.b, kb, ka == kb, c.same)
+		}
+	}
+	for _, cmd := range []Command{&AddressAllocateRequest{PrefixID: "p"}, &PrefixCreateRequest{}, &IDAllocateRequest{}, &BatchRequest{}} {
+		if k := ObjectKey(cmd); k != "" {
+			t.Errorf("%T has key %q", cmd, k)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/moxxie/moxxie/api"
@@ -16,7 +17,10 @@ const defaultApplyTimeout = 10 * time.Second
 const maxInflight = 1
 
 type applyReq struct {
-	buf  []byte
+	buf []byte
+	// key is the command's fsm.ObjectKey: two requests with the same key
+	// never share a log entry.
+	key  string
 	done chan applyResp
 }
 
@@ -56,7 +60,7 @@ func (s *Server) Apply(ctx context.Context, cmd fsm.Command) (res *fsm.Result, i
 	if err != nil {
 		return nil, 0, err
 	}
-	req := &applyReq{buf: buf, done: make(chan applyResp, 1)}
+	req := &applyReq{buf: buf, key: fsm.ObjectKey(cmd), done: make(chan applyResp, 1)}
 	select {
 	case s.applyCh <- req:
 	case <-ctx.Done():
@@ -79,16 +83,23 @@ func (s *Server) Apply(ctx context.Context, cmd fsm.Command) (res *fsm.Result, i
 // share one log entry, one disk sync, one replication round and one FSM
 // transaction. At most maxInflight entries are in raft at once; writes that
 // arrive meanwhile wait and form the next batch (group commit). Under light
-// load a write is proposed at once, alone.
+// load a write is proposed at once, alone. A write that changes an object
+// a write of the batch already changes (the same fsm.ObjectKey) ends the
+// batch and starts the next one, so that each answer's index is that of
+// the state it shows.
 func (s *Server) batchLoop() {
 	max := s.cfg.Raft.MaxBatch
 	slots := make(chan struct{}, maxInflight)
+	var next *applyReq // the write that ended the last batch
 	for {
-		var first *applyReq
-		select {
-		case first = <-s.applyCh:
-		case <-s.shutdownCh:
-			return
+		first := next
+		next = nil
+		if first == nil {
+			select {
+			case first = <-s.applyCh:
+			case <-s.shutdownCh:
+				return
+			}
 		}
 		select {
 		case slots <- struct{}{}:
@@ -97,10 +108,21 @@ func (s *Server) batchLoop() {
 			return
 		}
 		batch := []*applyReq{first}
+		var keys []string // of the batch's writes that have one
+		if first.key != "" {
+			keys = append(keys, first.key)
+		}
 	drain:
 		for len(batch) < max {
 			select {
 			case r := <-s.applyCh:
+				if r.key != "" {
+					if slices.Contains(keys, r.key) {
+						next = r
+						break drain
+					}
+					keys = append(keys, r.key)
+				}
 				batch = append(batch, r)
 			default:
 				break drain
