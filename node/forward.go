@@ -163,12 +163,15 @@ func (e *forwardLostError) Error() string {
 func (e *forwardLostError) Unwrap() error { return api.ErrLeadershipLost }
 
 // stillLeads is called once t.changed has closed: it renews t.changed and
-// reports whether t's server leads all the same (a change that came and
-// went).
+// reports whether t's server may still lead: it does in this server's view
+// (a change that came and went), or this server knows no leader for now (it
+// lost contact, or runs an election, as a follower does at once after a
+// pause), which is no sign that t stopped: the wait goes on until a leader
+// is known again.
 func (s *Server) stillLeads(t *fwdTarget) bool {
 	t.changed = s.leaders.changed()
 	_, id := s.raft.LeaderWithID()
-	return string(id) == t.id
+	return id == "" || string(id) == t.id
 }
 
 // forwardOnce sends the request to t once: small writes in a batch frame,
