@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -84,6 +85,27 @@ func (s *server) handleZoneDelete(c *call) error {
 	name, err := zoneName(c)
 	if err != nil {
 		return err
+	}
+	force := false
+	if c.r.URL.RawQuery != "" {
+		if force, err = boolParam(c, "force"); err != nil {
+			return err
+		}
+	}
+	if !force {
+		// Deleting a zone takes every name it serves off the air at once.
+		n, a, err := s.b.State().ZoneNames(name)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			names := "1 name: " + a.DNSName
+			if n > 1 {
+				names = fmt.Sprintf("%d names, such as %s", n, a.DNSName)
+			}
+			return &apiError{status: http.StatusConflict, code: CodeConflict, field: "name",
+				message: fmt.Sprintf("zone %s serves %s (address %s, id %s); deleting it would take them out of DNS: rename or release them first, or delete with force", name, names, a.Address, a.ID)}
+		}
 	}
 	meta, err := s.writeMeta(c)
 	if err != nil {

@@ -1034,7 +1034,21 @@ func TestIPAM_Zones(t *testing.T) {
 	ts.refused("POST", "/v1/dns/zones", `{"name":"x.test","ttl":86401}`, 400, CodeInvalidRequest, "ttl", true)
 	ts.refused("POST", "/v1/dns/zones", `{"name":"x.test","ttl":-1}`, 400, CodeInvalidRequest, "ttl", true)
 
-	ts.call("DELETE", "/v1/dns/zones/Moxxie.Test.", "", 200, &z)
+	// A zone that serves names is kept unless forced: names in a more
+	// specific zone, or outside, do not count.
+	ts.call("POST", "/v1/dns/zones", `{"name":"sub.moxxie.test"}`, 201, nil)
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)
+	ts.allocate(p.ID, `{"dns_name":"a.sub.moxxie.test"}`)
+	ts.allocate(p.ID, `{"dns_name":"web.lab.example"}`)
+	ts.call("DELETE", "/v1/dns/zones/moxxie.test", "", 200, nil)
+	ts.call("POST", "/v1/dns/zones", `{"name":"moxxie.test"}`, 201, nil)
+	ts.allocate(p.ID, `{"dns_name":"Web.Moxxie.Test","count":2}`)
+	msg := ts.refused("DELETE", "/v1/dns/zones/moxxie.test", "", 409, CodeConflict, "name", true)
+	if !strings.Contains(msg, "zone moxxie.test serves 2 names, such as web.moxxie.test (address 10.0.0.3") {
+		t.Errorf("message %q", msg)
+	}
+	ts.refused("DELETE", "/v1/dns/zones/moxxie.test?force=maybe", "", 400, CodeInvalidRequest, "force", true)
+	ts.call("DELETE", "/v1/dns/zones/Moxxie.Test.?force=true", "", 200, &z)
 	if z["id"] != "moxxie.test" {
 		t.Fatalf("deleted %v", z)
 	}

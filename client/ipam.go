@@ -735,8 +735,14 @@ func (c *Client) ZoneGet(ctx context.Context, name string, q *QueryOptions) (*Zo
 }
 
 // ZoneDelete deletes a DNS zone by name (DELETE /v1/dns/zones/{name}).
-func (c *Client) ZoneDelete(ctx context.Context, name string, w *WriteOptions) (*Zone, *Meta, error) {
-	return writeOne[Zone](ctx, c, http.MethodDelete, itemPath(zonesPath, name), nil, w)
+// While addresses have names it serves the server refuses (409) unless
+// force is set.
+func (c *Client) ZoneDelete(ctx context.Context, name string, force bool, w *WriteOptions) (*Zone, *Meta, error) {
+	r := newWrite(http.MethodDelete, itemPath(zonesPath, name), w.key())
+	if force {
+		r.query = url.Values{"force": {"true"}}
+	}
+	return decodeOne[Zone](ctx, c, r)
 }
 
 // itemPath returns the path of one object of a collection.

@@ -311,7 +311,7 @@ func TestIPAM_Requests(t *testing.T) {
 		}, "POST /v1/dns/zones", `{"name": "moxxie.test", "ttl": 60}`, nil},
 		{"zone get", func() (any, error) { v, _, err := c.ZoneGet(ctx, "moxxie.test", nil); return v, err },
 			"GET /v1/dns/zones/moxxie.test", "", nil},
-		{"zone delete", func() (any, error) { v, _, err := c.ZoneDelete(ctx, "moxxie.test", nil); return v, err },
+		{"zone delete", func() (any, error) { v, _, err := c.ZoneDelete(ctx, "moxxie.test", false, nil); return v, err },
 			"DELETE /v1/dns/zones/moxxie.test", "", nil},
 	}
 	for _, tt := range tests {

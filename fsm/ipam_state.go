@@ -545,6 +545,35 @@ func (s *Store) Zone(ws memdb.WatchSet, id string) (uint64, *Zone, error) {
 	return getByID[*Zone](s, ws, tableZones, strings.ToLower(strings.TrimSuffix(id, ".")))
 }
 
+// ZoneNames returns how many addresses have a DNS name that forward zone
+// id serves (a name in it and in no more specific zone), and the first of
+// them by name, or nil. It reads every named address: it is for deleting
+// a zone, not for a hot path.
+func (s *Store) ZoneNames(id string) (int, *Address, error) {
+	id = strings.ToLower(strings.TrimSuffix(id, "."))
+	txn := s.db.Txn(false)
+	it, err := txn.Get(tableAddresses, "dns_name")
+	if err != nil {
+		return 0, nil, err
+	}
+	n := 0
+	var first *Address
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		a := raw.(*Address)
+		name := strings.ToLower(strings.TrimSuffix(a.DNSName, "."))
+		if name != id && !strings.HasSuffix(name, "."+id) {
+			continue
+		}
+		if z := zoneOf(txn, name); z == nil || z.ID != id {
+			continue
+		}
+		if n++; first == nil {
+			first = a
+		}
+	}
+	return n, first, nil
+}
+
 // DNSData is what DNS serves, read in one transaction: the forward zones,
 // the active prefixes (whose reverse zones are served) and the addresses
 // that have a DNS name, or the changes of those since an earlier read

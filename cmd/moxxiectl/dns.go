@@ -62,19 +62,29 @@ func (a *app) zoneCommand() *cobra.Command {
 				}
 				return a.show(z, func(w io.Writer) error { return printZone(w, z) })
 			}),
-		&cobra.Command{
-			Use:   "delete NAME",
-			Short: "Delete a DNS zone",
-			Args:  exactArgs("NAME"),
-			RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-				z, _, err := c.ZoneDelete(ctx, args[0], nil)
-				if err != nil {
-					return err
-				}
-				return a.show(z, func(w io.Writer) error { return printf(w, "Zone %s deleted\n", cell(args[0])) })
-			}),
-		},
+		a.zoneDeleteCommand(),
 	)
+}
+
+func (a *app) zoneDeleteCommand() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a DNS zone",
+		Long: `Delete a DNS zone. While addresses have names the zone serves it is refused,
+naming how many and the first: deleting it would take them out of DNS.
+--force deletes it anyway.`,
+		Args: exactArgs("NAME"),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			z, _, err := c.ZoneDelete(ctx, args[0], force, nil)
+			if err != nil {
+				return err
+			}
+			return a.show(z, func(w io.Writer) error { return printf(w, "Zone %s deleted\n", cell(args[0])) })
+		}),
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "delete the zone even while addresses have names it serves")
+	return cmd
 }
 
 func printZone(w io.Writer, z *client.Zone) error {

@@ -619,7 +619,8 @@ lab.example  300  -       the lab
 	if json.Unmarshal([]byte(out), &z) != nil || z["id"] != "moxxie.test" || z["ttl"] != 60.0 {
 		t.Errorf("get json: %s", out)
 	}
-	out, _ = f.cli(t, 0, "dns", "zone", "delete", "moxxie.test")
+	out, _ = f.cli(t, 0, "dns", "zone", "delete", "moxxie.test", "--force")
+	f.checkCall(t, "DELETE /v1/dns/zones/moxxie.test?force=true")
 	if out != "Zone moxxie.test deleted\n" {
 		t.Errorf("delete: %q", out)
 	}
