@@ -280,7 +280,7 @@ func (s *server) handlePrefixList(c *call) error {
 
 // handlePrefixGet returns one prefix; it supports blocking queries.
 func (s *server) handlePrefixGet(c *call) error {
-	id, err := pathID(c, "id")
+	id, err := prefixID(c)
 	if err != nil {
 		return err
 	}
@@ -333,7 +333,7 @@ func checkOutsideMapped(p *fsm.Prefix) error {
 
 // handlePrefixUpdate changes a prefix's tenant or description.
 func (s *server) handlePrefixUpdate(c *call) error {
-	id, err := pathID(c, "id")
+	id, err := prefixID(c)
 	if err != nil {
 		return err
 	}
@@ -369,7 +369,7 @@ func (s *server) handlePrefixUpdate(c *call) error {
 // handlePrefixDelete deletes a prefix that holds no addresses (but its
 // gateway) and no child prefixes.
 func (s *server) handlePrefixDelete(c *call) error {
-	id, err := pathID(c, "id")
+	id, err := prefixID(c)
 	if err != nil {
 		return err
 	}
@@ -393,7 +393,7 @@ func (s *server) handlePrefixDelete(c *call) error {
 // handlePrefixAllocatePrefix creates the lowest free child prefix of the
 // requested length in a container.
 func (s *server) handlePrefixAllocatePrefix(c *call) error {
-	id, err := pathID(c, "id")
+	id, err := prefixID(c)
 	if err != nil {
 		return err
 	}
@@ -419,7 +419,7 @@ func (s *server) handlePrefixAllocatePrefix(c *call) error {
 // handlePrefixAvailable lists free addresses of an active prefix, or free
 // blocks of a container, lowest first. It supports blocking queries.
 func (s *server) handlePrefixAvailable(c *call) error {
-	id, err := pathID(c, "id")
+	id, err := prefixID(c)
 	if err != nil {
 		return err
 	}

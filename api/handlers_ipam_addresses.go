@@ -200,10 +200,24 @@ func addressID(c *call) (string, error) {
 	return id, nil
 }
 
+// prefixID returns the prefix ID in c's path. A CIDR there is a 404 that
+// says where to find the prefix of a CIDR.
+func prefixID(c *call) (string, error) {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return "", err
+	}
+	if pfx, perr := netip.ParsePrefix(id); perr == nil {
+		return "", &apiError{status: http.StatusNotFound, code: CodeNotFound, field: "id", message: fmt.Sprintf(
+			"no prefix has the ID %q: the path takes a prefix's ID, not its CIDR; find the prefix of a CIDR with GET /v1/ipam/prefixes?contains=%s (moxxiectl ipam prefix list --contains %s)", id, pfx.Masked(), pfx.Masked())}
+	}
+	return id, nil
+}
+
 // handlePrefixAllocate hands out addresses of an active prefix, all or
 // nothing: count of the lowest free ones, or the one asked for.
 func (s *server) handlePrefixAllocate(c *call) error {
-	id, err := pathID(c, "id")
+	id, err := prefixID(c)
 	if err != nil {
 		return err
 	}

@@ -1159,6 +1159,23 @@ func TestIPAM_AddressByIP(t *testing.T) {
 	if n := ts.b.applies.Load(); n != before {
 		t.Fatalf("%d requests by IP reached Apply", n-before)
 	}
+	// A prefix's CIDR where its ID goes points to the lookup by CIDR.
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "", ""}, {"PATCH", "", `{"description":"x"}`}, {"DELETE", "", ""},
+		{"POST", "/allocate", `{}`}, {"POST", "/allocate-prefix", `{"prefix_length":28}`}, {"GET", "/available", ""},
+	} {
+		e := wantError(t, ts.do(c.method, "/v1/ipam/prefixes/10.0.0.0%2F24"+c.path, c.body), 404, CodeNotFound, "id")
+		if !strings.Contains(e.Message, "not its CIDR") || !strings.Contains(e.Message, "?contains=10.0.0.0/24 ") {
+			t.Errorf("%s %s by CIDR: %q", c.method, c.path, e.Message)
+		}
+	}
+	e := wantError(t, ts.do("GET", "/v1/ipam/addresses?prefix_id=10.0.0.0/24", ""), 400, CodeInvalidRequest, "prefix_id")
+	if !strings.Contains(e.Message, "?contains=10.0.0.0/24") {
+		t.Errorf("prefix_id by CIDR: %q", e.Message)
+	}
+	if n := ts.b.applies.Load(); n != before {
+		t.Fatalf("%d requests by CIDR reached Apply", n-before)
+	}
 }
 
 // TestIPAM_PoolUpdate changes a VLAN group's and a VNI pool's ranges and

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/netip"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/fsm"
@@ -69,6 +70,9 @@ func (r filterRefs) prefix(field, id string) error {
 	_, p, err := r.st.Prefix(r.ws, id)
 	if err == nil && (p == nil || !visible(r.c, p.Tenant)) {
 		err = invalid(field, "prefix %q not found", id)
+		if pfx, perr := netip.ParsePrefix(id); perr == nil {
+			err = invalid(field, "no prefix has the ID %q: %s takes a prefix's ID, not its CIDR; find the prefix of a CIDR with GET /v1/ipam/prefixes?contains=%s", id, field, pfx.Masked())
+		}
 	}
 	return err
 }

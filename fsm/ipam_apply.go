@@ -184,7 +184,7 @@ func checkNoQuarantine(txn *memdb.Txn, p *Prefix, now int64) error {
 	if n == 1 {
 		what = fmt.Sprintf("a released address of %s is", p.Prefix)
 	}
-	return fieldErrf("id", ErrConflict, "%s in quarantine until %s; deleting the prefix would drop the quarantine: wait, or delete with force=true",
+	return fieldErrf("id", ErrConflict, "%s in quarantine until %s; deleting the prefix would drop the quarantine: wait, or delete with force (?force=true, moxxiectl --force)",
 		what, time.Unix(0, until).UTC().Format(time.RFC3339))
 }
 
