@@ -1055,6 +1055,42 @@ func TestIPAM_Zones(t *testing.T) {
 	wantError(t, ts.do("DELETE", "/v1/dns/zones/moxxie.test", ""), 404, CodeNotFound, "name")
 }
 
+// TestIPAM_UnservedNameWarns: an address given a DNS name that no zone
+// serves is written, with a Warning header that says so; a name a zone
+// serves, or a refused write, has none.
+func TestIPAM_UnservedNameWarns(t *testing.T) {
+	ts := newLeader(t)
+	ts.call("POST", "/v1/dns/zones", `{"name":"moxxie.test"}`, 201, nil)
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)
+	warning := func(method, target, body string, status int) string {
+		t.Helper()
+		rec := ts.do(method, target, body)
+		wantStatus(t, rec, status)
+		return rec.Header().Get("Warning")
+	}
+	if w := warning("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"web.moxxie.test"}`, 201); w != "" {
+		t.Errorf("a served name warned %q", w)
+	}
+	w := warning("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"web.moxie.test"}`, 201)
+	if w != `299 - "no DNS zone serves web.moxie.test: it resolves once a zone holds it (POST /v1/dns/zones, moxxiectl dns zone create)"` {
+		t.Errorf("allocate: Warning %q", w)
+	}
+	if w := warning("POST", "/v1/ipam/addresses", `{"address":"10.0.0.50","dns_name":"db.example.org"}`, 201); !strings.Contains(w, "no DNS zone serves db.example.org") {
+		t.Errorf("address create: Warning %q", w)
+	}
+	var l AddressList
+	ts.call("GET", "/v1/ipam/addresses?address=10.0.0.50", "", 200, &l)
+	if w := warning("PATCH", "/v1/ipam/addresses/"+l.Addresses[0].ID, `{"dns_name":"db.moxxie.test"}`, 200); w != "" {
+		t.Errorf("rename into a zone warned %q", w)
+	}
+	if w := warning("PATCH", "/v1/ipam/addresses/"+l.Addresses[0].ID, `{"dns_name":"Db.Example.Org."}`, 200); !strings.Contains(w, "no DNS zone serves db.example.org:") {
+		t.Errorf("rename out of the zones: Warning %q", w)
+	}
+	if w := warning("POST", "/v1/ipam/addresses", `{"address":"10.0.0.50","dns_name":"x.example.org"}`, 409); w != "" {
+		t.Errorf("a refused write warned %q", w)
+	}
+}
+
 // TestIPAM_RoutesNeedAuth checks every IPAM and DNS route refuses a
 // request without a token.
 func TestIPAM_RoutesNeedAuth(t *testing.T) {

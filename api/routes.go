@@ -204,6 +204,10 @@ type call struct {
 	// audited is set once a command carrying the call's audit record was
 	// applied (see handlers_audit.go).
 	audited bool
+	// warning, when set, goes with a successful answer as a Warning
+	// header: the write was applied, but may not do what its caller
+	// meant.
+	warning string
 }
 
 // q returns the parsed query string.

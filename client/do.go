@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -220,7 +221,25 @@ func meta(resp *http.Response, base string) *Meta {
 		Address:   base,
 	}
 	m.Index, _ = strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64)
+	for _, v := range resp.Header.Values("Warning") {
+		m.Warnings = append(m.Warnings, warningText(v))
+	}
 	return m
+}
+
+// warningText returns the text of a Warning header value (299 - "text"),
+// or the value itself when it has another form.
+func warningText(v string) string {
+	_, rest, ok := strings.Cut(v, " ")
+	if !ok {
+		return v
+	}
+	if _, quoted, ok := strings.Cut(rest, " "); ok {
+		if text, err := strconv.Unquote(quoted); err == nil {
+			return text
+		}
+	}
+	return v
 }
 
 // call sends r and decodes a JSON answer into out (unless out is nil).

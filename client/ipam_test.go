@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -382,6 +383,24 @@ func TestIPAM_Errors(t *testing.T) {
 
 // TestIPAM_IdempotencyKey checks that a retried allocation carries the key
 // of the first attempt, and a given key is sent as is.
+// TestIPAM_Warnings: the Warning headers of an answer reach Meta as their
+// texts.
+func TestIPAM_Warnings(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Warning", `299 - "no DNS zone serves web.moxie.test: it resolves once a zone holds it"`)
+		w.Header().Add("Warning", `not the usual form`)
+		writeJSON(w, 201, map[string]any{"addresses": []any{testAddress}})
+	})
+	c := f.client(t, Config{})
+	_, m, err := c.PrefixAllocate(context.Background(), "p1", AllocateRequest{DNSName: "web.moxie.test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"no DNS zone serves web.moxie.test: it resolves once a zone holds it", "not the usual form"}; !slices.Equal(m.Warnings, want) {
+		t.Fatalf("warnings %q, want %q", m.Warnings, want)
+	}
+}
+
 func TestIPAM_IdempotencyKey(t *testing.T) {
 	var n int
 	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {

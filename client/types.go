@@ -21,6 +21,10 @@ type Meta struct {
 	Replayed bool
 	// Address is the server that answered.
 	Address string
+	// Warnings are what the server said about a write it applied that may
+	// not do what was meant (Warning headers), such as a DNS name no zone
+	// serves.
+	Warnings []string
 }
 
 // QueryOptions tune a read. The zero value reads from the leader.

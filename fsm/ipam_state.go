@@ -545,6 +545,12 @@ func (s *Store) Zone(ws memdb.WatchSet, id string) (uint64, *Zone, error) {
 	return getByID[*Zone](s, ws, tableZones, strings.ToLower(strings.TrimSuffix(id, ".")))
 }
 
+// ZoneOf returns the forward zone that serves name (the most specific
+// zone that holds it), or nil.
+func (s *Store) ZoneOf(name string) *Zone {
+	return zoneOf(s.db.Txn(false), strings.ToLower(strings.TrimSuffix(name, ".")))
+}
+
 // ZoneNames returns how many addresses have a DNS name that forward zone
 // id serves (a name in it and in no more specific zone), and the first of
 // them by name, or nil. It reads every named address: it is for deleting

@@ -105,10 +105,17 @@ func (f *idempotencyFlag) options() *client.WriteOptions {
 }
 
 // noteReplayed tells on stderr that an answer is the first result of an
-// earlier request with the same Idempotency-Key.
+// earlier request with the same Idempotency-Key, and what warnings the
+// server gave with it.
 func (a *app) noteReplayed(m *client.Meta) {
-	if m != nil && m.Replayed {
+	if m == nil {
+		return
+	}
+	if m.Replayed {
 		fmt.Fprintln(a.stderr, "Note: an earlier request with this idempotency key was answered: showing its result.")
+	}
+	for _, w := range m.Warnings {
+		fmt.Fprintln(a.stderr, "Warning:", w)
 	}
 }
 

@@ -169,10 +169,11 @@ func (a *app) addressUpdateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			addr, _, err := c.AddressUpdate(cmd.Context(), args[0], u, nil)
+			addr, m, err := c.AddressUpdate(cmd.Context(), args[0], u, nil)
 			if err != nil {
 				return err
 			}
+			a.noteReplayed(m)
 			return a.show(addr, func(w io.Writer) error { return printAddress(w, addr) })
 		},
 	}

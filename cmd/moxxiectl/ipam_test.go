@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/moxxie/moxxie/client"
 	"strings"
 	"testing"
 )
@@ -711,5 +712,18 @@ func TestIPAM_PoolUpdate(t *testing.T) {
 		if _, stderr, code := runCLI(t, f.env(), append([]string{"ipam", "vlan-group", "update"}, c.args...)...); code != 2 || !strings.Contains(stderr, c.want) {
 			t.Errorf("update %v: exit %d, %q", c.args, code, stderr)
 		}
+	}
+}
+
+// TestNoteReplayed: a replayed answer and the server's warnings are told
+// on stderr, one line each.
+func TestNoteReplayed(t *testing.T) {
+	var stderr strings.Builder
+	a := &app{stderr: &stderr}
+	a.noteReplayed(nil)
+	a.noteReplayed(&client.Meta{Replayed: true, Warnings: []string{"no DNS zone serves web.moxie.test"}})
+	want := "Note: an earlier request with this idempotency key was answered: showing its result.\nWarning: no DNS zone serves web.moxie.test\n"
+	if stderr.String() != want {
+		t.Fatalf("stderr %q, want %q", stderr.String(), want)
 	}
 }
