@@ -215,10 +215,12 @@ type AddressRequest struct {
 	// taken.
 	Fallback bool `json:"fallback,omitempty"`
 	// Force takes an address still in quarantine.
-	Force       bool   `json:"force,omitempty"`
-	Status      string `json:"status,omitempty"`
-	DNSName     string `json:"dns_name,omitempty"`
-	Tenant      string `json:"tenant,omitempty"`
+	Force   bool   `json:"force,omitempty"`
+	Status  string `json:"status,omitempty"`
+	DNSName string `json:"dns_name,omitempty"`
+	Tenant  string `json:"tenant,omitempty"`
+	// Project is a project of the tenant the address counts against.
+	Project     string `json:"project,omitempty"`
 	Owner       string `json:"owner,omitempty"`
 	Description string `json:"description,omitempty"`
 }
@@ -537,6 +539,11 @@ func (c *Client) IPRangeList(ctx context.Context, prefixID string, q *QueryOptio
 	v := url.Values{}
 	setNonEmpty(v, "prefix_id", prefixID)
 	return getList[IPRange](ctx, c, ipRangesPath, "ip_ranges", v, q)
+}
+
+// IPRangeGet reads an IP range (GET /v1/ipam/ip-ranges/{id}).
+func (c *Client) IPRangeGet(ctx context.Context, id string, q *QueryOptions) (*IPRange, *Meta, error) {
+	return getOne[IPRange](ctx, c, itemPath(ipRangesPath, id), nil, q)
 }
 
 // IPRangeCreate keeps a range of an active prefix out of allocation (POST

@@ -140,6 +140,7 @@ func (a *app) addressCreateCommand() *cobra.Command {
 	fl.BoolVar(&req.Force, "force", false, "take the address even if it is still in quarantine")
 	fl.StringVar(&req.DNSName, "dns-name", "", "DNS name of the address")
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the address")
+	fl.StringVar(&req.Project, "project", "", "project of the tenant the address counts against (see moxxiectl project)")
 	fl.StringVar(&req.Owner, "owner", "", "what uses the address, e.g. vm:101/net0")
 	fl.StringVar(&req.Status, "status", "", "status of the address: active (default), reserved or deprecated")
 	fl.StringVar(&req.Description, "description", "", "what the address is for")

@@ -590,6 +590,7 @@ func (f *ipamFakeAPI) routes(handle func(string, int, func(*http.Request, map[st
 		f.objs["range"].add(o)
 		return o, nil
 	})
+	handle("GET /v1/ipam/ip-ranges/{id}", 200, get("range", "IP range"))
 	handle("DELETE /v1/ipam/ip-ranges/{id}", 200, del("range", "IP range"))
 
 	// Addresses.
@@ -614,7 +615,7 @@ func (f *ipamFakeAPI) routes(handle func(string, int, func(*http.Request, map[st
 		return page, nil
 	})
 	handle("POST /v1/ipam/addresses", 201, func(_ *http.Request, b map[string]any) (any, error) {
-		if err := allow(b, "address", "vrf", "fallback", "force", "status", "dns_name", "tenant", "owner", "description"); err != nil {
+		if err := allow(b, "address", "vrf", "fallback", "force", "status", "dns_name", "tenant", "project", "owner", "description"); err != nil {
 			return nil, err
 		}
 		a, err := netip.ParseAddr(str(b, "address"))

@@ -160,6 +160,9 @@ a timeout or failover never hands out addresses twice.`,
 			} else if req.Address != "" {
 				req.Count = 0 // one, the given address
 			}
+			if req.Address != "" && cmd.Flags().Changed("count") && req.Count != 1 {
+				return usagef("--count %d and --ip exclude each other: --ip asks for one address", req.Count)
+			}
 			if req.Address == "" && (req.Force || req.Fallback) {
 				return usagef("--force and --fallback take effect only with --ip")
 			}
@@ -325,6 +328,23 @@ func (a *app) ipRangeCommand() *cobra.Command {
 	create.Flags().StringVar(&req.Description, "description", "", "what the range is for")
 	return group("range", "Manage IP ranges kept out of allocation",
 		list,
+		a.readCommand("get ID", "Show an IP range", exactArgs("ID"),
+			func(ctx context.Context, c *client.Client, q *client.QueryOptions, args []string) error {
+				r, _, err := c.IPRangeGet(ctx, args[0], q)
+				if err != nil {
+					return err
+				}
+				return a.show(r, func(w io.Writer) error {
+					return keyValues(w,
+						"ID", cell(r.ID),
+						"Start", cell(r.StartAddress),
+						"End", cell(r.EndAddress),
+						"Prefix ID", cell(r.PrefixID),
+						"Description", orDash(cell(r.Description)),
+						"Created", formatTime(r.CreatedAt),
+					)
+				})
+			}),
 		create,
 		&cobra.Command{
 			Use:   "delete ID",

@@ -159,6 +159,9 @@ Updated:      2025-06-01T12:00:00Z
 	if json.Unmarshal([]byte(out), &addrs) != nil || len(addrs) != 1 || addrs[0]["address"] != "10.0.0.4" || addrs[0]["status"] != "reserved" || addrs[0]["prefix_id"] != "p2" {
 		t.Errorf("allocate json: %s", out)
 	}
+	if _, stderr, code := runCLI(t, f.env(), "ipam", "prefix", "allocate", "p2", "--count", "3", "--ip", "10.0.0.9"); code != 2 || !strings.Contains(stderr, "--count 3 and --ip exclude each other") {
+		t.Errorf("allocate --count 3 --ip: exit %d, %q", code, stderr)
+	}
 	// --force and --fallback act on --ip only.
 	for _, fl := range []string{"--force", "--fallback"} {
 		if _, stderr, code := runCLI(t, f.env(), "ipam", "prefix", "allocate", "p2", "--count", "2", fl); code != 2 || !strings.Contains(stderr, "take effect only with --ip") {
@@ -287,6 +290,11 @@ func TestIPAM_Range(t *testing.T) {
 	if out != want {
 		t.Errorf("list:\n%s\nwant:\n%s", out, want)
 	}
+	out, _ = f.cli(t, 0, "ipam", "range", "get", "r2")
+	f.checkCall(t, "GET /v1/ipam/ip-ranges/r2")
+	if want := "ID:           r2\nStart:        10.0.0.100\nEnd:          10.0.0.199\nPrefix ID:    p1\nDescription:  dhcp\n"; !strings.HasPrefix(out, want) {
+		t.Errorf("get:\n%s\nwant it to start with:\n%s", out, want)
+	}
 	out, _ = f.cli(t, 0, "ipam", "prefix", "get", "p1")
 	if !strings.Contains(out, "Utilization:  100 of 254 (39.37%)\n") {
 		t.Errorf("range not counted:\n%s", out)
@@ -340,9 +348,9 @@ func TestIPAM_Address(t *testing.T) {
 	f.cli(t, 0, "ipam", "vrf", "create", "blue")
 	f.cli(t, 0, "ipam", "prefix", "create", "10.0.0.0/24", "--vrf", "blue")
 	out, _ := f.cli(t, 0, "ipam", "address", "create", "10.0.0.10", "--vrf", "blue", "--dns-name", "db.moxxie.test",
-		"--owner", "vm:102/net0", "--tenant", "acme", "--description", "database")
+		"--owner", "vm:102/net0", "--tenant", "acme", "--project", "web", "--description", "database")
 	f.checkCall(t, "POST /v1/ipam/addresses")
-	f.checkBody(t, `{"address": "10.0.0.10", "vrf": "blue", "dns_name": "db.moxxie.test", "owner": "vm:102/net0", "tenant": "acme", "description": "database"}`)
+	f.checkBody(t, `{"address": "10.0.0.10", "vrf": "blue", "dns_name": "db.moxxie.test", "owner": "vm:102/net0", "tenant": "acme", "project": "web", "description": "database"}`)
 	if _, _, key := f.lastCall(); key == "" {
 		t.Error("create sent no Idempotency-Key")
 	}
