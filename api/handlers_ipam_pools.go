@@ -244,8 +244,12 @@ func checkPoolName(k *poolKind, name string) error {
 // member zero, which no VLAN ID or VNI is.
 func checkRangeEnds(k *poolKind, ranges []ipam.IDRange) error {
 	for i, r := range ranges {
+		field := "first"
+		if r.First != 0 {
+			field = "last"
+		}
 		if r.First == 0 || r.Last == 0 {
-			return invalid("ranges", "range %d (%d-%d): first and last are both required and at least %d (for one ID give the same number twice)", i+1, r.First, r.Last, k.all.First)
+			return invalid(fmt.Sprintf("ranges[%d].%s", i, field), "range %d-%d: first and last are both required and at least %d (for one ID give the same number twice)", r.First, r.Last, k.all.First)
 		}
 	}
 	return nil

@@ -903,11 +903,12 @@ func TestIPAM_Pools(t *testing.T) {
 			// An empty list of ranges is not "all of them", and a name that
 			// looks like an ID would be shadowed by the pool with that ID.
 			ts.refused("POST", base, `{"name":"none","ranges":[]}`, 400, CodeInvalidRequest, "ranges", true)
-			msg := ts.refused("POST", base, `{"name":"half","ranges":[{"first":10}]}`, 400, CodeInvalidRequest, "ranges", true)
-			if !strings.Contains(msg, "range 1 (10-0): first and last are both required") {
+			msg := ts.refused("POST", base, `{"name":"half","ranges":[{"first":1,"last":5},{"first":10}]}`, 400, CodeInvalidRequest, "ranges[1].last", true)
+			ts.refused("POST", base, `{"name":"half","ranges":[{"last":10}]}`, 400, CodeInvalidRequest, "ranges[0].first", true)
+			if !strings.Contains(msg, "range 10-0: first and last are both required") {
 				t.Errorf("half a range: %q", msg)
 			}
-			ts.refused("POST", base, `{"name":"null","ranges":[null]}`, 400, CodeInvalidRequest, "ranges", true)
+			ts.refused("POST", base, `{"name":"null","ranges":[null]}`, 400, CodeInvalidRequest, "ranges[0].first", true)
 			ts.refused("POST", base, `{"name":"`+g.ID+`"}`, 400, CodeInvalidRequest, "name", true)
 			var list map[string][]testPool
 			ts.call("GET", base, "", 200, &list)
@@ -919,7 +920,7 @@ func TestIPAM_Pools(t *testing.T) {
 			// An explicit 0 is refused, not taken as "the lowest free one".
 			ts.refused("POST", base+"/lab/allocate", `{"`+k.number+`":0}`, 400, CodeInvalidRequest, k.number, true)
 			ts.refused("POST", base, `{"name":"Bad Name"}`, 400, CodeInvalidRequest, "name", true)
-			ts.refused("POST", base, `{"name":"x","ranges":[{"first":0,"last":10}]}`, 400, CodeInvalidRequest, "ranges", true)
+			ts.refused("POST", base, `{"name":"x","ranges":[{"first":0,"last":10}]}`, 400, CodeInvalidRequest, "ranges[0].first", true)
 			ts.refused("POST", base, `{"name":"x","ranges":[{"first":10,"last":20},{"first":15,"last":30}]}`, 400, CodeInvalidRequest, "ranges", true)
 			ts.refused("POST", base, `{"name":"x","kind":"vlan"}`, 400, CodeInvalidRequest, "kind", true)
 
@@ -1237,7 +1238,7 @@ func TestIPAM_PoolUpdate(t *testing.T) {
 		}
 		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[]}`, 400, CodeInvalidRequest, "ranges", true)
 		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":null}`, 400, CodeInvalidRequest, "ranges", true)
-		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[{"first":300}]}`, 400, CodeInvalidRequest, "ranges", true)
+		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[{"first":300}]}`, 400, CodeInvalidRequest, "ranges[0].last", true)
 		ts.refused("PATCH", c.path+"/prod-1", `{"name":"019ab9a5-9e00-7000-8000-000000000001"}`, 400, CodeInvalidRequest, "name", true)
 		if msg := ts.refused("PATCH", c.path+"/prod-1", `{"name":null}`, 400, CodeInvalidRequest, "name", true); !strings.Contains(msg, "must not be empty or null") {
 			t.Errorf("%s: name null: %q", c.path, msg)
