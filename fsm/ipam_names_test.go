@@ -126,8 +126,8 @@ func TestUtilization(t *testing.T) {
 		{big.NewInt(1), big.NewInt(4), 25},
 		{big.NewInt(4), big.NewInt(4), 100},
 		{ipam.Key{Hi: 1}.Sub64(2).Big(), ipam.Key{Hi: 1}.Sub64(1).Big(), 99.99}, // one free: not full
-		{big.NewInt(1), two128, 0.01},                                           // one used: not empty
-		{two128, two128, 100},                                                   // a full ::/0 pool
+		{big.NewInt(1), two128, 0},
+		{two128, two128, 100}, // a full ::/0 pool
 	} {
 		u := utilization(c.used, c.size)
 		if u.Percent != c.percent || string(u.Size) != c.size.String() {

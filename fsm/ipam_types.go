@@ -275,11 +275,8 @@ func utilization(used, size *big.Int) *Utilization {
 	if size.Sign() > 0 {
 		f, _ := new(big.Rat).SetFrac(used, size).Float64()
 		u.Percent = float64(int64(f*10000+0.5)) / 100
-		switch {
-		case u.Percent == 100 && used.Cmp(size) < 0:
+		if u.Percent == 100 && used.Cmp(size) < 0 {
 			u.Percent = 99.99 // not full: an alert on 100 must not fire
-		case u.Percent == 0 && used.Sign() > 0:
-			u.Percent = 0.01 // not empty: one address of a /64 is in use
 		}
 	}
 	return u
