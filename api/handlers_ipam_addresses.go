@@ -441,7 +441,7 @@ func (s *server) handleAddressUpdate(c *call) error {
 	}
 	cmd := &fsm.AddressUpdateRequest{
 		ID: id, Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
-		NameRules: true, ProjectRules: true,
+		NameRules: true, ProjectRules: true, Confine: c.tenant,
 	}
 	if err := cmd.Validate(); err != nil {
 		return err
@@ -481,5 +481,5 @@ func (s *server) handleAddressRelease(c *call) error {
 	if err != nil {
 		return err
 	}
-	return s.apply(c, &fsm.AddressReleaseRequest{WriteMeta: meta, ID: id, Force: force}, http.StatusOK, nil)
+	return s.apply(c, &fsm.AddressReleaseRequest{WriteMeta: meta, ID: id, Force: force, Confine: c.tenant}, http.StatusOK, nil)
 }

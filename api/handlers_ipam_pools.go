@@ -415,7 +415,7 @@ func idUpdate(k *poolKind) func(*server, *call) error {
 			// Nothing to change: the allocation as it is, without a write.
 			return idGet(k)(s, c)
 		}
-		cmd := &fsm.IDUpdateRequest{Kind: k.kind, ID: id, Name: req.Name, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description}
+		cmd := &fsm.IDUpdateRequest{Kind: k.kind, ID: id, Name: req.Name, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description, Confine: c.tenant}
 		if err := cmd.Validate(); err != nil {
 			return err
 		}
@@ -462,6 +462,6 @@ func idRelease(k *poolKind) func(*server, *call) error {
 		if err != nil {
 			return err
 		}
-		return s.apply(c, &fsm.IDReleaseRequest{WriteMeta: meta, Kind: k.kind, ID: id}, http.StatusOK, nil)
+		return s.apply(c, &fsm.IDReleaseRequest{WriteMeta: meta, Kind: k.kind, ID: id, Confine: c.tenant}, http.StatusOK, nil)
 	}
 }

@@ -257,9 +257,9 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		},
 		AddressUpdateType: &AddressUpdateRequest{
 			WriteMeta: meta(17), ID: "a", Status: str("reserved"), DNSName: str("db.moxxie.test"), Tenant: str("t"), Project: str("p"), Owner: str("ct:105"), Description: str("d"),
-			NameRules: true, ProjectRules: true,
+			NameRules: true, ProjectRules: true, Confine: "t",
 		},
-		AddressReleaseType: &AddressReleaseRequest{WriteMeta: meta(18), ID: "a", Force: true},
+		AddressReleaseType: &AddressReleaseRequest{WriteMeta: meta(18), ID: "a", Force: true, Confine: "t"},
 		PoolCreateType: &PoolCreateRequest{WriteMeta: meta(19), Pool: Pool{
 			ID: "g", Kind: PoolVNI, Name: "prod", Ranges: []ipam.IDRange{{First: 100, Last: 199}}, Tenant: "t", Description: "d",
 			CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3,
@@ -268,7 +268,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		IDAllocateType: &IDAllocateRequest{WriteMeta: meta(21), Kind: PoolVLAN, PoolID: "g", Number: 100, Fallback: true, UniqueName: true, Allocation: IDAllocation{
 			ID: "v", Kind: PoolVLAN, PoolID: "g", Number: 100, Name: "n", Tenant: "t", Project: "p", Owner: "vm:1", Description: "d", CreateIndex: 1, CreatedAt: 2, ModifyIndex: 3, UpdatedAt: 4,
 		}},
-		IDReleaseType:       &IDReleaseRequest{WriteMeta: meta(22), Kind: PoolVLAN, ID: "v"},
+		IDReleaseType:       &IDReleaseRequest{WriteMeta: meta(22), Kind: PoolVLAN, ID: "v", Confine: "t"},
 		ZoneCreateType:      &ZoneCreateRequest{WriteMeta: meta(23), Zone: Zone{ID: "moxxie.test", Tenant: "t", TTL: 30, Description: "d", CreateIndex: 1, CreatedAt: 2}},
 		ZoneDeleteType:      &ZoneDeleteRequest{WriteMeta: meta(24), ID: "moxxie.test"},
 		QuarantineDrainType: &QuarantineDrainRequest{WriteMeta: meta(25)},
@@ -370,7 +370,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		DRIsolationType:    &DRIsolationRequest{WriteMeta: meta(76), Plan: "web", Action: DRIsolationStopped, VMIDs: []int{101}, By: "sync"},
 		RestoreMarkType:    &RestoreMarkRequest{WriteMeta: meta(77), SnapshotIndex: 42},
 		PoolUpdateType:     &PoolUpdateRequest{WriteMeta: meta(78), Kind: PoolVNI, ID: "g", Name: str("n"), Ranges: &[]ipam.IDRange{{First: 5, Last: 9}}, Description: str("d")},
-		IDUpdateType:       &IDUpdateRequest{WriteMeta: meta(79), Kind: PoolVLAN, ID: "v", Name: str("n"), Tenant: str("t"), Project: str("p"), Owner: str("vm:1/net0"), Description: str("d")},
+		IDUpdateType:       &IDUpdateRequest{WriteMeta: meta(79), Kind: PoolVLAN, ID: "v", Name: str("n"), Tenant: str("t"), Project: str("p"), Owner: str("vm:1/net0"), Description: str("d"), Confine: "t"},
 	}
 }
 

@@ -935,7 +935,7 @@ func applyAddressUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if raw == nil {
+	if raw == nil || !confined(req.Confine, raw.(*Address).Tenant) {
 		return nil, notFound("address", req.ID)
 	}
 	old := raw.(*Address)
@@ -980,7 +980,7 @@ func applyAddressRelease(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if raw == nil {
+	if raw == nil || !confined(req.Confine, raw.(*Address).Tenant) {
 		return nil, notFound("address", req.ID)
 	}
 	a := raw.(*Address)
@@ -1335,7 +1335,7 @@ func applyIDUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if raw == nil || raw.(*IDAllocation).Kind != req.Kind {
+	if raw == nil || raw.(*IDAllocation).Kind != req.Kind || !confined(req.Confine, raw.(*IDAllocation).Tenant) {
 		return nil, notFound(map[string]string{PoolVLAN: "VLAN", PoolVNI: "VNI"}[req.Kind], req.ID)
 	}
 	old := raw.(*IDAllocation)
@@ -1356,8 +1356,12 @@ func applyIDUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	}
 	if a.Owner != old.Owner || a.Tenant != old.Tenant || a.Project != old.Project {
 		field := "owner"
-		if a.Owner == old.Owner {
+		switch {
+		case a.Owner != old.Owner:
+		case a.Tenant != old.Tenant:
 			field = "tenant"
+		default:
+			field = "project"
 		}
 		if err := sdnHoldsTag(txn, old); err != nil {
 			return nil, fieldErrf(field, ErrConflict, "%s %d is the tag of vnet %s: it keeps the vnet as its owner and the vnet's tenant", itemNoun(a.Kind), a.Number, strings.TrimPrefix(old.Owner, "sdn:vnet/"))
@@ -1371,6 +1375,10 @@ func applyIDUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 			p, err := getPool(txn, a.Kind, a.PoolID)
 			if err != nil {
 				return nil, err
+			}
+			if !confined(req.Confine, o.Tenant) {
+				// Which one has it is not the confined caller's to see.
+				return nil, fieldErrf("name", ErrConflict, "another %s of %s %s is named %s already", itemNoun(a.Kind), poolNoun(a.Kind), p.Name, a.Name)
 			}
 			return nil, fieldErrf("name", ErrConflict, "%s %d of %s %s is named %s already (id %s)", itemNoun(a.Kind), o.Number, poolNoun(a.Kind), p.Name, a.Name, o.ID)
 		}
@@ -1388,6 +1396,13 @@ func applyIDUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	return &a, nil
+}
+
+// confined reports whether an object of tenant may be changed by a command
+// confined to tenant confine ("": not confined). To a confined caller
+// another tenant's object, or one of no tenant, does not exist.
+func confined(confine, tenant string) bool {
+	return confine == "" || confine == tenant
 }
 
 // inUseBy says which allocation holds number n of pool p, for err, that
@@ -1414,7 +1429,7 @@ func applyIDRelease(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if raw == nil || raw.(*IDAllocation).Kind != req.Kind {
+	if raw == nil || raw.(*IDAllocation).Kind != req.Kind || !confined(req.Confine, raw.(*IDAllocation).Tenant) {
 		return nil, notFound(map[string]string{PoolVLAN: "VLAN", PoolVNI: "VNI"}[req.Kind], req.ID)
 	}
 	a := raw.(*IDAllocation)

@@ -201,13 +201,18 @@ type AddressUpdateRequest struct {
 	NameRules bool `codec:",omitempty"`
 	// ProjectRules is as in PrefixUpdateRequest.
 	ProjectRules bool `codec:",omitempty"`
+	// Confine, when set, is the tenant a tenant token confines the caller
+	// to: the address must be that tenant's when the command applies, not
+	// only when the API checked it (an admin may have moved it meanwhile).
+	Confine string `codec:",omitempty"`
 }
 
 // needsRules is set when the naming rules can decide the update (it
-// renames the address or moves it to another tenant), or when it names a
-// project, which ProjectRules may refuse.
+// renames the address or moves it to another tenant), when it names a
+// project, which ProjectRules may refuse, or when it is confined to a
+// tenant.
 func (r *AddressUpdateRequest) needsRules() bool {
-	return r.NameRules && (r.DNSName != nil || r.Tenant != nil) || r.projectRule()
+	return r.NameRules && (r.DNSName != nil || r.Tenant != nil) || r.projectRule() || r.Confine != ""
 }
 
 // projectRule is set when the update names a project that ProjectRules
@@ -225,7 +230,12 @@ type AddressReleaseRequest struct {
 	WriteMeta
 	ID    string
 	Force bool
+	// Confine is as in AddressUpdateRequest.
+	Confine string `codec:",omitempty"`
 }
+
+// needsRules is set when the release is confined to a tenant.
+func (r *AddressReleaseRequest) needsRules() bool { return r.Confine != "" }
 
 // Type returns AddressReleaseType.
 func (*AddressReleaseRequest) Type() MessageType { return AddressReleaseType }
@@ -317,7 +327,12 @@ type IDReleaseRequest struct {
 	WriteMeta
 	Kind string
 	ID   string
+	// Confine is as in AddressUpdateRequest.
+	Confine string `codec:",omitempty"`
 }
+
+// needsRules is set when the release is confined to a tenant.
+func (r *IDReleaseRequest) needsRules() bool { return r.Confine != "" }
 
 // Type returns IDReleaseType.
 func (*IDReleaseRequest) Type() MessageType { return IDReleaseType }
@@ -334,6 +349,8 @@ type IDUpdateRequest struct {
 	Project     *string
 	Owner       *string
 	Description *string
+	// Confine is as in AddressUpdateRequest.
+	Confine string `codec:",omitempty"`
 }
 
 // Type returns IDUpdateType.

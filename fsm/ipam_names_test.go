@@ -172,6 +172,11 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVNI, Name: "p"}, TagRule: true}, true},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVLAN, Name: "p"}, TagRule: true}, false},
 		{&PoolDeleteRequest{Kind: PoolVNI, ID: "p"}, false},
+		{&AddressUpdateRequest{ID: "a", Description: str("d"), Confine: "acme"}, true},
+		{&AddressReleaseRequest{ID: "a", Confine: "acme"}, true},
+		{&AddressReleaseRequest{ID: "a"}, false},
+		{&IDReleaseRequest{Kind: PoolVLAN, ID: "v", Confine: "acme"}, true},
+		{&IDReleaseRequest{Kind: PoolVLAN, ID: "v"}, false},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVLAN, Name: "p"}, Exclusive: true}, false},
 	} {
 		b := mustEncode(t, c.cmd)

@@ -919,3 +919,34 @@ func TestIPAM_AllocateRefusesRepeatedIDs(t *testing.T) {
 		t.Fatalf("%d addresses after the refused requests, want the 4 of b, c, d and e", len(as))
 	}
 }
+
+// TestIPAM_Confined: a change or release confined to a tenant finds only
+// that tenant's addresses, VLANs and VNIs when it applies (an admin may
+// have moved one since the API checked it); to it, others do not exist.
+func TestIPAM_Confined(t *testing.T) {
+	x := newIPAM(t)
+	x.ok(&TenantCreateRequest{Tenant: Tenant{ID: "acme"}})
+	x.ok(&TenantCreateRequest{Tenant: Tenant{ID: "beta"}})
+	p := x.prefix("10.0.0.0/24", "")
+	a := x.allocReq(&AddressAllocateRequest{PrefixID: p.ID, Tenant: "acme"})
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "g", Kind: PoolVLAN, Name: "prod"}})
+	x.ok(&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", Allocation: IDAllocation{ID: "v1", Tenant: "acme", Name: "web"}})
+	x.ok(&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", Allocation: IDAllocation{ID: "v2", Tenant: "beta", Name: "db"}})
+
+	// Moved to beta after the API let acme's token through.
+	x.ok(&AddressUpdateRequest{ID: a.ID, Tenant: str("beta")})
+	x.ok(&IDUpdateRequest{Kind: PoolVLAN, ID: "v1", Tenant: str("beta")})
+	x.fails(&AddressUpdateRequest{ID: a.ID, Description: str("x"), Confine: "acme"}, ErrNotFound, "", "address")
+	x.fails(&AddressReleaseRequest{ID: a.ID, Confine: "acme"}, ErrNotFound, "", "address")
+	x.fails(&IDUpdateRequest{Kind: PoolVLAN, ID: "v1", Description: str("x"), Confine: "acme"}, ErrNotFound, "", "VLAN")
+	x.fails(&IDReleaseRequest{Kind: PoolVLAN, ID: "v1", Confine: "acme"}, ErrNotFound, "", "VLAN")
+	// Back with acme, they apply.
+	x.ok(&AddressUpdateRequest{ID: a.ID, Tenant: str("acme")})
+	x.ok(&IDUpdateRequest{Kind: PoolVLAN, ID: "v1", Tenant: str("acme")})
+	x.ok(&AddressUpdateRequest{ID: a.ID, Description: str("x"), Confine: "acme"})
+	// A taken name does not say which of another tenant's VLANs has it.
+	x.fails(&IDUpdateRequest{Kind: PoolVLAN, ID: "v1", Name: str("db"), Confine: "acme"}, ErrConflict, "name", "another VLAN of VLAN group prod is named db already")
+	x.ok(&IDUpdateRequest{Kind: PoolVLAN, ID: "v1", Description: str("x"), Confine: "acme"})
+	x.ok(&IDReleaseRequest{Kind: PoolVLAN, ID: "v1", Confine: "acme"})
+	x.ok(&AddressReleaseRequest{ID: a.ID, Confine: "acme"})
+}
