@@ -90,7 +90,21 @@ func decodeJSON(body []byte, v any, required bool) error {
 		fields = t.Elem()
 	}
 	if name, ok := duplicateMember(body, fields); ok {
-		return invalid(name, "%q is given more than once: each member of a JSON object must be unique", name)
+		field := name
+		seen := map[string]bool{} // the paths of the members walked so far
+		if p, ok := fieldPath(body, reflect.TypeOf(v), func(m member) bool {
+			if m.name == "" {
+				return false
+			}
+			if seen[m.path] {
+				return true
+			}
+			seen[m.path] = true
+			return false
+		}); ok {
+			field = p
+		}
+		return invalid(field, "%q is given more than once: each member of a JSON object must be unique", name)
 	}
 	return nil
 }
@@ -258,6 +272,8 @@ type member struct {
 	// typ is the Go type it is decoded into, without pointers (nil when
 	// unknown).
 	typ reflect.Type
+	// path is its path as fieldPath returns it.
+	path string
 }
 
 // fieldPath returns the path, as the API names fields in errors
@@ -285,7 +301,7 @@ type pathWalker struct {
 
 // value walks the value m that starts with tok, at path.
 func (w *pathWalker) value(tok json.Token, m member, path string) (string, bool) {
-	m.kind = jsonKind(tok)
+	m.kind, m.path = jsonKind(tok), path
 	if n, ok := tok.(json.Number); ok {
 		m.text = n.String()
 	}

@@ -331,6 +331,9 @@ func TestDecodeErrorsNameNestedFields(t *testing.T) {
 		{`{"ranges":{"start":1}}`, "ranges", "must be an array"},
 		{`{"note":7}`, "note", "must be a string"},
 		{`{"Ranges":[{"START":"x"}]}`, "ranges[0].start", "must be an integer"},
+		{`{"ranges":[{"start":1,"end":2},{"start":1,"start":2,"end":3}]}`, "ranges[1].start", `"start" is given more than once: each member of a JSON object must be unique`},
+		{`{"name":"a","ranges":[{"start":1}],"NAME":"b"}`, "name", `"NAME" is given more than once: each member of a JSON object must be unique`},
+		{`{"by_name":{"x":{"end":1},"x":{"end":2}}}`, "by_name.x", `"x" is given more than once: each member of a JSON object must be unique`},
 	} {
 		err := decodeJSON([]byte(c.body), &v, true)
 		var ae *apiError

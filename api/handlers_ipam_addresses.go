@@ -380,7 +380,7 @@ func (s *server) allocate(c *call, cmd *fsm.AddressAllocateRequest) error {
 	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
 		return err
 	}
-	s.warnUnserved(c, cmd.DNSName)
+	c.dnsName = cmd.DNSName
 	return s.apply(c, cmd, http.StatusCreated, nil)
 }
 
@@ -450,7 +450,7 @@ func (s *server) handleAddressUpdate(c *call) error {
 		if err := checkForwardName(*cmd.DNSName); err != nil {
 			return err
 		}
-		s.warnUnserved(c, *cmd.DNSName)
+		c.dnsName = *cmd.DNSName
 	}
 	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
 		return err

@@ -20,11 +20,17 @@ import (
 // start-up.
 var routeQuery = sync.OnceValue(func() map[string][]queryParam { return queryParams(openAPIDocument) })
 
+// emptyMeansDefault holds the parameters that select nothing, where an
+// empty value means what leaving them out means (the first page, no
+// blocking, the default page size): a paging loop starts with ?after=.
+var emptyMeansDefault = map[string]bool{"after": true, "since_seq": true, "index": true, "wait": true, "limit": true}
+
 // queryParam is one query parameter of an operation.
 type queryParam struct {
 	name string
 	// emptyOK is set for a boolean, which may be given without a value
-	// (?stale), and for site, where empty names this site.
+	// (?stale), for site, where empty names this site, and for the
+	// parameters of emptyMeansDefault.
 	emptyOK bool
 }
 
@@ -65,7 +71,7 @@ func queryParams(doc []byte) map[string][]queryParam {
 					p = d.Components.Parameters[strings.TrimPrefix(p.Ref, "#/components/parameters/")]
 				}
 				if p.In == "query" {
-					params = append(params, queryParam{name: p.Name, emptyOK: p.Schema.Type == "boolean"})
+					params = append(params, queryParam{name: p.Name, emptyOK: p.Schema.Type == "boolean" || emptyMeansDefault[p.Name]})
 				}
 			}
 			slices.SortFunc(params, func(a, b queryParam) int { return strings.Compare(a.name, b.name) })
@@ -84,7 +90,7 @@ func checkPreconditions(c *call) error {
 		return nil
 	}
 	for _, h := range []string{"If-Match", "If-None-Match", "If-Unmodified-Since"} {
-		if c.r.Header.Get(h) != "" {
+		if _, ok := c.r.Header[h]; ok {
 			return invalid(h, "conditional writes are not supported: send the write without %s (changes of one object apply in turn, each with its own modify_index; settings take ?cas=INDEX)", h)
 		}
 	}

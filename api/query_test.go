@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -48,7 +49,7 @@ func TestQuery_UnknownParametersAreRefused(t *testing.T) {
 	// An empty filter is refused rather than listing everything; a boolean
 	// may be given bare.
 	for _, target := range []string{"/v1/ipam/addresses?prefix_id=", "/v1/ipam/addresses?stale&tenant=", "/v1/ipam/prefixes?vrf=",
-		"/v1/ipam/ip-ranges?prefix_id=", "/v1/ipam/vlans?group_id=", "/v1/inventory/guests?node=", "/v1/ipam/prefixes/p/available?limit="} {
+		"/v1/ipam/ip-ranges?prefix_id=", "/v1/ipam/vlans?group_id=", "/v1/inventory/guests?node="} {
 		name := target[strings.LastIndexAny(target, "?&")+1 : len(target)-1]
 		e := wantError(t, ts.do("GET", target, ""), 400, CodeInvalidRequest, name)
 		if e.Message != `query parameter "`+name+`" is empty: give it a value, or leave it out` {
@@ -56,6 +57,10 @@ func TestQuery_UnknownParametersAreRefused(t *testing.T) {
 		}
 	}
 	wantStatus(t, ts.do("GET", "/v1/ipam/prefixes?stale=&family=4", ""), 200)
+	// Paging and blocking parameters select nothing: empty is their
+	// default (a paging loop starts with an empty cursor).
+	wantStatus(t, ts.do("GET", "/v1/ipam/addresses?after=&limit=", ""), 200)
+	wantStatus(t, ts.do("GET", "/v1/ipam/prefixes?index=&wait=", ""), 200)
 	wantStatus(t, ts.do("GET", "/v1/ipam/prefixes?consistent", ""), 200)
 }
 
@@ -70,6 +75,13 @@ func TestQuery_PreconditionsAreRefused(t *testing.T) {
 			t.Errorf("%s: message %q", h, e.Message)
 		}
 	}
+	// Even with an empty value.
+	req := httptest.NewRequest("DELETE", "/v1/cluster/settings/k", nil)
+	req.Header.Set("Authorization", "Bearer "+ts.secret)
+	req.Header["If-Match"] = []string{""}
+	rec := httptest.NewRecorder()
+	ts.h.ServeHTTP(rec, req)
+	wantError(t, rec, 400, CodeInvalidRequest, "If-Match")
 	if n := ts.b.applies.Load(); n != before {
 		t.Fatalf("%d refused requests reached Apply", n-before)
 	}

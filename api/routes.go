@@ -204,10 +204,9 @@ type call struct {
 	// audited is set once a command carrying the call's audit record was
 	// applied (see handlers_audit.go).
 	audited bool
-	// warning, when set, goes with a successful answer as a Warning
-	// header: the write was applied, but may not do what its caller
-	// meant.
-	warning string
+	// dnsName, when set, is the DNS name the call's write gives an
+	// address: a successful answer warns when no zone serves it.
+	dnsName string
 }
 
 // q returns the parsed query string.

@@ -124,21 +124,16 @@ func (s *server) apply(c *call, cmd fsm.Command, status int, render func(any) (a
 	if res.Replayed {
 		c.w.Header().Set(headerReplayed, "true")
 	}
-	if c.warning != "" {
-		// RFC 7234's form, which Kubernetes clients print too.
-		c.w.Header().Set("Warning", "299 - "+strconv.Quote(c.warning))
+	if c.dnsName != "" && s.b.State().ZoneOf(c.dnsName) == nil {
+		// The address took a name that does not resolve until a zone
+		// holds it (a typo in the domain, or a zone not yet made). Read
+		// after the write, from the state that holds it. RFC 7234's
+		// form, which Kubernetes clients print too.
+		msg := fmt.Sprintf("no DNS zone serves %s: it resolves once a zone holds it (POST /v1/dns/zones, moxxiectl dns zone create)", c.dnsName)
+		c.w.Header().Set("Warning", "299 - "+strconv.Quote(msg))
 	}
 	writeJSON(c.w, status, v)
 	return nil
-}
-
-// warnUnserved sets c's warning when no DNS zone serves name: the address
-// takes it, but it does not resolve until a zone holds it (a typo in the
-// domain, or a zone not yet made).
-func (s *server) warnUnserved(c *call, name string) {
-	if name != "" && s.b.State().ZoneOf(name) == nil {
-		c.warning = fmt.Sprintf("no DNS zone serves %s: it resolves once a zone holds it (POST /v1/dns/zones, moxxiectl dns zone create)", name)
-	}
 }
 
 // propose stamps cmd with the request's WriteMeta, validates it when it

@@ -23,6 +23,9 @@ func (a *app) auditCommand() *cobra.Command {
 		Short: "List audit entries in order",
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := noEmpty(cmd, "action", "token-id"); err != nil {
+				return err
+			}
 			return a.auditList(cmd, aq, &lf)
 		},
 	}

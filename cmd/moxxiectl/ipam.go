@@ -59,17 +59,28 @@ func (a *app) readCommand(use, short string, args cobra.PositionalArgs,
 	return cmd
 }
 
-// noEmptyFilters refuses a string flag of cmd given an empty value: an
-// empty $PREFIX in a script's --prefix "$PREFIX" would otherwise select
-// everything, as if the filter had been left out.
+// noEmptyFilters refuses a string flag of a read command cmd given an
+// empty value: an empty $PREFIX in a script's --prefix "$PREFIX" would
+// otherwise select everything, as if the filter had been left out. --after
+// selects nothing (empty is the first page).
 func noEmptyFilters(cmd *cobra.Command) error {
-	var err error
+	var names []string
 	cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
-		if err == nil && f.Changed && f.Value.Type() == "string" && f.Value.String() == "" {
-			err = usagef("--%s is empty: give it a value, or leave --%s out", f.Name, f.Name)
+		if f.Value.Type() == "string" && f.Name != "after" {
+			names = append(names, f.Name)
 		}
 	})
-	return err
+	return noEmpty(cmd, names...)
+}
+
+// noEmpty refuses the filter flags names of cmd when given empty.
+func noEmpty(cmd *cobra.Command, names ...string) error {
+	for _, name := range names {
+		if f := cmd.Flags().Lookup(name); f != nil && f.Changed && f.Value.String() == "" {
+			return usagef("--%s is empty: give it a value, or leave --%s out", name, name)
+		}
+	}
+	return nil
 }
 
 // show prints v as JSON with -o json, and with text otherwise.

@@ -317,7 +317,8 @@ func TestIPAM_AddressPages(t *testing.T) {
 	f := newIPAMFakeAPI(t)
 	f.cli(t, 0, "ipam", "prefix", "create", "10.0.0.0/24")
 	f.cli(t, 0, "ipam", "prefix", "allocate", "p1", "--count", "5")
-	out, stderr := f.cli(t, 0, "ipam", "address", "list", "--limit", "2")
+	// A paging loop starts with an empty cursor: the first page.
+	out, stderr := f.cli(t, 0, "ipam", "address", "list", "--limit", "2", "--after", "")
 	f.checkCall(t, "GET /v1/ipam/addresses?limit=2")
 	if strings.Count(out, "\n") != 3 || !strings.Contains(out, "10.0.0.2 ") || stderr != "More addresses follow: --after a3\n" {
 		t.Errorf("first page:\n%s%s", out, stderr)

@@ -74,6 +74,9 @@ func (a *app) reportCommand() *cobra.Command {
   moxxiectl report usage --tenant acme --group-by day --format csv > acme-usage.csv`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := noEmpty(cmd, "tenant"); err != nil {
+				return err
+			}
 			return a.runReport(cmd, client.ReportUsage, &uf)
 		},
 	}
@@ -95,6 +98,9 @@ free; usage on a day no card covers is an error naming the day. RATE is
   moxxiectl report chargeback --currency EUR --group-by tenant,project,month --format csv`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := noEmpty(cmd, "tenant"); err != nil {
+				return err
+			}
 			if cf.q.Currency == "" {
 				return usagef("--currency is required, such as --currency EUR")
 			}
