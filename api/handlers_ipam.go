@@ -528,6 +528,9 @@ func (s *server) handleIPRangeCreate(c *call) error {
 	if req.PrefixID == "" {
 		return invalid("prefix_id", "is required")
 	}
+	if err := cidrForID("prefix_id", req.PrefixID); err != nil {
+		return err
+	}
 	cmd := &fsm.IPRangeCreateRequest{Range: fsm.IPRange{
 		ID: newID(), PrefixID: req.PrefixID, Start: req.StartAddress, End: req.EndAddress, Description: req.Description,
 	}, DrainRule: true}

@@ -1206,9 +1206,14 @@ func TestIPAM_AddressByIP(t *testing.T) {
 			t.Errorf("%s %s by CIDR: %q", c.method, c.path, e.Message)
 		}
 	}
-	e := wantError(t, ts.do("GET", "/v1/ipam/addresses?prefix_id=10.0.0.0/24", ""), 400, CodeInvalidRequest, "prefix_id")
-	if !strings.Contains(e.Message, "?contains=10.0.0.0/24") {
-		t.Errorf("prefix_id by CIDR: %q", e.Message)
+	for _, c := range []struct{ method, target, body string }{
+		{"GET", "/v1/ipam/addresses?prefix_id=10.0.0.0/24", ""},
+		{"POST", "/v1/ipam/ip-ranges", `{"prefix_id":"10.0.0.0/24","start_address":"10.0.0.100","end_address":"10.0.0.110"}`},
+	} {
+		e := wantError(t, ts.do(c.method, c.target, c.body), 400, CodeInvalidRequest, "prefix_id")
+		if !strings.Contains(e.Message, "?contains=10.0.0.0/24") {
+			t.Errorf("%s %s: prefix_id by CIDR: %q", c.method, c.target, e.Message)
+		}
 	}
 	if n := ts.b.applies.Load(); n != before {
 		t.Fatalf("%d requests by CIDR reached Apply", n-before)

@@ -67,14 +67,23 @@ func (r filterRefs) prefix(field, id string) error {
 	if id == "" {
 		return nil
 	}
+	if err := cidrForID(field, id); err != nil {
+		return err
+	}
 	_, p, err := r.st.Prefix(r.ws, id)
 	if err == nil && (p == nil || !visible(r.c, p.Tenant)) {
 		err = invalid(field, "prefix %q not found", id)
-		if pfx, perr := netip.ParsePrefix(id); perr == nil {
-			err = invalid(field, "no prefix has the ID %q: %s takes a prefix's ID, not its CIDR; find the prefix of a CIDR with GET /v1/ipam/prefixes?contains=%s", id, field, pfx.Masked())
-		}
 	}
 	return err
+}
+
+// cidrForID refuses a CIDR given as the prefix ID field (no prefix ID has
+// that form), pointing to the lookup by CIDR.
+func cidrForID(field, id string) error {
+	if pfx, err := netip.ParsePrefix(id); err == nil {
+		return invalid(field, "no prefix has the ID %q: %s takes a prefix's ID, not its CIDR; find the prefix of a CIDR with GET /v1/ipam/prefixes?contains=%s", id, field, pfx.Masked())
+	}
+	return nil
 }
 
 // vrf checks the VRF id given as field.
