@@ -359,23 +359,29 @@ func (r *AddressUpdateRequest) Validate() error {
 		}
 		r.DNSName = &name
 	}
-	if r.Tenant != nil {
-		if err := checkOptionalName("tenant", *r.Tenant); err != nil {
+	return checkChanges(r.Tenant, r.Project, r.Owner, r.Description)
+}
+
+// checkChanges checks the tenant, project, owner and description an update
+// gives (nil: left as they are; "" clears one).
+func checkChanges(tenant, project, owner, description *string) error {
+	if tenant != nil {
+		if err := checkOptionalName("tenant", *tenant); err != nil {
 			return err
 		}
 	}
-	if r.Project != nil {
-		if err := checkOptionalName("project", *r.Project); err != nil {
+	if project != nil {
+		if err := checkOptionalName("project", *project); err != nil {
 			return err
 		}
 	}
-	if r.Owner != nil {
-		if err := checkOwner(*r.Owner); err != nil {
+	if owner != nil {
+		if err := checkOwner(*owner); err != nil {
 			return err
 		}
 	}
-	if r.Description != nil {
-		return checkDescription(*r.Description)
+	if description != nil {
+		return checkDescription(*description)
 	}
 	return nil
 }
@@ -479,25 +485,7 @@ func (r *IDUpdateRequest) Validate() error {
 	if r.Name != nil && *r.Name != "" && !ValidName(*r.Name) {
 		return fieldErrf("name", ErrInvalid, "name %q must be 1-63 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit", *r.Name)
 	}
-	for _, f := range []struct {
-		name  string
-		value *string
-	}{{"tenant", r.Tenant}, {"project", r.Project}} {
-		if f.value != nil {
-			if err := checkOptionalName(f.name, *f.value); err != nil {
-				return err
-			}
-		}
-	}
-	if r.Owner != nil {
-		if err := checkOwner(*r.Owner); err != nil {
-			return err
-		}
-	}
-	if r.Description != nil {
-		return checkDescription(*r.Description)
-	}
-	return nil
+	return checkChanges(r.Tenant, r.Project, r.Owner, r.Description)
 }
 
 // ReverseTreeName reports whether the normalized DNS name is arpa, or in
