@@ -485,13 +485,8 @@ func applyPrefixUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		}
 		p.Project = ""
 	}
-	if p.Tenant != old.Tenant || p.Project != old.Project {
-		if err := checkMovedProject(txn, "prefix", p.Prefix, old.Tenant, p.Tenant, p.Project, req.Project != nil); err != nil {
-			return nil, err
-		}
-		if err := chargeChange(txn, index, old.holding(), p.holding(), true); err != nil {
-			return nil, err
-		}
+	if err := moveHolding(txn, index, "prefix", p.Prefix, old.holding(), p.holding(), req.Project != nil); err != nil {
+		return nil, err
 	}
 	if req.Description != nil {
 		p.Description = *req.Description
@@ -959,13 +954,8 @@ func applyAddressUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 			return nil, err
 		}
 	}
-	if a.Tenant != old.Tenant || a.Project != old.Project {
-		if err := checkMovedProject(txn, "address", a.Address, old.Tenant, a.Tenant, a.Project, req.Project != nil); err != nil {
-			return nil, err
-		}
-		if err := chargeChange(txn, index, old.holding(), a.holding(), true); err != nil {
-			return nil, err
-		}
+	if err := moveHolding(txn, index, "address", a.Address, old.holding(), a.holding(), req.Project != nil); err != nil {
+		return nil, err
 	}
 	a.ModifyIndex, a.UpdatedAt = index, Timestamp(req.Now)
 	if err := insert(txn, tableAddresses, index, &a); err != nil {
@@ -1383,13 +1373,8 @@ func applyIDUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 			return nil, fieldErrf("name", ErrConflict, "%s %d of %s %s is named %s already (id %s)", itemNoun(a.Kind), o.Number, poolNoun(a.Kind), p.Name, a.Name, o.ID)
 		}
 	}
-	if a.Tenant != old.Tenant || a.Project != old.Project {
-		if err := checkMovedProject(txn, itemNoun(a.Kind), strconv.Itoa(a.Number), old.Tenant, a.Tenant, a.Project, req.Project != nil); err != nil {
-			return nil, err
-		}
-		if err := chargeChange(txn, index, old.holding(), a.holding(), true); err != nil {
-			return nil, err
-		}
+	if err := moveHolding(txn, index, itemNoun(a.Kind), strconv.Itoa(a.Number), old.holding(), a.holding(), req.Project != nil); err != nil {
+		return nil, err
 	}
 	a.ModifyIndex, a.UpdatedAt = index, Timestamp(req.Now)
 	if err := insert(txn, tableIDAllocs, index, &a); err != nil {

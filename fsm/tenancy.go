@@ -468,6 +468,20 @@ func charge(txn *memdb.Txn, index uint64, h holding, enforce bool) error {
 	return chargeChange(txn, index, holding{}, h, enforce)
 }
 
+// moveHolding moves what an object of kind named name holds from old to
+// new when its tenant or project changes: the project must be one of the
+// new tenant's (checkMovedProject, with projectGiven whether the update
+// named it), and the charge moves, refused by the new scopes' quotas.
+func moveHolding(txn *memdb.Txn, index uint64, kind, name string, old, new holding, projectGiven bool) error {
+	if old.tenant == new.tenant && old.project == new.project {
+		return nil
+	}
+	if err := checkMovedProject(txn, kind, name, old.tenant, new.tenant, new.project, projectGiven); err != nil {
+		return err
+	}
+	return chargeChange(txn, index, old, new, true)
+}
+
 // chargeChange records the change from holding old to holding new (an
 // object moved between tenants or projects, or changed size). Only what a
 // scope gains on balance is checked against its quota (with enforce): a
