@@ -37,6 +37,9 @@ type fakeBackend struct {
 	lastMeta   atomic.Pointer[fsm.WriteMeta]
 	lastJoin   atomic.Pointer[JoinRequest]
 	lastRemove atomic.Pointer[string]
+	// interpose, when set, runs once before the next command applies: a
+	// write that lands between a handler's checks and its command.
+	interpose atomic.Pointer[func()]
 
 	// Errors to inject; set before the handler runs.
 	applyErr    error
@@ -107,6 +110,9 @@ func (b *fakeBackend) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, 
 	}
 	if !b.IsLeader() {
 		return nil, 0, ErrNotLeader
+	}
+	if f := b.interpose.Swap(nil); f != nil {
+		(*f)()
 	}
 	m := *cmd.Meta()
 	b.lastMeta.Store(&m)

@@ -258,7 +258,7 @@ func (s *server) handlePrefixAllocate(c *call) error {
 		PrefixID: id, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
 		Count: count, IDs: allocationIDs(count), Status: req.Status,
 		DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
-		NameRules: true,
+		NameRules: true, Confine: c.tenant,
 	}
 	return s.allocate(c, cmd)
 }
@@ -278,7 +278,7 @@ func (s *server) handleAddressCreate(c *call) error {
 		VRF: req.VRF, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
 		Count: 1, IDs: allocationIDs(1), Status: req.Status,
 		DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
-		NameRules: true,
+		NameRules: true, Confine: c.tenant,
 	}
 	if c.tenant != "" {
 		if err := cmd.Validate(); err != nil {

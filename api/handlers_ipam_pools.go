@@ -310,7 +310,7 @@ func poolAllocate(k *poolKind) func(*server, *call) error {
 		}
 		cmd := &fsm.IDAllocateRequest{Kind: k.kind, Number: number, Fallback: f.Fallback, UniqueName: true, Allocation: fsm.IDAllocation{
 			ID: newID(), Name: f.Name, Tenant: f.Tenant, Project: f.Project, Owner: f.Owner, Description: f.Description,
-		}}
+		}, Confine: c.tenant}
 		if err := cmd.Validate(); err != nil {
 			return err
 		}

@@ -261,6 +261,39 @@ func routeOf(t *testing.T, target string) string {
 	return ""
 }
 
+// TestTenant_AllocationsConfinedWhenApplied moves a tenant's prefix to
+// another tenant after the handler checked it and before the allocation
+// applies: the allocation is refused as if the prefix were missing, and
+// nothing is allocated.
+func TestTenant_AllocationsConfinedWhenApplied(t *testing.T) {
+	w := newTenantWorld(t)
+	user := w.as(auth.RoleTenantUser, "acme")
+	prefix := "/v1/ipam/prefixes/" + w.id["prefix acme"]
+	move := func(tenant string) {
+		wantStatus(t, w.do("PATCH", prefix, `{"tenant":"`+tenant+`"}`), http.StatusOK)
+	}
+	moveFirst := func(tenant string) {
+		// The admin's PATCH applies first, through the same backend.
+		f := func() { move(tenant) }
+		w.b.interpose.Store(&f)
+	}
+	count := func() int { return len(ids(t, wantStatus(t, w.do("GET", "/v1/ipam/addresses", ""), 200), "addresses")) }
+	before := count()
+
+	moveFirst("globex")
+	wantError(t, w.do("POST", prefix+"/allocate", `{}`, user...), 404, CodeNotFound, "id")
+	move("acme")
+	moveFirst("globex")
+	wantError(t, w.do("POST", "/v1/ipam/addresses", `{"address":"10.1.0.50"}`, user...), 404, CodeNotFound, "address")
+	if n := count(); n != before {
+		t.Fatalf("%d addresses allocated from a prefix moved to another tenant", n-before)
+	}
+	// Back with acme, its token allocates again.
+	move("acme")
+	wantStatus(t, w.do("POST", "/v1/ipam/addresses", `{"address":"10.1.0.50"}`, user...), http.StatusCreated)
+	wantStatus(t, w.do("POST", prefix+"/allocate", `{}`, user...), http.StatusCreated)
+}
+
 func TestTenant_UserAllocatesOnlyFromItsPrefixes(t *testing.T) {
 	w := newTenantWorld(t)
 	user := w.as(auth.RoleTenantUser, "acme")

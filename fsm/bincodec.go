@@ -108,7 +108,7 @@ func readWriteMeta(r *binenc.Reader, m *WriteMeta) {
 
 func (r *AddressAllocateRequest) binarySize() int {
 	n := writeMetaSize(&r.WriteMeta) + 3*binary.MaxVarintLen64 + 3 +
-		stringsSize(r.PrefixID, r.VRF, r.Address, r.Status, r.DNSName, r.Tenant, r.Project, r.Owner, r.Description)
+		stringsSize(r.PrefixID, r.VRF, r.Address, r.Status, r.DNSName, r.Tenant, r.Project, r.Owner, r.Description, r.Confine)
 	return n + stringsSize(r.IDs...)
 }
 
@@ -127,10 +127,16 @@ func (r *AddressAllocateRequest) appendBinary(b []byte) []byte {
 	for _, s := range [...]string{r.Status, r.DNSName, r.Tenant, r.Project, r.Owner, r.Description} {
 		b = binenc.AppendString(b, s)
 	}
-	if r.NameRules {
-		// Appended only when set: an allocation without it keeps the
-		// layout earlier versions read.
-		b = binenc.AppendBool(b, true)
+	if r.NameRules || r.Confine != "" {
+		// Appended only when set: an allocation without them keeps the
+		// layout earlier versions read. A server that knows NameRules
+		// but not Confine finds bytes after the last field it knows (or
+		// NameRules written as false) and halts on the entry rather
+		// than apply it unconfined.
+		b = binenc.AppendBool(b, r.NameRules)
+		if r.Confine != "" {
+			b = binenc.AppendString(b, r.Confine)
+		}
 	}
 	return b
 }
@@ -155,11 +161,18 @@ func (r *AddressAllocateRequest) decodeBinary(d *binenc.Reader) {
 	r.Project = d.SharedString("address allocation")
 	r.Owner = d.String("address allocation")
 	r.Description = d.String("address allocation")
+	if !d.More() {
+		return
+	}
+	// Written only when one of them is set: NameRules is false only
+	// before a Confine, which is never empty.
+	r.NameRules = d.Bool("name rules")
 	if d.More() {
-		// Written only when set, so a byte here must say true.
-		if r.NameRules = d.Bool("name rules"); !r.NameRules {
-			d.Fail("name rules written as false")
+		if r.Confine = d.SharedString("confine"); r.Confine == "" {
+			d.Fail("confine written empty")
 		}
+	} else if !r.NameRules {
+		d.Fail("name rules written as false")
 	}
 }
 

@@ -14,7 +14,7 @@ func sampleAllocation() *AddressAllocateRequest {
 			TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
 		PrefixID: "p", VRF: "global", Address: "10.0.0.7", Fallback: true, Force: true, Count: 2, IDs: []string{"a", "b"},
 		Status: AddressReserved, DNSName: "web-1.example.com", Tenant: "acme", Project: "prod", Owner: "vm:101/net0", Description: "héllo",
-		NameRules: true,
+		NameRules: true, Confine: "acme",
 	}
 }
 
@@ -23,13 +23,15 @@ func sampleAllocation() *AddressAllocateRequest {
 func TestBinaryCommand_RoundTrip(t *testing.T) {
 	full := sampleAllocation()
 	bare := &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"x"}}
+	named := &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"x"}, NameRules: true}
+	confinedOnly := &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"x"}, Confine: "acme"}
 	negative := &AddressAllocateRequest{WriteMeta: WriteMeta{Now: -5}, Count: -3}
 	entry, err := Encode(full)
 	if err != nil {
 		t.Fatal(err)
 	}
 	batch := &BatchRequest{Entries: [][]byte{entry, {byte(SettingUpsertType), 0x80}, {}}}
-	for _, c := range []Command{full, bare, negative, batch, &BatchRequest{}} {
+	for _, c := range []Command{full, bare, named, confinedOnly, negative, batch, &BatchRequest{}} {
 		buf, err := Encode(c)
 		if err != nil {
 			t.Fatal(err)
@@ -74,31 +76,64 @@ func TestBinaryCommand_ReadsPreviousFormat(t *testing.T) {
 	}
 }
 
+// TestBinaryCommand_EarlierLayouts checks that an allocation without the
+// optional fields keeps the layout of the version before them, and that
+// each optional field adds bytes a server of that version refuses: it
+// reads the allocation's last field and finds bytes after it, or a
+// NameRules of false, which it never wrote.
+func TestBinaryCommand_EarlierLayouts(t *testing.T) {
+	full := sampleAllocation()
+	base := *full
+	base.NameRules, base.Confine = false, ""
+	named := base
+	named.NameRules = true
+	confinedOnly := base
+	confinedOnly.Confine = "acme"
+	enc := func(r *AddressAllocateRequest) []byte { return encodeBinary(r) }
+	b, n, f, c := enc(&base), enc(&named), enc(full), enc(&confinedOnly)
+	if !bytes.HasPrefix(n, b) || !bytes.Equal(n[len(b):], []byte{1}) {
+		t.Fatalf("NameRules: % x after the earlier layout, want 01", n[len(b):])
+	}
+	if !bytes.HasPrefix(f, n) || len(f) == len(n) {
+		t.Fatalf("Confine does not follow NameRules: % x", f[len(b):])
+	}
+	if !bytes.HasPrefix(c, b) || c[len(b)] != 0 {
+		t.Fatalf("Confine without NameRules: % x after the earlier layout, want NameRules false first", c[len(b):])
+	}
+}
+
 func TestBinaryCommand_Malformed(t *testing.T) {
 	good, err := Encode(sampleAllocation())
 	if err != nil {
 		t.Fatal(err)
 	}
+	earlier := sampleAllocation()
+	earlier.NameRules, earlier.Confine = false, ""
+	base := encodeBinary(earlier)
 	cases := map[string][]byte{
-		"marker only":          good[:2],
-		"newer layout":         append([]byte{good[0], binaryMarker, binaryVersion + 1}, good[3:]...),
-		"trailing bytes":       append(bytes.Clone(good), 0),
-		"after name rules":     append(bytes.Clone(good), 1, 1),
-		"bool neither 0 1":     append(append([]byte{}, good[:3]...), 0, 0, 0, 0, 0, 0, 7),
-		"huge id count":        encodeBinary(&AddressAllocateRequest{}),
-		"binary settings":      {byte(SettingUpsertType), binaryMarker, binaryVersion},
-		"batch entry past end": append(encodeBinary(&BatchRequest{})[:10], 1, 5, 1),
-		"string past end":      {byte(AddressAllocateType), binaryMarker, binaryVersion, 0, 0x7f},
-		"varint overflowed":    append([]byte{byte(AddressAllocateType), binaryMarker, binaryVersion}, bytes.Repeat([]byte{0xff}, 11)...),
+		"marker only":           good[:2],
+		"newer layout":          append([]byte{good[0], binaryMarker, binaryVersion + 1}, good[3:]...),
+		"trailing bytes":        append(bytes.Clone(good), 0),
+		"name rules false only": append(bytes.Clone(base), 0),
+		"confine empty":         append(bytes.Clone(base), 1, 0),
+		"bool neither 0 1":      append(append([]byte{}, good[:3]...), 0, 0, 0, 0, 0, 0, 7),
+		"huge id count":         encodeBinary(&AddressAllocateRequest{}),
+		"binary settings":       {byte(SettingUpsertType), binaryMarker, binaryVersion},
+		"batch entry past end":  append(encodeBinary(&BatchRequest{})[:10], 1, 5, 1),
+		"string past end":       {byte(AddressAllocateType), binaryMarker, binaryVersion, 0, 0x7f},
+		"varint overflowed":     append([]byte{byte(AddressAllocateType), binaryMarker, binaryVersion}, bytes.Repeat([]byte{0xff}, 11)...),
 	}
 	// The zero allocation ends with its ID count (0) and six empty
 	// strings; make the count claim far more IDs than there are bytes.
 	huge := cases["huge id count"]
 	cases["huge id count"] = append(huge[:len(huge)-7], 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0, 0, 0)
-	// The last byte is the optional NameRules: without it the payload is
-	// a whole allocation of the earlier layout.
-	for i := 3; i < len(good)-1; i++ {
-		cases["truncated"+string(rune('A'+i%26))+string(rune('a'+i/26))] = good[:i]
+	// The optional NameRules and Confine end the payload: cut before
+	// either, or between them, it is a whole allocation of an earlier
+	// layout; cut inside one, it is malformed.
+	for i := 3; i < len(good); i++ {
+		if i != len(base) && i != len(base)+1 {
+			cases["truncated"+string(rune('A'+i%26))+string(rune('a'+i/26))] = good[:i]
+		}
 	}
 	for name, buf := range cases {
 		if _, err := Decode(buf); !errors.Is(err, errBinaryCommand) {

@@ -253,7 +253,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		AddressAllocateType: &AddressAllocateRequest{
 			WriteMeta: meta(16), PrefixID: "p", VRF: "red", Address: "10.0.0.5", Fallback: true, Force: true, Count: 1,
 			IDs: []string{"a"}, Status: "active", DNSName: "web.moxxie.test", Tenant: "t", Project: "p", Owner: "vm:101/net0", Description: "d",
-			NameRules: true,
+			NameRules: true, Confine: "t",
 		},
 		AddressUpdateType: &AddressUpdateRequest{
 			WriteMeta: meta(17), ID: "a", Status: str("reserved"), DNSName: str("db.moxxie.test"), Tenant: str("t"), Project: str("p"), Owner: str("ct:105"), Description: str("d"),
@@ -267,7 +267,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		PoolDeleteType: &PoolDeleteRequest{WriteMeta: meta(20), Kind: PoolVLAN, ID: "g", ZoneRule: true},
 		IDAllocateType: &IDAllocateRequest{WriteMeta: meta(21), Kind: PoolVLAN, PoolID: "g", Number: 100, Fallback: true, UniqueName: true, Allocation: IDAllocation{
 			ID: "v", Kind: PoolVLAN, PoolID: "g", Number: 100, Name: "n", Tenant: "t", Project: "p", Owner: "vm:1", Description: "d", CreateIndex: 1, CreatedAt: 2, ModifyIndex: 3, UpdatedAt: 4,
-		}},
+		}, Confine: "t"},
 		IDReleaseType:       &IDReleaseRequest{WriteMeta: meta(22), Kind: PoolVLAN, ID: "v", Confine: "t"},
 		ZoneCreateType:      &ZoneCreateRequest{WriteMeta: meta(23), Zone: Zone{ID: "moxxie.test", Tenant: "t", TTL: 30, Description: "d", CreateIndex: 1, CreatedAt: 2}},
 		ZoneDeleteType:      &ZoneDeleteRequest{WriteMeta: meta(24), ID: "moxxie.test"},

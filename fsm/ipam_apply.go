@@ -642,9 +642,18 @@ func applyPrefixAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 // activePrefix returns prefix id, which must hold addresses; field names
 // the request field that chose it.
 func activePrefix(txn *memdb.Txn, id, field string) (*Prefix, error) {
+	return confinedActivePrefix(txn, id, field, "")
+}
+
+// confinedActivePrefix is activePrefix for a command confined to tenant
+// confine (see confined): another tenant's prefix is not found.
+func confinedActivePrefix(txn *memdb.Txn, id, field, confine string) (*Prefix, error) {
 	p, err := getPrefix(txn, id)
 	if err != nil {
 		return nil, err
+	}
+	if !confined(confine, p.Tenant) {
+		return nil, notFound("prefix", id)
 	}
 	if p.Status != PrefixActive {
 		return nil, fieldErrf(field, ErrConflict, "%s is a container: addresses come from its active child prefixes (or allocate a child prefix with allocate-prefix)", p.Prefix)
@@ -824,7 +833,7 @@ func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 	}
 	var p *Prefix
 	if req.PrefixID != "" {
-		if p, err = activePrefix(txn, req.PrefixID, "prefix_id"); err != nil {
+		if p, err = confinedActivePrefix(txn, req.PrefixID, "prefix_id", req.Confine); err != nil {
 			return nil, err
 		}
 	} else {
@@ -834,6 +843,9 @@ func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 		}
 		if p = enclosing(txn, req.VRF, a, a.BitLen()); p == nil {
 			return nil, fieldErrf("address", ErrInvalid, "%s is in no prefix of VRF %s; create the prefix first", a, req.VRF)
+		}
+		if !confined(req.Confine, p.Tenant) {
+			return nil, fieldErrf("address", ErrNotFound, "%s is in no prefix of tenant %s in VRF %s", a, req.Confine, req.VRF)
 		}
 		if p.Status != PrefixActive {
 			return nil, fieldErrf("address", ErrConflict, "%s lies in container %s, not in an active prefix", a, p.Prefix)
@@ -1255,6 +1267,9 @@ func applyIDAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	p, err := getPool(txn, req.Kind, req.PoolID)
 	if err != nil {
 		return nil, err
+	}
+	if !confined(req.Confine, p.Tenant) {
+		return nil, notFound(poolNoun(p.Kind), req.PoolID)
 	}
 	if raw, err := txn.First(tableIDAllocs, "id", req.Allocation.ID); err != nil {
 		return nil, err

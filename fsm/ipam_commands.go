@@ -172,6 +172,12 @@ type AddressAllocateRequest struct {
 	// ipam_names.go; without it (a command of an earlier version) the
 	// address is named as before them.
 	NameRules bool
+	// Confine, when set, is the tenant a tenant token confines the caller
+	// to: the prefix must be that tenant's when the command applies, not
+	// only when the API checked it (an admin may have moved it
+	// meanwhile). A server of an earlier version halts on an entry with
+	// it rather than apply it unconfined (see appendBinary).
+	Confine string
 
 	// idsFree is set by a batch's lookahead when no address has one of
 	// IDs (see lookahead); Apply then does not look them up again.
@@ -314,10 +320,15 @@ type IDAllocateRequest struct {
 	// of an earlier version) a name another allocation of the pool has
 	// is taken as before.
 	UniqueName bool `codec:",omitempty"`
+	// Confine is as in AddressUpdateRequest, for the pool.
+	Confine string `codec:",omitempty"`
 }
 
-// needsRules is set when the allocation is named and names are unique.
-func (r *IDAllocateRequest) needsRules() bool { return r.UniqueName && r.Allocation.Name != "" }
+// needsRules is set when the allocation is named and names are unique,
+// or when it is confined to a tenant.
+func (r *IDAllocateRequest) needsRules() bool {
+	return r.UniqueName && r.Allocation.Name != "" || r.Confine != ""
+}
 
 // Type returns IDAllocateType.
 func (*IDAllocateRequest) Type() MessageType { return IDAllocateType }

@@ -152,6 +152,7 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&AddressUpdateRequest{ID: "a", DNSName: str("x.moxxie.test")}, false},
 		{&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "v", Name: "web"}}, true},
 		{&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "v"}}, false},
+		{&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", Allocation: IDAllocation{ID: "v"}, Confine: "acme"}, true},
 		{&PrefixDeleteRequest{ID: "p", Reparent: true}, true},
 		{&PrefixDeleteRequest{ID: "p"}, false},
 		{&PrefixDeleteRequest{ID: "p", KeepQuarantine: true}, true},

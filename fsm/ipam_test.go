@@ -949,4 +949,22 @@ func TestIPAM_Confined(t *testing.T) {
 	x.ok(&IDUpdateRequest{Kind: PoolVLAN, ID: "v1", Description: str("x"), Confine: "acme"})
 	x.ok(&IDReleaseRequest{Kind: PoolVLAN, ID: "v1", Confine: "acme"})
 	x.ok(&AddressReleaseRequest{ID: a.ID, Confine: "acme"})
+
+	// Allocations: the prefix or pool must be the tenant's when the
+	// command applies. The prefix was beta's, and no pool is acme's.
+	x.ok(&PrefixUpdateRequest{ID: p.ID, Tenant: str("beta")})
+	x.fails(&AddressAllocateRequest{PrefixID: p.ID, Tenant: "acme", IDs: []string{x.id()}, NameRules: true, Confine: "acme"}, ErrNotFound, "", `prefix "`+p.ID+`" not found`)
+	x.fails(&AddressAllocateRequest{Address: "10.0.0.77", Tenant: "acme", IDs: []string{x.id()}, NameRules: true, Confine: "acme"}, ErrNotFound, "address", "10.0.0.77 is in no prefix of tenant acme in VRF global")
+	x.fails(&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", Allocation: IDAllocation{ID: "v3", Tenant: "acme"}, Confine: "acme"}, ErrNotFound, "", `VLAN group "g" not found`)
+	x.ok(&PrefixUpdateRequest{ID: p.ID, Tenant: str("acme")})
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "ga", Kind: PoolVLAN, Name: "acme", Tenant: "acme", Ranges: []ipam.IDRange{{First: 100, Last: 199}}}})
+	b := x.allocReq(&AddressAllocateRequest{PrefixID: p.ID, Tenant: "acme", NameRules: true, Confine: "acme"})
+	c := x.allocReq(&AddressAllocateRequest{Address: "10.0.0.77", Tenant: "acme", NameRules: true, Confine: "acme"})
+	if b.Tenant != "acme" || c.Address != "10.0.0.77" {
+		t.Fatalf("confined allocations: %+v, %+v", b, c)
+	}
+	x.ok(&IDAllocateRequest{Kind: PoolVLAN, PoolID: "ga", Allocation: IDAllocation{ID: "v3", Tenant: "acme"}, Confine: "acme"})
+	// Confine travels without the naming rules too.
+	x.ok(&PrefixUpdateRequest{ID: p.ID, Tenant: str("beta")})
+	x.fails(&AddressAllocateRequest{PrefixID: p.ID, Tenant: "acme", IDs: []string{x.id()}, Confine: "acme"}, ErrNotFound, "", `prefix "`+p.ID+`" not found`)
 }
