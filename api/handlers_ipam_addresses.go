@@ -25,16 +25,16 @@ type AddressList struct {
 // /v1/ipam/prefixes/{id}/allocate. Without Count one address is taken (an
 // explicit 0 is refused); with Address, that address (Count must be 1).
 type AddressAllocateRequest struct {
-	Count       *int   `json:"count"`
-	Address     string `json:"address"`
-	Fallback    bool   `json:"fallback"`
-	Force       bool   `json:"force"`
-	Status      string `json:"status"`
-	DNSName     string `json:"dns_name"`
-	Tenant      string `json:"tenant"`
-	Project     string `json:"project"`
-	Owner       string `json:"owner"`
-	Description string `json:"description"`
+	Count       *int    `json:"count"`
+	Address     *string `json:"address"`
+	Fallback    bool    `json:"fallback"`
+	Force       bool    `json:"force"`
+	Status      string  `json:"status"`
+	DNSName     string  `json:"dns_name"`
+	Tenant      string  `json:"tenant"`
+	Project     string  `json:"project"`
+	Owner       string  `json:"owner"`
+	Description string  `json:"description"`
 }
 
 // AddressCreateRequest is the body of POST /v1/ipam/addresses: one
@@ -237,7 +237,14 @@ func (s *server) handlePrefixAllocate(c *call) error {
 			return notFoundError("id", "prefix", id)
 		}
 	}
-	if req.Address == "" {
+	address := ""
+	if req.Address != nil {
+		// An empty one, from a script's unset variable, is not "the
+		// lowest free one".
+		if address = *req.Address; address == "" {
+			return invalid("address", "address is empty: give the address to allocate, or leave address out for the lowest free one")
+		}
+	} else {
 		// Flags that act on a given address only: accepted without one,
 		// they would look like they had been honoured.
 		switch {
@@ -255,7 +262,7 @@ func (s *server) handlePrefixAllocate(c *call) error {
 		}
 	}
 	cmd := &fsm.AddressAllocateRequest{
-		PrefixID: id, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
+		PrefixID: id, Address: address, Fallback: req.Fallback, Force: req.Force,
 		Count: count, IDs: allocationIDs(count), Status: req.Status,
 		DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
 		NameRules: true, Confine: c.tenant,

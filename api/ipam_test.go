@@ -597,6 +597,14 @@ func TestIPAM_Quarantine(t *testing.T) {
 		}
 	}
 	ts.allocate(p.ID, `{"force":false,"fallback":false}`)
+	// An empty address is refused, not taken as "the lowest free one"; a
+	// null one is left out.
+	for _, body := range []string{`{"address":""}`, `{"address":"","count":3}`} {
+		if msg := ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", body, 400, CodeInvalidRequest, "address", true); !strings.Contains(msg, "address is empty") {
+			t.Errorf("%s: %q", body, msg)
+		}
+	}
+	ts.allocate(p.ID, `{"address":null}`)
 	got := ts.allocate(p.ID, `{"address":"10.0.0.1","force":true}`)
 	if got[0].Address != "10.0.0.1" {
 		t.Fatalf("forced %v", addrs(got))

@@ -153,6 +153,9 @@ given with --ip. The request carries an idempotency key, so a retry after
 a timeout or failover never hands out addresses twice.`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noEmpty(cmd, "ip"); err != nil {
+				return err
+			}
 			if cmd.Flags().Changed("count") {
 				if req.Count < 1 {
 					return usagef("--count must be at least 1, got %d", req.Count)

@@ -162,6 +162,9 @@ Updated:      2025-06-01T12:00:00Z
 	if _, stderr, code := runCLI(t, f.env(), "ipam", "prefix", "allocate", "p2", "--count", "3", "--ip", "10.0.0.9"); code != 2 || !strings.Contains(stderr, "--count 3 and --ip exclude each other") {
 		t.Errorf("allocate --count 3 --ip: exit %d, %q", code, stderr)
 	}
+	if _, stderr, code := runCLI(t, f.env(), "ipam", "prefix", "allocate", "p2", "--ip", ""); code != 2 || !strings.Contains(stderr, "--ip is empty") {
+		t.Errorf("allocate --ip \"\": exit %d, %q", code, stderr)
+	}
 	// --force and --fallback act on --ip only.
 	for _, fl := range []string{"--force", "--fallback"} {
 		if _, stderr, code := runCLI(t, f.env(), "ipam", "prefix", "allocate", "p2", "--count", "2", fl); code != 2 || !strings.Contains(stderr, "take effect only with --ip") {
