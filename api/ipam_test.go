@@ -929,6 +929,8 @@ func TestIPAM_Pools(t *testing.T) {
 			ts.refused("POST", base+"/lab/allocate", `{"`+k.number+`":0}`, 400, CodeInvalidRequest, k.number, true)
 			ts.refused("POST", base, `{"name":"Bad Name"}`, 400, CodeInvalidRequest, "name", true)
 			ts.refused("POST", base, `{"name":"x","ranges":[{"first":0,"last":10}]}`, 400, CodeInvalidRequest, "ranges[0].first", true)
+			ts.refused("POST", base, `{"name":"x","ranges":[{"first":1,"last":10},{"first":20,"last":`+strconv.Itoa(k.bad)+`}]}`, 400, CodeInvalidRequest, "ranges[1].last", true)
+			ts.refused("POST", base, `{"name":"x","ranges":[{"first":1,"last":10},{"first":30,"last":20}]}`, 400, CodeInvalidRequest, "ranges[1]", true)
 			ts.refused("POST", base, `{"name":"x","ranges":[{"first":10,"last":20},{"first":15,"last":30}]}`, 400, CodeInvalidRequest, "ranges", true)
 			ts.refused("POST", base, `{"name":"x","kind":"vlan"}`, 400, CodeInvalidRequest, "kind", true)
 

@@ -542,7 +542,11 @@ func TestIPAM_Pools(t *testing.T) {
 			}
 			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "prod"}}, ErrConflict, "name", "")
 			bad := map[string]error{PoolVLAN: ipam.ErrInvalidVLAN, PoolVNI: ipam.ErrInvalidVNI}[kind]
-			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "x", Ranges: []ipam.IDRange{{First: 0, Last: 5}}}}, bad, "ranges", "")
+			// The error names the range, and its member, at fault.
+			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "x", Ranges: []ipam.IDRange{{First: 0, Last: 5}}}}, bad, "ranges[0].first", "")
+			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "x", Ranges: []ipam.IDRange{{First: 1, Last: 10}, {First: 20, Last: 16777216}}}}, bad, "ranges[1].last", "")
+			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "x", Ranges: []ipam.IDRange{{First: 1, Last: 10}, {First: 30, Last: 20}}}}, ipam.ErrInvalidRange, "ranges[1]", "ends before it starts")
+			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "x", Ranges: []ipam.IDRange{{First: 1, Last: 10}, {First: 5, Last: 20}}}}, ipam.ErrInvalidRange, "ranges", "overlap")
 			field := numberField(kind)
 			a := x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "a1", Name: "web"}}).(*IDAllocation)
 			if a.Number != 100 {
@@ -611,7 +615,7 @@ func TestIPAM_PoolUpdate(t *testing.T) {
 				{"split around the allocation", PoolUpdateRequest{Ranges: rs(104, 106, 110, 111)}, nil, "", "", "[{104 106} {110 111}]"},
 				{"leaves out 105", PoolUpdateRequest{Ranges: rs(100, 104, 106, 109)}, ErrConflict, "ranges", itemNoun(kind) + " 105 (id a1) of " + poolNoun(kind) + " prod is outside the new ranges", ""},
 				{"empty", PoolUpdateRequest{Ranges: rs()}, ErrInvalid, "ranges", "holds no IDs", ""},
-				{"out of bounds", PoolUpdateRequest{Ranges: rs(0, 200)}, map[string]error{PoolVLAN: ipam.ErrInvalidVLAN, PoolVNI: ipam.ErrInvalidVNI}[kind], "ranges", "", ""},
+				{"out of bounds", PoolUpdateRequest{Ranges: rs(1, 10, 0, 200)}, map[string]error{PoolVLAN: ipam.ErrInvalidVLAN, PoolVNI: ipam.ErrInvalidVNI}[kind], "ranges[1].first", "", ""},
 				{"taken name", PoolUpdateRequest{Name: name("lab")}, ErrConflict, "name", poolNoun(kind) + " lab already exists (id h)", ""},
 				{"bad name", PoolUpdateRequest{Name: name("Prod")}, ErrInvalid, "name", "", ""},
 				{"rename", PoolUpdateRequest{Name: name("prod-1"), Description: name("the prod VLANs")}, nil, "", "", "[{104 106} {110 111}]"},

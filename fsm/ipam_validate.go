@@ -429,18 +429,39 @@ func (r *PoolUpdateRequest) Validate() error {
 func poolSpace(p *Pool) (ipam.Space, error) {
 	var sp ipam.Space
 	var err error
+	check, space := ipam.ValidVLANRange, ipam.VLANSpace
 	switch p.Kind {
 	case PoolVLAN:
-		sp, err = ipam.VLANSpace(p.Ranges...)
 	case PoolVNI:
-		sp, err = ipam.VNISpace(p.Ranges...)
+		check, space = ipam.ValidVNIRange, ipam.VNISpace
 	default:
 		return sp, fieldErrf("kind", ErrInvalid, "kind %q must be vlan or vni", p.Kind)
 	}
-	if err != nil {
+	// Each range alone first, in the order given, so that the error
+	// names the one at fault; what is left is ranges that overlap.
+	for i, r := range p.Ranges {
+		if err := check(r); err != nil {
+			return sp, fieldErr(idRangeField(i, r, check), err)
+		}
+	}
+	if sp, err = space(p.Ranges...); err != nil {
 		return sp, fieldErr("ranges", err)
 	}
 	return sp, nil
+}
+
+// idRangeField names the member of ranges[i] that check refuses: the
+// first or last number when it is outside the kind's numbers, or the
+// range when it ends before it starts.
+func idRangeField(i int, r ipam.IDRange, check func(ipam.IDRange) error) string {
+	field := fmt.Sprintf("ranges[%d]", i)
+	switch {
+	case check(ipam.IDRange{First: r.First, Last: r.First}) != nil:
+		return field + ".first"
+	case check(ipam.IDRange{First: r.Last, Last: r.Last}) != nil:
+		return field + ".last"
+	}
+	return field
 }
 
 // Validate checks the requested number, if any, and the fields.
