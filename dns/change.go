@@ -16,10 +16,16 @@ import (
 // twice stays until it is removed twice). ttls and refs stay nil while
 // every record has its own header's TTL and was added once, as nearly
 // every one has.
+//
+// Records of an ordered type (see ordered) are appended by add after the
+// first sorted, which are in order, and settle puts them in place: a name
+// with many addresses costs O(n log n) to make, not a comparison with
+// every record held for each record added.
 type rrset struct {
-	rrs  []dns.RR
-	ttls []uint32
-	refs []uint32
+	rrs    []dns.RR
+	ttls   []uint32
+	refs   []uint32
+	sorted int
 }
 
 // rrsetMore is what an answer keeps of its RRset beyond its records.
@@ -44,21 +50,35 @@ func (s *rrset) ref(i int) uint32 {
 	return s.refs[i]
 }
 
+// ordered reports whether rrCompare tells records of rr's type apart as
+// dns.IsDuplicate does within one RRset: equal is the same record.
+func ordered(rr dns.RR) bool {
+	switch rr.(type) {
+	case *dns.A, *dns.AAAA, *dns.PTR:
+		return true
+	}
+	return false
+}
+
 // add adds rr, or counts it again if the set holds it already. The set
 // keeps its records in rrCompare's order, so that an answer is the same
 // whatever order its records came in: on every server, and before and
 // after a rebuild.
 func (s *rrset) add(rr dns.RR) {
+	if ordered(rr) {
+		s.rrs = append(s.rrs, rr)
+		if s.ttls != nil {
+			s.ttls = append(s.ttls, rr.Header().Ttl)
+		}
+		if s.refs != nil {
+			s.refs = append(s.refs, 1)
+		}
+		return
+	}
 	at := len(s.rrs)
 	for i, have := range s.rrs {
 		if dns.IsDuplicate(have, rr) {
-			if s.refs == nil {
-				s.refs = make([]uint32, len(s.rrs))
-				for j := range s.refs {
-					s.refs[j] = 1
-				}
-			}
-			s.refs[i]++
+			s.count(i)
 			return
 		}
 		if at == len(s.rrs) && rrCompare(rr, have) < 0 {
@@ -72,10 +92,80 @@ func (s *rrset) add(rr dns.RR) {
 	if s.refs != nil {
 		s.refs = slices.Insert(s.refs, at, 1)
 	}
+	s.sorted = len(s.rrs)
+}
+
+// count counts record i once more.
+func (s *rrset) count(i int) {
+	if s.refs == nil {
+		s.refs = make([]uint32, len(s.rrs))
+		for j := range s.refs {
+			s.refs[j] = 1
+		}
+	}
+	s.refs[i]++
+}
+
+// settle puts the records add appended in order among the others; a
+// record the set holds already is counted again, keeping the TTL it was
+// first added with.
+func (s *rrset) settle() {
+	n := len(s.rrs)
+	if s.sorted == n {
+		return
+	}
+	type entry struct {
+		rr       dns.RR
+		ttl, ref uint32
+	}
+	es := make([]entry, n)
+	for i := range es {
+		es[i] = entry{s.rrs[i], s.ttl(i), s.ref(i)}
+	}
+	slices.SortStableFunc(es[s.sorted:], func(a, b entry) int { return rrCompare(a.rr, b.rr) })
+	out := make([]entry, 0, n)
+	for i, j := 0, s.sorted; i < s.sorted || j < n; {
+		var e entry
+		if j == n || i < s.sorted && rrCompare(es[i].rr, es[j].rr) <= 0 {
+			e, i = es[i], i+1
+		} else {
+			e, j = es[j], j+1
+		}
+		if k := len(out) - 1; k >= 0 && rrCompare(out[k].rr, e.rr) == 0 {
+			out[k].ref += e.ref
+			continue
+		}
+		out = append(out, e)
+	}
+	clear(s.rrs[len(out):])
+	s.rrs, s.ttls, s.refs = s.rrs[:len(out)], nil, nil
+	for i, e := range out {
+		s.rrs[i] = e.rr
+		if e.ttl != e.rr.Header().Ttl && s.ttls == nil {
+			s.ttls = make([]uint32, len(out))
+			for j := range i {
+				s.ttls[j] = out[j].ttl
+			}
+		}
+		if s.ttls != nil {
+			s.ttls[i] = e.ttl
+		}
+		if e.ref != 1 && s.refs == nil {
+			s.refs = make([]uint32, len(out))
+			for j := range i {
+				s.refs[j] = out[j].ref
+			}
+		}
+		if s.refs != nil {
+			s.refs[i] = e.ref
+		}
+	}
+	s.sorted = len(s.rrs)
 }
 
 // rrCompare orders the records of one RRset: addresses by value, PTR
-// records by target, others by their text.
+// records by target (without regard to ASCII case, as names compare),
+// others by their text.
 func rrCompare(a, b dns.RR) int {
 	switch a := a.(type) {
 	case *dns.A:
@@ -88,31 +178,65 @@ func rrCompare(a, b dns.RR) int {
 		}
 	case *dns.PTR:
 		if b, ok := b.(*dns.PTR); ok {
-			return strings.Compare(a.Ptr, b.Ptr)
+			return compareFold(a.Ptr, b.Ptr)
 		}
 	}
 	return strings.Compare(a.String(), b.String())
 }
 
+// compareFold compares a and b as strings.Compare does, with ASCII
+// letters in lower case.
+func compareFold(a, b string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		x, y := lower(a[i]), lower(b[i])
+		if x != y {
+			return cmp.Compare(x, y)
+		}
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
 // remove takes rr out once, and reports whether the set held it.
 func (s *rrset) remove(rr dns.RR) bool {
-	for i, have := range s.rrs {
-		if !dns.IsDuplicate(have, rr) {
-			continue
-		}
-		if s.refs != nil {
-			if s.refs[i]--; s.refs[i] > 0 {
-				return true
-			}
-			s.refs = slices.Delete(s.refs, i, i+1)
-		}
-		if s.ttls != nil {
-			s.ttls = slices.Delete(s.ttls, i, i+1)
-		}
-		s.rrs = slices.Delete(s.rrs, i, i+1)
-		return true
+	i, ok := s.find(rr)
+	if !ok {
+		return false
 	}
-	return false
+	if s.refs != nil {
+		if s.refs[i]--; s.refs[i] > 0 {
+			return true
+		}
+		s.refs = slices.Delete(s.refs, i, i+1)
+	}
+	if s.ttls != nil {
+		s.ttls = slices.Delete(s.ttls, i, i+1)
+	}
+	s.rrs = slices.Delete(s.rrs, i, i+1)
+	s.sorted = len(s.rrs)
+	return true
+}
+
+// find returns the place of rr in the set, settled first, and whether the
+// set holds it.
+func (s *rrset) find(rr dns.RR) (int, bool) {
+	s.settle()
+	if ordered(rr) {
+		i, ok := slices.BinarySearchFunc(s.rrs, rr, rrCompare)
+		return i, ok && dns.IsDuplicate(s.rrs[i], rr)
+	}
+	for i, have := range s.rrs {
+		if dns.IsDuplicate(have, rr) {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // rrsetOf returns the RRset a served answer was made from, to be changed;
@@ -121,7 +245,7 @@ func rrsetOf(a *answer) rrset {
 	if a == nil {
 		return rrset{}
 	}
-	s := rrset{rrs: slices.Clone(a.rrs)}
+	s := rrset{rrs: slices.Clone(a.rrs), sorted: len(a.rrs)}
 	if a.more != nil {
 		s.ttls, s.refs = slices.Clone(a.more.ttls), slices.Clone(a.more.refs)
 	}
@@ -134,6 +258,7 @@ func rrsetOf(a *answer) rrset {
 // share it. The set must not be used afterwards: the answer keeps its
 // slices.
 func (b *builder) pack(a *answer, k key, s *rrset) *answer {
+	s.settle()
 	ttl := s.ttl(0)
 	for i := 1; i < len(s.rrs); i++ {
 		ttl = min(ttl, s.ttl(i))
@@ -323,6 +448,7 @@ func (c *change) finish() *index {
 	answers := make([]answer, len(c.sets)) // one allocation for all
 	for i, k := range c.order {
 		s := &c.sets[i]
+		s.settle()
 		if old := c.next.answer(k); old != nil {
 			c.next.records -= len(old.rrs)
 		}

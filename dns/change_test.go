@@ -458,3 +458,55 @@ func TestRRsetOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestRRsetSettle adds records out of order and more than once, with
+// other TTLs, and takes some out before and after they are put in order.
+func TestRRsetSettle(t *testing.T) {
+	a := func(ip string, ttl uint32) dns.RR {
+		rr, err := dns.NewRR(fmt.Sprintf("a.moxxie.test. %d IN A %s", ttl, ip))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rr
+	}
+	ptr := func(target string) dns.RR {
+		return &dns.PTR{Hdr: dns.RR_Header{Name: "1.0.0.10.in-addr.arpa.", Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: 60}, Ptr: target}
+	}
+	show := func(s *rrset) string {
+		s.settle()
+		var out []string
+		for i, rr := range s.rrs {
+			out = append(out, fmt.Sprintf("%s/%d/%d", rr.(*dns.A).A, s.ttl(i), s.ref(i)))
+		}
+		return strings.Join(out, " ")
+	}
+	var s rrset
+	for _, rr := range []dns.RR{a("10.0.0.3", 60), a("10.0.0.1", 60), a("10.0.0.3", 30), a("10.0.0.2", 60)} {
+		s.add(rr)
+	}
+	if got, want := show(&s), "10.0.0.1/60/1 10.0.0.2/60/1 10.0.0.3/60/2"; got != want {
+		t.Fatalf("settled %s, want %s", got, want)
+	}
+	// Added to a settled set, a record held already counts again.
+	s.add(a("10.0.0.1", 10))
+	s.add(a("10.0.0.0", 10))
+	if !s.remove(a("10.0.0.3", 60)) || !s.remove(a("10.0.0.0", 60)) || s.remove(a("10.0.0.9", 60)) {
+		t.Fatal("remove found the wrong records")
+	}
+	if got, want := show(&s), "10.0.0.1/60/2 10.0.0.2/60/1 10.0.0.3/60/1"; got != want {
+		t.Fatalf("after the changes %s, want %s", got, want)
+	}
+	// A new record with its own TTL keeps it.
+	s.add(a("10.0.0.4", 5))
+	if got, want := show(&s), "10.0.0.1/60/2 10.0.0.2/60/1 10.0.0.3/60/1 10.0.0.4/5/1"; got != want {
+		t.Fatalf("with a TTL of its own %s, want %s", got, want)
+	}
+	// PTR targets that differ in case only are the same record.
+	var p rrset
+	p.add(ptr("web.moxxie.test."))
+	p.add(ptr("Web.Moxxie.Test."))
+	p.add(ptr("db.moxxie.test."))
+	if p.settle(); len(p.rrs) != 2 || p.ref(1) != 2 || !p.remove(ptr("WEB.moxxie.test.")) || !p.remove(ptr("web.moxxie.test.")) || len(p.rrs) != 1 {
+		t.Fatalf("PTR set %v", p.rrs)
+	}
+}
