@@ -1052,10 +1052,13 @@ func TestIPAM_Zones(t *testing.T) {
 	ts.allocate(p.ID, `{"dns_name":"a.sub.moxxie.test"}`)
 	ts.allocate(p.ID, `{"dns_name":"web.lab.example"}`)
 	ts.call("DELETE", "/v1/dns/zones/moxxie.test", "", 200, nil)
+	ts.refused("DELETE", "/v1/dns/zones/sub.moxxie.test", "", 409, CodeConflict, "name", true)
 	ts.call("POST", "/v1/dns/zones", `{"name":"moxxie.test"}`, 201, nil)
+	// Names that the zone above would serve do not count either.
+	ts.call("DELETE", "/v1/dns/zones/sub.moxxie.test", "", 200, nil)
 	ts.allocate(p.ID, `{"dns_name":"Web.Moxxie.Test","count":2}`)
 	msg := ts.refused("DELETE", "/v1/dns/zones/moxxie.test", "", 409, CodeConflict, "name", true)
-	if !strings.Contains(msg, "zone moxxie.test serves 2 names, such as web.moxxie.test (address 10.0.0.3") {
+	if !strings.Contains(msg, "zone moxxie.test serves 3 names, such as a.sub.moxxie.test (address 10.0.0.1") {
 		t.Errorf("message %q", msg)
 	}
 	ts.refused("DELETE", "/v1/dns/zones/moxxie.test?force=maybe", "", 400, CodeInvalidRequest, "force", true)

@@ -552,12 +552,16 @@ func (s *Store) ZoneOf(name string) *Zone {
 }
 
 // ZoneNames returns how many addresses have a DNS name that forward zone
-// id serves (a name in it and in no more specific zone), and the first of
-// them by name, or nil. It reads every named address: it is for deleting
-// a zone, not for a hot path.
+// id serves (a name in it and in no more specific zone) and that no zone
+// would serve without it, and the first of them by name, or nil. When a
+// zone above id holds id, that zone serves them all. It reads every named
+// address: it is for deleting a zone, not for a hot path.
 func (s *Store) ZoneNames(id string) (int, *Address, error) {
 	id = strings.ToLower(strings.TrimSuffix(id, "."))
 	txn := s.db.Txn(false)
+	if i := strings.IndexByte(id, '.'); i >= 0 && zoneOf(txn, id[i+1:]) != nil {
+		return 0, nil, nil
+	}
 	it, err := txn.Get(tableAddresses, "dns_name")
 	if err != nil {
 		return 0, nil, err
