@@ -16,6 +16,20 @@ func (s *Store) QuarantineDue(now int64) bool {
 	return err == nil && raw != nil && raw.(*storedHold).Until <= now
 }
 
+// QuarantineEnd returns the leader time at which the first quarantine of
+// an address ends, and false when no address is in quarantine. ws, when
+// not nil, is told when that changes.
+func (s *Store) QuarantineEnd(ws memdb.WatchSet) (int64, bool) {
+	ch, raw, err := s.db.Txn(false).FirstWatch(tableHolds, "until")
+	if ws != nil {
+		ws.Add(ch)
+	}
+	if err != nil || raw == nil {
+		return 0, false
+	}
+	return raw.(*storedHold).Until, true
+}
+
 // watchSpaces adds to ws the channels that fire when the usage of the
 // given spaces changes, so blocking reads of utilization wake up.
 func watchSpaces(txn *memdb.Txn, ws memdb.WatchSet, ids ...string) {

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-memdb"
 	"github.com/hashicorp/raft"
 
 	"github.com/moxxie/moxxie/fsm"
@@ -30,10 +31,12 @@ const (
 	pruneMax          = 5000
 )
 
-// drainInterval is how often the leader checks for addresses whose
-// quarantine has passed. Allocations release them anyway; the drain keeps
-// listings and utilization current between allocations.
-const drainInterval = 15 * time.Second
+// drainGap is the least time between two drains of addresses whose
+// quarantine has passed. Allocations release them anyway; the drains keep
+// listings, available addresses and utilization current between
+// allocations, at most a log entry per drainGap however many quarantines
+// end.
+const drainGap = time.Second
 
 // monitorLeadership starts the leader-only loops when this server gains
 // leadership and stops them when it loses it.
@@ -96,22 +99,15 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	loops.Go(func() { s.runStorageSync(stop) })
 	loops.Go(func() { s.runPolicies(stop) })
 	loops.Go(func() { s.runDR(stop) })
+	loops.Go(func() { s.runQuarantineDrain(stop) })
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
-	drain := time.NewTicker(drainInterval)
-	defer drain.Stop()
 	var pruned time.Time // when this leader last looked for history to prune
 	for {
 		select {
 		case <-stop:
 			s.logger.Info("lost leadership")
 			return
-		case <-drain.C:
-			if s.State().QuarantineDue(s.now().UnixNano()) {
-				if _, err := s.raftApply(&fsm.QuarantineDrainRequest{}); err != nil {
-					s.logger.Warn("releasing addresses out of quarantine failed", "error", err)
-				}
-			}
 		case <-t.C:
 			if _, err := s.reapIdempotency(stop, reapInterval/2); err != nil {
 				s.logger.Warn("reaping idempotency records failed", "error", err)
@@ -125,6 +121,42 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 					pruned = time.Time{} // more is due: go on at the next tick
 				}
 			}
+		}
+	}
+}
+
+// runQuarantineDrain releases the addresses whose quarantine has passed
+// when the first of them ends, drainGap after the last drain at the
+// soonest, until stop is closed. It waits on the store for the next end,
+// which a release or a drain changes.
+func (s *Server) runQuarantineDrain(stop chan struct{}) {
+	var last time.Time
+	for {
+		st := s.State()
+		ws := memdb.NewWatchSet()
+		ws.Add(stop)
+		ws.Add(st.AbandonCh()) // a restore replaces the store
+		var t *time.Timer
+		var timeout <-chan time.Time // none: until the store changes
+		if until, ok := st.QuarantineEnd(ws); ok {
+			t = time.NewTimer(max(time.Duration(until-s.now().UnixNano()), drainGap-time.Since(last), 0))
+			timeout = t.C
+		}
+		timedOut := ws.Watch(timeout)
+		if t != nil {
+			t.Stop()
+		}
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if !timedOut || !s.State().QuarantineDue(s.now().UnixNano()) {
+			continue
+		}
+		last = time.Now()
+		if _, err := s.raftApply(&fsm.QuarantineDrainRequest{}); err != nil {
+			s.logger.Warn("releasing addresses out of quarantine failed", "error", err)
 		}
 	}
 }
