@@ -106,8 +106,11 @@ type Backend interface {
 	// returns, once it verified completely, and replicates it to every
 	// server; leader only. From the call of read until the state is
 	// replaced, writes wait (up to the hold timeout, then ErrRestoring):
-	// none is acknowledged during a restore and then lost to it.
-	SnapshotRestore(ctx context.Context, read func() (*fsm.Archive, error)) (*fsm.Archive, error)
+	// none is acknowledged during a restore and then lost to it. The first
+	// entry after the restored state carries meta (the backend stamps its
+	// time), so that the audit log records the restore before the writes
+	// that waited for it.
+	SnapshotRestore(ctx context.Context, meta fsm.WriteMeta, read func() (*fsm.Archive, error)) (*fsm.Archive, error)
 	// Ready returns nil when the server can serve: a leader is known and the
 	// local FSM has caught up with the commit index.
 	Ready() error

@@ -184,14 +184,22 @@ func (b *fakeBackend) SnapshotSave(ctx context.Context, w io.Writer) (*fsm.Archi
 	return &meta, nil
 }
 
-func (b *fakeBackend) SnapshotRestore(ctx context.Context, read func() (*fsm.Archive, error)) (*fsm.Archive, error) {
+func (b *fakeBackend) SnapshotRestore(ctx context.Context, meta fsm.WriteMeta, read func() (*fsm.Archive, error)) (*fsm.Archive, error) {
 	a, err := read()
 	if err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return a, b.fsm.Restore(io.NopCloser(bytes.NewReader(a.Data)))
+	if err := b.fsm.Restore(io.NopCloser(bytes.NewReader(a.Data))); err != nil {
+		b.mu.Unlock()
+		return nil, err
+	}
+	b.mu.Unlock()
+	meta.Now = b.Now().UnixNano()
+	if _, _, err := b.Apply(ctx, &fsm.RestoreMarkRequest{WriteMeta: meta, SnapshotIndex: a.Meta.Index}); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // testServer is one API handler over a fake backend.

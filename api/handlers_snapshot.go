@@ -60,7 +60,8 @@ func (s *server) handleSnapshotSave(c *call) error {
 // handleSnapshotRestore verifies an uploaded archive completely and only
 // then asks the backend to restore it; a damaged archive changes nothing.
 func (s *server) handleSnapshotRestore(c *call) error {
-	a, err := s.b.SnapshotRestore(c.r.Context(), func() (*fsm.Archive, error) {
+	meta := fsm.WriteMeta{Actor: c.actor(), RequestID: c.w.reqID, Audit: auditInfo(c)}
+	a, err := s.b.SnapshotRestore(c.r.Context(), meta, func() (*fsm.Archive, error) {
 		// Read here, not before: the upload runs under the restore's write
 		// fence, so that no write is acknowledged while it lasts and then
 		// lost to it, and a second restore meanwhile is refused. An upload
@@ -77,6 +78,7 @@ func (s *server) handleSnapshotRestore(c *call) error {
 	if err != nil {
 		return err
 	}
+	c.audited = true // by the restore's first entry
 	writeJSON(c.w, http.StatusOK, RestoreResponse{RestoredIndex: a.Meta.Index})
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +56,8 @@ func TestMultiNode_RestoreFencesWrites(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	restored := make(chan error, 1)
 	go func() {
-		_, err := l.SnapshotRestore(context.Background(), func() (*fsm.Archive, error) {
+		meta := fsm.WriteMeta{Actor: "restorer", Audit: &fsm.AuditInfo{Action: "PUT /v1/snapshot", Object: "/v1/snapshot"}}
+		_, err := l.SnapshotRestore(context.Background(), meta, func() (*fsm.Archive, error) {
 			close(entered)
 			<-release
 			return fsm.ReadArchive(bytes.NewReader(archive.Bytes()), 1<<30)
@@ -63,17 +65,21 @@ func TestMultiNode_RestoreFencesWrites(t *testing.T) {
 		restored <- err
 	}()
 	<-entered
-	if _, err := l.SnapshotRestore(context.Background(), nil); err == nil {
+	if _, err := l.SnapshotRestore(context.Background(), fsm.WriteMeta{}, nil); err == nil {
 		t.Fatal("a second restore ran beside the first")
 	}
 	r := call(t, f, "PUT", "/v1/cluster/settings/refused", tok, map[string]string{"value": "1"}, nil)
 	if r.status != http.StatusServiceUnavailable || !bytes.Contains(r.body, []byte(`"restoring"`)) {
 		t.Fatalf("write during the restore: %d %s, want 503 restoring", r.status, r.body)
 	}
-	during := make(chan httpResult, 1)
-	go func() {
-		during <- call(t, f, "PUT", "/v1/cluster/settings/during", tok, map[string]string{"value": "1"}, nil)
-	}()
+	// Writes wait for it, through a follower and the leader.
+	const waiting = 8
+	during := make(chan httpResult, waiting)
+	for i := range waiting {
+		go func() {
+			during <- call(t, []*Server{f, l}[i%2], "PUT", fmt.Sprintf("/v1/cluster/settings/during-%d", i), tok, map[string]string{"value": "1"}, nil)
+		}()
+	}
 	time.Sleep(200 * time.Millisecond)
 	select {
 	case r := <-during:
@@ -84,12 +90,14 @@ func TestMultiNode_RestoreFencesWrites(t *testing.T) {
 	if err := <-restored; err != nil {
 		t.Fatalf("restore: %v", err)
 	}
-	if r := <-during; r.status != http.StatusOK {
-		t.Fatalf("write that waited for the restore: %d %s", r.status, r.body)
+	for range waiting {
+		if r := <-during; r.status != http.StatusOK {
+			t.Fatalf("write that waited for the restore: %d %s", r.status, r.body)
+		}
 	}
 	WaitForResult(t, 10*time.Second, func() error {
 		for _, s := range servers {
-			for key, want := range map[string]bool{"before": true, "during": true, "after-backup": false, "refused": false} {
+			for key, want := range map[string]bool{"before": true, "during-0": true, "during-7": true, "after-backup": false, "refused": false} {
 				_, set, err := s.State().Setting(nil, key)
 				if err != nil {
 					return err
@@ -108,6 +116,21 @@ func TestMultiNode_RestoreFencesWrites(t *testing.T) {
 		}
 		return nil
 	})
+	// The audit log records the restore first after the restored state,
+	// then the writes that waited for it.
+	_, entries, err := l.State().AuditEntries(nil, fsm.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, e := range entries {
+		if e.Action == "PUT /v1/snapshot" || strings.HasPrefix(e.Object, "/v1/cluster/settings/during-") {
+			order = append(order, e.Object)
+		}
+	}
+	if len(order) != waiting+1 || order[0] != "/v1/snapshot" {
+		t.Fatalf("audit entries after the restore %q, want the restore first and %d writes", order, waiting)
+	}
 }
 
 // TestMultiNode_RestoreUploadIsFenced sends a restore through a follower

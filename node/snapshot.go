@@ -39,23 +39,31 @@ func (s *Server) SnapshotSave(ctx context.Context, w io.Writer) (*fsm.ArchiveMet
 // Writes are fenced from before read until the state is replaced: the
 // restore waits for those in flight, and new ones wait for it (Apply), so
 // that no write is acknowledged while it runs and then lost to it.
-func (s *Server) SnapshotRestore(ctx context.Context, read func() (*fsm.Archive, error)) (*fsm.Archive, error) {
-	a, err := s.restoreFenced(ctx, read)
+func (s *Server) SnapshotRestore(ctx context.Context, meta fsm.WriteMeta, read func() (*fsm.Archive, error)) (*fsm.Archive, error) {
+	mark := &fsm.RestoreMarkRequest{WriteMeta: meta}
+	a, err := s.restoreFenced(ctx, read, mark)
 	if err != nil {
 		return nil, err
 	}
-	// The restored state carries the snapshot's indexes, and SOA serials
-	// are an index of it: move them past the log's end, so that they do
-	// not go back with the state. Without it they move at the next change.
-	if _, err := s.raftApply(&fsm.RestoreMarkRequest{SnapshotIndex: a.Meta.Index}); err != nil {
-		s.logger.Warn("SOA serials stay at the restored snapshot's index until the next change", "err", err)
+	if mark.SnapshotIndex == 0 {
+		// The mark did not commit under the fence: the writes that waited
+		// come first now, then the mark and its audit entry.
+		mark.Now, mark.SnapshotIndex = s.now().UnixNano(), a.Meta.Index
+		if _, err := s.raftApply(mark); err != nil {
+			s.logger.Warn("SOA serials stay at the restored snapshot's index until the next change, and the restore is not audited", "err", err)
+		}
 	}
 	return a, nil
 }
 
 // restoreFenced restores the archive read returns while it holds the
-// write fence.
-func (s *Server) restoreFenced(ctx context.Context, read func() (*fsm.Archive, error)) (*fsm.Archive, error) {
+// write fence, and then commits mark, still under it, as the first entry
+// after the restored state: the restored state carries the snapshot's
+// indexes, and SOA serials are an index of it, which the mark moves past
+// the log's end so that they do not go back with the state; and mark
+// carries the restore's audit entry, which so comes before every write
+// that waited. It sets the mark's SnapshotIndex once the mark committed.
+func (s *Server) restoreFenced(ctx context.Context, read func() (*fsm.Archive, error), mark *fsm.RestoreMarkRequest) (*fsm.Archive, error) {
 	if !s.IsLeader() {
 		return nil, api.ErrNotLeader
 	}
@@ -91,6 +99,17 @@ func (s *Server) restoreFenced(ctx context.Context, read func() (*fsm.Archive, e
 		return nil, mapRaftError(err)
 	}
 	s.logger.Info("state restored from snapshot", "snapshot_index", a.Meta.Index, "created_at", a.Meta.CreatedAt, "from_server", a.Meta.ServerID, "replaced_log_index", before)
+	// Straight to raft: the fence keeps every other write out of it.
+	m := *mark
+	m.Now, m.SnapshotIndex = s.now().UnixNano(), a.Meta.Index
+	if buf, err := fsm.Encode(&m); err == nil {
+		f := s.raft.Apply(buf, timeoutFrom(ctx))
+		if err := f.Error(); err != nil {
+			s.logger.Warn("the entry after a restore did not commit under its fence", "err", err)
+		} else if r, ok := f.Response().(*fsm.Result); ok && r.Err == nil {
+			*mark = m
+		}
+	}
 	return a, nil
 }
 
