@@ -50,6 +50,12 @@ func (s *Server) Apply(ctx context.Context, cmd fsm.Command) (res *fsm.Result, i
 		if err := s.awaitRestore(ctx); err != nil {
 			return nil, 0, err
 		}
+		// Stamped when the write came, the time would put it before the
+		// restore it waited for, in the audit log and in the objects it
+		// makes.
+		if m := cmd.Meta(); m.Now != 0 {
+			m.Now = max(m.Now, s.now().UnixNano())
+		}
 	}
 	defer s.writes.RUnlock()
 	defer s.metrics.observeApply(time.Now())

@@ -123,9 +123,16 @@ func TestMultiNode_RestoreFencesWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	var order []string
+	var restoredAt time.Time
 	for _, e := range entries {
+		if e.Action == "PUT /v1/snapshot" {
+			restoredAt = time.Unix(0, int64(e.Time))
+		}
 		if e.Action == "PUT /v1/snapshot" || strings.HasPrefix(e.Object, "/v1/cluster/settings/during-") {
 			order = append(order, e.Object)
+			if at := time.Unix(0, int64(e.Time)); at.Before(restoredAt) {
+				t.Errorf("%s at %v, before the restore it waited for (%v)", e.Object, at, restoredAt)
+			}
 		}
 	}
 	if len(order) != waiting+1 || order[0] != "/v1/snapshot" {
