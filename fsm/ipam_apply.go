@@ -526,6 +526,25 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		sn := raw.(*SDNSubnet)
 		return nil, fieldErrf("id", ErrConflict, "prefix %s is subnet %s of vnet %s; delete the subnet first", p.Prefix, sn.ID, sn.Vnet)
 	}
+	// Addresses other than the gateway reserved with the prefix block it;
+	// that comes first, since force cannot help with it.
+	var gateway, held *Address
+	n := 0
+	for a := range prefixAddresses(txn, p) {
+		if a.Address == p.Gateway && a.Status == AddressReserved && gateway == nil {
+			gateway = a
+			continue
+		}
+		if n++; held == nil {
+			held = a
+		}
+	}
+	switch {
+	case n == 1:
+		return nil, fieldErrf("id", ErrConflict, "prefix %s still holds address %s; release it first", p.Prefix, held.Address)
+	case n > 1:
+		return nil, fieldErrf("id", ErrConflict, "prefix %s still holds %d addresses, such as %s; release them first", p.Prefix, n, held.Address)
+	}
 	if req.KeepQuarantine {
 		now, err := ipamNow(txn, index, req.Now)
 		if err != nil {
@@ -534,15 +553,6 @@ func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		if err := checkNoQuarantine(txn, p, now); err != nil {
 			return nil, err
 		}
-	}
-	// Addresses other than the gateway reserved with the prefix block it.
-	var gateway *Address
-	for a := range prefixAddresses(txn, p) {
-		if a.Address == p.Gateway && a.Status == AddressReserved && gateway == nil {
-			gateway = a
-			continue
-		}
-		return nil, fieldErrf("id", ErrConflict, "prefix %s still holds addresses, such as %s; release them first", p.Prefix, a.Address)
 	}
 	if gateway != nil {
 		if err := charge(txn, index, gateway.holding().negate(), false); err != nil {

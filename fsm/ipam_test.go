@@ -213,8 +213,13 @@ func TestIPAM_Nesting(t *testing.T) {
 
 	// Deleting: not while children or addresses remain.
 	x.fails(&PrefixDeleteRequest{ID: mid.ID}, ErrConflict, "id", "still holds 4 child prefixes")
-	addr := x.alloc(lan.ID, 1)
-	x.fails(&PrefixDeleteRequest{ID: lan.ID}, ErrConflict, "id", "still holds addresses, such as "+addr[0])
+	held := x.ok(&AddressAllocateRequest{PrefixID: lan.ID, Count: 3, IDs: []string{"la", "lb", "lc"}}).(*AddressList).Addresses
+	x.fails(&PrefixDeleteRequest{ID: lan.ID}, ErrConflict, "id", "still holds 3 addresses, such as "+held[0].Address)
+	// Addresses are named before a quarantine, which force would lift.
+	x.ok(&AddressReleaseRequest{ID: "lb"})
+	x.ok(&AddressReleaseRequest{ID: "lc"})
+	x.fails(&PrefixDeleteRequest{ID: lan.ID, KeepQuarantine: true}, ErrConflict, "id", "still holds address "+held[0].Address+"; release it first")
+	x.ok(&AddressReleaseRequest{ID: "la", Force: true})
 	x.ok(&PrefixDeleteRequest{ID: "k1"})
 	again := x.ok(&PrefixAllocateRequest{ParentID: mid.ID, Bits: 24, Child: Prefix{ID: "k5"}}).(*PrefixView)
 	if again.Prefix.Prefix != "10.1.0.0/24" {
