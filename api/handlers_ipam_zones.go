@@ -24,6 +24,13 @@ type ZoneCreateRequest struct {
 	Description string  `json:"description"`
 }
 
+// ZoneUpdateRequest is the body of PATCH /v1/dns/zones/{name}; absent
+// fields are left alone.
+type ZoneUpdateRequest struct {
+	TTL         *uint32 `json:"ttl"`
+	Description *string `json:"description"`
+}
+
 // zoneName returns the {name} path value as zones are stored: lower case,
 // without the trailing dot.
 func zoneName(c *call) (string, error) {
@@ -78,6 +85,32 @@ func (s *server) handleZoneCreate(c *call) error {
 		return err
 	}
 	return s.apply(c, cmd, http.StatusCreated, nil)
+}
+
+// handleZoneUpdate changes a forward DNS zone's TTL or description; the
+// records of its names are served with the new TTL at once, and its SOA
+// serial moves on.
+func (s *server) handleZoneUpdate(c *call) error {
+	name, err := zoneName(c)
+	if err != nil {
+		return err
+	}
+	var req ZoneUpdateRequest
+	if err := decodePatch(c.body, &req); err != nil {
+		return err
+	}
+	if req == (ZoneUpdateRequest{}) && c.r.Header.Get(headerIdempotencyKey) == "" {
+		// Nothing to change: the zone as it is, without a write.
+		return s.handleZoneGet(c)
+	}
+	cmd := &fsm.ZoneUpdateRequest{ID: name, TTL: req.TTL, Description: req.Description}
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
+		return err
+	}
+	return s.apply(c, cmd, http.StatusOK, nil)
 }
 
 // handleZoneDelete deletes a forward DNS zone; its names stop resolving.

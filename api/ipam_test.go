@@ -1061,6 +1061,28 @@ func TestIPAM_Zones(t *testing.T) {
 	if !strings.Contains(msg, "zone moxxie.test serves 3 names, such as a.sub.moxxie.test (address 10.0.0.1") {
 		t.Errorf("message %q", msg)
 	}
+	// A zone's TTL and description change; nothing to change writes
+	// nothing.
+	var up map[string]any
+	ts.call("PATCH", "/v1/dns/zones/Moxxie.Test.", `{"ttl":300,"description":"lab"}`, 200, &up)
+	if up["ttl"] != 300.0 || up["description"] != "lab" || up["modify_index"] == nil || up["updated_at"] == nil {
+		t.Fatalf("updated zone %v", up)
+	}
+	var same map[string]any
+	ts.call("PATCH", "/v1/dns/zones/moxxie.test", `{}`, 200, &same)
+	if same["ttl"] != 300.0 || same["modify_index"] != up["modify_index"] {
+		t.Fatalf("an empty PATCH changed the zone, or answered %v", same)
+	}
+	var cleared map[string]any
+	ts.call("PATCH", "/v1/dns/zones/moxxie.test", `{"description":null}`, 200, &cleared)
+	if _, ok := cleared["description"]; ok || cleared["ttl"] != 300.0 {
+		t.Fatalf("description not cleared: %v", cleared)
+	}
+	ts.refused("PATCH", "/v1/dns/zones/moxxie.test", `{"ttl":0}`, 400, CodeInvalidRequest, "ttl", true)
+	ts.refused("PATCH", "/v1/dns/zones/moxxie.test", `{"ttl":86401}`, 400, CodeInvalidRequest, "ttl", true)
+	ts.refused("PATCH", "/v1/dns/zones/moxxie.test", `{"ttl":null}`, 400, CodeInvalidRequest, "ttl", true)
+	ts.refused("PATCH", "/v1/dns/zones/moxxie.test", `{"tenant":"t1"}`, 400, CodeInvalidRequest, "tenant", true)
+	wantError(t, ts.do("PATCH", "/v1/dns/zones/nope.test", `{"ttl":60}`), 404, CodeNotFound, "name")
 	ts.refused("DELETE", "/v1/dns/zones/moxxie.test?force=maybe", "", 400, CodeInvalidRequest, "force", true)
 	ts.call("DELETE", "/v1/dns/zones/Moxxie.Test.?force=true", "", 200, &z)
 	if z["id"] != "moxxie.test" {
@@ -1121,7 +1143,7 @@ func TestIPAM_RoutesNeedAuth(t *testing.T) {
 		path := strings.NewReplacer("{id}", "x", "{name}", "x.test").Replace(r.Path)
 		wantError(t, ts.do(r.Method, path, `{}`, "Authorization", ""), 401, CodeUnauthorized, "")
 	}
-	if n != 45 {
+	if n != 46 {
 		t.Errorf("%d IPAM and DNS routes", n)
 	}
 }

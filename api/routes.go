@@ -155,6 +155,7 @@ var coreRoutes = []route{
 	{Route{http.MethodGet, "/v1/dns/zones", KindRead, auth.PermDNSRead, auth.ScopeTenant}, bodyNone, (*server).handleZoneList},
 	{Route{http.MethodPost, "/v1/dns/zones", KindWrite, auth.PermDNSWrite, auth.ScopeCluster}, bodyJSON, (*server).handleZoneCreate},
 	{Route{http.MethodGet, "/v1/dns/zones/{name}", KindRead, auth.PermDNSRead, auth.ScopeTenant}, bodyNone, (*server).handleZoneGet},
+	{Route{http.MethodPatch, "/v1/dns/zones/{name}", KindWrite, auth.PermDNSWrite, auth.ScopeCluster}, bodyJSON, (*server).handleZoneUpdate},
 	{Route{http.MethodDelete, "/v1/dns/zones/{name}", KindWrite, auth.PermDNSWrite, auth.ScopeCluster}, bodyNone, (*server).handleZoneDelete},
 
 	{Route{http.MethodGet, "/v1/inventory", KindRead, auth.PermInventoryRead, auth.ScopeTenant}, bodyNone, (*server).handleInventoryState},

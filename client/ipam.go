@@ -431,6 +431,17 @@ type Zone struct {
 	Description string `json:"description,omitempty"`
 	CreateIndex uint64 `json:"create_index"`
 	CreatedAt   Time   `json:"created_at,omitzero"`
+	// ModifyIndex and UpdatedAt are those of its last update, zero until
+	// the first.
+	ModifyIndex uint64 `json:"modify_index,omitempty"`
+	UpdatedAt   Time   `json:"updated_at,omitzero"`
+}
+
+// ZoneUpdate is a change of a DNS zone; nil fields are left alone, and
+// an empty description clears it.
+type ZoneUpdate struct {
+	TTL         *uint32 `json:"ttl,omitempty"`
+	Description *string `json:"description,omitempty"`
 }
 
 // ZoneRequest describes a DNS zone to create. A zero TTL takes the
@@ -739,6 +750,12 @@ func (c *Client) ZoneCreate(ctx context.Context, req ZoneRequest, w *WriteOption
 // ZoneGet reads a DNS zone by name (GET /v1/dns/zones/{name}).
 func (c *Client) ZoneGet(ctx context.Context, name string, q *QueryOptions) (*Zone, *Meta, error) {
 	return getOne[Zone](ctx, c, itemPath(zonesPath, name), nil, q)
+}
+
+// ZoneUpdate changes a DNS zone's TTL or description (PATCH
+// /v1/dns/zones/{name}).
+func (c *Client) ZoneUpdate(ctx context.Context, name string, u ZoneUpdate, w *WriteOptions) (*Zone, *Meta, error) {
+	return writeOne[Zone](ctx, c, http.MethodPatch, itemPath(zonesPath, name), u, w)
 }
 
 // ZoneDelete deletes a DNS zone by name (DELETE /v1/dns/zones/{name}).

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/moxxie/moxxie/ipam"
@@ -162,7 +163,14 @@ func (g *logGen) ipamCommand() Command {
 	case n < 99:
 		return &ZoneCreateRequest{WriteMeta: g.meta(), Zone: Zone{ID: g.pick("moxxie.test", "Moxxie.Test.", "x.in-addr.arpa")}}
 	default:
-		return &ZoneDeleteRequest{WriteMeta: g.meta(), ID: g.pick("moxxie.test", "other.test")}
+		// An update or a delete by the time, which draws nothing more from
+		// the generator: the other commands of a seed's log stay as they
+		// were.
+		m, id := g.meta(), g.pick("moxxie.test", "other.test")
+		if m.Now%2 == 0 {
+			return &ZoneUpdateRequest{WriteMeta: m, ID: id, TTL: ptr(uint32(1 + m.Now%600)), Description: ptr(strings.Repeat("d", int(m.Now%3)))}
+		}
+		return &ZoneDeleteRequest{WriteMeta: m, ID: id}
 	}
 }
 

@@ -269,7 +269,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 			ID: "v", Kind: PoolVLAN, PoolID: "g", Number: 100, Name: "n", Tenant: "t", Project: "p", Owner: "vm:1", Description: "d", CreateIndex: 1, CreatedAt: 2, ModifyIndex: 3, UpdatedAt: 4,
 		}, Confine: "t"},
 		IDReleaseType:       &IDReleaseRequest{WriteMeta: meta(22), Kind: PoolVLAN, ID: "v", Confine: "t"},
-		ZoneCreateType:      &ZoneCreateRequest{WriteMeta: meta(23), Zone: Zone{ID: "moxxie.test", Tenant: "t", TTL: 30, Description: "d", CreateIndex: 1, CreatedAt: 2}},
+		ZoneCreateType:      &ZoneCreateRequest{WriteMeta: meta(23), Zone: Zone{ID: "moxxie.test", Tenant: "t", TTL: 30, Description: "d", CreateIndex: 1, CreatedAt: 2, ModifyIndex: 3, UpdatedAt: 4}},
 		ZoneDeleteType:      &ZoneDeleteRequest{WriteMeta: meta(24), ID: "moxxie.test"},
 		QuarantineDrainType: &QuarantineDrainRequest{WriteMeta: meta(25)},
 		InventorySyncType: &InventorySyncRequest{
@@ -371,6 +371,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		RestoreMarkType:    &RestoreMarkRequest{WriteMeta: meta(77), SnapshotIndex: 42},
 		PoolUpdateType:     &PoolUpdateRequest{WriteMeta: meta(78), Kind: PoolVNI, ID: "g", Name: str("n"), Ranges: &[]ipam.IDRange{{First: 5, Last: 9}}, Description: str("d")},
 		IDUpdateType:       &IDUpdateRequest{WriteMeta: meta(79), Kind: PoolVLAN, ID: "v", Name: str("n"), Tenant: str("t"), Project: str("p"), Owner: str("vm:1/net0"), Description: str("d"), Confine: "t"},
+		ZoneUpdateType:     &ZoneUpdateRequest{WriteMeta: meta(80), ID: "moxxie.test", TTL: ptr(uint32(300)), Description: str("d")},
 	}
 }
 

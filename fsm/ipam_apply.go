@@ -1505,6 +1505,29 @@ func applyZoneCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	return &z, nil
 }
 
+func applyZoneUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*ZoneUpdateRequest)
+	raw, err := txn.First(tableZones, "id", strings.ToLower(strings.TrimSuffix(req.ID, ".")))
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, notFound("zone", req.ID)
+	}
+	z := *raw.(*Zone)
+	if req.TTL != nil {
+		z.TTL = *req.TTL
+	}
+	if req.Description != nil {
+		z.Description = *req.Description
+	}
+	z.ModifyIndex, z.UpdatedAt = index, Timestamp(req.Now)
+	if err := insert(txn, tableZones, index, &z); err != nil {
+		return nil, err
+	}
+	return &z, nil
+}
+
 func applyZoneDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*ZoneDeleteRequest)
 	raw, err := txn.First(tableZones, "id", strings.ToLower(strings.TrimSuffix(req.ID, ".")))

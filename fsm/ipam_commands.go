@@ -376,6 +376,18 @@ type ZoneCreateRequest struct {
 // Type returns ZoneCreateType.
 func (*ZoneCreateRequest) Type() MessageType { return ZoneCreateType }
 
+// ZoneUpdateRequest changes a forward DNS zone's TTL or description; nil
+// fields are left alone.
+type ZoneUpdateRequest struct {
+	WriteMeta
+	ID          string
+	TTL         *uint32
+	Description *string
+}
+
+// Type returns ZoneUpdateType.
+func (*ZoneUpdateRequest) Type() MessageType { return ZoneUpdateType }
+
 // ZoneDeleteRequest deletes a forward DNS zone.
 type ZoneDeleteRequest struct {
 	WriteMeta

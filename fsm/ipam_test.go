@@ -878,7 +878,21 @@ func TestIPAM_QuarantineDrainAndWatch(t *testing.T) {
 	if av, _ := st.Available("id-1", 5); len(av) != 1 || av[0] != list[0].Address {
 		t.Fatalf("available after drain %v", av)
 	}
-	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "moxxie.test"}})
+	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "moxxie.test", Description: "lab"}})
+	// An update changes what it gives and moves the zone's index, and
+	// with it the DNS tables' (the SOA serial).
+	before := x.f.State().LatestIndex()
+	z := x.ok(&ZoneUpdateRequest{ID: "Moxxie.Test.", TTL: ptr(uint32(300))}).(*Zone)
+	if z.TTL != 300 || z.Description != "lab" || z.ModifyIndex != x.index || z.ModifyIndex <= before || z.UpdatedAt == 0 {
+		t.Fatalf("updated zone %+v", z)
+	}
+	if d, err := st.DNS(nil); err != nil || d.Index != x.index || d.Zones[0].TTL != 300 {
+		t.Fatalf("DNS after the update: %+v %v", d, err)
+	}
+	x.ok(&ZoneUpdateRequest{ID: "moxxie.test", Description: ptr("")})
+	x.fails(&ZoneUpdateRequest{ID: "moxxie.test", TTL: ptr(uint32(0))}, ErrInvalid, "ttl", "")
+	x.fails(&ZoneUpdateRequest{ID: "moxxie.test", TTL: ptr(uint32(MaxZoneTTL + 1))}, ErrInvalid, "ttl", "")
+	x.fails(&ZoneUpdateRequest{ID: "other.test", TTL: ptr(uint32(60))}, ErrNotFound, "", `zone "other.test" not found`)
 	x.ok(&ZoneDeleteRequest{ID: "Moxxie.Test."})
 }
 

@@ -230,6 +230,10 @@ type Zone struct {
 	Description string    `json:"description,omitempty"`
 	CreateIndex uint64    `json:"create_index"`
 	CreatedAt   Timestamp `json:"created_at"`
+	// ModifyIndex and UpdatedAt are those of its last update, zero (and
+	// left out of JSON) until the first.
+	ModifyIndex uint64    `json:"modify_index,omitempty" codec:",omitempty"`
+	UpdatedAt   Timestamp `json:"updated_at,omitzero" codec:",omitempty"`
 }
 
 // spaceUsage stores how many keys of one allocation space are used.

@@ -519,6 +519,17 @@ func ReverseTreeName(name string) bool {
 }
 
 // Validate checks the zone's name and TTL and fills in the default TTL.
+// Validate checks the fields the update gives, as a creation would.
+func (r *ZoneUpdateRequest) Validate() error {
+	if r.TTL != nil && (*r.TTL == 0 || *r.TTL > MaxZoneTTL) {
+		return fieldErrf("ttl", ErrInvalid, "ttl %d must be 1 to %d", *r.TTL, MaxZoneTTL)
+	}
+	if r.Description != nil {
+		return checkDescription(*r.Description)
+	}
+	return nil
+}
+
 func (r *ZoneCreateRequest) Validate() error {
 	z := &r.Zone
 	name, err := normalHostname("name", z.ID)

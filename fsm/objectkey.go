@@ -36,6 +36,8 @@ func ObjectKey(cmd Command) string {
 		return "id/" + c.ID
 	case *ZoneDeleteRequest:
 		return "zone/" + c.ID
+	case *ZoneUpdateRequest:
+		return "zone/" + c.ID
 	case *TenantUpdateRequest:
 		return "tenant/" + c.ID
 	case *TenantDeleteRequest:

@@ -110,6 +110,7 @@ func init() {
 	register(RestoreMarkType, "restore_mark", func() Command { return new(RestoreMarkRequest) }, applyRestoreMark)
 	register(PoolUpdateType, "pool_update", func() Command { return new(PoolUpdateRequest) }, validated(applyPoolUpdate))
 	register(IDUpdateType, "id_update", func() Command { return new(IDUpdateRequest) }, validated(applyIDUpdate))
+	register(ZoneUpdateType, "zone_update", func() Command { return new(ZoneUpdateRequest) }, validated(applyZoneUpdate))
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

@@ -142,6 +142,7 @@ var messageTypeConsts = map[string]MessageType{
 	"RestoreMarkType":          RestoreMarkType,
 	"PoolUpdateType":           PoolUpdateType,
 	"IDUpdateType":             IDUpdateType,
+	"ZoneUpdateType":           ZoneUpdateType,
 	"DRIsolationType":          DRIsolationType,
 }
 

@@ -109,6 +109,7 @@ const (
 	RestoreMarkType MessageType = 77 | IgnoreUnknownTypeFlag
 	PoolUpdateType  MessageType = 78
 	IDUpdateType    MessageType = 79
+	ZoneUpdateType  MessageType = 80
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does

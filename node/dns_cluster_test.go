@@ -117,6 +117,22 @@ func TestCluster_DNS(t *testing.T) {
 	waitDig(t, dig, servers, "web.moxxie.test.", "-x", web)
 	waitDig(t, dig, servers, "ns1.moxxie.test.", "moxxie.test", "NS")
 	waitDig(t, dig, servers, "ns1.moxxie.test.", "0.20.10.in-addr.arpa", "NS")
+	// A zone's new TTL is served at once, for its names and their PTRs.
+	applyOnLeader(t, servers, &fsm.ZoneUpdateRequest{ID: "moxxie.test", TTL: ptrTo(uint32(30))})
+	for _, q := range [][]string{{"web.moxxie.test", "A"}, {"-x", web}, {"moxxie.test", "SOA"}} {
+		for _, s := range servers {
+			WaitForResult(t, 5*time.Second, func() error {
+				out, err := digShort(dig, s.DNSAddr(), append([]string{"+noshort", "+noall", "+answer"}, q...)...)
+				if err != nil {
+					return err
+				}
+				if f := strings.Fields(out); len(f) < 2 || f[1] != "30" {
+					return fmt.Errorf("dig %v on %s: %q, want a TTL of 30", q, s.ID(), out)
+				}
+				return nil
+			})
+		}
+	}
 	for _, s := range servers {
 		host, port, _ := net.SplitHostPort(s.DNSAddr())
 		out, err := exec.Command(dig, "@"+host, "-p", port, "+time=1", "+tries=1", "nope.moxxie.test", "A").CombinedOutput()
@@ -272,3 +288,5 @@ func TestCluster_DNSRestartWaitsToCatchUp(t *testing.T) {
 		}
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -62,8 +62,47 @@ func (a *app) zoneCommand() *cobra.Command {
 				}
 				return a.show(z, func(w io.Writer) error { return printZone(w, z) })
 			}),
+		a.zoneUpdateCommand(),
 		a.zoneDeleteCommand(),
 	)
+}
+
+func (a *app) zoneUpdateCommand() *cobra.Command {
+	var ttl uint32
+	var description string
+	cmd := &cobra.Command{
+		Use:   "update NAME",
+		Short: "Change the TTL or description of a DNS zone",
+		Long: `Change the TTL or description of a DNS zone: only the flags given are sent,
+and an empty --description clears it. Every server answers the zone's names
+with the new TTL at once, and its SOA serial moves on: lower the TTL ahead
+of a migration by at least the old TTL.`,
+		Args: exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u := client.ZoneUpdate{Description: changed(cmd, "description", description)}
+			if cmd.Flags().Changed("ttl") {
+				if ttl == 0 {
+					return usagef("--ttl must be 1 to 86400 seconds, got 0")
+				}
+				u.TTL = &ttl
+			}
+			if u == (client.ZoneUpdate{}) {
+				return usagef("nothing to update: give --ttl or --description")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			z, _, err := c.ZoneUpdate(cmd.Context(), args[0], u, nil)
+			if err != nil {
+				return err
+			}
+			return a.show(z, func(w io.Writer) error { return printZone(w, z) })
+		},
+	}
+	cmd.Flags().Uint32Var(&ttl, "ttl", 0, "new TTL of the zone's records in seconds")
+	cmd.Flags().StringVar(&description, "description", "", "new description; empty clears it")
+	return cmd
 }
 
 func (a *app) zoneDeleteCommand() *cobra.Command {
@@ -94,5 +133,6 @@ func printZone(w io.Writer, z *client.Zone) error {
 		"Tenant", orDash(cell(z.Tenant)),
 		"Description", orDash(cell(z.Description)),
 		"Created", formatTime(z.CreatedAt),
+		"Updated", formatTime(z.UpdatedAt),
 	)
 }

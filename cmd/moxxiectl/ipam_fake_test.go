@@ -802,5 +802,17 @@ func (f *ipamFakeAPI) routes(handle func(string, int, func(*http.Request, map[st
 		return o, nil
 	})
 	handle("GET /v1/dns/zones/{id}", 200, get("zone", "zone"))
+	handle("PATCH /v1/dns/zones/{id}", 200, func(r *http.Request, b map[string]any) (any, error) {
+		if err := allow(b, "ttl", "description"); err != nil {
+			return nil, err
+		}
+		z, ok := f.objs["zone"].m[r.PathValue("id")]
+		if !ok {
+			return nil, errNotFound("zone", r.PathValue("id"))
+		}
+		copyFields(z, b, "ttl", "description")
+		z["modify_index"], z["updated_at"] = f.seq, fakeTime
+		return z, nil
+	})
 	handle("DELETE /v1/dns/zones/{id}", 200, del("zone", "zone"))
 }

@@ -605,6 +605,7 @@ TTL:          60
 Tenant:       acme
 Description:  -
 Created:      2025-06-01T12:00:00Z
+Updated:      -
 `
 	if out != want {
 		t.Errorf("create:\n%s\nwant:\n%s", out, want)
@@ -631,6 +632,24 @@ lab.example  300  -       the lab
 	var z map[string]any
 	if json.Unmarshal([]byte(out), &z) != nil || z["id"] != "moxxie.test" || z["ttl"] != 60.0 {
 		t.Errorf("get json: %s", out)
+	}
+	out, _ = f.cli(t, 0, "dns", "zone", "update", "moxxie.test", "--ttl", "30", "--description", "")
+	f.checkCall(t, "PATCH /v1/dns/zones/moxxie.test")
+	f.checkBody(t, `{"ttl": 30, "description": ""}`)
+	want = `Name:         moxxie.test
+TTL:          30
+Tenant:       acme
+Description:  -
+Created:      2025-06-01T12:00:00Z
+Updated:      2025-06-01T12:00:00Z
+`
+	if out != want {
+		t.Errorf("update:\n%s\nwant:\n%s", out, want)
+	}
+	for _, args := range [][]string{{"moxxie.test"}, {"moxxie.test", "--ttl", "0"}} {
+		if _, stderr := f.cli(t, 2, append([]string{"dns", "zone", "update"}, args...)...); !strings.Contains(stderr, "nothing to update") && !strings.Contains(stderr, "--ttl must be 1 to 86400 seconds, got 0") {
+			t.Errorf("update %v: %q", args, stderr)
+		}
 	}
 	out, _ = f.cli(t, 0, "dns", "zone", "delete", "moxxie.test", "--force")
 	f.checkCall(t, "DELETE /v1/dns/zones/moxxie.test?force=true")

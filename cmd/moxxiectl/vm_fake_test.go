@@ -285,7 +285,7 @@ func (p *platformAPI) Remove(context.Context, string) error          { return er
 func (p *platformAPI) SnapshotSave(context.Context, io.Writer) (*fsm.ArchiveMeta, error) {
 	return nil, errNotHere
 }
-func (p *platformAPI) SnapshotRestore(context.Context, func() (*fsm.Archive, error)) (*fsm.Archive, error) {
+func (p *platformAPI) SnapshotRestore(context.Context, fsm.WriteMeta, func() (*fsm.Archive, error)) (*fsm.Archive, error) {
 	return nil, errNotHere
 }
 
