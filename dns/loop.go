@@ -89,8 +89,10 @@ func forwarded(r *dns.Msg, hops int) *dns.Msg {
 }
 
 // hopWriter writes the answer to a forwarded query as an answer to the
-// client's: without the hop count, and without an OPT record when the
-// client sent none.
+// client's: without the hop count, without an OPT record when the client
+// sent none, and as a forwarder's, not authoritative (AA clear, even when
+// the upstream is authoritative) and with recursion available (RA), as
+// BIND and PowerDNS's recursor answer what they forward.
 type hopWriter struct {
 	dns.ResponseWriter
 	edns bool // the client's query had an OPT record
@@ -105,6 +107,7 @@ func (w *hopWriter) WriteMsg(m *dns.Msg) error {
 			m.Extra = slices.DeleteFunc(m.Extra, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeOPT })
 		}
 	}
+	m.Authoritative, m.RecursionAvailable = false, true
 	return w.ResponseWriter.WriteMsg(m)
 }
 

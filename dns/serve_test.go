@@ -87,6 +87,11 @@ func TestServeEndToEnd(t *testing.T) {
 				t.Errorf("%s: %s %s: rcode %s, want %s", network, tt.name, dns.TypeToString[tt.qtype], dns.RcodeToString[resp.Rcode], dns.RcodeToString[tt.rcode])
 				continue
 			}
+			// Its own answers are authoritative; what it forwards is not,
+			// though the upstream's is, and says recursion is available.
+			if forwarded := tt.answer == "192.0.2.1" || tt.answer == "192.0.2.2"; resp.Authoritative == forwarded || resp.RecursionAvailable != forwarded {
+				t.Errorf("%s: %s: AA %v RA %v, want AA %v RA %v", network, tt.name, resp.Authoritative, resp.RecursionAvailable, !forwarded, forwarded)
+			}
 			if tt.answer == "" {
 				if len(resp.Answer) != 0 || len(resp.Ns) != 1 || resp.Ns[0].Header().Rrtype != dns.TypeSOA {
 					t.Errorf("%s: %s: answer %v authority %v, want the SOA alone", network, tt.name, resp.Answer, resp.Ns)
