@@ -41,11 +41,11 @@ func (s *Server) SnapshotSave(ctx context.Context, w io.Writer) (*fsm.ArchiveMet
 // that no write is acknowledged while it runs and then lost to it.
 func (s *Server) SnapshotRestore(ctx context.Context, meta fsm.WriteMeta, read func() (*fsm.Archive, error)) (*fsm.Archive, error) {
 	mark := &fsm.RestoreMarkRequest{WriteMeta: meta}
-	a, err := s.restoreFenced(ctx, read, mark)
+	a, marked, err := s.restoreFenced(ctx, read, mark)
 	if err != nil {
 		return nil, err
 	}
-	if mark.SnapshotIndex == 0 {
+	if !marked {
 		// The mark did not commit under the fence: the writes that waited
 		// come first now, then the mark and its audit entry.
 		mark.Now, mark.SnapshotIndex = s.now().UnixNano(), a.Meta.Index
@@ -62,14 +62,14 @@ func (s *Server) SnapshotRestore(ctx context.Context, meta fsm.WriteMeta, read f
 // indexes, and SOA serials are an index of it, which the mark moves past
 // the log's end so that they do not go back with the state; and mark
 // carries the restore's audit entry, which so comes before every write
-// that waited. It sets the mark's SnapshotIndex once the mark committed.
-func (s *Server) restoreFenced(ctx context.Context, read func() (*fsm.Archive, error), mark *fsm.RestoreMarkRequest) (*fsm.Archive, error) {
+// that waited. It reports whether the mark committed.
+func (s *Server) restoreFenced(ctx context.Context, read func() (*fsm.Archive, error), mark *fsm.RestoreMarkRequest) (*fsm.Archive, bool, error) {
 	if !s.IsLeader() {
-		return nil, api.ErrNotLeader
+		return nil, false, api.ErrNotLeader
 	}
 	done := make(chan struct{})
 	if !s.restoring.CompareAndSwap(nil, &done) {
-		return nil, api.ErrRestoreRunning
+		return nil, false, api.ErrRestoreRunning
 	}
 	defer func() {
 		s.restoring.Store(nil)
@@ -80,13 +80,13 @@ func (s *Server) restoreFenced(ctx context.Context, read func() (*fsm.Archive, e
 	defer s.writes.Unlock()
 	a, err := read()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// The fence holds this server's writes only: had it stopped leading
 	// while the upload ran, other leaders took writes meanwhile, which the
 	// restore would drop, even if it leads again now.
 	if !s.IsLeader() || s.raft.CurrentTerm() != term {
-		return nil, fmt.Errorf("%w: this server stopped leading while the snapshot was uploading and nothing was restored; upload it again", api.ErrNotLeader)
+		return nil, false, fmt.Errorf("%w: this server stopped leading while the snapshot was uploading and nothing was restored; upload it again", api.ErrNotLeader)
 	}
 	meta := &raft.SnapshotMeta{
 		Version: raft.SnapshotVersionMax,
@@ -96,21 +96,23 @@ func (s *Server) restoreFenced(ctx context.Context, read func() (*fsm.Archive, e
 	}
 	before := s.raft.LastIndex()
 	if err := s.raft.Restore(meta, bytes.NewReader(a.Data), timeoutFrom(ctx)); err != nil {
-		return nil, mapRaftError(err)
+		return nil, false, mapRaftError(err)
 	}
 	s.logger.Info("state restored from snapshot", "snapshot_index", a.Meta.Index, "created_at", a.Meta.CreatedAt, "from_server", a.Meta.ServerID, "replaced_log_index", before)
 	// Straight to raft: the fence keeps every other write out of it.
 	m := *mark
 	m.Now, m.SnapshotIndex = s.now().UnixNano(), a.Meta.Index
-	if buf, err := fsm.Encode(&m); err == nil {
-		f := s.raft.Apply(buf, timeoutFrom(ctx))
-		if err := f.Error(); err != nil {
-			s.logger.Warn("the entry after a restore did not commit under its fence", "err", err)
-		} else if r, ok := f.Response().(*fsm.Result); ok && r.Err == nil {
-			*mark = m
-		}
+	buf, err := fsm.Encode(&m)
+	if err != nil {
+		return a, false, nil
 	}
-	return a, nil
+	f := s.raft.Apply(buf, timeoutFrom(ctx))
+	if err := f.Error(); err != nil {
+		s.logger.Warn("the entry after a restore did not commit under its fence", "err", err)
+		return a, false, nil
+	}
+	r, ok := f.Response().(*fsm.Result)
+	return a, ok && r.Err == nil, nil
 }
 
 // awaitRestore waits until no restore holds the write fence and takes a
