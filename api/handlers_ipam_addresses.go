@@ -162,12 +162,15 @@ func (s *server) handleAddressList(c *call) error {
 			return 0, nil, err
 		}
 		idx, l, err := st.Addresses(ws, f)
+		// The cursor is of the last address shown, never of one the call
+		// may not see: it says where that address is.
+		l = filterVisible(c, l, addressTenant)
 		next = ""
 		if limit > 0 && len(l) > limit {
 			l = l[:limit]
 			next = fsm.AddressCursorOf(l[limit-1]).String()
 		}
-		return idx, filterVisible(c, l, addressTenant), err
+		return idx, l, err
 	}, func(l []*fsm.Address) any { return AddressList{Addresses: l, Next: next} })
 }
 

@@ -183,6 +183,47 @@ func TestTenant_ViewerListsOnlyItsTenant(t *testing.T) {
 	}
 }
 
+// TestTenant_AddressPagesShowNothingOfOthers lists addresses in pages of
+// one: another tenant's are neither listed nor pointed at by a cursor,
+// which would say where they are.
+func TestTenant_AddressPagesShowNothingOfOthers(t *testing.T) {
+	w := newTenantWorld(t)
+	user := w.as(auth.RoleTenantUser, "acme")
+	// Give globex more than a page of addresses.
+	wantStatus(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix globex"]+"/allocate", `{"count":3,"tenant":"globex"}`), http.StatusCreated)
+	for _, q := range []string{"?tenant=globex&limit=1", "?owner=vm:1/net0&limit=1", "?limit=1&prefix_id=" + w.id["prefix acme"]} {
+		var page AddressList
+		mustJSON(t, wantStatus(t, w.do("GET", "/v1/ipam/addresses"+q, "", user...), 200), &page)
+		for _, a := range page.Addresses {
+			if a.Tenant != "acme" {
+				t.Errorf("%s: listed %s of tenant %q", q, a.Address, a.Tenant)
+			}
+		}
+		if strings.HasPrefix(q, "?tenant=globex") && (len(page.Addresses) != 0 || page.Next != "") {
+			t.Errorf("%s: %d addresses, next %q; want none and no cursor", q, len(page.Addresses), page.Next)
+		}
+	}
+	// Its own addresses page as usual, every cursor its own.
+	wantStatus(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix acme"]+"/allocate", `{"count":2}`, user...), http.StatusCreated)
+	seen, after := 0, ""
+	for range 10 {
+		var page AddressList
+		mustJSON(t, wantStatus(t, w.do("GET", "/v1/ipam/addresses?limit=1&after="+after, "", user...), 200), &page)
+		for _, a := range page.Addresses {
+			if a.Tenant != "acme" {
+				t.Fatalf("page after %q: %s of tenant %q", after, a.Address, a.Tenant)
+			}
+			seen++
+		}
+		if after = page.Next; after == "" {
+			break
+		}
+	}
+	if seen != 3 {
+		t.Errorf("paged through %d of acme's 3 addresses", seen)
+	}
+}
+
 func TestTenant_OtherTenantsObjectsAreNotFound(t *testing.T) {
 	w := newTenantWorld(t)
 	viewer := w.as(auth.RoleTenantViewer, "acme")
