@@ -76,7 +76,7 @@ func (s *server) handleZoneCreate(c *call) error {
 		}
 		ttl = *req.TTL
 	}
-	cmd := &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: req.Name, TTL: ttl, Tenant: req.Tenant, Description: req.Description}}
+	cmd := &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: req.Name, TTL: ttl, Tenant: req.Tenant, Description: req.Description}, NameRules: true}
 	if err := cmd.Validate(); err != nil {
 		return err
 	}

@@ -465,4 +465,18 @@ func TestTenant_NamesOnlyInItsZones(t *testing.T) {
 	// In its own zone it names its addresses, two of them alike.
 	wantStatus(t, w.do("PATCH", "/v1/ipam/addresses/"+mine, `{"dns_name":"www.acme.test"}`, user...), 200)
 	wantStatus(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix acme"]+"/allocate", `{"dns_name":"www.acme.test"}`, user...), 201)
+
+	// Names taken before their zone exists: a zone that would serve them
+	// against the rules is refused, naming one.
+	wantStatus(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix acme"]+"/allocate", `{"dns_name":"mail.future.test"}`, user...), 201)
+	wantStatus(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix acme"]+"/allocate", `{"dns_name":"ns1.later.test"}`, user...), 201)
+	for _, body := range []string{`{"name":"future.test","tenant":"globex"}`, `{"name":"later.test"}`} {
+		if e := wantError(t, w.do("POST", "/v1/dns/zones", body), 409, CodeConflict, "name"); !strings.Contains(e.Message, "of tenant acme, which the naming rules keep out of this zone") {
+			t.Errorf("%s: %q", body, e.Message)
+		}
+	}
+	// Its own zone, or a shared one where the name is no apex or name
+	// server, takes them in.
+	wantStatus(t, w.do("POST", "/v1/dns/zones", `{"name":"future.test","tenant":"acme"}`), 201)
+	wantStatus(t, w.do("POST", "/v1/dns/zones", `{"name":"test"}`), 201)
 }

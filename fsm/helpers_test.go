@@ -269,7 +269,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 			ID: "v", Kind: PoolVLAN, PoolID: "g", Number: 100, Name: "n", Tenant: "t", Project: "p", Owner: "vm:1", Description: "d", CreateIndex: 1, CreatedAt: 2, ModifyIndex: 3, UpdatedAt: 4,
 		}, Confine: "t"},
 		IDReleaseType:       &IDReleaseRequest{WriteMeta: meta(22), Kind: PoolVLAN, ID: "v", Confine: "t"},
-		ZoneCreateType:      &ZoneCreateRequest{WriteMeta: meta(23), Zone: Zone{ID: "moxxie.test", Tenant: "t", TTL: 30, Description: "d", CreateIndex: 1, CreatedAt: 2, ModifyIndex: 3, UpdatedAt: 4}},
+		ZoneCreateType:      &ZoneCreateRequest{WriteMeta: meta(23), Zone: Zone{ID: "moxxie.test", Tenant: "t", TTL: 30, Description: "d", CreateIndex: 1, CreatedAt: 2, ModifyIndex: 3, UpdatedAt: 4}, NameRules: true},
 		ZoneDeleteType:      &ZoneDeleteRequest{WriteMeta: meta(24), ID: "moxxie.test"},
 		QuarantineDrainType: &QuarantineDrainRequest{WriteMeta: meta(25)},
 		InventorySyncType: &InventorySyncRequest{

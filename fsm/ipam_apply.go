@@ -1498,6 +1498,11 @@ func applyZoneCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	} else if raw != nil {
 		return nil, fieldErrf("name", ErrConflict, "zone %s already exists", z.ID)
 	}
+	if req.NameRules {
+		if err := checkZoneNames(txn, &z); err != nil {
+			return nil, err
+		}
+	}
 	z.CreateIndex, z.CreatedAt = index, Timestamp(req.Now)
 	if err := insert(txn, tableZones, index, &z); err != nil {
 		return nil, err

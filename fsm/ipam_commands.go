@@ -371,7 +371,15 @@ func (*IDUpdateRequest) Type() MessageType { return IDUpdateType }
 type ZoneCreateRequest struct {
 	WriteMeta
 	Zone Zone
+	// NameRules refuses a zone that would serve a name the naming rules
+	// keep out of it (ipam_names.go): another tenant's, or, for a zone of
+	// no tenant, a tenant's at its apex or name server name. Without it
+	// (a command of an earlier version) such names were taken in.
+	NameRules bool `codec:",omitempty"`
 }
+
+// needsRules is set when the naming rules can refuse the zone.
+func (r *ZoneCreateRequest) needsRules() bool { return r.NameRules }
 
 // Type returns ZoneCreateType.
 func (*ZoneCreateRequest) Type() MessageType { return ZoneCreateType }

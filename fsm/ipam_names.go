@@ -31,19 +31,53 @@ func checkNameRules(txn *memdb.Txn, field, tenant, name, self string) error {
 		return nil
 	}
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	if z := zoneOf(txn, name); z != nil {
-		switch {
-		case z.Tenant != "" && z.Tenant != tenant:
+	if z := zoneOf(txn, name); z != nil && zoneBars(z, name, tenant) {
+		if z.Tenant != "" {
 			return fieldErrf(field, ErrInvalid, "%s lies in a DNS zone of another tenant; name the address in a zone of tenant %s or of no tenant", name, tenant)
-		case z.Tenant == "" && (name == z.ID || name == nsHost+z.ID):
-			return fieldErrf(field, ErrInvalid, "%s is the apex or the name server of the shared zone %s, which only an address of no tenant may take", name, z.ID)
 		}
+		return fieldErrf(field, ErrInvalid, "%s is the apex or the name server of the shared zone %s, which only an address of no tenant may take", name, z.ID)
 	}
 	it, err := txn.Get(tableAddresses, "dns_name", name)
 	must(err)
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		if a := raw.(*Address); a.ID != self && a.Tenant != tenant {
 			return fieldErrf(field, ErrConflict, "%s is the name of an address that is not tenant %s's", name, tenant)
+		}
+	}
+	return nil
+}
+
+// zoneBars reports whether zone z, serving name, may not serve it for an
+// address of tenant (not empty): z is another tenant's, or z has no tenant
+// and name is its apex or name server name.
+func zoneBars(z *Zone, name, tenant string) bool {
+	if z.Tenant != "" {
+		return z.Tenant != tenant
+	}
+	return name == z.ID || name == nsHost+z.ID
+}
+
+// checkZoneNames returns an error when new zone z would serve a name the
+// naming rules keep out of it: the name of an address of a tenant, in no
+// zone more specific than z, that zoneBars refuses. It reads every named
+// address, as creating a zone is rare.
+func checkZoneNames(txn *memdb.Txn, z *Zone) error {
+	it, err := txn.Get(tableAddresses, "dns_name")
+	must(err)
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		a := raw.(*Address)
+		if a.Tenant == "" || a.DNSName == "" {
+			continue
+		}
+		name := strings.ToLower(strings.TrimSuffix(a.DNSName, "."))
+		if name != z.ID && !strings.HasSuffix(name, "."+z.ID) {
+			continue
+		}
+		if held := zoneOf(txn, name); held != nil && len(held.ID) > len(z.ID) {
+			continue // a zone below z serves it
+		}
+		if zoneBars(z, name, a.Tenant) {
+			return fieldErrf("name", ErrConflict, "zone %s would serve %s, the name of address %s (id %s) of tenant %s, which the naming rules keep out of this zone; rename or release that address first", z.ID, name, a.Address, a.ID, a.Tenant)
 		}
 	}
 	return nil

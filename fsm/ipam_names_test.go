@@ -93,6 +93,27 @@ func TestNameRules_EarlierProposer(t *testing.T) {
 
 // TestNameRules_Encoding checks that NameRules survives the hand-made
 // encoding and that an allocation without it keeps the earlier layout.
+// TestNameRules_NewZone creates zones over names taken before them: a
+// zone that would serve a name against the rules is refused; one below
+// it, which serves the name, keeps it out of the rules' reach.
+func TestNameRules_NewZone(t *testing.T) {
+	x, p, _ := namesFSM(t)
+	for _, name := range []string{"db.sub.example.test", "example.test", "ns1.shared.test"} {
+		x.allocReq(&AddressAllocateRequest{PrefixID: p.ID, Count: 1, Tenant: "acme", DNSName: name, NameRules: true})
+	}
+	x.fails(&ZoneCreateRequest{Zone: Zone{ID: "example.test", Tenant: "small"}, NameRules: true}, ErrConflict, "name", "zone example.test would serve db.sub.example.test, the name of address")
+	x.fails(&ZoneCreateRequest{Zone: Zone{ID: "shared.test"}, NameRules: true}, ErrConflict, "name", "would serve ns1.shared.test")
+	// Once acme's zone below serves db.sub.example.test, only the apex
+	// name is in the way; a zone of acme takes both.
+	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "sub.example.test", Tenant: "acme"}, NameRules: true})
+	x.fails(&ZoneCreateRequest{Zone: Zone{ID: "example.test", Tenant: "small"}, NameRules: true}, ErrConflict, "name", "would serve example.test,")
+	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "example.test", Tenant: "acme"}, NameRules: true})
+	// A shared zone takes a tenant's names below its apex.
+	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "test"}, NameRules: true})
+	// Without the rules (a command of an earlier version) it is taken.
+	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "shared.test"}})
+}
+
 func TestNameRules_Encoding(t *testing.T) {
 	req := &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"a"}, DNSName: "x.moxxie.test"}
 	old := encodeBinary(req)
@@ -153,6 +174,8 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "v", Name: "web"}}, true},
 		{&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "v"}}, false},
 		{&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", Allocation: IDAllocation{ID: "v"}, Confine: "acme"}, true},
+		{&ZoneCreateRequest{Zone: Zone{ID: "z.test"}, NameRules: true}, true},
+		{&ZoneCreateRequest{Zone: Zone{ID: "z.test"}}, false},
 		{&PrefixDeleteRequest{ID: "p", Reparent: true}, true},
 		{&PrefixDeleteRequest{ID: "p"}, false},
 		{&PrefixDeleteRequest{ID: "p", KeepQuarantine: true}, true},
