@@ -330,6 +330,15 @@ func (r *IDAllocateRequest) needsRules() bool {
 	return r.UniqueName && r.Allocation.Name != "" || r.Confine != ""
 }
 
+// rulesLevel is 2 for a confined allocation: Confine came after the
+// type's first mark (UniqueName).
+func (r *IDAllocateRequest) rulesLevel() int {
+	if r.Confine != "" {
+		return 2
+	}
+	return 0
+}
+
 // Type returns IDAllocateType.
 func (*IDAllocateRequest) Type() MessageType { return IDAllocateType }
 

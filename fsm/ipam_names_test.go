@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/moxxie/moxxie/ipam"
@@ -204,18 +205,56 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVLAN, Name: "p"}, Exclusive: true}, false},
 	} {
 		b := mustEncode(t, c.cmd)
-		if got := len(b) > 2 && b[1] == binaryMarker && b[2] == markedMsgpack; got != c.marked {
+		if got := len(b) > 2 && b[1] == binaryMarker && (b[2] == markedMsgpack || b[2] == markedMsgpackLevel); got != c.marked {
 			t.Errorf("%T %+v: marked %v, want %v", c.cmd, c.cmd, got, c.marked)
 		}
-		// What a server of the previous version did with the payload.
+		// What a server of a version without marks did with the payload.
 		if err := decodeMsgpack(b[1:], commands[c.cmd.Type()].new()); (err != nil) != c.marked {
 			t.Errorf("%T: an earlier version's msgpack decode gives %v; want an error: %v", c.cmd, err, c.marked)
+		}
+		// And one that knew the first mark only: it must not read a rule
+		// of a later level.
+		later := false
+		if l, ok := c.cmd.(laterRules); ok {
+			later = l.rulesLevel() > 1
+		}
+		if err := firstMarkDecode(b, commands[c.cmd.Type()].new()); (err != nil) != later {
+			t.Errorf("%T %+v: a first-mark version's decode gives %v; want an error: %v", c.cmd, c.cmd, err, later)
 		}
 		got, err := Decode(b)
 		if err != nil || !reflect.DeepEqual(got, c.cmd) {
 			t.Errorf("%T: round trip %+v, %v; want %+v", c.cmd, got, err, c.cmd)
 		}
 	}
+	// Rules added to a type after its first mark: the version before
+	// (which reads the first mark) must not take them for plain ones.
+	for _, cmd := range []Command{
+		&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", Allocation: IDAllocation{ID: "v"}, Confine: "acme"},
+		&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "v", Name: "web"}, Confine: "acme"},
+	} {
+		if err := firstMarkDecode(mustEncode(t, cmd), commands[cmd.Type()].new()); err == nil {
+			t.Errorf("%T %+v: the version before reads it without its newer rule", cmd, cmd)
+		}
+	}
+	// A level above this version's is refused, so that it halts.
+	b := mustEncode(t, &IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", Allocation: IDAllocation{ID: "v"}, Confine: "acme"})
+	b[3] = rulesLevel + 1
+	if _, err := Decode(b); err == nil || !strings.Contains(err.Error(), "upgrade it") {
+		t.Errorf("a command of level %d: %v", b[3], err)
+	}
+}
+
+// firstMarkDecode decodes b as a server that knew the first mark only
+// (markedMsgpack): it reads msgpack after that mark, and takes any other
+// byte after binaryMarker for a binary form the type does not have.
+func firstMarkDecode(b []byte, cmd Command) error {
+	if len(b) > 2 && b[1] == binaryMarker {
+		if b[2] != markedMsgpack {
+			return errBinaryCommand
+		}
+		return decodeMsgpack(b[3:], cmd)
+	}
+	return decodeMsgpack(b[1:], cmd)
 }
 
 func TestReverseTreeName(t *testing.T) {

@@ -183,7 +183,9 @@ func Encode(cmd Command) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.WriteByte(uint8(cmd.Type()))
-	if m, ok := cmd.(ruleMarked); ok && m.needsRules() {
+	if m, ok := cmd.(laterRules); ok && m.rulesLevel() > 1 {
+		buf.Write([]byte{binaryMarker, markedMsgpackLevel, byte(m.rulesLevel())})
+	} else if m, ok := cmd.(ruleMarked); ok && m.needsRules() {
 		buf.Write([]byte{binaryMarker, markedMsgpack})
 	}
 	if err := codec.NewEncoder(&buf, msgpackHandle).Encode(cmd); err != nil {
@@ -209,6 +211,15 @@ func decode(buf []byte, strs *binenc.Interner) (Command, error) {
 	cmd := c.new()
 	if _, ok := cmd.(ruleMarked); ok && len(buf) > 2 && buf[1] == binaryMarker && buf[2] == markedMsgpack {
 		if err := decodeMsgpack(buf[3:], cmd); err != nil {
+			return nil, fmt.Errorf("fsm: decode %s: %w", t, err)
+		}
+		return cmd, nil
+	}
+	if _, ok := cmd.(ruleMarked); ok && len(buf) > 3 && buf[1] == binaryMarker && buf[2] == markedMsgpackLevel {
+		if buf[3] > rulesLevel {
+			return nil, fmt.Errorf("fsm: decode %s: %w: it needs rules of level %d, and this server knows those up to %d: upgrade it", t, errBinaryCommand, buf[3], rulesLevel)
+		}
+		if err := decodeMsgpack(buf[4:], cmd); err != nil {
 			return nil, fmt.Errorf("fsm: decode %s: %w", t, err)
 		}
 		return cmd, nil
@@ -243,6 +254,30 @@ type ruleMarked interface {
 	// needsRules reports whether the command carries a mark that can
 	// change its outcome.
 	needsRules() bool
+}
+
+// markedMsgpackLevel follows binaryMarker in a msgpack command that asks
+// for rules of a level above the first (laterRules); the level follows
+// it. A server that knows ruleMarked commands reads the marked ones after
+// markedMsgpack: a rule added to a type that already had a mark would be
+// dropped by the version before (msgpack skips fields it does not know),
+// which would then apply the command by its older rules. That version
+// reads this byte as a binary form the type does not have and halts; a
+// later one halts on a level above its own.
+const markedMsgpackLevel = 0xFD
+
+// rulesLevel is the level of the newest rules this version knows. A rule
+// added to a command type that already has a mark (ruleMarked) gets the
+// next level, and the type's rulesLevel method returns it for commands
+// that carry that rule.
+const rulesLevel = 2
+
+// laterRules is implemented by ruleMarked commands with rules of a level
+// above the first.
+type laterRules interface {
+	// rulesLevel returns the level of the newest rule the command carries
+	// (0 or 1: none above the first).
+	rulesLevel() int
 }
 
 func encodeMsgpack(v any) ([]byte, error) {
