@@ -264,19 +264,23 @@ func (b *builder) pack(a *answer, k key, s *rrset) *answer {
 		ttl = min(ttl, s.ttl(i))
 	}
 	*a = answer{rrs: s.rrs, count: uint16(min(len(s.rrs), 0xffff))}
+	// What each record was added with is kept before the served copies
+	// get the set's TTL: without ttls, a record's own TTL is its header's.
 	plain := true
-	for i, rr := range s.rrs {
-		if rr.Header().Ttl != ttl {
-			rr = dns.Copy(rr)
-			rr.Header().Ttl = ttl
-			s.rrs[i] = rr
-		}
+	for i := range s.rrs {
 		plain = plain && s.ref(i) == 1 && s.ttl(i) == ttl
 	}
 	if !plain {
 		a.more = &rrsetMore{ttls: make([]uint32, len(s.rrs)), refs: make([]uint32, len(s.rrs))}
 		for i := range s.rrs {
 			a.more.ttls[i], a.more.refs[i] = s.ttl(i), s.ref(i)
+		}
+	}
+	for i, rr := range s.rrs {
+		if rr.Header().Ttl != ttl {
+			rr = dns.Copy(rr)
+			rr.Header().Ttl = ttl
+			s.rrs[i] = rr
 		}
 	}
 	a.wire, a.qlen = b.arena.packAnswer(k, a.rrs)

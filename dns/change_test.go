@@ -510,3 +510,37 @@ func TestRRsetSettle(t *testing.T) {
 		t.Fatalf("PTR set %v", p.rrs)
 	}
 }
+
+// TestRRsetKeepsOwnTTLs serves two PTR records of one address with the
+// least of their TTLs, and the other's own TTL once the first is gone,
+// after a change as after a rebuild.
+func TestRRsetKeepsOwnTTLs(t *testing.T) {
+	a := Record{Name: "20.0.0.10.in-addr.arpa.", Type: TypePTR, Value: "a.moxxie.test.", TTL: 120}
+	b := Record{Name: "20.0.0.10.in-addr.arpa.", Type: TypePTR, Value: "b.lab.moxxie.test.", TTL: 300}
+	ttls := func(ix *index) []uint32 {
+		ans, _, _ := ix.lookup(a.Name, dns.TypePTR)
+		var out []uint32
+		if ans != nil {
+			for _, rr := range ans.rrs {
+				out = append(out, rr.Header().Ttl)
+			}
+		}
+		return out
+	}
+	for _, order := range [][]Record{{a, b}, {b, a}} {
+		bd := newBuilder(&Records{Zones: changeZones(), Records: order})
+		if got := ttls(bd.ix); !slices.Equal(got, []uint32{120, 120}) {
+			t.Fatalf("both: TTLs %v, want the least for both", got)
+		}
+		// Changed twice, so that the set is made from a served answer.
+		bd.apply([]Change{{Add: []Record{{Name: "x.moxxie.test.", Type: TypeA, Value: "10.0.0.99"}}}})
+		changed, ok := bd.apply([]Change{{Remove: []Record{a}}})
+		if !ok {
+			t.Fatal("apply refused")
+		}
+		rebuilt := buildIndex(&Records{Zones: changeZones(), Records: []Record{b}})
+		if got, want := ttls(changed), ttls(rebuilt); !slices.Equal(got, []uint32{300}) || !slices.Equal(want, got) {
+			t.Fatalf("after the change: TTLs %v; rebuilt %v; want [300]", got, want)
+		}
+	}
+}
