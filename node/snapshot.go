@@ -48,8 +48,15 @@ func (s *Server) SnapshotRestore(ctx context.Context, meta fsm.WriteMeta, read f
 	if !marked {
 		// The mark did not commit under the fence: the writes that waited
 		// come first now, then the mark and its audit entry.
+		// Apply, not raftApply, which would record the server as the actor.
 		mark.Now, mark.SnapshotIndex = s.now().UnixNano(), a.Meta.Index
-		if _, err := s.raftApply(mark); err != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultApplyTimeout)
+		defer cancel()
+		res, _, err := s.Apply(ctx, mark)
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil {
 			s.logger.Warn("SOA serials stay at the restored snapshot's index until the next change, and the restore is not audited", "err", err)
 		}
 	}
