@@ -127,7 +127,7 @@ func (s *server) handleZoneDelete(c *call) error {
 	}
 	if !force {
 		// Deleting a zone takes every name it serves off the air at once.
-		n, a, err := s.b.State().ZoneNames(name)
+		n, a, up, err := s.b.State().ZoneNames(name)
 		if err != nil {
 			return err
 		}
@@ -136,8 +136,12 @@ func (s *server) handleZoneDelete(c *call) error {
 			if n > 1 {
 				names = fmt.Sprintf("%d names, such as %s", n, a.DNSName)
 			}
+			effect := "take them out of DNS"
+			if up != nil {
+				effect = fmt.Sprintf("hand them to zone %s, which the naming rules keep them out of", up.ID)
+			}
 			return &apiError{status: http.StatusConflict, code: CodeConflict, field: "name",
-				message: fmt.Sprintf("zone %s serves %s (address %s, id %s); deleting it would take them out of DNS: rename or release them first, or delete with force", name, names, a.Address, a.ID)}
+				message: fmt.Sprintf("zone %s serves %s (address %s, id %s); deleting it would %s: rename or release them first, or delete with force", name, names, a.Address, a.ID, effect)}
 		}
 	}
 	meta, err := s.writeMeta(c)

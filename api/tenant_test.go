@@ -479,4 +479,14 @@ func TestTenant_NamesOnlyInItsZones(t *testing.T) {
 	// server, takes them in.
 	wantStatus(t, w.do("POST", "/v1/dns/zones", `{"name":"future.test","tenant":"acme"}`), 201)
 	wantStatus(t, w.do("POST", "/v1/dns/zones", `{"name":"test"}`), 201)
+
+	// Deleting acme's zone inside globex's would hand acme's names to
+	// globex's zone: refused like a delete that takes them out of DNS.
+	wantStatus(t, w.do("POST", "/v1/dns/zones", `{"name":"a.globex.test","tenant":"acme"}`), 201)
+	wantStatus(t, w.do("POST", "/v1/ipam/prefixes/"+w.id["prefix acme"]+"/allocate", `{"dns_name":"www.a.globex.test"}`, user...), 201)
+	if e := wantError(t, w.do("DELETE", "/v1/dns/zones/a.globex.test", ""), 409, CodeConflict, "name"); !strings.Contains(e.Message, "would hand them to zone globex.test, which the naming rules keep them out of") {
+		t.Errorf("delete: %q", e.Message)
+	}
+	// Into a shared zone above, below its apex, they may go.
+	wantStatus(t, w.do("DELETE", "/v1/dns/zones/future.test", ""), 200)
 }

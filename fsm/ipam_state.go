@@ -566,19 +566,21 @@ func (s *Store) ZoneOf(name string) *Zone {
 }
 
 // ZoneNames returns how many addresses have a DNS name that forward zone
-// id serves (a name in it and in no more specific zone) and that no zone
-// would serve without it, and the first of them by name, or nil. When a
-// zone above id holds id, that zone serves them all. It reads every named
-// address: it is for deleting a zone, not for a hot path.
-func (s *Store) ZoneNames(id string) (int, *Address, error) {
+// id serves (a name in it and in no more specific zone) and that deleting
+// it would take out of DNS, or hand to the zone above it against the
+// naming rules (ipam_names.go), and the first of them by name, or nil;
+// and the zone above, which serves them then, or nil. It reads every
+// named address: it is for deleting a zone, not for a hot path.
+func (s *Store) ZoneNames(id string) (int, *Address, *Zone, error) {
 	id = strings.ToLower(strings.TrimSuffix(id, "."))
 	txn := s.db.Txn(false)
-	if i := strings.IndexByte(id, '.'); i >= 0 && zoneOf(txn, id[i+1:]) != nil {
-		return 0, nil, nil
+	var up *Zone
+	if i := strings.IndexByte(id, '.'); i >= 0 {
+		up = zoneOf(txn, id[i+1:])
 	}
 	it, err := txn.Get(tableAddresses, "dns_name")
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	n := 0
 	var first *Address
@@ -591,11 +593,14 @@ func (s *Store) ZoneNames(id string) (int, *Address, error) {
 		if z := zoneOf(txn, name); z == nil || z.ID != id {
 			continue
 		}
+		if up != nil && (a.Tenant == "" || !zoneBars(up, name, a.Tenant)) {
+			continue
+		}
 		if n++; first == nil {
 			first = a
 		}
 	}
-	return n, first, nil
+	return n, first, up, nil
 }
 
 // DNSData is what DNS serves, read in one transaction: the forward zones,
