@@ -127,11 +127,7 @@ func (s *server) handleZoneDelete(c *call) error {
 	}
 	if !force {
 		// Deleting a zone takes every name it serves off the air at once.
-		n, a, up, err := s.b.State().ZoneNames(name)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
+		if n, a, up := s.b.State().ZoneNames(name); n > 0 {
 			names := "1 name: " + a.DNSName
 			if n > 1 {
 				names = fmt.Sprintf("%d names, such as %s", n, a.DNSName)

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"iter"
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
@@ -62,15 +63,8 @@ func zoneBars(z *Zone, name, tenant string) bool {
 // zone more specific than z, that zoneBars refuses. It reads every named
 // address, as creating a zone is rare.
 func checkZoneNames(txn *memdb.Txn, z *Zone) error {
-	it, err := txn.Get(tableAddresses, "dns_name")
-	must(err)
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		a := raw.(*Address)
-		if a.Tenant == "" || a.DNSName == "" {
-			continue
-		}
-		name := strings.ToLower(strings.TrimSuffix(a.DNSName, "."))
-		if name != z.ID && !strings.HasSuffix(name, "."+z.ID) {
+	for a, name := range namedUnder(txn, z.ID) {
+		if a.Tenant == "" {
 			continue
 		}
 		if held := zoneOf(txn, name); held != nil && len(held.ID) > len(z.ID) {
@@ -81,6 +75,23 @@ func checkZoneNames(txn *memdb.Txn, z *Zone) error {
 		}
 	}
 	return nil
+}
+
+// namedUnder yields the addresses whose DNS name is domain or lies below
+// it, with the name in lower case without the final dot. It reads every
+// named address.
+func namedUnder(txn *memdb.Txn, domain string) iter.Seq2[*Address, string] {
+	return func(yield func(*Address, string) bool) {
+		it, err := txn.Get(tableAddresses, "dns_name")
+		must(err)
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			a := raw.(*Address)
+			name := strings.ToLower(strings.TrimSuffix(a.DNSName, "."))
+			if name != "" && (name == domain || strings.HasSuffix(name, "."+domain)) && !yield(a, name) {
+				return
+			}
+		}
+	}
 }
 
 // zoneOf returns the most specific zone that holds name, or nil.

@@ -571,25 +571,16 @@ func (s *Store) ZoneOf(name string) *Zone {
 // naming rules (ipam_names.go), and the first of them by name, or nil;
 // and the zone above, which serves them then, or nil. It reads every
 // named address: it is for deleting a zone, not for a hot path.
-func (s *Store) ZoneNames(id string) (int, *Address, *Zone, error) {
+func (s *Store) ZoneNames(id string) (int, *Address, *Zone) {
 	id = strings.ToLower(strings.TrimSuffix(id, "."))
 	txn := s.db.Txn(false)
 	var up *Zone
 	if i := strings.IndexByte(id, '.'); i >= 0 {
 		up = zoneOf(txn, id[i+1:])
 	}
-	it, err := txn.Get(tableAddresses, "dns_name")
-	if err != nil {
-		return 0, nil, nil, err
-	}
 	n := 0
 	var first *Address
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		a := raw.(*Address)
-		name := strings.ToLower(strings.TrimSuffix(a.DNSName, "."))
-		if name != id && !strings.HasSuffix(name, "."+id) {
-			continue
-		}
+	for a, name := range namedUnder(txn, id) {
 		if z := zoneOf(txn, name); z == nil || z.ID != id {
 			continue
 		}
@@ -600,7 +591,7 @@ func (s *Store) ZoneNames(id string) (int, *Address, *Zone, error) {
 			first = a
 		}
 	}
-	return n, first, up, nil
+	return n, first, up
 }
 
 // DNSData is what DNS serves, read in one transaction: the forward zones,
