@@ -268,7 +268,7 @@ func (s *server) handlePrefixAllocate(c *call) error {
 		PrefixID: id, Address: address, Fallback: req.Fallback, Force: req.Force,
 		Count: count, IDs: allocationIDs(count), Status: req.Status,
 		DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
-		NameRules: true, Confine: c.tenant,
+		NameRules: true, Confine: c.tenant, ReverseRule: true,
 	}
 	return s.allocate(c, cmd)
 }
@@ -288,7 +288,7 @@ func (s *server) handleAddressCreate(c *call) error {
 		VRF: req.VRF, Address: req.Address, Fallback: req.Fallback, Force: req.Force,
 		Count: 1, IDs: allocationIDs(1), Status: req.Status,
 		DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
-		NameRules: true, Confine: c.tenant,
+		NameRules: true, Confine: c.tenant, ReverseRule: true,
 	}
 	if c.tenant != "" {
 		if err := cmd.Validate(); err != nil {
@@ -451,7 +451,7 @@ func (s *server) handleAddressUpdate(c *call) error {
 	}
 	cmd := &fsm.AddressUpdateRequest{
 		ID: id, Status: req.Status, DNSName: req.DNSName, Tenant: req.Tenant, Project: req.Project, Owner: req.Owner, Description: req.Description,
-		NameRules: true, ProjectRules: true, Confine: c.tenant,
+		NameRules: true, ProjectRules: true, Confine: c.tenant, ReverseRule: true,
 	}
 	if err := cmd.Validate(); err != nil {
 		return err

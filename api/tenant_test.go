@@ -489,4 +489,14 @@ func TestTenant_NamesOnlyInItsZones(t *testing.T) {
 	}
 	// Into a shared zone above, below its apex, they may go.
 	wantStatus(t, w.do("DELETE", "/v1/dns/zones/future.test", ""), 200)
+
+	// An IP globex's address has a name at, in acme's own VRF: acme may
+	// hold it but not name it, which would add a PTR to globex's.
+	var g fsm.Address
+	mustJSON(t, wantStatus(t, w.do("PATCH", "/v1/ipam/addresses/"+w.id["address globex"], `{"dns_name":"db.globex.test"}`), 200), &g)
+	p := w.create("/v1/ipam/prefixes", `{"prefix":"10.2.0.0/24","vrf":"vrf-acme","tenant":"acme"}`, "id")
+	wantError(t, w.do("POST", "/v1/ipam/prefixes/"+p+"/allocate", `{"address":"`+g.Address+`","dns_name":"evil.acme.test"}`, user...), 409, CodeConflict, "dns_name")
+	var a AddressList
+	mustJSON(t, wantStatus(t, w.do("POST", "/v1/ipam/prefixes/"+p+"/allocate", `{"address":"`+g.Address+`"}`, user...), 201), &a)
+	wantError(t, w.do("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"dns_name":"evil.acme.test"}`, user...), 409, CodeConflict, "dns_name")
 }

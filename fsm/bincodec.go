@@ -108,7 +108,7 @@ func readWriteMeta(r *binenc.Reader, m *WriteMeta) {
 
 func (r *AddressAllocateRequest) binarySize() int {
 	n := writeMetaSize(&r.WriteMeta) + 3*binary.MaxVarintLen64 + 3 +
-		stringsSize(r.PrefixID, r.VRF, r.Address, r.Status, r.DNSName, r.Tenant, r.Project, r.Owner, r.Description, r.Confine)
+		stringsSize(r.PrefixID, r.VRF, r.Address, r.Status, r.DNSName, r.Tenant, r.Project, r.Owner, r.Description, r.Confine) + 1
 	return n + stringsSize(r.IDs...)
 }
 
@@ -127,16 +127,17 @@ func (r *AddressAllocateRequest) appendBinary(b []byte) []byte {
 	for _, s := range [...]string{r.Status, r.DNSName, r.Tenant, r.Project, r.Owner, r.Description} {
 		b = binenc.AppendString(b, s)
 	}
-	if r.NameRules || r.Confine != "" {
-		// Appended only when set: an allocation without them keeps the
-		// layout earlier versions read. A server that knows NameRules
-		// but not Confine finds bytes after the last field it knows (or
-		// NameRules written as false) and halts on the entry rather
-		// than apply it unconfined.
+	// The rules are appended only when set: an allocation without them
+	// keeps the layout earlier versions read, and one with NameRules alone
+	// the layout of the version that added it. A server of such a version
+	// finds bytes after the last field it knows, or NameRules written as
+	// false, and halts on the entry rather than apply it by its rules.
+	if r.NameRules || r.Confine != "" || r.ReverseRule {
 		b = binenc.AppendBool(b, r.NameRules)
-		if r.Confine != "" {
-			b = binenc.AppendString(b, r.Confine)
-		}
+	}
+	if r.Confine != "" || r.ReverseRule {
+		b = binenc.AppendString(b, r.Confine)
+		b = binenc.AppendBool(b, r.ReverseRule)
 	}
 	return b
 }
@@ -164,15 +165,18 @@ func (r *AddressAllocateRequest) decodeBinary(d *binenc.Reader) {
 	if !d.More() {
 		return
 	}
-	// Written only when one of them is set: NameRules is false only
-	// before a Confine, which is never empty.
+	// Written only when one of them is set: NameRules alone only when
+	// true, and Confine and ReverseRule together, not both empty.
 	r.NameRules = d.Bool("name rules")
-	if d.More() {
-		if r.Confine = d.SharedString("confine"); r.Confine == "" {
-			d.Fail("confine written empty")
+	if !d.More() {
+		if !r.NameRules {
+			d.Fail("name rules written as false")
 		}
-	} else if !r.NameRules {
-		d.Fail("name rules written as false")
+		return
+	}
+	r.Confine = d.SharedString("confine")
+	if r.ReverseRule = d.Bool("reverse rule"); r.Confine == "" && !r.ReverseRule {
+		d.Fail("confine and reverse rule written empty")
 	}
 }
 

@@ -14,7 +14,7 @@ func sampleAllocation() *AddressAllocateRequest {
 			TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
 		PrefixID: "p", VRF: "global", Address: "10.0.0.7", Fallback: true, Force: true, Count: 2, IDs: []string{"a", "b"},
 		Status: AddressReserved, DNSName: "web-1.example.com", Tenant: "acme", Project: "prod", Owner: "vm:101/net0", Description: "héllo",
-		NameRules: true, Confine: "acme",
+		NameRules: true, Confine: "acme", ReverseRule: true,
 	}
 }
 
@@ -25,13 +25,14 @@ func TestBinaryCommand_RoundTrip(t *testing.T) {
 	bare := &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"x"}}
 	named := &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"x"}, NameRules: true}
 	confinedOnly := &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"x"}, Confine: "acme"}
+	reverseOnly := &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"x"}, ReverseRule: true}
 	negative := &AddressAllocateRequest{WriteMeta: WriteMeta{Now: -5}, Count: -3}
 	entry, err := Encode(full)
 	if err != nil {
 		t.Fatal(err)
 	}
 	batch := &BatchRequest{Entries: [][]byte{entry, {byte(SettingUpsertType), 0x80}, {}}}
-	for _, c := range []Command{full, bare, named, confinedOnly, negative, batch, &BatchRequest{}} {
+	for _, c := range []Command{full, bare, named, confinedOnly, reverseOnly, negative, batch, &BatchRequest{}} {
 		buf, err := Encode(c)
 		if err != nil {
 			t.Fatal(err)
@@ -84,7 +85,7 @@ func TestBinaryCommand_ReadsPreviousFormat(t *testing.T) {
 func TestBinaryCommand_EarlierLayouts(t *testing.T) {
 	full := sampleAllocation()
 	base := *full
-	base.NameRules, base.Confine = false, ""
+	base.NameRules, base.Confine, base.ReverseRule = false, "", false
 	named := base
 	named.NameRules = true
 	confinedOnly := base
@@ -95,7 +96,7 @@ func TestBinaryCommand_EarlierLayouts(t *testing.T) {
 		t.Fatalf("NameRules: % x after the earlier layout, want 01", n[len(b):])
 	}
 	if !bytes.HasPrefix(f, n) || len(f) == len(n) {
-		t.Fatalf("Confine does not follow NameRules: % x", f[len(b):])
+		t.Fatalf("Confine and ReverseRule do not follow NameRules: % x", f[len(b):])
 	}
 	if !bytes.HasPrefix(c, b) || c[len(b)] != 0 {
 		t.Fatalf("Confine without NameRules: % x after the earlier layout, want NameRules false first", c[len(b):])
@@ -108,7 +109,7 @@ func TestBinaryCommand_Malformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	earlier := sampleAllocation()
-	earlier.NameRules, earlier.Confine = false, ""
+	earlier.NameRules, earlier.Confine, earlier.ReverseRule = false, "", false
 	base := encodeBinary(earlier)
 	cases := map[string][]byte{
 		"marker only":           good[:2],
@@ -116,6 +117,8 @@ func TestBinaryCommand_Malformed(t *testing.T) {
 		"trailing bytes":        append(bytes.Clone(good), 0),
 		"name rules false only": append(bytes.Clone(base), 0),
 		"confine empty":         append(bytes.Clone(base), 1, 0),
+		"rules written empty":   append(bytes.Clone(base), 1, 0, 0),
+		"no reverse rule":       append(bytes.Clone(base), 1, 1, 'a'),
 		"bool neither 0 1":      append(append([]byte{}, good[:3]...), 0, 0, 0, 0, 0, 0, 7),
 		"huge id count":         encodeBinary(&AddressAllocateRequest{}),
 		"binary settings":       {byte(SettingUpsertType), binaryMarker, binaryVersion},
@@ -127,9 +130,9 @@ func TestBinaryCommand_Malformed(t *testing.T) {
 	// strings; make the count claim far more IDs than there are bytes.
 	huge := cases["huge id count"]
 	cases["huge id count"] = append(huge[:len(huge)-7], 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0, 0, 0, 0)
-	// The optional NameRules and Confine end the payload: cut before
-	// either, or between them, it is a whole allocation of an earlier
-	// layout; cut inside one, it is malformed.
+	// The optional NameRules, Confine and ReverseRule end the payload:
+	// cut before them, or after NameRules, it is a whole allocation of an
+	// earlier layout; cut inside them, it is malformed.
 	for i := 3; i < len(good); i++ {
 		if i != len(base) && i != len(base)+1 {
 			cases["truncated"+string(rune('A'+i%26))+string(rune('a'+i/26))] = good[:i]

@@ -253,11 +253,11 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		AddressAllocateType: &AddressAllocateRequest{
 			WriteMeta: meta(16), PrefixID: "p", VRF: "red", Address: "10.0.0.5", Fallback: true, Force: true, Count: 1,
 			IDs: []string{"a"}, Status: "active", DNSName: "web.moxxie.test", Tenant: "t", Project: "p", Owner: "vm:101/net0", Description: "d",
-			NameRules: true, Confine: "t",
+			NameRules: true, Confine: "t", ReverseRule: true,
 		},
 		AddressUpdateType: &AddressUpdateRequest{
 			WriteMeta: meta(17), ID: "a", Status: str("reserved"), DNSName: str("db.moxxie.test"), Tenant: str("t"), Project: str("p"), Owner: str("ct:105"), Description: str("d"),
-			NameRules: true, ProjectRules: true, Confine: "t",
+			NameRules: true, ProjectRules: true, Confine: "t", ReverseRule: true,
 		},
 		AddressReleaseType: &AddressReleaseRequest{WriteMeta: meta(18), ID: "a", Force: true, Confine: "t"},
 		PoolCreateType: &PoolCreateRequest{WriteMeta: meta(19), Pool: Pool{

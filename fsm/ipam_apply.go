@@ -887,6 +887,13 @@ func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 			return nil, err
 		}
 	}
+	if req.ReverseRule && req.DNSName != "" {
+		for _, k := range keys {
+			if err := checkReverseName(txn, "dns_name", req.Tenant, sp.Addr(k), ""); err != nil {
+				return nil, err
+			}
+		}
+	}
 	out := &AddressList{Addresses: make([]*Address, len(keys))}
 	for i, k := range keys {
 		out.Addresses[i] = &Address{
@@ -973,6 +980,11 @@ func applyAddressUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	}
 	if req.NameRules && (a.DNSName != old.DNSName || a.Tenant != old.Tenant) {
 		if err := checkNameRules(txn, "dns_name", a.Tenant, a.DNSName, a.ID); err != nil {
+			return nil, err
+		}
+	}
+	if req.ReverseRule && a.DNSName != "" && (a.DNSName != old.DNSName || a.Tenant != old.Tenant) {
+		if err := checkReverseName(txn, "dns_name", a.Tenant, netip.MustParseAddr(a.Address), a.ID); err != nil {
 			return nil, err
 		}
 	}

@@ -178,6 +178,10 @@ type AddressAllocateRequest struct {
 	// meanwhile). A server of an earlier version halts on an entry with
 	// it rather than apply it unconfined (see appendBinary).
 	Confine string
+	// ReverseRule keeps a tenant's named addresses off IPs whose reverse
+	// name an address of another tenant, or of none, has in another VRF
+	// (checkReverseName); earlier versions named them.
+	ReverseRule bool
 
 	// idsFree is set by a batch's lookahead when no address has one of
 	// IDs (see lookahead); Apply then does not look them up again.
@@ -211,6 +215,23 @@ type AddressUpdateRequest struct {
 	// to: the address must be that tenant's when the command applies, not
 	// only when the API checked it (an admin may have moved it meanwhile).
 	Confine string `codec:",omitempty"`
+	// ReverseRule is as in AddressAllocateRequest.
+	ReverseRule bool `codec:",omitempty"`
+}
+
+// reverseRule is set when ReverseRule can refuse the update: it renames
+// the address or moves it to another tenant.
+func (r *AddressUpdateRequest) reverseRule() bool {
+	return r.ReverseRule && (r.DNSName != nil || r.Tenant != nil)
+}
+
+// rulesLevel is 2 when ReverseRule can refuse the update: it came after
+// the type's first mark.
+func (r *AddressUpdateRequest) rulesLevel() int {
+	if r.reverseRule() {
+		return 2
+	}
+	return 0
 }
 
 // needsRules is set when the naming rules can decide the update (it
@@ -218,7 +239,7 @@ type AddressUpdateRequest struct {
 // project, which ProjectRules may refuse, or when it is confined to a
 // tenant.
 func (r *AddressUpdateRequest) needsRules() bool {
-	return r.NameRules && (r.DNSName != nil || r.Tenant != nil) || r.projectRule() || r.Confine != ""
+	return r.NameRules && (r.DNSName != nil || r.Tenant != nil) || r.projectRule() || r.Confine != "" || r.reverseRule()
 }
 
 // projectRule is set when the update names a project that ProjectRules

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"iter"
+	"net/netip"
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
@@ -43,6 +44,35 @@ func checkNameRules(txn *memdb.Txn, field, tenant, name, self string) error {
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		if a := raw.(*Address); a.ID != self && a.Tenant != tenant {
 			return fieldErrf(field, ErrConflict, "%s is the name of an address that is not tenant %s's", name, tenant)
+		}
+	}
+	return nil
+}
+
+// checkReverseName returns an error naming field when an address of
+// tenant, with ID self, at ip, may not take a DNS name because an address
+// that is not the tenant's has a name at the same IP in another VRF. DNS
+// serves one reverse tree for every VRF, so both would answer for the IP's
+// reverse name, and the later would add its name to the earlier's. It
+// looks the IP up in every VRF.
+func checkReverseName(txn *memdb.Txn, field, tenant string, ip netip.Addr, self string) error {
+	if tenant == "" {
+		return nil
+	}
+	vrfs := []string{DefaultVRF}
+	it, err := txn.Get(tableVRFs, "id")
+	must(err)
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		vrfs = append(vrfs, raw.(*VRF).ID)
+	}
+	for _, vrf := range vrfs {
+		raw, err := txn.First(tableAddresses, "addr", vrf, ip)
+		must(err)
+		if raw == nil {
+			continue
+		}
+		if a := raw.(*Address); a.ID != self && a.DNSName != "" && a.Tenant != tenant {
+			return fieldErrf(field, ErrConflict, "%s has a reverse name already, from an address that is not tenant %s's in another VRF; DNS serves one reverse tree for all VRFs, so this address cannot be named", ip, tenant)
 		}
 	}
 	return nil

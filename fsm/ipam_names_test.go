@@ -115,6 +115,36 @@ func TestNameRules_NewZone(t *testing.T) {
 	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "shared.test"}})
 }
 
+// TestNameRules_ReverseName names one IP in two VRFs: a tenant's address
+// may not take a name while an address that is not the tenant's has one
+// at its IP in another VRF, since DNS serves one reverse tree for all.
+func TestNameRules_ReverseName(t *testing.T) {
+	x, p, _ := namesFSM(t)
+	x.ok(&VRFCreateRequest{VRF: VRF{ID: "red", Tenant: "acme"}})
+	red := x.ok(&PrefixCreateRequest{Prefix: Prefix{ID: "red-p", Prefix: "10.0.0.0/24", VRF: "red"}}).(*PrefixView)
+	held := x.allocReq(&AddressAllocateRequest{PrefixID: p.ID, Address: "10.0.0.50", Tenant: "small", DNSName: "mail.moxxie.test", NameRules: true, ReverseRule: true})
+	rule := func(r *AddressAllocateRequest) *AddressAllocateRequest {
+		r.IDs, r.NameRules, r.ReverseRule = make([]string, max(r.Count, 1)), true, true
+		for i := range r.IDs {
+			r.IDs[i] = x.id()
+		}
+		return r
+	}
+	x.fails(rule(&AddressAllocateRequest{PrefixID: red.ID, Address: "10.0.0.50", Tenant: "acme", DNSName: "evil.acme.moxxie.test"}), ErrConflict, "dns_name", "10.0.0.50 has a reverse name already")
+	// Unnamed, or of no tenant, or by an earlier proposer, it is taken.
+	mine := x.allocReq(&AddressAllocateRequest{PrefixID: red.ID, Address: "10.0.0.50", Tenant: "acme", NameRules: true, ReverseRule: true})
+	x.fails(&AddressUpdateRequest{ID: mine.ID, DNSName: str("evil.acme.moxxie.test"), NameRules: true, ReverseRule: true}, ErrConflict, "dns_name", "has a reverse name already")
+	x.ok(&AddressUpdateRequest{ID: mine.ID, Description: str("d"), NameRules: true, ReverseRule: true})
+	x.ok(&AddressUpdateRequest{ID: mine.ID, DNSName: str("evil.acme.moxxie.test"), NameRules: true})
+	x.ok(&AddressReleaseRequest{ID: mine.ID, Force: true})
+	x.allocReq(&AddressAllocateRequest{PrefixID: red.ID, Address: "10.0.0.50", DNSName: "admin.moxxie.test", NameRules: true, ReverseRule: true})
+	// Both ways: while red's address at the IP has a name, small may not
+	// rename its own there.
+	x.fails(&AddressUpdateRequest{ID: held.ID, DNSName: str("mx.moxxie.test"), NameRules: true, ReverseRule: true}, ErrConflict, "dns_name", "")
+	// A count of addresses is checked address by address.
+	x.fails(rule(&AddressAllocateRequest{PrefixID: red.ID, Count: 60, Tenant: "acme", DNSName: "many.acme.moxxie.test"}), ErrConflict, "dns_name", "has a reverse name already")
+}
+
 func TestNameRules_Encoding(t *testing.T) {
 	req := &AddressAllocateRequest{PrefixID: "p", Count: 1, IDs: []string{"a"}, DNSName: "x.moxxie.test"}
 	old := encodeBinary(req)
@@ -199,6 +229,8 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&PoolDeleteRequest{Kind: PoolVNI, ID: "p"}, false},
 		{&AddressUpdateRequest{ID: "a", Description: str("d"), Confine: "acme"}, true},
 		{&AddressReleaseRequest{ID: "a", Confine: "acme"}, true},
+		{&AddressUpdateRequest{ID: "a", DNSName: str("x.moxxie.test"), ReverseRule: true}, true},
+		{&AddressUpdateRequest{ID: "a", Description: str("d"), ReverseRule: true}, false},
 		{&AddressReleaseRequest{ID: "a"}, false},
 		{&IDReleaseRequest{Kind: PoolVLAN, ID: "v", Confine: "acme"}, true},
 		{&IDReleaseRequest{Kind: PoolVLAN, ID: "v"}, false},
@@ -231,6 +263,8 @@ func TestRuleMarks_Encoding(t *testing.T) {
 	for _, cmd := range []Command{
 		&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", Allocation: IDAllocation{ID: "v"}, Confine: "acme"},
 		&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "v", Name: "web"}, Confine: "acme"},
+		&AddressUpdateRequest{ID: "a", DNSName: str("x.moxxie.test"), NameRules: true, ReverseRule: true},
+		&AddressUpdateRequest{ID: "a", Tenant: str("acme"), ReverseRule: true},
 	} {
 		if err := firstMarkDecode(mustEncode(t, cmd), commands[cmd.Type()].new()); err == nil {
 			t.Errorf("%T %+v: the version before reads it without its newer rule", cmd, cmd)

@@ -1184,7 +1184,7 @@ func (o *opState) drAddress(p *fsm.DRPlan, it *fsm.DRItem) (string, error) {
 	req := &fsm.AddressAllocateRequest{
 		PrefixID: prefix, Count: 1, IDs: []string{api.NewID()}, Status: fsm.AddressActive, DNSName: it.DNSName,
 		Owner: drOwner(p.ID, it.VMID), Description: fmt.Sprintf("guest %d of site %s, failed over by plan %s", it.VMID, p.SourceSite, p.ID),
-		NameRules: true,
+		NameRules: true, ReverseRule: true,
 	}
 	list, err := o.r.s.applyKeyed(req, fmt.Sprintf("dr:%s:%d", o.op.ID, it.VMID))
 	if err != nil {

@@ -422,7 +422,7 @@ func (o *opState) allocate() ([]fsm.OpAddress, error) {
 		req := &fsm.AddressAllocateRequest{
 			PrefixID: n.PrefixID, Address: n.Address, Fallback: n.Address != "", Count: 1, IDs: []string{api.NewID()},
 			Status: fsm.AddressActive, DNSName: n.DNSName, Tenant: spec.Tenant, Project: spec.Project, Owner: owner(o.op.VMID, i),
-			Description: "vm " + spec.Name, NameRules: true,
+			Description: "vm " + spec.Name, NameRules: true, ReverseRule: true,
 		}
 		list, err := o.r.s.applyKeyed(req, fmt.Sprintf("op:%s:net%d", o.op.ID, i))
 		if err != nil {
