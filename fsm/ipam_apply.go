@@ -887,9 +887,10 @@ func applyAddressAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) 
 			return nil, err
 		}
 	}
-	if req.ReverseRule && req.DNSName != "" {
+	if req.ReverseRule && req.DNSName != "" && req.Tenant != "" {
+		vrfs := allVRFs(txn)
 		for _, k := range keys {
-			if err := checkReverseName(txn, "dns_name", req.Tenant, sp.Addr(k), ""); err != nil {
+			if err := checkReverseName(txn, vrfs, "dns_name", req.Tenant, sp.Addr(k), ""); err != nil {
 				return nil, err
 			}
 		}
@@ -984,7 +985,7 @@ func applyAddressUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		}
 	}
 	if req.ReverseRule && a.DNSName != "" && (a.DNSName != old.DNSName || a.Tenant != old.Tenant) {
-		if err := checkReverseName(txn, "dns_name", a.Tenant, netip.MustParseAddr(a.Address), a.ID); err != nil {
+		if err := checkReverseName(txn, allVRFs(txn), "dns_name", a.Tenant, netip.MustParseAddr(a.Address), a.ID); err != nil {
 			return nil, err
 		}
 	}

@@ -54,16 +54,10 @@ func checkNameRules(txn *memdb.Txn, field, tenant, name, self string) error {
 // that is not the tenant's has a name at the same IP in another VRF. DNS
 // serves one reverse tree for every VRF, so both would answer for the IP's
 // reverse name, and the later would add its name to the earlier's. It
-// looks the IP up in every VRF.
-func checkReverseName(txn *memdb.Txn, field, tenant string, ip netip.Addr, self string) error {
+// looks the IP up in each of vrfs, which allVRFs returns.
+func checkReverseName(txn *memdb.Txn, vrfs []string, field, tenant string, ip netip.Addr, self string) error {
 	if tenant == "" {
 		return nil
-	}
-	vrfs := []string{DefaultVRF}
-	it, err := txn.Get(tableVRFs, "id")
-	must(err)
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		vrfs = append(vrfs, raw.(*VRF).ID)
 	}
 	for _, vrf := range vrfs {
 		raw, err := txn.First(tableAddresses, "addr", vrf, ip)
@@ -76,6 +70,17 @@ func checkReverseName(txn *memdb.Txn, field, tenant string, ip netip.Addr, self 
 		}
 	}
 	return nil
+}
+
+// allVRFs returns the IDs of every VRF, the default one first.
+func allVRFs(txn *memdb.Txn) []string {
+	vrfs := []string{DefaultVRF}
+	it, err := txn.Get(tableVRFs, "id")
+	must(err)
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		vrfs = append(vrfs, raw.(*VRF).ID)
+	}
+	return vrfs
 }
 
 // zoneBars reports whether zone z, serving name, may not serve it for an
