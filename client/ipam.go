@@ -606,11 +606,7 @@ func (c *Client) AddressUpdate(ctx context.Context, id string, u AddressUpdate, 
 // AddressRelease releases an address (DELETE /v1/ipam/addresses/{id}). It
 // stays in quarantine for the ipam.quarantine setting unless force is set.
 func (c *Client) AddressRelease(ctx context.Context, id string, force bool, w *WriteOptions) (*AddressRelease, *Meta, error) {
-	r := newWrite(http.MethodDelete, itemPath(addressesPath, id), w.key())
-	if force {
-		r.query = url.Values{"force": {"true"}}
-	}
-	return decodeOne[AddressRelease](ctx, c, r)
+	return decodeOne[AddressRelease](ctx, c, deleteRequest(itemPath(addressesPath, id), force, w))
 }
 
 // decodeOne makes request r and decodes its answer.
@@ -762,11 +758,17 @@ func (c *Client) ZoneUpdate(ctx context.Context, name string, u ZoneUpdate, w *W
 // While addresses have names it serves the server refuses (409) unless
 // force is set.
 func (c *Client) ZoneDelete(ctx context.Context, name string, force bool, w *WriteOptions) (*Zone, *Meta, error) {
-	r := newWrite(http.MethodDelete, itemPath(zonesPath, name), w.key())
+	return decodeOne[Zone](ctx, c, deleteRequest(itemPath(zonesPath, name), force, w))
+}
+
+// deleteRequest returns a DELETE of path, with ?force=true when force is
+// set.
+func deleteRequest(path string, force bool, w *WriteOptions) *request {
+	r := newWrite(http.MethodDelete, path, w.key())
 	if force {
 		r.query = url.Values{"force": {"true"}}
 	}
-	return decodeOne[Zone](ctx, c, r)
+	return r
 }
 
 // itemPath returns the path of one object of a collection.

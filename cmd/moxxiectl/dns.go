@@ -111,8 +111,9 @@ func (a *app) zoneDeleteCommand() *cobra.Command {
 		Use:   "delete NAME",
 		Short: "Delete a DNS zone",
 		Long: `Delete a DNS zone. While addresses have names the zone serves it is refused,
-naming how many and the first: deleting it would take them out of DNS.
---force deletes it anyway.`,
+naming how many and the first, when deleting it would take them out of DNS or
+hand them to a zone above it against the tenant naming rules; a zone above
+that may serve them takes them over. --force deletes it anyway.`,
 		Args: exactArgs("NAME"),
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			z, _, err := c.ZoneDelete(ctx, args[0], force, nil)
