@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/moxxie/moxxie/api"
 	"github.com/moxxie/moxxie/fsm"
 )
 
@@ -357,5 +361,72 @@ func TestMultiNode_NewLeaderWaitsForItsBarrier(t *testing.T) {
 	leader.consistentReady.Store(true)
 	if r := <-done; r.status != http.StatusOK {
 		t.Fatalf("write after the barrier: %d %s", r.status, r.body)
+	}
+}
+
+// TestMultiNode_WonWhileItWaited: a request that waited on a follower for
+// a leader, until the follower itself won the election, is served there
+// once its barrier is through, within the hold timeout: it was forwarded
+// (by this server to itself), and the handler does not hold a forwarded
+// request, so Forward holds it. After the hold timeout it gets the 503
+// that says why.
+func TestMultiNode_WonWhileItWaited(t *testing.T) {
+	servers := TestCluster(t, 3, func(c *Config) { c.HoldTimeout = Duration(time.Second) })
+	leader := WaitForLeader(t, servers...)
+	token := bootstrapToken(t, leader)
+	WaitForResult(t, 10*time.Second, func() error {
+		if !leader.consistentReady.Load() {
+			return fmt.Errorf("barrier of %s not through", leader.ID())
+		}
+		return nil
+	})
+	leader.consistentReady.Store(false) // as right after its election
+	forward := func(value string) (*http.Response, error) {
+		// As the API layer hands a request to Forward on a follower.
+		req, err := http.NewRequest("PUT", leader.URL()+"/v1/cluster/settings/k", strings.NewReader(`{"value":"`+value+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.RemoteAddr = "127.0.0.1:1"
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Moxxie-Forwarded", leader.ID())
+		return leader.Forward(req)
+	}
+	type answer struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := forward("held")
+		done <- answer{resp, err}
+	}()
+	select {
+	case a := <-done:
+		t.Fatalf("answered before the barrier: %v %v", a.resp, a.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	leader.consistentReady.Store(true)
+	a := <-done
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	body, _ := io.ReadAll(a.resp.Body)
+	a.resp.Body.Close()
+	if a.resp.StatusCode != http.StatusOK {
+		t.Fatalf("write after the barrier: %d %s", a.resp.StatusCode, body)
+	}
+	if _, set, _ := leader.State().Setting(nil, "k"); set == nil || set.Value != "held" {
+		t.Fatalf("setting after the held write: %+v", set)
+	}
+	// Never ready within the hold timeout: the reason, nothing proposed.
+	leader.consistentReady.Store(false)
+	defer leader.consistentReady.Store(true)
+	if _, err := forward("late"); !errors.Is(err, api.ErrNoLeader) || !strings.Contains(err.Error(), "still applying the log") {
+		t.Fatalf("after the hold timeout: %v", err)
+	}
+	if _, set, _ := leader.State().Setting(nil, "k"); set.Value != "held" {
+		t.Fatalf("a refused write was applied: %+v", set)
 	}
 }

@@ -53,9 +53,16 @@ func (s *Server) Forward(r *http.Request) (resp *http.Response, err error) {
 		addr, id := s.raft.LeaderWithID()
 		if string(id) == s.cfg.NodeID {
 			// This server won an election while the request waited.
-			return s.serveLocal(r, bytes.NewReader(body), int64(len(body))), nil
-		}
-		if addr != "" {
+			if err := s.awaitLeadingFor(ctx, r); !errors.Is(err, api.ErrNotLeader) {
+				if err != nil && lost != nil && r.Context().Err() == nil {
+					return nil, lost // an earlier attempt may have been applied
+				}
+				if err != nil {
+					return nil, err
+				}
+				return s.serveLocal(r, bytes.NewReader(body), int64(len(body))), nil
+			}
+		} else if addr != "" {
 			if span != nil {
 				span.SetAttributes(attrLeader.String(string(id)))
 			}
@@ -115,7 +122,12 @@ func (s *Server) forwardStream(r *http.Request) (*http.Response, error) {
 		addr, id := s.raft.LeaderWithID()
 		switch {
 		case string(id) == s.cfg.NodeID:
-			return s.serveLocal(r, r.Body, r.ContentLength), nil
+			if err := s.awaitLeadingFor(ctx, r); !errors.Is(err, api.ErrNotLeader) {
+				if err != nil {
+					return nil, err
+				}
+				return s.serveLocal(r, r.Body, r.ContentLength), nil
+			}
 		case addr != "":
 			return s.forwardPlain(r, fwdTarget{addr: string(addr), id: string(id), changed: changed}, r.Body, r.ContentLength)
 		}
@@ -266,6 +278,20 @@ func notProposed(resp *http.Response) bool {
 		return false
 	}
 	return true
+}
+
+// awaitLeadingFor holds r, which waited for a leader and now finds this
+// server leading, until the server is ready to serve it (AwaitLeading),
+// within the hold timeout of ctx: served here as a forwarded request, the
+// handler would not hold it. It answers api.ErrNotLeader when the server
+// stopped leading meanwhile, and when the hold timeout passes the reason
+// the server is not ready.
+func (s *Server) awaitLeadingFor(ctx context.Context, r *http.Request) error {
+	err := s.AwaitLeading(ctx, true)
+	if errors.Is(err, api.ErrTimeout) && r.Context().Err() == nil {
+		return s.catchingUp()
+	}
+	return err
 }
 
 // serveLocal runs a request that was waiting for a leader through this
