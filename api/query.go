@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -97,6 +98,31 @@ func checkPreconditions(c *call) error {
 	return nil
 }
 
+// parseQuery parses a query string, refusing one that url.Values would
+// quietly cut short: it drops a pair with a bad percent escape or a
+// semicolon, so ?prefix_id=x%zz would list every address and
+// ?force=%zz release without force. The error names the pair's parameter.
+func parseQuery(raw string) (url.Values, error) {
+	q, err := url.ParseQuery(raw)
+	if err == nil {
+		return q, nil
+	}
+	for pair := range strings.SplitSeq(raw, "&") {
+		key, value, _ := strings.Cut(pair, "=")
+		name, kerr := url.QueryUnescape(key)
+		if kerr != nil {
+			name = key
+		}
+		switch _, verr := url.QueryUnescape(value); {
+		case strings.Contains(pair, ";"):
+			return nil, invalid(name, "query parameter %q holds a semicolon: send it as %%3B (a semicolon does not separate parameters)", name)
+		case kerr != nil || verr != nil:
+			return nil, invalid(name, "query parameter %q is not URL-encoded: a %% must start an escape of two hex digits (%%25 for a %% itself)", name)
+		}
+	}
+	return nil, invalid("query", "the query string cannot be parsed: %v", err)
+}
+
 // checkQuery refuses a query parameter the call's route does not take,
 // naming it and the ones it does; one given more than once: every
 // parameter takes one value, and a proxy or log in front may read another
@@ -109,6 +135,11 @@ func checkQuery(c *call) error {
 		// send bare addresses).
 		return nil
 	}
+	q, err := parseQuery(c.r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	c.query = q
 	var repeated []string
 	for name, vs := range c.q() {
 		if len(vs) > 1 {

@@ -64,6 +64,33 @@ func TestQuery_UnknownParametersAreRefused(t *testing.T) {
 	wantStatus(t, ts.do("GET", "/v1/ipam/prefixes?consistent", ""), 200)
 }
 
+// TestQuery_UnparsableIsRefused: a pair url.Values would drop (a bad
+// percent escape, a semicolon) is refused, naming its parameter, rather
+// than served as if it were not there: a list without its filter, a
+// release without force.
+func TestQuery_UnparsableIsRefused(t *testing.T) {
+	ts := newLeader(t)
+	before := ts.b.applies.Load()
+	for _, c := range []struct{ method, target, field, says string }{
+		{"GET", "/v1/ipam/addresses?prefix_id=nope%zz", "prefix_id", "not URL-encoded"},
+		{"GET", "/v1/ipam/addresses?vrf=blue;x", "vrf", "semicolon"},
+		{"GET", "/v1/ipam/prefixes?limit=5&vrf=nope%zz", "vrf", "not URL-encoded"},
+		{"GET", "/v1/ipam/prefixes?vr%zzf=x", "vr%zzf", "not URL-encoded"},
+		{"DELETE", "/v1/ipam/addresses/a?force=%zz", "force", "not URL-encoded"},
+		{"GET", "/v1/cluster/settings?site=%zz", "site", "not URL-encoded"},
+	} {
+		e := wantError(t, ts.do(c.method, c.target, ""), 400, CodeInvalidRequest, c.field)
+		if !strings.Contains(e.Message, c.says) {
+			t.Errorf("%s %s: message %q", c.method, c.target, e.Message)
+		}
+	}
+	if n := ts.b.applies.Load(); n != before {
+		t.Fatalf("%d refused requests reached Apply", n-before)
+	}
+	// Escapes that parse are fine.
+	wantStatus(t, ts.do("GET", "/v1/ipam/addresses?dns_name=web%2Emoxxie.test&vrf=%67lobal", ""), 200)
+}
+
 // TestQuery_PreconditionsAreRefused: a write with If-Match and the like is
 // refused, not carried out without its condition; a read ignores them.
 func TestQuery_PreconditionsAreRefused(t *testing.T) {

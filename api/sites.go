@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -125,8 +126,10 @@ func (s *server) handleSiteForget(c *call) error {
 // forwardSite passes a request with ?site=NAME on to that site and copies
 // its answer back; it reports false when the request is for this site.
 func (s *server) forwardSite(w *responseWriter, r *http.Request) bool {
-	name := r.URL.Query().Get("site")
-	if name == "" {
+	// A query string that does not parse is refused by checkQuery.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	name := q.Get("site")
+	if err != nil || name == "" {
 		return false
 	}
 	sb, ok := s.b.(SiteBackend)
