@@ -73,16 +73,15 @@ func (f *namedFeed) commit(txn *memdb.Txn) {
 		if c.Table != tableAddresses {
 			continue
 		}
-		before, _ := c.Before.(*Address)
-		after, _ := c.After.(*Address)
-		if (before == nil || before.DNSName == "") && (after == nil || after.DNSName == "") {
+		if !named(c.Before) && !named(c.After) {
 			continue
 		}
+		after, _ := c.After.(*Address)
 		nc := NamedChange{After: after}
 		if after != nil {
 			nc.ID = after.ID
 		} else {
-			nc.ID = before.ID
+			nc.ID = c.Before.(*Address).ID
 		}
 		if len(f.ring) < f.size {
 			f.ring = append(f.ring, nc)
@@ -96,6 +95,25 @@ func (f *namedFeed) commit(txn *memdb.Txn) {
 		close(f.changed)
 		f.changed = make(chan struct{})
 	}
+}
+
+// touchNamed records index as the last change of DNS names when txn, which
+// tracks its changes, changed an address that has a dns_name before or
+// after it. DNS serves the index as its zones' serial, so it must move
+// with the names and only with them, alike on every server however its
+// store came about (applied, or read from a snapshot).
+func touchNamed(txn *memdb.Txn, index uint64) error {
+	for _, c := range txn.Changes() {
+		if c.Table == tableAddresses && (named(c.Before) || named(c.After)) {
+			return touchTable(txn, indexDNSNames, index)
+		}
+	}
+	return nil
+}
+
+func named(raw any) bool {
+	a, _ := raw.(*Address)
+	return a != nil && a.DNSName != ""
 }
 
 // tracksNamed reports whether the transaction applying cmds must track its

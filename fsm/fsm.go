@@ -186,8 +186,11 @@ func (f *FSM) applyOne(index uint64, cmd Command) *Result {
 	r := f.applyTxn(txn, index, cmd, nil, false)
 	if r.Err == nil {
 		f.idem.flush(txn)
-		commit(st, txn, track)
-	} else if cmd.Meta().Audit != nil {
+		if err := commit(st, txn, track, index); err != nil {
+			r = &Result{Err: err}
+		}
+	}
+	if r.Err != nil && cmd.Meta().Audit != nil {
 		// A refused client write changes nothing but the audit log.
 		txn.Abort()
 		f.audit.reset()
@@ -279,7 +282,16 @@ func (f *FSM) applyChunk(index uint64, cmds []Command, out []*Result) {
 		}
 	}
 	f.idem.flush(txn)
-	commit(st, txn, track)
+	if err := commit(st, txn, track, index); err != nil {
+		txn.Abort()
+		f.audit.reset()
+		f.idem.reset()
+		la.forget(cmds)
+		for i := range out {
+			out[i] = &Result{Err: err}
+		}
+		return
+	}
 	f.audit.reset()
 	for i, c := range cmds {
 		if c != nil {
@@ -343,14 +355,19 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command, rec *Idempoten
 	return &Result{Value: v, JSON: body}
 }
 
-// commit commits txn, through st's named-address feed when track says
-// the transaction tracks its changes for it.
-func commit(st *Store, txn *memdb.Txn, track bool) {
-	if track {
-		st.named.commit(txn)
-	} else {
+// commit commits txn, applied at index, through st's named-address feed
+// when track says the transaction tracks its changes for it, recording
+// first the index of a change of DNS names (touchNamed).
+func commit(st *Store, txn *memdb.Txn, track bool, index uint64) error {
+	if !track {
 		txn.Commit()
+		return nil
 	}
+	if err := touchNamed(txn, index); err != nil {
+		return err
+	}
+	st.named.commit(txn)
+	return nil
 }
 
 func (f *FSM) done(cmd Command, r *Result) *Result {

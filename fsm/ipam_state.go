@@ -600,7 +600,9 @@ func (s *Store) ZoneNames(id string) (int, *Address, *Zone) {
 // (DNSChanges).
 type DNSData struct {
 	// Index is the raft index of the last change to zones, prefixes or
-	// addresses.
+	// addresses with a DNS name (before or after the change): the zones'
+	// serial, equal on every server at the same state however its store
+	// came about.
 	Index    uint64
 	Zones    []*Zone
 	Prefixes []*Prefix
@@ -656,7 +658,11 @@ func (s *Store) DNSChanges(ws memdb.WatchSet, cursor uint64) (*DNSData, bool, er
 
 // dnsZones reads the index, zones and active prefixes of DNSData in txn.
 func (s *Store) dnsZones(ws memdb.WatchSet, txn *memdb.Txn) (*DNSData, error) {
-	d := &DNSData{Index: s.tableIndex(txn, tableZones, tablePrefixes, tableAddresses)}
+	// A state from a version before the names' row (which took the index
+	// of any address change) may serve a lower serial than that version
+	// did, for the same records, until the next change of DNS: it gets a
+	// serial above every earlier one.
+	d := &DNSData{Index: s.tableIndex(txn, tableZones, tablePrefixes, indexDNSNames)}
 	// The zones' index row moves also without a zone changing: after a
 	// restore (RestoreMarkRequest), to move the serials on.
 	ch, _, err := txn.FirstWatch(tableIndex, "id", tableZones)

@@ -24,6 +24,10 @@ const (
 	tableIPAMClock   = "ipam_clock"
 	ipamClockID      = "clock"
 	quarantineSetKey = "ipam.quarantine"
+	// indexDNSNames is no table: its row in the index table holds the
+	// raft index of the last change of an address with a dns_name before
+	// or after it (DNSData.Index).
+	indexDNSNames = "dns_names"
 )
 
 // DefaultVRF is the VRF every prefix belongs to unless it names another.

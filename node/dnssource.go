@@ -269,8 +269,9 @@ func (s *dnsSource) isCurrent() bool {
 //     listed once however many prefixes share them (overlapping VRFs).
 //
 // Names outside every forward zone are not served. Every zone's SOA serial
-// is the store index of the last change to zones, prefixes or addresses,
-// the same on every server at the same state. Forward zones' name server
+// is the store index of the last change to zones, prefixes or named
+// addresses (fsm.DNSData.Index), the same on every server at the same
+// state. Forward zones' name server
 // is "ns1.<zone>." and their mailbox "hostmaster.<zone>." (the dns package
 // defaults); reverse zones name those of the oldest forward zone (the
 // first created), since a name under in-addr.arpa. is no host: a zone

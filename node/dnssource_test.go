@@ -492,6 +492,10 @@ func TestDNSSource_ChangesReplayToSnapshot(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 3))
 			tf := newTestFSM(t, "moxxie.test", "10.0.0.0/24")
 			src := newDNSSource(tf.f, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+			ws := memdb.NewWatchSet()
+			if err := src.refresh(ws); err != nil {
+				t.Fatal(err)
+			}
 			start, _ := src.Snapshot()
 			mirror := dns.NewStaticSource(start)
 			version := start.Version
@@ -501,10 +505,14 @@ func TestDNSSource_ChangesReplayToSnapshot(t *testing.T) {
 			for step := range 150 {
 				var cmd fsm.Command
 				switch op := r.IntN(10); {
-				case op < 4: // allocate a named address in some prefix
+				case op < 4: // allocate an address in some prefix, most named
 					id := fmt.Sprintf("a%d", step)
 					pid := []string{"p-moxxie.test", "p1", "p2", "p3"}[r.IntN(4)]
-					cmd = &fsm.AddressAllocateRequest{PrefixID: pid, IDs: []string{id}, DNSName: randomDNSName(r, zones)}
+					name := randomDNSName(r, zones)
+					if r.IntN(4) == 0 {
+						name = ""
+					}
+					cmd = &fsm.AddressAllocateRequest{PrefixID: pid, IDs: []string{id}, DNSName: name}
 					ids = append(ids, id)
 				case op < 6 && len(ids) > 0: // rename
 					name := randomDNSName(r, zones)
@@ -529,8 +537,12 @@ func TestDNSSource_ChangesReplayToSnapshot(t *testing.T) {
 					continue
 				}
 				tf.try(cmd) // many fail (a zone that exists, a prefix in use): as they may
-				if err := src.refresh(memdb.NewWatchSet()); err != nil {
-					t.Fatal(err)
+				if fired(ws) {
+					// As run does: it reads again when woken.
+					ws = memdb.NewWatchSet()
+					if err := src.refresh(ws); err != nil {
+						t.Fatal(err)
+					}
 				}
 				changes, v, _, ok := src.Changes(version)
 				if !ok {
@@ -547,9 +559,27 @@ func TestDNSSource_ChangesReplayToSnapshot(t *testing.T) {
 				if g, w := recordsString(got), recordsString(want); g != w {
 					t.Fatalf("step %d (%T): replayed:\n%s\nwhole:\n%s", step, cmd, g, w)
 				}
+				// A server that starts now (reads the store whole) serves
+				// the same, serials included.
+				fresh, _ := newDNSSource(tf.f, src.logger).Snapshot()
+				if g, w := recordsString(fresh), recordsString(want); g != w {
+					t.Fatalf("step %d (%T): read by a new source:\n%s\nfollowed:\n%s", step, cmd, g, w)
+				}
 			}
 		})
 	}
+}
+
+// fired reports whether a channel of ws was closed.
+func fired(ws memdb.WatchSet) bool {
+	for ch := range ws {
+		select {
+		case <-ch:
+			return true
+		default:
+		}
+	}
+	return false
 }
 
 // checkChangeRules checks that c, applied to before, keeps dns.Change's
