@@ -275,7 +275,8 @@ func (s *dnsSource) isCurrent() bool {
 // is "ns1.<zone>." and their mailbox "hostmaster.<zone>." (the dns package
 // defaults); reverse zones name those of the oldest forward zone (the
 // first created), since a name under in-addr.arpa. is no host: a zone
-// created later does not change them. Nothing serves an address
+// created later does not change them. Without a forward zone no reverse
+// zone is served. Nothing serves an address
 // for ns1.<zone>: allocate one with that dns_name to delegate to Moxxie.
 func dnsRecords(d *fsm.DNSData) *dns.Records {
 	return newDNSView(d).records(d.Index, d.Addresses)
@@ -308,11 +309,13 @@ func newDNSView(d *fsm.DNSData) *dnsView {
 		}
 		v.zones = append(v.zones, dns.Zone{Name: name + ".", Kind: dns.ZoneForward, TTL: z.TTL})
 	}
-	var revNS []string
-	var revMbox string
-	if first != "" {
-		revNS, revMbox = []string{"ns1." + first + "."}, "hostmaster."+first+"."
+	if first == "" {
+		// No reverse zone either: it would hold no PTR (every one is of a
+		// name in a forward zone) and could name no server but one under
+		// itself, which has no address.
+		return v
 	}
+	revNS, revMbox := []string{"ns1." + first + "."}, "hostmaster."+first+"."
 	for _, p := range d.Prefixes {
 		pfx, err := netip.ParsePrefix(p.Prefix)
 		if err != nil || dns.Aggregate(pfx) {
