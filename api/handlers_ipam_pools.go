@@ -249,7 +249,7 @@ func checkRangeEnds(k *poolKind, ranges []ipam.IDRange) error {
 			field = "last"
 		}
 		if r.First == 0 || r.Last == 0 {
-			return invalid(fmt.Sprintf("ranges[%d].%s", i, field), "range %d-%d: first and last are both required and at least %d (for one ID give the same number twice)", r.First, r.Last, k.all.First)
+			return invalid(fmt.Sprintf("ranges[%d].%s", i, field), "range %d-%d: %s is missing or 0, which is no %s: give first and last, each from %d to %d (for one %s give the same number twice)", r.First, r.Last, field, k.itemNoun, k.all.First, k.all.Last, k.itemNoun)
 		}
 	}
 	return nil

@@ -37,6 +37,7 @@ func (a *app) zoneCommand() *cobra.Command {
 	create.Flags().Uint32Var(&req.TTL, "ttl", 0, "TTL of the zone's records in seconds (default: the server's)")
 	create.Flags().StringVar(&req.Tenant, "tenant", "", "tenant owning the zone")
 	create.Flags().StringVar(&req.Description, "description", "", "what the zone is for")
+	refusesEmpty(create)
 	return group("zone", "Manage forward DNS zones",
 		a.readCommand("list", "List DNS zones", exactArgs(),
 			func(ctx context.Context, c *client.Client, q *client.QueryOptions, _ []string) error {

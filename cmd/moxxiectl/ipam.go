@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -100,11 +101,36 @@ func showList[T any](a *app, list []T, text func(w io.Writer) error) error {
 	return a.show(list, text)
 }
 
+// refusesEmpty makes cmd, which creates or allocates, refuse a string
+// flag given an empty value, a description aside: a script's --vrf "$VRF"
+// or --dns-name "$NAME" with the variable unset would otherwise create in
+// the default VRF, or allocate without the name it meant. It runs before
+// cmd's own PreRunE.
+func refusesEmpty(cmd *cobra.Command) *cobra.Command {
+	pre := cmd.PreRunE
+	cmd.PreRunE = func(c *cobra.Command, args []string) error {
+		var names []string
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if f.Value.Type() == "string" && f.Name != "description" {
+				names = append(names, f.Name)
+			}
+		})
+		if err := noEmpty(c, names...); err != nil {
+			return err
+		}
+		if pre != nil {
+			return pre(c, args)
+		}
+		return nil
+	}
+	return cmd
+}
+
 // idempotencyFlag is the --idempotency-key flag of allocating commands.
-type idempotencyFlag struct{ key string }
+type idempotencyFlag struct{ key keyValue }
 
 func (f *idempotencyFlag) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.key, "idempotency-key", "",
+	cmd.Flags().Var(&f.key, "idempotency-key",
 		"Idempotency-Key to send instead of a random one: the same command run again with the same key returns the first result")
 }
 
@@ -112,8 +138,26 @@ func (f *idempotencyFlag) options() *client.WriteOptions {
 	if f.key == "" {
 		return nil
 	}
-	return &client.WriteOptions{IdempotencyKey: f.key}
+	return &client.WriteOptions{IdempotencyKey: string(f.key)}
 }
+
+// keyValue is the value of --idempotency-key. An empty one (a script's
+// unset $KEY) is refused: sending a random key instead would let a retry
+// allocate again.
+type keyValue string
+
+func (k *keyValue) Set(s string) error {
+	if s == "" {
+		return errors.New("the key is empty: give one, or leave --idempotency-key out to send a random one")
+	}
+	*k = keyValue(s)
+	return nil
+}
+
+func (k *keyValue) String() string { return string(*k) }
+
+// Type implements pflag.Value.
+func (k *keyValue) Type() string { return "string" }
 
 // noteReplayed tells on stderr that an answer is the first result of an
 // earlier request with the same Idempotency-Key, and what warnings the
@@ -179,6 +223,7 @@ func (a *app) vrfCommand() *cobra.Command {
 	}
 	create.Flags().StringVar(&req.Description, "description", "", "what the VRF is for")
 	create.Flags().StringVar(&req.Tenant, "tenant", "", "tenant owning the VRF")
+	refusesEmpty(create)
 	return group("vrf", "Manage VRFs (address spaces)",
 		a.readCommand("list", "List VRFs", exactArgs(),
 			func(ctx context.Context, c *client.Client, q *client.QueryOptions, _ []string) error {

@@ -145,7 +145,7 @@ func (a *app) addressCreateCommand() *cobra.Command {
 	fl.StringVar(&req.Status, "status", "", "status of the address: active (default), reserved or deprecated")
 	fl.StringVar(&req.Description, "description", "", "what the address is for")
 	idem.register(cmd)
-	return cmd
+	return refusesEmpty(cmd)
 }
 
 func (a *app) addressUpdateCommand() *cobra.Command {

@@ -249,6 +249,7 @@ func (a *app) poolCommand(k *poolKind) *cobra.Command {
 	create.Flags().StringSliceVar(&ranges, "range", nil, "range of IDs to hand out, FIRST-LAST; repeatable (default "+k.space+")")
 	create.Flags().StringVar(&req.Tenant, "tenant", "", "tenant owning the "+k.poolName)
 	create.Flags().StringVar(&req.Description, "description", "", "what the "+k.poolName+" is for")
+	refusesEmpty(create)
 
 	return group(k.poolCmd, "Manage "+k.poolName+"s and allocate "+k.idName+"s from them",
 		a.readCommand("list", "List "+k.poolName+"s", exactArgs(),
@@ -371,7 +372,7 @@ func (a *app) idAllocateCommand(k *poolKind) *cobra.Command {
 	fl.StringVar(&req.Owner, "owner", "", "what uses the "+k.idName)
 	fl.StringVar(&req.Description, "description", "", "what the "+k.idName+" is for")
 	idem.register(cmd)
-	return cmd
+	return refusesEmpty(cmd)
 }
 
 // idCommand returns the vlan or vni command group.

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/moxxie/moxxie/client"
@@ -78,7 +80,7 @@ func (a *app) prefixCreateCommand() *cobra.Command {
 	fl.StringVar(&req.Project, "project", "", "project of the tenant the prefix counts against")
 	fl.StringVar(&req.Gateway, "gateway", "", "gateway address to reserve in the prefix")
 	fl.StringVar(&req.Description, "description", "", "what the prefix is for")
-	return cmd
+	return refusesEmpty(cmd)
 }
 
 func (a *app) prefixUpdateCommand() *cobra.Command {
@@ -153,9 +155,6 @@ given with --ip. The request carries an idempotency key, so a retry after
 a timeout or failover never hands out addresses twice.`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noEmpty(cmd, "ip"); err != nil {
-				return err
-			}
 			if cmd.Flags().Changed("count") {
 				if req.Count < 1 {
 					return usagef("--count must be at least 1, got %d", req.Count)
@@ -194,7 +193,7 @@ a timeout or failover never hands out addresses twice.`,
 	fl.StringVar(&req.Status, "status", "", "status of the addresses: active (default), reserved or deprecated")
 	fl.StringVar(&req.Description, "description", "", "what the addresses are for")
 	idem.register(cmd)
-	return cmd
+	return refusesEmpty(cmd)
 }
 
 func (a *app) prefixAllocatePrefixCommand() *cobra.Command {
@@ -232,7 +231,7 @@ func (a *app) prefixAllocatePrefixCommand() *cobra.Command {
 	fl.StringVar(&req.Project, "project", "", "project of the tenant the new prefix counts against")
 	fl.StringVar(&req.Description, "description", "", "what the new prefix is for")
 	idem.register(cmd)
-	return cmd
+	return refusesEmpty(cmd)
 }
 
 func (a *app) prefixAvailableCommand() *cobra.Command {
@@ -247,6 +246,9 @@ func (a *app) prefixAvailableCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if n := cmp.Or(limit, availableDefault); len(list) == n {
+				fmt.Fprintf(a.stderr, "Note: the first %d shown; more may be free (--limit, at most %d; the prefix's utilization counts them).\n", n, availableMax)
+			}
 			return showList(a, list, func(w io.Writer) error {
 				for _, s := range list {
 					if err := printf(w, "%s\n", cell(s)); err != nil {
@@ -256,9 +258,15 @@ func (a *app) prefixAvailableCommand() *cobra.Command {
 				return nil
 			})
 		})
-	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many (server default 50, at most 1000)")
+	cmd.Flags().IntVar(&limit, "limit", 0, fmt.Sprintf("list at most this many (server default %d, at most %d)", availableDefault, availableMax))
 	return cmd
 }
+
+// The server's default and largest limit of a prefix's available list.
+const (
+	availableDefault = 50
+	availableMax     = 1000
+)
 
 func prefixTable(w io.Writer, list []client.Prefix) error {
 	tw := newTable(w)

@@ -213,10 +213,17 @@ Updated:      2025-06-01T12:00:00Z
 		t.Errorf("key %q", key)
 	}
 
-	out, _ = f.cli(t, 0, "ipam", "prefix", "available", "p2", "--limit", "3")
+	out, stderr = f.cli(t, 0, "ipam", "prefix", "available", "p2", "--limit", "3")
 	f.checkCall(t, "GET /v1/ipam/prefixes/p2/available?limit=3")
 	if out != "10.0.0.6\n10.0.0.7\n10.0.0.8\n" {
 		t.Errorf("available: %q", out)
+	}
+	// As many as the limit: more may follow, which stderr says.
+	if stderr != "Note: the first 3 shown; more may be free (--limit, at most 1000; the prefix's utilization counts them).\n" {
+		t.Errorf("available --limit 3: stderr %q", stderr)
+	}
+	if _, stderr = f.cli(t, 0, "ipam", "prefix", "available", "p2", "--limit", "1000"); stderr != "" {
+		t.Errorf("available, fewer than the limit: stderr %q", stderr)
 	}
 	out, _ = f.cli(t, 0, "ipam", "prefix", "available", "p2", "--limit", "2", "-o", "json")
 	if strings.Join(strings.Fields(out), "") != `["10.0.0.6","10.0.0.7"]` {
@@ -677,6 +684,19 @@ func TestIPAM_Usage(t *testing.T) {
 		{[]string{"ipam", "prefix", "available", "p1", "--limit", "-1", "-a", "https://127.0.0.1:1"}, "--limit must be at least 1, got -1"},
 		{[]string{"ipam", "prefix", "available", "p1", "--limit", "0", "-a", "https://127.0.0.1:1"}, "--limit must be at least 1, got 0"},
 		{[]string{"ipam", "address", "list", "--limit", "0", "-a", "https://127.0.0.1:1"}, "--limit must be at least 1, got 0"},
+		// A script's unset variable: refused, not taken as "not given".
+		{[]string{"ipam", "prefix", "allocate", "p1", "--idempotency-key", ""}, "the key is empty: give one, or leave --idempotency-key out"},
+		{[]string{"ipam", "vlan-group", "allocate", "lab", "--idempotency-key="}, "the key is empty"},
+		{[]string{"ipam", "prefix", "create", "10.0.0.0/24", "--vrf", ""}, "--vrf is empty: give it a value, or leave --vrf out"},
+		{[]string{"ipam", "prefix", "create", "10.0.0.0/24", "--gateway", ""}, "--gateway is empty"},
+		{[]string{"ipam", "prefix", "allocate", "p1", "--dns-name", ""}, "--dns-name is empty"},
+		{[]string{"ipam", "prefix", "allocate-prefix", "p1", "--length", "24", "--tenant", ""}, "--tenant is empty"},
+		{[]string{"ipam", "address", "create", "10.0.0.5", "--vrf", ""}, "--vrf is empty"},
+		{[]string{"ipam", "vlan-group", "allocate", "lab", "--name", ""}, "--name is empty"},
+		{[]string{"ipam", "vni-pool", "create", "p", "--tenant", ""}, "--tenant is empty"},
+		{[]string{"ipam", "vrf", "create", "v", "--tenant", ""}, "--tenant is empty"},
+		{[]string{"dns", "zone", "create", "z.test", "--tenant", ""}, "--tenant is empty"},
+		{[]string{"ipam", "vrf", "list", "--wait", "2s", "-a", "https://127.0.0.1:1"}, "--wait takes effect only with --index"},
 	}
 	for _, tt := range tests {
 		out, stderr, code := runCLI(t, nil, tt.args...)

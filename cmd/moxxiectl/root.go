@@ -57,7 +57,7 @@ from MOXXIE_ADDR, MOXXIE_TOKEN and MOXXIE_CACERT.`
 	f.StringVar(&a.clientKey, "client-key", "", "client key file (env "+envClientKey+")")
 	f.StringVar(&a.site, "site", "", "send the request to this site: the server passes it on to a server of that site, with the same token (env "+envSite+")")
 	f.StringVarP(&a.output, "output", "o", outputTable, "output format: table or json")
-	f.DurationVar(&a.timeout, "timeout", client.DefaultTimeout, "time limit of each request attempt")
+	f.DurationVar(&a.timeout, "timeout", client.DefaultTimeout, "time limit of each request attempt (a blocking read, with --index, may take its --wait on top)")
 	f.DurationVar(&a.retryFor, "retry-for", client.DefaultRetryFor, "how long to retry unreachable or leaderless servers; 0 disables")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return a.resolve(cmd) }
 

@@ -19,7 +19,7 @@ func (r *readFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&r.stale, "stale", false, "let any server answer from its local copy, which may lag")
 	f.BoolVar(&r.consistent, "consistent", false, "make the leader confirm its leadership before answering")
 	f.Uint64Var(&r.index, "index", 0, "block until the store index passes this value")
-	f.DurationVar(&r.wait, "wait", 0, "with --index, the longest time to block")
+	f.DurationVar(&r.wait, "wait", 0, "with --index, the longest time to block (default 5m, at most 10m)")
 }
 
 func (r *readFlags) options() (*client.QueryOptions, error) {
@@ -28,6 +28,9 @@ func (r *readFlags) options() (*client.QueryOptions, error) {
 	}
 	if r.wait < 0 {
 		return nil, usagef("--wait must not be negative, got %s", r.wait)
+	}
+	if r.wait > 0 && r.index == 0 {
+		return nil, usagef("--wait takes effect only with --index, the store index to block until it passes")
 	}
 	return &client.QueryOptions{Stale: r.stale, Consistent: r.consistent, Index: r.index, Wait: r.wait}, nil
 }

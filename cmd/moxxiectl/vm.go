@@ -86,7 +86,7 @@ and fails when the operation fails. Without it, follow the operation with
 			if req.NICs, err = resolveNICs(ctx, c, specs); err != nil {
 				return err
 			}
-			op, m, err := c.CreateVM(ctx, req, idem.key)
+			op, m, err := c.CreateVM(ctx, req, string(idem.key))
 			if err != nil {
 				return err
 			}
@@ -130,7 +130,7 @@ func (a *app) vmActionCommand(verb, short string, do func(*client.Client, contex
 			if err != nil {
 				return err
 			}
-			op, m, err := do(c, cmd.Context(), vmid, idem.key)
+			op, m, err := do(c, cmd.Context(), vmid, string(idem.key))
 			if err != nil {
 				return err
 			}
