@@ -303,4 +303,3 @@ func asList(v any) []any {
 	l, _ := v.([]any)
 	return l
 }
-
