@@ -13,25 +13,79 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
-// checkContentType refuses a JSON body declared as something else. A
-// missing Content-Type is accepted.
+// checkContentType refuses a JSON body declared as something else, in
+// another character set than UTF-8 or with a Content-Encoding (compressed):
+// each would be read as bytes it is not. A missing Content-Type is
+// accepted.
 func checkContentType(r *http.Request) error {
+	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(ce[0], "identity")) {
+		return unsupportedMedia("Content-Encoding", "request body must not be encoded (compressed): send it as it is, without Content-Encoding "+strconv.Quote(strings.Join(ce, ", ")))
+	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" || ct == "application/json" {
 		return nil
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err == nil && mt == "application/json" {
-		return nil
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return unsupportedMedia("Content-Type", "request body must be application/json, not "+strconv.Quote(ct))
 	}
-	return &apiError{
-		status:  http.StatusUnsupportedMediaType,
-		code:    CodeUnsupportedMediaType,
-		field:   "Content-Type",
-		message: "request body must be application/json, not " + strconv.Quote(ct),
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return unsupportedMedia("Content-Type", "request body must be UTF-8, not charset "+strconv.Quote(cs))
 	}
+	return nil
+}
+
+func unsupportedMedia(field, message string) error {
+	return &apiError{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType, field: field, message: message}
+}
+
+// checkText refuses a body that is not UTF-8, or whose JSON escapes give
+// what is not text: a lone UTF-16 surrogate (\ud800) or a NUL (\u0000).
+// The JSON decoder would store U+FFFD for the first two, quietly, and a
+// NUL cuts a string short in much that reads it later (logs, Proxmox,
+// DNS tools).
+func checkText(body []byte) error {
+	if !utf8.Valid(body) {
+		return invalid("", "request body is not valid UTF-8")
+	}
+	for i := bytes.IndexByte(body, '\\'); i >= 0 && i+1 < len(body); {
+		next := 2
+		if body[i+1] == 'u' {
+			next = 6
+			switch r := hexRune(body[i+2:]); {
+			case r == 0:
+				return invalid("", "request body holds a NUL character (\\u0000)")
+			case utf16.IsSurrogate(r):
+				pair := r < 0xdc00 && len(body) >= i+12 && body[i+6] == '\\' && body[i+7] == 'u'
+				if !pair || utf16.DecodeRune(r, hexRune(body[i+8:])) == utf8.RuneError {
+					return invalid("", "request body holds a lone UTF-16 surrogate (%s), which is no character", body[i:min(i+6, len(body))])
+				}
+				next = 12
+			}
+		}
+		j := bytes.IndexByte(body[min(i+next, len(body)):], '\\')
+		if j < 0 {
+			break
+		}
+		i += next + j
+	}
+	return nil
+}
+
+// hexRune reads the four hex digits at the start of b, or returns -1.
+func hexRune(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	v, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	if err != nil {
+		return -1
+	}
+	return rune(v)
 }
 
 // readBody reads the whole request body within the route's limit; a larger

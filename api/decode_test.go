@@ -99,6 +99,87 @@ func TestBodyLimitAndContentType(t *testing.T) {
 	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Type", "application/json"), 200)
 }
 
+// TestBodyMustBeText: a body that is not UTF-8, or whose escapes give a
+// lone surrogate or a NUL, is refused rather than stored with U+FFFD (or
+// a NUL) in its place; so is one in another character set, or compressed.
+func TestBodyMustBeText(t *testing.T) {
+	ts := newLeader(t)
+	before := ts.b.applies.Load()
+	for _, body := range []string{
+		"{\"value\":\"\xff\xfe\"}",
+		`{"value":"\ud800"}`,
+		`{"value":"\uDC00x"}`,
+		`{"value":"\ud800\u0041"}`,
+		`{"value":"a\u0000b"}`,
+		`{"value":"\\\u0000"}`, // an escaped backslash, then a NUL
+	} {
+		e := wantError(t, ts.do("PUT", "/v1/cluster/settings/k", body), http.StatusBadRequest, CodeInvalidRequest, "")
+		if !strings.Contains(e.Message, "UTF-8") && !strings.Contains(e.Message, "surrogate") && !strings.Contains(e.Message, "NUL") {
+			t.Errorf("%q: message %q", body, e.Message)
+		}
+	}
+	wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Type", "application/json; charset=latin1"), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Type")
+	wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Encoding", "gzip"), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Encoding")
+	if n := ts.b.applies.Load(); n != before {
+		t.Fatalf("%d refused requests reached Apply", n-before)
+	}
+	for _, body := range []string{
+		`{"value":"\ud83d\ude00 \u00e9 é"}`, // a pair, and plain text
+		`{"value":"\\u0000"}`,               // a backslash and "u0000"
+		`{"value":"\\ud800"}`,
+		`{"value":"\u0001"}`,
+	} {
+		wantStatus(t, ts.do("PUT", "/v1/cluster/settings/k", body), 200)
+	}
+	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Type", "application/json; charset=UTF-8"), 200)
+	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Encoding", "identity"), 200)
+}
+
+// FuzzCheckText checks that checkText never panics and that what it
+// accepts decodes to text: valid UTF-8, no NUL, and no U+FFFD that the
+// body did not spell.
+func FuzzCheckText(f *testing.F) {
+	for _, s := range []string{
+		`{"value":"x"}`, `{"value":"\ud800"}`, `{"value":"\ud83d\ude00"}`, `{"value":"\\ud800"}`, `\`, `\u`, `\u12`,
+		`{"value":"\u0000"}`, `{"value":"\ufffd"}`, "\xff", `{"value":"\ud800\u"}`, `{"a":"\udbff\udfff"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if checkText(body) != nil || !json.Valid(body) {
+			return
+		}
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			return
+		}
+		spelled := bytes.Count(body, []byte("\ufffd")) + bytes.Count(bytes.ToLower(body), []byte(`\ufffd`))
+		var walk func(any) int
+		walk = func(v any) int {
+			n := 0
+			switch v := v.(type) {
+			case string:
+				if strings.ContainsRune(v, 0) {
+					t.Fatalf("%q accepted with a NUL", body)
+				}
+				n += strings.Count(v, "\ufffd")
+			case []any:
+				for _, e := range v {
+					n += walk(e)
+				}
+			case map[string]any:
+				for k, e := range v {
+					n += walk(k) + walk(e)
+				}
+			}
+			return n
+		}
+		if got := walk(v); got > spelled {
+			t.Fatalf("%q accepted: decodes to %d U+FFFD, spells %d", body, got, spelled)
+		}
+	})
+}
+
 // FuzzDecodeSettingPut checks that the strict decoder never panics, answers
 // every bad body with a 400, and accepts only single, valid JSON objects
 // that decode the same way again.

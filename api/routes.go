@@ -288,6 +288,9 @@ func (s *server) dispatch(c *call) (err error) {
 		if err != nil {
 			return err
 		}
+		if err := checkText(body); err != nil {
+			return err
+		}
 		c.body = body
 	}
 	return notFoundInPath(c, c.rt.handle(s, c))
