@@ -931,7 +931,8 @@ func TestIPAM_Pools(t *testing.T) {
 			ts.refused("POST", base, `{"name":"x","ranges":[{"first":0,"last":10}]}`, 400, CodeInvalidRequest, "ranges[0].first", true)
 			ts.refused("POST", base, `{"name":"x","ranges":[{"first":1,"last":10},{"first":20,"last":`+strconv.Itoa(k.bad)+`}]}`, 400, CodeInvalidRequest, "ranges[1].last", true)
 			ts.refused("POST", base, `{"name":"x","ranges":[{"first":1,"last":10},{"first":30,"last":20}]}`, 400, CodeInvalidRequest, "ranges[1]", true)
-			ts.refused("POST", base, `{"name":"x","ranges":[{"first":10,"last":20},{"first":15,"last":30}]}`, 400, CodeInvalidRequest, "ranges", true)
+			ts.refused("POST", base, `{"name":"x","ranges":[{"first":10,"last":20},{"first":15,"last":30}]}`, 400, CodeInvalidRequest, "ranges[1]", true)
+			ts.refused("POST", base, `{"name":"x","ranges":[{"first":50,"last":60},{"first":10,"last":20},{"first":1,"last":12}]}`, 400, CodeInvalidRequest, "ranges[2]", true)
 			ts.refused("POST", base, `{"name":"x","kind":"vlan"}`, 400, CodeInvalidRequest, "kind", true)
 
 			// Allocate: the lowest free, a chosen one, fallback, exhaustion.

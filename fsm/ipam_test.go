@@ -551,7 +551,7 @@ func TestIPAM_Pools(t *testing.T) {
 			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "x", Ranges: []ipam.IDRange{{First: 0, Last: 5}}}}, bad, "ranges[0].first", "")
 			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "x", Ranges: []ipam.IDRange{{First: 1, Last: 10}, {First: 20, Last: 16777216}}}}, bad, "ranges[1].last", "")
 			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "x", Ranges: []ipam.IDRange{{First: 1, Last: 10}, {First: 30, Last: 20}}}}, ipam.ErrInvalidRange, "ranges[1]", "ends before it starts")
-			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "x", Ranges: []ipam.IDRange{{First: 1, Last: 10}, {First: 5, Last: 20}}}}, ipam.ErrInvalidRange, "ranges", "overlap")
+			x.fails(&PoolCreateRequest{Pool: Pool{ID: "g2", Kind: kind, Name: "x", Ranges: []ipam.IDRange{{First: 1, Last: 10}, {First: 5, Last: 20}}}}, ipam.ErrInvalidRange, "ranges[1]", "overlap")
 			field := numberField(kind)
 			a := x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "a1", Name: "web"}}).(*IDAllocation)
 			if a.Number != 100 {

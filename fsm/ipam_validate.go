@@ -445,9 +445,22 @@ func poolSpace(p *Pool) (ipam.Space, error) {
 		}
 	}
 	if sp, err = space(p.Ranges...); err != nil {
-		return sp, fieldErr("ranges", err)
+		return sp, fieldErr(overlapField(p.Ranges), err)
 	}
 	return sp, nil
+}
+
+// overlapField names the first range, in the order given, that overlaps
+// one before it.
+func overlapField(ranges []ipam.IDRange) string {
+	for j, b := range ranges {
+		for _, a := range ranges[:j] {
+			if a.First <= b.Last && b.First <= a.Last {
+				return fmt.Sprintf("ranges[%d]", j)
+			}
+		}
+	}
+	return "ranges"
 }
 
 // idRangeField names the member of ranges[i] that check refuses: the
