@@ -303,3 +303,35 @@ func asList(v any) []any {
 	l, _ := v.([]any)
 	return l
 }
+
+// TestOpenAPI_TypesAreOpenAPI30: the document is OpenAPI 3.0, where a
+// schema's type is one name (a null is "nullable": true); a list of types
+// is 3.1's, which 3.0 tools refuse.
+func TestOpenAPI_TypesAreOpenAPI30(t *testing.T) {
+	sc := newSchemaChecker(t)
+	valid := []string{"object", "array", "string", "integer", "number", "boolean"}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if strings.HasPrefix(path, "/components/securitySchemes") {
+				return // types of their own (http, apiKey...)
+			}
+			if typ, ok := v["type"]; ok {
+				if s, isString := typ.(string); !isString || !slices.Contains(valid, s) {
+					if _, isSchema := typ.(map[string]any); !isSchema { // a property named "type"
+						t.Errorf("%s: type %v is not an OpenAPI 3.0 type", path, typ)
+					}
+				}
+			}
+			for k, e := range v {
+				walk(path+"/"+k, e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(fmt.Sprintf("%s/%d", path, i), e)
+			}
+		}
+	}
+	walk("", sc.doc)
+}
