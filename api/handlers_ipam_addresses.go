@@ -304,7 +304,7 @@ func (s *server) handleAddressCreate(c *call) error {
 // checkAddressPrefix refuses a confined call an address outside the
 // active prefixes of its tenant in vrf, as if no prefix held it.
 func (s *server) checkAddressPrefix(c *call, vrf, address string) error {
-	a, err := netip.ParseAddr(address)
+	a, err := ipam.ParseAddr(address)
 	if err != nil {
 		return invalid("address", "%v", err)
 	}

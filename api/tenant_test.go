@@ -359,6 +359,10 @@ func TestTenant_UserAllocatesOnlyFromItsPrefixes(t *testing.T) {
 	wantError(t, w.do("PATCH", "/v1/ipam/addresses/"+w.id["address acme"], `{"tenant":"globex"}`, user...), 403, CodeForbidden, "tenant")
 	// Cluster-wide IPAM writes are refused.
 	wantError(t, w.do("POST", "/v1/ipam/prefixes", `{"prefix":"10.7.0.0/24","tenant":"acme"}`, user...), 403, CodeForbidden, "")
+	// A bad address is named in the API's words, not Go's parser's.
+	if e := wantError(t, w.do("POST", "/v1/ipam/addresses", `{"address":" 10.1.0.50"}`, user...), 400, CodeInvalidRequest, "address"); strings.Contains(e.Message, "ParseAddr") {
+		t.Errorf("message %q", e.Message)
+	}
 	if n := w.b.applies.Load(); n != before {
 		t.Fatalf("%d refused requests reached Apply", n-before)
 	}
