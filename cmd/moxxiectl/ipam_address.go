@@ -58,6 +58,13 @@ func (a *app) addressListCommand() *cobra.Command {
 			if f.Limit < 0 || f.Limit == 0 && cmd.Flags().Changed("limit") {
 				return usagef("--limit must be at least 1, got %d", f.Limit)
 			}
+			if f.PrefixID != "" {
+				id, err := resolvePrefix(ctx, c, f.PrefixID)
+				if err != nil {
+					return err
+				}
+				f.PrefixID = id
+			}
 			list, next, err := listAddresses(ctx, c, f, q)
 			if err != nil {
 				return err
@@ -71,7 +78,7 @@ func (a *app) addressListCommand() *cobra.Command {
 			return nil
 		})
 	fl := cmd.Flags()
-	fl.StringVar(&f.PrefixID, "prefix", "", "only addresses of this prefix (ID)")
+	fl.StringVar(&f.PrefixID, "prefix", "", "only addresses of this prefix (ID or CIDR)")
 	// The API's name for it, which scripts written against the API reach for.
 	fl.StringVar(&f.PrefixID, "prefix-id", "", "the same as --prefix")
 	_ = fl.MarkHidden("prefix-id")

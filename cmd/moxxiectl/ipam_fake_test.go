@@ -449,6 +449,20 @@ func (f *ipamFakeAPI) routes(handle func(string, int, func(*http.Request, map[st
 			}
 			list = keep
 		}
+		if c := r.URL.Query().Get("contains"); c != "" {
+			in, err := netip.ParsePrefix(c)
+			if err != nil {
+				a := netip.MustParseAddr(c)
+				in = netip.PrefixFrom(a, a.BitLen())
+			}
+			var keep []map[string]any
+			for _, p := range list {
+				if pfx := netip.MustParsePrefix(p["prefix"].(string)); pfx.Bits() <= in.Bits() && pfx.Contains(in.Addr()) {
+					keep = append(keep, p)
+				}
+			}
+			list = keep
+		}
 		return map[string]any{"prefixes": f.views(list)}, nil
 	})
 	handle("POST /v1/ipam/prefixes", 201, func(_ *http.Request, b map[string]any) (any, error) {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
+	"strings"
 
 	"github.com/moxxie/moxxie/client"
 	"github.com/spf13/cobra"
@@ -14,9 +16,13 @@ func (a *app) prefixCommand() *cobra.Command {
 	return group("prefix", "Manage prefixes and allocate from them",
 		a.prefixListCommand(),
 		a.prefixCreateCommand(),
-		a.readCommand("get ID", "Show a prefix and its utilization", exactArgs("ID"),
+		a.readCommand("get ID|CIDR", "Show a prefix and its utilization", exactArgs("ID"),
 			func(ctx context.Context, c *client.Client, q *client.QueryOptions, args []string) error {
-				p, _, err := c.PrefixGet(ctx, args[0], q)
+				id, err := resolvePrefix(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
+				p, _, err := c.PrefixGet(ctx, id, q)
 				if err != nil {
 					return err
 				}
@@ -37,6 +43,13 @@ func (a *app) prefixListCommand() *cobra.Command {
 			if f.Family != 0 && f.Family != 4 && f.Family != 6 {
 				return usagef("--family must be 4 or 6, got %d", f.Family)
 			}
+			if f.ParentID != "" {
+				id, err := resolvePrefix(ctx, c, f.ParentID)
+				if err != nil {
+					return err
+				}
+				f.ParentID = id
+			}
 			list, _, err := c.PrefixList(ctx, f, q)
 			if err != nil {
 				return err
@@ -46,7 +59,7 @@ func (a *app) prefixListCommand() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&f.VRF, "vrf", "", "only prefixes of this VRF")
 	fl.StringVar(&f.Tenant, "tenant", "", "only prefixes of this tenant")
-	fl.StringVar(&f.ParentID, "parent", "", "only the children of this container (ID)")
+	fl.StringVar(&f.ParentID, "parent", "", "only the children of this container (ID or CIDR)")
 	fl.StringVar(&f.Status, "status", "", "only prefixes with this status: active or container")
 	fl.IntVar(&f.Family, "family", 0, "only IPv4 (4) or IPv6 (6) prefixes")
 	fl.StringVar(&f.Contains, "contains", "", "only prefixes containing this IP or CIDR")
@@ -86,7 +99,7 @@ func (a *app) prefixCreateCommand() *cobra.Command {
 func (a *app) prefixUpdateCommand() *cobra.Command {
 	var tenant, project, description string
 	cmd := &cobra.Command{
-		Use:   "update ID",
+		Use:   "update ID|CIDR",
 		Short: "Change the tenant, project or description of a prefix",
 		Args:  exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -102,7 +115,11 @@ func (a *app) prefixUpdateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, _, err := c.PrefixUpdate(cmd.Context(), args[0], u, nil)
+			id, err := resolvePrefix(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			p, _, err := c.PrefixUpdate(cmd.Context(), id, u, nil)
 			if err != nil {
 				return err
 			}
@@ -118,7 +135,7 @@ func (a *app) prefixUpdateCommand() *cobra.Command {
 func (a *app) prefixDeleteCommand() *cobra.Command {
 	var o client.PrefixDeleteOptions
 	cmd := &cobra.Command{
-		Use:   "delete ID",
+		Use:   "delete ID|CIDR",
 		Short: "Delete a prefix that holds no addresses and no child prefixes",
 		Long: `Delete a prefix that holds no addresses and no child prefixes.
 
@@ -130,12 +147,16 @@ prefix, and a prefix made again in its place would hand them out at once.
 --force deletes it anyway.`,
 		Args: exactArgs("ID"),
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			p, _, err := c.PrefixDelete(ctx, args[0], o, nil)
+			id, err := resolvePrefix(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			p, _, err := c.PrefixDelete(ctx, id, o, nil)
 			if err != nil {
 				return err
 			}
 			return a.show(p, func(w io.Writer) error {
-				return printf(w, "Prefix %s deleted (ID %s)\n", cell(p.Prefix), cell(args[0]))
+				return printf(w, "Prefix %s deleted (ID %s)\n", cell(p.Prefix), cell(id))
 			})
 		}),
 	}
@@ -148,7 +169,7 @@ func (a *app) prefixAllocateCommand() *cobra.Command {
 	var req client.AllocateRequest
 	var idem idempotencyFlag
 	cmd := &cobra.Command{
-		Use:   "allocate ID",
+		Use:   "allocate ID|CIDR",
 		Short: "Allocate addresses from an active prefix",
 		Long: `Allocate addresses from an active prefix: the lowest free ones, or the one
 given with --ip. The request carries an idempotency key, so a retry after
@@ -172,7 +193,11 @@ a timeout or failover never hands out addresses twice.`,
 			if err != nil {
 				return err
 			}
-			addrs, m, err := c.PrefixAllocate(cmd.Context(), args[0], req, idem.options())
+			id, err := resolvePrefix(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			addrs, m, err := c.PrefixAllocate(cmd.Context(), id, req, idem.options())
 			if err != nil {
 				return err
 			}
@@ -201,7 +226,7 @@ func (a *app) prefixAllocatePrefixCommand() *cobra.Command {
 	var container bool
 	var idem idempotencyFlag
 	cmd := &cobra.Command{
-		Use:   "allocate-prefix ID --length N",
+		Use:   "allocate-prefix ID|CIDR --length N",
 		Short: "Allocate the lowest free child prefix of a container",
 		Args:  exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -215,7 +240,11 @@ func (a *app) prefixAllocatePrefixCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, m, err := c.PrefixAllocatePrefix(cmd.Context(), args[0], req, idem.options())
+			id, err := resolvePrefix(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			p, m, err := c.PrefixAllocatePrefix(cmd.Context(), id, req, idem.options())
 			if err != nil {
 				return err
 			}
@@ -237,12 +266,16 @@ func (a *app) prefixAllocatePrefixCommand() *cobra.Command {
 func (a *app) prefixAvailableCommand() *cobra.Command {
 	var limit int
 	var cmd *cobra.Command
-	cmd = a.readCommand("available ID", "List free addresses of a prefix, or free CIDRs of a container", exactArgs("ID"),
+	cmd = a.readCommand("available ID|CIDR", "List free addresses of a prefix, or free CIDRs of a container", exactArgs("ID"),
 		func(ctx context.Context, c *client.Client, q *client.QueryOptions, args []string) error {
 			if limit < 0 || limit == 0 && cmd.Flags().Changed("limit") {
 				return usagef("--limit must be at least 1, got %d", limit)
 			}
-			list, _, err := c.PrefixAvailable(ctx, args[0], limit, q)
+			id, err := resolvePrefix(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			list, _, err := c.PrefixAvailable(ctx, id, limit, q)
 			if err != nil {
 				return err
 			}
@@ -302,7 +335,14 @@ func (a *app) ipRangeCommand() *cobra.Command {
 	var prefixID string
 	list := a.readCommand("list", "List IP ranges kept out of allocation", exactArgs(),
 		func(ctx context.Context, c *client.Client, q *client.QueryOptions, _ []string) error {
-			list, _, err := c.IPRangeList(ctx, prefixID, q)
+			id := prefixID
+			if id != "" {
+				var err error
+				if id, err = resolvePrefix(ctx, c, id); err != nil {
+					return err
+				}
+			}
+			list, _, err := c.IPRangeList(ctx, id, q)
 			if err != nil {
 				return err
 			}
@@ -315,17 +355,21 @@ func (a *app) ipRangeCommand() *cobra.Command {
 				return tw.Flush()
 			})
 		})
-	list.Flags().StringVar(&prefixID, "prefix", "", "only the ranges of this prefix (ID)")
+	list.Flags().StringVar(&prefixID, "prefix", "", "only the ranges of this prefix (ID or CIDR)")
 	list.Flags().StringVar(&prefixID, "prefix-id", "", "the same as --prefix")
 	_ = list.Flags().MarkHidden("prefix-id")
 
 	var req client.IPRangeRequest
 	create := &cobra.Command{
-		Use:   "create PREFIX_ID START END",
+		Use:   "create PREFIX_ID|CIDR START END",
 		Short: "Keep a range of an active prefix out of allocation (e.g. for DHCP)",
 		Args:  exactArgs("PREFIX_ID", "START", "END"),
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			req.PrefixID, req.StartAddress, req.EndAddress = args[0], args[1], args[2]
+			id, err := resolvePrefix(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			req.PrefixID, req.StartAddress, req.EndAddress = id, args[1], args[2]
 			r, _, err := c.IPRangeCreate(ctx, req, nil)
 			if err != nil {
 				return err
@@ -372,4 +416,38 @@ func (a *app) ipRangeCommand() *cobra.Command {
 			}),
 		},
 	)
+}
+
+// resolvePrefix resolves ref, a prefix's ID or its CIDR, to the prefix's ID. A
+// CIDR names the prefix with exactly that CIDR in whichever VRF holds it;
+// when several VRFs do, the ID must be given.
+func resolvePrefix(ctx context.Context, c *client.Client, ref string) (string, error) {
+	pfx, err := netip.ParsePrefix(ref)
+	if err != nil {
+		return ref, nil // an ID
+	}
+	if m := pfx.Masked(); m != pfx {
+		return "", usagef("%s is not a prefix: did you mean %s?", ref, m)
+	}
+	list, _, err := c.PrefixList(ctx, client.PrefixFilter{Contains: pfx.String()}, nil)
+	if err != nil {
+		return "", err
+	}
+	var found []client.Prefix
+	for _, p := range list {
+		if p.Prefix == pfx.String() {
+			found = append(found, p)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no prefix is %s, in any VRF (moxxiectl ipam prefix list --contains %s shows those around it)", pfx, pfx)
+	case 1:
+		return found[0].ID, nil
+	}
+	in := make([]string, len(found))
+	for i, p := range found {
+		in[i] = fmt.Sprintf("%s in VRF %s", p.ID, p.VRF)
+	}
+	return "", fmt.Errorf("%s is a prefix in %d VRFs: give the ID of the one you mean (%s)", pfx, len(found), strings.Join(in, ", "))
 }
