@@ -1,14 +1,18 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/auth"
 	"github.com/moxxie/moxxie/fsm"
 )
@@ -60,6 +64,39 @@ func (s *server) authenticate(c *call) error {
 	}
 	c.token, c.tenant = tok, d.Tenant
 	return nil
+}
+
+// localAuthWait bounds how long a follower waits for a token it does not
+// know on a route it must answer itself (authenticateLagging).
+const localAuthWait = time.Second
+
+// authenticateLagging retries, as the tokens change and for at most
+// localAuthWait, an authentication that a follower refused with err (a
+// 401) on a route it must answer itself (KindLocal): the token may be new,
+// committed on the leader and not yet applied here. Forwarded to the
+// leader, which would know it, the request would get the leader's answer
+// (its configuration, its logs, its profile) instead of this server's.
+func (s *server) authenticateLagging(c *call, err error) error {
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.status != http.StatusUnauthorized {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.r.Context(), localAuthWait)
+	defer cancel()
+	for {
+		ws := memdb.NewWatchSet()
+		if _, _, terr := s.b.State().Tokens(ws); terr != nil {
+			return err
+		}
+		c.w.bearer = bearerLookup{} // read the store again
+		aerr := s.authenticate(c)
+		if !errors.As(aerr, &ae) || ae.status != http.StatusUnauthorized {
+			return aerr
+		}
+		if ws.WatchCtx(ctx) != nil {
+			return aerr
+		}
+	}
 }
 
 // bearerLookup is a bearer secret's hash and the token the store holds

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/hashicorp/raft"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -226,5 +227,49 @@ func TestDebug_FollowerRefusalIsTheLeaders(t *testing.T) {
 	}
 	if len(entries) != 1 || entries[0].Role != string(auth.RoleOperator) {
 		t.Errorf("audit entries of the refusal: %+v", entries)
+	}
+}
+
+// TestDebug_FollowerWaitsForANewToken: a follower that does not know a
+// token yet (new on the leader, not yet applied here) waits for it on a
+// route it answers itself, rather than forward the request to the leader,
+// which knows the token and would answer with its own configuration. When
+// the token does not come, the leader, asked to audit the refusal, says
+// the token is valid but the follower must answer: retry.
+func TestDebug_FollowerWaitsForANewToken(t *testing.T) {
+	c := newCluster(t, false) // the follower knows no token at all
+	c.follower.srv.opts.DebugConfig = func() (any, error) { return map[string]any{"node_id": "s2"}, nil }
+	c.leader.srv.opts.DebugConfig = func() (any, error) { return map[string]any{"node_id": "s1"}, nil }
+
+	start := time.Now()
+	e := wantError(t, c.follower.do("GET", "/v1/debug/config", ""), 503, CodeNotReady, "")
+	if !strings.Contains(e.Message, "not yet known to s2") || time.Since(start) < localAuthWait {
+		t.Errorf("after %s: %q", time.Since(start), e.Message)
+	}
+
+	tok, err := c.leader.b.State().TokenBySecretHash(HashSecret(c.leader.secret))
+	if err != nil || tok == nil {
+		t.Fatal(tok, err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond) // the token arrives while the request waits
+		buf, err := fsm.Encode(&fsm.TokenCreateRequest{Token: *tok})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		// As raft would on the follower.
+		if res := c.follower.b.fsm.Apply(&raft.Log{Index: c.leader.b.fsm.State().LatestIndex(), Type: raft.LogCommand, Data: buf}).(*fsm.Result); res.Err != nil {
+			t.Error(res.Err)
+		}
+	}()
+	forwards := c.follower.b.forwards.Load()
+	var cfg DebugConfigResponse
+	mustJSON(t, wantStatus(t, c.follower.do("GET", "/v1/debug/config", ""), 200), &cfg)
+	if cfg.ID != "s2" || fmt.Sprint(cfg.Config) != "map[node_id:s2]" {
+		t.Errorf("config %+v", cfg)
+	}
+	if n := c.follower.b.forwards.Load() - forwards; n != 0 {
+		t.Errorf("the follower forwarded %d requests", n)
 	}
 }

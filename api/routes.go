@@ -273,8 +273,17 @@ func (s *server) dispatch(c *call) (err error) {
 		}
 	}
 	if c.rt.Auth() {
-		if err := s.authenticate(c); err != nil {
+		err := s.authenticate(c)
+		if err != nil && c.rt.Kind == KindLocal && !s.b.IsLeader() {
+			err = s.authenticateLagging(c, err)
+		}
+		if err != nil {
 			return s.auditAuthFailure(c, err)
+		}
+		if from := c.r.Header.Get(headerForwarded); c.rt.Kind == KindLocal && from != "" {
+			// A follower's local route, forwarded here only to audit a
+			// refused authentication: the answer must be the follower's.
+			return unavailable(CodeNotReady, "the token is valid but not yet known to "+from+", which must answer "+c.rt.Pattern()+" itself: retry", nil)
 		}
 	}
 	defer s.auditWrite(c, &err)
