@@ -220,10 +220,11 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 		s.builds++
 		return nil
 	}
-	if d.Index == s.index {
+	if d.Index == s.index && !whole && len(d.Changes) == 0 && view == s.view {
 		// Nothing changed since the last read (the first read of run, or a
-		// wake-up by a change already read): every change of a named
-		// address changes the store index too.
+		// wake-up by a change already read). The index alone does not
+		// tell: one log entry may commit several transactions at its
+		// index (a batch's chunks), and a read may come between them.
 		return nil
 	}
 	c := dns.Change{Serial: uint32(d.Index)}

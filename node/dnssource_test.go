@@ -698,3 +698,50 @@ func waitDNS(tb testing.TB, what, addr string, q *mdns.Msg, start time.Time, tim
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestDNSSource_ChangesOfOneEntry: one log entry may commit several
+// transactions (a batch cut into chunks, or applied one command at a time
+// once one is refused), all at the entry's index. A read between two of
+// them sees the index it read before; the changes after it still count.
+func TestDNSSource_ChangesOfOneEntry(t *testing.T) {
+	tf := newTestFSM(t, "moxxie.test", "10.0.0.0/24")
+	src := newDNSSource(tf.f, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	tf.f.OnApply = func(fsm.MessageType, *fsm.Result) {
+		// After each command's transaction, as a DNS read could come.
+		if err := src.refresh(memdb.NewWatchSet()); err != nil {
+			t.Error(err)
+		}
+	}
+	var entries [][]byte
+	for _, c := range []fsm.Command{
+		&fsm.AddressAllocateRequest{PrefixID: "p-moxxie.test", IDs: []string{"a"}, DNSName: "a.moxxie.test"},
+		&fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: "other.test"}},
+		&fsm.AddressAllocateRequest{PrefixID: "p-moxxie.test", IDs: []string{"b"}, DNSName: "b.other.test"},
+		&fsm.AddressAllocateRequest{PrefixID: "nosuch", IDs: []string{"c"}, DNSName: "c.moxxie.test"}, // refused
+	} {
+		c.Meta().Now = time.Now().UnixNano()
+		buf, err := fsm.Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, buf)
+	}
+	buf, err := fsm.Encode(&fsm.BatchRequest{Entries: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf.index++
+	tf.f.Apply(&raft.Log{Type: raft.LogCommand, Index: tf.index, Data: buf})
+	tf.f.OnApply = nil
+	if err := src.refresh(memdb.NewWatchSet()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := src.Snapshot()
+	if len(lookup(got, "a.moxxie.test.", dns.TypeA)) != 1 || len(lookup(got, "b.other.test.", dns.TypeA)) != 1 {
+		t.Errorf("after the entry: a %v, b %v", lookup(got, "a.moxxie.test.", dns.TypeA), lookup(got, "b.other.test.", dns.TypeA))
+	}
+	fresh, _ := newDNSSource(tf.f, src.logger).Snapshot()
+	if g, w := recordsString(got), recordsString(fresh); g != w {
+		t.Errorf("followed:\n%s\nread whole:\n%s", g, w)
+	}
+}
