@@ -183,7 +183,7 @@ var (
 		id:    func(z *sdn.Zone) *string { return &z.ID },
 		check: checkZone,
 		put: func(_ *server, z sdn.Zone, create bool) fsm.Command {
-			return &fsm.SDNZonePutRequest{Zone: z, Create: create}
+			return &fsm.SDNZonePutRequest{Zone: z, Create: create, TagRules: true}
 		},
 		del:  func(id string) fsm.Command { return &fsm.SDNZoneDeleteRequest{ID: id} },
 		list: (*fsm.Store).SDNZones,
@@ -197,7 +197,7 @@ var (
 		put: func(_ *server, v sdn.Vnet, create bool) fsm.Command {
 			// The IPAM allocation a tag taken from the zone's pool is
 			// recorded as, named on the leader like every new ID.
-			return &fsm.SDNVnetPutRequest{Vnet: v, Create: create, AllocationID: newID()}
+			return &fsm.SDNVnetPutRequest{Vnet: v, Create: create, AllocationID: newID(), TagRules: true}
 		},
 		del:  func(id string) fsm.Command { return &fsm.SDNVnetDeleteRequest{ID: id} },
 		list: (*fsm.Store).SDNVnets,

@@ -320,11 +320,11 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		CapacityPolicyDeleteType: &CapacityPolicyDeleteRequest{WriteMeta: meta(46), ID: "gpu"},
 		SDNZonePutType: &SDNZonePutRequest{WriteMeta: meta(47), Zone: sdn.Zone{
 			ID: "z1", Type: sdn.ZoneVXLAN, MTU: 1450, Nodes: []string{"pve1", "pve2"}, Pool: "vnis", Port: 4790,
-		}, Create: true},
+		}, Create: true, TagRules: true},
 		SDNZoneDeleteType: &SDNZoneDeleteRequest{WriteMeta: meta(48), ID: "z1"},
 		SDNVnetPutType: &SDNVnetPutRequest{WriteMeta: meta(49), Vnet: sdn.Vnet{
 			ID: "v1", Zone: "z1", Tag: 100, Tenant: "acme", Alias: "web",
-		}, Create: true, AllocationID: "alloc-1"},
+		}, Create: true, AllocationID: "alloc-1", TagRules: true},
 		SDNVnetDeleteType: &SDNVnetDeleteRequest{WriteMeta: meta(50), ID: "v1"},
 		SDNSubnetPutType: &SDNSubnetPutRequest{WriteMeta: meta(51), Subnet: sdn.Subnet{
 			ID: "s1", Vnet: "v1", PrefixID: "p", CIDR: "10.0.0.0/24", Gateway: "10.0.0.1", SNAT: true,

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"github.com/moxxie/moxxie/sdn"
 	"math/big"
 	"reflect"
 	"strings"
@@ -235,6 +236,11 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&IDReleaseRequest{Kind: PoolVLAN, ID: "v", Confine: "acme"}, true},
 		{&IDReleaseRequest{Kind: PoolVLAN, ID: "v"}, false},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVLAN, Name: "p"}, Exclusive: true}, false},
+		{&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "v", Zone: "z", Tag: 5}, TagRules: true}, true},
+		{&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "v", Zone: "z", Tag: 5}}, false},
+		{&SDNZonePutRequest{Zone: sdn.Zone{ID: "z", Type: sdn.ZoneVLAN, Nodes: []string{"pve1"}}, TagRules: true}, true},
+		{&SDNZonePutRequest{Zone: sdn.Zone{ID: "z", Type: sdn.ZoneVXLAN}, TagRules: true}, false},
+		{&SDNZonePutRequest{Zone: sdn.Zone{ID: "z", Type: sdn.ZoneVLAN}}, false},
 	} {
 		b := mustEncode(t, c.cmd)
 		if got := len(b) > 2 && b[1] == binaryMarker && (b[2] == markedMsgpack || b[2] == markedMsgpackLevel); got != c.marked {

@@ -90,12 +90,20 @@ type sdnHostRow struct {
 	State SDNHostState
 }
 
-// SDNZonePutRequest creates (Create) or replaces a zone.
+// SDNZonePutRequest creates (Create) or replaces a zone. With TagRules a
+// vlan zone is refused nodes that would put two of its vnets' VLAN IDs on
+// a host's uplink beside the same ID of another vlan zone's vnet (earlier
+// versions left that to the rollout, which then refused every plan).
 type SDNZonePutRequest struct {
 	WriteMeta
-	Zone   sdn.Zone
-	Create bool
+	Zone     sdn.Zone
+	Create   bool
+	TagRules bool `codec:",omitempty"`
 }
+
+// needsRules is set when the zone's nodes are checked against the VLAN
+// IDs of other vlan zones.
+func (r *SDNZonePutRequest) needsRules() bool { return r.TagRules && r.Zone.Type == sdn.ZoneVLAN }
 
 // SDNZoneDeleteRequest deletes a zone no vnet is in.
 type SDNZoneDeleteRequest struct {
@@ -106,13 +114,22 @@ type SDNZoneDeleteRequest struct {
 // SDNVnetPutRequest creates (Create) or replaces a vnet. A vnet without a
 // tag in a vlan or vxlan zone takes the lowest free one from the zone's
 // pool, as the allocation AllocationID (stamped by the leader); replacing
-// a vnet without a tag keeps the tag it has.
+// a vnet without a tag keeps the tag it has. With TagRules a vnet's VLAN
+// ID is unique on the uplinks of every host its zone shares with another
+// vlan zone, not only within its zone, and a vnet of a vxlan zone without
+// a pool takes no VNI that a VNI pool holds, which the pool would hand
+// out again (earlier versions allowed both).
 type SDNVnetPutRequest struct {
 	WriteMeta
 	Vnet         sdn.Vnet
 	Create       bool
 	AllocationID string
+	TagRules     bool `codec:",omitempty"`
 }
+
+// needsRules is set when the vnet's tag is checked against other zones'
+// vnets and the VNI pools.
+func (r *SDNVnetPutRequest) needsRules() bool { return r.TagRules }
 
 // SDNVnetDeleteRequest deletes a vnet no subnet is on and releases its tag.
 type SDNVnetDeleteRequest struct {
@@ -284,6 +301,11 @@ func applySDNZonePut(txn *memdb.Txn, index uint64, c Command) (any, error) {
 			return nil, fieldErr("pool", err)
 		}
 	}
+	if req.TagRules && old != nil && req.Zone.Type == sdn.ZoneVLAN && !slices.Equal(old.Nodes, req.Zone.Nodes) {
+		if err := checkZoneVLANs(txn, &SDNZone{Zone: req.Zone}); err != nil {
+			return nil, err
+		}
+	}
 	z := SDNZone{Zone: req.Zone, CreateIndex: index, ModifyIndex: index, CreatedAt: Timestamp(req.Now), UpdatedAt: Timestamp(req.Now)}
 	if old != nil {
 		z.CreateIndex, z.CreatedAt = old.CreateIndex, old.CreatedAt
@@ -337,12 +359,19 @@ func applySDNVnetPut(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err := sdnErr(sdn.ValidateVnet(v, z.Zone)); err != nil {
 		return nil, err
 	}
-	used, err := usedTags(txn, v.ID, z)
+	used, err := usedTags(txn, v.ID, z, req.TagRules)
 	if err != nil {
 		return nil, err
 	}
 	if other, ok := used[v.Tag]; ok && v.Tag != 0 {
 		return nil, fieldErrf("tag", ErrConflict, "%s %d is already the tag of vnet %s", tagNoun(z.Type), v.Tag, other)
+	}
+	if req.TagRules && z.Type == sdn.ZoneVXLAN && z.Pool == "" && v.Tag != 0 {
+		if p, err := vniPoolHolding(txn, v.Tag); err != nil {
+			return nil, err
+		} else if p != nil {
+			return nil, fieldErrf("tag", ErrConflict, "VNI %d lies in VNI pool %s, which would hand it out again: put the vnet in a zone that takes its VNIs from that pool, or give it a VNI outside every pool", v.Tag, p.Name)
+		}
 	}
 	out := SDNVnet{Vnet: v, CreateIndex: index, ModifyIndex: index, CreatedAt: Timestamp(req.Now), UpdatedAt: Timestamp(req.Now)}
 	pool := ""
@@ -402,13 +431,14 @@ func tagNoun(t sdn.ZoneType) string {
 
 // usedTags returns the tags a vnet other than id may not share with a
 // vnet of zone z, with the vnet holding each: every VNI of a vxlan zone,
-// or the VLAN IDs of z.
-func usedTags(txn *memdb.Txn, id string, z *SDNZone) (map[int]string, error) {
+// or the VLAN IDs of z and, with uplinks, of the vlan zones that share a
+// host with z (a host has one uplink, which carries them all).
+func usedTags(txn *memdb.Txn, id string, z *SDNZone, uplinks bool) (map[int]string, error) {
 	used := map[int]string{}
 	if z.Type == sdn.ZoneSimple {
 		return used, nil
 	}
-	types := map[string]sdn.ZoneType{}
+	zones := map[string]*SDNZone{}
 	it, err := txn.Get(tableSDNVnets, "id")
 	if err != nil {
 		return nil, err
@@ -418,22 +448,87 @@ func usedTags(txn *memdb.Txn, id string, z *SDNZone) (map[int]string, error) {
 		if o.ID == id || o.Tag == 0 {
 			continue
 		}
-		t, ok := types[o.Zone]
+		oz, ok := zones[o.Zone]
 		if !ok {
-			oz, err := first[SDNZone](txn, tableSDNZones, o.Zone)
-			if err != nil {
+			if oz, err = first[SDNZone](txn, tableSDNZones, o.Zone); err != nil {
 				return nil, err
 			}
-			if oz != nil {
-				t = oz.Type
-			}
-			types[o.Zone] = t
+			zones[o.Zone] = oz
 		}
-		if (z.Type == sdn.ZoneVXLAN && t == sdn.ZoneVXLAN) || (z.Type == sdn.ZoneVLAN && o.Zone == z.ID) {
+		if oz == nil {
+			continue
+		}
+		switch {
+		case z.Type == sdn.ZoneVXLAN && oz.Type == sdn.ZoneVXLAN,
+			z.Type == sdn.ZoneVLAN && o.Zone == z.ID,
+			z.Type == sdn.ZoneVLAN && uplinks && oz.Type == sdn.ZoneVLAN && shareHost(z, oz):
 			used[o.Tag] = o.ID
 		}
 	}
 	return used, nil
+}
+
+// shareHost reports whether zones a and b may have a host in common: one
+// of them is on every host, or their nodes meet.
+func shareHost(a, b *SDNZone) bool {
+	return len(a.Nodes) == 0 || len(b.Nodes) == 0 || slices.ContainsFunc(a.Nodes, func(n string) bool { return slices.Contains(b.Nodes, n) })
+}
+
+// checkZoneVLANs refuses nodes for vlan zone z under which one of its
+// vnets would share its VLAN ID with a vnet of another vlan zone on a
+// host's uplink.
+func checkZoneVLANs(txn *memdb.Txn, z *SDNZone) error {
+	it, err := txn.Get(tableSDNVnets, "zone", z.ID)
+	if err != nil {
+		return err
+	}
+	var vnets []*SDNVnet
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		vnets = append(vnets, raw.(*SDNVnet))
+	}
+	if len(vnets) == 0 {
+		return nil
+	}
+	used := map[int]string{} // of the vnets of the other vlan zones on z's hosts
+	all, err := txn.Get(tableSDNVnets, "id")
+	if err != nil {
+		return err
+	}
+	for raw := all.Next(); raw != nil; raw = all.Next() {
+		o := raw.(*SDNVnet)
+		if o.Zone == z.ID || o.Tag == 0 {
+			continue
+		}
+		if oz, err := first[SDNZone](txn, tableSDNZones, o.Zone); err != nil {
+			return err
+		} else if oz != nil && oz.Type == sdn.ZoneVLAN && shareHost(z, oz) {
+			used[o.Tag] = o.ID
+		}
+	}
+	for _, v := range vnets {
+		if other, ok := used[v.Tag]; ok {
+			return fieldErrf("nodes", ErrConflict, "on these nodes VLAN ID %d of vnet %s would share a host's uplink with vnet %s of another zone; give the vnet another tag first", v.Tag, v.ID, other)
+		}
+	}
+	return nil
+}
+
+// vniPoolHolding returns the VNI pool whose ranges hold vni, or nil.
+func vniPoolHolding(txn *memdb.Txn, vni int) (*Pool, error) {
+	it, err := txn.Get(tablePools, "id")
+	if err != nil {
+		return nil, err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		p := raw.(*Pool)
+		if p.Kind != PoolVNI {
+			continue
+		}
+		if slices.ContainsFunc(p.Ranges, func(r ipam.IDRange) bool { return r.First <= vni && vni <= r.Last }) {
+			return p, nil
+		}
+	}
+	return nil, nil
 }
 
 // claimVnetTag takes the tag of vnet v from the pool of its zone z as

@@ -740,3 +740,60 @@ func TestFSM_VNIPoolsAndVnetTags(t *testing.T) {
 	x.refused(&IDUpdateRequest{Kind: PoolVNI, ID: "al-b", Tenant: str("acme")}, ErrConflict, "tenant")
 	x.ok(&IDUpdateRequest{Kind: PoolVNI, ID: "al-b", Name: str("b-tag"), Description: str("vnet b")})
 }
+
+// TestFSM_SDNTagRules: with TagRules, a vnet of a vxlan zone without a
+// pool takes no VNI that a VNI pool holds (the pool would hand it out
+// again), and a VLAN ID is unique on the uplink of every host two vlan
+// zones share, when a vnet comes, takes its tag from a pool, or a zone's
+// nodes change. Without the mark, the rules of earlier versions apply.
+func TestFSM_SDNTagRules(t *testing.T) {
+	x := newSDNFixture(t)
+	rs := func(a, b int) []ipam.IDRange { return []ipam.IDRange{{First: a, Last: b}} }
+	put := func(v sdn.Vnet, alloc string) *SDNVnetPutRequest {
+		return &SDNVnetPutRequest{Vnet: v, Create: true, AllocationID: alloc, TagRules: true}
+	}
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "p1", Kind: PoolVNI, Name: "p1", Ranges: rs(5000, 5009)}, Exclusive: true, TagRule: true})
+	x.zone(sdn.Zone{ID: "ovl", Type: sdn.ZoneVXLAN, Pool: "p1"})
+	x.zone(sdn.Zone{ID: "ovl2", Type: sdn.ZoneVXLAN})
+
+	// VNIs: one inside a pool is refused to a zone without a pool, by
+	// create and by a move; one outside every pool is fine.
+	err := x.refused(put(sdn.Vnet{ID: "x3", Zone: "ovl2", Tag: 5002}, "al-x3"), ErrConflict, "tag")
+	if !strings.Contains(err.Error(), "VNI 5002 lies in VNI pool p1, which would hand it out again") {
+		t.Fatalf("vnet in a pool's range: %v", err)
+	}
+	x.ok(put(sdn.Vnet{ID: "x4", Zone: "ovl2", Tag: 6000}, "al-x4"))
+	dup := x.ok(put(sdn.Vnet{ID: "dup", Zone: "ovl"}, "al-dup")).(*SDNVnet)
+	x.refused(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "dup", Zone: "ovl2", Tag: dup.Tag}, AllocationID: "al-dup2", TagRules: true}, ErrConflict, "tag")
+	// An earlier version's command, without the mark, is applied as then.
+	x.ok(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "x5", Zone: "ovl2", Tag: 5003}, Create: true, AllocationID: "al-x5"})
+
+	// VLAN IDs: zones on every host share the uplinks; zones on other
+	// nodes do not.
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "tiny", Kind: PoolVLAN, Name: "tiny", Ranges: []ipam.IDRange{{First: 5, Last: 5}, {First: 7, Last: 7}}}})
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "g5", Kind: PoolVLAN, Name: "g5", Ranges: rs(5, 8)}})
+	x.zone(sdn.Zone{ID: "vl", Type: sdn.ZoneVLAN, Pool: "tiny"})
+	x.zone(sdn.Zone{ID: "vl5", Type: sdn.ZoneVLAN, Pool: "g5"})
+	x.zone(sdn.Zone{ID: "east", Type: sdn.ZoneVLAN, Nodes: []string{"pve3"}})
+	x.zone(sdn.Zone{ID: "west", Type: sdn.ZoneVLAN, Nodes: []string{"pve4"}})
+	if v := x.ok(put(sdn.Vnet{ID: "v1", Zone: "vl"}, "al-v1")).(*SDNVnet); v.Tag != 5 {
+		t.Fatalf("v1 took %d", v.Tag)
+	}
+	if v := x.ok(put(sdn.Vnet{ID: "v5", Zone: "vl5"}, "al-v5")).(*SDNVnet); v.Tag != 6 {
+		t.Fatalf("v5 took %d, not the lowest ID free on the uplinks it shares with zone vl", v.Tag)
+	}
+	err = x.refused(put(sdn.Vnet{ID: "v6", Zone: "east", Tag: 5}, ""), ErrConflict, "tag")
+	if !strings.Contains(err.Error(), "VLAN ID 5 is already the tag of vnet v1") {
+		t.Fatalf("a VLAN ID of a zone on every host: %v", err)
+	}
+	x.ok(put(sdn.Vnet{ID: "e9", Zone: "east", Tag: 9}, ""))
+	x.ok(put(sdn.Vnet{ID: "w9", Zone: "west", Tag: 9}, "")) // another host's uplink
+	// A zone whose nodes come to meet another's with the same ID.
+	err = x.refused(&SDNZonePutRequest{Zone: sdn.Zone{ID: "west", Type: sdn.ZoneVLAN, Nodes: []string{"pve3", "pve4"}}, TagRules: true}, ErrConflict, "nodes")
+	if !strings.Contains(err.Error(), "VLAN ID 9 of vnet w9 would share a host's uplink with vnet e9") {
+		t.Fatalf("nodes: %v", err)
+	}
+	x.ok(&SDNZonePutRequest{Zone: sdn.Zone{ID: "west", Type: sdn.ZoneVLAN, Nodes: []string{"pve4", "pve5"}}, TagRules: true})
+	// Without the mark, as before: only within the zone.
+	x.ok(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "v7", Zone: "east", Tag: 5}, Create: true})
+}
