@@ -33,10 +33,20 @@ func checkContentType(r *http.Request) error {
 	if err != nil || mt != "application/json" {
 		return unsupportedMedia("Content-Type", "request body must be application/json, not "+strconv.Quote(ct))
 	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+	if cs, ok := params["charset"]; ok && !utf8Charset(cs) {
 		return unsupportedMedia("Content-Type", "request body must be UTF-8, not charset "+strconv.Quote(cs))
 	}
 	return nil
+}
+
+// utf8Charset reports whether a charset parameter names UTF-8, or ASCII,
+// which UTF-8 holds.
+func utf8Charset(cs string) bool {
+	switch strings.ToLower(cs) {
+	case "utf-8", "utf8", "us-ascii", "ascii":
+		return true
+	}
+	return false
 }
 
 func unsupportedMedia(field, message string) error {

@@ -131,7 +131,9 @@ func TestBodyMustBeText(t *testing.T) {
 	} {
 		wantStatus(t, ts.do("PUT", "/v1/cluster/settings/k", body), 200)
 	}
-	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Type", "application/json; charset=UTF-8"), 200)
+	for _, cs := range []string{"UTF-8", "utf8", "us-ascii"} {
+		wantStatus(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Type", "application/json; charset="+cs), 200)
+	}
 	wantStatus(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Encoding", "identity"), 200)
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -157,6 +158,10 @@ func poolCreate(k *poolKind) func(*server, *call) error {
 		if req.Ranges != nil && len(req.Ranges) == 0 {
 			return invalid("ranges", "an empty list holds no IDs: leave ranges out for all of %d-%d", k.all.First, k.all.Last)
 		}
+		if req.Ranges == nil && rangesNull(c.body) {
+			// A client's nil list: not "all of them" unasked.
+			return invalid("ranges", "ranges is null: give the ranges, or leave ranges out for all of %d-%d", k.all.First, k.all.Last)
+		}
 		if len(req.Ranges) == 0 {
 			req.Ranges = []ipam.IDRange{k.all}
 		}
@@ -178,6 +183,15 @@ func poolCreate(k *poolKind) func(*server, *call) error {
 		}
 		return s.apply(c, cmd, http.StatusCreated, nil)
 	}
+}
+
+// rangesNull reports whether body, a decoded pool request, gives ranges
+// as null rather than leaving the member out.
+func rangesNull(body []byte) bool {
+	var probe struct {
+		Ranges json.RawMessage `json:"ranges"`
+	}
+	return json.Unmarshal(body, &probe) == nil && string(probe.Ranges) == "null"
 }
 
 // PoolUpdateRequest is the body of PATCH /v1/ipam/vlan-groups/{id} and

@@ -917,6 +917,7 @@ func TestIPAM_Pools(t *testing.T) {
 				t.Errorf("half a range: %q", msg)
 			}
 			ts.refused("POST", base, `{"name":"null","ranges":[null]}`, 400, CodeInvalidRequest, "ranges[0].first", true)
+			ts.refused("POST", base, `{"name":"nil","ranges":null}`, 400, CodeInvalidRequest, "ranges", true)
 			ts.refused("POST", base, `{"name":"`+g.ID+`"}`, 400, CodeInvalidRequest, "name", true)
 			var list map[string][]testPool
 			ts.call("GET", base, "", 200, &list)

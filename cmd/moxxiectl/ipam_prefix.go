@@ -279,8 +279,11 @@ func (a *app) prefixAvailableCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if n := cmp.Or(limit, availableDefault); len(list) == n {
+			switch n := cmp.Or(limit, availableDefault); {
+			case len(list) == n && n < availableMax:
 				fmt.Fprintf(a.stderr, "Note: the first %d shown; more may be free (--limit, at most %d; the prefix's utilization counts them).\n", n, availableMax)
+			case len(list) == n:
+				fmt.Fprintf(a.stderr, "Note: the first %d shown, as many as one listing gives; more may be free (the prefix's utilization counts them).\n", n)
 			}
 			return showList(a, list, func(w io.Writer) error {
 				for _, s := range list {

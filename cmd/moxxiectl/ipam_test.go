@@ -778,3 +778,11 @@ func TestNoteReplayed(t *testing.T) {
 		t.Fatalf("stderr %q, want %q", stderr.String(), want)
 	}
 }
+
+// TestReadFlags_WaitFromIndexZero: a blocking loop's first read, --index
+// 0 with --wait, is a read, not a usage error.
+func TestReadFlags_WaitFromIndexZero(t *testing.T) {
+	f := newIPAMFakeAPI(t)
+	f.cli(t, 0, "ipam", "vrf", "list", "--index", "0", "--wait", "1s")
+	f.checkCall(t, "GET /v1/ipam/vrfs?wait=1s")
+}

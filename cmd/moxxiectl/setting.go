@@ -5,6 +5,7 @@ import (
 
 	"github.com/moxxie/moxxie/client"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // readFlags are the consistency and blocking-query flags of reads.
@@ -12,10 +13,12 @@ type readFlags struct {
 	stale, consistent bool
 	index             uint64
 	wait              time.Duration
+	flags             *pflag.FlagSet
 }
 
 func (r *readFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
+	r.flags = f
 	f.BoolVar(&r.stale, "stale", false, "let any server answer from its local copy, which may lag")
 	f.BoolVar(&r.consistent, "consistent", false, "make the leader confirm its leadership before answering")
 	f.Uint64Var(&r.index, "index", 0, "block until the store index passes this value")
@@ -29,7 +32,7 @@ func (r *readFlags) options() (*client.QueryOptions, error) {
 	if r.wait < 0 {
 		return nil, usagef("--wait must not be negative, got %s", r.wait)
 	}
-	if r.wait > 0 && r.index == 0 {
+	if r.wait > 0 && !r.flags.Changed("index") {
 		return nil, usagef("--wait takes effect only with --index, the store index to block until it passes")
 	}
 	return &client.QueryOptions{Stale: r.stale, Consistent: r.consistent, Index: r.index, Wait: r.wait}, nil
