@@ -99,10 +99,13 @@ func (f *namedFeed) commit(txn *memdb.Txn) {
 
 // touchNamed records index as the last change of DNS names when txn, which
 // tracks its changes, changed an address that has a dns_name before or
-// after it. DNS serves the index as its zones' serial, so it must move
+// after it, in a state marked by DNSSerialMarkRequest. DNS serves the index as its zones' serial, so it must move
 // with the names and only with them, alike on every server however its
 // store came about (applied, or read from a snapshot).
 func touchNamed(txn *memdb.Txn, index uint64) error {
+	if raw, err := txn.First(tableIndex, "id", indexDNSNames); err != nil || raw == nil {
+		return err // not marked yet (DNSSerialMarkRequest)
+	}
 	for _, c := range txn.Changes() {
 		if c.Table == tableAddresses && (named(c.Before) || named(c.After)) {
 			return touchTable(txn, indexDNSNames, index)

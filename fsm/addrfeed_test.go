@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"testing"
@@ -263,5 +265,55 @@ func TestTracksNamed(t *testing.T) {
 		if got := tracksNamed(tc.cmds...); got != tc.want {
 			t.Errorf("%s: tracksNamed = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestDNSSerialMark: before the mark, DNS's index is that of any change of
+// zones, prefixes or addresses, as in earlier versions; the mark starts it
+// at its own index, from which only changes of named addresses (and of
+// zones and prefixes) move it, alike in a store restored from a snapshot.
+func TestDNSSerialMark(t *testing.T) {
+	x := newIPAM(t)
+	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "moxxie.test"}})
+	p := x.prefix("10.0.0.0/24", PrefixActive)
+	index := func(st *Store) uint64 {
+		t.Helper()
+		d, err := st.DNS(memdb.NewWatchSet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Index
+	}
+	x.ok(&AddressAllocateRequest{PrefixID: p.ID, Count: 1, IDs: []string{x.id()}})
+	if got := index(x.f.State()); got != x.index || x.f.State().DNSSerialsMarked() {
+		t.Fatalf("unmarked: index %d, want %d (any address change)", got, x.index)
+	}
+	x.ok(&AddressAllocateRequest{PrefixID: p.ID, Count: 1, IDs: []string{x.id()}, DNSName: "a.moxxie.test"})
+	if x.f.State().DNSSerialsMarked() {
+		t.Fatal("a named change marked the state")
+	}
+
+	x.ok(&DNSSerialMarkRequest{})
+	mark := x.index
+	if got := index(x.f.State()); got != mark || !x.f.State().DNSSerialsMarked() {
+		t.Fatalf("marked: index %d, want %d", got, mark)
+	}
+	x.ok(&AddressAllocateRequest{PrefixID: p.ID, Count: 3, IDs: []string{x.id(), x.id(), x.id()}})
+	if got := index(x.f.State()); got != mark {
+		t.Fatalf("after unnamed addresses: index %d, want %d", got, mark)
+	}
+	x.ok(&AddressAllocateRequest{PrefixID: p.ID, Count: 1, IDs: []string{x.id()}, DNSName: "b.moxxie.test"})
+	named := x.index
+	x.ok(&AddressAllocateRequest{PrefixID: p.ID, Count: 1, IDs: []string{x.id()}})
+	if got := index(x.f.State()); got != named {
+		t.Fatalf("after a named address: index %d, want %d", got, named)
+	}
+	// A store restored from a snapshot serves the same.
+	restored := New()
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(dump(t, x.f)))); err != nil {
+		t.Fatal(err)
+	}
+	if got := index(restored.State()); got != named {
+		t.Fatalf("restored: index %d, want %d", got, named)
 	}
 }

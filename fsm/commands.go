@@ -81,6 +81,24 @@ func applyRestoreMark(txn *memdb.Txn, index uint64, _ Command) (any, error) {
 	return nil, touchTable(txn, tableZones, index)
 }
 
+// DNSSerialMarkRequest starts SOA serials that move with the changes DNS
+// shows (DNSData.Index): applied, it records its index as the last change
+// of DNS names, and from then on every change of a named address does. A
+// state without the mark (one that the leader has not marked yet, such
+// as one of an earlier version) serves the index of any change of zones,
+// prefixes or addresses, as earlier versions did; either way every
+// server serves the same serial at the same state.
+type DNSSerialMarkRequest struct {
+	WriteMeta
+}
+
+// Type returns DNSSerialMarkType.
+func (*DNSSerialMarkRequest) Type() MessageType { return DNSSerialMarkType }
+
+func applyDNSSerialMark(txn *memdb.Txn, index uint64, _ Command) (any, error) {
+	return nil, touchTable(txn, indexDNSNames, index)
+}
+
 // BatchRequest carries several encoded commands in one log entry, so that
 // concurrent writes share one disk sync. Each entry applies in its own
 // transaction: a rejected entry does not affect the others.

@@ -372,6 +372,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		PoolUpdateType:     &PoolUpdateRequest{WriteMeta: meta(78), Kind: PoolVNI, ID: "g", Name: str("n"), Ranges: &[]ipam.IDRange{{First: 5, Last: 9}}, Description: str("d")},
 		IDUpdateType:       &IDUpdateRequest{WriteMeta: meta(79), Kind: PoolVLAN, ID: "v", Name: str("n"), Tenant: str("t"), Project: str("p"), Owner: str("vm:1/net0"), Description: str("d"), Confine: "t"},
 		ZoneUpdateType:     &ZoneUpdateRequest{WriteMeta: meta(80), ID: "moxxie.test", TTL: ptr(uint32(300)), Description: str("d")},
+		DNSSerialMarkType:  &DNSSerialMarkRequest{WriteMeta: meta(81)},
 	}
 }
 

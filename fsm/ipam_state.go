@@ -637,6 +637,12 @@ func (s *Store) DNS(ws memdb.WatchSet) (*DNSData, error) {
 	return d, nil
 }
 
+// DNSSerialsMarked reports whether the state has the mark from which SOA
+// serials move with the changes DNS shows only (DNSSerialMarkRequest).
+func (s *Store) DNSSerialsMarked() bool {
+	return s.tableIndex(s.db.Txn(false), indexDNSNames) != 0
+}
+
 // DNSChanges returns the zones and prefixes as DNS does, but instead of
 // every named address only the changes of named addresses after cursor
 // (a DNSData's Cursor from this store), and adds to ws the channels that
@@ -658,11 +664,11 @@ func (s *Store) DNSChanges(ws memdb.WatchSet, cursor uint64) (*DNSData, bool, er
 
 // dnsZones reads the index, zones and active prefixes of DNSData in txn.
 func (s *Store) dnsZones(ws memdb.WatchSet, txn *memdb.Txn) (*DNSData, error) {
-	// A state from a version before the names' row (which took the index
-	// of any address change) may serve a lower serial than that version
-	// did, for the same records, until the next change of DNS: it gets a
-	// serial above every earlier one.
 	d := &DNSData{Index: s.tableIndex(txn, tableZones, tablePrefixes, indexDNSNames)}
+	if s.tableIndex(txn, indexDNSNames) == 0 {
+		// Not marked yet (DNSSerialMarkRequest): as earlier versions.
+		d.Index = s.tableIndex(txn, tableZones, tablePrefixes, tableAddresses)
+	}
 	// The zones' index row moves also without a zone changing: after a
 	// restore (RestoreMarkRequest), to move the serials on.
 	ch, _, err := txn.FirstWatch(tableIndex, "id", tableZones)

@@ -26,7 +26,7 @@ const (
 	quarantineSetKey = "ipam.quarantine"
 	// indexDNSNames is no table: its row in the index table holds the
 	// raft index of the last change of an address with a dns_name before
-	// or after it (DNSData.Index).
+	// or after it (DNSData.Index), from a DNSSerialMarkRequest on.
 	indexDNSNames = "dns_names"
 )
 

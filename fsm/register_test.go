@@ -143,6 +143,7 @@ var messageTypeConsts = map[string]MessageType{
 	"PoolUpdateType":           PoolUpdateType,
 	"IDUpdateType":             IDUpdateType,
 	"ZoneUpdateType":           ZoneUpdateType,
+	"DNSSerialMarkType":        DNSSerialMarkType,
 	"DRIsolationType":          DRIsolationType,
 }
 

@@ -110,6 +110,10 @@ const (
 	PoolUpdateType  MessageType = 78
 	IDUpdateType    MessageType = 79
 	ZoneUpdateType  MessageType = 80
+	// DNSSerialMarkType carries IgnoreUnknownTypeFlag: a server of an
+	// older version skips it, and its SOA serials take the index of any
+	// address change, as they did.
+	DNSSerialMarkType MessageType = 81 | IgnoreUnknownTypeFlag
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does

@@ -430,3 +430,24 @@ func TestMultiNode_WonWhileItWaited(t *testing.T) {
 		t.Fatalf("a refused write was applied: %+v", set)
 	}
 }
+
+// TestMultiNode_LeaderMarksDNSSerials: the first leader marks a new state
+// for DNS serials (fsm.DNSSerialMarkRequest), once: every server holds
+// the mark, and a later leader finds it.
+func TestMultiNode_LeaderMarksDNSSerials(t *testing.T) {
+	servers := TestCluster(t, 3, nil)
+	leader := WaitForLeader(t, servers...)
+	WaitForResult(t, 10*time.Second, func() error {
+		for _, s := range servers {
+			if !s.State().DNSSerialsMarked() {
+				return fmt.Errorf("%s holds no DNS serial mark", s.ID())
+			}
+		}
+		return nil
+	})
+	before := leader.State().LatestIndex()
+	leader.markDNSSerials() // as a new leader would: the mark is there
+	if after := leader.State().LatestIndex(); after != before {
+		t.Fatalf("a marked state was marked again: index %d -> %d", before, after)
+	}
+}

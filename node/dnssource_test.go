@@ -163,6 +163,7 @@ func (tf *testFSM) allocate(t testing.TB, pid, id, name string) string {
 func newTestFSM(t testing.TB, zone, prefix string) *testFSM {
 	t.Helper()
 	tf := &testFSM{f: fsm.New()}
+	tf.apply(t, &fsm.DNSSerialMarkRequest{}) // as a leader does first
 	tf.apply(t, &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: zone}})
 	tf.apply(t, &fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p-" + zone, Prefix: prefix}})
 	return tf

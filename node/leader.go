@@ -89,6 +89,7 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	s.consistentReady.Store(true)
 	var loops sync.WaitGroup
 	defer loops.Wait()
+	loops.Go(s.markDNSSerials)
 	loops.Go(func() { s.runInventorySync(stop) })
 	loops.Go(func() { s.runOperations(stop) })
 	loops.Go(func() { s.runSecretRewrap(stop) })
@@ -122,6 +123,19 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 				}
 			}
 		}
+	}
+}
+
+// markDNSSerials marks a state that has no DNSSerialMarkRequest yet (a new
+// cluster, or one upgraded from a version without it), so that SOA
+// serials move with the changes DNS shows only. Should it fail, the next
+// leader marks it.
+func (s *Server) markDNSSerials() {
+	if s.State().DNSSerialsMarked() {
+		return
+	}
+	if _, err := s.raftApply(&fsm.DNSSerialMarkRequest{}); err != nil {
+		s.logger.Warn("marking the state for DNS serials failed", "error", err)
 	}
 }
 
