@@ -1304,6 +1304,10 @@ func applyIDAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 			return nil, err
 		} else if raw != nil {
 			a := raw.(*IDAllocation)
+			if !confined(req.Confine, a.Tenant) {
+				// Another tenant's: its number and ID are not the caller's to see.
+				return nil, fieldErrf("name", ErrConflict, "another %s of %s %s is named %s already", itemNoun(p.Kind), poolNoun(p.Kind), p.Name, name)
+			}
 			return nil, fieldErrf("name", ErrConflict, "%s %d of %s %s is named %s already (id %s)", itemNoun(p.Kind), a.Number, poolNoun(p.Kind), p.Name, name, a.ID)
 		}
 	}
@@ -1333,7 +1337,7 @@ func applyIDAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		err = &kindError{kind: ex, msg: fmt.Sprintf("%s in %s %s", ex, poolNoun(p.Kind), p.Name)}
 	}
 	if errors.Is(err, ipam.ErrInUse) {
-		err = inUseBy(txn, p, req.Number, err)
+		err = inUseBy(txn, p, req.Number, req.Confine, err)
 	}
 	if err != nil {
 		return nil, fieldErr(field, err)
@@ -1429,13 +1433,17 @@ func confined(confine, tenant string) bool {
 }
 
 // inUseBy says which allocation holds number n of pool p, for err, that
-// it is in use.
-func inUseBy(txn *memdb.Txn, p *Pool, n int, err error) error {
+// it is in use: to a caller confined to tenant confine, only when the
+// allocation is that tenant's.
+func inUseBy(txn *memdb.Txn, p *Pool, n int, confine string, err error) error {
 	raw, ferr := txn.First(tableIDAllocs, "number", p.ID, n)
 	if ferr != nil || raw == nil {
 		return err
 	}
 	a := raw.(*IDAllocation)
+	if !confined(confine, a.Tenant) {
+		return &kindError{kind: ipam.ErrInUse, msg: fmt.Sprintf("%s %d of %s %s is taken", itemNoun(p.Kind), n, poolNoun(p.Kind), p.Name)}
+	}
 	msg := fmt.Sprintf("%s %d of %s %s is taken (id %s", itemNoun(p.Kind), n, poolNoun(p.Kind), p.Name, a.ID)
 	if a.Name != "" {
 		msg += ", name " + a.Name

@@ -986,7 +986,24 @@ func TestIPAM_Confined(t *testing.T) {
 	if b.Tenant != "acme" || c.Address != "10.0.0.77" {
 		t.Fatalf("confined allocations: %+v, %+v", b, c)
 	}
-	x.ok(&IDAllocateRequest{Kind: PoolVLAN, PoolID: "ga", Allocation: IDAllocation{ID: "v3", Tenant: "acme"}, Confine: "acme"})
+	v3 := x.ok(&IDAllocateRequest{Kind: PoolVLAN, PoolID: "ga", Allocation: IDAllocation{ID: "v3", Tenant: "acme"}, Confine: "acme"}).(*IDAllocation)
+	// Another tenant's VLAN in the tenant's group (an admin put it there)
+	// is taken, without its ID, name or owner.
+	beta := x.ok(&IDAllocateRequest{Kind: PoolVLAN, PoolID: "ga", Allocation: IDAllocation{ID: "v4", Tenant: "beta", Name: "betas", Owner: "vm:9/net0"}, UniqueName: true}).(*IDAllocation)
+	x.fails(&IDAllocateRequest{Kind: PoolVLAN, PoolID: "ga", Number: beta.Number, Allocation: IDAllocation{ID: "v5", Tenant: "acme"}, Confine: "acme"}, ipam.ErrInUse, "vid",
+		fmt.Sprintf("VLAN %d of VLAN group acme is taken", beta.Number))
+	x.fails(&IDAllocateRequest{Kind: PoolVLAN, PoolID: "ga", Allocation: IDAllocation{ID: "v5", Tenant: "acme", Name: "betas"}, UniqueName: true, Confine: "acme"}, ErrConflict, "name",
+		"another VLAN of VLAN group acme is named betas already")
+	for _, c := range []*IDAllocateRequest{
+		{Kind: PoolVLAN, PoolID: "ga", Number: beta.Number, Allocation: IDAllocation{ID: "v5", Tenant: "acme"}, Confine: "acme"},
+		{Kind: PoolVLAN, PoolID: "ga", Allocation: IDAllocation{ID: "v5", Tenant: "acme", Name: "betas"}, UniqueName: true, Confine: "acme"},
+	} {
+		if r := x.apply(c); r.Err == nil || strings.Contains(r.Err.Error(), "v4") || strings.Contains(r.Err.Error(), "vm:9") {
+			t.Errorf("confined refusal tells of another tenant's VLAN: %v", r.Err)
+		}
+	}
+	// Its own: said in full.
+	x.fails(&IDAllocateRequest{Kind: PoolVLAN, PoolID: "ga", Number: v3.Number, Allocation: IDAllocation{ID: "v5", Tenant: "acme"}, Confine: "acme"}, ipam.ErrInUse, "vid", "(id v3")
 	// Confine travels without the naming rules too.
 	x.ok(&PrefixUpdateRequest{ID: p.ID, Tenant: str("beta")})
 	x.fails(&AddressAllocateRequest{PrefixID: p.ID, Tenant: "acme", IDs: []string{x.id()}, Confine: "acme"}, ErrNotFound, "", `prefix "`+p.ID+`" not found`)
