@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/go-memdb"
@@ -378,11 +379,31 @@ func applySDNVnetPut(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if z.Type != sdn.ZoneSimple {
 		pool = z.Pool
 	}
+	// With TagRules, a vnet that changes tenant alone keeps its tag's
+	// allocation (its ID, and a name or description given through IPAM),
+	// which moves to the new tenant; earlier versions made a new one.
+	var keep *IDAllocation
+	if req.TagRules && old != nil && old.Zone == v.Zone && old.Tag == v.Tag && old.Tenant != v.Tenant && old.AllocationID != "" {
+		if keep, err = first[IDAllocation](txn, tableIDAllocs, old.AllocationID); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case old != nil && old.Zone == v.Zone && old.Tag == v.Tag && old.Tenant == v.Tenant:
 		// The tag's allocation changes only with the vnet's zone, tag or
 		// tenant, not when the zone's pool does.
 		out.CreateIndex, out.CreatedAt, out.AllocationID = old.CreateIndex, old.CreatedAt, old.AllocationID
+	case keep != nil:
+		out.CreateIndex, out.CreatedAt, out.AllocationID = old.CreateIndex, old.CreatedAt, keep.ID
+		moved := *keep
+		moved.Tenant, moved.Project = v.Tenant, ""
+		if err := moveHolding(txn, index, itemNoun(keep.Kind), strconv.Itoa(keep.Number), keep.holding(), moved.holding(), false); err != nil {
+			return nil, err
+		}
+		moved.ModifyIndex, moved.UpdatedAt = index, Timestamp(req.Now)
+		if err := insert(txn, tableIDAllocs, index, &moved); err != nil {
+			return nil, err
+		}
 	default:
 		var oldAlloc *IDAllocation
 		if old != nil {

@@ -797,3 +797,33 @@ func TestFSM_SDNTagRules(t *testing.T) {
 	// Without the mark, as before: only within the zone.
 	x.ok(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "v7", Zone: "east", Tag: 5}, Create: true})
 }
+
+// TestFSM_SDNVnetTenantKeepsItsTag: with TagRules, a vnet that changes
+// tenant alone keeps its tag's allocation (ID, name, description), which
+// moves to the new tenant with its quota charge; earlier versions made a
+// new allocation.
+func TestFSM_SDNVnetTenantKeepsItsTag(t *testing.T) {
+	x := newSDNFixture(t)
+	x.ok(&PoolCreateRequest{Pool: Pool{ID: "p1", Kind: PoolVNI, Name: "p1", Ranges: []ipam.IDRange{{First: 100, Last: 199}}}, Exclusive: true, TagRule: true})
+	x.zone(sdn.Zone{ID: "ovl", Type: sdn.ZoneVXLAN, Pool: "p1"})
+	v := x.ok(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "web", Zone: "ovl", Tenant: "acme"}, Create: true, AllocationID: "al-1", TagRules: true}).(*SDNVnet)
+	x.ok(&IDUpdateRequest{Kind: PoolVNI, ID: "al-1", Name: str("web-vni"), Description: str("kept")})
+	moved := x.ok(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "web", Zone: "ovl", Tenant: "beta"}, AllocationID: "al-2", TagRules: true}).(*SDNVnet)
+	if moved.AllocationID != "al-1" || moved.Tag != v.Tag {
+		t.Fatalf("moved vnet %+v, want allocation al-1 and tag %d", moved, v.Tag)
+	}
+	_, a, err := x.store().IDAllocation(nil, PoolVNI, "al-1")
+	if err != nil || a == nil || a.Tenant != "beta" || a.Name != "web-vni" || a.Description != "kept" || a.Number != v.Tag {
+		t.Fatalf("allocation after the move: %+v, %v", a, err)
+	}
+	for tenant, want := range map[string]int64{"beta": 1, "acme": 0} {
+		if u, err := x.store().UsageOf(tenant); err != nil || u.Amounts[quota.VNIs] != want {
+			t.Fatalf("%s's usage %+v, %v; want %d VNIs", tenant, u, err, want)
+		}
+	}
+	// An earlier version's command makes a new allocation, as then.
+	x.ok(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "web", Zone: "ovl", Tenant: "acme"}, AllocationID: "al-3"})
+	if _, a, _ := x.store().IDAllocation(nil, PoolVNI, "al-3"); a == nil {
+		t.Fatal("an unmarked tenant change kept the allocation")
+	}
+}
