@@ -103,7 +103,7 @@ func (f *namedFeed) commit(txn *memdb.Txn) {
 // with the names and only with them, alike on every server however its
 // store came about (applied, or read from a snapshot).
 func touchNamed(txn *memdb.Txn, index uint64) error {
-	if raw, err := txn.First(tableIndex, "id", indexDNSNames); err != nil || raw == nil {
+	if raw, err := txn.First(tableIndex, "id", indexDNSSerialMark); err != nil || raw == nil {
 		return err // not marked yet (DNSSerialMarkRequest)
 	}
 	for _, c := range txn.Changes() {

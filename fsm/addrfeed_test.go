@@ -198,7 +198,18 @@ func TestNamedFeed_Bounded(t *testing.T) {
 	x.ok(&ZoneCreateRequest{Zone: Zone{ID: "moxxie.test"}})
 	x.ok(&PrefixCreateRequest{Prefix: Prefix{ID: "p", Prefix: "10.0.0.0/24"}})
 	st := x.f.State()
+	// Unmarked (DNSSerialMarkRequest), any address moves the serial, and
+	// wakes the reader; marked, only named ones do.
 	ws := memdb.NewWatchSet()
+	if _, err := st.DNS(ws); err != nil {
+		t.Fatal(err)
+	}
+	x.ok(&AddressAllocateRequest{PrefixID: "p", IDs: []string{"u0"}})
+	if !fired(ws) {
+		t.Fatal("unmarked, an unnamed allocation did not wake the DNS reader")
+	}
+	x.ok(&DNSSerialMarkRequest{})
+	ws = memdb.NewWatchSet()
 	d, err := st.DNS(ws)
 	if err != nil {
 		t.Fatal(err)

@@ -96,6 +96,9 @@ type DNSSerialMarkRequest struct {
 func (*DNSSerialMarkRequest) Type() MessageType { return DNSSerialMarkType }
 
 func applyDNSSerialMark(txn *memdb.Txn, index uint64, _ Command) (any, error) {
+	if err := touchTable(txn, indexDNSSerialMark, index); err != nil {
+		return nil, err
+	}
 	return nil, touchTable(txn, indexDNSNames, index)
 }
 

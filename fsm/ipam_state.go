@@ -640,7 +640,7 @@ func (s *Store) DNS(ws memdb.WatchSet) (*DNSData, error) {
 // DNSSerialsMarked reports whether the state has the mark from which SOA
 // serials move with the changes DNS shows only (DNSSerialMarkRequest).
 func (s *Store) DNSSerialsMarked() bool {
-	return s.tableIndex(s.db.Txn(false), indexDNSNames) != 0
+	return s.tableIndex(s.db.Txn(false), indexDNSSerialMark) != 0
 }
 
 // DNSChanges returns the zones and prefixes as DNS does, but instead of
@@ -665,9 +665,17 @@ func (s *Store) DNSChanges(ws memdb.WatchSet, cursor uint64) (*DNSData, bool, er
 // dnsZones reads the index, zones and active prefixes of DNSData in txn.
 func (s *Store) dnsZones(ws memdb.WatchSet, txn *memdb.Txn) (*DNSData, error) {
 	d := &DNSData{Index: s.tableIndex(txn, tableZones, tablePrefixes, indexDNSNames)}
-	if s.tableIndex(txn, indexDNSNames) == 0 {
-		// Not marked yet (DNSSerialMarkRequest): as earlier versions.
+	// The mark's row: its coming moves the serials.
+	mark, raw, err := txn.FirstWatch(tableIndex, "id", indexDNSSerialMark)
+	if err != nil {
+		return nil, err
+	}
+	ws.Add(mark)
+	if raw == nil {
+		// Not marked yet (DNSSerialMarkRequest): as earlier versions, the
+		// index of any change of addresses too, which then wakes DNS.
 		d.Index = s.tableIndex(txn, tableZones, tablePrefixes, tableAddresses)
+		watchTable(txn, ws, tableAddresses)
 	}
 	// The zones' index row moves also without a zone changing: after a
 	// restore (RestoreMarkRequest), to move the serials on.

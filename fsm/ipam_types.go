@@ -28,6 +28,9 @@ const (
 	// raft index of the last change of an address with a dns_name before
 	// or after it (DNSData.Index), from a DNSSerialMarkRequest on.
 	indexDNSNames = "dns_names"
+	// indexDNSSerialMark is no table either: its row holds the index of
+	// the DNSSerialMarkRequest, whose presence says the state is marked.
+	indexDNSSerialMark = "dns_serial_mark"
 )
 
 // DefaultVRF is the VRF every prefix belongs to unless it names another.

@@ -104,7 +104,9 @@ type SDNZonePutRequest struct {
 
 // needsRules is set when the zone's nodes are checked against the VLAN
 // IDs of other vlan zones.
-func (r *SDNZonePutRequest) needsRules() bool { return r.TagRules && r.Zone.Type == sdn.ZoneVLAN }
+func (r *SDNZonePutRequest) needsRules() bool {
+	return r.TagRules && r.Zone.Type == sdn.ZoneVLAN && !r.Create
+}
 
 // SDNZoneDeleteRequest deletes a zone no vnet is in.
 type SDNZoneDeleteRequest struct {
@@ -302,8 +304,8 @@ func applySDNZonePut(txn *memdb.Txn, index uint64, c Command) (any, error) {
 			return nil, fieldErr("pool", err)
 		}
 	}
-	if req.TagRules && old != nil && req.Zone.Type == sdn.ZoneVLAN && !slices.Equal(old.Nodes, req.Zone.Nodes) {
-		if err := checkZoneVLANs(txn, &SDNZone{Zone: req.Zone}); err != nil {
+	if req.TagRules && old != nil && req.Zone.Type == sdn.ZoneVLAN {
+		if err := checkZoneVLANs(txn, old, &SDNZone{Zone: req.Zone}); err != nil {
 			return nil, err
 		}
 	}
@@ -360,14 +362,18 @@ func applySDNVnetPut(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err := sdnErr(sdn.ValidateVnet(v, z.Zone)); err != nil {
 		return nil, err
 	}
-	used, err := usedTags(txn, v.ID, z, req.TagRules)
+	// The rules of TagRules hold for a tag the put brings to the zone, not
+	// for one the vnet has there already (which an earlier version may
+	// have let it take): an unrelated change must not be refused for it.
+	brings := req.TagRules && (old == nil || old.Zone != v.Zone || old.Tag != v.Tag)
+	used, err := usedTags(txn, v.ID, z, brings)
 	if err != nil {
 		return nil, err
 	}
 	if other, ok := used[v.Tag]; ok && v.Tag != 0 {
 		return nil, fieldErrf("tag", ErrConflict, "%s %d is already the tag of vnet %s", tagNoun(z.Type), v.Tag, other)
 	}
-	if req.TagRules && z.Type == sdn.ZoneVXLAN && z.Pool == "" && v.Tag != 0 {
+	if brings && z.Type == sdn.ZoneVXLAN && z.Pool == "" && v.Tag != 0 {
 		if p, err := vniPoolHolding(txn, v.Tag); err != nil {
 			return nil, err
 		} else if p != nil {
@@ -495,10 +501,11 @@ func shareHost(a, b *SDNZone) bool {
 	return len(a.Nodes) == 0 || len(b.Nodes) == 0 || slices.ContainsFunc(a.Nodes, func(n string) bool { return slices.Contains(b.Nodes, n) })
 }
 
-// checkZoneVLANs refuses nodes for vlan zone z under which one of its
-// vnets would share its VLAN ID with a vnet of another vlan zone on a
-// host's uplink.
-func checkZoneVLANs(txn *memdb.Txn, z *SDNZone) error {
+// checkZoneVLANs refuses the nodes of z, vlan zone old changed, under
+// which one of its vnets would come to share its VLAN ID with a vnet of
+// another vlan zone on a host's uplink. Such pairs that share a host under
+// old's nodes already (left by an earlier version) are not its doing.
+func checkZoneVLANs(txn *memdb.Txn, old, z *SDNZone) error {
 	it, err := txn.Get(tableSDNVnets, "zone", z.ID)
 	if err != nil {
 		return err
@@ -522,7 +529,7 @@ func checkZoneVLANs(txn *memdb.Txn, z *SDNZone) error {
 		}
 		if oz, err := first[SDNZone](txn, tableSDNZones, o.Zone); err != nil {
 			return err
-		} else if oz != nil && oz.Type == sdn.ZoneVLAN && shareHost(z, oz) {
+		} else if oz != nil && oz.Type == sdn.ZoneVLAN && shareHost(z, oz) && !shareHost(old, oz) {
 			used[o.Tag] = o.ID
 		}
 	}

@@ -796,6 +796,17 @@ func TestFSM_SDNTagRules(t *testing.T) {
 	x.ok(&SDNZonePutRequest{Zone: sdn.Zone{ID: "west", Type: sdn.ZoneVLAN, Nodes: []string{"pve4", "pve5"}}, TagRules: true})
 	// Without the mark, as before: only within the zone.
 	x.ok(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "v7", Zone: "east", Tag: 5}, Create: true})
+
+	// A clash an earlier version left (v7 and v1 on pve3's uplink) does
+	// not refuse changes that do not bring it: an alias, a move of the
+	// zone's nodes that keeps or narrows it, nodes given in another order.
+	x.ok(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "v7", Zone: "east", Tag: 5, Alias: "renamed"}, TagRules: true})
+	x.ok(&SDNZonePutRequest{Zone: sdn.Zone{ID: "east", Type: sdn.ZoneVLAN, Nodes: []string{"pve3"}, MTU: 1400}, TagRules: true})
+	x.ok(&SDNZonePutRequest{Zone: sdn.Zone{ID: "west", Type: sdn.ZoneVLAN, Nodes: []string{"pve5", "pve4"}}, TagRules: true})
+	// A vxlan zone that drops its pool: its vnets keep their VNIs, and may
+	// still change.
+	x.ok(&SDNZonePutRequest{Zone: sdn.Zone{ID: "ovl", Type: sdn.ZoneVXLAN}, TagRules: true})
+	x.ok(&SDNVnetPutRequest{Vnet: sdn.Vnet{ID: "dup", Zone: "ovl", Alias: "renamed"}, AllocationID: "al-dup3", TagRules: true})
 }
 
 // TestFSM_SDNVnetTenantKeepsItsTag: with TagRules, a vnet that changes

@@ -110,10 +110,10 @@ const (
 	PoolUpdateType  MessageType = 78
 	IDUpdateType    MessageType = 79
 	ZoneUpdateType  MessageType = 80
-	// DNSSerialMarkType carries IgnoreUnknownTypeFlag: a server of an
-	// older version skips it, and its SOA serials take the index of any
-	// address change, as they did.
-	DNSSerialMarkType MessageType = 81 | IgnoreUnknownTypeFlag
+	// DNSSerialMarkType has no IgnoreUnknownTypeFlag: a server of an older
+	// version that skipped it would serve other serials than the rest
+	// once upgraded, so it halts on it instead, as on a marked command.
+	DNSSerialMarkType MessageType = 81
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does

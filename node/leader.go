@@ -110,6 +110,7 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 			s.logger.Info("lost leadership")
 			return
 		case <-t.C:
+			s.markDNSSerials() // after a restore of an unmarked state, or a failed mark
 			if _, err := s.reapIdempotency(stop, reapInterval/2); err != nil {
 				s.logger.Warn("reaping idempotency records failed", "error", err)
 			}
@@ -127,9 +128,10 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 }
 
 // markDNSSerials marks a state that has no DNSSerialMarkRequest yet (a new
-// cluster, or one upgraded from a version without it), so that SOA
-// serials move with the changes DNS shows only. Should it fail, the next
-// leader marks it.
+// cluster, one upgraded from a version without it, or one restored from
+// such a version's snapshot), so that SOA serials move with the changes
+// DNS shows only. The leader calls it when it starts to lead and at every
+// reap tick, so a failed mark is tried again.
 func (s *Server) markDNSSerials() {
 	if s.State().DNSSerialsMarked() {
 		return
