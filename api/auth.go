@@ -81,6 +81,16 @@ func (s *server) authenticateLagging(c *call, err error) error {
 	if !errors.As(err, &ae) || ae.status != http.StatusUnauthorized {
 		return err
 	}
+	// Only a bearer token this server does not know may be new; a missing
+	// or malformed header, or a known token refused (expired), is not.
+	scheme, secret, ok := strings.Cut(c.r.Header.Get("Authorization"), " ")
+	secret = strings.TrimSpace(secret)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
+		return err
+	}
+	if _, tok, lerr := s.lookupBearer(nil, secret); lerr != nil || tok != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(c.r.Context(), localAuthWait)
 	defer cancel()
 	for {

@@ -243,8 +243,17 @@ func TestDebug_FollowerWaitsForANewToken(t *testing.T) {
 
 	start := time.Now()
 	e := wantError(t, c.follower.do("GET", "/v1/debug/config", ""), 503, CodeNotReady, "")
-	if !strings.Contains(e.Message, "not yet known to s2") || time.Since(start) < localAuthWait {
+	if !strings.Contains(e.Message, "the token is valid here, but s2") || time.Since(start) < localAuthWait {
 		t.Errorf("after %s: %q", time.Since(start), e.Message)
+	}
+
+	// No token, or not a bearer one: nothing to wait for.
+	for _, h := range []string{"", "Basic eDp5"} {
+		start = time.Now()
+		rec := c.follower.do("GET", "/v1/debug/config", "", "Authorization", h)
+		if rec.Code == http.StatusOK || time.Since(start) >= localAuthWait {
+			t.Errorf("Authorization %q: %d after %s", h, rec.Code, time.Since(start))
+		}
 	}
 
 	tok, err := c.leader.b.State().TokenBySecretHash(HashSecret(c.leader.secret))

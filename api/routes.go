@@ -280,10 +280,11 @@ func (s *server) dispatch(c *call) (err error) {
 		if err != nil {
 			return s.auditAuthFailure(c, err)
 		}
-		if from := c.r.Header.Get(headerForwarded); c.rt.Kind == KindLocal && from != "" {
+		if c.rt.Kind == KindLocal && forwardedByPeer(c.r) {
 			// A follower's local route, forwarded here only to audit a
 			// refused authentication: the answer must be the follower's.
-			return unavailable(CodeNotReady, "the token is valid but not yet known to "+from+", which must answer "+c.rt.Pattern()+" itself: retry", nil)
+			from := c.r.Header.Get(headerForwarded)
+			return unavailable(CodeNotReady, "the token is valid here, but "+from+", which must answer "+c.rt.Pattern()+" itself, refused it: its copy of the tokens may be behind; retry", nil)
 		}
 	}
 	defer s.auditWrite(c, &err)

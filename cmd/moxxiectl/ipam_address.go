@@ -59,7 +59,7 @@ func (a *app) addressListCommand() *cobra.Command {
 				return usagef("--limit must be at least 1, got %d", f.Limit)
 			}
 			if f.PrefixID != "" {
-				id, err := resolvePrefix(ctx, c, f.PrefixID)
+				id, err := resolvePrefix(ctx, c, f.PrefixID, q)
 				if err != nil {
 					return err
 				}

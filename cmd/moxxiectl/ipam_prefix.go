@@ -18,7 +18,7 @@ func (a *app) prefixCommand() *cobra.Command {
 		a.prefixCreateCommand(),
 		a.readCommand("get ID|CIDR", "Show a prefix and its utilization", exactArgs("ID"),
 			func(ctx context.Context, c *client.Client, q *client.QueryOptions, args []string) error {
-				id, err := resolvePrefix(ctx, c, args[0])
+				id, err := resolvePrefix(ctx, c, args[0], q)
 				if err != nil {
 					return err
 				}
@@ -44,7 +44,7 @@ func (a *app) prefixListCommand() *cobra.Command {
 				return usagef("--family must be 4 or 6, got %d", f.Family)
 			}
 			if f.ParentID != "" {
-				id, err := resolvePrefix(ctx, c, f.ParentID)
+				id, err := resolvePrefix(ctx, c, f.ParentID, q)
 				if err != nil {
 					return err
 				}
@@ -115,7 +115,7 @@ func (a *app) prefixUpdateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			id, err := resolvePrefix(cmd.Context(), c, args[0])
+			id, err := resolvePrefix(cmd.Context(), c, args[0], nil)
 			if err != nil {
 				return err
 			}
@@ -147,7 +147,7 @@ prefix, and a prefix made again in its place would hand them out at once.
 --force deletes it anyway.`,
 		Args: exactArgs("ID"),
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			id, err := resolvePrefix(ctx, c, args[0])
+			id, err := resolvePrefix(ctx, c, args[0], nil)
 			if err != nil {
 				return err
 			}
@@ -193,7 +193,7 @@ a timeout or failover never hands out addresses twice.`,
 			if err != nil {
 				return err
 			}
-			id, err := resolvePrefix(cmd.Context(), c, args[0])
+			id, err := resolvePrefix(cmd.Context(), c, args[0], nil)
 			if err != nil {
 				return err
 			}
@@ -240,7 +240,7 @@ func (a *app) prefixAllocatePrefixCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			id, err := resolvePrefix(cmd.Context(), c, args[0])
+			id, err := resolvePrefix(cmd.Context(), c, args[0], nil)
 			if err != nil {
 				return err
 			}
@@ -271,7 +271,7 @@ func (a *app) prefixAvailableCommand() *cobra.Command {
 			if limit < 0 || limit == 0 && cmd.Flags().Changed("limit") {
 				return usagef("--limit must be at least 1, got %d", limit)
 			}
-			id, err := resolvePrefix(ctx, c, args[0])
+			id, err := resolvePrefix(ctx, c, args[0], q)
 			if err != nil {
 				return err
 			}
@@ -341,7 +341,7 @@ func (a *app) ipRangeCommand() *cobra.Command {
 			id := prefixID
 			if id != "" {
 				var err error
-				if id, err = resolvePrefix(ctx, c, id); err != nil {
+				if id, err = resolvePrefix(ctx, c, id, q); err != nil {
 					return err
 				}
 			}
@@ -368,7 +368,7 @@ func (a *app) ipRangeCommand() *cobra.Command {
 		Short: "Keep a range of an active prefix out of allocation (e.g. for DHCP)",
 		Args:  exactArgs("PREFIX_ID", "START", "END"),
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			id, err := resolvePrefix(ctx, c, args[0])
+			id, err := resolvePrefix(ctx, c, args[0], nil)
 			if err != nil {
 				return err
 			}
@@ -423,8 +423,9 @@ func (a *app) ipRangeCommand() *cobra.Command {
 
 // resolvePrefix resolves ref, a prefix's ID or its CIDR, to the prefix's ID. A
 // CIDR names the prefix with exactly that CIDR in whichever VRF holds it;
-// when several VRFs do, the ID must be given.
-func resolvePrefix(ctx context.Context, c *client.Client, ref string) (string, error) {
+// when several VRFs do, the ID must be given. A read looks it up as it
+// reads (q's stale or consistent; nil for a write).
+func resolvePrefix(ctx context.Context, c *client.Client, ref string, q *client.QueryOptions) (string, error) {
 	pfx, err := netip.ParsePrefix(ref)
 	if err != nil {
 		return ref, nil // an ID
@@ -432,7 +433,11 @@ func resolvePrefix(ctx context.Context, c *client.Client, ref string) (string, e
 	if m := pfx.Masked(); m != pfx {
 		return "", usagef("%s is not a prefix: did you mean %s?", ref, m)
 	}
-	list, _, err := c.PrefixList(ctx, client.PrefixFilter{Contains: pfx.String()}, nil)
+	var lq *client.QueryOptions
+	if q != nil {
+		lq = &client.QueryOptions{Stale: q.Stale, Consistent: q.Consistent}
+	}
+	list, _, err := c.PrefixList(ctx, client.PrefixFilter{Contains: pfx.String()}, lq)
 	if err != nil {
 		return "", err
 	}
