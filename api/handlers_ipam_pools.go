@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/fsm"
@@ -384,7 +385,7 @@ func idList(k *poolKind) func(*server, *call) error {
 // idGet returns the handler that reads one VLAN or VNI.
 func idGet(k *poolKind) func(*server, *call) error {
 	return func(s *server, c *call) error {
-		id, err := pathID(c, "id")
+		id, err := allocationID(c, k)
 		if err != nil {
 			return err
 		}
@@ -392,6 +393,25 @@ func idGet(k *poolKind) func(*server, *call) error {
 			return st.IDAllocation(ws, k.kind, id)
 		})
 	}
+}
+
+// allocationID returns the VLAN or VNI allocation ID in c's path. A
+// number there is a 404 that says the path takes the allocation's ID, not
+// its VLAN ID or VNI, and where to look that up: no allocation ID is a
+// number, and "not found" alone reads as if the number were free.
+func allocationID(c *call, k *poolKind) (string, error) {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return "", err
+	}
+	if _, perr := strconv.ParseUint(id, 10, 32); perr == nil {
+		item := strings.ToLower(k.itemNoun)
+		flag := strings.TrimSuffix(k.poolParam, "_id")
+		return "", &apiError{status: http.StatusNotFound, code: CodeNotFound, field: "id", message: fmt.Sprintf(
+			"no %s has the ID %q: the path takes the %s's ID, not its %s; list a %s's %ss, with their IDs, with GET /v1/ipam/%ss?%s=%s (moxxiectl ipam %s list --%s %s)",
+			k.itemNoun, id, k.itemNoun, k.number, k.noun, k.itemNoun, item, k.poolParam, strings.ToUpper(flag), item, flag, strings.ToUpper(flag))}
+	}
+	return id, nil
 }
 
 // IDUpdateRequest is the body of PATCH /v1/ipam/vlans/{id} and
@@ -410,7 +430,7 @@ type IDUpdateRequest struct {
 // its tenant's, and may not clear or change the tenant.
 func idUpdate(k *poolKind) func(*server, *call) error {
 	return func(s *server, c *call) error {
-		id, err := pathID(c, "id")
+		id, err := allocationID(c, k)
 		if err != nil {
 			return err
 		}
@@ -461,7 +481,7 @@ func idUpdate(k *poolKind) func(*server, *call) error {
 // to the command (which answers 404 or replays an earlier release).
 func idRelease(k *poolKind) func(*server, *call) error {
 	return func(s *server, c *call) error {
-		id, err := pathID(c, "id")
+		id, err := allocationID(c, k)
 		if err != nil {
 			return err
 		}

@@ -965,6 +965,18 @@ func TestIPAM_Pools(t *testing.T) {
 			}
 
 			itemBase := "/v1/ipam/" + k.items
+			// A number in the path is no allocation's ID: the 404 says where
+			// the allocations of a number are.
+			for _, m := range []string{"GET", "PATCH", "DELETE"} {
+				body := ""
+				if m == "PATCH" {
+					body = `{"description":"d"}`
+				}
+				e := wantError(t, ts.do(m, itemBase+"/100", body), 404, CodeNotFound, "id")
+				if !strings.Contains(e.Message, "the path takes the") || !strings.Contains(e.Message, "?"+k.poolParam+"=") {
+					t.Errorf("%s %s/100: %q", m, itemBase, e.Message)
+				}
+			}
 			for _, q := range []struct {
 				query string
 				n     int
