@@ -1038,6 +1038,11 @@ func (o *opState) drPrepare(p *fsm.DRPlan, it *fsm.DRItem, alloc *drAlloc) error
 		}
 	}
 	drill := o.op.Kind == fsm.OpDRDrill
+	if it.Step == fsm.DRStepRestored && drill {
+		if err := o.drCheckAddressing(p, it); err != nil {
+			return err
+		}
+	}
 	if it.Step == fsm.DRStepRestored && !drill {
 		addr, err := o.drAddress(p, it)
 		if err != nil {
@@ -1170,17 +1175,45 @@ func drPickNode(nodes []*fsm.InvNode, reserved map[string]uint64) string {
 // drAddress allocates the guest's address at this site, under its DNS
 // name, from the prefix its network maps to; keyed by the run and guest,
 // so a resumed item gets the same address.
+// drPrefix returns the prefix of the plan's network mapping that the
+// guests' addresses come from, or "".
+func drPrefix(p *fsm.DRPlan) string {
+	for _, n := range p.Networks {
+		if n.Prefix != "" {
+			return n.Prefix
+		}
+	}
+	return ""
+}
+
+// drCheckAddressing has a drill check what it does not do but a failover
+// of item it would: allocate its address from the plan's prefix, which
+// must be an active prefix of this site. A drill that passes with a
+// mapping no failover could use would hide it until the disaster.
+func (o *opState) drCheckAddressing(p *fsm.DRPlan, it *fsm.DRItem) error {
+	prefix := drPrefix(p)
+	if it.DNSName == "" || prefix == "" {
+		return nil
+	}
+	_, pv, err := o.r.s.State().Prefix(nil, prefix)
+	switch {
+	case err != nil:
+		return err
+	case pv == nil:
+		return fmt.Errorf("prefix %q of the plan's network mapping is not a prefix of this site: a failover would give guest %d (%s) no address; put the plan again at site %s with a prefix of this site",
+			prefix, it.VMID, it.DNSName, p.SourceSite)
+	case pv.Status != fsm.PrefixActive:
+		return fmt.Errorf("prefix %s (%s) of the plan's network mapping is a %s, which hands out no addresses: a failover would give guest %d (%s) none; map an active prefix",
+			pv.Prefix.Prefix, prefix, pv.Status, it.VMID, it.DNSName)
+	}
+	return nil
+}
+
 func (o *opState) drAddress(p *fsm.DRPlan, it *fsm.DRItem) (string, error) {
 	if it.DNSName == "" {
 		return "", nil
 	}
-	var prefix string
-	for _, n := range p.Networks {
-		if n.Prefix != "" {
-			prefix = n.Prefix
-			break
-		}
-	}
+	prefix := drPrefix(p)
 	req := &fsm.AddressAllocateRequest{
 		PrefixID: prefix, Count: 1, IDs: []string{api.NewID()}, Status: fsm.AddressActive, DNSName: it.DNSName,
 		Owner: drOwner(p.ID, it.VMID), Description: fmt.Sprintf("guest %d of site %s, failed over by plan %s", it.VMID, p.SourceSite, p.ID),

@@ -301,6 +301,13 @@ func TestDRPickNode(t *testing.T) {
 // memory bytes.
 func drReplica(t *testing.T, s *Server, sim *pvesim.Sim, memory uint64, orders ...int) (*fsm.DRPlan, []pvesim.Guest) {
 	t.Helper()
+	return drReplicaWith(t, s, sim, memory, nil, orders...)
+}
+
+// drReplicaWith is drReplica with edit changing the plan before it is
+// sent (nil: none).
+func drReplicaWith(t *testing.T, s *Server, sim *pvesim.Sim, memory uint64, edit func(*fsm.DRPlan), orders ...int) (*fsm.DRPlan, []pvesim.Guest) {
+	t.Helper()
 	syncNow(t, s, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -335,6 +342,9 @@ func drReplica(t *testing.T, s *Server, sim *pvesim.Sim, memory uint64, orders .
 		plan.Guests = append(plan.Guests, fsm.DRGuest{VMID: g.VMID, Order: orders[i]})
 		plan.Status = append(plan.Status, fsm.DRGuestStatus{VMID: g.VMID, Name: g.Name, Kind: "qemu", Backup: list[j].VolID, Memory: memory})
 	}
+	if edit != nil {
+		edit(&plan)
+	}
 	if _, err := s.raftApply(&fsm.DRReplicaSyncRequest{Source: "east", LocalSite: "west", Plans: []fsm.DRPlan{plan}, ConflictIDs: []string{api.NewID()}}); err != nil {
 		t.Fatal(err)
 	}
@@ -343,4 +353,48 @@ func drReplica(t *testing.T, s *Server, sim *pvesim.Sim, memory uint64, orders .
 		t.Fatalf("replica: %v %v", replica, err)
 	}
 	return replica, originals
+}
+
+// TestDRRun_DrillChecksTheAddressing: a drill gives its copies no
+// addresses, but fails, naming the guest, when a failover could not give
+// them theirs: the plan's prefix is not one of this site's, or hands out
+// no addresses. With an active prefix of the site it passes.
+func TestDRRun_DrillChecksTheAddressing(t *testing.T) {
+	seed := pvesim.Seed{Nodes: 1, BackupDirs: map[string]string{"dr": t.TempDir()},
+		GuestList: []pvesim.SeedGuest{{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024}}}
+	s, sim, _ := simServer(t, pvesim.Config{TaskDuration: 20 * time.Millisecond, Seed: seed})
+	if _, err := s.raftApply(&fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "c1", Prefix: "10.9.0.0/16", Status: fsm.PrefixContainer}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ prefix, says string }{
+		{"PREFIX-ID-AT-WEST", `prefix "PREFIX-ID-AT-WEST" of the plan's network mapping is not a prefix of this site: a failover would give guest 100 (app.moxxie.test) no address`},
+		{"c1", "is a container, which hands out no addresses"},
+	} {
+		replica, _ := drReplicaWith(t, s, sim, 1<<30, func(p *fsm.DRPlan) {
+			p.Networks = []fsm.DRNetwork{{Source: "vmbr0", Target: "vmbr0", Prefix: c.prefix}}
+			p.Guests[0].DNSName = "app.moxxie.test"
+		}, 1)
+		run := fsm.NewDRRun(replica, fsm.OpDRDrill, fsm.DRTriggerManual, false, api.NewID())
+		if _, err := s.raftApply(run); err != nil {
+			t.Fatal(err)
+		}
+		WaitForResult(t, time.Minute, func() error {
+			_, op, err := s.State().Operation(nil, run.Run.ID)
+			if err != nil || op == nil || op.FinishedAt == 0 {
+				return fmt.Errorf("drill not finished: %+v %v", op, err)
+			}
+			if op.Status != fsm.OpFailed || op.Error == nil || !strings.Contains(op.Error.Message, c.says) {
+				t.Fatalf("drill with prefix %s: %s %+v", c.prefix, op.Status, op.Error)
+			}
+			return nil
+		})
+	}
+	if _, err := s.raftApply(&fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p1", Prefix: "10.9.1.0/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	replica, _ := drReplicaWith(t, s, sim, 1<<30, func(p *fsm.DRPlan) {
+		p.Networks = []fsm.DRNetwork{{Source: "vmbr0", Target: "vmbr0", Prefix: "p1"}}
+		p.Guests[0].DNSName = "app.moxxie.test"
+	}, 1)
+	drDrill(t, s, replica)
 }
