@@ -110,10 +110,13 @@ const (
 	PoolUpdateType  MessageType = 78
 	IDUpdateType    MessageType = 79
 	ZoneUpdateType  MessageType = 80
-	// DNSSerialMarkType has no IgnoreUnknownTypeFlag: a server of an older
-	// version that skipped it would serve other serials than the rest
-	// once upgraded, so it halts on it instead, as on a marked command.
-	DNSSerialMarkType MessageType = 81
+	// DNSSerialMarkType carries IgnoreUnknownTypeFlag: a server of an
+	// older version skips it (its serials take the index of any address
+	// change, as they did), and every leader writes one when it starts to
+	// lead, so that a server upgraded from a snapshot without the mark is
+	// marked at the next election, such as the one the upgrade's last
+	// restart makes.
+	DNSSerialMarkType MessageType = 81 | IgnoreUnknownTypeFlag
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does
