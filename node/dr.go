@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"net/http"
 	"slices"
 	"strconv"
@@ -799,6 +800,11 @@ func (o *opState) drRun() error {
 			"source_site", p.SourceSite, "until", until.UTC())
 	}
 	_ = o.step(step)
+	if o.op.Kind == fsm.OpDRDrill {
+		if err := o.drCheckAddressing(p, items); err != nil {
+			return err
+		}
+	}
 	if o.op.Kind == fsm.OpDRFailback {
 		if err := o.drAwaitRelease(p, items); err != nil {
 			return err
@@ -1038,11 +1044,6 @@ func (o *opState) drPrepare(p *fsm.DRPlan, it *fsm.DRItem, alloc *drAlloc) error
 		}
 	}
 	drill := o.op.Kind == fsm.OpDRDrill
-	if it.Step == fsm.DRStepRestored && drill {
-		if err := o.drCheckAddressing(p, it); err != nil {
-			return err
-		}
-	}
 	if it.Step == fsm.DRStepRestored && !drill {
 		addr, err := o.drAddress(p, it)
 		if err != nil {
@@ -1186,25 +1187,42 @@ func drPrefix(p *fsm.DRPlan) string {
 	return ""
 }
 
-// drCheckAddressing has a drill check what it does not do but a failover
-// of item it would: allocate its address from the plan's prefix, which
-// must be an active prefix of this site. A drill that passes with a
-// mapping no failover could use would hide it until the disaster.
-func (o *opState) drCheckAddressing(p *fsm.DRPlan, it *fsm.DRItem) error {
+// drCheckAddressing has a drill check, before it restores anything, what
+// it does not do but a failover would: give each guest with a dns_name an
+// address from the plan's prefix, which must be an active prefix of this
+// site with as many free addresses. A drill that passed with a mapping no
+// failover could use would hide it until the disaster.
+func (o *opState) drCheckAddressing(p *fsm.DRPlan, items []*fsm.DRItem) error {
 	prefix := drPrefix(p)
-	if it.DNSName == "" || prefix == "" {
+	var named []string
+	for _, it := range items {
+		if it.DNSName != "" {
+			named = append(named, fmt.Sprintf("%d (%s)", it.VMID, it.DNSName))
+		}
+	}
+	if prefix == "" || len(named) == 0 {
 		return nil
 	}
+	guests := strings.Join(named, ", ")
 	_, pv, err := o.r.s.State().Prefix(nil, prefix)
 	switch {
 	case err != nil:
 		return err
 	case pv == nil:
-		return fmt.Errorf("prefix %q of the plan's network mapping is not a prefix of this site: a failover would give guest %d (%s) no address; put the plan again at site %s with a prefix of this site",
-			prefix, it.VMID, it.DNSName, p.SourceSite)
+		return fmt.Errorf("prefix %q of the plan's network mapping is not a prefix of this site: a failover would give guests %s no address; put the plan again at site %s with a prefix of this site",
+			prefix, guests, p.SourceSite)
 	case pv.Status != fsm.PrefixActive:
-		return fmt.Errorf("prefix %s (%s) of the plan's network mapping is a %s, which hands out no addresses: a failover would give guest %d (%s) none; map an active prefix",
-			pv.Prefix.Prefix, prefix, pv.Status, it.VMID, it.DNSName)
+		return fmt.Errorf("prefix %s (%s) of the plan's network mapping is a %s, which hands out no addresses: a failover would give guests %s none; map an active prefix",
+			pv.Prefix.Prefix, prefix, pv.Status, guests)
+	case pv.Utilization != nil:
+		size, okSize := new(big.Int).SetString(pv.Utilization.Size.String(), 10)
+		used, okUsed := new(big.Int).SetString(pv.Utilization.Used.String(), 10)
+		if okSize && okUsed {
+			if free := size.Sub(size, used); free.Cmp(big.NewInt(int64(len(named)))) < 0 {
+				return fmt.Errorf("prefix %s (%s) of the plan's network mapping has %s free addresses, and a failover would need %d, for guests %s",
+					pv.Prefix.Prefix, prefix, free, len(named), guests)
+			}
+		}
 	}
 	return nil
 }

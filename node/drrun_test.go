@@ -356,9 +356,10 @@ func drReplicaWith(t *testing.T, s *Server, sim *pvesim.Sim, memory uint64, edit
 }
 
 // TestDRRun_DrillChecksTheAddressing: a drill gives its copies no
-// addresses, but fails, naming the guest, when a failover could not give
-// them theirs: the plan's prefix is not one of this site's, or hands out
-// no addresses. With an active prefix of the site it passes.
+// addresses, but fails before it restores anything, naming the guests,
+// when a failover could not give them theirs: the plan's prefix is not
+// one of this site's, hands out no addresses, or has too few free. With
+// an active prefix of the site with room it passes.
 func TestDRRun_DrillChecksTheAddressing(t *testing.T) {
 	seed := pvesim.Seed{Nodes: 1, BackupDirs: map[string]string{"dr": t.TempDir()},
 		GuestList: []pvesim.SeedGuest{{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024}}}
@@ -366,9 +367,17 @@ func TestDRRun_DrillChecksTheAddressing(t *testing.T) {
 	if _, err := s.raftApply(&fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "c1", Prefix: "10.9.0.0/16", Status: fsm.PrefixContainer}}); err != nil {
 		t.Fatal(err)
 	}
+	// A full /30: its two addresses taken.
+	if _, err := s.raftApply(&fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "full", Prefix: "10.9.9.0/30"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.raftApply(&fsm.AddressAllocateRequest{PrefixID: "full", Count: 2, IDs: []string{"f1", "f2"}}); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct{ prefix, says string }{
-		{"PREFIX-ID-AT-WEST", `prefix "PREFIX-ID-AT-WEST" of the plan's network mapping is not a prefix of this site: a failover would give guest 100 (app.moxxie.test) no address`},
+		{"PREFIX-ID-AT-WEST", `prefix "PREFIX-ID-AT-WEST" of the plan's network mapping is not a prefix of this site: a failover would give guests 100 (app.moxxie.test) no address`},
 		{"c1", "is a container, which hands out no addresses"},
+		{"full", "has 0 free addresses, and a failover would need 1, for guests 100 (app.moxxie.test)"},
 	} {
 		replica, _ := drReplicaWith(t, s, sim, 1<<30, func(p *fsm.DRPlan) {
 			p.Networks = []fsm.DRNetwork{{Source: "vmbr0", Target: "vmbr0", Prefix: c.prefix}}
@@ -388,6 +397,12 @@ func TestDRRun_DrillChecksTheAddressing(t *testing.T) {
 			}
 			return nil
 		})
+	}
+	// Nothing was restored for them.
+	for _, g := range sim.Guests() {
+		if !g.Template && g.VMID != 100 {
+			t.Fatalf("a refused drill restored guest %d", g.VMID)
+		}
 	}
 	if _, err := s.raftApply(&fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p1", Prefix: "10.9.1.0/24"}}); err != nil {
 		t.Fatal(err)
