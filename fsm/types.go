@@ -111,11 +111,9 @@ const (
 	IDUpdateType    MessageType = 79
 	ZoneUpdateType  MessageType = 80
 	// DNSSerialMarkType carries IgnoreUnknownTypeFlag: a server of an
-	// older version skips it (its serials take the index of any address
-	// change, as they did), and every leader writes one when it starts to
-	// lead, so that a server upgraded from a snapshot without the mark is
-	// marked at the next election, such as the one the upgrade's last
-	// restart makes.
+	// older version skips it, and its serials take the index of any
+	// address change, as they did; a leader writes it when its state has
+	// none (node's markDNSSerials).
 	DNSSerialMarkType MessageType = 81 | IgnoreUnknownTypeFlag
 )
 

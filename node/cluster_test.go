@@ -431,9 +431,9 @@ func TestMultiNode_WonWhileItWaited(t *testing.T) {
 	}
 }
 
-// TestMultiNode_LeaderMarksDNSSerials: a leader marks the state for DNS
-// serials (fsm.DNSSerialMarkRequest) when it starts to lead: every server
-// holds the mark; at its ticks it marks only a state without one.
+// TestMultiNode_LeaderMarksDNSSerials: the first leader marks a new state
+// for DNS serials (fsm.DNSSerialMarkRequest), once: every server holds
+// the mark, and a later leader, or a tick, finds it.
 func TestMultiNode_LeaderMarksDNSSerials(t *testing.T) {
 	servers := TestCluster(t, 3, nil)
 	leader := WaitForLeader(t, servers...)
@@ -446,7 +446,7 @@ func TestMultiNode_LeaderMarksDNSSerials(t *testing.T) {
 		return nil
 	})
 	before := leader.State().LatestIndex()
-	leader.markDNSSerials(false) // as at a tick: the mark is there
+	leader.markDNSSerials() // as a new leader or a tick would: the mark is there
 	if after := leader.State().LatestIndex(); after != before {
 		t.Fatalf("a marked state was marked again: index %d -> %d", before, after)
 	}

@@ -89,7 +89,7 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	s.consistentReady.Store(true)
 	var loops sync.WaitGroup
 	defer loops.Wait()
-	loops.Go(func() { s.markDNSSerials(true) })
+	loops.Go(s.markDNSSerials)
 	loops.Go(func() { s.runInventorySync(stop) })
 	loops.Go(func() { s.runOperations(stop) })
 	loops.Go(func() { s.runSecretRewrap(stop) })
@@ -110,7 +110,7 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 			s.logger.Info("lost leadership")
 			return
 		case <-t.C:
-			s.markDNSSerials(false) // after a restore of an unmarked state, or a failed mark
+			s.markDNSSerials() // after a restore of an unmarked state, or a failed mark
 			if _, err := s.reapIdempotency(stop, reapInterval/2); err != nil {
 				s.logger.Warn("reaping idempotency records failed", "error", err)
 			}
@@ -127,14 +127,14 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	}
 }
 
-// markDNSSerials marks the state with a DNSSerialMarkRequest, from which
-// SOA serials move with the changes DNS shows only: always when the leader
-// starts to lead (always, since a server of an earlier version skips the
-// mark and, upgraded, has a state without it while the leader's has it),
-// and at every reap tick when the leader's state has none (a restore of
-// an earlier version's snapshot, or a mark that failed).
-func (s *Server) markDNSSerials(always bool) {
-	if !always && s.State().DNSSerialsMarked() {
+// markDNSSerials marks a state that has no DNSSerialMarkRequest yet (a new
+// cluster, one upgraded from a version without it, or one restored from
+// such a version's snapshot), so that SOA serials move with the changes
+// DNS shows only. The leader calls it when it starts to lead and at every
+// reap tick, so a failed mark is tried again. A marked state is left as it
+// is: a restart or an election changes nothing.
+func (s *Server) markDNSSerials() {
+	if s.State().DNSSerialsMarked() {
 		return
 	}
 	if _, err := s.raftApply(&fsm.DNSSerialMarkRequest{}); err != nil {
