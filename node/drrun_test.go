@@ -159,25 +159,35 @@ func (w *copyWatch) stop() copiesSeen {
 // returns its items.
 func drDrill(t *testing.T, s *Server, replica *fsm.DRPlan) []*fsm.DRItem {
 	t.Helper()
+	op := drDrillRun(t, s, replica)
+	if op.Status != fsm.OpSucceeded {
+		t.Fatalf("drill %s: %+v", op.Status, op.Error)
+	}
+	_, items, err := s.State().DRItems(nil, op.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return items
+}
+
+// drDrillRun runs a drill of replica on s and returns its operation once
+// it has finished, whichever way.
+func drDrillRun(t *testing.T, s *Server, replica *fsm.DRPlan) *fsm.Operation {
+	t.Helper()
 	run := fsm.NewDRRun(replica, fsm.OpDRDrill, fsm.DRTriggerManual, false, api.NewID())
 	if _, err := s.raftApply(run); err != nil {
 		t.Fatal(err)
 	}
+	var done *fsm.Operation
 	WaitForResult(t, time.Minute, func() error {
 		_, op, err := s.State().Operation(nil, run.Run.ID)
 		if err != nil || op == nil || op.FinishedAt == 0 {
 			return fmt.Errorf("drill not finished: %+v %v", op, err)
 		}
-		if op.Status != fsm.OpSucceeded {
-			t.Fatalf("drill %s: %+v", op.Status, op.Error)
-		}
+		done = op
 		return nil
 	})
-	_, items, err := s.State().DRItems(nil, run.Run.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return items
+	return done
 }
 
 // TestDRRun_FailoverHoldsCopiesForFenceGrace: a failover restores its
@@ -383,20 +393,9 @@ func TestDRRun_DrillChecksTheAddressing(t *testing.T) {
 			p.Networks = []fsm.DRNetwork{{Source: "vmbr0", Target: "vmbr0", Prefix: c.prefix}}
 			p.Guests[0].DNSName = "app.moxxie.test"
 		}, 1)
-		run := fsm.NewDRRun(replica, fsm.OpDRDrill, fsm.DRTriggerManual, false, api.NewID())
-		if _, err := s.raftApply(run); err != nil {
-			t.Fatal(err)
+		if op := drDrillRun(t, s, replica); op.Status != fsm.OpFailed || op.Error == nil || !strings.Contains(op.Error.Message, c.says) {
+			t.Fatalf("drill with prefix %s: %s %+v", c.prefix, op.Status, op.Error)
 		}
-		WaitForResult(t, time.Minute, func() error {
-			_, op, err := s.State().Operation(nil, run.Run.ID)
-			if err != nil || op == nil || op.FinishedAt == 0 {
-				return fmt.Errorf("drill not finished: %+v %v", op, err)
-			}
-			if op.Status != fsm.OpFailed || op.Error == nil || !strings.Contains(op.Error.Message, c.says) {
-				t.Fatalf("drill with prefix %s: %s %+v", c.prefix, op.Status, op.Error)
-			}
-			return nil
-		})
 	}
 	// Nothing was restored for them.
 	for _, g := range sim.Guests() {
