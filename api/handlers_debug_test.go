@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"strings"
@@ -261,7 +262,10 @@ func TestDebug_FollowerWaitsForANewToken(t *testing.T) {
 		t.Fatal(tok, err)
 	}
 	go func() {
-		time.Sleep(100 * time.Millisecond) // the token arrives while the request waits
+		// The token arrives once the request waits for it.
+		if !waitingIn("authenticateLagging", 5*time.Second) {
+			t.Error("the request never waited for the token")
+		}
 		buf, err := fsm.Encode(&fsm.TokenCreateRequest{Token: *tok})
 		if err != nil {
 			t.Error(err)
@@ -280,5 +284,25 @@ func TestDebug_FollowerWaitsForANewToken(t *testing.T) {
 	}
 	if n := c.follower.b.forwards.Load() - forwards; n != 0 {
 		t.Errorf("the follower forwarded %d requests", n)
+	}
+}
+
+// waitingIn reports whether, within d, a goroutine comes to wait in a
+// select (or channel operation) under a function whose name contains fn.
+func waitingIn(fn string, d time.Duration) bool {
+	deadline := time.After(d)
+	buf := make([]byte, 1<<20)
+	for {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, fn) && (strings.Contains(g, "[select") || strings.Contains(g, "[chan receive")) {
+				return true
+			}
+		}
+		select {
+		case <-deadline:
+			return false
+		case <-time.After(time.Millisecond):
+		}
 	}
 }
