@@ -252,6 +252,9 @@ func TestCluster_DNSRestartWaitsToCatchUp(t *testing.T) {
 	}
 	up := slices.Delete(slices.Clone(servers), i, i+1)
 	_, down := allocateNamed(t, up, "p1", "a-down", "down.moxxie.test")
+	// An address without a name, after the last named one: DNS shows
+	// nothing of it, and no server's serial may move for it.
+	applyOnLeader(t, up, &fsm.AddressAllocateRequest{PrefixID: "p1", IDs: []string{"unnamed"}})
 
 	servers[i] = StartTestServer(t, cfg)
 	c := &mdns.Client{Timeout: time.Second}
@@ -287,6 +290,22 @@ func TestCluster_DNSRestartWaitsToCatchUp(t *testing.T) {
 			t.Errorf("h%d after the first answer: %s", n, resp)
 		}
 	}
+	// The restarted server, which read its store whole, serves the serial
+	// the others followed change by change.
+	WaitForResult(t, 10*time.Second, func() error {
+		var serials []uint32
+		for _, s := range servers {
+			resp, _, err := c.Exchange(new(mdns.Msg).SetQuestion("moxxie.test.", mdns.TypeSOA), s.DNSAddr())
+			if err != nil || len(resp.Answer) != 1 {
+				return fmt.Errorf("SOA on %s: %v %v", s.ID(), resp, err)
+			}
+			serials = append(serials, resp.Answer[0].(*mdns.SOA).Serial)
+		}
+		if slices.Min(serials) != slices.Max(serials) {
+			return fmt.Errorf("SOA serials %v", serials)
+		}
+		return nil
+	})
 }
 
 func ptrTo[T any](v T) *T { return &v }
