@@ -260,11 +260,22 @@ func auditFilter(c *call, defLimit int) (fsm.AuditFilter, error) {
 		}
 		f.Limit = n
 	}
+	if v := c.q().Get("last"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxAuditLimit {
+			return f, invalid("last", "must be 1-%d", maxAuditLimit)
+		}
+		if c.q().Has("limit") {
+			return f, invalid("last", "take either limit (the oldest entries from since_seq) or last (the newest), not both")
+		}
+		f.Last = n
+	}
 	return f, nil
 }
 
-// handleAuditList lists audit entries in order; it supports blocking
-// queries, so a SIEM can follow the log with ?since_seq and ?index.
+// handleAuditList lists audit entries in order, the oldest from
+// ?since_seq or the ?last newest; it supports blocking queries, so a SIEM
+// can follow the log with ?since_seq and ?index.
 func (s *server) handleAuditList(c *call) error {
 	f, err := auditFilter(c, defaultAuditLimit)
 	if err != nil {
@@ -295,8 +306,10 @@ func (s *server) handleAuditExport(c *call) error {
 	if err != nil {
 		return err
 	}
-	if f.Limit != 0 || f.TokenID != "" || f.Action != "" {
-		return invalid("limit", "an export holds the whole log from since_seq; filter it afterwards")
+	for _, p := range []string{"limit", "last", "token", "action"} {
+		if c.q().Has(p) {
+			return invalid(p, "an export holds the whole log from since_seq; filter it afterwards")
+		}
 	}
 	var x *audit.ExportWriter
 	err = s.b.State().AuditLog(f.SinceSeq, func(head audit.Head, cps []audit.Checkpoint) error {

@@ -65,6 +65,19 @@ func TestAudit_WritesAndAuthFailures(t *testing.T) {
 		t.Errorf("filtered: %+v", l.Entries)
 	}
 	wantError(t, ts.do("GET", "/v1/audit?limit=0", ""), 400, CodeInvalidRequest, "limit")
+	// The newest entries, oldest first.
+	mustJSON(t, wantStatus(t, ts.do("GET", "/v1/audit?last=2", ""), 200), &l)
+	if len(l.Entries) != 2 || l.Entries[0].Seq != 5 || l.Entries[1].Seq != 6 {
+		t.Errorf("last 2: %+v", l.Entries)
+	}
+	mustJSON(t, wantStatus(t, ts.do("GET", "/v1/audit?last=2&action=PUT+/v1/cluster/settings/{key}", ""), 200), &l)
+	if len(l.Entries) != 2 || l.Entries[0].Seq != 4 || l.Entries[1].Seq != 6 {
+		t.Errorf("last 2 filtered: %+v", l.Entries)
+	}
+	wantError(t, ts.do("GET", "/v1/audit?last=0", ""), 400, CodeInvalidRequest, "last")
+	wantError(t, ts.do("GET", "/v1/audit?last=2&limit=2", ""), 400, CodeInvalidRequest, "last")
+	wantError(t, ts.do("GET", "/v1/audit/export?last=2", ""), 400, CodeInvalidRequest, "last")
+	wantError(t, ts.do("GET", "/v1/audit/export?action=x", ""), 400, CodeInvalidRequest, "action")
 
 	// The export verifies, and its tampered copy does not.
 	body := wantStatus(t, ts.do("GET", "/v1/audit/export", ""), 200)

@@ -17,6 +17,9 @@ type AuditQuery struct {
 	// server's default is 100, at most 10000).
 	SinceSeq uint64
 	Limit    int
+	// Last, instead of Limit, asks for the newest Last entries (still in
+	// sequence order).
+	Last int
 	// TokenID and Action keep only a token's or an action's entries.
 	TokenID string
 	Action  string
@@ -51,6 +54,9 @@ func (c *Client) AuditList(ctx context.Context, aq AuditQuery, q *QueryOptions) 
 	}
 	if aq.Limit > 0 {
 		r.query.Set("limit", strconv.Itoa(aq.Limit))
+	}
+	if aq.Last > 0 {
+		r.query.Set("last", strconv.Itoa(aq.Last))
 	}
 	if aq.TokenID != "" {
 		r.query.Set("token", aq.TokenID)

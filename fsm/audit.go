@@ -3,6 +3,7 @@ package fsm
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -246,6 +247,24 @@ func auditEntriesFrom(txn *memdb.Txn, seq uint64, fn func(*audit.Entry) bool) er
 	return nil
 }
 
+// auditEntriesBack calls fn with each entry from the newest back to seq,
+// until fn returns false.
+func auditEntriesBack(txn *memdb.Txn, seq uint64, fn func(*audit.Entry) bool) error {
+	it, err := txn.ReverseLowerBound(tableAudit, "id", uint64(math.MaxUint64))
+	if err != nil {
+		return err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		b := raw.(*auditBlock)
+		for i := len(b.Entries) - 1; i >= 0; i-- {
+			if e := &b.Entries[i]; e.Seq < seq || !fn(e) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
 // appendAudit appends the entry of cmd, which ended with result, when cmd
 // carries AuditInfo.
 func (f *FSM) appendAudit(txn *memdb.Txn, index uint64, cmd Command, result string) error {
@@ -368,6 +387,9 @@ type AuditFilter struct {
 	SinceSeq uint64
 	// Limit, when above zero, bounds the entries returned.
 	Limit int
+	// Last, when above zero, returns the newest Last entries that match
+	// instead, still in Seq order; Limit is then ignored.
+	Last int
 	// TokenID and Action, when set, must match exactly.
 	TokenID string
 	Action  string
@@ -378,12 +400,26 @@ type AuditFilter struct {
 func (s *Store) AuditEntries(ws memdb.WatchSet, f AuditFilter) (uint64, []*audit.Entry, error) {
 	txn := s.db.Txn(false)
 	out := []*audit.Entry{}
-	err := auditEntriesFrom(txn, f.SinceSeq, func(e *audit.Entry) bool {
-		if (f.TokenID == "" || e.TokenID == f.TokenID) && (f.Action == "" || e.Action == f.Action) {
-			out = append(out, e)
-		}
-		return f.Limit <= 0 || len(out) < f.Limit
-	})
+	match := func(e *audit.Entry) bool {
+		return (f.TokenID == "" || e.TokenID == f.TokenID) && (f.Action == "" || e.Action == f.Action)
+	}
+	var err error
+	if f.Last > 0 {
+		err = auditEntriesBack(txn, f.SinceSeq, func(e *audit.Entry) bool {
+			if match(e) {
+				out = append(out, e)
+			}
+			return len(out) < f.Last
+		})
+		slices.Reverse(out)
+	} else {
+		err = auditEntriesFrom(txn, f.SinceSeq, func(e *audit.Entry) bool {
+			if match(e) {
+				out = append(out, e)
+			}
+			return f.Limit <= 0 || len(out) < f.Limit
+		})
+	}
 	if err != nil {
 		return 0, nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -235,6 +236,29 @@ func TestFSM_AuditBlocks(t *testing.T) {
 	_, got, _ = f.State().AuditEntries(nil, AuditFilter{SinceSeq: 11})
 	if len(got) != 0 {
 		t.Fatalf("since 11: %+v", got)
+	}
+
+	// The newest entries, across blocks, still in Seq order.
+	for _, tc := range []struct {
+		f    AuditFilter
+		want []uint64
+	}{
+		{AuditFilter{Last: 3}, []uint64{8, 9, 10}},
+		{AuditFilter{Last: 7}, []uint64{4, 5, 6, 7, 8, 9, 10}},
+		{AuditFilter{Last: 20}, []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+		{AuditFilter{Last: 3, SinceSeq: 9}, []uint64{9, 10}},
+		{AuditFilter{Last: 2, Action: "DELETE /v1/cluster/settings/{key}"}, []uint64{8}},
+		{AuditFilter{Last: 2, Limit: 1}, []uint64{9, 10}},
+		{AuditFilter{Last: 1, SinceSeq: 11}, nil},
+	} {
+		_, got, err := f.State().AuditEntries(nil, tc.f)
+		var seqs []uint64
+		for _, e := range got {
+			seqs = append(seqs, e.Seq)
+		}
+		if err != nil || !slices.Equal(seqs, tc.want) {
+			t.Errorf("%+v: %v %v, want %v", tc.f, err, seqs, tc.want)
+		}
 	}
 
 	// A checkpoint of entry 3, inside the first block, and truncation

@@ -26,12 +26,21 @@ func (a *app) auditCommand() *cobra.Command {
 			if err := noEmpty(cmd, "action", "token-id"); err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("limit") && cmd.Flags().Changed("last") {
+				return usagef("give --limit (the oldest entries from --since-seq) or --last (the newest), not both")
+			}
+			for name, n := range map[string]int{"limit": aq.Limit, "last": aq.Last} {
+				if cmd.Flags().Changed(name) && n < 1 {
+					return usagef("--%s must be at least 1, got %d", name, n)
+				}
+			}
 			return a.auditList(cmd, aq, &lf)
 		},
 	}
 	lf.register(list)
 	list.Flags().Uint64Var(&aq.SinceSeq, "since-seq", 0, "start at this sequence number")
-	list.Flags().IntVar(&aq.Limit, "limit", 0, "at most this many entries (server default 100)")
+	list.Flags().IntVar(&aq.Limit, "limit", 0, "at most this many entries, the oldest from --since-seq (server default 100)")
+	list.Flags().IntVar(&aq.Last, "last", 0, "the newest this many entries instead, still oldest first")
 	list.Flags().StringVar(&aq.TokenID, "token-id", "", "only the entries of this token accessor ID")
 	list.Flags().StringVar(&aq.Action, "action", "", `only the entries of this action, e.g. "POST /v1/vms"`)
 

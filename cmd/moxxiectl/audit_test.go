@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -123,5 +125,26 @@ func TestAuditVerify_File(t *testing.T) {
 	}
 	if _, stderr, code := runCLI(t, nil, "audit", "verify", "--file", f, "--pubkey", otherPub); code != exitFailure || !strings.Contains(stderr, "untrusted key") {
 		t.Fatalf("wrong key: exit %d: %s", code, stderr)
+	}
+}
+
+// TestAuditList_Last checks that --last asks the server for the newest
+// entries and prints them as it answers, oldest first.
+func TestAuditList_Last(t *testing.T) {
+	var got []string
+	env := newHandlerServer(t, func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.RequestURI())
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"entries":[{"seq":41,"action":"PUT /v1/x","result":"ok"},{"seq":42,"action":"PUT /v1/y","result":"ok"}],"head":{"seq":42}}`)
+	})
+	out, stderr, code := runCLI(t, env, "audit", "list", "--last", "2", "--action", "PUT /v1/x")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if want := []string{"GET /v1/audit?action=PUT+%2Fv1%2Fx&last=2"}; !slices.Equal(got, want) {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+	if i, j := strings.Index(out, "PUT /v1/x"), strings.Index(out, "PUT /v1/y"); i < 0 || j < i {
+		t.Errorf("printed:\n%s", out)
 	}
 }
