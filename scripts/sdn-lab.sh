@@ -8,22 +8,32 @@
 #
 # The hosts' eth0 (192.0.2.1-3/24) hang on a bridge in the namespace
 # mxlab-ul. The agents run in this namespace (they reach the dev servers on
-# loopback) and manage their host's namespace with --netns; their logs are
-# in /run/mxlab/pveN.log.
+# loopback) and manage their host's namespace with --netns; their logs and
+# state are in /run/mxlab until `down`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 run=/run/mxlab
 
 down() {
+	local pids=()
 	for pid in "$run"/*.pid; do
 		[ -e "$pid" ] || continue
-		kill "$(cat "$pid")" 2>/dev/null || true
-		rm -f "$pid"
+		pids+=("$(cat "$pid")")
 	done
+	if [ ${#pids[@]} -gt 0 ]; then
+		kill "${pids[@]}" 2>/dev/null || true
+		# The agents leave on SIGTERM; wait for them before their
+		# namespaces go.
+		for _ in $(seq 50); do
+			kill -0 "${pids[@]}" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
 	for ns in $(ip netns list | awk '/^mxlab-/ {print $1}'); do
 		ip netns del "$ns"
 	done
+	rm -rf "$run"
 }
 
 up() {
@@ -33,10 +43,12 @@ up() {
 	. "$dev/env"
 	go build -o bin/ ./cmd/moxxie-agent ./cmd/moxxiectl
 	down
+	local token err
+	err=$(mktemp)
+	token=$(bin/moxxiectl acl token create --role agent --description sdn-lab -o json 2>"$err" | sed -n 's/.*"secret_id": *"\([^"]*\)".*/\1/p') || true
+	[ -n "$token" ] || { cat "$err" >&2; rm -f "$err"; echo "could not create an agent token" >&2; exit 1; }
+	rm -f "$err"
 	mkdir -p "$run"
-	local token
-	token=$(bin/moxxiectl acl token create --role agent --description sdn-lab -o json | sed -n 's/.*"secret_id": *"\([^"]*\)".*/\1/p')
-	[ -n "$token" ] || { echo "could not create an agent token" >&2; exit 1; }
 	ip netns add mxlab-ul
 	ip -n mxlab-ul link add ulbr type bridge
 	ip -n mxlab-ul link set ulbr up
@@ -55,6 +67,11 @@ up() {
 	done
 	echo "hosts pve1..3 in namespaces mxlab-h1..3; agent logs in $run/"
 }
+
+if [ "$(id -u)" != 0 ] && [ "${1:-}" != "" ]; then
+	echo "$0 needs root: it adds network namespaces (run it with sudo, or as root)" >&2
+	exit 1
+fi
 
 case ${1:-} in
 up) up "${2:-}" ;;
