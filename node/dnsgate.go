@@ -11,27 +11,55 @@ import (
 // or for the store to catch up.
 const dnsGatePoll = 20 * time.Millisecond
 
+// dnsGateFresh is how old, at most, the leader's commit index that a
+// starting server's store caught up with may be when its DNS opens: a
+// server that took longer to catch up asks again, since the leader
+// committed more meanwhile.
+const dnsGateFresh = 250 * time.Millisecond
+
 // openDNS lets the DNS server answer once this server's store holds every
-// write the cluster had committed when the server asked its leader. Until
-// then its DNS server answers SERVFAIL: a server that starts again
-// restores its last snapshot and applies the log after it only as the
-// leader tells it what is committed, so it would answer from a state older
-// than the one it answered from before it stopped, without names that
-// exist and with SOA serials that went back. Once open, it stays open,
-// also without a leader, as reads of the API do.
+// write the cluster had committed at most dnsGateFresh before. Until then
+// its DNS server answers SERVFAIL: a server that starts again restores its
+// last snapshot and applies the log after it only as the leader tells it
+// what is committed, so it would answer from a state older than the one it
+// answered from before it stopped, without names that exist and with SOA
+// serials that went back. Once open, it stays open, also without a leader,
+// as reads of the API do.
 func (s *Server) openDNS() {
 	start := time.Now()
+	target, rounds, ok := catchUp(s.shutdownCh, s.leaderCommit, s.awaitApplied, time.Now, dnsGatePoll, dnsGateFresh)
+	if !ok {
+		return
+	}
+	s.dnsSrc.open()
+	s.logger.Info("DNS: answering, the store holds what the leader had committed", "index", target, "rounds", rounds,
+		"waited", time.Since(start).Round(time.Millisecond))
+}
+
+// catchUp asks for the leader's commit index (commit) and waits until the
+// store has applied it (await), again until one such round took at most
+// fresh: under writes, a store that took seconds to catch up is seconds
+// behind when it gets there. It polls every poll while commit knows no
+// leader, and returns the last index waited for and the rounds it took,
+// or false when stop closes or await gives up.
+func catchUp(stop <-chan struct{}, commit func() (uint64, bool), await func(uint64) bool, now func() time.Time,
+	poll, fresh time.Duration) (target uint64, rounds int, ok bool) {
 	for {
-		target, ok := s.leaderCommit()
-		if ok && s.awaitApplied(target) {
-			s.dnsSrc.open()
-			s.logger.Info("DNS: answering, the store holds what the leader had committed", "index", target, "waited", time.Since(start).Round(time.Millisecond))
-			return
+		asked := now()
+		if idx, ok := commit(); ok {
+			rounds++
+			if !await(idx) {
+				return 0, rounds, false
+			}
+			if now().Sub(asked) <= fresh {
+				return idx, rounds, true
+			}
+			continue
 		}
 		select {
-		case <-s.shutdownCh:
-			return
-		case <-time.After(dnsGatePoll):
+		case <-stop:
+			return 0, rounds, false
+		case <-time.After(poll):
 		}
 	}
 }

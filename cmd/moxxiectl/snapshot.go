@@ -43,7 +43,9 @@ is sent. Every object created since the backup was taken is lost. While the
 leader receives, verifies and installs the backup, writes wait for it (up to
 the hold timeout, then 503 restoring, nothing applied), so none is
 acknowledged during the restore and then lost to it; a second restore
-meanwhile is refused (409).`,
+meanwhile is refused (409). Writes the leader applied before it began the
+restore, whose answers may reach their clients just after the upload starts,
+are lost with everything else since the backup.`,
 			Args: exactArgs("FILE"),
 			RunE: a.snapshotRestore,
 		},
