@@ -171,6 +171,11 @@ func (s *server) handleDRFailover(c *call) error {
 				message: "site " + p.SourceSite + " is " + stateOrUnknown(state) + ", not down: its guests may still run there. Stop them first and pass force (moxxiectl site failover --force), or drill instead"}
 		}
 	}
+	if f := p.Failover; f != nil && f.State == fsm.OpFailed && p.ActiveRun == "" {
+		// The plan failed over, but not all of it: run it again, from
+		// where each guest that failed got to.
+		return s.propose(c, &fsm.DRRunRetryRequest{Plan: p.ID}, http.StatusAccepted, nil)
+	}
 	return s.proposeDRRun(c, p, fsm.OpDRFailover, false)
 }
 

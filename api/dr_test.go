@@ -130,6 +130,23 @@ func TestDR_ReplicasAtTheRecoverySite(t *testing.T) {
 	wantError(t, ts.do("GET", "/v1/dr/runs/nope", ""), 404, CodeNotFound, "id")
 	wantError(t, ts.do("POST", "/v1/dr/plans/shop/failover", `{"force":true}`), 409, CodeConflict, "plan")
 	wantError(t, ts.do("POST", "/v1/dr/plans/shop/failback", ""), 400, CodeInvalidRequest, "id")
+
+	// A failover that failed runs again, as the same run.
+	failed := fsm.OpFailed
+	for _, cmd := range []fsm.Command{
+		&fsm.DRItemUpdateRequest{Run: op.ID, Order: 1, VMID: 102, Step: fsm.DRStepFailed, Error: "storage full"},
+		&fsm.OperationUpdateRequest{ID: op.ID, Status: &failed, Error: &fsm.OpError{Code: "failed", Message: "1 of 2 guests failed"}},
+	} {
+		if r, _, err := ts.b.Apply(t.Context(), cmd); err != nil || r.Err != nil {
+			t.Fatalf("%T: %v %v", cmd, err, r)
+		}
+	}
+	var again fsm.Operation
+	mustJSON(t, wantStatus(t, ts.do("POST", "/v1/dr/plans/shop/failover", `{"force":true}`), http.StatusAccepted), &again)
+	if again.ID != op.ID || again.Status != fsm.OpPending || again.Error != nil {
+		t.Fatalf("failover asked again after it failed: %+v", again)
+	}
+	wantError(t, ts.do("POST", "/v1/dr/plans/shop/failover", `{"force":true}`), 409, CodeConflict, "plan")
 	wantError(t, ts.do("DELETE", "/v1/dr/plans/shop", ""), 409, CodeConflict, "id")
 }
 

@@ -235,6 +235,86 @@ func applyDRRunStart(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	return &op, nil
 }
 
+// applyDRRunRetry runs a failed failover again. Each guest that failed
+// resumes where what is recorded of it places it: with an address, at
+// configuring it; with a target VMID, at its restore, which takes a
+// restored guest there as its own and restores one that is missing
+// (node's drAwaitRestore); without, from the start. The run and the
+// plan's failover are running again, so the leader's runner takes the
+// run up; a run that failed as a whole, with guests left between steps,
+// resumes them too.
+func applyDRRunRetry(txn *memdb.Txn, index uint64, c Command) (any, error) {
+	req := c.(*DRRunRetryRequest)
+	old, err := lookup[DRPlan](txn, tableDRPlans, "plan", req.Plan)
+	if err != nil {
+		return nil, err
+	}
+	p := *old
+	switch {
+	case !p.Replica:
+		return nil, fieldErrf("plan", ErrConflict, "plan %s protects this site's guests: its failover runs at its recovery site %s", p.ID, p.RecoverySite)
+	case p.ActiveRun != "":
+		return nil, fieldErrf("plan", ErrConflict, "plan %s has run %s in progress", p.ID, p.ActiveRun)
+	case p.Failover == nil:
+		return nil, fieldErrf("plan", ErrConflict, "plan %s was not failed over: there is nothing to run again", p.ID)
+	case p.Failover.State != OpFailed:
+		return nil, fieldErrf("plan", ErrConflict, "plan %s was failed over already (run %s, %s); fail it back first", p.ID, p.Failover.Run, p.Failover.State)
+	}
+	raw, err := txn.First(tableOperations, "id", p.Failover.Run)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil || raw.(*Operation).Status != OpFailed {
+		return nil, fieldErrf("plan", ErrConflict, "plan %s's failover run %s is not a failed run", p.ID, p.Failover.Run)
+	}
+	op := *raw.(*Operation)
+	it, err := txn.Get(tableDRItems, "id_prefix", op.ID+"/")
+	if err != nil {
+		return nil, err
+	}
+	var again []*DRItem
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if i := raw.(*DRItem); i.Step == DRStepFailed {
+			again = append(again, i)
+		}
+	}
+	for _, old := range again {
+		i := *old
+		i.Error, i.Finished = "", 0
+		switch {
+		case i.TargetVMID == 0:
+			i.Step = DRStepPending
+		case i.Address != "":
+			i.Step = DRStepAddressed
+		default:
+			i.Step, i.Task, i.TaskNode = DRStepRestoring, "", ""
+		}
+		if err := insert(txn, tableDRItems, index, &i); err != nil {
+			return nil, err
+		}
+	}
+	now := Timestamp(req.Now)
+	st := RunStats{}
+	if op.Stats != nil {
+		st = *op.Stats
+	}
+	st.Failed = max(0, st.Failed-len(again))
+	op.Stats = &st
+	op.Status, op.Error, op.FinishedAt, op.Progress = OpPending, nil, 0, ""
+	op.Step = fmt.Sprintf("run again: %d failed guests", len(again))
+	op.UpdatedAt, op.ModifyIndex = now, index
+	if err := insert(txn, tableOperations, index, &op); err != nil {
+		return nil, err
+	}
+	f := *p.Failover
+	f.State = OpRunning
+	p.Failover, p.ActiveRun, p.ModifyIndex = &f, op.ID, index
+	if err := insert(txn, tableDRPlans, index, &p); err != nil {
+		return nil, err
+	}
+	return &op, nil
+}
+
 // IsDRRun reports whether the operation is a failover, drill or failback.
 func (o *Operation) IsDRRun() bool { return drSteps[o.Kind] != nil }
 

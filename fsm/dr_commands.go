@@ -101,6 +101,17 @@ type DRFailoverEndRequest struct {
 	Plan string
 }
 
+// DRRunRetryRequest runs a plan's failed failover again at the recovery
+// site: its guests that failed go back to the last step they are known
+// to have reached, the others (running copies) are left alone.
+type DRRunRetryRequest struct {
+	WriteMeta
+	Plan string
+}
+
+// Type returns DRRunRetryType.
+func (*DRRunRetryRequest) Type() MessageType { return DRRunRetryType }
+
 // Type returns DRPlanPutType.
 func (*DRPlanPutRequest) Type() MessageType { return DRPlanPutType }
 

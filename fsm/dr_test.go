@@ -1333,3 +1333,88 @@ func TestDRPlan_Objective(t *testing.T) {
 		}
 	}
 }
+
+// TestDRRunRetry: a failed failover runs again at the recovery site. Each
+// guest that failed goes back to the last step its record shows it
+// reached (no VMID: from the start; a VMID: its restore, the task
+// forgotten; an address: configuring), a running copy is left alone, and
+// the run and the plan's failover are running again. Only a replica's
+// failed failover with no run in progress runs again.
+func TestDRRunRetry(t *testing.T) {
+	x := newDR(t)
+	x.ok(x.put(ownPlan("web", 100), true))
+	x.ok(x.sync(westPlan("db", 10, 200, 201, 202, 203)))
+	retry := &DRRunRetryRequest{Plan: "db"}
+	x.fails(&DRRunRetryRequest{Plan: "nope"}, ErrNotFound, "")
+	x.fails(&DRRunRetryRequest{Plan: "web"}, ErrConflict, "plan") // not a replica
+	x.fails(retry, ErrConflict, "plan")                           // never failed over
+	x.ok(x.run("db", OpDRFailover, "fo-1", 200, 201, 202, 203))
+	x.fails(retry, ErrConflict, "plan") // running
+
+	x.ok(&DRItemUpdateRequest{Run: "fo-1", Order: 0, VMID: 200, Step: DRStepAllocated, TargetVMID: 1200, TargetNode: "pve1"})
+	for _, s := range []string{DRStepRestoring, DRStepRestored, DRStepAddressed, DRStepConfigured, DRStepStarting, DRStepRunning} {
+		x.ok(step("fo-1", 0, 200, s))
+	}
+	x.ok(step("fo-1", 1, 201, DRStepFailed))
+	x.ok(&DRItemUpdateRequest{Run: "fo-1", Order: 2, VMID: 202, Step: DRStepAllocated, TargetVMID: 1202, TargetNode: "pve2"})
+	x.ok(&DRItemUpdateRequest{Run: "fo-1", Order: 2, VMID: 202, Step: DRStepRestoring, Task: "UPID:pve2:1", TaskNode: "pve2"})
+	x.ok(step("fo-1", 2, 202, DRStepFailed))
+	x.ok(&DRItemUpdateRequest{Run: "fo-1", Order: 3, VMID: 203, Step: DRStepAllocated, TargetVMID: 1203, TargetNode: "pve1"})
+	x.ok(step("fo-1", 3, 203, DRStepRestored))
+	x.ok(&DRItemUpdateRequest{Run: "fo-1", Order: 3, VMID: 203, Step: DRStepAddressed, Address: "10.9.0.3"})
+	x.ok(step("fo-1", 3, 203, DRStepFailed))
+	x.ok(finish("fo-1", OpFailed))
+	if f := x.plan("db").Failover; f == nil || f.State != OpFailed {
+		t.Fatalf("failover %+v", f)
+	}
+
+	op := x.ok(retry).(*Operation)
+	if op.ID != "fo-1" || op.Status != OpPending || op.Error != nil || op.FinishedAt != 0 || *op.Stats != (RunStats{Total: 4, Succeeded: 1}) ||
+		op.Step != "run again: 3 failed guests" || op.ModifyIndex != x.index {
+		t.Fatalf("run again: %+v, stats %+v", op, op.Stats)
+	}
+	if p := x.plan("db"); p.ActiveRun != "fo-1" || p.Failover == nil || p.Failover.State != OpRunning || p.Failover.Run != "fo-1" {
+		t.Fatalf("plan %+v, failover %+v", p, p.Failover)
+	}
+	type want struct {
+		step, task, address string
+		target              int
+	}
+	wants := map[int]want{
+		200: {DRStepRunning, "UPID", "", 1200}, // untouched (its task was never set)
+		201: {DRStepPending, "", "", 0},
+		202: {DRStepRestoring, "", "", 1202},
+		203: {DRStepAddressed, "", "10.9.0.3", 1203},
+	}
+	for _, it := range x.items("fo-1") {
+		w := wants[it.VMID]
+		if w.task == "UPID" {
+			w.task = ""
+		}
+		if it.Step != w.step || it.Task != w.task || it.TaskNode != w.task || it.Address != w.address || it.TargetVMID != w.target ||
+			it.Error != "" || (it.Step != DRStepRunning) != (it.Finished == 0) {
+			t.Errorf("item %d: %+v, want %+v", it.VMID, it, w)
+		}
+	}
+	x.fails(retry, ErrConflict, "plan") // running again
+
+	// It ends as any run does; a succeeded failover is failed back, not
+	// run again.
+	for _, s := range []string{DRStepAllocated, DRStepRestoring, DRStepRestored, DRStepAddressed, DRStepConfigured, DRStepStarting, DRStepRunning} {
+		x.ok(step("fo-1", 1, 201, s))
+	}
+	for _, s := range []string{DRStepRestored, DRStepAddressed, DRStepConfigured, DRStepStarting, DRStepRunning} {
+		x.ok(step("fo-1", 2, 202, s))
+	}
+	for _, s := range []string{DRStepConfigured, DRStepStarting, DRStepRunning} {
+		x.ok(step("fo-1", 3, 203, s))
+	}
+	if st := x.op("fo-1").Stats; *st != (RunStats{Total: 4, Succeeded: 4}) {
+		t.Fatalf("stats %+v", st)
+	}
+	x.ok(finish("fo-1", OpSucceeded))
+	if f := x.plan("db").Failover; f == nil || f.State != OpSucceeded {
+		t.Fatalf("failover %+v", f)
+	}
+	x.fails(retry, ErrConflict, "plan")
+}

@@ -373,6 +373,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		IDUpdateType:       &IDUpdateRequest{WriteMeta: meta(79), Kind: PoolVLAN, ID: "v", Name: str("n"), Tenant: str("t"), Project: str("p"), Owner: str("vm:1/net0"), Description: str("d"), Confine: "t"},
 		ZoneUpdateType:     &ZoneUpdateRequest{WriteMeta: meta(80), ID: "moxxie.test", TTL: ptr(uint32(300)), Description: str("d")},
 		DNSSerialMarkType:  &DNSSerialMarkRequest{WriteMeta: meta(81)},
+		DRRunRetryType:     &DRRunRetryRequest{WriteMeta: meta(82), Plan: "web"},
 	}
 }
 

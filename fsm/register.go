@@ -112,6 +112,7 @@ func init() {
 	register(IDUpdateType, "id_update", func() Command { return new(IDUpdateRequest) }, validated(applyIDUpdate))
 	register(ZoneUpdateType, "zone_update", func() Command { return new(ZoneUpdateRequest) }, validated(applyZoneUpdate))
 	register(DNSSerialMarkType, "dns_serial_mark", func() Command { return new(DNSSerialMarkRequest) }, applyDNSSerialMark)
+	register(DRRunRetryType, "dr_run_retry", func() Command { return new(DRRunRetryRequest) }, applyDRRunRetry)
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

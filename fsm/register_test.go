@@ -144,6 +144,7 @@ var messageTypeConsts = map[string]MessageType{
 	"IDUpdateType":             IDUpdateType,
 	"ZoneUpdateType":           ZoneUpdateType,
 	"DNSSerialMarkType":        DNSSerialMarkType,
+	"DRRunRetryType":           DRRunRetryType,
 	"DRIsolationType":          DRIsolationType,
 }
 

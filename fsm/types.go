@@ -115,6 +115,9 @@ const (
 	// address change, as they did; a leader writes it when its state has
 	// none (node's markDNSSerials).
 	DNSSerialMarkType MessageType = 81 | IgnoreUnknownTypeFlag
+	// DRRunRetryType has no IgnoreUnknownTypeFlag: a server that skipped
+	// it would keep the failover failed that the others run again.
+	DRRunRetryType MessageType = 82
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does

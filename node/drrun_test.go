@@ -178,11 +178,17 @@ func drDrillRun(t *testing.T, s *Server, replica *fsm.DRPlan) *fsm.Operation {
 	if _, err := s.raftApply(run); err != nil {
 		t.Fatal(err)
 	}
+	return drAwaitRun(t, s, run.Run.ID)
+}
+
+// drAwaitRun returns the DR run id once it has finished, whichever way.
+func drAwaitRun(t *testing.T, s *Server, id string) *fsm.Operation {
+	t.Helper()
 	var done *fsm.Operation
 	WaitForResult(t, time.Minute, func() error {
-		_, op, err := s.State().Operation(nil, run.Run.ID)
+		_, op, err := s.State().Operation(nil, id)
 		if err != nil || op == nil || op.FinishedAt == 0 {
-			return fmt.Errorf("drill not finished: %+v %v", op, err)
+			return fmt.Errorf("run %s not finished: %+v %v", id, op, err)
 		}
 		done = op
 		return nil
@@ -411,4 +417,71 @@ func TestDRRun_DrillChecksTheAddressing(t *testing.T) {
 		p.Guests[0].DNSName = "app.moxxie.test"
 	}, 1)
 	drDrill(t, s, replica)
+}
+
+// TestDRRun_FailedFailoverRunsAgain: a failover whose guest failed for
+// want of an address (its prefix full) fails, its copy restored. Asked
+// again once the prefix has room, the same run goes on from that copy:
+// it is not restored a second time, and it gets its address and runs.
+func TestDRRun_FailedFailoverRunsAgain(t *testing.T) {
+	seed := pvesim.Seed{Nodes: 1, BackupDirs: map[string]string{"dr": t.TempDir()},
+		GuestList: []pvesim.SeedGuest{{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024}}}
+	s, sim, _ := simServer(t, pvesim.Config{TaskDuration: 20 * time.Millisecond, Seed: seed},
+		func(c *Config) { c.Site.FenceGrace = Duration(time.Millisecond) })
+	for _, cmd := range []fsm.Command{
+		&fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p", Prefix: "10.9.9.0/30"}},
+		&fsm.AddressAllocateRequest{PrefixID: "p", Count: 2, IDs: []string{"a1", "a2"}},
+	} {
+		if _, err := s.raftApply(cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replica, _ := drReplicaWith(t, s, sim, 1<<30, func(p *fsm.DRPlan) {
+		p.Networks = []fsm.DRNetwork{{Source: "vmbr0", Target: "vmbr0", Prefix: "p"}}
+		p.Guests[0].DNSName = "app.moxxie.test"
+	}, 1)
+	run := fsm.NewDRRun(replica, fsm.OpDRFailover, fsm.DRTriggerManual, false, api.NewID())
+	if _, err := s.raftApply(run); err != nil {
+		t.Fatal(err)
+	}
+	copies := func() []pvesim.Guest {
+		var out []pvesim.Guest
+		for _, g := range sim.Guests() {
+			if !g.Template && g.VMID != 100 {
+				out = append(out, g)
+			}
+		}
+		return out
+	}
+	if op := drAwaitRun(t, s, run.Run.ID); op.Status != fsm.OpFailed {
+		t.Fatalf("failover into a full prefix: %s %+v", op.Status, op.Error)
+	}
+	_, items, _ := s.State().DRItems(nil, run.Run.ID)
+	if len(items) != 1 || items[0].Step != fsm.DRStepFailed || !strings.Contains(items[0].Error, "available") || items[0].TargetVMID == 0 {
+		t.Fatalf("items %+v", items)
+	}
+	target := items[0].TargetVMID
+	if c := copies(); len(c) != 1 || c[0].VMID != target {
+		t.Fatalf("copies %+v, want the one at %d", c, target)
+	}
+
+	if _, err := s.raftApply(&fsm.AddressReleaseRequest{ID: "a1", Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.raftApply(&fsm.DRRunRetryRequest{Plan: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	if op := drAwaitRun(t, s, run.Run.ID); op.Status != fsm.OpSucceeded {
+		t.Fatalf("failover run again: %s %+v", op.Status, op.Error)
+	}
+	_, items, _ = s.State().DRItems(nil, run.Run.ID)
+	if len(items) != 1 || items[0].Step != fsm.DRStepRunning || items[0].TargetVMID != target || items[0].Address != "10.9.9.1" {
+		t.Fatalf("items %+v", items)
+	}
+	if c := copies(); len(c) != 1 || c[0].VMID != target || c[0].Status != "running" {
+		t.Fatalf("copies %+v, want the one at %d, running", c, target)
+	}
+	if _, p, _ := s.State().DRPlan(nil, "shop"); p.Failover == nil || p.Failover.State != fsm.OpSucceeded || p.ActiveRun != "" {
+		t.Fatalf("plan %+v", p)
+	}
 }

@@ -628,7 +628,9 @@ func (a *app) siteFailoverCommand() *cobra.Command {
 	cmd.Long = `Fail a disaster-recovery plan over: restore its guests at its recovery site
 from their newest backups, in order, move their NICs to the mapped networks,
 give them addresses from the mapped prefixes, re-point their DNS names and
-start them. A plan fails over once, until a failback.
+start them. A plan fails over once, until a failback; a failover that failed
+(some guests failed) runs again when asked again: each guest that failed
+resumes from the last step it reached, and the copies that run are left alone.
 
 The request must reach the recovery site, which holds the plan's replica: pass
 --site NAME. Unless --force, the source site must be down (a quorum of the
