@@ -236,13 +236,15 @@ func applyDRRunStart(txn *memdb.Txn, index uint64, c Command) (any, error) {
 }
 
 // applyDRRunRetry runs a failed failover again. Each guest that failed
-// resumes where what is recorded of it places it: with an address, at
-// configuring it; with a target VMID, at its restore, which takes a
-// restored guest there as its own and restores one that is missing
-// (node's drAwaitRestore); without, from the start. The run and the
-// plan's failover are running again, so the leader's runner takes the
-// run up; a run that failed as a whole, with guests left between steps,
-// resumes them too.
+// resumes where what is recorded of it places it: with an address (its
+// copy restored), at configuring it; with a target VMID, at its restore,
+// keeping the task of the restore its first attempt started, which the
+// runner follows to learn whether the copy there is its own before it
+// restores again (node's drPrepare: a guest at the target is never taken
+// on its name alone); without, from the start. The run and the plan's
+// failover are running again, so the leader's runner takes the run up; a
+// run that failed as a whole, with guests left between steps, resumes
+// them too.
 func applyDRRunRetry(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*DRRunRetryRequest)
 	old, err := lookup[DRPlan](txn, tableDRPlans, "plan", req.Plan)
@@ -287,7 +289,7 @@ func applyDRRunRetry(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		case i.Address != "":
 			i.Step = DRStepAddressed
 		default:
-			i.Step, i.Task, i.TaskNode = DRStepRestoring, "", ""
+			i.Step = DRStepAllocated
 		}
 		if err := insert(txn, tableDRItems, index, &i); err != nil {
 			return nil, err
@@ -302,6 +304,9 @@ func applyDRRunRetry(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	op.Stats = &st
 	op.Status, op.Error, op.FinishedAt, op.Progress = OpPending, nil, 0, ""
 	op.Step = fmt.Sprintf("run again: %d failed guests", len(again))
+	if len(again) == 1 {
+		op.Step = "run again: 1 failed guest"
+	}
 	op.UpdatedAt, op.ModifyIndex = now, index
 	if err := insert(txn, tableOperations, index, &op); err != nil {
 		return nil, err

@@ -1383,7 +1383,7 @@ func TestDRRunRetry(t *testing.T) {
 	wants := map[int]want{
 		200: {DRStepRunning, "UPID", "", 1200}, // untouched (its task was never set)
 		201: {DRStepPending, "", "", 0},
-		202: {DRStepRestoring, "", "", 1202},
+		202: {DRStepAllocated, "UPID:pve2:1", "", 1202},
 		203: {DRStepAddressed, "", "10.9.0.3", 1203},
 	}
 	for _, it := range x.items("fo-1") {
@@ -1391,7 +1391,7 @@ func TestDRRunRetry(t *testing.T) {
 		if w.task == "UPID" {
 			w.task = ""
 		}
-		if it.Step != w.step || it.Task != w.task || it.TaskNode != w.task || it.Address != w.address || it.TargetVMID != w.target ||
+		if it.Step != w.step || it.Task != w.task || (it.TaskNode != "") != (w.task != "") || it.Address != w.address || it.TargetVMID != w.target ||
 			it.Error != "" || (it.Step != DRStepRunning) != (it.Finished == 0) {
 			t.Errorf("item %d: %+v, want %+v", it.VMID, it, w)
 		}
@@ -1403,7 +1403,7 @@ func TestDRRunRetry(t *testing.T) {
 	for _, s := range []string{DRStepAllocated, DRStepRestoring, DRStepRestored, DRStepAddressed, DRStepConfigured, DRStepStarting, DRStepRunning} {
 		x.ok(step("fo-1", 1, 201, s))
 	}
-	for _, s := range []string{DRStepRestored, DRStepAddressed, DRStepConfigured, DRStepStarting, DRStepRunning} {
+	for _, s := range []string{DRStepRestoring, DRStepRestored, DRStepAddressed, DRStepConfigured, DRStepStarting, DRStepRunning} {
 		x.ok(step("fo-1", 2, 202, s))
 	}
 	for _, s := range []string{DRStepConfigured, DRStepStarting, DRStepRunning} {

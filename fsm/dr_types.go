@@ -272,6 +272,21 @@ type DRItem struct {
 	Finished Timestamp `json:"finished_at,omitzero"`
 }
 
+// RestoredCopy reports whether the copy at a failover item's target is
+// known to be the one its run restored: the item got past its restore,
+// or it failed with an address, which is given only after the restore.
+// A failed item without one may have failed at the restore, and the
+// guest at its target, if any, need not be its copy.
+func (it *DRItem) RestoredCopy() bool {
+	switch it.Step {
+	case DRStepRestored, DRStepAddressed, DRStepConfigured, DRStepStarting, DRStepRunning:
+		return true
+	case DRStepFailed:
+		return it.Address != ""
+	}
+	return false
+}
+
 func drItemKey(run string, order, vmid int) string {
 	return fmt.Sprintf("%s/%06d/%010d", run, order, vmid)
 }

@@ -1023,6 +1023,11 @@ func (o *opState) drPrepare(p *fsm.DRPlan, it *fsm.DRItem, alloc *drAlloc) error
 		}
 	}
 	ref := drItemRef(it)
+	if it.Step == fsm.DRStepAllocated && it.Task != "" {
+		if err := o.drOwnCopy(ctx, it, ref); err != nil {
+			return err
+		}
+	}
 	if it.Step == fsm.DRStepAllocated {
 		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring}); err != nil {
 			return err
@@ -1062,6 +1067,71 @@ func (o *opState) drPrepare(p *fsm.DRPlan, it *fsm.DRItem, alloc *drAlloc) error
 		}
 	}
 	return nil
+}
+
+// drFailoverCopy reports whether the guest at a release item's target is
+// the copy the plan's failover restored, which the release stops and
+// backs up: its failover item got past the restore, or it failed after a
+// restore that succeeded and left the guest there under its name. A
+// guest whose failover failed before that has no copy here, and the
+// guest at its target, if any, is not the release's to stop.
+func (o *opState) drFailoverCopy(ctx context.Context, p *fsm.DRPlan, it *fsm.DRItem, ref provider.GuestRef) (bool, error) {
+	if it.TargetVMID == 0 || p.Failover == nil {
+		return false, nil
+	}
+	_, items, err := o.r.s.State().DRItems(nil, p.Failover.Run)
+	if err != nil {
+		return false, err
+	}
+	i := slices.IndexFunc(items, func(f *fsm.DRItem) bool { return f.VMID == it.VMID })
+	switch {
+	case i < 0:
+		return false, nil
+	case items[i].RestoredCopy():
+		return true, nil
+	case items[i].Step != fsm.DRStepFailed || items[i].Task == "":
+		return false, nil
+	}
+	f := items[i]
+	if _, err := o.r.p.WaitTask(ctx, provider.Task{ID: f.Task, Node: f.TaskNode}, nil); err != nil {
+		return false, nil
+	}
+	g, err := o.r.p.Guest(ctx, ref)
+	switch {
+	case errors.Is(err, provider.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return f.Name == "" || g.Name == f.Name, nil
+}
+
+// drOwnCopy decides, for an item of a failover asked again after it
+// failed (allocated, with the task of the restore its first attempt
+// started), whether the guest at its target is its copy: only when that
+// restore succeeded and the guest is there under the guest's name. Then
+// the item moves on to restored; otherwise it stays allocated, and the
+// copy is restored again, which Proxmox refuses while any guest holds
+// the target.
+func (o *opState) drOwnCopy(ctx context.Context, it *fsm.DRItem, ref provider.GuestRef) error {
+	pr := o.r.p
+	if _, err := pr.WaitTask(ctx, provider.Task{ID: it.Task, Node: it.TaskNode}, nil); err != nil {
+		o.r.s.logger.InfoContext(o.reqCtx, "dr: the earlier restore did not succeed; restoring again", "run", o.op.ID, "vmid", it.VMID, "task", it.Task, "error", err)
+		return nil
+	}
+	g, err := pr.Guest(ctx, ref)
+	switch {
+	case errors.Is(err, provider.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case it.Name != "" && g.Name != it.Name:
+		return fmt.Errorf("guest %d at %s is %q, not the copy of %s its restore made: remove it, or choose another target_vmid", it.TargetVMID, it.TargetNode, g.Name, it.Name)
+	}
+	if err := o.awaitUnlocked(ctx, ref, "create"); err != nil {
+		return err
+	}
+	return o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestored})
 }
 
 // drFenceGraceUntil returns when a failover's copies may start, and
@@ -1369,6 +1439,10 @@ func (o *opState) drAwaitRelease(p *fsm.DRPlan, items []*fsm.DRItem) error {
 		case r == nil:
 		case r.Step == fsm.DRStepBackedUp && r.Backup != "":
 			u = &fsm.DRItemUpdateRequest{Step: fsm.DRStepReleased, Backup: r.Backup}
+		case r.Step == fsm.DRStepBackedUp:
+			// No copy of it ran there: the guest here is as it was, and
+			// only starts again.
+			u = &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestored}
 		case r.Error != "":
 			u.Error = fmt.Sprintf("site %s could not release guest %d (its copy %d): %s", p.RecoverySite, it.VMID, r.TargetVMID, r.Error)
 		}
@@ -1486,10 +1560,17 @@ func (o *opState) drReleaseItem(p *fsm.DRPlan, it *fsm.DRItem) error {
 	pr := o.r.p
 	kind := provider.GuestKind(cmp.Or(it.Kind, string(provider.KindVM)))
 	ref := provider.GuestRef{Node: it.TargetNode, VMID: it.TargetVMID, Kind: kind}
-	if it.TargetVMID == 0 {
-		return fmt.Errorf("guest %d has no copy at this site: its failover did not get that far", it.VMID)
-	}
 	if it.Step == fsm.DRStepPending {
+		own, err := o.drFailoverCopy(ctx, p, it, ref)
+		if err != nil {
+			return err
+		}
+		if !own {
+			// Nothing of the guest ran here: it comes back as it is at
+			// its source site.
+			o.r.s.logger.InfoContext(o.reqCtx, "dr: no copy of the guest to release", "run", o.op.ID, "plan", p.ID, "vmid", it.VMID, "target_vmid", it.TargetVMID)
+			return o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepBackedUp})
+		}
 		g, err := pr.Guest(ctx, ref)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -483,5 +484,75 @@ func TestDRRun_FailedFailoverRunsAgain(t *testing.T) {
 	}
 	if _, p, _ := s.State().DRPlan(nil, "shop"); p.Failover == nil || p.Failover.State != fsm.OpSucceeded || p.ActiveRun != "" {
 		t.Fatalf("plan %+v", p)
+	}
+}
+
+// TestDRRun_RunAgainTakesNoStrangerAsItsCopy: a failover whose restore
+// was refused because another guest, of the same name, holds its target
+// VMID fails; asked again, it fails the same way rather than take that
+// guest as its copy, and a release for the failback neither stops nor
+// backs that guest up: it stays as it was.
+func TestDRRun_RunAgainTakesNoStrangerAsItsCopy(t *testing.T) {
+	seed := pvesim.Seed{Nodes: 1, BackupDirs: map[string]string{"dr": t.TempDir()},
+		GuestList: []pvesim.SeedGuest{
+			{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024},
+			{VMID: 150, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 512},
+		}}
+	s, sim, _ := simServer(t, pvesim.Config{TaskDuration: 20 * time.Millisecond, Seed: seed},
+		func(c *Config) { c.Site.FenceGrace = Duration(time.Millisecond) })
+	replica, originals := drReplicaWith(t, s, sim, 1<<30, func(p *fsm.DRPlan) {
+		p.Guests[0].TargetVMID, p.TargetNode = 150, "pve1"
+	}, 1)
+	if originals[0].VMID != 100 {
+		t.Fatalf("the plan protects %d, want 100", originals[0].VMID)
+	}
+	stranger := func() pvesim.Guest {
+		for _, g := range sim.Guests() {
+			if g.VMID == 150 {
+				return g
+			}
+		}
+		t.Fatal("guest 150 is gone")
+		return pvesim.Guest{}
+	}
+	before := stranger()
+	run := fsm.NewDRRun(replica, fsm.OpDRFailover, fsm.DRTriggerManual, false, api.NewID())
+	if _, err := s.raftApply(run); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := range 2 {
+		if attempt > 0 {
+			if _, err := s.raftApply(&fsm.DRRunRetryRequest{Plan: "shop"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if op := drAwaitRun(t, s, run.Run.ID); op.Status != fsm.OpFailed {
+			t.Fatalf("attempt %d: %s %+v", attempt+1, op.Status, op.Error)
+		}
+		_, items, _ := s.State().DRItems(nil, run.Run.ID)
+		if len(items) != 1 || items[0].Step != fsm.DRStepFailed || !strings.Contains(items[0].Error, "already exists") {
+			t.Fatalf("attempt %d: items %+v", attempt+1, items)
+		}
+	}
+	// The failback's release at this site finds no copy of the guest
+	// here, and leaves guest 150 alone too.
+	_, items, _ := s.State().DRItems(nil, run.Run.ID)
+	rel := &fsm.DRRunStartRequest{Plan: "shop", Kind: fsm.OpDRRelease, Trigger: fsm.DRTriggerManual, Run: fsm.Operation{ID: api.NewID()}}
+	for _, it := range items {
+		rel.Items = append(rel.Items, fsm.DRItem{VMID: it.VMID, Order: it.Order, Name: it.Name, Kind: it.Kind,
+			TargetVMID: it.TargetVMID, TargetNode: it.TargetNode, Address: it.Address, DNSName: it.DNSName})
+	}
+	if _, err := s.raftApply(rel); err != nil {
+		t.Fatal(err)
+	}
+	if op := drAwaitRun(t, s, rel.Run.ID); op.Status != fsm.OpSucceeded {
+		t.Fatalf("release: %s %+v", op.Status, op.Error)
+	}
+	_, released, _ := s.State().DRItems(nil, rel.Run.ID)
+	if len(released) != 1 || released[0].Step != fsm.DRStepBackedUp || released[0].Backup != "" {
+		t.Fatalf("released %+v, want backed_up with no backup: nothing of it ran here", released)
+	}
+	if after := stranger(); after.Status != before.Status || !maps.Equal(after.Config, before.Config) {
+		t.Errorf("guest 150 changed:\n%+v\nwas\n%+v", after, before)
 	}
 }
