@@ -1069,13 +1069,15 @@ func (o *opState) drPrepare(p *fsm.DRPlan, it *fsm.DRItem, alloc *drAlloc) error
 	return nil
 }
 
-// drFailoverCopy reports whether the guest at a release item's target is
-// the copy the plan's failover restored, which the release stops and
-// backs up: its failover item got past the restore, or it failed after a
-// restore that succeeded and left the guest there under its name. A
-// guest whose failover failed before that has no copy here, and the
+// drCopyRan reports whether a copy of a release item's guest ran at this
+// site, so that what it wrote goes back to the source: its failover item
+// got as far as starting it, or it failed after a restore of its own (past
+// the restore, or one whose task succeeded and left the guest there under
+// its name) and that copy runs now. A copy that never started holds only
+// the backup it came from, older than the original at the source; and a
+// guest whose failover failed before its restore has no copy here, so the
 // guest at its target, if any, is not the release's to stop.
-func (o *opState) drFailoverCopy(ctx context.Context, p *fsm.DRPlan, it *fsm.DRItem, ref provider.GuestRef) (bool, error) {
+func (o *opState) drCopyRan(ctx context.Context, p *fsm.DRPlan, it *fsm.DRItem, ref provider.GuestRef) (bool, error) {
 	if it.TargetVMID == 0 || p.Failover == nil {
 		return false, nil
 	}
@@ -1084,17 +1086,24 @@ func (o *opState) drFailoverCopy(ctx context.Context, p *fsm.DRPlan, it *fsm.DRI
 		return false, err
 	}
 	i := slices.IndexFunc(items, func(f *fsm.DRItem) bool { return f.VMID == it.VMID })
-	switch {
-	case i < 0:
-		return false, nil
-	case items[i].RestoredCopy():
-		return true, nil
-	case items[i].Step != fsm.DRStepFailed || items[i].Task == "":
+	if i < 0 {
 		return false, nil
 	}
 	f := items[i]
-	if _, err := o.r.p.WaitTask(ctx, provider.Task{ID: f.Task, Node: f.TaskNode}, nil); err != nil {
+	switch f.Step {
+	case fsm.DRStepStarting, fsm.DRStepRunning:
+		return true, nil
+	case fsm.DRStepFailed:
+	default:
 		return false, nil
+	}
+	if !f.RestoredCopy() {
+		if f.Task == "" {
+			return false, nil
+		}
+		if _, err := o.r.p.WaitTask(ctx, provider.Task{ID: f.Task, Node: f.TaskNode}, nil); err != nil {
+			return false, nil
+		}
 	}
 	g, err := o.r.p.Guest(ctx, ref)
 	switch {
@@ -1103,7 +1112,7 @@ func (o *opState) drFailoverCopy(ctx context.Context, p *fsm.DRPlan, it *fsm.DRI
 	case err != nil:
 		return false, err
 	}
-	return f.Name == "" || g.Name == f.Name, nil
+	return (f.Name == "" || g.Name == f.Name) && g.Status == "running", nil
 }
 
 // drOwnCopy decides, for an item of a failover asked again after it
@@ -1561,14 +1570,18 @@ func (o *opState) drReleaseItem(p *fsm.DRPlan, it *fsm.DRItem) error {
 	kind := provider.GuestKind(cmp.Or(it.Kind, string(provider.KindVM)))
 	ref := provider.GuestRef{Node: it.TargetNode, VMID: it.TargetVMID, Kind: kind}
 	if it.Step == fsm.DRStepPending {
-		own, err := o.drFailoverCopy(ctx, p, it, ref)
+		ran, err := o.drCopyRan(ctx, p, it, ref)
 		if err != nil {
 			return err
 		}
-		if !own {
+		if !ran {
 			// Nothing of the guest ran here: it comes back as it is at
-			// its source site.
-			o.r.s.logger.InfoContext(o.reqCtx, "dr: no copy of the guest to release", "run", o.op.ID, "plan", p.ID, "vmid", it.VMID, "target_vmid", it.TargetVMID)
+			// its source site. A copy that never started stays, stopped,
+			// and its address goes.
+			o.r.s.logger.InfoContext(o.reqCtx, "dr: no copy of the guest ran here; nothing to release", "run", o.op.ID, "plan", p.ID, "vmid", it.VMID, "target_vmid", it.TargetVMID)
+			if err := o.drReleaseAddress(p, it); err != nil {
+				return err
+			}
 			return o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepBackedUp})
 		}
 		g, err := pr.Guest(ctx, ref)

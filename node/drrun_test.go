@@ -556,3 +556,77 @@ func TestDRRun_RunAgainTakesNoStrangerAsItsCopy(t *testing.T) {
 		t.Errorf("guest 150 changed:\n%+v\nwas\n%+v", after, before)
 	}
 }
+
+// TestDRRun_ReleaseTakesOnlyCopiesThatRan: a failover that failed with
+// one copy running and another restored but never started (its prefix
+// full): the release for a failback stops and backs up the copy that
+// ran, and leaves the other, which holds only the backup it came from,
+// so that the failback starts that guest's newer original as it is.
+func TestDRRun_ReleaseTakesOnlyCopiesThatRan(t *testing.T) {
+	seed := pvesim.Seed{Nodes: 1, BackupDirs: map[string]string{"dr": t.TempDir()},
+		GuestList: []pvesim.SeedGuest{
+			{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024},
+			{VMID: 101, Node: "pve1", Name: "db", DiskGiB: 4, MemoryMiB: 1024},
+		}}
+	s, sim, _ := simServer(t, pvesim.Config{TaskDuration: 20 * time.Millisecond, Seed: seed},
+		func(c *Config) { c.Site.FenceGrace = Duration(time.Millisecond) })
+	for _, cmd := range []fsm.Command{
+		&fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p", Prefix: "10.9.9.0/30"}},
+		&fsm.AddressAllocateRequest{PrefixID: "p", Count: 2, IDs: []string{"a1", "a2"}},
+	} {
+		if _, err := s.raftApply(cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replica, _ := drReplicaWith(t, s, sim, 1<<30, func(p *fsm.DRPlan) {
+		p.Networks = []fsm.DRNetwork{{Source: "vmbr0", Target: "vmbr0", Prefix: "p"}}
+		p.Guests[1].DNSName = "db.moxxie.test" // no address for it: it fails
+	}, 1, 2)
+	run := fsm.NewDRRun(replica, fsm.OpDRFailover, fsm.DRTriggerManual, false, api.NewID())
+	if _, err := s.raftApply(run); err != nil {
+		t.Fatal(err)
+	}
+	if op := drAwaitRun(t, s, run.Run.ID); op.Status != fsm.OpFailed {
+		t.Fatalf("failover: %s %+v", op.Status, op.Error)
+	}
+	_, items, _ := s.State().DRItems(nil, run.Run.ID)
+	copyOf := map[int]int{}
+	for _, it := range items {
+		copyOf[it.VMID] = it.TargetVMID
+	}
+	if len(items) != 2 || items[0].Step != fsm.DRStepRunning || items[1].Step != fsm.DRStepFailed || copyOf[101] == 0 {
+		t.Fatalf("items %+v", items)
+	}
+
+	rel := &fsm.DRRunStartRequest{Plan: "shop", Kind: fsm.OpDRRelease, Trigger: fsm.DRTriggerManual, Run: fsm.Operation{ID: api.NewID()}}
+	for _, it := range items {
+		rel.Items = append(rel.Items, fsm.DRItem{VMID: it.VMID, Order: it.Order, Name: it.Name, Kind: it.Kind,
+			TargetVMID: it.TargetVMID, TargetNode: it.TargetNode, Address: it.Address, DNSName: it.DNSName})
+	}
+	if _, err := s.raftApply(rel); err != nil {
+		t.Fatal(err)
+	}
+	if op := drAwaitRun(t, s, rel.Run.ID); op.Status != fsm.OpSucceeded {
+		t.Fatalf("release: %s %+v", op.Status, op.Error)
+	}
+	_, released, _ := s.State().DRItems(nil, rel.Run.ID)
+	backup := map[int]string{}
+	for _, it := range released {
+		if it.Step != fsm.DRStepBackedUp {
+			t.Fatalf("released %+v", released)
+		}
+		backup[it.VMID] = it.Backup
+	}
+	if backup[100] == "" || backup[101] != "" {
+		t.Fatalf("backups %v: want one of the copy that ran (100's) only", backup)
+	}
+	list, err := s.provider.StorageContent(t.Context(), "pve1", "dr", "backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range list {
+		if c.VMID == copyOf[101] {
+			t.Errorf("the copy of 101 that never ran was backed up: %s", c.VolID)
+		}
+	}
+}
