@@ -549,6 +549,66 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	})
 	t.Logf("timing: failover started %s and every guest ran %s after east froze", detected.Round(time.Millisecond), running.Round(time.Millisecond))
 
+	// A failover whose every restore fails at west leaves no copy there.
+	// Asked again while restores still fail, it fails again. The failback
+	// then starts east's guests as they are: west's release stops and
+	// backs up none of its own guests, which hold the VMIDs the failed
+	// restores were given.
+	simAdmin(t, west.dir, http.MethodPut, "/faults", map[string]any{"fail_tasks": []string{"qmrestore"}})
+	var westTasks []simTask
+	simGet(t, west.dir, "/cluster/tasks", &westTasks)
+	east.signal(t, syscall.SIGSTOP)
+	var failed string
+	waitUntil(t, 90*time.Second, "west's failover fails", func() error {
+		var p drPlan
+		if err := ctlJSONOn(west, t, &p, "dr", "plan", "get", "shop"); err != nil {
+			return err
+		}
+		if p.Failover == nil || p.Failover.Run == run || p.Failover.State != "failed" {
+			return fmt.Errorf("failover %+v", p.Failover)
+		}
+		failed = p.Failover.Run
+		return nil
+	})
+	if out, err := devctl(t, west.dir, "site", "failover", "shop", "--wait"); err == nil || !strings.Contains(out, failed) {
+		t.Errorf("the failed failover asked again while restores still fail: %v\n%s", err, out)
+	}
+	simAdmin(t, west.dir, http.MethodPut, "/faults", map[string]any{})
+	east.signal(t, syscall.SIGCONT)
+	waitUntil(t, 60*time.Second, "east fenced by the failed failover", func() error {
+		var p drPlan
+		if err := ctlJSONOn(east, t, &p, "dr", "plan", "get", "shop"); err != nil {
+			return err
+		}
+		if p.Fence == nil || p.Fence.Run != failed {
+			return fmt.Errorf("fence %+v", p.Fence)
+		}
+		return guestsAre(t, east, "stopped", 100, 102)
+	})
+	out = ctl("site", "failback", "shop", "--wait")
+	t.Logf("failback of the failed failover:\n%s", out)
+	if err := guestsAre(t, east, "running", 100, 102); err != nil {
+		t.Errorf("after the failback of the failed failover: %v", err)
+	}
+	var westTasksAfter []simTask
+	simGet(t, west.dir, "/cluster/tasks", &westTasksAfter)
+	stopsAndBackups := func(tasks []simTask) int {
+		return len(slices.DeleteFunc(slices.Clone(tasks), func(tk simTask) bool { return tk.Type != "vzdump" && tk.Type != "qmstop" }))
+	}
+	if n := stopsAndBackups(westTasksAfter) - stopsAndBackups(westTasks); n != 0 {
+		t.Errorf("west's release of a failover that restored nothing stopped or backed up %d guests", n)
+	}
+	waitUntil(t, 30*time.Second, "west's failed failover ended", func() error {
+		var p drPlan
+		if err := ctlJSONOn(west, t, &p, "dr", "plan", "get", "shop"); err != nil {
+			return err
+		}
+		if p.Failover != nil {
+			return fmt.Errorf("failover %+v", p.Failover)
+		}
+		return nil
+	})
+
 	// East cut off for real: west and north still see each other and
 	// fail the plan over; east, seeing neither, fences it itself and
 	// stops its guests. When the partition heals, west's answer names the
