@@ -522,16 +522,7 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	if home.Fence != nil {
 		t.Errorf("east still fenced after the failback: %+v", home.Fence)
 	}
-	waitUntil(t, 30*time.Second, "west's failover ended", func() error {
-		var p drPlan
-		if err := ctlJSONOn(west, t, &p, "dr", "plan", "get", "shop"); err != nil {
-			return err
-		}
-		if p.Failover != nil {
-			return fmt.Errorf("failover %+v", p.Failover)
-		}
-		return nil
-	})
+	waitFailoverEnded(t, west, "west's failover ended")
 	for _, srv := range west.servers {
 		if srv.ID != killed {
 			waitDig(t, srv.DNSAddress, "", "db.shop.moxxie.test", "A")
@@ -598,16 +589,7 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	if n := stopsAndBackups(westTasksAfter) - stopsAndBackups(westTasks); n != 0 {
 		t.Errorf("west's release of a failover that restored nothing stopped or backed up %d guests", n)
 	}
-	waitUntil(t, 30*time.Second, "west's failed failover ended", func() error {
-		var p drPlan
-		if err := ctlJSONOn(west, t, &p, "dr", "plan", "get", "shop"); err != nil {
-			return err
-		}
-		if p.Failover != nil {
-			return fmt.Errorf("failover %+v", p.Failover)
-		}
-		return nil
-	})
+	waitFailoverEnded(t, west, "west's failed failover ended")
 
 	// East cut off for real: west and north still see each other and
 	// fail the plan over; east, seeing neither, fences it itself and
@@ -660,6 +642,22 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 		return guestsAre(t, east, "stopped", 100, 102)
 	})
 	t.Logf("conflicts at east after the cut:\n%s", ctl("dr", "conflicts"))
+}
+
+// waitFailoverEnded waits until site s's replica of plan shop has no
+// failover: its source site's failback ended it.
+func waitFailoverEnded(t *testing.T, s *devSite, what string) {
+	t.Helper()
+	waitUntil(t, 30*time.Second, what, func() error {
+		var p drPlan
+		if err := ctlJSONOn(s, t, &p, "dr", "plan", "get", "shop"); err != nil {
+			return err
+		}
+		if p.Failover != nil {
+			return fmt.Errorf("failover %+v", p.Failover)
+		}
+		return nil
+	})
 }
 
 // metricsHave checks that a server of s (not skip) exports line.

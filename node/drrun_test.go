@@ -425,18 +425,8 @@ func TestDRRun_DrillChecksTheAddressing(t *testing.T) {
 // again once the prefix has room, the same run goes on from that copy:
 // it is not restored a second time, and it gets its address and runs.
 func TestDRRun_FailedFailoverRunsAgain(t *testing.T) {
-	seed := pvesim.Seed{Nodes: 1, BackupDirs: map[string]string{"dr": t.TempDir()},
-		GuestList: []pvesim.SeedGuest{{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024}}}
-	s, sim, _ := simServer(t, pvesim.Config{TaskDuration: 20 * time.Millisecond, Seed: seed},
-		func(c *Config) { c.Site.FenceGrace = Duration(time.Millisecond) })
-	for _, cmd := range []fsm.Command{
-		&fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p", Prefix: "10.9.9.0/30"}},
-		&fsm.AddressAllocateRequest{PrefixID: "p", Count: 2, IDs: []string{"a1", "a2"}},
-	} {
-		if _, err := s.raftApply(cmd); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, sim := drSimServer(t, pvesim.SeedGuest{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024})
+	drFullPrefix(t, s)
 	replica, _ := drReplicaWith(t, s, sim, 1<<30, func(p *fsm.DRPlan) {
 		p.Networks = []fsm.DRNetwork{{Source: "vmbr0", Target: "vmbr0", Prefix: "p"}}
 		p.Guests[0].DNSName = "app.moxxie.test"
@@ -493,13 +483,9 @@ func TestDRRun_FailedFailoverRunsAgain(t *testing.T) {
 // guest as its copy, and a release for the failback neither stops nor
 // backs that guest up: it stays as it was.
 func TestDRRun_RunAgainTakesNoStrangerAsItsCopy(t *testing.T) {
-	seed := pvesim.Seed{Nodes: 1, BackupDirs: map[string]string{"dr": t.TempDir()},
-		GuestList: []pvesim.SeedGuest{
-			{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024},
-			{VMID: 150, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 512},
-		}}
-	s, sim, _ := simServer(t, pvesim.Config{TaskDuration: 20 * time.Millisecond, Seed: seed},
-		func(c *Config) { c.Site.FenceGrace = Duration(time.Millisecond) })
+	s, sim := drSimServer(t,
+		pvesim.SeedGuest{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024},
+		pvesim.SeedGuest{VMID: 150, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 512})
 	replica, originals := drReplicaWith(t, s, sim, 1<<30, func(p *fsm.DRPlan) {
 		p.Guests[0].TargetVMID, p.TargetNode = 150, "pve1"
 	}, 1)
@@ -537,18 +523,7 @@ func TestDRRun_RunAgainTakesNoStrangerAsItsCopy(t *testing.T) {
 	// The failback's release at this site finds no copy of the guest
 	// here, and leaves guest 150 alone too.
 	_, items, _ := s.State().DRItems(nil, run.Run.ID)
-	rel := &fsm.DRRunStartRequest{Plan: "shop", Kind: fsm.OpDRRelease, Trigger: fsm.DRTriggerManual, Run: fsm.Operation{ID: api.NewID()}}
-	for _, it := range items {
-		rel.Items = append(rel.Items, fsm.DRItem{VMID: it.VMID, Order: it.Order, Name: it.Name, Kind: it.Kind,
-			TargetVMID: it.TargetVMID, TargetNode: it.TargetNode, Address: it.Address, DNSName: it.DNSName})
-	}
-	if _, err := s.raftApply(rel); err != nil {
-		t.Fatal(err)
-	}
-	if op := drAwaitRun(t, s, rel.Run.ID); op.Status != fsm.OpSucceeded {
-		t.Fatalf("release: %s %+v", op.Status, op.Error)
-	}
-	_, released, _ := s.State().DRItems(nil, rel.Run.ID)
+	released := drRelease(t, s, items)
 	if len(released) != 1 || released[0].Step != fsm.DRStepBackedUp || released[0].Backup != "" {
 		t.Fatalf("released %+v, want backed_up with no backup: nothing of it ran here", released)
 	}
@@ -563,21 +538,10 @@ func TestDRRun_RunAgainTakesNoStrangerAsItsCopy(t *testing.T) {
 // ran, and leaves the other, which holds only the backup it came from,
 // so that the failback starts that guest's newer original as it is.
 func TestDRRun_ReleaseTakesOnlyCopiesThatRan(t *testing.T) {
-	seed := pvesim.Seed{Nodes: 1, BackupDirs: map[string]string{"dr": t.TempDir()},
-		GuestList: []pvesim.SeedGuest{
-			{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024},
-			{VMID: 101, Node: "pve1", Name: "db", DiskGiB: 4, MemoryMiB: 1024},
-		}}
-	s, sim, _ := simServer(t, pvesim.Config{TaskDuration: 20 * time.Millisecond, Seed: seed},
-		func(c *Config) { c.Site.FenceGrace = Duration(time.Millisecond) })
-	for _, cmd := range []fsm.Command{
-		&fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p", Prefix: "10.9.9.0/30"}},
-		&fsm.AddressAllocateRequest{PrefixID: "p", Count: 2, IDs: []string{"a1", "a2"}},
-	} {
-		if _, err := s.raftApply(cmd); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, sim := drSimServer(t,
+		pvesim.SeedGuest{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024},
+		pvesim.SeedGuest{VMID: 101, Node: "pve1", Name: "db", DiskGiB: 4, MemoryMiB: 1024})
+	drFullPrefix(t, s)
 	replica, _ := drReplicaWith(t, s, sim, 1<<30, func(p *fsm.DRPlan) {
 		p.Networks = []fsm.DRNetwork{{Source: "vmbr0", Target: "vmbr0", Prefix: "p"}}
 		p.Guests[1].DNSName = "db.moxxie.test" // no address for it: it fails
@@ -598,18 +562,7 @@ func TestDRRun_ReleaseTakesOnlyCopiesThatRan(t *testing.T) {
 		t.Fatalf("items %+v", items)
 	}
 
-	rel := &fsm.DRRunStartRequest{Plan: "shop", Kind: fsm.OpDRRelease, Trigger: fsm.DRTriggerManual, Run: fsm.Operation{ID: api.NewID()}}
-	for _, it := range items {
-		rel.Items = append(rel.Items, fsm.DRItem{VMID: it.VMID, Order: it.Order, Name: it.Name, Kind: it.Kind,
-			TargetVMID: it.TargetVMID, TargetNode: it.TargetNode, Address: it.Address, DNSName: it.DNSName})
-	}
-	if _, err := s.raftApply(rel); err != nil {
-		t.Fatal(err)
-	}
-	if op := drAwaitRun(t, s, rel.Run.ID); op.Status != fsm.OpSucceeded {
-		t.Fatalf("release: %s %+v", op.Status, op.Error)
-	}
-	_, released, _ := s.State().DRItems(nil, rel.Run.ID)
+	released := drRelease(t, s, items)
 	backup := map[int]string{}
 	for _, it := range released {
 		if it.Step != fsm.DRStepBackedUp {
@@ -629,4 +582,51 @@ func TestDRRun_ReleaseTakesOnlyCopiesThatRan(t *testing.T) {
 			t.Errorf("the copy of 101 that never ran was backed up: %s", c.VolID)
 		}
 	}
+}
+
+// drSimServer is a server over a simulator of one node
+// holding guests, with a backup storage dr and a fence grace too short
+// to wait for.
+func drSimServer(t *testing.T, guests ...pvesim.SeedGuest) (*Server, *pvesim.Sim) {
+	t.Helper()
+	seed := pvesim.Seed{Nodes: 1, BackupDirs: map[string]string{"dr": t.TempDir()}, GuestList: guests}
+	s, sim, _ := simServer(t, pvesim.Config{TaskDuration: 20 * time.Millisecond, Seed: seed},
+		func(c *Config) { c.Site.FenceGrace = Duration(time.Millisecond) })
+	return s, sim
+}
+
+// drFullPrefix creates prefix p, a /30 whose two addresses are taken.
+func drFullPrefix(t *testing.T, s *Server) {
+	t.Helper()
+	for _, cmd := range []fsm.Command{
+		&fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p", Prefix: "10.9.9.0/30"}},
+		&fsm.AddressAllocateRequest{PrefixID: "p", Count: 2, IDs: []string{"a1", "a2"}},
+	} {
+		if _, err := s.raftApply(cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// drRelease runs, as the API starts it for a failback, the release of
+// plan shop's failover whose items are items, and returns its items once
+// it has succeeded.
+func drRelease(t *testing.T, s *Server, items []*fsm.DRItem) []*fsm.DRItem {
+	t.Helper()
+	rel := &fsm.DRRunStartRequest{Plan: "shop", Kind: fsm.OpDRRelease, Trigger: fsm.DRTriggerManual, Run: fsm.Operation{ID: api.NewID()}}
+	for _, it := range items {
+		rel.Items = append(rel.Items, fsm.DRItem{VMID: it.VMID, Order: it.Order, Name: it.Name, Kind: it.Kind,
+			TargetVMID: it.TargetVMID, TargetNode: it.TargetNode, Address: it.Address, DNSName: it.DNSName})
+	}
+	if _, err := s.raftApply(rel); err != nil {
+		t.Fatal(err)
+	}
+	if op := drAwaitRun(t, s, rel.Run.ID); op.Status != fsm.OpSucceeded {
+		t.Fatalf("release: %s %+v", op.Status, op.Error)
+	}
+	_, released, err := s.State().DRItems(nil, rel.Run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return released
 }
