@@ -1135,7 +1135,7 @@ func (o *opState) drOwnCopy(ctx context.Context, it *fsm.DRItem, ref provider.Gu
 	case err != nil:
 		return err
 	case it.Name != "" && g.Name != it.Name:
-		return fmt.Errorf("guest %d at %s is %q, not the copy of %s its restore made: remove it, or choose another target_vmid", it.TargetVMID, it.TargetNode, g.Name, it.Name)
+		return fmt.Errorf("guest %d at %s is %q, not the copy of %s its restore made: remove that guest or move it to another VMID", it.TargetVMID, it.TargetNode, g.Name, it.Name)
 	}
 	if err := o.awaitUnlocked(ctx, ref, "create"); err != nil {
 		return err
