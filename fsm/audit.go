@@ -400,25 +400,18 @@ type AuditFilter struct {
 func (s *Store) AuditEntries(ws memdb.WatchSet, f AuditFilter) (uint64, []*audit.Entry, error) {
 	txn := s.db.Txn(false)
 	out := []*audit.Entry{}
-	match := func(e *audit.Entry) bool {
-		return (f.TokenID == "" || e.TokenID == f.TokenID) && (f.Action == "" || e.Action == f.Action)
-	}
-	var err error
+	walk, limit := auditEntriesFrom, f.Limit
 	if f.Last > 0 {
-		err = auditEntriesBack(txn, f.SinceSeq, func(e *audit.Entry) bool {
-			if match(e) {
-				out = append(out, e)
-			}
-			return len(out) < f.Last
-		})
+		walk, limit = auditEntriesBack, f.Last
+	}
+	err := walk(txn, f.SinceSeq, func(e *audit.Entry) bool {
+		if (f.TokenID == "" || e.TokenID == f.TokenID) && (f.Action == "" || e.Action == f.Action) {
+			out = append(out, e)
+		}
+		return limit <= 0 || len(out) < limit
+	})
+	if f.Last > 0 {
 		slices.Reverse(out)
-	} else {
-		err = auditEntriesFrom(txn, f.SinceSeq, func(e *audit.Entry) bool {
-			if match(e) {
-				out = append(out, e)
-			}
-			return f.Limit <= 0 || len(out) < f.Limit
-		})
 	}
 	if err != nil {
 		return 0, nil, err

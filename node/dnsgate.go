@@ -17,6 +17,12 @@ const dnsGatePoll = 20 * time.Millisecond
 // committed more meanwhile.
 const dnsGateFresh = 250 * time.Millisecond
 
+// dnsGateRounds bounds the rounds of catching up: a server still behind
+// by more than dnsGateFresh after them (its leader's answers slow, or its
+// store unable to keep up) opens DNS anyway, as behind as it is, rather
+// than answer SERVFAIL for as long as that lasts.
+const dnsGateRounds = 5
+
 // openDNS lets the DNS server answer once this server's store holds every
 // write the cluster had committed at most dnsGateFresh before. Until then
 // its DNS server answers SERVFAIL: a server that starts again restores its
@@ -27,23 +33,28 @@ const dnsGateFresh = 250 * time.Millisecond
 // as reads of the API do.
 func (s *Server) openDNS() {
 	start := time.Now()
-	target, rounds, ok := catchUp(s.shutdownCh, s.leaderCommit, s.awaitApplied, time.Now, dnsGatePoll, dnsGateFresh)
+	target, rounds, ok := catchUp(s.shutdownCh, s.leaderCommit, s.awaitApplied, time.Now, dnsGatePoll, dnsGateFresh, dnsGateRounds)
 	if !ok {
 		return
 	}
 	s.dnsSrc.open()
-	s.logger.Info("DNS: answering, the store holds what the leader had committed", "index", target, "rounds", rounds,
+	log := s.logger.Info
+	if rounds == dnsGateRounds {
+		log = s.logger.Warn
+	}
+	log("DNS: answering, the store holds what the leader had committed", "index", target, "rounds", rounds,
 		"waited", time.Since(start).Round(time.Millisecond))
 }
 
 // catchUp asks for the leader's commit index (commit) and waits until the
 // store has applied it (await), again until one such round took at most
-// fresh: under writes, a store that took seconds to catch up is seconds
-// behind when it gets there. It polls every poll while commit knows no
-// leader, and returns the last index waited for and the rounds it took,
-// or false when stop closes or await gives up.
+// fresh, or for at most maxRounds rounds: under writes, a store that took
+// seconds to catch up is seconds behind when it gets there. It polls
+// every poll while commit knows no leader, and returns the last index
+// waited for and the rounds it took, or false when stop closes or await
+// gives up.
 func catchUp(stop <-chan struct{}, commit func() (uint64, bool), await func(uint64) bool, now func() time.Time,
-	poll, fresh time.Duration) (target uint64, rounds int, ok bool) {
+	poll, fresh time.Duration, maxRounds int) (target uint64, rounds int, ok bool) {
 	for {
 		asked := now()
 		if idx, ok := commit(); ok {
@@ -51,7 +62,7 @@ func catchUp(stop <-chan struct{}, commit func() (uint64, bool), await func(uint
 			if !await(idx) {
 				return 0, rounds, false
 			}
-			if now().Sub(asked) <= fresh {
+			if now().Sub(asked) <= fresh || rounds == maxRounds {
 				return idx, rounds, true
 			}
 			continue

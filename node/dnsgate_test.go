@@ -8,7 +8,7 @@ import (
 // TestCatchUp checks the DNS gate's rounds: a store that took long to
 // catch up with the leader's commit index asks again, since the leader
 // committed more meanwhile, and DNS opens only after a round that took
-// at most fresh.
+// at most fresh, or after the last round it may take.
 func TestCatchUp(t *testing.T) {
 	const fresh = 250 * time.Millisecond
 	for _, tc := range []struct {
@@ -22,6 +22,7 @@ func TestCatchUp(t *testing.T) {
 		{"a long replay, then a short one", 0, []time.Duration{3 * time.Second, 40 * time.Millisecond}, 200, 2},
 		{"falling further behind first", 0, []time.Duration{2 * time.Second, 600 * time.Millisecond, fresh}, 300, 3},
 		{"no leader for a while", 3, []time.Duration{5 * time.Millisecond}, 100, 1},
+		{"never fresh: opens after the last round", 0, []time.Duration{time.Second, time.Second, time.Second, time.Second}, 400, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := time.Unix(1_800_000_000, 0)
@@ -45,7 +46,7 @@ func TestCatchUp(t *testing.T) {
 				clock = clock.Add(tc.waits[len(awaited)-1])
 				return true
 			}
-			target, rounds, ok := catchUp(make(chan struct{}), commit, await, now, time.Millisecond, fresh)
+			target, rounds, ok := catchUp(make(chan struct{}), commit, await, now, time.Millisecond, fresh, 4)
 			if !ok || target != tc.wantTarget || rounds != tc.wantRounds {
 				t.Errorf("catchUp = %d, %d rounds, %v; want %d, %d rounds (awaited %v)", target, rounds, ok, tc.wantTarget, tc.wantRounds, awaited)
 			}
@@ -56,11 +57,11 @@ func TestCatchUp(t *testing.T) {
 		stop := make(chan struct{})
 		close(stop)
 		noLeader := func() (uint64, bool) { return 0, false }
-		if _, _, ok := catchUp(stop, noLeader, nil, time.Now, time.Hour, fresh); ok {
+		if _, _, ok := catchUp(stop, noLeader, nil, time.Now, time.Hour, fresh, 4); ok {
 			t.Error("opened without a leader after stop")
 		}
 		shutDown := func(uint64) bool { return false }
-		if _, _, ok := catchUp(make(chan struct{}), func() (uint64, bool) { return 1, true }, shutDown, time.Now, time.Hour, fresh); ok {
+		if _, _, ok := catchUp(make(chan struct{}), func() (uint64, bool) { return 1, true }, shutDown, time.Now, time.Hour, fresh, 4); ok {
 			t.Error("opened although await gave up")
 		}
 	})
