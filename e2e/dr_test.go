@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -170,6 +171,13 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 		t.Fatalf("west's replica after north's attempt: %+v %v", kept, err)
 	}
 	ctl("backup", "policy", "update", "dr-often", "--disabled")
+	// East's guests' NICs and addresses, which the failover's copies do
+	// not keep (west's prefix, and web-01's VLAN tag 10 is not mapped),
+	// and which the failback must bring back.
+	netBefore := map[int]map[string]string{100: guestNetwork(t, east, 100), 102: guestNetwork(t, east, 102)}
+	if !strings.Contains(netBefore[100]["net0"], "tag=10") || netBefore[100]["ipconfig0"] != "ip=10.0.10.21/24,gw=10.0.10.1" {
+		t.Fatalf("web-01's network at east: %v", netBefore[100])
+	}
 	var guestsBefore []map[string]any
 	simGet(t, west.dir, "/cluster/resources?type=vm", &guestsBefore)
 
@@ -515,6 +523,11 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 	if err := guestsAre(t, west, "stopped", final.Items[0].TargetVMID, final.Items[1].TargetVMID); err != nil {
 		t.Errorf("after the failback west's copies: %v", err)
 	}
+	for vmid, want := range netBefore {
+		if got := guestNetwork(t, east, vmid); !maps.Equal(got, want) {
+			t.Errorf("guest %d's network after the failback: %v, before the failover: %v", vmid, got, want)
+		}
+	}
 	var home drPlan
 	if err := ctlJSONOn(east, t, &home, "dr", "plan", "get", "shop"); err != nil {
 		t.Fatal(err)
@@ -685,6 +698,34 @@ func metricsHave(s *devSite, skip, line string) error {
 
 // guestsAre checks that the guests vmids of site s's simulator are in
 // status.
+// guestNetwork returns the netN and ipconfigN settings of a VM at site s.
+func guestNetwork(t *testing.T, s *devSite, vmid int) map[string]string {
+	t.Helper()
+	var gs []struct {
+		VMID int    `json:"vmid"`
+		Node string `json:"node"`
+	}
+	simGet(t, s.dir, "/cluster/resources?type=vm", &gs)
+	node := ""
+	for _, g := range gs {
+		if g.VMID == vmid {
+			node = g.Node
+		}
+	}
+	if node == "" {
+		t.Fatalf("no guest %d at %s", vmid, s.name)
+	}
+	var conf map[string]any
+	simGet(t, s.dir, fmt.Sprintf("/nodes/%s/qemu/%d/config", node, vmid), &conf)
+	out := map[string]string{}
+	for k, v := range conf {
+		if strings.HasPrefix(k, "net") || strings.HasPrefix(k, "ipconfig") {
+			out[k] = fmt.Sprint(v)
+		}
+	}
+	return out
+}
+
 func guestsAre(t *testing.T, s *devSite, status string, vmids ...int) error {
 	var gs []struct {
 		VMID   int    `json:"vmid"`

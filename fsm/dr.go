@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -366,6 +367,15 @@ func applyDRItemUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		if v != "" {
 			*dst = v
 		}
+	}
+	if len(req.Network) > 0 {
+		if it.Network != nil && !maps.Equal(it.Network, req.Network) {
+			return nil, fieldErrf("network", ErrConflict, "guest %d of run %s has another network recorded already", req.VMID, req.Run)
+		}
+		if op.Kind != OpDRFailback {
+			return nil, fieldErrf("network", ErrInvalid, "only a failback records a guest's network")
+		}
+		it.Network = maps.Clone(req.Network)
 	}
 	if DRStepFinal(op.Kind, it.Step, keep) {
 		it.Finished = now

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moxxie/moxxie/ipam"
@@ -69,7 +70,15 @@ type DRItemUpdateRequest struct {
 	Address    string
 	Backup     string
 	Error      string
+	// Network, on a failback item, is its original's network
+	// configuration (DRItem.Network), recorded before the copy is
+	// restored over it. It carries a mark (needsRules): a server of a
+	// version that does not know it halts on the command rather than
+	// drop it.
+	Network map[string]string `codec:",omitempty"`
 }
+
+func (r *DRItemUpdateRequest) needsRules() bool { return len(r.Network) > 0 }
 
 // DRFenceRequest records at the source site that the recovery site
 // failed a plan over (Fence), with the conflicts found when fencing, or
@@ -299,6 +308,9 @@ func (r *DRRunStartRequest) Validate() error {
 
 // Validate checks the update.
 func (r *DRItemUpdateRequest) Validate() error {
+	if err := checkDRNetworkConfig(r.Network); err != nil {
+		return err
+	}
 	if r.Step == DRStepFailed && r.Error == "" {
 		return fieldErrf("error", ErrInvalid, "a failed item needs an error")
 	}
@@ -306,4 +318,39 @@ func (r *DRItemUpdateRequest) Validate() error {
 		return fieldErrf("step", ErrInvalid, "step %q cannot be set", r.Step)
 	}
 	return nil
+}
+
+// checkDRNetworkConfig checks an original's recorded network
+// configuration: netN and ipconfigN keys with values of at most 1,024
+// bytes.
+func checkDRNetworkConfig(conf map[string]string) error {
+	if len(conf) > 2*maxGuestNICs {
+		return fieldErrf("network", ErrInvalid, "%d keys: a guest has at most %d NICs", len(conf), maxGuestNICs)
+	}
+	for k, v := range conf {
+		if !IsNetworkConfigKey(k) {
+			return fieldErrf("network", ErrInvalid, "key %q is not netN or ipconfigN", k)
+		}
+		if v == "" || len(v) > 1024 {
+			return fieldErrf("network", ErrInvalid, "key %s: a value of 1 to 1024 bytes is required", k)
+		}
+	}
+	return nil
+}
+
+// maxGuestNICs is the number of netN slots Proxmox offers.
+const maxGuestNICs = 32
+
+// IsNetworkConfigKey reports whether k is a guest configuration key that
+// holds its network settings: netN (N below 32) or ipconfigN.
+func IsNetworkConfigKey(k string) bool {
+	n, ok := strings.CutPrefix(k, "net")
+	if !ok {
+		n, ok = strings.CutPrefix(k, "ipconfig")
+	}
+	if !ok || n == "" || len(n) > 2 || (len(n) == 2 && n[0] == '0') || strings.Trim(n, "0123456789") != "" {
+		return false
+	}
+	i, err := strconv.Atoi(n)
+	return err == nil && i < maxGuestNICs
 }

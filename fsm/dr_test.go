@@ -7,6 +7,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -638,6 +639,40 @@ func TestDRItemUpdate(t *testing.T) {
 		}
 		if st := x.op("r").Stats; st.Succeeded != 1 {
 			t.Fatalf("stats %+v", st)
+		}
+	})
+
+	t.Run("failback records the original's network", func(t *testing.T) {
+		x := setup(t, OpDRFailback, false)
+		net := map[string]string{"net0": "virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=20", "ipconfig0": "ip=10.1.0.5/24,gw=10.1.0.1"}
+		x.ok(step("r", 0, 200, DRStepReleased))
+		it := x.ok(&DRItemUpdateRequest{Run: "r", VMID: 200, Step: DRStepRestoring, Network: net}).(*DRItem)
+		if !maps.Equal(it.Network, net) {
+			t.Fatalf("item %+v", it)
+		}
+		// The same record again is no change (a runner that asks again
+		// after a lost answer); another one is refused.
+		x.ok(&DRItemUpdateRequest{Run: "r", VMID: 200, Step: DRStepRestoring, Task: "UPID:r", Network: net})
+		x.fails(&DRItemUpdateRequest{Run: "r", VMID: 200, Step: DRStepRestoring, Network: map[string]string{"net0": "virtio,bridge=vmbr1"}}, ErrConflict, "network")
+		for _, s := range []string{DRStepRestored, DRStepStarting, DRStepRunning} {
+			x.ok(step("r", 0, 200, s))
+		}
+		if it := x.items("r")[0]; !maps.Equal(it.Network, net) || it.Task != "UPID:r" {
+			t.Fatalf("item %+v at the end", it)
+		}
+		for _, bad := range []map[string]string{
+			{"scsi0": "local:1"}, {"net32": "virtio,bridge=vmbr0"}, {"net01": "virtio,bridge=vmbr0"}, {"net+1": "x"},
+			{"ipconfig": "ip=dhcp"}, {"net1": ""}, {"net1": strings.Repeat("x", 1025)},
+		} {
+			x.fails(&DRItemUpdateRequest{Run: "r", VMID: 201, Step: DRStepReleased, Network: bad}, ErrInvalid, "network")
+		}
+	})
+
+	t.Run("only a failback records a network", func(t *testing.T) {
+		x := setup(t, OpDRFailover, false)
+		x.fails(&DRItemUpdateRequest{Run: "r", VMID: 200, Step: DRStepAllocated, Network: map[string]string{"net0": "virtio,bridge=vmbr0"}}, ErrInvalid, "network")
+		if it := x.items("r")[0]; it.Step != DRStepPending {
+			t.Fatalf("a refused update changed the item: %+v", it)
 		}
 	})
 }

@@ -270,6 +270,10 @@ type DRItem struct {
 	Error    string    `json:"error,omitempty"`
 	Started  Timestamp `json:"started_at,omitzero"`
 	Finished Timestamp `json:"finished_at,omitzero"`
+	// Network is, on a failback item, the network configuration its
+	// original had before the copy was restored over it (netN and
+	// ipconfigN keys), which the failback puts back.
+	Network map[string]string `json:"network,omitempty" codec:",omitempty"`
 }
 
 // RestoredCopy reports whether the copy at a failover item's target is

@@ -241,6 +241,8 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&SDNZonePutRequest{Zone: sdn.Zone{ID: "z", Type: sdn.ZoneVLAN, Nodes: []string{"pve1"}}, TagRules: true}, true},
 		{&SDNZonePutRequest{Zone: sdn.Zone{ID: "z", Type: sdn.ZoneVXLAN}, TagRules: true}, false},
 		{&SDNZonePutRequest{Zone: sdn.Zone{ID: "z", Type: sdn.ZoneVLAN}}, false},
+		{&DRItemUpdateRequest{Run: "r", VMID: 1, Step: DRStepRestoring, Network: map[string]string{"net0": "virtio,bridge=vmbr0"}}, true},
+		{&DRItemUpdateRequest{Run: "r", VMID: 1, Step: DRStepRestoring}, false},
 	} {
 		b := mustEncode(t, c.cmd)
 		if got := len(b) > 2 && b[1] == binaryMarker && (b[2] == markedMsgpack || b[2] == markedMsgpackLevel); got != c.marked {

@@ -1503,7 +1503,17 @@ func (o *opState) drFailbackRestore(it *fsm.DRItem) (provider.GuestRef, error) {
 				}
 			}
 		}
-		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring}); err != nil {
+		// The copy's backup carries the network settings the recovery
+		// site gave it; the original's are kept to be put back.
+		var network map[string]string
+		if it.Network == nil {
+			conf, err := pr.GuestConfig(ctx, ref)
+			if err != nil {
+				return ref, err
+			}
+			network = networkConfig(conf)
+		}
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring, Network: network}); err != nil {
 			return ref, err
 		}
 		t, err := pr.RestoreBackupOver(ctx, ref, it.Backup, storage)
@@ -1518,11 +1528,51 @@ func (o *opState) drFailbackRestore(it *fsm.DRItem) (provider.GuestRef, error) {
 		if _, err := pr.WaitTask(ctx, provider.Task{ID: it.Task, Node: it.TaskNode}, nil); err != nil {
 			return ref, err
 		}
+		if err := o.drPutNetwork(ctx, ref, it.Network); err != nil {
+			return ref, fmt.Errorf("putting back the network settings guest %d had before its failover: %w", it.VMID, err)
+		}
 		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestored}); err != nil {
 			return ref, err
 		}
 	}
 	return ref, nil
+}
+
+// drPutNetwork gives a guest the network configuration network (netN and
+// ipconfigN keys), removing the NICs and addresses it has beyond it. An
+// empty network (none recorded) changes nothing.
+func (o *opState) drPutNetwork(ctx context.Context, ref provider.GuestRef, network map[string]string) error {
+	if len(network) == 0 {
+		return nil
+	}
+	conf, err := o.r.p.GuestConfig(ctx, ref)
+	if err != nil {
+		return err
+	}
+	var del []string
+	for k := range networkConfig(conf) {
+		if _, ok := network[k]; !ok {
+			del = append(del, k)
+		}
+	}
+	t, err := o.r.p.SetGuestConfig(ctx, ref, network, del)
+	if err != nil || t.ID == "" {
+		return err
+	}
+	_, err = o.r.p.WaitTask(ctx, t, nil)
+	return err
+}
+
+// networkConfig returns the network settings of a guest's configuration:
+// its netN and ipconfigN keys.
+func networkConfig(conf map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range conf {
+		if fsm.IsNetworkConfigKey(k) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // drStartItem records that the item's guest is starting, starts it

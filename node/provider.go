@@ -201,6 +201,11 @@ func (l *lazyProvider) ConfigureGuest(ctx context.Context, ref provider.GuestRef
 	return l.task(func(p provider.Provider) (provider.Task, error) { return p.ConfigureGuest(ctx, ref, spec) })
 }
 
+// SetGuestConfig implements provider.Provider.
+func (l *lazyProvider) SetGuestConfig(ctx context.Context, ref provider.GuestRef, set map[string]string, del []string) (provider.Task, error) {
+	return l.task(func(p provider.Provider) (provider.Task, error) { return p.SetGuestConfig(ctx, ref, set, del) })
+}
+
 // StartGuest implements provider.Provider.
 func (l *lazyProvider) StartGuest(ctx context.Context, ref provider.GuestRef) (provider.Task, error) {
 	return l.task(func(p provider.Provider) (provider.Task, error) { return p.StartGuest(ctx, ref) })

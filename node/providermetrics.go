@@ -91,6 +91,10 @@ func (mp meteredProvider) ConfigureGuest(ctx context.Context, ref provider.Guest
 	return mp.task("configure_guest", func() (provider.Task, error) { return mp.p.ConfigureGuest(ctx, ref, spec) })
 }
 
+func (mp meteredProvider) SetGuestConfig(ctx context.Context, ref provider.GuestRef, set map[string]string, del []string) (provider.Task, error) {
+	return mp.task("set_guest_config", func() (provider.Task, error) { return mp.p.SetGuestConfig(ctx, ref, set, del) })
+}
+
 func (mp meteredProvider) StartGuest(ctx context.Context, ref provider.GuestRef) (provider.Task, error) {
 	return mp.task("start_guest", func() (provider.Task, error) { return mp.p.StartGuest(ctx, ref) })
 }

@@ -320,6 +320,10 @@ type Provider interface {
 	CloneGuest(ctx context.Context, spec CloneSpec) (Task, error)
 	// ConfigureGuest applies spec to an existing guest.
 	ConfigureGuest(ctx context.Context, ref GuestRef, spec GuestSpec) (Task, error)
+	// SetGuestConfig sets configuration keys of an existing guest to the
+	// platform's own values (e.g. net0 as a property string) and deletes
+	// the keys of del it has.
+	SetGuestConfig(ctx context.Context, ref GuestRef, set map[string]string, del []string) (Task, error)
 	// StartGuest starts a guest.
 	StartGuest(ctx context.Context, ref GuestRef) (Task, error)
 	// StopGuest stops a guest at once, like pulling the plug.

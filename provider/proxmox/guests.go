@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,7 +135,58 @@ func (p *Provider) ConfigureGuest(ctx context.Context, ref provider.GuestRef, sp
 			return provider.Task{}, p.fail(op, err)
 		}
 	}
-	changes := o.changes(cur)
+	return p.sendConfig(ctx, op, ref, cur, o.changes(cur))
+}
+
+// SetGuestConfig sets the configuration keys of set on an existing guest
+// and deletes those of del that it has, as they are given: values are
+// Proxmox property strings (e.g. net0 "virtio=BC:24:11:00:00:01,bridge=vmbr0,tag=20").
+// Keys whose value is already the one given are left out, and the change
+// is sent with the digest of the configuration read, so that a concurrent
+// change is refused rather than overwritten. Like ConfigureGuest, a
+// container's change needs no task: the returned Task then has an empty
+// ID.
+func (p *Provider) SetGuestConfig(ctx context.Context, ref provider.GuestRef, set map[string]string, del []string) (provider.Task, error) {
+	op := "configure " + refName(ref)
+	if err := checkRef(op, ref); err != nil {
+		return provider.Task{}, err
+	}
+	for k, v := range set {
+		if !configKey.MatchString(k) {
+			return provider.Task{}, reject(op, "invalid configuration key %q", k)
+		}
+		if v == "" {
+			return provider.Task{}, reject(op, "configuration key %s has an empty value: delete it instead", k)
+		}
+	}
+	for _, k := range del {
+		if !configKey.MatchString(k) {
+			return provider.Task{}, reject(op, "invalid configuration key %q", k)
+		}
+		if _, ok := set[k]; ok {
+			return provider.Task{}, reject(op, "configuration key %s is both set and deleted", k)
+		}
+	}
+	cur, err := p.guestConfig(ctx, ref)
+	if err != nil {
+		return provider.Task{}, p.fail(op, err)
+	}
+	o := options{set: map[string]any{}}
+	for k, v := range set {
+		o.set[k] = v
+	}
+	for _, k := range del {
+		if _, ok := cur[k]; ok {
+			o.delete = append(o.delete, k)
+		}
+	}
+	slices.Sort(o.delete)
+	return p.sendConfig(ctx, op, ref, cur, o.changes(cur))
+}
+
+// sendConfig sends the changes to a guest's configuration cur, with its
+// digest; no changes send nothing.
+func (p *Provider) sendConfig(ctx context.Context, op string, ref provider.GuestRef, cur map[string]string, changes map[string]any) (provider.Task, error) {
 	if len(changes) == 0 {
 		return provider.Task{Node: ref.Node}, nil
 	}
@@ -142,6 +194,7 @@ func (p *Provider) ConfigureGuest(ctx context.Context, ref provider.GuestRef, sp
 		changes["digest"] = d
 	}
 	var upid string
+	var err error
 	if ref.Kind == provider.KindVM {
 		upid, err = p.post(ctx, guestPath(ref)+"/config", changes)
 	} else {
@@ -152,6 +205,9 @@ func (p *Provider) ConfigureGuest(ctx context.Context, ref provider.GuestRef, sp
 	}
 	return taskOf(upid, ref.Node), nil
 }
+
+// configKey is the form of a guest configuration key.
+var configKey = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
 
 // changes returns the parameters that differ from the current
 // configuration cur, with the keys to delete under "delete".

@@ -949,3 +949,65 @@ func TestSim_Pools(t *testing.T) {
 		t.Errorf("pool unchanged: %v, requests %v", err, bodies)
 	}
 }
+
+func TestSim_SetGuestConfig(t *testing.T) {
+	e := newSimEnv(t, nil)
+	ctx := context.Background()
+	ref := vm("pve1", 100)
+	before, err := e.p.GuestConfig(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two NICs with addresses, then back to one: the second goes.
+	e.waitFor(t)(e.p.SetGuestConfig(ctx, ref, map[string]string{
+		"net0": "virtio=BC:24:11:AA:BB:01,bridge=vmbr0,tag=20", "ipconfig0": "ip=10.0.20.5/24,gw=10.0.20.1",
+		"net1": "virtio=BC:24:11:AA:BB:02,bridge=vmbr1", "ipconfig1": "ip=dhcp",
+	}, nil))
+	cfg, err := e.p.GuestConfig(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg["net0"] != "virtio=BC:24:11:AA:BB:01,bridge=vmbr0,tag=20" || cfg["ipconfig0"] != "ip=10.0.20.5/24,gw=10.0.20.1" ||
+		cfg["net1"] != "virtio=BC:24:11:AA:BB:02,bridge=vmbr1" || cfg["ipconfig1"] != "ip=dhcp" || cfg["name"] != before["name"] {
+		t.Fatalf("config after the set: %v", cfg)
+	}
+	e.waitFor(t)(e.p.SetGuestConfig(ctx, ref, map[string]string{"net0": before["net0"]}, []string{"net1", "ipconfig1", "ipconfig7"}))
+	cfg, err = e.p.GuestConfig(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg["net0"] != before["net0"] || cfg["net1"] != "" || cfg["ipconfig1"] != "" || cfg["ipconfig0"] != "ip=10.0.20.5/24,gw=10.0.20.1" {
+		t.Fatalf("config after the delete: %v", cfg)
+	}
+	// Nothing to change sends nothing.
+	posts := e.count("POST", "/nodes/pve1/qemu/100/config")
+	if task, err := e.p.SetGuestConfig(ctx, ref, map[string]string{"net0": before["net0"]}, []string{"net5"}); err != nil || task.ID != "" {
+		t.Fatalf("a set that changes nothing: %+v, %v", task, err)
+	}
+	if n := e.count("POST", "/nodes/pve1/qemu/100/config"); n != posts {
+		t.Errorf("a set that changes nothing sent %d requests", n-posts)
+	}
+	for name, c := range map[string]struct {
+		set map[string]string
+		del []string
+	}{
+		"bad key":        {map[string]string{"Net0": "virtio,bridge=vmbr0"}, nil},
+		"empty value":    {map[string]string{"net0": ""}, nil},
+		"set and delete": {map[string]string{"net0": "virtio,bridge=vmbr0"}, []string{"net0"}},
+		"bad delete":     {nil, []string{"net0;rm"}},
+	} {
+		if _, err := e.p.SetGuestConfig(ctx, ref, c.set, c.del); !errors.Is(err, provider.ErrRejected) {
+			t.Errorf("%s: err = %v, want ErrRejected", name, err)
+		}
+	}
+
+	// A container's change needs no task.
+	cref := ct("pve1", 200)
+	task, err := e.p.SetGuestConfig(ctx, cref, map[string]string{"net0": "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:AA:BB:03,ip=10.0.30.5/24,gw=10.0.30.1,tag=30"}, nil)
+	if err != nil || task.ID != "" {
+		t.Fatalf("container: %+v, %v", task, err)
+	}
+	if cfg, err := e.p.GuestConfig(ctx, cref); err != nil || cfg["net0"] != "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:AA:BB:03,ip=10.0.30.5/24,gw=10.0.30.1,tag=30" {
+		t.Fatalf("container config %v, %v", cfg, err)
+	}
+}
