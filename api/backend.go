@@ -74,6 +74,10 @@ type Backend interface {
 	State() *fsm.Store
 	// IsLeader reports whether this server is the raft leader now.
 	IsLeader() bool
+	// WaitDNS waits until this server's DNS answers from a state that
+	// holds the change of raft index index to what it serves, or ctx
+	// ends; a server without DNS returns at once.
+	WaitDNS(ctx context.Context, index uint64) error
 	// Forward delivers r to the leader, waiting up to the hold timeout for
 	// one, and returns the leader's response. It returns ErrNoLeader when no
 	// leader appeared in time.

@@ -26,6 +26,8 @@ type fakeBackend struct {
 	mu    sync.Mutex
 	index uint64    // guarded by mu
 	now   time.Time // guarded by mu
+	// dnsWaits are the indexes WaitDNS was asked for; guarded by mu.
+	dnsWaits []uint64
 
 	leader     atomic.Bool
 	platform   string // Platform's answer
@@ -57,10 +59,17 @@ func newFakeBackend(id string, f *fsm.FSM, leader bool) *fakeBackend {
 	return b
 }
 
-func (b *fakeBackend) ID() string              { return b.id }
-func (b *fakeBackend) State() *fsm.Store       { return b.fsm.State() }
-func (b *fakeBackend) IsLeader() bool          { return b.leader.Load() }
-func (b *fakeBackend) Ready() error            { return b.readyErr }
+func (b *fakeBackend) ID() string        { return b.id }
+func (b *fakeBackend) State() *fsm.Store { return b.fsm.State() }
+func (b *fakeBackend) IsLeader() bool    { return b.leader.Load() }
+func (b *fakeBackend) Ready() error      { return b.readyErr }
+
+func (b *fakeBackend) WaitDNS(_ context.Context, index uint64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dnsWaits = append(b.dnsWaits, index)
+	return nil
+}
 func (b *fakeBackend) advance(d time.Duration) { b.mu.Lock(); b.now = b.now.Add(d); b.mu.Unlock() }
 
 func (b *fakeBackend) Platform() string { return b.platform }

@@ -76,6 +76,11 @@ func (s *server) forward(c *call) error {
 		return unavailable(CodeLeadershipLost, "forwarding to the leader failed ("+err.Error()+"); the request may or may not have been applied: retry with the same Idempotency-Key", err)
 	}
 	defer resp.Body.Close()
+	if v := resp.Header.Get(headerDNSIndex); v != "" && c.rt.Kind != KindRead {
+		if index, err := strconv.ParseUint(v, 10, 64); err == nil {
+			s.waitDNS(c, index)
+		}
+	}
 	h := c.w.Header()
 	for k, vv := range resp.Header {
 		if !hopHeaders[k] {

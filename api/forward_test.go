@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -193,5 +194,57 @@ func TestForward_BodyLimitOnFollower(t *testing.T) {
 	}
 	if c.follower.b.forwards.Load() != 0 {
 		t.Fatal("oversized body was forwarded")
+	}
+}
+
+// TestForward_DNSChangesWaitForTheAnsweringServersDNS: a write that
+// changes what DNS serves is answered once the DNS of the server that
+// answers the client serves it; the leader does not wait for its own
+// DNS for a follower's client. Other writes wait for nothing.
+func TestForward_DNSChangesWaitForTheAnsweringServersDNS(t *testing.T) {
+	c := newCluster(t, true)
+	if _, _, err := c.leader.b.Apply(context.Background(), &fsm.DNSSerialMarkRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waits := func(ts *testServer) []uint64 {
+		ts.b.mu.Lock()
+		defer ts.b.mu.Unlock()
+		w := ts.b.dnsWaits
+		ts.b.dnsWaits = nil
+		return w
+	}
+	write := func(ts *testServer, method, target, body string, status int) (index, dnsIndex string) {
+		t.Helper()
+		rec := ts.do(method, target, body)
+		wantStatus(t, rec, status)
+		return rec.Header().Get("X-Moxxie-Index"), rec.Header().Get("X-Moxxie-DNS-Index")
+	}
+	var p testPrefix
+	mustJSON(t, wantStatus(t, c.follower.do("POST", "/v1/ipam/prefixes", `{"prefix":"10.0.0.0/24"}`), 201), &p)
+	waits(c.follower) // a new prefix gives a reverse zone
+	if w := waits(c.leader); len(w) != 0 {
+		t.Fatalf("the leader waited for its DNS for a follower's client: %v", w)
+	}
+
+	idx, dnsIdx := write(c.follower, "POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{}`, 201)
+	if dnsIdx != "" || len(waits(c.follower)) != 0 || len(waits(c.leader)) != 0 {
+		t.Fatalf("an unnamed address: DNS index %q, index %s", dnsIdx, idx)
+	}
+	idx, dnsIdx = write(c.follower, "POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"web.moxxie.test"}`, 201)
+	if w := waits(c.follower); dnsIdx != idx || len(w) != 1 || fmt.Sprint(w[0]) != idx {
+		t.Fatalf("a named address through the follower: DNS index %q, index %s, the follower waited for %v", dnsIdx, idx, w)
+	}
+	if w := waits(c.leader); len(w) != 0 {
+		t.Fatalf("the leader waited for its DNS for a follower's client: %v", w)
+	}
+	idx, dnsIdx = write(c.leader, "POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"db.moxxie.test"}`, 201)
+	if w := waits(c.leader); dnsIdx != idx || len(w) != 1 || fmt.Sprint(w[0]) != idx {
+		t.Fatalf("a named address at the leader: DNS index %q, index %s, it waited for %v", dnsIdx, idx, w)
+	}
+	// A failed write changes nothing and waits for nothing.
+	rec := c.follower.do("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"-bad-"}`)
+	wantStatus(t, rec, 400)
+	if rec.Header().Get("X-Moxxie-DNS-Index") != "" || len(waits(c.follower))+len(waits(c.leader)) != 0 {
+		t.Fatalf("a refused write: %v", rec.Header())
 	}
 }

@@ -14,6 +14,7 @@ const (
 	headerRequestID      = "X-Request-Id"
 	headerIndex          = "X-Moxxie-Index"
 	headerForwarded      = "X-Moxxie-Forwarded"
+	headerDNSIndex       = "X-Moxxie-DNS-Index"
 	headerIdempotencyKey = "Idempotency-Key"
 	headerReplayed       = "Idempotent-Replayed"
 	headerSnapshotSHA256 = "X-Moxxie-Snapshot-Sha256"

@@ -2,12 +2,14 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/moxxie/moxxie/fsm"
 )
@@ -124,6 +126,14 @@ func (s *server) apply(c *call, cmd fsm.Command, status int, render func(any) (a
 	if res.Replayed {
 		c.w.Header().Set(headerReplayed, "true")
 	}
+	if index != 0 && s.b.State().DNSIndex() >= index {
+		// The write changed what DNS serves (or a later one did): the
+		// server that answers the client answers once its DNS does.
+		c.w.Header().Set(headerDNSIndex, strconv.FormatUint(index, 10))
+		if !forwardedByPeer(c.r) {
+			s.waitDNS(c, index)
+		}
+	}
 	if c.dnsName != "" && s.b.State().ZoneOf(c.dnsName) == nil {
 		// The address took a name that does not resolve until a zone
 		// holds it (a typo in the domain, or a zone not yet made). Read
@@ -201,4 +211,21 @@ func resultOf[T any](v any) (*T, error) {
 		return &out, nil
 	}
 	return nil, fmt.Errorf("unexpected result %T", v)
+}
+
+// dnsWaitLimit bounds how long an answer to a write that changed what DNS
+// serves waits for the answering server's DNS to serve it: the promise
+// that every server shows a change within a second.
+const dnsWaitLimit = time.Second
+
+// waitDNS waits, up to dnsWaitLimit, until this server's DNS answers from
+// a state that holds the write of raft index index, so that a client that
+// asks this server's DNS right after the answer finds the change there
+// (and no NXDOMAIN that resolvers would keep for the negative TTL).
+func (s *server) waitDNS(c *call, index uint64) {
+	ctx, cancel := context.WithTimeout(c.r.Context(), dnsWaitLimit)
+	defer cancel()
+	if err := s.b.WaitDNS(ctx, index); err != nil && c.r.Context().Err() == nil {
+		s.log.WarnContext(c.r.Context(), "answering a write before this server's DNS serves it", "index", index, "waited", dnsWaitLimit)
+	}
 }

@@ -136,6 +136,14 @@ type GatedSource interface {
 	Current(version uint64) bool
 }
 
+// A ServedSource is told which of its versions the server answers from:
+// Served is called with each version once its answers are in place, in
+// the order the versions are taken (a rebuild may skip some).
+type ServedSource interface {
+	Source
+	Served(version uint64)
+}
+
 // A Change takes a source's records from one version to the next. In
 // order: the records of Remove are taken out, the zones named in
 // RemoveZones stop being served, those of Zones start, and the records of

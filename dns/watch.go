@@ -145,6 +145,9 @@ func (w *watcher) publish(ix *index, version uint64, took time.Duration, rebuilt
 		current = g.Current(version)
 	}
 	w.m.ready.Store(current)
+	if sv, ok := w.src.(ServedSource); ok {
+		sv.Served(version)
+	}
 	w.m.metrics.loaded(ix, took, rebuilt)
 	if ix.problem != w.problem {
 		w.problem = ix.problem

@@ -102,3 +102,37 @@ func TestStaticSourceZeroValue(t *testing.T) {
 		t.Fatalf("after Set: %v", recs)
 	}
 }
+
+// servedSource records the versions Served is told of.
+type servedSource struct {
+	*StaticSource
+	served chan uint64
+}
+
+func (s *servedSource) Served(version uint64) { s.served <- version }
+
+func TestWatchTellsServedVersions(t *testing.T) {
+	src := &servedSource{StaticSource: NewStaticSource(testRecords()), served: make(chan uint64, 16)}
+	m := watchSource(t, src)
+	next := func() uint64 {
+		t.Helper()
+		select {
+		case v := <-src.served:
+			return v
+		case <-time.After(5 * time.Second):
+			t.Fatal("Served not called")
+			return 0
+		}
+	}
+	first := next()
+	req := new(dns.Msg).SetQuestion("new.moxxie.test.", dns.TypeA)
+	src.Update(Change{Add: HostRecords("new.moxxie.test.", netip.MustParseAddr("10.0.0.9"), 0)})
+	v := next()
+	if v <= first {
+		t.Fatalf("served version %d after the change, %d before", v, first)
+	}
+	// Told once the answers are in place.
+	if rcode, resp := serve(t, m, req, false); rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
+		t.Fatalf("after Served(%d): rcode %d, %v", v, rcode, resp.Answer)
+	}
+}

@@ -77,6 +77,9 @@ func (n *namedFollower) requireWhole(st *Store, step string) {
 	if n.index != d.Index {
 		n.t.Fatalf("%s: followed index %d, store index %d", step, n.index, d.Index)
 	}
+	if i := st.DNSIndex(); i != d.Index {
+		n.t.Fatalf("%s: DNSIndex %d, DNS data's index %d", step, i, d.Index)
+	}
 }
 
 // TestNamedFeed_FollowsEveryChange applies a random mix of the commands
@@ -292,6 +295,9 @@ func TestDNSSerialMark(t *testing.T) {
 		d, err := st.DNS(memdb.NewWatchSet())
 		if err != nil {
 			t.Fatal(err)
+		}
+		if i := st.DNSIndex(); i != d.Index {
+			t.Fatalf("DNSIndex %d, DNS data's index %d", i, d.Index)
 		}
 		return d.Index
 	}

@@ -662,6 +662,16 @@ func (s *Store) DNSChanges(ws memdb.WatchSet, cursor uint64) (*DNSData, bool, er
 	return d, true, nil
 }
 
+// DNSIndex returns DNSData's Index of the current state: the raft index
+// of the last change to what DNS serves.
+func (s *Store) DNSIndex() uint64 {
+	txn := s.db.Txn(false)
+	if s.tableIndex(txn, indexDNSSerialMark) == 0 {
+		return s.tableIndex(txn, tableZones, tablePrefixes, tableAddresses)
+	}
+	return s.tableIndex(txn, tableZones, tablePrefixes, indexDNSNames)
+}
+
 // dnsZones reads the index, zones and active prefixes of DNSData in txn.
 func (s *Store) dnsZones(ws memdb.WatchSet, txn *memdb.Txn) (*DNSData, error) {
 	d := &DNSData{Index: s.tableIndex(txn, tableZones, tablePrefixes, indexDNSNames)}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -146,6 +147,7 @@ func TestCluster_DNS(t *testing.T) {
 	}
 
 	measureDNSVisibility(t, servers, 20)
+	checkWaitDNS(t, servers, 10)
 
 	// Kill the leader (no leadership transfer): the survivors elect another
 	// and keep answering, new names included.
@@ -227,6 +229,34 @@ func measureDNSVisibility(t *testing.T, servers []*Server, n int) {
 			role, len(d), d[len(d)/2], d[len(d)*9/10], d[len(d)-1])
 		if d[len(d)-1] > time.Second {
 			t.Errorf("a change took %s to be visible on a %s", d[len(d)-1], role)
+		}
+	}
+}
+
+// checkWaitDNS allocates n named addresses and, on every server, waits
+// with WaitDNS for the allocation's index, as the API does before it
+// answers such a write: the name must resolve on that server's DNS at
+// once after, never NXDOMAIN.
+func checkWaitDNS(t *testing.T, servers []*Server, n int) {
+	t.Helper()
+	c := &mdns.Client{Timeout: time.Second}
+	for i := range n {
+		name := fmt.Sprintf("w%d.moxxie.test.", i)
+		leader, addr := allocateNamed(t, servers, "p1", fmt.Sprintf("a-w%d", i), strings.TrimSuffix(name, "."))
+		index := leader.State().DNSIndex()
+		for _, s := range servers {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			err := s.WaitDNS(ctx, index)
+			cancel()
+			if err != nil {
+				t.Fatalf("%s: WaitDNS(%d): %v", s.ID(), index, err)
+			}
+			m := new(mdns.Msg)
+			m.SetQuestion(name, mdns.TypeA)
+			r, _, err := c.Exchange(m, s.DNSAddr())
+			if err != nil || len(r.Answer) != 1 || r.Answer[0].(*mdns.A).A.String() != addr {
+				t.Fatalf("%s right after WaitDNS(%d): %v %v, want %s", s.ID(), index, r, err, addr)
+			}
 		}
 	}
 }

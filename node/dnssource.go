@@ -57,6 +57,13 @@ type dnsSource struct {
 	builds   int           // guarded by mu; how many versions were made
 	reads    int           // guarded by mu; how many times every named address was read
 	current  uint64        // guarded by mu; the first version the servers may answer from, 0 before open
+	// marks are the store index of each version made and not yet
+	// served, oldest first; servedIndex is the store index of the version
+	// the servers last said they answer from (Served), and servedCh is
+	// closed when it moves.
+	marks       []versionMark // guarded by mu
+	servedIndex uint64        // guarded by mu
+	servedCh    chan struct{} // guarded by mu; nil until waited on
 
 	// opened is closed by open: the next read makes the first current
 	// version.
@@ -217,6 +224,7 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 		s.named = newNamedSet(d.Addresses)
 		s.recs = nil
 		s.version = s.journal.Reset()
+		s.mark()
 		s.builds++
 		return nil
 	}
@@ -238,6 +246,7 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 	s.index = d.Index
 	s.recs = nil
 	s.version = s.journal.Append(c)
+	s.mark()
 	s.builds++
 	return nil
 }
@@ -248,8 +257,60 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 // s.mu must be held.
 func (s *dnsSource) makeCurrent() {
 	s.version = s.journal.Append(dns.Change{})
+	s.mark()
 	s.recs = nil
 	s.current = s.version
+}
+
+// versionMark is the store index a version of the records was made from.
+type versionMark struct{ version, index uint64 }
+
+// mark records the store index of the version just made. s.mu must be
+// held.
+func (s *dnsSource) mark() {
+	s.marks = append(s.marks, versionMark{s.version, s.index})
+}
+
+// Served implements dns.ServedSource: the servers answer from version.
+func (s *dnsSource) Served(version uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for n < len(s.marks) && s.marks[n].version <= version {
+		// A restore's new store may hold an older index: the last wins.
+		s.servedIndex = s.marks[n].index
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	s.marks = slices.Delete(s.marks, 0, n)
+	if s.servedCh != nil {
+		close(s.servedCh)
+		s.servedCh = nil
+	}
+}
+
+// waitServes waits until the servers answer from a store at index or
+// later, or ctx ends.
+func (s *dnsSource) waitServes(ctx context.Context, index uint64) error {
+	for {
+		s.mu.Lock()
+		if s.servedIndex >= index {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.servedCh == nil {
+			s.servedCh = make(chan struct{})
+		}
+		ch := s.servedCh
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // isCurrent reports whether the servers may answer.

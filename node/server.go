@@ -386,6 +386,16 @@ func (s *Server) FSM() *fsm.FSM { return s.fsm }
 // IsLeader reports whether this server leads now.
 func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader }
 
+// WaitDNS waits until this server's DNS answers from a state that holds
+// the change of raft index index to what it serves, or ctx ends. Without
+// DNS it returns at once.
+func (s *Server) WaitDNS(ctx context.Context, index uint64) error {
+	if s.dnsSrc == nil {
+		return nil
+	}
+	return s.dnsSrc.waitServes(ctx, index)
+}
+
 // Now returns the clock used to stamp commands.
 func (s *Server) Now() time.Time { return s.now() }
 

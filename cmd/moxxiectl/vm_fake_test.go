@@ -253,6 +253,7 @@ func (p *platformAPI) VerifyLeader(context.Context) error {
 	return nil
 }
 func (p *platformAPI) AwaitLeading(context.Context, bool) error { return nil }
+func (p *platformAPI) WaitDNS(context.Context, uint64) error    { return nil }
 
 func (p *platformAPI) Now() time.Time {
 	p.mu.Lock()
