@@ -215,6 +215,12 @@ func poolUpdate(k *poolKind) func(*server, *call) error {
 		if err := decodePatch(c.body, &req); err != nil {
 			return err
 		}
+		if req == (PoolUpdateRequest{}) && c.r.Header.Get(headerIdempotencyKey) == "" {
+			// Nothing to change: the pool as it is, without a write. With
+			// an Idempotency-Key it is written, so that the key is kept
+			// with its request like any other.
+			return poolGet(k)(s, c)
+		}
 		if req.Ranges != nil {
 			if len(*req.Ranges) == 0 {
 				return invalid("ranges", "an empty list holds no IDs: give the ranges the %s is to have", k.noun)

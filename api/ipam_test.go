@@ -1298,6 +1298,14 @@ func TestIPAM_PoolUpdate(t *testing.T) {
 			t.Errorf("%s: name null: %q", c.path, msg)
 		}
 		ts.refused("PATCH", c.path+"/prod-1", `{"size":3}`, 400, CodeInvalidRequest, "size", true)
+		// Nothing to change: the pool as it is, without a write.
+		before := ts.b.applies.Load()
+		var same testPool
+		ts.call("PATCH", c.path+"/prod-1", `{}`, 200, &same)
+		if same.ID != p.ID || same.Name != "prod-1" || ts.b.applies.Load() != before {
+			t.Fatalf("%s: empty PATCH %+v (wrote %d)", c.path, same, ts.b.applies.Load()-before)
+		}
+		ts.refused("PATCH", c.path+"/nope", `{}`, 404, CodeNotFound, "id", false)
 		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[{"first":100,"last":109},{"first":300,"end":301}]}`, 400, CodeInvalidRequest, "ranges[1].end", true)
 		ts.refused("PATCH", c.path+"/prod-1", `{"ranges":[{"first":100,"last":109},{"first":"300","last":301}]}`, 400, CodeInvalidRequest, "ranges[1].first", true)
 		ts.refused("PATCH", c.path+"/nope", `{"description":"x"}`, 404, CodeNotFound, "id", true)
