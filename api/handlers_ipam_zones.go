@@ -34,12 +34,17 @@ type ZoneUpdateRequest struct {
 // zoneName returns the {name} path value as zones are stored: lower case,
 // without the trailing dot.
 func zoneName(c *call) (string, error) {
-	name, err := pathID(c, "name")
-	if err != nil {
-		return "", err
+	name := c.r.PathValue("name")
+	if name == "" || len(name) > 254 {
+		return "", invalid("name", "must be 1 to 254 characters (a DNS name, with its trailing dot)")
 	}
 	return strings.ToLower(strings.TrimSuffix(name, ".")), nil
 }
+
+// maxZoneNameLen is the longest name a new zone may have, without the
+// trailing dot: its SOA names hostmaster.ZONE, which must fit in the 255
+// octets of a name on the wire.
+const maxZoneNameLen = 253 - len("hostmaster.")
 
 // handleZoneList lists the forward DNS zones; it supports blocking
 // queries.
@@ -79,6 +84,9 @@ func (s *server) handleZoneCreate(c *call) error {
 	cmd := &fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: req.Name, TTL: ttl, Tenant: req.Tenant, Description: req.Description}, NameRules: true}
 	if err := cmd.Validate(); err != nil {
 		return err
+	}
+	if len(cmd.Zone.ID) > maxZoneNameLen {
+		return invalid("name", "a zone name may have at most %d characters (this one has %d), so that its SOA's mailbox hostmaster.NAME fits in a DNS name", maxZoneNameLen, len(cmd.Zone.ID))
 	}
 	var err error
 	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {

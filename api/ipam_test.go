@@ -1058,6 +1058,16 @@ func TestIPAM_Zones(t *testing.T) {
 	ts.refused("POST", "/v1/dns/zones", `{"name":"0.10.in-addr.arpa"}`, 400, CodeInvalidRequest, "name", true)
 	ts.refused("POST", "/v1/dns/zones", `{"name":"x.test","ttl":86401}`, 400, CodeInvalidRequest, "ttl", true)
 	ts.refused("POST", "/v1/dns/zones", `{"name":"x.test","ttl":-1}`, 400, CodeInvalidRequest, "ttl", true)
+	// Names up to 242 characters, so that the SOA's hostmaster.NAME fits
+	// in a DNS name; by path as long as they can be.
+	labels := strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "."
+	longest := labels + strings.Repeat("d", 242-len(labels))
+	ts.refused("POST", "/v1/dns/zones", `{"name":"d`+longest+`"}`, 400, CodeInvalidRequest, "name", true)
+	ts.call("POST", "/v1/dns/zones", `{"name":"`+longest+`."}`, 201, nil)
+	ts.call("GET", "/v1/dns/zones/"+longest+".", "", 200, nil)
+	wantError(t, ts.do("GET", "/v1/dns/zones/"+labels+strings.Repeat("d", 61)+".", ""), 404, CodeNotFound, "name")
+	wantError(t, ts.do("GET", "/v1/dns/zones/"+strings.Repeat("x", 255), ""), 400, CodeInvalidRequest, "name")
+	ts.call("DELETE", "/v1/dns/zones/"+longest, "", 200, nil)
 
 	// A zone that serves names is kept unless forced: names in a more
 	// specific zone, or outside, do not count.

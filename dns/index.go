@@ -260,12 +260,21 @@ func zoneSettings(zc *Zone) (string, zoneConf, string) {
 		}
 	}
 	if len(conf.ns) == 0 {
-		conf.ns = []string{"ns1." + name}
+		conf.ns = []string{below("ns1", name)}
 	}
 	if conf.mbox, ok = canonical(zc.Mbox); !ok {
-		conf.mbox = "hostmaster." + name
+		conf.mbox = below("hostmaster", name)
 	}
 	return name, conf, ""
+}
+
+// below returns label under the canonical name, or name itself where
+// that would be longer than a name can be (255 octets on the wire).
+func below(label, name string) string {
+	if n, ok := canonical(label + "." + name); ok {
+		return n
+	}
+	return name
 }
 
 // newZone packs the apex answers and the negative answer of a zone.

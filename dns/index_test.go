@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -114,5 +115,28 @@ func TestBuildIndexNil(t *testing.T) {
 	ix := buildIndex(nil)
 	if a, z, exists := ix.lookup("anything.", dns.TypeA); a != nil || z != nil || exists {
 		t.Errorf("empty index answers: %v %v %v", a, z, exists)
+	}
+}
+
+// TestLongZoneNames: where ns1.ZONE or hostmaster.ZONE would be longer
+// than a name can be, the zone's apex names its server and mailbox, so
+// that its answers, negative ones included, still pack.
+func TestLongZoneNames(t *testing.T) {
+	labels := func(last int) string {
+		return strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", last) + "."
+	}
+	long, mid := labels(61), labels(53) // 253 and 245 octets as text: ns1. fits under mid, hostmaster. under neither
+	m := watchSource(t, NewStaticSource(&Records{Zones: []Zone{{Name: long, Kind: ZoneForward}, {Name: mid, Kind: ZoneForward}}}))
+	for _, c := range []struct{ zone, ns, mbox string }{{long, long, long}, {mid, "ns1." + mid, mid}} {
+		rcode, resp := serve(t, m, new(dns.Msg).SetQuestion(c.zone, dns.TypeSOA), false)
+		if rcode != dns.RcodeSuccess || len(resp.Answer) != 1 || resp.Answer[0].(*dns.SOA).Ns != c.ns || resp.Answer[0].(*dns.SOA).Mbox != c.mbox {
+			t.Errorf("SOA of %s: %d %v, want ns %s and mbox %s", c.zone, rcode, resp.Answer, c.ns, c.mbox)
+		}
+		if rcode, resp := serve(t, m, new(dns.Msg).SetQuestion(c.zone, dns.TypeNS), false); rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
+			t.Errorf("NS of %s: %d %v", c.zone, rcode, resp.Answer)
+		}
+	}
+	if rcode, resp := serve(t, m, new(dns.Msg).SetQuestion("x."+mid, dns.TypeA), false); rcode != dns.RcodeNameError || len(resp.Ns) != 1 {
+		t.Errorf("a name missing under %s: %d %v", mid, rcode, resp.Ns)
 	}
 }
