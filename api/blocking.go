@@ -61,7 +61,7 @@ func boolParam(c *call, name string) (bool, error) {
 	}
 	b, err := strconv.ParseBool(vs[0])
 	if err != nil {
-		return false, invalid(name, "must be true or false, not %q", vs[0])
+		return false, invalid(name, "must be true or false (or 1 or 0), not %q", vs[0])
 	}
 	return b, nil
 }

@@ -187,7 +187,11 @@ a timeout or failover never hands out addresses twice.`,
 				return usagef("--count %d and --ip exclude each other: --ip asks for one address", req.Count)
 			}
 			if req.Address == "" && (req.Force || req.Fallback) {
-				return usagef("--force and --fallback take effect only with --ip")
+				flag := "--force"
+				if !req.Force {
+					flag = "--fallback"
+				}
+				return usagef("%s takes effect only with --ip", flag)
 			}
 			c, err := a.client()
 			if err != nil {

@@ -167,7 +167,7 @@ Updated:      2025-06-01T12:00:00Z
 	}
 	// --force and --fallback act on --ip only.
 	for _, fl := range []string{"--force", "--fallback"} {
-		if _, stderr, code := runCLI(t, f.env(), "ipam", "prefix", "allocate", "p2", "--count", "2", fl); code != 2 || !strings.Contains(stderr, "take effect only with --ip") {
+		if _, stderr, code := runCLI(t, f.env(), "ipam", "prefix", "allocate", "p2", "--count", "2", fl); code != 2 || !strings.Contains(stderr, fl+" takes effect only with --ip") {
 			t.Errorf("allocate %s without --ip: exit %d, %q", fl, code, stderr)
 		}
 	}
