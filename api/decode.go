@@ -170,7 +170,30 @@ func decodeJSON(body []byte, v any, required bool) error {
 		}
 		return invalid(field, "%q is given more than once: each member of a JSON object must be unique", name)
 	}
-	return nil
+	return exactNames(body, reflect.TypeOf(v))
+}
+
+// exactNames refuses a member whose name matches a field's only without
+// regard to case ("COUNT" for "count"), which encoding/json would take:
+// the API's names are exact, as they are written in its answers. Only a
+// body with an upper-case letter can hold one, which keeps the walk off
+// the usual request.
+func exactNames(body []byte, t reflect.Type) error {
+	if !slices.ContainsFunc(body, func(b byte) bool { return 'A' <= b && b <= 'Z' }) {
+		return nil
+	}
+	var bad member
+	path, ok := fieldPath(body, t, func(m member) bool {
+		if m.field != "" && m.name != m.field {
+			bad = m
+			return true
+		}
+		return false
+	})
+	if !ok {
+		return nil
+	}
+	return invalid(path, "unknown member %q: did you mean %q? Member names are matched exactly", bad.name, bad.field)
 }
 
 // duplicateMember returns the name of the first member of an object in
@@ -330,6 +353,9 @@ type member struct {
 	// known is false when the value is a member of an object decoded into
 	// a struct that has no field of its name.
 	known bool
+	// field is, for a member decoded into a struct field that has a JSON
+	// name, that name; encoding/json matches it without regard to case.
+	field string
 	// kind is the JSON kind of the value: object, array, string, number,
 	// bool or null; text is a number's literal.
 	kind, text string
@@ -392,6 +418,7 @@ func (w *pathWalker) value(tok json.Token, m member, path string) (string, bool)
 				if f, in, ok := fieldOf(t, name); ok {
 					mm.typ, embedded = f.Type, in
 					canonical, _, _ = strings.Cut(f.Tag.Get("json"), ",")
+					mm.field = canonical
 				} else {
 					mm.known = false
 				}

@@ -225,7 +225,7 @@ func TestDecodePatchNulls(t *testing.T) {
 	}{
 		{"absent", `{"owner":"vm:1/net0"}`, "", AddressUpdateRequest{Owner: new("vm:1/net0")}},
 		{"null clears", `{"tenant":null,"dns_name":null}`, "", AddressUpdateRequest{Tenant: new(""), DNSName: new("")}},
-		{"folded case", `{"TENANT":null}`, "", AddressUpdateRequest{Tenant: new("")}},
+		{"folded case", `{"TENANT":null}`, "tenant", AddressUpdateRequest{}}, // names are exact
 		// A member given twice is refused, in any case.
 		{"value then null", `{"tenant":"a","tenant":null}`, "tenant", AddressUpdateRequest{}},
 		{"null then value", `{"tenant":null,"tenant":"a"}`, "tenant", AddressUpdateRequest{}},
@@ -452,4 +452,27 @@ func FuzzDecodeNested(f *testing.F) {
 			t.Fatalf("%q: field %q is not in the body", body, ae.field)
 		}
 	})
+}
+
+// TestExactNames: a member that names a field only without regard to case
+// is refused, naming the field, at any depth; map keys and values keep
+// their case, and nothing is written.
+func TestExactNames(t *testing.T) {
+	ts := newLeader(t)
+	p := ts.createPrefix(`{"prefix":"10.0.0.0/24","description":"Upper Case Is Fine Here"}`)
+	for _, c := range []struct{ method, path, body, field, name string }{
+		{"POST", "/v1/ipam/prefixes/" + p.ID + "/allocate", `{"COUNT":2}`, "count", "COUNT"},
+		{"POST", "/v1/ipam/prefixes/" + p.ID + "/allocate", `{"count":1,"Owner":"vm:1/net0"}`, "owner", "Owner"},
+		{"POST", "/v1/ipam/vlan-groups", `{"name":"g","ranges":[{"first":1,"Last":9}]}`, "ranges[0].last", "Last"},
+		{"PATCH", "/v1/ipam/prefixes/" + p.ID, `{"Description":"x"}`, "description", "Description"},
+	} {
+		before := ts.b.applies.Load()
+		e := wantError(t, ts.do(c.method, c.path, c.body), http.StatusBadRequest, CodeInvalidRequest, c.field)
+		if !strings.Contains(e.Message, `unknown member "`+c.name+`"`) || ts.b.applies.Load() != before {
+			t.Errorf("%s: %q (applies %d)", c.body, e.Message, ts.b.applies.Load()-before)
+		}
+	}
+	ts.call("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"count":1,"description":"Web Front"}`, 201, nil)
+	// The refusal of a member no field has is unchanged.
+	wantError(t, ts.do("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"Nope":1}`), http.StatusBadRequest, CodeInvalidRequest, "Nope")
 }

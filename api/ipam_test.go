@@ -319,12 +319,13 @@ func TestIPAM_Prefixes(t *testing.T) {
 	if got.Tenant != "t2" || got.Description != "" {
 		t.Fatalf("patched %+v", got)
 	}
-	// Null clears a field as "" does (JSON merge patch), in any case of
-	// the member's name.
+	// Null clears a field as "" does (JSON merge patch); the member's
+	// name is exact.
 	got = testPrefix{}
 	ts.call("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"description":"lab"}`, 200, &got)
+	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"Tenant":null}`, 400, CodeInvalidRequest, "tenant", true)
 	got = testPrefix{}
-	ts.call("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"Tenant":null}`, 200, &got)
+	ts.call("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"tenant":null}`, 200, &got)
 	if got.Tenant != "" || got.Description != "lab" {
 		t.Fatalf("patched with null %+v", got)
 	}
