@@ -1342,12 +1342,14 @@ func (o *opState) drConfigure(ctx context.Context, p *fsm.DRPlan, it *fsm.DRItem
 			break
 		}
 		bridge := nicBridge(v)
-		nic := provider.NIC{Bridge: bridge, LinkDown: drill}
+		// A NIC the plan does not map stays as it is: on its bridge and
+		// VLAN, with its addresses.
+		nic := provider.NIC{Bridge: bridge, LinkDown: drill, VLAN: nicTag(v), KeepIP: true}
 		for _, n := range p.Networks {
 			if n.Source != bridge {
 				continue
 			}
-			nic.Bridge = n.Target
+			nic.Bridge, nic.VLAN, nic.KeepIP = n.Target, 0, false
 			if !drill && !addressed && it.Address != "" && n.Prefix != "" {
 				cidr, gw, err := o.ipconfig(fsm.OpAddress{PrefixID: n.Prefix, Address: it.Address})
 				if err != nil {
@@ -1370,6 +1372,17 @@ func (o *opState) drConfigure(ctx context.Context, p *fsm.DRPlan, it *fsm.DRItem
 	}
 	_, err = o.r.p.WaitTask(ctx, t, nil)
 	return err
+}
+
+// nicTag returns the VLAN tag of a netN value, 0 for none.
+func nicTag(v string) int {
+	for item := range strings.SplitSeq(v, ",") {
+		if t, ok := strings.CutPrefix(item, "tag="); ok {
+			n, _ := strconv.Atoi(t)
+			return n
+		}
+	}
+	return 0
 }
 
 // nicBridge returns the bridge of a netN value.

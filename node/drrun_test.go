@@ -630,3 +630,43 @@ func drRelease(t *testing.T, s *Server, items []*fsm.DRItem) []*fsm.DRItem {
 	}
 	return released
 }
+
+// TestDRRun_FailoverKeepsUnmappedNICs: a failover moves the NICs its
+// plan maps to their target bridge, without their VLAN tag, and gives the
+// first of them the copy's address; a NIC the plan does not map keeps its
+// bridge, VLAN tag and addresses.
+func TestDRRun_FailoverKeepsUnmappedNICs(t *testing.T) {
+	s, sim := drSimServer(t, pvesim.SeedGuest{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024, Config: map[string]string{
+		"net0": "virtio=BC:24:11:00:00:10,bridge=vmbr0,tag=10", "ipconfig0": "ip=10.0.10.5/24,gw=10.0.10.1",
+		"net1": "virtio=BC:24:11:00:00:30,bridge=vmbr9,tag=30", "ipconfig1": "ip=192.168.30.5/24,gw=192.168.30.1",
+	}})
+	if _, err := s.raftApply(&fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p", Prefix: "10.9.9.0/29", Gateway: "10.9.9.6"}, GatewayID: api.NewID()}); err != nil {
+		t.Fatal(err)
+	}
+	replica, _ := drReplicaWith(t, s, sim, 1<<30, func(p *fsm.DRPlan) {
+		p.Networks = []fsm.DRNetwork{{Source: "vmbr0", Target: "vmbr1", Prefix: "p"}}
+		p.Guests[0].DNSName = "app.moxxie.test"
+	}, 1)
+	run := fsm.NewDRRun(replica, fsm.OpDRFailover, fsm.DRTriggerManual, false, api.NewID())
+	if _, err := s.raftApply(run); err != nil {
+		t.Fatal(err)
+	}
+	if op := drAwaitRun(t, s, run.Run.ID); op.Status != fsm.OpSucceeded {
+		t.Fatalf("failover: %s %+v", op.Status, op.Error)
+	}
+	_, items, _ := s.State().DRItems(nil, run.Run.ID)
+	if len(items) != 1 || items[0].Address == "" {
+		t.Fatalf("items %+v", items)
+	}
+	conf, err := s.provider.GuestConfig(context.Background(), provider.GuestRef{Node: items[0].TargetNode, VMID: items[0].TargetVMID, Kind: provider.KindVM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"net0": "virtio=BC:24:11:00:00:10,bridge=vmbr1", "ipconfig0": "ip=" + items[0].Address + "/29,gw=10.9.9.6",
+		"net1": "virtio=BC:24:11:00:00:30,bridge=vmbr9,tag=30", "ipconfig1": "ip=192.168.30.5/24,gw=192.168.30.1",
+	}
+	if got := networkConfig(conf); !maps.Equal(got, want) {
+		t.Fatalf("the copy's network %v, want %v", got, want)
+	}
+}

@@ -167,6 +167,10 @@ type NIC struct {
 	// LinkDown disconnects the NIC (a drill's isolated copy); false
 	// keeps the NIC's current link state.
 	LinkDown bool `json:"link_down,omitempty"`
+	// KeepIP leaves the address configuration the NIC has (a VM's
+	// ipconfigN, a container NIC's ip and gw) as it is; IP and Gateway
+	// must then be empty.
+	KeepIP bool `json:"keep_ip,omitempty"`
 }
 
 // GuestSpec is the configuration applied to a new guest, or to a clone.

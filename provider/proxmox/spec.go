@@ -176,6 +176,9 @@ func specOptions(kind provider.GuestKind, spec provider.GuestSpec, current map[s
 				return o, err
 			}
 			o.set[key] = v
+			if nic.KeepIP {
+				continue
+			}
 			ipc, err := ipConfig(nic)
 			if err != nil {
 				return o, err
@@ -297,7 +300,11 @@ func containerNIC(i int, nic provider.NIC, cur string) (string, error) {
 			name = p.v
 		case "hwaddr":
 			curMAC = p.v
-		case "bridge", "tag", "ip", "gw", "ip6", "gw6":
+		case "ip", "gw", "ip6", "gw6":
+			if nic.KeepIP {
+				keep = append(keep, p.k+"="+p.v)
+			}
+		case "bridge", "tag":
 		default:
 			keep = append(keep, p.k+"="+p.v)
 		}
@@ -313,11 +320,13 @@ func containerNIC(i int, nic provider.NIC, cur string) (string, error) {
 	if nic.VLAN > 0 {
 		parts = append(parts, "tag="+strconv.Itoa(nic.VLAN))
 	}
-	addr, err := ipConfig(nic)
-	if err != nil {
-		return "", err
+	if !nic.KeepIP {
+		addr, err := ipConfig(nic)
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, addr)
 	}
-	parts = append(parts, addr)
 	return strings.Join(append(parts, linkDown(keep, nic.LinkDown)...), ","), nil
 }
 
@@ -357,6 +366,9 @@ func checkNIC(nic provider.NIC) error {
 	}
 	if nic.VLAN < 0 || nic.VLAN > 4094 {
 		return specErrorf("VLAN %d out of range 1-4094", nic.VLAN)
+	}
+	if nic.KeepIP && (nic.IP != "" || nic.Gateway != "") {
+		return specErrorf("a NIC that keeps its address configuration takes no address or gateway")
 	}
 	if nic.MAC != "" {
 		hw, err := net.ParseMAC(nic.MAC)

@@ -77,6 +77,36 @@ func TestSpec_VMReconfigureKeepsMACAndOptions(t *testing.T) {
 	}
 }
 
+// TestSpec_KeepIP: a NIC that keeps its address configuration leaves a
+// VM's ipconfigN and a container NIC's ip and gw as they are.
+func TestSpec_KeepIP(t *testing.T) {
+	cur := map[string]string{
+		"net0": "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,tag=5", "ipconfig0": "ip=10.0.5.9/24,gw=10.0.5.1,ip6=auto",
+		"net1": "virtio=BC:24:11:AA:BB:CD,bridge=vmbr1", "ipconfig1": "ip=dhcp",
+	}
+	o, err := specOptions(provider.KindVM, provider.GuestSpec{NICs: []provider.NIC{
+		{Bridge: "vmbr0", VLAN: 5, KeepIP: true}, {Bridge: "vmbr2", IP: "10.0.2.5/24"},
+	}}, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := o.set["ipconfig0"]; ok || o.set["net0"] != "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,tag=5" || o.set["ipconfig1"] != "ip=10.0.2.5/24" || len(o.delete) != 0 {
+		t.Errorf("VM: set %v, delete %v", o.set, o.delete)
+	}
+	if ch := o.changes(cur); ch["net0"] != nil || ch["ipconfig0"] != nil {
+		t.Errorf("VM changes %v", ch)
+	}
+
+	cur = map[string]string{"net0": "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:01:02:03,ip=10.0.1.5/24,gw=10.0.1.1,tag=20,type=veth"}
+	o, err = specOptions(provider.KindContainer, provider.GuestSpec{NICs: []provider.NIC{{Bridge: "vmbr1", VLAN: 20, KeepIP: true}}}, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := o.set["net0"], "name=eth0,bridge=vmbr1,hwaddr=BC:24:11:01:02:03,tag=20,ip=10.0.1.5/24,gw=10.0.1.1,type=veth"; got != want {
+		t.Errorf("container net0 = %q, want %q", got, want)
+	}
+}
+
 func TestSpec_Container(t *testing.T) {
 	spec := provider.GuestSpec{
 		Name: "ct1", Cores: 1, MemoryMiB: 512, Storage: "local-lvm", DiskGiB: 4,
@@ -137,6 +167,8 @@ func TestSpec_Rejects(t *testing.T) {
 		{"ct ciuser", ct, provider.GuestSpec{CIUser: "ops"}, map[string]string{}},
 		{"ct keys later", ct, provider.GuestSpec{SSHKeys: []string{"ssh-ed25519 A"}}, map[string]string{}},
 		{"ct model", ct, provider.GuestSpec{NICs: []provider.NIC{{Bridge: "vmbr0", Model: "virtio"}}}, map[string]string{}},
+		{"keep ip with an ip", vm, provider.GuestSpec{NICs: []provider.NIC{{Bridge: "vmbr0", KeepIP: true, IP: "10.0.0.5/24"}}}, map[string]string{}},
+		{"keep ip with a gateway", ct, provider.GuestSpec{NICs: []provider.NIC{{Bridge: "vmbr0", KeepIP: true, Gateway: "10.0.0.1"}}}, map[string]string{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
