@@ -1334,12 +1334,20 @@ func (o *opState) drConfigure(ctx context.Context, p *fsm.DRPlan, it *fsm.DRItem
 	if err != nil {
 		return err
 	}
+	last := -1 // the highest netN
+	for k := range networkConfig(conf) {
+		if n, ok := strings.CutPrefix(k, "net"); ok {
+			i, _ := strconv.Atoi(n)
+			last = max(last, i)
+		}
+	}
 	var nics []provider.NIC
 	addressed := false
-	for i := 0; i < 32; i++ {
+	for i := 0; i <= last; i++ {
 		v, ok := conf["net"+strconv.Itoa(i)]
 		if !ok {
-			break
+			nics = append(nics, provider.NIC{None: true}) // a gap in the numbering
+			continue
 		}
 		bridge := nicBridge(v)
 		// A NIC the plan does not map stays as it is: on its bridge and

@@ -633,12 +633,14 @@ func drRelease(t *testing.T, s *Server, items []*fsm.DRItem) []*fsm.DRItem {
 
 // TestDRRun_FailoverKeepsUnmappedNICs: a failover moves the NICs its
 // plan maps to their target bridge, without their VLAN tag, and gives the
-// first of them the copy's address; a NIC the plan does not map keeps its
-// bridge, VLAN tag and addresses.
+// first of them the copy's address (the others DHCP); a NIC the plan does
+// not map keeps its bridge, VLAN tag and addresses, and a NIC after a gap
+// in the numbering is kept too.
 func TestDRRun_FailoverKeepsUnmappedNICs(t *testing.T) {
 	s, sim := drSimServer(t, pvesim.SeedGuest{VMID: 100, Node: "pve1", Name: "app", DiskGiB: 4, MemoryMiB: 1024, Config: map[string]string{
 		"net0": "virtio=BC:24:11:00:00:10,bridge=vmbr0,tag=10", "ipconfig0": "ip=10.0.10.5/24,gw=10.0.10.1",
 		"net1": "virtio=BC:24:11:00:00:30,bridge=vmbr9,tag=30", "ipconfig1": "ip=192.168.30.5/24,gw=192.168.30.1",
+		"net3": "virtio=BC:24:11:00:00:40,bridge=vmbr0,tag=40", // after a gap, mapped
 	}})
 	if _, err := s.raftApply(&fsm.PrefixCreateRequest{Prefix: fsm.Prefix{ID: "p", Prefix: "10.9.9.0/29", Gateway: "10.9.9.6"}, GatewayID: api.NewID()}); err != nil {
 		t.Fatal(err)
@@ -665,6 +667,7 @@ func TestDRRun_FailoverKeepsUnmappedNICs(t *testing.T) {
 	want := map[string]string{
 		"net0": "virtio=BC:24:11:00:00:10,bridge=vmbr1", "ipconfig0": "ip=" + items[0].Address + "/29,gw=10.9.9.6",
 		"net1": "virtio=BC:24:11:00:00:30,bridge=vmbr9,tag=30", "ipconfig1": "ip=192.168.30.5/24,gw=192.168.30.1",
+		"net3": "virtio=BC:24:11:00:00:40,bridge=vmbr1", "ipconfig3": "ip=dhcp",
 	}
 	if got := networkConfig(conf); !maps.Equal(got, want) {
 		t.Fatalf("the copy's network %v, want %v", got, want)

@@ -171,6 +171,9 @@ type NIC struct {
 	// ipconfigN, a container NIC's ip and gw) as it is; IP and Gateway
 	// must then be empty.
 	KeepIP bool `json:"keep_ip,omitempty"`
+	// None leaves its slot without a NIC, a gap in the numbering (net0
+	// and net2 without net1); it takes no other field and cannot be last.
+	None bool `json:"none,omitempty"`
 }
 
 // GuestSpec is the configuration applied to a new guest, or to a clone.

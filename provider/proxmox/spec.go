@@ -164,6 +164,20 @@ func specOptions(kind provider.GuestKind, spec provider.GuestSpec, current map[s
 	}
 	for i, nic := range spec.NICs {
 		key := "net" + strconv.Itoa(i)
+		if nic.None {
+			if nic != (provider.NIC{None: true}) {
+				return o, specErrorf("NIC %d is none: it takes no settings", i)
+			}
+			if i == len(spec.NICs)-1 {
+				return o, specErrorf("NIC %d is none: a gap must be followed by a NIC", i)
+			}
+			for _, k := range []string{"net", "ipconfig"} {
+				if _, ok := current[k+strconv.Itoa(i)]; ok && !create {
+					o.delete = append(o.delete, k+strconv.Itoa(i))
+				}
+			}
+			continue
+		}
 		if ct {
 			v, err := containerNIC(i, nic, current[key])
 			if err != nil {

@@ -97,6 +97,16 @@ func TestSpec_KeepIP(t *testing.T) {
 		t.Errorf("VM changes %v", ch)
 	}
 
+	// A gap in the numbering: net1 stays empty (and goes, were it there).
+	o, err = specOptions(provider.KindVM, provider.GuestSpec{NICs: []provider.NIC{{Bridge: "vmbr0", KeepIP: true}, {None: true}, {Bridge: "vmbr2"}}},
+		map[string]string{"net0": "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0", "net1": "virtio=BC:24:11:AA:BB:CD,bridge=vmbr1", "net2": "virtio=BC:24:11:AA:BB:CE,bridge=vmbr1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := o.set["net1"]; ok || o.set["net2"] != "virtio=BC:24:11:AA:BB:CE,bridge=vmbr2" || o.set["ipconfig2"] != "ip=dhcp" || !reflect.DeepEqual(o.delete, []string{"net1"}) {
+		t.Errorf("gap: set %v, delete %v", o.set, o.delete)
+	}
+
 	cur = map[string]string{"net0": "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:01:02:03,ip=10.0.1.5/24,gw=10.0.1.1,tag=20,type=veth"}
 	o, err = specOptions(provider.KindContainer, provider.GuestSpec{NICs: []provider.NIC{{Bridge: "vmbr1", VLAN: 20, KeepIP: true}}}, cur)
 	if err != nil {
@@ -167,6 +177,8 @@ func TestSpec_Rejects(t *testing.T) {
 		{"ct ciuser", ct, provider.GuestSpec{CIUser: "ops"}, map[string]string{}},
 		{"ct keys later", ct, provider.GuestSpec{SSHKeys: []string{"ssh-ed25519 A"}}, map[string]string{}},
 		{"ct model", ct, provider.GuestSpec{NICs: []provider.NIC{{Bridge: "vmbr0", Model: "virtio"}}}, map[string]string{}},
+		{"none with settings", vm, provider.GuestSpec{NICs: []provider.NIC{{None: true, Bridge: "vmbr0"}, {Bridge: "vmbr0"}}}, map[string]string{}},
+		{"none last", vm, provider.GuestSpec{NICs: []provider.NIC{{Bridge: "vmbr0"}, {None: true}}}, map[string]string{}},
 		{"keep ip with an ip", vm, provider.GuestSpec{NICs: []provider.NIC{{Bridge: "vmbr0", KeepIP: true, IP: "10.0.0.5/24"}}}, map[string]string{}},
 		{"keep ip with a gateway", ct, provider.GuestSpec{NICs: []provider.NIC{{Bridge: "vmbr0", KeepIP: true, Gateway: "10.0.0.1"}}}, map[string]string{}},
 	}
