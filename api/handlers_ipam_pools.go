@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -46,11 +47,16 @@ type VNIPoolList struct {
 // VLANList is the body of GET /v1/ipam/vlans.
 type VLANList struct {
 	VLANs []*fsm.IDAllocation `json:"vlans"`
+	// Next, in a listing cut short by its limit, is the after parameter
+	// of the next page.
+	Next string `json:"next,omitempty"`
 }
 
 // VNIList is the body of GET /v1/ipam/vnis.
 type VNIList struct {
 	VNIs []*fsm.IDAllocation `json:"vnis"`
+	// Next is as in VLANList.
+	Next string `json:"next,omitempty"`
 }
 
 // PoolCreateRequest is the body of POST /v1/ipam/vlan-groups and
@@ -93,11 +99,11 @@ func (k *poolKind) list(pools []*fsm.PoolView) any {
 	return VLANGroupList{VLANGroups: pools}
 }
 
-func (k *poolKind) itemList(items []*fsm.IDAllocation) any {
+func (k *poolKind) itemList(items []*fsm.IDAllocation, next string) any {
 	if k.kind == fsm.PoolVNI {
-		return VNIList{VNIs: items}
+		return VNIList{VNIs: items, Next: next}
 	}
-	return VLANList{VLANs: items}
+	return VLANList{VLANs: items, Next: next}
 }
 
 // resolvePool returns the ID of the pool whose ID or name is ref, from
@@ -351,19 +357,33 @@ func poolAllocate(k *poolKind) func(*server, *call) error {
 func idList(k *poolKind) func(*server, *call) error {
 	return func(s *server, c *call) error {
 		var ref, tenant string
+		var limit int
+		var after *fsm.IDCursor
 		if c.r.URL.RawQuery != "" {
 			ref = c.q().Get(k.poolParam)
 			var err error
 			if tenant, err = queryTenant(c); err != nil {
 				return err
 			}
+			if limit, err = queryLimit(c, 0, math.MaxInt32); err != nil {
+				return err
+			}
+			if a := c.q().Get("after"); a != "" {
+				if after, err = fsm.ParseIDCursor(a); err != nil {
+					return invalid("after", "not a cursor of a %s listing: pass the next of the page before", k.itemNoun)
+				}
+			}
 		}
 		if tenant == "" {
 			tenant = c.tenant
 		}
 		var list []*fsm.IDAllocation
+		var next string
 		idx, err := s.blockingQuery(c, func(st *fsm.Store, ws memdb.WatchSet) (uint64, error) {
-			poolID := ref
+			f := fsm.IDFilter{Kind: k.kind, PoolID: ref, Tenant: tenant, After: after}
+			if limit > 0 {
+				f.Limit = limit + 1 // one more tells whether another page follows
+			}
 			if ref != "" {
 				// A name stands for its pool.
 				_, p, err := st.Pool(ws, k.kind, ref)
@@ -373,17 +393,22 @@ func idList(k *poolKind) func(*server, *call) error {
 				if p == nil || !visible(c, p.Tenant) {
 					return 0, invalid(k.poolParam, "%s %q not found", k.noun, ref)
 				}
-				poolID = p.ID
+				f.PoolID = p.ID
 			}
-			idx, l, err := st.IDAllocations(ws, k.kind, poolID, tenant)
+			idx, l, err := st.IDAllocations(ws, f)
 			list = filterVisible(c, l, allocationTenant)
+			next = ""
+			if limit > 0 && len(list) > limit {
+				list = list[:limit]
+				next = fsm.IDCursorOf(list[limit-1]).String()
+			}
 			return idx, err
 		})
 		if err != nil {
 			return err
 		}
 		c.setIndex(idx)
-		writeJSON(c.w, http.StatusOK, k.itemList(list))
+		writeJSON(c.w, http.StatusOK, k.itemList(list, next))
 		return nil
 	}
 }

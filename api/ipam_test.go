@@ -1398,3 +1398,86 @@ func TestIPAM_TenantMoveNamesTheProject(t *testing.T) {
 		}
 	}
 }
+
+// TestIPAM_IDListPages: VLAN and VNI listings come a page at a time with
+// limit and after, in the order of pools and numbers, with or without a
+// pool; a cursor that is not one is 400 on after.
+func TestIPAM_IDListPages(t *testing.T) {
+	ts := newLeader(t)
+	for _, c := range []struct{ pools, items, number, param, list string }{
+		{"/v1/ipam/vlan-groups", "/v1/ipam/vlans", "vid", "group_id", "vlans"},
+		{"/v1/ipam/vni-pools", "/v1/ipam/vnis", "vni", "pool_id", "vnis"},
+	} {
+		var a, b testPool
+		ts.call("POST", c.pools, `{"name":"a","ranges":[{"first":100,"last":199}]}`, 201, &a)
+		ts.call("POST", c.pools, `{"name":"b","ranges":[{"first":200,"last":299}]}`, 201, &b)
+		for _, p := range []string{"b", "a"} {
+			for range 3 {
+				ts.call("POST", c.pools+"/"+p+"/allocate", `{}`, 201, nil)
+			}
+		}
+		page := func(query string) ([]int, string) {
+			t.Helper()
+			var l map[string]json.RawMessage
+			ts.call("GET", c.items+"?"+query, "", 200, &l)
+			var items []map[string]any
+			if err := json.Unmarshal(l[c.list], &items); err != nil {
+				t.Fatal(err)
+			}
+			var nums []int
+			for _, it := range items {
+				nums = append(nums, int(it[c.number].(float64)))
+			}
+			var next string
+			if raw, ok := l["next"]; ok {
+				if err := json.Unmarshal(raw, &next); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return nums, next
+		}
+		// All pools: pool a's first (its ID sorts first), 2 at a time.
+		var all []int
+		query := "limit=2"
+		for range 10 {
+			nums, next := page(query)
+			all = append(all, nums...)
+			if next == "" {
+				break
+			}
+			query = "limit=2&after=" + next
+		}
+		first, second := a, b
+		if b.ID < a.ID {
+			first, second = b, a
+		}
+		want := fmt.Sprint([]int{100, 101, 102, 200, 201, 202})
+		if first.ID == b.ID {
+			want = fmt.Sprint([]int{200, 201, 202, 100, 101, 102})
+		}
+		if fmt.Sprint(all) != want {
+			t.Fatalf("%s: pages %v, want %s", c.items, all, want)
+		}
+		if nums, next := page("limit=6"); len(nums) != 6 || next != "" {
+			t.Fatalf("%s: a page of all: %v %q", c.items, nums, next)
+		}
+		// One pool, and a cursor of the other pool's.
+		nums, next := page(c.param + "=" + second.ID + "&limit=2")
+		if len(nums) != 2 || next == "" {
+			t.Fatalf("%s: pool %s: %v %q", c.items, second.Name, nums, next)
+		}
+		if rest, more := page(c.param + "=" + second.ID + "&limit=2&after=" + next); len(rest) != 1 || more != "" {
+			t.Fatalf("%s: pool %s, page 2: %v %q", c.items, second.Name, rest, more)
+		}
+		_, firstNext := page("limit=1")
+		if rest, _ := page(c.param + "=" + second.ID + "&after=" + firstNext); len(rest) != 3 {
+			t.Fatalf("%s: pool %s after a cursor of pool %s: %v", c.items, second.Name, first.Name, rest)
+		}
+		_, secondNext := page(c.param + "=" + second.ID + "&limit=1")
+		if rest, _ := page(c.param + "=" + first.ID + "&after=" + secondNext); len(rest) != 0 {
+			t.Fatalf("%s: pool %s after a cursor of pool %s: %v", c.items, first.Name, second.Name, rest)
+		}
+		ts.refused("GET", c.items+"?after=nope", "", 400, CodeInvalidRequest, "after", false)
+		ts.refused("GET", c.items+"?limit=0", "", 400, CodeInvalidRequest, "limit", false)
+	}
+}

@@ -419,6 +419,36 @@ type IDFilter struct {
 	// PoolID is the VLAN group or VNI pool, by ID or name.
 	PoolID string
 	Tenant string
+	// Limit bounds the number listed; zero lists all.
+	Limit int
+	// After resumes a listing after a page: the Next of that page
+	// (VLANListPage, VNIListPage).
+	After string
+}
+
+func (f IDFilter) values(pool string) url.Values {
+	v := url.Values{}
+	setNonEmpty(v, pool, f.PoolID)
+	setNonEmpty(v, "tenant", f.Tenant)
+	if f.Limit > 0 {
+		v.Set("limit", strconv.Itoa(f.Limit))
+	}
+	setNonEmpty(v, "after", f.After)
+	return v
+}
+
+// VLANPage is a page of a VLAN listing.
+type VLANPage struct {
+	VLANs []VLAN `json:"vlans"`
+	// Next, when the filter's Limit cut the listing short, is the After
+	// of the next page; empty on the last one.
+	Next string `json:"next,omitempty"`
+}
+
+// VNIPage is a page of a VNI listing, as VLANPage.
+type VNIPage struct {
+	VNIs []VNI `json:"vnis"`
+	Next string `json:"next,omitempty"`
 }
 
 // Zone is a forward DNS zone: addresses whose dns_name lies in it are
@@ -656,10 +686,18 @@ func (c *Client) VLANAllocate(ctx context.Context, group string, req IDAllocateR
 
 // VLANList lists the allocated VLANs f selects (GET /v1/ipam/vlans).
 func (c *Client) VLANList(ctx context.Context, f IDFilter, q *QueryOptions) ([]VLAN, *Meta, error) {
-	v := url.Values{}
-	setNonEmpty(v, "group_id", f.PoolID)
-	setNonEmpty(v, "tenant", f.Tenant)
-	return getList[VLAN](ctx, c, vlansPath, "vlans", v, q)
+	return getList[VLAN](ctx, c, vlansPath, "vlans", f.values("group_id"), q)
+}
+
+// VLANListPage lists one page of the allocated VLANs f selects, with the
+// cursor of the next.
+func (c *Client) VLANListPage(ctx context.Context, f IDFilter, q *QueryOptions) (*VLANPage, *Meta, error) {
+	var out VLANPage
+	m, err := c.call(ctx, readRequest(vlansPath, f.values("group_id"), q), &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &out, m, nil
 }
 
 // VLANGet reads an allocated VLAN (GET /v1/ipam/vlans/{id}).
@@ -712,10 +750,18 @@ func (c *Client) VNIAllocate(ctx context.Context, pool string, req IDAllocateReq
 
 // VNIList lists the allocated VNIs f selects (GET /v1/ipam/vnis).
 func (c *Client) VNIList(ctx context.Context, f IDFilter, q *QueryOptions) ([]VNI, *Meta, error) {
-	v := url.Values{}
-	setNonEmpty(v, "pool_id", f.PoolID)
-	setNonEmpty(v, "tenant", f.Tenant)
-	return getList[VNI](ctx, c, vnisPath, "vnis", v, q)
+	return getList[VNI](ctx, c, vnisPath, "vnis", f.values("pool_id"), q)
+}
+
+// VNIListPage lists one page of the allocated VNIs f selects, with the
+// cursor of the next.
+func (c *Client) VNIListPage(ctx context.Context, f IDFilter, q *QueryOptions) (*VNIPage, *Meta, error) {
+	var out VNIPage
+	m, err := c.call(ctx, readRequest(vnisPath, f.values("pool_id"), q), &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &out, m, nil
 }
 
 // VNIGet reads an allocated VNI (GET /v1/ipam/vnis/{id}).

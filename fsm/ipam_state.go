@@ -515,15 +515,33 @@ func (s *Store) Pool(ws memdb.WatchSet, kind, ref string) (uint64, *PoolView, er
 	return idx, poolView(txn, raw.(*Pool)), nil
 }
 
-// IDAllocations lists the VLAN IDs or VNIs of kind taken from poolID (all
-// pools when empty), optionally only those of tenant.
-func (s *Store) IDAllocations(ws memdb.WatchSet, kind, poolID, tenant string) (uint64, []*IDAllocation, error) {
+// IDFilter narrows a listing of VLAN or VNI allocations.
+type IDFilter struct {
+	// Kind is PoolVLAN or PoolVNI.
+	Kind string
+	// PoolID, Tenant: only the allocations of that pool, of that tenant
+	// (empty: any).
+	PoolID, Tenant string
+	// After resumes a listing after that allocation (nil: from the start).
+	After *IDCursor
+	// Limit stops the listing after that many allocations (0: none).
+	Limit int
+}
+
+// IDAllocations lists the VLAN ID or VNI allocations that f selects, by
+// pool and number.
+func (s *Store) IDAllocations(ws memdb.WatchSet, f IDFilter) (uint64, []*IDAllocation, error) {
 	txn := s.db.Txn(false)
 	var it memdb.ResultIterator
 	var err error
-	if poolID != "" {
-		it, err = txn.Get(tableIDAllocs, "number_prefix", poolID)
-	} else {
+	switch {
+	case f.After != nil && (f.PoolID == "" || f.PoolID == f.After.PoolID):
+		it, err = txn.LowerBound(tableIDAllocs, "number", f.After.PoolID, f.After.Number+1)
+	case f.After != nil && f.PoolID < f.After.PoolID:
+		return s.tableIndex(txn, tableIDAllocs), []*IDAllocation{}, nil // past the pool
+	case f.PoolID != "":
+		it, err = txn.Get(tableIDAllocs, "number_prefix", f.PoolID)
+	default:
 		it, err = txn.Get(tableIDAllocs, "number")
 	}
 	if err != nil {
@@ -533,8 +551,13 @@ func (s *Store) IDAllocations(ws memdb.WatchSet, kind, poolID, tenant string) (u
 	out := []*IDAllocation{}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		a := raw.(*IDAllocation)
-		if a.Kind == kind && (tenant == "" || a.Tenant == tenant) {
-			out = append(out, a)
+		if f.PoolID != "" && a.PoolID != f.PoolID {
+			break
+		}
+		if a.Kind == f.Kind && (f.Tenant == "" || a.Tenant == f.Tenant) {
+			if out = append(out, a); f.Limit > 0 && len(out) == f.Limit {
+				break
+			}
 		}
 	}
 	return s.tableIndex(txn, tableIDAllocs), out, nil

@@ -112,32 +112,66 @@ func (k *poolKind) allocate(ctx context.Context, c *client.Client, pool string, 
 	return vlanView(v), m, nil
 }
 
-func (k *poolKind) listIDs(ctx context.Context, c *client.Client, f client.IDFilter, q *client.QueryOptions) (any, []idAlloc, error) {
+// listIDs lists the VLANs or VNIs f selects as listAddresses lists
+// addresses: with a limit one page and the cursor of the next, without
+// one all of them, read addressPageSize at a time, and a blocking query
+// in one read. It returns them as the API gives them (raw, for -o json)
+// and as table rows.
+func (k *poolKind) listIDs(ctx context.Context, c *client.Client, f client.IDFilter, q *client.QueryOptions) (any, []idAlloc, string, error) {
+	whole := f.Limit == 0 && q != nil && q.Index != 0
+	all := f.Limit == 0 && !whole
+	if all {
+		f.Limit = addressPageSize
+	}
 	var out []idAlloc
-	if k.vni {
-		l, _, err := c.VNIList(ctx, f, q)
-		if err != nil {
-			return nil, nil, err
+	vlans, vnis := []client.VLAN{}, []client.VNI{}
+	for {
+		var next string
+		if k.vni {
+			var l []client.VNI
+			if whole {
+				var err error
+				if l, _, err = c.VNIList(ctx, f, q); err != nil {
+					return nil, nil, "", err
+				}
+			} else {
+				p, _, err := c.VNIListPage(ctx, f, q)
+				if err != nil {
+					return nil, nil, "", err
+				}
+				l, next = p.VNIs, p.Next
+			}
+			vnis = append(vnis, l...)
+		} else {
+			var l []client.VLAN
+			if whole {
+				var err error
+				if l, _, err = c.VLANList(ctx, f, q); err != nil {
+					return nil, nil, "", err
+				}
+			} else {
+				p, _, err := c.VLANListPage(ctx, f, q)
+				if err != nil {
+					return nil, nil, "", err
+				}
+				l, next = p.VLANs, p.Next
+			}
+			vlans = append(vlans, l...)
 		}
-		for i := range l {
-			out = append(out, vniView(&l[i]))
+		if !all || next == "" {
+			for i := range vnis {
+				out = append(out, vniView(&vnis[i]))
+			}
+			for i := range vlans {
+				out = append(out, vlanView(&vlans[i]))
+			}
+			if k.vni {
+				return vnis, out, next, nil
+			}
+			return vlans, out, next, nil
 		}
-		if l == nil {
-			l = []client.VNI{}
-		}
-		return l, out, nil
+		f.After = next
 	}
-	l, _, err := c.VLANList(ctx, f, q)
-	if err != nil {
-		return nil, nil, err
-	}
-	for i := range l {
-		out = append(out, vlanView(&l[i]))
-	}
-	if l == nil {
-		l = []client.VLAN{}
-	}
-	return l, out, nil
 }
 
 func (k *poolKind) getID(ctx context.Context, c *client.Client, id string, q *client.QueryOptions) (idAlloc, error) {
@@ -378,23 +412,36 @@ func (a *app) idAllocateCommand(k *poolKind) *cobra.Command {
 // idCommand returns the vlan or vni command group.
 func (a *app) idCommand(k *poolKind) *cobra.Command {
 	var f client.IDFilter
+	var listCmd *cobra.Command
 	list := a.readCommand("list", "List allocated "+k.idName+"s", exactArgs(),
 		func(ctx context.Context, c *client.Client, q *client.QueryOptions, _ []string) error {
-			raw, list, err := k.listIDs(ctx, c, f, q)
+			if f.Limit < 0 || f.Limit == 0 && listCmd.Flags().Changed("limit") {
+				return usagef("--limit must be at least 1, got %d", f.Limit)
+			}
+			raw, list, next, err := k.listIDs(ctx, c, f, q)
 			if err != nil {
 				return err
 			}
-			return a.show(raw, func(w io.Writer) error {
+			if err := a.show(raw, func(w io.Writer) error {
 				tw := newTable(w)
 				row(tw, strings.ToUpper(k.numberFlag), "NAME", "OWNER", "TENANT", strings.ToUpper(k.poolFlag)+" ID", "ID")
 				for _, v := range list {
 					row(tw, strconv.Itoa(v.number), orDash(cell(v.name)), orDash(cell(v.owner)), orDash(cell(v.tenant)), cell(v.poolID), cell(v.id))
 				}
 				return tw.Flush()
-			})
+			}); err != nil {
+				return err
+			}
+			if next != "" {
+				return printf(a.stderr, "More %ss follow: --after %s\n", k.idName, next)
+			}
+			return nil
 		})
+	listCmd = list
 	list.Flags().StringVar(&f.PoolID, k.poolFlag, "", "only "+k.idName+"s of this "+k.poolName+" (ID or name)")
 	list.Flags().StringVar(&f.Tenant, "tenant", "", "only "+k.idName+"s of this tenant")
+	list.Flags().IntVar(&f.Limit, "limit", 0, "list at most this many; when more follow, a line on stderr gives the --after of the next page")
+	list.Flags().StringVar(&f.After, "after", "", "list the "+k.idName+"s after the page that gave this cursor")
 	return group(k.idCmd, "Manage allocated "+k.idName+"s",
 		list,
 		a.readCommand("get ID", "Show an allocated "+k.idName, exactArgs("ID"),

@@ -519,7 +519,7 @@ Updated:        -
 		t.Errorf("empty --tenant: exit %d, %q", code, stderr)
 	}
 	out, _ = f.cli(t, 0, "ipam", "vlan", "list", "--group", "lab")
-	f.checkCall(t, "GET /v1/ipam/vlans?group_id=lab")
+	f.checkCall(t, "GET /v1/ipam/vlans?group_id=lab&limit=5000") // read 5,000 at a time
 	want = `VID  NAME  OWNER     TENANT  GROUP ID  ID
 100  web   vnet:web  -       g1        vl3
 101  -     -         -       g1        vl4
@@ -573,7 +573,7 @@ overlay  10000-19999,30000-30099  0%           -       g1
 		t.Errorf("a VNI shows a vid: %s", out)
 	}
 	out, _ = f.cli(t, 0, "ipam", "vni", "list", "--pool", "overlay")
-	f.checkCall(t, "GET /v1/ipam/vnis?pool_id=overlay")
+	f.checkCall(t, "GET /v1/ipam/vnis?limit=5000&pool_id=overlay")
 	want = `VNI    NAME  OWNER  TENANT  POOL ID  ID
 10001  -     -      acme    g1       vn2
 `
