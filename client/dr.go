@@ -192,6 +192,9 @@ type DRItem struct {
 	Error    string `json:"error,omitempty"`
 	Started  Time   `json:"started_at,omitzero"`
 	Finished Time   `json:"finished_at,omitzero"`
+	// Network is, on a failback item, the network settings (netN and
+	// ipconfigN) its original had before the copy was restored over it.
+	Network map[string]string `json:"network,omitempty"`
 }
 
 // DRRun is a failover, drill, failback or release: its operation (Policy names the

@@ -512,6 +512,24 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 		t.Errorf("a second failover: %v\n%s", err, out)
 	}
 
+	// A failback that fails once the copies are restored over the
+	// originals (east's Proxmox refuses to put their NICs back), then
+	// again: the second restores nothing again and puts back the network
+	// the first recorded, not the copies' it finds.
+	simAdmin(t, east.dir, http.MethodPut, "/faults", map[string]any{"fail_tasks": []string{"qmconfig"}})
+	if out, err := devctl(t, east.dir, "site", "failback", "shop", "--wait"); err == nil || !strings.Contains(out, "putting back the network settings") {
+		t.Fatalf("a failback whose network put-back fails: %v\n%s", err, out)
+	}
+	simAdmin(t, east.dir, http.MethodPut, "/faults", map[string]any{})
+	var eastTasks []simTask
+	simGet(t, east.dir, "/cluster/tasks", &eastTasks)
+	restoresBefore := 0
+	for _, tk := range eastTasks {
+		if tk.Type == "qmrestore" {
+			restoresBefore++
+		}
+	}
+
 	// Failback from east: west stops and backs up its copies, east
 	// restores them over the originals and starts them, the fence lifts,
 	// and west's failover ends so the plan may fail over again.
@@ -527,6 +545,15 @@ func TestDev_SiteFailoverRunsThePlanOnce(t *testing.T) {
 		if got := guestNetwork(t, east, vmid); !maps.Equal(got, want) {
 			t.Errorf("guest %d's network after the failback: %v, before the failover: %v", vmid, got, want)
 		}
+	}
+	simGet(t, east.dir, "/cluster/tasks", &eastTasks)
+	for _, tk := range eastTasks {
+		if tk.Type == "qmrestore" {
+			restoresBefore--
+		}
+	}
+	if restoresBefore != 0 {
+		t.Errorf("the second failback ran %d restores at east; the first had restored every guest", -restoresBefore)
 	}
 	var home drPlan
 	if err := ctlJSONOn(east, t, &home, "dr", "plan", "get", "shop"); err != nil {

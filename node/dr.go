@@ -398,7 +398,17 @@ func (s *Server) drPower(ref provider.GuestRef, start bool) error {
 // recording a conflict for each.
 func (s *Server) drStopFenced(p *fsm.DRPlan) {
 	var conflicts []fsm.DRConflict
+	// A failback that failed for other guests brought these home: they
+	// run here and no copy runs at the recovery site.
+	home, err := s.drFailbackItems(p, "")
+	if err != nil {
+		s.logger.Warn("dr: reading the plan's failbacks failed", "plan", p.ID, "error", err)
+		return
+	}
 	for _, g := range p.Guests {
+		if it := home[g.VMID]; it != nil && (it.Step == fsm.DRStepStarting || it.Step == fsm.DRStepRunning) {
+			continue
+		}
 		ref, name, ok := s.drGuestRef(g.VMID)
 		if !ok {
 			continue
@@ -807,6 +817,9 @@ func (o *opState) drRun() error {
 	}
 	if o.op.Kind == fsm.OpDRFailback {
 		if err := o.drAwaitRelease(p, items); err != nil {
+			return err
+		}
+		if o.drEarlier, err = o.r.s.drFailbackItems(p, o.op.ID); err != nil {
 			return err
 		}
 	}
@@ -1525,24 +1538,41 @@ func (o *opState) drFailbackRestore(it *fsm.DRItem) (provider.GuestRef, error) {
 			}
 		}
 		// The copy's backup carries the network settings the recovery
-		// site gave it; the original's are kept to be put back.
+		// site gave it; the original's are kept to be put back. An
+		// earlier failback of this fence that got as far as its restore
+		// recorded them before the guest here took the copy's.
+		prev := o.drEarlier[it.VMID]
 		var network map[string]string
-		if it.Network == nil {
+		switch {
+		case it.Network != nil:
+		case prev != nil && prev.Network != nil:
+			network = prev.Network
+		default:
 			conf, err := pr.GuestConfig(ctx, ref)
 			if err != nil {
 				return ref, err
 			}
 			network = networkConfig(conf)
 		}
-		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring, Network: network}); err != nil {
+		// Nor is a restore of the same backup that an earlier failback
+		// completed run again: the guest may have run here since.
+		if done, err := o.drRestoredBy(ctx, prev, it.Backup); err != nil {
 			return ref, err
-		}
-		t, err := pr.RestoreBackupOver(ctx, ref, it.Backup, storage)
-		if err != nil {
-			return ref, err
-		}
-		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring, Task: t.ID, TaskNode: t.Node}); err != nil {
-			return ref, err
+		} else if done {
+			if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring, Network: network, Task: prev.Task, TaskNode: prev.TaskNode}); err != nil {
+				return ref, err
+			}
+		} else {
+			if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring, Network: network}); err != nil {
+				return ref, err
+			}
+			t, err := pr.RestoreBackupOver(ctx, ref, it.Backup, storage)
+			if err != nil {
+				return ref, err
+			}
+			if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestoring, Task: t.ID, TaskNode: t.Node}); err != nil {
+				return ref, err
+			}
 		}
 	}
 	if it.Step == fsm.DRStepRestoring {
@@ -1557,6 +1587,72 @@ func (o *opState) drFailbackRestore(it *fsm.DRItem) (provider.GuestRef, error) {
 		}
 	}
 	return ref, nil
+}
+
+// drRestoredBy reports whether the earlier failback item prev restored
+// backup over its guest: it got past its restore, or failed after a
+// restore task of that backup that succeeded or still runs.
+func (o *opState) drRestoredBy(ctx context.Context, prev *fsm.DRItem, backup string) (bool, error) {
+	if prev == nil || prev.Backup != backup || prev.Task == "" {
+		return false, nil
+	}
+	switch prev.Step {
+	case fsm.DRStepRestored, fsm.DRStepStarting, fsm.DRStepRunning:
+		return true, nil
+	case fsm.DRStepFailed:
+		st, err := o.r.p.TaskStatus(ctx, provider.Task{ID: prev.Task, Node: prev.TaskNode})
+		if errors.Is(err, provider.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		// One still running is waited for, not run twice.
+		return st.Running || st.OK, nil
+	}
+	return false, nil
+}
+
+// drFailbackItems returns, for each guest of plan p, what the failback
+// runs of p's fence (those created since the fence began) other than run
+// know of it: its item of the latest of them, with the network recorded
+// and the restore (task, backup and step) of the latest that has one
+// where that item has none.
+func (s *Server) drFailbackItems(p *fsm.DRPlan, run string) (map[int]*fsm.DRItem, error) {
+	out := map[int]*fsm.DRItem{}
+	if p.Fence == nil {
+		return out, nil
+	}
+	st := s.State()
+	_, ops, err := st.Operations(nil, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, op := range ops { // oldest first
+		if op.Kind != fsm.OpDRFailback || op.Policy != p.ID || op.ID == run || op.CreatedAt < p.Fence.Since {
+			continue
+		}
+		_, items, err := st.DRItems(nil, op.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			if it.Step == fsm.DRStepPending {
+				continue
+			}
+			merged := *it
+			if was := out[it.VMID]; was != nil {
+				if merged.Network == nil {
+					merged.Network = was.Network
+				}
+				if merged.Task == "" {
+					merged.Task, merged.TaskNode, merged.Backup, merged.Step = was.Task, was.TaskNode, was.Backup, was.Step
+				}
+			}
+			out[it.VMID] = &merged
+		}
+	}
+	return out, nil
 }
 
 // drPutNetwork gives a guest the network configuration network (netN and

@@ -121,6 +121,10 @@ type opState struct {
 	// log lines carry them.
 	reqCtx   context.Context
 	lastProg time.Time
+	// drEarlier holds, for a failback, each guest's item of the latest
+	// earlier failback run of the same fence; set before the items run,
+	// read only after.
+	drEarlier map[int]*fsm.DRItem
 }
 
 // run executes op and records its outcome.
