@@ -447,7 +447,7 @@ type VLANPage struct {
 
 // VNIPage is a page of a VNI listing, as VLANPage.
 type VNIPage struct {
-	VNIs []VNI `json:"vnis"`
+	VNIs []VNI  `json:"vnis"`
 	Next string `json:"next,omitempty"`
 }
 
