@@ -176,10 +176,11 @@ func decodeJSON(body []byte, v any, required bool) error {
 // exactNames refuses a member whose name matches a field's only without
 // regard to case ("COUNT" for "count"), which encoding/json would take:
 // the API's names are exact, as they are written in its answers. Only a
-// body with an upper-case letter can hold one, which keeps the walk off
-// the usual request.
+// body with an upper-case letter, an escape or a byte beyond ASCII (which
+// encoding/json folds too: "ſ" for "s", the Kelvin sign for "k") can hold
+// one, which keeps the walk off the usual request.
 func exactNames(body []byte, t reflect.Type) error {
-	if !slices.ContainsFunc(body, func(b byte) bool { return 'A' <= b && b <= 'Z' }) {
+	if !slices.ContainsFunc(body, func(b byte) bool { return 'A' <= b && b <= 'Z' || b == '\\' || b >= 0x80 }) {
 		return nil
 	}
 	var bad member

@@ -465,6 +465,10 @@ func TestExactNames(t *testing.T) {
 		{"POST", "/v1/ipam/prefixes/" + p.ID + "/allocate", `{"count":1,"Owner":"vm:1/net0"}`, "owner", "Owner"},
 		{"POST", "/v1/ipam/vlan-groups", `{"name":"g","ranges":[{"first":1,"Last":9}]}`, "ranges[0].last", "Last"},
 		{"PATCH", "/v1/ipam/prefixes/" + p.ID, `{"Description":"x"}`, "description", "Description"},
+		// encoding/json folds escapes and these too.
+		{"POST", "/v1/ipam/prefixes/" + p.ID + "/allocate", `{"\u0043\u004f\u0055\u004e\u0054":2}`, "count", "COUNT"},
+		{"POST", "/v1/ipam/prefixes/" + p.ID + "/allocate", `{"dnſ_name":"a.moxxie.test"}`, "dns_name", "dnſ_name"},
+		{"POST", "/v1/ipam/addresses", `{"address":"10.0.0.9","fallbac\u212a":true}`, "fallback", "fallbac\u212a"},
 	} {
 		before := ts.b.applies.Load()
 		e := wantError(t, ts.do(c.method, c.path, c.body), http.StatusBadRequest, CodeInvalidRequest, c.field)

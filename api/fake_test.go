@@ -28,6 +28,8 @@ type fakeBackend struct {
 	now   time.Time // guarded by mu
 	// dnsWaits are the indexes WaitDNS was asked for; guarded by mu.
 	dnsWaits []uint64
+	// dnsLate makes WaitDNS time out; guarded by mu.
+	dnsLate bool
 
 	leader     atomic.Bool
 	platform   string // Platform's answer
@@ -68,6 +70,9 @@ func (b *fakeBackend) WaitDNS(_ context.Context, index uint64) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.dnsWaits = append(b.dnsWaits, index)
+	if b.dnsLate {
+		return context.DeadlineExceeded
+	}
 	return nil
 }
 func (b *fakeBackend) advance(d time.Duration) { b.mu.Lock(); b.now = b.now.Add(d); b.mu.Unlock() }

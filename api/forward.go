@@ -76,9 +76,10 @@ func (s *server) forward(c *call) error {
 		return unavailable(CodeLeadershipLost, "forwarding to the leader failed ("+err.Error()+"); the request may or may not have been applied: retry with the same Idempotency-Key", err)
 	}
 	defer resp.Body.Close()
+	served := true
 	if v := resp.Header.Get(headerDNSIndex); v != "" && c.rt.Kind != KindRead {
 		if index, err := strconv.ParseUint(v, 10, 64); err == nil {
-			s.waitDNS(c, index)
+			served = s.waitDNS(c, index)
 		}
 	}
 	h := c.w.Header()
@@ -86,6 +87,9 @@ func (s *server) forward(c *call) error {
 		if !hopHeaders[k] {
 			h[k] = vv
 		}
+	}
+	if !served {
+		dnsNotYet(h)
 	}
 	if resp.ContentLength >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))

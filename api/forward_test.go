@@ -241,8 +241,40 @@ func TestForward_DNSChangesWaitForTheAnsweringServersDNS(t *testing.T) {
 	if w := waits(c.leader); dnsIdx != idx || len(w) != 1 || fmt.Sprint(w[0]) != idx {
 		t.Fatalf("a named address at the leader: DNS index %q, index %s, it waited for %v", dnsIdx, idx, w)
 	}
+	// An unnamed address after a named one waits for nothing either.
+	if _, dnsIdx := write(c.follower, "POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{}`, 201); dnsIdx != "" || len(waits(c.follower))+len(waits(c.leader)) != 0 {
+		t.Fatalf("an unnamed address after a named one: DNS index %q", dnsIdx)
+	}
+	// A replay, through another server, waits for DNS as it is now,
+	// which holds the first write.
+	key := []string{"Idempotency-Key", "named-1"}
+	rec := c.leader.do("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"app.moxxie.test"}`, key...)
+	wantStatus(t, rec, 201)
+	first := rec.Header().Get("X-Moxxie-DNS-Index")
+	waits(c.leader)
+	write(c.leader, "POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"later.moxxie.test"}`, 201)
+	now := fmt.Sprint(c.leader.b.State().DNSIndex())
+	waits(c.leader)
+	rec = c.follower.do("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"app.moxxie.test"}`, key...)
+	wantStatus(t, rec, 201)
+	if w := waits(c.follower); rec.Header().Get("Idempotent-Replayed") != "true" || rec.Header().Get("X-Moxxie-DNS-Index") != now || now == first || len(w) != 1 || fmt.Sprint(w[0]) != now {
+		t.Fatalf("a replay through the follower: headers %v, it waited for %v; DNS index %s, the first answer's %s", rec.Header(), w, now, first)
+	}
+	// A wait that runs out answers anyway, without the index and with a
+	// Warning.
+	c.follower.b.mu.Lock()
+	c.follower.b.dnsLate = true
+	c.follower.b.mu.Unlock()
+	rec = c.follower.do("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"slow.moxxie.test"}`)
+	wantStatus(t, rec, 201)
+	if rec.Header().Get("X-Moxxie-DNS-Index") != "" || !strings.Contains(strings.Join(rec.Header().Values("Warning"), " "), "DNS does not answer with the change yet") {
+		t.Fatalf("a wait that ran out: %v", rec.Header())
+	}
+	waits(c.follower)
+	waits(c.leader)
+
 	// A failed write changes nothing and waits for nothing.
-	rec := c.follower.do("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"-bad-"}`)
+	rec = c.follower.do("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"-bad-"}`)
 	wantStatus(t, rec, 400)
 	if rec.Header().Get("X-Moxxie-DNS-Index") != "" || len(waits(c.follower))+len(waits(c.leader)) != 0 {
 		t.Fatalf("a refused write: %v", rec.Header())

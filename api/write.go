@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -126,12 +127,12 @@ func (s *server) apply(c *call, cmd fsm.Command, status int, render func(any) (a
 	if res.Replayed {
 		c.w.Header().Set(headerReplayed, "true")
 	}
-	if index != 0 && s.b.State().DNSIndex() >= index {
-		// The write changed what DNS serves (or a later one did): the
-		// server that answers the client answers once its DNS does.
-		c.w.Header().Set(headerDNSIndex, strconv.FormatUint(index, 10))
-		if !forwardedByPeer(c.r) {
-			s.waitDNS(c, index)
+	if target := dnsTarget(c, s.b.State(), index, res.Replayed); target != 0 {
+		// The write changed what DNS serves: the server that answers
+		// the client answers once its DNS does.
+		c.w.Header().Set(headerDNSIndex, strconv.FormatUint(target, 10))
+		if !forwardedByPeer(c.r) && !s.waitDNS(c, target) {
+			dnsNotYet(c.w.Header())
 		}
 	}
 	if c.dnsName != "" && s.b.State().ZoneOf(c.dnsName) == nil {
@@ -218,14 +219,62 @@ func resultOf[T any](v any) (*T, error) {
 // that every server shows a change within a second.
 const dnsWaitLimit = time.Second
 
+// dnsRoutes are the writes that may change what DNS serves whatever
+// their body: zones, prefixes (their reverse zones), and changes and
+// releases of addresses, which may have a name. An address allocated or
+// created may only when it takes a name (call.dnsName).
+var dnsRoutes = map[string]bool{
+	"POST /v1/ipam/prefixes":                      true,
+	"PATCH /v1/ipam/prefixes/{id}":                true,
+	"DELETE /v1/ipam/prefixes/{id}":               true,
+	"POST /v1/ipam/prefixes/{id}/allocate-prefix": true,
+	"PATCH /v1/ipam/addresses/{id}":               true,
+	"DELETE /v1/ipam/addresses/{id}":              true,
+	"POST /v1/dns/zones":                          true,
+	"PATCH /v1/dns/zones/{name}":                  true,
+	"DELETE /v1/dns/zones/{name}":                 true,
+}
+
+// dnsTarget returns the raft index from which DNS shows the write of the
+// call, applied at index (a replay: answered at index from the record of
+// an earlier one), or 0 when it changed nothing DNS serves. A write that
+// may change DNS changed it when DNS's index reached its own; a replay's
+// write came earlier, so DNS's index now holds it.
+func dnsTarget(c *call, st *fsm.Store, index uint64, replayed bool) uint64 {
+	if index == 0 || c.dnsName == "" && !dnsRoutes[c.rt.Pattern()] {
+		return 0
+	}
+	dns := st.DNSIndex()
+	switch {
+	case replayed:
+		return dns
+	case dns >= index:
+		// This write, or one after it (a later write is served with it).
+		return index
+	}
+	return 0
+}
+
 // waitDNS waits, up to dnsWaitLimit, until this server's DNS answers from
 // a state that holds the write of raft index index, so that a client that
 // asks this server's DNS right after the answer finds the change there
-// (and no NXDOMAIN that resolvers would keep for the negative TTL).
-func (s *server) waitDNS(c *call, index uint64) {
+// (and no NXDOMAIN that resolvers would keep for the negative TTL). It
+// reports whether it does.
+func (s *server) waitDNS(c *call, index uint64) bool {
 	ctx, cancel := context.WithTimeout(c.r.Context(), dnsWaitLimit)
 	defer cancel()
-	if err := s.b.WaitDNS(ctx, index); err != nil && c.r.Context().Err() == nil {
-		s.log.WarnContext(c.r.Context(), "answering a write before this server's DNS serves it", "index", index, "waited", dnsWaitLimit)
+	if err := s.b.WaitDNS(ctx, index); err != nil {
+		if c.r.Context().Err() == nil {
+			s.log.WarnContext(c.r.Context(), "answering a write before this server's DNS serves it", "index", index, "waited", dnsWaitLimit)
+		}
+		return false
 	}
+	return true
+}
+
+// dnsNotYet marks an answer whose server's DNS did not serve the write in
+// time: no X-Moxxie-DNS-Index, and a Warning that says so.
+func dnsNotYet(h http.Header) {
+	h.Del(headerDNSIndex)
+	h.Add("Warning", `299 - "this server's DNS does not answer with the change yet: it shows it within a second or two; ask again or ask another server"`)
 }

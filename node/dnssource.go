@@ -57,13 +57,18 @@ type dnsSource struct {
 	builds   int           // guarded by mu; how many versions were made
 	reads    int           // guarded by mu; how many times every named address was read
 	current  uint64        // guarded by mu; the first version the servers may answer from, 0 before open
-	// marks are the store index of each version made and not yet
-	// served, oldest first; servedIndex is the store index of the version
-	// the servers last said they answer from (Served), and servedCh is
+	// marks are the complete index (below) of each version made and not
+	// yet served, oldest first; servedIndex is that of the version the
+	// servers last said they answer from (Served), and servedCh is
 	// closed when it moves.
 	marks       []versionMark // guarded by mu
 	servedIndex uint64        // guarded by mu
 	servedCh    chan struct{} // guarded by mu; nil until waited on
+	// complete is the index of the last log entry the FSM had applied
+	// whole before the last read: what that read holds all of. A read
+	// between the transactions of one entry (a batch's chunks) holds
+	// only part of the newest.
+	complete uint64 // guarded by mu
 
 	// opened is closed by open: the next read makes the first current
 	// version.
@@ -152,7 +157,20 @@ func (s *dnsSource) run(stop <-chan struct{}) {
 		if !s.isCurrent() {
 			ws.Add(s.opened)
 		}
-		if err := ws.WatchCtx(ctx); err != nil {
+		var soon *time.Timer
+		if s.partial() {
+			// The rest of the entry may change nothing DNS serves, and
+			// wake nothing: look again soon, so that a write waiting for
+			// it (WaitDNS) learns that it is served.
+			tick := make(chan struct{})
+			soon = time.AfterFunc(dnsRefreshGap, func() { close(tick) })
+			ws.Add(tick)
+		}
+		err := ws.WatchCtx(ctx)
+		if soon != nil {
+			soon.Stop()
+		}
+		if err != nil {
 			return // stopped
 		}
 		if wait := time.Until(last.Add(gap)); wait > 0 {
@@ -184,6 +202,7 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 	default:
 	}
 	st := s.fsm.State()
+	complete := st.LatestIndex()
 	ws.Add(st.AbandonCh())
 	// Only this goroutine writes store, view and cursor.
 	var d *fsm.DNSData
@@ -208,6 +227,7 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 	if opening && s.current == 0 {
 		defer s.makeCurrent()
 	}
+	s.complete = complete
 	if whole {
 		s.reads++
 	}
@@ -233,6 +253,9 @@ func (s *dnsSource) refresh(ws memdb.WatchSet) error {
 		// wake-up by a change already read). The index alone does not
 		// tell: one log entry may commit several transactions at its
 		// index (a batch's chunks), and a read may come between them.
+		// What was read holds everything up to complete, which may be
+		// more than when it was read.
+		s.raiseMark(complete)
 		return nil
 	}
 	c := dns.Change{Serial: uint32(d.Index)}
@@ -265,10 +288,35 @@ func (s *dnsSource) makeCurrent() {
 // versionMark is the store index a version of the records was made from.
 type versionMark struct{ version, index uint64 }
 
-// mark records the store index of the version just made. s.mu must be
-// held.
+// mark records the complete index of the version just made. s.mu must
+// be held.
 func (s *dnsSource) mark() {
-	s.marks = append(s.marks, versionMark{s.version, s.index})
+	s.marks = append(s.marks, versionMark{s.version, s.complete})
+}
+
+// raiseMark records that the version last made holds everything up to
+// complete. s.mu must be held.
+func (s *dnsSource) raiseMark(complete uint64) {
+	if n := len(s.marks); n > 0 && s.marks[n-1].version == s.version {
+		s.marks[n-1].index = max(s.marks[n-1].index, complete)
+		return
+	}
+	if complete > s.servedIndex {
+		// Served already: the servers answer from it.
+		s.servedIndex = complete
+		if s.servedCh != nil {
+			close(s.servedCh)
+			s.servedCh = nil
+		}
+	}
+}
+
+// partial reports whether the last read may hold only part of the
+// newest log entry it saw: the FSM had not applied all of it.
+func (s *dnsSource) partial() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.index > s.complete
 }
 
 // Served implements dns.ServedSource: the servers answer from version.

@@ -746,3 +746,56 @@ func TestDNSSource_ChangesOfOneEntry(t *testing.T) {
 		t.Errorf("followed:\n%s\nread whole:\n%s", g, w)
 	}
 }
+
+// TestDNSSource_ServesAnEntryWhole: a read between the transactions of
+// one log entry holds only part of it, so a write of that entry waiting
+// for DNS (WaitDNS) waits until a read after the whole entry, also when
+// the rest of the entry changes nothing DNS serves and wakes no watch.
+func TestDNSSource_ServesAnEntryWhole(t *testing.T) {
+	tf := newTestFSM(t, "moxxie.test", "10.0.0.0/24")
+	src := newDNSSource(tf.f, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	tf.f.OnApply = func(fsm.MessageType, *fsm.Result) {
+		if err := src.refresh(memdb.NewWatchSet()); err != nil {
+			t.Error(err)
+		}
+	}
+	var entries [][]byte
+	for _, c := range []fsm.Command{
+		&fsm.AddressAllocateRequest{PrefixID: "p-moxxie.test", IDs: []string{"a"}, DNSName: "a.moxxie.test"},
+		&fsm.AddressAllocateRequest{PrefixID: "p-moxxie.test", IDs: []string{"b"}},
+	} {
+		c.Meta().Now = time.Now().UnixNano()
+		buf, err := fsm.Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, buf)
+	}
+	buf, err := fsm.Encode(&fsm.BatchRequest{Entries: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf.index++
+	tf.f.Apply(&raft.Log{Type: raft.LogCommand, Index: tf.index, Data: buf})
+	tf.f.OnApply = nil
+	wait := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		return src.waitServes(ctx, tf.index)
+	}
+	recs, _ := src.Snapshot()
+	src.Served(recs.Version)
+	if !src.partial() {
+		t.Fatal("a read inside the entry is not partial")
+	}
+	if err := wait(); err == nil {
+		t.Fatal("WaitDNS returned for an entry read in part")
+	}
+	// The look again that run makes after a partial read.
+	if err := src.refresh(memdb.NewWatchSet()); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil || src.partial() {
+		t.Fatalf("after a read of the whole entry: %v, partial %v", err, src.partial())
+	}
+}
