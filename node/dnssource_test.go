@@ -153,6 +153,27 @@ func (tf *testFSM) try(cmd fsm.Command) error {
 	return tf.f.Apply(&raft.Log{Type: raft.LogCommand, Index: tf.index, Data: buf}).(*fsm.Result).Err
 }
 
+// applyBatch applies cmds as one batch entry, as a leader's group commit
+// proposes them.
+func (tf *testFSM) applyBatch(t testing.TB, cmds ...fsm.Command) {
+	t.Helper()
+	var entries [][]byte
+	for _, c := range cmds {
+		c.Meta().Now = time.Now().UnixNano()
+		buf, err := fsm.Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, buf)
+	}
+	buf, err := fsm.Encode(&fsm.BatchRequest{Entries: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf.index++
+	tf.f.Apply(&raft.Log{Type: raft.LogCommand, Index: tf.index, Data: buf})
+}
+
 // allocate allocates one address named name from prefix pid.
 func (tf *testFSM) allocate(t testing.TB, pid, id, name string) string {
 	t.Helper()
@@ -713,26 +734,12 @@ func TestDNSSource_ChangesOfOneEntry(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	var entries [][]byte
-	for _, c := range []fsm.Command{
+	tf.applyBatch(t,
 		&fsm.AddressAllocateRequest{PrefixID: "p-moxxie.test", IDs: []string{"a"}, DNSName: "a.moxxie.test"},
 		&fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: "other.test"}},
 		&fsm.AddressAllocateRequest{PrefixID: "p-moxxie.test", IDs: []string{"b"}, DNSName: "b.other.test"},
 		&fsm.AddressAllocateRequest{PrefixID: "nosuch", IDs: []string{"c"}, DNSName: "c.moxxie.test"}, // refused
-	} {
-		c.Meta().Now = time.Now().UnixNano()
-		buf, err := fsm.Encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		entries = append(entries, buf)
-	}
-	buf, err := fsm.Encode(&fsm.BatchRequest{Entries: entries})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tf.index++
-	tf.f.Apply(&raft.Log{Type: raft.LogCommand, Index: tf.index, Data: buf})
+	)
 	tf.f.OnApply = nil
 	if err := src.refresh(memdb.NewWatchSet()); err != nil {
 		t.Fatal(err)
@@ -759,24 +766,10 @@ func TestDNSSource_ServesAnEntryWhole(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	var entries [][]byte
-	for _, c := range []fsm.Command{
+	tf.applyBatch(t,
 		&fsm.AddressAllocateRequest{PrefixID: "p-moxxie.test", IDs: []string{"a"}, DNSName: "a.moxxie.test"},
 		&fsm.AddressAllocateRequest{PrefixID: "p-moxxie.test", IDs: []string{"b"}},
-	} {
-		c.Meta().Now = time.Now().UnixNano()
-		buf, err := fsm.Encode(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		entries = append(entries, buf)
-	}
-	buf, err := fsm.Encode(&fsm.BatchRequest{Entries: entries})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tf.index++
-	tf.f.Apply(&raft.Log{Type: raft.LogCommand, Index: tf.index, Data: buf})
+	)
 	tf.f.OnApply = nil
 	wait := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

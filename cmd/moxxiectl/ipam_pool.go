@@ -112,66 +112,77 @@ func (k *poolKind) allocate(ctx context.Context, c *client.Client, pool string, 
 	return vlanView(v), m, nil
 }
 
-// listIDs lists the VLANs or VNIs f selects as listAddresses lists
-// addresses: with a limit one page and the cursor of the next, without
-// one all of them, read addressPageSize at a time, and a blocking query
-// in one read. It returns them as the API gives them (raw, for -o json)
-// and as table rows.
+// listIDs lists the VLANs or VNIs f selects, as the API gives them (for
+// -o json) and as table rows, with the cursor of the next page when
+// --limit cut the list short (listPaged).
 func (k *poolKind) listIDs(ctx context.Context, c *client.Client, f client.IDFilter, q *client.QueryOptions) (any, []idAlloc, string, error) {
-	whole := f.Limit == 0 && q != nil && q.Index != 0
-	all := f.Limit == 0 && !whole
-	if all {
-		f.Limit = addressPageSize
-	}
 	var out []idAlloc
-	vlans, vnis := []client.VLAN{}, []client.VNI{}
-	for {
-		var next string
-		if k.vni {
-			var l []client.VNI
-			if whole {
-				var err error
-				if l, _, err = c.VNIList(ctx, f, q); err != nil {
-					return nil, nil, "", err
-				}
-			} else {
-				p, _, err := c.VNIListPage(ctx, f, q)
-				if err != nil {
-					return nil, nil, "", err
-				}
-				l, next = p.VNIs, p.Next
+	if k.vni {
+		l, next, err := listPaged(f, q, func(f client.IDFilter) ([]client.VNI, error) {
+			l, _, err := c.VNIList(ctx, f, q)
+			return l, err
+		}, func(f client.IDFilter) ([]client.VNI, string, error) {
+			p, _, err := c.VNIListPage(ctx, f, q)
+			if err != nil {
+				return nil, "", err
 			}
-			vnis = append(vnis, l...)
-		} else {
-			var l []client.VLAN
-			if whole {
-				var err error
-				if l, _, err = c.VLANList(ctx, f, q); err != nil {
-					return nil, nil, "", err
-				}
-			} else {
-				p, _, err := c.VLANListPage(ctx, f, q)
-				if err != nil {
-					return nil, nil, "", err
-				}
-				l, next = p.VLANs, p.Next
-			}
-			vlans = append(vlans, l...)
+			return p.VNIs, p.Next, nil
+		})
+		for i := range l {
+			out = append(out, vniView(&l[i]))
 		}
-		if !all || next == "" {
-			for i := range vnis {
-				out = append(out, vniView(&vnis[i]))
-			}
-			for i := range vlans {
-				out = append(out, vlanView(&vlans[i]))
-			}
-			if k.vni {
-				return vnis, out, next, nil
-			}
-			return vlans, out, next, nil
+		return l, out, next, err
+	}
+	l, next, err := listPaged(f, q, func(f client.IDFilter) ([]client.VLAN, error) {
+		l, _, err := c.VLANList(ctx, f, q)
+		return l, err
+	}, func(f client.IDFilter) ([]client.VLAN, string, error) {
+		p, _, err := c.VLANListPage(ctx, f, q)
+		if err != nil {
+			return nil, "", err
+		}
+		return p.VLANs, p.Next, nil
+	})
+	for i := range l {
+		out = append(out, vlanView(&l[i]))
+	}
+	return l, out, next, err
+}
+
+// listPaged lists what f selects as listAddresses lists addresses: with
+// a limit one page (page) and the cursor of the next, without one all of
+// them, read addressPageSize at a time, and a blocking query (--index) in
+// one read (list). It never returns a nil list without an error.
+func listPaged[T any](f client.IDFilter, q *client.QueryOptions, list func(client.IDFilter) ([]T, error), page func(client.IDFilter) ([]T, string, error)) ([]T, string, error) {
+	if f.Limit == 0 && q != nil && q.Index != 0 {
+		l, err := list(f)
+		return nonNil(l), "", err
+	}
+	if f.Limit > 0 {
+		l, next, err := page(f)
+		return nonNil(l), next, err
+	}
+	out := []T{}
+	f.Limit = addressPageSize
+	for {
+		l, next, err := page(f)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, l...)
+		if next == "" {
+			return out, "", nil
 		}
 		f.After = next
 	}
+}
+
+// nonNil returns l, or an empty list for nil (-o json prints [], not null).
+func nonNil[T any](l []T) []T {
+	if l == nil {
+		return []T{}
+	}
+	return l
 }
 
 func (k *poolKind) getID(ctx context.Context, c *client.Client, id string, q *client.QueryOptions) (idAlloc, error) {
