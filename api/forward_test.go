@@ -245,6 +245,25 @@ func TestForward_DNSChangesWaitForTheAnsweringServersDNS(t *testing.T) {
 	if _, dnsIdx := write(c.follower, "POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{}`, 201); dnsIdx != "" || len(waits(c.follower))+len(waits(c.leader)) != 0 {
 		t.Fatalf("an unnamed address after a named one: DNS index %q", dnsIdx)
 	}
+	// A change or release of an address waits only when it has a name.
+	var unnamed, named testAddresses
+	mustJSON(t, wantStatus(t, c.leader.do("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{}`), 201), &unnamed)
+	mustJSON(t, wantStatus(t, c.leader.do("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"n.moxxie.test"}`), 201), &named)
+	waits(c.leader)
+	for _, w := range []struct {
+		method, id, body string
+		dns              bool
+	}{
+		{"PATCH", unnamed.Addresses[0].ID, `{"description":"d"}`, false},
+		{"DELETE", unnamed.Addresses[0].ID, "", false},
+		{"PATCH", named.Addresses[0].ID, `{"description":"d"}`, true},
+		{"DELETE", named.Addresses[0].ID, "", true},
+	} {
+		if _, dnsIdx := write(c.follower, w.method, "/v1/ipam/addresses/"+w.id, w.body, 200); (dnsIdx != "") != w.dns || len(waits(c.follower)) != map[bool]int{false: 0, true: 1}[w.dns] {
+			t.Fatalf("%s of an address (named %v): DNS index %q", w.method, w.dns, dnsIdx)
+		}
+		waits(c.leader)
+	}
 	// A replay, through another server, waits for DNS as it is now,
 	// which holds the first write.
 	key := []string{"Idempotency-Key", "named-1"}

@@ -462,6 +462,7 @@ func (s *server) handleAddressUpdate(c *call) error {
 		}
 		c.dnsName = *cmd.DNSName
 	}
+	c.dnsNamed = cmd.DNSName != nil || s.hasName(cmd.ID)
 	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
 		return err
 	}
@@ -491,5 +492,13 @@ func (s *server) handleAddressRelease(c *call) error {
 	if err != nil {
 		return err
 	}
+	c.dnsNamed = s.hasName(id)
 	return s.apply(c, &fsm.AddressReleaseRequest{WriteMeta: meta, ID: id, Force: force, Confine: c.tenant}, http.StatusOK, nil)
+}
+
+// hasName reports whether address id has a DNS name in the leader's
+// state: a change or release of it changes what DNS serves.
+func (s *server) hasName(id string) bool {
+	_, a, err := s.b.State().Address(nil, id)
+	return err == nil && a != nil && a.DNSName != ""
 }

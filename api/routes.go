@@ -208,6 +208,9 @@ type call struct {
 	// dnsName, when set, is the DNS name the call's write gives an
 	// address: a successful answer warns when no zone serves it.
 	dnsName string
+	// dnsNamed is set on a change or release of an address that has a
+	// name, or is given or loses one: the write changes what DNS serves.
+	dnsNamed bool
 }
 
 // q returns the parsed query string.

@@ -220,16 +220,14 @@ func resultOf[T any](v any) (*T, error) {
 const dnsWaitLimit = time.Second
 
 // dnsRoutes are the writes that may change what DNS serves whatever
-// their body: zones, prefixes (their reverse zones), and changes and
-// releases of addresses, which may have a name. An address allocated or
-// created may only when it takes a name (call.dnsName).
+// their body: zones and prefixes (their reverse zones). An address
+// allocated or created does only when it takes a name (call.dnsName), and
+// one changed or released when it has or takes one (call.dnsNamed).
 var dnsRoutes = map[string]bool{
 	"POST /v1/ipam/prefixes":                      true,
 	"PATCH /v1/ipam/prefixes/{id}":                true,
 	"DELETE /v1/ipam/prefixes/{id}":               true,
 	"POST /v1/ipam/prefixes/{id}/allocate-prefix": true,
-	"PATCH /v1/ipam/addresses/{id}":               true,
-	"DELETE /v1/ipam/addresses/{id}":              true,
 	"POST /v1/dns/zones":                          true,
 	"PATCH /v1/dns/zones/{name}":                  true,
 	"DELETE /v1/dns/zones/{name}":                 true,
@@ -241,7 +239,7 @@ var dnsRoutes = map[string]bool{
 // may change DNS changed it when DNS's index reached its own; a replay's
 // write came earlier, so DNS's index now holds it.
 func dnsTarget(c *call, st *fsm.Store, index uint64, replayed bool) uint64 {
-	if index == 0 || c.dnsName == "" && !dnsRoutes[c.rt.Pattern()] {
+	if index == 0 || c.dnsName == "" && !c.dnsNamed && !dnsRoutes[c.rt.Pattern()] {
 		return 0
 	}
 	dns := st.DNSIndex()

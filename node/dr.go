@@ -1524,6 +1524,15 @@ func (o *opState) drFailbackRestore(it *fsm.DRItem) (provider.GuestRef, error) {
 		return provider.GuestRef{}, fmt.Errorf("guest %d is no longer at this site: restore %s by hand (moxxiectl backup restore)", it.VMID, it.Backup)
 	}
 	ref := provider.GuestRef{Node: g.Node, VMID: g.VMID, Kind: provider.GuestKind(g.Kind)}
+	if prev := o.drEarlier[it.VMID]; it.Step == fsm.DRStepReleased && prev != nil && prev.Backup == it.Backup &&
+		(prev.Step == fsm.DRStepRestored || prev.Step == fsm.DRStepStarting || prev.Step == fsm.DRStepRunning) {
+		// An earlier failback of this fence brought it home already, its
+		// network put back: it may run here and have changed since.
+		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestored, Task: prev.Task, TaskNode: prev.TaskNode}); err != nil {
+			return ref, err
+		}
+		return ref, nil
+	}
 	if it.Step == fsm.DRStepReleased || (it.Step == fsm.DRStepRestoring && it.Task == "") {
 		if live, err := pr.Guest(ctx, ref); err == nil && live.Status == "running" {
 			return ref, fmt.Errorf("guest %d runs here: it was fenced and must be stopped before its copy comes back", it.VMID)
