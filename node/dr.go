@@ -1524,8 +1524,7 @@ func (o *opState) drFailbackRestore(it *fsm.DRItem) (provider.GuestRef, error) {
 		return provider.GuestRef{}, fmt.Errorf("guest %d is no longer at this site: restore %s by hand (moxxiectl backup restore)", it.VMID, it.Backup)
 	}
 	ref := provider.GuestRef{Node: g.Node, VMID: g.VMID, Kind: provider.GuestKind(g.Kind)}
-	if prev := o.drEarlier[it.VMID]; it.Step == fsm.DRStepReleased && prev != nil && prev.Backup == it.Backup &&
-		(prev.Step == fsm.DRStepRestored || prev.Step == fsm.DRStepStarting || prev.Step == fsm.DRStepRunning) {
+	if prev := o.drEarlier[it.VMID]; cameHome(it, prev) {
 		// An earlier failback of this fence brought it home already, its
 		// network put back: it may run here and have changed since.
 		if err := o.drUpdate(it, &fsm.DRItemUpdateRequest{Step: fsm.DRStepRestored, Task: prev.Task, TaskNode: prev.TaskNode}); err != nil {
@@ -1596,6 +1595,20 @@ func (o *opState) drFailbackRestore(it *fsm.DRItem) (provider.GuestRef, error) {
 		}
 	}
 	return ref, nil
+}
+
+// cameHome reports whether the released failback item it was brought
+// home by prev, the same guest's item of an earlier failback of the
+// fence: restored from the same backup, its network put back.
+func cameHome(it, prev *fsm.DRItem) bool {
+	if it.Step != fsm.DRStepReleased || prev == nil || prev.Backup != it.Backup {
+		return false
+	}
+	switch prev.Step {
+	case fsm.DRStepRestored, fsm.DRStepStarting, fsm.DRStepRunning:
+		return true
+	}
+	return false
 }
 
 // drRestoredBy reports whether the earlier failback item prev restored

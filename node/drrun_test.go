@@ -673,3 +673,30 @@ func TestDRRun_FailoverKeepsUnmappedNICs(t *testing.T) {
 		t.Fatalf("the copy's network %v, want %v", got, want)
 	}
 }
+
+// TestCameHome: a failback run again after a failed one leaves alone a
+// guest the failed one restored from the same backup and got past
+// putting its network back; any other it restores (or takes over the
+// restore of, drRestoredBy).
+func TestCameHome(t *testing.T) {
+	released := &fsm.DRItem{Step: fsm.DRStepReleased, Backup: "dr:backup/b1"}
+	for _, c := range []struct {
+		name string
+		it   *fsm.DRItem
+		prev *fsm.DRItem
+		want bool
+	}{
+		{"no earlier run", released, nil, false},
+		{"running", released, &fsm.DRItem{Step: fsm.DRStepRunning, Backup: "dr:backup/b1"}, true},
+		{"starting", released, &fsm.DRItem{Step: fsm.DRStepStarting, Backup: "dr:backup/b1"}, true},
+		{"restored", released, &fsm.DRItem{Step: fsm.DRStepRestored, Backup: "dr:backup/b1"}, true},
+		{"failed after its restore", released, &fsm.DRItem{Step: fsm.DRStepFailed, Backup: "dr:backup/b1", Task: "UPID:r"}, false},
+		{"restoring", released, &fsm.DRItem{Step: fsm.DRStepRestoring, Backup: "dr:backup/b1"}, false},
+		{"another backup", released, &fsm.DRItem{Step: fsm.DRStepRunning, Backup: "dr:backup/b0"}, false},
+		{"resumed past released", &fsm.DRItem{Step: fsm.DRStepRestoring, Backup: "dr:backup/b1"}, &fsm.DRItem{Step: fsm.DRStepRunning, Backup: "dr:backup/b1"}, false},
+	} {
+		if got := cameHome(c.it, c.prev); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
