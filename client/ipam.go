@@ -256,6 +256,15 @@ type AddressFilter struct {
 	After string
 }
 
+// setPage sets the paging parameters of a listing: limit when positive,
+// after when given.
+func setPage(v url.Values, limit int, after string) {
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	setNonEmpty(v, "after", after)
+}
+
 func (f AddressFilter) values() url.Values {
 	v := url.Values{}
 	setNonEmpty(v, "prefix_id", f.PrefixID)
@@ -265,10 +274,7 @@ func (f AddressFilter) values() url.Values {
 	setNonEmpty(v, "owner", f.Owner)
 	setNonEmpty(v, "dns_name", f.DNSName)
 	setNonEmpty(v, "status", f.Status)
-	if f.Limit > 0 {
-		v.Set("limit", strconv.Itoa(f.Limit))
-	}
-	setNonEmpty(v, "after", f.After)
+	setPage(v, f.Limit, f.After)
 	return v
 }
 
@@ -430,10 +436,7 @@ func (f IDFilter) values(pool string) url.Values {
 	v := url.Values{}
 	setNonEmpty(v, pool, f.PoolID)
 	setNonEmpty(v, "tenant", f.Tenant)
-	if f.Limit > 0 {
-		v.Set("limit", strconv.Itoa(f.Limit))
-	}
-	setNonEmpty(v, "after", f.After)
+	setPage(v, f.Limit, f.After)
 	return v
 }
 

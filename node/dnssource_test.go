@@ -153,6 +153,20 @@ func (tf *testFSM) try(cmd fsm.Command) error {
 	return tf.f.Apply(&raft.Log{Type: raft.LogCommand, Index: tf.index, Data: buf}).(*fsm.Result).Err
 }
 
+// readsEveryCommand returns a DNS source over tf that reads the store
+// after each command's transaction, as a DNS read could come, also
+// between the transactions of one entry. Set tf.f.OnApply to nil to stop.
+func readsEveryCommand(t *testing.T, tf *testFSM) *dnsSource {
+	t.Helper()
+	src := newDNSSource(tf.f, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	tf.f.OnApply = func(fsm.MessageType, *fsm.Result) {
+		if err := src.refresh(memdb.NewWatchSet()); err != nil {
+			t.Error(err)
+		}
+	}
+	return src
+}
+
 // applyBatch applies cmds as one batch entry, as a leader's group commit
 // proposes them.
 func (tf *testFSM) applyBatch(t testing.TB, cmds ...fsm.Command) {
@@ -727,13 +741,7 @@ func waitDNS(tb testing.TB, what, addr string, q *mdns.Msg, start time.Time, tim
 // them sees the index it read before; the changes after it still count.
 func TestDNSSource_ChangesOfOneEntry(t *testing.T) {
 	tf := newTestFSM(t, "moxxie.test", "10.0.0.0/24")
-	src := newDNSSource(tf.f, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
-	tf.f.OnApply = func(fsm.MessageType, *fsm.Result) {
-		// After each command's transaction, as a DNS read could come.
-		if err := src.refresh(memdb.NewWatchSet()); err != nil {
-			t.Error(err)
-		}
-	}
+	src := readsEveryCommand(t, tf)
 	tf.applyBatch(t,
 		&fsm.AddressAllocateRequest{PrefixID: "p-moxxie.test", IDs: []string{"a"}, DNSName: "a.moxxie.test"},
 		&fsm.ZoneCreateRequest{Zone: fsm.Zone{ID: "other.test"}},
@@ -760,12 +768,7 @@ func TestDNSSource_ChangesOfOneEntry(t *testing.T) {
 // the rest of the entry changes nothing DNS serves and wakes no watch.
 func TestDNSSource_ServesAnEntryWhole(t *testing.T) {
 	tf := newTestFSM(t, "moxxie.test", "10.0.0.0/24")
-	src := newDNSSource(tf.f, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
-	tf.f.OnApply = func(fsm.MessageType, *fsm.Result) {
-		if err := src.refresh(memdb.NewWatchSet()); err != nil {
-			t.Error(err)
-		}
-	}
+	src := readsEveryCommand(t, tf)
 	tf.applyBatch(t,
 		&fsm.AddressAllocateRequest{PrefixID: "p-moxxie.test", IDs: []string{"a"}, DNSName: "a.moxxie.test"},
 		&fsm.AddressAllocateRequest{PrefixID: "p-moxxie.test", IDs: []string{"b"}},
