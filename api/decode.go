@@ -141,6 +141,15 @@ func decodeJSON(body []byte, v any, required bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			// A member named with the wrong case is the first thing to
+			// fix: its value's type is checked against a field it does not
+			// name.
+			if nerr := exactNames(body, reflect.TypeOf(v)); nerr != nil {
+				return nerr
+			}
+		}
 		return decodeError(err, body, reflect.TypeOf(v))
 	}
 	end := dec.InputOffset()

@@ -413,7 +413,7 @@ func TestDecodeErrorsNameNestedFields(t *testing.T) {
 		{`{"ranges":[{"start":1},[1]]}`, "ranges[1]", "must be an object"},
 		{`{"ranges":{"start":1}}`, "ranges", "must be an array"},
 		{`{"note":7}`, "note", "must be a string"},
-		{`{"Ranges":[{"START":"x"}]}`, "ranges[0].start", "must be an integer"},
+		{`{"Ranges":[{"START":"x"}]}`, "ranges", `unknown member "Ranges": did you mean "ranges"? Member names are matched exactly`},
 		{`{"ranges":[{"start":1,"end":2},{"start":1,"start":2,"end":3}]}`, "ranges[1].start", `"start" is given more than once: each member of a JSON object must be unique`},
 		{`{"name":"a","ranges":[{"start":1}],"NAME":"b"}`, "name", `"NAME" is given more than once: each member of a JSON object must be unique`},
 		{`{"by_name":{"x":{"end":1},"x":{"end":2}}}`, "by_name.x", `"x" is given more than once: each member of a JSON object must be unique`},
@@ -469,6 +469,9 @@ func TestExactNames(t *testing.T) {
 		{"POST", "/v1/ipam/prefixes/" + p.ID + "/allocate", `{"\u0043\u004f\u0055\u004e\u0054":2}`, "count", "COUNT"},
 		{"POST", "/v1/ipam/prefixes/" + p.ID + "/allocate", `{"dnſ_name":"a.moxxie.test"}`, "dns_name", "dnſ_name"},
 		{"POST", "/v1/ipam/addresses", `{"address":"10.0.0.9","fallbac\u212a":true}`, "fallback", "fallbac\u212a"},
+		// The name is named first, also when the value has the wrong type.
+		{"POST", "/v1/ipam/prefixes/" + p.ID + "/allocate", `{"COUNT":"2"}`, "count", "COUNT"},
+		{"POST", "/v1/ipam/vlan-groups", `{"name":"g","ranges":[{"first":1,"Last":"9"}]}`, "ranges[0].last", "Last"},
 	} {
 		before := ts.b.applies.Load()
 		e := wantError(t, ts.do(c.method, c.path, c.body), http.StatusBadRequest, CodeInvalidRequest, c.field)

@@ -341,7 +341,7 @@ func (s *server) handlePrefixUpdate(c *call) error {
 	if err := decodePatch(c.body, &req); err != nil {
 		return err
 	}
-	if req == (PrefixUpdateRequest{}) && c.r.Header.Get(headerIdempotencyKey) == "" {
+	if req == (PrefixUpdateRequest{}) && !keyed(c) {
 		// Nothing to change: the prefix as it is, without a write. With
 		// an Idempotency-Key it is written, so that the key is kept
 		// with its request like any other.

@@ -415,7 +415,7 @@ func (s *server) handleAddressUpdate(c *call) error {
 	if err := decodePatch(c.body, &req); err != nil {
 		return err
 	}
-	if req == (AddressUpdateRequest{}) && c.r.Header.Get(headerIdempotencyKey) == "" {
+	if req == (AddressUpdateRequest{}) && !keyed(c) {
 		// Nothing to change: the address as it is, without a write. With
 		// an Idempotency-Key it is written, so that the key is kept
 		// with its request like any other.

@@ -121,7 +121,7 @@ func (s *server) resolvePool(c *call, k *poolKind, ref, field string) (string, e
 		return "", notFoundError(field, k.noun, ref)
 	}
 	if p == nil {
-		if c.r.Header.Get(headerIdempotencyKey) != "" {
+		if keyed(c) {
 			return ref, nil
 		}
 		return "", notFoundError(field, k.noun, ref)
@@ -221,7 +221,7 @@ func poolUpdate(k *poolKind) func(*server, *call) error {
 		if err := decodePatch(c.body, &req); err != nil {
 			return err
 		}
-		if req == (PoolUpdateRequest{}) && c.r.Header.Get(headerIdempotencyKey) == "" {
+		if req == (PoolUpdateRequest{}) && !keyed(c) {
 			// Nothing to change: the pool as it is, without a write. With
 			// an Idempotency-Key it is written, so that the key is kept
 			// with its request like any other.
@@ -476,7 +476,7 @@ func idUpdate(k *poolKind) func(*server, *call) error {
 		if a != nil && !visible(c, a.Tenant) {
 			return notFoundError("id", k.itemNoun, id)
 		}
-		if req == (IDUpdateRequest{}) && c.r.Header.Get(headerIdempotencyKey) == "" {
+		if req == (IDUpdateRequest{}) && !keyed(c) {
 			// Nothing to change: the allocation as it is, without a write.
 			return idGet(k)(s, c)
 		}

@@ -107,7 +107,7 @@ func (s *server) handleZoneUpdate(c *call) error {
 	if err := decodePatch(c.body, &req); err != nil {
 		return err
 	}
-	if req == (ZoneUpdateRequest{}) && c.r.Header.Get(headerIdempotencyKey) == "" {
+	if req == (ZoneUpdateRequest{}) && !keyed(c) {
 		// Nothing to change: the zone as it is, without a write.
 		return s.handleZoneGet(c)
 	}

@@ -813,7 +813,7 @@ func (k *policyKind) existing(c *call, st *fsm.Store) (string, *fsm.StoragePolic
 	switch {
 	case err != nil:
 		return "", nil, err
-	case p == nil && c.r.Header.Get(headerIdempotencyKey) != "":
+	case p == nil && keyed(c):
 		return id, nil, nil
 	case !k.visiblePolicy(c, p):
 		return "", nil, notFoundError("id", k.noun, id)

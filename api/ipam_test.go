@@ -561,6 +561,26 @@ func TestIPAM_AllocateIdempotent(t *testing.T) {
 		}
 		wantError(t, ts.do("PATCH", target, `{"description":"x"}`, "Idempotency-Key", "noop-"+target), 422, CodeIdempotencyMismatch, "Idempotency-Key")
 	}
+	// An empty key is refused on every PATCH that would otherwise answer
+	// without a write, and on a pool that is not there, as on any write.
+	ts.call("POST", "/v1/dns/zones", `{"name":"example.test"}`, 201, nil)
+	ts.call("POST", "/v1/ipam/vlan-groups", `{"name":"lab","ranges":[{"first":100,"last":109}]}`, 201, nil)
+	emptyKey := func(method, target string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, target, strings.NewReader(`{}`))
+		req.Header.Set("Authorization", "Bearer "+ts.secret)
+		req.Header["Idempotency-Key"] = []string{""}
+		rec := httptest.NewRecorder()
+		ts.h.ServeHTTP(rec, req)
+		return rec
+	}
+	before := ts.b.applies.Load()
+	for _, target := range []string{"/v1/ipam/addresses/" + id, "/v1/ipam/prefixes/" + p.ID, "/v1/dns/zones/example.test", "/v1/ipam/vlan-groups/lab", "/v1/ipam/vlan-groups/nope"} {
+		wantError(t, emptyKey("PATCH", target), 400, CodeInvalidRequest, "Idempotency-Key")
+	}
+	wantError(t, emptyKey("POST", "/v1/ipam/vlan-groups/nope/allocate"), 400, CodeInvalidRequest, "Idempotency-Key")
+	if ts.b.applies.Load() != before {
+		t.Errorf("a write with an empty Idempotency-Key was applied")
+	}
 }
 
 func TestIPAM_Quarantine(t *testing.T) {

@@ -47,6 +47,13 @@ func (s *server) writeMeta(c *call) (fsm.WriteMeta, error) {
 	return m, err
 }
 
+// keyed reports whether the request has an Idempotency-Key header, empty
+// or not: a handler that would answer without a write when there is none
+// leaves an empty or repeated one to idempotency, which refuses it.
+func keyed(c *call) bool {
+	return len(c.r.Header.Values(headerIdempotencyKey)) > 0
+}
+
 // idempotency returns the request's Idempotency-Key, checked, and its
 // fingerprint; both are empty when the header is not set. An empty key, or
 // more than one, is refused rather than read as no key or the first.
