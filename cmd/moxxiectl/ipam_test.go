@@ -189,8 +189,13 @@ Updated:      2025-06-01T12:00:00Z
 		t.Errorf("container: %q", got)
 	}
 	_, stderr = f.cli(t, 1, "ipam", "prefix", "allocate", "p2", "--dns-name", "bad_name")
-	if got := oneErrorLine(t, stderr); got != `400 invalid: "bad_name" is not a valid DNS name (field dns_name, request req-7)` {
+	if got := oneErrorLine(t, stderr); got != `400 invalid: "bad_name" is not a valid DNS name (field dns_name, request req-7); check --dns-name` {
 		t.Errorf("dns name: %q", got)
+	}
+	// The field address is set by --ip here: --address is the server's.
+	_, stderr = f.cli(t, 1, "ipam", "prefix", "allocate", "p2", "--ip", "10.9.9.9")
+	if got := oneErrorLine(t, stderr); !strings.HasSuffix(got, "(request req-7); check --ip") {
+		t.Errorf("address: %q", got)
 	}
 	_, stderr, code = runCLI(t, f.env(), "ipam", "prefix", "allocate", "p2", "--count", "0")
 	if code != 2 || !strings.Contains(stderr, "--count must be at least 1") {

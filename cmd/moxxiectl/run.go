@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
+	"github.com/moxxie/moxxie/client"
 	"github.com/spf13/cobra"
 )
 
@@ -43,7 +45,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = errors.New("interrupted")
 	}
-	fmt.Fprintln(stderr, "Error: "+oneLine(err.Error()))
+	msg := "Error: " + oneLine(err.Error())
+	if flag := flagOfField(cmd, err); flag != "" {
+		msg += "; check --" + flag
+	}
+	fmt.Fprintln(stderr, msg)
 	var ue *usageError
 	if errors.As(err, &ue) {
 		if ue.showHelp {
@@ -111,3 +117,26 @@ func group(use, short string, subs ...*cobra.Command) *cobra.Command {
 
 // oneLine folds a message onto one line.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// fieldFlags names the flags whose names are not their API fields'.
+var fieldFlags = map[string]string{"address": "ip", "prefix_length": "length"}
+
+// flagOfField returns the flag of cmd that sets the request field a 400
+// names (dns_name: dns-name), or "" when none does, so that an error in
+// the API's words points at the command line too. A conflict (409) is
+// about the state, not the value given, and gets none. Only cmd's own
+// flags count: --address is the server's on every command.
+func flagOfField(cmd *cobra.Command, err error) string {
+	var ae *client.APIError
+	if cmd == nil || !errors.As(err, &ae) || ae.Field == "" || ae.Status != http.StatusBadRequest {
+		return ""
+	}
+	name, ok := fieldFlags[ae.Field]
+	if !ok {
+		name = strings.ReplaceAll(ae.Field, "_", "-")
+	}
+	if cmd.LocalNonPersistentFlags().Lookup(name) == nil {
+		return ""
+	}
+	return name
+}

@@ -244,9 +244,9 @@ func TestVM_CreateRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--template", "debian-13"}, `400 invalid_request: no template named "debian-13" in the inventory (request <req>)`},
-		{[]string{"--template", "101"}, `400 invalid_request: no template with VMID 101 in the inventory (request <req>)`},
-		{nil, "400 invalid_request: a VM without a template needs a disk size (request <req>)"},
+		{[]string{"--template", "debian-13"}, `400 invalid_request: no template named "debian-13" in the inventory (request <req>); check --template`},
+		{[]string{"--template", "101"}, `400 invalid_request: no template with VMID 101 in the inventory (request <req>); check --template`},
+		{nil, "400 invalid_request: a VM without a template needs a disk size (request <req>); check --disk"},
 		{[]string{"--template", "9000", "--node", "pve3"}, "409 conflict: node pve3 is not online (request <req>)"},
 		{[]string{"--template", "9000", "--memory", "70000"},
 			"409 exhausted: no online node has room for 70000 memory_mib under its capacity policy (the most room is 63488) (request <req>)"},
