@@ -405,6 +405,20 @@ func TestIPAM_Prefixes(t *testing.T) {
 
 // TestIPAM_MustShows is the contract of docs/ipam.md: refusals name the
 // field, and nothing changes.
+// TestIPAM_LinkLocalGateway: an IPv6 prefix keeps a link-local gateway
+// without reserving it; another address outside the prefix is refused.
+func TestIPAM_LinkLocalGateway(t *testing.T) {
+	ts := newLeader(t)
+	ll := ts.createPrefix(`{"prefix":"2001:db8:1::/64","gateway":"FE80::1"}`)
+	var gw testAddresses
+	ts.call("GET", "/v1/ipam/addresses?prefix_id="+ll.ID, "", 200, &gw)
+	if ll.Gateway != "fe80::1" || ll.Utilization.Used != "0" || len(gw.Addresses) != 0 {
+		t.Fatalf("link-local gateway: prefix %+v, addresses %+v", ll, gw.Addresses)
+	}
+	wantError(t, ts.do("POST", "/v1/ipam/prefixes", `{"prefix":"2001:db8:2::/64","gateway":"2001:db8:3::1"}`), 400, CodeInvalidRequest, "gateway")
+	ts.call("DELETE", "/v1/ipam/prefixes/"+ll.ID, "", 200, nil)
+}
+
 func TestIPAM_MustShows(t *testing.T) {
 	ts := newLeader(t)
 	p := ts.createPrefix(`{"prefix":"10.0.0.0/24"}`)

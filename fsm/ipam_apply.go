@@ -390,7 +390,7 @@ func applyPrefixCreate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if err := insert(txn, tablePrefixes, index, &p); err != nil {
 		return nil, err
 	}
-	if p.Gateway != "" {
+	if p.Gateway != "" && !linkLocalGateway(pfx, netip.MustParseAddr(p.Gateway)) {
 		if err := reserveGateway(txn, index, req, &p); err != nil {
 			return nil, err
 		}

@@ -1,6 +1,10 @@
 package fsm
 
-import "github.com/moxxie/moxxie/ipam"
+import (
+	"net/netip"
+
+	"github.com/moxxie/moxxie/ipam"
+)
 
 // IPAM and DNS zone commands. Each has a Validate method that fills in
 // defaults and checks everything that does not depend on the state; the
@@ -40,6 +44,14 @@ type PrefixCreateRequest struct {
 
 // Type returns PrefixCreateType.
 func (*PrefixCreateRequest) Type() MessageType { return PrefixCreateType }
+
+// needsRules is set when the gateway is an IPv6 link-local one, which
+// earlier versions refuse as outside the prefix.
+func (r *PrefixCreateRequest) needsRules() bool {
+	pfx, err1 := netip.ParsePrefix(r.Prefix.Prefix)
+	gw, err2 := netip.ParseAddr(r.Prefix.Gateway)
+	return err1 == nil && err2 == nil && linkLocalGateway(pfx, gw)
+}
 
 // PrefixUpdateRequest changes the descriptive fields of a prefix; nil
 // fields are left alone.

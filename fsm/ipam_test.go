@@ -803,6 +803,46 @@ func TestIPAM_VRFsAndZones(t *testing.T) {
 	}
 }
 
+// TestIPAM_LinkLocalGateway: an IPv6 prefix takes a link-local gateway
+// (fe80::/10), as routers announce themselves, without reserving it; the
+// command carries a mark, since earlier versions refuse such a gateway.
+func TestIPAM_LinkLocalGateway(t *testing.T) {
+	x := newIPAM(t)
+	create := &PrefixCreateRequest{Prefix: Prefix{ID: "p6", Prefix: "2001:db8:1::/64", Gateway: "FE80::1"}, GatewayID: "gw6"}
+	if b := mustEncode(t, create); len(b) < 3 || b[1] != binaryMarker || b[2] != markedMsgpack {
+		t.Fatalf("a link-local gateway is not marked: % x", b[:min(len(b), 3)])
+	}
+	p := x.ok(create).(*PrefixView)
+	if p.Gateway != "fe80::1" || p.Utilization.Used != "0" {
+		t.Fatalf("prefix %+v, utilization %+v", p.Prefix, p.Utilization)
+	}
+	if _, a, _ := x.f.State().Address(nil, "gw6"); a != nil {
+		t.Fatalf("the link-local gateway was reserved: %+v", a)
+	}
+	if got := x.alloc("p6", 1); got[0] != "2001:db8:1::1" {
+		t.Fatalf("first allocation %v", got)
+	}
+	// Inside a link-local prefix the gateway is one of its addresses.
+	ll := &PrefixCreateRequest{Prefix: Prefix{ID: "ll", Prefix: "fe80::/64", Gateway: "fe80::1"}, GatewayID: "gwll"}
+	if b := mustEncode(t, ll); b[1] == binaryMarker {
+		t.Fatalf("a gateway inside its prefix is marked")
+	}
+	x.ok(ll)
+	if _, a, _ := x.f.State().Address(nil, "gwll"); a == nil || a.Address != "fe80::1" {
+		t.Fatalf("the gateway of fe80::/64 was not reserved: %+v", a)
+	}
+	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "q", Prefix: "2001:db8:2::/64", Gateway: "2001:db8:3::1"}, GatewayID: "g"}, ipam.ErrOutside, "gateway", "")
+	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "q", Prefix: "2001:db8:2::/64", Gateway: "fe80::1%eth0"}, GatewayID: "g"}, ipam.ErrZone, "gateway", "")
+	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "q", Prefix: "10.0.0.0/24", Gateway: "fe80::1"}, GatewayID: "g"}, ipam.ErrFamily, "gateway", "")
+	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "q", Prefix: "2001:db8:2::/64", Gateway: "fec0::1"}, GatewayID: "g"}, ipam.ErrOutside, "gateway", "")
+	requireSameDump(t, x.f, testSnapshotRestore(t, x.f))
+	_, addrs, _ := x.f.State().Addresses(nil, AddressFilter{PrefixID: "p6"})
+	for _, a := range addrs {
+		x.ok(&AddressReleaseRequest{ID: a.ID, Force: true})
+	}
+	x.ok(&PrefixDeleteRequest{ID: "p6"})
+}
+
 func TestIPAM_PrefixValidation(t *testing.T) {
 	cases := []struct {
 		name  string

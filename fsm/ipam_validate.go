@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -183,13 +184,15 @@ func (r *PrefixCreateRequest) Validate() error {
 		if err != nil {
 			return fieldErr("gateway", err)
 		}
-		sp := ipam.AddrSpace(pfx, p.IsPool)
-		if _, err := sp.KeyOf(gw); err != nil {
-			return fieldErr("gateway", err)
-		}
 		p.Gateway = gw.String()
-		if err := checkID("gateway_id", r.GatewayID); err != nil {
-			return err
+		if !linkLocalGateway(pfx, gw) {
+			sp := ipam.AddrSpace(pfx, p.IsPool)
+			if _, err := sp.KeyOf(gw); err != nil {
+				return fieldErr("gateway", err)
+			}
+			if err := checkID("gateway_id", r.GatewayID); err != nil {
+				return err
+			}
 		}
 	}
 	if err := checkTenantProject(p.Tenant, p.Project); err != nil {
@@ -588,4 +591,12 @@ func distinctIDs(ids []string) error {
 		seen[id] = true
 	}
 	return nil
+}
+
+// linkLocalGateway reports whether gw is an IPv6 link-local gateway
+// (fe80::/10) of the IPv6 prefix pfx outside it, as routers announce
+// themselves: it is kept as the prefix's gateway but not reserved, since
+// it is no address of the prefix.
+func linkLocalGateway(pfx netip.Prefix, gw netip.Addr) bool {
+	return pfx.Addr().Is6() && gw.Is6() && gw.IsLinkLocalUnicast() && !pfx.Contains(gw)
 }
