@@ -83,7 +83,7 @@ func (m *Moxxie) fastAnswer(p, out, name []byte) ([]byte, bool) {
 		return nil, false
 	}
 	qtype := binary.BigEndian.Uint16(p[off:])
-	if qtype == dns.TypeANY || qtype == dns.TypeAXFR || qtype == dns.TypeIXFR || binary.BigEndian.Uint16(p[off+2:]) != dns.ClassINET {
+	if qtype == dns.TypeANY || qtype == dns.TypeAXFR || qtype == dns.TypeIXFR || metaType(qtype) || binary.BigEndian.Uint16(p[off+2:]) != dns.ClassINET {
 		return nil, false
 	}
 	qend := off + 4
@@ -147,7 +147,8 @@ func (m *Moxxie) fastAnswer(p, out, name []byte) ([]byte, bool) {
 	}
 	m.metrics.count(qtype, rcode)
 	out = append(out[:0], p[:qend]...)
-	return appendResponse(out, id, bits&0x0100 != 0, bits&0x0010 != 0, rcode, ancount, nscount, sections, opt, do), true
+	flags := responseFlags(bits&0x0100 != 0, bits&0x0010 != 0, m.recurses(), rcode)
+	return appendResponse(out, id, flags, ancount, nscount, sections, opt, do), true
 }
 
 // fastUDP serves UDP queries for a Moxxie on sockets of its own, read in a
@@ -241,10 +242,6 @@ func (f *fastUDP) slow(conn *net.UDPConn, pkt []byte, addr netip.AddrPort) {
 		reject(w, h, dns.RcodeFormatError)
 		return
 	}
-	if r.Question[0].Qclass != dns.ClassINET {
-		writeError(w, r, dns.RcodeRefused)
-		return
-	}
 	if resp, err := edns.Version(r); err != nil {
 		// CoreDNS's BADVERS answer advertises a UDP size of 0.
 		resp.IsEdns0().SetUDPSize(udpSize)
@@ -328,7 +325,14 @@ func (w *udpWriter) TsigStatus() error    { return nil }
 func (w *udpWriter) TsigTimersOnly(bool)  {}
 func (w *udpWriter) Hijack()              {}
 
+// WriteMsg writes m, whose OPT record advertises the plugin's UDP size as
+// the fast path's answers do: CoreDNS's writer copies the client's, which
+// is the limit the answer was cut to, not the server's own (RFC 6891,
+// 6.2.3).
 func (w *udpWriter) WriteMsg(m *dns.Msg) error {
+	if o := m.IsEdns0(); o != nil && m.Rcode != dns.RcodeBadVers {
+		o.SetUDPSize(udpSize)
+	}
 	b, err := m.Pack()
 	if err != nil {
 		return err

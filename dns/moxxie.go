@@ -48,18 +48,22 @@ func (m *Moxxie) Name() string { return pluginName }
 
 // ServeDNS implements plugin.Handler.
 func (m *Moxxie) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	var qtype uint16
+	if len(r.Question) > 0 {
+		qtype = r.Question[0].Qtype
+	}
 	if rcode, bad := refuse(r); bad {
-		var qtype uint16
-		if len(r.Question) > 0 {
-			qtype = r.Question[0].Qtype
-		}
 		m.metrics.count(qtype, rcode)
-		return rcode, nil
+		return dns.RcodeSuccess, m.writeRcode(w, r, rcode)
+	}
+	if r.IsTsig() != nil {
+		m.metrics.count(qtype, dns.RcodeNotAuth)
+		return dns.RcodeSuccess, writeBadKey(w, r)
 	}
 	if !m.ready.Load() {
 		return m.notReady(w, r)
 	}
-	if len(r.Question) == 0 || r.Question[0].Qclass != dns.ClassINET {
+	if len(r.Question) == 0 {
 		return m.pass(ctx, w, r)
 	}
 	q := r.Question[0]
@@ -73,24 +77,20 @@ func (m *Moxxie) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	case !exists && m.Fall.Through(qname):
 		return m.pass(ctx, w, r)
 	}
-	if r.Opcode != dns.OpcodeQuery {
-		m.metrics.count(q.Qtype, dns.RcodeNotImplemented)
-		return dns.RcodeNotImplemented, nil
-	}
 
 	if a != nil {
 		m.metrics.count(q.Qtype, dns.RcodeSuccess)
 		if a.wire != nil {
-			if done, err := writeWire(w, r, dns.RcodeSuccess, a.count, 0, a.qlen, a.wire); done {
+			if done, err := m.writeWire(w, r, dns.RcodeSuccess, a.count, 0, a.qlen, a.wire); done {
 				return dns.RcodeSuccess, err
 			}
 		}
-		return dns.RcodeSuccess, writeMsg(w, r, dns.RcodeSuccess, a.rrs, nil)
+		return dns.RcodeSuccess, m.writeMsg(w, r, dns.RcodeSuccess, a.rrs, nil)
 	}
 	if q.Qtype == dns.TypeANY && exists {
 		if rrs := ix.rrsets(qname); len(rrs) > 0 {
 			m.metrics.count(q.Qtype, dns.RcodeSuccess)
-			return dns.RcodeSuccess, writeMsg(w, r, dns.RcodeSuccess, rrs, nil)
+			return dns.RcodeSuccess, m.writeMsg(w, r, dns.RcodeSuccess, rrs, nil)
 		}
 	}
 
@@ -102,18 +102,33 @@ func (m *Moxxie) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	}
 	m.metrics.count(q.Qtype, rcode)
 	if z.negWire != nil {
-		if done, err := writeWire(w, r, rcode, 0, 1, 0, z.negWire); done {
+		if done, err := m.writeWire(w, r, rcode, 0, 1, 0, z.negWire); done {
 			return rcode, err
 		}
 	}
-	return rcode, writeMsg(w, r, rcode, nil, z.neg)
+	return rcode, m.writeMsg(w, r, rcode, nil, z.neg)
 }
 
+// recurses reports whether the server offers recursion: a plugin after
+// this one (forward) resolves the names outside its zones. Every answer
+// then says so (RA), its own included, as a resolver's do: clients such
+// as BIND's host and the BSDs' nslookup drop an answer to a recursive
+// query without it.
+func (m *Moxxie) recurses() bool { return m.Next != nil }
+
 // refuse returns the response code of a query no server should answer
-// and no plugin after this one should get: FORMERR for more than one OPT
-// record, or one whose owner is not the root (RFC 6891, 6.1.1), REFUSED for a zone transfer (AXFR, IXFR),
-// which Moxxie does not offer: every server has the records from the
-// cluster.
+// and no plugin after this one should get:
+//   - FORMERR for more than one OPT record, or one whose owner is not the
+//     root (RFC 6891, 6.1.1), and for a question of a type that is never
+//     asked for: 0, OPT or TSIG (RFC 6895, 3.1);
+//   - NOTIMP for an opcode other than QUERY (NOTIFY and UPDATE are for a
+//     zone's primary, which Moxxie has none of), and for the question
+//     types TKEY, MAILB and MAILA, which it does not offer;
+//   - REFUSED for a zone transfer (AXFR, IXFR), which Moxxie does not
+//     offer either: every server has the records from the cluster; and for
+//     a class other than IN, whose names are not the zones' (RFC 1035,
+//     3.2.4), whichever the name: CoreDNS would pass them on to forward
+//     once it is loaded.
 func refuse(r *dns.Msg) (int, bool) {
 	opts := 0
 	for _, rr := range r.Extra {
@@ -121,13 +136,66 @@ func refuse(r *dns.Msg) (int, bool) {
 			opts++
 		}
 	}
-	switch {
-	case opts > 1 || opts == 1 && r.IsEdns0().Hdr.Name != ".":
+	if opts > 1 || opts == 1 && r.IsEdns0().Hdr.Name != "." {
 		return dns.RcodeFormatError, true
-	case len(r.Question) > 0 && (r.Question[0].Qtype == dns.TypeAXFR || r.Question[0].Qtype == dns.TypeIXFR):
+	}
+	if r.Opcode != dns.OpcodeQuery {
+		return dns.RcodeNotImplemented, true
+	}
+	if len(r.Question) == 0 {
+		return 0, false
+	}
+	switch q := r.Question[0]; {
+	case q.Qtype == 0 || q.Qtype == dns.TypeOPT || q.Qtype == dns.TypeTSIG:
+		return dns.RcodeFormatError, true
+	case metaType(q.Qtype):
+		return dns.RcodeNotImplemented, true
+	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR, q.Qclass != dns.ClassINET:
 		return dns.RcodeRefused, true
 	}
 	return 0, false
+}
+
+// metaType reports whether qtype is a type no record has and refuse
+// answers itself: 0, OPT, TSIG, TKEY, MAILB or MAILA.
+func metaType(qtype uint16) bool {
+	switch qtype {
+	case 0, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeMAILB, dns.TypeMAILA:
+		return true
+	}
+	return false
+}
+
+// writeRcode answers r with rcode alone, written here rather than left
+// to CoreDNS so that it says whether the server recurses (RA) as its other
+// answers do. A FORMERR carries no OPT record: the query's may be what is
+// wrong.
+func (m *Moxxie) writeRcode(w dns.ResponseWriter, r *dns.Msg, rcode int) error {
+	a := new(dns.Msg)
+	a.SetRcode(r, rcode)
+	a.RecursionAvailable = m.recurses()
+	if o := r.IsEdns0(); o != nil && rcode != dns.RcodeFormatError {
+		a.SetEdns0(udpSize, o.Do())
+	}
+	return w.WriteMsg(a)
+}
+
+// writeBadKey answers r, signed with a transaction signature (TSIG),
+// NOTAUTH with the TSIG error BADKEY, unsigned: Moxxie has no keys (RFC
+// 8945, 5.2.2).
+func writeBadKey(w dns.ResponseWriter, r *dns.Msg) error {
+	t := r.IsTsig()
+	a := new(dns.Msg)
+	a.SetRcode(r, dns.RcodeNotAuth)
+	if o := r.IsEdns0(); o != nil {
+		a.SetEdns0(udpSize, o.Do())
+	}
+	a.Extra = append(a.Extra, &dns.TSIG{
+		Hdr:       dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
+		Algorithm: t.Algorithm, TimeSigned: t.TimeSigned, Fudge: t.Fudge,
+		OrigId: r.Id, Error: dns.RcodeBadKey,
+	})
+	return w.WriteMsg(a)
 }
 
 // notReady answers r SERVFAIL while the answers are not current, with the
@@ -206,14 +274,15 @@ func (w *rcodeWriter) Write(b []byte) (int, error) {
 
 // writeMsg writes an authoritative response to r built as a dns.Msg, which
 // CoreDNS's writer truncates to fit the client's buffer.
-func writeMsg(w dns.ResponseWriter, r *dns.Msg, rcode int, answer, ns []dns.RR) error {
-	m := new(dns.Msg)
-	m.SetRcode(r, rcode)
-	m.Authoritative = true
-	m.Compress = true
-	m.Answer = echoCase(r.Question[0].Name, answer)
-	m.Ns = ns
-	return w.WriteMsg(m)
+func (m *Moxxie) writeMsg(w dns.ResponseWriter, r *dns.Msg, rcode int, answer, ns []dns.RR) error {
+	a := new(dns.Msg)
+	a.SetRcode(r, rcode)
+	a.Authoritative = true
+	a.RecursionAvailable = m.recurses()
+	a.Compress = true
+	a.Answer = echoCase(r.Question[0].Name, answer)
+	a.Ns = ns
+	return w.WriteMsg(a)
 }
 
 // echoCase returns answer with every owner name that is qname but for case

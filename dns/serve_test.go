@@ -88,9 +88,14 @@ func TestServeEndToEnd(t *testing.T) {
 				continue
 			}
 			// Its own answers are authoritative; what it forwards is not,
-			// though the upstream's is, and says recursion is available.
-			if forwarded := tt.answer == "192.0.2.1" || tt.answer == "192.0.2.2"; resp.Authoritative == forwarded || resp.RecursionAvailable != forwarded {
-				t.Errorf("%s: %s: AA %v RA %v, want AA %v RA %v", network, tt.name, resp.Authoritative, resp.RecursionAvailable, !forwarded, forwarded)
+			// though the upstream's is. A server that forwards offers
+			// recursion, in every answer.
+			if forwarded := tt.answer == "192.0.2.1" || tt.answer == "192.0.2.2"; resp.Authoritative == forwarded || !resp.RecursionAvailable {
+				t.Errorf("%s: %s: AA %v RA %v, want AA %v RA true", network, tt.name, resp.Authoritative, resp.RecursionAvailable, !forwarded)
+			}
+			// One that does not forward offers none.
+			if up := query(t, network, upstream.Addr(), "www.example.org.", dns.TypeA); !up.Authoritative || up.RecursionAvailable {
+				t.Errorf("%s: the upstream's own answer: AA %v RA %v, want AA true RA false", network, up.Authoritative, up.RecursionAvailable)
 			}
 			if tt.answer == "" {
 				if len(resp.Answer) != 0 || len(resp.Ns) != 1 || resp.Ns[0].Header().Rrtype != dns.TypeSOA {
@@ -472,35 +477,7 @@ func TestServeForwardHidesHops(t *testing.T) {
 // sent there.
 func TestServeMalformed(t *testing.T) {
 	s := startServer(t, ServerConfig{Source: NewStaticSource(testRecords()), Sockets: 2})
-	raw := func(network string, p []byte) *dns.Msg {
-		t.Helper()
-		conn, err := net.Dial(network, s.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if network == "tcp" {
-			p = append([]byte{byte(len(p) >> 8), byte(len(p))}, p...)
-		}
-		if _, err := conn.Write(p); err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		buf := make([]byte, 65536)
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("no answer over %s: %v", network, err)
-		}
-		if network == "tcp" {
-			buf, n = buf[2:], n-2
-		}
-		m := new(dns.Msg)
-		if err := m.Unpack(buf[:n]); err != nil {
-			// A bare header: the rcode is all there is.
-			m.MsgHdr.Rcode = int(buf[3] & 0xf)
-		}
-		return m
-	}
+	raw := func(network string, p []byte) *dns.Msg { return rawQuery(t, network, s.Addr(), p) }
 	pack := func(edit func(*dns.Msg)) []byte { return packQuery(t, edit) }
 	noTypeClass := pack(func(*dns.Msg) {})
 	noTypeClass = noTypeClass[:len(noTypeClass)-4]
@@ -540,6 +517,104 @@ func TestServeMalformed(t *testing.T) {
 	// The server still answers.
 	if resp := query(t, "udp", s.Addr(), "web.moxxie.test.", dns.TypeA); resp.Rcode != dns.RcodeSuccess {
 		t.Errorf("after the malformed queries: %s", resp)
+	}
+}
+
+// rawQuery sends the packed query p to addr over network ("udp" or
+// "tcp") and returns the answer; of one that does not unpack, the header's
+// rcode alone.
+func rawQuery(t *testing.T, network, addr string, p []byte) *dns.Msg {
+	t.Helper()
+	conn, err := net.Dial(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if network == "tcp" {
+		p = append([]byte{byte(len(p) >> 8), byte(len(p))}, p...)
+	}
+	if _, err := conn.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 65536)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("no answer over %s: %v", network, err)
+	}
+	if network == "tcp" {
+		buf, n = buf[2:], n-2
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(buf[:n]); err != nil {
+		// A bare header: the rcode is all there is.
+		m.MsgHdr.Rcode = int(buf[3] & 0xf)
+	}
+	return m
+}
+
+// TestServeNotPassedOn sends a server that forwards, over UDP and TCP,
+// queries no server should pass to its upstream: of another class than
+// IN, of types that are no records' or that it does not offer, of another
+// opcode than QUERY, or signed with a key it does not have. It answers
+// them itself, the same way over both, whether the name is its own or
+// not.
+func TestServeNotPassedOn(t *testing.T) {
+	upstream := startServer(t, ServerConfig{Source: NewStaticSource(&Records{
+		Zones:   []Zone{{Name: "example.org."}, {Name: "moxxie.test."}, {Name: "bind."}},
+		Records: []Record{{Name: "www.example.org.", Type: TypeA, Value: "192.0.2.1"}, {Name: "web.moxxie.test.", Type: TypeA, Value: "192.0.2.2"}},
+	})})
+	s := startServer(t, ServerConfig{Source: NewStaticSource(testRecords()), Forward: []string{upstream.Addr()}, Sockets: 2})
+	for _, name := range []string{"web.moxxie.test.", "www.example.org."} {
+		q := func(edit func(*dns.Msg)) []byte {
+			return packQuery(t, func(m *dns.Msg) { m.Question[0].Name = name; edit(m) })
+		}
+		tests := []struct {
+			what  string
+			p     []byte
+			rcode int
+		}{
+			{"class ANY", q(func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassANY }), dns.RcodeRefused},
+			{"class CH", q(func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS }), dns.RcodeRefused},
+			{"NOTIFY", q(func(m *dns.Msg) { m.Opcode, m.Question[0].Qtype = dns.OpcodeNotify, dns.TypeSOA }), dns.RcodeNotImplemented},
+			{"UPDATE", q(func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }), dns.RcodeNotImplemented},
+			{"type 0", q(func(m *dns.Msg) { m.Question[0].Qtype = 0 }), dns.RcodeFormatError},
+			{"type OPT", q(func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeOPT }), dns.RcodeFormatError},
+			{"type TSIG", q(func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeTSIG }), dns.RcodeFormatError},
+			{"type TKEY", q(func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeTKEY }), dns.RcodeNotImplemented},
+			{"type MAILA", q(func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeMAILA }), dns.RcodeNotImplemented},
+			{"type MAILB", q(func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeMAILB }), dns.RcodeNotImplemented},
+			{"TSIG", q(func(m *dns.Msg) { m.SetEdns0(1232, false).SetTsig("k1.", dns.HmacSHA256, 300, 1700000000) }), dns.RcodeNotAuth},
+		}
+		for _, tt := range tests {
+			for _, network := range []string{"udp", "tcp"} {
+				got := rawQuery(t, network, s.Addr(), tt.p)
+				if got.Rcode != tt.rcode || len(got.Answer) > 0 || len(got.Ns) > 0 {
+					t.Errorf("%s %s over %s: %s, want %s", name, tt.what, network, got, dns.RcodeToString[tt.rcode])
+				}
+				if tt.rcode != dns.RcodeNotAuth {
+					continue
+				}
+				// Unsigned, with the TSIG error BADKEY (RFC 8945, 5.2.2).
+				if sig := got.IsTsig(); sig == nil || sig.Error != dns.RcodeBadKey || sig.MAC != "" || sig.Hdr.Name != "k1." {
+					t.Errorf("%s TSIG over %s: %v, want an unsigned TSIG with BADKEY", name, network, sig)
+				}
+			}
+		}
+	}
+	// Its own answers, and the error answers of the UDP fast path's
+	// sockets, advertise its UDP size, whatever the client's.
+	for _, size := range []uint16{100, 512, 4096} {
+		for _, p := range [][]byte{
+			packQuery(t, func(m *dns.Msg) { m.SetEdns0(size, false) }),
+			packQuery(t, func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeANY; m.SetEdns0(size, false) }),
+			packQuery(t, func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS; m.SetEdns0(size, false) }),
+		} {
+			got := rawQuery(t, "udp", s.Addr(), p)
+			if o := got.IsEdns0(); o == nil || o.UDPSize() != udpSize || !got.RecursionAvailable {
+				t.Errorf("EDNS %d: %s, want UDP size %d and RA", size, got, udpSize)
+			}
+		}
 	}
 }
 

@@ -35,7 +35,7 @@ var bufPool = sync.Pool{New: func() any {
 // from the start of the message. writeWire returns false without writing
 // when it does not, or when the response does not fit the client's buffer:
 // the caller then builds the response as a dns.Msg.
-func writeWire(w dns.ResponseWriter, r *dns.Msg, rcode int, ancount, nscount uint16, qlen int, sections []byte) (bool, error) {
+func (m *Moxxie) writeWire(w dns.ResponseWriter, r *dns.Msg, rcode int, ancount, nscount uint16, qlen int, sections []byte) (bool, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	need := headerLen + maxNameLen + 4 + len(sections) + optLen
@@ -70,38 +70,48 @@ func writeWire(w dns.ResponseWriter, r *dns.Msg, rcode int, ancount, nscount uin
 	binary.BigEndian.PutUint16(b[off:], q.Qtype)
 	binary.BigEndian.PutUint16(b[off+2:], q.Qclass)
 	off += 4
-	b = appendResponse(b[:off], r.Id, r.RecursionDesired, r.CheckingDisabled, rcode, ancount, nscount, sections, opt != nil, opt != nil && opt.Do())
+	flags := responseFlags(r.RecursionDesired, r.CheckingDisabled, m.recurses(), rcode)
+	b = appendResponse(b[:off], r.Id, flags, ancount, nscount, sections, opt != nil, opt != nil && opt.Do())
 	_, err = w.Write(b)
 	return true, err
 }
 
+// responseFlags returns the header flags of an authoritative response
+// with rcode: QR, opcode QUERY, AA, the RD and CD bits of the query, and
+// RA when the server recurses (ra: it forwards what is not its own).
+func responseFlags(rd, cd, ra bool, rcode int) uint16 {
+	flags := uint16(1<<15) | 1<<10 | uint16(rcode&0xf)
+	if rd {
+		flags |= 1 << 8
+	}
+	if ra {
+		flags |= 1 << 7
+	}
+	if cd {
+		flags |= 1 << 4
+	}
+	return flags
+}
+
 // appendResponse completes a response whose question is already in b,
-// after 12 bytes left for the header: it writes the header (ID, the RD and
-// CD bits of the query, AA and rcode), appends the sections and, when the
-// query had one, an OPT record advertising udpSize with the query's DO bit.
-func appendResponse(b []byte, id uint16, rd, cd bool, rcode int, ancount, nscount uint16, sections []byte, opt, do bool) []byte {
+// after 12 bytes left for the header: it writes the header (ID and flags),
+// appends the sections and, when the query had one, an OPT record
+// advertising udpSize with the query's DO bit.
+func appendResponse(b []byte, id, flags, ancount, nscount uint16, sections []byte, opt, do bool) []byte {
 	b = append(b, sections...)
 	var arcount uint16
 	if opt {
 		arcount = 1
-		var flags byte
+		var optFlags byte
 		if do {
-			flags = 0x80 // RFC 3225: the DO bit is copied to the response
+			optFlags = 0x80 // RFC 3225: the DO bit is copied to the response
 		}
 		b = append(b,
 			0,                    // the root name
 			0, byte(dns.TypeOPT), // type
 			udpSize>>8, udpSize&0xff, // payload size
-			0, 0, flags, 0, // extended rcode, version, flags
+			0, 0, optFlags, 0, // extended rcode, version, flags
 			0, 0) // no options
-	}
-	// QR, opcode QUERY, AA, RD and CD copied, the rcode.
-	flags := uint16(1<<15) | 1<<10 | uint16(rcode&0xf)
-	if rd {
-		flags |= 1 << 8
-	}
-	if cd {
-		flags |= 1 << 4
 	}
 	binary.BigEndian.PutUint16(b[0:], id)
 	binary.BigEndian.PutUint16(b[2:], flags)
