@@ -85,6 +85,9 @@ func (s *server) handleZoneCreate(c *call) error {
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
+	if special := specialZone(cmd.Zone.ID); special != "" {
+		return invalid("name", "%s is a special-use name (RFC 6761): resolvers answer %s themselves, never from a server", cmd.Zone.ID, special)
+	}
 	if len(cmd.Zone.ID) > maxZoneNameLen {
 		return invalid("name", "a zone name may have at most %d characters (this one has %d), so that its SOA's mailbox hostmaster.NAME fits in a DNS name", maxZoneNameLen, len(cmd.Zone.ID))
 	}
@@ -93,6 +96,18 @@ func (s *server) handleZoneCreate(c *call) error {
 		return err
 	}
 	return s.apply(c, cmd, http.StatusCreated, nil)
+}
+
+// specialZone returns the special-use domain (RFC 6761) that the zone
+// name is or lies under, or "": localhost, whose names are the loopback,
+// and invalid, which has none.
+func specialZone(name string) string {
+	for _, d := range []string{"localhost", "invalid"} {
+		if name == d || strings.HasSuffix(name, "."+d) {
+			return d
+		}
+	}
+	return ""
 }
 
 // handleZoneUpdate changes a forward DNS zone's TTL or description; the

@@ -1091,6 +1091,11 @@ func TestIPAM_Zones(t *testing.T) {
 	ts.refused("POST", "/v1/dns/zones", `{"name":"zero.test","ttl":0}`, 400, CodeInvalidRequest, "ttl", true)
 	ts.refused("POST", "/v1/dns/zones", `{"name":"bad_zone.test"}`, 400, CodeInvalidRequest, "name", true)
 	ts.refused("POST", "/v1/dns/zones", `{"name":"0.10.in-addr.arpa"}`, 400, CodeInvalidRequest, "name", true)
+	for _, special := range []string{"localhost", "Dev.LocalHost.", "invalid", "x.invalid"} {
+		if msg := ts.refused("POST", "/v1/dns/zones", `{"name":"`+special+`"}`, 400, CodeInvalidRequest, "name", true); !strings.Contains(msg, "RFC 6761") {
+			t.Errorf("%s: %q", special, msg)
+		}
+	}
 	ts.refused("POST", "/v1/dns/zones", `{"name":"x.test","ttl":86401}`, 400, CodeInvalidRequest, "ttl", true)
 	ts.refused("POST", "/v1/dns/zones", `{"name":"x.test","ttl":-1}`, 400, CodeInvalidRequest, "ttl", true)
 	// Names up to 242 characters, so that the SOA's hostmaster.NAME fits
