@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -63,7 +64,27 @@ type FSM struct {
 	// OnApply, when set, is called after each applied command with its type
 	// and result; metrics hook in here. It must not block.
 	OnApply func(t MessageType, r *Result)
+
+	// Halt, when set, is called instead of a panic when the state must not
+	// take an entry: it would apply it, and those after it, otherwise than
+	// the other servers (ErrLineage). It must not return (tests end the
+	// goroutine that applies); a panic halts the server.
+	Halt func(reason string)
 }
+
+// halt stops the server at an entry its state must not take.
+func (f *FSM) halt(reason string) {
+	if f.Halt != nil {
+		f.Halt(reason)
+	}
+	panic(reason)
+}
+
+// haltError is what an apply function returns for an entry on which the
+// server must halt (FSM.Halt).
+type haltError struct{ reason string }
+
+func (e *haltError) Error() string { return e.reason }
 
 // New returns an FSM with an empty store.
 func New() *FSM {
@@ -332,6 +353,10 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command, rec *Idempoten
 		f.idem.flush(txn)
 	}
 	v, err := info.apply(txn, index, cmd)
+	var h *haltError
+	if errors.As(err, &h) {
+		f.halt(h.reason)
+	}
 	if err != nil {
 		return &Result{Err: err}
 	}

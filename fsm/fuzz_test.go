@@ -82,6 +82,13 @@ func data0(b []byte) byte {
 	return b[0]
 }
 
+// foreignLineage reports whether cmd is a lineage check of another
+// lineage than the state's, on which Apply halts the server by design.
+func foreignLineage(cmd Command, st *Store) bool {
+	c, ok := cmd.(*LineageCheckRequest)
+	return ok && c.Lineage != st.Lineage()
+}
+
 // corruptBatch reports whether data is a batch holding an entry that
 // neither decodes nor may be skipped: a corrupt log, on which Apply halts
 // the server by design.
@@ -119,7 +126,14 @@ func FuzzApply(f *testing.F) {
 		}
 		a := New()
 		next := populate(t, a)
+		foreign := foreignLineage(cmd, a.State())
 		resp, panicked := applyRecover(a, next, data)
+		if foreign {
+			if !panicked {
+				t.Fatalf("a lineage check of another lineage applied: %s", responseString(resp))
+			}
+			return
+		}
 		if corruptBatch(cmd) {
 			if !panicked {
 				t.Fatalf("a batch with a corrupt entry applied: %s", responseString(resp))

@@ -375,6 +375,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		ZoneUpdateType:     &ZoneUpdateRequest{WriteMeta: meta(80), ID: "moxxie.test", TTL: ptr(uint32(300)), Description: str("d")},
 		DNSSerialMarkType:  &DNSSerialMarkRequest{WriteMeta: meta(81)},
 		DRRunRetryType:     &DRRunRetryRequest{WriteMeta: meta(82), Plan: "web"},
+		LineageCheckType:   &LineageCheckRequest{WriteMeta: meta(83), Lineage: 9},
 	}
 }
 

@@ -113,6 +113,7 @@ func init() {
 	register(ZoneUpdateType, "zone_update", func() Command { return new(ZoneUpdateRequest) }, validated(applyZoneUpdate))
 	register(DNSSerialMarkType, "dns_serial_mark", func() Command { return new(DNSSerialMarkRequest) }, applyDNSSerialMark)
 	register(DRRunRetryType, "dr_run_retry", func() Command { return new(DRRunRetryRequest) }, applyDRRunRetry)
+	register(LineageCheckType, "lineage_check", func() Command { return new(LineageCheckRequest) }, applyLineageCheck)
 	// BatchType is dispatched by Apply itself; its entry exists for decoding.
 	register(BatchType, "batch", func() Command { return new(BatchRequest) }, nil)
 }

@@ -145,6 +145,7 @@ var messageTypeConsts = map[string]MessageType{
 	"ZoneUpdateType":           ZoneUpdateType,
 	"DNSSerialMarkType":        DNSSerialMarkType,
 	"DRRunRetryType":           DRRunRetryType,
+	"LineageCheckType":         LineageCheckType,
 	"DRIsolationType":          DRIsolationType,
 }
 

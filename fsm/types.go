@@ -118,6 +118,9 @@ const (
 	// DRRunRetryType has no IgnoreUnknownTypeFlag: a server that skipped
 	// it would keep the failover failed that the others run again.
 	DRRunRetryType MessageType = 82
+	// LineageCheckType carries IgnoreUnknownTypeFlag: a server of an
+	// older version skips the check, as it did without one.
+	LineageCheckType MessageType = 83 | IgnoreUnknownTypeFlag
 )
 
 // IgnoreUnknownTypeFlag marks a message type that an older server which does

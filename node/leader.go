@@ -86,6 +86,12 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	// The first command of the term tells every server the lineage of the
+	// leader's state; one whose state has another halts on it (a restore
+	// that reached it alone: fsm.LineageCheckRequest). Writes wait for it.
+	if !s.checkLineage(stop) {
+		return
+	}
 	s.consistentReady.Store(true)
 	var loops sync.WaitGroup
 	defer loops.Wait()
@@ -260,5 +266,32 @@ func (s *Server) kickSync() {
 	select {
 	case s.syncKick <- struct{}{}:
 	default:
+	}
+}
+
+// checkLineage commits a lineage check of the leader's state, trying again
+// until it commits or stop closes; it reports whether it committed.
+func (s *Server) checkLineage(stop chan struct{}) bool {
+	buf, err := fsm.Encode(&fsm.LineageCheckRequest{
+		WriteMeta: fsm.WriteMeta{Now: s.now().UnixNano()},
+		Lineage:   s.State().Lineage(),
+	})
+	if err != nil {
+		s.logger.Error("encoding the lineage check", "err", err)
+		return false
+	}
+	for {
+		done, err := awaitFuture(stop, s.raft.Apply(buf, time.Minute))
+		if !done {
+			return false
+		}
+		if err == nil {
+			return true
+		}
+		select {
+		case <-stop:
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/moxxie/moxxie/api"
 	"github.com/moxxie/moxxie/fsm"
 )
@@ -304,4 +308,110 @@ func TestMultiNode_RestoreUploadStallsOrLeadershipMoves(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestMultiNode_RestoreOnTheLeaderAloneHalts: a restore reaches the
+// leader's state before any other server has it (raft installs it there
+// first). Cut off at that moment, the leader keeps the restored state
+// while the others elect a leader that goes on with theirs. Restarted over
+// its data, the old leader halts at the new leader's lineage check rather
+// than apply the cluster's writes to its other state, where allocations
+// would give other answers (the same address to two owners).
+func TestMultiNode_RestoreOnTheLeaderAloneHalts(t *testing.T) {
+	servers := TestCluster(t, 3, func(c *Config) {
+		// Long enough for the cut-off leader to install the snapshot
+		// before it steps down.
+		c.Raft.HeartbeatTimeout = Duration(400 * time.Millisecond)
+		c.Raft.ElectionTimeout = Duration(400 * time.Millisecond)
+		c.Raft.LeaderLeaseTimeout = Duration(400 * time.Millisecond)
+	})
+	l := WaitForLeader(t, servers...)
+	tok := bootstrapToken(t, l)
+	if r := put(t, l, tok, "before", "1"); r.status != http.StatusOK {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	var archive bytes.Buffer
+	if _, err := l.SnapshotSave(context.Background(), &archive); err != nil {
+		t.Fatal(err)
+	}
+	if r := put(t, l, tok, "after-backup", "1"); r.status != http.StatusOK {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	var others []*Server
+	for _, s := range servers {
+		if s != l {
+			others = append(others, s)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := l.SnapshotRestore(ctx, fsm.WriteMeta{Actor: "restorer"}, func() (*fsm.Archive, error) {
+		l.Isolate(true) // the upload is in: the leader is cut off now
+		return fsm.ReadArchive(bytes.NewReader(archive.Bytes()), 1<<30)
+	})
+	if err == nil {
+		t.Fatal("a restore committed on a cut-off leader")
+	}
+	lineage := l.State().Lineage()
+	if lineage == 0 {
+		t.Fatalf("the restore did not reach the cut-off leader's state (%v): nothing to test", err)
+	}
+	n := WaitForLeader(t, others...)
+	if r := put(t, n, tok, "after-cut", "1"); r.status != http.StatusOK {
+		t.Fatalf("put on the new leader: %d %s", r.status, r.body)
+	}
+
+	// Restarted over its data, as its supervisor would, as if it had
+	// crashed before the entry raft writes after a restore reached its
+	// disk. (With that entry, of the old term, in its log after the
+	// snapshot's gap, it rejects the new leader's entries for ever.)
+	cfg := l.Config()
+	if err := l.Shutdown(false); err != nil {
+		t.Fatal(err)
+	}
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft", "raft.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last, err := store.LastIndex(); err != nil || last <= lineage {
+		t.Fatalf("the old leader's log ends at %d (%v), not after the restore at %d", last, err, lineage)
+	} else if err := store.DeleteRange(lineage+1, last); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	halted := make(chan string, 1)
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	r, err := New(cfg, Options{Logger: logger, OnHalt: func(reason string) {
+		halted <- reason
+		runtime.Goexit() // the applying goroutine stops here, as a panic would stop the process
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Shutdown(false) })
+	select {
+	case reason := <-halted:
+		if !strings.Contains(reason, fsm.ErrLineage.Error()) || !strings.Contains(reason, fmt.Sprintf("this server's from the restore at index %d", lineage)) {
+			t.Errorf("halted: %s", reason)
+		}
+	case <-time.After(30 * time.Second):
+		_, cut, _ := r.State().Setting(nil, "after-cut")
+		_, backup, _ := r.State().Setting(nil, "after-backup")
+		t.Fatalf("the old leader did not halt on the new leader's lineage check (it holds the new leader's write: %v, on the restored state: %v)", cut != nil, backup == nil)
+	}
+	// It applied nothing of the cluster's to its restored state.
+	if _, set, _ := r.State().Setting(nil, "after-cut"); set != nil {
+		t.Fatal("the old leader applied the new leader's write to its restored state")
+	}
+	// The others go on without it.
+	if r := put(t, n, tok, "later", "1"); r.status != http.StatusOK {
+		t.Fatalf("put after the halt: %d %s", r.status, r.body)
+	}
+	for _, s := range others {
+		if s.State().Lineage() != 0 {
+			t.Errorf("%s: lineage %d, want the state from before the restore", s.ID(), s.State().Lineage())
+		}
+	}
 }

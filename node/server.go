@@ -49,6 +49,10 @@ type Options struct {
 	// pass one with an in-memory exporter). The server does not shut it
 	// down.
 	TracerProvider trace.TracerProvider
+	// OnHalt, when set, is called when the server halts at an entry its
+	// state must not take (fsm.FSM.Halt), after it logs why; the server
+	// then panics unless OnHalt ends the goroutine (tests do).
+	OnHalt func(reason string)
 }
 
 // Server is one moxxied server.
@@ -161,6 +165,12 @@ func New(cfg *Config, opts Options) (_ *Server, err error) {
 		metrics: newServerMetrics(),
 	}
 	s.fsm.OnApply = s.metrics.onApply
+	s.fsm.Halt = func(reason string) {
+		s.logger.Error("halting: the state must not take the next entry", "reason", reason)
+		if opts.OnHalt != nil {
+			opts.OnHalt(reason)
+		}
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -95,17 +95,26 @@ func (s *Server) restoreFenced(ctx context.Context, read func() (*fsm.Archive, e
 	if !s.IsLeader() || s.raft.CurrentTerm() != term {
 		return nil, false, fmt.Errorf("%w: this server stopped leading while the snapshot was uploading and nothing was restored; upload it again", api.ErrNotLeader)
 	}
+	// raft installs the snapshot at the index after both the log's and
+	// the snapshot's; the state records it as its lineage, so that a
+	// server left with it when the restore reaches no quorum halts at the
+	// next leader's lineage check instead of drifting apart.
+	before := s.raft.LastIndex()
+	lineage := max(before, a.Meta.Index) + 1
+	data, err := fsm.WithLineage(a.Data, lineage)
+	if err != nil {
+		return nil, false, err
+	}
 	meta := &raft.SnapshotMeta{
 		Version: raft.SnapshotVersionMax,
 		Index:   a.Meta.Index,
 		Term:    a.Meta.Term,
-		Size:    int64(len(a.Data)),
+		Size:    int64(len(data)),
 	}
-	before := s.raft.LastIndex()
-	if err := s.raft.Restore(meta, bytes.NewReader(a.Data), timeoutFrom(ctx)); err != nil {
+	if err := s.raft.Restore(meta, bytes.NewReader(data), timeoutFrom(ctx)); err != nil {
 		return nil, false, mapRaftError(err)
 	}
-	s.logger.Info("state restored from snapshot", "snapshot_index", a.Meta.Index, "created_at", a.Meta.CreatedAt, "from_server", a.Meta.ServerID, "replaced_log_index", before)
+	s.logger.Info("state restored from snapshot", "snapshot_index", a.Meta.Index, "created_at", a.Meta.CreatedAt, "from_server", a.Meta.ServerID, "replaced_log_index", before, "lineage", lineage)
 	// Straight to raft: the fence keeps every other write out of it.
 	m := *mark
 	m.Now, m.SnapshotIndex = s.now().UnixNano(), a.Meta.Index
