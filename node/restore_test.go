@@ -267,7 +267,9 @@ func TestMultiNode_RestoreUploadStallsOrLeadershipMoves(t *testing.T) {
 		t.Fatalf("a write after the stalled upload: %d %s", r.status, r.body)
 	}
 
-	// The leadership moves away and back while the upload runs.
+	// The leadership moves away and back while the upload runs. (It may
+	// have moved already on a loaded machine: 50 ms timers.)
+	l = WaitForLeader(t, servers...)
 	pw, restored = uploadRestore(t, l, tok)
 	defer pw.Close()
 	if _, err := pw.Write(archive.Bytes()[:half]); err != nil {
