@@ -29,16 +29,7 @@ func TestMultiNode_RestoreFencesWrites(t *testing.T) {
 	servers := TestCluster(t, 3, func(c *Config) { c.HoldTimeout = Duration(time.Second) })
 	l := WaitForLeader(t, servers...)
 	tok := bootstrapToken(t, l)
-	if r := put(t, l, tok, "before", "1"); r.status != http.StatusOK {
-		t.Fatalf("put: %d %s", r.status, r.body)
-	}
-	var archive bytes.Buffer
-	if _, err := l.SnapshotSave(context.Background(), &archive); err != nil {
-		t.Fatal(err)
-	}
-	if r := put(t, l, tok, "after-backup", "1"); r.status != http.StatusOK {
-		t.Fatalf("put: %d %s", r.status, r.body)
-	}
+	archive := backupBetween(t, l, tok)
 	// A zone after the backup moves the SOA serials (the DNS index) on;
 	// the restore takes the zone away but not the serials back.
 	if r := call(t, l, "POST", "/v1/dns/zones", tok, map[string]string{"name": "after.test"}, nil); r.status != http.StatusCreated {
@@ -194,6 +185,23 @@ func TestMultiNode_RestoreUploadIsFenced(t *testing.T) {
 	}
 }
 
+// backupBetween writes the setting "before", saves a backup through l
+// and writes "after-backup", which a restore of the backup takes away.
+func backupBetween(t *testing.T, l *Server, tok string) *bytes.Buffer {
+	t.Helper()
+	if r := put(t, l, tok, "before", "1"); r.status != http.StatusOK {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	var archive bytes.Buffer
+	if _, err := l.SnapshotSave(context.Background(), &archive); err != nil {
+		t.Fatal(err)
+	}
+	if r := put(t, l, tok, "after-backup", "1"); r.status != http.StatusOK {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	return &archive
+}
+
 // restoreCluster starts three servers with a hold timeout of 1 s and
 // returns them, the leader, an admin token and a backup of the state.
 func restoreCluster(t *testing.T) ([]*Server, *Server, string, *bytes.Buffer) {
@@ -329,16 +337,7 @@ func TestMultiNode_RestoreOnTheLeaderAloneHalts(t *testing.T) {
 	})
 	l := WaitForLeader(t, servers...)
 	tok := bootstrapToken(t, l)
-	if r := put(t, l, tok, "before", "1"); r.status != http.StatusOK {
-		t.Fatalf("put: %d %s", r.status, r.body)
-	}
-	var archive bytes.Buffer
-	if _, err := l.SnapshotSave(context.Background(), &archive); err != nil {
-		t.Fatal(err)
-	}
-	if r := put(t, l, tok, "after-backup", "1"); r.status != http.StatusOK {
-		t.Fatalf("put: %d %s", r.status, r.body)
-	}
+	archive := backupBetween(t, l, tok)
 	var others []*Server
 	for _, s := range servers {
 		if s != l {
