@@ -229,22 +229,23 @@ func (f *fastUDP) slow(conn *net.UDPConn, pkt []byte, addr netip.AddrPort) {
 	case dns.MsgIgnore:
 		return
 	case dns.MsgReject:
-		reject(w, h, dns.RcodeFormatError)
+		reject(w, h, dns.RcodeFormatError, f.m.recurses())
 		return
 	case dns.MsgRejectNotImplemented:
-		reject(w, h, dns.RcodeNotImplemented)
+		reject(w, h, dns.RcodeNotImplemented, f.m.recurses())
 		return
 	}
 	// A header that counts one question followed by none, or a question
 	// without its type and class, unpacks without error: it is malformed
 	// all the same.
 	if err := r.Unpack(pkt); err != nil || len(r.Question) != 1 || !questionWhole(pkt) {
-		reject(w, h, dns.RcodeFormatError)
+		reject(w, h, dns.RcodeFormatError, f.m.recurses())
 		return
 	}
 	if resp, err := edns.Version(r); err != nil {
 		// CoreDNS's BADVERS answer advertises a UDP size of 0.
 		resp.IsEdns0().SetUDPSize(udpSize)
+		resp.RecursionAvailable = f.m.recurses()
 		_ = w.WriteMsg(resp)
 		return
 	}
@@ -262,7 +263,7 @@ func (f *fastUDP) slow(conn *net.UDPConn, pkt []byte, addr netip.AddrPort) {
 		}
 	}
 	if !plugin.ClientWrite(rcode) {
-		writeError(sw, r, rcode)
+		writeError(sw, r, rcode, f.m.recurses())
 	}
 }
 
@@ -284,20 +285,23 @@ func questionWhole(pkt []byte) bool {
 }
 
 // reject answers a query that did not unpack, as miekg/dns does: the
-// header alone with rcode.
-func reject(w dns.ResponseWriter, h dns.Header, rcode int) {
+// header alone with rcode, and RA when the server recurses.
+func reject(w dns.ResponseWriter, h dns.Header, rcode int, ra bool) {
 	m := new(dns.Msg)
 	m.Id = h.Id
 	m.Response = true
+	m.RecursionAvailable = ra
 	m.Opcode = int(h.Bits>>11) & 0xf
 	m.Rcode = rcode
 	_ = w.WriteMsg(m)
 }
 
-// writeError answers r with rcode and nothing else.
-func writeError(w dns.ResponseWriter, r *dns.Msg, rcode int) {
+// writeError answers r with rcode and nothing else, with RA when the
+// server recurses.
+func writeError(w dns.ResponseWriter, r *dns.Msg, rcode int, ra bool) {
 	m := new(dns.Msg)
 	m.SetRcode(r, rcode)
+	m.RecursionAvailable = ra
 	state := request.Request{W: w, Req: r}
 	state.SizeAndDo(m)
 	_ = w.WriteMsg(m)

@@ -17,7 +17,9 @@ import (
 // group (socket(7): sockets are numbered in the order they joined, so
 // CoreDNS's come first). Should the program not attach, the kernel spreads
 // datagrams over all sockets and CoreDNS answers its share: the same
-// answers, only slower.
+// answers, only slower, but for the EDNS size those advertise (the
+// client's, as over TCP) and the size they are cut to (the client's,
+// beyond 1232).
 func startFastUDP(m *Moxxie, addr string, n, coreSockets int) (*fastUDP, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error

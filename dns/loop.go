@@ -120,5 +120,5 @@ func (m *Moxxie) loop(w dns.ResponseWriter, r *dns.Msg, qtype uint16) (int, erro
 		log.Warningf("not forwarding %s %s: %d Moxxie servers forwarded it already; the dns_forward of these servers may form a loop (logged at most once a minute)%s",
 			r.Question[0].Name, dns.TypeToString[qtype], maxHops, heldNote(held))
 	}
-	return dns.RcodeSuccess, writeServfail(w, r, dns.ExtendedErrorCodeOther, "forwarding loop: the query passed too many Moxxie servers")
+	return dns.RcodeSuccess, m.writeServfail(w, r, dns.ExtendedErrorCodeOther, "forwarding loop: the query passed too many Moxxie servers")
 }

@@ -56,10 +56,6 @@ func (m *Moxxie) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 		m.metrics.count(qtype, rcode)
 		return dns.RcodeSuccess, m.writeRcode(w, r, rcode)
 	}
-	if r.IsTsig() != nil {
-		m.metrics.count(qtype, dns.RcodeNotAuth)
-		return dns.RcodeSuccess, writeBadKey(w, r)
-	}
 	if !m.ready.Load() {
 		return m.notReady(w, r)
 	}
@@ -119,8 +115,11 @@ func (m *Moxxie) recurses() bool { return m.Next != nil }
 // refuse returns the response code of a query no server should answer
 // and no plugin after this one should get:
 //   - FORMERR for more than one OPT record, or one whose owner is not the
-//     root (RFC 6891, 6.1.1), and for a question of a type that is never
-//     asked for: 0, OPT or TSIG (RFC 6895, 3.1);
+//     root (RFC 6891, 6.1.1), a TSIG record that is not the last (RFC
+//     8945, 5.1), and for a question of a type that is never asked for: 0,
+//     OPT or TSIG (RFC 6895, 3.1);
+//   - NOTAUTH, written with the TSIG error BADKEY, for a query signed with
+//     TSIG (RFC 8945, 5.2.2): Moxxie has no keys;
 //   - NOTIMP for an opcode other than QUERY (NOTIFY and UPDATE are for a
 //     zone's primary, which Moxxie has none of), and for the question
 //     types TKEY, MAILB and MAILA, which it does not offer;
@@ -131,13 +130,21 @@ func (m *Moxxie) recurses() bool { return m.Next != nil }
 //     once it is loaded.
 func refuse(r *dns.Msg) (int, bool) {
 	opts := 0
-	for _, rr := range r.Extra {
-		if rr.Header().Rrtype == dns.TypeOPT {
+	for i, rr := range r.Extra {
+		switch rr.Header().Rrtype {
+		case dns.TypeOPT:
 			opts++
+		case dns.TypeTSIG:
+			if i != len(r.Extra)-1 {
+				return dns.RcodeFormatError, true // RFC 8945, 5.1: it must be the last
+			}
 		}
 	}
 	if opts > 1 || opts == 1 && r.IsEdns0().Hdr.Name != "." {
 		return dns.RcodeFormatError, true
+	}
+	if r.IsTsig() != nil {
+		return dns.RcodeNotAuth, true // signed: answered BADKEY, whatever it asks
 	}
 	if r.Opcode != dns.OpcodeQuery {
 		return dns.RcodeNotImplemented, true
@@ -168,34 +175,29 @@ func metaType(qtype uint16) bool {
 
 // writeRcode answers r with rcode alone, written here rather than left
 // to CoreDNS so that it says whether the server recurses (RA) as its other
-// answers do. A FORMERR carries no OPT record: the query's may be what is
-// wrong.
+// answers do; a NOTAUTH carries the TSIG error BADKEY (writeBadKey).
 func (m *Moxxie) writeRcode(w dns.ResponseWriter, r *dns.Msg, rcode int) error {
 	a := new(dns.Msg)
 	a.SetRcode(r, rcode)
 	a.RecursionAvailable = m.recurses()
-	if o := r.IsEdns0(); o != nil && rcode != dns.RcodeFormatError {
+	if o := r.IsEdns0(); o != nil {
 		a.SetEdns0(udpSize, o.Do())
+	}
+	if rcode == dns.RcodeNotAuth {
+		appendBadKey(a, r)
 	}
 	return w.WriteMsg(a)
 }
 
-// writeBadKey answers r, signed with a transaction signature (TSIG),
-// NOTAUTH with the TSIG error BADKEY, unsigned: Moxxie has no keys (RFC
-// 8945, 5.2.2).
-func writeBadKey(w dns.ResponseWriter, r *dns.Msg) error {
+// appendBadKey adds to a, the answer to r, signed with a transaction
+// signature (TSIG), the TSIG error BADKEY, unsigned (RFC 8945, 5.2.2).
+func appendBadKey(a, r *dns.Msg) {
 	t := r.IsTsig()
-	a := new(dns.Msg)
-	a.SetRcode(r, dns.RcodeNotAuth)
-	if o := r.IsEdns0(); o != nil {
-		a.SetEdns0(udpSize, o.Do())
-	}
 	a.Extra = append(a.Extra, &dns.TSIG{
 		Hdr:       dns.RR_Header{Name: t.Hdr.Name, Rrtype: dns.TypeTSIG, Class: dns.ClassANY},
 		Algorithm: t.Algorithm, TimeSigned: t.TimeSigned, Fudge: t.Fudge,
 		OrigId: r.Id, Error: dns.RcodeBadKey,
 	})
-	return w.WriteMsg(a)
 }
 
 // notReady answers r SERVFAIL while the answers are not current, with the
@@ -209,14 +211,15 @@ func (m *Moxxie) notReady(w dns.ResponseWriter, r *dns.Msg) (int, error) {
 		qtype = r.Question[0].Qtype
 	}
 	m.metrics.count(qtype, dns.RcodeServerFailure)
-	return dns.RcodeSuccess, writeServfail(w, r, dns.ExtendedErrorCodeNotReady, "catching up with the cluster")
+	return dns.RcodeSuccess, m.writeServfail(w, r, dns.ExtendedErrorCodeNotReady, "catching up with the cluster")
 }
 
 // writeServfail answers r SERVFAIL, with the Extended DNS Error code and
 // text when r has an OPT record.
-func writeServfail(w dns.ResponseWriter, r *dns.Msg, code uint16, text string) error {
+func (m *Moxxie) writeServfail(w dns.ResponseWriter, r *dns.Msg, code uint16, text string) error {
 	a := new(dns.Msg)
 	a.SetRcode(r, dns.RcodeServerFailure)
+	a.RecursionAvailable = m.recurses()
 	if o := r.IsEdns0(); o != nil {
 		a.SetEdns0(max(o.UDPSize(), dns.MinMsgSize), o.Do())
 		a.IsEdns0().Option = append(a.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: code, ExtraText: text})
@@ -243,8 +246,15 @@ func (m *Moxxie) pass(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (in
 	rw := &rcodeWriter{ResponseWriter: &hopWriter{ResponseWriter: w, edns: r.IsEdns0() != nil}, rcode: -1}
 	rcode, err := plugin.NextOrFailure(pluginName, m.Next, ctx, rw, forwarded(r, hops))
 	if !plugin.ClientWrite(rcode) || rw.rcode < 0 {
-		// The server answers with rcode itself (SERVFAIL, REFUSED, ...).
+		// No answer was written (an upstream failed: SERVFAIL): written
+		// here, with RA as the server's other answers, not by CoreDNS.
 		m.metrics.countPassed(qtype, rcode)
+		if !plugin.ClientWrite(rcode) && len(r.Question) > 0 {
+			if werr := m.writeRcode(w, r, rcode); err == nil {
+				err = werr
+			}
+			return dns.RcodeSuccess, err
+		}
 	} else {
 		m.metrics.countPassed(qtype, rw.rcode)
 	}

@@ -97,10 +97,12 @@ func TestServeDNSPassesOtherNames(t *testing.T) {
 		if rcode, resp := serve(t, m, req, false); rcode != dns.RcodeRefused || resp != nil {
 			t.Errorf("%s without next plugin: rcode %d, response %v; want REFUSED for the server to write", name, rcode, resp)
 		}
-		// Otherwise the next plugin (forward) gets it.
+		// Otherwise the next plugin (forward) gets it. The answer to its
+		// failure is written here, with RA, as every answer of a server
+		// that forwards.
 		m.Next = test.NextHandler(dns.RcodeServerFailure, nil)
-		if rcode, resp := serve(t, m, req, false); rcode != dns.RcodeServerFailure || resp != nil {
-			t.Errorf("%s: rcode %d, response %v; want the next plugin's SERVFAIL", name, rcode, resp)
+		if _, resp := serve(t, m, req, false); resp == nil || resp.Rcode != dns.RcodeServerFailure || !resp.RecursionAvailable {
+			t.Errorf("%s: response %v; want the next plugin's SERVFAIL, with RA", name, resp)
 		}
 	}
 }
@@ -120,15 +122,22 @@ func TestServeDNSFallthrough(t *testing.T) {
 		{"web.moxxie.test.", dns.TypeMX, dns.RcodeSuccess},           // NODATA does not fall through
 		{"99.0.0.10.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError}, // another zone: NXDOMAIN
 	}
+	// The rcode of the answer written, or returned for the server to write.
+	answer := func(q *dns.Msg) int {
+		rcode, resp := serve(t, m, q, false)
+		if resp != nil {
+			return resp.Rcode
+		}
+		return rcode
+	}
 	for _, tt := range tests {
-		rcode, _ := serve(t, m, new(dns.Msg).SetQuestion(tt.name, tt.qtype), false)
-		if rcode != tt.rcode {
+		if rcode := answer(new(dns.Msg).SetQuestion(tt.name, tt.qtype)); rcode != tt.rcode {
 			t.Errorf("%s %s: rcode %d, want %d", tt.name, dns.TypeToString[tt.qtype], rcode, tt.rcode)
 		}
 	}
 
 	m.Fall.SetZonesFromArgs(nil) // "fallthrough" alone: every zone
-	if rcode, _ := serve(t, m, new(dns.Msg).SetQuestion("99.0.0.10.in-addr.arpa.", dns.TypePTR), false); rcode != dns.RcodeServerFailure {
+	if rcode := answer(new(dns.Msg).SetQuestion("99.0.0.10.in-addr.arpa.", dns.TypePTR)); rcode != dns.RcodeServerFailure {
 		t.Errorf("fallthrough for all zones: rcode %d, want the next plugin's", rcode)
 	}
 }
