@@ -835,6 +835,16 @@ func TestIPAM_LinkLocalGateway(t *testing.T) {
 	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "q", Prefix: "2001:db8:2::/64", Gateway: "fe80::1%eth0"}, GatewayID: "g"}, ipam.ErrZone, "gateway", "")
 	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "q", Prefix: "10.0.0.0/24", Gateway: "fe80::1"}, GatewayID: "g"}, ipam.ErrFamily, "gateway", "")
 	x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "q", Prefix: "2001:db8:2::/64", Gateway: "fec0::1"}, GatewayID: "g"}, ipam.ErrOutside, "gateway", "")
+	// Only fe80::/64 (RFC 4291), not its subnet-router anycast, and not
+	// for a prefix of fe80::/10 itself.
+	for _, c := range []struct{ prefix, gateway string }{
+		{"2001:db8:2::/64", "fe80::"},
+		{"2001:db8:2::/64", "fe80:0:0:1::1"},
+		{"2001:db8:2::/64", "febf::1"},
+		{"fe80:0:0:5::/64", "fe80::1"},
+	} {
+		x.fails(&PrefixCreateRequest{Prefix: Prefix{ID: "q", Prefix: c.prefix, Gateway: c.gateway}, GatewayID: "g"}, ipam.ErrOutside, "gateway", "")
+	}
 	requireSameDump(t, x.f, testSnapshotRestore(t, x.f))
 	_, addrs, _ := x.f.State().Addresses(nil, AddressFilter{PrefixID: "p6"})
 	for _, a := range addrs {

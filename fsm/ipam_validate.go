@@ -593,10 +593,17 @@ func distinctIDs(ids []string) error {
 	return nil
 }
 
-// linkLocalGateway reports whether gw is an IPv6 link-local gateway
-// (fe80::/10) of the IPv6 prefix pfx outside it, as routers announce
-// themselves: it is kept as the prefix's gateway but not reserved, since
-// it is no address of the prefix.
+// linkLocalGateway reports whether gw is an IPv6 link-local gateway of
+// the IPv6 prefix pfx, as routers announce themselves: an address of
+// fe80::/64 (RFC 4291, 2.5.6) but its subnet-router anycast fe80::, for a
+// prefix outside fe80::/10. It is kept as the prefix's gateway but not
+// reserved, since it is no address of the prefix.
 func linkLocalGateway(pfx netip.Prefix, gw netip.Addr) bool {
-	return pfx.Addr().Is6() && gw.Is6() && gw.IsLinkLocalUnicast() && !pfx.Contains(gw)
+	return pfx.Addr().Is6() && !linkLocalNet.Contains(pfx.Addr()) &&
+		linkLocal64.Contains(gw) && gw != linkLocal64.Addr()
 }
+
+var (
+	linkLocalNet = netip.MustParsePrefix("fe80::/10")
+	linkLocal64  = netip.MustParsePrefix("fe80::/64")
+)

@@ -91,7 +91,7 @@ func (a *app) prefixCreateCommand() *cobra.Command {
 	fl.BoolVar(&req.IsPool, "pool", false, "make every address usable, network and broadcast included")
 	fl.StringVar(&req.Tenant, "tenant", "", "tenant owning the prefix")
 	fl.StringVar(&req.Project, "project", "", "project of the tenant the prefix counts against")
-	fl.StringVar(&req.Gateway, "gateway", "", "gateway address to reserve in the prefix (an IPv6 link-local one, fe80::/10, is kept but not reserved)")
+	fl.StringVar(&req.Gateway, "gateway", "", "gateway address to reserve in the prefix (an IPv6 link-local one, in fe80::/64, is kept but not reserved)")
 	fl.StringVar(&req.Description, "description", "", "what the prefix is for")
 	return refusesEmpty(cmd)
 }
