@@ -402,8 +402,16 @@ networks:
 		t.Errorf("put without storage: %q", got)
 	}
 	if got := oneErrorLine(t, errOf(runCLI(t, east.env(), "dr", "plan", "put", "db", "-f", file, "--recovery-site", "east"))); !strings.Contains(got,
-		"400 invalid_request") || !strings.Contains(got, "recovery_site") {
+		"400 invalid_request") || !strings.Contains(got, "recovery_site") || !strings.HasSuffix(got, "; check --recovery-site") {
 		t.Errorf("put with the source as recovery site: %q", got)
+	}
+	// From the file, the flag is not what to check.
+	own := filepath.Join(t.TempDir(), "own.yaml")
+	if err := os.WriteFile(own, []byte("recovery_site: east\nbackup_storage: pbs\ntarget_storage: local-lvm\nguests:\n  - {vmid: 103}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := oneErrorLine(t, errOf(runCLI(t, east.env(), "dr", "plan", "put", "db", "-f", own))); !strings.Contains(got, "recovery_site") || strings.Contains(got, "check --") {
+		t.Errorf("put -f with the source as recovery site: %q", got)
 	}
 
 	out, _ = east.cli(t, 0, "dr", "plan", "list")

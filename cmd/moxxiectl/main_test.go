@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moxxie/moxxie/client"
 	"github.com/moxxie/moxxie/version"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // oneErrorLine checks that stderr is exactly one "Error: ..." line.
@@ -269,5 +272,40 @@ func TestRowMakesEveryCellSafe(t *testing.T) {
 	}
 	if cells[1] != "tab\there" {
 		t.Fatal("row changed its argument")
+	}
+}
+
+// TestFlagOfField: a 400's field names the command's own flag that sets
+// it, whatever its case; not a global flag, a flag whose value came from
+// a file, or a conflict's field.
+func TestFlagOfField(t *testing.T) {
+	root := &cobra.Command{Use: "moxxiectl"}
+	root.PersistentFlags().String("address", "", "")
+	cmd := &cobra.Command{Use: "x"}
+	root.AddCommand(cmd)
+	cmd.Flags().String("idempotency-key", "", "")
+	cmd.Flags().String("ip", "", "")
+	cmd.Flags().String("rpo", "", "")
+	cmd.Flags().StringP("file", "f", "", "")
+	for _, c := range []struct {
+		status      int
+		field, want string
+		args        []string
+	}{
+		{400, "Idempotency-Key", "idempotency-key", nil},
+		{400, "address", "ip", nil},
+		{409, "address", "", nil},
+		{400, "rpo", "rpo", nil},
+		{400, "rpo", "", []string{"-f", "plan.yaml"}},
+		{400, "rpo", "rpo", []string{"-f", "plan.yaml", "--rpo", "1h"}},
+		{400, "nope", "", nil},
+	} {
+		if err := cmd.Flags().Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := flagOfField(cmd, &client.APIError{Status: c.status, Field: c.field}); got != c.want {
+			t.Errorf("%d %s %v: %q, want %q", c.status, c.field, c.args, got, c.want)
+		}
+		cmd.Flags().VisitAll(func(f *pflag.Flag) { f.Changed = false })
 	}
 }

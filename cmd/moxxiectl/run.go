@@ -133,9 +133,15 @@ func flagOfField(cmd *cobra.Command, err error) string {
 	}
 	name, ok := fieldFlags[ae.Field]
 	if !ok {
-		name = strings.ReplaceAll(ae.Field, "_", "-")
+		name = strings.ToLower(strings.ReplaceAll(ae.Field, "_", "-"))
 	}
-	if cmd.LocalNonPersistentFlags().Lookup(name) == nil {
+	flags := cmd.LocalNonPersistentFlags()
+	f := flags.Lookup(name)
+	if f == nil {
+		return ""
+	}
+	// A value read from a file (-f) was not given by the flag.
+	if file := flags.Lookup("file"); file != nil && file.Changed && !f.Changed {
 		return ""
 	}
 	return name
