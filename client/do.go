@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,10 @@ type request struct {
 	// noRetry disables retrying 503 answers (readiness checks want the
 	// answer, not a retry).
 	noRetry bool
+	// retryCodes, for a write without an Idempotency-Key, lists the codes
+	// of the 503 answers that say nothing was done, which are retried; any
+	// other failure once it was sent is returned.
+	retryCodes []string
 }
 
 // newWrite returns a write request carrying key, or a random
@@ -111,7 +116,8 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 			ae := readAPIError(resp)
 			wait, hasRetryAfter := retryAfter(resp.Header)
 			left := time.Until(deadline)
-			if resp.StatusCode != http.StatusServiceUnavailable || !hasRetryAfter || !r.repeatable() || r.noRetry || left <= 0 {
+			again := r.repeatable() || slices.Contains(r.retryCodes, ae.Code)
+			if resp.StatusCode != http.StatusServiceUnavailable || !hasRetryAfter || !again || r.noRetry || left <= 0 {
 				return nil, ae
 			}
 			if err := sleep(ctx, min(max(wait, minBackoff), left)); err != nil {

@@ -40,13 +40,18 @@ func (c *Client) SnapshotSave(ctx context.Context, w io.Writer) (*SnapshotMeta, 
 
 // SnapshotRestore replaces the whole cluster state with the archive read
 // from r (PUT /v1/snapshot) and returns the index at which it was restored.
-// The archive is read into memory first, so the request can be retried.
+// The archive is read into memory first, so the request can be sent again,
+// but only after an answer that says nothing was restored (503 no_leader,
+// not_ready or restoring): a restore is no idempotent write, and one sent
+// again after an unknown outcome (503 leadership_lost, a connection lost
+// once it was sent) could drop what the cluster acknowledged since the
+// first one took effect.
 func (c *Client) SnapshotRestore(ctx context.Context, r io.Reader) (uint64, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return 0, fmt.Errorf("read snapshot: %w", err)
 	}
-	req := newWrite(http.MethodPut, "/v1/snapshot", "")
+	req := &request{method: http.MethodPut, path: "/v1/snapshot", retryCodes: []string{"no_leader", "not_ready", "restoring"}}
 	req.body, req.contentType = data, "application/octet-stream"
 	var out struct {
 		RestoredIndex uint64 `json:"restored_index"`

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSnapshotSave(t *testing.T) {
@@ -57,8 +58,38 @@ func TestSnapshotRestore(t *testing.T) {
 		if r.method != "PUT" || r.path != "/v1/snapshot" || string(r.body) != body {
 			t.Errorf("attempt %d: %s %s with %d bytes", i, r.method, r.path, len(r.body))
 		}
-		if r.header.Get("Content-Type") != "application/octet-stream" || r.header.Get("Idempotency-Key") == "" {
+		if r.header.Get("Content-Type") != "application/octet-stream" || r.header.Get("Idempotency-Key") != "" {
 			t.Errorf("attempt %d headers %v", i, r.header)
 		}
+	}
+}
+
+// TestSnapshotRestoreOutcomeUnknown: a restore is not sent again after an
+// answer that does not say nothing was restored, nor after a connection
+// lost once it was sent: it may have taken effect, and a second one would
+// drop what the cluster acknowledged since.
+func TestSnapshotRestoreOutcomeUnknown(t *testing.T) {
+	for _, code := range []string{"leadership_lost", "internal"} {
+		attempts := 0
+		f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+			attempts++
+			w.Header().Set("Retry-After", "0")
+			writeErr(w, 503, code, "may or may not have been applied", "")
+		})
+		c := f.client(t, Config{RetryFor: 5 * time.Second})
+		if _, err := c.SnapshotRestore(context.Background(), strings.NewReader("x")); StatusCode(err) != 503 || attempts != 1 {
+			t.Errorf("%s: %v after %d attempts, want the 503 after one", code, err, attempts)
+		}
+	}
+	attempts := 0
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		attempts++
+		hj, _ := w.(http.Hijacker)
+		conn, _, _ := hj.Hijack()
+		conn.Close() // the request was read; no answer
+	})
+	c := f.client(t, Config{RetryFor: 5 * time.Second})
+	if _, err := c.SnapshotRestore(context.Background(), strings.NewReader("x")); err == nil || attempts != 1 {
+		t.Errorf("a lost connection: %v after %d attempts, want an error after one", err, attempts)
 	}
 }
