@@ -109,12 +109,16 @@ func (s *Server) leaderLoop(stop chan struct{}) {
 	loops.Go(func() { s.runQuarantineDrain(stop) })
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
+	lt := time.NewTicker(lineageInterval)
+	defer lt.Stop()
 	var pruned time.Time // when this leader last looked for history to prune
 	for {
 		select {
 		case <-stop:
 			s.logger.Info("lost leadership")
 			return
+		case <-lt.C:
+			s.recheckLineage(stop)
 		case <-t.C:
 			s.markDNSSerials() // after a restore of an unmarked state, or a failed mark
 			if _, err := s.reapIdempotency(stop, reapInterval/2); err != nil {
@@ -269,13 +273,44 @@ func (s *Server) kickSync() {
 	}
 }
 
-// checkLineage commits a lineage check of the leader's state, trying again
-// until it commits or stop closes; it reports whether it committed.
-func (s *Server) checkLineage(stop chan struct{}) bool {
-	buf, err := fsm.Encode(&fsm.LineageCheckRequest{
+// lineageInterval is how often a leader commits its lineage check again
+// after the first of its term. A server that holds a restore the others
+// never got, at an index above their log's (a backup restored into a new
+// cluster), applies none of the entries below it, the first check of the
+// leader's term among them: it meets the next check above it, at most
+// this long after the cluster's log passed the restore's index.
+const lineageInterval = 5 * time.Second
+
+// recheckLineage commits one lineage check, unless a restore holds the
+// write fence (it changes the lineage: the check would be of the state
+// before it).
+func (s *Server) recheckLineage(stop chan struct{}) {
+	if !s.writes.TryRLock() {
+		return
+	}
+	defer s.writes.RUnlock()
+	buf, err := s.lineageCheck()
+	if err != nil {
+		s.logger.Error("encoding the lineage check", "err", err)
+		return
+	}
+	if _, err := awaitFuture(stop, s.raft.Apply(buf, time.Minute)); err != nil {
+		s.logger.Warn("the lineage check did not commit", "err", err)
+	}
+}
+
+// lineageCheck encodes a lineage check of the leader's state.
+func (s *Server) lineageCheck() ([]byte, error) {
+	return fsm.Encode(&fsm.LineageCheckRequest{
 		WriteMeta: fsm.WriteMeta{Now: s.now().UnixNano()},
 		Lineage:   s.State().Lineage(),
 	})
+}
+
+// checkLineage commits a lineage check of the leader's state, trying again
+// until it commits or stop closes; it reports whether it committed.
+func (s *Server) checkLineage(stop chan struct{}) bool {
+	buf, err := s.lineageCheck()
 	if err != nil {
 		s.logger.Error("encoding the lineage check", "err", err)
 		return false

@@ -328,6 +328,20 @@ func TestMultiNode_RestoreUploadStallsOrLeadershipMoves(t *testing.T) {
 // than apply the cluster's writes to its other state, where allocations
 // would give other answers (the same address to two owners).
 func TestMultiNode_RestoreOnTheLeaderAloneHalts(t *testing.T) {
+	// ahead is how far the backup's index lies beyond the cluster's log:
+	// 0 for a backup of this cluster; a backup of another, older cluster
+	// restored into a new one lies far beyond, and the server left with it
+	// skips the cluster's entries up to there, the first lineage check
+	// of the new leader's term among them, and meets a later one.
+	for _, c := range []struct {
+		name  string
+		ahead uint64
+	}{{"backup of this cluster", 0}, {"backup beyond the log", 200}} {
+		t.Run(c.name, func(t *testing.T) { testRestoreOnTheLeaderAlone(t, c.ahead) })
+	}
+}
+
+func testRestoreOnTheLeaderAlone(t *testing.T, ahead uint64) {
 	servers := TestCluster(t, 3, func(c *Config) {
 		// Long enough for the cut-off leader to install the snapshot
 		// before it steps down.
@@ -348,7 +362,11 @@ func TestMultiNode_RestoreOnTheLeaderAloneHalts(t *testing.T) {
 	defer cancel()
 	_, err := l.SnapshotRestore(ctx, fsm.WriteMeta{Actor: "restorer"}, func() (*fsm.Archive, error) {
 		l.Isolate(true) // the upload is in: the leader is cut off now
-		return fsm.ReadArchive(bytes.NewReader(archive.Bytes()), 1<<30)
+		a, err := fsm.ReadArchive(bytes.NewReader(archive.Bytes()), 1<<30)
+		if err == nil {
+			a.Meta.Index += ahead
+		}
+		return a, err
 	})
 	if err == nil {
 		t.Fatal("a restore committed on a cut-off leader")
@@ -361,7 +379,6 @@ func TestMultiNode_RestoreOnTheLeaderAloneHalts(t *testing.T) {
 	if r := put(t, n, tok, "after-cut", "1"); r.status != http.StatusOK {
 		t.Fatalf("put on the new leader: %d %s", r.status, r.body)
 	}
-
 	// Restarted over its data, as its supervisor would, as if it had
 	// crashed before the entry raft writes after a restore reached its
 	// disk. (With that entry, of the old term, in its log after the
@@ -392,6 +409,12 @@ func TestMultiNode_RestoreOnTheLeaderAloneHalts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Shutdown(false) })
+	// The cluster's log passes the restore's index.
+	for i := 0; n.LastIndex() <= lineage; i++ {
+		if r := put(t, n, tok, fmt.Sprintf("filler-%d", i), "1"); r.status != http.StatusOK {
+			t.Fatalf("put on the new leader: %d %s", r.status, r.body)
+		}
+	}
 	select {
 	case reason := <-halted:
 		if !strings.Contains(reason, fsm.ErrLineage.Error()) || !strings.Contains(reason, fmt.Sprintf("this server's from the restore at index %d", lineage)) {
@@ -402,7 +425,9 @@ func TestMultiNode_RestoreOnTheLeaderAloneHalts(t *testing.T) {
 		_, backup, _ := r.State().Setting(nil, "after-backup")
 		t.Fatalf("the old leader did not halt on the new leader's lineage check (it holds the new leader's write: %v, on the restored state: %v)", cut != nil, backup == nil)
 	}
-	// It applied nothing of the cluster's to its restored state.
+	// It applied nothing of the cluster's to its restored state (but,
+	// beyond the log, what came between the restore's index and the next
+	// check: at most lineageInterval of writes).
 	if _, set, _ := r.State().Setting(nil, "after-cut"); set != nil {
 		t.Fatal("the old leader applied the new leader's write to its restored state")
 	}
