@@ -245,17 +245,21 @@ func (m *Moxxie) pass(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (in
 	}
 	rw := &rcodeWriter{ResponseWriter: &hopWriter{ResponseWriter: w, edns: r.IsEdns0() != nil}, rcode: -1}
 	rcode, err := plugin.NextOrFailure(pluginName, m.Next, ctx, rw, forwarded(r, hops))
-	if !plugin.ClientWrite(rcode) || rw.rcode < 0 {
-		// No answer was written (an upstream failed: SERVFAIL): written
-		// here, with RA as the server's other answers, not by CoreDNS.
+	switch {
+	case !plugin.ClientWrite(rcode):
+		// No answer was written (an upstream failed: SERVFAIL): it is
+		// written here, with RA as the server's other answers, not left
+		// to CoreDNS.
 		m.metrics.countPassed(qtype, rcode)
-		if !plugin.ClientWrite(rcode) && len(r.Question) > 0 {
+		if len(r.Question) > 0 {
 			if werr := m.writeRcode(w, r, rcode); err == nil {
 				err = werr
 			}
 			return dns.RcodeSuccess, err
 		}
-	} else {
+	case rw.rcode < 0:
+		m.metrics.countPassed(qtype, rcode)
+	default:
 		m.metrics.countPassed(qtype, rw.rcode)
 	}
 	return rcode, err

@@ -353,11 +353,11 @@ func (f *FSM) applyTxn(txn *memdb.Txn, index uint64, cmd Command, rec *Idempoten
 		f.idem.flush(txn)
 	}
 	v, err := info.apply(txn, index, cmd)
-	var h *haltError
-	if errors.As(err, &h) {
-		f.halt(h.reason)
-	}
 	if err != nil {
+		var h *haltError
+		if errors.As(err, &h) {
+			f.halt(h.reason)
+		}
 		return &Result{Err: err}
 	}
 	var body []byte

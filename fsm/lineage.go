@@ -2,7 +2,7 @@ package fsm
 
 import (
 	"bytes"
-	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/go-memdb"
@@ -16,9 +16,10 @@ import (
 // the state from before. Applying the same entries to the two states then
 // gives different answers (the same address to two owners). The lineage
 // tells the two apart: the node writes it into the snapshot it restores
-// (WithLineage), and every leader, before it takes writes, commits a
-// LineageCheckRequest with its own, on which a server whose state has
-// another halts instead of drifting apart from the others.
+// (WithLineage), and every leader, before it takes writes and then every
+// few seconds, commits a LineageCheckRequest with its own, on which a
+// server whose state has another halts instead of drifting apart from the
+// others.
 
 // indexLineage is the index table's row that holds the state's lineage:
 // an IndexEntry, so that snapshots carry it as they carry the other rows.
@@ -28,8 +29,15 @@ const indexLineage = "lineage"
 
 // Lineage returns the raft index of the restore the state comes from, or
 // 0 when it comes from none.
-func (s *Store) Lineage() uint64 {
-	return s.tableIndex(s.db.Txn(false), indexLineage)
+func (s *Store) Lineage() uint64 { return lineageOf(s.db.Txn(false)) }
+
+// lineageOf reads the lineage of the state txn sees.
+func lineageOf(txn *memdb.Txn) uint64 {
+	raw, err := txn.First(tableIndex, "id", indexLineage)
+	if err != nil || raw == nil {
+		return 0
+	}
+	return raw.(*IndexEntry).Index
 }
 
 // WithLineage returns the snapshot stream data, whole and well formed as
@@ -49,18 +57,17 @@ func WithLineage(data []byte, lineage uint64) ([]byte, error) {
 	}
 	out := bytes.NewBuffer(make([]byte, 0, len(data)+len(body)+5))
 	out.Write(data[:len(data)-end.Len()])
-	var h [5]byte
-	h[0] = byte(recIndex)
-	binary.BigEndian.PutUint32(h[1:], uint32(len(body)))
-	out.Write(h[:])
-	out.Write(body)
+	if err := writeRecord(out, recIndex, body); err != nil {
+		return nil, err
+	}
 	out.Write(end.Bytes())
 	return out.Bytes(), nil
 }
 
-// LineageCheckRequest is the first command of every leader's term: it
-// carries the lineage of the leader's state. A server whose state has
-// another halts on it (see indexLineage).
+// LineageCheckRequest is the first command of every leader's term, and
+// the leader commits it again every few seconds: it carries the lineage
+// of the leader's state. A server whose state has another halts on it
+// (see indexLineage).
 type LineageCheckRequest struct {
 	WriteMeta
 	Lineage uint64
@@ -70,17 +77,11 @@ type LineageCheckRequest struct {
 func (*LineageCheckRequest) Type() MessageType { return LineageCheckType }
 
 // ErrLineage is what a server whose state is not the leader's halts with.
-var ErrLineage = fmt.Errorf("fsm: this server's state is not the cluster's")
+var ErrLineage = errors.New("fsm: this server's state is not the cluster's")
 
 func applyLineageCheck(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	req := c.(*LineageCheckRequest)
-	var have uint64
-	if raw, err := txn.First(tableIndex, "id", indexLineage); err != nil {
-		return nil, err
-	} else if raw != nil {
-		have = raw.(*IndexEntry).Index
-	}
-	if have != req.Lineage {
+	if have := lineageOf(txn); have != req.Lineage {
 		// Not an answer to return: going on would apply the log to another
 		// state than the other servers', and the entries after this one
 		// would have other outcomes here. See docs/runbooks/diverged-server.md.
