@@ -278,8 +278,10 @@ func (s *Server) kickSync() {
 // never got, at an index above their log's (a backup restored into a new
 // cluster), applies none of the entries below it, the first check of the
 // leader's term among them: it meets the next check above it, at most
-// this long after the cluster's log passed the restore's index.
-const lineageInterval = 5 * time.Second
+// this long after the cluster's log passed the restore's index. A leader
+// reads it when it starts to lead (tests that count log entries set it
+// longer before they start their servers).
+var lineageInterval = 5 * time.Second
 
 // recheckLineage commits one lineage check, unless a restore holds the
 // write fence (it changes the lineage: the check would be of the state
