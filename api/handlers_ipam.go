@@ -406,7 +406,7 @@ func (s *server) handlePrefixAllocatePrefix(c *call) error {
 	}
 	cmd := &fsm.PrefixAllocateRequest{ParentID: id, Bits: *req.PrefixLength, Child: fsm.Prefix{
 		ID: newID(), Status: req.Status, IsPool: req.IsPool, Tenant: req.Tenant, Project: req.Project, Description: req.Description,
-	}, MappedRule: true}
+	}, MappedRule: true, MappedContainerRule: true}
 	if err := cmd.Validate(); err != nil {
 		return err
 	}

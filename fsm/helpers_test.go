@@ -245,7 +245,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		PrefixCreateType:    &PrefixCreateRequest{WriteMeta: meta(10), Prefix: samplePrefix(), GatewayID: "gw"},
 		PrefixUpdateType:    &PrefixUpdateRequest{WriteMeta: meta(11), ID: "p", Tenant: str("t"), Project: str("p"), Description: str("d"), ProjectRules: true},
 		PrefixDeleteType:    &PrefixDeleteRequest{WriteMeta: meta(12), ID: "p", Reparent: true, KeepQuarantine: true, WholeRule: true},
-		PrefixAllocateType:  &PrefixAllocateRequest{WriteMeta: meta(13), ParentID: "p", Bits: 26, Child: samplePrefix(), MappedRule: true},
+		PrefixAllocateType:  &PrefixAllocateRequest{WriteMeta: meta(13), ParentID: "p", Bits: 26, Child: samplePrefix(), MappedRule: true, MappedContainerRule: true},
 		IPRangeCreateType: &IPRangeCreateRequest{WriteMeta: meta(14), DrainRule: true, Range: IPRange{
 			ID: "r", PrefixID: "p", Start: "10.0.0.10", End: "10.0.0.20", Description: "dhcp", CreateIndex: 1, CreatedAt: 2,
 		}},

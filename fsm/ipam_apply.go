@@ -622,7 +622,7 @@ func applyPrefixAllocate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	sp := blockSpace(txn, parent)
 	spID := blockSpaceID(parent.ID)
 	var child netip.Prefix
-	if req.needsRules() {
+	if req.outsideMapped() {
 		child, err = sp.NextFreePrefixOutside(txnRuns{txn, spID}, req.Bits, ipam.MappedBlock)
 	} else {
 		child, err = sp.NextFreePrefix(txnRuns{txn, spID}, req.Bits)

@@ -118,11 +118,39 @@ type PrefixAllocateRequest struct {
 	// Without it (a command of an earlier version) the lowest free block
 	// was taken, also one holding them.
 	MappedRule bool `codec:",omitempty"`
+	// MappedContainerRule keeps a container child out of the mapped block
+	// too when it would lie inside it (a /96 or longer), as creating a
+	// prefix does: such a prefix can be written only as IPv4, and is
+	// refused everywhere else. A container may still hold the block.
+	MappedContainerRule bool `codec:",omitempty"`
+}
+
+// outsideMapped reports whether the child must not overlap the mapped
+// block.
+func (r *PrefixAllocateRequest) outsideMapped() bool {
+	if r.Child.Status == PrefixContainer {
+		return r.containerRule()
+	}
+	return r.MappedRule
+}
+
+// containerRule is set when MappedContainerRule can decide the child: a
+// container of a /96 or longer, which either lies inside the block or
+// misses it.
+func (r *PrefixAllocateRequest) containerRule() bool {
+	return r.MappedContainerRule && r.Child.Status == PrefixContainer && r.Bits >= ipam.MappedBlock.Bits()
 }
 
 // needsRules is set when the mapped block can decide the child.
-func (r *PrefixAllocateRequest) needsRules() bool {
-	return r.MappedRule && r.Child.Status != PrefixContainer
+func (r *PrefixAllocateRequest) needsRules() bool { return r.outsideMapped() }
+
+// rulesLevel is 2 when MappedContainerRule can decide the child: it came
+// after the type's first mark (MappedRule).
+func (r *PrefixAllocateRequest) rulesLevel() int {
+	if r.containerRule() {
+		return 2
+	}
+	return 0
 }
 
 // Type returns PrefixAllocateType.

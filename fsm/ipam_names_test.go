@@ -217,6 +217,9 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&PrefixAllocateRequest{ParentID: "p", Bits: 64, Child: Prefix{ID: "c", Status: PrefixActive}, MappedRule: true}, true},
 		{&PrefixAllocateRequest{ParentID: "p", Bits: 64, Child: Prefix{ID: "c", Status: PrefixContainer}, MappedRule: true}, false},
 		{&PrefixAllocateRequest{ParentID: "p", Bits: 64, Child: Prefix{ID: "c", Status: PrefixActive}}, false},
+		{&PrefixAllocateRequest{ParentID: "p", Bits: 97, Child: Prefix{ID: "c", Status: PrefixContainer}, MappedRule: true, MappedContainerRule: true}, true},
+		{&PrefixAllocateRequest{ParentID: "p", Bits: 95, Child: Prefix{ID: "c", Status: PrefixContainer}, MappedRule: true, MappedContainerRule: true}, false},
+		{&PrefixAllocateRequest{ParentID: "p", Bits: 97, Child: Prefix{ID: "c", Status: PrefixActive}, MappedRule: true, MappedContainerRule: true}, true},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVNI, Name: "p"}, Exclusive: true}, true},
 		{&PrefixUpdateRequest{ID: "p", Project: str("web"), ProjectRules: true}, true},
 		{&PrefixUpdateRequest{ID: "p", Project: str(""), ProjectRules: true}, false},
@@ -273,6 +276,7 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		&IDAllocateRequest{Kind: PoolVLAN, PoolID: "g", UniqueName: true, Allocation: IDAllocation{ID: "v", Name: "web"}, Confine: "acme"},
 		&AddressUpdateRequest{ID: "a", DNSName: str("x.moxxie.test"), NameRules: true, ReverseRule: true},
 		&AddressUpdateRequest{ID: "a", Tenant: str("acme"), ReverseRule: true},
+		&PrefixAllocateRequest{ParentID: "p", Bits: 96, Child: Prefix{ID: "c", Status: PrefixContainer}, MappedRule: true, MappedContainerRule: true},
 	} {
 		if err := firstMarkDecode(mustEncode(t, cmd), commands[cmd.Type()].new()); err == nil {
 			t.Errorf("%T %+v: the version before reads it without its newer rule", cmd, cmd)

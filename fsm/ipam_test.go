@@ -287,8 +287,8 @@ func TestIPAM_DeleteFullWholeContainer(t *testing.T) {
 
 // TestIPAM_AllocatePrefixOutsideMapped: an active child prefix never holds
 // the IPv4-mapped addresses, which addresses are not allocated from; a
-// container child may. Without the mark (an earlier version's command) the
-// lowest free block is taken, as before.
+// container child may hold them but not lie inside them. Without the marks
+// (earlier versions' commands) the lowest free block is taken, as before.
 func TestIPAM_AllocatePrefixOutsideMapped(t *testing.T) {
 	x := newIPAM(t)
 	all := x.prefix("::/0", PrefixContainer)
@@ -310,7 +310,22 @@ func TestIPAM_AllocatePrefixOutsideMapped(t *testing.T) {
 	x.fails(&PrefixAllocateRequest{ParentID: half.ID, Bits: 96, Child: Prefix{ID: "ffff", Status: PrefixActive}, MappedRule: true}, ipam.ErrExhausted, "prefix_length",
 		"1 requested, 0 available: no free /96 in ::fffe:0:0/95 outside ::ffff:0.0.0.0/96")
 	x.fails(&PrefixAllocateRequest{ParentID: half.ID, Bits: 120, Child: Prefix{ID: "ffff", Status: PrefixActive}, MappedRule: true}, ipam.ErrExhausted, "prefix_length", "")
-	// The earlier version's command.
+	// A container child inside the block (a /96 or longer) is kept out
+	// of it too: the API refuses such a prefix everywhere else.
+	for _, bits := range []int{96, 97, 120} {
+		x.fails(&PrefixAllocateRequest{ParentID: half.ID, Bits: bits, Child: Prefix{ID: "in", Status: PrefixContainer}, MappedRule: true, MappedContainerRule: true},
+			ipam.ErrExhausted, "prefix_length", "outside ::ffff:0.0.0.0/96")
+	}
+	// One that holds it is a container's to take.
+	x.ok(&VRFCreateRequest{VRF: VRF{ID: "red"}})
+	wide := x.ok(&PrefixCreateRequest{Prefix: Prefix{ID: "wide", Prefix: "::fffc:0:0/94", VRF: "red", Status: PrefixContainer}}).(*PrefixView)
+	x.ok(&PrefixAllocateRequest{ParentID: wide.ID, Bits: 95, Child: Prefix{ID: "below", Status: PrefixContainer}, MappedRule: true, MappedContainerRule: true})
+	holds := x.ok(&PrefixAllocateRequest{ParentID: wide.ID, Bits: 95, Child: Prefix{ID: "holds", Status: PrefixContainer}, MappedRule: true, MappedContainerRule: true}).(*PrefixView)
+	if holds.Prefix.Prefix != "::fffe:0:0/95" {
+		t.Fatalf("second container /95 of ::fffc:0:0/94: %s, want ::fffe:0:0/95", holds.Prefix.Prefix)
+	}
+	// The earlier versions' commands.
+	x.ok(&PrefixAllocateRequest{ParentID: half.ID, Bits: 97, Child: Prefix{ID: "in", Status: PrefixContainer}, MappedRule: true})
 	x.ok(&PrefixAllocateRequest{ParentID: half.ID, Bits: 120, Child: Prefix{ID: "ffff", Status: PrefixActive}})
 	requireSameDump(t, x.f, testSnapshotRestore(t, x.f))
 }
