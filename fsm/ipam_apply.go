@@ -942,7 +942,11 @@ func claimAddress(txn *memdb.Txn, req *AddressAllocateRequest, p *Prefix, now in
 			return k, fieldErrf("address", ipam.ErrInUse, "%s is in quarantine until %s; ask with force to reuse it now", a, until)
 		}
 		if raw, _ := txn.First(tableAddresses, "addr", p.VRF, a); raw != nil {
-			return k, fieldErrf("address", ipam.ErrInUse, "%s is already allocated (id %s)", a, raw.(*Address).ID)
+			if holder := raw.(*Address); confined(req.Confine, holder.Tenant) {
+				return k, fieldErrf("address", ipam.ErrInUse, "%s is already allocated (id %s)", a, holder.ID)
+			}
+			// Another tenant's: its ID is not the caller's to see.
+			return k, fieldErrf("address", ipam.ErrInUse, "%s is already allocated", a)
 		}
 		if pid, ok := prefixIDOfAddrSpace(spID); ok {
 			if g := ipRangeOf(txn, pid, a); g != nil {

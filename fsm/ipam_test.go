@@ -1069,6 +1069,13 @@ func TestIPAM_Confined(t *testing.T) {
 	}
 	// Its own: said in full.
 	x.fails(&IDAllocateRequest{Kind: PoolVLAN, PoolID: "ga", Number: v3.Number, Allocation: IDAllocation{ID: "v5", Tenant: "acme"}, Confine: "acme"}, ipam.ErrInUse, "vid", "(id v3")
+	// The same for an address of another tenant in the tenant's prefix.
+	betaAddr := x.allocReq(&AddressAllocateRequest{Address: "10.0.0.150", Tenant: "beta"})
+	x.fails(&AddressAllocateRequest{PrefixID: p.ID, Address: "10.0.0.150", Tenant: "acme", IDs: []string{x.id()}, Confine: "acme"}, ipam.ErrInUse, "address", "10.0.0.150 is already allocated")
+	if r := x.apply(&AddressAllocateRequest{PrefixID: p.ID, Address: "10.0.0.150", Tenant: "acme", IDs: []string{x.id()}, Confine: "acme"}); r.Err == nil || strings.Contains(r.Err.Error(), betaAddr.ID) {
+		t.Errorf("confined refusal tells of another tenant's address: %v", r.Err)
+	}
+	x.fails(&AddressAllocateRequest{PrefixID: p.ID, Address: c.Address, Tenant: "acme", IDs: []string{x.id()}, Confine: "acme"}, ipam.ErrInUse, "address", "(id "+c.ID+")")
 	// Confine travels without the naming rules too.
 	x.ok(&PrefixUpdateRequest{ID: p.ID, Tenant: str("beta")})
 	x.fails(&AddressAllocateRequest{PrefixID: p.ID, Tenant: "acme", IDs: []string{x.id()}, Confine: "acme"}, ErrNotFound, "", `prefix "`+p.ID+`" not found`)
