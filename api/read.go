@@ -86,14 +86,22 @@ func cidrForID(field, id string) error {
 	return nil
 }
 
-// vrf checks the VRF id given as field.
+// vrf checks the VRF id given as field. A tenant's token may name its own
+// VRFs and those that hold a prefix of its tenant (such as global), which
+// its prefixes show.
 func (r filterRefs) vrf(field, id string) error {
 	if id == "" {
 		return nil
 	}
 	_, v, err := r.st.VRF(r.ws, id)
-	if err == nil && (v == nil || !visible(r.c, v.Tenant)) {
-		err = invalid(field, "VRF %q not found", id)
+	if err != nil || v != nil && visible(r.c, v.Tenant) {
+		return err
 	}
-	return err
+	if v != nil {
+		held, err := r.st.TenantHasPrefixIn(r.c.tenant, id)
+		if err != nil || held {
+			return err
+		}
+	}
+	return invalid(field, "VRF %q not found", id)
 }

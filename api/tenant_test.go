@@ -251,6 +251,38 @@ func TestTenant_OtherTenantsObjectsAreNotFound(t *testing.T) {
 	wantError(t, w.do("GET", "/v1/inventory/nodes", "", viewer...), 403, CodeForbidden, "")
 }
 
+// TestTenant_FiltersByTheVRFsOfItsPrefixes: a tenant's prefix in a VRF of
+// no tenant (global) or of another tenant makes that VRF one the tenant's
+// lists can be filtered by; they list the tenant's objects in it only.
+// Another VRF of another tenant stays unknown.
+func TestTenant_FiltersByTheVRFsOfItsPrefixes(t *testing.T) {
+	w := newTenantWorld(t)
+	viewer := w.as(auth.RoleTenantViewer, "acme")
+	in := w.create("/v1/ipam/prefixes", `{"prefix":"10.30.0.0/24","vrf":"vrf-globex","tenant":"acme"}`, "id")
+	wantStatus(t, w.do("POST", "/v1/ipam/prefixes/"+in+"/allocate", `{"tenant":"acme"}`), http.StatusCreated)
+	for _, c := range []struct {
+		vrf, prefix, address string
+	}{{"global", "10.1.0.0/24", "10.1.0.1"}, {"vrf-globex", "10.30.0.0/24", "10.30.0.1"}} {
+		var prefixes PrefixList
+		mustJSON(t, wantStatus(t, w.do("GET", "/v1/ipam/prefixes?vrf="+c.vrf, "", viewer...), 200), &prefixes)
+		if len(prefixes.Prefixes) != 1 || prefixes.Prefixes[0].Prefix.Prefix != c.prefix {
+			t.Errorf("acme's prefixes in VRF %s: %+v, want %s only", c.vrf, prefixes.Prefixes, c.prefix)
+		}
+		var addrs AddressList
+		mustJSON(t, wantStatus(t, w.do("GET", "/v1/ipam/addresses?vrf="+c.vrf, "", viewer...), 200), &addrs)
+		if len(addrs.Addresses) != 1 || addrs.Addresses[0].Address != c.address {
+			t.Errorf("acme's addresses in VRF %s: %+v, want %s only", c.vrf, addrs.Addresses, c.address)
+		}
+		mustJSON(t, wantStatus(t, w.do("GET", "/v1/ipam/addresses?address="+c.address+"&vrf="+c.vrf, "", viewer...), 200), &addrs)
+		if len(addrs.Addresses) != 1 {
+			t.Errorf("acme's %s in VRF %s: %+v", c.address, c.vrf, addrs.Addresses)
+		}
+	}
+	globex := w.as(auth.RoleTenantViewer, "globex")
+	wantError(t, w.do("GET", "/v1/ipam/prefixes?vrf=vrf-acme", "", globex...), 400, CodeInvalidRequest, "vrf")
+	wantError(t, w.do("GET", "/v1/ipam/addresses?vrf=nope", "", viewer...), 400, CodeInvalidRequest, "vrf")
+}
+
 // tenantReadsUnscoped are the tenant-scoped reads that hold no tenant's
 // objects (the state of inventory sync, the rate cards) or that are
 // tested elsewhere (the reports).

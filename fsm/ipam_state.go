@@ -163,6 +163,21 @@ func (s *Store) Prefixes(ws memdb.WatchSet, f PrefixFilter) (uint64, []*PrefixVi
 	return s.tableIndex(txn, tablePrefixes, tableSpaces), out, nil
 }
 
+// TenantHasPrefixIn reports whether a prefix of tenant lies in VRF vrf:
+// the VRF is then the tenant's to filter by, whoever it belongs to.
+func (s *Store) TenantHasPrefixIn(tenant, vrf string) (bool, error) {
+	it, err := s.db.Txn(false).Get(tablePrefixes, "tenant", tenant)
+	if err != nil {
+		return false, err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if raw.(*Prefix).VRF == vrf {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Prefix returns one prefix with its utilization, or nil.
 func (s *Store) Prefix(ws memdb.WatchSet, id string) (uint64, *PrefixView, error) {
 	txn := s.db.Txn(false)
