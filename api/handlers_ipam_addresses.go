@@ -383,7 +383,7 @@ func (s *server) allocate(c *call, cmd *fsm.AddressAllocateRequest) error {
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
-	if err := checkForwardName(cmd.DNSName); err != nil {
+	if err := checkForwardName("dns_name", cmd.DNSName); err != nil {
 		return err
 	}
 	var err error
@@ -394,13 +394,18 @@ func (s *server) allocate(c *call, cmd *fsm.AddressAllocateRequest) error {
 	return s.apply(c, cmd, http.StatusCreated, nil)
 }
 
-// checkForwardName refuses a dns_name (normalized) in the reverse trees:
-// no zone can serve it there, since reverse zones come from prefixes and
-// their PTR records from the addresses themselves. Only the API checks
-// this, so that the FSM applies what earlier versions wrote as they did.
-func checkForwardName(name string) error {
+// checkForwardName refuses a dns_name (normalized) that no zone can
+// serve: one in the reverse trees, where reverse zones come from prefixes
+// and their PTR records from the addresses themselves, and one under a
+// special-use domain that no zone may be (RFC 6761: localhost, invalid).
+// Only the API checks this, so that the FSM applies what earlier versions
+// wrote as they did. field names the name's field.
+func checkForwardName(field, name string) error {
 	if fsm.ReverseTreeName(name) {
-		return invalid("dns_name", "%s is in the reverse tree, which holds the PTR records Moxxie makes from addresses: give the address a forward name", name)
+		return invalid(field, "%s is in the reverse tree, which holds the PTR records Moxxie makes from addresses: give the address a forward name", name)
+	}
+	if special := specialZone(name); special != "" {
+		return invalid(field, "%s is under %s, a special-use name (RFC 6761) that no DNS zone serves: give the address a name in one of its zones", name, special)
 	}
 	return nil
 }
@@ -457,7 +462,7 @@ func (s *server) handleAddressUpdate(c *call) error {
 		return err
 	}
 	if cmd.DNSName != nil {
-		if err := checkForwardName(*cmd.DNSName); err != nil {
+		if err := checkForwardName("dns_name", *cmd.DNSName); err != nil {
 			return err
 		}
 		c.dnsName = *cmd.DNSName

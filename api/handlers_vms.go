@@ -159,13 +159,16 @@ func findTemplate(c *call, st *fsm.Store, ref string) (*fsm.InvGuest, error) {
 
 // checkNICPrefixes checks that every NIC's prefix exists (and belongs to
 // the call's tenant, when it is confined to one), is active and holds the
-// requested address.
+// requested address, and that its DNS name is one a zone can serve.
 func checkNICPrefixes(c *call, st *fsm.Store, nics []fsm.VMNIC) error {
 	for i, n := range nics {
 		if n.PrefixID == "" {
 			continue
 		}
 		f := fmt.Sprintf("nics[%d]", i)
+		if err := checkForwardName(f+".dns_name", n.DNSName); err != nil {
+			return err
+		}
 		_, p, err := st.Prefix(nil, n.PrefixID)
 		if err != nil {
 			return err

@@ -448,10 +448,14 @@ func TestIPAM_MustShows(t *testing.T) {
 	// Names in the reverse trees are never served; home.arpa is forward.
 	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"9.0.0.10.in-addr.arpa"}`, 400, CodeInvalidRequest, "dns_name", true)
 	ts.refused("POST", "/v1/ipam/addresses", `{"address":"10.0.0.9","dns_name":"X.IP6.ARPA."}`, 400, CodeInvalidRequest, "dns_name", true)
+	// Nor are names under the special-use domains no zone may be.
+	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"db.localhost"}`, 400, CodeInvalidRequest, "dns_name", true)
+	ts.refused("POST", "/v1/ipam/addresses", `{"address":"10.0.0.9","dns_name":"Web.Invalid."}`, 400, CodeInvalidRequest, "dns_name", true)
 	var a testAddresses
 	ts.call("GET", "/v1/ipam/addresses", "", 200, &a)
 	ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"dns_name":"10.0.0.1"}`, 400, CodeInvalidRequest, "dns_name", true)
 	ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"dns_name":"in-addr.arpa"}`, 400, CodeInvalidRequest, "dns_name", true)
+	ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"dns_name":"localhost"}`, 400, CodeInvalidRequest, "dns_name", true)
 	ts.call("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"dns_name":"nas.home.arpa"}`, 200, nil)
 	if msg := ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"status":null}`, 400, CodeInvalidRequest, "status", true); !strings.Contains(msg, "status cannot be cleared") {
 		t.Errorf("status null: %q", msg)

@@ -457,6 +457,11 @@ func TestTenant_AdminCreatesVMsOnlyForItsTenant(t *testing.T) {
 	wantError(t, w.do("POST", "/v1/vms", `{"name":"web","template":"9001"}`, admin...), 400, CodeInvalidRequest, "template")
 	wantError(t, w.do("POST", "/v1/vms", `{"name":"web","disk":8,"nics":[{"bridge":"vmbr0","prefix_id":"`+w.id["prefix globex"]+`"}]}`, admin...),
 		400, CodeInvalidRequest, "nics[0].prefix_id")
+	// A NIC's name must be one a zone can serve, as an address's.
+	for _, name := range []string{"web.localhost", "9.0.0.10.in-addr.arpa"} {
+		wantError(t, w.do("POST", "/v1/vms", `{"name":"web","disk":8,"nics":[{"bridge":"vmbr0","prefix_id":"`+w.id["prefix acme"]+`","dns_name":"`+name+`"}]}`, admin...),
+			400, CodeInvalidRequest, "nics[0].dns_name")
+	}
 
 	for _, body := range []string{
 		`{"name":"web","disk":8}`,
