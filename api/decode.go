@@ -20,10 +20,14 @@ import (
 // checkContentType refuses a JSON body declared as something else, in
 // another character set than UTF-8 or with a Content-Encoding (compressed):
 // each would be read as bytes it is not. A missing Content-Type is
-// accepted.
+// accepted; one given twice is refused, as servers and proxies may each
+// read another of the two.
 func checkContentType(r *http.Request) error {
 	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(ce[0], "identity")) {
 		return unsupportedMedia("Content-Encoding", "request body must not be encoded (compressed): send it as it is, without Content-Encoding "+strconv.Quote(strings.Join(ce, ", ")))
+	}
+	if cts := r.Header.Values("Content-Type"); len(cts) > 1 {
+		return invalid("Content-Type", "Content-Type is given %d times (%s): give it once", len(cts), strconv.Quote(strings.Join(cts, ", ")))
 	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" || ct == "application/json" {

@@ -120,6 +120,14 @@ func TestBodyMustBeText(t *testing.T) {
 	}
 	wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Type", "application/json; charset=latin1"), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Type")
 	wantError(t, ts.do("PUT", "/v1/cluster/settings/k", `{"value":"x"}`, "Content-Encoding", "gzip"), http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Encoding")
+	// Given twice, the Content-Type is refused whatever the first says: a
+	// proxy may read the other one.
+	req := httptest.NewRequest("PUT", "/v1/cluster/settings/k", strings.NewReader(`{"value":"x"}`))
+	req.Header.Set("Authorization", "Bearer "+ts.secret)
+	req.Header["Content-Type"] = []string{"application/json", "application/json; charset=latin1"}
+	rec := httptest.NewRecorder()
+	ts.h.ServeHTTP(rec, req)
+	wantError(t, rec, http.StatusBadRequest, CodeInvalidRequest, "Content-Type")
 	if n := ts.b.applies.Load(); n != before {
 		t.Fatalf("%d refused requests reached Apply", n-before)
 	}
