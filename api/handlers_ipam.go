@@ -360,6 +360,11 @@ func (s *server) handlePrefixUpdate(c *call) error {
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
+	if same, err := s.unchanged(c, samePrefix(cmd)); err != nil {
+		return err
+	} else if same {
+		return s.handlePrefixGet(c)
+	}
 	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
 		return err
 	}

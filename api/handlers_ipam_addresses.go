@@ -467,6 +467,11 @@ func (s *server) handleAddressUpdate(c *call) error {
 		}
 		c.dnsName = *cmd.DNSName
 	}
+	if same, err := s.unchanged(c, sameAddress(cmd)); err != nil {
+		return err
+	} else if same {
+		return s.handleAddressGet(c)
+	}
 	c.dnsNamed = cmd.DNSName != nil || s.hasName(cmd.ID)
 	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
 		return err

@@ -130,6 +130,11 @@ func (s *server) handleZoneUpdate(c *call) error {
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
+	if same, err := s.unchanged(c, sameZone(cmd)); err != nil {
+		return err
+	} else if same {
+		return s.handleZoneGet(c)
+	}
 	if cmd.WriteMeta, err = s.writeMeta(c); err != nil {
 		return err
 	}

@@ -473,6 +473,34 @@ func TestIPAM_MustShows(t *testing.T) {
 		t.Error("empty PATCH of a prefix wrote")
 	}
 	wantError(t, ts.do("PATCH", "/v1/ipam/prefixes/nope", `{}`), 404, CodeNotFound, "id")
+	// Nor does one that gives every field the value it has: it would wake
+	// blocking reads and move SOA serials for nothing. With a key, or a
+	// value that differs, it writes.
+	ts.call("POST", "/v1/dns/zones", `{"name":"same.test","ttl":300}`, 201, nil)
+	addr := "/v1/ipam/addresses/" + a.Addresses[0].ID
+	ts.call("PATCH", addr, `{"description":"d"}`, 200, nil)
+	ts.call("PATCH", "/v1/ipam/prefixes/"+a.Addresses[0].PrefixID, `{"description":"p"}`, 200, nil)
+	before = ts.b.applies.Load()
+	for _, c := range []struct{ path, body string }{
+		{addr, `{"description":"d","dns_name":"NAS.home.arpa.","owner":null,"status":"` + a.Addresses[0].Status + `"}`},
+		{"/v1/ipam/prefixes/" + a.Addresses[0].PrefixID, `{"description":"p","tenant":""}`},
+		{"/v1/dns/zones/same.test", `{"ttl":300,"description":null}`},
+	} {
+		ts.call("PATCH", c.path, c.body, 200, nil)
+		if n := ts.b.applies.Load() - before; n != 0 {
+			t.Errorf("PATCH %s %s, which changes nothing: %d writes", c.path, c.body, n)
+		}
+		ts.call("PATCH", c.path, c.body, 200, nil, "Idempotency-Key", "same-"+c.path)
+		if n := ts.b.applies.Load() - before; n != 1 {
+			t.Errorf("keyed PATCH %s %s: %d writes, want 1", c.path, c.body, n)
+		}
+		before = ts.b.applies.Load()
+	}
+	var changed fsm.Address
+	ts.call("PATCH", addr, `{"description":"e"}`, 200, &changed)
+	if changed.Description != "e" || ts.b.applies.Load() != before+1 {
+		t.Errorf("a PATCH that changes the description: %+v, %d writes", changed, ts.b.applies.Load()-before)
+	}
 	// A project without a tenant is refused, not dropped.
 	ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"tenant":null,"project":"x"}`, 400, CodeInvalidRequest, "project", false)
 	ts.refused("POST", "/v1/ipam/prefixes/no-such-prefix/allocate", `{}`, 404, CodeNotFound, "id", false)
