@@ -138,7 +138,10 @@ type GatedSource interface {
 
 // A ServedSource is told which of its versions the server answers from:
 // Served is called with each version once its answers are in place, in
-// the order the versions are taken (a rebuild may skip some).
+// the order the versions are taken (a rebuild may skip some). A version
+// of a GatedSource that is not current is not served (every query is
+// SERVFAIL), and Served is not called for it; the first current version
+// tells of those before it.
 type ServedSource interface {
 	Source
 	Served(version uint64)

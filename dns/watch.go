@@ -145,7 +145,7 @@ func (w *watcher) publish(ix *index, version uint64, took time.Duration, rebuilt
 		current = g.Current(version)
 	}
 	w.m.ready.Store(current)
-	if sv, ok := w.src.(ServedSource); ok {
+	if sv, ok := w.src.(ServedSource); ok && current {
 		sv.Served(version)
 	}
 	w.m.metrics.loaded(ix, took, rebuilt)

@@ -136,3 +136,44 @@ func TestWatchTellsServedVersions(t *testing.T) {
 		t.Fatalf("after Served(%d): rcode %d, %v", v, rcode, resp.Answer)
 	}
 }
+
+// gatedServedSource is a servedSource that is a GatedSource too.
+type gatedServedSource struct {
+	*servedSource
+	from atomic.Uint64
+}
+
+func (g *gatedServedSource) Current(version uint64) bool {
+	from := g.from.Load()
+	return from != 0 && version >= from
+}
+
+// TestWatchServesNoVersionBeforeCurrent: while a GatedSource is not
+// current, every query is SERVFAIL and Served is not called, so that a
+// write waiting for this server's DNS is not told its name is served. The
+// first version Served tells of is the first current one.
+func TestWatchServesNoVersionBeforeCurrent(t *testing.T) {
+	src := &gatedServedSource{servedSource: &servedSource{StaticSource: NewStaticSource(testRecords()), served: make(chan uint64, 16)}}
+	m := watchSource(t, src)
+	req := new(dns.Msg).SetQuestion("new.moxxie.test.", dns.TypeA)
+	src.Update(Change{Add: HostRecords("new.moxxie.test.", netip.MustParseAddr("10.0.0.9"), 0)})
+	recs, _ := src.Snapshot()
+	if _, resp := serve(t, m, req, false); resp.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("before current: %s", resp)
+	}
+	// Current from the next version on, whenever the watcher takes this
+	// one.
+	src.from.Store(recs.Version + 1)
+	src.Update(Change{})
+	select {
+	case v := <-src.served:
+		if v <= recs.Version {
+			t.Fatalf("Served(%d), a version from before the source was current (%d on)", v, recs.Version+1)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Served not called once current")
+	}
+	if rcode, resp := serve(t, m, req, false); rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
+		t.Fatalf("once current: rcode %d, %v", rcode, resp.Answer)
+	}
+}
