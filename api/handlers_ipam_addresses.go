@@ -396,8 +396,9 @@ func (s *server) allocate(c *call, cmd *fsm.AddressAllocateRequest) error {
 
 // checkForwardName refuses a dns_name (normalized) that no zone can
 // serve: one in the reverse trees, where reverse zones come from prefixes
-// and their PTR records from the addresses themselves, and one under a
-// special-use domain that no zone may be (RFC 6761: localhost, invalid).
+// and their PTR records from the addresses themselves, one under a
+// special-use domain that no zone may be (RFC 6761: localhost, invalid),
+// and one whose last label is numeric, which no zone may be either.
 // Only the API checks this, so that the FSM applies what earlier versions
 // wrote as they did. field names the name's field.
 func checkForwardName(field, name string) error {
@@ -406,6 +407,9 @@ func checkForwardName(field, name string) error {
 	}
 	if special := specialZone(name); special != "" {
 		return invalid(field, "%s is under %s, a special-use name (RFC 6761) that no DNS zone serves: give the address a name in one of its zones", name, special)
+	}
+	if ipam.NumericTopLabel(name) {
+		return invalid(field, "%s ends in a numeric label, which no top-level domain has: clients read it as an IPv4 address and never look it up", name)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/fsm"
+	"github.com/moxxie/moxxie/ipam"
 )
 
 // ZoneList is the body of GET /v1/dns/zones.
@@ -87,6 +88,9 @@ func (s *server) handleZoneCreate(c *call) error {
 	}
 	if special := specialZone(cmd.Zone.ID); special != "" {
 		return invalid("name", "%s is a special-use name (RFC 6761): resolvers answer %s themselves, never from a server", cmd.Zone.ID, special)
+	}
+	if ipam.NumericTopLabel(cmd.Zone.ID) {
+		return invalid("name", "%s ends in a numeric label, which no top-level domain has: clients read such names as IPv4 addresses and never look them up", cmd.Zone.ID)
 	}
 	if len(cmd.Zone.ID) > maxZoneNameLen {
 		return invalid("name", "a zone name may have at most %d characters (this one has %d), so that its SOA's mailbox hostmaster.NAME fits in a DNS name", maxZoneNameLen, len(cmd.Zone.ID))

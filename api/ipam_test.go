@@ -451,6 +451,13 @@ func TestIPAM_MustShows(t *testing.T) {
 	// Nor are names under the special-use domains no zone may be.
 	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"db.localhost"}`, 400, CodeInvalidRequest, "dns_name", true)
 	ts.refused("POST", "/v1/ipam/addresses", `{"address":"10.0.0.9","dns_name":"Web.Invalid."}`, 400, CodeInvalidRequest, "dns_name", true)
+	// Nor names that clients read as IPv4 addresses (127.1 is 127.0.0.1).
+	for _, name := range []string{"127.1", "0x7f.1", "web.1"} {
+		ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"`+name+`"}`, 400, CodeInvalidRequest, "dns_name", true)
+	}
+	for _, name := range []string{"1", "1.2.3", "lab.0x10"} {
+		ts.refused("POST", "/v1/dns/zones", `{"name":"`+name+`"}`, 400, CodeInvalidRequest, "name", true)
+	}
 	var a testAddresses
 	ts.call("GET", "/v1/ipam/addresses", "", 200, &a)
 	ts.refused("PATCH", "/v1/ipam/addresses/"+a.Addresses[0].ID, `{"dns_name":"10.0.0.1"}`, 400, CodeInvalidRequest, "dns_name", true)

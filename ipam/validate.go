@@ -45,6 +45,21 @@ func ValidHostname(s string) error {
 	return nil
 }
 
+// NumericTopLabel reports whether the host name s (which ValidHostname
+// accepts) ends in a label of digits only, or of hexadecimal digits after
+// "0x": no top-level domain has such a label (RFC 3696, section 2), and
+// the C library reads such a name as an IPv4 address (127.1 and 0x7f.1
+// are 127.0.0.1 to getaddrinfo), so clients never look it up in DNS.
+func NumericTopLabel(s string) bool {
+	name := strings.TrimSuffix(s, ".")
+	top := name[strings.LastIndexByte(name, '.')+1:]
+	digits := "0123456789"
+	if len(top) > 2 && (top[:2] == "0x" || top[:2] == "0X") {
+		top, digits = top[2:], "0123456789abcdefABCDEF"
+	}
+	return top != "" && strings.Trim(top, digits) == ""
+}
+
 func validLabel(s, label string) error {
 	switch {
 	case label == "":

@@ -113,3 +113,29 @@ func TestValidIDs(t *testing.T) {
 	wantErr(t, ValidVLANRange(IDRange{200, 100}), ErrInvalidRange, "VLAN range 200-100 ends before it starts")
 	wantErr(t, ValidVNIRange(IDRange{0, 100}), ErrInvalidVNI, "VNI range 0-100: 0 is outside 1-16777215")
 }
+
+func TestNumericTopLabel(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"1", true},
+		{"127.1", true},
+		{"1.2.3", true},
+		{"web.1.", true},
+		{"0x7f.1", true},
+		{"host.0x7f", true},
+		{"host.0XFF", true},
+		{"0x", false},
+		{"host.0xg1", false},
+		{"web.moxxie.test", false},
+		{"1.moxxie.test", false},
+		{"web.1a", false},
+		{"moxxie", false},
+		{"x.123abc", false},
+	} {
+		if got := NumericTopLabel(tc.in); got != tc.want {
+			t.Errorf("NumericTopLabel(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
