@@ -137,23 +137,21 @@ func TestWatchTellsServedVersions(t *testing.T) {
 	}
 }
 
-// gatedServedSource is a servedSource that is a GatedSource too.
+// gatedServedSource is a gatedSource that records the versions Served is
+// told of.
 type gatedServedSource struct {
-	*servedSource
-	from atomic.Uint64
+	*gatedSource
+	served chan uint64
 }
 
-func (g *gatedServedSource) Current(version uint64) bool {
-	from := g.from.Load()
-	return from != 0 && version >= from
-}
+func (s *gatedServedSource) Served(version uint64) { s.served <- version }
 
 // TestWatchServesNoVersionBeforeCurrent: while a GatedSource is not
 // current, every query is SERVFAIL and Served is not called, so that a
 // write waiting for this server's DNS is not told its name is served. The
 // first version Served tells of is the first current one.
 func TestWatchServesNoVersionBeforeCurrent(t *testing.T) {
-	src := &gatedServedSource{servedSource: &servedSource{StaticSource: NewStaticSource(testRecords()), served: make(chan uint64, 16)}}
+	src := &gatedServedSource{gatedSource: &gatedSource{StaticSource: NewStaticSource(testRecords())}, served: make(chan uint64, 16)}
 	m := watchSource(t, src)
 	req := new(dns.Msg).SetQuestion("new.moxxie.test.", dns.TypeA)
 	src.Update(Change{Add: HostRecords("new.moxxie.test.", netip.MustParseAddr("10.0.0.9"), 0)})
