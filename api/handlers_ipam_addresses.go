@@ -398,7 +398,8 @@ func (s *server) allocate(c *call, cmd *fsm.AddressAllocateRequest) error {
 // serve: one in the reverse trees, where reverse zones come from prefixes
 // and their PTR records from the addresses themselves, one under a
 // special-use domain that no zone may be (RFC 6761: localhost, invalid),
-// and one whose last label is numeric, which no zone may be either.
+// one whose last label is numeric, which no zone may be either, and one
+// with a label that is not valid punycode.
 // Only the API checks this, so that the FSM applies what earlier versions
 // wrote as they did. field names the name's field.
 func checkForwardName(field, name string) error {
@@ -410,6 +411,9 @@ func checkForwardName(field, name string) error {
 	}
 	if ipam.NumericTopLabel(name) {
 		return invalid(field, "%s ends in a numeric label, which no top-level domain has: clients read it as an IPv4 address and never look it up", name)
+	}
+	if label := ipam.BadPunycode(name); label != "" {
+		return invalid(field, "%s: label %s starts with xn-- but is not valid punycode (IDNA): write the name as its Unicode form encodes, or without xn--", name, label)
 	}
 	return nil
 }

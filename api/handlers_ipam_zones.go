@@ -92,6 +92,9 @@ func (s *server) handleZoneCreate(c *call) error {
 	if ipam.NumericTopLabel(cmd.Zone.ID) {
 		return invalid("name", "%s ends in a numeric label, which no top-level domain has: clients read such names as IPv4 addresses and never look them up", cmd.Zone.ID)
 	}
+	if label := ipam.BadPunycode(cmd.Zone.ID); label != "" {
+		return invalid("name", "%s: label %s starts with xn-- but is not valid punycode (IDNA): write the name as its Unicode form encodes, or without xn--", cmd.Zone.ID, label)
+	}
 	if len(cmd.Zone.ID) > maxZoneNameLen {
 		return invalid("name", "a zone name may have at most %d characters (this one has %d), so that its SOA's mailbox hostmaster.NAME fits in a DNS name", maxZoneNameLen, len(cmd.Zone.ID))
 	}

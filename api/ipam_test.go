@@ -455,7 +455,8 @@ func TestIPAM_MustShows(t *testing.T) {
 	for _, name := range []string{"127.1", "0x7f.1", "web.1"} {
 		ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"`+name+`"}`, 400, CodeInvalidRequest, "dns_name", true)
 	}
-	for _, name := range []string{"1", "1.2.3", "lab.0x10"} {
+	ts.refused("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"dns_name":"xn--zz.moxxie.test"}`, 400, CodeInvalidRequest, "dns_name", true)
+	for _, name := range []string{"1", "1.2.3", "lab.0x10", "xn--v11.test"} {
 		ts.refused("POST", "/v1/dns/zones", `{"name":"`+name+`"}`, 400, CodeInvalidRequest, "name", true)
 	}
 	var a testAddresses

@@ -3,6 +3,8 @@ package ipam
 import (
 	"net/netip"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // Bounds of VLAN IDs (IEEE 802.1Q; 0 and 4095 are reserved) and VXLAN
@@ -58,6 +60,27 @@ func NumericTopLabel(s string) bool {
 		top, digits = top[2:], "0123456789abcdefABCDEF"
 	}
 	return top != "" && strings.Trim(top, digits) == ""
+}
+
+// BadPunycode returns the first label of the host name s that is an
+// internationalized label (xn--...) without valid punycode, or "": one
+// that decodes to nothing or to what IDNA does not allow, or that does
+// not encode back to itself. A resolver that decodes it shows another
+// name, or none.
+func BadPunycode(s string) string {
+	for label := range strings.SplitSeq(strings.TrimSuffix(s, "."), ".") {
+		if len(label) < 4 || !strings.EqualFold(label[:4], "xn--") {
+			continue
+		}
+		u, err := idna.Lookup.ToUnicode(label)
+		if err != nil || u == "" {
+			return label
+		}
+		if back, err := idna.Lookup.ToASCII(u); err != nil || !strings.EqualFold(back, label) {
+			return label
+		}
+	}
+	return ""
 }
 
 func validLabel(s, label string) error {

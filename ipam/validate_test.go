@@ -139,3 +139,21 @@ func TestNumericTopLabel(t *testing.T) {
 		}
 	}
 }
+
+func TestBadPunycode(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"web.moxxie.test", ""},
+		{"xn--bcher-kva.example", ""},
+		{"shop.XN--BCHER-KVA.example.", ""},
+		{"xn--zz.example.test", "xn--zz"},
+		{"db.xn--v11", "xn--v11"},
+		{"xn--.test", "xn--"},
+		{"xn--a.test", "xn--a"},
+		{"a.xn--abc-.test", "xn--abc-"},
+		{"xn-bad.test", ""},
+	} {
+		if got := BadPunycode(tc.in); got != tc.want {
+			t.Errorf("BadPunycode(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
