@@ -186,6 +186,7 @@ type PrefixUpdateRequest struct {
 	Tenant      *string `json:"tenant"`
 	Project     *string `json:"project"`
 	Description *string `json:"description"`
+	IsPool      *bool   `json:"is_pool"`
 }
 
 // PrefixAllocateRequest is the body of POST
@@ -331,7 +332,8 @@ func checkOutsideMapped(p *fsm.Prefix) error {
 	return invalid("prefix", "%s holds ::ffff:0:0/96, the IPv4-mapped addresses, which are taken only written as IPv4: use a prefix outside it, or make this one a container", p.Prefix)
 }
 
-// handlePrefixUpdate changes a prefix's tenant or description.
+// handlePrefixUpdate changes a prefix's tenant, project, description or
+// whether it is a pool.
 func (s *server) handlePrefixUpdate(c *call) error {
 	id, err := prefixID(c)
 	if err != nil {
@@ -356,7 +358,7 @@ func (s *server) handlePrefixUpdate(c *call) error {
 			}
 		}
 	}
-	cmd := &fsm.PrefixUpdateRequest{ID: id, Tenant: req.Tenant, Project: req.Project, Description: req.Description, ProjectRules: true}
+	cmd := &fsm.PrefixUpdateRequest{ID: id, Tenant: req.Tenant, Project: req.Project, Description: req.Description, IsPool: req.IsPool, ProjectRules: true}
 	if err := cmd.Validate(); err != nil {
 		return err
 	}

@@ -333,6 +333,22 @@ func TestIPAM_Prefixes(t *testing.T) {
 	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"tenant":"Nope Nope"}`, 400, CodeInvalidRequest, "tenant", true)
 	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"description":"`+strings.Repeat("d", 1025)+`"}`, 400, CodeInvalidRequest, "description", true)
 	ts.refused("PATCH", "/v1/ipam/prefixes/nope", `{"tenant":"t3"}`, 404, CodeNotFound, "id", false)
+	// A prefix becomes a pool and stops being one; null is no answer.
+	got = testPrefix{}
+	ts.call("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"is_pool":true}`, 200, &got)
+	if !got.IsPool || got.Utilization.Size != "256" {
+		t.Fatalf("as a pool %+v, %+v", got, got.Utilization)
+	}
+	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"is_pool":null}`, 400, CodeInvalidRequest, "is_pool", true)
+	var bcast testAddresses
+	ts.call("POST", "/v1/ipam/prefixes/"+p.ID+"/allocate", `{"address":"10.0.0.255"}`, 201, &bcast)
+	ts.refused("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"is_pool":false}`, 409, CodeConflict, "is_pool", false)
+	ts.call("DELETE", "/v1/ipam/addresses/"+bcast.Addresses[0].ID+"?force=true", "", 200, nil)
+	got = testPrefix{}
+	ts.call("PATCH", "/v1/ipam/prefixes/"+p.ID, `{"is_pool":false}`, 200, &got)
+	if got.IsPool || got.Utilization.Size != "254" {
+		t.Fatalf("a pool no more %+v, %+v", got, got.Utilization)
+	}
 
 	// Bad input, each refused before the log.
 	for _, c := range []struct{ body, field string }{

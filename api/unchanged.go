@@ -47,7 +47,7 @@ func samePrefix(cmd *fsm.PrefixUpdateRequest) func(*fsm.Store) (bool, error) {
 		if err != nil || p == nil {
 			return false, err
 		}
-		return has(cmd.Tenant, p.Tenant) && has(cmd.Project, p.Project) && has(cmd.Description, p.Description), nil
+		return has(cmd.Tenant, p.Tenant) && has(cmd.Project, p.Project) && has(cmd.Description, p.Description) && has(cmd.IsPool, p.IsPool), nil
 	}
 }
 

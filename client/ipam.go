@@ -100,12 +100,13 @@ type PrefixRequest struct {
 	Description string `json:"description,omitempty"`
 }
 
-// PrefixUpdate changes the descriptive fields of a prefix; nil fields are
-// left alone, an empty string clears one.
+// PrefixUpdate changes the descriptive fields of a prefix, or whether it
+// is a pool; nil fields are left alone, an empty string clears one.
 type PrefixUpdate struct {
 	Tenant      *string `json:"tenant,omitempty"`
 	Project     *string `json:"project,omitempty"`
 	Description *string `json:"description,omitempty"`
+	IsPool      *bool   `json:"is_pool,omitempty"`
 }
 
 // PrefixFilter selects prefixes to list; empty fields select all.

@@ -243,7 +243,7 @@ func sampleCommands(t testing.TB) map[MessageType]Command {
 		VRFCreateType:       &VRFCreateRequest{WriteMeta: meta(8), VRF: VRF{ID: "red", Description: "d", Tenant: "t", CreateIndex: 1, ModifyIndex: 2, CreatedAt: 3}},
 		VRFDeleteType:       &VRFDeleteRequest{WriteMeta: meta(9), ID: "red"},
 		PrefixCreateType:    &PrefixCreateRequest{WriteMeta: meta(10), Prefix: samplePrefix(), GatewayID: "gw"},
-		PrefixUpdateType:    &PrefixUpdateRequest{WriteMeta: meta(11), ID: "p", Tenant: str("t"), Project: str("p"), Description: str("d"), ProjectRules: true},
+		PrefixUpdateType:    &PrefixUpdateRequest{WriteMeta: meta(11), ID: "p", Tenant: str("t"), Project: str("p"), Description: str("d"), ProjectRules: true, IsPool: new(true)},
 		PrefixDeleteType:    &PrefixDeleteRequest{WriteMeta: meta(12), ID: "p", Reparent: true, KeepQuarantine: true, WholeRule: true},
 		PrefixAllocateType:  &PrefixAllocateRequest{WriteMeta: meta(13), ParentID: "p", Bits: 26, Child: samplePrefix(), MappedRule: true, MappedContainerRule: true},
 		IPRangeCreateType: &IPRangeCreateRequest{WriteMeta: meta(14), DrainRule: true, Range: IPRange{

@@ -480,10 +480,16 @@ func applyPrefixUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		p.Project = *req.Project
 	}
 	if p.Tenant == "" {
-		if req.needsRules() {
+		if req.projectRule() {
 			return nil, fieldErrf("project", ErrInvalid, "a project needs its tenant, and prefix %s has none: give tenant too", p.Prefix)
 		}
 		p.Project = ""
+	}
+	if req.IsPool != nil && *req.IsPool != p.IsPool {
+		if err := checkPoolChange(txn, old, *req.IsPool); err != nil {
+			return nil, err
+		}
+		p.IsPool = *req.IsPool
 	}
 	if err := moveHolding(txn, index, "prefix", p.Prefix, old.holding(), p.holding(), req.Project != nil); err != nil {
 		return nil, err
@@ -496,6 +502,31 @@ func applyPrefixUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 		return nil, err
 	}
 	return prefixView(txn, &p), nil
+}
+
+// checkPoolChange checks that prefix p may become a pool (isPool) or stop
+// being one: only an active prefix is a pool, and the addresses that stop
+// being usable (network and broadcast, or IPv6's subnet-router anycast)
+// must not be taken by an address, an IP range or a quarantine. The
+// space's usage counts the same keys either way, since they are free.
+func checkPoolChange(txn *memdb.Txn, p *Prefix, isPool bool) error {
+	if p.Status != PrefixActive {
+		return fieldErrf("is_pool", ErrConflict, "%s is a container; only an active prefix is a pool", p.Prefix)
+	}
+	if isPool {
+		return nil
+	}
+	pfx := prefixNet(p)
+	was := addrSpace(txn, p)
+	will := ipam.AddrSpace(pfx, false)
+	runs := txnRuns{txn, addrSpaceID(p.ID)}
+	for _, a := range []netip.Addr{pfx.Addr(), ipam.LastAddr(pfx)} {
+		k := ipam.KeyOf(a)
+		if !will.Contains(k) && was.IsUsed(runs, k) {
+			return fieldErrf("is_pool", ErrConflict, "%s is taken (by an address, an IP range or a quarantine) and would not be usable in %s as a prefix that is not a pool: free it first", a, p.Prefix)
+		}
+	}
+	return nil
 }
 
 func applyPrefixDelete(txn *memdb.Txn, index uint64, c Command) (any, error) {

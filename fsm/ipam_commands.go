@@ -65,12 +65,31 @@ type PrefixUpdateRequest struct {
 	// object without a tenant; without it (a command of an earlier
 	// version) such a project is dropped, as before.
 	ProjectRules bool `codec:",omitempty"`
+	// IsPool, when set, makes an active prefix a pool (every address
+	// usable) or no longer one; the addresses that stop being usable
+	// must be free.
+	IsPool *bool `codec:",omitempty"`
 }
 
 // needsRules is set when the update names a project, which ProjectRules
-// may refuse.
+// may refuse, or changes whether the prefix is a pool.
 func (r *PrefixUpdateRequest) needsRules() bool {
+	return r.projectRule() || r.IsPool != nil
+}
+
+// projectRule is set when the update names a project, which ProjectRules
+// may refuse.
+func (r *PrefixUpdateRequest) projectRule() bool {
 	return r.ProjectRules && r.Project != nil && *r.Project != ""
+}
+
+// rulesLevel is 2 when the update sets IsPool: it came after the type's
+// first mark (ProjectRules).
+func (r *PrefixUpdateRequest) rulesLevel() int {
+	if r.IsPool != nil {
+		return 2
+	}
+	return 0
 }
 
 // Type returns PrefixUpdateType.

@@ -224,6 +224,7 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&PrefixUpdateRequest{ID: "p", Project: str("web"), ProjectRules: true}, true},
 		{&PrefixUpdateRequest{ID: "p", Project: str(""), ProjectRules: true}, false},
 		{&PrefixUpdateRequest{ID: "p", Description: str("d"), ProjectRules: true}, false},
+		{&PrefixUpdateRequest{ID: "p", IsPool: new(false), ProjectRules: true}, true},
 		{&AddressUpdateRequest{ID: "a", Project: str("web"), ProjectRules: true}, true},
 		{&AddressUpdateRequest{ID: "a", Description: str("d"), NameRules: true, ProjectRules: true}, false},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVNI, Name: "p"}}, false},
@@ -277,6 +278,7 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		&AddressUpdateRequest{ID: "a", DNSName: str("x.moxxie.test"), NameRules: true, ReverseRule: true},
 		&AddressUpdateRequest{ID: "a", Tenant: str("acme"), ReverseRule: true},
 		&PrefixAllocateRequest{ParentID: "p", Bits: 96, Child: Prefix{ID: "c", Status: PrefixContainer}, MappedRule: true, MappedContainerRule: true},
+		&PrefixUpdateRequest{ID: "p", IsPool: new(true), ProjectRules: true},
 	} {
 		if err := firstMarkDecode(mustEncode(t, cmd), commands[cmd.Type()].new()); err == nil {
 			t.Errorf("%T %+v: the version before reads it without its newer rule", cmd, cmd)

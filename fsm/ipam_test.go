@@ -330,6 +330,45 @@ func TestIPAM_AllocatePrefixOutsideMapped(t *testing.T) {
 	requireSameDump(t, x.f, testSnapshotRestore(t, x.f))
 }
 
+// TestIPAM_PrefixBecomesPool: an active prefix becomes a pool, whose
+// network and broadcast (IPv6: the subnet-router anycast address) are
+// usable, and stops being one only while those are free, whatever holds
+// them (an address, an IP range, a quarantine). A container is no pool.
+func TestIPAM_PrefixBecomesPool(t *testing.T) {
+	x := newIPAM(t)
+	p := x.prefix("10.0.0.0/29", PrefixActive)
+	if u := x.getPrefix(p.ID).Utilization; u.Size != "6" {
+		t.Fatalf("size of a /29 that is not a pool: %s", u.Size)
+	}
+	x.fails(&AddressAllocateRequest{PrefixID: p.ID, Address: "10.0.0.0", IDs: []string{x.id()}}, ipam.ErrOutside, "address", "")
+	pool := x.ok(&PrefixUpdateRequest{ID: p.ID, IsPool: new(true)}).(*PrefixView)
+	if !pool.IsPool || pool.Utilization.Size != "8" {
+		t.Fatalf("as a pool: %+v, %+v", pool.Prefix, pool.Utilization)
+	}
+	net0 := x.allocReq(&AddressAllocateRequest{PrefixID: p.ID, Address: "10.0.0.0"})
+	x.fails(&PrefixUpdateRequest{ID: p.ID, IsPool: new(false)}, ErrConflict, "is_pool", "10.0.0.0 is taken")
+	x.ok(&AddressReleaseRequest{ID: net0.ID})
+	x.fails(&PrefixUpdateRequest{ID: p.ID, IsPool: new(false)}, ErrConflict, "is_pool", "10.0.0.0 is taken") // in quarantine
+	x.now += int64(ipam.DefaultQuarantine)
+	x.ok(&IPRangeCreateRequest{Range: IPRange{ID: "top", PrefixID: p.ID, Start: "10.0.0.6", End: "10.0.0.7"}, DrainRule: true})
+	x.fails(&PrefixUpdateRequest{ID: p.ID, IsPool: new(false)}, ErrConflict, "is_pool", "10.0.0.7 is taken")
+	x.ok(&IPRangeDeleteRequest{ID: "top"})
+	back := x.ok(&PrefixUpdateRequest{ID: p.ID, IsPool: new(false)}).(*PrefixView)
+	if back.IsPool || back.Utilization.Size != "6" || back.Utilization.Used != "0" {
+		t.Fatalf("a pool no more: %+v, %+v", back.Prefix, back.Utilization)
+	}
+	six := x.prefix("2001:db8::/64", PrefixActive)
+	x.ok(&PrefixUpdateRequest{ID: six.ID, IsPool: new(true)})
+	anycast := x.allocReq(&AddressAllocateRequest{PrefixID: six.ID, Count: 1})
+	if anycast.Address != "2001:db8::" {
+		t.Fatalf("first address of a /64 pool: %s", anycast.Address)
+	}
+	x.fails(&PrefixUpdateRequest{ID: six.ID, IsPool: new(false)}, ErrConflict, "is_pool", "2001:db8:: is taken")
+	c := x.prefix("10.1.0.0/16", PrefixContainer)
+	x.fails(&PrefixUpdateRequest{ID: c.ID, IsPool: new(true)}, ErrConflict, "is_pool", "container")
+	requireSameDump(t, x.f, testSnapshotRestore(t, x.f))
+}
+
 // TestIPAM_RangeAfterQuarantine: an IP range over an address whose
 // quarantine has run out is taken at once, as an allocation of it would
 // be; one over an address still in quarantine is refused.

@@ -176,7 +176,7 @@ func (a *app) noteReplayed(m *client.Meta) {
 
 // changed returns a pointer to v when the flag name was given, and nil
 // otherwise, for the fields of a PATCH.
-func changed(cmd *cobra.Command, name string, v string) *string {
+func changed[T any](cmd *cobra.Command, name string, v T) *T {
 	if !cmd.Flags().Changed(name) {
 		return nil
 	}

@@ -501,14 +501,14 @@ func (f *ipamFakeAPI) routes(handle func(string, int, func(*http.Request, map[st
 	})
 	handle("GET /v1/ipam/prefixes/{id}", 200, get("prefix", "prefix"))
 	handle("PATCH /v1/ipam/prefixes/{id}", 200, func(r *http.Request, b map[string]any) (any, error) {
-		if err := allow(b, "tenant", "description"); err != nil {
+		if err := allow(b, "tenant", "description", "is_pool"); err != nil {
 			return nil, err
 		}
 		p, err := f.prefix(r.PathValue("id"))
 		if err != nil {
 			return nil, err
 		}
-		copyFields(p, b, "tenant", "description")
+		copyFields(p, b, "tenant", "description", "is_pool")
 		return f.view(p), nil
 	})
 	handle("DELETE /v1/ipam/prefixes/{id}", 200, func(r *http.Request, b map[string]any) (any, error) {

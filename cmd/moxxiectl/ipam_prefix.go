@@ -98,18 +98,20 @@ func (a *app) prefixCreateCommand() *cobra.Command {
 
 func (a *app) prefixUpdateCommand() *cobra.Command {
 	var tenant, project, description string
+	var pool bool
 	cmd := &cobra.Command{
 		Use:   "update ID|CIDR",
-		Short: "Change the tenant, project or description of a prefix",
+		Short: "Change the tenant, project or description of a prefix, or whether it is a pool",
 		Args:  exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u := client.PrefixUpdate{
 				Tenant:      changed(cmd, "tenant", tenant),
 				Project:     changed(cmd, "project", project),
 				Description: changed(cmd, "description", description),
+				IsPool:      changed(cmd, "pool", pool),
 			}
 			if u == (client.PrefixUpdate{}) {
-				return usagef("nothing to update: give --tenant, --project or --description")
+				return usagef("nothing to update: give --tenant, --project, --description or --pool")
 			}
 			c, err := a.client()
 			if err != nil {
@@ -129,6 +131,7 @@ func (a *app) prefixUpdateCommand() *cobra.Command {
 	cmd.Flags().StringVar(&tenant, "tenant", "", "new tenant; empty clears it")
 	cmd.Flags().StringVar(&project, "project", "", "new project of the tenant; empty clears it")
 	cmd.Flags().StringVar(&description, "description", "", "new description; empty clears it")
+	cmd.Flags().BoolVar(&pool, "pool", false, "make every address usable, network and broadcast included; --pool=false makes them reserved again (they must be free)")
 	return cmd
 }
 

@@ -254,6 +254,10 @@ Updated:      2025-06-01T12:00:00Z
 	if !strings.Contains(out, "Description:  -\n") || !strings.Contains(out, "Tenant:       beta\n") {
 		t.Errorf("update:\n%s", out)
 	}
+	f.cli(t, 0, "ipam", "prefix", "update", "p2", "--pool")
+	f.checkBody(t, `{"is_pool": true}`)
+	f.cli(t, 0, "ipam", "prefix", "update", "p2", "--pool=false")
+	f.checkBody(t, `{"is_pool": false}`)
 	_, stderr, code = runCLI(t, f.env(), "ipam", "prefix", "update", "p2")
 	if code != 2 || !strings.Contains(stderr, "nothing to update") {
 		t.Errorf("empty update: exit %d, %q", code, stderr)
