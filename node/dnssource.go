@@ -383,10 +383,14 @@ func (s *dnsSource) isCurrent() bool {
 // addresses (fsm.DNSData.Index), the same on every server at the same
 // state. Forward zones' name server
 // is "ns1.<zone>." and their mailbox "hostmaster.<zone>." (the dns package
-// defaults); reverse zones name those of the oldest forward zone (the
-// first created), since a name under in-addr.arpa. is no host: a zone
-// created later does not change them. Without a forward zone no reverse
-// zone is served. Nothing serves an address
+// defaults); reverse zones name those of a forward zone, since a name
+// under in-addr.arpa. is no host: the oldest (first created) zone of the
+// tenant of the prefixes the reverse zone covers, when they are one
+// tenant's (no tenant counting as one) and it has a zone; otherwise the
+// oldest zone of no tenant; otherwise the oldest zone. So a tenant's
+// domain is not named in the reverse zones of another's prefixes while a
+// zone of no tenant exists. Without a forward zone no reverse zone is
+// served. Nothing serves an address
 // for ns1.<zone>: allocate one with that dns_name to delegate to Moxxie.
 func dnsRecords(d *fsm.DNSData) *dns.Records {
 	return newDNSView(d).records(d.Index, d.Addresses)
@@ -403,8 +407,9 @@ type dnsView struct {
 // newDNSView returns the view of d's zones and prefixes.
 func newDNSView(d *fsm.DNSData) *dnsView {
 	v := &dnsView{zoneTTL: make(map[string]uint32, len(d.Zones)), reverse: map[string]bool{}}
-	var first string
-	var firstIndex uint64
+	// The oldest zone of all, of no tenant ("") and of each tenant.
+	var first oldestZone
+	byTenant := map[string]*oldestZone{}
 	for _, z := range d.Zones {
 		name := strings.ToLower(strings.TrimSuffix(z.ID, "."))
 		if name == "" {
@@ -414,33 +419,64 @@ func newDNSView(d *fsm.DNSData) *dnsView {
 			continue
 		}
 		v.zoneTTL[name] = z.TTL
-		if first == "" || z.CreateIndex < firstIndex || z.CreateIndex == firstIndex && name < first {
-			first, firstIndex = name, z.CreateIndex
+		first.offer(name, z.CreateIndex)
+		if byTenant[z.Tenant] == nil {
+			byTenant[z.Tenant] = &oldestZone{}
 		}
+		byTenant[z.Tenant].offer(name, z.CreateIndex)
 		v.zones = append(v.zones, dns.Zone{Name: name + ".", Kind: dns.ZoneForward, TTL: z.TTL})
 	}
-	if first == "" {
+	if first.name == "" {
 		// No reverse zone either: it would hold no PTR (every one is of a
 		// name in a forward zone) and could name no server but one under
 		// itself, which has no address.
 		return v
 	}
-	revNS, revMbox := []string{"ns1." + first + "."}, "hostmaster."+first+"."
+	// The tenant of each reverse zone's prefixes, or mixed when they are
+	// of several (no tenant counting as one).
+	var order []string
+	tenant := map[string]string{}
+	mixed := map[string]bool{}
 	for _, p := range d.Prefixes {
 		pfx, err := netip.ParsePrefix(p.Prefix)
 		if err != nil || dns.Aggregate(pfx) {
 			continue
 		}
 		for _, rz := range dns.ReverseZones(pfx) {
-			if v.reverse[rz] {
-				continue
+			if !v.reverse[rz] {
+				v.reverse[rz] = true
+				order = append(order, rz)
+				tenant[rz] = p.Tenant
+			} else if tenant[rz] != p.Tenant {
+				mixed[rz] = true
 			}
-			v.reverse[rz] = true
-			v.zones = append(v.zones, dns.Zone{Name: rz, Kind: dns.ZoneReverse, NS: revNS, Mbox: revMbox})
 		}
+	}
+	for _, rz := range order {
+		named := first.name
+		if shared := byTenant[""]; shared != nil {
+			named = shared.name
+		}
+		if own := byTenant[tenant[rz]]; own != nil && !mixed[rz] {
+			named = own.name
+		}
+		v.zones = append(v.zones, dns.Zone{Name: rz, Kind: dns.ZoneReverse, NS: []string{"ns1." + named + "."}, Mbox: "hostmaster." + named + "."})
 	}
 	sort.Slice(v.zones, func(i, j int) bool { return v.zones[i].Name < v.zones[j].Name })
 	return v
+}
+
+// oldestZone keeps the oldest of the zones offered: the first created,
+// then the first by name.
+type oldestZone struct {
+	name  string
+	index uint64
+}
+
+func (o *oldestZone) offer(name string, index uint64) {
+	if o.name == "" || index < o.index || index == o.index && name < o.name {
+		o.name, o.index = name, index
+	}
 }
 
 // sameZones reports whether v and o serve the same zones alike, and so

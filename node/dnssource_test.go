@@ -103,6 +103,51 @@ func TestDNSRecords_Mapping(t *testing.T) {
 	}
 	d.Zones = d.Zones[:2]
 
+	// A tenant's domain names only the reverse zones of its own prefixes;
+	// others name the oldest zone of no tenant, or, without one, the
+	// oldest zone.
+	tz := &fsm.DNSData{
+		Zones: []*fsm.Zone{
+			{ID: "moxxie.test", CreateIndex: 5},
+			{ID: "acme.test", Tenant: "acme", CreateIndex: 3},
+			{ID: "globex.test", Tenant: "globex", CreateIndex: 4},
+		},
+		Prefixes: []*fsm.Prefix{
+			{ID: "a", Prefix: "10.2.0.0/24", Tenant: "acme", Status: fsm.PrefixActive},
+			{ID: "g", Prefix: "10.3.0.0/24", Tenant: "globex", Status: fsm.PrefixActive},
+			{ID: "m1", Prefix: "10.4.0.0/25", Tenant: "acme", Status: fsm.PrefixActive},
+			{ID: "m2", Prefix: "10.4.0.128/25", Tenant: "globex", Status: fsm.PrefixActive},
+			{ID: "s", Prefix: "10.5.0.0/24", Status: fsm.PrefixActive},
+			{ID: "i", Prefix: "10.6.0.0/24", Tenant: "initech", Status: fsm.PrefixActive},
+		},
+	}
+	named := func(d *fsm.DNSData) map[string]string {
+		out := map[string]string{}
+		for _, z := range dnsRecords(d).Zones {
+			if z.Kind == dns.ZoneReverse {
+				out[z.Name] = z.NS[0] + " " + z.Mbox
+			}
+		}
+		return out
+	}
+	wantNS := map[string]string{
+		"0.2.10.in-addr.arpa.": "ns1.acme.test. hostmaster.acme.test.",
+		"0.3.10.in-addr.arpa.": "ns1.globex.test. hostmaster.globex.test.",
+		"0.4.10.in-addr.arpa.": "ns1.moxxie.test. hostmaster.moxxie.test.",
+		"0.5.10.in-addr.arpa.": "ns1.moxxie.test. hostmaster.moxxie.test.",
+		"0.6.10.in-addr.arpa.": "ns1.moxxie.test. hostmaster.moxxie.test.",
+	}
+	if got := named(tz); !maps.Equal(got, wantNS) {
+		t.Errorf("reverse zones of tenants' prefixes: %v, want %v", got, wantNS)
+	}
+	tz.Zones = tz.Zones[1:]
+	wantNS["0.4.10.in-addr.arpa."] = "ns1.acme.test. hostmaster.acme.test."
+	wantNS["0.5.10.in-addr.arpa."] = "ns1.acme.test. hostmaster.acme.test."
+	wantNS["0.6.10.in-addr.arpa."] = "ns1.acme.test. hostmaster.acme.test."
+	if got := named(tz); !maps.Equal(got, wantNS) {
+		t.Errorf("reverse zones without a zone of no tenant: %v, want %v", got, wantNS)
+	}
+
 	// Without forward zones nothing is served: the reverse zones would
 	// hold no PTR and could name no server but one under themselves.
 	recs = dnsRecords(&fsm.DNSData{Prefixes: d.Prefixes[:1], Addresses: d.Addresses})
