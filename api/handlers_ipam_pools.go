@@ -207,10 +207,11 @@ type PoolUpdateRequest struct {
 	Name        *string         `json:"name"`
 	Ranges      *[]ipam.IDRange `json:"ranges"`
 	Description *string         `json:"description"`
+	Tenant      *string         `json:"tenant"`
 }
 
-// poolUpdate returns the handler that changes a pool's name, ranges or
-// description, by ID or name.
+// poolUpdate returns the handler that changes a pool's name, ranges,
+// description or tenant, by ID or name.
 func poolUpdate(k *poolKind) func(*server, *call) error {
 	return func(s *server, c *call) error {
 		ref, err := pathID(c, "id")
@@ -247,7 +248,7 @@ func poolUpdate(k *poolKind) func(*server, *call) error {
 		if err != nil {
 			return err
 		}
-		cmd := &fsm.PoolUpdateRequest{Kind: k.kind, ID: id, Name: req.Name, Ranges: req.Ranges, Description: req.Description}
+		cmd := &fsm.PoolUpdateRequest{Kind: k.kind, ID: id, Name: req.Name, Ranges: req.Ranges, Description: req.Description, Tenant: req.Tenant}
 		if err := cmd.Validate(); err != nil {
 			return err
 		}

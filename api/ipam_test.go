@@ -999,6 +999,18 @@ func TestIPAM_Pools(t *testing.T) {
 				}
 			}
 			wantError(t, ts.do("GET", base+"/nope", ""), 404, CodeNotFound, "id")
+			// The pool changes hands; null gives it to no tenant.
+			ts.call("PATCH", base+"/lab", `{"tenant":"t2"}`, 200, &got)
+			if got.Tenant != "t2" {
+				t.Fatalf("given to t2: %+v", got)
+			}
+			ts.refused("PATCH", base+"/lab", `{"tenant":"T 2"}`, 400, CodeInvalidRequest, "tenant", true)
+			got = testPool{}
+			ts.call("PATCH", base+"/lab", `{"tenant":null}`, 200, &got)
+			if got.Tenant != "" {
+				t.Fatalf("given to none: %+v", got)
+			}
+			ts.call("PATCH", base+"/lab", `{"tenant":"t1"}`, 200, &got)
 			// An empty list of ranges is not "all of them", and a name that
 			// looks like an ID would be shadowed by the pool with that ID.
 			ts.refused("POST", base, `{"name":"none","ranges":[]}`, 400, CodeInvalidRequest, "ranges", true)

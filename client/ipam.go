@@ -338,6 +338,7 @@ type PoolUpdate struct {
 	Name        *string    `json:"name,omitempty"`
 	Ranges      *[]IDRange `json:"ranges,omitempty"`
 	Description *string    `json:"description,omitempty"`
+	Tenant      *string    `json:"tenant,omitempty"`
 }
 
 // IDUpdate changes a VLAN or a VNI (PATCH /v1/ipam/vlans/{id},

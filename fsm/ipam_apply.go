@@ -1202,6 +1202,9 @@ func applyPoolUpdate(txn *memdb.Txn, index uint64, c Command) (any, error) {
 	if req.Description != nil {
 		p.Description = *req.Description
 	}
+	if req.Tenant != nil {
+		p.Tenant = *req.Tenant
+	}
 	p.ModifyIndex = index
 	if err := insert(txn, tablePools, index, &p); err != nil {
 		return nil, err

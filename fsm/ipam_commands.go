@@ -362,7 +362,14 @@ type PoolUpdateRequest struct {
 	Name        *string
 	Ranges      *[]ipam.IDRange
 	Description *string
+	// Tenant, when set, gives the pool to that tenant ("": to none). The
+	// IDs it has handed out keep their own tenants.
+	Tenant *string `codec:",omitempty"`
 }
+
+// needsRules is set when the update gives the pool to a tenant, which
+// earlier versions did not read.
+func (r *PoolUpdateRequest) needsRules() bool { return r.Tenant != nil }
 
 // Type returns PoolUpdateType.
 func (*PoolUpdateRequest) Type() MessageType { return PoolUpdateType }

@@ -225,6 +225,8 @@ func TestRuleMarks_Encoding(t *testing.T) {
 		{&PrefixUpdateRequest{ID: "p", Project: str(""), ProjectRules: true}, false},
 		{&PrefixUpdateRequest{ID: "p", Description: str("d"), ProjectRules: true}, false},
 		{&PrefixUpdateRequest{ID: "p", IsPool: new(false), ProjectRules: true}, true},
+		{&PoolUpdateRequest{Kind: PoolVLAN, ID: "g", Tenant: str("acme")}, true},
+		{&PoolUpdateRequest{Kind: PoolVLAN, ID: "g", Description: str("d")}, false},
 		{&AddressUpdateRequest{ID: "a", Project: str("web"), ProjectRules: true}, true},
 		{&AddressUpdateRequest{ID: "a", Description: str("d"), NameRules: true, ProjectRules: true}, false},
 		{&PoolCreateRequest{Pool: Pool{ID: "p", Kind: PoolVNI, Name: "p"}}, false},

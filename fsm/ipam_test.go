@@ -706,6 +706,21 @@ func TestIPAM_PoolUpdate(t *testing.T) {
 				x.ok(over)
 			}
 			x.fails(&PoolUpdateRequest{Kind: kind, ID: "nope", Ranges: rs(1, 2)}, ErrNotFound, "", "")
+			// Given to a tenant, whose confined allocations it then takes;
+			// what it handed out keeps its tenant.
+			x.fails(&IDAllocateRequest{Kind: kind, PoolID: "g", Allocation: IDAllocation{ID: "t1", Tenant: "acme"}, Confine: "acme"}, ErrNotFound, "", "")
+			x.fails(&PoolUpdateRequest{Kind: kind, ID: "g", Tenant: name("Acme Corp")}, ErrInvalid, "tenant", "")
+			if pv := x.ok(&PoolUpdateRequest{Kind: kind, ID: "g", Tenant: name("acme")}).(*PoolView); pv.Tenant != "acme" {
+				t.Fatalf("given to acme: %+v", pv.Pool)
+			}
+			x.ok(&IDAllocateRequest{Kind: kind, PoolID: "g", Allocation: IDAllocation{ID: "t1", Tenant: "acme"}, Confine: "acme"})
+			if _, a, _ := x.f.State().IDAllocation(nil, kind, "a1"); a == nil || a.Tenant != "" {
+				t.Fatalf("an ID handed out before: %+v", a)
+			}
+			if pv := x.ok(&PoolUpdateRequest{Kind: kind, ID: "g", Tenant: name("")}).(*PoolView); pv.Tenant != "" {
+				t.Fatalf("given to none: %+v", pv.Pool)
+			}
+			requireSameDump(t, x.f, testSnapshotRestore(t, x.f))
 		})
 	}
 }

@@ -409,6 +409,11 @@ func (r *PoolCreateRequest) Validate() error {
 
 // Validate checks the fields the update gives.
 func (r *PoolUpdateRequest) Validate() error {
+	if r.Tenant != nil {
+		if err := checkOptionalName("tenant", *r.Tenant); err != nil {
+			return err
+		}
+	}
 	if r.Name != nil {
 		if err := checkName("name", *r.Name); err != nil {
 			return err

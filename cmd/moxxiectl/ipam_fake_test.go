@@ -700,14 +700,14 @@ func (f *ipamFakeAPI) routes(handle func(string, int, func(*http.Request, map[st
 			return f.pool(poolKind, r.PathValue("id"))
 		})
 		handle("PATCH /v1/ipam/"+k.pools+"/{id}", 200, func(r *http.Request, b map[string]any) (any, error) {
-			if err := allow(b, "name", "ranges", "description"); err != nil {
+			if err := allow(b, "name", "ranges", "description", "tenant"); err != nil {
 				return nil, err
 			}
 			p, err := f.pool(poolKind, r.PathValue("id"))
 			if err != nil {
 				return nil, err
 			}
-			copyFields(p, b, "name", "ranges", "description")
+			copyFields(p, b, "name", "ranges", "description", "tenant")
 			return p, nil
 		})
 		handle("DELETE /v1/ipam/"+k.pools+"/{id}", 200, func(r *http.Request, _ map[string]any) (any, error) {

@@ -343,16 +343,16 @@ func (a *app) poolCommand(k *poolKind) *cobra.Command {
 // poolUpdateCommand returns the command that changes a pool's name,
 // ranges or description.
 func (a *app) poolUpdateCommand(k *poolKind) *cobra.Command {
-	var name, description string
+	var name, description, tenant string
 	var ranges []string
 	cmd := &cobra.Command{
 		Use:   "update ID-OR-NAME",
-		Short: "Change the name, ranges or description of a " + k.poolName,
-		Long: "Change the name, ranges or description of a " + k.poolName + ". --range replaces all the ranges;\n" +
-			"the new ones must hold every " + k.idName + " handed out.",
+		Short: "Change the name, ranges, description or tenant of a " + k.poolName,
+		Long: "Change the name, ranges, description or tenant of a " + k.poolName + ". --range replaces all the ranges;\n" +
+			"the new ones must hold every " + k.idName + " handed out. The " + k.idName + "s handed out keep their tenants.",
 		Args: exactArgs("ID-OR-NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			u := client.PoolUpdate{Name: changed(cmd, "name", name), Description: changed(cmd, "description", description)}
+			u := client.PoolUpdate{Name: changed(cmd, "name", name), Description: changed(cmd, "description", description), Tenant: changed(cmd, "tenant", tenant)}
 			if cmd.Flags().Changed("range") {
 				rs, err := parseRanges(ranges)
 				if err != nil {
@@ -364,7 +364,7 @@ func (a *app) poolUpdateCommand(k *poolKind) *cobra.Command {
 				u.Ranges = &rs
 			}
 			if u == (client.PoolUpdate{}) {
-				return usagef("nothing to update: give --name, --range or --description")
+				return usagef("nothing to update: give --name, --range, --description or --tenant")
 			}
 			c, err := a.client()
 			if err != nil {
@@ -380,6 +380,7 @@ func (a *app) poolUpdateCommand(k *poolKind) *cobra.Command {
 	cmd.Flags().StringVar(&name, "name", "", "new name")
 	cmd.Flags().StringSliceVar(&ranges, "range", nil, "new range of IDs, FIRST-LAST; repeatable; replaces all the ranges")
 	cmd.Flags().StringVar(&description, "description", "", "new description; empty clears it")
+	cmd.Flags().StringVar(&tenant, "tenant", "", "new tenant, whose tokens may allocate from it; empty clears it")
 	return cmd
 }
 

@@ -760,6 +760,8 @@ func TestIPAM_PoolUpdate(t *testing.T) {
 	f.cli(t, 0, "ipam", "vni-pool", "update", "ovl", "--name", "overlay")
 	f.checkCall(t, "PATCH /v1/ipam/vni-pools/ovl")
 	f.checkBody(t, `{"name": "overlay"}`)
+	f.cli(t, 0, "ipam", "vni-pool", "update", "overlay", "--tenant", "acme")
+	f.checkBody(t, `{"tenant": "acme"}`)
 	f.cli(t, 0, "ipam", "vni-pool", "delete", "overlay")
 	for _, c := range []struct {
 		args []string
