@@ -396,26 +396,36 @@ func (s *server) allocate(c *call, cmd *fsm.AddressAllocateRequest) error {
 
 // checkForwardName refuses a dns_name (normalized) that no zone can
 // serve: one in the reverse trees, where reverse zones come from prefixes
-// and their PTR records from the addresses themselves, one under a
-// special-use domain that no zone may be (RFC 6761: localhost, invalid),
-// one whose last label is numeric, which no zone may be either, and one
-// with a label that is not valid punycode.
+// and their PTR records from the addresses themselves, and one that no
+// zone may be or hold (unservable).
 // Only the API checks this, so that the FSM applies what earlier versions
 // wrote as they did. field names the name's field.
 func checkForwardName(field, name string) error {
 	if fsm.ReverseTreeName(name) {
 		return invalid(field, "%s is in the reverse tree, which holds the PTR records Moxxie makes from addresses: give the address a forward name", name)
 	}
-	if special := specialZone(name); special != "" {
-		return invalid(field, "%s is under %s, a special-use name (RFC 6761) that no DNS zone serves: give the address a name in one of its zones", name, special)
-	}
-	if ipam.NumericTopLabel(name) {
-		return invalid(field, "%s ends in a numeric label, which no top-level domain has: clients read it as an IPv4 address and never look it up", name)
-	}
-	if label := ipam.BadPunycode(name); label != "" {
-		return invalid(field, "%s: label %s starts with xn-- but is not valid punycode (IDNA): write the name as its Unicode form encodes, or without xn--", name, label)
+	if why := unservable(name); why != "" {
+		return invalid(field, "%s %s", name, why)
 	}
 	return nil
+}
+
+// unservable says why no zone may serve the DNS name (normalized), or "":
+// it is or lies under a special-use domain that resolvers answer
+// themselves (RFC 6761), its last label is numeric, which no top-level
+// domain is and which clients read as an IPv4 address, or a label is not
+// valid punycode.
+func unservable(name string) string {
+	if special := specialZone(name); special != "" {
+		return fmt.Sprintf("is or lies under %s, a special-use name (RFC 6761): resolvers answer it themselves, never from a server", special)
+	}
+	if ipam.NumericTopLabel(name) {
+		return "ends in a numeric label, which no top-level domain has: clients read it as an IPv4 address and never look it up"
+	}
+	if label := ipam.BadPunycode(name); label != "" {
+		return fmt.Sprintf("has the label %s, which starts with xn-- but is not valid punycode (IDNA): write the name as its Unicode form encodes, or without xn--", label)
+	}
+	return ""
 }
 
 // handleAddressUpdate changes an address's status or descriptive fields.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 	"github.com/moxxie/moxxie/fsm"
-	"github.com/moxxie/moxxie/ipam"
 )
 
 // ZoneList is the body of GET /v1/dns/zones.
@@ -86,14 +85,8 @@ func (s *server) handleZoneCreate(c *call) error {
 	if err := cmd.Validate(); err != nil {
 		return err
 	}
-	if special := specialZone(cmd.Zone.ID); special != "" {
-		return invalid("name", "%s is a special-use name (RFC 6761): resolvers answer %s themselves, never from a server", cmd.Zone.ID, special)
-	}
-	if ipam.NumericTopLabel(cmd.Zone.ID) {
-		return invalid("name", "%s ends in a numeric label, which no top-level domain has: clients read such names as IPv4 addresses and never look them up", cmd.Zone.ID)
-	}
-	if label := ipam.BadPunycode(cmd.Zone.ID); label != "" {
-		return invalid("name", "%s: label %s starts with xn-- but is not valid punycode (IDNA): write the name as its Unicode form encodes, or without xn--", cmd.Zone.ID, label)
+	if why := unservable(cmd.Zone.ID); why != "" {
+		return invalid("name", "%s %s", cmd.Zone.ID, why)
 	}
 	if len(cmd.Zone.ID) > maxZoneNameLen {
 		return invalid("name", "a zone name may have at most %d characters (this one has %d), so that its SOA's mailbox hostmaster.NAME fits in a DNS name", maxZoneNameLen, len(cmd.Zone.ID))
